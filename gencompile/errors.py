@@ -1,0 +1,58 @@
+"""Errors gencompile reports to users.
+
+A bad spec is a `SpecError` holding every `Problem` found, each located at
+`file:line:col` with the dotted field path; the CLI prints one line per problem and
+exits with code 2. A failed run is a `RunError` (exit 1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a spec, located as precisely as the YAML allows."""
+
+    path: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    hint: str | None = None
+
+    def location(self) -> str:
+        parts = [self.file or "<spec>"]
+        if self.line is not None:
+            parts.append(str(self.line))
+            if self.column is not None:
+                parts.append(str(self.column))
+        return ":".join(parts)
+
+    def __str__(self) -> str:
+        text = f"{self.location()}: {self.path or '<root>'}: {self.message}"
+        if self.hint:
+            text += f" ({self.hint})"
+        return text
+
+
+class GencompileError(Exception):
+    """Base class of every error gencompile reports without a traceback."""
+
+    exit_code = 1
+
+
+class SpecError(GencompileError):
+    """A spec that cannot be loaded, validated or compiled. Holds every problem found."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = sorted(problems, key=lambda p: (p.file or "", p.line or 0, p.column or 0))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class RunError(GencompileError):
+    """A run that failed: missing data, NaN loss, corrupt run directory, ..."""
+
+    exit_code = 1

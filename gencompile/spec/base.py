@@ -1,0 +1,68 @@
+"""Shared building blocks of the spec language: the strict base model and validated scalars."""
+
+from __future__ import annotations
+
+import keyword
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+IDENTIFIER_PATTERN = r"^[a-z][a-z0-9_-]*$"
+
+# Modules a generated project imports: a project named like one would shadow it.
+RESERVED_NAMES = frozenset(
+    {"keras", "tensorflow", "numpy", "gencompile", "tests", "test", "scipy", "typing", "os", "sys"}
+)
+
+
+class StrictModel(BaseModel):
+    """Every spec object: unknown keys are errors, values are immutable once validated."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def python_name(name: str) -> str:
+    """The Python identifier a spec name becomes in generated code (`vae-digits` -> `vae_digits`)."""
+    return name.replace("-", "_")
+
+
+def _check_identifier(value: str) -> str:
+    pyname = python_name(value)
+    if keyword.iskeyword(pyname) or keyword.issoftkeyword(pyname):
+        raise ValueError(f"'{value}' is a Python keyword and cannot name generated code")
+    if pyname in RESERVED_NAMES:
+        raise ValueError(f"'{value}' would shadow the module {pyname} that generated code imports")
+    return value
+
+
+Identifier = Annotated[
+    str,
+    Field(pattern=IDENTIFIER_PATTERN, min_length=1, max_length=64),
+    AfterValidator(_check_identifier),
+]
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+Probability = Annotated[float, Field(ge=0, lt=1)]
+Seed = Annotated[int, Field(ge=0, lt=2**31)]
+
+Activation = Literal[
+    "relu",
+    "gelu",
+    "silu",
+    "swish",
+    "elu",
+    "selu",
+    "leaky_relu",
+    "relu6",
+    "mish",
+    "tanh",
+    "sigmoid",
+    "hard_sigmoid",
+    "softplus",
+    "softsign",
+    "softmax",
+    "exponential",
+    "linear",
+]

@@ -1,0 +1,180 @@
+"""Cross-field checks of a validated spec, each a pure function returning located problems.
+
+pydantic checks each value on its own; these checks relate values across sections (data
+against model, metrics against family). Shape checks need inferred shapes and live in the
+compiler (`gencompile.compiler.shapes`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from gencompile.errors import Problem
+from gencompile.spec.data import BUILTIN_ARGUMENTS, BuiltinSource
+from gencompile.spec.diagnostics import did_you_mean
+from gencompile.spec.loader import Marks, PathKey
+from gencompile.spec.networks import Network, Residual
+from gencompile.spec.root import Spec
+
+# Built-in data sets with class labels, and how many classes they have (None: from args).
+LABELLED_BUILTINS = {"digits": 10, "moons": 2, "circles": 2, "ring8": 8, "grid25": 25, "blobs": None}
+KERAS_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
+
+Found = Iterator[tuple[PathKey, str, str | None]]
+
+
+def check_builtin_arguments(spec: Spec) -> Found:
+    source = spec.data.source
+    if not isinstance(source, BuiltinSource):
+        return
+    allowed = BUILTIN_ARGUMENTS[source.name]
+    for arg in sorted(source.model_fields_set - {"type", "name"}):
+        if arg not in allowed:
+            takes = ", ".join(allowed) if allowed else "no arguments"
+            yield (
+                ("data", "source", arg),
+                f"builtin data set '{source.name}' takes no argument '{arg}'",
+                did_you_mean(arg, list(allowed)) or f"it takes {takes}",
+            )
+
+
+def source_classes(spec: Spec) -> tuple[bool, int | None]:
+    """(has labels, number of classes if known without reading files)."""
+    source = spec.data.source
+    if source.type == "builtin":
+        if source.name not in LABELLED_BUILTINS:
+            return False, None
+        if source.name == "blobs":
+            return True, int(source.arguments()["centers"])
+        return True, LABELLED_BUILTINS[source.name]
+    if source.type == "keras":
+        return True, KERAS_CLASSES[source.name]
+    if source.type == "npz":
+        return source.labels is not None, None
+    if source.type == "csv":
+        return source.label_column is not None, None
+    if source.type == "images":
+        return True, None  # class subfolders; checked when the data is read
+    return False, None
+
+
+def check_conditional_labels(spec: Spec) -> Found:
+    conditional = getattr(spec.model, "conditional", None)
+    if conditional is None:
+        return
+    has_labels, classes = source_classes(spec)
+    if not has_labels:
+        yield (
+            ("model", "conditional"),
+            f"a conditional {spec.model.family} needs labelled data, but data.source "
+            f"({spec.data.source.type}) has no labels",
+            "use a labelled source: a builtin such as digits, npz with `labels:`, "
+            "csv with `label_column:`, or an image folder with class subfolders",
+        )
+    elif classes is not None and classes != conditional.num_classes:
+        yield (
+            ("model", "conditional", "num_classes"),
+            f"the data has {classes} classes but num_classes is {conditional.num_classes}",
+            f"set num_classes: {classes}",
+        )
+
+
+def check_unit_interval_likelihood(spec: Spec) -> Found:
+    likelihood = getattr(spec.model, "likelihood", None)
+    if likelihood is None or likelihood.type not in ("bernoulli", "categorical"):
+        return
+    if spec.data.preprocessing.scale != (0.0, 1.0):
+        yield (
+            ("model", "likelihood", "type"),
+            f"a {likelihood.type} likelihood models values in [0, 1], "
+            "but the data is not scaled to [0, 1]",
+            "set data.preprocessing: {scale: [0, 1]}",
+        )
+
+
+def check_metrics(spec: Spec) -> Found:
+    available = type(spec.model).metrics_available
+    for i, name in enumerate(spec.evaluation.metrics or ()):
+        if name not in available:
+            yield (
+                ("evaluation", "metrics", i),
+                f"metric '{name}' is not available for family {spec.model.family}; "
+                f"available: {', '.join(available)}",
+                did_you_mean(name, available),
+            )
+
+
+def check_early_stopping(spec: Spec) -> Found:
+    stopping = spec.training.early_stopping
+    if stopping is None:
+        return
+    trackers = type(spec.model).trackers
+    known = [*trackers, *(f"val_{t}" for t in trackers if t != "grad_norm")]
+    if stopping.monitor not in known:
+        yield (
+            ("training", "early_stopping", "monitor"),
+            f"'{stopping.monitor}' is not a logged metric; logged: {', '.join(known)}",
+            did_you_mean(stopping.monitor, known),
+        )
+    elif stopping.monitor.startswith("val_") and spec.data.validation_split == 0:
+        yield (
+            ("training", "early_stopping", "monitor"),
+            f"monitoring '{stopping.monitor}' needs a validation split, but validation_split is 0",
+            "set data.validation_split (e.g. 0.1) or monitor a training metric",
+        )
+
+
+def _network_fields(spec: Spec) -> Iterator[tuple[PathKey, Network]]:
+    for name, value in spec.model:
+        if isinstance(value, Network):
+            yield ("model", name), value
+
+
+def check_layer_names(spec: Spec) -> Found:
+    """Layer names must be unique inside one network: they name Keras layers."""
+    for path, network in _network_fields(spec):
+        seen: dict[str, PathKey] = {}
+        for layer_path, layer in _walk_layers(network.layers or [], (*path, "layers")):
+            if layer.name is None:
+                continue
+            if layer.name in seen:
+                yield (
+                    (*layer_path, "name"),
+                    f"layer name '{layer.name}' is used twice in this network",
+                    "give each layer a unique name",
+                )
+            seen[layer.name] = layer_path
+
+
+def _walk_layers(layers: list[Any], path: PathKey) -> Iterator[tuple[PathKey, Any]]:
+    for i, layer in enumerate(layers):
+        yield (*path, i), layer
+        if isinstance(layer, Residual):
+            yield from _walk_layers(layer.layers, (*path, i, "layers"))
+
+
+def check_heldout_metrics(spec: Spec) -> Found:
+    if spec.data.validation_split == 0 and spec.evaluation.metrics:
+        likelihood_metrics = {"elbo", "iwae_nll", "bits_per_dim"}
+        if likelihood_metrics & set(spec.evaluation.metrics):
+            yield (
+                ("evaluation", "metrics"),
+                "held-out metrics need a validation split, but data.validation_split is 0",
+                "set data.validation_split (e.g. 0.1)",
+            )
+
+
+CHECKS: tuple[Callable[[Spec], Found], ...] = (
+    check_builtin_arguments,
+    check_conditional_labels,
+    check_unit_interval_likelihood,
+    check_metrics,
+    check_early_stopping,
+    check_layer_names,
+    check_heldout_metrics,
+)
+
+
+def run_checks(spec: Spec, marks: Marks) -> list[Problem]:
+    return [marks.problem(path, message, hint) for check in CHECKS for path, message, hint in check(spec)]

@@ -1,0 +1,144 @@
+"""The `data:` section: where examples come from and how they are prepared."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from gencompile.spec.base import (
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    StrictModel,
+)
+
+# Each built-in data set with its arguments and their defaults (scikit-learn's names).
+BUILTIN_ARGUMENTS: dict[str, dict[str, float | int]] = {
+    "digits": {},
+    "moons": {"n_samples": 3000, "noise": 0.05},
+    "circles": {"n_samples": 3000, "noise": 0.05, "factor": 0.5},
+    "swiss_roll": {"n_samples": 3000, "noise": 0.5},
+    "ring8": {"n_samples": 10000, "std": 0.01, "radius": 1.0},
+    "grid25": {"n_samples": 10000, "std": 0.05},
+    "blobs": {"n_samples": 10000, "n_features": 2, "centers": 8, "cluster_std": 1.0},
+}
+BuiltinName = Literal["digits", "moons", "circles", "swiss_roll", "ring8", "grid25", "blobs"]
+
+
+class BuiltinSource(StrictModel):
+    """Offline data sets that need no file; arguments default per data set."""
+
+    type: Literal["builtin"]
+    name: BuiltinName
+    n_samples: PositiveInt | None = None
+    noise: NonNegativeFloat | None = None
+    factor: Annotated[float, Field(gt=0, lt=1)] | None = None
+    std: PositiveFloat | None = None
+    radius: PositiveFloat | None = None
+    n_features: PositiveInt | None = None
+    centers: PositiveInt | None = None
+    cluster_std: PositiveFloat | None = None
+
+    def arguments(self) -> dict[str, float | int]:
+        """The data set's arguments with defaults filled in."""
+        given = {k: v for k, v in self.model_dump(exclude={"type", "name"}).items() if v is not None}
+        return {**BUILTIN_ARGUMENTS[self.name], **given}
+
+
+class NpzSource(StrictModel):
+    type: Literal["npz"]
+    path: str = Field(min_length=1)
+    key: str = "x"
+    labels: str | None = None
+
+
+class NpySource(StrictModel):
+    type: Literal["npy"]
+    path: str = Field(min_length=1)
+
+
+class ImagesSource(StrictModel):
+    """A folder of images; class subfolders give labels."""
+
+    type: Literal["images"]
+    dir: str = Field(min_length=1)
+    size: tuple[PositiveInt, PositiveInt]
+    color: Literal["grayscale", "rgb"] = "grayscale"
+
+
+class CsvSource(StrictModel):
+    type: Literal["csv"]
+    path: str = Field(min_length=1)
+    columns: list[str] | None = Field(None, min_length=1)
+    label_column: str | None = None
+
+
+class KerasSource(StrictModel):
+    """keras.datasets: needs the network the first time."""
+
+    type: Literal["keras"]
+    name: Literal["mnist", "fashion_mnist", "cifar10", "cifar100"]
+
+
+DataSource = Annotated[
+    Union[BuiltinSource, NpzSource, NpySource, ImagesSource, CsvSource, KerasSource],
+    Field(discriminator="type"),
+]
+
+
+class Preprocessing(StrictModel):
+    scale: tuple[float, float] | None = Field(
+        None, description="Min-max scale to [low, high] (global for images, per feature otherwise)."
+    )
+    standardize: bool = Field(False, description="Zero mean, unit variance per feature.")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Preprocessing:
+        if self.scale is not None and self.standardize:
+            raise ValueError("use either `scale` or `standardize`, not both")
+        if self.scale is not None and not self.scale[0] < self.scale[1]:
+            raise ValueError(f"scale must be [low, high] with low < high (got {list(self.scale)})")
+        return self
+
+
+class RandomFlip(StrictModel):
+    type: Literal["random_flip"]
+    mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = "horizontal"
+
+
+class RandomRotation(StrictModel):
+    type: Literal["random_rotation"]
+    factor: Annotated[float, Field(gt=0, le=1)]
+
+
+class RandomTranslation(StrictModel):
+    type: Literal["random_translation"]
+    height_factor: Annotated[float, Field(ge=0, le=1)]
+    width_factor: Annotated[float, Field(ge=0, le=1)]
+
+
+class RandomZoom(StrictModel):
+    type: Literal["random_zoom"]
+    height_factor: Annotated[float, Field(gt=-1, le=1)]
+
+
+class RandomContrast(StrictModel):
+    type: Literal["random_contrast"]
+    factor: Annotated[float, Field(gt=0, le=1)]
+
+
+Augmentation = Annotated[
+    Union[RandomFlip, RandomRotation, RandomTranslation, RandomZoom, RandomContrast],
+    Field(discriminator="type"),
+]
+
+
+class DataSpec(StrictModel):
+    source: DataSource
+    validation_split: Probability = 0.1
+    preprocessing: Preprocessing = Field(default_factory=Preprocessing)
+    augmentation: list[Augmentation] = Field(default_factory=list)
+    batch_size: PositiveInt = 128
+    shuffle_buffer: PositiveInt = 10000

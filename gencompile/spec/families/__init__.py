@@ -1,0 +1,21 @@
+"""Registry of model families: one pydantic module per family, one line here."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Union
+
+from pydantic import Field
+
+from gencompile.spec.families.vae import VAEModel
+
+FAMILIES: dict[str, Any] = {
+    "vae": VAEModel,
+}
+
+
+def model_union() -> Any:
+    """The `model:` type: a union discriminated on `family` once there are several."""
+    members = tuple(FAMILIES.values())
+    if len(members) == 1:
+        return members[0]
+    return Annotated[Union[members], Field(discriminator="family")]  # noqa: UP007

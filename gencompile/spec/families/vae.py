@@ -1,0 +1,92 @@
+"""The `vae` family: encoder q(z|x), decoder p(x|z), a prior p(z), trained on the ELBO."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal, Union
+
+from pydantic import Field
+
+from gencompile.spec.base import (
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    StrictModel,
+)
+from gencompile.spec.networks import Network
+
+
+class NormalPrior(StrictModel):
+    type: Literal["normal"]
+
+
+class MixtureOfGaussiansPrior(StrictModel):
+    """A trainable mixture prior; its KL term is estimated by Monte Carlo."""
+
+    type: Literal["mixture_of_gaussians"]
+    components: Annotated[int, Field(ge=2)] = 10
+
+
+Prior = Annotated[Union[NormalPrior, MixtureOfGaussiansPrior], Field(discriminator="type")]
+
+
+class BernoulliLikelihood(StrictModel):
+    type: Literal["bernoulli"]
+
+
+class GaussianLikelihood(StrictModel):
+    type: Literal["gaussian"]
+    sigma: Union[Literal["learned"], PositiveFloat] = Field(
+        "learned", description="'learned' (predicted per dimension by the decoder) or a fixed value."
+    )
+
+
+class CategoricalLikelihood(StrictModel):
+    type: Literal["categorical"]
+    bins: Annotated[int, Field(ge=2, le=4096)] = 256
+
+
+class LogisticLikelihood(StrictModel):
+    type: Literal["logistic"]
+
+
+Likelihood = Annotated[
+    Union[BernoulliLikelihood, GaussianLikelihood, CategoricalLikelihood, LogisticLikelihood],
+    Field(discriminator="type"),
+]
+
+
+class ReconstructionLoss(StrictModel):
+    weight: PositiveFloat = 1.0
+
+
+class KLLoss(StrictModel):
+    weight: NonNegativeFloat = Field(1.0, description="beta; != 1 is a beta-VAE.")
+    warmup_epochs: NonNegativeInt = Field(0, description="Ramp the weight linearly from 0.")
+    free_bits: NonNegativeFloat = Field(0.0, description="Nats per latent dimension left free.")
+
+
+class VAELosses(StrictModel):
+    reconstruction: ReconstructionLoss = Field(default_factory=ReconstructionLoss)
+    kl: KLLoss = Field(default_factory=KLLoss)
+
+
+class Conditional(StrictModel):
+    num_classes: Annotated[int, Field(ge=2)]
+
+
+class VAEModel(StrictModel):
+    """Variational autoencoder."""
+
+    family: Literal["vae"]
+    latent_dim: PositiveInt = 16
+    prior: Prior = Field(default_factory=lambda: NormalPrior(type="normal"))
+    encoder: Network
+    decoder: Network
+    likelihood: Likelihood = Field(default_factory=lambda: BernoulliLikelihood(type="bernoulli"))
+    losses: VAELosses = Field(default_factory=VAELosses)
+    conditional: Conditional | None = None
+
+    metrics_available: ClassVar[tuple[str, ...]] = ("elbo", "iwae_nll", "bits_per_dim")
+    metrics_default: ClassVar[tuple[str, ...]] = ("elbo", "iwae_nll")
+    trackers: ClassVar[tuple[str, ...]] = ("loss", "reconstruction", "kl", "grad_norm")

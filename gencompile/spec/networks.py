@@ -1,0 +1,258 @@
+"""Networks: a list of typed layers, or the `mlp:` shorthand for a stack of dense layers.
+
+Specs describe only a network's hidden body; the compiler infers shapes and appends the
+heads a family needs (see `gencompile.compiler.shapes`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, field_validator, model_validator
+
+from gencompile.spec.base import (
+    Activation,
+    Identifier,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    StrictModel,
+)
+
+IntOrPair = Union[PositiveInt, tuple[PositiveInt, PositiveInt]]
+Padding = Literal["same", "valid"]
+
+
+class LayerBase(StrictModel):
+    name: Identifier | None = Field(None, description="Layer name in generated code.")
+
+
+class Dense(LayerBase):
+    type: Literal["dense"]
+    units: PositiveInt
+    activation: Activation | None = None
+    use_bias: bool = True
+
+
+class Conv1D(LayerBase):
+    type: Literal["conv1d"]
+    filters: PositiveInt
+    kernel_size: PositiveInt
+    strides: PositiveInt = 1
+    padding: Padding = "same"
+    dilation_rate: PositiveInt = 1
+    activation: Activation | None = None
+
+
+class Conv2D(LayerBase):
+    type: Literal["conv2d"]
+    filters: PositiveInt
+    kernel_size: IntOrPair
+    strides: IntOrPair = 1
+    padding: Padding = "same"
+    activation: Activation | None = None
+
+
+class Conv2DTranspose(LayerBase):
+    type: Literal["conv2d_transpose"]
+    filters: PositiveInt
+    kernel_size: IntOrPair
+    strides: IntOrPair = 1
+    padding: Padding = "same"
+    activation: Activation | None = None
+
+
+class UpSampling2D(LayerBase):
+    type: Literal["upsampling2d"]
+    size: IntOrPair = 2
+    interpolation: Literal["nearest", "bilinear"] = "nearest"
+
+
+class MaxPool2D(LayerBase):
+    type: Literal["max_pool2d"]
+    pool_size: IntOrPair = 2
+    strides: IntOrPair | None = None
+    padding: Padding = "valid"
+
+
+class AvgPool2D(LayerBase):
+    type: Literal["avg_pool2d"]
+    pool_size: IntOrPair = 2
+    strides: IntOrPair | None = None
+    padding: Padding = "valid"
+
+
+class GlobalAvgPool2D(LayerBase):
+    type: Literal["global_avg_pool2d"]
+
+
+class Flatten(LayerBase):
+    type: Literal["flatten"]
+
+
+class Reshape(LayerBase):
+    type: Literal["reshape"]
+    target_shape: list[PositiveInt] = Field(min_length=1, max_length=4)
+
+
+class Dropout(LayerBase):
+    type: Literal["dropout"]
+    rate: Probability
+
+
+class BatchNorm(LayerBase):
+    type: Literal["batch_norm"]
+    momentum: Probability = 0.99
+    epsilon: PositiveFloat = 1e-3
+
+
+class LayerNorm(LayerBase):
+    type: Literal["layer_norm"]
+    epsilon: PositiveFloat = 1e-3
+
+
+class GroupNorm(LayerBase):
+    type: Literal["group_norm"]
+    groups: PositiveInt = 8
+    epsilon: PositiveFloat = 1e-3
+
+
+class ActivationLayer(LayerBase):
+    type: Literal["activation"]
+    activation: Activation
+
+
+class Embedding(LayerBase):
+    type: Literal["embedding"]
+    input_dim: PositiveInt
+    output_dim: PositiveInt
+
+
+class LSTM(LayerBase):
+    type: Literal["lstm"]
+    units: PositiveInt
+    return_sequences: bool = False
+    dropout: Probability = 0.0
+
+
+class GRU(LayerBase):
+    type: Literal["gru"]
+    units: PositiveInt
+    return_sequences: bool = False
+    dropout: Probability = 0.0
+
+
+class MultiHeadAttention(LayerBase):
+    """Self-attention over a sequence (rank-2 input: steps x features)."""
+
+    type: Literal["multi_head_attention"]
+    num_heads: PositiveInt
+    key_dim: PositiveInt
+    dropout: Probability = 0.0
+    causal: bool = False
+
+
+class TransformerBlock(LayerBase):
+    """Pre-norm self-attention + feed-forward block with residual connections."""
+
+    type: Literal["transformer_block"]
+    num_heads: PositiveInt
+    key_dim: PositiveInt
+    ff_dim: PositiveInt
+    dropout: Probability = 0.0
+    causal: bool = False
+
+
+class SpectralNorm(LayerBase):
+    """Spectral normalisation of a wrapped dense or convolutional layer."""
+
+    type: Literal["spectral_norm"]
+    layer: Annotated[Union[Dense, Conv1D, Conv2D, Conv2DTranspose], Field(discriminator="type")]
+    power_iterations: PositiveInt = 1
+
+
+_REF_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
+Scalar = Union[bool, int, float, str, None]
+
+
+class Custom(LayerBase):
+    """A user layer class; refused unless the build passes --allow-custom-code."""
+
+    type: Literal["custom"]
+    ref: str = Field(description="'package.module:ClassName'")
+    args: dict[Identifier, Union[Scalar, list[Scalar]]] = Field(default_factory=dict)
+    output_shape: list[PositiveInt] = Field(
+        description="Shape of one output example; the compiler cannot infer a custom layer's."
+    )
+
+    @field_validator("ref")
+    @classmethod
+    def _ref_is_dotted_path(cls, value: str) -> str:
+        if not _REF_PATTERN.match(value):
+            raise ValueError(f"must look like 'package.module:ClassName' (got {value!r})")
+        return value
+
+    @field_validator("args")
+    @classmethod
+    def _args_are_identifiers(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if not key.isidentifier():
+                raise ValueError(f"argument name {key!r} is not a Python identifier")
+        return value
+
+
+class Residual(LayerBase):
+    """`x + body(x)`; the body must keep the shape of its input."""
+
+    type: Literal["residual"]
+    layers: list[Layer] = Field(min_length=1)
+
+
+Layer = Annotated[
+    Union[
+        Dense,
+        Conv1D,
+        Conv2D,
+        Conv2DTranspose,
+        UpSampling2D,
+        MaxPool2D,
+        AvgPool2D,
+        GlobalAvgPool2D,
+        Flatten,
+        Reshape,
+        Dropout,
+        BatchNorm,
+        LayerNorm,
+        GroupNorm,
+        ActivationLayer,
+        Embedding,
+        LSTM,
+        GRU,
+        MultiHeadAttention,
+        TransformerBlock,
+        Residual,
+        SpectralNorm,
+        Custom,
+    ],
+    Field(discriminator="type"),
+]
+Residual.model_rebuild()
+
+
+class Network(StrictModel):
+    """A hidden body: either explicit `layers` or the shorthand `mlp: [units, ...]`."""
+
+    layers: list[Layer] | None = None
+    mlp: list[PositiveInt] | None = Field(None, min_length=1)
+    activation: Activation = Field("relu", description="Activation of the `mlp` shorthand.")
+    dropout: Probability = Field(0.0, description="Dropout after each `mlp` layer.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Network:
+        if (self.layers is None) == (self.mlp is None):
+            raise ValueError("give exactly one of `layers:` or `mlp:`")
+        shorthand_only = {"activation", "dropout"} & self.model_fields_set
+        if self.layers is not None and shorthand_only:
+            raise ValueError(f"`{sorted(shorthand_only)[0]}` applies only to the `mlp:` shorthand")
+        return self

@@ -1,0 +1,39 @@
+"""The whole spec document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from gencompile.spec.base import Identifier, Seed, StrictModel
+from gencompile.spec.data import DataSpec
+from gencompile.spec.evaluation import EvaluationSpec, OutputSpec
+from gencompile.spec.families import model_union
+from gencompile.spec.training import TrainingSpec
+
+SPEC_VERSION = 1
+ModelSpec = model_union()
+
+
+class Spec(StrictModel):
+    """A gencompile spec (spec_version 1)."""
+
+    spec_version: int = Field(description="Version of the spec language; this release reads 1.")
+    name: Identifier
+    description: str = Field("", max_length=2000)
+    seed: Seed = 42
+    data: DataSpec
+    model: ModelSpec  # type: ignore[valid-type]
+    training: TrainingSpec = Field(default_factory=TrainingSpec)
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+
+    @field_validator("spec_version")
+    @classmethod
+    def _known_version(cls, value: Any) -> int:
+        if value != SPEC_VERSION:
+            raise ValueError(
+                f"unsupported spec_version {value}; this gencompile reads spec_version {SPEC_VERSION}"
+            )
+        return value
