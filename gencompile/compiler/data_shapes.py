@@ -1,0 +1,107 @@
+"""What the compiler knows about the data without loading it (and without TensorFlow).
+
+Built-in and keras data sets have known shapes; file sources are inspected cheaply (npy
+headers, csv header row, image folder layout).
+"""
+
+from __future__ import annotations
+
+import csv
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from gencompile.compiler.plan import Shape
+from gencompile.spec.data import DataSpec
+
+IMAGE_SHAPES = {
+    "mnist": (28, 28, 1),
+    "fashion_mnist": (28, 28, 1),
+    "cifar10": (32, 32, 3),
+    "cifar100": (32, 32, 3),
+}
+
+
+@dataclass(frozen=True)
+class DataShape:
+    shape: Shape
+    kind: str  # "image" | "vector"
+
+    @staticmethod
+    def of(shape: Shape) -> DataShape:
+        if len(shape) == 2:
+            shape = (*shape, 1)
+        return DataShape(tuple(shape), "image" if len(shape) == 3 else "vector")
+
+
+class DataShapeError(ValueError):
+    """The data's shape cannot be determined (missing file, unreadable header, ...)."""
+
+    def __init__(self, field: str, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.field, self.hint = field, hint
+
+
+def _existing(path: str, field: str) -> Path:
+    resolved = Path(path)
+    if not resolved.exists():
+        raise DataShapeError(
+            field, f"file not found: {path}", "paths are relative to the working directory"
+        )
+    return resolved
+
+
+def _npy_shape(path: Path) -> Shape:
+    return tuple(np.load(path, mmap_mode="r").shape[1:])
+
+
+def _npz_shape(path: Path, key: str) -> Shape:
+    with zipfile.ZipFile(path) as archive:
+        member = f"{key}.npy"
+        if member not in archive.namelist():
+            keys = sorted(n.removesuffix(".npy") for n in archive.namelist())
+            raise DataShapeError("key", f"no array '{key}' in {path}; it holds {', '.join(keys)}")
+        with archive.open(member) as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            shape, _, _ = read_header(handle)  # the header only, not the data
+    return tuple(shape[1:])
+
+
+def _csv_shape(path: Path, columns: list[str] | None, label_column: str | None) -> Shape:
+    with path.open(newline="") as handle:
+        header = next(csv.reader(handle), [])
+    if columns is None:
+        return (len([c for c in header if c != label_column]),)
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise DataShapeError("columns", f"no column {missing[0]!r} in {path}; it has {header}")
+    return (len(columns),)
+
+
+def infer_data_shape(data: DataSpec) -> DataShape:
+    """Shape of one example (no batch axis) and whether it is an image or a vector."""
+    source = data.source
+    if source.type == "builtin":
+        if source.name == "digits":
+            return DataShape((8, 8, 1), "image")
+        if source.name == "blobs":
+            return DataShape((int(source.arguments()["n_features"]),), "vector")
+        return DataShape((2,), "vector")
+    if source.type == "keras":
+        return DataShape(IMAGE_SHAPES[source.name], "image")
+    if source.type == "images":
+        return DataShape((*source.size, 1 if source.color == "grayscale" else 3), "image")
+    if source.type == "npy":
+        return DataShape.of(_npy_shape(_existing(source.path, "path")))
+    if source.type == "npz":
+        return DataShape.of(_npz_shape(_existing(source.path, "path"), source.key))
+    if source.type == "csv":
+        return DataShape.of(_csv_shape(_existing(source.path, "path"), source.columns, source.label_column))
+    raise DataShapeError("type", f"unknown source type {source.type}")

@@ -1,0 +1,12 @@
+"""Registry of family lowerings: one module per family, one line here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gencompile.compiler.families.vae import lower_vae
+
+LOWERINGS: dict[str, Callable[[Any], Any]] = {
+    "vae": lower_vae,
+}

@@ -1,0 +1,217 @@
+"""Lowering of the `vae` family: encoder and decoder networks with their heads appended."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from gencompile.compiler.lower import Lowering
+from gencompile.compiler.networks import NetworkBuilder
+from gencompile.compiler.plan import NetworkPlan, ProjectPlan, Shape
+from gencompile.compiler.shapes import ShapeError, fmt, size
+
+LIKELIHOOD_PARAMS = {"bernoulli": 1, "categorical": None, "logistic": 2}
+
+
+@dataclass(frozen=True)
+class VAEPlan:
+    latent_dim: int
+    data_shape: Shape
+    num_classes: int | None
+    prior: dict[str, Any]
+    likelihood: dict[str, Any]
+    num_params: int
+    reconstruction_weight: float
+    kl_weight: float
+    warmup_epochs: int
+    free_bits: float
+    analytic_kl: bool
+    continuous: bool  # the likelihood is a density (NLL changes with preprocessing units)
+    encoder: NetworkPlan
+    decoder: NetworkPlan
+
+
+def num_params(likelihood: Any) -> int:
+    if likelihood.type == "gaussian":
+        return 2 if likelihood.sigma == "learned" else 1
+    if likelihood.type == "categorical":
+        return likelihood.bins
+    return LIKELIHOOD_PARAMS[likelihood.type]
+
+
+def _encoder(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkPlan:
+    model = low.spec.model
+    net = NetworkBuilder("encoder", low.regularizer(), low.report)
+    net.reserve(["z_mean", "z_log_var", "with_class", "features", "class_one_hot"])
+    x = net.input("x", data_shape)
+    h, shape = net.body(model.encoder, ("model", "encoder"), x, data_shape)
+    if len(shape) > 1:
+        flat = (size(shape),)
+        h = net.add("h", net.layer("flatten", "layers.Flatten", (), flat, 0, name="features"), (h,))
+        shape = flat
+    if num_classes is not None:
+        y = net.input("y", (), "int32")
+        one_hot = net.layer(
+            "one_hot",
+            "layers.CategoryEncoding",
+            (("num_tokens", num_classes), ("output_mode", "one_hot")),
+            (num_classes,),
+            0,
+            name="class_one_hot",
+        )
+        y_one_hot = net.add("y_one_hot", one_hot, (y,))
+        shape = (shape[0] + num_classes,)
+        concat = net.layer("concat", "layers.Concatenate", (), shape, 0, name="with_class")
+        h = net.add("h", concat, (h, y_one_hot), packed=True)
+    heads = []
+    for head in ("z_mean", "z_log_var"):
+        params = shape[0] * model.latent_dim + model.latent_dim
+        layer = net.layer(
+            "head", "layers.Dense", (("units", model.latent_dim),), (model.latent_dim,), params,
+            name=head, positional=1, regularize=True,
+        )
+        heads.append(net.add(head, layer, (h,)))
+    inputs = "x and its class y" if num_classes else "x"
+    doc = f"q(z | {'x, y' if num_classes else 'x'}): maps {inputs} to the mean and log-variance of z."
+    return net.build(doc, tuple(heads))
+
+
+def _decoder(low: Lowering, data_shape: Shape, num_classes: int | None, params: int) -> NetworkPlan:
+    model = low.spec.model
+    net = NetworkBuilder("decoder", low.regularizer(), low.report)
+    net.reserve(["likelihood_params", "with_class", "class_one_hot", "to_data_shape"])
+    z = net.input("z", (model.latent_dim,))
+    h, shape = z, (model.latent_dim,)
+    if num_classes is not None:
+        y = net.input("y", (), "int32")
+        one_hot = net.layer(
+            "one_hot",
+            "layers.CategoryEncoding",
+            (("num_tokens", num_classes), ("output_mode", "one_hot")),
+            (num_classes,),
+            0,
+            name="class_one_hot",
+        )
+        y_one_hot = net.add("y_one_hot", one_hot, (y,))
+        shape = (shape[0] + num_classes,)
+        h = net.add(
+            "h", net.layer("concat", "layers.Concatenate", (), shape, 0, name="with_class"),
+            (z, y_one_hot), packed=True,
+        )
+    h, shape = net.body(model.decoder, ("model", "decoder"), h, shape)
+    target = data_shape if params == 1 else (*data_shape, params)
+    channels = data_shape[-1] * params
+    if len(shape) == 1:
+        units = size(data_shape) * params
+        dense = net.layer(
+            "head", "layers.Dense", (("units", units),), (units,), shape[0] * units + units,
+            name="likelihood_params", positional=1, regularize=True,
+        )
+        h = net.add("h", dense, (h,))
+    elif len(shape) == 3 and len(data_shape) == 3 and shape[:2] == data_shape[:2]:
+        conv_params = 9 * shape[2] * channels + channels
+        conv = net.layer(
+            "head", "layers.Conv2D",
+            (("filters", channels), ("kernel_size", 3), ("padding", "same")),
+            (*data_shape[:2], channels), conv_params,
+            name="likelihood_params", positional=2, regularize=True,
+        )
+        h = net.add("h", conv, (h,))
+    else:
+        last = _last_layer_path(model.decoder)
+        low.report(
+            last,
+            f"the decoder's body ends with shape {fmt(shape)}, which cannot be projected to "
+            f"the data's shape {fmt(data_shape)}",
+            "end the body with a flat vector (dense) or with an image of the data's height "
+            "and width (conv2d_transpose / upsampling2d)",
+        )
+        raise ShapeError("decoder head")
+    if net.steps[-1].layer.output_shape == tuple(target):
+        net.steps[-1] = replace(net.steps[-1], target="params")
+    else:
+        reshape = net.layer(
+            "reshape", "layers.Reshape", (("target_shape", tuple(target)),), target, 0,
+            name="to_data_shape", positional=1,
+        )
+        net.add("params", reshape, (h,))
+    kind = low.spec.model.likelihood.type
+    doc = f"p(x | z{', y' if num_classes else ''}): maps a latent code to the {kind} likelihood's parameters."
+    return net.build(doc, ("params",))
+
+
+def _last_layer_path(network: Any) -> tuple[str | int, ...]:
+    if network.layers:
+        return ("model", "decoder", "layers", len(network.layers) - 1)
+    return ("model", "decoder", "mlp", len(network.mlp or [0]) - 1)
+
+
+def lower_vae(low: Lowering) -> ProjectPlan:
+    spec, model = low.spec, low.spec.model
+    data = low.data_shape()
+    num_classes = model.conditional.num_classes if model.conditional else None
+    if model.losses.kl.free_bits > 0 and model.prior.type != "normal":
+        low.report(
+            ("model", "losses", "kl", "free_bits"),
+            "free bits apply to the analytic per-dimension KL of a normal prior",
+            "use prior: {type: normal} or set free_bits: 0",
+        )
+    low.fail_if_problems()
+    params = num_params(model.likelihood)
+    networks = []
+    for build in (
+        lambda: _encoder(low, data.shape, num_classes),
+        lambda: _decoder(low, data.shape, num_classes, params),
+    ):
+        try:
+            networks.append(build())
+        except ShapeError:
+            pass  # reported with its location
+    low.fail_if_problems()
+    encoder, decoder = networks
+    likelihood = model.likelihood.model_dump(mode="json")
+    kl = model.losses.kl
+    plan = VAEPlan(
+        latent_dim=model.latent_dim,
+        data_shape=data.shape,
+        num_classes=num_classes,
+        prior=model.prior.model_dump(mode="json"),
+        likelihood=likelihood,
+        num_params=params,
+        reconstruction_weight=model.losses.reconstruction.weight,
+        kl_weight=kl.weight,
+        warmup_epochs=kl.warmup_epochs,
+        free_bits=kl.free_bits,
+        analytic_kl=model.prior.type == "normal",
+        continuous=model.likelihood.type in ("gaussian", "logistic"),
+        encoder=encoder,
+        decoder=decoder,
+    )
+    kl_words = "analytic KL(q(z|x) || N(0, I))" if plan.analytic_kl else "Monte Carlo KL to the mixture prior"
+    beta = f"{kl.weight:g} x " if kl.weight != 1 else ""
+    warm = f", ramped up from 0 over {kl.warmup_epochs} epochs" if kl.warmup_epochs else ""
+    free = f", with {kl.free_bits:g} free nats per latent dimension" if kl.free_bits else ""
+    recon = f"{model.losses.reconstruction.weight:g} x " if model.losses.reconstruction.weight != 1 else ""
+    words = (
+        f"negative ELBO = {recon}E_q[-log p(x | z)] under a {model.likelihood.type} likelihood"
+        f" + {beta}{kl_words}{warm}{free}, averaged over the batch"
+        + (" + L1/L2 kernel penalties" if low.regularizer() else "")
+    )
+    return ProjectPlan(
+        name=spec.name,
+        package=low.package,
+        family="vae",
+        description=spec.description,
+        seed=spec.seed,
+        data=low.data_config(with_labels=num_classes is not None),
+        data_shape=data.shape,
+        data_kind=data.kind,
+        num_classes=num_classes,
+        training=low.training_config(),
+        evaluation=low.evaluation_config(),
+        output=spec.output.model_dump(mode="json"),
+        model=plan,
+        networks=(encoder, decoder),
+        resolved_spec=low.resolved_spec(),
+        loss_in_words=words,
+    )

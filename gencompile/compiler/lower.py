@@ -1,0 +1,101 @@
+"""Lowering: a validated spec becomes a `ProjectPlan` (defaults filled, shapes inferred).
+
+The family-independent parts live here; each family's lowering (`compiler/families/`)
+builds its networks and model plan. Problems are collected and raised together.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gencompile.compiler.data_shapes import DataShape, DataShapeError, infer_data_shape
+from gencompile.compiler.plan import PathKey
+from gencompile.errors import Problem, SpecError
+from gencompile.spec import LoadedSpec
+from gencompile.spec.base import python_name
+from gencompile.spec.root import Spec
+
+
+class Lowering:
+    """Context of one lowering: the spec, its marks, and the problems found so far."""
+
+    def __init__(self, loaded: LoadedSpec):
+        self.loaded = loaded
+        self.spec: Spec = loaded.spec
+        self.problems: list[Problem] = []
+
+    def report(self, path: PathKey, message: str, hint: str | None = None) -> None:
+        self.problems.append(self.loaded.marks.problem(path, message, hint))
+
+    def fail_if_problems(self) -> None:
+        if self.problems:
+            raise SpecError(self.problems)
+
+    # -- family-independent sections --------------------------------------------------------
+    def data_shape(self) -> DataShape:
+        try:
+            shape = infer_data_shape(self.spec.data)
+        except DataShapeError as err:
+            self.report(("data", "source", err.field), str(err), err.hint)
+            self.fail_if_problems()
+            raise AssertionError("unreachable") from None
+        if self.spec.data.augmentation and shape.kind != "image":
+            self.report(
+                ("data", "augmentation"),
+                f"augmentation layers apply to images, but the data is {shape.kind} data "
+                f"of shape {shape.shape}",
+                "remove data.augmentation",
+            )
+        return shape
+
+    def data_config(self, with_labels: bool) -> dict[str, Any]:
+        data = self.spec.data
+        source = data.source.model_dump(mode="json")
+        if data.source.type == "builtin":
+            source = {"type": "builtin", "name": data.source.name, **data.source.arguments()}
+        return {
+            "source": source,
+            "validation_split": data.validation_split,
+            "preprocessing": data.preprocessing.model_dump(mode="json"),
+            "augmentation": [a.model_dump(mode="json") for a in data.augmentation],
+            "batch_size": data.batch_size,
+            "shuffle_buffer": data.shuffle_buffer,
+            "with_labels": with_labels,
+            "drop_remainder": False,
+        }
+
+    def training_config(self) -> dict[str, Any]:
+        training = self.spec.training.model_dump(mode="json")
+        training.pop("regularization")  # lowered into the layers' kernel regularizers
+        return training
+
+    def regularizer(self) -> tuple[float, float] | None:
+        reg = self.spec.training.regularization
+        return (reg.l1, reg.l2) if (reg.l1 or reg.l2) else None
+
+    def evaluation_config(self) -> dict[str, Any]:
+        evaluation = self.spec.evaluation.model_dump(mode="json")
+        if evaluation["metrics"] is None:
+            evaluation["metrics"] = list(type(self.spec.model).metrics_default)
+        return evaluation
+
+    def resolved_spec(self) -> dict[str, Any]:
+        """The spec with every default filled in (what the lock records)."""
+        resolved = self.spec.model_dump(mode="json")
+        resolved["data"]["source"] = self.data_config(False)["source"]
+        resolved["evaluation"] = self.evaluation_config()
+        return resolved
+
+    @property
+    def package(self) -> str:
+        return python_name(self.spec.name)
+
+
+def lower(loaded: LoadedSpec) -> Any:
+    """Spec -> ProjectPlan, through the family's registered lowering."""
+    from gencompile.compiler.families import LOWERINGS
+
+    lowering = Lowering(loaded)
+    plan = LOWERINGS[loaded.spec.model.family](lowering)
+    lowering.fail_if_problems()
+    return plan

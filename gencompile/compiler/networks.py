@@ -1,0 +1,238 @@
+"""Lowering spec networks to straight-line `Step`s with inferred shapes.
+
+`NetworkBuilder` accumulates the steps of one network: a family's lowering adds its inputs,
+the spec's hidden body (`body`), and the heads the family needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from gencompile.compiler.plan import InputPlan, LayerPlan, NetworkPlan, PathKey, Shape, Step
+from gencompile.compiler.shapes import ShapeError, fmt, infer
+
+# spec layer type -> (constructor, arguments in order, how many positional, regularized kernel)
+LAYER_TABLE: dict[str, tuple[str, tuple[str, ...], int, bool]] = {
+    "dense": ("layers.Dense", ("units", "activation", "use_bias"), 1, True),
+    "conv1d": (
+        "layers.Conv1D",
+        ("filters", "kernel_size", "strides", "padding", "dilation_rate", "activation"),
+        2,
+        True,
+    ),
+    "conv2d": ("layers.Conv2D", ("filters", "kernel_size", "strides", "padding", "activation"), 2, True),
+    "conv2d_transpose": (
+        "layers.Conv2DTranspose",
+        ("filters", "kernel_size", "strides", "padding", "activation"),
+        2,
+        True,
+    ),
+    "upsampling2d": ("layers.UpSampling2D", ("size", "interpolation"), 1, False),
+    "max_pool2d": ("layers.MaxPooling2D", ("pool_size", "strides", "padding"), 1, False),
+    "avg_pool2d": ("layers.AveragePooling2D", ("pool_size", "strides", "padding"), 1, False),
+    "global_avg_pool2d": ("layers.GlobalAveragePooling2D", (), 0, False),
+    "flatten": ("layers.Flatten", (), 0, False),
+    "reshape": ("layers.Reshape", ("target_shape",), 1, False),
+    "dropout": ("layers.Dropout", ("rate",), 1, False),
+    "batch_norm": ("layers.BatchNormalization", ("momentum", "epsilon"), 0, False),
+    "layer_norm": ("layers.LayerNormalization", ("epsilon",), 0, False),
+    "group_norm": ("layers.GroupNormalization", ("groups", "epsilon"), 0, False),
+    "activation": ("layers.Activation", ("activation",), 1, False),
+    "embedding": ("layers.Embedding", ("input_dim", "output_dim"), 2, False),
+    "lstm": ("layers.LSTM", ("units", "return_sequences", "dropout"), 1, True),
+    "gru": ("layers.GRU", ("units", "return_sequences", "dropout"), 1, True),
+    "multi_head_attention": ("layers.MultiHeadAttention", ("num_heads", "key_dim", "dropout"), 0, False),
+    "transformer_block": (
+        "gencompile_layers.TransformerBlock",
+        ("num_heads", "key_dim", "ff_dim", "dropout", "causal"),
+        0,
+        False,
+    ),
+    "spectral_norm": ("layers.SpectralNormalization", ("layer", "power_iterations"), 1, False),
+}
+
+# Keras' own defaults: arguments equal to these are left out of generated code.
+KERAS_DEFAULTS: dict[str, Any] = {
+    "activation": None,
+    "use_bias": True,
+    "strides": 1,
+    "padding": "valid",
+    "dilation_rate": 1,
+    "interpolation": "nearest",
+    "return_sequences": False,
+    "dropout": 0.0,
+    "causal": False,
+    "power_iterations": 1,
+}
+# Where gencompile's default differs from Keras' (spec padding defaults to "same"), keep it.
+ALWAYS_EMIT = {("conv1d", "padding"), ("conv2d", "padding"), ("conv2d_transpose", "padding")}
+
+
+class NetworkBuilder:
+    """Accumulates one network's steps, naming layers uniquely and inferring shapes."""
+
+    def __init__(
+        self,
+        name: str,
+        regularizer: tuple[float, float] | None,
+        report: Callable[[PathKey, str, str | None], None],
+    ):
+        self.name = name
+        self.regularizer = regularizer
+        self.report = report
+        self.inputs: list[InputPlan] = []
+        self.steps: list[Step] = []
+        self.used_names: set[str] = set()
+        self.counters: dict[str, int] = {}
+        self.custom_imports: list[tuple[str, str, str]] = []
+
+    # -- naming -----------------------------------------------------------------------------
+    def reserve(self, names: list[str]) -> None:
+        self.used_names.update(names)
+
+    def unique(self, kind: str) -> str:
+        while True:
+            self.counters[kind] = self.counters.get(kind, 0) + 1
+            name = f"{kind}_{self.counters[kind]}"
+            if name not in self.used_names:
+                self.used_names.add(name)
+                return name
+
+    # -- building ---------------------------------------------------------------------------
+    def input(self, var: str, shape: Shape, dtype: str = "float32") -> str:
+        self.inputs.append(InputPlan(var, shape, dtype))
+        return var
+
+    def add(
+        self,
+        target: str,
+        layer: LayerPlan | None,
+        inputs: tuple[str, ...],
+        packed: bool = False,
+        call_args: tuple[tuple[str, Any], ...] = (),
+    ) -> str:
+        self.steps.append(Step(target, inputs, layer, packed, call_args))
+        return target
+
+    def layer(
+        self,
+        kind: str,
+        cls: str,
+        args: tuple[tuple[str, Any], ...],
+        output_shape: Shape,
+        params: int | None,
+        name: str | None = None,
+        positional: int = 0,
+        regularize: bool = False,
+    ) -> LayerPlan:
+        """A compiler-made layer (flatten, heads, ...), not written in the spec."""
+        if name is None:
+            name = self.unique(kind)
+        else:
+            self.used_names.add(name)
+        regularizer = self.regularizer if regularize else None
+        return LayerPlan(kind, cls, args, name, output_shape, params, positional, regularizer)
+
+    def from_spec(self, layer: Any, shape: Shape, path: PathKey) -> LayerPlan:
+        """The LayerPlan of one spec layer; raises ShapeError if it cannot take `shape`."""
+        output_shape, params = infer(layer, shape)
+        if layer.type == "custom":
+            module, cls_name = layer.ref.split(":")
+            alias = f"custom_{cls_name}"
+            self.custom_imports.append((module, cls_name, alias))
+            args = tuple(sorted(layer.args.items()))
+            name = layer.name or self.unique(cls_name.lower())
+            return LayerPlan("custom", alias, args, name, output_shape, params, 0, None, path)
+        cls, arg_names, positional, regularized = LAYER_TABLE[layer.type]
+        args: list[tuple[str, Any]] = []
+        for i, arg in enumerate(arg_names):
+            value = getattr(layer, arg)
+            if arg == "layer":
+                value = self.from_spec(value, shape, (*path, "layer"))
+            elif isinstance(value, list):
+                value = tuple(value)
+            keep = i < positional or (layer.type, arg) in ALWAYS_EMIT
+            if not keep and arg in KERAS_DEFAULTS and value == KERAS_DEFAULTS[arg]:
+                continue
+            if arg == "strides" and value is None:
+                continue
+            args.append((arg, value))
+        name = layer.name or self.unique(layer.type)
+        regularizer = self.regularizer if regularized else None
+        return LayerPlan(
+            layer.type, cls, tuple(args), name, output_shape, params, positional, regularizer, path
+        )
+
+    def body(self, network: Any, path: PathKey, var: str, shape: Shape) -> tuple[str, Shape]:
+        """Append the spec's hidden body; returns the final variable and shape."""
+        layers, layer_paths = expand(network, path)
+        self.reserve([layer.name for layer in layers if layer.name])
+        if layers and layers[0].type == "dense" and len(shape) > 1:
+            # A dense-first network sees its input flattened, as a Keras user would expect.
+            flat = (int(_size(shape)),)
+            flatten = self.layer("flatten", "layers.Flatten", (), flat, 0)
+            var, shape = self.add("h", flatten, (var,)), flat
+        return self._sequence(layers, layer_paths, var, shape)
+
+    def _sequence(
+        self, layers: list[Any], paths: list[PathKey], var: str, shape: Shape
+    ) -> tuple[str, Shape]:
+        for layer, layer_path in zip(layers, paths):
+            if layer.type == "residual":
+                var, shape = self._residual(layer, layer_path, var, shape)
+                continue
+            try:
+                plan = self.from_spec(layer, shape, layer_path)
+            except ShapeError as err:
+                self.report(layer_path, str(err), None)
+                raise
+            if layer.type in ("multi_head_attention",):
+                call_args = (("use_causal_mask", True),) if layer.causal else ()
+                var = self.add("h", plan, (var, var), call_args=call_args)
+            else:
+                var = self.add("h", plan, (var,))
+            shape = plan.output_shape
+        return var, shape
+
+    def _residual(self, layer: Any, path: PathKey, var: str, shape: Shape) -> tuple[str, Shape]:
+        name = layer.name or self.unique("residual")
+        skip = self.add(f"skip_{name.replace('-', '_')}", None, (var,))
+        inner_paths = [(*path, "layers", i) for i in range(len(layer.layers))]
+        out, out_shape = self._sequence(layer.layers, inner_paths, var, shape)
+        if out_shape != shape:
+            message = (
+                f"a residual block must keep its input's shape {fmt(shape)}, "
+                f"but its body ends with {fmt(out_shape)}"
+            )
+            self.report(path, message, None)
+            raise ShapeError(message)
+        add = LayerPlan("residual", "layers.Add", (), name, shape, 0, 0, None, path)
+        return self.add("h", add, (skip, out), packed=True), shape
+
+    def build(self, doc: str, outputs: tuple[str, ...]) -> NetworkPlan:
+        return NetworkPlan(self.name, doc, tuple(self.inputs), tuple(self.steps), outputs)
+
+
+def _size(shape: Shape) -> int:
+    total = 1
+    for d in shape:
+        total *= d or 1
+    return total
+
+
+def expand(network: Any, path: PathKey) -> tuple[list[Any], list[PathKey]]:
+    """The network's layers, with the `mlp:` shorthand expanded to dense (+dropout) layers."""
+    from gencompile.spec.networks import Dense, Dropout
+
+    if network.layers is not None:
+        return list(network.layers), [(*path, "layers", i) for i in range(len(network.layers))]
+    layers: list[Any] = []
+    paths: list[PathKey] = []
+    for i, units in enumerate(network.mlp):
+        layers.append(Dense(type="dense", units=units, activation=network.activation))
+        paths.append((*path, "mlp", i))
+        if network.dropout > 0:
+            layers.append(Dropout(type="dropout", rate=network.dropout))
+            paths.append((*path, "dropout"))
+    return layers, paths

@@ -1,0 +1,91 @@
+"""The resolved plan a spec lowers to: every default filled, every shape known.
+
+Templates read only plans. A network is a straight line of `Step`s, each assigning one
+variable from one Keras layer call, so generated builders read like hand-written
+functional-API code and `gencompile explain` can list the same layers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Shape = tuple[int | None, ...]
+PathKey = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """One Keras layer constructor call."""
+
+    kind: str  # spec layer type, or a head's role ("head", "one_hot", ...)
+    cls: str  # constructor from a fixed table, e.g. "layers.Dense"
+    args: tuple[tuple[str, Any], ...]  # keyword arguments: literals or a wrapped LayerPlan
+    name: str
+    output_shape: Shape
+    params: int | None
+    positional: int = 0  # how many leading args are passed positionally
+    regularizer: tuple[float, float] | None = None  # (l1, l2) kernel regularizer
+    source: PathKey | None = None  # where the spec wrote it (None: appended by the compiler)
+
+
+@dataclass(frozen=True)
+class Step:
+    """`target = layer(inputs)`; with no layer, a plain alias `target = inputs[0]`."""
+
+    target: str
+    inputs: tuple[str, ...]
+    layer: LayerPlan | None = None
+    packed: bool = False  # call with a list: layer([a, b])
+    call_args: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class InputPlan:
+    var: str
+    shape: Shape
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    name: str
+    doc: str
+    inputs: tuple[InputPlan, ...]
+    steps: tuple[Step, ...]
+    outputs: tuple[str, ...]
+
+    @property
+    def builder(self) -> str:
+        return f"build_{self.name}"
+
+    @property
+    def layers(self) -> tuple[LayerPlan, ...]:
+        return tuple(s.layer for s in self.steps if s.layer is not None)
+
+    @property
+    def params(self) -> int:
+        return sum(layer.params or 0 for layer in self.layers)
+
+
+@dataclass(frozen=True)
+class ProjectPlan:
+    """Everything emission needs: family-independent settings plus the family's model plan."""
+
+    name: str  # spec name, e.g. "vae-digits"
+    package: str  # python package, e.g. "vae_digits"
+    family: str
+    description: str
+    seed: int
+    data: dict[str, Any]  # runtime config of gencompile.runtime.data.load_data
+    data_shape: Shape
+    data_kind: str  # "image" | "vector"
+    num_classes: int | None
+    training: dict[str, Any]
+    evaluation: dict[str, Any]
+    output: dict[str, Any]
+    model: Any  # the family's plan dataclass
+    networks: tuple[NetworkPlan, ...]
+    resolved_spec: dict[str, Any]
+    loss_in_words: str
+    extra: dict[str, Any] = field(default_factory=dict)

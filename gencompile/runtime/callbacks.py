@@ -1,0 +1,339 @@
+"""Training callbacks shared by every generated project.
+
+Keras' own callbacks cover progress bars, TensorBoard and early stopping; these add what a
+run directory needs on top: failing clearly on a NaN loss while keeping the last good
+checkpoint, atomic checkpoints and history, gradient-health warnings, sample pictures and
+KL warmup. Epochs are reported 1-based everywhere a person reads them (file names,
+messages, history.csv), matching the "Epoch 1/N" of Keras' progress bar.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import re
+import secrets
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from gencompile.errors import RunError
+from gencompile.runtime.repro import atomic_write_text
+
+_CHECKPOINT = re.compile(r"^epoch-(\d+)\.weights\.h5$")
+
+
+def _as_float(value: Any) -> float | None:
+    """A log value as a Python float, or None if it is not a scalar number."""
+    try:
+        array = np.asarray(value, dtype="float64")
+    except (TypeError, ValueError):
+        return None
+    return float(array) if array.size == 1 else None
+
+
+def _loss_keys(logs: Mapping[str, Any]) -> list[str]:
+    """`loss` and every `*_loss` (a GAN reports `d_loss`/`g_loss` and maybe no `loss`)."""
+    return [key for key in logs if key == "loss" or key.endswith("_loss")]
+
+
+def _first_bad_loss(logs: Mapping[str, Any] | None) -> tuple[str, float] | None:
+    """The first loss-like log that is NaN or infinite, with its value."""
+    for key in _loss_keys(logs or {}):
+        value = _as_float(logs[key])
+        if value is not None and not math.isfinite(value):
+            return key, value
+    return None
+
+
+def checkpoints(directory: Path) -> list[Path]:
+    """`epoch-NNNN.weights.h5` files in `directory`, oldest epoch first."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = []
+    for path in directory.iterdir():
+        match = _CHECKPOINT.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return [path for _, path in sorted(found)]
+
+
+def latest_checkpoint(directory: Path) -> Path | None:
+    """The newest checkpoint in `directory`, or None; used for `--resume` and NaN reports."""
+    found = checkpoints(directory)
+    return found[-1] if found else None
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stop at the first NaN/inf loss and turn it into a `RunError` after `fit` returns.
+
+    Raising inside a callback would surface as a TensorFlow traceback; instead training is
+    stopped, and the caller calls `raise_if_failed()` once `fit` returns. The last good
+    checkpoint is whatever `CheckpointKeeper` last wrote to `checkpoint_dir`; that keeper
+    refuses to save non-finite epochs, so the NaN weights never replace it.
+    """
+
+    def __init__(self, checkpoint_dir: Path):
+        super().__init__()
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.failed_epoch: int | None = None  # 1-based
+        self.failed_batch: int | None = None  # 1-based
+        self.failed_key: str | None = None
+        self.failed_value: float | None = None
+        self._epoch = 0
+
+    @property
+    def failed(self) -> bool:
+        return self.failed_epoch is not None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.failed_epoch = self.failed_batch = self.failed_key = self.failed_value = None
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        bad = _first_bad_loss(logs)
+        if bad is None or self.failed:
+            return
+        self.failed_key, self.failed_value = bad
+        self.failed_epoch, self.failed_batch = self._epoch + 1, batch + 1
+        self.model.stop_training = True
+
+    def message(self) -> str:
+        """The user-facing explanation of the failure ("" if training did not fail)."""
+        if not self.failed:
+            return ""
+        what = "nan" if math.isnan(self.failed_value) else str(self.failed_value)
+        latest = latest_checkpoint(self.checkpoint_dir)
+        kept = (
+            f"the last good checkpoint is kept at {latest}"
+            if latest is not None
+            else f"no checkpoint had been written yet in {self.checkpoint_dir}"
+        )
+        return (
+            f"{self.failed_key} became {what} at epoch {self.failed_epoch}, "
+            f"batch {self.failed_batch}; {kept}; try a lower learning_rate or clipnorm"
+        )
+
+    def raise_if_failed(self) -> None:
+        """Raise `RunError` if a NaN/inf loss stopped training."""
+        if self.failed:
+            raise RunError(self.message())
+
+
+def _weights_finite(model: keras.Model) -> bool:
+    for variable in model.weights:
+        array = keras.ops.convert_to_numpy(variable)
+        if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+            return False
+    return True
+
+
+class CheckpointKeeper(keras.callbacks.Callback):
+    """Save weights (and optimizer state) every N epochs, atomically, keeping the newest few.
+
+    A checkpoint is skipped when the epoch's loss or any weight is not finite, so the
+    newest file on disk is always a good one to resume from or to report after a NaN.
+    """
+
+    def __init__(self, directory: Path, every_epochs: int, keep: int):
+        super().__init__()
+        if every_epochs < 0:
+            raise ValueError(f"every_epochs must be >= 0. Received: every_epochs={every_epochs}")
+        if keep < 1:
+            raise ValueError(f"keep must be >= 1. Received: keep={keep}")
+        self.directory = Path(directory)
+        self.every_epochs = int(every_epochs)
+        self.keep = int(keep)
+
+    def path_for(self, epoch: int) -> Path:
+        """Checkpoint path for a 1-based epoch number."""
+        return self.directory / f"epoch-{epoch:04d}.weights.h5"
+
+    def latest(self) -> Path | None:
+        return latest_checkpoint(self.directory)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        number = epoch + 1
+        if self.every_epochs == 0 or number % self.every_epochs:
+            return
+        if _first_bad_loss(logs) is not None or not _weights_finite(self.model):
+            return
+        self.save(number)
+        self._prune()
+
+    def save(self, epoch: int) -> Path:
+        """Write the checkpoint of a 1-based epoch: temp file, fsync, rename."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        final = self.path_for(epoch)
+        # Keras insists on the ".weights.h5" suffix, so the temp name keeps it.
+        tmp = self.directory / f".tmp-{os.getpid()}-{secrets.token_hex(4)}.weights.h5"
+        try:
+            self.model.save_weights(tmp)
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return final
+
+    def _prune(self) -> None:
+        for old in checkpoints(self.directory)[: -self.keep]:
+            old.unlink(missing_ok=True)
+
+
+class GradientMonitor(keras.callbacks.Callback):
+    """Warn, in plain words, when a logged `*grad_norm` explodes or vanishes.
+
+    Templates log gradient norms as metrics; this reads them at epoch end and warns once per
+    key and kind, so a long run does not repeat the same advice every epoch.
+    """
+
+    def __init__(
+        self,
+        explode: float = 1e3,
+        vanish: float = 1e-7,
+        warn: Callable[[str], Any] = warnings.warn,
+    ):
+        super().__init__()
+        self.explode = float(explode)
+        self.vanish = float(vanish)
+        self.warn = warn
+        self._warned: set[tuple[str, str]] = set()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        for key in sorted(logs or {}):
+            if not key.endswith("grad_norm"):
+                continue
+            value = _as_float(logs[key])
+            if value is None:
+                continue
+            if not math.isfinite(value) or value > self.explode:
+                kind = "exploding"
+                advice = (
+                    f"{key} reached {value:.1e} at epoch {epoch + 1}: gradients are exploding; "
+                    "lower the learning rate or set clipnorm"
+                )
+            elif value < self.vanish:
+                kind = "vanishing"
+                advice = (
+                    f"{key} fell to {value:.1e} at epoch {epoch + 1}: gradients are vanishing; "
+                    "check for saturating activations or raise the learning rate"
+                )
+            else:
+                continue
+            if (key, kind) not in self._warned:
+                self._warned.add((key, kind))
+                self.warn(advice)
+
+
+class SamplePictures(keras.callbacks.Callback):
+    """Every N epochs, draw samples and save a picture, to watch training progress.
+
+    `draw` and `save` come from the generated code (which knows how to sample its model and
+    what kind of data it makes); `every_epochs=0` disables the callback.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        every_epochs: int,
+        draw: Callable[[], np.ndarray],
+        save: Callable[[np.ndarray, Path], Any],
+    ):
+        super().__init__()
+        self.directory = Path(directory)
+        self.every_epochs = int(every_epochs)
+        self.draw = draw
+        self.save = save
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        number = epoch + 1
+        if self.every_epochs <= 0 or number % self.every_epochs:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.save(self.draw(), self.directory / f"samples-epoch-{number:04d}.png")
+
+
+class KLWarmup(keras.callbacks.Callback):
+    """Anneal a KL weight linearly from 0 to `target` over the first `warmup_epochs`.
+
+    Assigns `model.<variable_name>` (a `keras.Variable`, so the compiled train step sees the
+    new value without retracing) at each epoch start: `target * min(1, epoch / warmup_epochs)`
+    with Keras' 0-based epoch, so the first epoch trains with weight 0. Resuming with
+    `initial_epoch` picks up the schedule where it was.
+    """
+
+    def __init__(self, variable_name: str, target: float, warmup_epochs: int):
+        super().__init__()
+        self.variable_name = variable_name
+        self.target = float(target)
+        self.warmup_epochs = int(warmup_epochs)
+
+    def value_at(self, epoch: int) -> float:
+        """The weight used during 0-based `epoch`."""
+        if self.warmup_epochs <= 0:
+            return self.target
+        return self.target * min(1.0, epoch / self.warmup_epochs)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        variable = getattr(self.model, self.variable_name, None)
+        if variable is None or not hasattr(variable, "assign"):
+            raise RunError(
+                f"KL warmup needs model.{self.variable_name} to be a keras.Variable; "
+                f"{type(self.model).__name__} has {type(variable).__name__}"
+            )
+        variable.assign(self.value_at(epoch))
+
+
+class HistoryCSV(keras.callbacks.Callback):
+    """Write every epoch's logs to a CSV, rewritten atomically at each epoch end.
+
+    Columns are `epoch` (1-based) then the sorted log keys. Rows already in the file (a run
+    being resumed) are kept; an epoch seen again replaces its row.
+    """
+
+    def __init__(self, path: Path):
+        super().__init__()
+        self.path = Path(path)
+        self.rows: dict[int, dict[str, Any]] = self._read_existing()
+
+    def _read_existing(self) -> dict[int, dict[str, Any]]:
+        if not self.path.is_file():
+            return {}
+        with open(self.path, newline="", encoding="utf-8") as handle:
+            rows = {}
+            for row in csv.DictReader(handle):
+                try:
+                    epoch = int(row.pop("epoch"))
+                except (KeyError, TypeError, ValueError):
+                    continue
+                rows[epoch] = {key: value for key, value in row.items() if value != ""}
+            return rows
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        row = {}
+        for key, value in (logs or {}).items():
+            number = _as_float(value)
+            row[key] = repr(number) if number is not None else str(value)
+        self.rows[epoch + 1] = row
+        self.write()
+
+    def write(self) -> None:
+        keys = sorted({key for row in self.rows.values() for key in row})
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["epoch", *keys])
+        for epoch in sorted(self.rows):
+            row = self.rows[epoch]
+            writer.writerow([epoch, *(row.get(key, "") for key in keys)])
+        atomic_write_text(self.path, buffer.getvalue())

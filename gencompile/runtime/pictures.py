@@ -1,0 +1,157 @@
+"""Pictures of samples: image grids and 2-D scatter plots, written atomically as PNG.
+
+Image grids are drawn with pillow (nearest upscaling, so an 8x8 digit is readable rather
+than a blur); scatter plots use matplotlib's Agg canvas directly through `Figure`, never
+pyplot, so saving a picture neither needs a display nor changes the process-wide backend.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
+
+from gencompile.runtime.repro import atomic_write_bytes
+
+MIN_CELL_PIXELS = 32
+SEPARATOR_GREY = 128
+
+
+def save_image_grid(
+    images: np.ndarray,
+    path: Path,
+    columns: int | None = None,
+    value_range: tuple[float, float] = (0.0, 1.0),
+) -> Path:
+    """Save images `(N, H, W, C)` (C in {1, 3}; `(N, H, W)` is taken as C=1) as one PNG grid.
+
+    Values are mapped from `value_range` to 0..255 and clipped; cells are separated by 1-px
+    grey lines and upscaled by an integer factor until each is at least 32 px.
+    """
+    images = np.asarray(images, dtype="float64")
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3) or images.shape[0] == 0:
+        raise ValueError(
+            "save_image_grid expects images of shape (N, H, W, C) with N > 0 and C in {1, 3}. "
+            f"Received: shape={images.shape}"
+        )
+    low, high = (float(v) for v in value_range)
+    if not high > low:
+        raise ValueError(f"value_range must be increasing. Received: value_range={value_range}")
+
+    count, height, width, channels = images.shape
+    columns = int(columns) if columns else math.ceil(math.sqrt(count))
+    columns = max(1, min(columns, count))
+    rows = math.ceil(count / columns)
+    scale = max(1, math.ceil(MIN_CELL_PIXELS / min(height, width)))
+    cell_h, cell_w = height * scale, width * scale
+
+    scaled = np.nan_to_num((images - low) / (high - low), nan=0.0, posinf=1.0, neginf=0.0)
+    pixels = np.rint(np.clip(scaled, 0.0, 1.0) * 255.0).astype(np.uint8)
+    pixels = pixels.repeat(scale, axis=1).repeat(scale, axis=2)
+
+    canvas = np.full(
+        (rows * cell_h + rows - 1, columns * cell_w + columns - 1, channels),
+        SEPARATOR_GREY,
+        dtype=np.uint8,
+    )
+    for index in range(count):
+        top = (index // columns) * (cell_h + 1)
+        left = (index % columns) * (cell_w + 1)
+        canvas[top : top + cell_h, left : left + cell_w] = pixels[index]
+
+    picture = Image.fromarray(canvas[..., 0] if channels == 1 else canvas)
+    return _write_png(picture, path)
+
+
+def _write_png(picture: Image.Image, path: Path) -> Path:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    path = Path(path)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def save_scatter(
+    samples: np.ndarray,
+    path: Path,
+    reference: np.ndarray | None = None,
+    title: str = "",
+) -> Path:
+    """Scatter 2-D samples (in blue) over reference data (light grey), equal aspect, as PNG."""
+    samples = _points(samples, "samples")
+    figure = Figure(figsize=(5, 5), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    size = _marker_size(len(samples))
+    if reference is not None:
+        reference = _points(reference, "reference")
+        axes.scatter(
+            reference[:, 0], reference[:, 1], s=size, c="lightgrey", label="data", linewidths=0
+        )
+    axes.scatter(samples[:, 0], samples[:, 1], s=size, c="tab:blue", label="samples", alpha=0.7)
+    axes.set_aspect("equal", adjustable="datalim")
+    if reference is not None:
+        axes.legend(loc="upper right", markerscale=3, frameon=False)
+    if title:
+        axes.set_title(title, fontsize=10)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    path = Path(path)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def _points(values: np.ndarray, what: str) -> np.ndarray:
+    values = np.asarray(values, dtype="float64")
+    if values.ndim != 2 or values.shape[1] < 2:
+        raise ValueError(f"{what} must have shape (N, 2). Received: shape={values.shape}")
+    return values[:, :2]
+
+
+def _marker_size(count: int) -> float:
+    """Smaller markers for more points, so thousands of samples still show structure."""
+    return float(np.clip(2000.0 / max(count, 1), 1.0, 20.0))
+
+
+def save_samples(
+    samples: np.ndarray,
+    path: Path,
+    kind: str,
+    reference: np.ndarray | None = None,
+    value_range: tuple[float, float] = (0.0, 1.0),
+) -> Path:
+    """Save samples as the picture that suits their kind.
+
+    "image" -> grid; anything else is flattened to (N, D) features: D == 2 -> scatter,
+    D > 2 -> scatter of the first two dimensions, D == 1 -> points along the x axis, with a
+    note in the title whenever the plot does not show every dimension.
+    """
+    if kind == "image":
+        return save_image_grid(samples, path, value_range=value_range)
+    flat = _features(samples)
+    dims = flat.shape[1]
+    ref = _features(reference) if reference is not None else None
+    if dims == 2:
+        return save_scatter(flat, path, reference=ref)
+    if dims == 1:
+        flat = np.concatenate([flat, np.zeros_like(flat)], axis=1)
+        if ref is not None:
+            ref = np.concatenate([ref[:, :1], np.zeros_like(ref[:, :1])], axis=1)
+        return save_scatter(flat, path, reference=ref, title="1 dimension, on the x axis")
+    title = f"first 2 of {dims} dimensions"
+    return save_scatter(flat[:, :2], path, reference=ref, title=title)
+
+
+def _features(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values, dtype="float64")
+    if values.ndim == 0 or values.shape[0] == 0:
+        raise ValueError(f"samples must be a non-empty batch. Received: shape={values.shape}")
+    return values.reshape(values.shape[0], -1)
