@@ -103,5 +103,7 @@ def infer_data_shape(data: DataSpec) -> DataShape:
     if source.type == "npz":
         return DataShape.of(_npz_shape(_existing(source.path, "path"), source.key))
     if source.type == "csv":
-        return DataShape.of(_csv_shape(_existing(source.path, "path"), source.columns, source.label_column))
+        return DataShape.of(
+            _csv_shape(_existing(source.path, "path"), source.columns, source.label_column)
+        )
     raise DataShapeError("type", f"unknown source type {source.type}")

@@ -8,6 +8,7 @@ of class names plus literal arguments. Every rendered Python file must parse wit
 from __future__ import annotations
 
 import ast
+import json
 import keyword
 import math
 import re
@@ -46,7 +47,7 @@ def literal(value: Any) -> str:
             raise EmitError(f"refusing to emit a non-finite number: {value!r}")
         return repr(float(value))
     if isinstance(value, str):
-        return repr(str(value))
+        return _string(str(value))
     if isinstance(value, tuple):
         items = ", ".join(literal(v) for v in value)
         return f"({items},)" if len(value) == 1 else f"({items})"
@@ -58,12 +59,25 @@ def literal(value: Any) -> str:
     raise EmitError(f"refusing to emit a value of type {type(value).__name__}")
 
 
+def _string(text: str) -> str:
+    """repr(), but double-quoted where that needs no escaping (the style of ruff format)."""
+    text_repr = repr(text)
+    if text_repr.startswith("'") and '"' not in text:
+        return '"' + text_repr[1:-1] + '"'  # the text holds no quote of either kind
+    return text_repr
+
+
 def ident(value: Any) -> str:
     """A validated Python identifier (or dotted name); anything else is refused."""
     text = str(value)
     if not _DOTTED.match(text) or any(keyword.iskeyword(p) for p in text.split(".")):
         raise EmitError(f"refusing to emit {text!r} as an identifier")
     return text
+
+
+def toml(value: str) -> str:
+    """A TOML basic string (JSON string escapes are valid TOML)."""
+    return json.dumps(str(value))
 
 
 def docstring(text: str) -> str:
@@ -118,6 +132,7 @@ def environment() -> jinja2.Environment:
         literal=literal,
         ident=ident,
         docstring=docstring,
+        toml=toml,
         statement=statement,
         constructor=constructor,
     )

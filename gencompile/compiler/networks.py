@@ -21,7 +21,12 @@ LAYER_TABLE: dict[str, tuple[str, tuple[str, ...], int, bool]] = {
         2,
         True,
     ),
-    "conv2d": ("layers.Conv2D", ("filters", "kernel_size", "strides", "padding", "activation"), 2, True),
+    "conv2d": (
+        "layers.Conv2D",
+        ("filters", "kernel_size", "strides", "padding", "activation"),
+        2,
+        True,
+    ),
     "conv2d_transpose": (
         "layers.Conv2DTranspose",
         ("filters", "kernel_size", "strides", "padding", "activation"),
@@ -42,7 +47,12 @@ LAYER_TABLE: dict[str, tuple[str, tuple[str, ...], int, bool]] = {
     "embedding": ("layers.Embedding", ("input_dim", "output_dim"), 2, False),
     "lstm": ("layers.LSTM", ("units", "return_sequences", "dropout"), 1, True),
     "gru": ("layers.GRU", ("units", "return_sequences", "dropout"), 1, True),
-    "multi_head_attention": ("layers.MultiHeadAttention", ("num_heads", "key_dim", "dropout"), 0, False),
+    "multi_head_attention": (
+        "layers.MultiHeadAttention",
+        ("num_heads", "key_dim", "dropout"),
+        0,
+        False,
+    ),
     "transformer_block": (
         "gencompile_layers.TransformerBlock",
         ("num_heads", "key_dim", "ff_dim", "dropout", "causal"),
@@ -178,7 +188,7 @@ class NetworkBuilder:
     def _sequence(
         self, layers: list[Any], paths: list[PathKey], var: str, shape: Shape
     ) -> tuple[str, Shape]:
-        for layer, layer_path in zip(layers, paths):
+        for layer, layer_path in zip(layers, paths, strict=True):
             if layer.type == "residual":
                 var, shape = self._residual(layer, layer_path, var, shape)
                 continue

@@ -28,7 +28,12 @@ def _rank(shape: Shape, rank: int, what: str) -> None:
 
 
 def fmt(shape: Shape) -> str:
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+    return (
+        "("
+        + ", ".join("?" if d is None else str(d) for d in shape)
+        + ("," if len(shape) == 1 else "")
+        + ")"
+    )
 
 
 def size(shape: Shape) -> int:
@@ -40,7 +45,9 @@ def conv_length(length: int, kernel: int, stride: int, padding: str, dilation: i
         return math.ceil(length / stride)
     span = dilation * (kernel - 1) + 1
     if length < span:
-        raise ShapeError(f"kernel {kernel} is larger than the input's size {length} (padding valid)")
+        raise ShapeError(
+            f"kernel {kernel} is larger than the input's size {length} (padding valid)"
+        )
     return (length - span) // stride + 1
 
 
@@ -57,7 +64,9 @@ def _dense(layer: Any, shape: Shape) -> tuple[Shape, int]:
 
 def _conv1d(layer: Any, shape: Shape) -> tuple[Shape, int]:
     _rank(shape, 2, "conv1d")
-    steps = conv_length(shape[0], layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate)
+    steps = conv_length(
+        shape[0], layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate
+    )
     return (steps, layer.filters), layer.kernel_size * shape[1] * layer.filters + layer.filters
 
 

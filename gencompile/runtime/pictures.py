@@ -155,3 +155,33 @@ def _features(values: np.ndarray) -> np.ndarray:
     if values.ndim == 0 or values.shape[0] == 0:
         raise ValueError(f"samples must be a non-empty batch. Received: shape={values.shape}")
     return values.reshape(values.shape[0], -1)
+
+
+def save_curves(history: dict[str, list[float]], path: Path) -> Path:
+    """Training curves: one panel per logged quantity, training and validation together."""
+    names = sorted(k for k in history if not k.startswith("val_") and history[k])
+    if not names:
+        raise ValueError("history has no logged values to plot")
+    columns = min(3, len(names))
+    rows = math.ceil(len(names) / columns)
+    figure = Figure(figsize=(4 * columns, 3 * rows), dpi=100)
+    FigureCanvasAgg(figure)
+    for i, name in enumerate(names):
+        axes = figure.add_subplot(rows, columns, i + 1)
+        epochs = np.arange(1, len(history[name]) + 1)
+        axes.plot(epochs, history[name], label="train", color="tab:blue")
+        validation = history.get(f"val_{name}")
+        if validation:
+            axes.plot(epochs[: len(validation)], validation, label="validation", color="tab:orange")
+        if name.endswith("grad_norm") and min(history[name]) > 0:
+            axes.set_yscale("log")
+        axes.set_title(name, fontsize=10)
+        axes.set_xlabel("epoch", fontsize=8)
+        if validation:
+            axes.legend(fontsize=8, frameon=False)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    path = Path(path)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path

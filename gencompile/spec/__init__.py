@@ -16,7 +16,15 @@ from gencompile.spec.diagnostics import problems_from_validation
 from gencompile.spec.loader import Marks, RawSpec, read_spec, read_spec_text
 from gencompile.spec.root import SPEC_VERSION, Spec
 
-__all__ = ["SPEC_VERSION", "LoadedSpec", "Marks", "Spec", "load_spec", "load_spec_text", "validate_raw"]
+__all__ = [
+    "SPEC_VERSION",
+    "LoadedSpec",
+    "Marks",
+    "Spec",
+    "load_spec",
+    "load_spec_text",
+    "validate_raw",
+]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ class StrictModel(BaseModel):
 
 
 def python_name(name: str) -> str:
-    """The Python identifier a spec name becomes in generated code (`vae-digits` -> `vae_digits`)."""
+    """The Python identifier a spec name becomes (`vae-digits` -> `vae_digits`)."""
     return name.replace("-", "_")
 
 

@@ -18,7 +18,14 @@ from gencompile.spec.networks import Network, Residual
 from gencompile.spec.root import Spec
 
 # Built-in data sets with class labels, and how many classes they have (None: from args).
-LABELLED_BUILTINS = {"digits": 10, "moons": 2, "circles": 2, "ring8": 8, "grid25": 25, "blobs": None}
+LABELLED_BUILTINS = {
+    "digits": 10,
+    "moons": 2,
+    "circles": 2,
+    "ring8": 8,
+    "grid25": 25,
+    "blobs": None,
+}
 KERAS_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
 
 Found = Iterator[tuple[PathKey, str, str | None]]
@@ -177,4 +184,8 @@ CHECKS: tuple[Callable[[Spec], Found], ...] = (
 
 
 def run_checks(spec: Spec, marks: Marks) -> list[Problem]:
-    return [marks.problem(path, message, hint) for check in CHECKS for path, message, hint in check(spec)]
+    return [
+        marks.problem(path, message, hint)
+        for check in CHECKS
+        for path, message, hint in check(spec)
+    ]

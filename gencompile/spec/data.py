@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -43,7 +43,9 @@ class BuiltinSource(StrictModel):
 
     def arguments(self) -> dict[str, float | int]:
         """The data set's arguments with defaults filled in."""
-        given = {k: v for k, v in self.model_dump(exclude={"type", "name"}).items() if v is not None}
+        given = {
+            k: v for k, v in self.model_dump(exclude={"type", "name"}).items() if v is not None
+        }
         return {**BUILTIN_ARGUMENTS[self.name], **given}
 
 
@@ -83,7 +85,7 @@ class KerasSource(StrictModel):
 
 
 DataSource = Annotated[
-    Union[BuiltinSource, NpzSource, NpySource, ImagesSource, CsvSource, KerasSource],
+    BuiltinSource | NpzSource | NpySource | ImagesSource | CsvSource | KerasSource,
     Field(discriminator="type"),
 ]
 
@@ -130,7 +132,7 @@ class RandomContrast(StrictModel):
 
 
 Augmentation = Annotated[
-    Union[RandomFlip, RandomRotation, RandomTranslation, RandomZoom, RandomContrast],
+    RandomFlip | RandomRotation | RandomTranslation | RandomZoom | RandomContrast,
     Field(discriminator="type"),
 ]
 

@@ -29,10 +29,9 @@ def data_path(loc: tuple[Any, ...], data: Any) -> PathKey:
     for part in loc:
         if isinstance(node, dict) and part in (node.get("type"), node.get("family")):
             continue  # a discriminated union's tag
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and part < len(node)
+        ):
             node = node[part]
             path.append(part)
         elif isinstance(node, (dict, list)) and not _is_tag(part):
@@ -140,7 +139,10 @@ def _message(error: dict[str, Any]) -> tuple[str, list[str]]:
     if kind == "union_tag_invalid":
         options = _QUOTED.findall(ctx.get("expected_tags", ""))
         tag = ctx.get("discriminator", "type").strip("'")
-        return f"unknown {tag} {_got(ctx.get('tag'))}; expected one of {', '.join(options)}", options
+        return (
+            f"unknown {tag} {_got(ctx.get('tag'))}; expected one of {', '.join(options)}",
+            options,
+        )
     if kind == "union_tag_not_found":
         tag = ctx.get("discriminator", "type").strip("'")
         return f"needs a `{tag}:` key to say which kind it is", []
@@ -183,7 +185,8 @@ def problems_from_validation(
             message = f"unknown key '{key}'"
             hint = did_you_mean(key, fields)
             if hint is None and fields:
-                hint = f"expected one of: {', '.join(f for f in fields if f not in ('type', 'family'))}"
+                names = [f for f in fields if f not in ("type", "family")]
+                hint = f"expected one of: {', '.join(names)}"
         else:
             message, options = _message(error)
             given = error.get("input")

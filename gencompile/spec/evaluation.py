@@ -20,7 +20,9 @@ class EvaluationSpec(StrictModel):
 class SamplesSpec(StrictModel):
     count: PositiveInt = 64
     format: Literal["png", "npz"] = "png"
-    every_epochs: NonNegativeInt = Field(0, description="Sample pictures during training (0 = off).")
+    every_epochs: NonNegativeInt = Field(
+        0, description="Sample pictures during training (0 = off)."
+    )
 
 
 class OutputSpec(StrictModel):

@@ -105,8 +105,12 @@ class _Converter:
         if self.nodes > MAX_NODES:
             raise _problem(self.file, f"spec expands to more than {MAX_NODES} values (alias bomb?)")
         if len(path) > MAX_DEPTH:
-            raise _problem(self.file, f"spec is nested deeper than {MAX_DEPTH} levels", node.start_mark)
-        self.marks.setdefault(path, Mark(self.file, node.start_mark.line + 1, node.start_mark.column + 1))
+            raise _problem(
+                self.file, f"spec is nested deeper than {MAX_DEPTH} levels", node.start_mark
+            )
+        self.marks.setdefault(
+            path, Mark(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+        )
         if isinstance(node, yaml.MappingNode):
             result: dict[str, Any] = {}
             for key_node, value_node in node.value:

@@ -7,7 +7,7 @@ heads a family needs (see `gencompile.compiler.shapes`).
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -20,7 +20,7 @@ from gencompile.spec.base import (
     StrictModel,
 )
 
-IntOrPair = Union[PositiveInt, tuple[PositiveInt, PositiveInt]]
+IntOrPair = PositiveInt | tuple[PositiveInt, PositiveInt]
 Padding = Literal["same", "valid"]
 
 
@@ -168,12 +168,14 @@ class SpectralNorm(LayerBase):
     """Spectral normalisation of a wrapped dense or convolutional layer."""
 
     type: Literal["spectral_norm"]
-    layer: Annotated[Union[Dense, Conv1D, Conv2D, Conv2DTranspose], Field(discriminator="type")]
+    layer: Annotated[Dense | Conv1D | Conv2D | Conv2DTranspose, Field(discriminator="type")]
     power_iterations: PositiveInt = 1
 
 
-_REF_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
-Scalar = Union[bool, int, float, str, None]
+_REF_PATTERN = re.compile(
+    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+)
+Scalar = bool | int | float | str | None
 
 
 class Custom(LayerBase):
@@ -181,7 +183,7 @@ class Custom(LayerBase):
 
     type: Literal["custom"]
     ref: str = Field(description="'package.module:ClassName'")
-    args: dict[Identifier, Union[Scalar, list[Scalar]]] = Field(default_factory=dict)
+    args: dict[Identifier, Scalar | list[Scalar]] = Field(default_factory=dict)
     output_shape: list[PositiveInt] = Field(
         description="Shape of one output example; the compiler cannot infer a custom layer's."
     )
@@ -210,31 +212,29 @@ class Residual(LayerBase):
 
 
 Layer = Annotated[
-    Union[
-        Dense,
-        Conv1D,
-        Conv2D,
-        Conv2DTranspose,
-        UpSampling2D,
-        MaxPool2D,
-        AvgPool2D,
-        GlobalAvgPool2D,
-        Flatten,
-        Reshape,
-        Dropout,
-        BatchNorm,
-        LayerNorm,
-        GroupNorm,
-        ActivationLayer,
-        Embedding,
-        LSTM,
-        GRU,
-        MultiHeadAttention,
-        TransformerBlock,
-        Residual,
-        SpectralNorm,
-        Custom,
-    ],
+    Dense
+    | Conv1D
+    | Conv2D
+    | Conv2DTranspose
+    | UpSampling2D
+    | MaxPool2D
+    | AvgPool2D
+    | GlobalAvgPool2D
+    | Flatten
+    | Reshape
+    | Dropout
+    | BatchNorm
+    | LayerNorm
+    | GroupNorm
+    | ActivationLayer
+    | Embedding
+    | LSTM
+    | GRU
+    | MultiHeadAttention
+    | TransformerBlock
+    | Residual
+    | SpectralNorm
+    | Custom,
     Field(discriminator="type"),
 ]
 Residual.model_rebuild()

@@ -34,6 +34,7 @@ class Spec(StrictModel):
     def _known_version(cls, value: Any) -> int:
         if value != SPEC_VERSION:
             raise ValueError(
-                f"unsupported spec_version {value}; this gencompile reads spec_version {SPEC_VERSION}"
+                f"unsupported spec_version {value}; "
+                f"this gencompile reads spec_version {SPEC_VERSION}"
             )
         return value

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -26,7 +26,9 @@ class Clipping(StrictModel):
     def _one_clip(self) -> Clipping:
         given = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if getattr(self, k)]
         if len(given) > 1:
-            raise ValueError(f"Keras accepts one of clipnorm, clipvalue, global_clipnorm (got {given})")
+            raise ValueError(
+                f"Keras accepts one of clipnorm, clipvalue, global_clipnorm (got {given})"
+            )
         return self
 
 
@@ -59,7 +61,7 @@ class SGD(Clipping):
     nesterov: bool = False
 
 
-Optimizer = Annotated[Union[Adam, AdamW, RMSprop, SGD], Field(discriminator="type")]
+Optimizer = Annotated[Adam | AdamW | RMSprop | SGD, Field(discriminator="type")]
 
 
 class ConstantSchedule(StrictModel):
@@ -97,7 +99,7 @@ class PiecewiseConstant(StrictModel):
 
 
 Schedule = Annotated[
-    Union[ConstantSchedule, CosineDecay, ExponentialDecay, PiecewiseConstant],
+    ConstantSchedule | CosineDecay | ExponentialDecay | PiecewiseConstant,
     Field(discriminator="type"),
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -67,12 +68,20 @@ def _encoder(low: Lowering, data_shape: Shape, num_classes: int | None) -> Netwo
     for head in ("z_mean", "z_log_var"):
         params = shape[0] * model.latent_dim + model.latent_dim
         layer = net.layer(
-            "head", "layers.Dense", (("units", model.latent_dim),), (model.latent_dim,), params,
-            name=head, positional=1, regularize=True,
+            "head",
+            "layers.Dense",
+            (("units", model.latent_dim),),
+            (model.latent_dim,),
+            params,
+            name=head,
+            positional=1,
+            regularize=True,
         )
         heads.append(net.add(head, layer, (h,)))
     inputs = "x and its class y" if num_classes else "x"
-    doc = f"q(z | {'x, y' if num_classes else 'x'}): maps {inputs} to the mean and log-variance of z."
+    doc = (
+        f"q(z | {'x, y' if num_classes else 'x'}): maps {inputs} to the mean and log-variance of z."
+    )
     return net.build(doc, tuple(heads))
 
 
@@ -95,8 +104,10 @@ def _decoder(low: Lowering, data_shape: Shape, num_classes: int | None, params: 
         y_one_hot = net.add("y_one_hot", one_hot, (y,))
         shape = (shape[0] + num_classes,)
         h = net.add(
-            "h", net.layer("concat", "layers.Concatenate", (), shape, 0, name="with_class"),
-            (z, y_one_hot), packed=True,
+            "h",
+            net.layer("concat", "layers.Concatenate", (), shape, 0, name="with_class"),
+            (z, y_one_hot),
+            packed=True,
         )
     h, shape = net.body(model.decoder, ("model", "decoder"), h, shape)
     target = data_shape if params == 1 else (*data_shape, params)
@@ -104,17 +115,27 @@ def _decoder(low: Lowering, data_shape: Shape, num_classes: int | None, params: 
     if len(shape) == 1:
         units = size(data_shape) * params
         dense = net.layer(
-            "head", "layers.Dense", (("units", units),), (units,), shape[0] * units + units,
-            name="likelihood_params", positional=1, regularize=True,
+            "head",
+            "layers.Dense",
+            (("units", units),),
+            (units,),
+            shape[0] * units + units,
+            name="likelihood_params",
+            positional=1,
+            regularize=True,
         )
         h = net.add("h", dense, (h,))
     elif len(shape) == 3 and len(data_shape) == 3 and shape[:2] == data_shape[:2]:
         conv_params = 9 * shape[2] * channels + channels
         conv = net.layer(
-            "head", "layers.Conv2D",
+            "head",
+            "layers.Conv2D",
             (("filters", channels), ("kernel_size", 3), ("padding", "same")),
-            (*data_shape[:2], channels), conv_params,
-            name="likelihood_params", positional=2, regularize=True,
+            (*data_shape[:2], channels),
+            conv_params,
+            name="likelihood_params",
+            positional=2,
+            regularize=True,
         )
         h = net.add("h", conv, (h,))
     else:
@@ -131,12 +152,18 @@ def _decoder(low: Lowering, data_shape: Shape, num_classes: int | None, params: 
         net.steps[-1] = replace(net.steps[-1], target="params")
     else:
         reshape = net.layer(
-            "reshape", "layers.Reshape", (("target_shape", tuple(target)),), target, 0,
-            name="to_data_shape", positional=1,
+            "reshape",
+            "layers.Reshape",
+            (("target_shape", tuple(target)),),
+            target,
+            0,
+            name="to_data_shape",
+            positional=1,
         )
         net.add("params", reshape, (h,))
     kind = low.spec.model.likelihood.type
-    doc = f"p(x | z{', y' if num_classes else ''}): maps a latent code to the {kind} likelihood's parameters."
+    given = "z, y" if num_classes else "z"
+    doc = f"p(x | {given}): maps a latent code to the {kind} likelihood's parameters."
     return net.build(doc, ("params",))
 
 
@@ -163,10 +190,8 @@ def lower_vae(low: Lowering) -> ProjectPlan:
         lambda: _encoder(low, data.shape, num_classes),
         lambda: _decoder(low, data.shape, num_classes, params),
     ):
-        try:
+        with contextlib.suppress(ShapeError):  # reported with its location
             networks.append(build())
-        except ShapeError:
-            pass  # reported with its location
     low.fail_if_problems()
     encoder, decoder = networks
     likelihood = model.likelihood.model_dump(mode="json")
@@ -187,11 +212,19 @@ def lower_vae(low: Lowering) -> ProjectPlan:
         encoder=encoder,
         decoder=decoder,
     )
-    kl_words = "analytic KL(q(z|x) || N(0, I))" if plan.analytic_kl else "Monte Carlo KL to the mixture prior"
+    kl_words = (
+        "analytic KL(q(z|x) || N(0, I))"
+        if plan.analytic_kl
+        else "Monte Carlo KL to the mixture prior"
+    )
     beta = f"{kl.weight:g} x " if kl.weight != 1 else ""
     warm = f", ramped up from 0 over {kl.warmup_epochs} epochs" if kl.warmup_epochs else ""
     free = f", with {kl.free_bits:g} free nats per latent dimension" if kl.free_bits else ""
-    recon = f"{model.losses.reconstruction.weight:g} x " if model.losses.reconstruction.weight != 1 else ""
+    recon = (
+        f"{model.losses.reconstruction.weight:g} x "
+        if model.losses.reconstruction.weight != 1
+        else ""
+    )
     words = (
         f"negative ELBO = {recon}E_q[-log p(x | z)] under a {model.likelihood.type} likelihood"
         f" + {beta}{kl_words}{warm}{free}, averaged over the batch"

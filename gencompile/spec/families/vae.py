@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Union
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -27,7 +27,7 @@ class MixtureOfGaussiansPrior(StrictModel):
     components: Annotated[int, Field(ge=2)] = 10
 
 
-Prior = Annotated[Union[NormalPrior, MixtureOfGaussiansPrior], Field(discriminator="type")]
+Prior = Annotated[NormalPrior | MixtureOfGaussiansPrior, Field(discriminator="type")]
 
 
 class BernoulliLikelihood(StrictModel):
@@ -36,8 +36,9 @@ class BernoulliLikelihood(StrictModel):
 
 class GaussianLikelihood(StrictModel):
     type: Literal["gaussian"]
-    sigma: Union[Literal["learned"], PositiveFloat] = Field(
-        "learned", description="'learned' (predicted per dimension by the decoder) or a fixed value."
+    sigma: Literal["learned"] | PositiveFloat = Field(
+        "learned",
+        description="'learned' (predicted per dimension by the decoder) or a fixed value.",
     )
 
 
@@ -51,7 +52,7 @@ class LogisticLikelihood(StrictModel):
 
 
 Likelihood = Annotated[
-    Union[BernoulliLikelihood, GaussianLikelihood, CategoricalLikelihood, LogisticLikelihood],
+    BernoulliLikelihood | GaussianLikelihood | CategoricalLikelihood | LogisticLikelihood,
     Field(discriminator="type"),
 ]
 

@@ -1,0 +1,3 @@
+from gencompile.cli import main
+
+main()

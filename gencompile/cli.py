@@ -1,0 +1,225 @@
+"""The `gencompile` command line: parse arguments, call the library, render with rich.
+
+Exit codes: 0 success, 1 failed run, 2 bad spec or usage. `--debug` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from gencompile.errors import GencompileError, SpecError
+
+# TensorFlow's C++ start-up chatter (CPU features, missing CUDA) is noise on a command line.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+app = typer.Typer(
+    help="Compile declarative specs of generative models into readable Keras projects.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+DEBUG = {"on": False}
+
+SetOption = Annotated[
+    Optional[list[str]],  # noqa: UP045 - typer needs Optional here on Python 3.10
+    typer.Option("--set", help="Override a field: key.path=value (value parsed as YAML)."),
+]
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    DEBUG["on"] = debug
+
+
+@app.command()
+def validate(
+    specs: Annotated[list[Path], typer.Argument(help="Spec files to check.")],
+    set_: SetOption = None,
+) -> None:
+    """Check specs; print every problem as file:line:col: field: message."""
+    from gencompile.compiler.lower import lower
+    from gencompile.spec import load_spec
+
+    failed = 0
+    for path in specs:
+        try:
+            lower(load_spec(path, set_ or []))
+            out.print(f"[green]ok[/green] {path}")
+        except SpecError as error:
+            failed += 1
+            for problem in error.problems:
+                err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+    if failed:
+        err.print(f"{failed} of {len(specs)} spec(s) have problems", style="red")
+        raise typer.Exit(2)
+
+
+@app.command()
+def explain(spec: Path, set_: SetOption = None) -> None:
+    """Show the resolved spec, each network's layers with shapes and parameters, and the loss."""
+    import yaml
+
+    from gencompile.compiler.lower import lower
+    from gencompile.spec import load_spec
+
+    plan = lower(load_spec(spec, set_ or []))
+    out.rule(f"{plan.name} ({plan.family})")
+    out.print(yaml.safe_dump(plan.resolved_spec, sort_keys=False), markup=False, highlight=False)
+    for network in plan.networks:
+        table = Table(title=f"{network.name}: {network.doc}", title_justify="left")
+        table.add_column("layer")
+        table.add_column("type")
+        table.add_column("output shape")
+        table.add_column("params", justify="right")
+        for layer in network.layers:
+            params = "?" if layer.params is None else f"{layer.params:,}"
+            shape = "(batch, " + ", ".join(str(d) for d in layer.output_shape) + ")"
+            table.add_row(layer.name, layer.cls.split(".")[-1], shape, params)
+        table.add_section()
+        table.add_row("total", "", "", f"{network.params:,}")
+        out.print(table)
+    out.print(f"[bold]Loss:[/bold] {plan.loss_in_words}.")
+
+
+@app.command()
+def schema(
+    output: Annotated[Optional[Path], typer.Option("-o", "--output")] = None,  # noqa: UP045
+) -> None:
+    """Write the JSON Schema of the spec language (for editor completion)."""
+    from gencompile.spec import Spec
+
+    text = json.dumps(Spec.model_json_schema(), indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        out.print(f"wrote {output}")
+
+
+@app.command()
+def build(
+    spec: Path,
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("-o", "--output", help="Project folder (default: build/<name>)."),
+    ] = None,
+    set_: SetOption = None,
+    allow_custom_code: Annotated[bool, typer.Option("--allow-custom-code")] = False,
+) -> None:
+    """Generate the Keras project of a spec."""
+    from gencompile.compiler.project import build as build_project
+    from gencompile.spec import load_spec
+    from gencompile.spec.base import python_name
+
+    loaded = load_spec(spec, set_ or [])
+    directory = output or Path("build") / python_name(loaded.spec.name)
+    result = build_project(loaded, directory, allow_custom_code=allow_custom_code)
+    out.print(f"built {result.plan.family} project [bold]{result.directory}[/bold]")
+    for path in sorted(result.lock["files"]):
+        out.print(f"  {result.directory / path}", highlight=False)
+    out.print(f"  {result.directory / 'spec.lock.json'}", highlight=False)
+
+
+@app.command()
+def train(
+    spec: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Argument(help="Spec file (default: the embedded specs/vae_digits.yaml)."),
+    ] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1)] = None,  # noqa: UP045
+    set_: SetOption = None,
+    runs_dir: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    allow_custom_code: Annotated[bool, typer.Option("--allow-custom-code")] = False,
+) -> None:
+    """Build a spec into runs/<name>/<id>/ and train it there."""
+    from gencompile.runs import train as train_run
+
+    result = train_run(
+        spec, set_ or [], epochs, runs_dir, quiet=quiet, allow_custom_code=allow_custom_code
+    )
+    _print_metrics(result.metrics)
+    out.print(f"run:     {result.run_dir}", highlight=False)
+    for name in ("samples.png", "samples.npz", "report.md"):
+        if (result.run_dir / name).exists():
+            out.print(f"{name.split('.')[0] + ':':<8} {result.run_dir / name}", highlight=False)
+
+
+@app.command()
+def sample(
+    run: Path,
+    n: Annotated[int, typer.Option("-n", min=1, help="How many samples.")] = 64,
+    output: Annotated[Path, typer.Option("-o", "--output", help=".png or .npz")] = Path(
+        "samples.png"
+    ),
+    label: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(help="Class of every sample (conditional models)."),
+    ] = None,
+) -> None:
+    """Draw samples from a trained run into a PNG picture or an NPZ file."""
+    from gencompile.runs import sample as sample_run
+
+    labels = None if label is None else [label] * n
+    path = sample_run(run, n, output, labels)
+    out.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
+def evaluate(
+    run: Path,
+    metrics: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Comma-separated metric names (default: the spec's)."),
+    ] = None,
+) -> None:
+    """Compute held-out metrics of a trained run; update metrics.json and report.md."""
+    from gencompile.runs import evaluate as evaluate_run
+
+    names = [m.strip() for m in metrics.split(",")] if metrics else None
+    _print_metrics(evaluate_run(run, names))
+
+
+def _print_metrics(metrics: dict[str, float]) -> None:
+    from gencompile.report import METRIC_UNITS
+
+    table = Table(title="held-out metrics", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("unit")
+    for name, value in sorted(metrics.items()):
+        table.add_row(name, f"{value:.4f}", METRIC_UNITS.get(name, ("",))[0])
+    out.print(table)
+
+
+def main() -> None:
+    """Console entry point: turn gencompile's errors into messages and exit codes."""
+    try:
+        app()  # click handles usage errors and exits itself
+    except SpecError as error:
+        if DEBUG["on"]:
+            raise
+        for problem in error.problems:
+            err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)
+    except GencompileError as error:
+        if DEBUG["on"]:
+            raise
+        err.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(error.exit_code)
+
+
+if __name__ == "__main__":
+    main()

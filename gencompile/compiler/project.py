@@ -1,0 +1,150 @@
+"""Writing a generated project: render every file, check it, write it, lock it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from gencompile._version import __version__
+from gencompile.compiler.emit import check_python, render
+from gencompile.compiler.lower import lower
+from gencompile.compiler.plan import ProjectPlan
+from gencompile.errors import SpecError
+from gencompile.spec import LoadedSpec
+
+LOCK_VERSION = 1
+PINNED = ("tensorflow", "keras", "numpy")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    directory: Path
+    plan: ProjectPlan
+    lock: dict[str, Any]
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def installed_versions() -> dict[str, str | None]:
+    """Versions from package metadata, so no TensorFlow import is needed."""
+    versions: dict[str, str | None] = {
+        "python": platform.python_version(),
+        "gencompile": __version__,
+    }
+    for name in PINNED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def requirements(versions: dict[str, str | None]) -> list[str]:
+    pins = [f"gencompile=={__version__}"]
+    pins += [f"{name}=={versions[name]}" for name in PINNED if versions.get(name)]
+    return pins
+
+
+def render_project(loaded: LoadedSpec, plan: ProjectPlan) -> dict[str, str]:
+    """Relative path -> text of every generated file (the lock excepted)."""
+    context = {
+        "plan": plan,
+        "version": __version__,
+        "spec_sha256": sha256_text(loaded.text),
+        "requirements": requirements(installed_versions()),
+        "total_params": sum(n.params for n in plan.networks),
+    }
+    package = plan.package
+    files = {
+        f"{package}/__init__.py": render("project/__init__.py.j2", **context),
+        f"{package}/model.py": render(f"model/{plan.family}.py.j2", **context),
+        f"{package}/train.py": render("project/train.py.j2", **context),
+        "tests/test_model.py": render("project/test_model.py.j2", **context),
+        "README.md": render("project/README.md.j2", **context),
+        "pyproject.toml": render("project/pyproject.toml.j2", **context),
+        "spec.yaml": loaded.text,
+    }
+    for path, text in files.items():
+        if path.endswith(".py"):
+            check_python(text, path)
+    return files
+
+
+def make_lock(loaded: LoadedSpec, plan: ProjectPlan, files: dict[str, str]) -> dict[str, Any]:
+    resolved = plan.resolved_spec
+    return {
+        "lock_version": LOCK_VERSION,
+        "name": plan.name,
+        "family": plan.family,
+        "seed": plan.seed,
+        "spec_sha256": sha256_text(loaded.text),
+        "resolved_spec": resolved,
+        "resolved_spec_sha256": sha256_text(canonical_json(resolved)),
+        "files": {path: sha256_text(text) for path, text in sorted(files.items())},
+        "versions": installed_versions(),
+        "platform": platform.platform(),
+        "data_fingerprint": None,
+    }
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Temporary file in the same folder, fsync, rename: a kill never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def refuse_custom_code(loaded: LoadedSpec, plan: ProjectPlan) -> None:
+    problems = [
+        loaded.marks.problem(
+            layer.source or ("model",),
+            "custom layers run code from outside the spec and are refused by default",
+            "pass --allow-custom-code if you trust it",
+        )
+        for network in plan.networks
+        for layer in network.layers
+        if layer.kind == "custom"
+    ]
+    if problems:
+        raise SpecError(problems)
+
+
+def write_lock(directory: Path, lock: dict[str, Any]) -> None:
+    write_atomically(
+        directory / "spec.lock.json", json.dumps(lock, indent=2, sort_keys=True) + "\n"
+    )
+
+
+def build(loaded: LoadedSpec, out_dir: Path | str, allow_custom_code: bool = False) -> BuildResult:
+    """Generate the project of `loaded` into `out_dir` (created if needed)."""
+    plan = lower(loaded)
+    if not allow_custom_code:
+        refuse_custom_code(loaded, plan)
+    files = render_project(loaded, plan)
+    lock = make_lock(loaded, plan, files)
+    directory = Path(out_dir)
+    for relative, text in files.items():
+        write_atomically(directory / relative, text)
+    write_lock(directory, lock)
+    return BuildResult(directory, plan, lock)

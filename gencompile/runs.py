@@ -1,0 +1,169 @@
+"""Runs: build a spec into a run directory, train it, and use a finished run.
+
+A run directory is a generated project plus what training wrote into it:
+
+    runs/<name>/<YYYYmmdd-HHMMSS>-<hash>/
+      README.md  pyproject.toml  spec.yaml  spec.lock.json  <package>/  tests/
+      checkpoints/  history.csv  metrics.json  model.weights.h5  model.keras
+      samples.png  curves.png  report.md
+
+TensorFlow is imported only when generated code is (`import_generated`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from gencompile.compiler.project import build, sha256_text, write_lock
+from gencompile.errors import RunError
+from gencompile.report import write_report
+from gencompile.spec import LoadedSpec, load_spec
+
+DEFAULT_SPEC = "vae_digits.yaml"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    metrics: dict[str, float]
+    record: dict[str, Any]
+
+
+def default_spec_path() -> Path:
+    """The embedded default spec: `specs/` in a source tree, `gencompile/specs` in a wheel."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "specs", package.parent / "specs"):
+        if (candidate / DEFAULT_SPEC).is_file():
+            return candidate / DEFAULT_SPEC
+    raise RunError("the embedded default spec is missing; pass a spec file")
+
+
+def new_run_dir(root: Path, loaded: LoadedSpec, spec_sha256: str) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = root / loaded.spec.name / f"{stamp}-{spec_sha256[:8]}"
+    run_dir, n = base, 1
+    while run_dir.exists():
+        n += 1
+        run_dir = base.with_name(f"{base.name}-{n}")
+    return run_dir
+
+
+def read_lock(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir) / "spec.lock.json"
+    if not path.is_file():
+        raise RunError(f"{run_dir} is not a gencompile run or project (no spec.lock.json)")
+    try:
+        lock = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise RunError(f"{path} is unreadable or corrupt: {err}") from None
+    for key in ("name", "family", "files", "resolved_spec"):
+        if key not in lock:
+            raise RunError(f"{path} lacks '{key}'; it was not written by gencompile")
+    return lock
+
+
+def package_of(lock: dict[str, Any]) -> str:
+    return lock["name"].replace("-", "_")
+
+
+def import_generated(run_dir: Path, package: str, module: str = "train") -> ModuleType:
+    """Import `<package>.<module>` from a generated project, fresh each time."""
+    for name in [n for n in sys.modules if n == package or n.startswith(f"{package}.")]:
+        del sys.modules[name]
+    path = str(Path(run_dir).resolve())
+    sys.path.insert(0, path)
+    try:
+        return importlib.import_module(f"{package}.{module}")
+    finally:
+        sys.path.remove(path)
+
+
+def train(
+    spec: Path | str | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    epochs: int | None = None,
+    runs_root: Path | str = "runs",
+    run_dir: Path | str | None = None,
+    quiet: bool = False,
+    allow_custom_code: bool = False,
+) -> TrainResult:
+    """Build `spec` into a new run directory and train it there."""
+    overrides = list(overrides)
+    if epochs is not None:
+        overrides.append(f"training.epochs={int(epochs)}")  # recorded in the lock
+    loaded = load_spec(spec if spec is not None else default_spec_path(), overrides)
+    spec_sha = sha256_text(loaded.spec.model_dump_json())
+    directory = Path(run_dir) if run_dir else new_run_dir(Path(runs_root), loaded, spec_sha)
+    built = build(loaded, directory, allow_custom_code=allow_custom_code)
+    module = import_generated(directory, built.plan.package)
+    argv = ["--run-dir", str(directory)] + (["--quiet"] if quiet else [])
+    metrics = module.main(argv)
+    record = json.loads((directory / "metrics.json").read_text())
+    lock = dict(built.lock, data_fingerprint=record.get("data_fingerprint"))
+    write_lock(directory, lock)
+    write_report(directory)
+    return TrainResult(directory, metrics, record)
+
+
+def load_trained_model(run_dir: Path | str) -> tuple[Any, ModuleType]:
+    """The trained model of a run and its generated train module."""
+    run_dir = Path(run_dir)
+    lock = read_lock(run_dir)
+    module = import_generated(run_dir, package_of(lock))
+    from gencompile.runtime.training import load_weights
+
+    model = module.build_model()
+    load_weights(model, run_dir)
+    return model, module
+
+
+def sample(
+    run_dir: Path | str, count: int, out: Path | str, labels: list[int] | None = None
+) -> Path:
+    """Draw `count` samples from a trained run: a PNG picture or an NPZ of arrays."""
+    import numpy as np
+
+    from gencompile.runtime import repro
+    from gencompile.runtime.data import load_data
+    from gencompile.runtime.training import npz_bytes, save_picture
+
+    model, module = load_trained_model(run_dir)
+    repro.set_seed(module.SEED)
+    data = load_data(module.DATA, seed=module.SEED)
+    drawn = model.sample(count, labels=labels) if labels is not None else model.sample(count)
+    samples = data.preprocessor.inverse(np.asarray(drawn, dtype=np.float32))
+    out = Path(out)
+    if out.suffix == ".npz":
+        repro.atomic_write_bytes(out, npz_bytes(samples=samples))
+        return out
+    if out.suffix != ".png":
+        raise RunError(f"cannot write samples as {out.suffix or 'no suffix'}: use .png or .npz")
+    return save_picture(samples, out, data)
+
+
+def evaluate(run_dir: Path | str, metrics: list[str] | None = None) -> dict[str, float]:
+    """Recompute held-out metrics of a trained run and store them in metrics.json."""
+    from gencompile.runtime import repro
+    from gencompile.runtime.data import load_data
+
+    run_dir = Path(run_dir)
+    model, module = load_trained_model(run_dir)
+    config = dict(module.EVALUATION)
+    if metrics:
+        config["metrics"] = metrics
+    repro.set_seed(module.SEED)
+    data = load_data(module.DATA, seed=module.SEED)
+    results = module.evaluate(model, data, config)
+    path = run_dir / "metrics.json"
+    record = json.loads(path.read_text()) if path.exists() else {}
+    record["metrics"] = {**record.get("metrics", {}), **results}
+    repro.atomic_write_json(path, record)
+    write_report(run_dir)
+    return results

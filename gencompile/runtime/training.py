@@ -1,0 +1,240 @@
+"""The fit loop every generated `train.py` shares: build, compile, fit, evaluate, write.
+
+Generated code keeps the model and its `train_step`; this module keeps the plumbing that is
+the same for every family (strategy scope, mixed precision, callbacks, artifacts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gencompile.errors import RunError
+from gencompile.runtime import callbacks as cb
+from gencompile.runtime import pictures, repro
+from gencompile.runtime.optimizers import make_optimizer
+
+
+def parse_args(argv: list[str] | None, epochs: int, run_dir: Path) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Train the generated model.")
+    parser.add_argument("--epochs", type=int, default=epochs, help=f"default {epochs}")
+    parser.add_argument("--run-dir", type=Path, default=run_dir, help="where artifacts go")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser.parse_args(argv)
+
+
+def strategy_for(name: str) -> tf.distribute.Strategy:
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def steps_per_epoch(training: dict[str, Any], data: Any) -> int:
+    if training["steps_per_epoch"]:
+        return int(training["steps_per_epoch"])
+    return int(data.train.cardinality().numpy())
+
+
+def build_and_compile(
+    build_model: Callable[[], keras.Model], training: dict[str, Any], data: Any, epochs: int
+) -> keras.Model:
+    """Build the model and its optimizer under the configured strategy and precision."""
+    keras.mixed_precision.set_global_policy(
+        "mixed_float16" if training["mixed_precision"] else "float32"
+    )
+    strategy = strategy_for(training["distribution"]["strategy"])
+    total_steps = steps_per_epoch(training, data) * epochs
+    with strategy.scope():
+        model = build_model()
+        optimizer = make_optimizer(training["optimizer"], training["schedule"], total_steps)
+        model.compile(optimizer=optimizer)
+    return model
+
+
+class EpochProgress(keras.callbacks.Callback):
+    """One rich progress bar over all epochs, showing the latest losses."""
+
+    def __init__(self, epochs: int, keys: tuple[str, ...] = ("loss", "val_loss")):
+        super().__init__()
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.epochs, self.keys = epochs, keys
+        self.progress = Progress(
+            TextColumn("[bold]epoch {task.completed}/{task.total}"),
+            BarColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeRemainingColumn(),
+            transient=False,
+        )
+        self.task = self.progress.add_task("fit", total=epochs, status="")
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.progress.start()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        status = "  ".join(f"{k} {float(logs[k]):.4g}" for k in self.keys if k in logs)
+        self.progress.update(self.task, completed=epoch + 1, status=status)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.progress.stop()
+
+
+def fit(
+    model: keras.Model,
+    data: Any,
+    training: dict[str, Any],
+    output: dict[str, Any],
+    run_dir: Path,
+    epochs: int,
+    quiet: bool = False,
+) -> dict[str, list[float]]:
+    """model.fit with checkpoints, a NaN guard, gradient monitoring and sample pictures."""
+    checkpoint_dir = run_dir / "checkpoints"
+    guard = cb.NaNGuard(checkpoint_dir)
+    callbacks: list[keras.callbacks.Callback] = [
+        guard,
+        cb.CheckpointKeeper(
+            checkpoint_dir, training["checkpoint"]["every_epochs"], training["checkpoint"]["keep"]
+        ),
+        cb.GradientMonitor(),
+        cb.HistoryCSV(run_dir / "history.csv"),
+        *model.training_callbacks(),
+    ]
+    stopping = training["early_stopping"]
+    if stopping is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(**stopping))
+    every = output["samples"]["every_epochs"]
+    if every:
+        callbacks.append(
+            cb.SamplePictures(
+                run_dir / "progress",
+                every,
+                draw=lambda: samples_in_data_units(model, data, 64),
+                save=lambda samples, path: save_picture(samples, path, data),
+            )
+        )
+    if not quiet:
+        callbacks.append(EpochProgress(epochs))
+    train = data.train
+    steps = None
+    if training["steps_per_epoch"]:
+        train, steps = train.repeat(), training["steps_per_epoch"]
+    start = time.perf_counter()
+    history = model.fit(
+        train,
+        validation_data=data.validation,
+        epochs=epochs,
+        steps_per_epoch=steps,
+        callbacks=callbacks,
+        shuffle=False,  # the tf.data pipeline shuffles, seeded
+        verbose=0,
+    )
+    seconds = time.perf_counter() - start
+    guard.raise_if_failed()
+    result = {k: [float(v) for v in values] for k, values in history.history.items()}
+    result["_seconds"] = [seconds]
+    return result
+
+
+def samples_in_data_units(model: keras.Model, data: Any, count: int) -> np.ndarray:
+    """Samples mapped back through the preprocessing, for pictures and files."""
+    samples = np.asarray(keras.ops.convert_to_numpy(model.sample(count)), dtype=np.float32)
+    return data.preprocessor.inverse(samples)
+
+
+def write_artifacts(
+    model: keras.Model,
+    data: Any,
+    history: dict[str, list[float]],
+    metrics: dict[str, float],
+    output: dict[str, Any],
+    run_dir: Path,
+) -> dict[str, Path]:
+    """Weights, exports, samples, metrics.json and curves.png, each written atomically."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    weights = run_dir / "model.weights.h5"
+    save_weights_atomically(model, weights)
+    paths["weights"] = weights
+    if "keras" in output["export"]:
+        paths["keras"] = export_keras(model, run_dir / "model.keras")
+    if "saved_model" in output["export"]:
+        model.export(str(run_dir / "saved_model"), verbose=False)
+        paths["saved_model"] = run_dir / "saved_model"
+    samples = samples_in_data_units(model, data, output["samples"]["count"])
+    paths["samples"] = write_samples(samples, run_dir, output["samples"]["format"], data)
+    seconds = history.pop("_seconds", [0.0])[0]
+    epochs = len(history.get("loss", []))
+    record = {
+        "metrics": metrics,
+        "final": {k: v[-1] for k, v in history.items() if v},
+        "epochs": epochs,
+        "train_seconds": round(seconds, 3),
+        "weights_sha256": repro.weights_sha256(model),
+        "data_fingerprint": data.fingerprint,
+    }
+    repro.atomic_write_json(run_dir / "metrics.json", record)
+    paths["metrics"] = run_dir / "metrics.json"
+    if epochs:
+        paths["curves"] = pictures.save_curves(history, run_dir / "curves.png")
+    return paths
+
+
+def write_samples(samples: np.ndarray, run_dir: Path, fmt: str, data: Any) -> Path:
+    if fmt == "npz":
+        path = run_dir / "samples.npz"
+        buffer = npz_bytes(samples=samples)
+        repro.atomic_write_bytes(path, buffer)
+        return path
+    return save_picture(samples, run_dir / "samples.png", data)
+
+
+def save_picture(samples: np.ndarray, path: Path, data: Any) -> Path:
+    """An image grid in the data's value range, or a scatter over held-out data."""
+    if data.kind == "image":
+        raw = data.preprocessor.inverse(data.x_train[:1000])
+        return pictures.save_samples(
+            samples, path, "image", value_range=(float(raw.min()), float(raw.max()))
+        )
+    reference = data.x_val if len(data.x_val) else data.x_train
+    return pictures.save_samples(samples, path, data.kind, data.preprocessor.inverse(reference))
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def save_weights_atomically(model: keras.Model, path: Path) -> None:
+    temporary = path.with_name(f".{path.stem}.tmp.weights.h5")
+    model.save_weights(temporary)
+    temporary.replace(path)
+
+
+def export_keras(model: keras.Model, path: Path) -> Path:
+    temporary = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(temporary)
+    temporary.replace(path)
+    return path
+
+
+def load_weights(model: keras.Model, run_dir: Path) -> None:
+    path = run_dir / "model.weights.h5"
+    if not path.exists():
+        raise RunError(f"{run_dir} has no trained weights (model.weights.h5); train it first")
+    try:
+        model.load_weights(path)
+    except Exception as err:  # h5py/keras raise many types for a corrupt file
+        raise RunError(f"cannot load {path}: {err}; the file may be corrupt") from err
