@@ -31,6 +31,9 @@ class DataShape:
 
     @staticmethod
     def of(shape: Shape) -> DataShape:
+        """Examples of an array source: scalars are 1-vectors, (H, W) images get a channel."""
+        if len(shape) == 0:
+            shape = (1,)
         if len(shape) == 2:
             shape = (*shape, 1)
         return DataShape(tuple(shape), "image" if len(shape) == 3 else "vector")
@@ -54,7 +57,7 @@ def _existing(path: str, field: str) -> Path:
 
 
 def _npy_shape(path: Path) -> Shape:
-    return tuple(np.load(path, mmap_mode="r").shape[1:])
+    return tuple(np.load(path, mmap_mode="r", allow_pickle=False).shape[1:])
 
 
 def _npz_shape(path: Path, key: str) -> Shape:
@@ -75,10 +78,15 @@ def _npz_shape(path: Path, key: str) -> Shape:
 
 
 def _csv_shape(path: Path, columns: list[str] | None, label_column: str | None) -> Shape:
-    with path.open(newline="") as handle:
+    with path.open(newline="", encoding="utf-8") as handle:
         header = next(csv.reader(handle), [])
+    if not header:
+        raise DataShapeError("path", f"{path} is empty: a csv source needs a header row")
     if columns is None:
-        return (len([c for c in header if c != label_column]),)
+        features = [c for c in header if c != label_column]
+        if not features:
+            raise DataShapeError("path", f"{path} has no feature columns besides the labels")
+        return (len(features),)
     missing = [c for c in columns if c not in header]
     if missing:
         raise DataShapeError("columns", f"no column {missing[0]!r} in {path}; it has {header}")
@@ -87,6 +95,19 @@ def _csv_shape(path: Path, columns: list[str] | None, label_column: str | None) 
 
 def infer_data_shape(data: DataSpec) -> DataShape:
     """Shape of one example (no batch axis) and whether it is an image or a vector."""
+    try:
+        return _infer(data)
+    except DataShapeError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError, EOFError) as err:
+        path = getattr(data.source, "path", "")
+        reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
+        raise DataShapeError(
+            "path", f"cannot read {path}: {reason}", f"is it a {data.source.type} file?"
+        ) from None
+
+
+def _infer(data: DataSpec) -> DataShape:
     source = data.source
     if source.type == "builtin":
         if source.name == "digits":

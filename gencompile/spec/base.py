@@ -66,3 +66,11 @@ Activation = Literal[
     "exponential",
     "linear",
 ]
+
+
+class FieldError(ValueError):
+    """A cross-field check's error that names the field at fault, so it is located there."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field

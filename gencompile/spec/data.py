@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from gencompile.spec.base import (
+    FieldError,
     NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
@@ -99,9 +100,11 @@ class Preprocessing(StrictModel):
     @model_validator(mode="after")
     def _one_of(self) -> Preprocessing:
         if self.scale is not None and self.standardize:
-            raise ValueError("use either `scale` or `standardize`, not both")
+            raise FieldError("standardize", "use either `scale` or `standardize`, not both")
         if self.scale is not None and not self.scale[0] < self.scale[1]:
-            raise ValueError(f"scale must be [low, high] with low < high (got {list(self.scale)})")
+            raise FieldError(
+                "scale", f"must be [low, high] with low < high (got {list(self.scale)})"
+            )
         return self
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from gencompile.errors import Problem
-from gencompile.spec.loader import Marks, PathKey
+from gencompile.spec.loader import Marks, PathKey, format_path
 
 _QUOTED = re.compile(r"'([^']*)'")
 
@@ -22,21 +22,32 @@ def did_you_mean(value: object, candidates: list[str] | tuple[str, ...]) -> str 
     return f"did you mean '{matches[0]}'?" if matches else None
 
 
-def data_path(loc: tuple[Any, ...], data: Any) -> PathKey:
-    """pydantic's loc without union tags: follow the segments that exist in the data."""
+def data_path(loc: tuple[Any, ...], data: Any, absent_key_ok: bool = False) -> PathKey:
+    """pydantic's loc in terms of the data: union tags and union member names removed.
+
+    A discriminated union puts its tag right after the field (`source`, `npz`, ...); a plain
+    union puts the member's name (`int`, `tuple[...]`, ...). Only a missing or unknown key,
+    the last part of the loc, may name something absent from the data.
+    """
     path: list[str | int] = []
     node = data
-    for part in loc:
-        if isinstance(node, dict) and part in (node.get("type"), node.get("family")):
-            continue  # a discriminated union's tag
+    tag_possible = True  # a tag can only come first at each node
+    for i, part in enumerate(loc):
+        if (
+            isinstance(node, dict)
+            and tag_possible
+            and part in (node.get("type"), node.get("family"))
+        ):
+            tag_possible = False
+            continue
         if (isinstance(node, dict) and part in node) or (
             isinstance(node, list) and isinstance(part, int) and part < len(node)
         ):
             node = node[part]
             path.append(part)
-        elif isinstance(node, (dict, list)) and not _is_tag(part):
-            path.append(part)  # a missing key: still part of the path
-            node = None
+            tag_possible = True
+        elif absent_key_ok and i == len(loc) - 1 and isinstance(node, dict):
+            path.append(part)
     return tuple(path)
 
 
@@ -48,10 +59,6 @@ def _value_at(data: Any, path: PathKey) -> Any:
         except (KeyError, IndexError, TypeError):
             return None
     return node
-
-
-def _is_tag(part: Any) -> bool:
-    return isinstance(part, str) and ("[" in part or part.startswith("function-"))
 
 
 def _strip_optional(annotation: Any) -> Any:
@@ -67,27 +74,28 @@ def _union_members(annotation: Any) -> list[Any]:
     return [annotation]
 
 
+def _list_item(annotation: Any) -> Any:
+    """`list[X]` (possibly optional) -> X; anything else unchanged."""
+    for member in _union_members(annotation):
+        if typing.get_origin(member) is list:
+            return typing.get_args(member)[0]
+    return annotation
+
+
 def model_at(root: type[BaseModel], path: PathKey, data: Any) -> type[BaseModel] | None:
     """The pydantic model class that validates the mapping at `path` of `data`."""
     current: Any = root
     node = data
     for part in path:
-        current = _pick_model(current, node)
-        if current is None:
-            return None
         if isinstance(part, int):
             node = node[part] if isinstance(node, list) and part < len(node) else None
+            current = _list_item(current)
             continue
-        if part not in current.model_fields:
+        model = _pick_model(current, node)
+        if model is None or part not in model.model_fields:
             return None
-        current = current.model_fields[part].annotation
+        current = model.model_fields[part].annotation
         node = node.get(part) if isinstance(node, dict) else None
-        # list[X] -> X, the next part being an index
-        members = _union_members(current)
-        for member in members:
-            if typing.get_origin(member) is list:
-                current = typing.get_args(member)[0]
-                break
     return _pick_model(current, node)
 
 
@@ -170,15 +178,64 @@ def _message(error: dict[str, Any]) -> tuple[str, list[str]]:
     return f"{error['msg']} (got {_got(value)})", []
 
 
+TYPE_ERRORS = {
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "none_required": "null",
+    "literal_error": "a known name",
+}
+
+
+def _one_error_per_path(errors: list[dict[str, Any]], data: Any) -> list[dict[str, Any]]:
+    """A plain union reports one error per member; keep what the user needs to read.
+
+    Errors about a value's type are dropped where another member explains the problem
+    better (e.g. `kernel_size: [3, 0]` is a pair with a zero, not "not an integer"); where
+    every member complains about the type, one error lists the types accepted.
+    """
+    by_path: dict[PathKey, list[dict[str, Any]]] = {}
+    for error in errors:
+        absent = error["type"] in ("missing", "extra_forbidden")
+        by_path.setdefault(data_path(error["loc"], data, absent), []).append(error)
+    kept: list[dict[str, Any]] = []
+    for path, group in by_path.items():
+        deeper = any(p[: len(path)] == path and len(p) > len(path) for p in by_path)
+        specific = [e for e in group if e["type"] not in TYPE_ERRORS]
+        if specific:
+            kept.extend(specific)
+        elif deeper:
+            continue  # a member matched the type; its own errors are reported below
+        elif len(group) > 1:
+            kinds = list(dict.fromkeys(TYPE_ERRORS[e["type"]] for e in group))
+            merged = dict(group[0], type="union_types", ctx={"kinds": kinds})
+            kept.append(merged)
+        else:
+            kept.extend(group)
+    return kept
+
+
 def problems_from_validation(
     err: ValidationError, root: type[BaseModel], data: Any, marks: Marks
 ) -> list[Problem]:
     """Every error of one validation, located, with did-you-mean hints."""
     problems: list[Problem] = []
     seen: set[tuple[str, str]] = set()
-    for error in err.errors(include_url=False):
-        path = data_path(error["loc"], data)
-        if error["type"] == "extra_forbidden":
+    for error in _one_error_per_path(err.errors(include_url=False), data):
+        kind = error["type"]
+        path = data_path(error["loc"], data, kind in ("missing", "extra_forbidden"))
+        at_key = kind in ("extra_forbidden", "union_tag_invalid", "missing")
+        if kind == "extra_forbidden":
             key = path[-1] if path else error["loc"][-1]
             model = model_at(root, path[:-1], data)
             fields = list(model.model_fields) if model else []
@@ -187,17 +244,30 @@ def problems_from_validation(
             if hint is None and fields:
                 names = [f for f in fields if f not in ("type", "family")]
                 hint = f"expected one of: {', '.join(names)}"
+        elif kind == "union_types":
+            kinds = error["ctx"]["kinds"]
+            expected = ", ".join(kinds[:-1]) + f" or {kinds[-1]}" if len(kinds) > 1 else kinds[0]
+            message, hint = f"must be {expected} (got {_got(error.get('input'))})", None
         else:
             message, options = _message(error)
             given = error.get("input")
-            if error["type"] == "union_tag_invalid":
+            if kind == "union_tag_invalid":
                 given = (error.get("ctx") or {}).get("tag")
             hint = did_you_mean(given, options) if options else None
-        at_key = error["type"] in ("extra_forbidden", "union_tag_invalid")
-        if error["type"] == "union_tag_invalid" and isinstance(_value_at(data, path), dict):
+            field = getattr((error.get("ctx") or {}).get("error"), "field", None)
+            if field is not None:  # a cross-field check naming the field at fault
+                path, at_key = (*path, field), True
+        if kind == "union_tag_invalid" and isinstance(_value_at(data, path), dict):
             path = (*path, (error.get("ctx") or {}).get("discriminator", "'type'").strip("'"))
             at_key = False
-        problem = marks.problem(path, message, hint, at_key=at_key)
+        if kind == "missing":
+            path_for_mark = path[:-1]  # point at the mapping's key that lacks the field
+            problem = marks.problem(path_for_mark, message, None, at_key=True)
+            problem = Problem(
+                format_path(path), problem.message, problem.file, problem.line, problem.column
+            )
+        else:
+            problem = marks.problem(path, message, hint, at_key=at_key)
         if (problem.path, problem.message) not in seen:
             seen.add((problem.path, problem.message))
             problems.append(problem)

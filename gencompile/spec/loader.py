@@ -41,12 +41,12 @@ class Marks:
 
     def locate(self, path: PathKey, at_key: bool = False) -> Mark:
         """The mark of `path` (its key when `at_key`), or of its nearest written ancestor."""
-        if at_key and tuple(path) in self.keys:
-            return self.keys[tuple(path)]
         for end in range(len(path), -1, -1):
-            mark = self.marks.get(tuple(path[:end]))
-            if mark is not None:
-                return mark
+            prefix = tuple(path[:end])
+            if at_key and prefix in self.keys:
+                return self.keys[prefix]
+            if prefix in self.marks:
+                return self.marks[prefix]
         return Mark("<spec>", None, None)
 
     def problem(
@@ -112,12 +112,22 @@ class _Converter:
             path, Mark(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
         )
         if isinstance(node, yaml.MappingNode):
+            written = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
+            self.loader.flatten_mapping(node)  # YAML merge keys (<<: *anchor) come first
             result: dict[str, Any] = {}
+            merged: set[str] = set()  # keys from a merge, which written keys may override
             for key_node, value_node in node.value:
                 key = self.loader.construct_object(key_node)
                 if not isinstance(key, str):
                     key = str(key)
-                if key in result:
+                if id(key_node) not in written:
+                    merged.add(key)
+                elif key in merged:
+                    merged.discard(key)
+                    self.marks = {
+                        p: m for p, m in self.marks.items() if p[: len(path) + 1] != (*path, key)
+                    }
+                elif key in result:
                     self.problems.append(
                         Problem(
                             format_path((*path, key)),
@@ -141,8 +151,9 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Marks]:
     """Safe-load one YAML document, keeping the mark of every value."""
     if len(text.encode()) > MAX_BYTES:
         raise _problem(file, f"spec is larger than {MAX_BYTES} bytes")
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # rejects control characters (ReaderError)
         node = loader.get_single_node()
         if node is None:
             raise _problem(file, "spec is empty")
@@ -152,8 +163,11 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Marks]:
         raise _problem(file, f"invalid YAML: {err.problem}", err.problem_mark) from None
     except yaml.YAMLError as err:
         raise _problem(file, f"invalid YAML: {err}") from None
+    except RecursionError:  # PyYAML's composer recurses once per nesting level
+        raise _problem(file, f"spec is nested deeper than {MAX_DEPTH} levels") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if converter.problems:
         raise SpecError(converter.problems)
     return data, Marks(converter.marks, converter.keys)
@@ -173,9 +187,13 @@ def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise SpecError([Problem("", "file not found", str(path))]) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError([Problem("", f"cannot read: {err}", str(path))]) from None
+        raise SpecError([Problem("", "file not found", _display_name(path))]) from None
+    except UnicodeDecodeError as err:
+        message = f"not UTF-8 text ({err.reason} at byte {err.start})"
+        raise SpecError([Problem("", message, _display_name(path))]) from None
+    except OSError as err:
+        message = f"cannot read: {err.strerror or err}"
+        raise SpecError([Problem("", message, _display_name(path))]) from None
 
 
 def load_document(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Marks]:
@@ -217,6 +235,8 @@ def parse_override(text: str) -> tuple[PathKey, Any]:
     key, value_text = text.split("=", 1)
     path: list[str | int] = []
     for piece in key.strip().split("."):
+        if not piece:
+            raise SpecError([Problem(key, f"cannot parse --set path {key!r}", "--set")])
         if piece.isdigit():
             path.append(int(piece))
             continue
@@ -236,17 +256,34 @@ def parse_override(text: str) -> tuple[PathKey, Any]:
 def apply_override(data: dict[str, Any], marks: Marks, path: PathKey, value: Any) -> None:
     """Set `path` in `data` to `value`, creating mappings on the way."""
     node: Any = data
+    set_here = Mark("--set", None, None)
     for depth, part in enumerate(path[:-1]):
-        nxt = path[depth + 1]
         if isinstance(node, list):
             if not isinstance(part, int) or part >= len(node):
                 raise SpecError([Problem(format_path(path), f"no list item {part}", "--set")])
             node = node[part]
             continue
         if not isinstance(node, dict):
-            raise SpecError([Problem(format_path(path), "cannot set inside a scalar", "--set")])
-        if part not in node or not isinstance(node[part], (dict, list)):
-            node[part] = [] if isinstance(nxt, int) else {}
+            where = format_path(path[:depth])
+            raise SpecError(
+                [
+                    Problem(
+                        format_path(path), f"cannot set inside {where}, which is a value", "--set"
+                    )
+                ]
+            )
+        if part not in node or node[part] is None:
+            node[part] = {}  # a new mapping: what the override creates is located at --set
+            marks.marks[path[: depth + 1]] = marks.keys[path[: depth + 1]] = set_here
+        elif not isinstance(node[part], (dict, list)):
+            where = format_path(path[: depth + 1])
+            raise SpecError(
+                [
+                    Problem(
+                        format_path(path), f"cannot set inside {where}, which is a value", "--set"
+                    )
+                ]
+            )
         node = node[part]
     last = path[-1]
     if isinstance(node, list):
@@ -256,9 +293,12 @@ def apply_override(data: dict[str, Any], marks: Marks, path: PathKey, value: Any
     elif isinstance(node, dict):
         node[last] = value
     else:
-        raise SpecError([Problem(format_path(path), "cannot set inside a scalar", "--set")])
+        where = format_path(path[:-1])
+        raise SpecError(
+            [Problem(format_path(path), f"cannot set inside {where}, which is a value", "--set")]
+        )
     marks.drop_under(path)
-    marks.marks[path] = Mark("--set", None, None)
+    marks.marks[path] = marks.keys[path] = set_here
 
 
 def read_spec(path: Path | str, overrides: list[str] | tuple[str, ...] = ()) -> RawSpec:

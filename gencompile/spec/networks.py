@@ -13,6 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from gencompile.spec.base import (
     Activation,
+    FieldError,
     Identifier,
     PositiveFloat,
     PositiveInt,
@@ -250,9 +251,12 @@ class Network(StrictModel):
 
     @model_validator(mode="after")
     def _one_form(self) -> Network:
-        if (self.layers is None) == (self.mlp is None):
+        if self.layers is None and self.mlp is None:
             raise ValueError("give exactly one of `layers:` or `mlp:`")
-        shorthand_only = {"activation", "dropout"} & self.model_fields_set
+        if self.layers is not None and self.mlp is not None:
+            raise FieldError("mlp", "give exactly one of `layers:` or `mlp:`, not both")
+        shorthand_only = sorted({"activation", "dropout"} & self.model_fields_set)
         if self.layers is not None and shorthand_only:
-            raise ValueError(f"`{sorted(shorthand_only)[0]}` applies only to the `mlp:` shorthand")
+            field = shorthand_only[0]
+            raise FieldError(field, f"`{field}` applies only to the `mlp:` shorthand")
         return self

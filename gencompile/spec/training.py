@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from gencompile.spec.base import (
+    FieldError,
     NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
@@ -26,8 +27,8 @@ class Clipping(StrictModel):
     def _one_clip(self) -> Clipping:
         given = [k for k in ("clipnorm", "clipvalue", "global_clipnorm") if getattr(self, k)]
         if len(given) > 1:
-            raise ValueError(
-                f"Keras accepts one of clipnorm, clipvalue, global_clipnorm (got {given})"
+            raise FieldError(
+                given[1], f"Keras accepts one of clipnorm, clipvalue, global_clipnorm (got {given})"
             )
         return self
 
@@ -89,12 +90,13 @@ class PiecewiseConstant(StrictModel):
     @model_validator(mode="after")
     def _lengths(self) -> PiecewiseConstant:
         if len(self.values) != len(self.boundaries) + 1:
-            raise ValueError(
+            raise FieldError(
+                "values",
                 f"needs one more value than boundaries (got {len(self.boundaries)} boundaries "
-                f"and {len(self.values)} values)"
+                f"and {len(self.values)} values)",
             )
         if self.boundaries != sorted(set(self.boundaries)):
-            raise ValueError("boundaries must be strictly increasing")
+            raise FieldError("boundaries", "must be strictly increasing")
         return self
 
 

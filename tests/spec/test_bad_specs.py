@@ -1,0 +1,912 @@
+"""Bad specs: every problem names its field path, its file:line:column, and says what is wrong.
+
+Each case edits a small valid base spec (close to specs/vae_digits.yaml) in one place and
+states where the problem must be reported. The location is given by `at`: a snippet that
+occurs exactly once in the case's YAML text, with `^` marking the expected column (no `^`:
+the snippet's first character). Line and column are computed from the case's own text, so
+every case stays readable and does not depend on hand-counted line numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gencompile.compiler.lower import lower
+from gencompile.errors import Problem, SpecError
+from gencompile.spec import load_spec, load_spec_text
+
+FILE = "spec.yaml"
+
+BASE = """\
+spec_version: 1
+name: vae-digits
+seed: 42
+data:
+  source:
+    type: builtin
+    name: digits
+  validation_split: 0.1
+  preprocessing:
+    scale: [0.0, 1.0]
+  batch_size: 64
+model:
+  family: vae
+  latent_dim: 8
+  prior:
+    type: normal
+  encoder:
+    mlp: [256, 128]
+    activation: relu
+  decoder:
+    mlp: [128, 256]
+    activation: relu
+  likelihood:
+    type: bernoulli
+  losses:
+    kl: {weight: 1.0, warmup_epochs: 5}
+training:
+  epochs: 60
+  optimizer: {type: adam, learning_rate: 1.0e-3, clipnorm: 5.0}
+evaluation:
+  metrics: [elbo, iwae_nll]
+"""
+
+ENCODER_BODY = "    mlp: [256, 128]\n    activation: relu\n"
+DECODER_BODY = "    mlp: [128, 256]\n    activation: relu\n"
+SOURCE = "    type: builtin\n    name: digits\n"
+
+
+def edit(old: str, new: str, text: str = BASE) -> str:
+    """`text` with the one occurrence of `old` replaced by `new`."""
+    assert text.count(old) == 1, f"{old!r} must occur exactly once"
+    return text.replace(old, new)
+
+
+def layers(*items: str) -> str:
+    return "    layers:\n" + "".join(f"      - {item}\n" for item in items)
+
+
+def encoder(*items: str, text: str = BASE) -> str:
+    """The base with the encoder's body replaced by explicit layers."""
+    return edit(ENCODER_BODY, layers(*items), text)
+
+
+def decoder(*items: str, text: str = BASE) -> str:
+    return edit(DECODER_BODY, layers(*items), text)
+
+
+def vector_data(source: str) -> str:
+    """The base on non-image data: a gaussian likelihood on standardized features."""
+    text = edit(SOURCE, source)
+    text = edit("    scale: [0.0, 1.0]\n", "    standardize: true\n", text)
+    return edit("    type: bernoulli\n", "    type: gaussian\n", text)
+
+
+MOONS = vector_data("    type: builtin\n    name: moons\n")
+
+
+def location(text: str, at: str) -> tuple[int, int]:
+    """1-based (line, column) of the `^` in `at` (or of its start) within `text`."""
+    needle = at.replace("^", "")
+    assert text.count(needle) == 1, f"{needle!r} must occur exactly once in the case text"
+    offset = text.index(needle) + (at.index("^") if "^" in at else 0)
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return line, column
+
+
+@dataclass
+class Case:
+    id: str
+    text: str
+    path: str  # the problem's field path, exactly
+    at: str | None  # where it is reported (see `location`); None: no line is expected
+    words: tuple[str, ...]  # must all occur in the message
+    hint: tuple[str, ...] = ()  # must all occur in the hint (empty: not checked)
+    count: int = 1  # problems reported in all
+    lower: bool = False  # found when compiling (lower), not when validating
+    check_column: bool = True
+    marks: tuple = field(default_factory=tuple)
+
+
+CASES = [
+    # -- unknown keys and misspelled kinds ---------------------------------------------------
+    Case(
+        "unknown-top-level-key",
+        BASE + "trainig:\n  epochs: 3\n",
+        "trainig",
+        "^trainig:",
+        ("unknown key 'trainig'",),
+        ("did you mean 'training'?",),
+    ),
+    Case(
+        "unknown-nested-key",
+        edit("  batch_size: 64", "  batch_sise: 64"),
+        "data.batch_sise",
+        "^batch_sise",
+        ("unknown key 'batch_sise'",),
+        ("did you mean 'batch_size'?",),
+    ),
+    Case(
+        "unknown-key-no-close-match-lists-fields",
+        edit("kl: {weight: 1.0, warmup_epochs: 5}", "kl: {weight: 1.0, zzz: 5}"),
+        "model.losses.kl.zzz",
+        "^zzz",
+        ("unknown key 'zzz'",),
+        ("expected one of", "weight", "warmup_epochs", "free_bits"),
+    ),
+    Case(
+        "unknown-key-in-optimizer",
+        edit("clipnorm: 5.0}", "clipnorm: 5.0, beta1: 0.5}"),
+        "training.optimizer.beta1",
+        "^beta1",
+        ("unknown key 'beta1'",),
+        ("did you mean 'beta_1'?",),
+    ),
+    Case(
+        "unknown-key-in-layer-did-you-mean",
+        encoder("{type: dense, units: 64, actvation: relu}"),
+        "model.encoder.layers[0].actvation",
+        "^actvation",
+        ("unknown key 'actvation'",),
+        ("did you mean 'activation'?",),
+    ),
+    Case(
+        "key-named-like-its-type-tag",
+        edit(SOURCE, "    type: npz\n    npz: x.npz\n"),
+        "data.source.npz",
+        "^npz: x.npz",
+        ("unknown key 'npz'",),
+        count=2,  # and data.source.path is required
+    ),
+    Case(
+        "misspelled-family",
+        edit("family: vae", "family: vea"),
+        "model.family",
+        "family: ^vea",
+        ("must be one of vae", "'vea'"),
+        ("did you mean 'vae'?",),
+    ),
+    Case(
+        "misspelled-layer-type",
+        encoder("{type: dense, units: 64}", "{type: dens, units: 32}"),
+        "model.encoder.layers[1].type",
+        "type: ^dens,",
+        ("unknown type 'dens'", "dense", "conv2d"),
+        ("did you mean 'dense'?",),
+    ),
+    Case(
+        "misspelled-likelihood",
+        edit("type: bernoulli", "type: bernouli"),
+        "model.likelihood.type",
+        "type: ^bernouli",
+        ("unknown type 'bernouli'", "gaussian", "logistic"),
+        ("did you mean 'bernoulli'?",),
+    ),
+    Case(
+        "misspelled-prior",
+        edit("    type: normal", "    type: normall"),
+        "model.prior.type",
+        "type: ^normall",
+        ("unknown type 'normall'", "mixture_of_gaussians"),
+        ("did you mean 'normal'?",),
+    ),
+    Case(
+        "misspelled-optimizer",
+        edit("type: adam,", "type: adamm,"),
+        "training.optimizer.type",
+        "type: ^adamm",
+        ("unknown type 'adamm'", "rmsprop", "sgd"),
+        ("did you mean 'adam'?",),
+    ),
+    Case(
+        "misspelled-schedule",
+        edit("  epochs: 60\n", "  epochs: 60\n  schedule: {type: cosine_decy}\n"),
+        "training.schedule.type",
+        "type: ^cosine_decy",
+        ("unknown type 'cosine_decy'", "piecewise_constant"),
+        ("did you mean 'cosine_decay'?",),
+    ),
+    Case(
+        "misspelled-data-source-type",
+        edit("    type: builtin", "    type: buildin"),
+        "data.source.type",
+        "type: ^buildin",
+        ("unknown type 'buildin'", "npz", "csv"),
+        ("did you mean 'builtin'?",),
+    ),
+    Case(
+        "misspelled-builtin-name",
+        edit("    name: digits", "    name: digit"),
+        "data.source.name",
+        "name: ^digit",
+        ("must be one of", "moons", "'digit'"),
+        ("did you mean 'digits'?",),
+    ),
+    Case(
+        "misspelled-activation",
+        edit(DECODER_BODY, "    mlp: [128, 256]\n    activation: rleu\n"),
+        "model.decoder.activation",
+        "activation: ^rleu",
+        ("must be one of", "gelu", "'rleu'"),
+        ("did you mean 'relu'?",),
+    ),
+    Case(
+        "misspelled-augmentation",
+        edit("  batch_size: 64\n", "  batch_size: 64\n  augmentation:\n    - {type: random_flp}\n"),
+        "data.augmentation[0].type",
+        "type: ^random_flp",
+        ("unknown type 'random_flp'", "random_rotation"),
+        ("did you mean 'random_flip'?",),
+    ),
+    Case(
+        "missing-type-tag",
+        edit("    type: bernoulli\n", "    sigma: 0.5\n"),
+        "model.likelihood",
+        "^sigma: 0.5",
+        ("needs a `type:` key",),
+    ),
+    # -- values out of range and of the wrong type --------------------------------------------
+    Case(
+        "negative-units",
+        encoder("{type: dense, units: 64}", "{type: dense, units: -3}"),
+        "model.encoder.layers[1].units",
+        "units: ^-3",
+        ("must be > 0", "(got -3)"),
+    ),
+    Case(
+        "zero-batch-size",
+        edit("batch_size: 64", "batch_size: 0"),
+        "data.batch_size",
+        "batch_size: ^0",
+        ("must be > 0", "(got 0)"),
+    ),
+    Case(
+        "dropout-rate-one",
+        encoder("{type: dense, units: 64}", "{type: dropout, rate: 1.0}"),
+        "model.encoder.layers[1].rate",
+        "{type: dropout, rate: ^1.0}",
+        ("must be < 1", "(got 1.0)"),
+    ),
+    Case(
+        "validation-split-above-one",
+        edit("validation_split: 0.1", "validation_split: 1.5"),
+        "data.validation_split",
+        "validation_split: ^1.5",
+        ("must be < 1", "(got 1.5)"),
+    ),
+    Case(
+        "negative-seed",
+        edit("seed: 42", "seed: -1"),
+        "seed",
+        "seed: ^-1",
+        ("must be >= 0", "(got -1)"),
+    ),
+    Case(
+        "mixture-prior-one-component",
+        edit("    type: normal\n", "    type: mixture_of_gaussians\n    components: 1\n"),
+        "model.prior.components",
+        "components: ^1",
+        ("must be >= 2", "(got 1)"),
+    ),
+    Case(
+        "string-for-int",
+        edit("latent_dim: 8", "latent_dim: eight"),
+        "model.latent_dim",
+        "latent_dim: ^eight",
+        ("must be an integer", "'eight'"),
+    ),
+    Case(
+        "string-in-mlp-list",
+        edit("mlp: [256, 128]", "mlp: [256, abc]"),
+        "model.encoder.mlp[1]",
+        "mlp: [256, ^abc]",
+        ("must be an integer", "'abc'"),
+    ),
+    Case(
+        "not-a-bool",
+        edit("  epochs: 60\n", "  epochs: 60\n  mixed_precision: maybe\n"),
+        "training.mixed_precision",
+        "mixed_precision: ^maybe",
+        ("must be true or false", "'maybe'"),
+    ),
+    Case(
+        "list-expected",
+        edit("metrics: [elbo, iwae_nll]", "metrics: elbo"),
+        "evaluation.metrics",
+        "metrics: ^elbo",
+        ("must be a list", "'elbo'"),
+    ),
+    Case(
+        "mapping-expected",
+        edit("  encoder:\n" + ENCODER_BODY, "  encoder: [256]\n"),
+        "model.encoder",
+        "encoder: ^[256]",
+        ("must be a mapping",),
+    ),
+    Case(
+        "kernel-pair-with-zero",
+        encoder("{type: conv2d, filters: 8, kernel_size: [3, 0]}"),
+        "model.encoder.layers[0].kernel_size[1]",
+        "kernel_size: [3, ^0]",
+        ("must be > 0", "(got 0)"),
+    ),
+    Case(
+        "zero-strides",
+        encoder("{type: conv2d, filters: 8, kernel_size: 3, strides: 0}"),
+        "model.encoder.layers[0].strides",
+        "strides: ^0",
+        ("must be > 0", "(got 0)"),
+    ),
+    Case(
+        "custom-args-mapping-value",
+        encoder("{type: custom, ref: 'pkg.mod:Block', args: {width: {a: 1}}, output_shape: [8]}"),
+        "model.encoder.layers[0].args.width",
+        "width: ^{a: 1}",
+        ("(got {'a': 1})",),
+    ),
+    # -- versions, required fields, names -----------------------------------------------------
+    Case(
+        "wrong-spec-version",
+        edit("spec_version: 1", "spec_version: 2"),
+        "spec_version",
+        "spec_version: ^2",
+        ("unsupported spec_version 2", "reads spec_version 1"),
+    ),
+    Case(
+        "missing-spec-version",
+        edit("spec_version: 1\n", ""),
+        "spec_version",
+        "^name: vae-digits",
+        ("is required",),
+    ),
+    Case(
+        "missing-required-encoder",
+        edit("  encoder:\n" + ENCODER_BODY, ""),
+        "model.encoder",
+        "^model:",
+        ("is required",),
+        check_column=False,
+    ),
+    Case(
+        "uppercase-name",
+        edit("name: vae-digits", "name: VAE-Digits"),
+        "name",
+        "name: ^VAE-Digits",
+        ("lowercase identifier", "[a-z][a-z0-9_-]*", "'VAE-Digits'"),
+    ),
+    Case(
+        "python-keyword-name",
+        edit("name: vae-digits", "name: class"),
+        "name",
+        "name: ^class",
+        ("'class' is a Python keyword",),
+    ),
+    Case(
+        "reserved-name-keras",
+        edit("name: vae-digits", "name: keras"),
+        "name",
+        "name: ^keras",
+        ("'keras' would shadow the module keras",),
+    ),
+    Case(
+        "bad-layer-name",
+        encoder("{type: dense, units: 64, name: Hidden1}"),
+        "model.encoder.layers[0].name",
+        "name: ^Hidden1",
+        ("lowercase identifier", "'Hidden1'"),
+    ),
+    Case(
+        "duplicate-layer-names",
+        encoder("{type: dense, units: 64, name: hidden}", "{type: dense, units: 32, name: hidden}"),
+        "model.encoder.layers[1].name",
+        "units: 32, name: ^hidden",
+        ("layer name 'hidden' is used twice",),
+        ("unique name",),
+    ),
+    # -- networks: one form only ---------------------------------------------------------------
+    Case(
+        "both-mlp-and-layers",
+        edit(ENCODER_BODY, "    mlp: [256, 128]\n    layers: [{type: flatten}]\n"),
+        "model.encoder.mlp",
+        "^mlp: [256, 128]\n    layers",
+        ("exactly one of `layers:` or `mlp:`, not both",),
+    ),
+    Case(
+        "neither-mlp-nor-layers",
+        edit(ENCODER_BODY, "    activation: relu\n"),
+        "model.encoder",
+        "^activation: relu\n  decoder",
+        ("exactly one of `layers:` or `mlp:`",),
+    ),
+    Case(
+        "activation-with-layers",
+        edit(ENCODER_BODY, "    layers: [{type: flatten}]\n    activation: relu\n"),
+        "model.encoder.activation",
+        "^activation: relu\n  decoder",
+        ("`activation` applies only to the `mlp:` shorthand",),
+        check_column=False,
+    ),
+    Case(
+        "dropout-with-layers",
+        edit(ENCODER_BODY, "    layers: [{type: flatten}]\n    dropout: 0.1\n"),
+        "model.encoder.dropout",
+        "^dropout: 0.1",
+        ("`dropout` applies only to the `mlp:` shorthand",),
+        check_column=False,
+    ),
+    Case(
+        "custom-layer-bad-ref",
+        encoder("{type: custom, ref: 'pkg.mod.Block', output_shape: [8]}"),
+        "model.encoder.layers[0].ref",
+        "ref: ^'pkg.mod.Block'",
+        ("must look like 'package.module:ClassName'", "'pkg.mod.Block'"),
+    ),
+    # -- training options ----------------------------------------------------------------------
+    Case(
+        "piecewise-lengths-mismatch",
+        edit(
+            "  epochs: 60\n",
+            "  epochs: 60\n"
+            "  schedule: {type: piecewise_constant, boundaries: [100, 200], values: [0.1, 0.01]}\n",
+        ),
+        "training.schedule.values",
+        "^values: [0.1, 0.01]",
+        ("one more value than boundaries", "2 boundaries and 2 values"),
+    ),
+    Case(
+        "two-clip-options",
+        edit("clipnorm: 5.0}", "clipnorm: 5.0, clipvalue: 1.0}"),
+        "training.optimizer.clipvalue",
+        "^clipvalue: 1.0}",
+        ("one of clipnorm, clipvalue, global_clipnorm", "'clipnorm', 'clipvalue'"),
+    ),
+    Case(
+        "scale-and-standardize",
+        edit("    scale: [0.0, 1.0]\n", "    scale: [0.0, 1.0]\n    standardize: true\n"),
+        "data.preprocessing.standardize",
+        "^standardize: true",
+        ("either `scale` or `standardize`",),
+    ),
+    Case(
+        "early-stopping-unknown-monitor",
+        edit("  epochs: 60\n", "  epochs: 60\n  early_stopping: {monitor: val_los, patience: 5}\n"),
+        "training.early_stopping.monitor",
+        "monitor: ^val_los",
+        ("'val_los' is not a logged metric", "val_kl"),
+        ("did you mean 'val_loss'?",),
+    ),
+    Case(
+        "early-stopping-val-without-split",
+        edit(
+            "validation_split: 0.1",
+            "validation_split: 0.0",
+            edit("  epochs: 60\n", "  epochs: 60\n  early_stopping: {monitor: val_loss}\n"),
+        ),
+        "training.early_stopping.monitor",
+        "monitor: ^val_loss",
+        ("needs a validation split",),
+        ("validation_split",),
+        count=2,  # and the held-out metrics need a split too
+    ),
+    # -- cross-field checks --------------------------------------------------------------------
+    Case(
+        "builtin-argument-not-taken",
+        edit(SOURCE, SOURCE + "    noise: 0.1\n"),
+        "data.source.noise",
+        "noise: ^0.1",
+        ("builtin data set 'digits' takes no argument 'noise'",),
+        ("no arguments",),
+    ),
+    Case(
+        "builtin-argument-did-you-mean",
+        MOONS.replace("    name: moons\n", "    name: moons\n    nosie: 0.1\n"),
+        "data.source.nosie",
+        "^nosie",
+        ("unknown key 'nosie'",),
+        ("did you mean 'noise'?",),
+    ),
+    Case(
+        "conditional-on-unlabelled-npy",
+        vector_data("    type: npy\n    path: x.npy\n").replace(
+            "  losses:", "  conditional: {num_classes: 10}\n  losses:"
+        ),
+        "model.conditional",
+        "conditional: ^{num_classes: 10}",
+        ("conditional vae needs labelled data", "(npy) has no labels"),
+        ("labelled source",),
+    ),
+    Case(
+        "conditional-num-classes-mismatch",
+        edit("  losses:", "  conditional:\n    num_classes: 3\n  losses:"),
+        "model.conditional.num_classes",
+        "num_classes: ^3",
+        ("the data has 10 classes but num_classes is 3",),
+        ("set num_classes: 10",),
+    ),
+    Case(
+        "bernoulli-on-standardized-data",
+        edit("    scale: [0.0, 1.0]\n", "    standardize: true\n"),
+        "model.likelihood.type",
+        "type: ^bernoulli",
+        ("bernoulli likelihood models values in [0, 1]", "not scaled to [0, 1]"),
+        ("scale: [0, 1]",),
+    ),
+    Case(
+        "unknown-metric",
+        edit("metrics: [elbo, iwae_nll]", "metrics: [elbo, iwae_nl]"),
+        "evaluation.metrics[1]",
+        "^iwae_nl]",
+        ("metric 'iwae_nl' is not available for family vae", "bits_per_dim"),
+        ("did you mean 'iwae_nll'?",),
+    ),
+    # -- YAML itself ---------------------------------------------------------------------------
+    Case(
+        "duplicate-yaml-key",
+        edit("  latent_dim: 8\n", "  latent_dim: 8\n  latent_dim: 4\n"),
+        "model.latent_dim",
+        "^latent_dim: 4",
+        ("duplicate key 'latent_dim'",),
+    ),
+    Case(
+        "invalid-yaml-indentation",
+        edit("  latent_dim: 8\n", "  latent_dim: 8\n bad_indent: 1\n"),
+        "",
+        "^ bad_indent",
+        ("invalid YAML",),
+        check_column=False,
+    ),
+    Case(
+        "invalid-yaml-tab",
+        edit("  latent_dim: 8\n", "\tlatent_dim: 8\n"),
+        "",
+        "^\tlatent_dim",
+        ("invalid YAML", "'\\t'"),
+    ),
+    Case(
+        "invalid-yaml-unclosed-quote",
+        edit("name: vae-digits", "name: 'vae-digits"),
+        "",
+        None,
+        ("invalid YAML",),
+    ),
+    Case("empty-file", "", "", None, ("spec is empty",)),
+    Case("only-comments", "# a spec\n# to be written\n", "", None, ("spec is empty",)),
+    Case(
+        "list-document",
+        "- spec_version: 1\n- name: x\n",
+        "",
+        "^- spec_version",
+        ("must be a mapping",),
+    ),
+    Case("scalar-document", "vae\n", "", "^vae", ("must be a mapping",)),
+    Case(
+        "unsafe-yaml-tag",
+        edit("seed: 42", "seed: !!python/name:os.getpid ''"),
+        "",
+        "seed: ^!!python",
+        ("invalid YAML", "python/name:os.getpid"),
+    ),
+    # -- found by the compiler (shapes, data) ---------------------------------------------------
+    Case(
+        "reshape-changes-size",
+        decoder("{type: dense, units: 256}", "{type: reshape, target_shape: [3, 3, 64]}"),
+        "model.decoder.layers[1]",
+        "- ^{type: reshape",
+        ("reshape to (3, 3, 64) (576 values) from (256,) (256 values)", "preserve"),
+        lower=True,
+    ),
+    Case(
+        "decoder-body-not-projectable",
+        decoder("{type: dense, units: 256}", "{type: reshape, target_shape: [4, 4, 16]}"),
+        "model.decoder.layers[1]",
+        "- ^{type: reshape",
+        ("ends with shape (4, 4, 16)", "cannot be projected", "(8, 8, 1)"),
+        ("conv2d_transpose",),
+        lower=True,
+    ),
+    Case(
+        "conv-kernel-larger-than-input",
+        encoder(
+            "{type: conv2d, filters: 8, kernel_size: 3, strides: 2, padding: valid}",
+            "{type: conv2d, filters: 8, kernel_size: 5, padding: valid}",
+        ),
+        "model.encoder.layers[1]",
+        "- ^{type: conv2d, filters: 8, kernel_size: 5",
+        ("kernel 5 is larger than the input's size 3", "padding valid"),
+        lower=True,
+    ),
+    Case(
+        "residual-changes-shape",
+        encoder("{type: dense, units: 32}", "{type: residual, layers: [{type: dense, units: 16}]}"),
+        "model.encoder.layers[1]",
+        "- ^{type: residual",
+        ("residual block must keep its input's shape (32,)", "ends with (16,)"),
+        lower=True,
+    ),
+    Case(
+        "shape-error-inside-residual",
+        encoder(
+            "{type: dense, units: 32}",
+            "{type: residual, layers: [{type: dense, units: 32},"
+            " {type: reshape, target_shape: [4, 9]}]}",
+        ),
+        "model.encoder.layers[1].layers[1]",
+        "^{type: reshape",
+        ("reshape to (4, 9) (36 values) from (32,)",),
+        lower=True,
+    ),
+    Case(
+        "group-norm-groups-do-not-divide",
+        encoder("{type: conv2d, filters: 12, kernel_size: 3}", "{type: group_norm, groups: 8}"),
+        "model.encoder.layers[1]",
+        "- ^{type: group_norm",
+        ("group_norm with 8 groups", "divisible by 8", "has 12"),
+        lower=True,
+    ),
+    Case(
+        "recurrent-layer-on-images",
+        encoder("{type: lstm, units: 16}"),
+        "model.encoder.layers[0]",
+        "- ^{type: lstm",
+        ("lstm needs a sequence", "(8, 8, 1)"),
+        lower=True,
+    ),
+    Case(
+        "augmentation-on-moons",
+        MOONS.replace(
+            "  batch_size: 64\n", "  batch_size: 64\n  augmentation:\n    - {type: random_flip}\n"
+        ),
+        "data.augmentation",
+        "^- {type: random_flip}",
+        ("augmentation layers apply to images", "vector data of shape (2,)"),
+        ("remove data.augmentation",),
+        lower=True,
+    ),
+    Case(
+        "free-bits-with-mixture-prior",
+        edit(
+            "    type: normal\n",
+            "    type: mixture_of_gaussians\n",
+            edit("kl: {weight: 1.0, warmup_epochs: 5}", "kl: {weight: 1.0, free_bits: 0.5}"),
+        ),
+        "model.losses.kl.free_bits",
+        "free_bits: ^0.5",
+        ("free bits apply to the analytic", "normal prior"),
+        ("free_bits: 0",),
+        lower=True,
+    ),
+    Case(
+        "npz-file-not-found",
+        vector_data("    type: npz\n    path: no/such/dir/x.npz\n"),
+        "data.source.path",
+        "path: ^no/such",
+        ("file not found: no/such/dir/x.npz",),
+        ("relative to the working directory",),
+        lower=True,
+    ),
+    Case(
+        "csv-file-not-found",
+        vector_data("    type: csv\n    path: no/such/table.csv\n"),
+        "data.source.path",
+        "path: ^no/such",
+        ("file not found: no/such/table.csv",),
+        lower=True,
+    ),
+]
+
+
+def problems_of(case: Case) -> list[Problem]:
+    with pytest.raises(SpecError) as info:
+        loaded = load_spec_text(case.text, FILE)
+        assert case.lower, "the spec validated, but this problem should be found when validating"
+        lower(loaded)
+    return info.value.problems
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=c.marks) for c in CASES])
+def test_bad_spec(case: Case) -> None:
+    problems = problems_of(case)
+    listing = "\n".join(str(p) for p in problems)
+    assert len(problems) == case.count, listing
+    matching = [p for p in problems if p.path == case.path]
+    assert len(matching) == 1, f"expected one problem at {case.path!r}:\n{listing}"
+    problem = matching[0]
+    assert problem.file == FILE
+    for word in case.words:
+        assert word in problem.message, listing
+    for word in case.hint:
+        assert problem.hint is not None and word in problem.hint, listing
+    if case.at is None:
+        return
+    line, column = location(case.text, case.at)
+    assert problem.line == line, listing
+    if case.check_column:
+        assert problem.column == column, listing
+
+
+def test_the_bad_specs_are_many_and_distinct() -> None:
+    assert len(CASES) >= 30
+    assert len({c.id for c in CASES}) == len(CASES)
+    assert len({c.text for c in CASES}) == len(CASES)
+
+
+def test_base_is_valid_and_lowers() -> None:
+    lower(load_spec_text(BASE, FILE))
+    lower(load_spec_text(MOONS, FILE))
+
+
+def test_problem_prints_as_file_line_column_path_message() -> None:
+    text = encoder("{type: dense, units: 64}", "{type: dense, units: -3}")
+    with pytest.raises(SpecError) as info:
+        load_spec_text(text, FILE)
+    # "    layers:" replaces lines 18-19 of the base; "      - {type: dense, units: -3}" is line 20.
+    assert str(info.value) == "spec.yaml:20:30: model.encoder.layers[1].units: must be > 0 (got -3)"
+    assert info.value.exit_code == 2
+
+
+def test_hint_is_printed_in_parentheses() -> None:
+    with pytest.raises(SpecError) as info:
+        load_spec_text(edit("  batch_size: 64", "  batch_sise: 64"), FILE)
+    assert str(info.value) == (
+        "spec.yaml:11:3: data.batch_sise: unknown key 'batch_sise' (did you mean 'batch_size'?)"
+    )
+
+
+def test_several_problems_are_reported_at_once_sorted_by_line() -> None:
+    text = BASE
+    text = edit("name: vae-digits", "name: VAE", text)  # line 2
+    text = edit("epochs: 60", "epochs: sixty", text)  # line 28
+    text = edit("batch_size: 64", "batch_size: 0", text)  # line 11
+    text = edit("activation: relu\n  likelihood", "activation: rleu\n  likelihood", text)  # line 22
+    text = edit("latent_dim: 8", "latent_dim: -8", text)  # line 14
+    text = edit("type: bernoulli", "type: bernouli", text)  # line 24
+    with pytest.raises(SpecError) as info:
+        load_spec_text(text, FILE)
+    problems = info.value.problems
+    assert [(p.line, p.path) for p in problems] == [
+        (2, "name"),
+        (11, "data.batch_size"),
+        (14, "model.latent_dim"),
+        (22, "model.decoder.activation"),
+        (24, "model.likelihood.type"),
+        (28, "training.epochs"),
+    ]
+    assert len(str(info.value).splitlines()) == 6
+
+
+def test_several_cross_field_problems_are_reported_at_once() -> None:
+    text = edit("metrics: [elbo, iwae_nll]", "metrics: [elbo, fid]")
+    text = edit("    name: digits\n", "    name: digits\n    n_samples: 100\n", text)
+    text = edit("  losses:", "  conditional: {num_classes: 5}\n  losses:", text)
+    with pytest.raises(SpecError) as info:
+        load_spec_text(text, FILE)
+    problems = info.value.problems
+    assert [p.path for p in problems] == [
+        "data.source.n_samples",
+        "model.conditional.num_classes",
+        "evaluation.metrics[1]",
+    ]
+    assert [p.line for p in problems] == sorted(p.line for p in problems)
+
+
+def test_shape_problems_of_both_networks_are_reported_at_once() -> None:
+    text = encoder("{type: conv2d, filters: 8, kernel_size: 9, padding: valid}")
+    text = decoder(
+        "{type: dense, units: 256}", "{type: reshape, target_shape: [3, 3, 64]}", text=text
+    )
+    with pytest.raises(SpecError) as info:
+        lower(load_spec_text(text, FILE))
+    problems = info.value.problems
+    assert [(p.path, p.line) for p in problems] == [
+        ("model.encoder.layers[0]", location(text, "{type: conv2d")[0]),
+        ("model.decoder.layers[1]", location(text, "{type: reshape")[0]),
+    ]
+
+
+# -- data files the compiler inspects ----------------------------------------------------------
+
+
+def _write_data_files(root: Path) -> None:
+    (root / "corrupt.npz").write_bytes(b"this is not a zip archive")
+    (root / "corrupt.npy").write_bytes(b"this is not an npy file")
+    (root / "latin1.csv").write_bytes("caf\xe9,th\xe9\n1,2\n".encode("latin-1"))
+    (root / "empty.csv").write_bytes(b"")
+    (root / "folder.npy").mkdir()
+    np.save(root / "flat.npy", np.zeros(10, dtype=np.float32))
+    np.savez(root / "good.npz", x=np.zeros((5, 3), dtype=np.float32))
+
+
+BUG_DATA = (
+    "data_shapes.infer_data_shape lets this file's error escape as a traceback "
+    "instead of a SpecError at data.source.path"
+)
+
+DATA_FILE_CASES = [
+    pytest.param(
+        "npz",
+        "good.npz",
+        "    key: pixels\n",
+        "data.source.key",
+        ("no array 'pixels'", "x"),
+        id="npz-missing-key",
+    ),
+    pytest.param(
+        "npz",
+        "corrupt.npz",
+        "",
+        "data.source.path",
+        ("corrupt.npz",),
+        id="npz-not-a-zip",
+    ),
+    pytest.param(
+        "npy",
+        "corrupt.npy",
+        "",
+        "data.source.path",
+        ("corrupt.npy",),
+        id="npy-not-an-array",
+    ),
+    pytest.param(
+        "npy",
+        "folder.npy",
+        "",
+        "data.source.path",
+        ("folder.npy",),
+        id="npy-is-a-directory",
+    ),
+    pytest.param(
+        "csv",
+        "latin1.csv",
+        "",
+        "data.source.path",
+        ("latin1.csv",),
+        id="csv-not-utf8",
+    ),
+    pytest.param(
+        "csv",
+        "empty.csv",
+        "",
+        "data.source.path",
+        ("empty.csv",),
+        id="csv-empty",
+    ),
+]
+
+
+@pytest.mark.parametrize("kind, name, extra, path, words", DATA_FILE_CASES)
+def test_bad_data_file(
+    tmp_path: Path, kind: str, name: str, extra: str, path: str, words: tuple
+) -> None:
+    _write_data_files(tmp_path)
+    file_path = tmp_path / name
+    text = vector_data(f"    type: {kind}\n    path: {file_path}\n{extra}")
+    loaded = load_spec_text(text, FILE)
+    with pytest.raises(SpecError) as info:
+        lower(loaded)
+    problems = info.value.problems
+    assert [p.path for p in problems] == [path], str(info.value)
+    for word in words:
+        assert word in problems[0].message, str(info.value)
+    assert problems[0].line == location(text, f"{path.rsplit('.', 1)[1]}: ")[0]
+
+
+def test_spec_file_on_disk_reports_its_own_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.yaml").write_text(edit("batch_size: 64", "batch_size: -1"))
+    with pytest.raises(SpecError) as info:
+        load_spec("bad.yaml")
+    assert str(info.value) == "bad.yaml:11:15: data.batch_size: must be > 0 (got -1)"
+
+
+def test_one_dimensional_npy_is_data_of_one_feature(tmp_path: Path) -> None:
+    _write_data_files(tmp_path)
+    text = vector_data(f"    type: npy\n    path: {tmp_path / 'flat.npy'}\n")
+    plan = lower(load_spec_text(text, FILE))
+    assert plan.data_shape == (1,) and plan.data_kind == "vector"
