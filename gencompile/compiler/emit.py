@@ -12,6 +12,7 @@ import json
 import keyword
 import math
 import re
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ import jinja2
 from gencompile.compiler.plan import LayerPlan, Step
 from gencompile.errors import GencompileError
 
+LINE_LENGTH = 100  # generated projects' ruff line length, as in gencompile itself
+INDENT = "    "
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -67,12 +70,37 @@ def _string(text: str) -> str:
     return text_repr
 
 
+def pretty(value: Any, indent: int = 0) -> str:
+    """A literal laid out as ruff format would: one line if it fits, else one item a line."""
+    flat = literal(value)
+    if len(INDENT * indent) + len(flat) <= LINE_LENGTH - 12 or not isinstance(
+        value, (dict, list, tuple)
+    ):
+        return flat
+    inner = INDENT * (indent + 1)
+    if isinstance(value, dict):
+        items = [f"{literal(str(k))}: {pretty(v, indent + 1)}" for k, v in value.items()]
+        opening, closing = "{", "}"
+    else:
+        items = [pretty(v, indent + 1) for v in value]
+        opening, closing = ("[", "]") if isinstance(value, list) else ("(", ")")
+    body = "".join(f"{inner}{item},\n" for item in items)
+    return f"{opening}\n{body}{INDENT * indent}{closing}"
+
+
 def ident(value: Any) -> str:
     """A validated Python identifier (or dotted name); anything else is refused."""
     text = str(value)
     if not _DOTTED.match(text) or any(keyword.iskeyword(p) for p in text.split(".")):
         raise EmitError(f"refusing to emit {text!r} as an identifier")
     return text
+
+
+def wrap(text: str) -> str:
+    """Prose for a docstring, wrapped; text that could end the docstring is refused."""
+    if '"""' in text or "\\" in text:
+        raise EmitError(f"refusing to put {text!r} in a docstring")
+    return textwrap.fill(" ".join(text.split()), width=LINE_LENGTH - 4)
 
 
 def toml(value: str) -> str:
@@ -97,8 +125,7 @@ def regularizer(pair: tuple[float, float]) -> str:
     return f"regularizers.L2({literal(float(l2))})"
 
 
-def constructor(layer: LayerPlan) -> str:
-    """`layers.Dense(256, activation='relu', name='dense_1')` from a plan."""
+def _arguments(layer: LayerPlan) -> list[str]:
     parts: list[str] = []
     for i, (key, value) in enumerate(layer.args):
         text = constructor(value) if isinstance(value, LayerPlan) else literal(value)
@@ -106,17 +133,35 @@ def constructor(layer: LayerPlan) -> str:
     if layer.regularizer is not None:
         parts.append(f"kernel_regularizer={regularizer(layer.regularizer)}")
     parts.append(f"name={literal(layer.name)}")
-    return f"{ident(layer.cls)}({', '.join(parts)})"
+    return parts
 
 
-def statement(step: Step) -> str:
-    """One line of a network builder: `h = layers.Dense(...)(h)`."""
+def constructor(layer: LayerPlan) -> str:
+    """`layers.Dense(256, activation="relu", name="dense_1")` from a plan."""
+    return f"{ident(layer.cls)}({', '.join(_arguments(layer))})"
+
+
+def statement(step: Step, indent: int = 1) -> str:
+    """One statement of a network builder, `h = layers.Dense(...)(h)`, wrapped as ruff would."""
     inputs = [ident(v) for v in step.inputs]
     if step.layer is None:
         return f"{ident(step.target)} = {inputs[0]}"
     call = f"[{', '.join(inputs)}]" if step.packed else ", ".join(inputs)
-    extra = "".join(f", {ident(k)}={literal(v)}" for k, v in step.call_args)
-    return f"{ident(step.target)} = {constructor(step.layer)}({call}{extra})"
+    call += "".join(f", {ident(k)}={literal(v)}" for k, v in step.call_args)
+    head = f"{ident(step.target)} = {ident(step.layer.cls)}("
+    arguments = _arguments(step.layer)
+    one_line = f"{head}{', '.join(arguments)})({call})"
+    if len(INDENT * indent + one_line) <= LINE_LENGTH:
+        return one_line
+    inner, outer = INDENT * (indent + 1), INDENT * indent
+    opening = f"{head}{', '.join(arguments)})("
+    if len(INDENT * indent + opening) <= LINE_LENGTH:  # ruff splits the last brackets first
+        return f"{opening}\n{inner}{call}\n{outer})"
+    joined = f"{inner}{', '.join(arguments)}"
+    if len(joined) <= LINE_LENGTH:
+        return f"{head}\n{joined}\n{outer})({call})"
+    body = "".join(f"{inner}{argument},\n" for argument in arguments)
+    return f"{head}\n{body}{outer})({call})"
 
 
 def environment() -> jinja2.Environment:
@@ -130,9 +175,11 @@ def environment() -> jinja2.Environment:
     )
     env.filters.update(
         literal=literal,
+        pretty=pretty,
         ident=ident,
         docstring=docstring,
         toml=toml,
+        wrap=wrap,
         statement=statement,
         constructor=constructor,
     )

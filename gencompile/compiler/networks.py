@@ -221,7 +221,14 @@ class NetworkBuilder:
         return self.add("h", add, (skip, out), packed=True), shape
 
     def build(self, doc: str, outputs: tuple[str, ...]) -> NetworkPlan:
-        return NetworkPlan(self.name, doc, tuple(self.inputs), tuple(self.steps), outputs)
+        return NetworkPlan(
+            self.name,
+            doc,
+            tuple(self.inputs),
+            tuple(self.steps),
+            outputs,
+            tuple(dict.fromkeys(self.custom_imports)),
+        )
 
 
 def _size(shape: Shape) -> int:

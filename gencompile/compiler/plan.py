@@ -54,6 +54,7 @@ class NetworkPlan:
     inputs: tuple[InputPlan, ...]
     steps: tuple[Step, ...]
     outputs: tuple[str, ...]
+    custom_imports: tuple[tuple[str, str, str], ...] = ()  # (module, class, alias)
 
     @property
     def builder(self) -> str:
@@ -89,3 +90,32 @@ class ProjectPlan:
     resolved_spec: dict[str, Any]
     loss_in_words: str
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def custom_imports(self) -> tuple[tuple[str, str, str], ...]:
+        """`from module import Class as alias` lines for custom layers (opt-in only)."""
+        found = (item for network in self.networks for item in network.custom_imports)
+        return tuple(dict.fromkeys(found))
+
+    @property
+    def uses_regularizers(self) -> bool:
+        return any(layer.regularizer for network in self.networks for layer in _all(network))
+
+    @property
+    def uses_runtime_layers(self) -> bool:
+        return any(
+            layer.cls.startswith("gencompile_layers.")
+            for network in self.networks
+            for layer in network.layers
+        )
+
+
+def _all(network: NetworkPlan) -> list[LayerPlan]:
+    """Every layer of a network, wrapped ones (spectral_norm) included."""
+    found: list[LayerPlan] = []
+    pending = list(network.layers)
+    while pending:
+        layer = pending.pop()
+        found.append(layer)
+        pending.extend(v for _, v in layer.args if isinstance(v, LayerPlan))
+    return found

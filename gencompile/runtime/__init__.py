@@ -16,6 +16,7 @@ _SUBMODULES = {
     "callbacks",
     "data",
     "distributions",
+    "layers",
     "losses",
     "optimizers",
     "pictures",

@@ -228,7 +228,7 @@ def lower_vae(low: Lowering) -> ProjectPlan:
     words = (
         f"negative ELBO = {recon}E_q[-log p(x | z)] under a {model.likelihood.type} likelihood"
         f" + {beta}{kl_words}{warm}{free}, averaged over the batch"
-        + (" + L1/L2 kernel penalties" if low.regularizer() else "")
+        + _penalty_words(low.regularizer())
     )
     return ProjectPlan(
         name=spec.name,
@@ -248,3 +248,10 @@ def lower_vae(low: Lowering) -> ProjectPlan:
         resolved_spec=low.resolved_spec(),
         loss_in_words=words,
     )
+
+
+def _penalty_words(regularizer: tuple[float, float] | None) -> str:
+    if regularizer is None:
+        return ""
+    terms = [f"{name} {value:g}" for name, value in zip(("L1", "L2"), regularizer) if value]
+    return f" + {' and '.join(terms)} penalties on the kernels"
