@@ -253,5 +253,7 @@ def lower_vae(low: Lowering) -> ProjectPlan:
 def _penalty_words(regularizer: tuple[float, float] | None) -> str:
     if regularizer is None:
         return ""
-    terms = [f"{name} {value:g}" for name, value in zip(("L1", "L2"), regularizer) if value]
+    terms = [
+        f"{name} {value:g}" for name, value in zip(("L1", "L2"), regularizer, strict=True) if value
+    ]
     return f" + {' and '.join(terms)} penalties on the kernels"
