@@ -7,7 +7,7 @@ of class names plus literal arguments. Every rendered Python file must parse wit
 
 from __future__ import annotations
 
-import ast
+import functools
 import json
 import keyword
 import math
@@ -23,7 +23,7 @@ from gencompile.errors import GencompileError
 
 LINE_LENGTH = 100  # generated projects' ruff line length, as in gencompile itself
 INDENT = "    "
-_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 class EmitError(GencompileError):
@@ -91,21 +91,23 @@ def pretty(value: Any, indent: int = 0) -> str:
 def ident(value: Any) -> str:
     """A validated Python identifier (or dotted name); anything else is refused."""
     text = str(value)
-    if not _DOTTED.match(text) or any(keyword.iskeyword(p) for p in text.split(".")):
+    if not _DOTTED.fullmatch(text) or any(keyword.iskeyword(p) for p in text.split(".")):
         raise EmitError(f"refusing to emit {text!r} as an identifier")
     return text
 
 
 def wrap(text: str) -> str:
     """Prose for a docstring, wrapped; text that could end the docstring is refused."""
-    if '"""' in text or "\\" in text:
+    text = " ".join(text.split())
+    if '"""' in text or "\\" in text or not text.isprintable():
         raise EmitError(f"refusing to put {text!r} in a docstring")
-    return textwrap.fill(" ".join(text.split()), width=LINE_LENGTH - 4)
+    return textwrap.fill(text, width=LINE_LENGTH - 4)
 
 
 def toml(value: str) -> str:
     """A TOML basic string (JSON string escapes are valid TOML)."""
-    return json.dumps(str(value))
+    # JSON escapes quotes, backslashes and C0 controls as TOML does; DEL must be escaped too.
+    return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def docstring(text: str) -> str:
@@ -125,20 +127,42 @@ def regularizer(pair: tuple[float, float]) -> str:
     return f"regularizers.L2({literal(float(l2))})"
 
 
-def _arguments(layer: LayerPlan) -> list[str]:
-    parts: list[str] = []
+def _arguments(layer: LayerPlan) -> list[tuple[str, LayerPlan | None]]:
+    """Each argument's text, with the wrapped layer for a nested constructor."""
+    parts: list[tuple[str, LayerPlan | None]] = []
     for i, (key, value) in enumerate(layer.args):
-        text = constructor(value) if isinstance(value, LayerPlan) else literal(value)
-        parts.append(text if i < layer.positional else f"{ident(key)}={text}")
+        nested = value if isinstance(value, LayerPlan) else None
+        text = constructor(value) if nested else literal(value)
+        prefix = "" if i < layer.positional else f"{ident(key)}="
+        parts.append((prefix + text, nested))
     if layer.regularizer is not None:
-        parts.append(f"kernel_regularizer={regularizer(layer.regularizer)}")
-    parts.append(f"name={literal(layer.name)}")
+        parts.append((f"kernel_regularizer={regularizer(layer.regularizer)}", None))
+    parts.append((f"name={literal(layer.name)}", None))
     return parts
 
 
 def constructor(layer: LayerPlan) -> str:
     """`layers.Dense(256, activation="relu", name="dense_1")` from a plan."""
-    return f"{ident(layer.cls)}({', '.join(_arguments(layer))})"
+    return f"{ident(layer.cls)}({', '.join(text for text, _ in _arguments(layer))})"
+
+
+def _fits(indent: int, text: str) -> bool:
+    return len(INDENT * indent + text) <= LINE_LENGTH
+
+
+def _split_constructor(layer: LayerPlan, indent: int) -> str:
+    """A constructor whose arguments no longer fit on one line: one line each (nested too)."""
+    arguments = _arguments(layer)
+    inner = INDENT * (indent + 1)
+    joined = ", ".join(text for text, _ in arguments)
+    if _fits(indent + 1, joined):
+        return f"{ident(layer.cls)}(\n{inner}{joined}\n{INDENT * indent})"
+    lines = []
+    for text, nested in arguments:
+        if nested is not None and not _fits(indent + 1, text + ","):
+            text = _split_constructor(nested, indent + 1)
+        lines.append(f"{inner}{text},\n")
+    return f"{ident(layer.cls)}(\n{''.join(lines)}{INDENT * indent})"
 
 
 def statement(step: Step, indent: int = 1) -> str:
@@ -148,22 +172,16 @@ def statement(step: Step, indent: int = 1) -> str:
         return f"{ident(step.target)} = {inputs[0]}"
     call = f"[{', '.join(inputs)}]" if step.packed else ", ".join(inputs)
     call += "".join(f", {ident(k)}={literal(v)}" for k, v in step.call_args)
-    head = f"{ident(step.target)} = {ident(step.layer.cls)}("
-    arguments = _arguments(step.layer)
-    one_line = f"{head}{', '.join(arguments)})({call})"
-    if len(INDENT * indent + one_line) <= LINE_LENGTH:
-        return one_line
-    inner, outer = INDENT * (indent + 1), INDENT * indent
-    opening = f"{head}{', '.join(arguments)})("
-    if len(INDENT * indent + opening) <= LINE_LENGTH:  # ruff splits the last brackets first
-        return f"{opening}\n{inner}{call}\n{outer})"
-    joined = f"{inner}{', '.join(arguments)}"
-    if len(joined) <= LINE_LENGTH:
-        return f"{head}\n{joined}\n{outer})({call})"
-    body = "".join(f"{inner}{argument},\n" for argument in arguments)
-    return f"{head}\n{body}{outer})({call})"
+    target = f"{ident(step.target)} = "
+    opening = f"{target}{constructor(step.layer)}("
+    if _fits(indent, f"{opening}{call})"):
+        return f"{opening}{call})"
+    if _fits(indent, opening):  # ruff splits the last brackets first
+        return f"{opening}\n{INDENT * (indent + 1)}{call}\n{INDENT * indent})"
+    return f"{target}{_split_constructor(step.layer, indent)}({call})"
 
 
+@functools.cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
@@ -193,6 +211,6 @@ def render(template: str, **context: Any) -> str:
 def check_python(source: str, filename: str) -> None:
     """Refuse to write a generated Python file that does not parse."""
     try:
-        ast.parse(source, filename=filename)
+        compile(source, filename, "exec", dont_inherit=True)  # parse + compile-time checks
     except SyntaxError as err:
         raise EmitError(f"generated {filename} does not parse: {err}") from err

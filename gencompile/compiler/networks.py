@@ -74,6 +74,8 @@ KERAS_DEFAULTS: dict[str, Any] = {
     "dropout": 0.0,
     "causal": False,
     "power_iterations": 1,
+    "momentum": 0.99,  # batch_norm
+    "epsilon": 1e-3,  # batch/layer/group norm
 }
 # Where gencompile's default differs from Keras' (spec padding defaults to "same"), keep it.
 ALWAYS_EMIT = {("conv1d", "padding"), ("conv2d", "padding"), ("conv2d_transpose", "padding")}
@@ -94,11 +96,14 @@ class NetworkBuilder:
         self.inputs: list[InputPlan] = []
         self.steps: list[Step] = []
         self.used_names: set[str] = set()
+        self.compiler_names: set[str] = set()
         self.counters: dict[str, int] = {}
         self.custom_imports: list[tuple[str, str, str]] = []
 
     # -- naming -----------------------------------------------------------------------------
     def reserve(self, names: list[str]) -> None:
+        """Names of layers the compiler adds (heads); a spec layer may not take them."""
+        self.compiler_names.update(names)
         self.used_names.update(names)
 
     def unique(self, kind: str) -> str:
@@ -177,7 +182,15 @@ class NetworkBuilder:
     def body(self, network: Any, path: PathKey, var: str, shape: Shape) -> tuple[str, Shape]:
         """Append the spec's hidden body; returns the final variable and shape."""
         layers, layer_paths = expand(network, path)
-        self.reserve([layer.name for layer in layers if layer.name])
+        for layer_path, layer in walk(layers, layer_paths):
+            if layer.name in self.compiler_names:
+                self.report(
+                    (*layer_path, "name"),
+                    f"'{layer.name}' names a layer the compiler adds to the {self.name}",
+                    "choose another name",
+                )
+            elif layer.name:
+                self.used_names.add(layer.name)
         if layers and layers[0].type == "dense" and len(shape) > 1:
             # A dense-first network sees its input flattened, as a Keras user would expect.
             flat = (int(_size(shape)),)
@@ -207,7 +220,7 @@ class NetworkBuilder:
 
     def _residual(self, layer: Any, path: PathKey, var: str, shape: Shape) -> tuple[str, Shape]:
         name = layer.name or self.unique("residual")
-        skip = self.add(f"skip_{name.replace('-', '_')}", None, (var,))
+        skip = self.add(self.unique("skip"), None, (var,))
         inner_paths = [(*path, "layers", i) for i in range(len(layer.layers))]
         out, out_shape = self._sequence(layer.layers, inner_paths, var, shape)
         if out_shape != shape:
@@ -253,3 +266,14 @@ def expand(network: Any, path: PathKey) -> tuple[list[Any], list[PathKey]]:
             layers.append(Dropout(type="dropout", rate=network.dropout))
             paths.append((*path, "dropout"))
     return layers, paths
+
+
+def walk(layers: list[Any], paths: list[PathKey]) -> list[tuple[PathKey, Any]]:
+    """Every layer with its path, the bodies of residual blocks included."""
+    found: list[tuple[PathKey, Any]] = []
+    for layer, path in zip(layers, paths, strict=True):
+        found.append((path, layer))
+        if layer.type == "residual":
+            inner = [(*path, "layers", i) for i in range(len(layer.layers))]
+            found.extend(walk(layer.layers, inner))
+    return found

@@ -177,7 +177,10 @@ def _transformer_block(layer: Any, shape: Shape) -> tuple[Shape, int]:
 
 def _spectral_norm(layer: Any, shape: Shape) -> tuple[Shape, int]:
     out, params = infer(layer.layer, shape)
-    return out, params + out[-1]  # + the power iteration's vector u (not trainable)
+    # + the power iteration's vector u, sized by the kernel's last axis (not trainable):
+    # the output channels, except for a transposed convolution whose kernel ends in inputs.
+    u_size = shape[-1] if layer.layer.type == "conv2d_transpose" else out[-1]
+    return out, params + u_size
 
 
 def _custom(layer: Any, shape: Shape) -> tuple[Shape, int | None]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keyword
+import sys
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -18,7 +19,9 @@ RESERVED_NAMES = frozenset(
 class StrictModel(BaseModel):
     """Every spec object: unknown keys are errors, values are immutable once validated."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
 
 
 def python_name(name: str) -> str:
@@ -30,7 +33,7 @@ def _check_identifier(value: str) -> str:
     pyname = python_name(value)
     if keyword.iskeyword(pyname) or keyword.issoftkeyword(pyname):
         raise ValueError(f"'{value}' is a Python keyword and cannot name generated code")
-    if pyname in RESERVED_NAMES:
+    if pyname in RESERVED_NAMES or pyname in sys.stdlib_module_names:
         raise ValueError(f"'{value}' would shadow the module {pyname} that generated code imports")
     return value
 

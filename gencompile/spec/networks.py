@@ -45,6 +45,12 @@ class Conv1D(LayerBase):
     dilation_rate: PositiveInt = 1
     activation: Activation | None = None
 
+    @model_validator(mode="after")
+    def _stride_or_dilation(self) -> Conv1D:
+        if self.strides > 1 and self.dilation_rate > 1:
+            raise FieldError("dilation_rate", "Keras refuses strides > 1 with dilation_rate > 1")
+        return self
+
 
 class Conv2D(LayerBase):
     type: Literal["conv2d"]
@@ -174,7 +180,7 @@ class SpectralNorm(LayerBase):
 
 
 _REF_PATTERN = re.compile(
-    r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$"
+    r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*"
 )
 Scalar = bool | int | float | str | None
 
@@ -192,7 +198,7 @@ class Custom(LayerBase):
     @field_validator("ref")
     @classmethod
     def _ref_is_dotted_path(cls, value: str) -> str:
-        if not _REF_PATTERN.match(value):
+        if not _REF_PATTERN.fullmatch(value):
             raise ValueError(f"must look like 'package.module:ClassName' (got {value!r})")
         return value
 
@@ -202,6 +208,8 @@ class Custom(LayerBase):
         for key in value:
             if not key.isidentifier():
                 raise ValueError(f"argument name {key!r} is not a Python identifier")
+            if key == "name":
+                raise ValueError("`name` is set by the layer's own `name:` key, not in args")
         return value
 
 
