@@ -135,6 +135,8 @@ def sample(
     from gencompile.runtime.training import npz_bytes, save_picture
 
     model, module = load_trained_model(run_dir)
+    if labels is not None and not module.DATA["with_labels"]:
+        raise RunError(f"{run_dir} is not a conditional model: it takes no --label")
     repro.set_seed(module.SEED)
     data = load_data(module.DATA, seed=module.SEED)
     drawn = model.sample(count, labels=labels) if labels is not None else model.sample(count)

@@ -65,7 +65,7 @@ class Lowering:
         }
 
     def training_config(self) -> dict[str, Any]:
-        training = self.spec.training.model_dump(mode="json")
+        training = type_first(self.spec.training.model_dump(mode="json"))
         training.pop("regularization")  # lowered into the layers' kernel regularizers
         return training
 
@@ -99,3 +99,13 @@ def lower(loaded: LoadedSpec) -> Any:
     plan = LOWERINGS[loaded.spec.model.family](lowering)
     lowering.fail_if_problems()
     return plan
+
+
+def type_first(value: Any) -> Any:
+    """Dicts with their `type` key first, as a person would write them."""
+    if isinstance(value, dict):
+        ordered = {"type": value["type"]} if "type" in value else {}
+        return {**ordered, **{k: type_first(v) for k, v in value.items() if k != "type"}}
+    if isinstance(value, list):
+        return [type_first(v) for v in value]
+    return value

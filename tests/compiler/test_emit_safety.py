@@ -202,10 +202,10 @@ MODEL_IMPORTS = {
     "from gencompile.runtime import check_version",
     "from gencompile.runtime import distributions",
     "from gencompile.runtime import losses",
-    "from gencompile.runtime.callbacks import KLWarmup",
 }
-# Imported only when a layer needs them (kernel penalties, runtime layers).
+# Imported only when needed (KL warm-up, kernel penalties, runtime layers).
 OPTIONAL_IMPORTS = {
+    "from gencompile.runtime.callbacks import KLWarmup",
     "from keras import regularizers",
     "from gencompile.runtime import layers as gencompile_layers",
 }

@@ -212,8 +212,9 @@ def lower_vae(low: Lowering) -> ProjectPlan:
         encoder=encoder,
         decoder=decoder,
     )
+    given = "x, y" if num_classes else "x"
     kl_words = (
-        "analytic KL(q(z|x) || N(0, I))"
+        f"analytic KL(q(z|{given}) || N(0, I))"
         if plan.analytic_kl
         else "Monte Carlo KL to the mixture prior"
     )
@@ -226,7 +227,8 @@ def lower_vae(low: Lowering) -> ProjectPlan:
         else ""
     )
     words = (
-        f"negative ELBO = {recon}E_q[-log p(x | z)] under a {model.likelihood.type} likelihood"
+        f"negative ELBO = {recon}E_q[-log p(x | {'z, y' if num_classes else 'z'})] under a "
+        f"{model.likelihood.type} likelihood"
         f" + {beta}{kl_words}{warm}{free}, averaged over the batch"
         + _penalty_words(low.regularizer())
     )
