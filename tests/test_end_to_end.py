@@ -109,3 +109,15 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path: Path) -> None:
     spec = ROOT / "specs" / "vae_moons.yaml"
     with pytest.raises(RunError, match=r"loss became (nan|inf) at epoch \d+"):
         train(spec, overrides, epochs=3, run_dir=tmp_path / "run", quiet=True)
+
+
+def test_mixed_precision_trains_with_a_scaled_loss(tmp_path: Path) -> None:
+    import keras
+
+    overrides = [*FAST, "training.mixed_precision=true"]
+    try:
+        result = train(ROOT / "specs" / "vae_digits.yaml", overrides, epochs=2, run_dir=tmp_path)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # process-wide: restore it
+    assert "scale_loss" in (tmp_path / "vae_digits" / "model.py").read_text()
+    assert all(np.isfinite(v) for v in result.metrics.values())

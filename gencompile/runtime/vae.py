@@ -46,6 +46,8 @@ def iwae_log_likelihood(
     @tf.function(reduce_retracing=True)
     def log_weights(xb, yb, draws: int):
         z_mean, z_log_var = model.encode(xb, yb, training=False)
+        # Under mixed precision the networks answer in float16; the estimator works in float32.
+        z_mean, z_log_var = tf.cast(z_mean, tf.float32), tf.cast(z_log_var, tf.float32)
         b = tf.shape(xb)[0]
         eps = keras.random.normal((draws, b, tf.shape(z_mean)[1]), seed=seed_generator)
         z = z_mean[None] + tf.exp(0.5 * z_log_var)[None] * eps
