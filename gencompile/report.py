@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gencompile.files import atomic_write_text
+
 METRIC_UNITS = {
     "elbo": ("nats / example", "higher is better"),
     "iwae_nll": ("nats / example", "lower is better"),
@@ -89,9 +91,7 @@ def render_report(run_dir: Path) -> str:
 
 
 def write_report(run_dir: Path | str) -> Path:
-    from gencompile.compiler.project import write_atomically
-
     run_dir = Path(run_dir)
     path = run_dir / "report.md"
-    write_atomically(path, render_report(run_dir))
+    atomic_write_text(path, render_report(run_dir))
     return path

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -17,6 +15,7 @@ from gencompile.compiler.emit import check_python, render
 from gencompile.compiler.lower import lower
 from gencompile.compiler.plan import ProjectPlan
 from gencompile.errors import SpecError
+from gencompile.files import atomic_write_text
 from gencompile.spec import LoadedSpec
 
 LOCK_VERSION = 1
@@ -100,21 +99,6 @@ def make_lock(loaded: LoadedSpec, plan: ProjectPlan, files: dict[str, str]) -> d
     }
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Temporary file in the same folder, fsync, rename: a kill never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def refuse_custom_code(loaded: LoadedSpec, plan: ProjectPlan) -> None:
     problems = [
         loaded.marks.problem(
@@ -131,7 +115,7 @@ def refuse_custom_code(loaded: LoadedSpec, plan: ProjectPlan) -> None:
 
 
 def write_lock(directory: Path, lock: dict[str, Any]) -> None:
-    write_atomically(
+    atomic_write_text(
         directory / "spec.lock.json", json.dumps(lock, indent=2, sort_keys=True) + "\n"
     )
 
@@ -145,6 +129,6 @@ def build(loaded: LoadedSpec, out_dir: Path | str, allow_custom_code: bool = Fal
     lock = make_lock(loaded, plan, files)
     directory = Path(out_dir)
     for relative, text in files.items():
-        write_atomically(directory / relative, text)
+        atomic_write_text(directory / relative, text)
     write_lock(directory, lock)
     return BuildResult(directory, plan, lock)

@@ -101,6 +101,10 @@ def save_scatter(
         axes.legend(loc="upper right", markerscale=3, frameon=False)
     if title:
         axes.set_title(title, fontsize=10)
+    return _write_figure(figure, path)
+
+
+def _write_figure(figure: Figure, path: Path) -> Path:
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
@@ -179,9 +183,4 @@ def save_curves(history: dict[str, list[float]], path: Path) -> Path:
         axes.set_xlabel("epoch", fontsize=8)
         if validation:
             axes.legend(fontsize=8, frameon=False)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    path = Path(path)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
+    return _write_figure(figure, path)

@@ -8,18 +8,29 @@ primitives the rest of the runtime (and `gencompile reproduce`) builds those pro
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import platform
-import secrets
-from pathlib import Path
-from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from gencompile._version import __version__
+from gencompile.files import (  # re-exported: the runtime's file primitives
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    sha256_file,
+)
+
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "environment",
+    "set_seed",
+    "sha256_file",
+    "weights_sha256",
+]
 
 
 def set_seed(seed: int, deterministic: bool = True) -> None:
@@ -45,78 +56,6 @@ def weights_sha256(model: keras.Model) -> str:
         header = f"{variable.name}|{tuple(array.shape)}|{array.dtype.str}|{array.nbytes}\n"
         digest.update(header.encode("utf-8"))
         digest.update(array.tobytes())
-    return digest.hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so readers see either the old file or the whole new one.
-
-    The temp file lives in the same directory (so `os.replace` is an atomic rename) and is
-    fsynced before the rename; it is removed if anything fails.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # os.open with mode 0o666 lets the umask decide permissions, like a plain open() would.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Persist the rename itself (POSIX); silently skipped where directories can't be opened."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """`atomic_write_bytes` for UTF-8 text."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def _plain(obj: Any) -> Any:
-    """JSON fallback for NumPy scalars/arrays, tensors and paths."""
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, (set, frozenset)):
-        return sorted(obj)
-    if hasattr(obj, "numpy"):
-        return _plain(np.asarray(obj.numpy()))
-    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    """Write `obj` as stable JSON (indent=2, sorted keys, trailing newline), atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=True, default=_plain)
-    atomic_write_text(path, text + "\n")
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes, read in chunks so large checkpoints stay cheap."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
     return digest.hexdigest()
 
 

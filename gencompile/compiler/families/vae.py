@@ -40,6 +40,23 @@ def num_params(likelihood: Any) -> int:
     return LIKELIHOOD_PARAMS[likelihood.type]
 
 
+def _with_class(net: NetworkBuilder, h: str, shape: Shape, num_classes: int) -> tuple[str, Shape]:
+    """Add the class input y and concatenate its one-hot code to the features `h`."""
+    y = net.input("y", (), "int32")
+    one_hot = net.layer(
+        "one_hot",
+        "layers.CategoryEncoding",
+        (("num_tokens", num_classes), ("output_mode", "one_hot")),
+        (num_classes,),
+        0,
+        name="class_one_hot",
+    )
+    y_one_hot = net.add("y_one_hot", one_hot, (y,))
+    shape = (shape[0] + num_classes,)
+    concat = net.layer("concat", "layers.Concatenate", (), shape, 0, name="with_class")
+    return net.add("h", concat, (h, y_one_hot), packed=True), shape
+
+
 def _encoder(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkPlan:
     model = low.spec.model
     net = NetworkBuilder("encoder", low.regularizer(), low.report)
@@ -51,19 +68,7 @@ def _encoder(low: Lowering, data_shape: Shape, num_classes: int | None) -> Netwo
         h = net.add("h", net.layer("flatten", "layers.Flatten", (), flat, 0, name="features"), (h,))
         shape = flat
     if num_classes is not None:
-        y = net.input("y", (), "int32")
-        one_hot = net.layer(
-            "one_hot",
-            "layers.CategoryEncoding",
-            (("num_tokens", num_classes), ("output_mode", "one_hot")),
-            (num_classes,),
-            0,
-            name="class_one_hot",
-        )
-        y_one_hot = net.add("y_one_hot", one_hot, (y,))
-        shape = (shape[0] + num_classes,)
-        concat = net.layer("concat", "layers.Concatenate", (), shape, 0, name="with_class")
-        h = net.add("h", concat, (h, y_one_hot), packed=True)
+        h, shape = _with_class(net, h, shape, num_classes)
     heads = []
     for head in ("z_mean", "z_log_var"):
         params = shape[0] * model.latent_dim + model.latent_dim
@@ -92,23 +97,7 @@ def _decoder(low: Lowering, data_shape: Shape, num_classes: int | None, params: 
     z = net.input("z", (model.latent_dim,))
     h, shape = z, (model.latent_dim,)
     if num_classes is not None:
-        y = net.input("y", (), "int32")
-        one_hot = net.layer(
-            "one_hot",
-            "layers.CategoryEncoding",
-            (("num_tokens", num_classes), ("output_mode", "one_hot")),
-            (num_classes,),
-            0,
-            name="class_one_hot",
-        )
-        y_one_hot = net.add("y_one_hot", one_hot, (y,))
-        shape = (shape[0] + num_classes,)
-        h = net.add(
-            "h",
-            net.layer("concat", "layers.Concatenate", (), shape, 0, name="with_class"),
-            (z, y_one_hot),
-            packed=True,
-        )
+        h, shape = _with_class(net, h, shape, num_classes)
     h, shape = net.body(model.decoder, ("model", "decoder"), h, shape)
     target = data_shape if params == 1 else (*data_shape, params)
     channels = data_shape[-1] * params
