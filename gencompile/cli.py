@@ -143,13 +143,23 @@ def train(
     runs_dir: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
     allow_custom_code: Annotated[bool, typer.Option("--allow-custom-code")] = False,
+    resume: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="Continue this interrupted run from its newest checkpoint."),
+    ] = None,
 ) -> None:
-    """Build a spec into runs/<name>/<id>/ and train it there."""
+    """Build a spec into runs/<name>/<id>/ and train it there (or --resume a run)."""
+    from gencompile.runs import resume as resume_run
     from gencompile.runs import train as train_run
 
-    result = train_run(
-        spec, set_ or [], epochs, runs_dir, quiet=quiet, allow_custom_code=allow_custom_code
-    )
+    if resume is not None:
+        if spec is not None or set_ or epochs is not None:
+            raise typer.BadParameter("--resume continues a run as it was locked: give no spec")
+        result = resume_run(resume, quiet=quiet)
+    else:
+        result = train_run(
+            spec, set_ or [], epochs, runs_dir, quiet=quiet, allow_custom_code=allow_custom_code
+        )
     _print_metrics(result.metrics)
     out.print(f"run:     {result.run_dir}", highlight=False)
     for name in ("samples.png", "samples.npz", "report.md"):

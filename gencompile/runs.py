@@ -102,12 +102,23 @@ def train(
     spec_sha = sha256_text(loaded.spec.model_dump_json())
     directory = Path(run_dir) if run_dir else new_run_dir(Path(runs_root), loaded, spec_sha)
     built = build(loaded, directory, allow_custom_code=allow_custom_code)
-    module = import_generated(directory, built.plan.package)
-    argv = ["--run-dir", str(directory)] + (["--quiet"] if quiet else [])
+    return _run(directory, built.plan.package, built.lock, quiet)
+
+
+def resume(run_dir: Path | str, quiet: bool = False) -> TrainResult:
+    """Continue an interrupted run from its newest whole checkpoint, in place."""
+    run_dir = Path(run_dir)
+    lock = read_lock(run_dir)
+    return _run(run_dir, package_of(lock), lock, quiet, "--resume")
+
+
+def _run(directory: Path, package: str, lock: dict, quiet: bool, *flags: str) -> TrainResult:
+    """Train a built run directory; record the data fingerprint in its lock; report."""
+    module = import_generated(directory, package)
+    argv = ["--run-dir", str(directory), *flags] + (["--quiet"] if quiet else [])
     metrics = module.main(argv)
     record = json.loads((directory / "metrics.json").read_text())
-    lock = dict(built.lock, data_fingerprint=record.get("data_fingerprint"))
-    write_lock(directory, lock)
+    write_lock(directory, dict(lock, data_fingerprint=record.get("data_fingerprint")))
     write_report(directory)
     return TrainResult(directory, metrics, record)
 

@@ -12,9 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import re
-import secrets
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -24,6 +22,7 @@ import keras
 import numpy as np
 
 from gencompile.errors import RunError
+from gencompile.runtime import checkpoints
 from gencompile.runtime.repro import atomic_write_text
 
 _CHECKPOINT = re.compile(r"^epoch-(\d+)\.weights\.h5$")
@@ -52,23 +51,10 @@ def _first_bad_loss(logs: Mapping[str, Any] | None) -> tuple[str, float] | None:
     return None
 
 
-def checkpoints(directory: Path) -> list[Path]:
-    """`epoch-NNNN.weights.h5` files in `directory`, oldest epoch first."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    found = []
-    for path in directory.iterdir():
-        match = _CHECKPOINT.match(path.name)
-        if match:
-            found.append((int(match.group(1)), path))
-    return [path for _, path in sorted(found)]
-
-
 def latest_checkpoint(directory: Path) -> Path | None:
-    """The newest checkpoint in `directory`, or None; used for `--resume` and NaN reports."""
-    found = checkpoints(directory)
-    return found[-1] if found else None
+    """The weights file of the newest committed checkpoint, or None (for NaN reports)."""
+    found = checkpoints.listed(directory)
+    return found[-1].weights if found else None
 
 
 class NaNGuard(keras.callbacks.Callback):
@@ -138,7 +124,7 @@ def _weights_finite(model: keras.Model) -> bool:
 
 
 class CheckpointKeeper(keras.callbacks.Callback):
-    """Save weights (and optimizer state) every N epochs, atomically, keeping the newest few.
+    """Save full checkpoints (`runtime.checkpoints`) every N epochs, keeping the newest few.
 
     A checkpoint is skipped when the epoch's loss or any weight is not finite, so the
     newest file on disk is always a good one to resume from or to report after a NaN.
@@ -154,10 +140,6 @@ class CheckpointKeeper(keras.callbacks.Callback):
         self.every_epochs = int(every_epochs)
         self.keep = int(keep)
 
-    def path_for(self, epoch: int) -> Path:
-        """Checkpoint path for a 1-based epoch number."""
-        return self.directory / f"epoch-{epoch:04d}.weights.h5"
-
     def latest(self) -> Path | None:
         return latest_checkpoint(self.directory)
 
@@ -167,28 +149,8 @@ class CheckpointKeeper(keras.callbacks.Callback):
             return
         if _first_bad_loss(logs) is not None or not _weights_finite(self.model):
             return
-        self.save(number)
-        self._prune()
-
-    def save(self, epoch: int) -> Path:
-        """Write the checkpoint of a 1-based epoch: temp file, fsync, rename."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        final = self.path_for(epoch)
-        # Keras insists on the ".weights.h5" suffix, so the temp name keeps it.
-        tmp = self.directory / f".tmp-{os.getpid()}-{secrets.token_hex(4)}.weights.h5"
-        try:
-            self.model.save_weights(tmp)
-            with open(tmp, "rb+") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return final
-
-    def _prune(self) -> None:
-        for old in checkpoints(self.directory)[: -self.keep]:
-            old.unlink(missing_ok=True)
+        checkpoints.save_checkpoint(self.model, self.directory, number)
+        checkpoints.prune(self.directory, self.keep)
 
 
 class GradientMonitor(keras.callbacks.Callback):

@@ -596,7 +596,9 @@ def _augmentation_layers(
 class DataBundle:
     """Everything generated training code needs from the data, prepared once."""
 
-    train: tf.data.Dataset
+    train: tf.data.Dataset  # one epoch (epoch 0's order)
+    epochs: Callable[..., tf.data.Dataset]  # epochs(first, last, steps=None): resumable stream
+    steps_per_epoch: int
     validation: tf.data.Dataset | None
     x_train: np.ndarray
     x_val: np.ndarray
@@ -697,10 +699,8 @@ def load_data(config: dict, seed: int) -> DataBundle:
     def slices(features: np.ndarray, labels: np.ndarray | None) -> tf.data.Dataset:
         return tf.data.Dataset.from_tensor_slices((features, labels) if with_labels else features)
 
-    train = slices(x_train, y_train).shuffle(
-        shuffle_buffer, seed=seed, reshuffle_each_iteration=True
-    )
-    train = train.batch(batch_size, drop_remainder=drop_remainder)
+    examples = slices(x_train, y_train)
+    augment_batch = None
     if augmentation:
         value_range = (
             tuple(float(v) for v in scale)
@@ -714,9 +714,31 @@ def load_data(config: dict, seed: int) -> DataBundle:
                 images = layer(images, training=True)
             return images
 
-        mapper = (lambda xb, yb: (augment(xb), yb)) if with_labels else augment
-        train = train.map(mapper, num_parallel_calls=tf.data.AUTOTUNE)
-    train = train.prefetch(tf.data.AUTOTUNE)
+        augment_batch = (lambda xb, yb: (augment(xb), yb)) if with_labels else augment
+
+    def epochs(first: int, last: int, steps: int | None = None) -> tf.data.Dataset:
+        """Batches of epochs first..last-1; epoch e's order depends only on (seed, e).
+
+        So a run resumed at epoch e sees exactly the batches an uninterrupted run sees.
+        With `steps`, each epoch is exactly that many batches of a repeated epoch.
+        """
+
+        def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
+            epoch_seed = tf.constant(seed, tf.int64) * 1_000_003 + epoch
+            order = examples.shuffle(
+                shuffle_buffer, seed=epoch_seed, reshuffle_each_iteration=False
+            )
+            if steps is not None:
+                order = order.repeat()
+            batches = order.batch(batch_size, drop_remainder=drop_remainder)
+            return batches.take(steps) if steps is not None else batches
+
+        stream = tf.data.Dataset.range(first, last).flat_map(one_epoch)
+        if augment_batch is not None:
+            stream = stream.map(augment_batch, num_parallel_calls=tf.data.AUTOTUNE)
+        return stream.prefetch(tf.data.AUTOTUNE)
+
+    train = epochs(0, 1)
 
     validation = None
     if len(val_idx):  # never shuffled, augmented or truncated: every held-out example counts
@@ -724,6 +746,10 @@ def load_data(config: dict, seed: int) -> DataBundle:
 
     return DataBundle(
         train=train,
+        epochs=epochs,
+        steps_per_epoch=(
+            len(train_idx) // batch_size if drop_remainder else -(-len(train_idx) // batch_size)
+        ),
         validation=validation,
         x_train=x_train,
         x_val=x_val,

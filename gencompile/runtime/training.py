@@ -7,9 +7,11 @@ the same for every family (strategy scope, mixed precision, callbacks, artifacts
 from __future__ import annotations
 
 import argparse
+import csv
 import io
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ import tensorflow as tf
 
 from gencompile.errors import RunError
 from gencompile.runtime import callbacks as cb
-from gencompile.runtime import pictures, repro
+from gencompile.runtime import checkpoints, pictures, repro
 from gencompile.runtime.optimizers import make_optimizer
 
 
@@ -28,6 +30,9 @@ def parse_args(argv: list[str] | None, epochs: int, run_dir: Path) -> argparse.N
     parser.add_argument("--epochs", type=int, default=epochs, help=f"default {epochs}")
     parser.add_argument("--run-dir", type=Path, default=run_dir, help="where artifacts go")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from the run's newest checkpoint"
+    )
     return parser.parse_args(argv)
 
 
@@ -40,9 +45,7 @@ def strategy_for(name: str) -> tf.distribute.Strategy:
 
 
 def steps_per_epoch(training: dict[str, Any], data: Any) -> int:
-    if training["steps_per_epoch"]:
-        return int(training["steps_per_epoch"])
-    return int(data.train.cardinality().numpy())
+    return int(training["steps_per_epoch"] or data.steps_per_epoch)
 
 
 def build_and_compile(
@@ -64,7 +67,9 @@ def build_and_compile(
 class EpochProgress(keras.callbacks.Callback):
     """One rich progress bar over all epochs, showing the latest losses."""
 
-    def __init__(self, epochs: int, keys: tuple[str, ...] = ("loss", "val_loss")):
+    def __init__(
+        self, epochs: int, initial_epoch: int = 0, keys: tuple[str, ...] = ("loss", "val_loss")
+    ):
         super().__init__()
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -76,7 +81,7 @@ class EpochProgress(keras.callbacks.Callback):
             TimeRemainingColumn(),
             transient=False,
         )
-        self.task = self.progress.add_task("fit", total=epochs, status="")
+        self.task = self.progress.add_task("fit", total=epochs, completed=initial_epoch, status="")
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.progress.start()
@@ -90,6 +95,31 @@ class EpochProgress(keras.callbacks.Callback):
         self.progress.stop()
 
 
+@dataclass(frozen=True)
+class FitResult:
+    history: dict[str, list[float]]  # every epoch of the run, resumed ones included
+    seconds: float  # wall time of this process's fit
+
+
+def resume_point(model: keras.Model, run_dir: Path) -> int:
+    """Restore the newest whole checkpoint of a run; the number of epochs it had finished."""
+    epoch = checkpoints.restore_latest(model, run_dir / "checkpoints")
+    if epoch == 0:
+        raise RunError(
+            f"{run_dir} has no usable checkpoint to resume from; train it again without --resume"
+        )
+    return epoch
+
+
+def read_history(path: Path) -> dict[str, list[float]]:
+    if not path.exists():
+        return {}
+    with path.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
+    return {k: [float(row[k]) for row in rows if row.get(k) not in (None, "")] for k in keys}
+
+
 def fit(
     model: keras.Model,
     data: Any,
@@ -98,8 +128,13 @@ def fit(
     run_dir: Path,
     epochs: int,
     quiet: bool = False,
-) -> dict[str, list[float]]:
-    """model.fit with checkpoints, a NaN guard, gradient monitoring and sample pictures."""
+    initial_epoch: int = 0,
+) -> FitResult:
+    """model.fit with checkpoints, a NaN guard, gradient monitoring and sample pictures.
+
+    `initial_epoch` > 0 continues a run restored by `resume_point`: each epoch's batches
+    depend only on (seed, epoch), so the result equals an uninterrupted run's.
+    """
     checkpoint_dir = run_dir / "checkpoints"
     guard = cb.NaNGuard(checkpoint_dir)
     callbacks: list[keras.callbacks.Callback] = [
@@ -125,26 +160,23 @@ def fit(
             )
         )
     if not quiet:
-        callbacks.append(EpochProgress(epochs))
-    train = data.train
-    steps = None
-    if training["steps_per_epoch"]:
-        train, steps = train.repeat(), training["steps_per_epoch"]
+        callbacks.append(EpochProgress(epochs, initial_epoch))
+    fixed_steps = training["steps_per_epoch"]
+    stream = data.epochs(initial_epoch, epochs, steps=fixed_steps)
     start = time.perf_counter()
-    history = model.fit(
-        train,
+    model.fit(
+        stream,
         validation_data=data.validation,
         epochs=epochs,
-        steps_per_epoch=steps,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=steps_per_epoch(training, data),
         callbacks=callbacks,
-        shuffle=False,  # the tf.data pipeline shuffles, seeded
+        shuffle=False,  # the stream is shuffled per epoch, seeded
         verbose=0,
     )
     seconds = time.perf_counter() - start
     guard.raise_if_failed()
-    result = {k: [float(v) for v in values] for k, values in history.history.items()}
-    result["_seconds"] = [seconds]
-    return result
+    return FitResult(read_history(run_dir / "history.csv"), seconds)
 
 
 def samples_in_data_units(model: keras.Model, data: Any, count: int) -> np.ndarray:
@@ -156,7 +188,7 @@ def samples_in_data_units(model: keras.Model, data: Any, count: int) -> np.ndarr
 def write_artifacts(
     model: keras.Model,
     data: Any,
-    history: dict[str, list[float]],
+    fitted: FitResult,
     metrics: dict[str, float],
     output: dict[str, Any],
     run_dir: Path,
@@ -174,13 +206,13 @@ def write_artifacts(
         paths["saved_model"] = run_dir / "saved_model"
     samples = samples_in_data_units(model, data, output["samples"]["count"])
     paths["samples"] = write_samples(samples, run_dir, output["samples"]["format"], data)
-    seconds = history.pop("_seconds", [0.0])[0]
+    history = fitted.history
     epochs = len(history.get("loss", []))
     record = {
         "metrics": metrics,
         "final": {k: v[-1] for k, v in history.items() if v},
         "epochs": epochs,
-        "train_seconds": round(seconds, 3),
+        "train_seconds": round(fitted.seconds, 3),
         "weights_sha256": repro.weights_sha256(model),
         "data_fingerprint": data.fingerprint,
     }

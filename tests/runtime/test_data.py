@@ -347,16 +347,26 @@ def test_dataset_elements_with_labels_and_drop_remainder() -> None:
     np.testing.assert_array_equal(np.concatenate(ys), bundle.y_val)
 
 
-def test_shuffle_is_seeded_and_reshuffled_each_epoch() -> None:
-    def first_epochs(seed: int) -> list[np.ndarray]:
-        train = load_data(make_config(SOURCES["moons"], batch_size=3000), seed=seed).train
-        return [next(iter(train)).numpy() for _ in range(2)]
+def test_each_epoch_has_its_own_seeded_order_and_resumes_exactly() -> None:
+    def epoch_orders(seed: int, first: int = 0, last: int = 3) -> list[np.ndarray]:
+        bundle = load_data(make_config(SOURCES["moons"], batch_size=3000), seed=seed)
+        return [batch.numpy() for batch in bundle.epochs(first, last)]
 
-    one, again, other = first_epochs(1), first_epochs(1), first_epochs(2)
-    np.testing.assert_array_equal(one[0], again[0])
-    np.testing.assert_array_equal(one[1], again[1])
-    assert not np.array_equal(one[0], one[1])
-    assert not np.array_equal(one[0][:50], other[0][:50])
+    one, again, other = epoch_orders(1), epoch_orders(1), epoch_orders(2)
+    assert len(one) == 3  # one batch holds a whole epoch here
+    for a, b in zip(one, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(one[0], one[1])  # reshuffled every epoch
+    assert not np.array_equal(one[0][:50], other[0][:50])  # by the seed
+    resumed = epoch_orders(1, first=1)  # a process starting at epoch 1 sees epochs 1 and 2
+    for a, b in zip(one[1:], resumed, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fixed_steps_per_epoch_repeat_the_data() -> None:
+    bundle = load_data(make_config(SOURCES["moons"], batch_size=1000), seed=0)
+    batches = list(bundle.epochs(0, 2, steps=5))
+    assert bundle.steps_per_epoch == 3 and len(batches) == 10
 
 
 def test_with_labels_requires_labels() -> None:

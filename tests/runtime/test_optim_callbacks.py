@@ -260,7 +260,7 @@ def test_nan_guard_stops_keeps_last_good_checkpoint_and_raises(tmp_path: Path):
     assert len(history.history["loss"]) == 3  # stopped during epoch 3
     assert (guard.failed_epoch, guard.failed_batch) == (3, 2)
     assert not np.all(np.isfinite(ops.convert_to_numpy(model.dense.kernel)))
-    assert sorted(p.name for p in directory.iterdir()) == [
+    assert sorted(p.name for p in directory.glob("*.weights.h5")) == [
         "epoch-0001.weights.h5",
         "epoch-0002.weights.h5",
     ]
@@ -307,7 +307,8 @@ def test_checkpoint_keeper_keeps_only_the_newest(tmp_path: Path):
         callbacks=[keeper, HistoryCSV(history_path)],
     )
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["epoch-0006.weights.h5", "epoch-0008.weights.h5", "history.csv"]
+    kept = [f"epoch-{n:04d}.{part}" for n in (6, 8) for part in ("json", "rng.npz", "weights.h5")]
+    assert names == [*kept, "history.csv"]
     assert keeper.latest() == tmp_path / "epoch-0008.weights.h5"
 
     with open(history_path, newline="") as handle:
@@ -323,7 +324,11 @@ def test_checkpoint_keeper_skips_non_finite_epochs(tmp_path: Path):
     keeper.set_model(model)
     keeper.on_epoch_end(0, {"loss": 1.0})
     keeper.on_epoch_end(1, {"loss": float("nan")})
-    assert [p.name for p in tmp_path.iterdir()] == ["epoch-0001.weights.h5"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "epoch-0001.json",
+        "epoch-0001.rng.npz",
+        "epoch-0001.weights.h5",
+    ]
     assert CheckpointKeeper(tmp_path / "empty", 1, 1).latest() is None
     with pytest.raises(ValueError, match="keep"):
         CheckpointKeeper(tmp_path, every_epochs=1, keep=0)
