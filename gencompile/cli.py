@@ -110,26 +110,81 @@ def schema(
 
 @app.command()
 def build(
-    spec: Path,
+    spec: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Argument(help="Spec file (or use --locked)."),
+    ] = None,
     output: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option("-o", "--output", help="Project folder (default: build/<name>)."),
     ] = None,
     set_: SetOption = None,
     allow_custom_code: Annotated[bool, typer.Option("--allow-custom-code")] = False,
+    locked: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="Rebuild exactly the project this spec.lock.json pins."),
+    ] = None,
+    allow_drift: Annotated[
+        bool, typer.Option(help="With --locked: build even if versions or data differ.")
+    ] = False,
 ) -> None:
-    """Generate the Keras project of a spec."""
-    from gencompile.compiler.project import build as build_project
-    from gencompile.spec import load_spec
+    """Generate the Keras project of a spec (or, with --locked, of a lock file)."""
     from gencompile.spec.base import python_name
 
-    loaded = load_spec(spec, set_ or [])
-    directory = output or Path("build") / python_name(loaded.spec.name)
-    result = build_project(loaded, directory, allow_custom_code=allow_custom_code)
+    if locked is not None:
+        if spec is not None or set_:
+            raise typer.BadParameter("--locked rebuilds the lock's spec: give no spec or --set")
+        from gencompile.lockfile import build_locked, read_lock
+
+        directory = output or Path("build") / python_name(read_lock(locked)["name"])
+        result = build_locked(locked, directory, allow_drift=allow_drift)
+    else:
+        if spec is None:
+            raise typer.BadParameter("give a spec file, or --locked spec.lock.json")
+        from gencompile.compiler.project import build as build_project
+        from gencompile.spec import load_spec
+
+        loaded = load_spec(spec, set_ or [])
+        directory = output or Path("build") / python_name(loaded.spec.name)
+        result = build_project(loaded, directory, allow_custom_code=allow_custom_code)
     out.print(f"built {result.plan.family} project [bold]{result.directory}[/bold]")
     for path in sorted(result.lock["files"]):
         out.print(f"  {result.directory / path}", highlight=False)
     out.print(f"  {result.directory / 'spec.lock.json'}", highlight=False)
+
+
+@app.command()
+def reproduce(
+    run: Path,
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("-o", "--output", help="Where the re-run goes (default: beside RUN)."),
+    ] = None,
+    allow_drift: Annotated[
+        bool, typer.Option(help="Re-run even if versions or data differ from the lock.")
+    ] = False,
+) -> None:
+    """Re-run a finished run from its lock; exit 0 if weights and metrics are identical."""
+    from gencompile.runs import reproduce as reproduce_run
+
+    result = reproduce_run(run, output, allow_drift)
+    table = Table(title=f"{run} vs {result.run_dir}", title_justify="left")
+    for column in ("", "original", "reproduced", ""):
+        table.add_column(column)
+    for row in result.rows:
+        mark = "[green]same[/green]" if row.same else "[red]differs[/red]"
+        table.add_row(row.name, _cell(row.original), _cell(row.reproduced), mark)
+    out.print(table)
+    if not result.identical:
+        err.print("the re-run differs from the original", style="red")
+        raise typer.Exit(1)
+    out.print("[green]identical[/green]: weights and every metric match bit for bit")
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, str) and len(value) > 16:
+        return value[:16] + "..."
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 @app.command()

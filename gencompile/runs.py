@@ -23,6 +23,7 @@ from typing import Any
 
 from gencompile.compiler.project import build, sha256_text, write_lock
 from gencompile.errors import RunError
+from gencompile.lockfile import build_locked, read_lock, verify_files
 from gencompile.report import write_report
 from gencompile.spec import LoadedSpec, load_spec
 
@@ -55,17 +56,10 @@ def new_run_dir(root: Path, loaded: LoadedSpec, spec_sha256: str) -> Path:
     return run_dir
 
 
-def read_lock(run_dir: Path) -> dict[str, Any]:
-    path = Path(run_dir) / "spec.lock.json"
-    if not path.is_file():
-        raise RunError(f"{run_dir} is not a gencompile run or project (no spec.lock.json)")
-    try:
-        lock = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise RunError(f"{path} is unreadable or corrupt: {err}") from None
-    for key in ("name", "family", "files", "resolved_spec"):
-        if key not in lock:
-            raise RunError(f"{path} lacks '{key}'; it was not written by gencompile")
+def verified_lock(run_dir: Path) -> dict[str, Any]:
+    """The lock of a run whose lock and generated files are as gencompile wrote them."""
+    lock = read_lock(run_dir)
+    verify_files(Path(run_dir), lock)
     return lock
 
 
@@ -108,7 +102,7 @@ def train(
 def resume(run_dir: Path | str, quiet: bool = False) -> TrainResult:
     """Continue an interrupted run from its newest whole checkpoint, in place."""
     run_dir = Path(run_dir)
-    lock = read_lock(run_dir)
+    lock = verified_lock(run_dir)
     return _run(run_dir, package_of(lock), lock, quiet, "--resume")
 
 
@@ -123,22 +117,45 @@ def _run(directory: Path, package: str, lock: dict, quiet: bool, *flags: str) ->
     return TrainResult(directory, metrics, record)
 
 
-def load_trained_model(run_dir: Path | str) -> tuple[Any, ModuleType]:
-    """The trained model of a run and its generated train module."""
+def load_trained_model(run_dir: Path | str, check_weights: bool = True) -> tuple[Any, ModuleType]:
+    """The trained model of a verified run and its generated train module.
+
+    With `check_weights`, weights that differ from those recorded when training finished
+    (a changed or corrupt model.weights.h5) are refused.
+    """
     run_dir = Path(run_dir)
-    lock = read_lock(run_dir)
+    lock = verified_lock(run_dir)
     module = import_generated(run_dir, package_of(lock))
+    from gencompile.runtime.repro import weights_sha256
     from gencompile.runtime.training import load_weights
 
     model = module.build_model()
     load_weights(model, run_dir)
+    recorded = read_record(run_dir).get("weights_sha256")
+    if check_weights and recorded is not None and weights_sha256(model) != recorded:
+        raise RunError(
+            f"{run_dir / 'model.weights.h5'} holds other weights than training recorded "
+            "(changed or corrupt); `gencompile reproduce` retrains it from the lock"
+        )
     return model, module
+
+
+def read_record(run_dir: Path) -> dict[str, Any]:
+    """metrics.json of a run ({} before training finished)."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise RunError(f"{path} is unreadable or corrupt: {err}") from None
 
 
 def sample(
     run_dir: Path | str, count: int, out: Path | str, labels: list[int] | None = None
 ) -> Path:
     """Draw `count` samples from a trained run: a PNG picture or an NPZ of arrays."""
+    verified_lock(Path(run_dir))  # refuse a bad run before TensorFlow starts
     import numpy as np
 
     from gencompile.runtime import repro
@@ -174,9 +191,67 @@ def evaluate(run_dir: Path | str, metrics: list[str] | None = None) -> dict[str,
     repro.set_seed(module.SEED)
     data = load_data(module.DATA, seed=module.SEED)
     results = module.evaluate(model, data, config)
-    path = run_dir / "metrics.json"
-    record = json.loads(path.read_text()) if path.exists() else {}
+    record = read_record(run_dir)
     record["metrics"] = {**record.get("metrics", {}), **results}
-    repro.atomic_write_json(path, record)
+    repro.atomic_write_json(run_dir / "metrics.json", record)
     write_report(run_dir)
     return results
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    original: Any
+    reproduced: Any
+
+    @property
+    def same(self) -> bool:
+        return self.original == self.reproduced
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    run_dir: Path
+    rows: list[Comparison]
+
+    @property
+    def identical(self) -> bool:
+        return all(row.same for row in self.rows)
+
+
+def reproduce(
+    run_dir: Path | str, out_dir: Path | str | None = None, allow_drift: bool = False
+) -> Reproduction:
+    """Re-run a finished run from its lock into a new folder; compare weights and metrics."""
+    from gencompile.runtime.repro import weights_sha256
+
+    run_dir = Path(run_dir)
+    lock = verified_lock(run_dir)
+    record = read_record(run_dir)
+    if not record:
+        raise RunError(f"{run_dir} has not finished training (no metrics.json) to reproduce")
+    model, _ = load_trained_model(run_dir, check_weights=False)
+    original_weights = weights_sha256(model)  # what the file holds now, not what was noted
+    directory = Path(out_dir) if out_dir else _sibling(run_dir, "reproduced")
+    built = build_locked(run_dir, directory, allow_drift=allow_drift)
+    again = _run(directory, built.plan.package, built.lock, quiet=True)
+    rows = [
+        Comparison("weights sha256", original_weights, again.record["weights_sha256"]),
+        Comparison(
+            "data fingerprint", lock.get("data_fingerprint"), again.record["data_fingerprint"]
+        ),
+    ]
+    metrics = sorted(set(record.get("metrics", {})) | set(again.record["metrics"]))
+    rows += [
+        Comparison(name, record.get("metrics", {}).get(name), again.record["metrics"].get(name))
+        for name in metrics
+    ]
+    return Reproduction(directory, rows)
+
+
+def _sibling(run_dir: Path, suffix: str) -> Path:
+    candidate, n = run_dir.with_name(f"{run_dir.name}-{suffix}"), 1
+    while candidate.exists():
+        n += 1
+        candidate = run_dir.with_name(f"{run_dir.name}-{suffix}-{n}")
+    return candidate

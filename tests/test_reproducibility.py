@@ -99,3 +99,112 @@ def test_resume_without_a_checkpoint_says_so(tmp_path) -> None:
     build(load_spec(SPEC), tmp_path / "run")
     with pytest.raises(RunError, match="no usable checkpoint to resume from"):
         resume(tmp_path / "run", quiet=True)
+
+
+# -- the lock, reproduce and locked rebuilds ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("finished") / "run"
+    train(SPEC, ["evaluation.importance_samples=8"], epochs=2, run_dir=run_dir, quiet=True)
+    return run_dir
+
+
+def copy_of(run_dir: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(run_dir, tmp_path / "copy"))
+
+
+def run_cli(*args: str) -> int:
+    from gencompile.cli import main
+
+    argv, sys.argv = sys.argv, ["gencompile", *args]
+    try:
+        main()
+        return 0
+    except SystemExit as done:
+        return int(done.code or 0)
+    finally:
+        sys.argv = argv
+
+
+def test_lock_pins_the_run(finished) -> None:
+    import json
+
+    lock = json.loads((finished / "spec.lock.json").read_text())
+    assert lock["spec_source"] == SPEC.read_text()
+    assert set(lock["versions"]) == {"python", "gencompile", "tensorflow", "keras", "numpy"}
+    assert len(lock["data_fingerprint"]) == 64 and lock["seed"] == 42
+    assert lock["resolved_spec"]["training"]["optimizer"]["beta_2"] == 0.999  # a default
+
+
+def test_reproduce_is_identical_then_reports_a_changed_weight_file(finished, tmp_path) -> None:
+    import h5py
+
+    assert run_cli("reproduce", str(finished), "-o", str(tmp_path / "again")) == 0
+    changed = copy_of(finished, tmp_path)
+    with h5py.File(changed / "model.weights.h5", "r+") as weights:
+        kernels = []
+        weights.visititems(lambda n, o: kernels.append(o) if isinstance(o, h5py.Dataset) else None)
+        kernels[0][...] = kernels[0][...] + 0.01
+    assert run_cli("reproduce", str(changed), "-o", str(tmp_path / "third")) == 1
+
+
+def test_locked_rebuild_is_exact_and_refuses_drift(finished, tmp_path) -> None:
+    import json
+
+    from gencompile.errors import RunError
+    from gencompile.files import sha256_file
+    from gencompile.lockfile import build_locked
+
+    rebuilt = build_locked(finished, tmp_path / "rebuilt")
+    lock = json.loads((finished / "spec.lock.json").read_text())
+    for relative, sha in lock["files"].items():
+        assert sha256_file(tmp_path / "rebuilt" / relative) == sha, relative
+    assert rebuilt.lock == lock
+
+    drifted = copy_of(finished, tmp_path)
+    lock["versions"]["tensorflow"] = "2.0.0"
+    (drifted / "spec.lock.json").write_text(json.dumps(lock))
+    with pytest.raises(RunError, match=r"tensorflow 2\.0\.0 in the lock, .* --allow-drift"):
+        build_locked(drifted, tmp_path / "refused")
+    with pytest.warns(UserWarning, match="building despite drift: tensorflow 2.0.0"):
+        build_locked(drifted, tmp_path / "allowed", allow_drift=True)
+
+    lock["versions"]["tensorflow"] = json.loads((finished / "spec.lock.json").read_text())[
+        "versions"
+    ]["tensorflow"]
+    lock["data_fingerprint"] = "0" * 64
+    (drifted / "spec.lock.json").write_text(json.dumps(lock))
+    with pytest.raises(RunError, match="the data's fingerprint is"):
+        build_locked(drifted, tmp_path / "other-data")
+
+
+@pytest.mark.parametrize(
+    ("tamper", "message"),
+    [
+        (
+            lambda run: (run / "spec.lock.json").write_text(
+                (run / "spec.lock.json").read_text().replace('"batch_size": 64', '"batch_size": 9')
+            ),
+            "was edited by hand: its resolved_spec no longer matches",
+        ),
+        (
+            lambda run: (run / "vae_digits" / "model.py").write_text("# edited\n"),
+            "vae_digits/model.py was changed after it was generated",
+        ),
+        (lambda run: (run / "metrics.json").write_text("{"), "metrics.json is unreadable"),
+        (lambda run: (run / "spec.lock.json").write_text("[]"), "was not written by gencompile"),
+    ],
+    ids=["edited-lock", "edited-model", "corrupt-metrics", "foreign-lock"],
+)
+def test_tampered_runs_are_refused_with_a_message(finished, tmp_path, tamper, message) -> None:
+    from gencompile.errors import RunError
+    from gencompile.runs import evaluate
+
+    run_dir = copy_of(finished, tmp_path)
+    tamper(run_dir)
+    with pytest.raises(RunError, match=message):
+        evaluate(run_dir)

@@ -90,6 +90,7 @@ def make_lock(loaded: LoadedSpec, plan: ProjectPlan, files: dict[str, str]) -> d
         "family": plan.family,
         "seed": plan.seed,
         "spec_sha256": sha256_text(loaded.text),
+        "spec_source": loaded.text,
         "resolved_spec": resolved,
         "resolved_spec_sha256": sha256_text(canonical_json(resolved)),
         "files": {path: sha256_text(text) for path, text in sorted(files.items())},
