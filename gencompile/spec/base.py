@@ -38,11 +38,10 @@ def _check_identifier(value: str) -> str:
     return value
 
 
-Identifier = Annotated[
-    str,
-    Field(pattern=IDENTIFIER_PATTERN, min_length=1, max_length=64),
-    AfterValidator(_check_identifier),
-]
+# Names inside a spec (layers, keys): they reach generated code only as string literals.
+Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN, min_length=1, max_length=64)]
+# The spec's name becomes the generated package: it must be importable and shadow nothing.
+ProjectName = Annotated[Identifier, AfterValidator(_check_identifier)]
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]

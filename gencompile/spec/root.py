@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from gencompile.spec.base import Identifier, Seed, StrictModel
+from gencompile.spec.base import ProjectName, Seed, StrictModel
 from gencompile.spec.data import DataSpec
 from gencompile.spec.evaluation import EvaluationSpec, OutputSpec
 from gencompile.spec.families import model_union
@@ -20,7 +20,7 @@ class Spec(StrictModel):
     """A gencompile spec (spec_version 1)."""
 
     spec_version: int = Field(description="Version of the spec language; this release reads 1.")
-    name: Identifier
+    name: ProjectName
     description: str = Field("", max_length=2000)
     seed: Seed = 42
     data: DataSpec
