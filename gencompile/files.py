@@ -11,6 +11,8 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,3 +89,31 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def atomic_save(path: Path, save: Callable[[Path], Any]) -> Path:
+    """Let a library `save(temporary)` write a file or folder, then fsync and rename it.
+
+    The temporary name keeps the final suffix (`.weights.h5`, `.keras`), which Keras checks.
+    An existing folder at `path` is replaced only once the new one is complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".tmp-{os.getpid()}-{secrets.token_hex(4)}-{path.name}")
+    try:
+        save(temporary)
+        for written in [temporary, *temporary.rglob("*")] if temporary.is_dir() else [temporary]:
+            if written.is_file():
+                with open(written, "rb+") as handle:
+                    os.fsync(handle.fileno())
+        if path.is_dir():
+            shutil.rmtree(path)
+        os.replace(temporary, path)
+    except BaseException:
+        if temporary.is_dir():
+            shutil.rmtree(temporary, ignore_errors=True)
+        else:
+            temporary.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+    return path

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
-import secrets
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +23,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from gencompile.files import atomic_write_bytes, atomic_write_text, sha256_file
+from gencompile.files import atomic_save, atomic_write_bytes, atomic_write_text, sha256_file
 
 _MANIFEST = re.compile(r"^epoch-(\d{4,})\.json$")
 
@@ -59,16 +57,7 @@ def save_checkpoint(model: keras.Model, directory: Path, epoch: int) -> Checkpoi
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = _paths(directory, epoch)
-    # Keras insists on the ".weights.h5" suffix, so the temporary name keeps it.
-    temporary = directory / f".tmp-{os.getpid()}-{secrets.token_hex(4)}.weights.h5"
-    try:
-        model.save_weights(temporary)
-        with open(temporary, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, paths.weights)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    atomic_save(paths.weights, model.save_weights)
     buffer = io.BytesIO()
     states = [keras.ops.convert_to_numpy(v) for v in rng_variables(model)]
     np.savez(buffer, *states)

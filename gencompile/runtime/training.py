@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.errors import RunError
+from gencompile.files import atomic_save
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import checkpoints, pictures, repro
 from gencompile.runtime.optimizers import make_optimizer
@@ -197,13 +198,20 @@ def write_artifacts(
     run_dir.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
     weights = run_dir / "model.weights.h5"
-    save_weights_atomically(model, weights)
+    atomic_save(weights, model.save_weights)
     paths["weights"] = weights
     if "keras" in output["export"]:
-        paths["keras"] = export_keras(model, run_dir / "model.keras")
+        paths["keras"] = atomic_save(run_dir / "model.keras", model.save)
     if "saved_model" in output["export"]:
-        model.export(str(run_dir / "saved_model"), verbose=False)
-        paths["saved_model"] = run_dir / "saved_model"
+
+        def export(folder: Path) -> None:
+            # The model's input is one batch of the data: (x) or (x, y) for conditional ones.
+            signature = tf.nest.map_structure(
+                lambda spec: tf.TensorSpec(spec.shape, spec.dtype), data.train.element_spec
+            )
+            model.export(str(folder), input_signature=[signature], verbose=False)
+
+        paths["saved_model"] = atomic_save(run_dir / "saved_model", export)
     samples = samples_in_data_units(model, data, output["samples"]["count"])
     paths["samples"] = write_samples(samples, run_dir, output["samples"]["format"], data)
     history = fitted.history
@@ -247,19 +255,6 @@ def npz_bytes(**arrays: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
-
-
-def save_weights_atomically(model: keras.Model, path: Path) -> None:
-    temporary = path.with_name(f".{path.stem}.tmp.weights.h5")
-    model.save_weights(temporary)
-    temporary.replace(path)
-
-
-def export_keras(model: keras.Model, path: Path) -> Path:
-    temporary = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(temporary)
-    temporary.replace(path)
-    return path
 
 
 def load_weights(model: keras.Model, run_dir: Path) -> None:
