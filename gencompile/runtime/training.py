@@ -134,7 +134,8 @@ def fit(
     """model.fit with checkpoints, a NaN guard, gradient monitoring and sample pictures.
 
     `initial_epoch` > 0 continues a run restored by `resume_point`: each epoch's batches
-    depend only on (seed, epoch), so the result equals an uninterrupted run's.
+    depend only on (seed, epoch), so the result equals an uninterrupted run's. A model with
+    an `initialize(data)` method gets it called once before a fresh fit.
     """
     checkpoint_dir = run_dir / "checkpoints"
     guard = cb.NaNGuard(checkpoint_dir)
@@ -162,6 +163,8 @@ def fit(
         )
     if not quiet:
         callbacks.append(EpochProgress(epochs, initial_epoch))
+    if initial_epoch == 0 and hasattr(model, "initialize"):
+        model.initialize(data)  # data-dependent initialisation (k-means, actnorm, ...)
     fixed_steps = training["steps_per_epoch"]
     stream = data.epochs(initial_epoch, epochs, steps=fixed_steps)
     start = time.perf_counter()
