@@ -14,6 +14,7 @@ from gencompile.errors import RunError
 
 _SUBMODULES = {
     "callbacks",
+    "checkpoints",
     "data",
     "distributions",
     "layers",
@@ -21,6 +22,7 @@ _SUBMODULES = {
     "optimizers",
     "pictures",
     "repro",
+    "sources",
     "training",
     "vae",
 }

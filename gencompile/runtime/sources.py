@@ -1,0 +1,436 @@
+"""Where data comes from: the built-in offline data sets and the file sources.
+
+`load_arrays(source, seed)` turns one resolved `data.source` config into raw float32
+examples (images as N,H,W,C; vectors as N,D) and int32 labels or None. Every user-facing
+failure (missing file, missing key, offline download) is a `RunError` saying what to do.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from gencompile.errors import RunError
+
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+_KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
+_OFFLINE_HINT = (
+    "use a local copy instead: {type: npz, path: ..., key: x}, "
+    "{type: images, dir: ..., size: [28, 28]}, or a builtin such as {type: builtin, name: digits}"
+)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def config_value(mapping: dict[str, Any], key: str, where: str) -> Any:
+    """Read a key the compiler always fills in; a missing one means a hand-edited config."""
+    if not isinstance(mapping, dict):
+        raise RunError(f"{where} must be a mapping (got {type(mapping).__name__})")
+    if key not in mapping:
+        raise RunError(
+            f"{where} is missing '{key}' (has: {', '.join(sorted(mapping)) or 'nothing'}); "
+            "the compiler fills every data setting, so rebuild the project with `gencompile build`"
+        )
+    return mapping[key]
+
+
+def _resolve(path: str | Path, where: str, *, directory: bool = False) -> Path:
+    """Resolve a user path against the working directory and fail clearly when it is absent."""
+    resolved = Path(path).expanduser().resolve()
+    kind = "directory" if directory else "file"
+    if not resolved.exists():
+        raise RunError(
+            f"data {kind} not found: {resolved} ({where}={str(path)!r}); check the path "
+            f"(relative paths are resolved against the current directory, {Path.cwd()})"
+        )
+    if directory and not resolved.is_dir():
+        raise RunError(f"{where} must be a directory of images, but {resolved} is a file")
+    if not directory and not resolved.is_file():
+        raise RunError(f"{where} must be a file, but {resolved} is a directory")
+    return resolved
+
+
+def _as_elements(x: Any, origin: str) -> np.ndarray:
+    """Give arrays their element layout: (N,) and (N,D) are vectors, (N,H,W[,C]) images."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise RunError(f"{origin}: expected numbers, got an array of dtype {x.dtype}")
+    if x.ndim == 1:
+        x = x[:, None]
+    elif x.ndim == 3:
+        x = x[..., None]
+    elif x.ndim not in (2, 4):
+        raise RunError(
+            f"{origin}: expected shape (N, D) for vectors or (N, H, W[, C]) for images, "
+            f"got shape {x.shape}"
+        )
+    if x.shape[0] == 0:
+        raise RunError(f"{origin}: the data holds no examples (shape {x.shape})")
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise RunError(f"{origin}: the data contains NaN or infinite values; clean it first")
+    return x
+
+
+def _as_labels(y: Any, n: int, origin: str) -> np.ndarray:
+    """Check labels are one non-negative integer per example and return them as int32."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or y.shape[0] != n:
+        raise RunError(f"{origin}: expected {n} labels (one per example), got shape {y.shape}")
+    if y.dtype.kind not in "biuf":
+        raise RunError(f"{origin}: labels must be integers, got dtype {y.dtype}")
+    if y.dtype.kind == "f" and not (np.isfinite(y).all() and np.all(y == np.round(y))):
+        raise RunError(f"{origin}: labels must be whole numbers (class indices)")
+    if y.size and y.min() < 0:
+        raise RunError(f"{origin}: labels must be >= 0 (class indices), got {y.min()}")
+    return y.astype(np.int32)
+
+
+# --------------------------------------------------------------------------- builtins
+
+
+def _ring8_centers(radius: float) -> np.ndarray:
+    angles = 2.0 * np.pi * np.arange(8) / 8.0
+    return (radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)).astype(np.float32)
+
+
+def _grid25_centers() -> np.ndarray:
+    axis = np.array([-4.0, -2.0, 0.0, 2.0, 4.0])
+    gx, gy = np.meshgrid(axis, axis, indexing="ij")
+    return np.stack([gx.ravel(), gy.ravel()], axis=1).astype(np.float32)
+
+
+def _mixture(centers: np.ndarray, n: int, std: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sample an equal-weight isotropic Gaussian mixture; the label is the mode index."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, len(centers), size=n)
+    x = centers[labels].astype(np.float64) + std * rng.standard_normal((n, centers.shape[1]))
+    return x, labels
+
+
+def _digits(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return bunch.images[..., None], bunch.target
+
+
+def _moons(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import make_moons
+
+    where = "data.source (moons)"
+    return make_moons(
+        n_samples=int(config_value(source, "n_samples", where)),
+        noise=config_value(source, "noise", where),
+        random_state=seed,
+    )
+
+
+def _circles(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import make_circles
+
+    where = "data.source (circles)"
+    return make_circles(
+        n_samples=int(config_value(source, "n_samples", where)),
+        noise=config_value(source, "noise", where),
+        factor=config_value(source, "factor", where),
+        random_state=seed,
+    )
+
+
+def _swiss_roll(source: dict, seed: int) -> tuple[np.ndarray, None]:
+    from sklearn.datasets import make_swiss_roll
+
+    where = "data.source (swiss_roll)"
+    points, _ = make_swiss_roll(
+        n_samples=int(config_value(source, "n_samples", where)),
+        noise=config_value(source, "noise", where),
+        random_state=seed,
+    )
+    return points[:, [0, 2]], None
+
+
+def _ring8(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    where = "data.source (ring8)"
+    centers = _ring8_centers(float(config_value(source, "radius", where)))
+    n, std = (
+        int(config_value(source, "n_samples", where)),
+        float(config_value(source, "std", where)),
+    )
+    return _mixture(centers, n, std, seed)
+
+
+def _grid25(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    where = "data.source (grid25)"
+    n, std = (
+        int(config_value(source, "n_samples", where)),
+        float(config_value(source, "std", where)),
+    )
+    return _mixture(_grid25_centers(), n, std, seed)
+
+
+def _blobs(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import make_blobs
+
+    where = "data.source (blobs)"
+    return make_blobs(
+        n_samples=int(config_value(source, "n_samples", where)),
+        n_features=int(config_value(source, "n_features", where)),
+        centers=config_value(source, "centers", where),
+        cluster_std=config_value(source, "cluster_std", where),
+        random_state=seed,
+    )
+
+
+_BUILTINS: dict[str, Callable[[dict, int], tuple[np.ndarray, np.ndarray | None]]] = {
+    "digits": _digits,
+    "moons": _moons,
+    "circles": _circles,
+    "swiss_roll": _swiss_roll,
+    "ring8": _ring8,
+    "grid25": _grid25,
+    "blobs": _blobs,
+}
+
+
+def builtin_names() -> list[str]:
+    """Names accepted by `{type: builtin, name: ...}`; all generated offline."""
+    return sorted(_BUILTINS)
+
+
+def mode_centers(name: str, source: dict) -> np.ndarray:
+    """Centres of a toy mixture's modes, in data units, indexed like its labels."""
+    if name == "ring8":
+        return _ring8_centers(float(config_value(source, "radius", "data.source (ring8)")))
+    if name == "grid25":
+        return _grid25_centers()
+    raise RunError(
+        f"mode centres are known only for the toy mixtures ring8 and grid25, not {name!r}"
+    )
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _load_builtin(source: dict, seed: int) -> tuple[Any, Any]:
+    name = config_value(source, "name", "data.source (builtin)")
+    if name not in _BUILTINS:
+        raise RunError(
+            f"unknown builtin dataset {name!r} (data.source.name); "
+            f"available: {', '.join(builtin_names())}"
+        )
+    return _BUILTINS[name](source, seed)
+
+
+def _load_npz(source: dict, seed: int) -> tuple[Any, Any]:
+    where = "data.source (npz)"
+    path = _resolve(config_value(source, "path", where), "data.source.path")
+    key, label_key = config_value(source, "key", where), config_value(source, "labels", where)
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise RunError(f"cannot read {path} as an .npz archive: {exc}") from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise RunError(f"{path} holds a single array, not an .npz archive; use {{type: npy}}")
+    with archive:
+        for wanted, field in ((key, "key"), (label_key, "labels")):
+            if wanted is not None and wanted not in archive.files:
+                raise RunError(
+                    f"{path} has no array named {wanted!r} (data.source.{field}); "
+                    f"it holds: {', '.join(archive.files) or 'nothing'}"
+                )
+        try:
+            x = archive[key]
+            y = archive[label_key] if label_key is not None else None
+        except ValueError as exc:
+            raise RunError(f"cannot read arrays from {path}: {exc}") from exc
+    return x, y
+
+
+def _load_npy(source: dict, seed: int) -> tuple[Any, None]:
+    path = _resolve(config_value(source, "path", "data.source (npy)"), "data.source.path")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise RunError(f"cannot read {path} as an .npy array: {exc}") from exc
+    if not isinstance(x, np.ndarray):
+        raise RunError(f"{path} is an .npz archive, not a single array; use {{type: npz}}")
+    return x, None
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES
+    )
+
+
+def _load_images(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    from PIL import Image, UnidentifiedImageError
+
+    where = "data.source (images)"
+    root = _resolve(config_value(source, "dir", where), "data.source.dir", directory=True)
+    size, color = config_value(source, "size", where), config_value(source, "color", where)
+    modes = {"grayscale": "L", "rgb": "RGB"}
+    if color not in modes:
+        raise RunError(f"data.source.color must be one of {sorted(modes)}, got {color!r}")
+    height, width = (int(v) for v in size)
+
+    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if classes:
+        if _image_files(root):
+            raise RunError(
+                f"{root} mixes image files with class folders; put every image in a class "
+                "folder (labels) or use a flat folder of images (no labels)"
+            )
+        per_class = [_image_files(c) for c in classes]
+        for folder, files in zip(classes, per_class, strict=True):
+            if not files:
+                raise RunError(
+                    f"class folder {folder} holds no images ({', '.join(_IMAGE_SUFFIXES)})"
+                )
+        files = [f for group in per_class for f in group]
+        labels = np.repeat(np.arange(len(classes)), [len(g) for g in per_class])
+    else:
+        files, labels = _image_files(root), None
+        if not files:
+            raise RunError(f"{root} holds no images ({', '.join(_IMAGE_SUFFIXES)})")
+
+    def read(file: Path) -> np.ndarray:
+        try:
+            with Image.open(file) as image:
+                image = image.convert(modes[color])
+                if image.size != (width, height):
+                    image = image.resize((width, height), Image.Resampling.BILINEAR)
+                return np.asarray(image, dtype=np.uint8)
+        except (OSError, UnidentifiedImageError) as exc:
+            raise RunError(f"cannot read image {file}: {exc}") from exc
+
+    x = np.stack([read(f) for f in files])  # one decode per file: I/O, not a sample loop
+    if x.ndim == 3:
+        x = x[..., None]
+    return x, labels
+
+
+def _load_csv(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    where = "data.source (csv)"
+    path = _resolve(config_value(source, "path", where), "data.source.path")
+    columns, label_column = (
+        config_value(source, "columns", where),
+        config_value(source, "label_column", where),
+    )
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            header = [name.strip() for name in next(csv.reader(handle), [])]
+        cells = np.loadtxt(
+            path, delimiter=",", skiprows=1, dtype=str, ndmin=2, quotechar='"',
+            comments=None, encoding="utf-8",
+        )  # fmt: skip
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RunError(f"cannot read CSV {path}: {exc}") from exc
+    if not header or not any(header):
+        raise RunError(f"{path}: a header row naming the columns is required")
+    if len(set(header)) != len(header):
+        raise RunError(f"{path}: the header names a column twice: {header}")
+    if cells.size == 0:
+        raise RunError(f"{path}: no data rows below the header")
+    if cells.shape[1] != len(header):
+        raise RunError(
+            f"{path}: the header has {len(header)} columns but the rows have {cells.shape[1]}"
+        )
+    cells = np.char.strip(cells)
+
+    def index_of(name: str, field: str) -> int:
+        if name not in header:
+            raise RunError(f"{path} has no column {name!r} ({field}); columns: {header}")
+        return header.index(name)
+
+    label_index = index_of(label_column, "data.source.label_column") if label_column else None
+    if columns is None:
+        feature_index = [i for i in range(len(header)) if i != label_index]
+    else:
+        feature_index = [index_of(c, "data.source.columns") for c in columns]
+    if not feature_index:
+        raise RunError(f"{path}: no feature columns left besides the label column")
+    used = feature_index + ([label_index] if label_index is not None else [])
+
+    empty = np.argwhere(cells[:, used] == "")
+    if empty.size:
+        row, col = empty[0]
+        raise RunError(
+            f"{path}: empty cell in column {header[used[col]]!r} at data row {row + 1} "
+            f"(line {row + 2}); fill or drop incomplete rows first"
+        )
+    features = cells[:, feature_index]
+    try:
+        x = features.astype(np.float64)
+    except ValueError:
+        bad = np.argwhere(~np.vectorize(_is_number, otypes=[bool])(features))[0]
+        raise RunError(
+            f"{path}: non-numeric value {str(features[tuple(bad)])!r} in column "
+            f"{header[feature_index[bad[1]]]!r} at data row {bad[0] + 1} (line {bad[0] + 2})"
+        ) from None
+    if label_index is None:
+        return x, None
+    raw = cells[:, label_index]
+    if np.vectorize(_is_number, otypes=[bool])(raw).all():
+        return x, raw.astype(np.float64)
+    _, labels = np.unique(raw, return_inverse=True)  # class names -> sorted indices
+    return x, labels
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _load_keras(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    name = config_value(source, "name", "data.source (keras)")
+    if name not in _KERAS_DATASETS:
+        raise RunError(
+            f"unknown keras dataset {name!r} (data.source.name); "
+            f"available: {', '.join(_KERAS_DATASETS)}"
+        )
+    try:
+        (x_a, y_a), (x_b, y_b) = getattr(keras.datasets, name).load_data()
+    except Exception as exc:  # keras wraps network failures in a bare Exception
+        raise RunError(
+            f"could not download keras dataset {name!r} ({exc}); this machine looks offline "
+            f"(keras fetches it on first use into ~/.keras/datasets); {_OFFLINE_HINT}"
+        ) from exc
+    return np.concatenate([x_a, x_b]), np.concatenate([y_a, y_b]).reshape(-1)
+
+
+_SOURCES: dict[str, Callable[[dict, int], tuple[Any, Any]]] = {
+    "builtin": _load_builtin,
+    "npz": _load_npz,
+    "npy": _load_npy,
+    "images": _load_images,
+    "csv": _load_csv,
+    "keras": _load_keras,
+}
+
+
+def load_arrays(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read a source into raw float32 x (images N,H,W,C) and int32 labels or None."""
+    kind = config_value(source, "type", "data.source")
+    if kind not in _SOURCES:
+        raise RunError(
+            f"unknown data source type {kind!r} (data.source.type); "
+            f"available: {', '.join(sorted(_SOURCES))}"
+        )
+    raw_x, raw_y = _SOURCES[kind](source, seed)
+    origin = f"data.source ({kind})"
+    x = _as_elements(raw_x, origin)
+    y = None if raw_y is None else _as_labels(raw_y, x.shape[0], origin)
+    return x, y
