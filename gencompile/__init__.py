@@ -11,7 +11,16 @@ from __future__ import annotations
 
 from gencompile._version import __version__
 from gencompile.compiler.project import build
-from gencompile.runs import evaluate, sample, train
+from gencompile.runs import evaluate, reproduce, resume, sample, train
 from gencompile.spec import load_spec
 
-__all__ = ["__version__", "build", "evaluate", "load_spec", "sample", "train"]
+__all__ = [
+    "__version__",
+    "build",
+    "evaluate",
+    "load_spec",
+    "reproduce",
+    "resume",
+    "sample",
+    "train",
+]

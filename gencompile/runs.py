@@ -26,6 +26,7 @@ from gencompile.errors import RunError
 from gencompile.lockfile import build_locked, read_lock, verify_files
 from gencompile.report import write_report
 from gencompile.spec import LoadedSpec, load_spec
+from gencompile.spec.base import python_name
 
 DEFAULT_SPEC = "vae_digits.yaml"
 
@@ -61,10 +62,6 @@ def verified_lock(run_dir: Path) -> dict[str, Any]:
     lock = read_lock(run_dir)
     verify_files(Path(run_dir), lock)
     return lock
-
-
-def package_of(lock: dict[str, Any]) -> str:
-    return lock["name"].replace("-", "_")
 
 
 def import_generated(run_dir: Path, package: str, module: str = "train") -> ModuleType:
@@ -103,7 +100,7 @@ def resume(run_dir: Path | str, quiet: bool = False) -> TrainResult:
     """Continue an interrupted run from its newest whole checkpoint, in place."""
     run_dir = Path(run_dir)
     lock = verified_lock(run_dir)
-    return _run(run_dir, package_of(lock), lock, quiet, "--resume")
+    return _run(run_dir, python_name(lock["name"]), lock, quiet, "--resume")
 
 
 def _run(directory: Path, package: str, lock: dict, quiet: bool, *flags: str) -> TrainResult:
@@ -125,7 +122,7 @@ def load_trained_model(run_dir: Path | str, check_weights: bool = True) -> tuple
     """
     run_dir = Path(run_dir)
     lock = verified_lock(run_dir)
-    module = import_generated(run_dir, package_of(lock))
+    module = import_generated(run_dir, python_name(lock["name"]))
     from gencompile.runtime.repro import weights_sha256
     from gencompile.runtime.training import load_weights
 

@@ -19,6 +19,7 @@ _SUBMODULES = {
     "distributions",
     "layers",
     "losses",
+    "mixture",
     "optimizers",
     "pictures",
     "repro",

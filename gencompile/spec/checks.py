@@ -163,7 +163,7 @@ def _walk_layers(layers: list[Any], path: PathKey) -> Iterator[tuple[PathKey, An
 
 def check_heldout_metrics(spec: Spec) -> Found:
     if spec.data.validation_split == 0 and spec.evaluation.metrics:
-        likelihood_metrics = {"elbo", "iwae_nll", "bits_per_dim"}
+        likelihood_metrics = {"elbo", "iwae_nll", "bits_per_dim", "nll"}
         if likelihood_metrics & set(spec.evaluation.metrics):
             yield (
                 ("evaluation", "metrics"),

@@ -1,0 +1,112 @@
+"""Lowering of the `mixture` family: a Gaussian mixture fitted by EM, no networks.
+
+One epoch is one EM iteration: `train_step` runs the E-step on each batch and accumulates
+the sufficient statistics, and the M-step turns them into new parameters between epochs.
+So `algorithm.max_iter` is the number of epochs; `training.epochs`, when the spec (or
+`--epochs`) sets it, caps it further. Images are modelled as flat vectors (8x8 digits: 64
+features); samples are reshaped to the data's shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gencompile.compiler.lower import Lowering
+from gencompile.compiler.plan import ProjectPlan, Shape
+from gencompile.compiler.shapes import size
+
+
+@dataclass(frozen=True)
+class MixturePlan:
+    data_shape: Shape
+    features: int  # the data flattened to vectors
+    components: int
+    covariance: str  # full | diag | spherical | tied
+    reg_covar: float
+    max_iter: int
+    tol: float
+    init: str  # kmeans | random
+    num_params: int  # free parameters, as in BIC
+
+
+def covariance_params(covariance: str, components: int, features: int) -> int:
+    """Free parameters of the covariances (scikit-learn's count)."""
+    triangle = features * (features + 1) // 2
+    return {
+        "full": components * triangle,
+        "diag": components * features,
+        "spherical": components,
+        "tied": triangle,
+    }[covariance]
+
+
+def free_params(covariance: str, components: int, features: int) -> int:
+    """Mixture weights (they sum to one), means and covariances."""
+    means = components * features
+    return components - 1 + means + covariance_params(covariance, components, features)
+
+
+COVARIANCE_WORDS = {
+    "full": "a full covariance per component",
+    "diag": "a diagonal covariance per component",
+    "spherical": "a single variance per component",
+    "tied": "one full covariance shared by all components",
+}
+
+
+def lower_mixture(low: Lowering) -> ProjectPlan:
+    spec, model = low.spec, low.spec.model
+    data = low.data_shape()
+    if model.algorithm.type != "em":
+        low.report(
+            ("model", "algorithm", "type"),
+            f"algorithm '{model.algorithm.type}' is not available yet for the mixture family",
+            "use algorithm: {type: em}",
+        )
+    low.fail_if_problems()
+    features = size(data.shape)
+    algorithm = model.algorithm
+    training = low.training_config()
+    explicit_epochs = "epochs" in spec.training.model_fields_set
+    training["epochs"] = (
+        min(training["epochs"], algorithm.max_iter) if explicit_epochs else algorithm.max_iter
+    )
+    plan = MixturePlan(
+        data_shape=data.shape,
+        features=features,
+        components=model.components,
+        covariance=model.covariance,
+        reg_covar=model.reg_covar,
+        max_iter=algorithm.max_iter,
+        tol=algorithm.tol,
+        init=algorithm.init,
+        num_params=free_params(model.covariance, model.components, features),
+    )
+    words = (
+        f"negative mean log-likelihood of a mixture of {model.components} Gaussians with "
+        f"{COVARIANCE_WORDS[model.covariance]} (plus {model.reg_covar:g} on the diagonal), "
+        f"maximised by EM from a {algorithm.init} start: each epoch accumulates the "
+        "posterior-weighted statistics of every batch, then re-estimates the parameters in "
+        f"closed form; at most {algorithm.max_iter} iterations, stopping when the mean "
+        f"log-likelihood changes by less than {algorithm.tol:g}"
+    )
+    resolved = low.resolved_spec()
+    resolved["training"]["epochs"] = training["epochs"]
+    return ProjectPlan(
+        name=spec.name,
+        package=low.package,
+        family="mixture",
+        description=spec.description,
+        seed=spec.seed,
+        data=low.data_config(with_labels=False),
+        data_shape=data.shape,
+        data_kind=data.kind,
+        num_classes=None,
+        training=training,
+        evaluation=low.evaluation_config(),
+        output=spec.output.model_dump(mode="json"),
+        model=plan,
+        networks=(),
+        resolved_spec=resolved,
+        loss_in_words=words,
+    )

@@ -1,0 +1,251 @@
+"""Gaussian mixtures for generated projects: log-densities, EM statistics, metrics.
+
+The parameters are those of scikit-learn's `GaussianMixture`, with the covariances held as
+the Cholesky factors of their inverses (`precisions_cholesky`, P with P P^T = Sigma^-1):
+a log-density is then a matrix product and a sum of logs, and a sample is one triangular
+solve. Their shapes follow the covariance type:
+
+    full       (k, d, d)   one covariance per component
+    tied       (d, d)      one covariance shared by every component
+    diag       (k, d)      a diagonal covariance per component
+    spherical  (k,)        one variance per component
+
+Everything here runs in float64. EM sums sufficient statistics over every example of an
+epoch and subtracts squared means from second moments; in float32 that cancellation and
+the log-determinants of nearly singular covariances drift by more than the 1e-3 relative
+agreement with scikit-learn (which computes in float64) that the tests hold us to.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+DTYPE = tf.float64
+# scikit-learn adds 10 machine epsilons to each component's weight, so that an empty
+# component divides by a tiny number rather than by zero; we do the same to match it.
+EMPTY_COMPONENT_GUARD = 10 * np.finfo(np.float64).eps
+
+
+def precision_shape(covariance: str, components: int, features: int) -> tuple[int, ...]:
+    return {
+        "full": (components, features, features),
+        "tied": (features, features),
+        "diag": (components, features),
+        "spherical": (components,),
+    }[covariance]
+
+
+def second_moment_shape(covariance: str, components: int, features: int) -> tuple[int, ...]:
+    """Shape of the accumulated sum of x x^T (or x^2) the M-step needs."""
+    return {
+        "full": (components, features, features),
+        "tied": (features, features),  # unweighted: sum over all examples of x x^T
+        "diag": (components, features),
+        "spherical": (components, features),
+    }[covariance]
+
+
+# --------------------------------------------------------------------------- densities
+
+
+def log_gaussian_prob(x, means, precisions_cholesky, covariance: str):
+    """log N(x_n | mu_k, Sigma_k) for every example n and component k: shape (n, k)."""
+    d = tf.cast(tf.shape(x)[1], DTYPE)
+    p = precisions_cholesky
+    if covariance == "full":
+        # y_nk = (x_n - mu_k) P_k, as two matrix products: x P_k and mu_k P_k.
+        y = tf.einsum("nd,kde->nke", x, p) - tf.einsum("kd,kde->ke", means, p)[None]
+        squared = tf.reduce_sum(tf.square(y), axis=-1)
+        log_det = tf.reduce_sum(tf.math.log(tf.linalg.diag_part(p)), axis=-1)
+    elif covariance == "tied":
+        y = tf.matmul(x, p)[:, None, :] - tf.matmul(means, p)[None]
+        squared = tf.reduce_sum(tf.square(y), axis=-1)
+        log_det = tf.reduce_sum(tf.math.log(tf.linalg.diag_part(p)))
+    elif covariance == "diag":
+        y = (x[:, None, :] - means[None]) * p[None]
+        squared = tf.reduce_sum(tf.square(y), axis=-1)
+        log_det = tf.reduce_sum(tf.math.log(p), axis=-1)
+    elif covariance == "spherical":
+        distance = tf.reduce_sum(tf.square(x[:, None, :] - means[None]), axis=-1)
+        squared = distance * tf.square(p)[None]
+        log_det = d * tf.math.log(p)
+    else:
+        raise ValueError(f"unknown covariance type {covariance!r}")
+    return -0.5 * (d * math.log(2.0 * math.pi) + squared) + log_det
+
+
+# --------------------------------------------------------------------------- EM
+
+
+def batch_statistics(x, responsibilities, covariance: str):
+    """Sufficient statistics of one batch: sum_n r_nk, sum_n r_nk x_n, and second moments."""
+    r = responsibilities
+    counts = tf.reduce_sum(r, axis=0)
+    sums = tf.matmul(r, x, transpose_a=True)  # (k, d)
+    if covariance == "full":
+        # sum_n r_nk x_n x_n^T for every k, as one matrix product of shape (k*d, n) x (n, d).
+        k, d = tf.shape(r)[1], tf.shape(x)[1]
+        weighted = tf.reshape(r[:, :, None] * x[:, None, :], (-1, k * d))
+        second = tf.reshape(tf.matmul(weighted, x, transpose_a=True), (k, d, d))
+    elif covariance == "tied":
+        second = tf.matmul(x, x, transpose_a=True)
+    else:  # diag, spherical
+        second = tf.matmul(r, tf.square(x), transpose_a=True)
+    return counts, sums, second
+
+
+def estimate_parameters(counts, sums, second, covariance: str, reg_covar: float):
+    """The M-step: weights, means and precision Cholesky factors from the statistics."""
+    counts = counts + EMPTY_COMPONENT_GUARD
+    weights = counts / tf.reduce_sum(counts)
+    means = sums / counts[:, None]
+    if covariance == "full":
+        outer = means[:, :, None] * means[:, None, :]
+        covariances = second / counts[:, None, None] - outer
+        covariances += reg_covar * tf.eye(tf.shape(means)[1], dtype=DTYPE)[None]
+    elif covariance == "tied":
+        outer = tf.matmul(means * counts[:, None], means, transpose_a=True)
+        covariances = (second - outer) / tf.reduce_sum(counts)
+        covariances += reg_covar * tf.eye(tf.shape(means)[1], dtype=DTYPE)
+    else:
+        covariances = second / counts[:, None] - tf.square(means) + reg_covar
+        if covariance == "spherical":
+            covariances = tf.reduce_mean(covariances, axis=1)
+    return weights, means, precisions_cholesky(covariances, covariance)
+
+
+def precisions_cholesky(covariances, covariance: str):
+    """P with P P^T = Sigma^-1 (upper triangular for full and tied, as scikit-learn's)."""
+    covariances = tf.convert_to_tensor(covariances, DTYPE)
+    if covariance in ("full", "tied"):
+        lower = tf.linalg.cholesky(covariances)
+        identity = tf.broadcast_to(tf.eye(tf.shape(lower)[-1], dtype=DTYPE), tf.shape(lower))
+        return tf.linalg.matrix_transpose(
+            tf.linalg.triangular_solve(lower, identity, lower=True)
+        )
+    return tf.math.rsqrt(covariances)
+
+
+def statistics_from_responsibilities(x: np.ndarray, resp: np.ndarray, covariance: str, batch=4096):
+    """Statistics of a whole array given its responsibilities (for the initialisation)."""
+    totals = None
+    for start in range(0, len(x), batch):
+        xb = tf.constant(x[start : start + batch], DTYPE)
+        rb = tf.constant(resp[start : start + batch], DTYPE)
+        parts = batch_statistics(xb, rb, covariance)
+        totals = parts if totals is None else [t + p for t, p in zip(totals, parts, strict=True)]
+    return totals
+
+
+def initial_responsibilities(x: np.ndarray, components: int, init: str, seed: int) -> np.ndarray:
+    """One-hot k-means labels, or random responsibilities (scikit-learn's two inits)."""
+    if init == "kmeans":
+        from sklearn.cluster import KMeans
+
+        labels = KMeans(components, n_init=1, random_state=seed).fit(x).labels_
+        return np.eye(components)[labels]
+    if init == "random":
+        resp = np.random.default_rng(seed).uniform(size=(len(x), components))
+        return resp / resp.sum(axis=1, keepdims=True)
+    raise ValueError(f"unknown initialisation {init!r}; expected kmeans or random")
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def sample_gaussians(means, precisions_cholesky, covariance: str, components, noise):
+    """x = mu_c + Sigma_c^(1/2) z for the chosen components c and standard normal z."""
+    mu = tf.gather(means, components)
+    if covariance == "full":
+        p = tf.gather(precisions_cholesky, components)
+        # Sigma = (P P^T)^-1, so Sigma^(1/2) z solves P^T y = z (P^T is lower triangular).
+        y = tf.linalg.triangular_solve(tf.linalg.matrix_transpose(p), noise[..., None])
+        return mu + y[..., 0]
+    if covariance == "tied":
+        p = tf.linalg.matrix_transpose(precisions_cholesky)
+        y = tf.linalg.triangular_solve(tf.broadcast_to(p, (tf.shape(noise)[0], *p.shape)),
+                                       noise[..., None])  # fmt: skip
+        return mu + y[..., 0]
+    p = tf.gather(precisions_cholesky, components)
+    if covariance == "spherical":
+        p = p[:, None]
+    return mu + noise / p
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+class EMStep(keras.callbacks.Callback):
+    """Applies the M-step between epochs, from the statistics the epoch accumulated.
+
+    It runs at the start of the next epoch and at the end of training (not at the end of
+    the epoch) so that a checkpoint written at an epoch's end holds the statistics with
+    the parameters they were computed under: a resumed run then takes the same step.
+    """
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.model.m_step()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.model.m_step()
+
+
+class Converged(keras.callbacks.Callback):
+    """Stops training when the mean log-likelihood changes by less than `tol` (as sklearn)."""
+
+    def __init__(self, tol: float, monitor: str = "log_likelihood"):
+        super().__init__()
+        self.tol, self.monitor = tol, monitor
+        self.previous: float | None = None
+        self.converged_epoch: int | None = None
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        current = float((logs or {})[self.monitor])
+        if self.previous is not None and abs(current - self.previous) < self.tol:
+            self.converged_epoch = epoch
+            self.model.stop_training = True
+        self.previous = current
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def log_likelihood(model: keras.Model, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+    """Per-example log p(x) in the model's units (float64)."""
+    parts = [
+        np.asarray(model.log_prob(tf.constant(x[start : start + batch_size])), np.float64)
+        for start in range(0, len(x), batch_size)
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0,))
+
+
+def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> dict[str, float]:
+    """The configured metrics, in nats and in the data's original units.
+
+    `nll` and `bits_per_dim` are held out (validation split); `bic` and `aic` are the
+    information criteria of the fit, computed on the training split as scikit-learn does.
+    """
+    wanted = config["metrics"]
+    shift = data.preprocessor.log_det_jacobian  # log |dy/dx| of the affine preprocessing
+    dims = int(np.prod(data.element_shape))
+    metrics: dict[str, float] = {}
+    if len(data.x_val) and ({"nll", "bits_per_dim"} & set(wanted)):
+        nll = float(-np.mean(log_likelihood(model, data.x_val))) - shift
+        if "nll" in wanted:
+            metrics["nll"] = nll
+        if "bits_per_dim" in wanted:
+            metrics["bits_per_dim"] = nll / (dims * math.log(2))
+    if {"bic", "aic"} & set(wanted):
+        n = len(data.x_train)
+        total = float(np.sum(log_likelihood(model, data.x_train))) + n * shift
+        params = model.num_free_parameters()
+        if "bic" in wanted:
+            metrics["bic"] = -2.0 * total + params * math.log(n)
+        if "aic" in wanted:
+            metrics["aic"] = -2.0 * total + 2.0 * params
+    return metrics

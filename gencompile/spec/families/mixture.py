@@ -1,0 +1,52 @@
+"""The `mixture` family: a Gaussian mixture model fitted by expectation-maximisation."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
+
+from gencompile.spec.base import NonNegativeFloat, PositiveFloat, PositiveInt, StrictModel
+
+
+class EMAlgorithm(StrictModel):
+    """Expectation-maximisation: one EM iteration per epoch over the training data."""
+
+    type: Literal["em"]
+    max_iter: PositiveInt = Field(
+        100, description="At most this many EM iterations (one per epoch)."
+    )
+    tol: NonNegativeFloat = Field(
+        1.0e-3,
+        description="Stop when the mean log-likelihood changes by less than this (nats).",
+    )
+    init: Literal["kmeans", "random"] = Field(
+        "kmeans", description="Initial responsibilities: k-means labels or random weights."
+    )
+
+
+class GradientAlgorithm(StrictModel):
+    """Maximum likelihood by an optimizer over Cholesky-parameterised covariances."""
+
+    type: Literal["gradient"]
+
+
+Algorithm = Annotated[EMAlgorithm | GradientAlgorithm, Field(discriminator="type")]
+
+
+class MixtureModel(StrictModel):
+    """Gaussian mixture model."""
+
+    family: Literal["mixture"]
+    components: Annotated[int, Field(ge=1, le=4096)] = 8
+    covariance: Literal["full", "diag", "spherical", "tied"] = Field(
+        "full", description="Shape of each component's covariance, as in scikit-learn."
+    )
+    algorithm: Algorithm = Field(default_factory=lambda: EMAlgorithm(type="em"))
+    reg_covar: PositiveFloat = Field(
+        1.0e-6, description="Added to the covariances' diagonals, so they stay invertible."
+    )
+
+    metrics_available: ClassVar[tuple[str, ...]] = ("nll", "bits_per_dim", "bic", "aic")
+    metrics_default: ClassVar[tuple[str, ...]] = ("nll", "bic", "aic")
+    trackers: ClassVar[tuple[str, ...]] = ("loss", "log_likelihood")
