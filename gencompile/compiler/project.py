@@ -64,7 +64,12 @@ def render_project(loaded: LoadedSpec, plan: ProjectPlan) -> dict[str, str]:
         "version": __version__,
         "spec_sha256": sha256_text(loaded.text),
         "requirements": requirements(installed_versions()),
-        "total_params": sum(n.params for n in plan.networks),
+        # Networks' weights; a model without networks (a mixture) counts its own parameters.
+        "total_params": (
+            sum(n.params for n in plan.networks)
+            if plan.networks
+            else getattr(plan.model, "num_params", 0)
+        ),
     }
     package = plan.package
     files = {

@@ -125,9 +125,7 @@ def precisions_cholesky(covariances, covariance: str):
     if covariance in ("full", "tied"):
         lower = tf.linalg.cholesky(covariances)
         identity = tf.broadcast_to(tf.eye(tf.shape(lower)[-1], dtype=DTYPE), tf.shape(lower))
-        return tf.linalg.matrix_transpose(
-            tf.linalg.triangular_solve(lower, identity, lower=True)
-        )
+        return tf.linalg.matrix_transpose(tf.linalg.triangular_solve(lower, identity, lower=True))
     return tf.math.rsqrt(covariances)
 
 

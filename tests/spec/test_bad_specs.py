@@ -168,7 +168,7 @@ CASES = [
         edit("family: vae", "family: vea"),
         "model.family",
         "family: ^vea",
-        ("must be one of vae", "'vea'"),
+        ("unknown family 'vea'", "expected one of vae, mixture"),
         ("did you mean 'vae'?",),
     ),
     Case(

@@ -53,6 +53,8 @@ COVARIANCE_WORDS = {
     "tied": "one full covariance shared by all components",
 }
 
+INIT_WORDS = {"kmeans": "k-means", "random": "random"}
+
 
 def lower_mixture(low: Lowering) -> ProjectPlan:
     spec, model = low.spec, low.spec.model
@@ -62,6 +64,19 @@ def lower_mixture(low: Lowering) -> ProjectPlan:
             ("model", "algorithm", "type"),
             f"algorithm '{model.algorithm.type}' is not available yet for the mixture family",
             "use algorithm: {type: em}",
+        )
+    if spec.training.mixed_precision:
+        low.report(
+            ("training", "mixed_precision"),
+            "mixed precision is not available for the mixture family: EM runs in float64",
+            "set training.mixed_precision: false",
+        )
+    if spec.training.distribution.strategy != "none":
+        low.report(
+            ("training", "distribution", "strategy"),
+            f"the '{spec.training.distribution.strategy}' strategy is not available yet for "
+            "the mixture family",
+            "use training.distribution: {strategy: none}",
         )
     low.fail_if_problems()
     features = size(data.shape)
@@ -85,7 +100,7 @@ def lower_mixture(low: Lowering) -> ProjectPlan:
     words = (
         f"negative mean log-likelihood of a mixture of {model.components} Gaussians with "
         f"{COVARIANCE_WORDS[model.covariance]} (plus {model.reg_covar:g} on the diagonal), "
-        f"maximised by EM from a {algorithm.init} start: each epoch accumulates the "
+        f"maximised by EM from a {INIT_WORDS[algorithm.init]} start: each epoch accumulates the "
         "posterior-weighted statistics of every batch, then re-estimates the parameters in "
         f"closed form; at most {algorithm.max_iter} iterations, stopping when the mean "
         f"log-likelihood changes by less than {algorithm.tol:g}"
