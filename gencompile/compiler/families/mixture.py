@@ -124,4 +124,8 @@ def lower_mixture(low: Lowering) -> ProjectPlan:
         networks=(),
         resolved_spec=resolved,
         loss_in_words=words,
+        extra={
+            "fitting": f"EM from {INIT_WORDS[algorithm.init]}, one iteration per epoch "
+            f"(at most {training['epochs']}), tol {algorithm.tol:g}; no optimizer"
+        },
     )
