@@ -175,6 +175,62 @@ def sample_gaussians(means, precisions_cholesky, covariance: str, components, no
     return mu + noise / p
 
 
+# --------------------------------------------------------------------------- imputation
+
+
+def dense_covariances(precisions_cholesky, covariance: str, components: int, features: int):
+    """The (k, d, d) covariance matrices, whatever the covariance type stores."""
+    p = tf.convert_to_tensor(precisions_cholesky, DTYPE)
+    if covariance in ("full", "tied"):
+        covariances = tf.linalg.inv(tf.matmul(p, p, transpose_b=True))
+        return tf.broadcast_to(covariances, (components, features, features))
+    variances = 1.0 / tf.square(p)
+    if covariance == "spherical":
+        variances = tf.broadcast_to(variances[:, None], (components, features))
+    return tf.linalg.diag(variances)
+
+
+def impute(x, weights, means, precisions_cholesky, covariance: str) -> np.ndarray:
+    """Fill the NaNs of x (n, d) with E[x_missing | x_observed] under the mixture.
+
+    Closed-form Gaussian conditioning, per component k: the posterior p(k | x_o) uses the
+    marginal N(x_o | mu_o, S_oo), and E[x_m | x_o, k] = mu_m + S_mo S_oo^-1 (x_o - mu_o).
+    Rows miss different entries, so each row's S_oo is embedded in a d x d matrix with
+    ones on the missing diagonal (and zeros off it): one batched Cholesky serves every
+    missing pattern. A row with nothing observed gets the mixture's mean.
+    """
+    x = np.asarray(x, np.float64)
+    k, d = means.shape
+    covariances = dense_covariances(precisions_cholesky, covariance, k, d)
+    rows = max(1, 2**22 // (k * d * d))  # bounds the (rows, k, d, d) intermediates
+    filled = [
+        _impute_rows(x[start : start + rows], weights, means, covariances)
+        for start in range(0, len(x), rows)
+    ]
+    return np.concatenate(filled) if filled else x.copy()
+
+
+def _impute_rows(x: np.ndarray, weights, means, covariances) -> np.ndarray:
+    observed = tf.constant(~np.isnan(x), DTYPE)  # (n, d): 1 where x is known
+    x0 = tf.constant(np.nan_to_num(x), DTYPE)
+    pair = observed[:, :, None] * observed[:, None, :]  # (n, d, d)
+    embedded = pair[:, None] * covariances[None] + tf.linalg.diag(1.0 - observed)[:, None]
+    cholesky = tf.linalg.cholesky(embedded)  # (n, k, d, d)
+    diff = observed[:, None, :] * (x0[:, None, :] - means[None])  # (n, k, d), 0 where missing
+    solved = tf.linalg.cholesky_solve(cholesky, diff[..., None])[..., 0]  # S_oo^-1 (x_o - mu_o)
+    log_det = 2.0 * tf.reduce_sum(tf.math.log(tf.linalg.diag_part(cholesky)), axis=-1)
+    quadratic = tf.reduce_sum(diff * solved, axis=-1)
+    observed_dims = tf.reduce_sum(observed, axis=1, keepdims=True)
+    log_joint = tf.math.log(weights)[None] - 0.5 * (
+        observed_dims * math.log(2.0 * math.pi) + log_det + quadratic
+    )
+    posterior = tf.nn.softmax(log_joint, axis=1)  # p(k | x_o)
+    # mu + S_(:,o) S_oo^-1 (x_o - mu_o): the conditional mean (and x itself where observed).
+    conditional = means[None] + tf.einsum("kij,nkj->nki", covariances, solved)
+    mean = tf.reduce_sum(posterior[:, :, None] * conditional, axis=1)
+    return np.where(np.isnan(x), mean.numpy(), x)
+
+
 # --------------------------------------------------------------------------- callbacks
 
 
