@@ -4,7 +4,7 @@ One run of this script
 
 1. builds `specs/vae_digits.yaml` with the library into a temporary directory, imports the
    generated model and trains it the way the generated `train.py` does (`repro.set_seed`,
-   `load_data`, `training.build_and_compile`, `model.fit` on `data.train` with the model's
+   `load_data`, `training.build_and_compile`, `model.fit` on `data.epochs(...)` with the model's
    own callbacks, i.e. the KL warm-up);
 2. trains a hand-written VAE in the style of keras.io's `examples/generative/vae.py` with
    the same architecture, loss, L2 penalties, KL warm-up, optimizer, batches and epochs;
@@ -488,11 +488,12 @@ class Contender:
 
     def fit(self, start: int, stop: int) -> None:
         history = self.model.fit(
-            self.data.train,
+            self.data.epochs(start, stop),  # epoch e's batches depend only on (seed, e)
+            steps_per_epoch=self.data.steps_per_epoch,
             initial_epoch=start,
             epochs=stop,
             callbacks=[*self.callbacks(), self.clock],
-            shuffle=False,  # the tf.data pipeline shuffles, seeded
+            shuffle=False,  # the stream is shuffled per epoch, seeded
             verbose=0,
         )
         self.losses.extend(float(v) for v in history.history["loss"])
@@ -544,7 +545,7 @@ def score(contender: Contender, rnd: int, seed: int, k: int) -> Trial:
         name=contender.name,
         rnd=rnd,
         seed=seed,
-        speed=throughput(contender.clock, int(data.train.cardinality())),
+        speed=throughput(contender.clock, data.steps_per_epoch),
         final_loss=contender.losses[-1],
         elbo=elbo,
         iwae_nll=float(-np.mean(log_px)),
@@ -733,13 +734,14 @@ def fit_costs(gen: Generated, epochs: int, rounds: int) -> list[str]:
         clock = EpochClock()
         with MethodTimer(targets) as timer:
             model.fit(
-                data.train,
+                data.epochs(0, epochs),
+                steps_per_epoch=data.steps_per_epoch,
                 epochs=epochs,
                 callbacks=[*model.training_callbacks(), clock],
                 shuffle=False,
                 verbose=0,
             )
-        return throughput(clock, int(data.train.cardinality())), clock, timer.seconds
+        return throughput(clock, data.steps_per_epoch), clock, timer.seconds
 
     def full() -> tuple[Throughput, EpochClock, dict[str, float]]:
         clock = EpochClock()
@@ -760,7 +762,7 @@ def fit_costs(gen: Generated, epochs: int, rounds: int) -> list[str]:
                 epochs,
                 quiet=True,
             )
-        return throughput(clock, int(data.train.cardinality())), clock, timer.seconds
+        return throughput(clock, data.steps_per_epoch), clock, timer.seconds
 
     results: dict[str, list[tuple[Throughput, EpochClock, dict[str, float]]]] = {
         "model.fit": [],

@@ -260,7 +260,7 @@ def evaluate(
 def _print_metrics(metrics: dict[str, float]) -> None:
     from gencompile.report import METRIC_UNITS
 
-    table = Table(title="held-out metrics", title_justify="left")
+    table = Table(title="metrics", title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("unit")

@@ -17,6 +17,8 @@ METRIC_UNITS = {
     "iwae_nll": ("nats / example", "lower is better"),
     "nll": ("nats / example", "lower is better"),
     "bits_per_dim": ("bits / dimension", "lower is better"),
+    "bic": ("nats, training split", "lower is better"),
+    "aic": ("nats, training split", "lower is better"),
 }
 
 
@@ -45,7 +47,10 @@ def render_report(run_dir: Path) -> str:
         f"Family `{lock['family']}`, seed {lock['seed']}, "
         f"{record.get('epochs', '?')} epochs in {record.get('train_seconds', '?')} s.",
         "",
-        "## Held-out metrics",
+        "## Metrics",
+        "",
+        "On the held-out split, except the information criteria (BIC, AIC), which are",
+        "computed on the training split as scikit-learn does.",
         "",
         "| metric | value | unit | |",
         "|---|---:|---|---|",

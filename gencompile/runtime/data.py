@@ -292,7 +292,9 @@ def load_data(config: dict, seed: int) -> DataBundle:
     def slices(features: np.ndarray, labels: np.ndarray | None) -> tf.data.Dataset:
         return tf.data.Dataset.from_tensor_slices((features, labels) if with_labels else features)
 
-    examples = slices(x_train, y_train)
+    train_tensors = (
+        (tf.constant(x_train), tf.constant(y_train)) if with_labels else tf.constant(x_train)
+    )
     augment_batch = None
     if augmentation:
         value_range = (
@@ -316,17 +318,26 @@ def load_data(config: dict, seed: int) -> DataBundle:
         With `steps`, each epoch is exactly that many batches of a repeated epoch.
         """
 
+        count = len(train_idx)
+
         def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
-            epoch_seed = tf.constant(seed, tf.int64) * 1_000_003 + epoch
-            order = examples.shuffle(
-                shuffle_buffer, seed=epoch_seed, reshuffle_each_iteration=False
+            # A stateless permutation: no global-seed state, so it is the same in any process.
+            order = tf.random.experimental.index_shuffle(
+                tf.range(count, dtype=tf.int64),
+                seed=tf.stack([tf.constant(seed, tf.int64), epoch]),
+                max_index=count - 1,
             )
+            indices = tf.data.Dataset.from_tensor_slices(order)
             if steps is not None:
-                order = order.repeat()
-            batches = order.batch(batch_size, drop_remainder=drop_remainder)
+                indices = indices.repeat()
+            batches = indices.batch(batch_size, drop_remainder=drop_remainder)
             return batches.take(steps) if steps is not None else batches
 
+        def gather(indices: tf.Tensor):
+            return tf.nest.map_structure(lambda t: tf.gather(t, indices), train_tensors)
+
         stream = tf.data.Dataset.range(first, last).flat_map(one_epoch)
+        stream = stream.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
         if augment_batch is not None:
             stream = stream.map(augment_batch, num_parallel_calls=tf.data.AUTOTUNE)
         return stream.prefetch(tf.data.AUTOTUNE)

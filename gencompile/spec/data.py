@@ -146,4 +146,9 @@ class DataSpec(StrictModel):
     preprocessing: Preprocessing = Field(default_factory=Preprocessing)
     augmentation: list[Augmentation] = Field(default_factory=list)
     batch_size: PositiveInt = 128
-    shuffle_buffer: PositiveInt = 10000
+    shuffle_buffer: PositiveInt = Field(
+        10000,
+        description="Accepted as in Keras; the in-memory training split is fully permuted each "
+        "epoch (as a buffer at least as large as the data would), with a seed made of "
+        "(seed, epoch).",
+    )
