@@ -257,6 +257,22 @@ def evaluate(
     _print_metrics(evaluate_run(run, names))
 
 
+@app.command()
+def impute(
+    run: Path,
+    input_csv: Annotated[Path, typer.Option("--input", help="CSV with a header row.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where the filled CSV goes.")],
+) -> None:
+    """Fill missing cells (empty or NaN) of a CSV with a trained mixture's conditional means."""
+    from gencompile.runs import impute as impute_run
+
+    result = impute_run(run, input_csv, output)
+    out.print(
+        f"filled {result.cells_filled} cell(s) in {result.rows_filled} row(s): {result.path}",
+        highlight=False,
+    )
+
+
 def _print_metrics(metrics: dict[str, float]) -> None:
     from gencompile.report import METRIC_UNITS
 

@@ -12,7 +12,9 @@ TensorFlow is imported only when generated code is (`import_generated`).
 
 from __future__ import annotations
 
+import csv
 import importlib
+import io
 import json
 import sys
 from dataclasses import dataclass
@@ -252,3 +254,84 @@ def _sibling(run_dir: Path, suffix: str) -> Path:
         n += 1
         candidate = run_dir.with_name(f"{run_dir.name}-{suffix}-{n}")
     return candidate
+
+
+@dataclass(frozen=True)
+class Imputation:
+    path: Path
+    rows_filled: int
+    cells_filled: int
+
+
+def impute(run_dir: Path | str, input_csv: Path | str, out_csv: Path | str) -> Imputation:
+    """Fill the empty (or NaN) cells of a CSV with a trained mixture's conditional means.
+
+    Observed cells are written back exactly as they were read; rows with nothing missing
+    pass through unchanged.
+    """
+    import numpy as np
+
+    from gencompile.runtime import repro
+    from gencompile.runtime.data import load_data
+
+    model, module = load_trained_model(run_dir)
+    if not hasattr(model, "impute"):
+        raise RunError(
+            f"{run_dir} holds a {read_lock(run_dir)['family']} model; only a "
+            "mixture model can impute"
+        )
+    header, cells = _read_csv(Path(input_csv))
+    repro.set_seed(module.SEED)
+    data = load_data(module.DATA, seed=module.SEED)
+    features = int(np.prod(data.element_shape))
+    if len(header) != features:
+        raise RunError(
+            f"{input_csv} has {len(header)} columns; the model was trained on {features} features"
+        )
+    values = np.array(
+        [[_number(c, i, j, input_csv) for j, c in enumerate(row)] for i, row in enumerate(cells)],
+        dtype="float64",
+    )
+    missing = np.isnan(values)
+    scaled = data.preprocessor.transform(values.reshape(-1, *data.element_shape))
+    filled = data.preprocessor.inverse(np.asarray(model.impute(scaled)).reshape(scaled.shape))
+    filled = filled.reshape(values.shape)
+    rows = [
+        [repr(float(filled[i, j])) if missing[i, j] else cell for j, cell in enumerate(row)]
+        for i, row in enumerate(cells)
+    ]
+    from gencompile.files import atomic_write_text
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    atomic_write_text(Path(out_csv), buffer.getvalue())
+    return Imputation(Path(out_csv), int(missing.any(axis=1).sum()), int(missing.sum()))
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError) as err:
+        raise RunError(f"cannot read {path}: {err}") from None
+    if not rows:
+        raise RunError(f"{path} is empty: it needs a header row")
+    header, body = rows[0], rows[1:]
+    for i, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise RunError(f"{path}, line {i}: {len(row)} cells, the header has {len(header)}")
+    return header, body
+
+
+def _number(cell: str, row: int, column: int, path: Path | str) -> float:
+    text = cell.strip()
+    if text == "" or text.lower() in ("nan", "na"):
+        return float("nan")
+    try:
+        return float(text)
+    except ValueError:
+        raise RunError(
+            f"{path}, line {row + 2}, column {column + 1}: {cell!r} is not a number"
+        ) from None
