@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from gencompile.cli import main
-
 ROOT = Path(__file__).resolve().parents[1]
 DIGITS = str(ROOT / "specs" / "vae_digits.yaml")
 CVAE = str(ROOT / "specs" / "cvae_digits.yaml")
-
-
-def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str):
-    monkeypatch.setattr(sys, "argv", ["gencompile", *args])
-    try:
-        main()
-        code = 0
-    except SystemExit as done:
-        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -40,21 +26,21 @@ def trained_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def test_validate_accepts_every_example(monkeypatch, capsys) -> None:
+def test_validate_accepts_every_example(run_cli) -> None:
     specs = sorted(str(p) for p in (ROOT / "specs").glob("*.yaml"))
-    code, out, _ = run_cli(monkeypatch, capsys, "validate", *specs)
+    code, out, _ = run_cli("validate", *specs)
     assert code == 0
     assert out.count("ok ") == len(specs)
 
 
-def test_validate_reports_every_problem_with_exit_2(monkeypatch, capsys, tmp_path) -> None:
+def test_validate_reports_every_problem_with_exit_2(run_cli, tmp_path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         "spec_version: 1\nname: bad\ndata:\n  source: {type: builtin, name: digits}\n"
         "  preprocessing: {scale: [0, 1]}\nmodel:\n  family: vae\n  latnt_dim: 4\n"
         "  encoder: {mlp: [0]}\n  decoder: {mlp: [8]}\n"
     )
-    code, _, err = run_cli(monkeypatch, capsys, "validate", str(bad))
+    code, _, err = run_cli("validate", str(bad))
     assert code == 2
     lines = [line for line in err.splitlines() if line.startswith(str(bad))]
     assert lines[0].endswith(
@@ -64,14 +50,14 @@ def test_validate_reports_every_problem_with_exit_2(monkeypatch, capsys, tmp_pat
     assert "Traceback" not in err
 
 
-def test_bad_override_is_a_spec_error(monkeypatch, capsys) -> None:
-    code, _, err = run_cli(monkeypatch, capsys, "explain", DIGITS, "--set", "model.latent_dim=-1")
+def test_bad_override_is_a_spec_error(run_cli) -> None:
+    code, _, err = run_cli("explain", DIGITS, "--set", "model.latent_dim=-1")
     assert code == 2
     assert "--set: model.latent_dim: must be > 0 (got -1)" in err
 
 
-def test_explain_shows_layers_shapes_params_and_loss(monkeypatch, capsys) -> None:
-    code, out, _ = run_cli(monkeypatch, capsys, "explain", DIGITS)
+def test_explain_shows_layers_shapes_params_and_loss(run_cli) -> None:
+    code, out, _ = run_cli("explain", DIGITS)
     assert code == 0
     assert "z_log_var" in out and "(batch, 8, 8, 1)" in out
     assert "51,600" in out  # encoder: 64*256+256 + 256*128+128 + 2*(128*8+8)
@@ -79,61 +65,61 @@ def test_explain_shows_layers_shapes_params_and_loss(monkeypatch, capsys) -> Non
     assert "beta_1: 0.9" in out  # defaults are resolved
 
 
-def test_schema_is_json_schema(monkeypatch, capsys, tmp_path) -> None:
-    code, out, _ = run_cli(monkeypatch, capsys, "schema")
+def test_schema_is_json_schema(run_cli, tmp_path) -> None:
+    code, out, _ = run_cli("schema")
     assert code == 0
     schema = json.loads(out)
     assert schema["title"] == "Spec" and "model" in schema["properties"]
     target = tmp_path / "spec.schema.json"
-    code, _, _ = run_cli(monkeypatch, capsys, "schema", "-o", str(target))
+    code, _, _ = run_cli("schema", "-o", str(target))
     assert code == 0 and json.loads(target.read_text()) == schema
 
 
-def test_build_writes_the_project(monkeypatch, capsys, tmp_path) -> None:
-    code, out, _ = run_cli(monkeypatch, capsys, "build", DIGITS, "-o", str(tmp_path / "p"))
+def test_build_writes_the_project(run_cli, tmp_path) -> None:
+    code, out, _ = run_cli("build", DIGITS, "-o", str(tmp_path / "p"))
     assert code == 0
     for name in ("vae_digits/model.py", "vae_digits/train.py", "spec.lock.json", "README.md"):
         assert (tmp_path / "p" / name).is_file()
     assert "spec.lock.json" in out
 
 
-def test_sample_writes_png_and_npz(monkeypatch, capsys, tmp_path, trained_runs) -> None:
+def test_sample_writes_png_and_npz(run_cli, tmp_path, trained_runs) -> None:
     run = str(trained_runs["vae"])
     png, npz = tmp_path / "s.png", tmp_path / "s.npz"
-    assert run_cli(monkeypatch, capsys, "sample", run, "-n", "16", "-o", str(png))[0] == 0
+    assert run_cli("sample", run, "-n", "16", "-o", str(png))[0] == 0
     assert Image.open(png).size == (4 * 32 + 3, 4 * 32 + 3)  # 1-px separators
-    assert run_cli(monkeypatch, capsys, "sample", run, "-n", "16", "-o", str(npz))[0] == 0
+    assert run_cli("sample", run, "-n", "16", "-o", str(npz))[0] == 0
     samples = np.load(npz)["samples"]
     assert samples.shape == (16, 8, 8, 1)
     assert samples.min() >= 0.0 and samples.max() <= 16.0  # back in the digits' units
 
 
-def test_conditional_sample_follows_the_label(monkeypatch, capsys, tmp_path, trained_runs):
+def test_conditional_sample_follows_the_label(run_cli, tmp_path, trained_runs):
     run = str(trained_runs["cvae"])
     first, second = tmp_path / "a.npz", tmp_path / "b.npz"
-    run_cli(monkeypatch, capsys, "sample", run, "-n", "4", "--label", "0", "-o", str(first))
-    run_cli(monkeypatch, capsys, "sample", run, "-n", "4", "--label", "7", "-o", str(second))
+    run_cli("sample", run, "-n", "4", "--label", "0", "-o", str(first))
+    run_cli("sample", run, "-n", "4", "--label", "7", "-o", str(second))
     assert not np.allclose(np.load(first)["samples"], np.load(second)["samples"])
 
 
-def test_evaluate_recomputes_metrics(monkeypatch, capsys, trained_runs) -> None:
+def test_evaluate_recomputes_metrics(run_cli, trained_runs) -> None:
     run = trained_runs["vae"]
     before = json.loads((run / "metrics.json").read_text())["metrics"]["elbo"]
-    code, out, _ = run_cli(monkeypatch, capsys, "evaluate", str(run), "--metrics", "elbo")
+    code, out, _ = run_cli("evaluate", str(run), "--metrics", "elbo")
     assert code == 0 and "elbo" in out
     after = json.loads((run / "metrics.json").read_text())["metrics"]["elbo"]
     assert after == pytest.approx(before, abs=0.5)  # same weights, fresh Monte Carlo draw
 
 
-def test_evaluate_refuses_a_folder_that_is_not_a_run(monkeypatch, capsys, tmp_path) -> None:
-    code, _, err = run_cli(monkeypatch, capsys, "evaluate", str(tmp_path))
+def test_evaluate_refuses_a_folder_that_is_not_a_run(run_cli, tmp_path) -> None:
+    code, _, err = run_cli("evaluate", str(tmp_path))
     assert code == 1
     assert "is not a gencompile run or project (no spec.lock.json)" in err
 
 
-def test_train_prints_metrics_and_paths(monkeypatch, capsys, tmp_path) -> None:
+def test_train_prints_metrics_and_paths(run_cli, tmp_path) -> None:
     args = ["train", "--epochs", "1", "--runs-dir", str(tmp_path), "--quiet"]
-    code, out, _ = run_cli(monkeypatch, capsys, *args, "--set", "evaluation.importance_samples=4")
+    code, out, _ = run_cli(*args, "--set", "evaluation.importance_samples=4")
     assert code == 0
     assert "iwae_nll" in out and "samples:" in out
     run_dirs = list((tmp_path / "vae-digits").iterdir())  # the embedded default spec

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,42 +17,6 @@ OVERRIDES = [
 ]
 EPOCHS = 4
 
-# Trains in a child process and SIGKILLs it after batch 8 of epoch 3 (0-based epoch 2).
-KILL_MID_EPOCH = """
-import os, signal, sys
-import keras
-from gencompile.runs import train
-
-class KillMidEpoch(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        if self.epoch == 2 and batch == 7:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-fit = keras.Model.fit
-
-def fit_and_die(self, *args, callbacks=(), **kwargs):
-    return fit(self, *args, callbacks=[*callbacks, KillMidEpoch()], **kwargs)
-
-keras.Model.fit = fit_and_die
-train(sys.argv[1], sys.argv[3:], epochs=int(os.environ["EPOCHS"]), run_dir=sys.argv[2], quiet=True)
-"""
-
-
-def killed_run(run_dir: Path) -> Path:
-    env = {**os.environ, "EPOCHS": str(EPOCHS), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run(
-        [sys.executable, "-c", KILL_MID_EPOCH, str(SPEC), str(run_dir), *OVERRIDES],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
-    return run_dir
-
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> str:
@@ -66,8 +26,10 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> str:
     ]
 
 
-def test_run_killed_mid_epoch_resumes_to_identical_weights(tmp_path, uninterrupted) -> None:
-    run_dir = killed_run(tmp_path / "run")
+def test_run_killed_mid_epoch_resumes_to_identical_weights(
+    tmp_path, uninterrupted, killed_run
+) -> None:
+    run_dir = killed_run(SPEC, tmp_path / "run", OVERRIDES, EPOCHS)
     assert not (run_dir / "metrics.json").exists()
     assert (run_dir / "checkpoints" / "epoch-0002.json").is_file()
     assert not (run_dir / "checkpoints" / "epoch-0003.json").exists()
@@ -80,8 +42,10 @@ def test_run_killed_mid_epoch_resumes_to_identical_weights(tmp_path, uninterrupt
     assert len((run_dir / "history.csv").read_text().splitlines()) == 1 + EPOCHS
 
 
-def test_truncated_checkpoint_is_skipped_for_the_one_before(tmp_path, uninterrupted) -> None:
-    run_dir = killed_run(tmp_path / "run")
+def test_truncated_checkpoint_is_skipped_for_the_one_before(
+    tmp_path, uninterrupted, killed_run
+) -> None:
+    run_dir = killed_run(SPEC, tmp_path / "run", OVERRIDES, EPOCHS)
     newest = run_dir / "checkpoints" / "epoch-0002.weights.h5"
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
 
@@ -117,19 +81,6 @@ def copy_of(run_dir: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(run_dir, tmp_path / "copy"))
 
 
-def run_cli(*args: str) -> int:
-    from gencompile.cli import main
-
-    argv, sys.argv = sys.argv, ["gencompile", *args]
-    try:
-        main()
-        return 0
-    except SystemExit as done:
-        return int(done.code or 0)
-    finally:
-        sys.argv = argv
-
-
 def test_lock_pins_the_run(finished) -> None:
     import json
 
@@ -140,16 +91,18 @@ def test_lock_pins_the_run(finished) -> None:
     assert lock["resolved_spec"]["training"]["optimizer"]["beta_2"] == 0.999  # a default
 
 
-def test_reproduce_is_identical_then_reports_a_changed_weight_file(finished, tmp_path) -> None:
+def test_reproduce_is_identical_then_reports_a_changed_weight_file(
+    finished, tmp_path, run_cli
+) -> None:
     import h5py
 
-    assert run_cli("reproduce", str(finished), "-o", str(tmp_path / "again")) == 0
+    assert run_cli("reproduce", str(finished), "-o", str(tmp_path / "again"))[0] == 0
     changed = copy_of(finished, tmp_path)
     with h5py.File(changed / "model.weights.h5", "r+") as weights:
         kernels = []
         weights.visititems(lambda n, o: kernels.append(o) if isinstance(o, h5py.Dataset) else None)
         kernels[0][...] = kernels[0][...] + 0.01
-    assert run_cli("reproduce", str(changed), "-o", str(tmp_path / "third")) == 1
+    assert run_cli("reproduce", str(changed), "-o", str(tmp_path / "third"))[0] == 1
 
 
 def test_locked_rebuild_is_exact_and_refuses_drift(finished, tmp_path) -> None:

@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from gencompile.cli import main
 from gencompile.runs import import_generated, train
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def run_cli(*args: str) -> int:
-    argv, sys.argv = sys.argv, ["gencompile", *args]
-    try:
-        main()
-        return 0
-    except SystemExit as done:
-        return int(done.code or 0)
-    finally:
-        sys.argv = argv
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +20,9 @@ def blobs_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
-def test_impute_fills_only_missing_cells_and_beats_column_means(blobs_run, tmp_path) -> None:
+def test_impute_fills_only_missing_cells_and_beats_column_means(
+    blobs_run, tmp_path, run_cli
+) -> None:
     from gencompile.runtime.data import load_data
 
     module = import_generated(blobs_run, "gmm_blobs")
@@ -48,7 +37,7 @@ def test_impute_fills_only_missing_cells_and_beats_column_means(blobs_run, tmp_p
     with source.open("w", newline="") as handle:
         csv.writer(handle).writerows([header, *cells])
 
-    assert run_cli("impute", str(blobs_run), "--input", str(source), "-o", str(target)) == 0
+    assert run_cli("impute", str(blobs_run), "--input", str(source), "-o", str(target))[0] == 0
 
     with target.open(newline="") as handle:
         written = list(csv.reader(handle))
@@ -68,11 +57,11 @@ def test_impute_fills_only_missing_cells_and_beats_column_means(blobs_run, tmp_p
     assert mixture_error < 0.5 * mean_error, (mixture_error, mean_error)
 
 
-def test_impute_refuses_a_model_that_cannot(tmp_path, capsys) -> None:
+def test_impute_refuses_a_model_that_cannot(tmp_path, run_cli) -> None:
     run_dir = tmp_path / "vae"
     overrides = ["evaluation.importance_samples=4"]
     train(ROOT / "specs" / "vae_moons.yaml", overrides, epochs=1, run_dir=run_dir, quiet=True)
     (tmp_path / "in.csv").write_text("a,b\n1.0,\n")
-    code = run_cli("impute", str(run_dir), "--input", str(tmp_path / "in.csv"), "-o", "x.csv")
+    code, _, err = run_cli("impute", str(run_dir), "--input", str(tmp_path / "in.csv"), "-o", "x")
     assert code == 1
-    assert "only a mixture model can impute" in capsys.readouterr().err
+    assert "only a mixture model can impute" in err

@@ -1,0 +1,79 @@
+"""Fixtures shared across test folders: the CLI entry point, and a training killed mid-epoch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+# Trains in a child process and SIGKILLs it after batch 8 of epoch 3 (0-based epoch 2).
+KILL_MID_EPOCH = """
+import os, signal, sys
+import keras
+from gencompile.runs import train
+
+class KillMidEpoch(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == 2 and batch == 7:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+fit = keras.Model.fit
+
+def fit_and_die(self, *args, callbacks=(), **kwargs):
+    return fit(self, *args, callbacks=[*callbacks, KillMidEpoch()], **kwargs)
+
+keras.Model.fit = fit_and_die
+train(sys.argv[1], sys.argv[4:], epochs=int(sys.argv[3]), run_dir=sys.argv[2], quiet=True)
+"""
+
+
+@pytest.fixture
+def killed_run() -> Callable[[Path, Path, list[str], int], Path]:
+    """`killed_run(spec, run_dir, overrides, epochs)`: train until SIGKILL in epoch 3."""
+
+    def kill(spec: Path, run_dir: Path, overrides: list[str], epochs: int) -> Path:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                KILL_MID_EPOCH,
+                str(spec),
+                str(run_dir),
+                str(epochs),
+                *overrides,
+            ],
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+        return run_dir
+
+    return kill
+
+
+@pytest.fixture
+def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
+    """`run_cli(*args)` -> (exit code, stdout, stderr) of `gencompile args...`."""
+    from gencompile.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "argv", ["gencompile", *args])
+        try:
+            main()
+            code = 0
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
