@@ -1,4 +1,4 @@
-"""Reproducibility helpers: seeding, weight fingerprints, atomic files, environment versions.
+"""Reproducibility helpers: seeding, weight fingerprints and atomic files.
 
 Same spec + same seed + same versions on the same CPU must give bit-identical weights, and
 a crash must never leave a half-written file in a run directory; these are the small
@@ -8,13 +8,11 @@ primitives the rest of the runtime (and `gencompile reproduce`) builds those pro
 from __future__ import annotations
 
 import hashlib
-import platform
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from gencompile._version import __version__
 from gencompile.files import (  # re-exported: the runtime's file primitives
     atomic_write_bytes,
     atomic_write_json,
@@ -26,7 +24,6 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
-    "environment",
     "set_seed",
     "sha256_file",
     "weights_sha256",
@@ -57,15 +54,3 @@ def weights_sha256(model: keras.Model) -> str:
         digest.update(header.encode("utf-8"))
         digest.update(array.tobytes())
     return digest.hexdigest()
-
-
-def environment() -> dict[str, str]:
-    """Versions that decide whether a run can be reproduced bit for bit."""
-    return {
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "gencompile": __version__,
-        "platform": platform.platform(),
-    }

@@ -5,22 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
-from gencompile._version import __version__
 from gencompile.runtime.pictures import save_image_grid, save_samples, save_scatter
 from gencompile.runtime.repro import (
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
-    environment,
     set_seed,
     sha256_file,
     weights_sha256,
@@ -131,21 +127,6 @@ def test_sha256_file(tmp_path: Path):
     data = os.urandom(3 << 20)
     path.write_bytes(data)
     assert sha256_file(path) == hashlib.sha256(data).hexdigest()
-
-
-def test_environment_versions():
-    env = environment()
-    assert env == {
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": np.__version__,
-        "gencompile": __version__,
-        "platform": platform.platform(),
-    }
-
-
-# --- pictures ---------------------------------------------------------------------------
 
 
 def test_image_grid_of_small_grey_images(tmp_path: Path):
