@@ -216,10 +216,10 @@ def train(
             spec, set_ or [], epochs, runs_dir, quiet=quiet, allow_custom_code=allow_custom_code
         )
     _print_metrics(result.metrics)
-    out.print(f"run:     {result.run_dir}", highlight=False)
-    for name in ("samples.png", "samples.npz", "report.md"):
+    out.print(f"{'run:':<13} {result.run_dir}", highlight=False)
+    for name in ("samples.png", "samples.npz", "samples.txt", "report.md", "report.html"):
         if (result.run_dir / name).exists():
-            out.print(f"{name.split('.')[0] + ':':<8} {result.run_dir / name}", highlight=False)
+            out.print(f"{name + ':':<13} {result.run_dir / name}", highlight=False)
 
 
 @app.command()
@@ -249,12 +249,34 @@ def evaluate(
         Optional[str],  # noqa: UP045
         typer.Option(help="Comma-separated metric names (default: the spec's)."),
     ] = None,
+    inception_weights: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="Local InceptionV3 weights file for fid, kid, inception_score."),
+    ] = None,
 ) -> None:
-    """Compute held-out metrics of a trained run; update metrics.json and report.md."""
+    """Compute metrics of a trained run; update metrics.json, report.md and report.html."""
     from gencompile.runs import evaluate as evaluate_run
 
-    names = [m.strip() for m in metrics.split(",")] if metrics else None
-    _print_metrics(evaluate_run(run, names))
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    weights = str(inception_weights) if inception_weights else None
+    _print_metrics(evaluate_run(run, names, weights))
+    out.print(f"report: {run / 'report.html'}", highlight=False)
+
+
+@app.command()
+def compare(runs: Annotated[list[Path], typer.Argument(help="Run directories.")]) -> None:
+    """Print one table of several runs' metrics (a column per run)."""
+    from gencompile.report import compare_runs
+
+    comparison = compare_runs(runs)
+    table = Table(title="metrics", title_justify="left")
+    table.add_column("metric")
+    for label in comparison.runs:
+        table.add_column(label, justify="right", overflow="fold")
+    table.add_column("unit")
+    for name, values, unit in comparison.rows:
+        table.add_row(name, *values, unit)
+    out.print(table)
 
 
 @app.command()
@@ -274,14 +296,14 @@ def impute(
 
 
 def _print_metrics(metrics: dict[str, float]) -> None:
-    from gencompile.report import METRIC_UNITS
+    from gencompile.report import METRIC_UNITS, format_value
 
     table = Table(title="metrics", title_justify="left")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("unit")
     for name, value in sorted(metrics.items()):
-        table.add_row(name, f"{value:.4f}", METRIC_UNITS.get(name, ("",))[0])
+        table.add_row(name, format_value(value), METRIC_UNITS.get(name, ("",))[0])
     out.print(table)
 
 

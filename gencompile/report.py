@@ -1,17 +1,25 @@
-"""report.md of a run: metrics with units, pictures, training summary and the lock's hashes.
+"""A run's report, as `report.md` and a self-contained `report.html`, and `compare`.
 
-Reads only the run directory's files, so it needs no TensorFlow.
+Both reports are rendered from one `Report` read off the run directory's files (lock,
+metrics.json, history.csv, pictures, text samples), so they need no TensorFlow. The HTML
+embeds its pictures as data URIs (it can be mailed or attached on its own) and links
+each to its file beside it.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
+import html
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gencompile.errors import RunError
 from gencompile.files import atomic_write_text
 
+# name: (unit, how to read it)
 METRIC_UNITS = {
     "elbo": ("nats / example", "higher is better"),
     "iwae_nll": ("nats / example", "lower is better"),
@@ -19,7 +27,41 @@ METRIC_UNITS = {
     "bits_per_dim": ("bits / dimension", "lower is better"),
     "bic": ("nats, training split", "lower is better"),
     "aic": ("nats, training split", "lower is better"),
+    "fd_digits": ("digits-classifier feature units", "lower is better"),
+    "fd_digits_classifier_accuracy": ("fraction of held-out digits", "feature extractor"),
+    "fid": ("InceptionV3 feature units", "lower is better"),
+    "kid": ("squared MMD, feature units", "lower is better"),
+    "kid_std": ("over 100 subsets", ""),
+    "inception_score": ("classes (1 to 1000)", "higher is better"),
+    "inception_score_std": ("over 10 splits", ""),
+    "precision": ("fraction of samples", "higher is better"),
+    "recall": ("fraction of real data", "higher is better"),
+    "energy_distance": ("data units", "lower is better"),
+    "modes_captured": ("modes", "higher is better"),
+    "high_quality": ("fraction within 3 sigma of a mode", "higher is better"),
 }
+
+PICTURES = (("Samples", "samples.png"), ("Training curves", "curves.png"))
+TEXT_SAMPLES = "samples.txt"
+TEXT_SAMPLE_LINES = 40
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a run's report says, independent of its format."""
+
+    title: str
+    description: str
+    summary: str
+    metrics: dict[str, float]
+    last_epoch: dict[str, float]
+    pictures: list[tuple[str, Path]]
+    text_samples: list[str]
+    spec_lines: list[str]
+    hashes: list[tuple[str, str]]
+    versions: str
+    spec_source: str = ""
+    notes: list[str] = field(default_factory=list)
 
 
 def _history(run_dir: Path) -> list[dict[str, str]]:
@@ -30,73 +72,205 @@ def _history(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def _format(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise RunError(f"{path} is unreadable or corrupt: {err}") from None
 
 
-def render_report(run_dir: Path) -> str:
-    lock = json.loads((run_dir / "spec.lock.json").read_text())
-    record_path = run_dir / "metrics.json"
-    record = json.loads(record_path.read_text()) if record_path.exists() else {}
+def read_report(run_dir: Path) -> Report:
+    lock = _read_json(run_dir / "spec.lock.json")
+    if not lock:
+        raise RunError(f"{run_dir} is not a run directory (no spec.lock.json)")
+    record = _read_json(run_dir / "metrics.json")
     resolved = lock["resolved_spec"]
-    lines = [
-        f"# {lock['name']}",
-        "",
-        resolved.get("description") or f"A {lock['family']} model.",
-        "",
-        f"Family `{lock['family']}`, seed {lock['seed']}, "
-        f"{record.get('epochs', '?')} epochs in {record.get('train_seconds', '?')} s.",
-        "",
-        "## Metrics",
-        "",
-        "On the held-out split, except the information criteria (BIC, AIC), which are",
-        "computed on the training split as scikit-learn does.",
-        "",
-        "| metric | value | unit | |",
-        "|---|---:|---|---|",
-    ]
-    for name, value in sorted(record.get("metrics", {}).items()):
-        unit, direction = METRIC_UNITS.get(name, ("", ""))
-        lines.append(f"| {name} | {_format(value)} | {unit} | {direction} |")
     history = _history(run_dir)
-    if history:
-        last = history[-1]
-        lines += ["", "## Last epoch", "", "| quantity | value |", "|---|---:|"]
-        lines += [f"| {k} | {float(v):.4f} |" for k, v in last.items() if k != "epoch" and v]
-    for title, name in (("Samples", "samples.png"), ("Training curves", "curves.png")):
-        if (run_dir / name).exists():
-            lines += ["", f"## {title}", "", f"![{title.lower()}]({name})"]
-    data = resolved["data"]
+    last = {k: float(v) for k, v in (history[-1] if history else {}).items() if k != "epoch" and v}
+    data, training = resolved["data"], resolved["training"]
     source = data["source"]
-    lines += [
-        "",
-        "## Spec",
-        "",
-        f"- data: {source['type']} {source.get('name', source.get('path', ''))}, "
-        f"batch size {data['batch_size']}, validation split {data['validation_split']}",
-        f"- optimizer: {resolved['training']['optimizer']['type']}, "
-        f"learning rate {resolved['training']['optimizer']['learning_rate']}",
-        "- full resolved spec: `spec.lock.json`; source: `spec.yaml`",
-        "",
-        "## Reproducibility",
-        "",
-        "| | sha256 |",
-        "|---|---|",
-        f"| spec.yaml | `{lock['spec_sha256']}` |",
-        f"| resolved spec | `{lock['resolved_spec_sha256']}` |",
-        f"| data | `{lock.get('data_fingerprint')}` |",
-        f"| weights | `{record.get('weights_sha256')}` |",
-        "",
-        "Versions: "
-        + ", ".join(f"{k} {v}" for k, v in sorted(lock["versions"].items()) if v)
+    samples_path = run_dir / TEXT_SAMPLES
+    text = samples_path.read_text().splitlines() if samples_path.exists() else []
+    return Report(
+        title=lock["name"],
+        description=resolved.get("description") or f"A {lock['family']} model.",
+        summary=f"Family {lock['family']}, seed {lock['seed']}, "
+        f"{record.get('epochs', '?')} epochs in {record.get('train_seconds', '?')} s.",
+        metrics=dict(sorted(record.get("metrics", {}).items())),
+        last_epoch=last,
+        pictures=[(title, run_dir / name) for title, name in PICTURES if (run_dir / name).exists()],
+        text_samples=text[:TEXT_SAMPLE_LINES],
+        spec_lines=[
+            f"data: {source['type']} {source.get('name', source.get('path', ''))}, batch size "
+            f"{data['batch_size']}, validation split {data['validation_split']}",
+            f"optimizer: {training['optimizer']['type']}, "
+            f"learning rate {training['optimizer']['learning_rate']}",
+            f"metrics: {', '.join(resolved['evaluation']['metrics']) or 'none'}",
+            "full resolved spec: spec.lock.json; source: spec.yaml",
+        ],
+        hashes=[
+            ("spec.yaml", lock["spec_sha256"]),
+            ("resolved spec", lock["resolved_spec_sha256"]),
+            ("data", str(lock.get("data_fingerprint"))),
+            ("weights", str(record.get("weights_sha256"))),
+        ],
+        versions=", ".join(f"{k} {v}" for k, v in sorted(lock["versions"].items()) if v)
         + f"; {lock['platform']}.",
-        "",
-    ]
+        spec_source=lock.get("spec_source", ""),
+        notes=[
+            "Likelihood and sample-quality metrics are computed on the held-out split (the "
+            "training split when there is none); the information criteria (BIC, AIC) on the "
+            "training split, as scikit-learn does."
+        ],
+    )
+
+
+def format_value(value: Any) -> str:
+    """Four decimals, or four significant digits for very large or very small numbers;
+    counts (modes captured) as whole numbers."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e4:
+        return str(int(value))
+    if isinstance(value, float):
+        tiny = value != 0 and abs(value) < 1e-3
+        return f"{value:.4g}" if tiny or abs(value) >= 1e4 else f"{value:.4f}"
+    return str(value)
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def render_markdown(report: Report) -> str:
+    lines = [f"# {report.title}", "", report.description, "", report.summary, ""]
+    lines += ["## Metrics", "", *report.notes, ""]
+    lines += ["| metric | value | unit | |", "|---|---:|---|---|"]
+    for name, value in report.metrics.items():
+        unit, direction = METRIC_UNITS.get(name, ("", ""))
+        lines.append(f"| {name} | {format_value(value)} | {unit} | {direction} |")
+    if report.last_epoch:
+        lines += ["", "## Last epoch", "", "| quantity | value |", "|---|---:|"]
+        lines += [f"| {k} | {v:.4f} |" for k, v in report.last_epoch.items()]
+    for title, path in report.pictures:
+        lines += ["", f"## {title}", "", f"![{title.lower()}]({path.name})"]
+    if report.text_samples:
+        lines += ["", "## Text samples", "", "```", *report.text_samples, "```"]
+    lines += ["", "## Spec", "", *(f"- {line}" for line in report.spec_lines)]
+    lines += ["", "## Reproducibility", "", "| | sha256 |", "|---|---|"]
+    lines += [f"| {name} | `{digest}` |" for name, digest in report.hashes]
+    lines += ["", f"Versions: {report.versions}", ""]
     return "\n".join(lines)
 
 
+# --------------------------------------------------------------------------- HTML
+
+STYLE = """
+body { font: 15px/1.5 system-ui, sans-serif; max-width: 60rem; margin: 2rem auto;
+       padding: 0 1rem; color: #1d2330; }
+h1 { margin-bottom: 0.2rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #dde; }
+table { border-collapse: collapse; } td, th { padding: 0.25rem 0.8rem; text-align: left; }
+tr:nth-child(even) { background: #f4f5f8; } td.num { text-align: right;
+  font-variant-numeric: tabular-nums; } .muted { color: #667; }
+img { max-width: 100%; image-rendering: pixelated; border: 1px solid #dde; }
+pre, code { font: 13px/1.4 ui-monospace, monospace; } pre { background: #f4f5f8;
+  padding: 0.8rem; overflow-x: auto; }
+"""
+
+
+def _table(header: list[str], rows: list[list[str]], numeric: set[int]) -> str:
+    def cell(i: int, text: str) -> str:
+        kind = ' class="num"' if i in numeric else ""
+        return f"<td{kind}>{html.escape(text)}</td>"
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(cell(i, c) for i, c in enumerate(row)) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _embedded_picture(title: str, path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    name = html.escape(path.name)
+    return (
+        f'<figure><a href="{name}"><img src="data:image/png;base64,{data}" '
+        f'alt="{html.escape(title)} ({name})"></a>'
+        f'<figcaption class="muted">{name}</figcaption></figure>'
+    )
+
+
+def render_html(report: Report) -> str:
+    e = html.escape
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(report.title)}: gencompile report</title><style>{STYLE}</style></head><body>",
+        f"<h1>{e(report.title)}</h1><p>{e(report.description)}</p>",
+        f'<p class="muted">{e(report.summary)}</p>',
+        "<h2>Metrics</h2>",
+        *(f'<p class="muted">{e(note)}</p>' for note in report.notes),
+    ]
+    rows = [
+        [name, format_value(value), *METRIC_UNITS.get(name, ("", ""))]
+        for name, value in report.metrics.items()
+    ]
+    parts.append(_table(["metric", "value", "unit", ""], rows, {1}) if rows else "<p>None.</p>")
+    for title, path in report.pictures:
+        parts += [f"<h2>{e(title)}</h2>", _embedded_picture(title, path)]
+    if report.text_samples:
+        parts += ["<h2>Text samples</h2>", f"<pre>{e(chr(10).join(report.text_samples))}</pre>"]
+    if report.last_epoch:
+        rows = [[k, f"{v:.4f}"] for k, v in report.last_epoch.items()]
+        parts += ["<h2>Last epoch</h2>", _table(["quantity", "value"], rows, {1})]
+    parts += ["<h2>Spec</h2><ul>", *(f"<li>{e(line)}</li>" for line in report.spec_lines), "</ul>"]
+    if report.spec_source:
+        parts.append(
+            f"<details><summary>spec.yaml</summary><pre>{e(report.spec_source)}</pre></details>"
+        )
+    rows = [[name, digest] for name, digest in report.hashes]
+    parts += ["<h2>Reproducibility</h2>", _table(["", "sha256"], rows, set())]
+    parts += [f'<p class="muted">Versions: {e(report.versions)}</p>', "</body></html>", ""]
+    return "\n".join(parts)
+
+
 def write_report(run_dir: Path | str) -> Path:
+    """Write report.md and report.html; return the path of report.md."""
     run_dir = Path(run_dir)
+    report = read_report(run_dir)
+    atomic_write_text(run_dir / "report.html", render_html(report))
     path = run_dir / "report.md"
-    atomic_write_text(path, render_report(run_dir))
+    atomic_write_text(path, render_markdown(report))
     return path
+
+
+# --------------------------------------------------------------------------- compare
+
+
+@dataclass(frozen=True)
+class Comparison:
+    runs: list[str]  # a short label per run
+    rows: list[tuple[str, list[str], str]]  # metric, value per run ("" if absent), unit
+
+
+def compare_runs(run_dirs: list[Path | str]) -> Comparison:
+    """One table of several runs' metrics: a row per metric, a column per run."""
+    labels, metrics = [], []
+    for run_dir in map(Path, run_dirs):
+        lock = _read_json(run_dir / "spec.lock.json")
+        if not lock:
+            raise RunError(f"{run_dir} is not a run directory (no spec.lock.json)")
+        record = _read_json(run_dir / "metrics.json")
+        if "metrics" not in record:
+            raise RunError(f"{run_dir} has no metrics yet; train or evaluate it first")
+        labels.append(f"{lock['name']}/{run_dir.name}")
+        metrics.append(record["metrics"])
+    names = sorted({name for m in metrics for name in m})
+    rows = [
+        (
+            name,
+            [format_value(m[name]) if name in m else "" for m in metrics],
+            METRIC_UNITS.get(name, ("", ""))[0],
+        )
+        for name in names
+    ]
+    return Comparison(labels, rows)

@@ -12,22 +12,24 @@ TensorFlow is imported only when generated code is (`import_generated`).
 
 from __future__ import annotations
 
+import copy
 import csv
 import importlib
 import io
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from gencompile.compiler.lower import lower
 from gencompile.compiler.project import build, sha256_text, write_lock
-from gencompile.errors import RunError
+from gencompile.errors import RunError, SpecError
 from gencompile.lockfile import build_locked, read_lock, verify_files
 from gencompile.report import write_report
-from gencompile.spec import LoadedSpec, load_spec
+from gencompile.spec import LoadedSpec, load_spec, load_spec_text
 from gencompile.spec.base import python_name
 
 DEFAULT_SPEC = "vae_digits.yaml"
@@ -177,16 +179,38 @@ def sample(
     return save_picture(samples, out, data)
 
 
-def evaluate(run_dir: Path | str, metrics: list[str] | None = None) -> dict[str, float]:
-    """Recompute held-out metrics of a trained run and store them in metrics.json."""
+def checked_metrics(lock: dict[str, Any], metrics: list[str]) -> list[str]:
+    """Metric names asked for on the command line, checked as the spec's own list is."""
+    resolved = copy.deepcopy(lock["resolved_spec"])
+    resolved["evaluation"]["metrics"] = metrics
+    try:
+        lower(load_spec_text(json.dumps(resolved), file="--metrics"))
+    except SpecError as error:
+        located = [replace(p, file="--metrics", line=None, column=None) for p in error.problems]
+        raise SpecError(located) from None
+    return metrics
+
+
+def evaluate(
+    run_dir: Path | str, metrics: list[str] | None = None, inception_weights: str | None = None
+) -> dict[str, float]:
+    """Compute metrics of a trained run (default: its spec's) and store them in metrics.json.
+
+    `inception_weights`: a local file of InceptionV3 weights for fid, kid and
+    inception_score on images (overrides the spec's `evaluation.inception_weights`).
+    """
+    run_dir = Path(run_dir)
+    if metrics:
+        checked_metrics(verified_lock(run_dir), metrics)
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
 
-    run_dir = Path(run_dir)
     model, module = load_trained_model(run_dir)
     config = dict(module.EVALUATION)
     if metrics:
         config["metrics"] = metrics
+    if inception_weights:
+        config["inception_weights"] = str(inception_weights)
     repro.set_seed(module.SEED)
     data = load_data(module.DATA, seed=module.SEED)
     results = module.evaluate(model, data, config)

@@ -35,6 +35,15 @@ train(sys.argv[1], sys.argv[4:], epochs=int(sys.argv[3]), run_dir=sys.argv[2], q
 """
 
 
+@pytest.fixture(scope="session", autouse=True)
+def feature_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One cache of feature extractors (the digits classifier) for the whole session, kept
+    out of the user's own cache folder."""
+    folder = tmp_path_factory.mktemp("gencompile-cache")
+    os.environ["GENCOMPILE_CACHE"] = str(folder)
+    return folder
+
+
 @pytest.fixture
 def killed_run() -> Callable[[Path, Path, list[str], int], Path]:
     """`killed_run(spec, run_dir, overrides, epochs)`: train until SIGKILL in epoch 3."""

@@ -121,6 +121,8 @@ def test_train_prints_metrics_and_paths(run_cli, tmp_path) -> None:
     args = ["train", "--epochs", "1", "--runs-dir", str(tmp_path), "--quiet"]
     code, out, _ = run_cli(*args, "--set", "evaluation.importance_samples=4")
     assert code == 0
-    assert "iwae_nll" in out and "samples:" in out
     run_dirs = list((tmp_path / "vae-digits").iterdir())  # the embedded default spec
     assert len(run_dirs) == 1 and (run_dirs[0] / "samples.png").is_file()
+    assert "iwae_nll" in out and "fd_digits" in out
+    for name in ("samples.png", "report.md", "report.html"):
+        assert f"{name}:" in out and str(run_dirs[0] / name) in out.replace("\n", "")

@@ -13,6 +13,7 @@ from gencompile.compiler.plan import PathKey
 from gencompile.errors import Problem, SpecError
 from gencompile.spec import LoadedSpec
 from gencompile.spec.base import python_name
+from gencompile.spec.evaluation import IMAGE_ONLY_METRICS, VECTOR_ONLY_METRICS
 from gencompile.spec.root import Spec
 
 
@@ -79,6 +80,25 @@ class Lowering:
             evaluation["metrics"] = list(type(self.spec.model).metrics_default)
         return evaluation
 
+    def check_metric_data_kind(self) -> None:
+        """Image metrics need images and vector metrics vectors (known from the shapes)."""
+        kind = self.data_shape().kind
+        for i, name in enumerate(self.spec.evaluation.metrics or ()):
+            if name in IMAGE_ONLY_METRICS and kind != "image":
+                self.report(
+                    ("evaluation", "metrics", i),
+                    f"metric '{name}' compares images through InceptionV3, but the data is "
+                    f"{kind} data",
+                    "use energy_distance, kid or precision_recall for vectors",
+                )
+            if name in VECTOR_ONLY_METRICS and kind != "vector":
+                self.report(
+                    ("evaluation", "metrics", i),
+                    f"metric '{name}' is computed on low-dimensional vectors, but the data is "
+                    f"{kind} data",
+                    "use fd_digits (digits), fid or kid for images",
+                )
+
     def resolved_spec(self) -> dict[str, Any]:
         """The spec with every default filled in (what the lock records)."""
         resolved = self.spec.model_dump(mode="json")
@@ -97,6 +117,7 @@ def lower(loaded: LoadedSpec) -> Any:
 
     lowering = Lowering(loaded)
     plan = LOWERINGS[loaded.spec.model.family](lowering)
+    lowering.check_metric_data_kind()
     lowering.fail_if_problems()
     return plan
 

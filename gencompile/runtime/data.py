@@ -202,6 +202,7 @@ class DataBundle:
     kind: str
     preprocessor: Preprocessor
     fingerprint: str
+    source: dict[str, Any]  # the resolved source config (names the data set, its arguments)
 
 
 def _fingerprint_config(config: Any) -> Any:
@@ -364,4 +365,5 @@ def load_data(config: dict, seed: int) -> DataBundle:
         kind=kind,
         preprocessor=preprocessor,
         fingerprint=digest,
+        source=dict(source),
     )

@@ -25,6 +25,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.runtime.metrics.samples import sample_quality
+
 DTYPE = tf.float64
 # scikit-learn adds 10 machine epsilons to each component's weight, so that an empty
 # component divides by a tiny number rather than by zero; we do the same to match it.
@@ -302,4 +304,4 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> dict[str,
             metrics["bic"] = -2.0 * total + params * math.log(n)
         if "aic" in wanted:
             metrics["aic"] = -2.0 * total + 2.0 * params
-    return metrics
+    return {**metrics, **sample_quality(model, data, config)}

@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.runtime.distributions import Gaussian, Logistic, diag_normal_log_prob
+from gencompile.runtime.metrics.samples import sample_quality
 
 MAX_ROWS = 16384  # rows per decoder call when importance sampling
 
@@ -75,7 +76,12 @@ def iwae_log_likelihood(
 
 
 def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> dict[str, float]:
-    """The configured metrics on the validation split (nats per example)."""
+    """The configured metrics: likelihoods on the validation split (nats per example), then
+    the sample-quality metrics."""
+    return {**likelihood_metrics(model, data, config), **sample_quality(model, data, config)}
+
+
+def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) -> dict[str, float]:
     if len(data.x_val) == 0:
         return {}
     # A density changes with the units of the data; a probability mass does not.

@@ -13,6 +13,7 @@ from typing import Any
 from gencompile.errors import Problem
 from gencompile.spec.data import BUILTIN_ARGUMENTS, BuiltinSource
 from gencompile.spec.diagnostics import did_you_mean
+from gencompile.spec.evaluation import METRIC_DATA
 from gencompile.spec.loader import Marks, PathKey
 from gencompile.spec.networks import Network, Residual
 from gencompile.spec.root import Spec
@@ -112,6 +113,22 @@ def check_metrics(spec: Spec) -> Found:
             )
 
 
+def check_metric_data(spec: Spec) -> Found:
+    """fd_digits and mode_coverage are defined for particular built-in data sets."""
+    source = spec.data.source
+    name = source.name if isinstance(source, BuiltinSource) else None
+    for i, metric in enumerate(spec.evaluation.metrics or ()):
+        needs = METRIC_DATA.get(metric)
+        if needs and name not in needs:
+            data = f"the built-in '{name}' data" if name else f"{source.type} data"
+            yield (
+                ("evaluation", "metrics", i),
+                f"metric '{metric}' is defined for the built-in {' or '.join(needs)} data, "
+                f"not {data}",
+                "use kid or precision_recall (any data), fid (images) or energy_distance (vectors)",
+            )
+
+
 def check_early_stopping(spec: Spec) -> Found:
     stopping = spec.training.early_stopping
     if stopping is None:
@@ -177,6 +194,7 @@ CHECKS: tuple[Callable[[Spec], Found], ...] = (
     check_conditional_labels,
     check_unit_interval_likelihood,
     check_metrics,
+    check_metric_data,
     check_early_stopping,
     check_layer_names,
     check_heldout_metrics,

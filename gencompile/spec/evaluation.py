@@ -8,13 +8,37 @@ from pydantic import Field
 
 from gencompile.spec.base import NonNegativeInt, PositiveInt, StrictModel
 
+# Metrics of generated samples against real data, available to every family
+# (computed by gencompile.runtime.metrics.samples).
+SAMPLE_METRICS = (
+    "fd_digits",
+    "fid",
+    "kid",
+    "inception_score",
+    "precision_recall",
+    "energy_distance",
+    "mode_coverage",
+)
+IMAGE_ONLY_METRICS = ("fid", "inception_score")
+VECTOR_ONLY_METRICS = ("energy_distance",)
+# Built-in data sets a metric needs (fd_digits's classifier knows only the digits).
+METRIC_DATA = {"fd_digits": ("digits",), "mode_coverage": ("ring8", "grid25")}
+
 
 class EvaluationSpec(StrictModel):
     metrics: list[str] | None = Field(
         None, description="Metric names; default: the family's standard metrics."
     )
-    num_samples: PositiveInt = 2000
+    num_samples: PositiveInt = Field(
+        2000, description="Samples drawn for the sample-quality metrics."
+    )
     importance_samples: PositiveInt = Field(1000, description="k of the IWAE bound (iwae_nll).")
+    inception_weights: str | None = Field(
+        None,
+        min_length=1,
+        description="Local file of InceptionV3's ImageNet weights for fid, kid and "
+        "inception_score on images; default: keras.applications' download (needs network).",
+    )
 
 
 class SamplesSpec(StrictModel):

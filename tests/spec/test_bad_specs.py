@@ -544,6 +544,40 @@ CASES = [
         ("metric 'iwae_nl' is not available for family vae", "bits_per_dim"),
         ("did you mean 'iwae_nll'?",),
     ),
+    Case(
+        "metric-for-another-data-set",
+        edit("metrics: [elbo, iwae_nll]", "metrics: [elbo, mode_coverage]"),
+        "evaluation.metrics[1]",
+        "^mode_coverage]",
+        ("'mode_coverage' is defined for the built-in ring8 or grid25 data", "'digits'"),
+        ("kid or precision_recall",),
+    ),
+    Case(
+        "fd-digits-on-moons",
+        MOONS.replace("metrics: [elbo, iwae_nll]", "metrics: [fd_digits]"),
+        "evaluation.metrics[0]",
+        "^fd_digits]",
+        ("'fd_digits' is defined for the built-in digits data, not the built-in 'moons'",),
+        ("energy_distance (vectors)",),
+    ),
+    Case(
+        "vector-metric-on-images",
+        edit("metrics: [elbo, iwae_nll]", "metrics: [elbo, energy_distance]"),
+        "evaluation.metrics[1]",
+        "^energy_distance]",
+        ("'energy_distance' is computed on low-dimensional vectors", "image data"),
+        ("fd_digits (digits), fid or kid",),
+        lower=True,
+    ),
+    Case(
+        "image-metric-on-vectors",
+        MOONS.replace("metrics: [elbo, iwae_nll]", "metrics: [elbo, inception_score]"),
+        "evaluation.metrics[1]",
+        "^inception_score]",
+        ("'inception_score' compares images through InceptionV3", "vector data"),
+        ("energy_distance",),
+        lower=True,
+    ),
     # -- YAML itself ---------------------------------------------------------------------------
     Case(
         "duplicate-yaml-key",
@@ -780,7 +814,7 @@ def test_several_problems_are_reported_at_once_sorted_by_line() -> None:
 
 
 def test_several_cross_field_problems_are_reported_at_once() -> None:
-    text = edit("metrics: [elbo, iwae_nll]", "metrics: [elbo, fid]")
+    text = edit("metrics: [elbo, iwae_nll]", "metrics: [elbo, mode_coverage]")
     text = edit("    name: digits\n", "    name: digits\n    n_samples: 100\n", text)
     text = edit("  losses:", "  conditional: {num_classes: 5}\n  losses:", text)
     with pytest.raises(SpecError) as info:

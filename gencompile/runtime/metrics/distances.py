@@ -19,6 +19,7 @@ Every function compares real data (or its features) with generated samples:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -57,12 +58,15 @@ def frechet_distance(
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
         raise ValueError(f"statistics of different dimensions: {mu1.shape} and {mu2.shape}")
     diff = mu1 - mu2
-    covmean = linalg.sqrtm(sigma1 @ sigma2)
-    if not np.all(np.isfinite(covmean)):
-        # A singular product (fewer samples than dimensions): offset both diagonals, as the
-        # reference implementation does, rather than return nonsense.
-        offset = np.eye(len(sigma1)) * eps
-        covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+    with warnings.catch_warnings():
+        # Features that are constant (a ReLU unit never active) make the product singular;
+        # SciPy warns, and the checks below decide whether the root is usable.
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma1 @ sigma2)
+        if not np.all(np.isfinite(covmean)):
+            # Offset both diagonals, as the reference implementation does.
+            offset = np.eye(len(sigma1)) * eps
+            covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
     if np.iscomplexobj(covmean):
         largest = np.max(np.abs(covmean.imag))
         if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):

@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from gencompile.spec.base import NonNegativeFloat, PositiveFloat, PositiveInt, StrictModel
+from gencompile.spec.evaluation import SAMPLE_METRICS
 
 
 class EMAlgorithm(StrictModel):
@@ -47,6 +48,12 @@ class MixtureModel(StrictModel):
         1.0e-6, description="Added to the covariances' diagonals, so they stay invertible."
     )
 
-    metrics_available: ClassVar[tuple[str, ...]] = ("nll", "bits_per_dim", "bic", "aic")
+    metrics_available: ClassVar[tuple[str, ...]] = (
+        "nll",
+        "bits_per_dim",
+        "bic",
+        "aic",
+        *SAMPLE_METRICS,
+    )
     metrics_default: ClassVar[tuple[str, ...]] = ("nll", "bic", "aic")
     trackers: ClassVar[tuple[str, ...]] = ("loss", "log_likelihood")

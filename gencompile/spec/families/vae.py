@@ -13,6 +13,7 @@ from gencompile.spec.base import (
     PositiveInt,
     StrictModel,
 )
+from gencompile.spec.evaluation import SAMPLE_METRICS
 from gencompile.spec.networks import Network
 
 
@@ -88,6 +89,11 @@ class VAEModel(StrictModel):
     losses: VAELosses = Field(default_factory=VAELosses)
     conditional: Conditional | None = None
 
-    metrics_available: ClassVar[tuple[str, ...]] = ("elbo", "iwae_nll", "bits_per_dim")
+    metrics_available: ClassVar[tuple[str, ...]] = (
+        "elbo",
+        "iwae_nll",
+        "bits_per_dim",
+        *SAMPLE_METRICS,
+    )
     metrics_default: ClassVar[tuple[str, ...]] = ("elbo", "iwae_nll")
     trackers: ClassVar[tuple[str, ...]] = ("loss", "reconstruction", "kl", "grad_norm")

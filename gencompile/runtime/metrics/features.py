@@ -1,0 +1,201 @@
+"""Feature extractors for sample-quality metrics: a digits classifier and InceptionV3.
+
+`digits`: a small convolutional classifier trained on scikit-learn's 8x8 digits with fixed
+seeds (it never touches the global random state, so an evaluation gives the same numbers
+whether or not the classifier was cached). It is trained once and cached in the user's cache
+folder (`$GENCOMPILE_CACHE`, else `$XDG_CACHE_HOME/gencompile`, else `~/.cache/gencompile`)
+with its held-out accuracy. Its 64-unit penultimate layer gives the features of `fd_digits`.
+
+`inception`: keras.applications' InceptionV3. Weights come from a local file (the spec's
+`evaluation.inception_weights` or `--inception-weights`), else from keras' own download
+when the machine is online. Images are resized to 299x299 with bilinear interpolation and
+scaled to [-1, 1], as the reference FID implementation feeds them; the 2048-d average pool
+gives FID/KID features and the softmax gives the Inception Score's class probabilities.
+FID is comparable to published numbers only with the real ImageNet weights.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gencompile.errors import RunError
+from gencompile.files import atomic_save, atomic_write_json
+
+DIGITS_VERSION = 1  # bump when the classifier's architecture or training changes
+DIGITS_SEED = 0
+DIGITS_EPOCHS = 20
+DIGITS_SCALE = 16.0  # scikit-learn's digits take the values 0..16
+INCEPTION_SIZE = 299
+BATCH = 64
+
+
+def cache_dir() -> Path:
+    if os.environ.get("GENCOMPILE_CACHE"):
+        return Path(os.environ["GENCOMPILE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "gencompile"
+
+
+def _progress(total: int, label: str) -> keras.utils.Progbar | None:
+    """A progress bar on a terminal; silence in logs and tests."""
+    if not sys.stdout.isatty():
+        return None
+    print(label)
+    return keras.utils.Progbar(total, unit_name="image")
+
+
+def batched_predict(
+    network: Callable[[tf.Tensor], Any], images: np.ndarray, label: str
+) -> list[np.ndarray]:
+    """Run `network` over `images` in batches inside one traced function, with progress."""
+    run = tf.function(network, reduce_retracing=True)
+    bar = _progress(len(images), label)
+    pieces: list[list[np.ndarray]] = []
+    for start in range(0, len(images), BATCH):
+        out = run(tf.constant(images[start : start + BATCH], tf.float32))
+        pieces.append([np.asarray(o, np.float64) for o in tf.nest.flatten(out)])
+        if bar is not None:
+            bar.update(min(start + BATCH, len(images)))
+    return [np.concatenate(parts) for parts in zip(*pieces, strict=True)]
+
+
+# --------------------------------------------------------------------------- digits
+
+
+@dataclass(frozen=True)
+class DigitsClassifier:
+    features: keras.Model  # image (8, 8, 1) in data units 0..16 -> 64 features
+    accuracy: float  # on the classifier's own held-out fifth of the digits
+
+
+def build_digits_classifier() -> keras.Model:
+    """Conv-conv-pool-dense; every initializer seeded so that training is repeatable."""
+    seeds = iter(range(DIGITS_SEED, DIGITS_SEED + 10))
+
+    def init() -> keras.initializers.Initializer:
+        return keras.initializers.GlorotUniform(seed=next(seeds))
+
+    inputs = keras.Input((8, 8, 1), name="digit")
+    x = keras.layers.Rescaling(1.0 / DIGITS_SCALE)(inputs)
+    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu", kernel_initializer=init())(x)
+    x = keras.layers.Conv2D(64, 3, padding="same", activation="relu", kernel_initializer=init())(x)
+    x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(64, activation="relu", name="features", kernel_initializer=init())(x)
+    logits = keras.layers.Dense(10, name="logits", kernel_initializer=init())(x)
+    return keras.Model(inputs, logits, name="digits_classifier")
+
+
+def _digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    images = bunch.images[..., None].astype(np.float32)
+    return train_test_split(
+        images, bunch.target, test_size=0.2, random_state=DIGITS_SEED, stratify=bunch.target
+    )
+
+
+def train_digits_classifier() -> tuple[keras.Model, float]:
+    x_train, x_test, y_train, y_test = _digits_split()
+    model = build_digits_classifier()
+    model.compile(
+        optimizer=keras.optimizers.Adam(2e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    # Our own shuffling, every epoch's order laid out in advance, so that training uses no
+    # global random state and runs as one `fit` call.
+    rng = np.random.default_rng(DIGITS_SEED)
+    order = np.concatenate([rng.permutation(len(x_train)) for _ in range(DIGITS_EPOCHS)])
+    model.fit(x_train[order], y_train[order], batch_size=64, epochs=1, shuffle=False, verbose=0)
+    _, accuracy = model.evaluate(x_test, y_test, verbose=0)
+    return model, float(accuracy)
+
+
+def digits_classifier() -> DigitsClassifier:
+    """The cached classifier, trained on first use (a few seconds)."""
+    folder = cache_dir()
+    weights = folder / f"fd_digits-v{DIGITS_VERSION}.weights.h5"
+    card = folder / f"fd_digits-v{DIGITS_VERSION}.json"
+    model = build_digits_classifier()
+    if weights.exists() and card.exists():
+        try:
+            model.load_weights(weights)
+            accuracy = float(json.loads(card.read_text())["held_out_accuracy"])
+        except (OSError, ValueError, KeyError):
+            weights.unlink(missing_ok=True)  # a damaged cache entry: train again
+            return digits_classifier()
+    else:
+        print("fd_digits: training the digits feature classifier (once; it is then cached)")
+        model, accuracy = train_digits_classifier()
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_save(weights, model.save_weights)
+        atomic_write_json(card, {"held_out_accuracy": accuracy, "version": DIGITS_VERSION})
+    features = keras.Model(model.input, model.get_layer("features").output)
+    return DigitsClassifier(features, accuracy)
+
+
+def digits_features(classifier: DigitsClassifier, images: np.ndarray) -> np.ndarray:
+    """64-d features of 8x8 digit images in data units (0..16)."""
+    images = np.asarray(images, np.float32).reshape(-1, 8, 8, 1)
+    network = classifier.features
+    return batched_predict(lambda x: network(x, training=False), images, "fd_digits: features")[0]
+
+
+# --------------------------------------------------------------------------- inception
+
+OFFLINE_HINT = (
+    "download inception_v3_weights_tf_dim_ordering_tf_kernels.h5 (keras.applications' "
+    "ImageNet weights) on a machine that is online, then pass it with "
+    "`gencompile evaluate RUN --inception-weights PATH` or evaluation.inception_weights"
+)
+
+
+def inception_network(weights: str | None) -> keras.Model:
+    """InceptionV3 answering (2048 pool features, 1000 class probabilities).
+
+    `weights`: a local file of the full network's weights, "imagenet" for keras' download,
+    or None for random weights (tests: the code path is real, only the numbers differ).
+    """
+    if weights not in (None, "imagenet") and not Path(weights).is_file():
+        raise RunError(f"InceptionV3 weights file not found: {weights}; {OFFLINE_HINT}")
+    try:
+        base = keras.applications.InceptionV3(include_top=True, weights=weights)
+    except Exception as err:  # download failures come as several exception types
+        raise RunError(f"cannot load InceptionV3 weights ({err}); {OFFLINE_HINT}") from err
+    pool = base.get_layer("avg_pool").output
+    return keras.Model(base.input, [pool, base.output], name="inception_features")
+
+
+def inception_inputs(x: tf.Tensor, value_range: tuple[float, float]) -> tf.Tensor:
+    """Images in data units -> 299x299 RGB in [-1, 1] (grayscale repeated to 3 channels)."""
+    low, high = value_range
+    x = tf.clip_by_value((x - low) / max(high - low, 1e-12), 0.0, 1.0) * 255.0
+    if x.shape[-1] == 1:
+        x = tf.repeat(x, 3, axis=-1)
+    x = tf.image.resize(x, (INCEPTION_SIZE, INCEPTION_SIZE), method="bilinear")
+    return keras.applications.inception_v3.preprocess_input(x)
+
+
+def inception_features(
+    network: keras.Model, images: np.ndarray, value_range: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pool features and class probabilities, resizing one batch at a time."""
+    pool, probabilities = batched_predict(
+        lambda x: network(inception_inputs(x, value_range), training=False),
+        np.asarray(images, np.float32),
+        "InceptionV3: features",
+    )
+    return pool, probabilities
