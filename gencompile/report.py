@@ -105,8 +105,7 @@ def read_report(run_dir: Path) -> Report:
         spec_lines=[
             f"data: {source['type']} {source.get('name', source.get('path', ''))}, batch size "
             f"{data['batch_size']}, validation split {data['validation_split']}",
-            f"optimizer: {training['optimizer']['type']}, "
-            f"learning rate {training['optimizer']['learning_rate']}",
+            *_optimizer_lines(training),
             f"metrics: {', '.join(resolved['evaluation']['metrics']) or 'none'}",
             "full resolved spec: spec.lock.json; source: spec.yaml",
         ],
@@ -119,12 +118,28 @@ def read_report(run_dir: Path) -> Report:
         versions=", ".join(f"{k} {v}" for k, v in sorted(lock["versions"].items()) if v)
         + f"; {lock['platform']}.",
         spec_source=lock.get("spec_source", ""),
-        notes=[
-            "Likelihood and sample-quality metrics are computed on the held-out split (the "
-            "training split when there is none); the information criteria (BIC, AIC) on the "
-            "training split, as scikit-learn does."
-        ],
+        notes=_notes(record.get("metrics", {})),
     )
+
+
+def _optimizer_lines(training: dict[str, Any]) -> list[str]:
+    """One line per optimizer (a GAN may have one per network)."""
+    named = training.get("optimizers") or {"optimizer": training.get("optimizer")}
+    return [
+        f"{name}: {opt['type']}, learning rate {opt['learning_rate']}"
+        for name, opt in named.items()
+        if opt
+    ]
+
+
+def _notes(metrics: dict[str, float]) -> list[str]:
+    notes = [
+        "Computed on the held-out split (the training split when there is none); "
+        "sample-quality metrics compare generated samples with that split."
+    ]
+    if {"bic", "aic"} & set(metrics):
+        notes.append("BIC and AIC are computed on the training split, as scikit-learn does.")
+    return notes
 
 
 def format_value(value: Any) -> str:
