@@ -17,7 +17,7 @@ def test_digits_classifier_is_accurate_cached_and_repeatable(feature_cache: Path
     first = features.digits_classifier()
     assert first.accuracy > 0.95
     cached = sorted(p.name for p in feature_cache.iterdir())
-    assert cached == ["fd_digits-v1.json", "fd_digits-v1.weights.h5"]
+    assert cached == ["fd_digits-v2-s0-e20-lr0.002.json", "fd_digits-v2-s0-e20-lr0.002.weights.h5"]
     again = features.digits_classifier()  # from the cache
     digits = load_digits().images[:50]
     np.testing.assert_array_equal(

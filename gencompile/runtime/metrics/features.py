@@ -31,9 +31,10 @@ import tensorflow as tf
 from gencompile.errors import RunError
 from gencompile.files import atomic_save, atomic_write_json
 
-DIGITS_VERSION = 1  # bump when the classifier's architecture or training changes
+DIGITS_VERSION = 2  # bump when the classifier's architecture changes
 DIGITS_SEED = 0
 DIGITS_EPOCHS = 20
+DIGITS_LEARNING_RATE = 2e-3
 DIGITS_SCALE = 16.0  # scikit-learn's digits take the values 0..16
 INCEPTION_SIZE = 299
 BATCH = 64
@@ -54,11 +55,15 @@ def _progress(total: int, label: str) -> keras.utils.Progbar | None:
     return keras.utils.Progbar(total, unit_name="image")
 
 
+def traced(network: Callable[[tf.Tensor], Any]) -> Callable[[tf.Tensor], Any]:
+    """`network` as one graph function, shared by every batch and every call."""
+    return tf.function(network, reduce_retracing=True)
+
+
 def batched_predict(
-    network: Callable[[tf.Tensor], Any], images: np.ndarray, label: str
+    run: Callable[[tf.Tensor], Any], images: np.ndarray, label: str
 ) -> list[np.ndarray]:
-    """Run `network` over `images` in batches inside one traced function, with progress."""
-    run = tf.function(network, reduce_retracing=True)
+    """Run a traced function over `images` in batches, with progress."""
     bar = _progress(len(images), label)
     pieces: list[list[np.ndarray]] = []
     for start in range(0, len(images), BATCH):
@@ -76,6 +81,7 @@ def batched_predict(
 class DigitsClassifier:
     features: keras.Model  # image (8, 8, 1) in data units 0..16 -> 64 features
     accuracy: float  # on the classifier's own held-out fifth of the digits
+    predict: Callable[[tf.Tensor], Any]  # `features` traced once
 
 
 def build_digits_classifier() -> keras.Model:
@@ -111,7 +117,7 @@ def train_digits_classifier() -> tuple[keras.Model, float]:
     x_train, x_test, y_train, y_test = _digits_split()
     model = build_digits_classifier()
     model.compile(
-        optimizer=keras.optimizers.Adam(2e-3),
+        optimizer=keras.optimizers.Adam(DIGITS_LEARNING_RATE),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
@@ -127,8 +133,9 @@ def train_digits_classifier() -> tuple[keras.Model, float]:
 def digits_classifier() -> DigitsClassifier:
     """The cached classifier, trained on first use (a few seconds)."""
     folder = cache_dir()
-    weights = folder / f"fd_digits-v{DIGITS_VERSION}.weights.h5"
-    card = folder / f"fd_digits-v{DIGITS_VERSION}.json"
+    # The name changes with anything that changes the trained weights.
+    stem = f"fd_digits-v{DIGITS_VERSION}-s{DIGITS_SEED}-e{DIGITS_EPOCHS}-lr{DIGITS_LEARNING_RATE:g}"
+    weights, card = folder / f"{stem}.weights.h5", folder / f"{stem}.json"
     model = build_digits_classifier()
     if weights.exists() and card.exists():
         try:
@@ -144,14 +151,13 @@ def digits_classifier() -> DigitsClassifier:
         atomic_save(weights, model.save_weights)
         atomic_write_json(card, {"held_out_accuracy": accuracy, "version": DIGITS_VERSION})
     features = keras.Model(model.input, model.get_layer("features").output)
-    return DigitsClassifier(features, accuracy)
+    return DigitsClassifier(features, accuracy, traced(lambda x: features(x, training=False)))
 
 
 def digits_features(classifier: DigitsClassifier, images: np.ndarray) -> np.ndarray:
     """64-d features of 8x8 digit images in data units (0..16)."""
     images = np.asarray(images, np.float32).reshape(-1, 8, 8, 1)
-    network = classifier.features
-    return batched_predict(lambda x: network(x, training=False), images, "fd_digits: features")[0]
+    return batched_predict(classifier.predict, images, "fd_digits: features")[0]
 
 
 # --------------------------------------------------------------------------- inception
@@ -194,7 +200,7 @@ def inception_features(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pool features and class probabilities, resizing one batch at a time."""
     pool, probabilities = batched_predict(
-        lambda x: network(inception_inputs(x, value_range), training=False),
+        traced(lambda x: network(inception_inputs(x, value_range), training=False)),
         np.asarray(images, np.float32),
         "InceptionV3: features",
     )
