@@ -19,7 +19,12 @@ METRIC_UNITS = {
     "bits_per_dim": ("bits / dimension", "lower is better"),
     "bic": ("nats, training split", "lower is better"),
     "aic": ("nats, training split", "lower is better"),
+    "perplexity": ("per token", "lower is better"),
+    "bits_per_char": ("bits / character", "lower is better"),
+    "bleu": ("BLEU (sacrebleu), 0-100", "higher is better"),
+    "validity": ("fraction of sampled lines", "higher is better"),
 }
+TEXT_SAMPLE_LINES = 40  # lines of samples.txt shown in report.md
 
 
 def _history(run_dir: Path) -> list[dict[str, str]]:
@@ -63,6 +68,11 @@ def render_report(run_dir: Path) -> str:
         last = history[-1]
         lines += ["", "## Last epoch", "", "| quantity | value |", "|---|---:|"]
         lines += [f"| {k} | {float(v):.4f} |" for k, v in last.items() if k != "epoch" and v]
+    if (run_dir / "samples.txt").exists():
+        shown = (run_dir / "samples.txt").read_text(encoding="utf-8").splitlines()
+        more = len(shown) - TEXT_SAMPLE_LINES
+        lines += ["", "## Samples", "", "```text", *shown[:TEXT_SAMPLE_LINES], "```"]
+        lines += ["", f"({more} more lines in samples.txt)"] if more > 0 else []
     for title, name in (("Samples", "samples.png"), ("Training curves", "curves.png")):
         if (run_dir / name).exists():
             lines += ["", f"## {title}", "", f"![{title.lower()}]({name})"]

@@ -76,7 +76,12 @@ class Lowering:
     def evaluation_config(self) -> dict[str, Any]:
         evaluation = self.spec.evaluation.model_dump(mode="json")
         if evaluation["metrics"] is None:
-            evaluation["metrics"] = list(type(self.spec.model).metrics_default)
+            model = self.spec.model
+            evaluation["metrics"] = (
+                model.default_metrics(self.spec.data)  # defaults that depend on the data
+                if hasattr(model, "default_metrics")
+                else list(type(model).metrics_default)
+            )
         return evaluation
 
     def resolved_spec(self) -> dict[str, Any]:
