@@ -77,7 +77,7 @@ def test_arithmetic_language_is_seeded_and_correct() -> None:
     assert lines != arithmetic_lines(500, 99, seed=4)
     assert arithmetic_validity(lines) == (500, 500)
     operands = [int(v) for line in lines for v in line.split("=")[0].split("+")]
-    assert 0 <= min(operands) and max(operands) <= 99
+    assert min(operands) >= 0 and max(operands) <= 99
     text = arithmetic_text(500, 99, seed=3)
     assert text == "\n".join(lines) + "\n"
     assert source_text({"type": "builtin", "name": "arithmetic", "n_samples": 500,

@@ -207,19 +207,18 @@ def _pixelcnn_network(low: Lowering, shape: Shape, levels: int, bernoulli: bool)
         add = net.layer("add", "layers.Add", (), (h_, w_, f), 0, name=f"block_{i}_add")
         h = net.add("h", add, (skip, h), packed=True)
     h = net.add("h", pointwise(f, f, "head_hidden"), (h,))
-    outputs = 1 if bernoulli else c * levels
-    h = net.add("h", pointwise(outputs, f, "logits", activation=None), (h,))
-    if not bernoulli:
+    if bernoulli:
+        net.add("logits", pointwise(1, f, "logits", activation=None), (h,))
+    else:
+        h = net.add("h", pointwise(c * levels, f, "logits", activation=None), (h,))
         target = (h_, w_, c, levels)
         reshape = net.layer(
             "reshape", "layers.Reshape", (("target_shape", target),), target, 0,
             name="to_levels", positional=1,
         )  # fmt: skip
         net.add("logits", reshape, (h,))
-    else:
-        net.add("logits", None, (h,))
-    what = "the logit of each pixel being on" if bernoulli else f"logits of {levels} grey levels"
-    doc = f"Image -> {what}, each pixel seeing only the pixels before it in raster order."
+    what = "logit of being on" if bernoulli else f"logits over {levels} grey levels"
+    doc = f"Image -> each pixel's {what}, given the pixels before it (raster order)."
     return net.build(doc, ("logits",))
 
 

@@ -199,7 +199,8 @@ def check_autoregressive(spec: Any) -> Found:
     elif network.type != "pixelcnn" and not text:
         yield (
             ("model", "network", "type"),
-            f"a {network.type} network models token sequences, but data.source ({what}) is "
+            f"{'an' if network.type == 'lstm' else 'a'} {network.type} network models token "
+            f"sequences, but data.source ({what}) is "
             "not text",
             "use network: {type: pixelcnn} for images; " + TEXT_HINT,
         )
