@@ -37,7 +37,7 @@ def test_reproduce_gives_identical_weights_and_metrics(run: Path, tmp_path: Path
 
 def test_sample_with_a_prompt_writes_text(run: Path, run_cli, tmp_path: Path) -> None:
     out = tmp_path / "continued.txt"
-    code, stdout, stderr = run_cli(
+    code, _, stderr = run_cli(
         "sample", str(run), "-n", "3", "--prompt", "12+", "--length", "10", "-o", str(out)
     )
     assert code == 0, stderr
@@ -49,7 +49,7 @@ def test_sample_with_a_prompt_writes_text(run: Path, run_cli, tmp_path: Path) ->
 
 
 def test_evaluate_adds_bleu_and_the_lock_pins_the_vocabulary(run: Path, run_cli) -> None:
-    code, stdout, stderr = run_cli("evaluate", str(run), "--metrics", "perplexity,bleu")
+    code, _, stderr = run_cli("evaluate", str(run), "--metrics", "perplexity,bleu")
     assert code == 0, stderr
     record = json.loads((run / "metrics.json").read_text())
     assert {"perplexity", "bleu", "bits_per_char"} <= set(record["metrics"])
