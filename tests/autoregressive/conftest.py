@@ -72,7 +72,9 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., ModuleT
             )
             directory = Path(root / name)
             result = build(load_spec_text(text), directory)
-            cache[kind, teacher_forcing] = import_generated(directory, result.plan.package, "model")
+            module = import_generated(directory, result.plan.package, "model")
+            module.PLAN = result.plan  # what the compiler planned, for the tests to compare
+            cache[kind, teacher_forcing] = module
         return cache[kind, teacher_forcing]
 
     return make

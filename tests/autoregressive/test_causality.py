@@ -99,3 +99,14 @@ def test_scheduled_sampling_mixes_in_the_models_own_samples(generated) -> None:
     windows = rng.integers(1, module.VOCAB_SIZE, size=(4, module.CONTEXT_LENGTH + 1))
     history = model.fit(tf.data.Dataset.from_tensors(windows.astype("int32")), verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize("kind", [*TEXT_NETWORKS, "pixelcnn", "pixelcnn_bernoulli"])
+def test_compiler_parameter_counts_match_keras(generated, kind: str) -> None:
+    """What `gencompile explain` and the model card say equals what Keras builds."""
+    module = generated(kind)
+    network = module.build_network()
+    plan_layers = {layer.name: layer.params for layer in module.PLAN.networks[0].layers}
+    for layer in network.layers[1:]:
+        assert layer.count_params() == plan_layers[layer.name], layer.name
+    assert network.count_params() == module.PLAN.networks[0].params
