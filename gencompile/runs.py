@@ -177,13 +177,18 @@ def sample(
         repro.set_seed(module.SEED)
         texts = model.sample_text(count, prompt, **sampling)
         return write_text_samples(texts, out)
-    if prompt is not None:
-        raise RunError(f"{run_dir} is not a language model: it takes no --prompt")
+    if prompt is not None or "length" in sampling:
+        raise RunError(f"{run_dir} is not a language model: it takes no --prompt or --length")
+    if sampling and not hasattr(model, "generate"):
+        raise RunError(f"{run_dir} is not an autoregressive model: it takes no {sorted(sampling)}")
     if labels is not None and not module.DATA["with_labels"]:
         raise RunError(f"{run_dir} is not a conditional model: it takes no --label")
     repro.set_seed(module.SEED)
     data = load_data(module.DATA, seed=module.SEED)
-    drawn = model.sample(count, labels=labels) if labels is not None else model.sample(count)
+    if labels is not None:
+        drawn = model.sample(count, labels=labels)
+    else:
+        drawn = model.sample(count, **sampling)  # a PixelCNN takes temperature, top_k, top_p
     samples = data.preprocessor.inverse(np.asarray(drawn, dtype=np.float32))
     if out.suffix == ".npz":
         repro.atomic_write_bytes(out, npz_bytes(samples=samples))
