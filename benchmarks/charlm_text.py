@@ -125,20 +125,23 @@ def reference_bits_per_char(model: ReferenceCharLSTM, windows: np.ndarray) -> fl
 
 
 class EpochClock(keras.callbacks.Callback):
+    """Wall time of each epoch, from its first batch's start to its end (fit set-up excluded)."""
+
     def __init__(self) -> None:
         super().__init__()
-        self.stamps: list[float] = []
+        self.seconds: list[float] = []
 
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self.stamps = [time.perf_counter()]
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.stamps.append(time.perf_counter())
+        self.seconds.append(time.perf_counter() - self.start)
 
 
 @dataclass
 class Result:
-    steps_per_second: list[float] = field(default_factory=list)
+    steps_per_second: list[float] = field(default_factory=list)  # one per round
+    epoch_seconds: list[float] = field(default_factory=list)  # every timed epoch
     bits_per_char: list[float] = field(default_factory=list)
     final_loss: list[float] = field(default_factory=list)
     paired_seconds: list[float] = field(default_factory=list)  # per step, one per block
@@ -168,11 +171,6 @@ def paired_step_times(models: dict[str, keras.Model], data: DataBundle, blocks: 
             float(logs["loss"])  # wait for the last step
             times[name].append((time.perf_counter() - start) / steps)
     return times
-
-
-def steps_per_second(clock: EpochClock, steps: int) -> float:
-    durations = np.diff(clock.stamps)[1:]  # epoch 1 traces the step: not timed
-    return steps / statistics.median(durations)
 
 
 def generated_project(corpus: Path, epochs: int, steps: int, directory: Path) -> ModuleType:
@@ -207,34 +205,32 @@ def check_parity(module: ModuleType) -> None:
         raise SystemExit(f"the spec and the hand-written model differ: {wrong}")
 
 
-def train_generated(module: ModuleType, epochs: int, steps: int, seed: int) -> tuple:
+def make_generated(module: ModuleType, data: DataBundle, epochs: int, seed: int) -> keras.Model:
+    """The generated model and optimizer, as the generated train.py makes them."""
     repro.set_seed(seed)
-    data = load_data(module.DATA, seed=module.SEED)
-    model = training.build_and_compile(module.build_model, module.TRAINING, data, epochs)
-    clock = EpochClock()
-    history = model.fit(
-        data.epochs(0, epochs, steps=steps),
-        epochs=epochs,
-        steps_per_epoch=steps,
-        callbacks=[clock, *model.training_callbacks()],
-        verbose=0,
-    )
-    return model, data, clock, history.history["loss"][-1]
+    return training.build_and_compile(module.build_model, module.TRAINING, data, epochs)
 
 
-def train_reference(data: DataBundle, epochs: int, steps: int, seed: int) -> tuple:
+def make_reference(vocab_size: int, seed: int) -> keras.Model:
     repro.set_seed(seed)
-    model = ReferenceCharLSTM(data.text.tokenizer.vocab_size)
+    model = ReferenceCharLSTM(vocab_size)
     model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE, clipnorm=CLIPNORM))
+    return model
+
+
+def fit_epoch(model: keras.Model, data: DataBundle, epoch: int, steps: int) -> tuple[float, float]:
+    """Train one more epoch (the stream of epoch `epoch`); its seconds and final loss."""
     clock = EpochClock()
+    callbacks = [clock, *getattr(model, "training_callbacks", list)()]
     history = model.fit(
-        data.epochs(0, epochs, steps=steps),
-        epochs=epochs,
+        data.epochs(epoch, epoch + 1, steps=steps),
+        initial_epoch=epoch,
+        epochs=epoch + 1,
         steps_per_epoch=steps,
-        callbacks=[clock],
+        callbacks=callbacks,
         verbose=0,
     )
-    return model, clock, history.history["loss"][-1]
+    return clock.seconds[-1], float(history.history["loss"][-1])
 
 
 def initial_weight_gap(module: ModuleType, data: DataBundle, seed: int) -> float:
@@ -274,6 +270,9 @@ def report(args: argparse.Namespace, gen: Result, ref: Result, extra: dict[str, 
     paired_ratio = statistics.median(
         r / g for g, r in zip(gen.paired_seconds, ref.paired_seconds, strict=True)
     )
+    epoch_ratio = statistics.median(
+        r / g for g, r in zip(gen.epoch_seconds, ref.epoch_seconds, strict=True)
+    )
 
     def row(name: str, result: Result) -> str:
         rate = statistics.median(result.steps_per_second)
@@ -294,7 +293,8 @@ Corpus: `{args.corpus.name}` ({extra["characters"]:,} characters; the last 10 % 
 Dense {extra["vocab_size"]} ({extra["params"]:,} parameters), sequence length
 {CONTEXT_LENGTH}, batch {BATCH_SIZE}, Adam lr {LEARNING_RATE:g} clipnorm {CLIPNORM:g},
 {args.epochs} epochs x {args.steps} steps = {args.epochs * args.steps} steps per training,
-{args.rounds} rounds (seed 42 + round - 1), the same batches. Initial weights differ by at
+{args.rounds} rounds (seed 42 + round - 1), the same batches; within a round the two
+models alternate epoch by epoch (`fit` resumed with `initial_epoch`). Initial weights differ by at
 most {extra["weight_gap"]:.1e}.
 
 | model | steps/s (median) | held-out bits/char | final training loss (nats/char) |
@@ -302,7 +302,9 @@ most {extra["weight_gap"]:.1e}.
 {row("generated (`specs/charlm_text.yaml`)", gen)}
 {row("hand-written Keras LSTM", ref)}
 
-Ratio generated / reference steps/s: **{gen_rate / ref_rate:.3f}** (target >= 0.95).
+Ratio generated / reference steps/s: **{gen_rate / ref_rate:.3f}** (target >= 0.95); median
+over the timed epochs of each epoch's ratio (the two models train the same epoch back to
+back, taking turns at going first): **{epoch_ratio:.3f}**.
 Held-out bits/char difference generated - reference:
 **{statistics.mean(gen.bits_per_char) - statistics.mean(ref.bits_per_char):+.4f}**
 (target <= 0).
@@ -345,40 +347,41 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         module = generated_project(args.corpus.resolve(), args.epochs, args.steps, Path(tmp))
         check_parity(module)
+        names = ("generated", "reference")
+        results = {"generated": gen, "reference": ref}
         for r in range(args.rounds):
             seed = 42 + r
-            order = ("generated", "reference") if r % 2 == 0 else ("reference", "generated")
-            data = None
-            for which in order:
-                if which == "generated":
-                    model, data_g, clock, loss = train_generated(
-                        module, args.epochs, args.steps, seed
-                    )
-                    gen_model = model
-                    data = data or data_g
-                    metrics = evaluate(model, data_g, {"metrics": ["bits_per_char"]})
-                    gen.bits_per_char.append(metrics["bits_per_char"])
-                    gen.steps_per_second.append(steps_per_second(clock, args.steps))
-                    gen.final_loss.append(loss)
-                    extra["params"] = model.network.count_params()
-                else:
-                    data = data or load_data(module.DATA, seed=module.SEED)
-                    model, clock, loss = train_reference(data, args.epochs, args.steps, seed)
-                    ref_model = model
-                    ref.bits_per_char.append(reference_bits_per_char(model, data.x_val))
-                    ref.steps_per_second.append(steps_per_second(clock, args.steps))
-                    ref.final_loss.append(loss)
-                rate = (gen if which == "generated" else ref).steps_per_second[-1]
-                print(f"round {r + 1} {which}: {rate:.2f} steps/s", flush=True)
-            assert data is not None
-            trained = {"generated": gen_model, "reference": ref_model}
-            times = paired_step_times(trained, data, args.paired_blocks, args.paired_steps)
-            gen.paired_seconds += times["generated"]
-            ref.paired_seconds += times["reference"]
+            data = load_data(module.DATA, seed=module.SEED)
+            models = {
+                "generated": make_generated(module, data, args.epochs, seed),
+                "reference": make_reference(data.text.tokenizer.vocab_size, seed),
+            }
+            times: dict[str, list[float]] = {name: [] for name in names}
+            losses: dict[str, float] = {}
+            for epoch in range(args.epochs):  # the two trainings take turns, epoch by epoch
+                order = names if (epoch + r) % 2 == 0 else names[::-1]
+                for name in order:
+                    seconds, losses[name] = fit_epoch(models[name], data, epoch, args.steps)
+                    if epoch > 0:  # the first epoch traces the step: not timed
+                        times[name].append(seconds)
+                ratio = times["reference"][-1] / times["generated"][-1] if epoch else math.nan
+                print(f"round {r + 1} epoch {epoch + 1}: ratio {ratio:.3f}", flush=True)
+            for name in names:
+                result = results[name]
+                result.steps_per_second.append(args.steps / statistics.median(times[name]))
+                result.epoch_seconds += times[name]
+                result.final_loss.append(losses[name])
+            metrics = evaluate(models["generated"], data, {"metrics": ["bits_per_char"]})
+            gen.bits_per_char.append(metrics["bits_per_char"])
+            ref.bits_per_char.append(reference_bits_per_char(models["reference"], data.x_val))
+            paired = paired_step_times(models, data, args.paired_blocks, args.paired_steps)
+            gen.paired_seconds += paired["generated"]
+            ref.paired_seconds += paired["reference"]
             extra.update(
                 characters=len(args.corpus.read_text(encoding="utf-8")),
                 held_out_windows=len(data.x_val),
                 vocab_size=data.text.tokenizer.vocab_size,
+                params=models["generated"].network.count_params(),
             )
         extra["weight_gap"] = initial_weight_gap(module, data, 42)
     text = report(args, gen, ref, extra)
