@@ -226,19 +226,36 @@ def train(
 def sample(
     run: Path,
     n: Annotated[int, typer.Option("-n", min=1, help="How many samples.")] = 64,
-    output: Annotated[Path, typer.Option("-o", "--output", help=".png or .npz")] = Path(
-        "samples.png"
-    ),
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "-o", "--output", help=".png or .npz (language models: .txt); default samples.png/.txt"
+        ),
+    ] = None,
     label: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option(help="Class of every sample (conditional models)."),
     ] = None,
+    prompt: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Text that every sample continues (language models; .txt output)."),
+    ] = None,
+    length: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(min=1, help="Tokens to generate (language models)."),
+    ] = None,
+    temperature: Annotated[Optional[float], typer.Option(min=1e-6)] = None,  # noqa: UP045
+    top_k: Annotated[Optional[int], typer.Option(min=0)] = None,  # noqa: UP045
+    top_p: Annotated[Optional[float], typer.Option(min=1e-6, max=1.0)] = None,  # noqa: UP045
 ) -> None:
-    """Draw samples from a trained run into a PNG picture or an NPZ file."""
+    """Draw samples from a trained run into a PNG picture or an NPZ file (a language model:
+    a .txt file of continuations of --prompt)."""
     from gencompile.runs import sample as sample_run
 
     labels = None if label is None else [label] * n
-    path = sample_run(run, n, output, labels)
+    options = {"length": length, "temperature": temperature, "top_k": top_k, "top_p": top_p}
+    given = {key: value for key, value in options.items() if value is not None}
+    path = sample_run(run, n, output, labels, prompt, **given)
     out.print(f"wrote {path}", highlight=False)
 
 

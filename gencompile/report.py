@@ -39,11 +39,15 @@ METRIC_UNITS = {
     "energy_distance": ("data units", "lower is better"),
     "modes_captured": ("modes", "higher is better"),
     "high_quality": ("fraction within 3 sigma of a mode", "higher is better"),
+    "perplexity": ("per token", "lower is better"),
+    "bits_per_char": ("bits / character", "lower is better"),
+    "bleu": ("BLEU (sacrebleu), 0-100", "higher is better"),
+    "validity": ("fraction of sampled lines", "higher is better"),
 }
 
 PICTURES = (("Samples", "samples.png"), ("Training curves", "curves.png"))
 TEXT_SAMPLES = "samples.txt"
-TEXT_SAMPLE_LINES = 40
+TEXT_SAMPLE_LINES = 40  # lines of samples.txt shown in the reports
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,7 @@ def read_report(run_dir: Path) -> Report:
     data, training = resolved["data"], resolved["training"]
     source = data["source"]
     samples_path = run_dir / TEXT_SAMPLES
-    text = samples_path.read_text().splitlines() if samples_path.exists() else []
+    text = samples_path.read_text(encoding="utf-8").splitlines() if samples_path.exists() else []
     return Report(
         title=lock["name"],
         description=resolved.get("description") or f"A {lock['family']} model.",
@@ -101,7 +105,12 @@ def read_report(run_dir: Path) -> Report:
         metrics=dict(sorted(record.get("metrics", {}).items())),
         last_epoch=last,
         pictures=[(title, run_dir / name) for title, name in PICTURES if (run_dir / name).exists()],
-        text_samples=text[:TEXT_SAMPLE_LINES],
+        text_samples=text[:TEXT_SAMPLE_LINES]
+        + (
+            [f"... ({len(text) - TEXT_SAMPLE_LINES} more lines in samples.txt)"]
+            if len(text) > TEXT_SAMPLE_LINES
+            else []
+        ),
         spec_lines=[
             f"data: {source['type']} {source.get('name', source.get('path', ''))}, batch size "
             f"{data['batch_size']}, validation split {data['validation_split']}",

@@ -153,24 +153,45 @@ def read_record(run_dir: Path) -> dict[str, Any]:
 
 
 def sample(
-    run_dir: Path | str, count: int, out: Path | str, labels: list[int] | None = None
+    run_dir: Path | str,
+    count: int,
+    out: Path | str | None,
+    labels: list[int] | None = None,
+    prompt: str | None = None,
+    **sampling: Any,
 ) -> Path:
-    """Draw `count` samples from a trained run: a PNG picture or an NPZ of arrays."""
+    """Draw `count` samples from a trained run: a PNG picture or an NPZ of arrays, or for a
+    language model a text file of continuations of `prompt` (`sampling`: length,
+    temperature, top_k, top_p override the spec's)."""
     verified_lock(Path(run_dir))  # refuse a bad run before TensorFlow starts
     import numpy as np
 
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
-    from gencompile.runtime.training import npz_bytes, save_picture
+    from gencompile.runtime.training import npz_bytes, save_picture, write_text_samples
 
     model, module = load_trained_model(run_dir)
+    text = hasattr(model, "sample_text")
+    out = Path(out) if out is not None else Path("samples.txt" if text else "samples.png")
+    if text:  # a language model: samples are text
+        if out.suffix != ".txt":
+            raise RunError(f"a language model writes text samples: use a .txt file, not {out}")
+        repro.set_seed(module.SEED)
+        texts = model.sample_text(count, prompt, **sampling)
+        return write_text_samples(texts, out)
+    if prompt is not None or "length" in sampling:
+        raise RunError(f"{run_dir} is not a language model: it takes no --prompt or --length")
+    if sampling and not hasattr(model, "generate"):
+        raise RunError(f"{run_dir} is not an autoregressive model: it takes no {sorted(sampling)}")
     if labels is not None and not module.DATA["with_labels"]:
         raise RunError(f"{run_dir} is not a conditional model: it takes no --label")
     repro.set_seed(module.SEED)
     data = load_data(module.DATA, seed=module.SEED)
-    drawn = model.sample(count, labels=labels) if labels is not None else model.sample(count)
+    if labels is not None:
+        drawn = model.sample(count, labels=labels)
+    else:
+        drawn = model.sample(count, **sampling)  # a PixelCNN takes temperature, top_k, top_p
     samples = data.preprocessor.inverse(np.asarray(drawn, dtype=np.float32))
-    out = Path(out)
     if out.suffix == ".npz":
         repro.atomic_write_bytes(out, npz_bytes(samples=samples))
         return out

@@ -86,3 +86,37 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
         return code, captured.out, captured.err
 
     return run
+
+
+# Example specs whose text file is given on the command line (`--set data.source.path=...`):
+# tests give them a small corpus written to a temporary folder.
+NEEDS_TEXT_FILE = frozenset({"charlm_text.yaml"})
+CORPUS = (
+    "It is a truth universally acknowledged, that a single man in possession of a good\n"
+    "fortune, must be in want of a wife. However little known the feelings or views of\n"
+    "such a man may be on his first entering a neighbourhood, this truth is so well\n"
+    "fixed in the minds of the surrounding families, that he is considered the rightful\n"
+    "property of some one or other of their daughters.\n"
+)
+
+
+def write_corpus(directory: Path) -> Path:
+    path = directory / "corpus.txt"
+    path.write_text(CORPUS * 12, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def text_corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small English text file (about 4,500 characters)."""
+    return write_corpus(tmp_path_factory.mktemp("corpus"))
+
+
+@pytest.fixture(scope="session")
+def example_overrides(text_corpus: Path) -> Callable[[Path], list[str]]:
+    """`example_overrides(spec)`: the `--set` overrides an example spec needs in tests."""
+
+    def overrides(spec: Path) -> list[str]:
+        return [f"data.source.path={text_corpus}"] if Path(spec).name in NEEDS_TEXT_FILE else []
+
+    return overrides

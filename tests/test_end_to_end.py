@@ -21,15 +21,31 @@ from gencompile.runs import train
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 FAST = ["evaluation.importance_samples=16"]
-DEFAULT_METRICS = {"vae": {"elbo", "iwae_nll"}, "mixture": {"nll", "bic", "aic"}}
+DEFAULT_METRICS = {
+    "vae": {"elbo", "iwae_nll"},
+    "mixture": {"nll", "bic", "aic"},
+    "autoregressive": {"perplexity", "bits_per_char"},  # text; images: nll, bits_per_dim
+}
+# Smaller data and sampling budgets for the autoregressive examples (2 tiny epochs).
+LENGTH = "model.sampling.length=32"
+TINY = {
+    "charlm_arithmetic": ["data.source.n_samples=2000", "evaluation.num_samples=8", LENGTH],
+    "transformer_arithmetic": ["data.source.n_samples=2000", "evaluation.num_samples=8", LENGTH],
+    "charlm_text": ["model.context_length=64", "evaluation.num_samples=8", LENGTH],
+}
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.stem for s in SPECS])
-def test_example_spec_trains_and_writes_its_artifacts(spec: Path, tmp_path: Path) -> None:
-    result = train(spec, FAST, epochs=2, run_dir=tmp_path / "run", quiet=True)
+def test_example_spec_trains_and_writes_its_artifacts(
+    spec: Path, tmp_path: Path, example_overrides
+) -> None:
+    overrides = [*FAST, *example_overrides(spec), *TINY.get(spec.stem, [])]
+    result = train(spec, overrides, epochs=2, run_dir=tmp_path / "run", quiet=True)
     run = result.run_dir
     family = json.loads((run / "spec.lock.json").read_text())["family"]
-    assert set(result.metrics) >= DEFAULT_METRICS[family]
+    text = (run / "samples.txt").exists()
+    expected = DEFAULT_METRICS[family] if text or family != "autoregressive" else {"nll"}
+    assert set(result.metrics) >= expected
     assert all(np.isfinite(v) for v in result.metrics.values())
     if family == "vae":  # the IWAE bound is tighter than the ELBO (up to Monte Carlo noise)
         assert -result.metrics["iwae_nll"] >= result.metrics["elbo"] - 1.0
@@ -42,7 +58,13 @@ def test_example_spec_trains_and_writes_its_artifacts(spec: Path, tmp_path: Path
     assert lock["data_fingerprint"] == result.record["data_fingerprint"]
     assert len(lock["data_fingerprint"]) == 64
     report = (run / "report.md").read_text()
-    assert all(name in report for name in result.metrics) and "![samples](samples.png)" in report
+    assert all(name in report for name in result.metrics)
+    if text:  # a language model: text samples, shown in the report; its vocabulary is locked
+        samples = (run / "samples.txt").read_text(encoding="utf-8")
+        assert samples.startswith("### sample 1\n") and samples.splitlines()[1] in report
+        assert lock["files"][f"{lock['name'].replace('-', '_')}/vocabulary.json"]
+        return
+    assert "![samples](samples.png)" in report
     picture = Image.open(run / "samples.png")
     assert picture.size[0] >= 256 and picture.size[1] >= 256
 

@@ -27,7 +27,7 @@ IMAGE_SHAPES = {
 @dataclass(frozen=True)
 class DataShape:
     shape: Shape
-    kind: str  # "image" | "vector"
+    kind: str  # "image" | "vector" | "text" (a token stream of any length)
 
     @staticmethod
     def of(shape: Shape) -> DataShape:
@@ -109,7 +109,12 @@ def infer_data_shape(data: DataSpec) -> DataShape:
 
 def _infer(data: DataSpec) -> DataShape:
     source = data.source
+    if source.type == "text":
+        _existing(source.path, "path")
+        return DataShape((None,), "text")
     if source.type == "builtin":
+        if source.name == "arithmetic":
+            return DataShape((None,), "text")
         if source.name == "digits":
             return DataShape((8, 8, 1), "image")
         if source.name == "blobs":

@@ -13,7 +13,7 @@ from gencompile.compiler.plan import PathKey
 from gencompile.errors import Problem, SpecError
 from gencompile.spec import LoadedSpec
 from gencompile.spec.base import python_name
-from gencompile.spec.evaluation import IMAGE_ONLY_METRICS, VECTOR_ONLY_METRICS
+from gencompile.spec.evaluation import IMAGE_ONLY_METRICS, SAMPLE_METRICS, VECTOR_ONLY_METRICS
 from gencompile.spec.root import Spec
 
 
@@ -77,21 +77,32 @@ class Lowering:
     def evaluation_config(self) -> dict[str, Any]:
         evaluation = self.spec.evaluation.model_dump(mode="json")
         if evaluation["metrics"] is None:
-            evaluation["metrics"] = list(type(self.spec.model).metrics_default)
+            model = self.spec.model
+            evaluation["metrics"] = (
+                model.default_metrics(self.spec.data)  # defaults that depend on the data
+                if hasattr(model, "default_metrics")
+                else list(type(model).metrics_default)
+            )
         return evaluation
 
     def check_metric_data_kind(self) -> None:
         """Image metrics need images and vector metrics vectors (known from the shapes)."""
         kind = self.data_shape().kind
         for i, name in enumerate(self.spec.evaluation.metrics or ()):
-            if name in IMAGE_ONLY_METRICS and kind != "image":
+            if name in SAMPLE_METRICS and kind == "text":
+                self.report(
+                    ("evaluation", "metrics", i),
+                    f"metric '{name}' compares images or vectors, but the data is text",
+                    "use perplexity, bits_per_char, bleu or validity for text",
+                )
+            elif name in IMAGE_ONLY_METRICS and kind != "image":
                 self.report(
                     ("evaluation", "metrics", i),
                     f"metric '{name}' compares images through InceptionV3, but the data is "
                     f"{kind} data",
                     "use energy_distance, kid or precision_recall for vectors",
                 )
-            if name in VECTOR_ONLY_METRICS and kind != "vector":
+            elif name in VECTOR_ONLY_METRICS and kind != "vector":
                 self.report(
                     ("evaluation", "metrics", i),
                     f"metric '{name}' is computed on low-dimensional vectors, but the data is "

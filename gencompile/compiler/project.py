@@ -80,6 +80,8 @@ def render_project(loaded: LoadedSpec, plan: ProjectPlan) -> dict[str, str]:
         "README.md": render("project/README.md.j2", **context),
         "pyproject.toml": render("project/pyproject.toml.j2", **context),
         "spec.yaml": loaded.text,
+        # Data files a family generates beside its code (a text model's vocabulary.json).
+        **{f"{package}/{name}": text for name, text in plan.extra.get("files", {}).items()},
     }
     for path, text in files.items():
         if path.endswith(".py"):

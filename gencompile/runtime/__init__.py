@@ -13,6 +13,7 @@ from gencompile._version import __version__
 from gencompile.errors import RunError
 
 _SUBMODULES = {
+    "autoregressive",
     "callbacks",
     "checkpoints",
     "data",
@@ -24,6 +25,7 @@ _SUBMODULES = {
     "pictures",
     "repro",
     "sources",
+    "text_data",
     "training",
     "vae",
 }

@@ -38,6 +38,7 @@ __all__ = [
     "DataBundle",
     "Preprocessor",
     "builtin_names",
+    "epoch_stream",
     "fingerprint",
     "load_arrays",
     "load_data",
@@ -203,6 +204,7 @@ class DataBundle:
     preprocessor: Preprocessor
     fingerprint: str
     source: dict[str, Any]  # the resolved source config (names the data set, its arguments)
+    text: Any = None  # text data: a `runtime.text_data.TextData` (tokenizer, held-out text)
 
 
 def _fingerprint_config(config: Any) -> Any:
@@ -246,8 +248,53 @@ def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return order[n_val:], order[:n_val]
 
 
+def epoch_stream(
+    tensors: Any,
+    count: int,
+    batch_size: int,
+    seed: int,
+    first: int,
+    last: int,
+    steps: int | None = None,
+    drop_remainder: bool = False,
+    augment_batch: Callable[..., Any] | None = None,
+) -> tf.data.Dataset:
+    """Batches of `tensors` (a tensor or a tuple of them) for epochs first..last-1.
+
+    Epoch e's order depends only on (seed, e), so a run resumed at epoch e sees exactly the
+    batches an uninterrupted run sees. With `steps`, each epoch is exactly that many batches
+    of a repeated epoch.
+    """
+
+    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
+        # A stateless permutation: no global-seed state, so it is the same in any process.
+        order = tf.random.experimental.index_shuffle(
+            tf.range(count, dtype=tf.int64),
+            seed=tf.stack([tf.constant(seed, tf.int64), epoch]),
+            max_index=count - 1,
+        )
+        indices = tf.data.Dataset.from_tensor_slices(order)
+        if steps is not None:
+            indices = indices.repeat()
+        batches = indices.batch(batch_size, drop_remainder=drop_remainder)
+        return batches.take(steps) if steps is not None else batches
+
+    def gather(indices: tf.Tensor):
+        return tf.nest.map_structure(lambda t: tf.gather(t, indices), tensors)
+
+    stream = tf.data.Dataset.range(first, last).flat_map(one_epoch)
+    stream = stream.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+    if augment_batch is not None:
+        stream = stream.map(augment_batch, num_parallel_calls=tf.data.AUTOTUNE)
+    return stream.prefetch(tf.data.AUTOTUNE)
+
+
 def load_data(config: dict, seed: int) -> DataBundle:
     """Load, split, preprocess and batch the data described by a resolved data config."""
+    if "tokenizer" in config:  # text: tokenized into windows (autoregressive family)
+        from gencompile.runtime.text_data import load_text_data
+
+        return load_text_data(config, seed)
     source = config_value(config, "source", "data")
     fraction = float(config_value(config, "validation_split", "data"))
     preprocessing = config_value(config, "preprocessing", "data")
@@ -313,35 +360,11 @@ def load_data(config: dict, seed: int) -> DataBundle:
         augment_batch = (lambda xb, yb: (augment(xb), yb)) if with_labels else augment
 
     def epochs(first: int, last: int, steps: int | None = None) -> tf.data.Dataset:
-        """Batches of epochs first..last-1; epoch e's order depends only on (seed, e).
-
-        So a run resumed at epoch e sees exactly the batches an uninterrupted run sees.
-        With `steps`, each epoch is exactly that many batches of a repeated epoch.
-        """
-
-        count = len(train_idx)
-
-        def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
-            # A stateless permutation: no global-seed state, so it is the same in any process.
-            order = tf.random.experimental.index_shuffle(
-                tf.range(count, dtype=tf.int64),
-                seed=tf.stack([tf.constant(seed, tf.int64), epoch]),
-                max_index=count - 1,
-            )
-            indices = tf.data.Dataset.from_tensor_slices(order)
-            if steps is not None:
-                indices = indices.repeat()
-            batches = indices.batch(batch_size, drop_remainder=drop_remainder)
-            return batches.take(steps) if steps is not None else batches
-
-        def gather(indices: tf.Tensor):
-            return tf.nest.map_structure(lambda t: tf.gather(t, indices), train_tensors)
-
-        stream = tf.data.Dataset.range(first, last).flat_map(one_epoch)
-        stream = stream.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
-        if augment_batch is not None:
-            stream = stream.map(augment_batch, num_parallel_calls=tf.data.AUTOTUNE)
-        return stream.prefetch(tf.data.AUTOTUNE)
+        """Batches of epochs first..last-1; epoch e's order depends only on (seed, e)."""
+        return epoch_stream(
+            train_tensors, len(train_idx), batch_size, seed, first, last, steps,
+            drop_remainder, augment_batch,
+        )  # fmt: skip
 
     train = epochs(0, 1)
 

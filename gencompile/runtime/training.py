@@ -215,8 +215,12 @@ def write_artifacts(
             model.export(str(folder), input_signature=[signature], verbose=False)
 
         paths["saved_model"] = atomic_save(run_dir / "saved_model", export)
-    samples = samples_in_data_units(model, data, output["samples"]["count"])
-    paths["samples"] = write_samples(samples, run_dir, output["samples"]["format"], data)
+    if data.kind == "text":  # a language model: its samples are text
+        texts = model.sample_text(output["samples"]["count"])
+        paths["samples"] = write_text_samples(texts, run_dir / "samples.txt")
+    else:
+        samples = samples_in_data_units(model, data, output["samples"]["count"])
+        paths["samples"] = write_samples(samples, run_dir, output["samples"]["format"], data)
     history = fitted.history
     epochs = len(history.get("loss", []))
     record = {
@@ -232,6 +236,13 @@ def write_artifacts(
     if epochs:
         paths["curves"] = pictures.save_curves(history, run_dir / "curves.png")
     return paths
+
+
+def write_text_samples(texts: list[str], path: Path) -> Path:
+    """Text samples, each under a `### sample i` line (i from 1)."""
+    blocks = [f"### sample {i}\n{text.strip(chr(10))}\n" for i, text in enumerate(texts, 1)]
+    repro.atomic_write_text(path, "\n".join(blocks))
+    return path
 
 
 def write_samples(samples: np.ndarray, run_dir: Path, fmt: str, data: Any) -> Path:

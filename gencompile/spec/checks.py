@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from gencompile.errors import Problem
-from gencompile.spec.data import BUILTIN_ARGUMENTS, BuiltinSource
+from gencompile.spec.data import BUILTIN_ARGUMENTS, BuiltinSource, is_text_source
 from gencompile.spec.diagnostics import did_you_mean
 from gencompile.spec.evaluation import METRIC_DATA
+from gencompile.spec.families.autoregressive import check_autoregressive
 from gencompile.spec.loader import Marks, PathKey
 from gencompile.spec.networks import Network, Residual
 from gencompile.spec.root import Spec
@@ -180,13 +181,32 @@ def _walk_layers(layers: list[Any], path: PathKey) -> Iterator[tuple[PathKey, An
 
 def check_heldout_metrics(spec: Spec) -> Found:
     if spec.data.validation_split == 0 and spec.evaluation.metrics:
-        likelihood_metrics = {"elbo", "iwae_nll", "bits_per_dim", "nll"}
+        likelihood_metrics = {
+            *("elbo", "iwae_nll", "bits_per_dim", "nll", "perplexity", "bits_per_char", "bleu")
+        }
         if likelihood_metrics & set(spec.evaluation.metrics):
             yield (
                 ("evaluation", "metrics"),
                 "held-out metrics need a validation split, but data.validation_split is 0",
                 "set data.validation_split (e.g. 0.1)",
             )
+
+
+def check_text_data(spec: Spec) -> Found:
+    """Text is modelled by the autoregressive family only; txt samples need text."""
+    text = is_text_source(spec.data.source)
+    if text and spec.model.family != "autoregressive":
+        yield (
+            ("model", "family"),
+            f"data.source is text, which the {spec.model.family} family does not model",
+            "use family: autoregressive",
+        )
+    if not text and spec.output.samples.format == "txt":
+        yield (
+            ("output", "samples", "format"),
+            "txt samples are written for text data, but data.source is not text",
+            "set format: png or npz",
+        )
 
 
 CHECKS: tuple[Callable[[Spec], Found], ...] = (
@@ -198,6 +218,8 @@ CHECKS: tuple[Callable[[Spec], Found], ...] = (
     check_early_stopping,
     check_layer_names,
     check_heldout_metrics,
+    check_text_data,
+    check_autoregressive,
 )
 
 

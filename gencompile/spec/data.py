@@ -24,8 +24,12 @@ BUILTIN_ARGUMENTS: dict[str, dict[str, float | int]] = {
     "ring8": {"n_samples": 10000, "std": 0.01, "radius": 1.0},
     "grid25": {"n_samples": 10000, "std": 0.05},
     "blobs": {"n_samples": 10000, "n_features": 2, "centers": 8, "cluster_std": 1.0},
+    # Text: lines `a+b=c` with a, b in 0..max_operand (autoregressive family).
+    "arithmetic": {"n_samples": 20000, "max_operand": 99},
 }
-BuiltinName = Literal["digits", "moons", "circles", "swiss_roll", "ring8", "grid25", "blobs"]
+BuiltinName = Literal[
+    "digits", "moons", "circles", "swiss_roll", "ring8", "grid25", "blobs", "arithmetic"
+]
 
 
 class BuiltinSource(StrictModel):
@@ -41,6 +45,7 @@ class BuiltinSource(StrictModel):
     n_features: PositiveInt | None = None
     centers: PositiveInt | None = None
     cluster_std: PositiveFloat | None = None
+    max_operand: Annotated[int, Field(ge=1, le=10**9)] | None = None
 
     def arguments(self) -> dict[str, float | int]:
         """The data set's arguments with defaults filled in."""
@@ -85,10 +90,23 @@ class KerasSource(StrictModel):
     name: Literal["mnist", "fashion_mnist", "cifar10", "cifar100"]
 
 
+class TextSource(StrictModel):
+    """A text file, modelled as a stream of tokens (autoregressive family)."""
+
+    type: Literal["text"]
+    path: str = Field(min_length=1)
+    encoding: Literal["utf-8", "latin-1", "ascii"] = "utf-8"
+
+
 DataSource = Annotated[
-    BuiltinSource | NpzSource | NpySource | ImagesSource | CsvSource | KerasSource,
+    BuiltinSource | NpzSource | NpySource | ImagesSource | CsvSource | KerasSource | TextSource,
     Field(discriminator="type"),
 ]
+
+
+def is_text_source(source: DataSource) -> bool:
+    """Text data: a text file or the built-in arithmetic language."""
+    return source.type == "text" or (source.type == "builtin" and source.name == "arithmetic")
 
 
 class Preprocessing(StrictModel):

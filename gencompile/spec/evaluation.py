@@ -43,7 +43,9 @@ class EvaluationSpec(StrictModel):
 
 class SamplesSpec(StrictModel):
     count: PositiveInt = 64
-    format: Literal["png", "npz"] = "png"
+    format: Literal["png", "npz", "txt"] = Field(
+        "png", description="png picture or npz arrays; txt for text (its default there)."
+    )
     every_epochs: NonNegativeInt = Field(
         0, description="Sample pictures during training (0 = off)."
     )

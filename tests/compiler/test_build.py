@@ -304,13 +304,14 @@ EXTRA_CASES = {
 
 
 @pytest.fixture(scope="module")
-def projects(tmp_path_factory) -> dict[str, Path]:
+def projects(tmp_path_factory, example_overrides) -> dict[str, Path]:
     """Every example spec, golden fixture and extra case, built side by side."""
     root = tmp_path_factory.mktemp("projects")
     built = {}
     for spec_file in [*SPECS, *FIXTURES]:
         name = f"{spec_file.parent.name}-{spec_file.stem}"
-        built[name] = build(load_spec(spec_file), root / name).directory
+        loaded = load_spec(spec_file, example_overrides(spec_file))
+        built[name] = build(loaded, root / name).directory
     for name, (text, allow) in EXTRA_CASES.items():
         built[name] = build(load_spec_text(text), root / name, allow_custom_code=allow).directory
     return built
@@ -341,15 +342,16 @@ def test_generated_code_passes_ruff_errors_and_pyflakes(projects):
 # -- no TensorFlow -----------------------------------------------------------------------------
 
 
-def test_build_imports_no_tensorflow(tmp_path):
+def test_build_imports_no_tensorflow(tmp_path, example_overrides):
     """In a fresh interpreter: building a project must not import TensorFlow or Keras."""
+    specs = [(str(p), example_overrides(p)) for p in SPECS]
     script = textwrap.dedent(
         f"""
         import sys
         from gencompile.compiler.project import build
         from gencompile.spec import load_spec
-        for spec in {[str(p) for p in SPECS]!r}:
-            build(load_spec(spec), {str(tmp_path)!r} + "/" + spec.rsplit("/", 1)[-1])
+        for spec, overrides in {specs!r}:
+            build(load_spec(spec, overrides), {str(tmp_path)!r} + "/" + spec.rsplit("/", 1)[-1])
         heavy = sorted(m for m in ("tensorflow", "keras", "jax", "torch") if m in sys.modules)
         print(heavy)
         """

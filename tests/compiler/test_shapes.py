@@ -452,9 +452,9 @@ def test_dense_first_body_on_images_is_flattened_and_image_body_ends_in_features
     assert table(plan_of().networks[0])[0] == ("flatten_1", "layers.Flatten", (64,), 0)
 
 
-def test_network_params_are_the_sum_of_its_layers():
+def test_network_params_are_the_sum_of_its_layers(example_overrides):
     for path in sorted(SPECS.glob("*.yaml")):
-        for network in lower(load_spec(path)).networks:
+        for network in lower(load_spec(path, example_overrides(path))).networks:
             assert network.params == sum(lay.params or 0 for lay in network.layers)
 
 

@@ -88,6 +88,41 @@ def vector_data(source: str) -> str:
 
 MOONS = vector_data("    type: builtin\n    name: moons\n")
 
+# An autoregressive language model of the built-in arithmetic language, and a PixelCNN.
+LM = """\
+spec_version: 1
+name: charlm
+seed: 42
+data:
+  source:
+    type: builtin
+    name: arithmetic
+  batch_size: 64
+model:
+  family: autoregressive
+  tokenizer: {type: char}
+  context_length: 32
+  network: {type: lstm, units: 64}
+evaluation:
+  metrics: [perplexity, validity]
+"""
+PIXELS = """\
+spec_version: 1
+name: pixels
+data:
+  source: {type: builtin, name: digits}
+  preprocessing: {scale: [0.0, 1.0]}
+model:
+  family: autoregressive
+  network:
+    type: pixelcnn
+    filters: 16
+    likelihood: {type: categorical, bins: 17}
+evaluation:
+  metrics: [nll, bits_per_dim]
+"""
+TEXT_FILE = "    type: text\n    path: corpus.txt\n"
+
 
 def location(text: str, at: str) -> tuple[int, int]:
     """1-based (line, column) of the `^` in `at` (or of its start) within `text`."""
@@ -721,6 +756,147 @@ CASES = [
         "path: ^no/such",
         ("file not found: no/such/dir/x.npz",),
         ("relative to the working directory",),
+        lower=True,
+    ),
+    # -- the autoregressive family ---------------------------------------------------------------
+    Case(
+        "ar-pixelcnn-on-text",
+        edit("{type: lstm, units: 64}", "{type: pixelcnn}", LM),
+        "model.network.type",
+        "type: ^pixelcnn",
+        ("a pixelcnn models images", "is text"),
+        ("lstm",),
+    ),
+    Case(
+        "ar-lstm-on-images",
+        edit("    type: pixelcnn\n", "    type: lstm\n", PIXELS).replace(
+            "    filters: 16\n    likelihood: {type: categorical, bins: 17}\n", "    units: 16\n"
+        ),
+        "model.network.type",
+        "type: ^lstm",
+        ("an lstm network models token sequences", "builtin digits", "not text"),
+        ("pixelcnn",),
+    ),
+    Case(
+        "ar-misspelled-network",
+        edit("{type: lstm, units: 64}", "{type: lstn, units: 64}", LM),
+        "model.network.type",
+        "type: ^lstn",
+        ("unknown type 'lstn'", "transformer", "pixelcnn"),
+        ("did you mean 'lstm'?",),
+    ),
+    Case(
+        "ar-validity-on-a-text-file",
+        edit("    type: builtin\n    name: arithmetic\n", TEXT_FILE, LM),
+        "evaluation.metrics[1]",
+        "^validity]",
+        ("'validity' checks sums of the built-in arithmetic language", "text"),
+        ("name: arithmetic",),
+    ),
+    Case(
+        "ar-image-metric-on-text",
+        edit("metrics: [perplexity, validity]", "metrics: [perplexity, bits_per_dim]", LM),
+        "evaluation.metrics[1]",
+        "^bits_per_dim]",
+        ("metric 'bits_per_dim' does not apply to text",),
+        ("perplexity", "bits_per_char"),
+    ),
+    Case(
+        "ar-text-metric-on-images",
+        edit("metrics: [nll, bits_per_dim]", "metrics: [nll, perplexity]", PIXELS),
+        "evaluation.metrics[1]",
+        "^perplexity]",
+        ("metric 'perplexity' does not apply to images",),
+        ("bits_per_dim",),
+    ),
+    Case(
+        "ar-tokenizer-on-images",
+        edit("  network:\n", "  tokenizer: {type: word}\n  network:\n", PIXELS),
+        "model.tokenizer",
+        "tokenizer: ^{type: word}",
+        ("`tokenizer` applies to text data", "not text"),
+        ("remove model.tokenizer",),
+    ),
+    Case(
+        "ar-pixelcnn-on-unscaled-images",
+        edit("  preprocessing: {scale: [0.0, 1.0]}\n", "", PIXELS),
+        "model.network.likelihood",
+        "likelihood: ^{type: categorical",
+        ("read from data scaled to [0, 1]",),
+        ("scale: [0, 1]",),
+    ),
+    Case(
+        "ar-pixelcnn-even-kernel",
+        edit("    filters: 16\n", "    filters: 16\n    kernel_size: 4\n", PIXELS),
+        "model.network.kernel_size",
+        "^kernel_size: 4",
+        ("must be odd (got 4)",),
+    ),
+    Case(
+        "ar-transformer-heads-do-not-divide",
+        edit("{type: lstm, units: 64}", "{type: transformer, d_model: 30, heads: 4}", LM),
+        "model.network.heads",
+        "^heads: 4}",
+        ("d_model (30) must be divisible by heads (4)",),
+    ),
+    Case(
+        "ar-teacher-forcing-zero",
+        edit("  context_length: 32\n", "  context_length: 32\n  teacher_forcing: 0\n", LM),
+        "model.teacher_forcing",
+        "teacher_forcing: ^0",
+        ("must be > 0", "(got 0)"),
+    ),
+    Case(
+        "ar-scaled-text",
+        edit("  batch_size: 64\n", "  batch_size: 64\n  preprocessing: {standardize: true}\n", LM),
+        "data.preprocessing",
+        "preprocessing: ^{standardize: true}",
+        ("text is tokenized, not scaled",),
+        ("remove data.preprocessing",),
+    ),
+    Case(
+        "ar-png-samples-of-text",
+        LM + "output:\n  samples: {count: 4, format: png}\n",
+        "output.samples.format",
+        "format: ^png}",
+        ("samples of text are written as text, not png",),
+        ("format: txt",),
+    ),
+    Case(
+        "ar-arithmetic-argument-not-taken",
+        edit("    name: arithmetic\n", "    name: arithmetic\n    noise: 0.1\n", LM),
+        "data.source.noise",
+        "noise: ^0.1",
+        ("builtin data set 'arithmetic' takes no argument 'noise'",),
+        ("n_samples, max_operand",),
+    ),
+    Case(
+        "vae-on-text",
+        edit("    type: builtin\n    name: digits\n", TEXT_FILE).replace(
+            "  preprocessing:\n    scale: [0.0, 1.0]\n", ""
+        ),
+        "model.family",
+        "family: ^vae",
+        ("data.source is text, which the vae family does not model",),
+        ("family: autoregressive",),
+        count=2,  # and the bernoulli likelihood's data is not scaled to [0, 1]
+    ),
+    Case(
+        "ar-text-file-not-found",
+        edit("    type: builtin\n    name: arithmetic\n", TEXT_FILE, LM).replace(
+            "[perplexity, validity]", "[perplexity]"
+        ),
+        "data.source.path",
+        "path: ^corpus.txt",
+        ("file not found: corpus.txt",),
+        lower=True,
+    ),
+    Case(
+        "ar-mixed-precision",
+        LM + "training:\n  mixed_precision: true\n",
+        "training.mixed_precision",
+        "mixed_precision: ^true",
+        ("not available yet for the autoregressive family",),
         lower=True,
     ),
     Case(

@@ -19,9 +19,10 @@ import gencompile.spec
 import gencompile.compiler.lower
 from gencompile.spec import load_spec
 from gencompile.compiler.lower import lower
+overrides = json.loads(sys.argv[1])  # spec file name -> the --set values it needs
 lowered = []
 for path in sorted(Path("specs").glob("*.yaml")):
-    plan = lower(load_spec(path))
+    plan = lower(load_spec(path, overrides.get(path.name, [])))
     lowered.append([path.name, plan.family])
 frameworks = ("tensorflow", "keras", "tf_keras", "jax", "torch")
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in frameworks)
@@ -33,10 +34,16 @@ def test_specs_exist() -> None:
     assert len(SPECS) >= 4
 
 
-def test_load_and_lower_import_no_tensorflow() -> None:
+def test_load_and_lower_import_no_tensorflow(example_overrides) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    overrides = json.dumps({p.name: example_overrides(p) for p in SPECS})
     result = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", PROBE, overrides],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])

@@ -1,0 +1,392 @@
+"""Lowering of the `autoregressive` family: a next-token network over text or pixels.
+
+Text: the compiler reads the training text and fits the tokenizer's vocabulary, so the
+generated model knows its size; the vocabulary is written beside the model as
+`vocabulary.json` (hashed in the lock like every generated file), and the runtime checks
+that the text it trains on gives the same vocabulary. The network maps token ids of any
+length up to `context_length` to next-token logits: embedding, a causal body (LSTM, GRU
+or transformer blocks with a causal mask), and a dense projection to the vocabulary.
+
+Images: a PixelCNN. A type-A masked convolution (each pixel sees only the pixels before
+it in raster order), residual blocks of type-B masked convolutions (which may also see
+the pixel's own features from the layer below), and 1x1 convolutions to the logits of
+each pixel's grey level (categorical) or of its being on (Bernoulli).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gencompile.compiler.lower import Lowering
+from gencompile.compiler.networks import NetworkBuilder
+from gencompile.compiler.plan import NetworkPlan, ProjectPlan, Shape
+from gencompile.compiler.shapes import fmt
+from gencompile.text import Tokenizer, fit_tokenizer, source_text, split_text
+
+DEFAULT_CONTEXT_LENGTH = 128
+
+
+@dataclass(frozen=True)
+class AutoregressivePlan:
+    kind: str  # "text" | "image"
+    class_name: str  # LanguageModel | PixelCNN
+    network_type: str  # lstm | gru | transformer | pixelcnn
+    data_shape: Shape  # text: one window of context_length + 1 tokens
+    context_length: int | None
+    vocab_size: int | None
+    tokenizer: dict[str, Any] | None
+    levels: int | None  # pixels: grey levels (categorical bins; 2 for bernoulli)
+    likelihood: str | None  # pixels: categorical | bernoulli
+    teacher_forcing: float
+    sampling: dict[str, Any]
+    network: NetworkPlan
+    num_params: int
+
+
+def _recurrent_params(kind: str, units: int, fan_in: int) -> int:
+    if kind == "lstm":
+        return 4 * (units * (fan_in + units) + units)
+    return 3 * (units * (fan_in + units) + 2 * units)  # GRU, reset_after=True (Keras default)
+
+
+def _text_network(low: Lowering, vocab: int, context_length: int) -> NetworkPlan:
+    spec_net = low.spec.model.network
+    net = NetworkBuilder("network", low.regularizer(), low.report)
+    tokens = net.input("tokens", (None,), "int32")
+    if spec_net.type == "transformer":
+        d = spec_net.d_model
+        embedding = net.layer(
+            "embedding",
+            "layers.Embedding",
+            (("input_dim", vocab), ("output_dim", d)),
+            (None, d),
+            vocab * d,
+            name="token_embedding",
+            positional=2,
+        )
+        h = net.add("h", embedding, (tokens,))
+        if spec_net.positions == "learned":
+            positions = net.layer(
+                "positions",
+                "gencompile_layers.PositionEmbedding",
+                (("max_length", context_length),),
+                (None, d),
+                context_length * d,
+                name="position_embedding",
+                positional=1,
+            )
+        else:
+            positions = net.layer(
+                "positions",
+                "gencompile_layers.SinusoidalPositions",
+                (),
+                (None, d),
+                0,
+                name="sinusoidal_positions",
+            )
+        h = net.add("h", positions, (h,))
+        if spec_net.dropout:
+            dropout = net.layer(
+                "dropout", "layers.Dropout", (("rate", spec_net.dropout),), (None, d), 0,
+                name="embedding_dropout", positional=1,
+            )  # fmt: skip
+            h = net.add("h", dropout, (h,))
+        ff = spec_net.ff_dim or 4 * d
+        block_params = 4 * (d * d + d) + 4 * d + (d * ff + ff) + (ff * d + d)
+        args: list[tuple[str, Any]] = [
+            ("num_heads", spec_net.heads),
+            ("key_dim", d // spec_net.heads),
+            ("ff_dim", ff),
+        ]
+        if spec_net.dropout:
+            args.append(("dropout", spec_net.dropout))
+        args.append(("causal", True))
+        for i in range(spec_net.layers):
+            block = net.layer(
+                "transformer_block",
+                "gencompile_layers.TransformerBlock",
+                tuple(args),
+                (None, d),
+                block_params,
+                name=f"block_{i + 1}",
+            )
+            h = net.add("h", block, (h,))
+        norm = net.layer(
+            "layer_norm", "layers.LayerNormalization", (("epsilon", 1e-5),), (None, d), 2 * d,
+            name="final_norm",
+        )  # fmt: skip
+        h = net.add("h", norm, (h,))
+        width = d
+    else:
+        e, units = spec_net.embedding_dim, spec_net.units
+        embedding = net.layer(
+            "embedding",
+            "layers.Embedding",
+            (("input_dim", vocab), ("output_dim", e)),
+            (None, e),
+            vocab * e,
+            name="token_embedding",
+            positional=2,
+        )
+        h = net.add("h", embedding, (tokens,))
+        cls = "layers.LSTM" if spec_net.type == "lstm" else "layers.GRU"
+        fan_in = e
+        for i in range(spec_net.layers):
+            args = [("units", units), ("return_sequences", True)]
+            if spec_net.dropout:
+                args.append(("dropout", spec_net.dropout))
+            layer = net.layer(
+                spec_net.type,
+                cls,
+                tuple(args),
+                (None, units),
+                _recurrent_params(spec_net.type, units, fan_in),
+                name=f"{spec_net.type}_{i + 1}",
+                positional=1,
+                regularize=True,
+            )
+            h = net.add("h", layer, (h,))
+            fan_in = units
+        width = units
+    head = net.layer(
+        "head",
+        "layers.Dense",
+        (("units", vocab),),
+        (None, vocab),
+        width * vocab + vocab,
+        name="logits",
+        positional=1,
+        regularize=True,
+    )
+    net.add("logits", head, (h,))
+    body = {"lstm": "LSTM", "gru": "GRU", "transformer": "causal transformer"}[spec_net.type]
+    doc = f"Token ids -> next-token logits at every position ({body} over {vocab} tokens)."
+    return net.build(doc, ("logits",))
+
+
+def _pixelcnn_network(low: Lowering, shape: Shape, levels: int, bernoulli: bool) -> NetworkPlan:
+    spec_net = low.spec.model.network
+    net = NetworkBuilder("network", low.regularizer(), low.report)
+    h_, w_, c = shape
+    f, half = spec_net.filters, max(1, spec_net.filters // 2)
+    x = net.input("x", shape)
+
+    def masked(filters: int, kernel: int, mask: str, fan_in: int, name: str) -> Any:
+        return net.layer(
+            "masked_conv2d",
+            "gencompile_layers.MaskedConv2D",
+            (
+                ("filters", filters),
+                ("kernel_size", kernel),
+                ("mask_type", mask),
+                ("activation", "relu"),
+            ),
+            (h_, w_, filters),
+            kernel * kernel * fan_in * filters + filters,
+            name=name,
+            positional=2,
+            regularize=True,
+        )
+
+    def pointwise(filters: int, fan_in: int, name: str, activation: str | None = "relu") -> Any:
+        args: list[tuple[str, Any]] = [("filters", filters), ("kernel_size", 1)]
+        if activation:
+            args.append(("activation", activation))
+        return net.layer(
+            "conv2d", "layers.Conv2D", tuple(args), (h_, w_, filters), fan_in * filters + filters,
+            name=name, positional=2, regularize=True,
+        )  # fmt: skip
+
+    h = net.add("h", masked(f, spec_net.kernel_size, "A", c, "masked_a"), (x,))
+    for i in range(1, spec_net.layers + 1):
+        skip = net.add(f"skip_{i}", None, (h,))
+        h = net.add("h", pointwise(half, f, f"block_{i}_reduce"), (h,))
+        h = net.add("h", masked(half, 3, "B", half, f"block_{i}_masked_b"), (h,))
+        h = net.add("h", pointwise(f, half, f"block_{i}_expand"), (h,))
+        add = net.layer("add", "layers.Add", (), (h_, w_, f), 0, name=f"block_{i}_add")
+        h = net.add("h", add, (skip, h), packed=True)
+    h = net.add("h", pointwise(f, f, "head_hidden"), (h,))
+    if bernoulli:
+        net.add("logits", pointwise(1, f, "logits", activation=None), (h,))
+    else:
+        h = net.add("h", pointwise(c * levels, f, "logits", activation=None), (h,))
+        target = (h_, w_, c, levels)
+        reshape = net.layer(
+            "reshape", "layers.Reshape", (("target_shape", target),), target, 0,
+            name="to_levels", positional=1,
+        )  # fmt: skip
+        net.add("logits", reshape, (h,))
+    what = "logit of being on" if bernoulli else f"logits over {levels} grey levels"
+    doc = f"Image -> each pixel's {what}, given the pixels before it (raster order)."
+    return net.build(doc, ("logits",))
+
+
+def _text_tokenizer(low: Lowering, context_length: int) -> Tokenizer | None:
+    """Fit the vocabulary on the training part of the text; None if it cannot be read."""
+    spec, model = low.spec, low.spec.model
+    source = low.data_config(False)["source"]
+    try:
+        text = source_text(source, spec.seed)
+    except (OSError, UnicodeDecodeError, LookupError) as err:
+        reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
+        low.report(
+            ("data", "source", "path"),
+            f"cannot read {source.get('path')}: {reason}",
+            f"is it a text file in {source.get('encoding', 'utf-8')}?",
+        )
+        return None
+    train_text, held_out = split_text(text, spec.data.validation_split)
+    config = (model.tokenizer or _char()).model_dump(mode="json")
+    tokenizer = fit_tokenizer(config, train_text)
+    for part, name, field in ((train_text, "training", "source"), (held_out, "held-out", None)):
+        if field is None and spec.data.validation_split == 0:
+            continue
+        count = len(tokenizer.encode(part))
+        if count < context_length + 1:
+            where = ("data", "source") if field else ("data", "validation_split")
+            low.report(
+                where,
+                f"the {name} text holds {count} {config['type']} tokens, fewer than "
+                f"context_length + 1 = {context_length + 1}",
+                "use more text or a shorter model.context_length",
+            )
+    return tokenizer
+
+
+def _char() -> Any:
+    from gencompile.spec.families.autoregressive import CharTokenizer
+
+    return CharTokenizer(type="char")
+
+
+def lower_autoregressive(low: Lowering) -> ProjectPlan:
+    spec, model = low.spec, low.spec.model
+    data = low.data_shape()
+    for field, value, ok in (
+        ("mixed_precision", spec.training.mixed_precision, False),
+        ("distribution", spec.training.distribution.strategy, "none"),
+    ):
+        if value != ok:
+            path = (
+                ("training", field)
+                if field == "mixed_precision"
+                else ("training", field, "strategy")
+            )
+            low.report(
+                path,
+                f"training.{field} is not available yet for the autoregressive family",
+                f"remove training.{field}",
+            )
+    text = data.kind == "text"
+    training = low.training_config()
+    evaluation = low.evaluation_config()
+    output = spec.output.model_dump(mode="json")
+    data_config = low.data_config(with_labels=False)
+    resolved = low.resolved_spec()
+    sampling = model.sampling.model_dump(mode="json")
+    extra: dict[str, Any] = {}
+    if text:
+        context_length = model.context_length or DEFAULT_CONTEXT_LENGTH
+        tokenizer = _text_tokenizer(low, context_length)
+        low.fail_if_problems()
+        assert tokenizer is not None
+        vocab = tokenizer.vocab_size
+        tokenizer_config = (model.tokenizer or _char()).model_dump(mode="json")
+        tokenizer_info = {**tokenizer_config, "size": vocab, "sha256": tokenizer.sha256}
+        data_config.update(tokenizer=tokenizer_info, context_length=context_length)
+        data_config["drop_remainder"] = False
+        resolved["model"]["tokenizer"] = tokenizer_config
+        resolved["model"]["context_length"] = context_length
+        output["samples"]["format"] = "txt"
+        resolved["output"]["samples"]["format"] = "txt"
+        network = _text_network(low, vocab, context_length)
+        shape: Shape = (context_length + 1,)
+        extra["files"] = {"vocabulary.json": tokenizer.to_json()}
+        levels = likelihood = None
+        forcing = (
+            "the true previous tokens as inputs (teacher forcing)"
+            if model.teacher_forcing == 1
+            else f"the true previous token as input with probability {model.teacher_forcing:g}, "
+            "else the model's own sample of it from a first, gradient-free pass (parallel "
+            "scheduled sampling)"
+        )
+        words = (
+            f"mean cross-entropy -log p(x_t | x_<t) of every next token (nats per token), a "
+            f"softmax over the {vocab} {tokenizer_config['type']} tokens, on windows of "
+            f"{context_length + 1} tokens with {forcing}"
+        )
+    else:
+        shape = data.shape
+        context_length = vocab = tokenizer_info = None
+        if len(shape) != 3 or shape[-1] != 1:
+            low.report(
+                ("model", "network", "type"),
+                "a pixelcnn here models single-channel images, but the data has shape "
+                f"{fmt(shape)}",
+                "use grayscale images (images: {color: grayscale})",
+            )
+            low.fail_if_problems()
+        pixels = model.network.likelihood
+        likelihood = pixels.type
+        levels = 2 if likelihood == "bernoulli" else pixels.bins
+        network = _pixelcnn_network(low, shape, levels, likelihood == "bernoulli")
+        for key in ("length", "prompt"):
+            sampling.pop(key)
+            resolved["model"]["sampling"].pop(key)
+        resolved["model"].pop("tokenizer")
+        resolved["model"].pop("context_length")
+        what = (
+            "Bernoulli pixels (data thresholded at 0.5)"
+            if likelihood == "bernoulli"
+            else f"a categorical over {levels} grey levels"
+        )
+        words = (
+            "negative log-likelihood of each pixel given the pixels before it in raster order "
+            f"(masked convolutions), {what}, summed over the image's pixels (nats per image)"
+        )
+    low.fail_if_problems()
+    words += ", averaged over the batch" + _penalty_words(low.regularizer())
+    plan = AutoregressivePlan(
+        kind="text" if text else "image",
+        class_name="LanguageModel" if text else "PixelCNN",
+        network_type=model.network.type,
+        data_shape=shape,
+        context_length=context_length,
+        vocab_size=vocab,
+        tokenizer=tokenizer_info,
+        levels=levels,
+        likelihood=likelihood,
+        teacher_forcing=model.teacher_forcing,
+        sampling=sampling,
+        network=network,
+        num_params=network.params,
+    )
+    return ProjectPlan(
+        name=spec.name,
+        package=low.package,
+        family="autoregressive",
+        description=spec.description,
+        seed=spec.seed,
+        data=data_config,
+        data_shape=shape,
+        data_kind=data.kind,
+        num_classes=None,
+        training=training,
+        evaluation=evaluation,
+        output=output,
+        model=plan,
+        networks=(network,),
+        resolved_spec=resolved,
+        loss_in_words=words,
+        extra=extra,
+    )
+
+
+def _penalty_words(regularizer: tuple[float, float] | None) -> str:
+    if regularizer is None:
+        return ""
+    terms = [
+        f"{name} {value:g}" for name, value in zip(("L1", "L2"), regularizer, strict=True) if value
+    ]
+    return f" + {' and '.join(terms)} penalties on the kernels"

@@ -1,0 +1,164 @@
+"""Runtime of generated autoregressive models: sampling math, scheduled sampling, metrics.
+
+- `filter_logits` / `draw`: temperature, top-k and top-p (nucleus) filtering, then one
+  categorical draw per row from a stateless seed (so a compiled sampling loop is
+  deterministic and never retraces);
+- `mix_predictions`: parallel scheduled sampling (teacher forcing below 1);
+- `evaluate(model, data, config)`: held-out metrics. Text: `perplexity` (per token),
+  `bits_per_char`, `bleu` (sacrebleu, model continuations of held-out prompts against the
+  held-out text that follows them) and `validity` (the built-in arithmetic language:
+  fraction of sampled lines that are correct sums). Images: `nll` (nats per image) and
+  `bits_per_dim`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gencompile.runtime.metrics.samples import sample_quality
+from gencompile.text import Tokenizer, arithmetic_validity
+
+NEG_INF = float("-inf")
+BLEU_PAIRS = 64  # held-out prompts continued for BLEU (at most)
+VALIDITY_SEQUENCES = 128  # sampled sequences whose lines are checked (at most)
+EVAL_BATCH = 256
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """The tokenizer a project was built with (its `vocabulary.json`)."""
+    return Tokenizer.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def filter_logits(logits: tf.Tensor, temperature: Any, top_k: Any, top_p: Any) -> tf.Tensor:
+    """logits / temperature, with every token outside the top-k and outside the top-p
+    nucleus set to -inf. top_k = 0 and top_p = 1 keep every token; the likeliest token is
+    always kept. logits: (batch, vocab)."""
+    logits = tf.cast(logits, tf.float32) / tf.cast(temperature, tf.float32)
+    vocab = tf.shape(logits)[-1]
+    top_k = tf.cast(top_k, tf.int32)
+    k = tf.where(top_k > 0, tf.minimum(top_k, vocab), vocab)
+    kth = tf.math.top_k(logits, k).values[:, -1:]
+    logits = tf.where(logits < kth, NEG_INF, logits)
+    # Nucleus: keep the likeliest tokens until their probability reaches top_p.
+    ranked = tf.sort(logits, axis=-1, direction="DESCENDING")
+    before = tf.cumsum(tf.nn.softmax(ranked, axis=-1), axis=-1, exclusive=True)
+    kept = before < tf.cast(top_p, tf.float32)
+    threshold = tf.reduce_min(tf.where(kept, ranked, float("inf")), axis=-1, keepdims=True)
+    return tf.where(logits < threshold, NEG_INF, logits)
+
+
+def draw(logits: tf.Tensor, temperature: Any, top_k: Any, top_p: Any, seed: tf.Tensor):
+    """One token per row from the filtered logits; `seed` is a stateless seed of shape (2,)."""
+    filtered = filter_logits(logits, temperature, top_k, top_p)
+    return tf.random.stateless_categorical(filtered, 1, seed, dtype=tf.int32)[:, 0]
+
+
+def mix_predictions(inputs: tf.Tensor, predictions: tf.Tensor, ratio: float, seed: Any):
+    """Parallel scheduled sampling: input t >= 1 is kept with probability `ratio`, else it
+    is replaced by the model's own sample of it, `predictions[:, t - 1]` (drawn from the
+    logits at position t - 1 of a first pass). The first input is always kept."""
+    keep = keras.random.uniform(tf.shape(inputs), seed=seed) < ratio
+    keep = tf.concat([tf.ones_like(keep[:, :1]), keep[:, 1:]], axis=1)
+    shifted = tf.concat([inputs[:, :1], tf.cast(predictions[:, :-1], inputs.dtype)], axis=1)
+    return tf.where(keep, inputs, shifted)
+
+
+def write_column(tokens: tf.Tensor, t: tf.Tensor, column: tf.Tensor) -> tf.Tensor:
+    """`tokens` with column t replaced by `column` (batch,)."""
+    at = tf.range(tf.shape(tokens)[1])[None] == t
+    return tf.where(at, tf.cast(column, tokens.dtype)[:, None], tokens)
+
+
+def complete_lines(prompt: str, continuation: str) -> list[str]:
+    """The lines a continuation writes from start to line break: its last, cut-off line is
+    dropped, and so is its first unless the prompt ended a line."""
+    lines = continuation.split("\n")[:-1]
+    return lines if prompt.endswith("\n") else lines[1:]
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _batches(x: np.ndarray, size: int = EVAL_BATCH):
+    for start in range(0, len(x), size):
+        yield tf.constant(x[start : start + size])
+
+
+def text_nll(model: keras.Model, windows: np.ndarray) -> tuple[float, int]:
+    """(summed -log p of every predicted token in nats, number of predicted tokens)."""
+    per_token = tf.function(lambda w: model.token_nll(w, training=False))
+    total = sum(float(tf.reduce_sum(tf.cast(per_token(w), tf.float64))) for w in _batches(windows))
+    return total, int(windows.shape[0] * (windows.shape[1] - 1))
+
+
+def bleu(model: keras.Model, data: Any, pairs: int) -> float:
+    """sacrebleu corpus BLEU of continuations of held-out prompts against the held-out text.
+
+    Each of up to `pairs` held-out windows is cut in two: the model continues the first
+    half (with the spec's sampling settings) for as many tokens as the second half holds.
+    """
+    import sacrebleu
+
+    windows = data.x_val[:pairs]
+    half = windows.shape[1] // 2
+    tokenizer = data.text.tokenizer
+    prompts, rest = windows[:, :half], windows[:, half:]
+    generated = model.generate_tokens(prompts, rest.shape[1])[:, half:]
+    hypotheses = [tokenizer.decode(row) for row in generated]
+    references = [tokenizer.decode(row) for row in rest]
+    return float(sacrebleu.corpus_bleu(hypotheses, [references]).score)
+
+
+def validity(model: keras.Model, sequences: int) -> float:
+    """Fraction of the complete lines of sampled text that are correct sums `a+b=c`."""
+    prompt = model.default_prompt()
+    continuations = model.sample_text(sequences, include_prompt=False)
+    lines = [line for text in continuations for line in complete_lines(prompt, text)]
+    correct, total = arithmetic_validity(lines)
+    return correct / total if total else 0.0
+
+
+def image_nll(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """-log p(x) of each image (nats), from the model's per-pixel conditionals."""
+    per_image = tf.function(lambda xb: model.image_nll(xb, training=False))
+    return np.concatenate([per_image(xb).numpy() for xb in _batches(x)]).astype(np.float64)
+
+
+def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> dict[str, float]:
+    """The configured metrics on the held-out split (and on samples, for validity)."""
+    wanted = config["metrics"]
+    metrics: dict[str, float] = {}
+    if data.kind != "text":
+        if len(data.x_val) and ({"nll", "bits_per_dim"} & set(wanted)):
+            nll = float(np.mean(image_nll(model, data.x_val)))
+            dims = int(np.prod(data.element_shape))
+            if "nll" in wanted:
+                metrics["nll"] = nll
+            if "bits_per_dim" in wanted:
+                metrics["bits_per_dim"] = nll / (dims * math.log(2))
+        return {**metrics, **sample_quality(model, data, config)}
+    if len(data.x_val) and ({"perplexity", "bits_per_char"} & set(wanted)):
+        total, tokens = text_nll(model, data.x_val)
+        if "perplexity" in wanted:
+            metrics["perplexity"] = math.exp(total / tokens)
+        if "bits_per_char" in wanted:
+            # Characters spelled by the predicted tokens: the held-out text's characters in
+            # proportion to the tokens scored (exact for char tokens).
+            held_out_tokens = len(data.text.tokenizer.encode(data.text.held_out))
+            characters = len(data.text.held_out) * tokens / held_out_tokens
+            metrics["bits_per_char"] = total / (characters * math.log(2))
+    if "bleu" in wanted and len(data.x_val):
+        metrics["bleu"] = bleu(model, data, min(BLEU_PAIRS, int(config["num_samples"])))
+    if "validity" in wanted:
+        metrics["validity"] = validity(model, min(VALIDITY_SEQUENCES, int(config["num_samples"])))
+    return metrics

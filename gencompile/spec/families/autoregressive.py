@@ -1,0 +1,275 @@
+"""The `autoregressive` family: p(x) = prod_t p(x_t | x_<t), by next-token cross-entropy.
+
+Text (a file, or the built-in `arithmetic` language) is tokenized (char, byte or word) and
+modelled by a causal transformer, an LSTM or a GRU over windows of `context_length + 1`
+tokens; images are modelled pixel by pixel in raster order by a PixelCNN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from gencompile.spec.base import (
+    FieldError,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    StrictModel,
+)
+from gencompile.spec.data import is_text_source
+from gencompile.spec.evaluation import SAMPLE_METRICS
+
+
+class CharTokenizer(StrictModel):
+    """One token per character seen in the training text, plus `<unk>`."""
+
+    type: Literal["char"]
+
+
+class ByteTokenizer(StrictModel):
+    """One token per UTF-8 byte (256 tokens); nothing is unknown."""
+
+    type: Literal["byte"]
+
+
+class WordTokenizer(StrictModel):
+    """Words and punctuation; the vocab_size - 1 most frequent in training, plus `<unk>`."""
+
+    type: Literal["word"]
+    vocab_size: Annotated[int, Field(ge=2, le=1_000_000)] = 10000
+
+
+Tokenizer = Annotated[CharTokenizer | ByteTokenizer | WordTokenizer, Field(discriminator="type")]
+
+
+class TransformerNetwork(StrictModel):
+    """Decoder-only transformer: causal self-attention blocks (pre-norm)."""
+
+    type: Literal["transformer"]
+    layers: PositiveInt = 4
+    d_model: PositiveInt = 128
+    heads: PositiveInt = 4
+    ff_dim: PositiveInt | None = Field(None, description="Feed-forward width; default 4 d_model.")
+    dropout: Probability = 0.1
+    positions: Literal["learned", "sinusoidal"] = "learned"
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> TransformerNetwork:
+        if self.d_model % self.heads:
+            raise FieldError(
+                "heads", f"d_model ({self.d_model}) must be divisible by heads ({self.heads})"
+            )
+        return self
+
+
+class RecurrentNetwork(StrictModel):
+    layers: PositiveInt = 1
+    units: PositiveInt = 256
+    embedding_dim: PositiveInt = 64
+    dropout: Probability = Field(0.0, description="Dropout of each recurrent layer's inputs.")
+
+
+class LSTMNetwork(RecurrentNetwork):
+    type: Literal["lstm"]
+
+
+class GRUNetwork(RecurrentNetwork):
+    type: Literal["gru"]
+
+
+class CategoricalPixels(StrictModel):
+    """Each pixel is one of `bins` grey levels (of data scaled to [0, 1])."""
+
+    type: Literal["categorical"]
+    bins: Annotated[int, Field(ge=2, le=256)] = 256
+
+
+class BernoulliPixels(StrictModel):
+    """Each pixel is 0 or 1 (data scaled to [0, 1] and thresholded at 0.5)."""
+
+    type: Literal["bernoulli"]
+
+
+PixelLikelihood = Annotated[CategoricalPixels | BernoulliPixels, Field(discriminator="type")]
+
+
+class PixelCNNNetwork(StrictModel):
+    """Masked convolutions: a type-A layer, then residual blocks of type-B layers."""
+
+    type: Literal["pixelcnn"]
+    filters: PositiveInt = 64
+    layers: PositiveInt = Field(5, description="Residual blocks of masked (type B) convolutions.")
+    kernel_size: Annotated[int, Field(ge=3, le=15)] = Field(
+        7, description="Of the first (type A) masked convolution; odd."
+    )
+    likelihood: PixelLikelihood = Field(
+        default_factory=lambda: CategoricalPixels(type="categorical")
+    )
+
+    @model_validator(mode="after")
+    def _odd_kernel(self) -> PixelCNNNetwork:
+        if self.kernel_size % 2 == 0:
+            raise FieldError("kernel_size", f"must be odd (got {self.kernel_size})")
+        return self
+
+
+SequenceNetwork = TransformerNetwork | LSTMNetwork | GRUNetwork
+ARNetwork = Annotated[
+    TransformerNetwork | LSTMNetwork | GRUNetwork | PixelCNNNetwork, Field(discriminator="type")
+]
+
+
+class Sampling(StrictModel):
+    """How samples are drawn: softmax(logits / temperature), filtered by top-k and top-p."""
+
+    temperature: PositiveFloat = 1.0
+    top_k: NonNegativeInt = Field(0, description="Keep the k likeliest tokens (0: all).")
+    top_p: Annotated[float, Field(gt=0, le=1)] = Field(
+        1.0, description="Keep the smallest set of tokens whose probability reaches p (1: all)."
+    )
+    length: PositiveInt = Field(256, description="Tokens generated per text sample.")
+    prompt: str = Field(
+        "\n", min_length=1, max_length=1000, description="Text that samples continue (text data)."
+    )
+
+
+class AutoregressiveModel(StrictModel):
+    """Autoregressive model: next-token prediction over text, or pixels in raster order."""
+
+    family: Literal["autoregressive"]
+    tokenizer: Tokenizer | None = Field(None, description="Text data only; default char.")
+    context_length: Annotated[int, Field(ge=2, le=65536)] | None = Field(
+        None, description="Tokens a text model sees (text data only); default 128."
+    )
+    network: ARNetwork
+    teacher_forcing: Annotated[float, Field(gt=0, le=1)] = Field(
+        1.0,
+        description="Probability of feeding the true previous token; below 1 the rest are the "
+        "model's own samples (parallel scheduled sampling).",
+    )
+    sampling: Sampling = Field(default_factory=Sampling)
+
+    metrics_available: ClassVar[tuple[str, ...]] = (
+        "perplexity",
+        "bits_per_char",
+        "bleu",
+        "validity",
+        "nll",
+        "bits_per_dim",
+        *SAMPLE_METRICS,  # of PixelCNN images
+    )
+    metrics_default: ClassVar[tuple[str, ...]] = ("perplexity", "bits_per_char")
+    trackers: ClassVar[tuple[str, ...]] = ("loss", "grad_norm")
+
+    TEXT_METRICS: ClassVar[tuple[str, ...]] = ("perplexity", "bits_per_char", "bleu", "validity")
+    IMAGE_METRICS: ClassVar[tuple[str, ...]] = ("nll", "bits_per_dim")
+
+    def default_metrics(self, data: Any) -> list[str]:
+        """Perplexity and bits/char for text (+ validity for arithmetic); NLL for images."""
+        if not is_text_source(data.source):
+            return list(self.IMAGE_METRICS)
+        arithmetic = data.source.type == "builtin"
+        return [*self.metrics_default, *(["validity"] if arithmetic else [])]
+
+
+# --------------------------------------------------------------------------- cross-field checks
+
+Found = Iterator[tuple[tuple[str | int, ...], str, str | None]]
+TEXT_HINT = (
+    "text networks need text data: {type: text, path: ...} or {type: builtin, name: arithmetic}"
+)
+
+
+def check_autoregressive(spec: Any) -> Found:
+    """Data against network, tokenizer, metrics and sample format (located at the field)."""
+    model = spec.model
+    if model.family != "autoregressive":
+        return
+    source, text = spec.data.source, is_text_source(spec.data.source)
+    what = f"{source.type} {getattr(source, 'name', '')}".strip()
+    network = model.network
+    if network.type == "pixelcnn" and text:
+        yield (
+            ("model", "network", "type"),
+            f"a pixelcnn models images, but data.source ({what}) is text",
+            "use network: {type: lstm}, {type: gru} or {type: transformer} for text",
+        )
+    elif network.type != "pixelcnn" and not text:
+        yield (
+            ("model", "network", "type"),
+            f"{'an' if network.type == 'lstm' else 'a'} {network.type} network models token "
+            f"sequences, but data.source ({what}) is "
+            "not text",
+            "use network: {type: pixelcnn} for images; " + TEXT_HINT,
+        )
+    if not text:
+        for field in ("tokenizer", "context_length"):
+            if field in model.model_fields_set:
+                yield (
+                    ("model", field),
+                    f"`{field}` applies to text data, but data.source ({what}) is not text",
+                    f"remove model.{field}",
+                )
+        for field in ("length", "prompt"):
+            if field in model.sampling.model_fields_set:
+                yield (
+                    ("model", "sampling", field),
+                    f"sampling.{field} applies to text, but data.source ({what}) is not text",
+                    f"remove model.sampling.{field}",
+                )
+        if model.teacher_forcing < 1:
+            yield (
+                ("model", "teacher_forcing"),
+                "teacher_forcing below 1 (scheduled sampling) is available for text networks",
+                "set teacher_forcing: 1.0",
+            )
+        if network.type == "pixelcnn" and spec.data.preprocessing.scale != (0.0, 1.0):
+            yield (
+                ("model", "network", "likelihood"),
+                f"a pixelcnn's {network.likelihood.type} pixels are read from data scaled to "
+                "[0, 1], but the data is not scaled to [0, 1]",
+                "set data.preprocessing: {scale: [0, 1]}",
+            )
+    else:
+        preprocessing = spec.data.preprocessing
+        if preprocessing.scale is not None or preprocessing.standardize:
+            yield (
+                ("data", "preprocessing"),
+                "text is tokenized, not scaled: preprocessing applies to numeric data",
+                "remove data.preprocessing",
+            )
+    wrong = model.IMAGE_METRICS if text else model.TEXT_METRICS
+    arithmetic = source.type == "builtin" and source.name == "arithmetic"
+    for i, name in enumerate(spec.evaluation.metrics or ()):
+        if name in wrong:
+            kind = "text" if text else "images"
+            right = model.TEXT_METRICS if text else model.IMAGE_METRICS
+            yield (
+                ("evaluation", "metrics", i),
+                f"metric '{name}' does not apply to {kind}",
+                f"for {kind} use {', '.join(right)}",
+            )
+        elif name == "validity" and not arithmetic:
+            yield (
+                ("evaluation", "metrics", i),
+                "metric 'validity' checks sums of the built-in arithmetic language, "
+                f"but data.source is {what}",
+                "use data.source: {type: builtin, name: arithmetic}, or remove 'validity'",
+            )
+    samples = spec.output.samples
+    if text and "format" in samples.model_fields_set and samples.format != "txt":
+        yield (
+            ("output", "samples", "format"),
+            f"samples of text are written as text, not {samples.format}",
+            "set format: txt",
+        )
+    if text and samples.every_epochs:
+        yield (
+            ("output", "samples", "every_epochs"),
+            "sample pictures during training are drawn for images, not text",
+            "set every_epochs: 0",
+        )
