@@ -97,6 +97,7 @@ def load_text_data(config: dict, seed: int) -> DataBundle:
         kind="text",
         preprocessor=Preprocessor("vector", shape),  # identity: tokens are not rescaled
         fingerprint=digest,
+        source=dict(source),
         text=TextData(
             tokenizer=tokenizer,
             held_out=held_out,
