@@ -19,6 +19,7 @@ METRIC_UNITS = {
     "bits_per_dim": ("bits / dimension", "lower is better"),
     "bic": ("nats, training split", "lower is better"),
     "aic": ("nats, training split", "lower is better"),
+    "denoising_loss": ("mean squared error, model space", "lower is better"),
 }
 
 
