@@ -85,6 +85,8 @@ class NoiseSchedule:
         self.betas = betas
         self.alpha_bars = np.cumprod(1.0 - betas)
         self._alpha_bars = tf.constant(self.alpha_bars, tf.float32)
+        self._sqrt_alpha_bars = tf.constant(np.sqrt(self.alpha_bars), tf.float32)
+        self._sqrt_one_minus_alpha_bars = tf.constant(np.sqrt(1.0 - self.alpha_bars), tf.float32)
         # Indexed by t + 1: t = -1 stands for the data itself (alpha_bar = 1).
         self._alpha_bars_or_one = tf.constant(np.concatenate([[1.0], self.alpha_bars]), tf.float32)
 
@@ -104,8 +106,10 @@ class NoiseSchedule:
 
     def q_sample(self, x0: Any, t: Any, noise: Any) -> tf.Tensor:
         """x_t ~ q(x_t | x_0): sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps."""
-        alpha_bar = self.alpha_bar(t, len(x0.shape))
-        return tf.sqrt(alpha_bar) * x0 + tf.sqrt(1.0 - alpha_bar) * noise
+        shape = [-1] + [1] * (len(x0.shape) - 1)  # one coefficient per example
+        signal = tf.reshape(tf.gather(self._sqrt_alpha_bars, t), shape)
+        noise_scale = tf.reshape(tf.gather(self._sqrt_one_minus_alpha_bars, t), shape)
+        return signal * x0 + noise_scale * noise
 
     def target(self, prediction: str, x0: Any, noise: Any, t: Any) -> tf.Tensor:
         """What a denoiser of this parameterisation must output at (x_t, t)."""
