@@ -325,3 +325,26 @@ def test_layers_rebuild_from_their_config(layer, inputs):
             [a.shape for a in arrays] if len(arrays) > 1 else arrays[0].shape
         )
     )
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_denoising_loss_estimates_the_expected_loss_over_uniform_timesteps(generated_diffusion):
+    from types import SimpleNamespace
+
+    module = generated_diffusion(f"{LINEAR}{MLP}{FEW_STEPS}")
+    model = module.build_model()
+    x = np.random.default_rng(0).normal(size=(500, 2)).astype("float32")
+    data = SimpleNamespace(x_val=x, y_val=None)
+    stratified = diffusion.evaluate(model, data, {"metrics": ["denoising_loss"]})
+    assert stratified == diffusion.evaluate(model, data, {"metrics": ["denoising_loss"]})
+    assert diffusion.evaluate(model, data, {"metrics": []}) == {}
+    # Monte Carlo over t ~ U{0..T-1} with many draws, as training samples it
+    n = 200_000
+    rng = np.random.default_rng(1)
+    x0 = tf.constant(x[rng.integers(0, len(x), n)])
+    t = tf.constant(rng.integers(0, 40, n), tf.int32)
+    noise = tf.constant(rng.normal(size=(n, 2)), tf.float32)
+    monte_carlo = float(np.mean(np.asarray(model.denoising_loss(model.ema_denoiser, x0, t, noise))))
+    assert stratified["denoising_loss"] == pytest.approx(monte_carlo, rel=0.05)
