@@ -347,12 +347,15 @@ class Sampler:
         visited = tf.constant(self.timesteps, tf.int32)
         following = tf.concat([visited[1:], [-1]], axis=0)  # -1: the last step gives x_0
 
+        def more(i: tf.Tensor, x_t: tf.Tensor) -> tf.Tensor:
+            return i < len(self.timesteps)
+
         def body(i: tf.Tensor, x_t: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             x_prev = self._step(x_t, visited[i], following[i], labels, guidance_scale, seed)
             return i + 1, x_prev
 
         _, x = tf.while_loop(
-            lambda i, _: i < len(self.timesteps),
+            more,
             body,
             (tf.constant(0), x),
             shape_invariants=(tf.TensorShape(()), tf.TensorShape((None, *self.data_shape))),
@@ -391,10 +394,11 @@ def denoising_loss(
     strata = min(levels, timesteps)
     grid = ((np.arange(strata) + 0.5) * timesteps / strata).astype(np.int32)
     rng = np.random.default_rng(seed)
-    loss = tf.function(
-        lambda x0, t, noise, labels: model.denoising_loss(network, x0, t, noise, labels),
-        reduce_retracing=True,
-    )
+
+    @tf.function(reduce_retracing=True)
+    def loss(x0: tf.Tensor, t: tf.Tensor, noise: tf.Tensor, labels: Any) -> tf.Tensor:
+        return model.denoising_loss(network, x0, t, noise, labels)
+
     totals = []
     for level in grid:
         noise = rng.standard_normal(x.shape).astype(np.float32)
