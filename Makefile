@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-text
+.PHONY: demo test lint bench bench-text bench-diffusion
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -26,3 +26,6 @@ bench: $(STAMP)
 
 bench-text: $(STAMP)
 	$(PY) benchmarks/charlm_text.py
+
+bench-diffusion: $(STAMP)
+	$(PY) benchmarks/diffusion_swissroll.py

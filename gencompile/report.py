@@ -43,6 +43,7 @@ METRIC_UNITS = {
     "bits_per_char": ("bits / character", "lower is better"),
     "bleu": ("BLEU (sacrebleu), 0-100", "higher is better"),
     "validity": ("fraction of sampled lines", "higher is better"),
+    "denoising_loss": ("mean squared error, model space", "lower is better"),
 }
 
 PICTURES = (("Samples", "samples.png"), ("Training curves", "curves.png"))

@@ -20,11 +20,12 @@ from gencompile.runs import train
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
-FAST = ["evaluation.importance_samples=16"]
+FAST = ["evaluation.importance_samples=16", "evaluation.num_samples=256"]
 DEFAULT_METRICS = {
     "vae": {"elbo", "iwae_nll"},
     "mixture": {"nll", "bic", "aic"},
     "autoregressive": {"perplexity", "bits_per_char"},  # text; images: nll, bits_per_dim
+    "diffusion": {"denoising_loss"},
 }
 # Smaller data and sampling budgets for the autoregressive examples (2 tiny epochs).
 LENGTH = "model.sampling.length=32"

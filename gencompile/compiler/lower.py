@@ -13,7 +13,12 @@ from gencompile.compiler.plan import PathKey
 from gencompile.errors import Problem, SpecError
 from gencompile.spec import LoadedSpec
 from gencompile.spec.base import python_name
-from gencompile.spec.evaluation import IMAGE_ONLY_METRICS, SAMPLE_METRICS, VECTOR_ONLY_METRICS
+from gencompile.spec.evaluation import (
+    BUILTIN_SAMPLE_METRICS,
+    IMAGE_ONLY_METRICS,
+    SAMPLE_METRICS,
+    VECTOR_ONLY_METRICS,
+)
 from gencompile.spec.root import Spec
 
 
@@ -77,13 +82,21 @@ class Lowering:
     def evaluation_config(self) -> dict[str, Any]:
         evaluation = self.spec.evaluation.model_dump(mode="json")
         if evaluation["metrics"] is None:
-            model = self.spec.model
-            evaluation["metrics"] = (
-                model.default_metrics(self.spec.data)  # defaults that depend on the data
-                if hasattr(model, "default_metrics")
-                else list(type(model).metrics_default)
-            )
+            evaluation["metrics"] = self.default_metrics()
         return evaluation
+
+    def default_metrics(self) -> list[str]:
+        """The family's defaults (which may depend on the data), plus, for families that
+        ask for them, the built-in data set's offline sample-quality metrics."""
+        model, source = self.spec.model, self.spec.data.source
+        metrics = (
+            model.default_metrics(self.spec.data)
+            if hasattr(model, "default_metrics")
+            else list(type(model).metrics_default)
+        )
+        if getattr(type(model), "sample_metrics_by_default", False) and source.type == "builtin":
+            metrics += BUILTIN_SAMPLE_METRICS.get(source.name, ())
+        return metrics
 
     def check_metric_data_kind(self) -> None:
         """Image metrics need images and vector metrics vectors (known from the shapes)."""

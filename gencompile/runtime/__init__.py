@@ -17,6 +17,8 @@ _SUBMODULES = {
     "callbacks",
     "checkpoints",
     "data",
+    "diffusion",
+    "diffusion_layers",
     "distributions",
     "layers",
     "losses",

@@ -23,6 +23,17 @@ IMAGE_ONLY_METRICS = ("fid", "inception_score")
 VECTOR_ONLY_METRICS = ("energy_distance",)
 # Built-in data sets a metric needs (fd_digits's classifier knows only the digits).
 METRIC_DATA = {"fd_digits": ("digits",), "mode_coverage": ("ring8", "grid25")}
+# What a family without a likelihood reports by default on each built-in data set: the
+# sample-quality metrics that need no download.
+BUILTIN_SAMPLE_METRICS = {
+    "digits": ("fd_digits",),
+    "ring8": ("mode_coverage", "energy_distance"),
+    "grid25": ("mode_coverage", "energy_distance"),
+    "moons": ("energy_distance",),
+    "circles": ("energy_distance",),
+    "swiss_roll": ("energy_distance",),
+    "blobs": ("energy_distance",),
+}
 
 
 class EvaluationSpec(StrictModel):

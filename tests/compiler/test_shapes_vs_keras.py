@@ -28,8 +28,10 @@ from gencompile.spec import load_spec
 from gencompile.spec.networks import Layer
 
 REPO = Path(__file__).resolve().parents[2]
-SPEC_FILES = sorted((REPO / "specs").glob("*.yaml")) + sorted(
-    (Path(__file__).parent / "fixtures" / "vae").glob("*.yaml")
+SPEC_FILES = (
+    sorted((REPO / "specs").glob("*.yaml"))
+    + sorted((Path(__file__).parent / "fixtures" / "vae").glob("*.yaml"))
+    + sorted((Path(__file__).parent / "fixtures" / "diffusion").glob("*.yaml"))
 )
 LAYER = TypeAdapter(Layer)
 

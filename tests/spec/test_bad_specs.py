@@ -909,6 +909,179 @@ CASES = [
     ),
 ]
 
+# -- the diffusion family ----------------------------------------------------------------------
+
+DIFFUSION = """\
+spec_version: 1
+name: diffusion-digits
+data:
+  source:
+    type: builtin
+    name: digits
+  preprocessing:
+    scale: [-1.0, 1.0]
+model:
+  family: diffusion
+  timesteps: 100
+  schedule: {type: linear, beta_start: 1.0e-4, beta_end: 0.02}
+  prediction: epsilon
+  denoiser:
+    type: unet
+    widths: [16, 32]
+    attention: [false, true]
+  sampler: {type: ddim, steps: 20, eta: 0.0}
+"""
+
+
+def diffusion(old: str, new: str, text: str = DIFFUSION) -> str:
+    return edit(old, new, text)
+
+
+DIFFUSION_ON_MOONS = diffusion(
+    SOURCE,
+    "    type: builtin\n    name: moons\n",
+    diffusion("scale: [-1.0, 1.0]", "standardize: true"),
+)
+
+CASES += [
+    Case(
+        "diffusion-misspelled-denoiser",
+        diffusion("type: unet", "type: unnet"),
+        "model.denoiser.type",
+        "type: ^unnet",
+        ("unknown type 'unnet'", "mlp"),
+        ("did you mean 'unet'?",),
+    ),
+    Case(
+        "diffusion-misspelled-prediction",
+        diffusion("prediction: epsilon", "prediction: epsilom"),
+        "model.prediction",
+        "prediction: ^epsilom",
+        ("must be one of epsilon, v, x0",),
+        ("did you mean 'epsilon'?",),
+    ),
+    Case(
+        "diffusion-eta-above-one",
+        diffusion("eta: 0.0", "eta: 1.5"),
+        "model.sampler.eta",
+        "eta: ^1.5",
+        ("must be <= 1", "(got 1.5)"),
+    ),
+    Case(
+        "diffusion-unknown-key",
+        diffusion("  timesteps: 100", "  timestep: 100"),
+        "model.timestep",
+        "^timestep: 100",
+        ("unknown key 'timestep'",),
+        ("did you mean 'timesteps'?",),
+    ),
+    Case(
+        "diffusion-metric-of-another-family",
+        DIFFUSION + "evaluation:\n  metrics: [elbo]\n",
+        "evaluation.metrics[0]",
+        "metrics: [^elbo]",
+        ("metric 'elbo' is not available for family diffusion", "denoising_loss"),
+    ),
+    Case(
+        "diffusion-conditional-on-unlabelled-data",
+        diffusion(
+            "    name: moons\n",
+            "    name: swiss_roll\n",
+            DIFFUSION_ON_MOONS.replace("  sampler:", "  conditional: {num_classes: 2}\n  sampler:"),
+        ),
+        "model.conditional",
+        "conditional: ^{num_classes: 2}",
+        ("conditional diffusion needs labelled data", "(builtin) has no labels"),
+        ("labelled source",),
+    ),
+    Case(
+        "diffusion-ddim-steps-above-timesteps",
+        diffusion("steps: 20", "steps: 200"),
+        "model.sampler.steps",
+        "steps: ^200",
+        ("DDIM cannot take 200 steps through 100 timesteps",),
+        ("at most 100 steps",),
+        lower=True,
+    ),
+    Case(
+        "diffusion-unet-on-vector-data",
+        DIFFUSION_ON_MOONS,
+        "model.denoiser.type",
+        "type: ^unet",
+        ("a U-Net denoises images", "vector data of shape (2,)"),
+        ("{type: mlp}",),
+        lower=True,
+    ),
+    Case(
+        "diffusion-unet-levels-do-not-divide-the-image",
+        diffusion("widths: [16, 32]", "widths: [8, 8, 8, 8, 8]").replace(
+            "attention: [false, true]", "attention: [false, false, false, false, true]"
+        ),
+        "model.denoiser.widths",
+        "widths: ^[8, 8, 8, 8, 8]",
+        ("halve the resolution 4 times", "divisible by 16", "8 x 8"),
+        ("at most 4 widths",),
+        lower=True,
+    ),
+    Case(
+        "diffusion-unet-groups-do-not-divide-a-width",
+        diffusion("widths: [16, 32]", "widths: [16, 36]"),
+        "model.denoiser.widths[1]",
+        "widths: [16, ^36]",
+        ("width 36 is not divisible by 8",),
+        ("multiple of 8",),
+        lower=True,
+    ),
+    Case(
+        "diffusion-unet-attention-per-level",
+        diffusion("attention: [false, true]", "attention: [true]"),
+        "model.denoiser.attention",
+        "attention: ^[true]",
+        ("one entry per level: 2 widths but 1 attention flags",),
+        ("give 2 true/false values",),
+        lower=True,
+    ),
+    Case(
+        "diffusion-odd-time-embedding",
+        diffusion(
+            "    attention: [false, true]\n",
+            "    attention: [false, true]\n    time_embedding: 33\n",
+        ),
+        "model.denoiser.time_embedding",
+        "time_embedding: ^33",
+        ("time_embedding must be even (got 33)",),
+        ("use 34",),
+        lower=True,
+    ),
+    Case(
+        "diffusion-linear-betas-decreasing",
+        diffusion("beta_start: 1.0e-4, beta_end: 0.02", "beta_start: 0.02, beta_end: 1.0e-4"),
+        "model.schedule.beta_end",
+        "beta_end: ^1.0e-4",
+        ("beta_end (0.0001) must be larger than beta_start (0.02)",),
+        ("beta_start: 1.0e-4, beta_end: 0.02",),
+        lower=True,
+    ),
+    Case(
+        "diffusion-saved-model-export",
+        DIFFUSION + "output:\n  export: [keras, saved_model]\n",
+        "output.export[1]",
+        "export: [keras, ^saved_model]",
+        ("a SavedModel export serves one batch of data",),
+        ("export keras",),
+        lower=True,
+    ),
+    Case(
+        "diffusion-distribution-strategy",
+        DIFFUSION + "training:\n  distribution: {strategy: mirrored}\n",
+        "training.distribution.strategy",
+        "strategy: ^mirrored",
+        ("'mirrored' strategy is not available yet for the diffusion family",),
+        ("strategy: none",),
+        lower=True,
+    ),
+]
+
 
 def problems_of(case: Case) -> list[Problem]:
     with pytest.raises(SpecError) as info:

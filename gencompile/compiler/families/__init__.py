@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gencompile.compiler.families.autoregressive import lower_autoregressive
+from gencompile.compiler.families.diffusion import lower_diffusion
 from gencompile.compiler.families.mixture import lower_mixture
 from gencompile.compiler.families.vae import lower_vae
 
@@ -13,4 +14,5 @@ LOWERINGS: dict[str, Callable[[Any], Any]] = {
     "vae": lower_vae,
     "mixture": lower_mixture,
     "autoregressive": lower_autoregressive,
+    "diffusion": lower_diffusion,
 }

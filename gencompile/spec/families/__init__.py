@@ -7,6 +7,7 @@ from typing import Annotated, Any, Union
 from pydantic import Field
 
 from gencompile.spec.families.autoregressive import AutoregressiveModel
+from gencompile.spec.families.diffusion import DiffusionModel
 from gencompile.spec.families.mixture import MixtureModel
 from gencompile.spec.families.vae import VAEModel
 
@@ -14,6 +15,7 @@ FAMILIES: dict[str, Any] = {
     "vae": VAEModel,
     "mixture": MixtureModel,
     "autoregressive": AutoregressiveModel,
+    "diffusion": DiffusionModel,
 }
 
 

@@ -1,0 +1,518 @@
+"""Lowering of the `diffusion` family: the denoiser network and the diffusion's settings.
+
+The denoiser maps (x_t, t) -- and a class y for conditional models -- to the output of its
+parameterisation (epsilon, v or x_0), shaped like the data. Two builders:
+
+- `mlp`: sinusoidal features of t (plus a class embedding) concatenated with x_t, then
+  dense layers (images are flattened in and reshaped out);
+- `unet`: a stem convolution, per level `blocks` residual blocks (group norm, the time
+  embedding added per channel, optional self-attention) with a skip connection each, a
+  strided convolution down between levels, a middle block, the mirror path up (nearest
+  upsampling + convolution, skips concatenated), and a zero-initialised output convolution.
+
+Every check that relates fields to each other or to the data is made here, located at the
+field at fault with a hint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from gencompile.compiler.lower import Lowering
+from gencompile.compiler.networks import NetworkBuilder
+from gencompile.compiler.plan import NetworkPlan, ProjectPlan, Shape
+from gencompile.compiler.shapes import size
+
+TARGET_WORDS = {
+    "epsilon": "the noise eps",
+    "v": "v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0",
+    "x0": "the clean example x_0",
+}
+
+
+@dataclass(frozen=True)
+class DiffusionPlan:
+    data_shape: Shape
+    data_axes: tuple[int, ...]  # the axes of one example in a batch (averaged in the loss)
+    num_classes: int | None
+    timesteps: int
+    schedule: dict[str, Any]
+    prediction: str  # epsilon | v | x0
+    loss: dict[str, Any]  # {"type": "simple"} | {"type": "min_snr", "gamma": ...}
+    sampler: dict[str, Any]  # resolved model.sampler
+    sampling_steps: int  # denoiser evaluations per sample
+    ema: float
+    clip_range: tuple[float, float] | None
+    guidance_scale: float | None
+    label_dropout: float | None
+    denoiser_type: str  # mlp | unet
+    denoiser: NetworkPlan
+    process_words: str
+    sampling_words: str
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check(low: Lowering, data_shape: Shape, kind: str) -> None:
+    """Cross-field and data checks; each problem is reported where the spec wrote it."""
+    spec, model = low.spec, low.spec.model
+    denoiser = model.denoiser
+    if model.sampler.type == "ddim" and model.sampler.steps > model.timesteps:
+        low.report(
+            ("model", "sampler", "steps"),
+            f"DDIM cannot take {model.sampler.steps} steps through {model.timesteps} timesteps",
+            f"use at most {model.timesteps} steps (or raise model.timesteps)",
+        )
+    schedule = model.schedule
+    if schedule.type == "linear" and not schedule.beta_start < schedule.beta_end:
+        low.report(
+            ("model", "schedule", "beta_end"),
+            f"beta_end ({schedule.beta_end:g}) must be larger than beta_start "
+            f"({schedule.beta_start:g}): the noise grows with t",
+            "the usual values are beta_start: 1.0e-4, beta_end: 0.02",
+        )
+    if denoiser.time_embedding % 2:
+        low.report(
+            ("model", "denoiser", "time_embedding"),
+            f"sinusoidal features come in sin/cos pairs, so time_embedding must be even "
+            f"(got {denoiser.time_embedding})",
+            f"use {denoiser.time_embedding + 1}",
+        )
+    if denoiser.type == "unet":
+        _check_unet(low, denoiser, data_shape, kind)
+    strategy = spec.training.distribution.strategy
+    if strategy != "none":
+        low.report(
+            ("training", "distribution", "strategy"),
+            f"the '{strategy}' strategy is not available yet for the diffusion family "
+            "(its EMA update assigns weights inside the replica step)",
+            "use training.distribution: {strategy: none}",
+        )
+    for i, export in enumerate(spec.output.export):
+        if export == "saved_model":
+            low.report(
+                ("output", "export", i),
+                "a SavedModel export serves one batch of data, which a diffusion model "
+                "does not map to an output",
+                "export keras (model.keras) and sample with `gencompile sample`",
+            )
+
+
+def _check_unet(low: Lowering, denoiser: Any, data_shape: Shape, kind: str) -> None:
+    path = ("model", "denoiser")
+    if kind != "image":
+        low.report(
+            (*path, "type"),
+            f"a U-Net denoises images, but the data is {kind} data of shape {data_shape}",
+            "use denoiser: {type: mlp} for vector data",
+        )
+        return
+    widths = denoiser.widths
+    if denoiser.attention is not None and len(denoiser.attention) != len(widths):
+        low.report(
+            (*path, "attention"),
+            f"attention needs one entry per level: {len(widths)} widths but "
+            f"{len(denoiser.attention)} attention flags",
+            f"give {len(widths)} true/false values, one per width",
+        )
+    for i, width in enumerate(widths):
+        if width % denoiser.groups:
+            low.report(
+                (*path, "widths", i),
+                f"group norm splits channels into {denoiser.groups} groups, "
+                f"but width {width} is not divisible by {denoiser.groups}",
+                f"use a multiple of {denoiser.groups} or set denoiser.groups",
+            )
+    factor = 2 ** (len(widths) - 1)
+    height, width = data_shape[0], data_shape[1]
+    if height % factor or width % factor:
+        low.report(
+            (*path, "widths"),
+            f"{len(widths)} levels halve the resolution {len(widths) - 1} times, so the "
+            f"images' height and width must be divisible by {factor}, but they are "
+            f"{height} x {width}",
+            f"use at most {_max_levels(height, width)} widths",
+        )
+
+
+def _max_levels(height: int, width: int) -> int:
+    levels = 1
+    while height % 2 == 0 and width % 2 == 0:
+        height, width, levels = height // 2, width // 2, levels + 1
+    return levels
+
+
+# --------------------------------------------------------------------------- networks
+
+
+def _inputs(net: NetworkBuilder, data_shape: Shape, num_classes: int | None) -> tuple[str, ...]:
+    x = net.input("x", data_shape)
+    t = net.input("t", (), "int32")
+    if num_classes is None:
+        return x, t
+    return x, t, net.input("y", (), "int32")
+
+
+def _class_embedding(net: NetworkBuilder, var: str, y: str, num_classes: int, dim: int) -> str:
+    """Add a learned embedding of the class (index num_classes: no class) to `var`."""
+    embedding = net.layer(
+        "embedding",
+        "layers.Embedding",
+        (("input_dim", num_classes + 1), ("output_dim", dim)),
+        (dim,),
+        (num_classes + 1) * dim,
+        name="class_embedding",
+        positional=2,
+    )
+    class_embedding = net.add("class_embedding", embedding, (y,))
+    add = net.layer("add", "layers.Add", (), (dim,), 0, name="with_class")
+    return net.add(var, add, (var, class_embedding), packed=True)
+
+
+def _sinusoidal(net: NetworkBuilder, t: str, dim: int) -> str:
+    layer = net.layer(
+        "time_features",
+        "diffusion_layers.SinusoidalEmbedding",
+        (("dim", dim),),
+        (dim,),
+        0,
+        name="time_features",
+        positional=1,
+    )
+    return net.add("time_features", layer, (t,))
+
+
+def _dense(net: NetworkBuilder, units: int, fan_in: int, activation: str | None, name: str):
+    args: tuple[tuple[str, Any], ...] = (("units", units),)
+    if activation is not None:
+        args += (("activation", activation),)
+    return net.layer(
+        "dense",
+        "layers.Dense",
+        args,
+        (units,),
+        fan_in * units + units,
+        name=name,
+        positional=1,
+        regularize=True,
+    )
+
+
+def _mlp(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkPlan:
+    denoiser = low.spec.model.denoiser
+    net = NetworkBuilder("denoiser", low.regularizer(), low.report)
+    inputs = _inputs(net, data_shape, num_classes)
+    features = _sinusoidal(net, inputs[1], denoiser.time_embedding)
+    if num_classes is not None:
+        features = _class_embedding(net, features, inputs[2], num_classes, denoiser.time_embedding)
+    h, width = inputs[0], size(data_shape)
+    if len(data_shape) > 1:
+        h = net.add(
+            "h", net.layer("flatten", "layers.Flatten", (), (width,), 0, name="flatten"), (h,)
+        )
+    width += denoiser.time_embedding
+    concat = net.layer("concat", "layers.Concatenate", (), (width,), 0, name="with_time")
+    h = net.add("h", concat, (h, features), packed=True)
+    for i, units in enumerate(denoiser.hidden):
+        h = net.add("h", _dense(net, units, width, denoiser.activation, f"dense_{i + 1}"), (h,))
+        width = units
+    out = size(data_shape)
+    if len(data_shape) == 1:
+        net.add("prediction", _dense(net, out, width, None, "prediction"), (h,))
+    else:
+        h = net.add("h", _dense(net, out, width, None, "prediction"), (h,))
+        reshape = net.layer(
+            "reshape",
+            "layers.Reshape",
+            (("target_shape", tuple(data_shape)),),
+            data_shape,
+            0,
+            name="to_data_shape",
+            positional=1,
+        )
+        net.add("prediction", reshape, (h,))
+    return net.build(_doc(low, "an MLP on [x_t, sinusoidal features of t]"), ("prediction",))
+
+
+def _residual_params(channels: int, width: int, embedding: int) -> int:
+    """GroupNorm, conv 3x3, time projection, GroupNorm, conv 3x3, and the 1x1 skip conv."""
+    params = 2 * channels + 9 * channels * width + width
+    params += embedding * width + width
+    params += 2 * width + 9 * width * width + width
+    if channels != width:
+        params += channels * width + width
+    return params
+
+
+class _UNet:
+    """Accumulates the U-Net's steps, tracking the current variable and its shape."""
+
+    def __init__(self, net: NetworkBuilder, denoiser: Any, embedding: str, embedding_dim: int):
+        self.net, self.denoiser = net, denoiser
+        self.embedding, self.embedding_dim = embedding, embedding_dim
+        self.h, self.shape = "h", (0, 0, 0)
+        self.skips: list[tuple[str, Shape]] = []
+
+    def conv(self, filters: int, name: str, strides: int = 1, kernel: int = 3, **extra: Any):
+        height, width, channels = self.shape
+        shape = (height // strides, width // strides, filters)
+        args: tuple[tuple[str, Any], ...] = (("filters", filters), ("kernel_size", kernel))
+        if strides != 1:
+            args += (("strides", strides),)
+        args += (("padding", "same"), *extra.items())
+        params = kernel * kernel * channels * filters + filters
+        layer = self.net.layer(
+            "conv2d", "layers.Conv2D", args, shape, params, name, positional=2, regularize=True
+        )
+        self.h, self.shape = self.net.add("h", layer, (self.h,)), shape
+
+    def residual(self, width: int, name: str) -> None:
+        args: tuple[tuple[str, Any], ...] = (("width", width), ("groups", self.denoiser.groups))
+        if self.denoiser.dropout:
+            args += (("dropout", self.denoiser.dropout),)
+        shape = (*self.shape[:2], width)
+        params = _residual_params(self.shape[2], width, self.embedding_dim)
+        layer = self.net.layer(
+            "residual_block",
+            "diffusion_layers.ResidualBlock",
+            args,
+            shape,
+            params,
+            name,
+            positional=1,
+            regularize=True,
+        )
+        self.h = self.net.add("h", layer, (self.h, self.embedding), packed=True)
+        self.shape = shape
+
+    def attention(self, name: str) -> None:
+        channels = self.shape[2]
+        params = 2 * channels + 4 * channels * channels + 4 * channels
+        layer = self.net.layer(
+            "attention_block",
+            "diffusion_layers.AttentionBlock",
+            (("groups", self.denoiser.groups),),
+            self.shape,
+            params,
+            name,
+            regularize=True,
+        )
+        self.h = self.net.add("h", layer, (self.h,))
+
+    def push_skip(self) -> None:
+        var = f"skip_{len(self.skips) + 1}"
+        self.skips.append((self.net.add(var, None, (self.h,)), self.shape))
+
+    def concat_skip(self, name: str) -> None:
+        skip, skip_shape = self.skips.pop()
+        shape = (*self.shape[:2], self.shape[2] + skip_shape[2])
+        layer = self.net.layer("concat", "layers.Concatenate", (), shape, 0, name)
+        self.h = self.net.add("h", layer, (self.h, skip), packed=True)
+        self.shape = shape
+
+    def simple(
+        self, kind: str, cls: str, args: tuple, shape: Shape, params: int, name: str, positional=0
+    ) -> None:
+        """A layer of one input and no spec options (upsampling, norm, activation)."""
+        layer = self.net.layer(kind, cls, args, shape, params, name, positional=positional)
+        self.h, self.shape = self.net.add("h", layer, (self.h,)), shape
+
+
+def _unet(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkPlan:
+    denoiser = low.spec.model.denoiser
+    widths = list(denoiser.widths)
+    attention = list(denoiser.attention or [False] * len(widths))
+    net = NetworkBuilder("denoiser", low.regularizer(), low.report)
+    inputs = _inputs(net, data_shape, num_classes)
+    features = _sinusoidal(net, inputs[1], denoiser.time_embedding)
+    dim = 4 * widths[0]
+    first = _dense(net, dim, denoiser.time_embedding, "silu", "time_dense_1")
+    embedding = net.add("embedding", first, (features,))
+    embedding = net.add("embedding", _dense(net, dim, dim, None, "time_dense_2"), (embedding,))
+    if num_classes is not None:
+        embedding = _class_embedding(net, embedding, inputs[2], num_classes, dim)
+    unet = _UNet(net, denoiser, embedding, dim)
+    unet.h, unet.shape = inputs[0], data_shape
+    unet.conv(widths[0], "stem")
+    last = len(widths) - 1
+    for i, width in enumerate(widths):  # down: blocks per level, each leaving a skip
+        for b in range(denoiser.blocks):
+            unet.residual(width, f"down_{i + 1}_block_{b + 1}")
+            if attention[i]:
+                unet.attention(f"down_{i + 1}_attention_{b + 1}")
+            unet.push_skip()
+        if i < last:
+            unet.conv(width, f"downsample_{i + 1}", strides=2)
+    unet.residual(widths[-1], "middle_block_1")
+    if attention[-1]:
+        unet.attention("middle_attention")
+    unet.residual(widths[-1], "middle_block_2")
+    for i in reversed(range(len(widths))):  # up: the mirror image, consuming the skips
+        width = widths[i]
+        for b in range(denoiser.blocks):
+            unet.concat_skip(f"up_{i + 1}_skip_{b + 1}")
+            unet.residual(width, f"up_{i + 1}_block_{b + 1}")
+            if attention[i]:
+                unet.attention(f"up_{i + 1}_attention_{b + 1}")
+        if i > 0:
+            height, breadth, channels = unet.shape
+            unet.simple(
+                "upsampling2d",
+                "layers.UpSampling2D",
+                (("size", 2),),
+                (2 * height, 2 * breadth, channels),
+                0,
+                f"upsample_{i + 1}",
+                positional=1,
+            )
+            unet.conv(channels, f"upsample_{i + 1}_conv")
+    channels = unet.shape[2]
+    unet.simple(
+        "group_norm",
+        "layers.GroupNormalization",
+        (("groups", denoiser.groups),),
+        unet.shape,
+        2 * channels,
+        "out_norm",
+    )
+    unet.simple(
+        "activation", "layers.Activation", (("activation", "silu"),), unet.shape, 0, "out_silu", 1
+    )
+    unet.conv(data_shape[-1], "out_conv", kernel_initializer="zeros")
+    net.steps[-1] = replace(net.steps[-1], target="prediction")
+    levels = ", ".join(
+        f"{w}{' (attention)' if a else ''}" for w, a in zip(widths, attention, strict=True)
+    )
+    blocks = f"{denoiser.blocks} block{'s' if denoiser.blocks > 1 else ''}"
+    what = f"a U-Net, widths {levels}, {blocks} per level"
+    return net.build(_doc(low, what), ("prediction",))
+
+
+SHORT_TARGETS = {"epsilon": "the noise eps", "v": "v", "x0": "x_0"}
+
+
+def _doc(low: Lowering, what: str) -> str:
+    model = low.spec.model
+    given = "x_t, t, y" if model.conditional else "x_t, t"
+    return f"Predicts {SHORT_TARGETS[model.prediction]} from ({given}): {what}."
+
+
+# --------------------------------------------------------------------------- words
+
+
+def _schedule_words(schedule: Any, timesteps: int) -> str:
+    if schedule.type == "linear":
+        return (
+            f"{timesteps} steps of a linear beta schedule "
+            f"({schedule.beta_start:g} to {schedule.beta_end:g})"
+        )
+    return f"{timesteps} steps of a cosine schedule (offset {schedule.offset:g})"
+
+
+def _sampling_words(model: Any, clip_range: tuple[float, float] | None) -> str:
+    sampler = model.sampler
+    if sampler.type == "ddpm":
+        words = f"DDPM ancestral sampling through all {model.timesteps} timesteps"
+    else:
+        kind = "deterministic" if sampler.eta == 0 else f"eta {sampler.eta:g}"
+        words = f"DDIM with {sampler.steps} of the {model.timesteps} timesteps ({kind})"
+    words += ", from the " + ("EMA weights" if model.ema else "trained weights")
+    if clip_range is not None:
+        words += f", clipping each x_0 estimate to [{clip_range[0]:g}, {clip_range[1]:g}]"
+    if model.conditional:
+        words += (
+            f"; classifier-free guidance with scale {model.conditional.guidance_scale:g} "
+            "(0: unconditional, 1: conditional)"
+        )
+    return words
+
+
+def _loss_words(low: Lowering) -> str:
+    model = low.spec.model
+    given = "x_t, t, y" if model.conditional else "x_t, t"
+    words = (
+        f"squared error between the denoiser's output at ({given}) and "
+        f"{TARGET_WORDS[model.prediction]}, averaged over the data's dimensions"
+    )
+    if model.loss.type == "min_snr":
+        words += (
+            f" and weighted per example by Min-SNR-{model.loss.gamma:g} "
+            "(the x_0 error weighted by min(SNR_t, gamma))"
+        )
+    words += (
+        ", where x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps with eps ~ N(0, I) "
+        f"and t uniform over {_schedule_words(model.schedule, model.timesteps)}; "
+        "averaged over the batch"
+    )
+    if model.conditional:
+        words += (
+            f"; {model.conditional.label_dropout:g} of the labels are replaced by a null "
+            "class, so one network is conditional and unconditional"
+        )
+    regularizer = low.regularizer()
+    if regularizer is not None:
+        terms = [f"{n} {v:g}" for n, v in zip(("L1", "L2"), regularizer, strict=True) if v]
+        words += f"; plus {' and '.join(terms)} penalties on the kernels"
+    return words
+
+
+# --------------------------------------------------------------------------- lowering
+
+
+def lower_diffusion(low: Lowering) -> ProjectPlan:
+    spec, model = low.spec, low.spec.model
+    data = low.data_shape()
+    _check(low, data.shape, data.kind)
+    low.fail_if_problems()
+    num_classes = model.conditional.num_classes if model.conditional else None
+    build = _unet if model.denoiser.type == "unet" else _mlp
+    denoiser = build(low, data.shape, num_classes)
+    low.fail_if_problems()
+    preprocessing = spec.data.preprocessing
+    clip_range = (
+        (float(preprocessing.scale[0]), float(preprocessing.scale[1]))
+        if model.clip_denoised and preprocessing.scale is not None
+        else None
+    )
+    sampler = model.sampler.model_dump(mode="json")
+    steps = model.timesteps if sampler["type"] == "ddpm" else sampler["steps"]
+    plan = DiffusionPlan(
+        data_shape=data.shape,
+        data_axes=tuple(range(1, len(data.shape) + 1)),
+        num_classes=num_classes,
+        timesteps=model.timesteps,
+        schedule=model.schedule.model_dump(mode="json"),
+        prediction=model.prediction,
+        loss=model.loss.model_dump(mode="json"),
+        sampler=sampler,
+        sampling_steps=steps,
+        ema=model.ema,
+        clip_range=clip_range,
+        guidance_scale=model.conditional.guidance_scale if model.conditional else None,
+        label_dropout=model.conditional.label_dropout if model.conditional else None,
+        denoiser_type=model.denoiser.type,
+        denoiser=denoiser,
+        process_words=_schedule_words(model.schedule, model.timesteps),
+        sampling_words=_sampling_words(model, clip_range),
+    )
+    return ProjectPlan(
+        name=spec.name,
+        package=low.package,
+        family="diffusion",
+        description=spec.description,
+        seed=spec.seed,
+        data=low.data_config(with_labels=num_classes is not None),
+        data_shape=data.shape,
+        data_kind=data.kind,
+        num_classes=num_classes,
+        training=low.training_config(),
+        evaluation=low.evaluation_config(),
+        output=spec.output.model_dump(mode="json"),
+        model=plan,
+        networks=(denoiser,),
+        resolved_spec=low.resolved_spec(),
+        loss_in_words=_loss_words(low),
+        extra={"sampling": plan.sampling_words},
+    )

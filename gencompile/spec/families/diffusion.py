@@ -1,0 +1,155 @@
+"""The `diffusion` family: a denoiser learns to undo a fixed Gaussian noising process.
+
+The forward process q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I) follows a
+noise schedule over `timesteps` steps; the denoiser is trained to predict epsilon, v or x_0
+from (x_t, t); a sampler (DDPM ancestral or DDIM) runs the learned reverse process from
+pure noise, with the exponential moving average (EMA) of the weights. Checks that relate
+fields to each other or to the data are made when lowering (`compiler/families/diffusion`).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
+
+from gencompile.spec.base import (
+    Activation,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    Probability,
+    StrictModel,
+)
+from gencompile.spec.evaluation import SAMPLE_METRICS
+
+UnitFloat = Annotated[float, Field(gt=0, lt=1)]
+
+
+class LinearSchedule(StrictModel):
+    """beta_t rising linearly from beta_start to beta_end (Ho et al. 2020)."""
+
+    type: Literal["linear"]
+    beta_start: UnitFloat = Field(1.0e-4, description="beta of the first step.")
+    beta_end: UnitFloat = Field(0.02, description="beta of the last step (> beta_start).")
+
+
+class CosineSchedule(StrictModel):
+    """alpha_bar_t = cos^2(((t / T + s) / (1 + s)) pi / 2), normalised (Nichol & Dhariwal 2021)."""
+
+    type: Literal["cosine"]
+    offset: Annotated[float, Field(ge=0, lt=1)] = Field(
+        0.008, description="s: keeps beta small near t = 0."
+    )
+    max_beta: UnitFloat = Field(0.999, description="betas are clipped to at most this.")
+
+
+Schedule = Annotated[LinearSchedule | CosineSchedule, Field(discriminator="type")]
+
+
+class MLPDenoiser(StrictModel):
+    """Dense layers on [x_t, sinusoidal features of t] (vector data; images are flattened)."""
+
+    type: Literal["mlp"]
+    hidden: list[PositiveInt] = Field(default_factory=lambda: [256, 256, 256], min_length=1)
+    time_embedding: PositiveInt = Field(32, description="Sinusoidal features of t (even).")
+    activation: Activation = "silu"
+
+
+class UNetDenoiser(StrictModel):
+    """A small U-Net: residual blocks with group norm and the time embedding, per level."""
+
+    type: Literal["unet"]
+    widths: list[PositiveInt] = Field(
+        default_factory=lambda: [32, 64],
+        min_length=1,
+        description="Channels per level; the resolution halves between levels.",
+    )
+    attention: list[bool] | None = Field(
+        None, description="Self-attention after the blocks of each level (default: none)."
+    )
+    blocks: PositiveInt = Field(2, description="Residual blocks per level, down and up.")
+    groups: PositiveInt = Field(8, description="Group norm groups (must divide every width).")
+    time_embedding: PositiveInt = Field(
+        64, description="Sinusoidal features of t (even); projected to 4 x widths[0]."
+    )
+    dropout: Probability = 0.0
+
+
+Denoiser = Annotated[MLPDenoiser | UNetDenoiser, Field(discriminator="type")]
+
+
+class DDPMSampler(StrictModel):
+    """Ancestral sampling through every timestep, with the posterior variance."""
+
+    type: Literal["ddpm"]
+
+
+class DDIMSampler(StrictModel):
+    """DDIM over `steps` evenly spaced timesteps; eta = 0 is deterministic, 1 is DDPM-like."""
+
+    type: Literal["ddim"]
+    steps: PositiveInt = 50
+    eta: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+
+Sampler = Annotated[DDPMSampler | DDIMSampler, Field(discriminator="type")]
+
+
+class SimpleLoss(StrictModel):
+    """Mean squared error between the denoiser's output and its target (Ho et al.'s L_simple)."""
+
+    type: Literal["simple"]
+
+
+class MinSNRLoss(StrictModel):
+    """Min-SNR-gamma weighting (Hang et al. 2023): the x_0 error weighted by min(SNR_t, gamma)."""
+
+    type: Literal["min_snr"]
+    gamma: PositiveFloat = 5.0
+
+
+Loss = Annotated[SimpleLoss | MinSNRLoss, Field(discriminator="type")]
+
+
+class GuidedConditional(StrictModel):
+    """Class-conditional with classifier-free guidance (Ho & Salimans 2022)."""
+
+    num_classes: Annotated[int, Field(ge=2)]
+    guidance_scale: NonNegativeFloat = Field(
+        2.0,
+        description="Sampling uses unconditional + scale x (conditional - unconditional): "
+        "0 is unconditional, 1 conditional, > 1 guided.",
+    )
+    label_dropout: Probability = Field(
+        0.1, description="Share of training labels replaced by the null class."
+    )
+
+
+class DiffusionModel(StrictModel):
+    """Denoising diffusion model."""
+
+    family: Literal["diffusion"]
+    timesteps: Annotated[int, Field(ge=2, le=100000)] = 1000
+    schedule: Schedule = Field(default_factory=lambda: CosineSchedule(type="cosine"))
+    prediction: Literal["epsilon", "v", "x0"] = Field(
+        "epsilon", description="What the denoiser outputs: the noise, v, or x_0."
+    )
+    loss: Loss = Field(default_factory=lambda: SimpleLoss(type="simple"))
+    denoiser: Denoiser
+    sampler: Sampler = Field(default_factory=lambda: DDIMSampler(type="ddim"))
+    ema: Probability = Field(
+        0.999, description="Decay of the weights' moving average used for sampling (0 = off)."
+    )
+    clip_denoised: bool = Field(
+        True,
+        description="Clip each sampling step's x_0 estimate to data.preprocessing.scale's range "
+        "(only when the data is min-max scaled).",
+    )
+    conditional: GuidedConditional | None = None
+
+    metrics_available: ClassVar[tuple[str, ...]] = ("denoising_loss", *SAMPLE_METRICS)
+    metrics_default: ClassVar[tuple[str, ...]] = ("denoising_loss",)
+    # No likelihood to report: by default also the data set's sample-quality metrics.
+    sample_metrics_by_default: ClassVar[bool] = True
+    trackers: ClassVar[tuple[str, ...]] = ("loss", "grad_norm")
