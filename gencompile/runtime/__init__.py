@@ -17,6 +17,8 @@ _SUBMODULES = {
     "checkpoints",
     "data",
     "distributions",
+    "flow",
+    "flows",
     "layers",
     "losses",
     "mixture",
