@@ -21,7 +21,11 @@ from gencompile.runs import train
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
 FAST = ["evaluation.importance_samples=16"]
-DEFAULT_METRICS = {"vae": {"elbo", "iwae_nll"}, "mixture": {"nll", "bic", "aic"}}
+DEFAULT_METRICS = {
+    "vae": {"elbo", "iwae_nll"},
+    "mixture": {"nll", "bic", "aic"},
+    "flow": {"nll", "bits_per_dim"},
+}
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.stem for s in SPECS])

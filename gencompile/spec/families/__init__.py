@@ -6,12 +6,14 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field
 
+from gencompile.spec.families.flow import FlowModel
 from gencompile.spec.families.mixture import MixtureModel
 from gencompile.spec.families.vae import VAEModel
 
 FAMILIES: dict[str, Any] = {
     "vae": VAEModel,
     "mixture": MixtureModel,
+    "flow": FlowModel,
 }
 
 
