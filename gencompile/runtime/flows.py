@@ -156,9 +156,9 @@ class AffineCoupling(Transform):
         self.scale, self.clamp = scale, float(clamp)
 
     def build(self, input_shape: Shape) -> None:
-        mask = coupling_mask(self.mask_kind, input_shape[1:], self.parity)
-        self.mask = ops.convert_to_tensor(mask)
-        self.inverse_mask = ops.convert_to_tensor(1.0 - mask)
+        # NumPy arrays, so traced steps embed them as constants (not captured tensors).
+        self.mask = coupling_mask(self.mask_kind, input_shape[1:], self.parity)
+        self.inverse_mask = 1.0 - self.mask
         self.built = True
 
     def _shift_log_scale(self, x_masked: Any, training: bool) -> tuple[Tensor, Tensor]:
@@ -258,8 +258,8 @@ class Permutation(Transform):
             permutation = np.arange(n)[::-1].copy()
         else:
             permutation = np.random.default_rng(self.seed).permutation(n)
-        self.permutation = ops.convert_to_tensor(permutation.astype("int32"))
-        self.inverse_permutation = ops.convert_to_tensor(np.argsort(permutation).astype("int32"))
+        self.permutation = permutation.astype("int32")
+        self.inverse_permutation = np.argsort(permutation).astype("int32")
         self.built = True
 
     def forward(self, x: Any, training: bool = False) -> tuple[Tensor, Tensor]:
@@ -308,9 +308,9 @@ class InvertibleDense(Transform):
         self.lower = weight("lower", np.tril(lower, -1))
         self.upper = weight("upper", np.triu(upper, 1))
         self.log_s = weight("log_s", np.log(np.abs(diagonal)))
-        self.lower_mask = ops.convert_to_tensor(np.tril(np.ones((c, c)), -1).astype("float32"))
-        self.upper_mask = ops.convert_to_tensor(np.triu(np.ones((c, c)), 1).astype("float32"))
-        self.eye = ops.eye(c, dtype="float32")
+        self.lower_mask = np.tril(np.ones((c, c)), -1).astype("float32")
+        self.upper_mask = np.triu(np.ones((c, c)), 1).astype("float32")
+        self.eye = np.eye(c, dtype="float32")
         self.built = True
 
     def kernel(self) -> Tensor:

@@ -153,4 +153,4 @@ class FlowModel(StrictModel):
 
     metrics_available: ClassVar[tuple[str, ...]] = ("nll", "bits_per_dim")
     metrics_default: ClassVar[tuple[str, ...]] = ("nll", "bits_per_dim")
-    trackers: ClassVar[tuple[str, ...]] = ("loss", "log_det", "grad_norm")
+    trackers: ClassVar[tuple[str, ...]] = ("loss", "grad_norm")
