@@ -26,6 +26,7 @@ DEFAULT_METRICS = {
     "mixture": {"nll", "bic", "aic"},
     "autoregressive": {"perplexity", "bits_per_char"},  # text; images: nll, bits_per_dim
     "diffusion": {"denoising_loss"},
+    "flow": {"nll", "bits_per_dim"},
 }
 # Smaller data and sampling budgets for the autoregressive examples (2 tiny epochs).
 LENGTH = "model.sampling.length=32"

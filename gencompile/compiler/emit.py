@@ -165,6 +165,14 @@ def _split_constructor(layer: LayerPlan, indent: int) -> str:
     return f"{ident(layer.cls)}(\n{''.join(lines)}{INDENT * indent})"
 
 
+def item(layer: LayerPlan, indent: int = 2) -> str:
+    """A constructor as one item of a multi-line list at `indent` (without its comma)."""
+    text = constructor(layer)
+    if _fits(indent, text + ","):
+        return text
+    return _split_constructor(layer, indent)
+
+
 def statement(step: Step, indent: int = 1) -> str:
     """One statement of a network builder, `h = layers.Dense(...)(h)`, wrapped as ruff would."""
     inputs = [ident(v) for v in step.inputs]
@@ -200,6 +208,7 @@ def environment() -> jinja2.Environment:
         wrap=wrap,
         statement=statement,
         constructor=constructor,
+        item=item,
     )
     return env
 

@@ -64,8 +64,10 @@ def render_project(loaded: LoadedSpec, plan: ProjectPlan) -> dict[str, str]:
         "version": __version__,
         "spec_sha256": sha256_text(loaded.text),
         "requirements": requirements(installed_versions()),
-        # Networks' weights; a model without networks (a mixture) counts its own parameters.
-        "total_params": (
+        # Networks' weights; a model without networks (a mixture) counts its own parameters,
+        # and a family with weights outside its networks (a flow) states its total in extra.
+        "total_params": plan.extra.get("total_params")
+        or (
             sum(n.params for n in plan.networks)
             if plan.networks
             else getattr(plan.model, "num_params", 0)

@@ -20,6 +20,8 @@ _SUBMODULES = {
     "diffusion",
     "diffusion_layers",
     "distributions",
+    "flow",
+    "flows",
     "layers",
     "losses",
     "mixture",

@@ -1078,6 +1078,222 @@ CASES += [
         "strategy: ^mirrored",
         ("'mirrored' strategy is not available yet for the diffusion family",),
         ("strategy: none",),
+    ),
+]
+
+
+# -- the flow family ---------------------------------------------------------------------------
+
+FLOW_MOONS = """\
+spec_version: 1
+name: flow-moons
+data:
+  source: {type: builtin, name: moons}
+  preprocessing: {standardize: true}
+model:
+  family: flow
+  transforms:
+    - {type: affine_coupling, hidden: [16], mask: alternating}
+"""
+
+FLOW_DIGITS = """\
+spec_version: 1
+name: flow-digits
+data:
+  source: {type: builtin, name: digits}
+  preprocessing: {scale: [0.0, 1.0]}
+model:
+  family: flow
+  dequantization: {type: uniform, bins: 17}
+  transforms:
+    - {type: affine_coupling, hidden: [16], mask: checkerboard}
+"""
+
+COUPLING = "    - {type: affine_coupling, hidden: [16], mask: alternating}\n"
+CHECKERBOARD = "    - {type: affine_coupling, hidden: [16], mask: checkerboard}\n"
+
+
+def flow_moons(transforms: str) -> str:
+    """The moons flow with its transform list replaced."""
+    return edit(COUPLING, transforms, FLOW_MOONS)
+
+
+def flow_digits(transforms: str) -> str:
+    return edit(CHECKERBOARD, transforms, FLOW_DIGITS)
+
+
+CASES += [
+    Case(
+        "flow-misspelled-transform",
+        flow_moons("    - {type: afine_coupling, hidden: [16]}\n"),
+        "model.transforms[0].type",
+        "type: ^afine_coupling",
+        ("unknown type 'afine_coupling'", "actnorm", "invertible_dense", "maf"),
+        ("did you mean 'affine_coupling'?",),
+    ),
+    Case(
+        "flow-unknown-key-in-transform",
+        flow_moons(COUPLING + "    - {type: actnorm, scale: 2.0}\n"),
+        "model.transforms[1].scale",
+        "actnorm, ^scale",
+        ("unknown key 'scale'",),
+    ),
+    Case(
+        "flow-negative-clamp",
+        flow_moons("    - {type: affine_coupling, hidden: [16], clamp: -1.0}\n"),
+        "model.transforms[0].clamp",
+        "clamp: ^-1.0",
+        ("must be > 0", "(got -1.0)"),
+    ),
+    Case(
+        "flow-repeat-block-zero-times",
+        flow_moons("    - {type: repeat, times: 0, transforms: [{type: actnorm}]}\n"),
+        "model.transforms[0].times",
+        "times: ^0",
+        ("must be >= 1", "(got 0)"),
+    ),
+    Case(
+        "flow-maf-without-hidden-layers",
+        flow_moons("    - {type: maf, hidden: []}\n"),
+        "model.transforms[0].hidden",
+        "hidden: ^[]",
+        ("at least 1",),
+    ),
+    Case(
+        "flow-unknown-dequantization",
+        edit("{type: uniform, bins: 17}", "{type: unifrom, bins: 17}", FLOW_DIGITS),
+        "model.dequantization.type",
+        "type: ^unifrom",
+        ("must be one of uniform", "'unifrom'"),
+        ("did you mean 'uniform'?",),
+    ),
+    Case(
+        "flow-metric-of-another-family",
+        FLOW_MOONS + "evaluation:\n  metrics: [nll, elbo]\n",
+        "evaluation.metrics[1]",
+        "^elbo]",
+        ("metric 'elbo' is not available for family flow", "bits_per_dim"),
+    ),
+    Case(
+        "flow-checkerboard-on-vectors",
+        flow_moons("    - {type: affine_coupling, hidden: [16], mask: checkerboard}\n"),
+        "model.transforms[0].mask",
+        "mask: ^checkerboard",
+        ("checkerboard mask needs image data", "vector (2,)"),
+        ("mask: alternating",),
+        lower=True,
+    ),
+    Case(
+        "flow-alternating-on-images",
+        flow_digits("    - {type: affine_coupling, hidden: [16], mask: alternating}\n"),
+        "model.transforms[0].mask",
+        "mask: ^alternating",
+        ("alternating mask splits the features of vectors", "image (8, 8, 1)"),
+        ("mask: checkerboard", "mask: channel"),
+        lower=True,
+    ),
+    Case(
+        "flow-channel-mask-on-one-channel",
+        flow_digits("    - {type: affine_coupling, hidden: [16], mask: channel}\n"),
+        "model.transforms[0].mask",
+        "mask: ^channel",
+        ("channel mask splits the channels", "(8, 8, 1)"),
+        ("squeeze",),
+        lower=True,
+    ),
+    Case(
+        "flow-dequantization-of-continuous-data",
+        edit("  family: flow\n", "  family: flow\n  dequantization: {type: uniform}\n", FLOW_MOONS),
+        "model.dequantization",
+        "dequantization: ^{type: uniform}",
+        ("dequantization turns discrete data into a density", "'moons' is continuous"),
+        ("remove model.dequantization",),
+        lower=True,
+    ),
+    Case(
+        "flow-dequantization-bins-do-not-fit-the-levels",
+        edit("bins: 17", "bins: 256", FLOW_DIGITS),
+        "model.dequantization.bins",
+        "bins: ^256",
+        ("the data has 17 levels (0..16)", "256 bins"),
+        ("use bins: 17",),
+        lower=True,
+    ),
+    Case(
+        "flow-dequantization-of-standardized-data",
+        edit("scale: [0.0, 1.0]}", "standardize: true}", FLOW_DIGITS),
+        "model.dequantization",
+        "dequantization: ^{type: uniform",
+        ("not scaled to [0, 1]",),
+        ("scale: [0, 1]",),
+        lower=True,
+    ),
+    Case(
+        "flow-squeeze-on-vectors",
+        flow_moons(COUPLING + "    - {type: squeeze}\n"),
+        "model.transforms[1]",
+        "- ^{type: squeeze}",
+        ("squeeze reshapes images", "vector (2,)"),
+        lower=True,
+    ),
+    Case(
+        "flow-squeeze-of-an-odd-size",
+        flow_digits(CHECKERBOARD + "    - {type: squeeze, repeat: 4}\n"),
+        "model.transforms[1]",
+        "- ^{type: squeeze, repeat: 4}",
+        ("even height and width", "(1, 1, 64)"),
+        lower=True,
+    ),
+    Case(
+        "flow-permutation-of-one-channel",
+        flow_digits(CHECKERBOARD + "    - {type: permutation}\n"),
+        "model.transforms[1]",
+        "- ^{type: permutation}",
+        ("permutation of a single channel does nothing",),
+        ("squeeze",),
+        lower=True,
+    ),
+    Case(
+        "flow-logit-not-first",
+        flow_digits(CHECKERBOARD + "    - {type: logit}\n"),
+        "model.transforms[1].type",
+        "{type: ^logit}",
+        ("must be the first transform",),
+        lower=True,
+    ),
+    Case(
+        "flow-hidden-body-not-projectable",
+        flow_digits(
+            "    - type: affine_coupling\n"
+            "      mask: checkerboard\n"
+            "      hidden: {layers: [{type: conv2d, filters: 8, kernel_size: 3, strides: 2}]}\n"
+        ),
+        "model.transforms[0].hidden.layers[0]",
+        "[^{type: conv2d",
+        ("ends with shape (4, 4, 8)", "shift and scale of shape (8, 8, 1)"),
+        ("conv2d, padding same",),
+        lower=True,
+    ),
+    Case(
+        "flow-hidden-layer-named-twice",
+        flow_moons(
+            "    - type: affine_coupling\n"
+            "      hidden: {layers: [{type: dense, units: 8, name: a}, "
+            "{type: dense, units: 8, name: a}]}\n"
+        ),
+        "model.transforms[0].hidden.layers[1].name",
+        "units: 8, name: a}]}",
+        ("layer name 'a' is used twice",),
+        lower=True,
+        check_column=False,
+    ),
+    Case(
+        "flow-mixed-precision",
+        FLOW_MOONS + "training:\n  mixed_precision: true\n",
+        "training.mixed_precision",
+        "mixed_precision: ^true",
+        ("mixed precision is not available for flows",),
+        ("mixed_precision: false",),
         lower=True,
     ),
 ]

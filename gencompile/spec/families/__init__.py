@@ -8,6 +8,7 @@ from pydantic import Field
 
 from gencompile.spec.families.autoregressive import AutoregressiveModel
 from gencompile.spec.families.diffusion import DiffusionModel
+from gencompile.spec.families.flow import FlowModel
 from gencompile.spec.families.mixture import MixtureModel
 from gencompile.spec.families.vae import VAEModel
 
@@ -16,6 +17,7 @@ FAMILIES: dict[str, Any] = {
     "mixture": MixtureModel,
     "autoregressive": AutoregressiveModel,
     "diffusion": DiffusionModel,
+    "flow": FlowModel,
 }
 
 

@@ -1,0 +1,474 @@
+"""Lowering of the `flow` family: the transform list unrolled, with shapes and conditioners.
+
+`repeat:` fields and `{type: repeat}` blocks are unrolled into one constructor call per
+transform, so the generated `build_transforms()` lists the flow exactly as it runs. Copies
+alternate: consecutive couplings flip their mask (`parity`), consecutive MAFs reverse
+their autoregressive order. Each coupling entry of the spec gets one named builder for its
+shift/log-scale network (the spec's hidden body plus two zero-initialised heads, so every
+coupling starts as the identity); each copy calls it for its own weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from gencompile.compiler.lower import Lowering
+from gencompile.compiler.networks import NetworkBuilder, expand, walk
+from gencompile.compiler.plan import LayerPlan, NetworkPlan, PathKey, ProjectPlan, Shape
+from gencompile.compiler.shapes import ShapeError, fmt, size
+from gencompile.spec.networks import Network
+
+# Builtin data sets whose values are discrete, with their number of levels.
+DISCRETE_BUILTINS = {"digits": 17}
+# Sources of 8-bit images.
+EIGHT_BIT = 256
+
+KIND_WORDS = {
+    "affine_coupling": ("affine coupling", "affine couplings"),
+    "actnorm": ("actnorm", "actnorms"),
+    "permutation": ("permutation", "permutations"),
+    "invertible_dense": ("invertible dense map", "invertible dense maps"),
+    "maf": ("MAF layer", "MAF layers"),
+    "squeeze": ("squeeze", "squeezes"),
+    "logit": ("logit", "logits"),
+}
+KIND_NAMES = {
+    "affine_coupling": "coupling",
+    "actnorm": "actnorm",
+    "permutation": "permutation",
+    "invertible_dense": "invertible_dense",
+    "maf": "maf",
+    "squeeze": "squeeze",
+    "logit": "logit",
+}
+RUNTIME_CLASSES = {
+    "affine_coupling": "flows.AffineCoupling",
+    "actnorm": "flows.ActNorm",
+    "permutation": "flows.Permutation",
+    "invertible_dense": "flows.InvertibleDense",
+    "maf": "flows.MAF",
+    "squeeze": "flows.Squeeze",
+    "logit": "flows.Logit",
+}
+# The runtime's defaults: arguments equal to these are left out of generated code.
+RUNTIME_DEFAULTS = {"scale": "tanh", "clamp": 2.0, "activation": "relu", "reverse": False}
+
+
+@dataclass(frozen=True)
+class TransformPlan:
+    """One transform of the unrolled flow: its constructor call and the shapes around it."""
+
+    layer: LayerPlan  # flows.<Class>(...), arguments as literals
+    input_shape: Shape
+    output_shape: Shape
+    params: int  # trainable parameters
+    source: PathKey  # the spec entry it comes from
+
+
+@dataclass(frozen=True)
+class FlowPlan:
+    data_shape: Shape
+    latent_shape: Shape  # the shape of z (squeezes change it)
+    base: str  # normal | logistic
+    bins: int | None  # uniform dequantization levels, None for continuous data
+    transforms: tuple[TransformPlan, ...]
+    conditioners: tuple[NetworkPlan, ...]  # one builder per coupling entry of the spec
+    uses_actnorm: bool
+    uses_regularizers: bool
+    num_params: int
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """How many transforms of each kind, in order of first appearance."""
+        found: dict[str, int] = {}
+        for transform in self.transforms:
+            found[transform.layer.kind] = found.get(transform.layer.kind, 0) + 1
+        return found
+
+
+def unrolled(transforms: list[Any], path: PathKey) -> Iterator[tuple[Any, PathKey]]:
+    """Each transform of the flow in order, with its spec path; repeats expanded."""
+    for i, transform in enumerate(transforms):
+        where = (*path, i)
+        if transform.type == "repeat":
+            for _ in range(transform.times):
+                yield from unrolled(transform.transforms, (*where, "transforms"))
+        else:
+            for _ in range(getattr(transform, "repeat", 1)):
+                yield transform, where
+
+
+def _hidden_network(transform: Any) -> Network:
+    hidden = transform.hidden
+    if isinstance(hidden, Network):
+        return hidden
+    return Network(mlp=list(hidden), activation=transform.activation)
+
+
+class FlowLowering:
+    """The state of one flow's lowering: shapes, counters and the conditioners made so far."""
+
+    def __init__(self, low: Lowering):
+        self.low = low
+        self.seed = low.spec.seed
+        self.counters: dict[str, int] = {}
+        self.position = 0
+        self.conditioners: dict[PathKey, NetworkPlan] = {}
+        self.couplings = 0
+        self.mafs = 0
+
+    def name(self, kind: str) -> str:
+        self.counters[kind] = self.counters.get(kind, 0) + 1
+        return f"{KIND_NAMES[kind]}_{self.counters[kind]}"
+
+    def report(self, path: PathKey, message: str, hint: str | None = None) -> None:
+        self.low.report(path, message, hint)
+        raise ShapeError(message)
+
+    # -- one transform -----------------------------------------------------------------------
+    def transform(self, spec: Any, path: PathKey, shape: Shape) -> TransformPlan:
+        self.position += 1
+        kind = spec.type
+        name = self.name(kind)
+        image = len(shape) == 3
+        channels = shape[-1]
+        args: tuple[tuple[str, Any], ...] = ()
+        positional = 0
+        out, params, regularizer = shape, 0, None
+        if kind == "affine_coupling":
+            args, params = self._coupling(spec, path, shape, name)
+            positional = 1
+        elif kind == "actnorm":
+            params = 2 * channels
+        elif kind == "permutation":
+            if channels < 2:
+                what = "channel" if image else "feature"
+                self.report(
+                    path,
+                    f"a permutation of a single {what} does nothing (shape {fmt(shape)})",
+                    "squeeze the images first, or remove it" if image else "remove it",
+                )
+            args = (("order", spec.order),)
+            positional = 1
+            if spec.order == "random":
+                args += (("seed", self.seed + self.position),)
+        elif kind == "invertible_dense":
+            args = (("seed", self.seed + self.position),)
+            params = channels * channels
+        elif kind == "maf":
+            reverse = self.mafs % 2 == 1
+            self.mafs += 1
+            dims = size(shape)
+            widths = [dims, *spec.hidden, 2 * dims]
+            params = sum(a * b + b for a, b in itertools.pairwise(widths))
+            args = (("hidden", tuple(spec.hidden)),)
+            for key, value in (
+                ("activation", spec.activation),
+                ("reverse", reverse),
+                ("scale", spec.scale),
+                ("clamp", spec.clamp),
+            ):
+                if value != RUNTIME_DEFAULTS[key]:
+                    args += ((key, value),)
+            positional = 1
+            regularizer = self.low.regularizer()
+        elif kind == "squeeze":
+            if not image:
+                self.report(
+                    path,
+                    f"squeeze reshapes images, but the flow's input here is a vector {fmt(shape)}",
+                    "remove it",
+                )
+            if shape[0] % 2 or shape[1] % 2:
+                self.report(
+                    path,
+                    f"squeeze needs an even height and width, but gets shape {fmt(shape)}",
+                    None,
+                )
+            out = (shape[0] // 2, shape[1] // 2, 4 * channels)
+        elif kind == "logit":
+            self._check_logit(path)
+            args = (("alpha", spec.alpha),)
+            positional = 1
+        layer = LayerPlan(
+            kind,
+            RUNTIME_CLASSES[kind],
+            args,
+            name,
+            out,
+            params,
+            positional,
+            regularizer,
+            path,
+        )
+        return TransformPlan(layer, shape, out, params, path)
+
+    def _check_logit(self, path: PathKey) -> None:
+        data = self.low.spec.data
+        in_unit_interval = (
+            self.low.spec.model.dequantization is not None or data.preprocessing.scale == (0.0, 1.0)
+        )
+        if self.position != 1 or not in_unit_interval:
+            self.report(
+                (*path, "type"),
+                "logit maps values in [0, 1] to the real line, so it must be the first "
+                "transform of data scaled to [0, 1]",
+                "put it first and set data.preprocessing: {scale: [0, 1]}",
+            )
+
+    def _coupling(
+        self, spec: Any, path: PathKey, shape: Shape, name: str
+    ) -> tuple[tuple[tuple[str, Any], ...], int]:
+        image = len(shape) == 3
+        if spec.mask == "alternating" and image:
+            self.report(
+                (*path, "mask"),
+                f"an alternating mask splits the features of vectors, but the flow's input "
+                f"here is an image {fmt(shape)}",
+                "use mask: checkerboard or mask: channel",
+            )
+        if spec.mask in ("checkerboard", "channel") and not image:
+            self.report(
+                (*path, "mask"),
+                f"a {spec.mask} mask needs image data (height, width, channels), but the "
+                f"flow's input here is a vector {fmt(shape)}",
+                "use mask: alternating",
+            )
+        if spec.mask == "alternating" and shape[0] < 2:
+            self.report((*path, "mask"), "a coupling needs at least 2 features", None)
+        if spec.mask == "channel" and shape[-1] < 2:
+            self.report(
+                (*path, "mask"),
+                f"a channel mask splits the channels, but the input here has one: {fmt(shape)}",
+                "put a squeeze before it (or use mask: checkerboard)",
+            )
+        network = self.conditioners.get(path)
+        if network is None:
+            network = self._conditioner(spec, path, shape)
+            self.conditioners[path] = network
+        elif network.inputs[0].shape != shape:
+            self.report(
+                path,
+                f"the copies of this coupling see different shapes "
+                f"({fmt(network.inputs[0].shape)} and {fmt(shape)})",
+                "give each shape its own coupling entry",
+            )
+        parity = self.couplings % 2
+        self.couplings += 1
+        builder = LayerPlan("builder", network.builder, (), f"{name}_network", shape, None)
+        args: tuple[tuple[str, Any], ...] = (
+            ("network", builder),
+            ("mask", spec.mask),
+            ("parity", parity),
+        )
+        for key in ("scale", "clamp"):
+            if getattr(spec, key) != RUNTIME_DEFAULTS[key]:
+                args += ((key, getattr(spec, key)),)
+        return args, network.params
+
+    def _conditioner(self, spec: Any, path: PathKey, shape: Shape) -> NetworkPlan:
+        number = len(self.conditioners) + 1
+        net = NetworkBuilder(f"conditioner_{number}", self.low.regularizer(), self.low.report)
+        heads = ["shift", "log_scale", "shift_image", "log_scale_image"]
+        net.reserve(heads)
+        hidden = _hidden_network(spec)
+        hidden_path = (*path, "hidden")
+        self._check_names(hidden, hidden_path)
+        x = net.input("x_masked", shape)
+        h, body = net.body(hidden, hidden_path, x, shape)
+        if len(body) == 1:
+            units = size(shape)
+            for head in ("shift", "log_scale"):
+                dense = net.layer(
+                    "head",
+                    "layers.Dense",
+                    (("units", units), ("kernel_initializer", "zeros")),
+                    (units,),
+                    body[0] * units + units,
+                    name=head,
+                    positional=1,
+                    regularize=True,
+                )
+                net.add(head, dense, (h,))
+                if len(shape) > 1:
+                    reshape = net.layer(
+                        "reshape",
+                        "layers.Reshape",
+                        (("target_shape", tuple(shape)),),
+                        shape,
+                        0,
+                        name=f"{head}_image",
+                        positional=1,
+                    )
+                    net.add(head, reshape, (head,))
+        elif len(body) == 3 and len(shape) == 3 and body[:2] == shape[:2]:
+            channels = shape[-1]
+            for head in ("shift", "log_scale"):
+                conv = net.layer(
+                    "head",
+                    "layers.Conv2D",
+                    (
+                        ("filters", channels),
+                        ("kernel_size", 3),
+                        ("padding", "same"),
+                        ("kernel_initializer", "zeros"),
+                    ),
+                    shape,
+                    9 * body[2] * channels + channels,
+                    name=head,
+                    positional=2,
+                    regularize=True,
+                )
+                net.add(head, conv, (h,))
+        else:
+            target = "the flow's input here" if len(shape) == 1 else "the image's height and width"
+            self.report(
+                _last_layer(hidden, hidden_path),
+                f"the coupling's hidden network ends with shape {fmt(body)}, which cannot be "
+                f"projected to a shift and scale of shape {fmt(shape)}",
+                f"end the body with a flat vector (dense) or with {target} (conv2d, padding same)",
+            )
+        doc = f"Shift and log-scale of an affine coupling on {fmt(shape)}, from its masked input."
+        return net.build(doc, ("shift", "log_scale"))
+
+    def _check_names(self, network: Network, path: PathKey) -> None:
+        """Layer names must be unique inside one network: they name Keras layers."""
+        layers, paths = expand(network, path)
+        seen: set[str] = set()
+        for layer_path, layer in walk(layers, paths):
+            if layer.name is None:
+                continue
+            if layer.name in seen:
+                self.report(
+                    (*layer_path, "name"),
+                    f"layer name '{layer.name}' is used twice in this network",
+                    "give each layer a unique name",
+                )
+            seen.add(layer.name)
+
+
+def _last_layer(network: Network, path: PathKey) -> PathKey:
+    if network.layers:
+        return (*path, "layers", len(network.layers) - 1)
+    return (*path, "mlp", len(network.mlp or [0]) - 1)
+
+
+def _check_dequantization(low: Lowering) -> None:
+    """Dequantization needs discrete data in [0, 1], with levels the bins can hold."""
+    spec = low.spec
+    dequantization = spec.model.dequantization
+    if dequantization is None:
+        return
+    source = spec.data.source
+    levels: int | None = None
+    if source.type == "builtin":
+        if source.name not in DISCRETE_BUILTINS:
+            low.report(
+                ("model", "dequantization"),
+                f"dequantization turns discrete data into a density, but the builtin data "
+                f"set '{source.name}' is continuous",
+                "remove model.dequantization",
+            )
+            return
+        levels = DISCRETE_BUILTINS[source.name]
+    elif source.type in ("keras", "images"):
+        levels = EIGHT_BIT
+    if spec.data.preprocessing.scale != (0.0, 1.0):
+        low.report(
+            ("model", "dequantization"),
+            "dequantization reads the discrete levels off data scaled to [0, 1], but the data "
+            "is not scaled to [0, 1]",
+            "set data.preprocessing: {scale: [0, 1]}",
+        )
+    if levels is not None and (dequantization.bins - 1) % (levels - 1):
+        low.report(
+            ("model", "dequantization", "bins"),
+            f"the data has {levels} levels (0..{levels - 1}), which {dequantization.bins} "
+            "bins cannot hold exactly",
+            f"use bins: {levels}",
+        )
+
+
+def lower_flow(low: Lowering) -> ProjectPlan:
+    spec, model = low.spec, low.spec.model
+    data = low.data_shape()
+    _check_dequantization(low)
+    if spec.training.mixed_precision:
+        low.report(
+            ("training", "mixed_precision"),
+            "mixed precision is not available for flows: the log-determinants need float32",
+            "set training.mixed_precision: false",
+        )
+    low.fail_if_problems()
+    flow = FlowLowering(low)
+    transforms: list[TransformPlan] = []
+    shape = data.shape
+    with contextlib.suppress(ShapeError):  # reported with its location
+        for transform, path in unrolled(model.transforms, ("model", "transforms")):
+            planned = flow.transform(transform, path, shape)
+            transforms.append(planned)
+            shape = planned.output_shape
+    low.fail_if_problems()
+    bins = model.dequantization.bins if model.dequantization else None
+    conditioners = tuple(flow.conditioners.values())
+    num_params = sum(t.params for t in transforms)
+    plan = FlowPlan(
+        data_shape=data.shape,
+        latent_shape=shape,
+        base=model.base.type,
+        bins=bins,
+        transforms=tuple(transforms),
+        conditioners=conditioners,
+        uses_actnorm=any(t.layer.kind == "actnorm" for t in transforms),
+        uses_regularizers=any(t.layer.regularizer for t in transforms),
+        num_params=num_params,
+    )
+    base_words = {"normal": "N(0, I)", "logistic": "a standard logistic"}[model.base.type]
+    kinds = ", ".join(f"{n} {KIND_WORDS[k][n > 1]}" for k, n in plan.counts.items())
+    dims = size(data.shape)
+    if bins:
+        words = (
+            f"negative log-likelihood of the dequantized data y = (k + u) / {bins} (levels k, "
+            f"uniform noise u): -log p(y) = -(log p_base(z) + log |det df/dy|), z = f(y) "
+            f"through {kinds}, p_base {base_words}, averaged over the batch "
+            f"(-log p(y) + {dims} log {bins} bounds -log P(k) from above)"
+        )
+    else:
+        words = (
+            f"negative log-likelihood -log p(x) = -(log p_base(z) + log |det df/dx|), z = f(x) "
+            f"through {kinds}, p_base {base_words}, averaged over the batch"
+        )
+    words += _penalty_words(low.regularizer())
+    training = low.training_config()
+    return ProjectPlan(
+        name=spec.name,
+        package=low.package,
+        family="flow",
+        description=spec.description,
+        seed=spec.seed,
+        data=low.data_config(with_labels=False),
+        data_shape=data.shape,
+        data_kind=data.kind,
+        num_classes=None,
+        training=training,
+        evaluation=low.evaluation_config(),
+        output=spec.output.model_dump(mode="json"),
+        model=plan,
+        networks=conditioners,
+        resolved_spec=low.resolved_spec(),
+        loss_in_words=words,
+        extra={"total_params": num_params},
+    )
+
+
+def _penalty_words(regularizer: tuple[float, float] | None) -> str:
+    if regularizer is None:
+        return ""
+    terms = [
+        f"{name} {value:g}" for name, value in zip(("L1", "L2"), regularizer, strict=True) if value
+    ]
+    return f" + {' and '.join(terms)} penalties on the kernels"

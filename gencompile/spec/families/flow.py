@@ -1,0 +1,157 @@
+"""The `flow` family: a normalizing flow, an invertible map from data x to a base variable z.
+
+log p(x) = log p_base(f(x)) + log |det df/dx|, trained by maximum likelihood. `transforms`
+lists the invertible steps from the data side to the base; `repeat` stacks copies.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
+
+from gencompile.spec.base import Activation, PositiveFloat, PositiveInt, StrictModel
+from gencompile.spec.evaluation import SAMPLE_METRICS
+from gencompile.spec.networks import Network
+
+
+class NormalBase(StrictModel):
+    """z ~ N(0, I)."""
+
+    type: Literal["normal"]
+
+
+class LogisticBase(StrictModel):
+    """z_d ~ logistic(0, 1) independently: heavier tails than the normal (NICE)."""
+
+    type: Literal["logistic"]
+
+
+Base = Annotated[NormalBase | LogisticBase, Field(discriminator="type")]
+
+Repeat = Annotated[int, Field(ge=1, le=256, description="Stack this many copies.")]
+ScaleBound = Literal["tanh", "soft_clamp"]
+
+
+class AffineCoupling(StrictModel):
+    """RealNVP affine coupling: half the input (the mask) sets the shift and scale of the rest.
+
+    Copies alternate their masks, so each copy transforms what the previous one passed on.
+    """
+
+    type: Literal["affine_coupling"]
+    hidden: list[PositiveInt] | Network = Field(
+        default_factory=lambda: [128, 128],
+        description="Hidden body of the shift/log-scale network: a list of dense widths "
+        "(with `activation`) or a network (`mlp:` or `layers:`); the heads are appended.",
+    )
+    activation: Activation = Field("relu", description="Activation of a `hidden` list.")
+    mask: Literal["alternating", "checkerboard", "channel"] = Field(
+        "alternating",
+        description="alternating features (vectors); checkerboard pixels or the first/second "
+        "half of the channels (images).",
+    )
+    scale: ScaleBound = Field(
+        "tanh",
+        description="How the log-scale is bounded to (-clamp, clamp): clamp * tanh(s / clamp) "
+        "or the soft clamp clamp * 2/pi * atan(s / clamp).",
+    )
+    clamp: PositiveFloat = Field(2.0, description="Bound of the log-scale.")
+    repeat: Repeat = 1
+
+
+class ActNorm(StrictModel):
+    """Per-channel scale and bias, initialised from the first batch (zero mean, unit variance)."""
+
+    type: Literal["actnorm"]
+    repeat: Repeat = 1
+
+
+class Permutation(StrictModel):
+    """A fixed reordering of the features (the channels of images)."""
+
+    type: Literal["permutation"]
+    order: Literal["random", "reverse"] = Field(
+        "random", description="random (fixed by the spec's seed) or reverse."
+    )
+    repeat: Repeat = 1
+
+
+class InvertibleDense(StrictModel):
+    """An LU-parameterised invertible linear map of the features (a 1x1 convolution on images)."""
+
+    type: Literal["invertible_dense"]
+    repeat: Repeat = 1
+
+
+class MAF(StrictModel):
+    """Masked autoregressive transform built on MADE (one pass to evaluate, D to sample).
+
+    Copies alternate the autoregressive order (natural, reversed).
+    """
+
+    type: Literal["maf"]
+    hidden: list[PositiveInt] = Field(
+        default_factory=lambda: [64, 64],
+        min_length=1,
+        description="Widths of MADE's masked dense layers.",
+    )
+    activation: Activation = "relu"
+    scale: ScaleBound = "tanh"
+    clamp: PositiveFloat = Field(2.0, description="Bound of the log-scale.")
+    repeat: Repeat = 1
+
+
+class Squeeze(StrictModel):
+    """Images: each 2x2 patch into channels, (H, W, C) -> (H/2, W/2, 4C) (multi-scale step)."""
+
+    type: Literal["squeeze"]
+    repeat: Repeat = 1
+
+
+class Logit(StrictModel):
+    """Values in [0, 1] to the real line: logit(alpha + (1 - 2 alpha) x) (RealNVP)."""
+
+    type: Literal["logit"]
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
+
+
+class RepeatBlock(StrictModel):
+    """A block of transforms stacked `times` times (e.g. Glow's actnorm, 1x1 conv, coupling)."""
+
+    type: Literal["repeat"]
+    times: Annotated[int, Field(ge=1, le=256)]
+    transforms: list[Transform] = Field(min_length=1)
+
+
+Transform = Annotated[
+    AffineCoupling | ActNorm | Permutation | InvertibleDense | MAF | Squeeze | Logit | RepeatBlock,
+    Field(discriminator="type"),
+]
+RepeatBlock.model_rebuild()
+
+
+class UniformDequantization(StrictModel):
+    """Discrete values k / (bins - 1) in [0, 1] become (k + u) / bins, u ~ U[0, 1)."""
+
+    type: Literal["uniform"]
+    bins: Annotated[int, Field(ge=2, le=65536)] = Field(
+        256, description="Number of discrete levels (256 for 8-bit images, 17 for digits)."
+    )
+
+
+class FlowModel(StrictModel):
+    """Normalizing flow."""
+
+    family: Literal["flow"]
+    base: Base = Field(default_factory=lambda: NormalBase(type="normal"))
+    transforms: list[Transform] = Field(
+        min_length=1, description="Invertible steps from the data x to the base variable z."
+    )
+    dequantization: UniformDequantization | None = Field(
+        None, description="For discrete data (images): model a density of dequantized values."
+    )
+
+    metrics_available: ClassVar[tuple[str, ...]] = ("nll", "bits_per_dim", *SAMPLE_METRICS)
+    metrics_default: ClassVar[tuple[str, ...]] = ("nll", "bits_per_dim")
+    trackers: ClassVar[tuple[str, ...]] = ("loss", "grad_norm")
