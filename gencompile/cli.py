@@ -217,7 +217,7 @@ def train(
         )
     _print_metrics(result.metrics)
     out.print(f"run:     {result.run_dir}", highlight=False)
-    for name in ("samples.png", "samples.npz", "report.md"):
+    for name in ("samples.png", "samples.npz", "samples.txt", "report.md"):
         if (result.run_dir / name).exists():
             out.print(f"{name.split('.')[0] + ':':<8} {result.run_dir / name}", highlight=False)
 
