@@ -32,7 +32,12 @@ DEFAULT_METRICS = {
 LENGTH = "model.sampling.length=32"
 TINY = {
     "charlm_arithmetic": ["data.source.n_samples=2000", "evaluation.num_samples=8", LENGTH],
-    "transformer_arithmetic": ["data.source.n_samples=2000", "evaluation.num_samples=8", LENGTH],
+    "transformer_arithmetic": [
+        "data.source.n_samples=2000",
+        "evaluation.num_samples=8",
+        LENGTH,
+        "model.network.layers=1",
+    ],
     "charlm_text": ["model.context_length=64", "evaluation.num_samples=8", LENGTH],
 }
 
