@@ -250,20 +250,24 @@ class EMStep(keras.callbacks.Callback):
 
 
 class Converged(keras.callbacks.Callback):
-    """Stops training when the mean log-likelihood changes by less than `tol` (as sklearn)."""
+    """Stops training when the mean log-likelihood changes by less than `tol` (as sklearn).
 
-    def __init__(self, tol: float, monitor: str = "log_likelihood"):
+    Both values come from the model's state, not from this callback's memory: the epoch's
+    `log_likelihood_total` (summed by train_step) and the `previous_log_likelihood` the
+    M-step recorded from the epoch before. Checkpoints hold that state, so a resumed run
+    stops at the same iteration as an uninterrupted one.
+    """
+
+    def __init__(self, tol: float):
         super().__init__()
-        self.tol, self.monitor = tol, monitor
-        self.previous: float | None = None
+        self.tol = tol
         self.converged_epoch: int | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        current = float((logs or {})[self.monitor])
-        if self.previous is not None and abs(current - self.previous) < self.tol:
+        change = abs(self.model.epoch_log_likelihood() - float(self.model.previous_log_likelihood))
+        if change < self.tol:  # (after the first iteration: previous is then -1.8e308)
             self.converged_epoch = epoch
             self.model.stop_training = True
-        self.previous = current
 
 
 # --------------------------------------------------------------------------- metrics
