@@ -147,3 +147,46 @@ def test_the_model_state_round_trips_through_a_weights_file(generated_mixture, t
     other.load_weights(path)
     np.testing.assert_array_equal(other.means.numpy(), model.means.numpy())
     assert other.means.dtype == "float64" and keras.backend.standardize_dtype("float64")
+
+
+@pytest.mark.parametrize("offset", [0.0, 1000.0])
+def test_float32_full_e_step_gives_float64_statistics(offset, make_data):
+    """The whitened float32 path of full covariances against the float64 one.
+
+    Far from the origin (offset 1000) and with one nearly flat cluster (a direction with
+    variance 1e-4), the M-step of the float32 statistics must still equal the float64 one's
+    to ~1e-5 of each covariance's own scale.
+    """
+    rng = np.random.default_rng(2)
+    x = make_data(3000, D, K, seed=5) + offset
+    x[:1000, 0] = x[:1000, 1] * 0.5 + 0.01 * rng.normal(size=1000) + offset / 2
+    x = x.astype(np.float32).astype(np.float64)  # what train_step receives
+    labels = np.repeat(np.arange(K), 1000)
+    resp = np.eye(K)[labels]
+    first = mixture.statistics_from_responsibilities(x, resp, "full")
+    weights, means, precisions = mixture.estimate_parameters(*first, "full", 1e-6)
+    means = means + 0.05  # not exactly the clusters' means, as mid-EM
+
+    reference = mixture.log_gaussian_prob(x, means, precisions, "full")
+    reference += tf.math.log(weights)[None]
+    resp64 = tf.nn.softmax(reference, axis=1)
+    expected = mixture.estimate_parameters(
+        *mixture.batch_statistics(tf.constant(x), resp64, "full"), "full", 1e-6
+    )
+    whitened = mixture.whiten(tf.constant(x), means, precisions)
+    log_joint = mixture.log_joint_from_whitened(whitened, weights, precisions)
+    np.testing.assert_allclose(log_joint, reference, rtol=1e-5, atol=1e-4)
+    resp32 = tf.nn.softmax(log_joint, axis=1)
+    statistics = mixture.statistics_from_whitened(whitened, resp32, means, precisions)
+    ours = mixture.estimate_parameters(*statistics, "full", 1e-6)
+
+    np.testing.assert_allclose(ours[0], expected[0], rtol=1e-5)
+    covariances = [np.linalg.inv(p @ p.T) for p in expected[2].numpy()]
+    for k, cov in enumerate(covariances):
+        scale = np.sqrt(np.diag(cov))
+        np.testing.assert_allclose(ours[1][k], expected[1][k], atol=1e-5 * scale.max())
+        ours_cov = np.linalg.inv(ours[2][k].numpy() @ ours[2][k].numpy().T)
+        # Relative to each entry's scale sqrt(S_ii S_jj): the flat direction included.
+        np.testing.assert_allclose(
+            ours_cov / np.outer(scale, scale), cov / np.outer(scale, scale), atol=1e-5
+        )
