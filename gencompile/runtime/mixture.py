@@ -21,6 +21,9 @@ do those products in float32. They work with the whitened deviations y_nk = (x_n
 (about identity-scaled, whatever the data's offset and scale), and map the batch's sums back
 by P_k^-1 in float64 before they are added up, so float32 rounding stays relative to each
 component's own spread and never meets the cancellation above.
+
+A mixture fitted by gradient descent keeps free parameters instead (`precision_factor`,
+`add_to_covariance`): logits, means, and log-Cholesky factors of the precisions.
 """
 
 from __future__ import annotations
@@ -219,6 +222,52 @@ def initial_responsibilities(x: np.ndarray, components: int, init: str, seed: in
         resp = np.random.default_rng(seed).uniform(size=(len(x), components))
         return resp / resp.sum(axis=1, keepdims=True)
     raise ValueError(f"unknown initialisation {init!r}; expected kmeans or random")
+
+
+# --------------------------------------------------------------------------- gradient
+
+
+def precision_factor(free, covariance: str):
+    """The precision Cholesky factor P of a mixture's free parameters (log-Cholesky).
+
+    Full and tied: the upper triangle of `free`, its diagonal exponentiated, so that any
+    real values give an upper-triangular P with a positive diagonal and P P^T is positive
+    definite (what lies below the diagonal is ignored). Diag and spherical: exp(free).
+    """
+    free = tf.convert_to_tensor(free, DTYPE)
+    if covariance in ("full", "tied"):
+        upper = tf.linalg.band_part(free, 0, -1)
+        return tf.linalg.set_diag(upper, tf.exp(tf.linalg.diag_part(free)))
+    return tf.exp(free)
+
+
+def free_precision(factor, covariance: str):
+    """The inverse of `precision_factor`: log on the diagonal, zeros below it."""
+    factor = tf.convert_to_tensor(factor, DTYPE)
+    if covariance in ("full", "tied"):
+        upper = tf.linalg.band_part(factor, 0, -1)
+        return tf.linalg.set_diag(upper, tf.math.log(tf.linalg.diag_part(factor)))
+    return tf.math.log(factor)
+
+
+def add_to_covariance(factor, reg_covar: float, covariance: str):
+    """Q with Q Q^T = (Sigma + reg_covar I)^-1, given P with P P^T = Sigma^-1.
+
+    What EM's `reg_covar` does to each covariance, done to a precision factor: as
+    Sigma + r I = P^-T (I + r P^T P) P^-1, Q = P C^-T where C C^T = I + r P^T P. Q is upper
+    triangular with a positive diagonal like P, and the covariance it stands for is never
+    smaller than r in any direction, so no component can collapse onto a point. A negative
+    r removes what a positive one added (when the result is still positive definite).
+    """
+    p = tf.convert_to_tensor(factor, DTYPE)
+    if covariance in ("full", "tied"):
+        identity = tf.eye(tf.shape(p)[-1], dtype=DTYPE)
+        c = tf.linalg.cholesky(identity + reg_covar * tf.matmul(p, p, transpose_a=True))
+        # Q C^T = P, i.e. C Q^T = P^T: one lower-triangular solve.
+        return tf.linalg.matrix_transpose(
+            tf.linalg.triangular_solve(c, tf.linalg.matrix_transpose(p), lower=True)
+        )
+    return p * tf.math.rsqrt(1.0 + reg_covar * tf.square(p))
 
 
 # --------------------------------------------------------------------------- sampling

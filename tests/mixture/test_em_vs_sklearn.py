@@ -17,21 +17,6 @@ COVARIANCES = ("full", "diag", "spherical", "tied")
 K, D, N = 3, 4, 1500
 
 
-def initial_parameters(x: np.ndarray, covariance: str, seed: int = 1):
-    """Deliberately poor initial parameters: random data points as means, unit covariances."""
-    rng = np.random.default_rng(seed)
-    weights = rng.dirichlet(np.ones(K) * 5)
-    means = x[rng.choice(len(x), K, replace=False)]
-    variances = 1.0 + rng.uniform(size=K)
-    covariances = {
-        "full": variances[:, None, None] * np.eye(D)[None],
-        "tied": np.eye(D) * 2.0,
-        "diag": variances[:, None] * np.ones((K, D)),
-        "spherical": variances,
-    }[covariance]
-    return weights, means, covariances
-
-
 def precisions(covariances: np.ndarray, covariance: str) -> np.ndarray:
     if covariance in ("full", "tied"):
         return np.linalg.inv(covariances)
@@ -39,29 +24,15 @@ def precisions(covariances: np.ndarray, covariance: str) -> np.ndarray:
 
 
 def set_parameters(model, weights, means, covariances, covariance: str) -> None:
-    model.component_weights.assign(weights)
-    model.means.assign(means)
-    model.precisions_cholesky.assign(mixture.precisions_cholesky(covariances, covariance))
-
-
-def run_em(model, x: np.ndarray, iterations: int, batch_size: int = 256):
-    """`iterations` epochs of the generated train_step, M-steps between them."""
-    if not model.compiled:
-        model.compile(optimizer="sgd")
-    dataset = tf.data.Dataset.from_tensor_slices(x.astype("float32")).batch(batch_size)
-    model.fit(dataset, epochs=iterations, callbacks=[mixture.EMStep()], shuffle=False, verbose=0)
-
-
-def mean_log_likelihood(model, x: np.ndarray) -> float:
-    return float(np.mean(mixture.log_likelihood(model, x.astype("float32"))))
+    model.set_parameters(weights, means, mixture.precisions_cholesky(covariances, covariance))
 
 
 @pytest.mark.parametrize("covariance", COVARIANCES)
 def test_final_log_likelihood_equals_sklearn_from_the_same_start(
-    covariance, generated_mixture, make_data
+    covariance, generated_mixture, make_data, em
 ):
     x = make_data(N, D, K).astype(np.float32).astype(np.float64)  # the model sees float32
-    weights, means, covariances = initial_parameters(x, covariance)
+    weights, means, covariances = em.poor_start(x, covariance, K)
     reference = GaussianMixture(
         K,
         covariance_type=covariance,
@@ -80,8 +51,8 @@ def test_final_log_likelihood_equals_sklearn_from_the_same_start(
     module = generated_mixture(covariance, K, D)
     model = module.build_model()
     set_parameters(model, weights, means, covariances, covariance)
-    run_em(model, x, iterations=25)
-    ours, theirs = mean_log_likelihood(model, x), reference.score(x)
+    em.run_em(model, x, iterations=25)
+    ours, theirs = em.mean_log_likelihood(model, x), reference.score(x)
     assert abs(ours - theirs) <= 1e-3 * abs(theirs), (ours, theirs)
     np.testing.assert_allclose(model.component_weights.numpy(), reference.weights_, atol=1e-6)
     np.testing.assert_allclose(model.means.numpy(), reference.means_, atol=1e-5)
@@ -109,15 +80,15 @@ def test_kmeans_start_equals_sklearns_kmeans_start(generated_mixture, make_data)
 
 
 @pytest.mark.parametrize("covariance", COVARIANCES)
-def test_em_never_decreases_the_mean_log_likelihood(covariance, generated_mixture, make_data):
+def test_em_never_decreases_the_mean_log_likelihood(covariance, generated_mixture, make_data, em):
     x = make_data(N, D, K, seed=3).astype(np.float32).astype(np.float64)
     module = generated_mixture(covariance, K, D)
     model = module.build_model()
-    set_parameters(model, *initial_parameters(x, covariance, seed=4), covariance)
-    values = [mean_log_likelihood(model, x)]
+    set_parameters(model, *em.poor_start(x, covariance, K, seed=4), covariance)
+    values = [em.mean_log_likelihood(model, x)]
     for _ in range(12):
-        run_em(model, x, iterations=1, batch_size=200)
-        values.append(mean_log_likelihood(model, x))
+        em.run_em(model, x, iterations=1, batch_size=200)
+        values.append(em.mean_log_likelihood(model, x))
     steps = np.diff(values)
     assert np.all(steps >= -1e-9 * np.abs(values[1:])), values
     assert values[-1] > values[0] + 0.1  # and it did learn
