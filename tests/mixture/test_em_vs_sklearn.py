@@ -17,21 +17,6 @@ COVARIANCES = ("full", "diag", "spherical", "tied")
 K, D, N = 3, 4, 1500
 
 
-def initial_parameters(x: np.ndarray, covariance: str, seed: int = 1):
-    """Deliberately poor initial parameters: random data points as means, unit covariances."""
-    rng = np.random.default_rng(seed)
-    weights = rng.dirichlet(np.ones(K) * 5)
-    means = x[rng.choice(len(x), K, replace=False)]
-    variances = 1.0 + rng.uniform(size=K)
-    covariances = {
-        "full": variances[:, None, None] * np.eye(D)[None],
-        "tied": np.eye(D) * 2.0,
-        "diag": variances[:, None] * np.ones((K, D)),
-        "spherical": variances,
-    }[covariance]
-    return weights, means, covariances
-
-
 def precisions(covariances: np.ndarray, covariance: str) -> np.ndarray:
     if covariance in ("full", "tied"):
         return np.linalg.inv(covariances)
@@ -39,29 +24,15 @@ def precisions(covariances: np.ndarray, covariance: str) -> np.ndarray:
 
 
 def set_parameters(model, weights, means, covariances, covariance: str) -> None:
-    model.component_weights.assign(weights)
-    model.means.assign(means)
-    model.precisions_cholesky.assign(mixture.precisions_cholesky(covariances, covariance))
-
-
-def run_em(model, x: np.ndarray, iterations: int, batch_size: int = 256):
-    """`iterations` epochs of the generated train_step, M-steps between them."""
-    if not model.compiled:
-        model.compile(optimizer="sgd")
-    dataset = tf.data.Dataset.from_tensor_slices(x.astype("float32")).batch(batch_size)
-    model.fit(dataset, epochs=iterations, callbacks=[mixture.EMStep()], shuffle=False, verbose=0)
-
-
-def mean_log_likelihood(model, x: np.ndarray) -> float:
-    return float(np.mean(mixture.log_likelihood(model, x.astype("float32"))))
+    model.set_parameters(weights, means, mixture.precisions_cholesky(covariances, covariance))
 
 
 @pytest.mark.parametrize("covariance", COVARIANCES)
 def test_final_log_likelihood_equals_sklearn_from_the_same_start(
-    covariance, generated_mixture, make_data
+    covariance, generated_mixture, make_data, em
 ):
     x = make_data(N, D, K).astype(np.float32).astype(np.float64)  # the model sees float32
-    weights, means, covariances = initial_parameters(x, covariance)
+    weights, means, covariances = em.poor_start(x, covariance, K)
     reference = GaussianMixture(
         K,
         covariance_type=covariance,
@@ -80,8 +51,8 @@ def test_final_log_likelihood_equals_sklearn_from_the_same_start(
     module = generated_mixture(covariance, K, D)
     model = module.build_model()
     set_parameters(model, weights, means, covariances, covariance)
-    run_em(model, x, iterations=25)
-    ours, theirs = mean_log_likelihood(model, x), reference.score(x)
+    em.run_em(model, x, iterations=25)
+    ours, theirs = em.mean_log_likelihood(model, x), reference.score(x)
     assert abs(ours - theirs) <= 1e-3 * abs(theirs), (ours, theirs)
     np.testing.assert_allclose(model.component_weights.numpy(), reference.weights_, atol=1e-6)
     np.testing.assert_allclose(model.means.numpy(), reference.means_, atol=1e-5)
@@ -109,15 +80,15 @@ def test_kmeans_start_equals_sklearns_kmeans_start(generated_mixture, make_data)
 
 
 @pytest.mark.parametrize("covariance", COVARIANCES)
-def test_em_never_decreases_the_mean_log_likelihood(covariance, generated_mixture, make_data):
+def test_em_never_decreases_the_mean_log_likelihood(covariance, generated_mixture, make_data, em):
     x = make_data(N, D, K, seed=3).astype(np.float32).astype(np.float64)
     module = generated_mixture(covariance, K, D)
     model = module.build_model()
-    set_parameters(model, *initial_parameters(x, covariance, seed=4), covariance)
-    values = [mean_log_likelihood(model, x)]
+    set_parameters(model, *em.poor_start(x, covariance, K, seed=4), covariance)
+    values = [em.mean_log_likelihood(model, x)]
     for _ in range(12):
-        run_em(model, x, iterations=1, batch_size=200)
-        values.append(mean_log_likelihood(model, x))
+        em.run_em(model, x, iterations=1, batch_size=200)
+        values.append(em.mean_log_likelihood(model, x))
     steps = np.diff(values)
     assert np.all(steps >= -1e-9 * np.abs(values[1:])), values
     assert values[-1] > values[0] + 0.1  # and it did learn
@@ -147,3 +118,46 @@ def test_the_model_state_round_trips_through_a_weights_file(generated_mixture, t
     other.load_weights(path)
     np.testing.assert_array_equal(other.means.numpy(), model.means.numpy())
     assert other.means.dtype == "float64" and keras.backend.standardize_dtype("float64")
+
+
+@pytest.mark.parametrize("offset", [0.0, 1000.0])
+def test_float32_full_e_step_gives_float64_statistics(offset, make_data):
+    """The whitened float32 path of full covariances against the float64 one.
+
+    Far from the origin (offset 1000) and with one nearly flat cluster (a direction with
+    variance 1e-4), the M-step of the float32 statistics must still equal the float64 one's
+    to ~1e-5 of each covariance's own scale.
+    """
+    rng = np.random.default_rng(2)
+    x = make_data(3000, D, K, seed=5) + offset
+    x[:1000, 0] = x[:1000, 1] * 0.5 + 0.01 * rng.normal(size=1000) + offset / 2
+    x = x.astype(np.float32).astype(np.float64)  # what train_step receives
+    labels = np.repeat(np.arange(K), 1000)
+    resp = np.eye(K)[labels]
+    first = mixture.statistics_from_responsibilities(x, resp, "full")
+    weights, means, precisions = mixture.estimate_parameters(*first, "full", 1e-6)
+    means = means + 0.05  # not exactly the clusters' means, as mid-EM
+
+    reference = mixture.log_gaussian_prob(x, means, precisions, "full")
+    reference += tf.math.log(weights)[None]
+    resp64 = tf.nn.softmax(reference, axis=1)
+    expected = mixture.estimate_parameters(
+        *mixture.batch_statistics(tf.constant(x), resp64, "full"), "full", 1e-6
+    )
+    whitened = mixture.whiten(tf.constant(x), means, precisions)
+    log_joint = mixture.log_joint_from_whitened(whitened, weights, precisions)
+    np.testing.assert_allclose(log_joint, reference, rtol=1e-5, atol=1e-4)
+    resp32 = tf.nn.softmax(log_joint, axis=1)
+    statistics = mixture.statistics_from_whitened(whitened, resp32, means, precisions)
+    ours = mixture.estimate_parameters(*statistics, "full", 1e-6)
+
+    np.testing.assert_allclose(ours[0], expected[0], rtol=1e-5)
+    covariances = [np.linalg.inv(p @ p.T) for p in expected[2].numpy()]
+    for k, cov in enumerate(covariances):
+        scale = np.sqrt(np.diag(cov))
+        np.testing.assert_allclose(ours[1][k], expected[1][k], atol=1e-5 * scale.max())
+        ours_cov = np.linalg.inv(ours[2][k].numpy() @ ours[2][k].numpy().T)
+        # Relative to each entry's scale sqrt(S_ii S_jj): the flat direction included.
+        np.testing.assert_allclose(
+            ours_cov / np.outer(scale, scale), cov / np.outer(scale, scale), atol=1e-5
+        )

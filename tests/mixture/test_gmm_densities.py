@@ -1,4 +1,8 @@
-"""log_prob, predict, responsibilities and sample of a generated mixture against scipy."""
+"""log_prob, predict, responsibilities and sample of a generated mixture against scipy.
+
+Both algorithms' models: EM's holds the parameters, the gradient model's derives them from
+free parameters (`set_parameters` inverts that), and the rest of the class is shared.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from scipy.stats import multivariate_normal
 from gencompile.runtime import mixture
 
 COVARIANCES = ("full", "diag", "spherical", "tied")
+ALGORITHMS = ("em", "gradient")
 K, D = 3, 4
 
 
@@ -39,18 +44,19 @@ def dense_covariances(covariances: np.ndarray, covariance: str) -> np.ndarray:
     return covariances[:, None, None] * np.eye(D)[None]
 
 
-def model_with(generated_mixture, covariance: str):
-    model = generated_mixture(covariance, K, D).build_model()
+def model_with(generated_mixture, covariance: str, algorithm: str = "em"):
+    model = generated_mixture(covariance, K, D, algorithm=algorithm).build_model()
     weights, means, covariances = random_parameters(covariance)
-    model.component_weights.assign(weights)
-    model.means.assign(means)
-    model.precisions_cholesky.assign(mixture.precisions_cholesky(covariances, covariance))
+    model.set_parameters(weights, means, mixture.precisions_cholesky(covariances, covariance))
     return model, weights, means, dense_covariances(covariances, covariance)
 
 
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("covariance", COVARIANCES)
-def test_log_prob_predict_and_responsibilities_match_scipy(covariance, generated_mixture):
-    model, weights, means, covs = model_with(generated_mixture, covariance)
+def test_log_prob_predict_and_responsibilities_match_scipy(
+    covariance, algorithm, generated_mixture
+):
+    model, weights, means, covs = model_with(generated_mixture, covariance, algorithm)
     x = np.random.default_rng(1).normal(scale=3.0, size=(50, D)).astype(np.float32)
     joint = np.stack(
         [
@@ -68,9 +74,10 @@ def test_log_prob_predict_and_responsibilities_match_scipy(covariance, generated
     np.testing.assert_allclose(resp, np.exp(joint - logsumexp(joint, axis=1)[:, None]), atol=1e-10)
 
 
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
 @pytest.mark.parametrize("covariance", COVARIANCES)
-def test_samples_have_the_mixtures_moments(covariance, generated_mixture):
-    model, weights, means, covs = model_with(generated_mixture, covariance)
+def test_samples_have_the_mixtures_moments(covariance, algorithm, generated_mixture):
+    model, weights, means, covs = model_with(generated_mixture, covariance, algorithm)
     samples = np.asarray(model.sample(40000), np.float64)
     assert samples.shape == (40000, D) and np.all(np.isfinite(samples))
     mean = weights @ means

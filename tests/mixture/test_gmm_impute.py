@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from gencompile.runtime import mixture
@@ -21,14 +22,13 @@ def fitted(module, x: np.ndarray, iterations: int = 30):
     return model
 
 
-def test_one_gaussian_gives_the_textbook_conditional_mean(generated_mixture):
+@pytest.mark.parametrize("algorithm", ["em", "gradient"])
+def test_one_gaussian_gives_the_textbook_conditional_mean(algorithm, generated_mixture):
     rng = np.random.default_rng(0)
     a = rng.normal(size=(4, 4))
     cov, mu = a @ a.T + np.eye(4), rng.normal(size=4)
-    model = generated_mixture("full", 1, 4).build_model()
-    model.component_weights.assign([1.0])
-    model.means.assign(mu[None])
-    model.precisions_cholesky.assign(mixture.precisions_cholesky(cov[None], "full"))
+    model = generated_mixture("full", 1, 4, algorithm=algorithm).build_model()
+    model.set_parameters([1.0], mu[None], mixture.precisions_cholesky(cov[None], "full"))
     x = np.array([[0.5, np.nan, -1.0, np.nan], [np.nan] * 4, [1.0, 2.0, 3.0, 4.0]])
     filled = model.impute(x)
     o, m = [0, 2], [1, 3]

@@ -64,7 +64,9 @@ def test_free_parameters_count_like_sklearn(covariance, expected):
 @pytest.mark.parametrize(
     ("text", "overrides", "words"),
     [
-        ("  algorithm: {type: gradient}\n", [], "algorithm 'gradient' is not available yet"),
+        ("  algorithm: {type: gradient, init: kmean}\n", [], "did you mean 'kmeans'?"),
+        ("  algorithm: {type: gradient, max_iter: 5}\n", [], "unknown key 'max_iter'"),
+        ("  algorithm: {type: gradiant}\n", [], "did you mean 'gradient'?"),
         ("", ["training.mixed_precision=true"], "mixed precision is not available"),
         ("", ["training.distribution.strategy=mirrored"], "not available yet"),
         ("  covariance: ful\n", [], "covariance"),
@@ -77,7 +79,24 @@ def test_unavailable_options_are_refused(tmp_path, text, overrides, words):
     assert words in str(caught.value)
 
 
+def test_gradient_algorithm_trains_for_training_epochs_with_the_optimizer(tmp_path):
+    plan = lowered(tmp_path, "  algorithm: {type: gradient}\n")
+    m = plan.model
+    assert (m.algorithm, m.init, m.max_iter, m.tol) == ("gradient", "kmeans", None, None)
+    assert plan.training["epochs"] == 50  # the training section's default, not max_iter
+    assert plan.training["optimizer"]["type"] == "adam"
+    assert "fitting" not in plan.extra  # the model card shows the optimizer instead
+    assert "minimised by adam" in plan.loss_in_words and "log-Cholesky" in plan.loss_in_words
+    plan = lowered(
+        tmp_path,
+        "  algorithm: {type: gradient, init: random}\n",
+        ["training.epochs=7", "training.optimizer={type: sgd, learning_rate: 0.1}"],
+    )
+    assert plan.training["epochs"] == 7 and plan.model.init == "random"
+    assert "minimised by sgd" in plan.loss_in_words
+
+
 def test_example_specs_lower(tmp_path):
-    for name in ("gmm_blobs", "gmm_moons", "gmm_digits"):
+    for name in ("gmm_blobs", "gmm_moons", "gmm_digits", "gmm_moons_gradient"):
         plan = lower(load_spec(ROOT / "specs" / f"{name}.yaml"))
         assert plan.family == "mixture"

@@ -1,10 +1,13 @@
-"""Lowering of the `mixture` family: a Gaussian mixture fitted by EM, no networks.
+"""Lowering of the `mixture` family: a Gaussian mixture, no networks.
 
-One epoch is one EM iteration: `train_step` runs the E-step on each batch and accumulates
-the sufficient statistics, and the M-step turns them into new parameters between epochs.
-So `algorithm.max_iter` is the number of epochs; `training.epochs`, when the spec (or
-`--epochs`) sets it, caps it further. Images are modelled as flat vectors (8x8 digits: 64
-features); samples are reshaped to the data's shape.
+Two algorithms fit it. EM (`algorithm.type: em`): one epoch is one EM iteration;
+`train_step` runs the E-step on each batch and accumulates the sufficient statistics, and
+the M-step turns them into new parameters between epochs. So `algorithm.max_iter` is the
+number of epochs; `training.epochs`, when the spec (or `--epochs`) sets it, caps it
+further. Gradient descent (`algorithm.type: gradient`): `training.epochs` epochs of
+`training.optimizer` steps on the negative mean log-likelihood, over free parameters
+(logits, means, log-Cholesky precision factors). Images are modelled as flat vectors (8x8
+digits: 64 features); samples are reshaped to the data's shape.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ class MixturePlan:
     components: int
     covariance: str  # full | diag | spherical | tied
     reg_covar: float
-    max_iter: int
-    tol: float
+    algorithm: str  # em | gradient
     init: str  # kmeans | random
+    max_iter: int | None  # EM only
+    tol: float | None  # EM only
     num_params: int  # free parameters, as in BIC
 
 
@@ -59,16 +63,11 @@ INIT_WORDS = {"kmeans": "k-means", "random": "random"}
 def lower_mixture(low: Lowering) -> ProjectPlan:
     spec, model = low.spec, low.spec.model
     data = low.data_shape()
-    if model.algorithm.type != "em":
-        low.report(
-            ("model", "algorithm", "type"),
-            f"algorithm '{model.algorithm.type}' is not available yet for the mixture family",
-            "use algorithm: {type: em}",
-        )
+    algorithm = model.algorithm
     if spec.training.mixed_precision:
         low.report(
             ("training", "mixed_precision"),
-            "mixed precision is not available for the mixture family: EM runs in float64",
+            "mixed precision is not available for the mixture family: it runs in float64",
             "set training.mixed_precision: false",
         )
     if spec.training.distribution.strategy != "none":
@@ -80,31 +79,49 @@ def lower_mixture(low: Lowering) -> ProjectPlan:
         )
     low.fail_if_problems()
     features = size(data.shape)
-    algorithm = model.algorithm
     training = low.training_config()
-    explicit_epochs = "epochs" in spec.training.model_fields_set
-    training["epochs"] = (
-        min(training["epochs"], algorithm.max_iter) if explicit_epochs else algorithm.max_iter
-    )
+    is_em = algorithm.type == "em"
+    if is_em:
+        explicit_epochs = "epochs" in spec.training.model_fields_set
+        training["epochs"] = (
+            min(training["epochs"], algorithm.max_iter) if explicit_epochs else algorithm.max_iter
+        )
     plan = MixturePlan(
         data_shape=data.shape,
         features=features,
         components=model.components,
         covariance=model.covariance,
         reg_covar=model.reg_covar,
-        max_iter=algorithm.max_iter,
-        tol=algorithm.tol,
+        algorithm=algorithm.type,
         init=algorithm.init,
+        max_iter=algorithm.max_iter if is_em else None,
+        tol=algorithm.tol if is_em else None,
         num_params=free_params(model.covariance, model.components, features),
     )
-    words = (
+    mixture_words = (
         f"negative mean log-likelihood of a mixture of {model.components} Gaussians with "
         f"{COVARIANCE_WORDS[model.covariance]} (plus {model.reg_covar:g} on the diagonal), "
-        f"maximised by EM from a {INIT_WORDS[algorithm.init]} start: each epoch accumulates the "
-        "posterior-weighted statistics of every batch, then re-estimates the parameters in "
-        f"closed form; at most {algorithm.max_iter} iterations, stopping when the mean "
-        f"log-likelihood changes by less than {algorithm.tol:g}"
     )
+    start = INIT_WORDS[algorithm.init]
+    if is_em:
+        words = mixture_words + (
+            f"maximised by EM from a {start} start: each epoch accumulates the "
+            "posterior-weighted statistics of every batch, then re-estimates the parameters in "
+            f"closed form; at most {algorithm.max_iter} iterations, stopping when the mean "
+            f"log-likelihood changes by less than {algorithm.tol:g}"
+        )
+        extra = {
+            "fitting": f"EM from {start}, one iteration per epoch "
+            f"(at most {training['epochs']}), tol {algorithm.tol:g}; no optimizer"
+        }
+    else:
+        optimizer = training["optimizer"]["type"]
+        words = mixture_words + (
+            f"minimised by {optimizer} over minibatches from a {start} start; the free "
+            "parameters are the logits of the weights (softmax), the means, and the "
+            "log-Cholesky factors of the precisions (exponentiated diagonal)"
+        )
+        extra = {}
     resolved = low.resolved_spec()
     resolved["training"]["epochs"] = training["epochs"]
     return ProjectPlan(
@@ -124,8 +141,5 @@ def lower_mixture(low: Lowering) -> ProjectPlan:
         networks=(),
         resolved_spec=resolved,
         loss_in_words=words,
-        extra={
-            "fitting": f"EM from {INIT_WORDS[algorithm.init]}, one iteration per epoch "
-            f"(at most {training['epochs']}), tol {algorithm.tol:g}; no optimizer"
-        },
+        extra=extra,
     )

@@ -1,4 +1,4 @@
-"""The `mixture` family: a Gaussian mixture model fitted by expectation-maximisation."""
+"""The `mixture` family: a Gaussian mixture model fitted by EM or by gradient descent."""
 
 from __future__ import annotations
 
@@ -27,9 +27,19 @@ class EMAlgorithm(StrictModel):
 
 
 class GradientAlgorithm(StrictModel):
-    """Maximum likelihood by an optimizer over Cholesky-parameterised covariances."""
+    """Maximum likelihood by `training.optimizer` over log-Cholesky precision factors.
+
+    `training.epochs` epochs of minibatch steps on the negative mean log-likelihood. The
+    weights are a softmax of free logits and the precision factors have an exponentiated
+    diagonal, so every step gives a valid mixture.
+    """
 
     type: Literal["gradient"]
+    init: Literal["kmeans", "random"] = Field(
+        "kmeans",
+        description="Starting point: the parameters of k-means clusters or of random "
+        "responsibilities (what EM's first M-step would make of them).",
+    )
 
 
 Algorithm = Annotated[EMAlgorithm | GradientAlgorithm, Field(discriminator="type")]
