@@ -6,12 +6,14 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field
 
+from gencompile.spec.families.gan import GANModel
 from gencompile.spec.families.mixture import MixtureModel
 from gencompile.spec.families.vae import VAEModel
 
 FAMILIES: dict[str, Any] = {
     "vae": VAEModel,
     "mixture": MixtureModel,
+    "gan": GANModel,
 }
 
 
