@@ -34,6 +34,16 @@ def _format(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
+def _optimizer_lines(training: dict[str, Any]) -> list[str]:
+    """One line for the optimizer, or one per network for families with several (a GAN)."""
+    roles = training.get("optimizers") or {"": training["optimizer"]}
+    return [
+        f"- optimizer{f' ({role})' if role else ''}: {config['type']}, "
+        f"learning rate {config['learning_rate']}"
+        for role, config in roles.items()
+    ]
+
+
 def render_report(run_dir: Path) -> str:
     lock = json.loads((run_dir / "spec.lock.json").read_text())
     record_path = run_dir / "metrics.json"
@@ -74,8 +84,7 @@ def render_report(run_dir: Path) -> str:
         "",
         f"- data: {source['type']} {source.get('name', source.get('path', ''))}, "
         f"batch size {data['batch_size']}, validation split {data['validation_split']}",
-        f"- optimizer: {resolved['training']['optimizer']['type']}, "
-        f"learning rate {resolved['training']['optimizer']['learning_rate']}",
+        *_optimizer_lines(resolved["training"]),
         "- full resolved spec: `spec.lock.json`; source: `spec.yaml`",
         "",
         "## Reproducibility",

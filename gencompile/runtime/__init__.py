@@ -17,6 +17,7 @@ _SUBMODULES = {
     "checkpoints",
     "data",
     "distributions",
+    "gan",
     "layers",
     "losses",
     "mixture",

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from gencompile.compiler.families.gan import lower_gan
 from gencompile.compiler.families.mixture import lower_mixture
 from gencompile.compiler.families.vae import lower_vae
 
 LOWERINGS: dict[str, Callable[[Any], Any]] = {
     "vae": lower_vae,
     "mixture": lower_mixture,
+    "gan": lower_gan,
 }
