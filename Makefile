@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench
+.PHONY: demo test lint bench bench-gan
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,3 +23,6 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/vae_digits.py
+
+bench-gan: $(STAMP)
+	$(PY) benchmarks/gan_toy.py

@@ -288,12 +288,18 @@ class TrainingHealth(keras.callbacks.Callback):
         self._runs = {"win": 0, "collapse": 0}
         self._warned: set[str] = set()
 
+    def set_model(self, model: keras.Model) -> None:
+        super().set_model(model)
+        # One traced function draws the fixed batch (an int seed: the same z at every call).
+        count, seed = self.num_samples, self.seed
+        self._draw = tf.function(lambda: model.sample(count, seed=seed))
+
     def diversity(self) -> float | None:
         """Diversity of the fixed batch of samples (None before `model.initialize`)."""
         spread = float(keras.ops.convert_to_numpy(self.model.data_spread))
         if not spread > 0:
             return None
-        samples = keras.ops.convert_to_numpy(self.model.sample(self.num_samples, seed=self.seed))
+        samples = keras.ops.convert_to_numpy(self._draw())
         return mean_pairwise_distance(samples, self.num_samples) / spread
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -328,13 +334,14 @@ class TrainingHealth(keras.callbacks.Callback):
                 "label_smoothing: 0.1, a gradient penalty ({type: r1}), spectral_norm: true, "
                 "or a larger generator."
             )
+        averaged = hasattr(self.model, "ema_generator")
         return (
             f"epoch {epoch}: the generated samples are far less varied than the data "
             f"(diversity {float(diversity):.2f}, where 1.0 means as varied as the data, "
             f"{self.patience} epochs in a row): the generator may be making the same few "
             "outputs for every z (mode collapse). Try a gradient penalty ({type: r1} or "
-            "{type: wgan_gp}), spectral_norm: true, a larger batch, a lower learning rate, or "
-            "ema: 0.999."
+            "{type: wgan_gp}) or a larger penalty weight, spectral_norm: true, a larger batch "
+            "or a lower learning rate" + ("." if averaged else ", or ema: 0.999.")
         )
 
 
