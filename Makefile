@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-text bench-diffusion
+.PHONY: demo test lint bench bench-text bench-diffusion bench-gan
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,3 +29,6 @@ bench-text: $(STAMP)
 
 bench-diffusion: $(STAMP)
 	$(PY) benchmarks/diffusion_swissroll.py
+
+bench-gan: $(STAMP)
+	$(PY) benchmarks/gan_toy.py

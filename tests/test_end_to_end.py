@@ -17,6 +17,7 @@ from sklearn.datasets import load_digits
 
 from gencompile.errors import RunError
 from gencompile.runs import train
+from gencompile.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))
@@ -27,6 +28,7 @@ DEFAULT_METRICS = {
     "autoregressive": {"perplexity", "bits_per_char"},  # text; images: nll, bits_per_dim
     "diffusion": {"denoising_loss"},
     "flow": {"nll", "bits_per_dim"},
+    "gan": set(),  # sample quality only: the data set's offline metrics
 }
 # Smaller data and sampling budgets for the autoregressive examples (2 tiny epochs).
 LENGTH = "model.sampling.length=32"
@@ -40,6 +42,10 @@ TINY = {
     ],
     "charlm_text": ["model.context_length=64", "evaluation.num_samples=8", LENGTH],
 }
+# A GAN's epoch is long (gan_ring8: 36 batches, each of several network passes): two tiny
+# epochs of a few batches check that its spec trains and writes every artifact.
+GAN_SPECS = ("gan_ring8", "gan_grid25", "wgan_gp_ring8", "dcgan_digits", "cgan_digits")
+TINY.update({stem: ["training.steps_per_epoch=4"] for stem in GAN_SPECS})
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.stem for s in SPECS])
@@ -60,6 +66,9 @@ def test_example_spec_trains_and_writes_its_artifacts(
         assert (run / name).is_file(), name
     history = (run / "history.csv").read_text().splitlines()
     assert history[0].startswith("epoch,") and len(history) == 3  # header + 2 epochs
+    if family == "gan":  # training health: both losses, accuracies, gradients, diversity
+        for column in ("d_loss", "g_loss", "d_real_accuracy", "d_grad_norm", "diversity"):
+            assert column in history[0].split(","), column
     lock = json.loads((run / "spec.lock.json").read_text())
     assert lock["resolved_spec"]["training"]["epochs"] == 2
     assert lock["data_fingerprint"] == result.record["data_fingerprint"]
@@ -114,7 +123,6 @@ def test_vae_on_digits_beats_a_diagonal_gaussian(tmp_path: Path) -> None:
 
 def test_generated_projects_own_test_passes(tmp_path: Path) -> None:
     from gencompile.compiler.project import build
-    from gencompile.spec import load_spec
 
     project = tmp_path / "cvae"
     build(load_spec(ROOT / "specs" / "cvae_digits.yaml"), project)

@@ -189,6 +189,59 @@ def statement(step: Step, indent: int = 1) -> str:
     return f"{target}{_split_constructor(step.layer, indent)}({call})"
 
 
+_CLOSING = {")": "(", "]": "[", "}": "{"}
+
+
+def _split_top_level(text: str) -> list[str]:
+    """`a, f(b, c), [d, e]` -> ["a", "f(b, c)", "[d, e]"]: commas outside brackets."""
+    parts, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return [p for p in parts if p]
+
+
+def _opening_of_last(line: str) -> int | None:
+    """Index of the bracket that the line's final `)` closes (None if unbalanced)."""
+    depth = 0
+    for i in range(len(line) - 1, -1, -1):
+        if line[i] in _CLOSING:
+            depth += 1
+        elif line[i] in "([{":
+            depth -= 1
+            if depth == 0:
+                return i
+    return None
+
+
+def wrap_calls(text: str) -> str:
+    """Code lines longer than the line length that end in a call, split as `ruff format`
+    splits them: the call's arguments on their own line, or one argument a line. For
+    template code whose length depends on names; comments and other lines are left alone."""
+    out = []
+    for line in text.split("\n"):
+        stripped = line.lstrip()
+        opening = _opening_of_last(line) if line.endswith(")") else None
+        if len(line) <= LINE_LENGTH or stripped.startswith("#") or not opening:
+            out.append(line)
+            continue
+        indent = " " * (len(line) - len(stripped))
+        inner = indent + INDENT
+        head, body = line[: opening + 1], line[opening + 1 : -1]
+        if len(inner + body) <= LINE_LENGTH:
+            out.append(f"{head}\n{inner}{body}\n{indent})")
+        else:
+            items = "".join(f"{inner}{part},\n" for part in _split_top_level(body))
+            out.append(f"{head}\n{items}{indent})")
+    return "\n".join(out)
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -209,6 +262,7 @@ def environment() -> jinja2.Environment:
         statement=statement,
         constructor=constructor,
         item=item,
+        wrap_calls=wrap_calls,
     )
     return env
 

@@ -73,6 +73,8 @@ class Lowering:
     def training_config(self) -> dict[str, Any]:
         training = type_first(self.spec.training.model_dump(mode="json"))
         training.pop("regularization")  # lowered into the layers' kernel regularizers
+        if training.get("optimizers") is None:  # one optimizer: no per-network entry
+            training.pop("optimizers", None)
         return training
 
     def regularizer(self) -> tuple[float, float] | None:
@@ -128,6 +130,8 @@ class Lowering:
         resolved = self.spec.model_dump(mode="json")
         resolved["data"]["source"] = self.data_config(False)["source"]
         resolved["evaluation"] = self.evaluation_config()
+        if resolved["training"].get("optimizers") is None:
+            resolved["training"].pop("optimizers", None)
         return resolved
 
     @property

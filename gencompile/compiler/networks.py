@@ -89,8 +89,10 @@ class NetworkBuilder:
         name: str,
         regularizer: tuple[float, float] | None,
         report: Callable[[PathKey, str, str | None], None],
+        spectral_norm: bool = False,
     ):
         self.name = name
+        self.spectral_norm = spectral_norm  # wrap every dense/conv layer of the body
         self.regularizer = regularizer
         self.report = report
         self.inputs: list[InputPlan] = []
@@ -205,6 +207,8 @@ class NetworkBuilder:
             if layer.type == "residual":
                 var, shape = self._residual(layer, layer_path, var, shape)
                 continue
+            if self.spectral_norm and layer.type in SPECTRAL_NORM_WRAPS:
+                layer = spectrally_normalized(layer)
             try:
                 plan = self.from_spec(layer, shape, layer_path)
             except ShapeError as err:
@@ -242,6 +246,17 @@ class NetworkBuilder:
             outputs,
             tuple(dict.fromkeys(self.custom_imports)),
         )
+
+
+SPECTRAL_NORM_WRAPS = ("dense", "conv1d", "conv2d", "conv2d_transpose")
+
+
+def spectrally_normalized(layer: Any) -> Any:
+    """`{type: spectral_norm, layer: ...}` around a dense or conv layer; the name moves out."""
+    from gencompile.spec.networks import SpectralNorm
+
+    inner = layer.model_copy(update={"name": None})
+    return SpectralNorm(type="spectral_norm", layer=inner, name=layer.name)
 
 
 def _size(shape: Shape) -> int:

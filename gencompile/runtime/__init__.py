@@ -22,6 +22,7 @@ _SUBMODULES = {
     "distributions",
     "flow",
     "flows",
+    "gan",
     "layers",
     "losses",
     "mixture",

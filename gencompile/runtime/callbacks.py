@@ -37,14 +37,14 @@ def _as_float(value: Any) -> float | None:
     return float(array) if array.size == 1 else None
 
 
-def _loss_keys(logs: Mapping[str, Any]) -> list[str]:
+def loss_keys(logs: Mapping[str, Any]) -> list[str]:
     """`loss` and every `*_loss` (a GAN reports `d_loss`/`g_loss` and maybe no `loss`)."""
     return [key for key in logs if key == "loss" or key.endswith("_loss")]
 
 
 def _first_bad_loss(logs: Mapping[str, Any] | None) -> tuple[str, float] | None:
     """The first loss-like log that is NaN or infinite, with its value."""
-    for key in _loss_keys(logs or {}):
+    for key in loss_keys(logs or {}):
         value = _as_float(logs[key])
         if value is not None and not math.isfinite(value):
             return key, value

@@ -60,8 +60,20 @@ def build_and_compile(
     total_steps = steps_per_epoch(training, data) * epochs
     with strategy.scope():
         model = build_model()
-        optimizer = make_optimizer(training["optimizer"], training["schedule"], total_steps)
-        model.compile(optimizer=optimizer)
+        roles = training.get("optimizers")
+        if roles:  # one optimizer per network: the first is model.optimizer, the others
+            # are passed as `<role>_optimizer` (a GAN: generator, then discriminator)
+            made = {
+                role: make_optimizer(config, training["schedule"], total_steps)
+                for role, config in roles.items()
+            }
+            first, *others = made
+            model.compile(
+                optimizer=made[first], **{f"{role}_optimizer": made[role] for role in others}
+            )
+        else:
+            optimizer = make_optimizer(training["optimizer"], training["schedule"], total_steps)
+            model.compile(optimizer=optimizer)
     return model
 
 
@@ -89,7 +101,8 @@ class EpochProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        status = "  ".join(f"{k} {float(logs[k]):.4g}" for k in self.keys if k in logs)
+        keys = [k for k in self.keys if k in logs] or cb.loss_keys(logs)  # a GAN: d_/g_loss
+        status = "  ".join(f"{k} {float(logs[k]):.4g}" for k in keys)
         self.progress.update(self.task, completed=epoch + 1, status=status)
 
     def on_train_end(self, logs: dict | None = None) -> None:
@@ -140,13 +153,15 @@ def fit(
     checkpoint_dir = run_dir / "checkpoints"
     guard = cb.NaNGuard(checkpoint_dir)
     callbacks: list[keras.callbacks.Callback] = [
+        # The model's own first: what they add to an epoch's logs (a GAN's diversity)
+        # reaches the checks, history.csv and the progress bar.
+        *model.training_callbacks(),
         guard,
         cb.CheckpointKeeper(
             checkpoint_dir, training["checkpoint"]["every_epochs"], training["checkpoint"]["keep"]
         ),
         cb.GradientMonitor(),
         cb.HistoryCSV(run_dir / "history.csv"),
-        *model.training_callbacks(),
     ]
     stopping = training["early_stopping"]
     if stopping is not None:
@@ -222,7 +237,7 @@ def write_artifacts(
         samples = samples_in_data_units(model, data, output["samples"]["count"])
         paths["samples"] = write_samples(samples, run_dir, output["samples"]["format"], data)
     history = fitted.history
-    epochs = len(history.get("loss", []))
+    epochs = max((len(values) for values in history.values()), default=0)
     record = {
         "metrics": metrics,
         "final": {k: v[-1] for k, v in history.items() if v},

@@ -135,7 +135,7 @@ def check_early_stopping(spec: Spec) -> Found:
     if stopping is None:
         return
     trackers = type(spec.model).trackers
-    known = [*trackers, *(f"val_{t}" for t in trackers if t != "grad_norm")]
+    known = [*trackers, *(f"val_{t}" for t in trackers if not t.endswith("grad_norm"))]
     if stopping.monitor not in known:
         yield (
             ("training", "early_stopping", "monitor"),
@@ -147,6 +147,29 @@ def check_early_stopping(spec: Spec) -> Found:
             ("training", "early_stopping", "monitor"),
             f"monitoring '{stopping.monitor}' needs a validation split, but validation_split is 0",
             "set data.validation_split (e.g. 0.1) or monitor a training metric",
+        )
+
+
+def check_optimizers(spec: Spec) -> Found:
+    """`training.optimizers` only for families with one optimizer per network, and then
+    `training.optimizer` must not be set if every role has its own."""
+    optimizers = spec.training.optimizers
+    if optimizers is None:
+        return
+    roles = getattr(type(spec.model), "optimizer_roles", ())
+    if not roles:
+        yield (
+            ("training", "optimizers"),
+            f"the {spec.model.family} family trains with one optimizer",
+            "use training.optimizer",
+        )
+        return
+    given = [role for role in roles if getattr(optimizers, role) is not None]
+    if len(given) == len(roles) and "optimizer" in spec.training.model_fields_set:
+        yield (
+            ("training", "optimizer"),
+            f"unused: training.optimizers sets the {' and the '.join(roles)} optimizers",
+            "remove training.optimizer, or leave a role out of training.optimizers to use it",
         )
 
 
@@ -216,6 +239,7 @@ CHECKS: tuple[Callable[[Spec], Found], ...] = (
     check_metrics,
     check_metric_data,
     check_early_stopping,
+    check_optimizers,
     check_layer_names,
     check_heldout_metrics,
     check_text_data,

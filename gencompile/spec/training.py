@@ -65,6 +65,14 @@ class SGD(Clipping):
 Optimizer = Annotated[Adam | AdamW | RMSprop | SGD, Field(discriminator="type")]
 
 
+class Optimizers(StrictModel):
+    """One optimizer per network, for families that train two (a GAN's generator and
+    discriminator). A role left out uses `training.optimizer`."""
+
+    generator: Optimizer | None = None
+    discriminator: Optimizer | None = None
+
+
 class ConstantSchedule(StrictModel):
     type: Literal["constant"]
 
@@ -131,6 +139,9 @@ class TrainingSpec(StrictModel):
     epochs: PositiveInt = 50
     steps_per_epoch: PositiveInt | None = None
     optimizer: Optimizer = Field(default_factory=lambda: Adam(type="adam"))
+    optimizers: Optimizers | None = Field(
+        None, description="Per-network optimizers (gan: generator, discriminator)."
+    )
     schedule: Schedule | None = None
     regularization: Regularization = Field(default_factory=Regularization)
     early_stopping: EarlyStopping | None = None

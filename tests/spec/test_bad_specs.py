@@ -124,6 +124,44 @@ evaluation:
 TEXT_FILE = "    type: text\n    path: corpus.txt\n"
 
 
+GAN_BASE = """\
+spec_version: 1
+name: gan-digits
+seed: 42
+data:
+  source:
+    type: builtin
+    name: digits
+  preprocessing:
+    scale: [-1.0, 1.0]
+  batch_size: 64
+model:
+  family: gan
+  latent_dim: 16
+  generator:
+    mlp: [64]
+  discriminator:
+    mlp: [64]
+  loss: {type: non_saturating}
+training:
+  epochs: 3
+"""
+GENERATOR_BODY = "  generator:\n    mlp: [64]\n"
+DISCRIMINATOR_BODY = "  discriminator:\n    mlp: [64]\n"
+
+
+def gan(*edits: tuple[str, str]) -> str:
+    """The GAN base with each (old, new) edit applied."""
+    text = GAN_BASE
+    for old, new in edits:
+        text = edit(old, new, text)
+    return text
+
+
+def network(name: str, *items: str) -> str:
+    return f"  {name}:\n" + layers(*items)
+
+
 def location(text: str, at: str) -> tuple[int, int]:
     """1-based (line, column) of the `^` in `at` (or of its start) within `text`."""
     needle = at.replace("^", "")
@@ -905,6 +943,165 @@ CASES = [
         "data.source.path",
         "path: ^no/such",
         ("file not found: no/such/table.csv",),
+        lower=True,
+    ),
+    # -- the gan family ---------------------------------------------------------------------------
+    Case(
+        "gan-conditional-on-unlabelled-data",
+        gan(
+            ("    name: digits\n", "    name: swiss_roll\n"),
+            ("    scale: [-1.0, 1.0]\n", "    standardize: true\n"),
+            ("  loss: {type: non_saturating}\n", "  conditional: {num_classes: 10}\n"),
+        ),
+        "model.conditional",
+        "conditional: ^{num_classes: 10}",
+        ("a conditional gan needs labelled data",),
+        ("labelled source",),
+    ),
+    Case(
+        "gan-embedding-dim-with-one-hot",
+        gan(
+            (
+                "  loss: {type: non_saturating}\n",
+                "  conditional: {num_classes: 10, embedding_dim: 8}\n",
+            )
+        ),
+        "model.conditional.embedding_dim",
+        None,
+        ("applies only to encoding: embedding",),
+    ),
+    Case(
+        "gan-unknown-loss",
+        gan(("{type: non_saturating}", "{type: hinge_loss}")),
+        "model.loss.type",
+        "type: ^hinge_loss",
+        ("must be one of", "wasserstein"),
+        ("did you mean 'hinge'?",),
+    ),
+    Case(
+        "gan-uniform-prior-bounds",
+        gan(
+            (
+                "  latent_dim: 16\n",
+                "  latent_dim: 16\n  prior: {type: uniform, low: 1.0, high: 0.0}\n",
+            )
+        ),
+        "model.prior.high",
+        None,
+        ("must be greater than low",),
+    ),
+    Case(
+        "optimizers-for-a-one-optimizer-family",
+        edit(
+            "  optimizer: {type: adam",
+            "  optimizers: {generator: {type: sgd}}\n  optimizer: {type: adam",
+        ),
+        "training.optimizers",
+        "optimizers: ^{generator",
+        ("the vae family trains with one optimizer",),
+        ("use training.optimizer",),
+    ),
+    Case(
+        "gan-optimizer-unused",
+        gan(
+            (
+                "  epochs: 3\n",
+                "  epochs: 3\n  optimizer: {type: adam}\n  optimizers:\n"
+                "    generator: {type: adam}\n    discriminator: {type: sgd}\n",
+            )
+        ),
+        "training.optimizer",
+        "optimizer: ^{type: adam}",
+        ("unused: training.optimizers sets the generator and the discriminator optimizers",),
+        ("remove training.optimizer",),
+    ),
+    Case(
+        "gan-conv-generator-ends-too-small",
+        gan(
+            (
+                GENERATOR_BODY,
+                network(
+                    "generator",
+                    "{type: dense, units: 128}",
+                    "{type: reshape, target_shape: [2, 2, 32]}",
+                    "{type: conv2d_transpose, filters: 16, kernel_size: 3, strides: 2}",
+                ),
+            )
+        ),
+        "model.generator.layers[2]",
+        "- ^{type: conv2d_transpose",
+        ("the generator's body ends with shape (4, 4, 16)", "the data's shape (8, 8, 1)"),
+        ("conv2d_transpose with strides 2",),
+        lower=True,
+    ),
+    Case(
+        "gan-generator-ends-in-a-sequence",
+        gan((GENERATOR_BODY, network("generator", "{type: reshape, target_shape: [4, 4]}"))),
+        "model.generator.layers[0]",
+        "- ^{type: reshape",
+        ("ends with shape (4, 4)",),
+        ("flat vector",),
+        lower=True,
+    ),
+    Case(
+        "gan-sigmoid-head-with-wgan-gp",
+        gan(
+            ("{type: non_saturating}", "{type: wasserstein}\n  gradient_penalty: {type: wgan_gp}"),
+            (
+                DISCRIMINATOR_BODY,
+                network(
+                    "discriminator",
+                    "{type: dense, units: 64, activation: relu}",
+                    "{type: dense, units: 1, activation: sigmoid}",
+                ),
+            ),
+        ),
+        "model.discriminator.layers[1]",
+        "- ^{type: dense, units: 1",
+        ("ends in a single unit with a sigmoid", "appends the output layer", "unbounded"),
+        ("remove this layer",),
+        lower=True,
+    ),
+    Case(
+        "gan-label-smoothing-with-hinge",
+        gan(("{type: non_saturating}", "{type: hinge}\n  label_smoothing: 0.1")),
+        "model.label_smoothing",
+        "label_smoothing: ^0.1",
+        ("the hinge loss has no labels",),
+        ("set label_smoothing: 0",),
+        lower=True,
+    ),
+    Case(
+        "gan-unconstrained-wasserstein-critic",
+        gan(("{type: non_saturating}", "{type: wasserstein}")),
+        "model.loss.type",
+        "type: ^wasserstein",
+        ("must be kept 1-Lipschitz",),
+        ("wgan_gp", "spectral_norm: true"),
+        lower=True,
+    ),
+    Case(
+        "gan-wgan-gp-with-batch-norm",
+        gan(
+            ("{type: non_saturating}", "{type: wasserstein}\n  gradient_penalty: {type: wgan_gp}"),
+            (
+                DISCRIMINATOR_BODY,
+                network("discriminator", "{type: dense, units: 64}", "{type: batch_norm}"),
+            ),
+        ),
+        "model.discriminator.layers[1]",
+        "- ^{type: batch_norm}",
+        ("batch normalisation mixes the examples", "WGAN-GP"),
+        ("layer_norm",),
+        lower=True,
+    ),
+    Case(
+        "gan-sigmoid-output-on-data-in-minus-one-one",
+        gan(("  loss: {type: non_saturating}\n", "  output_activation: sigmoid\n")),
+        "model.output_activation",
+        "output_activation: ^sigmoid",
+        ("a sigmoid output lies in (0, 1)", "data is scaled to [-1, 1]"),
+        ("scale: [0, 1]", "output_activation: auto"),
         lower=True,
     ),
 ]

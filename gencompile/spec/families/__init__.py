@@ -9,6 +9,7 @@ from pydantic import Field
 from gencompile.spec.families.autoregressive import AutoregressiveModel
 from gencompile.spec.families.diffusion import DiffusionModel
 from gencompile.spec.families.flow import FlowModel
+from gencompile.spec.families.gan import GANModel
 from gencompile.spec.families.mixture import MixtureModel
 from gencompile.spec.families.vae import VAEModel
 
@@ -18,6 +19,7 @@ FAMILIES: dict[str, Any] = {
     "autoregressive": AutoregressiveModel,
     "diffusion": DiffusionModel,
     "flow": FlowModel,
+    "gan": GANModel,
 }
 
 

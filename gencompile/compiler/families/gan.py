@@ -1,0 +1,511 @@
+"""Lowering of the `gan` family: generator and discriminator networks with their heads.
+
+The generator maps z (and a class y) to one example: its body's output is projected to the
+data's shape by a dense layer (flat bodies) or a 3x3 convolution (bodies that end with an
+image of the data's height and width). The discriminator maps an example (and y) to one
+unbounded score: a logit for the losses with real/fake targets, a critic value for the
+hinge and Wasserstein losses. A class y is one-hot coded or embedded and concatenated to z,
+to x's features (dense bodies) or to x's channels (convolutional bodies).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from gencompile.compiler.families.vae import _penalty_words
+from gencompile.compiler.lower import Lowering, type_first
+from gencompile.compiler.networks import NetworkBuilder, expand, walk
+from gencompile.compiler.plan import LayerPlan, NetworkPlan, PathKey, ProjectPlan, Shape
+from gencompile.compiler.shapes import ShapeError, fmt, size
+from gencompile.spec.training import Adam
+
+# Decision threshold of the discriminator's accuracy, per loss (None: midway between the
+# mean real and mean fake score, since a Wasserstein critic's scores have no fixed offset).
+ACCURACY_THRESHOLD: dict[str, float | None] = {
+    "non_saturating": 0.0,
+    "minimax": 0.0,
+    "hinge": 0.0,
+    "least_squares": 0.5,
+    "wasserstein": None,
+}
+SCORE_WORDS = {
+    "non_saturating": "a logit: higher means more real",
+    "minimax": "a logit: higher means more real",
+    "hinge": "a critic value: higher means more real",
+    "least_squares": "regressed towards 1 for real and 0 for generated examples",
+    "wasserstein": "a critic value: higher means more real",
+}
+LOSS_WORDS = {
+    "non_saturating": (
+        "the non-saturating GAN loss: the discriminator minimises the cross-entropy of "
+        "real (label {real}) against generated (label 0) examples, the generator minimises "
+        "-log D(G(z))"
+    ),
+    "minimax": (
+        "the minimax GAN loss: the discriminator minimises the cross-entropy of real (label "
+        "{real}) against generated (label 0) examples, the generator minimises log(1 - D(G(z)))"
+    ),
+    "hinge": (
+        "the hinge loss: the discriminator minimises max(0, 1 - D(x)) + max(0, 1 + D(G(z))), "
+        "the generator minimises -D(G(z))"
+    ),
+    "least_squares": (
+        "the least-squares loss (LSGAN): the discriminator minimises (D(x) - {real})^2 / 2 "
+        "+ D(G(z))^2 / 2, the generator minimises (D(G(z)) - 1)^2 / 2"
+    ),
+    "wasserstein": (
+        "the Wasserstein loss: the critic minimises D(G(z)) - D(x), the generator minimises "
+        "-D(G(z))"
+    ),
+}
+PENALTY_WORDS = {
+    "wgan_gp": "{weight:g} x E[(||grad D(x_hat)|| - 1)^2] on random interpolates x_hat of "
+    "real and generated examples (WGAN-GP)",
+    "r1": "{half:g} x E[||grad D(x)||^2] on real examples (R1 with gamma {weight:g})",
+}
+
+
+@dataclass(frozen=True)
+class GANPlan:
+    latent_dim: int
+    data_shape: Shape
+    num_classes: int | None
+    prior: dict[str, Any]
+    loss: str  # non_saturating | minimax | hinge | least_squares | wasserstein
+    penalty: str | None  # wgan_gp | r1 | None
+    penalty_weight: float
+    critic_steps: int
+    label_smoothing: float
+    ema: float
+    output_activation: str  # linear | tanh | sigmoid (resolved)
+    accuracy_threshold: float | None
+    generator: NetworkPlan
+    discriminator: NetworkPlan
+
+
+def output_activation(model: Any, scale: tuple[float, float] | None) -> str:
+    """The generator's output activation; `auto` follows the data's value range."""
+    if model.output_activation != "auto":
+        return model.output_activation
+    if scale == (-1.0, 1.0):
+        return "tanh"
+    if scale == (0.0, 1.0):
+        return "sigmoid"
+    return "linear"
+
+
+# -- conditioning on a class --------------------------------------------------------------
+
+
+def _class_code(net: NetworkBuilder, conditional: Any) -> tuple[str, int]:
+    """The class input y and its code: a one-hot vector or a learned embedding."""
+    y = net.input("y", (), "int32")
+    k = conditional.num_classes
+    if conditional.encoding == "one_hot":
+        args: tuple[tuple[str, Any], ...] = (("num_tokens", k), ("output_mode", "one_hot"))
+        layer = net.layer("one_hot", "layers.CategoryEncoding", args, (k,), 0, name="class_code")
+        return net.add("y_code", layer, (y,)), k
+    dim = conditional.embedding_dim or 16
+    args = (("input_dim", k), ("output_dim", dim))
+    layer = net.layer(
+        "embedding", "layers.Embedding", args, (dim,), k * dim, name="class_code", positional=2
+    )
+    return net.add("y_code", layer, (y,)), dim
+
+
+def _join_class(
+    net: NetworkBuilder, h: str, shape: Shape, code: str, dim: int
+) -> tuple[str, Shape]:
+    """Concatenate the class code to flat features, or as constant channels of an image."""
+    if len(shape) == 3:
+        pixel = net.layer(
+            "reshape",
+            "layers.Reshape",
+            (("target_shape", (1, 1, dim)),),
+            (1, 1, dim),
+            0,
+            name="class_code_pixel",
+            positional=1,
+        )
+        code = net.add("y_code", pixel, (code,))
+        tile = net.layer(
+            "upsampling2d",
+            "layers.UpSampling2D",
+            (("size", (shape[0], shape[1])),),
+            (shape[0], shape[1], dim),
+            0,
+            name="class_code_map",
+            positional=1,
+        )
+        code = net.add("y_code", tile, (code,))
+    joined = (*shape[:-1], shape[-1] + dim)
+    concat = net.layer("concat", "layers.Concatenate", (), joined, 0, name="with_class")
+    return net.add("h", concat, (h, code), packed=True), joined
+
+
+# -- the two networks ---------------------------------------------------------------------
+
+GENERATOR_HEADS = [
+    "output_dense",
+    "output_conv",
+    "to_data_shape",
+    "class_code",
+    "class_code_pixel",
+    "class_code_map",
+    "with_class",
+]
+DISCRIMINATOR_HEADS = [
+    "score",
+    "features",
+    "flatten_x",
+    "class_code",
+    "class_code_pixel",
+    "class_code_map",
+    "with_class",
+]
+
+
+def _last_layer_path(network: Any, path: PathKey) -> PathKey:
+    return expand(network, path)[1][-1]
+
+
+def _generator(low: Lowering, data_shape: Shape, activation: str) -> NetworkPlan:
+    model = low.spec.model
+    net = NetworkBuilder("generator", low.regularizer(), low.report)
+    net.reserve(GENERATOR_HEADS)
+    z = net.input("z", (model.latent_dim,))
+    h, shape = z, (model.latent_dim,)
+    if model.conditional is not None:
+        code, dim = _class_code(net, model.conditional)
+        h, shape = _join_class(net, h, shape, code, dim)
+    h, shape = net.body(model.generator, ("model", "generator"), h, shape)
+    act = (("activation", activation),) if activation != "linear" else ()
+    if len(shape) == 1:
+        units = size(data_shape)
+        dense = net.layer(
+            "head",
+            "layers.Dense",
+            (("units", units), *act),
+            (units,),
+            shape[0] * units + units,
+            name="output_dense",
+            positional=1,
+            regularize=True,
+        )
+        if len(data_shape) == 1:
+            net.add("x", dense, (h,))
+        else:
+            h = net.add("h", dense, (h,))
+            reshape = net.layer(
+                "reshape",
+                "layers.Reshape",
+                (("target_shape", tuple(data_shape)),),
+                data_shape,
+                0,
+                name="to_data_shape",
+                positional=1,
+            )
+            net.add("x", reshape, (h,))
+    elif len(shape) == 3 and len(data_shape) == 3 and shape[:2] == data_shape[:2]:
+        channels = data_shape[2]
+        conv = net.layer(
+            "head",
+            "layers.Conv2D",
+            (("filters", channels), ("kernel_size", 3), ("padding", "same"), *act),
+            data_shape,
+            9 * shape[2] * channels + channels,
+            name="output_conv",
+            positional=2,
+            regularize=True,
+        )
+        net.add("x", conv, (h,))
+    else:
+        low.report(
+            _last_layer_path(model.generator, ("model", "generator")),
+            f"the generator's body ends with shape {fmt(shape)}, which cannot be turned into "
+            f"one example of the data's shape {fmt(data_shape)}",
+            _generator_shape_hint(shape, data_shape),
+        )
+        raise ShapeError("generator head")
+    doc = (
+        "G(z, y): maps z and a class y to one example."
+        if model.conditional
+        else "G(z): maps z to one example."
+    )
+    return net.build(doc, ("x",))
+
+
+def _generator_shape_hint(shape: Shape, data_shape: Shape) -> str:
+    if len(shape) == 3 and len(data_shape) == 3:
+        (h, w), (dh, dw) = shape[:2], data_shape[:2]
+        if dh % h == 0 and dw % w == 0 and dh // h == dw // w:
+            factor = dh // h
+            return (
+                f"end the body with a {dh}x{dw} image: add a conv2d_transpose with strides "
+                f"{factor} (or an upsampling2d of size {factor}) after it"
+            )
+        return f"end the body with an image of height {dh} and width {dw}, or with a dense layer"
+    return "end the body with a flat vector (dense) or an image of the data's height and width"
+
+
+def _discriminator(low: Lowering, data_shape: Shape, spectral_norm: bool) -> NetworkPlan:
+    model = low.spec.model
+    net = NetworkBuilder("discriminator", low.regularizer(), low.report, spectral_norm)
+    net.reserve(DISCRIMINATOR_HEADS)
+    x = net.input("x", data_shape)
+    h, shape = x, data_shape
+    layers, _ = expand(model.discriminator, ("model", "discriminator"))
+    if model.conditional is not None:
+        if len(shape) > 1 and layers[0].type == "dense":
+            flat = (size(shape),)
+            flatten = net.layer("flatten", "layers.Flatten", (), flat, 0, name="flatten_x")
+            h, shape = net.add("h", flatten, (h,)), flat
+        code, dim = _class_code(net, model.conditional)
+        h, shape = _join_class(net, h, shape, code, dim)
+    h, shape = net.body(model.discriminator, ("model", "discriminator"), h, shape)
+    if len(shape) > 1:
+        flat = (size(shape),)
+        h = net.add("h", net.layer("flatten", "layers.Flatten", (), flat, 0, name="features"), (h,))
+        shape = flat
+    dense = net.layer(
+        "head",
+        "layers.Dense",
+        (("units", 1),),
+        (1,),
+        shape[0] + 1,
+        name="score",
+        positional=1,
+        regularize=True,
+    )
+    if spectral_norm:
+        inner = LayerPlan(
+            "head",
+            "layers.Dense",
+            (("units", 1),),
+            net.unique("dense"),
+            (1,),
+            shape[0] + 1,
+            1,
+            dense.regularizer,
+        )
+        dense = LayerPlan(
+            "spectral_norm",
+            "layers.SpectralNormalization",
+            (("layer", inner),),
+            "score",
+            (1,),
+            shape[0] + 2,  # + the power iteration's vector u
+            1,
+        )
+    net.add("score", dense, (h,))
+    kind = SCORE_WORDS[model.loss.type]
+    given = "an example x and its class y" if model.conditional else "an example x"
+    return net.build(
+        f"D(x{', y' if model.conditional else ''}): maps {given} to one score ({kind}).",
+        ("score",),
+    )
+
+
+# -- cross-field checks -------------------------------------------------------------------
+
+
+def _discriminator_layers(model: Any) -> list[tuple[PathKey, Any]]:
+    layers, paths = expand(model.discriminator, ("model", "discriminator"))
+    return walk(layers, paths)
+
+
+def check(low: Lowering, scale: tuple[float, float] | None, standardize: bool) -> None:
+    """Problems that relate the GAN's options to each other and to the data."""
+    model = low.spec.model
+    loss = model.loss.type
+    penalty = model.gradient_penalty.type if model.gradient_penalty else None
+    if model.label_smoothing > 0 and loss in ("hinge", "wasserstein"):
+        low.report(
+            ("model", "label_smoothing"),
+            f"label smoothing changes the real examples' target label, but the {loss} loss "
+            "has no labels",
+            "set label_smoothing: 0, or use the non_saturating, minimax or least_squares loss",
+        )
+    layers = _discriminator_layers(model)
+    has_spectral_layers = any(layer.type == "spectral_norm" for _, layer in layers)
+    constrained = penalty is not None or model.spectral_norm or has_spectral_layers
+    if loss == "wasserstein" and not constrained:
+        low.report(
+            ("model", "loss", "type"),
+            "a Wasserstein critic must be kept 1-Lipschitz, or its scores grow without bound",
+            "add gradient_penalty: {type: wgan_gp, weight: 10.0} or spectral_norm: true",
+        )
+    top = [(p, layer) for p, layer in layers if len(p) == 4]  # not inside residual blocks
+    if top:
+        path, last = top[-1]
+        inner = last.layer if last.type == "spectral_norm" else last
+        if inner.type == "dense" and inner.units == 1:
+            sigmoid = inner.activation == "sigmoid"
+            needs_unbounded = loss in ("wasserstein", "hinge") or penalty == "wgan_gp"
+            why = (
+                f"; a sigmoid would also bound the score, which the {penalty or loss} "
+                "objective needs unbounded"
+                if sigmoid and needs_unbounded
+                else ""
+            )
+            low.report(
+                path,
+                "the discriminator's body ends in a single unit"
+                + (" with a sigmoid" if sigmoid else "")
+                + ": the compiler appends the output layer itself (one linear score per "
+                "example; the losses apply the sigmoid where they need it)" + why,
+                "remove this layer: the body holds only the hidden layers",
+            )
+    if penalty == "wgan_gp":
+        for path, layer in layers:
+            if layer.type == "batch_norm":
+                low.report(
+                    path,
+                    "batch normalisation mixes the examples of a batch, so the WGAN-GP "
+                    "penalty on each example's gradient no longer holds",
+                    "use layer_norm (as the WGAN-GP paper does), or no normalisation",
+                )
+    _check_output_activation(low, scale, standardize)
+
+
+def _check_output_activation(
+    low: Lowering, scale: tuple[float, float] | None, standardize: bool
+) -> None:
+    model = low.spec.model
+    wanted = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}.get(model.output_activation)
+    if wanted is None or scale == wanted:
+        return
+    if scale is not None:
+        where = f"scaled to [{scale[0]:g}, {scale[1]:g}]"
+    elif standardize:
+        where = "standardized"
+    else:
+        where = "not scaled"
+    low.report(
+        ("model", "output_activation"),
+        f"a {model.output_activation} output lies in ({wanted[0]:g}, {wanted[1]:g}), but the "
+        f"data is {where}",
+        f"set data.preprocessing: {{scale: [{wanted[0]:g}, {wanted[1]:g}]}}, or "
+        "output_activation: auto",
+    )
+
+
+# -- optimizers and words -----------------------------------------------------------------
+
+GAN_OPTIMIZER = Adam(type="adam", learning_rate=2.0e-4, beta_1=0.5)
+
+
+def optimizers(low: Lowering, training: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """One optimizer per network: `training.optimizers.<role>`, else `training.optimizer`.
+
+    With neither given, both use Adam(2e-4, beta_1 0.5) (DCGAN's setting), resolved in full.
+    """
+    spec_training = low.spec.training
+    fallback = training["optimizer"]
+    if "optimizer" not in spec_training.model_fields_set:
+        fallback = type_first(GAN_OPTIMIZER.model_dump(mode="json"))
+    given = spec_training.optimizers
+    resolved = {}
+    for role in ("generator", "discriminator"):
+        choice = getattr(given, role) if given is not None else None
+        resolved[role] = type_first(choice.model_dump(mode="json")) if choice else fallback
+    return resolved
+
+
+def _optimizer_words(config: dict[str, Any]) -> str:
+    extra = ", ".join(
+        f"{k} {v:g}"
+        for k, v in config.items()
+        if k in ("beta_1", "momentum", "clipnorm", "global_clipnorm", "clipvalue") and v is not None
+    )
+    return f"{config['type']} lr {config['learning_rate']:g}" + (f" ({extra})" if extra else "")
+
+
+def _words(model: Any, penalty_weight: float, regularizer: tuple[float, float] | None) -> str:
+    real = f"{1 - model.label_smoothing:g}"
+    words = LOSS_WORDS[model.loss.type].format(real=real)
+    if model.gradient_penalty is not None:
+        words += "; the discriminator's loss adds " + PENALTY_WORDS[
+            model.gradient_penalty.type
+        ].format(weight=penalty_weight, half=penalty_weight / 2)
+    if model.critic_steps > 1:
+        words += (
+            f"; {model.critic_steps} discriminator updates (each on fresh draws of z) per "
+            "generator update"
+        )
+    if model.label_smoothing:
+        words += f" (one-sided label smoothing: real examples are labelled {real})"
+    return words + ", averaged over the batch" + _penalty_words(regularizer)
+
+
+def lower_gan(low: Lowering) -> ProjectPlan:
+    spec, model = low.spec, low.spec.model
+    data = low.data_shape()
+    preprocessing = spec.data.preprocessing
+    scale = tuple(float(v) for v in preprocessing.scale) if preprocessing.scale else None
+    check(low, scale, preprocessing.standardize)
+    low.fail_if_problems()
+    activation = output_activation(model, scale)
+    networks = []
+    for build in (
+        lambda: _generator(low, data.shape, activation),
+        lambda: _discriminator(low, data.shape, model.spectral_norm),
+    ):
+        with contextlib.suppress(ShapeError):  # reported with its location
+            networks.append(build())
+    low.fail_if_problems()
+    generator, discriminator = networks
+    num_classes = model.conditional.num_classes if model.conditional else None
+    penalty = model.gradient_penalty
+    plan = GANPlan(
+        latent_dim=model.latent_dim,
+        data_shape=data.shape,
+        num_classes=num_classes,
+        prior=model.prior.model_dump(mode="json"),
+        loss=model.loss.type,
+        penalty=penalty.type if penalty else None,
+        penalty_weight=penalty.weight if penalty else 0.0,
+        critic_steps=model.critic_steps,
+        label_smoothing=model.label_smoothing,
+        ema=model.ema,
+        output_activation=activation,
+        accuracy_threshold=ACCURACY_THRESHOLD[model.loss.type],
+        generator=generator,
+        discriminator=discriminator,
+    )
+    training = low.training_config()
+    roles = optimizers(low, training)
+    training.pop("optimizer")  # replaced by one optimizer per network
+    training["optimizers"] = roles
+    resolved = low.resolved_spec()
+    resolved["training"].pop("optimizer")
+    resolved["training"]["optimizers"] = roles
+    resolved["model"]["output_activation"] = activation
+    words = _words(model, plan.penalty_weight, low.regularizer())
+    fitting = (
+        f"generator: {_optimizer_words(roles['generator'])}; discriminator: "
+        f"{_optimizer_words(roles['discriminator'])}; {model.critic_steps} discriminator "
+        f"update{'s' if model.critic_steps > 1 else ''} per generator update"
+        + (f"; samples from an EMA of the generator (decay {model.ema:g})" if model.ema else "")
+    )
+    return ProjectPlan(
+        name=spec.name,
+        package=low.package,
+        family="gan",
+        description=spec.description,
+        seed=spec.seed,
+        data=low.data_config(with_labels=num_classes is not None),
+        data_shape=data.shape,
+        data_kind=data.kind,
+        num_classes=num_classes,
+        training=training,
+        evaluation=low.evaluation_config(),
+        output=spec.output.model_dump(mode="json"),
+        model=plan,
+        networks=(generator, discriminator),
+        resolved_spec=resolved,
+        loss_in_words=words,
+        extra={"fitting": fitting},
+    )

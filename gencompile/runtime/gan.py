@@ -1,0 +1,355 @@
+"""What generated GANs share: adversarial losses, gradient penalties, the generator's moving
+average, the discriminator's accuracy, a training-health callback and `evaluate`.
+
+Discriminator outputs are unbounded scores, one per example: logits for the losses with
+real/fake targets (non-saturating, minimax), raw values for least squares, hinge and
+Wasserstein. Every loss returns a float32 scalar (a batch mean), so it is correct under
+mixed precision, where the networks answer in float16.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+from scipy.spatial.distance import cdist
+
+from gencompile.runtime.metrics.samples import sample_quality
+
+Tensor = tf.Tensor
+
+__all__ = [
+    "LOSSES",
+    "TrainingHealth",
+    "copy_optimizer",
+    "discriminator_accuracy",
+    "evaluate",
+    "hinge_discriminator_loss",
+    "hinge_generator_loss",
+    "least_squares_discriminator_loss",
+    "least_squares_generator_loss",
+    "mean_pairwise_distance",
+    "minimax_discriminator_loss",
+    "minimax_generator_loss",
+    "non_saturating_discriminator_loss",
+    "non_saturating_generator_loss",
+    "r1_penalty",
+    "track_gradient_norm",
+    "update_ema",
+    "wasserstein_critic_loss",
+    "wasserstein_generator_loss",
+    "wgan_gp_penalty",
+    "with_loss_scaling",
+]
+
+
+def _f32(scores: Any) -> Tensor:
+    return tf.cast(scores, tf.float32)
+
+
+# --------------------------------------------------------------------------- losses
+
+
+def non_saturating_discriminator_loss(
+    real_scores: Any, fake_scores: Any, label_smoothing: float = 0.0
+) -> Tensor:
+    """Sigmoid cross-entropy of real examples (label 1 - s) and generated ones (label 0):
+    E[(1 - s) softplus(-D(x)) + s softplus(D(x))] + E[softplus(D(G(z)))], D(.) a logit."""
+    real, fake = _f32(real_scores), _f32(fake_scores)
+    real_term = tf.nn.softplus(-real)
+    if label_smoothing:  # one-sided: only the real examples' label moves
+        real_term = (1.0 - label_smoothing) * real_term + label_smoothing * tf.nn.softplus(real)
+    return tf.reduce_mean(real_term) + tf.reduce_mean(tf.nn.softplus(fake))
+
+
+def non_saturating_generator_loss(fake_scores: Any) -> Tensor:
+    """-E[log sigmoid(D(G(z)))] = E[softplus(-D(G(z)))]: strong gradients while D wins."""
+    return tf.reduce_mean(tf.nn.softplus(-_f32(fake_scores)))
+
+
+def minimax_discriminator_loss(
+    real_scores: Any, fake_scores: Any, label_smoothing: float = 0.0
+) -> Tensor:
+    """The minimax game's discriminator loss: the same cross-entropy as the non-saturating
+    one (Goodfellow et al. 2014)."""
+    return non_saturating_discriminator_loss(real_scores, fake_scores, label_smoothing)
+
+
+def minimax_generator_loss(fake_scores: Any) -> Tensor:
+    """E[log(1 - sigmoid(D(G(z))))] = -E[softplus(D(G(z)))], the original minimax objective
+    (it saturates when the discriminator rejects the samples confidently)."""
+    return -tf.reduce_mean(tf.nn.softplus(_f32(fake_scores)))
+
+
+def hinge_discriminator_loss(real_scores: Any, fake_scores: Any) -> Tensor:
+    """E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))] (Lim & Ye 2017; SN-GAN)."""
+    real, fake = _f32(real_scores), _f32(fake_scores)
+    return tf.reduce_mean(tf.nn.relu(1.0 - real)) + tf.reduce_mean(tf.nn.relu(1.0 + fake))
+
+
+def hinge_generator_loss(fake_scores: Any) -> Tensor:
+    """-E[D(G(z))]."""
+    return -tf.reduce_mean(_f32(fake_scores))
+
+
+def least_squares_discriminator_loss(
+    real_scores: Any, fake_scores: Any, label_smoothing: float = 0.0
+) -> Tensor:
+    """E[(D(x) - (1 - s))^2] / 2 + E[D(G(z))^2] / 2 (LSGAN, Mao et al. 2017)."""
+    real, fake = _f32(real_scores), _f32(fake_scores)
+    target = 1.0 - label_smoothing
+    return 0.5 * tf.reduce_mean(tf.square(real - target)) + 0.5 * tf.reduce_mean(tf.square(fake))
+
+
+def least_squares_generator_loss(fake_scores: Any) -> Tensor:
+    """E[(D(G(z)) - 1)^2] / 2."""
+    return 0.5 * tf.reduce_mean(tf.square(_f32(fake_scores) - 1.0))
+
+
+def wasserstein_critic_loss(real_scores: Any, fake_scores: Any) -> Tensor:
+    """E[D(G(z))] - E[D(x)]: minus the critic's estimate of the Wasserstein-1 distance."""
+    return tf.reduce_mean(_f32(fake_scores)) - tf.reduce_mean(_f32(real_scores))
+
+
+def wasserstein_generator_loss(fake_scores: Any) -> Tensor:
+    """-E[D(G(z))]."""
+    return -tf.reduce_mean(_f32(fake_scores))
+
+
+# name -> (discriminator loss, generator loss)
+LOSSES: dict[str, tuple[Callable[..., Tensor], Callable[[Any], Tensor]]] = {
+    "non_saturating": (non_saturating_discriminator_loss, non_saturating_generator_loss),
+    "minimax": (minimax_discriminator_loss, minimax_generator_loss),
+    "hinge": (hinge_discriminator_loss, hinge_generator_loss),
+    "least_squares": (least_squares_discriminator_loss, least_squares_generator_loss),
+    "wasserstein": (wasserstein_critic_loss, wasserstein_generator_loss),
+}
+
+
+# --------------------------------------------------------------------------- penalties
+
+
+def _squared_gradient_norms(discriminator: keras.Model, x: Tensor, labels: Any) -> Tensor:
+    """||grad_x D(x)||^2 per example, from a tape nested in the caller's: the caller's tape
+    records this gradient computation, so the penalty's own gradient reaches D's weights."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        inputs = x if labels is None else [x, labels]
+        scores = _f32(discriminator(inputs, training=True))
+    # The gradient of all scores (of their sum) holds every example's own gradient, since
+    # each score depends on its own example only.
+    grads = tf.cast(tape.gradient(scores, x), tf.float32)
+    flat = tf.reshape(grads, (tf.shape(grads)[0], -1))
+    return tf.reduce_sum(tf.square(flat), axis=1)
+
+
+def wgan_gp_penalty(
+    discriminator: keras.Model,
+    real: Any,
+    fake: Any,
+    seed: Any = None,
+    labels: Any = None,
+) -> Tensor:
+    """E[(||grad D(x_hat)|| - 1)^2] at x_hat = x + u (G(z) - x), u ~ U(0, 1) per example
+    (Gulrajani et al. 2017). Multiply by the penalty's weight (10 in the paper)."""
+    real, fake = tf.cast(real, tf.float32), tf.cast(fake, tf.float32)
+    mixing_shape = tf.concat([tf.shape(real)[:1], tf.ones([tf.rank(real) - 1], tf.int32)], 0)
+    u = keras.random.uniform(mixing_shape, seed=seed)
+    x_hat = real + u * (fake - real)
+    norms = tf.sqrt(_squared_gradient_norms(discriminator, x_hat, labels) + 1e-12)
+    return tf.reduce_mean(tf.square(norms - 1.0))
+
+
+def r1_penalty(discriminator: keras.Model, real: Any, labels: Any = None) -> Tensor:
+    """E[||grad D(x)||^2] / 2 on real examples (Mescheder et al. 2018): multiplied by the
+    weight gamma this is the paper's (gamma / 2) E[||grad D(x)||^2]."""
+    real = tf.cast(real, tf.float32)
+    return 0.5 * tf.reduce_mean(_squared_gradient_norms(discriminator, real, labels))
+
+
+# --------------------------------------------------------------------------- EMA, accuracy
+
+
+def update_ema(average: keras.Model, model: keras.Model, decay: float, step: Any = None) -> None:
+    """average <- d average + (1 - d) model, weight by weight, with d = min(decay, (1 + t) /
+    (10 + t)) after t updates (as `tf.train.ExponentialMovingAverage(num_updates=t)`), so the
+    average follows quickly at first. Non-trainable weights (batch statistics, the spectral
+    norm's vector) are copied."""
+    d = tf.constant(decay, tf.float32)
+    if step is not None:
+        t = tf.cast(step, tf.float32)
+        d = tf.minimum(d, (1.0 + t) / (10.0 + t))
+    for averaged, current in zip(average.weights, model.weights, strict=True):
+        if current.trainable:
+            value = d * averaged.value + (1.0 - d) * tf.cast(current.value, tf.float32)
+            averaged.assign(tf.cast(value, averaged.dtype))
+        else:
+            averaged.assign(current.value)
+
+
+def discriminator_accuracy(
+    real_scores: Any, fake_scores: Any, threshold: float | None = 0.0
+) -> tuple[Tensor, Tensor]:
+    """Fractions of real examples scored above `threshold` and of generated ones below it.
+
+    `threshold=None` puts it midway between the mean real and the mean generated score (a
+    Wasserstein critic's scores have no fixed offset, so no fixed threshold means anything).
+    """
+    real, fake = _f32(real_scores), _f32(fake_scores)
+    if threshold is None:
+        cut = 0.5 * (tf.reduce_mean(real) + tf.reduce_mean(fake))
+    else:
+        cut = tf.constant(threshold, tf.float32)
+    real_accuracy = tf.reduce_mean(tf.cast(real > cut, tf.float32))
+    fake_accuracy = tf.reduce_mean(tf.cast(fake < cut, tf.float32))
+    return real_accuracy, fake_accuracy
+
+
+# --------------------------------------------------------------------------- optimizers
+
+
+def copy_optimizer(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """A new optimizer with the same settings and a fresh state (a loss-scale wrapper's
+    inner optimizer is copied; the copy is not wrapped)."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        optimizer = optimizer.inner_optimizer
+    return type(optimizer).from_config(optimizer.get_config())
+
+
+def with_loss_scaling(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """Wrap in a `LossScaleOptimizer` (for mixed precision), as `Model.compile` wraps
+    `optimizer`; an already wrapped optimizer is returned as it is."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer, name="discriminator_loss_scale")
+
+
+def track_gradient_norm(
+    tracker: keras.metrics.Mean, grads: list[Any], optimizer: keras.optimizers.Optimizer
+) -> None:
+    """Track the global norm of the gradients of a loss scaled by `optimizer.scale_loss`,
+    unscaled. A step whose scaled gradients overflowed (a `LossScaleOptimizer` skips it and
+    lowers its scale) is left out, so the epoch's mean stays finite."""
+    norm = tf.linalg.global_norm(grads) / tf.cast(optimizer.scale_loss(1.0), tf.float32)
+    finite = tf.math.is_finite(norm)
+    tracker.update_state(tf.where(finite, norm, 0.0), sample_weight=tf.cast(finite, tf.float32))
+
+
+# --------------------------------------------------------------------------- health
+
+
+def mean_pairwise_distance(x: np.ndarray, max_rows: int = 512) -> float:
+    """Mean Euclidean distance between two different rows among the first `max_rows`
+    (examples flattened to vectors)."""
+    flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)[:max_rows]
+    if len(flat) < 2:
+        return 0.0
+    distances = cdist(flat, flat)
+    return float(distances.sum() / (len(flat) * (len(flat) - 1)))
+
+
+class TrainingHealth(keras.callbacks.Callback):
+    """Each epoch: log `diversity`, and warn in plain words when a GAN's training goes wrong.
+
+    `diversity` is the mean distance between two samples of a fixed batch (the same z every
+    epoch) divided by the same distance between two real examples (`model.data_spread`, set
+    by `model.initialize(data)`): about 1 when the samples vary as much as the data, near 0
+    when the generator makes nearly the same output for every z (mode collapse).
+
+    Warnings (each once per run) when, for `patience` epochs in a row, the discriminator
+    classifies at least `win` of both real and generated examples correctly (it wins, and
+    the generator learns little), or diversity stays below `collapse`.
+    """
+
+    def __init__(
+        self,
+        num_samples: int = 256,
+        seed: int = 1234,
+        collapse: float = 0.25,
+        win: float = 0.99,
+        patience: int = 3,
+        warn: Callable[[str], Any] = warnings.warn,
+    ):
+        super().__init__()
+        if num_samples < 2:
+            raise ValueError(f"num_samples must be >= 2. Received: num_samples={num_samples}")
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1. Received: patience={patience}")
+        self.num_samples = int(num_samples)
+        self.seed = int(seed)
+        self.collapse = float(collapse)
+        self.win = float(win)
+        self.patience = int(patience)
+        self.warn = warn
+        self._runs = {"win": 0, "collapse": 0}
+        self._warned: set[str] = set()
+
+    def set_model(self, model: keras.Model) -> None:
+        super().set_model(model)
+        # One traced function draws the fixed batch (an int seed: the same z at every call).
+        count, seed = self.num_samples, self.seed
+        self._draw = tf.function(lambda: model.sample(count, seed=seed))
+
+    def diversity(self) -> float | None:
+        """Diversity of the fixed batch of samples (None before `model.initialize`)."""
+        spread = float(keras.ops.convert_to_numpy(self.model.data_spread))
+        if not spread > 0:
+            return None
+        samples = keras.ops.convert_to_numpy(self._draw())
+        return mean_pairwise_distance(samples, self.num_samples) / spread
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        diversity = self.diversity()
+        if diversity is not None:
+            logs["diversity"] = diversity
+        real = logs.get("d_real_accuracy")
+        fake = logs.get("d_fake_accuracy")
+        wins = real is not None and fake is not None and min(real, fake) >= self.win
+        collapsed = diversity is not None and diversity < self.collapse
+        for kind, now in (("win", wins), ("collapse", collapsed)):
+            self._runs[kind] = self._runs[kind] + 1 if now else 0
+            if self._runs[kind] >= self.patience and kind not in self._warned:
+                self._warned.add(kind)
+                self.warn(self._message(kind, epoch + 1, real, fake, diversity))
+
+    def _message(
+        self,
+        kind: str,
+        epoch: int,
+        real: float | None,
+        fake: float | None,
+        diversity: float | None,
+    ) -> str:
+        if kind == "win":
+            return (
+                f"epoch {epoch}: the discriminator tells real from generated examples almost "
+                f"perfectly ({float(real):.1%} of real and {float(fake):.1%} of generated ones "
+                f"classified correctly, {self.patience} epochs in a row), so the generator "
+                "learns little from it. Try a lower discriminator learning rate, "
+                "label_smoothing: 0.1, a gradient penalty ({type: r1}), spectral_norm: true, "
+                "or a larger generator."
+            )
+        averaged = hasattr(self.model, "ema_generator")
+        return (
+            f"epoch {epoch}: the generated samples are far less varied than the data "
+            f"(diversity {float(diversity):.2f}, where 1.0 means as varied as the data, "
+            f"{self.patience} epochs in a row): the generator may be making the same few "
+            "outputs for every z (mode collapse). Try a gradient penalty ({type: r1} or "
+            "{type: wgan_gp}) or a larger penalty weight, spectral_norm: true, a larger batch "
+            "or a lower learning rate" + ("." if averaged else ", or ema: 0.999.")
+        )
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> dict[str, float]:
+    """A GAN has no likelihood: its metrics are the sample-quality metrics every family
+    shares (mode coverage, energy distance, Frechet distances...), drawn from the EMA
+    generator when there is one (`model.sample`)."""
+    return sample_quality(model, data, config)

@@ -1,0 +1,131 @@
+"""The `gan` family: a generator G(z) and a discriminator D(x) trained against each other."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from gencompile.spec.base import FieldError, PositiveFloat, PositiveInt, StrictModel
+from gencompile.spec.evaluation import SAMPLE_METRICS
+from gencompile.spec.networks import Network
+
+
+class NormalPrior(StrictModel):
+    """z ~ N(0, stddev^2 I)."""
+
+    type: Literal["normal"]
+    stddev: PositiveFloat = 1.0
+
+
+class UniformPrior(StrictModel):
+    """z ~ U(low, high) in each dimension."""
+
+    type: Literal["uniform"]
+    low: float = -1.0
+    high: float = 1.0
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UniformPrior:
+        if not self.low < self.high:
+            raise FieldError("high", f"must be greater than low ({self.low}) (got {self.high})")
+        return self
+
+
+Prior = Annotated[NormalPrior | UniformPrior, Field(discriminator="type")]
+
+LossType = Literal["non_saturating", "minimax", "hinge", "least_squares", "wasserstein"]
+
+
+class GANLoss(StrictModel):
+    """The adversarial loss pair (discriminator loss, generator loss)."""
+
+    type: LossType = Field(
+        "non_saturating",
+        description="non_saturating (Goodfellow 2014, -log D(G(z)) for G), minimax "
+        "(log(1 - D(G(z))) for G), hinge, least_squares (LSGAN) or wasserstein (WGAN critic).",
+    )
+
+
+class WGANGradientPenalty(StrictModel):
+    """weight * E[(||grad D(x_hat)|| - 1)^2] at x_hat = real + u (fake - real), u ~ U(0, 1)."""
+
+    type: Literal["wgan_gp"]
+    weight: PositiveFloat = 10.0
+
+
+class R1GradientPenalty(StrictModel):
+    """(weight / 2) * E[||grad D(x)||^2] on real data (Mescheder et al. 2018)."""
+
+    type: Literal["r1"]
+    weight: PositiveFloat = 10.0
+
+
+GradientPenalty = Annotated[WGANGradientPenalty | R1GradientPenalty, Field(discriminator="type")]
+
+
+class GANConditional(StrictModel):
+    """Class-conditional G(z, y) and D(x, y): the class is one-hot coded or embedded."""
+
+    num_classes: Annotated[int, Field(ge=2)]
+    encoding: Literal["one_hot", "embedding"] = Field(
+        "one_hot", description="How y is joined to z and x: one-hot code or learned embedding."
+    )
+    embedding_dim: PositiveInt | None = Field(
+        None, description="Size of the learned class embedding (encoding: embedding; default 16)."
+    )
+
+    @model_validator(mode="after")
+    def _embedding_dim_needs_embedding(self) -> GANConditional:
+        if self.embedding_dim is not None and self.encoding != "embedding":
+            raise FieldError("embedding_dim", "applies only to encoding: embedding")
+        return self
+
+
+class GANModel(StrictModel):
+    """Generative adversarial network."""
+
+    family: Literal["gan"]
+    latent_dim: PositiveInt = 64
+    prior: Prior = Field(default_factory=lambda: NormalPrior(type="normal"))
+    generator: Network
+    discriminator: Network
+    loss: GANLoss = Field(default_factory=GANLoss)
+    gradient_penalty: GradientPenalty | None = None
+    critic_steps: Annotated[int, Field(ge=1, le=100)] = Field(
+        1, description="Discriminator updates per generator update (each on the same batch)."
+    )
+    label_smoothing: Annotated[float, Field(ge=0, le=0.5)] = Field(
+        0.0, description="One-sided: the discriminator's target for real data is 1 - s."
+    )
+    ema: Annotated[float, Field(ge=0, lt=1)] = Field(
+        0.0,
+        description="Decay of an exponential moving average of the generator's weights; "
+        "samples come from the averaged generator. 0 = off.",
+    )
+    spectral_norm: bool = Field(
+        False,
+        description="Wrap every dense and convolutional layer of the discriminator, its "
+        "output layer included, in spectral normalisation.",
+    )
+    output_activation: Literal["auto", "linear", "tanh", "sigmoid"] = Field(
+        "auto",
+        description="Activation of the generator's output layer; auto: tanh for data scaled "
+        "to [-1, 1], sigmoid for [0, 1], linear otherwise.",
+    )
+    conditional: GANConditional | None = None
+
+    metrics_available: ClassVar[tuple[str, ...]] = SAMPLE_METRICS
+    metrics_default: ClassVar[tuple[str, ...]] = ()
+    # No likelihood to report: by default the data set's sample-quality metrics.
+    sample_metrics_by_default: ClassVar[bool] = True
+    trackers: ClassVar[tuple[str, ...]] = (
+        "d_loss",
+        "g_loss",
+        "d_real_accuracy",
+        "d_fake_accuracy",
+        "d_grad_norm",
+        "g_grad_norm",
+    )
+    # One optimizer per role: `training.optimizers.<role>`; the first is Keras' model.optimizer.
+    optimizer_roles: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
