@@ -23,3 +23,4 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/vae_digits.py
+	$(PY) benchmarks/flow_moons.py
