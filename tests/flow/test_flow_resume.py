@@ -35,9 +35,7 @@ output:
 EPOCHS = 4
 
 
-def test_dequantized_flow_killed_mid_epoch_resumes_to_identical_weights(
-    tmp_path: Path, killed_run
-):
+def test_dequantized_flow_killed_mid_epoch_resumes_to_identical_weights(tmp_path: Path, killed_run):
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC)
     whole = train(spec, epochs=EPOCHS, run_dir=tmp_path / "whole", quiet=True)
