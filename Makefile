@@ -23,6 +23,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/vae_digits.py
+	$(PY) benchmarks/flow_moons.py
 
 bench-text: $(STAMP)
 	$(PY) benchmarks/charlm_text.py
