@@ -46,6 +46,8 @@ TINY = {
 # epochs of a few batches check that its spec trains and writes every artifact.
 GAN_SPECS = ("gan_ring8", "gan_grid25", "wgan_gp_ring8", "dcgan_digits", "cgan_digits")
 TINY.update({stem: ["training.steps_per_epoch=4"] for stem in GAN_SPECS})
+# A U-Net samples in 5 DDIM steps rather than 50 for the metrics of a 2-epoch smoke run.
+TINY.update({stem: ["model.sampler.steps=5"] for stem in ("diffusion_digits", "cdiffusion_digits")})
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.stem for s in SPECS])

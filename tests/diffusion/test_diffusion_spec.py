@@ -36,7 +36,8 @@ def test_defaults(tmp_path):
     assert m.sampler == {"type": "ddim", "steps": 50, "eta": 0.0} and m.sampling_steps == 50
     assert m.loss == {"type": "simple"} and m.clip_range == (-1.0, 1.0)
     assert m.data_axes == (1, 2, 3) and m.num_classes is None
-    assert plan.evaluation["metrics"] == ["denoising_loss"]
+    # No likelihood: by default also the data set's offline sample-quality metric.
+    assert plan.evaluation["metrics"] == ["denoising_loss", "fd_digits"]
     assert plan.resolved_spec["model"]["denoiser"]["widths"] == [32, 64]
 
 

@@ -1275,6 +1275,7 @@ CASES += [
         "strategy: ^mirrored",
         ("'mirrored' strategy is not available yet for the diffusion family",),
         ("strategy: none",),
+        lower=True,
     ),
 ]
 
