@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-text bench-diffusion bench-gan
+.PHONY: demo test lint bench bench-text bench-diffusion bench-gan bench-gmm
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -33,3 +33,8 @@ bench-diffusion: $(STAMP)
 
 bench-gan: $(STAMP)
 	$(PY) benchmarks/gan_toy.py
+
+# One EM iteration of a generated Gaussian mixture vs scikit-learn (n=400000, d=32, k=32);
+# one thread each, so that other processes on a shared machine hit both alike.
+bench-gmm: $(STAMP)
+	$(PY) benchmarks/gmm_em.py --threads 1 --sklearn-float32

@@ -19,8 +19,8 @@ One exception, because it is where the time goes: with full covariances the E-st
 statistics cost k d^2 multiply-adds per example, and `whiten` and `statistics_from_whitened`
 do those products in float32. They work with the whitened deviations y_nk = (x_n - mu_k) P_k
 (about identity-scaled, whatever the data's offset and scale), and map the batch's sums back
-by P_k^-1 in float64 before they are added up, so float32 rounding stays relative to each
-component's own spread and never meets the cancellation above.
+by P_k^-1 in float64 before the means come back in: float32 rounding stays relative to each
+component's own spread, and the cancellation above happens in float64 without magnifying it.
 
 A mixture fitted by gradient descent keeps free parameters instead (`precision_factor`,
 `add_to_covariance`): logits, means, and log-Cholesky factors of the precisions.
