@@ -71,13 +71,17 @@ PUBLISHED = (
 # compares them with the generated project of specs/gan_ring8.yaml so the two cannot drift.
 SEED = 42
 DATA_DIM = 2
-LATENT_DIM = 16
+LATENT_DIM = 2
 HIDDEN = (256, 256, 256)
 R1_GAMMA = 1.0
 EMA_DECAY = 0.999
 LEARNING_RATE = 2e-4
 BETA_1 = 0.5
 BATCH_SIZE = 256
+
+# The paired check after each round: alternating blocks of compiled train steps.
+PAIRED_BLOCKS = 20
+PAIRED_STEPS = 25
 
 
 def load_average() -> str:
@@ -236,20 +240,22 @@ class ReferenceGAN(keras.Model):
 
 
 class EpochClock(keras.callbacks.Callback):
-    """Wall duration of every epoch but the first of each `fit` call (tracing, set-up)."""
+    """Wall and CPU duration of every epoch but the first of each `fit` call (tracing)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.wall: list[float] = []
-        self._last: float | None = None
+        self.cpu: list[float] = []
+        self._last: tuple[float, float] | None = None
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._last = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        now = time.perf_counter()
+        now = (time.perf_counter(), time.process_time())
         if self._last is not None:
-            self.wall.append(now - self._last)
+            self.wall.append(now[0] - self._last[0])
+            self.cpu.append(now[1] - self._last[1])
         self._last = now
 
 
@@ -259,12 +265,13 @@ class Contender:
     model: keras.Model
     data: DataBundle
     callbacks: list[keras.callbacks.Callback]
+    steps: int  # steps per (short) epoch
     clock: EpochClock = field(default_factory=EpochClock)
 
     def fit(self, start: int, stop: int) -> None:
         self.model.fit(
-            self.data.epochs(start, stop),  # epoch e's batches depend only on (seed, e)
-            steps_per_epoch=self.data.steps_per_epoch,
+            self.data.epochs(start, stop, steps=self.steps),  # depends only on (seed, epoch)
+            steps_per_epoch=self.steps,
             initial_epoch=start,
             epochs=stop,
             callbacks=[*self.callbacks, self.clock],
@@ -275,7 +282,41 @@ class Contender:
     def steps_per_second(self) -> float:
         if not self.clock.wall:
             raise SystemExit("no epoch was timed: each fit needs at least 2 epochs")
-        return self.data.steps_per_epoch / float(np.median(self.clock.wall))
+        return self.steps / float(np.median(self.clock.wall))
+
+    def cpu_ms_per_step(self) -> float:
+        return 1e3 * float(np.median(self.clock.cpu)) / self.steps
+
+    def step_runner(self) -> Any:
+        """One compiled training step per call, on the model's own (repeated) batches."""
+        self.model.make_train_function()
+        iterator = iter(self.data.train.repeat())
+        return lambda: self.model.train_function(iterator)
+
+
+def paired_step_ratios(contenders: list[Contender], blocks: int, steps: int) -> list[float]:
+    """Per block pair: reference ms/step over generated ms/step (speed generated/reference).
+
+    The compiled train steps are called directly in short blocks, alternating between the
+    models with the order flipping every block, so a burst of load from other processes
+    lands on both models of a pair alike.
+    """
+    runners = {c.name: c.step_runner() for c in contenders}
+    for run in runners.values():
+        for _ in range(20):  # warm up
+            run()
+    ratios = []
+    for block in range(blocks):
+        order = list(runners) if block % 2 == 0 else list(runners)[::-1]
+        seconds = {}
+        for name in order:
+            start = time.perf_counter()
+            for _ in range(steps):
+                logs = runners[name]()
+            float(logs["d_loss"])  # wait for the last step
+            seconds[name] = time.perf_counter() - start
+        ratios.append(seconds["reference"] / seconds["generated"])
+    return ratios
 
 
 @dataclass
@@ -356,17 +397,17 @@ def fresh_start(seed: int) -> None:
     repro.set_seed(seed, deterministic=True)
 
 
-def generated_contender(gen: Generated, seed: int, epochs: int) -> Contender:
+def generated_contender(gen: Generated, seed: int, epochs: int, steps: int) -> Contender:
     """The generated train.py's steps 1-3, then `model.fit` with the model's callbacks (its
     training-health monitor), without `training.fit`'s run-directory extras."""
     fresh_start(seed)
     data = load_data(gen.train.DATA, seed=gen.train.SEED)
     model = training.build_and_compile(gen.train.build_model, gen.train.TRAINING, data, epochs)
     model.initialize(data)
-    return Contender("generated", model, data, model.training_callbacks())
+    return Contender("generated", model, data, model.training_callbacks(), steps)
 
 
-def reference_contender(gen: Generated, seed: int) -> Contender:
+def reference_contender(gen: Generated, seed: int, steps: int) -> Contender:
     fresh_start(seed)
     data = load_data(gen.train.DATA, seed=gen.train.SEED)  # the same arrays and batches
     gan = ReferenceGAN(build_reference_discriminator(), build_reference_generator())
@@ -374,7 +415,7 @@ def reference_contender(gen: Generated, seed: int) -> Contender:
         d_optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE, beta_1=BETA_1),
         g_optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE, beta_1=BETA_1),
     )
-    return Contender("reference", gan, data, [])
+    return Contender("reference", gan, data, [], steps)
 
 
 def train_interleaved(contenders: list[Contender], epochs: int, chunk: int, flip: int) -> None:
@@ -387,43 +428,53 @@ def train_interleaved(contenders: list[Contender], epochs: int, chunk: int, flip
 
 @dataclass
 class Speed:
-    rounds: list[dict[str, float]]
-    steps_per_epoch: int
-    timed_epochs: int
+    rounds: list[dict[str, Any]]
+    steps: int  # per timed epoch
     load_before: str
     load_after: str
 
-    def median(self, name: str) -> float:
-        return statistics.median(r[name] for r in self.rounds)
+    def median(self, key: str) -> float:
+        return statistics.median(r[key] for r in self.rounds)
+
+    def pairs(self, key: str = "epoch_ratios") -> list[float]:
+        return [ratio for r in self.rounds for ratio in r[key]]
 
     @property
     def ratio(self) -> float:
-        return self.median("generated") / self.median("reference")
+        """Speed generated/reference: the median over every pair of neighbouring timed epochs
+        (reference epoch time / generated epoch time), all rounds pooled."""
+        return statistics.median(self.pairs())
 
 
-def speed_run(root: Path, epochs: int, chunk: int, rounds: int) -> Speed:
+def speed_run(root: Path, epochs: int, chunk: int, rounds: int, steps: int) -> Speed:
+    """Each round alternates the two trainings every `chunk` epochs of `steps` steps; the
+    first epoch of each fit is not timed, so with chunk 2 every fit yields one timed epoch
+    and neighbouring fits of the two models make a pair."""
     gen = build_generated(root / "gan_ring8_speed")
     check_parity(gen)
     load_before = load_average()
     results = []
     for rnd in range(rounds):
         contenders = [
-            generated_contender(gen, SEED + rnd, epochs),
-            reference_contender(gen, SEED + rnd),
+            generated_contender(gen, SEED + rnd, epochs, steps),
+            reference_contender(gen, SEED + rnd, steps),
         ]
         train_interleaved(contenders, epochs, chunk, flip=rnd)
-        rates = {c.name: c.steps_per_second() for c in contenders}
-        results.append(rates)
+        generated, reference = (c.clock.wall for c in contenders)
+        result: dict[str, Any] = {c.name: c.steps_per_second() for c in contenders}
+        result.update({f"{c.name}_cpu": c.cpu_ms_per_step() for c in contenders})
+        result["epoch_ratios"] = [r / g for g, r in zip(generated, reference, strict=True)]
+        result["block_ratios"] = paired_step_ratios(contenders, PAIRED_BLOCKS, PAIRED_STEPS)
+        results.append(result)
         print(
-            f"speed round {rnd + 1}/{rounds}: generated {rates['generated']:.1f} steps/s, "
-            f"reference {rates['reference']:.1f} steps/s, "
-            f"ratio {rates['generated'] / rates['reference']:.3f} (load {load_average()})",
+            f"speed round {rnd + 1}/{rounds}: generated {result['generated']:.1f} steps/s, "
+            f"reference {result['reference']:.1f} steps/s; paired epochs "
+            f"{statistics.median(result['epoch_ratios']):.3f}, paired compiled-step blocks "
+            f"{statistics.median(result['block_ratios']):.3f} (load {load_average()})",
             flush=True,
         )
-        timed = len(contenders[0].clock.wall)
-        steps = contenders[0].data.steps_per_epoch
         del contenders
-    return Speed(results, steps, timed, load_before, load_average())
+    return Speed(results, steps, load_before, load_average())
 
 
 # ====================================================================== report
@@ -470,27 +521,40 @@ def render(quality: list[Quality], speed: Speed | None, args: argparse.Namespace
         lines += [
             "## Speed: generated `gan_ring8` vs a hand-written Keras GAN",
             "",
-            "| model | steps/s (median over rounds) |",
-            "|---|---:|",
-            f"| generated | {speed.median('generated'):.1f} |",
-            f"| reference | {speed.median('reference'):.1f} |",
+            "| model | steps/s (median over rounds) | CPU ms/step (median) |",
+            "|---|---:|---:|",
+            f"| generated | {speed.median('generated'):.1f} | "
+            f"{speed.median('generated_cpu'):.2f} |",
+            f"| reference | {speed.median('reference'):.1f} | "
+            f"{speed.median('reference_cpu'):.2f} |",
             "",
-            f"**ratio generated/reference steps/s: {speed.ratio:.3f}** (target >= 0.95; per "
-            "round "
-            + ", ".join(f"{r['generated'] / r['reference']:.3f}" for r in speed.rounds)
-            + f"); load average {speed.load_before} before, {speed.load_after} after.",
+            f"**ratio generated/reference steps/s: {speed.ratio:.3f}** (target >= 0.95): the "
+            f"median over {len(speed.pairs())} pairs of neighbouring timed epochs; per round "
+            + ", ".join(f"{statistics.median(r['epoch_ratios']):.3f}" for r in speed.rounds)
+            + ". Paired compiled-step blocks: "
+            f"{statistics.median(speed.pairs('block_ratios')):.3f} (per round "
+            + ", ".join(f"{statistics.median(r['block_ratios']):.3f}" for r in speed.rounds)
+            + "). CPU time per step, reference/generated: "
+            f"{speed.median('reference_cpu') / speed.median('generated_cpu'):.3f}. "
+            f"Load average {speed.load_before} before, {speed.load_after} after.",
             "",
             f"- Same networks (3 x 256 dense, relu / leaky_relu), non-saturating loss, R1 "
             f"(gamma {R1_GAMMA:g}), generator EMA ({EMA_DECAY}), Adam({LEARNING_RATE:g}, "
             f"beta_1 {BETA_1}) for each network, batch {BATCH_SIZE}, the same data stream and "
             "seeds; `model.fit` for both, the generated model with its own callbacks (the "
             "health monitor: diversity of 256 samples each epoch).",
-            "- The generated step also tracks the discriminator's accuracy on real and fake "
-            "and both gradient norms (training health); the reference tracks the two losses.",
-            f"- {args.rounds} round(s) of {args.speed_epochs} epochs ({speed.steps_per_epoch} "
-            f"steps each), alternating every {args.chunk_epochs} epochs; {speed.timed_epochs} "
-            "timed epochs per model and round (the first epoch of each fit is not timed); "
-            "steps/s = steps per epoch / median epoch wall time.",
+            "- The generated step also tracks the discriminator's accuracy on real and fake, "
+            "the penalty and both gradient norms (training health); the reference tracks the "
+            "two losses.",
+            f"- {args.rounds} round(s) of {args.speed_epochs} epochs of {speed.steps} steps; "
+            f"the two trainings alternate every {args.chunk_epochs} epochs (`fit` resumed with "
+            "`initial_epoch`, the order flipping every chunk), and the first epoch of each "
+            "fit (tracing, set-up) is not timed. Each pair of neighbouring timed epochs of "
+            "the two models shares the machine's load; steps/s = steps per epoch / median "
+            "epoch wall time. CPU time: this process, all threads, median epoch.",
+            f"- Paired compiled-step blocks: after each round, the two compiled train steps "
+            f"are called directly in {PAIRED_BLOCKS} alternating blocks of {PAIRED_STEPS} "
+            "steps (order flipping every block); the ratio of each neighbouring pair.",
             "",
         ]
     lines += [
@@ -510,17 +574,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--epochs", type=int, default=None, help="override the specs' epochs (quality runs)"
     )
-    parser.add_argument("--speed-epochs", type=int, default=None, help="per round (default 12)")
-    parser.add_argument("--chunk-epochs", type=int, default=None, help="default 3")
-    parser.add_argument("--rounds", type=int, default=None, help="default 3")
+    parser.add_argument("--speed-epochs", type=int, default=None, help="per round (default 40)")
+    parser.add_argument(
+        "--speed-steps", type=int, default=22, help="steps per speed epoch (default 22)"
+    )
+    parser.add_argument("--chunk-epochs", type=int, default=None, help="default 2")
+    parser.add_argument("--rounds", type=int, default=None, help="default 4")
     parser.add_argument("--output", type=Path, default=None, help="markdown file to write")
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.quick:
         args.epochs = args.epochs or 10
-    args.speed_epochs = args.speed_epochs or (6 if args.quick else 12)
-    args.chunk_epochs = args.chunk_epochs or 3
-    args.rounds = args.rounds or (2 if args.quick else 3)
+    args.speed_epochs = args.speed_epochs or (6 if args.quick else 40)
+    args.chunk_epochs = args.chunk_epochs or 2
+    args.rounds = args.rounds or (2 if args.quick else 4)
     if args.speed_epochs < 2 or args.chunk_epochs < 2:
         parser.error("--speed-epochs and --chunk-epochs must be >= 2 (first epochs are untimed)")
     if args.output is None:
@@ -545,7 +612,9 @@ def main(argv: list[str] | None = None) -> None:
                     flush=True,
                 )
         if not args.no_speed:
-            speed = speed_run(root, args.speed_epochs, args.chunk_epochs, args.rounds)
+            speed = speed_run(
+                root, args.speed_epochs, args.chunk_epochs, args.rounds, args.speed_steps
+            )
     doc = render(quality, speed, args)
     print()
     print(doc)

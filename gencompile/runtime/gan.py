@@ -143,8 +143,7 @@ def _squared_gradient_norms(discriminator: keras.Model, x: Tensor, labels: Any) 
     # The gradient of all scores (of their sum) holds every example's own gradient, since
     # each score depends on its own example only.
     grads = tf.cast(tape.gradient(scores, x), tf.float32)
-    flat = tf.reshape(grads, (tf.shape(grads)[0], -1))
-    return tf.reduce_sum(tf.square(flat), axis=1)
+    return tf.reduce_sum(tf.square(grads), axis=list(range(1, grads.shape.rank)))
 
 
 def wgan_gp_penalty(
@@ -157,8 +156,7 @@ def wgan_gp_penalty(
     """E[(||grad D(x_hat)|| - 1)^2] at x_hat = x + u (G(z) - x), u ~ U(0, 1) per example
     (Gulrajani et al. 2017). Multiply by the penalty's weight (10 in the paper)."""
     real, fake = tf.cast(real, tf.float32), tf.cast(fake, tf.float32)
-    mixing_shape = tf.concat([tf.shape(real)[:1], tf.ones([tf.rank(real) - 1], tf.int32)], 0)
-    u = keras.random.uniform(mixing_shape, seed=seed)
+    u = keras.random.uniform([tf.shape(real)[0]] + [1] * (real.shape.rank - 1), seed=seed)
     x_hat = real + u * (fake - real)
     norms = tf.sqrt(_squared_gradient_norms(discriminator, x_hat, labels) + 1e-12)
     return tf.reduce_mean(tf.square(norms - 1.0))
@@ -183,10 +181,10 @@ def update_ema(average: keras.Model, model: keras.Model, decay: float, step: Any
     if step is not None:
         t = tf.cast(step, tf.float32)
         d = tf.minimum(d, (1.0 + t) / (10.0 + t))
+    rest = 1.0 - d
     for averaged, current in zip(average.weights, model.weights, strict=True):
         if current.trainable:
-            value = d * averaged.value + (1.0 - d) * tf.cast(current.value, tf.float32)
-            averaged.assign(tf.cast(value, averaged.dtype))
+            averaged.assign(d * averaged.value + rest * current.value)
         else:
             averaged.assign(current.value)
 
@@ -260,9 +258,10 @@ class TrainingHealth(keras.callbacks.Callback):
     by `model.initialize(data)`): about 1 when the samples vary as much as the data, near 0
     when the generator makes nearly the same output for every z (mode collapse).
 
-    Warnings (each once per run) when, for `patience` epochs in a row, the discriminator
-    classifies at least `win` of both real and generated examples correctly (it wins, and
-    the generator learns little), or diversity stays below `collapse`.
+    Warnings (each once per run) when, for `patience` epochs in a row after the first
+    `warmup` epochs, the discriminator classifies at least `win` of both real and generated
+    examples correctly (it wins, and the generator learns little), or diversity stays below
+    `collapse`.
     """
 
     def __init__(
@@ -272,6 +271,7 @@ class TrainingHealth(keras.callbacks.Callback):
         collapse: float = 0.25,
         win: float = 0.99,
         patience: int = 3,
+        warmup: int = 5,
         warn: Callable[[str], Any] = warnings.warn,
     ):
         super().__init__()
@@ -284,15 +284,19 @@ class TrainingHealth(keras.callbacks.Callback):
         self.collapse = float(collapse)
         self.win = float(win)
         self.patience = int(patience)
+        self.warmup = int(warmup)
         self.warn = warn
         self._runs = {"win": 0, "collapse": 0}
         self._warned: set[str] = set()
 
     def set_model(self, model: keras.Model) -> None:
+        # Keras sets the model at every fit; the traced draw is made once per model.
+        if getattr(self, "_drawn_model", None) is not model:
+            # An int seed: the same z at every call.
+            count, seed = self.num_samples, self.seed
+            self._draw = tf.function(lambda: model.sample(count, seed=seed))
+            self._drawn_model = model
         super().set_model(model)
-        # One traced function draws the fixed batch (an int seed: the same z at every call).
-        count, seed = self.num_samples, self.seed
-        self._draw = tf.function(lambda: model.sample(count, seed=seed))
 
     def diversity(self) -> float | None:
         """Diversity of the fixed batch of samples (None before `model.initialize`)."""
@@ -311,6 +315,8 @@ class TrainingHealth(keras.callbacks.Callback):
         fake = logs.get("d_fake_accuracy")
         wins = real is not None and fake is not None and min(real, fake) >= self.win
         collapsed = diversity is not None and diversity < self.collapse
+        if epoch < self.warmup:  # a fresh generator's samples are alike: no verdict yet
+            return
         for kind, now in (("win", wins), ("collapse", collapsed)):
             self._runs[kind] = self._runs[kind] + 1 if now else 0
             if self._runs[kind] >= self.patience and kind not in self._warned:

@@ -214,7 +214,7 @@ class FakeGAN:
 
 def run_health(model: FakeGAN, epochs: list[dict]) -> tuple[list[dict], list[str]]:
     warned: list[str] = []
-    health = gan.TrainingHealth(num_samples=200, patience=3, warn=warned.append)
+    health = gan.TrainingHealth(num_samples=200, patience=3, warmup=2, warn=warned.append)
     health.set_model(model)
     for epoch, logs in enumerate(epochs):
         health.on_epoch_end(epoch, logs)
@@ -229,20 +229,20 @@ def test_health_logs_diversity_relative_to_the_data() -> None:
 
 
 def test_health_warns_once_about_mode_collapse_in_plain_words() -> None:
-    epochs = [{} for _ in range(6)]
+    epochs = [{} for _ in range(8)]
     logs, warned = run_health(FakeGAN(1.77, 0.01), epochs)
-    assert all(entry["diversity"] < 0.05 for entry in logs)
-    assert len(warned) == 1
-    assert "epoch 3" in warned[0] and "mode collapse" in warned[0] and "less varied" in warned[0]
+    assert all(entry["diversity"] < 0.05 for entry in logs)  # logged from the first epoch
+    assert len(warned) == 1  # after the 2 warm-up epochs, 3 in a row: epoch 5
+    assert "epoch 5" in warned[0] and "mode collapse" in warned[0] and "less varied" in warned[0]
 
 
 def test_health_warns_when_the_discriminator_wins_for_several_epochs() -> None:
     winning = {"d_real_accuracy": 1.0, "d_fake_accuracy": 0.995}
     even = {"d_real_accuracy": 0.7, "d_fake_accuracy": 0.6}
     model = FakeGAN(0.0, 1.0)  # not initialised: no diversity, but accuracies are read
-    _, warned = run_health(model, [dict(winning), dict(winning), dict(even), dict(winning)])
-    assert warned == []  # never 3 epochs in a row
-    _, warned = run_health(model, [dict(winning) for _ in range(4)])
+    _, warned = run_health(model, [dict(winning)] * 4 + [dict(even)] + [dict(winning)] * 2)
+    assert warned == []  # the first two are warm-up, then never 3 epochs in a row
+    _, warned = run_health(model, [dict(winning) for _ in range(5)])
     assert len(warned) == 1
     assert "discriminator tells real from generated examples almost perfectly" in warned[0]
     assert "100.0% of real" in warned[0] and "learning rate" in warned[0]

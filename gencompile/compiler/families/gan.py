@@ -31,11 +31,11 @@ ACCURACY_THRESHOLD: dict[str, float | None] = {
     "wasserstein": None,
 }
 SCORE_WORDS = {
-    "non_saturating": "a logit: higher means more real",
-    "minimax": "a logit: higher means more real",
-    "hinge": "a critic value: higher means more real",
-    "least_squares": "regressed towards 1 for real and 0 for generated examples",
-    "wasserstein": "a critic value: higher means more real",
+    "non_saturating": "a logit: higher is more real",
+    "minimax": "a logit: higher is more real",
+    "hinge": "a critic value: higher is more real",
+    "least_squares": "regressed to 1 for real, 0 for generated examples",
+    "wasserstein": "a critic value: higher is more real",
 }
 LOSS_WORDS = {
     "non_saturating": (
