@@ -77,7 +77,8 @@ def _history(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
+    """A run's JSON file ({} when it does not exist yet); a corrupt one is a RunError."""
     if not path.exists():
         return {}
     try:
@@ -87,10 +88,10 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def read_report(run_dir: Path) -> Report:
-    lock = _read_json(run_dir / "spec.lock.json")
+    lock = read_json(run_dir / "spec.lock.json")
     if not lock:
         raise RunError(f"{run_dir} is not a run directory (no spec.lock.json)")
-    record = _read_json(run_dir / "metrics.json")
+    record = read_json(run_dir / "metrics.json")
     resolved = lock["resolved_spec"]
     history = _history(run_dir)
     last = {k: float(v) for k, v in (history[-1] if history else {}).items() if k != "epoch" and v}
@@ -281,10 +282,10 @@ def compare_runs(run_dirs: list[Path | str]) -> Comparison:
     """One table of several runs' metrics: a row per metric, a column per run."""
     labels, metrics = [], []
     for run_dir in map(Path, run_dirs):
-        lock = _read_json(run_dir / "spec.lock.json")
+        lock = read_json(run_dir / "spec.lock.json")
         if not lock:
             raise RunError(f"{run_dir} is not a run directory (no spec.lock.json)")
-        record = _read_json(run_dir / "metrics.json")
+        record = read_json(run_dir / "metrics.json")
         if "metrics" not in record:
             raise RunError(f"{run_dir} has no metrics yet; train or evaluate it first")
         labels.append(f"{lock['name']}/{run_dir.name}")

@@ -28,7 +28,7 @@ from gencompile.compiler.lower import lower
 from gencompile.compiler.project import build, sha256_text, write_lock
 from gencompile.errors import RunError, SpecError
 from gencompile.lockfile import build_locked, read_lock, verify_files
-from gencompile.report import write_report
+from gencompile.report import read_json, write_report
 from gencompile.spec import LoadedSpec, load_spec, load_spec_text
 from gencompile.spec.base import python_name
 
@@ -143,13 +143,7 @@ def load_trained_model(run_dir: Path | str, check_weights: bool = True) -> tuple
 
 def read_record(run_dir: Path) -> dict[str, Any]:
     """metrics.json of a run ({} before training finished)."""
-    path = Path(run_dir) / "metrics.json"
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise RunError(f"{path} is unreadable or corrupt: {err}") from None
+    return read_json(Path(run_dir) / "metrics.json")
 
 
 def sample(

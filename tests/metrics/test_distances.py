@@ -199,3 +199,10 @@ def test_mode_coverage_counts_collapsed_and_stray_samples() -> None:
     coverage = mode_coverage(samples, centres, std=0.01)  # 3 sigma = 0.03
     assert coverage.modes_captured == 1  # [1.0, 0.04] is 0.04 from its mode: not captured
     assert coverage.high_quality_fraction == pytest.approx(0.5)
+
+
+def test_the_spec_and_the_runtime_know_the_same_sample_metrics() -> None:
+    from gencompile.runtime.metrics.samples import SAMPLE_METRICS as COMPUTED
+    from gencompile.spec.evaluation import SAMPLE_METRICS as ACCEPTED
+
+    assert COMPUTED == ACCEPTED

@@ -28,15 +28,6 @@ import numpy as np
 from gencompile.runtime.metrics import distances, features
 from gencompile.runtime.sources import mode_centers
 
-SAMPLE_METRICS = (
-    "fd_digits",
-    "fid",
-    "kid",
-    "inception_score",
-    "precision_recall",
-    "energy_distance",
-    "mode_coverage",
-)
 SAMPLES_PER_CALL = 500  # samples are drawn in chunks, with a progress bar
 KID_SEED = 0  # the random subsets of KID
 
@@ -179,3 +170,4 @@ METRICS: dict[str, Callable[[FeatureSpaces], dict[str, float]]] = {
     "energy_distance": _energy_distance,
     "mode_coverage": _mode_coverage,
 }
+SAMPLE_METRICS = tuple(METRICS)  # the spec's evaluation.SAMPLE_METRICS (a test checks)
