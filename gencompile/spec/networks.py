@@ -9,7 +9,13 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from gencompile.spec.base import (
     Activation,
@@ -268,3 +274,13 @@ class Network(StrictModel):
             field = shorthand_only[0]
             raise FieldError(field, f"`{field}` applies only to the `mlp:` shorthand")
         return self
+
+    @model_serializer(mode="wrap")
+    def _dump_one_form(self, handler: SerializerFunctionWrapHandler) -> dict:
+        """Dump only the form in use, so that a dumped network (the lock's resolved spec)
+        validates again: `layers:` takes no shorthand fields."""
+        data = handler(self)
+        unused = ("mlp", "activation", "dropout") if self.layers is not None else ("layers",)
+        for key in unused:
+            data.pop(key, None)
+        return data

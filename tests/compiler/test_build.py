@@ -504,3 +504,15 @@ def test_generated_code_is_ruff_formatted(projects, name):
         "format", "--isolated", "--no-cache", "--line-length", "100", "--diff", *files
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.stem for s in SPECS])
+def test_the_locks_resolved_spec_validates_to_itself(spec: Path, example_overrides) -> None:
+    """What `build --locked` and `reproduce` read back must be the spec that was locked."""
+    from gencompile.compiler.lower import lower
+    from gencompile.spec import validate_raw
+    from gencompile.spec.loader import Marks, RawSpec
+
+    plan = lower(load_spec(spec, example_overrides(spec)))
+    again = validate_raw(RawSpec(plan.resolved_spec, Marks(), None, ""))
+    assert lower(again).resolved_spec == plan.resolved_spec
