@@ -259,9 +259,9 @@ class TrainingHealth(keras.callbacks.Callback):
     when the generator makes nearly the same output for every z (mode collapse).
 
     Warnings (each once per run) when, for `patience` epochs in a row after the first
-    `warmup` epochs, the discriminator classifies at least `win` of both real and generated
-    examples correctly (it wins, and the generator learns little), or diversity stays below
-    `collapse`.
+    `warmup_steps` generator updates, the discriminator classifies at least `win` of both
+    real and generated examples correctly (it wins, and the generator learns little), or
+    diversity stays below `collapse`.
     """
 
     def __init__(
@@ -271,7 +271,7 @@ class TrainingHealth(keras.callbacks.Callback):
         collapse: float = 0.25,
         win: float = 0.99,
         patience: int = 3,
-        warmup: int = 5,
+        warmup_steps: int = 1000,
         warn: Callable[[str], Any] = warnings.warn,
     ):
         super().__init__()
@@ -284,7 +284,7 @@ class TrainingHealth(keras.callbacks.Callback):
         self.collapse = float(collapse)
         self.win = float(win)
         self.patience = int(patience)
-        self.warmup = int(warmup)
+        self.warmup_steps = int(warmup_steps)
         self.warn = warn
         self._runs = {"win": 0, "collapse": 0}
         self._warned: set[str] = set()
@@ -315,8 +315,9 @@ class TrainingHealth(keras.callbacks.Callback):
         fake = logs.get("d_fake_accuracy")
         wins = real is not None and fake is not None and min(real, fake) >= self.win
         collapsed = diversity is not None and diversity < self.collapse
-        if epoch < self.warmup:  # a fresh generator's samples are alike: no verdict yet
-            return
+        optimizer = getattr(self.model, "optimizer", None)  # the generator's
+        if optimizer is not None and int(optimizer.iterations) < self.warmup_steps:
+            return  # a fresh generator's samples are alike: no verdict yet
         for kind, now in (("win", wins), ("collapse", collapsed)):
             self._runs[kind] = self._runs[kind] + 1 if now else 0
             if self._runs[kind] >= self.patience and kind not in self._warned:

@@ -4,6 +4,7 @@ gradient norm is known), the generator's moving average, accuracy and the health
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -201,11 +202,13 @@ def test_mean_pairwise_distance_leaves_out_each_point_with_itself() -> None:
 
 
 class FakeGAN:
-    """What TrainingHealth reads from a model: data_spread and sample(n, seed=...)."""
+    """What TrainingHealth reads from a model: data_spread, sample(n, seed=...) and the
+    generator's optimizer's iterations."""
 
     def __init__(self, spread: float, width: float):
         self.data_spread = keras.Variable(spread)
         self.width = width
+        self.optimizer = SimpleNamespace(iterations=0)
 
     def sample(self, num_samples: int, seed: int | None = None) -> np.ndarray:
         rng = np.random.default_rng(seed)
@@ -214,9 +217,10 @@ class FakeGAN:
 
 def run_health(model: FakeGAN, epochs: list[dict]) -> tuple[list[dict], list[str]]:
     warned: list[str] = []
-    health = gan.TrainingHealth(num_samples=200, patience=3, warmup=2, warn=warned.append)
+    health = gan.TrainingHealth(num_samples=200, patience=3, warmup_steps=250, warn=warned.append)
     health.set_model(model)
     for epoch, logs in enumerate(epochs):
+        model.optimizer.iterations = 100 * (epoch + 1)  # 100 generator updates an epoch
         health.on_epoch_end(epoch, logs)
     return epochs, warned
 
@@ -232,7 +236,7 @@ def test_health_warns_once_about_mode_collapse_in_plain_words() -> None:
     epochs = [{} for _ in range(8)]
     logs, warned = run_health(FakeGAN(1.77, 0.01), epochs)
     assert all(entry["diversity"] < 0.05 for entry in logs)  # logged from the first epoch
-    assert len(warned) == 1  # after the 2 warm-up epochs, 3 in a row: epoch 5
+    assert len(warned) == 1  # no verdict within 250 updates (2 epochs), then 3 in a row
     assert "epoch 5" in warned[0] and "mode collapse" in warned[0] and "less varied" in warned[0]
 
 
