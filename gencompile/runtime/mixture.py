@@ -15,13 +15,6 @@ subtracts squared means from summed second moments; in float32 that cancellation
 log-determinants of nearly singular covariances drift by more than the 1e-3 relative
 agreement with scikit-learn (which computes in float64) that the tests hold us to.
 
-One exception, because it is where the time goes: with full covariances the E-step and the
-statistics cost k d^2 multiply-adds per example, and `whiten` and `statistics_from_whitened`
-do those products in float32. They work with the whitened deviations y_nk = (x_n - mu_k) P_k
-(about identity-scaled, whatever the data's offset and scale), and map the batch's sums back
-by P_k^-1 in float64 before the means come back in: float32 rounding stays relative to each
-component's own spread, and the cancellation above happens in float64 without magnifying it.
-
 A mixture fitted by gradient descent keeps free parameters instead (`precision_factor`,
 `add_to_covariance`): logits, means, and log-Cholesky factors of the precisions.
 """
@@ -139,67 +132,6 @@ def precisions_cholesky(covariances, covariance: str):
         identity = tf.broadcast_to(tf.eye(tf.shape(lower)[-1], dtype=DTYPE), tf.shape(lower))
         return tf.linalg.matrix_transpose(tf.linalg.triangular_solve(lower, identity, lower=True))
     return tf.math.rsqrt(covariances)
-
-
-def whiten(x, means, precisions_cholesky):
-    """y_nk = (x_n - mu_k) P_k for full covariances, in float32, shaped (k, d, n).
-
-    One matrix product of the batch with every P_k side by side, (k d, d) x (d, n), instead
-    of k small ones. The data and the means are first shifted by the means' average, so the
-    float32 product sees the data's spread rather than its distance from the origin.
-    """
-    k, d = means.shape
-    centre = tf.reduce_mean(means, axis=0)
-    x = tf.cast(x - centre, tf.float32)
-    mu = tf.cast(means - centre, tf.float32)
-    p = tf.cast(precisions_cholesky, tf.float32)
-    side_by_side = tf.reshape(tf.transpose(p, (1, 0, 2)), (d, k * d))  # [P_1 ... P_k]
-    xp = tf.reshape(tf.matmul(side_by_side, x, transpose_a=True, transpose_b=True), (k, d, -1))
-    mu_p = tf.reduce_sum(mu[:, :, None] * p, axis=1)  # (k, d): mu_k P_k
-    return xp - mu_p[:, :, None]
-
-
-def log_joint_from_whitened(whitened, weights, precisions_cholesky):
-    """log w_k + log N(x_n | mu_k, Sigma_k) from `whiten`'s output: (n, k), float32.
-
-    log N = log det P_k - |y_nk|^2 / 2 - (d/2) log(2 pi); the constants are float64 first.
-    """
-    d = whitened.shape[1]
-    log_det = tf.reduce_sum(tf.math.log(tf.linalg.diag_part(precisions_cholesky)), axis=-1)
-    constant = tf.math.log(weights) + log_det - 0.5 * d * math.log(2.0 * math.pi)
-    squared = tf.reduce_sum(tf.square(whitened), axis=1)  # (k, n)
-    return tf.transpose(tf.cast(constant, tf.float32)[:, None] - 0.5 * squared)
-
-
-def statistics_from_whitened(whitened, responsibilities, means, precisions_cholesky):
-    """`batch_statistics` for full covariances, from `whiten`'s output (float64 results).
-
-    The sums of r_nk y_nk and r_nk y_nk y_nk^T are float32 matrix products; mapped back by
-    x_n - mu_k = y_nk P_k^-1 they are the batch's deviations from the means, and only then,
-    in float64, do the means come back in: sum r x = sum r (x - mu) + N mu, and likewise for
-    sum r x x^T.
-    """
-    r = tf.transpose(tf.cast(responsibilities, tf.float32))  # (k, n)
-    weighted = whitened * r[:, None, :]
-    counts = tf.cast(tf.reduce_sum(r, axis=1), DTYPE)
-    y_sums = tf.cast(tf.reduce_sum(weighted, axis=2), DTYPE)  # (k, d)
-    y_moments = tf.cast(tf.matmul(weighted, whitened, transpose_b=True), DTYPE)  # (k, d, d)
-    p = tf.convert_to_tensor(precisions_cholesky, DTYPE)
-    identity = tf.broadcast_to(tf.eye(tf.shape(p)[-1], dtype=DTYPE), tf.shape(p))
-    inverse = tf.linalg.triangular_solve(p, identity, lower=False)  # P^-1 (P is upper)
-    # u_k P_k^-1 as a sum of products: a batched matrix-vector product in float64 rounds
-    # differently from one process to the next, and runs must be reproducible bit for bit.
-    deviation_sums = tf.reduce_sum(y_sums[:, :, None] * inverse, axis=1)
-    deviation_moments = tf.matmul(inverse, tf.matmul(y_moments, inverse), transpose_a=True)
-    sums = deviation_sums + counts[:, None] * means
-    cross = means[:, :, None] * deviation_sums[:, None, :]
-    second = (
-        deviation_moments
-        + cross
-        + tf.linalg.matrix_transpose(cross)
-        + counts[:, None, None] * means[:, :, None] * means[:, None, :]
-    )
-    return counts, sums, second
 
 
 def statistics_from_responsibilities(x: np.ndarray, resp: np.ndarray, covariance: str, batch=4096):
