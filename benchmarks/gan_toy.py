@@ -446,7 +446,7 @@ class Speed:
         return statistics.median(self.pairs())
 
 
-def speed_run(root: Path, epochs: int, chunk: int, rounds: int, steps: int) -> Speed:
+def speed_run(root: Path, epochs: int, chunk: int, rounds: int, steps: int | None) -> Speed:
     """Each round alternates the two trainings every `chunk` epochs of `steps` steps; the
     first epoch of each fit is not timed, so with chunk 2 every fit yields one timed epoch
     and neighbouring fits of the two models make a pair."""
@@ -454,6 +454,8 @@ def speed_run(root: Path, epochs: int, chunk: int, rounds: int, steps: int) -> S
     check_parity(gen)
     load_before = load_average()
     results = []
+    if steps is None:  # the spec's own epoch
+        steps = load_data(gen.train.DATA, seed=gen.train.SEED).steps_per_epoch
     for rnd in range(rounds):
         contenders = [
             generated_contender(gen, SEED + rnd, epochs, steps),
@@ -574,9 +576,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--epochs", type=int, default=None, help="override the specs' epochs (quality runs)"
     )
-    parser.add_argument("--speed-epochs", type=int, default=None, help="per round (default 40)")
+    parser.add_argument("--speed-epochs", type=int, default=None, help="per round (default 12)")
     parser.add_argument(
-        "--speed-steps", type=int, default=22, help="steps per speed epoch (default 22)"
+        "--speed-steps",
+        type=int,
+        default=None,
+        help="steps per speed epoch (default: the spec's, 176)",
     )
     parser.add_argument("--chunk-epochs", type=int, default=None, help="default 2")
     parser.add_argument("--rounds", type=int, default=None, help="default 4")
@@ -585,9 +590,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.quick:
         args.epochs = args.epochs or 10
-    args.speed_epochs = args.speed_epochs or (6 if args.quick else 40)
+    args.speed_epochs = args.speed_epochs or (6 if args.quick else 12)
     args.chunk_epochs = args.chunk_epochs or 2
-    args.rounds = args.rounds or (2 if args.quick else 4)
+    args.rounds = args.rounds or (2 if args.quick else 5)
+    if args.quick:
+        args.speed_steps = args.speed_steps or 22
     if args.speed_epochs < 2 or args.chunk_epochs < 2:
         parser.error("--speed-epochs and --chunk-epochs must be >= 2 (first epochs are untimed)")
     if args.output is None:

@@ -14,7 +14,6 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from gencompile.compiler.families.vae import _penalty_words
 from gencompile.compiler.lower import Lowering, type_first
 from gencompile.compiler.networks import NetworkBuilder, expand, walk
 from gencompile.compiler.plan import LayerPlan, NetworkPlan, PathKey, ProjectPlan, Shape
@@ -437,7 +436,16 @@ def _words(model: Any, penalty_weight: float, regularizer: tuple[float, float] |
         )
     if model.label_smoothing:
         words += f" (one-sided label smoothing: real examples are labelled {real})"
-    return words + ", averaged over the batch" + _penalty_words(regularizer)
+    return words + ", averaged over the batch" + _kernel_penalty_words(regularizer)
+
+
+def _kernel_penalty_words(regularizer: tuple[float, float] | None) -> str:
+    if regularizer is None:
+        return ""
+    terms = [
+        f"{name} {value:g}" for name, value in zip(("L1", "L2"), regularizer, strict=True) if value
+    ]
+    return f" + {' and '.join(terms)} penalties on the kernels"
 
 
 def lower_gan(low: Lowering) -> ProjectPlan:
