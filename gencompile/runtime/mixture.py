@@ -2,8 +2,8 @@
 
 The parameters are those of scikit-learn's `GaussianMixture`, with the covariances held as
 the Cholesky factors of their inverses (`precisions_cholesky`, P with P P^T = Sigma^-1):
-a log-density is then a matrix product and a sum of logs, and a sample is one triangular
-solve. Their shapes follow the covariance type:
+their log-determinant is a sum of logs, and a sample is one triangular solve. Their shapes
+follow the covariance type:
 
     full       (k, d, d)   one covariance per component
     tied       (d, d)      one covariance shared by every component
@@ -56,51 +56,81 @@ def second_moment_shape(covariance: str, components: int, features: int) -> tupl
 
 
 # --------------------------------------------------------------------------- densities
+#
+# A Gaussian is an exponential family: log w_k + log N(x | mu_k, Sigma_k) = phi(x) . h_k,
+# where phi(x) = [1, x, second-order terms] are the sufficient statistics of one example
+# and h_k the component's natural parameters. So the log-joint of a batch and every
+# component is one matrix product, phi(X) H, and the statistics the M-step needs are
+# another, r^T phi(X). With full covariances that costs k d(d+1)/2 multiply-adds per example
+# each way, half of whitening by each precision factor and then summing outer products, and
+# both products are large enough to run at the processor's speed.
 
 
-def log_gaussian_prob(x, means, precisions_cholesky, covariance: str):
-    """log N(x_n | mu_k, Sigma_k) for every example n and component k: shape (n, k)."""
-    d = tf.cast(tf.shape(x)[1], DTYPE)
-    p = precisions_cholesky
-    if covariance == "full":
-        # y_nk = (x_n - mu_k) P_k, as two matrix products: x P_k and mu_k P_k.
-        y = tf.einsum("nd,kde->nke", x, p) - tf.einsum("kd,kde->ke", means, p)[None]
-        squared = tf.reduce_sum(tf.square(y), axis=-1)
-        log_det = tf.reduce_sum(tf.math.log(tf.linalg.diag_part(p)), axis=-1)
-    elif covariance == "tied":
-        y = tf.matmul(x, p)[:, None, :] - tf.matmul(means, p)[None]
-        squared = tf.reduce_sum(tf.square(y), axis=-1)
-        log_det = tf.reduce_sum(tf.math.log(tf.linalg.diag_part(p)))
-    elif covariance == "diag":
-        y = (x[:, None, :] - means[None]) * p[None]
-        squared = tf.reduce_sum(tf.square(y), axis=-1)
-        log_det = tf.reduce_sum(tf.math.log(p), axis=-1)
-    elif covariance == "spherical":
-        distance = tf.reduce_sum(tf.square(x[:, None, :] - means[None]), axis=-1)
-        squared = distance * tf.square(p)[None]
-        log_det = d * tf.math.log(p)
+def quadratic_pairs(features: int) -> tuple[np.ndarray, np.ndarray]:
+    """(i, j) with i <= j, row by row: the order of the products x_i x_j in the features."""
+    return np.triu_indices(features)
+
+
+def gaussian_features(x, covariance: str):
+    """phi(x) for each example: [1, x, x_i x_j for i <= j] (full, tied) or [1, x, x^2]."""
+    if covariance in ("full", "tied"):
+        d = x.shape[-1]
+        # Row i of the upper triangle of x x^T, for each i: d(d+1)/2 products in all.
+        second_order = [x[:, i : i + 1] * x[:, i:] for i in range(d)]
     else:
-        raise ValueError(f"unknown covariance type {covariance!r}")
-    return -0.5 * (d * math.log(2.0 * math.pi) + squared) + log_det
+        second_order = [tf.square(x)]
+    return tf.concat([tf.ones_like(x[:, :1]), x, *second_order], axis=1)
+
+
+def natural_parameters(log_weights, means, precisions_cholesky, covariance: str):
+    """H with phi(x) H = log w_k + log N(x | mu_k, Sigma_k): shape (len(phi), k).
+
+    With A_k = P_k P_k^T the precision matrix, log N = log det P_k - (d/2) log(2 pi)
+    - (1/2) (x^T A_k x - 2 mu_k^T A_k x + mu_k^T A_k mu_k): the constant, linear (A_k mu_k)
+    and quadratic (-A_k / 2, off-diagonal pairs counted twice) coefficients of phi(x).
+    """
+    k, d = means.shape
+    p = tf.convert_to_tensor(precisions_cholesky, DTYPE)
+    if covariance in ("full", "tied"):
+        precision = tf.broadcast_to(tf.matmul(p, p, transpose_b=True), (k, d, d))
+        linear = tf.reduce_sum(precision * means[:, None, :], axis=2)
+        i, j = quadratic_pairs(d)
+        pairs = tf.gather(tf.reshape(precision, (k, d * d)), i * d + j, axis=1)
+        quadratic = pairs * np.where(i == j, -0.5, -1.0)
+        log_det = tf.reduce_sum(tf.math.log(tf.linalg.diag_part(p)), axis=-1)
+    else:  # diag, spherical: P holds the square roots of the precisions' diagonals
+        roots = tf.broadcast_to(p[:, None] if covariance == "spherical" else p, (k, d))
+        linear = tf.square(roots) * means
+        quadratic = -0.5 * tf.square(roots)
+        log_det = tf.reduce_sum(tf.math.log(roots), axis=1)
+    mahalanobis_of_mean = tf.reduce_sum(linear * means, axis=1)  # mu_k^T A_k mu_k
+    constant = (
+        log_weights
+        + tf.broadcast_to(log_det, (k,))
+        - 0.5 * (d * math.log(2.0 * math.pi) + mahalanobis_of_mean)
+    )
+    return tf.transpose(tf.concat([constant[:, None], linear, quadratic], axis=1))
 
 
 # --------------------------------------------------------------------------- EM
 
 
-def batch_statistics(x, responsibilities, covariance: str):
-    """Sufficient statistics of one batch: sum_n r_nk, sum_n r_nk x_n, and second moments."""
-    r = responsibilities
-    counts = tf.reduce_sum(r, axis=0)
-    sums = tf.matmul(r, x, transpose_a=True)  # (k, d)
-    if covariance == "full":
-        # sum_n r_nk x_n x_n^T for every k, as one matrix product of shape (k*d, n) x (n, d).
-        k, d = tf.shape(r)[1], tf.shape(x)[1]
-        weighted = tf.reshape(r[:, :, None] * x[:, None, :], (-1, k * d))
-        second = tf.reshape(tf.matmul(weighted, x, transpose_a=True), (k, d, d))
-    elif covariance == "tied":
-        second = tf.matmul(x, x, transpose_a=True)
-    else:  # diag, spherical
-        second = tf.matmul(r, tf.square(x), transpose_a=True)
+def statistics_from_features(features, responsibilities, covariance: str, dims: int):
+    """A batch's sufficient statistics, all from one matrix product r^T phi(X).
+
+    They are sum_n r_nk, sum_n r_nk x_n and the second moments: sum_n r_nk x_n x_n^T (full),
+    the unweighted sum_n x_n x_n^T (tied), or sum_n r_nk x_n^2 (diag, spherical).
+    """
+    moments = tf.matmul(responsibilities, features, transpose_a=True)  # (k, len(phi))
+    counts, sums, second = moments[:, 0], moments[:, 1 : dims + 1], moments[:, dims + 1 :]
+    if covariance in ("full", "tied"):
+        # Unfold the upper triangle into symmetric d x d matrices.
+        i, j = quadratic_pairs(dims)
+        position = np.zeros((dims, dims), np.int64)
+        position[i, j] = position[j, i] = np.arange(len(i))
+        if covariance == "tied":  # sum_k r_nk = 1: the plain sum of x_n x_n^T
+            second = tf.reduce_sum(second, axis=0)
+        second = tf.gather(second, position, axis=-1)
     return counts, sums, second
 
 
@@ -138,9 +168,9 @@ def statistics_from_responsibilities(x: np.ndarray, resp: np.ndarray, covariance
     """Statistics of a whole array given its responsibilities (for the initialisation)."""
     totals = None
     for start in range(0, len(x), batch):
-        xb = tf.constant(x[start : start + batch], DTYPE)
+        features = gaussian_features(tf.constant(x[start : start + batch], DTYPE), covariance)
         rb = tf.constant(resp[start : start + batch], DTYPE)
-        parts = batch_statistics(xb, rb, covariance)
+        parts = statistics_from_features(features, rb, covariance, x.shape[1])
         totals = parts if totals is None else [t + p for t, p in zip(totals, parts, strict=True)]
     return totals
 
