@@ -35,6 +35,6 @@ bench-gan: $(STAMP)
 	$(PY) benchmarks/gan_toy.py
 
 # One EM iteration of a generated Gaussian mixture vs scikit-learn (n=400000, d=32, k=32);
-# one thread each, so that other processes on a shared machine hit both alike.
+# each with the machine's cores (--threads 1 for one each); also scikit-learn in float32.
 bench-gmm: $(STAMP)
-	$(PY) benchmarks/gmm_em.py --threads 1 --sklearn-float32
+	$(PY) benchmarks/gmm_em.py --sklearn-float32

@@ -25,7 +25,8 @@ One run of this script
 
 Run it from the repository root:
 
-    .venv/bin/python benchmarks/gmm_em.py --threads 1  # n=400000, d=32, k=32, 3 rounds
+    .venv/bin/python benchmarks/gmm_em.py              # n=400000, d=32, k=32, 3 rounds
+    .venv/bin/python benchmarks/gmm_em.py --threads 1  # the same, one thread each
     .venv/bin/python benchmarks/gmm_em.py --quick      # n=20000, d=16, k=8: a smoke check
 
 Time per iteration. The generated model: a callback reads the clocks at each epoch's end;
