@@ -74,6 +74,11 @@ def build_and_compile(
         else:
             optimizer = make_optimizer(training["optimizer"], training["schedule"], total_steps)
             model.compile(optimizer=optimizer)
+        # Create the optimizer's variables now, not inside the first step: a tf.function
+        # that creates variables is traced a second time. (Generated models have all their
+        # weights once built; those with several optimizers build each in `compile`.)
+        if model.built and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
     return model
 
 

@@ -432,3 +432,44 @@ def test_sample_pictures_every_n_epochs(tmp_path: Path):
     for epoch in range(3):
         disabled.on_epoch_end(epoch)
     assert not (tmp_path / "off").exists()
+
+
+def test_build_and_compile_creates_the_optimizer_variables_so_the_step_traces_once():
+    from gencompile.runtime import training
+
+    traces: list[int] = []
+
+    class Regression(keras.Model):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dense = layers.Dense(1)
+
+        def call(self, x):
+            return self.dense(x)
+
+        def train_step(self, data):
+            traces.append(1)  # runs once per trace of the compiled step
+            x, y = data
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(tf.square(self(x) - y))
+            grads = tape.gradient(loss, self.trainable_variables)
+            self.optimizer.apply(grads, self.trainable_variables)
+            return {"loss": loss}
+
+    def build() -> keras.Model:
+        model = Regression()
+        model(np.zeros((1, 3), "float32"))  # creates the weights, as generated builders do
+        return model
+
+    config = {
+        "mixed_precision": False,
+        "distribution": {"strategy": "none"},
+        "steps_per_epoch": 4,
+        "optimizer": BASE,
+        "schedule": None,
+    }
+    model = training.build_and_compile(build, config, data=None, epochs=1)
+    assert model.optimizer.built
+    x = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    model.fit(tf.data.Dataset.from_tensor_slices((x, x[:, :1])).batch(8), epochs=1, verbose=0)
+    assert len(traces) == 1
