@@ -81,6 +81,14 @@ class Lowering:
         reg = self.spec.training.regularization
         return (reg.l1, reg.l2) if (reg.l1 or reg.l2) else None
 
+    def kernel_penalty_words(self, joiner: str = " + ") -> str:
+        """The regularizer for a loss's description: " + L2 1e-05 penalties on the kernels"."""
+        regularizer = self.regularizer()
+        if regularizer is None:
+            return ""
+        terms = [f"{n} {v:g}" for n, v in zip(("L1", "L2"), regularizer, strict=True) if v]
+        return f"{joiner}{' and '.join(terms)} penalties on the kernels"
+
     def evaluation_config(self) -> dict[str, Any]:
         evaluation = self.spec.evaluation.model_dump(mode="json")
         if evaluation["metrics"] is None:

@@ -346,7 +346,7 @@ def lower_autoregressive(low: Lowering) -> ProjectPlan:
             f"(masked convolutions), {what}, summed over the image's pixels (nats per image)"
         )
     low.fail_if_problems()
-    words += ", averaged over the batch" + _penalty_words(low.regularizer())
+    words += ", averaged over the batch" + low.kernel_penalty_words()
     plan = AutoregressivePlan(
         kind="text" if text else "image",
         class_name="LanguageModel" if text else "PixelCNN",
@@ -381,12 +381,3 @@ def lower_autoregressive(low: Lowering) -> ProjectPlan:
         loss_in_words=words,
         extra=extra,
     )
-
-
-def _penalty_words(regularizer: tuple[float, float] | None) -> str:
-    if regularizer is None:
-        return ""
-    terms = [
-        f"{name} {value:g}" for name, value in zip(("L1", "L2"), regularizer, strict=True) if value
-    ]
-    return f" + {' and '.join(terms)} penalties on the kernels"

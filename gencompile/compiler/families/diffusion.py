@@ -451,11 +451,7 @@ def _loss_words(low: Lowering) -> str:
             f"; {model.conditional.label_dropout:g} of the labels are replaced by a null "
             "class, so one network is conditional and unconditional"
         )
-    regularizer = low.regularizer()
-    if regularizer is not None:
-        terms = [f"{n} {v:g}" for n, v in zip(("L1", "L2"), regularizer, strict=True) if v]
-        words += f"; plus {' and '.join(terms)} penalties on the kernels"
-    return words
+    return words + low.kernel_penalty_words(joiner="; plus ")
 
 
 # --------------------------------------------------------------------------- lowering

@@ -442,7 +442,7 @@ def lower_flow(low: Lowering) -> ProjectPlan:
             f"negative log-likelihood -log p(x) = -(log p_base(z) + log |det df/dx|), z = f(x) "
             f"through {kinds}, p_base {base_words}, averaged over the batch"
         )
-    words += _penalty_words(low.regularizer())
+    words += low.kernel_penalty_words()
     training = low.training_config()
     return ProjectPlan(
         name=spec.name,
@@ -463,12 +463,3 @@ def lower_flow(low: Lowering) -> ProjectPlan:
         loss_in_words=words,
         extra={"total_params": num_params},
     )
-
-
-def _penalty_words(regularizer: tuple[float, float] | None) -> str:
-    if regularizer is None:
-        return ""
-    terms = [
-        f"{name} {value:g}" for name, value in zip(("L1", "L2"), regularizer, strict=True) if value
-    ]
-    return f" + {' and '.join(terms)} penalties on the kernels"

@@ -422,7 +422,7 @@ def _optimizer_words(config: dict[str, Any]) -> str:
     return f"{config['type']} lr {config['learning_rate']:g}" + (f" ({extra})" if extra else "")
 
 
-def _words(model: Any, penalty_weight: float, regularizer: tuple[float, float] | None) -> str:
+def _words(model: Any, penalty_weight: float, kernel_penalties: str) -> str:
     real = f"{1 - model.label_smoothing:g}"
     words = LOSS_WORDS[model.loss.type].format(real=real)
     if model.gradient_penalty is not None:
@@ -436,16 +436,7 @@ def _words(model: Any, penalty_weight: float, regularizer: tuple[float, float] |
         )
     if model.label_smoothing:
         words += f" (one-sided label smoothing: real examples are labelled {real})"
-    return words + ", averaged over the batch" + _kernel_penalty_words(regularizer)
-
-
-def _kernel_penalty_words(regularizer: tuple[float, float] | None) -> str:
-    if regularizer is None:
-        return ""
-    terms = [
-        f"{name} {value:g}" for name, value in zip(("L1", "L2"), regularizer, strict=True) if value
-    ]
-    return f" + {' and '.join(terms)} penalties on the kernels"
+    return words + ", averaged over the batch" + kernel_penalties
 
 
 def lower_gan(low: Lowering) -> ProjectPlan:
@@ -491,7 +482,7 @@ def lower_gan(low: Lowering) -> ProjectPlan:
     resolved["training"].pop("optimizer")
     resolved["training"]["optimizers"] = roles
     resolved["model"]["output_activation"] = activation
-    words = _words(model, plan.penalty_weight, low.regularizer())
+    words = _words(model, plan.penalty_weight, low.kernel_penalty_words())
     fitting = (
         f"generator: {_optimizer_words(roles['generator'])}; discriminator: "
         f"{_optimizer_words(roles['discriminator'])}; {model.critic_steps} discriminator "

@@ -218,8 +218,7 @@ def lower_vae(low: Lowering) -> ProjectPlan:
     words = (
         f"negative ELBO = {recon}E_q[-log p(x | {'z, y' if num_classes else 'z'})] under a "
         f"{model.likelihood.type} likelihood"
-        f" + {beta}{kl_words}{warm}{free}, averaged over the batch"
-        + _penalty_words(low.regularizer())
+        f" + {beta}{kl_words}{warm}{free}, averaged over the batch" + low.kernel_penalty_words()
     )
     return ProjectPlan(
         name=spec.name,
@@ -239,12 +238,3 @@ def lower_vae(low: Lowering) -> ProjectPlan:
         resolved_spec=low.resolved_spec(),
         loss_in_words=words,
     )
-
-
-def _penalty_words(regularizer: tuple[float, float] | None) -> str:
-    if regularizer is None:
-        return ""
-    terms = [
-        f"{name} {value:g}" for name, value in zip(("L1", "L2"), regularizer, strict=True) if value
-    ]
-    return f" + {' and '.join(terms)} penalties on the kernels"
