@@ -5,6 +5,7 @@ Exit codes: 0 success, 1 failed run, 2 bad spec or usage. `--debug` shows traceb
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -127,6 +128,9 @@ def build(
     allow_drift: Annotated[
         bool, typer.Option(help="With --locked: build even if versions or data differ.")
     ] = False,
+    force: Annotated[
+        bool, typer.Option(help="Write into a folder that holds other files (may overwrite).")
+    ] = False,
 ) -> None:
     """Generate the Keras project of a spec (or, with --locked, of a lock file)."""
     from gencompile.spec.base import python_name
@@ -137,7 +141,7 @@ def build(
         from gencompile.lockfile import build_locked, read_lock
 
         directory = output or Path("build") / python_name(read_lock(locked)["name"])
-        result = build_locked(locked, directory, allow_drift=allow_drift)
+        result = build_locked(locked, directory, allow_drift=allow_drift, force=force)
     else:
         if spec is None:
             raise typer.BadParameter("give a spec file, or --locked spec.lock.json")
@@ -146,7 +150,7 @@ def build(
 
         loaded = load_spec(spec, set_ or [])
         directory = output or Path("build") / python_name(loaded.spec.name)
-        result = build_project(loaded, directory, allow_custom_code=allow_custom_code)
+        result = build_project(loaded, directory, allow_custom_code=allow_custom_code, force=force)
     out.print(f"built {result.plan.family} project [bold]{result.directory}[/bold]")
     for path in sorted(result.lock["files"]):
         out.print(f"  {result.directory / path}", highlight=False)
@@ -339,6 +343,32 @@ def main() -> None:
             raise
         err.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        if DEBUG["on"]:
+            raise
+        err.print("interrupted", highlight=False)
+        sys.exit(130)
+    except OSError as error:  # a folder that cannot be written, a full disk, ...
+        if DEBUG["on"]:
+            raise
+        err.print(f"error: {_os_message(error)}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
+
+
+def _os_message(error: OSError) -> str:
+    """`cannot write runs/x: Permission denied (...)`: the path, the reason, what to do."""
+    where = " -> ".join(str(f) for f in (error.filename, error.filename2) if f is not None)
+    reason = error.strerror or str(error)
+    hints = {
+        errno.EACCES: "choose a folder you can write to",
+        errno.EPERM: "choose a folder you can write to",
+        errno.EROFS: "the file system is read-only: choose another folder",
+        errno.ENOSPC: "the disk is full: free space or choose another disk",
+        errno.ENOTDIR: "a file stands where a folder is needed",
+        errno.EISDIR: "a folder stands where a file is needed",
+    }
+    hint = hints.get(error.errno or -1, "check the path")
+    return f"{where or 'a file operation'}: {reason} ({hint})"
 
 
 if __name__ == "__main__":

@@ -32,11 +32,10 @@ REQUIRED = ("name", "family", "seed", "resolved_spec", "resolved_spec_sha256", "
 
 def read_lock(path: Path | str) -> dict[str, Any]:
     """A lock file (or a run/project folder holding one), checked for hand edits."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / LOCK_NAME
+    given = Path(path)
+    path = given / LOCK_NAME if given.is_dir() else given
     if not path.is_file():
-        raise RunError(f"{path.parent} is not a gencompile run or project (no {LOCK_NAME})")
+        raise RunError(f"{given} is not a gencompile run or project (no {LOCK_NAME})")
     try:
         lock = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -104,7 +103,7 @@ def _data_config(resolved: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_locked(
-    lock_path: Path | str, out_dir: Path | str, allow_drift: bool = False
+    lock_path: Path | str, out_dir: Path | str, allow_drift: bool = False, force: bool = False
 ) -> BuildResult:
     """Regenerate exactly the project a lock pins, into `out_dir`."""
     lock = read_lock(lock_path)
@@ -120,7 +119,7 @@ def build_locked(
     for difference in drift:
         warnings.warn(f"building despite drift: {difference}", stacklevel=2)
     loaded = validate_raw(RawSpec(lock["resolved_spec"], Marks(), None, lock["spec_source"]))
-    result = build(loaded, out_dir, allow_custom_code=True)  # the lock's code was accepted
+    result = build(loaded, out_dir, allow_custom_code=True, force=force)  # code was accepted
     differs = sorted(
         path for path, sha in result.lock["files"].items() if lock["files"].get(path) != sha
     )

@@ -279,19 +279,26 @@ class Comparison:
 
 
 def compare_runs(run_dirs: list[Path | str]) -> Comparison:
-    """One table of several runs' metrics: a row per metric, a column per run."""
-    labels, metrics = [], []
+    """One table of several runs' metrics: a row per metric, a column per run.
+
+    The first row is each run's status, so a run that failed or was interrupted shows as
+    such (with the metrics it has, if any) instead of passing for a finished one.
+    """
+    from gencompile.run_status import read_status
+
+    labels, metrics, statuses = [], [], []
     for run_dir in map(Path, run_dirs):
         lock = read_json(run_dir / "spec.lock.json")
         if not lock:
             raise RunError(f"{run_dir} is not a run directory (no spec.lock.json)")
         record = read_json(run_dir / "metrics.json")
-        if "metrics" not in record:
-            raise RunError(f"{run_dir} has no metrics yet; train or evaluate it first")
+        status = read_status(run_dir) or ("finished" if "metrics" in record else "unknown")
         labels.append(f"{lock['name']}/{run_dir.name}")
-        metrics.append(record["metrics"])
+        metrics.append(record.get("metrics", {}))
+        statuses.append(status)
     names = sorted({name for m in metrics for name in m})
-    rows = [
+    rows = [("status", statuses, "")]
+    rows += [
         (
             name,
             [format_value(m[name]) if name in m else "" for m in metrics],

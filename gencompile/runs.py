@@ -29,6 +29,7 @@ from gencompile.compiler.project import build, sha256_text, write_lock
 from gencompile.errors import RunError, SpecError
 from gencompile.lockfile import build_locked, read_lock, verify_files
 from gencompile.report import read_json, write_report
+from gencompile.run_status import STATUS_NAME, read_status, recorded
 from gencompile.spec import LoadedSpec, load_spec, load_spec_text
 from gencompile.spec.base import python_name
 
@@ -52,13 +53,26 @@ def default_spec_path() -> Path:
 
 
 def new_run_dir(root: Path, loaded: LoadedSpec, spec_sha256: str) -> Path:
+    """A new, empty run folder `root/<name>/<UTC time>-<spec hash>[-n]`, created here.
+
+    Creating it is the claim: `mkdir` fails if another training took the name first (two
+    started in the same second), and the next suffix is tried.
+    """
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    base = root / loaded.spec.name / f"{stamp}-{spec_sha256[:8]}"
-    run_dir, n = base, 1
-    while run_dir.exists():
-        n += 1
-        run_dir = base.with_name(f"{base.name}-{n}")
-    return run_dir
+    return claim_folder(root / loaded.spec.name / f"{stamp}-{spec_sha256[:8]}")
+
+
+def claim_folder(base: Path) -> Path:
+    """Create `base`, or `base-2`, `base-3`, ... whichever is free first; return it."""
+    base.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        candidate = base if n == 1 else base.with_name(f"{base.name}-{n}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise RunError(f"{base.parent} holds 10,000 folders named {base.name}-*; clean it up")
 
 
 def verified_lock(run_dir: Path) -> dict[str, Any]:
@@ -108,13 +122,17 @@ def resume(run_dir: Path | str, quiet: bool = False) -> TrainResult:
 
 
 def _run(directory: Path, package: str, lock: dict, quiet: bool, *flags: str) -> TrainResult:
-    """Train a built run directory; record the data fingerprint in its lock; report."""
-    module = import_generated(directory, package)
-    argv = ["--run-dir", str(directory), *flags] + (["--quiet"] if quiet else [])
-    metrics = module.main(argv)
-    record = json.loads((directory / "metrics.json").read_text())
-    write_lock(directory, dict(lock, data_fingerprint=record.get("data_fingerprint")))
-    write_report(directory)
+    """Train a built run directory; record the data fingerprint in its lock; report.
+
+    status.json says all along whether the run is running, finished, failed or interrupted.
+    """
+    with recorded(directory):
+        module = import_generated(directory, package)
+        argv = ["--run-dir", str(directory), *flags] + (["--quiet"] if quiet else [])
+        metrics = module.main(argv)
+        record = json.loads((directory / "metrics.json").read_text())
+        write_lock(directory, dict(lock, data_fingerprint=record.get("data_fingerprint")))
+        write_report(directory)
     return TrainResult(directory, metrics, record)
 
 
@@ -126,6 +144,7 @@ def load_trained_model(run_dir: Path | str, check_weights: bool = True) -> tuple
     """
     run_dir = Path(run_dir)
     lock = verified_lock(run_dir)
+    refuse_unfinished(run_dir)
     module = import_generated(run_dir, python_name(lock["name"]))
     from gencompile.runtime.repro import weights_sha256
     from gencompile.runtime.training import load_weights
@@ -139,6 +158,19 @@ def load_trained_model(run_dir: Path | str, check_weights: bool = True) -> tuple
             "(changed or corrupt); `gencompile reproduce` retrains it from the lock"
         )
     return model, module
+
+
+def refuse_unfinished(run_dir: Path) -> None:
+    """A run that is still training, failed or was interrupted has no final weights."""
+    status = read_status(run_dir)
+    if status in (None, "finished"):
+        return
+    advice = {
+        "running": "wait until it finishes",
+        "interrupted": f"finish it with `gencompile train --resume {run_dir}`",
+        "failed": f"see {run_dir / STATUS_NAME} for the error, then fix it and train again",
+    }.get(status, f"{run_dir / STATUS_NAME} is not one gencompile wrote; train again")
+    raise RunError(f"{run_dir} has not finished training (status: {status}): {advice}")
 
 
 def read_record(run_dir: Path) -> dict[str, Any]:
@@ -270,7 +302,15 @@ def reproduce(
         raise RunError(f"{run_dir} has not finished training (no metrics.json) to reproduce")
     model, _ = load_trained_model(run_dir, check_weights=False)
     original_weights = weights_sha256(model)  # what the file holds now, not what was noted
-    directory = Path(out_dir) if out_dir else _sibling(run_dir, "reproduced")
+    if out_dir is not None:
+        directory = Path(out_dir)
+        if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+            raise RunError(
+                f"{directory} exists and is not empty: a reproduction goes into a new folder "
+                "(leave out -o to put it beside the run)"
+            )
+    else:
+        directory = claim_folder(run_dir.with_name(f"{run_dir.name}-reproduced"))
     built = build_locked(run_dir, directory, allow_drift=allow_drift)
     again = _run(directory, built.plan.package, built.lock, quiet=True)
     rows = [
@@ -285,14 +325,6 @@ def reproduce(
         for name in metrics
     ]
     return Reproduction(directory, rows)
-
-
-def _sibling(run_dir: Path, suffix: str) -> Path:
-    candidate, n = run_dir.with_name(f"{run_dir.name}-{suffix}"), 1
-    while candidate.exists():
-        n += 1
-        candidate = run_dir.with_name(f"{run_dir.name}-{suffix}-{n}")
-    return candidate
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from gencompile._version import __version__
 from gencompile.compiler.emit import check_python, render
 from gencompile.compiler.lower import lower
 from gencompile.compiler.plan import ProjectPlan
-from gencompile.errors import SpecError
+from gencompile.errors import RunError, SpecError
 from gencompile.files import atomic_write_text
 from gencompile.spec import LoadedSpec
 
@@ -130,14 +130,54 @@ def write_lock(directory: Path, lock: dict[str, Any]) -> None:
     )
 
 
-def build(loaded: LoadedSpec, out_dir: Path | str, allow_custom_code: bool = False) -> BuildResult:
-    """Generate the project of `loaded` into `out_dir` (created if needed)."""
+def check_output_folder(directory: Path, plan: ProjectPlan, files: dict[str, str]) -> None:
+    """Refuse to write over anything that gencompile did not write for this project.
+
+    An empty or new folder takes the project. A folder holding an earlier build of the same
+    project (its lock names it) is rebuilt, but only files that lock lists are replaced;
+    anything else there is the user's. Every other folder is refused (`--force` writes).
+    """
+    if directory.exists() and not directory.is_dir():
+        raise RunError(f"{directory} is a file, not a folder: give -o a folder to build into")
+    if not directory.exists() or not any(directory.iterdir()):
+        return
+    try:
+        previous = json.loads((directory / "spec.lock.json").read_text())
+        ours = set(previous["files"]) if previous.get("name") == plan.name else None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        ours = None
+    if ours is None:
+        raise RunError(
+            f"{directory} is not empty and holds no earlier build of {plan.name}; building "
+            "there could overwrite your files: choose an empty folder, or pass --force"
+        )
+    theirs = sorted(p for p in files if p not in ours and (directory / p).exists())
+    if theirs:
+        raise RunError(
+            f"{directory} holds {', '.join(theirs)}, which the earlier build did not write; "
+            "move them, choose an empty folder, or pass --force"
+        )
+
+
+def build(
+    loaded: LoadedSpec,
+    out_dir: Path | str,
+    allow_custom_code: bool = False,
+    force: bool = False,
+) -> BuildResult:
+    """Generate the project of `loaded` into `out_dir` (created if needed).
+
+    Refuses a folder that holds anything but an earlier build of the same project,
+    unless `force`.
+    """
     plan = lower(loaded)
     if not allow_custom_code:
         refuse_custom_code(loaded, plan)
     files = render_project(loaded, plan)
     lock = make_lock(loaded, plan, files)
     directory = Path(out_dir)
+    if not force:
+        check_output_folder(directory, plan, files)
     for relative, text in files.items():
         atomic_write_text(directory / relative, text)
     write_lock(directory, lock)
