@@ -341,7 +341,7 @@ def main() -> None:
     except GencompileError as error:
         if DEBUG["on"]:
             raise
-        err.print(f"error: {error}", markup=False, highlight=False, soft_wrap=True)
+        err.print(f"{error.prefix}{error}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
         if DEBUG["on"]:

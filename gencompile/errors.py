@@ -40,6 +40,7 @@ class GencompileError(Exception):
     """Base class of every error gencompile reports without a traceback."""
 
     exit_code = 1
+    prefix = "error: "  # how the command line introduces the message
 
 
 class SpecError(GencompileError):

@@ -31,6 +31,7 @@ class RunInterrupted(GencompileError):
     """Training stopped by Ctrl-C or SIGTERM; its checkpoints are kept for --resume."""
 
     exit_code = 130
+    prefix = ""  # the message starts with "interrupted:"
 
 
 def _now() -> str:
