@@ -28,16 +28,22 @@ name: tiny-vae
 seed: 3
 data:
   source: {type: builtin, name: digits}
+  preprocessing: {scale: [0.0, 1.0]}
   batch_size: 256
 model:
   family: vae
   latent_dim: 2
   encoder: {mlp: [16]}
   decoder: {mlp: [16]}
+  likelihood: {type: bernoulli}
 training:
   epochs: 1
+  checkpoint: {every_epochs: 1, keep: 2}
 evaluation:
+  metrics: [elbo, iwae_nll]
   importance_samples: 4
+output:
+  samples: {count: 16, format: png}
 """
 
 
