@@ -306,3 +306,12 @@ def test_the_library_takes_consent_as_an_argument(canary, custom_copy: Path) -> 
         with pytest.raises(RunError, match=FLAG):
             call()
         assert "canary_layers" not in sys.modules, name
+
+
+def test_reproduce_with_the_flag_rebuilds_and_retrains_identically(
+    canary, custom_copy: Path, hostile
+) -> None:
+    outcome = hostile("reproduce", str(custom_copy), "-o", "again", FLAG)
+    assert outcome.code == 0, outcome.err
+    assert "identical" in outcome.out
+    assert "again/canary_vae/model.py" in outcome.changed

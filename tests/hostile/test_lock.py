@@ -211,3 +211,16 @@ def test_training_reseals_the_lock_with_the_data_fingerprint(trained_vae: Path) 
     lock = json.loads((trained_vae / "spec.lock.json").read_text())
     assert lock["data_fingerprint"] is not None
     assert lock["lock_sha256"] == lock_checksum(lock)
+
+
+SPECS = sorted((Path(__file__).resolve().parents[2] / "specs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.stem for s in SPECS])
+def test_the_lock_of_every_example_reads_back(spec: Path, tmp_path: Path, example_overrides):
+    """The schema accepts every lock gencompile writes, in every family."""
+    from gencompile.compiler.project import build
+    from gencompile.spec import load_spec
+
+    built = build(load_spec(spec, example_overrides(spec)), tmp_path / "project")
+    assert read_lock(tmp_path / "project") == built.lock
