@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from gencompile._version import __version__
 from gencompile.compiler.project import (
     LOCK_CHECKSUM,
     LOCK_VERSION,
@@ -31,7 +32,7 @@ from gencompile.compiler.project import (
     sha256_text,
     write_lock,
 )
-from gencompile.errors import RunError
+from gencompile.errors import RunError, SpecError
 from gencompile.files import sha256_file
 from gencompile.spec import validate_raw
 from gencompile.spec.base import ProjectName, python_name
@@ -166,9 +167,12 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 
 def _message(error: dict[str, Any]) -> str:
-    message = str(error["msg"]).removeprefix("Value error, ")
+    """pydantic's message in the lock's terms: no class names, the value shown once."""
+    message = str(error["msg"]).removeprefix("Value error, ").split(" or instance of ")[0]
     if error["type"] in ("missing", "extra_forbidden"):
         return message.lower()
+    if error["type"] == "value_error":  # our validators quote the value themselves
+        return message
     return f"{message} (got {error['input']!r:.60})"
 
 
@@ -192,14 +196,18 @@ def _check_checksums(path: Path, lock: dict[str, Any]) -> None:
 
 
 def _check_consistency(path: Path, lock: dict[str, Any]) -> None:
-    """The summary fields agree with the resolved spec, and the imported files are listed."""
+    """The resolved spec is a spec, the summary fields agree with it, and the files that
+    are imported are listed (so they are verified first)."""
     resolved = lock["resolved_spec"]
-    model = resolved.get("model")
-    pairs = {
-        "name": resolved.get("name"),
-        "seed": resolved.get("seed"),
-        "family": model.get("family") if isinstance(model, dict) else None,
-    }
+    try:
+        spec = validate_raw(RawSpec(resolved, Marks(), None, "")).spec
+    except SpecError as error:
+        raise RunError(
+            f"{path} is malformed: its resolved_spec is not a valid spec for gencompile "
+            f"{__version__} ({error.problems[0]}); it was written by gencompile "
+            f"{lock['versions']['gencompile']}"
+        ) from None
+    pairs = {"name": spec.name, "seed": spec.seed, "family": spec.model.family}
     for key, value in pairs.items():
         if lock[key] != value:
             raise RunError(

@@ -70,6 +70,12 @@ def setting(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
     return change
 
 
+def rehashed(resolved: dict[str, Any]) -> dict[str, str]:
+    from gencompile.compiler.project import canonical_json, sha256_text
+
+    return {"resolved_spec_sha256": sha256_text(canonical_json(resolved))}
+
+
 DELETE = object()
 EDITED = "its fields no longer match lock_sha256"
 
@@ -103,6 +109,10 @@ DAMAGE: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "resealed-other-name": (
         resealed(setting("name", "other-vae")),
         ("is inconsistent: name is 'other-vae' but its resolved_spec says 'tiny-vae'",),
+    ),
+    "resealed-resolved-spec-not-a-spec": (
+        resealed(lambda lock: lock.update(resolved_spec={"model": {}}, **rehashed({"model": {}}))),
+        ("malformed: its resolved_spec is not a valid spec for gencompile",),
     ),
     "resealed-unlisted-train": (
         resealed(lambda lock: lock["files"].pop("tiny_vae/train.py")),
