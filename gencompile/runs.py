@@ -17,6 +17,8 @@ from __future__ import annotations
 import copy
 import csv
 import importlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import io
 import json
@@ -78,6 +80,37 @@ def verified_lock(run_dir: Path, allow_custom_code: bool = False) -> dict[str, A
 _GENERATED: dict[str, ModuleType] = {}
 
 
+class _SourceOnly(importlib.machinery.SourceFileLoader):
+    """Compiles a module from its source every time, never from a .pyc beside it: a .pyc is
+    trusted on the source's mtime and size alone, so a stale or planted one would run code
+    other than the verified source (and none is written into the run folder)."""
+
+    def get_code(self, fullname: str) -> Any:
+        return self.source_to_code(self.get_data(self.path), self.path)
+
+
+class _GeneratedFinder(importlib.abc.MetaPathFinder):
+    """Finds the modules of generated packages in their project folder alone."""
+
+    def __init__(self) -> None:
+        self.roots: dict[str, Path] = {}  # package -> its folder in the run being imported
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        package, _, rest = fullname.partition(".")
+        root = self.roots.get(package)
+        if root is None or "." in rest:  # not ours, or deeper than a generated package goes
+            return None
+        source = root / f"{rest}.py" if rest else root / "__init__.py"
+        if not source.is_file():
+            return None
+        where = {} if rest else {"submodule_search_locations": [str(root)]}
+        loader = _SourceOnly(fullname, str(source))
+        return importlib.util.spec_from_file_location(fullname, source, loader=loader, **where)
+
+
+_FINDER = _GeneratedFinder()
+
+
 def import_generated(
     run_dir: Path | str, package: str, module: str = "train", allow_custom_code: bool = False
 ) -> ModuleType:
@@ -95,14 +128,11 @@ def import_generated(
         raise RunError(f"{run_dir} has no generated module {package}.{module}")
     root = run_dir / package
     _release(package, root)
-    spec = importlib.util.spec_from_file_location(
-        package, root / "__init__.py", submodule_search_locations=[str(root)]
-    )
-    assert spec is not None and spec.loader is not None  # a listed, verified .py file
-    top = importlib.util.module_from_spec(spec)
-    sys.modules[package] = _GENERATED[package] = top
+    _FINDER.roots[package] = root
+    if _FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, _FINDER)
     try:
-        spec.loader.exec_module(top)
+        _GENERATED[package] = importlib.import_module(package)
         return importlib.import_module(f"{package}.{module}")
     except ImportError as err:  # e.g. a custom layer's module that is not installed
         _release(package, root)
@@ -122,6 +152,7 @@ def _release(package: str, root: Path) -> None:
             f"{getattr(current, '__file__', None) or 'elsewhere'}; gencompile will not "
             "replace it with generated code"
         )
+    _FINDER.roots.pop(package, None)  # so that find_spec sees what else is installed
     if current is None:
         installed = importlib.util.find_spec(package)  # top-level: finds, never imports
         origin = installed.origin if installed else None

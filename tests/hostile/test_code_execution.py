@@ -322,3 +322,36 @@ def test_reproduce_with_the_flag_rebuilds_and_retrains_identically(
     assert outcome.code == 0, outcome.err
     assert "identical" in outcome.out
     assert "again/canary_vae/model.py" in outcome.changed
+
+
+PLANTED = """\
+from pathlib import Path
+Path(__file__).parent.parent.joinpath("planted-ran").write_text("yes")
+"""
+
+
+def test_a_planted_pyc_beside_a_verified_source_is_never_run(vae_copy: Path) -> None:
+    """Python trusts a .pyc whose header matches its source's mtime and size; gencompile
+    compiles the verified source instead, and writes no .pyc into the run folder."""
+    import importlib.util
+    import os
+    import py_compile
+
+    from gencompile.runs import import_generated
+
+    model = vae_copy / "tiny_vae" / "model.py"
+    shutil.rmtree(vae_copy / "tiny_vae" / "__pycache__", ignore_errors=True)
+    size = model.stat().st_size
+    evil = vae_copy.parent / "evil.py"
+    evil.write_text(PLANTED + "#" * (size - len(PLANTED) - 1) + "\n")
+    assert evil.stat().st_size == size
+    os.utime(model, ns=(evil.stat().st_atime_ns, evil.stat().st_mtime_ns))
+    py_compile.compile(str(evil), cfile=importlib.util.cache_from_source(str(model)))
+
+    module = import_generated(vae_copy, "tiny_vae", "model")
+
+    assert not (vae_copy / "planted-ran").exists()
+    assert hasattr(module, "build_model")
+    assert sorted(p.name for p in (vae_copy / "tiny_vae" / "__pycache__").iterdir()) == [
+        Path(importlib.util.cache_from_source(str(model))).name  # only the planted one
+    ]
