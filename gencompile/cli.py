@@ -35,6 +35,13 @@ SetOption = Annotated[
     Optional[list[str]],  # noqa: UP045 - typer needs Optional here on Python 3.10
     typer.Option("--set", help="Override a field: key.path=value (value parsed as YAML)."),
 ]
+CustomCodeOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-custom-code",
+        help="Let the spec's custom layers import and run their code (only code you trust).",
+    ),
+]
 
 
 @app.callback()
@@ -120,7 +127,7 @@ def build(
         typer.Option("-o", "--output", help="Project folder (default: build/<name>)."),
     ] = None,
     set_: SetOption = None,
-    allow_custom_code: Annotated[bool, typer.Option("--allow-custom-code")] = False,
+    allow_custom_code: CustomCodeOption = False,
     locked: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(help="Rebuild exactly the project this spec.lock.json pins."),
@@ -141,7 +148,7 @@ def build(
         from gencompile.lockfile import build_locked, read_lock
 
         directory = output or Path("build") / python_name(read_lock(locked)["name"])
-        result = build_locked(locked, directory, allow_drift=allow_drift, force=force)
+        result = build_locked(locked, directory, allow_drift, allow_custom_code, force)
     else:
         if spec is None:
             raise typer.BadParameter("give a spec file, or --locked spec.lock.json")
@@ -167,11 +174,12 @@ def reproduce(
     allow_drift: Annotated[
         bool, typer.Option(help="Re-run even if versions or data differ from the lock.")
     ] = False,
+    allow_custom_code: CustomCodeOption = False,
 ) -> None:
     """Re-run a finished run from its lock; exit 0 if weights and metrics are identical."""
     from gencompile.runs import reproduce as reproduce_run
 
-    result = reproduce_run(run, output, allow_drift)
+    result = reproduce_run(run, output, allow_drift, allow_custom_code)
     table = Table(title=f"{run} vs {result.run_dir}", title_justify="left")
     for column in ("", "original", "reproduced", ""):
         table.add_column(column)
@@ -201,7 +209,7 @@ def train(
     set_: SetOption = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
-    allow_custom_code: Annotated[bool, typer.Option("--allow-custom-code")] = False,
+    allow_custom_code: CustomCodeOption = False,
     resume: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(help="Continue this interrupted run from its newest checkpoint."),
@@ -214,7 +222,7 @@ def train(
     if resume is not None:
         if spec is not None or set_ or epochs is not None:
             raise typer.BadParameter("--resume continues a run as it was locked: give no spec")
-        result = resume_run(resume, quiet=quiet)
+        result = resume_run(resume, quiet=quiet, allow_custom_code=allow_custom_code)
     else:
         result = train_run(
             spec, set_ or [], epochs, runs_dir, quiet=quiet, allow_custom_code=allow_custom_code
@@ -251,6 +259,7 @@ def sample(
     temperature: Annotated[Optional[float], typer.Option(min=1e-6)] = None,  # noqa: UP045
     top_k: Annotated[Optional[int], typer.Option(min=0)] = None,  # noqa: UP045
     top_p: Annotated[Optional[float], typer.Option(min=1e-6, max=1.0)] = None,  # noqa: UP045
+    allow_custom_code: CustomCodeOption = False,
 ) -> None:
     """Draw samples from a trained run into a PNG picture or an NPZ file (a language model:
     a .txt file of continuations of --prompt)."""
@@ -259,7 +268,7 @@ def sample(
     labels = None if label is None else [label] * n
     options = {"length": length, "temperature": temperature, "top_k": top_k, "top_p": top_p}
     given = {key: value for key, value in options.items() if value is not None}
-    path = sample_run(run, n, output, labels, prompt, **given)
+    path = sample_run(run, n, output, labels, prompt, allow_custom_code, **given)
     out.print(f"wrote {path}", highlight=False)
 
 
@@ -274,13 +283,14 @@ def evaluate(
         Optional[Path],  # noqa: UP045
         typer.Option(help="Local InceptionV3 weights file for fid, kid, inception_score."),
     ] = None,
+    allow_custom_code: CustomCodeOption = False,
 ) -> None:
     """Compute metrics of a trained run; update metrics.json, report.md and report.html."""
     from gencompile.runs import evaluate as evaluate_run
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     weights = str(inception_weights) if inception_weights else None
-    _print_metrics(evaluate_run(run, names, weights))
+    _print_metrics(evaluate_run(run, names, weights, allow_custom_code))
     out.print(f"report: {run / 'report.html'}", highlight=False)
 
 
@@ -305,11 +315,12 @@ def impute(
     run: Path,
     input_csv: Annotated[Path, typer.Option("--input", help="CSV with a header row.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where the filled CSV goes.")],
+    allow_custom_code: CustomCodeOption = False,
 ) -> None:
     """Fill missing cells (empty or NaN) of a CSV with a trained mixture's conditional means."""
     from gencompile.runs import impute as impute_run
 
-    result = impute_run(run, input_csv, output)
+    result = impute_run(run, input_csv, output, allow_custom_code)
     out.print(
         f"filled {result.cells_filled} cell(s) in {result.rows_filled} row(s): {result.path}",
         highlight=False,

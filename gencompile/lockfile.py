@@ -2,53 +2,225 @@
 
 The lock pins a run: the spec's source and its resolved form (every default filled), the
 sha256 of every generated file, the seed, the data fingerprint and the versions it was made
-with. `build_locked` regenerates exactly that project and refuses, unless drift is allowed,
+with. `lock_sha256` covers every other field, so an edited lock is refused; it is a
+checksum, not a signature (anyone can recompute it), so only open runs you trust.
+`build_locked` regenerates exactly that project and refuses, unless drift is allowed,
 when this machine's versions or data differ from the lock's.
+
+Reading a lock never imports what it names: its structure is validated first (a schema),
+then its checksums, then whether its spec declares custom code that needs consent.
 """
 
 from __future__ import annotations
 
 import json
 import warnings
-from pathlib import Path
-from typing import Any
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal
 
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from gencompile._version import __version__
 from gencompile.compiler.project import (
+    LOCK_CHECKSUM,
+    LOCK_VERSION,
     BuildResult,
     build,
     canonical_json,
     installed_versions,
+    lock_checksum,
     sha256_text,
     write_lock,
 )
-from gencompile.errors import RunError
+from gencompile.errors import RunError, SpecError
 from gencompile.files import sha256_file
 from gencompile.spec import validate_raw
+from gencompile.spec.base import ProjectName, python_name
 from gencompile.spec.loader import Marks, RawSpec
 
 LOCK_NAME = "spec.lock.json"
-REQUIRED = ("name", "family", "seed", "resolved_spec", "resolved_spec_sha256", "files", "versions")
+MAX_LOCK_BYTES = 64 * 2**20  # a lock holds a spec and some hashes: far below this
+CONSENT = "pass --allow-custom-code if you trust it"
+
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+def _inside_project(value: str) -> str:
+    """A generated file's path: relative, POSIX, and never leaving the project folder."""
+    parts = PurePosixPath(value).parts
+    if (
+        not value
+        or "\\" in value
+        or "\0" in value
+        or PurePosixPath(value).is_absolute()
+        or ":" in (parts[0] if parts else "")
+        or any(part in ("", ".", "..") for part in value.split("/"))
+    ):
+        raise ValueError(f"must be a relative path inside the project (got {value!r})")
+    if value == LOCK_NAME:
+        raise ValueError("the lock does not list itself")
+    return value
+
+
+ProjectFile = Annotated[str, AfterValidator(_inside_project)]
+
+
+class LockVersions(BaseModel):
+    """What a lock was made with (None: not installed then)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    python: str
+    gencompile: str
+    tensorflow: str | None
+    keras: str | None
+    numpy: str | None
+
+
+class LockModel(BaseModel):
+    """The structure of a spec.lock.json that gencompile writes (types checked strictly)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    lock_version: Literal[2]
+    name: ProjectName
+    family: Annotated[str, Field(pattern=r"^[a-z_]+$")]
+    seed: Annotated[int, Field(ge=0, lt=2**31)]
+    spec_sha256: Sha256
+    spec_source: str
+    resolved_spec: dict[str, Any]
+    resolved_spec_sha256: Sha256
+    files: dict[ProjectFile, Sha256]
+    versions: LockVersions
+    platform: str
+    data_fingerprint: Sha256 | None
+    lock_sha256: Sha256
 
 
 def read_lock(path: Path | str) -> dict[str, Any]:
-    """A lock file (or a run/project folder holding one), checked for hand edits."""
+    """A lock file (or a run/project folder holding one), checked for damage and hand edits."""
     given = Path(path)
     path = given / LOCK_NAME if given.is_dir() else given
     if not path.is_file():
         raise RunError(f"{given} is not a gencompile run or project (no {LOCK_NAME})")
+    lock = _parse(path)
+    _check_version(path, lock)
+    _check_structure(path, lock)
+    _check_checksums(path, lock)
+    _check_consistency(path, lock)
+    return lock
+
+
+def _parse(path: Path) -> dict[str, Any]:
     try:
-        lock = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        if path.stat().st_size > MAX_LOCK_BYTES:
+            raise RunError(f"{path} is too large to be a lock ({path.stat().st_size} bytes)")
+        lock = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise RunError(f"{path} is unreadable or corrupt: {err}") from None
-    missing = [key for key in REQUIRED if not isinstance(lock, dict) or key not in lock]
-    if missing:
-        raise RunError(f"{path} lacks {', '.join(missing)}; it was not written by gencompile")
+    if not isinstance(lock, dict):
+        kind = type(lock).__name__
+        raise RunError(f"{path} holds a {kind}, not an object: it was not written by gencompile")
+    return lock
+
+
+def _check_version(path: Path, lock: dict[str, Any]) -> None:
+    """Old locks get advice, not a list of fields they lack."""
+    version = lock.get("lock_version")
+    if version == LOCK_VERSION:
+        return
+    if isinstance(version, int) and not isinstance(version, bool) and 0 < version < LOCK_VERSION:
+        raise RunError(
+            f"{path} is a lock_version {version} lock, written by an older gencompile whose "
+            "checksum did not cover every field; rebuild the project (gencompile build) or "
+            "retrain it (gencompile train) from its spec.yaml to get a current lock"
+        )
+    if isinstance(version, int) and not isinstance(version, bool) and version > LOCK_VERSION:
+        raise RunError(
+            f"{path} is a lock_version {version} lock, newer than this gencompile reads "
+            f"({LOCK_VERSION}); upgrade gencompile"
+        )
+    raise RunError(
+        f"{path} has no valid lock_version (got {version!r}): it was not written by gencompile"
+    )
+
+
+def _check_structure(path: Path, lock: dict[str, Any]) -> None:
+    try:
+        LockModel.model_validate(lock)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{_field(error['loc'])}: {_message(error)}" for error in err.errors()[:5]
+        )
+        raise RunError(f"{path} is malformed: {problems}") from None
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    """`files['../x']` from pydantic's ('files', '../x', '[key]')."""
+    text = str(loc[0]) if loc else "<root>"
+    for part in loc[1:]:
+        if part == "[key]":
+            continue
+        text += f"[{part}]" if isinstance(part, int) else f"[{part!r}]"
+    return text
+
+
+def _message(error: dict[str, Any]) -> str:
+    """pydantic's message in the lock's terms: no class names, the value shown once."""
+    message = str(error["msg"]).removeprefix("Value error, ").split(" or instance of ")[0]
+    if error["type"] in ("missing", "extra_forbidden"):
+        return message.lower()
+    if error["type"] == "value_error":  # our validators quote the value themselves
+        return message
+    return f"{message} (got {error['input']!r:.60})"
+
+
+def _check_checksums(path: Path, lock: dict[str, Any]) -> None:
+    """Name the most specific checksum that fails: resolved spec, spec source, whole lock."""
     if sha256_text(canonical_json(lock["resolved_spec"])) != lock["resolved_spec_sha256"]:
         raise RunError(
             f"{path} was edited by hand: its resolved_spec no longer matches "
             "resolved_spec_sha256; rebuild the project from its spec instead"
         )
-    return lock
+    if sha256_text(lock["spec_source"]) != lock["spec_sha256"]:
+        raise RunError(
+            f"{path} was edited by hand: its spec_source no longer matches spec_sha256; "
+            "rebuild the project from its spec instead"
+        )
+    if lock_checksum(lock) != lock[LOCK_CHECKSUM]:
+        raise RunError(
+            f"{path} was edited by hand: its fields no longer match {LOCK_CHECKSUM}, the "
+            "checksum of every field; rebuild the project from its spec instead"
+        )
+
+
+def _check_consistency(path: Path, lock: dict[str, Any]) -> None:
+    """The resolved spec is a spec, the summary fields agree with it, and the files that
+    are imported are listed (so they are verified first)."""
+    resolved = lock["resolved_spec"]
+    try:
+        spec = validate_raw(RawSpec(resolved, Marks(), None, "")).spec
+    except SpecError as error:
+        raise RunError(
+            f"{path} is malformed: its resolved_spec is not a valid spec for gencompile "
+            f"{__version__} ({error.problems[0]}); it was written by gencompile "
+            f"{lock['versions']['gencompile']}"
+        ) from None
+    pairs = {"name": spec.name, "seed": spec.seed, "family": spec.model.family}
+    for key, value in pairs.items():
+        if lock[key] != value:
+            raise RunError(
+                f"{path} is inconsistent: {key} is {lock[key]!r} but its resolved_spec says "
+                f"{value!r}; it was not written by gencompile"
+            )
+    package = python_name(lock["name"])
+    needed = [f"{package}/{name}.py" for name in ("__init__", "model", "train")]
+    unlisted = [name for name in needed if name not in lock["files"]]
+    if unlisted:
+        raise RunError(
+            f"{path} does not list {', '.join(unlisted)} among its files, so it cannot be "
+            "verified before it is imported; it was not written by gencompile"
+        )
 
 
 def verify_files(directory: Path, lock: dict[str, Any]) -> None:
@@ -64,6 +236,33 @@ def verify_files(directory: Path, lock: dict[str, Any]) -> None:
         raise RunError(
             f"{directory} does not match its {LOCK_NAME}: {'; '.join(changed)}. "
             "Rebuild it with `gencompile build --locked` to get the locked files back"
+        )
+
+
+def custom_code(resolved: Any, path: str = "") -> list[str]:
+    """'model.encoder.layers[1] imports mypkg.layers:Scale' for each custom layer of a
+    resolved spec. A plain walk of the data, so nothing is lowered or imported; anything
+    shaped like a custom layer counts (refusing too much is the safe side)."""
+    found: list[str] = []
+    if isinstance(resolved, dict):
+        if resolved.get("type") == "custom":
+            name = f" ({resolved['name']})" if isinstance(resolved.get("name"), str) else ""
+            found.append(f"{path or '<root>'}{name} imports {resolved.get('ref')!s}")
+        for key, value in resolved.items():
+            found += custom_code(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(resolved, list):
+        for i, value in enumerate(resolved):
+            found += custom_code(value, f"{path}[{i}]")
+    return found
+
+
+def refuse_custom_code(where: Path | str, lock: dict[str, Any], allow: bool) -> None:
+    """Refuse, before anything is imported, a lock whose generated code imports user code."""
+    layers = custom_code(lock["resolved_spec"])
+    if layers and not allow:
+        raise RunError(
+            f"{where} runs custom code: the custom layer {'; '.join(layers)}; custom layers "
+            f"run code from outside the spec and are refused by default ({CONSENT})"
         )
 
 
@@ -103,12 +302,18 @@ def _data_config(resolved: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_locked(
-    lock_path: Path | str, out_dir: Path | str, allow_drift: bool = False, force: bool = False
+    lock_path: Path | str,
+    out_dir: Path | str,
+    allow_drift: bool = False,
+    allow_custom_code: bool = False,
+    force: bool = False,
 ) -> BuildResult:
-    """Regenerate exactly the project a lock pins, into `out_dir`."""
+    """Regenerate exactly the project a lock pins, into `out_dir`.
+
+    A lock whose spec has custom layers needs `allow_custom_code`, as its spec would.
+    """
     lock = read_lock(lock_path)
-    if "spec_source" not in lock:
-        raise RunError(f"{lock_path} predates locked rebuilds (no spec_source); rebuild it")
+    refuse_custom_code(lock_path, lock, allow_custom_code)
     drift = version_drift(lock) + data_drift(lock)
     if drift and not allow_drift:
         raise RunError(
@@ -119,7 +324,7 @@ def build_locked(
     for difference in drift:
         warnings.warn(f"building despite drift: {difference}", stacklevel=2)
     loaded = validate_raw(RawSpec(lock["resolved_spec"], Marks(), None, lock["spec_source"]))
-    result = build(loaded, out_dir, allow_custom_code=True, force=force)  # code was accepted
+    result = build(loaded, out_dir, allow_custom_code=allow_custom_code, force=force)
     differs = sorted(
         path for path, sha in result.lock["files"].items() if lock["files"].get(path) != sha
     )
@@ -128,7 +333,7 @@ def build_locked(
             f"the rebuilt {', '.join(differs)} differ from the lock's: this gencompile "
             "generates other code; install the locked gencompile or pass --allow-drift"
         )
-    # Without drift the project is the locked one: keep its lock verbatim (data included).
+    # Without drift the project is the locked one: keep its lock (data included).
     kept = lock if not (drift or differs) else dict(result.lock, data_fingerprint=None)
-    write_lock(Path(out_dir), kept)
+    kept = write_lock(Path(out_dir), kept)
     return BuildResult(result.directory, result.plan, kept)

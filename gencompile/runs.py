@@ -7,7 +7,9 @@ A run directory is a generated project plus what training wrote into it:
       checkpoints/  history.csv  metrics.json  model.weights.h5  model.keras
       samples.png  curves.png  report.md
 
-TensorFlow is imported only when generated code is (`import_generated`).
+TensorFlow is imported only when generated code is (`import_generated`), and generated
+code only from a verified run; a run whose spec has custom layers (user code) is refused
+unless the caller passes `allow_custom_code=True` (`--allow-custom-code`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from __future__ import annotations
 import copy
 import csv
 import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
 import io
 import json
 import sys
@@ -27,7 +32,7 @@ from typing import Any
 from gencompile.compiler.lower import lower
 from gencompile.compiler.project import build, sha256_text, write_lock
 from gencompile.errors import RunError, SpecError
-from gencompile.lockfile import build_locked, read_lock, verify_files
+from gencompile.lockfile import build_locked, read_lock, refuse_custom_code, verify_files
 from gencompile.report import read_json, write_report
 from gencompile.run_status import STATUS_NAME, read_status, recorded
 from gencompile.spec import LoadedSpec, load_spec, load_spec_text
@@ -75,23 +80,112 @@ def claim_folder(base: Path) -> Path:
     raise RunError(f"{base.parent} holds 10,000 folders named {base.name}-*; clean it up")
 
 
-def verified_lock(run_dir: Path) -> dict[str, Any]:
-    """The lock of a run whose lock and generated files are as gencompile wrote them."""
+def verified_lock(run_dir: Path, allow_custom_code: bool = False) -> dict[str, Any]:
+    """The lock of a run whose lock and generated files are as gencompile wrote them, and
+    whose code imports no user code unless `allow_custom_code`."""
     lock = read_lock(run_dir)
     verify_files(Path(run_dir), lock)
+    refuse_custom_code(run_dir, lock, allow_custom_code)
     return lock
 
 
-def import_generated(run_dir: Path, package: str, module: str = "train") -> ModuleType:
-    """Import `<package>.<module>` from a generated project, fresh each time."""
-    for name in [n for n in sys.modules if n == package or n.startswith(f"{package}.")]:
-        del sys.modules[name]
-    path = str(Path(run_dir).resolve())
-    sys.path.insert(0, path)
+# Generated packages this process imported (name -> package module): a fresh import
+# replaces only these, never a module of the same name that something else imported.
+_GENERATED: dict[str, ModuleType] = {}
+
+
+class _SourceOnly(importlib.machinery.SourceFileLoader):
+    """Compiles a module from its source every time, never from a .pyc beside it: a .pyc is
+    trusted on the source's mtime and size alone, so a stale or planted one would run code
+    other than the verified source (and none is written into the run folder)."""
+
+    def get_code(self, fullname: str) -> Any:
+        return self.source_to_code(self.get_data(self.path), self.path)
+
+
+class _GeneratedFinder(importlib.abc.MetaPathFinder):
+    """Finds the modules of generated packages in their project folder alone."""
+
+    def __init__(self) -> None:
+        self.roots: dict[str, Path] = {}  # package -> its folder in the run being imported
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        package, _, rest = fullname.partition(".")
+        root = self.roots.get(package)
+        if root is None or "." in rest:  # not ours, or deeper than a generated package goes
+            return None
+        source = root / f"{rest}.py" if rest else root / "__init__.py"
+        if not source.is_file():
+            return None
+        where = {} if rest else {"submodule_search_locations": [str(root)]}
+        loader = _SourceOnly(fullname, str(source))
+        return importlib.util.spec_from_file_location(fullname, source, loader=loader, **where)
+
+
+_FINDER = _GeneratedFinder()
+
+
+def import_generated(
+    run_dir: Path | str, package: str, module: str = "train", allow_custom_code: bool = False
+) -> ModuleType:
+    """Import `<package>.<module>` from a verified generated project, fresh each time.
+
+    Only the lock's own package is imported, from the project's folder: the folder is not
+    put on sys.path, so no other file in it can stand in for an installed module.
+    """
+    run_dir = Path(run_dir).resolve()
+    lock = verified_lock(run_dir, allow_custom_code)
+    expected = python_name(lock["name"])
+    if package != expected:
+        raise RunError(f"{run_dir} holds the generated package {expected}, not {package!r}")
+    if f"{package}/{module}.py" not in lock["files"]:
+        raise RunError(f"{run_dir} has no generated module {package}.{module}")
+    root = run_dir / package
+    _release(package, root)
+    _FINDER.roots[package] = root
+    if _FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, _FINDER)
     try:
+        _GENERATED[package] = importlib.import_module(package)
         return importlib.import_module(f"{package}.{module}")
-    finally:
-        sys.path.remove(path)
+    except ImportError as err:  # e.g. a custom layer's module that is not installed
+        _release(package, root)
+        raise RunError(f"importing {package}.{module} from {run_dir} failed: {err}") from err
+    except BaseException:
+        _release(package, root)
+        raise
+
+
+def _release(package: str, root: Path) -> None:
+    """Forget the generated `package` this process imported, so the next import is fresh;
+    refuse to shadow a module of that name that gencompile did not import."""
+    current, ours = sys.modules.get(package), _GENERATED.get(package)
+    if current is not None and current is not ours:
+        raise RunError(
+            f"a module named {package} is already imported from "
+            f"{getattr(current, '__file__', None) or 'elsewhere'}; gencompile will not "
+            "replace it with generated code"
+        )
+    _FINDER.roots.pop(package, None)  # so that find_spec sees what else is installed
+    if current is None:
+        installed = importlib.util.find_spec(package)  # top-level: finds, never imports
+        origin = installed.origin if installed else None
+        # A bare folder of that name (a namespace package, no origin) holds no code.
+        if origin not in (None, "namespace") and not _inside(origin, root):
+            raise RunError(
+                f"the generated package {package} would shadow the installed module "
+                f"{package} ({origin}); rename the spec"
+            )
+    _GENERATED.pop(package, None)
+    if ours is not None:
+        ours_root = Path(ours.__spec__.origin).parent if ours.__spec__ else root
+        for name in [n for n in sys.modules if n == package or n.startswith(f"{package}.")]:
+            if _inside(getattr(sys.modules[name].__spec__, "origin", None), ours_root):
+                del sys.modules[name]
+
+
+def _inside(origin: str | None, root: Path) -> bool:
+    return origin is not None and Path(origin).resolve().is_relative_to(root.resolve())
 
 
 def train(
@@ -111,23 +205,29 @@ def train(
     spec_sha = sha256_text(loaded.spec.model_dump_json())
     directory = Path(run_dir) if run_dir else new_run_dir(Path(runs_root), loaded, spec_sha)
     built = build(loaded, directory, allow_custom_code=allow_custom_code)
-    return _run(directory, built.plan.package, built.lock, quiet)
+    return _run(directory, built.plan.package, built.lock, quiet, allow=allow_custom_code)
 
 
-def resume(run_dir: Path | str, quiet: bool = False) -> TrainResult:
+def resume(
+    run_dir: Path | str, quiet: bool = False, allow_custom_code: bool = False
+) -> TrainResult:
     """Continue an interrupted run from its newest whole checkpoint, in place."""
     run_dir = Path(run_dir)
-    lock = verified_lock(run_dir)
-    return _run(run_dir, python_name(lock["name"]), lock, quiet, "--resume")
+    lock = verified_lock(run_dir, allow_custom_code)
+    package = python_name(lock["name"])
+    return _run(run_dir, package, lock, quiet, "--resume", allow=allow_custom_code)
 
 
-def _run(directory: Path, package: str, lock: dict, quiet: bool, *flags: str) -> TrainResult:
+def _run(
+    directory: Path, package: str, lock: dict, quiet: bool, *flags: str, allow: bool = False
+) -> TrainResult:
     """Train a built run directory; record the data fingerprint in its lock; report.
 
-    status.json says all along whether the run is running, finished, failed or interrupted.
+    `allow`: the caller's consent to custom code. status.json says all along whether the
+    run is running, finished, failed or interrupted.
     """
     with recorded(directory):
-        module = import_generated(directory, package)
+        module = import_generated(directory, package, allow_custom_code=allow)
         argv = ["--run-dir", str(directory), *flags] + (["--quiet"] if quiet else [])
         metrics = module.main(argv)
         record = json.loads((directory / "metrics.json").read_text())
@@ -136,16 +236,20 @@ def _run(directory: Path, package: str, lock: dict, quiet: bool, *flags: str) ->
     return TrainResult(directory, metrics, record)
 
 
-def load_trained_model(run_dir: Path | str, check_weights: bool = True) -> tuple[Any, ModuleType]:
+def load_trained_model(
+    run_dir: Path | str, check_weights: bool = True, allow_custom_code: bool = False
+) -> tuple[Any, ModuleType]:
     """The trained model of a verified run and its generated train module.
 
     With `check_weights`, weights that differ from those recorded when training finished
     (a changed or corrupt model.weights.h5) are refused.
     """
     run_dir = Path(run_dir)
-    lock = verified_lock(run_dir)
+    lock = verified_lock(run_dir, allow_custom_code)
     refuse_unfinished(run_dir)
-    module = import_generated(run_dir, python_name(lock["name"]))
+    module = import_generated(
+        run_dir, python_name(lock["name"]), allow_custom_code=allow_custom_code
+    )
     from gencompile.runtime.repro import weights_sha256
     from gencompile.runtime.training import load_weights
 
@@ -184,19 +288,20 @@ def sample(
     out: Path | str | None,
     labels: list[int] | None = None,
     prompt: str | None = None,
+    allow_custom_code: bool = False,
     **sampling: Any,
 ) -> Path:
     """Draw `count` samples from a trained run: a PNG picture or an NPZ of arrays, or for a
     language model a text file of continuations of `prompt` (`sampling`: length,
     temperature, top_k, top_p override the spec's)."""
-    verified_lock(Path(run_dir))  # refuse a bad run before TensorFlow starts
+    verified_lock(Path(run_dir), allow_custom_code)  # refuse a bad run before TensorFlow starts
     import numpy as np
 
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
     from gencompile.runtime.training import npz_bytes, save_picture, write_text_samples
 
-    model, module = load_trained_model(run_dir)
+    model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
     text = hasattr(model, "sample_text")
     out = Path(out) if out is not None else Path("samples.txt" if text else "samples.png")
     if text:  # a language model: samples are text
@@ -239,7 +344,10 @@ def checked_metrics(lock: dict[str, Any], metrics: list[str]) -> list[str]:
 
 
 def evaluate(
-    run_dir: Path | str, metrics: list[str] | None = None, inception_weights: str | None = None
+    run_dir: Path | str,
+    metrics: list[str] | None = None,
+    inception_weights: str | None = None,
+    allow_custom_code: bool = False,
 ) -> dict[str, float]:
     """Compute metrics of a trained run (default: its spec's) and store them in metrics.json.
 
@@ -247,12 +355,13 @@ def evaluate(
     inception_score on images (overrides the spec's `evaluation.inception_weights`).
     """
     run_dir = Path(run_dir)
+    lock = verified_lock(run_dir, allow_custom_code)  # refuse a bad run before TensorFlow starts
     if metrics:
-        checked_metrics(verified_lock(run_dir), metrics)
+        checked_metrics(lock, metrics)
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
 
-    model, module = load_trained_model(run_dir)
+    model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
     config = dict(module.EVALUATION)
     if metrics:
         config["metrics"] = metrics
@@ -290,17 +399,20 @@ class Reproduction:
 
 
 def reproduce(
-    run_dir: Path | str, out_dir: Path | str | None = None, allow_drift: bool = False
+    run_dir: Path | str,
+    out_dir: Path | str | None = None,
+    allow_drift: bool = False,
+    allow_custom_code: bool = False,
 ) -> Reproduction:
     """Re-run a finished run from its lock into a new folder; compare weights and metrics."""
     from gencompile.runtime.repro import weights_sha256
 
     run_dir = Path(run_dir)
-    lock = verified_lock(run_dir)
+    lock = verified_lock(run_dir, allow_custom_code)
     record = read_record(run_dir)
     if not record:
         raise RunError(f"{run_dir} has not finished training (no metrics.json) to reproduce")
-    model, _ = load_trained_model(run_dir, check_weights=False)
+    model, _ = load_trained_model(run_dir, False, allow_custom_code)
     original_weights = weights_sha256(model)  # what the file holds now, not what was noted
     if out_dir is not None:
         directory = Path(out_dir)
@@ -311,8 +423,8 @@ def reproduce(
             )
     else:
         directory = claim_folder(run_dir.with_name(f"{run_dir.name}-reproduced"))
-    built = build_locked(run_dir, directory, allow_drift=allow_drift)
-    again = _run(directory, built.plan.package, built.lock, quiet=True)
+    built = build_locked(run_dir, directory, allow_drift, allow_custom_code)
+    again = _run(directory, built.plan.package, built.lock, True, allow=allow_custom_code)
     rows = [
         Comparison("weights sha256", original_weights, again.record["weights_sha256"]),
         Comparison(
@@ -334,18 +446,24 @@ class Imputation:
     cells_filled: int
 
 
-def impute(run_dir: Path | str, input_csv: Path | str, out_csv: Path | str) -> Imputation:
+def impute(
+    run_dir: Path | str,
+    input_csv: Path | str,
+    out_csv: Path | str,
+    allow_custom_code: bool = False,
+) -> Imputation:
     """Fill the empty (or NaN) cells of a CSV with a trained mixture's conditional means.
 
     Observed cells are written back exactly as they were read; rows with nothing missing
     pass through unchanged.
     """
+    verified_lock(Path(run_dir), allow_custom_code)  # refuse a bad run before TensorFlow starts
     import numpy as np
 
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
 
-    model, module = load_trained_model(run_dir)
+    model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
     if not hasattr(model, "impute"):
         raise RunError(
             f"{run_dir} holds a {read_lock(run_dir)['family']} model; only a "

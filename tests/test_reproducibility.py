@@ -108,6 +108,7 @@ def test_reproduce_is_identical_then_reports_a_changed_weight_file(
 def test_locked_rebuild_is_exact_and_refuses_drift(finished, tmp_path) -> None:
     import json
 
+    from gencompile.compiler.project import write_lock
     from gencompile.errors import RunError
     from gencompile.files import sha256_file
     from gencompile.lockfile import build_locked
@@ -120,7 +121,10 @@ def test_locked_rebuild_is_exact_and_refuses_drift(finished, tmp_path) -> None:
 
     drifted = copy_of(finished, tmp_path)
     lock["versions"]["tensorflow"] = "2.0.0"
-    (drifted / "spec.lock.json").write_text(json.dumps(lock))
+    (drifted / "spec.lock.json").write_text(json.dumps(lock))  # a hand edit: refused as one
+    with pytest.raises(RunError, match="its fields no longer match lock_sha256"):
+        build_locked(drifted, tmp_path / "edited")
+    write_lock(drifted, lock)  # a lock written on another machine: checksummed, drifted
     with pytest.raises(RunError, match=r"tensorflow 2\.0\.0 in the lock, .* --allow-drift"):
         build_locked(drifted, tmp_path / "refused")
     with pytest.warns(UserWarning, match="building despite drift: tensorflow 2.0.0"):
@@ -130,7 +134,7 @@ def test_locked_rebuild_is_exact_and_refuses_drift(finished, tmp_path) -> None:
         "versions"
     ]["tensorflow"]
     lock["data_fingerprint"] = "0" * 64
-    (drifted / "spec.lock.json").write_text(json.dumps(lock))
+    write_lock(drifted, lock)
     with pytest.raises(RunError, match="the data's fingerprint is"):
         build_locked(drifted, tmp_path / "other-data")
 

@@ -13,12 +13,14 @@ from typing import Any
 from gencompile._version import __version__
 from gencompile.compiler.emit import check_python, render
 from gencompile.compiler.lower import lower
-from gencompile.compiler.plan import ProjectPlan
+from gencompile.compiler.plan import LayerPlan, ProjectPlan
 from gencompile.errors import RunError, SpecError
 from gencompile.files import atomic_write_text
 from gencompile.spec import LoadedSpec
 
-LOCK_VERSION = 1
+# 2: `lock_sha256` covers every field (version 1 hashed the resolved spec alone).
+LOCK_VERSION = 2
+LOCK_CHECKSUM = "lock_sha256"
 PINNED = ("tensorflow", "keras", "numpy")
 
 
@@ -109,25 +111,53 @@ def make_lock(loaded: LoadedSpec, plan: ProjectPlan, files: dict[str, str]) -> d
     }
 
 
+def custom_layers(plan: ProjectPlan) -> list[LayerPlan]:
+    """Every custom layer of a plan, wrapped ones included: each imports user code."""
+    found = []
+    for network in plan.networks:
+        pending = list(network.layers)
+        while pending:
+            layer = pending.pop(0)
+            found.append(layer)
+            pending.extend(value for _, value in layer.args if isinstance(value, LayerPlan))
+    return [layer for layer in found if layer.kind == "custom"]
+
+
 def refuse_custom_code(loaded: LoadedSpec, plan: ProjectPlan) -> None:
+    """Refuse a spec whose generated code would import user code, before writing anything."""
     problems = [
         loaded.marks.problem(
             layer.source or ("model",),
-            "custom layers run code from outside the spec and are refused by default",
+            f"custom layer {layer.name} imports {_custom_ref(plan, layer)}: custom layers run "
+            "code from outside the spec and are refused by default",
             "pass --allow-custom-code if you trust it",
         )
-        for network in plan.networks
-        for layer in network.layers
-        if layer.kind == "custom"
+        for layer in custom_layers(plan)
     ]
+    if plan.custom_imports and not problems:  # an import without its layer: refuse it too
+        problems = [loaded.marks.problem(("model",), "the model imports custom code", None)]
     if problems:
         raise SpecError(problems)
 
 
-def write_lock(directory: Path, lock: dict[str, Any]) -> None:
+def _custom_ref(plan: ProjectPlan, layer: LayerPlan) -> str:
+    """`module:Class` of a custom layer, from the import its alias names."""
+    refs = [f"{module}:{cls}" for module, cls, alias in plan.custom_imports if alias == layer.cls]
+    return refs[0] if refs else layer.cls
+
+
+def lock_checksum(lock: dict[str, Any]) -> str:
+    """sha256 of every field of a lock except the checksum itself."""
+    return sha256_text(canonical_json({k: v for k, v in lock.items() if k != LOCK_CHECKSUM}))
+
+
+def write_lock(directory: Path, lock: dict[str, Any]) -> dict[str, Any]:
+    """Write `lock` with its checksum recomputed (any field may have changed); return it."""
+    sealed = {**lock, LOCK_CHECKSUM: lock_checksum(lock)}
     atomic_write_text(
-        directory / "spec.lock.json", json.dumps(lock, indent=2, sort_keys=True) + "\n"
+        directory / "spec.lock.json", json.dumps(sealed, indent=2, sort_keys=True) + "\n"
     )
+    return sealed
 
 
 def check_output_folder(directory: Path, plan: ProjectPlan, files: dict[str, str]) -> None:
@@ -174,11 +204,10 @@ def build(
     if not allow_custom_code:
         refuse_custom_code(loaded, plan)
     files = render_project(loaded, plan)
-    lock = make_lock(loaded, plan, files)
     directory = Path(out_dir)
     if not force:
         check_output_folder(directory, plan, files)
     for relative, text in files.items():
         atomic_write_text(directory / relative, text)
-    write_lock(directory, lock)
+    lock = write_lock(directory, make_lock(loaded, plan, files))
     return BuildResult(directory, plan, lock)

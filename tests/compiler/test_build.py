@@ -144,10 +144,21 @@ def test_lock_hashes_are_the_sha256_of_the_written_files(digits):
 
 def test_lock_records_the_run_identity(digits):
     lock = digits.lock
-    assert lock["lock_version"] == 1
+    assert lock["lock_version"] == 2
     assert (lock["name"], lock["family"], lock["seed"]) == ("vae-digits", "vae", 42)
     assert lock["versions"]["gencompile"] == __version__
     assert {"python", "tensorflow", "keras", "numpy"} <= set(lock["versions"])
+
+
+def test_the_lock_checksum_covers_every_field_and_is_what_the_file_holds(digits):
+    from gencompile.compiler.project import lock_checksum
+
+    written = json.loads((digits.directory / "spec.lock.json").read_text())
+    assert written == digits.lock
+    assert written["lock_sha256"] == lock_checksum(written)
+    for field in sorted(set(written) - {"lock_sha256"}):
+        edited = dict(written, **{field: "edited"})
+        assert lock_checksum(edited) != written["lock_sha256"], field
 
 
 def test_resolved_spec_has_every_default_filled_in(tmp_path):
