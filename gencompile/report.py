@@ -284,13 +284,12 @@ def compare_runs(run_dirs: list[Path | str]) -> Comparison:
     The first row is each run's status, so a run that failed or was interrupted shows as
     such (with the metrics it has, if any) instead of passing for a finished one.
     """
+    from gencompile.lockfile import read_lock
     from gencompile.run_status import read_status
 
     labels, metrics, statuses = [], [], []
     for run_dir in map(Path, run_dirs):
-        lock = read_json(run_dir / "spec.lock.json")
-        if not lock:
-            raise RunError(f"{run_dir} is not a run directory (no spec.lock.json)")
+        lock = read_lock(run_dir)  # a damaged lock is one clear line, not a traceback
         record = read_json(run_dir / "metrics.json")
         status = read_status(run_dir) or ("finished" if "metrics" in record else "unknown")
         labels.append(f"{lock['name']}/{run_dir.name}")

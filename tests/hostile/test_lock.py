@@ -176,6 +176,7 @@ COMMANDS = {
     "train-resume": lambda run: ["train", "--resume", run, "--quiet"],
     "build-locked": lambda run: ["build", "--locked", run / "spec.lock.json", "-o", "out"],
     "impute": lambda run: ["impute", run, "--input", "in.csv", "-o", "out.csv"],
+    "compare": lambda run: ["compare", run],
 }
 
 

@@ -107,7 +107,7 @@ def test_mixture_on_ring8_captures_every_mode(tmp_path: Path, run_cli) -> None:
     assert code == 0
     assert re.search(r"modes_captured\s*│\s*8\s*│\s*8\s*│\s*modes", out), out
     code, _, err = run_cli("compare", str(result.run_dir), str(tmp_path))
-    assert code == 1 and "is not a run directory" in err
+    assert code == 1 and "is not a gencompile run or project" in err
 
 
 def test_evaluate_refuses_metrics_the_run_cannot_compute(digits_run, run_cli) -> None:
