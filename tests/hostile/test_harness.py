@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 
 
-
 def test_snapshot_sees_added_changed_and_removed_files(tools, tmp_path: Path) -> None:
     (tmp_path / "a").write_text("1")
     (tmp_path / "b").write_text("2")
