@@ -173,12 +173,18 @@ def reproduce(
         table.add_column(column)
     for row in result.rows:
         mark = "[green]same[/green]" if row.same else "[red]differs[/red]"
+        mark = "[yellow]not compared[/yellow]" if row.skipped else mark
         table.add_row(row.name, _cell(row.original), _cell(row.reproduced), mark)
     out.print(table)
+    for row in result.rows:
+        if row.skipped:
+            out.print(f"{row.name}: {row.skipped}", highlight=False, markup=False)
     if not result.identical:
         err.print("the re-run differs from the original", style="red")
         raise typer.Exit(1)
-    out.print("[green]identical[/green]: weights and every metric match bit for bit")
+    skipped = sum(1 for row in result.rows if row.skipped)
+    scope = "every metric computed in training" if skipped else "every metric"
+    out.print(f"[green]identical[/green]: weights and {scope} match bit for bit")
 
 
 def _cell(value: object) -> str:

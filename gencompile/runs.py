@@ -94,6 +94,7 @@ def train(
     if epochs is not None:
         overrides.append(f"training.epochs={int(epochs)}")  # recorded in the lock
     loaded = load_spec(spec if spec is not None else default_spec_path(), overrides)
+    check_evaluation_weights(lower(loaded))
     spec_sha = sha256_text(loaded.spec.model_dump_json())
     directory = Path(run_dir) if run_dir else new_run_dir(Path(runs_root), loaded, spec_sha)
     built = build(loaded, directory, allow_custom_code=allow_custom_code)
@@ -104,7 +105,21 @@ def resume(run_dir: Path | str, quiet: bool = False) -> TrainResult:
     """Continue an interrupted run from its newest whole checkpoint, in place."""
     run_dir = Path(run_dir)
     lock = verified_lock(run_dir)
+    check_evaluation_weights(locked_plan(lock))
     return _run(run_dir, python_name(lock["name"]), lock, quiet, "--resume")
+
+
+def locked_plan(lock: dict[str, Any]) -> Any:
+    """The plan of a run's locked spec (what its generated code was built from)."""
+    return lower(load_spec_text(json.dumps(lock["resolved_spec"]), file="spec.lock.json"))
+
+
+def check_evaluation_weights(plan: Any) -> None:
+    """Metrics are computed after training: when they need InceptionV3's weights and none
+    can be had, stop before building and training, not hours later."""
+    from gencompile.runtime.metrics.samples import with_inception_weights
+
+    with_inception_weights(plan.evaluation, plan.data_kind, plan.data["source"])
 
 
 def _run(directory: Path, package: str, lock: dict, quiet: bool, *flags: str) -> TrainResult:
@@ -128,8 +143,9 @@ def load_trained_model(run_dir: Path | str, check_weights: bool = True) -> tuple
     lock = verified_lock(run_dir)
     module = import_generated(run_dir, python_name(lock["name"]))
     from gencompile.runtime.repro import weights_sha256
-    from gencompile.runtime.training import load_weights
+    from gencompile.runtime.training import load_weights, set_precision
 
+    set_precision(module.TRAINING)  # compute as training did (mixed precision or not)
     model = module.build_model()
     load_weights(model, run_dir)
     recorded = read_record(run_dir).get("weights_sha256")
@@ -226,14 +242,22 @@ def evaluate(
         config["metrics"] = metrics
     if inception_weights:
         config["inception_weights"] = str(inception_weights)
-    repro.set_seed(module.SEED)
+    # As training set things up; the family's `evaluate` then starts from a state derived
+    # from the seed, so the same weights give the numbers training wrote.
+    repro.set_seed(module.SEED, deterministic=module.TRAINING["deterministic"])
     data = load_data(module.DATA, seed=module.SEED)
     results = module.evaluate(model, data, config)
     record = read_record(run_dir)
     record["metrics"] = {**record.get("metrics", {}), **results}
+    computed_with = getattr(results, "computed_with", {})
+    record["computed_with"] = {**record.get("computed_with", {}), **computed_with}
     repro.atomic_write_json(run_dir / "metrics.json", record)
     write_report(run_dir)
     return results
+
+
+NOT_AT_TRAINING = "not compared: added later by `gencompile evaluate`, not computed in training"
+OTHER_SETTINGS = "not compared: re-evaluated with other settings than training used"
 
 
 @dataclass(frozen=True)
@@ -241,10 +265,11 @@ class Comparison:
     name: str
     original: Any
     reproduced: Any
+    skipped: str = ""  # why the row is shown but not compared ("" = compared)
 
     @property
     def same(self) -> bool:
-        return self.original == self.reproduced
+        return bool(self.skipped) or self.original == self.reproduced
 
 
 @dataclass(frozen=True)
@@ -254,7 +279,25 @@ class Reproduction:
 
     @property
     def identical(self) -> bool:
+        """Weights and every metric both runs computed in training match bit for bit."""
         return all(row.same for row in self.rows)
+
+
+def metric_rows(original: dict[str, Any], again: dict[str, Any]) -> list[Comparison]:
+    """Like with like: the reproduction's training computes the spec's metrics, so those are
+    compared. A metric the original gained from a later `evaluate` (or recomputed there with
+    other settings: other weights, other sample counts) is listed with the reason instead."""
+    before, after = original.get("metrics", {}), again["metrics"]
+    how_before, how_after = original.get("computed_with", {}), again.get("computed_with", {})
+    rows = []
+    for name in sorted(set(before) | set(after)):
+        skipped = ""
+        if name not in after and name in before:
+            skipped = NOT_AT_TRAINING
+        elif name in how_before and how_before[name] != how_after.get(name):
+            skipped = OTHER_SETTINGS
+        rows.append(Comparison(name, before.get(name), after.get(name), skipped))
+    return rows
 
 
 def reproduce(
@@ -270,6 +313,7 @@ def reproduce(
         raise RunError(f"{run_dir} has not finished training (no metrics.json) to reproduce")
     model, _ = load_trained_model(run_dir, check_weights=False)
     original_weights = weights_sha256(model)  # what the file holds now, not what was noted
+    check_evaluation_weights(locked_plan(lock))
     directory = Path(out_dir) if out_dir else _sibling(run_dir, "reproduced")
     built = build_locked(run_dir, directory, allow_drift=allow_drift)
     again = _run(directory, built.plan.package, built.lock, quiet=True)
@@ -279,12 +323,7 @@ def reproduce(
             "data fingerprint", lock.get("data_fingerprint"), again.record["data_fingerprint"]
         ),
     ]
-    metrics = sorted(set(record.get("metrics", {})) | set(again.record["metrics"]))
-    rows += [
-        Comparison(name, record.get("metrics", {}).get(name), again.record["metrics"].get(name))
-        for name in metrics
-    ]
-    return Reproduction(directory, rows)
+    return Reproduction(directory, rows + metric_rows(record, again.record))
 
 
 def _sibling(run_dir: Path, suffix: str) -> Path:

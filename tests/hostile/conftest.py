@@ -28,6 +28,7 @@ name: tiny-vae
 seed: 3
 data:
   source: {type: builtin, name: digits}
+  preprocessing: {scale: [0.0, 1.0]}
   batch_size: 256
 model:
   family: vae
