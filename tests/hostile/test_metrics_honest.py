@@ -16,6 +16,8 @@ from pathlib import Path
 import keras
 import pytest
 
+from gencompile.report import format_value
+
 ADVICE = "--inception-weights PATH"
 FID_SPEC = """\
 spec_version: 1
@@ -141,6 +143,10 @@ def test_evaluate_records_what_sample_metrics_were_computed_with(hostile, vae_co
     assert record["computed_with"]["fd_digits"]["features"] == kid["features"]
     assert record["computed_with"]["kid_std"] == kid
     assert set(record["computed_with"]) == set(record["metrics"])
+    report = (vae_copy / "report.md").read_text()
+    brief = "2000 samples vs 180 validation; subsets of 180; digits classifier v2 ("
+    assert f"| kid | {format_value(record['metrics']['kid'])} |" in report and brief in report
+    assert "180 validation examples; k = 4 |" in report  # iwae_nll
 
 
 def test_reproduce_after_evaluate_compares_like_with_like(
@@ -155,3 +161,39 @@ def test_reproduce_after_evaluate_compares_like_with_like(
     assert "fd_digits: not compared: added later by `gencompile evaluate`" in outcome.out
     assert "elbo: not compared" not in outcome.out  # the spec's metrics are compared
     assert metrics_bytes(vae_copy) == before and not outcome.changed
+
+
+def test_mixed_precision_runs_evaluate_as_they_trained(
+    hostile_subprocess, tiny_vae_spec: Path, tmp_path: Path
+) -> None:
+    """A later evaluate (a fresh process) builds the model with training's dtype policy:
+    float16 compute in training and float32 afterwards give other numbers from the same
+    weights."""
+    from gencompile.runs import train
+
+    try:
+        run = train(
+            tiny_vae_spec, ["training.mixed_precision=true"], run_dir=tmp_path / "run", quiet=True
+        ).run_dir
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # for the tests that follow
+    before = metrics_bytes(run)
+    outcome = hostile_subprocess("evaluate", run, timeout=120, watch=run)
+    assert outcome.code == 0, outcome.err
+    assert metrics_bytes(run) == before
+
+
+def test_held_out_metrics_are_never_silently_missing(hostile, tmp_path: Path) -> None:
+    from gencompile.compiler.lower import lower
+    from gencompile.spec import load_spec_text
+
+    spec = tmp_path / "diffusion.yaml"
+    source = (Path(__file__).parents[2] / "specs" / "diffusion_ring8.yaml").read_text()
+    spec.write_text(source)
+    asked = ["--set", "data.validation_split=0.0", "--set", "evaluation.metrics=[denoising_loss]"]
+    outcome = hostile("validate", spec, *asked, watch=tmp_path)
+    outcome.assert_refused(2, "held-out metrics need a validation split")
+    # The family's defaults without a split: the lock and report list what is computed.
+    plan = lower(load_spec_text(source.replace("validation_split: 0.1", "validation_split: 0.0")))
+    assert "denoising_loss" not in plan.evaluation["metrics"]
+    assert "denoising_loss" in lower(load_spec_text(source)).evaluation["metrics"]
