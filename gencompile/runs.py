@@ -231,17 +231,23 @@ def evaluate(
     inception_score on images (overrides the spec's `evaluation.inception_weights`).
     """
     run_dir = Path(run_dir)
+    lock = verified_lock(run_dir)
     if metrics:
-        checked_metrics(verified_lock(run_dir), metrics)
+        checked_metrics(lock, metrics)
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
+    from gencompile.runtime.metrics.samples import with_inception_weights
 
-    model, module = load_trained_model(run_dir)
-    config = dict(module.EVALUATION)
+    asked: dict[str, Any] = {}
     if metrics:
-        config["metrics"] = metrics
+        asked["metrics"] = metrics
     if inception_weights:
-        config["inception_weights"] = str(inception_weights)
+        asked["inception_weights"] = str(inception_weights)
+    # Before the model and data are loaded: no weights, no work (the family checks again).
+    plan = locked_plan(lock)
+    with_inception_weights({**plan.evaluation, **asked}, plan.data_kind, plan.data["source"])
+    model, module = load_trained_model(run_dir)
+    config = {**module.EVALUATION, **asked}
     # As training set things up; the family's `evaluate` then starts from a state derived
     # from the seed, so the same weights give the numbers training wrote.
     repro.set_seed(module.SEED, deterministic=module.TRAINING["deterministic"])

@@ -39,10 +39,11 @@ def seed_states(model: keras.Model) -> list[Any]:
 
 
 def evaluation_seed(model: keras.Model) -> int:
-    """The seed evaluation starts from: the smallest of the model's generator seeds (the
-    spec's seed in generated models), 0 for a model without generators."""
-    seeds = [int(np.asarray(v.numpy())[0]) for v in seed_states(model)]
-    return min(seeds, default=0)
+    """The seed evaluation starts from: the smallest seed of the generators the model itself
+    holds (generated models seed them from the spec's seed), 0 for a model without any.
+    Generators deeper down (a Dropout's) may be seeded at random, so they do not count."""
+    own = [v for v in vars(model).values() if isinstance(v, keras.random.SeedGenerator)]
+    return min((int(np.asarray(g.state.numpy())[0]) for g in own), default=0)
 
 
 @contextmanager
