@@ -300,6 +300,13 @@ def compare(runs: Annotated[list[Path], typer.Argument(help="Run directories.")]
     for name, values, unit in comparison.rows:
         table.add_row(name, *values, unit)
     out.print(table)
+    if comparison.not_alike:
+        out.print(
+            f"computed differently: {', '.join(comparison.not_alike)} (other networks, sample "
+            "counts or splits; see computed_with in each run's metrics.json)",
+            highlight=False,
+            markup=False,
+        )
 
 
 @app.command()

@@ -316,11 +316,22 @@ def write_report(run_dir: Path | str) -> Path:
 class Comparison:
     runs: list[str]  # a short label per run
     rows: list[tuple[str, list[str], str]]  # metric, value per run ("" if absent), unit
+    # metrics whose runs computed them differently (other networks, sample counts, splits)
+    not_alike: list[str] = field(default_factory=list)
+
+
+SEED_KEYS = ("evaluation_seed", "importance_seed")  # runs of other seeds still compare
+
+
+def _settings(how: dict[str, Any]) -> str:
+    """A metric's computed_with without its seeds, as comparable text."""
+    return json.dumps({k: v for k, v in how.items() if k not in SEED_KEYS}, sort_keys=True)
 
 
 def compare_runs(run_dirs: list[Path | str]) -> Comparison:
-    """One table of several runs' metrics: a row per metric, a column per run."""
-    labels, metrics = [], []
+    """One table of several runs' metrics: a row per metric, a column per run. A metric the
+    runs computed with other settings is marked "(computed differently)"."""
+    labels, metrics, hows = [], [], []
     for run_dir in map(Path, run_dirs):
         lock = read_json(run_dir / "spec.lock.json")
         if not lock:
@@ -330,13 +341,17 @@ def compare_runs(run_dirs: list[Path | str]) -> Comparison:
             raise RunError(f"{run_dir} has no metrics yet; train or evaluate it first")
         labels.append(f"{lock['name']}/{run_dir.name}")
         metrics.append(record["metrics"])
+        hows.append(record.get("computed_with", {}))
     names = sorted({name for m in metrics for name in m})
+    not_alike = [
+        name for name in names if len({_settings(how[name]) for how in hows if name in how}) > 1
+    ]
     rows = [
         (
-            name,
+            f"{name} (computed differently)" if name in not_alike else name,
             [format_value(m[name]) if name in m else "" for m in metrics],
             METRIC_UNITS.get(name, ("", ""))[0],
         )
         for name in names
     ]
-    return Comparison(labels, rows)
+    return Comparison(labels, rows, not_alike)

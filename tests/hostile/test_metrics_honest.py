@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 import pytest
 
-from gencompile.report import format_value
+from gencompile.report import compare_runs, format_value
 
 ADVICE = "--inception-weights PATH"
 FID_SPEC = """\
@@ -197,3 +197,20 @@ def test_held_out_metrics_are_never_silently_missing(hostile, tmp_path: Path) ->
     plan = lower(load_spec_text(source.replace("validation_split: 0.1", "validation_split: 0.0")))
     assert "denoising_loss" not in plan.evaluation["metrics"]
     assert "denoising_loss" in lower(load_spec_text(source)).evaluation["metrics"]
+
+
+def test_compare_marks_metrics_computed_differently(
+    hostile, trained_vae: Path, tiny_vae_spec: Path, tmp_path: Path
+) -> None:
+    from gencompile.runs import train
+
+    other = train(
+        tiny_vae_spec, ["evaluation.importance_samples=8"], run_dir=tmp_path / "k8", quiet=True
+    ).run_dir
+    outcome = hostile("compare", trained_vae, other, watch=tmp_path)
+    assert outcome.code == 0, outcome.err
+    assert "computed differently: iwae_nll (other networks" in outcome.out
+    assert not outcome.changed
+    names = [name for name, _, _ in compare_runs([trained_vae, other]).rows]
+    # elbo: the same split and single posterior sample in both runs, so comparable
+    assert names == ["elbo", "iwae_nll (computed differently)"]
