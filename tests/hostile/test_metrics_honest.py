@@ -214,3 +214,15 @@ def test_compare_marks_metrics_computed_differently(
     names = [name for name, _, _ in compare_runs([trained_vae, other]).rows]
     # elbo: the same split and single posterior sample in both runs, so comparable
     assert names == ["elbo", "iwae_nll (computed differently)"]
+
+
+def test_too_few_samples_stop_evaluation_instead_of_a_number(
+    hostile, tiny_vae_spec: Path, tmp_path: Path
+) -> None:
+    from gencompile.runs import train
+
+    run = train(
+        tiny_vae_spec, ["evaluation.num_samples=3"], run_dir=tmp_path / "run", quiet=True
+    ).run_dir
+    outcome = hostile("evaluate", run, "--metrics", "precision_recall", watch=run)
+    outcome.assert_refused(1, "cannot compute precision_recall: need more than k = 3 rows")
