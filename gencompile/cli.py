@@ -185,12 +185,18 @@ def reproduce(
         table.add_column(column)
     for row in result.rows:
         mark = "[green]same[/green]" if row.same else "[red]differs[/red]"
+        mark = "[yellow]not compared[/yellow]" if row.skipped else mark
         table.add_row(row.name, _cell(row.original), _cell(row.reproduced), mark)
     out.print(table)
+    for row in result.rows:
+        if row.skipped:
+            out.print(f"{row.name}: {row.skipped}", highlight=False, markup=False)
     if not result.identical:
         err.print("the re-run differs from the original", style="red")
         raise typer.Exit(1)
-    out.print("[green]identical[/green]: weights and every metric match bit for bit")
+    skipped = sum(1 for row in result.rows if row.skipped)
+    scope = "every metric computed in training" if skipped else "every metric"
+    out.print(f"[green]identical[/green]: weights and {scope} match bit for bit")
 
 
 def _cell(value: object) -> str:
@@ -308,6 +314,13 @@ def compare(runs: Annotated[list[Path], typer.Argument(help="Run directories.")]
     for name, values, unit in comparison.rows:
         table.add_row(name, *values, unit)
     out.print(table)
+    if comparison.not_alike:
+        out.print(
+            f"computed differently: {', '.join(comparison.not_alike)} (other networks, sample "
+            "counts or splits; see computed_with in each run's metrics.json)",
+            highlight=False,
+            markup=False,
+        )
 
 
 @app.command()

@@ -67,6 +67,7 @@ class Report:
     versions: str
     spec_source: str = ""
     notes: list[str] = field(default_factory=list)
+    computed_with: dict[str, str] = field(default_factory=dict)  # metric -> in brief
 
 
 def _history(run_dir: Path) -> list[dict[str, str]]:
@@ -130,6 +131,9 @@ def read_report(run_dir: Path) -> Report:
         + f"; {lock['platform']}.",
         spec_source=lock.get("spec_source", ""),
         notes=_notes(record.get("metrics", {})),
+        computed_with={
+            name: computed_with_brief(how) for name, how in record.get("computed_with", {}).items()
+        },
     )
 
 
@@ -146,11 +150,40 @@ def _optimizer_lines(training: dict[str, Any]) -> list[str]:
 def _notes(metrics: dict[str, float]) -> list[str]:
     notes = [
         "Computed on the held-out split (the training split when there is none); "
-        "sample-quality metrics compare generated samples with that split."
+        "sample-quality metrics compare generated samples with that split. "
+        "metrics.json records what each number was computed with (computed_with)."
     ]
     if {"bic", "aic"} & set(metrics):
         notes.append("BIC and AIC are computed on the training split, as scikit-learn does.")
     return notes
+
+
+# computed_with keys shown in brief, with how each reads
+_COUNTS = (
+    ("importance_samples", "k = {}"),
+    ("dequantization_samples", "{} dequantizations"),
+    ("prompts", "{} prompts"),
+    ("sequences", "{} sequences"),
+    ("subset_size", "subsets of {}"),
+)
+
+
+def computed_with_brief(how: dict[str, Any]) -> str:
+    """One line of what a metric was computed with: "2000 samples vs 180 validation;
+    digits classifier v2 (34d6768e02e9)"; metrics.json's computed_with holds it all."""
+    parts = []
+    if "samples" in how:
+        reference = how.get("reference")
+        against = f" vs {reference['examples']} {reference['split']}" if reference else ""
+        parts.append(f"{how['samples']} samples{against}")
+    if "split" in how:
+        parts.append(f"{how['examples']} {how['split']} examples")
+    parts += [text.format(how[key]) for key, text in _COUNTS if key in how]
+    network = how.get("features", {})
+    if network.get("weights_sha256"):
+        name = network["network"].split(",")[0].split(" avg_pool")[0]
+        parts.append(f"{name} ({network['weights_sha256'][:12]})")
+    return "; ".join(parts)
 
 
 def format_value(value: Any) -> str:
@@ -170,10 +203,11 @@ def format_value(value: Any) -> str:
 def render_markdown(report: Report) -> str:
     lines = [f"# {report.title}", "", report.description, "", report.summary, ""]
     lines += ["## Metrics", "", *report.notes, ""]
-    lines += ["| metric | value | unit | |", "|---|---:|---|---|"]
+    lines += ["| metric | value | unit | | computed with |", "|---|---:|---|---|---|"]
     for name, value in report.metrics.items():
         unit, direction = METRIC_UNITS.get(name, ("", ""))
-        lines.append(f"| {name} | {format_value(value)} | {unit} | {direction} |")
+        how = report.computed_with.get(name, "")
+        lines.append(f"| {name} | {format_value(value)} | {unit} | {direction} | {how} |")
     if report.last_epoch:
         lines += ["", "## Last epoch", "", "| quantity | value |", "|---|---:|"]
         lines += [f"| {k} | {v:.4f} |" for k, v in report.last_epoch.items()]
@@ -237,10 +271,16 @@ def render_html(report: Report) -> str:
         *(f'<p class="muted">{e(note)}</p>' for note in report.notes),
     ]
     rows = [
-        [name, format_value(value), *METRIC_UNITS.get(name, ("", ""))]
+        [
+            name,
+            format_value(value),
+            *METRIC_UNITS.get(name, ("", "")),
+            report.computed_with.get(name, ""),
+        ]
         for name, value in report.metrics.items()
     ]
-    parts.append(_table(["metric", "value", "unit", ""], rows, {1}) if rows else "<p>None.</p>")
+    header = ["metric", "value", "unit", "", "computed with"]
+    parts.append(_table(header, rows, {1}) if rows else "<p>None.</p>")
     for title, path in report.pictures:
         parts += [f"<h2>{e(title)}</h2>", _embedded_picture(title, path)]
     if report.text_samples:
@@ -276,18 +316,29 @@ def write_report(run_dir: Path | str) -> Path:
 class Comparison:
     runs: list[str]  # a short label per run
     rows: list[tuple[str, list[str], str]]  # metric, value per run ("" if absent), unit
+    # metrics whose runs computed them differently (other networks, sample counts, splits)
+    not_alike: list[str] = field(default_factory=list)
+
+
+SEED_KEYS = ("evaluation_seed", "importance_seed")  # runs of other seeds still compare
+
+
+def _settings(how: dict[str, Any]) -> str:
+    """A metric's computed_with without its seeds, as comparable text."""
+    return json.dumps({k: v for k, v in how.items() if k not in SEED_KEYS}, sort_keys=True)
 
 
 def compare_runs(run_dirs: list[Path | str]) -> Comparison:
     """One table of several runs' metrics: a row per metric, a column per run.
 
     The first row is each run's status, so a run that failed or was interrupted shows as
-    such (with the metrics it has, if any) instead of passing for a finished one.
+    such (with the metrics it has, if any) instead of passing for a finished one. A metric
+    the runs computed with other settings is marked "(computed differently)".
     """
     from gencompile.lockfile import read_lock
     from gencompile.run_status import read_status
 
-    labels, metrics, statuses = [], [], []
+    labels, metrics, statuses, hows = [], [], [], []
     for run_dir in map(Path, run_dirs):
         lock = read_lock(run_dir)  # a damaged lock is one clear line, not a traceback
         record = read_json(run_dir / "metrics.json")
@@ -295,14 +346,18 @@ def compare_runs(run_dirs: list[Path | str]) -> Comparison:
         labels.append(f"{lock['name']}/{run_dir.name}")
         metrics.append(record.get("metrics", {}))
         statuses.append(status)
+        hows.append(record.get("computed_with", {}))
     names = sorted({name for m in metrics for name in m})
+    not_alike = [
+        name for name in names if len({_settings(how[name]) for how in hows if name in how}) > 1
+    ]
     rows = [("status", statuses, "")]
     rows += [
         (
-            name,
+            f"{name} (computed differently)" if name in not_alike else name,
             [format_value(m[name]) if name in m else "" for m in metrics],
             METRIC_UNITS.get(name, ("", ""))[0],
         )
         for name in names
     ]
-    return Comparison(labels, rows)
+    return Comparison(labels, rows, not_alike)

@@ -202,6 +202,7 @@ def train(
     if epochs is not None:
         overrides.append(f"training.epochs={int(epochs)}")  # recorded in the lock
     loaded = load_spec(spec if spec is not None else default_spec_path(), overrides)
+    check_evaluation_weights(lower(loaded))
     spec_sha = sha256_text(loaded.spec.model_dump_json())
     directory = Path(run_dir) if run_dir else new_run_dir(Path(runs_root), loaded, spec_sha)
     built = build(loaded, directory, allow_custom_code=allow_custom_code)
@@ -214,8 +215,22 @@ def resume(
     """Continue an interrupted run from its newest whole checkpoint, in place."""
     run_dir = Path(run_dir)
     lock = verified_lock(run_dir, allow_custom_code)
+    check_evaluation_weights(locked_plan(lock))
     package = python_name(lock["name"])
     return _run(run_dir, package, lock, quiet, "--resume", allow=allow_custom_code)
+
+
+def locked_plan(lock: dict[str, Any]) -> Any:
+    """The plan of a run's locked spec (what its generated code was built from)."""
+    return lower(load_spec_text(json.dumps(lock["resolved_spec"]), file="spec.lock.json"))
+
+
+def check_evaluation_weights(plan: Any) -> None:
+    """Metrics are computed after training: when they need InceptionV3's weights and none
+    can be had, stop before building and training, not hours later."""
+    from gencompile.runtime.metrics.samples import with_inception_weights
+
+    with_inception_weights(plan.evaluation, plan.data_kind, plan.data["source"])
 
 
 def _run(
@@ -251,8 +266,9 @@ def load_trained_model(
         run_dir, python_name(lock["name"]), allow_custom_code=allow_custom_code
     )
     from gencompile.runtime.repro import weights_sha256
-    from gencompile.runtime.training import load_weights
+    from gencompile.runtime.training import load_weights, set_precision
 
+    set_precision(module.TRAINING)  # compute as training did (mixed precision or not)
     model = module.build_model()
     load_weights(model, run_dir)
     recorded = read_record(run_dir).get("weights_sha256")
@@ -360,21 +376,34 @@ def evaluate(
         checked_metrics(lock, metrics)
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
+    from gencompile.runtime.metrics.samples import with_inception_weights
 
-    model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
-    config = dict(module.EVALUATION)
+    asked: dict[str, Any] = {}
     if metrics:
-        config["metrics"] = metrics
+        asked["metrics"] = metrics
     if inception_weights:
-        config["inception_weights"] = str(inception_weights)
-    repro.set_seed(module.SEED)
+        asked["inception_weights"] = str(inception_weights)
+    # Before the model and data are loaded: no weights, no work (the family checks again).
+    plan = locked_plan(lock)
+    with_inception_weights({**plan.evaluation, **asked}, plan.data_kind, plan.data["source"])
+    model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
+    config = {**module.EVALUATION, **asked}
+    # As training set things up; the family's `evaluate` then starts from a state derived
+    # from the seed, so the same weights give the numbers training wrote.
+    repro.set_seed(module.SEED, deterministic=module.TRAINING["deterministic"])
     data = load_data(module.DATA, seed=module.SEED)
     results = module.evaluate(model, data, config)
     record = read_record(run_dir)
     record["metrics"] = {**record.get("metrics", {}), **results}
+    computed_with = getattr(results, "computed_with", {})
+    record["computed_with"] = {**record.get("computed_with", {}), **computed_with}
     repro.atomic_write_json(run_dir / "metrics.json", record)
     write_report(run_dir)
     return results
+
+
+NOT_AT_TRAINING = "not compared: added later by `gencompile evaluate`, not computed in training"
+OTHER_SETTINGS = "not compared: re-evaluated with other settings than training used"
 
 
 @dataclass(frozen=True)
@@ -382,10 +411,11 @@ class Comparison:
     name: str
     original: Any
     reproduced: Any
+    skipped: str = ""  # why the row is shown but not compared ("" = compared)
 
     @property
     def same(self) -> bool:
-        return self.original == self.reproduced
+        return bool(self.skipped) or self.original == self.reproduced
 
 
 @dataclass(frozen=True)
@@ -395,7 +425,25 @@ class Reproduction:
 
     @property
     def identical(self) -> bool:
+        """Weights and every metric both runs computed in training match bit for bit."""
         return all(row.same for row in self.rows)
+
+
+def metric_rows(original: dict[str, Any], again: dict[str, Any]) -> list[Comparison]:
+    """Like with like: the reproduction's training computes the spec's metrics, so those are
+    compared. A metric the original gained from a later `evaluate` (or recomputed there with
+    other settings: other weights, other sample counts) is listed with the reason instead."""
+    before, after = original.get("metrics", {}), again["metrics"]
+    how_before, how_after = original.get("computed_with", {}), again.get("computed_with", {})
+    rows = []
+    for name in sorted(set(before) | set(after)):
+        skipped = ""
+        if name not in after and name in before:
+            skipped = NOT_AT_TRAINING
+        elif name in how_before and how_before[name] != how_after.get(name):
+            skipped = OTHER_SETTINGS
+        rows.append(Comparison(name, before.get(name), after.get(name), skipped))
+    return rows
 
 
 def reproduce(
@@ -414,6 +462,7 @@ def reproduce(
         raise RunError(f"{run_dir} has not finished training (no metrics.json) to reproduce")
     model, _ = load_trained_model(run_dir, False, allow_custom_code)
     original_weights = weights_sha256(model)  # what the file holds now, not what was noted
+    check_evaluation_weights(locked_plan(lock))
     if out_dir is not None:
         directory = Path(out_dir)
         if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
@@ -431,12 +480,7 @@ def reproduce(
             "data fingerprint", lock.get("data_fingerprint"), again.record["data_fingerprint"]
         ),
     ]
-    metrics = sorted(set(record.get("metrics", {})) | set(again.record["metrics"]))
-    rows += [
-        Comparison(name, record.get("metrics", {}).get(name), again.record["metrics"].get(name))
-        for name in metrics
-    ]
-    return Reproduction(directory, rows)
+    return Reproduction(directory, rows + metric_rows(record, again.record))
 
 
 @dataclass(frozen=True)

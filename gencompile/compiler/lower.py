@@ -15,6 +15,7 @@ from gencompile.spec import LoadedSpec
 from gencompile.spec.base import python_name
 from gencompile.spec.evaluation import (
     BUILTIN_SAMPLE_METRICS,
+    HELDOUT_METRICS,
     IMAGE_ONLY_METRICS,
     SAMPLE_METRICS,
     VECTOR_ONLY_METRICS,
@@ -106,6 +107,10 @@ class Lowering:
         )
         if getattr(type(model), "sample_metrics_by_default", False) and source.type == "builtin":
             metrics += BUILTIN_SAMPLE_METRICS.get(source.name, ())
+        if self.spec.data.validation_split == 0:
+            # Without a held-out split these would be missing from metrics.json; leaving
+            # them out here makes the lock and the report say what is computed.
+            metrics = [m for m in metrics if m not in HELDOUT_METRICS]
         return metrics
 
     def check_metric_data_kind(self) -> None:

@@ -22,6 +22,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.runtime.evaluation import evaluation
+from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
 from gencompile.text import Tokenizer, arithmetic_validity
 
@@ -134,31 +136,36 @@ def image_nll(model: keras.Model, x: np.ndarray) -> np.ndarray:
     return np.concatenate([per_image(xb).numpy() for xb in _batches(x)]).astype(np.float64)
 
 
-def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> dict[str, float]:
+@evaluation
+def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     """The configured metrics on the held-out split (and on samples, for validity)."""
     wanted = config["metrics"]
-    metrics: dict[str, float] = {}
+    metrics = Metrics()
     if data.kind != "text":
         if len(data.x_val) and ({"nll", "bits_per_dim"} & set(wanted)):
             nll = float(np.mean(image_nll(model, data.x_val)))
             dims = int(np.prod(data.element_shape))
+            how = held_out(data.x_val, exact=True)
             if "nll" in wanted:
-                metrics["nll"] = nll
+                metrics.add("nll", nll, how)
             if "bits_per_dim" in wanted:
-                metrics["bits_per_dim"] = nll / (dims * math.log(2))
-        return {**metrics, **sample_quality(model, data, config)}
+                metrics.add("bits_per_dim", nll / (dims * math.log(2)), how)
+        return metrics.merge(sample_quality(model, data, config))
     if len(data.x_val) and ({"perplexity", "bits_per_char"} & set(wanted)):
         total, tokens = text_nll(model, data.x_val)
+        how = held_out(data.x_val, tokens=tokens)
         if "perplexity" in wanted:
-            metrics["perplexity"] = math.exp(total / tokens)
+            metrics.add("perplexity", math.exp(total / tokens), how)
         if "bits_per_char" in wanted:
             # Characters spelled by the predicted tokens: the held-out text's characters in
             # proportion to the tokens scored (exact for char tokens).
             held_out_tokens = len(data.text.tokenizer.encode(data.text.held_out))
             characters = len(data.text.held_out) * tokens / held_out_tokens
-            metrics["bits_per_char"] = total / (characters * math.log(2))
+            metrics.add("bits_per_char", total / (characters * math.log(2)), how)
     if "bleu" in wanted and len(data.x_val):
-        metrics["bleu"] = bleu(model, data, min(BLEU_PAIRS, int(config["num_samples"])))
+        pairs = min(BLEU_PAIRS, int(config["num_samples"]), len(data.x_val))
+        metrics.add("bleu", bleu(model, data, pairs), held_out(data.x_val, prompts=pairs))
     if "validity" in wanted:
-        metrics["validity"] = validity(model, min(VALIDITY_SEQUENCES, int(config["num_samples"])))
+        count = min(VALIDITY_SEQUENCES, int(config["num_samples"]))
+        metrics.add("validity", validity(model, count), {"sequences": count})
     return metrics

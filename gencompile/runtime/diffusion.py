@@ -31,6 +31,8 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from gencompile.runtime.evaluation import evaluation
+from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
 
 PREDICTIONS = ("epsilon", "v", "x0")
@@ -413,10 +415,18 @@ def denoising_loss(
     return float(np.mean(np.concatenate(totals)))
 
 
-def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> dict[str, float]:
+@evaluation
+def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     """`denoising_loss` on the held-out split (the loss as trained, of the EMA network,
     stratified over the timesteps), then the sample-quality metrics."""
-    metrics: dict[str, float] = {}
+    metrics = Metrics()
     if "denoising_loss" in config["metrics"] and len(data.x_val):
-        metrics["denoising_loss"] = denoising_loss(model, data.x_val, data.y_val)
-    return {**metrics, **sample_quality(model, data, config)}
+        network = "ema" if getattr(model, "ema_denoiser", None) is not None else "online"
+        how = held_out(
+            data.x_val,
+            network=network,
+            timestep_strata=min(EVALUATION_TIMESTEPS, model.schedule.timesteps),
+            noise_seed=0,
+        )
+        metrics.add("denoising_loss", denoising_loss(model, data.x_val, data.y_val), how)
+    return metrics.merge(sample_quality(model, data, config))

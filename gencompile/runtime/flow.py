@@ -23,6 +23,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.runtime.evaluation import evaluation
+from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
 
 MAX_ROWS = 8192  # rows per flow evaluation when drawing several dequantizations
@@ -66,27 +68,30 @@ def dequantized_log_likelihood(
     return np.concatenate(results)
 
 
-def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> dict[str, float]:
+@evaluation
+def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     """The configured metrics: NLL on the validation split (nats per example, bits per
     dim), then the sample-quality metrics."""
-    return {**likelihood_metrics(model, data, config), **sample_quality(model, data, config)}
+    return likelihood_metrics(model, data, config).merge(sample_quality(model, data, config))
 
 
-def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) -> dict[str, float]:
+def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
+    metrics = Metrics()
     wanted = set(config["metrics"])
     if len(data.x_val) == 0 or not wanted & {"nll", "bits_per_dim"}:
-        return {}
+        return metrics
     dims = int(np.prod(data.element_shape))
     if model.dequantization is not None:
         draws = int(config["importance_samples"])
         nll = float(-np.mean(dequantized_log_likelihood(model, data.x_val, draws)))
+        how = held_out(data.x_val, dequantization_samples=draws, dequantization_seed=0)
     else:
         # A density changes with the units of the data: back to the original units.
         shift = data.preprocessor.log_det_jacobian
         nll = float(-np.mean(log_likelihood(model, data.x_val))) - shift
-    metrics: dict[str, float] = {}
+        how = held_out(data.x_val, exact=True)
     if "nll" in wanted:
-        metrics["nll"] = nll
+        metrics.add("nll", nll, how)
     if "bits_per_dim" in wanted:
-        metrics["bits_per_dim"] = nll / (dims * math.log(2))
+        metrics.add("bits_per_dim", nll / (dims * math.log(2)), how)
     return metrics

@@ -18,6 +18,8 @@ import numpy as np
 import tensorflow as tf
 from scipy.spatial.distance import cdist
 
+from gencompile.runtime.evaluation import evaluation
+from gencompile.runtime.metrics.results import Metrics
 from gencompile.runtime.metrics.samples import sample_quality
 
 Tensor = tf.Tensor
@@ -355,7 +357,8 @@ class TrainingHealth(keras.callbacks.Callback):
 # --------------------------------------------------------------------------- evaluation
 
 
-def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> dict[str, float]:
+@evaluation
+def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     """A GAN has no likelihood: its metrics are the sample-quality metrics every family
     shares (mode coverage, energy distance, Frechet distances...), drawn from the EMA
     generator when there is one (`model.sample`)."""

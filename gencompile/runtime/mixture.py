@@ -28,6 +28,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.runtime.evaluation import evaluation
+from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
 
 DTYPE = tf.float64
@@ -366,7 +368,8 @@ def log_likelihood(model: keras.Model, x: np.ndarray, batch_size: int = 4096) ->
     return np.concatenate(parts) if parts else np.zeros((0,))
 
 
-def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> dict[str, float]:
+@evaluation
+def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     """The configured metrics, in nats and in the data's original units.
 
     `nll` and `bits_per_dim` are held out (validation split); `bic` and `aic` are the
@@ -375,19 +378,21 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> dict[str,
     wanted = config["metrics"]
     shift = data.preprocessor.log_det_jacobian  # log |dy/dx| of the affine preprocessing
     dims = int(np.prod(data.element_shape))
-    metrics: dict[str, float] = {}
+    metrics = Metrics()
     if len(data.x_val) and ({"nll", "bits_per_dim"} & set(wanted)):
         nll = float(-np.mean(log_likelihood(model, data.x_val))) - shift
+        how = held_out(data.x_val, exact=True)
         if "nll" in wanted:
-            metrics["nll"] = nll
+            metrics.add("nll", nll, how)
         if "bits_per_dim" in wanted:
-            metrics["bits_per_dim"] = nll / (dims * math.log(2))
+            metrics.add("bits_per_dim", nll / (dims * math.log(2)), how)
     if {"bic", "aic"} & set(wanted):
         n = len(data.x_train)
         total = float(np.sum(log_likelihood(model, data.x_train))) + n * shift
         params = model.num_free_parameters()
+        how = {"split": "train", "examples": n, "free_parameters": int(params)}
         if "bic" in wanted:
-            metrics["bic"] = -2.0 * total + params * math.log(n)
+            metrics.add("bic", -2.0 * total + params * math.log(n), how)
         if "aic" in wanted:
-            metrics["aic"] = -2.0 * total + 2.0 * params
-    return {**metrics, **sample_quality(model, data, config)}
+            metrics.add("aic", -2.0 * total + 2.0 * params, how)
+    return metrics.merge(sample_quality(model, data, config))

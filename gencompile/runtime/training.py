@@ -49,13 +49,18 @@ def steps_per_epoch(training: dict[str, Any], data: Any) -> int:
     return int(training["steps_per_epoch"] or data.steps_per_epoch)
 
 
+def set_precision(training: dict[str, Any]) -> None:
+    """The global dtype policy of the run: models built after this compute as training did."""
+    keras.mixed_precision.set_global_policy(
+        "mixed_float16" if training["mixed_precision"] else "float32"
+    )
+
+
 def build_and_compile(
     build_model: Callable[[], keras.Model], training: dict[str, Any], data: Any, epochs: int
 ) -> keras.Model:
     """Build the model and its optimizer under the configured strategy and precision."""
-    keras.mixed_precision.set_global_policy(
-        "mixed_float16" if training["mixed_precision"] else "float32"
-    )
+    set_precision(training)
     strategy = strategy_for(training["distribution"]["strategy"])
     total_steps = steps_per_epoch(training, data) * epochs
     with strategy.scope():
@@ -244,7 +249,9 @@ def write_artifacts(
     history = fitted.history
     epochs = max((len(values) for values in history.values()), default=0)
     record = {
-        "metrics": metrics,
+        "metrics": dict(metrics),
+        # What each number was computed with (a family's `evaluate` answers a `Metrics`).
+        "computed_with": getattr(metrics, "computed_with", {}),
         "final": {k: v[-1] for k, v in history.items() if v},
         "epochs": epochs,
         "train_seconds": round(fitted.seconds, 3),

@@ -15,6 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.runtime.distributions import Gaussian, Logistic, diag_normal_log_prob
+from gencompile.runtime.evaluation import evaluation
+from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
 
 MAX_ROWS = 16384  # rows per decoder call when importance sampling
@@ -36,8 +38,11 @@ def elbo(model: keras.Model, x: np.ndarray, y: np.ndarray | None, batch_size: in
     return float(np.mean(np.concatenate(totals)))
 
 
+IWAE_SEED = 0  # the importance samples' own generator: independent of the model's state
+
+
 def iwae_log_likelihood(
-    model: keras.Model, x: np.ndarray, y: np.ndarray | None, k: int, seed: int = 0
+    model: keras.Model, x: np.ndarray, y: np.ndarray | None, k: int, seed: int = IWAE_SEED
 ) -> np.ndarray:
     """Per-example log p(x) ~= logsumexp_k [log p(x|z) + log p(z) - log q(z|x)] - log k."""
     seed_generator = keras.random.SeedGenerator(seed)
@@ -75,29 +80,32 @@ def iwae_log_likelihood(
     return np.concatenate(results)
 
 
-def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> dict[str, float]:
+@evaluation
+def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     """The configured metrics: likelihoods on the validation split (nats per example), then
     the sample-quality metrics."""
-    return {**likelihood_metrics(model, data, config), **sample_quality(model, data, config)}
+    return likelihood_metrics(model, data, config).merge(sample_quality(model, data, config))
 
 
-def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) -> dict[str, float]:
+def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
+    metrics = Metrics()
     if len(data.x_val) == 0:
-        return {}
+        return metrics
     # A density changes with the units of the data; a probability mass does not.
     continuous = isinstance(model.likelihood, (Gaussian, Logistic))
     shift = data.preprocessor.log_det_jacobian if continuous else 0.0
     dims = int(np.prod(data.element_shape))
-    metrics: dict[str, float] = {}
     wanted = config["metrics"]
     if "elbo" in wanted:
-        metrics["elbo"] = elbo(model, data.x_val, data.y_val) + shift
+        value = elbo(model, data.x_val, data.y_val) + shift
+        metrics.add("elbo", value, held_out(data.x_val, posterior_samples=1))
     if "iwae_nll" in wanted or "bits_per_dim" in wanted:
-        k = config["importance_samples"]
+        k = int(config["importance_samples"])
         log_px = iwae_log_likelihood(model, data.x_val, data.y_val, k)
         nll = float(-np.mean(log_px)) - shift
+        how = held_out(data.x_val, importance_samples=k, importance_seed=IWAE_SEED)
         if "iwae_nll" in wanted:
-            metrics["iwae_nll"] = nll
+            metrics.add("iwae_nll", nll, how)
         if "bits_per_dim" in wanted:
-            metrics["bits_per_dim"] = nll / (dims * math.log(2))
+            metrics.add("bits_per_dim", nll / (dims * math.log(2)), how)
     return metrics

@@ -13,7 +13,7 @@ from typing import Any
 from gencompile.errors import Problem
 from gencompile.spec.data import BUILTIN_ARGUMENTS, BuiltinSource, is_text_source
 from gencompile.spec.diagnostics import did_you_mean
-from gencompile.spec.evaluation import METRIC_DATA
+from gencompile.spec.evaluation import HELDOUT_METRICS, METRIC_DATA
 from gencompile.spec.families.autoregressive import check_autoregressive
 from gencompile.spec.loader import Marks, PathKey
 from gencompile.spec.networks import Network, Residual
@@ -203,16 +203,13 @@ def _walk_layers(layers: list[Any], path: PathKey) -> Iterator[tuple[PathKey, An
 
 
 def check_heldout_metrics(spec: Spec) -> Found:
-    if spec.data.validation_split == 0 and spec.evaluation.metrics:
-        likelihood_metrics = {
-            *("elbo", "iwae_nll", "bits_per_dim", "nll", "perplexity", "bits_per_char", "bleu")
-        }
-        if likelihood_metrics & set(spec.evaluation.metrics):
-            yield (
-                ("evaluation", "metrics"),
-                "held-out metrics need a validation split, but data.validation_split is 0",
-                "set data.validation_split (e.g. 0.1)",
-            )
+    asked = set(spec.evaluation.metrics or ())
+    if spec.data.validation_split == 0 and asked & set(HELDOUT_METRICS):
+        yield (
+            ("evaluation", "metrics"),
+            "held-out metrics need a validation split, but data.validation_split is 0",
+            "set data.validation_split (e.g. 0.1)",
+        )
 
 
 def check_text_data(spec: Spec) -> Found:

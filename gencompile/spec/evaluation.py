@@ -19,6 +19,17 @@ SAMPLE_METRICS = (
     "energy_distance",
     "mode_coverage",
 )
+# Metrics of the held-out split: they need data.validation_split > 0.
+HELDOUT_METRICS = (
+    "elbo",
+    "iwae_nll",
+    "bits_per_dim",
+    "nll",
+    "perplexity",
+    "bits_per_char",
+    "bleu",
+    "denoising_loss",
+)
 IMAGE_ONLY_METRICS = ("fid", "inception_score")
 VECTOR_ONLY_METRICS = ("energy_distance",)
 # Built-in data sets a metric needs (fd_digits's classifier knows only the digits).

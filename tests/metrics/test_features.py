@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
 from gencompile.errors import RunError
+from gencompile.files import sha256_file
 from gencompile.runtime.metrics import features
 from gencompile.runtime.metrics.distances import frechet_distance_of
 
@@ -27,6 +32,8 @@ def test_digits_classifier_is_accurate_cached_and_repeatable(feature_cache: Path
     assert accuracy == pytest.approx(first.accuracy)
     for a, b in zip(retrained.get_weights(), first.features.get_weights(), strict=False):
         np.testing.assert_allclose(a, b, atol=1e-5)
+    assert again.weights_sha256 == first.weights_sha256  # what computed_with records
+    assert again.describe()["held_out_accuracy"] == first.accuracy
 
 
 def test_fd_digits_separates_real_digits_from_noise() -> None:
@@ -46,8 +53,8 @@ def test_fd_digits_separates_real_digits_from_noise() -> None:
 
 
 @pytest.fixture(scope="module")
-def random_inception():
-    return features.inception_network(None)
+def random_inception() -> features.InceptionNetwork:
+    return features.inception_network(None, _random_weights_for_tests=True)
 
 
 def test_inception_gives_pool_features_and_class_probabilities(random_inception) -> None:
@@ -59,6 +66,7 @@ def test_inception_gives_pool_features_and_class_probabilities(random_inception)
     colour = rng.uniform(0, 255, size=(2, 12, 10, 3)).astype(np.float32)
     pool, _ = features.inception_features(random_inception, colour, (0.0, 255.0))
     assert pool.shape == (2, 2048) and np.all(np.isfinite(pool))
+    assert random_inception.describe()["weights"] == "random (tests only)"
 
 
 def test_inception_inputs_are_resized_and_scaled_as_the_reference_does() -> None:
@@ -72,22 +80,61 @@ def test_inception_inputs_are_resized_and_scaled_as_the_reference_does() -> None
 
 def test_inception_loads_weights_from_a_local_file(random_inception, tmp_path: Path) -> None:
     path = tmp_path / "inception.weights.h5"
-    random_inception.save_weights(path)
+    random_inception.model.save_weights(path)
     loaded = features.inception_network(str(path))
     images = np.random.default_rng(2).uniform(0, 1, size=(2, 8, 8, 3)).astype(np.float32)
     expected = features.inception_features(random_inception, images, (0.0, 1.0))
     got = features.inception_features(loaded, images, (0.0, 1.0))
     for a, b in zip(expected, got, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # metrics.json records which weights: this file, by hash, and not keras' ImageNet file
+    assert loaded.describe() == {
+        "network": "InceptionV3 avg_pool (2048) and softmax (1000)",
+        "weights": str(path),
+        "weights_sha256": sha256_file(path),
+        "keras_imagenet_weights": False,
+    }
 
 
-def test_missing_inception_weights_say_how_to_get_them(monkeypatch, tmp_path: Path) -> None:
+def test_a_file_that_is_not_inception_weights_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.h5"
+    path.write_text("not weights")
+    with pytest.raises(RunError, match=r"cannot load InceptionV3 weights from .*notes\.h5"):
+        features.inception_network(str(path))
+
+
+def test_without_weights_there_is_no_random_fallback(monkeypatch, tmp_path: Path) -> None:
     with pytest.raises(RunError, match=r"weights file not found.*--inception-weights"):
         features.inception_network(str(tmp_path / "absent.h5"))
 
     def offline(*args, **kwargs):
         raise OSError("URL fetch failure: no network")
 
-    monkeypatch.setattr("keras.src.utils.file_utils.get_file", offline)
-    with pytest.raises(RunError, match=r"no network.*download inception_v3_weights"):
-        features.inception_network("imagenet")
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    for weights in (None, "imagenet"):
+        with pytest.raises(RunError, match=r"no network.*--inception-weights PATH"):
+            features.inception_network(weights)
+
+
+def test_a_stalled_download_fails_within_the_timeout(monkeypatch) -> None:
+    """A network that accepts and never answers (a black hole) must not hang evaluation."""
+    keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    if (keras_home / "models" / features.IMAGENET_FILE).exists():
+        pytest.skip("keras already holds the ImageNet weights: nothing is downloaded")
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    proxy = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(name, proxy)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.setattr(features, "DOWNLOAD_TIMEOUT", 1.0)
+    start = time.monotonic()
+    try:
+        with pytest.raises(RunError, match=r"could not be downloaded.*--inception-weights"):
+            features.inception_weights_file(None)
+    finally:
+        silent.close()
+    assert time.monotonic() - start < 10
+    assert socket.getdefaulttimeout() is None  # the process-wide timeout is put back

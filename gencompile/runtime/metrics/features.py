@@ -8,16 +8,20 @@ with its held-out accuracy. Its 64-unit penultimate layer gives the features of 
 
 `inception`: keras.applications' InceptionV3. Weights come from a local file (the spec's
 `evaluation.inception_weights` or `--inception-weights`), else from keras' own download
-when the machine is online. Images are resized to 299x299 with bilinear interpolation and
-scaled to [-1, 1], as the reference FID implementation feeds them; the 2048-d average pool
-gives FID/KID features and the softmax gives the Inception Score's class probabilities.
-FID is comparable to published numbers only with the real ImageNet weights.
+when the machine is online; without either, evaluation stops with that advice (random
+weights, which give plausible-looking but meaningless numbers, are for tests only).
+Images are resized to 299x299 with bilinear interpolation and scaled to [-1, 1], as the
+reference FID implementation feeds them; the 2048-d average pool gives FID/KID features
+and the softmax gives the Inception Score's class probabilities. FID is comparable to
+published numbers only with the real ImageNet weights.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import socket
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +33,8 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.errors import RunError
-from gencompile.files import atomic_save, atomic_write_json
+from gencompile.files import atomic_save, atomic_write_json, sha256_file
+from gencompile.runtime.repro import weights_sha256
 
 DIGITS_VERSION = 2  # bump when the classifier's architecture changes
 DIGITS_SEED = 0
@@ -82,6 +87,15 @@ class DigitsClassifier:
     features: keras.Model  # image (8, 8, 1) in data units 0..16 -> 64 features
     accuracy: float  # on the classifier's own held-out fifth of the digits
     predict: Callable[[tf.Tensor], Any]  # `features` traced once
+    weights_sha256: str  # of the weights in use: tells a cache trained elsewhere apart
+
+    def describe(self) -> dict[str, Any]:
+        """What metrics.json records of the network (`computed_with`)."""
+        return {
+            "network": f"digits classifier v{DIGITS_VERSION}, 64 penultimate features",
+            "weights_sha256": self.weights_sha256,
+            "held_out_accuracy": self.accuracy,
+        }
 
 
 def build_digits_classifier() -> keras.Model:
@@ -151,7 +165,8 @@ def digits_classifier() -> DigitsClassifier:
         atomic_save(weights, model.save_weights)
         atomic_write_json(card, {"held_out_accuracy": accuracy, "version": DIGITS_VERSION})
     features = keras.Model(model.input, model.get_layer("features").output)
-    return DigitsClassifier(features, accuracy, traced(lambda x: features(x, training=False)))
+    predict = traced(lambda x: features(x, training=False))
+    return DigitsClassifier(features, accuracy, predict, weights_sha256(model))
 
 
 def digits_features(classifier: DigitsClassifier, images: np.ndarray) -> np.ndarray:
@@ -167,20 +182,101 @@ OFFLINE_HINT = (
     "ImageNet weights) on a machine that is online, then pass it with "
     "`gencompile evaluate RUN --inception-weights PATH` or evaluation.inception_weights"
 )
+IMAGENET_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels.h5"
+IMAGENET_URL = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/" + IMAGENET_FILE
+)
+IMAGENET_MD5 = "9a0d58056eeedaa3f26cb7ebd46da564"  # keras.applications' own check of the file
+DOWNLOAD_TIMEOUT = 20.0  # seconds a silent connection may stall before the download fails
 
 
-def inception_network(weights: str | None) -> keras.Model:
+@dataclass(frozen=True)
+class InceptionNetwork:
+    model: keras.Model  # image -> (2048 pool features, 1000 class probabilities)
+    weights: str  # the file the weights came from ("random (tests only)" in tests)
+    weights_sha256: str | None
+    imagenet: bool  # the file is keras.applications' ImageNet weights (published numbers)
+
+    def describe(self) -> dict[str, Any]:
+        """What metrics.json records of the network (`computed_with`)."""
+        return {
+            "network": "InceptionV3 avg_pool (2048) and softmax (1000)",
+            "weights": self.weights,
+            "weights_sha256": self.weights_sha256,
+            "keras_imagenet_weights": self.imagenet,
+        }
+
+
+def _download_imagenet_weights() -> Path:
+    """keras' cached copy of the ImageNet weights, downloaded once when the machine is online.
+
+    A socket timeout bounds every connect and read, so an offline machine (or one whose
+    network silently drops packets) fails in seconds instead of hanging.
+    """
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT)
+    try:
+        path = keras.utils.get_file(
+            IMAGENET_FILE, IMAGENET_URL, cache_subdir="models", file_hash=IMAGENET_MD5
+        )
+    except Exception as err:  # download failures come as several exception types
+        raise RunError(
+            f"InceptionV3's ImageNet weights are needed and could not be downloaded ({err}); "
+            f"{OFFLINE_HINT}"
+        ) from None
+    finally:
+        socket.setdefaulttimeout(previous)
+    return Path(path)
+
+
+def inception_weights_file(weights: str | None) -> Path:
+    """The local file of InceptionV3's weights: `weights` (a path), else keras' download.
+
+    Random weights are never a fallback: FID and Inception Scores from them look like
+    numbers but measure nothing.
+    """
+    if weights in (None, "imagenet"):
+        return _download_imagenet_weights()
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise RunError(f"InceptionV3 weights file not found: {weights}; {OFFLINE_HINT}")
+    return path
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def inception_network(
+    weights: str | Path | None, *, _random_weights_for_tests: bool = False
+) -> InceptionNetwork:
     """InceptionV3 answering (2048 pool features, 1000 class probabilities).
 
-    `weights`: a local file of the full network's weights, "imagenet" for keras' download,
-    or None for random weights (tests: the code path is real, only the numbers differ).
+    `weights`: a local file of the full network's weights, or None (or "imagenet") for
+    keras' download; without either, a RunError with the advice to pass a file.
+    `_random_weights_for_tests`: random weights, for tests of the code path only.
     """
-    if weights not in (None, "imagenet") and not Path(weights).is_file():
-        raise RunError(f"InceptionV3 weights file not found: {weights}; {OFFLINE_HINT}")
+    if _random_weights_for_tests:
+        base = keras.applications.InceptionV3(include_top=True, weights=None)
+        return InceptionNetwork(_with_pool(base), "random (tests only)", None, False)
+    path = inception_weights_file(None if weights is None else str(weights))
+    base = keras.applications.InceptionV3(include_top=True, weights=None)
     try:
-        base = keras.applications.InceptionV3(include_top=True, weights=weights)
-    except Exception as err:  # download failures come as several exception types
-        raise RunError(f"cannot load InceptionV3 weights ({err}); {OFFLINE_HINT}") from err
+        base.load_weights(path)
+    except Exception as err:  # h5py/keras raise many types for a wrong or corrupt file
+        raise RunError(
+            f"cannot load InceptionV3 weights from {path} ({err}); {OFFLINE_HINT}"
+        ) from None
+    return InceptionNetwork(
+        _with_pool(base), str(path), sha256_file(path), _md5(path) == IMAGENET_MD5
+    )
+
+
+def _with_pool(base: keras.Model) -> keras.Model:
     pool = base.get_layer("avg_pool").output
     return keras.Model(base.input, [pool, base.output], name="inception_features")
 
@@ -196,11 +292,12 @@ def inception_inputs(x: tf.Tensor, value_range: tuple[float, float]) -> tf.Tenso
 
 
 def inception_features(
-    network: keras.Model, images: np.ndarray, value_range: tuple[float, float]
+    network: InceptionNetwork, images: np.ndarray, value_range: tuple[float, float]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pool features and class probabilities, resizing one batch at a time."""
+    model = network.model
     pool, probabilities = batched_predict(
-        traced(lambda x: network(inception_inputs(x, value_range), training=False)),
+        traced(lambda x: model(inception_inputs(x, value_range), training=False)),
         np.asarray(images, np.float32),
         "InceptionV3: features",
     )

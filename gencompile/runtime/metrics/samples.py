@@ -13,23 +13,34 @@ and compares them with the held-out split (the training split when there is none
     mode_coverage      modes_captured and high_quality (ring8, grid25)
 
 `kid` and `precision_recall` use the digits classifier's features for the digits,
-InceptionV3's for other images, and the data itself for vectors.
+InceptionV3's for other images, and the data itself for vectors. InceptionV3 needs its real
+ImageNet weights (`with_inception_weights` checks for them before anything is drawn).
+The answer is a `Metrics`: the values, and what each was computed with.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
 import numpy as np
 
+from gencompile.errors import RunError
 from gencompile.runtime.metrics import distances, features
+from gencompile.runtime.metrics.results import Metrics
 from gencompile.runtime.sources import mode_centers
 
 SAMPLES_PER_CALL = 500  # samples are drawn in chunks, with a progress bar
 KID_SEED = 0  # the random subsets of KID
+KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000
+PR_NEIGHBOURS = 3  # k of improved precision and recall
+IS_SPLITS = 10
+MODE_THRESHOLD = 3.0  # standard deviations around a mode
+INCEPTION_METRICS = ("fid", "inception_score")  # always in InceptionV3's features
+DEFAULT_SPACE_METRICS = ("kid", "precision_recall")  # in the data's default feature space
+Features = tuple[np.ndarray, np.ndarray]
 
 
 def draw_samples(model: keras.Model, count: int, data: Any) -> np.ndarray:
@@ -44,33 +55,64 @@ def draw_samples(model: keras.Model, count: int, data: Any) -> np.ndarray:
     return data.preprocessor.inverse(np.concatenate(chunks))
 
 
+def reference_split(data: Any) -> str:
+    """The split samples are compared with: the held-out one, else the training one."""
+    return "validation" if len(data.x_val) else "train"
+
+
 def reference_data(data: Any) -> np.ndarray:
     """Real data in its original units: the held-out split, else the training split."""
-    reference = data.x_val if len(data.x_val) else data.x_train
+    reference = data.x_val if reference_split(data) == "validation" else data.x_train
     return data.preprocessor.inverse(np.asarray(reference, np.float32))
 
 
+def is_digits_source(source: dict[str, Any]) -> bool:
+    return source.get("type") == "builtin" and source.get("name") == "digits"
+
+
 def is_digits(data: Any) -> bool:
-    return data.source.get("type") == "builtin" and data.source.get("name") == "digits"
+    return is_digits_source(data.source)
+
+
+def inception_metrics(metrics: Sequence[str], kind: str, source: dict[str, Any]) -> list[str]:
+    """The metrics among `metrics` that need InceptionV3 on this data: fid and
+    inception_score always, kid and precision_recall on images other than the digits."""
+    images = kind == "image" and not is_digits_source(source)
+    return [m for m in metrics if m in INCEPTION_METRICS or (images and m in DEFAULT_SPACE_METRICS)]
+
+
+def with_inception_weights(
+    config: dict[str, Any], kind: str, source: dict[str, Any]
+) -> dict[str, Any]:
+    """`config` with `inception_weights` resolved to a local file when a wanted metric needs
+    InceptionV3 (keras' download if no file is given). A check that takes seconds, so that
+    an evaluation without real weights stops before any expensive work."""
+    if not inception_metrics(config["metrics"], kind, source):
+        return config
+    path = features.inception_weights_file(config.get("inception_weights"))
+    return {**config, "inception_weights": str(path)}
 
 
 class FeatureSpaces:
-    """Features of the real and generated sets, computed once per evaluation."""
+    """Features of the real and generated sets, computed once per evaluation, and a
+    description of each space for `computed_with`."""
 
     def __init__(self, real: np.ndarray, fake: np.ndarray, data: Any, config: dict[str, Any]):
         self.real, self.fake, self.data, self.config = real, fake, data, config
-        self._cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._cache: dict[str, tuple[Features, Features] | Features] = {}
+        self.described: dict[str, dict[str, Any]] = {}
         self.notes: dict[str, float] = {}
 
-    def _cached(self, name: str, compute: Callable[[], tuple[np.ndarray, np.ndarray]]):
+    def _cached(self, name: str, compute: Callable[[], Any]) -> Any:
         if name not in self._cache:
             self._cache[name] = compute()
         return self._cache[name]
 
-    def digits(self) -> tuple[np.ndarray, np.ndarray]:
-        def compute() -> tuple[np.ndarray, np.ndarray]:
+    def digits(self) -> Features:
+        def compute() -> Features:
             classifier = features.digits_classifier()
             self.notes["fd_digits_classifier_accuracy"] = classifier.accuracy
+            self.described["digits"] = classifier.describe()
             return (
                 features.digits_features(classifier, self.real),
                 features.digits_features(classifier, self.fake),
@@ -78,9 +120,10 @@ class FeatureSpaces:
 
         return self._cached("digits", compute)
 
-    def _inception_both(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-        def compute():
+    def _inception_both(self) -> tuple[Features, Features]:
+        def compute() -> tuple[Features, Features]:
             network = features.inception_network(self.config.get("inception_weights"))
+            self.described["inception"] = network.describe()
             low = float(min(self.real.min(), 0.0))
             value_range = (low, float(self.real.max()))
             real = features.inception_features(network, self.real, value_range)
@@ -89,79 +132,118 @@ class FeatureSpaces:
 
         return self._cached("inception", compute)
 
-    def inception(self) -> tuple[np.ndarray, np.ndarray]:
+    def inception(self) -> Features:
         (real_pool, _), (fake_pool, _) = self._inception_both()
         return real_pool, fake_pool
 
     def inception_probabilities(self) -> np.ndarray:
         return self._inception_both()[1][1]
 
-    def default(self) -> tuple[np.ndarray, np.ndarray]:
+    def default_name(self) -> str:
         """The feature space of kid and precision_recall for this data."""
         if is_digits(self.data):
+            return "digits"
+        return "inception" if self.data.kind == "image" else "data"
+
+    def default(self) -> Features:
+        name = self.default_name()
+        if name == "digits":
             return self.digits()
-        if self.data.kind == "image":
+        if name == "inception":
             return self.inception()
-        flat = (self.real.reshape(len(self.real), -1), self.fake.reshape(len(self.fake), -1))
-        return flat
+        self.described["data"] = {"network": "none: the data's own values, flattened"}
+        return self.real.reshape(len(self.real), -1), self.fake.reshape(len(self.fake), -1)
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return {"features": self.described[name]}
 
 
-def sample_quality(model: keras.Model, data: Any, config: dict[str, Any]) -> dict[str, float]:
-    """The sample-quality metrics among `config["metrics"]` (an empty dict if none)."""
+def sample_quality(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
+    """The sample-quality metrics among `config["metrics"]` (empty if none)."""
+    metrics = Metrics()
     wanted = [m for m in config["metrics"] if m in SAMPLE_METRICS]
     if not wanted:
-        return {}
+        return metrics
     real = reference_data(data)
     fake = draw_samples(model, int(config["num_samples"]), data)
     spaces = FeatureSpaces(real, fake, data, config)
-    metrics: dict[str, float] = {}
+    common = {
+        "samples": len(fake),
+        "reference": {"split": reference_split(data), "examples": len(real)},
+    }
     for name in wanted:
-        metrics.update(METRICS[name](spaces))
-    metrics.update(spaces.notes)
+        try:
+            values, how = METRICS[name](spaces)
+        except ValueError as err:  # too few samples, ill-conditioned covariances...
+            raise RunError(f"cannot compute {name}: {err}") from None
+        how = {k: v for k, v in {**common, **how}.items() if v is not None}
+        for key, value in values.items():
+            metrics.add(key, value, how)
+    if "fd_digits_classifier_accuracy" in spaces.notes:
+        metrics.add(
+            "fd_digits_classifier_accuracy",
+            spaces.notes["fd_digits_classifier_accuracy"],
+            spaces.describe("digits"),
+        )
     return metrics
 
 
-def _fd_digits(spaces: FeatureSpaces) -> dict[str, float]:
-    return {"fd_digits": distances.frechet_distance_of(*spaces.digits())}
+Computed = tuple[dict[str, float], dict[str, Any]]  # values, and what they were computed with
 
 
-def _fid(spaces: FeatureSpaces) -> dict[str, float]:
-    return {"fid": distances.frechet_distance_of(*spaces.inception())}
+def _fd_digits(spaces: FeatureSpaces) -> Computed:
+    value = distances.frechet_distance_of(*spaces.digits())
+    return {"fd_digits": value}, spaces.describe("digits")
 
 
-def _kid(spaces: FeatureSpaces) -> dict[str, float]:
-    estimate = distances.kernel_inception_distance(*spaces.default(), seed=KID_SEED)
-    return {"kid": estimate.mean, "kid_std": estimate.std}
+def _fid(spaces: FeatureSpaces) -> Computed:
+    value = distances.frechet_distance_of(*spaces.inception())
+    return {"fid": value}, spaces.describe("inception")
 
 
-def _inception_score(spaces: FeatureSpaces) -> dict[str, float]:
-    estimate = distances.inception_score(spaces.inception_probabilities())
-    return {"inception_score": estimate.mean, "inception_score_std": estimate.std}
+def _kid(spaces: FeatureSpaces) -> Computed:
+    real, fake = spaces.default()
+    estimate = distances.kernel_inception_distance(
+        real, fake, subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE, seed=KID_SEED
+    )
+    size = min(KID_SUBSET_SIZE, len(real), len(fake))
+    how = {**spaces.describe(spaces.default_name()), "subsets": KID_SUBSETS}
+    return {"kid": estimate.mean, "kid_std": estimate.std}, {**how, "subset_size": size}
 
 
-def _precision_recall(spaces: FeatureSpaces) -> dict[str, float]:
-    precision, recall = distances.precision_recall(*spaces.default(), k=3)
-    return {"precision": precision, "recall": recall}
+def _inception_score(spaces: FeatureSpaces) -> Computed:
+    estimate = distances.inception_score(spaces.inception_probabilities(), splits=IS_SPLITS)
+    how = {**spaces.describe("inception"), "splits": IS_SPLITS, "reference": None}
+    return {"inception_score": estimate.mean, "inception_score_std": estimate.std}, how
 
 
-def _energy_distance(spaces: FeatureSpaces) -> dict[str, float]:
+def _precision_recall(spaces: FeatureSpaces) -> Computed:
+    precision, recall = distances.precision_recall(*spaces.default(), k=PR_NEIGHBOURS)
+    how = {**spaces.describe(spaces.default_name()), "k": PR_NEIGHBOURS}
+    return {"precision": precision, "recall": recall}, how
+
+
+def _energy_distance(spaces: FeatureSpaces) -> Computed:
     real, fake = spaces.real, spaces.fake
     value = distances.energy_distance(real.reshape(len(real), -1), fake.reshape(len(fake), -1))
-    return {"energy_distance": value}
+    return {"energy_distance": value}, {"features": {"network": "none: data units"}}
 
 
-def _mode_coverage(spaces: FeatureSpaces) -> dict[str, float]:
+def _mode_coverage(spaces: FeatureSpaces) -> Computed:
     source = spaces.data.source
+    centres = mode_centers(source["name"], source)
     coverage = distances.mode_coverage(
-        spaces.fake, mode_centers(source["name"], source), std=float(source["std"])
+        spaces.fake, centres, std=float(source["std"]), threshold=MODE_THRESHOLD
     )
-    return {
+    values = {
         "modes_captured": float(coverage.modes_captured),
         "high_quality": coverage.high_quality_fraction,
     }
+    how = {"modes": len(centres), "threshold_std": MODE_THRESHOLD, "reference": None}
+    return values, how
 
 
-METRICS: dict[str, Callable[[FeatureSpaces], dict[str, float]]] = {
+METRICS: dict[str, Callable[[FeatureSpaces], Computed]] = {
     "fd_digits": _fd_digits,
     "fid": _fid,
     "kid": _kid,

@@ -1,0 +1,32 @@
+"""`Metrics`: metric values together with what each was computed with."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+class Metrics(dict[str, float]):
+    """Metric name -> value, a plain dict to every caller; `computed_with` maps each name to
+    what its value was computed with (sample counts, data split and its size, feature
+    network and the sha256 of its weights, seeds), which metrics.json records beside it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.computed_with: dict[str, dict[str, Any]] = {}
+
+    def add(self, name: str, value: float, how: Mapping[str, Any]) -> None:
+        self[name] = float(value)
+        self.computed_with[name] = dict(how)
+
+    def merge(self, other: Mapping[str, float]) -> Metrics:
+        """Add every value of `other` (and what it was computed with, if it says)."""
+        how = getattr(other, "computed_with", {})
+        for name, value in other.items():
+            self.add(name, value, how.get(name, {}))
+        return self
+
+
+def held_out(x: Any, **how: Any) -> dict[str, Any]:
+    """`computed_with` of a metric of the held-out split `x`."""
+    return {"split": "validation", "examples": len(x), **how}

@@ -1,0 +1,228 @@
+"""Metrics are never silently wrong, and `evaluate` never changes what `reproduce` compares.
+
+InceptionV3 metrics without real weights stop with the advice to pass a file (exit 1, in
+seconds, metrics.json untouched) instead of computing numbers with random weights. The same
+weights give the same numbers at the end of training and in any later `evaluate`; metrics
+that `evaluate` added later are shown by `reproduce` but not compared.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from pathlib import Path
+
+import keras
+import pytest
+
+from gencompile.report import compare_runs, format_value
+
+ADVICE = "--inception-weights PATH"
+FID_SPEC = """\
+spec_version: 1
+name: tiny-vae-fid
+seed: 3
+data:
+  source: {type: builtin, name: digits}
+  preprocessing: {scale: [0.0, 1.0]}
+model: {family: vae, latent_dim: 2, encoder: {mlp: [16]}, decoder: {mlp: [16]}}
+training: {epochs: 1}
+evaluation: {metrics: [elbo, fid]}
+"""
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """keras' download fails as it does on a machine without network."""
+
+    def no_network(*args: object, **kwargs: object) -> str:
+        raise Exception("URL fetch failure on https://storage.googleapis.com: no network")
+
+    monkeypatch.setattr(keras.utils, "get_file", no_network)
+
+
+def metrics_bytes(run: Path) -> bytes:
+    return (run / "metrics.json").read_bytes()
+
+
+@pytest.mark.parametrize("metric", ["fid", "inception_score"])
+def test_inception_metrics_without_weights_stop_in_seconds(
+    hostile, vae_copy: Path, offline, metric: str
+) -> None:
+    before = metrics_bytes(vae_copy)
+    start = time.monotonic()
+    outcome = hostile("evaluate", vae_copy, "--metrics", metric, watch=vae_copy)
+    seconds = time.monotonic() - start
+    outcome.assert_refused(1, "could not be downloaded", "no network", ADVICE)
+    assert seconds < 30, f"refused after {seconds:.1f} s"
+    assert metrics_bytes(vae_copy) == before
+
+
+def test_a_missing_weights_file_is_refused(hostile, vae_copy: Path, tmp_path: Path) -> None:
+    absent = tmp_path / "absent.h5"
+    outcome = hostile(
+        "evaluate", vae_copy, "--metrics", "fid", "--inception-weights", absent, watch=vae_copy
+    )
+    outcome.assert_refused(1, "InceptionV3 weights file not found", str(absent), ADVICE)
+
+
+def test_a_file_that_is_not_inception_weights_is_refused(
+    hostile, vae_copy: Path, tmp_path: Path
+) -> None:
+    garbage = tmp_path / "garbage.h5"
+    garbage.write_bytes(b"\x89HDF\r\n" + b"\0" * 64)
+    outcome = hostile(
+        "evaluate", vae_copy, "--metrics", "fid", "--inception-weights", garbage, watch=vae_copy
+    )
+    outcome.assert_refused(1, "cannot load InceptionV3 weights from", "garbage.h5", ADVICE)
+
+
+def test_training_a_spec_with_fid_stops_before_building(hostile, tmp_path: Path, offline) -> None:
+    spec = tmp_path / "fid.yaml"
+    spec.write_text(FID_SPEC)
+    outcome = hostile("train", spec, "--runs-dir", "runs", watch=tmp_path)
+    outcome.assert_refused(1, "could not be downloaded", ADVICE)  # no run folder either
+    missing = tmp_path / "missing.h5"
+    spec.write_text(FID_SPEC.replace("[elbo, fid]", f"[elbo, fid], inception_weights: {missing}"))
+    outcome = hostile("train", spec, "--runs-dir", "runs", watch=tmp_path)
+    outcome.assert_refused(1, "InceptionV3 weights file not found", ADVICE)
+
+
+def test_offline_refusal_in_a_child_process(
+    hostile_subprocess, vae_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The installed command, with every download sent to a closed port (offline, even on a
+    machine that is online): a refusal, not minutes of computing with random weights."""
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()
+    for name in ("https_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    before = metrics_bytes(vae_copy)
+    outcome = hostile_subprocess(
+        "evaluate", vae_copy, "--metrics", "fid", timeout=90, watch=vae_copy
+    )
+    outcome.assert_refused(1, "could not be downloaded", ADVICE)
+    assert metrics_bytes(vae_copy) == before
+
+
+def test_evaluating_the_spec_metrics_again_leaves_metrics_json_unchanged(
+    hostile, vae_copy: Path
+) -> None:
+    before = metrics_bytes(vae_copy)
+    outcome = hostile("evaluate", vae_copy, watch=vae_copy)
+    assert outcome.code == 0, outcome.err
+    assert metrics_bytes(vae_copy) == before  # every value bit for bit, and computed_with
+    assert "metrics.json" not in outcome.changed
+    record = json.loads(before)
+    assert set(record["computed_with"]) == set(record["metrics"]) == {"elbo", "iwae_nll"}
+    assert record["computed_with"]["iwae_nll"] == {
+        "split": "validation",
+        "examples": 180,
+        "importance_samples": 4,
+        "importance_seed": 0,
+        "evaluation_seed": 3,
+    }
+    assert record["computed_with"]["elbo"]["posterior_samples"] == 1
+
+
+def test_evaluate_records_what_sample_metrics_were_computed_with(hostile, vae_copy: Path) -> None:
+    outcome = hostile("evaluate", vae_copy, "--metrics", "kid,fd_digits", watch=vae_copy)
+    assert outcome.code == 0, outcome.err
+    record = json.loads(metrics_bytes(vae_copy))
+    kid = record["computed_with"]["kid"]
+    assert kid["samples"] == 2000
+    assert kid["reference"] == {"split": "validation", "examples": 180}
+    assert kid["subset_size"] == 180 and kid["subsets"] == 100  # fewer than 1000: says so
+    assert kid["features"]["network"].startswith("digits classifier")
+    assert len(kid["features"]["weights_sha256"]) == 64
+    assert record["computed_with"]["fd_digits"]["features"] == kid["features"]
+    assert record["computed_with"]["kid_std"] == kid
+    assert set(record["computed_with"]) == set(record["metrics"])
+    report = (vae_copy / "report.md").read_text()
+    brief = "2000 samples vs 180 validation; subsets of 180; digits classifier v2 ("
+    assert f"| kid | {format_value(record['metrics']['kid'])} |" in report and brief in report
+    assert "180 validation examples; k = 4 |" in report  # iwae_nll
+
+
+def test_reproduce_after_evaluate_compares_like_with_like(
+    hostile, vae_copy: Path, tmp_path: Path
+) -> None:
+    assert hostile("evaluate", vae_copy, watch=vae_copy).code == 0  # the spec's own metrics
+    assert hostile("evaluate", vae_copy, "--metrics", "fd_digits", watch=vae_copy).code == 0
+    before = metrics_bytes(vae_copy)
+    outcome = hostile("reproduce", vae_copy, "-o", tmp_path / "again", watch=vae_copy)
+    assert outcome.code == 0, outcome.out + outcome.err
+    assert "identical" in outcome.out and "every metric computed in training" in outcome.out
+    assert "fd_digits: not compared: added later by `gencompile evaluate`" in outcome.out
+    assert "elbo: not compared" not in outcome.out  # the spec's metrics are compared
+    assert metrics_bytes(vae_copy) == before and not outcome.changed
+
+
+def test_mixed_precision_runs_evaluate_as_they_trained(
+    hostile_subprocess, tiny_vae_spec: Path, tmp_path: Path
+) -> None:
+    """A later evaluate (a fresh process) builds the model with training's dtype policy:
+    float16 compute in training and float32 afterwards give other numbers from the same
+    weights."""
+    from gencompile.runs import train
+
+    try:
+        run = train(
+            tiny_vae_spec, ["training.mixed_precision=true"], run_dir=tmp_path / "run", quiet=True
+        ).run_dir
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # for the tests that follow
+    before = metrics_bytes(run)
+    outcome = hostile_subprocess("evaluate", run, timeout=120, watch=run)
+    assert outcome.code == 0, outcome.err
+    assert metrics_bytes(run) == before
+
+
+def test_held_out_metrics_are_never_silently_missing(hostile, tmp_path: Path) -> None:
+    from gencompile.compiler.lower import lower
+    from gencompile.spec import load_spec_text
+
+    spec = tmp_path / "diffusion.yaml"
+    source = (Path(__file__).parents[2] / "specs" / "diffusion_ring8.yaml").read_text()
+    spec.write_text(source)
+    asked = ["--set", "data.validation_split=0.0", "--set", "evaluation.metrics=[denoising_loss]"]
+    outcome = hostile("validate", spec, *asked, watch=tmp_path)
+    outcome.assert_refused(2, "held-out metrics need a validation split")
+    # The family's defaults without a split: the lock and report list what is computed.
+    plan = lower(load_spec_text(source.replace("validation_split: 0.1", "validation_split: 0.0")))
+    assert "denoising_loss" not in plan.evaluation["metrics"]
+    assert "denoising_loss" in lower(load_spec_text(source)).evaluation["metrics"]
+
+
+def test_compare_marks_metrics_computed_differently(
+    hostile, trained_vae: Path, tiny_vae_spec: Path, tmp_path: Path
+) -> None:
+    from gencompile.runs import train
+
+    other = train(
+        tiny_vae_spec, ["evaluation.importance_samples=8"], run_dir=tmp_path / "k8", quiet=True
+    ).run_dir
+    outcome = hostile("compare", trained_vae, other, watch=tmp_path)
+    assert outcome.code == 0, outcome.err
+    assert "computed differently: iwae_nll (other networks" in outcome.out
+    assert not outcome.changed
+    names = [name for name, _, _ in compare_runs([trained_vae, other]).rows]
+    # elbo: the same split and single posterior sample in both runs, so comparable
+    assert names == ["status", "elbo", "iwae_nll (computed differently)"]
+
+
+def test_too_few_samples_stop_evaluation_instead_of_a_number(
+    hostile, tiny_vae_spec: Path, tmp_path: Path
+) -> None:
+    from gencompile.runs import train
+
+    run = train(
+        tiny_vae_spec, ["evaluation.num_samples=3"], run_dir=tmp_path / "run", quiet=True
+    ).run_dir
+    outcome = hostile("evaluate", run, "--metrics", "precision_recall", watch=run)
+    outcome.assert_refused(1, "cannot compute precision_recall: need more than k = 3 rows")
