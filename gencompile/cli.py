@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -252,11 +254,28 @@ def sample(
     a .txt file of continuations of --prompt)."""
     from gencompile.runs import sample as sample_run
 
-    labels = None if label is None else [label] * n
     options = {"length": length, "temperature": temperature, "top_k": top_k, "top_p": top_p}
     given = {key: value for key, value in options.items() if value is not None}
-    path = sample_run(run, n, output, labels, prompt, **given)
+    with _progress_bar("sampling") as progress:
+        path = sample_run(run, n, output, label, prompt, progress=progress, **given)
     out.print(f"wrote {path}", highlight=False)
+
+
+@contextmanager
+def _progress_bar(what: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr when it is a terminal (nothing in pipes, logs and tests)."""
+    if not err.is_terminal:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task(what, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
 
 
 @app.command()
