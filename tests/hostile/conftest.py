@@ -29,6 +29,7 @@ seed: 3
 data:
   source: {type: builtin, name: digits}
   batch_size: 256
+  preprocessing: {scale: [0, 1]}
 model:
   family: vae
   latent_dim: 2
