@@ -93,6 +93,9 @@ def explain(spec: Path, set_: SetOption = None) -> None:
         table.add_row("total", "", "", f"{network.params:,}")
         out.print(table)
     out.print(f"[bold]Loss:[/bold] {plan.loss_in_words}.")
+    from gencompile.compiler.resources import estimate_memory
+
+    out.print(f"[bold]Memory:[/bold] {estimate_memory(plan).summary()}.", highlight=False)
 
 
 @app.command()

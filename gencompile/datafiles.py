@@ -13,6 +13,9 @@ imports neither of them, nor TensorFlow.
 
 from __future__ import annotations
 
+import codecs
+import csv
+import io
 import os
 import stat
 import zipfile
@@ -229,17 +232,26 @@ def read_text_file(
     return data.decode(encoding)
 
 
-def read_first_line(path: str | Path, where: str, encoding: str = "utf-8") -> str:
-    """The first line of a text file (a CSV header), read with a limit of 1 MiB."""
+def read_header_row(path: str | Path, where: str, encoding: str = "utf-8") -> list[str]:
+    """The first row of a CSV file (quoted fields may hold newlines), reading at most 1 MiB."""
     with open_data_file(path, where) as handle:
         head = handle.read(HEADER_LIMIT + 1)
-    line, newline, _ = head.partition(b"\n")
-    if not newline and len(head) > HEADER_LIMIT:
+    whole = len(head) <= HEADER_LIMIT
+    decoder = codecs.getincrementaldecoder(encoding)()
+    buffer = io.StringIO(decoder.decode(head[:HEADER_LIMIT], final=whole), newline="")
+    try:
+        row = next(csv.reader(buffer), [])
+    except csv.Error as err:  # e.g. a field beyond csv's 128 KiB limit
         raise DataFileError(
-            f"{where}: the first line of {Path(path)} is longer than "
+            f"{where}: cannot read the header row of {Path(path)} ({err}); "
+            "is it a CSV file with a header row?"
+        ) from None
+    if not whole and buffer.tell() >= len(buffer.getvalue()):
+        raise DataFileError(
+            f"{where}: the first row of {Path(path)} is longer than "
             f"{format_bytes(HEADER_LIMIT)}; is it a CSV file with a header row?"
         )
-    return line.rstrip(b"\r").decode(encoding)
+    return row
 
 
 # --------------------------------------------------------------------------- arrays
@@ -257,6 +269,10 @@ def _read_header(handle: IO[bytes], origin: str) -> tuple[tuple[int, ...], np.dt
         shape, fortran, dtype = read(handle)
     except (ValueError, EOFError, OSError) as err:
         raise DataFileError(f"{origin} is not an .npy array: {err}") from None
+    if np.dtype(dtype).hasobject:
+        raise DataFileError(
+            f"{origin} holds Python objects (pickled data), not numbers; save a numeric array"
+        )
     return tuple(int(d) for d in shape), np.dtype(dtype), bool(fortran)
 
 
@@ -264,8 +280,6 @@ def _check_array(
     shape: tuple[int, ...], dtype: np.dtype, stored: int | None, origin: str, where: str
 ) -> None:
     """Refuse an array whose header asks for more bytes than are stored or than fit."""
-    if dtype.hasobject:
-        raise DataFileError(f"{origin} holds Python objects (pickled data), not numbers")
     values = int(np.prod(shape, dtype=np.float64)) if shape else 1
     if stored is not None and values * dtype.itemsize > stored:
         raise DataFileError(

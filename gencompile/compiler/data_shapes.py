@@ -6,7 +6,6 @@ headers, csv header row, image folder layout).
 
 from __future__ import annotations
 
-import csv
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ from gencompile.datafiles import (
     check_file,
     npz_header,
     npz_members,
-    read_first_line,
+    read_header_row,
 )
 from gencompile.spec.data import DataSpec
 
@@ -93,10 +92,9 @@ def _npz_shape(path: Path, key: str) -> Shape:
 
 
 def _csv_shape(path: Path, columns: list[str] | None, label_column: str | None) -> Shape:
-    header = next(csv.reader([read_first_line(path, "data.source.path")]), [])
+    header = read_header_row(path, "data.source.path")
     if not header:
         raise DataShapeError("path", f"{path} is empty: a csv source needs a header row")
-    header = [name.strip() for name in header]
     if columns is None:
         features = [c for c in header if c != label_column]
         if not features:

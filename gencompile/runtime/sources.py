@@ -24,7 +24,7 @@ from gencompile.datafiles import (
     describe_mode,
     ensure_fits,
     npz_members,
-    read_first_line,
+    read_header_row,
     read_npy,
     read_npz,
     read_text_file,
@@ -354,7 +354,7 @@ def _load_csv(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
             io.StringIO(text), delimiter=",", skiprows=1, dtype=str, ndmin=2, quotechar='"',
             comments=None,
         )  # fmt: skip
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, csv.Error) as exc:
         raise RunError(f"cannot read CSV {path}: {exc}") from exc
     if not header or not any(header):
         raise RunError(f"{path}: a header row naming the columns is required")
@@ -420,8 +420,7 @@ def column_names(source: dict) -> list[str] | None:
     if source.get("type") != "csv":
         return None
     where = "data.source (csv)"
-    header = next(csv.reader([read_first_line(config_value(source, "path", where), where)]), [])
-    header = [name.strip() for name in header]
+    header = [name.strip() for name in read_header_row(config_value(source, "path", where), where)]
     columns, label = config_value(source, "columns", where), source.get("label_column")
     return list(columns) if columns is not None else [c for c in header if c != label]
 

@@ -318,13 +318,22 @@ def test_array_values_that_are_not_finite_name_their_index(hostile, work: Path) 
     outcome.assert_refused(1, "example 7", "[7, 1]", "is infinite", allowed=RUN)
 
 
-def test_a_csv_header_line_without_end_is_refused(hostile, work: Path) -> None:
-    """A 'CSV' of one endless line (a binary dump, /dev/zero copied to disk)."""
-    (work / "endless.csv").write_bytes(b"a" * (2 << 20))
+@pytest.mark.parametrize(
+    "content, words",
+    [(b"a" * (2 << 20), ("cannot read the header row", "field larger than")),
+     (b"a," * (1 << 20), ("first row", "longer than 1.0 MiB"))],
+    ids=["one-endless-field", "endless-fields"],
+)  # fmt: skip
+def test_a_csv_header_row_without_end_is_refused(
+    hostile, work: Path, content: bytes, words: tuple[str, ...]
+) -> None:
+    """A 'CSV' of one endless line (a binary dump, /dev/zero copied to disk): the header is
+    read with a 1 MiB limit, not line by line to the end of the file."""
+    (work / "endless.csv").write_bytes(content)
     outcome = hostile(
         *train_args("mixture.yaml", source("{type: csv, path: endless.csv}")), watch=work
     )
-    outcome.assert_refused(2, "first line", "longer than 1.0 MiB")
+    outcome.assert_refused(2, *words, "is it a CSV file with a header row?")
 
 
 def test_every_shipped_spec_passes_the_memory_check(example_overrides) -> None:
@@ -341,3 +350,12 @@ def test_refused_runs_leave_no_run_folder(hostile, work: Path) -> None:
     spec = str(ROOT / "specs" / "vae_digits.yaml")
     hostile(*train_args(spec, "model.latent_dim=1000000000"), watch=work).assert_refused(1)
     assert not (work / "runs").exists()
+
+
+def test_explain_shows_the_memory_estimate_even_when_it_cannot_fit(hostile, work: Path) -> None:
+    spec = str(ROOT / "specs" / "vae_digits.yaml")
+    fits = hostile("explain", spec, watch=work)
+    assert fits.code == 0 and "Memory: about" in fits.out and "102,224 parameters" in fits.out
+    huge = hostile("explain", spec, "--set", "model.latent_dim=1000000000", watch=work)
+    assert huge.code == 0 and "TiB to train" in huge.out  # explain shows; train refuses
+    assert not fits.changed and not huge.changed
