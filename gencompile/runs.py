@@ -467,7 +467,8 @@ def impute(run_dir: Path | str, input_csv: Path | str, out_csv: Path | str) -> I
     _check_training_data(data.fingerprint, lock, run_dir)
     _check_header(header, data.feature_names, data.source, input_csv)
     missing = np.isnan(values)
-    scaled = data.preprocessor.transform(values.reshape(-1, *data.element_shape))
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below
+        scaled = data.preprocessor.transform(values.reshape(-1, *data.element_shape))
     _check_scaled(scaled.reshape(values.shape), missing, header, input_csv)
     filled = data.preprocessor.inverse(np.asarray(model.impute(scaled)).reshape(scaled.shape))
     filled = filled.reshape(values.shape)
