@@ -172,6 +172,9 @@ def estimate_memory(plan: ProjectPlan) -> MemoryEstimate:
     parameters, largest = _parameters(plan)
     per_example, widest = _activations(plan)
     batch_size = int(plan.data.get("batch_size", 1))
+    examples = _examples(plan.data.get("source", {}))
+    if examples:  # a batch larger than the data set is the whole data set
+        batch_size = min(batch_size, int(examples))
     return MemoryEstimate(
         parameters=parameters,
         model_bytes=parameters * FLOAT32 * COPIES_PER_PARAMETER,

@@ -214,9 +214,22 @@ def test_a_model_too_large_for_memory_is_refused_before_tensorflow(
 
 
 def test_a_batch_too_large_for_memory_names_the_batch_size(hostile, work: Path) -> None:
-    spec = str(ROOT / "specs" / "vae_digits.yaml")
-    outcome = hostile(*train_args(spec, "data.batch_size=1000000000"), watch=work)
-    outcome.assert_refused(1, "one batch of 1000000000", "lower data.batch_size")
+    """Ten million moons in one batch through a 100,000-unit layer: 7 TiB of activations."""
+    spec = str(ROOT / "specs" / "vae_moons.yaml")
+    sizes = ["data.source.n_samples=10000000", "data.batch_size=10000000"]
+    outcome = hostile(*train_args(spec, *sizes, "model.encoder.mlp=[100000]"), watch=work)
+    outcome.assert_refused(1, "one batch of 10000000", "lower data.batch_size", "encoder/")
+
+
+def test_a_batch_larger_than_the_data_is_the_data(work: Path) -> None:
+    """`batch_size: 1000000000` on 1,797 digits trains on batches of 1,797: not refused."""
+    from gencompile.compiler.lower import lower
+    from gencompile.compiler.resources import check_memory
+    from gencompile.spec import load_spec
+
+    spec = ROOT / "specs" / "vae_digits.yaml"
+    estimate = check_memory(lower(load_spec(spec, ["data.batch_size=1000000000"])))
+    assert estimate.batch_size == 1797
 
 
 def test_the_memory_cap_must_be_a_size(hostile, work: Path, small_machine) -> None:
