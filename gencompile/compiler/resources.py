@@ -49,9 +49,13 @@ class Heaviest:
     network: str
     layer: str
     amount: int  # parameters, or values per example
+    source: tuple[str | int, ...] | None = None  # where the spec wrote the layer
 
     def __str__(self) -> str:
-        return f"{self.network}/{self.layer}"
+        if self.source is None:
+            return f"{self.network}/{self.layer}"
+        where = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in self.source)
+        return f"{self.network}/{self.layer} ({where.lstrip('.')})"
 
 
 @dataclass(frozen=True)
@@ -87,15 +91,18 @@ class MemoryEstimate:
         }
         largest = max(terms, key=terms.__getitem__)
         if largest == "model" and self.largest is not None:
-            return (
-                f"shrink the model: {self.largest} alone holds {self.largest.amount:,} "
-                "parameters (it is sized by the spec: lower model.latent_dim or the layer "
-                "widths that feed it)"
+            layer = self.largest
+            why = (
+                "lower its size or the size of the layer before it"
+                if layer.source is not None
+                else "the compiler sizes it from the spec (e.g. model.latent_dim) and the layer "
+                "before it: lower those"
             )
+            return f"shrink the model: {layer} alone holds {layer.amount:,} parameters; {why}"
         if largest == "activations" and self.widest is not None:
             return (
-                f"lower data.batch_size (now {self.batch_size}) or the size of {self.widest} "
-                f"({self.widest.amount:,} values per example)"
+                f"lower data.batch_size (now {self.batch_size}) or the size of {self.widest}, "
+                f"{self.widest.amount:,} values per example"
             )
         return "use less data (fewer examples, or a smaller file or image size)"
 
@@ -112,7 +119,10 @@ def _parameters(plan: ProjectPlan) -> tuple[int, Heaviest | None]:
     layers = [(net, layer) for net, layer in _all_layers(plan) if layer.params]
     counted = sum(layer.params or 0 for _, layer in layers)
     largest = max(layers, key=lambda item: item[1].params or 0, default=None)
-    heaviest = None if largest is None else Heaviest(largest[0], largest[1].name, largest[1].params)
+    heaviest = None
+    if largest is not None:
+        net, layer = largest
+        heaviest = Heaviest(net, layer.name, layer.params or 0, layer.source)
     # Families whose parameters live outside networks (mixtures, MAF) count them in the model.
     return max(counted, int(getattr(plan.model, "num_params", 0) or 0)), heaviest
 
@@ -125,7 +135,10 @@ def _activations(plan: ProjectPlan) -> tuple[int, Heaviest | None]:
     if hasattr(model, "components") and hasattr(model, "features"):  # a mixture's E-step
         total += int(model.components) * int(model.features)
     widest = max(layers, key=lambda item: item[2], default=None)
-    return total, None if widest is None else Heaviest(widest[0], widest[1].name, widest[2])
+    if widest is None:
+        return total, None
+    net, layer, values = widest
+    return total, Heaviest(net, layer.name, values, layer.source)
 
 
 def _file_size(path: Any) -> int:

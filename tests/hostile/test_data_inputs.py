@@ -196,7 +196,9 @@ def test_a_model_too_large_for_memory_is_refused_before_tensorflow(
     outcome = hostile_subprocess(
         *train_args(spec, "model.latent_dim=1000000000"), timeout=30, watch=work
     )
-    outcome.assert_refused(1, "TiB to train", "parameters", "this machine has", "shrink the model")
+    outcome.assert_refused(
+        1, "TiB to train", "parameters", "this machine has", "shrink the model", "model.latent_dim"
+    )
     assert "ResourceExhausted" not in outcome.err
     check = (
         "import sys\n"
@@ -219,6 +221,12 @@ def test_a_batch_too_large_for_memory_names_the_batch_size(hostile, work: Path) 
     sizes = ["data.source.n_samples=10000000", "data.batch_size=10000000"]
     outcome = hostile(*train_args(spec, *sizes, "model.encoder.mlp=[100000]"), watch=work)
     outcome.assert_refused(1, "one batch of 10000000", "lower data.batch_size", "encoder/")
+
+
+def test_a_layer_too_wide_for_memory_is_named_by_its_spec_path(hostile, work: Path) -> None:
+    spec = str(ROOT / "specs" / "vae_digits.yaml")
+    outcome = hostile(*train_args(spec, "model.decoder.mlp=[128, 100000000]"), watch=work)
+    outcome.assert_refused(1, "decoder/dense_2 (model.decoder.mlp[1])", "parameters")
 
 
 def test_a_batch_larger_than_the_data_is_the_data(work: Path) -> None:
