@@ -321,7 +321,14 @@ def compare(runs: Annotated[list[Path], typer.Argument(help="Run directories.")]
 @app.command()
 def impute(
     run: Path,
-    input_csv: Annotated[Path, typer.Option("--input", help="CSV with a header row.")],
+    input_csv: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help="CSV whose header names the training features in order (a CSV source's "
+            "columns; x0,x1,... for data without names); empty cells are imputed.",
+        ),
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where the filled CSV goes.")],
 ) -> None:
     """Fill missing cells (empty or NaN) of a CSV with a trained mixture's conditional means."""

@@ -130,6 +130,25 @@ def test_an_interrupted_draw_leaves_the_old_file_and_no_temporary(
     assert not [p for p in work.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_a_terminal_sees_a_progress_bar_while_chunks_are_drawn(
+    hostile, trained_vae, work, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    import gencompile.cli as cli
+    import gencompile.runs as runs
+
+    screen = io.StringIO()
+    monkeypatch.setattr(cli, "err", Console(file=screen, force_terminal=True, width=80))
+    monkeypatch.setattr(runs, "SAMPLE_CHUNK", 100)
+    assert hostile("sample", trained_vae, "-n", "400", "-o", "s.npz", watch=work).code == 0
+    assert "sampling" in screen.getvalue()
+    with np.load(work / "s.npz") as drawn:
+        assert drawn["samples"].shape == (400, 8, 8, 1)
+
+
 OUTPUTS = [
     ("missing-folder", "nowhere/s.npz", ("the folder nowhere does not exist",), ()),
     ("onto-a-folder", "a_dir", ("a_dir is a folder", "a_dir/samples.npz"), ()),
