@@ -9,6 +9,8 @@ import errno
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -99,6 +101,9 @@ def explain(spec: Path, set_: SetOption = None) -> None:
         table.add_row("total", "", "", f"{network.params:,}")
         out.print(table)
     out.print(f"[bold]Loss:[/bold] {plan.loss_in_words}.")
+    from gencompile.compiler.resources import estimate_memory
+
+    out.print(f"[bold]Memory:[/bold] {estimate_memory(plan).summary()}.", highlight=False)
 
 
 @app.command()
@@ -271,11 +276,30 @@ def sample(
     a .txt file of continuations of --prompt)."""
     from gencompile.runs import sample as sample_run
 
-    labels = None if label is None else [label] * n
     options = {"length": length, "temperature": temperature, "top_k": top_k, "top_p": top_p}
     given = {key: value for key, value in options.items() if value is not None}
-    path = sample_run(run, n, output, labels, prompt, allow_custom_code, **given)
+    with _progress_bar("sampling") as progress:
+        path = sample_run(
+            run, n, output, label, prompt, allow_custom_code, progress=progress, **given
+        )
     out.print(f"wrote {path}", highlight=False)
+
+
+@contextmanager
+def _progress_bar(what: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr when it is a terminal (nothing in pipes, logs and tests)."""
+    if not err.is_terminal:
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task(what, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
 
 
 @app.command()
@@ -326,7 +350,14 @@ def compare(runs: Annotated[list[Path], typer.Argument(help="Run directories.")]
 @app.command()
 def impute(
     run: Path,
-    input_csv: Annotated[Path, typer.Option("--input", help="CSV with a header row.")],
+    input_csv: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help="CSV whose header names the training features in order (a CSV source's "
+            "columns; x0,x1,... for data without names); empty cells are imputed.",
+        ),
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where the filled CSV goes.")],
     allow_custom_code: CustomCodeOption = False,
 ) -> None:

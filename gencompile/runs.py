@@ -22,16 +22,28 @@ import importlib.machinery
 import importlib.util
 import io
 import json
+import math
+import os
+import secrets
+import shutil
 import sys
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import IO, Any
+
+import numpy as np
 
 from gencompile.compiler.lower import lower
 from gencompile.compiler.project import build, sha256_text, write_lock
+from gencompile.compiler.resources import check_memory
+from gencompile.datafiles import describe_mode, format_bytes, read_text_file
 from gencompile.errors import RunError, SpecError
+from gencompile.files import atomic_write_text
 from gencompile.lockfile import build_locked, read_lock, refuse_custom_code, verify_files
 from gencompile.report import read_json, write_report
 from gencompile.run_status import STATUS_NAME, read_status, recorded
@@ -202,7 +214,9 @@ def train(
     if epochs is not None:
         overrides.append(f"training.epochs={int(epochs)}")  # recorded in the lock
     loaded = load_spec(spec if spec is not None else default_spec_path(), overrides)
-    check_evaluation_weights(lower(loaded))
+    plan = lower(loaded)
+    check_memory(plan)  # before anything is written and before TensorFlow starts
+    check_evaluation_weights(plan)
     spec_sha = sha256_text(loaded.spec.model_dump_json())
     directory = Path(run_dir) if run_dir else new_run_dir(Path(runs_root), loaded, spec_sha)
     built = build(loaded, directory, allow_custom_code=allow_custom_code)
@@ -220,6 +234,10 @@ def resume(
     return _run(run_dir, package, lock, quiet, "--resume", allow=allow_custom_code)
 
 
+# Every metric that can need InceptionV3 (the runtime decides exactly, for the data at hand).
+MAY_NEED_INCEPTION = frozenset({"fid", "kid", "inception_score", "precision_recall"})
+
+
 def locked_plan(lock: dict[str, Any]) -> Any:
     """The plan of a run's locked spec (what its generated code was built from)."""
     return lower(load_spec_text(json.dumps(lock["resolved_spec"]), file="spec.lock.json"))
@@ -228,6 +246,8 @@ def locked_plan(lock: dict[str, Any]) -> Any:
 def check_evaluation_weights(plan: Any) -> None:
     """Metrics are computed after training: when they need InceptionV3's weights and none
     can be had, stop before building and training, not hours later."""
+    if not MAY_NEED_INCEPTION & set(plan.evaluation["metrics"]):
+        return  # the usual case: no reason to start TensorFlow for the exact check below
     from gencompile.runtime.metrics.samples import with_inception_weights
 
     with_inception_weights(plan.evaluation, plan.data_kind, plan.data["source"])
@@ -298,24 +318,43 @@ def read_record(run_dir: Path) -> dict[str, Any]:
     return read_json(Path(run_dir) / "metrics.json")
 
 
+# A picture shows at most this many samples (a 100 x 100 grid); more go to an .npz file.
+MAX_PICTURE_SAMPLES = 10_000
+# Samples are drawn and written in chunks of at most this many (and this many bytes), so
+# memory stays flat however many are asked for.
+SAMPLE_CHUNK = 4096
+SAMPLE_CHUNK_BYTES = 16 << 20
+
+
 def sample(
     run_dir: Path | str,
     count: int,
     out: Path | str | None,
-    labels: list[int] | None = None,
+    labels: Sequence[int] | int | None = None,
     prompt: str | None = None,
     allow_custom_code: bool = False,
+    progress: Callable[[int, int], None] | None = None,
     **sampling: Any,
 ) -> Path:
     """Draw `count` samples from a trained run: a PNG picture or an NPZ of arrays, or for a
     language model a text file of continuations of `prompt` (`sampling`: length,
-    temperature, top_k, top_p override the spec's)."""
-    verified_lock(Path(run_dir), allow_custom_code)  # refuse a bad run before TensorFlow starts
-    import numpy as np
+    temperature, top_k, top_p override the spec's).
 
+    `labels`: one class for every sample, or one per sample (conditional models). Arrays are
+    drawn in chunks and streamed into the .npz, so memory does not grow with `count`;
+    `progress(done, count)` is called after each chunk.
+    """
+    run_dir = Path(run_dir)
+    verified_lock(run_dir, allow_custom_code)  # refuse a bad run before TensorFlow starts
+    if count < 1:
+        raise RunError(f"the number of samples must be at least 1, got {count}")
+    if out is not None:
+        out = writable_output(Path(out), "-o", "samples.npz")
+    if isinstance(labels, Sequence) and len(labels) != count:
+        raise RunError(f"give one label per sample: {len(labels)} labels for {count} samples")
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
-    from gencompile.runtime.training import npz_bytes, save_picture, write_text_samples
+    from gencompile.runtime.training import save_picture, write_text_samples
 
     model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
     text = hasattr(model, "sample_text")
@@ -332,19 +371,120 @@ def sample(
         raise RunError(f"{run_dir} is not an autoregressive model: it takes no {sorted(sampling)}")
     if labels is not None and not module.DATA["with_labels"]:
         raise RunError(f"{run_dir} is not a conditional model: it takes no --label")
+    _check_sample_output(out, count)
     repro.set_seed(module.SEED)
     data = load_data(module.DATA, seed=module.SEED)
-    if labels is not None:
-        drawn = model.sample(count, labels=labels)
-    else:
-        drawn = model.sample(count, **sampling)  # a PixelCNN takes temperature, top_k, top_p
-    samples = data.preprocessor.inverse(np.asarray(drawn, dtype=np.float32))
+    chunks = _sample_chunks(model, data, count, labels, sampling, progress)
     if out.suffix == ".npz":
-        repro.atomic_write_bytes(out, npz_bytes(samples=samples))
-        return out
-    if out.suffix != ".png":
+        _check_disk(out, count * 4 * int(np.prod(data.element_shape)))
+        return _write_npz_stream(out, "samples", (count, *data.element_shape), chunks)
+    return save_picture(np.concatenate(list(chunks)), out, data)
+
+
+def _check_sample_output(out: Path, count: int) -> None:
+    """Refuse, before drawing anything, a file type or a picture that cannot hold the samples."""
+    if out.suffix not in (".png", ".npz"):
         raise RunError(f"cannot write samples as {out.suffix or 'no suffix'}: use .png or .npz")
-    return save_picture(samples, out, data)
+    if out.suffix == ".png" and count > MAX_PICTURE_SAMPLES:
+        raise RunError(
+            f"a picture shows at most {MAX_PICTURE_SAMPLES:,} samples, not {count:,}; "
+            f"write them as arrays instead: -o {out.with_suffix('.npz')}"
+        )
+
+
+def _sample_chunks(
+    model: Any,
+    data: Any,
+    count: int,
+    labels: Sequence[int] | int | None,
+    sampling: dict[str, Any],
+    progress: Callable[[int, int], None] | None,
+) -> Iterator[np.ndarray]:
+    """Samples in data units, drawn chunk by chunk (one chunk when `count` is small)."""
+    values = max(1, int(np.prod(data.element_shape)))
+    size = max(1, min(SAMPLE_CHUNK, SAMPLE_CHUNK_BYTES // (4 * values)))
+    for start in range(0, count, size):
+        stop = min(count, start + size)
+        if labels is None:
+            drawn = model.sample(stop - start, **sampling)  # PixelCNN: temperature, top_k..
+        elif isinstance(labels, Sequence):
+            drawn = model.sample(stop - start, labels=list(labels[start:stop]))
+        else:
+            drawn = model.sample(stop - start, labels=[int(labels)] * (stop - start))
+        yield data.preprocessor.inverse(np.asarray(drawn, dtype=np.float32))
+        if progress is not None:
+            progress(stop, count)
+
+
+def _check_disk(out: Path, size: int) -> None:
+    """Refuse a file that cannot fit on its disk (with room to spare for the file system)."""
+    free = shutil.disk_usage(out.parent).free
+    if size + (1 << 20) > free:
+        raise RunError(
+            f"{out} would take {format_bytes(size)}, but its disk has only "
+            f"{format_bytes(free)} free; draw fewer samples (-n) or write elsewhere"
+        )
+
+
+def _write_npz_stream(
+    out: Path, name: str, shape: tuple[int, ...], chunks: Iterator[np.ndarray]
+) -> Path:
+    """An .npz holding one float32 array, written chunk by chunk into the zip (uncompressed,
+    as np.savez writes it) under a temporary name, then renamed: never half a file."""
+    header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+    with (
+        _atomic_file(out) as handle,
+        zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True) as archive,
+        archive.open(f"{name}.npy", "w", force_zip64=True) as member,
+    ):
+        np.lib.format.write_array_header_2_0(member, header)
+        for chunk in chunks:
+            member.write(np.ascontiguousarray(chunk, dtype="<f4").tobytes())
+    return out
+
+
+@contextmanager
+def _atomic_file(path: Path) -> Iterator[IO[bytes]]:
+    """A file written under a temporary name beside `path`, fsynced and renamed into place;
+    removed if anything fails (an interrupt included)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with _writing(path), open(temporary, "xb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        with _writing(path):
+            os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """OSErrors of writing `path` (a full disk, no permission) as one-line RunErrors."""
+    try:
+        yield
+    except OSError as err:
+        raise RunError(f"cannot write {path}: {err.strerror or err}") from None
+
+
+def writable_output(path: Path, option: str, example: str) -> Path:
+    """Refuse an output path that cannot become a file, before any work is done."""
+    if path.is_dir():
+        raise RunError(
+            f"{option} {path} is a folder; give a file name inside it, e.g. {path / example}"
+        )
+    if path.exists() and not path.is_file():
+        mode = path.stat().st_mode
+        raise RunError(f"{option} {path} is {describe_mode(mode)}; give a regular file name")
+    folder = path.parent
+    if not folder.exists():
+        raise RunError(f"{option} {path}: the folder {folder} does not exist; create it first")
+    if not folder.is_dir():
+        raise RunError(f"{option} {path}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise RunError(f"{option} {path}: the folder {folder} is not writable")
+    return path
 
 
 def checked_metrics(lock: dict[str, Any], metrics: list[str]) -> list[str]:
@@ -498,73 +638,149 @@ def impute(
 ) -> Imputation:
     """Fill the empty (or NaN) cells of a CSV with a trained mixture's conditional means.
 
-    Observed cells are written back exactly as they were read; rows with nothing missing
-    pass through unchanged.
+    The header must name the training data's features in their order (a CSV source's
+    columns; x0, x1, ... for data without names). Observed cells must be finite numbers and
+    are written back exactly as they were read; rows with nothing missing pass through
+    unchanged.
     """
-    verified_lock(Path(run_dir), allow_custom_code)  # refuse a bad run before TensorFlow starts
-    import numpy as np
-
+    run_dir, input_csv, out_csv = Path(run_dir), Path(input_csv), Path(out_csv)
+    lock = verified_lock(run_dir, allow_custom_code)  # before TensorFlow starts
+    if lock.get("family") != "mixture":
+        raise RunError(
+            f"{run_dir} holds a {lock.get('family')} model; only a mixture model can impute"
+        )
+    writable_output(out_csv, "-o", "imputed.csv")
+    header, cells = _read_csv(input_csv)
+    values = np.array(
+        [[_number(c, i, j, header, input_csv) for j, c in enumerate(row)]
+         for i, row in enumerate(cells)],
+        dtype="float64",
+    ).reshape(len(cells), len(header))  # fmt: skip
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
 
     model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
     if not hasattr(model, "impute"):
-        raise RunError(
-            f"{run_dir} holds a {read_lock(run_dir)['family']} model; only a "
-            "mixture model can impute"
-        )
-    header, cells = _read_csv(Path(input_csv))
+        raise RunError(f"{run_dir} holds a {lock['family']} model; only a mixture can impute")
     repro.set_seed(module.SEED)
     data = load_data(module.DATA, seed=module.SEED)
-    features = int(np.prod(data.element_shape))
-    if len(header) != features:
-        raise RunError(
-            f"{input_csv} has {len(header)} columns; the model was trained on {features} features"
-        )
-    values = np.array(
-        [[_number(c, i, j, input_csv) for j, c in enumerate(row)] for i, row in enumerate(cells)],
-        dtype="float64",
-    )
+    _check_training_data(data.fingerprint, lock, run_dir)
+    _check_header(header, data.feature_names, data.source, input_csv)
     missing = np.isnan(values)
-    scaled = data.preprocessor.transform(values.reshape(-1, *data.element_shape))
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below
+        scaled = data.preprocessor.transform(values.reshape(-1, *data.element_shape))
+    _check_scaled(scaled.reshape(values.shape), missing, header, input_csv)
     filled = data.preprocessor.inverse(np.asarray(model.impute(scaled)).reshape(scaled.shape))
     filled = filled.reshape(values.shape)
     rows = [
         [repr(float(filled[i, j])) if missing[i, j] else cell for j, cell in enumerate(row)]
         for i, row in enumerate(cells)
     ]
-    from gencompile.files import atomic_write_text
-
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    atomic_write_text(Path(out_csv), buffer.getvalue())
-    return Imputation(Path(out_csv), int(missing.any(axis=1).sum()), int(missing.sum()))
+    with _writing(out_csv):
+        atomic_write_text(out_csv, buffer.getvalue())
+    return Imputation(out_csv, int(missing.any(axis=1).sum()), int(missing.sum()))
 
 
 def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of an input CSV: a regular file, read with the data size limit."""
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError) as err:
-        raise RunError(f"cannot read {path}: {err}") from None
+        text = read_text_file(path, "--input", advice="impute a smaller file, in parts")
+    except UnicodeDecodeError as err:
+        raise RunError(f"--input {path} is not UTF-8 text: {err}") from None
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as err:
+        raise RunError(f"--input {path} is not a readable CSV file: {err}") from None
     if not rows:
-        raise RunError(f"{path} is empty: it needs a header row")
-    header, body = rows[0], rows[1:]
+        raise RunError(f"--input {path} is empty: it needs a header row and data rows")
+    header, body = [name.strip() for name in rows[0]], rows[1:]
+    if not body:
+        raise RunError(
+            f"--input {path} has a header but no data rows: nothing to impute; "
+            "add rows with empty cells where values are missing"
+        )
     for i, row in enumerate(body, start=2):
         if len(row) != len(header):
             raise RunError(f"{path}, line {i}: {len(row)} cells, the header has {len(header)}")
     return header, body
 
 
-def _number(cell: str, row: int, column: int, path: Path | str) -> float:
+def _number(cell: str, row: int, column: int, header: list[str], path: Path) -> float:
+    """A cell's value; empty or NaN is missing (NaN); anything else must be a finite number."""
     text = cell.strip()
     if text == "" or text.lower() in ("nan", "na"):
         return float("nan")
+    where = f"{path}, line {row + 2}, column {column + 1} ({header[column]!r})"
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
+        raise RunError(f"{where}: {cell!r} is not a number") from None
+    if not math.isfinite(value):
         raise RunError(
-            f"{path}, line {row + 2}, column {column + 1}: {cell!r} is not a number"
-        ) from None
+            f"{where}: {cell!r} is not a finite number (it reads as {value}); observed values "
+            "must be finite, and an empty cell is one to impute"
+        )
+    return value
+
+
+def _check_training_data(found: str, lock: dict[str, Any], run_dir: Path) -> None:
+    """The column names and the preprocessing come from the training data: it must be the
+    data the run was trained on."""
+    recorded = lock.get("data_fingerprint")
+    if recorded is not None and recorded != found:
+        raise RunError(
+            f"the training data of {run_dir} changed since training (its fingerprint differs "
+            "from the lock's), so its column names and scaling no longer describe the model; "
+            "restore the data, or retrain"
+        )
+
+
+def _check_header(
+    header: list[str], expected: tuple[str, ...], source: dict[str, Any], path: Path
+) -> None:
+    """The input's columns must be the training features, named and ordered alike."""
+    if header == list(expected):
+        return
+    if source.get("type") == "csv":
+        need = f"name the training CSV's feature columns in order: {_names(expected)}"
+    else:
+        need = (
+            f"be {_names(expected)}: the training data ({source.get('type')}) has no column "
+            f"names, so its features are called x0..x{len(expected) - 1}, in this order"
+        )
+    if len(header) != len(expected):
+        raise RunError(
+            f"{path} has {len(header)} columns; the model was trained on {len(expected)} "
+            f"features: the header must {need}"
+        )
+    if sorted(header) == sorted(expected):
+        raise RunError(
+            f"{path} names the right columns in another order ({_names(header)}); "
+            f"the header must {need}"
+        )
+    column, name = next((j, n) for j, n in enumerate(header) if n != expected[j])
+    raise RunError(
+        f"{path}, column {column + 1}: {name!r} where the model expects "
+        f"{expected[column]!r}; the header must {need}"
+    )
+
+
+def _names(names: Sequence[str], shown: int = 12) -> str:
+    text = ",".join(names[:shown])
+    return text + (f",... ({len(names)} in all)" if len(names) > shown else "")
+
+
+def _check_scaled(scaled: np.ndarray, missing: np.ndarray, header: list[str], path: Path) -> None:
+    """Observed values so large that the model's float32 preprocessing overflows them."""
+    bad = np.argwhere(~np.isfinite(scaled) & ~missing)
+    if bad.size:
+        row, column = (int(i) for i in bad[0])
+        raise RunError(
+            f"{path}, line {row + 2}, column {column + 1} ({header[column]!r}): the value is "
+            "too large for the model (beyond float32's range once scaled like the training "
+            "data); check the units of that column"
+        )

@@ -57,8 +57,12 @@ def arithmetic_validity(lines: list[str]) -> tuple[int, int]:
 
 
 def read_text(path: str | Path, encoding: str = "utf-8") -> str:
-    """A text file's contents (OSError / UnicodeDecodeError / LookupError propagate)."""
-    return Path(path).read_text(encoding=encoding)
+    """A text file's contents, read with the memory limit of every data file (a FIFO or a
+    device is refused as `DataFileError`; UnicodeDecodeError / LookupError propagate)."""
+    from gencompile.datafiles import read_text_file
+
+    text = read_text_file(path, "data.source.path", encoding, "use a shorter text file")
+    return text.replace("\r\n", "\n").replace("\r", "\n")  # as Path.read_text reads it
 
 
 def source_text(source: dict[str, Any], seed: int) -> str:

@@ -6,14 +6,19 @@ headers, csv header row, image folder layout).
 
 from __future__ import annotations
 
-import csv
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from gencompile.compiler.plan import Shape
+from gencompile.datafiles import (
+    DataFileError,
+    array_header,
+    check_file,
+    npz_header,
+    npz_members,
+    read_header_row,
+)
 from gencompile.spec.data import DataSpec
 
 IMAGE_SHAPES = {
@@ -48,38 +53,46 @@ class DataShapeError(ValueError):
 
 
 def _existing(path: str, field: str) -> Path:
-    resolved = Path(path)
-    if not resolved.exists():
+    """A data file that exists and is a regular file (FIFOs and devices would hang)."""
+    if not Path(path).exists():
         raise DataShapeError(
             field, f"file not found: {path}", "paths are relative to the working directory"
         )
-    return resolved
+    try:
+        return check_file(path, f"data.source.{field}")
+    except DataFileError as err:
+        raise DataShapeError(field, str(err).removeprefix(f"data.source.{field}: ")) from None
 
 
-def _npy_shape(path: Path) -> Shape:
-    return tuple(np.load(path, mmap_mode="r", allow_pickle=False).shape[1:])
-
-
-def _npz_shape(path: Path, key: str) -> Shape:
-    with zipfile.ZipFile(path) as archive:
-        member = f"{key}.npy"
-        if member not in archive.namelist():
-            keys = sorted(n.removesuffix(".npy") for n in archive.namelist())
-            raise DataShapeError("key", f"no array '{key}' in {path}; it holds {', '.join(keys)}")
-        with archive.open(member) as handle:
-            version = np.lib.format.read_magic(handle)
-            read_header = (
-                np.lib.format.read_array_header_1_0
-                if version == (1, 0)
-                else np.lib.format.read_array_header_2_0
-            )
-            shape, _, _ = read_header(handle)  # the header only, not the data
+def _element_shape(shape: tuple[int, ...], path: Path) -> Shape:
+    if not shape:
+        raise DataShapeError("path", f"{path} holds a single number, not an array of examples")
+    if 0 in shape[1:]:
+        raise DataShapeError(
+            "path",
+            f"{path} holds arrays of shape {tuple(shape)}: each example has no values",
+            "an example needs at least one feature or pixel",
+        )
     return tuple(shape[1:])
 
 
+def _npy_shape(path: Path) -> Shape:
+    shape, _ = array_header(path, "data.source.path")
+    return _element_shape(shape, path)
+
+
+def _npz_shape(path: Path, key: str) -> Shape:
+    keys = npz_members(path, "data.source.path")
+    if key not in keys:
+        raise DataShapeError(
+            "key", f"no array '{key}' in {path}; it holds {', '.join(sorted(keys))}"
+        )
+    shape, _ = npz_header(path, key, "data.source.path")  # the header only, not the data
+    return _element_shape(shape, path)
+
+
 def _csv_shape(path: Path, columns: list[str] | None, label_column: str | None) -> Shape:
-    with path.open(newline="", encoding="utf-8") as handle:
-        header = next(csv.reader(handle), [])
+    header = read_header_row(path, "data.source.path")
     if not header:
         raise DataShapeError("path", f"{path} is empty: a csv source needs a header row")
     if columns is None:
@@ -99,6 +112,8 @@ def infer_data_shape(data: DataSpec) -> DataShape:
         return _infer(data)
     except DataShapeError:
         raise
+    except DataFileError as err:
+        raise DataShapeError("path", str(err).removeprefix("data.source.path: ")) from None
     except (OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError, EOFError) as err:
         path = getattr(data.source, "path", "")
         reason = getattr(err, "strerror", None) or str(err).splitlines()[0]

@@ -32,13 +32,20 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.errors import RunError
-from gencompile.runtime.sources import builtin_names, config_value, load_arrays, mode_centers
+from gencompile.runtime.sources import (
+    builtin_names,
+    column_names,
+    config_value,
+    load_arrays,
+    mode_centers,
+)
 
 __all__ = [
     "DataBundle",
     "Preprocessor",
     "builtin_names",
     "epoch_stream",
+    "feature_names",
     "fingerprint",
     "load_arrays",
     "load_data",
@@ -105,6 +112,7 @@ class Preprocessor:
             std = np.where(std > 0, std, 1.0)
             # compose: ((x - c) * f + o - mean) / std == (x - c) * (f / std) + (o - mean) / std
             factor, offset = factor / std, (offset - mean) / std
+        _check_representable(data, axis, center, factor, offset, scale)
         return cls(kind, x.shape[1:], center, factor, offset, scale, standardize)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
@@ -143,6 +151,30 @@ class Preprocessor:
             f"Preprocessor(kind={self.kind!r}, scale={self.scale}, "
             f"standardize={self.standardize}, log_det_jacobian={self.log_det_jacobian:.4f})"
         )
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_representable(
+    data: np.ndarray, axis: int | None, center: Any, factor: Any, offset: Any, scale: Any
+) -> None:
+    """Refuse a preprocessing whose map or results overflow: the model computes in float32,
+    where anything beyond about 3.4e38 is inf and the loss turns NaN."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        ends = [(data.min(axis=axis) - center) * factor + offset]
+        ends.append((data.max(axis=axis) - center) * factor + offset)
+        parts = [center, factor, offset, *ends]
+        finite = all(np.isfinite(np.asarray(v, dtype=np.float64)).all() for v in parts)
+        largest = max(float(np.max(np.abs(v))) for v in ends) if finite else np.inf
+    if finite and largest <= FLOAT32_MAX and np.all(np.asarray(factor) != 0):
+        return
+    what = f"scale {list(scale)}" if scale is not None else "standardize"
+    raise RunError(
+        f"data.preprocessing: {what} maps the training data beyond float32's range "
+        f"(about ±3.4e38), so the model would see inf or NaN; use a range such as [0, 1] "
+        "or [-1, 1], or rescale the raw data"
+    )
 
 
 # --------------------------------------------------------------------------- augmentation
@@ -205,6 +237,8 @@ class DataBundle:
     fingerprint: str
     source: dict[str, Any]  # the resolved source config (names the data set, its arguments)
     text: Any = None  # text data: a `runtime.text_data.TextData` (tokenizer, held-out text)
+    # Names of the flattened features in order: a CSV's columns, else x0..x{d-1}.
+    feature_names: tuple[str, ...] = ()
 
 
 def _fingerprint_config(config: Any) -> Any:
@@ -398,4 +432,15 @@ def load_data(config: dict, seed: int) -> DataBundle:
         preprocessor=preprocessor,
         fingerprint=digest,
         source=dict(source),
+        feature_names=feature_names(source, x.shape[1:]),
     )
+
+
+def feature_names(source: dict, element_shape: tuple[int, ...]) -> tuple[str, ...]:
+    """The names of a data set's flattened features, in order: a CSV source's columns;
+    x0, x1, ... for sources without names (builtins, arrays, images)."""
+    count = int(np.prod(element_shape))
+    named = column_names(source)
+    if named is not None and len(named) == count:
+        return tuple(named)
+    return tuple(f"x{i}" for i in range(count))

@@ -8,6 +8,7 @@ failure (missing file, missing key, offline download) is a `RunError` saying wha
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,19 @@ from typing import Any
 import keras
 import numpy as np
 
+from gencompile.datafiles import (
+    BYTES_PER_LOADED_VALUE,
+    DataFileError,
+    check_directory,
+    check_file,
+    describe_mode,
+    ensure_fits,
+    npz_members,
+    read_header_row,
+    read_npy,
+    read_npz,
+    read_text_file,
+)
 from gencompile.errors import RunError
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -40,22 +54,6 @@ def config_value(mapping: dict[str, Any], key: str, where: str) -> Any:
     return mapping[key]
 
 
-def _resolve(path: str | Path, where: str, *, directory: bool = False) -> Path:
-    """Resolve a user path against the working directory and fail clearly when it is absent."""
-    resolved = Path(path).expanduser().resolve()
-    kind = "directory" if directory else "file"
-    if not resolved.exists():
-        raise RunError(
-            f"data {kind} not found: {resolved} ({where}={str(path)!r}); check the path "
-            f"(relative paths are resolved against the current directory, {Path.cwd()})"
-        )
-    if directory and not resolved.is_dir():
-        raise RunError(f"{where} must be a directory of images, but {resolved} is a file")
-    if not directory and not resolved.is_file():
-        raise RunError(f"{where} must be a file, but {resolved} is a directory")
-    return resolved
-
-
 def _as_elements(x: Any, origin: str) -> np.ndarray:
     """Give arrays their element layout: (N,) and (N,D) are vectors, (N,H,W[,C]) images."""
     x = np.asarray(x)
@@ -72,10 +70,34 @@ def _as_elements(x: Any, origin: str) -> np.ndarray:
         )
     if x.shape[0] == 0:
         raise RunError(f"{origin}: the data holds no examples (shape {x.shape})")
-    x = x.astype(np.float32)
-    if not np.isfinite(x).all():
-        raise RunError(f"{origin}: the data contains NaN or infinite values; clean it first")
+    if 0 in x.shape[1:]:
+        raise RunError(
+            f"{origin}: each example holds no values (shape {x.shape}); "
+            "an example needs at least one feature or pixel"
+        )
+    raw, x = x, _float32(x)
+    bad = np.argwhere(~np.isfinite(x))
+    if bad.size:
+        where = tuple(int(i) for i in bad[0])
+        raise RunError(
+            f"{origin}: example {where[0]} (index {list(where)}) {_why_not_finite(raw[where])}; "
+            "clean the data first"
+        )
     return x
+
+
+def _float32(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow shows up as inf, reported
+        return x.astype(np.float32)
+
+
+def _why_not_finite(value: Any) -> str:
+    value = float(value)
+    if np.isnan(value):
+        return "is NaN"
+    if np.isinf(value):
+        return "is infinite"
+    return f"is {value:g}, beyond float32's range (about ±3.4e38)"
 
 
 def _as_labels(y: Any, n: int, origin: str) -> np.ndarray:
@@ -232,51 +254,43 @@ def _load_builtin(source: dict, seed: int) -> tuple[Any, Any]:
 
 def _load_npz(source: dict, seed: int) -> tuple[Any, Any]:
     where = "data.source (npz)"
-    path = _resolve(config_value(source, "path", where), "data.source.path")
+    path = config_value(source, "path", where)
     key, label_key = config_value(source, "key", where), config_value(source, "labels", where)
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise RunError(f"cannot read {path} as an .npz archive: {exc}") from exc
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise RunError(f"{path} holds a single array, not an .npz archive; use {{type: npy}}")
-    with archive:
-        for wanted, field in ((key, "key"), (label_key, "labels")):
-            if wanted is not None and wanted not in archive.files:
-                raise RunError(
-                    f"{path} has no array named {wanted!r} (data.source.{field}); "
-                    f"it holds: {', '.join(archive.files) or 'nothing'}"
-                )
-        try:
-            x = archive[key]
-            y = archive[label_key] if label_key is not None else None
-        except ValueError as exc:
-            raise RunError(f"cannot read arrays from {path}: {exc}") from exc
-    return x, y
+    held = npz_members(path, "data.source.path")
+    for wanted, field in ((key, "key"), (label_key, "labels")):
+        if wanted is not None and wanted not in held:
+            raise RunError(
+                f"{path} has no array named {wanted!r} (data.source.{field}); "
+                f"it holds: {', '.join(held) or 'nothing'}"
+            )
+    keys = [key] if label_key is None else [key, label_key]
+    arrays = read_npz(path, keys, "data.source.path")
+    return arrays[0], arrays[1] if label_key is not None else None
 
 
 def _load_npy(source: dict, seed: int) -> tuple[Any, None]:
-    path = _resolve(config_value(source, "path", "data.source (npy)"), "data.source.path")
-    try:
-        x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise RunError(f"cannot read {path} as an .npy array: {exc}") from exc
-    if not isinstance(x, np.ndarray):
-        raise RunError(f"{path} is an .npz archive, not a single array; use {{type: npz}}")
-    return x, None
+    return read_npy(config_value(source, "path", "data.source (npy)"), "data.source.path"), None
 
 
 def _image_files(folder: Path) -> list[Path]:
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES
-    )
+    """Image files of a folder; an image name on a pipe or device is refused, not skipped."""
+    found = []
+    for entry in sorted(folder.iterdir()):
+        if entry.suffix.lower() not in _IMAGE_SUFFIXES or entry.is_dir():
+            continue
+        mode = entry.stat().st_mode if entry.exists() else 0
+        if not entry.is_file():
+            what = describe_mode(mode) if mode else "a broken link"
+            raise DataFileError(f"data.source.dir: {entry} is {what}, not an image file")
+        found.append(entry)
+    return found
 
 
 def _load_images(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     from PIL import Image, UnidentifiedImageError
 
     where = "data.source (images)"
-    root = _resolve(config_value(source, "dir", where), "data.source.dir", directory=True)
+    root = check_directory(config_value(source, "dir", where), "data.source.dir")
     size, color = config_value(source, "size", where), config_value(source, "color", where)
     modes = {"grayscale": "L", "rgb": "RGB"}
     if color not in modes:
@@ -303,14 +317,21 @@ def _load_images(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None
         if not files:
             raise RunError(f"{root} holds no images ({', '.join(_IMAGE_SUFFIXES)})")
 
+    channels = 1 if color == "grayscale" else 3
+    ensure_fits(
+        len(files) * height * width * channels * BYTES_PER_LOADED_VALUE,
+        f"data.source.dir: {len(files)} images of {height}x{width}x{channels} in {root}",
+        "use fewer images or a smaller data.source.size",
+    )
+
     def read(file: Path) -> np.ndarray:
         try:
-            with Image.open(file) as image:
+            with Image.open(check_file(file, "data.source.dir")) as image:
                 image = image.convert(modes[color])
                 if image.size != (width, height):
                     image = image.resize((width, height), Image.Resampling.BILINEAR)
                 return np.asarray(image, dtype=np.uint8)
-        except (OSError, UnidentifiedImageError) as exc:
+        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
             raise RunError(f"cannot read image {file}: {exc}") from exc
 
     x = np.stack([read(f) for f in files])  # one decode per file: I/O, not a sample loop
@@ -321,19 +342,19 @@ def _load_images(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None
 
 def _load_csv(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     where = "data.source (csv)"
-    path = _resolve(config_value(source, "path", where), "data.source.path")
+    path = config_value(source, "path", where)
     columns, label_column = (
         config_value(source, "columns", where),
         config_value(source, "label_column", where),
     )
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            header = [name.strip() for name in next(csv.reader(handle), [])]
+        text = read_text_file(path, "data.source.path", advice="use a smaller CSV file")
+        header = [name.strip() for name in next(csv.reader(io.StringIO(text)), [])]
         cells = np.loadtxt(
-            path, delimiter=",", skiprows=1, dtype=str, ndmin=2, quotechar='"',
-            comments=None, encoding="utf-8",
+            io.StringIO(text), delimiter=",", skiprows=1, dtype=str, ndmin=2, quotechar='"',
+            comments=None,
         )  # fmt: skip
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, csv.Error) as exc:
         raise RunError(f"cannot read CSV {path}: {exc}") from exc
     if not header or not any(header):
         raise RunError(f"{path}: a header row naming the columns is required")
@@ -377,6 +398,14 @@ def _load_csv(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
             f"{path}: non-numeric value {str(features[tuple(bad)])!r} in column "
             f"{header[feature_index[bad[1]]]!r} at data row {bad[0] + 1} (line {bad[0] + 2})"
         ) from None
+    bad = np.argwhere(~np.isfinite(_float32(x)))
+    if bad.size:
+        row, col = (int(i) for i in bad[0])
+        raise RunError(
+            f"{path}: the value {str(features[row, col])!r} in column "
+            f"{header[feature_index[col]]!r} at data row {row + 1} (line {row + 2}) "
+            f"{_why_not_finite(x[row, col])}; clean the data first"
+        )
     if label_index is None:
         return x, None
     raw = cells[:, label_index]
@@ -384,6 +413,16 @@ def _load_csv(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
         return x, raw.astype(np.float64)
     _, labels = np.unique(raw, return_inverse=True)  # class names -> sorted indices
     return x, labels
+
+
+def column_names(source: dict) -> list[str] | None:
+    """Names of the features a CSV source yields, in order; None for sources without names."""
+    if source.get("type") != "csv":
+        return None
+    where = "data.source (csv)"
+    header = [name.strip() for name in read_header_row(config_value(source, "path", where), where)]
+    columns, label = config_value(source, "columns", where), source.get("label_column")
+    return list(columns) if columns is not None else [c for c in header if c != label]
 
 
 def _is_number(text: str) -> bool:

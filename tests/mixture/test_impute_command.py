@@ -28,7 +28,7 @@ def test_impute_fills_only_missing_cells_and_beats_column_means(
     module = import_generated(blobs_run, "gmm_blobs")
     data = load_data(module.DATA, seed=module.SEED)
     truth = data.preprocessor.inverse(data.x_val)[:60]
-    header = [f"f{j}" for j in range(truth.shape[1])]
+    header = [f"x{j}" for j in range(truth.shape[1])]  # builtin data: features x0..x15
     cells = [[repr(float(v)) for v in row] for row in truth]
     for i in range(0, 60, 2):  # every other row loses four features
         for j in (0, 3, 7, 11):

@@ -22,6 +22,7 @@ from gencompile.compiler.lower import Lowering
 from gencompile.compiler.networks import NetworkBuilder
 from gencompile.compiler.plan import NetworkPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import fmt
+from gencompile.datafiles import DataFileError
 from gencompile.text import Tokenizer, fit_tokenizer, source_text, split_text
 
 DEFAULT_CONTEXT_LENGTH = 128
@@ -228,6 +229,9 @@ def _text_tokenizer(low: Lowering, context_length: int) -> Tokenizer | None:
     source = low.data_config(False)["source"]
     try:
         text = source_text(source, spec.seed)
+    except DataFileError as err:
+        low.report(("data", "source", "path"), str(err).removeprefix("data.source.path: "))
+        return None
     except (OSError, UnicodeDecodeError, LookupError) as err:
         reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
         low.report(

@@ -1,0 +1,393 @@
+"""User data files, read so that they can neither hang gencompile nor exhaust its memory.
+
+Every file a user names as data (a spec's `data.source`, `impute --input`) goes through
+here: it must be a regular file (a FIFO would block the open forever, `/dev/zero` never
+ends), it is opened without blocking and checked again on the open descriptor (so a file
+swapped for a pipe after the check is still refused), and it is read with a size limit
+derived from the memory the machine has left. Data that cannot fit is refused with advice
+instead of being read until the kernel kills the process.
+
+Shared by the compiler (shapes, the memory estimate) and the runtime (loading), so it
+imports neither of them, nor TensorFlow.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import os
+import stat
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, BinaryIO
+
+import numpy as np
+
+from gencompile.errors import RunError
+
+# Memory one value of a data set costs once loaded: float32 x, the float64 copies that
+# fitting and applying the preprocessing make, the float32 splits and their tensor copy
+# (measured: load_data of 25 million standardized float32 values peaked 30 bytes a value).
+BYTES_PER_LOADED_VALUE = 28
+# Memory per byte of CSV or text: the text, numpy's string cells (4 bytes a character, a
+# stripped copy) and their float64 parse; measured: loading a 38 MB CSV of 9-character
+# cells took 468 MB (12.3x).
+BYTES_PER_TEXT_BYTE = 12
+MEMORY_VARIABLE = "GENCOMPILE_MEMORY"  # caps what gencompile plans for, e.g. "8G"
+HEADER_LIMIT = 1 << 20  # a CSV header row longer than 1 MiB is not a header
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+class DataFileError(RunError):
+    """A data file gencompile refuses to read: not a regular file, or too large for memory."""
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def format_bytes(count: float) -> str:
+    """1536 -> '1.5 KiB': sizes in messages, in powers of 1024."""
+    value = float(count)
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(value) < 1024 or unit == "PiB":
+            return f"{value:.0f} bytes" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} PiB"  # unreachable; keeps type checkers calm
+
+
+def _meminfo() -> dict[str, int]:
+    """/proc/meminfo in bytes ({} where there is none)."""
+    try:
+        lines = Path("/proc/meminfo").read_text().splitlines()
+    except OSError:
+        return {}
+    found = {}
+    for line in lines:
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            found[name] = int(parts[0]) * (1024 if parts[1:] == ["kB"] else 1)
+    return found
+
+
+def _cgroup_room() -> int | None:
+    """What a cgroup v2 memory limit leaves (containers report the host's MemAvailable)."""
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
+    except OSError:
+        return None
+    if not (limit.isdigit() and used.isdigit()):
+        return None  # "max": no limit
+    return max(int(limit) - int(used), 0)
+
+
+def _parse_size(text: str) -> int:
+    cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = cleaned[-1] if cleaned[-1:] in _UNITS else ""
+    number = cleaned[: len(cleaned) - len(unit)]
+    try:
+        value = float(number) * _UNITS[unit]
+    except ValueError:
+        raise RunError(
+            f"{MEMORY_VARIABLE}={text!r} is not a size; write bytes or e.g. 512M, 8G"
+        ) from None
+    if not value > 0:
+        raise RunError(f"{MEMORY_VARIABLE}={text!r} must be a positive size")
+    return int(value)
+
+
+def available_memory() -> tuple[int, str]:
+    """(bytes gencompile may plan for, where that figure comes from), for messages.
+
+    MemAvailable (what can be allocated without swapping), else MemTotal, lowered by a
+    cgroup limit and by $GENCOMPILE_MEMORY.
+    """
+    info = _meminfo()
+    if "MemAvailable" in info:
+        room, origin = info["MemAvailable"], "available (MemAvailable)"
+    elif "MemTotal" in info:
+        room, origin = info["MemTotal"], "in total (MemTotal)"
+    else:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        room, origin = pages * size, "in total"
+    cgroup = _cgroup_room()
+    if cgroup is not None and cgroup < room:
+        room, origin = cgroup, "left under this container's memory limit"
+    capped = os.environ.get(MEMORY_VARIABLE)
+    if capped:
+        limit = _parse_size(capped)
+        if limit < room:
+            room, origin = limit, f"allowed by {MEMORY_VARIABLE}"
+    return room, origin
+
+
+def ensure_fits(needed: int, what: str, advice: str) -> None:
+    """Refuse `what` when it needs more memory than the machine has left."""
+    room, origin = available_memory()
+    if needed > room:
+        raise DataFileError(
+            f"{what} needs about {format_bytes(needed)} of memory once loaded, more than the "
+            f"{format_bytes(room)} this machine has {origin}; {advice} "
+            "(gencompile loads data whole; streaming sources are not supported yet)"
+        )
+
+
+# --------------------------------------------------------------------------- files
+
+
+def describe_mode(mode: int) -> str:
+    """What a file system entry is, in words."""
+    if stat.S_ISREG(mode):
+        return "a file"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _stat(path: Path, where: str, kind: str) -> os.stat_result:
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        raise DataFileError(
+            f"{where}: {kind} not found: {path} (relative paths are resolved against the "
+            f"current directory, {Path.cwd()})"
+        ) from None
+    except OSError as err:
+        raise DataFileError(f"{where}: cannot read {path}: {err.strerror or err}") from None
+
+
+def _refuse_kind(path: Path, mode: int, where: str, wanted: str) -> DataFileError:
+    hint = (
+        "give a file saved on disk: pipes and devices never end or block, and gencompile "
+        "reads data whole"
+        if wanted == "a regular file"
+        else "give the folder itself"
+    )
+    return DataFileError(f"{where}: {path} is {describe_mode(mode)}, not {wanted}; {hint}")
+
+
+def check_file(path: str | Path, where: str) -> Path:
+    """The resolved path of an existing regular file, checked without opening it."""
+    resolved = Path(path).expanduser().resolve()
+    mode = _stat(resolved, where, "data file").st_mode
+    if not stat.S_ISREG(mode):
+        raise _refuse_kind(resolved, mode, where, "a regular file")
+    return resolved
+
+
+def check_directory(path: str | Path, where: str) -> Path:
+    """The resolved path of an existing directory."""
+    resolved = Path(path).expanduser().resolve()
+    mode = _stat(resolved, where, "data directory").st_mode
+    if not stat.S_ISDIR(mode):
+        raise _refuse_kind(resolved, mode, where, "a directory")
+    return resolved
+
+
+@contextmanager
+def open_data_file(path: str | Path, where: str) -> Iterator[BinaryIO]:
+    """Open a regular file for reading; never blocks on a FIFO, even one swapped in late."""
+    resolved = check_file(path, where)
+    try:
+        fd = os.open(resolved, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as err:
+        raise DataFileError(f"{where}: cannot open {resolved}: {err.strerror or err}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise _refuse_kind(resolved, mode, where, "a regular file")
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "rb") as handle:
+        yield handle
+
+
+def _too_large(path: Path, where: str, size: int, per_byte: int, advice: str) -> None:
+    ensure_fits(size * per_byte, f"{where}: {path} ({format_bytes(size)})", advice)
+
+
+def read_text_file(
+    path: str | Path, where: str, encoding: str = "utf-8", advice: str = "use a smaller file"
+) -> str:
+    """A whole text/CSV file, refused before reading when it cannot fit in memory, and read
+    with that limit (a file that grows while being read is cut off, not followed)."""
+    with open_data_file(path, where) as handle:
+        resolved = Path(handle.name) if isinstance(handle.name, str) else Path(path)
+        size = os.fstat(handle.fileno()).st_size
+        _too_large(resolved, where, size, BYTES_PER_TEXT_BYTE, advice)
+        room, _ = available_memory()
+        limit = room // BYTES_PER_TEXT_BYTE
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        _too_large(resolved, where, len(data), BYTES_PER_TEXT_BYTE, advice)
+    return data.decode(encoding)
+
+
+def read_header_row(path: str | Path, where: str, encoding: str = "utf-8") -> list[str]:
+    """The first row of a CSV file (quoted fields may hold newlines), reading at most 1 MiB."""
+    with open_data_file(path, where) as handle:
+        head = handle.read(HEADER_LIMIT + 1)
+    whole = len(head) <= HEADER_LIMIT
+    decoder = codecs.getincrementaldecoder(encoding)()
+    buffer = io.StringIO(decoder.decode(head[:HEADER_LIMIT], final=whole), newline="")
+    try:
+        row = next(csv.reader(buffer), [])
+    except csv.Error as err:  # e.g. a field beyond csv's 128 KiB limit
+        raise DataFileError(
+            f"{where}: cannot read the header row of {Path(path)} ({err}); "
+            "is it a CSV file with a header row?"
+        ) from None
+    if not whole and buffer.tell() >= len(buffer.getvalue()):
+        raise DataFileError(
+            f"{where}: the first row of {Path(path)} is longer than "
+            f"{format_bytes(HEADER_LIMIT)}; is it a CSV file with a header row?"
+        )
+    return row
+
+
+# --------------------------------------------------------------------------- arrays
+
+
+def _read_header(handle: IO[bytes], origin: str) -> tuple[tuple[int, ...], np.dtype, bool]:
+    """(shape, dtype, fortran order) of an .npy stream, reading only its header."""
+    try:
+        version = np.lib.format.read_magic(handle)
+        read = (
+            np.lib.format.read_array_header_1_0
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0
+        )
+        shape, fortran, dtype = read(handle)
+    except (ValueError, EOFError, OSError) as err:
+        raise DataFileError(f"{origin} is not an .npy array: {err}") from None
+    if np.dtype(dtype).hasobject:
+        raise DataFileError(
+            f"{origin} holds Python objects (pickled data), not numbers; save a numeric array"
+        )
+    return tuple(int(d) for d in shape), np.dtype(dtype), bool(fortran)
+
+
+def _check_array(
+    shape: tuple[int, ...], dtype: np.dtype, stored: int | None, origin: str, where: str
+) -> None:
+    """Refuse an array whose header asks for more bytes than are stored or than fit."""
+    values = int(np.prod(shape, dtype=np.float64)) if shape else 1
+    if stored is not None and values * dtype.itemsize > stored:
+        raise DataFileError(
+            f"{origin}: the header promises shape {shape} ({format_bytes(values * dtype.itemsize)})"
+            f" but the file stores {format_bytes(stored)}; the file is truncated or corrupt"
+        )
+    ensure_fits(
+        values * BYTES_PER_LOADED_VALUE,
+        f"{where}: {origin} (shape {shape})",
+        "use fewer examples or a smaller element shape",
+    )
+
+
+def array_header(path: str | Path, where: str) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) of an .npy file from its header; the data is not read."""
+    with open_data_file(path, where) as handle:
+        if handle.read(4) == b"PK\x03\x04":
+            raise DataFileError(
+                f"{where}: {Path(path)} is an .npz archive, not a single .npy array; "
+                "use {type: npz, path: ..., key: ...}"
+            )
+        handle.seek(0)
+        shape, dtype, _ = _read_header(handle, str(Path(path)))
+    return shape, dtype
+
+
+def read_npy(path: str | Path, where: str) -> np.ndarray:
+    """An .npy array, refused before reading when its header says it cannot fit."""
+    with open_data_file(path, where) as handle:
+        if handle.read(4) == b"PK\x03\x04":
+            raise DataFileError(
+                f"{where}: {Path(path)} is an .npz archive, not a single .npy array; "
+                "use {type: npz, path: ..., key: ...}"
+            )
+        handle.seek(0)
+        origin = str(Path(path))
+        shape, dtype, fortran = _read_header(handle, origin)
+        stored = os.fstat(handle.fileno()).st_size - handle.tell()
+        _check_array(shape, dtype, stored, origin, where)
+        return _read_body(handle, shape, dtype, fortran, origin)
+
+
+def _read_body(
+    handle: IO[bytes], shape: tuple[int, ...], dtype: np.dtype, fortran: bool, origin: str
+) -> np.ndarray:
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    data = handle.read(count * dtype.itemsize)  # bounded by the checked header
+    if len(data) < count * dtype.itemsize:
+        raise DataFileError(f"{origin}: the array is truncated (shape {shape} in its header)")
+    array = np.frombuffer(data, dtype=dtype, count=count)
+    if fortran:
+        return array.reshape(shape[::-1]).transpose()
+    return array.reshape(shape)
+
+
+def npz_members(path: str | Path, where: str) -> list[str]:
+    """Names of the arrays in an .npz archive (its members without `.npy`)."""
+    with open_data_file(path, where) as handle, _zip(handle, path, where) as archive:
+        return [n.removesuffix(".npy") for n in archive.namelist()]
+
+
+def npz_header(path: str | Path, key: str, where: str) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) of one array of an .npz archive, from its header only."""
+    with (
+        open_data_file(path, where) as handle,
+        _zip(handle, path, where) as archive,
+        archive.open(_member(archive, key, path, where)) as member,
+    ):
+        shape, dtype, _ = _read_header(member, f"{Path(path)}[{key}]")
+    return shape, dtype
+
+
+def read_npz(path: str | Path, keys: list[str], where: str) -> list[np.ndarray]:
+    """Arrays of an .npz archive; each refused before reading when it cannot fit."""
+    arrays = []
+    with open_data_file(path, where) as handle, _zip(handle, path, where) as archive:
+        for key in keys:
+            info = archive.getinfo(_member(archive, key, path, where))
+            origin = f"{Path(path)}[{key}]"
+            with archive.open(info) as member:
+                shape, dtype, fortran = _read_header(member, origin)
+                stored = info.file_size - member.tell()
+                _check_array(shape, dtype, stored, origin, where)
+                arrays.append(_read_body(member, shape, dtype, fortran, origin))
+    return arrays
+
+
+@contextmanager
+def _zip(handle: IO[bytes], path: str | Path, where: str) -> Iterator[zipfile.ZipFile]:
+    try:
+        archive = zipfile.ZipFile(handle)
+    except (zipfile.BadZipFile, OSError) as err:
+        kind = "a single .npy array; use {type: npy}" if _is_npy(handle) else "not a zip archive"
+        raise DataFileError(f"{where}: {Path(path)} is not an .npz archive ({kind})") from err
+    with archive:
+        yield archive
+
+
+def _is_npy(handle: IO[bytes]) -> bool:
+    handle.seek(0)
+    return handle.read(6) == b"\x93NUMPY"
+
+
+def _member(archive: zipfile.ZipFile, key: str, path: str | Path, where: str) -> str:
+    names = archive.namelist()
+    if f"{key}.npy" in names:
+        return f"{key}.npy"
+    held = ", ".join(sorted(n.removesuffix(".npy") for n in names)) or "nothing"
+    raise DataFileError(f"{where}: {Path(path)} has no array named {key!r}; it holds: {held}")
