@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from gencompile.errors import SpecError
 from gencompile.spec.checks import run_checks
-from gencompile.spec.diagnostics import problems_from_validation
-from gencompile.spec.loader import Marks, RawSpec, read_spec, read_spec_text
+from gencompile.spec.diagnostics import model_at, problems_from_validation
+from gencompile.spec.loader import Marks, PathKey, RawSpec, read_spec, read_spec_text
 from gencompile.spec.root import SPEC_VERSION, Spec
 
 __all__ = [
@@ -49,9 +50,26 @@ def validate_raw(raw: RawSpec) -> LoadedSpec:
     return LoadedSpec(spec=spec, marks=raw.marks, path=raw.path, text=raw.text)
 
 
+def default_mapping(path: PathKey, data: dict[str, Any]) -> dict[str, Any]:
+    """What the block at `path`, left out of `data`, holds by default, as spec data.
+
+    An override into such a block starts from it: `--set training.optimizer.learning_rate=
+    0.01` changes the default Adam's rate instead of creating an optimizer without a type.
+    Only the default's own settings are written, so the rest stays a default.
+    """
+    parent = model_at(Spec, path[:-1], data)
+    field = parent.model_fields.get(path[-1]) if parent is not None else None
+    if field is None or field.is_required():
+        return {}
+    default = field.get_default(call_default_factory=True)
+    if isinstance(default, BaseModel):
+        return default.model_dump(mode="json", exclude_unset=True)
+    return {}
+
+
 def load_spec(path: Path | str, overrides: list[str] | tuple[str, ...] = ()) -> LoadedSpec:
     """Read, merge (`extends:`, `--set`) and validate a spec file."""
-    return validate_raw(read_spec(path, overrides))
+    return validate_raw(read_spec(path, overrides, start_of=default_mapping))
 
 
 def load_spec_text(text: str, file: str = "<spec>") -> LoadedSpec:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import keyword
 import sys
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 IDENTIFIER_PATTERN = r"^[a-z][a-z0-9_-]*$"
 
@@ -17,10 +17,14 @@ RESERVED_NAMES = frozenset(
 
 
 class StrictModel(BaseModel):
-    """Every spec object: unknown keys are errors, values are immutable once validated."""
+    """Every spec object: unknown keys are errors, values are immutable once validated.
+
+    Strict types: `true` is not the number 1 and `"3"` is not the number 3 (a number may
+    still be given as an integer: `learning_rate: 1`).
+    """
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False, strict=True
     )
 
 
@@ -42,12 +46,23 @@ def _check_identifier(value: str) -> str:
 Identifier = Annotated[str, Field(pattern=IDENTIFIER_PATTERN, min_length=1, max_length=64)]
 # The spec's name becomes the generated package: it must be importable and shadow nothing.
 ProjectName = Annotated[Identifier, AfterValidator(_check_identifier)]
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
+# Sizes and counts fit in int32, which every shape, index and counter in TensorFlow holds;
+# what memory cannot hold is refused by the compiler (parameters, activations).
+MAX_INT = 2**31 - 1
+PositiveInt = Annotated[int, Field(gt=0, le=MAX_INT)]
+NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_INT)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
 Probability = Annotated[float, Field(ge=0, lt=1)]
 Seed = Annotated[int, Field(ge=0, lt=2**31)]
+
+
+def _list_as_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+# A fixed-length tuple written as a YAML list (strict validation takes only tuples).
+AsTuple = BeforeValidator(_list_as_tuple)
 
 Activation = Literal[
     "relu",

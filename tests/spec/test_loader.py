@@ -123,13 +123,32 @@ def test_extends_problems_from_both_files_are_reported_together(work: Path) -> N
 
 
 def test_extends_chain_and_relative_paths(work: Path) -> None:
+    # Each base is named relative to the file naming it; all stay in the leaf's folder tree.
     (work / "specs" / "family").mkdir(parents=True)
+    (work / "specs" / "base.yaml").write_text(BASE)
     (work / "specs" / "family" / "middle.yaml").write_text(
-        "extends: ../../base.yaml\nmodel:\n  latent_dim: 2\n"
+        "extends: ../base.yaml\nmodel:\n  latent_dim: 2\n"
     )
     (work / "specs" / "leaf.yaml").write_text("extends: family/middle.yaml\nname: leaf\n")
     spec = load_spec(work / "specs" / "leaf.yaml").spec
     assert (spec.name, spec.model.latent_dim, spec.model.encoder.mlp) == ("leaf", 2, [256, 128])
+
+
+def test_extends_outside_the_spec_folder_needs_the_command_line(work: Path) -> None:
+    (work / "specs").mkdir()
+    (work / "specs" / "leaf.yaml").write_text("extends: ../base.yaml\nname: leaf\n")
+    [problem] = problems(lambda: load_spec("specs/leaf.yaml"))
+    assert (problem.file, problem.line, problem.column, problem.path) == (
+        "specs/leaf.yaml",
+        1,
+        10,
+        "extends",
+    )
+    assert "outside the spec's folder tree (specs)" in problem.message
+    assert problem.hint is not None and "--set extends=base.yaml" in problem.hint
+    # Named on the command line (relative to the working directory), the same base is read.
+    spec = load_spec("specs/leaf.yaml", ["extends=base.yaml"]).spec
+    assert (spec.name, spec.model.latent_dim) == ("leaf", 8)
 
 
 def test_extends_cycle_is_an_error(work: Path) -> None:
@@ -460,7 +479,7 @@ def test_unreadable_file_is_named_like_other_problems(
 def test_directory_is_a_spec_error(work: Path) -> None:
     (work / "adir").mkdir()
     [problem] = problems(lambda: load_spec("adir"))
-    assert "cannot read" in problem.message
+    assert problem.message == "is a directory, not a spec file"
 
 
 def test_several_documents_are_refused() -> None:
@@ -503,3 +522,47 @@ def test_yaml_merge_keys() -> None:
     else:
         assert spec.model.decoder.mlp == [128, 256]
         assert spec.model.decoder.activation == "relu"
+
+
+# -- what a spec file and its values can do to the loader ---------------------------------------
+
+
+def test_set_into_a_block_left_to_its_default_starts_from_the_default(work: Path) -> None:
+    (work / "plain.yaml").write_text(BASE.replace(BASE[BASE.index("training:") :], ""))
+    spec = load_spec("plain.yaml", ["training.optimizer.learning_rate=0.01"]).spec
+    assert spec.training.optimizer.type == "adam"
+    assert spec.training.optimizer.learning_rate == 0.01
+    assert spec.training.optimizer.beta_1 == 0.9
+    spec = load_spec("plain.yaml", ["training.early_stopping.patience=3"]).spec
+    assert spec.training.early_stopping.patience == 3
+    # A block whose default is "none" still needs its kind.
+    [problem] = problems(lambda: load_spec("plain.yaml", ["training.schedule.warmup_steps=3"]))
+    assert (problem.file, problem.path) == ("--set", "training.schedule")
+    assert "`type:`" in problem.message
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [("1e-3", 1e-3), ("1.0e3", 1000.0), ("-2E+2", -200.0), (".5", 0.5), ("010", 10), ("0x1f", 31)],
+)
+def test_numbers_are_read_as_yaml_1_2(text: str, value: float) -> None:
+    # YAML 1.1 (PyYAML's default) reads 1e-3 as a string and 010 as octal 8.
+    parsed = parse_override(f"x={text}")[1]
+    assert parsed == value and type(parsed) is type(value)
+
+
+def test_sexagesimal_is_a_string_not_a_number() -> None:
+    assert parse_override("x=1:30")[1] == "1:30"
+
+
+@pytest.mark.parametrize("digits", [20, 5000])
+def test_integers_beyond_int64_are_located_problems(digits: int) -> None:
+    text = BASE.replace("latent_dim: 8", "latent_dim: " + "9" * digits)
+    [problem] = problems(lambda: load_spec_text(text, "big.yaml"))
+    assert (problem.file, problem.line, problem.column, problem.path) == (
+        "big.yaml",
+        line_of(BASE, "latent_dim"),
+        15,
+        "model.latent_dim",
+    )
+    assert "out of range" in problem.message
