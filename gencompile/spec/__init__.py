@@ -11,10 +11,18 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from gencompile.errors import SpecError
+from gencompile.errors import Problem, SpecError
 from gencompile.spec.checks import run_checks
 from gencompile.spec.diagnostics import model_at, problems_from_validation
-from gencompile.spec.loader import Marks, PathKey, RawSpec, read_spec, read_spec_text
+from gencompile.spec.loader import (
+    Marks,
+    PathKey,
+    RawSpec,
+    display_name,
+    is_within,
+    read_spec,
+    read_spec_text,
+)
 from gencompile.spec.root import SPEC_VERSION, Spec
 
 __all__ = [
@@ -44,10 +52,46 @@ def validate_raw(raw: RawSpec) -> LoadedSpec:
         spec = Spec.model_validate(raw.data)
     except ValidationError as err:
         raise SpecError(problems_from_validation(err, Spec, raw.data, raw.marks)) from None
-    problems = run_checks(spec, raw.marks)
+    problems = run_checks(spec, raw.marks) + check_file_paths(spec, raw)
     if problems:
         raise SpecError(problems)
     return LoadedSpec(spec=spec, marks=raw.marks, path=raw.path, text=raw.text)
+
+
+def _file_paths(spec: Spec) -> list[tuple[PathKey, str]]:
+    """The files and folders a spec names (relative to the working directory)."""
+    source = spec.data.source
+    found = [
+        (("data", "source", key), getattr(source, key))
+        for key in ("path", "dir")
+        if isinstance(getattr(source, key, None), str)
+    ]
+    if spec.evaluation.inception_weights is not None:
+        found.append((("evaluation", "inception_weights"), spec.evaluation.inception_weights))
+    return found
+
+
+def check_file_paths(spec: Spec, raw: RawSpec) -> list[Problem]:
+    """A spec file may name files only inside its own folder tree (symlinks followed): a
+    spec from elsewhere must not read ~/.ssh or /etc. A path given with --set is the user's
+    own choice and may point anywhere."""
+    problems = []
+    for key, value in _file_paths(spec):
+        if not raw.trusted or raw.marks.locate(key).file == "--set":
+            continue
+        if not is_within(Path(value), raw.trusted):
+            field = ".".join(str(part) for part in key)
+            folders = " or ".join(display_name(folder) for folder in raw.trusted)
+            problems.append(
+                raw.marks.problem(
+                    key,
+                    f"{value} is outside the spec's folder tree ({folders}; paths are "
+                    "relative to the working directory)",
+                    f"a file from elsewhere is read only when given on the command line: "
+                    f"--set {field}={value}",
+                )
+            )
+    return problems
 
 
 def default_mapping(path: PathKey, data: dict[str, Any]) -> dict[str, Any]:

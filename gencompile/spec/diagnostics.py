@@ -254,6 +254,7 @@ def problems_from_validation(
             if kind == "union_tag_invalid":
                 given = (error.get("ctx") or {}).get("tag")
             hint = did_you_mean(given, options) if options else None
+            hint = getattr((error.get("ctx") or {}).get("error"), "hint", None) or hint
             field = getattr((error.get("ctx") or {}).get("error"), "field", None)
             if field is not None:  # a cross-field check naming the field at fault
                 path, at_key = (*path, field), True

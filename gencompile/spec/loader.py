@@ -254,7 +254,7 @@ def deep_merge(base: Any, override: Any) -> Any:
 
 
 def _file_problem(path: Path, message: str, hint: str | None = None) -> SpecError:
-    return SpecError([Problem("", message, _display_name(path), hint=hint)])
+    return SpecError([Problem("", message, display_name(path), hint=hint)])
 
 
 def _kind_of(mode: int) -> str:
@@ -329,7 +329,7 @@ def load_document(
     """
     path = path.resolve()
     trusted = trusted if trusted is not None else (path.parent,)
-    display = _display_name(path)
+    display = display_name(path)
     if path in _chain:
         cycle = " -> ".join(p.name for p in (*_chain, path))
         raise SpecError([Problem("extends", f"extends cycle: {cycle}", display)])
@@ -357,16 +357,16 @@ def load_document(
 
 
 def _outside_tree(marks: Marks, base: Path, trusted: tuple[Path, ...]) -> Problem:
-    folders = " or ".join(_display_name(folder) or "." for folder in trusted)
+    folders = " or ".join(display_name(folder) or "." for folder in trusted)
     return marks.problem(
         ("extends",),
-        f"the base {_display_name(base.resolve())} is outside the spec's folder tree ({folders})",
+        f"the base {display_name(base.resolve())} is outside the spec's folder tree ({folders})",
         f"a base from elsewhere is read only when named on the command line: "
-        f"--set extends={_display_name(base.resolve())}",
+        f"--set extends={display_name(base.resolve())}",
     )
 
 
-def _display_name(path: Path) -> str:
+def display_name(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))
     except ValueError:

@@ -566,3 +566,63 @@ def test_integers_beyond_int64_are_located_problems(digits: int) -> None:
         "model.latent_dim",
     )
     assert "out of range" in problem.message
+
+
+@pytest.mark.parametrize("name", ["google", "h5py", "rich", "sklearn", "yaml"])
+def test_a_name_that_shadows_an_installed_module_is_refused(name: str) -> None:
+    text = BASE.replace("name: vae-digits", f"name: {name}")
+    [problem] = problems(lambda: load_spec_text(text, "s.yaml"))
+    assert (problem.path, problem.line, problem.column) == ("name", 2, 7)
+    assert f"shadow the installed module {name}" in problem.message
+    assert problem.hint == f"rename the spec, e.g. {name}-model"
+
+
+def test_the_name_of_a_generated_package_is_not_a_shadow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A package gencompile generated (on the path, or imported by an earlier run in this
+    # process) is the spec's own; any other package of that name is a shadow.
+    import importlib.util
+    import sys
+
+    from gencompile.compiler.project import build
+
+    build(load_spec_text(BASE.replace("vae-digits", "shadow-probe")), tmp_path / "built")
+    monkeypatch.syspath_prepend(str(tmp_path / "built"))
+    assert load_spec_text(BASE.replace("vae-digits", "shadow-probe")).spec.name == "shadow-probe"
+    init = tmp_path / "built" / "shadow_probe" / "__init__.py"
+    found = importlib.util.spec_from_file_location("shadow_probe", init)
+    module = importlib.util.module_from_spec(found)
+    monkeypatch.setitem(sys.modules, "shadow_probe", module)  # as after an import
+    assert load_spec_text(BASE.replace("vae-digits", "shadow-probe")).spec.name == "shadow-probe"
+    init.write_text("")  # no longer gencompile's
+    monkeypatch.delitem(sys.modules, "shadow_probe")
+    importlib.invalidate_caches()
+    [problem] = problems(lambda: load_spec_text(BASE.replace("vae-digits", "shadow-probe")))
+    assert "shadow the installed module shadow_probe" in problem.message
+
+
+TEXT_SPEC = BASE.replace(
+    "  source: {type: builtin, name: digits}\n  preprocessing: {scale: [0.0, 1.0]}\n",
+    "  source: {type: npy, path: PATH}\n",
+).replace("  likelihood: {type: bernoulli}\n", "  likelihood: {type: gaussian}\n")
+
+
+@pytest.mark.parametrize("where", ["/etc/passwd", "../outside.npy", "link.npy"])
+def test_data_paths_outside_the_spec_folder_need_the_command_line(work: Path, where: str) -> None:
+    (work / "specs").mkdir()
+    (work / "outside.npy").write_bytes(b"")
+    (work / "specs" / "link.npy").symlink_to(work / "outside.npy")
+    value = where if where != "link.npy" else "specs/link.npy"  # relative to the cwd
+    (work / "specs" / "s.yaml").write_text(TEXT_SPEC.replace("PATH", value))
+    [problem] = problems(lambda: load_spec("specs/s.yaml"))
+    assert (problem.file, problem.line, problem.path) == ("specs/s.yaml", 4, "data.source.path")
+    assert "outside the spec's folder tree (specs;" in problem.message
+    assert problem.hint is not None and f"--set data.source.path={value}" in problem.hint
+    spec = load_spec("specs/s.yaml", [f"data.source.path={value}"]).spec
+    assert spec.data.source.path == value
+
+
+def test_data_paths_inside_the_spec_folder_are_read(work: Path) -> None:
+    (work / "s.yaml").write_text(TEXT_SPEC.replace("PATH", "data/x.npy"))
+    assert load_spec("s.yaml").spec.data.source.path == "data/x.npy"
