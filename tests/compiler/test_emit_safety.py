@@ -50,6 +50,7 @@ from gencompile.compiler.emit import EmitError, docstring, ident, literal, toml
 from gencompile.compiler.lower import lower
 from gencompile.compiler.project import build, render_project, sha256_text
 from gencompile.errors import SpecError
+from gencompile.markdown import markdown_text
 from gencompile.spec import load_spec_text
 from gencompile.spec.base import RESERVED_NAMES, python_name
 
@@ -368,7 +369,8 @@ def check_custom(baseline: Baseline, text: str) -> None:
     assert counts[f"{PACKAGE}/model.py"][text] == 2  # FuzzLayer(items=[...], text=...)
     assert total(counts, text) == 3  # the description reaches no Python code
     assert plan.resolved_spec["description"] == text
-    assert text in files["README.md"]  # the model card's prose (Markdown, not code)
+    # The model card's prose: Markdown, escaped so that it renders as the text itself.
+    assert markdown_text(text) in files["README.md"]
 
 
 @pytest.mark.parametrize("text", HOSTILE)
