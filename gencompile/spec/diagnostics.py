@@ -158,6 +158,8 @@ def _message(error: dict[str, Any]) -> tuple[str, list[str]]:
         return f"must be an integer (got {_got(value)})", []
     if kind in ("float_parsing", "float_type"):
         return f"must be a number (got {_got(value)})", []
+    if kind == "finite_number":
+        return f"must be a finite number (got {_got(value)})", []
     if kind in ("bool_parsing", "bool_type"):
         return f"must be true or false (got {_got(value)})", []
     if kind in ("string_type",):
