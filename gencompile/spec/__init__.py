@@ -19,7 +19,7 @@ from gencompile.spec.loader import (
     PathKey,
     RawSpec,
     display_name,
-    is_within,
+    is_outside,
     read_spec,
     read_spec_text,
 )
@@ -77,9 +77,12 @@ def check_file_paths(spec: Spec, raw: RawSpec) -> list[Problem]:
     own choice and may point anywhere."""
     problems = []
     for key, value in _file_paths(spec):
+        if "\0" in value:  # no file name holds one, and a terminal would swallow it
+            problems.append(raw.marks.problem(key, "a path cannot hold a NUL character"))
+            continue
         if not raw.trusted or raw.marks.locate(key).file == "--set":
             continue
-        if not is_within(Path(value), raw.trusted):
+        if is_outside(Path(value), raw.trusted):
             field = ".".join(str(part) for part in key)
             folders = " or ".join(display_name(folder) for folder in raw.trusted)
             problems.append(

@@ -289,6 +289,8 @@ def read_file(path: Path) -> str:
             data = handle.read(MAX_BYTES + 1)  # never more, whatever the file claims
     except FileNotFoundError:
         raise _file_problem(path, "file not found") from None
+    except ValueError:  # os.stat refuses a NUL character, which no file name holds
+        raise _file_problem(path, "a file name cannot hold a NUL character") from None
     except OSError as err:
         raise _file_problem(path, f"cannot read: {err.strerror or err}") from None
     if len(data) > MAX_BYTES:
@@ -299,10 +301,16 @@ def read_file(path: Path) -> str:
         raise _file_problem(path, f"not UTF-8 text ({err.reason} at byte {err.start})") from None
 
 
-def is_within(path: Path, folders: tuple[Path, ...]) -> bool:
-    """Whether `path` (resolved, symlinks followed) lies in one of `folders`' trees."""
-    resolved = path.resolve()
-    return any(resolved.is_relative_to(folder) for folder in folders)
+def is_outside(path: Path, folders: tuple[Path, ...]) -> bool:
+    """Whether `path` (resolved, symlinks followed) lies outside all of `folders`' trees.
+
+    A path that cannot be resolved (a symlink loop) is left to reading, which fails on it.
+    """
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return not any(resolved.is_relative_to(folder) for folder in folders)
 
 
 @dataclass(frozen=True)
@@ -327,7 +335,7 @@ def load_document(
     folder). `base` replaces the top file's `extends:`: a path given on the command line,
     relative to the working directory, which may lie anywhere.
     """
-    path = path.resolve()
+    path = _resolve(path)
     trusted = trusted if trusted is not None else (path.parent,)
     display = display_name(path)
     if path in _chain:
@@ -344,11 +352,11 @@ def load_document(
         base_path = None if base is None else Path(base)
     elif base_name is None:
         base_path = None
-    elif not isinstance(base_name, str) or not base_name:
+    elif not isinstance(base_name, str) or not base_name or "\0" in base_name:
         raise SpecError([marks.problem(("extends",), "must be a relative file path")])
     else:
         base_path = path.parent / base_name
-        if not is_within(base_path, trusted):
+        if is_outside(base_path, trusted):
             raise SpecError([_outside_tree(marks, base_path, trusted)])
     if base_path is None:
         return _Document(data, marks, text)
@@ -356,13 +364,24 @@ def load_document(
     return _Document(deep_merge(below.data, data), marks.merged_over(below.marks), text)
 
 
+def _resolve(path: Path) -> Path:
+    """`path` with symlinks followed; a loop of symlinks is a problem of that file."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        raise _file_problem(path, "cannot read: a loop of symbolic links") from None
+
+
 def _outside_tree(marks: Marks, base: Path, trusted: tuple[Path, ...]) -> Problem:
-    folders = " or ".join(display_name(folder) or "." for folder in trusted)
+    folders = " or ".join(display_name(folder) for folder in trusted)
+    try:
+        shown = display_name(base.resolve())
+    except (OSError, RuntimeError):  # a symlink loop: show the path as written
+        shown = display_name(base)
     return marks.problem(
         ("extends",),
-        f"the base {display_name(base.resolve())} is outside the spec's folder tree ({folders})",
-        f"a base from elsewhere is read only when named on the command line: "
-        f"--set extends={display_name(base.resolve())}",
+        f"the base {shown} is outside the spec's folder tree ({folders})",
+        f"a base from elsewhere is read only when named on the command line: --set extends={shown}",
     )
 
 
@@ -480,14 +499,14 @@ def read_spec(
     path = Path(path)
     parsed = [parse_override(text) for text in overrides]
     bases = [value for key, value in parsed if key == ("extends",)]
-    trusted = (path.resolve().parent,)
+    trusted = (_resolve(path).parent,)
     base: Any = _UNSET
     if bases:
         base = bases[-1]
-        if base is not None and not (isinstance(base, str) and base):
+        if base is not None and not (isinstance(base, str) and base and "\0" not in base):
             raise SpecError([Problem("extends", "--set extends= expects a file path", "--set")])
         if base is not None:
-            trusted = (*trusted, Path(base).resolve().parent)
+            trusted = (*trusted, Path(os.path.abspath(base)).parent)
     document = load_document(path, trusted, base)
     for key, value in parsed:
         if key != ("extends",):

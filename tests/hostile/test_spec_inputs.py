@@ -100,6 +100,11 @@ def sparse(name: str, size: int) -> Callable[[Path], None]:
     return make
 
 
+def symlink_loop(root: Path) -> None:
+    (root / "loop.yaml").symlink_to("other.yaml")
+    (root / "other.yaml").symlink_to("loop.yaml")
+
+
 def prepare(tmp_path: Path, case: Case) -> Path:
     """The working folder of a case, with its files; the harness watches it."""
     root = tmp_path / "work"
@@ -279,6 +284,36 @@ TRACEBACKS = {
     "build-name-h5py": Case(("build", "spec.yaml", "-o", "out"), 2, shadow("h5py"), named("h5py")),
     "train-name-google": Case(
         ("train", "spec.yaml", "--runs-dir", "runs"), 2, shadow("google"), named("google")
+    ),
+    "nul-in-extends": Case(
+        ("validate", "spec.yaml"),
+        2,
+        ("spec.yaml:1:10: extends: must be a relative file path",),
+        'extends: "base\\0.yaml"\n' + SPEC,
+    ),
+    "nul-in-set-extends": Case(
+        ("validate", "spec.yaml", "--set", 'extends="base\\0.yaml"'),
+        2,
+        ("--set: extends: --set extends= expects a file path",),
+    ),
+    "nul-in-a-data-path": Case(
+        ("build", "spec.yaml", "-o", "out"),
+        2,
+        ("spec.yaml:5:30: data.source.path: a path cannot hold a NUL character",),
+        TEXT_SPEC.replace("PATH", '"corpus\\0.txt"'),
+    ),
+    "symlink-loop-as-spec": Case(
+        ("validate", "loop.yaml"),
+        2,
+        ("loop.yaml: <root>: cannot read: a loop of symbolic links",),
+        setup=symlink_loop,
+    ),
+    "symlink-loop-as-base": Case(
+        ("explain", "spec.yaml"),
+        2,
+        ("loop.yaml: <root>: cannot read: a loop of symbolic links",),
+        "extends: loop.yaml\n" + SPEC,
+        setup=symlink_loop,
     ),
     "schema-into-a-missing-folder": Case(
         ("schema", "-o", "missing/dir/schema.json"),
