@@ -82,7 +82,7 @@ def check_file_paths(spec: Spec, raw: RawSpec) -> list[Problem]:
             continue
         if not raw.trusted or raw.marks.locate(key).file == "--set":
             continue
-        if is_outside(Path(value), raw.trusted):
+        if is_outside(Path(value).expanduser(), raw.trusted):  # as the runtime reads it
             field = ".".join(str(part) for part in key)
             folders = " or ".join(display_name(folder) for folder in raw.trusted)
             problems.append(

@@ -424,6 +424,12 @@ WRONG = {
         (OUTSIDE.format("/etc/passwd"), "--set data.source.path=/etc/passwd"),
         TEXT_SPEC.replace("PATH", "/etc/passwd"),
     ),
+    "data-file-in-home": Case(
+        ("validate", "spec.yaml"),
+        2,
+        (OUTSIDE.format("~/.ssh/id_rsa"),),
+        TEXT_SPEC.replace("PATH", "~/.ssh/id_rsa"),
+    ),
     "data-file-through-a-symlink": Case(
         ("build", "spec.yaml", "-o", "out"),
         2,
