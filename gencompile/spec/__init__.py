@@ -5,6 +5,7 @@ Imports no TensorFlow or Keras, so validating a spec is fast.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,13 @@ def default_mapping(path: PathKey, data: dict[str, Any]) -> dict[str, Any]:
     0.01` changes the default Adam's rate instead of creating an optimizer without a type.
     Only the default's own settings are written, so the rest stays a default.
     """
+    if len(path) == 3 and path[:2] == ("training", "optimizers"):
+        # A network's optimizer left out is training.optimizer: an override starts there.
+        training = data.get("training")
+        written = training.get("optimizer") if isinstance(training, dict) else None
+        if isinstance(written, dict):
+            return copy.deepcopy(written)
+        return default_mapping(("training", "optimizer"), data)
     parent = model_at(Spec, path[:-1], data)
     field = parent.model_fields.get(path[-1]) if parent is not None else None
     if field is None or field.is_required():

@@ -626,3 +626,12 @@ def test_data_paths_outside_the_spec_folder_need_the_command_line(work: Path, wh
 def test_data_paths_inside_the_spec_folder_are_read(work: Path) -> None:
     (work / "s.yaml").write_text(TEXT_SPEC.replace("PATH", "data/x.npy"))
     assert load_spec("s.yaml").spec.data.source.path == "data/x.npy"
+
+
+def test_set_into_a_gan_role_left_out_starts_from_training_optimizer() -> None:
+    # dcgan_digits.yaml sets training.optimizer (adam, 2e-4, beta_1 0.5) for both networks.
+    spec_path = Path(__file__).resolve().parents[2] / "specs" / "dcgan_digits.yaml"
+    spec = load_spec(spec_path, ["training.optimizers.generator.learning_rate=5e-4"]).spec
+    generator = spec.training.optimizers.generator
+    assert (generator.type, generator.learning_rate, generator.beta_1) == ("adam", 5e-4, 0.5)
+    assert spec.training.optimizers.discriminator is None  # still training.optimizer
