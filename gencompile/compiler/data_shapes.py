@@ -48,7 +48,7 @@ class DataShapeError(ValueError):
 
 
 def _existing(path: str, field: str) -> Path:
-    resolved = Path(path)
+    resolved = Path(path).expanduser()  # as the runtime reads it
     if not resolved.exists():
         raise DataShapeError(
             field, f"file not found: {path}", "paths are relative to the working directory"
