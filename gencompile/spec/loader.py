@@ -109,7 +109,7 @@ _FLOAT_12 = re.compile(
     |\.(?:nan|NaN|NAN))$""",
     re.X,
 )
-_INT_12 = re.compile(r"^(?:[-+]?[0-9][0-9_]*|0o[0-7_]+|0x[0-9a-fA-F_]+)$")
+_INT_12 = re.compile(r"^(?:[-+]?[0-9][0-9_]*|0o[0-7][0-7_]*|0x[0-9a-fA-F][0-9a-fA-F_]*)$")
 
 
 class OutOfRange(yaml.constructor.ConstructorError):

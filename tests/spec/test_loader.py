@@ -551,8 +551,9 @@ def test_numbers_are_read_as_yaml_1_2(text: str, value: float) -> None:
     assert parsed == value and type(parsed) is type(value)
 
 
-def test_sexagesimal_is_a_string_not_a_number() -> None:
-    assert parse_override("x=1:30")[1] == "1:30"
+@pytest.mark.parametrize("text", ["1:30", "0o_", "0x_", "1.2.3", "0o8", "1e", "_1"])
+def test_what_is_not_a_yaml_1_2_number_is_a_string(text: str) -> None:
+    assert parse_override(f"x={text}")[1] == text
 
 
 @pytest.mark.parametrize("digits", [20, 5000])
