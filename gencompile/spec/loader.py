@@ -173,7 +173,10 @@ class _Converter:
             result: dict[str, Any] = {}
             merged: set[str] = set()  # keys from a merge, which written keys may override
             for key_node, value_node in node.value:
-                key = self.loader.construct_object(key_node)
+                try:
+                    key = self.loader.construct_object(key_node)
+                except ValueError:  # an explicit tag it cannot convert (`? !!int x`)
+                    raise _problem(self.file, "cannot read a key", key_node.start_mark) from None
                 if not isinstance(key, str):
                     key = str(key)
                 if id(key_node) not in written:
@@ -203,18 +206,15 @@ class _Converter:
         try:
             return self.loader.construct_object(node)
         except OutOfRange as err:  # located at its path, with the other problems
-            mark = node.start_mark
-            self.problems.append(
-                Problem(
-                    format_path(path),
-                    str(err.problem),
-                    self.file,
-                    mark.line + 1,
-                    mark.column + 1,
-                    "a spec's numbers fit in 64 bits",
-                )
-            )
-            return None
+            return self._unreadable(node, path, str(err.problem), "a spec's numbers fit in 64 bits")
+        except ValueError:  # an explicit tag on text it cannot convert: `!!int 0x`, `!!float a`
+            tag = node.tag.rsplit(":", 1)[-1]
+            return self._unreadable(node, path, f"cannot read {node.value[:40]!r} as !!{tag}", None)
+
+    def _unreadable(self, node: yaml.Node, path: PathKey, message: str, hint: str | None) -> None:
+        mark = node.start_mark
+        where = (self.file, mark.line + 1, mark.column + 1)
+        self.problems.append(Problem(format_path(path), message, *where, hint))
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, Marks]:

@@ -285,6 +285,17 @@ TRACEBACKS = {
     "train-name-google": Case(
         ("train", "spec.yaml", "--runs-dir", "runs"), 2, shadow("google"), named("google")
     ),
+    "explicit-int-tag-on-text": Case(
+        ("validate", "spec.yaml"),
+        2,
+        (LATENT_AT + "cannot read '0x' as !!int",),
+        edit("latent_dim: 2", "latent_dim: !!int 0x"),
+    ),
+    "explicit-float-tag-on-text": Case(
+        ("explain", "spec.yaml", "--set", "training.optimizer.learning_rate=!!float fast"),
+        2,
+        ("--set: training.optimizer.learning_rate: cannot read 'fast' as !!float",),
+    ),
     "nul-in-extends": Case(
         ("validate", "spec.yaml"),
         2,
