@@ -145,6 +145,19 @@ SpecLoader.add_implicit_resolver(INT_TAG, _INT_12, list("-+0123456789"))
 SpecLoader.add_constructor(INT_TAG, _construct_int)
 
 
+class SpecDumper(yaml.SafeDumper):
+    """Writes YAML that SpecLoader reads back as written: a string that YAML 1.2 reads as a
+    number (`1e5`, `0o7`) is quoted, which PyYAML's YAML 1.1 dumper does not do."""
+
+
+SpecDumper.yaml_implicit_resolvers = SpecLoader.yaml_implicit_resolvers
+
+
+def dump_yaml(data: Any) -> str:
+    """`data` as spec YAML, in its key order."""
+    return yaml.dump(data, Dumper=SpecDumper, sort_keys=False, allow_unicode=False, width=10**6)
+
+
 class _Converter:
     """Turns a composed YAML node tree into Python data, recording marks, within limits."""
 

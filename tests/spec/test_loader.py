@@ -636,3 +636,10 @@ def test_set_into_a_gan_role_left_out_starts_from_training_optimizer() -> None:
     generator = spec.training.optimizers.generator
     assert (generator.type, generator.learning_rate, generator.beta_1) == ("adam", 5e-4, 0.5)
     assert spec.training.optimizers.discriminator is None  # still training.optimizer
+
+
+def test_dumped_strings_that_look_like_yaml_1_2_numbers_read_back_as_strings() -> None:
+    from gencompile.spec.loader import dump_yaml, parse_yaml
+
+    data = {"columns": ["1e5", "0o7", "0x1f", "010", "1.", ".5", "yes", "0.0"], "rate": 1e-5}
+    assert parse_yaml(dump_yaml(data), "d.yaml")[0] == data
