@@ -111,14 +111,37 @@ def schema(
     output: Annotated[Optional[Path], typer.Option("-o", "--output")] = None,  # noqa: UP045
 ) -> None:
     """Write the JSON Schema of the spec language (for editor completion)."""
+    from gencompile.files import atomic_write_text
     from gencompile.spec import Spec
 
     text = json.dumps(Spec.model_json_schema(), indent=2) + "\n"
     if output is None:
         sys.stdout.write(text)
-    else:
-        output.write_text(text)
-        out.print(f"wrote {output}")
+        return
+    refusal = _unwritable(output)
+    if refusal is not None:
+        err.print(f"error: cannot write {output}: {refusal}", markup=False, soft_wrap=True)
+        raise typer.Exit(2)
+    try:
+        atomic_write_text(output, text)  # replaced whole, never half-written
+    except OSError as error:
+        reason = error.strerror or str(error)
+        err.print(f"error: cannot write {output}: {reason}", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    out.print(f"wrote {output}", highlight=False)
+
+
+def _unwritable(output: Path) -> str | None:
+    """Why `output` cannot take a new file (with what to do instead), or None."""
+    if output.is_dir():
+        return f"it is a folder (give a file path, e.g. {output / 'gencompile.schema.json'})"
+    if output.exists() and not output.is_file():
+        return "it is not a regular file (give the path of a .json file)"
+    if output.parent.exists() and not output.parent.is_dir():
+        return f"{output.parent} is not a folder (give a path in an existing folder)"
+    if not output.parent.is_dir():
+        return f"the folder {output.parent} does not exist (create it first, or omit -o)"
+    return None
 
 
 @app.command()

@@ -18,6 +18,7 @@ from typing import Any
 
 from gencompile.errors import RunError
 from gencompile.files import atomic_write_text
+from gencompile.markdown import markdown_text
 
 # name: (unit, how to read it)
 METRIC_UNITS = {
@@ -201,7 +202,9 @@ def format_value(value: Any) -> str:
 
 
 def render_markdown(report: Report) -> str:
-    lines = [f"# {report.title}", "", report.description, "", report.summary, ""]
+    # The description and spec lines carry the spec's own text: shown, never rendered.
+    description = markdown_text(report.description)
+    lines = [f"# {report.title}", "", description, "", report.summary, ""]
     lines += ["## Metrics", "", *report.notes, ""]
     lines += ["| metric | value | unit | | computed with |", "|---|---:|---|---|---|"]
     for name, value in report.metrics.items():
@@ -215,7 +218,7 @@ def render_markdown(report: Report) -> str:
         lines += ["", f"## {title}", "", f"![{title.lower()}]({path.name})"]
     if report.text_samples:
         lines += ["", "## Text samples", "", "```", *report.text_samples, "```"]
-    lines += ["", "## Spec", "", *(f"- {line}" for line in report.spec_lines)]
+    lines += ["", "## Spec", "", *(f"- {markdown_text(line)}" for line in report.spec_lines)]
     lines += ["", "## Reproducibility", "", "| | sha256 |", "|---|---|"]
     lines += [f"| {name} | `{digest}` |" for name, digest in report.hashes]
     lines += ["", f"Versions: {report.versions}", ""]

@@ -54,12 +54,13 @@ class DataShapeError(ValueError):
 
 def _existing(path: str, field: str) -> Path:
     """A data file that exists and is a regular file (FIFOs and devices would hang)."""
-    if not Path(path).exists():
+    resolved = Path(path).expanduser()  # as the runtime reads it
+    if not resolved.exists():
         raise DataShapeError(
             field, f"file not found: {path}", "paths are relative to the working directory"
         )
     try:
-        return check_file(path, f"data.source.{field}")
+        return check_file(resolved, f"data.source.{field}")
     except DataFileError as err:
         raise DataShapeError(field, str(err).removeprefix(f"data.source.{field}: ")) from None
 

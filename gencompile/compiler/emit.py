@@ -20,6 +20,7 @@ import jinja2
 
 from gencompile.compiler.plan import LayerPlan, Step
 from gencompile.errors import GencompileError
+from gencompile.markdown import markdown_text
 
 LINE_LENGTH = 100  # generated projects' ruff line length, as in gencompile itself
 INDENT = "    "
@@ -263,6 +264,7 @@ def environment() -> jinja2.Environment:
         constructor=constructor,
         item=item,
         wrap_calls=wrap_calls,
+        markdown=markdown_text,
     )
     return env
 

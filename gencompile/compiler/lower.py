@@ -6,10 +6,11 @@ builds its networks and model plan. Problems are collected and raised together.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from gencompile.compiler.data_shapes import DataShape, DataShapeError, infer_data_shape
-from gencompile.compiler.plan import PathKey
+from gencompile.compiler.plan import PathKey, Shape
 from gencompile.errors import Problem, SpecError
 from gencompile.spec import LoadedSpec
 from gencompile.spec.base import python_name
@@ -159,8 +160,60 @@ def lower(loaded: LoadedSpec) -> Any:
     lowering = Lowering(loaded)
     plan = LOWERINGS[loaded.spec.model.family](lowering)
     lowering.check_metric_data_kind()
+    check_sizes(lowering, plan)
     lowering.fail_if_problems()
     return plan
+
+
+# What memory can hold. Sizes within int32 can still ask for more than any machine has; a
+# spec that does fails here, located, instead of as an allocation error in TensorFlow.
+MAX_PARAMETERS = 2**30  # float32 weights: 4 GiB, and Adam keeps two more copies
+MAX_VALUES = 2**28  # floats in one layer's output for one example, or in a sample array
+
+
+def _values(shape: Shape) -> int:
+    return math.prod(d for d in shape if d is not None)
+
+
+def check_sizes(lowering: Lowering, plan: Any) -> None:
+    """Refuse networks and sample arrays too large for memory, at the value that made them."""
+    total, largest = 0, None
+    for network in plan.networks:
+        for layer in network.layers:
+            where = layer.source or ("model", network.name)
+            total += layer.params or 0
+            if largest is None or (layer.params or 0) > largest[0]:
+                largest = (layer.params or 0, where, f"{network.name}.{layer.name}")
+            values = _values(layer.output_shape)
+            if values > MAX_VALUES:
+                lowering.report(
+                    where,
+                    f"the {network.name}'s layer {layer.name} outputs {values:,} values per "
+                    f"example (at most {MAX_VALUES:,})",
+                    "use smaller sizes",
+                )
+    if total > MAX_PARAMETERS and largest is not None:
+        lowering.report(
+            largest[1],
+            f"the model has {total:,} parameters, more than memory holds (at most "
+            f"{MAX_PARAMETERS:,}); the largest layer is {largest[2]} ({largest[0]:,})",
+            "use smaller widths",
+        )
+    example = _values(plan.data_shape) if None not in plan.data_shape else 0
+    spec = lowering.spec
+    counts = [
+        (("evaluation", "num_samples"), spec.evaluation.num_samples),
+        (("output", "samples", "count"), spec.output.samples.count),
+        (("data", "source", "n_samples"), getattr(spec.data.source, "n_samples", None) or 0),
+    ]
+    for path, count in counts:
+        if count * example > MAX_VALUES:
+            lowering.report(
+                path,
+                f"{count:,} examples of shape {plan.data_shape} are {count * example:,} values, "
+                f"more than memory holds (at most {MAX_VALUES:,})",
+                "ask for fewer",
+            )
 
 
 def type_first(value: Any) -> Any:

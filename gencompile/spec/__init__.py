@@ -5,15 +5,25 @@ Imports no TensorFlow or Keras, so validating a spec is fast.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from gencompile.errors import SpecError
+from gencompile.errors import Problem, SpecError
 from gencompile.spec.checks import run_checks
-from gencompile.spec.diagnostics import problems_from_validation
-from gencompile.spec.loader import Marks, RawSpec, read_spec, read_spec_text
+from gencompile.spec.diagnostics import model_at, problems_from_validation
+from gencompile.spec.loader import (
+    Marks,
+    PathKey,
+    RawSpec,
+    display_name,
+    is_outside,
+    read_spec,
+    read_spec_text,
+)
 from gencompile.spec.root import SPEC_VERSION, Spec
 
 __all__ = [
@@ -43,15 +53,78 @@ def validate_raw(raw: RawSpec) -> LoadedSpec:
         spec = Spec.model_validate(raw.data)
     except ValidationError as err:
         raise SpecError(problems_from_validation(err, Spec, raw.data, raw.marks)) from None
-    problems = run_checks(spec, raw.marks)
+    problems = run_checks(spec, raw.marks) + check_file_paths(spec, raw)
     if problems:
         raise SpecError(problems)
     return LoadedSpec(spec=spec, marks=raw.marks, path=raw.path, text=raw.text)
 
 
+def _file_paths(spec: Spec) -> list[tuple[PathKey, str]]:
+    """The files and folders a spec names (relative to the working directory)."""
+    source = spec.data.source
+    found = [
+        (("data", "source", key), getattr(source, key))
+        for key in ("path", "dir")
+        if isinstance(getattr(source, key, None), str)
+    ]
+    if spec.evaluation.inception_weights is not None:
+        found.append((("evaluation", "inception_weights"), spec.evaluation.inception_weights))
+    return found
+
+
+def check_file_paths(spec: Spec, raw: RawSpec) -> list[Problem]:
+    """A spec file may name files only inside its own folder tree (symlinks followed): a
+    spec from elsewhere must not read ~/.ssh or /etc. A path given with --set is the user's
+    own choice and may point anywhere."""
+    problems = []
+    for key, value in _file_paths(spec):
+        if "\0" in value:  # no file name holds one, and a terminal would swallow it
+            problems.append(raw.marks.problem(key, "a path cannot hold a NUL character"))
+            continue
+        if not raw.trusted or raw.marks.locate(key).file == "--set":
+            continue
+        if is_outside(Path(value).expanduser(), raw.trusted):  # as the runtime reads it
+            field = ".".join(str(part) for part in key)
+            folders = " or ".join(display_name(folder) for folder in raw.trusted)
+            problems.append(
+                raw.marks.problem(
+                    key,
+                    f"{value} is outside the spec's folder tree ({folders}; paths are "
+                    "relative to the working directory)",
+                    f"a file from elsewhere is read only when given on the command line: "
+                    f"--set {field}={value}",
+                )
+            )
+    return problems
+
+
+def default_mapping(path: PathKey, data: dict[str, Any]) -> dict[str, Any]:
+    """What the block at `path`, left out of `data`, holds by default, as spec data.
+
+    An override into such a block starts from it: `--set training.optimizer.learning_rate=
+    0.01` changes the default Adam's rate instead of creating an optimizer without a type.
+    Only the default's own settings are written, so the rest stays a default.
+    """
+    if len(path) == 3 and path[:2] == ("training", "optimizers"):
+        # A network's optimizer left out is training.optimizer: an override starts there.
+        training = data.get("training")
+        written = training.get("optimizer") if isinstance(training, dict) else None
+        if isinstance(written, dict):
+            return copy.deepcopy(written)
+        return default_mapping(("training", "optimizer"), data)
+    parent = model_at(Spec, path[:-1], data)
+    field = parent.model_fields.get(path[-1]) if parent is not None else None
+    if field is None or field.is_required():
+        return {}
+    default = field.get_default(call_default_factory=True)
+    if isinstance(default, BaseModel):
+        return default.model_dump(mode="json", exclude_unset=True)
+    return {}
+
+
 def load_spec(path: Path | str, overrides: list[str] | tuple[str, ...] = ()) -> LoadedSpec:
     """Read, merge (`extends:`, `--set`) and validate a spec file."""
-    return validate_raw(read_spec(path, overrides))
+    return validate_raw(read_spec(path, overrides, start_of=default_mapping))
 
 
 def load_spec_text(text: str, file: str = "<spec>") -> LoadedSpec:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from gencompile.spec.base import (
+    AsTuple,
     FieldError,
     NonNegativeFloat,
     PositiveFloat,
@@ -72,7 +73,7 @@ class ImagesSource(StrictModel):
 
     type: Literal["images"]
     dir: str = Field(min_length=1)
-    size: tuple[PositiveInt, PositiveInt]
+    size: Annotated[tuple[PositiveInt, PositiveInt], AsTuple]
     color: Literal["grayscale", "rgb"] = "grayscale"
 
 
@@ -110,7 +111,7 @@ def is_text_source(source: DataSource) -> bool:
 
 
 class Preprocessing(StrictModel):
-    scale: tuple[float, float] | None = Field(
+    scale: Annotated[tuple[float, float], AsTuple] | None = Field(
         None, description="Min-max scale to [low, high] (global for images, per feature otherwise)."
     )
     standardize: bool = Field(False, description="Zero mean, unit variance per feature.")

@@ -158,6 +158,8 @@ def _message(error: dict[str, Any]) -> tuple[str, list[str]]:
         return f"must be an integer (got {_got(value)})", []
     if kind in ("float_parsing", "float_type"):
         return f"must be a number (got {_got(value)})", []
+    if kind == "finite_number":
+        return f"must be a finite number (got {_got(value)})", []
     if kind in ("bool_parsing", "bool_type"):
         return f"must be true or false (got {_got(value)})", []
     if kind in ("string_type",):
@@ -254,6 +256,7 @@ def problems_from_validation(
             if kind == "union_tag_invalid":
                 given = (error.get("ctx") or {}).get("tag")
             hint = did_you_mean(given, options) if options else None
+            hint = getattr((error.get("ctx") or {}).get("error"), "hint", None) or hint
             field = getattr((error.get("ctx") or {}).get("error"), "field", None)
             if field is not None:  # a cross-field check naming the field at fault
                 path, at_key = (*path, field), True

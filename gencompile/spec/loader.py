@@ -8,7 +8,10 @@ error can point at the spec's own text. `extends:` merges a base file below the 
 
 from __future__ import annotations
 
+import os
 import re
+import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,8 +24,11 @@ MAX_BYTES = 1_000_000  # a spec is a page of text; anything near this is not one
 MAX_NODES = 100_000  # bounds alias expansion ("billion laughs")
 MAX_DEPTH = 64
 MAX_EXTENDS = 8
+INT64_MAX = 2**63 - 1  # no spec value needs more; numpy and TensorFlow cannot hold more
 
 PathKey = tuple[str | int, ...]
+# What a mapping created by an override starts from, given its path and the document.
+StartOf = Callable[[PathKey, dict[str, Any]], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,9 @@ class RawSpec:
     marks: Marks
     path: Path | None
     text: str
+    # Folder trees whose files the spec may name (its own folder, a base given on the
+    # command line); empty for a spec that was not read from a file.
+    trusted: tuple[Path, ...] = ()
 
 
 def _problem(file: str, message: str, mark: Any = None, path: str = "") -> SpecError:
@@ -89,10 +98,70 @@ def _problem(file: str, message: str, mark: Any = None, path: str = "") -> SpecE
     return SpecError([Problem(path, message, file, line, column)])
 
 
+INT_TAG = "tag:yaml.org,2002:int"
+FLOAT_TAG = "tag:yaml.org,2002:float"
+# YAML 1.2 numbers: `1e-3` is a float (YAML 1.1 reads it as a string) and `010` is ten
+# (YAML 1.1 reads it as octal 8); sexagesimal `1:30` stays a string.
+_FLOAT_12 = re.compile(
+    r"""^(?:[-+]?(?:\.[0-9][0-9_]*|[0-9][0-9_]*\.[0-9_]*)(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+_INT_12 = re.compile(r"^(?:[-+]?[0-9][0-9_]*|0o[0-7][0-7_]*|0x[0-9a-fA-F][0-9a-fA-F_]*)$")
+
+
+class OutOfRange(yaml.constructor.ConstructorError):
+    """An integer literal beyond int64 (or too long to convert at all)."""
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    sign = -1 if text.startswith("-") else 1
+    body = text.lstrip("+-")
+    # Python refuses to convert strings of over 4300 digits; no int64 needs 64 characters.
+    if len(body) <= 64:
+        base = {"0o": 8, "0x": 16}.get(body[:2], 10)
+        value = sign * int(body[2:] if base != 10 else body, base)
+        if -INT64_MAX - 1 <= value <= INT64_MAX:
+            return value
+    shown = text if len(text) <= 24 else f"{text[:12]}...{text[-6:]} ({len(body)} digits)"
+    raise OutOfRange(
+        None, None, f"integer {shown} is out of range (at most {INT64_MAX})", node.start_mark
+    )
+
+
+class SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 numbers."""
+
+
+SpecLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (INT_TAG, FLOAT_TAG)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+SpecLoader.add_implicit_resolver(FLOAT_TAG, _FLOAT_12, list("-+0123456789."))
+SpecLoader.add_implicit_resolver(INT_TAG, _INT_12, list("-+0123456789"))
+SpecLoader.add_constructor(INT_TAG, _construct_int)
+
+
+class SpecDumper(yaml.SafeDumper):
+    """Writes YAML that SpecLoader reads back as written: a string that YAML 1.2 reads as a
+    number (`1e5`, `0o7`) is quoted, which PyYAML's YAML 1.1 dumper does not do."""
+
+
+SpecDumper.yaml_implicit_resolvers = SpecLoader.yaml_implicit_resolvers
+
+
+def dump_yaml(data: Any) -> str:
+    """`data` as spec YAML, in its key order."""
+    return yaml.dump(data, Dumper=SpecDumper, sort_keys=False, allow_unicode=False, width=10**6)
+
+
 class _Converter:
     """Turns a composed YAML node tree into Python data, recording marks, within limits."""
 
-    def __init__(self, loader: yaml.SafeLoader, file: str):
+    def __init__(self, loader: SpecLoader, file: str):
         self.loader = loader
         self.file = file
         self.nodes = 0
@@ -117,7 +186,10 @@ class _Converter:
             result: dict[str, Any] = {}
             merged: set[str] = set()  # keys from a merge, which written keys may override
             for key_node, value_node in node.value:
-                key = self.loader.construct_object(key_node)
+                try:
+                    key = self.loader.construct_object(key_node)
+                except ValueError:  # an explicit tag it cannot convert (`? !!int x`)
+                    raise _problem(self.file, "cannot read a key", key_node.start_mark) from None
                 if not isinstance(key, str):
                     key = str(key)
                 if id(key_node) not in written:
@@ -144,7 +216,18 @@ class _Converter:
             return result
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node)
+        try:
+            return self.loader.construct_object(node)
+        except OutOfRange as err:  # located at its path, with the other problems
+            return self._unreadable(node, path, str(err.problem), "a spec's numbers fit in 64 bits")
+        except ValueError:  # an explicit tag on text it cannot convert: `!!int 0x`, `!!float a`
+            tag = node.tag.rsplit(":", 1)[-1]
+            return self._unreadable(node, path, f"cannot read {node.value[:40]!r} as !!{tag}", None)
+
+    def _unreadable(self, node: yaml.Node, path: PathKey, message: str, hint: str | None) -> None:
+        mark = node.start_mark
+        where = (self.file, mark.line + 1, mark.column + 1)
+        self.problems.append(Problem(format_path(path), message, *where, hint))
 
 
 def parse_yaml(text: str, file: str) -> tuple[Any, Marks]:
@@ -153,7 +236,7 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Marks]:
         raise _problem(file, f"spec is larger than {MAX_BYTES} bytes")
     loader = None
     try:
-        loader = yaml.SafeLoader(text)  # rejects control characters (ReaderError)
+        loader = SpecLoader(text)  # rejects control characters (ReaderError)
         node = loader.get_single_node()
         if node is None:
             raise _problem(file, "spec is empty")
@@ -183,42 +266,139 @@ def deep_merge(base: Any, override: Any) -> Any:
     return override
 
 
-def _read(path: Path) -> str:
+def _file_problem(path: Path, message: str, hint: str | None = None) -> SpecError:
+    return SpecError([Problem("", message, display_name(path), hint=hint)])
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def read_file(path: Path) -> str:
+    """The text of a spec file: a regular file of at most MAX_BYTES of UTF-8.
+
+    Checked with `stat` before opening, because opening a FIFO blocks until a writer comes
+    and reading /dev/zero never ends; the open itself does not block (O_NONBLOCK), and the
+    opened file is checked again in case it was swapped in between.
+    """
+    not_regular = "give the path of a YAML file"
     try:
-        return path.read_text(encoding="utf-8")
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            raise _file_problem(path, f"is {_kind_of(mode)}, not a spec file", not_regular)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(descriptor, "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise _file_problem(path, f"is {_kind_of(mode)}, not a spec file", not_regular)
+            data = handle.read(MAX_BYTES + 1)  # never more, whatever the file claims
     except FileNotFoundError:
-        raise SpecError([Problem("", "file not found", _display_name(path))]) from None
-    except UnicodeDecodeError as err:
-        message = f"not UTF-8 text ({err.reason} at byte {err.start})"
-        raise SpecError([Problem("", message, _display_name(path))]) from None
+        raise _file_problem(path, "file not found") from None
+    except ValueError:  # os.stat refuses a NUL character, which no file name holds
+        raise _file_problem(path, "a file name cannot hold a NUL character") from None
     except OSError as err:
-        message = f"cannot read: {err.strerror or err}"
-        raise SpecError([Problem("", message, _display_name(path))]) from None
+        raise _file_problem(path, f"cannot read: {err.strerror or err}") from None
+    if len(data) > MAX_BYTES:
+        raise _file_problem(path, f"spec is larger than {MAX_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise _file_problem(path, f"not UTF-8 text ({err.reason} at byte {err.start})") from None
 
 
-def load_document(path: Path, _chain: tuple[Path, ...] = ()) -> tuple[dict[str, Any], Marks]:
-    """Load `path`, merging the files named by `extends:` beneath it."""
-    path = path.resolve()
-    display = _display_name(path)
+def is_outside(path: Path, folders: tuple[Path, ...]) -> bool:
+    """Whether `path` (resolved, symlinks followed) lies outside all of `folders`' trees.
+
+    A path that cannot be resolved (a symlink loop) is left to reading, which fails on it.
+    """
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):
+        return False
+    return not any(resolved.is_relative_to(folder) for folder in folders)
+
+
+@dataclass(frozen=True)
+class _Document:
+    data: dict[str, Any]
+    marks: Marks
+    text: str
+
+
+_UNSET: Any = object()
+
+
+def load_document(
+    path: Path,
+    trusted: tuple[Path, ...] | None = None,
+    base: Any = _UNSET,
+    _chain: tuple[Path, ...] = (),
+) -> _Document:
+    """Load `path`, merging the files named by `extends:` beneath it.
+
+    A base named in a file must lie in a `trusted` folder tree (by default the spec's own
+    folder). `base` replaces the top file's `extends:`: a path given on the command line,
+    relative to the working directory, which may lie anywhere.
+    """
+    path = _resolve(path)
+    trusted = trusted if trusted is not None else (path.parent,)
+    display = display_name(path)
     if path in _chain:
         cycle = " -> ".join(p.name for p in (*_chain, path))
         raise SpecError([Problem("extends", f"extends cycle: {cycle}", display)])
     if len(_chain) > MAX_EXTENDS:
         raise SpecError([Problem("extends", f"more than {MAX_EXTENDS} levels of extends", display)])
-    data, marks = parse_yaml(_read(path), display)
+    text = read_file(path)
+    data, marks = parse_yaml(text, display)
     if not isinstance(data, dict):
         raise SpecError([Problem("", "a spec must be a mapping of keys to values", display, 1, 1)])
     base_name = data.pop("extends", None)
-    if base_name is None:
-        return data, marks
-    if not isinstance(base_name, str):
+    if base is not _UNSET:
+        base_path = None if base is None else Path(base)
+    elif base_name is None:
+        base_path = None
+    elif not isinstance(base_name, str) or not base_name or "\0" in base_name:
         raise SpecError([marks.problem(("extends",), "must be a relative file path")])
-    base_data, base_marks = load_document(path.parent / base_name, (*_chain, path))
-    merged = deep_merge(base_data, data)
-    return merged, marks.merged_over(base_marks)
+    else:
+        base_path = path.parent / base_name
+        if is_outside(base_path, trusted):
+            raise SpecError([_outside_tree(marks, base_path, trusted)])
+    if base_path is None:
+        return _Document(data, marks, text)
+    below = load_document(base_path, trusted, _chain=(*_chain, path))
+    return _Document(deep_merge(below.data, data), marks.merged_over(below.marks), text)
 
 
-def _display_name(path: Path) -> str:
+def _resolve(path: Path) -> Path:
+    """`path` with symlinks followed; a loop of symlinks is a problem of that file."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        raise _file_problem(path, "cannot read: a loop of symbolic links") from None
+
+
+def _outside_tree(marks: Marks, base: Path, trusted: tuple[Path, ...]) -> Problem:
+    folders = " or ".join(display_name(folder) for folder in trusted)
+    try:
+        shown = display_name(base.resolve())
+    except (OSError, RuntimeError):  # a symlink loop: show the path as written
+        shown = display_name(base)
+    return marks.problem(
+        ("extends",),
+        f"the base {shown} is outside the spec's folder tree ({folders})",
+        f"a base from elsewhere is read only when named on the command line: --set extends={shown}",
+    )
+
+
+def display_name(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
@@ -249,12 +429,28 @@ def parse_override(text: str) -> tuple[PathKey, Any]:
             pos = match.end()
     if not path:
         raise SpecError([Problem("", f"--set expects key.path=value (got {text!r})", "--set")])
-    value, _ = parse_yaml(value_text, "--set") if value_text.strip() else (None, None)
+    try:
+        value, _ = parse_yaml(value_text, "--set") if value_text.strip() else (None, None)
+    except SpecError as err:  # the value's own problems, named by the key it was set to
+        where = format_path(tuple(path))
+        raise SpecError(
+            [Problem(where, p.message, "--set", hint=p.hint) for p in err.problems]
+        ) from None
     return tuple(path), value
 
 
-def apply_override(data: dict[str, Any], marks: Marks, path: PathKey, value: Any) -> None:
-    """Set `path` in `data` to `value`, creating mappings on the way."""
+def apply_override(
+    data: dict[str, Any],
+    marks: Marks,
+    path: PathKey,
+    value: Any,
+    start_of: StartOf | None = None,
+) -> None:
+    """Set `path` in `data` to `value`, creating mappings on the way.
+
+    A mapping the spec left out (or null) starts from `start_of(its path, data)`: an
+    override of `training.optimizer.learning_rate` changes the default optimizer's rate.
+    """
     node: Any = data
     set_here = Mark("--set", None, None)
     for depth, part in enumerate(path[:-1]):
@@ -273,7 +469,8 @@ def apply_override(data: dict[str, Any], marks: Marks, path: PathKey, value: Any
                 ]
             )
         if part not in node or node[part] is None:
-            node[part] = {}  # a new mapping: what the override creates is located at --set
+            # a new mapping: what the override creates is located at --set
+            node[part] = start_of(path[: depth + 1], data) if start_of else {}
             marks.marks[path[: depth + 1]] = marks.keys[path[: depth + 1]] = set_here
         elif not isinstance(node[part], (dict, list)):
             where = format_path(path[: depth + 1])
@@ -301,14 +498,33 @@ def apply_override(data: dict[str, Any], marks: Marks, path: PathKey, value: Any
     marks.marks[path] = marks.keys[path] = set_here
 
 
-def read_spec(path: Path | str, overrides: list[str] | tuple[str, ...] = ()) -> RawSpec:
-    """Load a spec file with its bases and command-line overrides applied."""
+def read_spec(
+    path: Path | str,
+    overrides: list[str] | tuple[str, ...] = (),
+    start_of: StartOf | None = None,
+) -> RawSpec:
+    """Load a spec file with its bases and command-line overrides applied.
+
+    `--set extends=PATH` names the base of the spec from the command line (it may lie
+    outside the spec's folder). `start_of(path, data)` gives the content a mapping that an
+    override creates starts from (the field's default); empty by default.
+    """
     path = Path(path)
-    data, marks = load_document(path)
-    for text in overrides:
-        key, value = parse_override(text)
-        apply_override(data, marks, key, value)
-    return RawSpec(data=data, marks=marks, path=path, text=_read(path))
+    parsed = [parse_override(text) for text in overrides]
+    bases = [value for key, value in parsed if key == ("extends",)]
+    trusted = (_resolve(path).parent,)
+    base: Any = _UNSET
+    if bases:
+        base = bases[-1]
+        if base is not None and not (isinstance(base, str) and base and "\0" not in base):
+            raise SpecError([Problem("extends", "--set extends= expects a file path", "--set")])
+        if base is not None:
+            trusted = (*trusted, Path(os.path.abspath(base)).parent)
+    document = load_document(path, trusted, base)
+    for key, value in parsed:
+        if key != ("extends",):
+            apply_override(document.data, document.marks, key, value, start_of)
+    return RawSpec(document.data, document.marks, path, document.text, trusted)
 
 
 def read_spec_text(text: str, file: str = "<spec>") -> RawSpec:

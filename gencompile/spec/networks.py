@@ -19,6 +19,7 @@ from pydantic import (
 
 from gencompile.spec.base import (
     Activation,
+    AsTuple,
     FieldError,
     Identifier,
     PositiveFloat,
@@ -27,7 +28,7 @@ from gencompile.spec.base import (
     StrictModel,
 )
 
-IntOrPair = PositiveInt | tuple[PositiveInt, PositiveInt]
+IntOrPair = PositiveInt | Annotated[tuple[PositiveInt, PositiveInt], AsTuple]
 Padding = Literal["same", "valid"]
 
 

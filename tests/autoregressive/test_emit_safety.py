@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from gencompile.compiler.lower import lower
 from gencompile.compiler.project import render_project, sha256_text
 from gencompile.spec import load_spec_text
+from gencompile.spec.loader import dump_yaml
 
 HOSTILE = [
     '"""; import os; os.system(\'x\') #',
@@ -42,7 +42,7 @@ def spec(prompt: str, path: Path) -> str:
             "sampling": {"prompt": prompt},
         },
     }
-    return yaml.safe_dump(document, allow_unicode=False, width=10**6)
+    return dump_yaml(document)  # a prompt such as "1e5" stays a string
 
 
 def python(text: str) -> dict[str, ast.AST]:

@@ -41,7 +41,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import yaml
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -50,8 +49,10 @@ from gencompile.compiler.emit import EmitError, docstring, ident, literal, toml
 from gencompile.compiler.lower import lower
 from gencompile.compiler.project import build, render_project, sha256_text
 from gencompile.errors import SpecError
+from gencompile.markdown import markdown_text
 from gencompile.spec import load_spec_text
 from gencompile.spec.base import RESERVED_NAMES, python_name
+from gencompile.spec.loader import dump_yaml, parse_yaml
 
 try:
     import tomllib
@@ -170,8 +171,8 @@ def base_spec() -> dict[str, Any]:
 
 
 def to_yaml(spec: dict[str, Any]) -> str:
-    text = yaml.safe_dump(spec, sort_keys=False, allow_unicode=False, width=10**6)
-    assert yaml.safe_load(text) == spec, "the YAML transport itself must round-trip"
+    text = dump_yaml(spec)  # strings YAML 1.2 reads as numbers ("1e5") are quoted
+    assert parse_yaml(text, "t")[0] == spec, "the YAML transport itself must round-trip"
     return text
 
 
@@ -358,7 +359,8 @@ def custom_baseline() -> Baseline:
 
 def check_custom(baseline: Baseline, text: str) -> None:
     spec = custom_spec(text)
-    if len(text) > 2000:  # the description's limit
+    # The description's limit; and no file name holds a NUL, so the image folder is refused.
+    if len(text) > 2000 or "\0" in text:
         with pytest.raises(SpecError):
             render(spec)
         return
@@ -368,7 +370,8 @@ def check_custom(baseline: Baseline, text: str) -> None:
     assert counts[f"{PACKAGE}/model.py"][text] == 2  # FuzzLayer(items=[...], text=...)
     assert total(counts, text) == 3  # the description reaches no Python code
     assert plan.resolved_spec["description"] == text
-    assert text in files["README.md"]  # the model card's prose (Markdown, not code)
+    # The model card's prose: Markdown, escaped so that it renders as the text itself.
+    assert markdown_text(text) in files["README.md"]
 
 
 @pytest.mark.parametrize("text", HOSTILE)
@@ -395,7 +398,7 @@ def test_empty_strings_are_refused_or_literal():
 
 
 def test_build_with_custom_code_writes_only_parseable_files(tmp_path):
-    value = HOSTILE[0] + HOSTILE[9] + "\x00\u2028\u202e"
+    value = HOSTILE[0] + HOSTILE[9] + "\u2028\u202e"  # no NUL: the value is also a folder
     result = build(load_spec_text(to_yaml(custom_spec(value))), tmp_path, allow_custom_code=True)
     trees = {
         relative: ast.parse((tmp_path / relative).read_text(encoding="utf-8"))

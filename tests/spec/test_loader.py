@@ -123,13 +123,32 @@ def test_extends_problems_from_both_files_are_reported_together(work: Path) -> N
 
 
 def test_extends_chain_and_relative_paths(work: Path) -> None:
+    # Each base is named relative to the file naming it; all stay in the leaf's folder tree.
     (work / "specs" / "family").mkdir(parents=True)
+    (work / "specs" / "base.yaml").write_text(BASE)
     (work / "specs" / "family" / "middle.yaml").write_text(
-        "extends: ../../base.yaml\nmodel:\n  latent_dim: 2\n"
+        "extends: ../base.yaml\nmodel:\n  latent_dim: 2\n"
     )
     (work / "specs" / "leaf.yaml").write_text("extends: family/middle.yaml\nname: leaf\n")
     spec = load_spec(work / "specs" / "leaf.yaml").spec
     assert (spec.name, spec.model.latent_dim, spec.model.encoder.mlp) == ("leaf", 2, [256, 128])
+
+
+def test_extends_outside_the_spec_folder_needs_the_command_line(work: Path) -> None:
+    (work / "specs").mkdir()
+    (work / "specs" / "leaf.yaml").write_text("extends: ../base.yaml\nname: leaf\n")
+    [problem] = problems(lambda: load_spec("specs/leaf.yaml"))
+    assert (problem.file, problem.line, problem.column, problem.path) == (
+        "specs/leaf.yaml",
+        1,
+        10,
+        "extends",
+    )
+    assert "outside the spec's folder tree (specs)" in problem.message
+    assert problem.hint is not None and "--set extends=base.yaml" in problem.hint
+    # Named on the command line (relative to the working directory), the same base is read.
+    spec = load_spec("specs/leaf.yaml", ["extends=base.yaml"]).spec
+    assert (spec.name, spec.model.latent_dim) == ("leaf", 8)
 
 
 def test_extends_cycle_is_an_error(work: Path) -> None:
@@ -460,7 +479,7 @@ def test_unreadable_file_is_named_like_other_problems(
 def test_directory_is_a_spec_error(work: Path) -> None:
     (work / "adir").mkdir()
     [problem] = problems(lambda: load_spec("adir"))
-    assert "cannot read" in problem.message
+    assert problem.message == "is a directory, not a spec file"
 
 
 def test_several_documents_are_refused() -> None:
@@ -503,3 +522,124 @@ def test_yaml_merge_keys() -> None:
     else:
         assert spec.model.decoder.mlp == [128, 256]
         assert spec.model.decoder.activation == "relu"
+
+
+# -- what a spec file and its values can do to the loader ---------------------------------------
+
+
+def test_set_into_a_block_left_to_its_default_starts_from_the_default(work: Path) -> None:
+    (work / "plain.yaml").write_text(BASE.replace(BASE[BASE.index("training:") :], ""))
+    spec = load_spec("plain.yaml", ["training.optimizer.learning_rate=0.01"]).spec
+    assert spec.training.optimizer.type == "adam"
+    assert spec.training.optimizer.learning_rate == 0.01
+    assert spec.training.optimizer.beta_1 == 0.9
+    spec = load_spec("plain.yaml", ["training.early_stopping.patience=3"]).spec
+    assert spec.training.early_stopping.patience == 3
+    # A block whose default is "none" still needs its kind.
+    [problem] = problems(lambda: load_spec("plain.yaml", ["training.schedule.warmup_steps=3"]))
+    assert (problem.file, problem.path) == ("--set", "training.schedule")
+    assert "`type:`" in problem.message
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [("1e-3", 1e-3), ("1.0e3", 1000.0), ("-2E+2", -200.0), (".5", 0.5), ("010", 10), ("0x1f", 31)],
+)
+def test_numbers_are_read_as_yaml_1_2(text: str, value: float) -> None:
+    # YAML 1.1 (PyYAML's default) reads 1e-3 as a string and 010 as octal 8.
+    parsed = parse_override(f"x={text}")[1]
+    assert parsed == value and type(parsed) is type(value)
+
+
+@pytest.mark.parametrize("text", ["1:30", "0o_", "0x_", "1.2.3", "0o8", "1e", "_1"])
+def test_what_is_not_a_yaml_1_2_number_is_a_string(text: str) -> None:
+    assert parse_override(f"x={text}")[1] == text
+
+
+@pytest.mark.parametrize("digits", [20, 5000])
+def test_integers_beyond_int64_are_located_problems(digits: int) -> None:
+    text = BASE.replace("latent_dim: 8", "latent_dim: " + "9" * digits)
+    [problem] = problems(lambda: load_spec_text(text, "big.yaml"))
+    assert (problem.file, problem.line, problem.column, problem.path) == (
+        "big.yaml",
+        line_of(BASE, "latent_dim"),
+        15,
+        "model.latent_dim",
+    )
+    assert "out of range" in problem.message
+
+
+@pytest.mark.parametrize("name", ["google", "h5py", "rich", "sklearn", "yaml"])
+def test_a_name_that_shadows_an_installed_module_is_refused(name: str) -> None:
+    text = BASE.replace("name: vae-digits", f"name: {name}")
+    [problem] = problems(lambda: load_spec_text(text, "s.yaml"))
+    assert (problem.path, problem.line, problem.column) == ("name", 2, 7)
+    assert f"shadow the installed module {name}" in problem.message
+    assert problem.hint == f"rename the spec, e.g. {name}-model"
+
+
+def test_the_name_of_a_generated_package_is_not_a_shadow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A package gencompile generated (on the path, or imported by an earlier run in this
+    # process) is the spec's own; any other package of that name is a shadow.
+    import importlib.util
+    import sys
+
+    from gencompile.compiler.project import build
+
+    build(load_spec_text(BASE.replace("vae-digits", "shadow-probe")), tmp_path / "built")
+    monkeypatch.syspath_prepend(str(tmp_path / "built"))
+    assert load_spec_text(BASE.replace("vae-digits", "shadow-probe")).spec.name == "shadow-probe"
+    init = tmp_path / "built" / "shadow_probe" / "__init__.py"
+    found = importlib.util.spec_from_file_location("shadow_probe", init)
+    module = importlib.util.module_from_spec(found)
+    monkeypatch.setitem(sys.modules, "shadow_probe", module)  # as after an import
+    assert load_spec_text(BASE.replace("vae-digits", "shadow-probe")).spec.name == "shadow-probe"
+    init.write_text("")  # no longer gencompile's
+    monkeypatch.delitem(sys.modules, "shadow_probe")
+    importlib.invalidate_caches()
+    [problem] = problems(lambda: load_spec_text(BASE.replace("vae-digits", "shadow-probe")))
+    assert "shadow the installed module shadow_probe" in problem.message
+
+
+TEXT_SPEC = BASE.replace(
+    "  source: {type: builtin, name: digits}\n  preprocessing: {scale: [0.0, 1.0]}\n",
+    "  source: {type: npy, path: PATH}\n",
+).replace("  likelihood: {type: bernoulli}\n", "  likelihood: {type: gaussian}\n")
+
+
+@pytest.mark.parametrize("where", ["/etc/passwd", "../outside.npy", "link.npy"])
+def test_data_paths_outside_the_spec_folder_need_the_command_line(work: Path, where: str) -> None:
+    (work / "specs").mkdir()
+    (work / "outside.npy").write_bytes(b"")
+    (work / "specs" / "link.npy").symlink_to(work / "outside.npy")
+    value = where if where != "link.npy" else "specs/link.npy"  # relative to the cwd
+    (work / "specs" / "s.yaml").write_text(TEXT_SPEC.replace("PATH", value))
+    [problem] = problems(lambda: load_spec("specs/s.yaml"))
+    assert (problem.file, problem.line, problem.path) == ("specs/s.yaml", 4, "data.source.path")
+    assert "outside the spec's folder tree (specs;" in problem.message
+    assert problem.hint is not None and f"--set data.source.path={value}" in problem.hint
+    spec = load_spec("specs/s.yaml", [f"data.source.path={value}"]).spec
+    assert spec.data.source.path == value
+
+
+def test_data_paths_inside_the_spec_folder_are_read(work: Path) -> None:
+    (work / "s.yaml").write_text(TEXT_SPEC.replace("PATH", "data/x.npy"))
+    assert load_spec("s.yaml").spec.data.source.path == "data/x.npy"
+
+
+def test_set_into_a_gan_role_left_out_starts_from_training_optimizer() -> None:
+    # dcgan_digits.yaml sets training.optimizer (adam, 2e-4, beta_1 0.5) for both networks.
+    spec_path = Path(__file__).resolve().parents[2] / "specs" / "dcgan_digits.yaml"
+    spec = load_spec(spec_path, ["training.optimizers.generator.learning_rate=5e-4"]).spec
+    generator = spec.training.optimizers.generator
+    assert (generator.type, generator.learning_rate, generator.beta_1) == ("adam", 5e-4, 0.5)
+    assert spec.training.optimizers.discriminator is None  # still training.optimizer
+
+
+def test_dumped_strings_that_look_like_yaml_1_2_numbers_read_back_as_strings() -> None:
+    from gencompile.spec.loader import dump_yaml, parse_yaml
+
+    data = {"columns": ["1e5", "0o7", "0x1f", "010", "1.", ".5", "yes", "0.0"], "rate": 1e-5}
+    assert parse_yaml(dump_yaml(data), "d.yaml")[0] == data
