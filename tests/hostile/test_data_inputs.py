@@ -180,24 +180,39 @@ def test_the_runtime_reads_data_files_with_a_memory_limit(
         load_arrays({"type": kind, "path": str(path), **extra}, seed=0)
 
 
-def test_a_huge_builtin_data_set_is_refused_before_it_is_generated(hostile, work: Path) -> None:
-    """Before: scikit-learn tried to allocate 10**11 points (1.6 TB) and died."""
-    given = source("{type: builtin, name: blobs, n_samples: 100000000000, n_features: 2}")
-    hostile(*train_args("mixture.yaml", given), watch=work).assert_refused(
+def test_a_huge_builtin_data_set_is_refused_before_it_is_generated(
+    hostile, work: Path, small_machine
+) -> None:
+    """Before: scikit-learn tried to allocate 10**11 points (1.6 TB) and died. Sizes beyond
+    what any machine holds are a located spec error; large ones are weighed against memory."""
+    absurd = source("{type: builtin, name: blobs, n_samples: 100000000000, n_features: 2}")
+    hostile(*train_args("mixture.yaml", absurd), watch=work).assert_refused(
+        2, "data.source.n_samples", "2147483647"
+    )
+    small_machine("1G")
+    large = source("{type: builtin, name: blobs, n_samples: 100000000, n_features: 2}")
+    hostile(*train_args("mixture.yaml", large), watch=work).assert_refused(
         1, "needs about", "the data", "use less data"
     )
 
 
 def test_a_model_too_large_for_memory_is_refused_before_tensorflow(
-    hostile_subprocess, work: Path
+    hostile_subprocess, work: Path, small_machine
 ) -> None:
-    """Before: `--set model.latent_dim=1000000000` died in ResourceExhaustedError."""
+    """Before: `--set model.latent_dim=1000000000` died in ResourceExhaustedError. Now that
+    is a located spec error (no layer holds 10**9 values per example); a model within those
+    bounds but beyond this machine's memory is refused by the estimate."""
     spec = str(ROOT / "specs" / "vae_digits.yaml")
-    outcome = hostile_subprocess(
+    absurd = hostile_subprocess(
         *train_args(spec, "model.latent_dim=1000000000"), timeout=30, watch=work
     )
+    absurd.assert_refused(2, "model.encoder", "outputs 1,000,000,000 values per example")
+    small_machine("4G")
+    outcome = hostile_subprocess(
+        *train_args(spec, "model.latent_dim=2000000"), timeout=30, watch=work
+    )
     outcome.assert_refused(
-        1, "TiB to train", "parameters", "this machine has", "shrink the model", "model.latent_dim"
+        1, "GiB to train", "parameters", "this machine has", "shrink the model", "model.latent_dim"
     )
     assert "ResourceExhausted" not in outcome.err
     check = (
@@ -205,7 +220,7 @@ def test_a_model_too_large_for_memory_is_refused_before_tensorflow(
         "from gencompile.errors import RunError\n"
         "from gencompile.runs import train\n"
         "try:\n"
-        f"    train({spec!r}, ['model.latent_dim=1000000000'], runs_root='runs')\n"
+        f"    train({spec!r}, ['model.latent_dim=2000000'], runs_root='runs')\n"
         "except RunError:\n"
         "    print('tensorflow' in sys.modules)\n"
     )
@@ -223,9 +238,12 @@ def test_a_batch_too_large_for_memory_names_the_batch_size(hostile, work: Path) 
     outcome.assert_refused(1, "one batch of 10000000", "lower data.batch_size", "encoder/")
 
 
-def test_a_layer_too_wide_for_memory_is_named_by_its_spec_path(hostile, work: Path) -> None:
+def test_a_layer_too_wide_for_memory_is_named_by_its_spec_path(
+    hostile, work: Path, small_machine
+) -> None:
+    small_machine("2G")
     spec = str(ROOT / "specs" / "vae_digits.yaml")
-    outcome = hostile(*train_args(spec, "model.decoder.mlp=[128, 100000000]"), watch=work)
+    outcome = hostile(*train_args(spec, "model.decoder.mlp=[128, 1000000]"), watch=work)
     outcome.assert_refused(1, "decoder/dense_2 (model.decoder.mlp[1])", "parameters")
 
 
@@ -367,9 +385,10 @@ def test_every_shipped_spec_passes_the_memory_check(example_overrides) -> None:
         assert estimate.total < 2 << 30, (spec.name, estimate.summary())
 
 
-def test_refused_runs_leave_no_run_folder(hostile, work: Path) -> None:
+def test_refused_runs_leave_no_run_folder(hostile, work: Path, small_machine) -> None:
+    small_machine("4G")
     spec = str(ROOT / "specs" / "vae_digits.yaml")
-    hostile(*train_args(spec, "model.latent_dim=1000000000"), watch=work).assert_refused(1)
+    hostile(*train_args(spec, "model.latent_dim=2000000"), watch=work).assert_refused(1)
     assert not (work / "runs").exists()
 
 
@@ -377,6 +396,6 @@ def test_explain_shows_the_memory_estimate_even_when_it_cannot_fit(hostile, work
     spec = str(ROOT / "specs" / "vae_digits.yaml")
     fits = hostile("explain", spec, watch=work)
     assert fits.code == 0 and "Memory: about" in fits.out and "102,224 parameters" in fits.out
-    huge = hostile("explain", spec, "--set", "model.latent_dim=1000000000", watch=work)
-    assert huge.code == 0 and "TiB to train" in huge.out  # explain shows; train refuses
+    huge = hostile("explain", spec, "--set", "model.latent_dim=2000000", watch=work)
+    assert huge.code == 0 and "GiB to train" in huge.out  # explain shows; train refuses
     assert not fits.changed and not huge.changed
