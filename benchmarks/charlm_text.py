@@ -49,7 +49,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from gencompile.compiler.project import build
-from gencompile.runs import import_generated
+from gencompile.generated import import_generated
 from gencompile.runtime import repro, training
 from gencompile.runtime.autoregressive import evaluate
 from gencompile.runtime.data import DataBundle, load_data

@@ -57,7 +57,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from gencompile.compiler.project import build
-from gencompile.runs import import_generated
+from gencompile.generated import import_generated
 from gencompile.runtime import diffusion, repro, training
 from gencompile.runtime.data import DataBundle, load_data
 from gencompile.runtime.metrics.distances import energy_distance

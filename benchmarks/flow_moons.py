@@ -52,7 +52,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from gencompile.compiler.project import build
-from gencompile.runs import import_generated
+from gencompile.generated import import_generated
 from gencompile.runtime import repro, training
 from gencompile.runtime.data import DataBundle, load_data
 from gencompile.runtime.flow import evaluate as generated_evaluate

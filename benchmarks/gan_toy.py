@@ -5,7 +5,7 @@ One run of this script
 1. quality: trains `specs/gan_ring8.yaml` and `specs/gan_grid25.yaml` through the real
    pipeline (`gencompile.runs.train`: compiler, generated project, `training.fit` with its
    validation pass, checkpoints and health callback), draws 2500 samples from each trained
-   run (`gencompile.runs.sample`, in data units) and counts the modes captured and the share
+   run (`gencompile.sampling.sample`, in data units) and counts the modes captured and the share
    of high-quality samples (`mode_coverage` with the data's std: within 3 std of a mode);
 2. speed: trains the generated `gan_ring8` model and a hand-written GAN in the style of
    keras.io's `examples/generative/wgan_gp.py` (builder functions, a `train_step` with two
@@ -50,10 +50,12 @@ import tensorflow as tf
 from keras import layers, ops
 
 from gencompile.compiler.project import build
-from gencompile.runs import import_generated, sample, train
+from gencompile.generated import import_generated
+from gencompile.runs import train
 from gencompile.runtime import repro, training
 from gencompile.runtime.data import DataBundle, load_data, mode_centers
 from gencompile.runtime.metrics.distances import mode_coverage
+from gencompile.sampling import sample
 from gencompile.spec import load_spec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -511,7 +513,7 @@ def render(quality: list[Quality], speed: Speed | None, args: argparse.Namespace
             "",
             "- Each spec is trained as shipped by `gencompile.runs.train` (validation pass, "
             "checkpoints, history and the health callback included; the minutes are its wall "
-            "time) and sampled by `gencompile.runs.sample` (the EMA generator, in data units).",
+            "time) and sampled by `gencompile.sampling.sample` (the EMA generator, in data units).",
             "- A sample is high quality within 3 standard deviations of its nearest mode "
             "(`gencompile.runtime.metrics.distances.mode_coverage`, std = the data's: ring8 "
             "0.01, grid25 0.05); a mode is captured when a high-quality sample is nearest it.",

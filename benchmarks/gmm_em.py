@@ -142,7 +142,7 @@ def run_generated(folder: Path, iterations: int, threads: int) -> dict[str, Any]
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
 
-    from gencompile.runs import import_generated
+    from gencompile.generated import import_generated
     from gencompile.runtime import mixture, repro, training
     from gencompile.runtime.data import load_data
 

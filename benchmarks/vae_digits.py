@@ -53,7 +53,7 @@ import tensorflow as tf
 from keras import layers, ops, regularizers
 
 from gencompile.compiler.project import build
-from gencompile.runs import import_generated
+from gencompile.generated import import_generated
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import repro, training
 from gencompile.runtime.data import DataBundle, load_data

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from gencompile._version import __version__
 from gencompile.compiler.project import build
-from gencompile.runs import evaluate, reproduce, resume, sample, train
+from gencompile.reproduction import reproduce
+from gencompile.runs import evaluate, resume, train
+from gencompile.sampling import sample
 from gencompile.spec import load_spec
 
 __all__ = [

@@ -205,7 +205,7 @@ def reproduce(
     allow_custom_code: CustomCodeOption = False,
 ) -> None:
     """Re-run a finished run from its lock; exit 0 if weights and metrics are identical."""
-    from gencompile.runs import reproduce as reproduce_run
+    from gencompile.reproduction import reproduce as reproduce_run
 
     result = reproduce_run(run, output, allow_drift, allow_custom_code)
     table = Table(title=f"{run} vs {result.run_dir}", title_justify="left")
@@ -297,7 +297,7 @@ def sample(
 ) -> None:
     """Draw samples from a trained run into a PNG picture or an NPZ file (a language model:
     a .txt file of continuations of --prompt)."""
-    from gencompile.runs import sample as sample_run
+    from gencompile.sampling import sample as sample_run
 
     options = {"length": length, "temperature": temperature, "top_k": top_k, "top_p": top_p}
     given = {key: value for key, value in options.items() if value is not None}
@@ -385,7 +385,7 @@ def impute(
     allow_custom_code: CustomCodeOption = False,
 ) -> None:
     """Fill missing cells (empty or NaN) of a CSV with a trained mixture's conditional means."""
-    from gencompile.runs import impute as impute_run
+    from gencompile.imputation import impute as impute_run
 
     result = impute_run(run, input_csv, output, allow_custom_code)
     out.print(

@@ -12,27 +12,27 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `data` to `path` so readers see either the old file or the whole new one.
-
-    The temp file lives in the same directory (so `os.replace` is an atomic rename) and is
-    fsynced before the rename; it is removed if anything fails.
-    """
+@contextmanager
+def atomic_open(path: Path) -> Iterator[IO[bytes]]:
+    """A file written under a temporary name beside `path`, so that readers see either the
+    old file or the whole new one: fsynced, then renamed into place; removed if anything
+    fails (an interrupt included). The temp file lives in the same folder, so `os.replace`
+    is an atomic rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     # os.open with mode 0o666 lets the umask decide permissions, like a plain open() would.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -40,6 +40,14 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_directory(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (`atomic_open`), creating its folder if needed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path) as handle:
+        handle.write(data)
 
 
 def _fsync_directory(directory: Path) -> None:

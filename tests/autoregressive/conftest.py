@@ -57,7 +57,7 @@ NETWORKS = {
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., ModuleType]:
     """`generated(kind, teacher_forcing=1.0)`: the imported model module of a tiny project."""
     from gencompile.compiler.project import build
-    from gencompile.runs import import_generated
+    from gencompile.generated import import_generated
     from gencompile.spec import load_spec_text
 
     root = tmp_path_factory.mktemp("generated")

@@ -29,7 +29,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_reproduce_gives_identical_weights_and_metrics(run: Path, tmp_path: Path) -> None:
     # First in this file: `evaluate` below adds a metric the original run did not compute.
-    from gencompile.runs import reproduce
+    from gencompile.reproduction import reproduce
 
     result = reproduce(run, tmp_path / "again")
     assert result.identical, [(r.name, r.original, r.reproduced) for r in result.rows]

@@ -239,7 +239,7 @@ def test_random_convolutions_and_pools_match_keras(keras, kind, size, kernel, st
 @pytest.mark.parametrize("spec_file", SPEC_FILES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_generated_networks_match_the_plan(keras, spec_file, tmp_path, example_overrides):
     """Build the project, import its model.py, and compare every layer with the plan."""
-    from gencompile.runs import import_generated
+    from gencompile.generated import import_generated
 
     result = build(load_spec(spec_file, example_overrides(spec_file)), tmp_path / "project")
     module = import_generated(result.directory, result.plan.package, "model")

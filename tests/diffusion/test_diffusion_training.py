@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from gencompile.runs import sample, train
+from gencompile.runs import train
+from gencompile.sampling import sample
 
 SPEC = """\
 spec_version: 1

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gencompile.runs import load_trained_model, train
+from gencompile.generated import load_trained_model
+from gencompile.runs import train
 from gencompile.runtime.data import load_data
 from gencompile.runtime.flow import dequantized_log_likelihood, evaluate, log_likelihood
 

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from gencompile.runs import sample, train
+from gencompile.runs import train
 from gencompile.runtime import checkpoints, training
+from gencompile.sampling import sample
 
 STEPS = 4
 RING = np.random.default_rng(0).normal(size=(STEPS * 32, 2)).astype("float32")

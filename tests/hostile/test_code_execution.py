@@ -241,7 +241,7 @@ def test_modules_dropped_into_a_run_folder_are_never_imported(
 
 
 def test_import_generated_refuses_another_package_name(trained_vae: Path) -> None:
-    from gencompile.runs import import_generated
+    from gencompile.generated import import_generated
 
     json_module = sys.modules["json"]
     with pytest.raises(RunError, match="holds the generated package tiny_vae, not 'json'"):
@@ -250,7 +250,7 @@ def test_import_generated_refuses_another_package_name(trained_vae: Path) -> Non
 
 
 def test_import_generated_refuses_a_module_it_did_not_import(trained_vae: Path, monkeypatch):
-    from gencompile.runs import import_generated
+    from gencompile.generated import import_generated
 
     foreign = types.ModuleType("tiny_vae")
     foreign.__file__ = "/somewhere/else/tiny_vae/__init__.py"
@@ -265,7 +265,7 @@ def test_import_generated_refuses_a_module_it_did_not_import(trained_vae: Path, 
 def test_import_generated_refuses_to_shadow_an_installed_module(
     trained_vae: Path, tmp_path: Path, monkeypatch
 ) -> None:
-    from gencompile.runs import import_generated
+    from gencompile.generated import import_generated
 
     installed = tmp_path / "site" / "tiny_vae"
     installed.mkdir(parents=True)
@@ -280,7 +280,7 @@ def test_import_generated_refuses_to_shadow_an_installed_module(
 def test_import_generated_replaces_only_its_own_modules(
     trained_vae: Path, vae_copy: Path, monkeypatch
 ) -> None:
-    from gencompile.runs import import_generated
+    from gencompile.generated import import_generated
 
     first = import_generated(trained_vae, "tiny_vae")
     stranger = types.ModuleType("tiny_vae_tools")
@@ -294,7 +294,7 @@ def test_import_generated_replaces_only_its_own_modules(
 
 
 def test_import_generated_names_a_missing_custom_module(custom_copy: Path) -> None:
-    from gencompile.runs import import_generated
+    from gencompile.generated import import_generated
 
     sys.modules.pop("canary_layers", None)  # and its folder is not on sys.path
     with pytest.raises(RunError, match="No module named 'canary_layers'"):
@@ -303,8 +303,10 @@ def test_import_generated_names_a_missing_custom_module(custom_copy: Path) -> No
 
 
 def test_the_library_takes_consent_as_an_argument(canary, custom_copy: Path) -> None:
+    from gencompile.generated import import_generated
     from gencompile.lockfile import build_locked
-    from gencompile.runs import evaluate, import_generated, resume, sample
+    from gencompile.runs import evaluate, resume
+    from gencompile.sampling import sample
 
     calls = {
         "import_generated": lambda: import_generated(custom_copy, "canary_vae"),
@@ -341,7 +343,7 @@ def test_a_planted_pyc_beside_a_verified_source_is_never_run(vae_copy: Path) -> 
     import os
     import py_compile
 
-    from gencompile.runs import import_generated
+    from gencompile.generated import import_generated
 
     model = vae_copy / "tiny_vae" / "model.py"
     shutil.rmtree(vae_copy / "tiny_vae" / "__pycache__", ignore_errors=True)

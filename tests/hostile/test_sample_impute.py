@@ -92,10 +92,10 @@ def test_many_samples_stream_in_chunks_into_one_npz(
     hostile, trained_vae, work, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The file holds every sample; chunk by chunk, the first chunk equals a one-shot draw."""
-    import gencompile.runs as runs
+    import gencompile.sampling as sampling
 
     assert hostile("sample", trained_vae, "-n", "300", "-o", "one.npz", watch=work).code == 0
-    monkeypatch.setattr(runs, "SAMPLE_CHUNK", 300)
+    monkeypatch.setattr(sampling, "SAMPLE_CHUNK", 300)
     assert hostile("sample", trained_vae, "-n", "1000", "-o", "many.npz", watch=work).code == 0
     with np.load(work / "one.npz") as one, np.load(work / "many.npz") as many:
         assert many["samples"].shape == (1000, 8, 8, 1)
@@ -111,18 +111,18 @@ def test_an_interrupted_draw_leaves_the_old_file_and_no_temporary(
     hostile, trained_vae, work, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Data loss: a draw that fails half-way must not truncate the file it replaces."""
-    import gencompile.runs as runs
+    import gencompile.sampling as sampling
 
     (work / "kept.npz").write_bytes(b"the user's earlier samples")
-    real = runs._sample_chunks
+    real = sampling._sample_chunks
 
     def fail_half_way(*args, **kwargs):
         chunks = real(*args, **kwargs)
         yield next(chunks)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runs, "SAMPLE_CHUNK", 64)
-    monkeypatch.setattr(runs, "_sample_chunks", fail_half_way)
+    monkeypatch.setattr(sampling, "SAMPLE_CHUNK", 64)
+    monkeypatch.setattr(sampling, "_sample_chunks", fail_half_way)
     outcome = hostile("sample", trained_vae, "-n", "500", "-o", "kept.npz", watch=work)
     assert outcome.code == 130  # click's exit code for Ctrl-C
     assert not outcome.changed
@@ -138,11 +138,11 @@ def test_a_terminal_sees_a_progress_bar_while_chunks_are_drawn(
     from rich.console import Console
 
     import gencompile.cli as cli
-    import gencompile.runs as runs
+    import gencompile.sampling as sampling
 
     screen = io.StringIO()
     monkeypatch.setattr(cli, "err", Console(file=screen, force_terminal=True, width=80))
-    monkeypatch.setattr(runs, "SAMPLE_CHUNK", 100)
+    monkeypatch.setattr(sampling, "SAMPLE_CHUNK", 100)
     assert hostile("sample", trained_vae, "-n", "400", "-o", "s.npz", watch=work).code == 0
     assert "sampling" in screen.getvalue()
     with np.load(work / "s.npz") as drawn:
@@ -192,12 +192,12 @@ def test_a_full_disk_while_writing_is_a_one_line_error(
 ) -> None:
     import errno
 
-    import gencompile.runs as runs
+    import gencompile.sampling as sampling
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(runs.np.lib.format, "write_array_header_2_0", full)
+    monkeypatch.setattr(sampling.np.lib.format, "write_array_header_2_0", full)
     outcome = hostile("sample", trained_vae, "-n", "4", "-o", "s.npz", watch=work)
     outcome.assert_refused(1, "cannot write s.npz", "No space left on device")
 

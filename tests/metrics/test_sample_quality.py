@@ -13,8 +13,9 @@ import pytest
 from PIL import Image
 
 from gencompile.errors import SpecError
+from gencompile.generated import import_generated
 from gencompile.report import compare_runs, format_value
-from gencompile.runs import evaluate, import_generated, train
+from gencompile.runs import evaluate, train
 from gencompile.runtime.data import load_data
 from gencompile.runtime.metrics.distances import frechet_distance_of
 from gencompile.runtime.metrics.features import digits_classifier, digits_features

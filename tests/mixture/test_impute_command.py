@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gencompile.runs import import_generated, train
+from gencompile.generated import import_generated
+from gencompile.runs import train
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,179 @@
+"""A run's generated package, imported safely: only from a verified run, only the lock's own
+package, compiled from its verified source, never shadowing a module something else imported.
+
+TensorFlow is imported only when generated code is, and generated code only from a verified
+run; a run whose spec has custom layers (user code) is refused unless the caller passes
+`allow_custom_code=True` (`--allow-custom-code`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from gencompile.errors import RunError
+from gencompile.lockfile import read_lock, refuse_custom_code, verify_files
+from gencompile.report import read_json
+from gencompile.run_status import STATUS_NAME, read_status
+from gencompile.spec.base import python_name
+
+
+def verified_lock(run_dir: Path, allow_custom_code: bool = False) -> dict[str, Any]:
+    """The lock of a run whose lock and generated files are as gencompile wrote them, and
+    whose code imports no user code unless `allow_custom_code`."""
+    lock = read_lock(run_dir)
+    verify_files(Path(run_dir), lock)
+    refuse_custom_code(run_dir, lock, allow_custom_code)
+    return lock
+
+
+# Generated packages this process imported (name -> package module): a fresh import
+# replaces only these, never a module of the same name that something else imported.
+_GENERATED: dict[str, ModuleType] = {}
+
+
+class _SourceOnly(importlib.machinery.SourceFileLoader):
+    """Compiles a module from its source every time, never from a .pyc beside it: a .pyc is
+    trusted on the source's mtime and size alone, so a stale or planted one would run code
+    other than the verified source (and none is written into the run folder)."""
+
+    def get_code(self, fullname: str) -> Any:
+        return self.source_to_code(self.get_data(self.path), self.path)
+
+
+class _GeneratedFinder(importlib.abc.MetaPathFinder):
+    """Finds the modules of generated packages in their project folder alone."""
+
+    def __init__(self) -> None:
+        self.roots: dict[str, Path] = {}  # package -> its folder in the run being imported
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        package, _, rest = fullname.partition(".")
+        root = self.roots.get(package)
+        if root is None or "." in rest:  # not ours, or deeper than a generated package goes
+            return None
+        source = root / f"{rest}.py" if rest else root / "__init__.py"
+        if not source.is_file():
+            return None
+        where = {} if rest else {"submodule_search_locations": [str(root)]}
+        loader = _SourceOnly(fullname, str(source))
+        return importlib.util.spec_from_file_location(fullname, source, loader=loader, **where)
+
+
+_FINDER = _GeneratedFinder()
+
+
+def import_generated(
+    run_dir: Path | str, package: str, module: str = "train", allow_custom_code: bool = False
+) -> ModuleType:
+    """Import `<package>.<module>` from a verified generated project, fresh each time.
+
+    Only the lock's own package is imported, from the project's folder: the folder is not
+    put on sys.path, so no other file in it can stand in for an installed module.
+    """
+    run_dir = Path(run_dir).resolve()
+    lock = verified_lock(run_dir, allow_custom_code)
+    expected = python_name(lock["name"])
+    if package != expected:
+        raise RunError(f"{run_dir} holds the generated package {expected}, not {package!r}")
+    if f"{package}/{module}.py" not in lock["files"]:
+        raise RunError(f"{run_dir} has no generated module {package}.{module}")
+    root = run_dir / package
+    _release(package, root)
+    _FINDER.roots[package] = root
+    if _FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, _FINDER)
+    try:
+        _GENERATED[package] = importlib.import_module(package)
+        return importlib.import_module(f"{package}.{module}")
+    except ImportError as err:  # e.g. a custom layer's module that is not installed
+        _release(package, root)
+        raise RunError(f"importing {package}.{module} from {run_dir} failed: {err}") from err
+    except BaseException:
+        _release(package, root)
+        raise
+
+
+def _release(package: str, root: Path) -> None:
+    """Forget the generated `package` this process imported, so the next import is fresh;
+    refuse to shadow a module of that name that gencompile did not import."""
+    current, ours = sys.modules.get(package), _GENERATED.get(package)
+    if current is not None and current is not ours:
+        raise RunError(
+            f"a module named {package} is already imported from "
+            f"{getattr(current, '__file__', None) or 'elsewhere'}; gencompile will not "
+            "replace it with generated code"
+        )
+    _FINDER.roots.pop(package, None)  # so that find_spec sees what else is installed
+    if current is None:
+        installed = importlib.util.find_spec(package)  # top-level: finds, never imports
+        origin = installed.origin if installed else None
+        # A bare folder of that name (a namespace package, no origin) holds no code.
+        if origin not in (None, "namespace") and not _inside(origin, root):
+            raise RunError(
+                f"the generated package {package} would shadow the installed module "
+                f"{package} ({origin}); rename the spec"
+            )
+    _GENERATED.pop(package, None)
+    if ours is not None:
+        ours_root = Path(ours.__spec__.origin).parent if ours.__spec__ else root
+        for name in [n for n in sys.modules if n == package or n.startswith(f"{package}.")]:
+            if _inside(getattr(sys.modules[name].__spec__, "origin", None), ours_root):
+                del sys.modules[name]
+
+
+def _inside(origin: str | None, root: Path) -> bool:
+    return origin is not None and Path(origin).resolve().is_relative_to(root.resolve())
+
+
+def load_trained_model(
+    run_dir: Path | str, check_weights: bool = True, allow_custom_code: bool = False
+) -> tuple[Any, ModuleType]:
+    """The trained model of a verified run and its generated train module.
+
+    With `check_weights`, weights that differ from those recorded when training finished
+    (a changed or corrupt model.weights.h5) are refused.
+    """
+    run_dir = Path(run_dir)
+    lock = verified_lock(run_dir, allow_custom_code)
+    refuse_unfinished(run_dir)
+    module = import_generated(
+        run_dir, python_name(lock["name"]), allow_custom_code=allow_custom_code
+    )
+    from gencompile.runtime.repro import weights_sha256
+    from gencompile.runtime.training import load_weights, set_precision
+
+    set_precision(module.TRAINING)  # compute as training did (mixed precision or not)
+    model = module.build_model()
+    load_weights(model, run_dir)
+    recorded = read_record(run_dir).get("weights_sha256")
+    if check_weights and recorded is not None and weights_sha256(model) != recorded:
+        raise RunError(
+            f"{run_dir / 'model.weights.h5'} holds other weights than training recorded "
+            "(changed or corrupt); `gencompile reproduce` retrains it from the lock"
+        )
+    return model, module
+
+
+def refuse_unfinished(run_dir: Path) -> None:
+    """A run that is still training, failed or was interrupted has no final weights."""
+    status = read_status(run_dir)
+    if status in (None, "finished"):
+        return
+    advice = {
+        "running": "wait until it finishes",
+        "interrupted": f"finish it with `gencompile train --resume {run_dir}`",
+        "failed": f"see {run_dir / STATUS_NAME} for the error, then fix it and train again",
+    }.get(status, f"{run_dir / STATUS_NAME} is not one gencompile wrote; train again")
+    raise RunError(f"{run_dir} has not finished training (status: {status}): {advice}")
+
+
+def read_record(run_dir: Path) -> dict[str, Any]:
+    """metrics.json of a run ({} before training finished)."""
+    return read_json(Path(run_dir) / "metrics.json")

@@ -1,0 +1,100 @@
+"""`gencompile reproduce`: re-run a finished run from its lock into a new folder and compare
+weights and metrics, like with like."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gencompile.errors import RunError
+from gencompile.generated import load_trained_model, read_record, verified_lock
+from gencompile.lockfile import build_locked
+from gencompile.runs import (
+    check_evaluation_weights,
+    claim_folder,
+    locked_plan,
+    train_in,
+)
+
+NOT_AT_TRAINING = "not compared: added later by `gencompile evaluate`, not computed in training"
+
+
+OTHER_SETTINGS = "not compared: re-evaluated with other settings than training used"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    original: Any
+    reproduced: Any
+    skipped: str = ""  # why the row is shown but not compared ("" = compared)
+
+    @property
+    def same(self) -> bool:
+        return bool(self.skipped) or self.original == self.reproduced
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    run_dir: Path
+    rows: list[Comparison]
+
+    @property
+    def identical(self) -> bool:
+        """Weights and every metric both runs computed in training match bit for bit."""
+        return all(row.same for row in self.rows)
+
+
+def metric_rows(original: dict[str, Any], again: dict[str, Any]) -> list[Comparison]:
+    """Like with like: the reproduction's training computes the spec's metrics, so those are
+    compared. A metric the original gained from a later `evaluate` (or recomputed there with
+    other settings: other weights, other sample counts) is listed with the reason instead."""
+    before, after = original.get("metrics", {}), again["metrics"]
+    how_before, how_after = original.get("computed_with", {}), again.get("computed_with", {})
+    rows = []
+    for name in sorted(set(before) | set(after)):
+        skipped = ""
+        if name not in after and name in before:
+            skipped = NOT_AT_TRAINING
+        elif name in how_before and how_before[name] != how_after.get(name):
+            skipped = OTHER_SETTINGS
+        rows.append(Comparison(name, before.get(name), after.get(name), skipped))
+    return rows
+
+
+def reproduce(
+    run_dir: Path | str,
+    out_dir: Path | str | None = None,
+    allow_drift: bool = False,
+    allow_custom_code: bool = False,
+) -> Reproduction:
+    """Re-run a finished run from its lock into a new folder; compare weights and metrics."""
+    from gencompile.runtime.repro import weights_sha256
+
+    run_dir = Path(run_dir)
+    lock = verified_lock(run_dir, allow_custom_code)
+    record = read_record(run_dir)
+    if not record:
+        raise RunError(f"{run_dir} has not finished training (no metrics.json) to reproduce")
+    model, _ = load_trained_model(run_dir, False, allow_custom_code)
+    original_weights = weights_sha256(model)  # what the file holds now, not what was noted
+    check_evaluation_weights(locked_plan(lock))
+    if out_dir is not None:
+        directory = Path(out_dir)
+        if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+            raise RunError(
+                f"{directory} exists and is not empty: a reproduction goes into a new folder "
+                "(leave out -o to put it beside the run)"
+            )
+    else:
+        directory = claim_folder(run_dir.with_name(f"{run_dir.name}-reproduced"))
+    built = build_locked(run_dir, directory, allow_drift, allow_custom_code)
+    again = train_in(directory, built.plan.package, built.lock, True, allow=allow_custom_code)
+    rows = [
+        Comparison("weights sha256", original_weights, again.record["weights_sha256"]),
+        Comparison(
+            "data fingerprint", lock.get("data_fingerprint"), again.record["data_fingerprint"]
+        ),
+    ]
+    return Reproduction(directory, rows + metric_rows(record, again.record))

@@ -1,0 +1,148 @@
+"""`gencompile sample`: draw from a trained run into a picture, arrays or text.
+
+Arrays are drawn in chunks and streamed into the .npz, so memory does not grow with the
+number of samples.
+"""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gencompile.datafiles import format_bytes
+from gencompile.errors import RunError
+from gencompile.generated import load_trained_model, verified_lock
+from gencompile.outputs import atomic_file, writable_output
+
+# A picture shows at most this many samples (a 100 x 100 grid); more go to an .npz file.
+MAX_PICTURE_SAMPLES = 10_000
+
+
+# Samples are drawn and written in chunks of at most this many (and this many bytes), so
+# memory stays flat however many are asked for.
+SAMPLE_CHUNK = 4096
+
+
+SAMPLE_CHUNK_BYTES = 16 << 20
+
+
+def sample(
+    run_dir: Path | str,
+    count: int,
+    out: Path | str | None,
+    labels: Sequence[int] | int | None = None,
+    prompt: str | None = None,
+    allow_custom_code: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    **sampling: Any,
+) -> Path:
+    """Draw `count` samples from a trained run: a PNG picture or an NPZ of arrays, or for a
+    language model a text file of continuations of `prompt` (`sampling`: length,
+    temperature, top_k, top_p override the spec's).
+
+    `labels`: one class for every sample, or one per sample (conditional models). Arrays are
+    drawn in chunks and streamed into the .npz, so memory does not grow with `count`;
+    `progress(done, count)` is called after each chunk.
+    """
+    run_dir = Path(run_dir)
+    verified_lock(run_dir, allow_custom_code)  # refuse a bad run before TensorFlow starts
+    if count < 1:
+        raise RunError(f"the number of samples must be at least 1, got {count}")
+    if out is not None:
+        out = writable_output(Path(out), "-o", "samples.npz")
+    if isinstance(labels, Sequence) and len(labels) != count:
+        raise RunError(f"give one label per sample: {len(labels)} labels for {count} samples")
+    from gencompile.runtime import repro
+    from gencompile.runtime.data import load_data
+    from gencompile.runtime.training import save_picture, write_text_samples
+
+    model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
+    text = hasattr(model, "sample_text")
+    out = Path(out) if out is not None else Path("samples.txt" if text else "samples.png")
+    if text:  # a language model: samples are text
+        if out.suffix != ".txt":
+            raise RunError(f"a language model writes text samples: use a .txt file, not {out}")
+        repro.set_seed(module.SEED)
+        texts = model.sample_text(count, prompt, **sampling)
+        return write_text_samples(texts, out)
+    if prompt is not None or "length" in sampling:
+        raise RunError(f"{run_dir} is not a language model: it takes no --prompt or --length")
+    if sampling and not hasattr(model, "generate"):
+        raise RunError(f"{run_dir} is not an autoregressive model: it takes no {sorted(sampling)}")
+    if labels is not None and not module.DATA["with_labels"]:
+        raise RunError(f"{run_dir} is not a conditional model: it takes no --label")
+    _check_sample_output(out, count)
+    repro.set_seed(module.SEED)
+    data = load_data(module.DATA, seed=module.SEED)
+    chunks = _sample_chunks(model, data, count, labels, sampling, progress)
+    if out.suffix == ".npz":
+        _check_disk(out, count * 4 * int(np.prod(data.element_shape)))
+        return _write_npz_stream(out, "samples", (count, *data.element_shape), chunks)
+    return save_picture(np.concatenate(list(chunks)), out, data)
+
+
+def _check_sample_output(out: Path, count: int) -> None:
+    """Refuse, before drawing anything, a file type or a picture that cannot hold the samples."""
+    if out.suffix not in (".png", ".npz"):
+        raise RunError(f"cannot write samples as {out.suffix or 'no suffix'}: use .png or .npz")
+    if out.suffix == ".png" and count > MAX_PICTURE_SAMPLES:
+        raise RunError(
+            f"a picture shows at most {MAX_PICTURE_SAMPLES:,} samples, not {count:,}; "
+            f"write them as arrays instead: -o {out.with_suffix('.npz')}"
+        )
+
+
+def _sample_chunks(
+    model: Any,
+    data: Any,
+    count: int,
+    labels: Sequence[int] | int | None,
+    sampling: dict[str, Any],
+    progress: Callable[[int, int], None] | None,
+) -> Iterator[np.ndarray]:
+    """Samples in data units, drawn chunk by chunk (one chunk when `count` is small)."""
+    values = max(1, int(np.prod(data.element_shape)))
+    size = max(1, min(SAMPLE_CHUNK, SAMPLE_CHUNK_BYTES // (4 * values)))
+    for start in range(0, count, size):
+        stop = min(count, start + size)
+        if labels is None:
+            drawn = model.sample(stop - start, **sampling)  # PixelCNN: temperature, top_k..
+        elif isinstance(labels, Sequence):
+            drawn = model.sample(stop - start, labels=list(labels[start:stop]))
+        else:
+            drawn = model.sample(stop - start, labels=[int(labels)] * (stop - start))
+        yield data.preprocessor.inverse(np.asarray(drawn, dtype=np.float32))
+        if progress is not None:
+            progress(stop, count)
+
+
+def _check_disk(out: Path, size: int) -> None:
+    """Refuse a file that cannot fit on its disk (with room to spare for the file system)."""
+    free = shutil.disk_usage(out.parent).free
+    if size + (1 << 20) > free:
+        raise RunError(
+            f"{out} would take {format_bytes(size)}, but its disk has only "
+            f"{format_bytes(free)} free; draw fewer samples (-n) or write elsewhere"
+        )
+
+
+def _write_npz_stream(
+    out: Path, name: str, shape: tuple[int, ...], chunks: Iterator[np.ndarray]
+) -> Path:
+    """An .npz holding one float32 array, written chunk by chunk into the zip (uncompressed,
+    as np.savez writes it) under a temporary name, then renamed: never half a file."""
+    header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+    with (
+        atomic_file(out) as handle,
+        zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True) as archive,
+        archive.open(f"{name}.npy", "w", force_zip64=True) as member,
+    ):
+        np.lib.format.write_array_header_2_0(member, header)
+        for chunk in chunks:
+            member.write(np.ascontiguousarray(chunk, dtype="<f4").tobytes())
+    return out
