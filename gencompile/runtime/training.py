@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import time
 from collections.abc import Callable
@@ -43,10 +44,17 @@ def strategy_for(name: str) -> tf.distribute.Strategy:
     (`multi_worker` is refused when the spec is lowered: no cluster support yet.)
     """
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        return mirrored_strategy()
     if name == "multi_worker":
         raise RunError("the 'multi_worker' strategy is not available yet; use 'mirrored'")
     return tf.distribute.get_strategy()
+
+
+@functools.cache
+def mirrored_strategy() -> tf.distribute.MirroredStrategy:
+    """One per process: two strategies over the same devices would share the keys of their
+    collective operations, and a later run's all-reduce would meet an earlier one's."""
+    return tf.distribute.MirroredStrategy()
 
 
 def steps_per_epoch(training: dict[str, Any], data: Any) -> int:
