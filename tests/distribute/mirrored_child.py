@@ -7,7 +7,9 @@ A case `{"name", "spec", "overrides", "check"}` builds the spec twice, with stra
 and with `mirrored`, and trains both the same steps in this process (the default strategy
 places the single-device run on one device). check "equivalence" reports the largest
 relative difference between their weights; check "resume" trains the mirrored build for
-two epochs straight and for one epoch, then resumes it from its checkpoint for the second.
+two epochs straight and for one epoch, then resumes it from its checkpoint for the second;
+check "run" is a whole mirrored `gencompile train`; check "actnorm" starts an actnorm
+inside the replicas' steps.
 """
 
 from __future__ import annotations
@@ -127,7 +129,20 @@ def actnorm(case: dict[str, Any], out: Path) -> dict[str, Any]:
     }
 
 
-CHECKS = {"equivalence": equivalence, "resume": resume, "actnorm": actnorm}
+def run(case: dict[str, Any], out: Path) -> dict[str, Any]:
+    """A whole `gencompile train` under the strategy: fit, evaluate, samples, exports."""
+    from gencompile.runs import train
+
+    overrides = [*case["overrides"], "training.distribution.strategy=mirrored"]
+    result = train(case["spec"], overrides, run_dir=out, quiet=True)
+    return {
+        "replicas": training.mirrored_strategy().num_replicas_in_sync,
+        "metrics": {name: float(value) for name, value in result.metrics.items()},
+        "files": sorted(path.name for path in out.iterdir()),
+    }
+
+
+CHECKS = {"equivalence": equivalence, "resume": resume, "actnorm": actnorm, "run": run}
 
 
 def main(out: Path, cases: list[dict[str, Any]]) -> None:

@@ -10,6 +10,7 @@ uninterrupted one.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -143,13 +144,27 @@ RESUMED = {
     "check": "resume",
 }
 ACTNORM = {"name": "actnorm", "spec": "", "overrides": [], "check": "actnorm"}
+WHOLE_RUN = {
+    "name": "vae_run",  # fit, evaluate, samples, and both exports under the strategy
+    "spec": "vae_moons.yaml",
+    "overrides": [
+        "data.source.n_samples=400",
+        "data.batch_size=16",
+        "evaluation.importance_samples=8",
+        "output.samples.count=64",
+        "output.export=[keras, saved_model]",
+        *SMALL,
+    ],
+    "check": "run",
+}
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """Every check, run by one child process with 2 logical CPU devices."""
     cases = [{**case, "spec": str(SPECS / case["spec"]), "check": "equivalence"} for case in CASES]
-    cases += [{**RESUMED, "spec": str(SPECS / RESUMED["spec"])}, ACTNORM]
+    cases += [{**check, "spec": str(SPECS / check["spec"])} for check in (RESUMED, WHOLE_RUN)]
+    cases.append(ACTNORM)
     done = subprocess.run(
         [sys.executable, str(CHILD), str(tmp_path_factory.mktemp("mirrored")), json.dumps(cases)],
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
@@ -178,6 +193,15 @@ def test_mirrored_run_resumes_to_the_uninterrupted_weights(results) -> None:
     assert "error" not in result, result["stderr"]
     assert result["replicas"] == 2
     assert result["relative_difference"] < TOLERANCE, result
+
+
+def test_a_whole_mirrored_run_writes_its_artifacts(results) -> None:
+    result = results[WHOLE_RUN["name"]]
+    assert "error" not in result, result["stderr"]
+    assert result["replicas"] == 2
+    assert all(math.isfinite(value) for value in result["metrics"].values())
+    for name in ("metrics.json", "model.keras", "saved_model", "samples.png", "checkpoints"):
+        assert name in result["files"]
 
 
 def test_actnorm_started_inside_replicas_uses_the_global_batch(results) -> None:
