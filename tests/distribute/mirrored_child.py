@@ -9,7 +9,7 @@ places the single-device run on one device). check "equivalence" reports the lar
 relative difference between their weights; check "resume" trains the mirrored build for
 two epochs straight and for one epoch, then resumes it from its checkpoint for the second;
 check "run" is a whole mirrored `gencompile train`; check "actnorm" starts an actnorm
-inside the replicas' steps.
+inside the replicas' steps; check "draw" splits one random draw between the replicas.
 """
 
 from __future__ import annotations
@@ -129,6 +129,34 @@ def actnorm(case: dict[str, Any], out: Path) -> dict[str, Any]:
     }
 
 
+def draw(case: dict[str, Any], out: Path) -> dict[str, Any]:
+    """`replicas.draw` over a batch of 7 split 4 + 3 against one device's draw of 7."""
+    import keras
+
+    from gencompile.runtime import replicas
+
+    expected = keras.random.normal((7, 3), seed=keras.random.SeedGenerator(5))
+    strategy = training.mirrored_strategy()
+    with strategy.scope():
+        seed = keras.random.SeedGenerator(5)
+
+    @tf.function
+    def step(x: tf.Tensor) -> tf.Tensor:
+        return replicas.draw(lambda n: keras.random.normal((n, 3), seed=seed), tf.shape(x)[0])
+
+    batch = tf.data.Dataset.from_tensor_slices(np.zeros((7, 1), "float32")).batch(7)
+    rows = strategy.experimental_local_results(
+        strategy.run(step, args=(next(iter(strategy.experimental_distribute_dataset(batch))),))
+    )
+    return {
+        "replicas": strategy.num_replicas_in_sync,
+        "rows": [int(part.shape[0]) for part in rows],
+        "relative_difference": relative_difference(
+            [np.asarray(expected)], [np.concatenate([np.asarray(part) for part in rows])]
+        ),
+    }
+
+
 def run(case: dict[str, Any], out: Path) -> dict[str, Any]:
     """A whole `gencompile train` under the strategy: fit, evaluate, samples, exports."""
     from gencompile.runs import train
@@ -142,7 +170,13 @@ def run(case: dict[str, Any], out: Path) -> dict[str, Any]:
     }
 
 
-CHECKS = {"equivalence": equivalence, "resume": resume, "actnorm": actnorm, "run": run}
+CHECKS = {
+    "equivalence": equivalence,
+    "resume": resume,
+    "actnorm": actnorm,
+    "draw": draw,
+    "run": run,
+}
 
 
 def main(out: Path, cases: list[dict[str, Any]]) -> None:

@@ -144,6 +144,7 @@ RESUMED = {
     "check": "resume",
 }
 ACTNORM = {"name": "actnorm", "spec": "", "overrides": [], "check": "actnorm"}
+DRAW = {"name": "draw", "spec": "", "overrides": [], "check": "draw"}
 WHOLE_RUN = {
     "name": "vae_run",  # fit, evaluate, samples, and both exports under the strategy
     "spec": "vae_moons.yaml",
@@ -164,7 +165,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
     """Every check, run by one child process with 2 logical CPU devices."""
     cases = [{**case, "spec": str(SPECS / case["spec"]), "check": "equivalence"} for case in CASES]
     cases += [{**check, "spec": str(SPECS / check["spec"])} for check in (RESUMED, WHOLE_RUN)]
-    cases.append(ACTNORM)
+    cases += [ACTNORM, DRAW]
     done = subprocess.run(
         [sys.executable, str(CHILD), str(tmp_path_factory.mktemp("mirrored")), json.dumps(cases)],
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
@@ -202,6 +203,13 @@ def test_a_whole_mirrored_run_writes_its_artifacts(results) -> None:
     assert all(math.isfinite(value) for value in result["metrics"].values())
     for name in ("metrics.json", "model.keras", "saved_model", "samples.png", "checkpoints"):
         assert name in result["files"]
+
+
+def test_replicas_keep_their_rows_of_one_draw_for_the_global_batch(results) -> None:
+    result = results["draw"]
+    assert "error" not in result, result["stderr"]
+    assert result["rows"] == [4, 3]  # an uneven split: the last batch of an epoch
+    assert result["relative_difference"] == 0.0
 
 
 def test_actnorm_started_inside_replicas_uses_the_global_batch(results) -> None:
