@@ -28,6 +28,7 @@ _SUBMODULES = {
     "mixture",
     "optimizers",
     "pictures",
+    "replicas",
     "repro",
     "sources",
     "text_data",

@@ -28,6 +28,8 @@ import scipy.linalg
 import tensorflow as tf
 from keras import layers, ops
 
+from gencompile.runtime import replicas
+
 Tensor = tf.Tensor
 Shape = tuple[int | None, ...]
 LOG_2PI = math.log(2.0 * math.pi)
@@ -218,12 +220,29 @@ class ActNorm(Transform):
         return y * ops.exp(-self.log_scale) - self.bias
 
     def initialize(self, x: Any, epsilon: float = 1e-6) -> None:
-        """Standardise the batch `x`: bias = -mean, log_scale = -log(std), per channel."""
+        """Standardise the batch `x`: bias = -mean, log_scale = -log(std), per channel.
+
+        Generated models call it before `fit`, outside the replicas' steps, on the whole
+        first batch. Inside a replica's step the moments are those of the global batch
+        (all-reduced sums), and every replica's copy gets the same start.
+        """
         axes = tuple(range(len(x.shape) - 1))
-        mean = ops.mean(x, axis=axes)
-        std = ops.sqrt(ops.var(x, axis=axes))
-        self.bias.assign(-mean)
-        self.log_scale.assign(-ops.log(std + epsilon))
+        if replicas.replica_context() is None:
+            mean = ops.mean(x, axis=axes)
+            std = ops.sqrt(ops.var(x, axis=axes))
+        else:
+            mean, std = _global_moments(x, axes)
+        replicas.assign([self.bias, self.log_scale], [-mean, -ops.log(std + epsilon)])
+
+
+def _global_moments(x: Any, axes: tuple[int, ...]) -> tuple[Tensor, Tensor]:
+    """Mean and standard deviation over `axes` of the batch all replicas hold together."""
+    x = tf.cast(x, tf.float32)
+    count = tf.cast(tf.reduce_prod(tf.gather(tf.shape(x), axes)), tf.float32)
+    count, total = replicas.sum_over_replicas([count, tf.reduce_sum(x, axis=axes)])
+    mean = total / count
+    squares = replicas.sum_over_replicas(tf.reduce_sum(tf.square(x - mean), axis=axes))
+    return mean, tf.sqrt(squares / count)
 
 
 def initialize_actnorm(transforms: Sequence[Transform], x: Any) -> None:
@@ -580,7 +599,9 @@ class UniformDequantization:
         return ops.clip(ops.round(x * (self.bins - 1)), 0.0, self.bins - 1.0)
 
     def dequantize(self, x: Any, seed: Any) -> Tensor:
-        noise = keras.random.uniform(ops.shape(x), seed=seed)
+        count, *rest = ops.shape(x)
+        # Under a strategy: this replica's rows of one draw for the whole global batch.
+        noise = replicas.draw(lambda n: keras.random.uniform((n, *rest), seed=seed), count)
         return (self.levels(x) + noise) / self.bins
 
     def quantize(self, y: Any) -> Tensor:

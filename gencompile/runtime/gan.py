@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 from scipy.spatial.distance import cdist
 
+from gencompile.runtime import replicas
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics
 from gencompile.runtime.metrics.samples import sample_quality
@@ -158,7 +159,9 @@ def wgan_gp_penalty(
     """E[(||grad D(x_hat)|| - 1)^2] at x_hat = x + u (G(z) - x), u ~ U(0, 1) per example
     (Gulrajani et al. 2017). Multiply by the penalty's weight (10 in the paper)."""
     real, fake = tf.cast(real, tf.float32), tf.cast(fake, tf.float32)
-    u = keras.random.uniform([tf.shape(real)[0]] + [1] * (real.shape.rank - 1), seed=seed)
+    ones = [1] * (real.shape.rank - 1)
+    # Under a strategy, this replica's rows of the global batch's draws (see replicas.draw).
+    u = replicas.draw(lambda n: keras.random.uniform([n, *ones], seed=seed), tf.shape(real)[0])
     x_hat = real + u * (fake - real)
     norms = tf.sqrt(_squared_gradient_norms(discriminator, x_hat, labels) + 1e-12)
     return tf.reduce_mean(tf.square(norms - 1.0))
@@ -178,17 +181,19 @@ def update_ema(average: keras.Model, model: keras.Model, decay: float, step: Any
     """average <- d average + (1 - d) model, weight by weight, with d = min(decay, (1 + t) /
     (10 + t)) after t updates (as `tf.train.ExponentialMovingAverage(num_updates=t)`), so the
     average follows quickly at first. Non-trainable weights (batch statistics, the spectral
-    norm's vector) are copied."""
+    norm's vector) are copied. Under a strategy the assignment is one cross-replica update
+    (every replica computes the same new values from the mirrored weights)."""
     d = tf.constant(decay, tf.float32)
     if step is not None:
         t = tf.cast(step, tf.float32)
         d = tf.minimum(d, (1.0 + t) / (10.0 + t))
     rest = 1.0 - d
-    for averaged, current in zip(average.weights, model.weights, strict=True):
-        if current.trainable:
-            averaged.assign(d * averaged.value + rest * current.value)
-        else:
-            averaged.assign(current.value)
+    pairs = list(zip(average.weights, model.weights, strict=True))
+    values = [
+        d * averaged.value + rest * current.value if current.trainable else current.value
+        for averaged, current in pairs
+    ]
+    replicas.assign([averaged for averaged, _ in pairs], values)
 
 
 def discriminator_accuracy(
@@ -318,7 +323,9 @@ class TrainingHealth(keras.callbacks.Callback):
         wins = real is not None and fake is not None and min(real, fake) >= self.win
         collapsed = diversity is not None and diversity < self.collapse
         optimizer = getattr(self.model, "optimizer", None)  # the generator's
-        if optimizer is not None and int(optimizer.iterations) < self.warmup_steps:
+        # (read through numpy: under a strategy `iterations` is a mirrored variable)
+        steps = None if optimizer is None else int(keras.ops.convert_to_numpy(optimizer.iterations))
+        if steps is not None and steps < self.warmup_steps:
             return  # a fresh generator's samples are alike: no verdict yet
         for kind, now in (("win", wins), ("collapse", collapsed)):
             self._runs[kind] = self._runs[kind] + 1 if now else 0

@@ -350,7 +350,8 @@ class Converged(keras.callbacks.Callback):
         self.converged_epoch: int | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        change = abs(self.model.epoch_log_likelihood() - float(self.model.previous_log_likelihood))
+        previous = keras.ops.convert_to_numpy(self.model.previous_log_likelihood)  # mirrored too
+        change = abs(self.model.epoch_log_likelihood() - float(previous))
         if change < self.tol:  # (after the first iteration: previous is then -1.8e308)
             self.converged_epoch = epoch
             self.model.stop_training = True

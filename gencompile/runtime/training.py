@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import time
 from collections.abc import Callable
@@ -38,11 +39,22 @@ def parse_args(argv: list[str] | None, epochs: int, run_dir: Path) -> argparse.N
 
 
 def strategy_for(name: str) -> tf.distribute.Strategy:
+    """`mirrored`: one replica per GPU, or per logical CPU device when there is no GPU.
+
+    (`multi_worker` is refused when the spec is lowered: no cluster support yet.)
+    """
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        return mirrored_strategy()
     if name == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        raise RunError("the 'multi_worker' strategy is not available yet; use 'mirrored'")
     return tf.distribute.get_strategy()
+
+
+@functools.cache
+def mirrored_strategy() -> tf.distribute.MirroredStrategy:
+    """One per process: two strategies over the same devices would share the keys of their
+    collective operations, and a later run's all-reduce would meet an earlier one's."""
+    return tf.distribute.MirroredStrategy()
 
 
 def steps_per_epoch(training: dict[str, Any], data: Any) -> int:
@@ -63,6 +75,7 @@ def build_and_compile(
     set_precision(training)
     strategy = strategy_for(training["distribution"]["strategy"])
     total_steps = steps_per_epoch(training, data) * epochs
+    replicas = strategy.num_replicas_in_sync
     with strategy.scope():
         model = build_model()
         roles = training.get("optimizers")
@@ -72,12 +85,15 @@ def build_and_compile(
                 role: make_optimizer(config, training["schedule"], total_steps)
                 for role, config in roles.items()
             }
+            for optimizer in made.values():
+                clip_after_all_reduce(optimizer, replicas)
             first, *others = made
             model.compile(
                 optimizer=made[first], **{f"{role}_optimizer": made[role] for role in others}
             )
         else:
             optimizer = make_optimizer(training["optimizer"], training["schedule"], total_steps)
+            clip_after_all_reduce(optimizer, replicas)
             model.compile(optimizer=optimizer)
         # Create the optimizer's variables now, not inside the first step: a tf.function
         # that creates variables is traced a second time. (Generated models have all their
@@ -85,6 +101,31 @@ def build_and_compile(
         if model.built and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
     return model
+
+
+def clip_after_all_reduce(optimizer: keras.optimizers.Optimizer, replicas: int) -> None:
+    """Clip the gradients summed over the replicas, as one device clips its gradient.
+
+    Keras' optimizer clips each replica's share before summing the shares, so clipnorm,
+    clipvalue and global_clipnorm would depend on the number of replicas. With several
+    replicas this moves Keras' own clipping to after the sum; with one it changes nothing.
+    """
+    clipping = (optimizer.clipnorm, optimizer.clipvalue, optimizer.global_clipnorm)
+    if replicas == 1 or not any(clipping):
+        return
+    clip = type(optimizer)._clip_gradients  # reads the (unchanged) clipping settings
+    sum_over_replicas = optimizer._all_reduce_sum_gradients
+
+    def sum_then_clip(grads_and_vars: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+        pairs = list(sum_over_replicas(grads_and_vars))
+        present = [i for i, (grad, _) in enumerate(pairs) if grad is not None]
+        clipped = clip(optimizer, [pairs[i][0] for i in present])
+        for i, grad in zip(present, clipped, strict=True):
+            pairs[i] = (grad, pairs[i][1])
+        return pairs
+
+    optimizer._clip_gradients = lambda grads: grads  # not before the sum
+    optimizer._all_reduce_sum_gradients = sum_then_clip
 
 
 class EpochProgress(keras.callbacks.Callback):

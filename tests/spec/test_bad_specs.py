@@ -1269,12 +1269,12 @@ CASES += [
         lower=True,
     ),
     Case(
-        "diffusion-distribution-strategy",
-        DIFFUSION + "training:\n  distribution: {strategy: mirrored}\n",
+        "multi-worker-strategy",
+        DIFFUSION + "training:\n  distribution: {strategy: multi_worker}\n",
         "training.distribution.strategy",
-        "strategy: ^mirrored",
-        ("'mirrored' strategy is not available yet for the diffusion family",),
-        ("strategy: none",),
+        "strategy: ^multi_worker",
+        ("'multi_worker' strategy is not available yet",),
+        ("strategy: mirrored",),
         lower=True,
     ),
 ]

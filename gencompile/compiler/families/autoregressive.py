@@ -267,21 +267,12 @@ def _char() -> Any:
 def lower_autoregressive(low: Lowering) -> ProjectPlan:
     spec, model = low.spec, low.spec.model
     data = low.data_shape()
-    for field, value, ok in (
-        ("mixed_precision", spec.training.mixed_precision, False),
-        ("distribution", spec.training.distribution.strategy, "none"),
-    ):
-        if value != ok:
-            path = (
-                ("training", field)
-                if field == "mixed_precision"
-                else ("training", field, "strategy")
-            )
-            low.report(
-                path,
-                f"training.{field} is not available yet for the autoregressive family",
-                f"remove training.{field}",
-            )
+    if spec.training.mixed_precision:
+        low.report(
+            ("training", "mixed_precision"),
+            "training.mixed_precision is not available yet for the autoregressive family",
+            "remove training.mixed_precision",
+        )
     text = data.kind == "text"
     training = low.training_config()
     evaluation = low.evaluation_config()

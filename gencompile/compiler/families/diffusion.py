@@ -82,14 +82,6 @@ def _check(low: Lowering, data_shape: Shape, kind: str) -> None:
         )
     if denoiser.type == "unet":
         _check_unet(low, denoiser, data_shape, kind)
-    strategy = spec.training.distribution.strategy
-    if strategy != "none":
-        low.report(
-            ("training", "distribution", "strategy"),
-            f"the '{strategy}' strategy is not available yet for the diffusion family "
-            "(its EMA update assigns weights inside the replica step)",
-            "use training.distribution: {strategy: none}",
-        )
     for i, export in enumerate(spec.output.export):
         if export == "saved_model":
             low.report(

@@ -70,13 +70,6 @@ def lower_mixture(low: Lowering) -> ProjectPlan:
             "mixed precision is not available for the mixture family: it runs in float64",
             "set training.mixed_precision: false",
         )
-    if spec.training.distribution.strategy != "none":
-        low.report(
-            ("training", "distribution", "strategy"),
-            f"the '{spec.training.distribution.strategy}' strategy is not available yet for "
-            "the mixture family",
-            "use training.distribution: {strategy: none}",
-        )
     low.fail_if_problems()
     features = size(data.shape)
     training = low.training_config()

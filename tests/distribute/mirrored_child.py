@@ -1,0 +1,193 @@
+"""Child process of the mirrored-strategy tests: 2 logical CPU devices, then the checks.
+
+TensorFlow fixes its devices when it initialises, so this runs in a fresh process:
+`python mirrored_child.py OUT_DIR CASES_JSON` prints one JSON line per check.
+
+A case `{"name", "spec", "overrides", "check"}` builds the spec twice, with strategy `none`
+and with `mirrored`, and trains both the same steps in this process (the default strategy
+places the single-device run on one device). check "equivalence" reports the largest
+relative difference between their weights; check "resume" trains the mirrored build for
+two epochs straight and for one epoch, then resumes it from its checkpoint for the second;
+check "run" is a whole mirrored `gencompile train`; check "actnorm" starts an actnorm
+inside the replicas' steps; check "draw" splits one random draw between the replicas.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import tensorflow as tf
+
+CPU = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(CPU, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+import numpy as np  # noqa: E402
+
+from gencompile.compiler.project import build  # noqa: E402
+from gencompile.runs import import_generated  # noqa: E402
+from gencompile.runtime import repro, training  # noqa: E402
+from gencompile.runtime.data import load_data  # noqa: E402
+from gencompile.spec import load_spec  # noqa: E402
+
+
+def built_module(case: dict[str, Any], strategy: str, folder: Path) -> Any:
+    """Build the case's spec with `strategy` into `folder`; its generated train module."""
+    name = f"{case['name']}-{strategy}".replace("_", "-")
+    overrides = [
+        *case["overrides"],
+        f"training.distribution.strategy={strategy}",
+        f"name={name}",
+        "output.samples.every_epochs=0",
+    ]
+    built = build(load_spec(case["spec"], overrides), folder, force=True)
+    return import_generated(folder, built.plan.package)
+
+
+def trained(module: Any, run_dir: Path, epochs: int | None = None, resume: bool = False) -> Any:
+    """A model trained as the generated train.py does (fresh seeds, data and model), for
+    `epochs` or the spec's training.epochs."""
+    epochs = epochs or module.TRAINING["epochs"]
+    repro.set_seed(module.SEED, deterministic=module.TRAINING["deterministic"])
+    data = load_data(module.DATA, seed=module.SEED)
+    model = training.build_and_compile(module.build_model, module.TRAINING, data, epochs)
+    first = training.resume_point(model, run_dir) if resume else 0
+    fitted = training.fit(model, data, module.TRAINING, module.OUTPUT, run_dir, epochs, True, first)
+    model.epochs_trained = max(len(values) for values in fitted.history.values())
+    return model
+
+
+def weights(model: Any) -> list[np.ndarray]:
+    """Every float weight: networks, moving averages, EM statistics, optimizer slots."""
+    values = [np.asarray(v.numpy()) for v in [*model.weights, *model.optimizer.variables]]
+    return [v for v in values if v.dtype.kind == "f" and v.size]
+
+
+def relative_difference(first: list[np.ndarray], second: list[np.ndarray]) -> float:
+    """The largest, over tensors, of max |a - b| / max |a| (0 for two all-zero tensors)."""
+    assert len(first) == len(second)
+    worst = 0.0
+    for a, b in zip(first, second, strict=True):
+        assert a.shape == b.shape
+        scale = float(np.max(np.abs(a)))
+        diff = float(np.max(np.abs(a - b)))
+        worst = max(worst, diff / scale if scale else diff)
+    return worst
+
+
+def equivalence(case: dict[str, Any], out: Path) -> dict[str, Any]:
+    single = trained(built_module(case, "none", out / "none"), out / "none")
+    mirrored = trained(built_module(case, "mirrored", out / "mirrored"), out / "mirrored")
+    return {
+        "replicas": mirrored.distribute_strategy.num_replicas_in_sync,
+        "epochs": min(single.epochs_trained, mirrored.epochs_trained),
+        "relative_difference": relative_difference(weights(single), weights(mirrored)),
+    }
+
+
+def resume(case: dict[str, Any], out: Path) -> dict[str, Any]:
+    module = built_module(case, "mirrored", out / "straight")
+    straight = trained(module, out / "straight", epochs=2)
+    module = built_module(case, "mirrored", out / "resumed")
+    trained(module, out / "resumed", epochs=1)
+    resumed = trained(module, out / "resumed", epochs=2, resume=True)
+    return {
+        "replicas": resumed.distribute_strategy.num_replicas_in_sync,
+        "relative_difference": relative_difference(weights(straight), weights(resumed)),
+    }
+
+
+def actnorm(case: dict[str, Any], out: Path) -> dict[str, Any]:
+    """ActNorm started inside the replicas' steps, each on half of a batch, against the
+    whole batch on one device: the moments are all-reduced, so the starts agree."""
+    from gencompile.runtime.flows import ActNorm
+
+    x = np.random.default_rng(0).normal(3.0, 2.0, size=(8, 4, 4, 3)).astype("float32")
+    single = ActNorm()
+    single.build(x.shape)
+    single.initialize(tf.constant(x))
+    strategy = training.mirrored_strategy()  # one per process (see its docstring)
+    with strategy.scope():
+        mirrored = ActNorm()
+        mirrored.build(x.shape)
+    batches = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensors(x))
+    strategy.run(tf.function(mirrored.initialize), args=(next(iter(batches)),))
+    copies = [
+        [np.asarray(t) for t in strategy.experimental_local_results(v.value)]
+        for v in (mirrored.bias, mirrored.log_scale)
+    ]
+    expected = [np.asarray(single.bias.numpy()), np.asarray(single.log_scale.numpy())]
+    return {
+        "replicas": strategy.num_replicas_in_sync,
+        "relative_difference": max(
+            relative_difference(expected, [copy[i] for copy in copies])
+            for i in range(strategy.num_replicas_in_sync)
+        ),
+    }
+
+
+def draw(case: dict[str, Any], out: Path) -> dict[str, Any]:
+    """`replicas.draw` over a batch of 7 split 4 + 3 against one device's draw of 7."""
+    import keras
+
+    from gencompile.runtime import replicas
+
+    expected = keras.random.normal((7, 3), seed=keras.random.SeedGenerator(5))
+    strategy = training.mirrored_strategy()
+    with strategy.scope():
+        seed = keras.random.SeedGenerator(5)
+
+    @tf.function
+    def step(x: tf.Tensor) -> tf.Tensor:
+        return replicas.draw(lambda n: keras.random.normal((n, 3), seed=seed), tf.shape(x)[0])
+
+    batch = tf.data.Dataset.from_tensor_slices(np.zeros((7, 1), "float32")).batch(7)
+    rows = strategy.experimental_local_results(
+        strategy.run(step, args=(next(iter(strategy.experimental_distribute_dataset(batch))),))
+    )
+    return {
+        "replicas": strategy.num_replicas_in_sync,
+        "rows": [int(part.shape[0]) for part in rows],
+        "relative_difference": relative_difference(
+            [np.asarray(expected)], [np.concatenate([np.asarray(part) for part in rows])]
+        ),
+    }
+
+
+def run(case: dict[str, Any], out: Path) -> dict[str, Any]:
+    """A whole `gencompile train` under the strategy: fit, evaluate, samples, exports."""
+    from gencompile.runs import train
+
+    overrides = [*case["overrides"], "training.distribution.strategy=mirrored"]
+    result = train(case["spec"], overrides, run_dir=out, quiet=True)
+    return {
+        "replicas": training.mirrored_strategy().num_replicas_in_sync,
+        "metrics": {name: float(value) for name, value in result.metrics.items()},
+        "files": sorted(path.name for path in out.iterdir()),
+    }
+
+
+CHECKS = {
+    "equivalence": equivalence,
+    "resume": resume,
+    "actnorm": actnorm,
+    "draw": draw,
+    "run": run,
+}
+
+
+def main(out: Path, cases: list[dict[str, Any]]) -> None:
+    for case in cases:  # a failed check is reported, and the others still run
+        try:
+            result = CHECKS[case["check"]](case, out / case["name"])
+        except Exception as err:
+            traceback.print_exc()
+            result = {"error": f"{type(err).__name__}: {err}"}
+        print(json.dumps({"name": case["name"], **result}), flush=True)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]), json.loads(sys.argv[2]))

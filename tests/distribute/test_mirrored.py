@@ -1,0 +1,232 @@
+"""`training.distribution: {strategy: mirrored}` is the same training as one device.
+
+Each family trains a few steps of a tiny model with strategy `none` and with `mirrored`
+over 2 logical CPU devices (the global batch is split in two), in one child process, and
+must end with the same weights, optimizer state, moving averages and EM statistics to a
+relative 1e-5. A run under the strategy resumes from its checkpoint to the weights of an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gencompile.compiler.lower import lower
+from gencompile.errors import SpecError
+from gencompile.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+SPECS = ROOT / "specs"
+CHILD = Path(__file__).with_name("mirrored_child.py")
+TOLERANCE = 1e-5
+SMALL = ["training.epochs=1", "training.steps_per_epoch=3"]
+
+# Flows train with SGD here: after actnorm's data-dependent start the loss is stationary in
+# its log-scales, their gradients are rounding noise, and Adam's first steps (which move
+# each weight by about the learning rate, whatever the gradient's size) would turn that
+# noise into differences of the learning rate's size between any two summation orders.
+CASES: list[dict[str, Any]] = [
+    {
+        "name": "vae",  # a mixture-of-Gaussians prior, a learned-variance likelihood, Adam
+        "spec": "vae_moons.yaml",
+        "overrides": ["data.source.n_samples=400", "data.batch_size=16", *SMALL],
+    },
+    {
+        "name": "gan",  # two optimizers, the R1 penalty and the generator's moving average
+        "spec": "gan_ring8.yaml",
+        "overrides": [
+            "data.source.n_samples=400",
+            "data.batch_size=16",
+            "model.generator={mlp: [16]}",
+            "model.discriminator={mlp: [16]}",
+            *SMALL,
+        ],
+    },
+    {
+        "name": "wgan_gp",  # several critic steps, and the penalty's random interpolation
+        "spec": "wgan_gp_ring8.yaml",
+        "overrides": [
+            "data.source.n_samples=400",
+            "data.batch_size=16",
+            "model.generator={mlp: [16]}",
+            "model.discriminator={mlp: [16]}",
+            *SMALL,
+        ],
+    },
+    {
+        "name": "flow",  # MAFs and actnorms (data-dependent start)
+        "spec": "maf_moons.yaml",
+        "overrides": [
+            "data.source.n_samples=400",
+            "data.batch_size=16",
+            "training.optimizer={type: sgd, learning_rate: 0.01}",
+            *SMALL,
+        ],
+    },
+    {
+        "name": "flow_images",  # dequantization noise, a convolutional coupling, squeeze
+        "spec": "flow_digits.yaml",
+        "overrides": [
+            "data.batch_size=16",
+            "training.optimizer={type: sgd, learning_rate: 0.001}",
+            "model.transforms=[{type: logit, alpha: 0.05}, {type: actnorm}, "
+            "{type: affine_coupling, mask: checkerboard, hidden: {layers: "
+            "[{type: conv2d, filters: 8, kernel_size: 3, activation: relu}]}}, "
+            "{type: squeeze}, {type: actnorm}, {type: invertible_dense}]",
+            *SMALL,
+        ],
+    },
+    {
+        "name": "diffusion",  # timesteps and noise per example, Min-SNR weights, the EMA
+        "spec": "diffusion_ring8.yaml",
+        "overrides": [
+            "data.source.n_samples=400",
+            "data.batch_size=16",
+            "model.denoiser={type: mlp, hidden: [16], time_embedding: 8}",
+            *SMALL,
+        ],
+    },
+    {
+        "name": "diffusion_guided",  # label dropout for classifier-free guidance
+        "spec": "cdiffusion_digits.yaml",
+        "overrides": [
+            "data.batch_size=16",
+            "model.denoiser={type: mlp, hidden: [16], time_embedding: 8}",
+            *SMALL,
+        ],
+    },
+    {
+        "name": "autoregressive",  # an LSTM over characters; clipnorm acts on every step
+        "spec": "charlm_arithmetic.yaml",
+        "overrides": [
+            "data.source.n_samples=2000",
+            "data.batch_size=16",
+            "model.network={type: lstm, layers: 1, units: 16, embedding_dim: 8}",
+            "training.optimizer={type: sgd, learning_rate: 0.5, clipnorm: 0.05}",
+            *SMALL,
+        ],
+    },
+    {
+        "name": "mixture_em",  # three EM iterations: statistics summed over the replicas
+        "spec": "gmm_blobs.yaml",
+        "overrides": [
+            "data.source.n_samples=400",
+            "data.batch_size=64",
+            "model.algorithm={type: em, init: random, tol: 1.0e-9}",  # no early convergence
+            "training.epochs=3",
+        ],
+    },
+    {
+        "name": "mixture_gradient",  # float64 weights and Adam
+        "spec": "gmm_moons_gradient.yaml",
+        "overrides": ["data.source.n_samples=400", "data.batch_size=64", *SMALL],
+    },
+]
+RESUMED = {
+    "name": "gan_resumed",  # two optimizers and the moving average, from a checkpoint
+    "spec": "gan_ring8.yaml",
+    "overrides": [
+        "data.source.n_samples=200",
+        "data.batch_size=16",
+        "model.generator={mlp: [16]}",
+        "model.discriminator={mlp: [16]}",
+        "training.steps_per_epoch=3",
+        "training.checkpoint={every_epochs: 1, keep: 3}",
+    ],
+    "check": "resume",
+}
+ACTNORM = {"name": "actnorm", "spec": "", "overrides": [], "check": "actnorm"}
+DRAW = {"name": "draw", "spec": "", "overrides": [], "check": "draw"}
+WHOLE_RUN = {
+    "name": "vae_run",  # fit, evaluate, samples, and both exports under the strategy
+    "spec": "vae_moons.yaml",
+    "overrides": [
+        "data.source.n_samples=400",
+        "data.batch_size=16",
+        "evaluation.importance_samples=8",
+        "output.samples.count=64",
+        "output.export=[keras, saved_model]",
+        *SMALL,
+    ],
+    "check": "run",
+}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """Every check, run by one child process with 2 logical CPU devices."""
+    cases = [{**case, "spec": str(SPECS / case["spec"]), "check": "equivalence"} for case in CASES]
+    cases += [{**check, "spec": str(SPECS / check["spec"])} for check in (RESUMED, WHOLE_RUN)]
+    cases += [ACTNORM, DRAW]
+    done = subprocess.run(
+        [sys.executable, str(CHILD), str(tmp_path_factory.mktemp("mirrored")), json.dumps(cases)],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    for line in lines:
+        line["stderr"] = done.stderr[-3000:]  # shown when a check failed
+    return {line["name"]: line for line in lines}
+
+
+@pytest.mark.parametrize("name", [case["name"] for case in CASES])
+def test_mirrored_training_equals_one_device(results, name) -> None:
+    result = results[name]
+    assert "error" not in result, result["stderr"]
+    assert result["replicas"] == 2
+    assert result["epochs"] == (3 if name == "mixture_em" else 1)
+    assert result["relative_difference"] < TOLERANCE, result
+
+
+def test_mirrored_run_resumes_to_the_uninterrupted_weights(results) -> None:
+    result = results[RESUMED["name"]]
+    assert "error" not in result, result["stderr"]
+    assert result["replicas"] == 2
+    assert result["relative_difference"] < TOLERANCE, result
+
+
+def test_a_whole_mirrored_run_writes_its_artifacts(results) -> None:
+    result = results[WHOLE_RUN["name"]]
+    assert "error" not in result, result["stderr"]
+    assert result["replicas"] == 2
+    assert all(math.isfinite(value) for value in result["metrics"].values())
+    for name in ("metrics.json", "model.keras", "saved_model", "samples.png", "checkpoints"):
+        assert name in result["files"]
+
+
+def test_replicas_keep_their_rows_of_one_draw_for_the_global_batch(results) -> None:
+    result = results["draw"]
+    assert "error" not in result, result["stderr"]
+    assert result["rows"] == [4, 3]  # an uneven split: the last batch of an epoch
+    assert result["relative_difference"] == 0.0
+
+
+def test_actnorm_started_inside_replicas_uses_the_global_batch(results) -> None:
+    result = results["actnorm"]
+    assert "error" not in result, result["stderr"]
+    assert result["replicas"] == 2
+    assert result["relative_difference"] < TOLERANCE, result
+
+
+@pytest.mark.parametrize("spec", sorted(SPECS.glob("*.yaml")), ids=lambda path: path.stem)
+def test_every_family_accepts_mirrored(spec, example_overrides) -> None:
+    overrides = [*example_overrides(spec), "training.distribution.strategy=mirrored"]
+    plan = lower(load_spec(spec, overrides))
+    assert plan.training["distribution"] == {"strategy": "mirrored"}
+
+
+def test_multi_worker_is_refused_at_its_spec_line() -> None:
+    with pytest.raises(SpecError) as caught:
+        lower(load_spec(SPECS / "vae_moons.yaml", ["training.distribution.strategy=multi_worker"]))
+    assert "'multi_worker' strategy is not available yet" in str(caught.value)
