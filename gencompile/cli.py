@@ -79,14 +79,13 @@ def validate(
 @app.command()
 def explain(spec: Path, set_: SetOption = None) -> None:
     """Show the resolved spec, each network's layers with shapes and parameters, and the loss."""
-    import yaml
-
     from gencompile.compiler.lower import lower
     from gencompile.spec import load_spec
+    from gencompile.spec.loader import dump_yaml  # YAML this loader reads back as printed
 
     plan = lower(load_spec(spec, set_ or []))
     out.rule(f"{plan.name} ({plan.family})")
-    out.print(yaml.safe_dump(plan.resolved_spec, sort_keys=False), markup=False, highlight=False)
+    out.print(dump_yaml(plan.resolved_spec), markup=False, highlight=False)
     for network in plan.networks:
         table = Table(title=f"{network.name}: {network.doc}", title_justify="left")
         table.add_column("layer")

@@ -131,3 +131,15 @@ def test_train_prints_metrics_and_paths(run_cli, tmp_path) -> None:
     assert "iwae_nll" in out and "fd_digits" in out
     for name in ("samples.png", "report.md", "report.html"):
         assert f"{name}:" in out and str(run_dirs[0] / name) in out.replace("\n", "")
+
+
+def test_explain_prints_yaml_that_reads_back_as_the_resolved_spec(run_cli) -> None:
+    """A string that looks like a number ("1e5") stays quoted, so the printed spec is a spec."""
+    from gencompile.spec.loader import parse_yaml
+
+    code, out, _ = run_cli("explain", DIGITS, "--set", "description='1e5'")
+    assert code == 0
+    printed = out.split("\n", 1)[1].split("\n\n", 1)[0]  # after the title, up to the tables
+    data, _ = parse_yaml(printed, "<explain>")
+    assert data["description"] == "1e5"
+    assert data["training"]["optimizer"]["learning_rate"] == 1.0e-3

@@ -160,6 +160,11 @@ WHOLE_RUN = {
 }
 
 
+# The tests that read the child process' results: it trains every family twice (about two
+# minutes on 2 cores), so they run in the slow tier (`make test-slow`, which CI runs too).
+TRAINS_EVERY_FAMILY = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
     """Every check, run by one child process with 2 logical CPU devices."""
@@ -180,6 +185,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any
     return {line["name"]: line for line in lines}
 
 
+@TRAINS_EVERY_FAMILY
 @pytest.mark.parametrize("name", [case["name"] for case in CASES])
 def test_mirrored_training_equals_one_device(results, name) -> None:
     result = results[name]
@@ -189,6 +195,7 @@ def test_mirrored_training_equals_one_device(results, name) -> None:
     assert result["relative_difference"] < TOLERANCE, result
 
 
+@TRAINS_EVERY_FAMILY
 def test_mirrored_run_resumes_to_the_uninterrupted_weights(results) -> None:
     result = results[RESUMED["name"]]
     assert "error" not in result, result["stderr"]
@@ -196,6 +203,7 @@ def test_mirrored_run_resumes_to_the_uninterrupted_weights(results) -> None:
     assert result["relative_difference"] < TOLERANCE, result
 
 
+@TRAINS_EVERY_FAMILY
 def test_a_whole_mirrored_run_writes_its_artifacts(results) -> None:
     result = results[WHOLE_RUN["name"]]
     assert "error" not in result, result["stderr"]
@@ -205,6 +213,7 @@ def test_a_whole_mirrored_run_writes_its_artifacts(results) -> None:
         assert name in result["files"]
 
 
+@TRAINS_EVERY_FAMILY
 def test_replicas_keep_their_rows_of_one_draw_for_the_global_batch(results) -> None:
     result = results["draw"]
     assert "error" not in result, result["stderr"]
@@ -212,6 +221,7 @@ def test_replicas_keep_their_rows_of_one_draw_for_the_global_batch(results) -> N
     assert result["relative_difference"] == 0.0
 
 
+@TRAINS_EVERY_FAMILY
 def test_actnorm_started_inside_replicas_uses_the_global_batch(results) -> None:
     result = results["actnorm"]
     assert "error" not in result, result["stderr"]

@@ -117,6 +117,7 @@ def test_reproduce_never_writes_into_an_existing_folder(
     outcome.assert_refused(1, str(target), "new folder")
 
 
+@pytest.mark.slow  # four whole `gencompile train` processes
 def test_concurrent_trainings_get_a_folder_each(tiny_vae_spec: Path, tmp_path: Path) -> None:
     """Four `gencompile train` of one spec started together: four complete runs."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "COLUMNS": "1000"}  # paths unwrapped
@@ -187,6 +188,7 @@ def _training(spec: Path, runs: Path, *extra: str) -> Iterator[subprocess.Popen]
             child.wait()
 
 
+@pytest.mark.slow  # a training process, a signal, then a resume
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_an_interrupted_training_says_how_to_resume_and_resumes(
     run_cli, tiny_vae_spec: Path, tmp_path: Path, signum: int
