@@ -19,7 +19,6 @@ import io
 import mmap
 import os
 import stat
-import threading
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -431,8 +430,9 @@ class MappedNpy:
     A mapped page that was touched counts in the process's resident set until it is
     unmapped, so every read ends with MADV_DONTNEED over the map: the pages go back to the
     page cache (shared, reclaimable) and RSS stays flat however much of the file is read.
-    Reads take a lock: a random row maps up to 64 KiB around it (the kernel's fault-around),
-    so concurrent reads (tf.data's parallel map) would hold many batches' pages at once.
+    No lock between concurrent reads (tf.data's parallel map): each maps at most
+    ROWS_PER_READ rows before releasing, and a lock held in a `tf.numpy_function` hung the
+    interpreter's exit while an iterator was still reading.
     """
 
     def __init__(self, path: str | Path, where: str):
@@ -455,7 +455,6 @@ class MappedNpy:
         flat = np.frombuffer(self._map, dtype=dtype, count=count, offset=offset)
         self.array = flat.reshape(shape[::-1]).transpose() if fortran else flat.reshape(shape)
         self.shape, self.dtype, self.origin = shape, dtype, origin
-        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -468,18 +467,16 @@ class MappedNpy:
         order = np.argsort(indices, kind="stable")
         in_file_order = indices[order]
         found = np.empty((len(indices), *self.shape[1:]), dtype=self.dtype)
-        with self._lock:
-            for start in range(0, len(indices), ROWS_PER_READ):
-                piece = order[start : start + ROWS_PER_READ]
-                found[piece] = self.array[in_file_order[start : start + ROWS_PER_READ]]
-                self.release()
+        for start in range(0, len(indices), ROWS_PER_READ):
+            piece = order[start : start + ROWS_PER_READ]
+            found[piece] = self.array[in_file_order[start : start + ROWS_PER_READ]]
+            self.release()
         return found
 
     def chunk(self, start: int, stop: int) -> np.ndarray:
         """A copy of rows start..stop-1."""
-        with self._lock:
-            found = np.array(self.array[start:stop])
-            self.release()
+        found = np.array(self.array[start:stop])
+        self.release()
         return found
 
     def release(self) -> None:

@@ -16,6 +16,7 @@ from gencompile.runtime import streaming
 from gencompile.runtime.data import load_data
 from gencompile.runtime.streaming import StreamedSplit
 
+ROOT = Path(__file__).resolve().parents[2]
 SCALE = {"scale": [0.0, 1.0], "standardize": False}
 STANDARDIZE = {"scale": None, "standardize": True}
 
@@ -162,9 +163,39 @@ def test_the_statistics_pass_shows_progress_on_a_terminal(
     assert "500/500" in capsys.readouterr().out
 
 
-# --------------------------------------------------------------------------- compiler
+EXITS = """
+import sys
+import numpy as np
+from gencompile.runtime.data import load_data
+config = {
+    "source": {"type": "npy", "path": sys.argv[1]}, "validation_split": 0.1,
+    "preprocessing": {"scale": [0.0, 1.0], "standardize": False}, "augmentation": [],
+    "batch_size": 32, "shuffle_buffer": 100, "with_labels": False, "drop_remainder": False,
+    "cache": "stream",
+}
+data = load_data(config, seed=0)
+first = next(iter(data.train))  # a data-dependent initialisation: a temporary iterator
+batches = sum(1 for _ in data.epochs(0, 2))  # fit: every epoch read to its end
+held_out = sum(1 for _ in data.validation)
+print(batches, held_out, first.shape)
+"""
 
-ROOT = Path(__file__).resolve().parents[2]
+
+def test_a_process_that_read_streamed_data_as_training_does_exits(vectors: Path) -> None:
+    """tf.numpy_function reads: an iterator still reading at interpreter exit can hang it
+    (a TensorFlow limitation); training leaves none, and its process must end."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", EXITS, str(vectors)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[:2] == ["30", "2"]  # 450 / 32 -> 15 a epoch; 50 / 32 -> 2
+
+
+# --------------------------------------------------------------------------- compiler
 
 
 def lowered(*overrides: str) -> Any:
