@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import mmap
 import os
 import stat
 import zipfile
@@ -36,6 +37,16 @@ BYTES_PER_LOADED_VALUE = 28
 # stripped copy) and their float64 parse; measured: loading a 38 MB CSV of 9-character
 # cells took 468 MB (12.3x).
 BYTES_PER_TEXT_BYTE = 12
+# Data whose float32 values take more than this streams from its file (unless the spec says
+# `data.cache: memory`); below it, loading whole is faster and keeps today's exact batches.
+STREAM_THRESHOLD = 256 << 20
+STREAMING_SOURCES = ("npy",)  # the sources that can stream
+STREAM_CHUNK_BYTES = 8 << 20  # float32 values a step of the streaming statistics pass reads
+# Memory streamed data holds: per example, its split's indices (the permutation, the
+# training indices and their tensor copy, int64) and a mask byte; once, the pass's chunk
+# (raw, float32, float64 and its squared deviations: 6 chunks) and batches in flight.
+BYTES_PER_STREAMED_EXAMPLE = 32
+STREAM_FIXED_BYTES = 6 * STREAM_CHUNK_BYTES
 MEMORY_VARIABLE = "GENCOMPILE_MEMORY"  # caps what gencompile plans for, e.g. "8G"
 HEADER_LIMIT = 1 << 20  # a CSV header row longer than 1 MiB is not a header
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -132,7 +143,7 @@ def ensure_fits(needed: int, what: str, advice: str) -> None:
         raise DataFileError(
             f"{what} needs about {format_bytes(needed)} of memory once loaded, more than the "
             f"{format_bytes(room)} this machine has {origin}; {advice} "
-            "(gencompile loads data whole; streaming sources are not supported yet)"
+            f"(sources of type {', '.join(STREAMING_SOURCES)} stream unless data.cache is memory)"
         )
 
 
@@ -391,3 +402,84 @@ def _member(archive: zipfile.ZipFile, key: str, path: str | Path, where: str) ->
         return f"{key}.npy"
     held = ", ".join(sorted(n.removesuffix(".npy") for n in names)) or "nothing"
     raise DataFileError(f"{where}: {Path(path)} has no array named {key!r}; it holds: {held}")
+
+
+CACHES = ("auto", "memory", "stream")  # the values of `data.cache`
+
+
+def streams(source: dict, cache: str) -> bool:
+    """Whether a source is read from its file batch by batch instead of loaded whole:
+    `cache: stream` always, `cache: memory` never, `auto` when its values as float32 take
+    more than STREAM_THRESHOLD. Only STREAMING_SOURCES stream; the others load whole."""
+    if cache not in CACHES:
+        raise RunError(f"data.cache must be one of {', '.join(CACHES)}, got {cache!r}")
+    if source.get("type") not in STREAMING_SOURCES or cache == "memory":
+        return False
+    if cache == "stream":
+        return True
+    shape, _ = array_header(source["path"], "data.source.path")
+    return int(np.prod(shape, dtype=np.float64)) * 4 > STREAM_THRESHOLD
+
+
+ROWS_PER_READ = 16  # rows of a random gather mapped at once (measured: 37 MB, 1 GB file)
+
+
+class MappedNpy:
+    """An .npy file mapped read-only: rows are read on demand and their pages released.
+
+    A mapped page that was touched counts in the process's resident set until it is
+    unmapped, so every read ends with MADV_DONTNEED over the map: the pages go back to the
+    page cache (shared, reclaimable) and RSS stays flat however much of the file is read.
+    No lock between concurrent reads (tf.data's parallel map): each maps at most
+    ROWS_PER_READ rows before releasing, and a lock held in a `tf.numpy_function` hung the
+    interpreter's exit while an iterator was still reading.
+    """
+
+    def __init__(self, path: str | Path, where: str):
+        with open_data_file(path, where) as handle:
+            if handle.read(4) == b"PK\x03\x04":
+                raise DataFileError(
+                    f"{where}: {Path(path)} is an .npz archive, not a single .npy array; "
+                    "use {type: npz, path: ..., key: ...}"
+                )
+            handle.seek(0)
+            origin = str(Path(path))
+            shape, dtype, fortran = _read_header(handle, origin)
+            offset, size = handle.tell(), os.fstat(handle.fileno()).st_size
+            count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+            if count * dtype.itemsize > size - offset:
+                raise DataFileError(
+                    f"{origin}: the array is truncated (shape {shape} in its header)"
+                )
+            self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        flat = np.frombuffer(self._map, dtype=dtype, count=count, offset=offset)
+        self.array = flat.reshape(shape[::-1]).transpose() if fortran else flat.reshape(shape)
+        self.shape, self.dtype, self.origin = shape, dtype, origin
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def rows(self, indices: np.ndarray) -> np.ndarray:
+        """Copies of the rows at `indices`, in that order (read in file order, a few rows
+        at a time: one faulted row can map a whole large folio, up to 2 MiB, so 1024
+        random rows read at once mapped 650 MB of a 1 GB file before their release)."""
+        indices = np.asarray(indices, dtype=np.int64)
+        order = np.argsort(indices, kind="stable")
+        in_file_order = indices[order]
+        found = np.empty((len(indices), *self.shape[1:]), dtype=self.dtype)
+        for start in range(0, len(indices), ROWS_PER_READ):
+            piece = order[start : start + ROWS_PER_READ]
+            found[piece] = self.array[in_file_order[start : start + ROWS_PER_READ]]
+            self.release()
+        return found
+
+    def chunk(self, start: int, stop: int) -> np.ndarray:
+        """A copy of rows start..stop-1."""
+        found = np.array(self.array[start:stop])
+        self.release()
+        return found
+
+    def release(self) -> None:
+        """Drop the mapped pages from this process (they stay in the page cache)."""
+        if hasattr(mmap, "MADV_DONTNEED"):
+            self._map.madvise(mmap.MADV_DONTNEED)

@@ -68,6 +68,7 @@ class Lowering:
             "augmentation": [a.model_dump(mode="json") for a in data.augmentation],
             "batch_size": data.batch_size,
             "shuffle_buffer": data.shuffle_buffer,
+            "cache": data.cache,
             "with_labels": with_labels,
             "drop_remainder": False,
         }

@@ -7,7 +7,8 @@ adds up what training holds at once, from the lowered plan alone:
 - the parameters with their gradients and two optimizer slots (Adam's moments), float32;
 - one batch of activations: every layer's output, kept for the backward pass, and its
   gradient;
-- the data as loaded (`datafiles.BYTES_PER_LOADED_VALUE` a value, or per byte of text);
+- the data as loaded (`datafiles.BYTES_PER_LOADED_VALUE` a value, or per byte of text),
+  or, for a source that streams, its indices and the streaming pass's fixed buffers;
 - TensorFlow itself.
 
 It errs low (unknown parameter counts count as zero, buffers of the framework are left
@@ -24,12 +25,15 @@ from typing import Any
 from gencompile.compiler.plan import LayerPlan, ProjectPlan, Shape
 from gencompile.datafiles import (
     BYTES_PER_LOADED_VALUE,
+    BYTES_PER_STREAMED_EXAMPLE,
     BYTES_PER_TEXT_BYTE,
+    STREAM_FIXED_BYTES,
     DataFileError,
     array_header,
     available_memory,
     format_bytes,
     npz_header,
+    streams,
 )
 from gencompile.errors import RunError
 
@@ -177,7 +181,16 @@ def _data_bytes(plan: ProjectPlan) -> int:
         digits = len(str(int(source.get("max_operand", 99))))
         return int(source.get("n_samples", 0)) * (3 * digits + 4) * BYTES_PER_TEXT_BYTE
     count = _examples(source) or 0
+    if _streams(source, plan.data.get("cache", "auto")):
+        return int(count) * BYTES_PER_STREAMED_EXAMPLE + STREAM_FIXED_BYTES
     return int(count) * _values(plan.data_shape) * BYTES_PER_LOADED_VALUE
+
+
+def _streams(source: dict[str, Any], cache: str) -> bool:
+    try:
+        return streams(source, cache)
+    except (DataFileError, OSError, KeyError):
+        return False  # the compiler has already reported an unreadable file
 
 
 def estimate_memory(plan: ProjectPlan) -> MemoryEstimate:

@@ -31,6 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.datafiles import streams
 from gencompile.errors import RunError
 from gencompile.runtime.sources import (
     builtin_names,
@@ -43,6 +44,8 @@ from gencompile.runtime.sources import (
 __all__ = [
     "DataBundle",
     "Preprocessor",
+    "Settings",
+    "Statistics",
     "builtin_names",
     "epoch_stream",
     "feature_names",
@@ -53,8 +56,9 @@ __all__ = [
 ]
 
 # Keys that say where data lives, not what it is: left out of the fingerprint so that the
-# same bytes read from another directory (another machine, `reproduce`) hash the same.
-_LOCATION_KEYS = ("path", "dir")
+# same bytes read from another directory (another machine, `reproduce`) hash the same;
+# `cache` says how data is held, not what it is: streamed or loaded, the bytes hash the same.
+_UNHASHED_KEYS = ("path", "dir", "cache")
 _FINGERPRINT_VERSION = b"gencompile-data-v1"
 
 
@@ -112,8 +116,38 @@ class Preprocessor:
             std = np.where(std > 0, std, 1.0)
             # compose: ((x - c) * f + o - mean) / std == (x - c) * (f / std) + (o - mean) / std
             factor, offset = factor / std, (offset - mean) / std
-        _check_representable(data, axis, center, factor, offset, scale)
+        low_high = (data.min(axis=axis), data.max(axis=axis))
+        _check_representable(*low_high, center, factor, offset, scale)
         return cls(kind, x.shape[1:], center, factor, offset, scale, standardize)
+
+    @classmethod
+    def from_statistics(
+        cls,
+        kind: str,
+        element_shape: tuple[int, ...],
+        stats: Statistics,
+        scale: Any = None,
+        standardize: bool = False,
+    ) -> Preprocessor:
+        """The map `fit` would give, from statistics gathered in one pass over streamed data
+        (equal to `fit`'s up to float64 rounding of the mean and variance)."""
+        center, factor, offset = np.zeros(()), np.ones(()), np.zeros(())
+        if scale is not None:
+            low, high = (float(v) for v in scale)
+            if not low < high:
+                raise RunError(
+                    f"data.preprocessing.scale must be [low, high] with low < high, got {scale}"
+                )
+            span = np.where(stats.high > stats.low, stats.high - stats.low, 1.0)
+            center, factor, offset = stats.low, (high - low) / span, np.full_like(stats.low, low)
+            scale = (low, high)
+        if standardize:  # the mean and std of the scaled data, from the raw ones
+            mean = (stats.mean - center) * factor + offset
+            std = np.sqrt(stats.variance) * np.abs(factor)
+            std = np.where(std > 0, std, 1.0)
+            factor, offset = factor / std, (offset - mean) / std
+        _check_representable(stats.low, stats.high, center, factor, offset, scale)
+        return cls(kind, element_shape, center, factor, offset, scale, standardize)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """Data units -> model space (float32)."""
@@ -156,14 +190,53 @@ class Preprocessor:
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
+@dataclass
+class Statistics:
+    """Count, minimum, maximum, mean and sum of squared deviations of data, merged chunk by
+    chunk (Chan et al.'s pairwise update), per feature for vectors, global for images."""
+
+    count: int
+    low: np.ndarray
+    high: np.ndarray
+    mean: np.ndarray
+    m2: np.ndarray
+
+    @classmethod
+    def of(cls, chunk: np.ndarray, axis: int | None) -> Statistics:
+        data = chunk.astype(np.float64)
+        count = data.shape[0] if axis == 0 else data.size
+        mean = data.mean(axis=axis)
+        m2 = ((data - mean) ** 2).sum(axis=axis)
+        return cls(count, data.min(axis=axis), data.max(axis=axis), mean, m2)
+
+    def merge(self, other: Statistics) -> Statistics:
+        if other.count == 0:
+            return self
+        if self.count == 0:
+            return other
+        count = self.count + other.count
+        delta = other.mean - self.mean
+        return Statistics(
+            count,
+            np.minimum(self.low, other.low),
+            np.maximum(self.high, other.high),
+            self.mean + delta * (other.count / count),
+            self.m2 + other.m2 + delta**2 * (self.count * other.count / count),
+        )
+
+    @property
+    def variance(self) -> np.ndarray:
+        return self.m2 / max(self.count, 1)  # population variance, as numpy's std
+
+
 def _check_representable(
-    data: np.ndarray, axis: int | None, center: Any, factor: Any, offset: Any, scale: Any
+    low: Any, high: Any, center: Any, factor: Any, offset: Any, scale: Any
 ) -> None:
     """Refuse a preprocessing whose map or results overflow: the model computes in float32,
     where anything beyond about 3.4e38 is inf and the loss turns NaN."""
     with np.errstate(over="ignore", invalid="ignore"):
-        ends = [(data.min(axis=axis) - center) * factor + offset]
-        ends.append((data.max(axis=axis) - center) * factor + offset)
+        ends = [(low - center) * factor + offset]
+        ends.append((high - center) * factor + offset)
         parts = [center, factor, offset, *ends]
         finite = all(np.isfinite(np.asarray(v, dtype=np.float64)).all() for v in parts)
         largest = max(float(np.max(np.abs(v))) for v in ends) if finite else np.inf
@@ -243,7 +316,7 @@ class DataBundle:
 
 def _fingerprint_config(config: Any) -> Any:
     if isinstance(config, dict):
-        return {k: _fingerprint_config(v) for k, v in config.items() if k not in _LOCATION_KEYS}
+        return {k: _fingerprint_config(v) for k, v in config.items() if k not in _UNHASHED_KEYS}
     if isinstance(config, (list, tuple)):
         return [_fingerprint_config(v) for v in config]
     return config
@@ -261,14 +334,24 @@ def fingerprint(x: np.ndarray, y: np.ndarray | None, config: dict) -> str:
             digest.update(b"|none")
             continue
         array = np.ascontiguousarray(array)
-        digest.update(f"|{array.dtype.str}{array.shape}|".encode())
+        digest.update(array_prefix(array.dtype, array.shape))
         digest.update(memoryview(array).cast("B"))
+    return finish_fingerprint(digest, config)
+
+
+def array_prefix(dtype: np.dtype, shape: tuple[int, ...]) -> bytes:
+    """What the fingerprint hashes before an array's bytes: its dtype and shape."""
+    return f"|{np.dtype(dtype).str}{tuple(shape)}|".encode()
+
+
+def finish_fingerprint(digest: Any, config: dict) -> str:
+    """Add the data config to a fingerprint's digest (arrays already hashed) and close it."""
     text = json.dumps(_fingerprint_config(config), sort_keys=True, default=str)
     digest.update(text.encode())
     return digest.hexdigest()
 
 
-def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Seeded permutation: the first round(n * fraction) indices are held out."""
     if not 0.0 <= fraction < 1.0:
         raise RunError(f"data.validation_split must be in [0, 1), got {fraction}")
@@ -293,7 +376,8 @@ def epoch_stream(
     drop_remainder: bool = False,
     augment_batch: Callable[..., Any] | None = None,
 ) -> tf.data.Dataset:
-    """Batches of `tensors` (a tensor or a tuple of them) for epochs first..last-1.
+    """Batches of `tensors` (a tensor or a tuple of them, or a function from a batch of
+    indices to the batch, for data read from a file) for epochs first..last-1.
 
     Epoch e's order depends only on (seed, e), so a run resumed at epoch e sees exactly the
     batches an uninterrupted run sees. With `steps`, each epoch is exactly that many batches
@@ -323,6 +407,8 @@ def epoch_stream(
         return tf.data.Dataset.range(0, max(end, 0), batch_size).map(batch)
 
     def gather(indices: tf.Tensor):
+        if callable(tensors):
+            return tensors(indices)
         return tf.nest.map_structure(lambda t: tf.gather(t, indices), tensors)
 
     stream = tf.data.Dataset.range(first, last).flat_map(one_epoch)
@@ -332,50 +418,115 @@ def epoch_stream(
     return stream.prefetch(tf.data.AUTOTUNE)
 
 
+@dataclass(frozen=True)
+class Settings:
+    """The data config's settings, read and checked once."""
+
+    source: dict[str, Any]
+    fraction: float
+    scale: Any
+    standardize: bool
+    augmentation: list[dict]
+    batch_size: int
+    with_labels: bool
+    drop_remainder: bool
+    cache: str
+
+    @classmethod
+    def read(cls, config: dict) -> Settings:
+        preprocessing = config_value(config, "preprocessing", "data")
+        settings = cls(
+            source=config_value(config, "source", "data"),
+            fraction=float(config_value(config, "validation_split", "data")),
+            scale=config_value(preprocessing, "scale", "data.preprocessing"),
+            standardize=bool(config_value(preprocessing, "standardize", "data.preprocessing")),
+            augmentation=config_value(config, "augmentation", "data") or [],
+            batch_size=int(config_value(config, "batch_size", "data")),
+            with_labels=bool(config_value(config, "with_labels", "data")),
+            drop_remainder=bool(config_value(config, "drop_remainder", "data")),
+            # Projects built before `data.cache` existed hold no such key: they meant auto.
+            cache=str(config.get("cache", "auto")),
+        )
+        shuffle_buffer = int(config_value(config, "shuffle_buffer", "data"))
+        if settings.batch_size < 1 or shuffle_buffer < 1:
+            raise RunError(
+                f"data.batch_size and data.shuffle_buffer must be >= 1, "
+                f"got {settings.batch_size} and {shuffle_buffer}"
+            )
+        return settings
+
+    def check(self, kind: str, element_shape: tuple[int, ...], has_labels: bool) -> None:
+        """Refuse settings the data cannot honour (labels it lacks, augmenting vectors)."""
+        if self.with_labels and not has_labels:
+            raise RunError(
+                f"data.with_labels is set but the {self.source.get('type')} source has no "
+                "labels; use a source with labels (class folders, npz `labels`, csv "
+                "`label_column`)"
+            )
+        if self.augmentation and kind != "image":
+            raise RunError(
+                f"data.augmentation applies to images only, but this data holds vectors of "
+                f"shape {element_shape}; remove the augmentation entries"
+            )
+
+    def check_training_size(self, count: int) -> None:
+        if self.drop_remainder and count < self.batch_size:
+            raise RunError(
+                f"data.drop_remainder is set but the training split holds {count} examples, "
+                f"fewer than data.batch_size={self.batch_size}: every batch would be dropped; "
+                "lower the batch size or turn drop_remainder off"
+            )
+
+    def steps_per_epoch(self, count: int) -> int:
+        if self.drop_remainder:
+            return count // self.batch_size
+        return -(-count // self.batch_size)
+
+
+def augmenter(
+    settings: Settings, seed: int, value_range: tuple[float, float]
+) -> Callable[..., Any] | None:
+    """The batch map that augments images (and passes labels through), or None."""
+    if not settings.augmentation:
+        return None
+    if settings.scale is not None and not settings.standardize:
+        value_range = tuple(float(v) for v in settings.scale)
+    layers = _augmentation_layers(settings.augmentation, seed, value_range)
+
+    def augment(images: tf.Tensor) -> tf.Tensor:
+        for layer in layers:
+            images = layer(images, training=True)
+        return images
+
+    return (lambda xb, yb: (augment(xb), yb)) if settings.with_labels else augment
+
+
 def load_data(config: dict, seed: int) -> DataBundle:
-    """Load, split, preprocess and batch the data described by a resolved data config."""
+    """Load, split, preprocess and batch the data described by a resolved data config.
+
+    Large sources stream from their files (`runtime/streaming.py`); the rest load whole."""
     if "tokenizer" in config:  # text: tokenized into windows (autoregressive family)
         from gencompile.runtime.text_data import load_text_data
 
         return load_text_data(config, seed)
-    source = config_value(config, "source", "data")
-    fraction = float(config_value(config, "validation_split", "data"))
-    preprocessing = config_value(config, "preprocessing", "data")
-    scale = config_value(preprocessing, "scale", "data.preprocessing")
-    standardize = bool(config_value(preprocessing, "standardize", "data.preprocessing"))
-    augmentation = config_value(config, "augmentation", "data") or []
-    batch_size = int(config_value(config, "batch_size", "data"))
-    shuffle_buffer = int(config_value(config, "shuffle_buffer", "data"))
-    with_labels = bool(config_value(config, "with_labels", "data"))
-    drop_remainder = bool(config_value(config, "drop_remainder", "data"))
-    if batch_size < 1 or shuffle_buffer < 1:
-        raise RunError(
-            f"data.batch_size and data.shuffle_buffer must be >= 1, "
-            f"got {batch_size} and {shuffle_buffer}"
-        )
+    settings = Settings.read(config)
+    if streams(settings.source, settings.cache):
+        from gencompile.runtime.streaming import load_streamed
 
+        return load_streamed(config, settings, seed)
+    return _load_in_memory(config, settings, seed)
+
+
+def _load_in_memory(config: dict, settings: Settings, seed: int) -> DataBundle:
+    source, batch_size, with_labels = settings.source, settings.batch_size, settings.with_labels
     x, y = load_arrays(source, seed)
     kind = "image" if x.ndim == 4 else "vector"
-    if with_labels and y is None:
-        raise RunError(
-            f"data.with_labels is set but the {source.get('type')} source has no labels; "
-            "use a source with labels (class folders, npz `labels`, csv `label_column`)"
-        )
-    if augmentation and kind != "image":
-        raise RunError(
-            f"data.augmentation applies to images only, but this data holds vectors of shape "
-            f"{x.shape[1:]}; remove the augmentation entries"
-        )
+    settings.check(kind, x.shape[1:], y is not None)
     digest = fingerprint(x, y, config)
 
-    train_idx, val_idx = _split(len(x), fraction, seed)
-    if drop_remainder and len(train_idx) < batch_size:
-        raise RunError(
-            f"data.drop_remainder is set but the training split holds {len(train_idx)} examples, "
-            f"fewer than data.batch_size={batch_size}: every batch would be dropped; "
-            "lower the batch size or turn drop_remainder off"
-        )
-    preprocessor = Preprocessor.fit(x[train_idx], kind, scale, standardize)
+    train_idx, val_idx = split_indices(len(x), settings.fraction, seed)
+    settings.check_training_size(len(train_idx))
+    preprocessor = Preprocessor.fit(x[train_idx], kind, settings.scale, settings.standardize)
     x_train, x_val = preprocessor.transform(x[train_idx]), preprocessor.transform(x[val_idx])
     y_train = None if y is None else y[train_idx]
     y_val = None if y is None else y[val_idx]
@@ -387,26 +538,15 @@ def load_data(config: dict, seed: int) -> DataBundle:
         (tf.constant(x_train), tf.constant(y_train)) if with_labels else tf.constant(x_train)
     )
     augment_batch = None
-    if augmentation:
-        value_range = (
-            tuple(float(v) for v in scale)
-            if scale is not None and not standardize
-            else (float(x_train.min()), float(x_train.max()))
-        )
-        layers = _augmentation_layers(augmentation, seed, value_range)
-
-        def augment(images: tf.Tensor) -> tf.Tensor:
-            for layer in layers:
-                images = layer(images, training=True)
-            return images
-
-        augment_batch = (lambda xb, yb: (augment(xb), yb)) if with_labels else augment
+    if settings.augmentation:
+        value_range = (float(x_train.min()), float(x_train.max()))
+        augment_batch = augmenter(settings, seed, value_range)
 
     def epochs(first: int, last: int, steps: int | None = None) -> tf.data.Dataset:
         """Batches of epochs first..last-1; epoch e's order depends only on (seed, e)."""
         return epoch_stream(
             train_tensors, len(train_idx), batch_size, seed, first, last, steps,
-            drop_remainder, augment_batch,
+            settings.drop_remainder, augment_batch,
         )  # fmt: skip
 
     train = epochs(0, 1)
@@ -418,9 +558,7 @@ def load_data(config: dict, seed: int) -> DataBundle:
     return DataBundle(
         train=train,
         epochs=epochs,
-        steps_per_epoch=(
-            len(train_idx) // batch_size if drop_remainder else -(-len(train_idx) // batch_size)
-        ),
+        steps_per_epoch=settings.steps_per_epoch(len(train_idx)),
         validation=validation,
         x_train=x_train,
         x_val=x_val,

@@ -54,36 +54,53 @@ def config_value(mapping: dict[str, Any], key: str, where: str) -> Any:
     return mapping[key]
 
 
+def element_shape(shape: tuple[int, ...], origin: str) -> tuple[int, ...]:
+    """The shape of one example of an array of `shape`: (N,) and (N,D) are vectors,
+    (N,H,W[,C]) images; refused when the array holds no examples or empty ones."""
+    if len(shape) == 1:
+        elements = (1,)
+    elif len(shape) == 3:
+        elements = (*shape[1:], 1)
+    elif len(shape) in (2, 4):
+        elements = tuple(shape[1:])
+    else:
+        raise RunError(
+            f"{origin}: expected shape (N, D) for vectors or (N, H, W[, C]) for images, "
+            f"got shape {tuple(shape)}"
+        )
+    if shape[0] == 0:
+        raise RunError(f"{origin}: the data holds no examples (shape {tuple(shape)})")
+    if 0 in shape[1:]:
+        raise RunError(
+            f"{origin}: each example holds no values (shape {tuple(shape)}); "
+            "an example needs at least one feature or pixel"
+        )
+    return elements
+
+
+def as_float32(raw: np.ndarray, origin: str, first: int = 0) -> np.ndarray:
+    """`raw` as float32, refused when a value is not finite (or overflows float32);
+    `first` is the index of raw's first example in the whole data set, for the message."""
+    x = _float32(raw)
+    bad = np.argwhere(~np.isfinite(x))
+    if bad.size:
+        where = tuple(int(i) for i in bad[0])
+        index = [where[0] + first, *where[1:]]
+        raise RunError(
+            f"{origin}: example {index[0]} (index {index}) {_why_not_finite(raw[where])}; "
+            "clean the data first"
+        )
+    return x
+
+
 def _as_elements(x: Any, origin: str) -> np.ndarray:
     """Give arrays their element layout: (N,) and (N,D) are vectors, (N,H,W[,C]) images."""
     x = np.asarray(x)
     if x.dtype.kind not in "biuf":
         raise RunError(f"{origin}: expected numbers, got an array of dtype {x.dtype}")
-    if x.ndim == 1:
-        x = x[:, None]
-    elif x.ndim == 3:
-        x = x[..., None]
-    elif x.ndim not in (2, 4):
-        raise RunError(
-            f"{origin}: expected shape (N, D) for vectors or (N, H, W[, C]) for images, "
-            f"got shape {x.shape}"
-        )
-    if x.shape[0] == 0:
-        raise RunError(f"{origin}: the data holds no examples (shape {x.shape})")
-    if 0 in x.shape[1:]:
-        raise RunError(
-            f"{origin}: each example holds no values (shape {x.shape}); "
-            "an example needs at least one feature or pixel"
-        )
-    raw, x = x, _float32(x)
-    bad = np.argwhere(~np.isfinite(x))
-    if bad.size:
-        where = tuple(int(i) for i in bad[0])
-        raise RunError(
-            f"{origin}: example {where[0]} (index {list(where)}) {_why_not_finite(raw[where])}; "
-            "clean the data first"
-        )
-    return x
+    elements = element_shape(x.shape, origin)
+    x = x.reshape(x.shape[0], *elements)
+    return as_float32(x, origin)
 
 
 def _float32(x: np.ndarray) -> np.ndarray:

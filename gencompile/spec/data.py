@@ -171,3 +171,19 @@ class DataSpec(StrictModel):
         "epoch (as a buffer at least as large as the data would), with a seed made of "
         "(seed, epoch).",
     )
+    cache: Literal["auto", "memory", "stream"] = Field(
+        "auto",
+        description="How file data is held: `auto` streams an npy file whose values take more "
+        "than 256 MiB as float32 and loads smaller data whole; `memory` always loads whole; "
+        "`stream` always reads batches from the file (npy sources only).",
+    )
+
+    @model_validator(mode="after")
+    def _stream_supported(self) -> DataSpec:
+        if self.cache == "stream" and self.source.type != "npy":
+            raise FieldError(
+                "cache",
+                f"only npy sources stream so far; the {self.source.type} source loads "
+                "whole: use cache: auto or memory",
+            )
+        return self

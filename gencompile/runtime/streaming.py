@@ -1,0 +1,211 @@
+"""Data larger than memory: examples read from their file batch by batch, never whole.
+
+`load_data` hands a config here when its source streams (`datafiles.streams`: an npy file
+whose values take more than `STREAM_THRESHOLD` as float32, or `data.cache: stream`). The
+pipeline keeps the in-memory one's contract:
+
+1. one pass over the file in chunks checks every value, hashes the fingerprint (the same
+   sha256 as for loaded data, so `reproduce` and `build --locked` compare like with like)
+   and gathers the training split's statistics (min/max, mean/variance) for the
+   preprocessing;
+2. the seeded permutation of `data._split` holds the validation split out by index;
+3. each batch of indices, drawn by `epoch_stream` from (seed, epoch) exactly as for loaded
+   data, is read from the memory-mapped file in a `tf.numpy_function` and preprocessed;
+   tf.data runs the reads in parallel and prefetches.
+
+Memory: the chunk of the pass, a few batches in flight, and 8 bytes an example for the
+split's indices; mapped pages are released after every read (`MappedNpy`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gencompile.datafiles import STREAM_CHUNK_BYTES, MappedNpy
+from gencompile.errors import RunError
+from gencompile.runtime.data import (
+    DataBundle,
+    Preprocessor,
+    Settings,
+    Statistics,
+    array_prefix,
+    augmenter,
+    epoch_stream,
+    feature_names,
+    finish_fingerprint,
+    split_indices,
+)
+from gencompile.runtime.sources import as_float32, config_value, element_shape
+
+PROGRESS_BYTES = 256 << 20  # show a progress bar (on a terminal) beyond this much data
+
+
+class StreamedArray:
+    """Examples of a mapped file, read on demand: raw float32 in the element layout."""
+
+    def __init__(self, path: str, where: str):
+        self.file = MappedNpy(path, where)
+        self.origin = f"data.source ({self.file.origin})"
+        if self.file.dtype.kind not in "biuf":
+            raise RunError(
+                f"{self.origin}: expected numbers, got an array of dtype {self.file.dtype}"
+            )
+        self.element_shape = element_shape(self.file.shape, self.origin)
+
+    def __len__(self) -> int:
+        return len(self.file)
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        rows = self.file.rows(indices)
+        return rows.reshape(len(rows), *self.element_shape).astype(np.float32, copy=False)
+
+    def chunks(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(first index, raw rows) in file order, about STREAM_CHUNK_BYTES of float32 a step."""
+        per_row = int(np.prod(self.element_shape)) * 4
+        rows = max(1, STREAM_CHUNK_BYTES // per_row)
+        for start in range(0, len(self), rows):
+            chunk = self.file.chunk(start, min(start + rows, len(self)))
+            yield start, chunk.reshape(len(chunk), *self.element_shape)
+
+
+class StreamedSplit:
+    """One split of streamed data, preprocessed, as far as code that reads `x_train` and
+    `x_val` needs an array: `len`, `shape`, slices and index arrays read only those rows;
+    `np.asarray` reads the whole split (metrics over held-out data)."""
+
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, data: StreamedArray, indices: np.ndarray, preprocessor: Preprocessor):
+        self._data, self._indices, self._preprocessor = data, indices, preprocessor
+        self.shape = (len(indices), *data.element_shape)
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            return self[np.asarray([key])][0]
+        if isinstance(key, tuple):  # x[rows, ...]: the rows first, then the rest in memory
+            return self[key[0]][(slice(None), *key[1:])]
+        return self.read(self._indices[key])
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        """Preprocessed examples at file `indices`."""
+        if len(indices) == 0:
+            return np.zeros((0, *self.shape[1:]), np.float32)
+        return self._preprocessor.transform(self._data.read(indices))
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = self.read(self._indices)
+        return whole if dtype is None else whole.astype(dtype)
+
+
+def scan(
+    data: StreamedArray, training: np.ndarray, axis: int | None, config: dict
+) -> tuple[str, Statistics]:
+    """One pass in file order: check values, fingerprint, statistics of the rows where
+    `training` (a mask over the examples) is set."""
+    digest = hashlib.sha256(b"gencompile-data-v1")
+    digest.update(array_prefix(np.float32, (len(data), *data.element_shape)))
+    stats: Statistics | None = None
+    total = len(data) * int(np.prod(data.element_shape)) * 4
+    bar = keras.utils.Progbar(len(data), unit_name="example") if _show_progress(total) else None
+    for start, raw in data.chunks():
+        chunk = as_float32(raw, data.origin, first=start)
+        digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
+        rows = chunk[training[start : start + len(chunk)]]
+        if len(rows):
+            part = Statistics.of(rows, axis)
+            stats = part if stats is None else stats.merge(part)
+        if bar is not None:
+            bar.update(start + len(chunk))
+    digest.update(b"|none")  # no labels
+    assert stats is not None  # _split always leaves training examples
+    return finish_fingerprint(digest, config), stats
+
+
+def _show_progress(total_bytes: int) -> bool:
+    return total_bytes > PROGRESS_BYTES and sys.stdout.isatty()
+
+
+def _reader(split: StreamedSplit, positions: np.ndarray, element: tuple[int, ...]) -> Any:
+    """A tf function from positions within `positions` to the preprocessed batch."""
+    table = tf.constant(positions, tf.int64)
+
+    def read(indices: tf.Tensor) -> tf.Tensor:
+        batch = tf.numpy_function(
+            split.read, [tf.gather(table, indices)], tf.float32, stateful=False
+        )
+        return tf.ensure_shape(batch, [indices.shape[0], *element])
+
+    return read
+
+
+def load_streamed(config: dict, settings: Settings, seed: int) -> DataBundle:
+    """The streaming counterpart of `data._load_in_memory` (npy sources, no labels)."""
+    source = settings.source
+    path = config_value(source, "path", "data.source (npy)")
+    data = StreamedArray(path, "data.source.path")
+    element = data.element_shape
+    kind = "image" if len(element) == 3 else "vector"
+    settings.check(kind, element, has_labels=False)
+
+    train_idx, val_idx = split_indices(len(data), settings.fraction, seed)
+    settings.check_training_size(len(train_idx))
+    training = np.zeros(len(data), dtype=bool)
+    training[train_idx] = True
+    digest, stats = scan(data, training, None if kind == "image" else 0, config)
+    del training
+    preprocessor = Preprocessor.from_statistics(
+        kind, element, stats, settings.scale, settings.standardize
+    )
+    x_train = StreamedSplit(data, train_idx, preprocessor)
+    x_val = StreamedSplit(data, val_idx, preprocessor)
+    low_high = preprocessor.transform(np.stack([stats.low, stats.high]))
+    augment_batch = augmenter(settings, seed, (float(low_high.min()), float(low_high.max())))
+    read_train = _reader(x_train, train_idx, element)
+
+    def epochs(first: int, last: int, steps: int | None = None) -> tf.data.Dataset:
+        """Batches of epochs first..last-1; epoch e's order depends only on (seed, e)."""
+        return epoch_stream(
+            read_train, len(train_idx), settings.batch_size, seed, first, last, steps,
+            settings.drop_remainder, augment_batch,
+        )  # fmt: skip
+
+    validation = None
+    if len(val_idx):  # in the split's order, never shuffled or augmented, as when loaded
+        read_val = _reader(x_val, val_idx, element)
+
+        def batch(start: tf.Tensor) -> tf.Tensor:
+            stop = tf.minimum(start + settings.batch_size, len(val_idx))
+            return read_val(tf.range(start, stop))
+
+        starts = tf.data.Dataset.range(0, len(val_idx), settings.batch_size)
+        validation = starts.map(batch, num_parallel_calls=tf.data.AUTOTUNE)
+        validation = validation.prefetch(tf.data.AUTOTUNE)
+
+    return DataBundle(
+        train=epochs(0, 1),
+        epochs=epochs,
+        steps_per_epoch=settings.steps_per_epoch(len(train_idx)),
+        validation=validation,
+        x_train=x_train,  # type: ignore[arg-type]  # array-like, read on demand
+        x_val=x_val,  # type: ignore[arg-type]
+        y_train=None,
+        y_val=None,
+        element_shape=element,
+        num_classes=None,
+        kind=kind,
+        preprocessor=preprocessor,
+        fingerprint=digest,
+        source=dict(source),
+        feature_names=feature_names(source, element),
+    )
