@@ -319,17 +319,24 @@ def array_header(path: str | Path, where: str) -> tuple[tuple[int, ...], np.dtyp
     return shape, dtype
 
 
+def _npy_header(
+    handle: IO[bytes], origin: str, where: str
+) -> tuple[tuple[int, ...], np.dtype, bool]:
+    """The header of an .npy file open at its start; an .npz archive is refused by name."""
+    if handle.read(4) == b"PK\x03\x04":
+        raise DataFileError(
+            f"{where}: {origin} is an .npz archive, not a single .npy array; "
+            "use {type: npz, path: ..., key: ...}"
+        )
+    handle.seek(0)
+    return _read_header(handle, origin)
+
+
 def read_npy(path: str | Path, where: str) -> np.ndarray:
     """An .npy array, refused before reading when its header says it cannot fit."""
     with open_data_file(path, where) as handle:
-        if handle.read(4) == b"PK\x03\x04":
-            raise DataFileError(
-                f"{where}: {Path(path)} is an .npz archive, not a single .npy array; "
-                "use {type: npz, path: ..., key: ...}"
-            )
-        handle.seek(0)
         origin = str(Path(path))
-        shape, dtype, fortran = _read_header(handle, origin)
+        shape, dtype, fortran = _npy_header(handle, origin, where)
         stored = os.fstat(handle.fileno()).st_size - handle.tell()
         _check_array(shape, dtype, stored, origin, where)
         return _read_body(handle, shape, dtype, fortran, origin)
@@ -437,14 +444,8 @@ class MappedNpy:
 
     def __init__(self, path: str | Path, where: str):
         with open_data_file(path, where) as handle:
-            if handle.read(4) == b"PK\x03\x04":
-                raise DataFileError(
-                    f"{where}: {Path(path)} is an .npz archive, not a single .npy array; "
-                    "use {type: npz, path: ..., key: ...}"
-                )
-            handle.seek(0)
             origin = str(Path(path))
-            shape, dtype, fortran = _read_header(handle, origin)
+            shape, dtype, fortran = _npy_header(handle, origin, where)
             offset, size = handle.tell(), os.fstat(handle.fileno()).st_size
             count = int(np.prod(shape, dtype=np.int64)) if shape else 1
             if count * dtype.itemsize > size - offset:

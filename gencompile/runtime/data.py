@@ -101,15 +101,7 @@ class Preprocessor:
         data = x.astype(np.float64)
         center, factor, offset = np.zeros(()), np.ones(()), np.zeros(())
         if scale is not None:
-            low, high = (float(v) for v in scale)
-            if not low < high:
-                raise RunError(
-                    f"data.preprocessing.scale must be [low, high] with low < high, got {scale}"
-                )
-            lo, hi = data.min(axis=axis), data.max(axis=axis)
-            span = np.where(hi > lo, hi - lo, 1.0)  # constant features: shift only
-            center, factor, offset = lo, (high - low) / span, np.full_like(lo, low)
-            scale = (low, high)
+            center, factor, offset, scale = _min_max(scale, data.min(axis), data.max(axis))
         if standardize:
             scaled = (data - center) * factor + offset
             mean, std = scaled.mean(axis=axis), scaled.std(axis=axis)
@@ -133,14 +125,7 @@ class Preprocessor:
         (equal to `fit`'s up to float64 rounding of the mean and variance)."""
         center, factor, offset = np.zeros(()), np.ones(()), np.zeros(())
         if scale is not None:
-            low, high = (float(v) for v in scale)
-            if not low < high:
-                raise RunError(
-                    f"data.preprocessing.scale must be [low, high] with low < high, got {scale}"
-                )
-            span = np.where(stats.high > stats.low, stats.high - stats.low, 1.0)
-            center, factor, offset = stats.low, (high - low) / span, np.full_like(stats.low, low)
-            scale = (low, high)
+            center, factor, offset, scale = _min_max(scale, stats.low, stats.high)
         if standardize:  # the mean and std of the scaled data, from the raw ones
             mean = (stats.mean - center) * factor + offset
             std = np.sqrt(stats.variance) * np.abs(factor)
@@ -227,6 +212,15 @@ class Statistics:
     @property
     def variance(self) -> np.ndarray:
         return self.m2 / max(self.count, 1)  # population variance, as numpy's std
+
+
+def _min_max(scale: Any, lo: np.ndarray, hi: np.ndarray) -> tuple[Any, Any, Any, tuple]:
+    """The affine map (center, factor, offset) taking data in [lo, hi] to `scale`."""
+    low, high = (float(v) for v in scale)
+    if not low < high:
+        raise RunError(f"data.preprocessing.scale must be [low, high] with low < high, got {scale}")
+    span = np.where(hi > lo, hi - lo, 1.0)  # constant features: shift only
+    return lo, (high - low) / span, np.full_like(lo, low), (low, high)
 
 
 def _check_representable(
