@@ -250,7 +250,8 @@ def track_gradient_norm(
 def mean_pairwise_distance(x: np.ndarray, max_rows: int = 512) -> float:
     """Mean Euclidean distance between two different rows among the first `max_rows`
     (examples flattened to vectors)."""
-    flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)[:max_rows]
+    # Slice before converting: a streamed split reads only the rows it is asked for.
+    flat = np.asarray(x[:max_rows], dtype=np.float64).reshape(min(len(x), max_rows), -1)
     if len(flat) < 2:
         return 0.0
     distances = cdist(flat, flat)
