@@ -9,12 +9,29 @@ The public API; importing it does not import TensorFlow.
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import Any
+
 from gencompile._version import __version__
-from gencompile.compiler.project import build
-from gencompile.reproduction import reproduce
-from gencompile.runs import evaluate, resume, train
-from gencompile.sampling import sample
-from gencompile.spec import load_spec
+
+# Where each public name lives. Imported on first use, so that `import gencompile.runtime`
+# (all a generated project needs) loads neither the compiler nor the spec language.
+_PUBLIC = {
+    "build": "gencompile.compiler.project",
+    "evaluate": "gencompile.runs",
+    "load_spec": "gencompile.spec",
+    "reproduce": "gencompile.reproduction",
+    "resume": "gencompile.runs",
+    "sample": "gencompile.sampling",
+    "train": "gencompile.runs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'gencompile' has no attribute {name!r}")
+    return getattr(import_module(_PUBLIC[name]), name)
+
 
 __all__ = [
     "__version__",
