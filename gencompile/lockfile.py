@@ -94,6 +94,7 @@ class LockModel(BaseModel):
     versions: LockVersions
     platform: str
     data_fingerprint: Sha256 | None
+    data_statistics: dict[str, Any] | None = None  # the fitted preprocessing, after training
     lock_sha256: Sha256
 
 
@@ -334,6 +335,10 @@ def build_locked(
             "generates other code; install the locked gencompile or pass --allow-drift"
         )
     # Without drift the project is the locked one: keep its lock (data included).
-    kept = lock if not (drift or differs) else dict(result.lock, data_fingerprint=None)
+    kept = (
+        lock
+        if not (drift or differs)
+        else dict(result.lock, data_fingerprint=None, data_statistics=None)
+    )
     kept = write_lock(Path(out_dir), kept)
     return BuildResult(result.directory, result.plan, kept)

@@ -138,7 +138,8 @@ def train_in(
         argv = ["--run-dir", str(directory), *flags] + (["--quiet"] if quiet else [])
         metrics = module.main(argv)
         record = json.loads((directory / "metrics.json").read_text())
-        write_lock(directory, dict(lock, data_fingerprint=record.get("data_fingerprint")))
+        found = {key: record.get(key) for key in ("data_fingerprint", "data_statistics")}
+        write_lock(directory, dict(lock, **found))
         write_report(directory)
     return TrainResult(directory, metrics, record)
 

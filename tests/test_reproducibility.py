@@ -89,6 +89,10 @@ def test_lock_pins_the_run(finished) -> None:
     assert set(lock["versions"]) == {"python", "gencompile", "tensorflow", "keras", "numpy"}
     assert len(lock["data_fingerprint"]) == 64 and lock["seed"] == 42
     assert lock["resolved_spec"]["training"]["optimizer"]["beta_2"] == 0.999  # a default
+    # The fitted preprocessing: min-max scaling of the digits' grey levels (0..16) to [0, 1].
+    statistics = lock["data_statistics"]
+    assert statistics["kind"] == "image" and statistics["scale"] == [0.0, 1.0]
+    assert statistics["center"] == 0.0 and statistics["factor"] == 1 / 16
 
 
 def test_reproduce_is_identical_then_reports_a_changed_weight_file(

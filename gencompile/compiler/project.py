@@ -108,6 +108,7 @@ def make_lock(loaded: LoadedSpec, plan: ProjectPlan, files: dict[str, str]) -> d
         "versions": installed_versions(),
         "platform": platform.platform(),
         "data_fingerprint": None,
+        "data_statistics": None,
     }
 
 

@@ -298,6 +298,9 @@ def write_artifacts(
         "train_seconds": round(fitted.seconds, 3),
         "weights_sha256": repro.weights_sha256(model),
         "data_fingerprint": data.fingerprint,
+        # The fitted preprocessing (`Preprocessor.to_dict`), so the data's units are known
+        # without the data.
+        "data_statistics": data.preprocessor.to_dict(),
     }
     repro.atomic_write_json(run_dir / "metrics.json", record)
     paths["metrics"] = run_dir / "metrics.json"
