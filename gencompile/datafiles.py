@@ -40,7 +40,7 @@ BYTES_PER_TEXT_BYTE = 12
 # Data whose float32 values take more than this streams from its file (unless the spec says
 # `data.cache: memory`); below it, loading whole is faster and keeps today's exact batches.
 STREAM_THRESHOLD = 256 << 20
-STREAMING_SOURCES = ("npy",)  # the sources that can stream
+STREAMING_SOURCES = ("npy", "csv")  # the sources that can stream
 STREAM_CHUNK_BYTES = 8 << 20  # float32 values a step of the streaming statistics pass reads
 # Memory streamed data holds: per example, its split's indices (the permutation, the
 # training indices and their tensor copy, int64) and a mask byte; once, the pass's chunk
@@ -417,13 +417,18 @@ CACHES = ("auto", "memory", "stream")  # the values of `data.cache`
 def streams(source: dict, cache: str) -> bool:
     """Whether a source is read from its file batch by batch instead of loaded whole:
     `cache: stream` always, `cache: memory` never, `auto` when its values as float32 take
-    more than STREAM_THRESHOLD. Only STREAMING_SOURCES stream; the others load whole."""
+    more than STREAM_THRESHOLD (a CSV: when loading its text whole would take as much memory
+    as such npy data, i.e. beyond about 150 MiB of text). Only STREAMING_SOURCES stream;
+    the others load whole."""
     if cache not in CACHES:
         raise RunError(f"data.cache must be one of {', '.join(CACHES)}, got {cache!r}")
     if source.get("type") not in STREAMING_SOURCES or cache == "memory":
         return False
     if cache == "stream":
         return True
+    if source["type"] == "csv":  # as much memory, loaded whole, as npy data beyond the line
+        size = check_file(source["path"], "data.source.path").stat().st_size
+        return size * BYTES_PER_TEXT_BYTE > STREAM_THRESHOLD // 4 * BYTES_PER_LOADED_VALUE
     shape, _ = array_header(source["path"], "data.source.path")
     return int(np.prod(shape, dtype=np.float64)) * 4 > STREAM_THRESHOLD
 

@@ -174,16 +174,17 @@ class DataSpec(StrictModel):
     cache: Literal["auto", "memory", "stream"] = Field(
         "auto",
         description="How file data is held: `auto` streams an npy file whose values take more "
-        "than 256 MiB as float32 and loads smaller data whole; `memory` always loads whole; "
-        "`stream` always reads batches from the file (npy sources only).",
+        "than 256 MiB as float32 (a csv file beyond about 150 MiB of text) and loads smaller "
+        "data whole; `memory` always loads whole; `stream` always reads batches from the file "
+        "(npy and csv sources only).",
     )
 
     @model_validator(mode="after")
     def _stream_supported(self) -> DataSpec:
-        if self.cache == "stream" and self.source.type != "npy":
+        if self.cache == "stream" and self.source.type not in ("npy", "csv"):
             raise FieldError(
                 "cache",
-                f"only npy sources stream so far; the {self.source.type} source loads "
+                f"only npy and csv sources stream so far; the {self.source.type} source loads "
                 "whole: use cache: auto or memory",
             )
         return self
