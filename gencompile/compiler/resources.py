@@ -33,6 +33,7 @@ from gencompile.datafiles import (
     available_memory,
     format_bytes,
     npz_header,
+    parquet_schema,
     read_header_row,
     streams,
 )
@@ -163,6 +164,8 @@ def _examples(source: dict[str, Any]) -> int | None:
             return KERAS_EXAMPLES.get(source.get("name"), 0)
         if kind == "npy":
             return array_header(source["path"], "data.source.path")[0][0]
+        if kind == "parquet":
+            return parquet_schema(source["path"], "data.source.path")[1]
         if kind == "npz":
             return npz_header(source["path"], source["key"], "data.source.path")[0][0]
         if kind == "images":

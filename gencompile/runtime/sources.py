@@ -24,6 +24,7 @@ from gencompile.datafiles import (
     describe_mode,
     ensure_fits,
     npz_members,
+    parquet_schema,
     read_header_row,
     read_npy,
     read_npz,
@@ -452,12 +453,24 @@ def csv_values(
     return x
 
 
+def _load_parquet(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    from gencompile.runtime.tables import load_parquet  # imports pyarrow
+
+    return load_parquet(source)
+
+
 def column_names(source: dict) -> list[str] | None:
-    """Names of the features a CSV source yields, in order; None for sources without names."""
-    if source.get("type") != "csv":
+    """Names of the features a CSV or Parquet source yields, in order; None for sources
+    without names."""
+    kind = source.get("type")
+    if kind not in ("csv", "parquet"):
         return None
-    where = "data.source (csv)"
-    header = [name.strip() for name in read_header_row(config_value(source, "path", where), where)]
+    where = f"data.source ({kind})"
+    path = config_value(source, "path", where)
+    if kind == "parquet":
+        header = list(parquet_schema(path, where)[0])
+    else:
+        header = [name.strip() for name in read_header_row(path, where)]
     columns, label = config_value(source, "columns", where), source.get("label_column")
     return list(columns) if columns is not None else [c for c in header if c != label]
 
@@ -493,6 +506,7 @@ _SOURCES: dict[str, Callable[[dict, int], tuple[Any, Any]]] = {
     "npy": _load_npy,
     "images": _load_images,
     "csv": _load_csv,
+    "parquet": _load_parquet,
     "keras": _load_keras,
 }
 

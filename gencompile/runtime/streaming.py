@@ -144,10 +144,10 @@ def scan(
 
 def _streamed_file(source: dict) -> tuple[str | Path, np.ndarray | None]:
     """(the .npy file examples are read from, int32 labels or None) of a streamed source."""
-    if source.get("type") == "csv":
-        from gencompile.runtime.csv_cache import cached_csv  # imports pyarrow
+    if source.get("type") in ("csv", "parquet"):
+        from gencompile.runtime.tables import cached_table  # imports pyarrow
 
-        return cached_csv(source)
+        return cached_table(source)
     return config_value(source, "path", "data.source (npy)"), None
 
 
@@ -175,8 +175,8 @@ def _reader(
 
 
 def load_streamed(config: dict, settings: Settings, seed: int) -> DataBundle:
-    """The streaming counterpart of `data._load_in_memory`: npy sources, and csv sources
-    through their float32 .npy cache (`csv_cache`) with labels held in memory."""
+    """The streaming counterpart of `data._load_in_memory`: npy sources, and csv and
+    parquet sources through their float32 .npy cache (`tables`) with labels held in memory."""
     source = settings.source
     path, labels = _streamed_file(source)
     data = StreamedArray(str(path), "data.source.path")

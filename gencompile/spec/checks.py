@@ -61,7 +61,7 @@ def source_classes(spec: Spec) -> tuple[bool, int | None]:
         return True, KERAS_CLASSES[source.name]
     if source.type == "npz":
         return source.labels is not None, None
-    if source.type == "csv":
+    if source.type in ("csv", "parquet"):
         return source.label_column is not None, None
     if source.type == "images":
         return True, None  # class subfolders; checked when the data is read
