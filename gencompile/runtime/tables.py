@@ -46,7 +46,8 @@ from gencompile.runtime.sources import (
     csv_values,
 )
 
-BLOCK_BYTES = 8 << 20  # CSV text, or Parquet values as float64, read at a time
+BLOCK_BYTES = 1 << 20  # CSV text, or Parquet values as float64, read at a time (measured:
+# converting a 100 MB CSV peaked 374 MiB above the imports with 8 MiB blocks, 92 with 1 MiB)
 HEADER_BYTES = 128  # room reserved for the .npy header, rewritten once the row count is known
 _FORMAT = b"gencompile-table-cache-v1"
 
