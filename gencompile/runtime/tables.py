@@ -18,6 +18,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -60,6 +61,7 @@ def cached_table(source: dict) -> tuple[Path, np.ndarray | None]:
     converting the file on first use."""
     where = f"data.source ({source.get('type')})"
     path = check_file(config_value(source, "path", where), "data.source.path")
+    before = _version(path)
     key = _content_key(path, source)
     folder = cache_dir() / "tables"
     x_path, y_path = folder / f"{key}-x.npy", folder / f"{key}-y.npy"
@@ -68,10 +70,19 @@ def cached_table(source: dict) -> tuple[Path, np.ndarray | None]:
         return x_path, np.load(y_path) if has_labels else None
     folder.mkdir(parents=True, exist_ok=True)
     labels = _convert(path, source, x_path)
+    if _version(path) != before:  # the key would name other bytes than those converted
+        x_path.unlink(missing_ok=True)
+        raise RunError(f"{path} changed while it was being read; run again once it is written")
     if labels is not None:
         with atomic_open(y_path) as handle:
             np.save(handle, labels)
     return x_path, labels
+
+
+def _version(path: Path) -> tuple[int, int]:
+    """(size, modification time) of a file: what changes when it is rewritten."""
+    found = path.stat()
+    return found.st_size, found.st_mtime_ns
 
 
 def load_parquet(source: dict) -> tuple[np.ndarray, np.ndarray | None]:
@@ -150,9 +161,16 @@ def _csv_blocks(path: Path, source: dict) -> tuple[int, Iterator[Block]]:
 def _csv_cells(path: Path, width: int, used: list[int]) -> Iterator[np.ndarray]:
     """Stripped string cells of the `used` columns, a block of rows at a time."""
     names = [f"c{i}" for i in range(width)]
+    with open_data_file(path, "data.source.path") as handle:  # never a FIFO swapped in late
+        yield from _csv_batches(handle, path, names, used)
+
+
+def _csv_batches(
+    handle: BinaryIO, path: Path, names: list[str], used: list[int]
+) -> Iterator[np.ndarray]:
     try:
         reader = pacsv.open_csv(
-            path,
+            handle,
             read_options=pacsv.ReadOptions(skip_rows=1, column_names=names, block_size=BLOCK_BYTES),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in names},

@@ -273,3 +273,25 @@ def test_the_compiler_reads_a_parquet_shape_and_size_from_its_footer(
     assert not streams(source, "auto")
     monkeypatch.setattr(datafiles, "STREAM_THRESHOLD", 300 * 3 * 4 - 1)
     assert streams(source, "auto")
+
+
+def test_a_file_rewritten_during_its_conversion_is_not_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GENCOMPILE_CACHE", str(tmp_path / "cache"))  # nothing converted yet
+    path = write_csv(tmp_path / "d.csv")
+    source = config(path, "stream", label_column="kind")["source"]
+    convert = tables._convert
+
+    def convert_then_append(*args: Any) -> Any:
+        labels = convert(*args)
+        with open(path, "a") as handle:
+            handle.write("1,2,3,cat\n")
+        return labels
+
+    monkeypatch.setattr(tables, "_convert", convert_then_append)
+    with pytest.raises(RunError, match="changed while it was being read"):
+        tables.cached_table(source)
+    monkeypatch.setattr(tables, "_convert", convert)
+    x_path, _ = tables.cached_table(source)
+    assert np.load(x_path).shape == (301, 3)
