@@ -171,7 +171,9 @@ def _csv_batches(
     try:
         reader = pacsv.open_csv(
             handle,
-            read_options=pacsv.ReadOptions(skip_rows=1, column_names=names, block_size=BLOCK_BYTES),
+            read_options=pacsv.ReadOptions(
+                skip_rows=1, column_names=names, block_size=_block_size(len(names))
+            ),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in names},
                 include_columns=[names[i] for i in used],
@@ -185,6 +187,12 @@ def _csv_batches(
                 yield np.char.strip(np.stack(columns, axis=1))
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise RunError(f"cannot read CSV {path}: {exc}") from exc
+
+
+def _block_size(width: int) -> int:
+    """Bytes of CSV text parsed at a time: a block must hold whole rows (pyarrow refuses a
+    row that straddles two), so wide files get room for 1 KiB a cell."""
+    return max(BLOCK_BYTES, (1 << 10) * width)
 
 
 # --------------------------------------------------------------------------- parquet

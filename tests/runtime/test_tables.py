@@ -295,3 +295,13 @@ def test_a_file_rewritten_during_its_conversion_is_not_cached(
     monkeypatch.setattr(tables, "_convert", convert)
     x_path, _ = tables.cached_table(source)
     assert np.load(x_path).shape == (301, 3)
+
+
+def test_rows_longer_than_a_block_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tables, "BLOCK_BYTES", 64)  # a row of 100 cells is ~400 bytes
+    path = tmp_path / "wide.csv"
+    values = np.arange(500, dtype=np.float32).reshape(5, 100)
+    lines = [",".join(f"f{i}" for i in range(100))] + [",".join(map(str, r)) for r in values]
+    path.write_text("\n".join(lines) + "\n")
+    x_path, _ = tables.cached_table(config(path, "stream")["source"])
+    assert np.array_equal(np.load(x_path), values)
