@@ -1,8 +1,10 @@
 """Data larger than memory: examples read from their file batch by batch, never whole.
 
-`load_data` hands a config here when its source streams (`datafiles.streams`: an npy file
-whose values take more than `STREAM_THRESHOLD` as float32, or `data.cache: stream`). The
-pipeline keeps the in-memory one's contract:
+`load_data` hands a config here when its source streams (`datafiles.streams`: an npy or
+parquet file whose values take more than `STREAM_THRESHOLD` as float32, a csv file beyond
+about 150 MiB, or `data.cache: stream`). A csv or parquet file is read from its float32
+.npy conversion (`tables.cached_table`), its labels held in memory. The pipeline keeps the
+in-memory one's contract:
 
 1. one pass over the file in chunks checks every value, hashes the fingerprint (the same
    sha256 as for loaded data, so `reproduce` and `build --locked` compare like with like)
