@@ -40,7 +40,7 @@ BYTES_PER_TEXT_BYTE = 12
 # Data whose float32 values take more than this streams from its file (unless the spec says
 # `data.cache: memory`); below it, loading whole is faster and keeps today's exact batches.
 STREAM_THRESHOLD = 256 << 20
-STREAMING_SOURCES = ("npy",)  # the sources that can stream
+STREAMING_SOURCES = ("npy", "csv", "parquet")  # the sources that can stream
 STREAM_CHUNK_BYTES = 8 << 20  # float32 values a step of the streaming statistics pass reads
 # Memory streamed data holds: per example, its split's indices (the permutation, the
 # training indices and their tensor copy, int64) and a mask byte; once, the pass's chunk
@@ -417,13 +417,23 @@ CACHES = ("auto", "memory", "stream")  # the values of `data.cache`
 def streams(source: dict, cache: str) -> bool:
     """Whether a source is read from its file batch by batch instead of loaded whole:
     `cache: stream` always, `cache: memory` never, `auto` when its values as float32 take
-    more than STREAM_THRESHOLD. Only STREAMING_SOURCES stream; the others load whole."""
+    more than STREAM_THRESHOLD (a CSV: when loading its text whole would take as much memory
+    as such npy data, i.e. beyond about 150 MiB of text). Only STREAMING_SOURCES stream;
+    the others load whole."""
     if cache not in CACHES:
         raise RunError(f"data.cache must be one of {', '.join(CACHES)}, got {cache!r}")
     if source.get("type") not in STREAMING_SOURCES or cache == "memory":
         return False
     if cache == "stream":
         return True
+    if source["type"] == "csv":  # as much memory, loaded whole, as npy data beyond the line
+        size = check_file(source["path"], "data.source.path").stat().st_size
+        return size * BYTES_PER_TEXT_BYTE > STREAM_THRESHOLD // 4 * BYTES_PER_LOADED_VALUE
+    if source["type"] == "parquet":  # rows and columns from the footer
+        types, rows = parquet_schema(source["path"], "data.source.path")
+        label = source.get("label_column")
+        features = source.get("columns") or [name for name in types if name != label]
+        return rows * len(features) * 4 > STREAM_THRESHOLD
     shape, _ = array_header(source["path"], "data.source.path")
     return int(np.prod(shape, dtype=np.float64)) * 4 > STREAM_THRESHOLD
 
@@ -484,3 +494,29 @@ class MappedNpy:
         """Drop the mapped pages from this process (they stay in the page cache)."""
         if hasattr(mmap, "MADV_DONTNEED"):
             self._map.madvise(mmap.MADV_DONTNEED)
+
+
+# --------------------------------------------------------------------------- parquet
+
+
+def parquet_schema(path: str | Path, where: str) -> tuple[dict[str, str], int]:
+    """({column: type name}, row count) of a Parquet file from its footer; no data is read.
+
+    pyarrow is imported here, on first use, so that other sources do not pay for it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with open_data_file(path, where) as handle:
+        try:
+            metadata = pq.ParquetFile(handle).metadata
+        except (pa.ArrowException, OSError) as err:
+            raise DataFileError(
+                f"{where}: {Path(path)} is not a Parquet file ({str(err).splitlines()[0]})"
+            ) from None
+        schema = metadata.schema.to_arrow_schema()
+    return {field.name: str(field.type) for field in schema}, int(metadata.num_rows)
+
+
+def is_numeric_type(name: str) -> bool:
+    """Whether a Parquet column of arrow type `name` holds numbers (features)."""
+    return name.startswith(("int", "uint", "float", "double", "halffloat", "bool"))

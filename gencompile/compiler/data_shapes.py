@@ -1,7 +1,7 @@
 """What the compiler knows about the data without loading it (and without TensorFlow).
 
 Built-in and keras data sets have known shapes; file sources are inspected cheaply (npy
-headers, csv header row, image folder layout).
+headers, csv header row, Parquet footer, image folder layout).
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from gencompile.datafiles import (
     DataFileError,
     array_header,
     check_file,
+    is_numeric_type,
     npz_header,
     npz_members,
+    parquet_schema,
     read_header_row,
 )
 from gencompile.spec.data import DataSpec
@@ -107,6 +109,30 @@ def _csv_shape(path: Path, columns: list[str] | None, label_column: str | None) 
     return (len(columns),)
 
 
+def _parquet_shape(path: Path, columns: list[str] | None, label_column: str | None) -> Shape:
+    """From the Parquet footer's schema; no data is read."""
+    types, _ = parquet_schema(path, "data.source.path")
+    if label_column is not None and label_column not in types:
+        raise DataShapeError(
+            "label_column", f"no column {label_column!r} in {path}; it has {list(types)}"
+        )
+    if columns is None:
+        columns = [c for c in types if c != label_column]
+        if not columns:
+            raise DataShapeError("path", f"{path} has no feature columns besides the labels")
+    missing = [c for c in columns if c not in types]
+    if missing:
+        raise DataShapeError("columns", f"no column {missing[0]!r} in {path}; it has {list(types)}")
+    wrong = [c for c in columns if not is_numeric_type(types[c])]
+    if wrong:
+        raise DataShapeError(
+            "columns",
+            f"column {wrong[0]!r} of {path} holds {types[wrong[0]]}, not numbers",
+            "name the numeric feature columns in data.source.columns",
+        )
+    return (len(columns),)
+
+
 def infer_data_shape(data: DataSpec) -> DataShape:
     """Shape of one example (no batch axis) and whether it is an image or a vector."""
     try:
@@ -147,5 +173,9 @@ def _infer(data: DataSpec) -> DataShape:
     if source.type == "csv":
         return DataShape.of(
             _csv_shape(_existing(source.path, "path"), source.columns, source.label_column)
+        )
+    if source.type == "parquet":
+        return DataShape.of(
+            _parquet_shape(_existing(source.path, "path"), source.columns, source.label_column)
         )
     raise DataShapeError("type", f"unknown source type {source.type}")

@@ -33,6 +33,8 @@ from gencompile.datafiles import (
     available_memory,
     format_bytes,
     npz_header,
+    parquet_schema,
+    read_header_row,
     streams,
 )
 from gencompile.errors import RunError
@@ -162,6 +164,8 @@ def _examples(source: dict[str, Any]) -> int | None:
             return KERAS_EXAMPLES.get(source.get("name"), 0)
         if kind == "npy":
             return array_header(source["path"], "data.source.path")[0][0]
+        if kind == "parquet":
+            return parquet_schema(source["path"], "data.source.path")[1]
         if kind == "npz":
             return npz_header(source["path"], source["key"], "data.source.path")[0][0]
         if kind == "images":
@@ -175,6 +179,8 @@ def _examples(source: dict[str, Any]) -> int | None:
 def _data_bytes(plan: ProjectPlan) -> int:
     source = plan.data.get("source", {})
     kind = source.get("type")
+    if kind == "csv" and _streams(source, plan.data.get("cache", "auto")):
+        return _csv_rows(source) * (BYTES_PER_STREAMED_EXAMPLE + 4) + STREAM_FIXED_BYTES
     if kind in ("csv", "text"):
         return _file_size(source.get("path")) * BYTES_PER_TEXT_BYTE
     if kind == "builtin" and source.get("name") == "arithmetic":
@@ -184,6 +190,15 @@ def _data_bytes(plan: ProjectPlan) -> int:
     if _streams(source, plan.data.get("cache", "auto")):
         return int(count) * BYTES_PER_STREAMED_EXAMPLE + STREAM_FIXED_BYTES
     return int(count) * _values(plan.data_shape) * BYTES_PER_LOADED_VALUE
+
+
+def _csv_rows(source: dict[str, Any]) -> int:
+    """At most how many rows a CSV holds: each cell takes a character and a separator."""
+    try:
+        width = len(read_header_row(source["path"], "data.source.path"))
+    except (DataFileError, OSError, KeyError):
+        width = 1
+    return _file_size(source.get("path")) // (2 * max(width, 1))
 
 
 def _streams(source: dict[str, Any], cache: str) -> bool:

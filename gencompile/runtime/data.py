@@ -454,8 +454,8 @@ class Settings:
         if self.with_labels and not has_labels:
             raise RunError(
                 f"data.with_labels is set but the {self.source.get('type')} source has no "
-                "labels; use a source with labels (class folders, npz `labels`, csv "
-                "`label_column`)"
+                "labels; use a source with labels (class folders, npz `labels`, csv or "
+                "parquet `label_column`)"
             )
         if self.augmentation and kind != "image":
             raise RunError(

@@ -24,6 +24,7 @@ from gencompile.datafiles import (
     describe_mode,
     ensure_fits,
     npz_members,
+    parquet_schema,
     read_header_row,
     read_npy,
     read_npz,
@@ -360,10 +361,6 @@ def _load_images(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None
 def _load_csv(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     where = "data.source (csv)"
     path = config_value(source, "path", where)
-    columns, label_column = (
-        config_value(source, "columns", where),
-        config_value(source, "label_column", where),
-    )
     try:
         text = read_text_file(path, "data.source.path", advice="use a smaller CSV file")
         header = [name.strip() for name in next(csv.reader(io.StringIO(text)), [])]
@@ -373,17 +370,38 @@ def _load_csv(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
         )  # fmt: skip
     except (UnicodeDecodeError, ValueError, csv.Error) as exc:
         raise RunError(f"cannot read CSV {path}: {exc}") from exc
-    if not header or not any(header):
-        raise RunError(f"{path}: a header row naming the columns is required")
-    if len(set(header)) != len(header):
-        raise RunError(f"{path}: the header names a column twice: {header}")
+    feature_index, label_index = csv_layout(source, header)
     if cells.size == 0:
         raise RunError(f"{path}: no data rows below the header")
     if cells.shape[1] != len(header):
         raise RunError(
             f"{path}: the header has {len(header)} columns but the rows have {cells.shape[1]}"
         )
-    cells = np.char.strip(cells)
+    used = feature_index + ([label_index] if label_index is not None else [])
+    cells = np.char.strip(cells[:, used])
+    x = csv_values(cells, [header[i] for i in used], len(feature_index), path)
+    if label_index is None:
+        return x, None
+    raw = cells[:, -1]
+    if np.vectorize(_is_number, otypes=[bool])(raw).all():
+        return x, raw.astype(np.float64)
+    _, labels = np.unique(raw, return_inverse=True)  # class names -> sorted indices
+    return x, labels
+
+
+def csv_layout(source: dict, header: list[str]) -> tuple[list[int], int | None]:
+    """(indices of the feature columns, index of the label column or None) in a CSV's
+    stripped `header`, refused when the header or the spec's column names do not fit."""
+    where = "data.source (csv)"
+    path = config_value(source, "path", where)
+    columns, label_column = (
+        config_value(source, "columns", where),
+        config_value(source, "label_column", where),
+    )
+    if not header or not any(header):
+        raise RunError(f"{path}: a header row naming the columns is required")
+    if len(set(header)) != len(header):
+        raise RunError(f"{path}: the header names a column twice: {header}")
 
     def index_of(name: str, field: str) -> int:
         if name not in header:
@@ -397,47 +415,62 @@ def _load_csv(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
         feature_index = [index_of(c, "data.source.columns") for c in columns]
     if not feature_index:
         raise RunError(f"{path}: no feature columns left besides the label column")
-    used = feature_index + ([label_index] if label_index is not None else [])
+    return feature_index, label_index
 
-    empty = np.argwhere(cells[:, used] == "")
+
+def csv_values(
+    cells: np.ndarray, names: list[str], features: int, path: str, first_row: int = 0
+) -> np.ndarray:
+    """The float64 values of the first `features` columns of stripped string `cells` (the
+    used columns, named `names`), refused at the first empty, non-numeric or non-finite
+    cell, named by column and line; `first_row` is the data row index of cells' first row."""
+    empty = np.argwhere(cells == "")
     if empty.size:
-        row, col = empty[0]
+        row, col = (int(i) for i in empty[0])
+        row += first_row
         raise RunError(
-            f"{path}: empty cell in column {header[used[col]]!r} at data row {row + 1} "
+            f"{path}: empty cell in column {names[col]!r} at data row {row + 1} "
             f"(line {row + 2}); fill or drop incomplete rows first"
         )
-    features = cells[:, feature_index]
+    values = cells[:, :features]
     try:
-        x = features.astype(np.float64)
+        x = values.astype(np.float64)
     except ValueError:
-        bad = np.argwhere(~np.vectorize(_is_number, otypes=[bool])(features))[0]
+        bad = np.argwhere(~np.vectorize(_is_number, otypes=[bool])(values))[0]
+        row = int(bad[0]) + first_row
         raise RunError(
-            f"{path}: non-numeric value {str(features[tuple(bad)])!r} in column "
-            f"{header[feature_index[bad[1]]]!r} at data row {bad[0] + 1} (line {bad[0] + 2})"
+            f"{path}: non-numeric value {str(values[tuple(bad)])!r} in column "
+            f"{names[bad[1]]!r} at data row {row + 1} (line {row + 2})"
         ) from None
     bad = np.argwhere(~np.isfinite(_float32(x)))
     if bad.size:
         row, col = (int(i) for i in bad[0])
         raise RunError(
-            f"{path}: the value {str(features[row, col])!r} in column "
-            f"{header[feature_index[col]]!r} at data row {row + 1} (line {row + 2}) "
+            f"{path}: the value {str(values[row, col])!r} in column "
+            f"{names[col]!r} at data row {row + first_row + 1} (line {row + first_row + 2}) "
             f"{_why_not_finite(x[row, col])}; clean the data first"
         )
-    if label_index is None:
-        return x, None
-    raw = cells[:, label_index]
-    if np.vectorize(_is_number, otypes=[bool])(raw).all():
-        return x, raw.astype(np.float64)
-    _, labels = np.unique(raw, return_inverse=True)  # class names -> sorted indices
-    return x, labels
+    return x
+
+
+def _load_parquet(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    from gencompile.runtime.tables import load_parquet  # imports pyarrow
+
+    return load_parquet(source)
 
 
 def column_names(source: dict) -> list[str] | None:
-    """Names of the features a CSV source yields, in order; None for sources without names."""
-    if source.get("type") != "csv":
+    """Names of the features a CSV or Parquet source yields, in order; None for sources
+    without names."""
+    kind = source.get("type")
+    if kind not in ("csv", "parquet"):
         return None
-    where = "data.source (csv)"
-    header = [name.strip() for name in read_header_row(config_value(source, "path", where), where)]
+    where = f"data.source ({kind})"
+    path = config_value(source, "path", where)
+    if kind == "parquet":
+        header = list(parquet_schema(path, where)[0])
+    else:
+        header = [name.strip() for name in read_header_row(path, where)]
     columns, label = config_value(source, "columns", where), source.get("label_column")
     return list(columns) if columns is not None else [c for c in header if c != label]
 
@@ -473,6 +506,7 @@ _SOURCES: dict[str, Callable[[dict, int], tuple[Any, Any]]] = {
     "npy": _load_npy,
     "images": _load_images,
     "csv": _load_csv,
+    "parquet": _load_parquet,
     "keras": _load_keras,
 }
 

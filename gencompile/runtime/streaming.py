@@ -1,8 +1,10 @@
 """Data larger than memory: examples read from their file batch by batch, never whole.
 
-`load_data` hands a config here when its source streams (`datafiles.streams`: an npy file
-whose values take more than `STREAM_THRESHOLD` as float32, or `data.cache: stream`). The
-pipeline keeps the in-memory one's contract:
+`load_data` hands a config here when its source streams (`datafiles.streams`: an npy or
+parquet file whose values take more than `STREAM_THRESHOLD` as float32, a csv file beyond
+about 150 MiB, or `data.cache: stream`). A csv or parquet file is read from its float32
+.npy conversion (`tables.cached_table`), its labels held in memory. The pipeline keeps the
+in-memory one's contract:
 
 1. one pass over the file in chunks checks every value, hashes the fingerprint (the same
    sha256 as for loaded data, so `reproduce` and `build --locked` compare like with like)
@@ -22,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -109,10 +112,15 @@ class StreamedSplit:
 
 
 def scan(
-    data: StreamedArray, training: np.ndarray, axis: int | None, config: dict
+    data: StreamedArray,
+    training: np.ndarray,
+    axis: int | None,
+    config: dict,
+    labels: np.ndarray | None = None,
 ) -> tuple[str, Statistics]:
-    """One pass in file order: check values, fingerprint, statistics of the rows where
-    `training` (a mask over the examples) is set."""
+    """One pass in file order: check values, fingerprint (of the values, then the labels,
+    as `data.fingerprint` hashes loaded arrays), statistics of the rows where `training`
+    (a mask over the examples) is set."""
     digest = hashlib.sha256(b"gencompile-data-v1")
     digest.update(array_prefix(np.float32, (len(data), *data.element_shape)))
     stats: Statistics | None = None
@@ -127,42 +135,64 @@ def scan(
             stats = part if stats is None else stats.merge(part)
         if bar is not None:
             bar.update(start + len(chunk))
-    digest.update(b"|none")  # no labels
+    if labels is None:
+        digest.update(b"|none")
+    else:
+        digest.update(array_prefix(labels.dtype, labels.shape))
+        digest.update(memoryview(np.ascontiguousarray(labels)).cast("B"))
     assert stats is not None  # _split always leaves training examples
     return finish_fingerprint(digest, config), stats
+
+
+def _streamed_file(source: dict) -> tuple[str | Path, np.ndarray | None]:
+    """(the .npy file examples are read from, int32 labels or None) of a streamed source."""
+    if source.get("type") in ("csv", "parquet"):
+        from gencompile.runtime.tables import cached_table  # imports pyarrow
+
+        return cached_table(source)
+    return config_value(source, "path", "data.source (npy)"), None
 
 
 def _show_progress(total_bytes: int) -> bool:
     return total_bytes > PROGRESS_BYTES and sys.stdout.isatty()
 
 
-def _reader(split: StreamedSplit, positions: np.ndarray, element: tuple[int, ...]) -> Any:
-    """A tf function from positions within `positions` to the preprocessed batch."""
+def _reader(
+    split: StreamedSplit,
+    positions: np.ndarray,
+    element: tuple[int, ...],
+    labels: tf.Tensor | None = None,
+) -> Any:
+    """A tf function from positions within `positions` to the preprocessed batch, with its
+    labels (gathered from `labels`, indexed by example) when given."""
     table = tf.constant(positions, tf.int64)
 
-    def read(indices: tf.Tensor) -> tf.Tensor:
-        batch = tf.numpy_function(
-            split.read, [tf.gather(table, indices)], tf.float32, stateful=False
-        )
-        return tf.ensure_shape(batch, [indices.shape[0], *element])
+    def read(indices: tf.Tensor) -> Any:
+        found = tf.gather(table, indices)
+        batch = tf.numpy_function(split.read, [found], tf.float32, stateful=False)
+        batch = tf.ensure_shape(batch, [indices.shape[0], *element])
+        return batch if labels is None else (batch, tf.gather(labels, found))
 
     return read
 
 
 def load_streamed(config: dict, settings: Settings, seed: int) -> DataBundle:
-    """The streaming counterpart of `data._load_in_memory` (npy sources, no labels)."""
+    """The streaming counterpart of `data._load_in_memory`: npy sources, and csv and
+    parquet sources through their float32 .npy cache (`tables`) with labels held in memory."""
     source = settings.source
-    path = config_value(source, "path", "data.source (npy)")
-    data = StreamedArray(path, "data.source.path")
+    path, labels = _streamed_file(source)
+    data = StreamedArray(str(path), "data.source.path")
     element = data.element_shape
     kind = "image" if len(element) == 3 else "vector"
-    settings.check(kind, element, has_labels=False)
+    settings.check(kind, element, has_labels=labels is not None)
+    with_labels = labels if settings.with_labels else None
+    label_table = None if with_labels is None else tf.constant(with_labels)
 
     train_idx, val_idx = split_indices(len(data), settings.fraction, seed)
     settings.check_training_size(len(train_idx))
     training = np.zeros(len(data), dtype=bool)
     training[train_idx] = True
-    digest, stats = scan(data, training, None if kind == "image" else 0, config)
+    digest, stats = scan(data, training, None if kind == "image" else 0, config, labels)
     del training
     preprocessor = Preprocessor.from_statistics(
         kind, element, stats, settings.scale, settings.standardize
@@ -171,7 +201,7 @@ def load_streamed(config: dict, settings: Settings, seed: int) -> DataBundle:
     x_val = StreamedSplit(data, val_idx, preprocessor)
     low_high = preprocessor.transform(np.stack([stats.low, stats.high]))
     augment_batch = augmenter(settings, seed, (float(low_high.min()), float(low_high.max())))
-    read_train = _reader(x_train, train_idx, element)
+    read_train = _reader(x_train, train_idx, element, label_table)
 
     def epochs(first: int, last: int, steps: int | None = None) -> tf.data.Dataset:
         """Batches of epochs first..last-1; epoch e's order depends only on (seed, e)."""
@@ -182,7 +212,7 @@ def load_streamed(config: dict, settings: Settings, seed: int) -> DataBundle:
 
     validation = None
     if len(val_idx):  # in the split's order, never shuffled or augmented, as when loaded
-        read_val = _reader(x_val, val_idx, element)
+        read_val = _reader(x_val, val_idx, element, label_table)
 
         def batch(start: tf.Tensor) -> tf.Tensor:
             stop = tf.minimum(start + settings.batch_size, len(val_idx))
@@ -199,10 +229,10 @@ def load_streamed(config: dict, settings: Settings, seed: int) -> DataBundle:
         validation=validation,
         x_train=x_train,  # type: ignore[arg-type]  # array-like, read on demand
         x_val=x_val,  # type: ignore[arg-type]
-        y_train=None,
-        y_val=None,
+        y_train=None if labels is None else labels[train_idx],
+        y_val=None if labels is None else labels[val_idx],
         element_shape=element,
-        num_classes=None,
+        num_classes=None if labels is None else int(labels.max()) + 1,
         kind=kind,
         preprocessor=preprocessor,
         fingerprint=digest,

@@ -61,7 +61,7 @@ def source_classes(spec: Spec) -> tuple[bool, int | None]:
         return True, KERAS_CLASSES[source.name]
     if source.type == "npz":
         return source.labels is not None, None
-    if source.type == "csv":
+    if source.type in ("csv", "parquet"):
         return source.label_column is not None, None
     if source.type == "images":
         return True, None  # class subfolders; checked when the data is read
@@ -79,7 +79,7 @@ def check_conditional_labels(spec: Spec) -> Found:
             f"a conditional {spec.model.family} needs labelled data, but data.source "
             f"({spec.data.source.type}) has no labels",
             "use a labelled source: a builtin such as digits, npz with `labels:`, "
-            "csv with `label_column:`, or an image folder with class subfolders",
+            "csv or parquet with `label_column:`, or an image folder with class subfolders",
         )
     elif classes is not None and classes != conditional.num_classes:
         yield (

@@ -84,6 +84,16 @@ class CsvSource(StrictModel):
     label_column: str | None = None
 
 
+class ParquetSource(StrictModel):
+    """A Parquet file: numeric feature columns and an optional label column (numbers, or
+    class names mapped to the indices of their sorted order)."""
+
+    type: Literal["parquet"]
+    path: str = Field(min_length=1)
+    columns: list[str] | None = Field(None, min_length=1)
+    label_column: str | None = None
+
+
 class KerasSource(StrictModel):
     """keras.datasets: needs the network the first time."""
 
@@ -100,7 +110,14 @@ class TextSource(StrictModel):
 
 
 DataSource = Annotated[
-    BuiltinSource | NpzSource | NpySource | ImagesSource | CsvSource | KerasSource | TextSource,
+    BuiltinSource
+    | NpzSource
+    | NpySource
+    | ImagesSource
+    | CsvSource
+    | ParquetSource
+    | KerasSource
+    | TextSource,
     Field(discriminator="type"),
 ]
 
@@ -174,16 +191,17 @@ class DataSpec(StrictModel):
     cache: Literal["auto", "memory", "stream"] = Field(
         "auto",
         description="How file data is held: `auto` streams an npy file whose values take more "
-        "than 256 MiB as float32 and loads smaller data whole; `memory` always loads whole; "
-        "`stream` always reads batches from the file (npy sources only).",
+        "than 256 MiB as float32 (a csv file beyond about 150 MiB of text) and loads smaller "
+        "data whole; `memory` always loads whole; `stream` always reads batches from the file "
+        "(npy, csv and parquet sources only).",
     )
 
     @model_validator(mode="after")
     def _stream_supported(self) -> DataSpec:
-        if self.cache == "stream" and self.source.type != "npy":
+        if self.cache == "stream" and self.source.type not in ("npy", "csv", "parquet"):
             raise FieldError(
                 "cache",
-                f"only npy sources stream so far; the {self.source.type} source loads "
-                "whole: use cache: auto or memory",
+                f"only npy, csv and parquet sources stream so far; the {self.source.type} "
+                "source loads whole: use cache: auto or memory",
             )
         return self

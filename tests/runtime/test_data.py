@@ -176,8 +176,8 @@ def test_unknown_builtin_and_missing_argument_are_clear() -> None:
         load_arrays({"type": "builtin", "name": "mnist"}, seed=0)
     with pytest.raises(RunError, match=r"missing 'noise'"):
         load_arrays({"type": "builtin", "name": "moons", "n_samples": 10}, seed=0)
-    with pytest.raises(RunError, match=r"unknown data source type 'parquet'"):
-        load_arrays({"type": "parquet"}, seed=0)
+    with pytest.raises(RunError, match=r"unknown data source type 'hdf5'"):
+        load_arrays({"type": "hdf5"}, seed=0)
 
 
 # --------------------------------------------------------------------------- splits

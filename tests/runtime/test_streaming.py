@@ -222,5 +222,5 @@ def test_streamed_data_counts_its_indices_not_its_values(tmp_path: Path) -> None
 def test_only_npy_sources_may_be_told_to_stream() -> None:
     from gencompile.errors import SpecError
 
-    with pytest.raises(SpecError, match=r"data\.cache.*only npy sources stream"):
+    with pytest.raises(SpecError, match=r"data\.cache.*only npy, csv and parquet sources stream"):
         lowered("data.cache=stream")
