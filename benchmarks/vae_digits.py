@@ -55,7 +55,7 @@ from keras import layers, ops, regularizers
 from gencompile.compiler.project import build
 from gencompile.generated import import_generated
 from gencompile.runtime import callbacks as cb
-from gencompile.runtime import repro, training
+from gencompile.runtime import replicas, repro, training
 from gencompile.runtime.data import DataBundle, load_data
 from gencompile.runtime.vae import elbo as generated_elbo
 from gencompile.runtime.vae import iwae_log_likelihood
@@ -596,7 +596,7 @@ def ablated_generated(
                 loss = loss + (sum(self.losses) if python_sum else ops.sum(self.losses))
                 scaled = loss
                 if scale_loss:
-                    scaled = self.optimizer.scale_loss(m.losses.scale_for_distribution(loss))
+                    scaled = self.optimizer.scale_loss(replicas.scale_to_global_batch(loss))
             grads = tape.gradient(scaled, self.trainable_weights)
             self.optimizer.apply(grads, self.trainable_weights)
             if grad_norm:

@@ -1,8 +1,8 @@
 """Loss terms shared by generated models.
 
 Per-example terms come back unreduced (`[B]` or `[B, D]`) so the generated `train_step`
-spells out its own reduction; `scale_for_distribution` makes that reduction correct under
-`tf.distribute`, where each replica only sees its slice of the global batch.
+spells out its own reduction (under `tf.distribute`, `replicas.scale_to_global_batch` makes
+that reduction the global batch's).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from gencompile.runtime.distributions import diag_normal_log_prob
 
 Tensor = tf.Tensor
 
-__all__ = ["free_bits_kl", "gaussian_kl", "monte_carlo_kl", "scale_for_distribution"]
+__all__ = ["free_bits_kl", "gaussian_kl", "monte_carlo_kl"]
 
 
 def gaussian_kl(mean: Any, log_var: Any) -> Tensor:
@@ -47,13 +47,3 @@ def free_bits_kl(kl_per_dim: Any, free_bits: float) -> Tensor:
     if isinstance(free_bits, (int, float)) and free_bits <= 0:
         return tf.reduce_sum(per_dim)  # exactly the plain mean, even for tiny negative noise
     return tf.reduce_sum(tf.maximum(per_dim, tf.constant(free_bits, tf.float32)))
-
-
-def scale_for_distribution(loss: Any) -> Tensor:
-    """Divide by the replica count so per-replica means sum to the global-batch mean.
-
-    Gradients are summed across replicas, so this is the convention Keras' own
-    `compute_loss` uses; outside a strategy the count is 1 and this is the identity.
-    """
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return tf.cast(loss, tf.float32) / tf.cast(replicas, tf.float32)

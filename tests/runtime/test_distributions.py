@@ -30,8 +30,8 @@ from gencompile.runtime.losses import (
     free_bits_kl,
     gaussian_kl,
     monte_carlo_kl,
-    scale_for_distribution,
 )
+from gencompile.runtime.replicas import scale_to_global_batch
 
 RTOL = 1e-4
 ATOL = 1e-4
@@ -436,10 +436,10 @@ def test_free_bits_kl() -> None:
     np.testing.assert_allclose(tape.gradient(out, var).numpy(), [[0, 0.5, 0], [0, 0.5, 0]])
 
 
-def test_scale_for_distribution_without_strategy_is_identity() -> None:
-    assert float(scale_for_distribution(tf.constant(3.0))) == 3.0
+def test_scaling_to_the_global_batch_without_strategy_is_identity() -> None:
+    assert float(scale_to_global_batch(tf.constant(3.0))) == 3.0
     with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
-        assert float(scale_for_distribution(tf.constant(3.0))) == 3.0
+        assert float(scale_to_global_batch(tf.constant(3.0))) == 3.0
 
 
 # --------------------------------------------------------------------------------------
@@ -483,7 +483,7 @@ def test_everything_runs_in_tf_function(rng: np.random.Generator) -> None:
             kl,
             monte_carlo_kl(z, z_mean, z_log_var, mog),
             free_bits_kl(kl, 0.1),
-            scale_for_distribution(tf.reduce_mean(kl)),
+            scale_to_global_batch(tf.reduce_mean(kl)),
         )
         return out
 
