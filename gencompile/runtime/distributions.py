@@ -60,11 +60,15 @@ def diag_normal_log_prob(z: Any, mean: Any, log_var: Any) -> Tensor:
     return tf.reduce_sum(log_density, axis=-1)
 
 
-def reparameterize(mean: Any, log_var: Any, seed: Seed) -> Tensor:
-    """Draw z = mean + exp(log_var / 2) * eps so gradients flow to mean and log_var."""
+def reparameterize(mean: Any, log_var: Any, seed: Seed | None = None, noise: Any = None) -> Tensor:
+    """Draw z = mean + exp(log_var / 2) * eps so gradients flow to mean and log_var.
+
+    eps ~ N(0, I) is drawn with `seed`, or given as `noise` (under a distribution strategy,
+    a replica's rows of one draw for the global batch)."""
     mean, log_var = _f32(mean), _f32(log_var)
-    eps = keras.random.normal(tf.shape(mean), dtype="float32", seed=seed)
-    return mean + tf.exp(0.5 * log_var) * eps
+    if noise is None:
+        noise = keras.random.normal(tf.shape(mean), dtype="float32", seed=seed)
+    return mean + tf.exp(0.5 * log_var) * _f32(noise)
 
 
 # --------------------------------------------------------------------------------------

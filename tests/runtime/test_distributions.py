@@ -510,3 +510,9 @@ def test_everything_runs_in_tf_function(rng: np.random.Generator) -> None:
             np.testing.assert_allclose(graph[key][i], eager[key][i], rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(graph["losses"][0], eager["losses"][0], rtol=1e-5)
     assert graph["Bernoulli1"][0].shape == (3,) and graph["priors"][4].shape == (3, 2)
+
+
+def test_reparameterize_takes_given_noise_as_eps() -> None:
+    mean, log_var = tf.constant([[1.0, -2.0]]), tf.constant([[0.0, np.log(4.0)]])
+    z = reparameterize(mean, log_var, noise=tf.constant([[0.5, -1.0]]))
+    np.testing.assert_allclose(z.numpy(), [[1.5, -4.0]], rtol=1e-6)
