@@ -247,6 +247,14 @@ def train(
         Optional[Path],  # noqa: UP045
         typer.Option(help="Continue this interrupted run from its newest checkpoint."),
     ] = None,
+    workers: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            min=1,
+            help="Train with N local worker processes (the multi_worker strategy, each "
+            "worker on a loopback port).",
+        ),
+    ] = None,
 ) -> None:
     """Build a spec into runs/<name>/<id>/ and train it there (or --resume a run)."""
     from gencompile.runs import resume as resume_run
@@ -255,10 +263,18 @@ def train(
     if resume is not None:
         if spec is not None or set_ or epochs is not None:
             raise typer.BadParameter("--resume continues a run as it was locked: give no spec")
-        result = resume_run(resume, quiet=quiet, allow_custom_code=allow_custom_code)
+        result = resume_run(
+            resume, quiet=quiet, allow_custom_code=allow_custom_code, workers=workers
+        )
     else:
         result = train_run(
-            spec, set_ or [], epochs, runs_dir, quiet=quiet, allow_custom_code=allow_custom_code
+            spec,
+            set_ or [],
+            epochs,
+            runs_dir,
+            quiet=quiet,
+            allow_custom_code=allow_custom_code,
+            workers=workers,
         )
     _print_metrics(result.metrics)
     out.print(f"{'run:':<13} {result.run_dir}", highlight=False)

@@ -71,8 +71,9 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
-def recorded(run_dir: Path) -> Iterator[None]:
-    """Keep status.json true while training runs in this block.
+def recorded(run_dir: Path, resume_options: str = "") -> Iterator[None]:
+    """Keep status.json true while training runs in this block (`resume_options`: what
+    the advice to resume adds to `gencompile train --resume RUN`).
 
     SIGTERM is turned into the same clean stop as Ctrl-C (the default would end the
     process without a word), and both end in `RunInterrupted` saying how to resume.
@@ -90,7 +91,7 @@ def recorded(run_dir: Path) -> Iterator[None]:
         write_status(run_dir, "interrupted")
         raise RunInterrupted(
             f"interrupted: {run_dir} keeps its newest checkpoint; continue with "
-            f"`gencompile train --resume {run_dir}`"
+            f"`gencompile train --resume {run_dir}{resume_options}`"
         ) from None
     except BaseException as error:
         write_status(run_dir, "failed", error=f"{type(error).__name__}: {error}"[:2000])

@@ -25,6 +25,7 @@ from gencompile.compiler.project import build, sha256_text, write_lock
 from gencompile.compiler.resources import check_memory
 from gencompile.errors import RunError, SpecError
 from gencompile.generated import import_generated, load_trained_model, read_record, verified_lock
+from gencompile.local_cluster import run_workers
 from gencompile.report import write_report
 from gencompile.run_status import recorded
 from gencompile.spec import LoadedSpec, load_spec, load_spec_text
@@ -80,11 +81,15 @@ def train(
     run_dir: Path | str | None = None,
     quiet: bool = False,
     allow_custom_code: bool = False,
+    workers: int | None = None,
 ) -> TrainResult:
-    """Build `spec` into a new run directory and train it there."""
+    """Build `spec` into a new run directory and train it there (with `workers` local
+    worker processes: the multi_worker strategy, recorded in the lock)."""
     overrides = list(overrides)
     if epochs is not None:
         overrides.append(f"training.epochs={int(epochs)}")  # recorded in the lock
+    if workers is not None:
+        overrides.append("training.distribution.strategy=multi_worker")
     loaded = load_spec(spec if spec is not None else default_spec_path(), overrides)
     plan = lower(loaded)
     check_memory(plan)  # before anything is written and before TensorFlow starts
@@ -92,18 +97,31 @@ def train(
     spec_sha = sha256_text(loaded.spec.model_dump_json())
     directory = Path(run_dir) if run_dir else new_run_dir(Path(runs_root), loaded, spec_sha)
     built = build(loaded, directory, allow_custom_code=allow_custom_code)
-    return train_in(directory, built.plan.package, built.lock, quiet, allow=allow_custom_code)
+    return train_in(
+        directory, built.plan.package, built.lock, quiet, allow=allow_custom_code, workers=workers
+    )
 
 
 def resume(
-    run_dir: Path | str, quiet: bool = False, allow_custom_code: bool = False
+    run_dir: Path | str,
+    quiet: bool = False,
+    allow_custom_code: bool = False,
+    workers: int | None = None,
 ) -> TrainResult:
     """Continue an interrupted run from its newest whole checkpoint, in place."""
     run_dir = Path(run_dir)
     lock = verified_lock(run_dir, allow_custom_code)
+    strategy = lock["resolved_spec"]["training"]["distribution"]["strategy"]
+    if workers is not None and strategy != "multi_worker":
+        raise RunError(
+            f"{run_dir} was trained with the {strategy!r} strategy, not 'multi_worker': "
+            "resume it without --workers"
+        )
     check_evaluation_weights(locked_plan(lock))
     package = python_name(lock["name"])
-    return train_in(run_dir, package, lock, quiet, "--resume", allow=allow_custom_code)
+    return train_in(
+        run_dir, package, lock, quiet, "--resume", allow=allow_custom_code, workers=workers
+    )
 
 
 # Every metric that can need InceptionV3 (the runtime decides exactly, for the data at hand).
@@ -126,17 +144,28 @@ def check_evaluation_weights(plan: Any) -> None:
 
 
 def train_in(
-    directory: Path, package: str, lock: dict, quiet: bool, *flags: str, allow: bool = False
+    directory: Path,
+    package: str,
+    lock: dict,
+    quiet: bool,
+    *flags: str,
+    allow: bool = False,
+    workers: int | None = None,
 ) -> TrainResult:
     """Train a built run directory; record the data fingerprint in its lock; report.
 
-    `allow`: the caller's consent to custom code. status.json says all along whether the
-    run is running, finished, failed or interrupted.
+    `allow`: the caller's consent to custom code. `workers`: train in that many local
+    worker processes (`local_cluster`), else in this process. status.json says all along
+    whether the run is running, finished, failed or interrupted.
     """
-    with recorded(directory):
-        module = import_generated(directory, package, allow_custom_code=allow)
-        argv = ["--run-dir", str(directory), *flags] + (["--quiet"] if quiet else [])
-        metrics = module.main(argv)
+    argv = ["--run-dir", str(directory), *flags] + (["--quiet"] if quiet else [])
+    with recorded(directory, f" --workers {workers}" if workers else ""):
+        if workers:
+            run_workers(directory, package, argv, workers, allow_custom_code=allow)
+            metrics = read_record(directory)["metrics"]
+        else:
+            module = import_generated(directory, package, allow_custom_code=allow)
+            metrics = module.main(argv)
         record = json.loads((directory / "metrics.json").read_text())
         found = {key: record.get(key) for key in ("data_fingerprint", "data_statistics")}
         write_lock(directory, dict(lock, **found))

@@ -149,17 +149,6 @@ class Lowering:
             resolved["training"].pop("optimizers", None)
         return resolved
 
-    def check_strategy(self) -> None:
-        """`mirrored` (one machine, several devices) trains every family; several machines
-        need what this version does not have yet."""
-        if self.spec.training.distribution.strategy == "multi_worker":
-            self.report(
-                ("training", "distribution", "strategy"),
-                "the 'multi_worker' strategy is not available yet: it needs a cluster "
-                "(TF_CONFIG), data sharded per worker and the chief alone writing the run",
-                "use training.distribution: {strategy: mirrored} (the devices of one machine)",
-            )
-
     @property
     def package(self) -> str:
         return python_name(self.spec.name)
@@ -173,7 +162,6 @@ def lower(loaded: LoadedSpec) -> Any:
     plan = LOWERINGS[loaded.spec.model.family](lowering)
     lowering.check_metric_data_kind()
     check_sizes(lowering, plan)
-    lowering.check_strategy()
     lowering.fail_if_problems()
     return plan
 

@@ -23,7 +23,7 @@ import tensorflow as tf
 from gencompile.errors import RunError
 from gencompile.files import atomic_save
 from gencompile.runtime import callbacks as cb
-from gencompile.runtime import checkpoints, pictures, repro
+from gencompile.runtime import checkpoints, cluster, pictures, repro
 from gencompile.runtime.optimizers import make_optimizer
 
 
@@ -39,14 +39,12 @@ def parse_args(argv: list[str] | None, epochs: int, run_dir: Path) -> argparse.N
 
 
 def strategy_for(name: str) -> tf.distribute.Strategy:
-    """`mirrored`: one replica per GPU, or per logical CPU device when there is no GPU.
-
-    (`multi_worker` is refused when the spec is lowered: no cluster support yet.)
-    """
+    """`mirrored`: one replica per GPU, or per logical CPU device when there is no GPU;
+    `multi_worker`: the workers of the cluster `TF_CONFIG` names (`runtime/cluster.py`)."""
     if name == "mirrored":
         return mirrored_strategy()
     if name == "multi_worker":
-        raise RunError("the 'multi_worker' strategy is not available yet; use 'mirrored'")
+        return cluster.multi_worker_strategy()
     return tf.distribute.get_strategy()
 
 
@@ -232,11 +230,12 @@ def fit(
     if initial_epoch == 0 and hasattr(model, "initialize"):
         model.initialize(data)  # data-dependent initialisation (k-means, actnorm, ...)
     fixed_steps = training["steps_per_epoch"]
-    stream = data.epochs(initial_epoch, epochs, steps=fixed_steps)
+    stream = cluster.shard_by_example(data.epochs(initial_epoch, epochs, steps=fixed_steps))
+    validation = None if data.validation is None else cluster.shard_by_example(data.validation)
     start = time.perf_counter()
     model.fit(
         stream,
-        validation_data=data.validation,
+        validation_data=validation,
         epochs=epochs,
         initial_epoch=initial_epoch,
         steps_per_epoch=steps_per_epoch(training, data),

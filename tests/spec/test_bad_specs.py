@@ -1268,15 +1268,6 @@ CASES += [
         ("export keras",),
         lower=True,
     ),
-    Case(
-        "multi-worker-strategy",
-        DIFFUSION + "training:\n  distribution: {strategy: multi_worker}\n",
-        "training.distribution.strategy",
-        "strategy: ^multi_worker",
-        ("'multi_worker' strategy is not available yet",),
-        ("strategy: mirrored",),
-        lower=True,
-    ),
 ]
 
 
