@@ -16,6 +16,9 @@ from gencompile.spec.base import (
     StrictModel,
 )
 
+# The sources that can stream (`datafiles.STREAMING_SOURCES`, which the spec does not import).
+STREAMING_TYPES = ("npy", "csv", "parquet", "images", "tfrecord")
+
 # Each built-in data set with its arguments and their defaults (scikit-learn's names).
 BUILTIN_ARGUMENTS: dict[str, dict[str, float | int]] = {
     "digits": {},
@@ -190,18 +193,19 @@ class DataSpec(StrictModel):
     )
     cache: Literal["auto", "memory", "stream"] = Field(
         "auto",
-        description="How file data is held: `auto` streams an npy file whose values take more "
-        "than 256 MiB as float32 (a csv file beyond about 150 MiB of text) and loads smaller "
-        "data whole; `memory` always loads whole; `stream` always reads batches from the file "
-        "(npy, csv and parquet sources only).",
+        description="How file data is held: `auto` streams an npy file, an image folder or "
+        "tfrecord shards whose values take more than 256 MiB as float32 (a csv file beyond "
+        "about 150 MiB of text) and loads smaller data whole; `memory` always loads whole; "
+        "`stream` always reads batches from the files (npy, csv, parquet, images and "
+        "tfrecord sources only).",
     )
 
     @model_validator(mode="after")
     def _stream_supported(self) -> DataSpec:
-        if self.cache == "stream" and self.source.type not in ("npy", "csv", "parquet"):
+        if self.cache == "stream" and self.source.type not in STREAMING_TYPES:
             raise FieldError(
                 "cache",
-                f"only npy, csv and parquet sources stream so far; the {self.source.type} "
-                "source loads whole: use cache: auto or memory",
+                f"only {', '.join(STREAMING_TYPES)} sources stream so far; the "
+                f"{self.source.type} source loads whole: use cache: auto or memory",
             )
         return self
