@@ -437,8 +437,10 @@ def streams(source: dict, cache: str) -> bool:
         return rows * len(features) * 4 > STREAM_THRESHOLD
     if source["type"] == "images":  # every image is resized to `size`: no need to decode
         return _decoded_image_bytes(source) > STREAM_THRESHOLD
-    if source["type"] == "tfrecord":  # the shards' bytes: a record holds at least its values
-        return sum(f.stat().st_size for f in record_files(source["files"])) > STREAM_THRESHOLD
+    if source["type"] == "tfrecord":  # shard bytes / first record's bytes x its values
+        from gencompile.tfrecords import decoded_bytes  # reads the framing, not TensorFlow
+
+        return decoded_bytes(source) > STREAM_THRESHOLD
     shape, _ = array_header(source["path"], "data.source.path")
     return int(np.prod(shape, dtype=np.float64)) * 4 > STREAM_THRESHOLD
 

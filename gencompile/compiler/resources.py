@@ -170,6 +170,10 @@ def _examples(source: dict[str, Any]) -> int | None:
             return npz_header(source["path"], source["key"], "data.source.path")[0][0]
         if kind == "images":
             return count_images(source["dir"])
+        if kind == "tfrecord":
+            from gencompile.tfrecords import estimated_records
+
+            return estimated_records(source)
     except (DataFileError, OSError, IndexError, KeyError):
         return None
     return None

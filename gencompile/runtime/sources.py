@@ -456,6 +456,12 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _load_tfrecord(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    from gencompile.runtime.records import read_all
+
+    return read_all(source)
+
+
 def _load_keras(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
     name = config_value(source, "name", "data.source (keras)")
     if name not in _KERAS_DATASETS:
@@ -481,6 +487,7 @@ _SOURCES: dict[str, Callable[[dict, int], tuple[Any, Any]]] = {
     "csv": _load_csv,
     "parquet": _load_parquet,
     "keras": _load_keras,
+    "tfrecord": _load_tfrecord,
 }
 
 

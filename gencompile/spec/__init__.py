@@ -6,6 +6,8 @@ Imports no TensorFlow or Keras, so validating a spec is fast.
 from __future__ import annotations
 
 import copy
+import glob
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,9 +66,12 @@ def _file_paths(spec: Spec) -> list[tuple[PathKey, str]]:
     source = spec.data.source
     found = [
         (("data", "source", key), getattr(source, key))
-        for key in ("path", "dir")
+        for key in ("path", "dir", "files")
         if isinstance(getattr(source, key, None), str)
     ]
+    if source.type == "tfrecord":  # a shard may be a link to elsewhere
+        key = ("data", "source", "files")
+        found += [(key, name) for name in glob.glob(os.path.expanduser(source.files))]
     if spec.evaluation.inception_weights is not None:
         found.append((("evaluation", "inception_weights"), spec.evaluation.inception_weights))
     return found

@@ -112,6 +112,51 @@ class TextSource(StrictModel):
     encoding: Literal["utf-8", "latin-1", "ascii"] = "utf-8"
 
 
+FeatureName = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class RecordValues(StrictModel):
+    """x as numbers: a float_list (dtype float32) or int64_list (dtype int64) feature with a
+    fixed number of values, read as `shape` ((D,) a vector, (H, W) or (H, W, C) an image)."""
+
+    type: Literal["values"]
+    name: FeatureName = Field(description="The feature's key in each tf.train.Example.")
+    shape: Annotated[tuple[PositiveInt, ...], AsTuple, Field(min_length=1, max_length=3)]
+    dtype: Literal["float32", "int64"] = "float32"
+
+
+class RecordImage(StrictModel):
+    """x as an encoded image (PNG, JPEG, GIF or BMP bytes), decoded by TensorFlow and
+    resized bilinearly to `size` when it differs."""
+
+    type: Literal["image"]
+    name: FeatureName = Field(description="The feature's key in each tf.train.Example.")
+    size: Annotated[tuple[PositiveInt, PositiveInt], AsTuple]
+    color: Literal["grayscale", "rgb"] = "grayscale"
+
+
+class RecordFeatures(StrictModel):
+    """Which features of each tf.train.Example are read."""
+
+    x: Annotated[RecordValues | RecordImage, Field(discriminator="type")]
+    label: FeatureName | None = Field(
+        None, description="An int64 feature holding one class index (>= 0) per example."
+    )
+
+
+class TfrecordSource(StrictModel):
+    """Sharded TFRecord files of tf.train.Example records; streams beyond 256 MiB."""
+
+    type: Literal["tfrecord"]
+    files: str = Field(
+        min_length=1,
+        description="A glob of the shards, e.g. shards/*.tfrecord (relative to the working "
+        "directory, like other paths); the matched files are read in sorted order.",
+    )
+    features: RecordFeatures
+    compression: Literal["none", "gzip", "zlib"] = "none"
+
+
 DataSource = Annotated[
     BuiltinSource
     | NpzSource
@@ -120,7 +165,8 @@ DataSource = Annotated[
     | CsvSource
     | ParquetSource
     | KerasSource
-    | TextSource,
+    | TextSource
+    | TfrecordSource,
     Field(discriminator="type"),
 ]
 
