@@ -386,7 +386,10 @@ def load_streamed_records(config: dict, settings: Settings, seed: int) -> DataBu
 
     validation = None
     if len(val_idx):  # in file order, never shuffled or augmented
-        validation = parse_batches(stream.in_file_order(True)).prefetch(tf.data.AUTOTUNE)
+        validation = parse_batches(stream.in_file_order(True))
+        # the filter hides the count, and Keras warns of a dataset that "ran out" without one
+        known = tf.data.experimental.assert_cardinality(-(-len(val_idx) // settings.batch_size))
+        validation = validation.apply(known).prefetch(tf.data.AUTOTUNE)
 
     return DataBundle(
         train=epochs(0, 1),
