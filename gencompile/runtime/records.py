@@ -27,6 +27,7 @@ batches in flight.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,8 +143,8 @@ class Records:
                 read += len(x)
         except tf.errors.OpError as err:
             raise RunError(
-                f"{shard}: cannot read the records after record {read} of this file: "
-                f"{_first_line(err.message)}"
+                f"{shard}: record {read} (counting from 0) or one of the {PASS_BATCH - 1} "
+                f"after it cannot be read: {_first_line(err.message)}"
             ) from None
 
     def count(self, shard: Path) -> int:
@@ -156,8 +157,10 @@ class Records:
 
 
 def _first_line(message: str) -> str:
-    line = message.strip().splitlines()[0] if message.strip() else "unreadable"
-    return line.rstrip(" .") + "; is it a TFRecord file of tf.train.Example records?"
+    """TensorFlow's message without its op and function names, and what to check."""
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", message).split(" [Op:")[0].strip()
+    line = text.splitlines()[0].rstrip(" .") if text else "unreadable"
+    return f"{line} (a damaged file, or not TFRecord frames of tf.train.Example records?)"
 
 
 def read_all(source: dict) -> tuple[np.ndarray, np.ndarray | None]:
