@@ -131,3 +131,9 @@ def test_images_beside_class_folders_are_refused_when_streamed(folder: Path) -> 
     Image.new("L", (5, 6)).save(folder / "stray.png")
     with pytest.raises(RunError, match="mixes image files with class folders"):
         load_data(config(folder, "stream"), seed=0)
+
+
+def test_the_spec_and_the_runtime_agree_on_what_streams() -> None:
+    from gencompile.spec.data import STREAMING_TYPES
+
+    assert STREAMING_TYPES == datafiles.STREAMING_SOURCES

@@ -156,6 +156,14 @@ def test_encoded_images_decode_to_their_pixels(tmp_path: Path) -> None:
     assert float(resized.x_train.min()) >= 0 and float(resized.x_train.max()) <= 255
 
 
+def test_moved_shards_keep_their_fingerprint(shards: Path, tmp_path: Path) -> None:
+    moved = tmp_path / "moved"
+    shards.parent.rename(moved)
+    again = load_data(config(moved / "shard-*", "stream"), seed=3).fingerprint
+    (tmp_path / "shards").symlink_to(moved)
+    assert again == load_data(config(shards, "memory"), seed=3).fingerprint
+
+
 def test_a_corrupt_record_is_one_clear_error(shards: Path) -> None:
     damaged = shards.parent / "shard-1.tfrecord"
     data = bytearray(damaged.read_bytes())
