@@ -51,6 +51,7 @@ from gencompile.runtime.data import (
     split_indices,
 )
 from gencompile.runtime.sources import _as_labels, as_float32, config_value, element_shape
+from gencompile.runtime.streaming import show_progress
 
 ORIGIN = "data.source (tfrecord)"
 PASS_BATCH = 512  # records parsed at a time by the passes
@@ -200,7 +201,7 @@ def _scan(
     digest.update(array_prefix(np.float32, (count, *records.element_shape)))
     stats: Statistics | None = None
     labels: list[np.ndarray] = []
-    shown = _show_progress(records, count)
+    shown = show_progress(count * records.values * 4)
     bar = keras.utils.Progbar(count, unit_name="record") if shown else None
     start = 0
     for shard in records.shards:
@@ -227,12 +228,6 @@ def _scan(
         digest.update(b"|none")
     assert stats is not None  # split_indices always leaves training records
     return finish_fingerprint(digest, config), stats, found
-
-
-def _show_progress(records: Records, count: int) -> bool:
-    from gencompile.runtime.streaming import _show_progress as show
-
-    return show(count * records.values * 4)
 
 
 class _Stream:

@@ -143,7 +143,7 @@ def scan(
     digest.update(array_prefix(np.float32, (len(data), *data.element_shape)))
     stats: Statistics | None = None
     total = len(data) * int(np.prod(data.element_shape)) * 4
-    bar = keras.utils.Progbar(len(data), unit_name="example") if _show_progress(total) else None
+    bar = keras.utils.Progbar(len(data), unit_name="example") if show_progress(total) else None
     for start, raw in data.chunks():
         chunk = as_float32(raw, data.origin, first=start)
         digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
@@ -180,7 +180,8 @@ def _streamed_data(source: dict) -> tuple[Examples, np.ndarray | None]:
     return StreamedArray(str(path), "data.source.path"), labels
 
 
-def _show_progress(total_bytes: int) -> bool:
+def show_progress(total_bytes: int) -> bool:
+    """Whether a pass over `total_bytes` of values shows a progress bar."""
     return total_bytes > PROGRESS_BYTES and sys.stdout.isatty()
 
 

@@ -69,12 +69,22 @@ def _file_paths(spec: Spec) -> list[tuple[PathKey, str]]:
         for key in ("path", "dir", "files")
         if isinstance(getattr(source, key, None), str)
     ]
-    if source.type == "tfrecord":  # a shard may be a link to elsewhere
-        key = ("data", "source", "files")
-        found += [(key, name) for name in glob.glob(os.path.expanduser(source.files))]
     if spec.evaluation.inception_weights is not None:
         found.append((("evaluation", "inception_weights"), spec.evaluation.inception_weights))
     return found
+
+
+def _shards(spec: Spec, raw: RawSpec) -> list[tuple[PathKey, str]]:
+    """The files a tfrecord glob inside the spec's tree matches: a shard may be a link to
+    elsewhere. A glob pointing outside is refused by itself, without being expanded."""
+    source = spec.data.source
+    if source.type != "tfrecord" or not raw.trusted:
+        return []
+    pattern = os.path.expanduser(source.files)
+    if "\0" in pattern or is_outside(Path(pattern), raw.trusted):
+        return []
+    key = ("data", "source", "files")
+    return [(key, name) for name in glob.glob(pattern, recursive=True)]
 
 
 def check_file_paths(spec: Spec, raw: RawSpec) -> list[Problem]:
@@ -82,7 +92,7 @@ def check_file_paths(spec: Spec, raw: RawSpec) -> list[Problem]:
     spec from elsewhere must not read ~/.ssh or /etc. A path given with --set is the user's
     own choice and may point anywhere."""
     problems = []
-    for key, value in _file_paths(spec):
+    for key, value in _file_paths(spec) + _shards(spec, raw):
         if "\0" in value:  # no file name holds one, and a terminal would swallow it
             problems.append(raw.marks.problem(key, "a path cannot hold a NUL character"))
             continue

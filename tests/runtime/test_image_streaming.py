@@ -137,3 +137,14 @@ def test_the_spec_and_the_runtime_agree_on_what_streams() -> None:
     from gencompile.spec.data import STREAMING_TYPES
 
     assert STREAMING_TYPES == datafiles.STREAMING_SOURCES
+
+
+def test_the_pass_shows_progress_on_a_terminal(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from gencompile.runtime import streaming
+
+    monkeypatch.setattr(streaming, "PROGRESS_BYTES", 0)
+    monkeypatch.setattr(streaming.sys.stdout, "isatty", lambda: True, raising=False)
+    load_data(config(folder, "stream"), seed=0)
+    assert "41/41" in capsys.readouterr().out

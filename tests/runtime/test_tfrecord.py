@@ -303,6 +303,15 @@ def test_a_shard_linked_from_outside_the_spec_folder_is_refused(
         load_spec(spec)
 
 
+def test_a_glob_outside_the_spec_folder_is_refused_unexpanded(tmp_path: Path) -> None:
+    from gencompile.spec import load_spec
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.format(x=GOOD_X, label="label").replace("shards/*", "/**/*"))
+    with pytest.raises(SpecError, match=r"data\.source\.files: /\*\*/\*\.tfrecord is outside"):
+        load_spec(spec)
+
+
 def test_the_schema_lists_the_tfrecord_source() -> None:
     from gencompile.spec import Spec
 
@@ -325,3 +334,14 @@ def test_a_tiny_model_trains_one_epoch_on_streamed_records(
     assert "elbo" in json.dumps(metrics)
     lock = json.loads((result.run_dir / "spec.lock.json").read_text())
     assert len(lock["data_fingerprint"]) == 64
+
+
+def test_the_record_pass_shows_progress_on_a_terminal(
+    shards: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from gencompile.runtime import streaming
+
+    monkeypatch.setattr(streaming, "PROGRESS_BYTES", 0)
+    monkeypatch.setattr(streaming.sys.stdout, "isatty", lambda: True, raising=False)
+    load_data(config(shards, "stream"), seed=0)
+    assert "78/78" in capsys.readouterr().out
