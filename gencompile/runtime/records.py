@@ -252,6 +252,21 @@ class _Stream:
         shards = tf.data.Dataset.range(len(self.records.shards))
         return shards.flat_map(lambda s: self.shard(s, keep_held_out))
 
+    def training_epoch(self, seed: int, epoch: tf.Tensor, window: int) -> tf.data.Dataset:
+        """The serialized training records of one epoch in an order drawn from (seed,
+        epoch): the shards shuffled, SHARDS_AT_ONCE interleaved, each window permuted."""
+        shards = len(self.records.shards)
+        key = tf.stack([tf.constant(seed, tf.int64), epoch])
+        order = tf.random.experimental.index_shuffle(
+            tf.range(shards, dtype=tf.int64), seed=key, max_index=shards - 1
+        )
+        serialized = tf.data.Dataset.from_tensor_slices(order).interleave(
+            lambda s: self.shard(s, keep_held_out=False),
+            cycle_length=min(shards, SHARDS_AT_ONCE),
+            block_length=1,
+        )
+        return _window_shuffle(serialized, window, key)
+
 
 def _window_shuffle(records: tf.data.Dataset, window: int, key: tf.Tensor) -> tf.data.Dataset:
     """Each window of `window` records permuted by a stateless shuffle keyed by (key, w)."""
@@ -331,44 +346,19 @@ def load_streamed_records(config: dict, settings: Settings, seed: int) -> DataBu
     )
     stream = _Stream(records, counts, held_out)
     with_labels = settings.with_labels
-
-    def parse_batches(
-        serialized: tf.data.Dataset, full: bool = False, labelled: bool = with_labels
-    ) -> tf.data.Dataset:
-        """Batches of preprocessed x (with int32 labels when `labelled`)."""
-
-        def prepared(batch: tf.Tensor) -> Any:
-            x, y = records.parse(batch)
-            x = _transform(preprocessor, x)
-            return (x, tf.cast(y, tf.int32)) if labelled else x
-
-        batched = serialized.batch(settings.batch_size, drop_remainder=full)
-        return batched.map(prepared, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-
+    parse_batches = _batcher(records, preprocessor, settings.batch_size)
     low_high = preprocessor.transform(np.stack([stats.low, stats.high]))
     augment_batch = augmenter(settings, seed, (float(low_high.min()), float(low_high.max())))
-    shuffle_window = int(config_value(config, "shuffle_buffer", "data"))
-    shards = len(records.shards)
-
-    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
-        key = tf.stack([tf.constant(seed, tf.int64), epoch])
-        order = tf.random.experimental.index_shuffle(
-            tf.range(shards, dtype=tf.int64), seed=key, max_index=shards - 1
-        )
-        serialized = tf.data.Dataset.from_tensor_slices(order).interleave(
-            lambda s: stream.shard(s, keep_held_out=False),
-            cycle_length=min(shards, SHARDS_AT_ONCE),
-            block_length=1,
-        )
-        return _window_shuffle(serialized, shuffle_window, key)
+    window = int(config_value(config, "shuffle_buffer", "data"))
 
     def epochs(first: int, last: int, steps: int | None = None) -> tf.data.Dataset:
         """Batches of epochs first..last-1; epoch e's order depends only on (seed, e)."""
 
         def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
+            serialized = stream.training_epoch(seed, epoch, window)
             if steps is None:
-                return parse_batches(one_epoch(epoch), settings.drop_remainder)
-            return parse_batches(one_epoch(epoch).repeat(), full=True).take(steps)
+                return parse_batches(serialized, with_labels, settings.drop_remainder)
+            return parse_batches(serialized.repeat(), with_labels, full=True).take(steps)
 
         batches = tf.data.Dataset.range(first, last).flat_map(epoch_batches)
         if augment_batch is not None:
@@ -377,14 +367,13 @@ def load_streamed_records(config: dict, settings: Settings, seed: int) -> DataBu
 
     def split_batches(keep_held_out: bool) -> Callable[[], tf.data.Dataset]:
         def batches() -> tf.data.Dataset:
-            read = parse_batches(stream.in_file_order(keep_held_out), labelled=False)
-            return read.prefetch(2)
+            return parse_batches(stream.in_file_order(keep_held_out), False).prefetch(2)
 
         return batches
 
     validation = None
     if len(val_idx):  # in file order, never shuffled or augmented
-        validation = parse_batches(stream.in_file_order(True))
+        validation = parse_batches(stream.in_file_order(True), with_labels)
         # the filter hides the count, and Keras warns of a dataset that "ran out" without one
         known = tf.data.experimental.assert_cardinality(-(-len(val_idx) // settings.batch_size))
         validation = validation.apply(known).prefetch(tf.data.AUTOTUNE)
@@ -406,6 +395,26 @@ def load_streamed_records(config: dict, settings: Settings, seed: int) -> DataBu
         source=dict(source),
         feature_names=feature_names(source, element),
     )
+
+
+def _batcher(
+    records: Records, preprocessor: Preprocessor, batch_size: int
+) -> Callable[..., tf.data.Dataset]:
+    """parse_batches(serialized records, labelled, full=False): batches of preprocessed x
+    (with int32 labels when `labelled`; only full batches when `full`)."""
+
+    def parse_batches(
+        serialized: tf.data.Dataset, labelled: bool, full: bool = False
+    ) -> tf.data.Dataset:
+        def prepared(batch: tf.Tensor) -> Any:
+            x, y = records.parse(batch)
+            x = _transform(preprocessor, x)
+            return (x, tf.cast(y, tf.int32)) if labelled else x
+
+        batched = serialized.batch(batch_size, drop_remainder=full)
+        return batched.map(prepared, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    return parse_batches
 
 
 def _transform(preprocessor: Preprocessor, x: tf.Tensor) -> tf.Tensor:

@@ -235,7 +235,8 @@ class DataSpec(StrictModel):
         10000,
         description="Accepted as in Keras; the in-memory training split is fully permuted each "
         "epoch (as a buffer at least as large as the data would), with a seed made of "
-        "(seed, epoch).",
+        "(seed, epoch); streamed tfrecord shards, which have no random access, are read in a "
+        "shuffled shard order with each window of this many records permuted.",
     )
     cache: Literal["auto", "memory", "stream"] = Field(
         "auto",
