@@ -40,7 +40,7 @@ BYTES_PER_TEXT_BYTE = 12
 # Data whose float32 values take more than this streams from its file (unless the spec says
 # `data.cache: memory`); below it, loading whole is faster and keeps today's exact batches.
 STREAM_THRESHOLD = 256 << 20
-STREAMING_SOURCES = ("npy", "csv", "parquet")  # the sources that can stream
+STREAMING_SOURCES = ("npy", "csv", "parquet", "images", "tfrecord")  # sources that can stream
 STREAM_CHUNK_BYTES = 8 << 20  # float32 values a step of the streaming statistics pass reads
 # Memory streamed data holds: per example, its split's indices (the permutation, the
 # training indices and their tensor copy, int64) and a mask byte; once, the pass's chunk
@@ -49,6 +49,7 @@ BYTES_PER_STREAMED_EXAMPLE = 32
 STREAM_FIXED_BYTES = 6 * STREAM_CHUNK_BYTES
 MEMORY_VARIABLE = "GENCOMPILE_MEMORY"  # caps what gencompile plans for, e.g. "8G"
 HEADER_LIMIT = 1 << 20  # a CSV header row longer than 1 MiB is not a header
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -434,8 +435,21 @@ def streams(source: dict, cache: str) -> bool:
         label = source.get("label_column")
         features = source.get("columns") or [name for name in types if name != label]
         return rows * len(features) * 4 > STREAM_THRESHOLD
+    if source["type"] == "images":  # every image is resized to `size`: no need to decode
+        return _decoded_image_bytes(source) > STREAM_THRESHOLD
+    if source["type"] == "tfrecord":  # shard bytes / first record's bytes x its values
+        from gencompile.tfrecords import decoded_bytes  # reads the framing, not TensorFlow
+
+        return decoded_bytes(source) > STREAM_THRESHOLD
     shape, _ = array_header(source["path"], "data.source.path")
     return int(np.prod(shape, dtype=np.float64)) * 4 > STREAM_THRESHOLD
+
+
+def _decoded_image_bytes(source: dict) -> int:
+    """float32 bytes of an image folder once decoded: its files x the resized shape."""
+    height, width = (int(v) for v in source["size"])
+    channels = 1 if source.get("color", "grayscale") == "grayscale" else 3
+    return count_images(source["dir"]) * height * width * channels * 4
 
 
 ROWS_PER_READ = 16  # rows of a random gather mapped at once (measured: 37 MB, 1 GB file)
@@ -520,3 +534,89 @@ def parquet_schema(path: str | Path, where: str) -> tuple[dict[str, str], int]:
 def is_numeric_type(name: str) -> bool:
     """Whether a Parquet column of arrow type `name` holds numbers (features)."""
     return name.startswith(("int", "uint", "float", "double", "halffloat", "bool"))
+
+
+# --------------------------------------------------------------------------- images
+
+
+def _is_image_name(name: str) -> bool:
+    return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+
+
+def count_images(folder: str | Path) -> int:
+    """How many image files a folder holds, directly or in its class folders (names only:
+    nothing is opened or decoded)."""
+    root = check_directory(folder, "data.source.dir")
+    count = 0
+    with os.scandir(root) as entries:
+        for entry in entries:
+            if entry.is_dir():
+                if not entry.name.startswith("."):
+                    with os.scandir(entry.path) as inner:
+                        count += sum(1 for e in inner if _is_image_name(e.name))
+            elif _is_image_name(entry.name):
+                count += 1
+    return count
+
+
+def _image_names(folder: Path) -> list[str]:
+    """Sorted names of a folder's image files; an image name on a pipe, a device or a
+    broken link is refused, not skipped."""
+    found = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if not _is_image_name(entry.name) or entry.is_dir():
+                continue
+            if not entry.is_file():
+                try:
+                    what = describe_mode(os.stat(entry.path).st_mode)
+                except OSError:
+                    what = "a broken link"
+                raise DataFileError(f"data.source.dir: {entry.path} is {what}, not an image file")
+            found.append(entry.name)
+    return sorted(found)
+
+
+def image_listing(folder: str | Path) -> tuple[Path, list[str], np.ndarray | None]:
+    """(the resolved folder, its image files relative to it in sorted order, int labels or
+    None): class folders (sorted, hidden ones skipped) are labels 0, 1, ...; a flat folder
+    has none. Refused when it holds no images or mixes images with class folders."""
+    root = check_directory(folder, "data.source.dir")
+    suffixes = ", ".join(IMAGE_SUFFIXES)
+    with os.scandir(root) as entries:
+        classes = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+    if not classes:
+        names = _image_names(root)
+        if not names:
+            raise DataFileError(f"{root} holds no images ({suffixes})")
+        return root, names, None
+    if _image_names(root):
+        raise DataFileError(
+            f"{root} mixes image files with class folders; put every image in a class "
+            "folder (labels) or use a flat folder of images (no labels)"
+        )
+    names, counts = [], []
+    for label in classes:
+        found = _image_names(root / label)
+        if not found:
+            raise DataFileError(f"class folder {root / label} holds no images ({suffixes})")
+        names += [f"{label}/{name}" for name in found]
+        counts.append(len(found))
+    return root, names, np.repeat(np.arange(len(classes)), counts)
+
+
+# --------------------------------------------------------------------------- tfrecord
+
+
+def record_files(pattern: str) -> list[Path]:
+    """The regular files a tfrecord source's glob matches, sorted; refused when it matches
+    none or names a pipe or a device."""
+    import glob
+
+    matched = sorted(glob.glob(os.path.expanduser(pattern), recursive=True))
+    if not matched:
+        raise DataFileError(
+            f"data.source.files: no file matches {pattern} (relative paths are resolved "
+            f"against the current directory, {Path.cwd()})"
+        )
+    return [check_file(name, "data.source.files") for name in matched]

@@ -6,6 +6,7 @@ headers, csv header row, Parquet footer, image folder layout).
 
 from __future__ import annotations
 
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +21,11 @@ from gencompile.datafiles import (
     npz_members,
     parquet_schema,
     read_header_row,
+    record_files,
 )
-from gencompile.spec.data import DataSpec
+from gencompile.spec.data import DataSpec, TfrecordSource
+from gencompile.spec.diagnostics import did_you_mean
+from gencompile.tfrecords import FeatureInfo, first_example
 
 IMAGE_SHAPES = {
     "mnist": (28, 28, 1),
@@ -47,11 +51,18 @@ class DataShape:
 
 
 class DataShapeError(ValueError):
-    """The data's shape cannot be determined (missing file, unreadable header, ...)."""
+    """The data's shape cannot be determined (missing file, unreadable header, ...);
+    `field` is the key under data.source, or the path of keys below it."""
 
-    def __init__(self, field: str, message: str, hint: str | None = None):
+    def __init__(self, field: str | tuple[str, ...], message: str, hint: str | None = None):
         super().__init__(message)
         self.field, self.hint = field, hint
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """Where in the spec: ("data", "source", ...)."""
+        below = (self.field,) if isinstance(self.field, str) else self.field
+        return ("data", "source", *below)
 
 
 def _existing(path: str, field: str) -> Path:
@@ -133,6 +144,70 @@ def _parquet_shape(path: Path, columns: list[str] | None, label_column: str | No
     return (len(columns),)
 
 
+def _record_feature(
+    features: dict[str, FeatureInfo], name: str, field: tuple[str, ...], shard: Path
+) -> FeatureInfo:
+    if name not in features:
+        held = ", ".join(sorted(features)) or "no features"
+        raise DataShapeError(
+            field,
+            f"no feature {name!r} in the first record of {shard}; it holds: {held}",
+            did_you_mean(name, sorted(features)) or "name a feature the records hold",
+        )
+    return features[name]
+
+
+def _tfrecord_shape(source: TfrecordSource) -> Shape:
+    """From the first record of the first shard: the features the spec names exist and
+    hold what it says (the runtime checks every record when it reads them)."""
+    try:
+        shards = record_files(source.files)
+    except DataFileError as err:
+        raise DataShapeError(
+            "files",
+            str(err).removeprefix("data.source.files: "),
+            "check the pattern: * matches within a folder, ** across folders",
+        ) from None
+    features, _ = first_example(shards[0], source.compression)
+    x, where = source.features.x, ("features", "x")
+    found = _record_feature(features, x.name, (*where, "name"), shards[0])
+    label = source.features.label
+    if label is not None:
+        held = _record_feature(features, label, ("features", "label"), shards[0])
+        if held.kind != "int64" or held.count != 1:
+            raise DataShapeError(
+                ("features", "label"),
+                f"feature {label!r} holds {held.count} {held.kind} values; a label is one "
+                "int64 class index",
+            )
+    if x.type == "image":
+        if found.kind != "bytes" or found.count != 1:
+            raise DataShapeError(
+                (*where, "type"),
+                f"feature {x.name!r} holds {found.count} {found.kind} values, not one encoded "
+                "image",
+                "read numbers with {type: values, shape: [...]}",
+            )
+        return (*x.size, 1 if x.color == "grayscale" else 3)
+    kind = "float" if x.dtype == "float32" else "int64"
+    if found.kind != kind:
+        right = {"float": "dtype: float32", "int64": "dtype: int64"}.get(found.kind)
+        raise DataShapeError(
+            (*where, "dtype"),
+            f"feature {x.name!r} holds {found.kind} values, not {x.dtype}",
+            f"set {right}" if right else "an encoded image is read with {type: image, size: ...}",
+        )
+    needed = math.prod(x.shape)
+    if found.count != needed:
+        raise DataShapeError(
+            (*where, "shape"),
+            f"feature {x.name!r} holds {found.count} values an example, but shape "
+            f"{list(x.shape)} needs {needed}",
+            f"give a shape of {found.count} values, e.g. [{found.count}]",
+        )
+    return tuple(x.shape)
+
+
 def infer_data_shape(data: DataSpec) -> DataShape:
     """Shape of one example (no batch axis) and whether it is an image or a vector."""
     try:
@@ -140,9 +215,11 @@ def infer_data_shape(data: DataSpec) -> DataShape:
     except DataShapeError:
         raise
     except DataFileError as err:
-        raise DataShapeError("path", str(err).removeprefix("data.source.path: ")) from None
+        text = str(err)
+        field = "files" if text.startswith("data.source.files: ") else "path"
+        raise DataShapeError(field, text.removeprefix(f"data.source.{field}: ")) from None
     except (OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError, EOFError) as err:
-        path = getattr(data.source, "path", "")
+        path = getattr(data.source, "path", None) or getattr(data.source, "files", "")
         reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
         raise DataShapeError(
             "path", f"cannot read {path}: {reason}", f"is it a {data.source.type} file?"
@@ -166,6 +243,8 @@ def _infer(data: DataSpec) -> DataShape:
         return DataShape(IMAGE_SHAPES[source.name], "image")
     if source.type == "images":
         return DataShape((*source.size, 1 if source.color == "grayscale" else 3), "image")
+    if source.type == "tfrecord":
+        return DataShape.of(_tfrecord_shape(source))
     if source.type == "npy":
         return DataShape.of(_npy_shape(_existing(source.path, "path")))
     if source.type == "npz":

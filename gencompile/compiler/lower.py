@@ -44,7 +44,7 @@ class Lowering:
         try:
             shape = infer_data_shape(self.spec.data)
         except DataShapeError as err:
-            self.report(("data", "source", err.field), str(err), err.hint)
+            self.report(err.path, str(err), err.hint)
             self.fail_if_problems()
             raise AssertionError("unreachable") from None
         if self.spec.data.augmentation and shape.kind != "image":

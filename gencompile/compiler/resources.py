@@ -31,6 +31,7 @@ from gencompile.datafiles import (
     DataFileError,
     array_header,
     available_memory,
+    count_images,
     format_bytes,
     npz_header,
     parquet_schema,
@@ -45,7 +46,6 @@ COPIES_PER_ACTIVATION = 2  # the output kept for the backward pass, and its grad
 RUNTIME_BYTES = 512 << 20  # importing TensorFlow and Keras alone: 640 MiB RSS (measured)
 KERAS_EXAMPLES = {"mnist": 70000, "fashion_mnist": 70000, "cifar10": 60000, "cifar100": 60000}
 DIGITS_EXAMPLES = 1797
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
 
 @dataclass(frozen=True)
@@ -169,8 +169,11 @@ def _examples(source: dict[str, Any]) -> int | None:
         if kind == "npz":
             return npz_header(source["path"], source["key"], "data.source.path")[0][0]
         if kind == "images":
-            folder = Path(str(source["dir"]))
-            return sum(1 for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            return count_images(source["dir"])
+        if kind == "tfrecord":
+            from gencompile.tfrecords import estimated_records
+
+            return estimated_records(source)
     except (DataFileError, OSError, IndexError, KeyError):
         return None
     return None

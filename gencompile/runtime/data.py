@@ -55,10 +55,11 @@ __all__ = [
     "mode_centers",
 ]
 
-# Keys that say where data lives, not what it is: left out of the fingerprint so that the
-# same bytes read from another directory (another machine, `reproduce`) hash the same;
-# `cache` says how data is held, not what it is: streamed or loaded, the bytes hash the same.
-_UNHASHED_KEYS = ("path", "dir", "cache")
+# Keys that say where data lives (a file, a folder, a glob of shards), not what it is: left
+# out of the fingerprint so that the same bytes read from another directory (another
+# machine, `reproduce`) hash the same; `cache` says how data is held, not what it is:
+# streamed or loaded, the bytes hash the same.
+_UNHASHED_KEYS = ("path", "dir", "files", "cache")
 _FINGERPRINT_VERSION = b"gencompile-data-v1"
 
 

@@ -18,11 +18,9 @@ import numpy as np
 
 from gencompile.datafiles import (
     BYTES_PER_LOADED_VALUE,
-    DataFileError,
-    check_directory,
     check_file,
-    describe_mode,
     ensure_fits,
+    image_listing,
     npz_members,
     parquet_schema,
     read_header_row,
@@ -32,7 +30,6 @@ from gencompile.datafiles import (
 )
 from gencompile.errors import RunError
 
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 _KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 _OFFLINE_HINT = (
     "use a local copy instead: {type: npz, path: ..., key: x}, "
@@ -290,71 +287,47 @@ def _load_npy(source: dict, seed: int) -> tuple[Any, None]:
     return read_npy(config_value(source, "path", "data.source (npy)"), "data.source.path"), None
 
 
-def _image_files(folder: Path) -> list[Path]:
-    """Image files of a folder; an image name on a pipe or device is refused, not skipped."""
-    found = []
-    for entry in sorted(folder.iterdir()):
-        if entry.suffix.lower() not in _IMAGE_SUFFIXES or entry.is_dir():
-            continue
-        mode = entry.stat().st_mode if entry.exists() else 0
-        if not entry.is_file():
-            what = describe_mode(mode) if mode else "a broken link"
-            raise DataFileError(f"data.source.dir: {entry} is {what}, not an image file")
-        found.append(entry)
-    return found
+_COLOR_MODES = {"grayscale": "L", "rgb": "RGB"}
+
+
+def image_settings(source: dict) -> tuple[int, int, str]:
+    """(height, width, color) of an images source, checked."""
+    where = "data.source (images)"
+    size, color = config_value(source, "size", where), config_value(source, "color", where)
+    if color not in _COLOR_MODES:
+        raise RunError(f"data.source.color must be one of {sorted(_COLOR_MODES)}, got {color!r}")
+    height, width = (int(v) for v in size)
+    return height, width, color
+
+
+def decode_image(file: Path, height: int, width: int, color: str) -> np.ndarray:
+    """One image file as uint8 (height, width, channels): converted to the color mode and
+    resized bilinearly by PIL. Loaded and streamed folders both decode here, so their
+    values (and the fingerprint) are the same bytes."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(check_file(file, "data.source.dir")) as image:
+            image = image.convert(_COLOR_MODES[color])
+            if image.size != (width, height):
+                image = image.resize((width, height), Image.Resampling.BILINEAR)
+            pixels = np.asarray(image, dtype=np.uint8)
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise RunError(f"cannot read image {file}: {exc}") from exc
+    return pixels[..., None] if pixels.ndim == 2 else pixels
 
 
 def _load_images(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-    from PIL import Image, UnidentifiedImageError
-
-    where = "data.source (images)"
-    root = check_directory(config_value(source, "dir", where), "data.source.dir")
-    size, color = config_value(source, "size", where), config_value(source, "color", where)
-    modes = {"grayscale": "L", "rgb": "RGB"}
-    if color not in modes:
-        raise RunError(f"data.source.color must be one of {sorted(modes)}, got {color!r}")
-    height, width = (int(v) for v in size)
-
-    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if classes:
-        if _image_files(root):
-            raise RunError(
-                f"{root} mixes image files with class folders; put every image in a class "
-                "folder (labels) or use a flat folder of images (no labels)"
-            )
-        per_class = [_image_files(c) for c in classes]
-        for folder, files in zip(classes, per_class, strict=True):
-            if not files:
-                raise RunError(
-                    f"class folder {folder} holds no images ({', '.join(_IMAGE_SUFFIXES)})"
-                )
-        files = [f for group in per_class for f in group]
-        labels = np.repeat(np.arange(len(classes)), [len(g) for g in per_class])
-    else:
-        files, labels = _image_files(root), None
-        if not files:
-            raise RunError(f"{root} holds no images ({', '.join(_IMAGE_SUFFIXES)})")
-
+    height, width, color = image_settings(source)
+    root, names, labels = image_listing(config_value(source, "dir", "data.source (images)"))
     channels = 1 if color == "grayscale" else 3
     ensure_fits(
-        len(files) * height * width * channels * BYTES_PER_LOADED_VALUE,
-        f"data.source.dir: {len(files)} images of {height}x{width}x{channels} in {root}",
+        len(names) * height * width * channels * BYTES_PER_LOADED_VALUE,
+        f"data.source.dir: {len(names)} images of {height}x{width}x{channels} in {root}",
         "use fewer images or a smaller data.source.size",
     )
-
-    def read(file: Path) -> np.ndarray:
-        try:
-            with Image.open(check_file(file, "data.source.dir")) as image:
-                image = image.convert(modes[color])
-                if image.size != (width, height):
-                    image = image.resize((width, height), Image.Resampling.BILINEAR)
-                return np.asarray(image, dtype=np.uint8)
-        except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
-            raise RunError(f"cannot read image {file}: {exc}") from exc
-
-    x = np.stack([read(f) for f in files])  # one decode per file: I/O, not a sample loop
-    if x.ndim == 3:
-        x = x[..., None]
+    # one decode per file: I/O, not a sample loop
+    x = np.stack([decode_image(root / name, height, width, color) for name in names])
     return x, labels
 
 
@@ -483,6 +456,12 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _load_tfrecord(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    from gencompile.runtime.records import read_all
+
+    return read_all(source)
+
+
 def _load_keras(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
     name = config_value(source, "name", "data.source (keras)")
     if name not in _KERAS_DATASETS:
@@ -508,6 +487,7 @@ _SOURCES: dict[str, Callable[[dict, int], tuple[Any, Any]]] = {
     "csv": _load_csv,
     "parquet": _load_parquet,
     "keras": _load_keras,
+    "tfrecord": _load_tfrecord,
 }
 
 

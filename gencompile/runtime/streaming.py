@@ -2,18 +2,22 @@
 
 `load_data` hands a config here when its source streams (`datafiles.streams`: an npy or
 parquet file whose values take more than `STREAM_THRESHOLD` as float32, a csv file beyond
-about 150 MiB, or `data.cache: stream`). A csv or parquet file is read from its float32
-.npy conversion (`tables.cached_table`), its labels held in memory. The pipeline keeps the
-in-memory one's contract:
+about 150 MiB, an image folder whose decoded pixels take more than that as float32, a
+tfrecord source beyond it, or `data.cache: stream`). A csv or parquet file is read from
+its float32 .npy conversion (`tables.cached_table`), its labels held in memory; an image
+folder from its files (`image_folders`), its labels (the class folders) in memory; a
+tfrecord source, which has no random access, in shard order (`records`). The pipeline
+keeps the in-memory one's contract:
 
-1. one pass over the file in chunks checks every value, hashes the fingerprint (the same
-   sha256 as for loaded data, so `reproduce` and `build --locked` compare like with like)
-   and gathers the training split's statistics (min/max, mean/variance) for the
-   preprocessing;
+1. one pass over the file in chunks (an image folder: every image decoded once, in a
+   parallel tf.data map that keeps the order) checks every value, hashes the fingerprint
+   (the same sha256 as for loaded data, so `reproduce` and `build --locked` compare like
+   with like) and gathers the training split's statistics (min/max, mean/variance) for
+   the preprocessing;
 2. the seeded permutation of `data._split` holds the validation split out by index;
 3. each batch of indices, drawn by `epoch_stream` from (seed, epoch) exactly as for loaded
-   data, is read from the memory-mapped file in a `tf.numpy_function` and preprocessed;
-   tf.data runs the reads in parallel and prefetches.
+   data, is read from the memory-mapped file (or decoded from its image files) in a
+   `tf.numpy_function` and preprocessed; tf.data runs the reads in parallel and prefetches.
 
 Memory: the chunk of the pass, a few batches in flight, and 8 bytes an example for the
 split's indices; mapped pages are released after every read (`MappedNpy`).
@@ -25,7 +29,7 @@ import hashlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import keras
 import numpy as np
@@ -48,6 +52,20 @@ from gencompile.runtime.data import (
 from gencompile.runtime.sources import as_float32, config_value, element_shape
 
 PROGRESS_BYTES = 256 << 20  # show a progress bar (on a terminal) beyond this much data
+
+
+class Examples(Protocol):
+    """Examples read on demand, raw float32 in the element layout: a mapped .npy file
+    (`StreamedArray`) or an image folder (`image_folders.StreamedImages`)."""
+
+    origin: str
+    element_shape: tuple[int, ...]
+
+    def __len__(self) -> int: ...
+
+    def read(self, indices: np.ndarray) -> np.ndarray: ...
+
+    def chunks(self) -> Iterator[tuple[int, np.ndarray]]: ...
 
 
 class StreamedArray:
@@ -85,7 +103,7 @@ class StreamedSplit:
 
     dtype = np.dtype(np.float32)
 
-    def __init__(self, data: StreamedArray, indices: np.ndarray, preprocessor: Preprocessor):
+    def __init__(self, data: Examples, indices: np.ndarray, preprocessor: Preprocessor):
         self._data, self._indices, self._preprocessor = data, indices, preprocessor
         self.shape = (len(indices), *data.element_shape)
         self.ndim = len(self.shape)
@@ -112,7 +130,7 @@ class StreamedSplit:
 
 
 def scan(
-    data: StreamedArray,
+    data: Examples,
     training: np.ndarray,
     axis: int | None,
     config: dict,
@@ -125,7 +143,7 @@ def scan(
     digest.update(array_prefix(np.float32, (len(data), *data.element_shape)))
     stats: Statistics | None = None
     total = len(data) * int(np.prod(data.element_shape)) * 4
-    bar = keras.utils.Progbar(len(data), unit_name="example") if _show_progress(total) else None
+    bar = keras.utils.Progbar(len(data), unit_name="example") if show_progress(total) else None
     for start, raw in data.chunks():
         chunk = as_float32(raw, data.origin, first=start)
         digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
@@ -144,16 +162,26 @@ def scan(
     return finish_fingerprint(digest, config), stats
 
 
-def _streamed_file(source: dict) -> tuple[str | Path, np.ndarray | None]:
-    """(the .npy file examples are read from, int32 labels or None) of a streamed source."""
-    if source.get("type") in ("csv", "parquet"):
+def _streamed_data(source: dict) -> tuple[Examples, np.ndarray | None]:
+    """(the examples, read on demand, int32 labels or None) of a streamed source: an image
+    folder decoded file by file, else an .npy file (a table's conversion)."""
+    kind = source.get("type")
+    if kind == "images":
+        from gencompile.runtime.image_folders import StreamedImages
+
+        images = StreamedImages(source)
+        return images, images.labels
+    path: str | Path = config_value(source, "path", "data.source (npy)")
+    labels = None
+    if kind in ("csv", "parquet"):
         from gencompile.runtime.tables import cached_table  # imports pyarrow
 
-        return cached_table(source)
-    return config_value(source, "path", "data.source (npy)"), None
+        path, labels = cached_table(source)
+    return StreamedArray(str(path), "data.source.path"), labels
 
 
-def _show_progress(total_bytes: int) -> bool:
+def show_progress(total_bytes: int) -> bool:
+    """Whether a pass over `total_bytes` of values shows a progress bar."""
     return total_bytes > PROGRESS_BYTES and sys.stdout.isatty()
 
 
@@ -177,11 +205,15 @@ def _reader(
 
 
 def load_streamed(config: dict, settings: Settings, seed: int) -> DataBundle:
-    """The streaming counterpart of `data._load_in_memory`: npy sources, and csv and
-    parquet sources through their float32 .npy cache (`tables`) with labels held in memory."""
+    """The streaming counterpart of `data._load_in_memory`: npy sources, csv and parquet
+    sources through their float32 .npy cache (`tables`) and image folders, with labels held
+    in memory; tfrecord sources in `records`."""
     source = settings.source
-    path, labels = _streamed_file(source)
-    data = StreamedArray(str(path), "data.source.path")
+    if source.get("type") == "tfrecord":  # no random access: read in shard order
+        from gencompile.runtime.records import load_streamed_records
+
+        return load_streamed_records(config, settings, seed)
+    data, labels = _streamed_data(source)
     element = data.element_shape
     kind = "image" if len(element) == 3 else "vector"
     settings.check(kind, element, has_labels=labels is not None)

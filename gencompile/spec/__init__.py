@@ -6,6 +6,8 @@ Imports no TensorFlow or Keras, so validating a spec is fast.
 from __future__ import annotations
 
 import copy
+import glob
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,7 +66,7 @@ def _file_paths(spec: Spec) -> list[tuple[PathKey, str]]:
     source = spec.data.source
     found = [
         (("data", "source", key), getattr(source, key))
-        for key in ("path", "dir")
+        for key in ("path", "dir", "files")
         if isinstance(getattr(source, key, None), str)
     ]
     if spec.evaluation.inception_weights is not None:
@@ -72,12 +74,25 @@ def _file_paths(spec: Spec) -> list[tuple[PathKey, str]]:
     return found
 
 
+def _shards(spec: Spec, raw: RawSpec) -> list[tuple[PathKey, str]]:
+    """The files a tfrecord glob inside the spec's tree matches: a shard may be a link to
+    elsewhere. A glob pointing outside is refused by itself, without being expanded."""
+    source = spec.data.source
+    if source.type != "tfrecord" or not raw.trusted:
+        return []
+    pattern = os.path.expanduser(source.files)
+    if "\0" in pattern or is_outside(Path(pattern), raw.trusted):
+        return []
+    key = ("data", "source", "files")
+    return [(key, name) for name in glob.glob(pattern, recursive=True)]
+
+
 def check_file_paths(spec: Spec, raw: RawSpec) -> list[Problem]:
     """A spec file may name files only inside its own folder tree (symlinks followed): a
     spec from elsewhere must not read ~/.ssh or /etc. A path given with --set is the user's
     own choice and may point anywhere."""
     problems = []
-    for key, value in _file_paths(spec):
+    for key, value in _file_paths(spec) + _shards(spec, raw):
         if "\0" in value:  # no file name holds one, and a terminal would swallow it
             problems.append(raw.marks.problem(key, "a path cannot hold a NUL character"))
             continue

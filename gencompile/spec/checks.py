@@ -65,6 +65,8 @@ def source_classes(spec: Spec) -> tuple[bool, int | None]:
         return source.label_column is not None, None
     if source.type == "images":
         return True, None  # class subfolders; checked when the data is read
+    if source.type == "tfrecord":
+        return source.features.label is not None, None
     return False, None
 
 

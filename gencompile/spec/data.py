@@ -16,6 +16,9 @@ from gencompile.spec.base import (
     StrictModel,
 )
 
+# The sources that can stream (`datafiles.STREAMING_SOURCES`, which the spec does not import).
+STREAMING_TYPES = ("npy", "csv", "parquet", "images", "tfrecord")
+
 # Each built-in data set with its arguments and their defaults (scikit-learn's names).
 BUILTIN_ARGUMENTS: dict[str, dict[str, float | int]] = {
     "digits": {},
@@ -109,6 +112,51 @@ class TextSource(StrictModel):
     encoding: Literal["utf-8", "latin-1", "ascii"] = "utf-8"
 
 
+FeatureName = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class RecordValues(StrictModel):
+    """x as numbers: a float_list (dtype float32) or int64_list (dtype int64) feature with a
+    fixed number of values, read as `shape` ((D,) a vector, (H, W) or (H, W, C) an image)."""
+
+    type: Literal["values"]
+    name: FeatureName = Field(description="The feature's key in each tf.train.Example.")
+    shape: Annotated[tuple[PositiveInt, ...], AsTuple, Field(min_length=1, max_length=3)]
+    dtype: Literal["float32", "int64"] = "float32"
+
+
+class RecordImage(StrictModel):
+    """x as an encoded image (PNG, JPEG, GIF or BMP bytes), decoded by TensorFlow and
+    resized bilinearly to `size` when it differs."""
+
+    type: Literal["image"]
+    name: FeatureName = Field(description="The feature's key in each tf.train.Example.")
+    size: Annotated[tuple[PositiveInt, PositiveInt], AsTuple]
+    color: Literal["grayscale", "rgb"] = "grayscale"
+
+
+class RecordFeatures(StrictModel):
+    """Which features of each tf.train.Example are read."""
+
+    x: Annotated[RecordValues | RecordImage, Field(discriminator="type")]
+    label: FeatureName | None = Field(
+        None, description="An int64 feature holding one class index (>= 0) per example."
+    )
+
+
+class TfrecordSource(StrictModel):
+    """Sharded TFRecord files of tf.train.Example records; streams beyond 256 MiB."""
+
+    type: Literal["tfrecord"]
+    files: str = Field(
+        min_length=1,
+        description="A glob of the shards, e.g. shards/*.tfrecord (relative to the working "
+        "directory, like other paths); the matched files are read in sorted order.",
+    )
+    features: RecordFeatures
+    compression: Literal["none", "gzip", "zlib"] = "none"
+
+
 DataSource = Annotated[
     BuiltinSource
     | NpzSource
@@ -117,7 +165,8 @@ DataSource = Annotated[
     | CsvSource
     | ParquetSource
     | KerasSource
-    | TextSource,
+    | TextSource
+    | TfrecordSource,
     Field(discriminator="type"),
 ]
 
@@ -186,22 +235,24 @@ class DataSpec(StrictModel):
         10000,
         description="Accepted as in Keras; the in-memory training split is fully permuted each "
         "epoch (as a buffer at least as large as the data would), with a seed made of "
-        "(seed, epoch).",
+        "(seed, epoch); streamed tfrecord shards, which have no random access, are read in a "
+        "shuffled shard order with each window of this many records permuted.",
     )
     cache: Literal["auto", "memory", "stream"] = Field(
         "auto",
-        description="How file data is held: `auto` streams an npy file whose values take more "
-        "than 256 MiB as float32 (a csv file beyond about 150 MiB of text) and loads smaller "
-        "data whole; `memory` always loads whole; `stream` always reads batches from the file "
-        "(npy, csv and parquet sources only).",
+        description="How file data is held: `auto` streams an npy file, an image folder or "
+        "tfrecord shards whose values take more than 256 MiB as float32 (a csv file beyond "
+        "about 150 MiB of text) and loads smaller data whole; `memory` always loads whole; "
+        "`stream` always reads batches from the files (npy, csv, parquet, images and "
+        "tfrecord sources only).",
     )
 
     @model_validator(mode="after")
     def _stream_supported(self) -> DataSpec:
-        if self.cache == "stream" and self.source.type not in ("npy", "csv", "parquet"):
+        if self.cache == "stream" and self.source.type not in STREAMING_TYPES:
             raise FieldError(
                 "cache",
-                f"only npy, csv and parquet sources stream so far; the {self.source.type} "
-                "source loads whole: use cache: auto or memory",
+                f"only {', '.join(STREAMING_TYPES)} sources stream so far; the "
+                f"{self.source.type} source loads whole: use cache: auto or memory",
             )
         return self

@@ -399,3 +399,66 @@ def test_explain_shows_the_memory_estimate_even_when_it_cannot_fit(hostile, work
     huge = hostile("explain", spec, "--set", "model.latent_dim=2000000", watch=work)
     assert huge.code == 0 and "GiB to train" in huge.out  # explain shows; train refuses
     assert not fits.changed and not huge.changed
+
+
+# --------------------------------------------------------------------------- streamed sources
+
+
+def write_records(path: Path, count: int) -> Path:
+    import tensorflow as tf
+
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for i in range(count):
+            values = tf.train.FloatList(value=[float(i), float(i % 7), 1.0])
+            features = {"x": tf.train.Feature(float_list=values)}
+            writer.write(
+                tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+            )
+    return path
+
+
+RECORDS = "{type: tfrecord, files: %s, features: {x: {type: values, name: x, shape: [3]}}}"
+
+
+def test_an_empty_tfrecord_glob_is_a_located_spec_error(hostile, work: Path) -> None:
+    given = source(RECORDS % "shards/*.tfrecord")
+    hostile(*train_args("mixture.yaml", given), watch=work).assert_refused(
+        2, "--set:", "data.source.files: no file matches shards/*.tfrecord"
+    )
+
+
+def test_a_pipe_matched_by_a_tfrecord_glob_is_refused(hostile_subprocess, work: Path) -> None:
+    os.mkfifo(work / "pipe.tfrecord")
+    given = source(RECORDS % "'*.tfrecord'")
+    outcome = hostile_subprocess(*train_args("mixture.yaml", given), timeout=60, watch=work)
+    outcome.assert_refused(2, "data.source.files", "FIFO")
+
+
+def test_a_damaged_streamed_record_is_one_line(hostile_subprocess, work: Path) -> None:
+    """Before the pass checked records, TensorFlow's DataLossError escaped as a traceback."""
+    (work / "shards").mkdir()
+    write_records(work / "shards" / "a.tfrecord", 50)
+    damaged = write_records(work / "shards" / "b.tfrecord", 50)
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    given = source(RECORDS % "shards/*.tfrecord")
+    outcome = hostile_subprocess(
+        *train_args("mixture.yaml", given, "data.cache=stream"), timeout=120, watch=work
+    )
+    outcome.assert_refused(1, "b.tfrecord: ", "corrupted record", allowed=RUN)
+    assert [line.startswith("error:") for line in outcome.err.splitlines()].count(True) == 1
+    assert "Op:" not in outcome.err and "{{" not in outcome.err
+
+
+def test_a_damaged_image_in_a_streamed_folder_is_one_line(hostile_subprocess, work: Path) -> None:
+    folder = work / "images"
+    folder.mkdir()
+    for i in range(40):
+        Image.new("L", (8, 8), 5 * i).save(folder / f"{i:02d}.png")
+    (folder / "17.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    given = source(f"{{type: images, dir: {folder}, size: [8, 8]}}")
+    outcome = hostile_subprocess(
+        *train_args("mixture.yaml", given, "data.cache=stream"), timeout=120, watch=work
+    )
+    outcome.assert_refused(1, "cannot read image", "17.png", allowed=RUN)

@@ -219,8 +219,9 @@ def test_streamed_data_counts_its_indices_not_its_values(tmp_path: Path) -> None
     assert streamed == expected
 
 
-def test_only_npy_sources_may_be_told_to_stream() -> None:
+def test_only_file_sources_may_be_told_to_stream() -> None:
     from gencompile.errors import SpecError
 
-    with pytest.raises(SpecError, match=r"data\.cache.*only npy, csv and parquet sources stream"):
+    only = r"only npy, csv, parquet, images, tfrecord sources stream"
+    with pytest.raises(SpecError, match=rf"data\.cache.*{only}"):
         lowered("data.cache=stream")

@@ -375,7 +375,9 @@ def _check_dequantization(low: Lowering) -> None:
             )
             return
         levels = DISCRETE_BUILTINS[source.name]
-    elif source.type in ("keras", "images"):
+    elif source.type in ("keras", "images") or (
+        source.type == "tfrecord" and source.features.x.type == "image"
+    ):
         levels = EIGHT_BIT
     if spec.data.preprocessing.scale != (0.0, 1.0):
         low.report(

@@ -1,0 +1,426 @@
+"""tfrecord sources: `tf.train.Example` records from sharded TFRecord files.
+
+The shards (the glob's matches, sorted) are read in that order, record by record, and
+parsed with `tf.io.parse_example`: x as a fixed number of float32 or int64 values in the
+spec's shape, or as one encoded image decoded by TensorFlow (resized bilinearly to `size`
+and rounded back to 0..255 when it differs); the label, when named, as one int64.
+
+Small data is loaded whole (`read_all`, through `sources.load_arrays`) and then behaves
+like any loaded source. Streamed data (`load_streamed_records`) keeps what it can of the
+in-memory contract without random access:
+
+1. one pass counts the records of every shard (frames only, no parsing);
+2. the seeded permutation of `data.split_indices` over those N records holds the
+   validation split out by record index (a mask of 1 byte a record);
+3. one pass in file order parses and checks every record, hashes the fingerprint (the
+   same sha256 as the data loaded whole) and gathers the training split's statistics;
+4. epoch e reads the shards in an order drawn from (seed, e), 4 at a time interleaved,
+   and permutes each window of `data.shuffle_buffer` training records with a stateless
+   shuffle keyed by (seed, e, window): the order is a function of (seed, e) alone, so a
+   resumed run reads what an uninterrupted one reads; it is not the order of the same
+   records loaded whole (that order needs random access).
+
+Memory: 1 byte a record of mask, 4 of labels, a window of serialized records and the
+batches in flight.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gencompile.datafiles import BYTES_PER_LOADED_VALUE, ensure_fits, record_files
+from gencompile.errors import RunError
+from gencompile.runtime.data import (
+    DataBundle,
+    Preprocessor,
+    Settings,
+    Statistics,
+    array_prefix,
+    augmenter,
+    feature_names,
+    finish_fingerprint,
+    split_indices,
+)
+from gencompile.runtime.sources import _as_labels, as_float32, config_value, element_shape
+from gencompile.runtime.streaming import show_progress
+
+ORIGIN = "data.source (tfrecord)"
+PASS_BATCH = 512  # records parsed at a time by the passes
+SHARDS_AT_ONCE = 4  # shards an epoch interleaves
+_COMPRESSION = {"none": "", "gzip": "GZIP", "zlib": "ZLIB"}
+
+
+@dataclass(frozen=True)
+class Records:
+    """A tfrecord source's shards and how to parse their records."""
+
+    shards: list[Path]
+    compression: str
+    x: dict[str, Any]
+    label: str | None
+    element_shape: tuple[int, ...]
+
+    @classmethod
+    def of(cls, source: dict) -> Records:
+        features = config_value(source, "features", ORIGIN)
+        x = config_value(features, "x", "data.source.features")
+        compression = config_value(source, "compression", ORIGIN)
+        if compression not in _COMPRESSION:
+            raise RunError(
+                f"data.source.compression must be one of {', '.join(_COMPRESSION)}, "
+                f"got {compression!r}"
+            )
+        if x.get("type") == "image":
+            height, width = (int(v) for v in config_value(x, "size", "data.source.features.x"))
+            channels = 1 if x.get("color", "grayscale") == "grayscale" else 3
+            shape: tuple[int, ...] = (height, width, channels)
+        else:
+            given = tuple(int(d) for d in config_value(x, "shape", "data.source.features.x"))
+            shape = element_shape((1, *given), ORIGIN)
+        shards = record_files(config_value(source, "files", ORIGIN))
+        return cls(shards, _COMPRESSION[compression], x, features.get("label"), shape)
+
+    @property
+    def values(self) -> int:
+        return int(np.prod(self.element_shape))
+
+    def dataset(self, shards: Any) -> tf.data.Dataset:
+        """Serialized records of `shards` (file names), in order."""
+        return tf.data.TFRecordDataset(shards, compression_type=self.compression)
+
+    def parse(self, serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """A batch of serialized records -> (raw float32 x in the element layout, int64
+        labels or None)."""
+        wanted: dict[str, Any] = {}
+        if self.x.get("type") == "image":
+            wanted[self.x["name"]] = tf.io.FixedLenFeature([], tf.string)
+        else:
+            dtype = tf.float32 if self.x.get("dtype", "float32") == "float32" else tf.int64
+            wanted[self.x["name"]] = tf.io.FixedLenFeature([self.values], dtype)
+        if self.label is not None:
+            wanted[self.label] = tf.io.FixedLenFeature([], tf.int64)
+        found = tf.io.parse_example(serialized, wanted)
+        raw = found[self.x["name"]]
+        if self.x.get("type") == "image":
+            spec = tf.TensorSpec(self.element_shape, tf.float32)
+            x = tf.map_fn(self._decode, raw, fn_output_signature=spec)
+        else:
+            x = tf.reshape(tf.cast(raw, tf.float32), [-1, *self.element_shape])
+        return x, (found[self.label] if self.label is not None else None)
+
+    def _decode(self, encoded: tf.Tensor) -> tf.Tensor:
+        """One encoded image as float32 0..255 pixels of the element shape."""
+        height, width, channels = self.element_shape
+        image = tf.io.decode_image(encoded, channels=channels, expand_animations=False)
+        image.set_shape([None, None, channels])
+
+        def resized() -> tf.Tensor:
+            pixels = tf.image.resize(image, [height, width], method="bilinear", antialias=True)
+            return tf.clip_by_value(tf.round(pixels), 0.0, 255.0)
+
+        same = tf.reduce_all(tf.equal(tf.shape(image)[:2], [height, width]))
+        return tf.cond(same, lambda: tf.cast(image, tf.float32), resized)
+
+    def batches(self, shard: Path) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """Parsed batches of one shard in order; a damaged record is one clear error."""
+        parsed = (
+            self.dataset([str(shard)])
+            .batch(PASS_BATCH)
+            .map(self.parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        )
+        read = 0
+        try:
+            for x, y in parsed.prefetch(2).as_numpy_iterator():
+                yield x, y
+                read += len(x)
+        except tf.errors.OpError as err:
+            raise RunError(
+                f"{shard}: record {read} (counting from 0) or one of the {PASS_BATCH - 1} "
+                f"after it cannot be read: {_first_line(err.message)}"
+            ) from None
+
+    def count(self, shard: Path) -> int:
+        """Records in one shard (frames read and checksummed, nothing parsed)."""
+        try:
+            counted = self.dataset([str(shard)]).batch(4096).map(tf.size)
+            return int(sum(counted.as_numpy_iterator()))
+        except tf.errors.OpError as err:
+            raise RunError(f"{shard}: {_first_line(err.message)}") from None
+
+
+def _first_line(message: str) -> str:
+    """TensorFlow's message without its op and function names, and what to check."""
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", message).split(" [Op:")[0].strip()
+    line = text.splitlines()[0].rstrip(" .") if text else "unreadable"
+    return f"{line} (a damaged file, or not TFRecord frames of tf.train.Example records?)"
+
+
+def read_all(source: dict) -> tuple[np.ndarray, np.ndarray | None]:
+    """A tfrecord source loaded whole: (raw float32 x, int64 labels or None)."""
+    from gencompile.tfrecords import estimated_records
+
+    records = Records.of(source)
+    ensure_fits(
+        estimated_records(source) * records.values * BYTES_PER_LOADED_VALUE,
+        f"data.source.files: {len(records.shards)} shards of records of shape "
+        f"{records.element_shape}",
+        "use fewer records, or data.cache: auto or stream to read them batch by batch",
+    )
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    for shard in records.shards:
+        for x, y in records.batches(shard):
+            xs.append(x)
+            if y is not None:
+                ys.append(y)
+    if not xs:
+        raise RunError(f"{ORIGIN}: the shards hold no records")
+    x = np.concatenate(xs)
+    return x, (np.concatenate(ys) if records.label is not None else None)
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+def _scan(
+    records: Records, training: np.ndarray, axis: int | None, config: dict
+) -> tuple[str, Statistics, np.ndarray | None]:
+    """The pass in file order: check every record, fingerprint as `data.fingerprint`
+    hashes loaded arrays, statistics of the training records; returns the labels."""
+    count = len(training)
+    digest = hashlib.sha256(b"gencompile-data-v1")
+    digest.update(array_prefix(np.float32, (count, *records.element_shape)))
+    stats: Statistics | None = None
+    labels: list[np.ndarray] = []
+    shown = show_progress(count * records.values * 4)
+    bar = keras.utils.Progbar(count, unit_name="record") if shown else None
+    start = 0
+    for shard in records.shards:
+        for raw, y in records.batches(shard):
+            chunk = as_float32(raw, ORIGIN, first=start)
+            digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
+            rows = chunk[training[start : start + len(chunk)]]
+            if len(rows):
+                part = Statistics.of(rows, axis)
+                stats = part if stats is None else stats.merge(part)
+            if y is not None:
+                labels.append(y)
+            start += len(chunk)
+            if bar is not None:
+                bar.update(start)
+    if start != count:
+        raise RunError(f"{ORIGIN}: the shards changed while being read; run again")
+    found = None
+    if records.label is not None:
+        found = _as_labels(np.concatenate(labels), count, ORIGIN)
+        digest.update(array_prefix(found.dtype, found.shape))
+        digest.update(memoryview(np.ascontiguousarray(found)).cast("B"))
+    else:
+        digest.update(b"|none")
+    assert stats is not None  # split_indices always leaves training records
+    return finish_fingerprint(digest, config), stats, found
+
+
+class _Stream:
+    """The records of one split as tf.data pipelines: global record indices come from the
+    per-shard offsets, and the split's mask keeps the split's records."""
+
+    def __init__(self, records: Records, counts: list[int], held_out: np.ndarray):
+        self.records = records
+        self.files = tf.constant([str(s) for s in records.shards])
+        self.offsets = tf.constant(np.concatenate([[0], np.cumsum(counts)[:-1]]), tf.int64)
+        self.held_out = tf.constant(held_out)
+
+    def shard(self, position: tf.Tensor, keep_held_out: bool) -> tf.data.Dataset:
+        """The serialized records of shard `position` that belong to the split."""
+        offset = self.offsets[position]
+        indexed = self.records.dataset(self.files[position]).enumerate()
+        return indexed.filter(
+            lambda i, _: tf.equal(tf.gather(self.held_out, offset + i), keep_held_out)
+        ).map(lambda _, record: record)
+
+    def in_file_order(self, keep_held_out: bool) -> tf.data.Dataset:
+        shards = tf.data.Dataset.range(len(self.records.shards))
+        return shards.flat_map(lambda s: self.shard(s, keep_held_out))
+
+    def training_epoch(self, seed: int, epoch: tf.Tensor, window: int) -> tf.data.Dataset:
+        """The serialized training records of one epoch in an order drawn from (seed,
+        epoch): the shards shuffled, SHARDS_AT_ONCE interleaved, each window permuted."""
+        shards = len(self.records.shards)
+        key = tf.stack([tf.constant(seed, tf.int64), epoch])
+        order = tf.random.experimental.index_shuffle(
+            tf.range(shards, dtype=tf.int64), seed=key, max_index=shards - 1
+        )
+        serialized = tf.data.Dataset.from_tensor_slices(order).interleave(
+            lambda s: self.shard(s, keep_held_out=False),
+            cycle_length=min(shards, SHARDS_AT_ONCE),
+            block_length=1,
+        )
+        return _window_shuffle(serialized, window, key)
+
+
+def _window_shuffle(records: tf.data.Dataset, window: int, key: tf.Tensor) -> tf.data.Dataset:
+    """Each window of `window` records permuted by a stateless shuffle keyed by (key, w)."""
+
+    def permute(w: tf.Tensor, block: tf.Tensor) -> tf.Tensor:
+        n = tf.cast(tf.shape(block)[0], tf.int64)
+        order = tf.random.experimental.index_shuffle(
+            tf.range(n), seed=tf.random.experimental.stateless_fold_in(key, w), max_index=n - 1
+        )
+        return tf.gather(block, order)
+
+    return records.batch(window).enumerate().map(permute).unbatch()
+
+
+class RecordSplit:
+    """One split of streamed records, preprocessed, in file order, as far as code that
+    reads `x_train` and `x_val` needs an array (`len`, `shape`, rows by slice or index,
+    `np.asarray`): rows are read from the start of the split up to the last one asked for."""
+
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, batches: Callable[[], tf.data.Dataset], count: int, element: tuple):
+        self._batches, self.shape = batches, (count, *element)
+        self.ndim = len(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def _first(self, rows: int) -> np.ndarray:
+        found, held = [], 0
+        if rows > 0:
+            for batch in self._batches().as_numpy_iterator():
+                found.append(batch)
+                held += len(batch)
+                if held >= rows:
+                    break
+        if not found:
+            return np.zeros((0, *self.shape[1:]), np.float32)
+        return np.concatenate(found)[:rows]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        if isinstance(key, tuple):
+            return self[key[0]][(slice(None), *key[1:])]
+        if isinstance(key, slice):
+            positions = np.arange(len(self))[key]
+            return self[positions]
+        positions = np.asarray(key, dtype=np.int64)
+        if positions.ndim == 0:
+            return self[positions.reshape(1)][0]
+        positions = np.where(positions < 0, positions + len(self), positions)
+        last = int(positions.max()) + 1 if positions.size else 0
+        return self._first(last)[positions]
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        whole = self._first(len(self))
+        return whole if dtype is None else whole.astype(dtype)
+
+
+def load_streamed_records(config: dict, settings: Settings, seed: int) -> DataBundle:
+    """The streaming counterpart of `data._load_in_memory` for a tfrecord source."""
+    source = settings.source
+    records = Records.of(source)
+    element = records.element_shape
+    kind = "image" if len(element) == 3 else "vector"
+    settings.check(kind, element, has_labels=records.label is not None)
+    counts = [records.count(shard) for shard in records.shards]
+    total = sum(counts)
+    if total == 0:
+        raise RunError(f"{ORIGIN}: the shards hold no records")
+    train_idx, val_idx = split_indices(total, settings.fraction, seed)
+    settings.check_training_size(len(train_idx))
+    held_out = np.zeros(total, dtype=bool)
+    held_out[val_idx] = True
+    digest, stats, labels = _scan(records, ~held_out, None if kind == "image" else 0, config)
+    preprocessor = Preprocessor.from_statistics(
+        kind, element, stats, settings.scale, settings.standardize
+    )
+    stream = _Stream(records, counts, held_out)
+    with_labels = settings.with_labels
+    parse_batches = _batcher(records, preprocessor, settings.batch_size)
+    low_high = preprocessor.transform(np.stack([stats.low, stats.high]))
+    augment_batch = augmenter(settings, seed, (float(low_high.min()), float(low_high.max())))
+    window = int(config_value(config, "shuffle_buffer", "data"))
+
+    def epochs(first: int, last: int, steps: int | None = None) -> tf.data.Dataset:
+        """Batches of epochs first..last-1; epoch e's order depends only on (seed, e)."""
+
+        def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
+            serialized = stream.training_epoch(seed, epoch, window)
+            if steps is None:
+                return parse_batches(serialized, with_labels, settings.drop_remainder)
+            return parse_batches(serialized.repeat(), with_labels, full=True).take(steps)
+
+        batches = tf.data.Dataset.range(first, last).flat_map(epoch_batches)
+        if augment_batch is not None:
+            batches = batches.map(augment_batch, num_parallel_calls=tf.data.AUTOTUNE)
+        return batches.prefetch(tf.data.AUTOTUNE)
+
+    def split_batches(keep_held_out: bool) -> Callable[[], tf.data.Dataset]:
+        def batches() -> tf.data.Dataset:
+            return parse_batches(stream.in_file_order(keep_held_out), False).prefetch(2)
+
+        return batches
+
+    validation = None
+    if len(val_idx):  # in file order, never shuffled or augmented
+        validation = parse_batches(stream.in_file_order(True), with_labels)
+        # the filter hides the count, and Keras warns of a dataset that "ran out" without one
+        known = tf.data.experimental.assert_cardinality(-(-len(val_idx) // settings.batch_size))
+        validation = validation.apply(known).prefetch(tf.data.AUTOTUNE)
+
+    return DataBundle(
+        train=epochs(0, 1),
+        epochs=epochs,
+        steps_per_epoch=settings.steps_per_epoch(len(train_idx)),
+        validation=validation,
+        x_train=RecordSplit(split_batches(False), len(train_idx), element),  # type: ignore[arg-type]
+        x_val=RecordSplit(split_batches(True), len(val_idx), element),  # type: ignore[arg-type]
+        y_train=None if labels is None else labels[~held_out],
+        y_val=None if labels is None else labels[held_out],
+        element_shape=element,
+        num_classes=None if labels is None else int(labels.max()) + 1,
+        kind=kind,
+        preprocessor=preprocessor,
+        fingerprint=digest,
+        source=dict(source),
+        feature_names=feature_names(source, element),
+    )
+
+
+def _batcher(
+    records: Records, preprocessor: Preprocessor, batch_size: int
+) -> Callable[..., tf.data.Dataset]:
+    """parse_batches(serialized records, labelled, full=False): batches of preprocessed x
+    (with int32 labels when `labelled`; only full batches when `full`)."""
+
+    def parse_batches(
+        serialized: tf.data.Dataset, labelled: bool, full: bool = False
+    ) -> tf.data.Dataset:
+        def prepared(batch: tf.Tensor) -> Any:
+            x, y = records.parse(batch)
+            x = _transform(preprocessor, x)
+            return (x, tf.cast(y, tf.int32)) if labelled else x
+
+        batched = serialized.batch(batch_size, drop_remainder=full)
+        return batched.map(prepared, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+    return parse_batches
+
+
+def _transform(preprocessor: Preprocessor, x: tf.Tensor) -> tf.Tensor:
+    """`Preprocessor.transform` in TensorFlow: the same float64 operations in the same
+    order, so the values equal the numpy map's."""
+    center = tf.constant(preprocessor.center, tf.float64)
+    factor = tf.constant(preprocessor.factor, tf.float64)
+    offset = tf.constant(preprocessor.offset, tf.float64)
+    return tf.cast((tf.cast(x, tf.float64) - center) * factor + offset, tf.float32)

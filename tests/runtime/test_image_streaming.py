@@ -1,0 +1,150 @@
+"""Streamed image folders: the files listed, decoded per batch, and the same fingerprint,
+statistics and batches as the folder loaded whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gencompile import datafiles
+from gencompile.datafiles import count_images, streams
+from gencompile.errors import RunError
+from gencompile.runtime.data import load_data
+from gencompile.runtime.image_folders import StreamedImages
+from gencompile.runtime.streaming import StreamedSplit
+
+SCALE = {"scale": [0.0, 1.0], "standardize": False}
+STANDARDIZE = {"scale": None, "standardize": True}
+
+
+def config(folder: Path, cache: str, preprocessing: dict = SCALE, **overrides: Any) -> dict:
+    resolved = {
+        "source": {"type": "images", "dir": str(folder), "size": [6, 5], "color": "grayscale"},
+        "validation_split": 0.2,
+        "preprocessing": preprocessing,
+        "augmentation": [],
+        "batch_size": 8,
+        "shuffle_buffer": 10000,
+        "with_labels": True,
+        "drop_remainder": False,
+        "cache": cache,
+    }
+    resolved.update(overrides)
+    return resolved
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """Two classes of small images of mixed modes and sizes (some are resized)."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "images"
+    for label, count in (("cat", 23), ("dog", 18)):
+        (root / label).mkdir(parents=True)
+        for i in range(count):
+            size = (5, 6) if i % 3 else (9, 7)
+            if i % 2:
+                pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+                Image.fromarray(pixels, "RGB").save(root / label / f"{i:03d}.png")
+            else:
+                pixels = rng.integers(0, 256, (size[1], size[0]), dtype=np.uint8)
+                Image.fromarray(pixels, "L").save(root / label / f"{i:03d}.png")
+    return root
+
+
+def batches(dataset: Any) -> list[Any]:
+    return [tuple(np.asarray(part) for part in batch) for batch in dataset]
+
+
+def assert_same_batches(mine: list[Any], theirs: list[Any], exact: bool) -> None:
+    assert len(mine) == len(theirs)
+    for ours, other in zip(mine, theirs, strict=True):
+        for a, b in zip(ours, other, strict=True):
+            if exact:
+                np.testing.assert_array_equal(a, b)
+            else:
+                np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("preprocessing", [SCALE, STANDARDIZE], ids=["scale", "standardize"])
+def test_a_streamed_folder_equals_the_loaded_one(folder: Path, preprocessing: dict) -> None:
+    loaded = load_data(config(folder, "memory", preprocessing), seed=4)
+    streamed = load_data(config(folder, "stream", preprocessing), seed=4)
+    assert isinstance(streamed.x_train, StreamedSplit)
+    assert streamed.fingerprint == loaded.fingerprint
+    assert streamed.element_shape == loaded.element_shape == (6, 5, 1)
+    assert streamed.num_classes == loaded.num_classes == 2
+    np.testing.assert_array_equal(streamed.y_train, loaded.y_train)
+    np.testing.assert_allclose(streamed.preprocessor.center, loaded.preprocessor.center)
+    np.testing.assert_allclose(streamed.preprocessor.factor, loaded.preprocessor.factor, 1e-12)
+    np.testing.assert_allclose(streamed.preprocessor.offset, loaded.preprocessor.offset, 1e-12)
+    exact = preprocessing is SCALE  # min/max are exact; merged moments round differently
+    assert_same_batches(batches(streamed.epochs(0, 3)), batches(loaded.epochs(0, 3)), exact)
+    assert_same_batches(batches(streamed.validation), batches(loaded.validation), exact)
+    np.testing.assert_allclose(np.asarray(streamed.x_val), loaded.x_val, rtol=1e-6, atol=1e-6)
+
+
+def test_a_resumed_stream_equals_an_uninterrupted_one(folder: Path) -> None:
+    bundle = load_data(config(folder, "stream", with_labels=False), seed=2)
+    per_epoch = bundle.steps_per_epoch
+    whole = [np.asarray(b) for b in bundle.epochs(0, 3)]
+    resumed = [np.asarray(b) for b in bundle.epochs(2, 3)]
+    assert len(whole) == 3 * per_epoch
+    for mine, theirs in zip(resumed, whole[2 * per_epoch :], strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+
+
+def test_the_pass_decodes_every_image_once_in_file_order(folder: Path) -> None:
+    images = StreamedImages(config(folder, "stream")["source"])
+    assert len(images) == 41 and images.labels is not None
+    starts, chunks = zip(*images.chunks(), strict=True)
+    whole = np.concatenate(chunks)
+    assert starts[0] == 0 and whole.shape == (41, 6, 5, 1) and whole.dtype == np.uint8
+    np.testing.assert_array_equal(images.read(np.array([40, 3])), whole[[40, 3]])
+    assert images.file(0).name == "000.png" and images.file(40).parent.name == "dog"
+
+
+def test_auto_streams_a_folder_beyond_the_threshold(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = config(folder, "auto")["source"]
+    assert count_images(folder) == 41
+    assert not streams(source, "auto")  # 41 x 6 x 5 float32: 4,920 bytes
+    monkeypatch.setattr(datafiles, "STREAM_THRESHOLD", 41 * 6 * 5 * 4 - 1)
+    assert streams(source, "auto") and not streams(source, "memory")
+    monkeypatch.setattr(datafiles, "STREAM_THRESHOLD", 41 * 6 * 5 * 4)
+    assert not streams(source, "auto")
+    assert streams({**source, "color": "rgb"}, "auto")
+
+
+def test_a_corrupt_image_is_one_clear_error(folder: Path) -> None:
+    (folder / "dog" / "005.png").write_bytes(b"\x89PNG not really")
+    with pytest.raises(RunError, match=r"^cannot read image .*dog/005\.png: ") as caught:
+        load_data(config(folder, "stream"), seed=0)
+    assert "Traceback" not in str(caught.value)
+
+
+def test_images_beside_class_folders_are_refused_when_streamed(folder: Path) -> None:
+    Image.new("L", (5, 6)).save(folder / "stray.png")
+    with pytest.raises(RunError, match="mixes image files with class folders"):
+        load_data(config(folder, "stream"), seed=0)
+
+
+def test_the_spec_and_the_runtime_agree_on_what_streams() -> None:
+    from gencompile.spec.data import STREAMING_TYPES
+
+    assert STREAMING_TYPES == datafiles.STREAMING_SOURCES
+
+
+def test_the_pass_shows_progress_on_a_terminal(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from gencompile.runtime import streaming
+
+    monkeypatch.setattr(streaming, "PROGRESS_BYTES", 0)
+    monkeypatch.setattr(streaming.sys.stdout, "isatty", lambda: True, raising=False)
+    load_data(config(folder, "stream"), seed=0)
+    assert "41/41" in capsys.readouterr().out

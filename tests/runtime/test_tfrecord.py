@@ -1,0 +1,347 @@
+"""tfrecord sources: shards of tf.train.Example records, loaded whole when small and
+streamed in shard order otherwise, with located spec errors checked before TensorFlow."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from gencompile import datafiles
+from gencompile.datafiles import streams
+from gencompile.errors import RunError, SpecError
+from gencompile.runtime.data import load_data
+from gencompile.runtime.records import RecordSplit
+from gencompile.tfrecords import estimated_records, example_features
+
+VALUES = {"type": "values", "name": "pixels", "shape": [2, 3], "dtype": "float32"}
+
+
+def feature(values: Any, kind: str) -> tf.train.Feature:
+    if kind == "float":
+        return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+    if kind == "int64":
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=values))
+
+
+def example(**features: tf.train.Feature) -> bytes:
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+def write_shards(
+    folder: Path, sizes: list[int], make: Any, compression: str | None = None
+) -> list[np.ndarray]:
+    """Shards shard-0.tfrecord... of `sizes` records; `make(rng, i)` -> (record, x)."""
+    rng = np.random.default_rng(0)
+    folder.mkdir(parents=True, exist_ok=True)
+    written, index = [], 0
+    for s, size in enumerate(sizes):
+        with tf.io.TFRecordWriter(str(folder / f"shard-{s}.tfrecord"), compression) as writer:
+            for _ in range(size):
+                record, x = make(rng, index)
+                writer.write(record)
+                written.append(x)
+                index += 1
+    return written
+
+
+def vector_record(rng: np.random.Generator, i: int) -> tuple[bytes, np.ndarray]:
+    x = rng.normal(size=6).astype(np.float32) * 3 + 1
+    return example(pixels=feature(x, "float"), label=feature([i % 3], "int64")), x
+
+
+def png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "L").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def image_record(rng: np.random.Generator, i: int) -> tuple[bytes, np.ndarray]:
+    pixels = rng.integers(0, 256, (4, 5), dtype=np.uint8)
+    return example(image=feature([png(pixels)], "bytes"), label=feature([i % 2], "int64")), pixels
+
+
+def config(
+    files: Path | str, cache: str, x: dict = VALUES, label: str | None = "label", **overrides: Any
+) -> dict:
+    resolved = {
+        "source": {
+            "type": "tfrecord",
+            "files": str(files),
+            "features": {"x": x, "label": label},
+            "compression": "none",
+        },
+        "validation_split": 0.2,
+        "preprocessing": {"scale": [0.0, 1.0], "standardize": False},
+        "augmentation": [],
+        "batch_size": 8,
+        "shuffle_buffer": 16,
+        "with_labels": label is not None,
+        "drop_remainder": False,
+        "cache": cache,
+    }
+    resolved.update(overrides)
+    return resolved
+
+
+@pytest.fixture
+def shards(tmp_path: Path) -> Path:
+    write_shards(tmp_path / "shards", [30, 37, 11], vector_record)
+    return tmp_path / "shards" / "*.tfrecord"
+
+
+def rows(array: Any) -> set[bytes]:
+    return {np.asarray(row).tobytes() for row in np.asarray(array)}
+
+
+def test_streamed_records_equal_loaded_ones_but_for_the_order(shards: Path) -> None:
+    loaded = load_data(config(shards, "memory"), seed=3)
+    streamed = load_data(config(shards, "stream"), seed=3)
+    assert isinstance(streamed.x_train, RecordSplit)
+    assert streamed.fingerprint == loaded.fingerprint  # the same sha256 of the same values
+    assert streamed.steps_per_epoch == loaded.steps_per_epoch == 8  # 62 training records
+    assert streamed.element_shape == loaded.element_shape == (2, 3, 1)
+    np.testing.assert_array_equal(streamed.preprocessor.center, loaded.preprocessor.center)
+    np.testing.assert_array_equal(streamed.preprocessor.factor, loaded.preprocessor.factor)
+    # the same records held out (by record index), each split in file order
+    assert rows(streamed.x_val) == rows(loaded.x_val) and len(streamed.x_val) == 16
+    assert rows(streamed.x_train) == rows(loaded.x_train)
+    epoch = [(np.asarray(x), np.asarray(y)) for x, y in streamed.epochs(0, 1)]
+    assert rows(np.concatenate([x for x, _ in epoch])) == rows(loaded.x_train)
+    assert sorted(np.concatenate([y for _, y in epoch])) == sorted(loaded.y_train)
+    held_out = np.concatenate([np.asarray(x) for x, _ in streamed.validation])
+    np.testing.assert_array_equal(held_out, np.asarray(streamed.x_val))
+    np.testing.assert_array_equal(streamed.x_train[3:5], np.asarray(streamed.x_train)[3:5])
+
+
+def test_the_streamed_order_is_a_function_of_seed_and_epoch(shards: Path) -> None:
+    bundle = load_data(config(shards, "stream", label=None), seed=5)
+    again = load_data(config(shards, "stream", label=None), seed=5)
+    per_epoch = bundle.steps_per_epoch
+    whole = [np.asarray(b) for b in bundle.epochs(0, 3)]
+    resumed = [np.asarray(b) for b in again.epochs(2, 3)]
+    assert len(whole) == 3 * per_epoch
+    for mine, theirs in zip(resumed, whole[2 * per_epoch :], strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    first = np.concatenate(whole[:per_epoch])
+    second = np.concatenate(whole[per_epoch : 2 * per_epoch])
+    assert not np.array_equal(first, second) and rows(first) == rows(second)
+    fixed = bundle.epochs(0, 2, steps=3)
+    assert fixed.element_spec.shape.as_list() == [8, 2, 3, 1]
+    assert sum(1 for _ in fixed) == 6
+
+
+def test_encoded_images_decode_to_their_pixels(tmp_path: Path) -> None:
+    written = write_shards(tmp_path / "images", [9, 9], image_record, compression="GZIP")
+    x = {"type": "image", "name": "image", "size": [4, 5], "color": "grayscale"}
+    source = config(tmp_path / "images" / "*", "memory", x=x)
+    source["source"]["compression"] = "gzip"
+    source["preprocessing"] = {"scale": None, "standardize": False}
+    loaded = load_data({**source, "validation_split": 0.0}, seed=0)
+    assert loaded.kind == "image" and loaded.num_classes == 2
+    assert rows(loaded.x_train) == rows(np.stack(written)[..., None].astype(np.float32))
+    streamed = load_data({**source, "validation_split": 0.0, "cache": "stream"}, seed=0)
+    assert streamed.fingerprint == loaded.fingerprint
+    resized = load_data({**source, "source": {**source["source"], "features": {
+        "x": {**x, "size": [8, 10]}, "label": "label"}}}, seed=0)  # fmt: skip
+    assert resized.element_shape == (8, 10, 1)
+    assert float(resized.x_train.min()) >= 0 and float(resized.x_train.max()) <= 255
+
+
+def test_moved_shards_keep_their_fingerprint(shards: Path, tmp_path: Path) -> None:
+    moved = tmp_path / "moved"
+    shards.parent.rename(moved)
+    again = load_data(config(moved / "shard-*", "stream"), seed=3).fingerprint
+    (tmp_path / "shards").symlink_to(moved)
+    assert again == load_data(config(shards, "memory"), seed=3).fingerprint
+
+
+def test_a_corrupt_record_is_one_clear_error(shards: Path) -> None:
+    damaged = shards.parent / "shard-1.tfrecord"
+    data = bytearray(damaged.read_bytes())
+    data[200] ^= 0xFF  # inside a record: its checksum no longer matches
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(RunError, match=r"shard-1\.tfrecord: .*corrupted record") as caught:
+        load_data(config(shards, "stream"), seed=0)
+    assert "\n" not in str(caught.value) and "Traceback" not in str(caught.value)
+
+
+def test_a_later_record_without_the_feature_names_its_shard(tmp_path: Path) -> None:
+    def make(rng: np.random.Generator, i: int) -> tuple[bytes, np.ndarray]:
+        if i == 25:
+            return example(other=feature([1.0], "float")), np.zeros(6)
+        return vector_record(rng, i)
+
+    write_shards(tmp_path / "shards", [20, 20], make)
+    where = r"shard-1\.tfrecord: record 0 \(counting from 0\) or one of the 511 after it"
+    with pytest.raises(RunError, match=where):
+        load_data(config(tmp_path / "shards" / "*.tfrecord", "stream"), seed=0)
+
+
+def test_auto_streams_beyond_the_threshold(shards: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = config(shards, "auto")["source"]
+    assert estimated_records(source) == 78  # equal records: bytes / the first one's size
+    assert not streams(source, "auto")
+    monkeypatch.setattr(datafiles, "STREAM_THRESHOLD", 78 * 6 * 4 - 1)
+    assert streams(source, "auto") and not streams(source, "memory")
+
+
+def test_the_wire_reader_counts_what_tensorflow_wrote() -> None:
+    record = example(
+        a=feature([1.0, 2.0, 3.0], "float"),
+        b=feature([1, 300, -5, 2**40], "int64"),
+        c=feature([b"x", b"yz"], "bytes"),
+    )
+    found = {name: (info.kind, info.count) for name, info in example_features(record).items()}
+    assert found == {"a": ("float", 3), "b": ("int64", 4), "c": ("bytes", 2)}
+
+
+# --------------------------------------------------------------------------- the spec
+
+
+SPEC = """\
+spec_version: 1
+name: records
+seed: 1
+data:
+  source:
+    type: tfrecord
+    files: shards/*.tfrecord
+    features:
+      x: {x}
+      label: {label}
+  batch_size: 16
+model:
+  family: vae
+  latent_dim: 2
+  encoder: {{mlp: [8]}}
+  decoder: {{mlp: [8]}}
+  likelihood: {{type: gaussian, sigma: learned}}
+training:
+  epochs: 1
+evaluation:
+  metrics: [elbo]
+"""
+GOOD_X = "{type: values, name: pixels, shape: [6]}"
+
+
+def build_problems(folder: Path, x: str = GOOD_X, label: str = "label", *sets: str) -> str:
+    from gencompile.compiler.lower import lower
+    from gencompile.spec import load_spec
+
+    spec = folder / "spec.yaml"
+    spec.write_text(SPEC.format(x=x, label=label))
+    with pytest.raises(SpecError) as caught:
+        lower(load_spec(spec, list(sets)))
+    return "\n".join(str(p) for p in caught.value.problems)
+
+
+BAD = [
+    ("missing-x", "{type: values, name: pixel, shape: [6]}", "label",
+     r"spec\.yaml:9:\d+: data\.source\.features\.x\.name: no feature 'pixel' "
+     r".*did you mean 'pixels'"),
+    ("wrong-shape", "{type: values, name: pixels, shape: [2, 4]}", "label",
+     r"spec\.yaml:9:\d+: data\.source\.features\.x\.shape: feature 'pixels' holds 6 values "
+     r"an example, but shape \[2, 4\] needs 8"),
+    ("wrong-dtype", "{type: values, name: pixels, shape: [6], dtype: int64}", "label",
+     r"data\.source\.features\.x\.dtype: feature 'pixels' holds float values, not int64 "
+     r"\(set dtype: float32\)"),
+    ("not-an-image", "{type: image, name: pixels, size: [2, 3]}", "label",
+     r"data\.source\.features\.x\.type: feature 'pixels' holds 6 float values, not one"),
+    ("missing-label", GOOD_X, "kind", r"spec\.yaml:10:\d+: data\.source\.features\.label: no "),
+    ("label-not-int", GOOD_X, "pixels", r"data\.source\.features\.label: feature 'pixels' holds"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("x, label, message", [c[1:] for c in BAD], ids=[c[0] for c in BAD])
+def test_bad_features_are_located_spec_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, x: str, label: str, message: str
+) -> None:
+    write_shards(tmp_path / "shards", [3], vector_record)
+    monkeypatch.chdir(tmp_path)
+    assert re.search(message, build_problems(tmp_path, x, label))
+
+
+def test_an_empty_glob_is_located(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    found = build_problems(tmp_path)
+    assert "spec.yaml:7:12: data.source.files: no file matches shards/*.tfrecord" in found
+
+
+def test_a_file_that_is_not_tfrecord_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "shards").mkdir()
+    (tmp_path / "shards" / "a.tfrecord").write_text("spec_version: 1\n")
+    monkeypatch.chdir(tmp_path)
+    found = build_problems(tmp_path)
+    assert "data.source.files:" in found and "is not a TFRecord file" in found
+
+
+def test_a_shard_linked_from_outside_the_spec_folder_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gencompile.spec import load_spec
+
+    outside = tmp_path / "elsewhere"
+    write_shards(outside, [3], vector_record)
+    project = tmp_path / "project"
+    (project / "shards").mkdir(parents=True)
+    (project / "shards" / "a.tfrecord").symlink_to(outside / "shard-0.tfrecord")
+    spec = project / "spec.yaml"
+    spec.write_text(SPEC.format(x=GOOD_X, label="label"))
+    monkeypatch.chdir(project)
+    with pytest.raises(SpecError, match="outside the spec's folder tree"):
+        load_spec(spec)
+
+
+def test_a_glob_outside_the_spec_folder_is_refused_unexpanded(tmp_path: Path) -> None:
+    from gencompile.spec import load_spec
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.format(x=GOOD_X, label="label").replace("shards/*", "/**/*"))
+    with pytest.raises(SpecError, match=r"data\.source\.files: /\*\*/\*\.tfrecord is outside"):
+        load_spec(spec)
+
+
+def test_the_schema_lists_the_tfrecord_source() -> None:
+    from gencompile.spec import Spec
+
+    schema = json.dumps(Spec.model_json_schema())
+    assert "TfrecordSource" in schema and "RecordImage" in schema
+
+
+@pytest.mark.filterwarnings("error:Your input ran out of data")
+def test_a_tiny_model_trains_one_epoch_on_streamed_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gencompile.runs import train
+
+    write_shards(tmp_path / "shards", [40, 40], vector_record)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC.format(x=GOOD_X, label="label"))
+    monkeypatch.chdir(tmp_path)
+    result = train(spec, run_dir=tmp_path / "run", overrides=["data.cache=stream"], quiet=True)
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert "elbo" in json.dumps(metrics)
+    lock = json.loads((result.run_dir / "spec.lock.json").read_text())
+    assert len(lock["data_fingerprint"]) == 64
+
+
+def test_the_record_pass_shows_progress_on_a_terminal(
+    shards: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from gencompile.runtime import streaming
+
+    monkeypatch.setattr(streaming, "PROGRESS_BYTES", 0)
+    monkeypatch.setattr(streaming.sys.stdout, "isatty", lambda: True, raising=False)
+    load_data(config(shards, "stream"), seed=0)
+    assert "78/78" in capsys.readouterr().out
