@@ -68,6 +68,7 @@ def cluster_spec() -> dict[str, Any]:
 def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
     """One per process, created before TensorFlow runs any operation (TensorFlow configures
     its collective operations when it starts)."""
+    cluster_spec()  # a TF_CONFIG that is not JSON: a message, not TensorFlow's traceback
     try:
         strategy = _MultiWorkerStrategy()
     except RuntimeError as err:
