@@ -31,6 +31,7 @@ _SUBMODULES = {
     "replicas",
     "repro",
     "sources",
+    "splits",
     "text_data",
     "training",
     "vae",

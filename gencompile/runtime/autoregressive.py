@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import tensorflow as tf
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
+from gencompile.runtime.splits import batches, head, mean_of
 from gencompile.text import Tokenizer, arithmetic_validity
 
 NEG_INF = float("-inf")
@@ -91,9 +93,9 @@ def complete_lines(prompt: str, continuation: str) -> list[str]:
 # --------------------------------------------------------------------------- metrics
 
 
-def _batches(x: np.ndarray, size: int = EVAL_BATCH):
-    for start in range(0, len(x), size):
-        yield tf.constant(x[start : start + size])
+def _batches(x: Any, size: int = EVAL_BATCH) -> Iterator[tf.Tensor]:
+    for rows in batches(x, size):
+        yield tf.constant(rows)
 
 
 def text_nll(model: keras.Model, windows: np.ndarray) -> tuple[float, int]:
@@ -111,7 +113,7 @@ def bleu(model: keras.Model, data: Any, pairs: int) -> float:
     """
     import sacrebleu
 
-    windows = data.x_val[:pairs]
+    windows = head(data.x_val, pairs)
     half = windows.shape[1] // 2
     tokenizer = data.text.tokenizer
     prompts, rest = windows[:, :half], windows[:, half:]
@@ -130,10 +132,12 @@ def validity(model: keras.Model, sequences: int) -> float:
     return correct / total if total else 0.0
 
 
-def image_nll(model: keras.Model, x: np.ndarray) -> np.ndarray:
-    """-log p(x) of each image (nats), from the model's per-pixel conditionals."""
+def image_nll_batches(model: keras.Model, x: Any) -> Iterator[np.ndarray]:
+    """-log p(x) of each image (nats), from the model's per-pixel conditionals, batch by
+    batch, reading the split `x` as it goes."""
     per_image = tf.function(lambda xb: model.image_nll(xb, training=False))
-    return np.concatenate([per_image(xb).numpy() for xb in _batches(x)]).astype(np.float64)
+    for xb in _batches(x):
+        yield per_image(xb).numpy().astype(np.float64)
 
 
 @evaluation
@@ -143,7 +147,7 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     metrics = Metrics()
     if data.kind != "text":
         if len(data.x_val) and ({"nll", "bits_per_dim"} & set(wanted)):
-            nll = float(np.mean(image_nll(model, data.x_val)))
+            nll = mean_of(image_nll_batches(model, data.x_val))
             dims = int(np.prod(data.element_shape))
             how = held_out(data.x_val, exact=True)
             if "nll" in wanted:

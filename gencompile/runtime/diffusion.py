@@ -23,7 +23,7 @@ per step or per batch size; each step's noise is a stateless function of (seed, 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import keras
@@ -34,6 +34,7 @@ from keras import ops
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
+from gencompile.runtime.splits import labelled_batches, mean_of
 
 PREDICTIONS = ("epsilon", "v", "x0")
 
@@ -381,7 +382,7 @@ EVALUATION_TIMESTEPS = 20  # held-out examples are noised at the middle of this 
 
 def denoising_loss(
     model: keras.Model,
-    x: np.ndarray,
+    x: Any,
     y: np.ndarray | None,
     seed: int = 0,
     levels: int = EVALUATION_TIMESTEPS,
@@ -391,7 +392,9 @@ def denoising_loss(
 
     The timesteps are cut into `levels` equal strata and each example is noised at the
     middle of each, with noise fixed by `seed`: a deterministic, low-variance estimate of
-    the training loss's expectation over t ~ U{0, ..., T - 1}.
+    the training loss's expectation over t ~ U{0, ..., T - 1}. The split `x` is read batch
+    by batch, once per stratum, each batch's noise drawn in turn from one generator: the
+    draws a whole-split array of noise per stratum would hold, without holding it.
     """
     network = getattr(model, "ema_denoiser", None) or model.denoiser
     timesteps = model.schedule.timesteps
@@ -403,16 +406,15 @@ def denoising_loss(
     def loss(x0: tf.Tensor, t: tf.Tensor, noise: tf.Tensor, labels: Any) -> tf.Tensor:
         return model.denoising_loss(network, x0, t, noise, labels)
 
-    totals = []
-    for level in grid:
-        noise = rng.standard_normal(x.shape).astype(np.float32)
-        for start in range(0, len(x), batch_size):
-            stop = start + batch_size
-            x0 = tf.constant(x[start:stop])
-            t = tf.fill([len(x0)], tf.constant(level, tf.int32))
-            labels = None if y is None else tf.constant(y[start:stop], tf.int32)
-            totals.append(np.asarray(loss(x0, t, tf.constant(noise[start:stop]), labels)))
-    return float(np.mean(np.concatenate(totals)))
+    def per_batch() -> Iterator[np.ndarray]:
+        for level in grid:
+            for rows, yb in labelled_batches(x, y, batch_size):
+                noise = tf.constant(rng.standard_normal(rows.shape).astype(np.float32))
+                t = tf.fill([len(rows)], tf.constant(level, tf.int32))
+                labels = None if yb is None else tf.constant(yb, tf.int32)
+                yield np.asarray(loss(tf.constant(rows), t, noise, labels))
+
+    return mean_of(per_batch())
 
 
 @evaluation

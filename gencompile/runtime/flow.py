@@ -17,6 +17,7 @@ data the flow models a dequantized density and the NLL is an upper bound.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -26,24 +27,34 @@ import tensorflow as tf
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
+from gencompile.runtime.splits import batches, mean_of
 
 MAX_ROWS = 8192  # rows per flow evaluation when drawing several dequantizations
 
 
-def log_likelihood(model: keras.Model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+def log_likelihood(model: keras.Model, x: Any, batch_size: int = 1024) -> np.ndarray:
     """log p(x) per example, exactly (nats, in the model's preprocessed units)."""
+    return np.concatenate(list(log_likelihood_batches(model, x, batch_size)))
+
+
+def log_likelihood_batches(
+    model: keras.Model, x: Any, batch_size: int = 1024
+) -> Iterator[np.ndarray]:
+    """`log_likelihood` batch by batch, reading the split `x` as it goes."""
     log_prob = tf.function(lambda xb: model.log_prob(xb), reduce_retracing=True)
-    pieces = [
-        log_prob(tf.constant(x[start : start + batch_size])).numpy()
-        for start in range(0, len(x), batch_size)
-    ]
-    return np.concatenate(pieces).astype(np.float64)
+    for xb in batches(x, batch_size):
+        yield log_prob(tf.constant(xb)).numpy().astype(np.float64)
 
 
-def dequantized_log_likelihood(
-    model: keras.Model, x: np.ndarray, draws: int, seed: int = 0
-) -> np.ndarray:
+def dequantized_log_likelihood(model: keras.Model, x: Any, draws: int, seed: int = 0) -> np.ndarray:
     """Per-example lower bound on log P(x) for discrete x, with `draws` uniform draws each."""
+    return np.concatenate(list(dequantized_batches(model, x, draws, seed)))
+
+
+def dequantized_batches(
+    model: keras.Model, x: Any, draws: int, seed: int = 0
+) -> Iterator[np.ndarray]:
+    """`dequantized_log_likelihood` batch by batch, reading the split `x` as it goes."""
     dequantization = model.dequantization
     seed_generator = keras.random.SeedGenerator(seed)
     dims = int(np.prod(x.shape[1:]))
@@ -57,15 +68,13 @@ def dequantized_log_likelihood(
         y = dequantization.dequantize(flat, seed=seed_generator)
         return tf.reshape(model.log_prob(y), (count, -1))
 
-    results = []
-    for start in range(0, len(x), batch):
-        xb = tf.constant(x[start : start + batch])
+    for rows in batches(x, batch):
+        xb = tf.constant(rows)
         pieces = [log_densities(xb, min(chunk, draws - s)).numpy() for s in range(0, draws, chunk)]
         log_p = np.concatenate(pieces, axis=0).astype(np.float64)
         top = log_p.max(axis=0)
         log_mean = top + np.log(np.exp(log_p - top).mean(axis=0))
-        results.append(log_mean + dequantization.log_jacobian(dims))
-    return np.concatenate(results)
+        yield log_mean + dequantization.log_jacobian(dims)
 
 
 @evaluation
@@ -83,12 +92,12 @@ def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) ->
     dims = int(np.prod(data.element_shape))
     if model.dequantization is not None:
         draws = int(config["importance_samples"])
-        nll = float(-np.mean(dequantized_log_likelihood(model, data.x_val, draws)))
+        nll = -mean_of(dequantized_batches(model, data.x_val, draws))
         how = held_out(data.x_val, dequantization_samples=draws, dequantization_seed=0)
     else:
         # A density changes with the units of the data: back to the original units.
         shift = data.preprocessor.log_det_jacobian
-        nll = float(-np.mean(log_likelihood(model, data.x_val))) - shift
+        nll = -mean_of(log_likelihood_batches(model, data.x_val)) - shift
         how = held_out(data.x_val, exact=True)
     if "nll" in wanted:
         metrics.add("nll", nll, how)

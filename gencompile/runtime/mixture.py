@@ -22,6 +22,7 @@ A mixture fitted by gradient descent keeps free parameters instead (`precision_f
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -31,11 +32,14 @@ import tensorflow as tf
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
+from gencompile.runtime.splits import batches, head, mean_of
 
 DTYPE = tf.float64
 # scikit-learn adds 10 machine epsilons to each component's weight, so that an empty
 # component divides by a tiny number rather than by zero; we do the same to match it.
 EMPTY_COMPONENT_GUARD = 10 * np.finfo(np.float64).eps
+EVAL_BATCH = 4096  # rows of a split read and scored at a time
+INIT_EXAMPLES = 100_000  # training examples the initialisation (k-means, random) reads
 
 
 def precision_shape(covariance: str, components: int, features: int) -> tuple[int, ...]:
@@ -178,6 +182,18 @@ def statistics_from_responsibilities(x: np.ndarray, resp: np.ndarray, covariance
         parts = statistics_from_features(features, rb, covariance, x.shape[1])
         totals = parts if totals is None else [t + p for t, p in zip(totals, parts, strict=True)]
     return totals
+
+
+def initial_statistics(
+    x_train: Any, components: int, init: str, seed: int, covariance: str, features: int
+) -> list[Any]:
+    """The statistics of the first M-step: responsibilities (`initial_responsibilities`) of
+    the training split's first INIT_EXAMPLES examples, all of them when it holds fewer. Its
+    first rows are a seeded random subset (the split is a seeded permutation); reading no
+    more keeps the memory of k-means flat in the data's size, loaded or streamed alike."""
+    x = np.reshape(head(x_train, INIT_EXAMPLES), (-1, features)).astype("float64")
+    responsibilities = initial_responsibilities(x, components, init, seed)
+    return statistics_from_responsibilities(x, responsibilities, covariance)
 
 
 def initial_responsibilities(x: np.ndarray, components: int, init: str, seed: int) -> np.ndarray:
@@ -360,13 +376,18 @@ class Converged(keras.callbacks.Callback):
 # --------------------------------------------------------------------------- metrics
 
 
-def log_likelihood(model: keras.Model, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+def log_likelihood(model: keras.Model, x: Any, batch_size: int = EVAL_BATCH) -> np.ndarray:
     """Per-example log p(x) in the model's units (float64)."""
-    parts = [
-        np.asarray(model.log_prob(tf.constant(x[start : start + batch_size])), np.float64)
-        for start in range(0, len(x), batch_size)
-    ]
+    parts = list(log_likelihood_batches(model, x, batch_size))
     return np.concatenate(parts) if parts else np.zeros((0,))
+
+
+def log_likelihood_batches(
+    model: keras.Model, x: Any, batch_size: int = EVAL_BATCH
+) -> Iterator[np.ndarray]:
+    """`log_likelihood` batch by batch, reading the split `x` as it goes."""
+    for xb in batches(x, batch_size):
+        yield np.asarray(model.log_prob(tf.constant(xb)), np.float64)
 
 
 @evaluation
@@ -381,7 +402,7 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     dims = int(np.prod(data.element_shape))
     metrics = Metrics()
     if len(data.x_val) and ({"nll", "bits_per_dim"} & set(wanted)):
-        nll = float(-np.mean(log_likelihood(model, data.x_val))) - shift
+        nll = -mean_of(log_likelihood_batches(model, data.x_val)) - shift
         how = held_out(data.x_val, exact=True)
         if "nll" in wanted:
             metrics.add("nll", nll, how)
@@ -389,7 +410,8 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
             metrics.add("bits_per_dim", nll / (dims * math.log(2)), how)
     if {"bic", "aic"} & set(wanted):
         n = len(data.x_train)
-        total = float(np.sum(log_likelihood(model, data.x_train))) + n * shift
+        total = sum(float(np.sum(part)) for part in log_likelihood_batches(model, data.x_train))
+        total += n * shift
         params = model.num_free_parameters()
         how = {"split": "train", "examples": n, "free_parameters": int(params)}
         if "bic" in wanted:

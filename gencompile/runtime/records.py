@@ -284,7 +284,8 @@ def _window_shuffle(records: tf.data.Dataset, window: int, key: tf.Tensor) -> tf
 class RecordSplit:
     """One split of streamed records, preprocessed, in file order, as far as code that
     reads `x_train` and `x_val` needs an array (`len`, `shape`, rows by slice or index,
-    `np.asarray`): rows are read from the start of the split up to the last one asked for."""
+    `np.asarray`): rows are read from the start of the split up to the last one asked for;
+    `batches` reads the whole split in one pass (`runtime.splits`)."""
 
     dtype = np.dtype(np.float32)
 
@@ -319,6 +320,11 @@ class RecordSplit:
         positions = np.where(positions < 0, positions + len(self), positions)
         last = int(positions.max()) + 1 if positions.size else 0
         return self._first(last)[positions]
+
+    def batches(self, batch_size: int) -> Iterator[np.ndarray]:
+        """The split in `batch_size` rows at a time, in one pass over the shards (slices
+        would each read the split from its start)."""
+        yield from self._batches().unbatch().batch(batch_size).as_numpy_iterator()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         whole = self._first(len(self))

@@ -98,8 +98,8 @@ class StreamedArray:
 
 class StreamedSplit:
     """One split of streamed data, preprocessed, as far as code that reads `x_train` and
-    `x_val` needs an array: `len`, `shape`, slices and index arrays read only those rows;
-    `np.asarray` reads the whole split (metrics over held-out data)."""
+    `x_val` needs an array: `len`, `shape`, slices and index arrays read only those rows
+    (`runtime.splits` reads it batch by batch); `np.asarray` would read the whole split."""
 
     dtype = np.dtype(np.float32)
 

@@ -25,6 +25,7 @@ from gencompile.files import atomic_save
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import checkpoints, cluster, pictures, repro
 from gencompile.runtime.optimizers import make_optimizer
+from gencompile.runtime.splits import head
 
 
 def parse_args(argv: list[str] | None, epochs: int, run_dir: Path) -> argparse.Namespace:
@@ -324,15 +325,22 @@ def write_samples(samples: np.ndarray, run_dir: Path, fmt: str, data: Any) -> Pa
     return save_picture(samples, run_dir / "samples.png", data)
 
 
+# Rows of a split a picture reads (its first, a seeded random subset): the training images
+# whose range a grid shows, the real points under a scatter. Never a whole streamed split.
+RANGE_EXAMPLES = 1000
+SCATTER_EXAMPLES = 10_000
+
+
 def save_picture(samples: np.ndarray, path: Path, data: Any) -> Path:
     """An image grid in the data's value range, or a scatter over held-out data."""
     if data.kind == "image":
-        raw = data.preprocessor.inverse(data.x_train[:1000])
+        raw = data.preprocessor.inverse(head(data.x_train, RANGE_EXAMPLES))
         return pictures.save_samples(
             samples, path, "image", value_range=(float(raw.min()), float(raw.max()))
         )
-    reference = data.x_val if len(data.x_val) else data.x_train
-    return pictures.save_samples(samples, path, data.kind, data.preprocessor.inverse(reference))
+    split = data.x_val if len(data.x_val) else data.x_train
+    reference = data.preprocessor.inverse(head(split, SCATTER_EXAMPLES))
+    return pictures.save_samples(samples, path, data.kind, reference)
 
 
 def npz_bytes(**arrays: np.ndarray) -> bytes:

@@ -8,6 +8,7 @@ numbers compare across preprocessing choices. `bits_per_dim` divides the NLL by 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -18,33 +19,38 @@ from gencompile.runtime.distributions import Gaussian, Logistic, diag_normal_log
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
+from gencompile.runtime.splits import labelled_batches, mean_of
 
 MAX_ROWS = 16384  # rows per decoder call when importance sampling
 
 
-def _batches(x: np.ndarray, y: np.ndarray | None, batch_size: int):
-    for start in range(0, len(x), batch_size):
-        stop = start + batch_size
-        yield x[start:stop], (None if y is None else y[start:stop])
-
-
-def elbo(model: keras.Model, x: np.ndarray, y: np.ndarray | None, batch_size: int = 256) -> float:
-    """Mean ELBO (one posterior sample per example, the model's own KL) in nats."""
+def elbo(model: keras.Model, x: Any, y: np.ndarray | None, batch_size: int = 256) -> float:
+    """Mean ELBO (one posterior sample per example, the model's own KL) in nats, over the
+    split `x` read batch by batch."""
     terms = tf.function(lambda xb, yb: model.elbo_terms(xb, yb, training=False))
-    totals = []
-    for xb, yb in _batches(x, y, batch_size):
-        reconstruction, kl, _ = terms(tf.constant(xb), None if yb is None else tf.constant(yb))
-        totals.append(-(reconstruction.numpy() + kl.numpy()))
-    return float(np.mean(np.concatenate(totals)))
+
+    def per_batch() -> Iterator[np.ndarray]:
+        for xb, yb in labelled_batches(x, y, batch_size):
+            reconstruction, kl, _ = terms(tf.constant(xb), None if yb is None else tf.constant(yb))
+            yield -(reconstruction.numpy() + kl.numpy())
+
+    return mean_of(per_batch())
 
 
 IWAE_SEED = 0  # the importance samples' own generator: independent of the model's state
 
 
 def iwae_log_likelihood(
-    model: keras.Model, x: np.ndarray, y: np.ndarray | None, k: int, seed: int = IWAE_SEED
+    model: keras.Model, x: Any, y: np.ndarray | None, k: int, seed: int = IWAE_SEED
 ) -> np.ndarray:
     """Per-example log p(x) ~= logsumexp_k [log p(x|z) + log p(z) - log q(z|x)] - log k."""
+    return np.concatenate(list(iwae_batches(model, x, y, k, seed)))
+
+
+def iwae_batches(
+    model: keras.Model, x: Any, y: np.ndarray | None, k: int, seed: int = IWAE_SEED
+) -> Iterator[np.ndarray]:
+    """`iwae_log_likelihood` batch by batch, reading the split `x` as it goes."""
     seed_generator = keras.random.SeedGenerator(seed)
     batch = max(1, min(len(x), MAX_ROWS // min(k, MAX_ROWS)))
     chunk = max(1, min(k, MAX_ROWS // batch))
@@ -69,15 +75,13 @@ def iwae_log_likelihood(
         log_qz = diag_normal_log_prob(flat, tile(z_mean), tile(z_log_var))
         return tf.reshape(log_px + log_pz - log_qz, (draws, b))
 
-    results = []
-    for xb, yb in _batches(x, y, batch):
+    for xb, yb in labelled_batches(x, y, batch):
         xt = tf.constant(xb)
         yt = None if yb is None else tf.constant(yb)
         pieces = [log_weights(xt, yt, min(chunk, k - s)).numpy() for s in range(0, k, chunk)]
         weights = np.concatenate(pieces, axis=0).astype(np.float64)
         top = weights.max(axis=0)
-        results.append(top + np.log(np.exp(weights - top).sum(axis=0)) - math.log(k))
-    return np.concatenate(results)
+        yield top + np.log(np.exp(weights - top).sum(axis=0)) - math.log(k)
 
 
 @evaluation
@@ -101,8 +105,7 @@ def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) ->
         metrics.add("elbo", value, held_out(data.x_val, posterior_samples=1))
     if "iwae_nll" in wanted or "bits_per_dim" in wanted:
         k = int(config["importance_samples"])
-        log_px = iwae_log_likelihood(model, data.x_val, data.y_val, k)
-        nll = float(-np.mean(log_px)) - shift
+        nll = -mean_of(iwae_batches(model, data.x_val, data.y_val, k)) - shift
         how = held_out(data.x_val, importance_samples=k, importance_seed=IWAE_SEED)
         if "iwae_nll" in wanted:
             metrics.add("iwae_nll", nll, how)

@@ -122,6 +122,26 @@ def test_streamed_records_equal_loaded_ones_but_for_the_order(shards: Path) -> N
     np.testing.assert_array_equal(streamed.x_train[3:5], np.asarray(streamed.x_train)[3:5])
 
 
+def test_a_streamed_record_split_is_read_by_batches_in_one_pass(shards: Path) -> None:
+    from gencompile.runtime import splits
+
+    loaded = load_data(config(shards, "memory"), seed=3)
+    streamed = load_data(config(shards, "stream"), seed=3)
+    split = streamed.x_train
+    whole = np.asarray(split)
+    passes = []
+    read = split._batches
+    split._batches = lambda: passes.append(1) or read()  # count the passes over the shards
+    pairs = list(splits.labelled_batches(split, streamed.y_train, 5))
+    assert len(passes) == 1  # not one pass from the start per slice
+    assert [len(x) for x, _ in pairs] == [5] * 12 + [2]  # 62 training records
+    np.testing.assert_array_equal(np.concatenate([x for x, _ in pairs]), whole)
+    np.testing.assert_array_equal(np.concatenate([y for _, y in pairs]), streamed.y_train)
+    # a mean over the split is the loaded one's, in another order: equal to float rounding
+    mean = splits.mean_of(splits.batches(streamed.x_val, 3))
+    assert mean == pytest.approx(float(np.mean(loaded.x_val, dtype=np.float64)), rel=1e-12)
+
+
 def test_the_streamed_order_is_a_function_of_seed_and_epoch(shards: Path) -> None:
     bundle = load_data(config(shards, "stream", label=None), seed=5)
     again = load_data(config(shards, "stream", label=None), seed=5)

@@ -2,7 +2,8 @@
 
 Every family's `evaluate` ends with `sample_quality(model, data, config)`. It draws
 `evaluation.num_samples` samples with `model.sample`, maps them back to the data's units,
-and compares them with the held-out split (the training split when there is none):
+and compares them with the held-out split (the training split when there is none; its first
+`REFERENCE_EXAMPLES` examples when it holds more):
 
     fd_digits          Frechet distance in the features of a small digits classifier
     fid                Frechet distance in InceptionV3 pool features (images)
@@ -31,8 +32,10 @@ from gencompile.errors import RunError
 from gencompile.runtime.metrics import distances, features
 from gencompile.runtime.metrics.results import Metrics
 from gencompile.runtime.sources import mode_centers
+from gencompile.runtime.splits import head
 
 SAMPLES_PER_CALL = 500  # samples are drawn in chunks, with a progress bar
+REFERENCE_EXAMPLES = 10_000  # real examples the samples are compared with, at most
 KID_SEED = 0  # the random subsets of KID
 KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000
 PR_NEIGHBOURS = 3  # k of improved precision and recall
@@ -60,10 +63,25 @@ def reference_split(data: Any) -> str:
     return "validation" if len(data.x_val) else "train"
 
 
+def reference_rows(data: Any) -> Any:
+    """The split samples are compared with (loaded, or read on demand when it streams)."""
+    return data.x_val if reference_split(data) == "validation" else data.x_train
+
+
 def reference_data(data: Any) -> np.ndarray:
-    """Real data in its original units: the held-out split, else the training split."""
-    reference = data.x_val if reference_split(data) == "validation" else data.x_train
-    return data.preprocessor.inverse(np.asarray(reference, np.float32))
+    """Real data in its original units: the first REFERENCE_EXAMPLES examples of the
+    held-out split, else of the training split (a seeded random subset: the splits are a
+    seeded permutation), all of it when it holds fewer. Never more, so that a streamed
+    split is not read whole into memory; loaded data uses the same rows."""
+    return data.preprocessor.inverse(head(reference_rows(data), REFERENCE_EXAMPLES))
+
+
+def reference_description(data: Any, real: np.ndarray) -> dict[str, Any]:
+    """`computed_with`'s reference: the split and the examples used (and of how many, when
+    they are a subset of it)."""
+    total = len(reference_rows(data))
+    described = {"split": reference_split(data), "examples": len(real)}
+    return described if len(real) == total else {**described, "subset_of": total}
 
 
 def is_digits_source(source: dict[str, Any]) -> bool:
@@ -169,7 +187,7 @@ def sample_quality(model: keras.Model, data: Any, config: dict[str, Any]) -> Met
     spaces = FeatureSpaces(real, fake, data, config)
     common = {
         "samples": len(fake),
-        "reference": {"split": reference_split(data), "examples": len(real)},
+        "reference": reference_description(data, real),
     }
     for name in wanted:
         try:
