@@ -68,7 +68,6 @@ def test_free_parameters_count_like_sklearn(covariance, expected):
         ("  algorithm: {type: gradient, max_iter: 5}\n", [], "unknown key 'max_iter'"),
         ("  algorithm: {type: gradiant}\n", [], "did you mean 'gradient'?"),
         ("", ["training.mixed_precision=true"], "mixed precision is not available"),
-        ("", ["training.distribution.strategy=multi_worker"], "not available yet"),
         ("  covariance: ful\n", [], "covariance"),
         ("", ["evaluation.metrics=[elbo]"], "metric 'elbo' is not available for family mixture"),
     ],
