@@ -25,6 +25,7 @@ import time
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gencompile.errors import GencompileError, RunError
 
@@ -122,9 +123,13 @@ def _failure_rank(worker: Worker) -> tuple[bool, bool, int]:
 
 
 def _failure_message(worker: Worker, count: int, run_dir: Path) -> str:
+    """The worker's reason, and how to resume unless the reason says what to do itself."""
     code = worker.process.returncode
-    if worker.error_file.exists():
-        reason = worker.error_file.read_text(errors="replace").strip()
+    report = _read_report(worker.error_file)
+    if report.get("own_advice"):  # gencompile's own error: it says what to do
+        return f"worker {worker.index} of {count} stopped: {report['message']}"
+    if report:
+        reason = report["message"]
     elif code < 0:
         reason = f"killed by {signal.Signals(-code).name}"
     else:
@@ -134,6 +139,14 @@ def _failure_message(worker: Worker, count: int, run_dir: Path) -> str:
         f"Continue from the newest checkpoint with "
         f"`gencompile train --resume {run_dir} --workers {count}`"
     )
+
+
+def _read_report(path: Path) -> dict[str, Any]:
+    """What a worker wrote about its failure ({} when it wrote nothing)."""
+    try:
+        return json.loads(path.read_text(errors="replace"))
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def _last_line(log: Path) -> str:
@@ -171,20 +184,21 @@ def worker_main(args: list[str]) -> int:
     except KeyboardInterrupt:
         return 130
     except GencompileError as error:
-        return _report(f"{error.prefix}{error}")
+        return _report(str(error), own_advice=True)
     except Exception as error:
         import traceback
 
         traceback.print_exc()
-        return _report(f"{type(error).__name__}: {error}")
+        return _report(f"{type(error).__name__}: {error}", own_advice=False)
     return 0
 
 
-def _report(message: str) -> int:
+def _report(message: str, own_advice: bool) -> int:
     print(message, file=sys.stderr, flush=True)
     path = os.environ.get(ERROR_FILE_ENV)
     if path:
-        Path(path).write_text(message.strip()[:2000])
+        report = {"message": message.strip()[:2000], "own_advice": own_advice}
+        Path(path).write_text(json.dumps(report))
     return 1
 
 

@@ -292,6 +292,7 @@ class DataBundle:
 
     train: tf.data.Dataset  # one epoch (epoch 0's order)
     epochs: Callable[..., tf.data.Dataset]  # epochs(first, last, steps=None): resumable stream
+    batch_size: int  # the global batch (split between the replicas under a strategy)
     steps_per_epoch: int
     validation: tf.data.Dataset | None
     x_train: np.ndarray
@@ -553,6 +554,7 @@ def _load_in_memory(config: dict, settings: Settings, seed: int) -> DataBundle:
     return DataBundle(
         train=train,
         epochs=epochs,
+        batch_size=settings.batch_size,
         steps_per_epoch=settings.steps_per_epoch(len(train_idx)),
         validation=validation,
         x_train=x_train,

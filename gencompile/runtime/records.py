@@ -387,6 +387,7 @@ def load_streamed_records(config: dict, settings: Settings, seed: int) -> DataBu
     return DataBundle(
         train=epochs(0, 1),
         epochs=epochs,
+        batch_size=settings.batch_size,
         steps_per_epoch=settings.steps_per_epoch(len(train_idx)),
         validation=validation,
         x_train=RecordSplit(split_batches(False), len(train_idx), element),  # type: ignore[arg-type]

@@ -257,6 +257,7 @@ def load_streamed(config: dict, settings: Settings, seed: int) -> DataBundle:
     return DataBundle(
         train=epochs(0, 1),
         epochs=epochs,
+        batch_size=settings.batch_size,
         steps_per_epoch=settings.steps_per_epoch(len(train_idx)),
         validation=validation,
         x_train=x_train,  # type: ignore[arg-type]  # array-like, read on demand

@@ -86,6 +86,7 @@ def load_text_data(config: dict, seed: int) -> DataBundle:
     return DataBundle(
         train=epochs(0, 1),
         epochs=epochs,
+        batch_size=batch_size,
         steps_per_epoch=-(-len(x_train) // batch_size),
         validation=validation,
         x_train=x_train,

@@ -208,9 +208,9 @@ def test_a_worker_that_cannot_start_fails_the_training_with_its_message(tmp_path
     with pytest.raises(RunError) as caught:
         run_workers(tmp_path, "nothing_here", ["--quiet"], 2, allow_custom_code=False)
     message = str(caught.value)
-    assert re.match(r"worker [01] of 2 failed \(error: ", message)  # whichever stopped first
+    assert re.match(r"worker [01] of 2 stopped: ", message)  # whichever stopped first
     assert "spec.lock.json" in message  # the worker's own reason: not a run folder
-    assert f"gencompile train --resume {tmp_path} --workers 2" in message
+    assert "--resume" not in message  # its own error says what to do; resuming would not
 
 
 def test_loopback_workers_get_distinct_ports_and_their_own_task() -> None:
@@ -241,3 +241,15 @@ def test_the_generated_train_py_joins_the_cluster_before_anything_else() -> None
     assert "training.write_artifacts(model, data, fitted, metrics, OUTPUT, out_dir)" in text
     assert "resume_point(model, args.run_dir)" in text  # every worker reads the chief's
     assert "cluster" not in train_py("none")
+
+
+def test_a_batch_that_does_not_split_between_the_replicas_stops_before_training() -> None:
+    from gencompile.runtime.training import check_batch_split
+
+    check_batch_split(16, 2, "multi_worker")  # equal slices: nothing to say
+    with pytest.raises(RunError) as caught:
+        check_batch_split(15, 2, "multi_worker")
+    assert str(caught.value) == (
+        "data.batch_size is 15, which does not split evenly between the 2 replicas of the "
+        "'multi_worker' strategy: use a multiple of 2 (e.g. --set data.batch_size=16)"
+    )
