@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-all lint bench bench-text bench-diffusion bench-gan bench-gmm
+.PHONY: demo test test-slow test-all lint bench bench-text bench-diffusion bench-gan bench-gmm bench-scale
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -45,3 +45,10 @@ bench-gan: $(STAMP)
 # each with the machine's cores (--threads 1 for one each); also scikit-learn in float32.
 bench-gmm: $(STAMP)
 	$(PY) benchmarks/gmm_em.py --sklearn-float32
+
+# Peak memory of streamed npy, csv and image-folder data; 1 vs 2 workers (about 15 minutes).
+bench-scale: $(STAMP)
+	$(PY) benchmarks/streaming_rss.py
+	$(PY) benchmarks/csv_streaming_rss.py
+	$(PY) benchmarks/images_rss.py
+	$(PY) benchmarks/workers.py
