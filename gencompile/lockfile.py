@@ -95,6 +95,9 @@ class LockModel(BaseModel):
     platform: str
     data_fingerprint: Sha256 | None
     data_statistics: dict[str, Any] | None = None  # the fitted preprocessing, after training
+    # `gencompile train --workers N` trained it: `reproduce` starts as many workers, whose
+    # summation order (and so the weights, bit for bit) one process would not repeat.
+    workers: Annotated[int, Field(ge=1)] | None = None
     lock_sha256: Sha256
 
 

@@ -90,7 +90,10 @@ def reproduce(
     else:
         directory = claim_folder(run_dir.with_name(f"{run_dir.name}-reproduced"))
     built = build_locked(run_dir, directory, allow_drift, allow_custom_code)
-    again = train_in(directory, built.plan.package, built.lock, True, allow=allow_custom_code)
+    workers = lock.get("workers")  # a run of `--workers N`: the same summation order again
+    again = train_in(
+        directory, built.plan.package, built.lock, True, allow=allow_custom_code, workers=workers
+    )
     rows = [
         Comparison("weights sha256", original_weights, again.record["weights_sha256"]),
         Comparison(

@@ -168,6 +168,8 @@ def train_in(
             metrics = module.main(argv)
         record = json.loads((directory / "metrics.json").read_text())
         found = {key: record.get(key) for key in ("data_fingerprint", "data_statistics")}
+        if workers:
+            found["workers"] = workers  # `reproduce` trains with as many
         write_lock(directory, dict(lock, **found))
         write_report(directory)
     return TrainResult(directory, metrics, record)

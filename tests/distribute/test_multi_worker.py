@@ -134,7 +134,7 @@ def _train(*args: str, env: dict[str, str], timeout: float = 600) -> subprocess.
 
 
 @STARTS_WORKERS
-def test_train_with_two_workers_writes_the_run_folder_once(tmp_path) -> None:
+def test_train_with_two_workers_writes_the_run_folder_once_and_reproduces(tmp_path) -> None:
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = {**os.environ, **QUIET_TF, "TMPDIR": str(scratch), "HOME": str(tmp_path)}
@@ -144,6 +144,7 @@ def test_train_with_two_workers_writes_the_run_folder_once(tmp_path) -> None:
     assert json.loads((run / "status.json").read_text())["status"] == "finished"
     lock = json.loads((run / "spec.lock.json").read_text())
     assert lock["resolved_spec"]["training"]["distribution"] == {"strategy": "multi_worker"}
+    assert lock["workers"] == 2  # what `reproduce` starts again
     history = (run / "history.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in history[1:]] == ["1", "2"]  # one row an epoch
     record = json.loads((run / "metrics.json").read_text())
@@ -151,6 +152,17 @@ def test_train_with_two_workers_writes_the_run_folder_once(tmp_path) -> None:
     for name in ("model.weights.h5", "model.keras", "samples.png", "report.md"):
         assert (run / name).is_file()
     assert not list(scratch.iterdir())  # every worker's scratch folder is gone
+
+    # Two workers sum in one order every time: the reproduction is bit for bit.
+    again = subprocess.run(
+        [sys.executable, "-m", "gencompile", "reproduce", str(run), "-o", str(tmp_path / "again")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert "weights sha256" in again.stdout and "differs" not in again.stdout
 
 
 def _worker_pids(launcher: int) -> dict[int, int]:
