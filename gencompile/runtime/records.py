@@ -331,6 +331,17 @@ class RecordSplit:
         return whole if dtype is None else whole.astype(dtype)
 
 
+def _split(total: int, settings: Settings, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The seeded split by record index (as for loaded data), and a mask of held-out ones."""
+    if total == 0:
+        raise RunError(f"{ORIGIN}: the shards hold no records")
+    train_idx, val_idx = split_indices(total, settings.fraction, seed)
+    settings.check_training_size(len(train_idx))
+    held_out = np.zeros(total, dtype=bool)
+    held_out[val_idx] = True
+    return train_idx, val_idx, held_out
+
+
 def load_streamed_records(config: dict, settings: Settings, seed: int) -> DataBundle:
     """The streaming counterpart of `data._load_in_memory` for a tfrecord source."""
     source = settings.source
@@ -339,19 +350,12 @@ def load_streamed_records(config: dict, settings: Settings, seed: int) -> DataBu
     kind = "image" if len(element) == 3 else "vector"
     settings.check(kind, element, has_labels=records.label is not None)
     counts = [records.count(shard) for shard in records.shards]
-    total = sum(counts)
-    if total == 0:
-        raise RunError(f"{ORIGIN}: the shards hold no records")
-    train_idx, val_idx = split_indices(total, settings.fraction, seed)
-    settings.check_training_size(len(train_idx))
-    held_out = np.zeros(total, dtype=bool)
-    held_out[val_idx] = True
+    train_idx, val_idx, held_out = _split(sum(counts), settings, seed)
     digest, stats, labels = _scan(records, ~held_out, None if kind == "image" else 0, config)
     preprocessor = Preprocessor.from_statistics(
         kind, element, stats, settings.scale, settings.standardize
     )
     stream = _Stream(records, counts, held_out)
-    with_labels = settings.with_labels
     parse_batches = _batcher(records, preprocessor, settings.batch_size)
     low_high = preprocessor.transform(np.stack([stats.low, stats.high]))
     augment_batch = augmenter(settings, seed, (float(low_high.min()), float(low_high.max())))
@@ -363,8 +367,8 @@ def load_streamed_records(config: dict, settings: Settings, seed: int) -> DataBu
         def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
             serialized = stream.training_epoch(seed, epoch, window)
             if steps is None:
-                return parse_batches(serialized, with_labels, settings.drop_remainder)
-            return parse_batches(serialized.repeat(), with_labels, full=True).take(steps)
+                return parse_batches(serialized, settings.with_labels, settings.drop_remainder)
+            return parse_batches(serialized.repeat(), settings.with_labels, full=True).take(steps)
 
         batches = tf.data.Dataset.range(first, last).flat_map(epoch_batches)
         if augment_batch is not None:
@@ -372,18 +376,14 @@ def load_streamed_records(config: dict, settings: Settings, seed: int) -> DataBu
         return batches.prefetch(tf.data.AUTOTUNE)
 
     def split_batches(keep_held_out: bool) -> Callable[[], tf.data.Dataset]:
-        def batches() -> tf.data.Dataset:
-            return parse_batches(stream.in_file_order(keep_held_out), False).prefetch(2)
-
-        return batches
+        return lambda: parse_batches(stream.in_file_order(keep_held_out), False).prefetch(2)
 
     validation = None
     if len(val_idx):  # in file order, never shuffled or augmented
-        validation = parse_batches(stream.in_file_order(True), with_labels)
+        validation = parse_batches(stream.in_file_order(True), settings.with_labels)
         # the filter hides the count, and Keras warns of a dataset that "ran out" without one
         known = tf.data.experimental.assert_cardinality(-(-len(val_idx) // settings.batch_size))
         validation = validation.apply(known).prefetch(tf.data.AUTOTUNE)
-
     return DataBundle(
         train=epochs(0, 1),
         epochs=epochs,

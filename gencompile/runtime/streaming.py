@@ -204,6 +204,27 @@ def _reader(
     return read
 
 
+def _scan_split(
+    data: Examples, train_idx: np.ndarray, kind: str, config: dict, labels: np.ndarray | None
+) -> tuple[str, Statistics]:
+    """The fingerprint of all the data and the statistics of its training rows (images:
+    global, vectors: per feature), in one pass."""
+    training = np.zeros(len(data), dtype=bool)
+    training[train_idx] = True
+    return scan(data, training, None if kind == "image" else 0, config, labels)
+
+
+def _in_order(read: Any, count: int, batch_size: int) -> tf.data.Dataset:
+    """Batches of rows 0..count-1 through `read`, in the split's order: validation is never
+    shuffled or augmented, as when loaded."""
+
+    def batch(start: tf.Tensor) -> tf.Tensor:
+        return read(tf.range(start, tf.minimum(start + batch_size, count)))
+
+    starts = tf.data.Dataset.range(0, count, batch_size)
+    return starts.map(batch, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
 def load_streamed(config: dict, settings: Settings, seed: int) -> DataBundle:
     """The streaming counterpart of `data._load_in_memory`: npy sources, csv and parquet
     sources through their float32 .npy cache (`tables`) and image folders, with labels held
@@ -222,10 +243,7 @@ def load_streamed(config: dict, settings: Settings, seed: int) -> DataBundle:
 
     train_idx, val_idx = split_indices(len(data), settings.fraction, seed)
     settings.check_training_size(len(train_idx))
-    training = np.zeros(len(data), dtype=bool)
-    training[train_idx] = True
-    digest, stats = scan(data, training, None if kind == "image" else 0, config, labels)
-    del training
+    digest, stats = _scan_split(data, train_idx, kind, config, labels)
     preprocessor = Preprocessor.from_statistics(
         kind, element, stats, settings.scale, settings.standardize
     )
@@ -243,17 +261,9 @@ def load_streamed(config: dict, settings: Settings, seed: int) -> DataBundle:
         )  # fmt: skip
 
     validation = None
-    if len(val_idx):  # in the split's order, never shuffled or augmented, as when loaded
+    if len(val_idx):
         read_val = _reader(x_val, val_idx, element, label_table)
-
-        def batch(start: tf.Tensor) -> tf.Tensor:
-            stop = tf.minimum(start + settings.batch_size, len(val_idx))
-            return read_val(tf.range(start, stop))
-
-        starts = tf.data.Dataset.range(0, len(val_idx), settings.batch_size)
-        validation = starts.map(batch, num_parallel_calls=tf.data.AUTOTUNE)
-        validation = validation.prefetch(tf.data.AUTOTUNE)
-
+        validation = _in_order(read_val, len(val_idx), settings.batch_size)
     return DataBundle(
         train=epochs(0, 1),
         epochs=epochs,

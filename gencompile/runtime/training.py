@@ -214,32 +214,8 @@ def fit(
     depend only on (seed, epoch), so the result equals an uninterrupted run's. A model with
     an `initialize(data)` method gets it called once before a fresh fit.
     """
-    checkpoint_dir = run_dir / "checkpoints"
-    guard = cb.NaNGuard(checkpoint_dir)
-    callbacks: list[keras.callbacks.Callback] = [
-        # The model's own first: what they add to an epoch's logs (a GAN's diversity)
-        # reaches the checks, history.csv and the progress bar.
-        *model.training_callbacks(),
-        guard,
-        cb.CheckpointKeeper(
-            checkpoint_dir, training["checkpoint"]["every_epochs"], training["checkpoint"]["keep"]
-        ),
-        cb.GradientMonitor(),
-        cb.HistoryCSV(run_dir / "history.csv"),
-    ]
-    stopping = training["early_stopping"]
-    if stopping is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(**stopping))
-    every = output["samples"]["every_epochs"]
-    if every:
-        callbacks.append(
-            cb.SamplePictures(
-                run_dir / "progress",
-                every,
-                draw=lambda: samples_in_data_units(model, data, 64),
-                save=lambda samples, path: save_picture(samples, path, data),
-            )
-        )
+    guard = cb.NaNGuard(run_dir / "checkpoints")
+    callbacks = fit_callbacks(model, data, training, output, run_dir, guard)
     if not quiet:
         callbacks.append(EpochProgress(epochs, initial_epoch))
     if initial_epoch == 0 and hasattr(model, "initialize"):
@@ -261,6 +237,41 @@ def fit(
     seconds = time.perf_counter() - start
     guard.raise_if_failed()
     return FitResult(read_history(run_dir / "history.csv"), seconds)
+
+
+def fit_callbacks(
+    model: keras.Model,
+    data: Any,
+    training: dict[str, Any],
+    output: dict[str, Any],
+    run_dir: Path,
+    guard: cb.NaNGuard,
+) -> list[keras.callbacks.Callback]:
+    """The callbacks of every fit, in the order their logs need (the progress bar aside)."""
+    every_epochs, keep = training["checkpoint"]["every_epochs"], training["checkpoint"]["keep"]
+    callbacks: list[keras.callbacks.Callback] = [
+        # The model's own first: what they add to an epoch's logs (a GAN's diversity)
+        # reaches the checks, history.csv and the progress bar.
+        *model.training_callbacks(),
+        guard,
+        cb.CheckpointKeeper(run_dir / "checkpoints", every_epochs, keep),
+        cb.GradientMonitor(),
+        cb.HistoryCSV(run_dir / "history.csv"),
+    ]
+    stopping = training["early_stopping"]
+    if stopping is not None:
+        callbacks.append(keras.callbacks.EarlyStopping(**stopping))
+    every = output["samples"]["every_epochs"]
+    if every:
+        callbacks.append(
+            cb.SamplePictures(
+                run_dir / "progress",
+                every,
+                draw=lambda: samples_in_data_units(model, data, 64),
+                save=lambda samples, path: save_picture(samples, path, data),
+            )
+        )
+    return callbacks
 
 
 def samples_in_data_units(model: keras.Model, data: Any, count: int) -> np.ndarray:
