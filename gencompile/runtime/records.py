@@ -39,17 +39,16 @@ import tensorflow as tf
 
 from gencompile.datafiles import BYTES_PER_LOADED_VALUE, ensure_fits, record_files
 from gencompile.errors import RunError
-from gencompile.runtime.data import (
+from gencompile.runtime.pipeline import (
     DataBundle,
-    Preprocessor,
     Settings,
-    Statistics,
     array_prefix,
     augmenter,
     feature_names,
     finish_fingerprint,
     split_indices,
 )
+from gencompile.runtime.preprocessing import Preprocessor, Statistics
 from gencompile.runtime.sources import _as_labels, as_float32, config_value, element_shape
 from gencompile.runtime.streaming import show_progress
 

@@ -14,7 +14,8 @@ keeps the in-memory one's contract:
    (the same sha256 as for loaded data, so `reproduce` and `build --locked` compare like
    with like) and gathers the training split's statistics (min/max, mean/variance) for
    the preprocessing;
-2. the seeded permutation of `data._split` holds the validation split out by index;
+2. the seeded permutation of `pipeline.split_indices` holds the validation split out by
+   index;
 3. each batch of indices, drawn by `epoch_stream` from (seed, epoch) exactly as for loaded
    data, is read from the memory-mapped file (or decoded from its image files) in a
    `tf.numpy_function` and preprocessed; tf.data runs the reads in parallel and prefetches.
@@ -37,11 +38,9 @@ import tensorflow as tf
 
 from gencompile.datafiles import STREAM_CHUNK_BYTES, MappedNpy
 from gencompile.errors import RunError
-from gencompile.runtime.data import (
+from gencompile.runtime.pipeline import (
     DataBundle,
-    Preprocessor,
     Settings,
-    Statistics,
     array_prefix,
     augmenter,
     epoch_stream,
@@ -49,6 +48,7 @@ from gencompile.runtime.data import (
     finish_fingerprint,
     split_indices,
 )
+from gencompile.runtime.preprocessing import Preprocessor, Statistics
 from gencompile.runtime.sources import as_float32, config_value, element_shape
 
 PROGRESS_BYTES = 256 << 20  # show a progress bar (on a terminal) beyond this much data

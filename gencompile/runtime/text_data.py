@@ -20,7 +20,8 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 from gencompile.errors import RunError
-from gencompile.runtime.data import DataBundle, Preprocessor, epoch_stream, fingerprint
+from gencompile.runtime.pipeline import DataBundle, epoch_stream, fingerprint
+from gencompile.runtime.preprocessing import Preprocessor
 from gencompile.runtime.sources import config_value
 from gencompile.text import Tokenizer, fit_tokenizer, source_text, split_text, windows
 

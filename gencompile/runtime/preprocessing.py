@@ -1,0 +1,199 @@
+"""The preprocessing of vector and image data: an affine map fitted on the training split.
+
+`Preprocessor.fit` fits it on data in memory; `Preprocessor.from_statistics` builds the same
+map from `Statistics` gathered in one pass over streamed data. NumPy only: the map's
+statistics are part of a run's record and lock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gencompile.errors import RunError
+
+__all__ = ["Preprocessor", "Statistics"]
+
+
+class Preprocessor:
+    """An affine map y = (x - center) * factor + offset, fitted on the training split.
+
+    Affine keeps the change of variables exact: `log_det_jacobian` converts densities between
+    model space and data units. Images use global statistics (scalars); vectors per feature.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        element_shape: tuple[int, ...],
+        center: np.ndarray | float = 0.0,
+        factor: np.ndarray | float = 1.0,
+        offset: np.ndarray | float = 0.0,
+        scale: tuple[float, float] | None = None,
+        standardize: bool = False,
+    ):
+        self.kind = kind
+        self.element_shape = tuple(int(d) for d in element_shape)
+        self.center = np.asarray(center, dtype=np.float64)
+        self.factor = np.asarray(factor, dtype=np.float64)
+        self.offset = np.asarray(offset, dtype=np.float64)
+        self.scale = None if scale is None else (float(scale[0]), float(scale[1]))
+        self.standardize = bool(standardize)
+        log_factor = np.log(np.abs(self.factor))
+        self.log_det_jacobian = float(np.sum(np.broadcast_to(log_factor, self.element_shape)))
+
+    @classmethod
+    def fit(
+        cls, x: np.ndarray, kind: str, scale: Any = None, standardize: bool = False
+    ) -> Preprocessor:
+        """Min-max to `scale` and/or standardize, with statistics from `x` only."""
+        axis = None if kind == "image" else 0  # images: global statistics
+        data = x.astype(np.float64)
+        center, factor, offset = np.zeros(()), np.ones(()), np.zeros(())
+        if scale is not None:
+            center, factor, offset, scale = _min_max(scale, data.min(axis), data.max(axis))
+        if standardize:
+            scaled = (data - center) * factor + offset
+            mean, std = scaled.mean(axis=axis), scaled.std(axis=axis)
+            std = np.where(std > 0, std, 1.0)
+            # compose: ((x - c) * f + o - mean) / std == (x - c) * (f / std) + (o - mean) / std
+            factor, offset = factor / std, (offset - mean) / std
+        low_high = (data.min(axis=axis), data.max(axis=axis))
+        _check_representable(*low_high, center, factor, offset, scale)
+        return cls(kind, x.shape[1:], center, factor, offset, scale, standardize)
+
+    @classmethod
+    def from_statistics(
+        cls,
+        kind: str,
+        element_shape: tuple[int, ...],
+        stats: Statistics,
+        scale: Any = None,
+        standardize: bool = False,
+    ) -> Preprocessor:
+        """The map `fit` would give, from statistics gathered in one pass over streamed data
+        (equal to `fit`'s up to float64 rounding of the mean and variance)."""
+        center, factor, offset = np.zeros(()), np.ones(()), np.zeros(())
+        if scale is not None:
+            center, factor, offset, scale = _min_max(scale, stats.low, stats.high)
+        if standardize:  # the mean and std of the scaled data, from the raw ones
+            mean = (stats.mean - center) * factor + offset
+            std = np.sqrt(stats.variance) * np.abs(factor)
+            std = np.where(std > 0, std, 1.0)
+            factor, offset = factor / std, (offset - mean) / std
+        _check_representable(stats.low, stats.high, center, factor, offset, scale)
+        return cls(kind, element_shape, center, factor, offset, scale, standardize)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """Data units -> model space (float32)."""
+        x = np.asarray(x, dtype=np.float64)
+        return ((x - self.center) * self.factor + self.offset).astype(np.float32)
+
+    def inverse(self, x: np.ndarray) -> np.ndarray:
+        """Model space -> data units (float32), for plots and NLL in original units."""
+        x = np.asarray(x, dtype=np.float64)
+        return ((x - self.offset) / self.factor + self.center).astype(np.float32)
+
+    def to_dict(self) -> dict:
+        """Plain JSON-able statistics, enough to rebuild the map with `from_dict`."""
+        return {
+            "kind": self.kind,
+            "element_shape": list(self.element_shape),
+            "scale": None if self.scale is None else list(self.scale),
+            "standardize": self.standardize,
+            "center": self.center.tolist(),
+            "factor": self.factor.tolist(),
+            "offset": self.offset.tolist(),
+            "log_det_jacobian": self.log_det_jacobian,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Preprocessor:
+        """Rebuild from `to_dict` output, e.g. to map samples back without reloading data."""
+        return cls(
+            data["kind"], tuple(data["element_shape"]), data["center"], data["factor"],
+            data["offset"], data["scale"], data["standardize"],
+        )  # fmt: skip
+
+    def __repr__(self) -> str:
+        return (
+            f"Preprocessor(kind={self.kind!r}, scale={self.scale}, "
+            f"standardize={self.standardize}, log_det_jacobian={self.log_det_jacobian:.4f})"
+        )
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+@dataclass
+class Statistics:
+    """Count, minimum, maximum, mean and sum of squared deviations of data, merged chunk by
+    chunk (Chan et al.'s pairwise update), per feature for vectors, global for images."""
+
+    count: int
+    low: np.ndarray
+    high: np.ndarray
+    mean: np.ndarray
+    m2: np.ndarray
+
+    @classmethod
+    def of(cls, chunk: np.ndarray, axis: int | None) -> Statistics:
+        data = chunk.astype(np.float64)
+        count = data.shape[0] if axis == 0 else data.size
+        mean = data.mean(axis=axis)
+        m2 = ((data - mean) ** 2).sum(axis=axis)
+        return cls(count, data.min(axis=axis), data.max(axis=axis), mean, m2)
+
+    def merge(self, other: Statistics) -> Statistics:
+        if other.count == 0:
+            return self
+        if self.count == 0:
+            return other
+        count = self.count + other.count
+        delta = other.mean - self.mean
+        return Statistics(
+            count,
+            np.minimum(self.low, other.low),
+            np.maximum(self.high, other.high),
+            self.mean + delta * (other.count / count),
+            self.m2 + other.m2 + delta**2 * (self.count * other.count / count),
+        )
+
+    @property
+    def variance(self) -> np.ndarray:
+        return self.m2 / max(self.count, 1)  # population variance, as numpy's std
+
+
+def _min_max(scale: Any, lo: np.ndarray, hi: np.ndarray) -> tuple[Any, Any, Any, tuple]:
+    """The affine map (center, factor, offset) taking data in [lo, hi] to `scale`."""
+    low, high = (float(v) for v in scale)
+    if not low < high:
+        raise RunError(f"data.preprocessing.scale must be [low, high] with low < high, got {scale}")
+    span = np.where(hi > lo, hi - lo, 1.0)  # constant features: shift only
+    return lo, (high - low) / span, np.full_like(lo, low), (low, high)
+
+
+def _check_representable(
+    low: Any, high: Any, center: Any, factor: Any, offset: Any, scale: Any
+) -> None:
+    """Refuse a preprocessing whose map or results overflow: the model computes in float32,
+    where anything beyond about 3.4e38 is inf and the loss turns NaN."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        ends = [(low - center) * factor + offset]
+        ends.append((high - center) * factor + offset)
+        parts = [center, factor, offset, *ends]
+        finite = all(np.isfinite(np.asarray(v, dtype=np.float64)).all() for v in parts)
+        largest = max(float(np.max(np.abs(v))) for v in ends) if finite else np.inf
+    if finite and largest <= FLOAT32_MAX and np.all(np.asarray(factor) != 0):
+        return
+    what = f"scale {list(scale)}" if scale is not None else "standardize"
+    raise RunError(
+        f"data.preprocessing: {what} maps the training data beyond float32's range "
+        f"(about ±3.4e38), so the model would see inf or NaN; use a range such as [0, 1] "
+        "or [-1, 1], or rescale the raw data"
+    )
+
+
+# --------------------------------------------------------------------------- augmentation
