@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-all lint bench bench-text bench-diffusion bench-gan bench-gmm bench-scale
+.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-scale
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,6 +27,10 @@ test-all: test test-slow
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+# The field tables of docs/spec.md, from the spec models (prose around them is kept).
+docs: $(STAMP)
+	$(PY) -m gencompile.spec.reference docs/spec.md
 
 bench: $(STAMP)
 	$(PY) benchmarks/vae_digits.py

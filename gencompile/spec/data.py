@@ -40,16 +40,22 @@ class BuiltinSource(StrictModel):
     """Offline data sets that need no file; arguments default per data set."""
 
     type: Literal["builtin"]
-    name: BuiltinName
-    n_samples: PositiveInt | None = None
-    noise: NonNegativeFloat | None = None
-    factor: Annotated[float, Field(gt=0, lt=1)] | None = None
-    std: PositiveFloat | None = None
-    radius: PositiveFloat | None = None
-    n_features: PositiveInt | None = None
-    centers: PositiveInt | None = None
-    cluster_std: PositiveFloat | None = None
-    max_operand: Annotated[int, Field(ge=1, le=10**9)] | None = None
+    name: BuiltinName = Field(description="The data set; arithmetic is text (lines a+b=c).")
+    n_samples: PositiveInt | None = Field(None, description="Examples generated (all but digits).")
+    noise: NonNegativeFloat | None = Field(
+        None, description="Std of the Gaussian noise (moons, circles, swiss_roll)."
+    )
+    factor: Annotated[float, Field(gt=0, lt=1)] | None = Field(
+        None, description="Inner circle's radius over the outer's (circles)."
+    )
+    std: PositiveFloat | None = Field(None, description="Std of each mode (ring8, grid25).")
+    radius: PositiveFloat | None = Field(None, description="Radius of the ring (ring8).")
+    n_features: PositiveInt | None = Field(None, description="Dimensions (blobs).")
+    centers: PositiveInt | None = Field(None, description="Number of blobs (blobs).")
+    cluster_std: PositiveFloat | None = Field(None, description="Std of each blob (blobs).")
+    max_operand: Annotated[int, Field(ge=1, le=10**9)] | None = Field(
+        None, description="Largest operand of the sums (arithmetic)."
+    )
 
     def arguments(self) -> dict[str, float | int]:
         """The data set's arguments with defaults filled in."""
@@ -60,31 +66,45 @@ class BuiltinSource(StrictModel):
 
 
 class NpzSource(StrictModel):
+    """A NumPy .npz archive: an array of examples and, optionally, one of class labels."""
+
     type: Literal["npz"]
-    path: str = Field(min_length=1)
-    key: str = "x"
-    labels: str | None = None
+    path: str = Field(min_length=1, description="The .npz file.")
+    key: str = Field("x", description="Name of the examples' array.")
+    labels: str | None = Field(None, description="Name of the class labels' array.")
 
 
 class NpySource(StrictModel):
+    """A NumPy .npy array of examples (first axis); streams beyond 256 MiB."""
+
     type: Literal["npy"]
-    path: str = Field(min_length=1)
+    path: str = Field(min_length=1, description="The .npy file.")
 
 
 class ImagesSource(StrictModel):
     """A folder of images; class subfolders give labels."""
 
     type: Literal["images"]
-    dir: str = Field(min_length=1)
-    size: Annotated[tuple[PositiveInt, PositiveInt], AsTuple]
-    color: Literal["grayscale", "rgb"] = "grayscale"
+    dir: str = Field(min_length=1, description="The folder.")
+    size: Annotated[tuple[PositiveInt, PositiveInt], AsTuple] = Field(
+        description="[height, width] every image is resized to."
+    )
+    color: Literal["grayscale", "rgb"] = Field(
+        "grayscale", description="Color mode images are converted to."
+    )
 
 
 class CsvSource(StrictModel):
+    """A CSV file with a header row: numeric feature columns and an optional label column."""
+
     type: Literal["csv"]
-    path: str = Field(min_length=1)
-    columns: list[str] | None = Field(None, min_length=1)
-    label_column: str | None = None
+    path: str = Field(min_length=1, description="The .csv file.")
+    columns: list[str] | None = Field(
+        None, min_length=1, description="Feature columns; default: every column but the label."
+    )
+    label_column: str | None = Field(
+        None, description="Class labels: numbers, or names mapped to their sorted order."
+    )
 
 
 class ParquetSource(StrictModel):
@@ -92,24 +112,30 @@ class ParquetSource(StrictModel):
     class names mapped to the indices of their sorted order)."""
 
     type: Literal["parquet"]
-    path: str = Field(min_length=1)
-    columns: list[str] | None = Field(None, min_length=1)
-    label_column: str | None = None
+    path: str = Field(min_length=1, description="The .parquet file.")
+    columns: list[str] | None = Field(
+        None, min_length=1, description="Feature columns; default: every column but the label."
+    )
+    label_column: str | None = Field(None, description="Column of class labels.")
 
 
 class KerasSource(StrictModel):
     """keras.datasets: needs the network the first time."""
 
     type: Literal["keras"]
-    name: Literal["mnist", "fashion_mnist", "cifar10", "cifar100"]
+    name: Literal["mnist", "fashion_mnist", "cifar10", "cifar100"] = Field(
+        description="The data set."
+    )
 
 
 class TextSource(StrictModel):
     """A text file, modelled as a stream of tokens (autoregressive family)."""
 
     type: Literal["text"]
-    path: str = Field(min_length=1)
-    encoding: Literal["utf-8", "latin-1", "ascii"] = "utf-8"
+    path: str = Field(min_length=1, description="The text file.")
+    encoding: Literal["utf-8", "latin-1", "ascii"] = Field(
+        "utf-8", description="The file's encoding."
+    )
 
 
 FeatureName = Annotated[str, Field(min_length=1, max_length=256)]
@@ -121,8 +147,12 @@ class RecordValues(StrictModel):
 
     type: Literal["values"]
     name: FeatureName = Field(description="The feature's key in each tf.train.Example.")
-    shape: Annotated[tuple[PositiveInt, ...], AsTuple, Field(min_length=1, max_length=3)]
-    dtype: Literal["float32", "int64"] = "float32"
+    shape: Annotated[tuple[PositiveInt, ...], AsTuple, Field(min_length=1, max_length=3)] = Field(
+        description="(D,) a vector, (H, W) or (H, W, C) an image."
+    )
+    dtype: Literal["float32", "int64"] = Field(
+        "float32", description="float32 for a float_list feature, int64 for an int64_list."
+    )
 
 
 class RecordImage(StrictModel):
@@ -131,14 +161,20 @@ class RecordImage(StrictModel):
 
     type: Literal["image"]
     name: FeatureName = Field(description="The feature's key in each tf.train.Example.")
-    size: Annotated[tuple[PositiveInt, PositiveInt], AsTuple]
-    color: Literal["grayscale", "rgb"] = "grayscale"
+    size: Annotated[tuple[PositiveInt, PositiveInt], AsTuple] = Field(
+        description="[height, width] of the decoded images."
+    )
+    color: Literal["grayscale", "rgb"] = Field(
+        "grayscale", description="Color mode of the decoded images."
+    )
 
 
 class RecordFeatures(StrictModel):
     """Which features of each tf.train.Example are read."""
 
-    x: Annotated[RecordValues | RecordImage, Field(discriminator="type")]
+    x: Annotated[RecordValues | RecordImage, Field(discriminator="type")] = Field(
+        description="The feature holding an example: numbers or an encoded image."
+    )
     label: FeatureName | None = Field(
         None, description="An int64 feature holding one class index (>= 0) per example."
     )
@@ -150,11 +186,10 @@ class TfrecordSource(StrictModel):
     type: Literal["tfrecord"]
     files: str = Field(
         min_length=1,
-        description="A glob of the shards, e.g. shards/*.tfrecord (relative to the working "
-        "directory, like other paths); the matched files are read in sorted order.",
+        description="A glob of the shards, e.g. shards/*.tfrecord, read in sorted order.",
     )
     features: RecordFeatures
-    compression: Literal["none", "gzip", "zlib"] = "none"
+    compression: Literal["none", "gzip", "zlib"] = Field("none", description="Of every shard.")
 
 
 DataSource = Annotated[
@@ -177,6 +212,8 @@ def is_text_source(source: DataSource) -> bool:
 
 
 class Preprocessing(StrictModel):
+    """Scaling of numeric data, fitted on the training split."""
+
     scale: Annotated[tuple[float, float], AsTuple] | None = Field(
         None, description="Min-max scale to [low, high] (global for images, per feature otherwise)."
     )
@@ -194,27 +231,37 @@ class Preprocessing(StrictModel):
 
 
 class RandomFlip(StrictModel):
+    """keras.layers.RandomFlip."""
+
     type: Literal["random_flip"]
     mode: Literal["horizontal", "vertical", "horizontal_and_vertical"] = "horizontal"
 
 
 class RandomRotation(StrictModel):
+    """keras.layers.RandomRotation: factor is a fraction of a full turn."""
+
     type: Literal["random_rotation"]
     factor: Annotated[float, Field(gt=0, le=1)]
 
 
 class RandomTranslation(StrictModel):
+    """keras.layers.RandomTranslation: factors are fractions of the height and width."""
+
     type: Literal["random_translation"]
     height_factor: Annotated[float, Field(ge=0, le=1)]
     width_factor: Annotated[float, Field(ge=0, le=1)]
 
 
 class RandomZoom(StrictModel):
+    """keras.layers.RandomZoom."""
+
     type: Literal["random_zoom"]
     height_factor: Annotated[float, Field(gt=-1, le=1)]
 
 
 class RandomContrast(StrictModel):
+    """keras.layers.RandomContrast."""
+
     type: Literal["random_contrast"]
     factor: Annotated[float, Field(gt=0, le=1)]
 
@@ -226,25 +273,28 @@ Augmentation = Annotated[
 
 
 class DataSpec(StrictModel):
-    source: DataSource
-    validation_split: Probability = 0.1
+    """Where the examples come from and how they are prepared."""
+
+    source: DataSource = Field(description="Where the examples come from.")
+    validation_split: Probability = Field(
+        0.1, description="Fraction held out (a seeded split) for the held-out metrics."
+    )
     preprocessing: Preprocessing = Field(default_factory=Preprocessing)
-    augmentation: list[Augmentation] = Field(default_factory=list)
-    batch_size: PositiveInt = 128
+    augmentation: list[Augmentation] = Field(
+        default_factory=list, description="Random transformations of training images, in order."
+    )
+    batch_size: PositiveInt = Field(
+        128, description="The global batch, split between the replicas of a distributed run."
+    )
     shuffle_buffer: PositiveInt = Field(
         10000,
-        description="Accepted as in Keras; the in-memory training split is fully permuted each "
-        "epoch (as a buffer at least as large as the data would), with a seed made of "
-        "(seed, epoch); streamed tfrecord shards, which have no random access, are read in a "
-        "shuffled shard order with each window of this many records permuted.",
+        description="Records permuted together when tfrecord shards stream; other data is "
+        "fully permuted each epoch, seeded by (seed, epoch).",
     )
     cache: Literal["auto", "memory", "stream"] = Field(
         "auto",
-        description="How file data is held: `auto` streams an npy file, an image folder or "
-        "tfrecord shards whose values take more than 256 MiB as float32 (a csv file beyond "
-        "about 150 MiB of text) and loads smaller data whole; `memory` always loads whole; "
-        "`stream` always reads batches from the files (npy, csv, parquet, images and "
-        "tfrecord sources only).",
+        description="auto streams file data beyond 256 MiB of float32 values (csv: about 150 "
+        "MiB of text) and loads the rest; memory always loads; stream always streams.",
     )
 
     @model_validator(mode="after")

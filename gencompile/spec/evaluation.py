@@ -48,6 +48,8 @@ BUILTIN_SAMPLE_METRICS = {
 
 
 class EvaluationSpec(StrictModel):
+    """Metrics computed after training and by `gencompile evaluate`."""
+
     metrics: list[str] | None = Field(
         None, description="Metric names; default: the family's standard metrics."
     )
@@ -64,7 +66,9 @@ class EvaluationSpec(StrictModel):
 
 
 class SamplesSpec(StrictModel):
-    count: PositiveInt = 64
+    """Samples drawn at the end of training."""
+
+    count: PositiveInt = Field(64, description="Number of samples.")
     format: Literal["png", "npz", "txt"] = Field(
         "png", description="png picture or npz arrays; txt for text (its default there)."
     )
@@ -74,5 +78,9 @@ class SamplesSpec(StrictModel):
 
 
 class OutputSpec(StrictModel):
+    """What a run writes besides checkpoints and metrics."""
+
     samples: SamplesSpec = Field(default_factory=SamplesSpec)
-    export: list[Literal["keras", "saved_model"]] = Field(default_factory=lambda: ["keras"])
+    export: list[Literal["keras", "saved_model"]] = Field(
+        default_factory=lambda: ["keras"], description="Formats the trained model is saved in."
+    )

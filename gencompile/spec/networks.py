@@ -37,13 +37,17 @@ class LayerBase(StrictModel):
 
 
 class Dense(LayerBase):
+    """keras.layers.Dense."""
+
     type: Literal["dense"]
-    units: PositiveInt
+    units: PositiveInt = Field(description="Output size.")
     activation: Activation | None = None
     use_bias: bool = True
 
 
 class Conv1D(LayerBase):
+    """keras.layers.Conv1D."""
+
     type: Literal["conv1d"]
     filters: PositiveInt
     kernel_size: PositiveInt
@@ -60,6 +64,8 @@ class Conv1D(LayerBase):
 
 
 class Conv2D(LayerBase):
+    """keras.layers.Conv2D: an int or [height, width] for sizes."""
+
     type: Literal["conv2d"]
     filters: PositiveInt
     kernel_size: IntOrPair
@@ -69,6 +75,8 @@ class Conv2D(LayerBase):
 
 
 class Conv2DTranspose(LayerBase):
+    """keras.layers.Conv2DTranspose: an int or [height, width] for sizes."""
+
     type: Literal["conv2d_transpose"]
     filters: PositiveInt
     kernel_size: IntOrPair
@@ -78,12 +86,16 @@ class Conv2DTranspose(LayerBase):
 
 
 class UpSampling2D(LayerBase):
+    """keras.layers.UpSampling2D."""
+
     type: Literal["upsampling2d"]
     size: IntOrPair = 2
     interpolation: Literal["nearest", "bilinear"] = "nearest"
 
 
 class MaxPool2D(LayerBase):
+    """keras.layers.MaxPooling2D; strides default to pool_size."""
+
     type: Literal["max_pool2d"]
     pool_size: IntOrPair = 2
     strides: IntOrPair | None = None
@@ -91,6 +103,8 @@ class MaxPool2D(LayerBase):
 
 
 class AvgPool2D(LayerBase):
+    """keras.layers.AveragePooling2D; strides default to pool_size."""
+
     type: Literal["avg_pool2d"]
     pool_size: IntOrPair = 2
     strides: IntOrPair | None = None
@@ -98,52 +112,72 @@ class AvgPool2D(LayerBase):
 
 
 class GlobalAvgPool2D(LayerBase):
+    """keras.layers.GlobalAveragePooling2D."""
+
     type: Literal["global_avg_pool2d"]
 
 
 class Flatten(LayerBase):
+    """keras.layers.Flatten."""
+
     type: Literal["flatten"]
 
 
 class Reshape(LayerBase):
     type: Literal["reshape"]
-    target_shape: list[PositiveInt] = Field(min_length=1, max_length=4)
+    target_shape: list[PositiveInt] = Field(
+        min_length=1, max_length=4, description="Shape of one example, batch axis left out."
+    )
 
 
 class Dropout(LayerBase):
+    """keras.layers.Dropout."""
+
     type: Literal["dropout"]
-    rate: Probability
+    rate: Probability = Field(description="Fraction of the inputs dropped in training.")
 
 
 class BatchNorm(LayerBase):
+    """keras.layers.BatchNormalization."""
+
     type: Literal["batch_norm"]
     momentum: Probability = 0.99
     epsilon: PositiveFloat = 1e-3
 
 
 class LayerNorm(LayerBase):
+    """keras.layers.LayerNormalization."""
+
     type: Literal["layer_norm"]
     epsilon: PositiveFloat = 1e-3
 
 
 class GroupNorm(LayerBase):
+    """keras.layers.GroupNormalization."""
+
     type: Literal["group_norm"]
     groups: PositiveInt = 8
     epsilon: PositiveFloat = 1e-3
 
 
 class ActivationLayer(LayerBase):
+    """keras.layers.Activation."""
+
     type: Literal["activation"]
     activation: Activation
 
 
 class Embedding(LayerBase):
+    """keras.layers.Embedding."""
+
     type: Literal["embedding"]
-    input_dim: PositiveInt
-    output_dim: PositiveInt
+    input_dim: PositiveInt = Field(description="Number of token ids.")
+    output_dim: PositiveInt = Field(description="Size of each embedding vector.")
 
 
 class LSTM(LayerBase):
+    """keras.layers.LSTM."""
+
     type: Literal["lstm"]
     units: PositiveInt
     return_sequences: bool = False
@@ -151,6 +185,8 @@ class LSTM(LayerBase):
 
 
 class GRU(LayerBase):
+    """keras.layers.GRU."""
+
     type: Literal["gru"]
     units: PositiveInt
     return_sequences: bool = False
@@ -182,7 +218,9 @@ class SpectralNorm(LayerBase):
     """Spectral normalisation of a wrapped dense or convolutional layer."""
 
     type: Literal["spectral_norm"]
-    layer: Annotated[Dense | Conv1D | Conv2D | Conv2DTranspose, Field(discriminator="type")]
+    layer: Annotated[Dense | Conv1D | Conv2D | Conv2DTranspose, Field(discriminator="type")] = (
+        Field(description="The wrapped layer.")
+    )
     power_iterations: PositiveInt = 1
 
 
@@ -197,7 +235,9 @@ class Custom(LayerBase):
 
     type: Literal["custom"]
     ref: str = Field(description="'package.module:ClassName'")
-    args: dict[Identifier, Scalar | list[Scalar]] = Field(default_factory=dict)
+    args: dict[Identifier, Scalar | list[Scalar]] = Field(
+        default_factory=dict, description="Keyword arguments of the class."
+    )
     output_shape: list[PositiveInt] = Field(
         description="Shape of one output example; the compiler cannot infer a custom layer's."
     )
@@ -224,7 +264,7 @@ class Residual(LayerBase):
     """`x + body(x)`; the body must keep the shape of its input."""
 
     type: Literal["residual"]
-    layers: list[Layer] = Field(min_length=1)
+    layers: list[Layer] = Field(min_length=1, description="The body, in order.")
 
 
 Layer = Annotated[
@@ -259,8 +299,10 @@ Residual.model_rebuild()
 class Network(StrictModel):
     """A hidden body: either explicit `layers` or the shorthand `mlp: [units, ...]`."""
 
-    layers: list[Layer] | None = None
-    mlp: list[PositiveInt] | None = Field(None, min_length=1)
+    layers: list[Layer] | None = Field(None, description="Typed layers, in order.")
+    mlp: list[PositiveInt] | None = Field(
+        None, min_length=1, description="Widths of a stack of dense layers (the shorthand)."
+    )
     activation: Activation = Field("relu", description="Activation of the `mlp` shorthand.")
     dropout: Probability = Field(0.0, description="Dropout after each `mlp` layer.")
 

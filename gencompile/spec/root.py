@@ -20,11 +20,19 @@ class Spec(StrictModel):
     """A gencompile spec (spec_version 1)."""
 
     spec_version: int = Field(description="Version of the spec language; this release reads 1.")
-    name: ProjectName
-    description: str = Field("", max_length=2000)
-    seed: Seed = 42
+    name: ProjectName = Field(
+        description="Names the run and the generated package (vae-digits -> vae_digits)."
+    )
+    description: str = Field(
+        "", max_length=2000, description="Free text shown in the generated README and reports."
+    )
+    seed: Seed = Field(
+        42, description="Seeds every random generator: Python, NumPy, TensorFlow, Keras."
+    )
     data: DataSpec
-    model: ModelSpec  # type: ignore[valid-type]
+    model: ModelSpec = Field(  # type: ignore[valid-type]
+        description="The generative model; `family:` picks one of six."
+    )
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)

@@ -18,10 +18,12 @@ from gencompile.spec.base import (
 
 
 class Clipping(StrictModel):
-    learning_rate: PositiveFloat = 1e-3
-    clipnorm: PositiveFloat | None = None
-    clipvalue: PositiveFloat | None = None
-    global_clipnorm: PositiveFloat | None = None
+    learning_rate: PositiveFloat = Field(1e-3, description="The (initial) learning rate.")
+    clipnorm: PositiveFloat | None = Field(None, description="Clip each gradient to this norm.")
+    clipvalue: PositiveFloat | None = Field(None, description="Clip each gradient value to this.")
+    global_clipnorm: PositiveFloat | None = Field(
+        None, description="Clip all gradients together to this norm."
+    )
 
     @model_validator(mode="after")
     def _one_clip(self) -> Clipping:
@@ -34,6 +36,8 @@ class Clipping(StrictModel):
 
 
 class Adam(Clipping):
+    """keras.optimizers.Adam."""
+
     type: Literal["adam"]
     beta_1: Probability = 0.9
     beta_2: Probability = 0.999
@@ -41,6 +45,8 @@ class Adam(Clipping):
 
 
 class AdamW(Clipping):
+    """keras.optimizers.AdamW."""
+
     type: Literal["adamw"]
     beta_1: Probability = 0.9
     beta_2: Probability = 0.999
@@ -49,6 +55,8 @@ class AdamW(Clipping):
 
 
 class RMSprop(Clipping):
+    """keras.optimizers.RMSprop."""
+
     type: Literal["rmsprop"]
     rho: Probability = 0.9
     momentum: Probability = 0.0
@@ -56,8 +64,10 @@ class RMSprop(Clipping):
 
 
 class SGD(Clipping):
+    """keras.optimizers.SGD."""
+
     type: Literal["sgd"]
-    learning_rate: PositiveFloat = 1e-2
+    learning_rate: PositiveFloat = Field(1e-2, description="The (initial) learning rate.")
     momentum: Probability = 0.0
     nesterov: bool = False
 
@@ -69,8 +79,8 @@ class Optimizers(StrictModel):
     """One optimizer per network, for families that train two (a GAN's generator and
     discriminator). A role left out uses `training.optimizer`."""
 
-    generator: Optimizer | None = None
-    discriminator: Optimizer | None = None
+    generator: Optimizer | None = Field(None, description="The generator's optimizer.")
+    discriminator: Optimizer | None = Field(None, description="The discriminator's optimizer.")
 
 
 class ConstantSchedule(StrictModel):
@@ -115,37 +125,62 @@ Schedule = Annotated[
 
 
 class Regularization(StrictModel):
-    l1: NonNegativeFloat = 0.0
-    l2: NonNegativeFloat = 0.0
+    """L1 and L2 penalties on the kernels of every layer."""
+
+    l1: NonNegativeFloat = Field(0.0, description="Factor of the L1 penalty.")
+    l2: NonNegativeFloat = Field(0.0, description="Factor of the L2 penalty.")
 
 
 class EarlyStopping(StrictModel):
-    monitor: str = "val_loss"
-    patience: PositiveInt = 10
-    min_delta: NonNegativeFloat = 0.0
-    restore_best_weights: bool = True
+    """keras.callbacks.EarlyStopping: stop when `monitor` stops improving."""
+
+    monitor: str = Field("val_loss", description="The logged value watched.")
+    patience: PositiveInt = Field(10, description="Epochs without improvement before stopping.")
+    min_delta: NonNegativeFloat = Field(
+        0.0, description="Smallest change that counts as improvement."
+    )
+    restore_best_weights: bool = Field(True, description="End with the best epoch's weights.")
 
 
 class Checkpoint(StrictModel):
-    every_epochs: PositiveInt = 1
-    keep: PositiveInt = 3
+    """Checkpoints of the run, which `gencompile train --resume` continues from."""
+
+    every_epochs: PositiveInt = Field(1, description="Write a checkpoint every this many epochs.")
+    keep: PositiveInt = Field(3, description="Newest checkpoints kept.")
 
 
 class Distribution(StrictModel):
-    strategy: Literal["none", "mirrored", "multi_worker"] = "none"
+    """The tf.distribute strategy."""
+
+    strategy: Literal["none", "mirrored", "multi_worker"] = Field(
+        "none",
+        description="mirrored: every device of this machine; multi_worker: the processes of "
+        "TF_CONFIG (or --workers).",
+    )
 
 
 class TrainingSpec(StrictModel):
-    epochs: PositiveInt = 50
-    steps_per_epoch: PositiveInt | None = None
-    optimizer: Optimizer = Field(default_factory=lambda: Adam(type="adam"))
+    """How the model is trained."""
+
+    epochs: PositiveInt = Field(50, description="Passes over the training data.")
+    steps_per_epoch: PositiveInt | None = Field(
+        None, description="Batches per epoch; default: the whole training split."
+    )
+    optimizer: Optimizer = Field(
+        default_factory=lambda: Adam(type="adam"),
+        description="The optimizer (of every network `optimizers` leaves out).",
+    )
     optimizers: Optimizers | None = Field(
         None, description="Per-network optimizers (gan: generator, discriminator)."
     )
-    schedule: Schedule | None = None
+    schedule: Schedule | None = Field(
+        None, description="Learning-rate schedule; default: constant."
+    )
     regularization: Regularization = Field(default_factory=Regularization)
     early_stopping: EarlyStopping | None = None
     checkpoint: Checkpoint = Field(default_factory=Checkpoint)
-    mixed_precision: bool = False
+    mixed_precision: bool = Field(
+        False, description="Compute in float16, keep variables in float32."
+    )
     distribution: Distribution = Field(default_factory=Distribution)
     deterministic: bool = Field(True, description="Enable TensorFlow op determinism.")

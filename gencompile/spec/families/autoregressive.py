@@ -40,7 +40,9 @@ class WordTokenizer(StrictModel):
     """Words and punctuation; the vocab_size - 1 most frequent in training, plus `<unk>`."""
 
     type: Literal["word"]
-    vocab_size: Annotated[int, Field(ge=2, le=1_000_000)] = 10000
+    vocab_size: Annotated[int, Field(ge=2, le=1_000_000)] = Field(
+        10000, description="Tokens, `<unk>` included."
+    )
 
 
 Tokenizer = Annotated[CharTokenizer | ByteTokenizer | WordTokenizer, Field(discriminator="type")]
@@ -50,12 +52,14 @@ class TransformerNetwork(StrictModel):
     """Decoder-only transformer: causal self-attention blocks (pre-norm)."""
 
     type: Literal["transformer"]
-    layers: PositiveInt = 4
-    d_model: PositiveInt = 128
-    heads: PositiveInt = 4
+    layers: PositiveInt = Field(4, description="Transformer blocks.")
+    d_model: PositiveInt = Field(128, description="Width of the embeddings and blocks.")
+    heads: PositiveInt = Field(4, description="Attention heads; must divide d_model.")
     ff_dim: PositiveInt | None = Field(None, description="Feed-forward width; default 4 d_model.")
     dropout: Probability = 0.1
-    positions: Literal["learned", "sinusoidal"] = "learned"
+    positions: Literal["learned", "sinusoidal"] = Field(
+        "learned", description="Position embeddings: learned or fixed sinusoids."
+    )
 
     @model_validator(mode="after")
     def _heads_divide(self) -> TransformerNetwork:
@@ -67,17 +71,21 @@ class TransformerNetwork(StrictModel):
 
 
 class RecurrentNetwork(StrictModel):
-    layers: PositiveInt = 1
-    units: PositiveInt = 256
-    embedding_dim: PositiveInt = 64
+    layers: PositiveInt = Field(1, description="Stacked recurrent layers.")
+    units: PositiveInt = Field(256, description="Units of each recurrent layer.")
+    embedding_dim: PositiveInt = Field(64, description="Size of the token embedding.")
     dropout: Probability = Field(0.0, description="Dropout of each recurrent layer's inputs.")
 
 
 class LSTMNetwork(RecurrentNetwork):
+    """Token embedding, then LSTM layers."""
+
     type: Literal["lstm"]
 
 
 class GRUNetwork(RecurrentNetwork):
+    """Token embedding, then GRU layers."""
+
     type: Literal["gru"]
 
 
@@ -85,7 +93,9 @@ class CategoricalPixels(StrictModel):
     """Each pixel is one of `bins` grey levels (of data scaled to [0, 1])."""
 
     type: Literal["categorical"]
-    bins: Annotated[int, Field(ge=2, le=256)] = 256
+    bins: Annotated[int, Field(ge=2, le=256)] = Field(
+        256, description="Grey levels (17 for digits)."
+    )
 
 
 class BernoulliPixels(StrictModel):
@@ -101,13 +111,14 @@ class PixelCNNNetwork(StrictModel):
     """Masked convolutions: a type-A layer, then residual blocks of type-B layers."""
 
     type: Literal["pixelcnn"]
-    filters: PositiveInt = 64
+    filters: PositiveInt = Field(64, description="Channels of the masked convolutions.")
     layers: PositiveInt = Field(5, description="Residual blocks of masked (type B) convolutions.")
     kernel_size: Annotated[int, Field(ge=3, le=15)] = Field(
         7, description="Of the first (type A) masked convolution; odd."
     )
     likelihood: PixelLikelihood = Field(
-        default_factory=lambda: CategoricalPixels(type="categorical")
+        default_factory=lambda: CategoricalPixels(type="categorical"),
+        description="Distribution of each pixel given the ones before it.",
     )
 
     @model_validator(mode="after")
@@ -126,7 +137,9 @@ ARNetwork = Annotated[
 class Sampling(StrictModel):
     """How samples are drawn: softmax(logits / temperature), filtered by top-k and top-p."""
 
-    temperature: PositiveFloat = 1.0
+    temperature: PositiveFloat = Field(
+        1.0, description="Divides the logits: below 1 is more conservative."
+    )
     top_k: NonNegativeInt = Field(0, description="Keep the k likeliest tokens (0: all).")
     top_p: Annotated[float, Field(gt=0, le=1)] = Field(
         1.0, description="Keep the smallest set of tokens whose probability reaches p (1: all)."
@@ -145,7 +158,7 @@ class AutoregressiveModel(StrictModel):
     context_length: Annotated[int, Field(ge=2, le=65536)] | None = Field(
         None, description="Tokens a text model sees (text data only); default 128."
     )
-    network: ARNetwork
+    network: ARNetwork = Field(description="Sequence model (text) or PixelCNN (images).")
     teacher_forcing: Annotated[float, Field(gt=0, le=1)] = Field(
         1.0,
         description="Probability of feeding the true previous token; below 1 the rest are the "

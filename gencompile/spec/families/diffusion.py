@@ -51,7 +51,11 @@ class MLPDenoiser(StrictModel):
     """Dense layers on [x_t, sinusoidal features of t] (vector data; images are flattened)."""
 
     type: Literal["mlp"]
-    hidden: list[PositiveInt] = Field(default_factory=lambda: [256, 256, 256], min_length=1)
+    hidden: list[PositiveInt] = Field(
+        default_factory=lambda: [256, 256, 256],
+        min_length=1,
+        description="Widths of the dense layers.",
+    )
     time_embedding: PositiveInt = Field(32, description="Sinusoidal features of t (even).")
     activation: Activation = "silu"
 
@@ -89,8 +93,8 @@ class DDIMSampler(StrictModel):
     """DDIM over `steps` evenly spaced timesteps; eta = 0 is deterministic, 1 is DDPM-like."""
 
     type: Literal["ddim"]
-    steps: PositiveInt = 50
-    eta: Annotated[float, Field(ge=0, le=1)] = 0.0
+    steps: PositiveInt = Field(50, description="Sampling steps (at most timesteps).")
+    eta: Annotated[float, Field(ge=0, le=1)] = Field(0.0, description="Noise of each step.")
 
 
 Sampler = Annotated[DDPMSampler | DDIMSampler, Field(discriminator="type")]
@@ -106,7 +110,7 @@ class MinSNRLoss(StrictModel):
     """Min-SNR-gamma weighting (Hang et al. 2023): the x_0 error weighted by min(SNR_t, gamma)."""
 
     type: Literal["min_snr"]
-    gamma: PositiveFloat = 5.0
+    gamma: PositiveFloat = Field(5.0, description="Cap of the SNR weight.")
 
 
 Loss = Annotated[SimpleLoss | MinSNRLoss, Field(discriminator="type")]
@@ -115,7 +119,7 @@ Loss = Annotated[SimpleLoss | MinSNRLoss, Field(discriminator="type")]
 class GuidedConditional(StrictModel):
     """Class-conditional with classifier-free guidance (Ho & Salimans 2022)."""
 
-    num_classes: Annotated[int, Field(ge=2)]
+    num_classes: Annotated[int, Field(ge=2)] = Field(description="Number of classes.")
     guidance_scale: NonNegativeFloat = Field(
         2.0,
         description="Sampling uses unconditional + scale x (conditional - unconditional): "
@@ -130,14 +134,23 @@ class DiffusionModel(StrictModel):
     """Denoising diffusion model."""
 
     family: Literal["diffusion"]
-    timesteps: Annotated[int, Field(ge=2, le=100000)] = 1000
-    schedule: Schedule = Field(default_factory=lambda: CosineSchedule(type="cosine"))
+    timesteps: Annotated[int, Field(ge=2, le=100000)] = Field(
+        1000, description="Steps T of the noising process."
+    )
+    schedule: Schedule = Field(
+        default_factory=lambda: CosineSchedule(type="cosine"),
+        description="Noise schedule: the betas of the T steps.",
+    )
     prediction: Literal["epsilon", "v", "x0"] = Field(
         "epsilon", description="What the denoiser outputs: the noise, v, or x_0."
     )
-    loss: Loss = Field(default_factory=lambda: SimpleLoss(type="simple"))
-    denoiser: Denoiser
-    sampler: Sampler = Field(default_factory=lambda: DDIMSampler(type="ddim"))
+    loss: Loss = Field(
+        default_factory=lambda: SimpleLoss(type="simple"), description="The denoiser's loss."
+    )
+    denoiser: Denoiser = Field(description="Network from (x_t, t) to the prediction.")
+    sampler: Sampler = Field(
+        default_factory=lambda: DDIMSampler(type="ddim"), description="The reverse process."
+    )
     ema: Probability = Field(
         0.999, description="Decay of the weights' moving average used for sampling (0 = off)."
     )

@@ -96,8 +96,10 @@ class MAF(StrictModel):
         min_length=1,
         description="Widths of MADE's masked dense layers.",
     )
-    activation: Activation = "relu"
-    scale: ScaleBound = "tanh"
+    activation: Activation = Field("relu", description="Activation of the hidden layers.")
+    scale: ScaleBound = Field(
+        "tanh", description="How the log-scale is bounded (as in affine_coupling)."
+    )
     clamp: PositiveFloat = Field(2.0, description="Bound of the log-scale.")
     repeat: Repeat = 1
 
@@ -113,15 +115,17 @@ class Logit(StrictModel):
     """Values in [0, 1] to the real line: logit(alpha + (1 - 2 alpha) x) (RealNVP)."""
 
     type: Literal["logit"]
-    alpha: Annotated[float, Field(gt=0, lt=0.5)] = 0.05
+    alpha: Annotated[float, Field(gt=0, lt=0.5)] = Field(
+        0.05, description="Margin that keeps values off 0 and 1."
+    )
 
 
 class RepeatBlock(StrictModel):
     """A block of transforms stacked `times` times (e.g. Glow's actnorm, 1x1 conv, coupling)."""
 
     type: Literal["repeat"]
-    times: Annotated[int, Field(ge=1, le=256)]
-    transforms: list[Transform] = Field(min_length=1)
+    times: Annotated[int, Field(ge=1, le=256)] = Field(description="Copies of the block.")
+    transforms: list[Transform] = Field(min_length=1, description="The block, in order.")
 
 
 Transform = Annotated[
@@ -144,7 +148,9 @@ class FlowModel(StrictModel):
     """Normalizing flow."""
 
     family: Literal["flow"]
-    base: Base = Field(default_factory=lambda: NormalBase(type="normal"))
+    base: Base = Field(
+        default_factory=lambda: NormalBase(type="normal"), description="Distribution of z."
+    )
     transforms: list[Transform] = Field(
         min_length=1, description="Invertible steps from the data x to the base variable z."
     )

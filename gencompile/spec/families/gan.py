@@ -15,15 +15,15 @@ class NormalPrior(StrictModel):
     """z ~ N(0, stddev^2 I)."""
 
     type: Literal["normal"]
-    stddev: PositiveFloat = 1.0
+    stddev: PositiveFloat = Field(1.0, description="Standard deviation of z.")
 
 
 class UniformPrior(StrictModel):
     """z ~ U(low, high) in each dimension."""
 
     type: Literal["uniform"]
-    low: float = -1.0
-    high: float = 1.0
+    low: float = Field(-1.0, description="Lower bound of z.")
+    high: float = Field(1.0, description="Upper bound of z.")
 
     @model_validator(mode="after")
     def _ordered(self) -> UniformPrior:
@@ -51,14 +51,14 @@ class WGANGradientPenalty(StrictModel):
     """weight * E[(||grad D(x_hat)|| - 1)^2] at x_hat = real + u (fake - real), u ~ U(0, 1)."""
 
     type: Literal["wgan_gp"]
-    weight: PositiveFloat = 10.0
+    weight: PositiveFloat = Field(10.0, description="Factor of the penalty.")
 
 
 class R1GradientPenalty(StrictModel):
     """(weight / 2) * E[||grad D(x)||^2] on real data (Mescheder et al. 2018)."""
 
     type: Literal["r1"]
-    weight: PositiveFloat = 10.0
+    weight: PositiveFloat = Field(10.0, description="Factor of the penalty.")
 
 
 GradientPenalty = Annotated[WGANGradientPenalty | R1GradientPenalty, Field(discriminator="type")]
@@ -67,7 +67,7 @@ GradientPenalty = Annotated[WGANGradientPenalty | R1GradientPenalty, Field(discr
 class GANConditional(StrictModel):
     """Class-conditional G(z, y) and D(x, y): the class is one-hot coded or embedded."""
 
-    num_classes: Annotated[int, Field(ge=2)]
+    num_classes: Annotated[int, Field(ge=2)] = Field(description="Number of classes.")
     encoding: Literal["one_hot", "embedding"] = Field(
         "one_hot", description="How y is joined to z and x: one-hot code or learned embedding."
     )
@@ -86,12 +86,18 @@ class GANModel(StrictModel):
     """Generative adversarial network."""
 
     family: Literal["gan"]
-    latent_dim: PositiveInt = 64
-    prior: Prior = Field(default_factory=lambda: NormalPrior(type="normal"))
-    generator: Network
-    discriminator: Network
+    latent_dim: PositiveInt = Field(64, description="Size of z.")
+    prior: Prior = Field(
+        default_factory=lambda: NormalPrior(type="normal"), description="Distribution of z."
+    )
+    generator: Network = Field(
+        description="Body of G; the output layer to the data's shape is appended."
+    )
+    discriminator: Network = Field(description="Body of D; the one-score output layer is appended.")
     loss: GANLoss = Field(default_factory=GANLoss)
-    gradient_penalty: GradientPenalty | None = None
+    gradient_penalty: GradientPenalty | None = Field(
+        None, description="A penalty on D's gradients; default: none."
+    )
     critic_steps: Annotated[int, Field(ge=1, le=100)] = Field(
         1, description="Discriminator updates per generator update (each on the same batch)."
     )

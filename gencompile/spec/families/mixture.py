@@ -49,11 +49,15 @@ class MixtureModel(StrictModel):
     """Gaussian mixture model."""
 
     family: Literal["mixture"]
-    components: Annotated[int, Field(ge=1, le=4096)] = 8
+    components: Annotated[int, Field(ge=1, le=4096)] = Field(
+        8, description="Number of Gaussian components."
+    )
     covariance: Literal["full", "diag", "spherical", "tied"] = Field(
         "full", description="Shape of each component's covariance, as in scikit-learn."
     )
-    algorithm: Algorithm = Field(default_factory=lambda: EMAlgorithm(type="em"))
+    algorithm: Algorithm = Field(
+        default_factory=lambda: EMAlgorithm(type="em"), description="How the mixture is fitted."
+    )
     reg_covar: PositiveFloat = Field(
         1.0e-6, description="Added to the covariances' diagonals, so they stay invertible."
     )

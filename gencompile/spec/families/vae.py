@@ -18,6 +18,8 @@ from gencompile.spec.networks import Network
 
 
 class NormalPrior(StrictModel):
+    """z ~ N(0, I); its KL term is exact."""
+
     type: Literal["normal"]
 
 
@@ -25,7 +27,9 @@ class MixtureOfGaussiansPrior(StrictModel):
     """A trainable mixture prior; its KL term is estimated by Monte Carlo."""
 
     type: Literal["mixture_of_gaussians"]
-    components: Annotated[int, Field(ge=2)] = 10
+    components: Annotated[int, Field(ge=2)] = Field(
+        10, description="Number of Gaussian components."
+    )
 
 
 Prior = Annotated[NormalPrior | MixtureOfGaussiansPrior, Field(discriminator="type")]
@@ -59,7 +63,7 @@ Likelihood = Annotated[
 
 
 class ReconstructionLoss(StrictModel):
-    weight: PositiveFloat = 1.0
+    weight: PositiveFloat = Field(1.0, description="Factor of the reconstruction term.")
 
 
 class KLLoss(StrictModel):
@@ -69,23 +73,32 @@ class KLLoss(StrictModel):
 
 
 class VAELosses(StrictModel):
+    """The two terms of the negative ELBO."""
+
     reconstruction: ReconstructionLoss = Field(default_factory=ReconstructionLoss)
     kl: KLLoss = Field(default_factory=KLLoss)
 
 
 class Conditional(StrictModel):
-    num_classes: Annotated[int, Field(ge=2)]
+    """Class-conditional encoder and decoder: the data's labels are one of their inputs."""
+
+    num_classes: Annotated[int, Field(ge=2)] = Field(description="Number of classes.")
 
 
 class VAEModel(StrictModel):
     """Variational autoencoder."""
 
     family: Literal["vae"]
-    latent_dim: PositiveInt = 16
-    prior: Prior = Field(default_factory=lambda: NormalPrior(type="normal"))
-    encoder: Network
-    decoder: Network
-    likelihood: Likelihood = Field(default_factory=lambda: BernoulliLikelihood(type="bernoulli"))
+    latent_dim: PositiveInt = Field(16, description="Size of z.")
+    prior: Prior = Field(default_factory=lambda: NormalPrior(type="normal"), description="p(z).")
+    encoder: Network = Field(
+        description="Body of q(z|x); the z_mean and z_log_var heads are appended."
+    )
+    decoder: Network = Field(description="Body of p(x|z); the likelihood's head is appended.")
+    likelihood: Likelihood = Field(
+        default_factory=lambda: BernoulliLikelihood(type="bernoulli"),
+        description="Distribution of each data value given z.",
+    )
     losses: VAELosses = Field(default_factory=VAELosses)
     conditional: Conditional | None = None
 
