@@ -1,5 +1,6 @@
-"""What generated GANs share: adversarial losses, gradient penalties, the generator's moving
-average, the discriminator's accuracy, a training-health callback and `evaluate`.
+"""What generated GANs share: adversarial losses, gradient penalties, the discriminator's
+accuracy, a training-health callback and `evaluate` (the generator's moving average is
+`gencompile.runtime.ema`).
 
 Discriminator outputs are unbounded scores, one per example: logits for the losses with
 real/fake targets (non-saturating, minimax), raw values for least squares, hinge and
@@ -42,7 +43,6 @@ __all__ = [
     "non_saturating_generator_loss",
     "r1_penalty",
     "track_gradient_norm",
-    "update_ema",
     "wasserstein_critic_loss",
     "wasserstein_generator_loss",
     "wgan_gp_penalty",
@@ -174,26 +174,7 @@ def r1_penalty(discriminator: keras.Model, real: Any, labels: Any = None) -> Ten
     return 0.5 * tf.reduce_mean(_squared_gradient_norms(discriminator, real, labels))
 
 
-# --------------------------------------------------------------------------- EMA, accuracy
-
-
-def update_ema(average: keras.Model, model: keras.Model, decay: float, step: Any = None) -> None:
-    """average <- d average + (1 - d) model, weight by weight, with d = min(decay, (1 + t) /
-    (10 + t)) after t updates (as `tf.train.ExponentialMovingAverage(num_updates=t)`), so the
-    average follows quickly at first. Non-trainable weights (batch statistics, the spectral
-    norm's vector) are copied. Under a strategy the assignment is one cross-replica update
-    (every replica computes the same new values from the mirrored weights)."""
-    d = tf.constant(decay, tf.float32)
-    if step is not None:
-        t = tf.cast(step, tf.float32)
-        d = tf.minimum(d, (1.0 + t) / (10.0 + t))
-    rest = 1.0 - d
-    pairs = list(zip(average.weights, model.weights, strict=True))
-    values = [
-        d * averaged.value + rest * current.value if current.trainable else current.value
-        for averaged, current in pairs
-    ]
-    replicas.assign([averaged for averaged, _ in pairs], values)
+# --------------------------------------------------------------------------- accuracy
 
 
 def discriminator_accuracy(
