@@ -2,6 +2,9 @@
 accuracy, a training-health callback and `evaluate` (the generator's moving average is
 `gencompile.runtime.ema`).
 
+Each loss and penalty is a record of `gencompile.catalog.gan` (its words, formulas and the
+names of its functions here); `LOSSES` and `PENALTIES` resolve those names once, at import.
+
 Discriminator outputs are unbounded scores, one per example: logits for the losses with
 real/fake targets (non-saturating, minimax), raw values for least squares, hinge and
 Wasserstein. Every loss returns a float32 scalar (a batch mean), so it is correct under
@@ -19,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 from scipy.spatial.distance import cdist
 
+from gencompile.catalog import gan as catalog
 from gencompile.runtime import replicas
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics
@@ -28,6 +32,7 @@ Tensor = tf.Tensor
 
 __all__ = [
     "LOSSES",
+    "PENALTIES",
     "TrainingHealth",
     "copy_optimizer",
     "discriminator_accuracy",
@@ -123,13 +128,11 @@ def wasserstein_generator_loss(fake_scores: Any) -> Tensor:
     return -tf.reduce_mean(_f32(fake_scores))
 
 
-# name -> (discriminator loss, generator loss)
+# name -> (discriminator loss, generator loss): the functions each record names (a record
+# naming a function this module lacks fails here, at import).
 LOSSES: dict[str, tuple[Callable[..., Tensor], Callable[[Any], Tensor]]] = {
-    "non_saturating": (non_saturating_discriminator_loss, non_saturating_generator_loss),
-    "minimax": (minimax_discriminator_loss, minimax_generator_loss),
-    "hinge": (hinge_discriminator_loss, hinge_generator_loss),
-    "least_squares": (least_squares_discriminator_loss, least_squares_generator_loss),
-    "wasserstein": (wasserstein_critic_loss, wasserstein_generator_loss),
+    name: (globals()[loss.discriminator_loss], globals()[loss.generator_loss])
+    for name, loss in catalog.LOSSES.items()
 }
 
 
@@ -172,6 +175,12 @@ def r1_penalty(discriminator: keras.Model, real: Any, labels: Any = None) -> Ten
     weight gamma this is the paper's (gamma / 2) E[||grad D(x)||^2]."""
     real = tf.cast(real, tf.float32)
     return 0.5 * tf.reduce_mean(_squared_gradient_norms(discriminator, real, labels))
+
+
+# name -> penalty function, as each record of gencompile.catalog.gan names it.
+PENALTIES: dict[str, Callable[..., Tensor]] = {
+    name: globals()[penalty.function] for name, penalty in catalog.PENALTIES.items()
+}
 
 
 # --------------------------------------------------------------------------- accuracy
