@@ -105,6 +105,16 @@ def wrap(text: str) -> str:
     return textwrap.fill(text, width=LINE_LENGTH - 4)
 
 
+def prose(text: str) -> str:
+    """One line of the compiler's own words (a formula, a name) for a comment or a
+    docstring: a line break, a backslash or a triple quote, which could end either, is
+    refused."""
+    text = str(text)
+    if not text.isprintable() or "\\" in text or '"""' in text:
+        raise EmitError(f"refusing to put {text!r} in a comment or docstring")
+    return text
+
+
 def toml(value: str) -> str:
     """A TOML basic string (JSON string escapes are valid TOML)."""
     # JSON escapes quotes, backslashes and C0 controls as TOML does; DEL must be escaped too.
@@ -257,6 +267,7 @@ def environment() -> jinja2.Environment:
         literal=literal,
         pretty=pretty,
         ident=ident,
+        prose=prose,
         docstring=docstring,
         toml=toml,
         wrap=wrap,

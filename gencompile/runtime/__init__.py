@@ -20,6 +20,7 @@ _SUBMODULES = {
     "diffusion",
     "diffusion_layers",
     "distributions",
+    "ema",
     "flow",
     "flows",
     "gan",

@@ -1,5 +1,9 @@
-"""What generated GANs share: adversarial losses, gradient penalties, the generator's moving
-average, the discriminator's accuracy, a training-health callback and `evaluate`.
+"""What generated GANs share: adversarial losses, gradient penalties, the discriminator's
+accuracy, a training-health callback and `evaluate` (the generator's moving average is
+`gencompile.runtime.ema`).
+
+Each loss and penalty is a record of `gencompile.catalog.gan` (its words, formulas and the
+names of its functions here); `LOSSES` and `PENALTIES` resolve those names once, at import.
 
 Discriminator outputs are unbounded scores, one per example: logits for the losses with
 real/fake targets (non-saturating, minimax), raw values for least squares, hinge and
@@ -18,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 from scipy.spatial.distance import cdist
 
+from gencompile.catalog import gan as catalog
 from gencompile.runtime import replicas
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics
@@ -27,6 +32,7 @@ Tensor = tf.Tensor
 
 __all__ = [
     "LOSSES",
+    "PENALTIES",
     "TrainingHealth",
     "copy_optimizer",
     "discriminator_accuracy",
@@ -42,7 +48,6 @@ __all__ = [
     "non_saturating_generator_loss",
     "r1_penalty",
     "track_gradient_norm",
-    "update_ema",
     "wasserstein_critic_loss",
     "wasserstein_generator_loss",
     "wgan_gp_penalty",
@@ -123,13 +128,11 @@ def wasserstein_generator_loss(fake_scores: Any) -> Tensor:
     return -tf.reduce_mean(_f32(fake_scores))
 
 
-# name -> (discriminator loss, generator loss)
+# name -> (discriminator loss, generator loss): the functions each record names (a record
+# naming a function this module lacks fails here, at import).
 LOSSES: dict[str, tuple[Callable[..., Tensor], Callable[[Any], Tensor]]] = {
-    "non_saturating": (non_saturating_discriminator_loss, non_saturating_generator_loss),
-    "minimax": (minimax_discriminator_loss, minimax_generator_loss),
-    "hinge": (hinge_discriminator_loss, hinge_generator_loss),
-    "least_squares": (least_squares_discriminator_loss, least_squares_generator_loss),
-    "wasserstein": (wasserstein_critic_loss, wasserstein_generator_loss),
+    name: (globals()[loss.discriminator_loss], globals()[loss.generator_loss])
+    for name, loss in catalog.LOSSES.items()
 }
 
 
@@ -174,26 +177,13 @@ def r1_penalty(discriminator: keras.Model, real: Any, labels: Any = None) -> Ten
     return 0.5 * tf.reduce_mean(_squared_gradient_norms(discriminator, real, labels))
 
 
-# --------------------------------------------------------------------------- EMA, accuracy
+# name -> penalty function, as each record of gencompile.catalog.gan names it.
+PENALTIES: dict[str, Callable[..., Tensor]] = {
+    name: globals()[penalty.function] for name, penalty in catalog.PENALTIES.items()
+}
 
 
-def update_ema(average: keras.Model, model: keras.Model, decay: float, step: Any = None) -> None:
-    """average <- d average + (1 - d) model, weight by weight, with d = min(decay, (1 + t) /
-    (10 + t)) after t updates (as `tf.train.ExponentialMovingAverage(num_updates=t)`), so the
-    average follows quickly at first. Non-trainable weights (batch statistics, the spectral
-    norm's vector) are copied. Under a strategy the assignment is one cross-replica update
-    (every replica computes the same new values from the mirrored weights)."""
-    d = tf.constant(decay, tf.float32)
-    if step is not None:
-        t = tf.cast(step, tf.float32)
-        d = tf.minimum(d, (1.0 + t) / (10.0 + t))
-    rest = 1.0 - d
-    pairs = list(zip(average.weights, model.weights, strict=True))
-    values = [
-        d * averaged.value + rest * current.value if current.trainable else current.value
-        for averaged, current in pairs
-    ]
-    replicas.assign([averaged for averaged, _ in pairs], values)
+# --------------------------------------------------------------------------- accuracy
 
 
 def discriminator_accuracy(

@@ -1037,3 +1037,23 @@ def test_wrap_refuses_or_escapes_invisible_characters(wrap, text):
     except EmitError:
         return
     assert all(c == "\n" or c.isprintable() for c in wrapped)
+
+
+@pytest.mark.parametrize(
+    "text", ["two\nlines", "carriage\rreturn", 'say """ no', "back\\slash", "\u202e reversed"]
+)
+def test_prose_refuses_what_could_end_a_comment_or_a_docstring(text):
+    with pytest.raises(EmitError):
+        emit.prose(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.text())
+def test_prose_stays_inside_a_comment_and_a_docstring(text):
+    try:
+        line = emit.prose(text)
+    except EmitError:
+        return
+    tree = ast.parse(f'"""Trained with {line}."""\nx = 1  # {line}\n')
+    assert ast.get_docstring(tree, clean=False) == f"Trained with {line}."
+    assert len(tree.body) == 2

@@ -155,7 +155,7 @@ def test_loss_in_words_names_both_losses_and_the_penalty() -> None:
     assert "the critic minimises D(G(z)) - D(x)" in words and "generator minimises" in words
     assert "10 x E[(||grad D(x_hat)|| - 1)^2]" in words
     assert "5 discriminator updates" in words
-    assert plan.model.accuracy_threshold is None
+    assert plan.model.loss.accuracy_threshold is None
 
 
 def test_wrap_calls_splits_long_calls_as_ruff_format_does() -> None:

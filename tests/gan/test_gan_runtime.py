@@ -1,5 +1,5 @@
 """The GAN runtime against closed forms: losses, gradient penalties (a linear critic's
-gradient norm is known), the generator's moving average, accuracy and the health callback."""
+gradient norm is known), accuracy and the health callback (the moving average: test_ema)."""
 
 from __future__ import annotations
 
@@ -140,35 +140,7 @@ def test_penalties_of_a_conditional_critic_differentiate_x_only() -> None:
     assert float(gan.wgan_gp_penalty(critic, real, fake, seed=1, labels=labels)) < 1e-10
 
 
-# -- EMA, accuracy, optimizers ------------------------------------------------------------
-
-
-def small_net(seed: int) -> keras.Model:
-    keras.utils.set_random_seed(seed)
-    x = keras.Input(shape=(3,))
-    h = keras.layers.Dense(4)(x)
-    return keras.Model(x, keras.layers.BatchNormalization()(h))
-
-
-def test_ema_averages_trainable_weights_and_copies_the_others() -> None:
-    model, average = small_net(1), small_net(2)
-    before = [w.numpy().copy() for w in average.weights]
-    current = [w.numpy() for w in model.weights]
-    gan.update_ema(average, model, decay=0.9)
-    for variable, old, new, after in zip(
-        model.weights, before, current, average.weights, strict=True
-    ):
-        expected = 0.9 * old + 0.1 * new if variable.trainable else new
-        np.testing.assert_allclose(after.numpy(), expected, rtol=1e-6)
-
-
-def test_ema_follows_faster_in_its_first_updates() -> None:
-    model, average = small_net(1), small_net(2)
-    old = average.weights[0].numpy().copy()
-    gan.update_ema(average, model, decay=0.999, step=1)  # min(0.999, 2 / 11)
-    d = 2.0 / 11.0
-    expected = d * old + (1 - d) * model.weights[0].numpy()
-    np.testing.assert_allclose(average.weights[0].numpy(), expected, rtol=1e-6)
+# -- accuracy, optimizers ------------------------------------------------------------------
 
 
 def test_discriminator_accuracy_with_a_fixed_and_a_midway_threshold() -> None:

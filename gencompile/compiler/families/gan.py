@@ -14,56 +14,12 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
+from gencompile.catalog.gan import LOSSES, PENALTIES, AdversarialLoss, GradientPenalty
 from gencompile.compiler.lower import Lowering, type_first
 from gencompile.compiler.networks import NetworkBuilder, expand, walk
 from gencompile.compiler.plan import LayerPlan, NetworkPlan, PathKey, ProjectPlan, Shape
 from gencompile.compiler.shapes import ShapeError, fmt, size
 from gencompile.spec.training import Adam
-
-# Decision threshold of the discriminator's accuracy, per loss (None: midway between the
-# mean real and mean fake score, since a Wasserstein critic's scores have no fixed offset).
-ACCURACY_THRESHOLD: dict[str, float | None] = {
-    "non_saturating": 0.0,
-    "minimax": 0.0,
-    "hinge": 0.0,
-    "least_squares": 0.5,
-    "wasserstein": None,
-}
-SCORE_WORDS = {
-    "non_saturating": "a logit: higher is more real",
-    "minimax": "a logit: higher is more real",
-    "hinge": "a critic value: higher is more real",
-    "least_squares": "regressed to 1 for real, 0 for generated examples",
-    "wasserstein": "a critic value: higher is more real",
-}
-LOSS_WORDS = {
-    "non_saturating": (
-        "the non-saturating GAN loss: the discriminator minimises the cross-entropy of "
-        "real (label {real}) against generated (label 0) examples, the generator minimises "
-        "-log D(G(z))"
-    ),
-    "minimax": (
-        "the minimax GAN loss: the discriminator minimises the cross-entropy of real (label "
-        "{real}) against generated (label 0) examples, the generator minimises log(1 - D(G(z)))"
-    ),
-    "hinge": (
-        "the hinge loss: the discriminator minimises max(0, 1 - D(x)) + max(0, 1 + D(G(z))), "
-        "the generator minimises -D(G(z))"
-    ),
-    "least_squares": (
-        "the least-squares loss (LSGAN): the discriminator minimises (D(x) - {real})^2 / 2 "
-        "+ D(G(z))^2 / 2, the generator minimises (D(G(z)) - 1)^2 / 2"
-    ),
-    "wasserstein": (
-        "the Wasserstein loss: the critic minimises D(G(z)) - D(x), the generator minimises "
-        "-D(G(z))"
-    ),
-}
-PENALTY_WORDS = {
-    "wgan_gp": "{weight:g} x E[(||grad D(x_hat)|| - 1)^2] on random interpolates x_hat of "
-    "real and generated examples (WGAN-GP)",
-    "r1": "{half:g} x E[||grad D(x)||^2] on real examples (R1 with gamma {weight:g})",
-}
 
 
 @dataclass(frozen=True)
@@ -72,14 +28,13 @@ class GANPlan:
     data_shape: Shape
     num_classes: int | None
     prior: dict[str, Any]
-    loss: str  # non_saturating | minimax | hinge | least_squares | wasserstein
-    penalty: str | None  # wgan_gp | r1 | None
+    loss: AdversarialLoss  # the template renders its functions and formulas
+    penalty: GradientPenalty | None
     penalty_weight: float
     critic_steps: int
     label_smoothing: float
     ema: float
     output_activation: str  # linear | tanh | sigmoid (resolved)
-    accuracy_threshold: float | None
     generator: NetworkPlan
     discriminator: NetworkPlan
 
@@ -299,7 +254,7 @@ def _discriminator(low: Lowering, data_shape: Shape, spectral_norm: bool) -> Net
             1,
         )
     net.add("score", dense, (h,))
-    kind = SCORE_WORDS[model.loss.type]
+    kind = LOSSES[model.loss.type].score
     given = "an example x and its class y" if model.conditional else "an example x"
     return net.build(
         f"D(x{', y' if model.conditional else ''}): maps {given} to one score ({kind}).",
@@ -318,19 +273,20 @@ def _discriminator_layers(model: Any) -> list[tuple[PathKey, Any]]:
 def check(low: Lowering, scale: tuple[float, float] | None, standardize: bool) -> None:
     """Problems that relate the GAN's options to each other and to the data."""
     model = low.spec.model
-    loss = model.loss.type
-    penalty = model.gradient_penalty.type if model.gradient_penalty else None
-    if model.label_smoothing > 0 and loss in ("hinge", "wasserstein"):
+    loss = LOSSES[model.loss.type]
+    penalty = PENALTIES[model.gradient_penalty.type] if model.gradient_penalty else None
+    if model.label_smoothing > 0 and not loss.has_labels:
+        labelled = [other.name for other in LOSSES.values() if other.has_labels]
         low.report(
             ("model", "label_smoothing"),
-            f"label smoothing changes the real examples' target label, but the {loss} loss "
-            "has no labels",
-            "set label_smoothing: 0, or use the non_saturating, minimax or least_squares loss",
+            f"label smoothing changes the real examples' target label, but the {loss.name} "
+            "loss has no labels",
+            f"set label_smoothing: 0, or use the {', '.join(labelled[:-1])} or {labelled[-1]} loss",
         )
     layers = _discriminator_layers(model)
     has_spectral_layers = any(layer.type == "spectral_norm" for _, layer in layers)
     constrained = penalty is not None or model.spectral_norm or has_spectral_layers
-    if loss == "wasserstein" and not constrained:
+    if loss.needs_lipschitz and not constrained:
         low.report(
             ("model", "loss", "type"),
             "a Wasserstein critic must be kept 1-Lipschitz, or its scores grow without bound",
@@ -342,9 +298,12 @@ def check(low: Lowering, scale: tuple[float, float] | None, standardize: bool) -
         inner = last.layer if last.type == "spectral_norm" else last
         if inner.type == "dense" and inner.units == 1:
             sigmoid = inner.activation == "sigmoid"
-            needs_unbounded = loss in ("wasserstein", "hinge") or penalty == "wgan_gp"
+            needs_unbounded = loss.unbounded_score or (
+                penalty is not None and penalty.unbounded_score
+            )
+            objective = penalty.name if penalty else loss.name
             why = (
-                f"; a sigmoid would also bound the score, which the {penalty or loss} "
+                f"; a sigmoid would also bound the score, which the {objective} "
                 "objective needs unbounded"
                 if sigmoid and needs_unbounded
                 else ""
@@ -357,13 +316,13 @@ def check(low: Lowering, scale: tuple[float, float] | None, standardize: bool) -
                 "example; the losses apply the sigmoid where they need it)" + why,
                 "remove this layer: the body holds only the hidden layers",
             )
-    if penalty == "wgan_gp":
+    if penalty and penalty.refuses_batch_norm:
         for path, layer in layers:
             if layer.type == "batch_norm":
                 low.report(
                     path,
-                    "batch normalisation mixes the examples of a batch, so the WGAN-GP "
-                    "penalty on each example's gradient no longer holds",
+                    "batch normalisation mixes the examples of a batch, so the "
+                    f"{penalty.title} penalty on each example's gradient no longer holds",
                     "use layer_norm (as the WGAN-GP paper does), or no normalisation",
                 )
     _check_output_activation(low, scale, standardize)
@@ -424,11 +383,12 @@ def _optimizer_words(config: dict[str, Any]) -> str:
 
 def _words(model: Any, penalty_weight: float, kernel_penalties: str) -> str:
     real = f"{1 - model.label_smoothing:g}"
-    words = LOSS_WORDS[model.loss.type].format(real=real)
+    words = LOSSES[model.loss.type].words.format(real=real)
     if model.gradient_penalty is not None:
-        words += "; the discriminator's loss adds " + PENALTY_WORDS[
-            model.gradient_penalty.type
-        ].format(weight=penalty_weight, half=penalty_weight / 2)
+        penalty = PENALTIES[model.gradient_penalty.type]
+        words += "; the discriminator's loss adds " + penalty.words.format(
+            weight=penalty_weight, half=penalty_weight / 2
+        )
     if model.critic_steps > 1:
         words += (
             f"; {model.critic_steps} discriminator updates (each on fresh draws of z) per "
@@ -463,14 +423,13 @@ def lower_gan(low: Lowering) -> ProjectPlan:
         data_shape=data.shape,
         num_classes=num_classes,
         prior=model.prior.model_dump(mode="json"),
-        loss=model.loss.type,
-        penalty=penalty.type if penalty else None,
+        loss=LOSSES[model.loss.type],
+        penalty=PENALTIES[penalty.type] if penalty else None,
         penalty_weight=penalty.weight if penalty else 0.0,
         critic_steps=model.critic_steps,
         label_smoothing=model.label_smoothing,
         ema=model.ema,
         output_activation=activation,
-        accuracy_threshold=ACCURACY_THRESHOLD[model.loss.type],
         generator=generator,
         discriminator=discriminator,
     )

@@ -6,6 +6,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from gencompile.catalog.gan import LOSS_NAMES
 from gencompile.spec.base import FieldError, PositiveFloat, PositiveInt, StrictModel
 from gencompile.spec.evaluation import SAMPLE_METRICS
 from gencompile.spec.networks import Network
@@ -34,7 +35,7 @@ class UniformPrior(StrictModel):
 
 Prior = Annotated[NormalPrior | UniformPrior, Field(discriminator="type")]
 
-LossType = Literal["non_saturating", "minimax", "hinge", "least_squares", "wasserstein"]
+LossType = Literal[LOSS_NAMES]  # one record each in gencompile.catalog.gan
 
 
 class GANLoss(StrictModel):
