@@ -105,6 +105,14 @@ def test_ejected_files_are_owned_and_carry_no_lock(built: Path, ejected: Path):
     readme = (ejected / "README.md").read_text()
     assert "## How this project was made" in readme and "## Model card" in readme
     assert "rather than editing" not in readme and readme.count("## Use") == 1
+    assert "gencompile eject" not in readme and "pip install --no-index" in readme
+
+
+def test_the_generated_readme_says_how_to_install_offline_and_to_eject(built: Path):
+    readme = (built / "README.md").read_text()
+    assert "gencompile wheel -o wheels/" in readme
+    assert "pip install --no-index --no-build-isolation --find-links wheels/ -e ." in readme
+    assert "gencompile eject . -o DIR" in readme
 
 
 def test_nothing_ejected_imports_gencompile(ejected: Path):
