@@ -256,11 +256,14 @@ def run_in(python: Path, *args: str, cwd: Path) -> str:
 WHERE_FROM = textwrap.dedent(
     """
     import importlib.util, sys
+    import keras
     assert importlib.util.find_spec("gencompile") is None, "gencompile is importable"
     import tiny_vae, tiny_vae._runtime.data
     from tiny_vae.model import build_model
     model = build_model()
-    model.load_weights(sys.argv[1])
+    model.load_weights(sys.argv[1] + "/model.weights.h5")
+    saved = keras.saving.load_model(sys.argv[1] + "/model.keras")
+    assert type(saved) is type(model)
     print(tiny_vae.__file__, tiny_vae._runtime.data.__file__, model.sample(3).shape)
     """
 )
@@ -280,10 +283,8 @@ def test_an_ejected_trained_run_installs_and_passes_its_own_tests(tmp_path: Path
     run_in(python, "-m", "pip", "install", *flags, str(result.directory), cwd=tmp_path)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    weights = str(result.directory / "model.weights.h5")
-    installed, vendored, shape = run_in(python, "-c", WHERE_FROM, weights, cwd=elsewhere).split(
-        maxsplit=2
-    )
+    out = run_in(python, "-c", WHERE_FROM, str(result.directory), cwd=elsewhere)
+    installed, vendored, shape = out.split(maxsplit=2)
     venv = (tmp_path / "env/venv").resolve()
     assert Path(installed).resolve().is_relative_to(venv), installed
     assert Path(vendored).resolve().is_relative_to(venv), vendored
@@ -291,6 +292,10 @@ def test_an_ejected_trained_run_installs_and_passes_its_own_tests(tmp_path: Path
     tests = str(result.directory / "tests")
     report = run_in(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests, cwd=elsewhere)
     assert "2 passed" in report
+    # Training runs on the vendored runtime too; the folder's own copy, as README says.
+    (result.directory / "metrics.json").unlink(missing_ok=True)
+    run_in(python, "-m", "tiny_vae.train", "--epochs", "1", "--quiet", cwd=result.directory)
+    assert (result.directory / "metrics.json").is_file()
 
 
 @pytest.mark.slow
