@@ -409,6 +409,37 @@ def impute(
     )
 
 
+@app.command()
+def eject(
+    run: Annotated[Path, typer.Argument(help="A run folder or a built project.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder of the owned project.")],
+    allow_custom_code: CustomCodeOption = False,
+    force: Annotated[
+        bool, typer.Option(help="Write into a folder that holds other files (may overwrite).")
+    ] = False,
+) -> None:
+    """Copy a generated project out as yours: no DO NOT EDIT, no lock, the runtime vendored."""
+    from gencompile.eject import eject as eject_project
+
+    result = eject_project(run, output, allow_custom_code, force)
+    out.print(f"ejected {result.package} into [bold]{result.directory}[/bold]")
+    weights = ", ".join(result.weights) or "none (not a finished run)"
+    out.print(f"  trained weights: {weights}", highlight=False)
+    out.print(f"  try: cd {result.directory} && python -m pytest tests", highlight=False)
+
+
+@app.command()
+def wheel(
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Folder the wheel goes into.")
+    ] = Path("wheels"),
+) -> None:
+    """Build this gencompile's own wheel, for installing generated projects offline."""
+    from gencompile.wheel import build_wheel
+
+    out.print(f"wrote {build_wheel(output)}", highlight=False)
+
+
 def _print_metrics(metrics: dict[str, float]) -> None:
     from gencompile.report import METRIC_UNITS, format_value
 

@@ -121,6 +121,7 @@ def commands(run: Path, spec: Path) -> dict[str, list[str]]:
         "sample": ["sample", str(run), "-n", "4", "-o", "samples.png"],
         "evaluate": ["evaluate", str(run)],
         "impute": ["impute", str(run), "--input", "in.csv", "-o", "out.csv"],
+        "eject": ["eject", str(run), "-o", "out"],
     }
 
 
@@ -170,6 +171,16 @@ def test_build_locked_with_the_flag_rebuilds_the_locked_files(
     lock = json.loads((custom_copy / "spec.lock.json").read_text())
     assert json.loads((tmp_path / "out" / "spec.lock.json").read_text()) == lock
     assert "from canary_layers import Scale" in (tmp_path / "out/canary_vae/model.py").read_text()
+
+
+def test_eject_with_the_flag_keeps_the_custom_import(canary, custom_copy: Path, hostile) -> None:
+    outcome = hostile("eject", str(custom_copy), "-o", "out", FLAG)
+    assert outcome.code == 0, outcome.err
+    assert {p.split("/")[0] for p in outcome.changed} == {"out"}
+    assert (
+        "from canary_layers import Scale"
+        in (custom_copy.parent / "out/canary_vae/model.py").read_text()
+    )
 
 
 def test_sample_with_the_flag_imports_the_layer_and_samples(

@@ -177,6 +177,7 @@ COMMANDS = {
     "build-locked": lambda run: ["build", "--locked", run / "spec.lock.json", "-o", "out"],
     "impute": lambda run: ["impute", run, "--input", "in.csv", "-o", "out.csv"],
     "compare": lambda run: ["compare", run],
+    "eject": lambda run: ["eject", run, "-o", "out"],
 }
 
 
