@@ -148,8 +148,9 @@ def _readme(text: str, lock: dict[str, Any], package: str, weights: list[str]) -
 def support_modules() -> list[str]:
     """gencompile's modules outside the runtime that the runtime imports, transitively.
 
-    They must be plain modules (never the spec or compiler packages) whose names no runtime
-    module has: they sit beside the runtime's own modules in `_runtime/`.
+    They must be plain modules or dependency-free packages (never the spec or compiler)
+    whose names no runtime module has: they sit beside the runtime's own modules in
+    `_runtime/`.
     """
     root = Path(gencompile.__file__).parent
     found: set[str] = set()
@@ -158,13 +159,23 @@ def support_modules() -> list[str]:
         for name in _gencompile_imports(pending.pop().read_text()) - found:
             if name == "runtime":
                 continue
-            if not (root / f"{name}.py").is_file():
-                raise RunError(f"gencompile's runtime imports gencompile.{name}, not a module")
-            if (root / "runtime" / f"{name}.py").exists():
+            if name in ("spec", "compiler") or not _support_files(root, name):
+                raise RunError(f"gencompile's runtime imports gencompile.{name}: not vendorable")
+            runtime = root / "runtime"
+            if (runtime / f"{name}.py").exists() or (runtime / name).is_dir():
                 raise RunError(f"gencompile.{name} and gencompile.runtime.{name} would collide")
             found.add(name)
-            pending.append(root / f"{name}.py")
+            pending.extend(_support_files(root, name).values())
     return sorted(found)
+
+
+def _support_files(root: Path, name: str) -> dict[Path, Path]:
+    """Path under `_runtime/` -> source, of the module or package `gencompile.<name>`."""
+    if (root / f"{name}.py").is_file():
+        return {Path(f"{name}.py"): root / f"{name}.py"}
+    if (root / name / "__init__.py").is_file():
+        return {path.relative_to(root): path for path in _python_files(root / name)}
+    return {}
 
 
 def _gencompile_imports(source: str) -> set[str]:
@@ -195,7 +206,8 @@ def vendored_runtime(package: str) -> dict[str, str]:
     root = Path(gencompile.__file__).parent
     modules = support_modules()
     sources = {path.relative_to(root / "runtime"): path for path in _python_files(root / "runtime")}
-    sources |= {Path(f"{name}.py"): root / f"{name}.py" for name in modules}
+    for name in modules:
+        sources |= _support_files(root, name)
     files = {}
     for relative, path in sorted(sources.items()):
         origin = path.relative_to(root.parent).as_posix()

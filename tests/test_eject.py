@@ -123,8 +123,10 @@ def test_nothing_ejected_imports_gencompile(ejected: Path):
             elif isinstance(node, ast.Import):
                 assert not any(a.name.startswith("gencompile") for a in node.names), path
     assert (ejected / "tiny_vae/_runtime/data.py").is_file()
+    assert (ejected / "tiny_vae/_runtime/catalog/gan.py").is_file()  # a package, vendored whole
     assert sorted(support_modules()) == [
         "_version",
+        "catalog",
         "datafiles",
         "errors",
         "files",
