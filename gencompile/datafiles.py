@@ -415,43 +415,6 @@ def _member(archive: zipfile.ZipFile, key: str, path: str | Path, where: str) ->
 CACHES = ("auto", "memory", "stream")  # the values of `data.cache`
 
 
-def streams(source: dict, cache: str) -> bool:
-    """Whether a source is read from its file batch by batch instead of loaded whole:
-    `cache: stream` always, `cache: memory` never, `auto` when its values as float32 take
-    more than STREAM_THRESHOLD (a CSV: when loading its text whole would take as much memory
-    as such npy data, i.e. beyond about 150 MiB of text). Only STREAMING_SOURCES stream;
-    the others load whole."""
-    if cache not in CACHES:
-        raise RunError(f"data.cache must be one of {', '.join(CACHES)}, got {cache!r}")
-    if source.get("type") not in STREAMING_SOURCES or cache == "memory":
-        return False
-    if cache == "stream":
-        return True
-    if source["type"] == "csv":  # as much memory, loaded whole, as npy data beyond the line
-        size = check_file(source["path"], "data.source.path").stat().st_size
-        return size * BYTES_PER_TEXT_BYTE > STREAM_THRESHOLD // 4 * BYTES_PER_LOADED_VALUE
-    if source["type"] == "parquet":  # rows and columns from the footer
-        types, rows = parquet_schema(source["path"], "data.source.path")
-        label = source.get("label_column")
-        features = source.get("columns") or [name for name in types if name != label]
-        return rows * len(features) * 4 > STREAM_THRESHOLD
-    if source["type"] == "images":  # every image is resized to `size`: no need to decode
-        return _decoded_image_bytes(source) > STREAM_THRESHOLD
-    if source["type"] == "tfrecord":  # shard bytes / first record's bytes x its values
-        from gencompile.tfrecords import decoded_bytes  # reads the framing, not TensorFlow
-
-        return decoded_bytes(source) > STREAM_THRESHOLD
-    shape, _ = array_header(source["path"], "data.source.path")
-    return int(np.prod(shape, dtype=np.float64)) * 4 > STREAM_THRESHOLD
-
-
-def _decoded_image_bytes(source: dict) -> int:
-    """float32 bytes of an image folder once decoded: its files x the resized shape."""
-    height, width = (int(v) for v in source["size"])
-    channels = 1 if source.get("color", "grayscale") == "grayscale" else 3
-    return count_images(source["dir"]) * height * width * channels * 4
-
-
 ROWS_PER_READ = 16  # rows of a random gather mapped at once (measured: 37 MB, 1 GB file)
 
 

@@ -19,6 +19,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from gencompile.errors import RunError
+
 
 @contextmanager
 def atomic_open(path: Path) -> Iterator[IO[bytes]]:
@@ -125,3 +127,13 @@ def atomic_save(path: Path, save: Callable[[Path], Any]) -> Path:
         raise
     _fsync_directory(path.parent)
     return path
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """A run's JSON file ({} when it does not exist yet); a corrupt one is a RunError."""
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise RunError(f"{path} is unreadable or corrupt: {err}") from None

@@ -18,8 +18,8 @@ from types import ModuleType
 from typing import Any
 
 from gencompile.errors import RunError
+from gencompile.files import read_json
 from gencompile.lockfile import read_lock, refuse_custom_code, verify_files
-from gencompile.report import read_json
 from gencompile.run_status import STATUS_NAME, read_status
 from gencompile.spec.base import python_name
 

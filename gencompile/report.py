@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gencompile.errors import RunError
-from gencompile.files import atomic_write_text
+from gencompile.files import atomic_write_text, read_json
 from gencompile.markdown import markdown_text
 
 # name: (unit, how to read it)
@@ -77,16 +77,6 @@ def _history(run_dir: Path) -> list[dict[str, str]]:
         return []
     with path.open(newline="") as handle:
         return list(csv.DictReader(handle))
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """A run's JSON file ({} when it does not exist yet); a corrupt one is a RunError."""
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise RunError(f"{path} is unreadable or corrupt: {err}") from None
 
 
 def read_report(run_dir: Path) -> Report:

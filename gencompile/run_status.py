@@ -20,8 +20,7 @@ from types import FrameType
 from typing import Any, Literal
 
 from gencompile.errors import GencompileError
-from gencompile.files import atomic_write_json
-from gencompile.report import read_json
+from gencompile.files import atomic_write_json, read_json
 
 STATUS_NAME = "status.json"
 Status = Literal["running", "interrupted", "failed", "finished"]

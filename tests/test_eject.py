@@ -127,6 +127,7 @@ def test_nothing_ejected_imports_gencompile(ejected: Path):
     assert sorted(support_modules()) == [
         "_version",
         "catalog",
+        "data_size",
         "datafiles",
         "errors",
         "files",

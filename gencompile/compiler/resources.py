@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from gencompile.compiler.plan import LayerPlan, ProjectPlan, Shape
+from gencompile.data_size import streams
 from gencompile.datafiles import (
     BYTES_PER_LOADED_VALUE,
     BYTES_PER_STREAMED_EXAMPLE,
@@ -36,7 +37,6 @@ from gencompile.datafiles import (
     npz_header,
     parquet_schema,
     read_header_row,
-    streams,
 )
 from gencompile.errors import RunError
 

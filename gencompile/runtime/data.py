@@ -6,8 +6,8 @@ dispatches: text to `text_data`, large sources to `streaming` (and tfrecord to `
 and loads the rest in memory here. The pipeline is the same for every source, built from
 the pieces in `pipeline.py` and `preprocessing.py`:
 
-1. `load_arrays` (`runtime/sources.py`) reads raw float32 `x` (images as N,H,W,C; vectors
-   as N,D) and int32 labels;
+1. `load_arrays` (the readers of `sources.py`, `tables.py` and `records.py`) reads raw
+   float32 `x` (images as N,H,W,C; vectors as N,D) and int32 labels;
 2. a seeded permutation holds out the validation split (`split_indices`);
 3. a `Preprocessor` (an affine map, so densities convert exactly) is fitted on the training
    split only and applied to both splits;
@@ -22,10 +22,13 @@ on): tf.data then runs the stateful map in order, so two runs with one seed are 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
 
-from gencompile.datafiles import streams
+from gencompile.data_size import streams
+from gencompile.errors import RunError
 from gencompile.runtime.pipeline import (
     DataBundle,
     Settings,
@@ -36,7 +39,14 @@ from gencompile.runtime.pipeline import (
     split_indices,
 )
 from gencompile.runtime.preprocessing import Preprocessor, Statistics
-from gencompile.runtime.sources import builtin_names, load_arrays, mode_centers
+from gencompile.runtime.records import load_streamed_records, read_all
+from gencompile.runtime.sources import (
+    LOADERS,
+    builtin_names,
+    checked_arrays,
+    config_value,
+    mode_centers,
+)
 from gencompile.runtime.streaming import load_streamed
 from gencompile.runtime.text_data import load_text_data
 
@@ -63,6 +73,8 @@ def load_data(config: dict, seed: int) -> DataBundle:
         return load_text_data(config, seed)
     settings = Settings.read(config)
     if streams(settings.source, settings.cache):
+        if settings.source.get("type") == "tfrecord":  # no random access: in shard order
+            return load_streamed_records(config, settings, seed)
         return load_streamed(config, settings, seed)
     return _load_in_memory(config, settings, seed)
 
@@ -123,3 +135,25 @@ def _load_in_memory(config: dict, settings: Settings, seed: int) -> DataBundle:
         source=dict(source),
         feature_names=feature_names(source, x.shape[1:]),
     )
+
+
+def load_arrays(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read a source whole into raw float32 x (images N,H,W,C) and int32 labels or None."""
+    kind = config_value(source, "type", "data.source")
+    loaders = {**LOADERS, "parquet": _load_parquet, "tfrecord": _load_tfrecord}
+    if kind not in loaders:
+        raise RunError(
+            f"unknown data source type {kind!r} (data.source.type); "
+            f"available: {', '.join(sorted(loaders))}"
+        )
+    return checked_arrays(*loaders[kind](source, seed), kind)
+
+
+def _load_parquet(source: dict, seed: int) -> tuple[Any, Any]:
+    from gencompile.runtime.tables import load_parquet  # imports pyarrow
+
+    return load_parquet(source)
+
+
+def _load_tfrecord(source: dict, seed: int) -> tuple[Any, Any]:
+    return read_all(source)

@@ -5,7 +5,7 @@ parsed with `tf.io.parse_example`: x as a fixed number of float32 or int64 value
 spec's shape, or as one encoded image decoded by TensorFlow (resized bilinearly to `size`
 and rounded back to 0..255 when it differs); the label, when named, as one int64.
 
-Small data is loaded whole (`read_all`, through `sources.load_arrays`) and then behaves
+Small data is loaded whole (`read_all`, through `data.load_arrays`) and then behaves
 like any loaded source. Streamed data (`load_streamed_records`) keeps what it can of the
 in-memory contract without random access:
 

@@ -426,12 +426,6 @@ def csv_values(
     return x
 
 
-def _load_parquet(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-    from gencompile.runtime.tables import load_parquet  # imports pyarrow
-
-    return load_parquet(source)
-
-
 def column_names(source: dict) -> list[str] | None:
     """Names of the features a CSV or Parquet source yields, in order; None for sources
     without names."""
@@ -456,12 +450,6 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _load_tfrecord(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-    from gencompile.runtime.records import read_all
-
-    return read_all(source)
-
-
 def _load_keras(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
     name = config_value(source, "name", "data.source (keras)")
     if name not in _KERAS_DATASETS:
@@ -479,27 +467,21 @@ def _load_keras(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([x_a, x_b]), np.concatenate([y_a, y_b]).reshape(-1)
 
 
-_SOURCES: dict[str, Callable[[dict, int], tuple[Any, Any]]] = {
+# The sources this module reads whole; `data.load_arrays` adds parquet (`tables`, which
+# imports pyarrow) and tfrecord (`records`), whose modules build on this one.
+LOADERS: dict[str, Callable[[dict, int], tuple[Any, Any]]] = {
     "builtin": _load_builtin,
     "npz": _load_npz,
     "npy": _load_npy,
     "images": _load_images,
     "csv": _load_csv,
-    "parquet": _load_parquet,
     "keras": _load_keras,
-    "tfrecord": _load_tfrecord,
 }
 
 
-def load_arrays(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read a source into raw float32 x (images N,H,W,C) and int32 labels or None."""
-    kind = config_value(source, "type", "data.source")
-    if kind not in _SOURCES:
-        raise RunError(
-            f"unknown data source type {kind!r} (data.source.type); "
-            f"available: {', '.join(sorted(_SOURCES))}"
-        )
-    raw_x, raw_y = _SOURCES[kind](source, seed)
+def checked_arrays(raw_x: Any, raw_y: Any, kind: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """What a loader read as raw float32 x (images N,H,W,C) and int32 labels or None,
+    checked (finite values, one label an example)."""
     origin = f"data.source ({kind})"
     x = _as_elements(raw_x, origin)
     y = None if raw_y is None else _as_labels(raw_y, x.shape[0], origin)

@@ -1,6 +1,6 @@
 """Data larger than memory: examples read from their file batch by batch, never whole.
 
-`load_data` hands a config here when its source streams (`datafiles.streams`: an npy or
+`load_data` hands a config here when its source streams (`data_size.streams`: an npy or
 parquet file whose values take more than `STREAM_THRESHOLD` as float32, a csv file beyond
 about 150 MiB, an image folder whose decoded pixels take more than that as float32, a
 tfrecord source beyond it, or `data.cache: stream`). A csv or parquet file is read from
@@ -228,12 +228,8 @@ def _in_order(read: Any, count: int, batch_size: int) -> tf.data.Dataset:
 def load_streamed(config: dict, settings: Settings, seed: int) -> DataBundle:
     """The streaming counterpart of `data._load_in_memory`: npy sources, csv and parquet
     sources through their float32 .npy cache (`tables`) and image folders, with labels held
-    in memory; tfrecord sources in `records`."""
+    in memory (tfrecord sources stream in `records`)."""
     source = settings.source
-    if source.get("type") == "tfrecord":  # no random access: read in shard order
-        from gencompile.runtime.records import load_streamed_records
-
-        return load_streamed_records(config, settings, seed)
     data, labels = _streamed_data(source)
     element = data.element_shape
     kind = "image" if len(element) == 3 else "vector"

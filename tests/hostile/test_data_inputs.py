@@ -172,7 +172,7 @@ def test_the_runtime_reads_data_files_with_a_memory_limit(
     """The second line of defence (a file that grew after the build, `evaluate` on a run
     whose data changed): the loader itself refuses what cannot fit, before reading it."""
     from gencompile.datafiles import DataFileError
-    from gencompile.runtime.sources import load_arrays
+    from gencompile.runtime.data import load_arrays
 
     path = make(work)
     small_machine("100K")

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from gencompile import datafiles
-from gencompile.datafiles import count_images, streams
+from gencompile.data_size import streams
+from gencompile.datafiles import count_images
 from gencompile.errors import RunError
 from gencompile.runtime.data import load_data
 from gencompile.runtime.image_folders import StreamedImages

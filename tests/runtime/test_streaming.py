@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from gencompile import datafiles
-from gencompile.datafiles import MappedNpy, streams
+from gencompile.data_size import streams
+from gencompile.datafiles import MappedNpy
 from gencompile.errors import RunError
 from gencompile.runtime import streaming
 from gencompile.runtime.data import load_data

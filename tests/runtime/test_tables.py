@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gencompile import datafiles
-from gencompile.datafiles import streams
+from gencompile.data_size import streams
 from gencompile.errors import RunError
 from gencompile.runtime import tables
 from gencompile.runtime.data import load_data

@@ -15,7 +15,7 @@ import tensorflow as tf
 from PIL import Image
 
 from gencompile import datafiles
-from gencompile.datafiles import streams
+from gencompile.data_size import streams
 from gencompile.errors import RunError, SpecError
 from gencompile.runtime.data import load_data
 from gencompile.runtime.records import RecordSplit
