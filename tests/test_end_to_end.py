@@ -50,7 +50,15 @@ TINY.update({stem: ["training.steps_per_epoch=4"] for stem in GAN_SPECS})
 TINY.update({stem: ["model.sampler.steps=5"] for stem in ("diffusion_digits", "cdiffusion_digits")})
 
 
-@pytest.mark.parametrize("spec", SPECS, ids=[s.stem for s in SPECS])
+# Image diffusion and the image flow take over 10 s even tiny: the slow tier trains them.
+SLOW_SPECS = {"diffusion_digits", "cdiffusion_digits", "flow_digits"}
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [pytest.param(s, marks=pytest.mark.slow) if s.stem in SLOW_SPECS else s for s in SPECS],
+    ids=[s.stem for s in SPECS],
+)
 def test_example_spec_trains_and_writes_its_artifacts(
     spec: Path, tmp_path: Path, example_overrides
 ) -> None:
@@ -152,6 +160,7 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path: Path) -> None:
         train(spec, overrides, epochs=3, run_dir=tmp_path / "run", quiet=True)
 
 
+@pytest.mark.slow  # two epochs of the digits VAE under mixed precision (over 10 s)
 def test_mixed_precision_trains_with_a_scaled_loss(tmp_path: Path) -> None:
     import keras
 
