@@ -54,10 +54,11 @@ def impute(
         dtype="float64",
     ).reshape(len(cells), len(header))  # fmt: skip
     from gencompile.runtime import repro
+    from gencompile.runtime.contract import Imputer
     from gencompile.runtime.data import load_data
 
     model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
-    if not hasattr(model, "impute"):
+    if not isinstance(model, Imputer):
         raise RunError(f"{run_dir} holds a {lock['family']} model; only a mixture can impute")
     repro.set_seed(module.SEED)
     data = load_data(module.DATA, seed=module.SEED)

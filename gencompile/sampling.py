@@ -58,11 +58,12 @@ def sample(
     if isinstance(labels, Sequence) and len(labels) != count:
         raise RunError(f"give one label per sample: {len(labels)} labels for {count} samples")
     from gencompile.runtime import repro
+    from gencompile.runtime.contract import LanguageModel, TakesSamplingOptions
     from gencompile.runtime.data import load_data
     from gencompile.runtime.training import save_picture, write_text_samples
 
     model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
-    text = hasattr(model, "sample_text")
+    text = isinstance(model, LanguageModel)
     out = Path(out) if out is not None else Path("samples.txt" if text else "samples.png")
     if text:  # a language model: samples are text
         if out.suffix != ".txt":
@@ -72,7 +73,8 @@ def sample(
         return write_text_samples(texts, out)
     if prompt is not None or "length" in sampling:
         raise RunError(f"{run_dir} is not a language model: it takes no --prompt or --length")
-    if sampling and not hasattr(model, "generate"):
+    takes = model.sampling_options if isinstance(model, TakesSamplingOptions) else ()
+    if set(sampling) - set(takes):
         raise RunError(f"{run_dir} is not an autoregressive model: it takes no {sorted(sampling)}")
     if labels is not None and not module.DATA["with_labels"]:
         raise RunError(f"{run_dir} is not a conditional model: it takes no --label")

@@ -24,6 +24,7 @@ from gencompile.errors import RunError
 from gencompile.files import atomic_save
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import checkpoints, cluster, pictures, repro
+from gencompile.runtime.contract import InitializedFromData, OutputConfig, TrainingConfig
 from gencompile.runtime.optimizers import make_optimizer
 from gencompile.runtime.splits import head
 
@@ -56,11 +57,11 @@ def mirrored_strategy() -> tf.distribute.MirroredStrategy:
     return tf.distribute.MirroredStrategy()
 
 
-def steps_per_epoch(training: dict[str, Any], data: Any) -> int:
+def steps_per_epoch(training: TrainingConfig, data: Any) -> int:
     return int(training["steps_per_epoch"] or data.steps_per_epoch)
 
 
-def set_precision(training: dict[str, Any]) -> None:
+def set_precision(training: TrainingConfig) -> None:
     """The global dtype policy of the run: models built after this compute as training did."""
     keras.mixed_precision.set_global_policy(
         "mixed_float16" if training["mixed_precision"] else "float32"
@@ -68,7 +69,7 @@ def set_precision(training: dict[str, Any]) -> None:
 
 
 def build_and_compile(
-    build_model: Callable[[], keras.Model], training: dict[str, Any], data: Any, epochs: int
+    build_model: Callable[[], keras.Model], training: TrainingConfig, data: Any, epochs: int
 ) -> keras.Model:
     """Build the model and its optimizer under the configured strategy and precision."""
     set_precision(training)
@@ -201,8 +202,8 @@ def read_history(path: Path) -> dict[str, list[float]]:
 def fit(
     model: keras.Model,
     data: Any,
-    training: dict[str, Any],
-    output: dict[str, Any],
+    training: TrainingConfig,
+    output: OutputConfig,
     run_dir: Path,
     epochs: int,
     quiet: bool = False,
@@ -218,7 +219,7 @@ def fit(
     callbacks = fit_callbacks(model, data, training, output, run_dir, guard)
     if not quiet:
         callbacks.append(EpochProgress(epochs, initial_epoch))
-    if initial_epoch == 0 and hasattr(model, "initialize"):
+    if initial_epoch == 0 and isinstance(model, InitializedFromData):
         model.initialize(data)  # data-dependent initialisation (k-means, actnorm, ...)
     fixed_steps = training["steps_per_epoch"]
     stream = cluster.shard_by_example(data.epochs(initial_epoch, epochs, steps=fixed_steps))
@@ -242,8 +243,8 @@ def fit(
 def fit_callbacks(
     model: keras.Model,
     data: Any,
-    training: dict[str, Any],
-    output: dict[str, Any],
+    training: TrainingConfig,
+    output: OutputConfig,
     run_dir: Path,
     guard: cb.NaNGuard,
 ) -> list[keras.callbacks.Callback]:
@@ -285,7 +286,7 @@ def write_artifacts(
     data: Any,
     fitted: FitResult,
     metrics: dict[str, float],
-    output: dict[str, Any],
+    output: OutputConfig,
     run_dir: Path,
 ) -> dict[str, Path]:
     """Weights, exports, samples, metrics.json and curves.png, each written atomically."""

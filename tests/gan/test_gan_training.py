@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from gencompile.errors import RunError
 from gencompile.runs import train
 from gencompile.runtime import checkpoints, training
 from gencompile.sampling import sample
@@ -194,3 +195,7 @@ def test_a_gan_run_is_reproducible_and_samples_a_chosen_class(tmp_path) -> None:
         threes = arrays["samples"]
     assert threes.shape == (6, 8, 8, 1)
     assert threes.min() >= 0.0 and threes.max() <= 16.0  # the digits' grey levels
+    # A GAN's sampler takes no temperature: refused in one line, before anything is drawn.
+    with pytest.raises(RunError, match="not an autoregressive model: it takes no"):
+        sample(first.run_dir, 6, tmp_path / "hot.npz", temperature=0.5)
+    assert not (tmp_path / "hot.npz").exists()

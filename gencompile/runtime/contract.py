@@ -1,0 +1,100 @@
+"""The contract between generated code and the code that trains and uses it.
+
+Generated `model.py` and `train.py` files are written against this module: the runtime
+(`training`), and the commands that use a trained run (`sampling`, `imputation`), ask a
+model for a capability with `isinstance(model, <Protocol>)`, never by guessing from method
+names, and the configs generated code passes are typed here as the compiler writes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, TypedDict, runtime_checkable
+
+__all__ = [
+    "CheckpointConfig",
+    "DistributionConfig",
+    "GeneratedModel",
+    "Imputer",
+    "InitializedFromData",
+    "LanguageModel",
+    "OutputConfig",
+    "SamplesConfig",
+    "TakesSamplingOptions",
+    "TrainingConfig",
+]
+
+
+@runtime_checkable
+class GeneratedModel(Protocol):
+    """What every generated model has, besides being a `keras.Model`."""
+
+    def sample(self, num_samples: int, *args: Any, **kwargs: Any) -> Any: ...
+
+    def training_callbacks(self) -> list[Any]: ...
+
+
+@runtime_checkable
+class InitializedFromData(Protocol):
+    """A model whose fresh fit starts from the data (k-means, actnorm, a GAN's scale)."""
+
+    def initialize(self, data: Any) -> None: ...
+
+
+@runtime_checkable
+class Imputer(Protocol):
+    """A model that fills missing values (a mixture's conditional means)."""
+
+    def impute(self, x: Any) -> Any: ...
+
+
+@runtime_checkable
+class LanguageModel(Protocol):
+    """A model whose samples are text, continuing an optional prompt."""
+
+    def sample_text(self, num_samples: int, prompt: str | None = None, **sampling: Any) -> Any: ...
+
+
+@runtime_checkable
+class TakesSamplingOptions(Protocol):
+    """A model whose `sample` takes options besides the count (autoregressive models:
+    temperature, top_k, top_p), named in `sampling_options`."""
+
+    sampling_options: tuple[str, ...]
+
+
+class CheckpointConfig(TypedDict):
+    every_epochs: int
+    keep: int
+
+
+class DistributionConfig(TypedDict):
+    strategy: str  # none | mirrored | multi_worker
+
+
+class TrainingConfig(TypedDict, total=False):
+    """`TRAINING` of a generated train.py (the spec's training section, every default set;
+    a family with one optimizer per network has `optimizers` instead of `optimizer`)."""
+
+    epochs: int
+    steps_per_epoch: int | None
+    optimizer: dict[str, Any]
+    optimizers: dict[str, dict[str, Any]]
+    schedule: dict[str, Any] | None
+    early_stopping: dict[str, Any] | None
+    checkpoint: CheckpointConfig
+    mixed_precision: bool
+    distribution: DistributionConfig
+    deterministic: bool
+
+
+class SamplesConfig(TypedDict):
+    count: int
+    format: str  # png | npz
+    every_epochs: int
+
+
+class OutputConfig(TypedDict):
+    """`OUTPUT` of a generated train.py."""
+
+    samples: SamplesConfig
+    export: list[str]
