@@ -40,12 +40,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from gmm_em import SPEC as EM_SPEC
-from gmm_em import initial_parameters, mixture_data
+from gmm_em import PACKAGE as EM_PACKAGE
+from gmm_em import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-EM_PACKAGE = "gmm_em_bench"
 SEED = 0
 
 VAE_SPEC = """\
@@ -197,28 +196,14 @@ def em_child(folder: Path, iterations: int) -> None:
 
 
 def prepare_em(folder: Path, args: argparse.Namespace) -> None:
+    """The gmm_em benchmark's data, initial parameters and project (batches of 8192), and
+    the same project built for `multi_worker`."""
     from gencompile.compiler.project import build
     from gencompile.spec import load_spec
 
-    x = mixture_data(args.n, args.d, args.k, SEED)
-    np.save(folder / "x.npy", x)
-    np.savez(folder / "start.npz", **initial_parameters(x, args.k, SEED))
-    spec = folder / "spec.yaml"
-    spec.write_text(
-        EM_SPEC.format(
-            n=args.n,
-            d=args.d,
-            k=args.k,
-            seed=SEED,
-            path=json.dumps(str(folder / "x.npy")),
-            batch_size=8192,
-            iterations=args.iterations,
-            reg_covar=1e-6,
-        )
-    )
-    build(load_spec(spec), folder / "project")
+    prepare(folder, argparse.Namespace(**vars(args), batch_size=8192))
     multi = ["training.distribution.strategy=multi_worker"]
-    build(load_spec(spec, multi), folder / "project-multi")
+    build(load_spec(folder / "spec.yaml", multi), folder / "project-multi")
 
 
 def fit_em(folder: Path, name: str, iterations: int) -> dict[str, Any]:

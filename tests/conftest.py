@@ -120,3 +120,36 @@ def example_overrides(text_corpus: Path) -> Callable[[Path], list[str]]:
         return [f"data.source.path={text_corpus}"] if Path(spec).name in NEEDS_TEXT_FILE else []
 
     return overrides
+
+
+# A tiny digits VAE that trains in seconds: the spec of every test that needs a real run.
+TINY_VAE = """\
+spec_version: 1
+name: tiny-vae
+seed: 3
+data:
+  source: {type: builtin, name: digits}
+  preprocessing: {scale: [0.0, 1.0]}
+  batch_size: 256
+model:
+  family: vae
+  latent_dim: 2
+  encoder: {mlp: [16]}
+  decoder: {mlp: [16]}
+  likelihood: {type: bernoulli}
+training:
+  epochs: 1
+  checkpoint: {every_epochs: 1, keep: 2}
+evaluation:
+  metrics: [elbo, iwae_nll]
+  importance_samples: 4
+output:
+  samples: {count: 16, format: png}
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_vae_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("specs") / "tiny_vae.yaml"
+    path.write_text(TINY_VAE)
+    return path

@@ -27,7 +27,7 @@ import pytest
 from gencompile._version import __version__
 from gencompile.compiler.project import build
 from gencompile.eject import DISTRIBUTIONS, OWNED, eject, support_modules, third_party_imports
-from gencompile.spec import load_spec, load_spec_text
+from gencompile.spec import load_spec
 from gencompile.wheel import build_wheel
 
 try:
@@ -37,23 +37,6 @@ except ModuleNotFoundError:  # Python 3.10
 
 REPO = Path(__file__).resolve().parents[1]
 RUFF = Path(sys.executable).with_name("ruff")
-TINY_VAE = """\
-spec_version: 1
-name: tiny-vae
-seed: 3
-data:
-  source: {type: builtin, name: digits}
-  preprocessing: {scale: [0.0, 1.0]}
-  batch_size: 256
-model:
-  family: vae
-  latent_dim: 2
-  encoder: {mlp: [16]}
-  decoder: {mlp: [16]}
-  likelihood: {type: bernoulli}
-training:
-  epochs: 1
-"""
 
 # Imports every module of the ejected package with gencompile unimportable, failing on any
 # opening of a spec.lock.json: the owned project neither needs gencompile nor checks a lock.
@@ -81,9 +64,9 @@ def child_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def built(tmp_path_factory: pytest.TempPathFactory, tiny_vae_spec: Path) -> Path:
     folder = tmp_path_factory.mktemp("built") / "tiny_vae"
-    return build(load_spec_text(TINY_VAE, "spec.yaml"), folder).directory
+    return build(load_spec(tiny_vae_spec), folder).directory
 
 
 @pytest.fixture(scope="module")
@@ -273,12 +256,12 @@ WHERE_FROM = textwrap.dedent(
 
 
 @pytest.mark.slow
-def test_an_ejected_trained_run_installs_and_passes_its_own_tests(tmp_path: Path):
+def test_an_ejected_trained_run_installs_and_passes_its_own_tests(
+    tmp_path: Path, tiny_vae_spec: Path
+):
     from gencompile.runs import train
 
-    spec = tmp_path / "tiny_vae.yaml"
-    spec.write_text(TINY_VAE)
-    run_dir = train(spec, run_dir=tmp_path / "run", quiet=True).run_dir
+    run_dir = train(tiny_vae_spec, run_dir=tmp_path / "run", quiet=True).run_dir
     result = eject(run_dir, tmp_path / "mine")
     assert result.weights == ["model.weights.h5", "model.keras"]
     python = fresh_venv(tmp_path / "env")
@@ -302,8 +285,10 @@ def test_an_ejected_trained_run_installs_and_passes_its_own_tests(tmp_path: Path
 
 
 @pytest.mark.slow
-def test_a_generated_project_installs_offline_with_the_packed_wheel(tmp_path: Path):
-    built = build(load_spec_text(TINY_VAE, "spec.yaml"), tmp_path / "tiny_vae").directory
+def test_a_generated_project_installs_offline_with_the_packed_wheel(
+    tmp_path: Path, tiny_vae_spec: Path
+):
+    built = build(load_spec(tiny_vae_spec), tmp_path / "tiny_vae").directory
     wheels = build_wheel(tmp_path / "wheels").parent
     python = fresh_venv(tmp_path / "env")
     flags = ["--no-index", "--no-build-isolation", "--quiet", "--find-links", str(wheels)]

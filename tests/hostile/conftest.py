@@ -22,30 +22,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "specs"
 
-TINY_VAE = """\
-spec_version: 1
-name: tiny-vae
-seed: 3
-data:
-  source: {type: builtin, name: digits}
-  preprocessing: {scale: [0.0, 1.0]}
-  batch_size: 256
-model:
-  family: vae
-  latent_dim: 2
-  encoder: {mlp: [16]}
-  decoder: {mlp: [16]}
-  likelihood: {type: bernoulli}
-training:
-  epochs: 1
-  checkpoint: {every_epochs: 1, keep: 2}
-evaluation:
-  metrics: [elbo, iwae_nll]
-  importance_samples: 4
-output:
-  samples: {count: 16, format: png}
-"""
-
 
 def snapshot(root: Path) -> dict[str, str]:
     """Relative path -> sha256 of every file under `root` (symlinks by target text)."""
@@ -132,13 +108,6 @@ def hostile_subprocess(tmp_path: Path) -> Callable[..., Outcome]:
 def tools() -> SimpleNamespace:
     """The harness' functions, for tests of the harness itself."""
     return SimpleNamespace(snapshot=snapshot, changed=changed, Outcome=Outcome)
-
-
-@pytest.fixture(scope="session")
-def tiny_vae_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("specs") / "tiny_vae.yaml"
-    path.write_text(TINY_VAE)
-    return path
 
 
 @pytest.fixture(scope="session")
