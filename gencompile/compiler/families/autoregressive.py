@@ -18,11 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gencompile.compiler.lower import Lowering
+from gencompile.compiler.family import Family
+from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
 from gencompile.compiler.plan import NetworkPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import fmt
 from gencompile.datafiles import DataFileError
+from gencompile.spec.families.autoregressive import AutoregressiveModel
 from gencompile.text import Tokenizer, fit_tokenizer, source_text, split_text
 
 DEFAULT_CONTEXT_LENGTH = 128
@@ -376,3 +378,6 @@ def lower_autoregressive(low: Lowering) -> ProjectPlan:
         loss_in_words=words,
         extra=extra,
     )
+
+
+FAMILY = Family("autoregressive", AutoregressiveModel, lower_autoregressive)

@@ -19,10 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gencompile.compiler.lower import Lowering
+from gencompile.compiler.family import Family
+from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
 from gencompile.compiler.plan import NetworkPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import size
+from gencompile.spec.families.diffusion import DiffusionModel
 
 TARGET_WORDS = {
     "epsilon": "the noise eps",
@@ -504,3 +506,6 @@ def lower_diffusion(low: Lowering) -> ProjectPlan:
         loss_in_words=_loss_words(low),
         extra={"sampling": plan.sampling_words},
     )
+
+
+FAMILY = Family("diffusion", DiffusionModel, lower_diffusion)

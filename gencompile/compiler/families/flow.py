@@ -16,10 +16,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from gencompile.compiler.lower import Lowering
+from gencompile.compiler.family import Family
+from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder, expand, walk
 from gencompile.compiler.plan import LayerPlan, NetworkPlan, PathKey, ProjectPlan, Shape
 from gencompile.compiler.shapes import ShapeError, fmt, size
+from gencompile.spec.families.flow import FlowModel
 from gencompile.spec.networks import Network
 
 # Builtin data sets whose values are discrete, with their number of levels.
@@ -465,3 +467,6 @@ def lower_flow(low: Lowering) -> ProjectPlan:
         loss_in_words=words,
         extra={"total_params": num_params},
     )
+
+
+FAMILY = Family("flow", FlowModel, lower_flow)

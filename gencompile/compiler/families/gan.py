@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from gencompile.catalog.gan import LOSSES, PENALTIES, AdversarialLoss, GradientPenalty
-from gencompile.compiler.lower import Lowering, type_first
+from gencompile.compiler.family import Family
+from gencompile.compiler.lowering import Lowering, type_first
 from gencompile.compiler.networks import NetworkBuilder, expand, walk
 from gencompile.compiler.plan import LayerPlan, NetworkPlan, PathKey, ProjectPlan, Shape
 from gencompile.compiler.shapes import ShapeError, fmt, size
+from gencompile.spec.families.gan import GANModel
 from gencompile.spec.training import Adam
 
 
@@ -467,3 +469,6 @@ def lower_gan(low: Lowering) -> ProjectPlan:
         loss_in_words=words,
         extra={"fitting": fitting},
     )
+
+
+FAMILY = Family("gan", GANModel, lower_gan)

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gencompile.compiler.lower import Lowering
+from gencompile.compiler.family import Family
+from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.plan import ProjectPlan, Shape
 from gencompile.compiler.shapes import size
+from gencompile.spec.families.mixture import MixtureModel
 
 
 @dataclass(frozen=True)
@@ -136,3 +138,6 @@ def lower_mixture(low: Lowering) -> ProjectPlan:
         loss_in_words=words,
         extra=extra,
     )
+
+
+FAMILY = Family("mixture", MixtureModel, lower_mixture)

@@ -6,10 +6,12 @@ import contextlib
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gencompile.compiler.lower import Lowering
+from gencompile.compiler.family import Family
+from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
 from gencompile.compiler.plan import NetworkPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import ShapeError, fmt, size
+from gencompile.spec.families.vae import VAEModel
 
 LIKELIHOOD_PARAMS = {"bernoulli": 1, "categorical": None, "logistic": 2}
 
@@ -238,3 +240,6 @@ def lower_vae(low: Lowering) -> ProjectPlan:
         resolved_spec=low.resolved_spec(),
         loss_in_words=words,
     )
+
+
+FAMILY = Family("vae", VAEModel, lower_vae)
