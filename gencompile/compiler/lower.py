@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gencompile.compiler.families import REGISTRY
-from gencompile.compiler.family import Family
+from gencompile.compiler.family import Family, check_capabilities
 from gencompile.compiler.lowering import Lowering, check_sizes
 from gencompile.compiler.plan import ProjectPlan
 from gencompile.spec import LoadedSpec
@@ -19,7 +19,9 @@ from gencompile.spec import LoadedSpec
 def lower(loaded: LoadedSpec, families: Mapping[str, Family] = REGISTRY) -> ProjectPlan:
     """Spec -> ProjectPlan, through the family's registered lowering."""
     lowering = Lowering(loaded)
-    plan = families[loaded.spec.model.family].lower(lowering)
+    family = families[loaded.spec.model.family]
+    check_capabilities(lowering, family)  # reported with the family's own problems
+    plan = family.lower(lowering)
     lowering.check_metric_data_kind()
     check_sizes(lowering, plan)
     lowering.fail_if_problems()

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gencompile.compiler.family import Family
+from gencompile.compiler.family import Capabilities, Family, Refusal
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
 from gencompile.compiler.plan import NetworkPlan, ProjectPlan, Shape
@@ -269,12 +269,6 @@ def _char() -> Any:
 def lower_autoregressive(low: Lowering) -> ProjectPlan:
     spec, model = low.spec, low.spec.model
     data = low.data_shape()
-    if spec.training.mixed_precision:
-        low.report(
-            ("training", "mixed_precision"),
-            "training.mixed_precision is not available yet for the autoregressive family",
-            "remove training.mixed_precision",
-        )
     text = data.kind == "text"
     training = low.training_config()
     evaluation = low.evaluation_config()
@@ -380,4 +374,9 @@ def lower_autoregressive(low: Lowering) -> ProjectPlan:
     )
 
 
-FAMILY = Family("autoregressive", AutoregressiveModel, lower_autoregressive)
+FAMILY = Family(
+    "autoregressive",
+    AutoregressiveModel,
+    lower_autoregressive,
+    Capabilities(mixed_precision=Refusal("not supported yet", "remove training.mixed_precision")),
+)

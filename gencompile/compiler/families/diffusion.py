@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gencompile.compiler.family import Family
+from gencompile.compiler.family import Capabilities, Family, Refusal
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
 from gencompile.compiler.plan import NetworkPlan, ProjectPlan, Shape
@@ -59,7 +59,7 @@ class DiffusionPlan:
 
 def _check(low: Lowering, data_shape: Shape, kind: str) -> None:
     """Cross-field and data checks; each problem is reported where the spec wrote it."""
-    spec, model = low.spec, low.spec.model
+    model = low.spec.model
     denoiser = model.denoiser
     if model.sampler.type == "ddim" and model.sampler.steps > model.timesteps:
         low.report(
@@ -84,14 +84,6 @@ def _check(low: Lowering, data_shape: Shape, kind: str) -> None:
         )
     if denoiser.type == "unet":
         _check_unet(low, denoiser, data_shape, kind)
-    for i, export in enumerate(spec.output.export):
-        if export == "saved_model":
-            low.report(
-                ("output", "export", i),
-                "a SavedModel export serves one batch of data, which a diffusion model "
-                "does not map to an output",
-                "export keras (model.keras) and sample with `gencompile sample`",
-            )
 
 
 def _check_unet(low: Lowering, denoiser: Any, data_shape: Shape, kind: str) -> None:
@@ -508,4 +500,17 @@ def lower_diffusion(low: Lowering) -> ProjectPlan:
     )
 
 
-FAMILY = Family("diffusion", DiffusionModel, lower_diffusion)
+FAMILY = Family(
+    "diffusion",
+    DiffusionModel,
+    lower_diffusion,
+    Capabilities(
+        refused_exports={
+            "saved_model": Refusal(
+                "a SavedModel serves one batch of data, which a diffusion model does not "
+                "map to an output",
+                "export keras (model.keras) and sample with `gencompile sample`",
+            )
+        }
+    ),
+)

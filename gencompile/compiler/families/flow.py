@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from gencompile.compiler.family import Family
+from gencompile.compiler.family import Capabilities, Family, Refusal
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder, expand, walk
 from gencompile.compiler.plan import LayerPlan, NetworkPlan, PathKey, ProjectPlan, Shape
@@ -401,12 +401,6 @@ def lower_flow(low: Lowering) -> ProjectPlan:
     spec, model = low.spec, low.spec.model
     data = low.data_shape()
     _check_dequantization(low)
-    if spec.training.mixed_precision:
-        low.report(
-            ("training", "mixed_precision"),
-            "mixed precision is not available for flows: the log-determinants need float32",
-            "set training.mixed_precision: false",
-        )
     low.fail_if_problems()
     flow = FlowLowering(low)
     transforms: list[TransformPlan] = []
@@ -469,4 +463,13 @@ def lower_flow(low: Lowering) -> ProjectPlan:
     )
 
 
-FAMILY = Family("flow", FlowModel, lower_flow)
+FAMILY = Family(
+    "flow",
+    FlowModel,
+    lower_flow,
+    Capabilities(
+        mixed_precision=Refusal(
+            "the log-determinants need float32", "set training.mixed_precision: false"
+        )
+    ),
+)

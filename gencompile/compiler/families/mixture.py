@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gencompile.compiler.family import Family
+from gencompile.compiler.family import Capabilities, Family, Refusal
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.plan import ProjectPlan, Shape
 from gencompile.compiler.shapes import size
@@ -66,12 +66,6 @@ def lower_mixture(low: Lowering) -> ProjectPlan:
     spec, model = low.spec, low.spec.model
     data = low.data_shape()
     algorithm = model.algorithm
-    if spec.training.mixed_precision:
-        low.report(
-            ("training", "mixed_precision"),
-            "mixed precision is not available for the mixture family: it runs in float64",
-            "set training.mixed_precision: false",
-        )
     low.fail_if_problems()
     features = size(data.shape)
     training = low.training_config()
@@ -140,4 +134,11 @@ def lower_mixture(low: Lowering) -> ProjectPlan:
     )
 
 
-FAMILY = Family("mixture", MixtureModel, lower_mixture)
+FAMILY = Family(
+    "mixture",
+    MixtureModel,
+    lower_mixture,
+    Capabilities(
+        mixed_precision=Refusal("it runs in float64", "set training.mixed_precision: false")
+    ),
+)
