@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from gencompile.compiler.data_shapes import DataShape, DataShapeError, infer_data_shape
-from gencompile.compiler.plan import PathKey, Shape
+from gencompile.compiler.plan import NetworkPlan, PathKey, ProjectPlan, Shape
 from gencompile.errors import Problem, SpecError
 from gencompile.spec import LoadedSpec
 from gencompile.spec.base import python_name
@@ -154,6 +154,48 @@ class Lowering:
     @property
     def package(self) -> str:
         return python_name(self.spec.name)
+
+    def project_plan(
+        self,
+        data: DataShape,
+        model: Any,
+        networks: tuple[NetworkPlan, ...],
+        loss_in_words: str,
+        *,
+        num_classes: int | None = None,
+        data_shape: Shape | None = None,
+        data_config: dict[str, Any] | None = None,
+        training: dict[str, Any] | None = None,
+        evaluation: dict[str, Any] | None = None,
+        output: dict[str, Any] | None = None,
+        resolved: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> ProjectPlan:
+        """The family's plan with the family-independent sections filled in; a family
+        passes a section only when it changed it (the mixture's epochs, a text model's
+        tokenizer)."""
+        spec = self.spec
+        if data_config is None:
+            data_config = self.data_config(with_labels=num_classes is not None)
+        return ProjectPlan(
+            name=spec.name,
+            package=self.package,
+            family=spec.model.family,
+            description=spec.description,
+            seed=spec.seed,
+            data=data_config,
+            data_shape=data.shape if data_shape is None else data_shape,
+            data_kind=data.kind,
+            num_classes=num_classes,
+            training=self.training_config() if training is None else training,
+            evaluation=self.evaluation_config() if evaluation is None else evaluation,
+            output=spec.output.model_dump(mode="json") if output is None else output,
+            model=model,
+            networks=networks,
+            resolved_spec=self.resolved_spec() if resolved is None else resolved,
+            loss_in_words=loss_in_words,
+            extra={} if extra is None else extra,
+        )
 
 
 # What memory can hold. Sizes within int32 can still ask for more than any machine has; a

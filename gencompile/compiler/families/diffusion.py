@@ -479,23 +479,12 @@ def lower_diffusion(low: Lowering) -> ProjectPlan:
         process_words=_schedule_words(model.schedule, model.timesteps),
         sampling_words=_sampling_words(model, clip_range),
     )
-    return ProjectPlan(
-        name=spec.name,
-        package=low.package,
-        family="diffusion",
-        description=spec.description,
-        seed=spec.seed,
-        data=low.data_config(with_labels=num_classes is not None),
-        data_shape=data.shape,
-        data_kind=data.kind,
+    return low.project_plan(
+        data,
+        plan,
+        (denoiser,),
+        _loss_words(low),
         num_classes=num_classes,
-        training=low.training_config(),
-        evaluation=low.evaluation_config(),
-        output=spec.output.model_dump(mode="json"),
-        model=plan,
-        networks=(denoiser,),
-        resolved_spec=low.resolved_spec(),
-        loss_in_words=_loss_words(low),
         extra={"sampling": plan.sampling_words},
     )
 

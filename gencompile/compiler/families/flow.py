@@ -398,7 +398,7 @@ def _check_dequantization(low: Lowering) -> None:
 
 
 def lower_flow(low: Lowering) -> ProjectPlan:
-    spec, model = low.spec, low.spec.model
+    model = low.spec.model
     data = low.data_shape()
     _check_dequantization(low)
     low.fail_if_problems()
@@ -442,24 +442,8 @@ def lower_flow(low: Lowering) -> ProjectPlan:
         )
     words += low.kernel_penalty_words()
     training = low.training_config()
-    return ProjectPlan(
-        name=spec.name,
-        package=low.package,
-        family="flow",
-        description=spec.description,
-        seed=spec.seed,
-        data=low.data_config(with_labels=False),
-        data_shape=data.shape,
-        data_kind=data.kind,
-        num_classes=None,
-        training=training,
-        evaluation=low.evaluation_config(),
-        output=spec.output.model_dump(mode="json"),
-        model=plan,
-        networks=conditioners,
-        resolved_spec=low.resolved_spec(),
-        loss_in_words=words,
-        extra={"total_params": num_params},
+    return low.project_plan(
+        data, plan, conditioners, words, training=training, extra={"total_params": num_params}
     )
 
 

@@ -113,24 +113,8 @@ def lower_mixture(low: Lowering) -> ProjectPlan:
         extra = {}
     resolved = low.resolved_spec()
     resolved["training"]["epochs"] = training["epochs"]
-    return ProjectPlan(
-        name=spec.name,
-        package=low.package,
-        family="mixture",
-        description=spec.description,
-        seed=spec.seed,
-        data=low.data_config(with_labels=False),
-        data_shape=data.shape,
-        data_kind=data.kind,
-        num_classes=None,
-        training=training,
-        evaluation=low.evaluation_config(),
-        output=spec.output.model_dump(mode="json"),
-        model=plan,
-        networks=(),
-        resolved_spec=resolved,
-        loss_in_words=words,
-        extra=extra,
+    return low.project_plan(
+        data, plan, (), words, training=training, resolved=resolved, extra=extra
     )
 
 
