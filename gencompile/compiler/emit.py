@@ -254,9 +254,11 @@ def wrap_calls(text: str) -> str:
 
 
 @functools.cache
-def environment() -> jinja2.Environment:
+def environment(extra_dirs: tuple[Path, ...] = ()) -> jinja2.Environment:
+    """gencompile's templates, then `extra_dirs` (a family's own templates, if any)."""
+    folders = [str(folder) for folder in (templates_dir(), *extra_dirs)]
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
+        loader=jinja2.FileSystemLoader(folders),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         trim_blocks=True,
@@ -280,8 +282,8 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render(template: str, **context: Any) -> str:
-    return environment().get_template(template).render(**context)
+def render(template: str, /, extra_dirs: tuple[Path, ...] = (), **context: Any) -> str:
+    return environment(extra_dirs).get_template(template).render(**context)
 
 
 def check_python(source: str, filename: str) -> None:

@@ -1,227 +1,28 @@
 """Lowering: a validated spec becomes a `ProjectPlan` (defaults filled, shapes inferred).
 
-The family-independent parts live here; each family's lowering (`compiler/families/`)
-builds its networks and model plan. Problems are collected and raised together.
+The entry point: it looks the spec's family up in the registry, runs the family's
+lowering on a shared `Lowering` context, then the checks every family shares. Families
+import the context (`compiler/lowering.py`), never this module, so there is no cycle.
 """
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from collections.abc import Mapping
 
-from gencompile.compiler.data_shapes import DataShape, DataShapeError, infer_data_shape
-from gencompile.compiler.plan import PathKey, Shape
-from gencompile.errors import Problem, SpecError
+from gencompile.compiler.families import REGISTRY
+from gencompile.compiler.family import Family, check_capabilities
+from gencompile.compiler.lowering import Lowering, check_sizes
+from gencompile.compiler.plan import ProjectPlan
 from gencompile.spec import LoadedSpec
-from gencompile.spec.base import python_name
-from gencompile.spec.evaluation import (
-    BUILTIN_SAMPLE_METRICS,
-    HELDOUT_METRICS,
-    IMAGE_ONLY_METRICS,
-    SAMPLE_METRICS,
-    VECTOR_ONLY_METRICS,
-)
-from gencompile.spec.root import Spec
 
 
-class Lowering:
-    """Context of one lowering: the spec, its marks, and the problems found so far."""
-
-    def __init__(self, loaded: LoadedSpec):
-        self.loaded = loaded
-        self.spec: Spec = loaded.spec
-        self.problems: list[Problem] = []
-
-    def report(self, path: PathKey, message: str, hint: str | None = None) -> None:
-        self.problems.append(self.loaded.marks.problem(path, message, hint))
-
-    def fail_if_problems(self) -> None:
-        if self.problems:
-            raise SpecError(self.problems)
-
-    # -- family-independent sections --------------------------------------------------------
-    def data_shape(self) -> DataShape:
-        try:
-            shape = infer_data_shape(self.spec.data)
-        except DataShapeError as err:
-            self.report(err.path, str(err), err.hint)
-            self.fail_if_problems()
-            raise AssertionError("unreachable") from None
-        if self.spec.data.augmentation and shape.kind != "image":
-            self.report(
-                ("data", "augmentation"),
-                f"augmentation layers apply to images, but the data is {shape.kind} data "
-                f"of shape {shape.shape}",
-                "remove data.augmentation",
-            )
-        return shape
-
-    def data_config(self, with_labels: bool) -> dict[str, Any]:
-        data = self.spec.data
-        source = data.source.model_dump(mode="json")
-        if data.source.type == "builtin":
-            source = {"type": "builtin", "name": data.source.name, **data.source.arguments()}
-        return {
-            "source": source,
-            "validation_split": data.validation_split,
-            "preprocessing": data.preprocessing.model_dump(mode="json"),
-            "augmentation": [a.model_dump(mode="json") for a in data.augmentation],
-            "batch_size": data.batch_size,
-            "shuffle_buffer": data.shuffle_buffer,
-            "cache": data.cache,
-            "with_labels": with_labels,
-            "drop_remainder": False,
-        }
-
-    def training_config(self) -> dict[str, Any]:
-        training = type_first(self.spec.training.model_dump(mode="json"))
-        training.pop("regularization")  # lowered into the layers' kernel regularizers
-        if training.get("optimizers") is None:  # one optimizer: no per-network entry
-            training.pop("optimizers", None)
-        return training
-
-    def regularizer(self) -> tuple[float, float] | None:
-        reg = self.spec.training.regularization
-        return (reg.l1, reg.l2) if (reg.l1 or reg.l2) else None
-
-    def kernel_penalty_words(self, joiner: str = " + ") -> str:
-        """The regularizer for a loss's description: " + L2 1e-05 penalties on the kernels"."""
-        regularizer = self.regularizer()
-        if regularizer is None:
-            return ""
-        terms = [f"{n} {v:g}" for n, v in zip(("L1", "L2"), regularizer, strict=True) if v]
-        return f"{joiner}{' and '.join(terms)} penalties on the kernels"
-
-    def evaluation_config(self) -> dict[str, Any]:
-        evaluation = self.spec.evaluation.model_dump(mode="json")
-        if evaluation["metrics"] is None:
-            evaluation["metrics"] = self.default_metrics()
-        return evaluation
-
-    def default_metrics(self) -> list[str]:
-        """The family's defaults (which may depend on the data), plus, for families that
-        ask for them, the built-in data set's offline sample-quality metrics."""
-        model, source = self.spec.model, self.spec.data.source
-        metrics = (
-            model.default_metrics(self.spec.data)
-            if hasattr(model, "default_metrics")
-            else list(type(model).metrics_default)
-        )
-        if getattr(type(model), "sample_metrics_by_default", False) and source.type == "builtin":
-            metrics += BUILTIN_SAMPLE_METRICS.get(source.name, ())
-        if self.spec.data.validation_split == 0:
-            # Without a held-out split these would be missing from metrics.json; leaving
-            # them out here makes the lock and the report say what is computed.
-            metrics = [m for m in metrics if m not in HELDOUT_METRICS]
-        return metrics
-
-    def check_metric_data_kind(self) -> None:
-        """Image metrics need images and vector metrics vectors (known from the shapes)."""
-        kind = self.data_shape().kind
-        for i, name in enumerate(self.spec.evaluation.metrics or ()):
-            if name in SAMPLE_METRICS and kind == "text":
-                self.report(
-                    ("evaluation", "metrics", i),
-                    f"metric '{name}' compares images or vectors, but the data is text",
-                    "use perplexity, bits_per_char, bleu or validity for text",
-                )
-            elif name in IMAGE_ONLY_METRICS and kind != "image":
-                self.report(
-                    ("evaluation", "metrics", i),
-                    f"metric '{name}' compares images through InceptionV3, but the data is "
-                    f"{kind} data",
-                    "use energy_distance, kid or precision_recall for vectors",
-                )
-            elif name in VECTOR_ONLY_METRICS and kind != "vector":
-                self.report(
-                    ("evaluation", "metrics", i),
-                    f"metric '{name}' is computed on low-dimensional vectors, but the data is "
-                    f"{kind} data",
-                    "use fd_digits (digits), fid or kid for images",
-                )
-
-    def resolved_spec(self) -> dict[str, Any]:
-        """The spec with every default filled in (what the lock records)."""
-        resolved = self.spec.model_dump(mode="json")
-        resolved["data"]["source"] = self.data_config(False)["source"]
-        resolved["evaluation"] = self.evaluation_config()
-        if resolved["training"].get("optimizers") is None:
-            resolved["training"].pop("optimizers", None)
-        return resolved
-
-    @property
-    def package(self) -> str:
-        return python_name(self.spec.name)
-
-
-def lower(loaded: LoadedSpec) -> Any:
+def lower(loaded: LoadedSpec, families: Mapping[str, Family] = REGISTRY) -> ProjectPlan:
     """Spec -> ProjectPlan, through the family's registered lowering."""
-    from gencompile.compiler.families import LOWERINGS
-
     lowering = Lowering(loaded)
-    plan = LOWERINGS[loaded.spec.model.family](lowering)
+    family = families[loaded.spec.model.family]
+    check_capabilities(lowering, family)  # reported with the family's own problems
+    plan = family.lower(lowering)
     lowering.check_metric_data_kind()
     check_sizes(lowering, plan)
     lowering.fail_if_problems()
     return plan
-
-
-# What memory can hold. Sizes within int32 can still ask for more than any machine has; a
-# spec that does fails here, located, instead of as an allocation error in TensorFlow.
-MAX_PARAMETERS = 2**30  # float32 weights: 4 GiB, and Adam keeps two more copies
-MAX_VALUES = 2**28  # floats in one layer's output for one example, or in a sample array
-
-
-def _values(shape: Shape) -> int:
-    return math.prod(d for d in shape if d is not None)
-
-
-def check_sizes(lowering: Lowering, plan: Any) -> None:
-    """Refuse networks and sample arrays too large for memory, at the value that made them."""
-    total, largest = 0, None
-    for network in plan.networks:
-        for layer in network.layers:
-            where = layer.source or ("model", network.name)
-            total += layer.params or 0
-            if largest is None or (layer.params or 0) > largest[0]:
-                largest = (layer.params or 0, where, f"{network.name}.{layer.name}")
-            values = _values(layer.output_shape)
-            if values > MAX_VALUES:
-                lowering.report(
-                    where,
-                    f"the {network.name}'s layer {layer.name} outputs {values:,} values per "
-                    f"example (at most {MAX_VALUES:,})",
-                    "use smaller sizes",
-                )
-    if total > MAX_PARAMETERS and largest is not None:
-        lowering.report(
-            largest[1],
-            f"the model has {total:,} parameters, more than memory holds (at most "
-            f"{MAX_PARAMETERS:,}); the largest layer is {largest[2]} ({largest[0]:,})",
-            "use smaller widths",
-        )
-    example = _values(plan.data_shape) if None not in plan.data_shape else 0
-    spec = lowering.spec
-    counts = [
-        (("evaluation", "num_samples"), spec.evaluation.num_samples),
-        (("output", "samples", "count"), spec.output.samples.count),
-        (("data", "source", "n_samples"), getattr(spec.data.source, "n_samples", None) or 0),
-    ]
-    for path, count in counts:
-        if count * example > MAX_VALUES:
-            lowering.report(
-                path,
-                f"{count:,} examples of shape {plan.data_shape} are {count * example:,} values, "
-                f"more than memory holds (at most {MAX_VALUES:,})",
-                "ask for fewer",
-            )
-
-
-def type_first(value: Any) -> Any:
-    """Dicts with their `type` key first, as a person would write them."""
-    if isinstance(value, dict):
-        ordered = {"type": value["type"]} if "type" in value else {}
-        return {**ordered, **{k: type_first(v) for k, v in value.items() if k != "type"}}
-    if isinstance(value, list):
-        return [type_first(v) for v in value]
-    return value

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import Any
 
 from gencompile._version import __version__
 from gencompile.compiler.emit import check_python, render
+from gencompile.compiler.families import REGISTRY
+from gencompile.compiler.family import Family
 from gencompile.compiler.lower import lower
 from gencompile.compiler.plan import LayerPlan, ProjectPlan
 from gencompile.errors import RunError, SpecError
@@ -59,8 +62,12 @@ def requirements(versions: dict[str, str | None]) -> list[str]:
     return pins
 
 
-def render_project(loaded: LoadedSpec, plan: ProjectPlan) -> dict[str, str]:
+def render_project(
+    loaded: LoadedSpec, plan: ProjectPlan, families: Mapping[str, Family] = REGISTRY
+) -> dict[str, str]:
     """Relative path -> text of every generated file (the lock excepted)."""
+    family = families[plan.family]
+    own_templates = (family.template_dir,) if family.template_dir else ()
     context = {
         "plan": plan,
         "version": __version__,
@@ -78,7 +85,7 @@ def render_project(loaded: LoadedSpec, plan: ProjectPlan) -> dict[str, str]:
     package = plan.package
     files = {
         f"{package}/__init__.py": render("project/__init__.py.j2", **context),
-        f"{package}/model.py": render(f"model/{plan.family}.py.j2", **context),
+        f"{package}/model.py": render(family.template, own_templates, **context),
         f"{package}/train.py": render("project/train.py.j2", **context),
         "tests/test_model.py": render("project/test_model.py.j2", **context),
         "README.md": render("project/README.md.j2", **context),
@@ -195,16 +202,17 @@ def build(
     out_dir: Path | str,
     allow_custom_code: bool = False,
     force: bool = False,
+    families: Mapping[str, Family] = REGISTRY,
 ) -> BuildResult:
     """Generate the project of `loaded` into `out_dir` (created if needed).
 
     Refuses a folder that holds anything but an earlier build of the same project,
-    unless `force`.
+    unless `force`. `families` is the registry to look the spec's family up in.
     """
-    plan = lower(loaded)
+    plan = lower(loaded, families)
     if not allow_custom_code:
         refuse_custom_code(loaded, plan)
-    files = render_project(loaded, plan)
+    files = render_project(loaded, plan, families)
     directory = Path(out_dir)
     if not force:
         check_output_folder(directory, plan, files)

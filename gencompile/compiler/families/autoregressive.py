@@ -18,11 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gencompile.compiler.lower import Lowering
+from gencompile.compiler.family import Capabilities, Family, Refusal
+from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
 from gencompile.compiler.plan import NetworkPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import fmt
 from gencompile.datafiles import DataFileError
+from gencompile.spec.families.autoregressive import AutoregressiveModel
 from gencompile.text import Tokenizer, fit_tokenizer, source_text, split_text
 
 DEFAULT_CONTEXT_LENGTH = 128
@@ -265,114 +267,127 @@ def _char() -> Any:
 
 
 def lower_autoregressive(low: Lowering) -> ProjectPlan:
-    spec, model = low.spec, low.spec.model
     data = low.data_shape()
-    if spec.training.mixed_precision:
-        low.report(
-            ("training", "mixed_precision"),
-            "training.mixed_precision is not available yet for the autoregressive family",
-            "remove training.mixed_precision",
-        )
-    text = data.kind == "text"
-    training = low.training_config()
-    evaluation = low.evaluation_config()
-    output = spec.output.model_dump(mode="json")
-    data_config = low.data_config(with_labels=False)
-    resolved = low.resolved_spec()
-    sampling = model.sampling.model_dump(mode="json")
-    extra: dict[str, Any] = {}
-    if text:
-        context_length = model.context_length or DEFAULT_CONTEXT_LENGTH
-        tokenizer = _text_tokenizer(low, context_length)
-        low.fail_if_problems()
-        assert tokenizer is not None
-        vocab = tokenizer.vocab_size
-        tokenizer_config = (model.tokenizer or _char()).model_dump(mode="json")
-        tokenizer_info = {**tokenizer_config, "size": vocab, "sha256": tokenizer.sha256}
-        data_config.update(tokenizer=tokenizer_info, context_length=context_length)
-        data_config["drop_remainder"] = False
-        resolved["model"]["tokenizer"] = tokenizer_config
-        resolved["model"]["context_length"] = context_length
-        output["samples"]["format"] = "txt"
-        resolved["output"]["samples"]["format"] = "txt"
-        network = _text_network(low, vocab, context_length)
-        shape: Shape = (context_length + 1,)
-        extra["files"] = {"vocabulary.json": tokenizer.to_json()}
-        levels = likelihood = None
-        forcing = (
-            "the true previous tokens as inputs (teacher forcing)"
-            if model.teacher_forcing == 1
-            else f"the true previous token as input with probability {model.teacher_forcing:g}, "
-            "else the model's own sample of it from a first, gradient-free pass (parallel "
-            "scheduled sampling)"
-        )
-        words = (
-            f"mean cross-entropy -log p(x_t | x_<t) of every next token (nats per token), a "
-            f"softmax over the {vocab} {tokenizer_config['type']} tokens, on windows of "
-            f"{context_length + 1} tokens with {forcing}"
-        )
-    else:
-        shape = data.shape
-        context_length = vocab = tokenizer_info = None
-        if len(shape) != 3 or shape[-1] != 1:
-            low.report(
-                ("model", "network", "type"),
-                "a pixelcnn here models single-channel images, but the data has shape "
-                f"{fmt(shape)}",
-                "use grayscale images (images: {color: grayscale})",
-            )
-            low.fail_if_problems()
-        pixels = model.network.likelihood
-        likelihood = pixels.type
-        levels = 2 if likelihood == "bernoulli" else pixels.bins
-        network = _pixelcnn_network(low, shape, levels, likelihood == "bernoulli")
-        for key in ("length", "prompt"):
-            sampling.pop(key)
-            resolved["model"]["sampling"].pop(key)
-        resolved["model"].pop("tokenizer")
-        resolved["model"].pop("context_length")
-        what = (
-            "Bernoulli pixels (data thresholded at 0.5)"
-            if likelihood == "bernoulli"
-            else f"a categorical over {levels} grey levels"
-        )
-        words = (
-            "negative log-likelihood of each pixel given the pixels before it in raster order "
-            f"(masked convolutions), {what}, summed over the image's pixels (nats per image)"
-        )
+    # The sections a text or pixel model changes: its tokenizer, sample format, vocabulary.
+    sections: dict[str, Any] = {
+        "data_config": low.data_config(with_labels=False),
+        "output": low.spec.output.model_dump(mode="json"),
+        "resolved": low.resolved_spec(),
+        "extra": {},
+    }
+    lower_kind = _lower_text if data.kind == "text" else _lower_pixels
+    plan, words = lower_kind(low, data.shape, sections)
     low.fail_if_problems()
     words += ", averaged over the batch" + low.kernel_penalty_words()
-    plan = AutoregressivePlan(
-        kind="text" if text else "image",
-        class_name="LanguageModel" if text else "PixelCNN",
-        network_type=model.network.type,
-        data_shape=shape,
+    return low.project_plan(
+        data, plan, (plan.network,), words, data_shape=plan.data_shape, **sections
+    )
+
+
+def _lower_text(
+    low: Lowering, data_shape: Shape, sections: dict[str, Any]
+) -> tuple[AutoregressivePlan, str]:
+    """A language model over windows of tokens; the tokenizer is fitted here."""
+    model = low.spec.model
+    context_length = model.context_length or DEFAULT_CONTEXT_LENGTH
+    tokenizer = _text_tokenizer(low, context_length)
+    low.fail_if_problems()
+    assert tokenizer is not None
+    vocab = tokenizer.vocab_size
+    tokenizer_config = (model.tokenizer or _char()).model_dump(mode="json")
+    tokenizer_info = {**tokenizer_config, "size": vocab, "sha256": tokenizer.sha256}
+    data_config, resolved = sections["data_config"], sections["resolved"]
+    data_config.update(tokenizer=tokenizer_info, context_length=context_length)
+    data_config["drop_remainder"] = False
+    resolved["model"]["tokenizer"] = tokenizer_config
+    resolved["model"]["context_length"] = context_length
+    sections["output"]["samples"]["format"] = "txt"
+    resolved["output"]["samples"]["format"] = "txt"
+    sections["extra"]["files"] = {"vocabulary.json": tokenizer.to_json()}
+    forcing = (
+        "the true previous tokens as inputs (teacher forcing)"
+        if model.teacher_forcing == 1
+        else f"the true previous token as input with probability {model.teacher_forcing:g}, "
+        "else the model's own sample of it from a first, gradient-free pass (parallel "
+        "scheduled sampling)"
+    )
+    words = (
+        f"mean cross-entropy -log p(x_t | x_<t) of every next token (nats per token), a "
+        f"softmax over the {vocab} {tokenizer_config['type']} tokens, on windows of "
+        f"{context_length + 1} tokens with {forcing}"
+    )
+    network = _text_network(low, vocab, context_length)
+    plan = _plan(
+        low,
+        "text",
+        network,
+        model.sampling.model_dump(mode="json"),
+        data_shape=(context_length + 1,),
         context_length=context_length,
         vocab_size=vocab,
         tokenizer=tokenizer_info,
-        levels=levels,
-        likelihood=likelihood,
-        teacher_forcing=model.teacher_forcing,
+    )
+    return plan, words
+
+
+def _lower_pixels(
+    low: Lowering, shape: Shape, sections: dict[str, Any]
+) -> tuple[AutoregressivePlan, str]:
+    """A PixelCNN over single-channel images; text-only settings leave the lock."""
+    model = low.spec.model
+    if len(shape) != 3 or shape[-1] != 1:
+        low.report(
+            ("model", "network", "type"),
+            f"a pixelcnn here models single-channel images, but the data has shape {fmt(shape)}",
+            "use grayscale images (images: {color: grayscale})",
+        )
+        low.fail_if_problems()
+    pixels = model.network.likelihood
+    likelihood = pixels.type
+    levels = 2 if likelihood == "bernoulli" else pixels.bins
+    network = _pixelcnn_network(low, shape, levels, likelihood == "bernoulli")
+    sampling = model.sampling.model_dump(mode="json")
+    resolved = sections["resolved"]
+    for key in ("length", "prompt"):
+        sampling.pop(key)
+        resolved["model"]["sampling"].pop(key)
+    resolved["model"].pop("tokenizer")
+    resolved["model"].pop("context_length")
+    what = (
+        "Bernoulli pixels (data thresholded at 0.5)"
+        if likelihood == "bernoulli"
+        else f"a categorical over {levels} grey levels"
+    )
+    words = (
+        "negative log-likelihood of each pixel given the pixels before it in raster order "
+        f"(masked convolutions), {what}, summed over the image's pixels (nats per image)"
+    )
+    plan = _plan(
+        low, "image", network, sampling, data_shape=shape, levels=levels, likelihood=likelihood
+    )
+    return plan, words
+
+
+def _plan(
+    low: Lowering, kind: str, network: NetworkPlan, sampling: dict[str, Any], **fields: Any
+) -> AutoregressivePlan:
+    """The model plan; `fields` are the text-only or pixel-only ones (the rest are None)."""
+    unset = dict.fromkeys(("context_length", "vocab_size", "tokenizer", "levels", "likelihood"))
+    return AutoregressivePlan(
+        kind=kind,
+        class_name="LanguageModel" if kind == "text" else "PixelCNN",
+        network_type=low.spec.model.network.type,
+        teacher_forcing=low.spec.model.teacher_forcing,
         sampling=sampling,
         network=network,
         num_params=network.params,
+        **{**unset, **fields},
     )
-    return ProjectPlan(
-        name=spec.name,
-        package=low.package,
-        family="autoregressive",
-        description=spec.description,
-        seed=spec.seed,
-        data=data_config,
-        data_shape=shape,
-        data_kind=data.kind,
-        num_classes=None,
-        training=training,
-        evaluation=evaluation,
-        output=output,
-        model=plan,
-        networks=(network,),
-        resolved_spec=resolved,
-        loss_in_words=words,
-        extra=extra,
-    )
+
+
+FAMILY = Family(
+    "autoregressive",
+    AutoregressiveModel,
+    lower_autoregressive,
+    Capabilities(mixed_precision=Refusal("not supported yet", "remove training.mixed_precision")),
+)

@@ -19,10 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gencompile.compiler.lower import Lowering
+from gencompile.compiler.family import Capabilities, Family, Refusal
+from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
 from gencompile.compiler.plan import NetworkPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import size
+from gencompile.spec.families.diffusion import DiffusionModel
 
 TARGET_WORDS = {
     "epsilon": "the noise eps",
@@ -57,7 +59,7 @@ class DiffusionPlan:
 
 def _check(low: Lowering, data_shape: Shape, kind: str) -> None:
     """Cross-field and data checks; each problem is reported where the spec wrote it."""
-    spec, model = low.spec, low.spec.model
+    model = low.spec.model
     denoiser = model.denoiser
     if model.sampler.type == "ddim" and model.sampler.steps > model.timesteps:
         low.report(
@@ -82,14 +84,6 @@ def _check(low: Lowering, data_shape: Shape, kind: str) -> None:
         )
     if denoiser.type == "unet":
         _check_unet(low, denoiser, data_shape, kind)
-    for i, export in enumerate(spec.output.export):
-        if export == "saved_model":
-            low.report(
-                ("output", "export", i),
-                "a SavedModel export serves one batch of data, which a diffusion model "
-                "does not map to an output",
-                "export keras (model.keras) and sample with `gencompile sample`",
-            )
 
 
 def _check_unet(low: Lowering, denoiser: Any, data_shape: Shape, kind: str) -> None:
@@ -485,22 +479,27 @@ def lower_diffusion(low: Lowering) -> ProjectPlan:
         process_words=_schedule_words(model.schedule, model.timesteps),
         sampling_words=_sampling_words(model, clip_range),
     )
-    return ProjectPlan(
-        name=spec.name,
-        package=low.package,
-        family="diffusion",
-        description=spec.description,
-        seed=spec.seed,
-        data=low.data_config(with_labels=num_classes is not None),
-        data_shape=data.shape,
-        data_kind=data.kind,
+    return low.project_plan(
+        data,
+        plan,
+        (denoiser,),
+        _loss_words(low),
         num_classes=num_classes,
-        training=low.training_config(),
-        evaluation=low.evaluation_config(),
-        output=spec.output.model_dump(mode="json"),
-        model=plan,
-        networks=(denoiser,),
-        resolved_spec=low.resolved_spec(),
-        loss_in_words=_loss_words(low),
         extra={"sampling": plan.sampling_words},
     )
+
+
+FAMILY = Family(
+    "diffusion",
+    DiffusionModel,
+    lower_diffusion,
+    Capabilities(
+        refused_exports={
+            "saved_model": Refusal(
+                "a SavedModel serves one batch of data, which a diffusion model does not "
+                "map to an output",
+                "export keras (model.keras) and sample with `gencompile sample`",
+            )
+        }
+    ),
+)

@@ -16,10 +16,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from gencompile.compiler.lower import Lowering
+from gencompile.compiler.family import Capabilities, Family, Refusal
+from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder, expand, walk
 from gencompile.compiler.plan import LayerPlan, NetworkPlan, PathKey, ProjectPlan, Shape
 from gencompile.compiler.shapes import ShapeError, fmt, size
+from gencompile.spec.families.flow import FlowModel
 from gencompile.spec.networks import Network
 
 # Builtin data sets whose values are discrete, with their number of levels.
@@ -396,15 +398,9 @@ def _check_dequantization(low: Lowering) -> None:
 
 
 def lower_flow(low: Lowering) -> ProjectPlan:
-    spec, model = low.spec, low.spec.model
+    model = low.spec.model
     data = low.data_shape()
     _check_dequantization(low)
-    if spec.training.mixed_precision:
-        low.report(
-            ("training", "mixed_precision"),
-            "mixed precision is not available for flows: the log-determinants need float32",
-            "set training.mixed_precision: false",
-        )
     low.fail_if_problems()
     flow = FlowLowering(low)
     transforms: list[TransformPlan] = []
@@ -446,22 +442,18 @@ def lower_flow(low: Lowering) -> ProjectPlan:
         )
     words += low.kernel_penalty_words()
     training = low.training_config()
-    return ProjectPlan(
-        name=spec.name,
-        package=low.package,
-        family="flow",
-        description=spec.description,
-        seed=spec.seed,
-        data=low.data_config(with_labels=False),
-        data_shape=data.shape,
-        data_kind=data.kind,
-        num_classes=None,
-        training=training,
-        evaluation=low.evaluation_config(),
-        output=spec.output.model_dump(mode="json"),
-        model=plan,
-        networks=conditioners,
-        resolved_spec=low.resolved_spec(),
-        loss_in_words=words,
-        extra={"total_params": num_params},
+    return low.project_plan(
+        data, plan, conditioners, words, training=training, extra={"total_params": num_params}
     )
+
+
+FAMILY = Family(
+    "flow",
+    FlowModel,
+    lower_flow,
+    Capabilities(
+        mixed_precision=Refusal(
+            "the log-determinants need float32", "set training.mixed_precision: false"
+        )
+    ),
+)

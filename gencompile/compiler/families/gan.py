@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from gencompile.catalog.gan import LOSSES, PENALTIES, AdversarialLoss, GradientPenalty
-from gencompile.compiler.lower import Lowering, type_first
+from gencompile.compiler.family import Family
+from gencompile.compiler.lowering import Lowering, type_first
 from gencompile.compiler.networks import NetworkBuilder, expand, walk
 from gencompile.compiler.plan import LayerPlan, NetworkPlan, PathKey, ProjectPlan, Shape
 from gencompile.compiler.shapes import ShapeError, fmt, size
+from gencompile.spec.families.gan import GANModel
 from gencompile.spec.training import Adam
 
 
@@ -448,22 +450,16 @@ def lower_gan(low: Lowering) -> ProjectPlan:
         f"update{'s' if model.critic_steps > 1 else ''} per generator update"
         + (f"; samples from an EMA of the generator (decay {model.ema:g})" if model.ema else "")
     )
-    return ProjectPlan(
-        name=spec.name,
-        package=low.package,
-        family="gan",
-        description=spec.description,
-        seed=spec.seed,
-        data=low.data_config(with_labels=num_classes is not None),
-        data_shape=data.shape,
-        data_kind=data.kind,
+    return low.project_plan(
+        data,
+        plan,
+        (generator, discriminator),
+        words,
         num_classes=num_classes,
         training=training,
-        evaluation=low.evaluation_config(),
-        output=spec.output.model_dump(mode="json"),
-        model=plan,
-        networks=(generator, discriminator),
-        resolved_spec=resolved,
-        loss_in_words=words,
+        resolved=resolved,
         extra={"fitting": fitting},
     )
+
+
+FAMILY = Family("gan", GANModel, lower_gan)

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gencompile.compiler.lower import Lowering
+from gencompile.compiler.family import Capabilities, Family, Refusal
+from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.plan import ProjectPlan, Shape
 from gencompile.compiler.shapes import size
+from gencompile.spec.families.mixture import MixtureModel
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,6 @@ def lower_mixture(low: Lowering) -> ProjectPlan:
     spec, model = low.spec, low.spec.model
     data = low.data_shape()
     algorithm = model.algorithm
-    if spec.training.mixed_precision:
-        low.report(
-            ("training", "mixed_precision"),
-            "mixed precision is not available for the mixture family: it runs in float64",
-            "set training.mixed_precision: false",
-        )
     low.fail_if_problems()
     features = size(data.shape)
     training = low.training_config()
@@ -117,22 +113,16 @@ def lower_mixture(low: Lowering) -> ProjectPlan:
         extra = {}
     resolved = low.resolved_spec()
     resolved["training"]["epochs"] = training["epochs"]
-    return ProjectPlan(
-        name=spec.name,
-        package=low.package,
-        family="mixture",
-        description=spec.description,
-        seed=spec.seed,
-        data=low.data_config(with_labels=False),
-        data_shape=data.shape,
-        data_kind=data.kind,
-        num_classes=None,
-        training=training,
-        evaluation=low.evaluation_config(),
-        output=spec.output.model_dump(mode="json"),
-        model=plan,
-        networks=(),
-        resolved_spec=resolved,
-        loss_in_words=words,
-        extra=extra,
+    return low.project_plan(
+        data, plan, (), words, training=training, resolved=resolved, extra=extra
     )
+
+
+FAMILY = Family(
+    "mixture",
+    MixtureModel,
+    lower_mixture,
+    Capabilities(
+        mixed_precision=Refusal("it runs in float64", "set training.mixed_precision: false")
+    ),
+)

@@ -6,10 +6,12 @@ import contextlib
 from dataclasses import dataclass, replace
 from typing import Any
 
-from gencompile.compiler.lower import Lowering
+from gencompile.compiler.family import Family
+from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
 from gencompile.compiler.plan import NetworkPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import ShapeError, fmt, size
+from gencompile.spec.families.vae import VAEModel
 
 LIKELIHOOD_PARAMS = {"bernoulli": 1, "categorical": None, "logistic": 2}
 
@@ -163,7 +165,7 @@ def _last_layer_path(network: Any) -> tuple[str | int, ...]:
 
 
 def lower_vae(low: Lowering) -> ProjectPlan:
-    spec, model = low.spec, low.spec.model
+    model = low.spec.model
     data = low.data_shape()
     num_classes = model.conditional.num_classes if model.conditional else None
     if model.losses.kl.free_bits > 0 and model.prior.type != "normal":
@@ -220,21 +222,7 @@ def lower_vae(low: Lowering) -> ProjectPlan:
         f"{model.likelihood.type} likelihood"
         f" + {beta}{kl_words}{warm}{free}, averaged over the batch" + low.kernel_penalty_words()
     )
-    return ProjectPlan(
-        name=spec.name,
-        package=low.package,
-        family="vae",
-        description=spec.description,
-        seed=spec.seed,
-        data=low.data_config(with_labels=num_classes is not None),
-        data_shape=data.shape,
-        data_kind=data.kind,
-        num_classes=num_classes,
-        training=low.training_config(),
-        evaluation=low.evaluation_config(),
-        output=spec.output.model_dump(mode="json"),
-        model=plan,
-        networks=(encoder, decoder),
-        resolved_spec=low.resolved_spec(),
-        loss_in_words=words,
-    )
+    return low.project_plan(data, plan, (encoder, decoder), words, num_classes=num_classes)
+
+
+FAMILY = Family("vae", VAEModel, lower_vae)

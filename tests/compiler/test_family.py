@@ -1,0 +1,148 @@
+"""Families as registered objects: the registry agrees with the spec language, capability
+refusals come from one shared check, and a family defined here alone builds a project."""
+
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import pytest
+
+from gencompile.compiler.emit import templates_dir
+from gencompile.compiler.families import FAMILIES, REGISTRY
+from gencompile.compiler.family import EXPORTS, STRATEGIES, Capabilities, Family, Refusal
+from gencompile.compiler.lower import lower
+from gencompile.compiler.lowering import Lowering
+from gencompile.compiler.plan import ProjectPlan
+from gencompile.compiler.project import build
+from gencompile.errors import SpecError
+from gencompile.spec import LoadedSpec, Spec
+from gencompile.spec.base import StrictModel
+from gencompile.spec.families import FAMILIES as SPEC_MODELS
+from gencompile.spec.loader import read_spec_text
+
+
+def test_the_registry_is_the_spec_languages_families() -> None:
+    assert list(REGISTRY) == list(SPEC_MODELS)
+    for family in FAMILIES:
+        assert family.spec_model is SPEC_MODELS[family.name]
+        assert (templates_dir() / family.template).is_file()
+        assert family.metrics == tuple(family.spec_model.metrics_available)
+
+
+def test_capabilities_today() -> None:
+    """Every family runs under every strategy; only diffusion refuses an export."""
+    assert all(f.capabilities.strategies == STRATEGIES for f in FAMILIES)
+    exports = {f.name: f.capabilities.exports for f in FAMILIES}
+    assert exports.pop("diffusion") == ("keras",)
+    assert set(exports.values()) == {EXPORTS}
+    refusing = {f.name for f in FAMILIES if f.capabilities.mixed_precision is not None}
+    assert refusing == {"mixture", "flow", "autoregressive"}
+
+
+# --------------------------------------------------------------------- a toy family
+
+
+class ConstantModel(StrictModel):
+    """Samples are always `value`: the smallest family there is."""
+
+    family: Literal["constant"]
+    value: float = 0.5
+
+    metrics_available: ClassVar[tuple[str, ...]] = ()
+    metrics_default: ClassVar[tuple[str, ...]] = ()
+    trackers: ClassVar[tuple[str, ...]] = ("loss",)
+
+
+class ConstantSpec(Spec):
+    model: ConstantModel  # type: ignore[assignment]  # the toy family alone
+
+
+@dataclass(frozen=True)
+class ConstantPlan:
+    value: float
+
+
+def lower_constant(low: Lowering) -> ProjectPlan:
+    data = low.data_shape()
+    low.fail_if_problems()
+    value = low.spec.model.value
+    return low.project_plan(data, ConstantPlan(value), (), f"squared distance to {value:g}")
+
+
+TEMPLATE = '''"""{{ plan.package|ident }}: every sample is {{ plan.model.value|literal }}."""
+
+SEED = {{ plan.seed|literal }}
+DATA_SHAPE = {{ plan.data_shape|literal }}
+NUM_CLASSES = None
+
+
+def build_model() -> float:
+    return {{ plan.model.value|literal }}
+'''
+
+SPEC = """\
+spec_version: 1
+name: constant-toy
+data:
+  source: {type: builtin, name: moons}
+model:
+  family: constant
+  value: 0.25
+"""
+
+
+def constant_family(templates: Path, capabilities: Capabilities | None = None) -> Family:
+    """The toy family, its template written to `templates` (outside gencompile's own)."""
+    (templates / "model").mkdir(parents=True, exist_ok=True)
+    (templates / "model" / "constant.py.j2").write_text(TEMPLATE)
+    able = capabilities or Capabilities()
+    return Family("constant", ConstantModel, lower_constant, able, template_dir=templates)
+
+
+def load_constant(text: str) -> LoadedSpec:
+    raw = read_spec_text(text, "spec.yaml")
+    spec = ConstantSpec.model_validate(raw.data)
+    return LoadedSpec(spec=spec, marks=raw.marks, path=None, text=text)
+
+
+def test_a_family_defined_in_a_test_builds_a_project(tmp_path: Path) -> None:
+    family = constant_family(tmp_path / "templates")
+    families = {**REGISTRY, family.name: family}
+    result = build(load_constant(SPEC), tmp_path / "out", families=families)
+    out = result.directory
+    assert result.plan.family == "constant" and result.plan.data_shape == (2,)
+    python = ["constant_toy/__init__.py", "constant_toy/model.py", "constant_toy/train.py"]
+    for relative in [*python, "tests/test_model.py"]:
+        ast.parse((out / relative).read_text(), relative)
+    assert "return 0.25" in (out / "constant_toy/model.py").read_text()
+    assert "squared distance to 0.25" in (out / "README.md").read_text()
+    lock = json.loads((out / "spec.lock.json").read_text())
+    assert lock["family"] == "constant" and "constant_toy/model.py" in lock["files"]
+    assert "constant" not in REGISTRY  # the production registry is left as it was
+
+
+def test_capability_refusals_are_one_shared_check(tmp_path: Path) -> None:
+    refusals = Capabilities(
+        strategies=("none",),
+        mixed_precision=Refusal("it has no weights", "set training.mixed_precision: false"),
+        refused_exports={"saved_model": Refusal("it has no graph", "export keras")},
+    )
+    family = constant_family(tmp_path, refusals)
+    text = SPEC + (
+        "training:\n  mixed_precision: true\n  distribution: {strategy: mirrored}\n"
+        "output:\n  export: [keras, saved_model]\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        lower(load_constant(text), {"constant": family})
+    assert str(caught.value).splitlines() == [
+        "spec.yaml:9:20: training.mixed_precision: mixed precision is not available for the "
+        "constant family: it has no weights (set training.mixed_precision: false)",
+        "spec.yaml:10:28: training.distribution.strategy: the mirrored strategy is not "
+        "available for the constant family (use strategy: none)",
+        "spec.yaml:12:19: output.export[1]: the saved_model export is not available for the "
+        "constant family: it has no graph (export keras)",
+    ]
