@@ -64,7 +64,7 @@ def validate_raw(raw: RawSpec) -> LoadedSpec:
 def _file_paths(spec: Spec) -> list[tuple[PathKey, str]]:
     """The files and folders a spec names (relative to the working directory)."""
     source = spec.data.source
-    found = [
+    found: list[tuple[PathKey, str]] = [
         (("data", "source", key), getattr(source, key))
         for key in ("path", "dir", "files")
         if isinstance(getattr(source, key, None), str)
@@ -128,7 +128,8 @@ def default_mapping(path: PathKey, data: dict[str, Any]) -> dict[str, Any]:
             return copy.deepcopy(written)
         return default_mapping(("training", "optimizer"), data)
     parent = model_at(Spec, path[:-1], data)
-    field = parent.model_fields.get(path[-1]) if parent is not None else None
+    key = path[-1]
+    field = parent.model_fields.get(key) if parent is not None and isinstance(key, str) else None
     if field is None or field.is_required():
         return {}
     default = field.get_default(call_default_factory=True)

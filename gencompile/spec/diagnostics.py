@@ -233,7 +233,8 @@ def problems_from_validation(
     """Every error of one validation, located, with did-you-mean hints."""
     problems: list[Problem] = []
     seen: set[tuple[str, str]] = set()
-    for error in _one_error_per_path(err.errors(include_url=False), data):
+    details = [dict(error) for error in err.errors(include_url=False)]
+    for error in _one_error_per_path(details, data):
         kind = error["type"]
         path = data_path(error["loc"], data, kind in ("missing", "extra_forbidden"))
         at_key = kind in ("extra_forbidden", "union_tag_invalid", "missing")

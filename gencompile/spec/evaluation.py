@@ -77,10 +77,14 @@ class SamplesSpec(StrictModel):
     )
 
 
+ExportFormat = Literal["keras", "saved_model"]
+
+
 class OutputSpec(StrictModel):
     """What a run writes besides checkpoints and metrics."""
 
     samples: SamplesSpec = Field(default_factory=SamplesSpec)
-    export: list[Literal["keras", "saved_model"]] = Field(
-        default_factory=lambda: ["keras"], description="Formats the trained model is saved in."
+    export: list[ExportFormat] = Field(
+        default_factory=lambda: list[ExportFormat](["keras"]),
+        description="Formats the trained model is saved in.",
     )

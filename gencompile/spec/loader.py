@@ -512,7 +512,7 @@ def read_spec(
     path = Path(path)
     parsed = [parse_override(text) for text in overrides]
     bases = [value for key, value in parsed if key == ("extends",)]
-    trusted = (_resolve(path).parent,)
+    trusted: tuple[Path, ...] = (_resolve(path).parent,)
     base: Any = _UNSET
     if bases:
         base = bases[-1]

@@ -319,10 +319,10 @@ class Network(StrictModel):
         return self
 
     @model_serializer(mode="wrap")
-    def _dump_one_form(self, handler: SerializerFunctionWrapHandler) -> dict:
+    def _dump_one_form(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         """Dump only the form in use, so that a dumped network (the lock's resolved spec)
         validates again: `layers:` takes no shorthand fields."""
-        data = handler(self)
+        data: dict[str, Any] = handler(self)
         unused = ("mlp", "activation", "dropout") if self.layers is not None else ("layers",)
         for key in unused:
             data.pop(key, None)

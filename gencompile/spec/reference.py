@@ -364,7 +364,7 @@ def fields_blocks(keys: list[str]) -> tuple[dict[str, str], set[str]]:
     Two passes: the first finds where each variant is shown, so that a field may link to a
     variant shown further down.
     """
-    schema, anchors = spec_schema(), {}
+    schema, anchors = spec_schema(), dict[str, str]()
     _render_blocks(schema, keys, anchors)
     texts, shown = _render_blocks(schema, keys, anchors)
     return dict(zip(keys, texts, strict=True)), shown

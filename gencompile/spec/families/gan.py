@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -35,7 +35,10 @@ class UniformPrior(StrictModel):
 
 Prior = Annotated[NormalPrior | UniformPrior, Field(discriminator="type")]
 
-LossType = Literal[LOSS_NAMES]  # one record each in gencompile.catalog.gan
+if TYPE_CHECKING:  # a name of gencompile.catalog.gan's records, checked when validated
+    LossType = str
+else:
+    LossType = Literal[LOSS_NAMES]  # one record each in gencompile.catalog.gan
 
 
 class GANLoss(StrictModel):
