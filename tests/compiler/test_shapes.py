@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
+from gencompile.compiler.layers import infer
 from gencompile.compiler.lower import lower
-from gencompile.compiler.shapes import ShapeError, infer
+from gencompile.compiler.shapes import ShapeError
 from gencompile.errors import SpecError
 from gencompile.spec import load_spec, load_spec_text
 from gencompile.spec.networks import Layer
@@ -246,11 +247,11 @@ def test_infer_matches_closed_form(case_id, type_, fields, shape, out, params):
 
 
 def test_every_layer_type_has_a_closed_form_case():
-    from gencompile.compiler.shapes import INFER
+    from gencompile.compiler.layers import LAYER_TYPES
 
     covered = {case[1] for case in CASES}
 
-    assert covered == set(INFER)
+    assert covered == set(LAYER_TYPES)
 
 
 # (id, type, fields, input shape, words the message must contain)
