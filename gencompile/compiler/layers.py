@@ -153,8 +153,9 @@ def _group_norm(layer: Any, shape: Shape) -> tuple[Shape, int]:
 
 
 def _embedding(layer: Any, shape: Shape) -> tuple[Shape, int]:
-    require_rank(shape, 1, "embedding")
-    return (shape[0], layer.output_dim), layer.input_dim * layer.output_dim
+    if shape:  # a scalar id (a class head) or a sequence of ids
+        require_rank(shape, 1, "embedding")
+    return (*shape, layer.output_dim), layer.input_dim * layer.output_dim
 
 
 def _recurrent(gates: int, extra_bias: int) -> Inference:

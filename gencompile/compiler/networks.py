@@ -7,6 +7,7 @@ the spec's hidden body (`body`), and the heads the family needs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from gencompile.compiler.layers import LAYER_TYPES, infer
@@ -91,10 +92,18 @@ class NetworkBuilder:
             return self._custom(layer, shape, path)
         return self._plan(layer, shape, layer.type, path)
 
-    def synth(self, layer: Any, shape: Shape, kind: str = "head") -> LayerPlan:
+    def synth(
+        self,
+        layer: Any,
+        shape: Shape,
+        kind: str = "head",
+        extra: tuple[tuple[str, Any], ...] = (),
+    ) -> LayerPlan:
         """A layer the compiler adds (a head), written as a spec layer so that it goes
-        through the same record and inference as the spec's own layers."""
-        return self._plan(layer, shape, kind, None)
+        through the same record and inference as the spec's own layers; `extra` are
+        Keras arguments the spec does not offer (an initializer), written last."""
+        plan = self._plan(layer, shape, kind, None)
+        return replace(plan, args=plan.args + extra) if extra else plan
 
     def _plan(self, layer: Any, shape: Shape, kind: str, path: PathKey | None) -> LayerPlan:
         output_shape, params = infer(layer, shape)

@@ -151,6 +151,8 @@ CASES: list[tuple[str, str, dict[str, Any], tuple, tuple, int | None]] = [
     ("layer-norm", "layer_norm", {}, (10, 6), (10, 6), 2 * 6),
     ("group-norm", "group_norm", {"groups": 4}, (4, 4, 8), (4, 4, 8), 2 * 8),
     ("embedding", "embedding", {"input_dim": 100, "output_dim": 8}, (12,), (12, 8), 100 * 8),
+    # A class id (a family's class head) is one scalar: one vector out.
+    ("embedding-of-an-id", "embedding", {"input_dim": 10, "output_dim": 4}, (), (4,), 10 * 4),
     # LSTM: 4 gates, each with kernel (in, u), recurrent kernel (u, u) and a bias (u).
     ("lstm", "lstm", {"units": 5}, (7, 3), (5,), 4 * (3 * 5 + 5 * 5 + 5)),
     (

@@ -21,7 +21,7 @@ from gencompile.compiler.networks import NetworkBuilder, expand, spectrally_norm
 from gencompile.compiler.plan import NetworkPlan, PathKey, ProjectPlan, Shape
 from gencompile.compiler.shapes import ShapeError, fmt, size
 from gencompile.spec.families.gan import GANModel
-from gencompile.spec.networks import Conv2D, Dense, Flatten, Reshape, UpSampling2D
+from gencompile.spec.networks import Conv2D, Dense, Embedding, Flatten, Reshape, UpSampling2D
 from gencompile.spec.training import Adam
 
 
@@ -65,11 +65,8 @@ def _class_code(net: NetworkBuilder, conditional: Any) -> tuple[str, int]:
         layer = net.layer("one_hot", "layers.CategoryEncoding", args, (k,), 0, name="class_code")
         return net.add("y_code", layer, (y,)), k
     dim = conditional.embedding_dim or 16
-    args = (("input_dim", k), ("output_dim", dim))
-    layer = net.layer(
-        "embedding", "layers.Embedding", args, (dim,), k * dim, name="class_code", positional=2
-    )
-    return net.add("y_code", layer, (y,)), dim
+    embedding = Embedding(type="embedding", input_dim=k, output_dim=dim, name="class_code")
+    return net.add("y_code", net.synth(embedding, (), kind="embedding"), (y,)), dim
 
 
 def _join_class(
