@@ -1,6 +1,6 @@
 """Shape inference and parameter counts, checked against closed forms (no TensorFlow).
 
-`gencompile.compiler.shapes.infer` gives the output shape (batch axis excluded) and the
+`gencompile.compiler.layers.infer` gives the output shape (batch axis excluded) and the
 parameter count of one spec layer. Every row of `CASES` states the expected numbers
 literally, with the arithmetic in a comment, so a reader can check them by hand; the same
 layers are compared with real Keras layers in `test_shapes_vs_keras.py`.

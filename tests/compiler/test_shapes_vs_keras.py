@@ -5,7 +5,7 @@ collecting the other compiler tests stays free of TensorFlow. Each layer is cons
 from the very constructor text gencompile emits (`emit.constructor`), called on a
 symbolic `keras.Input`, and its output shape and `count_params()` (which includes
 non-trainable weights: moving statistics, the spectral-norm vector u) are compared with
-`gencompile.compiler.shapes.infer`. Whole generated encoders and decoders of `specs/*.yaml`
+`gencompile.compiler.layers.infer`. Whole generated encoders and decoders of `specs/*.yaml`
 and the golden fixtures are imported from a built project and compared the same way.
 """
 
@@ -127,6 +127,8 @@ CASES = [
     ),
     ("max-pool", {"type": "max_pool2d"}, (7, 7, 3)),
     ("max-pool-same", {"type": "max_pool2d", "padding": "same"}, (7, 7, 3)),
+    # strides: 1 must reach Keras, whose pool strides default to the pool size.
+    ("max-pool-stride-1", {"type": "max_pool2d", "strides": 1}, (7, 7, 3)),
     (
         "avg-pool-pairs",
         {"type": "avg_pool2d", "pool_size": [2, 3], "strides": [2, 1], "padding": "same"},
