@@ -7,78 +7,13 @@ the spec's hidden body (`body`), and the heads the family needs.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
+from gencompile.compiler.layers import LAYER_TYPES, infer
 from gencompile.compiler.plan import InputPlan, LayerPlan, NetworkPlan, PathKey, Shape, Step
-from gencompile.compiler.shapes import ShapeError, fmt, infer
-
-# spec layer type -> (constructor, arguments in order, how many positional, regularized kernel)
-LAYER_TABLE: dict[str, tuple[str, tuple[str, ...], int, bool]] = {
-    "dense": ("layers.Dense", ("units", "activation", "use_bias"), 1, True),
-    "conv1d": (
-        "layers.Conv1D",
-        ("filters", "kernel_size", "strides", "padding", "dilation_rate", "activation"),
-        2,
-        True,
-    ),
-    "conv2d": (
-        "layers.Conv2D",
-        ("filters", "kernel_size", "strides", "padding", "activation"),
-        2,
-        True,
-    ),
-    "conv2d_transpose": (
-        "layers.Conv2DTranspose",
-        ("filters", "kernel_size", "strides", "padding", "activation"),
-        2,
-        True,
-    ),
-    "upsampling2d": ("layers.UpSampling2D", ("size", "interpolation"), 1, False),
-    "max_pool2d": ("layers.MaxPooling2D", ("pool_size", "strides", "padding"), 1, False),
-    "avg_pool2d": ("layers.AveragePooling2D", ("pool_size", "strides", "padding"), 1, False),
-    "global_avg_pool2d": ("layers.GlobalAveragePooling2D", (), 0, False),
-    "flatten": ("layers.Flatten", (), 0, False),
-    "reshape": ("layers.Reshape", ("target_shape",), 1, False),
-    "dropout": ("layers.Dropout", ("rate",), 1, False),
-    "batch_norm": ("layers.BatchNormalization", ("momentum", "epsilon"), 0, False),
-    "layer_norm": ("layers.LayerNormalization", ("epsilon",), 0, False),
-    "group_norm": ("layers.GroupNormalization", ("groups", "epsilon"), 0, False),
-    "activation": ("layers.Activation", ("activation",), 1, False),
-    "embedding": ("layers.Embedding", ("input_dim", "output_dim"), 2, False),
-    "lstm": ("layers.LSTM", ("units", "return_sequences", "dropout"), 1, True),
-    "gru": ("layers.GRU", ("units", "return_sequences", "dropout"), 1, True),
-    "multi_head_attention": (
-        "layers.MultiHeadAttention",
-        ("num_heads", "key_dim", "dropout"),
-        0,
-        False,
-    ),
-    "transformer_block": (
-        "gencompile_layers.TransformerBlock",
-        ("num_heads", "key_dim", "ff_dim", "dropout", "causal"),
-        0,
-        False,
-    ),
-    "spectral_norm": ("layers.SpectralNormalization", ("layer", "power_iterations"), 1, False),
-}
-
-# Keras' own defaults: arguments equal to these are left out of generated code.
-KERAS_DEFAULTS: dict[str, Any] = {
-    "activation": None,
-    "use_bias": True,
-    "strides": 1,
-    "padding": "valid",
-    "dilation_rate": 1,
-    "interpolation": "nearest",
-    "return_sequences": False,
-    "dropout": 0.0,
-    "causal": False,
-    "power_iterations": 1,
-    "momentum": 0.99,  # batch_norm
-    "epsilon": 1e-3,  # batch/layer/group norm
-}
-# Where gencompile's default differs from Keras' (spec padding defaults to "same"), keep it.
-ALWAYS_EMIT = {("conv1d", "padding"), ("conv2d", "padding"), ("conv2d_transpose", "padding")}
+from gencompile.compiler.shapes import ShapeError, fmt
+from gencompile.spec.networks import Dense, Dropout, Flatten, SpectralNorm
 
 
 class NetworkBuilder:
@@ -153,33 +88,49 @@ class NetworkBuilder:
 
     def from_spec(self, layer: Any, shape: Shape, path: PathKey) -> LayerPlan:
         """The LayerPlan of one spec layer; raises ShapeError if it cannot take `shape`."""
-        output_shape, params = infer(layer, shape)
         if layer.type == "custom":
-            module, cls_name = layer.ref.split(":")
-            alias = f"custom_{cls_name}"
-            self.custom_imports.append((module, cls_name, alias))
-            args = tuple(sorted(layer.args.items()))
-            name = layer.name or self.unique(cls_name.lower())
-            return LayerPlan("custom", alias, args, name, output_shape, params, 0, None, path)
-        cls, arg_names, positional, regularized = LAYER_TABLE[layer.type]
-        args: list[tuple[str, Any]] = []
-        for i, arg in enumerate(arg_names):
-            value = getattr(layer, arg)
-            if arg == "layer":
-                value = self.from_spec(value, shape, (*path, "layer"))
-            elif isinstance(value, list):
-                value = tuple(value)
-            keep = i < positional or (layer.type, arg) in ALWAYS_EMIT
-            if not keep and arg in KERAS_DEFAULTS and value == KERAS_DEFAULTS[arg]:
-                continue
-            if arg == "strides" and value is None:
-                continue
-            args.append((arg, value))
-        name = layer.name or self.unique(layer.type)
-        regularizer = self.regularizer if regularized else None
+            return self._custom(layer, shape, path)
+        return self._plan(layer, shape, layer.type, path)
+
+    def synth(
+        self,
+        layer: Any,
+        shape: Shape,
+        kind: str = "head",
+        extra: tuple[tuple[str, Any], ...] = (),
+    ) -> LayerPlan:
+        """A layer the compiler adds (a head), written as a spec layer so that it goes
+        through the same record and inference as the spec's own layers; `extra` are
+        Keras arguments the spec does not offer (an initializer), written last."""
+        plan = self._plan(layer, shape, kind, None)
+        return replace(plan, args=plan.args + extra) if extra else plan
+
+    def _plan(self, layer: Any, shape: Shape, kind: str, path: PathKey | None) -> LayerPlan:
+        output_shape, params = infer(layer, shape)
+        record = LAYER_TYPES[layer.type]
+        args = record.arguments(layer)
+        if layer.type == "spectral_norm":
+            inner = layer.layer
+            args[0] = ("layer", self._plan(inner, shape, inner.type, _inner(path)))
+        if layer.name is None:
+            name = self.unique(layer.type)
+        else:
+            name = layer.name
+            self.used_names.add(name)
+        regularizer = self.regularizer if record.regularized else None
+        cls = record.cls or ""
         return LayerPlan(
-            layer.type, cls, tuple(args), name, output_shape, params, positional, regularizer, path
+            kind, cls, tuple(args), name, output_shape, params, record.positional, regularizer, path
         )
+
+    def _custom(self, layer: Any, shape: Shape, path: PathKey) -> LayerPlan:
+        output_shape, params = infer(layer, shape)
+        module, cls_name = layer.ref.split(":")
+        alias = f"custom_{cls_name}"
+        self.custom_imports.append((module, cls_name, alias))
+        args = tuple(sorted(layer.args.items()))
+        name = layer.name or self.unique(cls_name.lower())
+        return LayerPlan("custom", alias, args, name, output_shape, params, 0, None, path)
 
     def body(self, network: Any, path: PathKey, var: str, shape: Shape) -> tuple[str, Shape]:
         """Append the spec's hidden body; returns the final variable and shape."""
@@ -195,9 +146,8 @@ class NetworkBuilder:
                 self.used_names.add(layer.name)
         if layers and layers[0].type == "dense" and len(shape) > 1:
             # A dense-first network sees its input flattened, as a Keras user would expect.
-            flat = (int(_size(shape)),)
-            flatten = self.layer("flatten", "layers.Flatten", (), flat, 0)
-            var, shape = self.add("h", flatten, (var,)), flat
+            flatten = self.synth(Flatten(type="flatten"), shape, kind="flatten")
+            var, shape = self.add("h", flatten, (var,)), flatten.output_shape
         return self._sequence(layers, layer_paths, var, shape)
 
     def _sequence(
@@ -253,23 +203,16 @@ SPECTRAL_NORM_WRAPS = ("dense", "conv1d", "conv2d", "conv2d_transpose")
 
 def spectrally_normalized(layer: Any) -> Any:
     """`{type: spectral_norm, layer: ...}` around a dense or conv layer; the name moves out."""
-    from gencompile.spec.networks import SpectralNorm
-
     inner = layer.model_copy(update={"name": None})
     return SpectralNorm(type="spectral_norm", layer=inner, name=layer.name)
 
 
-def _size(shape: Shape) -> int:
-    total = 1
-    for d in shape:
-        total *= d or 1
-    return total
+def _inner(path: PathKey | None) -> PathKey | None:
+    return None if path is None else (*path, "layer")
 
 
 def expand(network: Any, path: PathKey) -> tuple[list[Any], list[PathKey]]:
     """The network's layers, with the `mlp:` shorthand expanded to dense (+dropout) layers."""
-    from gencompile.spec.networks import Dense, Dropout
-
     if network.layers is not None:
         return list(network.layers), [(*path, "layers", i) for i in range(len(network.layers))]
     layers: list[Any] = []

@@ -2,7 +2,7 @@
 
 pydantic checks each value on its own; these checks relate values across sections (data
 against model, metrics against family). Shape checks need inferred shapes and live in the
-compiler (`gencompile.compiler.shapes`).
+compiler (`gencompile.compiler.layers`).
 """
 
 from __future__ import annotations

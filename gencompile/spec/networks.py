@@ -1,7 +1,7 @@
 """Networks: a list of typed layers, or the `mlp:` shorthand for a stack of dense layers.
 
 Specs describe only a network's hidden body; the compiler infers shapes and appends the
-heads a family needs (see `gencompile.compiler.shapes`).
+heads a family needs (see `gencompile.compiler.layers`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Shape inference and parameter counts, checked against closed forms (no TensorFlow).
 
-`gencompile.compiler.shapes.infer` gives the output shape (batch axis excluded) and the
+`gencompile.compiler.layers.infer` gives the output shape (batch axis excluded) and the
 parameter count of one spec layer. Every row of `CASES` states the expected numbers
 literally, with the arithmetic in a comment, so a reader can check them by hand; the same
 layers are compared with real Keras layers in `test_shapes_vs_keras.py`.
@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
+from gencompile.compiler.layers import infer
 from gencompile.compiler.lower import lower
-from gencompile.compiler.shapes import ShapeError, infer
+from gencompile.compiler.shapes import ShapeError
 from gencompile.errors import SpecError
 from gencompile.spec import load_spec, load_spec_text
 from gencompile.spec.networks import Layer
@@ -150,6 +151,8 @@ CASES: list[tuple[str, str, dict[str, Any], tuple, tuple, int | None]] = [
     ("layer-norm", "layer_norm", {}, (10, 6), (10, 6), 2 * 6),
     ("group-norm", "group_norm", {"groups": 4}, (4, 4, 8), (4, 4, 8), 2 * 8),
     ("embedding", "embedding", {"input_dim": 100, "output_dim": 8}, (12,), (12, 8), 100 * 8),
+    # A class id (a family's class head) is one scalar: one vector out.
+    ("embedding-of-an-id", "embedding", {"input_dim": 10, "output_dim": 4}, (), (4,), 10 * 4),
     # LSTM: 4 gates, each with kernel (in, u), recurrent kernel (u, u) and a bias (u).
     ("lstm", "lstm", {"units": 5}, (7, 3), (5,), 4 * (3 * 5 + 5 * 5 + 5)),
     (
@@ -246,11 +249,11 @@ def test_infer_matches_closed_form(case_id, type_, fields, shape, out, params):
 
 
 def test_every_layer_type_has_a_closed_form_case():
-    from gencompile.compiler.shapes import INFER
+    from gencompile.compiler.layers import LAYER_TYPES
 
     covered = {case[1] for case in CASES}
 
-    assert covered == set(INFER)
+    assert covered == set(LAYER_TYPES)
 
 
 # (id, type, fields, input shape, words the message must contain)

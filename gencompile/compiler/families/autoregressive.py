@@ -21,10 +21,20 @@ from typing import Any
 from gencompile.compiler.family import Capabilities, Family, Refusal
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
-from gencompile.compiler.plan import NetworkPlan, ProjectPlan, Shape
+from gencompile.compiler.plan import LayerPlan, NetworkPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import fmt
 from gencompile.datafiles import DataFileError
 from gencompile.spec.families.autoregressive import AutoregressiveModel
+from gencompile.spec.networks import (
+    GRU,
+    LSTM,
+    Dense,
+    Dropout,
+    Embedding,
+    LayerNorm,
+    Reshape,
+    TransformerBlock,
+)
 from gencompile.text import Tokenizer, fit_tokenizer, source_text, split_text
 
 DEFAULT_CONTEXT_LENGTH = 128
@@ -47,125 +57,91 @@ class AutoregressivePlan:
     num_params: int
 
 
-def _recurrent_params(kind: str, units: int, fan_in: int) -> int:
-    if kind == "lstm":
-        return 4 * (units * (fan_in + units) + units)
-    return 3 * (units * (fan_in + units) + 2 * units)  # GRU, reset_after=True (Keras default)
-
-
 def _text_network(low: Lowering, vocab: int, context_length: int) -> NetworkPlan:
     spec_net = low.spec.model.network
     net = NetworkBuilder("network", low.regularizer(), low.report)
     tokens = net.input("tokens", (None,), "int32")
     if spec_net.type == "transformer":
-        d = spec_net.d_model
-        embedding = net.layer(
-            "embedding",
-            "layers.Embedding",
-            (("input_dim", vocab), ("output_dim", d)),
-            (None, d),
-            vocab * d,
-            name="token_embedding",
-            positional=2,
-        )
-        h = net.add("h", embedding, (tokens,))
-        if spec_net.positions == "learned":
-            positions = net.layer(
-                "positions",
-                "gencompile_layers.PositionEmbedding",
-                (("max_length", context_length),),
-                (None, d),
-                context_length * d,
-                name="position_embedding",
-                positional=1,
-            )
-        else:
-            positions = net.layer(
-                "positions",
-                "gencompile_layers.SinusoidalPositions",
-                (),
-                (None, d),
-                0,
-                name="sinusoidal_positions",
-            )
-        h = net.add("h", positions, (h,))
-        if spec_net.dropout:
-            dropout = net.layer(
-                "dropout", "layers.Dropout", (("rate", spec_net.dropout),), (None, d), 0,
-                name="embedding_dropout", positional=1,
-            )  # fmt: skip
-            h = net.add("h", dropout, (h,))
-        ff = spec_net.ff_dim or 4 * d
-        block_params = 4 * (d * d + d) + 4 * d + (d * ff + ff) + (ff * d + d)
-        args: list[tuple[str, Any]] = [
-            ("num_heads", spec_net.heads),
-            ("key_dim", d // spec_net.heads),
-            ("ff_dim", ff),
-        ]
-        if spec_net.dropout:
-            args.append(("dropout", spec_net.dropout))
-        args.append(("causal", True))
-        for i in range(spec_net.layers):
-            block = net.layer(
-                "transformer_block",
-                "gencompile_layers.TransformerBlock",
-                tuple(args),
-                (None, d),
-                block_params,
-                name=f"block_{i + 1}",
-            )
-            h = net.add("h", block, (h,))
-        norm = net.layer(
-            "layer_norm", "layers.LayerNormalization", (("epsilon", 1e-5),), (None, d), 2 * d,
-            name="final_norm",
-        )  # fmt: skip
-        h = net.add("h", norm, (h,))
-        width = d
+        h, shape = _transformer_body(net, spec_net, tokens, vocab, context_length)
     else:
-        e, units = spec_net.embedding_dim, spec_net.units
-        embedding = net.layer(
-            "embedding",
-            "layers.Embedding",
-            (("input_dim", vocab), ("output_dim", e)),
-            (None, e),
-            vocab * e,
-            name="token_embedding",
-            positional=2,
-        )
-        h = net.add("h", embedding, (tokens,))
-        cls = "layers.LSTM" if spec_net.type == "lstm" else "layers.GRU"
-        fan_in = e
-        for i in range(spec_net.layers):
-            args = [("units", units), ("return_sequences", True)]
-            if spec_net.dropout:
-                args.append(("dropout", spec_net.dropout))
-            layer = net.layer(
-                spec_net.type,
-                cls,
-                tuple(args),
-                (None, units),
-                _recurrent_params(spec_net.type, units, fan_in),
-                name=f"{spec_net.type}_{i + 1}",
-                positional=1,
-                regularize=True,
-            )
-            h = net.add("h", layer, (h,))
-            fan_in = units
-        width = units
-    head = net.layer(
-        "head",
-        "layers.Dense",
-        (("units", vocab),),
-        (None, vocab),
-        width * vocab + vocab,
-        name="logits",
-        positional=1,
-        regularize=True,
-    )
+        h, shape = _recurrent_body(net, spec_net, tokens, vocab)
+    head = net.synth(Dense(type="dense", units=vocab, name="logits"), shape)
     net.add("logits", head, (h,))
     body = {"lstm": "LSTM", "gru": "GRU", "transformer": "causal transformer"}[spec_net.type]
     doc = f"Token ids -> next-token logits at every position ({body} over {vocab} tokens)."
     return net.build(doc, ("logits",))
+
+
+def _token_embedding(net: NetworkBuilder, tokens: str, vocab: int, dim: int) -> tuple[str, Shape]:
+    layer = Embedding(type="embedding", input_dim=vocab, output_dim=dim, name="token_embedding")
+    embedding = net.synth(layer, (None,), kind="embedding")
+    return net.add("h", embedding, (tokens,)), embedding.output_shape
+
+
+def _transformer_body(
+    net: NetworkBuilder, spec_net: Any, tokens: str, vocab: int, context_length: int
+) -> tuple[str, Shape]:
+    """Token and position embeddings, causal transformer blocks, a final layer norm."""
+    d = spec_net.d_model
+    h, shape = _token_embedding(net, tokens, vocab, d)
+    h = net.add("h", _positions(net, spec_net.positions, context_length, d), (h,))
+    if spec_net.dropout:
+        dropout = Dropout(type="dropout", rate=spec_net.dropout, name="embedding_dropout")
+        h = net.add("h", net.synth(dropout, shape, kind="dropout"), (h,))
+    for i in range(spec_net.layers):
+        block = TransformerBlock(
+            type="transformer_block",
+            num_heads=spec_net.heads,
+            key_dim=d // spec_net.heads,
+            ff_dim=spec_net.ff_dim or 4 * d,
+            dropout=spec_net.dropout,
+            causal=True,
+            name=f"block_{i + 1}",
+        )
+        h = net.add("h", net.synth(block, shape, kind="transformer_block"), (h,))
+    norm = LayerNorm(type="layer_norm", epsilon=1e-5, name="final_norm")
+    return net.add("h", net.synth(norm, shape, kind="layer_norm"), (h,)), shape
+
+
+def _positions(net: NetworkBuilder, positions: str, context_length: int, d: int) -> LayerPlan:
+    """The runtime's position layers: learned (one vector per position) or sinusoidal."""
+    if positions == "learned":
+        return net.layer(
+            "positions",
+            "gencompile_layers.PositionEmbedding",
+            (("max_length", context_length),),
+            (None, d),
+            context_length * d,
+            name="position_embedding",
+            positional=1,
+        )
+    return net.layer(
+        "positions",
+        "gencompile_layers.SinusoidalPositions",
+        (),
+        (None, d),
+        0,
+        name="sinusoidal_positions",
+    )
+
+
+def _recurrent_body(
+    net: NetworkBuilder, spec_net: Any, tokens: str, vocab: int
+) -> tuple[str, Shape]:
+    """A token embedding and stacked LSTM or GRU layers returning every step."""
+    h, shape = _token_embedding(net, tokens, vocab, spec_net.embedding_dim)
+    recurrent = LSTM if spec_net.type == "lstm" else GRU
+    for i in range(spec_net.layers):
+        layer = recurrent(
+            type=spec_net.type,
+            units=spec_net.units,
+            return_sequences=True,
+            dropout=spec_net.dropout,
+            name=f"{spec_net.type}_{i + 1}",
+        )
+        plan = net.synth(layer, shape, kind=spec_net.type)
+        h, shape = net.add("h", plan, (h,)), plan.output_shape
+    return h, shape
 
 
 def _pixelcnn_network(low: Lowering, shape: Shape, levels: int, bernoulli: bool) -> NetworkPlan:
@@ -214,12 +190,8 @@ def _pixelcnn_network(low: Lowering, shape: Shape, levels: int, bernoulli: bool)
         net.add("logits", pointwise(1, f, "logits", activation=None), (h,))
     else:
         h = net.add("h", pointwise(c * levels, f, "logits", activation=None), (h,))
-        target = (h_, w_, c, levels)
-        reshape = net.layer(
-            "reshape", "layers.Reshape", (("target_shape", target),), target, 0,
-            name="to_levels", positional=1,
-        )  # fmt: skip
-        net.add("logits", reshape, (h,))
+        reshape = Reshape(type="reshape", target_shape=[h_, w_, c, levels], name="to_levels")
+        net.add("logits", net.synth(reshape, (h_, w_, c * levels), kind="reshape"), (h,))
     what = "logit of being on" if bernoulli else f"logits over {levels} grey levels"
     doc = f"Image -> each pixel's {what}, given the pixels before it (raster order)."
     return net.build(doc, ("logits",))

@@ -22,9 +22,19 @@ from typing import Any
 from gencompile.compiler.family import Capabilities, Family, Refusal
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
-from gencompile.compiler.plan import NetworkPlan, ProjectPlan, Shape
+from gencompile.compiler.plan import LayerPlan, NetworkPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import size
 from gencompile.spec.families.diffusion import DiffusionModel
+from gencompile.spec.networks import (
+    ActivationLayer,
+    Conv2D,
+    Dense,
+    Embedding,
+    Flatten,
+    GroupNorm,
+    Reshape,
+    UpSampling2D,
+)
 
 TARGET_WORDS = {
     "epsilon": "the noise eps",
@@ -143,15 +153,10 @@ def _inputs(net: NetworkBuilder, data_shape: Shape, num_classes: int | None) -> 
 
 def _class_embedding(net: NetworkBuilder, var: str, y: str, num_classes: int, dim: int) -> str:
     """Add a learned embedding of the class (index num_classes: no class) to `var`."""
-    embedding = net.layer(
-        "embedding",
-        "layers.Embedding",
-        (("input_dim", num_classes + 1), ("output_dim", dim)),
-        (dim,),
-        (num_classes + 1) * dim,
-        name="class_embedding",
-        positional=2,
+    layer = Embedding(
+        type="embedding", input_dim=num_classes + 1, output_dim=dim, name="class_embedding"
     )
+    embedding = net.synth(layer, (), kind="embedding")
     class_embedding = net.add("class_embedding", embedding, (y,))
     add = net.layer("add", "layers.Add", (), (dim,), 0, name="with_class")
     return net.add(var, add, (var, class_embedding), packed=True)
@@ -170,20 +175,11 @@ def _sinusoidal(net: NetworkBuilder, t: str, dim: int) -> str:
     return net.add("time_features", layer, (t,))
 
 
-def _dense(net: NetworkBuilder, units: int, fan_in: int, activation: str | None, name: str):
-    args: tuple[tuple[str, Any], ...] = (("units", units),)
-    if activation is not None:
-        args += (("activation", activation),)
-    return net.layer(
-        "dense",
-        "layers.Dense",
-        args,
-        (units,),
-        fan_in * units + units,
-        name=name,
-        positional=1,
-        regularize=True,
-    )
+def _dense(
+    net: NetworkBuilder, units: int, fan_in: int, activation: str | None, name: str
+) -> LayerPlan:
+    layer = Dense(type="dense", units=units, activation=activation, name=name)
+    return net.synth(layer, (fan_in,), kind="dense")
 
 
 def _mlp(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkPlan:
@@ -195,9 +191,8 @@ def _mlp(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkPl
         features = _class_embedding(net, features, inputs[2], num_classes, denoiser.time_embedding)
     h, width = inputs[0], size(data_shape)
     if len(data_shape) > 1:
-        h = net.add(
-            "h", net.layer("flatten", "layers.Flatten", (), (width,), 0, name="flatten"), (h,)
-        )
+        flatten = net.synth(Flatten(type="flatten", name="flatten"), data_shape, kind="flatten")
+        h = net.add("h", flatten, (h,))
     width += denoiser.time_embedding
     concat = net.layer("concat", "layers.Concatenate", (), (width,), 0, name="with_time")
     h = net.add("h", concat, (h, features), packed=True)
@@ -209,16 +204,8 @@ def _mlp(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkPl
         net.add("prediction", _dense(net, out, width, None, "prediction"), (h,))
     else:
         h = net.add("h", _dense(net, out, width, None, "prediction"), (h,))
-        reshape = net.layer(
-            "reshape",
-            "layers.Reshape",
-            (("target_shape", tuple(data_shape)),),
-            data_shape,
-            0,
-            name="to_data_shape",
-            positional=1,
-        )
-        net.add("prediction", reshape, (h,))
+        reshape = Reshape(type="reshape", target_shape=list(data_shape), name="to_data_shape")
+        net.add("prediction", net.synth(reshape, (out,), kind="reshape"), (h,))
     return net.build(_doc(low, "an MLP on [x_t, sinusoidal features of t]"), ("prediction",))
 
 
@@ -241,18 +228,16 @@ class _UNet:
         self.h, self.shape = "h", (0, 0, 0)
         self.skips: list[tuple[str, Shape]] = []
 
-    def conv(self, filters: int, name: str, strides: int = 1, kernel: int = 3, **extra: Any):
-        height, width, channels = self.shape
-        shape = (height // strides, width // strides, filters)
-        args: tuple[tuple[str, Any], ...] = (("filters", filters), ("kernel_size", kernel))
-        if strides != 1:
-            args += (("strides", strides),)
-        args += (("padding", "same"), *extra.items())
-        params = kernel * kernel * channels * filters + filters
-        layer = self.net.layer(
-            "conv2d", "layers.Conv2D", args, shape, params, name, positional=2, regularize=True
-        )
-        self.h, self.shape = self.net.add("h", layer, (self.h,)), shape
+    def add(self, layer: Any, kind: str, extra: tuple[tuple[str, Any], ...] = ()) -> None:
+        """One spec-like layer of one input, through the layer records."""
+        plan = self.net.synth(layer, self.shape, kind=kind, extra=extra)
+        self.h, self.shape = self.net.add("h", plan, (self.h,)), plan.output_shape
+
+    def conv(
+        self, filters: int, name: str, strides: int = 1, extra: tuple[tuple[str, Any], ...] = ()
+    ) -> None:
+        conv = Conv2D(type="conv2d", filters=filters, kernel_size=3, strides=strides, name=name)
+        self.add(conv, "conv2d", extra)
 
     def residual(self, width: int, name: str) -> None:
         args: tuple[tuple[str, Any], ...] = (("width", width), ("groups", self.denoiser.groups))
@@ -298,13 +283,6 @@ class _UNet:
         self.h = self.net.add("h", layer, (self.h, skip), packed=True)
         self.shape = shape
 
-    def simple(
-        self, kind: str, cls: str, args: tuple, shape: Shape, params: int, name: str, positional=0
-    ) -> None:
-        """A layer of one input and no spec options (upsampling, norm, activation)."""
-        layer = self.net.layer(kind, cls, args, shape, params, name, positional=positional)
-        self.h, self.shape = self.net.add("h", layer, (self.h,)), shape
-
 
 def _unet(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkPlan:
     denoiser = low.spec.model.denoiser
@@ -312,61 +290,19 @@ def _unet(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkP
     attention = list(denoiser.attention or [False] * len(widths))
     net = NetworkBuilder("denoiser", low.regularizer(), low.report)
     inputs = _inputs(net, data_shape, num_classes)
-    features = _sinusoidal(net, inputs[1], denoiser.time_embedding)
-    dim = 4 * widths[0]
-    first = _dense(net, dim, denoiser.time_embedding, "silu", "time_dense_1")
-    embedding = net.add("embedding", first, (features,))
-    embedding = net.add("embedding", _dense(net, dim, dim, None, "time_dense_2"), (embedding,))
-    if num_classes is not None:
-        embedding = _class_embedding(net, embedding, inputs[2], num_classes, dim)
+    embedding, dim = _time_embedding(net, denoiser, inputs, num_classes, 4 * widths[0])
     unet = _UNet(net, denoiser, embedding, dim)
     unet.h, unet.shape = inputs[0], data_shape
     unet.conv(widths[0], "stem")
-    last = len(widths) - 1
-    for i, width in enumerate(widths):  # down: blocks per level, each leaving a skip
-        for b in range(denoiser.blocks):
-            unet.residual(width, f"down_{i + 1}_block_{b + 1}")
-            if attention[i]:
-                unet.attention(f"down_{i + 1}_attention_{b + 1}")
-            unet.push_skip()
-        if i < last:
-            unet.conv(width, f"downsample_{i + 1}", strides=2)
+    _down(unet, widths, attention)
     unet.residual(widths[-1], "middle_block_1")
     if attention[-1]:
         unet.attention("middle_attention")
     unet.residual(widths[-1], "middle_block_2")
-    for i in reversed(range(len(widths))):  # up: the mirror image, consuming the skips
-        width = widths[i]
-        for b in range(denoiser.blocks):
-            unet.concat_skip(f"up_{i + 1}_skip_{b + 1}")
-            unet.residual(width, f"up_{i + 1}_block_{b + 1}")
-            if attention[i]:
-                unet.attention(f"up_{i + 1}_attention_{b + 1}")
-        if i > 0:
-            height, breadth, channels = unet.shape
-            unet.simple(
-                "upsampling2d",
-                "layers.UpSampling2D",
-                (("size", 2),),
-                (2 * height, 2 * breadth, channels),
-                0,
-                f"upsample_{i + 1}",
-                positional=1,
-            )
-            unet.conv(channels, f"upsample_{i + 1}_conv")
-    channels = unet.shape[2]
-    unet.simple(
-        "group_norm",
-        "layers.GroupNormalization",
-        (("groups", denoiser.groups),),
-        unet.shape,
-        2 * channels,
-        "out_norm",
-    )
-    unet.simple(
-        "activation", "layers.Activation", (("activation", "silu"),), unet.shape, 0, "out_silu", 1
-    )
-    unet.conv(data_shape[-1], "out_conv", kernel_initializer="zeros")
+    _up(unet, widths, attention)
+    unet.add(GroupNorm(type="group_norm", groups=denoiser.groups, name="out_norm"), "group_norm")
+    unet.add(ActivationLayer(type="activation", activation="silu", name="out_silu"), "activation")
+    unet.conv(data_shape[-1], "out_conv", extra=(("kernel_initializer", "zeros"),))
     net.steps[-1] = replace(net.steps[-1], target="prediction")
     levels = ", ".join(
         f"{w}{' (attention)' if a else ''}" for w, a in zip(widths, attention, strict=True)
@@ -374,6 +310,47 @@ def _unet(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkP
     blocks = f"{denoiser.blocks} block{'s' if denoiser.blocks > 1 else ''}"
     what = f"a U-Net, widths {levels}, {blocks} per level"
     return net.build(_doc(low, what), ("prediction",))
+
+
+def _time_embedding(
+    net: NetworkBuilder, denoiser: Any, inputs: tuple[str, ...], num_classes: int | None, dim: int
+) -> tuple[str, int]:
+    """Sinusoidal features of t through two dense layers (+ the class embedding)."""
+    features = _sinusoidal(net, inputs[1], denoiser.time_embedding)
+    first = _dense(net, dim, denoiser.time_embedding, "silu", "time_dense_1")
+    embedding = net.add("embedding", first, (features,))
+    embedding = net.add("embedding", _dense(net, dim, dim, None, "time_dense_2"), (embedding,))
+    if num_classes is not None:
+        embedding = _class_embedding(net, embedding, inputs[2], num_classes, dim)
+    return embedding, dim
+
+
+def _down(unet: _UNet, widths: list[int], attention: list[bool]) -> None:
+    """Residual blocks per level, each leaving a skip, then a strided convolution."""
+    last = len(widths) - 1
+    for i, width in enumerate(widths):
+        for b in range(unet.denoiser.blocks):
+            unet.residual(width, f"down_{i + 1}_block_{b + 1}")
+            if attention[i]:
+                unet.attention(f"down_{i + 1}_attention_{b + 1}")
+            unet.push_skip()
+        if i < last:
+            unet.conv(width, f"downsample_{i + 1}", strides=2)
+
+
+def _up(unet: _UNet, widths: list[int], attention: list[bool]) -> None:
+    """The mirror image of `_down`, consuming the skips; upsampling by 2 between levels."""
+    for i in reversed(range(len(widths))):
+        for b in range(unet.denoiser.blocks):
+            unet.concat_skip(f"up_{i + 1}_skip_{b + 1}")
+            unet.residual(widths[i], f"up_{i + 1}_block_{b + 1}")
+            if attention[i]:
+                unet.attention(f"up_{i + 1}_attention_{b + 1}")
+        if i > 0:
+            channels = unet.shape[2]
+            upsample = UpSampling2D(type="upsampling2d", size=2, name=f"upsample_{i + 1}")
+            unet.add(upsample, "upsampling2d")
+            unet.conv(channels, f"upsample_{i + 1}_conv")
 
 
 SHORT_TARGETS = {"epsilon": "the noise eps", "v": "v", "x0": "x_0"}

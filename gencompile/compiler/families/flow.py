@@ -22,7 +22,7 @@ from gencompile.compiler.networks import NetworkBuilder, expand, walk
 from gencompile.compiler.plan import LayerPlan, NetworkPlan, PathKey, ProjectPlan, Shape
 from gencompile.compiler.shapes import ShapeError, fmt, size
 from gencompile.spec.families.flow import FlowModel
-from gencompile.spec.networks import Network
+from gencompile.spec.networks import Conv2D, Dense, Network, Reshape
 
 # Builtin data sets whose values are discrete, with their number of levels.
 DISCRETE_BUILTINS = {"digits": 17}
@@ -69,6 +69,17 @@ class TransformPlan:
     output_shape: Shape
     params: int  # trainable parameters
     source: PathKey  # the spec entry it comes from
+
+
+@dataclass(frozen=True)
+class _Call:
+    """What one runtime transform's constructor call needs besides its class and name."""
+
+    args: tuple[tuple[str, Any], ...] = ()
+    positional: int = 0
+    params: int = 0
+    output_shape: Shape | None = None  # None: the input's shape
+    regularized: bool = False
 
 
 @dataclass(frozen=True)
@@ -136,78 +147,78 @@ class FlowLowering:
         self.position += 1
         kind = spec.type
         name = self.name(kind)
-        image = len(shape) == 3
-        channels = shape[-1]
-        args: tuple[tuple[str, Any], ...] = ()
-        positional = 0
-        out, params, regularizer = shape, 0, None
-        if kind == "affine_coupling":
-            args, params = self._coupling(spec, path, shape, name)
-            positional = 1
-        elif kind == "actnorm":
-            params = 2 * channels
-        elif kind == "permutation":
-            if channels < 2:
-                what = "channel" if image else "feature"
-                self.report(
-                    path,
-                    f"a permutation of a single {what} does nothing (shape {fmt(shape)})",
-                    "squeeze the images first, or remove it" if image else "remove it",
-                )
-            args = (("order", spec.order),)
-            positional = 1
-            if spec.order == "random":
-                args += (("seed", self.seed + self.position),)
-        elif kind == "invertible_dense":
-            args = (("seed", self.seed + self.position),)
-            params = channels * channels
-        elif kind == "maf":
-            reverse = self.mafs % 2 == 1
-            self.mafs += 1
-            dims = size(shape)
-            widths = [dims, *spec.hidden, 2 * dims]
-            params = sum(a * b + b for a, b in itertools.pairwise(widths))
-            args = (("hidden", tuple(spec.hidden)),)
-            for key, value in (
-                ("activation", spec.activation),
-                ("reverse", reverse),
-                ("scale", spec.scale),
-                ("clamp", spec.clamp),
-            ):
-                if value != RUNTIME_DEFAULTS[key]:
-                    args += ((key, value),)
-            positional = 1
-            regularizer = self.low.regularizer()
-        elif kind == "squeeze":
-            if not image:
-                self.report(
-                    path,
-                    f"squeeze reshapes images, but the flow's input here is a vector {fmt(shape)}",
-                    "remove it",
-                )
-            if shape[0] % 2 or shape[1] % 2:
-                self.report(
-                    path,
-                    f"squeeze needs an even height and width, but gets shape {fmt(shape)}",
-                    None,
-                )
-            out = (shape[0] // 2, shape[1] // 2, 4 * channels)
-        elif kind == "logit":
-            self._check_logit(path)
-            args = (("alpha", spec.alpha),)
-            positional = 1
+        call = TRANSFORMS[kind](self, spec, path, shape, name)
+        out = call.output_shape or shape
+        regularizer = self.low.regularizer() if call.regularized else None
         layer = LayerPlan(
             kind,
             RUNTIME_CLASSES[kind],
-            args,
+            call.args,
             name,
             out,
-            params,
-            positional,
+            call.params,
+            call.positional,
             regularizer,
             path,
         )
-        return TransformPlan(layer, shape, out, params, path)
+        return TransformPlan(layer, shape, out, call.params, path)
+
+    # Each runtime transform's arguments, output shape and parameter count, in one place.
+    def _actnorm(self, spec: Any, path: PathKey, shape: Shape, name: str) -> _Call:
+        return _Call(params=2 * shape[-1])  # a scale and a shift per channel
+
+    def _permutation(self, spec: Any, path: PathKey, shape: Shape, name: str) -> _Call:
+        if shape[-1] < 2:
+            image = len(shape) == 3
+            what = "channel" if image else "feature"
+            self.report(
+                path,
+                f"a permutation of a single {what} does nothing (shape {fmt(shape)})",
+                "squeeze the images first, or remove it" if image else "remove it",
+            )
+        args: tuple[tuple[str, Any], ...] = (("order", spec.order),)
+        if spec.order == "random":
+            args += (("seed", self.seed + self.position),)
+        return _Call(args, positional=1)
+
+    def _invertible_dense(self, spec: Any, path: PathKey, shape: Shape, name: str) -> _Call:
+        channels = shape[-1]
+        return _Call((("seed", self.seed + self.position),), params=channels * channels)
+
+    def _maf(self, spec: Any, path: PathKey, shape: Shape, name: str) -> _Call:
+        reverse = self.mafs % 2 == 1
+        self.mafs += 1
+        dims = size(shape)
+        # The MADE's masked dense layers: dims -> hidden... -> a shift and a scale per dim.
+        widths = [dims, *spec.hidden, 2 * dims]
+        params = sum(a * b + b for a, b in itertools.pairwise(widths))
+        args: tuple[tuple[str, Any], ...] = (("hidden", tuple(spec.hidden)),)
+        for key, value in (
+            ("activation", spec.activation),
+            ("reverse", reverse),
+            ("scale", spec.scale),
+            ("clamp", spec.clamp),
+        ):
+            if value != RUNTIME_DEFAULTS[key]:
+                args += ((key, value),)
+        return _Call(args, positional=1, params=params, regularized=True)
+
+    def _squeeze(self, spec: Any, path: PathKey, shape: Shape, name: str) -> _Call:
+        if len(shape) != 3:
+            self.report(
+                path,
+                f"squeeze reshapes images, but the flow's input here is a vector {fmt(shape)}",
+                "remove it",
+            )
+        if shape[0] % 2 or shape[1] % 2:
+            self.report(
+                path, f"squeeze needs an even height and width, but gets shape {fmt(shape)}", None
+            )
+        return _Call(output_shape=(shape[0] // 2, shape[1] // 2, 4 * shape[2]))
+
+    def _logit(self, spec: Any, path: PathKey, shape: Shape, name: str) -> _Call:
+        self._check_logit(path)
+        return _Call((("alpha", spec.alpha),), positional=1)
 
     def _check_logit(self, path: PathKey) -> None:
         data = self.low.spec.data
@@ -222,9 +233,7 @@ class FlowLowering:
                 "put it first and set data.preprocessing: {scale: [0, 1]}",
             )
 
-    def _coupling(
-        self, spec: Any, path: PathKey, shape: Shape, name: str
-    ) -> tuple[tuple[tuple[str, Any], ...], int]:
+    def _coupling(self, spec: Any, path: PathKey, shape: Shape, name: str) -> _Call:
         image = len(shape) == 3
         if spec.mask == "alternating" and image:
             self.report(
@@ -270,7 +279,8 @@ class FlowLowering:
         for key in ("scale", "clamp"):
             if getattr(spec, key) != RUNTIME_DEFAULTS[key]:
                 args += ((key, getattr(spec, key)),)
-        return args, network.params
+        # A coupling's parameters are its conditioner network's.
+        return _Call(args, positional=1, params=network.params)
 
     def _conditioner(self, spec: Any, path: PathKey, shape: Shape) -> NetworkPlan:
         number = len(self.conditioners) + 1
@@ -282,50 +292,35 @@ class FlowLowering:
         self._check_names(hidden, hidden_path)
         x = net.input("x_masked", shape)
         h, body = net.body(hidden, hidden_path, x, shape)
+        self._conditioner_heads(net, h, body, shape, hidden, hidden_path)
+        doc = f"Shift and log-scale of an affine coupling on {fmt(shape)}, from its masked input."
+        return net.build(doc, ("shift", "log_scale"))
+
+    def _conditioner_heads(
+        self,
+        net: NetworkBuilder,
+        h: str,
+        body: Shape,
+        shape: Shape,
+        hidden: Network,
+        hidden_path: PathKey,
+    ) -> None:
+        """A shift and a log-scale of the input's shape, zero at the start (identity)."""
+        zeros = (("kernel_initializer", "zeros"),)
         if len(body) == 1:
-            units = size(shape)
             for head in ("shift", "log_scale"):
-                dense = net.layer(
-                    "head",
-                    "layers.Dense",
-                    (("units", units), ("kernel_initializer", "zeros")),
-                    (units,),
-                    body[0] * units + units,
-                    name=head,
-                    positional=1,
-                    regularize=True,
-                )
+                layer = Dense(type="dense", units=size(shape), name=head)
+                dense = net.synth(layer, body, extra=zeros)
                 net.add(head, dense, (h,))
                 if len(shape) > 1:
-                    reshape = net.layer(
-                        "reshape",
-                        "layers.Reshape",
-                        (("target_shape", tuple(shape)),),
-                        shape,
-                        0,
-                        name=f"{head}_image",
-                        positional=1,
+                    reshape = Reshape(
+                        type="reshape", target_shape=list(shape), name=f"{head}_image"
                     )
-                    net.add(head, reshape, (head,))
+                    net.add(head, net.synth(reshape, dense.output_shape, kind="reshape"), (head,))
         elif len(body) == 3 and len(shape) == 3 and body[:2] == shape[:2]:
-            channels = shape[-1]
             for head in ("shift", "log_scale"):
-                conv = net.layer(
-                    "head",
-                    "layers.Conv2D",
-                    (
-                        ("filters", channels),
-                        ("kernel_size", 3),
-                        ("padding", "same"),
-                        ("kernel_initializer", "zeros"),
-                    ),
-                    shape,
-                    9 * body[2] * channels + channels,
-                    name=head,
-                    positional=2,
-                    regularize=True,
-                )
-                net.add(head, conv, (h,))
+                conv = Conv2D(type="conv2d", filters=shape[-1], kernel_size=3, name=head)
+                net.add(head, net.synth(conv, body, extra=zeros), (h,))
         else:
             target = "the flow's input here" if len(shape) == 1 else "the image's height and width"
             self.report(
@@ -334,8 +329,6 @@ class FlowLowering:
                 f"projected to a shift and scale of shape {fmt(shape)}",
                 f"end the body with a flat vector (dense) or with {target} (conv2d, padding same)",
             )
-        doc = f"Shift and log-scale of an affine coupling on {fmt(shape)}, from its masked input."
-        return net.build(doc, ("shift", "log_scale"))
 
     def _check_names(self, network: Network, path: PathKey) -> None:
         """Layer names must be unique inside one network: they name Keras layers."""
@@ -351,6 +344,17 @@ class FlowLowering:
                     "give each layer a unique name",
                 )
             seen.add(layer.name)
+
+
+TRANSFORMS = {
+    "affine_coupling": FlowLowering._coupling,
+    "actnorm": FlowLowering._actnorm,
+    "permutation": FlowLowering._permutation,
+    "invertible_dense": FlowLowering._invertible_dense,
+    "maf": FlowLowering._maf,
+    "squeeze": FlowLowering._squeeze,
+    "logit": FlowLowering._logit,
+}
 
 
 def _last_layer(network: Network, path: PathKey) -> PathKey:

@@ -17,10 +17,11 @@ from typing import Any
 from gencompile.catalog.gan import LOSSES, PENALTIES, AdversarialLoss, GradientPenalty
 from gencompile.compiler.family import Family
 from gencompile.compiler.lowering import Lowering, type_first
-from gencompile.compiler.networks import NetworkBuilder, expand, walk
-from gencompile.compiler.plan import LayerPlan, NetworkPlan, PathKey, ProjectPlan, Shape
+from gencompile.compiler.networks import NetworkBuilder, expand, spectrally_normalized, walk
+from gencompile.compiler.plan import NetworkPlan, PathKey, ProjectPlan, Shape
 from gencompile.compiler.shapes import ShapeError, fmt, size
 from gencompile.spec.families.gan import GANModel
+from gencompile.spec.networks import Conv2D, Dense, Embedding, Flatten, Reshape, UpSampling2D
 from gencompile.spec.training import Adam
 
 
@@ -64,11 +65,8 @@ def _class_code(net: NetworkBuilder, conditional: Any) -> tuple[str, int]:
         layer = net.layer("one_hot", "layers.CategoryEncoding", args, (k,), 0, name="class_code")
         return net.add("y_code", layer, (y,)), k
     dim = conditional.embedding_dim or 16
-    args = (("input_dim", k), ("output_dim", dim))
-    layer = net.layer(
-        "embedding", "layers.Embedding", args, (dim,), k * dim, name="class_code", positional=2
-    )
-    return net.add("y_code", layer, (y,)), dim
+    embedding = Embedding(type="embedding", input_dim=k, output_dim=dim, name="class_code")
+    return net.add("y_code", net.synth(embedding, (), kind="embedding"), (y,)), dim
 
 
 def _join_class(
@@ -76,26 +74,10 @@ def _join_class(
 ) -> tuple[str, Shape]:
     """Concatenate the class code to flat features, or as constant channels of an image."""
     if len(shape) == 3:
-        pixel = net.layer(
-            "reshape",
-            "layers.Reshape",
-            (("target_shape", (1, 1, dim)),),
-            (1, 1, dim),
-            0,
-            name="class_code_pixel",
-            positional=1,
-        )
-        code = net.add("y_code", pixel, (code,))
-        tile = net.layer(
-            "upsampling2d",
-            "layers.UpSampling2D",
-            (("size", (shape[0], shape[1])),),
-            (shape[0], shape[1], dim),
-            0,
-            name="class_code_map",
-            positional=1,
-        )
-        code = net.add("y_code", tile, (code,))
+        pixel = Reshape(type="reshape", target_shape=[1, 1, dim], name="class_code_pixel")
+        code = net.add("y_code", net.synth(pixel, (dim,), kind="reshape"), (code,))
+        tile = UpSampling2D(type="upsampling2d", size=shape[:2], name="class_code_map")
+        code = net.add("y_code", net.synth(tile, (1, 1, dim), kind="upsampling2d"), (code,))
     joined = (*shape[:-1], shape[-1] + dim)
     concat = net.layer("concat", "layers.Concatenate", (), joined, 0, name="with_class")
     return net.add("h", concat, (h, code), packed=True), joined
@@ -137,47 +119,37 @@ def _generator(low: Lowering, data_shape: Shape, activation: str) -> NetworkPlan
         code, dim = _class_code(net, model.conditional)
         h, shape = _join_class(net, h, shape, code, dim)
     h, shape = net.body(model.generator, ("model", "generator"), h, shape)
-    act = (("activation", activation),) if activation != "linear" else ()
+    _generator_head(low, net, h, shape, data_shape, activation)
+    doc = (
+        "G(z, y): maps z and a class y to one example."
+        if model.conditional
+        else "G(z): maps z to one example."
+    )
+    return net.build(doc, ("x",))
+
+
+def _generator_head(
+    low: Lowering, net: NetworkBuilder, h: str, shape: Shape, data_shape: Shape, activation: str
+) -> None:
+    """Dense (+ reshape) from a flat body, a 3x3 convolution from an image of the data's
+    height and width; the output `x` is one example."""
+    act = activation if activation != "linear" else None
     if len(shape) == 1:
-        units = size(data_shape)
-        dense = net.layer(
-            "head",
-            "layers.Dense",
-            (("units", units), *act),
-            (units,),
-            shape[0] * units + units,
-            name="output_dense",
-            positional=1,
-            regularize=True,
-        )
+        dense = Dense(type="dense", units=size(data_shape), activation=act, name="output_dense")
         if len(data_shape) == 1:
-            net.add("x", dense, (h,))
-        else:
-            h = net.add("h", dense, (h,))
-            reshape = net.layer(
-                "reshape",
-                "layers.Reshape",
-                (("target_shape", tuple(data_shape)),),
-                data_shape,
-                0,
-                name="to_data_shape",
-                positional=1,
-            )
-            net.add("x", reshape, (h,))
+            net.add("x", net.synth(dense, shape), (h,))
+            return
+        head = net.synth(dense, shape)
+        h = net.add("h", head, (h,))
+        reshape = Reshape(type="reshape", target_shape=list(data_shape), name="to_data_shape")
+        net.add("x", net.synth(reshape, head.output_shape, kind="reshape"), (h,))
     elif len(shape) == 3 and len(data_shape) == 3 and shape[:2] == data_shape[:2]:
-        channels = data_shape[2]
-        conv = net.layer(
-            "head",
-            "layers.Conv2D",
-            (("filters", channels), ("kernel_size", 3), ("padding", "same"), *act),
-            data_shape,
-            9 * shape[2] * channels + channels,
-            name="output_conv",
-            positional=2,
-            regularize=True,
+        conv = Conv2D(
+            type="conv2d", filters=data_shape[2], kernel_size=3, activation=act, name="output_conv"
         )
-        net.add("x", conv, (h,))
+        net.add("x", net.synth(conv, shape), (h,))
     else:
+        model = low.spec.model
         low.report(
             _last_layer_path(model.generator, ("model", "generator")),
             f"the generator's body ends with shape {fmt(shape)}, which cannot be turned into "
@@ -185,12 +157,6 @@ def _generator(low: Lowering, data_shape: Shape, activation: str) -> NetworkPlan
             _generator_shape_hint(shape, data_shape),
         )
         raise ShapeError("generator head")
-    doc = (
-        "G(z, y): maps z and a class y to one example."
-        if model.conditional
-        else "G(z): maps z to one example."
-    )
-    return net.build(doc, ("x",))
 
 
 def _generator_shape_hint(shape: Shape, data_shape: Shape) -> str:
@@ -215,46 +181,19 @@ def _discriminator(low: Lowering, data_shape: Shape, spectral_norm: bool) -> Net
     layers, _ = expand(model.discriminator, ("model", "discriminator"))
     if model.conditional is not None:
         if len(shape) > 1 and layers[0].type == "dense":
-            flat = (size(shape),)
-            flatten = net.layer("flatten", "layers.Flatten", (), flat, 0, name="flatten_x")
-            h, shape = net.add("h", flatten, (h,)), flat
+            flatten = net.synth(Flatten(type="flatten", name="flatten_x"), shape, kind="flatten")
+            h, shape = net.add("h", flatten, (h,)), flatten.output_shape
         code, dim = _class_code(net, model.conditional)
         h, shape = _join_class(net, h, shape, code, dim)
     h, shape = net.body(model.discriminator, ("model", "discriminator"), h, shape)
     if len(shape) > 1:
-        flat = (size(shape),)
-        h = net.add("h", net.layer("flatten", "layers.Flatten", (), flat, 0, name="features"), (h,))
-        shape = flat
-    dense = net.layer(
-        "head",
-        "layers.Dense",
-        (("units", 1),),
-        (1,),
-        shape[0] + 1,
-        name="score",
-        positional=1,
-        regularize=True,
-    )
+        flatten = net.synth(Flatten(type="flatten", name="features"), shape, kind="flatten")
+        h, shape = net.add("h", flatten, (h,)), flatten.output_shape
+    score = Dense(type="dense", units=1, name="score")
     if spectral_norm:
-        inner = LayerPlan(
-            "head",
-            "layers.Dense",
-            (("units", 1),),
-            net.unique("dense"),
-            (1,),
-            shape[0] + 1,
-            1,
-            dense.regularizer,
-        )
-        dense = LayerPlan(
-            "spectral_norm",
-            "layers.SpectralNormalization",
-            (("layer", inner),),
-            "score",
-            (1,),
-            shape[0] + 2,  # + the power iteration's vector u
-            1,
-        )
+        dense = net.synth(spectrally_normalized(score), shape, kind="spectral_norm")
+    else:
+        dense = net.synth(score, shape)
     net.add("score", dense, (h,))
     kind = LOSSES[model.loss.type].score
     given = "an example x and its class y" if model.conditional else "an example x"

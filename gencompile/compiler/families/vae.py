@@ -12,6 +12,7 @@ from gencompile.compiler.networks import NetworkBuilder
 from gencompile.compiler.plan import NetworkPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import ShapeError, fmt, size
 from gencompile.spec.families.vae import VAEModel
+from gencompile.spec.networks import Conv2D, Dense, Flatten, Reshape
 
 LIKELIHOOD_PARAMS = {"bernoulli": 1, "categorical": None, "logistic": 2}
 
@@ -66,24 +67,13 @@ def _encoder(low: Lowering, data_shape: Shape, num_classes: int | None) -> Netwo
     x = net.input("x", data_shape)
     h, shape = net.body(model.encoder, ("model", "encoder"), x, data_shape)
     if len(shape) > 1:
-        flat = (size(shape),)
-        h = net.add("h", net.layer("flatten", "layers.Flatten", (), flat, 0, name="features"), (h,))
-        shape = flat
+        flatten = net.synth(Flatten(type="flatten", name="features"), shape, kind="flatten")
+        h, shape = net.add("h", flatten, (h,)), flatten.output_shape
     if num_classes is not None:
         h, shape = _with_class(net, h, shape, num_classes)
     heads = []
     for head in ("z_mean", "z_log_var"):
-        params = shape[0] * model.latent_dim + model.latent_dim
-        layer = net.layer(
-            "head",
-            "layers.Dense",
-            (("units", model.latent_dim),),
-            (model.latent_dim,),
-            params,
-            name=head,
-            positional=1,
-            regularize=True,
-        )
+        layer = net.synth(Dense(type="dense", units=model.latent_dim, name=head), shape)
         heads.append(net.add(head, layer, (h,)))
     inputs = "x and its class y" if num_classes else "x"
     doc = (
@@ -101,61 +91,37 @@ def _decoder(low: Lowering, data_shape: Shape, num_classes: int | None, params: 
     if num_classes is not None:
         h, shape = _with_class(net, h, shape, num_classes)
     h, shape = net.body(model.decoder, ("model", "decoder"), h, shape)
+    head = net.synth(_likelihood_head(low, shape, data_shape, params), shape)
+    h = net.add("h", head, (h,))
     target = data_shape if params == 1 else (*data_shape, params)
-    channels = data_shape[-1] * params
-    if len(shape) == 1:
-        units = size(data_shape) * params
-        dense = net.layer(
-            "head",
-            "layers.Dense",
-            (("units", units),),
-            (units,),
-            shape[0] * units + units,
-            name="likelihood_params",
-            positional=1,
-            regularize=True,
-        )
-        h = net.add("h", dense, (h,))
-    elif len(shape) == 3 and len(data_shape) == 3 and shape[:2] == data_shape[:2]:
-        conv_params = 9 * shape[2] * channels + channels
-        conv = net.layer(
-            "head",
-            "layers.Conv2D",
-            (("filters", channels), ("kernel_size", 3), ("padding", "same")),
-            (*data_shape[:2], channels),
-            conv_params,
-            name="likelihood_params",
-            positional=2,
-            regularize=True,
-        )
-        h = net.add("h", conv, (h,))
-    else:
-        last = _last_layer_path(model.decoder)
-        low.report(
-            last,
-            f"the decoder's body ends with shape {fmt(shape)}, which cannot be projected to "
-            f"the data's shape {fmt(data_shape)}",
-            "end the body with a flat vector (dense) or with an image of the data's height "
-            "and width (conv2d_transpose / upsampling2d)",
-        )
-        raise ShapeError("decoder head")
-    if net.steps[-1].layer.output_shape == tuple(target):
+    if head.output_shape == tuple(target):
         net.steps[-1] = replace(net.steps[-1], target="params")
     else:
-        reshape = net.layer(
-            "reshape",
-            "layers.Reshape",
-            (("target_shape", tuple(target)),),
-            target,
-            0,
-            name="to_data_shape",
-            positional=1,
-        )
-        net.add("params", reshape, (h,))
+        reshape = Reshape(type="reshape", target_shape=list(target), name="to_data_shape")
+        net.add("params", net.synth(reshape, head.output_shape, kind="reshape"), (h,))
     kind = low.spec.model.likelihood.type
     given = "z, y" if num_classes else "z"
     doc = f"p(x | {given}): maps a latent code to the {kind} likelihood's parameters."
     return net.build(doc, ("params",))
+
+
+def _likelihood_head(low: Lowering, shape: Shape, data_shape: Shape, params: int) -> Any:
+    """Dense from a flat body, a 3x3 convolution from an image of the data's height and
+    width: either way `params` values per data value."""
+    if len(shape) == 1:
+        units = size(data_shape) * params
+        return Dense(type="dense", units=units, name="likelihood_params")
+    if len(shape) == 3 and len(data_shape) == 3 and shape[:2] == data_shape[:2]:
+        channels = data_shape[-1] * params
+        return Conv2D(type="conv2d", filters=channels, kernel_size=3, name="likelihood_params")
+    low.report(
+        _last_layer_path(low.spec.model.decoder),
+        f"the decoder's body ends with shape {fmt(shape)}, which cannot be projected to "
+        f"the data's shape {fmt(data_shape)}",
+        "end the body with a flat vector (dense) or with an image of the data's height "
+        "and width (conv2d_transpose / upsampling2d)",
+    )
+    raise ShapeError("decoder head")
 
 
 def _last_layer_path(network: Any) -> tuple[str | int, ...]:
