@@ -199,12 +199,18 @@ TEXT_HINT = (
 
 def check_autoregressive(spec: Any) -> Found:
     """Data against network, tokenizer, metrics and sample format (located at the field)."""
-    model = spec.model
-    if model.family != "autoregressive":
+    if spec.model.family != "autoregressive":
         return
-    source, text = spec.data.source, is_text_source(spec.data.source)
+    text = is_text_source(spec.data.source)
+    source = spec.data.source
     what = f"{source.type} {getattr(source, 'name', '')}".strip()
-    network = model.network
+    yield from _network_for_data(spec.model.network, text, what)
+    yield from (_text_data(spec) if text else _image_data(spec, what))
+    yield from _metrics_for_data(spec, text, what)
+    yield from _text_samples(spec) if text else ()
+
+
+def _network_for_data(network: Any, text: bool, what: str) -> Found:
     if network.type == "pixelcnn" and text:
         yield (
             ("model", "network", "type"),
@@ -219,42 +225,52 @@ def check_autoregressive(spec: Any) -> Found:
             "not text",
             "use network: {type: pixelcnn} for images; " + TEXT_HINT,
         )
-    if not text:
-        for field in ("tokenizer", "context_length"):
-            if field in model.model_fields_set:
-                yield (
-                    ("model", field),
-                    f"`{field}` applies to text data, but data.source ({what}) is not text",
-                    f"remove model.{field}",
-                )
-        for field in ("length", "prompt"):
-            if field in model.sampling.model_fields_set:
-                yield (
-                    ("model", "sampling", field),
-                    f"sampling.{field} applies to text, but data.source ({what}) is not text",
-                    f"remove model.sampling.{field}",
-                )
-        if model.teacher_forcing < 1:
+
+
+def _image_data(spec: Any, what: str) -> Found:
+    """What applies to text only, set for images; a pixelcnn's data not in [0, 1]."""
+    model = spec.model
+    for field in ("tokenizer", "context_length"):
+        if field in model.model_fields_set:
             yield (
-                ("model", "teacher_forcing"),
-                "teacher_forcing below 1 (scheduled sampling) is available for text networks",
-                "set teacher_forcing: 1.0",
+                ("model", field),
+                f"`{field}` applies to text data, but data.source ({what}) is not text",
+                f"remove model.{field}",
             )
-        if network.type == "pixelcnn" and spec.data.preprocessing.scale != (0.0, 1.0):
+    for field in ("length", "prompt"):
+        if field in model.sampling.model_fields_set:
             yield (
-                ("model", "network", "likelihood"),
-                f"a pixelcnn's {network.likelihood.type} pixels are read from data scaled to "
-                "[0, 1], but the data is not scaled to [0, 1]",
-                "set data.preprocessing: {scale: [0, 1]}",
+                ("model", "sampling", field),
+                f"sampling.{field} applies to text, but data.source ({what}) is not text",
+                f"remove model.sampling.{field}",
             )
-    else:
-        preprocessing = spec.data.preprocessing
-        if preprocessing.scale is not None or preprocessing.standardize:
-            yield (
-                ("data", "preprocessing"),
-                "text is tokenized, not scaled: preprocessing applies to numeric data",
-                "remove data.preprocessing",
-            )
+    if model.teacher_forcing < 1:
+        yield (
+            ("model", "teacher_forcing"),
+            "teacher_forcing below 1 (scheduled sampling) is available for text networks",
+            "set teacher_forcing: 1.0",
+        )
+    if model.network.type == "pixelcnn" and spec.data.preprocessing.scale != (0.0, 1.0):
+        yield (
+            ("model", "network", "likelihood"),
+            f"a pixelcnn's {model.network.likelihood.type} pixels are read from data scaled to "
+            "[0, 1], but the data is not scaled to [0, 1]",
+            "set data.preprocessing: {scale: [0, 1]}",
+        )
+
+
+def _text_data(spec: Any) -> Found:
+    preprocessing = spec.data.preprocessing
+    if preprocessing.scale is not None or preprocessing.standardize:
+        yield (
+            ("data", "preprocessing"),
+            "text is tokenized, not scaled: preprocessing applies to numeric data",
+            "remove data.preprocessing",
+        )
+
+
+def _metrics_for_data(spec: Any, text: bool, what: str) -> Found:
+    model, source = spec.model, spec.data.source
     wrong = model.IMAGE_METRICS if text else model.TEXT_METRICS
     arithmetic = source.type == "builtin" and source.name == "arithmetic"
     for i, name in enumerate(spec.evaluation.metrics or ()):
@@ -273,14 +289,17 @@ def check_autoregressive(spec: Any) -> Found:
                 f"but data.source is {what}",
                 "use data.source: {type: builtin, name: arithmetic}, or remove 'validity'",
             )
+
+
+def _text_samples(spec: Any) -> Found:
     samples = spec.output.samples
-    if text and "format" in samples.model_fields_set and samples.format != "txt":
+    if "format" in samples.model_fields_set and samples.format != "txt":
         yield (
             ("output", "samples", "format"),
             f"samples of text are written as text, not {samples.format}",
             "set format: txt",
         )
-    if text and samples.every_epochs:
+    if samples.every_epochs:
         yield (
             ("output", "samples", "every_epochs"),
             "sample pictures during training are drawn for images, not text",
