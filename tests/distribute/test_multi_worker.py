@@ -241,11 +241,11 @@ def test_every_family_accepts_multi_worker(spec, example_overrides) -> None:
 
 
 def test_the_generated_train_py_joins_the_cluster_before_anything_else() -> None:
-    def train_py(strategy: str) -> str:
+    def train_py(strategy: str, name: str = "/train.py") -> str:
         overrides = [f"training.distribution.strategy={strategy}"]
         loaded = load_spec(SPECS / "vae_moons.yaml", overrides)
         files = render_project(loaded, lower(loaded))
-        return next(text for path, text in files.items() if path.endswith("/train.py"))
+        return next(text for path, text in files.items() if path.endswith(name))
 
     text = train_py("multi_worker")
     assert text.index("cluster.multi_worker_strategy()") < text.index("repro.set_seed(")
@@ -253,6 +253,9 @@ def test_the_generated_train_py_joins_the_cluster_before_anything_else() -> None
     assert "training.write_artifacts(model, data, fitted, metrics, OUTPUT, out_dir)" in text
     assert "resume_point(model, args.run_dir)" in text  # every worker reads the chief's
     assert "cluster" not in train_py("none")
+    readme = train_py("multi_worker", "README.md")  # says how to run it on a cluster
+    assert "export TF_CONFIG=" in readme and "--workers N" in readme
+    assert "TF_CONFIG" not in train_py("none", "README.md")
 
 
 def test_a_batch_that_does_not_split_between_the_replicas_stops_before_training() -> None:
