@@ -329,14 +329,20 @@ def test_ejected_projects_of_every_family_install_into_one_venv_and_pass_their_o
 
 @pytest.mark.slow
 def test_a_generated_project_installs_offline_with_the_packed_wheel(
-    tmp_path: Path, tiny_vae_spec: Path
+    tmp_path: Path, tiny_vae_spec: Path, text_corpus: Path
 ):
     built = build(load_spec(tiny_vae_spec), tmp_path / "tiny_vae").directory
+    text_spec = load_spec(REPO / "specs/charlm_text.yaml", [f"data.source.path={text_corpus}"])
+    text = build(text_spec, tmp_path / "charlm_text").directory
     wheels = build_wheel(tmp_path / "wheels").parent
     python = fresh_venv(tmp_path / "env")
     flags = ["--no-index", "--no-build-isolation", "--quiet", "--find-links", str(wheels)]
     run_in(python, "-m", "pip", "install", *flags, "-e", str(built), cwd=tmp_path)
     where = run_in(python, "-c", "import gencompile; print(gencompile.__file__)", cwd=tmp_path)
+    assert Path(where.strip()).resolve().is_relative_to((tmp_path / "env/venv").resolve())
+    # Not editable: the wheel setuptools builds must carry the vocabulary the model loads.
+    run_in(python, "-m", "pip", "install", *flags, str(text), cwd=tmp_path)
+    where = run_in(python, "-c", "import charlm_text.model as m; print(m.__file__)", cwd=tmp_path)
     assert Path(where.strip()).resolve().is_relative_to((tmp_path / "env/venv").resolve())
     tests = str(built / "tests")
     report = run_in(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests, cwd=tmp_path)
