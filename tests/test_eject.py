@@ -5,8 +5,9 @@ lock, no import of gencompile anywhere (the runtime is vendored into `<package>/
 every module importable in a child process where gencompile cannot be imported and reading
 spec.lock.json would fail the test. The slow tests install into a fresh virtual environment
 that sees the shared environment's third-party packages but not gencompile, and run the
-project's own tests there: an ejected trained VAE, and a generated project with the wheel
-`gencompile wheel` packs.
+project's own tests there: an ejected project of every family (a trained VAE, flow and
+PixelCNN among them) all in one venv, and generated projects with the wheel `gencompile
+wheel` packs.
 """
 
 from __future__ import annotations
