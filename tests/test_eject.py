@@ -5,8 +5,9 @@ lock, no import of gencompile anywhere (the runtime is vendored into `<package>/
 every module importable in a child process where gencompile cannot be imported and reading
 spec.lock.json would fail the test. The slow tests install into a fresh virtual environment
 that sees the shared environment's third-party packages but not gencompile, and run the
-project's own tests there: an ejected trained VAE, and a generated project with the wheel
-`gencompile wheel` packs.
+project's own tests there: an ejected project of every family (a trained VAE, flow and
+PixelCNN among them) all in one venv, and generated projects with the wheel `gencompile
+wheel` packs.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import ast
 import base64
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -239,61 +241,109 @@ def run_in(python: Path, *args: str, cwd: Path) -> str:
     return done.stdout
 
 
+# Run in the fresh venv with a JSON list of [package, folder, trained]: gencompile is not
+# importable, every package and its vendored runtime load from the venv, and a trained run's
+# weights and saved model (custom runtime layers among them) load into the ejected code.
 WHERE_FROM = textwrap.dedent(
     """
-    import importlib.util, sys
+    import importlib, importlib.util, json, sys
     import keras
     assert importlib.util.find_spec("gencompile") is None, "gencompile is importable"
-    import tiny_vae, tiny_vae._runtime.data
-    from tiny_vae.model import build_model
-    model = build_model()
-    model.load_weights(sys.argv[1] + "/model.weights.h5")
-    saved = keras.saving.load_model(sys.argv[1] + "/model.keras")
-    assert type(saved) is type(model)
-    print(tiny_vae.__file__, tiny_vae._runtime.data.__file__, model.sample(3).shape)
+    for package, folder, trained in json.loads(sys.argv[1]):
+        model_module = importlib.import_module(package + ".model")
+        runtime = importlib.import_module(package + "._runtime.data")
+        print(package, model_module.__file__, runtime.__file__)
+        if trained:
+            model = model_module.build_model()
+            model.load_weights(folder + "/model.weights.h5")
+            saved = keras.saving.load_model(folder + "/model.keras")
+            assert type(saved) is type(model), (type(saved), type(model))
     """
 )
 
+# An example spec of every family, and whether the test trains it (a few steps) before it
+# ejects: trained runs bring weights and a saved model whose custom layers must load.
+FAMILIES = {
+    "dcgan_digits": False,  # gan: d_loss and g_loss, no single loss
+    "flow_moons": True,  # flow: the runtime's coupling layers in model.keras
+    "diffusion_swissroll": False,
+    "charlm_text": False,  # text: vocabulary.json is package data
+    "pixelcnn_digits": True,  # autoregressive image: masked convolutions in model.keras
+    "gmm_blobs": False,  # mixture
+}
+TINY_RUN = ["training.epochs=1", "training.steps_per_epoch=2"]
+
 
 @pytest.mark.slow
-def test_an_ejected_trained_run_installs_and_passes_its_own_tests(
-    tmp_path: Path, tiny_vae_spec: Path
+def test_ejected_projects_of_every_family_install_into_one_venv_and_pass_their_own_tests(
+    tmp_path: Path, tiny_vae_spec: Path, example_overrides
 ):
     from gencompile.runs import train
 
-    run_dir = train(tiny_vae_spec, run_dir=tmp_path / "run", quiet=True).run_dir
-    result = eject(run_dir, tmp_path / "mine")
-    assert result.weights == ["model.weights.h5", "model.keras"]
+    run_dir = train(tiny_vae_spec, run_dir=tmp_path / "runs/tiny_vae", quiet=True).run_dir
+    sources = {"tiny_vae": (run_dir, True)}
+    for name, trained in FAMILIES.items():
+        spec, overrides = (
+            REPO / f"specs/{name}.yaml",
+            example_overrides(REPO / f"specs/{name}.yaml"),
+        )
+        if trained:
+            folder = train(
+                spec, [*overrides, *TINY_RUN], run_dir=tmp_path / "runs" / name, quiet=True
+            ).run_dir
+        else:
+            folder = build(load_spec(spec, overrides), tmp_path / "built" / name).directory
+        sources[name] = (folder, trained)
+    ejected = {}
+    for name, (folder, trained) in sources.items():
+        result = eject(folder, tmp_path / "mine" / name)
+        assert bool(result.weights) == trained, name
+        ejected[result.package] = (result.directory, trained)
     python = fresh_venv(tmp_path / "env")
     flags = ["--no-index", "--no-build-isolation", "--quiet"]
-    run_in(python, "-m", "pip", "install", *flags, str(result.directory), cwd=tmp_path)
+    folders = [str(directory) for directory, _ in ejected.values()]
+    run_in(python, "-m", "pip", "install", *flags, *folders, cwd=tmp_path)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    out = run_in(python, "-c", WHERE_FROM, str(result.directory), cwd=elsewhere)
-    installed, vendored, shape = out.split(maxsplit=2)
+    listed = json.dumps([[p, str(d), trained] for p, (d, trained) in ejected.items()])
+    out = run_in(python, "-c", WHERE_FROM, listed, cwd=elsewhere)
     venv = (tmp_path / "env/venv").resolve()
-    assert Path(installed).resolve().is_relative_to(venv), installed
-    assert Path(vendored).resolve().is_relative_to(venv), vendored
-    assert shape.strip() == "(3, 8, 8, 1)"
-    tests = str(result.directory / "tests")
-    report = run_in(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests, cwd=elsewhere)
-    assert "2 passed" in report
+    loaded = {}
+    for line in out.splitlines():
+        package, model_file, vendored = line.split()
+        assert Path(model_file).resolve().is_relative_to(venv), model_file
+        assert Path(vendored).resolve().is_relative_to(venv), vendored
+        loaded[package] = Path(model_file)
+    assert sorted(loaded) == sorted(ejected)
+    assert loaded["charlm_text"].with_name("vocabulary.json").is_file()
+    # One pytest over every project; importlib mode, as each has its own tests/test_model.py.
+    tests = [str(directory / "tests") for directory, _ in ejected.values()]
+    pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "--import-mode=importlib"]
+    report = run_in(python, *pytest_args, *tests, cwd=elsewhere)
+    assert f"{2 * len(ejected)} passed" in report, report[-2000:]
     # Training runs on the vendored runtime too; the folder's own copy, as README says.
-    (result.directory / "metrics.json").unlink(missing_ok=True)
-    run_in(python, "-m", "tiny_vae.train", "--epochs", "1", "--quiet", cwd=result.directory)
-    assert (result.directory / "metrics.json").is_file()
+    vae = ejected["tiny_vae"][0]
+    (vae / "metrics.json").unlink(missing_ok=True)
+    run_in(python, "-m", "tiny_vae.train", "--epochs", "1", "--quiet", cwd=vae)
+    assert (vae / "metrics.json").is_file()
 
 
 @pytest.mark.slow
 def test_a_generated_project_installs_offline_with_the_packed_wheel(
-    tmp_path: Path, tiny_vae_spec: Path
+    tmp_path: Path, tiny_vae_spec: Path, text_corpus: Path
 ):
     built = build(load_spec(tiny_vae_spec), tmp_path / "tiny_vae").directory
+    text_spec = load_spec(REPO / "specs/charlm_text.yaml", [f"data.source.path={text_corpus}"])
+    text = build(text_spec, tmp_path / "charlm_text").directory
     wheels = build_wheel(tmp_path / "wheels").parent
     python = fresh_venv(tmp_path / "env")
     flags = ["--no-index", "--no-build-isolation", "--quiet", "--find-links", str(wheels)]
     run_in(python, "-m", "pip", "install", *flags, "-e", str(built), cwd=tmp_path)
     where = run_in(python, "-c", "import gencompile; print(gencompile.__file__)", cwd=tmp_path)
+    assert Path(where.strip()).resolve().is_relative_to((tmp_path / "env/venv").resolve())
+    # Not editable: the wheel setuptools builds must carry the vocabulary the model loads.
+    run_in(python, "-m", "pip", "install", *flags, str(text), cwd=tmp_path)
+    where = run_in(python, "-c", "import charlm_text.model as m; print(m.__file__)", cwd=tmp_path)
     assert Path(where.strip()).resolve().is_relative_to((tmp_path / "env/venv").resolve())
     tests = str(built / "tests")
     report = run_in(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", tests, cwd=tmp_path)
