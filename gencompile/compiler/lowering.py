@@ -9,7 +9,7 @@ raised together.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeVar
 
 from gencompile.compiler.data_shapes import DataShape, DataShapeError, infer_data_shape
 from gencompile.compiler.plan import NetworkPlan, PathKey, ProjectPlan, Shape
@@ -25,6 +25,8 @@ from gencompile.spec.evaluation import (
 )
 from gencompile.spec.root import Spec
 
+FamilyModelT = TypeVar("FamilyModelT")
+
 
 class Lowering:
     """Context of one lowering: the spec, its marks, and the problems found so far."""
@@ -36,6 +38,14 @@ class Lowering:
 
     def report(self, path: PathKey, message: str, hint: str | None = None) -> None:
         self.problems.append(self.loaded.marks.problem(path, message, hint))
+
+    def family_model(self, cls: type[FamilyModelT]) -> FamilyModelT:
+        """The spec's `model:` section as the family's own model (the registry picked the
+        family by this section's tag, so a mismatch is a compiler bug)."""
+        model = self.spec.model
+        if not isinstance(model, cls):
+            raise TypeError(f"{type(model).__name__} is not a {cls.__name__}")
+        return model
 
     def fail_if_problems(self) -> None:
         if self.problems:

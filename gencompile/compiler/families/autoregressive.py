@@ -58,7 +58,7 @@ class AutoregressivePlan:
 
 
 def _text_network(low: Lowering, vocab: int, context_length: int) -> NetworkPlan:
-    spec_net = low.spec.model.network
+    spec_net = low.family_model(AutoregressiveModel).network
     net = NetworkBuilder("network", low.regularizer(), low.report)
     tokens = net.input("tokens", (None,), "int32")
     if spec_net.type == "transformer":
@@ -145,7 +145,7 @@ def _recurrent_body(
 
 
 def _pixelcnn_network(low: Lowering, shape: Shape, levels: int, bernoulli: bool) -> NetworkPlan:
-    spec_net = low.spec.model.network
+    spec_net = low.family_model(AutoregressiveModel).network
     net = NetworkBuilder("network", low.regularizer(), low.report)
     h_, w_, c = shape
     f, half = spec_net.filters, max(1, spec_net.filters // 2)
@@ -199,7 +199,7 @@ def _pixelcnn_network(low: Lowering, shape: Shape, levels: int, bernoulli: bool)
 
 def _text_tokenizer(low: Lowering, context_length: int) -> Tokenizer | None:
     """Fit the vocabulary on the training part of the text; None if it cannot be read."""
-    spec, model = low.spec, low.spec.model
+    spec, model = low.spec, low.family_model(AutoregressiveModel)
     source = low.data_config(False)["source"]
     try:
         text = source_text(source, spec.seed)
@@ -260,7 +260,7 @@ def _lower_text(
     low: Lowering, data_shape: Shape, sections: dict[str, Any]
 ) -> tuple[AutoregressivePlan, str]:
     """A language model over windows of tokens; the tokenizer is fitted here."""
-    model = low.spec.model
+    model = low.family_model(AutoregressiveModel)
     context_length = model.context_length or DEFAULT_CONTEXT_LENGTH
     tokenizer = _text_tokenizer(low, context_length)
     low.fail_if_problems()
@@ -306,7 +306,7 @@ def _lower_pixels(
     low: Lowering, shape: Shape, sections: dict[str, Any]
 ) -> tuple[AutoregressivePlan, str]:
     """A PixelCNN over single-channel images; text-only settings leave the lock."""
-    model = low.spec.model
+    model = low.family_model(AutoregressiveModel)
     if len(shape) != 3 or shape[-1] != 1:
         low.report(
             ("model", "network", "type"),
@@ -348,8 +348,8 @@ def _plan(
     return AutoregressivePlan(
         kind=kind,
         class_name="LanguageModel" if kind == "text" else "PixelCNN",
-        network_type=low.spec.model.network.type,
-        teacher_forcing=low.spec.model.teacher_forcing,
+        network_type=low.family_model(AutoregressiveModel).network.type,
+        teacher_forcing=low.family_model(AutoregressiveModel).teacher_forcing,
         sampling=sampling,
         network=network,
         num_params=network.params,

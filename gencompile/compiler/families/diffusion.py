@@ -69,7 +69,7 @@ class DiffusionPlan:
 
 def _check(low: Lowering, data_shape: Shape, kind: str) -> None:
     """Cross-field and data checks; each problem is reported where the spec wrote it."""
-    model = low.spec.model
+    model = low.family_model(DiffusionModel)
     denoiser = model.denoiser
     if model.sampler.type == "ddim" and model.sampler.steps > model.timesteps:
         low.report(
@@ -183,7 +183,7 @@ def _dense(
 
 
 def _mlp(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkPlan:
-    denoiser = low.spec.model.denoiser
+    denoiser = low.family_model(DiffusionModel).denoiser
     net = NetworkBuilder("denoiser", low.regularizer(), low.report)
     inputs = _inputs(net, data_shape, num_classes)
     features = _sinusoidal(net, inputs[1], denoiser.time_embedding)
@@ -285,7 +285,7 @@ class _UNet:
 
 
 def _unet(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkPlan:
-    denoiser = low.spec.model.denoiser
+    denoiser = low.family_model(DiffusionModel).denoiser
     widths = list(denoiser.widths)
     attention = list(denoiser.attention or [False] * len(widths))
     net = NetworkBuilder("denoiser", low.regularizer(), low.report)
@@ -357,7 +357,7 @@ SHORT_TARGETS = {"epsilon": "the noise eps", "v": "v", "x0": "x_0"}
 
 
 def _doc(low: Lowering, what: str) -> str:
-    model = low.spec.model
+    model = low.family_model(DiffusionModel)
     given = "x_t, t, y" if model.conditional else "x_t, t"
     return f"Predicts {SHORT_TARGETS[model.prediction]} from ({given}): {what}."
 
@@ -393,7 +393,7 @@ def _sampling_words(model: Any, clip_range: tuple[float, float] | None) -> str:
 
 
 def _loss_words(low: Lowering) -> str:
-    model = low.spec.model
+    model = low.family_model(DiffusionModel)
     given = "x_t, t, y" if model.conditional else "x_t, t"
     words = (
         f"squared error between the denoiser's output at ({given}) and "
@@ -421,7 +421,7 @@ def _loss_words(low: Lowering) -> str:
 
 
 def lower_diffusion(low: Lowering) -> ProjectPlan:
-    spec, model = low.spec, low.spec.model
+    spec, model = low.spec, low.family_model(DiffusionModel)
     data = low.data_shape()
     _check(low, data.shape, data.kind)
     low.fail_if_problems()

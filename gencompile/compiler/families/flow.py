@@ -222,9 +222,9 @@ class FlowLowering:
 
     def _check_logit(self, path: PathKey) -> None:
         data = self.low.spec.data
-        in_unit_interval = (
-            self.low.spec.model.dequantization is not None or data.preprocessing.scale == (0.0, 1.0)
-        )
+        in_unit_interval = self.low.family_model(
+            FlowModel
+        ).dequantization is not None or data.preprocessing.scale == (0.0, 1.0)
         if self.position != 1 or not in_unit_interval:
             self.report(
                 (*path, "type"),
@@ -366,7 +366,7 @@ def _last_layer(network: Network, path: PathKey) -> PathKey:
 def _check_dequantization(low: Lowering) -> None:
     """Dequantization needs discrete data in [0, 1], with levels the bins can hold."""
     spec = low.spec
-    dequantization = spec.model.dequantization
+    dequantization = low.family_model(FlowModel).dequantization
     if dequantization is None:
         return
     source = spec.data.source
@@ -402,7 +402,7 @@ def _check_dequantization(low: Lowering) -> None:
 
 
 def lower_flow(low: Lowering) -> ProjectPlan:
-    model = low.spec.model
+    model = low.family_model(FlowModel)
     data = low.data_shape()
     _check_dequantization(low)
     low.fail_if_problems()

@@ -110,7 +110,7 @@ def _last_layer_path(network: Any, path: PathKey) -> PathKey:
 
 
 def _generator(low: Lowering, data_shape: Shape, activation: str) -> NetworkPlan:
-    model = low.spec.model
+    model = low.family_model(GANModel)
     net = NetworkBuilder("generator", low.regularizer(), low.report)
     net.reserve(GENERATOR_HEADS)
     z = net.input("z", (model.latent_dim,))
@@ -149,7 +149,7 @@ def _generator_head(
         )
         net.add("x", net.synth(conv, shape), (h,))
     else:
-        model = low.spec.model
+        model = low.family_model(GANModel)
         low.report(
             _last_layer_path(model.generator, ("model", "generator")),
             f"the generator's body ends with shape {fmt(shape)}, which cannot be turned into "
@@ -173,7 +173,7 @@ def _generator_shape_hint(shape: Shape, data_shape: Shape) -> str:
 
 
 def _discriminator(low: Lowering, data_shape: Shape, spectral_norm: bool) -> NetworkPlan:
-    model = low.spec.model
+    model = low.family_model(GANModel)
     net = NetworkBuilder("discriminator", low.regularizer(), low.report, spectral_norm)
     net.reserve(DISCRIMINATOR_HEADS)
     x = net.input("x", data_shape)
@@ -213,7 +213,7 @@ def _discriminator_layers(model: Any) -> list[tuple[PathKey, Any]]:
 
 def check(low: Lowering, scale: tuple[float, float] | None, standardize: bool) -> None:
     """Problems that relate the GAN's options to each other and to the data."""
-    model = low.spec.model
+    model = low.family_model(GANModel)
     loss = LOSSES[model.loss.type]
     penalty = PENALTIES[model.gradient_penalty.type] if model.gradient_penalty else None
     if model.label_smoothing > 0 and not loss.has_labels:
@@ -272,7 +272,7 @@ def check(low: Lowering, scale: tuple[float, float] | None, standardize: bool) -
 def _check_output_activation(
     low: Lowering, scale: tuple[float, float] | None, standardize: bool
 ) -> None:
-    model = low.spec.model
+    model = low.family_model(GANModel)
     wanted = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}.get(model.output_activation)
     if wanted is None or scale == wanted:
         return
@@ -341,7 +341,7 @@ def _words(model: Any, penalty_weight: float, kernel_penalties: str) -> str:
 
 
 def lower_gan(low: Lowering) -> ProjectPlan:
-    spec, model = low.spec, low.spec.model
+    spec, model = low.spec, low.family_model(GANModel)
     data = low.data_shape()
     preprocessing = spec.data.preprocessing
     scale = tuple(float(v) for v in preprocessing.scale) if preprocessing.scale else None

@@ -63,7 +63,7 @@ INIT_WORDS = {"kmeans": "k-means", "random": "random"}
 
 
 def lower_mixture(low: Lowering) -> ProjectPlan:
-    spec, model = low.spec, low.spec.model
+    spec, model = low.spec, low.family_model(MixtureModel)
     data = low.data_shape()
     algorithm = model.algorithm
     low.fail_if_problems()

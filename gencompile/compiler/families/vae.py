@@ -61,7 +61,7 @@ def _with_class(net: NetworkBuilder, h: str, shape: Shape, num_classes: int) -> 
 
 
 def _encoder(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkPlan:
-    model = low.spec.model
+    model = low.family_model(VAEModel)
     net = NetworkBuilder("encoder", low.regularizer(), low.report)
     net.reserve(["z_mean", "z_log_var", "with_class", "features", "class_one_hot"])
     x = net.input("x", data_shape)
@@ -83,7 +83,7 @@ def _encoder(low: Lowering, data_shape: Shape, num_classes: int | None) -> Netwo
 
 
 def _decoder(low: Lowering, data_shape: Shape, num_classes: int | None, params: int) -> NetworkPlan:
-    model = low.spec.model
+    model = low.family_model(VAEModel)
     net = NetworkBuilder("decoder", low.regularizer(), low.report)
     net.reserve(["likelihood_params", "with_class", "class_one_hot", "to_data_shape"])
     z = net.input("z", (model.latent_dim,))
@@ -99,7 +99,7 @@ def _decoder(low: Lowering, data_shape: Shape, num_classes: int | None, params: 
     else:
         reshape = Reshape(type="reshape", target_shape=list(target), name="to_data_shape")
         net.add("params", net.synth(reshape, head.output_shape, kind="reshape"), (h,))
-    kind = low.spec.model.likelihood.type
+    kind = low.family_model(VAEModel).likelihood.type
     given = "z, y" if num_classes else "z"
     doc = f"p(x | {given}): maps a latent code to the {kind} likelihood's parameters."
     return net.build(doc, ("params",))
@@ -115,7 +115,7 @@ def _likelihood_head(low: Lowering, shape: Shape, data_shape: Shape, params: int
         channels = data_shape[-1] * params
         return Conv2D(type="conv2d", filters=channels, kernel_size=3, name="likelihood_params")
     low.report(
-        _last_layer_path(low.spec.model.decoder),
+        _last_layer_path(low.family_model(VAEModel).decoder),
         f"the decoder's body ends with shape {fmt(shape)}, which cannot be projected to "
         f"the data's shape {fmt(data_shape)}",
         "end the body with a flat vector (dense) or with an image of the data's height "
@@ -131,7 +131,7 @@ def _last_layer_path(network: Any) -> tuple[str | int, ...]:
 
 
 def lower_vae(low: Lowering) -> ProjectPlan:
-    model = low.spec.model
+    model = low.family_model(VAEModel)
     data = low.data_shape()
     num_classes = model.conditional.num_classes if model.conditional else None
     if model.losses.kl.free_bits > 0 and model.prior.type != "normal":
