@@ -238,7 +238,7 @@ def _char() -> Any:
     return CharTokenizer(type="char")
 
 
-def lower_autoregressive(low: Lowering) -> ProjectPlan:
+def lower_autoregressive(low: Lowering) -> ProjectPlan[AutoregressivePlan]:
     data = low.data_shape()
     # The sections a text or pixel model changes: its tokenizer, sample format, vocabulary.
     sections: dict[str, Any] = {

@@ -420,7 +420,7 @@ def _loss_words(low: Lowering) -> str:
 # --------------------------------------------------------------------------- lowering
 
 
-def lower_diffusion(low: Lowering) -> ProjectPlan:
+def lower_diffusion(low: Lowering) -> ProjectPlan[DiffusionPlan]:
     spec, model = low.spec, low.family_model(DiffusionModel)
     data = low.data_shape()
     _check(low, data.shape, data.kind)

@@ -401,7 +401,7 @@ def _check_dequantization(low: Lowering) -> None:
         )
 
 
-def lower_flow(low: Lowering) -> ProjectPlan:
+def lower_flow(low: Lowering) -> ProjectPlan[FlowPlan]:
     model = low.family_model(FlowModel)
     data = low.data_shape()
     _check_dequantization(low)

@@ -340,7 +340,7 @@ def _words(model: Any, penalty_weight: float, kernel_penalties: str) -> str:
     return words + ", averaged over the batch" + kernel_penalties
 
 
-def lower_gan(low: Lowering) -> ProjectPlan:
+def lower_gan(low: Lowering) -> ProjectPlan[GANPlan]:
     spec, model = low.spec, low.family_model(GANModel)
     data = low.data_shape()
     preprocessing = spec.data.preprocessing

@@ -62,7 +62,7 @@ COVARIANCE_WORDS = {
 INIT_WORDS = {"kmeans": "k-means", "random": "random"}
 
 
-def lower_mixture(low: Lowering) -> ProjectPlan:
+def lower_mixture(low: Lowering) -> ProjectPlan[MixturePlan]:
     spec, model = low.spec, low.family_model(MixtureModel)
     data = low.data_shape()
     algorithm = model.algorithm

@@ -130,7 +130,7 @@ def _last_layer_path(network: Any) -> tuple[str | int, ...]:
     return ("model", "decoder", "mlp", len(network.mlp or [0]) - 1)
 
 
-def lower_vae(low: Lowering) -> ProjectPlan:
+def lower_vae(low: Lowering) -> ProjectPlan[VAEPlan]:
     model = low.family_model(VAEModel)
     data = low.data_shape()
     num_classes = model.conditional.num_classes if model.conditional else None
