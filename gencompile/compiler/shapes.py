@@ -26,6 +26,11 @@ def require_rank(shape: Shape, rank: int, what: str) -> None:
         raise ShapeError(f"{what} needs {expected[rank]} but gets shape {fmt(shape)}")
 
 
+def vector(length: int) -> Shape:
+    """The shape of a flat vector (a latent code, a class code)."""
+    return (length,)
+
+
 def known(shape: Shape, what: str) -> tuple[int, ...]:
     """Every size of `shape`, for arithmetic that needs them all (only a token stream's
     length is open, and layers that compute with it never see one)."""

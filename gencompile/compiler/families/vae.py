@@ -11,7 +11,7 @@ from gencompile.compiler.family import Family
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
 from gencompile.compiler.plan import NetworkPlan, ProjectPlan, Shape
-from gencompile.compiler.shapes import ShapeError, features, fmt, known, size
+from gencompile.compiler.shapes import ShapeError, features, fmt, known, size, vector
 from gencompile.spec.families.vae import (
     CategoricalLikelihood,
     GaussianLikelihood,
@@ -67,10 +67,6 @@ def _with_class(net: NetworkBuilder, h: str, shape: Shape, num_classes: int) -> 
     return net.add("h", concat, (h, y_one_hot), packed=True), shape
 
 
-def _vector(length: int) -> Shape:
-    return (length,)
-
-
 def _encoder(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkPlan:
     model = low.family_model(VAEModel)
     net = NetworkBuilder("encoder", low.regularizer(), low.report)
@@ -98,7 +94,7 @@ def _decoder(low: Lowering, data_shape: Shape, num_classes: int | None, params: 
     net = NetworkBuilder("decoder", low.regularizer(), low.report)
     net.reserve(["likelihood_params", "with_class", "class_one_hot", "to_data_shape"])
     z = net.input("z", (model.latent_dim,))
-    h, shape = z, _vector(model.latent_dim)
+    h, shape = z, vector(model.latent_dim)
     if num_classes is not None:
         h, shape = _with_class(net, h, shape, num_classes)
     h, shape = net.body(model.decoder, ("model", "decoder"), h, shape)
