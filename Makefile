@@ -27,7 +27,7 @@ test-all: test test-slow
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
-	$(PY) -m mypy --strict gencompile/spec
+	$(PY) -m mypy --strict gencompile/spec gencompile/compiler
 
 # The field tables of docs/spec.md, from the spec models (prose around them is kept).
 docs: $(STAMP)

@@ -7,6 +7,8 @@ the compiler's memory estimate and the runtime's `load_data` both ask it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 import gencompile.datafiles as datafiles  # read at call time: tests patch the threshold
@@ -16,7 +18,7 @@ from gencompile.tfrecords import decoded_bytes
 __all__ = ["streams"]
 
 
-def streams(source: dict, cache: str) -> bool:
+def streams(source: dict[str, Any], cache: str) -> bool:
     """Whether a source is read from its file batch by batch instead of loaded whole:
     `cache: stream` always, `cache: memory` never, `auto` when its values as float32 take
     more than `datafiles.STREAM_THRESHOLD` (a CSV: when loading its text whole would take as
@@ -35,7 +37,7 @@ def streams(source: dict, cache: str) -> bool:
     return _float32_bytes(source) > datafiles.STREAM_THRESHOLD
 
 
-def _float32_bytes(source: dict) -> int:
+def _float32_bytes(source: dict[str, Any]) -> int:
     """About how many bytes a (non-CSV) source's values take as float32."""
     kind = source["type"]
     if kind == "parquet":  # rows and columns from the footer

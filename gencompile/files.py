@@ -134,6 +134,7 @@ def read_json(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text())
+        found: dict[str, Any] = json.loads(path.read_text())  # run files hold objects
     except (OSError, json.JSONDecodeError) as err:
         raise RunError(f"{path} is unreadable or corrupt: {err}") from None
+    return found

@@ -88,7 +88,8 @@ def windows(ids: np.ndarray, context_length: int) -> np.ndarray:
     """
     count = (len(ids) - 1) // context_length
     starts = np.arange(count, dtype=np.int64)[:, None] * context_length
-    return np.asarray(ids, dtype=np.int32)[starts + np.arange(context_length + 1)]
+    found: np.ndarray = np.asarray(ids, dtype=np.int32)[starts + np.arange(context_length + 1)]
+    return found
 
 
 # --------------------------------------------------------------------------- tokenizers

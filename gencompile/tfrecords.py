@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from gencompile.datafiles import DataFileError, open_data_file, record_files
 
@@ -74,6 +74,14 @@ def _fields(data: memoryview) -> Iterator[tuple[int, int, memoryview | int]]:
             raise _Malformed(f"wire type {wire}")
 
 
+def _message(value: memoryview | int) -> memoryview:
+    """A length-delimited value (a nested message, a string or a packed list); a number in
+    its place makes the record malformed."""
+    if isinstance(value, int):
+        raise _Malformed("a number where a message belongs")
+    return value
+
+
 def _count(kind: str, data: memoryview) -> int:
     """How many values a BytesList, FloatList or Int64List holds (packed or not)."""
     count = 0
@@ -81,9 +89,9 @@ def _count(kind: str, data: memoryview) -> int:
         if field != 1:
             continue
         if kind == "float" and wire == 2:
-            count += len(value) // 4  # type: ignore[arg-type]
+            count += len(_message(value)) // 4
         elif kind == "int64" and wire == 2:  # packed varints: one ends at each byte < 0x80
-            count += sum(1 for byte in value if byte < 0x80)  # type: ignore[union-attr]
+            count += sum(1 for byte in _message(value) if byte < 0x80)
         else:
             count += 1
     return count
@@ -95,27 +103,33 @@ def example_features(record: bytes) -> dict[str, FeatureInfo]:
     for field, wire, features in _fields(memoryview(record)):
         if field != 1 or wire != 2:
             continue
-        for entry_field, _, entry in _fields(features):  # type: ignore[arg-type]
+        for entry_field, _, entry in _fields(_message(features)):
             if entry_field != 1:
                 continue
             name, value = "", memoryview(b"")
-            for part, _, content in _fields(entry):  # type: ignore[arg-type]
+            for part, _, content in _fields(_message(entry)):
                 if part == 1:
-                    name = bytes(content).decode("utf-8", "replace")  # type: ignore[arg-type]
+                    name = bytes(_message(content)).decode("utf-8", "replace")
                 elif part == 2:
-                    value = content  # type: ignore[assignment]
+                    value = _message(content)
             for kind_field, _, values in _fields(value):
                 if kind_field in _KINDS:
                     kind = _KINDS[kind_field]
-                    found[name] = FeatureInfo(kind, _count(kind, values))  # type: ignore[arg-type]
+                    found[name] = FeatureInfo(kind, _count(kind, _message(values)))
     return found
 
 
-def _opened(handle: BinaryIO, compression: str) -> BinaryIO:
+class _Reader(Protocol):
+    """What reading a first record needs of a (possibly decompressing) file."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+
+def _opened(handle: BinaryIO, compression: str) -> _Reader:
     if compression == "gzip":
-        return gzip.GzipFile(fileobj=handle)  # type: ignore[return-value]
+        return gzip.GzipFile(fileobj=handle)
     if compression == "zlib":
-        return _ZlibReader(handle)  # type: ignore[return-value]
+        return _ZlibReader(handle)
     return handle
 
 
@@ -160,7 +174,7 @@ def first_example(path: Path, compression: str = "none") -> tuple[dict[str, Feat
             ) from None
 
 
-def _decoded_values(x: dict) -> int:
+def _decoded_values(x: dict[str, Any]) -> int:
     """Values one record's x takes once decoded."""
     if x.get("type") == "image":
         height, width = (int(v) for v in x["size"])
@@ -168,7 +182,7 @@ def _decoded_values(x: dict) -> int:
     return math.prod(int(d) for d in x["shape"])
 
 
-def estimated_records(source: dict) -> int:
+def estimated_records(source: dict[str, Any]) -> int:
     """About how many records a tfrecord source holds: the shards' bytes over the size of
     the first record (records of one data set are about the same size; a compressed
     shard's size is its size on disk, so this errs low)."""
@@ -177,6 +191,6 @@ def estimated_records(source: dict) -> int:
     return max(1, sum(shard.stat().st_size for shard in shards) // first)
 
 
-def decoded_bytes(source: dict) -> int:
+def decoded_bytes(source: dict[str, Any]) -> int:
     """About how many bytes a tfrecord source's x takes as float32."""
     return estimated_records(source) * _decoded_values(source["features"]["x"]) * 4

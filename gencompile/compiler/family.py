@@ -52,7 +52,7 @@ class Family:
 
     name: str  # the spec's `model.family` tag
     spec_model: type[Any]  # the pydantic model of its `model:` section
-    lower: Callable[[Lowering], ProjectPlan]
+    lower: Callable[[Lowering], ProjectPlan[object]]
     capabilities: Capabilities = Capabilities()
     # A folder holding `model/<name>.py.j2` outside gencompile's templates (None: built in).
     template_dir: Path | None = None

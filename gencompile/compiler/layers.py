@@ -22,7 +22,9 @@ from gencompile.compiler.plan import Shape
 from gencompile.compiler.shapes import (
     ShapeError,
     conv_length,
+    features,
     fmt,
+    known,
     pair,
     require_rank,
     size,
@@ -73,42 +75,47 @@ def _dense(layer: Any, shape: Shape) -> tuple[Shape, int]:
 
 def _conv1d(layer: Any, shape: Shape) -> tuple[Shape, int]:
     require_rank(shape, 2, "conv1d")
+    length, channels = known(shape, "conv1d")
     steps = conv_length(
-        shape[0], layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate
+        length, layer.kernel_size, layer.strides, layer.padding, layer.dilation_rate
     )
-    return (steps, layer.filters), layer.kernel_size * shape[1] * layer.filters + layer.filters
+    return (steps, layer.filters), layer.kernel_size * channels * layer.filters + layer.filters
 
 
 def _conv2d(layer: Any, shape: Shape) -> tuple[Shape, int]:
     require_rank(shape, 3, "conv2d")
+    height, width, channels = known(shape, "conv2d")
     (kh, kw), (sh, sw) = pair(layer.kernel_size), pair(layer.strides)
-    h = conv_length(shape[0], kh, sh, layer.padding)
-    w = conv_length(shape[1], kw, sw, layer.padding)
-    return (h, w, layer.filters), kh * kw * shape[2] * layer.filters + layer.filters
+    h = conv_length(height, kh, sh, layer.padding)
+    w = conv_length(width, kw, sw, layer.padding)
+    return (h, w, layer.filters), kh * kw * channels * layer.filters + layer.filters
 
 
 def _conv2d_transpose(layer: Any, shape: Shape) -> tuple[Shape, int]:
     require_rank(shape, 3, "conv2d_transpose")
+    height, width, channels = known(shape, "conv2d_transpose")
     (kh, kw), (sh, sw) = pair(layer.kernel_size), pair(layer.strides)
-    h = transpose_length(shape[0], kh, sh, layer.padding)
-    w = transpose_length(shape[1], kw, sw, layer.padding)
-    return (h, w, layer.filters), kh * kw * shape[2] * layer.filters + layer.filters
+    h = transpose_length(height, kh, sh, layer.padding)
+    w = transpose_length(width, kw, sw, layer.padding)
+    return (h, w, layer.filters), kh * kw * channels * layer.filters + layer.filters
 
 
 def _upsampling2d(layer: Any, shape: Shape) -> tuple[Shape, int]:
     require_rank(shape, 3, "upsampling2d")
+    height, width, channels = known(shape, "upsampling2d")
     sh, sw = pair(layer.size)
-    return (shape[0] * sh, shape[1] * sw, shape[2]), 0
+    return (height * sh, width * sw, channels), 0
 
 
 def _pool2d(layer: Any, shape: Shape) -> tuple[Shape, int]:
     require_rank(shape, 3, layer.type)
     ph, pw = pair(layer.pool_size)
     sh, sw = pair(layer.strides) if layer.strides is not None else (ph, pw)
+    height, width, channels = known(shape, layer.type)
     return (
-        conv_length(shape[0], ph, sh, layer.padding),
-        conv_length(shape[1], pw, sw, layer.padding),
-        shape[2],
+        conv_length(height, ph, sh, layer.padding),
+        conv_length(width, pw, sw, layer.padding),
+        channels,
     ), 0
 
 
@@ -136,20 +143,21 @@ def _same(layer: Any, shape: Shape) -> tuple[Shape, int]:
 
 
 def _batch_norm(layer: Any, shape: Shape) -> tuple[Shape, int]:
-    return shape, 4 * shape[-1]
+    return shape, 4 * features(shape, "batch_norm")
 
 
 def _layer_norm(layer: Any, shape: Shape) -> tuple[Shape, int]:
-    return shape, 2 * shape[-1]
+    return shape, 2 * features(shape, "layer_norm")
 
 
 def _group_norm(layer: Any, shape: Shape) -> tuple[Shape, int]:
-    if shape[-1] % layer.groups:
+    channels = features(shape, "group_norm")
+    if channels % layer.groups:
         raise ShapeError(
             f"group_norm with {layer.groups} groups needs channels divisible by {layer.groups}, "
-            f"but the input has {shape[-1]}"
+            f"but the input has {channels}"
         )
-    return shape, 2 * shape[-1]
+    return shape, 2 * channels
 
 
 def _embedding(layer: Any, shape: Shape) -> tuple[Shape, int]:
@@ -162,7 +170,7 @@ def _recurrent(gates: int, extra_bias: int) -> Inference:
     def infer_recurrent(layer: Any, shape: Shape) -> tuple[Shape, int]:
         require_rank(shape, 2, layer.type)
         units = layer.units
-        params = gates * (units * (shape[1] + units) + units * extra_bias)
+        params = gates * (units * (features(shape, layer.type) + units) + units * extra_bias)
         return ((shape[0], units) if layer.return_sequences else (units,)), params
 
     return infer_recurrent
@@ -175,12 +183,12 @@ def attention_params(features: int, heads: int, key_dim: int) -> int:
 
 def _attention(layer: Any, shape: Shape) -> tuple[Shape, int]:
     require_rank(shape, 2, layer.type)
-    return shape, attention_params(shape[1], layer.num_heads, layer.key_dim)
+    return shape, attention_params(features(shape, layer.type), layer.num_heads, layer.key_dim)
 
 
 def _transformer_block(layer: Any, shape: Shape) -> tuple[Shape, int]:
     require_rank(shape, 2, "transformer_block")
-    d = shape[1]
+    d = features(shape, "transformer_block")
     feed_forward = d * layer.ff_dim + layer.ff_dim + layer.ff_dim * d + d
     return shape, attention_params(d, layer.num_heads, layer.key_dim) + 4 * d + feed_forward
 
@@ -189,7 +197,8 @@ def _spectral_norm(layer: Any, shape: Shape) -> tuple[Shape, int | None]:
     out, params = infer(layer.layer, shape)
     # + the power iteration's vector u, sized by the kernel's last axis (not trainable):
     # the output channels, except for a transposed convolution whose kernel ends in inputs.
-    u_size = shape[-1] if layer.layer.type == "conv2d_transpose" else out[-1]
+    kernel_end = shape if layer.layer.type == "conv2d_transpose" else out
+    u_size = features(kernel_end, "spectral_norm")
     return out, (params or 0) + u_size
 
 

@@ -16,7 +16,7 @@ from gencompile.compiler.plan import ProjectPlan
 from gencompile.spec import LoadedSpec
 
 
-def lower(loaded: LoadedSpec, families: Mapping[str, Family] = REGISTRY) -> ProjectPlan:
+def lower(loaded: LoadedSpec, families: Mapping[str, Family] = REGISTRY) -> ProjectPlan[object]:
     """Spec -> ProjectPlan, through the family's registered lowering."""
     lowering = Lowering(loaded)
     family = families[loaded.spec.model.family]

@@ -9,10 +9,10 @@ raised together.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeVar
 
 from gencompile.compiler.data_shapes import DataShape, DataShapeError, infer_data_shape
-from gencompile.compiler.plan import NetworkPlan, PathKey, ProjectPlan, Shape
+from gencompile.compiler.plan import ExtraPlan, NetworkPlan, PathKey, ProjectPlan, Shape
 from gencompile.errors import Problem, SpecError
 from gencompile.spec import LoadedSpec
 from gencompile.spec.base import python_name
@@ -25,6 +25,9 @@ from gencompile.spec.evaluation import (
 )
 from gencompile.spec.root import Spec
 
+FamilyModelT = TypeVar("FamilyModelT")
+ModelPlanT = TypeVar("ModelPlanT")
+
 
 class Lowering:
     """Context of one lowering: the spec, its marks, and the problems found so far."""
@@ -36,6 +39,14 @@ class Lowering:
 
     def report(self, path: PathKey, message: str, hint: str | None = None) -> None:
         self.problems.append(self.loaded.marks.problem(path, message, hint))
+
+    def family_model(self, cls: type[FamilyModelT]) -> FamilyModelT:
+        """The spec's `model:` section as the family's own model (the registry picked the
+        family by this section's tag, so a mismatch is a compiler bug)."""
+        model = self.spec.model
+        if not isinstance(model, cls):
+            raise TypeError(f"{type(model).__name__} is not a {cls.__name__}")
+        return model
 
     def fail_if_problems(self) -> None:
         if self.problems:
@@ -76,7 +87,7 @@ class Lowering:
         }
 
     def training_config(self) -> dict[str, Any]:
-        training = type_first(self.spec.training.model_dump(mode="json"))
+        training: dict[str, Any] = type_first(self.spec.training.model_dump(mode="json"))
         training.pop("regularization")  # lowered into the layers' kernel regularizers
         if training.get("optimizers") is None:  # one optimizer: no per-network entry
             training.pop("optimizers", None)
@@ -104,13 +115,13 @@ class Lowering:
         """The family's defaults (which may depend on the data), plus, for families that
         ask for them, the built-in data set's offline sample-quality metrics."""
         model, source = self.spec.model, self.spec.data.source
-        metrics = (
+        metrics: list[str] = (
             model.default_metrics(self.spec.data)
             if hasattr(model, "default_metrics")
             else list(type(model).metrics_default)
         )
         if getattr(type(model), "sample_metrics_by_default", False) and source.type == "builtin":
-            metrics += BUILTIN_SAMPLE_METRICS.get(source.name, ())
+            metrics = [*metrics, *BUILTIN_SAMPLE_METRICS.get(source.name, ())]
         if self.spec.data.validation_split == 0:
             # Without a held-out split these would be missing from metrics.json; leaving
             # them out here makes the lock and the report say what is computed.
@@ -158,7 +169,7 @@ class Lowering:
     def project_plan(
         self,
         data: DataShape,
-        model: Any,
+        model: ModelPlanT,
         networks: tuple[NetworkPlan, ...],
         loss_in_words: str,
         *,
@@ -169,8 +180,8 @@ class Lowering:
         evaluation: dict[str, Any] | None = None,
         output: dict[str, Any] | None = None,
         resolved: dict[str, Any] | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> ProjectPlan:
+        extra: ExtraPlan | None = None,
+    ) -> ProjectPlan[ModelPlanT]:
         """The family's plan with the family-independent sections filled in; a family
         passes a section only when it changed it (the mixture's epochs, a text model's
         tokenizer)."""
@@ -194,7 +205,7 @@ class Lowering:
             networks=networks,
             resolved_spec=self.resolved_spec() if resolved is None else resolved,
             loss_in_words=loss_in_words,
-            extra={} if extra is None else extra,
+            extra=ExtraPlan() if extra is None else extra,
         )
 
 
@@ -208,7 +219,7 @@ def _values(shape: Shape) -> int:
     return math.prod(d for d in shape if d is not None)
 
 
-def check_sizes(lowering: Lowering, plan: Any) -> None:
+def check_sizes(lowering: Lowering, plan: ProjectPlan[object]) -> None:
     """Refuse networks and sample arrays too large for memory, at the value that made them."""
     total, largest = 0, None
     for network in plan.networks:

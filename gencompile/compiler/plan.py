@@ -8,10 +8,14 @@ functional-API code and `gencompile explain` can list the same layers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypedDict, TypeVar
 
 Shape = tuple[int | None, ...]
 PathKey = tuple[str | int, ...]
+
+# The family's own plan dataclass (VAEPlan, GANPlan, ... or a registered family's own).
+# Covariant: a ProjectPlan[VAEPlan] is a ProjectPlan[object] for family-independent code.
+ModelPlanT = TypeVar("ModelPlanT", covariant=True)
 
 
 @dataclass(frozen=True)
@@ -69,8 +73,18 @@ class NetworkPlan:
         return sum(layer.params or 0 for layer in self.layers)
 
 
+class ExtraPlan(TypedDict, total=False):
+    """What some families add to the plan. Keys, not attributes with None, because the
+    model card tests them with `is defined`."""
+
+    total_params: int  # weights outside the networks too (a flow)
+    files: dict[str, str]  # data files beside the code: name -> text (a text vocabulary)
+    fitting: str  # how the model card says the model is fitted (a mixture's EM)
+    sampling: str  # how the model card says samples are drawn (diffusion)
+
+
 @dataclass(frozen=True)
-class ProjectPlan:
+class ProjectPlan(Generic[ModelPlanT]):
     """Everything emission needs: family-independent settings plus the family's model plan."""
 
     name: str  # spec name, e.g. "vae-digits"
@@ -85,11 +99,11 @@ class ProjectPlan:
     training: dict[str, Any]
     evaluation: dict[str, Any]
     output: dict[str, Any]
-    model: Any  # the family's plan dataclass
+    model: ModelPlanT
     networks: tuple[NetworkPlan, ...]
     resolved_spec: dict[str, Any]
     loss_in_words: str
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: ExtraPlan = field(default_factory=ExtraPlan)
 
     @property
     def custom_imports(self) -> tuple[tuple[str, str, str], ...]:

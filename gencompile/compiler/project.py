@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from gencompile._version import __version__
 from gencompile.compiler.emit import check_python, render
@@ -27,10 +27,20 @@ LOCK_CHECKSUM = "lock_sha256"
 PINNED = ("tensorflow", "keras", "numpy")
 
 
+class RenderContext(TypedDict):
+    """What every template of a project reads."""
+
+    plan: ProjectPlan[object]
+    version: str
+    spec_sha256: str
+    requirements: list[str]
+    total_params: int
+
+
 @dataclass(frozen=True)
 class BuildResult:
     directory: Path
-    plan: ProjectPlan
+    plan: ProjectPlan[object]
     lock: dict[str, Any]
 
 
@@ -62,25 +72,30 @@ def requirements(versions: dict[str, str | None]) -> list[str]:
     return pins
 
 
+def total_params(plan: ProjectPlan[object]) -> int:
+    """Networks' weights; a model without networks (a mixture) counts its own parameters,
+    and a family with weights outside its networks (a flow) states its total in extra."""
+    stated = plan.extra.get("total_params")
+    if stated:
+        return stated
+    if plan.networks:
+        return sum(n.params for n in plan.networks)
+    own: int = getattr(plan.model, "num_params", 0)  # a family plan's field, when it has one
+    return own
+
+
 def render_project(
-    loaded: LoadedSpec, plan: ProjectPlan, families: Mapping[str, Family] = REGISTRY
+    loaded: LoadedSpec, plan: ProjectPlan[object], families: Mapping[str, Family] = REGISTRY
 ) -> dict[str, str]:
     """Relative path -> text of every generated file (the lock excepted)."""
     family = families[plan.family]
     own_templates = (family.template_dir,) if family.template_dir else ()
-    context = {
+    context: RenderContext = {
         "plan": plan,
         "version": __version__,
         "spec_sha256": sha256_text(loaded.text),
         "requirements": requirements(installed_versions()),
-        # Networks' weights; a model without networks (a mixture) counts its own parameters,
-        # and a family with weights outside its networks (a flow) states its total in extra.
-        "total_params": plan.extra.get("total_params")
-        or (
-            sum(n.params for n in plan.networks)
-            if plan.networks
-            else getattr(plan.model, "num_params", 0)
-        ),
+        "total_params": total_params(plan),
     }
     package = plan.package
     files = {
@@ -100,7 +115,9 @@ def render_project(
     return files
 
 
-def make_lock(loaded: LoadedSpec, plan: ProjectPlan, files: dict[str, str]) -> dict[str, Any]:
+def make_lock(
+    loaded: LoadedSpec, plan: ProjectPlan[object], files: dict[str, str]
+) -> dict[str, Any]:
     resolved = plan.resolved_spec
     return {
         "lock_version": LOCK_VERSION,
@@ -119,7 +136,7 @@ def make_lock(loaded: LoadedSpec, plan: ProjectPlan, files: dict[str, str]) -> d
     }
 
 
-def custom_layers(plan: ProjectPlan) -> list[LayerPlan]:
+def custom_layers(plan: ProjectPlan[object]) -> list[LayerPlan]:
     """Every custom layer of a plan, wrapped ones included: each imports user code."""
     found = []
     for network in plan.networks:
@@ -131,7 +148,7 @@ def custom_layers(plan: ProjectPlan) -> list[LayerPlan]:
     return [layer for layer in found if layer.kind == "custom"]
 
 
-def refuse_custom_code(loaded: LoadedSpec, plan: ProjectPlan) -> None:
+def refuse_custom_code(loaded: LoadedSpec, plan: ProjectPlan[object]) -> None:
     """Refuse a spec whose generated code would import user code, before writing anything."""
     problems = [
         loaded.marks.problem(
@@ -148,7 +165,7 @@ def refuse_custom_code(loaded: LoadedSpec, plan: ProjectPlan) -> None:
         raise SpecError(problems)
 
 
-def _custom_ref(plan: ProjectPlan, layer: LayerPlan) -> str:
+def _custom_ref(plan: ProjectPlan[object], layer: LayerPlan) -> str:
     """`module:Class` of a custom layer, from the import its alias names."""
     refs = [f"{module}:{cls}" for module, cls, alias in plan.custom_imports if alias == layer.cls]
     return refs[0] if refs else layer.cls
@@ -168,7 +185,7 @@ def write_lock(directory: Path, lock: dict[str, Any]) -> dict[str, Any]:
     return sealed
 
 
-def check_output_folder(directory: Path, plan: ProjectPlan, files: dict[str, str]) -> None:
+def check_output_folder(directory: Path, plan: ProjectPlan[object], files: dict[str, str]) -> None:
     """Refuse to write over anything that gencompile did not write for this project.
 
     An empty or new folder takes the project. A folder holding an earlier build of the same

@@ -113,7 +113,7 @@ class MemoryEstimate:
         return "use less data (fewer examples, or a smaller file or image size)"
 
 
-def _all_layers(plan: ProjectPlan) -> list[tuple[str, LayerPlan]]:
+def _all_layers(plan: ProjectPlan[object]) -> list[tuple[str, LayerPlan]]:
     return [(network.name, layer) for network in plan.networks for layer in network.layers]
 
 
@@ -121,7 +121,7 @@ def _values(shape: Shape) -> int:
     return math.prod(1 if d is None else int(d) for d in shape)
 
 
-def _parameters(plan: ProjectPlan) -> tuple[int, Heaviest | None]:
+def _parameters(plan: ProjectPlan[object]) -> tuple[int, Heaviest | None]:
     layers = [(net, layer) for net, layer in _all_layers(plan) if layer.params]
     counted = sum(layer.params or 0 for _, layer in layers)
     largest = max(layers, key=lambda item: item[1].params or 0, default=None)
@@ -133,7 +133,7 @@ def _parameters(plan: ProjectPlan) -> tuple[int, Heaviest | None]:
     return max(counted, int(getattr(plan.model, "num_params", 0) or 0)), heaviest
 
 
-def _activations(plan: ProjectPlan) -> tuple[int, Heaviest | None]:
+def _activations(plan: ProjectPlan[object]) -> tuple[int, Heaviest | None]:
     """Values one example produces across all layers, and the widest layer."""
     layers = [(net, layer, _values(layer.output_shape)) for net, layer in _all_layers(plan)]
     total = sum(values for _, _, values in layers)
@@ -161,7 +161,7 @@ def _examples(source: dict[str, Any]) -> int | None:
         if kind == "builtin":
             return DIGITS_EXAMPLES if source.get("name") == "digits" else source.get("n_samples")
         if kind == "keras":
-            return KERAS_EXAMPLES.get(source.get("name"), 0)
+            return KERAS_EXAMPLES.get(source.get("name", ""), 0)
         if kind == "npy":
             return array_header(source["path"], "data.source.path")[0][0]
         if kind == "parquet":
@@ -179,7 +179,7 @@ def _examples(source: dict[str, Any]) -> int | None:
     return None
 
 
-def _data_bytes(plan: ProjectPlan) -> int:
+def _data_bytes(plan: ProjectPlan[object]) -> int:
     source = plan.data.get("source", {})
     kind = source.get("type")
     if kind == "csv" and _streams(source, plan.data.get("cache", "auto")):
@@ -211,7 +211,7 @@ def _streams(source: dict[str, Any], cache: str) -> bool:
         return False  # the compiler has already reported an unreadable file
 
 
-def estimate_memory(plan: ProjectPlan) -> MemoryEstimate:
+def estimate_memory(plan: ProjectPlan[object]) -> MemoryEstimate:
     """What training `plan` needs in memory, term by term."""
     parameters, largest = _parameters(plan)
     per_example, widest = _activations(plan)
@@ -231,7 +231,7 @@ def estimate_memory(plan: ProjectPlan) -> MemoryEstimate:
     )
 
 
-def check_memory(plan: ProjectPlan) -> MemoryEstimate:
+def check_memory(plan: ProjectPlan[object]) -> MemoryEstimate:
     """The estimate, or a RunError when it exceeds the memory the machine has left."""
     estimate = estimate_memory(plan)
     room, origin = available_memory()

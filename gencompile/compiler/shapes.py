@@ -26,6 +26,25 @@ def require_rank(shape: Shape, rank: int, what: str) -> None:
         raise ShapeError(f"{what} needs {expected[rank]} but gets shape {fmt(shape)}")
 
 
+def vector(length: int) -> Shape:
+    """The shape of a flat vector (a latent code, a class code)."""
+    return (length,)
+
+
+def known(shape: Shape, what: str) -> tuple[int, ...]:
+    """Every size of `shape`, for arithmetic that needs them all (only a token stream's
+    length is open, and layers that compute with it never see one)."""
+    sizes = tuple(d for d in shape if d is not None)
+    if len(sizes) != len(shape):
+        raise ShapeError(f"{what} needs known sizes but gets shape {fmt(shape)}")
+    return sizes
+
+
+def features(shape: Shape, what: str) -> int:
+    """The size of the last axis (the features or channels), which is always known."""
+    return known(shape[-1:], what)[0]
+
+
 def fmt(shape: Shape) -> str:
     return (
         "("

@@ -16,15 +16,19 @@ each pixel's grey level (categorical) or of its being on (Bernoulli).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from gencompile.compiler.family import Capabilities, Family, Refusal
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
-from gencompile.compiler.plan import LayerPlan, NetworkPlan, ProjectPlan, Shape
-from gencompile.compiler.shapes import fmt
+from gencompile.compiler.plan import ExtraPlan, LayerPlan, NetworkPlan, ProjectPlan, Shape
+from gencompile.compiler.shapes import fmt, known
 from gencompile.datafiles import DataFileError
-from gencompile.spec.families.autoregressive import AutoregressiveModel
+from gencompile.spec.families.autoregressive import (
+    AutoregressiveModel,
+    CategoricalPixels,
+    PixelCNNNetwork,
+)
 from gencompile.spec.networks import (
     GRU,
     LSTM,
@@ -58,7 +62,7 @@ class AutoregressivePlan:
 
 
 def _text_network(low: Lowering, vocab: int, context_length: int) -> NetworkPlan:
-    spec_net = low.spec.model.network
+    spec_net = low.family_model(AutoregressiveModel).network
     net = NetworkBuilder("network", low.regularizer(), low.report)
     tokens = net.input("tokens", (None,), "int32")
     if spec_net.type == "transformer":
@@ -144,10 +148,11 @@ def _recurrent_body(
     return h, shape
 
 
-def _pixelcnn_network(low: Lowering, shape: Shape, levels: int, bernoulli: bool) -> NetworkPlan:
-    spec_net = low.spec.model.network
+def _pixelcnn_network(
+    low: Lowering, spec_net: PixelCNNNetwork, shape: Shape, levels: int, bernoulli: bool
+) -> NetworkPlan:
     net = NetworkBuilder("network", low.regularizer(), low.report)
-    h_, w_, c = shape
+    h_, w_, c = known(shape, "pixelcnn")
     f, half = spec_net.filters, max(1, spec_net.filters // 2)
     x = net.input("x", shape)
 
@@ -199,7 +204,7 @@ def _pixelcnn_network(low: Lowering, shape: Shape, levels: int, bernoulli: bool)
 
 def _text_tokenizer(low: Lowering, context_length: int) -> Tokenizer | None:
     """Fit the vocabulary on the training part of the text; None if it cannot be read."""
-    spec, model = low.spec, low.spec.model
+    spec, model = low.spec, low.family_model(AutoregressiveModel)
     source = low.data_config(False)["source"]
     try:
         text = source_text(source, spec.seed)
@@ -238,14 +243,24 @@ def _char() -> Any:
     return CharTokenizer(type="char")
 
 
-def lower_autoregressive(low: Lowering) -> ProjectPlan:
+class _Sections(TypedDict):
+    """The family-independent sections a text or pixel model changes (`project_plan`'s
+    keyword arguments)."""
+
+    data_config: dict[str, Any]
+    output: dict[str, Any]
+    resolved: dict[str, Any]
+    extra: ExtraPlan
+
+
+def lower_autoregressive(low: Lowering) -> ProjectPlan[AutoregressivePlan]:
     data = low.data_shape()
     # The sections a text or pixel model changes: its tokenizer, sample format, vocabulary.
-    sections: dict[str, Any] = {
+    sections: _Sections = {
         "data_config": low.data_config(with_labels=False),
         "output": low.spec.output.model_dump(mode="json"),
         "resolved": low.resolved_spec(),
-        "extra": {},
+        "extra": ExtraPlan(),
     }
     lower_kind = _lower_text if data.kind == "text" else _lower_pixels
     plan, words = lower_kind(low, data.shape, sections)
@@ -257,10 +272,10 @@ def lower_autoregressive(low: Lowering) -> ProjectPlan:
 
 
 def _lower_text(
-    low: Lowering, data_shape: Shape, sections: dict[str, Any]
+    low: Lowering, data_shape: Shape, sections: _Sections
 ) -> tuple[AutoregressivePlan, str]:
     """A language model over windows of tokens; the tokenizer is fitted here."""
-    model = low.spec.model
+    model = low.family_model(AutoregressiveModel)
     context_length = model.context_length or DEFAULT_CONTEXT_LENGTH
     tokenizer = _text_tokenizer(low, context_length)
     low.fail_if_problems()
@@ -303,10 +318,10 @@ def _lower_text(
 
 
 def _lower_pixels(
-    low: Lowering, shape: Shape, sections: dict[str, Any]
+    low: Lowering, shape: Shape, sections: _Sections
 ) -> tuple[AutoregressivePlan, str]:
     """A PixelCNN over single-channel images; text-only settings leave the lock."""
-    model = low.spec.model
+    model = low.family_model(AutoregressiveModel)
     if len(shape) != 3 or shape[-1] != 1:
         low.report(
             ("model", "network", "type"),
@@ -314,10 +329,13 @@ def _lower_pixels(
             "use grayscale images (images: {color: grayscale})",
         )
         low.fail_if_problems()
-    pixels = model.network.likelihood
+    spec_net = model.network
+    if not isinstance(spec_net, PixelCNNNetwork):  # the validated spec pairs images with it
+        raise TypeError(f"a {spec_net.type} network cannot model images")
+    pixels = spec_net.likelihood
     likelihood = pixels.type
-    levels = 2 if likelihood == "bernoulli" else pixels.bins
-    network = _pixelcnn_network(low, shape, levels, likelihood == "bernoulli")
+    levels = pixels.bins if isinstance(pixels, CategoricalPixels) else 2
+    network = _pixelcnn_network(low, spec_net, shape, levels, likelihood == "bernoulli")
     sampling = model.sampling.model_dump(mode="json")
     resolved = sections["resolved"]
     for key in ("length", "prompt"):
@@ -348,8 +366,8 @@ def _plan(
     return AutoregressivePlan(
         kind=kind,
         class_name="LanguageModel" if kind == "text" else "PixelCNN",
-        network_type=low.spec.model.network.type,
-        teacher_forcing=low.spec.model.teacher_forcing,
+        network_type=low.family_model(AutoregressiveModel).network.type,
+        teacher_forcing=low.family_model(AutoregressiveModel).teacher_forcing,
         sampling=sampling,
         network=network,
         num_params=network.params,

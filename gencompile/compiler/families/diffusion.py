@@ -23,8 +23,9 @@ from gencompile.compiler.family import Capabilities, Family, Refusal
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
 from gencompile.compiler.plan import LayerPlan, NetworkPlan, ProjectPlan, Shape
-from gencompile.compiler.shapes import size
-from gencompile.spec.families.diffusion import DiffusionModel
+from gencompile.compiler.shapes import known, size
+from gencompile.spec.base import Activation
+from gencompile.spec.families.diffusion import DiffusionModel, MLPDenoiser, UNetDenoiser
 from gencompile.spec.networks import (
     ActivationLayer,
     Conv2D,
@@ -69,7 +70,7 @@ class DiffusionPlan:
 
 def _check(low: Lowering, data_shape: Shape, kind: str) -> None:
     """Cross-field and data checks; each problem is reported where the spec wrote it."""
-    model = low.spec.model
+    model = low.family_model(DiffusionModel)
     denoiser = model.denoiser
     if model.sampler.type == "ddim" and model.sampler.steps > model.timesteps:
         low.report(
@@ -92,11 +93,11 @@ def _check(low: Lowering, data_shape: Shape, kind: str) -> None:
             f"(got {denoiser.time_embedding})",
             f"use {denoiser.time_embedding + 1}",
         )
-    if denoiser.type == "unet":
+    if isinstance(denoiser, UNetDenoiser):
         _check_unet(low, denoiser, data_shape, kind)
 
 
-def _check_unet(low: Lowering, denoiser: Any, data_shape: Shape, kind: str) -> None:
+def _check_unet(low: Lowering, denoiser: UNetDenoiser, data_shape: Shape, kind: str) -> None:
     path = ("model", "denoiser")
     if kind != "image":
         low.report(
@@ -122,7 +123,8 @@ def _check_unet(low: Lowering, denoiser: Any, data_shape: Shape, kind: str) -> N
                 f"use a multiple of {denoiser.groups} or set denoiser.groups",
             )
     factor = 2 ** (len(widths) - 1)
-    height, width = data_shape[0], data_shape[1]
+    sizes = known(data_shape, "a U-Net")
+    height, width = sizes[0], sizes[1]
     if height % factor or width % factor:
         low.report(
             (*path, "widths"),
@@ -176,14 +178,15 @@ def _sinusoidal(net: NetworkBuilder, t: str, dim: int) -> str:
 
 
 def _dense(
-    net: NetworkBuilder, units: int, fan_in: int, activation: str | None, name: str
+    net: NetworkBuilder, units: int, fan_in: int, activation: Activation | None, name: str
 ) -> LayerPlan:
     layer = Dense(type="dense", units=units, activation=activation, name=name)
     return net.synth(layer, (fan_in,), kind="dense")
 
 
-def _mlp(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkPlan:
-    denoiser = low.spec.model.denoiser
+def _mlp(
+    low: Lowering, denoiser: MLPDenoiser, data_shape: Shape, num_classes: int | None
+) -> NetworkPlan:
     net = NetworkBuilder("denoiser", low.regularizer(), low.report)
     inputs = _inputs(net, data_shape, num_classes)
     features = _sinusoidal(net, inputs[1], denoiser.time_embedding)
@@ -204,7 +207,9 @@ def _mlp(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkPl
         net.add("prediction", _dense(net, out, width, None, "prediction"), (h,))
     else:
         h = net.add("h", _dense(net, out, width, None, "prediction"), (h,))
-        reshape = Reshape(type="reshape", target_shape=list(data_shape), name="to_data_shape")
+        reshape = Reshape(
+            type="reshape", target_shape=list(known(data_shape, "reshape")), name="to_data_shape"
+        )
         net.add("prediction", net.synth(reshape, (out,), kind="reshape"), (h,))
     return net.build(_doc(low, "an MLP on [x_t, sinusoidal features of t]"), ("prediction",))
 
@@ -222,11 +227,18 @@ def _residual_params(channels: int, width: int, embedding: int) -> int:
 class _UNet:
     """Accumulates the U-Net's steps, tracking the current variable and its shape."""
 
-    def __init__(self, net: NetworkBuilder, denoiser: Any, embedding: str, embedding_dim: int):
+    def __init__(
+        self, net: NetworkBuilder, denoiser: UNetDenoiser, embedding: str, embedding_dim: int
+    ):
         self.net, self.denoiser = net, denoiser
         self.embedding, self.embedding_dim = embedding, embedding_dim
-        self.h, self.shape = "h", (0, 0, 0)
+        self.h = "h"
+        self.shape: Shape = (0, 0, 0)
         self.skips: list[tuple[str, Shape]] = []
+
+    @property
+    def channels(self) -> int:
+        return known(self.shape, "a U-Net block")[2]
 
     def add(self, layer: Any, kind: str, extra: tuple[tuple[str, Any], ...] = ()) -> None:
         """One spec-like layer of one input, through the layer records."""
@@ -244,7 +256,7 @@ class _UNet:
         if self.denoiser.dropout:
             args += (("dropout", self.denoiser.dropout),)
         shape = (*self.shape[:2], width)
-        params = _residual_params(self.shape[2], width, self.embedding_dim)
+        params = _residual_params(self.channels, width, self.embedding_dim)
         layer = self.net.layer(
             "residual_block",
             "diffusion_layers.ResidualBlock",
@@ -259,7 +271,7 @@ class _UNet:
         self.shape = shape
 
     def attention(self, name: str) -> None:
-        channels = self.shape[2]
+        channels = self.channels
         params = 2 * channels + 4 * channels * channels + 4 * channels
         layer = self.net.layer(
             "attention_block",
@@ -278,14 +290,15 @@ class _UNet:
 
     def concat_skip(self, name: str) -> None:
         skip, skip_shape = self.skips.pop()
-        shape = (*self.shape[:2], self.shape[2] + skip_shape[2])
+        shape = (*self.shape[:2], self.channels + known(skip_shape, "concat")[2])
         layer = self.net.layer("concat", "layers.Concatenate", (), shape, 0, name)
         self.h = self.net.add("h", layer, (self.h, skip), packed=True)
         self.shape = shape
 
 
-def _unet(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkPlan:
-    denoiser = low.spec.model.denoiser
+def _unet(
+    low: Lowering, denoiser: UNetDenoiser, data_shape: Shape, num_classes: int | None
+) -> NetworkPlan:
     widths = list(denoiser.widths)
     attention = list(denoiser.attention or [False] * len(widths))
     net = NetworkBuilder("denoiser", low.regularizer(), low.report)
@@ -302,7 +315,7 @@ def _unet(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkP
     _up(unet, widths, attention)
     unet.add(GroupNorm(type="group_norm", groups=denoiser.groups, name="out_norm"), "group_norm")
     unet.add(ActivationLayer(type="activation", activation="silu", name="out_silu"), "activation")
-    unet.conv(data_shape[-1], "out_conv", extra=(("kernel_initializer", "zeros"),))
+    unet.conv(known(data_shape, "conv2d")[-1], "out_conv", extra=(("kernel_initializer", "zeros"),))
     net.steps[-1] = replace(net.steps[-1], target="prediction")
     levels = ", ".join(
         f"{w}{' (attention)' if a else ''}" for w, a in zip(widths, attention, strict=True)
@@ -313,7 +326,11 @@ def _unet(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkP
 
 
 def _time_embedding(
-    net: NetworkBuilder, denoiser: Any, inputs: tuple[str, ...], num_classes: int | None, dim: int
+    net: NetworkBuilder,
+    denoiser: UNetDenoiser,
+    inputs: tuple[str, ...],
+    num_classes: int | None,
+    dim: int,
 ) -> tuple[str, int]:
     """Sinusoidal features of t through two dense layers (+ the class embedding)."""
     features = _sinusoidal(net, inputs[1], denoiser.time_embedding)
@@ -347,7 +364,7 @@ def _up(unet: _UNet, widths: list[int], attention: list[bool]) -> None:
             if attention[i]:
                 unet.attention(f"up_{i + 1}_attention_{b + 1}")
         if i > 0:
-            channels = unet.shape[2]
+            channels = unet.channels
             upsample = UpSampling2D(type="upsampling2d", size=2, name=f"upsample_{i + 1}")
             unet.add(upsample, "upsampling2d")
             unet.conv(channels, f"upsample_{i + 1}_conv")
@@ -357,7 +374,7 @@ SHORT_TARGETS = {"epsilon": "the noise eps", "v": "v", "x0": "x_0"}
 
 
 def _doc(low: Lowering, what: str) -> str:
-    model = low.spec.model
+    model = low.family_model(DiffusionModel)
     given = "x_t, t, y" if model.conditional else "x_t, t"
     return f"Predicts {SHORT_TARGETS[model.prediction]} from ({given}): {what}."
 
@@ -393,7 +410,7 @@ def _sampling_words(model: Any, clip_range: tuple[float, float] | None) -> str:
 
 
 def _loss_words(low: Lowering) -> str:
-    model = low.spec.model
+    model = low.family_model(DiffusionModel)
     given = "x_t, t, y" if model.conditional else "x_t, t"
     words = (
         f"squared error between the denoiser's output at ({given}) and "
@@ -420,14 +437,16 @@ def _loss_words(low: Lowering) -> str:
 # --------------------------------------------------------------------------- lowering
 
 
-def lower_diffusion(low: Lowering) -> ProjectPlan:
-    spec, model = low.spec, low.spec.model
+def lower_diffusion(low: Lowering) -> ProjectPlan[DiffusionPlan]:
+    spec, model = low.spec, low.family_model(DiffusionModel)
     data = low.data_shape()
     _check(low, data.shape, data.kind)
     low.fail_if_problems()
     num_classes = model.conditional.num_classes if model.conditional else None
-    build = _unet if model.denoiser.type == "unet" else _mlp
-    denoiser = build(low, data.shape, num_classes)
+    if isinstance(model.denoiser, UNetDenoiser):
+        denoiser = _unet(low, model.denoiser, data.shape, num_classes)
+    else:
+        denoiser = _mlp(low, model.denoiser, data.shape, num_classes)
     low.fail_if_problems()
     preprocessing = spec.data.preprocessing
     clip_range = (

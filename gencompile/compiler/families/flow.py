@@ -20,7 +20,7 @@ from gencompile.compiler.family import Capabilities, Family, Refusal
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder, expand, walk
 from gencompile.compiler.plan import LayerPlan, NetworkPlan, PathKey, ProjectPlan, Shape
-from gencompile.compiler.shapes import ShapeError, fmt, size
+from gencompile.compiler.shapes import ShapeError, features, fmt, known, size
 from gencompile.spec.families.flow import FlowModel
 from gencompile.spec.networks import Conv2D, Dense, Network, Reshape
 
@@ -165,10 +165,10 @@ class FlowLowering:
 
     # Each runtime transform's arguments, output shape and parameter count, in one place.
     def _actnorm(self, spec: Any, path: PathKey, shape: Shape, name: str) -> _Call:
-        return _Call(params=2 * shape[-1])  # a scale and a shift per channel
+        return _Call(params=2 * features(shape, "actnorm"))  # a scale and a shift per channel
 
     def _permutation(self, spec: Any, path: PathKey, shape: Shape, name: str) -> _Call:
-        if shape[-1] < 2:
+        if features(shape, "permutation") < 2:
             image = len(shape) == 3
             what = "channel" if image else "feature"
             self.report(
@@ -182,7 +182,7 @@ class FlowLowering:
         return _Call(args, positional=1)
 
     def _invertible_dense(self, spec: Any, path: PathKey, shape: Shape, name: str) -> _Call:
-        channels = shape[-1]
+        channels = features(shape, "invertible_dense")
         return _Call((("seed", self.seed + self.position),), params=channels * channels)
 
     def _maf(self, spec: Any, path: PathKey, shape: Shape, name: str) -> _Call:
@@ -210,20 +210,22 @@ class FlowLowering:
                 f"squeeze reshapes images, but the flow's input here is a vector {fmt(shape)}",
                 "remove it",
             )
-        if shape[0] % 2 or shape[1] % 2:
+        sizes = known(shape, "squeeze")
+        if sizes[0] % 2 or sizes[1] % 2:
             self.report(
                 path, f"squeeze needs an even height and width, but gets shape {fmt(shape)}", None
             )
-        return _Call(output_shape=(shape[0] // 2, shape[1] // 2, 4 * shape[2]))
+        return _Call(output_shape=(sizes[0] // 2, sizes[1] // 2, 4 * sizes[2]))
 
     def _logit(self, spec: Any, path: PathKey, shape: Shape, name: str) -> _Call:
         self._check_logit(path)
         return _Call((("alpha", spec.alpha),), positional=1)
 
     def _check_logit(self, path: PathKey) -> None:
-        data = self.low.spec.data
-        in_unit_interval = (
-            self.low.spec.model.dequantization is not None or data.preprocessing.scale == (0.0, 1.0)
+        data, model = self.low.spec.data, self.low.family_model(FlowModel)
+        in_unit_interval = model.dequantization is not None or data.preprocessing.scale == (
+            0.0,
+            1.0,
         )
         if self.position != 1 or not in_unit_interval:
             self.report(
@@ -249,9 +251,9 @@ class FlowLowering:
                 f"flow's input here is a vector {fmt(shape)}",
                 "use mask: alternating",
             )
-        if spec.mask == "alternating" and shape[0] < 2:
+        if spec.mask == "alternating" and known(shape, "coupling")[0] < 2:
             self.report((*path, "mask"), "a coupling needs at least 2 features", None)
-        if spec.mask == "channel" and shape[-1] < 2:
+        if spec.mask == "channel" and features(shape, "coupling") < 2:
             self.report(
                 (*path, "mask"),
                 f"a channel mask splits the channels, but the input here has one: {fmt(shape)}",
@@ -314,12 +316,16 @@ class FlowLowering:
                 net.add(head, dense, (h,))
                 if len(shape) > 1:
                     reshape = Reshape(
-                        type="reshape", target_shape=list(shape), name=f"{head}_image"
+                        type="reshape",
+                        target_shape=list(known(shape, "reshape")),
+                        name=f"{head}_image",
                     )
                     net.add(head, net.synth(reshape, dense.output_shape, kind="reshape"), (head,))
         elif len(body) == 3 and len(shape) == 3 and body[:2] == shape[:2]:
             for head in ("shift", "log_scale"):
-                conv = Conv2D(type="conv2d", filters=shape[-1], kernel_size=3, name=head)
+                conv = Conv2D(
+                    type="conv2d", filters=features(shape, "conv2d"), kernel_size=3, name=head
+                )
                 net.add(head, net.synth(conv, body, extra=zeros), (h,))
         else:
             target = "the flow's input here" if len(shape) == 1 else "the image's height and width"
@@ -366,7 +372,7 @@ def _last_layer(network: Network, path: PathKey) -> PathKey:
 def _check_dequantization(low: Lowering) -> None:
     """Dequantization needs discrete data in [0, 1], with levels the bins can hold."""
     spec = low.spec
-    dequantization = spec.model.dequantization
+    dequantization = low.family_model(FlowModel).dequantization
     if dequantization is None:
         return
     source = spec.data.source
@@ -401,8 +407,8 @@ def _check_dequantization(low: Lowering) -> None:
         )
 
 
-def lower_flow(low: Lowering) -> ProjectPlan:
-    model = low.spec.model
+def lower_flow(low: Lowering) -> ProjectPlan[FlowPlan]:
+    model = low.family_model(FlowModel)
     data = low.data_shape()
     _check_dequantization(low)
     low.fail_if_problems()

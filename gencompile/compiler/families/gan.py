@@ -11,17 +11,26 @@ to x's features (dense bodies) or to x's channels (convolutional bodies).
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from gencompile.catalog.gan import LOSSES, PENALTIES, AdversarialLoss, GradientPenalty
 from gencompile.compiler.family import Family
 from gencompile.compiler.lowering import Lowering, type_first
 from gencompile.compiler.networks import NetworkBuilder, expand, spectrally_normalized, walk
 from gencompile.compiler.plan import NetworkPlan, PathKey, ProjectPlan, Shape
-from gencompile.compiler.shapes import ShapeError, fmt, size
+from gencompile.compiler.shapes import ShapeError, features, fmt, known, size, vector
 from gencompile.spec.families.gan import GANModel
-from gencompile.spec.networks import Conv2D, Dense, Embedding, Flatten, Reshape, UpSampling2D
+from gencompile.spec.networks import (
+    Conv2D,
+    Dense,
+    Embedding,
+    Flatten,
+    Network,
+    Reshape,
+    UpSampling2D,
+)
 from gencompile.spec.training import Adam
 
 
@@ -42,7 +51,10 @@ class GANPlan:
     discriminator: NetworkPlan
 
 
-def output_activation(model: Any, scale: tuple[float, float] | None) -> str:
+OutputActivation = Literal["linear", "tanh", "sigmoid"]
+
+
+def output_activation(model: GANModel, scale: tuple[float, float] | None) -> OutputActivation:
     """The generator's output activation; `auto` follows the data's value range."""
     if model.output_activation != "auto":
         return model.output_activation
@@ -76,9 +88,10 @@ def _join_class(
     if len(shape) == 3:
         pixel = Reshape(type="reshape", target_shape=[1, 1, dim], name="class_code_pixel")
         code = net.add("y_code", net.synth(pixel, (dim,), kind="reshape"), (code,))
-        tile = UpSampling2D(type="upsampling2d", size=shape[:2], name="class_code_map")
+        height, width, _ = known(shape, "the class code map")
+        tile = UpSampling2D(type="upsampling2d", size=(height, width), name="class_code_map")
         code = net.add("y_code", net.synth(tile, (1, 1, dim), kind="upsampling2d"), (code,))
-    joined = (*shape[:-1], shape[-1] + dim)
+    joined = (*shape[:-1], features(shape, "concat") + dim)
     concat = net.layer("concat", "layers.Concatenate", (), joined, 0, name="with_class")
     return net.add("h", concat, (h, code), packed=True), joined
 
@@ -105,16 +118,16 @@ DISCRIMINATOR_HEADS = [
 ]
 
 
-def _last_layer_path(network: Any, path: PathKey) -> PathKey:
+def _last_layer_path(network: Network, path: PathKey) -> PathKey:
     return expand(network, path)[1][-1]
 
 
-def _generator(low: Lowering, data_shape: Shape, activation: str) -> NetworkPlan:
-    model = low.spec.model
+def _generator(low: Lowering, data_shape: Shape, activation: OutputActivation) -> NetworkPlan:
+    model = low.family_model(GANModel)
     net = NetworkBuilder("generator", low.regularizer(), low.report)
     net.reserve(GENERATOR_HEADS)
     z = net.input("z", (model.latent_dim,))
-    h, shape = z, (model.latent_dim,)
+    h, shape = z, vector(model.latent_dim)
     if model.conditional is not None:
         code, dim = _class_code(net, model.conditional)
         h, shape = _join_class(net, h, shape, code, dim)
@@ -129,7 +142,12 @@ def _generator(low: Lowering, data_shape: Shape, activation: str) -> NetworkPlan
 
 
 def _generator_head(
-    low: Lowering, net: NetworkBuilder, h: str, shape: Shape, data_shape: Shape, activation: str
+    low: Lowering,
+    net: NetworkBuilder,
+    h: str,
+    shape: Shape,
+    data_shape: Shape,
+    activation: OutputActivation,
 ) -> None:
     """Dense (+ reshape) from a flat body, a 3x3 convolution from an image of the data's
     height and width; the output `x` is one example."""
@@ -141,15 +159,21 @@ def _generator_head(
             return
         head = net.synth(dense, shape)
         h = net.add("h", head, (h,))
-        reshape = Reshape(type="reshape", target_shape=list(data_shape), name="to_data_shape")
+        reshape = Reshape(
+            type="reshape", target_shape=list(known(data_shape, "reshape")), name="to_data_shape"
+        )
         net.add("x", net.synth(reshape, head.output_shape, kind="reshape"), (h,))
     elif len(shape) == 3 and len(data_shape) == 3 and shape[:2] == data_shape[:2]:
         conv = Conv2D(
-            type="conv2d", filters=data_shape[2], kernel_size=3, activation=act, name="output_conv"
+            type="conv2d",
+            filters=features(data_shape, "conv2d"),
+            kernel_size=3,
+            activation=act,
+            name="output_conv",
         )
         net.add("x", net.synth(conv, shape), (h,))
     else:
-        model = low.spec.model
+        model = low.family_model(GANModel)
         low.report(
             _last_layer_path(model.generator, ("model", "generator")),
             f"the generator's body ends with shape {fmt(shape)}, which cannot be turned into "
@@ -161,7 +185,7 @@ def _generator_head(
 
 def _generator_shape_hint(shape: Shape, data_shape: Shape) -> str:
     if len(shape) == 3 and len(data_shape) == 3:
-        (h, w), (dh, dw) = shape[:2], data_shape[:2]
+        (h, w, _), (dh, dw, _) = known(shape, "a hint"), known(data_shape, "a hint")
         if dh % h == 0 and dw % w == 0 and dh // h == dw // w:
             factor = dh // h
             return (
@@ -173,7 +197,7 @@ def _generator_shape_hint(shape: Shape, data_shape: Shape) -> str:
 
 
 def _discriminator(low: Lowering, data_shape: Shape, spectral_norm: bool) -> NetworkPlan:
-    model = low.spec.model
+    model = low.family_model(GANModel)
     net = NetworkBuilder("discriminator", low.regularizer(), low.report, spectral_norm)
     net.reserve(DISCRIMINATOR_HEADS)
     x = net.input("x", data_shape)
@@ -206,14 +230,14 @@ def _discriminator(low: Lowering, data_shape: Shape, spectral_norm: bool) -> Net
 # -- cross-field checks -------------------------------------------------------------------
 
 
-def _discriminator_layers(model: Any) -> list[tuple[PathKey, Any]]:
+def _discriminator_layers(model: GANModel) -> list[tuple[PathKey, Any]]:
     layers, paths = expand(model.discriminator, ("model", "discriminator"))
     return walk(layers, paths)
 
 
 def check(low: Lowering, scale: tuple[float, float] | None, standardize: bool) -> None:
     """Problems that relate the GAN's options to each other and to the data."""
-    model = low.spec.model
+    model = low.family_model(GANModel)
     loss = LOSSES[model.loss.type]
     penalty = PENALTIES[model.gradient_penalty.type] if model.gradient_penalty else None
     if model.label_smoothing > 0 and not loss.has_labels:
@@ -258,10 +282,10 @@ def check(low: Lowering, scale: tuple[float, float] | None, standardize: bool) -
                 "remove this layer: the body holds only the hidden layers",
             )
     if penalty and penalty.refuses_batch_norm:
-        for path, layer in layers:
+        for where, layer in layers:
             if layer.type == "batch_norm":
                 low.report(
-                    path,
+                    where,
                     "batch normalisation mixes the examples of a batch, so the "
                     f"{penalty.title} penalty on each example's gradient no longer holds",
                     "use layer_norm (as the WGAN-GP paper does), or no normalisation",
@@ -272,7 +296,7 @@ def check(low: Lowering, scale: tuple[float, float] | None, standardize: bool) -
 def _check_output_activation(
     low: Lowering, scale: tuple[float, float] | None, standardize: bool
 ) -> None:
-    model = low.spec.model
+    model = low.family_model(GANModel)
     wanted = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}.get(model.output_activation)
     if wanted is None or scale == wanted:
         return
@@ -340,19 +364,21 @@ def _words(model: Any, penalty_weight: float, kernel_penalties: str) -> str:
     return words + ", averaged over the batch" + kernel_penalties
 
 
-def lower_gan(low: Lowering) -> ProjectPlan:
-    spec, model = low.spec, low.spec.model
+def lower_gan(low: Lowering) -> ProjectPlan[GANPlan]:
+    spec, model = low.spec, low.family_model(GANModel)
     data = low.data_shape()
     preprocessing = spec.data.preprocessing
-    scale = tuple(float(v) for v in preprocessing.scale) if preprocessing.scale else None
+    low_high = preprocessing.scale
+    scale = (float(low_high[0]), float(low_high[1])) if low_high else None
     check(low, scale, preprocessing.standardize)
     low.fail_if_problems()
     activation = output_activation(model, scale)
-    networks = []
-    for build in (
+    networks: list[NetworkPlan] = []
+    builds: tuple[Callable[[], NetworkPlan], ...] = (
         lambda: _generator(low, data.shape, activation),
         lambda: _discriminator(low, data.shape, model.spectral_norm),
-    ):
+    )
+    for build in builds:
         with contextlib.suppress(ShapeError):  # reported with its location
             networks.append(build())
     low.fail_if_problems()

@@ -13,12 +13,13 @@ digits: 64 features); samples are reshaped to the data's shape.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from gencompile.compiler.family import Capabilities, Family, Refusal
 from gencompile.compiler.lowering import Lowering
-from gencompile.compiler.plan import ProjectPlan, Shape
+from gencompile.compiler.plan import ExtraPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import size
-from gencompile.spec.families.mixture import MixtureModel
+from gencompile.spec.families.mixture import EMAlgorithm, MixtureModel
 
 
 @dataclass(frozen=True)
@@ -62,18 +63,18 @@ COVARIANCE_WORDS = {
 INIT_WORDS = {"kmeans": "k-means", "random": "random"}
 
 
-def lower_mixture(low: Lowering) -> ProjectPlan:
-    spec, model = low.spec, low.spec.model
+def lower_mixture(low: Lowering) -> ProjectPlan[MixturePlan]:
+    spec, model = low.spec, low.family_model(MixtureModel)
     data = low.data_shape()
     algorithm = model.algorithm
     low.fail_if_problems()
     features = size(data.shape)
     training = low.training_config()
-    is_em = algorithm.type == "em"
-    if is_em:
+    em = algorithm if isinstance(algorithm, EMAlgorithm) else None
+    if em is not None:
         explicit_epochs = "epochs" in spec.training.model_fields_set
         training["epochs"] = (
-            min(training["epochs"], algorithm.max_iter) if explicit_epochs else algorithm.max_iter
+            min(training["epochs"], em.max_iter) if explicit_epochs else em.max_iter
         )
     plan = MixturePlan(
         data_shape=data.shape,
@@ -83,39 +84,43 @@ def lower_mixture(low: Lowering) -> ProjectPlan:
         reg_covar=model.reg_covar,
         algorithm=algorithm.type,
         init=algorithm.init,
-        max_iter=algorithm.max_iter if is_em else None,
-        tol=algorithm.tol if is_em else None,
+        max_iter=em.max_iter if em else None,
+        tol=em.tol if em else None,
         num_params=free_params(model.covariance, model.components, features),
     )
     mixture_words = (
         f"negative mean log-likelihood of a mixture of {model.components} Gaussians with "
         f"{COVARIANCE_WORDS[model.covariance]} (plus {model.reg_covar:g} on the diagonal), "
     )
-    start = INIT_WORDS[algorithm.init]
-    if is_em:
-        words = mixture_words + (
-            f"maximised by EM from a {start} start: each epoch accumulates the "
-            "posterior-weighted statistics of every batch, then re-estimates the parameters in "
-            f"closed form; at most {algorithm.max_iter} iterations, stopping when the mean "
-            f"log-likelihood changes by less than {algorithm.tol:g}"
-        )
-        extra = {
-            "fitting": f"EM from {start}, one iteration per epoch "
-            f"(at most {training['epochs']}), tol {algorithm.tol:g}; no optimizer"
-        }
-    else:
-        optimizer = training["optimizer"]["type"]
-        words = mixture_words + (
-            f"minimised by {optimizer} over minibatches from a {start} start; the free "
-            "parameters are the logits of the weights (softmax), the means, and the "
-            "log-Cholesky factors of the precisions (exponentiated diagonal)"
-        )
-        extra = {}
+    words, extra = _fitting(em, INIT_WORDS[algorithm.init], training)
     resolved = low.resolved_spec()
     resolved["training"]["epochs"] = training["epochs"]
     return low.project_plan(
-        data, plan, (), words, training=training, resolved=resolved, extra=extra
+        data, plan, (), mixture_words + words, training=training, resolved=resolved, extra=extra
     )
+
+
+def _fitting(em: EMAlgorithm | None, start: str, training: dict[str, Any]) -> tuple[str, ExtraPlan]:
+    """How the mixture is fitted, for the loss's words and (EM) the model card."""
+    if em is not None:
+        words = (
+            f"maximised by EM from a {start} start: each epoch accumulates the "
+            "posterior-weighted statistics of every batch, then re-estimates the parameters in "
+            f"closed form; at most {em.max_iter} iterations, stopping when the mean "
+            f"log-likelihood changes by less than {em.tol:g}"
+        )
+        fitting = (
+            f"EM from {start}, one iteration per epoch "
+            f"(at most {training['epochs']}), tol {em.tol:g}; no optimizer"
+        )
+        return words, ExtraPlan(fitting=fitting)
+    optimizer = training["optimizer"]["type"]
+    words = (
+        f"minimised by {optimizer} over minibatches from a {start} start; the free "
+        "parameters are the logits of the weights (softmax), the means, and the "
+        "log-Cholesky factors of the precisions (exponentiated diagonal)"
+    )
+    return words, ExtraPlan()
 
 
 FAMILY = Family(

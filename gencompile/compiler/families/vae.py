@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -10,11 +11,17 @@ from gencompile.compiler.family import Family
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
 from gencompile.compiler.plan import NetworkPlan, ProjectPlan, Shape
-from gencompile.compiler.shapes import ShapeError, fmt, size
-from gencompile.spec.families.vae import VAEModel
-from gencompile.spec.networks import Conv2D, Dense, Flatten, Reshape
+from gencompile.compiler.shapes import ShapeError, features, fmt, known, size, vector
+from gencompile.spec.families.vae import (
+    CategoricalLikelihood,
+    GaussianLikelihood,
+    Likelihood,
+    VAEModel,
+)
+from gencompile.spec.networks import Conv2D, Dense, Flatten, Network, Reshape
 
-LIKELIHOOD_PARAMS = {"bernoulli": 1, "categorical": None, "logistic": 2}
+# Values per data value of the likelihoods whose count no field changes.
+LIKELIHOOD_PARAMS = {"bernoulli": 1, "logistic": 2}
 
 
 @dataclass(frozen=True)
@@ -35,10 +42,10 @@ class VAEPlan:
     decoder: NetworkPlan
 
 
-def num_params(likelihood: Any) -> int:
-    if likelihood.type == "gaussian":
+def num_params(likelihood: Likelihood) -> int:
+    if isinstance(likelihood, GaussianLikelihood):
         return 2 if likelihood.sigma == "learned" else 1
-    if likelihood.type == "categorical":
+    if isinstance(likelihood, CategoricalLikelihood):
         return likelihood.bins
     return LIKELIHOOD_PARAMS[likelihood.type]
 
@@ -55,13 +62,13 @@ def _with_class(net: NetworkBuilder, h: str, shape: Shape, num_classes: int) -> 
         name="class_one_hot",
     )
     y_one_hot = net.add("y_one_hot", one_hot, (y,))
-    shape = (shape[0] + num_classes,)
+    shape = (features(shape, "the class code") + num_classes,)
     concat = net.layer("concat", "layers.Concatenate", (), shape, 0, name="with_class")
     return net.add("h", concat, (h, y_one_hot), packed=True), shape
 
 
 def _encoder(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkPlan:
-    model = low.spec.model
+    model = low.family_model(VAEModel)
     net = NetworkBuilder("encoder", low.regularizer(), low.report)
     net.reserve(["z_mean", "z_log_var", "with_class", "features", "class_one_hot"])
     x = net.input("x", data_shape)
@@ -83,11 +90,11 @@ def _encoder(low: Lowering, data_shape: Shape, num_classes: int | None) -> Netwo
 
 
 def _decoder(low: Lowering, data_shape: Shape, num_classes: int | None, params: int) -> NetworkPlan:
-    model = low.spec.model
+    model = low.family_model(VAEModel)
     net = NetworkBuilder("decoder", low.regularizer(), low.report)
     net.reserve(["likelihood_params", "with_class", "class_one_hot", "to_data_shape"])
     z = net.input("z", (model.latent_dim,))
-    h, shape = z, (model.latent_dim,)
+    h, shape = z, vector(model.latent_dim)
     if num_classes is not None:
         h, shape = _with_class(net, h, shape, num_classes)
     h, shape = net.body(model.decoder, ("model", "decoder"), h, shape)
@@ -97,25 +104,27 @@ def _decoder(low: Lowering, data_shape: Shape, num_classes: int | None, params: 
     if head.output_shape == tuple(target):
         net.steps[-1] = replace(net.steps[-1], target="params")
     else:
-        reshape = Reshape(type="reshape", target_shape=list(target), name="to_data_shape")
+        reshape = Reshape(
+            type="reshape", target_shape=list(known(target, "reshape")), name="to_data_shape"
+        )
         net.add("params", net.synth(reshape, head.output_shape, kind="reshape"), (h,))
-    kind = low.spec.model.likelihood.type
+    kind = low.family_model(VAEModel).likelihood.type
     given = "z, y" if num_classes else "z"
     doc = f"p(x | {given}): maps a latent code to the {kind} likelihood's parameters."
     return net.build(doc, ("params",))
 
 
-def _likelihood_head(low: Lowering, shape: Shape, data_shape: Shape, params: int) -> Any:
+def _likelihood_head(low: Lowering, shape: Shape, data_shape: Shape, params: int) -> Dense | Conv2D:
     """Dense from a flat body, a 3x3 convolution from an image of the data's height and
     width: either way `params` values per data value."""
     if len(shape) == 1:
         units = size(data_shape) * params
         return Dense(type="dense", units=units, name="likelihood_params")
     if len(shape) == 3 and len(data_shape) == 3 and shape[:2] == data_shape[:2]:
-        channels = data_shape[-1] * params
+        channels = features(data_shape, "conv2d") * params
         return Conv2D(type="conv2d", filters=channels, kernel_size=3, name="likelihood_params")
     low.report(
-        _last_layer_path(low.spec.model.decoder),
+        _last_layer_path(low.family_model(VAEModel).decoder),
         f"the decoder's body ends with shape {fmt(shape)}, which cannot be projected to "
         f"the data's shape {fmt(data_shape)}",
         "end the body with a flat vector (dense) or with an image of the data's height "
@@ -124,14 +133,14 @@ def _likelihood_head(low: Lowering, shape: Shape, data_shape: Shape, params: int
     raise ShapeError("decoder head")
 
 
-def _last_layer_path(network: Any) -> tuple[str | int, ...]:
+def _last_layer_path(network: Network) -> tuple[str | int, ...]:
     if network.layers:
         return ("model", "decoder", "layers", len(network.layers) - 1)
     return ("model", "decoder", "mlp", len(network.mlp or [0]) - 1)
 
 
-def lower_vae(low: Lowering) -> ProjectPlan:
-    model = low.spec.model
+def lower_vae(low: Lowering) -> ProjectPlan[VAEPlan]:
+    model = low.family_model(VAEModel)
     data = low.data_shape()
     num_classes = model.conditional.num_classes if model.conditional else None
     if model.losses.kl.free_bits > 0 and model.prior.type != "normal":
@@ -142,11 +151,12 @@ def lower_vae(low: Lowering) -> ProjectPlan:
         )
     low.fail_if_problems()
     params = num_params(model.likelihood)
-    networks = []
-    for build in (
+    networks: list[NetworkPlan] = []
+    builds: tuple[Callable[[], NetworkPlan], ...] = (
         lambda: _encoder(low, data.shape, num_classes),
         lambda: _decoder(low, data.shape, num_classes, params),
-    ):
+    )
+    for build in builds:
         with contextlib.suppress(ShapeError):  # reported with its location
             networks.append(build())
     low.fail_if_problems()
