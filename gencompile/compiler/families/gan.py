@@ -409,12 +409,6 @@ def lower_gan(low: Lowering) -> ProjectPlan[GANPlan]:
     resolved["training"]["optimizers"] = roles
     resolved["model"]["output_activation"] = activation
     words = _words(model, plan.penalty_weight, low.kernel_penalty_words())
-    fitting = (
-        f"generator: {_optimizer_words(roles['generator'])}; discriminator: "
-        f"{_optimizer_words(roles['discriminator'])}; {model.critic_steps} discriminator "
-        f"update{'s' if model.critic_steps > 1 else ''} per generator update"
-        + (f"; samples from an EMA of the generator (decay {model.ema:g})" if model.ema else "")
-    )
     return low.project_plan(
         data,
         plan,
@@ -423,7 +417,17 @@ def lower_gan(low: Lowering) -> ProjectPlan[GANPlan]:
         num_classes=num_classes,
         training=training,
         resolved=resolved,
-        extra={"fitting": fitting},
+        extra={"fitting": _fitting_words(model, roles)},
+    )
+
+
+def _fitting_words(model: GANModel, roles: dict[str, Any]) -> str:
+    """The model card's line on how the two networks are fitted."""
+    return (
+        f"generator: {_optimizer_words(roles['generator'])}; discriminator: "
+        f"{_optimizer_words(roles['discriminator'])}; {model.critic_steps} discriminator "
+        f"update{'s' if model.critic_steps > 1 else ''} per generator update"
+        + (f"; samples from an EMA of the generator (decay {model.ema:g})" if model.ema else "")
     )
 
 
