@@ -26,6 +26,7 @@ from gencompile.compiler.resources import check_memory
 from gencompile.errors import RunError, SpecError
 from gencompile.generated import import_generated, load_trained_model, read_record, verified_lock
 from gencompile.local_cluster import run_workers
+from gencompile.package_data import package_folder
 from gencompile.report import write_report
 from gencompile.run_status import recorded
 from gencompile.spec import LoadedSpec, load_spec, load_spec_text
@@ -42,12 +43,8 @@ class TrainResult:
 
 
 def default_spec_path() -> Path:
-    """The embedded default spec: `specs/` in a source tree, `gencompile/specs` in a wheel."""
-    package = Path(__file__).resolve().parent
-    for candidate in (package / "specs", package.parent / "specs"):
-        if (candidate / DEFAULT_SPEC).is_file():
-            return candidate / DEFAULT_SPEC
-    raise RunError("the embedded default spec is missing; pass a spec file")
+    """The embedded default spec (`specs/`, a package resource)."""
+    return package_folder("specs") / DEFAULT_SPEC
 
 
 def new_run_dir(root: Path, loaded: LoadedSpec, spec_sha256: str) -> Path:

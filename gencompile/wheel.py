@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 import re
 import zipfile
 from importlib import metadata
@@ -23,7 +24,6 @@ from pathlib import Path
 
 import gencompile
 from gencompile._version import __version__
-from gencompile.compiler.emit import templates_dir
 from gencompile.errors import RunError
 from gencompile.files import atomic_write_bytes
 
@@ -51,16 +51,16 @@ def build_wheel(out_dir: Path | str) -> Path:
 def package_files() -> dict[str, bytes]:
     """Path in the wheel -> bytes: gencompile's modules, its templates and example specs."""
     package = Path(gencompile.__file__).parent
-    folders = {"gencompile": package, "gencompile/templates": templates_dir()}
-    specs = next((p for p in (package / "specs", package.parent / "specs") if p.is_dir()), None)
-    if specs is not None:
-        folders["gencompile/specs"] = specs
     files = {}
-    for prefix, folder in folders.items():
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-                files[f"{prefix}/{path.relative_to(folder).as_posix()}"] = path.read_bytes()
-    return files
+    # The links to templates/ and specs/ are followed, as hatchling does.
+    for folder, _, names in os.walk(package, followlinks=True):
+        if "__pycache__" in Path(folder).parts:
+            continue
+        for name in sorted(names):
+            path = Path(folder) / name
+            if path.suffix != ".pyc":
+                files[f"gencompile/{path.relative_to(package).as_posix()}"] = path.read_bytes()
+    return dict(sorted(files.items()))
 
 
 def _metadata() -> str:

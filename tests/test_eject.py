@@ -200,7 +200,12 @@ def test_the_wheel_holds_gencompile_its_templates_and_a_true_record(tmp_path: Pa
         "gencompile/cli.py",
         "gencompile/templates/project/README.md.j2",
         "gencompile/templates/eject/README.md.j2",
+        "gencompile/specs/vae_digits.yaml",
     } <= names
+    root = Path(__file__).resolve().parents[1]
+    for top in ("templates", "specs"):  # all of them, found through the package's links
+        shipped = {p.relative_to(root).as_posix() for p in (root / top).rglob("*") if p.is_file()}
+        assert {f"gencompile/{name}" for name in shipped} <= names
     assert not any("__pycache__" in name for name in names)
     assert f"Version: {__version__}" in metadata and "Requires-Dist: tensorflow" in metadata
     assert build_wheel(tmp_path / "again").read_bytes() == path.read_bytes()

@@ -21,6 +21,7 @@ import jinja2
 from gencompile.compiler.plan import LayerPlan, Step
 from gencompile.errors import GencompileError
 from gencompile.markdown import markdown_text
+from gencompile.package_data import package_folder
 
 LINE_LENGTH = 100  # generated projects' ruff line length, as in gencompile itself
 INDENT = "    "
@@ -32,12 +33,8 @@ class EmitError(GencompileError):
 
 
 def templates_dir() -> Path:
-    """`templates/` beside the package in a source tree, `gencompile/templates` in a wheel."""
-    package = Path(__file__).resolve().parents[1]
-    for candidate in (package / "templates", package.parent / "templates"):
-        if (candidate / "model").is_dir():
-            return candidate
-    raise EmitError(f"gencompile's templates are missing (looked in {package} and its parent)")
+    """gencompile's jinja2 templates (`templates/`, a package resource)."""
+    return package_folder("templates")
 
 
 def literal(value: Any) -> str:
