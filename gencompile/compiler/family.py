@@ -1,9 +1,11 @@
-"""A generative family as one object: its spec model, capabilities, lowering and template.
+"""A generative family as one object: its spec model, capabilities, lowering parts and template.
 
-The registry (`compiler/families/__init__.py`) lists one `Family` per family; the shared
-lowering entry point (`compiler/lower.py`) looks families up there and checks a spec
-against the family's capabilities before the family's own lowering runs, so a refusal
-reads the same for every family.
+The registry (`compiler/families/__init__.py`) lists one `Family` per family. A family
+declares its lowering as three parts, which the passes of `compiler/lower.py` call in
+order around the shared ones: `check` (cross-field and data checks, returning what they
+learned), `networks` (its networks with their heads) and `plan` (model plan, loss in
+words, the project plan). Capabilities are checked by one shared pass, so a refusal reads
+the same for every family.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, get_args
+from typing import Any, Generic, TypeVar, get_args
 
+from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.plan import ProjectPlan
 from gencompile.spec.evaluation import OutputSpec
@@ -46,13 +49,32 @@ class Capabilities:
         return tuple(e for e in EXPORTS if e not in self.refused_exports)
 
 
+FactsT = TypeVar("FactsT")  # what a family's checks learned (None for most)
+BuiltT = TypeVar("BuiltT")  # what a family's networks pass built
+
+
+def no_checks(low: Lowering, data: DataShape) -> None:
+    """The checks of a family with none of its own."""
+
+
+def no_networks(low: Lowering, data: DataShape, facts: object) -> tuple[()]:
+    """The networks of a family without any (the mixture)."""
+    return ()
+
+
 @dataclass(frozen=True)
-class Family:
-    """One generative family, registered once."""
+class Family(Generic[FactsT, BuiltT]):
+    """One generative family, registered once; its lowering parts in the order they run."""
 
     name: str  # the spec's `model.family` tag
     spec_model: type[Any]  # the pydantic model of its `model:` section
-    lower: Callable[[Lowering], ProjectPlan[object]]
+    # Problems relating the family's fields to each other and to the data (reported, not
+    # raised); returns what later parts need from them.
+    check: Callable[[Lowering, DataShape], FactsT]
+    # The networks with their heads; shape problems are reported, located.
+    networks: Callable[[Lowering, DataShape, FactsT], BuiltT]
+    # The model plan and loss in words, through `Lowering.project_plan`.
+    plan: Callable[[Lowering, DataShape, FactsT, BuiltT], ProjectPlan[object]]
     capabilities: Capabilities = Capabilities()
     # A folder holding `model/<name>.py.j2` outside gencompile's templates (None: built in).
     template_dir: Path | None = None
@@ -66,7 +88,7 @@ class Family:
         return tuple(self.spec_model.metrics_available)
 
 
-def check_capabilities(low: Lowering, family: Family) -> None:
+def check_capabilities(low: Lowering, family: Family[Any, Any]) -> None:
     """Report what the spec asks of the family that the family cannot do."""
     spec, able = low.spec, family.capabilities
     if spec.training.mixed_precision and able.mixed_precision is not None:

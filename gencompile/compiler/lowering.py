@@ -1,7 +1,7 @@
 """The context of one lowering: the spec, the problems found, the family-independent parts.
 
-Each family's lowering (`compiler/families/`) receives a `Lowering` and builds its networks
-and model plan from it; `compiler/lower.py` picks the family and runs the shared checks.
+Each family's lowering parts (`compiler/families/`) receive a `Lowering` and build their
+networks and model plan from it; the passes of `compiler/lower.py` call them in order.
 This module imports no family, so the families can import it. Problems are collected and
 raised together.
 """
@@ -128,9 +128,8 @@ class Lowering:
             metrics = [m for m in metrics if m not in HELDOUT_METRICS]
         return metrics
 
-    def check_metric_data_kind(self) -> None:
-        """Image metrics need images and vector metrics vectors (known from the shapes)."""
-        kind = self.data_shape().kind
+    def check_metric_data_kind(self, kind: str) -> None:
+        """Image metrics need images and vector metrics vectors (`kind`: the data's)."""
         for i, name in enumerate(self.spec.evaluation.metrics or ()):
             if name in SAMPLE_METRICS and kind == "text":
                 self.report(

@@ -85,7 +85,9 @@ def total_params(plan: ProjectPlan[object]) -> int:
 
 
 def render_project(
-    loaded: LoadedSpec, plan: ProjectPlan[object], families: Mapping[str, Family] = REGISTRY
+    loaded: LoadedSpec,
+    plan: ProjectPlan[object],
+    families: Mapping[str, Family[Any, Any]] = REGISTRY,
 ) -> dict[str, str]:
     """Relative path -> text of every generated file (the lock excepted)."""
     family = families[plan.family]
@@ -219,7 +221,7 @@ def build(
     out_dir: Path | str,
     allow_custom_code: bool = False,
     force: bool = False,
-    families: Mapping[str, Family] = REGISTRY,
+    families: Mapping[str, Family[Any, Any]] = REGISTRY,
 ) -> BuildResult:
     """Generate the project of `loaded` into `out_dir` (created if needed).
 

@@ -11,10 +11,19 @@ from typing import ClassVar, Literal
 
 import pytest
 
+from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.emit import templates_dir
 from gencompile.compiler.families import FAMILIES, REGISTRY
-from gencompile.compiler.family import EXPORTS, STRATEGIES, Capabilities, Family, Refusal
-from gencompile.compiler.lower import lower
+from gencompile.compiler.family import (
+    EXPORTS,
+    STRATEGIES,
+    Capabilities,
+    Family,
+    Refusal,
+    no_checks,
+    no_networks,
+)
+from gencompile.compiler.lower import PASSES, lower
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.plan import ProjectPlan
 from gencompile.compiler.project import build
@@ -66,10 +75,10 @@ class ConstantPlan:
     value: float
 
 
-def lower_constant(low: Lowering) -> ProjectPlan:
-    data = low.data_shape()
-    low.fail_if_problems()
-    value = low.spec.model.value
+def plan_constant(
+    low: Lowering, data: DataShape, facts: None, networks: tuple[()]
+) -> ProjectPlan[ConstantPlan]:
+    value = low.family_model(ConstantModel).value
     return low.project_plan(data, ConstantPlan(value), (), f"squared distance to {value:g}")
 
 
@@ -100,7 +109,15 @@ def constant_family(templates: Path, capabilities: Capabilities | None = None) -
     (templates / "model").mkdir(parents=True, exist_ok=True)
     (templates / "model" / "constant.py.j2").write_text(TEMPLATE)
     able = capabilities or Capabilities()
-    return Family("constant", ConstantModel, lower_constant, able, template_dir=templates)
+    return Family(
+        "constant",
+        ConstantModel,
+        no_checks,
+        no_networks,
+        plan_constant,
+        able,
+        template_dir=templates,
+    )
 
 
 def load_constant(text: str) -> LoadedSpec:
@@ -145,4 +162,45 @@ def test_capability_refusals_are_one_shared_check(tmp_path: Path) -> None:
         "available for the constant family (use strategy: none)",
         "spec.yaml:12:19: output.export[1]: the saved_model export is not available for the "
         "constant family: it has no graph (export keras)",
+    ]
+
+
+def test_lowering_is_a_tuple_of_named_passes() -> None:
+    assert [run.__name__ for run in PASSES] == [
+        "capabilities",
+        "data_shape",
+        "family_checks",
+        "stop_if_problems",
+        "networks",
+        "stop_if_problems",
+        "model_plan",
+        "metric_kinds",
+        "sizes",
+        "stop_if_problems",
+    ]
+    assert all(run.__doc__ for run in PASSES)
+
+
+def test_a_familys_check_problems_stop_before_its_networks(tmp_path: Path) -> None:
+    """Problems from the family's check are raised with the capability refusals, and its
+    networks (which may assume a sound spec) never run."""
+
+    def check(low: Lowering, data: DataShape) -> None:
+        low.report(("model", "value"), f"value must be below 0.1 for {data.shape}", "use 0")
+
+    def networks(low: Lowering, data: DataShape, facts: None) -> tuple[()]:
+        raise AssertionError("networks ran on an unsound spec")
+
+    no_weights = Refusal("it has no weights", "set training.mixed_precision: false")
+    toy = constant_family(tmp_path, Capabilities(mixed_precision=no_weights))
+    family = Family(
+        "constant", ConstantModel, check, networks, plan_constant, toy.capabilities, tmp_path
+    )
+    text = SPEC + "training:\n  mixed_precision: true\n"
+    with pytest.raises(SpecError) as caught:
+        lower(load_constant(text), {"constant": family})
+    assert [line.split(": ", 1)[1] for line in str(caught.value).splitlines()] == [
+        "model.value: value must be below 0.1 for (2,) (use 0)",  # in the spec's order
+        "training.mixed_precision: mixed precision is not available for the constant family: "
+        "it has no weights (set training.mixed_precision: false)",
     ]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gencompile.compiler.families import autoregressive, diffusion, flow, gan, mixture, vae
 from gencompile.compiler.family import Family
 
-FAMILIES: tuple[Family, ...] = (
+FAMILIES: tuple[Family[Any, Any], ...] = (
     vae.FAMILY,
     mixture.FAMILY,
     autoregressive.FAMILY,
@@ -14,4 +16,4 @@ FAMILIES: tuple[Family, ...] = (
     gan.FAMILY,
 )
 
-REGISTRY: dict[str, Family] = {family.name: family for family in FAMILIES}
+REGISTRY: dict[str, Family[Any, Any]] = {family.name: family for family in FAMILIES}

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import Capabilities, Family, Refusal
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
@@ -253,8 +254,52 @@ class _Sections(TypedDict):
     extra: ExtraPlan
 
 
-def lower_autoregressive(low: Lowering) -> ProjectPlan[AutoregressivePlan]:
-    data = low.data_shape()
+@dataclass(frozen=True)
+class TextFacts:
+    """A text model's window and the tokenizer fitted on the training text."""
+
+    context_length: int
+    tokenizer: Tokenizer
+
+
+def check_autoregressive(low: Lowering, data: DataShape) -> TextFacts | None:
+    """Text: fit the tokenizer (the text must hold a window); images: one channel."""
+    model = low.family_model(AutoregressiveModel)
+    if data.kind == "text":
+        context_length = model.context_length or DEFAULT_CONTEXT_LENGTH
+        tokenizer = _text_tokenizer(low, context_length)
+        return None if tokenizer is None else TextFacts(context_length, tokenizer)
+    if len(data.shape) != 3 or data.shape[-1] != 1:
+        low.report(
+            ("model", "network", "type"),
+            f"a pixelcnn here models single-channel images, but the data has shape "
+            f"{fmt(data.shape)}",
+            "use grayscale images (images: {color: grayscale})",
+        )
+    return None
+
+
+def autoregressive_networks(low: Lowering, data: DataShape, text: TextFacts | None) -> NetworkPlan:
+    """The next-token network over the vocabulary, or the PixelCNN over grey levels."""
+    if text is not None:
+        return _text_network(low, text.tokenizer.vocab_size, text.context_length)
+    spec_net = low.family_model(AutoregressiveModel).network
+    if not isinstance(spec_net, PixelCNNNetwork):  # the validated spec pairs images with it
+        raise TypeError(f"a {spec_net.type} network cannot model images")
+    levels, likelihood = _pixel_levels(spec_net)
+    return _pixelcnn_network(low, spec_net, data.shape, levels, likelihood == "bernoulli")
+
+
+def _pixel_levels(spec_net: PixelCNNNetwork) -> tuple[int, str]:
+    """The grey levels a pixel takes (2 for Bernoulli pixels) and the likelihood's type."""
+    pixels = spec_net.likelihood
+    return (pixels.bins if isinstance(pixels, CategoricalPixels) else 2), pixels.type
+
+
+def plan_autoregressive(
+    low: Lowering, data: DataShape, text: TextFacts | None, network: NetworkPlan
+) -> ProjectPlan[AutoregressivePlan]:
+    """The text or pixel model's plan, with the sections it changes, and its loss in words."""
     # The sections a text or pixel model changes: its tokenizer, sample format, vocabulary.
     sections: _Sections = {
         "data_config": low.data_config(with_labels=False),
@@ -262,24 +307,22 @@ def lower_autoregressive(low: Lowering) -> ProjectPlan[AutoregressivePlan]:
         "resolved": low.resolved_spec(),
         "extra": ExtraPlan(),
     }
-    lower_kind = _lower_text if data.kind == "text" else _lower_pixels
-    plan, words = lower_kind(low, data.shape, sections)
-    low.fail_if_problems()
+    if text is not None:
+        plan, words = _plan_text(low, text, network, sections)
+    else:
+        plan, words = _plan_pixels(low, data.shape, network, sections)
     words += ", averaged over the batch" + low.kernel_penalty_words()
     return low.project_plan(
         data, plan, (plan.network,), words, data_shape=plan.data_shape, **sections
     )
 
 
-def _lower_text(
-    low: Lowering, data_shape: Shape, sections: _Sections
+def _plan_text(
+    low: Lowering, text: TextFacts, network: NetworkPlan, sections: _Sections
 ) -> tuple[AutoregressivePlan, str]:
-    """A language model over windows of tokens; the tokenizer is fitted here."""
+    """A language model over windows of tokens; the vocabulary is written beside it."""
     model = low.family_model(AutoregressiveModel)
-    context_length = model.context_length or DEFAULT_CONTEXT_LENGTH
-    tokenizer = _text_tokenizer(low, context_length)
-    low.fail_if_problems()
-    assert tokenizer is not None
+    context_length, tokenizer = text.context_length, text.tokenizer
     vocab = tokenizer.vocab_size
     tokenizer_config = (model.tokenizer or _char()).model_dump(mode="json")
     tokenizer_info = {**tokenizer_config, "size": vocab, "sha256": tokenizer.sha256}
@@ -303,7 +346,6 @@ def _lower_text(
         f"softmax over the {vocab} {tokenizer_config['type']} tokens, on windows of "
         f"{context_length + 1} tokens with {forcing}"
     )
-    network = _text_network(low, vocab, context_length)
     plan = _plan(
         low,
         "text",
@@ -317,25 +359,15 @@ def _lower_text(
     return plan, words
 
 
-def _lower_pixels(
-    low: Lowering, shape: Shape, sections: _Sections
+def _plan_pixels(
+    low: Lowering, shape: Shape, network: NetworkPlan, sections: _Sections
 ) -> tuple[AutoregressivePlan, str]:
     """A PixelCNN over single-channel images; text-only settings leave the lock."""
     model = low.family_model(AutoregressiveModel)
-    if len(shape) != 3 or shape[-1] != 1:
-        low.report(
-            ("model", "network", "type"),
-            f"a pixelcnn here models single-channel images, but the data has shape {fmt(shape)}",
-            "use grayscale images (images: {color: grayscale})",
-        )
-        low.fail_if_problems()
     spec_net = model.network
-    if not isinstance(spec_net, PixelCNNNetwork):  # the validated spec pairs images with it
+    if not isinstance(spec_net, PixelCNNNetwork):  # checked by the networks part
         raise TypeError(f"a {spec_net.type} network cannot model images")
-    pixels = spec_net.likelihood
-    likelihood = pixels.type
-    levels = pixels.bins if isinstance(pixels, CategoricalPixels) else 2
-    network = _pixelcnn_network(low, spec_net, shape, levels, likelihood == "bernoulli")
+    levels, likelihood = _pixel_levels(spec_net)
     sampling = model.sampling.model_dump(mode="json")
     resolved = sections["resolved"]
     for key in ("length", "prompt"):
@@ -378,6 +410,8 @@ def _plan(
 FAMILY = Family(
     "autoregressive",
     AutoregressiveModel,
-    lower_autoregressive,
+    check_autoregressive,
+    autoregressive_networks,
+    plan_autoregressive,
     Capabilities(mixed_precision=Refusal("not supported yet", "remove training.mixed_precision")),
 )

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import Capabilities, Family, Refusal
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
@@ -437,17 +438,30 @@ def _loss_words(low: Lowering) -> str:
 # --------------------------------------------------------------------------- lowering
 
 
-def lower_diffusion(low: Lowering) -> ProjectPlan[DiffusionPlan]:
-    spec, model = low.spec, low.family_model(DiffusionModel)
-    data = low.data_shape()
+def check_diffusion(low: Lowering, data: DataShape) -> None:
+    """Cross-field and data checks (see `_check`)."""
     _check(low, data.shape, data.kind)
-    low.fail_if_problems()
-    num_classes = model.conditional.num_classes if model.conditional else None
+
+
+def _num_classes(model: DiffusionModel) -> int | None:
+    return model.conditional.num_classes if model.conditional else None
+
+
+def diffusion_networks(low: Lowering, data: DataShape, facts: None) -> NetworkPlan:
+    """The denoiser, an MLP or a U-Net, with its prediction head."""
+    model = low.family_model(DiffusionModel)
+    num_classes = _num_classes(model)
     if isinstance(model.denoiser, UNetDenoiser):
-        denoiser = _unet(low, model.denoiser, data.shape, num_classes)
-    else:
-        denoiser = _mlp(low, model.denoiser, data.shape, num_classes)
-    low.fail_if_problems()
+        return _unet(low, model.denoiser, data.shape, num_classes)
+    return _mlp(low, model.denoiser, data.shape, num_classes)
+
+
+def plan_diffusion(
+    low: Lowering, data: DataShape, facts: None, denoiser: NetworkPlan
+) -> ProjectPlan[DiffusionPlan]:
+    """The diffusion's plan (schedule, sampler, clipping, guidance) and its loss in words."""
+    spec, model = low.spec, low.family_model(DiffusionModel)
+    num_classes = _num_classes(model)
     preprocessing = spec.data.preprocessing
     clip_range = (
         (float(preprocessing.scale[0]), float(preprocessing.scale[1]))
@@ -488,7 +502,9 @@ def lower_diffusion(low: Lowering) -> ProjectPlan[DiffusionPlan]:
 FAMILY = Family(
     "diffusion",
     DiffusionModel,
-    lower_diffusion,
+    check_diffusion,
+    diffusion_networks,
+    plan_diffusion,
     Capabilities(
         refused_exports={
             "saved_model": Refusal(

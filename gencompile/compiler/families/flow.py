@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import Capabilities, Family, Refusal
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder, expand, walk
@@ -407,11 +408,24 @@ def _check_dequantization(low: Lowering) -> None:
         )
 
 
-def lower_flow(low: Lowering) -> ProjectPlan[FlowPlan]:
-    model = low.family_model(FlowModel)
-    data = low.data_shape()
+def check_flow(low: Lowering, data: DataShape) -> None:
+    """The dequantization against the data (see `_check_dequantization`)."""
     _check_dequantization(low)
-    low.fail_if_problems()
+
+
+@dataclass(frozen=True)
+class FlowNetworks:
+    """The unrolled transforms, the shape they end with, and the couplings' conditioners."""
+
+    transforms: tuple[TransformPlan, ...]
+    latent_shape: Shape
+    conditioners: tuple[NetworkPlan, ...]
+
+
+def flow_networks(low: Lowering, data: DataShape, facts: None) -> FlowNetworks:
+    """Unroll the transforms through the shapes, building each coupling's conditioner;
+    the first shape problem is reported and ends the walk."""
+    model = low.family_model(FlowModel)
     flow = FlowLowering(low)
     transforms: list[TransformPlan] = []
     shape = data.shape
@@ -420,9 +434,17 @@ def lower_flow(low: Lowering) -> ProjectPlan[FlowPlan]:
             planned = flow.transform(transform, path, shape)
             transforms.append(planned)
             shape = planned.output_shape
-    low.fail_if_problems()
+    return FlowNetworks(tuple(transforms), shape, tuple(flow.conditioners.values()))
+
+
+def plan_flow(
+    low: Lowering, data: DataShape, facts: None, built: FlowNetworks
+) -> ProjectPlan[FlowPlan]:
+    """The flow's plan (the unrolled transforms, its parameter count) and its likelihood in
+    words."""
+    model = low.family_model(FlowModel)
+    transforms, shape, conditioners = built.transforms, built.latent_shape, built.conditioners
     bins = model.dequantization.bins if model.dequantization else None
-    conditioners = tuple(flow.conditioners.values())
     num_params = sum(t.params for t in transforms)
     plan = FlowPlan(
         data_shape=data.shape,
@@ -460,7 +482,9 @@ def lower_flow(low: Lowering) -> ProjectPlan[FlowPlan]:
 FAMILY = Family(
     "flow",
     FlowModel,
-    lower_flow,
+    check_flow,
+    flow_networks,
+    plan_flow,
     Capabilities(
         mixed_precision=Refusal(
             "the log-determinants need float32", "set training.mixed_precision: false"

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from gencompile.catalog.gan import LOSSES, PENALTIES, AdversarialLoss, GradientPenalty
+from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import Family
 from gencompile.compiler.lowering import Lowering, type_first
 from gencompile.compiler.networks import NetworkBuilder, expand, spectrally_normalized, walk
@@ -364,15 +365,21 @@ def _words(model: Any, penalty_weight: float, kernel_penalties: str) -> str:
     return words + ", averaged over the batch" + kernel_penalties
 
 
-def lower_gan(low: Lowering) -> ProjectPlan[GANPlan]:
-    spec, model = low.spec, low.family_model(GANModel)
-    data = low.data_shape()
-    preprocessing = spec.data.preprocessing
+def check_gan(low: Lowering, data: DataShape) -> OutputActivation:
+    """The GAN's cross-field and data checks; returns the generator's output activation."""
+    preprocessing = low.spec.data.preprocessing
     low_high = preprocessing.scale
     scale = (float(low_high[0]), float(low_high[1])) if low_high else None
     check(low, scale, preprocessing.standardize)
-    low.fail_if_problems()
-    activation = output_activation(model, scale)
+    return output_activation(low.family_model(GANModel), scale)
+
+
+def gan_networks(
+    low: Lowering, data: DataShape, activation: OutputActivation
+) -> tuple[NetworkPlan, ...]:
+    """The generator and the discriminator with their heads; a shape problem in one is
+    reported and the other is still built (its problems reported too)."""
+    model = low.family_model(GANModel)
     networks: list[NetworkPlan] = []
     builds: tuple[Callable[[], NetworkPlan], ...] = (
         lambda: _generator(low, data.shape, activation),
@@ -381,7 +388,18 @@ def lower_gan(low: Lowering) -> ProjectPlan[GANPlan]:
     for build in builds:
         with contextlib.suppress(ShapeError):  # reported with its location
             networks.append(build())
-    low.fail_if_problems()
+    return tuple(networks)
+
+
+def plan_gan(
+    low: Lowering,
+    data: DataShape,
+    activation: OutputActivation,
+    networks: tuple[NetworkPlan, ...],
+) -> ProjectPlan[GANPlan]:
+    """The GAN's plan, one optimizer per network (resolved in the lock), and its losses in
+    words."""
+    model = low.family_model(GANModel)
     generator, discriminator = networks
     num_classes = model.conditional.num_classes if model.conditional else None
     penalty = model.gradient_penalty
@@ -431,4 +449,4 @@ def _fitting_words(model: GANModel, roles: dict[str, Any]) -> str:
     )
 
 
-FAMILY = Family("gan", GANModel, lower_gan)
+FAMILY = Family("gan", GANModel, check_gan, gan_networks, plan_gan)

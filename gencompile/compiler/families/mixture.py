@@ -15,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gencompile.compiler.family import Capabilities, Family, Refusal
+from gencompile.compiler.data_shapes import DataShape
+from gencompile.compiler.family import Capabilities, Family, Refusal, no_checks, no_networks
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.plan import ExtraPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import size
@@ -63,11 +64,12 @@ COVARIANCE_WORDS = {
 INIT_WORDS = {"kmeans": "k-means", "random": "random"}
 
 
-def lower_mixture(low: Lowering) -> ProjectPlan[MixturePlan]:
+def plan_mixture(
+    low: Lowering, data: DataShape, facts: None, networks: tuple[()]
+) -> ProjectPlan[MixturePlan]:
+    """The mixture's plan; EM caps the epochs at its iterations (see the module's doc)."""
     spec, model = low.spec, low.family_model(MixtureModel)
-    data = low.data_shape()
     algorithm = model.algorithm
-    low.fail_if_problems()
     features = size(data.shape)
     training = low.training_config()
     em = algorithm if isinstance(algorithm, EMAlgorithm) else None
@@ -126,7 +128,9 @@ def _fitting(em: EMAlgorithm | None, start: str, training: dict[str, Any]) -> tu
 FAMILY = Family(
     "mixture",
     MixtureModel,
-    lower_mixture,
+    no_checks,
+    no_networks,
+    plan_mixture,
     Capabilities(
         mixed_precision=Refusal("it runs in float64", "set training.mixed_precision: false")
     ),

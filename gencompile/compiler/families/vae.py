@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import Family
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
@@ -139,17 +140,26 @@ def _last_layer_path(network: Network) -> tuple[str | int, ...]:
     return ("model", "decoder", "mlp", len(network.mlp or [0]) - 1)
 
 
-def lower_vae(low: Lowering) -> ProjectPlan[VAEPlan]:
+def check_vae(low: Lowering, data: DataShape) -> None:
+    """Free bits need the analytic per-dimension KL of a normal prior."""
     model = low.family_model(VAEModel)
-    data = low.data_shape()
-    num_classes = model.conditional.num_classes if model.conditional else None
     if model.losses.kl.free_bits > 0 and model.prior.type != "normal":
         low.report(
             ("model", "losses", "kl", "free_bits"),
             "free bits apply to the analytic per-dimension KL of a normal prior",
             "use prior: {type: normal} or set free_bits: 0",
         )
-    low.fail_if_problems()
+
+
+def _num_classes(model: VAEModel) -> int | None:
+    return model.conditional.num_classes if model.conditional else None
+
+
+def vae_networks(low: Lowering, data: DataShape, facts: None) -> tuple[NetworkPlan, ...]:
+    """The encoder and the decoder with their heads; a shape problem in one is reported
+    and the other is still built (its problems reported too)."""
+    model = low.family_model(VAEModel)
+    num_classes = _num_classes(model)
     params = num_params(model.likelihood)
     networks: list[NetworkPlan] = []
     builds: tuple[Callable[[], NetworkPlan], ...] = (
@@ -159,17 +169,24 @@ def lower_vae(low: Lowering) -> ProjectPlan[VAEPlan]:
     for build in builds:
         with contextlib.suppress(ShapeError):  # reported with its location
             networks.append(build())
-    low.fail_if_problems()
+    return tuple(networks)
+
+
+def plan_vae(
+    low: Lowering, data: DataShape, facts: None, networks: tuple[NetworkPlan, ...]
+) -> ProjectPlan[VAEPlan]:
+    """The VAE's plan (prior, likelihood, KL schedule) and its negative ELBO in words."""
+    model = low.family_model(VAEModel)
+    num_classes = _num_classes(model)
     encoder, decoder = networks
-    likelihood = model.likelihood.model_dump(mode="json")
     kl = model.losses.kl
     plan = VAEPlan(
         latent_dim=model.latent_dim,
         data_shape=data.shape,
         num_classes=num_classes,
         prior=model.prior.model_dump(mode="json"),
-        likelihood=likelihood,
-        num_params=params,
+        likelihood=model.likelihood.model_dump(mode="json"),
+        num_params=num_params(model.likelihood),
         reconstruction_weight=model.losses.reconstruction.weight,
         kl_weight=kl.weight,
         warmup_epochs=kl.warmup_epochs,
@@ -179,10 +196,18 @@ def lower_vae(low: Lowering) -> ProjectPlan[VAEPlan]:
         encoder=encoder,
         decoder=decoder,
     )
-    given = "x, y" if num_classes else "x"
+    words = _loss_words(model, plan.analytic_kl) + low.kernel_penalty_words()
+    return low.project_plan(data, plan, (encoder, decoder), words, num_classes=num_classes)
+
+
+def _loss_words(model: VAEModel, analytic_kl: bool) -> str:
+    """The negative ELBO in words (without the kernel penalties)."""
+    conditional = bool(_num_classes(model))
+    kl = model.losses.kl
+    given = "x, y" if conditional else "x"
     kl_words = (
         f"analytic KL(q(z|{given}) || N(0, I))"
-        if plan.analytic_kl
+        if analytic_kl
         else "Monte Carlo KL to the mixture prior"
     )
     beta = f"{kl.weight:g} x " if kl.weight != 1 else ""
@@ -193,12 +218,11 @@ def lower_vae(low: Lowering) -> ProjectPlan[VAEPlan]:
         if model.losses.reconstruction.weight != 1
         else ""
     )
-    words = (
-        f"negative ELBO = {recon}E_q[-log p(x | {'z, y' if num_classes else 'z'})] under a "
+    return (
+        f"negative ELBO = {recon}E_q[-log p(x | {'z, y' if conditional else 'z'})] under a "
         f"{model.likelihood.type} likelihood"
-        f" + {beta}{kl_words}{warm}{free}, averaged over the batch" + low.kernel_penalty_words()
+        f" + {beta}{kl_words}{warm}{free}, averaged over the batch"
     )
-    return low.project_plan(data, plan, (encoder, decoder), words, num_classes=num_classes)
 
 
-FAMILY = Family("vae", VAEModel, lower_vae)
+FAMILY = Family("vae", VAEModel, check_vae, vae_networks, plan_vae)
