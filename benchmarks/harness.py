@@ -13,7 +13,9 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import resource
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -81,6 +83,11 @@ def machine_line(frameworks: bool = True) -> str:
     import tensorflow as tf
 
     return f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {tail}"
+
+
+def platform_line() -> str:
+    """`x86_64, 3.11.7, linux`: the architecture, Python and OS, for the memory reports."""
+    return f"{platform.machine()}, {platform.python_version()}, {sys.platform}"
 
 
 def utc_stamp() -> str:
@@ -262,7 +269,9 @@ def paired_blocks(
     """
     for run in runners.values():
         for _ in range(warmup):
-            run()
+            logs = run()
+        if warmup:
+            float(logs[loss_key])  # the warm-up is done before the first block starts
     wall: dict[str, list[float]] = {name: [] for name in runners}
     cpu: dict[str, list[float]] = {name: [] for name in runners}
     names = list(runners)
@@ -282,3 +291,44 @@ def paired_blocks(
             wall[name].append((time.perf_counter() - start) / steps)
             cpu[name].append((time.process_time() - start_cpu) / steps)
     return wall, cpu
+
+
+# ====================================================================== peak memory of a command
+
+
+def gencompile_train(spec: Path, runs: Path, *settings: str) -> list[str]:
+    """The `gencompile train` command line for `spec`, one `--set` per setting."""
+    command = [sys.executable, "-m", "gencompile", "train", str(spec), "--runs-dir", str(runs)]
+    command.append("--quiet")
+    for setting in settings:
+        command += ["--set", setting]
+    return command
+
+
+def peak_rss(command: list[str]) -> tuple[int, float]:
+    """(peak RSS in bytes, seconds) of `command`, run in a fresh process of its own.
+
+    A middle process (this file, `--peak-rss`) runs the command and reports its child's
+    ru_maxrss, so the figure is the command's alone, not the largest child of the caller.
+    """
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, __file__, "--peak-rss", *command], capture_output=True, text=True
+    )
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"failed: {' '.join(command)}\n{done.stdout}\n{done.stderr}")
+    return int(done.stdout.strip().splitlines()[-1]), seconds
+
+
+def _report_peak_rss(command: list[str]) -> None:
+    """The `--peak-rss` mode: run `command`, print the peak RSS (bytes) of that child."""
+    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr[-4000:])
+        sys.exit(done.returncode)
+    print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)  # Linux: KiB
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--peak-rss"]:
+    _report_peak_rss(sys.argv[2:])
