@@ -54,6 +54,7 @@ import numpy as np
 import tensorflow as tf
 from harness import (
     Contender,
+    check_matches,
     forget_script_folder,
     fresh_start,
     load_average,
@@ -227,9 +228,7 @@ def check_parity(gen: Generated) -> None:
         "batch_size": BATCH_SIZE,
         "precision": (False, "none"),
     }
-    wrong = {k: (found[k], expected[k]) for k in expected if found[k] != expected[k]}
-    if wrong:
-        raise SystemExit(f"the spec no longer matches the hand-written DDPM: {wrong}")
+    check_matches(found, expected, "DDPM")
     ours, theirs = architecture(get_network()), architecture(m.build_denoiser())
     if ours != theirs:
         raise SystemExit(f"the networks differ:\n  generated: {theirs}\n  reference: {ours}")

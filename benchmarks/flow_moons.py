@@ -48,6 +48,7 @@ import numpy as np
 import tensorflow as tf
 from harness import (
     Contender,
+    check_matches,
     forget_script_folder,
     fresh_start,
     load_average,
@@ -188,9 +189,7 @@ def check_parity(gen: Generated) -> None:
         "schedule": None,
         "strategy": "none",
     }
-    wrong = {k: (found[k], expected[k]) for k in expected if found[k] != expected[k]}
-    if wrong:
-        raise SystemExit(f"the spec no longer matches the hand-written model: {wrong}")
+    check_matches(found, expected, "RealNVP")
     model = gen.train.build_model()
     couplings = [t for t in model.transforms if type(t).__name__ == "AffineCoupling"]
     shapes = [

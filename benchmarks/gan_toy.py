@@ -47,6 +47,7 @@ import numpy as np
 import tensorflow as tf
 from harness import (
     Contender,
+    check_matches,
     fresh_start,
     load_average,
     machine_line,
@@ -305,11 +306,7 @@ def check_parity(gen: Generated) -> None:
         "schedule": None,
         "mixed_precision": False,
     }
-    wrong = {k: (found[k], expected[k]) for k in expected if found[k] != expected[k]}
-    if wrong:
-        raise SystemExit(
-            f"the spec no longer matches the hand-written GAN (found, expected): {wrong}"
-        )
+    check_matches(found, expected, "GAN")
     generated = gen.train.build_model()
     for part, ours in (
         ("generator", build_reference_generator()),

@@ -63,6 +63,16 @@ def ratios(numerators: Sequence[float], denominators: Sequence[float]) -> list[f
     return [n / d for n, d in zip(numerators, denominators, strict=True)]
 
 
+def check_matches(found: dict[str, Any], expected: dict[str, Any], model: str) -> None:
+    """Stop the benchmark if the spec's values (`found`) differ from the hand-written
+    `model`'s constants (`expected`): the comparison would no longer be like for like."""
+    wrong = {k: (found.get(k), v) for k, v in expected.items() if found.get(k) != v}
+    if wrong:
+        raise SystemExit(
+            f"the spec no longer matches the hand-written {model} (found, expected): {wrong}"
+        )
+
+
 # ====================================================================== the machine
 
 

@@ -51,6 +51,7 @@ import tensorflow as tf
 from harness import (
     Contender,
     EpochClock,
+    check_matches,
     forget_script_folder,
     fresh_start,
     load_average,
@@ -337,11 +338,7 @@ def check_parity(gen: Generated, warmup_epochs: int) -> None:
         "mixed_precision": False,
         "strategy": "none",
     }
-    wrong = {k: (found[k], expected[k]) for k in expected if found[k] != expected[k]}
-    if wrong:
-        raise SystemExit(
-            f"the spec no longer matches the hand-written model (found, expected): {wrong}"
-        )
+    check_matches(found, expected, "VAE")
     generated = gen.train.build_model()
     for part, ours in (
         ("encoder", build_reference_encoder(SEED)),

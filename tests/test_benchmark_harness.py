@@ -133,3 +133,14 @@ def test_gencompile_train_and_peak_rss(tmp_path: Path) -> None:
     peak, seconds = harness.peak_rss([sys.executable, "-c", grab])
     assert 200 * 2**20 < peak < 400 * 2**20
     assert seconds > 0
+
+
+def test_check_matches_names_every_difference() -> None:
+    harness.check_matches({"lr": 1e-3, "extra": 1}, {"lr": 1e-3}, "VAE")  # extras are fine
+    with pytest.raises(SystemExit) as stop:
+        expected = {"lr": 1e-3, "batch": 64, "seed": 1}
+        harness.check_matches({"lr": 2e-3, "batch": 64}, expected, "VAE")
+    assert str(stop.value) == (
+        "the spec no longer matches the hand-written VAE (found, expected): "
+        "{'lr': (0.002, 0.001), 'seed': (None, 1)}"
+    )
