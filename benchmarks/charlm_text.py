@@ -36,7 +36,6 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -46,6 +45,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is impor
 import keras
 import numpy as np
 import tensorflow as tf
+from harness import (
+    check_matches,
+    forget_script_folder,
+    paired_blocks,
+    spread,
+    step_runner,
+    utc_stamp,
+    write_result,
+)
 from keras import layers, ops
 
 from gencompile.compiler.project import build
@@ -147,32 +155,6 @@ class Result:
     paired_seconds: list[float] = field(default_factory=list)  # per step, one per block
 
 
-def paired_step_times(models: dict[str, keras.Model], data: DataBundle, blocks: int, steps: int):
-    """Seconds per compiled train step of each model, in alternating short blocks.
-
-    Blocks take turns (the order rotating), so a burst of load from other processes lands
-    on neighbouring blocks of both models rather than on one model's whole fit.
-    """
-    runners = {}
-    for name, model in models.items():
-        model.make_train_function()
-        iterator = iter(data.train.repeat())
-        runners[name] = (model, iterator)
-        float(model.train_function(iterator)["loss"])  # warm up
-    times: dict[str, list[float]] = {name: [] for name in models}
-    names = list(models)
-    for block in range(blocks):
-        shift = block % len(names)
-        for name in names[shift:] + names[:shift]:
-            model, iterator = runners[name]
-            start = time.perf_counter()
-            for _ in range(steps):
-                logs = model.train_function(iterator)
-            float(logs["loss"])  # wait for the last step
-            times[name].append((time.perf_counter() - start) / steps)
-    return times
-
-
 def generated_project(corpus: Path, epochs: int, steps: int, directory: Path) -> ModuleType:
     overrides = [
         f"data.source.path={corpus}",
@@ -200,9 +182,8 @@ def check_parity(module: ModuleType) -> None:
         "schedule": (module.TRAINING["schedule"], None),
         "dropout": (network.layers[2].dropout, 0.0),
     }
-    wrong = {k: v for k, v in config.items() if v[0] != v[1]}
-    if wrong:
-        raise SystemExit(f"the spec and the hand-written model differ: {wrong}")
+    found = {k: v[0] for k, v in config.items()}
+    check_matches(found, {k: v[1] for k, v in config.items()}, "LSTM")
 
 
 def make_generated(module: ModuleType, data: DataBundle, epochs: int, seed: int) -> keras.Model:
@@ -245,12 +226,6 @@ def initial_weight_gap(module: ModuleType, data: DataBundle, seed: int) -> float
 # ====================================================================== report
 
 
-def fmt(values: list[float], digits: int = 3) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
-
-
 def report(args: argparse.Namespace, gen: Result, ref: Result, extra: dict[str, Any]) -> str:
     gen_rate = statistics.median(gen.steps_per_second)
     ref_rate = statistics.median(ref.steps_per_second)
@@ -277,13 +252,13 @@ def report(args: argparse.Namespace, gen: Result, ref: Result, extra: dict[str, 
     def row(name: str, result: Result) -> str:
         rate = statistics.median(result.steps_per_second)
         return (
-            f"| {name} | {rate:.2f} | {fmt(result.bits_per_char, 4)} "
-            f"| {fmt(result.final_loss, 4)} |"
+            f"| {name} | {rate:.2f} | {spread(result.bits_per_char, 4)} "
+            f"| {spread(result.final_loss, 4)} |"
         )
 
     return f"""# charlm_text: generated vs hand-written Keras LSTM
 
-{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.platform()}, Python
+{utc_stamp()}, {platform.platform()}, Python
 {platform.python_version()}, TensorFlow {tf.__version__}, Keras {keras.__version__};
 load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1 / 5 / 15 min).
 
@@ -341,6 +316,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"corpus not found: {args.corpus}")
     output = args.output or RESULTS / ("charlm_text.quick.md" if args.quick else "charlm_text.md")
     tf.get_logger().setLevel("ERROR")
+    forget_script_folder()
 
     gen, ref = Result(), Result()
     extra: dict[str, Any] = {}
@@ -374,7 +350,8 @@ def main(argv: list[str] | None = None) -> None:
             metrics = evaluate(models["generated"], data, {"metrics": ["bits_per_char"]})
             gen.bits_per_char.append(metrics["bits_per_char"])
             ref.bits_per_char.append(reference_bits_per_char(models["reference"], data.x_val))
-            paired = paired_step_times(models, data, args.paired_blocks, args.paired_steps)
+            runners = {name: step_runner(model, data) for name, model in models.items()}
+            paired, _ = paired_blocks(runners, args.paired_blocks, args.paired_steps, warmup=1)
             gen.paired_seconds += paired["generated"]
             ref.paired_seconds += paired["reference"]
             extra.update(
@@ -384,11 +361,7 @@ def main(argv: list[str] | None = None) -> None:
                 params=models["generated"].network.count_params(),
             )
         extra["weight_gap"] = initial_weight_gap(module, data, 42)
-    text = report(args, gen, ref, extra)
-    print(text)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
-    print(f"wrote {output}")
+    write_result(output, report(args, gen, ref, extra))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from harness import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES = 32
@@ -107,7 +108,7 @@ def main() -> None:
             print(lines[-1])
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    args.output.write_text("\n".join(lines) + "\n")
+    write_result(args.output, "\n".join(lines) + "\n", echo=False)
 
 
 if __name__ == "__main__":

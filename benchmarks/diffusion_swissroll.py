@@ -37,14 +37,12 @@ import argparse
 import importlib
 import math
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -54,12 +52,26 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 import keras
 import numpy as np
 import tensorflow as tf
+from harness import (
+    Contender,
+    check_matches,
+    forget_script_folder,
+    fresh_start,
+    load_average,
+    machine_line,
+    median,
+    paired_blocks,
+    step_runner,
+    train_interleaved,
+    utc_stamp,
+    write_result,
+)
 from keras import layers, ops
 
 from gencompile.compiler.project import build
 from gencompile.generated import import_generated
-from gencompile.runtime import diffusion, repro, training
-from gencompile.runtime.data import DataBundle, load_data
+from gencompile.runtime import diffusion, training
+from gencompile.runtime.data import load_data
 from gencompile.runtime.metrics.distances import energy_distance
 from gencompile.spec import load_spec
 
@@ -170,60 +182,6 @@ class DDPM(keras.Model):
         return np.asarray(x)
 
 
-# ====================================================================== timing
-
-
-class EpochClock(keras.callbacks.Callback):
-    """Wall time of every epoch but the first of each `fit` call (which traces)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.wall: list[float] = []
-        self._last: float | None = None
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self._last = None
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        now = time.perf_counter()
-        if self._last is not None:
-            self.wall.append(now - self._last)
-        self._last = now
-
-
-def paired_step_ms(runners: dict[str, Callable[[], Any]]) -> dict[str, tuple[float, float]]:
-    """Median (wall, process CPU) ms per compiled train step, in alternating blocks.
-
-    Blocks are short and taken round-robin with a rotating order, so a burst of load from
-    elsewhere on the machine lands on neighbouring blocks of both models.
-    """
-    for run in runners.values():
-        for _ in range(20):
-            run()
-    wall: dict[str, list[float]] = {name: [] for name in runners}
-    cpu: dict[str, list[float]] = {name: [] for name in runners}
-    names = list(runners)
-    for block in range(PAIRED_BLOCKS):
-        shift = block % len(names)
-        for name in names[shift:] + names[:shift]:
-            start, start_cpu = time.perf_counter(), time.process_time()
-            for _ in range(PAIRED_STEPS):
-                logs = runners[name]()
-            float(logs["loss"])  # wait for the last step
-            wall[name].append((time.perf_counter() - start) / PAIRED_STEPS)
-            cpu[name].append((time.process_time() - start_cpu) / PAIRED_STEPS)
-    return {
-        name: (1e3 * statistics.median(wall[name]), 1e3 * statistics.median(cpu[name]))
-        for name in runners
-    }
-
-
-def step_runner(model: keras.Model, data: DataBundle) -> Callable[[], Any]:
-    model.make_train_function()
-    iterator = iter(data.train.repeat())
-    return lambda: model.train_function(iterator)
-
-
 # ====================================================================== the two trainings
 
 
@@ -270,9 +228,7 @@ def check_parity(gen: Generated) -> None:
         "batch_size": BATCH_SIZE,
         "precision": (False, "none"),
     }
-    wrong = {k: (found[k], expected[k]) for k in expected if found[k] != expected[k]}
-    if wrong:
-        raise SystemExit(f"the spec no longer matches the hand-written DDPM: {wrong}")
+    check_matches(found, expected, "DDPM")
     ours, theirs = architecture(get_network()), architecture(m.build_denoiser())
     if ours != theirs:
         raise SystemExit(f"the networks differ:\n  generated: {theirs}\n  reference: {ours}")
@@ -298,46 +254,16 @@ def check_time_embedding(gen: Generated) -> None:
         raise SystemExit("the generated time embedding differs from the reference's")
 
 
-@dataclass
-class Contender:
-    name: str
-    model: keras.Model
-    data: DataBundle
-    clock: EpochClock = field(default_factory=EpochClock)
-    losses: list[float] = field(default_factory=list)
-
-    def fit(self, start: int, stop: int) -> None:
-        history = self.model.fit(
-            self.data.epochs(start, stop),  # epoch e's batches depend only on (seed, e)
-            steps_per_epoch=self.data.steps_per_epoch,
-            initial_epoch=start,
-            epochs=stop,
-            callbacks=[self.clock],
-            shuffle=False,
-            verbose=0,
-        )
-        self.losses.extend(float(v) for v in history.history["loss"])
-
-    @property
-    def steps_per_second(self) -> float:
-        return self.data.steps_per_epoch / statistics.median(self.clock.wall)
-
-
-def fresh(seed: int) -> None:
-    keras.backend.clear_session()
-    repro.set_seed(seed)
-
-
 def generated_contender(gen: Generated, seed: int, epochs: int) -> Contender:
     """Steps 1-3 of the generated train.py; step 4 is the bare `model.fit`."""
-    fresh(seed)
+    fresh_start(seed)
     data = load_data(gen.train.DATA, seed=gen.train.SEED)
     model = training.build_and_compile(gen.train.build_model, gen.train.TRAINING, data, epochs)
     return Contender("generated", model, data)
 
 
 def reference_contender(gen: Generated, seed: int, epochs: int) -> Contender:
-    fresh(seed)
+    fresh_start(seed)
     data = load_data(gen.train.DATA, seed=gen.train.SEED)  # the same arrays and batches
     model = DDPM(get_network(), get_network())
     total = data.steps_per_epoch * epochs
@@ -346,14 +272,6 @@ def reference_contender(gen: Generated, seed: int, epochs: int) -> Contender:
     )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule))
     return Contender("reference", model, data)
-
-
-def train_interleaved(contenders: list[Contender], epochs: int, chunk: int, flip: int) -> None:
-    for number, start in enumerate(range(0, epochs, chunk or epochs)):
-        stop = min(epochs, start + (chunk or epochs))
-        order = contenders if (number + flip) % 2 == 0 else contenders[::-1]
-        for contender in order:
-            contender.fit(start, stop)
 
 
 # ====================================================================== sampling
@@ -428,8 +346,8 @@ def render(
     ratios = [r.rates["generated"] / r.rates["reference"] for r in rounds]
     paired = [r.paired_ms["reference"][0] / r.paired_ms["generated"][0] for r in rounds]
     paired_cpu = [r.paired_ms["reference"][1] / r.paired_ms["generated"][1] for r in rounds]
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load = load_average()
+    stamp = utc_stamp()
     samplers = list(rounds[0].energy)
     speeds = list(rounds[0].samples_per_second)
     gen_ddpm = samplers[0]
@@ -488,8 +406,7 @@ def render(
         "usual hand-written Python loop over timesteps around a compiled network call.",
         "- Largest |weight difference| between the two trained networks, per round: "
         + ", ".join(f"{r.weight_gap:.1e}" for r in rounds),
-        f"- TensorFlow {tf.__version__}, Keras {keras.__version__}, Python "
-        f"{platform.python_version()}, {os.cpu_count()} CPU(s); load average {load} at the "
+        f"- {machine_line()}; load average {load} at the "
         "end (a shared machine moves absolute rates: compare ratios).",
         "",
     ]
@@ -520,6 +437,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> float:
     """Run the benchmark; returns the generated/reference training steps/s ratio."""
+    forget_script_folder()
     args = parse_args(argv)
     rounds: list[Round] = []
     with tempfile.TemporaryDirectory(prefix="bench-diffusion-") as tmp:
@@ -535,7 +453,8 @@ def main(argv: list[str] | None = None) -> float:
             train_interleaved(contenders, args.epochs, args.chunk_epochs, flip=rnd)
             gen_data = contenders[0].data
             runners = {c.name: step_runner(c.model, c.data) for c in contenders}
-            paired = paired_step_ms(runners)
+            wall, cpu = paired_blocks(runners, PAIRED_BLOCKS, PAIRED_STEPS)
+            paired = {n: (1e3 * median(wall[n]), 1e3 * median(cpu[n])) for n in runners}
             energy, speed, floor = score(contenders, seed, repeats=1 if args.quick else 3)
             weights = [
                 np.max(np.abs(np.asarray(a) - np.asarray(b)))
@@ -548,7 +467,7 @@ def main(argv: list[str] | None = None) -> float:
             held_out, steps_per_epoch = len(gen_data.x_val), gen_data.steps_per_epoch
             result = Round(
                 seed=seed,
-                rates={c.name: c.steps_per_second for c in contenders},
+                rates={c.name: c.steps_per_second() for c in contenders},
                 paired_ms=paired,
                 final_loss={c.name: c.losses[-1] for c in contenders},
                 energy=energy,
@@ -568,11 +487,7 @@ def main(argv: list[str] | None = None) -> float:
             )
             del contenders, runners
         doc = render(rounds, args, steps_per_epoch, held_out)
-    print()
-    print(doc)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(doc)
-    print(f"wrote {args.output}")
+    write_result(args.output, doc)
     gen_rate = statistics.median(r.rates["generated"] for r in rounds)
     ref_rate = statistics.median(r.rates["reference"] for r in rounds)
     return gen_rate / ref_rate

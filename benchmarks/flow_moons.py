@@ -33,13 +33,10 @@ import argparse
 import importlib
 import math
 import os
-import platform
 import statistics
 import sys
 import tempfile
-import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -49,11 +46,26 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 import keras
 import numpy as np
 import tensorflow as tf
+from harness import (
+    Contender,
+    check_matches,
+    forget_script_folder,
+    fresh_start,
+    load_average,
+    machine_line,
+    median,
+    paired_blocks,
+    spread,
+    step_runner,
+    train_interleaved,
+    utc_stamp,
+    write_result,
+)
 from keras import layers, ops
 
 from gencompile.compiler.project import build
 from gencompile.generated import import_generated
-from gencompile.runtime import repro, training
+from gencompile.runtime import training
 from gencompile.runtime.data import DataBundle, load_data
 from gencompile.runtime.flow import evaluate as generated_evaluate
 from gencompile.spec import load_spec
@@ -177,9 +189,7 @@ def check_parity(gen: Generated) -> None:
         "schedule": None,
         "strategy": "none",
     }
-    wrong = {k: (found[k], expected[k]) for k in expected if found[k] != expected[k]}
-    if wrong:
-        raise SystemExit(f"the spec no longer matches the hand-written model: {wrong}")
+    check_matches(found, expected, "RealNVP")
     model = gen.train.build_model()
     couplings = [t for t in model.transforms if type(t).__name__ == "AffineCoupling"]
     shapes = [
@@ -194,67 +204,10 @@ def check_parity(gen: Generated) -> None:
         raise SystemExit("the generated couplings' masks do not alternate like the reference's")
 
 
-# ====================================================================== timing
-
-
-class EpochClock(keras.callbacks.Callback):
-    """Wall and CPU time of every epoch but the first of each `fit` (tracing, set-up)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.wall: dict[int, float] = {}  # epoch -> seconds
-        self.cpu: dict[int, float] = {}
-        self._last: tuple[float, float] | None = None
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self._last = None
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        now = (time.perf_counter(), time.process_time())
-        if self._last is not None:
-            self.wall[epoch] = now[0] - self._last[0]
-            self.cpu[epoch] = now[1] - self._last[1]
-        self._last = now
-
-
-@dataclass
-class Contender:
-    name: str
-    model: keras.Model
-    data: DataBundle
-    clock: EpochClock = field(default_factory=EpochClock)
-    losses: list[float] = field(default_factory=list)
-
-    def fit(self, start: int, stop: int) -> None:
-        history = self.model.fit(
-            self.data.epochs(start, stop),  # epoch e's batches depend only on (seed, e)
-            steps_per_epoch=self.data.steps_per_epoch,
-            initial_epoch=start,
-            epochs=stop,
-            callbacks=[self.clock],
-            shuffle=False,
-            verbose=0,
-        )
-        self.losses.extend(float(v) for v in history.history["loss"])
-
-    @property
-    def steps_per_second(self) -> float:
-        return self.data.steps_per_epoch / statistics.median(self.clock.wall.values())
-
-    @property
-    def cpu_ms_per_step(self) -> float:
-        return 1e3 * statistics.median(self.clock.cpu.values()) / self.data.steps_per_epoch
-
-
 def paired_epoch_ratio(generated: Contender, reference: Contender) -> float:
     """Median over epochs of reference / generated epoch time (same epoch, adjacent in time)."""
-    epochs = sorted(set(generated.clock.wall) & set(reference.clock.wall))
-    return statistics.median(reference.clock.wall[e] / generated.clock.wall[e] for e in epochs)
-
-
-def fresh_start(seed: int) -> None:
-    keras.backend.clear_session()
-    repro.set_seed(seed, deterministic=True)
+    gen, ref = generated.clock.wall_by_epoch(), reference.clock.wall_by_epoch()
+    return median(ref[e] / gen[e] for e in sorted(set(gen) & set(ref)))
 
 
 def generated_contender(gen: Generated, seed: int, epochs: int) -> Contender:
@@ -274,38 +227,14 @@ def reference_contender(gen: Generated, seed: int) -> Contender:
     return Contender("reference", model, data)
 
 
-def train_interleaved(contenders: list[Contender], epochs: int, chunk: int, flip: int) -> None:
-    for number, start in enumerate(range(0, epochs, chunk)):
-        stop = min(epochs, start + chunk)
-        order = contenders if (number + flip) % 2 == 0 else contenders[::-1]
-        for contender in order:
-            contender.fit(start, stop)
-
-
 def paired_step_ms(
     contenders: list[Contender], blocks: int, steps: int, seed: int
 ) -> tuple[dict[str, float], float]:
     """Median ms per compiled train step of each model, and the median over block pairs of
     the speed ratio generated/reference. Each pair runs the two models back to back in a
     random order, so bursts of load from elsewhere land on both alike."""
-    runners = {}
-    for c in contenders:
-        c.model.make_train_function()
-        iterator = iter(c.data.train.repeat())
-        runners[c.name] = lambda m=c.model, it=iterator: m.train_function(it)
-        for _ in range(20):
-            runners[c.name]()
-    times: dict[str, list[float]] = {name: [] for name in runners}
-    order = np.random.default_rng(seed)
-    for _ in range(blocks):
-        names = list(runners)
-        order.shuffle(names)
-        for name in names:
-            start = time.perf_counter()
-            for _ in range(steps):
-                logs = runners[name]()
-            float(logs["loss"])  # wait for the last step
-            times[name].append((time.perf_counter() - start) / steps)
+    runners = {c.name: step_runner(c.model, c.data) for c in contenders}
+    times, _ = paired_blocks(runners, blocks, steps, rng=np.random.default_rng(seed))
     ratios = [r / g for g, r in zip(times["generated"], times["reference"], strict=True)]
     return {name: 1e3 * statistics.median(t) for name, t in times.items()}, statistics.median(
         ratios
@@ -346,18 +275,12 @@ def score(contender: Contender) -> Trial:
         nll = reference_nll(contender.model, contender.data)
     return Trial(
         contender.name,
-        contender.steps_per_second,
-        contender.cpu_ms_per_step,
+        contender.steps_per_second(),
+        contender.cpu_ms_per_step(),
         nll,
         contender.losses[-1],
         contender.model.count_params(),
     )
-
-
-def spread(values: list[float], digits: int = 3) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
 
 def summary(rounds: list[Round]) -> dict[str, float]:
@@ -377,7 +300,7 @@ def render(rounds: list[Round], args: argparse.Namespace, n_val: int, loads: lis
     gen = [r.generated for r in rounds]
     ref = [r.reference for r in rounds]
     delta = [r.generated.nll - r.reference.nll for r in rounds]
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = utc_stamp()
     command = " ".join([".venv/bin/python", "benchmarks/flow_moons.py", *args.argv])
 
     def per_round(key: str) -> str:
@@ -429,8 +352,7 @@ def render(rounds: list[Round], args: argparse.Namespace, n_val: int, loads: lis
         "data's original units (the standardization's log-Jacobian subtracted); mean ± sd "
         "over rounds. The generated model is scored by `gencompile.runtime.flow.evaluate` "
         "(what its train.py reports), the reference by its own code.",
-        f"- TensorFlow {tf.__version__}, Keras {keras.__version__}, Python "
-        f"{platform.python_version()}, {os.cpu_count()} CPU(s); load average (1, 5, 15 min) "
+        f"- {machine_line()}; load average (1, 5, 15 min) "
         f"at the start {loads[0]}, at the end {loads[-1]}: a shared machine moves absolute "
         "rates, compare ratios.",
         "",
@@ -468,15 +390,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def load_average() -> str:
-    try:
-        return ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
 def main(argv: list[str] | None = None) -> float:
     """Run the benchmark; returns the generated/reference speed ratio."""
+    forget_script_folder()
     args = parse_args(argv)
     loads = [load_average()]
     rounds: list[Round] = []
@@ -516,11 +432,7 @@ def main(argv: list[str] | None = None) -> float:
         n_val = len(generated.data.x_val)
     loads.append(load_average())
     doc = render(rounds, args, n_val, loads)
-    print()
-    print(doc)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(doc)
-    print(f"wrote {args.output}")
+    write_result(args.output, doc)
     return summary(rounds)["epoch_ratio"]
 
 

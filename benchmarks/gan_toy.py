@@ -31,13 +31,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -47,13 +45,26 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow is impor
 import keras
 import numpy as np
 import tensorflow as tf
+from harness import (
+    Contender,
+    check_matches,
+    fresh_start,
+    load_average,
+    machine_line,
+    paired_blocks,
+    ratios,
+    step_runner,
+    train_interleaved,
+    utc_stamp,
+    write_result,
+)
 from keras import layers, ops
 
 from gencompile.compiler.project import build
 from gencompile.generated import import_generated
 from gencompile.runs import train
-from gencompile.runtime import repro, training
-from gencompile.runtime.data import DataBundle, load_data, mode_centers
+from gencompile.runtime import training
+from gencompile.runtime.data import load_data, mode_centers
 from gencompile.runtime.metrics.distances import mode_coverage
 from gencompile.sampling import sample
 from gencompile.spec import load_spec
@@ -84,10 +95,6 @@ BATCH_SIZE = 256
 # The paired check after each round: alternating blocks of compiled train steps.
 PAIRED_BLOCKS = 20
 PAIRED_STEPS = 25
-
-
-def load_average() -> str:
-    return ", ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 # ====================================================================== quality
@@ -241,61 +248,6 @@ class ReferenceGAN(keras.Model):
 # ====================================================================== speed
 
 
-class EpochClock(keras.callbacks.Callback):
-    """Wall and CPU duration of every epoch but the first of each `fit` call (tracing)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.wall: list[float] = []
-        self.cpu: list[float] = []
-        self._last: tuple[float, float] | None = None
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self._last = None
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        now = (time.perf_counter(), time.process_time())
-        if self._last is not None:
-            self.wall.append(now[0] - self._last[0])
-            self.cpu.append(now[1] - self._last[1])
-        self._last = now
-
-
-@dataclass
-class Contender:
-    name: str
-    model: keras.Model
-    data: DataBundle
-    callbacks: list[keras.callbacks.Callback]
-    steps: int  # steps per (short) epoch
-    clock: EpochClock = field(default_factory=EpochClock)
-
-    def fit(self, start: int, stop: int) -> None:
-        self.model.fit(
-            self.data.epochs(start, stop, steps=self.steps),  # depends only on (seed, epoch)
-            steps_per_epoch=self.steps,
-            initial_epoch=start,
-            epochs=stop,
-            callbacks=[*self.callbacks, self.clock],
-            shuffle=False,
-            verbose=0,
-        )
-
-    def steps_per_second(self) -> float:
-        if not self.clock.wall:
-            raise SystemExit("no epoch was timed: each fit needs at least 2 epochs")
-        return self.steps / float(np.median(self.clock.wall))
-
-    def cpu_ms_per_step(self) -> float:
-        return 1e3 * float(np.median(self.clock.cpu)) / self.steps
-
-    def step_runner(self) -> Any:
-        """One compiled training step per call, on the model's own (repeated) batches."""
-        self.model.make_train_function()
-        iterator = iter(self.data.train.repeat())
-        return lambda: self.model.train_function(iterator)
-
-
 def paired_step_ratios(contenders: list[Contender], blocks: int, steps: int) -> list[float]:
     """Per block pair: reference ms/step over generated ms/step (speed generated/reference).
 
@@ -303,22 +255,10 @@ def paired_step_ratios(contenders: list[Contender], blocks: int, steps: int) -> 
     models with the order flipping every block, so a burst of load from other processes
     lands on both models of a pair alike.
     """
-    runners = {c.name: c.step_runner() for c in contenders}
-    for run in runners.values():
-        for _ in range(20):  # warm up
-            run()
-    ratios = []
-    for block in range(blocks):
-        order = list(runners) if block % 2 == 0 else list(runners)[::-1]
-        seconds = {}
-        for name in order:
-            start = time.perf_counter()
-            for _ in range(steps):
-                logs = runners[name]()
-            float(logs["d_loss"])  # wait for the last step
-            seconds[name] = time.perf_counter() - start
-        ratios.append(seconds["reference"] / seconds["generated"])
-    return ratios
+    runners = {c.name: step_runner(c.model, c.data) for c in contenders}
+    # with two runners the rotating order flips every block
+    wall, _ = paired_blocks(runners, blocks, steps, loss_key="d_loss")
+    return ratios(wall["reference"], wall["generated"])
 
 
 @dataclass
@@ -366,11 +306,7 @@ def check_parity(gen: Generated) -> None:
         "schedule": None,
         "mixed_precision": False,
     }
-    wrong = {k: (found[k], expected[k]) for k in expected if found[k] != expected[k]}
-    if wrong:
-        raise SystemExit(
-            f"the spec no longer matches the hand-written GAN (found, expected): {wrong}"
-        )
+    check_matches(found, expected, "GAN")
     generated = gen.train.build_model()
     for part, ours in (
         ("generator", build_reference_generator()),
@@ -394,11 +330,6 @@ def architecture(network: keras.Model) -> list[tuple[Any, ...]]:
     ]
 
 
-def fresh_start(seed: int) -> None:
-    keras.backend.clear_session()
-    repro.set_seed(seed, deterministic=True)
-
-
 def generated_contender(gen: Generated, seed: int, epochs: int, steps: int) -> Contender:
     """The generated train.py's steps 1-3, then `model.fit` with the model's callbacks (its
     training-health monitor), without `training.fit`'s run-directory extras."""
@@ -406,7 +337,8 @@ def generated_contender(gen: Generated, seed: int, epochs: int, steps: int) -> C
     data = load_data(gen.train.DATA, seed=gen.train.SEED)
     model = training.build_and_compile(gen.train.build_model, gen.train.TRAINING, data, epochs)
     model.initialize(data)
-    return Contender("generated", model, data, model.training_callbacks(), steps)
+    callbacks = model.training_callbacks()  # one set for all the fits of a round
+    return Contender("generated", model, data, lambda: callbacks, steps)
 
 
 def reference_contender(gen: Generated, seed: int, steps: int) -> Contender:
@@ -417,15 +349,7 @@ def reference_contender(gen: Generated, seed: int, steps: int) -> Contender:
         d_optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE, beta_1=BETA_1),
         g_optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE, beta_1=BETA_1),
     )
-    return Contender("reference", gan, data, [], steps)
-
-
-def train_interleaved(contenders: list[Contender], epochs: int, chunk: int, flip: int) -> None:
-    for number, start in enumerate(range(0, epochs, chunk)):
-        stop = min(epochs, start + chunk)
-        order = contenders if (number + flip) % 2 == 0 else contenders[::-1]
-        for contender in order:
-            contender.fit(start, stop)
+    return Contender("reference", gan, data, list, steps)
 
 
 @dataclass
@@ -467,7 +391,7 @@ def speed_run(root: Path, epochs: int, chunk: int, rounds: int, steps: int | Non
         generated, reference = (c.clock.wall for c in contenders)
         result: dict[str, Any] = {c.name: c.steps_per_second() for c in contenders}
         result.update({f"{c.name}_cpu": c.cpu_ms_per_step() for c in contenders})
-        result["epoch_ratios"] = [r / g for g, r in zip(generated, reference, strict=True)]
+        result["epoch_ratios"] = ratios(reference, generated)
         result["block_ratios"] = paired_step_ratios(contenders, PAIRED_BLOCKS, PAIRED_STEPS)
         results.append(result)
         print(
@@ -485,7 +409,7 @@ def speed_run(root: Path, epochs: int, chunk: int, rounds: int, steps: int | Non
 
 
 def render(quality: list[Quality], speed: Speed | None, args: argparse.Namespace) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = utc_stamp()
     command = " ".join([".venv/bin/python benchmarks/gan_toy.py", *args.argv])
     lines = [
         "# gan_toy: generated GANs on the toy mixtures, and against a hand-written GAN",
@@ -562,8 +486,7 @@ def render(quality: list[Quality], speed: Speed | None, args: argparse.Namespace
             "",
         ]
     lines += [
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, Python "
-        f"{platform.python_version()}, {os.cpu_count()} CPU(s), shared with other processes: "
+        f"{machine_line()}, shared with other processes: "
         "absolute times move with the load; compare ratios.",
         "",
     ]
@@ -625,11 +548,7 @@ def main(argv: list[str] | None = None) -> None:
                 root, args.speed_epochs, args.chunk_epochs, args.rounds, args.speed_steps
             )
     doc = render(quality, speed, args)
-    print()
-    print(doc)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(doc)
-    print(f"wrote {args.output}")
+    write_result(args.output, doc)
 
 
 if __name__ == "__main__":

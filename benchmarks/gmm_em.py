@@ -51,7 +51,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -59,11 +58,11 @@ import sys
 import tempfile
 import time
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from harness import listed, load_average, machine_line, utc_stamp, write_result
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -315,10 +314,6 @@ def prepare(folder: Path, args: argparse.Namespace) -> int:
     return -(-args.n // args.batch_size)
 
 
-def load_average() -> str:
-    return ", ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
 def render(
     rounds: list[dict[str, dict[str, Any]]],
     args: argparse.Namespace,
@@ -340,10 +335,7 @@ def render(
     cpu, cpu_rounds = ratios("iteration_cpu_seconds")
     ll = {name: median(name, "log_likelihood") for name in names}
     agreement = abs(ll["generated"] - ll["sklearn"]) / abs(ll["sklearn"])
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-
-    def listed(values: list[float]) -> str:
-        return ", ".join(f"{v:.3f}" for v in values)
+    stamp = utc_stamp()
 
     lines = [
         "# gmm_em: generated EM vs scikit-learn's GaussianMixture",
@@ -407,7 +399,7 @@ def render(
         "- memory: `ru_maxrss` of each subprocess (peak resident set, all allocators) and "
         "`VmRSS` just before fitting (imports, data and model loaded); TensorFlow's runtime "
         "alone is several hundred MB of the generated model's baseline.",
-        f"- Python {platform.python_version()}, {os.cpu_count()} CPU(s); load average after "
+        f"- {machine_line(frameworks=False)}; load average after "
         "each round: " + "; ".join(loads) + " (a shared machine moves absolute times: compare "
         "ratios).",
         "",
@@ -489,11 +481,8 @@ def main(argv: list[str] | None = None) -> float:
             loads.append(load_average())
     command = "benchmarks/gmm_em.py " + " ".join(argv if argv is not None else sys.argv[1:])
     report = render(rounds, args, batches, loads, command.strip())
-    print(report)
     output = args.output or RESULTS / ("gmm_em.quick.md" if args.quick else "gmm_em.md")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(report)
-    print(f"written to {output}")
+    write_result(output, report)
     return statistics.median(
         r["generated"]["iteration_seconds"] / r["sklearn"]["iteration_seconds"] for r in rounds
     )

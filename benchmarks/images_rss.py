@@ -16,15 +16,13 @@ table goes to benchmarks/results/images_rss.md (--output to change).
 from __future__ import annotations
 
 import argparse
-import platform
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from harness import gencompile_train, peak_rss, platform_line, write_result
 from PIL import Image
-from streaming_rss import measure  # the same fresh-process ru_maxrss measurement
 
 ROOT = Path(__file__).resolve().parents[1]
 SIDE = 28
@@ -76,14 +74,6 @@ def write_folder(folder: Path, count: int) -> int:
     return written
 
 
-def train_command(spec: Path, folder: Path, runs: Path, cache: str) -> list[str]:
-    return [
-        sys.executable, "-m", "gencompile", "train", str(spec), "--runs-dir", str(runs),
-        "--quiet", "--set", f"data.source={{type: images, dir: {folder}, size: [28, 28]}}",
-        "--set", f"data.cache={cache}",
-    ]  # fmt: skip
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks/results/images_rss.md")
@@ -97,16 +87,15 @@ def main() -> None:
         cases = [(count, "stream") for count in args.counts] + [(args.counts[0], "memory")]
         results = []
         for count, cache in cases:
-            command = train_command(spec, work / str(count), work / "runs", cache)
-            peak, seconds = measure(command)
+            source = f"data.source={{type: images, dir: {work / str(count)}, size: [28, 28]}}"
+            command = gencompile_train(spec, work / "runs", source, f"data.cache={cache}")
+            peak, seconds = peak_rss(command)
             results.append((count, cache, disk[count], peak, seconds))
             mib = peak / 2**20
             print(f"{count} images, cache {cache}: peak RSS {mib:.0f} MiB, {seconds:.0f} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report = render(results, args.counts)
-    args.output.write_text(report)
-    print(report)
+    write_result(args.output, render(results, args.counts))
 
 
 def render(results: list[tuple[int, str, int, int, float]], counts: list[int]) -> str:
@@ -116,7 +105,7 @@ def render(results: list[tuple[int, str, int, int, float]], counts: list[int]) -
         "# Peak RSS of one epoch of a dense VAE on a streamed image folder",
         "",
         "Measured with `PYTHONPATH=$PWD nice .venv/bin/python benchmarks/images_rss.py` "
-        f"({platform.machine()}, {platform.python_version()}, {sys.platform}).",
+        f"({platform_line()}).",
         "Each run is `gencompile train` (build, the statistics pass decoding every image, one "
         "epoch, ELBO on the 1% held out, 16 samples) in a fresh process; peak RSS is that "
         "process's ru_maxrss. Images: 28x28 grayscale PNGs in ten class folders.",

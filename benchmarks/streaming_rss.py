@@ -15,16 +15,12 @@ benchmarks/results/streaming_rss.md (--output to change).
 from __future__ import annotations
 
 import argparse
-import platform
-import resource
 import shutil
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from harness import gencompile_train, peak_rss, platform_line, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES = 256
@@ -70,35 +66,6 @@ def write_npy(path: Path, gigabytes: float) -> int:
     return rows
 
 
-def train_command(spec: Path, data: Path, runs: Path, cache: str) -> list[str]:
-    return [
-        sys.executable, "-m", "gencompile", "train", str(spec), "--runs-dir", str(runs),
-        "--quiet", "--set", f"data.source={{type: npy, path: {data}}}",
-        "--set", f"data.cache={cache}",
-    ]  # fmt: skip
-
-
-def measure(command: list[str]) -> tuple[int, float]:
-    """(peak RSS in bytes, seconds) of `command`, run in a fresh process of its own."""
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, __file__, "--measure", *command], capture_output=True, text=True
-    )
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"failed: {' '.join(command)}\n{done.stdout}\n{done.stderr}")
-    return int(done.stdout.strip().splitlines()[-1]), seconds
-
-
-def run_and_report_peak(command: list[str]) -> None:
-    """The --measure mode: run `command`, print the peak RSS (bytes) of that child."""
-    done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if done.returncode != 0:
-        sys.stderr.write(done.stderr[-4000:])
-        sys.exit(done.returncode)
-    print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)  # Linux: KiB
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks/results/streaming_rss.md")
@@ -114,15 +81,14 @@ def main() -> None:
         cases = [(size, "stream") for size in args.sizes] + [(args.sizes[0], "memory")]
         results = []
         for size, cache in cases:
-            command = train_command(spec, work / f"{size}.npy", work / "runs", cache)
-            peak, seconds = measure(command)
+            source = f"data.source={{type: npy, path: {work / f'{size}.npy'}}}"
+            command = gencompile_train(spec, work / "runs", source, f"data.cache={cache}")
+            peak, seconds = peak_rss(command)
             results.append((size, cache, rows_of[size], peak, seconds))
             print(f"{size} GB, cache {cache}: peak RSS {peak / 2**20:.0f} MiB, {seconds:.0f} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    report = render(results, args.sizes)
-    args.output.write_text(report)
-    print(report)
+    write_result(args.output, render(results, args.sizes))
 
 
 def render(results: list[tuple[float, str, int, int, float]], sizes: list[float]) -> str:
@@ -131,8 +97,7 @@ def render(results: list[tuple[float, str, int, int, float]], sizes: list[float]
     lines = [
         "# Peak RSS of one epoch of a dense VAE on a streamed npy file",
         "",
-        "Measured with `.venv/bin/python benchmarks/streaming_rss.py` "
-        f"({platform.machine()}, {platform.python_version()}, {sys.platform}).",
+        f"Measured with `.venv/bin/python benchmarks/streaming_rss.py` ({platform_line()}).",
         "Each run is `gencompile train` (build, one epoch, ELBO on the 1% held out, 16 "
         "samples) in a fresh process; peak RSS is that process's ru_maxrss.",
         "",
@@ -154,7 +119,4 @@ def render(results: list[tuple[float, str, int, int, float]], sizes: list[float]
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 2 and sys.argv[1] == "--measure":
-        run_and_report_peak(sys.argv[2:])
-    else:
-        main()
+    main()

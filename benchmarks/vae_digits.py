@@ -33,14 +33,12 @@ import hashlib
 import importlib
 import math
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -50,12 +48,27 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 import keras
 import numpy as np
 import tensorflow as tf
+from harness import (
+    Contender,
+    EpochClock,
+    check_matches,
+    forget_script_folder,
+    fresh_start,
+    load_average,
+    machine_line,
+    paired_blocks,
+    spread,
+    step_runner,
+    train_interleaved,
+    utc_stamp,
+    write_result,
+)
 from keras import layers, ops, regularizers
 
 from gencompile.compiler.project import build
 from gencompile.generated import import_generated
 from gencompile.runtime import callbacks as cb
-from gencompile.runtime import replicas, repro, training
+from gencompile.runtime import replicas, training
 from gencompile.runtime.data import DataBundle, load_data
 from gencompile.runtime.vae import elbo as generated_elbo
 from gencompile.runtime.vae import iwae_log_likelihood
@@ -232,32 +245,6 @@ def reference_iwae_log_likelihood(
 # ====================================================================== timing
 
 
-class EpochClock(keras.callbacks.Callback):
-    """Wall and CPU duration of every epoch but the first of each `fit` call.
-
-    An epoch lasts from the end of the previous epoch to its own end (after its logs reached
-    the host), so the loop's work between epochs counts. The first epoch of a fit has no
-    previous end within that fit: it is where tracing happens (in the first fit) and where
-    `fit` sets itself up, so it is not timed.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.wall: list[float] = []
-        self.cpu: list[float] = []
-        self._last: tuple[float, float] | None = None
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self._last = None
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        now = (time.perf_counter(), time.process_time())
-        if self._last is not None:
-            self.wall.append(now[0] - self._last[0])
-            self.cpu.append(now[1] - self._last[1])
-        self._last = now
-
-
 @dataclass(frozen=True)
 class Throughput:
     """Training speed over the timed epochs of one model's training."""
@@ -283,41 +270,6 @@ def throughput(clock: EpochClock, steps_per_epoch: int) -> Throughput:
         timed_steps=steps,
         timed_seconds=seconds,
     )
-
-
-def step_runner(model: keras.Model, data: DataBundle) -> Callable[[], Any]:
-    """One compiled training step per call, on the model's own (repeated) training batches."""
-    model.make_train_function()
-    iterator = iter(data.train.repeat())
-    return lambda: model.train_function(iterator)
-
-
-def paired_step_times(
-    runners: dict[str, Callable[[], Any]], blocks: int, steps: int, warmup: int = 50
-) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Wall and CPU seconds per step of each runner, one value per block.
-
-    Blocks are short (a fraction of a second) and taken round-robin with a rotating order,
-    so a burst of load from elsewhere on the machine lands on neighbouring blocks of every
-    runner instead of on one runner's whole fit.
-    """
-    for run in runners.values():
-        for _ in range(warmup):
-            run()
-    wall: dict[str, list[float]] = {name: [] for name in runners}
-    cpu: dict[str, list[float]] = {name: [] for name in runners}
-    names = list(runners)
-    for block in range(blocks):
-        shift = block % len(names)
-        for name in names[shift:] + names[:shift]:
-            run = runners[name]
-            start, start_cpu = time.perf_counter(), time.process_time()
-            for _ in range(steps):
-                logs = run()
-            float(logs["loss"])  # wait for the last step
-            wall[name].append((time.perf_counter() - start) / steps)
-            cpu[name].append((time.process_time() - start_cpu) / steps)
-    return wall, cpu
 
 
 # ====================================================================== the two trainings
@@ -386,11 +338,7 @@ def check_parity(gen: Generated, warmup_epochs: int) -> None:
         "mixed_precision": False,
         "strategy": "none",
     }
-    wrong = {k: (found[k], expected[k]) for k in expected if found[k] != expected[k]}
-    if wrong:
-        raise SystemExit(
-            f"the spec no longer matches the hand-written model (found, expected): {wrong}"
-        )
+    check_matches(found, expected, "VAE")
     generated = gen.train.build_model()
     for part, ours in (
         ("encoder", build_reference_encoder(SEED)),
@@ -419,13 +367,6 @@ def architecture(network: keras.Model) -> list[tuple[Any, ...]]:
         elif not isinstance(layer, (layers.InputLayer, Sampling)):
             found.append((type(layer).__name__,))
     return found
-
-
-def fresh_start(seed: int, deterministic: bool, clear: bool = True) -> None:
-    """What a new `gencompile train` process starts from: clean Keras state, seeded RNGs."""
-    if clear:
-        keras.backend.clear_session()
-    repro.set_seed(seed, deterministic=deterministic)
 
 
 def compile_generated(
@@ -475,30 +416,6 @@ def _sha(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-@dataclass
-class Contender:
-    """One model under training: `fit` continues it over a range of epochs."""
-
-    name: str
-    model: keras.Model
-    data: DataBundle
-    callbacks: Callable[[], list[keras.callbacks.Callback]]
-    clock: EpochClock = field(default_factory=EpochClock)
-    losses: list[float] = field(default_factory=list)
-
-    def fit(self, start: int, stop: int) -> None:
-        history = self.model.fit(
-            self.data.epochs(start, stop),  # epoch e's batches depend only on (seed, e)
-            steps_per_epoch=self.data.steps_per_epoch,
-            initial_epoch=start,
-            epochs=stop,
-            callbacks=[*self.callbacks(), self.clock],
-            shuffle=False,  # the stream is shuffled per epoch, seeded
-            verbose=0,
-        )
-        self.losses.extend(float(v) for v in history.history["loss"])
-
-
 def generated_contender(gen: Generated, seed: int, epochs: int) -> Contender:
     """Steps 1-3 of the generated train.py; step 4 is `model.fit` with the model's callbacks
     (the KL warm-up), without `training.fit`'s run-directory extras (see --profile)."""
@@ -513,21 +430,6 @@ def reference_contender(gen: Generated, seed: int, warmup_epochs: int) -> Conten
         return [ReferenceKLWarmup(warmup_epochs)] if warmup_epochs else []
 
     return Contender("reference", vae, data, callbacks)
-
-
-def train_interleaved(contenders: list[Contender], epochs: int, chunk: int, flip: int) -> None:
-    """Train every contender for `epochs`, alternating between them every `chunk` epochs.
-
-    Chunks of a fraction of a second put the two models side by side in time, so load from
-    elsewhere on the machine hits both alike; `fit` is resumed with `initial_epoch`, so the
-    training (KL warm-up included) is the same as one long `fit`.
-    """
-    chunk = chunk or epochs
-    for number, start in enumerate(range(0, epochs, chunk)):
-        stop = min(epochs, start + chunk)
-        order = contenders if (number + flip) % 2 == 0 else contenders[::-1]
-        for contender in order:
-            contender.fit(start, stop)
 
 
 def score(contender: Contender, rnd: int, seed: int, k: int) -> Trial:
@@ -644,7 +546,7 @@ def step_costs(gen: Generated, epochs: int, blocks: int, steps: int) -> list[str
         runners[name] = step_runner(model, data)
         runners[name]()  # trace, so the optimizer exists before graph_ops traces train_step
         ops_count[name] = graph_ops(model)
-    wall, cpu = paired_step_times(runners, blocks, steps)
+    wall, cpu = paired_blocks(runners, blocks, steps, warmup=50)
 
     def ms(times: dict[str, list[float]], name: str) -> float:
         return 1e3 * statistics.median(times[name])
@@ -816,12 +718,6 @@ def fit_costs(gen: Generated, epochs: int, rounds: int) -> list[str]:
 # ====================================================================== report
 
 
-def spread(values: list[float], digits: int = 2) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.{digits}f}"
-    return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
-
-
 def render(trials: list[Trial], args: argparse.Namespace, warmup_epochs: int) -> str:
     by_name: dict[str, list[Trial]] = {"generated": [], "reference": []}
     for trial in sorted(trials, key=lambda t: t.rnd):
@@ -848,8 +744,8 @@ def render(trials: list[Trial], args: argparse.Namespace, warmup_epochs: int) ->
         "| model | steps/s | held-out IWAE NLL (nats) | ELBO (nats) |",
         "|---|---:|---:|---:|",
         *(
-            f"| {n} | {rate[n]:.1f} | {spread([t.iwae_nll for t in ts])} | "
-            f"{spread([t.elbo for t in ts])} |"
+            f"| {n} | {rate[n]:.1f} | {spread([t.iwae_nll for t in ts], 2)} | "
+            f"{spread([t.elbo for t in ts], 2)} |"
             for n, ts in by_name.items()
         ),
         "",
@@ -880,11 +776,8 @@ def render(trials: list[Trial], args: argparse.Namespace, warmup_epochs: int) ->
             for t in sorted(trials, key=lambda t: (t.rnd, t.name))
         ),
     ]
-    try:
-        load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:
-        load = "n/a"
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    load = load_average()
+    stamp = utc_stamp()
     command = " ".join([".venv/bin/python", "benchmarks/vae_digits.py", *args.argv])
     return "\n".join(
         [
@@ -911,8 +804,7 @@ def render(trials: list[Trial], args: argparse.Namespace, warmup_epochs: int) ->
             f"- NLL: IWAE bound with k={args.importance_samples} on the {gen[0].n_val} "
             "held-out examples; ELBO: one posterior sample; nats per example, mean ± sd over "
             "rounds.",
-            f"- TensorFlow {tf.__version__}, Keras {keras.__version__}, Python "
-            f"{platform.python_version()}, {os.cpu_count()} CPU(s); load average {load} at "
+            f"- {machine_line()}; load average {load} at "
             "the end (a shared machine moves absolute rates: compare ratios).",
             "",
             "## Per round",
@@ -972,6 +864,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> float:
     """Run the benchmark; returns the generated/reference steps/s ratio."""
+    forget_script_folder()
     args = parse_args(argv)
     warmup_epochs = 0 if args.no_warmup else KL_WARMUP_EPOCHS
     overrides = ["model.losses.kl.warmup_epochs=0"] if args.no_warmup else []
@@ -989,7 +882,7 @@ def main(argv: list[str] | None = None) -> float:
             train_interleaved(contenders, args.epochs, args.chunk_epochs, flip=rnd)
             round_trials = [score(c, rnd, seed, k) for c in contenders]
             runners = {c.name: step_runner(c.model, c.data) for c in contenders}
-            times, _ = paired_step_times(runners, PAIRED_BLOCKS, PAIRED_STEPS)
+            times, _ = paired_blocks(runners, PAIRED_BLOCKS, PAIRED_STEPS, warmup=50)
             for trial in round_trials:
                 trial.step_ms = 1e3 * statistics.median(times[trial.name])
                 trials.append(trial)
@@ -1010,11 +903,7 @@ def main(argv: list[str] | None = None) -> float:
             print("profiling: training.fit ...", flush=True)
             fits = fit_costs(gen, args.epochs, args.rounds)
             doc += "\n".join(["", "## Profile", "", *steps, "", *fits, ""])
-    print()
-    print(doc)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(doc)
-    print(f"wrote {args.output}")
+    write_result(args.output, doc)
     gen_rate = statistics.median(t.speed.steps_per_second for t in trials if t.name == "generated")
     ref_rate = statistics.median(t.speed.steps_per_second for t in trials if t.name == "reference")
     return gen_rate / ref_rate

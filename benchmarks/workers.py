@@ -35,13 +35,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from gmm_em import PACKAGE as EM_PACKAGE
 from gmm_em import prepare
+from harness import utc_stamp, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -243,7 +243,7 @@ def fit_em(folder: Path, name: str, iterations: int) -> dict[str, Any]:
 
 
 def render(part1: dict[str, Any], part2: dict[str, Any], args: argparse.Namespace) -> str:
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = utc_stamp()
     base, wide, two = CONFIGS
     speedup = part1[two]["examples_per_second"] / part1[base]["examples_per_second"]
     against_wide = part1[two]["examples_per_second"] / part1[wide]["examples_per_second"]
@@ -341,9 +341,10 @@ def main(argv: list[str] | None = None) -> None:
         prepare_em(folder / "em", args)
         part2 = {name: fit_em(folder / "em", name, args.iterations) for name in CONFIGS}
         report = render(part1, part2, args)
-    print(report)
-    if not args.quick:
-        args.output.write_text(report)
+    if args.quick:  # a smoke check: shown, not kept
+        print(report)
+    else:
+        write_result(args.output, report)
 
 
 if __name__ == "__main__":
