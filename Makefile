@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-scale
+.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-scale bench-startup
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -57,3 +57,8 @@ bench-scale: $(STAMP)
 	$(PY) benchmarks/csv_streaming_rss.py
 	$(PY) benchmarks/images_rss.py
 	$(PY) benchmarks/workers.py
+
+# Wall time of each command against `python -c "import tensorflow"` (median of 5 interleaved
+# rounds; issue #16's bounds: validate <= 0.15x, sample <= 1.5x).
+bench-startup: $(STAMP)
+	$(PY) benchmarks/startup.py

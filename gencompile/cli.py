@@ -12,13 +12,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from gencompile.errors import GencompileError, SpecError
+
+if TYPE_CHECKING:  # rich.table is imported by the commands that print one
+    from rich.table import Table
 
 # TensorFlow's C++ start-up chatter (CPU features, missing CUDA) is noise on a command line.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -87,7 +89,7 @@ def explain(spec: Path, set_: SetOption = None) -> None:
     out.rule(f"{plan.name} ({plan.family})")
     out.print(dump_yaml(plan.resolved_spec), markup=False, highlight=False)
     for network in plan.networks:
-        table = Table(title=f"{network.name}: {network.doc}", title_justify="left")
+        table = _table(f"{network.name}: {network.doc}")
         table.add_column("layer")
         table.add_column("type")
         table.add_column("output shape")
@@ -207,7 +209,7 @@ def reproduce(
     from gencompile.reproduction import reproduce as reproduce_run
 
     result = reproduce_run(run, output, allow_drift, allow_custom_code)
-    table = Table(title=f"{run} vs {result.run_dir}", title_justify="left")
+    table = _table(f"{run} vs {result.run_dir}")
     for column in ("", "original", "reproduced", ""):
         table.add_column(column)
     for row in result.rows:
@@ -224,6 +226,12 @@ def reproduce(
     skipped = sum(1 for row in result.rows if row.skipped)
     scope = "every metric computed in training" if skipped else "every metric"
     out.print(f"[green]identical[/green]: weights and {scope} match bit for bit")
+
+
+def _table(title: str) -> Table:
+    from rich.table import Table
+
+    return Table(title=title, title_justify="left")
 
 
 def _cell(value: object) -> str:
@@ -368,7 +376,7 @@ def compare(runs: Annotated[list[Path], typer.Argument(help="Run directories.")]
     from gencompile.report import compare_runs
 
     comparison = compare_runs(runs)
-    table = Table(title="metrics", title_justify="left")
+    table = _table("metrics")
     table.add_column("metric")
     for label in comparison.runs:
         table.add_column(label, justify="right", overflow="fold")
@@ -443,7 +451,7 @@ def wheel(
 def _print_metrics(metrics: dict[str, float]) -> None:
     from gencompile.report import METRIC_UNITS, format_value
 
-    table = Table(title="metrics", title_justify="left")
+    table = _table("metrics")
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("unit")

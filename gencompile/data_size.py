@@ -7,9 +7,8 @@ the compiler's memory estimate and the runtime's `load_data` both ask it.
 
 from __future__ import annotations
 
+import math
 from typing import Any
-
-import numpy as np
 
 import gencompile.datafiles as datafiles  # read at call time: tests patch the threshold
 from gencompile.errors import RunError
@@ -52,4 +51,4 @@ def _float32_bytes(source: dict[str, Any]) -> int:
     if kind == "tfrecord":  # shard bytes / first record's bytes x its values
         return decoded_bytes(source)  # reads the framing, not TensorFlow
     shape, _ = datafiles.array_header(source["path"], "data.source.path")
-    return int(np.prod(shape, dtype=np.float64)) * 4
+    return int(math.prod(float(d) for d in shape)) * 4

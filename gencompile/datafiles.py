@@ -16,6 +16,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import math
 import mmap
 import os
 import stat
@@ -23,11 +24,12 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, BinaryIO
-
-import numpy as np
+from typing import IO, TYPE_CHECKING, BinaryIO
 
 from gencompile.errors import RunError
+
+if TYPE_CHECKING:  # NumPy is imported where arrays are read: `validate` needs none
+    import numpy as np
 
 # Memory one value of a data set costs once loaded: float32 x, the float64 copies that
 # fitting and applying the preprocessing make, the float32 splits and their tensor copy
@@ -273,6 +275,8 @@ def read_header_row(path: str | Path, where: str, encoding: str = "utf-8") -> li
 
 def _read_header(handle: IO[bytes], origin: str) -> tuple[tuple[int, ...], np.dtype, bool]:
     """(shape, dtype, fortran order) of an .npy stream, reading only its header."""
+    import numpy as np
+
     try:
         version = np.lib.format.read_magic(handle)
         read = (
@@ -294,7 +298,7 @@ def _check_array(
     shape: tuple[int, ...], dtype: np.dtype, stored: int | None, origin: str, where: str
 ) -> None:
     """Refuse an array whose header asks for more bytes than are stored or than fit."""
-    values = int(np.prod(shape, dtype=np.float64)) if shape else 1
+    values = int(math.prod(float(d) for d in shape))  # float: a hostile header cannot wrap
     if stored is not None and values * dtype.itemsize > stored:
         raise DataFileError(
             f"{origin}: the header promises shape {shape} ({format_bytes(values * dtype.itemsize)})"
@@ -346,6 +350,8 @@ def read_npy(path: str | Path, where: str) -> np.ndarray:
 def _read_body(
     handle: IO[bytes], shape: tuple[int, ...], dtype: np.dtype, fortran: bool, origin: str
 ) -> np.ndarray:
+    import numpy as np
+
     count = int(np.prod(shape, dtype=np.int64)) if shape else 1
     data = handle.read(count * dtype.itemsize)  # bounded by the checked header
     if len(data) < count * dtype.itemsize:
@@ -434,12 +440,14 @@ class MappedNpy:
             origin = str(Path(path))
             shape, dtype, fortran = _npy_header(handle, origin, where)
             offset, size = handle.tell(), os.fstat(handle.fileno()).st_size
-            count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+            count = math.prod(shape)
             if count * dtype.itemsize > size - offset:
                 raise DataFileError(
                     f"{origin}: the array is truncated (shape {shape} in its header)"
                 )
             self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        import numpy as np
+
         flat = np.frombuffer(self._map, dtype=dtype, count=count, offset=offset)
         self.array = flat.reshape(shape[::-1]).transpose() if fortran else flat.reshape(shape)
         self.shape, self.dtype, self.origin = shape, dtype, origin
@@ -451,6 +459,8 @@ class MappedNpy:
         """Copies of the rows at `indices`, in that order (read in file order, a few rows
         at a time: one faulted row can map a whole large folio, up to 2 MiB, so 1024
         random rows read at once mapped 650 MB of a 1 GB file before their release)."""
+        import numpy as np
+
         indices = np.asarray(indices, dtype=np.int64)
         order = np.argsort(indices, kind="stable")
         in_file_order = indices[order]
@@ -463,6 +473,8 @@ class MappedNpy:
 
     def chunk(self, start: int, stop: int) -> np.ndarray:
         """A copy of rows start..stop-1."""
+        import numpy as np
+
         found = np.array(self.array[start:stop])
         self.release()
         return found
@@ -544,6 +556,8 @@ def image_listing(folder: str | Path) -> tuple[Path, list[str], np.ndarray | Non
     """(the resolved folder, its image files relative to it in sorted order, int labels or
     None): class folders (sorted, hidden ones skipped) are labels 0, 1, ...; a flat folder
     has none. Refused when it holds no images or mixes images with class folders."""
+    import numpy as np
+
     root = check_directory(folder, "data.source.dir")
     suffixes = ", ".join(IMAGE_SUFFIXES)
     with os.scandir(root) as entries:

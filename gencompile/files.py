@@ -12,12 +12,11 @@ import json
 import os
 import secrets
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
-
-import numpy as np
 
 from gencompile.errors import RunError
 
@@ -73,16 +72,19 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def _plain(obj: Any) -> Any:
     """JSON fallback for NumPy scalars/arrays, tensors and paths."""
-    if isinstance(obj, np.generic):
+    np = sys.modules.get("numpy")  # not imported yet: `obj` cannot be a NumPy value
+    if np is not None and isinstance(obj, np.generic):
         return obj.item()
-    if isinstance(obj, np.ndarray):
+    if np is not None and isinstance(obj, np.ndarray):
         return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
     if isinstance(obj, (set, frozenset)):
         return sorted(obj)
-    if hasattr(obj, "numpy"):
-        return _plain(np.asarray(obj.numpy()))
+    if hasattr(obj, "numpy"):  # a tensor: TensorFlow has imported NumPy
+        import numpy
+
+        return _plain(numpy.asarray(obj.numpy()))
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
 

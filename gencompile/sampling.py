@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ def sample(
     `progress(done, count)` is called after each chunk.
     """
     run_dir = Path(run_dir)
-    verified_lock(run_dir, allow_custom_code)  # refuse a bad run before TensorFlow starts
+    lock = verified_lock(run_dir, allow_custom_code)  # refuse a bad run before TensorFlow starts
     if count < 1:
         raise RunError(f"the number of samples must be at least 1, got {count}")
     if out is not None:
@@ -59,8 +60,7 @@ def sample(
         raise RunError(f"give one label per sample: {len(labels)} labels for {count} samples")
     from gencompile.runtime import repro
     from gencompile.runtime.contract import LanguageModel, TakesSamplingOptions
-    from gencompile.runtime.data import load_data
-    from gencompile.runtime.training import save_picture, write_text_samples
+    from gencompile.runtime.training import write_text_samples
 
     model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
     text = isinstance(model, LanguageModel)
@@ -80,12 +80,61 @@ def sample(
         raise RunError(f"{run_dir} is not a conditional model: it takes no --label")
     _check_sample_output(out, count)
     repro.set_seed(module.SEED)
-    data = load_data(module.DATA, seed=module.SEED)
+    data = _drawing_data(module, lock.get("data_statistics"), out)
     chunks = _sample_chunks(model, data, count, labels, sampling, progress)
     if out.suffix == ".npz":
         _check_disk(out, count * 4 * int(np.prod(data.element_shape)))
         return _write_npz_stream(out, "samples", (count, *data.element_shape), chunks)
-    return save_picture(np.concatenate(list(chunks)), out, data)
+    return _save_picture(np.concatenate(list(chunks)), out, data)
+
+
+@dataclass(frozen=True)
+class RecordedData:
+    """What drawing needs of the training data, rebuilt from the preprocessing statistics
+    the lock recorded when training finished: no data set to load (digits: scikit-learn)."""
+
+    preprocessor: Any  # runtime.preprocessing.Preprocessor
+    value_range: tuple[float, float] | None  # of images in data units, when known
+
+    @property
+    def element_shape(self) -> tuple[int, ...]:
+        return tuple(self.preprocessor.element_shape)
+
+
+def _drawing_data(module: Any, statistics: dict[str, Any] | None, out: Path) -> Any:
+    """The lock's statistics when they suffice: always for arrays, and for a picture of
+    images min-max scaled (its value range is the scale's, mapped back). A scatter plot
+    shows held-out data beside the samples, and older locks have no statistics: then the
+    data is loaded, as training did."""
+    if statistics is not None:
+        from gencompile.runtime.preprocessing import Preprocessor
+
+        recorded = RecordedData(Preprocessor.from_dict(statistics), _image_range(statistics))
+        if out.suffix == ".npz" or recorded.value_range is not None:
+            return recorded
+    from gencompile.runtime.data import load_data
+
+    return load_data(module.DATA, seed=module.SEED)
+
+
+def _image_range(statistics: dict[str, Any]) -> tuple[float, float] | None:
+    """The training images' value range in data units: the inverse of `scale` when the
+    map is min-max scaling alone (standardizing moves the ends; no scale records none)."""
+    scale = statistics.get("scale")
+    if statistics.get("kind") != "image" or scale is None or statistics.get("standardize"):
+        return None
+    center, factor, offset = (float(statistics[k]) for k in ("center", "factor", "offset"))
+    low, high = ((float(end) - offset) / factor + center for end in scale)
+    return low, high
+
+
+def _save_picture(samples: np.ndarray, out: Path, data: Any) -> Path:
+    from gencompile.runtime import pictures
+    from gencompile.runtime.training import save_picture
+
+    if isinstance(data, RecordedData):
+        return pictures.save_samples(samples, out, "image", value_range=data.value_range)
+    return save_picture(samples, out, data)
 
 
 def _check_sample_output(out: Path, count: int) -> None:

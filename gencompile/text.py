@@ -21,9 +21,10 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # imported where tokens are counted: lowering a spec needs no NumPy
+    import numpy as np
 
 UNKNOWN = "<unk>"
 WORD_PATTERN = re.compile(r"\w+|[^\w\s]|\n")
@@ -36,6 +37,8 @@ TEXT_BUILTINS = ("arithmetic",)
 
 def arithmetic_lines(n_samples: int, max_operand: int, seed: int) -> list[str]:
     """`n_samples` lines `a+b=c` with a, b uniform in 0..max_operand, drawn from `seed`."""
+    import numpy as np
+
     rng = np.random.default_rng(seed)
     operands = rng.integers(0, max_operand + 1, size=(n_samples, 2))
     return [f"{a}+{b}={a + b}" for a, b in operands.tolist()]
@@ -86,6 +89,8 @@ def windows(ids: np.ndarray, context_length: int) -> np.ndarray:
 
     Consecutive windows share one token, so every token but the first is a target once.
     """
+    import numpy as np
+
     count = (len(ids) - 1) // context_length
     starts = np.arange(count, dtype=np.int64)[:, None] * context_length
     found: np.ndarray = np.asarray(ids, dtype=np.int32)[starts + np.arange(context_length + 1)]
@@ -112,6 +117,8 @@ class Tokenizer:
 
     def encode(self, text: str) -> np.ndarray:
         """int32 token ids; characters or words outside the vocabulary become `<unk>` (0)."""
+        import numpy as np
+
         if self.type == "byte":
             return np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.int32)
         if self.type == "char":
@@ -126,6 +133,8 @@ class Tokenizer:
 
     def decode(self, ids: Any) -> str:
         """Text of token ids (words are joined by spaces, none around line breaks)."""
+        import numpy as np
+
         ids = [int(i) for i in np.asarray(ids).reshape(-1)]
         if self.type == "byte":
             return bytes(i % 256 for i in ids).decode("utf-8", errors="replace")
