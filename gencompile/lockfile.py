@@ -16,27 +16,27 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from gencompile._version import __version__
-from gencompile.compiler.project import (
+from gencompile.errors import RunError, SpecError
+from gencompile.files import sha256_file
+from gencompile.lock_format import (
     LOCK_CHECKSUM,
     LOCK_VERSION,
-    BuildResult,
-    build,
     canonical_json,
     installed_versions,
     lock_checksum,
     sha256_text,
-    write_lock,
 )
-from gencompile.errors import RunError, SpecError
-from gencompile.files import sha256_file
 from gencompile.spec import validate_raw
 from gencompile.spec.base import ProjectName, python_name
 from gencompile.spec.loader import Marks, RawSpec
+
+if TYPE_CHECKING:  # reading and checking a lock needs no compiler; rebuilding does
+    from gencompile.compiler.project import BuildResult
 
 LOCK_NAME = "spec.lock.json"
 MAX_LOCK_BYTES = 64 * 2**20  # a lock holds a spec and some hashes: far below this
@@ -316,6 +316,8 @@ def build_locked(
 
     A lock whose spec has custom layers needs `allow_custom_code`, as its spec would.
     """
+    from gencompile.compiler.project import BuildResult, build, write_lock
+
     lock = read_lock(lock_path)
     refuse_custom_code(lock_path, lock, allow_custom_code)
     drift = version_drift(lock) + data_drift(lock)

@@ -113,3 +113,22 @@ def test_sampling_reads_the_preprocessing_from_the_lock(monkeypatch) -> None:
     assert _drawing_data(module, vectors, Path("s.npz")).element_shape == (64,)
     with pytest.raises(AssertionError, match="was loaded"):  # a scatter shows held-out data
         _drawing_data(module, vectors, Path("s.png"))
+
+
+def test_reading_a_runs_lock_loads_no_compiler() -> None:
+    """`sample`, `evaluate` and `impute` import a run through `generated`: checking its lock
+    needs the spec models, not the compiler or jinja2 (only a rebuild does)."""
+    probe = (
+        "import sys, gencompile.generated, gencompile.lockfile; "
+        "print(sorted(m for m in sys.modules if m.startswith(('gencompile.compiler', 'jinja2'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -19,12 +17,16 @@ from gencompile.compiler.lower import lower
 from gencompile.compiler.plan import LayerPlan, ProjectPlan
 from gencompile.errors import RunError, SpecError
 from gencompile.files import atomic_write_text
+from gencompile.lock_format import (
+    LOCK_CHECKSUM,
+    LOCK_VERSION,
+    PINNED,
+    canonical_json,
+    installed_versions,
+    lock_checksum,
+    sha256_text,
+)
 from gencompile.spec import LoadedSpec
-
-# 2: `lock_sha256` covers every field (version 1 hashed the resolved spec alone).
-LOCK_VERSION = 2
-LOCK_CHECKSUM = "lock_sha256"
-PINNED = ("tensorflow", "keras", "numpy")
 
 
 class RenderContext(TypedDict):
@@ -42,28 +44,6 @@ class BuildResult:
     directory: Path
     plan: ProjectPlan[object]
     lock: dict[str, Any]
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def canonical_json(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-
-def installed_versions() -> dict[str, str | None]:
-    """Versions from package metadata, so no TensorFlow import is needed."""
-    versions: dict[str, str | None] = {
-        "python": platform.python_version(),
-        "gencompile": __version__,
-    }
-    for name in PINNED:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
 
 
 def requirements(versions: dict[str, str | None]) -> list[str]:
@@ -171,11 +151,6 @@ def _custom_ref(plan: ProjectPlan[object], layer: LayerPlan) -> str:
     """`module:Class` of a custom layer, from the import its alias names."""
     refs = [f"{module}:{cls}" for module, cls, alias in plan.custom_imports if alias == layer.cls]
     return refs[0] if refs else layer.cls
-
-
-def lock_checksum(lock: dict[str, Any]) -> str:
-    """sha256 of every field of a lock except the checksum itself."""
-    return sha256_text(canonical_json({k: v for k, v in lock.items() if k != LOCK_CHECKSUM}))
 
 
 def write_lock(directory: Path, lock: dict[str, Any]) -> dict[str, Any]:

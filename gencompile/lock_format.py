@@ -1,0 +1,47 @@
+"""The lock's format: its version, its checksum field and how its hashes are computed.
+
+Shared by the compiler (which writes locks) and `lockfile` (which reads and checks them), so
+reading a run's lock needs neither the compiler nor jinja2.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from importlib import metadata
+from typing import Any
+
+from gencompile._version import __version__
+
+# 2: `lock_sha256` covers every field (version 1 hashed the resolved spec alone).
+LOCK_VERSION = 2
+LOCK_CHECKSUM = "lock_sha256"
+PINNED = ("tensorflow", "keras", "numpy")  # versions a lock records and a build pins
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def lock_checksum(lock: dict[str, Any]) -> str:
+    """sha256 of every field of a lock except the checksum itself."""
+    return sha256_text(canonical_json({k: v for k, v in lock.items() if k != LOCK_CHECKSUM}))
+
+
+def installed_versions() -> dict[str, str | None]:
+    """Versions from package metadata, so no TensorFlow import is needed."""
+    versions: dict[str, str | None] = {
+        "python": platform.python_version(),
+        "gencompile": __version__,
+    }
+    for name in PINNED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
