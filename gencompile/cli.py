@@ -298,12 +298,21 @@ def sample(
     output: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(
-            "-o", "--output", help=".png or .npz (language models: .txt); default samples.png/.txt"
+            "-o",
+            "--output",
+            help=".png, .npz or .csv (language models: .txt); default samples.png/.txt",
         ),
     ] = None,
     label: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option(help="Class of every sample (conditional models)."),
+    ] = None,
+    balanced: Annotated[
+        bool, typer.Option(help="Equal counts of every class (conditional models).")
+    ] = False,
+    seed: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(help="Seed of the draws (default: the run's); same seed, same file."),
     ] = None,
     prompt: Annotated[
         Optional[str],  # noqa: UP045
@@ -318,15 +327,16 @@ def sample(
     top_p: Annotated[Optional[float], typer.Option(min=1e-6, max=1.0)] = None,  # noqa: UP045
     allow_custom_code: CustomCodeOption = False,
 ) -> None:
-    """Draw samples from a trained run into a PNG picture or an NPZ file (a language model:
-    a .txt file of continuations of --prompt)."""
+    """Draw samples from a trained run into a PNG picture, an NPZ or a CSV file (a language
+    model: a .txt file of continuations of --prompt); a conditional model's labels are saved
+    with the arrays (`labels`) and rows (`label` column)."""
     from gencompile.sampling import sample as sample_run
 
     options = {"length": length, "temperature": temperature, "top_k": top_k, "top_p": top_p}
     given = {key: value for key, value in options.items() if value is not None}
     with _progress_bar("sampling") as progress:
         path = sample_run(
-            run, n, output, label, prompt, allow_custom_code, progress=progress, **given
+            run, n, output, label, prompt, allow_custom_code, progress, seed, balanced, **given
         )
     out.print(f"wrote {path}", highlight=False)
 

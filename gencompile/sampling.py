@@ -1,13 +1,12 @@
-"""`gencompile sample`: draw from a trained run into a picture, arrays or text.
+"""`gencompile sample`: draw from a trained run into a picture, arrays, rows or text.
 
-Arrays are drawn in chunks and streamed into the .npz, so memory does not grow with the
+Arrays are drawn in chunks and streamed into the .npz or .csv, so memory does not grow with the
 number of samples.
 """
 
 from __future__ import annotations
 
 import shutil
-import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,8 @@ import numpy as np
 from gencompile.datafiles import format_bytes
 from gencompile.errors import RunError
 from gencompile.generated import load_trained_model, verified_lock
-from gencompile.outputs import atomic_file, writable_output
+from gencompile.outputs import writable_output
+from gencompile.sample_files import write_csv_stream, write_npz_stream
 
 # A picture shows at most this many samples (a 100 x 100 grid); more go to an .npz file.
 MAX_PICTURE_SAMPLES = 10_000
@@ -40,15 +40,19 @@ def sample(
     prompt: str | None = None,
     allow_custom_code: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    seed: int | None = None,
+    balanced: bool = False,
     **sampling: Any,
 ) -> Path:
-    """Draw `count` samples from a trained run: a PNG picture or an NPZ of arrays, or for a
-    language model a text file of continuations of `prompt` (`sampling`: length,
-    temperature, top_k, top_p override the spec's).
+    """Draw `count` samples from a trained run: a PNG picture, an NPZ of arrays or a CSV
+    of rows, or for a language model a text file of continuations of `prompt` (`sampling`:
+    length, temperature, top_k, top_p override the spec's).
 
-    `labels`: one class for every sample, or one per sample (conditional models). Arrays are
-    drawn in chunks and streamed into the .npz, so memory does not grow with `count`;
-    `progress(done, count)` is called after each chunk.
+    `labels`: one class for every sample, or one per sample; `balanced`: equal counts of
+    every class (conditional models; by default they cycle through the classes). The
+    labels are saved with arrays and rows. `seed` (default: the run's) fixes the draws:
+    the same seed gives the same bytes. Arrays are drawn in chunks and streamed into the
+    file, so memory does not grow with `count`; `progress(done, count)` follows each chunk.
     """
     run_dir = Path(run_dir)
     lock = verified_lock(run_dir, allow_custom_code)  # refuse a bad run before TensorFlow starts
@@ -58,33 +62,94 @@ def sample(
         out = writable_output(Path(out), "-o", "samples.npz")
     if isinstance(labels, Sequence) and len(labels) != count:
         raise RunError(f"give one label per sample: {len(labels)} labels for {count} samples")
-    from gencompile.runtime import repro
+    if balanced and labels is not None:
+        raise RunError("give either --label or --balanced, not both")
     from gencompile.runtime.contract import LanguageModel, TakesSamplingOptions
-    from gencompile.runtime.training import write_text_samples
 
     model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
     text = isinstance(model, LanguageModel)
     out = Path(out) if out is not None else Path("samples.txt" if text else "samples.png")
+    _seed_drawing(model, module.SEED, seed)
     if text:  # a language model: samples are text
+        from gencompile.runtime.training import write_text_samples
+
         if out.suffix != ".txt":
             raise RunError(f"a language model writes text samples: use a .txt file, not {out}")
-        repro.set_seed(module.SEED)
-        texts = model.sample_text(count, prompt, **sampling)
-        return write_text_samples(texts, out)
+        if balanced:
+            raise RunError(f"{run_dir} is not a conditional model: it takes no --balanced")
+        return write_text_samples(model.sample_text(count, prompt, **sampling), out)
     if prompt is not None or "length" in sampling:
         raise RunError(f"{run_dir} is not a language model: it takes no --prompt or --length")
     takes = model.sampling_options if isinstance(model, TakesSamplingOptions) else ()
     if set(sampling) - set(takes):
         raise RunError(f"{run_dir} is not an autoregressive model: it takes no {sorted(sampling)}")
-    if labels is not None and not module.DATA["with_labels"]:
-        raise RunError(f"{run_dir} is not a conditional model: it takes no --label")
+    classes = _class_labels(model, module, run_dir, count, labels, balanced)
     _check_sample_output(out, count)
-    repro.set_seed(module.SEED)
     data = _drawing_data(module, lock.get("data_statistics"), out)
-    chunks = _sample_chunks(model, data, count, labels, sampling, progress)
+    chunks = _sample_chunks(model, data, count, classes, sampling, progress)
+    return _write_samples(out, count, data, chunks, classes, module)
+
+
+def _seed_drawing(model: Any, run_seed: int, seed: int | None) -> None:
+    """Global RNGs seeded with `seed` and the model's own generators moved by as much from
+    the run's seed: no `seed`, or the run's own, draws exactly what training drew."""
+    from gencompile.runtime import repro
+    from gencompile.runtime.evaluation import seed_states
+
+    chosen = run_seed if seed is None else int(seed)
+    repro.set_seed(chosen)
+    for variable in seed_states(model):
+        state = np.asarray(variable.numpy()).copy()
+        state[0] += chosen - int(run_seed)
+        variable.assign(state)
+
+
+def _class_labels(
+    model: Any,
+    module: Any,
+    run_dir: Path,
+    count: int,
+    labels: Sequence[int] | int | None,
+    balanced: bool,
+) -> np.ndarray | None:
+    """One class per sample for a conditional model (None for another): the given ones,
+    equal counts of each (`balanced`, grouped by class), or cycling through the classes."""
+    if not module.DATA["with_labels"]:
+        if labels is not None or balanced:
+            option = "--balanced" if balanced else "--label"
+            raise RunError(f"{run_dir} is not a conditional model: it takes no {option}")
+        return None
+    import importlib
+
+    classes = int(importlib.import_module(type(model).__module__).NUM_CLASSES)
+    if balanced:
+        if count % classes:
+            raise RunError(
+                f"--balanced draws equal counts of the {classes} classes: -n must be a "
+                f"multiple of {classes} (got {count}; try -n {count + classes - count % classes})"
+            )
+        return np.repeat(np.arange(classes, dtype=np.int32), count // classes)
+    if labels is None:
+        return np.arange(count, dtype=np.int32) % classes
+    chosen = np.asarray(labels if isinstance(labels, Sequence) else [labels] * count, np.int64)
+    bad = chosen[(chosen < 0) | (chosen >= classes)]
+    if bad.size:
+        raise RunError(f"--label {int(bad[0])}: {run_dir} knows classes 0..{classes - 1}")
+    return chosen.astype(np.int32)
+
+
+def _write_samples(
+    out: Path, count: int, data: Any, chunks: Any, classes: np.ndarray | None, module: Any
+) -> Path:
     if out.suffix == ".npz":
         _check_disk(out, count * 4 * int(np.prod(data.element_shape)))
-        return _write_npz_stream(out, "samples", (count, *data.element_shape), chunks)
+        return write_npz_stream(out, "samples", (count, *data.element_shape), chunks, classes)
+    if out.suffix == ".csv":
+        from gencompile.runtime.pipeline import feature_names
+
+        _check_disk(out, count * 16 * int(np.prod(data.element_shape)))
+        names = feature_names(module.DATA["source"], data.element_shape)
+        return write_csv_stream(out, names, chunks, classes)
     return _save_picture(np.concatenate(list(chunks)), out, data)
 
 
@@ -139,8 +204,10 @@ def _save_picture(samples: np.ndarray, out: Path, data: Any) -> Path:
 
 def _check_sample_output(out: Path, count: int) -> None:
     """Refuse, before drawing anything, a file type or a picture that cannot hold the samples."""
-    if out.suffix not in (".png", ".npz"):
-        raise RunError(f"cannot write samples as {out.suffix or 'no suffix'}: use .png or .npz")
+    if out.suffix not in (".png", ".npz", ".csv"):
+        raise RunError(
+            f"cannot write samples as {out.suffix or 'no suffix'}: use .png, .npz or .csv"
+        )
     if out.suffix == ".png" and count > MAX_PICTURE_SAMPLES:
         raise RunError(
             f"a picture shows at most {MAX_PICTURE_SAMPLES:,} samples, not {count:,}; "
@@ -152,7 +219,7 @@ def _sample_chunks(
     model: Any,
     data: Any,
     count: int,
-    labels: Sequence[int] | int | None,
+    labels: np.ndarray | None,
     sampling: dict[str, Any],
     progress: Callable[[int, int], None] | None,
 ) -> Iterator[np.ndarray]:
@@ -163,10 +230,8 @@ def _sample_chunks(
         stop = min(count, start + size)
         if labels is None:
             drawn = model.sample(stop - start, **sampling)  # PixelCNN: temperature, top_k..
-        elif isinstance(labels, Sequence):
-            drawn = model.sample(stop - start, labels=list(labels[start:stop]))
         else:
-            drawn = model.sample(stop - start, labels=[int(labels)] * (stop - start))
+            drawn = model.sample(stop - start, labels=labels[start:stop])
         yield data.preprocessor.inverse(np.asarray(drawn, dtype=np.float32))
         if progress is not None:
             progress(stop, count)
@@ -180,20 +245,3 @@ def _check_disk(out: Path, size: int) -> None:
             f"{out} would take {format_bytes(size)}, but its disk has only "
             f"{format_bytes(free)} free; draw fewer samples (-n) or write elsewhere"
         )
-
-
-def _write_npz_stream(
-    out: Path, name: str, shape: tuple[int, ...], chunks: Iterator[np.ndarray]
-) -> Path:
-    """An .npz holding one float32 array, written chunk by chunk into the zip (uncompressed,
-    as np.savez writes it) under a temporary name, then renamed: never half a file."""
-    header = {"descr": "<f4", "fortran_order": False, "shape": shape}
-    with (
-        atomic_file(out) as handle,
-        zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True) as archive,
-        archive.open(f"{name}.npy", "w", force_zip64=True) as member,
-    ):
-        np.lib.format.write_array_header_2_0(member, header)
-        for chunk in chunks:
-            member.write(np.ascontiguousarray(chunk, dtype="<f4").tobytes())
-    return out

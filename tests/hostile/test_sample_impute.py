@@ -155,7 +155,7 @@ OUTPUTS = [
     ("folder-named-npz", "out.npz", ("out.npz is a folder",), ()),
     ("onto-a-fifo", "pipe", ("is a FIFO", "regular file name"), ()),
     ("under-a-file", "input.csv/s.npz", ("input.csv is not a folder",), ()),
-    ("wrong-suffix", "s.txt", ("use .png or .npz",), ()),
+    ("wrong-suffix", "s.txt", ("use .png, .npz or .csv",), ()),
 ]
 
 
