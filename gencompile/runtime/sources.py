@@ -264,7 +264,19 @@ def _load_builtin(source: dict, seed: int) -> tuple[Any, Any]:
             f"unknown builtin dataset {name!r} (data.source.name); "
             f"available: {', '.join(builtin_names())}"
         )
-    return _BUILTINS[name](source, seed)
+    return keep_classes(*_BUILTINS[name](source, seed), source.get("classes"))
+
+
+def keep_classes(x: Any, y: Any, classes: list[int] | None) -> tuple[Any, Any]:
+    """The examples of `classes` alone (data.source.classes; labels keep their values)."""
+    if classes is None:
+        return x, y
+    if y is None:
+        raise RunError("data.source.classes: this data set has no labels to keep classes of")
+    kept = np.isin(np.asarray(y), np.asarray(classes))
+    if not kept.any():
+        raise RunError(f"data.source.classes {list(classes)}: no example has one of these labels")
+    return np.asarray(x)[kept], np.asarray(y)[kept]
 
 
 def _load_npz(source: dict, seed: int) -> tuple[Any, Any]:

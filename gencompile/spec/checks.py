@@ -38,13 +38,36 @@ def check_builtin_arguments(spec: Spec) -> Found:
     if not isinstance(source, BuiltinSource):
         return
     allowed = BUILTIN_ARGUMENTS[source.name]
-    for arg in sorted(source.model_fields_set - {"type", "name"}):
+    for arg in sorted(source.model_fields_set - {"type", "name", "classes"}):
         if arg not in allowed:
             takes = ", ".join(allowed) if allowed else "no arguments"
             yield (
                 ("data", "source", arg),
                 f"builtin data set '{source.name}' takes no argument '{arg}'",
                 did_you_mean(arg, list(allowed)) or f"it takes {takes}",
+            )
+
+
+def check_class_filter(spec: Spec) -> Found:
+    """`classes:` keeps classes a labelled built-in data set has."""
+    source = spec.data.source
+    if not isinstance(source, BuiltinSource) or source.classes is None:
+        return
+    if source.name not in LABELLED_BUILTINS:
+        labelled = ", ".join(LABELLED_BUILTINS)
+        yield (
+            ("data", "source", "classes"),
+            f"builtin data set '{source.name}' has no labels to keep classes of",
+            f"remove classes:, or use a labelled data set: {labelled}",
+        )
+        return
+    _, count = source_classes(spec)
+    for i, label in enumerate(source.classes):
+        if count is not None and label >= count:
+            yield (
+                ("data", "source", "classes", i),
+                f"'{source.name}' has classes 0..{count - 1}, not {label}",
+                None,
             )
 
 
@@ -233,6 +256,7 @@ def check_text_data(spec: Spec) -> Found:
 
 CHECKS: tuple[Callable[[Spec], Found], ...] = (
     check_builtin_arguments,
+    check_class_filter,
     check_conditional_labels,
     check_unit_interval_likelihood,
     check_metrics,

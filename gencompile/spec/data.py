@@ -56,6 +56,19 @@ class BuiltinSource(StrictModel):
     max_operand: Annotated[int, Field(ge=1, le=10**9)] | None = Field(
         None, description="Largest operand of the sums (arithmetic)."
     )
+    classes: list[Annotated[int, Field(ge=0)]] | None = Field(
+        None,
+        min_length=1,
+        description="Keep only the examples of these classes (labelled data sets; labels "
+        "keep their values), e.g. digits 0-8 to score the 9s as anomalies.",
+    )
+
+    @model_validator(mode="after")
+    def _classes_once(self) -> BuiltinSource:
+        if self.classes is not None and len(set(self.classes)) != len(self.classes):
+            twice = next(c for c in self.classes if self.classes.count(c) > 1)
+            raise FieldError("classes", f"names class {twice} twice")
+        return self
 
     def arguments(self) -> dict[str, float | int]:
         """The data set's arguments with defaults filled in."""
