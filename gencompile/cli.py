@@ -428,6 +428,40 @@ def impute(
 
 
 @app.command()
+def score(
+    run: Path,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where the scores CSV goes.")],
+    input_file: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--input",
+            help=".npy, .npz (x, labels), .csv (the training features' header) or an image, "
+            "in the training data's units.",
+        ),
+    ] = None,
+    split: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Score the run's own held-out split instead: --split heldout."),
+    ] = None,
+    threshold_quantile: Annotated[
+        float, typer.Option(help="Flag scores above this quantile of the held-out scores.")
+    ] = 0.99,
+    allow_custom_code: CustomCodeOption = False,
+) -> None:
+    """One anomaly score per example (higher = less like the training data), and a flag."""
+    from gencompile.scoring import score as score_run
+
+    result = score_run(run, output, input_file, split, threshold_quantile, allow_custom_code)
+    out.print(f"score: {result.kind}: {result.description}", highlight=False, markup=False)
+    out.print(
+        f"threshold {result.threshold:.6g} (quantile {result.quantile:g} of the held-out "
+        f"scores): {result.flagged} of {result.count} flagged",
+        highlight=False,
+    )
+    out.print(f"wrote {result.path}", highlight=False)
+
+
+@app.command()
 def eject(
     run: Annotated[Path, typer.Argument(help="A run folder or a built project.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder of the owned project.")],

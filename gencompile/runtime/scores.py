@@ -1,0 +1,164 @@
+"""Anomaly scores: one number per example, higher = less like the training data.
+
+Where a family has a likelihood the score is a negative log-likelihood in nats, in the data's
+original units (the affine preprocessing's log-Jacobian added back, as the held-out metrics
+do): exact for a flow and a mixture, the IWAE bound for a VAE, exact per image for a
+PixelCNN and per token for a language model. A GAN has no likelihood: its score is the
+negated discriminator output; a diffusion model's is its denoising loss, stratified over the
+timesteps with fixed noise. Every score is computed batch by batch in compiled TensorFlow
+and is deterministic (fixed seeds of its own), so a file scores the same twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gencompile.runtime import autoregressive, diffusion, flow, mixture, vae
+from gencompile.runtime.distributions import Gaussian, Logistic
+from gencompile.runtime.splits import labelled_batches
+
+BATCH = 512
+
+
+@dataclass(frozen=True)
+class ScoreKind:
+    """What a score is: `name` heads its CSV column, `description` says it in words."""
+
+    name: str
+    description: str
+
+
+Score = Callable[[Any, "np.ndarray | None"], np.ndarray]
+
+
+def scorer(model: keras.Model, family: str, data: Any, config: dict[str, Any]) -> tuple[
+    ScoreKind, Score
+]:  # fmt: skip
+    """The family's score of a split or array `x` (preprocessed units) with labels `y`
+    (a conditional model's classes; None for another model)."""
+    if family == "autoregressive":
+        if data.kind == "text":
+            return _token_nll(model)
+        return ScoreKind("nll_nats", "-log p(x), nats per example (exact)"), _image_nll(model)
+    makers = {
+        "flow": _flow,
+        "mixture": _mixture,
+        "vae": _vae,
+        "gan": _gan,
+        "diffusion": _diffusion,
+    }
+    return makers[family](model, data, config)
+
+
+def _concat(parts: Iterator[np.ndarray]) -> np.ndarray:
+    pieces = [np.asarray(p, np.float64).reshape(-1) for p in parts]
+    return np.concatenate(pieces) if pieces else np.zeros((0,))
+
+
+def _flow(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreKind, Score]:
+    if model.dequantization is not None:
+        draws = int(config["importance_samples"])
+        kind = ScoreKind(
+            "nll_bound_nats",
+            f"upper bound on -log P(x) of the discrete data, nats per example "
+            f"({draws} dequantization draws)",
+        )
+        return kind, lambda x, y: -_concat(flow.dequantized_batches(model, x, draws))
+    shift = data.preprocessor.log_det_jacobian
+    kind = ScoreKind("nll_nats", "-log p(x), nats per example in data units (exact)")
+    return kind, lambda x, y: -_concat(flow.log_likelihood_batches(model, x)) - shift
+
+
+def _mixture(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreKind, Score]:
+    shift = data.preprocessor.log_det_jacobian
+    kind = ScoreKind("nll_nats", "-log p(x), nats per example in data units (exact)")
+    return kind, lambda x, y: -_concat(mixture.log_likelihood_batches(model, x)) - shift
+
+
+def _vae(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreKind, Score]:
+    k = int(config["importance_samples"])
+    continuous = isinstance(model.likelihood, (Gaussian, Logistic))
+    shift = data.preprocessor.log_det_jacobian if continuous else 0.0
+    kind = ScoreKind(
+        "iwae_nll_nats",
+        f"IWAE bound on -log p(x) ({k} importance samples), nats per example"
+        + (" in data units" if continuous else ""),
+    )
+    return kind, lambda x, y: -_concat(vae.iwae_batches(model, x, y, k)) - shift
+
+
+def _image_nll(model: keras.Model) -> Score:
+    return lambda x, y: _concat(autoregressive.image_nll_batches(model, x))
+
+
+def _token_nll(model: keras.Model) -> tuple[ScoreKind, Score]:
+    per_window = tf.function(
+        lambda w: tf.reduce_mean(tf.cast(model.token_nll(w, training=False), tf.float64), 1)
+    )
+
+    def score(x: Any, y: np.ndarray | None) -> np.ndarray:
+        return _concat(per_window(tf.constant(w)).numpy() for w, _ in labelled_batches(x, y, BATCH))
+
+    kind = ScoreKind("nll_nats_per_token", "mean -log p(token | before), nats per token")
+    return kind, score
+
+
+def _gan(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreKind, Score]:
+    @tf.function(reduce_retracing=True)
+    def negated(xb: tf.Tensor, yb: Any) -> tf.Tensor:
+        inputs = [xb, yb] if yb is not None else xb
+        scores = tf.cast(model.discriminator(inputs, training=False), tf.float32)
+        return -tf.reshape(scores, (tf.shape(xb)[0], -1))[:, 0]
+
+    def score(x: Any, y: np.ndarray | None) -> np.ndarray:
+        parts = (
+            negated(tf.constant(xb), None if yb is None else tf.constant(yb))
+            for xb, yb in labelled_batches(x, y, BATCH)
+        )
+        return _concat(p.numpy() for p in parts)
+
+    kind = ScoreKind(
+        "negative_discriminator_score",
+        "minus the discriminator's output (its logit or critic value): not a likelihood, "
+        "no units; higher looks less real to it",
+    )
+    return kind, score
+
+
+def _diffusion(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreKind, Score]:
+    network = getattr(model, "ema_denoiser", None) or model.denoiser
+    timesteps = model.schedule.timesteps
+    strata = min(diffusion.EVALUATION_TIMESTEPS, timesteps)
+    grid = ((np.arange(strata) + 0.5) * timesteps / strata).astype(np.int32)
+
+    @tf.function(reduce_retracing=True)
+    def loss(x0: tf.Tensor, t: tf.Tensor, noise: tf.Tensor, labels: Any) -> tf.Tensor:
+        return model.denoising_loss(network, x0, t, noise, labels)
+
+    def score(x: Any, y: np.ndarray | None) -> np.ndarray:
+        # The noise of `diffusion.denoising_loss` (same seed, same order), so the mean
+        # held-out score is the held-out metric.
+        rng, total = np.random.default_rng(0), np.zeros(0)
+        for level in grid:  # a few strata; each pass over the split is batched
+            parts = []
+            for rows, yb in labelled_batches(x, y, BATCH):
+                noise = tf.constant(rng.standard_normal(rows.shape).astype(np.float32))
+                t = tf.fill([len(rows)], tf.constant(level, tf.int32))
+                labels = None if yb is None else tf.constant(yb, tf.int32)
+                parts.append(np.asarray(loss(tf.constant(rows), t, noise, labels), np.float64))
+            values = _concat(iter(parts))
+            total = values if total.size == 0 else total + values
+        return total / len(grid)
+
+    kind = ScoreKind(
+        "denoising_loss",
+        f"the denoising loss as trained (mean squared error of the prediction target, "
+        f"preprocessed units), averaged over {strata} timestep strata with fixed noise",
+    )
+    return kind, score

@@ -1,0 +1,237 @@
+"""`gencompile score`: one anomaly score per example of a file (or of the run's held-out
+split), a threshold at a quantile of the held-out scores, and a flag per example.
+
+The input is in the units of the training data, like `impute`'s: the run's preprocessing is
+applied here. What a score is depends on the family (`runtime/scores.py`); the CSV names it
+in a `score_kind` column and the result describes it in words.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gencompile.errors import RunError
+from gencompile.files import atomic_write_text
+from gencompile.generated import load_trained_model, verified_lock
+from gencompile.imputation import _check_header, _check_training_data, _number, _read_csv
+from gencompile.outputs import writable_output, writing
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+
+
+@dataclass(frozen=True)
+class Scores:
+    path: Path
+    kind: str  # the `score_kind` column
+    description: str  # what the score is, in words, with its units
+    count: int
+    threshold: float
+    quantile: float
+    flagged: int
+
+
+@dataclass(frozen=True)
+class RawInput:
+    """An input file as read: values in data units, labels or None, a CSV's header."""
+
+    x: np.ndarray
+    labels: np.ndarray | None
+    header: list[str] | None
+
+
+def score(
+    run_dir: Path | str,
+    out_csv: Path | str,
+    input_file: Path | str | None = None,
+    split: str | None = None,
+    threshold_quantile: float = 0.99,
+    allow_custom_code: bool = False,
+) -> Scores:
+    """Score every example of `input_file` (or of the held-out split: `split="heldout"`),
+    higher = more anomalous; flag those above the `threshold_quantile` of the held-out
+    scores. Writes a CSV: index, score, flag, score_kind (and label, when labelled)."""
+    run_dir, out_csv = Path(run_dir), Path(out_csv)
+    lock = verified_lock(run_dir, allow_custom_code)  # before TensorFlow starts
+    if (input_file is None) == (split is None):
+        raise RunError("give what to score: either --input FILE or --split heldout")
+    if split is not None and split != "heldout":
+        raise RunError(f"--split {split}: only the held-out split is scored (--split heldout)")
+    if not 0.0 < threshold_quantile <= 1.0:
+        raise RunError(f"--threshold-quantile must be in (0, 1], got {threshold_quantile}")
+    writable_output(out_csv, "-o", "scores.csv")
+    raw = None if input_file is None else read_input(Path(input_file))
+    from gencompile.runtime import repro
+    from gencompile.runtime.data import load_data
+    from gencompile.runtime.scores import scorer
+
+    model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
+    repro.set_seed(module.SEED)
+    data = load_data(module.DATA, seed=module.SEED)
+    _check_training_data(data.fingerprint, lock, run_dir)
+    if len(data.x_val) == 0:
+        raise RunError(
+            f"{run_dir} has no held-out split (data.validation_split: 0), so no threshold "
+            "can be set from held-out scores; retrain with a validation split"
+        )
+    conditional = bool(module.DATA["with_labels"])
+    kind, compute = scorer(model, lock["family"], data, module.EVALUATION)
+    held_out = compute(data.x_val, data.y_val if conditional else None)
+    threshold = float(np.quantile(held_out, threshold_quantile))
+    if raw is None:
+        values, labels = held_out, data.y_val
+    else:
+        x, labels = _prepared(raw, data, Path(input_file or ""), conditional)
+        values = compute(x, labels if conditional else None)
+    _check_finite(values, kind.name)
+    flags = values > threshold
+    _write_scores(out_csv, values, flags, kind.name, labels)
+    return Scores(
+        out_csv, kind.name, kind.description, len(values), threshold, threshold_quantile,
+        int(flags.sum()),
+    )  # fmt: skip
+
+
+def read_input(path: Path) -> RawInput:
+    """An .npy, .npz (`x` or `samples`, and `labels`), .csv (header) or image file."""
+    from gencompile.datafiles import check_file
+
+    check_file(path, "--input")
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return RawInput(_numbers(np.load(path, allow_pickle=False), path), None, None)
+    if suffix == ".npz":
+        return _read_npz(path)
+    if suffix == ".csv":
+        return _read_table(path)
+    if suffix in IMAGE_SUFFIXES:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("L" if image.mode in ("L", "1") else "RGB"))
+        return RawInput(pixels[None].astype(np.float32), None, None)
+    raise RunError(
+        f"--input {path}: cannot read {suffix or 'a file without suffix'}; "
+        f"use .npy, .npz, .csv or an image ({', '.join(IMAGE_SUFFIXES)})"
+    )
+
+
+def _numbers(array: np.ndarray, path: Path) -> np.ndarray:
+    if array.dtype.kind not in "biuf":
+        raise RunError(f"--input {path}: expected numbers, got an array of dtype {array.dtype}")
+    if array.ndim == 0 or len(array) == 0:
+        raise RunError(f"--input {path}: holds no examples (shape {array.shape})")
+    return array.astype(np.float64)
+
+
+def _read_npz(path: Path) -> RawInput:
+    with np.load(path, allow_pickle=False) as files:
+        names = list(files.files)
+        key = next((k for k in ("x", "samples") if k in names), None)
+        others = [n for n in names if n != "labels"]
+        if key is None and len(others) == 1:
+            key = others[0]
+        if key is None:
+            raise RunError(
+                f"--input {path} holds {', '.join(names) or 'nothing'}: name the examples' "
+                "array x (or samples), and their classes labels"
+            )
+        labels = np.asarray(files["labels"]) if "labels" in names else None
+        return RawInput(_numbers(files[key], path), labels, None)
+
+
+def _read_table(path: Path) -> RawInput:
+    """A CSV whose header names the training features (and optionally a `label` column);
+    every cell a finite number (impute fills missing ones first)."""
+    header, cells = _read_csv(path)
+    values = np.array(
+        [[_number(c, i, j, header, path) for j, c in enumerate(row)]
+         for i, row in enumerate(cells)],
+        dtype="float64",
+    ).reshape(len(cells), len(header))  # fmt: skip
+    missing = np.argwhere(np.isnan(values))
+    if missing.size:
+        row, column = (int(i) for i in missing[0])
+        raise RunError(
+            f"{path}, line {row + 2}, column {column + 1} ({header[column]!r}) is empty: "
+            "every value is needed to score a row; fill it first (gencompile impute)"
+        )
+    if header[-1] == "label":
+        return RawInput(values[:, :-1], values[:, -1], header[:-1])
+    return RawInput(values, None, header)
+
+
+def _prepared(
+    raw: RawInput, data: Any, path: Path, conditional: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The input in the model's units (preprocessing applied), and checked labels."""
+    if data.kind == "text":
+        raise RunError(
+            "a language model is scored on its own held-out text windows: use --split heldout"
+        )
+    if raw.header is not None:
+        _check_header(raw.header, data.feature_names, data.source, path)
+    shape = tuple(data.element_shape)
+    x = raw.x
+    if x.shape[1:] != shape and int(np.prod(x.shape[1:])) == int(np.prod(shape)):
+        x = x.reshape(len(x), *shape)  # flattened rows (a CSV of pixels) or (N, H, W)
+    if x.shape[1:] != shape:
+        raise RunError(
+            f"--input {path}: examples of shape {x.shape[1:]}, but the model was trained on "
+            f"examples of shape {shape} (or {int(np.prod(shape))} values per row)"
+        )
+    if not np.isfinite(x).all():
+        bad = int(np.argwhere(~np.isfinite(x))[0][0])
+        raise RunError(f"--input {path}: example {bad} holds a value that is not finite")
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = np.asarray(data.preprocessor.transform(x.astype(np.float32)), np.float32)
+    if not np.isfinite(scaled).all():
+        raise RunError(f"--input {path}: values too large for the model once scaled; check units")
+    return scaled, _labels(raw.labels, len(x), data, path, conditional)
+
+
+def _labels(
+    labels: np.ndarray | None, count: int, data: Any, path: Path, conditional: bool
+) -> np.ndarray | None:
+    if labels is None:
+        if conditional:
+            raise RunError(
+                f"--input {path}: a conditional model scores an example with its class; give "
+                "labels (an .npz array `labels`, or a CSV column `label`)"
+            )
+        return None
+    labels = np.asarray(labels).reshape(-1)
+    if len(labels) != count or not np.all(labels == np.round(labels)) or labels.min() < 0:
+        raise RunError(f"--input {path}: labels must be {count} class indices (integers >= 0)")
+    return labels.astype(np.int32)
+
+
+def _check_finite(values: np.ndarray, kind: str) -> None:
+    """A score that came out NaN or infinite is not a score: stop, do not write it."""
+    bad = np.argwhere(~np.isfinite(values))
+    if bad.size:
+        raise RunError(
+            f"the {kind} of example {int(bad[0][0])} is not finite ({values[bad[0][0]]}); the "
+            "model gives that example no usable density (check its units against the training "
+            "data's)"
+        )
+
+
+def _write_scores(
+    out: Path, values: np.ndarray, flags: np.ndarray, kind: str, labels: np.ndarray | None
+) -> None:
+    index, flag = np.arange(len(values)).astype(str), flags.astype(int).astype(str)
+    columns = np.stack([index, np.char.mod("%.9g", values), flag], axis=1)
+    header = "index,score,flag,score_kind"
+    rows = [",".join(row) + f",{kind}" for row in columns]
+    if labels is not None:
+        header += ",label"
+        rows = [f"{row},{int(label)}" for row, label in zip(rows, labels, strict=True)]
+    buffer = io.StringIO()
+    buffer.write(header + "\n" + "\n".join(rows) + "\n")
+    with writing(out):
+        atomic_write_text(out, buffer.getvalue())

@@ -1,0 +1,190 @@
+"""`gencompile score`: per-example anomaly scores, the held-out threshold, refusals.
+
+The mean of the held-out scores must be the held-out metric training wrote (the same
+estimator, reached by another path), and a file holding the held-out examples in data
+units must score exactly as the split does (the preprocessing is applied)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+TINY_VAE = """\
+spec_version: 1
+name: score-vae
+seed: 3
+data:
+  source: {type: builtin, name: digits, classes: [0, 1, 2, 3, 4, 5, 6, 7, 8]}
+  preprocessing: {scale: [0.0, 1.0]}
+  batch_size: 256
+model:
+  family: vae
+  latent_dim: 2
+  encoder: {mlp: [16]}
+  decoder: {mlp: [16]}
+  likelihood: {type: bernoulli}
+training: {epochs: 1}
+evaluation: {metrics: [iwae_nll], importance_samples: 4}
+output: {samples: {count: 4, format: npz}}
+"""
+
+TINY_CVAE = TINY_VAE.replace("score-vae", "score-cvae").replace(
+    "likelihood: {type: bernoulli}",
+    "likelihood: {type: bernoulli}\n  conditional: {num_classes: 10}",
+)
+
+TINY_GMM = """\
+spec_version: 1
+name: score-gmm
+seed: 2
+data:
+  source: {{type: csv, path: {path}}}
+  preprocessing: {{standardize: true}}
+  validation_split: 0.2
+model:
+  family: mixture
+  components: 2
+  covariance: full
+  algorithm: {{type: em, max_iter: 20}}
+evaluation: {{metrics: [nll]}}
+output: {{samples: {{count: 4, format: npz}}}}
+"""
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from gencompile.runs import train
+
+    root = tmp_path_factory.mktemp("score-runs")
+    rows = np.random.default_rng(0).normal(size=(300, 2)) * [2.0, 0.5] + [10.0, -3.0]
+    table = "a,b\n" + "\n".join(f"{a:.5f},{b:.5f}" for a, b in rows) + "\n"
+    (root / "table.csv").write_text(table)
+    specs = {
+        "vae": TINY_VAE,
+        "cvae": TINY_CVAE,
+        "gmm": TINY_GMM.format(path=root / "table.csv"),
+    }
+    done = {}
+    for key, text in specs.items():
+        (root / f"{key}.yaml").write_text(text)
+        done[key] = train(root / f"{key}.yaml", run_dir=root / key, quiet=True).run_dir
+    return done
+
+
+def read_scores(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(path.open()))
+
+
+def metric(run: Path, name: str) -> float:
+    return float(json.loads((run / "metrics.json").read_text())["metrics"][name])
+
+
+@pytest.mark.parametrize(
+    ("key", "name", "kind"), [("vae", "iwae_nll", "iwae_nll_nats"), ("gmm", "nll", "nll_nats")]
+)
+def test_mean_held_out_score_is_the_held_out_metric(run_cli, runs, tmp_path, key, name, kind):
+    out = tmp_path / "h.csv"
+    code, stdout, err = run_cli("score", str(runs[key]), "--split", "heldout", "-o", str(out))
+    assert code == 0, err
+    rows = read_scores(out)
+    assert {r["score_kind"] for r in rows} == {kind}
+    scores = np.array([float(r["score"]) for r in rows])
+    assert scores.mean() == pytest.approx(metric(runs[key], name), rel=1e-6)
+    assert f"score: {kind}:" in stdout and "nats per example" in " ".join(stdout.split())
+
+
+def test_a_file_in_data_units_scores_like_the_split(run_cli, runs, tmp_path) -> None:
+    """The held-out rows written back in the table's units, as a CSV with its header."""
+    from gencompile.generated import import_generated
+    from gencompile.runtime.data import load_data
+
+    run = runs["gmm"]
+    module = import_generated(run, "score_gmm")
+    data = load_data(module.DATA, seed=module.SEED)
+    rows = data.preprocessor.inverse(np.asarray(data.x_val))
+    table = tmp_path / "rows.csv"
+    table.write_text("a,b\n" + "\n".join(f"{a:.9g},{b:.9g}" for a, b in rows.tolist()) + "\n")
+    split, given = tmp_path / "split.csv", tmp_path / "given.csv"
+    assert run_cli("score", str(run), "--split", "heldout", "-o", str(split))[0] == 0
+    code, _, err = run_cli("score", str(run), "--input", str(table), "-o", str(given))
+    assert code == 0, err
+    expected = np.array([float(r["score"]) for r in read_scores(split)])
+    found = np.array([float(r["score"]) for r in read_scores(given)])
+    np.testing.assert_allclose(found, expected, rtol=1e-5, atol=1e-5)
+    far = tmp_path / "far.csv"  # a point 40 spreads away from the data is flagged
+    far.write_text("a,b\n10.0,-3.0\n90.0,-3.0\n")
+    assert run_cli("score", str(run), "--input", str(far), "-o", str(given))[0] == 0
+    assert [r["flag"] for r in read_scores(given)] == ["0", "1"]
+
+
+def test_threshold_is_the_quantile_of_held_out_scores(run_cli, runs, tmp_path) -> None:
+    out = tmp_path / "q.csv"
+    args = ["score", str(runs["vae"]), "--split", "heldout", "-o", str(out)]
+    code, stdout, _ = run_cli(*args, "--threshold-quantile", "0.8")
+    assert code == 0
+    rows = read_scores(out)
+    scores = np.array([float(r["score"]) for r in rows])
+    threshold = np.quantile(scores, 0.8)
+    flags = np.array([int(r["flag"]) for r in rows])
+    np.testing.assert_array_equal(flags, (scores > threshold).astype(int))
+    assert f"{flags.sum()} of {len(rows)} flagged" in stdout
+    assert f"threshold {threshold:.6g} (quantile 0.8" in stdout
+    assert {r["label"] for r in rows} <= {str(c) for c in range(9)}  # classes 0-8 alone
+
+
+def test_nines_from_an_npy_file_are_scored(run_cli, runs, tmp_path) -> None:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    nines = tmp_path / "nines.npy"
+    np.save(nines, digits.images[digits.target == 9])
+    out = tmp_path / "n.csv"
+    code, _, err = run_cli("score", str(runs["vae"]), "--input", str(nines), "-o", str(out))
+    assert code == 0, err
+    rows = read_scores(out)
+    assert len(rows) == 180 and "label" not in rows[0]
+    assert np.isfinite([float(r["score"]) for r in rows]).all()
+
+
+def test_a_conditional_model_scores_with_labels(run_cli, runs, tmp_path) -> None:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    given, bare = tmp_path / "l.npz", tmp_path / "x.npy"
+    np.savez(given, x=digits.images[:20], labels=digits.target[:20])
+    np.save(bare, digits.images[:20])
+    out = tmp_path / "c.csv"
+    code, _, err = run_cli("score", str(runs["cvae"]), "--input", str(given), "-o", str(out))
+    assert code == 0, err
+    assert [int(r["label"]) for r in read_scores(out)] == digits.target[:20].tolist()
+    code, _, err = run_cli("score", str(runs["cvae"]), "--input", str(bare), "-o", str(out))
+    assert code == 1
+    assert "a conditional model scores an example with its class; give labels" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "either --input FILE or --split heldout"),
+        (["--split", "train"], "only the held-out split is scored"),
+        (["--split", "heldout", "--threshold-quantile", "1.5"], "must be in (0, 1]"),
+        (["--input", "WRONG_SHAPE"], "examples of shape (5,), but the model was trained on"),
+        (["--input", "HOLE"], "is empty: every value is needed to score a row"),
+        (["--input", "TEXT"], "cannot read .txt"),
+    ],
+)
+def test_refusals(run_cli, runs, tmp_path, args, message) -> None:
+    np.save(tmp_path / "shape.npy", np.ones((3, 5)))
+    (tmp_path / "hole.csv").write_text("x0,x1\n1,\n")
+    (tmp_path / "t.txt").write_text("1,2\n")
+    files = {"WRONG_SHAPE": "shape.npy", "HOLE": "hole.csv", "TEXT": "t.txt"}
+    args = [str(tmp_path / files[a]) if a in files else a for a in args]
+    run = str(runs["vae"])
+    code, _, err = run_cli("score", run, *args, "-o", str(tmp_path / "o.csv"))
+    assert code == 1
+    assert message in " ".join(err.split()), err
+    assert not (tmp_path / "o.csv").exists()
