@@ -85,7 +85,8 @@ def score(
     if raw is None:
         values, labels = held_out, data.y_val
     else:
-        x, labels = _prepared(raw, data, Path(input_file or ""), conditional)
+        classes = _model_classes(model) if conditional else None
+        x, labels = _prepared(raw, data, Path(input_file or ""), classes)
         values = compute(x, labels if conditional else None)
     _check_finite(values, kind.name)
     flags = values > threshold
@@ -165,8 +166,15 @@ def _read_table(path: Path) -> RawInput:
     return RawInput(values, None, header)
 
 
+def _model_classes(model: Any) -> int:
+    """The number of classes a conditional model's generated module was built for."""
+    import importlib
+
+    return int(importlib.import_module(type(model).__module__).NUM_CLASSES)
+
+
 def _prepared(
-    raw: RawInput, data: Any, path: Path, conditional: bool
+    raw: RawInput, data: Any, path: Path, classes: int | None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The input in the model's units (preprocessing applied), and checked labels."""
     if data.kind == "text":
@@ -191,22 +199,26 @@ def _prepared(
         scaled = np.asarray(data.preprocessor.transform(x.astype(np.float32)), np.float32)
     if not np.isfinite(scaled).all():
         raise RunError(f"--input {path}: values too large for the model once scaled; check units")
-    return scaled, _labels(raw.labels, len(x), data, path, conditional)
+    return scaled, _labels(raw.labels, len(x), path, classes)
 
 
 def _labels(
-    labels: np.ndarray | None, count: int, data: Any, path: Path, conditional: bool
+    labels: np.ndarray | None, count: int, path: Path, classes: int | None
 ) -> np.ndarray | None:
+    """The input's labels, checked: a conditional model needs them, each below `classes`."""
     if labels is None:
-        if conditional:
+        if classes is not None:
             raise RunError(
                 f"--input {path}: a conditional model scores an example with its class; give "
                 "labels (an .npz array `labels`, or a CSV column `label`)"
             )
         return None
-    labels = np.asarray(labels).reshape(-1)
-    if len(labels) != count or not np.all(labels == np.round(labels)) or labels.min() < 0:
-        raise RunError(f"--input {path}: labels must be {count} class indices (integers >= 0)")
+    labels = np.asarray(labels, np.float64).reshape(-1)
+    top = classes if classes is not None else np.inf
+    whole = len(labels) == count and np.all(labels == np.round(labels))
+    if not whole or labels.min() < 0 or labels.max() >= top:
+        known = f" in 0..{classes - 1}" if classes is not None else " (integers >= 0)"
+        raise RunError(f"--input {path}: labels must be {count} class indices{known}")
     return labels.astype(np.int32)
 
 

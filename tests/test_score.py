@@ -164,6 +164,10 @@ def test_a_conditional_model_scores_with_labels(run_cli, runs, tmp_path) -> None
     code, _, err = run_cli("score", str(runs["cvae"]), "--input", str(bare), "-o", str(out))
     assert code == 1
     assert "a conditional model scores an example with its class; give labels" in err
+    np.savez(given, x=digits.images[:2], labels=[3, 10])
+    code, _, err = run_cli("score", str(runs["cvae"]), "--input", str(given), "-o", str(out))
+    assert code == 1
+    assert "labels must be 2 class indices in 0..9" in " ".join(err.split())
 
 
 @pytest.mark.parametrize(
