@@ -116,6 +116,8 @@ def test_table_csv_uses_the_source_column_names(run_cli, runs, tmp_path) -> None
     assert run_cli("sample", runs["gmm"], "-n", "50", "-o", str(out), "--seed", "1")[0] == 0
     assert run_cli("sample", runs["gmm"], "-n", "50", "-o", str(again), "--seed", "1")[0] == 0
     assert out.read_bytes() == again.read_bytes()
+    assert run_cli("sample", runs["gmm"], "-n", "50", "-o", str(again), "--seed", "2")[0] == 0
+    assert out.read_bytes() != again.read_bytes()
     rows = list(csv.reader(out.open()))
     assert rows[0] == ["height cm", "weight"] and len(rows) == 51
     values = np.array(rows[1:], dtype=np.float64)
