@@ -18,8 +18,8 @@ import numpy as np
 from gencompile.errors import RunError
 from gencompile.files import atomic_write_text
 from gencompile.generated import load_trained_model, verified_lock
-from gencompile.imputation import _check_header, _check_training_data, _number, _read_csv
 from gencompile.outputs import writable_output, writing
+from gencompile.table_input import check_header, check_training_data, number, read_csv
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 
@@ -72,7 +72,7 @@ def score(
     model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
     repro.set_seed(module.SEED)
     data = load_data(module.DATA, seed=module.SEED)
-    _check_training_data(data.fingerprint, lock, run_dir)
+    check_training_data(data.fingerprint, lock, run_dir)
     if len(data.x_val) == 0:
         raise RunError(
             f"{run_dir} has no held-out split (data.validation_split: 0), so no threshold "
@@ -148,9 +148,9 @@ def _read_npz(path: Path) -> RawInput:
 def _read_table(path: Path) -> RawInput:
     """A CSV whose header names the training features (and optionally a `label` column);
     every cell a finite number (impute fills missing ones first)."""
-    header, cells = _read_csv(path)
+    header, cells = read_csv(path)
     values = np.array(
-        [[_number(c, i, j, header, path) for j, c in enumerate(row)]
+        [[number(c, i, j, header, path) for j, c in enumerate(row)]
          for i, row in enumerate(cells)],
         dtype="float64",
     ).reshape(len(cells), len(header))  # fmt: skip
@@ -182,7 +182,7 @@ def _prepared(
             "a language model is scored on its own held-out text windows: use --split heldout"
         )
     if raw.header is not None:
-        _check_header(raw.header, data.feature_names, data.source, path)
+        check_header(raw.header, data.feature_names, data.source, path)
     shape = tuple(data.element_shape)
     x = raw.x
     if x.shape[1:] != shape and int(np.prod(x.shape[1:])) == int(np.prod(shape)):

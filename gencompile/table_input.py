@@ -1,0 +1,105 @@
+"""Rows of a table a user passes to a run (`impute --input`, `score --input`): read with
+the data size limit, cells parsed with their line and column in every message, columns
+checked against the training features."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from gencompile.datafiles import read_text_file
+from gencompile.errors import RunError
+
+
+def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of an input CSV: a regular file, read with the data size limit."""
+    try:
+        text = read_text_file(path, "--input", advice="use a smaller file, in parts")
+    except UnicodeDecodeError as err:
+        raise RunError(f"--input {path} is not UTF-8 text: {err}") from None
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as err:
+        raise RunError(f"--input {path} is not a readable CSV file: {err}") from None
+    if not rows:
+        raise RunError(f"--input {path} is empty: it needs a header row and data rows")
+    header, body = [name.strip() for name in rows[0]], rows[1:]
+    if not body:
+        raise RunError(
+            f"--input {path} has a header but no data rows: add data rows (for `impute`, "
+            "with empty cells where values are missing)"
+        )
+    for i, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise RunError(f"{path}, line {i}: {len(row)} cells, the header has {len(header)}")
+    return header, body
+
+
+def number(cell: str, row: int, column: int, header: list[str], path: Path) -> float:
+    """A cell's value; empty or NaN is missing (NaN); anything else must be a finite number."""
+    text = cell.strip()
+    if text == "" or text.lower() in ("nan", "na"):
+        return float("nan")
+    where = f"{path}, line {row + 2}, column {column + 1} ({header[column]!r})"
+    try:
+        value = float(text)
+    except ValueError:
+        raise RunError(f"{where}: {cell!r} is not a number") from None
+    if not math.isfinite(value):
+        raise RunError(
+            f"{where}: {cell!r} is not a finite number (it reads as {value}); observed values "
+            "must be finite, and an empty cell is one to impute"
+        )
+    return value
+
+
+def check_training_data(found: str, lock: dict[str, Any], run_dir: Path) -> None:
+    """The column names and the preprocessing come from the training data: it must be the
+    data the run was trained on."""
+    recorded = lock.get("data_fingerprint")
+    if recorded is not None and recorded != found:
+        raise RunError(
+            f"the training data of {run_dir} changed since training (its fingerprint differs "
+            "from the lock's), so its column names and scaling no longer describe the model; "
+            "restore the data, or retrain"
+        )
+
+
+def check_header(
+    header: list[str], expected: tuple[str, ...], source: dict[str, Any], path: Path
+) -> None:
+    """The input's columns must be the training features, named and ordered alike."""
+    if header == list(expected):
+        return
+    if source.get("type") == "csv":
+        need = f"name the training CSV's feature columns in order: {listed(expected)}"
+    else:
+        need = (
+            f"be {listed(expected)}: the training data ({source.get('type')}) has no column "
+            f"names, so its features are called x0..x{len(expected) - 1}, in this order"
+        )
+    if len(header) != len(expected):
+        raise RunError(
+            f"{path} has {len(header)} columns; the model was trained on {len(expected)} "
+            f"features: the header must {need}"
+        )
+    if sorted(header) == sorted(expected):
+        raise RunError(
+            f"{path} names the right columns in another order ({listed(header)}); "
+            f"the header must {need}"
+        )
+    column, name = next((j, n) for j, n in enumerate(header) if n != expected[j])
+    raise RunError(
+        f"{path}, column {column + 1}: {name!r} where the model expects "
+        f"{expected[column]!r}; the header must {need}"
+    )
+
+
+def listed(names: Sequence[str], shown: int = 12) -> str:
+    """The first `shown` names, comma-separated, and how many there are in all."""
+    text = ",".join(names[:shown])
+    return text + (f",... ({len(names)} in all)" if len(names) > shown else "")
