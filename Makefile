@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-scale
+.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-scale bench-whole
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -57,3 +57,8 @@ bench-scale: $(STAMP)
 	$(PY) benchmarks/csv_streaming_rss.py
 	$(PY) benchmarks/images_rss.py
 	$(PY) benchmarks/workers.py
+
+# `gencompile train SPEC` against a hand-written Keras script per family, each as one whole
+# process, 3 interleaved rounds (about 20 minutes); `--quick` for a smoke run.
+bench-whole: $(STAMP)
+	$(PY) benchmarks/whole_process.py
