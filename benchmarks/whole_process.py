@@ -1,0 +1,251 @@
+"""Benchmark: `gencompile train SPEC` against a hand-written Keras script, each one whole process.
+
+For each family (issue #16): the spec trained by the CLI and the matching script of
+`benchmarks/handwritten/` (same data, split, model, optimizer, batches, epochs and held-out
+metrics) run as subprocesses, alternately, in `--rounds` rounds whose order flips each round.
+The wall time of each process is everything a user waits for: interpreter and TensorFlow
+start-up, data, training, evaluation and the files each writes (gencompile: the project,
+checkpoints, weights, the exported model, samples and report; the script: its weights and
+a samples picture). Quality comes from the run's metrics.json and the script's JSON line.
+
+Both sides evaluate the same metrics: where a spec's defaults include a metric the script
+does not compute (fd_digits, bleu, the flow's energy distance), `--set evaluation.metrics=...`
+drops it from the gencompile run, so neither side does work the other skips.
+
+    .venv/bin/python benchmarks/whole_process.py                  # all six, 3 rounds
+    .venv/bin/python benchmarks/whole_process.py --family vae --rounds 5
+    .venv/bin/python benchmarks/whole_process.py --quick          # smoke: tiny budgets, 1 round
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import version
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+CORPUS = Path("/work/shared/data/tinyshakespeare.txt")
+# The char-LSTM trains on the corpus's first characters: one epoch of all 1.1 M takes
+# minutes on this machine; both sides read this same file.
+EXCERPT_CHARS = 200_000
+EXCERPT = Path(tempfile.gettempdir()) / f"whole_process_{CORPUS.stem}_{EXCERPT_CHARS}.txt"
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    spec: str
+    script: str
+    epochs: int | None  # the budget, passed to both sides (None: the spec's own)
+    quick_epochs: int | None
+    metrics: tuple[str, ...]  # compared, the first is the headline
+    lower_is_better: tuple[bool, ...]
+    overrides: tuple[str, ...] = ()  # --set for gencompile
+    script_args: tuple[str, ...] = ()
+
+
+FAMILIES = {
+    f.name: f
+    for f in (
+        Family(
+            "vae", "vae_digits", "vae_digits", 40, 2, ("iwae_nll", "elbo"), (True, False),
+            ("evaluation.metrics=[elbo,iwae_nll]",),
+        ),
+        Family(
+            "gan", "gan_ring8", "gan_ring8", 2, 1,
+            ("energy_distance", "modes_captured", "high_quality"), (True, False, False),
+        ),
+        Family(
+            "flow", "flow_moons", "flow_moons", 20, 2, ("nll",), (True,),
+            ("evaluation.metrics=[nll]",),
+        ),
+        Family(
+            "diffusion", "diffusion_swissroll", "diffusion_swissroll", 30, 2,
+            ("energy_distance", "denoising_loss"), (True, True),
+        ),
+        Family(
+            "charlm", "charlm_text", "charlm_text", 2, 1, ("bits_per_char", "perplexity"),
+            (True, True),
+            ("evaluation.metrics=[perplexity,bits_per_char]", f"data.source.path={EXCERPT}"),
+            ("--text", str(EXCERPT)),
+        ),
+        Family("mixture", "gmm_blobs", "gmm_em", None, None, ("nll", "bic"), (True, True)),
+    )
+}  # fmt: skip
+
+
+@dataclass
+class Run:
+    wall: float
+    metrics: dict[str, float]
+
+
+@dataclass
+class Result:
+    family: Family
+    epochs: int | None
+    gencompile: list[Run] = field(default_factory=list)
+    handwritten: list[Run] = field(default_factory=list)
+
+
+def gencompile_command(family: Family, runs_dir: Path, epochs: int | None) -> list[str]:
+    command = [sys.executable, "-m", "gencompile", "train", f"specs/{family.spec}.yaml"]
+    command += ["--quiet", "--runs-dir", str(runs_dir)]
+    for override in family.overrides:
+        command += ["--set", override]
+    return command + ([] if epochs is None else ["--epochs", str(epochs)])
+
+
+def script_command(family: Family, output: Path, epochs: int | None) -> list[str]:
+    command = [sys.executable, f"benchmarks/handwritten/{family.script}.py", *family.script_args]
+    command += ["--output", str(output)]
+    return command + ([] if epochs is None else ["--epochs", str(epochs)])
+
+
+COMMANDS = (gencompile_command, script_command)
+
+
+def timed(command: list[str]) -> tuple[float, str]:
+    """Wall seconds of the whole process, and its stdout; a failure stops the benchmark."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-3000:]}")
+    return wall, done.stdout
+
+
+def run_gencompile(family: Family, epochs: int | None) -> Run:
+    with tempfile.TemporaryDirectory(prefix="whole-gc-") as tmp:
+        wall, _ = timed(gencompile_command(family, Path(tmp), epochs))
+        (found,) = Path(tmp).glob("*/*/metrics.json")
+        metrics = json.loads(found.read_text())["metrics"]
+    return Run(wall, {name: float(metrics[name]) for name in family.metrics})
+
+
+def run_script(family: Family, epochs: int | None) -> Run:
+    with tempfile.TemporaryDirectory(prefix="whole-hw-") as tmp:
+        wall, stdout = timed(script_command(family, Path(tmp), epochs))
+    line = [s for s in stdout.splitlines() if s.startswith("{")][-1]
+    metrics = json.loads(line)
+    return Run(wall, {name: float(metrics[name]) for name in family.metrics})
+
+
+def machine_line() -> str:
+    """CPUs, load and versions; the versions read from the installed metadata, so that
+    this process does not import (and hold) TensorFlow while the contenders run."""
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    return (
+        f"{platform.machine()}, {os.cpu_count()} CPUs, load average {load}; "
+        f"Python {platform.python_version()}, TensorFlow {version('tensorflow')}, "
+        f"Keras {version('keras')}"
+    )
+
+
+def median(runs: list[Run], key: str | None = None) -> float:
+    return statistics.median(r.wall if key is None else r.metrics[key] for r in runs)
+
+
+def paired(result: Result) -> str:
+    """Each round's ratio: the two runs of a round ran back to back, under one load."""
+    pairs = zip(result.handwritten, result.gencompile, strict=True)
+    return ", ".join(f"{hw.wall / gc.wall:.2f}" for hw, gc in pairs)
+
+
+def render(results: list[Result], args: argparse.Namespace, machines: list[str]) -> str:
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [
+        "# Whole-process comparison: `gencompile train` vs a hand-written Keras script",
+        "",
+        f"Generated {when} by `python benchmarks/whole_process.py {' '.join(args.argv)}`"
+        f" ({args.rounds} interleaved round(s), order flipped each round; medians).",
+        "",
+        "Machine before and after: " + " | ".join(machines),
+        "",
+        "| family | epochs | gencompile wall s | hand-written wall s | ratio hand / gencompile "
+        "| per round | headline metric | gencompile | hand-written |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        head = r.family.metrics[0]
+        better = "lower" if r.family.lower_is_better[0] else "higher"
+        gc, hw = median(r.gencompile), median(r.handwritten)
+        lines.append(
+            f"| {r.family.name} ({r.family.spec}) | {r.epochs or 'spec'} | {gc:.1f} | {hw:.1f} "
+            f"| **{hw / gc:.2f}** | {paired(r)} | {head} ({better} is better) "
+            f"| {median(r.gencompile, head):.4g} | {median(r.handwritten, head):.4g} |"
+        )
+    lines += ["", "## Every run", ""]
+    for r in results:
+        lines += [f"### {r.family.name}", ""]
+        for side, runs in (("gencompile", r.gencompile), ("hand-written", r.handwritten)):
+            walls = ", ".join(f"{run.wall:.1f}" for run in runs)
+            quality = "; ".join(
+                f"{m} " + ", ".join(f"{run.metrics[m]:.4g}" for run in runs)
+                for m in r.family.metrics
+            )
+            lines.append(f"- {side}: wall s {walls}; {quality}")
+        commands = [shlex.join(c(r.family, Path("TMP"), r.epochs)) for c in COMMANDS]
+        shown = [c.replace(sys.executable, "python") for c in commands]
+        lines += [f"- commands: `{shown[0]}` and `{shown[1]}`", ""]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--family", action="append", choices=sorted(FAMILIES))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, help="one budget for every chosen family")
+    parser.add_argument("--quick", action="store_true", help="tiny budgets, 1 round")
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args(argv)
+    args.argv = sys.argv[1:] if argv is None else argv
+    if args.quick:
+        args.rounds = 1
+    default = "whole_process.quick.md" if args.quick else "whole_process.md"
+    args.output = args.output or RESULTS / default
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    chosen = [FAMILIES[name] for name in (args.family or FAMILIES)]
+    results = [
+        Result(f, args.epochs or (f.quick_epochs if args.quick else f.epochs)) for f in chosen
+    ]
+    if any(f.name == "charlm" for f in chosen):
+        EXCERPT.write_text(CORPUS.read_text(encoding="utf-8")[:EXCERPT_CHARS], encoding="utf-8")
+    machines = [machine_line()]
+    for round_index in range(args.rounds):
+        for result in results:
+            sides = [("gencompile", run_gencompile), ("handwritten", run_script)]
+            for side, run in sides if round_index % 2 == 0 else sides[::-1]:
+                outcome = run(result.family, result.epochs)
+                getattr(result, side).append(outcome)
+                print(
+                    f"round {round_index + 1} {result.family.name:9s} {side:11s} "
+                    f"{outcome.wall:6.1f} s  {outcome.metrics}",
+                    flush=True,
+                )
+    machines.append(machine_line())
+    text = render(results, args, machines)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
