@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -85,14 +86,12 @@ def load_average() -> str:
 
 
 def machine_line(frameworks: bool = True) -> str:
-    """`TensorFlow x, Keras y, Python z, N CPU(s)`; without frameworks, Python and CPUs only."""
+    """`TensorFlow x, Keras y, Python z, N CPU(s)`; without frameworks, Python and CPUs only.
+    The versions come from the installed metadata: no TensorFlow import for a line."""
     tail = f"Python {platform.python_version()}, {os.cpu_count()} CPU(s)"
     if not frameworks:
         return tail
-    import keras
-    import tensorflow as tf
-
-    return f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {tail}"
+    return f"TensorFlow {version('tensorflow')}, Keras {version('keras')}, {tail}"
 
 
 def platform_line() -> str:

@@ -22,21 +22,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
+import resource
 import shlex
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from importlib.metadata import version
 from pathlib import Path
+
+import harness
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
-CORPUS = Path("/work/shared/data/tinyshakespeare.txt")
+CORPUS = REPO.parent / "shared" / "data" / "tinyshakespeare.txt"  # --corpus for another
 # The char-LSTM trains on the corpus's first characters: one epoch of all 1.1 M takes
 # minutes on this machine; both sides read this same file.
 EXCERPT_CHARS = 200_000
@@ -81,7 +80,11 @@ FAMILIES = {
             ("evaluation.metrics=[perplexity,bits_per_char]", f"data.source.path={EXCERPT}"),
             ("--text", str(EXCERPT)),
         ),
-        Family("mixture", "gmm_blobs", "gmm_em", None, None, ("nll", "bic"), (True, True)),
+        Family("mixture", "gmm_blobs", "gmm_em_tf", None, None, ("nll", "bic"), (True, True)),
+        # Not a Keras script: scikit-learn's EM, which needs no TensorFlow start-up (context).
+        Family(
+            "mixture-sklearn", "gmm_blobs", "gmm_em", None, None, ("nll", "bic"), (True, True)
+        ),
     )
 }  # fmt: skip
 
@@ -89,6 +92,7 @@ FAMILIES = {
 @dataclass
 class Run:
     wall: float
+    cpu: float  # user + system seconds of the process and its children
     metrics: dict[str, float]
 
 
@@ -117,46 +121,47 @@ def script_command(family: Family, output: Path, epochs: int | None) -> list[str
 COMMANDS = (gencompile_command, script_command)
 
 
-def timed(command: list[str]) -> tuple[float, str]:
-    """Wall seconds of the whole process, and its stdout; a failure stops the benchmark."""
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(command: list[str]) -> tuple[float, float, str]:
+    """Wall and CPU seconds of the whole process, and its stdout; a failure stops the
+    benchmark. CPU time moves less than wall time when the machine is shared."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
-    start = time.perf_counter()
+    cpu, start = children_cpu(), time.perf_counter()
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, children_cpu() - cpu
     if done.returncode != 0:
         sys.exit(f"failed ({done.returncode}): {' '.join(command)}\n{done.stderr[-3000:]}")
-    return wall, done.stdout
+    return wall, cpu, done.stdout
 
 
 def run_gencompile(family: Family, epochs: int | None) -> Run:
     with tempfile.TemporaryDirectory(prefix="whole-gc-") as tmp:
-        wall, _ = timed(gencompile_command(family, Path(tmp), epochs))
+        wall, cpu, _ = timed(gencompile_command(family, Path(tmp), epochs))
         (found,) = Path(tmp).glob("*/*/metrics.json")
         metrics = json.loads(found.read_text())["metrics"]
-    return Run(wall, {name: float(metrics[name]) for name in family.metrics})
+    return Run(wall, cpu, {name: float(metrics[name]) for name in family.metrics})
 
 
 def run_script(family: Family, epochs: int | None) -> Run:
     with tempfile.TemporaryDirectory(prefix="whole-hw-") as tmp:
-        wall, stdout = timed(script_command(family, Path(tmp), epochs))
+        wall, cpu, stdout = timed(script_command(family, Path(tmp), epochs))
     line = [s for s in stdout.splitlines() if s.startswith("{")][-1]
     metrics = json.loads(line)
-    return Run(wall, {name: float(metrics[name]) for name in family.metrics})
+    return Run(wall, cpu, {name: float(metrics[name]) for name in family.metrics})
 
 
 def machine_line() -> str:
-    """CPUs, load and versions; the versions read from the installed metadata, so that
-    this process does not import (and hold) TensorFlow while the contenders run."""
-    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
-    return (
-        f"{platform.machine()}, {os.cpu_count()} CPUs, load average {load}; "
-        f"Python {platform.python_version()}, TensorFlow {version('tensorflow')}, "
-        f"Keras {version('keras')}"
+    return f"{harness.machine_line()}, load average {harness.load_average()}"
+
+
+def median(runs: list[Run], key: str = "wall") -> float:
+    return harness.median(
+        getattr(r, key) if key in ("wall", "cpu") else r.metrics[key] for r in runs
     )
-
-
-def median(runs: list[Run], key: str | None = None) -> float:
-    return statistics.median(r.wall if key is None else r.metrics[key] for r in runs)
 
 
 def paired(result: Result) -> str:
@@ -165,42 +170,62 @@ def paired(result: Result) -> str:
     return ", ".join(f"{hw.wall / gc.wall:.2f}" for hw, gc in pairs)
 
 
+def summary_row(r: Result) -> list[str]:
+    head = r.family.metrics[0]
+    better = "lower" if r.family.lower_is_better[0] else "higher"
+    gc, hw = median(r.gencompile), median(r.handwritten)
+    cpu = median(r.handwritten, "cpu") / median(r.gencompile, "cpu")
+    return [
+        f"{r.family.name} ({r.family.spec})",
+        str(r.epochs or "spec"),
+        f"{gc:.1f}",
+        f"{hw:.1f}",
+        f"**{hw / gc:.2f}**",
+        paired(r),
+        f"{cpu:.2f}",
+        f"{head} ({better} is better)",
+        f"{median(r.gencompile, head):.4g}",
+        f"{median(r.handwritten, head):.4g}",
+    ]
+
+
+COLUMNS = (
+    "family", "epochs", "gencompile wall s", "hand-written wall s", "ratio hand / gencompile",
+    "per round", "CPU-time ratio", "headline metric", "gencompile", "hand-written",
+)  # fmt: skip
+
+
+def every_run(r: Result) -> list[str]:
+    lines = [f"### {r.family.name}", ""]
+    for side, runs in (("gencompile", r.gencompile), ("hand-written", r.handwritten)):
+        walls = ", ".join(f"{run.wall:.1f}" for run in runs)
+        cpus = ", ".join(f"{run.cpu:.1f}" for run in runs)
+        quality = "; ".join(
+            f"{m} " + ", ".join(f"{run.metrics[m]:.4g}" for run in runs) for m in r.family.metrics
+        )
+        lines.append(f"- {side}: wall s {walls}; CPU s {cpus}; {quality}")
+    commands = [shlex.join(c(r.family, Path("TMP"), r.epochs)) for c in COMMANDS]
+    shown = [c.replace(sys.executable, "python") for c in commands]
+    return [*lines, f"- commands: `{shown[0]}` and `{shown[1]}`", ""]
+
+
 def render(results: list[Result], args: argparse.Namespace, machines: list[str]) -> str:
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Whole-process comparison: `gencompile train` vs a hand-written Keras script",
         "",
-        f"Generated {when} by `python benchmarks/whole_process.py {' '.join(args.argv)}`"
-        f" ({args.rounds} interleaved round(s), order flipped each round; medians).",
+        f"Generated {harness.utc_stamp()} by `python benchmarks/whole_process.py "
+        f"{' '.join(args.argv)}` ({args.rounds} interleaved round(s), order flipped each "
+        "round; medians).",
         "",
         "Machine before and after: " + " | ".join(machines),
         "",
-        "| family | epochs | gencompile wall s | hand-written wall s | ratio hand / gencompile "
-        "| per round | headline metric | gencompile | hand-written |",
-        "|---|---|---|---|---|---|---|---|---|",
+        harness.render_table([summary_row(r) for r in results], COLUMNS, "lrrrrlrlrr"),
+        "",
+        "## Every run",
+        "",
     ]
     for r in results:
-        head = r.family.metrics[0]
-        better = "lower" if r.family.lower_is_better[0] else "higher"
-        gc, hw = median(r.gencompile), median(r.handwritten)
-        lines.append(
-            f"| {r.family.name} ({r.family.spec}) | {r.epochs or 'spec'} | {gc:.1f} | {hw:.1f} "
-            f"| **{hw / gc:.2f}** | {paired(r)} | {head} ({better} is better) "
-            f"| {median(r.gencompile, head):.4g} | {median(r.handwritten, head):.4g} |"
-        )
-    lines += ["", "## Every run", ""]
-    for r in results:
-        lines += [f"### {r.family.name}", ""]
-        for side, runs in (("gencompile", r.gencompile), ("hand-written", r.handwritten)):
-            walls = ", ".join(f"{run.wall:.1f}" for run in runs)
-            quality = "; ".join(
-                f"{m} " + ", ".join(f"{run.metrics[m]:.4g}" for run in runs)
-                for m in r.family.metrics
-            )
-            lines.append(f"- {side}: wall s {walls}; {quality}")
-        commands = [shlex.join(c(r.family, Path("TMP"), r.epochs)) for c in COMMANDS]
-        shown = [c.replace(sys.executable, "python") for c in commands]
-        lines += [f"- commands: `{shown[0]}` and `{shown[1]}`", ""]
+        lines += every_run(r)
     return "\n".join(lines) + "\n"
 
 
@@ -211,6 +236,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, help="one budget for every chosen family")
     parser.add_argument("--quick", action="store_true", help="tiny budgets, 1 round")
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--corpus", type=Path, default=CORPUS, help="the char-LSTM's text")
     args = parser.parse_args(argv)
     args.argv = sys.argv[1:] if argv is None else argv
     if args.quick:
@@ -227,7 +253,8 @@ def main(argv: list[str] | None = None) -> None:
         Result(f, args.epochs or (f.quick_epochs if args.quick else f.epochs)) for f in chosen
     ]
     if any(f.name == "charlm" for f in chosen):
-        EXCERPT.write_text(CORPUS.read_text(encoding="utf-8")[:EXCERPT_CHARS], encoding="utf-8")
+        text = args.corpus.read_text(encoding="utf-8")[:EXCERPT_CHARS]
+        EXCERPT.write_text(text, encoding="utf-8")
     machines = [machine_line()]
     for round_index in range(args.rounds):
         for result in results:
@@ -242,9 +269,7 @@ def main(argv: list[str] | None = None) -> None:
                 )
     machines.append(machine_line())
     text = render(results, args, machines)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
-    print(text)
+    harness.write_result(args.output, text)
 
 
 if __name__ == "__main__":
