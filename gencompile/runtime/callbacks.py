@@ -209,7 +209,7 @@ class CheckpointKeeper(keras.callbacks.Callback):
         due = number % self.every_epochs == 0
         if due and self.clock() - self._saved_at >= self.every_seconds:
             self._save(number)
-        else:  # not now: keep it in memory until the next one, the end or an interrupt
+        else:  # keep it in memory until the next one, the end or an interrupt
             self._owed = (number, self.snapshot())
 
     def on_train_end(self, logs: dict | None = None) -> None:

@@ -69,7 +69,8 @@ MAX_STEPS_PER_EXECUTION = 32
 def steps_per_execution(training: TrainingConfig, data: Any) -> int:
     """Keras' steps_per_execution. It must divide the steps per epoch: Keras starts the last
     call of an epoch even when fewer steps are left, and that call would run on into the
-    next epoch's batches. `auto`: the largest divisor up to MAX_STEPS_PER_EXECUTION."""
+    next epoch's batches. `auto`: the largest divisor up to MAX_STEPS_PER_EXECUTION, or
+    one under a distribution strategy."""
     steps = steps_per_epoch(training, data)
     chosen = training.get("steps_per_execution", 1)  # projects built before it: one
     if chosen != "auto":
@@ -79,6 +80,8 @@ def steps_per_execution(training: TrainingConfig, data: Any) -> int:
                 "of an epoch: use a divisor of it, or auto"
             )
         return int(chosen)
+    if training.get("distribution", {}).get("strategy", "none") != "none":
+        return 1  # Keras' multi-step loop fails under MirroredStrategy (a placeholder unfed)
     return max(d for d in range(1, min(steps, MAX_STEPS_PER_EXECUTION) + 1) if steps % d == 0)
 
 
@@ -90,13 +93,14 @@ VALIDATION_SHARE = 0.1
 
 
 def validation_epochs(training: TrainingConfig, data: Any, epochs: int) -> list[int]:
-    """The 1-based epochs that are validated (Keras' validation_freq): every N-th, and the
-    last. It depends only on the config and the data's size, so a resumed run validates
-    the epochs an uninterrupted one does."""
+    """The 1-based epochs that are validated (Keras' validation_freq): every N-th. It
+    depends only on the config and the data's size, not on `epochs`: validation draws from
+    the model's random state, so a run continued to more epochs must validate the epochs
+    a run of that length does."""
     every = training.get("validation_every_epochs", 1)  # projects built before it: 1
     if every == "auto":
         every = auto_validation_every(training, data)
-    return sorted({*range(int(every), epochs + 1, int(every)), epochs})
+    return list(range(int(every), epochs + 1, int(every)))
 
 
 def auto_validation_every(training: TrainingConfig, data: Any) -> int:

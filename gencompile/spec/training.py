@@ -177,11 +177,11 @@ class TrainingSpec(StrictModel):
         "auto",
         description="Training steps per call into the compiled function (Keras' "
         "steps_per_execution); auto: the largest divisor of the steps per epoch up to 32, "
-        "so that epochs keep their exact steps.",
+        "so that epochs keep their exact steps (1 under a distribution strategy).",
     )
     validation_every_epochs: Literal["auto"] | PositiveInt = Field(
         "auto",
-        description="Validate every this many epochs, and at the last one; auto: every "
+        description="Validate every this many epochs; auto: every "
         "epoch when early stopping watches a val_ metric, else as rarely as keeps "
         "validation under a tenth of the training's work.",
     )

@@ -37,6 +37,8 @@ def test_auto_steps_per_execution_is_the_largest_divisor_up_to_32(steps, chosen)
 def test_steps_per_execution_given_must_divide_the_epoch() -> None:
     assert steps_per_execution(_training(steps_per_execution=5), _data(10)) == 5
     assert steps_per_execution(_training(), _data(10)) == 1  # a project built before it
+    mirrored = _training(steps_per_execution="auto", distribution={"strategy": "mirrored"})
+    assert steps_per_execution(mirrored, _data(10)) == 1  # Keras' loop fails there
     with pytest.raises(RunError, match="steps_per_execution=4 does not divide the 10 steps"):
         steps_per_execution(_training(steps_per_execution=4), _data(10))
 
@@ -44,11 +46,11 @@ def test_steps_per_execution_given_must_divide_the_epoch() -> None:
 def test_validation_epochs_auto_given_and_for_early_stopping() -> None:
     # 3 validation batches cost 8 + 1 steps; a tenth of a 26-step epoch is 2.6: every 4th.
     auto = _training(validation_every_epochs="auto")
-    assert validation_epochs(auto, _data(26), 10) == [4, 8, 10]
+    assert validation_epochs(auto, _data(26), 10) == [4, 8]
     assert validation_epochs(auto, _data(1000), 3) == [1, 2, 3]  # big epochs: every one
     watched = _training(validation_every_epochs="auto", early_stopping={"monitor": "val_loss"})
     assert validation_epochs(watched, _data(26), 3) == [1, 2, 3]
-    assert validation_epochs(_training(validation_every_epochs=5), _data(26), 12) == [5, 10, 12]
+    assert validation_epochs(_training(validation_every_epochs=5), _data(26), 12) == [5, 10]
     assert validation_epochs(_training(), _data(26), 2) == [1, 2]  # built before it
 
 
@@ -160,9 +162,9 @@ def test_validated_epochs_leave_their_rows_in_history_csv(tmp_path: Path) -> Non
     model = _model()
     model.compile(keras.optimizers.SGD(0.01), "mse")
     path = tmp_path / "history.csv"
-    every = validation_epochs(_training(validation_every_epochs=2), _data(13), 5)
+    every = validation_epochs(_training(validation_every_epochs=2), _data(13), 6)
     x = np.ones((8, 3), "float32")
-    model.fit(_stream(0, 5), validation_data=(x, x[:, :1]), validation_freq=every, epochs=5,
+    model.fit(_stream(0, 6), validation_data=(x, x[:, :1]), validation_freq=every, epochs=6,
               steps_per_epoch=13, verbose=0, callbacks=[HistoryCSV(path, 0)])  # fmt: skip
     rows = read_history_rows(path)
     assert [(r["epoch"], bool(r["loss"]), bool(r["val_loss"])) for r in rows] == [
@@ -170,11 +172,12 @@ def test_validated_epochs_leave_their_rows_in_history_csv(tmp_path: Path) -> Non
         ("2", True, True),
         ("3", True, False),
         ("4", True, True),
-        ("5", True, True),  # the last epoch is always validated
+        ("5", True, False),
+        ("6", True, True),
     ]
     history = read_history(path)
     assert np.isnan(history["val_loss"][0]) and np.isfinite(history["val_loss"][1])
-    assert len(history["val_loss"]) == len(history["loss"]) == 5
+    assert len(history["val_loss"]) == len(history["loss"]) == 6
 
 
 def test_history_appends_lines_ignores_a_torn_one_and_resume_truncates(tmp_path: Path) -> None:
