@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "specs" / "vae_digits.yaml"
 OVERRIDES = [
     "evaluation.importance_samples=8",
-    "training.checkpoint={every_epochs: 1, keep: 3}",
+    "training.checkpoint={every_epochs: 1, every_seconds: 0, keep: 3}",  # SIGKILL: no last save
     "model.losses.kl.warmup_epochs=2",  # the warm-up spans the kill
 ]
 EPOCHS = 4
@@ -39,6 +39,39 @@ def test_run_killed_mid_epoch_resumes_to_identical_weights(
 
     assert result.record["weights_sha256"] == uninterrupted
     assert result.record["epochs"] == EPOCHS  # history.csv holds all four epochs
+    assert len((run_dir / "history.csv").read_text().splitlines()) == 1 + EPOCHS
+
+
+def test_interrupted_run_with_default_checkpoints_resumes_to_identical_weights(
+    tmp_path, uninterrupted, monkeypatch
+) -> None:
+    """Checkpoints by time (default: at most one a minute) write none in a short run, but
+    Ctrl-C or SIGTERM writes the last finished epoch, and the run resumes from it."""
+    import keras
+
+    from gencompile.run_status import RunInterrupted
+
+    class InterruptInEpoch3(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    fit = keras.Model.fit
+
+    def fit_until_interrupted(self, *args, callbacks=(), **kwargs):
+        return fit(self, *args, callbacks=[*callbacks, InterruptInEpoch3()], **kwargs)
+
+    run_dir = tmp_path / "run"
+    defaults = [o for o in OVERRIDES if not o.startswith("training.checkpoint")]
+    monkeypatch.setattr(keras.Model, "fit", fit_until_interrupted)
+    with pytest.raises(RunInterrupted):
+        train(SPEC, defaults, epochs=EPOCHS, run_dir=run_dir, quiet=True)
+    monkeypatch.undo()
+    assert sorted(p.name for p in (run_dir / "checkpoints").glob("*.json")) == ["epoch-0002.json"]
+
+    result = resume(run_dir, quiet=True)
+
+    assert result.record["weights_sha256"] == uninterrupted
     assert len((run_dir / "history.csv").read_text().splitlines()) == 1 + EPOCHS
 
 

@@ -62,8 +62,9 @@ class TakesSamplingOptions(Protocol):
     sampling_options: tuple[str, ...]
 
 
-class CheckpointConfig(TypedDict):
+class CheckpointConfig(TypedDict, total=False):
     every_epochs: int
+    every_seconds: float  # projects built before it existed hold none: 0, every epoch
     keep: int
 
 
@@ -77,6 +78,8 @@ class TrainingConfig(TypedDict, total=False):
 
     epochs: int
     steps_per_epoch: int | None
+    steps_per_execution: int | str  # "auto" or a count; absent from older projects
+    validation_every_epochs: int | str  # "auto" or a count; absent from older projects
     optimizer: dict[str, Any]
     optimizers: dict[str, dict[str, Any]]
     schedule: dict[str, Any] | None

@@ -174,13 +174,16 @@ def save_curves(history: dict[str, list[float]], path: Path) -> Path:
         axes = figure.add_subplot(rows, columns, i + 1)
         epochs = np.arange(1, len(history[name]) + 1)
         axes.plot(epochs, history[name], label="train", color="tab:blue")
-        validation = history.get(f"val_{name}")
-        if validation:
-            axes.plot(epochs[: len(validation)], validation, label="validation", color="tab:orange")
+        # Validated epochs only (validation may run every N epochs: NaN between).
+        validation = np.asarray(history.get(f"val_{name}") or [], dtype=float)
+        shown = np.isfinite(validation)
+        if shown.any():
+            where = np.arange(1, len(validation) + 1)[shown]
+            axes.plot(where, validation[shown], label="validation", color="tab:orange")
         if name.endswith("grad_norm") and min(history[name]) > 0:
             axes.set_yscale("log")
         axes.set_title(name, fontsize=10)
         axes.set_xlabel("epoch", fontsize=8)
-        if validation:
+        if shown.any():
             axes.legend(fontsize=8, frameon=False)
     return _write_figure(figure, path)

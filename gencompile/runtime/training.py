@@ -7,9 +7,9 @@ the same for every family (strategy scope, mixed precision, callbacks, artifacts
 from __future__ import annotations
 
 import argparse
-import csv
 import functools
 import io
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,6 +61,59 @@ def steps_per_epoch(training: TrainingConfig, data: Any) -> int:
     return int(training["steps_per_epoch"] or data.steps_per_epoch)
 
 
+# Steps per call into the compiled train function that `auto` goes up to: each call costs
+# ~1-2 ms of Python and dispatch, which is most of a small model's step.
+MAX_STEPS_PER_EXECUTION = 32
+
+
+def steps_per_execution(training: TrainingConfig, data: Any) -> int:
+    """Keras' steps_per_execution. It must divide the steps per epoch: Keras starts the last
+    call of an epoch even when fewer steps are left, and that call would run on into the
+    next epoch's batches. `auto`: the largest divisor up to MAX_STEPS_PER_EXECUTION, or
+    one under a distribution strategy."""
+    steps = steps_per_epoch(training, data)
+    chosen = training.get("steps_per_execution", 1)  # projects built before it: one
+    if chosen != "auto":
+        if steps % int(chosen):
+            raise RunError(
+                f"training.steps_per_execution={chosen} does not divide the {steps} steps "
+                "of an epoch: use a divisor of it, or auto"
+            )
+        return int(chosen)
+    if training.get("distribution", {}).get("strategy", "none") != "none":
+        return 1  # Keras' multi-step loop fails under MirroredStrategy (a placeholder unfed)
+    return max(d for d in range(1, min(steps, MAX_STEPS_PER_EXECUTION) + 1) if steps % d == 0)
+
+
+# `auto` validation counts a validation pass as this many training steps of fixed cost
+# (an evaluate call, its iterator and callbacks) plus a third of a step per batch (no
+# gradient), and keeps it under VALIDATION_SHARE of the training steps between passes.
+VALIDATION_FIXED_STEPS = 8
+VALIDATION_SHARE = 0.1
+
+
+def validation_epochs(training: TrainingConfig, data: Any, epochs: int) -> list[int]:
+    """The 1-based epochs that are validated (Keras' validation_freq): every N-th. It
+    depends only on the config and the data's size, not on `epochs`: validation draws from
+    the model's random state, so a run continued to more epochs must validate the epochs
+    a run of that length does."""
+    every = training.get("validation_every_epochs", 1)  # projects built before it: 1
+    if every == "auto":
+        every = auto_validation_every(training, data)
+    return list(range(int(every), epochs + 1, int(every)))
+
+
+def auto_validation_every(training: TrainingConfig, data: Any) -> int:
+    stopping = training.get("early_stopping")
+    if stopping and str(stopping.get("monitor", "")).startswith("val_"):
+        return 1  # early stopping reads the validation of every epoch
+    batches = int(tf.data.experimental.cardinality(data.validation))
+    if batches < 0:  # unknown or infinite: validate as before
+        return 1
+    cost = VALIDATION_FIXED_STEPS + batches / 3
+    return max(1, math.ceil(cost / (VALIDATION_SHARE * steps_per_epoch(training, data))))
+
+
 def set_precision(training: TrainingConfig) -> None:
     """The global dtype policy of the run: models built after this compute as training did."""
     keras.mixed_precision.set_global_policy(
@@ -73,6 +126,7 @@ def build_and_compile(
 ) -> keras.Model:
     """Build the model and its optimizer under the configured strategy and precision."""
     set_precision(training)
+    per_call = steps_per_execution(training, data)
     strategy = strategy_for(training["distribution"]["strategy"])
     total_steps = steps_per_epoch(training, data) * epochs
     replicas = strategy.num_replicas_in_sync
@@ -91,12 +145,14 @@ def build_and_compile(
                 clip_after_all_reduce(optimizer, replicas)
             first, *others = made
             model.compile(
-                optimizer=made[first], **{f"{role}_optimizer": made[role] for role in others}
+                optimizer=made[first],
+                steps_per_execution=per_call,
+                **{f"{role}_optimizer": made[role] for role in others},
             )
         else:
             optimizer = make_optimizer(training["optimizer"], training["schedule"], total_steps)
             clip_after_all_reduce(optimizer, replicas)
-            model.compile(optimizer=optimizer)
+            model.compile(optimizer=optimizer, steps_per_execution=per_call)
         # Create the optimizer's variables now, not inside the first step: a tf.function
         # that creates variables is traced a second time. (Generated models have all their
         # weights once built; those with several optimizers build each in `compile`.)
@@ -191,12 +247,10 @@ def resume_point(model: keras.Model, run_dir: Path) -> int:
 
 
 def read_history(path: Path) -> dict[str, list[float]]:
-    if not path.exists():
-        return {}
-    with path.open(newline="") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = cb.read_history_rows(path)
     keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
-    return {k: [float(row[k]) for row in rows if row.get(k) not in (None, "")] for k in keys}
+    # An epoch without a value (not validated) keeps its place as NaN: lists stay aligned.
+    return {k: [float(row.get(k) or "nan") for row in rows] for k in keys}
 
 
 def fit(
@@ -216,7 +270,7 @@ def fit(
     an `initialize(data)` method gets it called once before a fresh fit.
     """
     guard = cb.NaNGuard(run_dir / "checkpoints")
-    callbacks = fit_callbacks(model, data, training, output, run_dir, guard)
+    callbacks = fit_callbacks(model, data, training, output, run_dir, guard, initial_epoch)
     if not quiet:
         callbacks.append(EpochProgress(epochs, initial_epoch))
     if initial_epoch == 0 and isinstance(model, InitializedFromData):
@@ -225,16 +279,21 @@ def fit(
     stream = cluster.shard_by_example(data.epochs(initial_epoch, epochs, steps=fixed_steps))
     validation = None if data.validation is None else cluster.shard_by_example(data.validation)
     start = time.perf_counter()
-    model.fit(
-        stream,
-        validation_data=validation,
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=steps_per_epoch(training, data),
-        callbacks=callbacks,
-        shuffle=False,  # the stream is shuffled per epoch, seeded
-        verbose=0,
-    )
+    try:
+        model.fit(
+            stream,
+            validation_data=validation,
+            validation_freq=validation_epochs(training, data, epochs),
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch(training, data),
+            callbacks=callbacks,
+            shuffle=False,  # the stream is shuffled per epoch, seeded
+            verbose=0,
+        )
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM: keep the last finished epoch for --resume
+        next(c for c in callbacks if isinstance(c, cb.CheckpointKeeper)).save_owed()
+        raise
     seconds = time.perf_counter() - start
     guard.raise_if_failed()
     return FitResult(read_history(run_dir / "history.csv"), seconds)
@@ -247,17 +306,24 @@ def fit_callbacks(
     output: OutputConfig,
     run_dir: Path,
     guard: cb.NaNGuard,
+    initial_epoch: int = 0,
 ) -> list[keras.callbacks.Callback]:
     """The callbacks of every fit, in the order their logs need (the progress bar aside)."""
-    every_epochs, keep = training["checkpoint"]["every_epochs"], training["checkpoint"]["keep"]
+    checkpoint = training["checkpoint"]
+    keeper = cb.CheckpointKeeper(
+        run_dir / "checkpoints",
+        checkpoint["every_epochs"],
+        checkpoint["keep"],
+        every_seconds=checkpoint.get("every_seconds", 0.0),  # older projects: none
+    )
     callbacks: list[keras.callbacks.Callback] = [
         # The model's own first: what they add to an epoch's logs (a GAN's diversity)
         # reaches the checks, history.csv and the progress bar.
         *model.training_callbacks(),
         guard,
-        cb.CheckpointKeeper(run_dir / "checkpoints", every_epochs, keep),
+        keeper,
         cb.GradientMonitor(),
-        cb.HistoryCSV(run_dir / "history.csv"),
+        cb.HistoryCSV(run_dir / "history.csv", initial_epoch),
     ]
     stopping = training["early_stopping"]
     if stopping is not None:
@@ -319,7 +385,7 @@ def write_artifacts(
         "metrics": dict(metrics),
         # What each number was computed with (a family's `evaluate` answers a `Metrics`).
         "computed_with": getattr(metrics, "computed_with", {}),
-        "final": {k: v[-1] for k, v in history.items() if v},
+        "final": {k: finite[-1] for k, v in history.items() if (finite := finite_values(v))},
         "epochs": epochs,
         "train_seconds": round(fitted.seconds, 3),
         "weights_sha256": repro.weights_sha256(model),
@@ -333,6 +399,10 @@ def write_artifacts(
     if epochs:
         paths["curves"] = pictures.save_curves(history, run_dir / "curves.png")
     return paths
+
+
+def finite_values(values: list[float]) -> list[float]:
+    return [v for v in values if math.isfinite(v)]
 
 
 def write_text_samples(texts: list[str], path: Path) -> Path:

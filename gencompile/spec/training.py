@@ -145,7 +145,14 @@ class EarlyStopping(StrictModel):
 class Checkpoint(StrictModel):
     """Checkpoints of the run, which `gencompile train --resume` continues from."""
 
-    every_epochs: PositiveInt = Field(1, description="Write a checkpoint every this many epochs.")
+    every_epochs: PositiveInt = Field(
+        1, description="Write a checkpoint at the end of every this many epochs."
+    )
+    every_seconds: NonNegativeFloat = Field(
+        60.0,
+        description="And at most one this often (0: at every `every_epochs`); the last "
+        "finished epoch is always written when training ends, stops or is interrupted.",
+    )
     keep: PositiveInt = Field(3, description="Newest checkpoints kept.")
 
 
@@ -166,6 +173,18 @@ class TrainingSpec(StrictModel):
     steps_per_epoch: PositiveInt | None = Field(
         None, description="Batches per epoch; default: the whole training split."
     )
+    steps_per_execution: Literal["auto"] | PositiveInt = Field(
+        "auto",
+        description="Training steps per call into the compiled function (Keras' "
+        "steps_per_execution); auto: the largest divisor of the steps per epoch up to 32, "
+        "so that epochs keep their exact steps (1 under a distribution strategy).",
+    )
+    validation_every_epochs: Literal["auto"] | PositiveInt = Field(
+        "auto",
+        description="Validate every this many epochs; auto: every "
+        "epoch when early stopping watches a val_ metric, else as rarely as keeps "
+        "validation under a tenth of the training's work.",
+    )
     optimizer: Optimizer = Field(
         default_factory=lambda: Adam(type="adam"),
         description="The optimizer (of every network `optimizers` leaves out).",
@@ -184,3 +203,14 @@ class TrainingSpec(StrictModel):
     )
     distribution: Distribution = Field(default_factory=Distribution)
     deterministic: bool = Field(True, description="Enable TensorFlow op determinism.")
+
+    @model_validator(mode="after")
+    def _validated_for_early_stopping(self) -> TrainingSpec:
+        stopping, every = self.early_stopping, self.validation_every_epochs
+        if stopping and stopping.monitor.startswith("val_") and every not in ("auto", 1):
+            raise FieldError(
+                "validation_every_epochs",
+                f"early_stopping watches {stopping.monitor}, which needs validation every "
+                f"epoch (got {every}); use 1 or auto",
+            )
+        return self

@@ -26,7 +26,7 @@ model:
     - {type: actnorm}
     - {type: affine_coupling, mask: checkerboard, hidden: [16], repeat: 2}
 training:
-  checkpoint: {every_epochs: 1, keep: 3}
+  checkpoint: {every_epochs: 1, every_seconds: 0, keep: 3}
 evaluation:
   importance_samples: 4
 output:

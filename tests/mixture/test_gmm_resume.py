@@ -20,7 +20,7 @@ SPEC = ROOT / "specs" / "gmm_moons.yaml"
 OVERRIDES = [
     "data.batch_size=256",
     "model.algorithm.tol=0.01",
-    "training.checkpoint={every_epochs: 1, keep: 3}",
+    "training.checkpoint={every_epochs: 1, every_seconds: 0, keep: 3}",  # SIGKILL: no last save
 ]
 EPOCHS = 5
 CONVERGED_AT = 3

@@ -554,6 +554,16 @@ CASES = [
         ("did you mean 'val_loss'?",),
     ),
     Case(
+        "early-stopping-validated-every-3-epochs",
+        edit(
+            "  epochs: 60\n",
+            "  epochs: 60\n  validation_every_epochs: 3\n  early_stopping: {monitor: val_loss}\n",
+        ),
+        "training.validation_every_epochs",
+        "^validation_every_epochs: 3",
+        ("early_stopping watches val_loss, which needs validation every epoch (got 3)",),
+    ),
+    Case(
         "early-stopping-val-without-split",
         edit(
             "validation_split: 0.1",

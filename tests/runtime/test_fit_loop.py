@@ -1,0 +1,203 @@
+"""The fit loop's cheap defaults: steps per execution, checkpoints by time, validation
+every N epochs, and a history.csv that grows by appended lines."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gencompile.errors import RunError
+from gencompile.runtime import checkpoints
+from gencompile.runtime.callbacks import CheckpointKeeper, HistoryCSV, read_history_rows
+from gencompile.runtime.pipeline import epoch_stream
+from gencompile.runtime.training import read_history, steps_per_execution, validation_epochs
+
+
+def _data(steps: int, validation_batches: int = 3) -> SimpleNamespace:
+    validation = tf.data.Dataset.range(validation_batches * 4).batch(4)
+    return SimpleNamespace(steps_per_epoch=steps, validation=validation)
+
+
+def _training(**fields: object) -> dict:
+    return {"steps_per_epoch": None, "early_stopping": None, **fields}
+
+
+@pytest.mark.parametrize(("steps", "chosen"), [(26, 26), (40, 20), (97, 1), (10, 10), (64, 32)])
+def test_auto_steps_per_execution_is_the_largest_divisor_up_to_32(steps, chosen) -> None:
+    training = _training(steps_per_execution="auto")
+    assert steps_per_execution(training, _data(steps)) == chosen
+
+
+def test_steps_per_execution_given_must_divide_the_epoch() -> None:
+    assert steps_per_execution(_training(steps_per_execution=5), _data(10)) == 5
+    assert steps_per_execution(_training(), _data(10)) == 1  # a project built before it
+    mirrored = _training(steps_per_execution="auto", distribution={"strategy": "mirrored"})
+    assert steps_per_execution(mirrored, _data(10)) == 1  # Keras' loop fails there
+    with pytest.raises(RunError, match="steps_per_execution=4 does not divide the 10 steps"):
+        steps_per_execution(_training(steps_per_execution=4), _data(10))
+
+
+def test_validation_epochs_auto_given_and_for_early_stopping() -> None:
+    # 3 validation batches cost 8 + 1 steps; a tenth of a 26-step epoch is 2.6: every 4th.
+    auto = _training(validation_every_epochs="auto")
+    assert validation_epochs(auto, _data(26), 10) == [4, 8]
+    assert validation_epochs(auto, _data(1000), 3) == [1, 2, 3]  # big epochs: every one
+    watched = _training(validation_every_epochs="auto", early_stopping={"monitor": "val_loss"})
+    assert validation_epochs(watched, _data(26), 3) == [1, 2, 3]
+    assert validation_epochs(_training(validation_every_epochs=5), _data(26), 12) == [5, 10]
+    assert validation_epochs(_training(), _data(26), 2) == [1, 2]  # built before it
+
+
+def _model() -> keras.Model:
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), keras.layers.Dense(1)])
+    return model
+
+
+def _stream(first: int, last: int) -> tf.data.Dataset:
+    x = np.random.default_rng(0).normal(size=(100, 3)).astype("float32")
+    y = x @ np.array([[1.0], [-2.0], [0.5]], dtype="float32")
+    return epoch_stream((tf.constant(x), tf.constant(y)), 100, 8, seed=1, first=first, last=last)
+
+
+class Steps(keras.callbacks.Callback):
+    """The optimizer's step count at the end of each epoch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[int] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.seen.append(int(self.model.optimizer.iterations.numpy()))
+
+
+def _fit(per_call: int, epochs: int = 3) -> tuple[list[int], list[np.ndarray]]:
+    model = _model()
+    model.compile(keras.optimizers.SGD(0.01), "mse", steps_per_execution=per_call)
+    steps = Steps()
+    model.fit(_stream(0, epochs), epochs=epochs, steps_per_epoch=13, callbacks=[steps], verbose=0)
+    return steps.seen, model.get_weights()
+
+
+def test_several_steps_per_call_keep_each_epoch_and_the_weights() -> None:
+    per_call = steps_per_execution(_training(steps_per_execution="auto"), _data(13))
+    assert per_call == 13  # 100 examples in batches of 8: a whole epoch per call
+    seen, weights = _fit(per_call)
+    assert seen == [13, 26, 39]
+    one_seen, one_weights = _fit(1)
+    assert one_seen == seen
+    for got, expected in zip(weights, one_weights, strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _built(model: keras.Model) -> keras.Model:
+    model.compile(keras.optimizers.Adam(0.01), "mse")
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def test_checkpoints_by_time_and_the_held_back_epoch_at_the_end(tmp_path: Path) -> None:
+    clock = Clock()
+    keeper = CheckpointKeeper(tmp_path, every_epochs=1, keep=5, every_seconds=10, clock=clock)
+    model = _built(_model())
+    keeper.set_model(model)
+    keeper.on_train_begin()
+    for epoch in range(5):  # 4 s an epoch: due at 12 s (epoch 3); epochs 4-5 held back
+        clock.now += 4
+        model.layers[0].kernel.assign(np.full((3, 2), float(epoch), "float32"))
+        keeper.on_epoch_end(epoch, {"loss": 1.0})
+    assert [c.epoch for c in checkpoints.listed(tmp_path)] == [3]
+    at_epoch_5 = model.get_weights()
+    model.layers[0].kernel.assign(np.full((3, 2), 99.0, "float32"))  # after the epoch
+
+    keeper.on_train_end()
+
+    assert [c.epoch for c in checkpoints.listed(tmp_path)] == [3, 5]
+    np.testing.assert_array_equal(model.layers[0].kernel.numpy(), np.full((3, 2), 99.0))
+    fresh = _built(_model())
+    assert checkpoints.restore_latest(fresh, tmp_path) == 5
+    for got, expected in zip(fresh.get_weights(), at_epoch_5, strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_an_interrupted_fit_writes_its_last_finished_epoch(tmp_path: Path) -> None:
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+            if self.model.optimizer.iterations.numpy() > 13 * 2:  # in epoch 3
+                raise KeyboardInterrupt
+
+    model = _model()
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    keeper = CheckpointKeeper(tmp_path, every_epochs=1, keep=3, every_seconds=3600)
+    with pytest.raises(KeyboardInterrupt):
+        try:
+            model.fit(_stream(0, 4), epochs=4, steps_per_epoch=13, verbose=0,
+                      callbacks=[keeper, Interrupt()])  # fmt: skip
+        except KeyboardInterrupt:
+            keeper.save_owed()  # as training.fit does
+            raise
+    assert [c.epoch for c in checkpoints.listed(tmp_path)] == [2]
+    resumed = _model()
+    resumed.compile(keras.optimizers.SGD(0.01), "mse")
+    resumed.build((None, 3))
+    assert checkpoints.restore_latest(resumed, tmp_path) == 2
+    assert int(resumed.optimizer.iterations.numpy()) == 26
+
+
+def test_validated_epochs_leave_their_rows_in_history_csv(tmp_path: Path) -> None:
+    model = _model()
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    path = tmp_path / "history.csv"
+    every = validation_epochs(_training(validation_every_epochs=2), _data(13), 6)
+    x = np.ones((8, 3), "float32")
+    model.fit(_stream(0, 6), validation_data=(x, x[:, :1]), validation_freq=every, epochs=6,
+              steps_per_epoch=13, verbose=0, callbacks=[HistoryCSV(path, 0)])  # fmt: skip
+    rows = read_history_rows(path)
+    assert [(r["epoch"], bool(r["loss"]), bool(r["val_loss"])) for r in rows] == [
+        ("1", True, False),
+        ("2", True, True),
+        ("3", True, False),
+        ("4", True, True),
+        ("5", True, False),
+        ("6", True, True),
+    ]
+    history = read_history(path)
+    assert np.isnan(history["val_loss"][0]) and np.isfinite(history["val_loss"][1])
+    assert len(history["val_loss"]) == len(history["loss"]) == 6
+
+
+def test_history_appends_lines_ignores_a_torn_one_and_resume_truncates(tmp_path: Path) -> None:
+    path = tmp_path / "history.csv"
+    history = HistoryCSV(path, 0)
+    history.on_train_begin()
+    history.on_epoch_end(0, {"loss": 0.5})
+    inode = os.stat(path).st_ino
+    history.on_epoch_end(1, {"loss": 0.25})
+    assert os.stat(path).st_ino == inode  # appended, not rewritten
+    history.on_epoch_end(2, {"loss": 0.125, "val_loss": 0.3})  # a new column: rewritten
+    assert os.stat(path).st_ino != inode
+    history.on_epoch_end(3, {"loss": 0.0625})
+    assert path.read_text() == "epoch,loss,val_loss\n1,0.5,\n2,0.25,\n3,0.125,0.3\n4,0.0625,\n"
+    with open(path, "a") as handle:
+        handle.write("5,0.03")  # a write cut short
+    assert [r["epoch"] for r in read_history_rows(path)] == ["1", "2", "3", "4"]
+
+    resumed = HistoryCSV(path, initial_epoch=2)  # resumed from the checkpoint of epoch 2
+    resumed.on_train_begin()
+    assert path.read_text() == "epoch,loss\n1,0.5\n2,0.25\n"
+    resumed.on_epoch_end(2, {"loss": 0.1})
+    assert path.read_text().splitlines()[-1] == "3,0.1"
