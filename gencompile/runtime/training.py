@@ -310,11 +310,13 @@ def fit_callbacks(
 ) -> list[keras.callbacks.Callback]:
     """The callbacks of every fit, in the order their logs need (the progress bar aside)."""
     checkpoint = training["checkpoint"]
+    multi_worker = training["distribution"]["strategy"] == "multi_worker"
     keeper = cb.CheckpointKeeper(
         run_dir / "checkpoints",
         checkpoint["every_epochs"],
         checkpoint["keep"],
-        every_seconds=checkpoint.get("every_seconds", 0.0),  # older projects: none
+        # By epochs alone on several workers: their clocks differ, their checkpoints must not.
+        every_seconds=0.0 if multi_worker else checkpoint.get("every_seconds", 0.0),
     )
     callbacks: list[keras.callbacks.Callback] = [
         # The model's own first: what they add to an epoch's logs (a GAN's diversity)
