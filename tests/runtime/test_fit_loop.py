@@ -31,16 +31,23 @@ def _training(**fields: object) -> dict:
 @pytest.mark.parametrize(("steps", "chosen"), [(26, 26), (40, 20), (97, 1), (10, 10), (64, 32)])
 def test_auto_steps_per_execution_is_the_largest_divisor_up_to_32(steps, chosen) -> None:
     training = _training(steps_per_execution="auto")
-    assert steps_per_execution(training, _data(steps)) == chosen
+    assert steps_per_execution(training, _data(steps), epochs=1000) == chosen
 
 
 def test_steps_per_execution_given_must_divide_the_epoch() -> None:
-    assert steps_per_execution(_training(steps_per_execution=5), _data(10)) == 5
-    assert steps_per_execution(_training(), _data(10)) == 1  # a project built before it
+    assert steps_per_execution(_training(steps_per_execution=5), _data(10), 1) == 5
+    assert steps_per_execution(_training(), _data(10), 1000) == 1  # a project built before it
     mirrored = _training(steps_per_execution="auto", distribution={"strategy": "mirrored"})
-    assert steps_per_execution(mirrored, _data(10)) == 1  # Keras' loop fails there
+    assert steps_per_execution(mirrored, _data(10), 1000) == 1  # Keras' loop fails there
     with pytest.raises(RunError, match="steps_per_execution=4 does not divide the 10 steps"):
-        steps_per_execution(_training(steps_per_execution=4), _data(10))
+        steps_per_execution(_training(steps_per_execution=4), _data(10), 1)
+
+
+def test_auto_keeps_one_step_a_call_when_the_longer_trace_would_not_pay() -> None:
+    auto = _training(steps_per_execution="auto")
+    assert steps_per_execution(auto, _data(26), epochs=38) == 1  # 988 steps in all
+    assert steps_per_execution(auto, _data(26), epochs=39) == 26  # 1014
+    assert steps_per_execution(_training(steps_per_execution=13), _data(26), epochs=1) == 13
 
 
 def test_validation_epochs_auto_given_and_for_early_stopping() -> None:
@@ -86,7 +93,7 @@ def _fit(per_call: int, epochs: int = 3) -> tuple[list[int], list[np.ndarray]]:
 
 
 def test_several_steps_per_call_keep_each_epoch_and_the_weights() -> None:
-    per_call = steps_per_execution(_training(steps_per_execution="auto"), _data(13))
+    per_call = steps_per_execution(_training(steps_per_execution="auto"), _data(13), 100)
     assert per_call == 13  # 100 examples in batches of 8: a whole epoch per call
     seen, weights = _fit(per_call)
     assert seen == [13, 26, 39]
