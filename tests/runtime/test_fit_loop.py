@@ -208,3 +208,26 @@ def test_history_appends_lines_ignores_a_torn_one_and_resume_truncates(tmp_path:
     assert path.read_text() == "epoch,loss\n1,0.5\n2,0.25\n"
     resumed.on_epoch_end(2, {"loss": 0.1})
     assert path.read_text().splitlines()[-1] == "3,0.1"
+
+
+def test_a_short_fit_copies_no_compiled_snapshot_and_ends_on_its_last_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gencompile.runtime.callbacks as callbacks
+
+    monkeypatch.setattr(callbacks, "EAGER_SNAPSHOTS", 2)
+    model = _model()
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    keeper = CheckpointKeeper(tmp_path, every_epochs=1, keep=3, every_seconds=3600)
+    model.fit(_stream(0, 3), epochs=3, steps_per_epoch=13, verbose=0, callbacks=[keeper])
+    # Epochs 1-2 held in NumPy (no compiled copier traced); epoch 3, the last, not copied.
+    assert keeper._snapshots == 2 and keeper._copy is None
+    assert [c.epoch for c in checkpoints.listed(tmp_path)] == [3]
+    resumed = _built(_model())
+    assert checkpoints.restore_latest(resumed, tmp_path) == 3
+    for got, expected in zip(resumed.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, expected)
+
+    longer = CheckpointKeeper(tmp_path / "longer", every_epochs=1, keep=3, every_seconds=3600)
+    model.fit(_stream(0, 4), epochs=4, steps_per_epoch=13, verbose=0, callbacks=[longer])
+    assert longer._snapshots == 3 and longer._copy is not None  # the third is compiled
