@@ -142,6 +142,7 @@ def test_ejected_code_passes_ruff_errors_and_pyflakes(ejected: Path):
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_every_ejected_module_imports_without_gencompile_or_a_lock(ejected: Path):
     done = subprocess.run(
         [sys.executable, "-c", IMPORT_ALL, "tiny_vae"],

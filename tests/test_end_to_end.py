@@ -50,8 +50,9 @@ TINY.update({stem: ["training.steps_per_epoch=4"] for stem in GAN_SPECS})
 TINY.update({stem: ["model.sampler.steps=5"] for stem in ("diffusion_digits", "cdiffusion_digits")})
 
 
-# Image diffusion and the image flow take over 10 s even tiny: the slow tier trains them.
-SLOW_SPECS = {"diffusion_digits", "cdiffusion_digits", "flow_digits"}
+# Image diffusion, the image flow and PixelCNN take 7 s or more even tiny: the slow tier
+# trains them.
+SLOW_SPECS = {"diffusion_digits", "cdiffusion_digits", "flow_digits", "pixelcnn_digits"}
 
 
 @pytest.mark.parametrize(
@@ -95,6 +96,7 @@ def test_example_spec_trains_and_writes_its_artifacts(
     assert picture.size[0] >= 256 and picture.size[1] >= 256
 
 
+@pytest.mark.slow
 def test_same_spec_and_seed_give_identical_weights(tmp_path: Path) -> None:
     spec = ROOT / "specs" / "vae_digits.yaml"
     first = train(spec, FAST, epochs=2, run_dir=tmp_path / "a", quiet=True)
@@ -115,6 +117,7 @@ def discretized_gaussian_nll(train_x: np.ndarray, held_out: np.ndarray, top: int
     return float(-np.log(np.maximum(mass, 1e-300)).sum(1).mean())
 
 
+@pytest.mark.slow
 def test_vae_on_digits_beats_a_diagonal_gaussian(tmp_path: Path) -> None:
     # Exact discrete likelihood: 17 bins for the digits' 17 grey levels.
     overrides = [
@@ -131,6 +134,7 @@ def test_vae_on_digits_beats_a_diagonal_gaussian(tmp_path: Path) -> None:
     assert result.metrics["iwae_nll"] < baseline - 25.0, (result.metrics, baseline)
 
 
+@pytest.mark.slow
 def test_generated_projects_own_test_passes(tmp_path: Path) -> None:
     from gencompile.compiler.project import build
 

@@ -42,6 +42,7 @@ def test_run_killed_mid_epoch_resumes_to_identical_weights(
     assert len((run_dir / "history.csv").read_text().splitlines()) == 1 + EPOCHS
 
 
+@pytest.mark.slow
 def test_interrupted_run_with_default_checkpoints_resumes_to_identical_weights(
     tmp_path, uninterrupted, monkeypatch
 ) -> None:
@@ -75,6 +76,7 @@ def test_interrupted_run_with_default_checkpoints_resumes_to_identical_weights(
     assert len((run_dir / "history.csv").read_text().splitlines()) == 1 + EPOCHS
 
 
+@pytest.mark.slow
 def test_truncated_checkpoint_is_skipped_for_the_one_before(
     tmp_path, uninterrupted, killed_run
 ) -> None:
@@ -128,6 +130,7 @@ def test_lock_pins_the_run(finished) -> None:
     assert statistics["center"] == 0.0 and statistics["factor"] == 1 / 16
 
 
+@pytest.mark.slow
 def test_reproduce_is_identical_then_reports_a_changed_weight_file(
     finished, tmp_path, run_cli
 ) -> None:

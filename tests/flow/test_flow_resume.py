@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from gencompile.runs import resume, train
 
 SPEC = """\
@@ -35,6 +37,7 @@ output:
 EPOCHS = 4
 
 
+@pytest.mark.slow
 def test_dequantized_flow_killed_mid_epoch_resumes_to_identical_weights(tmp_path: Path, killed_run):
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC)

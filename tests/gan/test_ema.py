@@ -10,6 +10,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pytest
 
 from gencompile.runtime import ema
 
@@ -76,6 +77,7 @@ print(json.dumps({
 """
 
 
+@pytest.mark.slow
 def test_one_cross_replica_update_under_a_mirrored_strategy() -> None:
     done = subprocess.run(
         [sys.executable, "-c", MIRRORED],

@@ -183,6 +183,7 @@ def test_checkpoint_restores_both_optimizers(generated_gan, tmp_path) -> None:
             np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+@pytest.mark.slow
 def test_a_gan_run_is_reproducible_and_samples_a_chosen_class(tmp_path) -> None:
     spec = Path(__file__).resolve().parents[2] / "specs" / "cgan_digits.yaml"
     tiny = ["training.steps_per_epoch=3"]

@@ -232,7 +232,11 @@ raise SystemExit("a module dropped into the run folder was imported")
 
 @pytest.mark.parametrize(
     ("name", "command"),
-    [("keras", "train-resume"), ("tensorflow", "train-resume"), ("h5py", "sample")],
+    [
+        pytest.param("keras", "train-resume", marks=pytest.mark.slow),
+        pytest.param("tensorflow", "train-resume", marks=pytest.mark.slow),
+        ("h5py", "sample"),
+    ],
 )
 def test_modules_dropped_into_a_run_folder_are_never_imported(
     name: str, command: str, vae_copy: Path, hostile_subprocess, monkeypatch

@@ -434,6 +434,7 @@ def test_a_pipe_matched_by_a_tfrecord_glob_is_refused(hostile_subprocess, work: 
     outcome.assert_refused(2, "data.source.files", "FIFO")
 
 
+@pytest.mark.slow
 def test_a_damaged_streamed_record_is_one_line(hostile_subprocess, work: Path) -> None:
     """Before the pass checked records, TensorFlow's DataLossError escaped as a traceback."""
     (work / "shards").mkdir()
@@ -451,6 +452,7 @@ def test_a_damaged_streamed_record_is_one_line(hostile_subprocess, work: Path) -
     assert "Op:" not in outcome.err and "{{" not in outcome.err
 
 
+@pytest.mark.slow
 def test_a_damaged_image_in_a_streamed_folder_is_one_line(hostile_subprocess, work: Path) -> None:
     folder = work / "images"
     folder.mkdir()

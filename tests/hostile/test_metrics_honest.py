@@ -89,6 +89,7 @@ def test_training_a_spec_with_fid_stops_before_building(hostile, tmp_path: Path,
     outcome.assert_refused(1, "InceptionV3 weights file not found", ADVICE)
 
 
+@pytest.mark.slow
 def test_offline_refusal_in_a_child_process(
     hostile_subprocess, vae_copy: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -163,6 +164,7 @@ def test_reproduce_after_evaluate_compares_like_with_like(
     assert metrics_bytes(vae_copy) == before and not outcome.changed
 
 
+@pytest.mark.slow
 def test_mixed_precision_runs_evaluate_as_they_trained(
     hostile_subprocess, tiny_vae_spec: Path, tmp_path: Path
 ) -> None:

@@ -164,6 +164,7 @@ def test_a_failed_training_is_marked_and_refused_by_later_commands(
     hostile("sample", "run", "-o", "s.png").assert_refused(1, "status: failed", "status.json")
 
 
+@pytest.mark.slow
 def test_a_killed_training_reads_as_interrupted(killed_run, tiny_vae_spec: Path, tmp_path: Path):
     run = killed_run(tiny_vae_spec, tmp_path / "run", ["data.batch_size=64"], 4)
     assert json.loads((run / "status.json").read_text())["status"] == "running"

@@ -56,6 +56,7 @@ def random_inception() -> features.InceptionNetwork:
     return features.inception_network(None, _random_weights_for_tests=True)
 
 
+@pytest.mark.slow
 def test_inception_gives_pool_features_and_class_probabilities(random_inception) -> None:
     rng = np.random.default_rng(1)
     gray = rng.uniform(0, 16, size=(3, 8, 8, 1)).astype(np.float32)
@@ -77,6 +78,7 @@ def test_inception_inputs_are_resized_and_scaled_as_the_reference_does() -> None
     np.testing.assert_allclose(x[0, -1, -1], [1.0, 1.0, 1.0], atol=1e-6)  # white corner
 
 
+@pytest.mark.slow
 def test_inception_loads_weights_from_a_local_file(random_inception, tmp_path: Path) -> None:
     path = tmp_path / "inception.weights.h5"
     random_inception.model.save_weights(path)

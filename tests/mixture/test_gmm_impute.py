@@ -39,6 +39,7 @@ def test_one_gaussian_gives_the_textbook_conditional_mean(algorithm, generated_m
     np.testing.assert_array_equal(filled[0, o], x[0, o])
 
 
+@pytest.mark.slow
 def test_imputation_beats_column_means_on_correlated_data(generated_mixture, make_data):
     d = 6
     x = make_data(6000, d, 3, seed=7)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from gencompile.runs import resume, train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +28,7 @@ EPOCHS = 5
 CONVERGED_AT = 3
 
 
+@pytest.mark.slow
 def test_em_killed_mid_epoch_resumes_to_identical_parameters(tmp_path: Path, killed_run):
     whole = train(SPEC, OVERRIDES, epochs=EPOCHS, run_dir=tmp_path / "whole", quiet=True)
     assert whole.record["epochs"] == CONVERGED_AT

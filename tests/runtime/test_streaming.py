@@ -180,6 +180,7 @@ print(batches, held_out, first.shape)
 """
 
 
+@pytest.mark.slow
 def test_a_process_that_read_streamed_data_as_training_does_exits(vectors: Path) -> None:
     """tf.numpy_function reads: an iterator still reading at interpreter exit can hang it
     (a TensorFlow limitation); training leaves none, and its process must end."""
