@@ -105,10 +105,9 @@ class Result:
 
 
 def gencompile_command(family: Family, runs_dir: Path, epochs: int | None) -> list[str]:
-    command = [sys.executable, "-m", "gencompile", "train", f"specs/{family.spec}.yaml"]
-    command += ["--quiet", "--runs-dir", str(runs_dir)]
-    for override in family.overrides:
-        command += ["--set", override]
+    command = harness.gencompile_train(
+        Path(f"specs/{family.spec}.yaml"), runs_dir, *family.overrides
+    )
     return command + ([] if epochs is None else ["--epochs", str(epochs)])
 
 
