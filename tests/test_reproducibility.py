@@ -26,6 +26,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> str:
     ]
 
 
+@pytest.mark.slow  # a killed subprocess, then a resume: about 20 s
 def test_run_killed_mid_epoch_resumes_to_identical_weights(
     tmp_path, uninterrupted, killed_run
 ) -> None:

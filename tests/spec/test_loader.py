@@ -375,18 +375,18 @@ i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
 
 
 def test_alias_bomb_is_refused_quickly() -> None:
-    start = time.perf_counter()
+    start = time.process_time()
     [problem] = problems(lambda: load_spec_text(BILLION_LAUGHS, "lol.yaml"))
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
     assert "alias bomb" in problem.message
     assert problem.file == "lol.yaml"
 
 
 def test_alias_bomb_in_a_file_is_refused_quickly(work: Path) -> None:
     (work / "lol.yaml").write_text(BILLION_LAUGHS)
-    start = time.perf_counter()
+    start = time.process_time()
     [problem] = problems(lambda: load_spec("lol.yaml"))
-    assert time.perf_counter() - start < 2.0
+    assert time.process_time() - start < 2.0
     assert "alias bomb" in problem.message
 
 
@@ -407,9 +407,9 @@ def test_plain_aliases_still_work() -> None:
 
 def test_file_too_large_is_refused(work: Path) -> None:
     (work / "big.yaml").write_text(BASE + "description: " + "x" * MAX_BYTES + "\n")
-    start = time.perf_counter()
+    start = time.process_time()
     [problem] = problems(lambda: load_spec("big.yaml"))
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 1.0
     assert f"larger than {MAX_BYTES} bytes" in problem.message
     assert problem.file == "big.yaml"
 
