@@ -22,7 +22,7 @@ from gencompile.runtime.callbacks import read_history_rows
 
 # A learning-rate warm-up of 10 steps, then an exponential decay: the digits' 7 steps an
 # epoch put the warm-up across the continuation, which must go on counting the optimizer's
-# steps where epoch 1 stopped.
+# steps where epoch 1 stopped. The KL weight's warm-up over 2 epochs spans it too.
 VAE = """\
 spec_version: 1
 name: cont-vae
@@ -37,6 +37,7 @@ model:
   encoder: {mlp: [16]}
   decoder: {mlp: [16]}
   likelihood: {type: bernoulli}
+  losses: {kl: {warmup_epochs: 2}}
 training:
   epochs: 1
   optimizer: {type: adam, learning_rate: 0.01}
