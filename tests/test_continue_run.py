@@ -315,3 +315,51 @@ def test_cosine_continuation_warns_and_reproduces_by_replaying_it(tmp_path: Path
 
     assert again.identical
     assert_same_history(tmp_path / "again", tmp_path / "run")
+
+
+def test_a_revision_chain_that_does_not_follow_is_refused(
+    vae_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Even with its checksum recomputed, a lock whose revisions skip epochs is no lock
+    gencompile wrote."""
+    from gencompile.compiler.project import write_lock
+
+    run = Path(shutil.copytree(vae_runs["continued"], tmp_path / "run"))
+    lock = read_lock(run)
+    lock["revisions"][0]["epochs_after"] = 5  # the resolved spec trains 3
+    write_lock(run, lock)
+    with pytest.raises(RunError, match="its last revision ends at 5 epochs but its resolved_spec"):
+        read_lock(run)
+
+
+@pytest.mark.slow
+def test_an_interrupted_continuation_resumes_to_the_uninterrupted_run(
+    vae_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C in epoch 3 of a continuation from 1 to 3; `--resume RUN` then finishes it."""
+    import keras
+
+    from gencompile.run_status import RunInterrupted
+
+    class InterruptInEpoch3(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    fit = keras.Model.fit
+
+    def fit_until_interrupted(self, *args, callbacks=(), **kwargs):
+        return fit(self, *args, callbacks=[*callbacks, InterruptInEpoch3()], **kwargs)
+
+    run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
+    monkeypatch.setattr(keras.Model, "fit", fit_until_interrupted)
+    with pytest.raises(RunInterrupted):
+        resume(run, quiet=True, epochs=3)
+    monkeypatch.undo()
+    assert read_lock(run)["revisions"][0]["epochs_after"] == 3
+
+    finished = resume(run, quiet=True)
+
+    whole = json.loads((vae_runs["whole"] / "metrics.json").read_text())
+    assert finished.record["weights_sha256"] == whole["weights_sha256"]
+    assert_same_history(run, vae_runs["whole"])
