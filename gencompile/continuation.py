@@ -125,7 +125,7 @@ def target_epochs(lock: dict[str, Any], epochs: int | None, given: dict[str, Any
 
 def with_epochs(lock: dict[str, Any], epochs: int) -> dict[str, Any]:
     """The run's resolved spec trained to `epochs` in total (EM: as many iterations)."""
-    spec = copy.deepcopy(lock["resolved_spec"])
+    spec: dict[str, Any] = copy.deepcopy(lock["resolved_spec"])
     spec["training"]["epochs"] = epochs
     if EM_ITERATIONS_FIELD in length_fields(lock):
         spec["model"]["algorithm"]["max_iter"] = max(spec["model"]["algorithm"]["max_iter"], epochs)
@@ -214,3 +214,17 @@ def plan_continuation(
         "continued_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     return Continuation(loaded, revision)
+
+
+def rebuild(
+    run_dir: Path, lock: dict[str, Any], continuation: Continuation, allow_custom_code: bool
+) -> dict[str, Any]:
+    """Regenerate the run's project in place for its new length; its lock gains the
+    revision and keeps what training found (data fingerprint and statistics, workers)."""
+    from gencompile.compiler.project import build, write_lock
+
+    built = build(continuation.loaded, run_dir, allow_custom_code=allow_custom_code)
+    found = {key: lock.get(key) for key in ("data_fingerprint", "data_statistics", "workers")}
+    revisions = [*(lock.get("revisions") or []), continuation.revision]
+    kept = {key: value for key, value in found.items() if value is not None}
+    return write_lock(run_dir, {**built.lock, **kept, "revisions": revisions})

@@ -7,6 +7,7 @@ A run directory is a generated project plus what training wrote into it:
       checkpoints/  history.csv  metrics.json  model.weights.h5  model.keras
       samples.png  curves.png  report.md  status.json
 
+Continuing a finished run to more epochs (`resume` with `epochs`) is in `continuation`.
 Using a finished run lives beside this module: `sampling`, `imputation`, `reproduction`;
 importing a run's generated package safely, in `generated`.
 """
@@ -116,6 +117,7 @@ def resume(
     """
     from gencompile.continuation import (
         plan_continuation,
+        rebuild,
         refuse_other_changes,
         requested_spec,
         resolved,
@@ -143,11 +145,7 @@ def resume(
     ):
         continuation = plan_continuation(run_dir, lock, read_record(run_dir), total)
         check_evaluation_weights(lower(continuation.loaded))
-        built = build(continuation.loaded, run_dir, allow_custom_code=allow_custom_code)
-        kept = {key: lock.get(key) for key in ("data_fingerprint", "data_statistics", "workers")}
-        revisions = [*(lock.get("revisions") or []), continuation.revision]
-        lock = {**built.lock, **{k: v for k, v in kept.items() if v is not None}}
-        lock = write_lock(run_dir, {**lock, "revisions": revisions})
+        lock = rebuild(run_dir, lock, continuation, allow_custom_code)
     else:
         check_evaluation_weights(locked_plan(lock))
     return train_in(
