@@ -246,14 +246,25 @@ def train(
         Optional[Path],  # noqa: UP045
         typer.Argument(help="Spec file (default: the embedded specs/vae_digits.yaml)."),
     ] = None,
-    epochs: Annotated[Optional[int], typer.Option(min=1)] = None,  # noqa: UP045
+    epochs: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            min=1,
+            help="Epochs to train (default: the spec's). With --resume: the new total, "
+            "more than the run has, to continue a finished run.",
+        ),
+    ] = None,
     set_: SetOption = None,
     runs_dir: Annotated[Path, typer.Option(help="Where run directories go.")] = Path("runs"),
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
     allow_custom_code: CustomCodeOption = False,
     resume: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option(help="Continue this interrupted run from its newest checkpoint."),
+        typer.Option(
+            help="Continue this run in place: an interrupted one from its newest checkpoint, "
+            "a finished one to --epochs N in total (a spec or --set given must equal the "
+            "run's except for training.epochs)."
+        ),
     ] = None,
     workers: Annotated[
         Optional[int],  # noqa: UP045
@@ -269,10 +280,14 @@ def train(
     from gencompile.runs import train as train_run
 
     if resume is not None:
-        if spec is not None or set_ or epochs is not None:
-            raise typer.BadParameter("--resume continues a run as it was locked: give no spec")
         result = resume_run(
-            resume, quiet=quiet, allow_custom_code=allow_custom_code, workers=workers
+            resume,
+            quiet=quiet,
+            allow_custom_code=allow_custom_code,
+            workers=workers,
+            epochs=epochs,
+            spec=spec,
+            overrides=set_ or [],
         )
     else:
         result = train_run(

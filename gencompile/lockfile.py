@@ -77,6 +77,19 @@ class LockVersions(BaseModel):
     numpy: str | None
 
 
+class LockRevision(BaseModel):
+    """One continuation of a finished run (`gencompile train --resume RUN --epochs N`): the
+    run had `epochs_before` epochs and was trained on to `epochs_after` in total."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    revision: Annotated[int, Field(ge=2)]  # the run as first trained is revision 1
+    epochs_before: Annotated[int, Field(ge=1)]
+    epochs_after: Annotated[int, Field(ge=2)]
+    previous_lock_sha256: Sha256  # the lock it replaced
+    continued_at: str  # UTC, ISO 8601
+
+
 class LockModel(BaseModel):
     """The structure of a spec.lock.json that gencompile writes (types checked strictly)."""
 
@@ -98,6 +111,8 @@ class LockModel(BaseModel):
     # `gencompile train --workers N` trained it: `reproduce` starts as many workers, whose
     # summation order (and so the weights, bit for bit) one process would not repeat.
     workers: Annotated[int, Field(ge=1)] | None = None
+    # Continuations of the run, oldest first (absent: trained once, to its epochs).
+    revisions: list[LockRevision] | None = None
     lock_sha256: Sha256
 
 
@@ -217,6 +232,7 @@ def _check_consistency(path: Path, lock: dict[str, Any]) -> None:
                 f"{path} is inconsistent: {key} is {lock[key]!r} but its resolved_spec says "
                 f"{value!r}; it was not written by gencompile"
             )
+    _check_revisions(path, lock.get("revisions") or [], spec.training.epochs)
     package = python_name(lock["name"])
     needed = [f"{package}/{name}.py" for name in ("__init__", "model", "train")]
     unlisted = [name for name in needed if name not in lock["files"]]
@@ -224,6 +240,29 @@ def _check_consistency(path: Path, lock: dict[str, Any]) -> None:
         raise RunError(
             f"{path} does not list {', '.join(unlisted)} among its files, so it cannot be "
             "verified before it is imported; it was not written by gencompile"
+        )
+
+
+def _check_revisions(path: Path, revisions: list[dict[str, Any]], epochs: int) -> None:
+    """Revisions number 2, 3, ... and chain: each goes on from where the one before ended,
+    to more epochs, and the last ends at the resolved spec's epochs."""
+    ended = None
+    for number, revision in enumerate(revisions, start=2):
+        before, after = revision["epochs_before"], revision["epochs_after"]
+        if (
+            revision["revision"] != number
+            or after <= before
+            or (ended is not None and before != ended)
+        ):
+            raise RunError(
+                f"{path} is inconsistent: revision {revision['revision']} (epochs {before} "
+                f"-> {after}) does not follow the one before; it was not written by gencompile"
+            )
+        ended = after
+    if ended is not None and ended != epochs:
+        raise RunError(
+            f"{path} is inconsistent: its last revision ends at {ended} epochs but its "
+            f"resolved_spec trains {epochs}; it was not written by gencompile"
         )
 
 

@@ -79,6 +79,12 @@ def _history(run_dir: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def _continued(lock: dict[str, Any]) -> str:
+    """' Continued: 1 -> 3 epochs.' for a run trained on with `train --resume --epochs`."""
+    steps = [f"{r['epochs_before']} -> {r['epochs_after']}" for r in lock.get("revisions") or []]
+    return f" Continued: {', '.join(steps)} epochs (seconds: the last training)." if steps else ""
+
+
 def read_report(run_dir: Path) -> Report:
     lock = read_json(run_dir / "spec.lock.json")
     if not lock:
@@ -95,7 +101,8 @@ def read_report(run_dir: Path) -> Report:
         title=lock["name"],
         description=resolved.get("description") or f"A {lock['family']} model.",
         summary=f"Family {lock['family']}, seed {lock['seed']}, "
-        f"{record.get('epochs', '?')} epochs in {record.get('train_seconds', '?')} s.",
+        f"{record.get('epochs', '?')} epochs in {record.get('train_seconds', '?')} s."
+        + _continued(lock),
         metrics=dict(sorted(record.get("metrics", {}).items())),
         last_epoch=last,
         pictures=[(title, run_dir / name) for title, name in PICTURES if (run_dir / name).exists()],

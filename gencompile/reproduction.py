@@ -63,6 +63,17 @@ def metric_rows(original: dict[str, Any], again: dict[str, Any]) -> list[Compari
     return rows
 
 
+def stages(lock: dict[str, Any]) -> list[tuple[str, ...]]:
+    """The trainings that made a run, as flags of its generated train.py: one, or for a
+    continued run its first length and then each continuation from the checkpoint before
+    (a learning rate sized to the total steps changed at each, so they are replayed)."""
+    revisions = lock.get("revisions") or []
+    if not revisions:
+        return [()]
+    first = ("--epochs", str(revisions[0]["epochs_before"]))
+    return [first] + [("--resume", "--epochs", str(r["epochs_after"])) for r in revisions]
+
+
 def reproduce(
     run_dir: Path | str,
     out_dir: Path | str | None = None,
@@ -91,9 +102,19 @@ def reproduce(
         directory = claim_folder(run_dir.with_name(f"{run_dir.name}-reproduced"))
     built = build_locked(run_dir, directory, allow_drift, allow_custom_code)
     workers = lock.get("workers")  # a run of `--workers N`: the same summation order again
-    again = train_in(
-        directory, built.plan.package, built.lock, True, allow=allow_custom_code, workers=workers
-    )
+    results = [
+        train_in(
+            directory,
+            built.plan.package,
+            built.lock,
+            True,
+            *flags,
+            allow=allow_custom_code,
+            workers=workers,
+        )
+        for flags in stages(lock)
+    ]
+    again = results[-1]
     rows = [
         Comparison("weights sha256", original_weights, again.record["weights_sha256"]),
         Comparison(

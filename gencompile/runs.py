@@ -7,6 +7,7 @@ A run directory is a generated project plus what training wrote into it:
       checkpoints/  history.csv  metrics.json  model.weights.h5  model.keras
       samples.png  curves.png  report.md  status.json
 
+Continuing a finished run to more epochs (`resume` with `epochs`) is in `continuation`.
 Using a finished run lives beside this module: `sampling`, `imputation`, `reproduction`;
 importing a run's generated package safely, in `generated`.
 """
@@ -28,7 +29,7 @@ from gencompile.generated import import_generated, load_trained_model, read_reco
 from gencompile.local_cluster import run_workers
 from gencompile.package_data import package_folder
 from gencompile.report import write_report
-from gencompile.run_status import recorded
+from gencompile.run_status import read_status, recorded
 from gencompile.spec import LoadedSpec, load_spec, load_spec_text
 from gencompile.spec.base import python_name
 
@@ -104,8 +105,25 @@ def resume(
     quiet: bool = False,
     allow_custom_code: bool = False,
     workers: int | None = None,
+    epochs: int | None = None,
+    spec: Path | str | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
 ) -> TrainResult:
-    """Continue an interrupted run from its newest whole checkpoint, in place."""
+    """Continue a run in place: an interrupted one from its newest whole checkpoint; a
+    finished one, given a larger total `epochs`, from its last (a new lock revision).
+
+    `spec` and `overrides` may restate the run's spec (a spec file, `--set`): any
+    difference but the number of epochs is refused, naming each field.
+    """
+    from gencompile.continuation import (
+        plan_continuation,
+        rebuild,
+        refuse_other_changes,
+        requested_spec,
+        resolved,
+        target_epochs,
+    )
+
     run_dir = Path(run_dir)
     lock = verified_lock(run_dir, allow_custom_code)
     strategy = lock["resolved_spec"]["training"]["distribution"]["strategy"]
@@ -114,8 +132,22 @@ def resume(
             f"{run_dir} was trained with the {strategy!r} strategy, not 'multi_worker': "
             "resume it without --workers"
         )
-    check_evaluation_weights(locked_plan(lock))
+    given = None
+    if spec is not None or overrides:
+        given = resolved(requested_spec(lock, spec, overrides))
+        refuse_other_changes(run_dir, lock, given)
+    total = target_epochs(lock, epochs, given)
     package = python_name(lock["name"])
+    asked = epochs is not None or given is not None
+    # A finished run asked for its own length is refused there too ("already has K").
+    if total != lock["resolved_spec"]["training"]["epochs"] or (
+        asked and read_status(run_dir) == "finished"
+    ):
+        continuation = plan_continuation(run_dir, lock, read_record(run_dir), total)
+        check_evaluation_weights(lower(continuation.loaded))
+        lock = rebuild(run_dir, lock, continuation, allow_custom_code)
+    else:
+        check_evaluation_weights(locked_plan(lock))
     return train_in(
         run_dir, package, lock, quiet, "--resume", allow=allow_custom_code, workers=workers
     )

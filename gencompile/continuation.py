@@ -1,0 +1,230 @@
+"""Continue a finished run to more epochs: `gencompile train --resume RUN --epochs N`.
+
+A run trained to K epochs ends with a checkpoint of epoch K (weights, optimizer state,
+random state). Continuing rebuilds the run's project in place with `training.epochs = N`
+(the only change allowed: any other is refused, naming each differing field), records a
+new lock revision (epochs K -> N, the lock it replaces) and resumes from that checkpoint,
+as a run interrupted after epoch K would be. Learning-rate schedules follow the optimizer's
+step counter and warm-ups the epoch counter, both restored, so the run ends as one trained
+to N without a stop would, unless its schedule is sized to the total steps (cosine decay):
+that schedule is then the one of an N-epoch run from step K x steps-per-epoch on (see
+README, "Continuing a finished run").
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from gencompile.errors import RunError
+from gencompile.lockfile import data_drift, version_drift
+from gencompile.run_status import read_status
+from gencompile.spec import LoadedSpec, default_mapping, load_spec, validate_raw
+from gencompile.spec.loader import Marks, RawSpec, apply_override, parse_override
+
+EPOCHS_FIELD = "training.epochs"
+# EM's iterations are its epochs: `max_iter` caps `training.epochs`, so it grows with them.
+EM_ITERATIONS_FIELD = "model.algorithm.max_iter"
+MAX_SHOWN = 12  # differences listed before "and N more"
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """What a continuation trains: the run's spec with its new epochs, and the revision."""
+
+    loaded: LoadedSpec
+    revision: dict[str, Any]
+
+
+def differences(old: Any, new: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """(field path, old value, new value) for every leaf where two spec dicts differ.
+
+    >>> differences({"a": {"b": 1, "c": [1, 2]}}, {"a": {"b": 2, "c": [1, 3]}})
+    [('a.b', 1, 2), ('a.c[1]', 2, 3)]
+    """
+    if isinstance(old, dict) and isinstance(new, dict):
+        found = []
+        for key in sorted(set(old) | set(new), key=str):
+            where = f"{path}.{key}" if path else str(key)
+            found += differences(old.get(key), new.get(key), where)
+        return found
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        found = []
+        for i, (a, b) in enumerate(zip(old, new, strict=True)):
+            found += differences(a, b, f"{path}[{i}]")
+        return found
+    return [] if old == new and type(old) is type(new) else [(path, old, new)]
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def requested_spec(
+    lock: dict[str, Any], spec: Path | str | None, overrides: list[str] | tuple[str, ...]
+) -> LoadedSpec:
+    """The spec a continuation was given: a spec file (with its --set), or the run's own
+    resolved spec with the --set overrides applied."""
+    if spec is not None:
+        return load_spec(spec, list(overrides))
+    data, marks = copy.deepcopy(lock["resolved_spec"]), Marks()
+    for text in overrides:
+        key, value = parse_override(text)
+        apply_override(data, marks, key, value, default_mapping)
+    return validate_raw(RawSpec(data, marks, None, lock["spec_source"]))
+
+
+def resolved(loaded: LoadedSpec) -> dict[str, Any]:
+    """The resolved spec the compiler would lock for `loaded` (no TensorFlow)."""
+    from gencompile.compiler.lower import lower
+
+    return lower(loaded).resolved_spec
+
+
+def length_fields(lock: dict[str, Any]) -> tuple[str, ...]:
+    """The fields that say how long the run trains: the only ones a continuation changes."""
+    algorithm = lock["resolved_spec"]["model"].get("algorithm")
+    em = isinstance(algorithm, dict) and algorithm.get("type") == "em"
+    return (EPOCHS_FIELD, EM_ITERATIONS_FIELD) if em else (EPOCHS_FIELD,)
+
+
+def refuse_other_changes(run_dir: Path, lock: dict[str, Any], given: dict[str, Any]) -> None:
+    """A continuation trains the run's own spec; a change other than its length is a new
+    run, refused with every differing field and both values."""
+    allowed = length_fields(lock)
+    changed = [d for d in differences(lock["resolved_spec"], given) if d[0] not in allowed]
+    if not changed:
+        return
+    lines = [
+        f"  {path}: {_short(old)} in the run, {_short(new)} given" for path, old, new in changed
+    ]
+    if len(lines) > MAX_SHOWN:
+        lines = [*lines[:MAX_SHOWN], f"  and {len(lines) - MAX_SHOWN} more"]
+    raise RunError(
+        f"{run_dir} can only be continued with its own spec and a larger --epochs; the spec "
+        f"given differs in {len(changed)} field{'s' if len(changed) > 1 else ''} besides "
+        "training.epochs:\n"
+        + "\n".join(lines)
+        + "\nTrain a new run to change them (gencompile train SPEC)"
+    )
+
+
+def target_epochs(lock: dict[str, Any], epochs: int | None, given: dict[str, Any] | None) -> int:
+    """The total a resume trains to: --epochs, else the given spec's, else the run's."""
+    if epochs is not None:
+        return int(epochs)
+    source = given if given is not None else lock["resolved_spec"]
+    return int(source["training"]["epochs"])
+
+
+def with_epochs(lock: dict[str, Any], epochs: int) -> dict[str, Any]:
+    """The run's resolved spec trained to `epochs` in total (EM: as many iterations)."""
+    spec: dict[str, Any] = copy.deepcopy(lock["resolved_spec"])
+    spec["training"]["epochs"] = epochs
+    if EM_ITERATIONS_FIELD in length_fields(lock):
+        spec["model"]["algorithm"]["max_iter"] = max(spec["model"]["algorithm"]["max_iter"], epochs)
+    return spec
+
+
+def finished_epochs(run_dir: Path, lock: dict[str, Any], record: dict[str, Any]) -> int:
+    """The epochs a finished run trained, refusing one that cannot be continued exactly."""
+    status = read_status(run_dir)
+    if status not in (None, "finished") or not record:
+        raise RunError(
+            f"{run_dir} has not finished training (status: {status or 'no metrics.json'}): "
+            f"finish it first with `gencompile train --resume {run_dir}`, then continue it "
+            "with --epochs N"
+        )
+    planned = int(lock["resolved_spec"]["training"]["epochs"])
+    trained = int(record.get("epochs", 0))
+    if trained < planned:
+        why = (
+            "EM converged (model.algorithm.tol)"
+            if EM_ITERATIONS_FIELD in length_fields(lock)
+            else "training.early_stopping stopped it"
+        )
+        raise RunError(
+            f"{run_dir} stopped after {trained} of its {planned} epochs ({why}): a run of "
+            "more epochs stops there too, so continuing it would train what no run of that "
+            "length trains; train a new run with other stopping settings instead"
+        )
+    if not (run_dir / "checkpoints" / f"epoch-{trained:04d}.json").is_file():
+        raise RunError(
+            f"{run_dir} has no checkpoint of its last epoch ({trained}), so its optimizer and "
+            "random state are gone and it cannot be continued exactly; train a new run with "
+            "the total --epochs instead"
+        )
+    return trained
+
+
+def check_machine(lock: dict[str, Any]) -> None:
+    """The epochs to come must run on what the first ones ran on (versions, data)."""
+    drift = version_drift(lock) + data_drift(lock)
+    if drift:
+        raise RunError(
+            "this machine differs from the run's lock: "
+            + "; ".join(drift)
+            + ". Continue it with the locked versions and data, or train a new run"
+        )
+
+
+def schedule_note(lock: dict[str, Any], before: int, after: int) -> str | None:
+    """What continuing means for a learning rate sized to the run's total steps."""
+    schedule = lock["resolved_spec"]["training"].get("schedule") or {}
+    if schedule.get("type") != "cosine_decay":
+        return None
+    return (
+        f"training.schedule is cosine_decay, which decays over the run's total steps: "
+        f"epochs {before + 1}-{after} follow the cosine of a {after}-epoch run (the rate "
+        f"jumps back up from where the {before}-epoch schedule ended), so the result "
+        f"differs from an uninterrupted {after}-epoch run"
+    )
+
+
+def plan_continuation(
+    run_dir: Path,
+    lock: dict[str, Any],
+    record: dict[str, Any],
+    epochs: int,
+) -> Continuation:
+    """Check that the run can be continued to `epochs` in total; the spec and revision."""
+    trained = finished_epochs(run_dir, lock, record)
+    if epochs <= trained:
+        raise RunError(
+            f"{run_dir} already has {trained} epochs: --epochs is the new total, so give "
+            f"more than {trained} to continue it"
+        )
+    check_machine(lock)
+    note = schedule_note(lock, trained, epochs)
+    if note:
+        warnings.warn(note, stacklevel=2)
+    spec = with_epochs(lock, epochs)
+    loaded = validate_raw(RawSpec(spec, Marks(), None, lock["spec_source"]))
+    revision = {
+        "revision": len(lock.get("revisions") or []) + 2,
+        "epochs_before": trained,
+        "epochs_after": epochs,
+        "previous_lock_sha256": lock["lock_sha256"],
+        "continued_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    return Continuation(loaded, revision)
+
+
+def rebuild(
+    run_dir: Path, lock: dict[str, Any], continuation: Continuation, allow_custom_code: bool
+) -> dict[str, Any]:
+    """Regenerate the run's project in place for its new length; its lock gains the
+    revision and keeps what training found (data fingerprint and statistics, workers)."""
+    from gencompile.compiler.project import build, write_lock
+
+    built = build(continuation.loaded, run_dir, allow_custom_code=allow_custom_code)
+    found = {key: lock.get(key) for key in ("data_fingerprint", "data_statistics", "workers")}
+    revisions = [*(lock.get("revisions") or []), continuation.revision]
+    kept = {key: value for key, value in found.items() if value is not None}
+    return write_lock(run_dir, {**built.lock, **kept, "revisions": revisions})

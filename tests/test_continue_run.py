@@ -1,0 +1,365 @@
+"""Continuing a finished run (`train --resume RUN --epochs N`) equals one run of N epochs.
+
+The equality is checked on the final weights, the held-out metrics and every value of
+history.csv; the refusals (no more epochs, another spec, an unfinished or early-stopped
+run) before anything is built or trained.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from gencompile.cli import main
+from gencompile.continuation import differences, with_epochs
+from gencompile.errors import RunError
+from gencompile.lockfile import read_lock
+from gencompile.runs import resume, train
+
+# A learning-rate warm-up of 10 steps, then an exponential decay: the digits' 7 steps an
+# epoch put the warm-up across the continuation, which must go on counting the optimizer's
+# steps where epoch 1 stopped. The KL weight's warm-up over 2 epochs spans it too.
+VAE = """\
+spec_version: 1
+name: cont-vae
+seed: 3
+data:
+  source: {type: builtin, name: digits}
+  preprocessing: {scale: [0.0, 1.0]}
+  batch_size: 256
+model:
+  family: vae
+  latent_dim: 2
+  encoder: {mlp: [16]}
+  decoder: {mlp: [16]}
+  likelihood: {type: bernoulli}
+  losses: {kl: {warmup_epochs: 2}}
+training:
+  epochs: 1
+  optimizer: {type: adam, learning_rate: 0.01}
+  schedule: {type: exponential_decay, decay_steps: 5, decay_rate: 0.9, warmup_steps: 10}
+  checkpoint: {every_epochs: 1, keep: 2}
+evaluation:
+  metrics: [elbo]
+output:
+  samples: {count: 16, format: png}
+"""
+
+GAN = """\
+spec_version: 1
+name: cont-gan
+seed: 5
+data:
+  source: {type: builtin, name: ring8, n_samples: 640}
+  preprocessing: {standardize: true}
+  batch_size: 64
+model:
+  family: gan
+  latent_dim: 2
+  generator: {mlp: [16]}
+  discriminator: {mlp: [16]}
+  gradient_penalty: {type: r1, weight: 1.0}
+  ema: 0.9
+training:
+  epochs: 1
+  checkpoint: {every_epochs: 1, keep: 2}
+evaluation:
+  metrics: [energy_distance]
+  num_samples: 200
+output:
+  samples: {count: 16, format: npz}
+"""
+
+
+def write(folder: Path, text: str, name: str = "spec.yaml") -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def history(run_dir: Path) -> str:
+    return (run_dir / "history.csv").read_text()
+
+
+# A logged loss is a mean over the batch that can differ by an ulp between two fresh runs
+# of one spec in one process (epoch 1 of two uninterrupted VAE runs did here), while its
+# terms and the weights do not: its gradient does not depend on the summation order.
+LOGGED_LOSS_ULPS = 2**-22  # relative: two float32 ulps
+
+
+def assert_same_history(mine: Path, theirs: Path) -> None:
+    """The same epochs and columns, every value equal (a logged loss to two ulps)."""
+    from gencompile.runtime.callbacks import read_history_rows  # TensorFlow: only here
+
+    rows, expected = (
+        read_history_rows(mine / "history.csv"),
+        read_history_rows(theirs / "history.csv"),
+    )
+    assert [row.keys() for row in rows] == [row.keys() for row in expected]
+    assert len(rows) == len(expected) > 1
+    for row, other in zip(rows, expected, strict=True):
+        for key, value in row.items():
+            if key.endswith("loss") and value != other[key]:
+                assert math.isclose(float(value), float(other[key]), rel_tol=LOGGED_LOSS_ULPS)
+            else:
+                assert value == other[key], (row["epoch"], key)
+
+
+# -- without TensorFlow ------------------------------------------------------------------------
+
+
+def test_differences_name_every_changed_leaf() -> None:
+    old = {"training": {"epochs": 2, "optimizer": {"learning_rate": 0.01}}, "seed": 3}
+    new = {"training": {"epochs": 5, "optimizer": {"learning_rate": 0.02}}, "seed": 3}
+    assert differences(old, new) == [
+        ("training.epochs", 2, 5),
+        ("training.optimizer.learning_rate", 0.01, 0.02),
+    ]
+    assert differences({"a": [1, 2]}, {"a": [1, 2, 3]}) == [("a", [1, 2], [1, 2, 3])]
+    assert differences({"a": 1}, {"a": 1.0}) == [("a", 1, 1.0)]  # a type change counts
+
+
+def test_em_grows_its_iterations_with_the_epochs() -> None:
+    lock = {
+        "resolved_spec": {
+            "training": {"epochs": 4},
+            "model": {"family": "mixture", "algorithm": {"type": "em", "max_iter": 4}},
+        }
+    }
+    spec = with_epochs(lock, 9)
+    assert spec["training"]["epochs"] == 9
+    assert spec["model"]["algorithm"]["max_iter"] == 9
+    assert lock["resolved_spec"]["training"]["epochs"] == 4  # the lock is not touched
+
+
+# -- a VAE with a learning-rate warm-up --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def vae_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A one-epoch run (kept untouched), its continuation to 3 epochs, a 3-epoch run."""
+    folder = tmp_path_factory.mktemp("vae")
+    spec = write(folder, VAE)
+    first = train(spec, run_dir=folder / "first", quiet=True).run_dir
+    continued = Path(shutil.copytree(first, folder / "continued"))
+    command = ["gencompile", "train", "--resume", str(continued), "--epochs", "3", "--quiet"]
+    with pytest.MonkeyPatch.context() as patch:  # the command line, as a user types it
+        patch.setattr(sys, "argv", command)
+        try:
+            main()
+        except SystemExit as done:
+            assert done.code in (0, None)
+    train(spec, epochs=3, run_dir=folder / "whole", quiet=True)
+    return {"spec": spec, "first": first, "continued": continued, "whole": folder / "whole"}
+
+
+def test_continued_vae_equals_an_uninterrupted_run(vae_runs: dict[str, Path]) -> None:
+    continued = json.loads((vae_runs["continued"] / "metrics.json").read_text())
+    whole = json.loads((vae_runs["whole"] / "metrics.json").read_text())
+    assert continued["weights_sha256"] == whole["weights_sha256"]
+    assert continued["metrics"] == whole["metrics"]
+    assert continued["epochs"] == 3
+    # history.csv kept epoch 1 and appended 2 and 3: every value equals the whole run's.
+    assert_same_history(vae_runs["continued"], vae_runs["whole"])
+    assert len(history(vae_runs["continued"]).splitlines()) == 1 + 3
+
+
+def test_continuation_is_a_new_lock_revision(vae_runs: dict[str, Path]) -> None:
+    before = read_lock(vae_runs["first"])
+    after = read_lock(vae_runs["continued"])
+    assert after["resolved_spec"]["training"]["epochs"] == 3
+    assert after["resolved_spec_sha256"] == read_lock(vae_runs["whole"])["resolved_spec_sha256"]
+    [revision] = after["revisions"]
+    assert revision["revision"] == 2
+    assert (revision["epochs_before"], revision["epochs_after"]) == (1, 3)
+    assert revision["previous_lock_sha256"] == before["lock_sha256"]
+    assert after["data_fingerprint"] == before["data_fingerprint"]
+    # The generated project is rebuilt for 3 epochs: train.py's default says so.
+    package = vae_runs["continued"] / "cont_vae" / "train.py"
+    assert "'epochs': 3" in package.read_text().replace('"', "'")
+    report = (vae_runs["continued"] / "report.md").read_text()
+    assert "3 epochs" in report and "Continued: 1 -> 3 epochs" in report
+    status = json.loads((vae_runs["continued"] / "status.json").read_text())
+    assert status["status"] == "finished"
+
+
+def test_no_more_epochs_is_refused_saying_how_many_it_has(
+    vae_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    run = Path(shutil.copytree(vae_runs["continued"], tmp_path / "run"))
+    lock_before = (run / "spec.lock.json").read_bytes()
+    for epochs in (2, 3):
+        with pytest.raises(RunError, match="already has 3 epochs: --epochs is the new total"):
+            resume(run, quiet=True, epochs=epochs)
+    assert (run / "spec.lock.json").read_bytes() == lock_before
+
+
+def test_another_spec_is_refused_with_each_difference(
+    vae_runs: dict[str, Path], tmp_path: Path, run_cli
+) -> None:
+    run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
+    lock_before = (run / "spec.lock.json").read_bytes()
+    changed = write(tmp_path, VAE.replace("latent_dim: 2", "latent_dim: 3"), "other.yaml")
+
+    code, _, err = run_cli(
+        "train",
+        str(changed),
+        "--resume",
+        str(run),
+        "--epochs",
+        "3",
+        "--set",
+        "training.optimizer.learning_rate=0.02",
+        "--quiet",
+    )
+
+    assert code == 1
+    assert "differs in 2 fields besides training.epochs" in err
+    assert "model.latent_dim: 2 in the run, 3 given" in err
+    assert "training.optimizer.learning_rate: 0.01 in the run, 0.02 given" in err
+    assert (run / "spec.lock.json").read_bytes() == lock_before
+
+
+def test_the_runs_own_spec_file_is_accepted_as_the_spec(
+    vae_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Restating the spec is no change; its epochs (1) are not more than the run has."""
+    run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
+    with pytest.raises(RunError, match="already has 1 epochs"):
+        resume(run, quiet=True, spec=vae_runs["spec"])
+
+
+def test_an_unfinished_run_is_finished_first(vae_runs: dict[str, Path], tmp_path: Path) -> None:
+    run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
+    (run / "status.json").write_text(json.dumps({"status": "interrupted"}))
+    with pytest.raises(RunError, match=r"finish it first with `gencompile train --resume"):
+        resume(run, quiet=True, epochs=3)
+
+
+def test_a_run_without_its_last_checkpoint_is_refused(
+    vae_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
+    (run / "checkpoints" / "epoch-0001.json").unlink()
+    with pytest.raises(RunError, match=r"no checkpoint of its last epoch \(1\)"):
+        resume(run, quiet=True, epochs=3)
+
+
+def test_an_early_stopped_run_is_refused(vae_runs: dict[str, Path], tmp_path: Path) -> None:
+    run = Path(shutil.copytree(vae_runs["continued"], tmp_path / "run"))
+    record = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps(dict(record, epochs=2)))
+    with pytest.raises(RunError, match="stopped after 2 of its 3 epochs"):
+        resume(run, quiet=True, epochs=5)
+
+
+# -- slower: a GAN, EM, a cosine schedule, reproduce -------------------------------------------
+
+
+@pytest.mark.slow
+def test_continued_gan_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    """Two optimizers, R1 and the generator's EMA: all of it carries on."""
+    spec = write(tmp_path, GAN)
+    train(spec, run_dir=tmp_path / "continued", quiet=True)
+    continued = resume(tmp_path / "continued", quiet=True, epochs=3)
+    whole = train(spec, epochs=3, run_dir=tmp_path / "whole", quiet=True)
+    assert continued.record["weights_sha256"] == whole.record["weights_sha256"]
+    assert continued.metrics == whole.metrics
+    assert_same_history(tmp_path / "continued", tmp_path / "whole")
+
+
+@pytest.mark.slow
+def test_continued_em_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    """EM's epochs are its iterations: continuing raises max_iter with them."""
+    spec = Path(__file__).resolve().parents[1] / "specs" / "gmm_moons.yaml"
+    overrides = ["data.batch_size=256", "model.algorithm.tol=0.0"]
+    train(spec, overrides, epochs=2, run_dir=tmp_path / "continued", quiet=True)
+    continued = resume(tmp_path / "continued", quiet=True, epochs=4)
+    whole = train(spec, overrides, epochs=4, run_dir=tmp_path / "whole", quiet=True)
+    assert continued.record["weights_sha256"] == whole.record["weights_sha256"]
+    assert continued.metrics == whole.metrics
+    assert_same_history(tmp_path / "continued", tmp_path / "whole")
+
+
+@pytest.mark.slow
+def test_converged_em_is_refused(tmp_path: Path) -> None:
+    spec = Path(__file__).resolve().parents[1] / "specs" / "gmm_moons.yaml"
+    overrides = ["data.batch_size=256", "model.algorithm.tol=0.01"]  # converges at epoch 3
+    train(spec, overrides, epochs=5, run_dir=tmp_path / "run", quiet=True)
+    with pytest.raises(RunError, match=r"stopped after 3 of its 5 epochs \(EM converged"):
+        resume(tmp_path / "run", quiet=True, epochs=8)
+
+
+@pytest.mark.slow
+def test_cosine_continuation_warns_and_reproduces_by_replaying_it(tmp_path: Path) -> None:
+    """A cosine decay is sized to the total: the continuation is not the uninterrupted run,
+    but `reproduce` replays it (1 epoch, then on to 3) to the same weights."""
+    from gencompile.reproduction import reproduce
+
+    cosine = VAE.replace(
+        "exponential_decay, decay_steps: 5, decay_rate: 0.9, warmup_steps: 10", "cosine_decay"
+    )
+    spec = write(tmp_path, cosine)
+    train(spec, run_dir=tmp_path / "run", quiet=True)
+    with pytest.warns(UserWarning, match="cosine_decay.*differs from an uninterrupted 3-epoch"):
+        continued = resume(tmp_path / "run", quiet=True, epochs=3)
+    whole = train(spec, epochs=3, run_dir=tmp_path / "whole", quiet=True)
+    assert continued.record["weights_sha256"] != whole.record["weights_sha256"]
+
+    again = reproduce(tmp_path / "run", tmp_path / "again")
+
+    assert again.identical
+    assert_same_history(tmp_path / "again", tmp_path / "run")
+
+
+def test_a_revision_chain_that_does_not_follow_is_refused(
+    vae_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Even with its checksum recomputed, a lock whose revisions skip epochs is no lock
+    gencompile wrote."""
+    from gencompile.compiler.project import write_lock
+
+    run = Path(shutil.copytree(vae_runs["continued"], tmp_path / "run"))
+    lock = read_lock(run)
+    lock["revisions"][0]["epochs_after"] = 5  # the resolved spec trains 3
+    write_lock(run, lock)
+    with pytest.raises(RunError, match="its last revision ends at 5 epochs but its resolved_spec"):
+        read_lock(run)
+
+
+@pytest.mark.slow
+def test_an_interrupted_continuation_resumes_to_the_uninterrupted_run(
+    vae_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C in epoch 3 of a continuation from 1 to 3; `--resume RUN` then finishes it."""
+    import keras
+
+    from gencompile.run_status import RunInterrupted
+
+    class InterruptInEpoch3(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    fit = keras.Model.fit
+
+    def fit_until_interrupted(self, *args, callbacks=(), **kwargs):
+        return fit(self, *args, callbacks=[*callbacks, InterruptInEpoch3()], **kwargs)
+
+    run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
+    monkeypatch.setattr(keras.Model, "fit", fit_until_interrupted)
+    with pytest.raises(RunInterrupted):
+        resume(run, quiet=True, epochs=3)
+    monkeypatch.undo()
+    assert read_lock(run)["revisions"][0]["epochs_after"] == 3
+
+    finished = resume(run, quiet=True)
+
+    whole = json.loads((vae_runs["whole"] / "metrics.json").read_text())
+    assert finished.record["weights_sha256"] == whole["weights_sha256"]
+    assert_same_history(run, vae_runs["whole"])
