@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -381,22 +381,70 @@ def evaluate(
 
 
 @app.command()
-def compare(runs: Annotated[list[Path], typer.Argument(help="Run directories.")]) -> None:
-    """Print one table of several runs' metrics (a column per run)."""
-    from gencompile.report import compare_runs
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories, or sweep folders.")],
+    sort: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Order by this metric (best first where known) or spec field."),
+    ] = None,
+    descending: Annotated[
+        Optional[bool],  # noqa: UP045
+        typer.Option("--descending/--ascending", help="Override the order --sort infers."),
+    ] = None,
+    format_: Annotated[
+        str, typer.Option("--format", help="table, csv or markdown (to stdout).")
+    ] = "table",
+    plot: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="Also draw the runs' differing fields against the metric (.png)."),
+    ] = None,
+) -> None:
+    """One row per run: its status, the spec fields that differ between the runs, and every
+    metric. A sweep folder stands for its trials."""
+    from gencompile.comparison import compare as compare_runs
+    from gencompile.comparison import to_csv, to_markdown
 
-    comparison = compare_runs(runs)
-    table = _table("metrics")
-    table.add_column("metric")
-    for label in comparison.runs:
-        table.add_column(label, justify="right", overflow="fold")
-    table.add_column("unit")
-    for name, values, unit in comparison.rows:
-        table.add_row(name, *values, unit)
-    out.print(table)
-    if comparison.not_alike:
+    if format_ not in ("table", "csv", "markdown"):
+        raise typer.BadParameter(f"--format {format_}: choose table, csv or markdown")
+    table = compare_runs(runs, sort, descending)
+    if format_ == "csv":
+        sys.stdout.write(to_csv(table))
+    elif format_ == "markdown":
+        sys.stdout.write(to_markdown(table))
+    else:
+        _print_run_table(table)
+    if plot is not None:
+        from gencompile.comparison_plot import plot_runs
+
+        metric = table.sort if table.sort in table.metrics else next(iter(table.metrics), "")
+        err.print(f"wrote {plot_runs(table, metric, plot)}", highlight=False)
+
+
+def _print_run_table(table: Any) -> None:
+    """The comparison on the terminal, with the order, units and caveats spelled out."""
+    from gencompile.report import METRIC_UNITS
+
+    order = ""
+    if table.sort:
+        order = f", by {table.sort} {'descending' if table.descending else 'ascending'}"
+    rich_table = _table(f"{len(table.entries)} runs{order}")
+    for column in table.header:
+        numeric = column in table.metrics
+        rich_table.add_column(
+            column,
+            justify="right" if numeric else "left",
+            overflow="fold",
+            no_wrap=column == "run",  # a run's label is what one copies
+        )
+    for entry in table.entries:
+        rich_table.add_row(*table.cells(entry))
+    out.print(rich_table)
+    units = [f"{name}: {METRIC_UNITS[name][0]}" for name in table.metrics if name in METRIC_UNITS]
+    if units:
+        out.print("units: " + "; ".join(units), highlight=False, markup=False, soft_wrap=True)
+    if table.not_alike:
         out.print(
-            f"computed differently: {', '.join(comparison.not_alike)} (other networks, sample "
+            f"computed differently: {', '.join(table.not_alike)} (other networks, sample "
             "counts or splits; see computed_with in each run's metrics.json)",
             highlight=False,
             markup=False,
