@@ -452,6 +452,91 @@ def _print_run_table(table: Any) -> None:
 
 
 @app.command()
+def sweep(
+    spec: Annotated[Path, typer.Argument(help="The base spec of every trial.")],
+    grid: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(help="A grid field: path=v1,v2,... (values YAML); trials: every combination."),
+    ] = None,
+    search: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="grid (with --grid) or optuna (the spec's sweep: ranges)."),
+    ] = None,
+    trials: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(min=1, help="Finished trials an optuna search runs in all."),
+    ] = None,
+    metric: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="metrics.json name or per-epoch val_* log (default: the spec's)."),
+    ] = None,
+    direction: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="minimize or maximize (default: from the metric)."),
+    ] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1)] = None,  # noqa: UP045
+    set_: SetOption = None,
+    name: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="The sweep's folder and study name (default: the spec's name)."),
+    ] = None,
+    sweeps_dir: Annotated[Path, typer.Option(help="Where sweep folders go.")] = Path("sweeps"),
+    storage: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Optuna database URL (default: SQLite in the sweep folder)."),
+    ] = None,
+    pruning: Annotated[bool, typer.Option(help="Prune trials by a per-epoch val_* metric.")] = True,
+) -> None:
+    """Train a spec many times over a grid or an Optuna search; print the best trial.
+
+    Re-running the same command continues the sweep."""
+    from gencompile.report import format_value
+    from gencompile.sweep import plan_sweep, run_sweep
+
+    planned = plan_sweep(
+        spec,
+        grid,
+        search,
+        trials,
+        metric,
+        direction,
+        set_,
+        epochs,
+        name,
+        sweeps_dir,
+        storage,
+        pruning,
+    )
+
+    def echo(line: str) -> None:
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+    result = run_sweep(planned, echo)
+    table = _table(f"sweep {planned.name}: {planned.direction} {planned.metric}")
+    paths = list(planned.grid or planned.parameters)
+    for column in ("trial", "state", planned.metric, *paths):
+        table.add_column(column, overflow="fold")
+    for row in result.rows:
+        value = "" if row.value is None else format_value(row.value)
+        fields = [json.dumps(row.values[p]) if p in row.values else "" for p in paths]
+        table.add_row(str(row.number), row.state, value, *fields)
+    out.print(table)
+    out.print(f"summary: {result.summary}", highlight=False)
+    if result.best is None:
+        err.print("no trial finished", style="red")
+        raise typer.Exit(1)
+    best = result.best
+    shown = " ".join(f"{p}={json.dumps(v)}" for p, v in best.values.items())
+    out.print(
+        f"best: trial {best.number}, {planned.metric} {format_value(best.value)}: {shown}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    out.print(f"run: {best.run_dir}", highlight=False)
+
+
+@app.command()
 def impute(
     run: Path,
     input_csv: Annotated[
