@@ -12,7 +12,7 @@ from gencompile.comparison import RunTable, _field_text, lower_is_better
 from gencompile.errors import GencompileError
 from gencompile.files import atomic_open
 
-LOG_SPAN = 20.0  # positive values spanning more than this ratio get a log axis
+LOG_SPAN = 10.0  # positive values spanning more than a decade get a log axis
 
 
 def _axis(values: list[Any]) -> tuple[list[float], str, list[tuple[float, str]] | None]:
