@@ -41,6 +41,8 @@ def plot_runs(table: RunTable, metric: str, path: Path) -> Path:
 
     matplotlib.use("Agg")  # files only, never a window
     import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
 
     entries = [e for e in table.entries if isinstance(e.metrics.get(metric), (int, float))]
     fields = [p for p in table.differing if p not in ("name", "description")]
@@ -48,6 +50,7 @@ def plot_runs(table: RunTable, metric: str, path: Path) -> Path:
     better = "lower is better" if lower_is_better(metric) else "higher is better"
     if lower_is_better(metric) is None:
         better = ""
+    points: Any  # what the colour bar reads: the scatter, or the lines' colour map
     figure, ax = plt.subplots(figsize=(max(6.0, 2.2 * (len(fields) + 1)), 4.5), dpi=100)
     if len(fields) == 1:
         xs, note, ticks = _axis([e.fields.get(fields[0]) for e in entries])
@@ -83,7 +86,7 @@ def plot_runs(table: RunTable, metric: str, path: Path) -> Path:
             labels.append(f"{name}\n{ends}")
         ax.set_xticks(range(len(columns)), labels, fontsize=8)
         ax.set_yticks([0, 1], ["min", "max"])
-        points = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(low, high))
+        points = ScalarMappable(cmap=cmap, norm=Normalize(low, high))
     figure.colorbar(points, ax=ax, label=f"{metric} ({better})" if better else metric)
     ax.set_title(f"{len(entries)} runs: {metric} by the fields that differ", fontsize=10)
     figure.tight_layout()

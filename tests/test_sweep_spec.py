@@ -132,6 +132,45 @@ def test_grid_values_are_checked_and_located_at_the_option(tmp_path: Path) -> No
     )
 
 
+CONV = """\
+spec_version: 1
+name: conv
+data:
+  source: {type: builtin, name: digits}
+  preprocessing: {scale: [0.0, 1.0]}
+model:
+  family: vae
+  latent_dim: 2
+  encoder:
+    layers:
+      - {type: conv2d, filters: 4, kernel_size: 3, strides: 2, padding: valid}
+      - {type: flatten}
+  decoder: {mlp: [8]}
+  likelihood: {type: bernoulli}
+sweep:
+  parameters:
+    model.encoder.layers[0].kernel_size: {type: int, low: 3, high: 12}
+"""
+
+
+def test_what_only_compiling_finds_is_found_before_any_trial(tmp_path: Path) -> None:
+    """A kernel wider than the 8x8 digits passes the field's own check, not the compiler's."""
+    spec = write_spec(tmp_path, CONV)
+    with pytest.raises(SpecError) as info:
+        plan_sweep(spec, search="optuna", sweeps_dir=tmp_path)
+    assert [str(p) for p in info.value.problems] == [
+        f"{spec}:17:5: sweep.parameters.model.encoder.layers[0].kernel_size: "
+        "model.encoder.layers[0]: with model.encoder.layers[0].kernel_size=12: kernel 12 is "
+        "larger than the input's size 8 (padding valid)"
+    ]
+    with pytest.raises(SpecError) as info:
+        plan_sweep(spec, ["model.encoder.layers[0].kernel_size=3,20"], sweeps_dir=tmp_path)
+    assert [str(p) for p in info.value.problems] == [
+        "--grid: model.encoder.layers[0]: with model.encoder.layers[0].kernel_size=20: kernel "
+        "20 is larger than the input's size 8 (padding valid)"
+    ]
+
+
 def test_a_grid_plan_has_every_combination_and_its_metric(tmp_path: Path) -> None:
     spec = write_spec(tmp_path)
     sweep = plan_sweep(

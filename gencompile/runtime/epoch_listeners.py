@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import keras
 
@@ -29,7 +30,7 @@ def listening(listener: EpochListener) -> Iterator[None]:
 class EpochListeners(keras.callbacks.Callback):
     """Passes each epoch's logs (1-based epoch) to the listeners; any may stop the fit."""
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         values = {key: float(value) for key, value in (logs or {}).items()}
         for listener in list(_LISTENERS):
             if listener(epoch + 1, values):

@@ -3,14 +3,18 @@ every grid combination lowered, the metric and its direction: all before any tri
 
 from __future__ import annotations
 
+import functools
 import itertools
+import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from gencompile.errors import Problem, SpecError
 from gencompile.report import METRIC_UNITS
-from gencompile.spec.sweep import Parameter, override_text
+from gencompile.spec.loader import Marks
+from gencompile.spec.sweep import Parameter, candidates, override_text
 
 Kind = Literal["grid", "optuna"]
 Direction = Literal["minimize", "maximize"]
@@ -108,7 +112,7 @@ def metric_direction(metric: str, given: str | None) -> Direction:
 
 
 def _default_metric(plan: Any) -> str:
-    metrics = list(plan.evaluation.get("metrics", []))
+    metrics = [str(name) for name in plan.evaluation.get("metrics", [])]
     if not metrics:
         return "val_loss"
     return METRIC_OUTPUTS.get(metrics[0], metrics[0])
@@ -198,8 +202,12 @@ def plan_sweep(
         every += _validated_every_epoch(loaded.spec, raw.marks)
         loaded = validate_raw(read_spec(spec, every, start_of=default_mapping))
     plan = lower(loaded)
-    for combination in combinations(grid):
-        lower(validate_raw(read_spec(spec, [*every, *overrides_of(combination)], default_mapping)))
+    for combination in combinations(grid):  # what only compiling finds (shapes, sizes)
+        _compiled(spec, every, combination, _at_grid)
+    for path, parameter in parameters.items():
+        for value in candidates(parameter):
+            at_parameter = functools.partial(_at, raw.marks, ("sweep", "parameters", path))
+            _compiled(spec, every, {path: value}, at_parameter)
     chosen = chosen or _default_metric(plan)
     _check_metric(chosen, plan)
     how = metric_direction(chosen, direction or (block.direction if block else None))
@@ -219,6 +227,32 @@ def plan_sweep(
         pruning_off=_pruning(kind, chosen, pruning),
         seed=loaded.spec.seed,
     )
+
+
+def _compiled(
+    spec: Path, every: list[str], values: dict[str, Any], locate: Callable[[Problem], Problem]
+) -> None:
+    """Compile the spec with `values` set; its problems located by `locate`."""
+    from gencompile.compiler.lower import lower
+    from gencompile.spec import default_mapping, validate_raw
+    from gencompile.spec.loader import read_spec
+
+    try:
+        lower(validate_raw(read_spec(spec, [*every, *overrides_of(values)], default_mapping)))
+    except SpecError as error:
+        shown = ", ".join(f"{path}={json.dumps(value)}" for path, value in values.items())
+        raise SpecError(
+            [locate(replace(p, message=f"with {shown}: {p.message}")) for p in error.problems]
+        ) from None
+
+
+def _at_grid(problem: Problem) -> Problem:
+    return replace(problem, file="--grid", line=None, column=None)
+
+
+def _at(marks: Marks, where: tuple[str, ...], problem: Problem) -> Problem:
+    """`problem` located at the sweep parameter that caused it."""
+    return marks.problem(where, f"{problem.path}: {problem.message}", problem.hint, at_key=True)
 
 
 def _validated_every_epoch(spec: Any, marks: Any) -> list[str]:
