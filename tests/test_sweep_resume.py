@@ -81,6 +81,8 @@ def test_an_interrupted_grid_continues_and_skips_what_finished(
     with pytest.raises(RunInterrupted, match="run the same sweep command again to continue"):
         run_sweep(grid_plan(spec, tmp_path), echo=lambda line: None)
     assert len(first.calls) == 3  # two finished, the third stopped
+    summary = (tmp_path / "sweeps/tiny-vae/summary.csv").read_text().splitlines()
+    assert [line.split(",")[1] for line in summary[1:]] == ["complete", "complete", "failed"]
     second = FakeTraining()
     monkeypatch.setattr("gencompile.runs.train", second)
     lines: list[str] = []

@@ -32,9 +32,6 @@ class SweepResult:
     skipped: int = 0  # grid combinations finished before
 
 
-# --------------------------------------------------------------------------- running
-
-
 def run_sweep(sweep: Sweep, echo: Callable[[str], None] = print) -> SweepResult:
     """Run (or continue) the sweep's trials; write its summary; return every trial."""
     import optuna
@@ -54,13 +51,15 @@ def run_sweep(sweep: Sweep, echo: Callable[[str], None] = print) -> SweepResult:
     if sweep.kind == "optuna":
         echo(sweep.pruning_off or f"pruning by {sweep.metric} after each epoch (median rule)")
     ran = skipped = 0
-    with _interrupt_message(sweep):
-        if sweep.kind == "grid":
-            ran, skipped = _run_grid(sweep, study, echo)
-        else:
-            ran = _run_search(sweep, study, echo)
-    rows = trial_rows(study, sweep)
-    summary = write_summary(sweep, rows)
+    try:
+        with _interrupt_message(sweep):
+            if sweep.kind == "grid":
+                ran, skipped = _run_grid(sweep, study, echo)
+            else:
+                ran = _run_search(sweep, study, echo)
+    finally:  # an interrupted sweep's summary lists what it did so far
+        rows = trial_rows(study, sweep)
+        summary = write_summary(sweep, rows)
     return SweepResult(sweep, rows, best_row(rows, sweep.direction), summary, ran, skipped)
 
 
