@@ -1,6 +1,7 @@
 """Sweeps that really train: a 2x2 grid on a tiny spec (four ordinary runs with the right
-overrides, a summary, compare of the sweep folder), an Optuna search of two trials, and a
-trial pruned through the epoch listener (its fit stops after the first epoch)."""
+overrides, a summary, compare of the sweep folder); in the slow tier an Optuna search of two
+trials and a trial pruned through the epoch listener (its fit stops after the first
+epoch), whose callback the default tier checks without training."""
 
 from __future__ import annotations
 
@@ -110,6 +111,7 @@ def test_an_optuna_search_of_two_trials(spec: Path, run_cli) -> None:
     assert f"best: trial {study.best_trial.number}, elbo" in out
 
 
+@pytest.mark.slow  # test_the_epoch_listener_stops_a_fit covers the callback without training
 def test_a_pruned_trial_stops_after_its_epoch(
     spec: Path, run_cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -127,3 +129,29 @@ def test_a_pruned_trial_stops_after_its_epoch(
     assert lock["resolved_spec"]["training"]["validation_every_epochs"] == 1
     summary = Path("sweeps/pruned/summary.csv").read_text()
     assert ",pruned," in summary and "pruned after epoch 1" in summary
+
+
+def test_the_epoch_listener_stops_a_fit() -> None:
+    """What a pruned trial relies on: listeners see each epoch's logs (1-based epochs) and
+    any one of them answering True stops the fit; nobody listening adds no callback."""
+    from types import SimpleNamespace
+
+    from gencompile.runtime import epoch_listeners
+
+    assert epoch_listeners.callbacks() == []
+    seen: list[tuple[int, dict[str, float]]] = []
+
+    def listener(epoch: int, logs: dict[str, float]) -> bool:
+        seen.append((epoch, logs))
+        return logs.get("val_loss", 0.0) > 10
+
+    with epoch_listeners.listening(listener):
+        [callback] = epoch_listeners.callbacks()
+        model = SimpleNamespace(stop_training=False)
+        callback.set_model(model)
+        callback.on_epoch_end(0, {"loss": 3.0, "val_loss": 5.0})
+        assert model.stop_training is False
+        callback.on_epoch_end(1, {"loss": 2.0, "val_loss": 12.0})
+        assert model.stop_training is True
+    assert seen == [(1, {"loss": 3.0, "val_loss": 5.0}), (2, {"loss": 2.0, "val_loss": 12.0})]
+    assert epoch_listeners.callbacks() == []  # the block's end removes the listener
