@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -396,26 +396,159 @@ def evaluate(
 
 
 @app.command()
-def compare(runs: Annotated[list[Path], typer.Argument(help="Run directories.")]) -> None:
-    """Print one table of several runs' metrics (a column per run)."""
-    from gencompile.report import compare_runs
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories, or sweep folders.")],
+    sort: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Order by this metric (best first where known) or spec field."),
+    ] = None,
+    descending: Annotated[
+        Optional[bool],  # noqa: UP045
+        typer.Option("--descending/--ascending", help="Override the order --sort infers."),
+    ] = None,
+    format_: Annotated[
+        str, typer.Option("--format", help="table, csv or markdown (to stdout).")
+    ] = "table",
+    plot: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="Also draw the runs' differing fields against the metric (.png)."),
+    ] = None,
+) -> None:
+    """One row per run: its status, the spec fields that differ between the runs, and every
+    metric. A sweep folder stands for its trials."""
+    from gencompile.comparison import compare as compare_runs
+    from gencompile.comparison import to_csv, to_markdown
 
-    comparison = compare_runs(runs)
-    table = _table("metrics")
-    table.add_column("metric")
-    for label in comparison.runs:
-        table.add_column(label, justify="right", overflow="fold")
-    table.add_column("unit")
-    for name, values, unit in comparison.rows:
-        table.add_row(name, *values, unit)
-    out.print(table)
-    if comparison.not_alike:
+    if format_ not in ("table", "csv", "markdown"):
+        raise typer.BadParameter(f"--format {format_}: choose table, csv or markdown")
+    table = compare_runs(runs, sort, descending)
+    if format_ == "csv":
+        sys.stdout.write(to_csv(table))
+    elif format_ == "markdown":
+        sys.stdout.write(to_markdown(table))
+    else:
+        _print_run_table(table)
+    if plot is not None:
+        from gencompile.comparison_plot import plot_runs
+
+        metric = table.sort if table.sort in table.metrics else next(iter(table.metrics), "")
+        err.print(f"wrote {plot_runs(table, metric, plot)}", highlight=False)
+
+
+def _print_run_table(table: Any) -> None:
+    """The comparison on the terminal, with the order, units and caveats spelled out."""
+    from gencompile.report import METRIC_UNITS
+
+    order = ""
+    if table.sort:
+        order = f", by {table.sort} {'descending' if table.descending else 'ascending'}"
+    rich_table = _table(f"{len(table.entries)} runs{order}")
+    for column in table.header:
+        numeric = column in table.metrics
+        rich_table.add_column(
+            column,
+            justify="right" if numeric else "left",
+            overflow="fold",
+            no_wrap=column == "run",  # a run's label is what one copies
+        )
+    for entry in table.entries:
+        rich_table.add_row(*table.cells(entry))
+    out.print(rich_table)
+    units = [f"{name}: {METRIC_UNITS[name][0]}" for name in table.metrics if name in METRIC_UNITS]
+    if units:
+        out.print("units: " + "; ".join(units), highlight=False, markup=False, soft_wrap=True)
+    if table.not_alike:
         out.print(
-            f"computed differently: {', '.join(comparison.not_alike)} (other networks, sample "
+            f"computed differently: {', '.join(table.not_alike)} (other networks, sample "
             "counts or splits; see computed_with in each run's metrics.json)",
             highlight=False,
             markup=False,
         )
+
+
+@app.command()
+def sweep(
+    spec: Annotated[Path, typer.Argument(help="The base spec of every trial.")],
+    grid: Annotated[
+        Optional[list[str]],  # noqa: UP045
+        typer.Option(help="A grid field: path=v1,v2,... (values YAML); trials: every combination."),
+    ] = None,
+    search: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="grid (with --grid) or optuna (the spec's sweep: ranges)."),
+    ] = None,
+    trials: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(min=1, help="Finished trials an optuna search runs in all."),
+    ] = None,
+    metric: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="metrics.json name or per-epoch val_* log (default: the spec's)."),
+    ] = None,
+    direction: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="minimize or maximize (default: from the metric)."),
+    ] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1)] = None,  # noqa: UP045
+    set_: SetOption = None,
+    name: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="The sweep's folder and study name (default: the spec's name)."),
+    ] = None,
+    sweeps_dir: Annotated[Path, typer.Option(help="Where sweep folders go.")] = Path("sweeps"),
+    storage: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Optuna database URL (default: SQLite in the sweep folder)."),
+    ] = None,
+    pruning: Annotated[bool, typer.Option(help="Prune trials by a per-epoch val_* metric.")] = True,
+) -> None:
+    """Train a spec many times over a grid or an Optuna search; print the best trial.
+
+    Re-running the same command continues the sweep."""
+    from gencompile.report import format_value
+    from gencompile.sweep import plan_sweep, run_sweep
+
+    planned = plan_sweep(
+        spec,
+        grid,
+        search,
+        trials,
+        metric,
+        direction,
+        set_,
+        epochs,
+        name,
+        sweeps_dir,
+        storage,
+        pruning,
+    )
+
+    def echo(line: str) -> None:
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+    result = run_sweep(planned, echo)
+    table = _table(f"sweep {planned.name}: {planned.direction} {planned.metric}")
+    paths = list(planned.grid or planned.parameters)
+    for column in ("trial", "state", planned.metric, *paths):
+        table.add_column(column, overflow="fold")
+    for row in result.rows:
+        value = "" if row.value is None else format_value(row.value)
+        fields = [json.dumps(row.values[p]) if p in row.values else "" for p in paths]
+        table.add_row(str(row.number), row.state, value, *fields)
+    out.print(table)
+    out.print(f"summary: {result.summary}", highlight=False)
+    if result.best is None:
+        err.print("no trial finished", style="red")
+        raise typer.Exit(1)
+    best = result.best
+    shown = " ".join(f"{p}={json.dumps(v)}" for p, v in best.values.items())
+    out.print(
+        f"best: trial {best.number}, {planned.metric} {format_value(best.value)}: {shown}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    out.print(f"run: {best.run_dir}", highlight=False)
 
 
 @app.command()

@@ -15,6 +15,7 @@ from gencompile.errors import RunError
 _SUBMODULES = {
     "autoregressive",
     "callbacks",
+    "epoch_listeners",
     "checkpoints",
     "data",
     "diffusion",

@@ -23,7 +23,7 @@ import tensorflow as tf
 from gencompile.errors import RunError
 from gencompile.files import atomic_save
 from gencompile.runtime import callbacks as cb
-from gencompile.runtime import checkpoints, cluster, pictures, repro
+from gencompile.runtime import checkpoints, cluster, epoch_listeners, pictures, repro
 from gencompile.runtime.contract import InitializedFromData, OutputConfig, TrainingConfig
 from gencompile.runtime.optimizers import make_optimizer
 from gencompile.runtime.splits import head
@@ -281,6 +281,7 @@ def fit(
     callbacks = fit_callbacks(model, data, training, output, run_dir, guard, initial_epoch)
     if not quiet:
         callbacks.append(EpochProgress(epochs, initial_epoch))
+    callbacks += epoch_listeners.callbacks()  # after history.csv has the epoch
     if initial_epoch == 0 and isinstance(model, InitializedFromData):
         model.initialize(data)  # data-dependent initialisation (k-means, actnorm, ...)
     fixed_steps = training["steps_per_epoch"]

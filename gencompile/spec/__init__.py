@@ -27,6 +27,7 @@ from gencompile.spec.loader import (
     read_spec_text,
 )
 from gencompile.spec.root import SPEC_VERSION, Spec
+from gencompile.spec.sweep import sweep_problems
 
 __all__ = [
     "SPEC_VERSION",
@@ -56,6 +57,7 @@ def validate_raw(raw: RawSpec) -> LoadedSpec:
     except ValidationError as err:
         raise SpecError(problems_from_validation(err, Spec, raw.data, raw.marks)) from None
     problems = run_checks(spec, raw.marks) + check_file_paths(spec, raw)
+    problems = problems or sweep_problems(raw.data, raw.marks, spec.sweep)  # on a sound base
     if problems:
         raise SpecError(problems)
     return LoadedSpec(spec=spec, marks=raw.marks, path=raw.path, text=raw.text)

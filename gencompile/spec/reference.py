@@ -53,6 +53,7 @@ BLOCKS: dict[str, Block] = {
     "training": Block("TrainingSpec", "training", 3),
     "evaluation": Block("EvaluationSpec", "evaluation", 3),
     "output": Block("OutputSpec", "output", 3),
+    "sweep": Block("SweepSpec", "sweep", 3),
 }
 # Objects with a section of their own (the anchor of its hand-written heading): elsewhere a
 # field of that type links to the section.
@@ -62,6 +63,7 @@ SECTIONS: dict[str, str] = {
     "TrainingSpec": "training",
     "EvaluationSpec": "evaluation",
     "OutputSpec": "output",
+    "SweepSpec": "sweep",
     **{cls.__name__: f"family-{name}" for name, cls in FAMILIES.items()},
 }
 SECTION_NAMES = {"Network": "network"}  # the link's text, when not its section's anchor
@@ -212,6 +214,8 @@ class _Renderer:
             choice, list_path = self._choice(inner), full
             if choice is None and inner.get("type") == "array":
                 choice, list_path = self._choice(inner.get("items", {})), f"{full}[]"
+            if choice is None and isinstance(inner.get("additionalProperties"), dict):
+                choice, list_path = self._choice(inner["additionalProperties"]), f"{full}.*"
             if choice is not None and self._unshown(choice):
                 choices.append((list_path, choice))
             shown = inner if nullable else field  # the default column says null
@@ -309,6 +313,8 @@ class _Renderer:
             items = node.get("items", {})
             mappings = "mappings, " if "discriminator" in items else ""
             return f"list of {mappings}{self._type(items)}{_size(node)}"
+        if kind == "object" and isinstance(node.get("additionalProperties"), dict):
+            return f"mapping of names to {self._type(node['additionalProperties'])}{_size(node)}"
         if kind == "object" and len(node.get("patternProperties", {})) == 1:
             [(pattern, values)] = node["patternProperties"].items()
             keys = self._type({"type": "string", "pattern": pattern})

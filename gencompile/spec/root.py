@@ -10,6 +10,7 @@ from gencompile.spec.base import ProjectName, Seed, StrictModel
 from gencompile.spec.data import DataSpec
 from gencompile.spec.evaluation import EvaluationSpec, OutputSpec
 from gencompile.spec.families import model_union
+from gencompile.spec.sweep import SweepSpec
 from gencompile.spec.training import TrainingSpec
 
 SPEC_VERSION = 1
@@ -46,6 +47,9 @@ class Spec(StrictModel):
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
+    sweep: SweepSpec | None = Field(
+        None, exclude=True, description="Ranges `gencompile sweep` searches (not part of a run)."
+    )
 
     @field_validator("spec_version")
     @classmethod

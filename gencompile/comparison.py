@@ -1,0 +1,245 @@
+"""`gencompile compare`: runs side by side, one row per run, sorted, as a table, CSV or
+Markdown, with the spec fields that differ between them.
+
+A run's fields are its lock's resolved spec flattened to `--set` paths
+(`training.optimizer.learning_rate`); a field shows when the runs do not all agree on it,
+which for a sweep's trials is what the sweep changed. A sweep folder given as a run stands
+for its trials. Reading runs needs no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from gencompile.errors import GencompileError
+from gencompile.files import read_json
+from gencompile.markdown import markdown_text
+from gencompile.report import METRIC_UNITS, _settings, format_value
+
+SWEEP_FILE = "sweep.json"  # as gencompile.sweep writes it (not imported: it imports optuna's types)
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    label: str
+    status: str
+    metrics: dict[str, float]
+    fields: dict[str, Any]  # flattened resolved spec: path -> value
+    computed_with: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunTable:
+    """Runs as rows: label, status, the differing fields, then every metric."""
+
+    entries: list[RunEntry]
+    differing: list[str]
+    metrics: list[str]
+    not_alike: list[str]  # metrics the runs computed with other settings
+    sort: str | None = None
+    descending: bool = False
+
+    @property
+    def header(self) -> list[str]:
+        return ["run", "status", *self.differing, *self.metrics]
+
+    def cells(self, entry: RunEntry, exact: bool = False) -> list[str]:
+        """A row as text: values as the table shows them, or `exact` (CSV: full floats)."""
+        fields = [
+            _field_text(entry.fields[p], exact) if p in entry.fields else "" for p in self.differing
+        ]
+        shown = [
+            ("" if name not in entry.metrics else _metric_text(entry.metrics[name], exact))
+            for name in self.metrics
+        ]
+        return [entry.label, entry.status, *fields, *shown]
+
+
+def _field_text(value: Any, exact: bool = True) -> str:
+    """A field's value as JSON (strings bare); a float to 4 significant digits unless exact."""
+    if isinstance(value, float) and not exact and math.isfinite(value):
+        return f"{value:.4g}"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _metric_text(value: Any, exact: bool) -> str:
+    return repr(float(value)) if exact and isinstance(value, (int, float)) else format_value(value)
+
+
+def run_folders(paths: list[Path]) -> list[Path]:
+    """The runs named: a sweep folder (it holds sweep.json) stands for its trial runs."""
+    found: list[Path] = []
+    for path in paths:
+        if (path / SWEEP_FILE).is_file() and not (path / "spec.lock.json").exists():
+            found += sorted(p for p in path.iterdir() if (p / "spec.lock.json").is_file())
+        else:
+            found.append(path)
+    return found
+
+
+def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    """`{"model": {"latent_dim": 8}}` -> `{"model.latent_dim": 8}`; a list of plain values
+    stays one value (`model.encoder.mlp: [256, 128]`), a list of mappings is indexed."""
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, inner in value.items():
+            flat.update(flatten(inner, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    if isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value):
+        flat = {}
+        for i, item in enumerate(value):
+            flat.update(flatten(item, f"{prefix}[{i}]"))
+        return flat
+    return {prefix: value}
+
+
+def read_entry(run_dir: Path) -> RunEntry:
+    from gencompile.lockfile import read_lock
+    from gencompile.run_status import read_status
+
+    lock = read_lock(run_dir)  # a damaged lock is one clear line, not a traceback
+    record = read_json(run_dir / "metrics.json")
+    status = read_status(run_dir) or ("finished" if "metrics" in record else "unknown")
+    return RunEntry(
+        label=f"{lock['name']}/{run_dir.name}",
+        status=status,
+        metrics=dict(record.get("metrics", {})),
+        fields=flatten(lock.get("resolved_spec", {})),
+        computed_with=record.get("computed_with", {}),
+    )
+
+
+def differing_fields(entries: list[RunEntry]) -> list[str]:
+    """Field paths whose values are not the same in every run (absent counts as a value)."""
+    paths = sorted({path for entry in entries for path in entry.fields})
+    missing = object()
+    return [
+        path
+        for path in paths
+        if len({json.dumps(e.fields.get(path, missing), default=str) for e in entries}) > 1
+    ]
+
+
+def _with_history(entry: RunEntry, run_dir: Path, name: str) -> RunEntry:
+    """The entry with the last finite value of history.csv's column `name`, if it has one."""
+    path = run_dir / "history.csv"
+    if not path.is_file():
+        return entry
+    with path.open(newline="") as handle:
+        cells = [row.get(name) or "" for row in csv.DictReader(handle)]
+    values = [float(cell) for cell in cells if cell and math.isfinite(float(cell))]
+    if not values:
+        return entry
+    return replace(entry, metrics={**entry.metrics, name: values[-1]})
+
+
+def lower_is_better(metric: str) -> bool | None:
+    """From METRIC_UNITS (a per-epoch val_X as X; losses lower); None when unknown."""
+    name = metric.removeprefix("val_")
+    how = METRIC_UNITS.get(name, ("", ""))[1]
+    if how == "lower is better" or name.endswith("loss"):
+        return True
+    if how == "higher is better":
+        return False
+    return None
+
+
+def ordered(entries: list[RunEntry], column: str, descending: bool) -> list[RunEntry]:
+    """Entries sorted by a metric, a field, `run` or `status`; runs without it go last."""
+
+    def value(entry: RunEntry) -> Any:
+        if column == "run":
+            return entry.label
+        if column == "status":
+            return entry.status
+        found = entry.metrics.get(column, entry.fields.get(column))
+        if isinstance(found, float) and math.isnan(found):
+            return None
+        return found
+
+    def key(entry: RunEntry) -> tuple[int, Any]:
+        found = value(entry)
+        if isinstance(found, (int, float)) and not isinstance(found, bool):
+            return (0, found)
+        return (1, _field_text(found))
+
+    present = [entry for entry in entries if value(entry) is not None]
+    absent = [entry for entry in entries if value(entry) is None]
+    return sorted(present, key=key, reverse=descending) + absent
+
+
+class UnknownColumn(GencompileError):
+    exit_code = 2  # a usage error, as a bad option is
+
+
+def compare(
+    paths: list[Path | str], sort: str | None = None, descending: bool | None = None
+) -> RunTable:
+    """Read the runs (a sweep folder: its trials) into one table, sorted by `sort`: a
+    metric (best first where METRIC_UNITS says which way is better), a field or `run`."""
+    folders = run_folders([Path(p) for p in paths])
+    entries = [read_entry(path) for path in folders]
+    paths_of = {entry.label: folder for entry, folder in zip(entries, folders, strict=True)}
+    metrics = sorted({name for entry in entries for name in entry.metrics})
+    not_alike = [
+        name
+        for name in metrics
+        if len({_settings(e.computed_with[name]) for e in entries if name in e.computed_with}) > 1
+    ]
+    table = RunTable(entries, differing_fields(entries), metrics, not_alike)
+    if sort is None:
+        return table
+    if sort.startswith("val_") and sort not in metrics:  # a per-epoch log: its last value
+        entries = [_with_history(entry, paths_of[entry.label], sort) for entry in entries]
+        metrics = sorted({name for entry in entries for name in entry.metrics})
+        table = RunTable(entries, table.differing, metrics, not_alike)
+    known = ["run", "status", *table.differing, *metrics]
+    known += sorted({path for entry in entries for path in entry.fields})
+    if sort not in known:
+        from gencompile.spec.diagnostics import did_you_mean
+
+        hint = did_you_mean(sort, known) or f"metrics here: {', '.join(metrics) or 'none'}"
+        raise UnknownColumn(f"--sort {sort}: no run has it ({hint})")
+    if descending is None:
+        descending = lower_is_better(sort) is False
+    if sort not in table.differing and sort not in metrics and sort not in ("run", "status"):
+        table = RunTable(entries, [*table.differing, sort], metrics, not_alike)
+    return RunTable(
+        ordered(entries, sort, descending), table.differing, metrics, not_alike, sort, descending
+    )
+
+
+def to_csv(table: RunTable) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(table.header)
+    writer.writerows(table.cells(entry, exact=True) for entry in table.entries)
+    return buffer.getvalue()
+
+
+def markdown_cell(text: str) -> str:
+    """Numbers as written; anything else escaped (a spec's values are text, not markup)."""
+    return text if re.fullmatch(r"[-+0-9.eE]*", text) else markdown_text(text)
+
+
+def to_markdown(table: RunTable) -> str:
+    """A Markdown table (the runs' text escaped), then the units of the metrics."""
+    lines = [
+        "| " + " | ".join(markdown_text(h) for h in table.header) + " |",
+        "|---|---|" + "---|" * len(table.differing) + "---:|" * len(table.metrics),
+    ]
+    lines += [
+        "| " + " | ".join(markdown_cell(c) for c in table.cells(entry)) + " |"
+        for entry in table.entries
+    ]
+    units = [f"{name}: {METRIC_UNITS[name][0]}" for name in table.metrics if name in METRIC_UNITS]
+    if units:
+        lines += ["", markdown_text("Units: " + "; ".join(units) + ".")]
+    return "\n".join(lines) + "\n"

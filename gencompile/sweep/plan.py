@@ -1,0 +1,295 @@
+"""Planning a sweep: the base spec, each grid value or range checked against its field,
+every grid combination lowered, the metric and its direction: all before any trial."""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from gencompile.errors import Problem, SpecError
+from gencompile.report import METRIC_UNITS
+from gencompile.spec.loader import Marks
+from gencompile.spec.sweep import Parameter, candidates, override_text
+
+Kind = Literal["grid", "optuna"]
+Direction = Literal["minimize", "maximize"]
+SWEEP_FILE = "sweep.json"
+# Names a metric of evaluation.metrics writes into metrics.json when not its own.
+METRIC_OUTPUTS = {"precision_recall": "precision", "mode_coverage": "modes_captured"}
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A checked sweep: what every trial trains and what is compared."""
+
+    name: str
+    folder: Path
+    spec: Path
+    overrides: tuple[str, ...]  # --set of every trial (with --epochs as training.epochs)
+    kind: Kind
+    grid: dict[str, list[Any]]  # kind grid: field path -> its values
+    parameters: dict[str, Parameter]  # kind optuna: field path -> its range
+    metric: str
+    direction: Direction
+    trials: int  # kind optuna: finished trials wanted in all
+    storage: str
+    pruning_off: str | None  # why pruning is off; None: on
+    seed: int
+
+    def identity(self) -> dict[str, Any]:
+        """What must match for a re-run to continue this sweep (not its trial count)."""
+        return {
+            "spec": str(self.spec.resolve()),
+            "overrides": list(self.overrides),
+            "kind": self.kind,
+            "grid": self.grid,
+            "parameters": {k: v.model_dump() for k, v in self.parameters.items()},
+            "metric": self.metric,
+            "direction": self.direction,
+        }
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def parse_grid(options: list[str], data: dict[str, Any], marks: Any) -> dict[str, list[Any]]:
+    """`--grid model.latent_dim=4,8,16` -> {"model.latent_dim": [4, 8, 16]}, each value
+    checked against its field (a value is YAML: `--grid model.encoder.mlp=[64],[128,64]`)."""
+    from gencompile.spec.loader import parse_yaml
+    from gencompile.spec.sweep import value_problems
+
+    grid: dict[str, list[Any]] = {}
+    problems: list[Problem] = []
+    for text in options:
+        path, sep, values_text = text.partition("=")
+        path = path.strip()
+        if not sep or not path or not values_text.strip():
+            raise SpecError(
+                [Problem("", f"--grid expects path=v1,v2,... (got {text!r})", "--grid")]
+            )
+        try:
+            values, _ = parse_yaml(f"[{values_text}]", "--grid")
+        except SpecError as err:
+            problems += [replace(p, path=path, line=None, column=None) for p in err.problems]
+            continue
+        if path in grid:
+            problems.append(Problem(path, "given twice", "--grid", hint="one --grid per field"))
+        grid[path] = list(values)
+        for problem in value_problems(data, marks, path, grid[path], ("sweep",)):
+            problems.append(replace(problem, path=path, file="--grid", line=None, column=None))
+    if problems:
+        raise SpecError(problems)
+    return grid
+
+
+def metric_direction(metric: str, given: str | None) -> Direction:
+    """`given`, else what METRIC_UNITS says of the metric (or of X for a per-epoch val_X)."""
+    if given is not None:
+        if given not in ("minimize", "maximize"):
+            raise SpecError([Problem("", "must be minimize or maximize", "--direction")])
+        return "minimize" if given == "minimize" else "maximize"
+    name = metric.removeprefix("val_")
+    how = METRIC_UNITS.get(name, ("", ""))[1]
+    if how == "lower is better" or name.endswith("loss"):
+        return "minimize"
+    if how == "higher is better":
+        return "maximize"
+    raise SpecError(
+        [
+            Problem(
+                "",
+                f"cannot tell whether a higher or a lower {metric} is better",
+                "--metric",
+                hint="give --direction minimize or --direction maximize",
+            )
+        ]
+    )
+
+
+def _default_metric(plan: Any) -> str:
+    metrics = [str(name) for name in plan.evaluation.get("metrics", [])]
+    if not metrics:
+        return "val_loss"
+    return METRIC_OUTPUTS.get(metrics[0], metrics[0])
+
+
+def _check_metric(metric: str, plan: Any) -> None:
+    """A per-epoch `val_*` log, or a metric this spec's evaluation writes: a typo is told
+    now, not after the first trial."""
+    known = set(METRIC_UNITS) | set(plan.evaluation.get("metrics", []))
+    if metric.startswith("val_") or metric in known or metric == "loss":
+        return
+    from gencompile.spec.diagnostics import did_you_mean
+
+    evaluated = ", ".join(plan.evaluation.get("metrics", [])) or "none"
+    raise SpecError(
+        [
+            Problem(
+                "",
+                f"unknown metric {metric!r} (this spec evaluates: {evaluated})",
+                "--metric",
+                hint=did_you_mean(metric, sorted(known))
+                or "give a metric of metrics.json or a per-epoch validation log such as val_loss",
+            )
+        ]
+    )
+
+
+def plan_sweep(
+    spec: Path,
+    grid_options: list[str] | None = None,
+    search: str | None = None,
+    trials: int | None = None,
+    metric: str | None = None,
+    direction: str | None = None,
+    overrides: list[str] | None = None,
+    epochs: int | None = None,
+    name: str | None = None,
+    sweeps_dir: Path = Path("sweeps"),
+    storage: str | None = None,
+    pruning: bool = True,
+) -> Sweep:
+    """Check everything a sweep needs before its first trial: the base spec, each grid
+    value or range against its field, every grid combination lowered, the metric."""
+    from gencompile.compiler.lower import lower
+    from gencompile.spec import default_mapping, validate_raw
+    from gencompile.spec.loader import read_spec
+
+    every = list(overrides or [])
+    if epochs is not None:
+        every.append(f"training.epochs={int(epochs)}")
+    raw = read_spec(spec, every, start_of=default_mapping)
+    loaded = validate_raw(raw)
+    block = loaded.spec.sweep
+    kind: Kind = "grid" if (grid_options and search in (None, "grid")) else "optuna"
+    if search not in (None, "grid", "optuna"):
+        raise SpecError(
+            [Problem("", f"unknown search {search!r}", "--search", hint="grid or optuna")]
+        )
+    grid: dict[str, list[Any]] = {}
+    parameters: dict[str, Parameter] = {}
+    if search == "grid" and not grid_options:
+        raise SpecError(
+            [Problem("", "a grid needs its values", "--grid", hint="--grid path=v1,v2")]
+        )
+    if kind == "grid":
+        grid = parse_grid(list(grid_options or []), raw.data, raw.marks)
+    elif grid_options:
+        raise SpecError(
+            [Problem("", "--grid gives a grid's values", "--search", hint="use --search grid")]
+        )
+    elif block is None:
+        raise SpecError(
+            [
+                Problem(
+                    "sweep",
+                    "an optuna search draws from the spec's sweep: block, and this spec has none",
+                    raw.marks.locate(()).file,
+                    hint="add sweep: {parameters: {model.latent_dim: {type: int, low: 4, "
+                    "high: 32}}} (docs/spec.md, Sweep), or give --grid path=v1,v2",
+                )
+            ]
+        )
+    else:
+        parameters = dict(block.parameters)
+    chosen = metric or (block.metric if block else None)
+    if (chosen or "").startswith("val_"):
+        every += _validated_every_epoch(loaded.spec, raw.marks)
+        loaded = validate_raw(read_spec(spec, every, start_of=default_mapping))
+    plan = lower(loaded)
+    for combination in combinations(grid):  # what only compiling finds (shapes, sizes)
+        _compiled(spec, every, combination, _at_grid)
+    for path, parameter in parameters.items():
+        for value in candidates(parameter):
+            at_parameter = functools.partial(_at, raw.marks, ("sweep", "parameters", path))
+            _compiled(spec, every, {path: value}, at_parameter)
+    chosen = chosen or _default_metric(plan)
+    _check_metric(chosen, plan)
+    how = metric_direction(chosen, direction or (block.direction if block else None))
+    folder = sweeps_dir / (name or loaded.spec.name)
+    return Sweep(
+        name=name or loaded.spec.name,
+        folder=folder,
+        spec=Path(spec),
+        overrides=tuple(every),
+        kind=kind,
+        grid=grid,
+        parameters=parameters,
+        metric=chosen,
+        direction=how,
+        trials=trials or (block.trials if block else 20),
+        storage=storage or f"sqlite:///{(folder / 'optuna.db').resolve()}",
+        pruning_off=_pruning(kind, chosen, pruning),
+        seed=loaded.spec.seed,
+    )
+
+
+def _compiled(
+    spec: Path, every: list[str], values: dict[str, Any], locate: Callable[[Problem], Problem]
+) -> None:
+    """Compile the spec with `values` set; its problems located by `locate`."""
+    from gencompile.compiler.lower import lower
+    from gencompile.spec import default_mapping, validate_raw
+    from gencompile.spec.loader import read_spec
+
+    try:
+        lower(validate_raw(read_spec(spec, [*every, *overrides_of(values)], default_mapping)))
+    except SpecError as error:
+        shown = ", ".join(f"{path}={json.dumps(value)}" for path, value in values.items())
+        raise SpecError(
+            [locate(replace(p, message=f"with {shown}: {p.message}")) for p in error.problems]
+        ) from None
+
+
+def _at_grid(problem: Problem) -> Problem:
+    return replace(problem, file="--grid", line=None, column=None)
+
+
+def _at(marks: Marks, where: tuple[str, ...], problem: Problem) -> Problem:
+    """`problem` located at the sweep parameter that caused it."""
+    return marks.problem(where, f"{problem.path}: {problem.message}", problem.hint, at_key=True)
+
+
+def _validated_every_epoch(spec: Any, marks: Any) -> list[str]:
+    """A per-epoch val_* metric needs a validation split and, where the spec lets
+    `auto` decide, a validation every epoch (set in each trial's spec, so its lock says so)."""
+    if spec.data.validation_split == 0:
+        raise SpecError(
+            [
+                marks.problem(
+                    ("data", "validation_split"),
+                    "a val_* metric needs held-out data, and this spec has none",
+                    "set data.validation_split (e.g. 0.1), or choose a metric of metrics.json",
+                )
+            ]
+        )
+    if spec.training.validation_every_epochs == "auto":
+        return ["training.validation_every_epochs=1"]
+    return []
+
+
+def _pruning(kind: Kind, metric: str, wanted: bool) -> str | None:
+    if not wanted:
+        return "pruning is off (--no-pruning)"
+    if kind == "grid":
+        return "pruning is off: a grid runs every combination to the end"
+    if not metric.startswith("val_"):
+        return (
+            f"pruning is off: {metric} is computed once, after training; pruning needs a "
+            "per-epoch validation log (e.g. --metric val_loss)"
+        )
+    return None
+
+
+def combinations(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    paths = list(grid)
+    return [dict(zip(paths, values, strict=True)) for values in itertools.product(*grid.values())]
+
+
+def overrides_of(values: dict[str, Any]) -> list[str]:
+    return [override_text(path, value) for path, value in values.items()]

@@ -1,0 +1,146 @@
+"""A sweep's bookkeeping with training replaced by a stand-in that writes a run's
+metrics.json: an interrupted sweep continues where it stopped, finished grid combinations
+are skipped, a failed trial does not stop the others, and a folder holding another sweep
+is refused. Real trainings are in test_sweep_run.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gencompile.errors import RunError
+from gencompile.run_status import RunInterrupted
+from gencompile.runs import TrainResult
+from gencompile.sweep import plan_sweep, run_sweep
+
+SPEC = """\
+spec_version: 1
+name: tiny-vae
+data:
+  source: {type: builtin, name: digits}
+  preprocessing: {scale: [0.0, 1.0]}
+model:
+  family: vae
+  latent_dim: 2
+  encoder: {mlp: [16]}
+  decoder: {mlp: [16]}
+  likelihood: {type: bernoulli}
+evaluation:
+  metrics: [elbo]
+sweep:
+  trials: 3
+  parameters:
+    model.latent_dim: {type: int, low: 2, high: 6}
+    model.encoder.mlp: {type: choice, values: [[8], [16, 8]]}
+"""
+
+
+class FakeTraining:
+    """Stands in for `gencompile.runs.train`: elbo = -latent_dim; may fail or stop."""
+
+    def __init__(self, fail_on: set[int] = frozenset(), stop_on: set[int] = frozenset()):
+        self.calls: list[list[str]] = []
+        self.fail_on, self.stop_on = set(fail_on), set(stop_on)
+
+    def __call__(self, spec: Any, overrides: list[str], epochs: Any, **options: Any) -> TrainResult:
+        self.calls.append(list(overrides))
+        count = len(self.calls)
+        if count in self.stop_on:
+            raise RunInterrupted("interrupted: Ctrl-C")
+        if count in self.fail_on:
+            raise RunError("the loss became NaN at epoch 1")
+        values = dict(text.split("=", 1) for text in overrides)
+        latent = json.loads(values.get("model.latent_dim", "2"))
+        run_dir = Path(options["run_dir"])
+        run_dir.mkdir(parents=True)
+        metrics = {"elbo": -float(latent)}
+        (run_dir / "metrics.json").write_text(json.dumps({"metrics": metrics}))
+        return TrainResult(run_dir, metrics, {"metrics": metrics})
+
+
+@pytest.fixture
+def spec(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(SPEC)
+    return path
+
+
+def grid_plan(spec: Path, tmp_path: Path) -> Any:
+    grid = ["model.latent_dim=2,3", "training.optimizer.learning_rate=1e-3,3e-3"]
+    return plan_sweep(spec, grid, sweeps_dir=tmp_path / "sweeps")
+
+
+def test_an_interrupted_grid_continues_and_skips_what_finished(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = FakeTraining(stop_on={3})
+    monkeypatch.setattr("gencompile.runs.train", first)
+    with pytest.raises(RunInterrupted, match="run the same sweep command again to continue"):
+        run_sweep(grid_plan(spec, tmp_path), echo=lambda line: None)
+    assert len(first.calls) == 3  # two finished, the third stopped
+    summary = (tmp_path / "sweeps/tiny-vae/summary.csv").read_text().splitlines()
+    assert [line.split(",")[1] for line in summary[1:]] == ["complete", "complete", "failed"]
+    second = FakeTraining()
+    monkeypatch.setattr("gencompile.runs.train", second)
+    lines: list[str] = []
+    result = run_sweep(grid_plan(spec, tmp_path), echo=lines.append)
+    assert "2 grid combination(s) finished before: skipped" in lines
+    assert [call[-2:] for call in second.calls] == [
+        ["model.latent_dim=3", "training.optimizer.learning_rate=0.001"],
+        ["model.latent_dim=3", "training.optimizer.learning_rate=0.003"],
+    ]
+    assert (result.ran, result.skipped) == (2, 2)
+    finished = sorted(
+        (r.values["model.latent_dim"], r.values["training.optimizer.learning_rate"])
+        for r in result.rows
+        if r.state == "complete"
+    )
+    assert finished == [(2, 0.001), (2, 0.003), (3, 0.001), (3, 0.003)]
+    assert [r.state for r in result.rows].count("failed") == 1  # the interrupted attempt
+    assert result.best is not None and result.best.value == -2.0  # elbo: higher is better
+    again = FakeTraining()
+    monkeypatch.setattr("gencompile.runs.train", again)
+    assert run_sweep(grid_plan(spec, tmp_path), echo=lambda line: None).ran == 0
+    assert again.calls == []
+
+
+def test_a_search_continues_to_its_number_of_trials(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    training = FakeTraining(fail_on={2})
+    monkeypatch.setattr("gencompile.runs.train", training)
+    lines: list[str] = []
+    plan = plan_sweep(spec, search="optuna", sweeps_dir=tmp_path / "sweeps")
+    result = run_sweep(plan, echo=lines.append)
+    assert [row.state for row in result.rows] == ["complete", "failed", "complete"]
+    assert any(line.startswith("trial 1 failed: the loss became NaN") for line in lines)
+    assert result.rows[1].note == "the loss became NaN at epoch 1"
+    for row in result.rows:
+        assert 2 <= row.values["model.latent_dim"] <= 6
+        assert row.values["model.encoder.mlp"] in ([8], [16, 8])  # a list, not its JSON
+    more = FakeTraining()
+    monkeypatch.setattr("gencompile.runs.train", more)
+    lines.clear()
+    longer = plan_sweep(spec, search="optuna", trials=4, sweeps_dir=tmp_path / "sweeps")
+    result = run_sweep(longer, echo=lines.append)
+    assert "2 trial(s) finished before; 2 to go" in lines
+    assert len(more.calls) == 2 and len(result.rows) == 5
+    summary = (plan.folder / "summary.csv").read_text().splitlines()
+    assert summary[0] == "trial,state,elbo,model.latent_dim,model.encoder.mlp,note,run"
+    assert len(summary) == 6
+    assert (plan.folder / "optuna.db").is_file()
+
+
+def test_a_folder_holding_another_sweep_is_refused(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gencompile.runs.train", FakeTraining())
+    run_sweep(grid_plan(spec, tmp_path), echo=lambda line: None)
+    other = plan_sweep(spec, ["model.latent_dim=4,5"], sweeps_dir=tmp_path / "sweeps")
+    with pytest.raises(RunError, match="holds another sweep \\(its grid differ\\): give --name"):
+        run_sweep(other, echo=lambda line: None)
+    named = plan_sweep(spec, ["model.latent_dim=4,5"], name="wider", sweeps_dir=tmp_path / "sweeps")
+    assert run_sweep(named, echo=lambda line: None).ran == 2
