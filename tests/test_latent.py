@@ -1,0 +1,291 @@
+"""`gencompile latent RUN <action>` on tiny runs trained once for the module (1 epoch, tiny
+networks): a VAE on digits, a flow on moons, a GAN on ring8, a mixture on moons, a
+character LM for the refusal.
+
+The arrays are checked for what the action promises: paths end on the codes, slerp keeps
+norms between the ends', a traversal row varies one dimension only, a flow reconstructs
+exactly; pictures are checked as written PNGs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+TINY_VAE = """\
+spec_version: 1
+name: latent-vae
+seed: 3
+data:
+  source: {type: builtin, name: digits}
+  preprocessing: {scale: [0.0, 1.0]}
+  batch_size: 256
+model:
+  family: vae
+  latent_dim: 3
+  encoder: {mlp: [16]}
+  decoder: {mlp: [16]}
+  likelihood: {type: bernoulli}
+training: {epochs: 1}
+evaluation: {metrics: []}
+output: {samples: {count: 4, format: npz}}
+"""
+
+TINY_FLOW = """\
+spec_version: 1
+name: latent-flow
+seed: 4
+data:
+  source: {type: builtin, name: moons, n_samples: 600, noise: 0.05}
+  validation_split: 0.2
+  preprocessing: {standardize: true}
+  batch_size: 128
+model:
+  family: flow
+  base: {type: normal}
+  transforms:
+    - {type: affine_coupling, hidden: [8], mask: alternating, repeat: 2}
+training: {epochs: 1}
+evaluation: {metrics: []}
+output: {samples: {count: 4, format: npz}}
+"""
+
+TINY_GAN = """\
+spec_version: 1
+name: latent-gan
+seed: 5
+data:
+  source: {type: builtin, name: ring8, n_samples: 600}
+  validation_split: 0.1
+  preprocessing: {standardize: true}
+  batch_size: 128
+model:
+  family: gan
+  latent_dim: 2
+  generator: {mlp: [8]}
+  discriminator: {mlp: [8]}
+  loss: {type: non_saturating}
+training: {epochs: 1}
+evaluation: {metrics: []}
+output: {samples: {count: 4, format: npz}}
+"""
+
+TINY_GMM = """\
+spec_version: 1
+name: latent-gmm
+seed: 6
+data:
+  source: {type: builtin, name: moons, n_samples: 600, noise: 0.05}
+  validation_split: 0.2
+  preprocessing: {standardize: true}
+model:
+  family: mixture
+  components: 3
+  covariance: full
+  algorithm: {type: em, max_iter: 3}
+evaluation: {metrics: []}
+output: {samples: {count: 4, format: npz}}
+"""
+
+SPECS = {"vae": TINY_VAE, "flow": TINY_FLOW, "gan": TINY_GAN, "gmm": TINY_GMM}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from gencompile.runs import train
+
+    root = tmp_path_factory.mktemp("latent-runs")
+    done = {}
+    for key, text in SPECS.items():
+        (root / f"{key}.yaml").write_text(text)
+        done[key] = train(root / f"{key}.yaml", run_dir=root / key, quiet=True).run_dir
+    return done
+
+
+def latent(run_cli, run: Path, *args: str) -> tuple[int, str, str]:
+    return run_cli("latent", str(run), *args)
+
+
+def arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as files:
+        return {name: files[name] for name in files.files}
+
+
+def is_png(path: Path) -> bool:
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def codes_of(run: Path, key: str, indices: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The held-out examples' codes, and their decodings, in data units, computed directly."""
+    from gencompile.latent import _open
+
+    opened = _open(run, "interpolate", run.parent / f"{key}.png", False)
+    x = np.asarray(opened.data.x_val)[indices]
+    codes = opened.space.encode(x)
+    return codes, opened.units(opened.space.decode(codes))
+
+
+def test_vae_interpolation_ends_are_the_examples_codes(run_cli, runs, tmp_path) -> None:
+    out = tmp_path / "i.npz"
+    code, stdout, err = latent(run_cli, runs["vae"], "interpolate", "--from", "3", "--to", "17",
+                               "--steps", "6", "-o", str(out))  # fmt: skip
+    assert code == 0, err
+    found = arrays(out)
+    assert found["codes"].shape == (1, 6, 3) and found["samples"].shape == (1, 6, 8, 8, 1)
+    codes, decoded = codes_of(runs["vae"], "vae", [3, 17])
+    np.testing.assert_array_equal(found["codes"][0, 0], codes[0])  # exact ends
+    np.testing.assert_array_equal(found["codes"][0, -1], codes[1])
+    np.testing.assert_allclose(found["samples"][0, [0, -1]], decoded, atol=1e-5)
+    steps = np.diff(found["codes"][0], axis=0)  # a straight line, evenly spaced
+    np.testing.assert_allclose(steps, np.broadcast_to(steps[0], steps.shape), atol=1e-5)
+    assert "linear interpolation" in stdout and f"wrote {out}" in stdout
+
+
+def test_slerp_keeps_norms_between_the_ends(run_cli, runs, tmp_path) -> None:
+    out = tmp_path / "s.npz"
+    args = ["--random", "-n", "3", "--seed", "11", "--path", "slerp", "--steps", "9"]
+    code, _, err = latent(run_cli, runs["vae"], "interpolate", *args, "-o", str(out))
+    assert code == 0, err
+    codes = arrays(out)["codes"]
+    assert codes.shape == (3, 9, 3)
+    norms = np.linalg.norm(codes, axis=2)
+    low = np.minimum(norms[:, :1], norms[:, -1:]) - 1e-5
+    high = np.maximum(norms[:, :1], norms[:, -1:]) + 1e-5
+    assert np.all((norms >= low) & (norms <= high))
+    linear = np.linspace(codes[:, :1], codes[:, -1:], 9, axis=1)[:, :, 0]
+    assert not np.allclose(codes, linear, atol=1e-3)  # an arc, not the chord
+    again = tmp_path / "again.npz"
+    assert latent(run_cli, runs["vae"], "interpolate", *args, "-o", str(again))[0] == 0
+    np.testing.assert_array_equal(arrays(again)["codes"], codes)  # same seed, same draws
+
+
+def test_traverse_varies_one_dimension_per_row(run_cli, runs, tmp_path) -> None:
+    out = tmp_path / "t.npz"
+    code, _, err = latent(run_cli, runs["vae"], "traverse", "--dims", "0,2", "--range", "-2",
+                          "2", "--steps", "5", "--example", "4", "-o", str(out))  # fmt: skip
+    assert code == 0, err
+    found = arrays(out)
+    codes, centre = found["codes"], found["center"]
+    assert codes.shape == (2, 5, 3) and found["samples"].shape == (2, 5, 8, 8, 1)
+    np.testing.assert_allclose(centre, codes_of(runs["vae"], "vae", [4])[0][0], atol=1e-6)
+    for row, dim in enumerate([0, 2]):
+        np.testing.assert_array_equal(codes[row, :, dim], np.linspace(-2, 2, 5, dtype=np.float32))
+        others = np.delete(codes[row], dim, axis=1)
+        np.testing.assert_array_equal(others, np.broadcast_to(np.delete(centre, dim), others.shape))
+    picture = tmp_path / "t.png"
+    assert latent(run_cli, runs["vae"], "traverse", "-o", str(picture))[0] == 0
+    assert is_png(picture)
+
+
+def test_vae_reconstruct_and_map_pictures(run_cli, runs, tmp_path) -> None:
+    out = tmp_path / "r.npz"
+    assert latent(run_cli, runs["vae"], "reconstruct", "-n", "5", "-o", str(out))[0] == 0
+    found = arrays(out)
+    assert found["inputs"].shape == found["reconstructions"].shape == (5, 8, 8, 1)
+    assert found["codes"].shape == (5, 3)
+    assert found["reconstructions"].min() >= 0.0 and found["reconstructions"].max() <= 16.0
+    for action in ("reconstruct", "map"):
+        picture = tmp_path / f"{action}.png"
+        code, stdout, err = latent(run_cli, runs["vae"], action, "-o", str(picture))
+        assert code == 0, err
+        assert is_png(picture)
+    assert "PCA of 3-D codes" in stdout
+
+
+def test_vae_arithmetic_moves_codes_by_the_class_mean_difference(run_cli, runs, tmp_path):
+    out = tmp_path / "a.npz"
+    code, _, err = latent(run_cli, runs["vae"], "arithmetic", "--add", "1", "--subtract",
+                               "7", "-n", "4", "--steps", "3", "-o", str(out))  # fmt: skip
+    assert code == 0, err
+    found = arrays(out)
+    assert found["samples"].shape == (4, 3, 8, 8, 1) and found["inputs"].shape == (4, 8, 8, 1)
+    np.testing.assert_allclose(found["codes"][:, -1] - found["codes"][:, 0],
+                               np.broadcast_to(found["vector"], (4, 3)), atol=1e-5)  # fmt: skip
+    from gencompile.latent import _open
+
+    opened = _open(runs["vae"], "arithmetic", tmp_path / "x.png", False)
+    labels = np.asarray(opened.data.y_val)
+    assert np.all(labels[found["indices"]] == 7)
+    codes = opened.space.encode(np.asarray(opened.data.x_val))
+    expected = codes[labels == 1].mean(0) - codes[labels == 7].mean(0)
+    np.testing.assert_allclose(found["vector"], expected, atol=1e-5)
+
+
+def test_flow_reconstructs_exactly_and_maps_its_2d_codes(run_cli, runs, tmp_path) -> None:
+    out = tmp_path / "r.npz"
+    assert latent(run_cli, runs["flow"], "reconstruct", "-n", "20", "-o", str(out))[0] == 0
+    found = arrays(out)
+    np.testing.assert_allclose(found["reconstructions"], found["inputs"], atol=1e-4)
+    assert found["inputs"].shape == (20, 2)
+    mapped = tmp_path / "m.npz"
+    code, stdout, err = latent(run_cli, runs["flow"], "map", "-o", str(mapped))
+    assert code == 0, err
+    found = arrays(mapped)
+    assert found["codes"].shape == (120, 2) and found["labels"].shape == (120,)
+    assert set(np.unique(found["labels"])) == {0, 1}
+    np.testing.assert_array_equal(found["points"], found["codes"])  # 2-D: the codes themselves
+    assert "the 2-D codes themselves" in stdout
+    picture = tmp_path / "m.png"
+    assert latent(run_cli, runs["flow"], "map", "-o", str(picture))[0] == 0 and is_png(picture)
+    lines = tmp_path / "i.png"
+    assert latent(run_cli, runs["flow"], "interpolate", "--from", "0,1", "--to", "2,3",
+                  "-o", str(lines))[0] == 0 and is_png(lines)  # fmt: skip
+
+
+def test_gan_walks_random_draws_and_refuses_what_needs_an_encoder(run_cli, runs, tmp_path):
+    out = tmp_path / "g.npz"
+    code, _, err = latent(run_cli, runs["gan"], "interpolate", "--random", "-n", "2",
+                          "--steps", "4", "-o", str(out))  # fmt: skip
+    assert code == 0, err
+    assert arrays(out)["samples"].shape == (2, 4, 2)
+    grid = tmp_path / "t.npz"
+    assert latent(run_cli, runs["gan"], "traverse", "--steps", "3", "-o", str(grid))[0] == 0
+    found = arrays(grid)
+    assert found["codes"].shape == (2, 3, 2) and np.all(found["center"] == 0.0)
+    for args in (["reconstruct"], ["map"], ["arithmetic", "--add", "1", "--subtract", "2"],
+                 ["interpolate", "--from", "1", "--to", "2"]):  # fmt: skip
+        code, _, err = latent(run_cli, runs["gan"], *args, "-o", str(tmp_path / "no.png"))
+        assert code == 1 and "a GAN has no encoder" in err, (args, err)
+    assert not (tmp_path / "no.png").exists()
+
+
+def test_mixture_maps_components_and_walks_between_means(run_cli, runs, tmp_path) -> None:
+    out = tmp_path / "m.npz"
+    code, stdout, err = latent(run_cli, runs["gmm"], "map", "-o", str(out))
+    assert code == 0, err
+    found = arrays(out)
+    assert found["responsibilities"].shape == (120, 3)
+    np.testing.assert_allclose(found["responsibilities"].sum(1), 1.0, atol=1e-6)
+    np.testing.assert_array_equal(found["components"], found["responsibilities"].argmax(1))
+    assert "most responsible component" in stdout
+    path = tmp_path / "p.npz"
+    assert latent(run_cli, runs["gmm"], "interpolate", "--from", "0", "--to", "2", "--steps",
+                  "4", "-o", str(path))[0] == 0  # fmt: skip
+    from gencompile.generated import load_trained_model
+
+    model, _ = load_trained_model(runs["gmm"])
+    means = np.asarray(model.means, np.float32)
+    np.testing.assert_array_equal(arrays(path)["codes"][0, [0, -1]], means[[0, 2]])
+    code, _, err = latent(run_cli, runs["gmm"], "traverse", "-o", str(tmp_path / "t.png"))
+    assert code == 1 and "no continuous code to traverse" in err
+
+
+def test_refusals_before_anything_loads(run_cli, runs, tmp_path) -> None:
+    from gencompile.latent import refuse
+
+    with pytest.raises(Exception, match="autoregressive model has no latent space"):
+        refuse("autoregressive", "interpolate", tmp_path)
+    with pytest.raises(Exception, match="starting noise x_T"):
+        refuse("diffusion", "map", tmp_path)
+    code, _, err = latent(run_cli, runs["vae"], "interpolate", "--from", "3", "-o",
+                          str(tmp_path / "x.png"))  # fmt: skip
+    assert code == 1 and "--from A --to B" in err
+    code, _, err = latent(run_cli, runs["vae"], "interpolate", "--from", "3", "--to", "99999",
+                          "-o", str(tmp_path / "x.png"))  # fmt: skip
+    assert code == 1 and "--to 99999: the held-out split has examples 0..179" in err
+    code, _, err = latent(run_cli, runs["vae"], "traverse", "--dims", "7", "-o",
+                          str(tmp_path / "x.png"))  # fmt: skip
+    assert code == 1 and "dimensions 0..2" in err
+    code, _, err = latent(run_cli, runs["gmm"], "reconstruct", "-o", str(tmp_path / "x.txt"))
+    assert code == 1 and "no continuous code" in err
