@@ -173,7 +173,9 @@ def _first(opened: Opened, count: int) -> tuple[np.ndarray, np.ndarray | None]:
     return np.asarray(data.x_val)[:count], y
 
 
-def _decode_labels(opened: Opened, label: int | None, given: np.ndarray | None, rows: int):
+def _decode_labels(
+    opened: Opened, label: int | None, given: np.ndarray | None, rows: int
+) -> np.ndarray | None:
     """The classes a conditional model decodes with (None for another model)."""
     if opened.classes is None:
         if label is not None:
@@ -254,8 +256,15 @@ def interpolate(
     )
 
 
-def _ends(opened: Opened, start: str | None, end: str | None, random: bool, count: int,
-          seed: int | None, label: int | None):  # fmt: skip
+def _ends(
+    opened: Opened,
+    start: str | None,
+    end: str | None,
+    random: bool,
+    count: int,
+    seed: int | None,
+    label: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
     """Start and end codes (R, D), decoding labels, and the ends in words."""
     space = opened.space
     if random:

@@ -92,6 +92,14 @@ def codes_of(run: Path, key: str, indices: list[int]) -> tuple[np.ndarray, np.nd
     return codes, opened.units(opened.space.decode(codes))
 
 
+def example_units(run: Path, index: int) -> np.ndarray:
+    """Held-out example `index` in the training data's units."""
+    from gencompile.latent import _open
+
+    opened = _open(run, "interpolate", run.parent / "units.png", False)
+    return opened.units(np.asarray(opened.data.x_val)[index : index + 1])
+
+
 def test_vae_interpolation_ends_are_the_examples_codes(run_cli, runs, tmp_path) -> None:
     out = tmp_path / "i.npz"
     code, stdout, err = latent(run_cli, runs["vae"], "interpolate", "--from", "3", "--to", "17",
@@ -106,6 +114,13 @@ def test_vae_interpolation_ends_are_the_examples_codes(run_cli, runs, tmp_path) 
     steps = np.diff(found["codes"][0], axis=0)  # a straight line, evenly spaced
     np.testing.assert_allclose(steps, np.broadcast_to(steps[0], steps.shape), atol=1e-5)
     assert "linear interpolation" in stdout and f"wrote {out}" in stdout
+    example = tmp_path / "three.npy"  # the same example as a file in the data's units (0..16)
+    np.save(example, example_units(runs["vae"], 3))
+    again = tmp_path / "again.npz"
+    code, _, err = latent(run_cli, runs["vae"], "interpolate", "--from", str(example), "--to",
+                          "17", "--steps", "6", "-o", str(again))  # fmt: skip
+    assert code == 0, err
+    np.testing.assert_allclose(arrays(again)["codes"], found["codes"], atol=1e-5)
 
 
 def test_slerp_keeps_norms_between_the_ends(run_cli, runs, tmp_path) -> None:
