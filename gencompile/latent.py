@@ -68,10 +68,6 @@ class Opened:
     classes: int | None  # a conditional model's number of classes
     seed: int
 
-    @property
-    def labelled(self) -> bool:
-        return self.data.y_val is not None
-
     def units(self, x: np.ndarray) -> np.ndarray:
         """Examples in the training data's units (the preprocessing undone)."""
         flat = np.asarray(x, np.float32).reshape(-1, *self.data.element_shape)
@@ -440,7 +436,10 @@ def arithmetic(
     inputs = opened.units(x_all[chosen])
     arrays = {"inputs": inputs, "codes": codes.astype(np.float32), "samples": samples,
               "vector": vector.astype(np.float32), "alphas": alphas, "indices": chosen}  # fmt: skip
-    title = f"held-out {subtract}s + a x (mean code of {add}s - mean code of {subtract}s)"
+    title = (
+        f"held-out {subtract}s plus alpha x (mean code of {add}s - mean code of {subtract}s), "
+        f"alpha from 0 to 1"
+    )
     rows = [f"example {i}" for i in chosen]
     if data.kind == "image":
         shown = np.concatenate([inputs[:, None], samples], axis=1)

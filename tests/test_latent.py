@@ -10,6 +10,7 @@ exactly; pictures are checked as written PNGs."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -82,32 +83,23 @@ def is_png(path: Path) -> bool:
     return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def codes_of(run: Path, key: str, indices: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """The held-out examples' codes, and their decodings, in data units, computed directly."""
+@pytest.fixture(scope="module")
+def vae(runs: dict[str, Path]) -> Any:
+    """The VAE run opened once (model, held-out data, latent space), for direct checks."""
     from gencompile.latent import _open
 
-    opened = _open(run, "interpolate", run.parent / f"{key}.png", False)
-    x = np.asarray(opened.data.x_val)[indices]
-    codes = opened.space.encode(x)
-    return codes, opened.units(opened.space.decode(codes))
+    return _open(runs["vae"], "arithmetic", runs["vae"].parent / "unused.png", False)
 
 
-def example_units(run: Path, index: int) -> np.ndarray:
-    """Held-out example `index` in the training data's units."""
-    from gencompile.latent import _open
-
-    opened = _open(run, "interpolate", run.parent / "units.png", False)
-    return opened.units(np.asarray(opened.data.x_val)[index : index + 1])
-
-
-def test_vae_interpolation_ends_are_the_examples_codes(run_cli, runs, tmp_path) -> None:
+def test_vae_interpolation_ends_are_the_examples_codes(run_cli, runs, vae, tmp_path) -> None:
     out = tmp_path / "i.npz"
     code, stdout, err = latent(run_cli, runs["vae"], "interpolate", "--from", "3", "--to", "17",
                                "--steps", "6", "-o", str(out))  # fmt: skip
     assert code == 0, err
     found = arrays(out)
     assert found["codes"].shape == (1, 6, 3) and found["samples"].shape == (1, 6, 8, 8, 1)
-    codes, decoded = codes_of(runs["vae"], "vae", [3, 17])
+    codes = vae.space.encode(np.asarray(vae.data.x_val)[[3, 17]])
+    decoded = vae.units(vae.space.decode(codes))
     np.testing.assert_array_equal(found["codes"][0, 0], codes[0])  # exact ends
     np.testing.assert_array_equal(found["codes"][0, -1], codes[1])
     np.testing.assert_allclose(found["samples"][0, [0, -1]], decoded, atol=1e-5)
@@ -115,7 +107,7 @@ def test_vae_interpolation_ends_are_the_examples_codes(run_cli, runs, tmp_path) 
     np.testing.assert_allclose(steps, np.broadcast_to(steps[0], steps.shape), atol=1e-5)
     assert "linear interpolation" in stdout and f"wrote {out}" in stdout
     example = tmp_path / "three.npy"  # the same example as a file in the data's units (0..16)
-    np.save(example, example_units(runs["vae"], 3))
+    np.save(example, vae.units(np.asarray(vae.data.x_val)[3:4]))
     again = tmp_path / "again.npz"
     code, _, err = latent(run_cli, runs["vae"], "interpolate", "--from", str(example), "--to",
                           "17", "--steps", "6", "-o", str(again))  # fmt: skip
@@ -141,7 +133,7 @@ def test_slerp_keeps_norms_between_the_ends(run_cli, runs, tmp_path) -> None:
     np.testing.assert_array_equal(arrays(again)["codes"], codes)  # same seed, same draws
 
 
-def test_traverse_varies_one_dimension_per_row(run_cli, runs, tmp_path) -> None:
+def test_traverse_varies_one_dimension_per_row(run_cli, runs, vae, tmp_path) -> None:
     out = tmp_path / "t.npz"
     code, _, err = latent(run_cli, runs["vae"], "traverse", "--dims", "0,2", "--range", "-2",
                           "2", "--steps", "5", "--example", "4", "-o", str(out))  # fmt: skip
@@ -149,7 +141,8 @@ def test_traverse_varies_one_dimension_per_row(run_cli, runs, tmp_path) -> None:
     found = arrays(out)
     codes, centre = found["codes"], found["center"]
     assert codes.shape == (2, 5, 3) and found["samples"].shape == (2, 5, 8, 8, 1)
-    np.testing.assert_allclose(centre, codes_of(runs["vae"], "vae", [4])[0][0], atol=1e-6)
+    own = vae.space.encode(np.asarray(vae.data.x_val)[4:5])[0]
+    np.testing.assert_allclose(centre, own, atol=1e-6)
     for row, dim in enumerate([0, 2]):
         np.testing.assert_array_equal(codes[row, :, dim], np.linspace(-2, 2, 5, dtype=np.float32))
         others = np.delete(codes[row], dim, axis=1)
@@ -174,7 +167,7 @@ def test_vae_reconstruct_and_map_pictures(run_cli, runs, tmp_path) -> None:
     assert "PCA of 3-D codes" in stdout
 
 
-def test_vae_arithmetic_moves_codes_by_the_class_mean_difference(run_cli, runs, tmp_path):
+def test_vae_arithmetic_moves_codes_by_the_class_mean_difference(run_cli, runs, vae, tmp_path):
     out = tmp_path / "a.npz"
     code, _, err = latent(run_cli, runs["vae"], "arithmetic", "--add", "1", "--subtract",
                                "7", "-n", "4", "--steps", "3", "-o", str(out))  # fmt: skip
@@ -183,12 +176,9 @@ def test_vae_arithmetic_moves_codes_by_the_class_mean_difference(run_cli, runs, 
     assert found["samples"].shape == (4, 3, 8, 8, 1) and found["inputs"].shape == (4, 8, 8, 1)
     np.testing.assert_allclose(found["codes"][:, -1] - found["codes"][:, 0],
                                np.broadcast_to(found["vector"], (4, 3)), atol=1e-5)  # fmt: skip
-    from gencompile.latent import _open
-
-    opened = _open(runs["vae"], "arithmetic", tmp_path / "x.png", False)
-    labels = np.asarray(opened.data.y_val)
+    labels = np.asarray(vae.data.y_val)
     assert np.all(labels[found["indices"]] == 7)
-    codes = opened.space.encode(np.asarray(opened.data.x_val))
+    codes = vae.space.encode(np.asarray(vae.data.x_val))
     expected = codes[labels == 1].mean(0) - codes[labels == 7].mean(0)
     np.testing.assert_allclose(found["vector"], expected, atol=1e-5)
 
