@@ -83,10 +83,16 @@ def refuse(family: str, action: str, run_dir: Path) -> None:
         raise RunError(f"cannot {action} {run_dir}: " + why.format(action=action))
 
 
-def _open(run_dir: Path, action: str, out: Path, allow_custom_code: bool) -> Opened:
+def _open(
+    run_dir: Path, action: str, out: Path, allow_custom_code: bool, encodes: bool = True
+) -> Opened:
+    """The run opened for `action` (`encodes`: it maps examples to codes), once the lock
+    says the family can do it."""
     lock = verified_lock(run_dir, allow_custom_code)  # before TensorFlow starts
     family = lock["family"]
     refuse(family, action, run_dir)
+    if family == "diffusion" and encodes:
+        _refuse_stochastic_sampler(lock["resolved_spec"]["model"]["sampler"], action, run_dir)
     if out.suffix not in (".png", ".npz"):
         raise RunError(f"-o {out}: write a picture (.png) or arrays (.npz)")
     writable_output(out, "-o", f"{action}.png")
@@ -106,6 +112,20 @@ def _open(run_dir: Path, action: str, out: Path, allow_custom_code: bool) -> Ope
         classes = _model_classes(model)
     space = _space(family, model, data, lock)
     return Opened(run_dir, family, model, data, space, classes, int(module.SEED))
+
+
+def _refuse_stochastic_sampler(sampler: dict[str, Any], action: str, run_dir: Path) -> None:
+    """DDIM inversion runs the deterministic sampler backwards; a sampler that adds noise at
+    each step has no inverse, so no noise maps back to an example."""
+    if sampler["type"] == "ddim" and float(sampler.get("eta", 0.0)) == 0.0:
+        return
+    used = sampler["type"] + (f" with eta {sampler['eta']}" if sampler["type"] == "ddim" else "")
+    raise RunError(
+        f"cannot {action} examples with {run_dir}: its sampler ({used}) adds noise at each "
+        "step, so it has no inverse mapping an example to its noise; DDIM inversion needs "
+        "model.sampler: {type: ddim, eta: 0}. Interpolate between random draws instead "
+        "(--random)"
+    )
 
 
 def _space(family: str, model: Any, data: Any, lock: dict[str, Any]) -> Any:
@@ -237,7 +257,7 @@ def interpolate(
             f"cannot interpolate random draws of {run_dir}: "
             + DISCRETE.format(action="interpolate between random draws of")
         )
-    opened = _open(run_dir, "interpolate", out, allow_custom_code)
+    opened = _open(run_dir, "interpolate", out, allow_custom_code, encodes=not random)
     a, b, labels, ends = _ends(opened, start, end, random, count, seed, label)
     codes = PATHS[path](a, b, steps)
     samples = _decode_grid(opened, codes, labels)
@@ -276,12 +296,6 @@ def _ends(
         b = held_out_indices(str(end), len(means), "--to")
         a, b = np.broadcast_arrays(a, b)
         return means[a], means[b], None, f"between component means {start} and {end}"
-    if not space.can_encode:
-        raise RunError(
-            f"cannot encode examples of {opened.run_dir}: its sampler is not a deterministic "
-            "DDIM sampler (model.sampler: {type: ddim, eta: 0}), so no noise maps back to an "
-            "example; interpolate between random draws instead (--random)"
-        )
     xa, ya = examples(opened, str(start), "--from")
     xb, yb = examples(opened, str(end), "--to")
     if len(xa) != len(xb) and 1 not in (len(xa), len(xb)):
@@ -320,7 +334,7 @@ def traverse(
             f"cannot traverse around an example of {run_dir}: "
             + NO_ENCODER.format(action="traverse around")
         )
-    opened = _open(run_dir, "traverse", out, allow_custom_code)
+    opened = _open(run_dir, "traverse", out, allow_custom_code, encodes=example is not None)
     if example is None:
         centre, given, around = opened.space.center(), None, "the prior's centre"
     else:
@@ -366,12 +380,7 @@ def reconstruct(
     run_dir, out = Path(run_dir), Path(out)
     if count < 1:
         raise RunError(f"-n {count}: reconstruct at least one example")
-    opened = _open(run_dir, "reconstruct", out, allow_custom_code)
-    if not opened.space.can_encode:
-        raise RunError(
-            f"cannot reconstruct with {run_dir}: its sampler is not a deterministic DDIM "
-            "sampler (model.sampler: {type: ddim, eta: 0}), so no noise maps back to an example"
-        )
+    opened = _open(run_dir, "reconstruct", out, allow_custom_code, encodes=True)
     x, y = _first(opened, count)
     codes = opened.space.encode(x, y)
     rebuilt = opened.units(opened.space.decode(codes, y))

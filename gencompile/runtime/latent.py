@@ -91,7 +91,6 @@ class LatentSpace:
     """What `gencompile latent` asks of a family: encode (when there is an encoder), decode,
     draws from the prior, and the prior's centre."""
 
-    can_encode = True
     what = "latent code"
 
     def __init__(self, model: keras.Model, data_shape: tuple[int, ...]):
@@ -169,7 +168,6 @@ class FlowSpace(LatentSpace):
 
 
 class GanSpace(LatentSpace):
-    can_encode = False
     what = "the generator's input z"
 
     def __init__(self, model: keras.Model, data_shape: tuple[int, ...], center: np.ndarray):
@@ -191,14 +189,13 @@ class GanSpace(LatentSpace):
 
 class DiffusionSpace(LatentSpace):
     """Codes are x_T, of the data's shape, flattened; decoded by the model's own sampler.
-    Only a deterministic DDIM sampler (eta = 0) can be run backwards to encode."""
+    Only a deterministic DDIM sampler (eta = 0) can be run backwards to encode (the CLI
+    refuses the others from the lock)."""
 
     what = "the starting noise x_T"
 
     def __init__(self, model: keras.Model, data_shape: tuple[int, ...], guidance: float = 0.0):
         super().__init__(model, data_shape)
-        sampler = model.sampler
-        self.can_encode = sampler.kind == "ddim" and sampler.eta == 0.0
         self.guidance = float(guidance)
 
     def decode(self, z: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
