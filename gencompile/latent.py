@@ -359,8 +359,8 @@ def traverse(
         "center": centre,
     }
     title = (
-        f"traversal of {opened.space.what} around {around}: "
-        f"dims x {steps} values in [{low:g}, {high:g}]"
+        f"traversal of {opened.space.what} around {around}: one row per dimension, "
+        f"{steps} values from {low:g} to {high:g}"
     )
     return _write(
         opened,

@@ -1,7 +1,8 @@
-"""`gencompile latent` on tiny GAN, mixture and diffusion runs (slow tier: three more
-trainings). A GAN walks random draws of z; a mixture maps held-out data by component and
-walks between component means; a diffusion model with a deterministic DDIM sampler encodes
-examples by DDIM inversion, which the sampler undoes."""
+"""`gencompile latent` on tiny GAN, mixture, diffusion and conditional VAE runs (slow
+tier: four more trainings). A GAN walks random draws of z; a mixture maps held-out data by
+component and walks between component means; a diffusion model with a deterministic DDIM
+sampler encodes examples by DDIM inversion, which the sampler undoes; a conditional VAE
+decodes with the examples' labels or the one asked for."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_latent import arrays, latent
+from tests.test_latent import TINY_VAE, arrays, latent
 
 pytestmark = pytest.mark.slow
 
@@ -72,7 +73,12 @@ evaluation: {metrics: []}
 output: {samples: {count: 4, format: npz}}
 """
 
-SPECS = {"gan": TINY_GAN, "gmm": TINY_GMM, "diffusion": TINY_DIFFUSION}
+TINY_CVAE = TINY_VAE.replace("latent-vae", "latent-cvae").replace(
+    "likelihood: {type: bernoulli}",
+    "likelihood: {type: bernoulli}\n  conditional: {num_classes: 10}",
+)
+
+SPECS = {"gan": TINY_GAN, "gmm": TINY_GMM, "diffusion": TINY_DIFFUSION, "cvae": TINY_CVAE}
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +150,23 @@ def test_diffusion_ddim_inversion_round_trips(run_cli, runs, tmp_path) -> None:
                           "1", "--steps", "3", "-o", str(path))  # fmt: skip
     assert code == 0, err
     np.testing.assert_allclose(arrays(path)["codes"][0, [0, -1]], found["codes"][:2], atol=1e-5)
+
+
+def test_conditional_vae_decodes_with_labels(run_cli, runs, tmp_path) -> None:
+    out = tmp_path / "i.npz"
+    code, _, err = latent(run_cli, runs["cvae"], "interpolate", "--random", "-n", "3",
+                          "--label", "4", "-o", str(out))  # fmt: skip
+    assert code == 0, err
+    assert arrays(out)["labels"].tolist() == [4, 4, 4]
+    cycled = tmp_path / "c.npz"
+    assert latent(run_cli, runs["cvae"], "interpolate", "--random", "-n", "3", "-o",
+                  str(cycled))[0] == 0  # fmt: skip
+    assert arrays(cycled)["labels"].tolist() == [0, 1, 2]
+    code, _, err = latent(run_cli, runs["cvae"], "traverse", "--label", "12", "-o",
+                          str(tmp_path / "t.png"))  # fmt: skip
+    assert code == 1 and "--label 12: " in err and "classes 0..9" in err
+    arithmetic = tmp_path / "a.npz"
+    code, _, err = latent(run_cli, runs["cvae"], "arithmetic", "--add", "0", "--subtract", "6",
+                          "-n", "2", "-o", str(arithmetic))  # fmt: skip
+    assert code == 0, err
+    assert arrays(arithmetic)["samples"].shape == (2, 5, 8, 8, 1)

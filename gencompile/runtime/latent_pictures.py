@@ -56,7 +56,7 @@ def save_image_rows(
                         fontsize=6)  # fmt: skip
     else:
         axes.set_xticks([])
-    axes.set_title(textwrap.fill(title, 72), fontsize=9)
+    axes.set_title(_wrapped(title, figure), fontsize=9)
     return _write_figure(figure, path)
 
 
@@ -85,7 +85,7 @@ def save_vector_rows(
     axes.set_xlabel(feature_names[0], fontsize=8)
     axes.set_ylabel(feature_names[1], fontsize=8)
     axes.legend(fontsize=7, frameon=False, loc="best")
-    axes.set_title(textwrap.fill(title, 72), fontsize=9)
+    axes.set_title(_wrapped(title, figure), fontsize=9)
     return _write_figure(figure, path)
 
 
@@ -126,5 +126,11 @@ def save_map(
                     frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))  # fmt: skip
     axes.set_xlabel(axis_names[0], fontsize=8)
     axes.set_ylabel(axis_names[1], fontsize=8)
-    axes.set_title(textwrap.fill(title, 72), fontsize=9)
+    axes.set_title(_wrapped(title, figure), fontsize=9)
     return _write_figure(figure, path)
+
+
+def _wrapped(title: str, figure: Figure) -> str:
+    """The title in lines that fit the figure's width (about 7 px per character at 9 pt)."""
+    width = figure.get_figwidth() * figure.dpi
+    return textwrap.fill(title, max(30, int(width / 7)))
