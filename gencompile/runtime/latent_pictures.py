@@ -131,6 +131,6 @@ def save_map(
 
 
 def _wrapped(title: str, figure: Figure) -> str:
-    """The title in lines that fit the figure's width (about 7 px per character at 9 pt)."""
+    """The title in lines that fit the figure's width (at most 8 px per character at 9 pt)."""
     width = figure.get_figwidth() * figure.dpi
-    return textwrap.fill(title, max(30, int(width / 7)))
+    return textwrap.fill(title, max(30, int(width / 8)))
