@@ -474,51 +474,66 @@ def latent_map(
     x, y = _first(opened, len(opened.data.x_val))
     codes = opened.space.encode(x, y if opened.classes is not None else None)
     arrays: dict[str, np.ndarray] = {"codes": codes}
+    landmarks = None
     if opened.family == "mixture":
         responsibilities = opened.space.responsibilities(x)
         colours, name = responsibilities.argmax(axis=1).astype(np.int32), "component"
         arrays |= {"responsibilities": responsibilities, "components": colours}
-        what = "held-out data coloured by the most responsible component"
+        landmarks = opened.space.means()
+        what = "held-out data coloured by the most responsible component (x: component means)"
     else:
         colours, name = (None if y is None else np.asarray(y, np.int32)), "label"
         what = f"held-out codes ({opened.space.what})" + ("" if y is None else " coloured by label")
     if y is not None:
         arrays["labels"] = np.asarray(y, np.int32)
-    points, how, axes = _two_dims(codes, method, opened.seed)
-    arrays["points"] = points
-    title = f"{what}: {how}"
+    flat = _two_dims(codes, method, opened.seed, landmarks)
+    arrays["points"] = flat.points
+    title = f"{what}: {flat.how}"
+    if opened.family == "mixture":
+        title = f"{what}: " + flat.how.replace("codes", "data").replace(" themselves", "")
     if out.suffix == ".npz":
         return _save_npz(out, arrays, title)
     from gencompile.runtime.latent_pictures import save_map
 
-    save_map(points, out, title, colours, name, axes)
+    save_map(flat.points, out, title, colours, name, flat.axes, flat.landmarks)
     return LatentResult(out, title)
 
 
-def _two_dims(codes: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, str, tuple[str, str]]:
-    """2-D points of the codes, how they were made, and the axes' names."""
-    if codes.shape[1] == 2:
-        return codes.astype(np.float32), "the 2-D codes themselves", ("z0", "z1")
-    if codes.shape[1] == 1:
-        points = np.concatenate([codes, np.zeros_like(codes)], axis=1)
-        return points.astype(np.float32), "1-D codes on the x axis", ("z0", "")
-    if method == "tsne":
+@dataclass(frozen=True)
+class Flat:
+    """Codes in 2-D for a map: the points, how they were made, the axes' names, and the
+    landmarks (a mixture's component means) placed alike, when the method can place them."""
+
+    points: np.ndarray
+    how: str
+    axes: tuple[str, str]
+    landmarks: np.ndarray | None
+
+
+def _two_dims(codes: np.ndarray, method: str, seed: int, landmarks: np.ndarray | None) -> Flat:
+    """The codes themselves in 2-D (1-D along the x axis), else their PCA or t-SNE."""
+    dims = codes.shape[1]
+    if dims <= 2:
+        pad = (lambda v: np.concatenate([v, np.zeros_like(v)], axis=1)) if dims == 1 else None
+        points = codes if pad is None else pad(codes)
+        marks = landmarks if pad is None or landmarks is None else pad(landmarks)
+        how = "the 2-D codes themselves" if dims == 2 else "1-D codes on the x axis"
+        return Flat(points.astype(np.float32), how, ("z0", "z1" if dims == 2 else ""), marks)
+    if method == "tsne":  # t-SNE places no new points: no landmarks
         from sklearn.manifold import TSNE
 
         perplexity = float(min(30.0, max(2.0, (len(codes) - 1) / 3)))
         points = TSNE(2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(codes)
-        return (
-            points.astype(np.float32),
-            f"t-SNE of {codes.shape[1]}-D codes",
-            ("t-SNE 1", "t-SNE 2"),
+        return Flat(
+            points.astype(np.float32), f"t-SNE of {dims}-D codes", ("t-SNE 1", "t-SNE 2"), None
         )
     from sklearn.decomposition import PCA
 
     pca = PCA(2, random_state=seed).fit(codes)
     share = float(pca.explained_variance_ratio_.sum())
-    points = pca.transform(codes)
-    how = f"PCA of {codes.shape[1]}-D codes ({share:.0%} of their variance)"
-    return points.astype(np.float32), how, ("PC 1", "PC 2")
+    how = f"PCA of {dims}-D codes ({share:.0%} of their variance)"
+    marks = None if landmarks is None else pca.transform(landmarks).astype(np.float32)
+    return Flat(pca.transform(codes).astype(np.float32), how, ("PC 1", "PC 2"), marks)
 
 
 # ------------------------------------------------------------------ writing

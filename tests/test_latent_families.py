@@ -170,3 +170,10 @@ def test_conditional_vae_decodes_with_labels(run_cli, runs, tmp_path) -> None:
                           "-n", "2", "-o", str(arithmetic))  # fmt: skip
     assert code == 0, err
     assert arrays(arithmetic)["samples"].shape == (2, 5, 8, 8, 1)
+    mapped = tmp_path / "m.npz"
+    code, stdout, err = latent(run_cli, runs["cvae"], "map", "--method", "tsne", "-o",
+                               str(mapped))  # fmt: skip
+    assert code == 0, err
+    found = arrays(mapped)
+    assert found["points"].shape == (180, 2) and found["codes"].shape == (180, 3)
+    assert found["labels"].shape == (180,) and "t-SNE of 3-D codes" in stdout

@@ -104,9 +104,11 @@ def save_map(
     colours: np.ndarray | None,
     colour_name: str,
     axis_names: tuple[str, str],
+    landmarks: np.ndarray | None = None,
 ) -> Path:
     """Points `(N, 2)` coloured by an integer per point (a label, a component), with a legend
-    of the values present; one colour when there is nothing to colour by."""
+    of the values present; one colour when there is nothing to colour by. `landmarks`
+    (a mixture's component means, `(K, 2)`) are marked with black crosses."""
     points = np.asarray(points, np.float64)
     figure = Figure(figsize=(6, 5), dpi=100)
     FigureCanvasAgg(figure)
@@ -124,6 +126,9 @@ def save_map(
         handles, names = scatter.legend_elements(num=list(values))
         axes.legend(handles, names, title=colour_name, fontsize=7, title_fontsize=8,
                     frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))  # fmt: skip
+    if landmarks is not None:
+        marks = np.asarray(landmarks, np.float64)
+        axes.scatter(marks[:, 0], marks[:, 1], s=60, c="black", marker="x", linewidths=1.5)
     axes.set_xlabel(axis_names[0], fontsize=8)
     axes.set_ylabel(axis_names[1], fontsize=8)
     axes.set_title(_wrapped(title, figure), fontsize=9)
