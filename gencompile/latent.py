@@ -479,7 +479,12 @@ def latent_map(
         responsibilities = opened.space.responsibilities(x)
         colours, name = responsibilities.argmax(axis=1).astype(np.int32), "component"
         arrays |= {"responsibilities": responsibilities, "components": colours}
-        landmarks = opened.space.means()
+        # The data's own space: shown in its units, the means with it.
+        codes = opened.units(x).reshape(len(x), -1)
+        means = opened.space.means()
+        landmarks = opened.units(means.reshape(-1, *opened.data.element_shape))
+        landmarks = landmarks.reshape(len(means), -1)
+        arrays |= {"codes": codes, "means": landmarks}
         what = "held-out data coloured by the most responsible component (x: component means)"
     else:
         colours, name = (None if y is None else np.asarray(y, np.int32)), "label"
@@ -489,13 +494,16 @@ def latent_map(
     flat = _two_dims(codes, method, opened.seed, landmarks)
     arrays["points"] = flat.points
     title = f"{what}: {flat.how}"
+    axes = flat.axes
     if opened.family == "mixture":
         title = f"{what}: " + flat.how.replace("codes", "data").replace(" themselves", "")
+        if codes.shape[1] == 2:
+            axes = (opened.data.feature_names[0], opened.data.feature_names[1])
     if out.suffix == ".npz":
         return _save_npz(out, arrays, title)
     from gencompile.runtime.latent_pictures import save_map
 
-    save_map(flat.points, out, title, colours, name, flat.axes, flat.landmarks)
+    save_map(flat.points, out, title, colours, name, axes, flat.landmarks)
     return LatentResult(out, title)
 
 

@@ -119,6 +119,7 @@ def test_mixture_maps_components_and_walks_between_means(run_cli, runs, tmp_path
     np.testing.assert_allclose(found["responsibilities"].sum(1), 1.0, atol=1e-6)
     np.testing.assert_array_equal(found["components"], found["responsibilities"].argmax(1))
     assert "most responsible component" in stdout
+    assert found["means"].shape == (3, 2) and found["codes"].shape == (120, 2)
     path = tmp_path / "p.npz"
     assert latent(run_cli, runs["gmm"], "interpolate", "--from", "0", "--to", "2", "--steps",
                   "4", "-o", str(path))[0] == 0  # fmt: skip

@@ -88,26 +88,16 @@ def _batched(
 
 
 class LatentSpace:
-    """What `gencompile latent` asks of a family: encode (when there is an encoder), decode,
-    draws from the prior, and the prior's centre."""
+    """A family's latent space as `gencompile latent` uses it: `encode(x, y)` (families with
+    an encoder), `decode(z, y)`, `draw(count, seed)` from the prior (families with one) and
+    `center()`, the prior's centre. The CLI refuses, from the lock, every action that needs
+    a method a family lacks."""
 
-    what = "latent code"
+    what = "latent code"  # what a code is, in words, for titles
 
     def __init__(self, model: keras.Model, data_shape: tuple[int, ...]):
         self.model = model
         self.data_shape = tuple(int(d) for d in data_shape)
-
-    def encode(self, x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
-        raise NotImplementedError
-
-    def decode(self, z: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
-        raise NotImplementedError
-
-    def draw(self, count: int, seed: int) -> np.ndarray:
-        raise NotImplementedError
-
-    def center(self) -> np.ndarray:
-        raise NotImplementedError
 
 
 class VaeSpace(LatentSpace):
