@@ -254,3 +254,11 @@ def test_refused_saying_why_before_tensorflow(run_cli, built, tmp_path, spec, ar
     code, _, err = run_cli("latent", str(built[spec]), *args, "-o", str(out))
     assert code == 1 and why in err, err
     assert not out.exists()
+
+
+def test_a_refusal_starts_no_tensorflow(built) -> None:
+    from tests.test_startup import imported_by
+
+    found = imported_by("latent", str(built["gan_ring8.yaml"]), "map", "-o", "never.png")
+    assert found["code"] == 1
+    assert not {"tensorflow", "keras"} & set(found["heavy"])
