@@ -20,6 +20,9 @@ from gencompile.errors import RunError
 from gencompile.generated import load_trained_model, verified_lock
 from gencompile.outputs import atomic_file, writable_output
 
+# A picture's value range and its grey background come from this many held-out examples.
+PICTURE_REFERENCE = 2000
+
 ACTIONS = ("interpolate", "traverse", "reconstruct", "arithmetic", "map")
 
 NO_LATENT = (
@@ -172,7 +175,7 @@ def examples(opened: Opened, text: str, option: str) -> tuple[np.ndarray, np.nda
     data = opened.data
     if _is_indices(text):
         chosen = held_out_indices(text, len(data.x_val), option)
-        x = np.asarray(data.x_val)[chosen]
+        x = np.asarray(data.x_val[chosen])  # a streamed split reads only these rows
         return x, None if data.y_val is None else np.asarray(data.y_val)[chosen]
     from gencompile.scoring import _prepared, read_input
 
@@ -186,7 +189,7 @@ def _first(opened: Opened, count: int) -> tuple[np.ndarray, np.ndarray | None]:
         raise RunError(f"{opened.run_dir} has no held-out split (validation_split: 0)")
     count = min(count, len(data.x_val))
     y = None if data.y_val is None else np.asarray(data.y_val)[:count]
-    return np.asarray(data.x_val)[:count], y
+    return np.asarray(data.x_val[:count]), y
 
 
 def _decode_labels(
@@ -556,11 +559,13 @@ def _write(opened: Opened, out: Path, arrays: dict[str, np.ndarray], shown: np.n
 
     data = opened.data
     if data.kind == "image":
-        held_out = opened.units(np.asarray(data.x_val if len(data.x_val) else data.x_train))
+        split = data.x_val if len(data.x_val) else data.x_train
+        held_out = opened.units(np.asarray(split[:PICTURE_REFERENCE]))
         value_range = (float(held_out.min()), float(held_out.max()))
         latent_pictures.save_image_rows(shown, out, title, rows, value_range, columns)
     else:
-        reference = opened.units(np.asarray(data.x_val))[:2000] if len(data.x_val) else None
+        shown_data = np.asarray(data.x_val[:PICTURE_REFERENCE])
+        reference = opened.units(shown_data) if len(shown_data) else None
         names = (*data.feature_names[:2], "")[:2] if data.feature_names else ("x0", "x1")
         if int(np.prod(data.element_shape)) > 2:
             title += f" (first 2 of {int(np.prod(data.element_shape))} features)"
