@@ -261,18 +261,23 @@ def interpolate(
             + DISCRETE.format(action="interpolate between random draws of")
         )
     opened = _open(run_dir, "interpolate", out, allow_custom_code, encodes=not random)
-    a, b, labels, ends = _ends(opened, start, end, random, count, seed, label)
+    a, b, labels, ends, inputs = _ends(opened, start, end, random, count, seed, label)
     codes = PATHS[path](a, b, steps)
     samples = _decode_grid(opened, codes, labels)
     t = np.linspace(0.0, 1.0, steps).astype(np.float32)
-    what = f"{path} interpolation in {opened.space.what}, {ends}"
+    what = f"{path} interpolation in {opened.space.what}, {ends}, {steps} steps"
     arrays = {"codes": codes, "samples": samples, "t": t}
     if labels is not None:
         arrays["labels"] = labels
     rows = [f"path {r}" for r in range(len(codes))]
-    return _write(
-        opened, out, arrays, samples, f"{what}, {steps} steps", rows, [f"{v:.2f}" for v in t]
-    )
+    columns = [f"{v:.2f}" for v in t]
+    shown = samples
+    if inputs is not None and opened.data.kind == "image":  # the examples themselves at the ends
+        ends_in_units = opened.units(inputs)
+        shown = np.concatenate([ends_in_units[:, :1], samples, ends_in_units[:, 1:]], axis=1)
+        columns = ["from", *columns, "to"]
+        what += " (first and last columns: the examples)"
+    return _write(opened, out, arrays, shown, what, rows, columns)
 
 
 def _ends(
@@ -283,8 +288,9 @@ def _ends(
     count: int,
     seed: int | None,
     label: int | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str]:
-    """Start and end codes (R, D), decoding labels, and the ends in words."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, str, np.ndarray | None]:
+    """Start and end codes (R, D), decoding labels, the ends in words, and the examples at
+    the ends (R, 2, *shape; None for draws and component means)."""
     space = opened.space
     if random:
         if count < 1:
@@ -292,13 +298,14 @@ def _ends(
         chosen = opened.seed if seed is None else int(seed)
         drawn = space.draw(2 * count, chosen)
         labels = _decode_labels(opened, label, None, count)
-        return drawn[:count], drawn[count:], labels, f"between random draws (seed {chosen})"
+        words = f"between random draws (seed {chosen})"
+        return drawn[:count], drawn[count:], labels, words, None
     if opened.family == "mixture":
         means = space.means()
         a = held_out_indices(str(start), len(means), "--from")
         b = held_out_indices(str(end), len(means), "--to")
         a, b = np.broadcast_arrays(a, b)
-        return means[a], means[b], None, f"between component means {start} and {end}"
+        return means[a], means[b], None, f"between component means {start} and {end}", None
     xa, ya = examples(opened, str(start), "--from")
     xb, yb = examples(opened, str(end), "--to")
     if len(xa) != len(xb) and 1 not in (len(xa), len(xb)):
@@ -309,7 +316,9 @@ def _ends(
     if ya is not None and len(ya) != rows:
         ya = np.broadcast_to(ya, (rows,))
     labels = _decode_labels(opened, label, ya, rows)
-    return np.array(za), np.array(zb), labels, f"from {start} to {end}"
+    shape = (rows, *xa.shape[1:])
+    inputs = np.stack([np.broadcast_to(xa, shape), np.broadcast_to(xb, shape)], axis=1)
+    return np.array(za), np.array(zb), labels, f"from {start} to {end}", inputs
 
 
 def traverse(

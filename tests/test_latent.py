@@ -160,12 +160,14 @@ def test_vae_reconstruct_and_map_pictures(run_cli, runs, tmp_path) -> None:
     assert found["inputs"].shape == found["reconstructions"].shape == (5, 8, 8, 1)
     assert found["codes"].shape == (5, 3)
     assert found["reconstructions"].min() >= 0.0 and found["reconstructions"].max() <= 16.0
-    for action in ("reconstruct", "map"):
+    said = {}
+    for action, *args in (["reconstruct"], ["interpolate", "--from", "1,2", "--to", "5"], ["map"]):
         picture = tmp_path / f"{action}.png"
-        code, stdout, err = latent(run_cli, runs["vae"], action, "-o", str(picture))
+        code, said[action], err = latent(run_cli, runs["vae"], action, *args, "-o", str(picture))
         assert code == 0, err
         assert is_png(picture)
-    assert "PCA of 3-D codes" in stdout
+    assert "PCA of 3-D codes" in said["map"]
+    assert "first and last columns: the examples" in " ".join(said["interpolate"].split())
 
 
 def test_vae_arithmetic_moves_codes_by_the_class_mean_difference(run_cli, runs, vae, tmp_path):
