@@ -22,6 +22,8 @@ from gencompile.errors import GencompileError, SpecError
 if TYPE_CHECKING:  # rich.table is imported by the commands that print one
     from rich.table import Table
 
+    from gencompile.latent import LatentResult
+
 # TensorFlow's C++ start-up chatter (CPU features, missing CUDA) is noise on a command line.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -607,6 +609,136 @@ def score(
         highlight=False,
     )
     out.print(f"wrote {result.path}", highlight=False)
+
+
+latent_app = typer.Typer(
+    help="Walk a trained run's latent space: interpolate, traverse, reconstruct, "
+    "arithmetic, map (a .png picture, or arrays with -o FILE.npz).",
+    no_args_is_help=True,
+)
+app.add_typer(latent_app, name="latent")
+LatentOutput = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("-o", "--output", help=".png picture (default <action>.png) or .npz arrays."),
+]
+LabelOption = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option(help="Class to decode with (conditional models)."),
+]
+
+
+@latent_app.callback()
+def _latent_run(
+    ctx: typer.Context,
+    run: Annotated[Path, typer.Argument(help="A finished run folder.")],
+    allow_custom_code: CustomCodeOption = False,
+) -> None:
+    ctx.obj = {"run": run, "allow_custom_code": allow_custom_code}
+
+
+def _latent_done(result: LatentResult) -> None:
+    out.print(result.description, highlight=False, markup=False)
+    out.print(f"wrote {result.path}", highlight=False)
+
+
+@latent_app.command("interpolate")
+def latent_interpolate(
+    ctx: typer.Context,
+    start: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--from", help="Held-out index (3 or 3,5), or a file (.npy/.npz/.csv/image)."),
+    ] = None,
+    end: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--to", help="Held-out index (17 or 17,9), or a file, as --from."),
+    ] = None,
+    random: Annotated[bool, typer.Option("--random", help="Between random draws.")] = False,
+    n: Annotated[int, typer.Option("-n", min=1, help="Pairs of random draws.")] = 1,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the draws.")] = None,  # noqa: UP045
+    path: Annotated[str, typer.Option(help="linear or slerp.")] = "linear",
+    steps: Annotated[int, typer.Option(min=2, help="Points on each path, ends included.")] = 8,
+    label: LabelOption = None,
+    output: LatentOutput = None,
+) -> None:
+    """Decode a path between two codes (examples, random draws, or mixture components)."""
+    from gencompile.latent import interpolate
+
+    target = output or Path("interpolate.png")
+    result = interpolate(ctx.obj["run"], target, start, end, random, n, seed, path, steps, label,
+                         ctx.obj["allow_custom_code"])  # fmt: skip
+    _latent_done(result)
+
+
+@latent_app.command("traverse")
+def latent_traverse(
+    ctx: typer.Context,
+    dims: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Comma-separated latent dimensions (default: the first 10)."),
+    ] = None,
+    value_range: Annotated[
+        tuple[float, float], typer.Option("--range", help="Values each dimension takes.")
+    ] = (-3.0, 3.0),
+    steps: Annotated[int, typer.Option(min=2, help="Values per dimension.")] = 7,
+    example: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(help="Held-out example whose code is varied (default: the prior's centre)."),
+    ] = None,
+    label: LabelOption = None,
+    output: LatentOutput = None,
+) -> None:
+    """Vary one latent dimension at a time around a code: a grid of dims x values."""
+    from gencompile.latent import traverse
+
+    chosen = [int(d) for d in dims.split(",") if d.strip()] if dims else None
+    target = output or Path("traverse.png")
+    result = traverse(ctx.obj["run"], target, chosen, value_range, steps, example, label,
+                      ctx.obj["allow_custom_code"])  # fmt: skip
+    _latent_done(result)
+
+
+@latent_app.command("reconstruct")
+def latent_reconstruct(
+    ctx: typer.Context,
+    n: Annotated[int, typer.Option("-n", min=1, help="Held-out examples.")] = 8,
+    output: LatentOutput = None,
+) -> None:
+    """Held-out examples beside their reconstructions (decode of their codes)."""
+    from gencompile.latent import reconstruct
+
+    target = output or Path("reconstruct.png")
+    _latent_done(reconstruct(ctx.obj["run"], target, n, ctx.obj["allow_custom_code"]))
+
+
+@latent_app.command("arithmetic")
+def latent_arithmetic(
+    ctx: typer.Context,
+    add: Annotated[int, typer.Option("--add", help="Class whose mean code is added.")],
+    subtract: Annotated[int, typer.Option("--subtract", help="Class whose mean is taken off.")],
+    n: Annotated[int, typer.Option("-n", min=1, help="Held-out examples of --subtract.")] = 8,
+    steps: Annotated[int, typer.Option(min=2, help="Strengths from 0 to 1.")] = 5,
+    output: LatentOutput = None,
+) -> None:
+    """Add z_mean(--add) - z_mean(--subtract) to codes of held-out --subtract examples."""
+    from gencompile.latent import arithmetic
+
+    target = output or Path("arithmetic.png")
+    result = arithmetic(ctx.obj["run"], target, add, subtract, n, steps,
+                        ctx.obj["allow_custom_code"])  # fmt: skip
+    _latent_done(result)
+
+
+@latent_app.command("map")
+def latent_map(
+    ctx: typer.Context,
+    method: Annotated[str, typer.Option(help="pca or tsne (codes of more than 2 dims).")] = "pca",
+    output: LatentOutput = None,
+) -> None:
+    """The held-out codes in 2-D, coloured by label (a mixture: by component)."""
+    from gencompile.latent import latent_map as map_run
+
+    target = output or Path("map.png")
+    _latent_done(map_run(ctx.obj["run"], target, method, ctx.obj["allow_custom_code"]))
 
 
 @app.command()
