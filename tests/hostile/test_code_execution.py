@@ -122,6 +122,8 @@ def commands(run: Path, spec: Path) -> dict[str, list[str]]:
         "evaluate": ["evaluate", str(run)],
         "impute": ["impute", str(run), "--input", "in.csv", "-o", "out.csv"],
         "eject": ["eject", str(run), "-o", "out"],
+        "score": ["score", str(run), "--split", "heldout", "-o", "scores.csv"],
+        "latent": ["latent", str(run), "reconstruct", "-o", "pairs.npz"],
     }
 
 
