@@ -281,8 +281,10 @@ def fit(
     callbacks = fit_callbacks(model, data, training, output, run_dir, guard, initial_epoch)
     if not quiet:
         callbacks.append(EpochProgress(epochs, initial_epoch))
-    if initial_epoch == 0 and isinstance(model, InitializedFromData):
-        model.initialize(data)  # data-dependent initialisation (k-means, actnorm, ...)
+    # Data-dependent initialisation (k-means, actnorm, ...), unless init_from did it.
+    fresh = initial_epoch == 0 and not getattr(model, "initialized_from_parent", False)
+    if fresh and isinstance(model, InitializedFromData):
+        model.initialize(data)
     fixed_steps = training["steps_per_epoch"]
     stream = cluster.shard_by_example(data.epochs(initial_epoch, epochs, steps=fixed_steps))
     validation = None if data.validation is None else cluster.shard_by_example(data.validation)
