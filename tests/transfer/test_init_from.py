@@ -1,0 +1,134 @@
+"""Training from a parent run: weights taken by name, frozen weights kept bit for bit,
+mismatches located at the spec line of init_from (or left fresh with strict: false)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from gencompile.errors import RunError
+from gencompile.runs import train
+
+SPEC = """\
+spec_version: 1
+name: {name}
+data:
+  source: {{type: builtin, name: digits, classes: {classes}}}
+  preprocessing: {{scale: [0.0, 1.0]}}
+  batch_size: 128
+model:
+  family: vae
+  latent_dim: 2
+  encoder: {{mlp: [16]{freeze}}}
+  decoder:
+    layers:
+      - {{type: dense, units: {units}{trainable}}}
+      - {{type: batch_norm}}
+{init_from}
+training: {{epochs: 1}}
+evaluation: {{metrics: [elbo]}}
+output: {{samples: {{count: 4}}}}
+"""
+
+
+def write_spec(folder: Path, name: str, init_from: str = "", **fields: str) -> Path:
+    values = {"classes": "[0, 1, 2, 3, 4]", "freeze": "", "units": "16", "trainable": ""}
+    values.update(fields)
+    path = folder / f"{name}.yaml"
+    path.write_text(SPEC.format(name=name, init_from=init_from, **values))
+    return path
+
+
+@pytest.fixture(scope="module")
+def parent(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("transfer")
+    run = folder / "parent"
+    train(write_spec(folder, "tl-parent"), run_dir=run, quiet=True)
+    return run
+
+
+def arrays(run: Path) -> dict[str, np.ndarray]:
+    found: dict[str, np.ndarray] = {}
+    with h5py.File(run / "model.weights.h5", "r") as weights:
+        weights.visititems(
+            lambda name, item: (
+                found.__setitem__(name, item[()])
+                if isinstance(item, h5py.Dataset) and not name.startswith("optimizer")
+                else None
+            )
+        )
+    return found
+
+
+def test_frozen_weights_stay_bit_identical_and_the_rest_trains(parent: Path) -> None:
+    folder = parent.parent
+    spec = write_spec(
+        folder,
+        "tl-frozen",
+        f"  init_from: {{run: {parent}}}",
+        classes="[5, 6, 7, 8, 9]",
+        freeze=", freeze: true",
+        trainable=", trainable: false",
+    )
+    child = folder / "frozen"
+    train(spec, run_dir=child, quiet=True)
+    before, after = arrays(parent), arrays(child)
+    frozen = [k for k in after if k.startswith("encoder/") or k.startswith("decoder/layers/dense/")]
+    assert len(frozen) == 8  # the encoder's three dense layers and the decoder's first
+    for key in frozen:
+        assert np.array_equal(before[key], after[key]), key
+    # The trainable head and the batch norm's statistics moved on from the parent's.
+    assert not np.array_equal(
+        before["decoder/layers/dense_1/vars/0"], after["decoder/layers/dense_1/vars/0"]
+    )
+    report = json.loads((child / "init_from.json").read_text())
+    assert report["taken"] == [
+        "decoder.batch_norm_1",
+        "decoder.dense_1",
+        "decoder.likelihood_params",
+        "encoder.dense_1",
+        "encoder.z_mean",
+        "encoder.z_log_var",
+    ]
+    assert report["fresh"] == []
+    assert len(report["parent"]["weights_sha256"]) == 64
+
+
+def test_a_shape_mismatch_is_located_at_init_from_with_both_shapes(parent: Path) -> None:
+    folder = parent.parent
+    init_from = f"  init_from: {{run: {parent}}}"
+    spec = write_spec(folder, "tl-wider", init_from, units="8")
+    with pytest.raises(RunError) as caught:
+        train(spec, run_dir=folder / "wider", quiet=True)
+    lines = str(caught.value).splitlines()
+    where = f"{spec}:15:3: model.init_from"
+    assert lines[:3] == [
+        f"{where}: decoder.batch_norm_1: the parent's weights have shapes (16,) and (16,) "
+        "and (16,) and (16,), this model's (8,) and (8,) and (8,) and (8,)",
+        f"{where}: decoder.dense_1: the parent's weights have shapes (2, 16) and (16,), "
+        "this model's (2, 8) and (8,)",
+        f"{where}: decoder.likelihood_params: the parent's weights have shapes (16, 64) "
+        "and (64,), this model's (8, 64) and (64,)",
+    ]
+    assert "set model.init_from.strict: false" in lines[-1]
+
+
+def test_with_strict_false_mismatched_layers_start_fresh_and_are_listed(parent: Path) -> None:
+    folder = parent.parent
+    spec = write_spec(
+        folder, "tl-loose", f"  init_from: {{run: {parent}, strict: false}}", units="8"
+    )
+    child = folder / "loose"
+    train(spec, run_dir=child, quiet=True)
+    report = json.loads((child / "init_from.json").read_text())
+    assert report["taken"] == ["encoder.dense_1", "encoder.z_mean", "encoder.z_log_var"]
+    assert [entry["layer"] for entry in report["fresh"]] == [
+        "decoder.batch_norm_1",
+        "decoder.dense_1",
+        "decoder.likelihood_params",
+    ]
+    assert "(2, 16) and (16,), this model's (2, 8) and (8,)" in report["fresh"][1]["why"]

@@ -1,0 +1,112 @@
+"""model.init_from, trainable and freeze in the spec and the compiler (no TensorFlow)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from gencompile.compiler.lower import lower
+from gencompile.compiler.plan import ProjectPlan
+from gencompile.compiler.project import render_project
+from gencompile.errors import SpecError
+from gencompile.spec import load_spec_text
+
+SPEC = """\
+spec_version: 1
+name: tl-vae
+data:
+  source: {{type: builtin, name: digits}}
+  preprocessing: {{scale: [0.0, 1.0]}}
+model:
+  family: vae
+  latent_dim: 2
+  encoder: {{mlp: [16], freeze: true}}
+  decoder:
+    layers:
+      - {{type: dense, units: 16, trainable: false, name: first}}
+      - {{type: batch_norm}}
+      - {{type: residual, trainable: false, layers: [{{type: dense, units: 16}}]}}
+{init_from}
+"""
+
+
+def spec_text(init_from: str = "") -> str:
+    return SPEC.format(init_from=init_from)
+
+
+def rendered(text: str) -> tuple[ProjectPlan[object], dict[str, str]]:
+    loaded = load_spec_text(text, "s.yaml")
+    plan = lower(loaded)
+    return plan, render_project(loaded, plan)
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(SpecError) as caught:
+        lower(load_spec_text(text, "spec.yaml"))
+    return [str(p) for p in caught.value.problems]
+
+
+def test_init_from_takes_exactly_one_source() -> None:
+    both = problems(spec_text("  init_from: {run: runs/a, weights: b.keras}"))
+    assert both == [
+        "spec.yaml:15:28: model.init_from.weights: give exactly one of `run:` or `weights:`"
+    ]
+    assert "give exactly one" in problems(spec_text("  init_from: {strict: false}"))[0]
+
+
+def test_a_weights_file_is_a_keras_one() -> None:
+    [problem] = problems(spec_text("  init_from: {weights: model.h5}"))
+    assert problem.startswith("spec.yaml:15:15: model.init_from.weights: a weights file ends")
+
+
+def test_unknown_networks_are_located_with_a_suggestion() -> None:
+    [problem] = problems(spec_text("  init_from: {run: runs/a, networks: [decoder, encodr]}"))
+    assert problem == (
+        "spec.yaml:15:48: model.init_from.networks[1]: the vae model has no network "
+        "'encodr'; it has encoder, decoder (did you mean 'encoder'?)"
+    )
+
+
+def test_the_plan_carries_init_from_with_its_spec_line() -> None:
+    plan, files = rendered(spec_text("  init_from: {run: runs/a, strict: false}"))
+    assert plan.init_from == {
+        "run": "runs/a",
+        "networks": None,
+        "strict": False,
+        "family": "vae",
+        "own_weights": None,
+        "where": "s.yaml:15:3",
+    }
+    assert (
+        "init_from.load_pretrained(model, data, INIT_FROM, args.run_dir)"
+        in files["tl_vae/train.py"]
+    )
+    assert "init_from" not in rendered(spec_text())[1]["tl_vae/train.py"]
+
+
+def test_frozen_layers_and_networks_in_generated_code_and_counts() -> None:
+    plan, files = rendered(spec_text())
+    encoder, decoder = plan.networks
+    assert encoder.frozen and encoder.frozen_params == encoder.params
+    frozen = {layer.name for layer in decoder.layers if not layer.trainable}
+    assert frozen == {"first", "dense_1"}  # the residual block's body is frozen with it
+    assert decoder.frozen_params == 16 * 2 + 16 + 16 * 16 + 16
+    model = files["tl_vae/model.py"]
+    assert 'layers.Dense(16, trainable=False, name="first")' in model
+    assert "    network.trainable = False\n" in model.split("def build_decoder")[0]
+    assert "network.trainable" not in model.split("def build_decoder")[1]
+    assert "frozen layers (trainable=False) are not among them" in model
+
+
+def test_paths_outside_the_spec_folder_need_the_command_line(tmp_path: Path) -> None:
+    from gencompile.spec import load_spec
+
+    spec = tmp_path / "specs" / "child.yaml"
+    spec.parent.mkdir()
+    spec.write_text(spec_text("  init_from: {run: ../runs/parent}"))
+    with pytest.raises(SpecError, match=re.escape("init_from.run: ../runs/parent is outside")):
+        load_spec(spec)
+    loaded = load_spec(spec, ["model.init_from.run=../runs/parent"])
+    assert loaded.spec.model.init_from is not None
