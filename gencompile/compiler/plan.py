@@ -61,6 +61,8 @@ class NetworkPlan:
     outputs: tuple[str, ...]
     custom_imports: tuple[tuple[str, str, str], ...] = ()  # (module, class, alias)
     frozen: bool = False  # `freeze: true`: every weight, heads included
+    # training.fine_tune.unfreeze_after_epochs: frozen (learning rate 0) only until then
+    frozen_until: int | None = None
 
     @property
     def builder(self) -> str:

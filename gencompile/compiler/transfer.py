@@ -7,11 +7,11 @@ built); here the spec's networks are checked against the model's and the spec li
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, is_dataclass, replace
 from typing import Any
 
 from gencompile.compiler.lowering import Lowering
-from gencompile.compiler.plan import ProjectPlan
+from gencompile.compiler.plan import NetworkPlan, ProjectPlan
 from gencompile.spec.diagnostics import did_you_mean
 
 # Families whose plan lists every network the weights file holds under the same name.
@@ -53,5 +53,95 @@ def init_from_config(low: Lowering, plan: ProjectPlan[object]) -> dict[str, Any]
 
 
 def with_init_from(low: Lowering, plan: ProjectPlan[object]) -> ProjectPlan[object]:
+    """The plan with `init_from` and `training.fine_tune` as the runtime reads them."""
     config = init_from_config(low, plan)
+    plan = fine_tune_config(low, plan)
     return plan if config is None else replace(plan, init_from=config)
+
+
+def fine_tune_config(low: Lowering, plan: ProjectPlan[object]) -> ProjectPlan[object]:
+    """`training.fine_tune` for the runtime (gencompile.runtime.fine_tune): the networks'
+    learning-rate factors and, with unfreeze_after_epochs, what is frozen until then. What
+    unfreezes is trainable in Keras from the start (its learning rate 0 until then), so the
+    compiled train step and the optimizer see the same weights throughout."""
+    training = dict(plan.training)
+    training.pop("fine_tune", None)
+    fine_tune = low.spec.training.fine_tune
+    if fine_tune is None:
+        return replace(plan, training=training)
+    names = [network.name for network in plan.networks]
+    for name in fine_tune.learning_rate_multipliers:
+        path = ("training", "fine_tune", "learning_rate_multipliers", name)
+        if plan.family not in NAMED_NETWORKS:
+            low.report(
+                path,
+                f"the {plan.family} family has no named networks to give learning rates",
+                "remove training.fine_tune.learning_rate_multipliers",
+            )
+        elif name not in names:
+            hint = did_you_mean(name, names) or f"name one of {', '.join(names)}"
+            low.report(path, f"the model has no network '{name}'; it has {', '.join(names)}", hint)
+    after = fine_tune.unfreeze_after_epochs
+    frozen: list[str] = []
+    networks = plan.networks
+    if after is not None:
+        frozen = frozen_parts(plan)
+        if not frozen:
+            low.report(
+                ("training", "fine_tune", "unfreeze_after_epochs"),
+                "nothing is frozen, so nothing unfreezes",
+                "freeze a network (freeze: true) or layers (trainable: false), or remove it",
+            )
+        networks = tuple(unfrozen_in_keras(network, after) for network in plan.networks)
+        plan = replace(plan, model=with_networks(plan.model, networks))
+    training["fine_tune"] = {
+        "unfreeze_after_epochs": after,
+        "learning_rate_multipliers": dict(fine_tune.learning_rate_multipliers),
+        "frozen": frozen,
+    }
+    return replace(plan, training=training, networks=networks)
+
+
+def frozen_parts(plan: ProjectPlan[object]) -> list[str]:
+    """What the spec freezes: whole networks by name, layers as `network.layer`."""
+    parts: list[str] = []
+    for network in plan.networks:
+        if network.frozen:
+            parts.append(network.name)
+            continue
+        parts.extend(
+            f"{network.name}.{layer.name}" for layer in network.layers if not layer.trainable
+        )
+    return parts
+
+
+def unfrozen_in_keras(network: NetworkPlan, after: int) -> NetworkPlan:
+    """The network with its frozen layers written trainable (their learning rate is 0 until
+    epoch `after`); the plan still marks them frozen for `explain`."""
+    steps = tuple(
+        replace(
+            step,
+            layer=replace(
+                step.layer, args=tuple(a for a in step.layer.args if a != ("trainable", False))
+            ),
+        )
+        if step.layer is not None and not step.layer.trainable
+        else step
+        for step in network.steps
+    )
+    frozen = network.frozen or any(not layer.trainable for layer in network.layers)
+    return replace(network, steps=steps, frozen_until=after if frozen else None)
+
+
+def with_networks(model: Any, networks: tuple[NetworkPlan, ...]) -> Any:
+    """The family's model plan with its network fields (what templates render) replaced by
+    the networks of the same name."""
+    if not is_dataclass(model) or isinstance(model, type):
+        return model
+    by_name = {network.name: network for network in networks}
+    changes = {
+        item.name: by_name.get(value.name, value)
+        for item in fields(model)
+        if isinstance(value := getattr(model, item.name), NetworkPlan)
+    }
+    return replace(model, **changes)

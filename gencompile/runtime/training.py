@@ -23,7 +23,7 @@ import tensorflow as tf
 from gencompile.errors import RunError
 from gencompile.files import atomic_save
 from gencompile.runtime import callbacks as cb
-from gencompile.runtime import checkpoints, cluster, pictures, repro
+from gencompile.runtime import checkpoints, cluster, fine_tune, pictures, repro
 from gencompile.runtime.contract import InitializedFromData, OutputConfig, TrainingConfig
 from gencompile.runtime.optimizers import make_optimizer
 from gencompile.runtime.splits import head
@@ -332,6 +332,7 @@ def fit_callbacks(
         # The model's own first: what they add to an epoch's logs (a GAN's diversity)
         # reaches the checks, history.csv and the progress bar.
         *model.training_callbacks(),
+        *fine_tune.callbacks(model, training),  # learning-rate factors, set each epoch
         guard,
         keeper,
         cb.GradientMonitor(),

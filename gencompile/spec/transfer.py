@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from gencompile.spec.base import FieldError, Identifier, StrictModel
+from gencompile.spec.base import (
+    FieldError,
+    Identifier,
+    NonNegativeFloat,
+    PositiveInt,
+    StrictModel,
+)
 
 WEIGHT_SUFFIXES = (".weights.h5", ".keras")
 
@@ -61,3 +67,19 @@ class InitFrom(StrictModel):
     def key(self) -> str:
         """The field that names it: `run` or `weights`."""
         return "run" if self.run is not None else "weights"
+
+
+class FineTune(StrictModel):
+    """A fine-tuning schedule: frozen parts unfrozen after some epochs, and per-network
+    learning rates."""
+
+    unfreeze_after_epochs: PositiveInt | None = Field(
+        None,
+        description="Train what the spec freezes (freeze: true, trainable: false) from this "
+        "epoch on; until then its learning rate is 0. null: frozen for the whole run.",
+    )
+    learning_rate_multipliers: dict[Identifier, NonNegativeFloat] = Field(
+        default_factory=dict,
+        description="Network name -> factor of the learning rate of its weights (e.g. "
+        "{encoder: 0.1}); networks left out keep the optimizer's rate.",
+    )

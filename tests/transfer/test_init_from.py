@@ -132,3 +132,24 @@ def test_with_strict_false_mismatched_layers_start_fresh_and_are_listed(parent: 
         "decoder.likelihood_params",
     ]
     assert "(2, 16) and (16,), this model's (2, 8) and (8,)" in report["fresh"][1]["why"]
+
+
+def test_a_generated_project_keeps_what_unfreezes_later_at_its_start(parent: Path) -> None:
+    """Frozen by fine_tune's schedule (learning rate 0), not by Keras: the weights stay."""
+    folder = parent.parent
+    spec = write_spec(
+        folder,
+        "tl-schedule",
+        f"  init_from: {{run: {parent}}}",
+        classes="[5, 6, 7, 8, 9]",
+        freeze=", freeze: true",
+    )
+    overrides = ["training.fine_tune.unfreeze_after_epochs=1"]
+    child = folder / "schedule"
+    train(spec, overrides, run_dir=child, quiet=True)
+    assert "network.trainable = False" not in (child / "tl_schedule" / "model.py").read_text()
+    before, after = arrays(parent), arrays(child)
+    encoder = [k for k in after if k.startswith("encoder/")]
+    assert encoder and all(np.array_equal(before[k], after[k]) for k in encoder)
+    decoder = "decoder/layers/dense/vars/0"
+    assert not np.array_equal(before[decoder], after[decoder])

@@ -110,3 +110,37 @@ def test_paths_outside_the_spec_folder_need_the_command_line(tmp_path: Path) -> 
         load_spec(spec)
     loaded = load_spec(spec, ["model.init_from.run=../runs/parent"])
     assert loaded.spec.model.init_from is not None
+
+
+def test_fine_tune_names_networks_and_needs_something_frozen() -> None:
+    text = SPEC.format(init_from="").replace("freeze: true", "freeze: false")
+    text = text.replace("trainable: false", "trainable: true")
+    text += (
+        "training:\n"
+        "  fine_tune: {unfreeze_after_epochs: 2, learning_rate_multipliers: {decodr: 0.1}}\n"
+    )
+    assert problems(text) == [
+        "spec.yaml:17:38: training.fine_tune.unfreeze_after_epochs: nothing is frozen, so "
+        "nothing unfreezes (freeze a network (freeze: true) or layers (trainable: false), "
+        "or remove it)",
+        "spec.yaml:17:77: training.fine_tune.learning_rate_multipliers.decodr: the model has "
+        "no network 'decodr'; it has encoder, decoder (did you mean 'decoder'?)",
+    ]
+
+
+def test_what_unfreezes_is_trainable_in_keras_with_a_schedule() -> None:
+    text = spec_text() + (
+        "training:\n"
+        "  fine_tune: {unfreeze_after_epochs: 2, learning_rate_multipliers: {decoder: 0.5}}\n"
+    )
+    plan, files = rendered(text)
+    assert plan.training["fine_tune"] == {
+        "unfreeze_after_epochs": 2,
+        "learning_rate_multipliers": {"decoder": 0.5},
+        "frozen": ["encoder", "decoder.first", "decoder.dense_1"],
+    }
+    model = files["tl_vae/model.py"]
+    assert "16, trainable=False" not in model and "network.trainable" not in model
+    assert "# Frozen for the first 2 epochs (training.fine_tune)" in model
+    assert plan.networks[0].frozen_params == plan.networks[0].params  # explain: frozen
+    assert "fine_tune" not in rendered(spec_text())[0].training
