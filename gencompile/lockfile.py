@@ -98,6 +98,8 @@ class LockModel(BaseModel):
     # `gencompile train --workers N` trained it: `reproduce` starts as many workers, whose
     # summation order (and so the weights, bit for bit) one process would not repeat.
     workers: Annotated[int, Field(ge=1)] | None = None
+    # model.init_from's run or weights file and their sha256 (gencompile.provenance)
+    parent: dict[str, str | None] | None = None
     lock_sha256: Sha256
 
 

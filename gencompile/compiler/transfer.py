@@ -1,8 +1,9 @@
 """Lowering `model.init_from`: the plain config the runtime's `init_from` module reads.
 
 The weights themselves are read at train time (a run may not exist yet when the spec is
-built); here the spec's networks are checked against the model's and the spec line of
-`init_from` is recorded, so that a mismatch found at train time is located in the spec.
+built); here the spec's networks are checked against the model's. A mismatch found at
+train time is located in the project's copy of the spec (the runtime reads its line), so
+that the generated code does not depend on where the spec came from.
 """
 
 from __future__ import annotations
@@ -38,8 +39,6 @@ def init_from_config(low: Lowering, plan: ProjectPlan[object]) -> dict[str, Any]
                     f"the {family} model has no network '{name}'; it has {', '.join(known)}",
                     suggestion or f"name one of {', '.join(known)}",
                 )
-    mark = low.loaded.marks.locate(("model", "init_from"), at_key=True)
-    where = mark.file if mark.line is None else f"{mark.file}:{mark.line}:{mark.column}"
     return {
         init_from.key: init_from.path,
         "networks": init_from.networks,
@@ -48,7 +47,6 @@ def init_from_config(low: Lowering, plan: ProjectPlan[object]) -> dict[str, Any]
         # A mixture's parameters are the model's own variables; every other family's
         # own variables (a KL weight, a data spread) are settings, not learned weights.
         "own_weights": MIXTURE_UNIT if family == "mixture" else None,
-        "where": where,
     }
 
 

@@ -23,13 +23,14 @@ from typing import Any
 import h5py
 import keras
 import numpy as np
+import yaml
 
 from gencompile.errors import RunError
 from gencompile.files import atomic_write_json
-from gencompile.provenance import parent_hashes
+from gencompile.provenance import INIT_REPORT, parent_hashes
 from gencompile.runtime.contract import InitializedFromData
 
-REPORT = "init_from.json"  # beside metrics.json in the run folder
+REPORT = INIT_REPORT  # beside metrics.json in the run folder
 EMA_PREFIX = "ema_"  # an EMA copy of a network (a GAN's generator) follows its network
 
 
@@ -53,7 +54,9 @@ class Mismatch:
     why: str
 
 
-def load_pretrained(model: keras.Model, data: Any, config: dict[str, Any], run_dir: Path) -> None:
+def load_pretrained(
+    model: keras.Model, data: Any, config: dict[str, Any], run_dir: Path, spec: Path
+) -> None:
     """Replace the model's fresh weights by the parent's where network and layer names
     match; raise a located RunError listing every mismatch when the config is strict, else
     leave mismatched layers fresh. Writes what was taken and left to `run_dir/init_from.json`.
@@ -64,6 +67,7 @@ def load_pretrained(model: keras.Model, data: Any, config: dict[str, Any], run_d
     if isinstance(model, InitializedFromData):
         model.initialize(data)
     model.initialized_from_parent = True  # read by training.fit: no second initialisation
+    config = {**config, "where": spec_location(spec, ("model", "init_from"))}
     source = parent_weights_file(config)
     with tempfile.TemporaryDirectory() as scratch:
         parent_file = readable_weights(source, Path(scratch))
@@ -79,6 +83,24 @@ def load_pretrained(model: keras.Model, data: Any, config: dict[str, Any], run_d
     }
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / REPORT, record)
+
+
+def spec_location(spec: Path, path: tuple[str, ...]) -> str:
+    """`spec.yaml:line:column` of a key of the spec, or the file alone (a key given with
+    --set, or from a base spec)."""
+    try:
+        node = yaml.compose(spec.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return str(spec)
+    mark = None
+    for key in path:
+        if not isinstance(node, yaml.MappingNode):
+            return str(spec)
+        found = [(k, v) for k, v in node.value if getattr(k, "value", None) == key]
+        if not found:
+            return str(spec)
+        mark, node = found[0][0].start_mark, found[0][1]
+    return str(spec) if mark is None else f"{spec}:{mark.line + 1}:{mark.column + 1}"
 
 
 def parent_weights_file(config: dict[str, Any]) -> Path:

@@ -4,6 +4,7 @@ mismatches located at the spec line of init_from (or left fresh with strict: fal
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import h5py
@@ -11,6 +12,9 @@ import numpy as np
 import pytest
 
 from gencompile.errors import RunError
+from gencompile.files import sha256_file
+from gencompile.report import compare_runs
+from gencompile.reproduction import reproduce
 from gencompile.runs import train
 
 SPEC = """\
@@ -105,7 +109,7 @@ def test_a_shape_mismatch_is_located_at_init_from_with_both_shapes(parent: Path)
     with pytest.raises(RunError) as caught:
         train(spec, run_dir=folder / "wider", quiet=True)
     lines = str(caught.value).splitlines()
-    where = f"{spec}:15:3: model.init_from"
+    where = f"{folder / 'wider' / 'spec.yaml'}:15:3: model.init_from"
     assert lines[:3] == [
         f"{where}: decoder.batch_norm_1: the parent's weights have shapes (16,) and (16,) "
         "and (16,) and (16,), this model's (8,) and (8,) and (8,) and (8,)",
@@ -118,9 +122,13 @@ def test_a_shape_mismatch_is_located_at_init_from_with_both_shapes(parent: Path)
 
 
 def test_with_strict_false_mismatched_layers_start_fresh_and_are_listed(parent: Path) -> None:
+    """...in init_from.json and the report; the lock pins the parent, which `compare`
+    shows and `reproduce` checks."""
     folder = parent.parent
+    own_parent = folder / "own-parent"  # a copy this test may change
+    shutil.copytree(parent, own_parent)
     spec = write_spec(
-        folder, "tl-loose", f"  init_from: {{run: {parent}, strict: false}}", units="8"
+        folder, "tl-loose", f"  init_from: {{run: {own_parent}, strict: false}}", units="8"
     )
     child = folder / "loose"
     train(spec, run_dir=child, quiet=True)
@@ -132,6 +140,23 @@ def test_with_strict_false_mismatched_layers_start_fresh_and_are_listed(parent: 
         "decoder.likelihood_params",
     ]
     assert "(2, 16) and (16,), this model's (2, 8) and (8,)" in report["fresh"][1]["why"]
+    assert "- started fresh: decoder.dense\\_1: the parent's" in (child / "report.md").read_text()
+    lock = json.loads((child / "spec.lock.json").read_text())
+    weights = sha256_file(own_parent / "model.weights.h5")
+    assert lock["parent"] == {
+        "run": str(own_parent),
+        "weights_sha256": weights,
+        "lock_sha256": sha256_file(own_parent / "spec.lock.json"),
+    }
+    _, link = compare_runs([child]).rows[:2]
+    assert link == ("parent", [f"{own_parent} ({weights[:12]})"], "")
+    with (own_parent / "model.weights.h5").open("ab") as changed:
+        changed.write(b"\0")
+    with pytest.raises(RunError, match="whose weights have changed since"):
+        reproduce(child)
+    shutil.rmtree(own_parent)
+    with pytest.raises(RunError, match=f"started from {own_parent}, which is missing"):
+        reproduce(child)
 
 
 def test_a_generated_project_keeps_what_unfreezes_later_at_its_start(parent: Path) -> None:

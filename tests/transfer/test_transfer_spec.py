@@ -69,7 +69,7 @@ def test_unknown_networks_are_located_with_a_suggestion() -> None:
     )
 
 
-def test_the_plan_carries_init_from_with_its_spec_line() -> None:
+def test_the_plan_carries_init_from_to_the_generated_train_py() -> None:
     plan, files = rendered(spec_text("  init_from: {run: runs/a, strict: false}"))
     assert plan.init_from == {
         "run": "runs/a",
@@ -77,10 +77,9 @@ def test_the_plan_carries_init_from_with_its_spec_line() -> None:
         "strict": False,
         "family": "vae",
         "own_weights": None,
-        "where": "s.yaml:15:3",
     }
     assert (
-        "init_from.load_pretrained(model, data, INIT_FROM, args.run_dir)"
+        "init_from.load_pretrained(model, data, INIT_FROM, args.run_dir, spec)"
         in files["tl_vae/train.py"]
     )
     assert "init_from" not in rendered(spec_text())[1]["tl_vae/train.py"]
