@@ -47,7 +47,22 @@ def init_from_config(low: Lowering, plan: ProjectPlan[object]) -> dict[str, Any]
         # A mixture's parameters are the model's own variables; every other family's
         # own variables (a KL weight, a data spread) are settings, not learned weights.
         "own_weights": MIXTURE_UNIT if family == "mixture" else None,
+        "vocabulary": vocabulary_config(plan),
     }
+
+
+# A language model's layers indexed by token id, and the axis of each of their arrays
+# that is (embedding rows; the logits' kernel columns and bias).
+TOKEN_AXES = {"token_embedding": [0], "logits": [1, 0]}
+
+
+def vocabulary_config(plan: ProjectPlan[object]) -> dict[str, Any] | None:
+    """Where a language model's vocabulary is (relative to the project) and which arrays
+    are indexed by token, so that a parent with another vocabulary can be remapped: known
+    tokens keep their rows, new ones start fresh."""
+    if "vocabulary.json" not in plan.extra.get("files", {}):
+        return None
+    return {"file": f"{plan.package}/vocabulary.json", "axes": TOKEN_AXES}
 
 
 def with_init_from(low: Lowering, plan: ProjectPlan[object]) -> ProjectPlan[object]:

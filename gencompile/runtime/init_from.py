@@ -69,11 +69,12 @@ def load_pretrained(
     model.initialized_from_parent = True  # read by training.fit: no second initialisation
     config = {**config, "where": spec_location(spec, ("model", "init_from"))}
     source = parent_weights_file(config)
+    tokens = token_mapping(config, spec.parent)
     with tempfile.TemporaryDirectory() as scratch:
         parent_file = readable_weights(source, Path(scratch))
         child_file = Path(scratch) / "child.weights.h5"
         model.save_weights(child_file)
-        taken, fresh = merge(parent_file, child_file, config)
+        taken, fresh = merge(parent_file, child_file, config, tokens)
         model.load_weights(child_file)
     record = {
         "source": {key: config[key] for key in ("run", "weights") if key in config},
@@ -81,6 +82,8 @@ def load_pretrained(
         "fresh": [{"layer": m.unit, "why": m.why} for m in fresh],
         "parent": parent_hashes(config),
     }
+    if tokens is not None:  # a language model on another vocabulary
+        record["vocabulary"] = {"known": len(tokens.child_ids), "new": tokens.new}
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_json(run_dir / REPORT, record)
 
@@ -199,7 +202,10 @@ def _unit(network: str, layer: str, variables: h5py.Group, scalars: bool = True)
 
 
 def merge(
-    parent_file: Path, child_file: Path, config: dict[str, Any]
+    parent_file: Path,
+    child_file: Path,
+    config: dict[str, Any],
+    tokens: TokenMapping | None = None,
 ) -> tuple[list[str], list[Mismatch]]:
     """Copy the parent's matching arrays into the child's weights file, in place; the units
     taken and the child's units left fresh. Raises RunError on a strict mismatch."""
@@ -213,12 +219,17 @@ def merge(
         for key, unit in child.items():
             if unit.network not in networks:
                 continue
-            problem = compare(unit, parent.get(key), parent)
+            axes = token_axes(config, unit) if tokens is not None else None
+            if axes is not None and key in parent and tokens is not None:
+                problem = remap_tokens(unit, parent[key], axes, tokens, parent_h5, child_h5)
+            else:
+                problem = compare(unit, parent.get(key), parent)
+                if problem is None:
+                    for path, source in zip(unit.paths, parent[key].paths, strict=True):
+                        child_h5[path][...] = np.asarray(parent_h5[source])
             if problem is not None:
                 fresh.append(problem)
                 continue
-            for path, source in zip(unit.paths, parent[key].paths, strict=True):
-                child_h5[path][...] = np.asarray(parent_h5[source])
             taken.append(unit.label)
     if fresh and config["strict"]:
         lines = [f"{where}: {m.unit}: {m.why}" for m in fresh]
@@ -259,6 +270,78 @@ def chosen_networks(
                 )
     ema = {EMA_PREFIX + name for name in named if EMA_PREFIX + name in in_child}
     return set(named) | {name for name in ema if name in in_parent}
+
+
+@dataclass(frozen=True)
+class TokenMapping:
+    """The tokens both vocabularies hold, by their ids in each; the child's new tokens."""
+
+    child_ids: tuple[int, ...]
+    parent_ids: tuple[int, ...]
+    new: list[str]
+
+
+def token_mapping(config: dict[str, Any], project: Path) -> TokenMapping | None:
+    """How a language model's vocabulary maps onto its parent run's, when they differ
+    (None: the same vocabulary, or a parent without one, whose shapes must then match)."""
+    vocabulary = config.get("vocabulary")
+    if not vocabulary or "run" not in config:
+        return None
+    found = sorted(Path(config["run"]).expanduser().glob("*/vocabulary.json"))
+    if not found:
+        return None
+    child = _tokens(project / vocabulary["file"])
+    parent = _tokens(found[0])
+    if child == parent:
+        return None
+    index = {token: i for i, token in enumerate(parent)}
+    known = [(i, index[token]) for i, token in enumerate(child) if token in index]
+    return TokenMapping(
+        tuple(i for i, _ in known),
+        tuple(j for _, j in known),
+        [token for token in child if token not in index],
+    )
+
+
+def _tokens(path: Path) -> list[str]:
+    return [str(token) for token in json.loads(path.read_text(encoding="utf-8"))["tokens"]]
+
+
+def token_axes(config: dict[str, Any], unit: Unit) -> list[int] | None:
+    """The token axis of each array of a token-indexed layer (the embedding, the logits)."""
+    axes = config["vocabulary"]["axes"].get(unit.layer)
+    return None if axes is None or len(axes) != len(unit.paths) else list(axes)
+
+
+def remap_tokens(
+    unit: Unit,
+    match: Unit,
+    axes: list[int],
+    tokens: TokenMapping,
+    parent_h5: h5py.File,
+    child_h5: h5py.File,
+) -> Mismatch | None:
+    """Copy the parent's rows (or columns) of the tokens both vocabularies hold into the
+    child's arrays; the child's new tokens keep their fresh rows."""
+    for shape, other, axis in zip(unit.shapes, match.shapes, axes, strict=True):
+        if _without(shape, axis) != _without(other, axis):
+            return Mismatch(
+                unit.label,
+                f"the parent's weights have shapes {_shapes(match.shapes)}, this model's "
+                f"{_shapes(unit.shapes)} (beyond the vocabulary's axis)",
+            )
+    for path, source, axis in zip(unit.paths, match.paths, axes, strict=True):
+        values = np.asarray(child_h5[path])
+        known = np.take(np.asarray(parent_h5[source]), tokens.parent_ids, axis=axis)
+        index: list[Any] = [slice(None)] * values.ndim
+        index[axis] = list(tokens.child_ids)
+        values[tuple(index)] = known
+        child_h5[path][...] = values
+    return None
+
+
+def _without(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
+    return shape[:axis] + shape[axis + 1 :]
 
 
 def compare(unit: Unit, match: Unit | None, parent: dict[tuple[str, str], Unit]) -> Mismatch | None:
