@@ -77,6 +77,7 @@ def test_the_plan_carries_init_from_to_the_generated_train_py() -> None:
         "strict": False,
         "family": "vae",
         "own_weights": None,
+        "vocabulary": None,
     }
     assert (
         "init_from.load_pretrained(model, data, INIT_FROM, args.run_dir, spec)"
