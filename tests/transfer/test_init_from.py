@@ -160,12 +160,13 @@ def test_with_strict_false_mismatched_layers_start_fresh_and_are_listed(parent: 
 
 
 def test_a_generated_project_keeps_what_unfreezes_later_at_its_start(parent: Path) -> None:
-    """Frozen by fine_tune's schedule (learning rate 0), not by Keras: the weights stay."""
+    """Frozen by fine_tune's schedule (learning rate 0), not by Keras: the weights stay.
+    The parent is a `.keras` archive here, read for its weights."""
     folder = parent.parent
     spec = write_spec(
         folder,
         "tl-schedule",
-        f"  init_from: {{run: {parent}}}",
+        f"  init_from: {{weights: {parent / 'model.keras'}}}",
         classes="[5, 6, 7, 8, 9]",
         freeze=", freeze: true",
     )
@@ -178,3 +179,6 @@ def test_a_generated_project_keeps_what_unfreezes_later_at_its_start(parent: Pat
     assert encoder and all(np.array_equal(before[k], after[k]) for k in encoder)
     decoder = "decoder/layers/dense/vars/0"
     assert not np.array_equal(before[decoder], after[decoder])
+    report = json.loads((child / "init_from.json").read_text())
+    assert report["source"] == {"weights": str(parent / "model.keras")}
+    assert report["parent"] == {"weights_sha256": sha256_file(parent / "model.keras")}

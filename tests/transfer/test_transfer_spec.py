@@ -144,3 +144,16 @@ def test_what_unfreezes_is_trainable_in_keras_with_a_schedule() -> None:
     assert "# Frozen for the first 2 epochs (training.fine_tune)" in model
     assert plan.networks[0].frozen_params == plan.networks[0].params  # explain: frozen
     assert "fine_tune" not in rendered(spec_text())[0].training
+
+
+def test_explain_shows_trainable_and_frozen_parameters(run_cli, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_text())
+    code, out, _ = run_cli("explain", str(spec))
+    assert code == 0
+    rows = [line.split("│")[1:-1] for line in out.splitlines() if line.count("│") == 5]
+    cells = [[cell.strip() for cell in row] for row in rows]
+    # encoder: 64*16+16 + 2*(16*2+2), all frozen; decoder: 320 of its 1,472 frozen
+    assert ["trainable", "", "", "0"] in cells and ["frozen", "", "", "1,108"] in cells
+    assert ["trainable", "", "", "1,152"] in cells and ["frozen", "", "", "320"] in cells
+    assert ["first", "Dense (frozen)", "(batch, 16)", "48"] in cells
