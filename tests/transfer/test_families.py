@@ -64,3 +64,25 @@ def test_em_continues_from_a_fitted_mixture(tmp_path: Path) -> None:
                 np.testing.assert_allclose(
                     after["vars"][key][()], before["vars"][key][()], rtol=1e-3, atol=1e-4
                 )
+
+
+@pytest.mark.slow
+def test_a_conditional_diffusion_model_adds_its_label_embedding_fresh(tmp_path: Path) -> None:
+    """From an unconditional parent with strict: false: everything but the class embedding
+    is taken (it adds to the time embedding, so no other shape changes)."""
+    path = ROOT / "specs" / "diffusion_digits.yaml"
+    small = [*QUICK, "model.denoiser={type: mlp, hidden: [32, 32]}", "model.sampler.steps=5"]
+    parent, child = tmp_path / "parent", tmp_path / "child"
+    train(path, small, epochs=1, run_dir=parent, quiet=True)
+    conditional = [
+        *small,
+        "model.conditional={num_classes: 10, guidance_scale: 2.0}",
+        f"model.init_from={{run: {parent}, strict: false}}",
+    ]
+    train(path, conditional, epochs=1, run_dir=child, quiet=True)
+    report = json.loads((child / "init_from.json").read_text())
+    assert [entry["layer"] for entry in report["fresh"]] == [
+        "denoiser.class_embedding",
+        "ema_denoiser.class_embedding",
+    ]
+    assert "denoiser.prediction" in report["taken"]
