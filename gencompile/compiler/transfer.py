@@ -97,7 +97,13 @@ def fine_tune_config(low: Lowering, plan: ProjectPlan[object]) -> ProjectPlan[ob
     after = fine_tune.unfreeze_after_epochs
     frozen: list[str] = []
     networks = plan.networks
-    if after is not None:
+    if after is not None and plan.family not in NAMED_NETWORKS:
+        low.report(
+            ("training", "fine_tune", "unfreeze_after_epochs"),
+            f"the {plan.family} family has no named networks to unfreeze on a schedule",
+            "freeze without a schedule (freeze: true, trainable: false), or remove it",
+        )
+    elif after is not None:
         frozen = frozen_parts(plan)
         if not frozen:
             low.report(

@@ -157,3 +157,20 @@ def test_explain_shows_trainable_and_frozen_parameters(run_cli, tmp_path: Path) 
     assert ["trainable", "", "", "0"] in cells and ["frozen", "", "", "1,108"] in cells
     assert ["trainable", "", "", "1,152"] in cells and ["frozen", "", "", "320"] in cells
     assert ["first", "Dense (frozen)", "(batch, 16)", "48"] in cells
+
+
+def test_a_flow_freezes_its_coupling_networks_without_a_schedule() -> None:
+    flow = """\
+spec_version: 1
+name: tl-flow
+data:
+  source: {type: builtin, name: moons}
+model:
+  family: flow
+  transforms:
+    - {type: affine_coupling, hidden: {mlp: [16], freeze: true}, repeat: 2}
+"""
+    _, files = rendered(flow)
+    assert "    network.trainable = False\n" in files["tl_flow/model.py"]
+    [problem] = problems(flow + "training:\n  fine_tune: {unfreeze_after_epochs: 1}\n")
+    assert "the flow family has no named networks to unfreeze on a schedule" in problem
