@@ -27,7 +27,9 @@ data:
 model:
   family: vae
   latent_dim: 2
-  encoder: {{mlp: [16]{freeze}}}
+  encoder:
+    layers: [{{type: dense, units: 16, activation: relu}}, {{type: batch_norm}}]
+{freeze}
   decoder:
     layers:
       - {{type: dense, units: {units}{trainable}}}
@@ -75,14 +77,16 @@ def test_frozen_weights_stay_bit_identical_and_the_rest_trains(parent: Path) -> 
         "tl-frozen",
         f"  init_from: {{run: {parent}}}",
         classes="[5, 6, 7, 8, 9]",
-        freeze=", freeze: true",
+        freeze="    freeze: true",
         trainable=", trainable: false",
     )
     child = folder / "frozen"
     train(spec, run_dir=child, quiet=True)
     before, after = arrays(parent), arrays(child)
     frozen = [k for k in after if k.startswith("encoder/") or k.startswith("decoder/layers/dense/")]
-    assert len(frozen) == 8  # the encoder's three dense layers and the decoder's first
+    # The encoder's dense layers and batch norm (its moving statistics too: a frozen
+    # batch norm normalises in inference mode), and the decoder's first layer.
+    assert len(frozen) == 12
     for key in frozen:
         assert np.array_equal(before[key], after[key]), key
     # The trainable head and the batch norm's statistics moved on from the parent's.
@@ -94,6 +98,7 @@ def test_frozen_weights_stay_bit_identical_and_the_rest_trains(parent: Path) -> 
         "decoder.batch_norm_1",
         "decoder.dense_1",
         "decoder.likelihood_params",
+        "encoder.batch_norm_1",
         "encoder.dense_1",
         "encoder.z_mean",
         "encoder.z_log_var",
@@ -109,7 +114,7 @@ def test_a_shape_mismatch_is_located_at_init_from_with_both_shapes(parent: Path)
     with pytest.raises(RunError) as caught:
         train(spec, run_dir=folder / "wider", quiet=True)
     lines = str(caught.value).splitlines()
-    where = f"{folder / 'wider' / 'spec.yaml'}:15:3: model.init_from"
+    where = f"{folder / 'wider' / 'spec.yaml'}:17:3: model.init_from"
     assert lines[:3] == [
         f"{where}: decoder.batch_norm_1: the parent's weights have shapes (16,) and (16,) "
         "and (16,) and (16,), this model's (8,) and (8,) and (8,) and (8,)",
@@ -133,7 +138,12 @@ def test_with_strict_false_mismatched_layers_start_fresh_and_are_listed(parent: 
     child = folder / "loose"
     train(spec, run_dir=child, quiet=True)
     report = json.loads((child / "init_from.json").read_text())
-    assert report["taken"] == ["encoder.dense_1", "encoder.z_mean", "encoder.z_log_var"]
+    assert report["taken"] == [
+        "encoder.batch_norm_1",
+        "encoder.dense_1",
+        "encoder.z_mean",
+        "encoder.z_log_var",
+    ]
     assert [entry["layer"] for entry in report["fresh"]] == [
         "decoder.batch_norm_1",
         "decoder.dense_1",
@@ -168,15 +178,22 @@ def test_a_generated_project_keeps_what_unfreezes_later_at_its_start(parent: Pat
         "tl-schedule",
         f"  init_from: {{weights: {parent / 'model.keras'}}}",
         classes="[5, 6, 7, 8, 9]",
-        freeze=", freeze: true",
+        freeze="    freeze: true",
     )
     overrides = ["training.fine_tune.unfreeze_after_epochs=1"]
     child = folder / "schedule"
     train(spec, overrides, run_dir=child, quiet=True)
     assert "network.trainable = False" not in (child / "tl_schedule" / "model.py").read_text()
     before, after = arrays(parent), arrays(child)
-    encoder = [k for k in after if k.startswith("encoder/")]
-    assert encoder and all(np.array_equal(before[k], after[k]) for k in encoder)
+    # Every learned weight of the encoder stays; its batch norm's moving statistics (vars
+    # 2 and 3), trainable in Keras under a schedule, follow the new data.
+    moving = (
+        "encoder/layers/batch_normalization/vars/2",
+        "encoder/layers/batch_normalization/vars/3",
+    )
+    encoder = [k for k in after if k.startswith("encoder/") and k not in moving]
+    assert len(encoder) == 8 and all(np.array_equal(before[k], after[k]) for k in encoder)
+    assert not np.array_equal(before[moving[0]], after[moving[0]])
     decoder = "decoder/layers/dense/vars/0"
     assert not np.array_equal(before[decoder], after[decoder])
     report = json.loads((child / "init_from.json").read_text())
