@@ -99,9 +99,13 @@ def explain(spec: Path, set_: SetOption = None) -> None:
         for layer in network.layers:
             params = "?" if layer.params is None else f"{layer.params:,}"
             shape = "(batch, " + ", ".join(str(d) for d in layer.output_shape) + ")"
-            table.add_row(layer.name, layer.cls.split(".")[-1], shape, params)
+            kind = layer.cls.split(".")[-1] + ("" if layer.trainable else " (frozen)")
+            table.add_row(layer.name, kind, shape, params)
         table.add_section()
         table.add_row("total", "", "", f"{network.params:,}")
+        frozen = network.frozen_params
+        table.add_row("trainable", "", "", f"{network.params - frozen:,}")
+        table.add_row("frozen", "", "", f"{frozen:,}")
         out.print(table)
     out.print(f"[bold]Loss:[/bold] {plan.loss_in_words}.")
     from gencompile.compiler.resources import estimate_memory

@@ -19,6 +19,7 @@ from typing import Any
 from gencompile.errors import RunError
 from gencompile.files import atomic_write_text, read_json
 from gencompile.markdown import markdown_text
+from gencompile.provenance import parent_label, report_lines
 
 # name: (unit, how to read it)
 METRIC_UNITS = {
@@ -118,6 +119,7 @@ def read_report(run_dir: Path) -> Report:
             *_optimizer_lines(training),
             f"metrics: {', '.join(resolved['evaluation']['metrics']) or 'none'}",
             "full resolved spec: spec.lock.json; source: spec.yaml",
+            *report_lines(run_dir, lock),  # a fine-tuned run's parent
         ],
         hashes=[
             ("spec.yaml", lock["spec_sha256"]),
@@ -338,7 +340,7 @@ def compare_runs(run_dirs: list[Path | str]) -> Comparison:
     from gencompile.lockfile import read_lock
     from gencompile.run_status import read_status
 
-    labels, metrics, statuses, hows = [], [], [], []
+    labels, metrics, statuses, hows, parents = [], [], [], [], []
     for run_dir in map(Path, run_dirs):
         lock = read_lock(run_dir)  # a damaged lock is one clear line, not a traceback
         record = read_json(run_dir / "metrics.json")
@@ -347,11 +349,14 @@ def compare_runs(run_dirs: list[Path | str]) -> Comparison:
         metrics.append(record.get("metrics", {}))
         statuses.append(status)
         hows.append(record.get("computed_with", {}))
+        parents.append(parent_label(lock))
     names = sorted({name for m in metrics for name in m})
     not_alike = [
         name for name in names if len({_settings(how[name]) for how in hows if name in how}) > 1
     ]
     rows = [("status", statuses, "")]
+    if any(parents):  # fine-tuned runs: where each started from
+        rows.append(("parent", parents, ""))
     rows += [
         (
             f"{name} (computed differently)" if name in not_alike else name,

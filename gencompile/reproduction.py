@@ -10,6 +10,7 @@ from typing import Any
 from gencompile.errors import RunError
 from gencompile.generated import load_trained_model, read_record, verified_lock
 from gencompile.lockfile import build_locked
+from gencompile.provenance import parent_problem
 from gencompile.runs import (
     check_evaluation_weights,
     claim_folder,
@@ -91,6 +92,12 @@ def reproduce(
     model, _ = load_trained_model(run_dir, False, allow_custom_code)
     original_weights = weights_sha256(model)  # what the file holds now, not what was noted
     check_evaluation_weights(locked_plan(lock))
+    changed_parent = parent_problem(lock)  # a fine-tuned run re-runs from the same parent
+    if changed_parent and not allow_drift:
+        raise RunError(
+            f"cannot reproduce {run_dir}: {changed_parent} (--allow-drift re-runs from it as "
+            "it is now)"
+        )
     if out_dir is not None:
         directory = Path(out_dir)
         if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
@@ -121,4 +128,13 @@ def reproduce(
             "data fingerprint", lock.get("data_fingerprint"), again.record["data_fingerprint"]
         ),
     ]
+    if lock.get("parent"):  # what the run started from, then and now
+        now = built.lock.get("parent") or {}
+        rows.append(
+            Comparison(
+                "parent weights sha256",
+                lock["parent"]["weights_sha256"],
+                now.get("weights_sha256"),
+            )
+        )
     return Reproduction(directory, rows + metric_rows(record, again.record))

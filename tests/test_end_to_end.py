@@ -70,6 +70,7 @@ SLOW_SPECS = {
     "diffusion_ring8",
     "vae_moons",
     "gan_grid25",
+    "vae_digits_finetune",
 }
 
 

@@ -19,6 +19,7 @@ from gencompile.compiler.families import REGISTRY
 from gencompile.compiler.family import Family, check_capabilities
 from gencompile.compiler.lowering import Lowering, check_sizes
 from gencompile.compiler.plan import ProjectPlan
+from gencompile.compiler.transfer import with_init_from
 from gencompile.spec import LoadedSpec
 
 
@@ -77,6 +78,11 @@ def model_plan(state: LoweringState) -> None:
     state.plan = state.family.plan(state.low, state.data, state.facts, state.built)
 
 
+def init_from(state: LoweringState) -> None:
+    """Add `model.init_from` as the runtime reads it (its networks checked, its line kept)."""
+    state.plan = with_init_from(state.low, state.project)
+
+
 def metric_kinds(state: LoweringState) -> None:
     """Report metrics that do not fit the data's kind (image metrics need images, ...)."""
     state.low.check_metric_data_kind(state.data.kind)
@@ -97,6 +103,7 @@ PASSES: tuple[Pass, ...] = (
     networks,
     stop_if_problems,
     model_plan,
+    init_from,
     metric_kinds,
     sizes,
     stop_if_problems,

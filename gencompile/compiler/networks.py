@@ -36,6 +36,7 @@ class NetworkBuilder:
         self.compiler_names: set[str] = set()
         self.counters: dict[str, int] = {}
         self.custom_imports: list[tuple[str, str, str]] = []
+        self.frozen = False  # the spec network's `freeze: true`
 
     # -- naming -----------------------------------------------------------------------------
     def reserve(self, names: list[str]) -> None:
@@ -86,11 +87,16 @@ class NetworkBuilder:
         regularizer = self.regularizer if regularize else None
         return LayerPlan(kind, cls, args, name, output_shape, params, positional, regularizer)
 
-    def from_spec(self, layer: Any, shape: Shape, path: PathKey) -> LayerPlan:
-        """The LayerPlan of one spec layer; raises ShapeError if it cannot take `shape`."""
+    def from_spec(self, layer: Any, shape: Shape, path: PathKey, frozen: bool = False) -> LayerPlan:
+        """The LayerPlan of one spec layer; raises ShapeError if it cannot take `shape`.
+        `frozen`: the layer, or a residual block around it, says `trainable: false`."""
         if layer.type == "custom":
-            return self._custom(layer, shape, path)
-        return self._plan(layer, shape, layer.type, path)
+            plan = self._custom(layer, shape, path)
+        else:
+            plan = self._plan(layer, shape, layer.type, path)
+        if frozen or not layer.trainable:
+            return replace(plan, args=(*plan.args, ("trainable", False)), trainable=False)
+        return plan
 
     def synth(
         self,
@@ -134,6 +140,7 @@ class NetworkBuilder:
 
     def body(self, network: Any, path: PathKey, var: str, shape: Shape) -> tuple[str, Shape]:
         """Append the spec's hidden body; returns the final variable and shape."""
+        self.frozen = bool(getattr(network, "freeze", False))
         layers, layer_paths = expand(network, path)
         for layer_path, layer in walk(layers, layer_paths):
             if layer.name in self.compiler_names:
@@ -151,16 +158,16 @@ class NetworkBuilder:
         return self._sequence(layers, layer_paths, var, shape)
 
     def _sequence(
-        self, layers: list[Any], paths: list[PathKey], var: str, shape: Shape
+        self, layers: list[Any], paths: list[PathKey], var: str, shape: Shape, frozen: bool = False
     ) -> tuple[str, Shape]:
         for layer, layer_path in zip(layers, paths, strict=True):
             if layer.type == "residual":
-                var, shape = self._residual(layer, layer_path, var, shape)
+                var, shape = self._residual(layer, layer_path, var, shape, frozen)
                 continue
             if self.spectral_norm and layer.type in SPECTRAL_NORM_WRAPS:
                 layer = spectrally_normalized(layer)
             try:
-                plan = self.from_spec(layer, shape, layer_path)
+                plan = self.from_spec(layer, shape, layer_path, frozen)
             except ShapeError as err:
                 self.report(layer_path, str(err), None)
                 raise
@@ -172,11 +179,14 @@ class NetworkBuilder:
             shape = plan.output_shape
         return var, shape
 
-    def _residual(self, layer: Any, path: PathKey, var: str, shape: Shape) -> tuple[str, Shape]:
+    def _residual(
+        self, layer: Any, path: PathKey, var: str, shape: Shape, frozen: bool
+    ) -> tuple[str, Shape]:
         name = layer.name or self.unique("residual")
         skip = self.add(self.unique("skip"), None, (var,))
         inner_paths = [(*path, "layers", i) for i in range(len(layer.layers))]
-        out, out_shape = self._sequence(layer.layers, inner_paths, var, shape)
+        frozen = frozen or not layer.trainable  # a frozen block freezes its body
+        out, out_shape = self._sequence(layer.layers, inner_paths, var, shape, frozen)
         if out_shape != shape:
             message = (
                 f"a residual block must keep its input's shape {fmt(shape)}, "
@@ -195,6 +205,7 @@ class NetworkBuilder:
             tuple(self.steps),
             outputs,
             tuple(dict.fromkeys(self.custom_imports)),
+            self.frozen,
         )
 
 
@@ -204,7 +215,9 @@ SPECTRAL_NORM_WRAPS = ("dense", "conv1d", "conv2d", "conv2d_transpose")
 def spectrally_normalized(layer: Any) -> Any:
     """`{type: spectral_norm, layer: ...}` around a dense or conv layer; the name moves out."""
     inner = layer.model_copy(update={"name": None})
-    return SpectralNorm(type="spectral_norm", layer=inner, name=layer.name)
+    return SpectralNorm(
+        type="spectral_norm", layer=inner, name=layer.name, trainable=layer.trainable
+    )
 
 
 def _inner(path: PathKey | None) -> PathKey | None:

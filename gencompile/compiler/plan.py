@@ -31,6 +31,7 @@ class LayerPlan:
     positional: int = 0  # how many leading args are passed positionally
     regularizer: tuple[float, float] | None = None  # (l1, l2) kernel regularizer
     source: PathKey | None = None  # where the spec wrote it (None: appended by the compiler)
+    trainable: bool = True  # false: `trainable: false` on it or on its residual block
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,20 @@ class NetworkPlan:
     steps: tuple[Step, ...]
     outputs: tuple[str, ...]
     custom_imports: tuple[tuple[str, str, str], ...] = ()  # (module, class, alias)
+    frozen: bool = False  # `freeze: true`: every weight, heads included
+    # training.fine_tune.unfreeze_after_epochs: frozen (learning rate 0) only until then
+    frozen_until: int | None = None
 
     @property
     def builder(self) -> str:
         return f"build_{self.name}"
+
+    @property
+    def frozen_params(self) -> int:
+        """Parameters no gradient step changes: the whole network's if it is frozen."""
+        if self.frozen:
+            return self.params
+        return sum(layer.params or 0 for layer in self.layers if not layer.trainable)
 
     @property
     def layers(self) -> tuple[LayerPlan, ...]:
@@ -104,6 +115,8 @@ class ProjectPlan(Generic[ModelPlanT]):
     resolved_spec: dict[str, Any]
     loss_in_words: str
     extra: ExtraPlan = field(default_factory=ExtraPlan)
+    # `model.init_from` as the runtime reads it (gencompile.runtime.init_from), or None.
+    init_from: dict[str, Any] | None = None
 
     @property
     def custom_imports(self) -> tuple[tuple[str, str, str], ...]:

@@ -26,6 +26,7 @@ from gencompile.lock_format import (
     lock_checksum,
     sha256_text,
 )
+from gencompile.provenance import parent_link
 from gencompile.spec import LoadedSpec
 
 
@@ -115,6 +116,8 @@ def make_lock(
         "platform": platform.platform(),
         "data_fingerprint": None,
         "data_statistics": None,
+        # A fine-tuned run's parent, pinned by hashes (only then: other locks stay as they were).
+        **({"parent": parent} if (parent := parent_link(plan.init_from)) else {}),
     }
 
 

@@ -23,7 +23,7 @@ import tensorflow as tf
 from gencompile.errors import RunError
 from gencompile.files import atomic_save
 from gencompile.runtime import callbacks as cb
-from gencompile.runtime import checkpoints, cluster, epoch_listeners, pictures, repro
+from gencompile.runtime import checkpoints, cluster, epoch_listeners, fine_tune, pictures, repro
 from gencompile.runtime.contract import InitializedFromData, OutputConfig, TrainingConfig
 from gencompile.runtime.optimizers import make_optimizer
 from gencompile.runtime.splits import head
@@ -282,8 +282,10 @@ def fit(
     if not quiet:
         callbacks.append(EpochProgress(epochs, initial_epoch))
     callbacks += epoch_listeners.callbacks()  # after history.csv has the epoch
-    if initial_epoch == 0 and isinstance(model, InitializedFromData):
-        model.initialize(data)  # data-dependent initialisation (k-means, actnorm, ...)
+    # Data-dependent initialisation (k-means, actnorm, ...), unless init_from did it.
+    fresh = initial_epoch == 0 and not getattr(model, "initialized_from_parent", False)
+    if fresh and isinstance(model, InitializedFromData):
+        model.initialize(data)
     fixed_steps = training["steps_per_epoch"]
     stream = cluster.shard_by_example(data.epochs(initial_epoch, epochs, steps=fixed_steps))
     validation = None if data.validation is None else cluster.shard_by_example(data.validation)
@@ -331,6 +333,7 @@ def fit_callbacks(
         # The model's own first: what they add to an epoch's logs (a GAN's diversity)
         # reaches the checks, history.csv and the progress bar.
         *model.training_callbacks(),
+        *fine_tune.callbacks(model, training),  # learning-rate factors, set each epoch
         guard,
         keeper,
         cb.GradientMonitor(),

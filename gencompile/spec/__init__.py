@@ -73,6 +73,9 @@ def _file_paths(spec: Spec) -> list[tuple[PathKey, str]]:
     ]
     if spec.evaluation.inception_weights is not None:
         found.append((("evaluation", "inception_weights"), spec.evaluation.inception_weights))
+    init_from = getattr(spec.model, "init_from", None)  # a registered family may lack it
+    if init_from is not None:
+        found.append((("model", "init_from", init_from.key), init_from.path))
     return found
 
 

@@ -34,6 +34,11 @@ Padding = Literal["same", "valid"]
 
 class LayerBase(StrictModel):
     name: Identifier | None = Field(None, description="Layer name in generated code.")
+    trainable: bool = Field(
+        True,
+        description="false: the layer's weights are frozen (no gradient step changes them; "
+        "a frozen batch_norm normalises with its moving statistics).",
+    )
 
 
 class Dense(LayerBase):
@@ -305,6 +310,11 @@ class Network(StrictModel):
     )
     activation: Activation = Field("relu", description="Activation of the `mlp` shorthand.")
     dropout: Probability = Field(0.0, description="Dropout after each `mlp` layer.")
+    freeze: bool = Field(
+        False,
+        description="true: every weight of the network, heads included, is frozen (its "
+        "batch_norm layers run in inference mode).",
+    )
 
     @model_validator(mode="after")
     def _one_form(self) -> Network:

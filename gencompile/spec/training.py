@@ -15,6 +15,7 @@ from gencompile.spec.base import (
     Probability,
     StrictModel,
 )
+from gencompile.spec.transfer import FineTune
 
 
 class Clipping(StrictModel):
@@ -204,6 +205,9 @@ class TrainingSpec(StrictModel):
     )
     distribution: Distribution = Field(default_factory=Distribution)
     deterministic: bool = Field(True, description="Enable TensorFlow op determinism.")
+    fine_tune: FineTune | None = Field(
+        None, description="Unfreeze after some epochs; per-network learning rates."
+    )
 
     @model_validator(mode="after")
     def _validated_for_early_stopping(self) -> TrainingSpec:

@@ -174,6 +174,7 @@ def test_lowering_is_a_tuple_of_named_passes() -> None:
         "networks",
         "stop_if_problems",
         "model_plan",
+        "init_from",
         "metric_kinds",
         "sizes",
         "stop_if_problems",

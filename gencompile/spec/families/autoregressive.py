@@ -22,6 +22,7 @@ from gencompile.spec.base import (
 )
 from gencompile.spec.data import is_text_source
 from gencompile.spec.evaluation import SAMPLE_METRICS
+from gencompile.spec.transfer import InitFrom
 
 
 class CharTokenizer(StrictModel):
@@ -165,6 +166,9 @@ class AutoregressiveModel(StrictModel):
         "model's own samples (parallel scheduled sampling).",
     )
     sampling: Sampling = Field(default_factory=Sampling)
+    init_from: InitFrom | None = Field(
+        None, description="Start from a trained run's or a weights file's weights."
+    )
 
     metrics_available: ClassVar[tuple[str, ...]] = (
         "perplexity",

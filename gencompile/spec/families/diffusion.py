@@ -22,6 +22,7 @@ from gencompile.spec.base import (
     StrictModel,
 )
 from gencompile.spec.evaluation import SAMPLE_METRICS
+from gencompile.spec.transfer import InitFrom
 
 UnitFloat = Annotated[float, Field(gt=0, lt=1)]
 
@@ -160,6 +161,9 @@ class DiffusionModel(StrictModel):
         "(only when the data is min-max scaled).",
     )
     conditional: GuidedConditional | None = None
+    init_from: InitFrom | None = Field(
+        None, description="Start from a trained run's or a weights file's weights."
+    )
 
     metrics_available: ClassVar[tuple[str, ...]] = ("denoising_loss", *SAMPLE_METRICS)
     metrics_default: ClassVar[tuple[str, ...]] = ("denoising_loss",)

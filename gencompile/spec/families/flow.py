@@ -13,6 +13,7 @@ from pydantic import Field
 from gencompile.spec.base import Activation, PositiveFloat, PositiveInt, StrictModel
 from gencompile.spec.evaluation import SAMPLE_METRICS
 from gencompile.spec.networks import Network
+from gencompile.spec.transfer import InitFrom
 
 
 class NormalBase(StrictModel):
@@ -156,6 +157,9 @@ class FlowModel(StrictModel):
     )
     dequantization: UniformDequantization | None = Field(
         None, description="For discrete data (images): model a density of dequantized values."
+    )
+    init_from: InitFrom | None = Field(
+        None, description="Start from a trained run's or a weights file's weights."
     )
 
     metrics_available: ClassVar[tuple[str, ...]] = ("nll", "bits_per_dim", *SAMPLE_METRICS)

@@ -10,6 +10,7 @@ from gencompile.catalog.gan import LOSS_NAMES
 from gencompile.spec.base import FieldError, PositiveFloat, PositiveInt, StrictModel
 from gencompile.spec.evaluation import SAMPLE_METRICS
 from gencompile.spec.networks import Network
+from gencompile.spec.transfer import InitFrom
 
 
 class NormalPrior(StrictModel):
@@ -124,6 +125,9 @@ class GANModel(StrictModel):
         "to [-1, 1], sigmoid for [0, 1], linear otherwise.",
     )
     conditional: GANConditional | None = None
+    init_from: InitFrom | None = Field(
+        None, description="Start from a trained run's or a weights file's weights."
+    )
 
     metrics_available: ClassVar[tuple[str, ...]] = SAMPLE_METRICS
     metrics_default: ClassVar[tuple[str, ...]] = ()

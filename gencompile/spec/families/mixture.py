@@ -8,6 +8,7 @@ from pydantic import Field
 
 from gencompile.spec.base import NonNegativeFloat, PositiveFloat, PositiveInt, StrictModel
 from gencompile.spec.evaluation import SAMPLE_METRICS
+from gencompile.spec.transfer import InitFrom
 
 
 class EMAlgorithm(StrictModel):
@@ -60,6 +61,9 @@ class MixtureModel(StrictModel):
     )
     reg_covar: PositiveFloat = Field(
         1.0e-6, description="Added to the covariances' diagonals, so they stay invertible."
+    )
+    init_from: InitFrom | None = Field(
+        None, description="Start from a trained run's or a weights file's weights."
     )
 
     metrics_available: ClassVar[tuple[str, ...]] = (

@@ -15,6 +15,7 @@ from gencompile.spec.base import (
 )
 from gencompile.spec.evaluation import SAMPLE_METRICS
 from gencompile.spec.networks import Network
+from gencompile.spec.transfer import InitFrom
 
 
 class NormalPrior(StrictModel):
@@ -101,6 +102,9 @@ class VAEModel(StrictModel):
     )
     losses: VAELosses = Field(default_factory=VAELosses)
     conditional: Conditional | None = None
+    init_from: InitFrom | None = Field(
+        None, description="Start from a trained run's or a weights file's weights."
+    )
 
     metrics_available: ClassVar[tuple[str, ...]] = (
         "elbo",

@@ -1,0 +1,83 @@
+"""Provenance of a fine-tuned run: which parent it started from, pinned by hashes.
+
+`model.init_from` names a run or a weights file. The lock of a run built from such a spec
+records the parent (`parent`: its path, the sha256 of its weights file and, for a run, of
+its lock), so that `reproduce` can tell when the parent has changed or gone, `compare`
+shows where each run started from, and the report lists what was taken and left fresh
+(the runtime's init_from.json). Imports no TensorFlow: the lock is written at build time.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from gencompile.files import sha256_file
+
+WEIGHTS = "model.weights.h5"
+LOCK = "spec.lock.json"
+INIT_REPORT = "init_from.json"  # what the runtime took from the parent and left fresh
+
+
+def parent_hashes(init_from: dict[str, Any]) -> dict[str, str | None]:
+    """The sha256 of the parent's weights file and, for a run, of its lock (None when the
+    file is missing)."""
+    if "run" in init_from:
+        run = Path(init_from["run"]).expanduser()
+        return {"weights_sha256": _hash(run / WEIGHTS), "lock_sha256": _hash(run / LOCK)}
+    return {"weights_sha256": _hash(Path(init_from["weights"]).expanduser())}
+
+
+def parent_link(init_from: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The lock's `parent` entry of a plan's init_from (None without one)."""
+    if init_from is None:
+        return None
+    source: dict[str, Any] = {k: init_from[k] for k in ("run", "weights") if k in init_from}
+    return {**source, **parent_hashes(init_from)}
+
+
+def _hash(path: Path) -> str | None:
+    return sha256_file(path) if path.is_file() else None
+
+
+def parent_problem(lock: dict[str, Any]) -> str | None:
+    """Why a fine-tuned run cannot be reproduced as it was: its parent is missing or its
+    weights changed since the lock was written. None when it is the same (or no parent)."""
+    parent = lock.get("parent")
+    if not parent:
+        return None
+    where = parent.get("run") or parent.get("weights")
+    now = parent_hashes(parent)["weights_sha256"]
+    if now is None:
+        return f"the run started from {where}, which is missing (its weights file is gone)"
+    if now != parent["weights_sha256"]:
+        return (
+            f"the run started from {where}, whose weights have changed since "
+            f"(sha256 {parent['weights_sha256'][:12]} then, {now[:12]} now)"
+        )
+    return None
+
+
+def parent_label(lock: dict[str, Any]) -> str:
+    """The parent of a run in brief (`compare`): its path and short weights hash, or ""."""
+    parent = lock.get("parent")
+    if not parent:
+        return ""
+    digest = parent.get("weights_sha256") or "missing"
+    return f"{parent.get('run') or parent.get('weights')} ({digest[:12]})"
+
+
+def report_lines(run_dir: Path, lock: dict[str, Any]) -> list[str]:
+    """The report's lines on the parent: where the run started and what it left fresh."""
+    if not lock.get("parent"):
+        return []
+    lines = [f"started from {parent_label(lock)}"]
+    try:
+        taken = json.loads((run_dir / INIT_REPORT).read_text())
+    except (OSError, ValueError):
+        return lines
+    fresh = taken.get("fresh", [])
+    lines.append(f"layers taken from it: {len(taken.get('taken', []))}")
+    lines += [f"started fresh: {entry['layer']}: {entry['why']}" for entry in fresh]
+    return lines

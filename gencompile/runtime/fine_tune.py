@@ -1,0 +1,115 @@
+"""Fine-tuning schedules (`training.fine_tune`): per-network learning rates and unfreezing.
+
+Each network named in `learning_rate_multipliers`, and each part frozen until
+`unfreeze_after_epochs`, gets a factor on the learning rate of its weights. The factor is
+a variable that a callback sets at the start of every epoch (0 while frozen, then the
+network's multiplier), so the compiled train step is traced once and a resumed run sets the
+same factors as an uninterrupted one. The optimizer applies the factor by updating each
+group of weights with `learning_rate * factor`: the update of SGD, Adam or any Keras
+optimizer scales exactly, and a factor of 0 leaves the weights bit for bit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from gencompile.errors import RunError
+from gencompile.runtime.contract import TrainingConfig
+
+
+def callbacks(model: keras.Model, training: TrainingConfig) -> list[keras.callbacks.Callback]:
+    """Install the learning-rate factors on the model's optimizers; the callback that sets
+    them each epoch (none without `training.fine_tune`)."""
+    config = training.get("fine_tune")
+    if not config:
+        return []
+    factors = {
+        part: (multiplier(config, part), tf.Variable(1.0, trainable=False, name="lr_factor"))
+        for part in parts(config)
+    }
+    groups = {part: variables_of(model, part) for part in factors}
+    for optimizer in optimizers_of(model):
+        scale_learning_rates(optimizer, groups, {part: f for part, (_, f) in factors.items()})
+    return [LearningRateFactors(factors, set(config["frozen"]), config["unfreeze_after_epochs"])]
+
+
+def parts(config: dict[str, Any]) -> list[str]:
+    """Frozen parts first, so that a layer frozen inside a network with a multiplier is
+    grouped by its freeze (and takes the network's multiplier once unfrozen)."""
+    named = list(config["frozen"]) if config["unfreeze_after_epochs"] else []
+    return named + [n for n in config["learning_rate_multipliers"] if n not in named]
+
+
+def multiplier(config: dict[str, Any], part: str) -> float:
+    """A part's factor once trained: its network's multiplier, else 1."""
+    return float(config["learning_rate_multipliers"].get(part.split(".")[0], 1.0))
+
+
+def variables_of(model: keras.Model, part: str) -> list[keras.Variable]:
+    """The trainable variables of a network (`encoder`) or of one of its layers
+    (`decoder.first`)."""
+    network_name, _, layer_name = part.partition(".")
+    network = getattr(model, network_name, None)
+    if not isinstance(network, keras.Model):
+        raise RunError(f"training.fine_tune: the model has no network '{network_name}'")
+    layer = network.get_layer(layer_name) if layer_name else network
+    return list(layer.trainable_variables)
+
+
+def optimizers_of(model: keras.Model) -> list[keras.optimizers.Optimizer]:
+    """The model's optimizer and its networks' own (a GAN's), unwrapped from loss scaling."""
+    found = [model.optimizer] + [
+        value
+        for name, value in vars(model).items()
+        if name.endswith("_optimizer") and isinstance(value, keras.optimizers.Optimizer)
+    ]
+    unique = {id(o): getattr(o, "inner_optimizer", o) for o in found if o is not None}
+    return list(unique.values())
+
+
+def scale_learning_rates(
+    optimizer: keras.optimizers.Optimizer,
+    groups: dict[str, list[keras.Variable]],
+    factors: dict[str, tf.Variable],
+) -> None:
+    """Update each group's variables with the learning rate times the group's factor: one
+    backend update per group, in the order the optimizer received them otherwise."""
+    owner: dict[int, str] = {}
+    for part, variables in groups.items():  # the first part listing a variable owns it
+        for variable in variables:
+            owner.setdefault(id(variable), part)
+    update = optimizer._backend_update_step
+
+    def grouped_update(grads: list[Any], variables: list[Any], learning_rate: Any) -> None:
+        by_part: dict[str | None, tuple[list[Any], list[Any]]] = {}
+        for grad, variable in zip(grads, variables, strict=True):
+            pair = by_part.setdefault(owner.get(id(variable)), ([], []))
+            pair[0].append(grad)
+            pair[1].append(variable)
+        for part, (part_grads, part_variables) in by_part.items():
+            rate = learning_rate if part is None else learning_rate * factors[part]
+            update(part_grads, part_variables, rate)
+
+    optimizer._backend_update_step = grouped_update
+
+
+class LearningRateFactors(keras.callbacks.Callback):
+    """At each epoch's start: 0 for frozen parts before `unfreeze_after`, else their
+    multiplier. Set every epoch, so that a resumed run has the factors of its epoch."""
+
+    def __init__(
+        self,
+        factors: dict[str, tuple[float, tf.Variable]],
+        frozen: set[str],
+        unfreeze_after: int | None,
+    ):
+        super().__init__()
+        self.factors, self.frozen, self.unfreeze_after = factors, frozen, unfreeze_after
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        still_frozen = self.unfreeze_after is not None and epoch < self.unfreeze_after
+        for part, (value, factor) in self.factors.items():
+            factor.assign(0.0 if still_frozen and part in self.frozen else value)

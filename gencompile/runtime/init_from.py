@@ -1,0 +1,367 @@
+"""Start a model from pretrained weights (`model.init_from`): a run's or a weights file's.
+
+Every neural family shares this one function, called by the generated `train.py` after the
+model is built. Weights are matched by network and layer name, read from Keras' weights
+files directly (h5py): each weight-carrying object of a `.weights.h5` file is a group whose
+`vars` subgroup holds its arrays and its name, under the model attribute of its network
+(`encoder/layers/dense_1/vars`) or the model's own layer list (`layers/functional/...`).
+The child's fresh weights are written in the same format, the matching arrays replaced by
+the parent's, and the result loaded back with Keras, so Keras alone maps arrays to
+variables.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import h5py
+import keras
+import numpy as np
+import yaml
+
+from gencompile.errors import RunError
+from gencompile.files import atomic_write_json
+from gencompile.provenance import INIT_REPORT, parent_hashes
+from gencompile.runtime.contract import InitializedFromData
+
+REPORT = INIT_REPORT  # beside metrics.json in the run folder
+EMA_PREFIX = "ema_"  # an EMA copy of a network (a GAN's generator) follows its network
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One weight-carrying object of a weights file: its arrays' paths and shapes."""
+
+    network: str
+    layer: str  # names below the network, "/"-joined; "" for the network's own arrays
+    paths: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.network}.{self.layer}" if self.layer else self.network
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    unit: str
+    why: str
+
+
+def load_pretrained(
+    model: keras.Model, data: Any, config: dict[str, Any], run_dir: Path, spec: Path
+) -> None:
+    """Replace the model's fresh weights by the parent's where network and layer names
+    match; raise a located RunError listing every mismatch when the config is strict, else
+    leave mismatched layers fresh. Writes what was taken and left to `run_dir/init_from.json`.
+
+    A model initialised from data (actnorm, k-means) is initialised first, so that layers
+    left fresh start as they would have; `fit` then skips that step.
+    """
+    if isinstance(model, InitializedFromData):
+        model.initialize(data)
+    model.initialized_from_parent = True  # read by training.fit: no second initialisation
+    config = {**config, "where": spec_location(spec, ("model", "init_from"))}
+    source = parent_weights_file(config)
+    tokens = token_mapping(config, spec.parent)
+    with tempfile.TemporaryDirectory() as scratch:
+        parent_file = readable_weights(source, Path(scratch))
+        child_file = Path(scratch) / "child.weights.h5"
+        model.save_weights(child_file)
+        taken, fresh = merge(parent_file, child_file, config, tokens)
+        model.load_weights(child_file)
+    record = {
+        "source": {key: config[key] for key in ("run", "weights") if key in config},
+        "taken": taken,
+        "fresh": [{"layer": m.unit, "why": m.why} for m in fresh],
+        "parent": parent_hashes(config),
+    }
+    if tokens is not None:  # a language model on another vocabulary
+        record["vocabulary"] = {"known": len(tokens.child_ids), "new": tokens.new}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run_dir / REPORT, record)
+
+
+def spec_location(spec: Path, path: tuple[str, ...]) -> str:
+    """`spec.yaml:line:column` of a key of the spec, or the file alone (a key given with
+    --set, or from a base spec)."""
+    try:
+        node = yaml.compose(spec.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return str(spec)
+    mark = None
+    for key in path:
+        if not isinstance(node, yaml.MappingNode):
+            return str(spec)
+        found = [(k, v) for k, v in node.value if getattr(k, "value", None) == key]
+        if not found:
+            return str(spec)
+        mark, node = found[0][0].start_mark, found[0][1]
+    return str(spec) if mark is None else f"{spec}:{mark.line + 1}:{mark.column + 1}"
+
+
+def parent_weights_file(config: dict[str, Any]) -> Path:
+    """The weights file `init_from` names (a run's model.weights.h5), checked to exist."""
+    where = f"{config['where']}: model.init_from"
+    if "run" in config:
+        run = Path(config["run"]).expanduser()
+        weights = run / "model.weights.h5"
+        if not weights.is_file():
+            raise RunError(
+                f"{where}.run: {run} has no model.weights.h5 (not a finished run of "
+                "`gencompile train`): name a run folder that finished training"
+            )
+        check_family(run, config, where)
+        return weights
+    weights = Path(config["weights"]).expanduser()
+    if not weights.is_file():
+        raise RunError(f"{where}.weights: {weights} does not exist: name a weights file")
+    return weights
+
+
+def check_family(run: Path, config: dict[str, Any], where: str) -> None:
+    """A run of another family has other networks: say so, rather than list every layer."""
+    lock = run / "spec.lock.json"
+    try:
+        family = json.loads(lock.read_text())["resolved_spec"]["model"]["family"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # no readable lock: the networks' names still have to match
+    if family != config["family"]:
+        raise RunError(
+            f"{where}.run: {run} is a {family} run, and this model is a {config['family']}: "
+            f"weights carry over only within a family (start from a {config['family']} run)"
+        )
+
+
+def readable_weights(source: Path, scratch: Path) -> Path:
+    """A `.weights.h5` file: the source itself, or the weights inside a `.keras` archive."""
+    if not source.name.endswith(".keras"):
+        return source
+    try:
+        with zipfile.ZipFile(source) as archive:
+            archive.extract("model.weights.h5", scratch)
+    except (zipfile.BadZipFile, KeyError) as err:
+        raise RunError(f"{source} is not a Keras archive with weights ({err})") from err
+    return scratch / "model.weights.h5"
+
+
+def read_units(weights: h5py.File, own_weights: str | None) -> dict[tuple[str, str], Unit]:
+    """Every weight-carrying object of a weights file by (network, layer). A network is the
+    model attribute that holds it (`encoder`, `ema_generator`), or, for the model's own
+    layer list, the layer's name (`network`, `coupling_1`). The model's own variables form
+    the unit `own_weights` (a mixture's parameters), or are left out (settings)."""
+    units: dict[tuple[str, str], Unit] = {}
+    for chain, group in _named_groups(weights, (), top=True):
+        unit = _unit(chain[0], "/".join(chain[1:]), group["vars"])
+        if unit is not None:
+            units[(unit.network, unit.layer)] = unit
+    if own_weights and "vars" in weights:
+        unit = _unit(own_weights, "", weights["vars"], scalars=False)
+        if unit is not None:
+            units[(own_weights, "")] = unit
+    return units
+
+
+def _named_groups(
+    group: h5py.Group, chain: tuple[str, ...], top: bool
+) -> Iterator[tuple[tuple[str, ...], h5py.Group]]:
+    for key in sorted(group):
+        child = group[key]
+        if key == "vars" or not isinstance(child, h5py.Group):
+            continue
+        if top and key.endswith("optimizer"):
+            continue  # optimizer state is the child's own
+        if "vars" in child:  # a Keras object: named by its attribute at the top
+            name = child["vars"].attrs.get("name", key)
+            label = key if top else (name.decode() if isinstance(name, bytes) else str(name))
+            yield (*chain, label), child
+            yield from _named_groups(child, (*chain, label), top=False)
+        else:  # a container (`layers`)
+            yield from _named_groups(child, chain, top=False)
+
+
+def _unit(network: str, layer: str, variables: h5py.Group, scalars: bool = True) -> Unit | None:
+    """The arrays of one object in Keras' order (vars/0, vars/1, ...); None without any.
+    `scalars=False` leaves out 0-d values: a mixture's EM bookkeeping (the previous
+    log-likelihood, a step count), which belongs to the new fit."""
+    keys = sorted((k for k in variables if k.isdigit()), key=int)
+    datasets = [variables[k] for k in keys if isinstance(variables[k], h5py.Dataset)]
+    if not scalars:
+        datasets = [d for d in datasets if d.shape != ()]
+    if not datasets:
+        return None
+    return Unit(
+        network, layer, tuple(d.name for d in datasets), tuple(tuple(d.shape) for d in datasets)
+    )
+
+
+def merge(
+    parent_file: Path,
+    child_file: Path,
+    config: dict[str, Any],
+    tokens: TokenMapping | None = None,
+) -> tuple[list[str], list[Mismatch]]:
+    """Copy the parent's matching arrays into the child's weights file, in place; the units
+    taken and the child's units left fresh. Raises RunError on a strict mismatch."""
+    where = f"{config['where']}: model.init_from"
+    with h5py.File(parent_file, "r") as parent_h5, h5py.File(child_file, "r+") as child_h5:
+        parent = read_units(parent_h5, config.get("own_weights"))
+        child = read_units(child_h5, config.get("own_weights"))
+        networks = chosen_networks(parent, child, config, where)
+        taken: list[str] = []
+        fresh: list[Mismatch] = []
+        for key, unit in child.items():
+            if unit.network not in networks:
+                continue
+            axes = token_axes(config, unit) if tokens is not None else None
+            if axes is not None and key in parent and tokens is not None:
+                problem = remap_tokens(unit, parent[key], axes, tokens, parent_h5, child_h5)
+            else:
+                problem = compare(unit, parent.get(key), parent)
+                if problem is None:
+                    for path, source in zip(unit.paths, parent[key].paths, strict=True):
+                        child_h5[path][...] = np.asarray(parent_h5[source])
+            if problem is not None:
+                fresh.append(problem)
+                continue
+            taken.append(unit.label)
+    if fresh and config["strict"]:
+        lines = [f"{where}: {m.unit}: {m.why}" for m in fresh]
+        advice = (
+            "make these layers match the parent's, rename them so that they start fresh, "
+            "or set model.init_from.strict: false to start every mismatched layer fresh"
+        )
+        raise RunError("\n".join([*lines, f"({advice})"]))
+    if not taken:
+        raise RunError(f"{where}: no layer of the parent matches this model's: nothing to take")
+    return taken, fresh
+
+
+def chosen_networks(
+    parent: dict[tuple[str, str], Unit],
+    child: dict[tuple[str, str], Unit],
+    config: dict[str, Any],
+    where: str,
+) -> set[str]:
+    """The networks to take: those named (and their EMA copies), or every one both have."""
+    in_child = list(dict.fromkeys(unit.network for unit in child.values()))
+    in_parent = list(dict.fromkeys(unit.network for unit in parent.values()))
+    named = config.get("networks")
+    if named is None:
+        common = {name for name in in_child if name in in_parent}
+        if not common:
+            raise RunError(
+                f"{where}: the parent's networks ({', '.join(in_parent) or 'none'}) are not "
+                f"this model's ({', '.join(in_child)}): start from a model of this family"
+            )
+        return common
+    for i, name in enumerate(named):
+        for side, names in (("this model", in_child), ("the parent", in_parent)):
+            if name not in names:
+                raise RunError(
+                    f"{where}.networks[{i}]: {side} has no network '{name}'; it has "
+                    f"{', '.join(names) or 'none'} (name one of those)"
+                )
+    ema = {EMA_PREFIX + name for name in named if EMA_PREFIX + name in in_child}
+    return set(named) | {name for name in ema if name in in_parent}
+
+
+@dataclass(frozen=True)
+class TokenMapping:
+    """The tokens both vocabularies hold, by their ids in each; the child's new tokens."""
+
+    child_ids: tuple[int, ...]
+    parent_ids: tuple[int, ...]
+    new: list[str]
+
+
+def token_mapping(config: dict[str, Any], project: Path) -> TokenMapping | None:
+    """How a language model's vocabulary maps onto its parent run's, when they differ
+    (None: the same vocabulary, or a parent without one, whose shapes must then match)."""
+    vocabulary = config.get("vocabulary")
+    if not vocabulary or "run" not in config:
+        return None
+    found = sorted(Path(config["run"]).expanduser().glob("*/vocabulary.json"))
+    if not found:
+        return None
+    child = _tokens(project / vocabulary["file"])
+    parent = _tokens(found[0])
+    if child == parent:
+        return None
+    index = {token: i for i, token in enumerate(parent)}
+    known = [(i, index[token]) for i, token in enumerate(child) if token in index]
+    return TokenMapping(
+        tuple(i for i, _ in known),
+        tuple(j for _, j in known),
+        [token for token in child if token not in index],
+    )
+
+
+def _tokens(path: Path) -> list[str]:
+    return [str(token) for token in json.loads(path.read_text(encoding="utf-8"))["tokens"]]
+
+
+def token_axes(config: dict[str, Any], unit: Unit) -> list[int] | None:
+    """The token axis of each array of a token-indexed layer (the embedding, the logits)."""
+    axes = config["vocabulary"]["axes"].get(unit.layer)
+    return None if axes is None or len(axes) != len(unit.paths) else list(axes)
+
+
+def remap_tokens(
+    unit: Unit,
+    match: Unit,
+    axes: list[int],
+    tokens: TokenMapping,
+    parent_h5: h5py.File,
+    child_h5: h5py.File,
+) -> Mismatch | None:
+    """Copy the parent's rows (or columns) of the tokens both vocabularies hold into the
+    child's arrays; the child's new tokens keep their fresh rows."""
+    for shape, other, axis in zip(unit.shapes, match.shapes, axes, strict=True):
+        if _without(shape, axis) != _without(other, axis):
+            return Mismatch(
+                unit.label,
+                f"the parent's weights have shapes {_shapes(match.shapes)}, this model's "
+                f"{_shapes(unit.shapes)} (beyond the vocabulary's axis)",
+            )
+    for path, source, axis in zip(unit.paths, match.paths, axes, strict=True):
+        values = np.asarray(child_h5[path])
+        known = np.take(np.asarray(parent_h5[source]), tokens.parent_ids, axis=axis)
+        index: list[Any] = [slice(None)] * values.ndim
+        index[axis] = list(tokens.child_ids)
+        values[tuple(index)] = known
+        child_h5[path][...] = values
+    return None
+
+
+def _without(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
+    return shape[:axis] + shape[axis + 1 :]
+
+
+def compare(unit: Unit, match: Unit | None, parent: dict[tuple[str, str], Unit]) -> Mismatch | None:
+    """Why the child's unit cannot take the parent's arrays, or None when it can."""
+    if match is None:
+        layers = sorted(u.layer for u in parent.values() if u.network == unit.network)
+        return Mismatch(
+            unit.label,
+            f"the parent's {unit.network} has no layer '{unit.layer}' with weights (its "
+            f"layers: {', '.join(layers) or 'none'}); this model's has shapes "
+            f"{_shapes(unit.shapes)}",
+        )
+    if match.shapes != unit.shapes:
+        return Mismatch(
+            unit.label,
+            f"the parent's weights have shapes {_shapes(match.shapes)}, this model's "
+            f"{_shapes(unit.shapes)}",
+        )
+    return None
+
+
+def _shapes(shapes: tuple[tuple[int, ...], ...]) -> str:
+    return " and ".join(str(tuple(shape)) for shape in shapes)

@@ -1,0 +1,106 @@
+"""training.fine_tune in the runtime: learning-rate factors per network and unfreezing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+
+from gencompile.errors import RunError
+from gencompile.runtime import fine_tune
+
+
+class TwoNetworks(keras.Model):
+    """A model with named networks, as generated models have (`model.encoder`, ...)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = keras.Sequential(
+            [keras.Input((3,)), keras.layers.Dense(4, name="first"), keras.layers.Dense(2)],
+            name="encoder",
+        )
+        self.decoder = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)], name="decoder")
+
+    def call(self, x: Any) -> Any:
+        return self.decoder(self.encoder(x))
+
+
+class Snapshots(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.after: list[list[np.ndarray]] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.after.append([np.array(w) for w in self.model.get_weights()])
+
+
+def fitted(config: dict[str, Any] | None, epochs: int) -> tuple[list[np.ndarray], Snapshots]:
+    """Initial weights and the weights after each epoch of SGD, one batch an epoch."""
+    keras.utils.set_random_seed(3)
+    model = TwoNetworks()
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    model(x[:1])
+    initial = [np.array(w) for w in model.get_weights()]
+    snapshots = Snapshots()
+    training = {} if config is None else {"fine_tune": config}
+    schedule = fine_tune.callbacks(model, training)
+    model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        callbacks=[*schedule, snapshots],
+    )
+    return initial, snapshots
+
+
+def test_a_learning_rate_multiplier_scales_the_first_update() -> None:
+    initial, plain = fitted(None, 1)
+    _, scaled = fitted(
+        {
+            "unfreeze_after_epochs": None,
+            "learning_rate_multipliers": {"encoder": 0.1},
+            "frozen": [],
+        },
+        1,
+    )
+    encoder = range(4)  # kernel and bias of the encoder's two layers, then the decoder's
+    for i, start in enumerate(initial):
+        full, tenth = plain.after[0][i] - start, scaled.after[0][i] - start
+        assert np.any(full != 0)
+        factor = 0.1 if i in encoder else 1.0
+        np.testing.assert_allclose(tenth, factor * full, rtol=1e-5, atol=1e-9)
+
+
+def test_a_frozen_layer_keeps_its_weights_until_it_unfreezes() -> None:
+    config = {
+        "unfreeze_after_epochs": 2,
+        "learning_rate_multipliers": {},
+        "frozen": ["encoder.first"],
+    }
+    initial, run = fitted(config, 3)
+    first = (0, 1)  # the frozen layer's kernel and bias
+    for epoch in (0, 1):
+        for i in first:
+            assert np.array_equal(run.after[epoch][i], initial[i])
+        assert not np.array_equal(run.after[epoch][2], initial[2])  # the rest trains
+    for i in first:
+        assert not np.array_equal(run.after[2][i], initial[i])
+
+
+def test_a_missing_network_is_named() -> None:
+    model = TwoNetworks()
+    model.compile(optimizer="sgd", loss="mse")
+    config = {
+        "unfreeze_after_epochs": None,
+        "learning_rate_multipliers": {"head": 0.5},
+        "frozen": [],
+    }
+    with pytest.raises(RunError, match="no network 'head'"):
+        fine_tune.callbacks(model, {"fine_tune": config})

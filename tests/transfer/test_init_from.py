@@ -1,0 +1,201 @@
+"""Training from a parent run: weights taken by name, frozen weights kept bit for bit,
+mismatches located at the spec line of init_from (or left fresh with strict: false)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from gencompile.errors import RunError
+from gencompile.files import sha256_file
+from gencompile.report import compare_runs
+from gencompile.reproduction import reproduce
+from gencompile.runs import train
+
+SPEC = """\
+spec_version: 1
+name: {name}
+data:
+  source: {{type: builtin, name: digits, classes: {classes}}}
+  preprocessing: {{scale: [0.0, 1.0]}}
+  batch_size: 128
+model:
+  family: vae
+  latent_dim: 2
+  encoder:
+    layers: [{{type: dense, units: 16, activation: relu}}, {{type: batch_norm}}]
+{freeze}
+  decoder:
+    layers:
+      - {{type: dense, units: {units}{trainable}}}
+      - {{type: batch_norm}}
+{init_from}
+training: {{epochs: 1}}
+evaluation: {{metrics: [elbo]}}
+output: {{samples: {{count: 4}}}}
+"""
+
+
+def write_spec(folder: Path, name: str, init_from: str = "", **fields: str) -> Path:
+    values = {"classes": "[0, 1, 2, 3, 4]", "freeze": "", "units": "16", "trainable": ""}
+    values.update(fields)
+    path = folder / f"{name}.yaml"
+    path.write_text(SPEC.format(name=name, init_from=init_from, **values))
+    return path
+
+
+@pytest.fixture(scope="module")
+def parent(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("transfer")
+    run = folder / "parent"
+    train(write_spec(folder, "tl-parent"), run_dir=run, quiet=True)
+    return run
+
+
+def arrays(run: Path) -> dict[str, np.ndarray]:
+    found: dict[str, np.ndarray] = {}
+    with h5py.File(run / "model.weights.h5", "r") as weights:
+        weights.visititems(
+            lambda name, item: (
+                found.__setitem__(name, item[()])
+                if isinstance(item, h5py.Dataset) and not name.startswith("optimizer")
+                else None
+            )
+        )
+    return found
+
+
+def test_frozen_weights_stay_bit_identical_and_the_rest_trains(parent: Path) -> None:
+    folder = parent.parent
+    spec = write_spec(
+        folder,
+        "tl-frozen",
+        f"  init_from: {{run: {parent}}}",
+        classes="[5, 6, 7, 8, 9]",
+        freeze="    freeze: true",
+        trainable=", trainable: false",
+    )
+    child = folder / "frozen"
+    train(spec, run_dir=child, quiet=True)
+    before, after = arrays(parent), arrays(child)
+    frozen = [k for k in after if k.startswith("encoder/") or k.startswith("decoder/layers/dense/")]
+    # The encoder's dense layers and batch norm (its moving statistics too: a frozen
+    # batch norm normalises in inference mode), and the decoder's first layer.
+    assert len(frozen) == 12
+    for key in frozen:
+        assert np.array_equal(before[key], after[key]), key
+    # The trainable head and the batch norm's statistics moved on from the parent's.
+    assert not np.array_equal(
+        before["decoder/layers/dense_1/vars/0"], after["decoder/layers/dense_1/vars/0"]
+    )
+    report = json.loads((child / "init_from.json").read_text())
+    assert report["taken"] == [
+        "decoder.batch_norm_1",
+        "decoder.dense_1",
+        "decoder.likelihood_params",
+        "encoder.batch_norm_1",
+        "encoder.dense_1",
+        "encoder.z_mean",
+        "encoder.z_log_var",
+    ]
+    assert report["fresh"] == []
+    assert len(report["parent"]["weights_sha256"]) == 64
+
+
+def test_a_shape_mismatch_is_located_at_init_from_with_both_shapes(parent: Path) -> None:
+    folder = parent.parent
+    init_from = f"  init_from: {{run: {parent}}}"
+    spec = write_spec(folder, "tl-wider", init_from, units="8")
+    with pytest.raises(RunError) as caught:
+        train(spec, run_dir=folder / "wider", quiet=True)
+    lines = str(caught.value).splitlines()
+    where = f"{folder / 'wider' / 'spec.yaml'}:17:3: model.init_from"
+    assert lines[:3] == [
+        f"{where}: decoder.batch_norm_1: the parent's weights have shapes (16,) and (16,) "
+        "and (16,) and (16,), this model's (8,) and (8,) and (8,) and (8,)",
+        f"{where}: decoder.dense_1: the parent's weights have shapes (2, 16) and (16,), "
+        "this model's (2, 8) and (8,)",
+        f"{where}: decoder.likelihood_params: the parent's weights have shapes (16, 64) "
+        "and (64,), this model's (8, 64) and (64,)",
+    ]
+    assert "set model.init_from.strict: false" in lines[-1]
+
+
+def test_with_strict_false_mismatched_layers_start_fresh_and_are_listed(parent: Path) -> None:
+    """...in init_from.json and the report; the lock pins the parent, which `compare`
+    shows and `reproduce` checks."""
+    folder = parent.parent
+    own_parent = folder / "own-parent"  # a copy this test may change
+    shutil.copytree(parent, own_parent)
+    spec = write_spec(
+        folder, "tl-loose", f"  init_from: {{run: {own_parent}, strict: false}}", units="8"
+    )
+    child = folder / "loose"
+    train(spec, run_dir=child, quiet=True)
+    report = json.loads((child / "init_from.json").read_text())
+    assert report["taken"] == [
+        "encoder.batch_norm_1",
+        "encoder.dense_1",
+        "encoder.z_mean",
+        "encoder.z_log_var",
+    ]
+    assert [entry["layer"] for entry in report["fresh"]] == [
+        "decoder.batch_norm_1",
+        "decoder.dense_1",
+        "decoder.likelihood_params",
+    ]
+    assert "(2, 16) and (16,), this model's (2, 8) and (8,)" in report["fresh"][1]["why"]
+    assert "- started fresh: decoder.dense\\_1: the parent's" in (child / "report.md").read_text()
+    lock = json.loads((child / "spec.lock.json").read_text())
+    weights = sha256_file(own_parent / "model.weights.h5")
+    assert lock["parent"] == {
+        "run": str(own_parent),
+        "weights_sha256": weights,
+        "lock_sha256": sha256_file(own_parent / "spec.lock.json"),
+    }
+    _, link = compare_runs([child]).rows[:2]
+    assert link == ("parent", [f"{own_parent} ({weights[:12]})"], "")
+    with (own_parent / "model.weights.h5").open("ab") as changed:
+        changed.write(b"\0")
+    with pytest.raises(RunError, match="whose weights have changed since"):
+        reproduce(child)
+    shutil.rmtree(own_parent)
+    with pytest.raises(RunError, match=f"started from {own_parent}, which is missing"):
+        reproduce(child)
+
+
+def test_a_generated_project_keeps_what_unfreezes_later_at_its_start(parent: Path) -> None:
+    """Frozen by fine_tune's schedule (learning rate 0), not by Keras: the weights stay.
+    The parent is a `.keras` archive here, read for its weights."""
+    folder = parent.parent
+    spec = write_spec(
+        folder,
+        "tl-schedule",
+        f"  init_from: {{weights: {parent / 'model.keras'}}}",
+        classes="[5, 6, 7, 8, 9]",
+        freeze="    freeze: true",
+    )
+    overrides = ["training.fine_tune.unfreeze_after_epochs=1"]
+    child = folder / "schedule"
+    train(spec, overrides, run_dir=child, quiet=True)
+    assert "network.trainable = False" not in (child / "tl_schedule" / "model.py").read_text()
+    before, after = arrays(parent), arrays(child)
+    # Every learned weight of the encoder stays; its batch norm's moving statistics (vars
+    # 2 and 3), trainable in Keras under a schedule, follow the new data.
+    moving = (
+        "encoder/layers/batch_normalization/vars/2",
+        "encoder/layers/batch_normalization/vars/3",
+    )
+    encoder = [k for k in after if k.startswith("encoder/") and k not in moving]
+    assert len(encoder) == 8 and all(np.array_equal(before[k], after[k]) for k in encoder)
+    assert not np.array_equal(before[moving[0]], after[moving[0]])
+    decoder = "decoder/layers/dense/vars/0"
+    assert not np.array_equal(before[decoder], after[decoder])
+    report = json.loads((child / "init_from.json").read_text())
+    assert report["source"] == {"weights": str(parent / "model.keras")}
+    assert report["parent"] == {"weights_sha256": sha256_file(parent / "model.keras")}
