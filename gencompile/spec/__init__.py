@@ -21,6 +21,7 @@ from gencompile.spec.loader import (
     Marks,
     PathKey,
     RawSpec,
+    apply_override,
     display_name,
     is_outside,
     read_spec,
@@ -34,6 +35,7 @@ __all__ = [
     "LoadedSpec",
     "Marks",
     "Spec",
+    "check_trial",
     "load_spec",
     "load_spec_text",
     "validate_raw",
@@ -57,10 +59,18 @@ def validate_raw(raw: RawSpec) -> LoadedSpec:
     except ValidationError as err:
         raise SpecError(problems_from_validation(err, Spec, raw.data, raw.marks)) from None
     problems = run_checks(spec, raw.marks) + check_file_paths(spec, raw)
-    problems = problems or sweep_problems(raw.data, raw.marks, spec.sweep)  # on a sound base
+    if not problems:  # a sweep's ranges are checked on a sound base spec
+        problems = sweep_problems(raw.data, raw.marks, spec.sweep, check_trial)
     if problems:
         raise SpecError(problems)
     return LoadedSpec(spec=spec, marks=raw.marks, path=raw.path, text=raw.text)
+
+
+def check_trial(data: dict[str, Any], key: PathKey, value: Any) -> None:
+    """Validate `data` with the field `key` set to `value` as `--set` sets it (a sweep's
+    trial); raises SpecError."""
+    apply_override(data, Marks(), key, value, default_mapping)
+    validate_raw(RawSpec(data, Marks(), None, ""))
 
 
 def _file_paths(spec: Spec) -> list[tuple[PathKey, str]]:

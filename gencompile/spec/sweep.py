@@ -22,13 +22,14 @@ import copy
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
 from gencompile.errors import Problem, SpecError
 from gencompile.spec.base import PositiveInt, StrictModel
-from gencompile.spec.loader import Marks, PathKey, RawSpec, parse_override
+from gencompile.spec.loader import Marks, PathKey, parse_override
 
 
 class UniformRange(StrictModel):
@@ -129,21 +130,28 @@ def override_text(path: str, value: Any) -> str:
     return f"{path}={json.dumps(value)}"
 
 
+# Validates a spec's data with one field set as `--set` sets it; raises SpecError. Passed
+# in (gencompile.spec.check_trial) because validating a spec validates its sweep's trials.
+TrialCheck = Callable[[dict[str, Any], PathKey, Any], None]
+
+
 def value_problems(
-    data: dict[str, Any], marks: Marks, path: str, values: list[Any], where: PathKey
+    data: dict[str, Any],
+    marks: Marks,
+    path: str,
+    values: list[Any],
+    where: PathKey,
+    check_trial: TrialCheck,
 ) -> list[Problem]:
     """Problems of the spec `data` with `path` set to each of `values`, located at `where`
     (the sweep parameter, or a --grid option): the field's own message, and what to do."""
-    from gencompile.spec import validate_raw  # the package imports this module
-
     problems: list[Problem] = []
     seen: set[tuple[str, str]] = set()
     for value in values:
         trial = copy.deepcopy({k: v for k, v in data.items() if k != "sweep"})
         try:
             key, parsed = parse_override(override_text(path, value))
-            _apply(trial, key, parsed)
-            validate_raw(RawSpec(trial, Marks(), None, ""))
+            check_trial(trial, key, parsed)
         except SpecError as err:
             found = err.problems
         else:
@@ -165,21 +173,16 @@ def value_problems(
     return problems
 
 
-def _apply(data: dict[str, Any], key: PathKey, value: Any) -> None:
-    from gencompile.spec import default_mapping
-    from gencompile.spec.loader import apply_override
-
-    apply_override(data, Marks(), key, value, default_mapping)
-
-
-def sweep_problems(data: dict[str, Any], marks: Marks, sweep: SweepSpec | None) -> list[Problem]:
+def sweep_problems(
+    data: dict[str, Any], marks: Marks, sweep: SweepSpec | None, check_trial: TrialCheck
+) -> list[Problem]:
     """Every sweep parameter's path and range checked against the field it sets."""
     if sweep is None:
         return []
     problems: list[Problem] = []
     for path, parameter in sweep.parameters.items():
         where = ("sweep", "parameters", path)
-        problems += value_problems(data, marks, path, candidates(parameter), where)
+        problems += value_problems(data, marks, path, candidates(parameter), where, check_trial)
     return problems
 
 
@@ -189,6 +192,7 @@ __all__ = [
     "LogUniformRange",
     "Parameter",
     "SweepSpec",
+    "TrialCheck",
     "UniformRange",
     "candidates",
     "override_text",

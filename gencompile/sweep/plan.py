@@ -60,6 +60,7 @@ class Sweep:
 def parse_grid(options: list[str], data: dict[str, Any], marks: Any) -> dict[str, list[Any]]:
     """`--grid model.latent_dim=4,8,16` -> {"model.latent_dim": [4, 8, 16]}, each value
     checked against its field (a value is YAML: `--grid model.encoder.mlp=[64],[128,64]`)."""
+    from gencompile.spec import check_trial
     from gencompile.spec.loader import parse_yaml
     from gencompile.spec.sweep import value_problems
 
@@ -80,7 +81,7 @@ def parse_grid(options: list[str], data: dict[str, Any], marks: Any) -> dict[str
         if path in grid:
             problems.append(Problem(path, "given twice", "--grid", hint="one --grid per field"))
         grid[path] = list(values)
-        for problem in value_problems(data, marks, path, grid[path], ("sweep",)):
+        for problem in value_problems(data, marks, path, grid[path], ("sweep",), check_trial):
             problems.append(replace(problem, path=path, file="--grid", line=None, column=None))
     if problems:
         raise SpecError(problems)
