@@ -1,9 +1,9 @@
 """Training callbacks shared by every generated project.
 
-Keras' own callbacks cover progress bars, TensorBoard and early stopping; these add what a
-run directory needs on top: failing clearly on a NaN loss while keeping the last good
-checkpoint, atomic checkpoints and history, gradient-health warnings, sample pictures and
-KL warmup. Epochs are reported 1-based everywhere a person reads them (file names,
+Keras' own callbacks cover early stopping; TensorBoard logs are `runtime.tensorboard`'s.
+These add what a run directory needs on top: failing clearly on a NaN loss while keeping
+the last good checkpoint, atomic checkpoints and history, gradient-health warnings, sample
+pictures and KL warmup. Epochs are reported 1-based everywhere a person reads them (file names,
 messages, history.csv), matching the "Epoch 1/N" of Keras' progress bar.
 """
 
@@ -300,7 +300,8 @@ class SamplePictures(keras.callbacks.Callback):
     """Every N epochs, draw samples and save a picture, to watch training progress.
 
     `draw` and `save` come from the generated code (which knows how to sample its model and
-    what kind of data it makes); `every_epochs=0` disables the callback.
+    what kind of data it makes); `every_epochs=0` disables the callback. `log(path, epoch)`,
+    if given, also gets each saved picture (TensorBoard's image summary of it).
     """
 
     def __init__(
@@ -309,19 +310,24 @@ class SamplePictures(keras.callbacks.Callback):
         every_epochs: int,
         draw: Callable[[], np.ndarray],
         save: Callable[[np.ndarray, Path], Any],
+        log: Callable[[Path, int], Any] | None = None,
     ):
         super().__init__()
         self.directory = Path(directory)
         self.every_epochs = int(every_epochs)
         self.draw = draw
         self.save = save
+        self.log = log
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         number = epoch + 1
         if self.every_epochs <= 0 or number % self.every_epochs:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.save(self.draw(), self.directory / f"samples-epoch-{number:04d}.png")
+        path = self.directory / f"samples-epoch-{number:04d}.png"
+        self.save(self.draw(), path)
+        if self.log is not None:
+            self.log(path, number)
 
 
 class KLWarmup(keras.callbacks.Callback):

@@ -23,7 +23,7 @@ import tensorflow as tf
 from gencompile.errors import RunError
 from gencompile.files import atomic_save
 from gencompile.runtime import callbacks as cb
-from gencompile.runtime import checkpoints, cluster, pictures, repro
+from gencompile.runtime import checkpoints, cluster, pictures, repro, tensorboard
 from gencompile.runtime.contract import InitializedFromData, OutputConfig, TrainingConfig
 from gencompile.runtime.optimizers import make_optimizer
 from gencompile.runtime.splits import head
@@ -338,6 +338,10 @@ def fit_callbacks(
     stopping = training["early_stopping"]
     if stopping is not None:
         callbacks.append(keras.callbacks.EarlyStopping(**stopping))
+    board = None
+    if output.get("tensorboard", False):  # projects built before the switch: none
+        board = tensorboard.TensorBoardLog(run_dir / tensorboard.LOG_FOLDER, initial_epoch)
+        callbacks.append(board)
     every = output["samples"]["every_epochs"]
     if every:
         callbacks.append(
@@ -346,6 +350,7 @@ def fit_callbacks(
                 every,
                 draw=lambda: samples_in_data_units(model, data, 64),
                 save=lambda samples, path: save_picture(samples, path, data),
+                log=None if board is None else board.image,
             )
         )
     return callbacks
