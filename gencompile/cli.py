@@ -403,6 +403,24 @@ def compare(runs: Annotated[list[Path], typer.Argument(help="Run directories.")]
         )
 
 
+@app.command(name="tensorboard")
+def tensorboard_(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories to watch.")],
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 6006,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")
+    ] = "127.0.0.1",
+) -> None:
+    """Start TensorBoard on the runs' logs (each named <spec>/<run id>); Ctrl-C stops it."""
+    from gencompile import board
+
+    argv = board.command(runs, host, port)
+    out.print(f"TensorBoard: {board.url(host, port)}  (Ctrl-C stops it)", highlight=False)
+    code = board.serve(argv)
+    if code:
+        raise typer.Exit(1)
+
+
 @app.command()
 def impute(
     run: Path,
