@@ -24,6 +24,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.errors import RunError
+
 LOG_FOLDER = "tensorboard"  # inside the run directory
 WRITERS = ("train", "validation")
 SAMPLES_TAG = "samples"
@@ -94,6 +96,13 @@ class TensorBoardLog(keras.callbacks.Callback):
 
     def __init__(self, log_dir: Path, initial_epoch: int = 0):
         super().__init__()
+        try:  # tf.summary writes nothing without it: say so before training, not mid-epoch
+            import tensorboard  # noqa: F401
+        except ImportError as error:
+            raise RunError(
+                "TensorBoard logs need the tensorboard package: pip install tensorboard, "
+                "or set output.tensorboard: false in the spec"
+            ) from error
         self.log_dir = Path(log_dir)
         self.initial_epoch = int(initial_epoch)
         self._writers: dict[str, Any] = {}
