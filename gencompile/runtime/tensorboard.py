@@ -66,20 +66,32 @@ def event_files(log_dir: Path) -> list[Path]:
 
 def drop_steps_after(log_dir: Path, last_step: int) -> None:
     """Rewrite each event file without the summaries of steps > `last_step` (file version
-    and graph events stay). A file that holds none is not touched; a rewrite goes to a
-    temporary name and replaces the file whole."""
+    and graph events stay) and without a last record cut short (a killed process). A file
+    that needs neither is not touched; a rewrite goes to a temporary name and replaces
+    the file whole."""
     for path in event_files(log_dir):
-        records = [bytes(r) for r in tf.data.TFRecordDataset(str(path)).as_numpy_iterator()]
+        records, torn = read_records(path)
         kept = [
             r for r in records if not _is_summary_after(tf.compat.v1.Event.FromString(r), last_step)
         ]
-        if len(kept) == len(records):
+        if len(kept) == len(records) and not torn:
             continue
         temporary = path.with_name(f".{path.name}.tmp")  # not an events.out.* name meanwhile
         with tf.io.TFRecordWriter(str(temporary)) as writer:
             for record in kept:
                 writer.write(record)
         os.replace(temporary, path)
+
+
+def read_records(path: Path) -> tuple[list[bytes], bool]:
+    """The whole records of a TFRecord file, and whether a torn one followed them."""
+    records: list[bytes] = []
+    try:
+        for record in tf.data.TFRecordDataset(str(path)).as_numpy_iterator():
+            records.append(bytes(record))
+    except tf.errors.DataLossError:
+        return records, True
+    return records, False
 
 
 def _is_summary_after(event: Any, last_step: int) -> bool:

@@ -153,3 +153,37 @@ def test_every_family_logs_its_history(tmp_path: Path, spec: str) -> None:
         assert "epoch_log_likelihood" in train_scalars
     else:
         assert "epoch_learning_rate" in train_scalars
+
+
+def test_a_torn_last_record_is_dropped_on_resume(tmp_path: Path) -> None:
+    model = _compiled()
+    first = TensorBoardLog(tmp_path)
+    first.set_model(model)
+    _epochs(first, range(2))
+    (events,) = (tmp_path / "train").glob("events.out.tfevents.*")
+    with open(events, "ab") as handle:  # a process killed in the middle of a write
+        handle.write(b"\x20\x00\x00\x00\x00\x00\x00\x00partial")
+    resumed = TensorBoardLog(tmp_path, initial_epoch=2)
+    resumed.set_model(model)
+    _epochs(resumed, range(2, 3))
+    assert [step for step, _ in scalars(read_events(tmp_path / "train"))["epoch_loss"]] == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_a_run_killed_mid_epoch_resumes_its_logs_without_repeating_a_step(
+    tmp_path: Path, killed_run
+) -> None:
+    from gencompile.runs import resume
+
+    overrides = [
+        "data.source.n_samples=3000",
+        "evaluation.metrics=[elbo]",
+        "training.validation_every_epochs=1",
+        "training.checkpoint={every_epochs: 1, every_seconds: 0, keep: 3}",
+    ]
+    run_dir = killed_run(ROOT / "specs" / "vae_moons.yaml", tmp_path / "run", overrides, 4)
+    before = scalars(read_events(run_dir / "tensorboard" / "train"))
+    assert [step for step, _ in before["epoch_loss"]] == [1, 2]
+    resume(run_dir, quiet=True)
+    train_scalars = assert_scalars_match_history(run_dir)  # steps 1-4, each once
+    assert [step for step, _ in train_scalars["epoch_loss"]] == [1, 2, 3, 4]
