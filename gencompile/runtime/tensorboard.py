@@ -133,8 +133,10 @@ class TensorBoardLog(keras.callbacks.Callback):
     def write_graphs(self) -> None:
         """The Keras graph of each functional network the model holds (subclassed models
         have no static graph; their networks do)."""
-        from keras.src.callbacks.tensorboard import keras_model_summary
-
+        try:  # Keras' own writer of the Graphs tab's model view, not a public name
+            from keras.src.callbacks.tensorboard import keras_model_summary
+        except ImportError:  # another Keras: the graphs are a nicety, the scalars are not
+            return
         networks = [layer for layer in self.model.layers if _graphed(layer)]
         with self.writer("train").as_default():
             for network in networks:
