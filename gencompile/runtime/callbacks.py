@@ -516,6 +516,7 @@ class TrainingProgress(keras.callbacks.Callback):
             description=f"step {done}/{self.steps}",
             completed=done,
             status=f"{rate:,.0f} examples/s",
+            refresh=True,  # drawn now (throttled above), not at the display's next tick
         )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -526,6 +527,7 @@ class TrainingProgress(keras.callbacks.Callback):
                 description=f"epoch {epoch + 1}/{self.epochs}",
                 completed=epoch + 1,
                 status=status,
+                refresh=True,
             )
             return
         seconds = time.monotonic() - self._started

@@ -21,22 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from gencompile.errors import RunError
+from gencompile.runtime.callbacks import _as_float  # a log value as a float, or None
 
 LOG_FOLDER = "tensorboard"  # inside the run directory
-WRITERS = ("train", "validation")
 SAMPLES_TAG = "samples"
-
-
-def _scalar(value: Any) -> float | None:
-    try:
-        array = np.asarray(value, dtype="float64")
-    except (TypeError, ValueError):
-        return None
-    return float(array) if array.size == 1 else None
 
 
 def learning_rates(model: keras.Model) -> dict[str, float]:
@@ -148,7 +139,7 @@ class TensorBoardLog(keras.callbacks.Callback):
         train.update(learning_rates(self.model))
         validation = {k[len("val_") :]: v for k, v in logs.items() if k.startswith("val_")}
         for name, values in (("train", train), ("validation", validation)):
-            numbers = {k: n for k, v in values.items() if (n := _scalar(v)) is not None}
+            numbers = {k: n for k, v in values.items() if (n := _as_float(v)) is not None}
             if not numbers:
                 continue
             with self.writer(name).as_default():

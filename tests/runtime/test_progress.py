@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 
 import keras
 import numpy as np
@@ -50,6 +51,7 @@ def test_progress_bar_draws_on_a_terminal_and_joins_an_open_display(terminal_pro
         with progress_bar("fid: Inception features", 3, "images") as inner:
             for done in range(1, 4):
                 inner(done)
+            time.sleep(0.3)  # a few of the display's ticks (10 a second) while both show
         outer(1, 1)
     drawn = terminal_progress.getvalue()
     assert "fid: Inception features" in drawn
