@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -14,7 +15,9 @@ import tensorflow as tf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gencompile.runs import train
+from gencompile.runtime.callbacks import NaNGuard, SamplePictures
 from gencompile.runtime.tensorboard import TensorBoardLog, learning_rates
+from gencompile.runtime.training import fit_callbacks
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
@@ -82,12 +85,24 @@ def test_a_run_logs_history_learning_rate_pictures_and_graphs(tmp_path: Path) ->
     assert {"encoder", "decoder"} <= set(events.Tags()["tensors"])  # the Keras graphs
 
 
-def test_the_spec_switch_turns_the_logs_off(tmp_path: Path) -> None:
-    overrides = ["data.source.n_samples=300", "evaluation.metrics=[elbo]"]
-    overrides.append("output.tensorboard=false")
-    result = train(ROOT / "specs" / "vae_moons.yaml", overrides, epochs=1, run_dir=tmp_path / "r")
-    assert (result.run_dir / "history.csv").is_file()
-    assert not (result.run_dir / "tensorboard").exists()
+@pytest.mark.parametrize("switch", [True, False, None])
+def test_the_spec_switch_turns_the_logs_off(tmp_path: Path, switch: bool | None) -> None:
+    model = SimpleNamespace(training_callbacks=lambda: [])
+    training = {
+        "checkpoint": {"every_epochs": 1, "keep": 1},
+        "distribution": {"strategy": "none"},
+        "early_stopping": None,
+    }
+    output = {"samples": {"count": 4, "format": "png", "every_epochs": 1}, "export": []}
+    if switch is not None:  # None: a project built before the switch existed
+        output["tensorboard"] = switch
+    made = fit_callbacks(model, None, training, output, tmp_path, NaNGuard(tmp_path))
+    boards = [c for c in made if isinstance(c, TensorBoardLog)]
+    pictures = next(c for c in made if isinstance(c, SamplePictures))
+    assert len(boards) == (1 if switch else 0)
+    assert pictures.log == (boards[0].image if switch else None)
+    if switch:
+        assert boards[0].log_dir == tmp_path / "tensorboard"
 
 
 def _compiled() -> keras.Model:
