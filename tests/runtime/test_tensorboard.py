@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import csv
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -69,18 +72,37 @@ def assert_scalars_match_history(run_dir: Path) -> dict[str, list[tuple[int, flo
     return train
 
 
-def test_a_run_logs_history_learning_rate_pictures_and_graphs(tmp_path: Path) -> None:
-    result = train(ROOT / "specs" / "vae_moons.yaml", TINY, epochs=2, run_dir=tmp_path / "run")
-    train_scalars = assert_scalars_match_history(result.run_dir)
+def test_a_run_logs_history_learning_rate_pictures_and_graphs_and_no_noise(
+    tmp_path: Path,
+) -> None:
+    """One `gencompile train` process: its TensorBoard logs, and (tests/test_quiet.py)
+    TensorFlow's start-up noise left out of its stderr."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_CPP")}
+    command = [sys.executable, "-m", "gencompile", "train", "specs/vae_moons.yaml", "--epochs", "2"]
+    overrides = [arg for override in TINY for arg in ("--set", override)]
+    done = subprocess.run(
+        [*command, *overrides, "--runs-dir", str(tmp_path), "--quiet"],
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    noise = ("cuda", "absl", "onednn")
+    lines = done.stderr.lower().splitlines()
+    assert [line for line in lines if any(word in line for word in noise)] == []
+    (run_dir,) = (tmp_path / "vae-moons").iterdir()
+    train_scalars = assert_scalars_match_history(run_dir)
     rate = pytest.approx(2e-3)  # the spec's constant learning rate
     assert train_scalars["epoch_learning_rate"] == [(1, rate), (2, rate)]
-    events = read_events(result.run_dir / "tensorboard" / "train")
+    events = read_events(run_dir / "tensorboard" / "train")
     pictures = events.Tensors("samples")
     assert [e.step for e in pictures] == [1, 2]
     # An image summary: width, height, then the PNG of progress/samples-epoch-0001.png.
     width, height, png = tf.make_ndarray(pictures[0].tensor_proto)
     assert png.startswith(b"\x89PNG")
-    saved = tf.image.decode_png((result.run_dir / "progress/samples-epoch-0001.png").read_bytes())
+    saved = tf.image.decode_png((run_dir / "progress/samples-epoch-0001.png").read_bytes())
     assert (int(height), int(width)) == tuple(saved.shape[:2])
     assert {"encoder", "decoder"} <= set(events.Tags()["tensors"])  # the Keras graphs
 
