@@ -9,8 +9,6 @@ import errno
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -355,28 +353,13 @@ def sample(
 
     options = {"length": length, "temperature": temperature, "top_k": top_k, "top_p": top_p}
     given = {key: value for key, value in options.items() if value is not None}
-    with _progress_bar("sampling") as progress:
+    from gencompile.progress import progress_bar
+
+    with progress_bar("sampling", n, "samples") as progress:
         path = sample_run(
             run, n, output, label, prompt, allow_custom_code, progress, seed, balanced, **given
         )
     out.print(f"wrote {path}", highlight=False)
-
-
-@contextmanager
-def _progress_bar(what: str) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar on stderr when it is a terminal (nothing in pipes, logs and tests)."""
-    if not err.is_terminal:
-        yield None
-        return
-    from rich.progress import Progress
-
-    with Progress(console=err, transient=True) as bar:
-        task = bar.add_task(what, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
 
 
 @app.command()
@@ -470,6 +453,24 @@ def _print_run_table(table: Any) -> None:
             highlight=False,
             markup=False,
         )
+
+
+@app.command(name="tensorboard")
+def tensorboard_(
+    runs: Annotated[list[Path], typer.Argument(help="Run directories to watch.")],
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 6006,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")
+    ] = "127.0.0.1",
+) -> None:
+    """Start TensorBoard on the runs' logs (each named <spec>/<run id>); Ctrl-C stops it."""
+    from gencompile import board
+
+    argv = board.command(runs, host, port)
+    out.print(f"TensorBoard: {board.url(host, port)}  (Ctrl-C stops it)", highlight=False)
+    code = board.serve(argv)
+    if code:
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -154,3 +154,18 @@ def tiny_vae_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("specs") / "tiny_vae.yaml"
     path.write_text(TINY_VAE)
     return path
+
+
+@pytest.fixture
+def terminal_progress(monkeypatch: pytest.MonkeyPatch):
+    """Progress bars (`gencompile.progress`) drawn as on a terminal, into the returned buffer."""
+    import io
+
+    from rich.console import Console
+
+    from gencompile import progress
+
+    buffer = io.StringIO()
+    terminal = Console(file=buffer, force_terminal=True, width=120)
+    monkeypatch.setattr(progress, "_CONSOLE", [terminal])
+    return buffer

@@ -11,6 +11,9 @@ from types import ModuleType
 
 from gencompile._version import __version__
 from gencompile.errors import RunError
+from gencompile.runtime import quiet
+
+quiet.install()  # TensorFlow, when a submodule imports it, without its start-up chatter
 
 _SUBMODULES = {
     "autoregressive",

@@ -1,9 +1,9 @@
 """Training callbacks shared by every generated project.
 
-Keras' own callbacks cover progress bars, TensorBoard and early stopping; these add what a
-run directory needs on top: failing clearly on a NaN loss while keeping the last good
-checkpoint, atomic checkpoints and history, gradient-health warnings, sample pictures and
-KL warmup. Epochs are reported 1-based everywhere a person reads them (file names,
+Keras' own callbacks cover early stopping; TensorBoard logs are `runtime.tensorboard`'s.
+These add what a run directory needs on top: failing clearly on a NaN loss while keeping
+the last good checkpoint, atomic checkpoints and history, gradient-health warnings, sample
+pictures and KL warmup. Epochs are reported 1-based everywhere a person reads them (file names,
 messages, history.csv), matching the "Epoch 1/N" of Keras' progress bar.
 """
 
@@ -300,7 +300,8 @@ class SamplePictures(keras.callbacks.Callback):
     """Every N epochs, draw samples and save a picture, to watch training progress.
 
     `draw` and `save` come from the generated code (which knows how to sample its model and
-    what kind of data it makes); `every_epochs=0` disables the callback.
+    what kind of data it makes); `every_epochs=0` disables the callback. `log(path, epoch)`,
+    if given, also gets each saved picture (TensorBoard's image summary of it).
     """
 
     def __init__(
@@ -309,19 +310,24 @@ class SamplePictures(keras.callbacks.Callback):
         every_epochs: int,
         draw: Callable[[], np.ndarray],
         save: Callable[[np.ndarray, Path], Any],
+        log: Callable[[Path, int], Any] | None = None,
     ):
         super().__init__()
         self.directory = Path(directory)
         self.every_epochs = int(every_epochs)
         self.draw = draw
         self.save = save
+        self.log = log
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         number = epoch + 1
         if self.every_epochs <= 0 or number % self.every_epochs:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.save(self.draw(), self.directory / f"samples-epoch-{number:04d}.png")
+        path = self.directory / f"samples-epoch-{number:04d}.png"
+        self.save(self.draw(), path)
+        if self.log is not None:
+            self.log(path, number)
 
 
 class KLWarmup(keras.callbacks.Callback):
@@ -431,3 +437,106 @@ class HistoryCSV(keras.callbacks.Callback):
             writer.writerow([epoch, *(row.get(key, "") for key in keys)])
         atomic_write_text(self.path, buffer.getvalue())
         self.columns = keys
+
+
+class TrainingProgress(keras.callbacks.Callback):
+    """What a person watching `fit` sees, on stdout.
+
+    On a terminal: a bar over the epochs with the latest losses, and one over the steps
+    of the current epoch with examples/s and the time left (refreshed at most
+    `REFRESH_SECONDS` apart, so a fast step pays only a clock read). Elsewhere (a log
+    file, CI, a pipe) a live bar would leave only its last state: one plain line per
+    epoch instead, e.g. `epoch 3/20  loss 1.234  val_loss 1.301  2.1 s  5,400 examples/s`.
+    """
+
+    REFRESH_SECONDS = 0.1
+
+    def __init__(
+        self,
+        epochs: int,
+        steps: int,
+        batch_size: int,
+        initial_epoch: int = 0,
+        keys: tuple[str, ...] = ("loss", "val_loss"),
+        console: Any = None,
+    ):
+        super().__init__()
+        from rich.console import Console
+
+        self.epochs, self.steps, self.batch_size = int(epochs), int(steps), int(batch_size)
+        self.initial_epoch, self.keys = int(initial_epoch), keys
+        self.console = console if console is not None else Console()
+        self.live = self.console.is_terminal
+        self.display: Any = None
+        self._started = self._shown = 0.0
+
+    def status(self, logs: Mapping[str, Any]) -> str:
+        keys = [k for k in self.keys if k in logs] or loss_keys(logs)  # a GAN: d_/g_loss
+        return "  ".join(f"{k} {v:.4g}" for k in keys if (v := _as_float(logs[k])) is not None)
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if not self.live:
+            return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.display = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+        )
+        self.epoch_task = self.display.add_task(
+            f"epoch {self.initial_epoch}/{self.epochs}",
+            total=self.epochs,
+            completed=self.initial_epoch,
+            status="",
+        )
+        self.step_task = self.display.add_task("", total=self.steps, status="")
+        self.display.start()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._started = self._shown = time.monotonic()
+        if self.display is not None:
+            self.display.update(
+                self.step_task, description=f"step 0/{self.steps}", completed=0, status=""
+            )
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.display is None:
+            return
+        now = time.monotonic()
+        if now - self._shown < self.REFRESH_SECONDS and batch + 1 < self.steps:
+            return
+        self._shown = now
+        done = batch + 1  # Keras' 0-based index of the last step run
+        rate = done * self.batch_size / max(now - self._started, 1e-9)
+        self.display.update(
+            self.step_task,
+            description=f"step {done}/{self.steps}",
+            completed=done,
+            status=f"{rate:,.0f} examples/s",
+            refresh=True,  # drawn now (throttled above), not at the display's next tick
+        )
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        status = self.status(logs or {})
+        if self.display is not None:
+            self.display.update(
+                self.epoch_task,
+                description=f"epoch {epoch + 1}/{self.epochs}",
+                completed=epoch + 1,
+                status=status,
+                refresh=True,
+            )
+            return
+        seconds = time.monotonic() - self._started
+        rate = self.steps * self.batch_size / max(seconds, 1e-9)
+        line = f"epoch {epoch + 1}/{self.epochs}  {status}  {seconds:.1f} s  {rate:,.0f} examples/s"
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.display is not None:
+            self.display.remove_task(self.step_task)  # the epochs' bar stays on screen
+            self.display.stop()
+            self.display = None

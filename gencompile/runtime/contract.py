@@ -96,8 +96,10 @@ class SamplesConfig(TypedDict):
     every_epochs: int
 
 
-class OutputConfig(TypedDict):
-    """`OUTPUT` of a generated train.py."""
+class OutputConfig(TypedDict, total=False):
+    """`OUTPUT` of a generated train.py (every key but `tensorboard`, absent from projects
+    built before it, is always there)."""
 
     samples: SamplesConfig
     export: list[str]
+    tensorboard: bool

@@ -21,6 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from gencompile.progress import progress_bar
 from gencompile.runtime.metrics.results import Metrics
 from gencompile.runtime.metrics.samples import SAMPLE_METRICS, with_inception_weights
 
@@ -72,7 +73,8 @@ def evaluation(compute: Evaluate) -> Evaluate:
     def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
         if any(name in SAMPLE_METRICS for name in config["metrics"]):
             config = with_inception_weights(config, data.kind, data.source)
-        with seeded(model) as seed:
+        # A bar with the elapsed time for the whole; the long passes add their own below.
+        with progress_bar("evaluating " + ", ".join(config["metrics"])), seeded(model) as seed:
             metrics = Metrics().merge(compute(model, data, config))
         for how in metrics.computed_with.values():
             how["evaluation_seed"] = seed

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.progress import progress_bar
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
@@ -305,10 +306,11 @@ def impute(x, weights, means, precisions_cholesky, covariance: str) -> np.ndarra
     k, d = means.shape
     covariances = dense_covariances(precisions_cholesky, covariance, k, d)
     rows = max(1, 2**22 // (k * d * d))  # bounds the (rows, k, d, d) intermediates
-    filled = [
-        _impute_rows(x[start : start + rows], weights, means, covariances)
-        for start in range(0, len(x), rows)
-    ]
+    filled = []
+    with progress_bar("imputing", len(x), "rows") as update:
+        for start in range(0, len(x), rows):
+            filled.append(_impute_rows(x[start : start + rows], weights, means, covariances))
+            update(start + len(filled[-1]))
     return np.concatenate(filled) if filled else x.copy()
 
 

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.progress import progress_bar
 from gencompile.datafiles import BYTES_PER_LOADED_VALUE, ensure_fits, record_files
 from gencompile.errors import RunError
 from gencompile.runtime.pipeline import (
@@ -50,7 +50,6 @@ from gencompile.runtime.pipeline import (
 )
 from gencompile.runtime.preprocessing import Preprocessor, Statistics
 from gencompile.runtime.sources import _as_labels, as_float32, config_value, element_shape
-from gencompile.runtime.streaming import show_progress
 
 ORIGIN = "data.source (tfrecord)"
 PASS_BATCH = 512  # records parsed at a time by the passes
@@ -200,22 +199,20 @@ def _scan(
     digest.update(array_prefix(np.float32, (count, *records.element_shape)))
     stats: Statistics | None = None
     labels: list[np.ndarray] = []
-    shown = show_progress(count * records.values * 4)
-    bar = keras.utils.Progbar(count, unit_name="record") if shown else None
     start = 0
-    for shard in records.shards:
-        for raw, y in records.batches(shard):
-            chunk = as_float32(raw, ORIGIN, first=start)
-            digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
-            rows = chunk[training[start : start + len(chunk)]]
-            if len(rows):
-                part = Statistics.of(rows, axis)
-                stats = part if stats is None else stats.merge(part)
-            if y is not None:
-                labels.append(y)
-            start += len(chunk)
-            if bar is not None:
-                bar.update(start)
+    with progress_bar("data statistics", count, "records") as update:
+        for shard in records.shards:
+            for raw, y in records.batches(shard):
+                chunk = as_float32(raw, ORIGIN, first=start)
+                digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
+                rows = chunk[training[start : start + len(chunk)]]
+                if len(rows):
+                    part = Statistics.of(rows, axis)
+                    stats = part if stats is None else stats.merge(part)
+                if y is not None:
+                    labels.append(y)
+                start += len(chunk)
+                update(start)
     if start != count:
         raise RunError(f"{ORIGIN}: the shards changed while being read; run again")
     found = None

@@ -27,15 +27,14 @@ split's indices; mapped pages are released after every read (`MappedNpy`).
 from __future__ import annotations
 
 import hashlib
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.progress import progress_bar
 from gencompile.datafiles import STREAM_CHUNK_BYTES, MappedNpy
 from gencompile.errors import RunError
 from gencompile.runtime.pipeline import (
@@ -50,8 +49,6 @@ from gencompile.runtime.pipeline import (
 )
 from gencompile.runtime.preprocessing import Preprocessor, Statistics
 from gencompile.runtime.sources import as_float32, config_value, element_shape
-
-PROGRESS_BYTES = 256 << 20  # show a progress bar (on a terminal) beyond this much data
 
 
 class Examples(Protocol):
@@ -142,17 +139,15 @@ def scan(
     digest = hashlib.sha256(b"gencompile-data-v1")
     digest.update(array_prefix(np.float32, (len(data), *data.element_shape)))
     stats: Statistics | None = None
-    total = len(data) * int(np.prod(data.element_shape)) * 4
-    bar = keras.utils.Progbar(len(data), unit_name="example") if show_progress(total) else None
-    for start, raw in data.chunks():
-        chunk = as_float32(raw, data.origin, first=start)
-        digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
-        rows = chunk[training[start : start + len(chunk)]]
-        if len(rows):
-            part = Statistics.of(rows, axis)
-            stats = part if stats is None else stats.merge(part)
-        if bar is not None:
-            bar.update(start + len(chunk))
+    with progress_bar("data statistics", len(data), "examples") as update:
+        for start, raw in data.chunks():
+            chunk = as_float32(raw, data.origin, first=start)
+            digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
+            rows = chunk[training[start : start + len(chunk)]]
+            if len(rows):
+                part = Statistics.of(rows, axis)
+                stats = part if stats is None else stats.merge(part)
+            update(start + len(chunk))
     if labels is None:
         digest.update(b"|none")
     else:
@@ -178,11 +173,6 @@ def _streamed_data(source: dict) -> tuple[Examples, np.ndarray | None]:
 
         path, labels = cached_table(source)
     return StreamedArray(str(path), "data.source.path"), labels
-
-
-def show_progress(total_bytes: int) -> bool:
-    """Whether a pass over `total_bytes` of values shows a progress bar."""
-    return total_bytes > PROGRESS_BYTES and sys.stdout.isatty()
 
 
 def _reader(

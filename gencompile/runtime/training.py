@@ -23,7 +23,15 @@ import tensorflow as tf
 from gencompile.errors import RunError
 from gencompile.files import atomic_save
 from gencompile.runtime import callbacks as cb
-from gencompile.runtime import checkpoints, cluster, epoch_listeners, fine_tune, pictures, repro
+from gencompile.runtime import (
+    checkpoints,
+    cluster,
+    epoch_listeners,
+    fine_tune,
+    pictures,
+    repro,
+    tensorboard,
+)
 from gencompile.runtime.contract import InitializedFromData, OutputConfig, TrainingConfig
 from gencompile.runtime.optimizers import make_optimizer
 from gencompile.runtime.splits import head
@@ -206,38 +214,6 @@ def clip_after_all_reduce(optimizer: keras.optimizers.Optimizer, replicas: int) 
     optimizer._all_reduce_sum_gradients = sum_then_clip
 
 
-class EpochProgress(keras.callbacks.Callback):
-    """One rich progress bar over all epochs, showing the latest losses."""
-
-    def __init__(
-        self, epochs: int, initial_epoch: int = 0, keys: tuple[str, ...] = ("loss", "val_loss")
-    ):
-        super().__init__()
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.epochs, self.keys = epochs, keys
-        self.progress = Progress(
-            TextColumn("[bold]epoch {task.completed}/{task.total}"),
-            BarColumn(),
-            TextColumn("{task.fields[status]}"),
-            TimeRemainingColumn(),
-            transient=False,
-        )
-        self.task = self.progress.add_task("fit", total=epochs, completed=initial_epoch, status="")
-
-    def on_train_begin(self, logs: dict | None = None) -> None:
-        self.progress.start()
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        keys = [k for k in self.keys if k in logs] or cb.loss_keys(logs)  # a GAN: d_/g_loss
-        status = "  ".join(f"{k} {float(logs[k]):.4g}" for k in keys)
-        self.progress.update(self.task, completed=epoch + 1, status=status)
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        self.progress.stop()
-
-
 @dataclass(frozen=True)
 class FitResult:
     history: dict[str, list[float]]  # every epoch of the run, resumed ones included
@@ -280,7 +256,8 @@ def fit(
     guard = cb.NaNGuard(run_dir / "checkpoints")
     callbacks = fit_callbacks(model, data, training, output, run_dir, guard, initial_epoch)
     if not quiet:
-        callbacks.append(EpochProgress(epochs, initial_epoch))
+        steps, batch = steps_per_epoch(training, data), data.batch_size
+        callbacks.append(cb.TrainingProgress(epochs, steps, batch, initial_epoch))
     callbacks += epoch_listeners.callbacks()  # after history.csv has the epoch
     # Data-dependent initialisation (k-means, actnorm, ...), unless init_from did it.
     fresh = initial_epoch == 0 and not getattr(model, "initialized_from_parent", False)
@@ -342,6 +319,10 @@ def fit_callbacks(
     stopping = training["early_stopping"]
     if stopping is not None:
         callbacks.append(keras.callbacks.EarlyStopping(**stopping))
+    board = None
+    if output.get("tensorboard", False):  # projects built before the switch: none
+        board = tensorboard.TensorBoardLog(run_dir / tensorboard.LOG_FOLDER, initial_epoch)
+        callbacks.append(board)
     every = output["samples"]["every_epochs"]
     if every:
         callbacks.append(
@@ -350,6 +331,7 @@ def fit_callbacks(
                 every,
                 draw=lambda: samples_in_data_units(model, data, 64),
                 save=lambda samples, path: save_picture(samples, path, data),
+                log=None if board is None else board.image,
             )
         )
     return callbacks

@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.progress import progress_bar
 from gencompile.runtime.distributions import Gaussian, Logistic, diag_normal_log_prob
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics, held_out
@@ -75,13 +76,17 @@ def iwae_batches(
         log_qz = diag_normal_log_prob(flat, tile(z_mean), tile(z_log_var))
         return tf.reshape(log_px + log_pz - log_qz, (draws, b))
 
-    for xb, yb in labelled_batches(x, y, batch):
-        xt = tf.constant(xb)
-        yt = None if yb is None else tf.constant(yb)
-        pieces = [log_weights(xt, yt, min(chunk, k - s)).numpy() for s in range(0, k, chunk)]
-        weights = np.concatenate(pieces, axis=0).astype(np.float64)
-        top = weights.max(axis=0)
-        yield top + np.log(np.exp(weights - top).sum(axis=0)) - math.log(k)
+    done = 0
+    with progress_bar(f"iwae: {k} importance samples", len(x), "examples") as update:
+        for xb, yb in labelled_batches(x, y, batch):
+            xt = tf.constant(xb)
+            yt = None if yb is None else tf.constant(yb)
+            pieces = [log_weights(xt, yt, min(chunk, k - s)).numpy() for s in range(0, k, chunk)]
+            weights = np.concatenate(pieces, axis=0).astype(np.float64)
+            top = weights.max(axis=0)
+            done += len(xb)
+            update(done)
+            yield top + np.log(np.exp(weights - top).sum(axis=0)) - math.log(k)
 
 
 @evaluation

@@ -88,3 +88,8 @@ class OutputSpec(StrictModel):
         default_factory=lambda: list[ExportFormat](["keras"]),
         description="Formats the trained model is saved in.",
     )
+    tensorboard: bool = Field(
+        True,
+        description="Write TensorBoard logs into the run's tensorboard/ folder: every "
+        "epoch's metrics and learning rate, the sample pictures, the networks' graphs.",
+    )

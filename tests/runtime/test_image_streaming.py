@@ -3,6 +3,7 @@ statistics and batches as the folder loaded whole."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -141,11 +142,8 @@ def test_the_spec_and_the_runtime_agree_on_what_streams() -> None:
 
 
 def test_the_pass_shows_progress_on_a_terminal(
-    folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    folder: Path, terminal_progress: io.StringIO
 ) -> None:
-    from gencompile.runtime import streaming
-
-    monkeypatch.setattr(streaming, "PROGRESS_BYTES", 0)
-    monkeypatch.setattr(streaming.sys.stdout, "isatty", lambda: True, raising=False)
     load_data(config(folder, "stream"), seed=0)
-    assert "41/41" in capsys.readouterr().out
+    assert "data statistics" in terminal_progress.getvalue()
+    assert "41/41" in terminal_progress.getvalue()

@@ -3,6 +3,7 @@ from the file batch by batch with flat memory."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,6 @@ from gencompile import datafiles
 from gencompile.data_size import streams
 from gencompile.datafiles import MappedNpy
 from gencompile.errors import RunError
-from gencompile.runtime import streaming
 from gencompile.runtime.data import load_data
 from gencompile.runtime.streaming import StreamedSplit
 
@@ -154,12 +154,11 @@ def test_reading_rows_leaves_no_mapped_pages_resident(tmp_path: Path) -> None:
 
 
 def test_the_statistics_pass_shows_progress_on_a_terminal(
-    vectors: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    vectors: Path, terminal_progress: io.StringIO
 ) -> None:
-    monkeypatch.setattr(streaming, "PROGRESS_BYTES", 0)
-    monkeypatch.setattr(streaming.sys.stdout, "isatty", lambda: True, raising=False)
     load_data(config(vectors, "stream"), seed=0)
-    assert "500/500" in capsys.readouterr().out
+    assert "data statistics" in terminal_progress.getvalue()
+    assert "500/500" in terminal_progress.getvalue()
 
 
 EXITS = """

@@ -357,11 +357,8 @@ def test_a_tiny_model_trains_one_epoch_on_streamed_records(
 
 
 def test_the_record_pass_shows_progress_on_a_terminal(
-    shards: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    shards: Path, terminal_progress: io.StringIO
 ) -> None:
-    from gencompile.runtime import streaming
-
-    monkeypatch.setattr(streaming, "PROGRESS_BYTES", 0)
-    monkeypatch.setattr(streaming.sys.stdout, "isatty", lambda: True, raising=False)
     load_data(config(shards, "stream"), seed=0)
-    assert "78/78" in capsys.readouterr().out
+    assert "data statistics" in terminal_progress.getvalue()
+    assert "78/78" in terminal_progress.getvalue()

@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import socket
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.progress import progress_bar
 from gencompile.errors import RunError
 from gencompile.files import atomic_save, atomic_write_json, sha256_file
 from gencompile.runtime.repro import weights_sha256
@@ -52,14 +52,6 @@ def cache_dir() -> Path:
     return Path(base) / "gencompile"
 
 
-def _progress(total: int, label: str) -> keras.utils.Progbar | None:
-    """A progress bar on a terminal; silence in logs and tests."""
-    if not sys.stdout.isatty():
-        return None
-    print(label)
-    return keras.utils.Progbar(total, unit_name="image")
-
-
 def traced(network: Callable[[tf.Tensor], Any]) -> Callable[[tf.Tensor], Any]:
     """`network` as one graph function, shared by every batch and every call."""
     return tf.function(network, reduce_retracing=True)
@@ -69,13 +61,12 @@ def batched_predict(
     run: Callable[[tf.Tensor], Any], images: np.ndarray, label: str
 ) -> list[np.ndarray]:
     """Run a traced function over `images` in batches, with progress."""
-    bar = _progress(len(images), label)
     pieces: list[list[np.ndarray]] = []
-    for start in range(0, len(images), BATCH):
-        out = run(tf.constant(images[start : start + BATCH], tf.float32))
-        pieces.append([np.asarray(o, np.float64) for o in tf.nest.flatten(out)])
-        if bar is not None:
-            bar.update(min(start + BATCH, len(images)))
+    with progress_bar(label, len(images), "images") as update:
+        for start in range(0, len(images), BATCH):
+            out = run(tf.constant(images[start : start + BATCH], tf.float32))
+            pieces.append([np.asarray(o, np.float64) for o in tf.nest.flatten(out)])
+            update(min(start + BATCH, len(images)))
     return [np.concatenate(parts) for parts in zip(*pieces, strict=True)]
 
 

@@ -21,13 +21,13 @@ The answer is a `Metrics`: the values, and what each was computed with.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
 import numpy as np
 
+from gencompile.progress import progress_bar
 from gencompile.errors import RunError
 from gencompile.runtime.metrics import distances, features
 from gencompile.runtime.metrics.results import Metrics
@@ -48,13 +48,12 @@ Features = tuple[np.ndarray, np.ndarray]
 
 def draw_samples(model: keras.Model, count: int, data: Any) -> np.ndarray:
     """`count` samples of the model, in the data's original units."""
-    bar = keras.utils.Progbar(count, unit_name="sample") if sys.stdout.isatty() else None
     chunks = []
-    for start in range(0, count, SAMPLES_PER_CALL):
-        n = min(SAMPLES_PER_CALL, count - start)
-        chunks.append(np.asarray(keras.ops.convert_to_numpy(model.sample(n)), np.float32))
-        if bar is not None:
-            bar.update(start + n)
+    with progress_bar("drawing samples", count, "samples") as update:
+        for start in range(0, count, SAMPLES_PER_CALL):
+            n = min(SAMPLES_PER_CALL, count - start)
+            chunks.append(np.asarray(keras.ops.convert_to_numpy(model.sample(n)), np.float32))
+            update(start + n)
     return data.preprocessor.inverse(np.concatenate(chunks))
 
 

@@ -1,0 +1,102 @@
+"""TensorFlow imported without its start-up chatter on machines without a GPU.
+
+Importing TensorFlow prints, straight to file descriptor 2 and before its logging reads
+TF_CPP_MIN_LOG_LEVEL, lines such as "All log messages before absl::InitializeLog() ...",
+"oneDNN custom operations are on ...", "Could not find cuda drivers ..." and, at device
+discovery, "failed call to cuInit". `install()` (run when `gencompile.runtime` is imported,
+importing nothing itself) wraps the first `import tensorflow`: descriptor 2 goes to a
+temporary file during the import and device discovery, and every line that is not such
+noise is written back afterwards. With a GPU, or if the import fails, every line is
+written back: the messages matter then.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Any
+
+# C++ logging below warnings (info lines) is noise on a command line; errors still show.
+LOG_LEVEL = "2"
+NOISE = re.compile(
+    r"absl::InitializeLog|oneDNN custom operations|cuda drivers|cuInit|cudart_stub"
+    r"|cpu_feature_guard|rebuild TensorFlow with the appropriate compiler flags"
+    r"|Unable to register cu(DNN|FFT|BLAS) factory|computation_placer|TF-TRT Warning"
+)
+
+
+def install() -> None:
+    """Quiet the first `import tensorflow` of this process (nothing if it already ran)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", LOG_LEVEL)
+    if "tensorflow" in sys.modules or any(isinstance(f, _Finder) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _Finder())
+
+
+def without_noise(text: str, has_gpu: bool) -> str:
+    """`text` without the start-up noise lines (all of it kept when there is a GPU)."""
+    if has_gpu:
+        return text
+    return "".join(line for line in text.splitlines(keepends=True) if not NOISE.search(line))
+
+
+@contextmanager
+def captured_stderr() -> Iterator[list[str]]:
+    """Send descriptor 2 to a temporary file; the list gets its text on exit."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    text: list[str] = []
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield text
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text.append(sink.read().decode("utf-8", "replace"))
+
+
+class _Loader(importlib.abc.Loader):
+    def __init__(self, loader: Any):
+        self.loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        module.__loader__ = module.__spec__.loader = self.loader  # the real one from now on
+        text: list[str] = []
+        has_gpu = True  # until known otherwise: a failed import shows everything
+        try:
+            with captured_stderr() as text:
+                self.loader.exec_module(module)
+                # Device discovery prints the rest (cuInit): inside the capture too.
+                has_gpu = bool(module.config.list_physical_devices("GPU"))
+        finally:
+            sys.stderr.write(without_noise("".join(text), has_gpu))
+            sys.stderr.flush()
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    """Finds `tensorflow` as the path finder does, with a loader that quiets it; once."""
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
+        spec.loader = _Loader(spec.loader)
+        return spec
