@@ -117,6 +117,7 @@ def test_nothing_ejected_imports_gencompile(ejected: Path):
         "errors",
         "files",
         "progress",
+        "provenance",
         "text",
         "tfrecords",
     ]
