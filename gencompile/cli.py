@@ -484,7 +484,7 @@ def serve(
                     max_body_bytes=max_body_bytes)  # fmt: skip
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"warning: listening on {host}: anyone who can reach it can use the model")
-    announce = lambda line: out.print(line, highlight=False)  # noqa: E731
+    announce = lambda line: out.print(line, highlight=False, soft_wrap=True)  # noqa: E731
     serve_run(run, host, port, limits, allow_custom_code, announce)
 
 

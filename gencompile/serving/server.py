@@ -113,7 +113,7 @@ def serving_process(
     def drain() -> None:
         for line in process.stdout or ():
             lines.append(line)
-            match = None if found else re.search(r" at (http://\S+)", line)
+            match = None if found else re.search(r"(http://[^\s/]+)", line)
             if match:
                 found.append(match.group(1))
                 ready.set()
