@@ -34,9 +34,12 @@ def serve(
     """Load the run's model once, then answer requests until interrupted (Ctrl-C)."""
     import uvicorn
 
+    from gencompile.generated import refuse_unfinished, verified_lock
     from gencompile.serving.api import create_app
     from gencompile.serving.engine import load_engine
 
+    verified_lock(Path(run_dir), allow_custom_code)  # a bad run is refused before anything
+    refuse_unfinished(Path(run_dir))
     listener = _bind(host, port)  # before the model loads: a busy port fails at once
     engine = load_engine(run_dir, allow_custom_code)
     app = create_app(engine, limits)
