@@ -86,5 +86,7 @@ def _check_text(client: httpx.Client) -> None:
     assert client.post("/sample", json={**body, "seed": 6}).json()["samples"] != texts
     refused = client.post("/score", json={"examples": [[1.0]]})
     assert refused.status_code == 404 and "--split heldout" in refused.json()["detail"]
+    empty = client.post("/sample", json={"prompt": ""})
+    assert empty.status_code == 422 and "at least one token" in empty.json()["detail"]
     too_long = client.post("/sample", json={"length": 1025})
     assert too_long.status_code == 422 and "at most 1024 tokens" in too_long.json()["detail"]

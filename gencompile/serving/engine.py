@@ -116,8 +116,10 @@ class Engine:
                 422, f"{', '.join(unknown)}: only an autoregressive model takes sampling options"
             )
         if self.text and prompt is not None:
-            tokenizer = self.module.TOKENIZER if hasattr(self.module, "TOKENIZER") else None
-            if tokenizer is not None and len(tokenizer.encode(prompt)) == 0:
+            import importlib
+
+            tokenizer = importlib.import_module(type(self.model).__module__).TOKENIZER
+            if len(tokenizer.encode(prompt)) == 0:
                 raise RequestError(422, "prompt: it must hold at least one token")
 
     def _seed(self, seed: int | None) -> None:
