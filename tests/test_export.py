@@ -32,7 +32,7 @@ for key, (name, args) in calls.items():
         np.asarray(a).flat[0].item(), float) else tf.int32) for a in args]
     out = getattr(loaded, name)(*tensors)
     out = out if isinstance(out, dict) else {"value": out}
-    found[key] = {k: (v.numpy().astype(str).tolist() if v.dtype == tf.string
+    found[key] = {k: ([b.decode("utf-8") for b in v.numpy().tolist()] if v.dtype == tf.string
                       else v.numpy().tolist()) for k, v in out.items()}
 print("RESULT " + json.dumps(found))
 """
