@@ -747,6 +747,33 @@ def latent_map(
 
 
 @app.command()
+def serve(
+    run: Path,
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback by default).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: any free one).")] = 8000,
+    max_samples: Annotated[int, typer.Option(min=1, help="Largest n of one /sample.")] = 1024,
+    max_examples: Annotated[
+        int, typer.Option(min=1, help="Most examples (rows) of one /score or /impute.")
+    ] = 4096,
+    max_body_bytes: Annotated[int, typer.Option(min=1, help="Largest request body.")] = 8 << 20,
+    allow_custom_code: CustomCodeOption = False,
+) -> None:
+    """Serve a trained run over HTTP: /sample, /score, /impute (mixtures), /healthz, and
+    its API page at /docs. No authentication: keep it on loopback or behind a proxy."""
+    from gencompile.serving import Limits
+    from gencompile.serving.server import serve as serve_run
+
+    limits = Limits(max_samples=max_samples, max_examples=max_examples,
+                    max_body_bytes=max_body_bytes)  # fmt: skip
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"warning: listening on {host}: anyone who can reach it can use the model")
+    announce = lambda line: out.print(line, highlight=False, soft_wrap=True)  # noqa: E731
+    serve_run(run, host, port, limits, allow_custom_code, announce)
+
+
+@app.command()
 def eject(
     run: Annotated[Path, typer.Argument(help="A run folder or a built project.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder of the owned project.")],

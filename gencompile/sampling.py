@@ -94,13 +94,20 @@ def _seed_drawing(model: Any, run_seed: int, seed: int | None) -> None:
     """Global RNGs seeded with `seed` and the model's own generators moved by as much from
     the run's seed: no `seed`, or the run's own, draws exactly what training drew."""
     from gencompile.runtime import repro
-    from gencompile.runtime.evaluation import seed_states
 
     chosen = run_seed if seed is None else int(seed)
     repro.set_seed(chosen)
+    shift_seed_states(model, chosen - int(run_seed))
+
+
+def shift_seed_states(model: Any, by: int) -> None:
+    """Move the seed of each of the model's own generators by `by` (their draws follow from
+    the seed alone; TensorFlow's global seed plays no part, `gencompile serve` leaves it)."""
+    from gencompile.runtime.evaluation import seed_states
+
     for variable in seed_states(model):
         state = np.asarray(variable.numpy()).copy()
-        state[0] += chosen - int(run_seed)
+        state[0] += by
         variable.assign(state)
 
 

@@ -320,11 +320,11 @@ class Sampler:
     ) -> tf.Tensor:
         """Run the reverse process from x_T; each step's noise is a function of (seed, t)."""
         x_T = tf.convert_to_tensor(x_T, tf.float32)
-        num_samples = x_T.shape[0]
+        num_samples = x_T.shape[0]  # None inside a graph of any batch (the SavedModel's)
         if labels is None:
-            labels = tf.zeros((num_samples,), tf.int32)
+            labels = tf.zeros(tf.shape(x_T)[:1], tf.int32)
         labels = tf.cast(tf.convert_to_tensor(labels), tf.int32)
-        if labels.shape != (num_samples,):
+        if num_samples is not None and labels.shape != (num_samples,):
             raise ValueError(f"need one label per sample ({num_samples}), got {labels.shape}")
         return self._loop(
             x_T, tf.cast(seed, tf.int32), labels, tf.constant(guidance_scale, tf.float32)

@@ -360,14 +360,9 @@ def write_artifacts(
     if "keras" in output["export"]:
         paths["keras"] = atomic_save(run_dir / "model.keras", model.save)
     if "saved_model" in output["export"]:
+        from gencompile.runtime.export import export_saved_model  # serve, sample, log_prob..
 
-        def export(folder: Path) -> None:
-            # The model's input is one batch of the data: (x) or (x, y) for conditional ones.
-            signature = tf.nest.map_structure(
-                lambda spec: tf.TensorSpec(spec.shape, spec.dtype), data.train.element_spec
-            )
-            model.export(str(folder), input_signature=[signature], verbose=False)
-
+        export = lambda folder: export_saved_model(model, data, folder)  # noqa: E731
         paths["saved_model"] = atomic_save(run_dir / "saved_model", export)
     if data.kind == "text":  # a language model: its samples are text
         texts = model.sample_text(output["samples"]["count"])

@@ -121,6 +121,7 @@ def commands(run: Path, spec: Path) -> dict[str, list[str]]:
         "sample": ["sample", str(run), "-n", "4", "-o", "samples.png"],
         "evaluate": ["evaluate", str(run)],
         "impute": ["impute", str(run), "--input", "in.csv", "-o", "out.csv"],
+        "serve": ["serve", str(run), "--port", "0"],
         "eject": ["eject", str(run), "-o", "out"],
         "score": ["score", str(run), "--split", "heldout", "-o", "scores.csv"],
         "latent": ["latent", str(run), "reconstruct", "-o", "pairs.npz"],

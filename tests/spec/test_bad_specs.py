@@ -1269,15 +1269,6 @@ CASES += [
         ("beta_start: 1.0e-4, beta_end: 0.02",),
         lower=True,
     ),
-    Case(
-        "diffusion-saved-model-export",
-        DIFFUSION + "output:\n  export: [keras, saved_model]\n",
-        "output.export[1]",
-        "export: [keras, ^saved_model]",
-        ("the saved_model export is not available for the diffusion family",),
-        ("export keras",),
-        lower=True,
-    ),
 ]
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gencompile.compiler.data_shapes import DataShape
-from gencompile.compiler.family import Capabilities, Family, Refusal
+from gencompile.compiler.family import Capabilities, Family
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
 from gencompile.compiler.plan import LayerPlan, NetworkPlan, ProjectPlan, Shape
@@ -505,13 +505,5 @@ FAMILY = Family(
     check_diffusion,
     diffusion_networks,
     plan_diffusion,
-    Capabilities(
-        refused_exports={
-            "saved_model": Refusal(
-                "a SavedModel serves one batch of data, which a diffusion model does not "
-                "map to an output",
-                "export keras (model.keras) and sample with `gencompile sample`",
-            )
-        }
-    ),
+    Capabilities(),  # its SavedModel samples with the compiled sampler (runtime/export.py)
 )

@@ -1,0 +1,190 @@
+"""The HTTP JSON API of a served run: FastAPI routes over an `Engine`.
+
+Requests are pydantic models in strict mode (JSON numbers for numbers, `true` is not 1) that
+forbid unknown keys, so a bad request is a 422 naming the field; a request the model cannot
+answer is a 422 (or 404 when the run's family has no such operation) saying why. Routes are
+plain functions, which FastAPI runs in its thread pool; the engine's lock serializes the
+model calls, so concurrent requests are safe.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gencompile._version import __version__
+from gencompile.errors import RunError
+from gencompile.serving.arrays import numbers
+from gencompile.serving.body_limit import BodyLimit
+from gencompile.serving.engine import Engine
+from gencompile.serving.limits import Limits, RequestError
+
+SEED_MAX = 2**31 - 1
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class SampleRequest(_Request):
+    """What to draw. A language model answers texts continuing `prompt`."""
+
+    n: int = Field(1, ge=1, description="How many samples (at most the server's limit).")
+    seed: int | None = Field(
+        None, ge=0, le=SEED_MAX, description="Same seed, same samples; none: fresh draws."
+    )
+    label: int | None = Field(None, ge=0, description="Class of every sample (conditional).")
+    prompt: str | None = Field(None, max_length=10_000, description="Language models only.")
+    length: int | None = Field(None, ge=1, description="Tokens to add (language models).")
+    temperature: float | None = Field(None, gt=0, description="Autoregressive models.")
+    top_k: int | None = Field(None, ge=0, description="Autoregressive models (0: off).")
+    top_p: float | None = Field(None, gt=0, le=1, description="Autoregressive models.")
+
+
+class ScoreRequest(_Request):
+    """Examples in the training data's units, each shaped like the data or flattened."""
+
+    examples: list[Any] = Field(min_length=1, description="Nested lists of numbers.")
+    labels: list[int] | None = Field(None, description="One class per example (conditional).")
+
+    @field_validator("examples")
+    @classmethod
+    def _numbers(cls, examples: list[Any]) -> list[Any]:
+        numbers(examples, "examples")  # numbers only, every example shaped alike
+        return examples
+
+
+class ImputeRequest(_Request):
+    """Rows of the training features in order, null where a value is missing."""
+
+    rows: list[list[float | None]] = Field(min_length=1)
+
+
+class SampleResponse(BaseModel):
+    samples: list[Any] = Field(description="Arrays in data units, or texts (language models).")
+    labels: list[int] | None
+    shape: list[int]
+
+
+class ScoreResponse(BaseModel):
+    kind: str
+    description: str
+    scores: list[float] = Field(description="Higher = less like the training data.")
+    labels: list[int] | None
+
+
+class ImputeResponse(BaseModel):
+    rows: list[list[float]]
+    cells_filled: int
+
+
+class Health(BaseModel):
+    status: str
+    run: str
+    family: str
+    text: bool
+    element_shape: list[int]
+    num_classes: int | None
+    endpoints: list[str]
+    limits: dict[str, int]
+
+
+def create_app(engine: Engine, limits: Limits | None = None) -> Any:
+    """The FastAPI app serving `engine`, wrapped in the body-size limit."""
+    limits = limits or Limits()
+    app = FastAPI(
+        title=f"gencompile: {engine.run_dir.name} ({engine.family})",
+        version=__version__,
+        description="Samples, anomaly scores and imputations of one trained gencompile run.",
+    )
+
+    @app.exception_handler(RequestError)
+    async def _refused(request: Request, error: RequestError) -> JSONResponse:
+        return JSONResponse({"detail": error.message}, status_code=error.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's answer without the `input` it echoes: a request can be megabytes.
+        problems = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in error.errors()
+        ]
+        return JSONResponse({"detail": problems}, status_code=422)
+
+    @app.exception_handler(RunError)
+    async def _run_error(request: Request, error: RunError) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=422)
+
+    @app.get("/healthz", response_model=Health)
+    def healthz() -> Any:
+        """The run being served, what it answers, and the limits of a request."""
+        endpoints = ["/sample"] + ([] if engine.text else ["/score"])
+        endpoints += ["/impute"] if engine.can_impute else []
+        return Health(
+            status="ok",
+            run=str(engine.run_dir),
+            family=engine.family,
+            text=engine.text,
+            element_shape=list(engine.data.element_shape),
+            num_classes=engine.num_classes,
+            endpoints=endpoints,
+            limits=vars(limits),
+        )
+
+    @app.post("/sample", response_model=SampleResponse)
+    def sample(request: SampleRequest) -> Any:
+        """Draw `n` samples in the data's units (a language model: texts), like `gencompile
+        sample`; a conditional model cycles through its classes unless given `label`."""
+        if request.n > limits.max_samples:
+            raise RequestError(422, f"n = {request.n}: at most {limits.max_samples} per request")
+        if request.length is not None and request.length > limits.max_length:
+            raise RequestError(
+                422, f"length = {request.length}: at most {limits.max_length} tokens"
+            )
+        options = request.model_dump(exclude={"n", "seed", "label", "prompt"})
+        drawn = engine.sample(request.n, request.seed, request.label, request.prompt, **options)
+        samples = drawn.samples
+        array = isinstance(samples, np.ndarray)
+        return JSONResponse(
+            {
+                "samples": samples.tolist() if array else list(samples),
+                "labels": None if drawn.labels is None else drawn.labels.tolist(),
+                "shape": list(samples.shape) if array else [len(samples)],
+            }
+        )
+
+    @app.post("/score", response_model=ScoreResponse, responses={404: {}})
+    def score(request: ScoreRequest) -> Any:
+        """One anomaly score per example, as `gencompile score` computes it (higher = less
+        like the training data); all examples run as one batch. 404 for a language model."""
+        if len(request.examples) > limits.max_examples:
+            raise RequestError(
+                422, f"{len(request.examples)} examples: at most {limits.max_examples} per request"
+            )
+        scored = engine.score(np.asarray(request.examples, np.float64), request.labels)
+        return JSONResponse(
+            {
+                "kind": scored.kind,
+                "description": scored.description,
+                "scores": scored.scores.tolist(),
+                "labels": request.labels,
+            }
+        )
+
+    @app.post("/impute", response_model=ImputeResponse, responses={404: {}})
+    def impute(request: ImputeRequest) -> Any:
+        """Fill the null cells of each row with the mixture's conditional means (mixture
+        models only: 404 for another family)."""
+        if len(request.rows) > limits.max_examples:
+            raise RequestError(
+                422, f"{len(request.rows)} rows: at most {limits.max_examples} per request"
+            )
+        filled, cells = engine.impute([list(row) for row in request.rows])
+        return JSONResponse({"rows": filled.tolist(), "cells_filled": cells})
+
+    return BodyLimit(app, limits.max_body_bytes)

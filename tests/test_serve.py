@@ -1,0 +1,198 @@
+"""`gencompile serve`'s API, asked over real HTTP (httpx) of a real uvicorn server on a free
+loopback port: a conditional VAE and a Gaussian mixture, each trained once for a few steps.
+Answers are checked against `gencompile sample`, `score` and `impute` on the same run
+(every family, through the `gencompile serve` command itself: test_serve_families.py)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+httpx = pytest.importorskip("httpx")
+
+ROOT = Path(__file__).resolve().parents[1]
+FEW = ["training.epochs=1", "training.steps_per_epoch=3", "evaluation.metrics=[]"]
+
+
+def _served(tmp_path_factory: pytest.TempPathFactory, spec: str, settings: list[str], **limits):
+    from gencompile.runs import train
+    from gencompile.serving import Limits
+    from gencompile.serving.api import create_app
+    from gencompile.serving.engine import load_engine
+
+    folder = tmp_path_factory.mktemp(spec.split(".")[0])
+    run = train(ROOT / "specs" / spec, [*FEW, *settings], run_dir=folder / "run", quiet=True)
+    return run.run_dir, create_app(load_engine(run.run_dir), Limits(**limits))
+
+
+@pytest.fixture(scope="module")
+def cvae(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
+    from gencompile.serving.server import running
+
+    settings = ["evaluation.importance_samples=8"]  # the IWAE score's samples
+    run_dir, app = _served(tmp_path_factory, "cvae_digits.yaml", settings)
+    with running(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        yield run_dir, client
+
+
+@pytest.fixture(scope="module")
+def gmm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
+    from gencompile.serving.server import running
+
+    run_dir, app = _served(
+        tmp_path_factory, "gmm_blobs.yaml", [], max_samples=100, max_body_bytes=20_000
+    )
+    with running(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        yield run_dir, client
+
+
+def test_healthz_says_what_the_run_answers(cvae, gmm) -> None:
+    health = cvae[1].get("/healthz").json()
+    assert health["status"] == "ok" and health["family"] == "vae"
+    assert health["element_shape"] == [8, 8, 1] and health["num_classes"] == 10
+    assert health["endpoints"] == ["/sample", "/score"]
+    assert gmm[1].get("/healthz").json()["endpoints"] == ["/sample", "/score", "/impute"]
+
+
+def test_openapi_page_lists_every_endpoint(cvae) -> None:
+    spec = cvae[1].get("/openapi.json").json()
+    assert {"/sample", "/score", "/impute", "/healthz"} <= set(spec["paths"])
+    docs = cvae[1].get("/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_seeded_samples_are_those_of_gencompile_sample(cvae, tmp_path) -> None:
+    from gencompile.sampling import sample
+
+    run_dir, client = cvae
+    answer = client.post("/sample", json={"n": 6, "seed": 7, "label": 3}).json()
+    samples = np.asarray(answer["samples"], np.float32)
+    assert answer["shape"] == [6, 8, 8, 1] and samples.shape == (6, 8, 8, 1)
+    assert answer["labels"] == [3] * 6
+    assert samples.min() >= 0.0 and samples.max() <= 16.0  # digits' pixel range, in data units
+    out = sample(run_dir, 6, tmp_path / "s.npz", labels=3, seed=7)
+    with np.load(out) as files:
+        np.testing.assert_array_equal(samples, files["samples"])
+
+
+def test_same_seed_same_samples_and_no_seed_fresh_ones(cvae) -> None:
+    client = cvae[1]
+
+    def draw(body: dict[str, Any]) -> np.ndarray:
+        return np.asarray(client.post("/sample", json=body).json()["samples"])
+
+    first = draw({"n": 4, "seed": 11})
+    assert client.post("/sample", json={"n": 4}).json()["labels"] == [0, 1, 2, 3]  # cycling
+    np.testing.assert_array_equal(first, draw({"n": 4, "seed": 11}))
+    assert not np.array_equal(first, draw({"n": 4, "seed": 12}))
+    assert not np.array_equal(draw({"n": 4}), draw({"n": 4}))
+
+
+def test_scores_are_those_of_gencompile_score(gmm, tmp_path) -> None:
+    from gencompile.scoring import score
+
+    run_dir, client = gmm
+    x = np.asarray(client.post("/sample", json={"n": 5, "seed": 1}).json()["samples"])
+    x[4] += 50.0  # far from every blob: the most anomalous
+    answer = client.post("/score", json={"examples": x.tolist()})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    np.save(tmp_path / "x.npy", x)
+    result = score(run_dir, tmp_path / "scores.csv", tmp_path / "x.npy")
+    rows = list(csv.DictReader((tmp_path / "scores.csv").open()))
+    assert body["kind"] == result.kind == "nll_nats" and body["description"] == result.description
+    np.testing.assert_allclose(body["scores"], [float(r["score"]) for r in rows], rtol=1e-6)
+    assert int(np.argmax(body["scores"])) == 4
+
+
+def test_imputes_like_gencompile_impute(gmm, tmp_path) -> None:
+    from gencompile.imputation import impute
+
+    run_dir, client = gmm
+    x = np.asarray(client.post("/sample", json={"n": 3, "seed": 2}).json()["samples"])
+    rows: list[list[float | None]] = x.tolist()
+    rows[0][1] = rows[0][5] = rows[2][0] = None
+    answer = client.post("/impute", json={"rows": rows})
+    assert answer.status_code == 200, answer.text
+    filled = np.asarray(answer.json()["rows"])
+    assert answer.json()["cells_filled"] == 3 and np.isfinite(filled).all()
+    observed = np.array([[v is not None for v in row] for row in rows])
+    np.testing.assert_array_equal(filled[observed], x[observed])  # sent back as sent
+    header = [f"x{i}" for i in range(x.shape[1])]
+    source = tmp_path / "in.csv"
+    lines = [",".join(header)] + [",".join("" if v is None else repr(v) for v in r) for r in rows]
+    source.write_text("\n".join(lines) + "\n")
+    impute(run_dir, source, tmp_path / "out.csv")
+    expected = np.loadtxt(tmp_path / "out.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(filled, expected, rtol=1e-12)
+
+
+BAD_SAMPLES = [
+    ({"n": 0}, "greater than or equal to 1"),
+    ({"n": "3"}, "valid integer"),
+    ({"n": True}, "valid integer"),
+    ({"n": 2, "seed": -1}, "greater than or equal to 0"),
+    ({"label": 10}, "classes 0..9"),
+    ({"samples": 3}, "Extra inputs are not permitted"),
+    ({"temperature": 0.5}, "only an autoregressive model"),
+    ({"prompt": "1+1"}, "only a language model"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_SAMPLES, ids=[str(b) for b, _ in BAD_SAMPLES])
+def test_bad_sample_requests_are_422_with_why(cvae, body: dict[str, Any], message: str) -> None:
+    answer = cvae[1].post("/sample", json=body)
+    assert answer.status_code == 422 and message in answer.text
+
+
+BAD_SCORES = [
+    ({"examples": [[1, 2, 3]], "labels": [0]}, "shape [3], but the model was trained on"),
+    ({"examples": [[0] * 64, [0] * 63], "labels": [0, 0]}, "examples[1] is shaped unlike"),
+    ({"examples": [[0] * 63 + ["a"]], "labels": [0]}, "examples[0][63]: expected a number"),
+    ({"examples": [[0] * 63 + [True]], "labels": [0]}, "expected a number, got bool"),
+    ({"examples": [[0] * 64]}, "give one label per example"),
+    ({"examples": [[0] * 64], "labels": [10]}, "labels[0] = 10: classes are 0..9"),
+    ({"examples": [[0] * 64], "labels": [0, 1]}, "2 labels for 1 examples"),
+    ({"examples": []}, "at least 1 item"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_SCORES, ids=[m for _, m in BAD_SCORES])
+def test_bad_score_requests_are_422_with_why(cvae, body: dict[str, Any], message: str) -> None:
+    answer = cvae[1].post("/score", json=body)
+    assert answer.status_code == 422 and message in answer.text
+    assert '"input"' not in answer.text  # the request is not echoed back
+
+
+def test_limits_and_unsupported_endpoints(cvae, gmm) -> None:
+    client = gmm[1]
+    many = client.post("/sample", json={"n": 101})
+    assert many.status_code == 422 and "at most 100 per request" in many.json()["detail"]
+    big = client.post("/score", json={"examples": [[0.0] * 16] * 2000})
+    assert big.status_code == 413 and "over 20,000 bytes" in big.json()["detail"]
+    chunked = client.post("/score", content=(b" " * 1000 for _ in range(30)))
+    assert chunked.status_code == 413
+    wrong = client.post("/impute", json={"rows": [[1.0, None]]})
+    assert wrong.status_code == 422 and "has 2 values; the model has 16 features" in wrong.text
+    refused = cvae[1].post("/impute", json={"rows": [[0.0] * 64]})
+    assert refused.status_code == 404 and "only a mixture model can impute" in refused.text
+    assert client.post("/score", content=b"{oops").status_code == 422
+    assert client.get("/nowhere").status_code == 404
+
+
+def test_concurrent_requests_get_their_own_answers(gmm) -> None:
+    """Seeded draws from 16 threads at once equal the same draws asked one at a time: the
+    model's calls are serialized, and no request moves another's generators."""
+    client = gmm[1]
+    seeds = list(range(32))
+    alone = [client.post("/sample", json={"n": 3, "seed": s}).json()["samples"] for s in seeds]
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda s: client.post("/sample", json={"n": 3, "seed": s}), seeds))
+    assert [a.status_code for a in answers] == [200] * len(seeds)
+    assert [a.json()["samples"] for a in answers] == alone
