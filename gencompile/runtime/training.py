@@ -24,7 +24,12 @@ from gencompile.errors import RunError
 from gencompile.files import atomic_save
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import checkpoints, cluster, pictures, repro
-from gencompile.runtime.contract import InitializedFromData, OutputConfig, TrainingConfig
+from gencompile.runtime.contract import (
+    CompiledForEpochSize,
+    InitializedFromData,
+    OutputConfig,
+    TrainingConfig,
+)
 from gencompile.runtime.optimizers import make_optimizer
 from gencompile.runtime.splits import head
 
@@ -142,6 +147,8 @@ def build_and_compile(
         check_batch_split(data.batch_size, replicas, training["distribution"]["strategy"])
     with strategy.scope():
         model = build_model()
+        if isinstance(model, CompiledForEpochSize):
+            model.choose_compilation(steps_per_epoch(training, data))
         roles = training.get("optimizers")
         if roles:  # one optimizer per network: the first is model.optimizer, the others
             # are passed as `<role>_optimizer` (a GAN: generator, then discriminator)
