@@ -46,9 +46,16 @@ def exit_status(code: object) -> int:
 def end_process(code: int) -> NoReturn:
     if not any(name in sys.modules for name in SLOW_TO_FINALIZE):
         sys.exit(code)
-    for thread in threading.enumerate():  # as the interpreter does before it finalizes
-        if thread is not threading.current_thread() and not thread.daemon:
-            thread.join()
+    # What the interpreter's own exit does first, in its order: threading's shutdown (its
+    # exit hooks, which stop idle executor threads, then a join of every non-daemon
+    # thread), then the atexit handlers.
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is not None and threading.current_thread() is threading.main_thread():
+        shutdown()
+    else:
+        for thread in threading.enumerate():
+            if thread is not threading.current_thread() and not thread.daemon:
+                thread.join()
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         # A closed pipe or stream: nothing more can be said.

@@ -32,6 +32,9 @@ class Finalized:
 kept = Finalized()
 atexit.register(lambda: print("atexit ran", end=""))
 threading.Thread(target=late_write).start()
+# An executor's idle worker: the interpreter's exit stops it; so must ours (not wait on it).
+from concurrent.futures import ThreadPoolExecutor
+ThreadPoolExecutor(max_workers=1).submit(lambda: None).result()
 
 def main():
     print("result", end="")  # no newline: still buffered when the process ends
