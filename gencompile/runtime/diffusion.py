@@ -402,7 +402,9 @@ def denoising_loss(
     grid = ((np.arange(strata) + 0.5) * timesteps / strata).astype(np.int32)
     rng = np.random.default_rng(seed)
 
-    @tf.function(reduce_retracing=True)
+    # Without AutoGraph, as Keras traces train_step: converting every function the model
+    # calls took most of the trace; the graph is the same (no tensor-dependent branches).
+    @tf.function(reduce_retracing=True, autograph=False)
     def loss(x0: tf.Tensor, t: tf.Tensor, noise: tf.Tensor, labels: Any) -> tf.Tensor:
         return model.denoising_loss(network, x0, t, noise, labels)
 
