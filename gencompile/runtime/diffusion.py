@@ -293,8 +293,11 @@ class Sampler:
         self.eta = 1.0 if self.kind == "ddpm" else float(config["eta"])
         self.timesteps = sampling_timesteps(schedule.timesteps, steps)
         self.traces = 0  # how often the loop was traced (once per sampler)
+        # Without AutoGraph, as Keras traces train_step: the loop is an explicit
+        # tf.while_loop and every branch is on Python values; converting took most of a trace.
         self._loop = tf.function(
             self._reverse_process,
+            autograph=False,
             input_signature=[
                 tf.TensorSpec((None, *self.data_shape), tf.float32, name="x_T"),
                 tf.TensorSpec((2,), tf.int32, name="seed"),
