@@ -24,12 +24,7 @@ from gencompile.errors import RunError
 from gencompile.files import atomic_save
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import checkpoints, cluster, pictures, repro
-from gencompile.runtime.contract import (
-    CompiledForEpochSize,
-    InitializedFromData,
-    OutputConfig,
-    TrainingConfig,
-)
+from gencompile.runtime.contract import InitializedFromData, OutputConfig, TrainingConfig
 from gencompile.runtime.optimizers import make_optimizer
 from gencompile.runtime.splits import head
 
@@ -138,6 +133,8 @@ def build_and_compile(
     build_model: Callable[[], keras.Model], training: TrainingConfig, data: Any, epochs: int
 ) -> keras.Model:
     """Build the model and its optimizer under the configured strategy and precision."""
+    from gencompile.runtime.contract import CompiledForEpochSize
+
     set_precision(training)
     per_call = steps_per_execution(training, data, epochs)
     strategy = strategy_for(training["distribution"]["strategy"])
