@@ -1,3 +1,4 @@
 from gencompile.cli import main
+from gencompile.process_end import run_then_exit
 
-main()
+run_then_exit(main)

@@ -100,7 +100,9 @@ def _batches(x: Any, size: int = EVAL_BATCH) -> Iterator[tf.Tensor]:
 
 def text_nll(model: keras.Model, windows: np.ndarray) -> tuple[float, int]:
     """(summed -log p of every predicted token in nats, number of predicted tokens)."""
-    per_token = tf.function(lambda w: model.token_nll(w, training=False))
+    # Without AutoGraph, as Keras traces train_step: converting every function the model
+    # calls took most of the trace; the graph is the same (no tensor-dependent branches).
+    per_token = tf.function(lambda w: model.token_nll(w, training=False), autograph=False)
     total = sum(float(tf.reduce_sum(tf.cast(per_token(w), tf.float64))) for w in _batches(windows))
     return total, int(windows.shape[0] * (windows.shape[1] - 1))
 
@@ -135,7 +137,8 @@ def validity(model: keras.Model, sequences: int) -> float:
 def image_nll_batches(model: keras.Model, x: Any) -> Iterator[np.ndarray]:
     """-log p(x) of each image (nats), from the model's per-pixel conditionals, batch by
     batch, reading the split `x` as it goes."""
-    per_image = tf.function(lambda xb: model.image_nll(xb, training=False))
+    # Without AutoGraph: see `text_nll`.
+    per_image = tf.function(lambda xb: model.image_nll(xb, training=False), autograph=False)
     for xb in _batches(x):
         yield per_image(xb).numpy().astype(np.float64)
 

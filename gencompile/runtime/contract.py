@@ -41,6 +41,15 @@ class InitializedFromData(Protocol):
 
 
 @runtime_checkable
+class CompiledForEpochSize(Protocol):
+    """A model whose compilation depends on the batches of an epoch (a mixture's E-step is
+    worth compiling with XLA only when an epoch has many). Called on every fit, resumed
+    ones too, so a resumed run computes as an uninterrupted one."""
+
+    def choose_compilation(self, batches_per_epoch: int) -> None: ...
+
+
+@runtime_checkable
 class Imputer(Protocol):
     """A model that fills missing values (a mixture's conditional means)."""
 

@@ -293,8 +293,11 @@ class Sampler:
         self.eta = 1.0 if self.kind == "ddpm" else float(config["eta"])
         self.timesteps = sampling_timesteps(schedule.timesteps, steps)
         self.traces = 0  # how often the loop was traced (once per sampler)
+        # Without AutoGraph, as Keras traces train_step: the loop is an explicit
+        # tf.while_loop and every branch is on Python values; converting took most of a trace.
         self._loop = tf.function(
             self._reverse_process,
+            autograph=False,
             input_signature=[
                 tf.TensorSpec((None, *self.data_shape), tf.float32, name="x_T"),
                 tf.TensorSpec((2,), tf.int32, name="seed"),
@@ -402,7 +405,9 @@ def denoising_loss(
     grid = ((np.arange(strata) + 0.5) * timesteps / strata).astype(np.int32)
     rng = np.random.default_rng(seed)
 
-    @tf.function(reduce_retracing=True)
+    # Without AutoGraph, as Keras traces train_step: converting every function the model
+    # calls took most of the trace; the graph is the same (no tensor-dependent branches).
+    @tf.function(reduce_retracing=True, autograph=False)
     def loss(x0: tf.Tensor, t: tf.Tensor, noise: tf.Tensor, labels: Any) -> tf.Tensor:
         return model.denoising_loss(network, x0, t, noise, labels)
 

@@ -41,7 +41,9 @@ def log_likelihood_batches(
     model: keras.Model, x: Any, batch_size: int = 1024
 ) -> Iterator[np.ndarray]:
     """`log_likelihood` batch by batch, reading the split `x` as it goes."""
-    log_prob = tf.function(lambda xb: model.log_prob(xb), reduce_retracing=True)
+    # Without AutoGraph, as Keras traces train_step: converting every function the model
+    # calls took most of the trace; the graph is the same (no tensor-dependent branches).
+    log_prob = tf.function(lambda xb: model.log_prob(xb), reduce_retracing=True, autograph=False)
     for xb in batches(x, batch_size):
         yield log_prob(tf.constant(xb)).numpy().astype(np.float64)
 
@@ -61,7 +63,8 @@ def dequantized_batches(
     batch = max(1, min(len(x), MAX_ROWS // min(draws, MAX_ROWS)))
     chunk = max(1, min(draws, MAX_ROWS // batch))
 
-    @tf.function(reduce_retracing=True)
+    # Without AutoGraph: see `log_likelihood_batches`.
+    @tf.function(reduce_retracing=True, autograph=False)
     def log_densities(xb: tf.Tensor, count: int) -> tf.Tensor:  # -> [count, b]
         tiled = tf.tile(xb[None], [count] + [1] * len(xb.shape))
         flat = tf.reshape(tiled, tf.concat([[-1], tf.shape(xb)[1:]], 0))

@@ -292,7 +292,8 @@ class TrainingHealth(keras.callbacks.Callback):
         if getattr(self, "_drawn_model", None) is not model:
             # An int seed: the same z at every call.
             count, seed = self.num_samples, self.seed
-            self._draw = tf.function(lambda: model.sample(count, seed=seed))
+            # Without AutoGraph, as Keras traces train_step (converting took most of a trace).
+            self._draw = tf.function(lambda: model.sample(count, seed=seed), autograph=False)
             self._drawn_model = model
         super().set_model(model)
 

@@ -141,6 +141,8 @@ def build_and_compile(
     build_model: Callable[[], keras.Model], training: TrainingConfig, data: Any, epochs: int
 ) -> keras.Model:
     """Build the model and its optimizer under the configured strategy and precision."""
+    from gencompile.runtime.contract import CompiledForEpochSize
+
     set_precision(training)
     per_call = steps_per_execution(training, data, epochs)
     strategy = strategy_for(training["distribution"]["strategy"])
@@ -150,6 +152,8 @@ def build_and_compile(
         check_batch_split(data.batch_size, replicas, training["distribution"]["strategy"])
     with strategy.scope():
         model = build_model()
+        if isinstance(model, CompiledForEpochSize):
+            model.choose_compilation(steps_per_epoch(training, data))
         roles = training.get("optimizers")
         if roles:  # one optimizer per network: the first is model.optimizer, the others
             # are passed as `<role>_optimizer` (a GAN: generator, then discriminator)

@@ -29,7 +29,9 @@ MAX_ROWS = 16384  # rows per decoder call when importance sampling
 def elbo(model: keras.Model, x: Any, y: np.ndarray | None, batch_size: int = 256) -> float:
     """Mean ELBO (one posterior sample per example, the model's own KL) in nats, over the
     split `x` read batch by batch."""
-    terms = tf.function(lambda xb, yb: model.elbo_terms(xb, yb, training=False))
+    # Without AutoGraph, as Keras traces train_step: converting every function the model
+    # calls took most of the trace; the graph is the same (no tensor-dependent branches).
+    terms = tf.function(lambda xb, yb: model.elbo_terms(xb, yb, training=False), autograph=False)
 
     def per_batch() -> Iterator[np.ndarray]:
         for xb, yb in labelled_batches(x, y, batch_size):
@@ -62,7 +64,8 @@ def _compiled_log_weights(model: keras.Model) -> tuple[Any, Any]:
     network = weakref.ref(model)
     seed_generator = keras.random.SeedGenerator(IWAE_SEED)
 
-    @tf.function(reduce_retracing=True)
+    # Without AutoGraph: see `elbo`.
+    @tf.function(reduce_retracing=True, autograph=False)
     def log_weights(xb, yb, draws: int):
         vae = network()  # runs while tracing only
         z_mean, z_log_var = vae.encode(xb, yb, training=False)
