@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from gencompile.progress import progress_bar
 from gencompile.datafiles import BYTES_PER_LOADED_VALUE, ensure_fits, record_files
 from gencompile.errors import RunError
+from gencompile.progress import progress_bar
 from gencompile.runtime.pipeline import (
     DataBundle,
     Settings,

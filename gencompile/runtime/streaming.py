@@ -34,9 +34,9 @@ from typing import Any, Protocol
 import numpy as np
 import tensorflow as tf
 
-from gencompile.progress import progress_bar
 from gencompile.datafiles import STREAM_CHUNK_BYTES, MappedNpy
 from gencompile.errors import RunError
+from gencompile.progress import progress_bar
 from gencompile.runtime.pipeline import (
     DataBundle,
     Settings,

@@ -31,9 +31,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gencompile.progress import progress_bar
 from gencompile.errors import RunError
 from gencompile.files import atomic_save, atomic_write_json, sha256_file
+from gencompile.progress import progress_bar
 from gencompile.runtime.repro import weights_sha256
 
 DIGITS_VERSION = 2  # bump when the classifier's architecture changes

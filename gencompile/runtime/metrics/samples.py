@@ -27,8 +27,8 @@ from typing import Any
 import keras
 import numpy as np
 
-from gencompile.progress import progress_bar
 from gencompile.errors import RunError
+from gencompile.progress import progress_bar
 from gencompile.runtime.metrics import distances, features
 from gencompile.runtime.metrics.results import Metrics
 from gencompile.runtime.sources import mode_centers
