@@ -223,7 +223,10 @@ EXPECTED_IMPORTS = {
         "from .model import SEED",
         "from .model import build_model",
     },
-    f"{PACKAGE}/__init__.py": {"from .model import build_model"},
+    f"{PACKAGE}/__init__.py": {
+        "from gencompile.runtime import quiet",
+        "from .model import build_model",
+    },
     "tests/test_model.py": {
         "import numpy as np",
         "import tensorflow as tf",

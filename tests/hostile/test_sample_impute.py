@@ -131,20 +131,13 @@ def test_an_interrupted_draw_leaves_the_old_file_and_no_temporary(
 
 
 def test_a_terminal_sees_a_progress_bar_while_chunks_are_drawn(
-    hostile, trained_vae, work, monkeypatch: pytest.MonkeyPatch
+    hostile, trained_vae, work, monkeypatch: pytest.MonkeyPatch, terminal_progress
 ) -> None:
-    import io
-
-    from rich.console import Console
-
-    import gencompile.cli as cli
     import gencompile.sampling as sampling
 
-    screen = io.StringIO()
-    monkeypatch.setattr(cli, "err", Console(file=screen, force_terminal=True, width=80))
     monkeypatch.setattr(sampling, "SAMPLE_CHUNK", 100)
     assert hostile("sample", trained_vae, "-n", "400", "-o", "s.npz", watch=work).code == 0
-    assert "sampling" in screen.getvalue()
+    assert "sampling" in terminal_progress.getvalue()
     with np.load(work / "s.npz") as drawn:
         assert drawn["samples"].shape == (400, 8, 8, 1)
 
