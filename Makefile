@@ -16,9 +16,12 @@ demo: $(STAMP)
 	$(VENV)/bin/gencompile train specs/vae_digits.yaml
 
 # The default tier stays within minutes; the slow tier (whole processes, every family under
-# a strategy) is marked `slow`. CI runs both.
+# a strategy) is marked `slow`. CI runs both. The default tier runs on every core (at most
+# 4 workers, each a TensorFlow process), one test file per worker so that a file's trained
+# fixtures are made once; the slow tier runs alone, as its timings and loopback clusters
+# expect.
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow" -n auto --maxprocesses 4 --dist loadfile
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -q -m slow

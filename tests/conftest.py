@@ -11,6 +11,10 @@ from pathlib import Path
 
 import pytest
 
+# Console output is read by the tests: wide enough that rich never wraps a temporary path
+# (pytest-xdist's are longer: .../popen-gw0/...).
+os.environ["COLUMNS"] = "250"
+
 # Trains in a child process and SIGKILLs it after batch 8 of epoch 3 (0-based epoch 2), or
 # the first call into the train function past it.
 KILL_MID_EPOCH = """
