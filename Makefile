@@ -16,15 +16,15 @@ demo: $(STAMP)
 	$(VENV)/bin/gencompile train specs/vae_digits.yaml
 
 # The default tier stays within minutes; the slow tier (whole processes, every family under
-# a strategy) is marked `slow`. CI runs both. The default tier runs on every core (at most
-# 4 workers, each a TensorFlow process), one test file per worker so that a file's trained
-# fixtures are made once; the slow tier runs alone, as its timings and loopback clusters
-# expect.
+# a strategy) is marked `slow`. CI runs both. Each runs on every core (at most 4 workers,
+# each a TensorFlow process), a test file's tests on one worker so that its trained
+# fixtures are made once.
+PARALLEL = -n auto --maxprocesses 4 --dist loadfile
 test: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" -n auto --maxprocesses 4 --dist loadfile
+	$(PY) -m pytest -q -m "not slow" $(PARALLEL)
 
 test-slow: $(STAMP)
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow $(PARALLEL)
 
 test-all: test test-slow
 

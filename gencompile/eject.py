@@ -40,7 +40,7 @@ VENDORED = "_runtime"
 WEIGHTS = ("model.weights.h5", "model.keras")
 OWNED = "Ejected from gencompile: this code is now yours to edit."
 # Import names of the vendored runtime's third-party packages whose distribution differs.
-DISTRIBUTIONS = {"PIL": "pillow", "sklearn": "scikit-learn"}
+DISTRIBUTIONS = {"PIL": "pillow", "sklearn": "scikit-learn", "yaml": "pyyaml"}
 
 
 @dataclass(frozen=True)
