@@ -267,8 +267,9 @@ class Sampler:
 
     `denoise(x_t, t, labels, guidance_scale)` is the model's (EMA, guided) denoiser; it
     returns the output of the parameterisation `prediction`. `config` is a resolved
-    `model.sampler`: {"type": "ddpm"} or {"type": "ddim", "steps": S, "eta": eta}. With
-    `clip_range`, each step's x_0 estimate is clipped to it (and eps recomputed to match).
+    `model.sampler`: {"type": "ddpm"} (optionally "steps": S, strided) or {"type": "ddim",
+    "steps": S, "eta": eta}. With `clip_range`, each step's x_0 estimate is clipped to it
+    (and eps recomputed to match).
     """
 
     def __init__(
@@ -289,10 +290,13 @@ class Sampler:
         self.prediction = prediction
         self.data_shape = tuple(int(d) for d in data_shape)
         self.clip_range = None if clip_range is None else tuple(float(v) for v in clip_range)
-        steps = schedule.timesteps if self.kind == "ddpm" else int(config["steps"])
-        self.eta = 1.0 if self.kind == "ddpm" else float(config["eta"])
+        self.config = dict(config)
+        # DDPM visits every timestep unless told fewer (strided ancestral sampling).
+        steps = int(config.get("steps", schedule.timesteps))
+        self.eta = 1.0 if self.kind == "ddpm" else float(config.get("eta", 0.0))
         self.timesteps = sampling_timesteps(schedule.timesteps, steps)
         self.traces = 0  # how often the loop was traced (once per sampler)
+        self._variants: dict[str, Sampler] = {}  # other configs, by `with_config`
         # Without AutoGraph, as Keras traces train_step: the loop is an explicit
         # tf.while_loop and every branch is on Python values; converting took most of a trace.
         self._loop = tf.function(
@@ -310,6 +314,24 @@ class Sampler:
     def steps(self) -> int:
         """Denoiser evaluations per sample (twice as many rows when guided)."""
         return len(self.timesteps)
+
+    def with_config(self, config: dict[str, Any] | None) -> Sampler:
+        """This sampler, or one over the same denoiser and schedule with another
+        `model.sampler` config (another kind, step count or eta, chosen at sampling time).
+        Each config is traced once and kept, so drawing in chunks does not retrace."""
+        if config is None or dict(config) == self.config:
+            return self
+        key = repr(sorted(config.items()))
+        if key not in self._variants:
+            self._variants[key] = Sampler(
+                self.denoise,
+                self.schedule,
+                dict(config),
+                self.prediction,
+                self.data_shape,
+                self.clip_range,
+            )
+        return self._variants[key]
 
     def sample(
         self, num_samples: int, seed: Any, labels: Any = None, guidance_scale: float = 0.0

@@ -308,8 +308,9 @@ class StandardNormalPrior(keras.layers.Layer):
         z = _f32(z)
         return tf.reduce_sum(-0.5 * (LOG_2PI + tf.square(z)), axis=-1)
 
-    def sample(self, n: Any, seed: Seed) -> Tensor:
-        return keras.random.normal((n, self.latent_dim), dtype="float32", seed=seed)
+    def sample(self, n: Any, seed: Seed, temperature: Any = 1.0) -> Tensor:
+        """z ~ N(0, temperature^2 I): `temperature` scales the standard deviation."""
+        return temperature * keras.random.normal((n, self.latent_dim), dtype="float32", seed=seed)
 
     def call(self, z: Any) -> Tensor:
         return self.log_prob(z)
@@ -360,12 +361,15 @@ class MixtureOfGaussiansPrior(keras.layers.Layer):
     def log_prob(self, z: Any) -> Tensor:
         return tf.reduce_logsumexp(self.component_log_probs(z), axis=-1)
 
-    def sample(self, n: Any, seed: Seed) -> Tensor:
+    def sample(self, n: Any, seed: Seed, temperature: Any = 1.0) -> Tensor:
+        """A component k ~ pi, then z ~ N(mu_k, temperature^2 sigma_k^2): `temperature`
+        scales each component's standard deviation (its means stay)."""
         logits = tf.tile(self.logits[None, :], [n, 1])
         k = keras.random.categorical(logits, 1, dtype="int32", seed=seed)[:, 0]
         mean = tf.gather(self.means, k)
         log_var = tf.gather(self.log_vars, k)
-        return reparameterize(mean, log_var, seed)
+        eps = keras.random.normal(tf.shape(mean), dtype="float32", seed=seed)
+        return reparameterize(mean, log_var, noise=temperature * eps)
 
     def call(self, z: Any) -> Tensor:
         return self.log_prob(z)

@@ -47,7 +47,9 @@ __all__ = [
     "non_saturating_discriminator_loss",
     "non_saturating_generator_loss",
     "r1_penalty",
+    "scale_about",
     "track_gradient_norm",
+    "truncated_normal",
     "wasserstein_critic_loss",
     "wasserstein_generator_loss",
     "wgan_gp_penalty",
@@ -57,6 +59,29 @@ __all__ = [
 
 def _f32(scores: Any) -> Tensor:
     return tf.cast(scores, tf.float32)
+
+
+# --------------------------------------------------------------------------- sample-time latents
+
+
+def truncated_normal(shape: Any, psi: float, stddev: float, seed: Any) -> Tensor:
+    """z ~ N(0, stddev^2) with every coordinate beyond psi standard deviations redrawn (the
+    truncation trick, Brock et al. 2019), drawn in one pass: u ~ U(Phi(-psi), Phi(psi)),
+    z = stddev Phi^-1(u) has the law of redrawing until |z| <= psi stddev, without a loop.
+    """
+    if not float(psi) > 0:
+        raise ValueError(f"truncation must be > 0. Received: psi={psi!r}")
+    edge = tf.math.ndtr(tf.constant(float(psi), tf.float64))  # Phi(psi), in float64
+    u = keras.random.uniform(shape, minval=1.0 - edge, maxval=edge, dtype="float64", seed=seed)
+    z = tf.math.ndtri(u)
+    # Rounding at the ends could step a hair past the bound: clip it back.
+    return tf.cast(tf.clip_by_value(z, -float(psi), float(psi)) * float(stddev), tf.float32)
+
+
+def scale_about(z: Any, factor: Any, center: float = 0.0) -> Tensor:
+    """z moved toward `center` by `factor` (1: unchanged, < 1: closer): a temperature or a
+    truncation of a latent draw."""
+    return center + factor * (z - center)
 
 
 # --------------------------------------------------------------------------- losses
