@@ -315,11 +315,14 @@ def sample(
     run: Path,
     n: Annotated[int, typer.Option("-n", min=1, help="How many samples.")] = 64,
     output: Annotated[
-        Optional[Path],  # noqa: UP045
+        Optional[str],  # noqa: UP045 (a str: Path would drop the trailing slash of a folder)
         typer.Option(
             "-o",
             "--output",
-            help=".png, .npz or .csv (language models: .txt); default samples.png/.txt",
+            help=".png (a picture), .npz, .csv or .parquet (rows; the source's column names, "
+            "a label column for conditional models), or DIR/ (one PNG per sample, in class "
+            "folders DIR/<label>/ for conditional models); language models: .txt. Default "
+            "samples.png/.txt",
         ),
     ] = None,
     label: Annotated[
@@ -333,6 +336,44 @@ def sample(
         Optional[int],  # noqa: UP045
         typer.Option(help="Seed of the draws (default: the run's); same seed, same file."),
     ] = None,
+    temperature: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(
+            min=1e-6,
+            help="VAE, flow, mixture: scale of the prior's (base's, components') standard "
+            "deviation; GAN: scale of z; language models and PixelCNN: softmax temperature. "
+            "Below 1: more typical, less varied samples.",
+        ),
+    ] = None,
+    truncation: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(
+            min=1e-6,
+            help="GAN truncation trick: a normal z has every coordinate beyond PSI standard "
+            "deviations redrawn; a uniform z is scaled toward the middle of its range by PSI.",
+            metavar="PSI",
+        ),
+    ] = None,
+    sampler: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Diffusion: ddpm or ddim (default: the spec's sampler)."),
+    ] = None,
+    steps: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(min=1, help="Diffusion: denoising steps (at most the model's timesteps)."),
+    ] = None,
+    eta: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(min=0.0, max=1.0, help="Diffusion, ddim: noise of each step (0: none)."),
+    ] = None,
+    guidance: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(
+            min=0.0,
+            help="Conditional diffusion trained with label dropout: classifier-free guidance "
+            "scale (0 unconditional, 1 conditional, > 1 guided).",
+        ),
+    ] = None,
     prompt: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(help="Text that every sample continues (language models; .txt output)."),
@@ -341,17 +382,36 @@ def sample(
         Optional[int],  # noqa: UP045
         typer.Option(min=1, help="Tokens to generate (language models)."),
     ] = None,
-    temperature: Annotated[Optional[float], typer.Option(min=1e-6)] = None,  # noqa: UP045
-    top_k: Annotated[Optional[int], typer.Option(min=0)] = None,  # noqa: UP045
-    top_p: Annotated[Optional[float], typer.Option(min=1e-6, max=1.0)] = None,  # noqa: UP045
+    top_k: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(min=0, help="Autoregressive: draw from the k likeliest tokens (0: all)."),
+    ] = None,
+    top_p: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(
+            min=1e-6, max=1.0, help="Autoregressive: draw from the likeliest tokens of mass p."
+        ),
+    ] = None,
     allow_custom_code: CustomCodeOption = False,
 ) -> None:
-    """Draw samples from a trained run into a PNG picture, an NPZ or a CSV file (a language
-    model: a .txt file of continuations of --prompt); a conditional model's labels are saved
-    with the arrays (`labels`) and rows (`label` column)."""
+    """Draw samples from a trained run into a PNG picture, an NPZ, CSV or Parquet file, or a
+    folder of PNG images (a language model: a .txt file of continuations of --prompt); a
+    conditional model's labels are saved with the arrays (`labels`), the rows (`label`
+    column) and as class folders. Sample-time options apply where they have a meaning
+    (see each); elsewhere they are refused."""
     from gencompile.sampling import sample as sample_run
 
-    options = {"length": length, "temperature": temperature, "top_k": top_k, "top_p": top_p}
+    options = {
+        "length": length,
+        "temperature": temperature,
+        "top_k": top_k,
+        "top_p": top_p,
+        "truncation": truncation,
+        "sampler": sampler,
+        "steps": steps,
+        "eta": eta,
+        "guidance": guidance,
+    }
     given = {key: value for key, value in options.items() if value is not None}
     from gencompile.progress import progress_bar
 

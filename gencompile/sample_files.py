@@ -1,19 +1,24 @@
 """Files of drawn samples, written chunk by chunk so memory stays flat: an .npz of float32
-samples (and int32 `labels` for a conditional model), or a CSV with one row per sample.
+samples (and int32 `labels` for a conditional model), a CSV or Parquet table with one row
+per sample, or a folder of PNG images, one per sample, in class folders when labelled.
 
-Both are byte-for-byte reproducible: the zip members carry zipfile's fixed 1980 date, and
-CSV values are printed with enough digits (9) to read back as the same float32.
+All are byte-for-byte reproducible: the zip members carry zipfile's fixed 1980 date, CSV
+values are printed with enough digits (9) to read back as the same float32, Parquet holds
+the float32 values themselves, and PNG files carry no time stamp.
 """
 
 from __future__ import annotations
 
+import io
+import os
+import shutil
 import zipfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from gencompile.outputs import atomic_file
+from gencompile.outputs import atomic_file, writing
 
 
 def write_npz_stream(
@@ -69,3 +74,75 @@ def _quoted(name: str) -> str:
     if any(c in name for c in ',"\n\r'):
         return '"' + name.replace('"', '""') + '"'
     return name
+
+
+def write_parquet_stream(
+    out: Path,
+    columns: Sequence[str],
+    chunks: Iterator[np.ndarray],
+    labels: np.ndarray | None = None,
+) -> Path:
+    """A Parquet table of samples: one float32 column per feature under `columns`, then an
+    int32 `label` column when `labels` are given; one row group per chunk."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fields = [pa.field(name, pa.float32()) for name in columns]
+    if labels is not None:
+        fields.append(pa.field("label", pa.int32()))
+    schema = pa.schema(fields)
+    start = 0
+    with atomic_file(out) as handle, pq.ParquetWriter(handle, schema) as writer:
+        for chunk in chunks:
+            rows = np.asarray(chunk, dtype=np.float32).reshape(len(chunk), -1)
+            arrays = [pa.array(rows[:, i]) for i in range(rows.shape[1])]
+            if labels is not None:
+                arrays.append(pa.array(np.asarray(labels[start : start + len(rows)], np.int32)))
+            start += len(rows)
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+    return out
+
+
+def write_image_folder(
+    folder: Path,
+    chunks: Iterator[np.ndarray],
+    count: int,
+    value_range: tuple[float, float],
+    labels: np.ndarray | None = None,
+    class_names: Sequence[str] | None = None,
+) -> Path:
+    """One PNG per sample, numbered from 000001 in drawing order: `folder/<class>/N.png`
+    with `labels` (`class_names[label]` names the folder), `folder/N.png` without. Values
+    map from `value_range` to 0..255. Written into a hidden sibling folder, then renamed
+    into place: never half a folder."""
+    from PIL import Image
+
+    low, high = (float(v) for v in value_range)
+    width = max(6, len(str(count)))
+    partial = folder.parent / f".{folder.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        with writing(folder):
+            partial.mkdir()
+            for name in class_names if labels is not None and class_names else []:
+                (partial / name).mkdir()
+            index = 0
+            for chunk in chunks:
+                scaled = (np.asarray(chunk, np.float64) - low) / max(high - low, 1e-12)
+                pixels = np.rint(np.clip(np.nan_to_num(scaled), 0.0, 1.0) * 255).astype(np.uint8)
+                for image in pixels:
+                    index += 1
+                    place = partial
+                    if labels is not None and class_names:
+                        place = partial / class_names[int(labels[index - 1])]
+                    buffer = io.BytesIO()
+                    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(
+                        buffer, format="PNG"
+                    )
+                    (place / f"{index:0{width}d}.png").write_bytes(buffer.getvalue())
+            if folder.is_dir():
+                folder.rmdir()  # empty: checked before drawing
+            partial.rename(folder)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return folder

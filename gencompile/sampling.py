@@ -6,6 +6,7 @@ number of samples.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,16 @@ from gencompile.datafiles import format_bytes
 from gencompile.errors import RunError
 from gencompile.generated import load_trained_model, verified_lock
 from gencompile.outputs import writable_output
-from gencompile.sample_files import write_csv_stream, write_npz_stream
+from gencompile.sample_files import (
+    write_csv_stream,
+    write_image_folder,
+    write_npz_stream,
+    write_parquet_stream,
+)
+from gencompile.sample_options import model_options
+
+# File types of drawn arrays and rows (a folder, written `-o DIR/`, holds one PNG each).
+SAMPLE_SUFFIXES = (".png", ".npz", ".csv", ".parquet")
 
 # A picture shows at most this many samples (a 100 x 100 grid); more go to an .npz file.
 MAX_PICTURE_SAMPLES = 10_000
@@ -44,26 +54,38 @@ def sample(
     balanced: bool = False,
     **sampling: Any,
 ) -> Path:
-    """Draw `count` samples from a trained run: a PNG picture, an NPZ of arrays or a CSV
-    of rows, or for a language model a text file of continuations of `prompt` (`sampling`:
-    length, temperature, top_k, top_p override the spec's).
+    """Draw `count` samples from a trained run: a PNG picture, an NPZ of arrays, a CSV or
+    Parquet table of rows, a folder of PNG files (`out` ends with a slash or is an existing
+    folder), or for a language model a text file of continuations of `prompt`.
 
+    `sampling`: the sample-time options of the run's family (`gencompile.sample_options`):
+    temperature, truncation, top_k, top_p, length, sampler, steps, eta, guidance.
     `labels`: one class for every sample, or one per sample; `balanced`: equal counts of
     every class (conditional models; by default they cycle through the classes). The
-    labels are saved with arrays and rows. `seed` (default: the run's) fixes the draws:
-    the same seed gives the same bytes. Arrays are drawn in chunks and streamed into the
-    file, so memory does not grow with `count`; `progress(done, count)` follows each chunk.
+    labels are saved with arrays and rows, and name the class folders of images. `seed`
+    (default: the run's) fixes the draws: the same seed gives the same bytes. Arrays are
+    drawn in chunks and streamed into the file, so memory does not grow with `count`;
+    `progress(done, count)` follows each chunk.
     """
     run_dir = Path(run_dir)
     lock = verified_lock(run_dir, allow_custom_code)  # refuse a bad run before TensorFlow starts
     if count < 1:
         raise RunError(f"the number of samples must be at least 1, got {count}")
-    if out is not None:
+    folder = out is not None and is_folder_output(out)
+    if folder:
+        out = writable_folder(Path(out))
+    elif out is not None:
         out = writable_output(Path(out), "-o", "samples.npz")
     if isinstance(labels, Sequence) and len(labels) != count:
         raise RunError(f"give one label per sample: {len(labels)} labels for {count} samples")
     if balanced and labels is not None:
         raise RunError("give either --label or --balanced, not both")
+    family = lock["family"]
+    if family != "autoregressive" and (prompt is not None or "length" in sampling):
+        raise RunError(f"{run_dir} is not a language model: it takes no --prompt or --length")
+    options = model_options(family, lock, sampling, run_dir)  # refusals before TensorFlow
+    if out is not None and not folder and family != "autoregressive":
+        _check_sample_output(Path(out), count)
     from gencompile.runtime.contract import LanguageModel, TakesSamplingOptions
 
     model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
@@ -73,20 +95,29 @@ def sample(
     if text:  # a language model: samples are text
         from gencompile.runtime.training import write_text_samples
 
-        if out.suffix != ".txt":
+        if folder or out.suffix != ".txt":
             raise RunError(f"a language model writes text samples: use a .txt file, not {out}")
         if balanced:
             raise RunError(f"{run_dir} is not a conditional model: it takes no --balanced")
         return write_text_samples(model.sample_text(count, prompt, **sampling), out)
     if prompt is not None or "length" in sampling:
         raise RunError(f"{run_dir} is not a language model: it takes no --prompt or --length")
+    if not folder:
+        _check_sample_output(out, count)
     takes = model.sampling_options if isinstance(model, TakesSamplingOptions) else ()
-    if set(sampling) - set(takes):
-        raise RunError(f"{run_dir} is not an autoregressive model: it takes no {sorted(sampling)}")
+    older = sorted(set(options) - set(takes))
+    if older:
+        raise RunError(
+            f"{run_dir} was built by an older gencompile whose generated sample() takes no "
+            f"{older[0]}; train it again to use this option"
+        )
     classes = _class_labels(model, module, run_dir, count, labels, balanced)
-    _check_sample_output(out, count)
-    data = _drawing_data(module, lock.get("data_statistics"), out)
-    chunks = _sample_chunks(model, data, count, classes, sampling, progress)
+    data = _drawing_data(module, lock.get("data_statistics"), out, folder)
+    _check_data_output(out, folder, data, run_dir)
+    chunks = _sample_chunks(model, data, count, classes, options, progress)
+    if folder:
+        names = _class_folder_names(model, classes)
+        return write_image_folder(out, chunks, count, _value_range(data), classes, names)
     return _write_samples(out, count, data, chunks, classes, module)
 
 
@@ -151,11 +182,14 @@ def _write_samples(
     if out.suffix == ".npz":
         _check_disk(out, count * 4 * int(np.prod(data.element_shape)))
         return write_npz_stream(out, "samples", (count, *data.element_shape), chunks, classes)
-    if out.suffix == ".csv":
+    if out.suffix in (".csv", ".parquet"):
         from gencompile.runtime.pipeline import feature_names
 
-        _check_disk(out, count * 16 * int(np.prod(data.element_shape)))
         names = feature_names(module.DATA["source"], data.element_shape)
+        if out.suffix == ".parquet":
+            _check_disk(out, count * 4 * (len(names) + 1))
+            return write_parquet_stream(out, names, chunks, classes)
+        _check_disk(out, count * 16 * int(np.prod(data.element_shape)))
         return write_csv_stream(out, names, chunks, classes)
     return _save_picture(np.concatenate(list(chunks)), out, data)
 
@@ -173,16 +207,19 @@ class RecordedData:
         return tuple(self.preprocessor.element_shape)
 
 
-def _drawing_data(module: Any, statistics: dict[str, Any] | None, out: Path) -> Any:
-    """The lock's statistics when they suffice: always for arrays, and for a picture of
-    images min-max scaled (its value range is the scale's, mapped back). A scatter plot
-    shows held-out data beside the samples, and older locks have no statistics: then the
-    data is loaded, as training did."""
+def _drawing_data(
+    module: Any, statistics: dict[str, Any] | None, out: Path, folder: bool = False
+) -> Any:
+    """The lock's statistics when they suffice: always for arrays and rows, and for
+    pictures and image folders of images min-max scaled (their value range is the
+    scale's, mapped back). A scatter plot shows held-out data beside the samples, and
+    older locks have no statistics: then the data is loaded, as training did."""
     if statistics is not None:
         from gencompile.runtime.preprocessing import Preprocessor
 
         recorded = RecordedData(Preprocessor.from_dict(statistics), _image_range(statistics))
-        if out.suffix == ".npz" or recorded.value_range is not None:
+        arrays = not folder and out.suffix in (".npz", ".csv", ".parquet")
+        if arrays or recorded.value_range is not None:
             return recorded
     from gencompile.runtime.data import load_data
 
@@ -211,9 +248,10 @@ def _save_picture(samples: np.ndarray, out: Path, data: Any) -> Path:
 
 def _check_sample_output(out: Path, count: int) -> None:
     """Refuse, before drawing anything, a file type or a picture that cannot hold the samples."""
-    if out.suffix not in (".png", ".npz", ".csv"):
+    if out.suffix not in SAMPLE_SUFFIXES:
         raise RunError(
-            f"cannot write samples as {out.suffix or 'no suffix'}: use .png, .npz or .csv"
+            f"cannot write samples as {out.suffix or 'no suffix'}: use .png, .npz, .csv or "
+            f".parquet, or a folder of images (-o {out.with_suffix('')}/)"
         )
     if out.suffix == ".png" and count > MAX_PICTURE_SAMPLES:
         raise RunError(
@@ -227,18 +265,19 @@ def _sample_chunks(
     data: Any,
     count: int,
     labels: np.ndarray | None,
-    sampling: dict[str, Any],
+    options: dict[str, Any],
     progress: Callable[[int, int], None] | None,
 ) -> Iterator[np.ndarray]:
-    """Samples in data units, drawn chunk by chunk (one chunk when `count` is small)."""
+    """Samples in data units, drawn chunk by chunk (one chunk when `count` is small); the
+    sample-time `options` go to the model's own (compiled or batched) sampling code."""
     values = max(1, int(np.prod(data.element_shape)))
     size = max(1, min(SAMPLE_CHUNK, SAMPLE_CHUNK_BYTES // (4 * values)))
     for start in range(0, count, size):
         stop = min(count, start + size)
         if labels is None:
-            drawn = model.sample(stop - start, **sampling)  # PixelCNN: temperature, top_k..
+            drawn = model.sample(stop - start, **options)
         else:
-            drawn = model.sample(stop - start, labels=labels[start:stop])
+            drawn = model.sample(stop - start, labels=labels[start:stop], **options)
         yield data.preprocessor.inverse(np.asarray(drawn, dtype=np.float32))
         if progress is not None:
             progress(stop, count)
@@ -252,3 +291,71 @@ def _check_disk(out: Path, size: int) -> None:
             f"{out} would take {format_bytes(size)}, but its disk has only "
             f"{format_bytes(free)} free; draw fewer samples (-n) or write elsewhere"
         )
+
+
+def is_folder_output(out: Path | str) -> bool:
+    """`-o DIR/` (a trailing slash) or an existing folder: one image file per sample."""
+    text = os.fspath(out)
+    return text.endswith(("/", os.sep)) or Path(text).is_dir()
+
+
+def writable_folder(folder: Path) -> Path:
+    """Refuse a folder of samples that exists with files in it, or cannot be made."""
+    if folder.exists() and not folder.is_dir():
+        raise RunError(f"-o {folder}/: {folder} exists and is not a folder")
+    if folder.is_dir() and any(folder.iterdir()):
+        raise RunError(
+            f"-o {folder}/ already holds files; give a new or empty folder, so the samples "
+            "are not mixed with others"
+        )
+    parent = folder.resolve().parent
+    if not parent.is_dir():
+        raise RunError(f"-o {folder}/: the folder {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise RunError(f"-o {folder}/: the folder {parent} is not writable")
+    return folder
+
+
+def _check_data_output(out: Path, folder: bool, data: Any, run_dir: Path) -> None:
+    """Refuse an image folder of rows, and a Parquet table of images, with what to use."""
+    kind, shape = data.preprocessor.kind, tuple(data.element_shape)
+    if folder and kind != "image":
+        raise RunError(
+            f"-o {out}/ writes one image file per sample, but {run_dir} draws {kind} rows of "
+            f"{int(np.prod(shape))} values; write a table instead: -o samples.parquet "
+            "(or .csv, .npz)"
+        )
+    if out.suffix == ".parquet" and kind == "image":
+        raise RunError(
+            f"a .parquet file holds a table, but {run_dir} draws images {shape}; write one "
+            "PNG per sample into a folder (-o samples/), arrays (-o samples.npz) or one "
+            "column per pixel (-o samples.csv)"
+        )
+    if folder and shape[-1] not in (1, 3):
+        raise RunError(
+            f"-o {out}/: images of {shape[-1]} channels cannot be PNG files (1 or 3); "
+            "write them as arrays: -o samples.npz"
+        )
+
+
+def _value_range(data: Any) -> tuple[float, float]:
+    """The training images' value range in data units (what maps to black and white)."""
+    if isinstance(data, RecordedData) and data.value_range is not None:
+        return data.value_range
+    from gencompile.runtime.splits import head
+    from gencompile.runtime.training import RANGE_EXAMPLES
+
+    raw = data.preprocessor.inverse(head(data.x_train, RANGE_EXAMPLES))
+    return float(raw.min()), float(raw.max())
+
+
+def _class_folder_names(model: Any, classes: np.ndarray | None) -> list[str] | None:
+    """Class folder names, zero-padded so their sorted order is the classes' order (what
+    `keras.utils.image_dataset_from_directory` numbers them by)."""
+    if classes is None:
+        return None
+    import importlib
+
+    count = int(importlib.import_module(type(model).__module__).NUM_CLASSES)
+    width = len(str(count - 1))
+    return [f"{k:0{width}d}" for k in range(count)]

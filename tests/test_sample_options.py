@@ -1,5 +1,5 @@
-"""`gencompile sample --seed/--balanced` and .csv output: reproducible bytes, saved labels,
-column names, and refusals."""
+"""`gencompile sample --seed/--balanced/--temperature` into .npz, .csv, .parquet and image
+folders: reproducible bytes, saved labels, column names, round trips, and refusals."""
 
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def test_table_csv_uses_the_source_column_names(run_cli, runs, tmp_path) -> None
         ("cvae", ["--balanced", "-n", "7"], "-n must be a multiple of 10 (got 7; try -n 10)"),
         ("cvae", ["--label", "10"], "--label 10: "),
         ("cvae", ["--label", "1", "--balanced"], "either --label or --balanced, not both"),
-        ("vae", ["-o", "x.txt"], "use .png, .npz or .csv"),
+        ("vae", ["-o", "x.txt"], "use .png, .npz, .csv or .parquet, or a folder of images"),
     ],
 )
 def test_refusals(run_cli, runs, tmp_path, key, args, message) -> None:
@@ -142,3 +142,134 @@ def test_refusals(run_cli, runs, tmp_path, key, args, message) -> None:
     code, _, err = run_cli("sample", runs[key], *extra, *args)
     assert code == 1
     assert message in " ".join(err.split()), err
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.png"))}
+
+
+def test_parquet_round_trip_keeps_column_names_and_values(run_cli, runs, tmp_path) -> None:
+    import pyarrow.parquet as pq
+
+    table, again, rows = tmp_path / "t.parquet", tmp_path / "t2.parquet", tmp_path / "t.csv"
+    for path in (table, again, rows):
+        code, _, err = run_cli("sample", runs["gmm"], "-n", "40", "-o", str(path), "--seed", "4")
+        assert code == 0, err
+    assert table.read_bytes() == again.read_bytes()
+    read = pq.read_table(table)
+    assert read.column_names == ["height cm", "weight"] and read.num_rows == 40
+    assert str(read.schema.field("weight").type) == "float"
+    from_csv = np.array(list(csv.reader(rows.open()))[1:], dtype=np.float32)
+    np.testing.assert_array_equal(np.column_stack(list(read.to_pydict().values())), from_csv)
+
+
+def test_parquet_writer_saves_labels_as_an_int_column(tmp_path) -> None:
+    import pyarrow.parquet as pq
+
+    from gencompile.sample_files import write_parquet_stream
+
+    chunks = iter([np.arange(6, dtype=np.float32).reshape(3, 2), np.ones((2, 2), np.float32)])
+    labels = np.array([4, 0, 2, 2, 1], np.int32)
+    out = write_parquet_stream(tmp_path / "l.parquet", ["a", "b"], chunks, labels)
+    read = pq.read_table(out).to_pydict()
+    assert list(read) == ["a", "b", "label"]
+    assert read["label"] == [4, 0, 2, 2, 1] and read["a"] == [0.0, 2.0, 4.0, 1.0, 1.0]
+
+
+def test_image_folder_loads_back_with_counts_and_labels(run_cli, runs, tmp_path) -> None:
+    import keras
+
+    folder, npz = tmp_path / "digits", tmp_path / "digits.npz"
+    args = ["-n", "20", "--balanced", "--seed", "2"]
+    code, _, err = run_cli("sample", runs["cvae"], *args, "-o", f"{folder}/")
+    assert code == 0, err
+    assert run_cli("sample", runs["cvae"], *args, "-o", str(npz))[0] == 0
+    assert (folder / "3" / "000007.png").is_file()  # sample 7 of 20, two per class
+    loaded = keras.utils.image_dataset_from_directory(
+        folder, color_mode="grayscale", image_size=(8, 8), shuffle=False, batch_size=64
+    )
+    assert loaded.class_names == [str(k) for k in range(10)]
+    images, labels = next(iter(loaded))
+    np.testing.assert_array_equal(labels.numpy(), np.repeat(np.arange(10), 2))
+    # Pixels are the samples mapped from the digits' range 0..16 to 0..255.
+    expected = np.rint(np.clip(np.load(npz)["samples"] / 16.0, 0, 1) * 255)
+    np.testing.assert_array_equal(images.numpy(), expected)
+    again = tmp_path / "again"
+    assert run_cli("sample", runs["cvae"], *args, "-o", f"{again}/")[0] == 0
+    assert _files(again) == _files(folder)
+
+
+def test_unconditional_image_folder_is_flat(run_cli, runs, tmp_path) -> None:
+    import keras
+
+    folder = tmp_path / "flat"
+    folder.mkdir()  # an existing, empty folder needs no trailing slash
+    assert run_cli("sample", runs["vae"], "-n", "5", "-o", str(folder))[0] == 0
+    assert sorted(p.name for p in folder.iterdir()) == [f"00000{i}.png" for i in range(1, 6)]
+    loaded = keras.utils.image_dataset_from_directory(
+        folder, labels=None, color_mode="grayscale", image_size=(8, 8), shuffle=False
+    )
+    assert next(iter(loaded)).shape == (5, 8, 8, 1)
+
+
+def test_vae_temperature_changes_samples_reproducibly(run_cli, runs, tmp_path) -> None:
+    paths = {name: tmp_path / f"{name}.npz" for name in ("plain", "cool", "cool2", "warm")}
+    extra = {"plain": [], "cool": ["0.5"], "cool2": ["0.5"], "warm": ["2.0"]}
+    for name, path in paths.items():
+        temperature = ["--temperature", *extra[name]] if extra[name] else []
+        code, _, err = run_cli("sample", runs["vae"], "-n", "64", "-o", str(path), *temperature)
+        assert code == 0, err
+    assert paths["cool"].read_bytes() == paths["cool2"].read_bytes()
+    spread = {k: np.load(p)["samples"].std(axis=0).mean() for k, p in paths.items()}
+    assert spread["cool"] < spread["plain"] < spread["warm"]
+
+
+def test_vae_temperature_near_zero_decodes_the_prior_mean(run_cli, runs, tmp_path) -> None:
+    from gencompile.generated import load_trained_model, verified_lock
+    from gencompile.runtime.preprocessing import Preprocessor
+
+    out = tmp_path / "cold.npz"
+    code, _, err = run_cli(
+        "sample", runs["vae"], "-n", "6", "-o", str(out), "--temperature", "1e-6"
+    )
+    assert code == 0, err
+    model, _ = load_trained_model(Path(runs["vae"]))
+    decoded = np.asarray(model.likelihood.mean(model.decode(np.zeros((1, 2), np.float32))))
+    statistics = verified_lock(Path(runs["vae"]), False)["data_statistics"]
+    expected = Preprocessor.from_dict(statistics).inverse(decoded)
+    samples = np.load(out)["samples"]
+    np.testing.assert_allclose(samples, np.repeat(expected, 6, axis=0), atol=1e-3)
+
+
+def test_mixture_temperature_near_zero_draws_component_means(run_cli, runs, tmp_path) -> None:
+    out, plain = tmp_path / "cold.csv", tmp_path / "plain.csv"
+    assert (
+        run_cli("sample", runs["gmm"], "-n", "200", "-o", str(out), "--temperature", "1e-6")[0] == 0
+    )
+    assert run_cli("sample", runs["gmm"], "-n", "200", "-o", str(plain))[0] == 0
+    cold = np.array(list(csv.reader(out.open()))[1:], dtype=np.float64)
+    warm = np.array(list(csv.reader(plain.open()))[1:], dtype=np.float64)
+    # Two components, two points: the rows split into two groups, each of one value.
+    upper = cold[:, 1] > cold[:, 1].mean()
+    assert 0 < upper.sum() < len(cold)
+    assert max(np.ptp(cold[upper], axis=0).max(), np.ptp(cold[~upper], axis=0).max()) < 1e-3
+    assert np.ptp(warm[warm[:, 1] > warm[:, 1].mean()], axis=0).min() > 0.1
+
+
+@pytest.mark.parametrize(
+    ("key", "output", "message"),
+    [
+        ("gmm", "rows/", "writes one image file per sample, but"),
+        ("cvae", "x.parquet", "a .parquet file holds a table, but"),
+        ("vae", "full/", "already holds files; give a new or empty folder"),
+        ("vae", "x.json", "use .png, .npz, .csv or .parquet, or a folder of images (-o "),
+    ],
+)
+def test_output_refusals(run_cli, runs, tmp_path, key, output, message) -> None:
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    code, _, err = run_cli("sample", runs[key], "-n", "4", "-o", f"{tmp_path}/{output}")
+    assert code == 1
+    assert message in " ".join(err.split()), err
+    assert (tmp_path / "full" / "keep.txt").read_text() == "mine"
+    assert not list(tmp_path.glob(".*partial*"))

@@ -1,0 +1,130 @@
+"""Sample-time options of `gencompile sample`, checked against the run's family before
+TensorFlow starts, and turned into the keyword arguments of the model's own `sample`.
+
+    temperature   vae, flow, mixture: scale of the prior's (base's, components') standard
+                  deviation; gan: scale of z; autoregressive: the softmax temperature
+    truncation    gan: the truncation trick (a normal z redrawn beyond psi standard
+                  deviations; a uniform z scaled toward the middle of its range)
+    top_k, top_p  autoregressive: the next-token filters
+    sampler, steps, eta, guidance
+                  diffusion: the reverse process (ddpm | ddim), its step count and DDIM
+                  noise, and the classifier-free guidance scale (conditional models)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gencompile.errors import RunError
+
+# Which families each option has a meaning for.
+FAMILIES: dict[str, tuple[str, ...]] = {
+    "temperature": ("vae", "flow", "mixture", "gan", "autoregressive"),
+    "truncation": ("gan",),
+    "top_k": ("autoregressive",),
+    "top_p": ("autoregressive",),
+    "length": ("autoregressive",),
+    "sampler": ("diffusion",),
+    "steps": ("diffusion",),
+    "eta": ("diffusion",),
+    "guidance": ("diffusion",),
+}
+
+# What an option does where it has a meaning (for the refusals elsewhere).
+MEANING = {
+    "temperature": "it scales the spread of a prior, or the softmax of a language model",
+    "truncation": "it is the GAN truncation trick on the latent z",
+    "top_k": "it keeps the k likeliest next tokens of an autoregressive model",
+    "top_p": "it keeps the likeliest next tokens of an autoregressive model up to mass p",
+    "length": "it sets how many tokens a language model writes",
+    "sampler": "it chooses the reverse process of a diffusion model",
+    "steps": "it sets the denoising steps of a diffusion model's sampler",
+    "eta": "it sets the noise of a diffusion model's DDIM steps",
+    "guidance": "it is the classifier-free guidance scale of a conditional diffusion model",
+}
+
+# What each family takes instead.
+TAKES = {
+    "vae": "--temperature",
+    "flow": "--temperature",
+    "mixture": "--temperature",
+    "gan": "--temperature or --truncation",
+    "diffusion": "--sampler, --steps, --eta or (conditional) --guidance",
+    "autoregressive": "--temperature, --top-k or --top-p",
+}
+
+SAMPLERS = ("ddpm", "ddim")
+DEFAULT_DDIM_STEPS = 50  # model.sampler's default for ddim
+
+
+def flag(option: str) -> str:
+    return "--" + option.replace("_", "-")
+
+
+def model_options(family: str, lock: dict[str, Any], given: dict[str, Any], run: Path) -> dict:
+    """The keyword arguments of the model's `sample` for the options `given` (None-free),
+    or a RunError naming the option, the family and what to use instead."""
+    for option in given:
+        if family not in FAMILIES[option]:
+            raise RunError(
+                f"{flag(option)} has no meaning for a {family} model ({run}): "
+                f"{MEANING[option]}; a {family} model takes {TAKES[family]}"
+            )
+    if family == "diffusion":
+        return diffusion_options(lock["resolved_spec"]["model"], given, run)
+    return dict(given)
+
+
+def diffusion_options(model: dict[str, Any], given: dict[str, Any], run: Path) -> dict:
+    """`sampler` (a model.sampler config: the spec's, changed by --sampler/--steps/--eta)
+    and `guidance_scale` for a diffusion model's `sample`."""
+    options: dict[str, Any] = {}
+    if {"sampler", "steps", "eta"} & set(given):
+        options["sampler"] = sampler_config(model, given)
+    if "guidance" in given:
+        conditional = model.get("conditional")
+        if conditional is None:
+            raise RunError(
+                f"--guidance steers samples toward their class: {run} is an unconditional "
+                f"diffusion model; it takes --sampler, --steps and --eta"
+            )
+        if float(conditional.get("label_dropout", 0.0)) <= 0.0:
+            raise RunError(
+                f"--guidance needs an unconditional denoiser to extrapolate from, and {run} "
+                "was trained without label dropout (model.conditional.label_dropout: 0); "
+                "train with label_dropout > 0 (e.g. 0.1) to guide at sampling time"
+            )
+        options["guidance_scale"] = float(given["guidance"])
+    return options
+
+
+def sampler_config(model: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """The spec's sampler with --sampler, --steps and --eta applied, checked."""
+    spec = dict(model["sampler"])
+    timesteps = int(model["timesteps"])
+    kind = given.get("sampler", spec["type"])
+    if kind not in SAMPLERS:
+        raise RunError(f"--sampler {kind}: choose ddpm or ddim")
+    if kind == spec["type"]:
+        config = spec
+    elif kind == "ddim":
+        config = {"type": "ddim", "steps": min(DEFAULT_DDIM_STEPS, timesteps), "eta": 0.0}
+    else:
+        config = {"type": "ddpm"}
+    if "eta" in given:
+        if kind != "ddim":
+            raise RunError(
+                "--eta sets the noise of DDIM steps; the ddpm sampler's noise is fixed by the "
+                "noise schedule: add --sampler ddim"
+            )
+        config["eta"] = float(given["eta"])
+    if "steps" in given:
+        steps = int(given["steps"])
+        if not 1 <= steps <= timesteps:
+            raise RunError(
+                f"--steps {steps}: this model's noise process has {timesteps} timesteps; "
+                f"give 1 to {timesteps}"
+            )
+        config["steps"] = steps
+    return config
