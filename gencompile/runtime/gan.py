@@ -13,6 +13,7 @@ mixed precision, where the networks answer in float16.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -71,8 +72,9 @@ def truncated_normal(shape: Any, psi: float, stddev: float, seed: Any) -> Tensor
     """
     if not float(psi) > 0:
         raise ValueError(f"truncation must be > 0. Received: psi={psi!r}")
-    edge = tf.math.ndtr(tf.constant(float(psi), tf.float64))  # Phi(psi), in float64
-    u = keras.random.uniform(shape, minval=1.0 - edge, maxval=edge, dtype="float64", seed=seed)
+    # Phi(-psi) = erfc(psi / sqrt(2)) / 2, in float64: exact in the far tail too.
+    low = 0.5 * math.erfc(float(psi) / math.sqrt(2.0))
+    u = keras.random.uniform(shape, minval=low, maxval=1.0 - low, dtype="float64", seed=seed)
     z = tf.math.ndtri(u)
     # Rounding at the ends could step a hair past the bound: clip it back.
     return tf.cast(tf.clip_by_value(z, -float(psi), float(psi)) * float(stddev), tf.float32)
