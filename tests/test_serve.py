@@ -140,7 +140,7 @@ BAD_SAMPLES = [
     ({"n": 2, "seed": -1}, "greater than or equal to 0"),
     ({"label": 10}, "classes 0..9"),
     ({"samples": 3}, "Extra inputs are not permitted"),
-    ({"temperature": 0.5}, "only an autoregressive model"),
+    ({"top_k": 5}, "only an autoregressive model"),
     ({"prompt": "1+1"}, "only a language model"),
 ]
 

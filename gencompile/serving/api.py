@@ -41,7 +41,12 @@ class SampleRequest(_Request):
     label: int | None = Field(None, ge=0, description="Class of every sample (conditional).")
     prompt: str | None = Field(None, max_length=10_000, description="Language models only.")
     length: int | None = Field(None, ge=1, description="Tokens to add (language models).")
-    temperature: float | None = Field(None, gt=0, description="Autoregressive models.")
+    temperature: float | None = Field(
+        None,
+        gt=0,
+        description="Scale of the prior's spread (VAE, flow, mixture, GAN); softmax "
+        "temperature (autoregressive models).",
+    )
     top_k: int | None = Field(None, ge=0, description="Autoregressive models (0: off).")
     top_p: float | None = Field(None, gt=0, le=1, description="Autoregressive models.")
 
