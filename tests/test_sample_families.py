@@ -211,3 +211,21 @@ def test_diffusion_options_become_a_sampler_config() -> None:
     strided = model_options("diffusion", lock, {"steps": 10}, Path("r"))
     assert strided == {"sampler": {"type": "ddpm", "steps": 10}}
     assert lock["resolved_spec"]["model"]["sampler"] == {"type": "ddpm"}  # left as it was
+
+
+def test_help_describes_the_options_and_formats(run_cli) -> None:
+    code, out, _ = run_cli("sample", "--help")
+    text = " ".join(out.replace("│", " ").split())
+    assert code == 0
+    for words in (
+        "--truncation",
+        "a normal z has every coordinate beyond PSI standard deviations redrawn",
+        "scaled toward the middle of its range by PSI",
+        "--sampler",
+        "--steps",
+        "--eta",
+        "classifier-free guidance scale",
+        ".parquet",
+        "DIR/<label>/",
+    ):
+        assert words in text, words
