@@ -229,3 +229,22 @@ def test_help_describes_the_options_and_formats(run_cli) -> None:
         "DIR/<label>/",
     ):
         assert words in text, words
+
+
+def test_vae_priors_scale_their_standard_deviation() -> None:
+    import keras
+
+    from gencompile.runtime.distributions import MixtureOfGaussiansPrior, StandardNormalPrior
+
+    normal = StandardNormalPrior(3)
+    plain = np.asarray(normal.sample(20000, seed=keras.random.SeedGenerator(1)))
+    cool = np.asarray(normal.sample(20000, seed=keras.random.SeedGenerator(1), temperature=0.5))
+    np.testing.assert_allclose(cool, 0.5 * plain, rtol=1e-6)
+    assert abs(plain.std() - 1.0) < 0.02
+    mixture = MixtureOfGaussiansPrior(2, components=3, seed=0)
+    cold = np.asarray(mixture.sample(600, seed=keras.random.SeedGenerator(2), temperature=1e-6))
+    means = np.asarray(mixture.means)
+    nearest = np.abs(cold[:, None, :] - means[None]).max(axis=-1).min(axis=1)
+    assert nearest.max() < 1e-5  # every draw sits on a component's mean
+    warm = np.asarray(mixture.sample(600, seed=keras.random.SeedGenerator(2)))
+    assert np.abs(warm[:, None, :] - means[None]).max(axis=-1).min(axis=1).mean() > 0.3
