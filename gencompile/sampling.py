@@ -86,6 +86,10 @@ def sample(
     options = model_options(family, lock, sampling, run_dir)  # refusals before TensorFlow
     if out is not None and not folder and family != "autoregressive":
         _check_sample_output(Path(out), count)
+    statistics = lock.get("data_statistics")
+    if out is not None and statistics is not None:  # the data's kind is known: refuse now
+        shape = tuple(statistics["element_shape"])
+        _check_data_output(Path(out), folder, statistics["kind"], shape, run_dir)
     from gencompile.runtime.contract import LanguageModel, TakesSamplingOptions
 
     model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
@@ -112,8 +116,8 @@ def sample(
             f"{older[0]}; train it again to use this option"
         )
     classes = _class_labels(model, module, run_dir, count, labels, balanced)
-    data = _drawing_data(module, lock.get("data_statistics"), out, folder)
-    _check_data_output(out, folder, data, run_dir)
+    data = _drawing_data(module, statistics, out, folder)
+    _check_data_output(out, folder, data.preprocessor.kind, data.element_shape, run_dir)
     chunks = _sample_chunks(model, data, count, classes, options, progress)
     if folder:
         names = _class_folder_names(model, classes)
@@ -316,9 +320,11 @@ def writable_folder(folder: Path) -> Path:
     return folder
 
 
-def _check_data_output(out: Path, folder: bool, data: Any, run_dir: Path) -> None:
+def _check_data_output(
+    out: Path, folder: bool, kind: str, shape: tuple[int, ...], run_dir: Path
+) -> None:
     """Refuse an image folder of rows, and a Parquet table of images, with what to use."""
-    kind, shape = data.preprocessor.kind, tuple(data.element_shape)
+    shape = tuple(int(d) for d in shape)
     if folder and kind != "image":
         raise RunError(
             f"-o {out}/ writes one image file per sample, but {run_dir} draws {kind} rows of "
