@@ -52,7 +52,8 @@ def vae_pseudo_gibbs(
             if i >= burn_in:
                 total += current
             update(i + 1)
-        return (total / (iterations - burn_in)).numpy()
+        average = (total / (iterations - burn_in)).numpy()
+        return np.where(np.isnan(rows), average, rows)  # observed cells exactly as given
 
     return _by_chunks(x, fill, iterations, f"imputing: pseudo-Gibbs, {iterations} iterations")
 
