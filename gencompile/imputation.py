@@ -100,7 +100,11 @@ def impute(
     if not np.isfinite(filled[missing]).all():
         raise RunError(
             f"{method} gave values that are not finite (the model diverged on these rows); "
-            + ("try a smaller --learning-rate" if family == "flow" else "check the run")
+            + (
+                "try a smaller --learning-rate"
+                if family == "flow"
+                else "its decoder gives non-finite means: check the run's training metrics"
+            )
         )
     rows = [
         [repr(float(filled[i, j])) if missing[i, j] else cell for j, cell in enumerate(row)]

@@ -48,7 +48,8 @@ def vae_pseudo_gibbs(
         current = tf.constant(np.where(np.isnan(rows), start, rows).astype(np.float32))
         total = tf.zeros_like(current)
         for i in range(iterations):
-            current = step(current, missing, tf.constant([seed, chunk * iterations + i]))
+            key = tf.constant([seed, chunk * iterations + i], dtype=tf.int64)
+            current = step(current, missing, key)
             if i >= burn_in:
                 total += current
             update(i + 1)
