@@ -630,14 +630,31 @@ def impute(
         ),
     ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Where the filled CSV goes.")],
+    iterations: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(help="VAE: pseudo-Gibbs iterations (50); flow: Adam steps (200)."),
+    ] = None,
+    learning_rate: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(help="Flow: Adam's learning rate, in the model's units (0.05)."),
+    ] = None,
+    seed: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(help="VAE: seed of the latent draws (0); the same seed, the same file."),
+    ] = None,
     allow_custom_code: CustomCodeOption = False,
 ) -> None:
-    """Fill missing cells (empty or NaN) of a CSV with a trained mixture's conditional means."""
+    """Fill missing cells (empty or NaN) of a CSV with a trained mixture (conditional means),
+    VAE (pseudo-Gibbs sampling) or flow (MAP completion)."""
     from gencompile.imputation import impute as impute_run
 
-    result = impute_run(run, input_csv, output, allow_custom_code)
+    result = impute_run(
+        run, input_csv, output, allow_custom_code,
+        iterations=iterations, learning_rate=learning_rate, seed=seed,
+    )  # fmt: skip
     out.print(
-        f"filled {result.cells_filled} cell(s) in {result.rows_filled} row(s): {result.path}",
+        f"filled {result.cells_filled} cell(s) in {result.rows_filled} row(s) with "
+        f"{result.method}: {result.path}",
         highlight=False,
     )
 

@@ -12,11 +12,13 @@ from typing import Any, Protocol, TypedDict, runtime_checkable
 
 __all__ = [
     "CheckpointConfig",
+    "DensityModel",
     "DistributionConfig",
     "GeneratedModel",
     "Imputer",
     "InitializedFromData",
     "LanguageModel",
+    "LatentVariableModel",
     "OutputConfig",
     "SamplesConfig",
     "TakesSamplingOptions",
@@ -51,9 +53,32 @@ class CompiledForEpochSize(Protocol):
 
 @runtime_checkable
 class Imputer(Protocol):
-    """A model that fills missing values (a mixture's conditional means)."""
+    """A model that fills missing values itself (a mixture's conditional means). A VAE and a
+    flow are imputed from outside (`runtime/imputation.py`), through the protocols below."""
 
     def impute(self, x: Any) -> Any: ...
+
+
+@runtime_checkable
+class LatentVariableModel(Protocol):
+    """A model with an encoder q(z | x) and a decoder p(x | z) (a VAE): `encode` returns
+    the posterior's mean and log-variance, `likelihood.mean` reads the decoder's output."""
+
+    likelihood: Any
+
+    def encode(self, x: Any, y: Any = None, training: bool = False) -> Any: ...
+
+    def decode(self, z: Any, y: Any = None, training: bool = False) -> Any: ...
+
+
+@runtime_checkable
+class DensityModel(Protocol):
+    """A model with an exact, differentiable log p(x) per example (a flow; `dequantization`
+    is None on continuous data)."""
+
+    dequantization: Any
+
+    def log_prob(self, x: Any, training: bool = False) -> Any: ...
 
 
 @runtime_checkable

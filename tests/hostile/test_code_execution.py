@@ -211,7 +211,10 @@ def test_impute_with_the_flag_gets_past_consent(
 ) -> None:
     (tmp_path / "in.csv").write_text("a,b\n1,\n")
     outcome = hostile("impute", str(custom_copy), "--input", "in.csv", "-o", "out.csv", FLAG)
-    outcome.assert_refused(1, "only a mixture model can impute", allowed=["run/canary_vae/"])
+    # Past consent, the model loads and the CSV is checked against its 64 features.
+    outcome.assert_refused(
+        1, "has 2 columns; the model was trained on 64 features", allowed=["run/canary_vae/"]
+    )
 
 
 def test_a_subprocess_refuses_before_importing(

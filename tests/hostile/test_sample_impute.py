@@ -285,11 +285,34 @@ def test_impute_output_paths_that_cannot_be_files(
     assert not (work / "nowhere").exists()
 
 
-def test_impute_with_a_model_that_cannot_is_refused_before_tensorflow(
-    hostile, trained_vae, work
-) -> None:
-    outcome = hostile("impute", trained_vae, "--input", "input.csv", "-o", "f.csv", watch=work)
-    outcome.assert_refused(1, "vae model", "only a mixture model can impute")
+def test_impute_with_an_image_vae_reads_pixels_as_named_columns(hostile, trained_vae, work) -> None:
+    """The digits VAE imputes a CSV of 8x8 images, x0..x63 row by row, in grey levels."""
+    from sklearn.datasets import load_digits
+
+    refused = hostile("impute", trained_vae, "--input", "input.csv", "-o", "f.csv", watch=work)
+    refused.assert_refused(1, "3 columns; the model was trained on 64 features", "x0,x1,x2")
+    pixels = load_digits().data[:6]
+    cells = [[f"{v:g}" for v in row] for row in pixels]
+    for i, row in enumerate(cells[:4]):  # the top half of four images is lost
+        row[: 8 * (i + 1)] = [""] * (8 * (i + 1))
+    header = ",".join(f"x{j}" for j in range(64))
+    text = "\n".join([header, *(",".join(row) for row in cells)]) + "\n"
+
+    outcome = impute(hostile, trained_vae, work, text)
+
+    assert outcome.code == 0, outcome.err
+    assert outcome.changed == {"filled.csv"}
+    assert "filled 80 cell(s) in 4 row(s) with the VAE's pseudo-Gibbs sampling" in outcome.out
+    lines = (work / "filled.csv").read_text().splitlines()
+    assert lines[0] == header and len(lines) == 7
+    assert lines[5:] == text.splitlines()[5:]  # complete images come back unchanged
+    for line, row in zip(lines[1:5], cells[:4], strict=True):
+        written = line.split(",")
+        for cell, given in zip(written, row, strict=True):
+            if given:
+                assert cell == given
+            else:  # a Bernoulli decoder's mean, back in grey levels 0..16
+                assert 0.0 <= float(cell) <= 16.0
 
 
 def test_impute_refuses_when_the_training_data_changed(

@@ -38,7 +38,9 @@ def test_impute_fills_only_missing_cells_and_beats_column_means(
     with source.open("w", newline="") as handle:
         csv.writer(handle).writerows([header, *cells])
 
-    assert run_cli("impute", str(blobs_run), "--input", str(source), "-o", str(target))[0] == 0
+    code, out, _ = run_cli("impute", str(blobs_run), "--input", str(source), "-o", str(target))
+    assert code == 0
+    assert "with the mixture's conditional means (closed-form Gaussian conditioning)" in out
 
     with target.open(newline="") as handle:
         written = list(csv.reader(handle))
@@ -58,11 +60,15 @@ def test_impute_fills_only_missing_cells_and_beats_column_means(
     assert mixture_error < 0.5 * mean_error, (mixture_error, mean_error)
 
 
-def test_impute_refuses_a_model_that_cannot(tmp_path, run_cli) -> None:
-    run_dir = tmp_path / "vae"
-    overrides = ["evaluation.importance_samples=4"]
-    train(ROOT / "specs" / "vae_moons.yaml", overrides, epochs=1, run_dir=run_dir, quiet=True)
-    (tmp_path / "in.csv").write_text("a,b\n1.0,\n")
-    code, _, err = run_cli("impute", str(run_dir), "--input", str(tmp_path / "in.csv"), "-o", "x")
+def test_the_iterative_methods_options_are_refused_for_a_mixture(
+    blobs_run, tmp_path, run_cli
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text(",".join(f"x{j}" for j in range(16)) + "\n" + "1.0," * 15 + "\n")
+    args = ("impute", str(blobs_run), "--input", str(source), "-o", str(tmp_path / "out.csv"))
+    code, _, err = run_cli(*args, "--iterations", "5", "--seed", "1")
     assert code == 1
-    assert "only a mixture model can impute" in err
+    said = " ".join(err.split())
+    assert "--iterations, --seed do not apply to a mixture model" in said
+    assert "exact: no options" in said
+    assert not (tmp_path / "out.csv").exists()
