@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from gencompile.compiler.applications import application_arguments, application_steps
 from gencompile.compiler.layers import LAYER_TYPES, infer
 from gencompile.compiler.plan import InputPlan, LayerPlan, NetworkPlan, PathKey, Shape, Step
 from gencompile.compiler.shapes import ShapeError, fmt
@@ -37,6 +38,11 @@ class NetworkBuilder:
         self.counters: dict[str, int] = {}
         self.custom_imports: list[tuple[str, str, str]] = []
         self.frozen = False  # the spec network's `freeze: true`
+        # (input variable, the data's preprocessing scale or None) of a network reading the
+        # data's images, set by the family: where a keras_application may stand.
+        self.image_input: tuple[str, tuple[float, float] | None] | None = None
+        self.has_application = False
+        self.application_weights: dict[str, str] = {}  # layer name -> weights file
 
     # -- naming -----------------------------------------------------------------------------
     def reserve(self, names: list[str]) -> None:
@@ -115,16 +121,25 @@ class NetworkBuilder:
         output_shape, params = infer(layer, shape)
         record = LAYER_TYPES[layer.type]
         args = record.arguments(layer)
+        cls = record.cls or ""
+        default_name = layer.type
         if layer.type == "spectral_norm":
             inner = layer.layer
             args[0] = ("layer", self._plan(inner, shape, inner.type, _inner(path)))
-        if layer.name is None:
-            name = self.unique(layer.type)
+        elif layer.type == "keras_application":
+            args = application_arguments(layer, shape)
+            cls, default_name = f"keras.applications.{layer.application}", layer.application.lower()
+        if layer.name is None and layer.type == "keras_application":
+            name = (
+                default_name if default_name not in self.used_names else self.unique(default_name)
+            )
+            self.used_names.add(name)
+        elif layer.name is None:
+            name = self.unique(default_name)
         else:
             name = layer.name
             self.used_names.add(name)
         regularizer = self.regularizer if record.regularized else None
-        cls = record.cls or ""
         return LayerPlan(
             kind, cls, tuple(args), name, output_shape, params, record.positional, regularizer, path
         )
@@ -163,6 +178,9 @@ class NetworkBuilder:
         for layer, layer_path in zip(layers, paths, strict=True):
             if layer.type == "residual":
                 var, shape = self._residual(layer, layer_path, var, shape, frozen)
+                continue
+            if layer.type == "keras_application":
+                var, shape = application_steps(self, layer, layer_path, var, shape, frozen)
                 continue
             if self.spectral_norm and layer.type in SPECTRAL_NORM_WRAPS:
                 layer = spectrally_normalized(layer)
@@ -206,6 +224,7 @@ class NetworkBuilder:
             outputs,
             tuple(dict.fromkeys(self.custom_imports)),
             self.frozen,
+            application_weights=tuple(self.application_weights.items()),
         )
 
 

@@ -17,16 +17,19 @@ from pydantic import (
     model_validator,
 )
 
+from gencompile.spec.applications import APPLICATIONS, application_weights
 from gencompile.spec.base import (
     Activation,
     AsTuple,
     FieldError,
+    HintedError,
     Identifier,
     PositiveFloat,
     PositiveInt,
     Probability,
     StrictModel,
 )
+from gencompile.spec.diagnostics import did_you_mean
 
 IntOrPair = PositiveInt | Annotated[tuple[PositiveInt, PositiveInt], AsTuple]
 Padding = Literal["same", "valid"]
@@ -229,6 +232,43 @@ class SpectralNorm(LayerBase):
     power_iterations: PositiveInt = 1
 
 
+class KerasApplication(LayerBase):
+    """A keras.applications network without its classifier (include_top=False), as the body
+    of an encoder (vae) or a discriminator (gan): its first layer, reading the data's images.
+    """
+
+    type: Literal["keras_application"]
+    application: str = Field(description=f"One of {', '.join(APPLICATIONS)}.")
+    weights: str | None = Field(
+        description="none: random initial weights; or a local weights file (.h5 or "
+        ".weights.h5, e.g. keras' `..._notop.h5` ImageNet file) loaded when training starts. "
+        "`imagenet` (a download) is refused: this machine may be offline."
+    )
+    pooling: Literal["avg", "max"] | None = Field(
+        "avg", description="Global pooling of the last feature map; null: keep the map."
+    )
+    resize: Annotated[tuple[PositiveInt, PositiveInt], AsTuple] | None = Field(
+        None,
+        description="[height, width] the images are resized to first (keras.layers.Resizing); "
+        "the applications need at least 32x32.",
+    )
+
+    @field_validator("application")
+    @classmethod
+    def _known_application(cls, value: str) -> str:
+        if value not in APPLICATIONS:
+            hint = did_you_mean(value, APPLICATIONS) or f"use one of {', '.join(APPLICATIONS)}"
+            raise HintedError(
+                f"unknown application '{value}'; expected one of {', '.join(APPLICATIONS)}", hint
+            )
+        return value
+
+    @field_validator("weights")
+    @classmethod
+    def _local_weights(cls, value: str | None) -> str | None:
+        return application_weights(value)
+
+
 _REF_PATTERN = re.compile(
     r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*"
 )
@@ -295,6 +335,7 @@ Layer = Annotated[
     | TransformerBlock
     | Residual
     | SpectralNorm
+    | KerasApplication
     | Custom,
     Field(discriminator="type"),
 ]
