@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gencompile.compiler.plan import PathKey, Shape
 from gencompile.compiler.shapes import ShapeError, known, require_rank
+from gencompile.spec.applications import DOWNLOADS
 
 if TYPE_CHECKING:
     from gencompile.compiler.networks import NetworkBuilder
@@ -147,6 +149,14 @@ def application_steps(
     call_args = (("training", False),) if keep_statistics else ()
     var = net.add("h", plan, (var,), call_args=call_args)
     if pretrained:
+        if not Path(layer.weights).expanduser().is_file():  # as the runtime reads it
+            net.report(
+                (*path, "weights"),
+                f"no weights file {layer.weights} (paths are relative to the working "
+                "directory)",
+                f"download the application's `..._notop.h5` file under {DOWNLOADS} on a "
+                "machine that is online and give its path, or set weights: none",
+            )
         net.application_weights[plan.name] = layer.weights
     return var, plan.output_shape
 
