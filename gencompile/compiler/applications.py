@@ -152,8 +152,7 @@ def application_steps(
         if not Path(layer.weights).expanduser().is_file():  # as the runtime reads it
             net.report(
                 (*path, "weights"),
-                f"no weights file {layer.weights} (paths are relative to the working "
-                "directory)",
+                f"no weights file {layer.weights} (paths are relative to the working directory)",
                 f"download the application's `..._notop.h5` file under {DOWNLOADS} on a "
                 "machine that is online and give its path, or set weights: none",
             )

@@ -228,6 +228,20 @@ class NetworkBuilder:
         )
 
 
+def freeze_preset(net: NetworkBuilder, spec_net: Any, path: PathKey, low: Any) -> None:
+    """`freeze: true` on a family's only network (a denoiser, a language model): frozen
+    until training.fine_tune unfreezes it; frozen for good nothing would train."""
+    net.frozen = bool(spec_net.freeze)
+    fine_tune = low.spec.training.fine_tune
+    if net.frozen and (fine_tune is None or fine_tune.unfreeze_after_epochs is None):
+        net.report(
+            (*path, "freeze"),
+            f"freezing the {net.name}, the model's only network, leaves nothing to train",
+            "unfreeze it on a schedule (training.fine_tune: {unfreeze_after_epochs: N}) or "
+            "remove freeze",
+        )
+
+
 SPECTRAL_NORM_WRAPS = ("dense", "conv1d", "conv2d", "conv2d_transpose")
 
 

@@ -342,6 +342,16 @@ Layer = Annotated[
 Residual.model_rebuild()
 
 
+class Freezable(StrictModel):
+    """A network preset (a denoiser, a language model) that `freeze: true` can freeze whole."""
+
+    freeze: bool = Field(
+        False,
+        description="true: every weight of the network is frozen (its batch_norm layers run "
+        "in inference mode); with training.fine_tune.unfreeze_after_epochs, until then.",
+    )
+
+
 class Network(StrictModel):
     """A hidden body: either explicit `layers` or the shorthand `mlp: [units, ...]`."""
 

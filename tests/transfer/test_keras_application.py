@@ -364,3 +364,57 @@ def test_a_missing_weights_file_stops_the_run_with_advice(tmp_path: Path) -> Non
     keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save_weights(wrong)
     with pytest.raises(RunError, match="without its classifier"):
         load_application_weights(holder, {"encoder": {"mobilenetv2": str(wrong)}})
+
+
+# -- the gradient monitor and frozen networks ------------------------------------------------
+
+
+def test_the_gradient_monitor_skips_a_network_frozen_on_purpose() -> None:
+    keras = pytest.importorskip("keras")
+    from gencompile.runtime.callbacks import GradientMonitor
+
+    def network() -> keras.Model:
+        return keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+
+    gan = type("GAN", (), {"generator": network(), "discriminator": network()})()
+    gan.generator.trainable = False  # freeze: true: its gradient list is empty, its norm 0
+    said: list[str] = []
+    monitor = GradientMonitor(warn=said.append)
+    monitor.set_model(gan)
+    monitor.on_epoch_end(0, {"g_grad_norm": 0.0, "d_grad_norm": 1e-9})
+    assert len(said) == 1 and said[0].startswith("d_grad_norm fell to 1.0e-09 at epoch 1")
+    gan.generator.trainable = True  # a trainable network's zero norm is still a warning
+    monitor.on_epoch_end(1, {"g_grad_norm": 0.0})
+    assert len(said) == 2 and said[1].startswith("g_grad_norm fell to 0.0e+00 at epoch 2")
+
+
+# -- freeze: true on the network presets (a denoiser, a language model) ----------------------
+
+PRESETS = [
+    ("diffusion_ring8.yaml", "denoiser: {type: mlp,", "denoiser: {freeze: true, type: mlp,"),
+    ("charlm_arithmetic.yaml", "network: {type: lstm,", "network: {freeze: true, type: lstm,"),
+]
+
+
+@pytest.mark.parametrize(("spec", "before", "after"), PRESETS)
+def test_a_preset_network_freezes_until_a_schedule_unfreezes_it(
+    spec: str, before: str, after: str
+) -> None:
+    text = (Path(__file__).parents[2] / "specs" / spec).read_text()
+    assert before in text
+    frozen = text.replace(before, after)
+    [problem] = problems(frozen)
+    assert ".freeze: freezing the " in problem
+    assert "the model's only network, leaves nothing to train (unfreeze it on a schedule" in (
+        problem
+    )
+    scheduled = frozen.replace(
+        "training:\n", "training:\n  fine_tune: {unfreeze_after_epochs: 2}\n"
+    )
+    plan, files = compiled(scheduled)
+    [network] = plan.networks
+    assert network.frozen and network.frozen_until == 2
+    assert plan.training["fine_tune"]["frozen"] == [network.name]
+    assert (
+        "# Frozen for the first 2 epochs (training.fine_tune)" in files[f"{plan.package}/model.py"]
+    )
