@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from gencompile.compiler.plan import PathKey, Shape
 from gencompile.compiler.shapes import ShapeError, known, require_rank
-from gencompile.spec.applications import DOWNLOADS
+from gencompile.spec.applications import download_hint
 
 if TYPE_CHECKING:
     from gencompile.compiler.networks import NetworkBuilder
@@ -153,8 +153,7 @@ def application_steps(
             net.report(
                 (*path, "weights"),
                 f"no weights file {layer.weights} (paths are relative to the working directory)",
-                f"download the application's `..._notop.h5` file under {DOWNLOADS} on a "
-                "machine that is online and give its path, or set weights: none",
+                f"{download_hint(layer.application)}, or set weights: none",
             )
         net.application_weights[plan.name] = layer.weights
     return var, plan.output_shape

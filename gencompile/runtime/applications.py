@@ -14,7 +14,7 @@ import keras
 
 from gencompile.errors import RunError
 
-DOWNLOADS = "https://storage.googleapis.com/tensorflow/keras-applications/"
+DOWNLOADS = "https://storage.googleapis.com/tensorflow/keras-applications/"  # and README
 
 
 def load_application_weights(model: keras.Model, files: dict[str, dict[str, str]]) -> None:

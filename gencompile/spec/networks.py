@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from gencompile.spec.applications import APPLICATIONS, application_weights
+from gencompile.spec.applications import APPLICATIONS, application_weights, refuse_imagenet
 from gencompile.spec.base import (
     Activation,
     AsTuple,
@@ -241,8 +241,9 @@ class KerasApplication(LayerBase):
     application: str = Field(description=f"One of {', '.join(APPLICATIONS)}.")
     weights: str | None = Field(
         description="none: random initial weights; or a local weights file (.h5 or "
-        ".weights.h5, e.g. keras' `..._notop.h5` ImageNet file) loaded when training starts. "
-        "`imagenet` (a download) is refused: this machine may be offline."
+        ".weights.h5, e.g. keras' `..._notop.h5` ImageNet file; relative to the working "
+        "directory) loaded when a run starts. `imagenet` (a download) is refused: builds "
+        "work offline."
     )
     pooling: Literal["avg", "max"] | None = Field(
         "avg", description="Global pooling of the last feature map; null: keep the map."
@@ -267,6 +268,13 @@ class KerasApplication(LayerBase):
     @classmethod
     def _local_weights(cls, value: str | None) -> str | None:
         return application_weights(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_download(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("application"), str):
+            refuse_imagenet(data["application"], data.get("weights"))
+        return data
 
 
 _REF_PATTERN = re.compile(
