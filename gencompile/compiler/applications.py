@@ -1,12 +1,12 @@
 """`type: keras_application`: a keras.applications network as the body of an encoder or a
 discriminator: what the compiler knows of each application, without Keras.
 
-`NetworkBuilder._application` lowers the layer to explicit steps: a network that reads the data's images gets, in order: an optional `layers.Resizing`, the
-grey channel repeated three times (`layers.Concatenate`), a `layers.Rescaling` from the
-spec's preprocessing scale to pixels in [0, 255], then the application itself, whose
-statement (`emit.application_statement`) also writes its own `preprocess_input`. Keras is
-not imported here: what the compiler needs of each application is in `APPLICATION_TABLE`,
-checked against Keras by a test.
+`NetworkBuilder._application` lowers the layer to explicit steps. A network that reads the
+data's images gets, in order: an optional `layers.Resizing`, the grey channel repeated
+three times (`layers.Concatenate`), a `layers.Rescaling` from the spec's preprocessing
+scale to pixels in [0, 255], then the application itself, whose statement
+(`emit.application_statement`) also writes its own `preprocess_input`. What the compiler
+needs of each application is in `APPLICATION_TABLE`, checked against Keras by a test.
 """
 
 from __future__ import annotations
