@@ -13,15 +13,18 @@ import keyword
 import math
 import re
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from gencompile.compiler.applications import APPLICATION_TABLE
 from gencompile.compiler.plan import LayerPlan, Step
 from gencompile.errors import GencompileError
 from gencompile.markdown import markdown_text
 from gencompile.package_data import package_folder
+from gencompile.spec.loader import format_path
 
 LINE_LENGTH = 100  # generated projects' ruff line length, as in gencompile itself
 INDENT = "    "
@@ -186,6 +189,8 @@ def statement(step: Step, indent: int = 1) -> str:
     inputs = [ident(v) for v in step.inputs]
     if step.layer is None:
         return f"{ident(step.target)} = {inputs[0]}"
+    if step.layer.kind == "keras_application":
+        return application_statement(step, indent)
     call = f"[{', '.join(inputs)}]" if step.packed else ", ".join(inputs)
     call += "".join(f", {ident(k)}={literal(v)}" for k, v in step.call_args)
     target = f"{ident(step.target)} = "
@@ -195,6 +200,49 @@ def statement(step: Step, indent: int = 1) -> str:
     if _fits(indent, opening):  # ruff splits the last brackets first
         return f"{opening}\n{INDENT * (indent + 1)}{call}\n{INDENT * indent})"
     return f"{target}{_split_constructor(step.layer, indent)}({call})"
+
+
+def application_statement(step: Step, indent: int = 1) -> str:
+    """A keras.applications body as keras.io's transfer-learning example writes it: its own
+    preprocess_input, `base_model = ...`, its freeze, and its call (several lines)."""
+    layer = step.layer
+    assert layer is not None
+    name = ident(layer.cls).split(".")[-1]
+    module = ident(APPLICATION_TABLE[name].module)
+    target, given = ident(step.target), ident(step.inputs[0])
+    frozen_in_keras = ("trainable", False) in layer.args
+    plan = replace(layer, args=tuple(a for a in layer.args if a[0] != "trainable"))
+    origin = prose(format_path(layer.source)) if layer.source else name
+    if layer.pretrained:
+        weights = f"# train.py loads its weights from the file given in {origin}.weights."
+    else:
+        weights = "# Its weights start random (weights: none)."
+    lines = [
+        f"# {name} from keras.applications, without its classifier (include_top=False).",
+        "# It reads pixels in [0, 255] through its own preprocess_input.",
+        weights,
+        f"{target} = keras.applications.{module}.preprocess_input({given})",
+    ]
+    opening = f"base_model = {constructor(plan)}"
+    if not _fits(indent, opening):
+        opening = f"base_model = {_split_constructor(plan, indent)}"
+    lines.append(opening)
+    if frozen_in_keras:
+        lines += [
+            "# Frozen (trainable: false): no gradient step changes its weights.",
+            "base_model.trainable = False",
+        ]
+    elif not layer.trainable:
+        lines.append("# Frozen by a learning rate of 0 until training.fine_tune unfreezes it.")
+    call = f"{target} = base_model({target}"
+    if step.call_args:
+        lines += [
+            "# training=False: its batch-norm layers keep their moving statistics, as Keras",
+            "# advises for a pretrained or frozen body (even once it is unfrozen).",
+        ]
+        call += "".join(f", {ident(k)}={literal(v)}" for k, v in step.call_args)
+    lines.append(call + ")")
+    return ("\n" + INDENT * indent).join(lines)
 
 
 _CLOSING = {")": "(", "]": "[", "}": "{"}

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gencompile.compiler.applications import infer_application
 from gencompile.compiler.plan import Shape
 from gencompile.compiler.shapes import (
     ShapeError,
@@ -313,7 +314,9 @@ LAYER_TYPES: dict[str, LayerType] = {
         1,
         {"power_iterations": 1},
     ),
-    # Built by NetworkBuilder itself: the user's class, and `skip + body(skip)`.
+    # Built by NetworkBuilder itself: the user's class, `skip + body(skip)`, and an
+    # application with the steps before it (gencompile.compiler.applications).
     "custom": LayerType(None, _custom),
+    "keras_application": LayerType(None, infer_application),
     "residual": LayerType("layers.Add", _residual),
 }

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+from gencompile.compiler.applications import (
+    application_arguments,
+    image_size,
+    pixel_rescaling,
+)
 from gencompile.compiler.layers import LAYER_TYPES, infer
 from gencompile.compiler.plan import InputPlan, LayerPlan, NetworkPlan, PathKey, Shape, Step
 from gencompile.compiler.shapes import ShapeError, fmt
+from gencompile.spec.applications import download_hint
 from gencompile.spec.networks import Dense, Dropout, Flatten, SpectralNorm
 
 
@@ -37,6 +44,11 @@ class NetworkBuilder:
         self.counters: dict[str, int] = {}
         self.custom_imports: list[tuple[str, str, str]] = []
         self.frozen = False  # the spec network's `freeze: true`
+        # (input variable, the data's preprocessing scale or None) of a network reading the
+        # data's images, set by the family: where a keras_application may stand.
+        self.image_input: tuple[str, tuple[float, float] | None] | None = None
+        self.has_application = False
+        self.application_weights: dict[str, str] = {}  # layer name -> weights file
 
     # -- naming -----------------------------------------------------------------------------
     def reserve(self, names: list[str]) -> None:
@@ -115,16 +127,25 @@ class NetworkBuilder:
         output_shape, params = infer(layer, shape)
         record = LAYER_TYPES[layer.type]
         args = record.arguments(layer)
+        cls = record.cls or ""
+        default_name = layer.type
         if layer.type == "spectral_norm":
             inner = layer.layer
             args[0] = ("layer", self._plan(inner, shape, inner.type, _inner(path)))
-        if layer.name is None:
-            name = self.unique(layer.type)
+        elif layer.type == "keras_application":
+            args = application_arguments(layer, shape)
+            cls, default_name = f"keras.applications.{layer.application}", layer.application.lower()
+        if layer.name is None and layer.type == "keras_application":
+            name = (
+                default_name if default_name not in self.used_names else self.unique(default_name)
+            )
+            self.used_names.add(name)
+        elif layer.name is None:
+            name = self.unique(default_name)
         else:
             name = layer.name
             self.used_names.add(name)
         regularizer = self.regularizer if record.regularized else None
-        cls = record.cls or ""
         return LayerPlan(
             kind, cls, tuple(args), name, output_shape, params, record.positional, regularizer, path
         )
@@ -164,6 +185,9 @@ class NetworkBuilder:
             if layer.type == "residual":
                 var, shape = self._residual(layer, layer_path, var, shape, frozen)
                 continue
+            if layer.type == "keras_application":
+                var, shape = self._application(layer, layer_path, var, shape, frozen)
+                continue
             if self.spectral_norm and layer.type in SPECTRAL_NORM_WRAPS:
                 layer = spectrally_normalized(layer)
             try:
@@ -197,6 +221,81 @@ class NetworkBuilder:
         add = LayerPlan("residual", "layers.Add", (), name, shape, 0, 0, None, path)
         return self.add("h", add, (skip, out), packed=True), shape
 
+    def _application(
+        self, layer: Any, path: PathKey, var: str, shape: Shape, frozen: bool
+    ) -> tuple[str, Shape]:
+        """A keras_application with the steps before it (gencompile.compiler.applications):
+        resize, grey to RGB, data to pixels in [0, 255]; returns its output and shape."""
+        if self.image_input is None or var != self.image_input[0]:
+            raise self._refuse(
+                path,
+                "a keras_application reads the data's images: it must be the first layer of "
+                "an encoder (vae) or of an unconditional discriminator (gan)",
+                "move it first, or describe this network with other layers",
+            )
+        scale = self.image_input[1]
+        if scale is None:
+            raise self._refuse(
+                path,
+                f"{layer.application} reads pixels in [0, 255], which the data's "
+                "preprocessing does not map to: it gives no range",
+                "set data.preprocessing: {scale: [0.0, 1.0]} (or [-1.0, 1.0])",
+            )
+        if self.has_application:  # the builder's code names it `base_model`
+            raise self._refuse(
+                path, "one keras_application per network", "use one application per network"
+            )
+        self.has_application = True
+        try:
+            height, width, channels = image_size(layer, shape)
+        except ShapeError as err:
+            self.report(path, str(err), None)
+            raise
+        if layer.resize is not None:
+            args = (("height", height), ("width", width))
+            size = (height, width, channels)
+            resize = self.layer(
+                "resizing", "layers.Resizing", args, size, 0, self._fresh("resizing"), 2
+            )
+            var = self.add("h", resize, (var,))
+        rgb = (height, width, 3)
+        if channels == 1:  # written out: the application's first kernels read R, G and B
+            grey = self.layer(
+                "grey_to_rgb", "layers.Concatenate", (), rgb, 0, self._fresh("grey_to_rgb")
+            )
+            var = self.add("h", grey, (var, var, var), packed=True)
+        factor, offset = pixel_rescaling(scale)
+        args = (("scale", factor), *((("offset", offset),) if offset else ()))
+        rescale = self.layer(
+            "to_pixels", "layers.Rescaling", args, rgb, 0, self._fresh("to_pixels"), 1
+        )
+        var = self.add("h", rescale, (var,))
+        pretrained = layer.weights is not None
+        plan = replace(self.from_spec(layer, rgb, path, frozen), pretrained=pretrained)
+        # A frozen or pretrained body keeps its batch-norm layers in inference mode, as
+        # Keras advises (even once unfrozen for fine-tuning): it is called with training=False.
+        keep_statistics = pretrained or frozen or self.frozen or not layer.trainable
+        call_args = (("training", False),) if keep_statistics else ()
+        var = self.add("h", plan, (var,), call_args=call_args)
+        if pretrained:
+            if not Path(layer.weights).expanduser().is_file():  # as the runtime reads it
+                self.report(
+                    (*path, "weights"),
+                    f"no weights file {layer.weights} (paths are relative to the working "
+                    "directory)",
+                    f"{download_hint(layer.application)}, or set weights: none",
+                )
+            self.application_weights[plan.name] = layer.weights
+        return var, plan.output_shape
+
+    def _fresh(self, name: str) -> str:
+        """`name` itself while the network has no layer of that name (one application each)."""
+        return name if name not in self.used_names else self.unique(name)
+
+    def _refuse(self, path: PathKey, message: str, hint: str) -> ShapeError:
+        self.report(path, message, hint)
+        return ShapeError(message)
+
     def build(self, doc: str, outputs: tuple[str, ...]) -> NetworkPlan:
         return NetworkPlan(
             self.name,
@@ -206,6 +305,21 @@ class NetworkBuilder:
             outputs,
             tuple(dict.fromkeys(self.custom_imports)),
             self.frozen,
+            application_weights=tuple(self.application_weights.items()),
+        )
+
+
+def freeze_preset(net: NetworkBuilder, spec_net: Any, path: PathKey, low: Any) -> None:
+    """`freeze: true` on a family's only network (a denoiser, a language model): frozen
+    until training.fine_tune unfreezes it; frozen for good nothing would train."""
+    net.frozen = bool(spec_net.freeze)
+    fine_tune = low.spec.training.fine_tune
+    if net.frozen and (fine_tune is None or fine_tune.unfreeze_after_epochs is None):
+        net.report(
+            (*path, "freeze"),
+            f"freezing the {net.name}, the model's only network, leaves nothing to train",
+            "unfreeze it on a schedule (training.fine_tune: {unfreeze_after_epochs: N}) or "
+            "remove freeze",
         )
 
 

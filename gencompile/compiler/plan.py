@@ -32,6 +32,7 @@ class LayerPlan:
     regularizer: tuple[float, float] | None = None  # (l1, l2) kernel regularizer
     source: PathKey | None = None  # where the spec wrote it (None: appended by the compiler)
     trainable: bool = True  # false: `trainable: false` on it or on its residual block
+    pretrained: bool = False  # a keras_application whose weights train.py loads from a file
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,8 @@ class NetworkPlan:
     frozen: bool = False  # `freeze: true`: every weight, heads included
     # training.fine_tune.unfreeze_after_epochs: frozen (learning rate 0) only until then
     frozen_until: int | None = None
+    # (layer name, weights file) of its keras_application layers with pretrained weights
+    application_weights: tuple[tuple[str, str], ...] = ()
 
     @property
     def builder(self) -> str:
@@ -123,6 +126,15 @@ class ProjectPlan(Generic[ModelPlanT]):
         """`from module import Class as alias` lines for custom layers (opt-in only)."""
         found = (item for network in self.networks for item in network.custom_imports)
         return tuple(dict.fromkeys(found))
+
+    @property
+    def application_weights(self) -> dict[str, dict[str, str]]:
+        """Network -> {keras_application layer -> weights file} that train.py loads."""
+        return {
+            network.name: dict(network.application_weights)
+            for network in self.networks
+            if network.application_weights
+        }
 
     @property
     def uses_regularizers(self) -> bool:

@@ -251,11 +251,18 @@ class CheckpointKeeper(keras.callbacks.Callback):
         self._saved_at = self.clock()
 
 
+# The network whose gradients a logged norm measures: a GAN's two networks; any other key
+# measures the whole model.
+GRAD_NORM_NETWORKS = {"d_grad_norm": "discriminator", "g_grad_norm": "generator"}
+
+
 class GradientMonitor(keras.callbacks.Callback):
     """Warn, in plain words, when a logged `*grad_norm` explodes or vanishes.
 
     Templates log gradient norms as metrics; this reads them at epoch end and warns once per
-    key and kind, so a long run does not repeat the same advice every epoch.
+    key and kind, so a long run does not repeat the same advice every epoch. A network
+    frozen on purpose (no trainable weights: `freeze: true`) has a norm of 0 that is no
+    sign of trouble, so it is not warned about.
     """
 
     def __init__(
@@ -283,7 +290,7 @@ class GradientMonitor(keras.callbacks.Callback):
                     f"{key} reached {value:.1e} at epoch {epoch + 1}: gradients are exploding; "
                     "lower the learning rate or set clipnorm"
                 )
-            elif value < self.vanish:
+            elif value < self.vanish and not self._frozen(key):
                 kind = "vanishing"
                 advice = (
                     f"{key} fell to {value:.1e} at epoch {epoch + 1}: gradients are vanishing; "
@@ -294,6 +301,14 @@ class GradientMonitor(keras.callbacks.Callback):
             if (key, kind) not in self._warned:
                 self._warned.add((key, kind))
                 self.warn(advice)
+
+    def _frozen(self, key: str) -> bool:
+        """Whether the network the norm measures has no trainable weights."""
+        model = getattr(self, "_model", None)  # None until fit sets it
+        if model is None:
+            return False
+        network = getattr(model, GRAD_NORM_NETWORKS.get(key, ""), model)
+        return not network.trainable_weights
 
 
 class SamplePictures(keras.callbacks.Callback):

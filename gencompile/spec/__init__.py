@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from gencompile.errors import Problem, SpecError
-from gencompile.spec.checks import run_checks
+from gencompile.spec.checks import application_weights_files, run_checks
 from gencompile.spec.diagnostics import model_at, problems_from_validation
 from gencompile.spec.loader import (
     Marks,
@@ -86,6 +86,7 @@ def _file_paths(spec: Spec) -> list[tuple[PathKey, str]]:
     init_from = getattr(spec.model, "init_from", None)  # a registered family may lack it
     if init_from is not None:
         found.append((("model", "init_from", init_from.key), init_from.path))
+    found.extend(application_weights_files(spec))
     return found
 
 

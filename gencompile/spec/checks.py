@@ -16,7 +16,7 @@ from gencompile.spec.diagnostics import did_you_mean
 from gencompile.spec.evaluation import HELDOUT_METRICS, METRIC_DATA
 from gencompile.spec.families.autoregressive import check_autoregressive
 from gencompile.spec.loader import Marks, PathKey
-from gencompile.spec.networks import Network, Residual
+from gencompile.spec.networks import KerasApplication, Network, Residual
 from gencompile.spec.root import Spec
 
 # Built-in data sets with class labels, and how many classes they have (None: from args).
@@ -225,6 +225,16 @@ def _walk_layers(layers: list[Any], path: PathKey) -> Iterator[tuple[PathKey, An
         yield (*path, i), layer
         if isinstance(layer, Residual):
             yield from _walk_layers(layer.layers, (*path, i, "layers"))
+
+
+def application_weights_files(spec: Spec) -> list[tuple[PathKey, str]]:
+    """The weights files of the spec's keras_application layers, with their paths."""
+    return [
+        ((*layer_path, "weights"), layer.weights)
+        for path, network in _network_fields(spec)
+        for layer_path, layer in _walk_layers(network.layers or [], (*path, "layers"))
+        if isinstance(layer, KerasApplication) and layer.weights is not None
+    ]
 
 
 def check_heldout_metrics(spec: Spec) -> Found:

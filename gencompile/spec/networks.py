@@ -17,16 +17,19 @@ from pydantic import (
     model_validator,
 )
 
+from gencompile.spec.applications import APPLICATIONS, application_weights, refuse_imagenet
 from gencompile.spec.base import (
     Activation,
     AsTuple,
     FieldError,
+    HintedError,
     Identifier,
     PositiveFloat,
     PositiveInt,
     Probability,
     StrictModel,
 )
+from gencompile.spec.diagnostics import did_you_mean
 
 IntOrPair = PositiveInt | Annotated[tuple[PositiveInt, PositiveInt], AsTuple]
 Padding = Literal["same", "valid"]
@@ -229,6 +232,51 @@ class SpectralNorm(LayerBase):
     power_iterations: PositiveInt = 1
 
 
+class KerasApplication(LayerBase):
+    """A keras.applications network without its classifier (include_top=False), as the body
+    of an encoder (vae) or a discriminator (gan): its first layer, reading the data's images.
+    """
+
+    type: Literal["keras_application"]
+    application: str = Field(description=f"One of {', '.join(APPLICATIONS)}.")
+    weights: str | None = Field(
+        description="none: random initial weights; or a local weights file (.h5 or "
+        ".weights.h5, e.g. keras' `..._notop.h5` ImageNet file; relative to the working "
+        "directory) loaded when a run starts. `imagenet` (a download) is refused: builds "
+        "work offline."
+    )
+    pooling: Literal["avg", "max"] | None = Field(
+        "avg", description="Global pooling of the last feature map; null: keep the map."
+    )
+    resize: Annotated[tuple[PositiveInt, PositiveInt], AsTuple] | None = Field(
+        None,
+        description="[height, width] the images are resized to first (keras.layers.Resizing); "
+        "the applications need at least 32x32.",
+    )
+
+    @field_validator("application")
+    @classmethod
+    def _known_application(cls, value: str) -> str:
+        if value not in APPLICATIONS:
+            hint = did_you_mean(value, APPLICATIONS) or f"use one of {', '.join(APPLICATIONS)}"
+            raise HintedError(
+                f"unknown application '{value}'; expected one of {', '.join(APPLICATIONS)}", hint
+            )
+        return value
+
+    @field_validator("weights")
+    @classmethod
+    def _local_weights(cls, value: str | None) -> str | None:
+        return application_weights(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_download(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("application"), str):
+            refuse_imagenet(data["application"], data.get("weights"))
+        return data
+
+
 _REF_PATTERN = re.compile(
     r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*"
 )
@@ -295,10 +343,21 @@ Layer = Annotated[
     | TransformerBlock
     | Residual
     | SpectralNorm
+    | KerasApplication
     | Custom,
     Field(discriminator="type"),
 ]
 Residual.model_rebuild()
+
+
+class Freezable(StrictModel):
+    """A network preset (a denoiser, a language model) that `freeze: true` can freeze whole."""
+
+    freeze: bool = Field(
+        False,
+        description="true: every weight of the network is frozen (its batch_norm layers run "
+        "in inference mode); with training.fine_tune.unfreeze_after_epochs, until then.",
+    )
 
 
 class Network(StrictModel):

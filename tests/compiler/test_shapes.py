@@ -230,6 +230,24 @@ CASES: list[tuple[str, str, dict[str, Any], tuple, tuple, int | None]] = [
         (3, 4),
         None,  # unknown: the compiler cannot count a user layer's weights
     ),
+    # MobileNetV2 without its classifier: a 1280-wide map of stride 32 (33 -> 2, 40 -> 2),
+    # the grey image read as RGB; counts checked against Keras in tests/transfer.
+    (
+        "keras-application-map",
+        "keras_application",
+        {"application": "MobileNetV2", "weights": "none", "pooling": None},
+        (33, 40, 1),
+        (2, 2, 1280),
+        2_257_984,
+    ),
+    (
+        "keras-application-resized",
+        "keras_application",
+        {"application": "VGG16", "weights": "none", "resize": [64, 48]},
+        (8, 8, 3),
+        (512,),
+        14_714_688,
+    ),
 ]
 
 
@@ -272,6 +290,13 @@ SHAPE_ERRORS = [
     ("pool-larger-than-input", "max_pool2d", {"pool_size": 5}, (4, 4, 1), "larger"),
     ("reshape-size", "reshape", {"target_shape": [3, 3]}, (8,), "preserve the number of values"),
     ("group-norm-channels", "group_norm", {"groups": 3}, (4, 4, 8), "divisible by 3"),
+    (
+        "application-too-small",
+        "keras_application",
+        {"application": "ResNet50", "weights": "none"},
+        (8, 8, 1),
+        "at least 32x32",
+    ),
     (
         "residual-changes-shape",
         "residual",

@@ -21,7 +21,7 @@ from typing import Any, TypedDict
 from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import Capabilities, Family, Refusal
 from gencompile.compiler.lowering import Lowering
-from gencompile.compiler.networks import NetworkBuilder
+from gencompile.compiler.networks import NetworkBuilder, freeze_preset
 from gencompile.compiler.plan import ExtraPlan, LayerPlan, NetworkPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import fmt, known
 from gencompile.datafiles import DataFileError
@@ -65,6 +65,7 @@ class AutoregressivePlan:
 def _text_network(low: Lowering, vocab: int, context_length: int) -> NetworkPlan:
     spec_net = low.family_model(AutoregressiveModel).network
     net = NetworkBuilder("network", low.regularizer(), low.report)
+    freeze_preset(net, spec_net, ("model", "network"), low)
     tokens = net.input("tokens", (None,), "int32")
     if spec_net.type == "transformer":
         h, shape = _transformer_body(net, spec_net, tokens, vocab, context_length)
@@ -153,6 +154,7 @@ def _pixelcnn_network(
     low: Lowering, spec_net: PixelCNNNetwork, shape: Shape, levels: int, bernoulli: bool
 ) -> NetworkPlan:
     net = NetworkBuilder("network", low.regularizer(), low.report)
+    freeze_preset(net, spec_net, ("model", "network"), low)
     h_, w_, c = known(shape, "pixelcnn")
     f, half = spec_net.filters, max(1, spec_net.filters // 2)
     x = net.input("x", shape)

@@ -22,7 +22,7 @@ from typing import Any
 from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import Capabilities, Family
 from gencompile.compiler.lowering import Lowering
-from gencompile.compiler.networks import NetworkBuilder
+from gencompile.compiler.networks import NetworkBuilder, freeze_preset
 from gencompile.compiler.plan import LayerPlan, NetworkPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import known, size
 from gencompile.spec.base import Activation
@@ -189,6 +189,7 @@ def _mlp(
     low: Lowering, denoiser: MLPDenoiser, data_shape: Shape, num_classes: int | None
 ) -> NetworkPlan:
     net = NetworkBuilder("denoiser", low.regularizer(), low.report)
+    freeze_preset(net, denoiser, ("model", "denoiser"), low)
     inputs = _inputs(net, data_shape, num_classes)
     features = _sinusoidal(net, inputs[1], denoiser.time_embedding)
     if num_classes is not None:
@@ -303,6 +304,7 @@ def _unet(
     widths = list(denoiser.widths)
     attention = list(denoiser.attention or [False] * len(widths))
     net = NetworkBuilder("denoiser", low.regularizer(), low.report)
+    freeze_preset(net, denoiser, ("model", "denoiser"), low)
     inputs = _inputs(net, data_shape, num_classes)
     embedding, dim = _time_embedding(net, denoiser, inputs, num_classes, 4 * widths[0])
     unet = _UNet(net, denoiser, embedding, dim)

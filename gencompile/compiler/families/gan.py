@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from gencompile.catalog.gan import LOSSES, PENALTIES, AdversarialLoss, GradientPenalty
+from gencompile.compiler.applications import data_scale
 from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import Family
 from gencompile.compiler.lowering import Lowering, type_first
@@ -202,6 +203,7 @@ def _discriminator(low: Lowering, data_shape: Shape, spectral_norm: bool) -> Net
     net = NetworkBuilder("discriminator", low.regularizer(), low.report, spectral_norm)
     net.reserve(DISCRIMINATOR_HEADS)
     x = net.input("x", data_shape)
+    net.image_input = (x, data_scale(low.spec))  # where a keras_application may read x
     h, shape = x, data_shape
     layers, _ = expand(model.discriminator, ("model", "discriminator"))
     if model.conditional is not None:

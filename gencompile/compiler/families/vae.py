@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from gencompile.compiler.applications import data_scale
 from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import Family
 from gencompile.compiler.lowering import Lowering
@@ -73,6 +74,7 @@ def _encoder(low: Lowering, data_shape: Shape, num_classes: int | None) -> Netwo
     net = NetworkBuilder("encoder", low.regularizer(), low.report)
     net.reserve(["z_mean", "z_log_var", "with_class", "features", "class_one_hot"])
     x = net.input("x", data_shape)
+    net.image_input = (x, data_scale(low.spec))  # where a keras_application may read x
     h, shape = net.body(model.encoder, ("model", "encoder"), x, data_shape)
     if len(shape) > 1:
         flatten = net.synth(Flatten(type="flatten", name="features"), shape, kind="flatten")

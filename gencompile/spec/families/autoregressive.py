@@ -22,6 +22,7 @@ from gencompile.spec.base import (
 )
 from gencompile.spec.data import is_text_source
 from gencompile.spec.evaluation import SAMPLE_METRICS
+from gencompile.spec.networks import Freezable
 from gencompile.spec.transfer import InitFrom
 
 
@@ -49,7 +50,7 @@ class WordTokenizer(StrictModel):
 Tokenizer = Annotated[CharTokenizer | ByteTokenizer | WordTokenizer, Field(discriminator="type")]
 
 
-class TransformerNetwork(StrictModel):
+class TransformerNetwork(Freezable):
     """Decoder-only transformer: causal self-attention blocks (pre-norm)."""
 
     type: Literal["transformer"]
@@ -71,7 +72,7 @@ class TransformerNetwork(StrictModel):
         return self
 
 
-class RecurrentNetwork(StrictModel):
+class RecurrentNetwork(Freezable):
     layers: PositiveInt = Field(1, description="Stacked recurrent layers.")
     units: PositiveInt = Field(256, description="Units of each recurrent layer.")
     embedding_dim: PositiveInt = Field(64, description="Size of the token embedding.")
@@ -108,7 +109,7 @@ class BernoulliPixels(StrictModel):
 PixelLikelihood = Annotated[CategoricalPixels | BernoulliPixels, Field(discriminator="type")]
 
 
-class PixelCNNNetwork(StrictModel):
+class PixelCNNNetwork(Freezable):
     """Masked convolutions: a type-A layer, then residual blocks of type-B layers."""
 
     type: Literal["pixelcnn"]

@@ -22,6 +22,7 @@ from gencompile.spec.base import (
     StrictModel,
 )
 from gencompile.spec.evaluation import SAMPLE_METRICS
+from gencompile.spec.networks import Freezable
 from gencompile.spec.transfer import InitFrom
 
 UnitFloat = Annotated[float, Field(gt=0, lt=1)]
@@ -48,7 +49,7 @@ class CosineSchedule(StrictModel):
 Schedule = Annotated[LinearSchedule | CosineSchedule, Field(discriminator="type")]
 
 
-class MLPDenoiser(StrictModel):
+class MLPDenoiser(Freezable):
     """Dense layers on [x_t, sinusoidal features of t] (vector data; images are flattened)."""
 
     type: Literal["mlp"]
@@ -61,7 +62,7 @@ class MLPDenoiser(StrictModel):
     activation: Activation = "silu"
 
 
-class UNetDenoiser(StrictModel):
+class UNetDenoiser(Freezable):
     """A small U-Net: residual blocks with group norm and the time embedding, per level."""
 
     type: Literal["unet"]
