@@ -95,6 +95,7 @@ def main() -> None:
                 ]
             )
     how = found["how"]["augmented_accuracy"]
+    trained_on = found["how"]["trtr_accuracy"]["examples"]
     table = harness.render_table(
         rows,
         ["model", "spec", "epochs", "TSTR", "TRTR", "TSTR / TRTR", "10 % real",
@@ -113,10 +114,10 @@ def main() -> None:
             "minutes are noisy, the accuracies are not)",
             "",
             "Accuracy on the real held-out split "
-            f"({how['test_split']['examples']} digits) of {how['classifier']} trained on: "
+            f"({how['reference']['examples']} digits) of {how['classifier']} trained on: "
             f"{how['samples']} samples of the model, balanced over the {how['classes']} "
-            f"classes (TSTR); the real training split ({how['train_split']['examples']} "
-            f"digits, TRTR); a stratified 10 % of it ({how['subset_examples']} digits, seed "
+            f"classes (TSTR); the real training split ({trained_on} "
+            f"digits, TRTR); a stratified 10 % of it ({how['examples']} digits, seed "
             f"{how['subset_seed']}) alone and with the {how['samples']} samples added. "
             "Computed by the `tstr` and `tstr_augmentation` metrics at the end of training; "
             "minutes: training, sampling and the classifiers together.",

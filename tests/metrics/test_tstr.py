@@ -203,11 +203,19 @@ def test_a_conditional_run_reports_accuracies(cvae_run) -> None:
         metrics["tstr_accuracy"] / metrics["trtr_accuracy"]
     )
     record = json.loads((cvae_run.run_dir / "metrics.json").read_text())
-    how = record["computed_with"]["augmented_accuracy"]
-    assert how["samples"] == how["train_split"]["examples"] == 1617  # as many as real training
-    assert how["test_split"] == {"split": "validation", "examples": 180}
-    assert how["subset_examples"] == 161 and how["subset_seed"] == 3  # the spec's seed
-    assert "LogisticRegression(lbfgs, max_iter=1000, random_state=0)" in how["classifier"]
+    how = record["computed_with"]
+    # as many samples as real training examples; all tested on the held-out split
+    assert how["tstr_accuracy"]["samples"] == how["trtr_accuracy"]["examples"] == 1617
+    assert how["trtr_accuracy"]["split"] == "train" and "samples" not in how["trtr_accuracy"]
+    assert how["tstr_accuracy"]["reference"] == {"split": "validation", "examples": 180}
+    augmented = how["augmented_accuracy"]
+    assert augmented["samples"] == 1617 and augmented["examples"] == 161  # 10 % of 1617
+    assert augmented["subset_of"] == 1617 and augmented["subset_seed"] == 3  # the spec's seed
+    assert "samples" not in how["subset_accuracy"]
+    assert how["subset_accuracy"]["examples"] == 161
+    assert "LogisticRegression(lbfgs, max_iter=1000, random_state=0)" in augmented["classifier"]
+    report = (cvae_run.run_dir / "report.md").read_text()
+    assert "| tstr_accuracy |" in report and "1617 samples vs 180 validation" in report
 
 
 def test_evaluate_gives_the_same_numbers_again(cvae_run) -> None:

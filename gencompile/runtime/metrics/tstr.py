@@ -235,24 +235,32 @@ def labelled_sample_metrics(
     real_test, test_how = real_split(data.x_val, data.y_val, data)
     classes = np.unique(real_train.y)
     synthetic = draw_labelled(model, balanced_labels(classes, len(real_train)), data)
+    # What each number was trained on: samples (`samples`) and/or real training examples
+    # (`split`, `examples`); all are tested on the held-out split (`reference`).
     common = {
         **classifier_description(),
-        "samples": len(synthetic),
-        "train_split": {"split": "train", **train_how},
-        "test_split": {"split": "validation", **test_how},
         "classes": len(classes),
+        "reference": {"split": "validation", **test_how},
     }
+    samples = {"samples": len(synthetic)}
+    real = {"split": "train", **train_how}
     if "tstr" in wanted:
         found = tstr_accuracies(synthetic, real_train, real_test)
-        for name, scored in (("tstr_accuracy", found.tstr), ("trtr_accuracy", found.trtr)):
-            metrics.add(name, scored.accuracy, {**common, "converged": scored.converged})
-        metrics.add("tstr_ratio", found.ratio, common)
+        tstr_how = {**common, **samples, "converged": found.tstr.converged}
+        metrics.add("tstr_accuracy", found.tstr.accuracy, tstr_how)
+        trtr_how = {**common, **real, "converged": found.trtr.converged}
+        metrics.add("trtr_accuracy", found.trtr.accuracy, trtr_how)
+        metrics.add("tstr_ratio", found.ratio, {**common, **samples, **real})
     if "tstr_augmentation" in wanted:
         augmented = augmentation_accuracies(synthetic, real_train, real_test, seed)
-        how = {**common, "subset_examples": augmented.subset_examples, "subset_seed": seed}
-        for name, scored in (
-            ("subset_accuracy", augmented.subset),
-            ("augmented_accuracy", augmented.augmented),
-        ):
-            metrics.add(name, scored.accuracy, {**how, "converged": scored.converged})
+        subset = {
+            "split": "train",
+            "examples": augmented.subset_examples,
+            "subset_of": len(real_train),
+            "subset_seed": seed,
+        }
+        subset_how = {**common, **subset, "converged": augmented.subset.converged}
+        metrics.add("subset_accuracy", augmented.subset.accuracy, subset_how)
+        both = {**common, **samples, **subset, "converged": augmented.augmented.converged}
+        metrics.add("augmented_accuracy", augmented.augmented.accuracy, both)
     return metrics
