@@ -22,21 +22,18 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from gencompile.errors import RunError
 from gencompile.progress import progress_bar
 from gencompile.runtime.metrics.results import Metrics
 from gencompile.runtime.splits import head
+
+if TYPE_CHECKING:  # scikit-learn is imported when a metric needs it: not by every run
+    from sklearn.pipeline import Pipeline
 
 LABELLED_SAMPLE_METRICS = ("tstr", "tstr_augmentation")  # the spec's names (a test checks)
 MAX_ITER = 1000
@@ -78,6 +75,10 @@ class Scored:
 
 def classifier() -> Pipeline:
     """The fixed classifier of every experiment: standardise, then logistic regression."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return make_pipeline(
         StandardScaler(), LogisticRegression(max_iter=MAX_ITER, random_state=CLASSIFIER_SEED)
     )
@@ -92,6 +93,9 @@ def classifier_description() -> dict[str, Any]:
 
 def train_and_test(train: Labelled, test: Labelled) -> Scored:
     """Accuracy on `test` of the classifier fitted on `train`."""
+    from sklearn.exceptions import ConvergenceWarning
+    from threadpoolctl import threadpool_limits
+
     if len(np.unique(train.y)) < 2:
         raise RunError("cannot train a classifier on one class: the training set needs two")
     model = classifier()
@@ -125,6 +129,8 @@ def tstr_accuracies(synthetic: Labelled, real_train: Labelled, real_test: Labell
 
 def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """Indices of a fixed stratified `fraction` of `labels` (scikit-learn's split, `seed`)."""
+    from sklearn.model_selection import train_test_split
+
     indices = np.arange(len(labels))
     try:
         chosen, _ = train_test_split(
