@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-scale bench-startup bench-anomaly bench-whole
+.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-scale bench-startup bench-anomaly bench-tstr bench-whole
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -69,6 +69,9 @@ bench-startup: $(STAMP)
 # Anomaly scores: VAE, flow, mixture, PixelCNN trained on digits 0-8; ROC AUC of the 9s.
 bench-anomaly: $(STAMP)
 	$(PY) benchmarks/anomaly_digits.py
+
+bench-tstr: $(STAMP)
+	$(PY) benchmarks/tstr_digits.py
 
 # `gencompile train SPEC` against a hand-written Keras script per family, each as one whole
 # process, 3 interleaved rounds (about 20 minutes); `--quick` for a smoke run.
