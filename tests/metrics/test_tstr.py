@@ -111,6 +111,16 @@ def test_a_class_too_small_for_the_subset_is_refused() -> None:
         stratified_subset(labels, 0.1, seed=0)
 
 
+def test_a_model_that_diverged_is_refused() -> None:
+    class Diverged:
+        def sample(self, n: int, labels: object) -> np.ndarray:
+            return np.full((n, 3), np.nan, np.float32)
+
+    data = SimpleNamespace(preprocessor=SimpleNamespace(inverse=lambda x: x))
+    with pytest.raises(RunError, match="samples hold NaN or infinite values"):
+        tstr.draw_labelled(Diverged(), balanced_labels(range(2), 4), data)
+
+
 def test_balanced_labels_cycle_through_the_classes() -> None:
     labels = balanced_labels(np.array([2, 5, 7]), 10)
     np.testing.assert_array_equal(labels, [2, 5, 7, 2, 5, 7, 2, 5, 7, 2])

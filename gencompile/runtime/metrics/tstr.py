@@ -118,7 +118,12 @@ class TSTR:
 
     @property
     def ratio(self) -> float:
-        return self.tstr.accuracy / self.trtr.accuracy if self.trtr.accuracy else float("nan")
+        if self.trtr.accuracy == 0:
+            raise RunError(
+                "tstr: the classifier trained on the real training split gets no held-out "
+                "example right, so tstr_ratio has no meaning; check the data's labels"
+            )
+        return self.tstr.accuracy / self.trtr.accuracy
 
 
 def tstr_accuracies(synthetic: Labelled, real_train: Labelled, real_test: Labelled) -> TSTR:
@@ -181,7 +186,13 @@ def draw_labelled(model: keras.Model, labels: np.ndarray, data: Any) -> Labelled
             drawn = model.sample(len(part), labels=keras.ops.convert_to_tensor(part, "int32"))
             chunks.append(np.asarray(keras.ops.convert_to_numpy(drawn), np.float32))
             update(start + len(part))
-    return Labelled(data.preprocessor.inverse(np.concatenate(chunks)), labels)
+    samples = data.preprocessor.inverse(np.concatenate(chunks))
+    if not np.isfinite(samples).all():
+        raise RunError(
+            "tstr: the model's samples hold NaN or infinite values, which no classifier can "
+            "train on; the model diverged: look at history.csv and train it again"
+        )
+    return Labelled(samples, labels)
 
 
 def model_classes(model: keras.Model) -> int | None:
