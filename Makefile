@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-scale bench-startup bench-anomaly bench-impute bench-whole
+.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-scale bench-startup bench-anomaly bench-impute bench-tstr bench-whole
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -73,6 +73,10 @@ bench-anomaly: $(STAMP)
 # Missing pixels of held-out digits: mixture, VAE, flow imputation against scikit-learn's.
 bench-impute: $(STAMP)
 	$(PY) benchmarks/impute_digits.py
+
+# Train on synthetic, test on real: conditional VAE, GAN and diffusion on the digits.
+bench-tstr: $(STAMP)
+	$(PY) benchmarks/tstr_digits.py
 
 # `gencompile train SPEC` against a hand-written Keras script per family, each as one whole
 # process, 3 interleaved rounds (about 20 minutes); `--quick` for a smoke run.

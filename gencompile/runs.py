@@ -204,14 +204,17 @@ def train_in(
     return TrainResult(directory, metrics, record)
 
 
-def checked_metrics(lock: dict[str, Any], metrics: list[str]) -> list[str]:
-    """Metric names asked for on the command line, checked as the spec's own list is."""
+def checked_metrics(
+    lock: dict[str, Any], metrics: list[str], where: str = "--metrics"
+) -> list[str]:
+    """Metric names asked for on the command line, checked as the spec's own list is;
+    problems are located at `where` (the command line that named them)."""
     resolved = copy.deepcopy(lock["resolved_spec"])
     resolved["evaluation"]["metrics"] = metrics
     try:
-        lower(load_spec_text(json.dumps(resolved), file="--metrics"))
+        lower(load_spec_text(json.dumps(resolved), file=where))
     except SpecError as error:
-        located = [replace(p, file="--metrics", line=None, column=None) for p in error.problems]
+        located = [replace(p, file=where, line=None, column=None) for p in error.problems]
         raise SpecError(located) from None
     return metrics
 
@@ -230,7 +233,7 @@ def evaluate(
     run_dir = Path(run_dir)
     lock = verified_lock(run_dir, allow_custom_code)  # refuse a bad run before TensorFlow starts
     if metrics:
-        checked_metrics(lock, metrics)
+        checked_metrics(lock, metrics, f"evaluate {run_dir} --metrics")  # which run, too
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
     from gencompile.runtime.metrics.samples import with_inception_weights

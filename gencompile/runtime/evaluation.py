@@ -24,6 +24,7 @@ import numpy as np
 from gencompile.progress import progress_bar
 from gencompile.runtime.metrics.results import Metrics
 from gencompile.runtime.metrics.samples import SAMPLE_METRICS, with_inception_weights
+from gencompile.runtime.metrics.tstr import check_labelled, labelled_sample_metrics
 
 # Evaluation draws from each generator's own seed with its counter moved this far on:
 # a stream that training's steps (one count each) never reach.
@@ -66,16 +67,21 @@ def seeded(model: keras.Model) -> Iterator[int]:
 
 def evaluation(compute: Evaluate) -> Evaluate:
     """A family's `evaluate(model, data, config)`: InceptionV3's weights resolved first (or
-    a RunError in seconds), then `compute` from the seeded state; what each metric was
+    a RunError in seconds), then `compute` from the seeded state, then the metrics of a
+    classifier trained on labelled samples (tstr, tstr_augmentation) from that same state,
+    so they do not depend on which other metrics were asked for; what each metric was
     computed with is noted in the answer's `computed_with`."""
 
     @functools.wraps(compute)
     def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
         if any(name in SAMPLE_METRICS for name in config["metrics"]):
             config = with_inception_weights(config, data.kind, data.source)
+        check_labelled(model, data, config)
         # A bar with the elapsed time for the whole; the long passes add their own below.
         with progress_bar("evaluating " + ", ".join(config["metrics"])), seeded(model) as seed:
             metrics = Metrics().merge(compute(model, data, config))
+            with seeded(model):
+                metrics.merge(labelled_sample_metrics(model, data, config, seed))
         for how in metrics.computed_with.values():
             how["evaluation_seed"] = seed
         return metrics

@@ -13,7 +13,7 @@ from typing import Any
 from gencompile.errors import Problem
 from gencompile.spec.data import BUILTIN_ARGUMENTS, BuiltinSource, is_text_source
 from gencompile.spec.diagnostics import did_you_mean
-from gencompile.spec.evaluation import HELDOUT_METRICS, METRIC_DATA
+from gencompile.spec.evaluation import HELDOUT_METRICS, LABELLED_SAMPLE_METRICS, METRIC_DATA
 from gencompile.spec.families.autoregressive import check_autoregressive
 from gencompile.spec.loader import Marks, PathKey
 from gencompile.spec.networks import KerasApplication, Network, Residual
@@ -130,7 +130,7 @@ def check_unit_interval_likelihood(spec: Spec) -> Found:
 def check_metrics(spec: Spec) -> Found:
     available = type(spec.model).metrics_available
     for i, name in enumerate(spec.evaluation.metrics or ()):
-        if name not in available:
+        if name not in available and name not in LABELLED_SAMPLE_METRICS:
             yield (
                 ("evaluation", "metrics", i),
                 f"metric '{name}' is not available for family {spec.model.family}; "
@@ -152,6 +152,29 @@ def check_metric_data(spec: Spec) -> Found:
                 f"metric '{metric}' is defined for the built-in {' or '.join(needs)} data, "
                 f"not {data}",
                 "use kid or precision_recall (any data), fid (images) or energy_distance (vectors)",
+            )
+
+
+def check_labelled_sample_metrics(spec: Spec) -> Found:
+    """tstr and tstr_augmentation train a classifier on labelled samples: a conditional model
+    (whose data has labels: `check_conditional_labels`) draws them."""
+    for i, metric in enumerate(spec.evaluation.metrics or ()):
+        if metric not in LABELLED_SAMPLE_METRICS:
+            continue
+        family = spec.model.family
+        why = f"metric '{metric}' trains a classifier on labelled samples of the model"
+        if "conditional" not in type(spec.model).model_fields:
+            yield (
+                ("evaluation", "metrics", i),
+                f"{why}, and the {family} family has no conditional models",
+                "use a conditional vae, gan or diffusion model, such as specs/cvae_digits.yaml",
+            )
+        elif getattr(spec.model, "conditional", None) is None:
+            yield (
+                ("evaluation", "metrics", i),
+                f"{why}, but this {family} is not conditional (no model.conditional)",
+                "set model.conditional: {num_classes: N} on labelled data, "
+                "as specs/cvae_digits.yaml does",
             )
 
 
@@ -271,6 +294,7 @@ CHECKS: tuple[Callable[[Spec], Found], ...] = (
     check_unit_interval_likelihood,
     check_metrics,
     check_metric_data,
+    check_labelled_sample_metrics,
     check_early_stopping,
     check_optimizers,
     check_layer_names,

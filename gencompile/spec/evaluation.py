@@ -19,8 +19,12 @@ SAMPLE_METRICS = (
     "energy_distance",
     "mode_coverage",
 )
+# Metrics of a classifier trained on a conditional model's labelled samples and tested on
+# the real held-out split (computed by gencompile.runtime.metrics.tstr).
+LABELLED_SAMPLE_METRICS = ("tstr", "tstr_augmentation")
 # Metrics of the held-out split: they need data.validation_split > 0.
 HELDOUT_METRICS = (
+    *LABELLED_SAMPLE_METRICS,
     "elbo",
     "iwae_nll",
     "bits_per_dim",

@@ -21,7 +21,7 @@ from gencompile.spec.base import (
     Probability,
     StrictModel,
 )
-from gencompile.spec.evaluation import SAMPLE_METRICS
+from gencompile.spec.evaluation import LABELLED_SAMPLE_METRICS, SAMPLE_METRICS
 from gencompile.spec.networks import Freezable
 from gencompile.spec.transfer import InitFrom
 
@@ -166,7 +166,11 @@ class DiffusionModel(StrictModel):
         None, description="Start from a trained run's or a weights file's weights."
     )
 
-    metrics_available: ClassVar[tuple[str, ...]] = ("denoising_loss", *SAMPLE_METRICS)
+    metrics_available: ClassVar[tuple[str, ...]] = (
+        "denoising_loss",
+        *SAMPLE_METRICS,
+        *LABELLED_SAMPLE_METRICS,
+    )
     metrics_default: ClassVar[tuple[str, ...]] = ("denoising_loss",)
     # No likelihood to report: by default also the data set's sample-quality metrics.
     sample_metrics_by_default: ClassVar[bool] = True

@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from gencompile.catalog.gan import LOSS_NAMES
 from gencompile.spec.base import FieldError, PositiveFloat, PositiveInt, StrictModel
-from gencompile.spec.evaluation import SAMPLE_METRICS
+from gencompile.spec.evaluation import LABELLED_SAMPLE_METRICS, SAMPLE_METRICS
 from gencompile.spec.networks import Network
 from gencompile.spec.transfer import InitFrom
 
@@ -129,7 +129,10 @@ class GANModel(StrictModel):
         None, description="Start from a trained run's or a weights file's weights."
     )
 
-    metrics_available: ClassVar[tuple[str, ...]] = SAMPLE_METRICS
+    metrics_available: ClassVar[tuple[str, ...]] = (
+        *SAMPLE_METRICS,
+        *LABELLED_SAMPLE_METRICS,
+    )
     metrics_default: ClassVar[tuple[str, ...]] = ()
     # No likelihood to report: by default the data set's sample-quality metrics.
     sample_metrics_by_default: ClassVar[bool] = True

@@ -13,7 +13,7 @@ from gencompile.spec.base import (
     PositiveInt,
     StrictModel,
 )
-from gencompile.spec.evaluation import SAMPLE_METRICS
+from gencompile.spec.evaluation import LABELLED_SAMPLE_METRICS, SAMPLE_METRICS
 from gencompile.spec.networks import Network
 from gencompile.spec.transfer import InitFrom
 
@@ -111,6 +111,7 @@ class VAEModel(StrictModel):
         "iwae_nll",
         "bits_per_dim",
         *SAMPLE_METRICS,
+        *LABELLED_SAMPLE_METRICS,
     )
     metrics_default: ClassVar[tuple[str, ...]] = ("elbo", "iwae_nll")
     trackers: ClassVar[tuple[str, ...]] = ("loss", "reconstruction", "kl", "grad_norm")
