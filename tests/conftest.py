@@ -95,7 +95,7 @@ def run_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture):
 
 # Example specs whose text file is given on the command line (`--set data.source.path=...`):
 # tests give them a small corpus written to a temporary folder.
-NEEDS_TEXT_FILE = frozenset({"charlm_text.yaml"})
+NEEDS_TEXT_FILE = frozenset({"charlm_text.yaml", "charlm_finetune.yaml"})
 CORPUS = (
     "It is a truth universally acknowledged, that a single man in possession of a good\n"
     "fortune, must be in want of a wife. However little known the feelings or views of\n"

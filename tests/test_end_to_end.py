@@ -41,10 +41,18 @@ TINY = {
         "model.network.layers=1",
     ],
     "charlm_text": ["model.context_length=64", "evaluation.num_samples=8", LENGTH],
+    "charlm_finetune": ["model.context_length=64", "evaluation.num_samples=8", LENGTH],
 }
 # A GAN's epoch is long (gan_ring8: 36 batches, each of several network passes): two tiny
 # epochs of a few batches check that its spec trains and writes every artifact.
-GAN_SPECS = ("gan_ring8", "gan_grid25", "wgan_gp_ring8", "dcgan_digits", "cgan_digits")
+GAN_SPECS = (
+    "gan_ring8",
+    "gan_grid25",
+    "wgan_gp_ring8",
+    "dcgan_digits",
+    "cgan_digits",
+    "gan_digits_finetune",
+)
 TINY.update({stem: ["training.steps_per_epoch=4"] for stem in GAN_SPECS})
 # A U-Net samples in 5 DDIM steps rather than 50 for the metrics of a 2-epoch smoke run.
 TINY.update({stem: ["model.sampler.steps=5"] for stem in ("diffusion_digits", "cdiffusion_digits")})
@@ -71,6 +79,8 @@ SLOW_SPECS = {
     "vae_moons",
     "gan_grid25",
     "vae_digits_finetune",
+    "gan_digits_finetune",
+    "charlm_finetune",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -36,11 +37,15 @@ class Snapshots(keras.callbacks.Callback):
         self.after.append([np.array(w) for w in self.model.get_weights()])
 
 
-def fitted(config: dict[str, Any] | None, epochs: int) -> tuple[list[np.ndarray], Snapshots]:
-    """Initial weights and the weights after each epoch of SGD, one batch an epoch."""
+def fitted(
+    config: dict[str, Any] | None,
+    epochs: int,
+    optimizer: Callable[[], keras.optimizers.Optimizer] = lambda: keras.optimizers.SGD(0.1),
+) -> tuple[list[np.ndarray], Snapshots]:
+    """Initial weights and the weights after each epoch, one batch an epoch."""
     keras.utils.set_random_seed(3)
     model = TwoNetworks()
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    model.compile(optimizer=optimizer(), loss="mse")
     x = np.random.default_rng(0).normal(size=(16, 3)).astype("float32")
     y = x.sum(axis=1, keepdims=True)
     model(x[:1])
@@ -60,22 +65,32 @@ def fitted(config: dict[str, Any] | None, epochs: int) -> tuple[list[np.ndarray]
     return initial, snapshots
 
 
-def test_a_learning_rate_multiplier_scales_the_first_update() -> None:
-    initial, plain = fitted(None, 1)
+OPTIMIZERS: dict[str, Callable[[], keras.optimizers.Optimizer]] = {
+    "sgd": lambda: keras.optimizers.SGD(0.1),
+    "adam": lambda: keras.optimizers.Adam(0.01),  # an update that is not the gradient's size
+    "rmsprop": lambda: keras.optimizers.RMSprop(0.01),
+}
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+@pytest.mark.parametrize("factor", [0.1, 0.5])
+def test_a_learning_rate_multiplier_scales_the_first_update(optimizer: str, factor: float) -> None:
+    initial, plain = fitted(None, 1, OPTIMIZERS[optimizer])
     _, scaled = fitted(
         {
             "unfreeze_after_epochs": None,
-            "learning_rate_multipliers": {"encoder": 0.1},
+            "learning_rate_multipliers": {"encoder": factor},
             "frozen": [],
         },
         1,
+        OPTIMIZERS[optimizer],
     )
     encoder = range(4)  # kernel and bias of the encoder's two layers, then the decoder's
     for i, start in enumerate(initial):
-        full, tenth = plain.after[0][i] - start, scaled.after[0][i] - start
+        full, part = plain.after[0][i] - start, scaled.after[0][i] - start
         assert np.any(full != 0)
-        factor = 0.1 if i in encoder else 1.0
-        np.testing.assert_allclose(tenth, factor * full, rtol=1e-5, atol=1e-9)
+        expected = factor if i in encoder else 1.0
+        np.testing.assert_allclose(part, expected * full, rtol=1e-4, atol=1e-8)
 
 
 def test_a_frozen_layer_keeps_its_weights_until_it_unfreezes() -> None:

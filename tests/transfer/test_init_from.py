@@ -58,8 +58,10 @@ def parent(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def arrays(run: Path) -> dict[str, np.ndarray]:
+    """The model's arrays in a run's weights (or a checkpoint's), by their path."""
     found: dict[str, np.ndarray] = {}
-    with h5py.File(run / "model.weights.h5", "r") as weights:
+    path = run if run.suffix == ".h5" else run / "model.weights.h5"
+    with h5py.File(path, "r") as weights:
         weights.visititems(
             lambda name, item: (
                 found.__setitem__(name, item[()])
@@ -169,9 +171,10 @@ def test_with_strict_false_mismatched_layers_start_fresh_and_are_listed(parent: 
         reproduce(child)
 
 
-def test_a_generated_project_keeps_what_unfreezes_later_at_its_start(parent: Path) -> None:
-    """Frozen by fine_tune's schedule (learning rate 0), not by Keras: the weights stay.
-    The parent is a `.keras` archive here, read for its weights."""
+def test_a_generated_project_keeps_what_unfreezes_later_until_then(parent: Path) -> None:
+    """Frozen by fine_tune's schedule (learning rate 0), not by Keras: the weights stay for
+    the first N epochs and train after. The parent is a `.keras` archive here, read for
+    its weights."""
     folder = parent.parent
     spec = write_spec(
         folder,
@@ -180,22 +183,30 @@ def test_a_generated_project_keeps_what_unfreezes_later_at_its_start(parent: Pat
         classes="[5, 6, 7, 8, 9]",
         freeze="    freeze: true",
     )
-    overrides = ["training.fine_tune.unfreeze_after_epochs=1"]
+    overrides = [
+        "training.fine_tune.unfreeze_after_epochs=1",
+        "training.epochs=2",
+        "training.checkpoint.every_seconds=0",  # a checkpoint after each epoch
+    ]
     child = folder / "schedule"
     train(spec, overrides, run_dir=child, quiet=True)
     assert "network.trainable = False" not in (child / "tl_schedule" / "model.py").read_text()
-    before, after = arrays(parent), arrays(child)
-    # Every learned weight of the encoder stays; its batch norm's moving statistics (vars
-    # 2 and 3), trainable in Keras under a schedule, follow the new data.
+    before = arrays(parent)
+    after_one = arrays(child / "checkpoints" / "epoch-0001.weights.h5")
+    after_two = arrays(child)
+    # Every learned weight of the encoder stays through epoch 1; its batch norm's moving
+    # statistics (vars 2 and 3), trainable in Keras under a schedule, follow the new data.
     moving = (
         "encoder/layers/batch_normalization/vars/2",
         "encoder/layers/batch_normalization/vars/3",
     )
-    encoder = [k for k in after if k.startswith("encoder/") and k not in moving]
-    assert len(encoder) == 8 and all(np.array_equal(before[k], after[k]) for k in encoder)
-    assert not np.array_equal(before[moving[0]], after[moving[0]])
+    encoder = [k for k in after_one if k.startswith("encoder/") and k not in moving]
+    assert len(encoder) == 8 and all(np.array_equal(before[k], after_one[k]) for k in encoder)
+    assert not np.array_equal(before[moving[0]], after_one[moving[0]])
     decoder = "decoder/layers/dense/vars/0"
-    assert not np.array_equal(before[decoder], after[decoder])
+    assert not np.array_equal(before[decoder], after_one[decoder])
+    # Epoch 2, after unfreezing: every learned weight of the encoder moves.
+    assert all(not np.array_equal(after_one[k], after_two[k]) for k in encoder)
     report = json.loads((child / "init_from.json").read_text())
     assert report["source"] == {"weights": str(parent / "model.keras")}
     assert report["parent"] == {"weights_sha256": sha256_file(parent / "model.keras")}

@@ -7,10 +7,13 @@ import json
 from pathlib import Path
 
 import h5py
+import keras
 import numpy as np
 import pytest
 
+from gencompile.compiler.transfer import TOKEN_AXES
 from gencompile.runs import train
+from gencompile.runtime.init_from import merge, token_mapping
 
 ROOT = Path(__file__).resolve().parents[2]
 NETWORK = "{type: lstm, layers: 1, units: 16, embedding_dim: 8}"
@@ -88,3 +91,61 @@ def test_known_tokens_keep_their_rows_and_new_ones_start_fresh(tmp_path: Path) -
     for token in new:  # fresh: none of the parent's rows
         row = embedding_after[after.index(token)]
         assert not any(np.array_equal(row, old) for old in embedding_before)
+
+
+def language_model(vocabulary: int, seed: int) -> keras.Model:
+    """A generated language model's shape: the network `network` in the model's layer list,
+    its token-indexed layers named as the generated code names them."""
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(vocabulary, 4, name="token_embedding")(inputs)
+    x = keras.layers.LSTM(3, return_sequences=True, name="lstm_1")(x)
+    network = keras.Model(inputs, keras.layers.Dense(vocabulary, name="logits")(x), name="network")
+    return keras.Sequential([keras.Input((None,), dtype="int32"), network])
+
+
+def test_merging_onto_a_larger_vocabulary_keeps_known_rows_exactly(tmp_path: Path) -> None:
+    """The remapping itself, without training: fast enough for the default tier."""
+    parent_tokens, child_tokens = ["\n", "+", "1", "2"], ["\n", "1", "2", "a", "b"]
+    for folder, known in (("parent/lm", parent_tokens), ("child/lm", child_tokens)):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "vocabulary.json").write_text(json.dumps({"tokens": known}))
+    config = {
+        "run": str(tmp_path / "parent"),
+        "networks": None,
+        "strict": True,
+        "own_weights": None,
+        "vocabulary": {"file": "lm/vocabulary.json", "axes": TOKEN_AXES},
+        "where": "spec.yaml:12:3",
+    }
+    mapping = token_mapping(config, tmp_path / "child")
+    assert mapping is not None and mapping.new == ["a", "b"]
+    parent_file, child_file = tmp_path / "parent.weights.h5", tmp_path / "child.weights.h5"
+    parent, child = language_model(len(parent_tokens), 1), language_model(len(child_tokens), 2)
+    parent.save_weights(parent_file)
+    child.save_weights(child_file)
+    fresh = [np.array(w) for w in child.get_weights()]
+
+    taken, left = merge(parent_file, child_file, config, mapping)
+    assert sorted(taken) == [
+        "network.logits",
+        "network.lstm_1/lstm_cell",
+        "network.token_embedding",
+    ]
+    assert left == []
+    child.load_weights(child_file)
+    # Keras' order: embedding; LSTM kernel, recurrent kernel, bias; logits kernel, bias.
+    embedding, *lstm, kernel, bias = child.get_weights()
+    old_embedding, *old_lstm, old_kernel, old_bias = parent.get_weights()
+    for i, token in enumerate(child_tokens):
+        if token in parent_tokens:  # known: the parent's row and output unit, bit for bit
+            j = parent_tokens.index(token)
+            assert np.array_equal(embedding[i], old_embedding[j]), token
+            assert np.array_equal(kernel[:, i], old_kernel[:, j]), token
+            assert bias[i] == old_bias[j], token
+        else:  # new: the child's own fresh row and unit
+            assert np.array_equal(embedding[i], fresh[0][i]), token
+            assert np.array_equal(kernel[:, i], fresh[4][:, i]), token
+            assert bias[i] == fresh[5][i], token
+    for mine, theirs in zip(lstm, old_lstm, strict=True):  # same shapes: taken whole
+        assert np.array_equal(mine, theirs)
