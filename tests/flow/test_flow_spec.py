@@ -144,6 +144,11 @@ def test_head_init_defaults_to_glorot_on_vectors_and_zeros_on_images():
 
     images = lower(load_spec_text(IMAGE_BASE + coupling("")))
     assert head_initializers(images) == {"shift": "zeros", "log_scale": "zeros"}
+    dense = "    - {type: affine_coupling, mask: checkerboard, hidden: [8]}\n"
+    assert head_initializers(lower(load_spec_text(IMAGE_BASE + dense))) == {
+        "shift": "zeros",
+        "log_scale": "zeros",
+    }  # dense heads reshaped to the image: zeros too, as the images' default
     glorot = lower(load_spec_text(IMAGE_BASE + coupling(", head_init: glorot_uniform")))
     assert head_initializers(glorot) == {"shift": "glorot_uniform", "log_scale": "glorot_uniform"}
 

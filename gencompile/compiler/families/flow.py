@@ -310,15 +310,18 @@ class FlowLowering:
         hidden_path: PathKey,
         head_init: str,
     ) -> None:
-        """A shift and a log-scale of the input's shape. Dense heads start random (Keras's
-        glorot_uniform) unless `head_init` is zeros: at a fixed budget they learn faster than
-        an identity start. Convolutional heads start at zero (identity, as in Glow)."""
-        zeros = (("kernel_initializer", "zeros"),)
+        """A shift and a log-scale of the input's shape. On vectors the heads start random
+        (Keras's glorot_uniform): at a fixed budget that learns faster than an identity
+        start. On images they start at zero, so a deep stack starts as the identity (Glow).
+        `head_init` other than auto picks one for both."""
+        if head_init == "auto":
+            head_init = "glorot_uniform" if len(shape) == 1 else "zeros"
+        # glorot_uniform is Keras's default: the generated layer then names no initializer.
+        init = (("kernel_initializer", "zeros"),) if head_init == "zeros" else ()
         if len(body) == 1:
-            dense_init = zeros if head_init == "zeros" else ()
             for head in ("shift", "log_scale"):
                 layer = Dense(type="dense", units=size(shape), name=head)
-                dense = net.synth(layer, body, extra=dense_init)
+                dense = net.synth(layer, body, extra=init)
                 net.add(head, dense, (h,))
                 if len(shape) > 1:
                     reshape = Reshape(
@@ -332,8 +335,7 @@ class FlowLowering:
                 conv = Conv2D(
                     type="conv2d", filters=features(shape, "conv2d"), kernel_size=3, name=head
                 )
-                conv_init = () if head_init == "glorot_uniform" else zeros
-                net.add(head, net.synth(conv, body, extra=conv_init), (h,))
+                net.add(head, net.synth(conv, body, extra=init), (h,))
         else:
             target = "the flow's input here" if len(shape) == 1 else "the image's height and width"
             self.report(
