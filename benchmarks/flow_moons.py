@@ -99,8 +99,9 @@ def build_reference_coupling() -> keras.Model:
     inputs = keras.Input(shape=(DIMS,))
     x = layers.Dense(HIDDEN, activation="relu")(inputs)
     x = layers.Dense(HIDDEN, activation="relu")(x)
-    t = layers.Dense(DIMS, kernel_initializer="zeros")(x)
-    s = layers.Dense(DIMS, kernel_initializer="zeros")(x)
+    # Keras's default (glorot) heads, as the generated dense couplings (head_init: auto).
+    t = layers.Dense(DIMS)(x)
+    s = layers.Dense(DIMS)(x)
     return keras.Model(inputs, [t, s])
 
 

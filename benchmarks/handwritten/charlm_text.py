@@ -2,10 +2,12 @@
 
 The same model, data and budget as `specs/charlm_text.yaml`: the last 10 % of the text held
 out, a vocabulary of `<unk>` then the training text's characters (sorted), windows of 129
-characters with stride 128; Embedding(64) -> LSTM(256) -> Dense(vocab), next-character
-cross-entropy, Adam 2e-3 (clipnorm 1), batches of 64. Scores the held-out perplexity and
-bits per character over every predicted character of the held-out windows; keeps the
-weights and 4 samples of 300 characters (temperature 0.8, top-p 0.95); prints one JSON line.
+characters with stride 128; Embedding(64) -> LSTM(256) -> Dense(vocab) with Keras's
+zero output bias (gencompile starts it at the training text's log unigram frequencies),
+next-character cross-entropy, Adam 2e-3 (clipnorm 1), batches of 64. Scores the held-out
+perplexity and bits per character over every predicted character of the held-out windows;
+keeps the weights and 4 samples of 300 characters (temperature 0.8, top-p 0.95); prints one
+JSON line.
 
     python benchmarks/handwritten/charlm_text.py --text corpus.txt [--epochs 20] [--output DIR]
 """

@@ -4,6 +4,8 @@
   categorical draw per row from a stateless seed (so a compiled sampling loop is
   deterministic and never retraces);
 - `mix_predictions`: parallel scheduled sampling (teacher forcing below 1);
+- `unigram_log_probs`: the training text's token log-frequencies, where a language model's
+  output bias starts (`initialize`), so training begins at the unigram distribution;
 - `evaluate(model, data, config)`: held-out metrics. Text: `perplexity` (per token),
   `bits_per_char`, `bleu` (sacrebleu, model continuations of held-out prompts against the
   held-out text that follows them) and `validity` (the built-in arithmetic language:
@@ -38,6 +40,19 @@ EVAL_BATCH = 256
 def load_tokenizer(path: str | Path) -> Tokenizer:
     """The tokenizer a project was built with (its `vocabulary.json`)."""
     return Tokenizer.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def unigram_log_probs(windows: np.ndarray, vocab_size: int) -> np.ndarray:
+    """log p(token) of each of `vocab_size` tokens as a target of the training windows.
+
+    Add-one smoothed, so a token the training text never shows (`<unk>`) gets a finite,
+    small log-probability. A softmax over these logits is the unigram distribution: a
+    language model whose output bias starts here spends its first steps on context instead
+    of on learning how common each token is (from a zero bias it starts uniform).
+    """
+    targets = np.asarray(windows)[:, 1:].ravel()  # every token a window predicts
+    counts = np.bincount(targets, minlength=vocab_size)[:vocab_size].astype(np.float64)
+    return np.log((counts + 1.0) / (counts.sum() + vocab_size)).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- sampling

@@ -118,3 +118,49 @@ def test_unrolled_paths_point_at_the_spec_entries():
         ("model", "transforms", 1, "transforms", 0),
         ("model", "transforms", 1, "transforms", 0),
     ]
+
+
+def head_initializers(plan) -> dict[str, str]:
+    """kernel_initializer of each coupling head (Keras's default glorot_uniform if unset)."""
+    heads = [s.layer for s in plan.model.conditioners[0].steps if s.layer.kind == "head"]
+    heads = [h for h in heads if h.name in ("shift", "log_scale")]
+    return {h.name: dict(h.args).get("kernel_initializer", "glorot_uniform") for h in heads}
+
+
+IMAGE_BASE = BASE.replace("{type: builtin, name: moons}", "{type: builtin, name: digits}").replace(
+    "{standardize: true}", "{scale: [0.0, 1.0]}"
+)
+
+
+def test_head_init_defaults_to_glorot_on_vectors_and_zeros_on_images():
+    moons = lowered("    - {type: affine_coupling, hidden: [8]}\n")
+    assert head_initializers(moons) == {"shift": "glorot_uniform", "log_scale": "glorot_uniform"}
+    identity = lowered("    - {type: affine_coupling, hidden: [8], head_init: zeros}\n")
+    assert head_initializers(identity) == {"shift": "zeros", "log_scale": "zeros"}
+    conv = "{layers: [{type: conv2d, filters: 4, kernel_size: 3, padding: same}]}"
+
+    def coupling(extra: str) -> str:
+        return f"    - {{type: affine_coupling, mask: checkerboard, hidden: {conv}{extra}}}\n"
+
+    images = lower(load_spec_text(IMAGE_BASE + coupling("")))
+    assert head_initializers(images) == {"shift": "zeros", "log_scale": "zeros"}
+    dense = "    - {type: affine_coupling, mask: checkerboard, hidden: [8]}\n"
+    assert head_initializers(lower(load_spec_text(IMAGE_BASE + dense))) == {
+        "shift": "zeros",
+        "log_scale": "zeros",
+    }  # dense heads reshaped to the image: zeros too, as the images' default
+    glorot = lower(load_spec_text(IMAGE_BASE + coupling(", head_init: glorot_uniform")))
+    assert head_initializers(glorot) == {"shift": "glorot_uniform", "log_scale": "glorot_uniform"}
+
+
+def test_an_unknown_head_init_is_located_with_the_choices():
+    import pytest
+
+    from gencompile.errors import SpecError
+
+    with pytest.raises(SpecError) as info:
+        load_spec_text(BASE + "    - {type: affine_coupling, head_init: orthogonal}\n", "spec.yaml")
+    assert str(info.value) == (
+        "spec.yaml:9:42: model.transforms[0].head_init: must be one of auto, glorot_uniform, "
+        "zeros (got 'orthogonal')"
+    )

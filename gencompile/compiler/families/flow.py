@@ -4,8 +4,9 @@
 transform, so the generated `build_transforms()` lists the flow exactly as it runs. Copies
 alternate: consecutive couplings flip their mask (`parity`), consecutive MAFs reverse
 their autoregressive order. Each coupling entry of the spec gets one named builder for its
-shift/log-scale network (the spec's hidden body plus two zero-initialised heads, so every
-coupling starts as the identity); each copy calls it for its own weights.
+shift/log-scale network (the spec's hidden body plus two heads: glorot-initialised on
+vectors, zero-initialised on images so that a deep stack starts as the identity; `head_init`
+chooses); each copy calls it for its own weights.
 """
 
 from __future__ import annotations
@@ -295,7 +296,7 @@ class FlowLowering:
         self._check_names(hidden, hidden_path)
         x = net.input("x_masked", shape)
         h, body = net.body(hidden, hidden_path, x, shape)
-        self._conditioner_heads(net, h, body, shape, hidden, hidden_path)
+        self._conditioner_heads(net, h, body, shape, hidden, hidden_path, spec.head_init)
         doc = f"Shift and log-scale of an affine coupling on {fmt(shape)}, from its masked input."
         return net.build(doc, ("shift", "log_scale"))
 
@@ -307,13 +308,20 @@ class FlowLowering:
         shape: Shape,
         hidden: Network,
         hidden_path: PathKey,
+        head_init: str,
     ) -> None:
-        """A shift and a log-scale of the input's shape, zero at the start (identity)."""
-        zeros = (("kernel_initializer", "zeros"),)
+        """A shift and a log-scale of the input's shape. On vectors the heads start random
+        (Keras's glorot_uniform): at a fixed budget that learns faster than an identity
+        start. On images they start at zero, so a deep stack starts as the identity (Glow).
+        `head_init` other than auto picks one for both."""
+        if head_init == "auto":
+            head_init = "glorot_uniform" if len(shape) == 1 else "zeros"
+        # glorot_uniform is Keras's default: the generated layer then names no initializer.
+        init = (("kernel_initializer", "zeros"),) if head_init == "zeros" else ()
         if len(body) == 1:
             for head in ("shift", "log_scale"):
                 layer = Dense(type="dense", units=size(shape), name=head)
-                dense = net.synth(layer, body, extra=zeros)
+                dense = net.synth(layer, body, extra=init)
                 net.add(head, dense, (h,))
                 if len(shape) > 1:
                     reshape = Reshape(
@@ -327,7 +335,7 @@ class FlowLowering:
                 conv = Conv2D(
                     type="conv2d", filters=features(shape, "conv2d"), kernel_size=3, name=head
                 )
-                net.add(head, net.synth(conv, body, extra=zeros), (h,))
+                net.add(head, net.synth(conv, body, extra=init), (h,))
         else:
             target = "the flow's input here" if len(shape) == 1 else "the image's height and width"
             self.report(
