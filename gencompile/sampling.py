@@ -298,9 +298,12 @@ def _check_disk(out: Path, size: int) -> None:
 
 
 def is_folder_output(out: Path | str) -> bool:
-    """`-o DIR/` (a trailing slash) or an existing folder: one image file per sample."""
+    """`-o DIR/` (a trailing slash) or an existing folder: one image file per sample. An
+    existing folder named like a sample file (`out.npz`) is a mistake, not a target."""
     text = os.fspath(out)
-    return text.endswith(("/", os.sep)) or Path(text).is_dir()
+    if text.endswith(("/", os.sep)):
+        return True
+    return Path(text).is_dir() and Path(text).suffix not in SAMPLE_SUFFIXES
 
 
 def writable_folder(folder: Path) -> Path:
