@@ -3,7 +3,9 @@
 `gencompile latent` (a finished run reopened from disk, `gencompile/latent.py`) and the
 report's pictures at the end of training (`report_pictures.py`) both call these, so a
 picture is made one way whichever path asks for it. Each writes a picture (.png) or its
-arrays (.npz) in the training data's units and answers what it wrote, in words.
+arrays (.npz) in the training data's units and answers what it wrote, in words;
+`plain=True` leaves the words out of the picture (the report prints them as its caption)
+and draws it at a fraction of the cost (`latent_pictures.py`).
 """
 
 from __future__ import annotations
@@ -164,7 +166,9 @@ def example_ends(
 # ------------------------------------------------------------------ the pictures
 
 
-def interpolation(run: LatentRun, out: Path, ends: Ends, path: str, steps: int) -> LatentResult:
+def interpolation(
+    run: LatentRun, out: Path, ends: Ends, path: str, steps: int, plain: bool = False
+) -> LatentResult:
     """Paths from each start code to its end (`path`: linear or slerp), decoded."""
     codes = PATHS[path](ends.start, ends.end, steps)
     samples = decode_grid(run, codes, ends.labels)
@@ -181,7 +185,7 @@ def interpolation(run: LatentRun, out: Path, ends: Ends, path: str, steps: int) 
         shown = np.concatenate([ends_in_units[:, :1], samples, ends_in_units[:, 1:]], axis=1)
         columns = ["from", *columns, "to"]
         what += " (first and last columns: the examples)"
-    return write(run, out, arrays, shown, what, rows, columns)
+    return write(run, out, arrays, shown, what, rows, columns, plain)
 
 
 def traversal(
@@ -192,6 +196,7 @@ def traversal(
     dims: list[int],
     values: np.ndarray,
     labels: np.ndarray | None,
+    plain: bool = False,
 ) -> LatentResult:
     """One row per dimension in `dims`: `center` (described by `around`) with that one
     dimension set to each of `values`, decoded with `labels` (one per row)."""
@@ -209,10 +214,10 @@ def traversal(
         f"{len(values)} values from {values[0]:g} to {values[-1]:g}"
     )
     rows, columns = [f"dim {d}" for d in dims], [f"{v:.2g}" for v in values]
-    return write(run, out, arrays, samples, title, rows, columns)
+    return write(run, out, arrays, samples, title, rows, columns, plain)
 
 
-def reconstruction(run: LatentRun, out: Path, count: int) -> LatentResult:
+def reconstruction(run: LatentRun, out: Path, count: int, plain: bool = False) -> LatentResult:
     """The first `count` held-out examples beside their reconstructions decode(encode(x))."""
     x, y = first_held_out(run, count)
     codes = run.space.encode(x, y)
@@ -229,13 +234,16 @@ def reconstruction(run: LatentRun, out: Path, count: int) -> LatentResult:
     title = f"held-out examples (top) and their reconstructions through {run.space.what} (bottom)"
     if run.data.kind == "image":
         grid = np.stack([inputs, rebuilt])
-        return write(run, out, arrays, grid, title, ["input", "reconstruction"], None)
+        return write(run, out, arrays, grid, title, ["input", "reconstruction"], None, plain)
     pairs = np.stack([inputs, rebuilt], axis=1)  # each example a line from it to its reconstruction
     title = "held-out examples (o) joined to their reconstructions (x)"
-    return write(run, out, arrays, pairs, title, [f"example {i}" for i in range(len(x))], None)
+    rows = [f"example {i}" for i in range(len(x))]
+    return write(run, out, arrays, pairs, title, rows, None, plain)
 
 
-def latent_map(run: LatentRun, out: Path, method: str, count: int) -> LatentResult:
+def latent_map(
+    run: LatentRun, out: Path, method: str, count: int, plain: bool = False
+) -> LatentResult:
     """The first `count` held-out codes in 2-D coloured by label: the codes themselves when
     they are 2-D, else their PCA or t-SNE (scikit-learn). A mixture maps the held-out data
     coloured by each example's most responsible component."""
@@ -271,7 +279,7 @@ def latent_map(run: LatentRun, out: Path, method: str, count: int) -> LatentResu
         return save_npz(out, arrays, title)
     from gencompile.runtime.latent_pictures import save_map
 
-    save_map(flat.points, out, title, colours, name, axes, flat.landmarks)
+    save_map(flat.points, out, title, colours, name, axes, flat.landmarks, plain)
     return LatentResult(out, title)
 
 
@@ -316,7 +324,8 @@ def two_dims(codes: np.ndarray, method: str, seed: int, landmarks: np.ndarray | 
 
 
 def write(run: LatentRun, out: Path, arrays: dict[str, np.ndarray], shown: np.ndarray,
-          title: str, rows: list[str], columns: list[str] | None) -> LatentResult:  # fmt: skip
+          title: str, rows: list[str], columns: list[str] | None,
+          plain: bool = False) -> LatentResult:  # fmt: skip
     """`arrays` as an .npz, or `shown` (R, C, *shape, in data units) as a picture."""
     if out.suffix == ".npz":
         return save_npz(out, arrays, title)
@@ -327,14 +336,14 @@ def write(run: LatentRun, out: Path, arrays: dict[str, np.ndarray], shown: np.nd
         split = data.x_val if len(data.x_val) else data.x_train
         held_out = run.units(np.asarray(split[:PICTURE_REFERENCE]))
         value_range = (float(held_out.min()), float(held_out.max()))
-        latent_pictures.save_image_rows(shown, out, title, rows, value_range, columns)
+        latent_pictures.save_image_rows(shown, out, title, rows, value_range, columns, plain)
     else:
         shown_data = np.asarray(data.x_val[:PICTURE_REFERENCE])
         reference = run.units(shown_data) if len(shown_data) else None
         names = (*data.feature_names[:2], "")[:2] if data.feature_names else ("x0", "x1")
         if int(np.prod(data.element_shape)) > 2:
             title += f" (first 2 of {int(np.prod(data.element_shape))} features)"
-        latent_pictures.save_vector_rows(shown, out, title, rows, reference, names)
+        latent_pictures.save_vector_rows(shown, out, title, rows, reference, names, plain)
     return LatentResult(out, title)
 
 
