@@ -80,7 +80,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     computed_with: dict[str, str] = field(default_factory=dict)  # metric -> in brief
     latent: list[LatentPicture] = field(default_factory=list)
-    latent_skipped: list[str] = field(default_factory=list)  # "map: why it was not drawn"
+    latent_skipped: list[str] = field(default_factory=list)  # "map, traversal (why)"
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,10 @@ def _latent_pictures(run_dir: Path) -> tuple[list[LatentPicture], list[str]]:
         for name, caption in named
         if name in LATENT_TITLES and (run_dir / "latent" / f"{name}.png").exists()
     ]
-    skipped = [f"{name}: {why}" for name, why in manifest.get("skipped", {}).items()]
-    return drawn, skipped
+    reasons: dict[str, list[str]] = {}  # why -> the pictures it kept from being drawn
+    for entry in manifest.get("skipped", []):
+        reasons.setdefault(entry["why"], []).append(entry["name"])
+    return drawn, [f"{', '.join(names)} ({why})" for why, names in reasons.items()]
 
 
 def _history(run_dir: Path) -> list[dict[str, str]]:

@@ -58,10 +58,11 @@ def write_latent_pictures(
     run = LatentRun(Path(run_dir), family, model, data, space, model_classes(model), seed)
     held_out = len(data.x_val) >= 2  # a path between two examples
     drawn: list[dict[str, str]] = []
-    skipped: dict[str, str] = {}
+    skipped: list[dict[str, str]] = []
     for name in pictures:
         if not held_out and (name in NEEDS_HELD_OUT or _encodes_ends(family, name)):
-            skipped[name] = "fewer than 2 held-out examples (data.validation_split)"
+            why = "fewer than 2 held-out examples (data.validation_split)"
+            skipped.append({"name": name, "why": why})
             continue
         result = DRAW[name](run, folder / f"{name}.png")
         drawn.append({"name": name, "file": f"{FOLDER}/{name}.png", "caption": result.description})
