@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from gencompile.errors import RunError
-from gencompile.outputs import atomic_file
+from gencompile.files import atomic_open
 from gencompile.runtime.latent import PATHS, LatentSpace, traversal_grid
 
 # A picture's value range and its grey background come from this many held-out examples.
@@ -348,6 +348,6 @@ def write(run: LatentRun, out: Path, arrays: dict[str, np.ndarray], shown: np.nd
 
 
 def save_npz(out: Path, arrays: dict[str, np.ndarray], title: str) -> LatentResult:
-    with atomic_file(out) as handle:
+    with atomic_open(out) as handle:  # the output was checked writable before
         np.savez(handle, **arrays)
     return LatentResult(out, f"{title}; arrays: {', '.join(arrays)}")
