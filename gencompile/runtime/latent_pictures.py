@@ -8,7 +8,8 @@
 
 `plain=True` draws a picture without its title (a report prints it as the caption) at a
 fraction of the cost, since the report draws them at the end of every training: an image
-grid is written as its pixels, enlarged; a plot gets fixed margins instead of a layout pass.
+grid is written as its pixels, enlarged; a plot has no axes, ticks or row legend (a map
+keeps its colour legend) and fixed margins instead of a layout pass.
 """
 
 from __future__ import annotations
@@ -100,9 +101,10 @@ def _save_pixels(canvas: np.ndarray, path: Path) -> Path:
 
 def _save_plot(figure: Figure, path: Path, title: str, axes: object, plain: bool) -> Path:
     """A plot with its title and a layout pass, or (`plain`) untitled with fixed margins."""
-    if plain:
-        axes.locator_params(nbins=4)  # type: ignore[attr-defined]  # fewer labels to lay out
-        figure.subplots_adjust(left=0.11, right=0.8, bottom=0.1, top=0.97)
+    if plain:  # no ticks to lay out: the caption names the axes
+        axes.set_axis_off()  # type: ignore[attr-defined]
+        right = 0.8 if axes.get_legend() is not None else 0.98  # type: ignore[attr-defined]
+        figure.subplots_adjust(left=0.02, right=right, bottom=0.02, top=0.98)
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
         atomic_write_bytes(Path(path), buffer.getvalue())
@@ -136,7 +138,8 @@ def save_vector_rows(
         axes.plot(points[r, -1, 0], points[r, -1, 1], "x", color=line.get_color(), ms=7)
     axes.set_xlabel(feature_names[0], fontsize=8)
     axes.set_ylabel(feature_names[1], fontsize=8)
-    axes.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    if not plain:  # a plain picture's rows are told apart by colour alone
+        axes.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return _save_plot(figure, path, title, axes, plain)
 
 
