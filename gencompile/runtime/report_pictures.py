@@ -3,8 +3,8 @@
 The trained model is still in memory, so each picture is made by the same function
 `gencompile latent` calls on a reopened run (`latent_actions.py`), with the report's
 settings. Every `gencompile train` runs this, so it is kept cheap: one batch of held-out
-data, PCA (never t-SNE), the networks called eagerly on a few small arrays (no new
-`tf.function` to trace). `output: {report: {latent_pictures: false}}` turns it off.
+data (256 examples at most), PCA (never t-SNE), the networks called eagerly on a few small
+arrays (no new `tf.function` to trace). `output: {report: {latent_pictures: false}}` turns it off.
 
 `latent/pictures.json` lists what was drawn with a caption each, and what was not and why,
 so the report (which imports no TensorFlow) shows exactly these and says what each shows.
@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 
 from gencompile.runtime import repro
-from gencompile.runtime.latent import BATCH
 from gencompile.runtime.latent_actions import (
     LatentResult,
     LatentRun,
@@ -39,6 +38,7 @@ from gencompile.runtime.latent_actions import (
 FOLDER = "latent"  # in the run directory
 MANIFEST = "pictures.json"
 RECONSTRUCTED = 8  # held-out examples beside their reconstructions
+MAPPED = 256  # held-out examples on the map: one batch (a flow's pass over them dominates)
 PATHS = 4  # interpolations, one row each
 PATH_STEPS = 8
 TRAVERSED_DIMS = 8  # the first latent dimensions, one row each
@@ -103,7 +103,7 @@ def _reconstructions(run: LatentRun, out: Path) -> LatentResult:
 
 
 def _map(run: LatentRun, out: Path) -> LatentResult:
-    return latent_map(run, out, "pca", BATCH, plain=True)
+    return latent_map(run, out, "pca", MAPPED, plain=True)
 
 
 def _traversal(run: LatentRun, out: Path) -> LatentResult:
