@@ -49,6 +49,15 @@ METRIC_UNITS = {
 }
 
 PICTURES = (("Samples", "samples.png"), ("Training curves", "curves.png"))
+# Pictures of the latent space drawn at the end of training, listed with their captions
+# (gencompile.runtime.report_pictures writes this file; its titles by picture name).
+LATENT_MANIFEST = "latent/pictures.json"
+LATENT_TITLES = {
+    "reconstructions": "Reconstructions",
+    "map": "Latent map",
+    "traversal": "Latent traversal",
+    "interpolations": "Interpolations",
+}
 TEXT_SAMPLES = "samples.txt"
 TEXT_SAMPLE_LINES = 40  # lines of samples.txt shown in the reports
 
@@ -70,6 +79,31 @@ class Report:
     spec_source: str = ""
     notes: list[str] = field(default_factory=list)
     computed_with: dict[str, str] = field(default_factory=dict)  # metric -> in brief
+    latent: list[LatentPicture] = field(default_factory=list)
+    latent_skipped: list[str] = field(default_factory=list)  # "map, traversal (why)"
+
+
+@dataclass(frozen=True)
+class LatentPicture:
+    title: str
+    path: Path
+    caption: str  # what the picture shows, in one line
+
+
+def _latent_pictures(run_dir: Path) -> tuple[list[LatentPicture], list[str]]:
+    """The latent pictures training drew (those whose file is there) and those it skipped."""
+    manifest = read_json(run_dir / LATENT_MANIFEST)
+    # Files by known name only: the manifest names no other path to embed.
+    named = [(e["name"], e["caption"]) for e in manifest.get("pictures", [])]
+    drawn = [
+        LatentPicture(LATENT_TITLES[name], run_dir / "latent" / f"{name}.png", caption)
+        for name, caption in named
+        if name in LATENT_TITLES and (run_dir / "latent" / f"{name}.png").exists()
+    ]
+    reasons: dict[str, list[str]] = {}  # why -> the pictures it kept from being drawn
+    for entry in manifest.get("skipped", []):
+        reasons.setdefault(entry["why"], []).append(entry["name"])
+    return drawn, [f"{', '.join(names)} ({why})" for why, names in reasons.items()]
 
 
 def _history(run_dir: Path) -> list[dict[str, str]]:
@@ -98,6 +132,7 @@ def read_report(run_dir: Path) -> Report:
     source = data["source"]
     samples_path = run_dir / TEXT_SAMPLES
     text = samples_path.read_text(encoding="utf-8").splitlines() if samples_path.exists() else []
+    latent, latent_skipped = _latent_pictures(run_dir)
     return Report(
         title=lock["name"],
         description=resolved.get("description") or f"A {lock['family']} model.",
@@ -134,6 +169,8 @@ def read_report(run_dir: Path) -> Report:
         computed_with={
             name: computed_with_brief(how) for name, how in record.get("computed_with", {}).items()
         },
+        latent=latent,
+        latent_skipped=latent_skipped,
     )
 
 
@@ -215,6 +252,14 @@ def render_markdown(report: Report) -> str:
         lines += [f"| {k} | {v:.4f} |" for k, v in report.last_epoch.items()]
     for title, path in report.pictures:
         lines += ["", f"## {title}", "", f"![{title.lower()}]({path.name})"]
+    if report.latent or report.latent_skipped:
+        lines += ["", "## Latent space"]
+    for picture in report.latent:
+        href = _relative(picture.path)
+        lines += ["", f"### {picture.title}", "", markdown_text(picture.caption) + ".", ""]
+        lines.append(f"![{picture.title.lower()}]({href})")
+    if report.latent_skipped:
+        lines += ["", "Not drawn: " + markdown_text("; ".join(report.latent_skipped)) + "."]
     if report.text_samples:
         lines += ["", "## Text samples", "", "```", *report.text_samples, "```"]
     lines += ["", "## Spec", "", *(f"- {markdown_text(line)}" for line in report.spec_lines)]
@@ -251,13 +296,19 @@ def _table(header: list[str], rows: list[list[str]], numeric: set[int]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _embedded_picture(title: str, path: Path) -> str:
+def _relative(path: Path) -> str:
+    """A picture's path from the run directory: `samples.png`, `latent/map.png`."""
+    return f"{path.parent.name}/{path.name}" if path.parent.name == "latent" else path.name
+
+
+def _embedded_picture(title: str, path: Path, caption: str = "") -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
-    name = html.escape(path.name)
+    name = html.escape(_relative(path))
+    said = f"{html.escape(caption)}. " if caption else ""
     return (
         f'<figure><a href="{name}"><img src="data:image/png;base64,{data}" '
         f'alt="{html.escape(title)} ({name})"></a>'
-        f'<figcaption class="muted">{name}</figcaption></figure>'
+        f'<figcaption class="muted">{said}{name}</figcaption></figure>'
     )
 
 
@@ -285,6 +336,15 @@ def render_html(report: Report) -> str:
     parts.append(_table(header, rows, {1}) if rows else "<p>None.</p>")
     for title, path in report.pictures:
         parts += [f"<h2>{e(title)}</h2>", _embedded_picture(title, path)]
+    if report.latent or report.latent_skipped:
+        parts.append("<h2>Latent space</h2>")
+    for picture in report.latent:
+        parts += [
+            f"<h3>{e(picture.title)}</h3>",
+            _embedded_picture(picture.title, picture.path, picture.caption),
+        ]
+    if report.latent_skipped:
+        parts.append(f'<p class="muted">Not drawn: {e("; ".join(report.latent_skipped))}.</p>')
     if report.text_samples:
         parts += ["<h2>Text samples</h2>", f"<pre>{e(chr(10).join(report.text_samples))}</pre>"]
     if report.last_epoch:

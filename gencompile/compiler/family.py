@@ -25,6 +25,9 @@ from gencompile.spec.training import Distribution
 # What the spec language can ask for, read from its fields so the two cannot drift apart.
 STRATEGIES: tuple[str, ...] = get_args(Distribution.model_fields["strategy"].annotation)
 EXPORTS: tuple[str, ...] = get_args(get_args(OutputSpec.model_fields["export"].annotation)[0])
+# The pictures of the latent space a run's report can show (`output.report.latent_pictures`;
+# drawn by gencompile.runtime.report_pictures).
+LATENT_PICTURES = ("reconstructions", "map", "traversal", "interpolations")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,9 @@ class Capabilities:
     strategies: tuple[str, ...] = STRATEGIES
     mixed_precision: Refusal | None = None  # None: available
     refused_exports: Mapping[str, Refusal] = field(default_factory=lambda: MappingProxyType({}))
+    # Of LATENT_PICTURES, those that mean something for the family (none: a family whose
+    # latent space has no picture worth its cost at the end of every training).
+    latent_pictures: tuple[str, ...] = ()
 
     @property
     def exports(self) -> tuple[str, ...]:

@@ -38,6 +38,7 @@ class RenderContext(TypedDict):
     spec_sha256: str
     requirements: list[str]
     total_params: int
+    latent_pictures: tuple[str, ...]  # drawn for the report at the end of training
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,11 @@ def render_project(
         "spec_sha256": sha256_text(loaded.text),
         "requirements": requirements(installed_versions()),
         "total_params": total_params(plan),
+        "latent_pictures": (
+            family.capabilities.latent_pictures
+            if plan.output.get("report", {}).get("latent_pictures", True)
+            else ()
+        ),
     }
     package = plan.package
     files = {

@@ -20,6 +20,7 @@ __all__ = [
     "LanguageModel",
     "LatentVariableModel",
     "OutputConfig",
+    "ReportConfig",
     "SamplesConfig",
     "TakesSamplingOptions",
     "TrainingConfig",
@@ -130,10 +131,15 @@ class SamplesConfig(TypedDict):
     every_epochs: int
 
 
+class ReportConfig(TypedDict):
+    latent_pictures: bool
+
+
 class OutputConfig(TypedDict, total=False):
-    """`OUTPUT` of a generated train.py (every key but `tensorboard`, absent from projects
-    built before it, is always there)."""
+    """`OUTPUT` of a generated train.py (every key but `tensorboard` and `report`, absent
+    from projects built before them, is always there)."""
 
     samples: SamplesConfig
     export: list[str]
     tensorboard: bool
+    report: ReportConfig

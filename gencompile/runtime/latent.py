@@ -160,9 +160,11 @@ class FlowSpace(LatentSpace):
 class GanSpace(LatentSpace):
     what = "the generator's input z"
 
-    def __init__(self, model: keras.Model, data_shape: tuple[int, ...], center: np.ndarray):
+    def __init__(
+        self, model: keras.Model, data_shape: tuple[int, ...], center: np.ndarray | None = None
+    ):
         super().__init__(model, data_shape)
-        self._center = np.asarray(center, np.float32)
+        self._center = None if center is None else np.asarray(center, np.float32)
 
     def decode(self, z: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
         if y is None:
@@ -174,6 +176,8 @@ class GanSpace(LatentSpace):
         return np.asarray(z, np.float32)
 
     def center(self) -> np.ndarray:
+        if self._center is None:  # the caller knows the prior (the lock), or never asks
+            raise ValueError("this GanSpace was made without its prior's centre")
         return self._center
 
 

@@ -84,6 +84,19 @@ class SamplesSpec(StrictModel):
 ExportFormat = Literal["keras", "saved_model"]
 
 
+class ReportSpec(StrictModel):
+    """What the run's report (report.md, report.html) shows besides metrics and samples."""
+
+    latent_pictures: bool = Field(
+        True,
+        description="Draw the latent space at the end of training into the run's latent/ "
+        "folder and show it in the report, where the family has one: reconstructions, a "
+        "map of held-out codes, a traversal and interpolations (VAE); a map, a traversal "
+        "and interpolations (flow); interpolations between draws (GAN); a map of "
+        "components (mixture). Diffusion and autoregressive models draw none.",
+    )
+
+
 class OutputSpec(StrictModel):
     """What a run writes besides checkpoints and metrics."""
 
@@ -97,3 +110,4 @@ class OutputSpec(StrictModel):
         description="Write TensorBoard logs into the run's tensorboard/ folder: every "
         "epoch's metrics and learning rate, the sample pictures, the networks' graphs.",
     )
+    report: ReportSpec = Field(default_factory=ReportSpec)

@@ -217,6 +217,7 @@ EXPECTED_IMPORTS = {
     f"{PACKAGE}/train.py": {
         "from __future__ import annotations",
         "from pathlib import Path",
+        "from gencompile.runtime import report_pictures",  # the report's latent pictures
         "from gencompile.runtime import repro",
         "from gencompile.runtime import training",
         "from gencompile.runtime.data import load_data",

@@ -496,6 +496,8 @@ FAMILY = Family(
     Capabilities(
         mixed_precision=Refusal(
             "the log-determinants need float32", "set training.mixed_precision: false"
-        )
+        ),
+        # z = f(x) exactly, so a reconstruction is the example itself: not drawn.
+        latent_pictures=("map", "traversal", "interpolations"),
     ),
 )

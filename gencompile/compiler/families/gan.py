@@ -18,7 +18,7 @@ from typing import Any, Literal
 from gencompile.catalog.gan import LOSSES, PENALTIES, AdversarialLoss, GradientPenalty
 from gencompile.compiler.applications import data_scale
 from gencompile.compiler.data_shapes import DataShape
-from gencompile.compiler.family import Family
+from gencompile.compiler.family import Capabilities, Family
 from gencompile.compiler.lowering import Lowering, type_first
 from gencompile.compiler.networks import NetworkBuilder, expand, spectrally_normalized, walk
 from gencompile.compiler.plan import NetworkPlan, PathKey, ProjectPlan, Shape
@@ -451,4 +451,11 @@ def _fitting_words(model: GANModel, roles: dict[str, Any]) -> str:
     )
 
 
-FAMILY = Family("gan", GANModel, check_gan, gan_networks, plan_gan)
+FAMILY = Family(
+    "gan",
+    GANModel,
+    check_gan,
+    gan_networks,
+    plan_gan,
+    Capabilities(latent_pictures=("interpolations",)),
+)

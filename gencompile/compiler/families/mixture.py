@@ -132,6 +132,7 @@ FAMILY = Family(
     no_networks,
     plan_mixture,
     Capabilities(
-        mixed_precision=Refusal("it runs in float64", "set training.mixed_precision: false")
+        mixed_precision=Refusal("it runs in float64", "set training.mixed_precision: false"),
+        latent_pictures=("map",),  # held-out data coloured by the most responsible component
     ),
 )

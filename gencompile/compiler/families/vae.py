@@ -9,7 +9,7 @@ from typing import Any
 
 from gencompile.compiler.applications import data_scale
 from gencompile.compiler.data_shapes import DataShape
-from gencompile.compiler.family import Family
+from gencompile.compiler.family import LATENT_PICTURES, Capabilities, Family
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
 from gencompile.compiler.plan import NetworkPlan, ProjectPlan, Shape
@@ -227,4 +227,11 @@ def _loss_words(model: VAEModel, analytic_kl: bool) -> str:
     )
 
 
-FAMILY = Family("vae", VAEModel, check_vae, vae_networks, plan_vae)
+FAMILY = Family(
+    "vae",
+    VAEModel,
+    check_vae,
+    vae_networks,
+    plan_vae,
+    Capabilities(latent_pictures=LATENT_PICTURES),
+)
