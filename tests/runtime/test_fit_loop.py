@@ -210,24 +210,35 @@ def test_history_appends_lines_ignores_a_torn_one_and_resume_truncates(tmp_path:
     assert path.read_text().splitlines()[-1] == "3,0.1"
 
 
-def test_a_short_fit_copies_no_compiled_snapshot_and_ends_on_its_last_epoch(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_fit_holds_earlier_epochs_in_memory_and_ends_on_its_last_epoch(
+    tmp_path: Path,
 ) -> None:
-    import gencompile.runtime.callbacks as callbacks
-
-    monkeypatch.setattr(callbacks, "EAGER_SNAPSHOTS", 2)
     model = _model()
     model.compile(keras.optimizers.SGD(0.01), "mse")
     keeper = CheckpointKeeper(tmp_path, every_epochs=1, keep=3, every_seconds=3600)
     model.fit(_stream(0, 3), epochs=3, steps_per_epoch=13, verbose=0, callbacks=[keeper])
-    # Epochs 1-2 held in NumPy (no compiled copier traced); epoch 3, the last, not copied.
-    assert keeper._snapshots == 2 and keeper._copy is None
+    # Epochs 1-2 held in memory; epoch 3, the last, written from the live weights.
+    assert keeper._snapshots == 2
     assert [c.epoch for c in checkpoints.listed(tmp_path)] == [3]
     resumed = _built(_model())
     assert checkpoints.restore_latest(resumed, tmp_path) == 3
     for got, expected in zip(resumed.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(got, expected)
 
-    longer = CheckpointKeeper(tmp_path / "longer", every_epochs=1, keep=3, every_seconds=3600)
-    model.fit(_stream(0, 4), epochs=4, steps_per_epoch=13, verbose=0, callbacks=[longer])
-    assert longer._snapshots == 3 and longer._copy is not None  # the third is compiled
+
+def test_a_snapshot_keeps_its_values_while_training_goes_on() -> None:
+    from gencompile.runtime.callbacks import restore, snapshot, state_variables
+
+    model = _model()
+    model.compile(keras.optimizers.Adam(0.01), "mse")
+    model.fit(_stream(0, 1), epochs=1, steps_per_epoch=13, verbose=0)
+    held = snapshot(model)
+    expected = [keras.ops.convert_to_numpy(v).copy() for v in state_variables(model)]
+    model.fit(_stream(1, 2), epochs=2, initial_epoch=1, steps_per_epoch=13, verbose=0)
+    live = [keras.ops.convert_to_numpy(v).copy() for v in state_variables(model)]
+    assert any(not np.array_equal(a, b) for a, b in zip(live, expected, strict=True))
+    for value, array in zip(held, expected, strict=True):  # copy on write: untouched
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(value), array)
+    restore(model, held)
+    for variable, array in zip(state_variables(model), expected, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), array)
