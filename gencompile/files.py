@@ -22,11 +22,12 @@ from gencompile.errors import RunError
 
 
 @contextmanager
-def atomic_open(path: Path) -> Iterator[IO[bytes]]:
+def atomic_open(path: Path, sync_folder: bool = True) -> Iterator[IO[bytes]]:
     """A file written under a temporary name beside `path`, so that readers see either the
     old file or the whole new one: fsynced, then renamed into place; removed if anything
     fails (an interrupt included). The temp file lives in the same folder, so `os.replace`
-    is an atomic rename."""
+    is an atomic rename. `sync_folder=False` leaves persisting the rename to the caller
+    (`atomic_write_files` syncs each folder once for many files)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     # os.open with mode 0o666 lets the umask decide permissions, like a plain open() would.
@@ -40,7 +41,22 @@ def atomic_open(path: Path) -> Iterator[IO[bytes]]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+    if sync_folder:
+        _fsync_directory(path.parent)
+
+
+def atomic_write_files(files: dict[Path, bytes]) -> None:
+    """Write many files atomically (`atomic_open` each), then persist the renames with one
+    fsync per folder instead of one per file: a generated project is ~15 files in 3 folders."""
+    folders: dict[Path, None] = {}
+    for path, data in files.items():
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_open(path, sync_folder=False) as handle:
+            handle.write(data)
+        folders[path.parent] = None
+    for folder in folders:
+        _fsync_directory(folder)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

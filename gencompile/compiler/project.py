@@ -16,7 +16,7 @@ from gencompile.compiler.family import Family
 from gencompile.compiler.lower import lower
 from gencompile.compiler.plan import LayerPlan, ProjectPlan
 from gencompile.errors import RunError, SpecError
-from gencompile.files import atomic_write_text
+from gencompile.files import atomic_write_files, atomic_write_text
 from gencompile.lock_format import (
     LOCK_CHECKSUM,
     LOCK_VERSION,
@@ -219,7 +219,8 @@ def build(
     directory = Path(out_dir)
     if not force:
         check_output_folder(directory, plan, files)
-    for relative, text in files.items():
-        atomic_write_text(directory / relative, text)
+    atomic_write_files(
+        {directory / relative: text.encode("utf-8") for relative, text in files.items()}
+    )
     lock = write_lock(directory, make_lock(loaded, plan, files))
     return BuildResult(directory, plan, lock)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import gencompile.files as files_module
 from gencompile.runtime.pictures import save_image_grid, save_samples, save_scatter
 from gencompile.runtime.repro import (
     atomic_write_bytes,
@@ -105,6 +106,23 @@ def test_failed_atomic_write_keeps_the_old_file(tmp_path: Path):
         atomic_write_bytes(target, "not bytes")  # type: ignore[arg-type]
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["keep.json"]
+
+
+def test_many_files_are_written_whole_with_one_folder_sync_each(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    synced: list[Path] = []
+    monkeypatch.setattr(files_module, "_fsync_directory", synced.append)
+    written = {
+        tmp_path / "a.py": b"a = 1\n",
+        tmp_path / "b.py": b"b = 2\n",
+        tmp_path / "pkg" / "c.py": b"c = 3\n",
+        tmp_path / "pkg" / "d.py": b"d = 4\n",
+    }
+    files_module.atomic_write_files(written)
+    assert {path: path.read_bytes() for path in written} == written
+    assert synced == [tmp_path, tmp_path / "pkg"]
+    assert not [p for p in tmp_path.rglob("*.tmp")]
 
 
 def test_atomic_write_json_is_stable_and_plain(tmp_path: Path):
