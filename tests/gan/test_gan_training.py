@@ -196,7 +196,12 @@ def test_a_gan_run_is_reproducible_and_samples_a_chosen_class(tmp_path) -> None:
         threes = arrays["samples"]
     assert threes.shape == (6, 8, 8, 1)
     assert threes.min() >= 0.0 and threes.max() <= 16.0  # the digits' grey levels
-    # A GAN's sampler takes no temperature: refused in one line, before anything is drawn.
-    with pytest.raises(RunError, match="not an autoregressive model: it takes no"):
-        sample(first.run_dir, 6, tmp_path / "hot.npz", temperature=0.5)
-    assert not (tmp_path / "hot.npz").exists()
+    # A GAN has no diffusion sampler: refused in one line, before anything is drawn.
+    with pytest.raises(RunError, match="--sampler has no meaning for a gan model"):
+        sample(first.run_dir, 6, tmp_path / "ddim.npz", labels=[3] * 6, sampler="ddim")
+    assert not (tmp_path / "ddim.npz").exists()
+    # Its temperature scales z: the same seed at another temperature draws other digits.
+    cool = sample(first.run_dir, 6, tmp_path / "cool.npz", labels=[3] * 6, temperature=0.5)
+    with np.load(cool) as arrays:
+        assert arrays["samples"].shape == threes.shape
+        assert not np.array_equal(arrays["samples"], threes)
