@@ -94,6 +94,7 @@ def instrument() -> None:
     patch("gencompile.runtime.training", "samples_in_data_units", "draw samples")
     patch("gencompile.runtime.training", "save_picture", "samples picture")
     patch("gencompile.runtime.pictures", "save_curves", "curves.png")
+    patch("gencompile.runtime.report_pictures", "write_latent_pictures", "latent pictures")
     patch("gencompile.runs", "write_lock", "spec.lock.json")
     patch("gencompile.runs", "write_report", "report.md, report.html")
     patch("gencompile.cli", "_print_metrics", "print metrics")
