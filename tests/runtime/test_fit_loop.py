@@ -59,6 +59,8 @@ def test_validation_epochs_auto_given_and_for_early_stopping() -> None:
     assert validation_epochs(watched, _data(26), 3) == [1, 2, 3]
     assert validation_epochs(_training(validation_every_epochs=5), _data(26), 12) == [5, 10]
     assert validation_epochs(_training(), _data(26), 2) == [1, 2]  # built before it
+    unsplit = SimpleNamespace(steps_per_epoch=26, validation=None)  # validation_split: 0
+    assert validation_epochs(auto, unsplit, 3) == []
 
 
 def _model() -> keras.Model:
