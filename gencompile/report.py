@@ -46,6 +46,11 @@ METRIC_UNITS = {
     "bleu": ("BLEU (sacrebleu), 0-100", "higher is better"),
     "validity": ("fraction of sampled lines", "higher is better"),
     "denoising_loss": ("mean squared error, model space", "lower is better"),
+    "tstr_accuracy": ("fraction of real held-out examples", "higher is better"),
+    "trtr_accuracy": ("fraction of real held-out examples", "reference: real training data"),
+    "tstr_ratio": ("tstr / trtr accuracy", "higher is better"),
+    "subset_accuracy": ("fraction of real held-out examples", "reference: 10 % of the labels"),
+    "augmented_accuracy": ("fraction of real held-out examples", "higher is better"),
 }
 
 PICTURES = (("Samples", "samples.png"), ("Training curves", "curves.png"))
