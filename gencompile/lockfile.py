@@ -110,6 +110,8 @@ class LockModel(BaseModel):
     data_statistics: dict[str, Any] | None = None  # the fitted preprocessing, after training
     # model.init_from's run or weights file and their sha256 (gencompile.provenance)
     parent: dict[str, str | None] | None = None
+    # keras_application layers' weights files and their sha256, by `network.layer`
+    pretrained: dict[str, dict[str, str | None]] | None = None
     # `gencompile train --workers N` trained it: `reproduce` starts as many workers, whose
     # summation order (and so the weights, bit for bit) one process would not repeat.
     workers: Annotated[int, Field(ge=1)] | None = None

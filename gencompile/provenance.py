@@ -4,7 +4,8 @@
 records the parent (`parent`: its path, the sha256 of its weights file and, for a run, of
 its lock), so that `reproduce` can tell when the parent has changed or gone, `compare`
 shows where each run started from, and the report lists what was taken and left fresh
-(the runtime's init_from.json). Imports no TensorFlow: the lock is written at build time.
+(the runtime's init_from.json). The weights files of `keras_application` layers are pinned
+the same way (`pretrained`). Imports no TensorFlow: the lock is written at build time.
 """
 
 from __future__ import annotations
@@ -56,6 +57,32 @@ def parent_problem(lock: dict[str, Any]) -> str | None:
             f"the run started from {where}, whose weights have changed since "
             f"(sha256 {parent['weights_sha256'][:12]} then, {now[:12]} now)"
         )
+    return None
+
+
+def pretrained_link(files: dict[str, dict[str, str]]) -> dict[str, dict[str, str | None]] | None:
+    """The lock's `pretrained` entry: the weights file of each keras_application layer
+    (`network.layer`) and its sha256 (None without such a file)."""
+    pinned = {
+        f"{network}.{layer}": {"weights": path, "sha256": _hash(Path(path).expanduser())}
+        for network, layers in files.items()
+        for layer, path in layers.items()
+    }
+    return pinned or None
+
+
+def pretrained_problem(lock: dict[str, Any]) -> str | None:
+    """Why a run on pretrained application weights cannot be reproduced as it was: a weights
+    file is missing or changed since the lock was written. None when all are the same."""
+    for layer, pinned in (lock.get("pretrained") or {}).items():
+        now = _hash(Path(pinned["weights"]).expanduser())
+        if now is None:
+            return f"{layer} started from {pinned['weights']}, which is missing"
+        if now != pinned["sha256"]:
+            return (
+                f"{layer} started from {pinned['weights']}, which has changed since "
+                f"(sha256 {str(pinned['sha256'])[:12]} then, {now[:12]} now)"
+            )
     return None
 
 

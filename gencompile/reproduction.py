@@ -10,7 +10,7 @@ from typing import Any
 from gencompile.errors import RunError
 from gencompile.generated import load_trained_model, read_record, verified_lock
 from gencompile.lockfile import build_locked
-from gencompile.provenance import parent_problem
+from gencompile.provenance import parent_problem, pretrained_problem
 from gencompile.runs import (
     check_evaluation_weights,
     claim_folder,
@@ -92,7 +92,8 @@ def reproduce(
     model, _ = load_trained_model(run_dir, False, allow_custom_code)
     original_weights = weights_sha256(model)  # what the file holds now, not what was noted
     check_evaluation_weights(locked_plan(lock))
-    changed_parent = parent_problem(lock)  # a fine-tuned run re-runs from the same parent
+    # A fine-tuned run re-runs from the same parent, and from the same application weights.
+    changed_parent = parent_problem(lock) or pretrained_problem(lock)
     if changed_parent and not allow_drift:
         raise RunError(
             f"cannot reproduce {run_dir}: {changed_parent} (--allow-drift re-runs from it as "

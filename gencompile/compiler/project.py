@@ -26,7 +26,7 @@ from gencompile.lock_format import (
     lock_checksum,
     sha256_text,
 )
-from gencompile.provenance import parent_link
+from gencompile.provenance import parent_link, pretrained_link
 from gencompile.spec import LoadedSpec
 
 
@@ -124,6 +124,8 @@ def make_lock(
         "data_statistics": None,
         # A fine-tuned run's parent, pinned by hashes (only then: other locks stay as they were).
         **({"parent": parent} if (parent := parent_link(plan.init_from)) else {}),
+        # keras_application weights files, pinned like a parent (only when there are any).
+        **({"pretrained": pinned} if (pinned := pretrained_link(plan.application_weights)) else {}),
     }
 
 

@@ -8,6 +8,7 @@ head trains. The weights file is written by the test itself: nothing is download
 from __future__ import annotations
 
 import ast
+import hashlib
 from pathlib import Path
 
 import h5py
@@ -17,8 +18,10 @@ import pytest
 from gencompile.compiler.applications import APPLICATION_TABLE, infer_application
 from gencompile.compiler.lower import lower
 from gencompile.compiler.plan import ProjectPlan
-from gencompile.compiler.project import render_project
+from gencompile.compiler.project import build, render_project
 from gencompile.errors import SpecError
+from gencompile.lockfile import read_lock
+from gencompile.provenance import pretrained_problem
 from gencompile.spec import load_spec_text
 from gencompile.spec.applications import APPLICATIONS
 from gencompile.spec.networks import KerasApplication
@@ -210,6 +213,30 @@ def test_a_gan_discriminator_scales_its_data_to_pixels(tmp_path: Path) -> None:
     ]
     assert assigned == {"discriminator": {"mobilenetv2": str(weights)}}
     assert "applications.load_application_weights(model, APPLICATION_WEIGHTS)" in train
+
+
+def test_the_lock_pins_the_weights_file_and_reproduce_checks_it(tmp_path: Path) -> None:
+    weights = tmp_path / "mobilenet_v2_notop.h5"
+    weights.write_bytes(b"pretrained")
+    built = build(load_spec_text(GAN.format(weights=weights, extra=FROZEN)), tmp_path / "p")
+    lock = read_lock(built.directory)  # the lock's structure accepts the entry
+    digest = hashlib.sha256(b"pretrained").hexdigest()
+    assert lock["pretrained"] == {
+        "discriminator.mobilenetv2": {"weights": str(weights), "sha256": digest}
+    }
+    assert pretrained_problem(lock) is None
+    weights.write_bytes(b"retrained")
+    changed = pretrained_problem(lock)
+    assert changed == (
+        f"discriminator.mobilenetv2 started from {weights}, which has changed since "
+        f"(sha256 {digest[:12]} then, {hashlib.sha256(b'retrained').hexdigest()[:12]} now)"
+    )
+    weights.unlink()
+    assert (
+        pretrained_problem(lock)
+        == f"discriminator.mobilenetv2 started from {weights}, which is missing"
+    )
+    assert "pretrained" not in read_lock(build(load_spec_text(vae()), tmp_path / "q").directory)
 
 
 def test_a_hostile_weights_path_reaches_train_py_as_one_string(tmp_path: Path) -> None:
