@@ -61,16 +61,11 @@ def refuse(family: str, action: str, run_dir: Path) -> None:
         raise RunError(f"cannot {action} {run_dir}: " + why.format(action=action))
 
 
-def _open(
-    run_dir: Path, action: str, out: Path, allow_custom_code: bool, encodes: bool = True
-) -> LatentRun:
-    """The run opened for `action` (`encodes`: it maps examples to codes), once the lock
-    says the family can do it."""
+def _open(run_dir: Path, action: str, out: Path, allow_custom_code: bool) -> LatentRun:
+    """The run opened for `action`, once the lock says the family can do it."""
     lock = verified_lock(run_dir, allow_custom_code)  # before TensorFlow starts
     family = lock["family"]
     refuse(family, action, run_dir)
-    if family == "diffusion" and encodes:
-        _refuse_stochastic_sampler(lock["resolved_spec"]["model"]["sampler"], action, run_dir)
     if out.suffix not in (".png", ".npz"):
         raise RunError(f"-o {out}: write a picture (.png) or arrays (.npz)")
     writable_output(out, "-o", f"{action}.png")
@@ -91,22 +86,22 @@ def _open(
         tuple(data.element_shape),
         gan_center=_gan_center(model_spec) if family == "gan" else None,
         guidance=float((model_spec.get("conditional") or {}).get("guidance_scale", 0.0)),
+        sampler=_deterministic_sampler(model_spec) if family == "diffusion" else None,
     )
     return LatentRun(run_dir, family, model, data, space, classes, int(module.SEED))
 
 
-def _refuse_stochastic_sampler(sampler: dict[str, Any], action: str, run_dir: Path) -> None:
-    """DDIM inversion runs the deterministic sampler backwards; a sampler that adds noise at
-    each step has no inverse, so no noise maps back to an example."""
+def _deterministic_sampler(model_spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The DDIM config (eta = 0) that maps x_T to examples and back: None when the model's
+    own sampler is one; else DDIM over the same schedule, with the spec's DDIM steps or
+    `gencompile sample --sampler ddim`'s default. A sampler that adds noise at each step
+    has no inverse, so it cannot encode, and its paths would not be smooth."""
+    sampler = model_spec["sampler"]
     if sampler["type"] == "ddim" and float(sampler.get("eta", 0.0)) == 0.0:
-        return
-    used = sampler["type"] + (f" with eta {sampler['eta']}" if sampler["type"] == "ddim" else "")
-    raise RunError(
-        f"cannot {action} examples with {run_dir}: its sampler ({used}) adds noise at each "
-        "step, so it has no inverse mapping an example to its noise; DDIM inversion needs "
-        "model.sampler: {type: ddim, eta: 0}. Interpolate between random draws instead "
-        "(--random)"
-    )
+        return None
+    from gencompile.sample_options import sampler_config
+
+    return sampler_config(model_spec, {"sampler": "ddim", "eta": 0.0})
 
 
 def _gan_center(model_spec: dict[str, Any]) -> np.ndarray:
@@ -188,7 +183,7 @@ def interpolate(
             f"cannot interpolate random draws of {run_dir}: "
             + DISCRETE.format(action="interpolate between random draws of")
         )
-    opened = _open(run_dir, "interpolate", out, allow_custom_code, encodes=not random)
+    opened = _open(run_dir, "interpolate", out, allow_custom_code)
     ends = _ends(opened, start, end, random, count, seed, label)
     from gencompile.runtime.latent_actions import interpolation
 
@@ -243,7 +238,7 @@ def traverse(
             f"cannot traverse around an example of {run_dir}: "
             + NO_ENCODER.format(action="traverse around")
         )
-    opened = _open(run_dir, "traverse", out, allow_custom_code, encodes=example is not None)
+    opened = _open(run_dir, "traverse", out, allow_custom_code)
     from gencompile.runtime.latent_actions import decode_labels, traversal
 
     if example is None:
@@ -270,7 +265,7 @@ def reconstruct(
     run_dir, out = Path(run_dir), Path(out)
     if count < 1:
         raise RunError(f"-n {count}: reconstruct at least one example")
-    opened = _open(run_dir, "reconstruct", out, allow_custom_code, encodes=True)
+    opened = _open(run_dir, "reconstruct", out, allow_custom_code)
     from gencompile.runtime.latent_actions import reconstruction
 
     return reconstruction(opened, out, count)

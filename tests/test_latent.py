@@ -231,8 +231,6 @@ REFUSED = [
     ("gmm_moons.yaml", ["traverse"], "no continuous code to traverse"),
     ("gmm_moons.yaml", ["interpolate", "--random"], "use `map`"),
     ("diffusion_swissroll.yaml", ["map"], "starting noise x_T"),
-    ("diffusion_ring8.yaml", ["reconstruct"], "(ddpm) adds noise at each step"),
-    ("diffusion_ring8.yaml", ["interpolate", "--from", "1", "--to", "2"], "has no inverse"),
 ]
 
 

@@ -78,7 +78,18 @@ TINY_CVAE = TINY_VAE.replace("latent-vae", "latent-cvae").replace(
     "likelihood: {type: bernoulli}\n  conditional: {num_classes: 10}",
 )
 
-SPECS = {"gan": TINY_GAN, "gmm": TINY_GMM, "diffusion": TINY_DIFFUSION, "cvae": TINY_CVAE}
+# The same model sampled by DDPM, which adds noise at each step: latent tools use DDIM.
+TINY_DDPM = TINY_DIFFUSION.replace("latent-diffusion", "latent-ddpm").replace(
+    "sampler: {type: ddim, steps: 100, eta: 0.0}", "sampler: {type: ddpm}"
+)
+
+SPECS = {
+    "gan": TINY_GAN,
+    "gmm": TINY_GMM,
+    "diffusion": TINY_DIFFUSION,
+    "ddpm": TINY_DDPM,
+    "cvae": TINY_CVAE,
+}
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +161,25 @@ def test_diffusion_ddim_inversion_round_trips(run_cli, runs, tmp_path) -> None:
     code, _, err = latent(run_cli, runs["diffusion"], "interpolate", "--from", "0", "--to",
                           "1", "--steps", "3", "-o", str(path))  # fmt: skip
     assert code == 0, err
+    np.testing.assert_allclose(arrays(path)["codes"][0, [0, -1]], found["codes"][:2], atol=1e-5)
+
+
+def test_a_ddpm_model_is_inverted_by_ddim_over_its_own_denoiser(run_cli, runs, tmp_path) -> None:
+    """The spec samples by DDPM (noise at each step: no inverse); the latent tools map x_T
+    with DDIM, eta 0, at `gencompile sample --sampler ddim`'s default 50 of 100 steps."""
+    out = tmp_path / "r.npz"
+    code, _, err = latent(run_cli, runs["ddpm"], "reconstruct", "-n", "16", "-o", str(out))
+    assert code == 0, err
+    found = arrays(out)
+    error = np.abs(found["reconstructions"] - found["inputs"]).max()
+    spread = np.abs(found["inputs"] - found["inputs"].mean(0)).max()
+    assert error < 0.1 * spread, (error, spread)
+    assert np.abs(found["codes"]).max() > 0.5
+    path = tmp_path / "i.npz"
+    code, stdout, err = latent(run_cli, runs["ddpm"], "interpolate", "--from", "0", "--to",
+                               "1", "--steps", "3", "-o", str(path))  # fmt: skip
+    assert code == 0, err
+    assert "in the starting noise x_T (DDIM, eta 0, 50 steps)" in stdout
     np.testing.assert_allclose(arrays(path)["codes"][0, [0, -1]], found["codes"][:2], atol=1e-5)
 
 

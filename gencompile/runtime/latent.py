@@ -182,29 +182,34 @@ class GanSpace(LatentSpace):
 
 
 class DiffusionSpace(LatentSpace):
-    """Codes are x_T, of the data's shape, flattened; decoded by the model's own sampler.
-    Only a deterministic DDIM sampler (eta = 0) can be run backwards to encode (the CLI
-    refuses the others from the lock)."""
+    """Codes are x_T, of the data's shape, flattened; decoded by a deterministic DDIM
+    sampler (eta = 0), the only kind that can be run backwards to encode: the model's own
+    when it is one, else `sampler` (a DDIM config over the same denoiser and schedule)."""
 
-    what = "the starting noise x_T"
-
-    def __init__(self, model: keras.Model, data_shape: tuple[int, ...], guidance: float = 0.0):
+    def __init__(
+        self,
+        model: keras.Model,
+        data_shape: tuple[int, ...],
+        guidance: float = 0.0,
+        sampler: dict[str, Any] | None = None,
+    ):
         super().__init__(model, data_shape)
         self.guidance = float(guidance)
+        self.sampler = model.sampler.with_config(sampler)
+        steps = len(self.sampler.timesteps)
+        self.what = f"the starting noise x_T (DDIM, eta 0, {steps} steps)"
 
     def decode(self, z: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
         seed = tf.constant([0, 0], tf.int32)  # only a stochastic sampler reads it
 
         def run(zb: tf.Tensor, yb: tf.Tensor | None) -> tf.Tensor:
-            return self.model.sampler(
-                tf.reshape(zb, (-1, *self.data_shape)), seed, yb, self.guidance
-            )
+            return self.sampler(tf.reshape(zb, (-1, *self.data_shape)), seed, yb, self.guidance)
 
         return _batched(run, z, y)
 
     def encode(self, x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
         def invert(xb: tf.Tensor, yb: tf.Tensor | None) -> tf.Tensor:
-            z = ddim_invert(self.model, xb, yb, self.guidance)
+            z = ddim_invert(self.model, self.sampler, xb, yb, self.guidance)
             return tf.reshape(z, (tf.shape(z)[0], -1))
 
         return _batched(invert, x, y)
@@ -217,11 +222,12 @@ class DiffusionSpace(LatentSpace):
         return np.zeros(int(np.prod(self.data_shape)), np.float32)
 
 
-def ddim_invert(model: keras.Model, x0: tf.Tensor, labels: Any, guidance: float) -> tf.Tensor:
-    """x_0 -> x_T by the deterministic DDIM steps in reverse (Song et al. 2021, sec. 4.3):
-    at each visited timestep, going up, the denoiser's eps at the level reached so far
-    carries the example's x_0 estimate to the next noise level."""
-    sampler = model.sampler
+def ddim_invert(
+    model: keras.Model, sampler: Any, x0: tf.Tensor, labels: Any, guidance: float
+) -> tf.Tensor:
+    """x_0 -> x_T by the deterministic DDIM steps of `sampler` in reverse (Song et al. 2021,
+    sec. 4.3): at each visited timestep, going up, the denoiser's eps at the level reached
+    so far carries the example's x_0 estimate to the next noise level."""
     ascending = [int(t) for t in sampler.timesteps[::-1]]  # ..., T - 1
     batch = tf.shape(x0)[0]
     if labels is None:

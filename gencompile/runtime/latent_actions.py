@@ -55,9 +55,11 @@ def space_for(
     shape: tuple[int, ...],
     gan_center: np.ndarray | None = None,
     guidance: float = 0.0,
+    sampler: dict[str, Any] | None = None,
 ) -> LatentSpace:
     """The family's latent space (`gan_center`: the centre of a GAN's prior, which only a
-    traversal reads; `guidance`: a diffusion model's guidance scale)."""
+    traversal reads; `guidance`: a diffusion model's guidance scale; `sampler`: the
+    deterministic sampler config a diffusion model maps x_T with, if not its own)."""
     from gencompile.runtime import latent
 
     if family == "vae":
@@ -68,7 +70,7 @@ def space_for(
         return latent.MixtureSpace(model, shape)
     if family == "gan":
         return latent.GanSpace(model, shape, gan_center)
-    return latent.DiffusionSpace(model, shape, guidance)
+    return latent.DiffusionSpace(model, shape, guidance, sampler)
 
 
 def model_classes(model: Any) -> int | None:
