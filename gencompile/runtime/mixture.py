@@ -401,6 +401,19 @@ def log_likelihood_batches(
         yield np.asarray(model.log_prob(tf.constant(xb)), np.float64)
 
 
+EFFECTIVE_WEIGHT = 1e-2  # a component counts as used above this posterior mean weight
+
+
+def fit_record(model: keras.Model) -> dict[str, Any]:
+    """What metrics.json records of the fit beside each metric: the components a variational
+    mixture kept (weights above EFFECTIVE_WEIGHT)."""
+    record: dict[str, Any] = {}
+    if hasattr(model, "posterior"):  # variational: the posterior decides what it uses
+        weights = np.asarray(model.component_weights, np.float64)
+        record["effective_components"] = int(np.sum(weights > EFFECTIVE_WEIGHT))
+    return record
+
+
 @evaluation
 def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     """The configured metrics, in nats and in the data's original units.
@@ -411,10 +424,11 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     wanted = config["metrics"]
     shift = data.preprocessor.log_det_jacobian  # log |dy/dx| of the affine preprocessing
     dims = int(np.prod(data.element_shape))
+    fitted = fit_record(model)
     metrics = Metrics()
     if len(data.x_val) and ({"nll", "bits_per_dim"} & set(wanted)):
         nll = -mean_of(log_likelihood_batches(model, data.x_val)) - shift
-        how = held_out(data.x_val, exact=True)
+        how = {**held_out(data.x_val, exact=True), **fitted}
         if "nll" in wanted:
             metrics.add("nll", nll, how)
         if "bits_per_dim" in wanted:
@@ -424,7 +438,7 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
         total = sum(float(np.sum(part)) for part in log_likelihood_batches(model, data.x_train))
         total += n * shift
         params = model.num_free_parameters()
-        how = {"split": "train", "examples": n, "free_parameters": int(params)}
+        how = {"split": "train", "examples": n, "free_parameters": int(params), **fitted}
         if "bic" in wanted:
             metrics.add("bic", -2.0 * total + params * math.log(n), how)
         if "aic" in wanted:

@@ -33,6 +33,11 @@ model:
 ALGORITHMS = {
     "em": "{{type: em, max_iter: 50, tol: 0.0, init: {init}}}",
     "gradient": "{{type: gradient, init: {init}}}",
+    # variational EM (tol 0: every iteration), under either prior of the weights
+    "variational_process": "{{type: variational, max_iter: 50, tol: 0.0, init: {init}, "
+    "weight_concentration_prior_type: dirichlet_process}}",
+    "variational_distribution": "{{type: variational, max_iter: 50, tol: 0.0, init: {init}, "
+    "weight_concentration_prior_type: dirichlet_distribution}}",
 }
 
 
