@@ -50,6 +50,7 @@ class MixturePlan:
     max_iter: int | None  # EM and variational
     tol: float | None  # EM and variational
     num_params: int  # free parameters, as in BIC
+    n_init: int = 1  # EM: starts tried, the best kept
     variational: VariationalPlan | None = None
 
 
@@ -142,6 +143,7 @@ def plan_mixture(
         max_iter=em.max_iter if em else None,
         tol=em.tol if em else None,
         num_params=free_params(model.covariance, model.components, features),
+        n_init=algorithm.n_init if isinstance(algorithm, EMAlgorithm) else 1,
         variational=(
             variational_plan(algorithm, model.components, features)
             if isinstance(algorithm, VariationalAlgorithm)
@@ -187,14 +189,17 @@ def _fitting(
         )
         return words, ExtraPlan(fitting=fitting)
     if em is not None:
+        best_of = f"the best of {em.n_init} " if em.n_init > 1 else "a "
+        starts = f"{start} starts" if em.n_init > 1 else f"{start} start"
         words = (
-            f"maximised by EM from a {start} start: each epoch accumulates the "
+            f"maximised by EM from {best_of}{starts}: each epoch accumulates the "
             "posterior-weighted statistics of every batch, then re-estimates the parameters in "
             f"closed form; at most {em.max_iter} iterations, stopping when the mean "
             f"log-likelihood changes by less than {em.tol:g}"
         )
         fitting = (
-            f"EM from {start}, one iteration per epoch "
+            f"EM from {start}{f' (best of {em.n_init} starts)' if em.n_init > 1 else ''}, "
+            "one iteration per epoch "
             f"(at most {training['epochs']}), tol {em.tol:g}; no optimizer"
         )
         return words, ExtraPlan(fitting=fitting)

@@ -25,6 +25,12 @@ class EMAlgorithm(StrictModel):
     init: Literal["kmeans", "random"] = Field(
         "kmeans", description="Initial responsibilities: k-means labels or random weights."
     )
+    n_init: Annotated[int, Field(ge=1, le=100)] = Field(
+        1,
+        description="Run EM from this many starts and keep the one with the highest final "
+        "mean log-likelihood, as scikit-learn's n_init (the starts drawn as it draws them "
+        "from the seed); training then repeats the winning start's EM.",
+    )
 
 
 class VariationalAlgorithm(StrictModel):
