@@ -150,8 +150,13 @@ def plan_mixture(
             else None
         ),
     )
+    objective = (
+        "evidence lower bound of a Bayesian mixture"
+        if isinstance(algorithm, VariationalAlgorithm)
+        else "negative mean log-likelihood of a mixture"
+    )
     mixture_words = (
-        f"negative mean log-likelihood of a mixture of {model.components} Gaussians with "
+        f"{objective} of {model.components} Gaussians with "
         f"{COVARIANCE_WORDS[model.covariance]} (plus {model.reg_covar:g} on the diagonal), "
     )
     words, extra = _fitting(em, INIT_WORDS[algorithm.init], training, plan)
