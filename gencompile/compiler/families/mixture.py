@@ -106,7 +106,9 @@ def check_mixture(low: Lowering, data: DataShape) -> None:
         )
 
 
-def variational_plan(algorithm: VariationalAlgorithm, components: int, features: int):
+def variational_plan(
+    algorithm: VariationalAlgorithm, components: int, features: int
+) -> VariationalPlan:
     """scikit-learn's defaults: concentration 1 / components, features degrees of freedom."""
     prior = algorithm.covariance_prior
     return VariationalPlan(
