@@ -113,3 +113,5 @@ def test_tiny_training_run_logs_the_lower_bound(tmp_path):
     assert set(metrics) >= {"nll", "bic", "aic"}
     how = json.loads((run_dir / "metrics.json").read_text())["computed_with"]["nll"]
     assert 1 <= how["effective_components"] <= 16
+    report = (run_dir / "report.md").read_text()
+    assert f"{how['effective_components']} effective components" in report

@@ -78,3 +78,5 @@ def test_spec_words_and_a_tiny_run_record_the_winning_start(tmp_path):
     start = how["em_start"]
     assert start["of"] == 2 and len(start["final_log_likelihoods"]) == 2
     assert start["chosen"] == int(np.argmax(start["final_log_likelihoods"]))
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert f"EM start {start['chosen'] + 1} of 2" in report
