@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-scale bench-startup bench-anomaly bench-impute bench-tstr bench-whole
+.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-bgmm-parity bench-scale bench-startup bench-anomaly bench-impute bench-tstr bench-whole
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -53,6 +53,10 @@ bench-gan: $(STAMP)
 # each with the machine's cores (--threads 1 for one each); also scikit-learn in float32.
 bench-gmm: $(STAMP)
 	$(PY) benchmarks/gmm_em.py --sklearn-float32
+
+# The variational mixture's lower bound against scikit-learn's BayesianGaussianMixture.
+bench-bgmm-parity: $(STAMP)
+	$(PY) benchmarks/bgmm_parity.py
 
 # Peak memory of streamed npy, csv and image-folder data; 1 vs 2 workers (about 15 minutes).
 bench-scale: $(STAMP)

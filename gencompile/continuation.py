@@ -90,7 +90,7 @@ def resolved(loaded: LoadedSpec) -> dict[str, Any]:
 def length_fields(lock: dict[str, Any]) -> tuple[str, ...]:
     """The fields that say how long the run trains: the only ones a continuation changes."""
     algorithm = lock["resolved_spec"]["model"].get("algorithm")
-    em = isinstance(algorithm, dict) and algorithm.get("type") == "em"
+    em = isinstance(algorithm, dict) and algorithm.get("type") in ("em", "variational")
     return (EPOCHS_FIELD, EM_ITERATIONS_FIELD) if em else (EPOCHS_FIELD,)
 
 

@@ -221,6 +221,10 @@ def computed_with_brief(how: dict[str, Any]) -> str:
     if "split" in how:
         parts.append(f"{how['examples']} {how['split']} examples")
     parts += [text.format(how[key]) for key, text in _COUNTS if key in how]
+    if "em_start" in how:  # a mixture's EM from the best of n_init starts
+        parts.append(f"EM start {how['em_start']['chosen'] + 1} of {how['em_start']['of']}")
+    if "effective_components" in how:  # a variational mixture
+        parts.append(f"{how['effective_components']} effective components")
     network = how.get("features", {})
     if network.get("weights_sha256"):
         name = network["network"].split(",")[0].split(" avg_pool")[0]

@@ -33,6 +33,13 @@ model:
 ALGORITHMS = {
     "em": "{{type: em, max_iter: 50, tol: 0.0, init: {init}}}",
     "gradient": "{{type: gradient, init: {init}}}",
+    # EM from the best of 4 starts (tol 0: every iteration of each)
+    "em_starts": "{{type: em, max_iter: 15, tol: 0.0, init: {init}, n_init: 4}}",
+    # variational EM (tol 0: every iteration), under either prior of the weights
+    "variational_process": "{{type: variational, max_iter: 50, tol: 0.0, init: {init}, "
+    "weight_concentration_prior_type: dirichlet_process}}",
+    "variational_distribution": "{{type: variational, max_iter: 50, tol: 0.0, init: {init}, "
+    "weight_concentration_prior_type: dirichlet_distribution}}",
 }
 
 

@@ -25,6 +25,53 @@ class EMAlgorithm(StrictModel):
     init: Literal["kmeans", "random"] = Field(
         "kmeans", description="Initial responsibilities: k-means labels or random weights."
     )
+    n_init: Annotated[int, Field(ge=1, le=100)] = Field(
+        1,
+        description="Run EM from this many starts and keep the one with the highest final "
+        "mean log-likelihood, as scikit-learn's n_init (the starts drawn as it draws them "
+        "from the seed); training then repeats the winning start's EM.",
+    )
+
+
+class VariationalAlgorithm(StrictModel):
+    """Variational Bayesian EM, as scikit-learn's `BayesianGaussianMixture`.
+
+    One iteration per epoch, like EM; the weights get a Dirichlet (process) prior and each
+    component a Gaussian-Wishart prior, so unneeded components fade to tiny weights.
+    Defaults are scikit-learn's: the prior mean and covariance are the training data's.
+    """
+
+    type: Literal["variational"]
+    weight_concentration_prior_type: Literal["dirichlet_process", "dirichlet_distribution"] = Field(
+        "dirichlet_process",
+        description="Prior of the weights: a truncated stick-breaking Dirichlet process "
+        "or a Dirichlet distribution.",
+    )
+    weight_concentration_prior: PositiveFloat | None = Field(
+        None,
+        description="Concentration of the weights' prior (null: 1 / components). Smaller "
+        "values put the mass on fewer components.",
+    )
+    mean_precision_prior: PositiveFloat = Field(
+        1.0, description="Precision of the means' prior, relative to the components' own."
+    )
+    degrees_of_freedom_prior: PositiveFloat | None = Field(
+        None,
+        description="Degrees of freedom of the precisions' Wishart prior, above features - 1 "
+        "(null: the number of features).",
+    )
+    covariance_prior: PositiveFloat | list[PositiveFloat] | None = Field(
+        None,
+        description="The Wishart prior's covariance: null for the training data's (as "
+        "scikit-learn), a number c for c times the identity, or one variance per feature.",
+    )
+    max_iter: PositiveInt = Field(100, description="At most this many iterations (one per epoch).")
+    tol: NonNegativeFloat = Field(
+        1.0e-3, description="Stop when the lower bound changes by less than this (nats)."
+    )
+    init: Literal["kmeans", "random"] = Field(
+        "kmeans", description="Initial responsibilities: k-means labels or random weights."
+    )
 
 
 class GradientAlgorithm(StrictModel):
@@ -43,7 +90,9 @@ class GradientAlgorithm(StrictModel):
     )
 
 
-Algorithm = Annotated[EMAlgorithm | GradientAlgorithm, Field(discriminator="type")]
+Algorithm = Annotated[
+    EMAlgorithm | VariationalAlgorithm | GradientAlgorithm, Field(discriminator="type")
+]
 
 
 class MixtureModel(StrictModel):
