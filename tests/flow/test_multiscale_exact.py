@@ -162,3 +162,25 @@ def test_sigmoid_scale_is_glows_and_its_log_det_is_exact() -> None:
     jacobian = tape.batch_jacobian(y, x).numpy().astype(np.float64)
     np.testing.assert_allclose(log_det.numpy(), np.linalg.slogdet(jacobian)[1], atol=1e-5)
     np.testing.assert_allclose(coupling.inverse(y).numpy(), x.numpy(), atol=1e-5)
+
+
+def test_split_rebuilds_from_its_config_and_refuses_odd_channels() -> None:
+    kept = keras.Input(shape=(2, 2, 2))
+    mean = keras.layers.Conv2D(2, 3, padding="same")(kept)
+    log_scale = keras.layers.Conv2D(2, 3, padding="same")(kept)
+    split = flows.Split(keras.Model(kept, [mean, log_scale]), name="split_1")
+    flows.build_transforms([split], (2, 2, 4))
+    clone = flows.Split.from_config(split.get_config())
+    flows.build_transforms([clone], (2, 2, 4))
+    clone.network.set_weights(split.network.get_weights())
+    x = tf.random.stateless_normal((3, 2, 2, 4), seed=[1, 2])
+    for a, b in zip(split.forward(x), clone.forward(x), strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+    standard = flows.Split.from_config(flows.Split(name="split_2").get_config())
+    flows.build_transforms([standard], (2, 2, 4))
+    kept_half, eps, log_det = standard.forward(x)  # N(0, I): the half as it is, no volume
+    np.testing.assert_array_equal(kept_half.numpy(), x.numpy()[..., :2])
+    np.testing.assert_array_equal(eps.numpy(), x.numpy()[..., 2:])
+    np.testing.assert_array_equal(log_det.numpy(), np.zeros(3))
+    with pytest.raises(ValueError, match=r"C even\. Received: input_shape=\(None, 2, 2, 3\)"):
+        flows.build_transforms([flows.Split()], (2, 2, 3))
