@@ -3,7 +3,9 @@
 Every transform maps data towards the base distribution: `forward(x) -> (y, log_det)` with
 `log_det = log |det dy/dx|` per example (`[B]`), and `inverse(y) -> x` undoes it exactly.
 A flow is a list of transforms: log p(x) = log p_base(z) + sum of the log-dets on the way
-from x to z, and sampling runs the inverses in reverse order from z ~ p_base.
+from x to z, and sampling runs the inverses in reverse order from z ~ p_base. A `Split`
+(multi-scale flows) is the one step that is not a `Transform`: half the channels leave the
+flow there, `forward(x) -> (kept, eps, log_det)` and `inverse(kept, eps) -> x`.
 
 Shapes: vectors are `[B, D]`, images `[B, H, W, C]`. Transforms that act per channel
 (actnorm, permutation, invertible_dense) act on the last axis at every pixel, so on images

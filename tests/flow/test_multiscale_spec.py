@@ -105,13 +105,19 @@ def test_a_flow_without_splits_keeps_its_image_latent():
     assert "split" not in plan.loss_in_words
 
 
-def test_sigmoid_scale_is_written_without_a_clamp():
+def test_sigmoid_scale_is_written_without_a_clamp_and_refuses_one():
     plan = lowered(
         "    - {type: squeeze}\n"
-        "    - {type: affine_coupling, mask: channel, hidden: [8], scale: sigmoid, clamp: 3.0}\n"
+        "    - {type: affine_coupling, mask: channel, hidden: [8], scale: sigmoid}\n"
     )
     args = dict(plan.model.transforms[1].layer.args)
     assert args["scale"] == "sigmoid" and "clamp" not in args
+    with pytest.raises(SpecError) as info:
+        load_spec_text(
+            DIGITS + "    - {type: affine_coupling, scale: sigmoid, clamp: 3.0}\n", "spec.yaml"
+        )
+    assert str(info.value).startswith("spec.yaml:10:")
+    assert "model.transforms[0].clamp: bounds the tanh and soft_clamp scales" in str(info.value)
     spec = load_spec_text(DIGITS + "    - {type: affine_coupling, scale: sigmoid}\n").spec
     assert spec.model.transforms[0].scale == "sigmoid"
     with pytest.raises(SpecError) as info:  # MAF keeps its bounds

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from gencompile.spec.base import Activation, PositiveFloat, PositiveInt, StrictModel
+from gencompile.spec.base import Activation, FieldError, PositiveFloat, PositiveInt, StrictModel
 from gencompile.spec.evaluation import SAMPLE_METRICS
 from gencompile.spec.networks import Network
 from gencompile.spec.transfer import InitFrom
@@ -69,6 +69,14 @@ class AffineCoupling(StrictModel):
         "seeds); auto: glorot_uniform on vectors, zeros on images (deep stacks).",
     )
     repeat: Repeat = 1
+
+    @model_validator(mode="after")
+    def _sigmoid_has_no_clamp(self) -> AffineCoupling:
+        if self.scale == "sigmoid" and "clamp" in self.model_fields_set:
+            raise FieldError(
+                "clamp", "bounds the tanh and soft_clamp scales; sigmoid has none (remove clamp)"
+            )
+        return self
 
 
 class ActNorm(StrictModel):
