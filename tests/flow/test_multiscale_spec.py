@@ -131,3 +131,12 @@ def test_the_example_spec_lowers_to_two_scales():
     assert plan.model.counts["split"] == 1 and plan.model.counts["squeeze"] == 2
     scales = {dict(t.layer.args).get("scale") for t in plan.model.transforms}
     assert "sigmoid" in scales
+
+
+def test_the_resolved_spec_of_a_sigmoid_coupling_loads_again():
+    """The lock writes every default out (clamp too): it must validate as it did."""
+    from gencompile.spec.loader import dump_yaml
+
+    plan = lower(load_spec(ROOT / "specs" / "flow_digits_multiscale.yaml"))
+    again = load_spec_text(dump_yaml(plan.resolved_spec)).spec
+    assert again.model.transforms[4].transforms[2].scale == "sigmoid"

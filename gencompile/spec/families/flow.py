@@ -72,7 +72,9 @@ class AffineCoupling(StrictModel):
 
     @model_validator(mode="after")
     def _sigmoid_has_no_clamp(self) -> AffineCoupling:
-        if self.scale == "sigmoid" and "clamp" in self.model_fields_set:
+        # Against the default, not the fields set: a resolved spec (the lock) writes it out.
+        default = type(self).model_fields["clamp"].default
+        if self.scale == "sigmoid" and self.clamp != default:
             raise FieldError(
                 "clamp", "bounds the tanh and soft_clamp scales; sigmoid has none (remove clamp)"
             )
