@@ -66,6 +66,7 @@ SLOW_SPECS = {
     "diffusion_digits",
     "cdiffusion_digits",
     "flow_digits",
+    "flow_digits_multiscale",
     "pixelcnn_digits",
     "charlm_arithmetic",
     "transformer_arithmetic",

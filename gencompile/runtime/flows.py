@@ -3,7 +3,9 @@
 Every transform maps data towards the base distribution: `forward(x) -> (y, log_det)` with
 `log_det = log |det dy/dx|` per example (`[B]`), and `inverse(y) -> x` undoes it exactly.
 A flow is a list of transforms: log p(x) = log p_base(z) + sum of the log-dets on the way
-from x to z, and sampling runs the inverses in reverse order from z ~ p_base.
+from x to z, and sampling runs the inverses in reverse order from z ~ p_base. A `Split`
+(multi-scale flows) is the one step that is not a `Transform`: half the channels leave the
+flow there, `forward(x) -> (kept, eps, log_det)` and `inverse(kept, eps) -> x`.
 
 Shapes: vectors are `[B, D]`, images `[B, H, W, C]`. Transforms that act per channel
 (actnorm, permutation, invertible_dense) act on the last axis at every pixel, so on images
@@ -42,6 +44,7 @@ __all__ = [
     "Logit",
     "MaskedDense",
     "Permutation",
+    "Split",
     "Squeeze",
     "StandardLogistic",
     "StandardNormal",
@@ -50,9 +53,11 @@ __all__ = [
     "bound_log_scale",
     "build_transforms",
     "coupling_mask",
+    "flatten_parts",
     "initialize_actnorm",
     "made_masks",
     "make_base",
+    "unflatten_parts",
 ]
 
 
@@ -76,12 +81,16 @@ def bound_log_scale(raw: Any, scale: str, clamp: float) -> Tensor:
 
     `tanh`: clamp * tanh(raw / clamp); `soft_clamp`: clamp * (2 / pi) * atan(raw / clamp)
     (slower saturation). Bounding the log-scale keeps exp(log_scale) and the inverse finite.
+    `sigmoid`: Glow's scale sigmoid(raw + 2), a log-scale log sigmoid(raw + 2) in (-inf, 0)
+    (`clamp` unused); the + 2 starts it near 1 (0.88) when raw starts near 0.
     """
     if scale == "tanh":
         return clamp * ops.tanh(raw / clamp)
     if scale == "soft_clamp":
         return (2.0 * clamp / math.pi) * ops.arctan(raw / clamp)
-    raise ValueError(f"scale must be 'tanh' or 'soft_clamp'. Received: scale={scale!r}")
+    if scale == "sigmoid":
+        return ops.log_sigmoid(raw + 2.0)
+    raise ValueError(f"scale must be 'tanh', 'soft_clamp' or 'sigmoid'. Received: scale={scale!r}")
 
 
 class Transform(layers.Layer):
@@ -245,13 +254,17 @@ def _global_moments(x: Any, axes: tuple[int, ...]) -> tuple[Tensor, Tensor]:
     return mean, tf.sqrt(squares / count)
 
 
-def initialize_actnorm(transforms: Sequence[Transform], x: Any) -> None:
-    """Data-dependent initialisation: each actnorm standardises what reaches it from `x`."""
+def initialize_actnorm(transforms: Sequence[Transform | Split], x: Any) -> None:
+    """Data-dependent initialisation: each actnorm standardises what reaches it from `x`
+    (past a split, the half that stays in the flow)."""
     h = ops.convert_to_tensor(x, dtype="float32")
     for transform in transforms:
         if isinstance(transform, ActNorm):
             transform.initialize(h)
-        h, _ = transform.forward(h, training=False)
+        if isinstance(transform, Split):
+            h, _, _ = transform.forward(h)
+        else:
+            h, _ = transform.forward(h, training=False)
 
 
 # ------------------------------------------------------------------------- permutation
@@ -529,8 +542,90 @@ class Logit(Transform):
         return {**super().get_config(), "alpha": self.alpha}
 
 
-def build_transforms(transforms: Sequence[Transform], shape: Shape) -> Shape:
-    """Build each transform for the shape that reaches it; returns the shape of z."""
+# ------------------------------------------------------------------------- multi-scale split
+
+
+@keras.saving.register_keras_serializable(package="gencompile")
+class Split(layers.Layer):
+    """Multi-scale factor-out (RealNVP, Glow): half the channels of an image leave the flow.
+
+    `forward(x) -> (kept, eps, log_det)`: x's channels are split into the first half `kept`,
+    which continues through the flow, and the second half `z`, modelled by the Gaussian
+    prior N(mean(kept), exp(log_scale(kept))^2). `eps = (z - mean) * exp(-log_scale)` is z
+    standardised by its prior, so eps ~ N(0, I) under the model, and `log_det =
+    -sum(log_scale)`: log N(eps; 0, I) + log_det is the prior's log-density of z, exactly.
+    `inverse(kept, eps)` puts z = mean + exp(log_scale) * eps back beside `kept`.
+
+    `network` maps `kept` to (mean, log_scale) shaped like z (Glow's zero-initialised 3x3
+    convolution: the prior starts as N(0, I)); without one the prior is N(0, I).
+    """
+
+    def __init__(self, network: keras.Model | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.network = network
+
+    def build(self, input_shape: Shape) -> None:
+        channels = int(input_shape[-1])
+        if len(input_shape) != 4 or channels % 2:
+            raise ValueError(
+                "a split factors out half the channels of images (batch, H, W, C) with C "
+                f"even. Received: input_shape={tuple(input_shape)}"
+            )
+        self.kept = channels // 2
+        self.built = True
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (*input_shape[:-1], int(input_shape[-1]) // 2)
+
+    def prior(self, kept: Any) -> tuple[Tensor, Tensor]:
+        """Mean and log-scale of the factored half's Gaussian, given the half kept."""
+        if self.network is None:
+            zeros = ops.zeros_like(kept)
+            return zeros, zeros
+        mean, log_scale = self.network(kept)
+        return mean, log_scale
+
+    def forward(self, x: Any) -> tuple[Tensor, Tensor, Tensor]:
+        kept, z = x[..., : self.kept], x[..., self.kept :]
+        mean, log_scale = self.prior(kept)
+        eps = (z - mean) * ops.exp(-log_scale)
+        return kept, eps, -_sum_except_batch(log_scale)
+
+    def inverse(self, kept: Any, eps: Any) -> Tensor:
+        mean, log_scale = self.prior(kept)
+        return ops.concatenate([kept, mean + ops.exp(log_scale) * eps], axis=-1)
+
+    def get_config(self) -> dict[str, Any]:
+        network = self.network
+        config = None if network is None else keras.saving.serialize_keras_object(network)
+        return {**super().get_config(), "network": config}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Split:
+        config = dict(config)
+        if config.get("network") is not None:
+            config["network"] = keras.saving.deserialize_keras_object(config["network"])
+        return cls(**config)
+
+
+def flatten_parts(parts: Sequence[Any]) -> Tensor:
+    """Tensors `[B, ...]` side by side as one `[B, D]` code (a multi-scale flow's z)."""
+    return ops.concatenate([ops.reshape(part, (ops.shape(part)[0], -1)) for part in parts], -1)
+
+
+def unflatten_parts(z: Any, shapes: Sequence[Sequence[int]]) -> list[Tensor]:
+    """The inverse of `flatten_parts`: a `[B, D]` code cut into parts of the given shapes."""
+    parts, start = [], 0
+    for shape in shapes:
+        size = math.prod(int(d) for d in shape)
+        parts.append(ops.reshape(z[:, start : start + size], (-1, *shape)))
+        start += size
+    return parts
+
+
+def build_transforms(transforms: Sequence[Transform | Split], shape: Shape) -> Shape:
+    """Build each transform for the shape that reaches it; returns the shape leaving the last
+    one (z's, or past splits the shape of the part that stayed to the end)."""
     current: Shape = (None, *shape)
     for transform in transforms:
         transform.build(current)

@@ -7,6 +7,11 @@ their autoregressive order. Each coupling entry of the spec gets one named build
 shift/log-scale network (the spec's hidden body plus two heads: glorot-initialised on
 vectors, zero-initialised on images so that a deep stack starts as the identity; `head_init`
 chooses); each copy calls it for its own weights.
+
+A `split` (multi-scale factor-out) ends a scale: half the channels leave the flow, and z
+becomes a flat vector joining those parts to what stays to the end (`part_shapes`). A
+learned prior gets a named builder too: a zero-initialised 3x3 convolution of the kept half
+giving the factored half's mean and log-scale.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ KIND_WORDS = {
     "invertible_dense": ("invertible dense map", "invertible dense maps"),
     "maf": ("MAF layer", "MAF layers"),
     "squeeze": ("squeeze", "squeezes"),
+    "split": ("split", "splits"),
     "logit": ("logit", "logits"),
 }
 KIND_NAMES = {
@@ -47,6 +53,7 @@ KIND_NAMES = {
     "invertible_dense": "invertible_dense",
     "maf": "maf",
     "squeeze": "squeeze",
+    "split": "split",
     "logit": "logit",
 }
 RUNTIME_CLASSES = {
@@ -56,6 +63,7 @@ RUNTIME_CLASSES = {
     "invertible_dense": "flows.InvertibleDense",
     "maf": "flows.MAF",
     "squeeze": "flows.Squeeze",
+    "split": "flows.Split",
     "logit": "flows.Logit",
 }
 # The runtime's defaults: arguments equal to these are left out of generated code.
@@ -87,14 +95,17 @@ class _Call:
 @dataclass(frozen=True)
 class FlowPlan:
     data_shape: Shape
-    latent_shape: Shape  # the shape of z (squeezes change it)
+    latent_shape: Shape  # the shape of z (squeezes change it; flat past splits)
     base: str  # normal | logistic
     bins: int | None  # uniform dequantization levels, None for continuous data
     transforms: tuple[TransformPlan, ...]
-    conditioners: tuple[NetworkPlan, ...]  # one builder per coupling entry of the spec
+    # One builder per coupling entry of the spec, then one per learned split prior.
+    conditioners: tuple[NetworkPlan, ...]
     uses_actnorm: bool
     uses_regularizers: bool
     num_params: int
+    # With splits: the shapes of z's parts, each split's factored half then the final part.
+    part_shapes: tuple[Shape, ...] = ()
 
     @property
     def counts(self) -> dict[str, int]:
@@ -135,6 +146,9 @@ class FlowLowering:
         self.conditioners: dict[PathKey, NetworkPlan] = {}
         self.couplings = 0
         self.mafs = 0
+        self.squeezed = False  # a squeeze came before: a split may follow
+        self.parts: list[Shape] = []  # the shapes the splits factor out, in order
+        self.priors: dict[tuple[PathKey, Shape], NetworkPlan] = {}
 
     def name(self, kind: str) -> str:
         self.counters[kind] = self.counters.get(kind, 0) + 1
@@ -217,7 +231,56 @@ class FlowLowering:
             self.report(
                 path, f"squeeze needs an even height and width, but gets shape {fmt(shape)}", None
             )
+        self.squeezed = True
         return _Call(output_shape=(sizes[0] // 2, sizes[1] // 2, 4 * sizes[2]))
+
+    def _split(self, spec: Any, path: PathKey, shape: Shape, name: str) -> _Call:
+        if len(shape) != 3:
+            self.report(
+                path,
+                f"a split factors out half the channels of images, but the flow's input here "
+                f"is a vector {fmt(shape)}",
+                "remove it",
+            )
+        if not self.squeezed:
+            self.report(
+                path,
+                f"a split factors out channels at a coarser scale, but no squeeze comes before "
+                f"it (shape {fmt(shape)})",
+                "put a {type: squeeze} before it",
+            )
+        height, width, channels = known(shape, "split")
+        if channels % 2:
+            self.report(
+                path,
+                f"a split factors out half the channels, but the input here has an odd "
+                f"number of them: {fmt(shape)}",
+                "put a squeeze before it (4 times the channels), or remove it",
+            )
+        kept = (height, width, channels // 2)
+        self.parts.append(kept)
+        if spec.prior.type == "normal":
+            return _Call(output_shape=kept)
+        network = self.priors.get((path, kept))
+        if network is None:
+            network = self._prior_network(kept)
+            self.priors[(path, kept)] = network
+        builder = LayerPlan("builder", network.builder, (), f"{name}_prior", kept, None)
+        return _Call((("network", builder),), 1, network.params, kept)
+
+    def _prior_network(self, kept: Shape) -> NetworkPlan:
+        """Glow's learned prior: mean and log-scale of the factored half from the kept half,
+        each a 3x3 convolution starting at zero (so the prior starts as N(0, I))."""
+        number = len(self.priors) + 1
+        net = NetworkBuilder(f"split_prior_{number}", self.low.regularizer(), self.low.report)
+        net.reserve(["mean", "log_scale"])
+        h = net.input("kept", kept)
+        zeros = (("kernel_initializer", "zeros"),)
+        for head in ("mean", "log_scale"):
+            conv = Conv2D(type="conv2d", filters=kept[-1], kernel_size=3, name=head)
+            net.add(head, net.synth(conv, kept, extra=zeros), (h,))
+        doc = f"Mean and log-scale of the channels a split factors out, from the {fmt(kept)} kept."
+        return net.build(doc, ("mean", "log_scale"))
 
     def _logit(self, spec: Any, path: PathKey, shape: Shape, name: str) -> _Call:
         self._check_logit(path)
@@ -280,7 +343,9 @@ class FlowLowering:
             ("mask", spec.mask),
             ("parity", parity),
         )
-        for key in ("scale", "clamp"):
+        # Glow's sigmoid scale has no bound to set: its clamp is not written.
+        keys = ("scale",) if spec.scale == "sigmoid" else ("scale", "clamp")
+        for key in keys:
             if getattr(spec, key) != RUNTIME_DEFAULTS[key]:
                 args += ((key, getattr(spec, key)),)
         # A coupling's parameters are its conditioner network's.
@@ -368,6 +433,7 @@ TRANSFORMS = {
     "invertible_dense": FlowLowering._invertible_dense,
     "maf": FlowLowering._maf,
     "squeeze": FlowLowering._squeeze,
+    "split": FlowLowering._split,
     "logit": FlowLowering._logit,
 }
 
@@ -428,6 +494,7 @@ class FlowNetworks:
     transforms: tuple[TransformPlan, ...]
     latent_shape: Shape
     conditioners: tuple[NetworkPlan, ...]
+    part_shapes: tuple[Shape, ...] = ()  # with splits: z's parts (see FlowPlan)
 
 
 def flow_networks(low: Lowering, data: DataShape, facts: None) -> FlowNetworks:
@@ -442,7 +509,18 @@ def flow_networks(low: Lowering, data: DataShape, facts: None) -> FlowNetworks:
             planned = flow.transform(transform, path, shape)
             transforms.append(planned)
             shape = planned.output_shape
-    return FlowNetworks(tuple(transforms), shape, tuple(flow.conditioners.values()))
+    networks = (*flow.conditioners.values(), *flow.priors.values())
+    if not flow.parts:
+        return FlowNetworks(tuple(transforms), shape, networks)
+    if model.base.type != "normal":
+        low.report(
+            ("model", "base", "type"),
+            "with splits z joins the factored parts, standardised by their Gaussian priors, "
+            f"to the final part, so its base is N(0, I), not {model.base.type}",
+            "use base: {type: normal}",
+        )
+    parts = (*flow.parts, shape)
+    return FlowNetworks(tuple(transforms), (sum(size(p) for p in parts),), networks, parts)
 
 
 def plan_flow(
@@ -452,6 +530,7 @@ def plan_flow(
     words."""
     model = low.family_model(FlowModel)
     transforms, shape, conditioners = built.transforms, built.latent_shape, built.conditioners
+    splits = [t for t in transforms if t.layer.kind == "split"]
     bins = model.dequantization.bins if model.dequantization else None
     num_params = sum(t.params for t in transforms)
     plan = FlowPlan(
@@ -464,6 +543,7 @@ def plan_flow(
         uses_actnorm=any(t.layer.kind == "actnorm" for t in transforms),
         uses_regularizers=any(t.layer.regularizer for t in transforms),
         num_params=num_params,
+        part_shapes=built.part_shapes,
     )
     base_words = {"normal": "N(0, I)", "logistic": "a standard logistic"}[model.base.type]
     kinds = ", ".join(f"{n} {KIND_WORDS[k][n > 1]}" for k, n in plan.counts.items())
@@ -480,10 +560,26 @@ def plan_flow(
             f"negative log-likelihood -log p(x) = -(log p_base(z) + log |det df/dx|), z = f(x) "
             f"through {kinds}, p_base {base_words}, averaged over the batch"
         )
+    if splits:
+        words += _split_words(splits)
     words += low.kernel_penalty_words()
     training = low.training_config()
     return low.project_plan(
         data, plan, conditioners, words, training=training, extra={"total_params": num_params}
+    )
+
+
+def _split_words(splits: list[TransformPlan]) -> str:
+    """How the splits' priors enter the likelihood, in words."""
+    learned = sum(1 for t in splits if dict(t.layer.args).get("network"))
+    priors = {
+        (True, False): "a learned Gaussian given the half kept",
+        (False, True): "N(0, I)",
+        (True, True): "a learned Gaussian given the half kept, or N(0, I)",
+    }[(learned > 0, learned < len(splits))]
+    return (
+        f"; at each split half the channels leave f and p_base scores them standardised "
+        f"by their prior ({priors}), whose log-scales join log |det|"
     )
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from gencompile.spec.base import Activation, PositiveFloat, PositiveInt, StrictModel
+from gencompile.spec.base import Activation, FieldError, PositiveFloat, PositiveInt, StrictModel
 from gencompile.spec.evaluation import SAMPLE_METRICS
 from gencompile.spec.networks import Network
 from gencompile.spec.transfer import InitFrom
@@ -32,6 +32,8 @@ Base = Annotated[NormalBase | LogisticBase, Field(discriminator="type")]
 
 Repeat = Annotated[int, Field(ge=1, le=256, description="Stack this many copies.")]
 ScaleBound = Literal["tanh", "soft_clamp"]
+# A coupling may also take Glow's scale, sigmoid(s + 2): in (0, 1), so it only contracts.
+CouplingScale = Literal["tanh", "soft_clamp", "sigmoid"]
 
 
 class AffineCoupling(StrictModel):
@@ -52,12 +54,13 @@ class AffineCoupling(StrictModel):
         description="alternating features (vectors); checkerboard pixels or the first/second "
         "half of the channels (images).",
     )
-    scale: ScaleBound = Field(
+    scale: CouplingScale = Field(
         "tanh",
         description="How the log-scale is bounded to (-clamp, clamp): clamp * tanh(s / clamp) "
-        "or the soft clamp clamp * 2/pi * atan(s / clamp).",
+        "or the soft clamp clamp * 2/pi * atan(s / clamp); or sigmoid, Glow's scale "
+        "sigmoid(s + 2) in (0, 1) (log-scale log sigmoid(s + 2), `clamp` unused).",
     )
-    clamp: PositiveFloat = Field(2.0, description="Bound of the log-scale.")
+    clamp: PositiveFloat = Field(2.0, description="Bound of the log-scale (tanh, soft_clamp).")
     head_init: Literal["auto", "glorot_uniform", "zeros"] = Field(
         "auto",
         description="Initial kernels of the shift and log-scale heads. zeros: every coupling "
@@ -66,6 +69,16 @@ class AffineCoupling(StrictModel):
         "seeds); auto: glorot_uniform on vectors, zeros on images (deep stacks).",
     )
     repeat: Repeat = 1
+
+    @model_validator(mode="after")
+    def _sigmoid_has_no_clamp(self) -> AffineCoupling:
+        # Against the default, not the fields set: a resolved spec (the lock) writes it out.
+        default = type(self).model_fields["clamp"].default
+        if self.scale == "sigmoid" and self.clamp != default:
+            raise FieldError(
+                "clamp", "bounds the tanh and soft_clamp scales; sigmoid has none (remove clamp)"
+            )
+        return self
 
 
 class ActNorm(StrictModel):
@@ -128,6 +141,38 @@ class Logit(StrictModel):
     )
 
 
+class LearnedPrior(StrictModel):
+    """Glow's prior: N(mean(h), exp(log_scale(h))^2), from a zero-initialised 3x3 convolution
+    of the half h that stays in the flow (so it starts as N(0, I))."""
+
+    type: Literal["learned"]
+
+
+class NormalPrior(StrictModel):
+    """N(0, I), whatever the half kept."""
+
+    type: Literal["normal"]
+
+
+SplitPrior = Annotated[LearnedPrior | NormalPrior, Field(discriminator="type")]
+
+
+class Split(StrictModel):
+    """Multi-scale factor-out (RealNVP, Glow): half the channels leave the flow here.
+
+    The second half of the channels is modelled by `prior` given the first half, and its
+    log-density joins the log-likelihood; later transforms act on the first half only.
+    Put it after a squeeze, on an even number of channels.
+    """
+
+    type: Literal["split"]
+    prior: SplitPrior = Field(
+        default_factory=lambda: LearnedPrior(type="learned"),
+        description="Distribution of the factored-out half: learned (a Gaussian whose mean "
+        "and log-scale a zero-initialised conv reads off the kept half, Glow) or normal.",
+    )
+
+
 class RepeatBlock(StrictModel):
     """A block of transforms stacked `times` times (e.g. Glow's actnorm, 1x1 conv, coupling)."""
 
@@ -137,7 +182,15 @@ class RepeatBlock(StrictModel):
 
 
 Transform = Annotated[
-    AffineCoupling | ActNorm | Permutation | InvertibleDense | MAF | Squeeze | Logit | RepeatBlock,
+    AffineCoupling
+    | ActNorm
+    | Permutation
+    | InvertibleDense
+    | MAF
+    | Squeeze
+    | Split
+    | Logit
+    | RepeatBlock,
     Field(discriminator="type"),
 ]
 RepeatBlock.model_rebuild()
