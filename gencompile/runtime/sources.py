@@ -264,7 +264,41 @@ def _load_builtin(source: dict, seed: int) -> tuple[Any, Any]:
             f"unknown builtin dataset {name!r} (data.source.name); "
             f"available: {', '.join(builtin_names())}"
         )
-    return keep_classes(*_BUILTINS[name](source, seed), source.get("classes"))
+    x, y = keep_classes(*_BUILTINS[name](source, seed), source.get("classes"))
+    return keep_fraction(x, y, source.get("fraction"))
+
+
+SUBSET_SEED = 0  # fraction's draw is fixed: the same examples whatever the run's seed
+
+
+def keep_fraction(x: Any, y: Any, fraction: float | None) -> tuple[Any, Any]:
+    """A fixed share of the examples (data.source.fraction), stratified by class when there
+    are labels, in their original order; at least one example of each class is kept."""
+    if fraction is None or fraction >= 1:
+        return x, y
+    x = np.asarray(x)
+    n = len(x)
+    count = round(fraction * n)
+    if count < 1:
+        raise RunError(
+            f"data.source.fraction {fraction:g} of {n} examples keeps none; raise fraction"
+        )
+    from sklearn.model_selection import train_test_split
+
+    labels = None if y is None else np.asarray(y)
+    classes = 0 if labels is None else len(np.unique(labels))
+    if labels is not None and count < classes:
+        raise RunError(
+            f"data.source.fraction {fraction:g} keeps {count} of {n} examples, fewer than "
+            f"the {classes} classes; raise fraction to at least {classes / n:.3g}"
+        )
+    if count == n:
+        return x, y
+    kept, _ = train_test_split(
+        np.arange(n), train_size=count, stratify=labels, random_state=SUBSET_SEED
+    )
+    kept = np.sort(kept)
+    return x[kept], None if labels is None else labels[kept]
 
 
 def keep_classes(x: Any, y: Any, classes: list[int] | None) -> tuple[Any, Any]:
