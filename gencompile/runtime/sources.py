@@ -273,32 +273,36 @@ SUBSET_SEED = 0  # fraction's draw is fixed: the same examples whatever the run'
 
 def keep_fraction(x: Any, y: Any, fraction: float | None) -> tuple[Any, Any]:
     """A fixed share of the examples (data.source.fraction), stratified by class when there
-    are labels, in their original order; at least one example of each class is kept."""
+    are labels, in their original order."""
     if fraction is None or fraction >= 1:
         return x, y
-    x = np.asarray(x)
-    n = len(x)
+    kept = fraction_indices(len(x), None if y is None else np.asarray(y), fraction)
+    return np.asarray(x)[kept], None if y is None else np.asarray(y)[kept]
+
+
+def fraction_indices(n: int, labels: np.ndarray | None, fraction: float) -> np.ndarray:
+    """The sorted indices of `fraction`'s examples among n: round(fraction x n) of them,
+    drawn by scikit-learn's `train_test_split` with a fixed seed (stratified by `labels`
+    when given, so each class keeps its share; at least one example of each class)."""
+    from sklearn.model_selection import train_test_split
+
     count = round(fraction * n)
     if count < 1:
         raise RunError(
             f"data.source.fraction {fraction:g} of {n} examples keeps none; raise fraction"
         )
-    from sklearn.model_selection import train_test_split
-
-    labels = None if y is None else np.asarray(y)
     classes = 0 if labels is None else len(np.unique(labels))
-    if labels is not None and count < classes:
+    if count < classes:
         raise RunError(
             f"data.source.fraction {fraction:g} keeps {count} of {n} examples, fewer than "
             f"the {classes} classes; raise fraction to at least {classes / n:.3g}"
         )
     if count == n:
-        return x, y
+        return np.arange(n)
     kept, _ = train_test_split(
         np.arange(n), train_size=count, stratify=labels, random_state=SUBSET_SEED
     )
-    kept = np.sort(kept)
-    return x[kept], None if labels is None else labels[kept]
+    return np.sort(kept)
 
 
 def keep_classes(x: Any, y: Any, classes: list[int] | None) -> tuple[Any, Any]:
