@@ -17,6 +17,7 @@ images is the floor a generator that copies its training set would reach.
 
     .venv/bin/python benchmarks/gan_diffaugment.py              # 100 epochs x 30 steps each
     .venv/bin/python benchmarks/gan_diffaugment.py --quick      # smoke check: 2 epochs
+    .venv/bin/python benchmarks/gan_diffaugment.py --ablation   # no spectral norm; translation
 
 It prints a markdown report and writes it to `benchmarks/results/gan_diffaugment.md`.
 """
@@ -50,10 +51,17 @@ RESULT = REPO / "benchmarks" / "results" / "gan_diffaugment.md"
 FRACTION = 0.1
 SAMPLE_SEED = 0  # the same z for every contender
 
-CONTENDERS = {
-    "none": "model.augmentation=null",
-    "diffaugment": "model.augmentation={type: diffaugment, policy: [color, translation, cutout]}",
-    "ada": "model.augmentation={type: ada, target: 0.6, ramp_images: 50000}",
+NONE = "model.augmentation=null"
+DIFFAUGMENT = "model.augmentation={type: diffaugment, policy: [color, translation, cutout]}"
+ADA = "model.augmentation={type: ada, target: 0.6, ramp_images: 50000}"
+NO_SPECTRAL_NORM = "model.spectral_norm=false"
+CONTENDERS = {"none": [NONE], "diffaugment": [DIFFAUGMENT], "ada": [ADA]}
+# --ablation: a discriminator free to overfit (no spectral norm), and translation alone.
+ABLATION = {
+    "none, no spectral norm": [NONE, NO_SPECTRAL_NORM],
+    "diffaugment, no spectral norm": [DIFFAUGMENT, NO_SPECTRAL_NORM],
+    "ada, no spectral norm": [ADA, NO_SPECTRAL_NORM],
+    "diffaugment [translation]": ["model.augmentation={type: diffaugment, policy: [translation]}"],
 }
 
 
@@ -116,15 +124,16 @@ def fd(classifier: object, real: np.ndarray, fake: np.ndarray) -> float:
     )
 
 
-def run(name: str, setting: str, epochs: int, samples: int, folder: Path) -> Outcome:
+def run(name: str, settings: list[str], epochs: int, samples: int, folder: Path) -> Outcome:
     from gencompile.runs import train
     from gencompile.runtime.metrics import features
     from gencompile.sampling import sample
 
     start = time.perf_counter()
-    result = train(SPEC, [setting], epochs=epochs, run_dir=folder / name, quiet=True)
+    stem = name.replace(" ", "_").replace(",", "").replace("[", "").replace("]", "")
+    result = train(SPEC, settings, epochs=epochs, run_dir=folder / stem, quiet=True)
     minutes = (time.perf_counter() - start) / 60
-    path = sample(result.run_dir, samples, folder / f"{name}.npz", seed=SAMPLE_SEED)
+    path = sample(result.run_dir, samples, folder / f"{stem}.npz", seed=SAMPLE_SEED)
     with np.load(path) as arrays:
         fake = arrays["samples"]
     _, outside = digits_split()
@@ -166,7 +175,11 @@ def report(outcomes: list[Outcome], floor: float, args: argparse.Namespace, load
         ],
     )
     best = min(outcomes, key=lambda o: o.fd_heldout)
-    base = next(o for o in outcomes if o.name == "none")
+    base = next(o for o in outcomes if o.name.startswith("none"))
+    settings = CONTENDERS | ABLATION
+    described = [
+        f"- {name}: `{'`, `'.join(settings[name])}`" for name in (o.name for o in outcomes)
+    ]
     lines = [
         "# DiffAugment and ADA on 10 % of the digits",
         "",
@@ -183,10 +196,14 @@ def report(outcomes: list[Outcome], floor: float, args: argparse.Namespace, load
         "",
         table,
         "",
+        "Each contender's `--set` overrides of the spec:",
+        "",
+        *described,
+        "",
         f"Floor: the 162 training images' own FD to the 1617 unseen digits is {floor:.1f} "
         "(a generator that copied its training set exactly would score about this).",
         "",
-        f"Best on unseen digits: **{best.name}** ({best.fd_heldout:.1f}; no augmentation "
+        f"Best on unseen digits: **{best.name}** ({best.fd_heldout:.1f}; {base.name}: "
         f"{base.fd_heldout:.1f}). One seed per contender at this budget: GAN figures vary "
         "from seed to seed, so a difference of a few units is within noise. The machine is "
         "shared with other jobs: the minutes are noisy, the FDs are not affected.",
@@ -201,8 +218,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=100, help="epochs of 30 steps each")
     parser.add_argument("--samples", type=int, default=2000, help="samples per contender")
     parser.add_argument("--quick", action="store_true", help="smoke check: 2 epochs")
-    parser.add_argument("--out", type=Path, default=RESULT)
+    parser.add_argument(
+        "--ablation",
+        action="store_true",
+        help="a discriminator without spectral norm (with and without augmentation) and "
+        "DiffAugment with translation alone, into gan_diffaugment_ablation.md",
+    )
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    contenders = ABLATION if args.ablation else CONTENDERS
+    if args.out is None:
+        args.out = RESULT.with_name("gan_diffaugment_ablation.md") if args.ablation else RESULT
     if args.quick:
         args.epochs, args.samples = 2, 500
     load = load_average()
@@ -212,8 +238,8 @@ def main() -> None:
     floor = fd(features.digits_classifier(), outside, training_images())
     with tempfile.TemporaryDirectory(prefix="gan_diffaugment-") as tmp:
         outcomes = []
-        for name, setting in CONTENDERS.items():
-            outcome = run(name, setting, args.epochs, args.samples, Path(tmp))
+        for name, settings in contenders.items():
+            outcome = run(name, settings, args.epochs, args.samples, Path(tmp))
             print(f"{name}: FD {outcome.fd_heldout:.1f} in {outcome.minutes:.1f} min", flush=True)
             outcomes.append(outcome)
     write_result(args.out, report(outcomes, floor, args, load))
