@@ -40,9 +40,11 @@ __all__ = [
     "AdaptiveProbability",
     "brightness",
     "contrast",
+    "cut",
     "cutout",
     "diff_augment",
     "saturation",
+    "shifted",
     "translation",
 ]
 
