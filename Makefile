@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-bgmm-parity bench-scale bench-startup bench-anomaly bench-impute bench-tstr bench-whole bench-flow-multiscale
+.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-bgmm-parity bench-scale bench-startup bench-anomaly bench-impute bench-tstr bench-whole bench-flow-multiscale bench-gan-diffaugment
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -48,6 +48,10 @@ bench-diffusion: $(STAMP)
 
 bench-gan: $(STAMP)
 	$(PY) benchmarks/gan_toy.py
+
+# The digits DCGAN on 10 % of the digits with and without DiffAugment and ADA (~20 min).
+bench-gan-diffaugment: $(STAMP)
+	$(PY) benchmarks/gan_diffaugment.py
 
 # One EM iteration of a generated Gaussian mixture vs scikit-learn (n=400000, d=32, k=32);
 # each with the machine's cores (--threads 1 for one each); also scikit-learn in float32.

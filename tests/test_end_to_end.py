@@ -52,6 +52,7 @@ GAN_SPECS = (
     "dcgan_digits",
     "cgan_digits",
     "gan_digits_finetune",
+    "dcgan_digits_small",
 )
 TINY.update({stem: ["training.steps_per_epoch=4"] for stem in GAN_SPECS})
 # A U-Net samples in 5 DDIM steps rather than 50 for the metrics of a 2-epoch smoke run.
@@ -71,6 +72,7 @@ SLOW_SPECS = {
     "charlm_arithmetic",
     "transformer_arithmetic",
     "dcgan_digits",
+    "dcgan_digits_small",
     "vae_digits_conv",
     "wgan_gp_ring8",
     "cvae_digits",

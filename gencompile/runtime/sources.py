@@ -264,7 +264,45 @@ def _load_builtin(source: dict, seed: int) -> tuple[Any, Any]:
             f"unknown builtin dataset {name!r} (data.source.name); "
             f"available: {', '.join(builtin_names())}"
         )
-    return keep_classes(*_BUILTINS[name](source, seed), source.get("classes"))
+    x, y = keep_classes(*_BUILTINS[name](source, seed), source.get("classes"))
+    return keep_fraction(x, y, source.get("fraction"))
+
+
+SUBSET_SEED = 0  # fraction's draw is fixed: the same examples whatever the run's seed
+
+
+def keep_fraction(x: Any, y: Any, fraction: float | None) -> tuple[Any, Any]:
+    """A fixed share of the examples (data.source.fraction), stratified by class when there
+    are labels, in their original order."""
+    if fraction is None or fraction >= 1:
+        return x, y
+    kept = fraction_indices(len(x), None if y is None else np.asarray(y), fraction)
+    return np.asarray(x)[kept], None if y is None else np.asarray(y)[kept]
+
+
+def fraction_indices(n: int, labels: np.ndarray | None, fraction: float) -> np.ndarray:
+    """The sorted indices of `fraction`'s examples among n: round(fraction x n) of them,
+    drawn by scikit-learn's `train_test_split` with a fixed seed (stratified by `labels`
+    when given, so each class keeps its share; at least one example of each class)."""
+    from sklearn.model_selection import train_test_split
+
+    count = round(fraction * n)
+    if count < 1:
+        raise RunError(
+            f"data.source.fraction {fraction:g} of {n} examples keeps none; raise fraction"
+        )
+    classes = 0 if labels is None else len(np.unique(labels))
+    if count < classes:
+        raise RunError(
+            f"data.source.fraction {fraction:g} keeps {count} of {n} examples, fewer than "
+            f"the {classes} classes; raise fraction to at least {classes / n:.3g}"
+        )
+    if count == n:
+        return np.arange(n)
+    kept, _ = train_test_split(
+        np.arange(n), train_size=count, stratify=labels, random_state=SUBSET_SEED
+    )
+    return np.sort(kept)
 
 
 def keep_classes(x: Any, y: Any, classes: list[int] | None) -> tuple[Any, Any]:

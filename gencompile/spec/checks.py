@@ -38,7 +38,7 @@ def check_builtin_arguments(spec: Spec) -> Found:
     if not isinstance(source, BuiltinSource):
         return
     allowed = BUILTIN_ARGUMENTS[source.name]
-    for arg in sorted(source.model_fields_set - {"type", "name", "classes"}):
+    for arg in sorted(source.model_fields_set - {"type", "name", "classes", "fraction"}):
         if arg not in allowed:
             takes = ", ".join(allowed) if allowed else "no arguments"
             yield (
@@ -69,6 +69,21 @@ def check_class_filter(spec: Spec) -> Found:
                 f"'{source.name}' has classes 0..{count - 1}, not {label}",
                 None,
             )
+
+
+def check_fraction(spec: Spec) -> Found:
+    """`fraction:` draws from example arrays; the text data set is a stream of lines."""
+    source = spec.data.source
+    if (
+        isinstance(source, BuiltinSource)
+        and source.fraction is not None
+        and source.name == "arithmetic"
+    ):
+        yield (
+            ("data", "source", "fraction"),
+            "builtin data set 'arithmetic' is text: fraction applies to example arrays",
+            "remove fraction:, or lower n_samples",
+        )
 
 
 def source_classes(spec: Spec) -> tuple[bool, int | None]:
@@ -290,6 +305,7 @@ def check_text_data(spec: Spec) -> Found:
 CHECKS: tuple[Callable[[Spec], Found], ...] = (
     check_builtin_arguments,
     check_class_filter,
+    check_fraction,
     check_conditional_labels,
     check_unit_interval_likelihood,
     check_metrics,

@@ -62,6 +62,11 @@ class BuiltinSource(StrictModel):
         description="Keep only the examples of these classes (labelled data sets; labels "
         "keep their values), e.g. digits 0-8 to score the 9s as anomalies.",
     )
+    fraction: Annotated[float, Field(gt=0, le=1)] | None = Field(
+        None,
+        description="Keep this share of the examples (after classes:): a fixed draw, the "
+        "same for every seed, stratified by class on labelled data sets (small-data runs).",
+    )
 
     @model_validator(mode="after")
     def _classes_once(self) -> BuiltinSource:

@@ -45,6 +45,10 @@ class GANPlan:
     loss: AdversarialLoss  # the template renders its functions and formulas
     penalty: GradientPenalty | None
     penalty_weight: float
+    # Lazy regularization: the penalty on every penalty_interval-th discriminator update.
+    penalty_interval: int
+    # model.augmentation resolved (type, policy and ADA's settings), or None.
+    augmentation: dict[str, Any] | None
     critic_steps: int
     label_smoothing: float
     ema: float
@@ -318,6 +322,29 @@ def _check_output_activation(
     )
 
 
+def _check_augmentation(low: Lowering, data: DataShape, scale: tuple[float, float] | None) -> None:
+    """model.augmentation transforms images, and its color and cutout values assume [-1, 1]."""
+    model = low.family_model(GANModel)
+    augmentation = model.augmentation
+    if augmentation is None:
+        return
+    if data.kind != "image":
+        low.report(
+            ("model", "augmentation"),
+            f"{augmentation.type} transforms images, but the data is {data.kind} data of "
+            f"shape {fmt(data.shape)}",
+            "remove model.augmentation",
+        )
+        return
+    if scale != (-1.0, 1.0) and any(p in ("color", "cutout") for p in augmentation.policy):
+        low.report(
+            ("model", "augmentation", "policy"),
+            "the color and cutout augmentations assume images scaled to [-1, 1] (brightness "
+            "shifts by up to 0.5, cutout and padding fill with 0, mid-grey)",
+            "set data.preprocessing: {scale: [-1, 1]}, or keep only translation in the policy",
+        )
+
+
 # -- optimizers and words -----------------------------------------------------------------
 
 GAN_OPTIMIZER = Adam(type="adam", learning_rate=2.0e-4, beta_1=0.5)
@@ -349,6 +376,24 @@ def _optimizer_words(config: dict[str, Any]) -> str:
     return f"{config['type']} lr {config['learning_rate']:g}" + (f" ({extra})" if extra else "")
 
 
+def _augmentation_words(augmentation: Any) -> str:
+    policy = ", ".join(augmentation.policy)
+    if augmentation.type == "diffaugment":
+        return (
+            f"; the discriminator sees real and generated images through DiffAugment "
+            f"({policy}), a random differentiable transformation drawn per example, in both "
+            "updates"
+        )
+    return (
+        f"; the discriminator sees real and generated images through adaptive augmentation "
+        f"(ADA: {policy}, each applied with probability p, which starts at "
+        f"{augmentation.initial_p:g} and moves every {augmentation.interval} discriminator "
+        f"updates to steer r_t, the mean sign of D on real images, to {augmentation.target:g}, "
+        f"by up to 1 per "
+        f"{augmentation.ramp_images:,} real examples)"
+    )
+
+
 def _words(model: Any, penalty_weight: float, kernel_penalties: str) -> str:
     real = f"{1 - model.label_smoothing:g}"
     words = LOSSES[model.loss.type].words.format(real=real)
@@ -357,6 +402,11 @@ def _words(model: Any, penalty_weight: float, kernel_penalties: str) -> str:
         words += "; the discriminator's loss adds " + penalty.words.format(
             weight=penalty_weight, half=penalty_weight / 2
         )
+        interval = getattr(model.gradient_penalty, "interval", 1)
+        if interval > 1:
+            words += f", lazily: on every {interval}th discriminator update only, times {interval}"
+    if model.augmentation is not None:
+        words += _augmentation_words(model.augmentation)
     if model.critic_steps > 1:
         words += (
             f"; {model.critic_steps} discriminator updates (each on fresh draws of z) per "
@@ -373,6 +423,7 @@ def check_gan(low: Lowering, data: DataShape) -> OutputActivation:
     low_high = preprocessing.scale
     scale = (float(low_high[0]), float(low_high[1])) if low_high else None
     check(low, scale, preprocessing.standardize)
+    _check_augmentation(low, data, scale)
     return output_activation(low.family_model(GANModel), scale)
 
 
@@ -413,6 +464,8 @@ def plan_gan(
         loss=LOSSES[model.loss.type],
         penalty=PENALTIES[penalty.type] if penalty else None,
         penalty_weight=penalty.weight if penalty else 0.0,
+        penalty_interval=getattr(penalty, "interval", 1),
+        augmentation=model.augmentation.model_dump(mode="json") if model.augmentation else None,
         critic_steps=model.critic_steps,
         label_smoothing=model.label_smoothing,
         ema=model.ema,

@@ -64,9 +64,66 @@ class R1GradientPenalty(StrictModel):
 
     type: Literal["r1"]
     weight: PositiveFloat = Field(10.0, description="Factor of the penalty.")
+    interval: Annotated[int, Field(ge=1, le=1000)] = Field(
+        1,
+        description="Lazy regularization (StyleGAN2): the penalty is computed on every "
+        "interval-th discriminator update only, multiplied by interval. 1 = every update.",
+    )
 
 
 GradientPenalty = Annotated[WGANGradientPenalty | R1GradientPenalty, Field(discriminator="type")]
+
+
+AugmentName = Literal["color", "translation", "cutout"]
+
+
+class _AugmentPolicy(StrictModel):
+    policy: list[AugmentName] = Field(
+        default_factory=lambda: ["color", "translation", "cutout"],
+        min_length=1,
+        description="The transformations, applied in this order: color (brightness, "
+        "saturation, contrast), translation (by up to 1/8 of the image, zero padded), "
+        "cutout (a square of half the image's side set to zero).",
+    )
+
+    @model_validator(mode="after")
+    def _each_once(self) -> _AugmentPolicy:
+        if len(set(self.policy)) != len(self.policy):
+            twice = next(name for name in self.policy if self.policy.count(name) > 1)
+            raise FieldError("policy", f"names {twice!r} twice")
+        return self
+
+
+class DiffAugment(_AugmentPolicy):
+    """Differentiable augmentation (Zhao et al. 2020): the discriminator sees T(x) and
+    T(G(z)) in both updates, T drawn anew for every example."""
+
+    type: Literal["diffaugment"]
+
+
+class AdaptiveAugment(_AugmentPolicy):
+    """Adaptive augmentation (Karras et al. 2020): each transformation of the policy is
+    applied to an example with probability p, raised while the discriminator overfits
+    (r_t = E[sign(D(x))] above target) and lowered otherwise."""
+
+    type: Literal["ada"]
+    target: Annotated[float, Field(gt=0, lt=1)] = Field(
+        0.6, description="The value of r_t = E[sign(D(x_real))] that p is steered to."
+    )
+    interval: Annotated[int, Field(ge=1, le=1000)] = Field(
+        4, description="Discriminator updates between two adjustments of p."
+    )
+    ramp_images: Annotated[int, Field(ge=1, le=10**9)] = Field(
+        500_000,
+        description="Real examples seen for p to move from 0 to 1 at the fastest "
+        "(the paper's 500k suits long runs; small runs need fewer).",
+    )
+    initial_p: Annotated[float, Field(ge=0, le=1)] = Field(
+        0.0, description="p at the start of training."
+    )
+
+
+Augmentation = Annotated[DiffAugment | AdaptiveAugment, Field(discriminator="type")]
 
 
 class GANConditional(StrictModel):
@@ -102,6 +159,11 @@ class GANModel(StrictModel):
     loss: GANLoss = Field(default_factory=GANLoss)
     gradient_penalty: GradientPenalty | None = Field(
         None, description="A penalty on D's gradients; default: none."
+    )
+    augmentation: Augmentation | None = Field(
+        None,
+        description="Augment what the discriminator sees, real and generated alike, in "
+        "both updates (images only); default: none.",
     )
     critic_steps: Annotated[int, Field(ge=1, le=100)] = Field(
         1, description="Discriminator updates per generator update (each on the same batch)."
