@@ -100,6 +100,13 @@ def _refuse_stochastic_sampler(sampler: dict[str, Any], action: str, run_dir: Pa
     each step has no inverse, so no noise maps back to an example."""
     if sampler["type"] == "ddim" and float(sampler.get("eta", 0.0)) == 0.0:
         return
+    if sampler["type"] in ("dpm_solver", "euler", "heun"):
+        raise RunError(
+            f"cannot {action} examples with {run_dir}: its sampler ({sampler['type']}) is "
+            "deterministic, but only DDIM's steps are run backwards here (DDIM inversion); "
+            "set model.sampler: {type: ddim, eta: 0}, or interpolate between random draws "
+            "instead (--random)"
+        )
     used = sampler["type"] + (f" with eta {sampler['eta']}" if sampler["type"] == "ddim" else "")
     raise RunError(
         f"cannot {action} examples with {run_dir}: its sampler ({used}) adds noise at each "

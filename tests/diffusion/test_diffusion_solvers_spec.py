@@ -171,3 +171,13 @@ def test_eta_is_refused_for_a_solver():
         model_options(
             "diffusion", lock({"type": "ddpm"}), {"sampler": "dpm_solver", "eta": 0.5}, Path("r")
         )
+
+
+def test_latent_commands_refuse_a_solver_sampler_without_calling_it_noisy():
+    from gencompile.latent import _refuse_stochastic_sampler
+
+    with pytest.raises(RunError) as info:
+        _refuse_stochastic_sampler({"type": "dpm_solver", "steps": 20}, "reconstruct", Path("r"))
+    message = str(info.value)
+    assert "(dpm_solver) is deterministic" in message and "adds noise" not in message
+    assert "model.sampler: {type: ddim, eta: 0}" in message
