@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-bgmm-parity bench-scale bench-startup bench-anomaly bench-impute bench-tstr bench-whole bench-flow-multiscale bench-gan-diffaugment
+.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-bgmm-parity bench-scale bench-startup bench-anomaly bench-impute bench-tstr bench-whole bench-flow-multiscale bench-gan-diffaugment bench-diffusion-solvers
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -45,6 +45,10 @@ bench-text: $(STAMP)
 
 bench-diffusion: $(STAMP)
 	$(PY) benchmarks/diffusion_swissroll.py
+
+# Fast samplers (DPM-Solver++, Euler, Heun, DDIM) vs 1000-step DDPM on the same weights.
+bench-diffusion-solvers: $(STAMP)
+	$(PY) benchmarks/diffusion_solvers.py
 
 bench-gan: $(STAMP)
 	$(PY) benchmarks/gan_toy.py

@@ -106,6 +106,8 @@ def explain(spec: Path, set_: SetOption = None) -> None:
         table.add_row("frozen", "", "", f"{frozen:,}")
         out.print(table)
     out.print(f"[bold]Loss:[/bold] {plan.loss_in_words}.")
+    if "sampling" in plan.extra:  # a diffusion model's sampler, its steps and solver
+        out.print(f"[bold]Sampling:[/bold] {plan.extra['sampling']}.")
     from gencompile.compiler.resources import estimate_memory
 
     out.print(f"[bold]Memory:[/bold] {estimate_memory(plan).summary()}.", highlight=False)
@@ -356,7 +358,9 @@ def sample(
     ] = None,
     sampler: Annotated[
         Optional[str],  # noqa: UP045
-        typer.Option(help="Diffusion: ddpm or ddim (default: the spec's sampler)."),
+        typer.Option(
+            help="Diffusion: ddpm, ddim, dpm_solver, euler or heun (default: the spec's)."
+        ),
     ] = None,
     steps: Annotated[
         Optional[int],  # noqa: UP045

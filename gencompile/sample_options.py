@@ -7,8 +7,9 @@ TensorFlow starts, and turned into the keyword arguments of the model's own `sam
                   deviations; a uniform z scaled toward the middle of its range)
     top_k, top_p  autoregressive: the next-token filters
     sampler, steps, eta, guidance
-                  diffusion: the reverse process (ddpm | ddim), its step count and DDIM
-                  noise, and the classifier-free guidance scale (conditional models)
+                  diffusion: the reverse process (ddpm | ddim | dpm_solver | euler |
+                  heun), its step count and DDIM noise, and the classifier-free
+                  guidance scale (conditional models)
 """
 
 from __future__ import annotations
@@ -54,8 +55,15 @@ TAKES = {
     "autoregressive": "--temperature, --top-k or --top-p",
 }
 
-SAMPLERS = ("ddpm", "ddim")
-DEFAULT_DDIM_STEPS = 50  # model.sampler's default for ddim
+SAMPLERS = ("ddpm", "ddim", "dpm_solver", "euler", "heun")
+# A sampler chosen at sample time starts from model.sampler's defaults for its type.
+DEFAULT_SAMPLERS: dict[str, dict[str, Any]] = {
+    "ddpm": {"type": "ddpm"},
+    "ddim": {"type": "ddim", "steps": 50, "eta": 0.0},
+    "dpm_solver": {"type": "dpm_solver", "steps": 20},
+    "euler": {"type": "euler", "steps": 50, "rho": 7.0},
+    "heun": {"type": "heun", "steps": 25, "rho": 7.0},
+}
 
 
 def flag(option: str) -> str:
@@ -105,18 +113,19 @@ def sampler_config(model: dict[str, Any], given: dict[str, Any]) -> dict[str, An
     timesteps = int(model["timesteps"])
     kind = given.get("sampler", spec["type"])
     if kind not in SAMPLERS:
-        raise RunError(f"--sampler {kind}: choose ddpm or ddim")
+        raise RunError(f"--sampler {kind}: choose one of {', '.join(SAMPLERS)}")
     if kind == spec["type"]:
         config = spec
-    elif kind == "ddim":
-        config = {"type": "ddim", "steps": min(DEFAULT_DDIM_STEPS, timesteps), "eta": 0.0}
     else:
-        config = {"type": "ddpm"}
+        config = dict(DEFAULT_SAMPLERS[kind])
+        if "steps" in config:
+            config["steps"] = min(config["steps"], timesteps)
     if "eta" in given:
         if kind != "ddim":
             raise RunError(
-                "--eta sets the noise of DDIM steps; the ddpm sampler's noise is fixed by the "
-                "noise schedule: add --sampler ddim"
+                f"--eta sets the noise of DDIM steps; the {kind} sampler's noise is fixed "
+                f"({'by the noise schedule' if kind == 'ddpm' else 'at none: it solves an ODE'})"
+                ": add --sampler ddim"
             )
         config["eta"] = float(given["eta"])
     if "steps" in given:

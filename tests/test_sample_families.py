@@ -155,7 +155,7 @@ def test_flow_temperature_near_zero_inverts_the_base_mean(run_cli, runs, tmp_pat
     [
         ("diffusion", ["--eta", "0.5"], "add --sampler ddim"),
         ("diffusion", ["--steps", "41"], "--steps 41: this model's noise process has 40 timesteps"),
-        ("diffusion", ["--sampler", "euler"], "--sampler euler: choose ddpm or ddim"),
+        ("diffusion", ["--sampler", "lms"], "--sampler lms: choose one of ddpm, ddim, dpm_solver"),
         (
             "diffusion",
             ["--temperature", "0.5"],

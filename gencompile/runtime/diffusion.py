@@ -15,9 +15,11 @@ A denoiser sees (x_t, t) and predicts one of three equivalent quantities:
     v         sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0  (Salimans & Ho 2022)
 
 Given x_t, each determines the other two (`x0_and_epsilon`, `convert`), which is how the
-samplers work with any of them. Samplers run the whole reverse process as one traced
-`tf.function` (a `tf.while_loop` over the visited timesteps), so sampling does not retrace
-per step or per batch size; each step's noise is a stateless function of (seed, t).
+samplers work with any of them. Besides DDPM and DDIM, the probability-flow ODE solvers
+of `diffusion_solvers` (DPM-Solver++ 2M, Euler, Heun) sample the same model. Samplers run
+the whole reverse process as one traced `tf.function` (a `tf.while_loop` over the visited
+timesteps), so sampling does not retrace per step or per batch size; each step's noise is a
+stateless function of (seed, t).
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from gencompile.runtime import diffusion_solvers
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
 from gencompile.runtime.splits import labelled_batches, mean_of
 
 PREDICTIONS = ("epsilon", "v", "x0")
+SAMPLERS = ("ddpm", "ddim", *diffusion_solvers.SOLVERS)
 
 
 # --------------------------------------------------------------------------- schedules
@@ -66,6 +70,35 @@ def cosine_betas(timesteps: int, offset: float = 0.008, max_beta: float = 0.999)
     return np.minimum(1.0 - alpha_bar[1:] / alpha_bar[:-1], max_beta)
 
 
+def sigmoid_alpha_bar(
+    t: np.ndarray, timesteps: int, start: float, end: float, tau: float
+) -> np.ndarray:
+    """alpha_bar = (v_end - sigmoid((u (end - start) + start) / tau)) / (v_end - v_start)
+    at u = t / T, with v = sigmoid(. / tau) of the ends (Jabri et al. 2023; Chen 2023):
+    1 at t = 0, 0 at t = T, falling fastest where u (end - start) + start = 0."""
+
+    def sigmoid(z: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-z))
+
+    u = np.asarray(t, np.float64) / timesteps
+    v_start, v_end = sigmoid(np.float64(start) / tau), sigmoid(np.float64(end) / tau)
+    return (v_end - sigmoid((u * (end - start) + start) / tau)) / (v_end - v_start)
+
+
+def sigmoid_betas(
+    timesteps: int,
+    start: float = -3.0,
+    end: float = 3.0,
+    tau: float = 1.0,
+    max_beta: float = 0.999,
+) -> np.ndarray:
+    """beta_t = 1 - alpha_bar(t + 1) / alpha_bar(t) of the sigmoid schedule, clipped to
+    max_beta (alpha_bar reaches 0 at t = T)."""
+    steps = np.arange(timesteps + 1, dtype=np.float64)
+    alpha_bar = sigmoid_alpha_bar(steps, timesteps, start, end, tau)
+    return np.minimum(1.0 - alpha_bar[1:] / alpha_bar[:-1], max_beta)
+
+
 def make_betas(config: dict[str, Any], timesteps: int) -> np.ndarray:
     """The betas of a resolved `model.schedule` config."""
     kind = config["type"]
@@ -73,7 +106,11 @@ def make_betas(config: dict[str, Any], timesteps: int) -> np.ndarray:
         return linear_betas(timesteps, config["beta_start"], config["beta_end"])
     if kind == "cosine":
         return cosine_betas(timesteps, config["offset"], config["max_beta"])
-    raise ValueError(f"unknown noise schedule {kind!r}; expected linear or cosine")
+    if kind == "sigmoid":
+        return sigmoid_betas(
+            timesteps, config["start"], config["end"], config["tau"], config["max_beta"]
+        )
+    raise ValueError(f"unknown noise schedule {kind!r}; expected linear, cosine or sigmoid")
 
 
 class NoiseSchedule:
@@ -267,9 +304,10 @@ class Sampler:
 
     `denoise(x_t, t, labels, guidance_scale)` is the model's (EMA, guided) denoiser; it
     returns the output of the parameterisation `prediction`. `config` is a resolved
-    `model.sampler`: {"type": "ddpm"} (optionally "steps": S, strided) or {"type": "ddim",
-    "steps": S, "eta": eta}. With `clip_range`, each step's x_0 estimate is clipped to it
-    (and eps recomputed to match).
+    `model.sampler`: {"type": "ddpm"} (optionally "steps": S, strided), {"type": "ddim",
+    "steps": S, "eta": eta}, or an ODE solver of `diffusion_solvers`: {"type": "dpm_solver",
+    "steps": S}, {"type": "euler" | "heun", "steps": S, "rho": rho}. With
+    `clip_range`, each step's x_0 estimate is clipped to it (and eps recomputed to match).
     """
 
     def __init__(
@@ -283,8 +321,8 @@ class Sampler:
     ):
         _check_prediction(prediction)
         self.kind = config["type"]
-        if self.kind not in ("ddpm", "ddim"):
-            raise ValueError(f"unknown sampler {self.kind!r}; expected ddpm or ddim")
+        if self.kind not in SAMPLERS:
+            raise ValueError(f"unknown sampler {self.kind!r}; expected one of {SAMPLERS}")
         self.denoise = denoise
         self.schedule = schedule
         self.prediction = prediction
@@ -294,7 +332,13 @@ class Sampler:
         # DDPM visits every timestep unless told fewer (strided ancestral sampling).
         steps = int(config.get("steps", schedule.timesteps))
         self.eta = 1.0 if self.kind == "ddpm" else float(config.get("eta", 0.0))
-        self.timesteps = sampling_timesteps(schedule.timesteps, steps)
+        if self.kind in diffusion_solvers.SOLVERS:
+            rho = float(config.get("rho", diffusion_solvers.DEFAULT_RHO))
+            self.timesteps = diffusion_solvers.solver_timesteps(
+                self.kind, schedule.alpha_bars, steps, rho
+            )
+        else:
+            self.timesteps = sampling_timesteps(schedule.timesteps, steps)
         self.traces = 0  # how often the loop was traced (once per sampler)
         self._variants: dict[str, Sampler] = {}  # other configs, by `with_config`
         # Without AutoGraph, as Keras traces train_step: the loop is an explicit
@@ -312,7 +356,10 @@ class Sampler:
 
     @property
     def steps(self) -> int:
-        """Denoiser evaluations per sample (twice as many rows when guided)."""
+        """Denoiser evaluations per sample (twice as many rows when guided): one per visited
+        timestep, and for Heun one more at the end of each step but the last."""
+        if self.kind == "heun":
+            return 2 * len(self.timesteps) - 1
         return len(self.timesteps)
 
     def with_config(self, config: dict[str, Any] | None) -> Sampler:
@@ -372,8 +419,33 @@ class Sampler:
             return ddpm_step(x_t, x0, alpha_bar, alpha_bar_prev, noise)
         return ddim_step(x0, eps, alpha_bar, alpha_bar_prev, self.eta, noise)
 
+    def _data_prediction(self, x_t, t, labels, guidance_scale) -> tf.Tensor:
+        """D(x_t): the denoiser's x_0 estimate at timestep t, clipped like every step's."""
+        batch = tf.shape(x_t)[0]
+        output = tf.cast(self.denoise(x_t, tf.fill([batch], t), labels, guidance_scale), x_t.dtype)
+        x0, _ = x0_and_epsilon(self.prediction, output, x_t, self.schedule.alpha_bar_or_one(t))
+        if self.clip_range is not None:
+            x0 = tf.clip_by_value(x0, *self.clip_range)
+        return x0
+
+    def _solve(self, x, labels, guidance_scale) -> tf.Tensor:
+        """An ODE solver over the visited timesteps, then the last step to sigma = 0, where
+        every solver's step is x_0 = D(x)."""
+        visited = tf.constant(self.timesteps, tf.int32)
+        alpha_bars = self.schedule.alpha_bars[self.timesteps]  # float64, exact
+
+        def denoise(x_t: tf.Tensor, i: tf.Tensor) -> tf.Tensor:
+            return self._data_prediction(x_t, visited[i], labels, guidance_scale)
+
+        x = diffusion_solvers.integrate(
+            self.kind, x, np.sqrt(alpha_bars), np.sqrt(1.0 - alpha_bars), denoise
+        )
+        return denoise(x, tf.constant(len(self.timesteps) - 1))
+
     def _reverse_process(self, x, seed, labels, guidance_scale) -> tf.Tensor:
         self.traces += 1  # Python side effect: runs only while tracing
+        if self.kind in diffusion_solvers.SOLVERS:
+            return self._solve(x, labels, guidance_scale)
         visited = tf.constant(self.timesteps, tf.int32)
         following = tf.concat([visited[1:], [-1]], axis=0)  # -1: the last step gives x_0
 

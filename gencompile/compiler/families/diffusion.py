@@ -26,7 +26,12 @@ from gencompile.compiler.networks import NetworkBuilder, freeze_preset
 from gencompile.compiler.plan import LayerPlan, NetworkPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import known, size
 from gencompile.spec.base import Activation
-from gencompile.spec.families.diffusion import DiffusionModel, MLPDenoiser, UNetDenoiser
+from gencompile.spec.families.diffusion import (
+    DDPMSampler,
+    DiffusionModel,
+    MLPDenoiser,
+    UNetDenoiser,
+)
 from gencompile.spec.networks import (
     ActivationLayer,
     Conv2D,
@@ -42,6 +47,15 @@ TARGET_WORDS = {
     "epsilon": "the noise eps",
     "v": "v = sqrt(alpha_bar_t) eps - sqrt(1 - alpha_bar_t) x_0",
     "x0": "the clean example x_0",
+}
+
+
+SAMPLER_NAMES = {
+    "ddpm": "DDPM",
+    "ddim": "DDIM",
+    "dpm_solver": "DPM-Solver++ 2M",
+    "euler": "Euler",
+    "heun": "Heun",
 }
 
 
@@ -73,10 +87,12 @@ def _check(low: Lowering, data_shape: Shape, kind: str) -> None:
     """Cross-field and data checks; each problem is reported where the spec wrote it."""
     model = low.family_model(DiffusionModel)
     denoiser = model.denoiser
-    if model.sampler.type == "ddim" and model.sampler.steps > model.timesteps:
+    sampler = model.sampler
+    if not isinstance(sampler, DDPMSampler) and sampler.steps > model.timesteps:
         low.report(
             ("model", "sampler", "steps"),
-            f"DDIM cannot take {model.sampler.steps} steps through {model.timesteps} timesteps",
+            f"{SAMPLER_NAMES[sampler.type]} cannot take {sampler.steps} steps through "
+            f"{model.timesteps} timesteps",
             f"use at most {model.timesteps} steps (or raise model.timesteps)",
         )
     schedule = model.schedule
@@ -86,6 +102,13 @@ def _check(low: Lowering, data_shape: Shape, kind: str) -> None:
             f"beta_end ({schedule.beta_end:g}) must be larger than beta_start "
             f"({schedule.beta_start:g}): the noise grows with t",
             "the usual values are beta_start: 1.0e-4, beta_end: 0.02",
+        )
+    if schedule.type == "sigmoid" and not schedule.start < schedule.end:
+        low.report(
+            ("model", "schedule", "end"),
+            f"end ({schedule.end:g}) must be larger than start ({schedule.start:g}): "
+            "alpha_bar falls from start to end",
+            "the usual values are start: -3, end: 3 (Chen 2023 also uses start: 0)",
         )
     if denoiser.time_embedding % 2:
         low.report(
@@ -391,6 +414,11 @@ def _schedule_words(schedule: Any, timesteps: int) -> str:
             f"{timesteps} steps of a linear beta schedule "
             f"({schedule.beta_start:g} to {schedule.beta_end:g})"
         )
+    if schedule.type == "sigmoid":
+        return (
+            f"{timesteps} steps of a sigmoid schedule (from {schedule.start:g} to "
+            f"{schedule.end:g}, tau {schedule.tau:g})"
+        )
     return f"{timesteps} steps of a cosine schedule (offset {schedule.offset:g})"
 
 
@@ -398,9 +426,23 @@ def _sampling_words(model: Any, clip_range: tuple[float, float] | None) -> str:
     sampler = model.sampler
     if sampler.type == "ddpm":
         words = f"DDPM ancestral sampling through all {model.timesteps} timesteps"
-    else:
+    elif sampler.type == "ddim":
         kind = "deterministic" if sampler.eta == 0 else f"eta {sampler.eta:g}"
         words = f"DDIM with {sampler.steps} of the {model.timesteps} timesteps ({kind})"
+    elif sampler.type == "dpm_solver":
+        words = (
+            f"DPM-Solver++ 2M (second-order multistep solver of the probability-flow ODE) "
+            f"with {sampler.steps} of the {model.timesteps} timesteps, evenly spaced in "
+            "log-SNR (deterministic)"
+        )
+    else:
+        order = "first" if sampler.type == "euler" else "second"
+        calls = sampler.steps if sampler.type == "euler" else 2 * sampler.steps - 1
+        words = (
+            f"{SAMPLER_NAMES[sampler.type]}'s method ({order} order) on the probability-flow "
+            f"ODE in sigma space, {sampler.steps} noise levels spaced with rho "
+            f"{sampler.rho:g} ({calls} denoiser calls, deterministic)"
+        )
     words += ", from the " + ("EMA weights" if model.ema else "trained weights")
     if clip_range is not None:
         words += f", clipping each x_0 estimate to [{clip_range[0]:g}, {clip_range[1]:g}]"
@@ -472,6 +514,8 @@ def plan_diffusion(
     )
     sampler = model.sampler.model_dump(mode="json")
     steps = model.timesteps if sampler["type"] == "ddpm" else sampler["steps"]
+    if sampler["type"] == "heun":
+        steps = 2 * steps - 1  # a second call at the end of every step but the last
     plan = DiffusionPlan(
         data_shape=data.shape,
         data_axes=tuple(range(1, len(data.shape) + 1)),

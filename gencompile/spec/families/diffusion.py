@@ -3,7 +3,8 @@
 The forward process q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, (1 - alpha_bar_t) I) follows a
 noise schedule over `timesteps` steps; the denoiser is trained to predict epsilon, v or x_0
 from (x_t, t); a sampler (DDPM ancestral or DDIM) runs the learned reverse process from
-pure noise, with the exponential moving average (EMA) of the weights. Checks that relate
+pure noise, with the exponential moving average (EMA) of the weights; DPM-Solver++, Euler
+and Heun solve the probability-flow ODE of the same model in fewer steps. Checks that relate
 fields to each other or to the data are made when lowering (`compiler/families/diffusion`).
 """
 
@@ -46,7 +47,21 @@ class CosineSchedule(StrictModel):
     max_beta: UnitFloat = Field(0.999, description="betas are clipped to at most this.")
 
 
-Schedule = Annotated[LinearSchedule | CosineSchedule, Field(discriminator="type")]
+class SigmoidSchedule(StrictModel):
+    """alpha_bar falls along a sigmoid of t / T between `start` and `end` (Jabri et al. 2023,
+    Chen 2023): alpha_bar = (v(end) - v(t / T (end - start) + start)) / (v(end) - v(start)),
+    v(z) = sigmoid(z / tau)."""
+
+    type: Literal["sigmoid"]
+    start: float = Field(-3.0, description="Sigmoid input at t = 0 (< end).")
+    end: float = Field(3.0, description="Sigmoid input at t = T.")
+    tau: PositiveFloat = Field(
+        1.0, description="Temperature: larger spreads the noise more evenly over t."
+    )
+    max_beta: UnitFloat = Field(0.999, description="betas are clipped to at most this.")
+
+
+Schedule = Annotated[LinearSchedule | CosineSchedule | SigmoidSchedule, Field(discriminator="type")]
 
 
 class MLPDenoiser(Freezable):
@@ -99,7 +114,40 @@ class DDIMSampler(StrictModel):
     eta: Annotated[float, Field(ge=0, le=1)] = Field(0.0, description="Noise of each step.")
 
 
-Sampler = Annotated[DDPMSampler | DDIMSampler, Field(discriminator="type")]
+class DPMSolverSampler(StrictModel):
+    """DPM-Solver++ 2M (Lu et al. 2022): a second-order multistep solver of the probability-flow
+    ODE in the data prediction, one denoiser call per step, steps evenly spaced in log-SNR."""
+
+    type: Literal["dpm_solver"]
+    steps: PositiveInt = Field(20, description="Sampling steps (at most timesteps); 10-25.")
+
+
+class EulerSampler(StrictModel):
+    """Euler's method on the probability-flow ODE in sigma space (Karras et al. 2022), one
+    denoiser call per step, at Karras' rho-spaced noise levels."""
+
+    type: Literal["euler"]
+    steps: PositiveInt = Field(50, description="Sampling steps (at most timesteps).")
+    rho: PositiveFloat = Field(
+        7.0, description="Spacing of the sigmas: larger is denser at low noise."
+    )
+
+
+class HeunSampler(StrictModel):
+    """Heun's second-order method on the probability-flow ODE in sigma space (Karras et al.
+    2022): two denoiser calls per step (2 steps - 1 in all), at rho-spaced noise levels."""
+
+    type: Literal["heun"]
+    steps: PositiveInt = Field(25, description="Noise levels visited (at most timesteps).")
+    rho: PositiveFloat = Field(
+        7.0, description="Spacing of the sigmas: larger is denser at low noise."
+    )
+
+
+Sampler = Annotated[
+    DDPMSampler | DDIMSampler | DPMSolverSampler | EulerSampler | HeunSampler,
+    Field(discriminator="type"),
+]
 
 
 class SimpleLoss(StrictModel):

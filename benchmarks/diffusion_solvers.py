@@ -1,0 +1,293 @@
+"""Benchmark: fast diffusion samplers on the same trained weights.
+
+One run of this script
+
+1. trains `specs/diffusion_swissroll.yaml` (MLP, linear schedule) and
+   `specs/diffusion_digits.yaml` (U-Net, cosine schedule) once each, with their own budgets
+   (400 and 100 epochs; `--epochs` overrides both), through `gencompile.runs.train`;
+2. draws from each trained model with every sampler below, on the same EMA weights and the
+   same starting noise x_T (one seed per draw, shared by the samplers): DDPM through all
+   1000 timesteps, DDIM, DPM-Solver++ 2M, Euler and Heun at 10-50 steps;
+3. scores each draw against the held-out split: the energy distance in data units on the
+   swiss roll, the Frechet distance in the digits classifier's features (`fd_digits`, the
+   metric of `gencompile evaluate`) on the digits; the mean over the seeds, the ratio to
+   DDPM's, and samples/s (median wall time of the timed draws, tracing excluded);
+4. writes `benchmarks/results/diffusion_solvers.md`.
+
+    .venv/bin/python benchmarks/diffusion_solvers.py            # the specs' budgets
+    .venv/bin/python benchmarks/diffusion_solvers.py --quick    # 2 epochs, few samples
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
+
+import harness
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULT = ROOT / "benchmarks" / "results" / "diffusion_solvers.md"
+
+
+@dataclass(frozen=True)
+class DataSet:
+    title: str
+    spec: str
+    metric: str  # energy_distance | fd_digits
+    samples: int  # per draw
+    seeds: int  # draws per sampler, each from its own x_T
+    # Where the deterministic samplers converge to: the probability-flow ODE solved finely
+    # (DDIM over all 1000 timesteps, where a U-Net's cost allows it).
+    converged: tuple[tuple[str, dict[str, Any]], ...] = ()
+
+
+DATASETS = (
+    DataSet(
+        "swiss roll",
+        "diffusion_swissroll.yaml",
+        "energy_distance",
+        2000,
+        5,
+        (("DDIM, 1000 steps (the ODE, finely)", {"type": "ddim", "steps": 1000, "eta": 0.0}),),
+    ),
+    # A U-Net call costs ~1 ms per digit on this shared machine: DDPM's 1000 steps dominate.
+    DataSet("digits", "diffusion_digits.yaml", "fd_digits", 500, 2),
+)
+
+# (label, model.sampler config); DDPM first: the others are compared with it.
+SAMPLERS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("DDPM, 1000 steps", {"type": "ddpm"}),
+    ("DDIM, 20 steps", {"type": "ddim", "steps": 20, "eta": 0.0}),
+    ("DDIM, 50 steps", {"type": "ddim", "steps": 50, "eta": 0.0}),
+    ("DPM-Solver++ 2M, 10 steps", {"type": "dpm_solver", "steps": 10}),
+    ("DPM-Solver++ 2M, 20 steps", {"type": "dpm_solver", "steps": 20}),
+    ("DPM-Solver++ 2M, 50 steps", {"type": "dpm_solver", "steps": 50}),
+    ("Euler, 20 steps", {"type": "euler", "steps": 20, "rho": 7.0}),
+    ("Euler, 50 steps", {"type": "euler", "steps": 50, "rho": 7.0}),
+    ("Heun, 10 steps", {"type": "heun", "steps": 10, "rho": 7.0}),
+    ("Heun, 25 steps", {"type": "heun", "steps": 25, "rho": 7.0}),
+)
+TARGET = "DPM-Solver++ 2M, 20 steps"
+
+
+@dataclass
+class Scores:
+    """One data set's figures, by sampler label."""
+
+    values: dict[str, list[float]] = field(default_factory=dict)  # one per seed
+    rates: dict[str, float] = field(default_factory=dict)  # samples/s
+    calls: dict[str, int] = field(default_factory=dict)  # denoiser calls per sample
+    floor: list[float] = field(default_factory=list)  # training examples vs held-out
+    floor_examples: int = 0
+    train_minutes: float = 0.0
+    epochs: int = 0
+    reused: bool = False  # the run was found finished in --work (trained by an earlier call)
+
+
+def train_once(dataset: DataSet, work: Path, epochs: int | None) -> tuple[Any, Any, float | None]:
+    """Train the spec (no evaluation at the end: this script scores) into work/<spec>, or
+    reuse the finished run an earlier call left there; load its model. Minutes: None if
+    reused. Training is deterministic (the spec's seed), so a reused run has the weights."""
+    import json
+
+    from gencompile.generated import load_trained_model
+    from gencompile.runs import train
+
+    run_dir = work / Path(dataset.spec).stem
+    status = run_dir / "status.json"
+    minutes = None
+    if not (status.exists() and json.loads(status.read_text())["status"] == "finished"):
+        start = time.perf_counter()
+        train(
+            ROOT / "specs" / dataset.spec,
+            ["evaluation.metrics=[denoising_loss]"],
+            epochs=epochs,
+            run_dir=run_dir,
+            quiet=True,
+        )
+        minutes = (time.perf_counter() - start) / 60
+    model, module = load_trained_model(run_dir)
+    return model, module, minutes
+
+
+class Scorer:
+    """The data set's metric of samples in data units against the held-out split."""
+
+    def __init__(self, dataset: DataSet, data: Any):
+        from gencompile.runtime.metrics.samples import reference_data
+
+        self.metric = dataset.metric
+        self.real = reference_data(data)  # the held-out split, in data units
+        if self.metric == "fd_digits":
+            from gencompile.runtime.metrics import features
+
+            self.classifier = features.digits_classifier()
+            self.real_features = features.digits_features(self.classifier, self.real)
+
+    def __call__(self, samples: np.ndarray) -> float:
+        from gencompile.runtime.metrics import distances, features
+
+        if self.metric == "energy_distance":
+            flat = samples.reshape(len(samples), -1)
+            return distances.energy_distance(flat, self.real.reshape(len(self.real), -1))
+        fake = features.digits_features(self.classifier, samples)
+        return distances.frechet_distance_of(self.real_features, fake)
+
+
+def score(dataset: DataSet, work: Path, epochs: int | None, samples: int, seeds: int) -> Scores:
+    from gencompile.runtime.data import load_data
+
+    model, module, minutes = train_once(dataset, work, epochs)
+    data = load_data(module.DATA, seed=module.SEED)
+    scorer = Scorer(dataset, data)
+    scores = Scores(
+        train_minutes=minutes or 0.0,
+        epochs=int(module.TRAINING["epochs"]),
+        reused=minutes is None,
+    )
+    for label, config in (*SAMPLERS, *dataset.converged):
+        sampler = model.sampler.with_config(config)
+        sampler.sample(4, np.array([0, 0], np.int32))  # trace outside the timing
+        scores.calls[label] = sampler.steps
+        values, seconds = [], []
+        for seed in range(seeds):
+            start = time.perf_counter()
+            drawn = np.asarray(model.sample(samples, seed=seed, sampler=config))
+            seconds.append(time.perf_counter() - start)
+            values.append(scorer(data.preprocessor.inverse(drawn)))
+        scores.values[label] = values
+        scores.rates[label] = samples / statistics.median(seconds)
+        print(f"{dataset.title}: {label}: {statistics.mean(values):.4f}", flush=True)
+    rng = np.random.default_rng(0)
+    scores.floor_examples = min(samples, len(data.x_train))
+    for _ in range(seeds):  # as many training examples as samples: the metric's floor
+        rows = rng.choice(len(data.x_train), scores.floor_examples, replace=False)
+        scores.floor.append(scorer(data.preprocessor.inverse(data.x_train[rows])))
+    return scores
+
+
+def mean_sd(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def render_dataset(dataset: DataSet, scores: Scores, samples: int, seeds: int) -> str:
+    baseline = statistics.mean(scores.values[SAMPLERS[0][0]])
+    rows = []
+    for label, _ in (*SAMPLERS, *dataset.converged):
+        values = scores.values[label]
+        ratio = statistics.mean(values) / baseline
+        paired = [v / b for v, b in zip(values, scores.values[SAMPLERS[0][0]], strict=True)]
+        rows.append(
+            [
+                f"**{label}**" if label == TARGET else label,
+                scores.calls[label],
+                mean_sd(values),
+                f"{ratio:.3f}",
+                harness.listed(paired, 3),
+                f"{scores.rates[label]:.0f}",
+            ]
+        )
+    floor_label = f"(floor: {scores.floor_examples} training examples)"
+    rows.append([floor_label, "", mean_sd(scores.floor), "", "", ""])
+    metric = (
+        "energy distance (data units)"
+        if dataset.metric == "energy_distance"
+        else "fd_digits (digits classifier features)"
+    )
+    table = harness.render_table(
+        rows,
+        ["sampler", "denoiser calls", metric, "/ DDPM", "/ DDPM per seed", "samples/s"],
+    )
+    target = statistics.mean(scores.values[TARGET]) / baseline
+    verdict = (
+        "at most 5 % above DDPM's: the target is met"
+        if target <= 1.05
+        else f"{100 * (target - 1):.0f} % above DDPM's: the 5 % target is not met"
+    )
+    return "\n".join(
+        [
+            f"## {dataset.title} (`specs/{dataset.spec}`, {scores.epochs} epochs, "
+            + (
+                "reused from --work: trained by an earlier call)"
+                if scores.reused
+                else f"trained in {scores.train_minutes:.1f} min)"
+            ),
+            "",
+            f"{seeds} draws of {samples} samples per sampler (seeds 0..{seeds - 1}, the same "
+            f"x_T for every sampler), each scored against the held-out split; lower is better.",
+            "",
+            table,
+            "",
+            f"**{TARGET} / DDPM (1000 steps): {target:.3f}** ({verdict}; lower is better).",
+        ]
+    )
+
+
+def main() -> None:
+    harness.forget_script_folder()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 epochs and few samples")
+    parser.add_argument("--epochs", type=int, default=None, help="override both budgets")
+    parser.add_argument(
+        "--work", type=Path, default=None, help="train into (or reuse finished runs in) DIR"
+    )
+    args = parser.parse_args()
+    epochs = 2 if args.quick else args.epochs
+    sections = []
+    with tempfile.TemporaryDirectory(prefix="diffusion-solvers-") as folder:
+        work = args.work or Path(folder)
+        for dataset in DATASETS:
+            samples = 200 if args.quick else dataset.samples
+            seeds = 2 if args.quick else dataset.seeds
+            scores = score(dataset, work, epochs, samples, seeds)
+            sections.append(render_dataset(dataset, scores, samples, seeds))
+    command = "python benchmarks/diffusion_solvers.py" + (" --quick" if args.quick else "")
+    if args.epochs is not None:
+        command += f" --epochs {args.epochs}"
+    if args.work is not None:
+        command += f" --work {args.work}"
+    text = "\n".join(
+        [
+            "# diffusion_solvers: fast samplers on the same trained diffusion models",
+            "",
+            f"`{command}` ({harness.utc_stamp()})",
+            "",
+            *[s + "\n" for s in sections],
+            "How it was measured:",
+            "",
+            "- Each spec is trained once (`gencompile.runs.train`, the spec's seed 42); every "
+            "sampler draws from the same EMA weights through the model's own `sample(n, seed, "
+            "sampler=config)`, the compiled loop of `gencompile.runtime.diffusion.Sampler`.",
+            "- `/ DDPM`: the mean over seeds divided by DDPM's; per seed: each draw's value over "
+            "DDPM's with the same seed (same x_T; DDPM adds its own noise at every step).",
+            "- Denoiser calls per sample: Heun calls the denoiser twice per step but the last.",
+            "- DPM-Solver++, Euler, Heun and DDIM with eta = 0 all solve the same "
+            "probability-flow ODE; DDPM samples the reverse SDE, which adds fresh noise at "
+            "every step. With many steps the ODE solvers agree with each other (DDIM over all "
+            "1000 timesteps on the swiss roll), so their distance to DDPM at convergence is "
+            "the ODE's, not the step count's.",
+            "- samples/s: the median wall time of the scored draws (after one untimed draw "
+            "that traces the loop).",
+            "- The floor row: as many training examples as samples, scored the same way: the "
+            "value a perfect sampler would reach at this sample size.",
+            f"- {harness.machine_line()}; load average {harness.load_average()} at the end "
+            "(a shared machine: samples/s are noisy, compare within a column).",
+        ]
+    )
+    harness.write_result(RESULT if not args.quick else RESULT.with_suffix(".quick.md"), text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""Fast deterministic samplers: solvers of the probability-flow ODE of a diffusion model.
+
+The model's variance-preserving process writes x_t = alpha_t x_0 + sigma_t eps with
+alpha_t = sqrt(alpha_bar_t) and sigma_t = sqrt(1 - alpha_bar_t). Its probability-flow ODE
+carries x_T ~ N(0, I) to the data deterministically; every solver here sees the denoiser
+only through its data prediction D(x_t) = E[x_0 | x_t] (any parameterisation converts to
+it exactly) and takes one of two views of the same ODE:
+
+- Karras et al. (2022): in x~ = x / alpha and s = sigma / alpha (the model's noise
+  schedule mapped to sigmas), dx~/ds = (x~ - D) / s = eps_hat. `euler` is one evaluation
+  per step (on the same timesteps it is exactly DDIM with eta = 0); `heun` corrects it
+  with the slope at the step's end (second order, two evaluations per step). Their noise
+  levels are Karras' rho-spaced sigmas.
+- Lu et al. (2022), DPM-Solver++ 2M: an exponential integrator in lambda = log(alpha /
+  sigma) (half the log-SNR) of the data prediction, second order by reusing the previous
+  step's D (multistep: one evaluation per step). Its noise levels are uniform in lambda.
+
+A discrete-time denoiser is only defined at its integer timesteps, so each grid is mapped to
+the nearest distinct timesteps and the solvers use those timesteps' exact alpha and sigma.
+The last step goes to sigma = 0, where every solver's step is x_0 = D(x) (first order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+SOLVERS = ("dpm_solver", "euler", "heun")
+DEFAULT_RHO = 7.0  # Karras et al.'s spacing of the sigmas
+
+# denoise(x, i): the data prediction D at the solver's i-th grid point.
+DataPrediction = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
+
+
+# --------------------------------------------------------------------------- grids
+
+
+def karras_sigmas(
+    sigma_min: float, sigma_max: float, steps: int, rho: float = DEFAULT_RHO
+) -> np.ndarray:
+    """`steps` sigmas from sigma_max down to sigma_min, evenly spaced in sigma^(1 / rho)
+    (Karras et al. 2022, eq. 5): denser at low noise, where the ODE bends most."""
+    ramp = np.linspace(0.0, 1.0, steps) if steps > 1 else np.zeros(1)
+    top, bottom = sigma_max ** (1.0 / rho), sigma_min ** (1.0 / rho)
+    return (top + ramp * (bottom - top)) ** rho
+
+
+def log_snr_lambdas(lambda_min: float, lambda_max: float, steps: int) -> np.ndarray:
+    """`steps` values of lambda = log(alpha / sigma) evenly spaced from lambda_min (the
+    noisiest) up to lambda_max (Lu et al. 2022's "logSNR" time steps)."""
+    return np.linspace(lambda_min, lambda_max, steps) if steps > 1 else np.full(1, lambda_min)
+
+
+def distinct_descending(fractional: np.ndarray, timesteps: int) -> np.ndarray:
+    """Fractional timesteps (descending) rounded to distinct integer timesteps.
+
+    Where rounding would visit a timestep twice (many steps near t = 0), the later one
+    moves down by one, and never so far that the remaining steps run out of timesteps.
+    """
+    steps = len(fractional)
+    if not 1 <= steps <= timesteps:
+        raise ValueError(f"steps must be in [1, {timesteps}], got {steps}")
+    rounded = np.clip(np.round(fractional), 0, timesteps - 1).astype(np.int64)
+    chosen = np.empty(steps, np.int64)
+    chosen[0] = max(rounded[0], steps - 1)
+    for i in range(1, steps):
+        chosen[i] = max(min(rounded[i], chosen[i - 1] - 1), steps - 1 - i)
+    return chosen
+
+
+def karras_sigmas_of(alpha_bars: np.ndarray) -> np.ndarray:
+    """The schedule mapped to sigmas: s_t = sigma_t / alpha_t = sqrt((1 - ab) / ab)."""
+    return np.sqrt((1.0 - alpha_bars) / alpha_bars)
+
+
+def lambdas_of(alpha_bars: np.ndarray) -> np.ndarray:
+    """lambda_t = log(alpha_t / sigma_t) = log SNR_t / 2."""
+    return 0.5 * (np.log(alpha_bars) - np.log1p(-alpha_bars))
+
+
+def solver_timesteps(
+    kind: str, alpha_bars: np.ndarray, steps: int, rho: float = DEFAULT_RHO
+) -> np.ndarray:
+    """The descending timesteps a solver visits: from T - 1 to 0, `steps` of them.
+
+    euler, heun: Karras' rho-spaced sigmas between the schedule's smallest and largest;
+    dpm_solver: lambdas evenly spaced between the schedule's. Each is mapped to the
+    timestep at the same noise level (interpolated, then rounded to distinct timesteps).
+    """
+    alpha_bars = np.asarray(alpha_bars, np.float64)
+    timesteps = len(alpha_bars)
+    t = np.arange(timesteps, dtype=np.float64)
+    if kind in ("euler", "heun"):
+        log_sigmas = np.log(karras_sigmas_of(alpha_bars))  # increasing in t
+        grid = karras_sigmas(np.exp(log_sigmas[0]), np.exp(log_sigmas[-1]), steps, rho)
+        fractional = np.interp(np.log(grid), log_sigmas, t)
+    elif kind == "dpm_solver":
+        lambdas = lambdas_of(alpha_bars)  # decreasing in t
+        grid = log_snr_lambdas(lambdas[-1], lambdas[0], steps)
+        fractional = np.interp(grid, lambdas[::-1], t[::-1])
+    else:
+        raise ValueError(f"unknown solver {kind!r}; expected one of {SOLVERS}")
+    return distinct_descending(fractional, timesteps)
+
+
+# --------------------------------------------------------------------------- steps
+# Each takes x at (alpha, sigma) and returns x at (alpha_next, sigma_next); any float dtype.
+
+
+def euler_step(x: Any, denoised: Any, alpha: Any, sigma: Any, alpha_next: Any, sigma_next: Any):
+    """x~' = x~ + (s' - s) eps_hat with eps_hat = (x~ - D) / s; in x's own space this is
+    alpha' D + sigma' eps_hat, DDIM's deterministic step (Karras et al. 2022, sec. 4)."""
+    eps = (x - alpha * denoised) / sigma
+    return alpha_next * denoised + sigma_next * eps
+
+
+def heun_step(
+    x: Any,
+    denoised: Any,
+    alpha: Any,
+    sigma: Any,
+    alpha_next: Any,
+    sigma_next: Any,
+    denoise_next: Callable[[Any], Any],
+):
+    """Heun's method (Karras et al. 2022, Algorithm 1): an Euler step to s', then the step
+    again with the mean of the slopes eps_hat at both ends."""
+    eps = (x - alpha * denoised) / sigma
+    x_euler = alpha_next * denoised + sigma_next * eps
+    eps_next = (x_euler - alpha_next * denoise_next(x_euler)) / sigma_next
+    slope = 0.5 * (eps + eps_next)
+    return alpha_next * (x / alpha + (sigma_next / alpha_next - sigma / alpha) * slope)
+
+
+def dpm_solver_2m_step(
+    x: Any,
+    denoised: Any,
+    previous: Any,
+    alpha: Any,
+    sigma: Any,
+    alpha_next: Any,
+    sigma_next: Any,
+    h: Any,
+    h_previous: Any,
+    first: Any,
+):
+    """One DPM-Solver++ 2M step (Lu et al. 2022, Algorithm 2) over h = lambda' - lambda:
+
+    x' = (sigma' / sigma) x - alpha' (e^-h - 1) D~,
+    D~ = D + (D - D_prev) / (2 r), r = h_prev / h (first order, D~ = D, on the first step).
+    """
+    correction = tf.where(first, tf.zeros_like(h), h / (2.0 * h_previous))
+    blended = denoised + correction * (denoised - previous)
+    return (sigma_next / sigma) * x - alpha_next * tf.math.expm1(-h) * blended
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+def integrate(
+    kind: str, x: tf.Tensor, alphas: Any, sigmas: Any, denoise: DataPrediction
+) -> tf.Tensor:
+    """Carry x from the first grid point to the last (every sigma > 0) with the solver
+    `kind`, as one `tf.while_loop`. `denoise(x, i)` is the data prediction at point i.
+
+    Denoiser evaluations: one per step for euler and dpm_solver, two for heun.
+    """
+    if kind not in SOLVERS:
+        raise ValueError(f"unknown solver {kind!r}; expected one of {SOLVERS}")
+    dtype = x.dtype
+    alphas = tf.constant(np.asarray(alphas, np.float64), dtype)
+    sigmas = tf.constant(np.asarray(sigmas, np.float64), dtype)
+    lambdas = tf.math.log(alphas) - tf.math.log(sigmas)
+    transitions = int(alphas.shape[0]) - 1
+
+    def more(i: tf.Tensor, x: tf.Tensor, previous: tf.Tensor) -> tf.Tensor:
+        return i < transitions
+
+    def body(i: tf.Tensor, x: tf.Tensor, previous: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        alpha, sigma, alpha_next, sigma_next = alphas[i], sigmas[i], alphas[i + 1], sigmas[i + 1]
+        denoised = denoise(x, i)
+        if kind == "euler":
+            x_next = euler_step(x, denoised, alpha, sigma, alpha_next, sigma_next)
+        elif kind == "heun":
+            x_next = heun_step(
+                x, denoised, alpha, sigma, alpha_next, sigma_next, lambda y: denoise(y, i + 1)
+            )
+        else:
+            h = lambdas[i + 1] - lambdas[i]
+            h_previous = lambdas[i] - lambdas[tf.maximum(i - 1, 0)]
+            x_next = dpm_solver_2m_step(
+                x, denoised, previous, alpha, sigma, alpha_next, sigma_next, h, h_previous, i == 0
+            )
+        return i + 1, x_next, denoised
+
+    shape = tf.TensorShape([None, *x.shape[1:]])
+    _, x, _ = tf.while_loop(
+        more,
+        body,
+        (tf.constant(0), x, tf.zeros_like(x)),
+        shape_invariants=(tf.TensorShape(()), shape, shape),
+    )
+    return x
