@@ -173,11 +173,14 @@ def test_eta_is_refused_for_a_solver():
         )
 
 
-def test_latent_commands_refuse_a_solver_sampler_without_calling_it_noisy():
-    from gencompile.latent import _refuse_stochastic_sampler
+@pytest.mark.parametrize("solver", ["dpm_solver", "euler", "heun"])
+def test_latent_commands_encode_a_solver_model_by_ddim_with_eta_0(solver: str):
+    """DDIM inversion runs DDIM's steps backwards; a model sampled by an ODE solver is
+    encoded and decoded by DDIM (eta 0) over its own denoiser, at most its timesteps."""
+    from gencompile.latent import _deterministic_sampler
 
-    with pytest.raises(RunError) as info:
-        _refuse_stochastic_sampler({"type": "dpm_solver", "steps": 20}, "reconstruct", Path("r"))
-    message = str(info.value)
-    assert "(dpm_solver) is deterministic" in message and "adds noise" not in message
-    assert "model.sampler: {type: ddim, eta: 0}" in message
+    model = {"sampler": {"type": solver, "steps": 20}, "timesteps": 30}
+    assert _deterministic_sampler(model) == {"type": "ddim", "steps": 30, "eta": 0.0}
+    model["timesteps"] = 1000
+    assert _deterministic_sampler(model) == {"type": "ddim", "steps": 50, "eta": 0.0}
+    assert _deterministic_sampler({"sampler": {"type": "ddim", "steps": 10, "eta": 0.0}}) is None
