@@ -46,7 +46,14 @@ METRIC_UNITS = {
     "bleu": ("BLEU (sacrebleu), 0-100", "higher is better"),
     "validity": ("fraction of sampled lines", "higher is better"),
     "denoising_loss": ("mean squared error, model space", "lower is better"),
+    # vq_vae
+    "reconstruction_nll": ("nats / example", "lower is better"),
+    "prior_nll": ("nats / example (codes)", "lower is better"),
+    "nll_bound": ("nats / example, bound on -log p(x)", "lower is better"),
+    "codebook_perplexity": ("codes in use", "higher is better"),
 }
+# A second fit after the run's own (a VQ-VAE's prior): its last epoch is shown too.
+SECOND_STAGE_HISTORY = "prior_history.csv"
 
 PICTURES = (("Samples", "samples.png"), ("Training curves", "curves.png"))
 # Pictures of the latent space drawn at the end of training, listed with their captions
@@ -106,8 +113,8 @@ def _latent_pictures(run_dir: Path) -> tuple[list[LatentPicture], list[str]]:
     return drawn, [f"{', '.join(names)} ({why})" for why, names in reasons.items()]
 
 
-def _history(run_dir: Path) -> list[dict[str, str]]:
-    path = run_dir / "history.csv"
+def _history(run_dir: Path, name: str = "history.csv") -> list[dict[str, str]]:
+    path = run_dir / name
     if not path.exists():
         return []
     with path.open(newline="") as handle:
@@ -128,6 +135,14 @@ def read_report(run_dir: Path) -> Report:
     resolved = lock["resolved_spec"]
     history = _history(run_dir)
     last = {k: float(v) for k, v in (history[-1] if history else {}).items() if k != "epoch" and v}
+    stage_2 = _history(run_dir, SECOND_STAGE_HISTORY)
+    last.update(
+        {
+            f"prior_{k}": float(v)
+            for k, v in (stage_2[-1] if stage_2 else {}).items()
+            if k != "epoch" and v
+        }
+    )
     data, training = resolved["data"], resolved["training"]
     source = data["source"]
     samples_path = run_dir / TEXT_SAMPLES
