@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.runtime.distributions import Gaussian, Logistic
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
@@ -55,6 +56,20 @@ def perplexity_of(codes: np.ndarray, codebook_size: int) -> tuple[float, float]:
     return float(np.exp(-(used * np.log(used)).sum())), float((counts > 0).mean())
 
 
+def nll_bound_of(model: keras.Model, x: Any) -> np.ndarray:
+    """-log p(x | z_q) - log p(codes) of each example (nats, model units): `nll_bound`
+    per example, what `gencompile score` writes for a VQ-VAE."""
+    reconstruction = np.concatenate([*reconstruction_nll_batches(model, x), np.zeros((0,))])
+    return reconstruction + prior_nll_of(model, codes_of(model, x))
+
+
+def units_shift(model: keras.Model, data: Any) -> float:
+    """What takes a continuous likelihood's NLL from model units to the data's units (the
+    preprocessing's log-Jacobian); 0 for a probability mass (Bernoulli, categorical)."""
+    continuous = isinstance(model.likelihood, (Gaussian, Logistic))
+    return float(data.preprocessor.log_det_jacobian) if continuous else 0.0
+
+
 @evaluation
 def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     """The configured metrics on the validation split, then the sample-quality metrics."""
@@ -63,7 +78,10 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     if len(data.x_val) and wanted & {*LIKELIHOOD_METRICS, "codebook_perplexity"}:
         codes = codes_of(model, data.x_val)
         how = held_out(data.x_val)
-        reconstruction = mean_of(reconstruction_nll_batches(model, data.x_val))
+        # In the data's units, as the VAE's NLLs (a continuous likelihood's density moves
+        # with the preprocessing's scale).
+        shift = units_shift(model, data)
+        reconstruction = mean_of(reconstruction_nll_batches(model, data.x_val)) - shift
         if "reconstruction_nll" in wanted:
             metrics.add("reconstruction_nll", reconstruction, how)
         if wanted & {"prior_nll", "nll_bound"}:
