@@ -123,3 +123,22 @@ def test_latent_commands_are_refused_with_what_works_instead(
     code, _, stderr = run_cli("latent", str(tiny_run.run_dir), "traverse")
     assert code != 0
     assert "not available for a VQ-VAE yet" in stderr and "gencompile sample" in stderr
+
+
+@pytest.mark.slow  # an uninterrupted run, a killed one and its resume
+def test_a_run_killed_in_stage_1_resumes_to_the_same_weights_and_prior(
+    tmp_path: Path, killed_run
+) -> None:
+    from gencompile.runs import resume
+
+    # 26 batches an epoch, a checkpoint each: the kill lands in epoch 3, after batch 8.
+    checkpoints = "training.checkpoint={every_epochs: 1, every_seconds: 0, keep: 3}"
+    overrides = [*TINY, "data.batch_size=64", checkpoints]
+    whole = train(SPEC, overrides, epochs=4, run_dir=tmp_path / "whole", quiet=True)
+    run_dir = killed_run(SPEC, tmp_path / "killed", overrides, 4)
+    assert not (run_dir / "prior_history.csv").exists()  # stage 2 never started
+    resumed = resume(run_dir, quiet=True)
+    assert resumed.record["weights_sha256"] == whole.record["weights_sha256"]
+    assert (run_dir / "prior_history.csv").read_text() == (
+        whole.run_dir / "prior_history.csv"
+    ).read_text()
