@@ -178,15 +178,22 @@ def initialize_codebook(model: keras.Model, data: Any, seed: int) -> None:
 # --------------------------------------------------------------------------- stage 2
 
 
+UNTRAINED_PRIOR = (
+    "this VQ-VAE's prior over its codes has not been trained, so it cannot draw samples "
+    "(its weights come from before stage 2, e.g. a checkpoint of the VQ-VAE's epochs): "
+    "finish the run with `gencompile train --resume`, or train it again; reconstructions "
+    "need no prior"
+)
+
+
 def require_trained_prior(prior_epochs: Any) -> None:
-    """Refuse to sample before the prior over the codes has been fitted."""
+    """Refuse to sample before the prior over the codes has been fitted: a RunError when
+    called eagerly, a failing assertion inside a graph (an exported sampler)."""
+    if not tf.executing_eagerly():
+        tf.debugging.assert_positive(prior_epochs, message=UNTRAINED_PRIOR)
+        return
     if int(keras.ops.convert_to_numpy(prior_epochs)) == 0:
-        raise RunError(
-            "this VQ-VAE's prior over its codes has not been trained, so it cannot draw "
-            "samples (its weights come from before stage 2, e.g. a checkpoint of the "
-            "VQ-VAE's epochs): finish the run with `gencompile train --resume`, or train "
-            "it again; reconstructions need no prior"
-        )
+        raise RunError(UNTRAINED_PRIOR)
 
 
 def codes_of(model: keras.Model, x: Any, batch_size: int = ENCODE_BATCH) -> np.ndarray:

@@ -15,12 +15,13 @@ from gencompile.runs import TrainResult, train
 from .conftest import SPEC, TINY
 
 EPOCHS = 2
+EXPORT = "output.export=[keras, saved_model]"
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> TrainResult:
     run_dir = tmp_path_factory.mktemp("vq-run") / "run"
-    return train(SPEC, TINY, epochs=EPOCHS, run_dir=run_dir, quiet=True)
+    return train(SPEC, [*TINY, EXPORT], epochs=EPOCHS, run_dir=run_dir, quiet=True)
 
 
 def rows(path: Path) -> list[dict[str, str]]:
@@ -93,12 +94,29 @@ def test_gencompile_sample_draws_codes_then_decodes(tiny_run: TrainResult, run_c
 
 @pytest.mark.slow  # a second training
 def test_same_spec_and_seed_give_identical_weights(tiny_run: TrainResult, tmp_path: Path) -> None:
-    again = train(SPEC, TINY, epochs=EPOCHS, run_dir=tmp_path / "again", quiet=True)
+    again = train(SPEC, [*TINY, EXPORT], epochs=EPOCHS, run_dir=tmp_path / "again", quiet=True)
     assert again.record["weights_sha256"] == tiny_run.record["weights_sha256"]
     assert again.metrics == tiny_run.metrics
     assert (again.run_dir / "prior_history.csv").read_text() == (
         tiny_run.run_dir / "prior_history.csv"
     ).read_text()
+
+
+def test_the_saved_model_samples_the_same_digits_for_the_same_seed(tiny_run: TrainResult) -> None:
+    import tensorflow as tf
+
+    exported = tf.saved_model.load(str(tiny_run.run_dir / "saved_model"))
+    assert {"serve", "sample"} <= set(exported.signatures)
+
+    def draw(seed: int) -> np.ndarray:
+        out = exported.signatures["sample"](num=tf.constant(4), seed=tf.constant(seed))
+        return next(iter(out.values())).numpy()
+
+    first = draw(3)
+    assert first.shape == (4, 8, 8, 1)
+    assert first.min() >= 0.0 and first.max() <= 16.0  # the digits' units
+    np.testing.assert_array_equal(first, draw(3))
+    assert not np.array_equal(first, draw(4))
 
 
 def test_gencompile_score_writes_the_bound_of_each_held_out_digit(

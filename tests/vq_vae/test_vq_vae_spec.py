@@ -153,18 +153,14 @@ def test_a_metric_of_another_family_is_refused() -> None:
     assert "elbo" in problem.message
 
 
-def test_what_the_family_cannot_do_yet_is_refused_at_its_field() -> None:
+def test_strategies_and_mixed_precision_are_refused_at_their_fields() -> None:
     text = TEXT.replace(
         "  checkpoint: {every_epochs: 10, keep: 2}\n",
         "  checkpoint: {every_epochs: 10, keep: 2}\n  mixed_precision: true\n"
         "  distribution: {strategy: mirrored}\n",
-    ).replace("format: png}\n", "format: png}\n  export: [saved_model]\n")
+    )
     found = {p.path: p for p in problems(text)}
-    assert set(found) == {
-        "training.mixed_precision",
-        "training.distribution.strategy",
-        "output.export[0]",
-    }
+    assert set(found) == {"training.mixed_precision", "training.distribution.strategy"}
     assert "not available for the vq_vae family" in found["training.mixed_precision"].message
     assert found["training.distribution.strategy"].hint == "use strategy: none"
-    assert found["output.export[0]"].line == line_of(text, "  export: [saved_model]")
+    assert found["training.distribution.strategy"].line == line_of(text, "  distribution:")

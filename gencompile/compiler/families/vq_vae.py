@@ -259,11 +259,5 @@ FAMILY = Family(
     Capabilities(
         strategies=("none",),
         mixed_precision=Refusal("not supported yet", "remove training.mixed_precision"),
-        refused_exports={
-            "saved_model": Refusal(
-                "its sampling is a compiled loop over the code grid not exported yet",
-                "use export: [keras] or no export",
-            )
-        },
     ),
 )
