@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-bgmm-parity bench-scale bench-startup bench-anomaly bench-impute bench-tstr bench-whole bench-flow-multiscale bench-gan-diffaugment bench-diffusion-solvers
+.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-bgmm-parity bench-scale bench-startup bench-anomaly bench-impute bench-tstr bench-whole bench-flow-multiscale bench-gan-diffaugment bench-diffusion-solvers bench-vq-vae
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -89,6 +89,11 @@ bench-impute: $(STAMP)
 # Train on synthetic, test on real: conditional VAE, GAN and diffusion on the digits.
 bench-tstr: $(STAMP)
 	$(PY) benchmarks/tstr_digits.py
+
+# VQ-VAE + PixelCNN prior beside the dense and convolutional VAEs on the digits: fd_digits,
+# reconstructions and samples, each spec with its own budget (about 10 minutes).
+bench-vq-vae: $(STAMP)
+	$(PY) benchmarks/vq_vae_digits.py
 
 # `gencompile train SPEC` against a hand-written Keras script per family, each as one whole
 # process, 3 interleaved rounds (about 20 minutes); `--quick` for a smoke run.

@@ -44,11 +44,17 @@ NOISE = (
     "(--random, or between examples with a deterministic DDIM sampler) and reconstruct "
     "(DDIM inversion) work"
 )
+CODES = (
+    "{action} is not available for a VQ-VAE yet: its code is a grid of discrete code "
+    "indices, without continuous axes to move along; `gencompile sample` draws code grids "
+    "from its prior, and the model's own call reconstructs x through its codes"
+)
 REFUSED: dict[str, dict[str, str]] = {
     "autoregressive": dict.fromkeys(ACTIONS, NO_LATENT),
     "gan": dict.fromkeys(("reconstruct", "arithmetic", "map"), NO_ENCODER),
     "mixture": dict.fromkeys(("traverse", "reconstruct", "arithmetic"), DISCRETE),
     "diffusion": dict.fromkeys(("traverse", "arithmetic", "map"), NOISE),
+    "vq_vae": dict.fromkeys(ACTIONS, CODES),
 }
 
 

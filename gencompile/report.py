@@ -51,7 +51,14 @@ METRIC_UNITS = {
     "tstr_ratio": ("tstr / trtr accuracy", "higher is better"),
     "subset_accuracy": ("fraction of real held-out examples", "reference: 10 % of the labels"),
     "augmented_accuracy": ("fraction of real held-out examples", "higher is better"),
+    # vq_vae
+    "reconstruction_nll": ("nats / example", "lower is better"),
+    "prior_nll": ("nats / example (codes)", "lower is better"),
+    "nll_bound": ("nats / example, bound on -log p(x)", "lower is better"),
+    "codebook_perplexity": ("codes in use", "higher is better"),
 }
+# A second fit after the run's own (a VQ-VAE's prior): its last epoch is shown too.
+SECOND_STAGE_HISTORY = "prior_history.csv"
 
 PICTURES = (("Samples", "samples.png"), ("Training curves", "curves.png"))
 # Pictures of the latent space drawn at the end of training, listed with their captions
@@ -111,8 +118,8 @@ def _latent_pictures(run_dir: Path) -> tuple[list[LatentPicture], list[str]]:
     return drawn, [f"{', '.join(names)} ({why})" for why, names in reasons.items()]
 
 
-def _history(run_dir: Path) -> list[dict[str, str]]:
-    path = run_dir / "history.csv"
+def _history(run_dir: Path, name: str = "history.csv") -> list[dict[str, str]]:
+    path = run_dir / name
     if not path.exists():
         return []
     with path.open(newline="") as handle:
@@ -133,6 +140,14 @@ def read_report(run_dir: Path) -> Report:
     resolved = lock["resolved_spec"]
     history = _history(run_dir)
     last = {k: float(v) for k, v in (history[-1] if history else {}).items() if k != "epoch" and v}
+    stage_2 = _history(run_dir, SECOND_STAGE_HISTORY)
+    last.update(
+        {
+            f"prior_{k}": float(v)
+            for k, v in (stage_2[-1] if stage_2 else {}).items()
+            if k != "epoch" and v
+        }
+    )
     data, training = resolved["data"], resolved["training"]
     source = data["source"]
     samples_path = run_dir / TEXT_SAMPLES

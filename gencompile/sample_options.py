@@ -5,7 +5,8 @@ TensorFlow starts, and turned into the keyword arguments of the model's own `sam
                   deviation; gan: scale of z; autoregressive: the softmax temperature
     truncation    gan: the truncation trick (a normal z redrawn beyond psi standard
                   deviations; a uniform z scaled toward the middle of its range)
-    top_k, top_p  autoregressive: the next-token filters
+    top_k, top_p  autoregressive: the next-token filters; vq_vae: the same filters on the
+                  prior's next code (temperature too)
     sampler, steps, eta, guidance
                   diffusion: the reverse process (ddpm | ddim | dpm_solver | euler |
                   heun), its step count and DDIM noise, and the classifier-free
@@ -21,10 +22,10 @@ from gencompile.errors import RunError
 
 # Which families each option has a meaning for.
 FAMILIES: dict[str, tuple[str, ...]] = {
-    "temperature": ("vae", "flow", "mixture", "gan", "autoregressive"),
+    "temperature": ("vae", "flow", "mixture", "gan", "autoregressive", "vq_vae"),
     "truncation": ("gan",),
-    "top_k": ("autoregressive",),
-    "top_p": ("autoregressive",),
+    "top_k": ("autoregressive", "vq_vae"),
+    "top_p": ("autoregressive", "vq_vae"),
     "length": ("autoregressive",),
     "sampler": ("diffusion",),
     "steps": ("diffusion",),
@@ -53,6 +54,7 @@ TAKES = {
     "gan": "--temperature or --truncation",
     "diffusion": "--sampler, --steps, --eta or (conditional) --guidance",
     "autoregressive": "--temperature, --top-k or --top-p",
+    "vq_vae": "--temperature, --top-k or --top-p (of the prior over its codes)",
 }
 
 SAMPLERS = ("ddpm", "ddim", "dpm_solver", "euler", "heun")

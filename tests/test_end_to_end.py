@@ -29,6 +29,7 @@ DEFAULT_METRICS = {
     "diffusion": {"denoising_loss"},
     "flow": {"nll", "bits_per_dim"},
     "gan": set(),  # sample quality only: the data set's offline metrics
+    "vq_vae": {"reconstruction_nll", "prior_nll", "nll_bound", "codebook_perplexity"},
 }
 # Smaller data and sampling budgets for the autoregressive examples (2 tiny epochs).
 LENGTH = "model.sampling.length=32"
@@ -57,6 +58,7 @@ GAN_SPECS = (
 TINY.update({stem: ["training.steps_per_epoch=4"] for stem in GAN_SPECS})
 # A U-Net samples in 5 DDIM steps rather than 50 for the metrics of a 2-epoch smoke run.
 TINY.update({stem: ["model.sampler.steps=5"] for stem in ("diffusion_digits", "cdiffusion_digits")})
+TINY["vq_vae_digits"] = ["model.prior.epochs=1"]  # its second stage, after the 2 epochs
 
 
 # The default tier trains one cheap example of each family and each data kind; the slow
@@ -84,6 +86,7 @@ SLOW_SPECS = {
     "vae_digits_finetune",
     "gan_digits_finetune",
     "charlm_finetune",
+    "vq_vae_digits",  # tests/vq_vae trains it tiny in the default tier
 }
 
 

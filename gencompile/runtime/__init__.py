@@ -40,6 +40,8 @@ _SUBMODULES = {
     "text_data",
     "training",
     "vae",
+    "vq",
+    "vq_vae",
 }
 
 

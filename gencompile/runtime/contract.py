@@ -8,6 +8,7 @@ names, and the configs generated code passes are typed here as the compiler writ
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Protocol, TypedDict, runtime_checkable
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "ReportConfig",
     "SamplesConfig",
     "TakesSamplingOptions",
+    "TrainedInStages",
     "TrainingConfig",
 ]
 
@@ -41,6 +43,14 @@ class InitializedFromData(Protocol):
     """A model whose fresh fit starts from the data (k-means, actnorm, a GAN's scale)."""
 
     def initialize(self, data: Any) -> None: ...
+
+
+@runtime_checkable
+class TrainedInStages(Protocol):
+    """A model with a second fit after its own, on what the first learned (a VQ-VAE's prior
+    over its codes): `training.fit` calls it once the main fit has finished."""
+
+    def fit_next_stage(self, data: Any, run_dir: Path, quiet: bool) -> None: ...
 
 
 @runtime_checkable

@@ -52,6 +52,7 @@ def scorer(model: keras.Model, family: str, data: Any, config: dict[str, Any]) -
         "vae": _vae,
         "gan": _gan,
         "diffusion": _diffusion,
+        "vq_vae": _vq_vae,
     }
     return makers[family](model, data, config)
 
@@ -91,6 +92,18 @@ def _vae(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreKi
         + (" in data units" if continuous else ""),
     )
     return kind, lambda x, y: -_concat(vae.iwae_batches(model, x, y, k)) - shift
+
+
+def _vq_vae(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreKind, Score]:
+    from gencompile.runtime import vq_vae
+
+    shift = vq_vae.units_shift(model, data)
+    kind = ScoreKind(
+        "nll_bound_nats",
+        "-log p(x | codes) - log p(codes): a bound on -log p(x), nats per example"
+        + (" in data units" if shift else ""),
+    )
+    return kind, lambda x, y: vq_vae.nll_bound_of(model, x) - shift
 
 
 def _image_nll(model: keras.Model) -> Score:

@@ -32,7 +32,12 @@ from gencompile.runtime import (
     repro,
     tensorboard,
 )
-from gencompile.runtime.contract import InitializedFromData, OutputConfig, TrainingConfig
+from gencompile.runtime.contract import (
+    InitializedFromData,
+    OutputConfig,
+    TrainedInStages,
+    TrainingConfig,
+)
 from gencompile.runtime.optimizers import make_optimizer
 from gencompile.runtime.splits import head
 
@@ -288,8 +293,10 @@ def fit(
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM: keep the last finished epoch for --resume
         next(c for c in callbacks if isinstance(c, cb.CheckpointKeeper)).save_owed()
         raise
-    seconds = time.perf_counter() - start
     guard.raise_if_failed()
+    if isinstance(model, TrainedInStages):  # e.g. a VQ-VAE's prior, fitted on its codes
+        model.fit_next_stage(data, run_dir, quiet)
+    seconds = time.perf_counter() - start
     return FitResult(read_history(run_dir / "history.csv"), seconds)
 
 

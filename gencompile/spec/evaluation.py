@@ -33,6 +33,11 @@ HELDOUT_METRICS = (
     "bits_per_char",
     "bleu",
     "denoising_loss",
+    # vq_vae
+    "reconstruction_nll",
+    "prior_nll",
+    "nll_bound",
+    "codebook_perplexity",
 )
 IMAGE_ONLY_METRICS = ("fid", "inception_score")
 VECTOR_ONLY_METRICS = ("energy_distance",)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from gencompile.compiler.families import autoregressive, diffusion, flow, gan, mixture, vae
+from gencompile.compiler.families import (
+    autoregressive,
+    diffusion,
+    flow,
+    gan,
+    mixture,
+    vae,
+    vq_vae,
+)
 from gencompile.compiler.family import Family
 
 FAMILIES: tuple[Family[Any, Any], ...] = (
@@ -14,6 +22,7 @@ FAMILIES: tuple[Family[Any, Any], ...] = (
     diffusion.FAMILY,
     flow.FAMILY,
     gan.FAMILY,
+    vq_vae.FAMILY,
 )
 
 REGISTRY: dict[str, Family[Any, Any]] = {family.name: family for family in FAMILIES}

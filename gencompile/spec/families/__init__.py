@@ -12,6 +12,7 @@ from gencompile.spec.families.flow import FlowModel
 from gencompile.spec.families.gan import GANModel
 from gencompile.spec.families.mixture import MixtureModel
 from gencompile.spec.families.vae import VAEModel
+from gencompile.spec.families.vq_vae import VQVAEModel
 
 FAMILIES: dict[str, Any] = {
     "vae": VAEModel,
@@ -20,6 +21,7 @@ FAMILIES: dict[str, Any] = {
     "diffusion": DiffusionModel,
     "flow": FlowModel,
     "gan": GANModel,
+    "vq_vae": VQVAEModel,
 }
 
 
