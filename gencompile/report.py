@@ -46,6 +46,7 @@ METRIC_UNITS = {
     "bleu": ("BLEU (sacrebleu), 0-100", "higher is better"),
     "validity": ("fraction of sampled lines", "higher is better"),
     "denoising_loss": ("mean squared error, model space", "lower is better"),
+    "mig": ("normalised gap, 0 to 1", "higher is better"),
 }
 
 PICTURES = (("Samples", "samples.png"), ("Training curves", "curves.png"))
