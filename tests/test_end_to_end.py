@@ -81,6 +81,7 @@ SLOW_SPECS = {
     "vae_digits_finetune",
     "gan_digits_finetune",
     "charlm_finetune",
+    "tcvae_shapes2d",  # tests/disentanglement trains a tiny beta-TCVAE in the default tier
 }
 
 
