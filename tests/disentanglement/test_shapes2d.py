@@ -85,3 +85,32 @@ def test_the_compiler_knows_the_image_shape() -> None:
     shape = infer_data_shape(data)
     assert shape.kind == "image"
     assert shape.shape == (shapes2d.SIZE, shapes2d.SIZE, 1)
+
+
+def resolved_config(source: dict) -> dict:
+    """A data config as the compiler writes it."""
+    return {
+        "source": source,
+        "validation_split": 0.2,
+        "preprocessing": {"scale": [0.0, 1.0], "standardize": False},
+        "augmentation": [],
+        "batch_size": 64,
+        "shuffle_buffer": 10000,
+        "with_labels": False,
+        "drop_remainder": False,
+    }
+
+
+def test_the_held_out_factors_are_those_of_the_held_out_images() -> None:
+    from gencompile.runtime.data import load_data
+
+    bundle = load_data(
+        resolved_config({"type": "builtin", "name": "shapes2d", "n_samples": 300}), 5
+    )
+    assert bundle.factor_names == ("shape", "scale", "x", "y")
+    assert bundle.factors_val.shape == (60, 4)
+    # the images are in [0, 1] already: scaling to [0, 1] leaves them as drawn
+    np.testing.assert_array_equal(bundle.x_val, shapes2d.render(bundle.factors_val))
+    np.testing.assert_array_equal(bundle.y_val, bundle.factors_val[:, 0])
+    digits = load_data(resolved_config({"type": "builtin", "name": "digits"}), 5)
+    assert digits.factors_val is None and digits.factor_names == ()
