@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-scale bench-startup bench-anomaly bench-impute bench-tstr bench-whole
+.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-scale bench-startup bench-anomaly bench-impute bench-tstr bench-whole bench-disentanglement
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -82,3 +82,7 @@ bench-tstr: $(STAMP)
 # process, 3 interleaved rounds (about 20 minutes); `--quick` for a smoke run.
 bench-whole: $(STAMP)
 	$(PY) benchmarks/whole_process.py
+
+# MIG of a VAE, a beta-VAE and a beta-TCVAE on shapes2d, one budget for all three.
+bench-disentanglement: $(STAMP)
+	$(PY) benchmarks/disentanglement.py
