@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-bgmm-parity bench-scale bench-startup bench-anomaly bench-impute bench-tstr bench-whole bench-flow-multiscale bench-gan-diffaugment bench-diffusion-solvers bench-vq-vae
+.PHONY: demo test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-bgmm-parity bench-scale bench-startup bench-anomaly bench-impute bench-tstr bench-whole bench-flow-multiscale bench-gan-diffaugment bench-diffusion-solvers bench-vq-vae bench-disentanglement
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -104,3 +104,7 @@ bench-whole: $(STAMP)
 # the same budget (50 epochs each: 23 minutes at a load average of 15 on 2 cores).
 bench-flow-multiscale: $(STAMP)
 	$(PY) benchmarks/flow_multiscale.py
+
+# MIG of a VAE, a beta-VAE and a beta-TCVAE on shapes2d, one budget for all three.
+bench-disentanglement: $(STAMP)
+	$(PY) benchmarks/disentanglement.py

@@ -46,6 +46,7 @@ METRIC_UNITS = {
     "bleu": ("BLEU (sacrebleu), 0-100", "higher is better"),
     "validity": ("fraction of sampled lines", "higher is better"),
     "denoising_loss": ("mean squared error, model space", "lower is better"),
+    "mig": ("normalised gap, 0 to 1", "higher is better"),
     "tstr_accuracy": ("fraction of real held-out examples", "higher is better"),
     "trtr_accuracy": ("fraction of real held-out examples", "reference: real training data"),
     "tstr_ratio": ("tstr / trtr accuracy", "higher is better"),

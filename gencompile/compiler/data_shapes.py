@@ -27,6 +27,7 @@ from gencompile.spec.data import DataSpec, TfrecordSource
 from gencompile.spec.diagnostics import did_you_mean
 from gencompile.tfrecords import FeatureInfo, first_example
 
+SHAPES2D_SHAPE = (24, 24, 1)  # `runtime.shapes2d.SIZE` square, grey
 IMAGE_SHAPES = {
     "mnist": (28, 28, 1),
     "fashion_mnist": (28, 28, 1),
@@ -236,6 +237,8 @@ def _infer(data: DataSpec) -> DataShape:
             return DataShape((None,), "text")
         if source.name == "digits":
             return DataShape((8, 8, 1), "image")
+        if source.name == "shapes2d":
+            return DataShape(SHAPES2D_SHAPE, "image")
         if source.name == "blobs":
             return DataShape((int(source.arguments()["n_features"]),), "vector")
         return DataShape((2,), "vector")

@@ -42,6 +42,7 @@ from gencompile.runtime.preprocessing import Preprocessor, Statistics
 from gencompile.runtime.records import load_streamed_records, read_all
 from gencompile.runtime.sources import (
     LOADERS,
+    builtin_factors,
     builtin_names,
     checked_arrays,
     config_value,
@@ -92,6 +93,7 @@ def _load_in_memory(config: dict, settings: Settings, seed: int) -> DataBundle:
     x_train, x_val = preprocessor.transform(x[train_idx]), preprocessor.transform(x[val_idx])
     y_train = None if y is None else y[train_idx]
     y_val = None if y is None else y[val_idx]
+    factors = builtin_factors(source, seed)  # shapes2d's position, scale and shape
 
     def slices(features: np.ndarray, labels: np.ndarray | None) -> tf.data.Dataset:
         return tf.data.Dataset.from_tensor_slices((features, labels) if with_labels else features)
@@ -134,6 +136,8 @@ def _load_in_memory(config: dict, settings: Settings, seed: int) -> DataBundle:
         fingerprint=digest,
         source=dict(source),
         feature_names=feature_names(source, x.shape[1:]),
+        factors_val=None if factors is None else factors[1][val_idx],
+        factor_names=() if factors is None else factors[0],
     )
 
 

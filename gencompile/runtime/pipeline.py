@@ -105,6 +105,10 @@ class DataBundle:
     text: Any = None  # text data: a `runtime.text_data.TextData` (tokenizer, held-out text)
     # Names of the flattened features in order: a CSV's columns, else x0..x{d-1}.
     feature_names: tuple[str, ...] = ()
+    # Known generative factors of the held-out examples (a built-in such as shapes2d):
+    # int indices, one column per name in `factor_names`; None when the data has none.
+    factors_val: np.ndarray | None = None
+    factor_names: tuple[str, ...] = ()
 
 
 def _fingerprint_config(config: Any) -> Any:

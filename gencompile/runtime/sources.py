@@ -29,6 +29,7 @@ from gencompile.datafiles import (
     read_text_file,
 )
 from gencompile.errors import RunError
+from gencompile.runtime import shapes2d
 
 _KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 _OFFLINE_HINT = (
@@ -227,6 +228,13 @@ def _blobs(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
+def _shapes2d(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    images, shape_labels, _ = shapes2d.shapes2d(
+        int(config_value(source, "n_samples", "data.source (shapes2d)")), seed
+    )
+    return images, shape_labels
+
+
 _BUILTINS: dict[str, Callable[[dict, int], tuple[np.ndarray, np.ndarray | None]]] = {
     "digits": _digits,
     "moons": _moons,
@@ -235,6 +243,7 @@ _BUILTINS: dict[str, Callable[[dict, int], tuple[np.ndarray, np.ndarray | None]]
     "ring8": _ring8,
     "grid25": _grid25,
     "blobs": _blobs,
+    "shapes2d": _shapes2d,
 }
 
 
@@ -252,6 +261,18 @@ def mode_centers(name: str, source: dict) -> np.ndarray:
     raise RunError(
         f"mode centres are known only for the toy mixtures ring8 and grid25, not {name!r}"
     )
+
+
+def builtin_factors(source: dict, seed: int) -> tuple[tuple[str, ...], np.ndarray] | None:
+    """(factor names, int32 factor indices) of the examples `_load_builtin` reads from
+    `source`, for a built-in data set with known generative factors (shapes2d); else None."""
+    if source.get("type") != "builtin" or source.get("name") != "shapes2d":
+        return None
+    codes = shapes2d.factors(int(config_value(source, "n_samples", "data.source (shapes2d)")), seed)
+    classes = source.get("classes")
+    if classes is not None:  # the examples `keep_classes` keeps (the label is the shape)
+        codes = codes[np.isin(codes[:, 0], np.asarray(classes))]
+    return shapes2d.FACTOR_NAMES, codes
 
 
 # --------------------------------------------------------------------------- sources

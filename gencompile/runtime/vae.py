@@ -19,6 +19,7 @@ import tensorflow as tf
 from gencompile.progress import progress_bar
 from gencompile.runtime.distributions import Gaussian, Logistic, diag_normal_log_prob
 from gencompile.runtime.evaluation import evaluation
+from gencompile.runtime.metrics.mig import mig_metric
 from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
 from gencompile.runtime.splits import labelled_batches, mean_of
@@ -35,7 +36,8 @@ def elbo(model: keras.Model, x: Any, y: np.ndarray | None, batch_size: int = 256
 
     def per_batch() -> Iterator[np.ndarray]:
         for xb, yb in labelled_batches(x, y, batch_size):
-            reconstruction, kl, _ = terms(tf.constant(xb), None if yb is None else tf.constant(yb))
+            # (reconstruction, kl, the KL term[, the total correlation of a beta-TCVAE])
+            reconstruction, kl, *_ = terms(tf.constant(xb), None if yb is None else tf.constant(yb))
             yield -(reconstruction.numpy() + kl.numpy())
 
     return mean_of(per_batch())
@@ -114,9 +116,12 @@ def iwae_batches(
 
 @evaluation
 def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
-    """The configured metrics: likelihoods on the validation split (nats per example), then
-    the sample-quality metrics."""
-    return likelihood_metrics(model, data, config).merge(sample_quality(model, data, config))
+    """The configured metrics: likelihoods on the validation split (nats per example), the
+    disentanglement of its codes (mig), then the sample-quality metrics."""
+    metrics = likelihood_metrics(model, data, config)
+    if "mig" in config["metrics"]:
+        metrics.merge(mig_metric(model, data))
+    return metrics.merge(sample_quality(model, data, config))
 
 
 def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:

@@ -13,7 +13,12 @@ from typing import Any
 from gencompile.errors import Problem
 from gencompile.spec.data import BUILTIN_ARGUMENTS, BuiltinSource, is_text_source
 from gencompile.spec.diagnostics import did_you_mean
-from gencompile.spec.evaluation import HELDOUT_METRICS, LABELLED_SAMPLE_METRICS, METRIC_DATA
+from gencompile.spec.evaluation import (
+    HELDOUT_METRICS,
+    LABELLED_SAMPLE_METRICS,
+    METRIC_DATA,
+    METRIC_DATA_ADVICE,
+)
 from gencompile.spec.families.autoregressive import check_autoregressive
 from gencompile.spec.loader import Marks, PathKey
 from gencompile.spec.networks import KerasApplication, Network, Residual
@@ -27,6 +32,7 @@ LABELLED_BUILTINS = {
     "ring8": 8,
     "grid25": 25,
     "blobs": None,
+    "shapes2d": 4,  # the shape: square, ellipse, heart, triangle
 }
 KERAS_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
 
@@ -155,7 +161,7 @@ def check_metrics(spec: Spec) -> Found:
 
 
 def check_metric_data(spec: Spec) -> Found:
-    """fd_digits and mode_coverage are defined for particular built-in data sets."""
+    """fd_digits, mode_coverage and mig are defined for particular built-in data sets."""
     source = spec.data.source
     name = source.name if isinstance(source, BuiltinSource) else None
     for i, metric in enumerate(spec.evaluation.metrics or ()):
@@ -166,7 +172,11 @@ def check_metric_data(spec: Spec) -> Found:
                 ("evaluation", "metrics", i),
                 f"metric '{metric}' is defined for the built-in {' or '.join(needs)} data, "
                 f"not {data}",
-                "use kid or precision_recall (any data), fid (images) or energy_distance (vectors)",
+                METRIC_DATA_ADVICE.get(
+                    metric,
+                    "use kid or precision_recall (any data), fid (images) or "
+                    "energy_distance (vectors)",
+                ),
             )
 
 

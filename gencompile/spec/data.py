@@ -30,9 +30,19 @@ BUILTIN_ARGUMENTS: dict[str, dict[str, float | int]] = {
     "blobs": {"n_samples": 10000, "n_features": 2, "centers": 8, "cluster_std": 1.0},
     # Text: lines `a+b=c` with a, b in 0..max_operand (autoregressive family).
     "arithmetic": {"n_samples": 20000, "max_operand": 99},
+    # 24x24 grey images of a shape at a known position and scale (factors for `mig`).
+    "shapes2d": {"n_samples": 10000},
 }
 BuiltinName = Literal[
-    "digits", "moons", "circles", "swiss_roll", "ring8", "grid25", "blobs", "arithmetic"
+    "digits",
+    "moons",
+    "circles",
+    "swiss_roll",
+    "ring8",
+    "grid25",
+    "blobs",
+    "arithmetic",
+    "shapes2d",
 ]
 
 
@@ -40,7 +50,11 @@ class BuiltinSource(StrictModel):
     """Offline data sets that need no file; arguments default per data set."""
 
     type: Literal["builtin"]
-    name: BuiltinName = Field(description="The data set; arithmetic is text (lines a+b=c).")
+    name: BuiltinName = Field(
+        description="The data set; arithmetic is text (lines a+b=c); shapes2d is 24x24 "
+        "images of a square, ellipse, heart or triangle (the label) at a known position and "
+        "scale (the factors that `mig` reads)."
+    )
     n_samples: PositiveInt | None = Field(None, description="Examples generated (all but digits).")
     noise: NonNegativeFloat | None = Field(
         None, description="Std of the Gaussian noise (moons, circles, swiss_roll)."

@@ -33,6 +33,7 @@ HELDOUT_METRICS = (
     "bits_per_char",
     "bleu",
     "denoising_loss",
+    "mig",
     # vq_vae
     "reconstruction_nll",
     "prior_nll",
@@ -42,7 +43,16 @@ HELDOUT_METRICS = (
 IMAGE_ONLY_METRICS = ("fid", "inception_score")
 VECTOR_ONLY_METRICS = ("energy_distance",)
 # Built-in data sets a metric needs (fd_digits's classifier knows only the digits).
-METRIC_DATA = {"fd_digits": ("digits",), "mode_coverage": ("ring8", "grid25")}
+METRIC_DATA = {
+    "fd_digits": ("digits",),
+    "mode_coverage": ("ring8", "grid25"),
+    "mig": ("shapes2d",),  # needs the data's generative factors
+}
+# What to do instead, for the metrics of METRIC_DATA whose advice is not the default's.
+METRIC_DATA_ADVICE = {
+    "mig": "mig scores latents against known generative factors: train on "
+    "data.source: {type: builtin, name: shapes2d}, or drop mig from evaluation.metrics",
+}
 # What a family without a likelihood reports by default on each built-in data set: the
 # sample-quality metrics that need no download.
 BUILTIN_SAMPLE_METRICS = {

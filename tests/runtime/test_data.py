@@ -29,6 +29,7 @@ SOURCES: dict[str, dict[str, Any]] = {
         "type": "builtin", "name": "blobs", "n_samples": 10000, "n_features": 2, "centers": 8,
         "cluster_std": 1.0,
     },
+    "shapes2d": {"type": "builtin", "name": "shapes2d", "n_samples": 500},
 }  # fmt: skip
 
 # name -> (x shape, number of classes or None when the source has no labels)
@@ -40,6 +41,7 @@ EXPECTED = {
     "ring8": ((10000, 2), 8),
     "grid25": ((10000, 2), 25),
     "blobs": ((10000, 2), 8),
+    "shapes2d": ((500, 24, 24, 1), 4),
 }
 
 AUGMENTATION = [

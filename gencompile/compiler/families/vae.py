@@ -42,6 +42,7 @@ class VAEPlan:
     continuous: bool  # the likelihood is a density (NLL changes with preprocessing units)
     encoder: NetworkPlan
     decoder: NetworkPlan
+    tc_weight: float | None = None  # beta of beta-TCVAE; None: no total-correlation term
 
 
 def num_params(likelihood: Likelihood) -> int:
@@ -151,6 +152,28 @@ def check_vae(low: Lowering, data: DataShape) -> None:
             "free bits apply to the analytic per-dimension KL of a normal prior",
             "use prior: {type: normal} or set free_bits: 0",
         )
+    _check_tc(low, model)
+
+
+def _check_tc(low: Lowering, model: VAEModel) -> None:
+    """The TC term's weight is beta in all only where the KL term holds the TC once:
+    KL = MI + TC + dimension-wise KL needs a factorised prior and the whole KL."""
+    if model.losses.tc is None:
+        return
+    if model.prior.type != "normal":
+        low.report(
+            ("model", "losses", "tc"),
+            "the total-correlation term needs a factorised prior (the KL splits into mutual "
+            f"information, TC and per-dimension KL only then), but the prior is {model.prior.type}",
+            "use prior: {type: normal}, or remove losses.tc",
+        )
+    if model.losses.kl.free_bits > 0:
+        low.report(
+            ("model", "losses", "tc"),
+            "the total-correlation term counts on the whole KL term, but free bits leave part "
+            "of it out",
+            "set losses.kl.free_bits: 0, or remove losses.tc",
+        )
 
 
 def _num_classes(model: VAEModel) -> int | None:
@@ -197,6 +220,7 @@ def plan_vae(
         continuous=model.likelihood.type in ("gaussian", "logistic"),
         encoder=encoder,
         decoder=decoder,
+        tc_weight=None if model.losses.tc is None else model.losses.tc.weight,
     )
     words = _loss_words(model, plan.analytic_kl) + low.kernel_penalty_words()
     return low.project_plan(data, plan, (encoder, decoder), words, num_classes=num_classes)
@@ -223,7 +247,19 @@ def _loss_words(model: VAEModel, analytic_kl: bool) -> str:
     return (
         f"negative ELBO = {recon}E_q[-log p(x | {'z, y' if conditional else 'z'})] under a "
         f"{model.likelihood.type} likelihood"
-        f" + {beta}{kl_words}{warm}{free}, averaged over the batch"
+        f" + {beta}{kl_words}{warm}{free}{_tc_words(model)}, averaged over the batch"
+    )
+
+
+def _tc_words(model: VAEModel) -> str:
+    """beta-TCVAE's extra term in words, or nothing."""
+    tc = model.losses.tc
+    if tc is None:
+        return ""
+    return (
+        f" + ({tc.weight:g} - the KL weight) x the total correlation of q(z) (beta-TCVAE: "
+        f"the TC's weight is {tc.weight:g} in all; q(z) estimated on the minibatch by "
+        "stratified sampling)"
     )
 
 

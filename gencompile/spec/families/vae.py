@@ -73,11 +73,24 @@ class KLLoss(StrictModel):
     free_bits: NonNegativeFloat = Field(0.0, description="Nats per latent dimension left free.")
 
 
+class TotalCorrelationLoss(StrictModel):
+    """beta-TCVAE (Chen et al. 2018): the total correlation of the aggregate posterior
+    q(z), estimated on each minibatch, weighted by beta in the loss."""
+
+    weight: NonNegativeFloat = Field(
+        description="beta: the total correlation's weight in the loss (the KL term already "
+        "holds it once: 1 changes nothing; larger pushes towards independent latents)."
+    )
+
+
 class VAELosses(StrictModel):
-    """The two terms of the negative ELBO."""
+    """The two terms of the negative ELBO, and optionally a total-correlation penalty."""
 
     reconstruction: ReconstructionLoss = Field(default_factory=ReconstructionLoss)
     kl: KLLoss = Field(default_factory=KLLoss)
+    tc: TotalCorrelationLoss | None = Field(
+        None, description="beta-TCVAE's total-correlation term; absent: a plain (beta-)VAE."
+    )
 
 
 class Conditional(StrictModel):
@@ -110,6 +123,7 @@ class VAEModel(StrictModel):
         "elbo",
         "iwae_nll",
         "bits_per_dim",
+        "mig",  # disentanglement: needs data with known factors (shapes2d)
         *SAMPLE_METRICS,
         *LABELLED_SAMPLE_METRICS,
     )
