@@ -304,9 +304,14 @@ def _iwae_words(model: VAEModel, objective: IWAEObjective) -> str:
     conditional = bool(_num_classes(model))
     given = "x, y" if conditional else "x"
     kl = model.losses.kl
-    weights = ""
-    if kl.weight != 1 or model.losses.reconstruction.weight != 1 or kl.warmup_epochs:
-        weights = " (log-weights with the reconstruction and KL weights applied)"
+    weighted = []
+    if model.losses.reconstruction.weight != 1:
+        weighted.append(f"log p(x | z_k) x {model.losses.reconstruction.weight:g}")
+    if kl.weight != 1:
+        weighted.append(f"its KL part x {kl.weight:g}")
+    if kl.warmup_epochs:
+        weighted.append(f"the KL part ramped up from 0 over {kl.warmup_epochs} epochs")
+    weights = f" (in the log-weights: {', '.join(weighted)})" if weighted else ""
     k = objective.samples
     return (
         f"negative IWAE bound = -(logsumexp over {k} samples z_k ~ "
