@@ -81,6 +81,7 @@ SLOW_SPECS = {
     "vae_digits_finetune",
     "gan_digits_finetune",
     "charlm_finetune",
+    "vae_digits_iaf",
 }
 
 
