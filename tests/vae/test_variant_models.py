@@ -23,6 +23,7 @@ RADIAL = "model.posterior={type: radial, steps: 2}"
 IWAE_1 = "model.objective={type: iwae, samples: 1}"
 IWAE_3 = "model.objective={type: iwae, samples: 3}"
 VAMP = "model.prior={type: vamp, pseudo_inputs: 6}"
+CONDITIONAL = "model.conditional={num_classes: 10}"
 
 
 def digits(rows: int = 16) -> np.ndarray:
@@ -114,8 +115,8 @@ def test_vamp_prior_is_the_mean_of_the_posteriors_at_the_pseudo_inputs(generated
 
 @pytest.mark.parametrize(
     "overrides",
-    [(IAF,), (PLANAR,), (RADIAL,), (IWAE_3,), (VAMP,), (IAF, IWAE_3)],
-    ids=["iaf", "planar", "radial", "iwae", "vamp", "iaf+iwae"],
+    [(IAF,), (PLANAR,), (RADIAL,), (IWAE_3,), (VAMP,), (IAF, IWAE_3, CONDITIONAL)],
+    ids=["iaf", "planar", "radial", "iwae", "vamp", "conditional-iaf+iwae"],
 )
 def test_a_few_training_steps_of_each_choice_give_a_finite_falling_loss(generated_vae, overrides):
     module = generated_vae(*overrides)
@@ -124,7 +125,9 @@ def test_a_few_training_steps_of_each_choice_give_a_finite_falling_loss(generate
     x = digits(256)
     if hasattr(model, "initialize"):  # VampPrior init 'data'
         model.initialize(type("Data", (), {"train": [x[:64]]})())
-    history = model.fit(x, epochs=3, batch_size=64, shuffle=False, verbose=0).history
+    labels = load_digits().target[:256].astype("int32")
+    data = tf.data.Dataset.from_tensor_slices((x, labels) if CONDITIONAL in overrides else x)
+    history = model.fit(data.batch(64), epochs=3, shuffle=False, verbose=0).history
     losses = history["loss"]
     assert np.all(np.isfinite(losses)) and losses[-1] < losses[0], losses
     assert set(history) >= {"loss", "reconstruction", "kl", "grad_norm"}
