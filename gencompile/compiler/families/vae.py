@@ -98,9 +98,9 @@ def _encoder(low: Lowering, data_shape: Shape, num_classes: int | None) -> Netwo
     if isinstance(model.posterior, IAFPosterior):  # IAF's steps read the context h
         layer = net.synth(Dense(type="dense", units=model.posterior.context, name="context"), shape)
         heads.append(net.add("context", layer, (h,)))
-        what = "the mean and log-variance of the IAF's base Gaussian, and the context h"
+        what = "the IAF's base mean, log-variance and context h"
     elif model.posterior.type != "gaussian":
-        what = f"the mean and log-variance of the {model.posterior.type} flow's base Gaussian"
+        what = f"the {model.posterior.type} flow's base mean and log-variance"
     doc = f"q(z | {given}): maps {inputs} to {what}."
     return net.build(doc, tuple(heads))
 
