@@ -88,6 +88,7 @@ SLOW_SPECS = {
     "charlm_finetune",
     "vq_vae_digits",  # tests/vq_vae trains it tiny in the default tier
     "tcvae_shapes2d",  # tests/disentanglement trains a tiny beta-TCVAE in the default tier
+    "vae_digits_iaf",
 }
 
 

@@ -22,6 +22,7 @@ from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.mig import mig_metric
 from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
+from gencompile.runtime.posteriors import repeat_draws
 from gencompile.runtime.splits import labelled_batches, mean_of
 
 MAX_ROWS = 16384  # rows per decoder call when importance sampling
@@ -70,6 +71,8 @@ def _compiled_log_weights(model: keras.Model) -> tuple[Any, Any]:
     @tf.function(reduce_retracing=True, autograph=False)
     def log_weights(xb, yb, draws: int):
         vae = network()  # runs while tracing only
+        if hasattr(vae, "posterior"):  # a flow posterior, VampPrior or IWAE-trained model
+            return _posterior_log_weights(vae, xb, yb, draws, seed_generator)
         z_mean, z_log_var = vae.encode(xb, yb, training=False)
         # Under mixed precision the networks answer in float16; the estimator works in float32.
         z_mean, z_log_var = tf.cast(z_mean, tf.float32), tf.cast(z_log_var, tf.float32)
@@ -90,6 +93,19 @@ def _compiled_log_weights(model: keras.Model) -> tuple[Any, Any]:
 
     _LOG_WEIGHTS[model] = (seed_generator, log_weights)
     return seed_generator, log_weights
+
+
+def _posterior_log_weights(vae: keras.Model, xb: Any, yb: Any, draws: int, seed: Any) -> Any:
+    """Importance weights through the model's own `posterior` (whose log q includes a flow's
+    log-determinants) -> `[draws, b]`; the noise comes from the evaluation's generator."""
+    b = tf.shape(xb)[0]
+    eps = keras.random.normal((draws * b, vae.prior.latent_dim), seed=seed)
+    z, log_qz = vae.posterior(xb, yb, training=False, draws=draws, noise=eps)
+    x_rep = repeat_draws(xb, draws)
+    y_rep = None if yb is None else repeat_draws(yb, draws)
+    log_px = vae.likelihood.log_prob(x_rep, vae.decode(z, y_rep, training=False))
+    log_pz = vae.prior.log_prob(z)
+    return tf.reshape(log_px + log_pz - tf.cast(log_qz, tf.float32), (draws, b))
 
 
 def iwae_batches(

@@ -276,8 +276,9 @@ class FlowLowering:
         net.reserve(["mean", "log_scale"])
         h = net.input("kept", kept)
         zeros = (("kernel_initializer", "zeros"),)
+        channels = int(kept[-1] or 0)  # an image shape: its channels are known
         for head in ("mean", "log_scale"):
-            conv = Conv2D(type="conv2d", filters=kept[-1], kernel_size=3, name=head)
+            conv = Conv2D(type="conv2d", filters=channels, kernel_size=3, name=head)
             net.add(head, net.synth(conv, kept, extra=zeros), (h,))
         doc = f"Mean and log-scale of the channels a split factors out, from the {fmt(kept)} kept."
         return net.build(doc, ("mean", "log_scale"))

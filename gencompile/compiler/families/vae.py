@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gencompile.compiler.applications import data_scale
@@ -17,6 +17,8 @@ from gencompile.compiler.shapes import ShapeError, features, fmt, known, size, v
 from gencompile.spec.families.vae import (
     CategoricalLikelihood,
     GaussianLikelihood,
+    IAFPosterior,
+    IWAEObjective,
     Likelihood,
     VAEModel,
 )
@@ -43,6 +45,11 @@ class VAEPlan:
     encoder: NetworkPlan
     decoder: NetworkPlan
     tc_weight: float | None = None  # beta of beta-TCVAE; None: no total-correlation term
+    # The posterior, objective and prior beyond the defaults (gaussian, elbo, normal or
+    # mixture): `extended` selects the template's path that draws through `posterior`.
+    posterior: dict[str, Any] = field(default_factory=lambda: {"type": "gaussian"})
+    objective: dict[str, Any] = field(default_factory=lambda: {"type": "elbo"})
+    extended: bool = False
 
 
 def num_params(likelihood: Likelihood) -> int:
@@ -73,7 +80,7 @@ def _with_class(net: NetworkBuilder, h: str, shape: Shape, num_classes: int) -> 
 def _encoder(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkPlan:
     model = low.family_model(VAEModel)
     net = NetworkBuilder("encoder", low.regularizer(), low.report)
-    net.reserve(["z_mean", "z_log_var", "with_class", "features", "class_one_hot"])
+    net.reserve(["z_mean", "z_log_var", "context", "with_class", "features", "class_one_hot"])
     x = net.input("x", data_shape)
     net.image_input = (x, data_scale(low.spec))  # where a keras_application may read x
     h, shape = net.body(model.encoder, ("model", "encoder"), x, data_shape)
@@ -87,9 +94,15 @@ def _encoder(low: Lowering, data_shape: Shape, num_classes: int | None) -> Netwo
         layer = net.synth(Dense(type="dense", units=model.latent_dim, name=head), shape)
         heads.append(net.add(head, layer, (h,)))
     inputs = "x and its class y" if num_classes else "x"
-    doc = (
-        f"q(z | {'x, y' if num_classes else 'x'}): maps {inputs} to the mean and log-variance of z."
-    )
+    given = "x, y" if num_classes else "x"
+    what = "the mean and log-variance of z"
+    if isinstance(model.posterior, IAFPosterior):  # IAF's steps read the context h
+        layer = net.synth(Dense(type="dense", units=model.posterior.context, name="context"), shape)
+        heads.append(net.add("context", layer, (h,)))
+        what = "the IAF's base mean, log-variance and context h"
+    elif model.posterior.type != "gaussian":
+        what = f"the {model.posterior.type} flow's base mean and log-variance"
+    doc = f"q(z | {given}): maps {inputs} to {what}."
     return net.build(doc, tuple(heads))
 
 
@@ -144,7 +157,8 @@ def _last_layer_path(network: Network) -> tuple[str | int, ...]:
 
 
 def check_vae(low: Lowering, data: DataShape) -> None:
-    """Free bits need the analytic per-dimension KL of a normal prior."""
+    """Free bits need the analytic per-dimension KL of a normal prior; the VampPrior and
+    the IWAE objective have their own requirements."""
     model = low.family_model(VAEModel)
     if model.losses.kl.free_bits > 0 and model.prior.type != "normal":
         low.report(
@@ -152,7 +166,49 @@ def check_vae(low: Lowering, data: DataShape) -> None:
             "free bits apply to the analytic per-dimension KL of a normal prior",
             "use prior: {type: normal} or set free_bits: 0",
         )
+    free_bits_path = ("model", "losses", "kl", "free_bits")
+    if model.losses.kl.free_bits > 0 and model.posterior.type != "gaussian":
+        low.report(
+            free_bits_path,
+            f"free bits need a per-dimension KL, which a {model.posterior.type} flow "
+            "posterior does not have (its KL is estimated by Monte Carlo)",
+            "use posterior: {type: gaussian} or set free_bits: 0",
+        )
+    if model.losses.kl.free_bits > 0 and model.objective.type == "iwae":
+        low.report(
+            free_bits_path,
+            "free bits apply to the ELBO's KL term; the IWAE bound has none",
+            "use objective: {type: elbo} or set free_bits: 0",
+        )
+    _check_vamp(low, model)
+    strategy = low.spec.training.distribution.strategy
+    if isinstance(model.objective, IWAEObjective) and strategy != "none":
+        low.report(
+            ("model", "objective", "type"),
+            f"the IWAE objective is not available under the {strategy} strategy yet",
+            "use objective: {type: elbo}, or training.distribution.strategy: none",
+        )
     _check_tc(low, model)
+
+
+def _check_vamp(low: Lowering, model: VAEModel) -> None:
+    """The VampPrior's components are the encoder's Gaussian posteriors at pseudo-inputs
+    without labels: it needs an unconditional model with a Gaussian posterior."""
+    if model.prior.type != "vamp":
+        return
+    if model.conditional is not None:
+        low.report(
+            ("model", "prior", "type"),
+            "the VampPrior's pseudo-inputs have no class labels, so it cannot serve a "
+            "conditional VAE",
+            "remove model.conditional or use prior: {type: normal}",
+        )
+    if model.posterior.type != "gaussian":
+        low.report(
+            ("model", "prior", "type"),
+            f"the VampPrior mixes Gaussian posteriors, not {model.posterior.type} flow posteriors",
+            "use posterior: {type: gaussian} with the VampPrior",
+        )
 
 
 def _check_tc(low: Lowering, model: VAEModel) -> None:
@@ -173,6 +229,14 @@ def _check_tc(low: Lowering, model: VAEModel) -> None:
             "the total-correlation term counts on the whole KL term, but free bits leave part "
             "of it out",
             "set losses.kl.free_bits: 0, or remove losses.tc",
+        )
+    if model.posterior.type != "gaussian" or model.objective.type != "elbo":
+        low.report(
+            ("model", "losses", "tc"),
+            "the total-correlation estimate needs the Gaussian posterior's densities and the "
+            f"ELBO's KL term, but the posterior is {model.posterior.type} and the objective "
+            f"{model.objective.type}",
+            "use posterior: {type: gaussian} and objective: {type: elbo}, or remove losses.tc",
         )
 
 
@@ -216,26 +280,92 @@ def plan_vae(
         kl_weight=kl.weight,
         warmup_epochs=kl.warmup_epochs,
         free_bits=kl.free_bits,
-        analytic_kl=model.prior.type == "normal",
+        analytic_kl=model.prior.type == "normal" and not is_extended(model),
         continuous=model.likelihood.type in ("gaussian", "logistic"),
         encoder=encoder,
         decoder=decoder,
         tc_weight=None if model.losses.tc is None else model.losses.tc.weight,
+        posterior=model.posterior.model_dump(mode="json"),
+        objective=model.objective.model_dump(mode="json"),
+        extended=is_extended(model),
     )
     words = _loss_words(model, plan.analytic_kl) + low.kernel_penalty_words()
     return low.project_plan(data, plan, (encoder, decoder), words, num_classes=num_classes)
 
 
+def is_extended(model: VAEModel) -> bool:
+    """Whether the model leaves the defaults (gaussian posterior, ELBO, normal or mixture
+    prior): the template then draws z through its `posterior` method."""
+    return (
+        model.posterior.type != "gaussian"
+        or model.objective.type != "elbo"
+        or model.prior.type == "vamp"
+    )
+
+
+PRIOR_WORDS = {
+    "mixture_of_gaussians": "the mixture prior",
+    "vamp": "the VampPrior (the mean of the encoder's posteriors at {k} learned pseudo-inputs)",
+    "normal": "N(0, I)",
+}
+
+
+def _posterior_words(model: VAEModel, given: str) -> str:
+    """q(z|x) in words: the Gaussian, or the flow refining it with its log-determinant."""
+    posterior = model.posterior
+    if posterior.type == "gaussian":
+        return f"q(z|{given})"
+    detail = {
+        "iaf": f"{posterior.type.upper()} steps fed with the encoder's context h",
+        "planar": "planar steps",
+        "radial": "radial steps",
+    }[posterior.type]
+    steps = getattr(posterior, "steps", 0)
+    return (
+        f"the flow posterior q(z_K|{given}) (a Gaussian refined by {steps} {detail}; "
+        "log q(z_K) = log q0(z_0) - sum of the steps' log-determinants)"
+    )
+
+
+def _prior_words(model: VAEModel) -> str:
+    return PRIOR_WORDS[model.prior.type].format(k=getattr(model.prior, "pseudo_inputs", 0))
+
+
+def _iwae_words(model: VAEModel, objective: IWAEObjective) -> str:
+    """The negative importance-weighted bound in words."""
+    conditional = bool(_num_classes(model))
+    given = "x, y" if conditional else "x"
+    kl = model.losses.kl
+    weighted = []
+    if model.losses.reconstruction.weight != 1:
+        weighted.append(f"log p(x | z_k) x {model.losses.reconstruction.weight:g}")
+    if kl.weight != 1:
+        weighted.append(f"its KL part x {kl.weight:g}")
+    if kl.warmup_epochs:
+        weighted.append(f"the KL part ramped up from 0 over {kl.warmup_epochs} epochs")
+    weights = f" (in the log-weights: {', '.join(weighted)})" if weighted else ""
+    k = objective.samples
+    return (
+        f"negative IWAE bound = -(logsumexp over {k} samples z_k ~ "
+        f"{_posterior_words(model, given)} of [log p(x | {'z_k, y' if conditional else 'z_k'})"
+        f" under a {model.likelihood.type} likelihood + log p(z_k) - log q(z_k|{given})]"
+        f" - log {k}){weights}, with p(z) = {_prior_words(model)}, averaged over the batch"
+    )
+
+
 def _loss_words(model: VAEModel, analytic_kl: bool) -> str:
-    """The negative ELBO in words (without the kernel penalties)."""
+    """The negative ELBO (or IWAE bound) in words (without the kernel penalties)."""
+    if isinstance(model.objective, IWAEObjective):
+        return _iwae_words(model, model.objective)
     conditional = bool(_num_classes(model))
     kl = model.losses.kl
     given = "x, y" if conditional else "x"
-    kl_words = (
-        f"analytic KL(q(z|{given}) || N(0, I))"
-        if analytic_kl
-        else "Monte Carlo KL to the mixture prior"
-    )
+    if analytic_kl:
+        kl_words = f"analytic KL(q(z|{given}) || N(0, I))"
+    elif is_extended(model):
+        kl_words = f"Monte Carlo KL of {_posterior_words(model, given)} to {_prior_words(model)}"
+    else:
+        kl_words = "Monte Carlo KL to the mixture prior"
     beta = f"{kl.weight:g} x " if kl.weight != 1 else ""
     warm = f", ramped up from 0 over {kl.warmup_epochs} epochs" if kl.warmup_epochs else ""
     free = f", with {kl.free_bits:g} free nats per latent dimension" if kl.free_bits else ""

@@ -75,11 +75,12 @@ GradientPenalty = Annotated[WGANGradientPenalty | R1GradientPenalty, Field(discr
 
 
 AugmentName = Literal["color", "translation", "cutout"]
+ALL_AUGMENTS: list[AugmentName] = ["color", "translation", "cutout"]
 
 
 class _AugmentPolicy(StrictModel):
     policy: list[AugmentName] = Field(
-        default_factory=lambda: ["color", "translation", "cutout"],
+        default_factory=lambda: list(ALL_AUGMENTS),
         min_length=1,
         description="The transformations, applied in this order: color (brightness, "
         "saturation, contrast), translation (by up to 1/8 of the image, zero padded), "

@@ -33,7 +33,85 @@ class MixtureOfGaussiansPrior(StrictModel):
     )
 
 
-Prior = Annotated[NormalPrior | MixtureOfGaussiansPrior, Field(discriminator="type")]
+class VampPrior(StrictModel):
+    """VampPrior (Tomczak & Welling 2018): p(z) = mean over k of q(z | u_k) at K learned
+    pseudo-inputs u_k shaped like the data; its KL term is estimated by Monte Carlo."""
+
+    type: Literal["vamp"]
+    pseudo_inputs: PositiveInt = Field(
+        100, description="Number K of learned pseudo-inputs (mixture components)."
+    )
+    init: Literal["data", "noise"] = Field(
+        "data",
+        description="'data': the pseudo-inputs start as K training examples (first batch "
+        "onwards); 'noise': as small Gaussian noise around 0.",
+    )
+
+
+Prior = Annotated[NormalPrior | MixtureOfGaussiansPrior | VampPrior, Field(discriminator="type")]
+
+
+class GaussianPosterior(StrictModel):
+    """q(z|x) = N(z_mean, diag(exp(z_log_var))): the encoder's two heads."""
+
+    type: Literal["gaussian"]
+
+
+class IAFPosterior(StrictModel):
+    """Inverse autoregressive flow (Kingma et al. 2016): K MADE steps fed with the encoder's
+    context h refine a Gaussian draw, z = sigma * z + (1 - sigma) * m."""
+
+    type: Literal["iaf"]
+    steps: PositiveInt = Field(4, description="Number K of IAF steps.")
+    hidden: list[PositiveInt] = Field(
+        default_factory=lambda: [64, 64],
+        min_length=1,
+        description="Hidden units of each step's MADE network.",
+    )
+    context: PositiveInt = Field(
+        32, description="Size of the context h the encoder outputs beside z_mean, z_log_var."
+    )
+
+
+class PlanarPosterior(StrictModel):
+    """Planar flow (Rezende & Mohamed 2015): K steps z + u_hat * tanh(w . z + b) with
+    learned global parameters, u_hat keeping each step invertible."""
+
+    type: Literal["planar"]
+    steps: PositiveInt = Field(4, description="Number K of planar steps.")
+
+
+class RadialPosterior(StrictModel):
+    """Radial flow (Rezende & Mohamed 2015): K steps z + beta h(alpha, r) (z - z0) with
+    learned global parameters, beta >= -alpha keeping each step invertible."""
+
+    type: Literal["radial"]
+    steps: PositiveInt = Field(4, description="Number K of radial steps.")
+
+
+Posterior = Annotated[
+    GaussianPosterior | IAFPosterior | PlanarPosterior | RadialPosterior,
+    Field(discriminator="type"),
+]
+
+
+class ELBOObjective(StrictModel):
+    """The evidence lower bound with one posterior sample per example."""
+
+    type: Literal["elbo"]
+
+
+class IWAEObjective(StrictModel):
+    """The importance-weighted bound (Burda et al. 2016): logsumexp over K posterior samples
+    of log p(x, z_k) - log q(z_k | x), minus log K. K = 1 is the ELBO."""
+
+    type: Literal["iwae"]
+    samples: Annotated[int, Field(ge=1, le=1000)] = Field(
+        5, description="Number K of importance samples per example."
+    )
+
+
+Objective = Annotated[ELBOObjective | IWAEObjective, Field(discriminator="type")]
 
 
 class BernoulliLikelihood(StrictModel):
@@ -105,6 +183,14 @@ class VAEModel(StrictModel):
     family: Literal["vae"]
     latent_dim: PositiveInt = Field(16, description="Size of z.")
     prior: Prior = Field(default_factory=lambda: NormalPrior(type="normal"), description="p(z).")
+    posterior: Posterior = Field(
+        default_factory=lambda: GaussianPosterior(type="gaussian"),
+        description="q(z|x): a diagonal Gaussian, or one refined by a normalizing flow.",
+    )
+    objective: Objective = Field(
+        default_factory=lambda: ELBOObjective(type="elbo"),
+        description="The bound training maximises: the ELBO or the IWAE bound.",
+    )
     encoder: Network = Field(
         description="Body of q(z|x); the z_mean and z_log_var heads are appended."
     )
