@@ -75,6 +75,21 @@ def test_tc_refuses_free_bits() -> None:
     assert "free_bits: 0" in problem.hint
 
 
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        ("  posterior: {type: iaf, steps: 2}\n", "posterior is iaf"),
+        ("  objective: {type: iwae, samples: 3}\n", "objective iwae"),
+    ],
+)
+def test_tc_needs_the_gaussian_posterior_and_the_elbo(line: str, named: str) -> None:
+    (problem,) = problems(
+        SPEC.replace("  prior: {type: normal}\n", "  prior: {type: normal}\n" + line)
+    )
+    assert problem.path == "model.losses.tc" and named in problem.message
+    assert "posterior: {type: gaussian} and objective: {type: elbo}" in problem.hint
+
+
 def test_mig_on_data_without_factors_is_refused_at_its_line() -> None:
     text = SPEC.replace("name: shapes2d, n_samples: 1000", "name: digits").replace(
         "    tc: {weight: 6.0}\n", ""
