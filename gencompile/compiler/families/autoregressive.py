@@ -22,6 +22,7 @@ from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import Capabilities, Family, Refusal
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder, freeze_preset
+from gencompile.compiler.pixelcnn_body import PixelCNNLayers, pixelcnn_body
 from gencompile.compiler.plan import ExtraPlan, LayerPlan, NetworkPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import fmt, known
 from gencompile.datafiles import DataFileError
@@ -156,48 +157,14 @@ def _pixelcnn_network(
     net = NetworkBuilder("network", low.regularizer(), low.report)
     freeze_preset(net, spec_net, ("model", "network"), low)
     h_, w_, c = known(shape, "pixelcnn")
-    f, half = spec_net.filters, max(1, spec_net.filters // 2)
+    f = spec_net.filters
     x = net.input("x", shape)
-
-    def masked(filters: int, kernel: int, mask: str, fan_in: int, name: str) -> Any:
-        return net.layer(
-            "masked_conv2d",
-            "gencompile_layers.MaskedConv2D",
-            (
-                ("filters", filters),
-                ("kernel_size", kernel),
-                ("mask_type", mask),
-                ("activation", "relu"),
-            ),
-            (h_, w_, filters),
-            kernel * kernel * fan_in * filters + filters,
-            name=name,
-            positional=2,
-            regularize=True,
-        )
-
-    def pointwise(filters: int, fan_in: int, name: str, activation: str | None = "relu") -> Any:
-        args: list[tuple[str, Any]] = [("filters", filters), ("kernel_size", 1)]
-        if activation:
-            args.append(("activation", activation))
-        return net.layer(
-            "conv2d", "layers.Conv2D", tuple(args), (h_, w_, filters), fan_in * filters + filters,
-            name=name, positional=2, regularize=True,
-        )  # fmt: skip
-
-    h = net.add("h", masked(f, spec_net.kernel_size, "A", c, "masked_a"), (x,))
-    for i in range(1, spec_net.layers + 1):
-        skip = net.add(f"skip_{i}", None, (h,))
-        h = net.add("h", pointwise(half, f, f"block_{i}_reduce"), (h,))
-        h = net.add("h", masked(half, 3, "B", half, f"block_{i}_masked_b"), (h,))
-        h = net.add("h", pointwise(f, half, f"block_{i}_expand"), (h,))
-        add = net.layer("add", "layers.Add", (), (h_, w_, f), 0, name=f"block_{i}_add")
-        h = net.add("h", add, (skip, h), packed=True)
-    h = net.add("h", pointwise(f, f, "head_hidden"), (h,))
+    cells = PixelCNNLayers(net, h_, w_)
+    h = pixelcnn_body(cells, x, c, f, spec_net.kernel_size, spec_net.layers)
     if bernoulli:
-        net.add("logits", pointwise(1, f, "logits", activation=None), (h,))
+        net.add("logits", cells.pointwise(1, f, "logits", activation=None), (h,))
     else:
-        h = net.add("h", pointwise(c * levels, f, "logits", activation=None), (h,))
+        h = net.add("h", cells.pointwise(c * levels, f, "logits", activation=None), (h,))
         reshape = Reshape(type="reshape", target_shape=[h_, w_, c, levels], name="to_levels")
         net.add("logits", net.synth(reshape, (h_, w_, c * levels), kind="reshape"), (h,))
     what = "logit of being on" if bernoulli else f"logits over {levels} grey levels"

@@ -22,7 +22,8 @@ from gencompile.compiler.families.vae import num_params
 from gencompile.compiler.family import Capabilities, Family, Refusal
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
-from gencompile.compiler.plan import ExtraPlan, LayerPlan, NetworkPlan, ProjectPlan, Shape
+from gencompile.compiler.pixelcnn_body import PixelCNNLayers, pixelcnn_body
+from gencompile.compiler.plan import ExtraPlan, NetworkPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import ShapeError, features, fmt, known
 from gencompile.spec.families.vq_vae import EMAQuantizer, VQVAEModel
 from gencompile.spec.networks import Conv2D, Network, Reshape
@@ -103,35 +104,9 @@ def _prior_network(low: Lowering, grid: tuple[int, int]) -> NetworkPlan:
     spec, codes = model.prior, model.quantizer.codebook_size
     net = NetworkBuilder("prior_network", low.regularizer(), low.report)
     height, width = grid
-    f, half = spec.filters, max(1, spec.filters // 2)
+    f = spec.filters
     inputs = net.input("codes", grid, "int32")
-
-    def masked(filters: int, kernel: int, mask: str, fan_in: int, name: str) -> LayerPlan:
-        return net.layer(
-            "masked_conv2d",
-            "gencompile_layers.MaskedConv2D",
-            (
-                ("filters", filters),
-                ("kernel_size", kernel),
-                ("mask_type", mask),
-                ("activation", "relu"),
-            ),
-            (height, width, filters),
-            kernel * kernel * fan_in * filters + filters,
-            name=name,
-            positional=2,
-            regularize=True,
-        )
-
-    def pointwise(filters: int, fan_in: int, name: str, activation: str | None = "relu") -> Any:
-        args: list[tuple[str, Any]] = [("filters", filters), ("kernel_size", 1)]
-        if activation:
-            args.append(("activation", activation))
-        return net.layer(
-            "conv2d", "layers.Conv2D", tuple(args), (height, width, filters),
-            fan_in * filters + filters, name=name, positional=2, regularize=True,
-        )  # fmt: skip
-
+    cells = PixelCNNLayers(net, height, width)
     embedding = net.layer(
         "embedding",
         "layers.Embedding",
@@ -142,16 +117,8 @@ def _prior_network(low: Lowering, grid: tuple[int, int]) -> NetworkPlan:
         positional=2,
     )
     h = net.add("h", embedding, (inputs,))
-    h = net.add("h", masked(f, spec.kernel_size, "A", f, "masked_a"), (h,))
-    for i in range(1, spec.layers + 1):
-        skip = net.add(f"skip_{i}", None, (h,))
-        h = net.add("h", pointwise(half, f, f"block_{i}_reduce"), (h,))
-        h = net.add("h", masked(half, 3, "B", half, f"block_{i}_masked_b"), (h,))
-        h = net.add("h", pointwise(f, half, f"block_{i}_expand"), (h,))
-        add = net.layer("add", "layers.Add", (), (height, width, f), 0, name=f"block_{i}_add")
-        h = net.add("h", add, (skip, h), packed=True)
-    h = net.add("h", pointwise(f, f, "head_hidden"), (h,))
-    net.add("logits", pointwise(codes, f, "logits", activation=None), (h,))
+    h = pixelcnn_body(cells, h, f, f, spec.kernel_size, spec.layers)
+    net.add("logits", cells.pointwise(codes, f, "logits", activation=None), (h,))
     doc = (
         f"Grid of code indices -> each cell's logits over the {codes} codes, given the "
         "cells before it (raster order)."
