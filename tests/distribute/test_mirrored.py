@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from gencompile.compiler.lower import lower
-from gencompile.errors import SpecError
 from gencompile.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -131,9 +130,5 @@ def test_actnorm_started_inside_replicas_uses_the_global_batch(results) -> None:
 @pytest.mark.parametrize("spec", sorted(SPECS.glob("*.yaml")), ids=lambda path: path.stem)
 def test_every_family_accepts_mirrored(spec, example_overrides) -> None:
     overrides = [*example_overrides(spec), "training.distribution.strategy=mirrored"]
-    if spec.stem.startswith("vq_vae"):  # its two stages train in one process only, for now
-        with pytest.raises(SpecError, match="strategy is not available for the vq_vae"):
-            lower(load_spec(spec, overrides))
-        return
     plan = lower(load_spec(spec, overrides))
     assert plan.training["distribution"] == {"strategy": "mirrored"}
