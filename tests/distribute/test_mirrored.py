@@ -41,6 +41,7 @@ RESUMED = {
 }
 ACTNORM = {"name": "actnorm", "spec": "", "overrides": [], "check": "actnorm"}
 DRAW = {"name": "draw", "spec": "", "overrides": [], "check": "draw"}
+PERPLEXITY = {"name": "perplexity", "spec": "", "overrides": [], "check": "perplexity"}
 WHOLE_RUN = {
     "name": "vae_run",  # fit, evaluate, samples, and both exports under the strategy
     "spec": "vae_moons.yaml",
@@ -69,7 +70,7 @@ def results(
     """Every check, run by one child process with 2 logical CPU devices."""
     cases = [{**case, "check": "equivalence"} for case in family_cases]
     cases += [{**check, "spec": str(SPECS / check["spec"])} for check in (RESUMED, WHOLE_RUN)]
-    cases += [ACTNORM, DRAW]
+    cases += [ACTNORM, DRAW, PERPLEXITY]
     done = subprocess.run(
         [sys.executable, str(CHILD), str(tmp_path_factory.mktemp("mirrored")), json.dumps(cases)],
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
@@ -132,3 +133,12 @@ def test_every_family_accepts_mirrored(spec, example_overrides) -> None:
     overrides = [*example_overrides(spec), "training.distribution.strategy=mirrored"]
     plan = lower(load_spec(spec, overrides))
     assert plan.training["distribution"] == {"strategy": "mirrored"}
+
+
+@TRAINS_EVERY_FAMILY
+def test_codebook_perplexity_inside_replicas_is_the_global_batchs(results) -> None:
+    result = results["perplexity"]
+    assert "error" not in result, result["stderr"]
+    assert result["expected"] == pytest.approx([4.0, 0.5], rel=1e-6)  # 4 of 8 codes, evenly
+    # Each replica's half uses 2 codes, but both report the global batch's 4.
+    assert result["per_replica"] == [pytest.approx([4.0, 0.5], rel=1e-6)] * 2
