@@ -2,9 +2,10 @@
 
 Each family trains a few steps of a tiny model with strategy `none` and with `mirrored`
 over 2 logical CPU devices (the global batch is split in two), in one child process, and
-must end with the same weights, optimizer state, moving averages and EM statistics to a
-relative 1e-5. A run under the strategy resumes from its checkpoint to the weights of an
-uninterrupted one.
+must end with the same weights, optimizer state, moving averages (a VQ-VAE's EMA codebook
+among them) and EM statistics to a relative 1e-5. A run under the strategy resumes from its
+checkpoint to the weights of an uninterrupted one; whole runs of a VAE and of a VQ-VAE (both
+stages) write their artifacts.
 """
 
 from __future__ import annotations
@@ -57,6 +58,23 @@ WHOLE_RUN = {
     "check": "run",
 }
 
+VQ_VAE_RUN = {
+    "name": "vq_vae_run",  # both stages, evaluation, samples and exports under the strategy
+    "spec": "vq_vae_digits.yaml",
+    "overrides": [
+        "data.source.fraction=0.1",
+        "data.batch_size=16",
+        "model.quantizer={type: ema, codebook_size: 8, embedding_dim: 4, decay: 0.9}",
+        "model.prior={type: pixelcnn, filters: 8, layers: 1, epochs: 1}",
+        "evaluation.num_samples=64",
+        "output.samples.count=16",
+        "output.export=[keras, saved_model]",
+        "training.epochs=1",
+        "training.steps_per_epoch=3",
+    ],
+    "check": "run",
+}
+
 
 # The tests that read the child process' results: it trains every family twice (about two
 # minutes on 2 cores), so they run in the slow tier (`make test-slow`, which CI runs too).
@@ -69,7 +87,8 @@ def results(
 ) -> dict[str, dict[str, Any]]:
     """Every check, run by one child process with 2 logical CPU devices."""
     cases = [{**case, "check": "equivalence"} for case in family_cases]
-    cases += [{**check, "spec": str(SPECS / check["spec"])} for check in (RESUMED, WHOLE_RUN)]
+    runs = (RESUMED, WHOLE_RUN, VQ_VAE_RUN)
+    cases += [{**check, "spec": str(SPECS / check["spec"])} for check in runs]
     cases += [ACTNORM, DRAW, PERPLEXITY]
     done = subprocess.run(
         [sys.executable, str(CHILD), str(tmp_path_factory.mktemp("mirrored")), json.dumps(cases)],
@@ -109,6 +128,19 @@ def test_a_whole_mirrored_run_writes_its_artifacts(results) -> None:
     assert result["replicas"] == 2
     assert all(math.isfinite(value) for value in result["metrics"].values())
     for name in ("metrics.json", "model.keras", "saved_model", "samples.png", "checkpoints"):
+        assert name in result["files"]
+
+
+@TRAINS_EVERY_FAMILY
+def test_a_whole_mirrored_vq_vae_run_fits_its_prior_and_samples_from_it(results) -> None:
+    result = results[VQ_VAE_RUN["name"]]
+    assert "error" not in result, result["stderr"]
+    assert result["replicas"] == 2
+    metrics = result["metrics"]
+    for name in ("reconstruction_nll", "prior_nll", "nll_bound", "codebook_perplexity"):
+        assert math.isfinite(metrics[name]), metrics
+    assert 1.0 <= metrics["codebook_perplexity"] <= 8.0  # at most the 8 codes
+    for name in ("prior_history.csv", "model.keras", "saved_model", "samples.png"):
         assert name in result["files"]
 
 
