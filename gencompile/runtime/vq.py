@@ -169,7 +169,7 @@ class VectorQuantizer(keras.layers.Layer):
         them summed over the replicas: every replica then computes the same new codebook,
         which is assigned once, as a cross-replica update."""
         if not self.ema:
-            raise ValueError("update_codebook is for a codebook learned by moving averages")
+            raise ValueError("the EMA step is for a codebook learned by moving averages")
         updated = ema_step(
             self.ema_counts, self.ema_sums, batch_counts, batch_sums, self.decay, self.epsilon
         )
