@@ -3,8 +3,11 @@
 - `VectorQuantizer`: the codebook as a Keras layer: nearest codes, their vectors, and, for
   a codebook learned by moving averages, the EMA update (appendix A.1);
 - `ema_update`: that update as a pure function (counts, sums, codebook), tested by hand;
+  `assignment_statistics` and `ema_step` are its two halves, so that under a distribution
+  strategy the batch's counts and sums can be summed over the replicas in between;
 - `code_statistics`: the perplexity of the codes a batch uses, and the share of the
-  codebook it uses (a codebook collapsing onto few codes shows here first);
+  codebook it uses (a codebook collapsing onto few codes shows here first), over the
+  global batch under a strategy;
 - `fit_prior`: stage 2 of a VQ-VAE's training: the codes of the training images, then the
   prior's own `fit` on them, its epochs written to `prior_history.csv`.
 """
@@ -21,6 +24,8 @@ from keras import ops
 
 from gencompile.errors import RunError
 from gencompile.runtime import callbacks as cb
+from gencompile.runtime import cluster, replicas
+from gencompile.runtime.pipeline import epoch_stream
 from gencompile.runtime.splits import batches, head
 
 ENCODE_BATCH = 512
@@ -38,8 +43,20 @@ def ema_update(
     counts Laplace-smoothed by `epsilon` so that an unused code never divides by zero.
     z_e: (n, D) vectors, one_hot: (n, K) their assignments.
     """
-    batch_counts = ops.sum(one_hot, axis=0)
-    batch_sums = ops.matmul(ops.transpose(one_hot), z_e)
+    batch_counts, batch_sums = assignment_statistics(z_e, one_hot)
+    return ema_step(counts, sums, batch_counts, batch_sums, decay, epsilon)
+
+
+def assignment_statistics(z_e: Any, one_hot: Any) -> tuple[Any, Any]:
+    """(n_k, sum of the vectors assigned to code k) of a batch: z_e (n, D), one_hot (n, K).
+    Both are sums over the batch, so slices' statistics add up to the whole batch's."""
+    return ops.sum(one_hot, axis=0), ops.matmul(ops.transpose(one_hot), z_e)
+
+
+def ema_step(
+    counts: Any, sums: Any, batch_counts: Any, batch_sums: Any, decay: float, epsilon: float
+) -> tuple[Any, Any, Any]:
+    """`ema_update` from a batch's `assignment_statistics`: (counts, sums, codebook)."""
     counts = decay * counts + (1.0 - decay) * batch_counts
     sums = decay * sums + (1.0 - decay) * batch_sums
     total = ops.sum(counts)
@@ -51,9 +68,12 @@ def ema_update(
 def code_statistics(codes: Any, codebook_size: int) -> tuple[Any, Any]:
     """(perplexity, usage) of a batch of code indices: exp of the entropy of the codes'
     frequencies (K when all are used equally, 1 when one code takes all), and the share
-    of the codebook used at least once."""
+    of the codebook used at least once. Under a distribution strategy, of the global batch:
+    every replica returns the same two numbers."""
     one_hot = ops.one_hot(ops.reshape(codes, (-1,)), codebook_size)
-    frequencies = ops.mean(one_hot, axis=0)
+    # Counts summed over the replicas under a strategy: the global batch's frequencies.
+    counts = replicas.sum_over_replicas(ops.sum(one_hot, axis=0))
+    frequencies = counts / ops.maximum(ops.sum(counts), 1.0)
     entropy = -ops.sum(frequencies * ops.log(frequencies + 1e-10))
     usage = ops.mean(ops.cast(frequencies > 0, "float32"))
     return ops.exp(entropy), usage
@@ -135,17 +155,25 @@ class VectorQuantizer(keras.layers.Layer):
             self.ema_sums.assign(vectors)
 
     def update_codebook(self, z_e, codes) -> None:
-        """The EMA step for a batch of encoder outputs and their codes."""
-        if not self.ema:
-            raise ValueError("update_codebook is for a codebook learned by moving averages")
+        """The EMA step for a batch of encoder outputs and their codes (one replica)."""
+        self.apply_assignments(*self.assignments(z_e, codes))
+
+    def assignments(self, z_e, codes) -> tuple[Any, Any]:
+        """Each code's count of the vectors assigned to it, and their sum: (K,), (K, D)."""
         flat = ops.reshape(ops.cast(z_e, "float32"), (-1, self.embedding_dim))
         one_hot = ops.one_hot(ops.reshape(codes, (-1,)), self.codebook_size)
-        counts, sums, codebook = ema_update(
-            self.ema_counts, self.ema_sums, flat, one_hot, self.decay, self.epsilon
+        return assignment_statistics(flat, one_hot)
+
+    def apply_assignments(self, batch_counts, batch_sums) -> None:
+        """The EMA step from a batch's `assignments`. Under a distribution strategy, pass
+        them summed over the replicas: every replica then computes the same new codebook,
+        which is assigned once, as a cross-replica update."""
+        if not self.ema:
+            raise ValueError("the EMA step is for a codebook learned by moving averages")
+        updated = ema_step(
+            self.ema_counts, self.ema_sums, batch_counts, batch_sums, self.decay, self.epsilon
         )
-        self.ema_counts.assign(counts)
-        self.ema_sums.assign(sums)
-        self.codebook.assign(codebook)
+        replicas.assign([self.ema_counts, self.ema_sums, self.codebook], updated)
 
     def compute_output_shape(self, input_shape):
         return input_shape[:-1], input_shape
@@ -219,11 +247,11 @@ def fit_prior(
     epochs = int(config["epochs"])
     train_codes = codes_of(model, data.x_train)
     val_codes = codes_of(model, data.x_val)
-    # Each epoch's order is drawn from `seed`: the same order in every run of the spec.
-    train = (
-        tf.data.Dataset.from_tensor_slices(train_codes)
-        .shuffle(len(train_codes), seed=seed, reshuffle_each_iteration=True)
-        .batch(data.batch_size)
+    # Epoch e's order depends only on (seed, e), as the VQ-VAE's own batches: not on how
+    # many times the dataset was iterated (a distribution strategy reads a batch ahead).
+    steps = -(-len(train_codes) // data.batch_size)
+    train = epoch_stream(
+        tf.constant(train_codes), len(train_codes), data.batch_size, seed, 0, epochs
     )
     validation = (
         tf.data.Dataset.from_tensor_slices(val_codes).batch(data.batch_size)
@@ -231,22 +259,25 @@ def fit_prior(
         else None
     )
     prior = model.prior
-    prior.compile(optimizer=keras.optimizers.Adam(float(config["learning_rate"])))
-    prior.optimizer.build(prior.trainable_variables)
+    # Under the VQ-VAE's strategy (the prior's weights were made in its scope), so that the
+    # optimizer's slots are mirrored too.
+    with prior.distribute_strategy.scope():
+        prior.compile(optimizer=keras.optimizers.Adam(float(config["learning_rate"])))
+        prior.optimizer.build(prior.trainable_variables)
     guard = cb.NaNGuard(Path(run_dir) / "checkpoints")
     callbacks: list[keras.callbacks.Callback] = [
         guard,
         cb.HistoryCSV(Path(run_dir) / PRIOR_HISTORY, 0),
     ]
     if not quiet:
-        steps = -(-len(train_codes) // data.batch_size)
         callbacks.append(cb.TrainingProgress(epochs, steps, data.batch_size))
     history = prior.fit(
-        train,
-        validation_data=validation,
+        cluster.shard_by_example(train),  # each worker takes its rows of every batch
+        validation_data=None if validation is None else cluster.shard_by_example(validation),
         epochs=epochs,
+        steps_per_epoch=steps,
         callbacks=callbacks,
-        shuffle=False,  # the dataset is shuffled per epoch, seeded
+        shuffle=False,  # the stream is shuffled per epoch, seeded
         verbose=0,
     )
     guard.raise_if_failed()

@@ -43,12 +43,9 @@ def test_the_registry_is_the_spec_languages_families() -> None:
 
 
 def test_capabilities_today() -> None:
-    """Every family but the VQ-VAE (new: one device only) runs under every strategy; every
-    family exports every format (diffusion's SavedModel samples with its compiled
-    sampler)."""
-    others = [f for f in FAMILIES if f.name != "vq_vae"]
-    assert all(f.capabilities.strategies == STRATEGIES for f in others)
-    assert REGISTRY["vq_vae"].capabilities.strategies == ("none",)
+    """Every family runs under every strategy; every family exports every format
+    (diffusion's SavedModel samples with its compiled sampler)."""
+    assert all(f.capabilities.strategies == STRATEGIES for f in FAMILIES)
     assert {f.capabilities.exports for f in FAMILIES} == {EXPORTS}
     refusing = {f.name for f in FAMILIES if f.capabilities.mixed_precision is not None}
     assert refusing == {"mixture", "flow", "autoregressive", "vq_vae"}

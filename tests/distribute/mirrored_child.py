@@ -9,7 +9,8 @@ places the single-device run on one device). check "equivalence" reports the lar
 relative difference between their weights; check "resume" trains the mirrored build for
 two epochs straight and for one epoch, then resumes it from its checkpoint for the second;
 check "run" is a whole mirrored `gencompile train`; check "actnorm" starts an actnorm
-inside the replicas' steps; check "draw" splits one random draw between the replicas.
+inside the replicas' steps; check "draw" splits one random draw between the replicas;
+check "perplexity" splits a batch of VQ-VAE codes between them.
 """
 
 from __future__ import annotations
@@ -110,6 +111,26 @@ def draw(case: dict[str, Any], out: Path) -> dict[str, Any]:
     }
 
 
+def perplexity(case: dict[str, Any], out: Path) -> dict[str, Any]:
+    """`vq.code_statistics` inside the replicas' steps, each on half of a batch whose halves
+    use different codes, against the whole batch on one device."""
+    from gencompile.runtime import vq
+
+    codes = np.repeat(np.arange(4, dtype="int32"), 2).reshape(8, 1, 1)  # halves: {0,1} {2,3}
+    expected = [float(value) for value in vq.code_statistics(codes, 8)]
+    strategy = training.mirrored_strategy()
+    batch = tf.data.Dataset.from_tensors(codes)
+    step = tf.function(lambda c: tf.stack(vq.code_statistics(c, 8)))
+    per_replica = strategy.experimental_local_results(
+        strategy.run(step, args=(next(iter(strategy.experimental_distribute_dataset(batch))),))
+    )
+    return {
+        "replicas": strategy.num_replicas_in_sync,
+        "expected": expected,
+        "per_replica": [[float(value) for value in np.asarray(part)] for part in per_replica],
+    }
+
+
 def run(case: dict[str, Any], out: Path) -> dict[str, Any]:
     """A whole `gencompile train` under the strategy: fit, evaluate, samples, exports."""
     from gencompile.runs import train
@@ -128,6 +149,7 @@ CHECKS = {
     "resume": resume,
     "actnorm": actnorm,
     "draw": draw,
+    "perplexity": perplexity,
     "run": run,
 }
 

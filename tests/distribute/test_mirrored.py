@@ -2,9 +2,10 @@
 
 Each family trains a few steps of a tiny model with strategy `none` and with `mirrored`
 over 2 logical CPU devices (the global batch is split in two), in one child process, and
-must end with the same weights, optimizer state, moving averages and EM statistics to a
-relative 1e-5. A run under the strategy resumes from its checkpoint to the weights of an
-uninterrupted one.
+must end with the same weights, optimizer state, moving averages (a VQ-VAE's EMA codebook
+among them) and EM statistics to a relative 1e-5. A run under the strategy resumes from its
+checkpoint to the weights of an uninterrupted one; whole runs of a VAE and of a VQ-VAE (both
+stages) write their artifacts.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from typing import Any
 import pytest
 
 from gencompile.compiler.lower import lower
-from gencompile.errors import SpecError
 from gencompile.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,6 +42,7 @@ RESUMED = {
 }
 ACTNORM = {"name": "actnorm", "spec": "", "overrides": [], "check": "actnorm"}
 DRAW = {"name": "draw", "spec": "", "overrides": [], "check": "draw"}
+PERPLEXITY = {"name": "perplexity", "spec": "", "overrides": [], "check": "perplexity"}
 WHOLE_RUN = {
     "name": "vae_run",  # fit, evaluate, samples, and both exports under the strategy
     "spec": "vae_moons.yaml",
@@ -50,6 +51,23 @@ WHOLE_RUN = {
         "data.batch_size=16",
         "evaluation.importance_samples=8",
         "output.samples.count=64",
+        "output.export=[keras, saved_model]",
+        "training.epochs=1",
+        "training.steps_per_epoch=3",
+    ],
+    "check": "run",
+}
+
+VQ_VAE_RUN = {
+    "name": "vq_vae_run",  # both stages, evaluation, samples and exports under the strategy
+    "spec": "vq_vae_digits.yaml",
+    "overrides": [
+        "data.source.fraction=0.1",
+        "data.batch_size=16",
+        "model.quantizer={type: ema, codebook_size: 8, embedding_dim: 4, decay: 0.9}",
+        "model.prior={type: pixelcnn, filters: 8, layers: 1, epochs: 1}",
+        "evaluation.num_samples=64",
+        "output.samples.count=16",
         "output.export=[keras, saved_model]",
         "training.epochs=1",
         "training.steps_per_epoch=3",
@@ -69,8 +87,9 @@ def results(
 ) -> dict[str, dict[str, Any]]:
     """Every check, run by one child process with 2 logical CPU devices."""
     cases = [{**case, "check": "equivalence"} for case in family_cases]
-    cases += [{**check, "spec": str(SPECS / check["spec"])} for check in (RESUMED, WHOLE_RUN)]
-    cases += [ACTNORM, DRAW]
+    runs = (RESUMED, WHOLE_RUN, VQ_VAE_RUN)
+    cases += [{**check, "spec": str(SPECS / check["spec"])} for check in runs]
+    cases += [ACTNORM, DRAW, PERPLEXITY]
     done = subprocess.run(
         [sys.executable, str(CHILD), str(tmp_path_factory.mktemp("mirrored")), json.dumps(cases)],
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
@@ -113,6 +132,19 @@ def test_a_whole_mirrored_run_writes_its_artifacts(results) -> None:
 
 
 @TRAINS_EVERY_FAMILY
+def test_a_whole_mirrored_vq_vae_run_fits_its_prior_and_samples_from_it(results) -> None:
+    result = results[VQ_VAE_RUN["name"]]
+    assert "error" not in result, result["stderr"]
+    assert result["replicas"] == 2
+    metrics = result["metrics"]
+    for name in ("reconstruction_nll", "prior_nll", "nll_bound", "codebook_perplexity"):
+        assert math.isfinite(metrics[name]), metrics
+    assert 1.0 <= metrics["codebook_perplexity"] <= 8.0  # at most the 8 codes
+    for name in ("prior_history.csv", "model.keras", "saved_model", "samples.png"):
+        assert name in result["files"]
+
+
+@TRAINS_EVERY_FAMILY
 def test_replicas_keep_their_rows_of_one_draw_for_the_global_batch(results) -> None:
     result = results["draw"]
     assert "error" not in result, result["stderr"]
@@ -131,9 +163,14 @@ def test_actnorm_started_inside_replicas_uses_the_global_batch(results) -> None:
 @pytest.mark.parametrize("spec", sorted(SPECS.glob("*.yaml")), ids=lambda path: path.stem)
 def test_every_family_accepts_mirrored(spec, example_overrides) -> None:
     overrides = [*example_overrides(spec), "training.distribution.strategy=mirrored"]
-    if spec.stem.startswith("vq_vae"):  # its two stages train in one process only, for now
-        with pytest.raises(SpecError, match="strategy is not available for the vq_vae"):
-            lower(load_spec(spec, overrides))
-        return
     plan = lower(load_spec(spec, overrides))
     assert plan.training["distribution"] == {"strategy": "mirrored"}
+
+
+@TRAINS_EVERY_FAMILY
+def test_codebook_perplexity_inside_replicas_is_the_global_batchs(results) -> None:
+    result = results["perplexity"]
+    assert "error" not in result, result["stderr"]
+    assert result["expected"] == pytest.approx([4.0, 0.5], rel=1e-6)  # 4 of 8 codes, evenly
+    # Each replica's half uses 2 codes, but both report the global batch's 4.
+    assert result["per_replica"] == [pytest.approx([4.0, 0.5], rel=1e-6)] * 2

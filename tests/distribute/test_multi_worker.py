@@ -23,7 +23,7 @@ import pytest
 
 from gencompile.compiler.lower import lower
 from gencompile.compiler.project import render_project
-from gencompile.errors import RunError, SpecError
+from gencompile.errors import RunError
 from gencompile.local_cluster import free_loopback_ports, run_workers, tf_config
 from gencompile.spec import load_spec
 
@@ -236,10 +236,6 @@ def test_loopback_workers_get_distinct_ports_and_their_own_task() -> None:
 @pytest.mark.parametrize("spec", sorted(SPECS.glob("*.yaml")), ids=lambda path: path.stem)
 def test_every_family_accepts_multi_worker(spec, example_overrides) -> None:
     overrides = [*example_overrides(spec), "training.distribution.strategy=multi_worker"]
-    if spec.stem.startswith("vq_vae"):  # its two stages train in one process only, for now
-        with pytest.raises(SpecError, match="strategy is not available for the vq_vae"):
-            lower(load_spec(spec, overrides))
-        return
     plan = lower(load_spec(spec, overrides))
     assert plan.training["distribution"] == {"strategy": "multi_worker"}
 

@@ -63,6 +63,24 @@ def test_the_layer_applies_the_ema_step_to_its_codebook() -> None:
     np.testing.assert_allclose(layer.codebook.numpy(), expected[2], rtol=1e-5, atol=1e-6)
 
 
+def test_the_ema_step_from_two_halves_summed_is_the_whole_batchs() -> None:
+    """What two replicas do: each half's counts and sums, added (the all-reduce), then one
+    EMA step, moves the codebook as the whole batch on one device does."""
+    whole, halves = (quantizer(size=4, dim=2, ema=True, decay=0.8) for _ in range(2))
+    z_e = np.random.default_rng(4).normal(size=(4, 3, 3, 2)).astype("float32")
+    codes = whole.nearest_codes(z_e)
+    whole.update_codebook(z_e, codes)
+    first, second = halves.assignments(z_e[:2], codes[:2]), halves.assignments(z_e[2:], codes[2:])
+    assert float(np.sum(first[0])) == 18.0  # 2 examples x a 3x3 grid, one code per cell
+    halves.apply_assignments(first[0] + second[0], first[1] + second[1])
+    for variable in ("ema_counts", "ema_sums", "codebook"):
+        np.testing.assert_allclose(
+            getattr(halves, variable).numpy(), getattr(whole, variable).numpy(), rtol=1e-6
+        )
+    # The codebook moved: a step that changed nothing would pass the comparison too.
+    assert not np.allclose(whole.codebook.numpy(), quantizer(size=4, dim=2).codebook.numpy())
+
+
 def test_code_statistics_give_perplexity_and_usage() -> None:
     uniform = np.array([[0, 1], [2, 3]])  # four codes used equally out of eight
     perplexity, usage = vq.code_statistics(uniform, 8)

@@ -223,8 +223,5 @@ FAMILY = Family(
     check_vq_vae,
     vq_vae_networks,
     plan_vq_vae,
-    Capabilities(
-        strategies=("none",),
-        mixed_precision=Refusal("not supported yet", "remove training.mixed_precision"),
-    ),
+    Capabilities(mixed_precision=Refusal("not supported yet", "remove training.mixed_precision")),
 )
