@@ -43,8 +43,17 @@ train(sys.argv[1], sys.argv[4:], epochs=int(sys.argv[3]), run_dir=sys.argv[2], q
 @pytest.fixture(scope="session", autouse=True)
 def feature_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One cache of feature extractors (the digits classifier) for the whole session, kept
-    out of the user's own cache folder."""
-    folder = tmp_path_factory.mktemp("gencompile-cache")
+    out of the user's own cache folder.
+
+    Under pytest-xdist the workers share it (the session's temporary root): the first to
+    need the classifier trains it, the others load it. Entries are written atomically, so a
+    worker that looks while another trains finds none and trains too (the same weights).
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.getbasetemp().parent / "gencompile-cache"
+        folder.mkdir(exist_ok=True)
+    else:
+        folder = tmp_path_factory.mktemp("gencompile-cache")
     os.environ["GENCOMPILE_CACHE"] = str(folder)
     return folder
 
