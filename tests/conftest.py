@@ -169,6 +169,16 @@ def tiny_vae_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def trained_vae(tmp_path_factory: pytest.TempPathFactory, tiny_vae_spec: Path) -> Path:
+    """A finished one-epoch run of TINY_VAE, trained once a session (a worker) for every
+    test folder that reads one (shared, read-only: copy before editing)."""
+    from gencompile.runs import train
+
+    run_dir = tmp_path_factory.mktemp("runs") / "vae"
+    return train(tiny_vae_spec, run_dir=run_dir, quiet=True).run_dir
+
+
 @pytest.fixture
 def terminal_progress(monkeypatch: pytest.MonkeyPatch):
     """Progress bars (`gencompile.progress`) drawn as on a terminal, into the returned buffer."""
