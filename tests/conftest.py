@@ -43,8 +43,17 @@ train(sys.argv[1], sys.argv[4:], epochs=int(sys.argv[3]), run_dir=sys.argv[2], q
 @pytest.fixture(scope="session", autouse=True)
 def feature_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One cache of feature extractors (the digits classifier) for the whole session, kept
-    out of the user's own cache folder."""
-    folder = tmp_path_factory.mktemp("gencompile-cache")
+    out of the user's own cache folder.
+
+    Under pytest-xdist the workers share it (the session's temporary root): the first to
+    need the classifier trains it, the others load it. Entries are written atomically, so a
+    worker that looks while another trains finds none and trains too (the same weights).
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.getbasetemp().parent / "gencompile-cache"
+        folder.mkdir(exist_ok=True)
+    else:
+        folder = tmp_path_factory.mktemp("gencompile-cache")
     os.environ["GENCOMPILE_CACHE"] = str(folder)
     return folder
 
@@ -158,6 +167,16 @@ def tiny_vae_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("specs") / "tiny_vae.yaml"
     path.write_text(TINY_VAE)
     return path
+
+
+@pytest.fixture(scope="session")
+def trained_vae(tmp_path_factory: pytest.TempPathFactory, tiny_vae_spec: Path) -> Path:
+    """A finished one-epoch run of TINY_VAE, trained once a session (a worker) for every
+    test folder that reads one (shared, read-only: copy before editing)."""
+    from gencompile.runs import train
+
+    run_dir = tmp_path_factory.mktemp("runs") / "vae"
+    return train(tiny_vae_spec, run_dir=run_dir, quiet=True).run_dir
 
 
 @pytest.fixture

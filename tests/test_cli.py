@@ -19,7 +19,9 @@ def trained_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     from gencompile.runs import train
 
     root = tmp_path_factory.mktemp("runs")
-    fast = ["evaluation.importance_samples=8"]
+    # Sampling and `evaluate --metrics elbo` read these runs: a few steps and the ELBO alone
+    # (test_train_prints_metrics_and_paths trains with every metric of the default spec).
+    fast = ["training.steps_per_epoch=3", "evaluation.metrics=[elbo]"]
     return {
         "vae": train(DIGITS, fast, epochs=1, run_dir=root / "vae", quiet=True).run_dir,
         "cvae": train(CVAE, fast, epochs=1, run_dir=root / "cvae", quiet=True).run_dir,

@@ -33,11 +33,9 @@ def size(path: Path) -> tuple[int, int]:
 
 
 @pytest.fixture(scope="module")
-def vae_run(tiny_vae_spec: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from gencompile.runs import train
-
-    folder = tmp_path_factory.mktemp("report-pictures")
-    return train(tiny_vae_spec, run_dir=folder / "vae", quiet=True).run_dir
+def vae_run(trained_vae: Path) -> Path:
+    """The session's tiny VAE run (tests/conftest.py): read here, copied before changes."""
+    return trained_vae
 
 
 def test_a_vae_run_draws_its_four_pictures_at_their_sizes(vae_run: Path) -> None:

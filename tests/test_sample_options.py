@@ -47,7 +47,7 @@ output: {{samples: {{count: 10, format: npz}}}}
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory, tiny_vae_spec: Path) -> dict[str, str]:
+def runs(tmp_path_factory: pytest.TempPathFactory, trained_vae: Path) -> dict[str, str]:
     from gencompile.runs import train
 
     root = tmp_path_factory.mktemp("sample-runs")
@@ -56,11 +56,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory, tiny_vae_spec: Path) -> dict[
     table = "height cm,weight\n" + "\n".join(f"{a:.4f},{b:.4f}" for a, b in rows) + "\n"
     (root / "table.csv").write_text(table)
     (root / "gmm.yaml").write_text(TINY_GMM_CSV.format(path=root / "table.csv"))
-    specs = {"vae": tiny_vae_spec, "cvae": root / "cvae.yaml", "gmm": root / "gmm.yaml"}
-    return {
+    specs = {"cvae": root / "cvae.yaml", "gmm": root / "gmm.yaml"}
+    done = {
         key: str(train(spec, epochs=1, run_dir=root / key, quiet=True).run_dir)
         for key, spec in specs.items()
     }
+    return {"vae": str(trained_vae), **done}  # the session's one-epoch TINY_VAE run
 
 
 def test_same_seed_same_bytes_other_seed_other_samples(run_cli, runs, tmp_path) -> None:

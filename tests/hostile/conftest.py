@@ -110,15 +110,6 @@ def tools() -> SimpleNamespace:
     return SimpleNamespace(snapshot=snapshot, changed=changed, Outcome=Outcome)
 
 
-@pytest.fixture(scope="session")
-def trained_vae(tmp_path_factory: pytest.TempPathFactory, tiny_vae_spec: Path) -> Path:
-    """A finished one-epoch run of a tiny digits VAE (shared, read-only: copy before editing)."""
-    from gencompile.runs import train
-
-    run_dir = tmp_path_factory.mktemp("runs") / "vae"
-    return train(tiny_vae_spec, run_dir=run_dir, quiet=True).run_dir
-
-
 @pytest.fixture
 def vae_copy(trained_vae: Path, tmp_path: Path) -> Path:
     """A private copy of the finished tiny VAE run, free to damage."""
