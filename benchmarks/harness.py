@@ -302,6 +302,26 @@ def paired_blocks(
     return wall, cpu
 
 
+# ====================================================================== the package as installed
+
+PACKAGE = Path(__file__).resolve().parents[1] / "gencompile"
+
+
+def byte_compile_package() -> str:
+    """Byte-compile gencompile as installing a wheel does (the Makefile's `bytecode`), so
+    that the processes timed start as an installed gencompile does: an editable install
+    where PYTHONDONTWRITEBYTECODE is set (this machine) compiles every module again in
+    every process. A line for the report says so."""
+    import compileall
+
+    compileall.compile_dir(PACKAGE, quiet=1)
+    setting = os.environ.get("PYTHONDONTWRITEBYTECODE") or "unset"
+    return (
+        "gencompile's modules byte-compiled first (`python -m compileall gencompile`), as a "
+        f"wheel install leaves them (PYTHONDONTWRITEBYTECODE here: {setting})"
+    )
+
+
 # ====================================================================== peak memory of a command
 
 

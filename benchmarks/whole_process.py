@@ -208,7 +208,9 @@ def every_run(r: Result) -> list[str]:
     return [*lines, f"- commands: `{shown[0]}` and `{shown[1]}`", ""]
 
 
-def render(results: list[Result], args: argparse.Namespace, machines: list[str]) -> str:
+def render(
+    results: list[Result], args: argparse.Namespace, machines: list[str], compiled: str
+) -> str:
     lines = [
         "# Whole-process comparison: `gencompile train` vs a hand-written Keras script",
         "",
@@ -217,6 +219,8 @@ def render(results: list[Result], args: argparse.Namespace, machines: list[str])
         "round; medians).",
         "",
         "Machine before and after: " + " | ".join(machines),
+        "",
+        compiled + ".",
         "",
         harness.render_table([summary_row(r) for r in results], COLUMNS, "lrrrrlrlrr"),
         "",
@@ -254,6 +258,7 @@ def main(argv: list[str] | None = None) -> None:
     if any(f.name == "charlm" for f in chosen):
         text = args.corpus.read_text(encoding="utf-8")[:EXCERPT_CHARS]
         EXCERPT.write_text(text, encoding="utf-8")
+    compiled = harness.byte_compile_package()
     machines = [machine_line()]
     for round_index in range(args.rounds):
         for result in results:
@@ -267,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
                     flush=True,
                 )
     machines.append(machine_line())
-    text = render(results, args, machines)
+    text = render(results, args, machines, compiled)
     harness.write_result(args.output, text)
 
 

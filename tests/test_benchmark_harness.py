@@ -144,3 +144,11 @@ def test_check_matches_names_every_difference() -> None:
         "the spec no longer matches the hand-written VAE (found, expected): "
         "{'lr': (0.002, 0.001), 'seed': (None, 1)}"
     )
+
+
+def test_byte_compile_package_leaves_bytecode_for_every_module() -> None:
+    line = harness.byte_compile_package()
+    assert "compileall" in line and "PYTHONDONTWRITEBYTECODE" in line
+    for module in ("cli.py", "runs.py", "runtime/training.py", "spec/base.py"):
+        source = harness.PACKAGE / module
+        assert Path(importlib.util.cache_from_source(str(source))).is_file(), module

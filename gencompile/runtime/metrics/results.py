@@ -9,11 +9,14 @@ from typing import Any
 class Metrics(dict[str, float]):
     """Metric name -> value, a plain dict to every caller; `computed_with` maps each name to
     what its value was computed with (sample counts, data split and its size, feature
-    network and the sha256 of its weights, seeds), which metrics.json records beside it."""
+    network and the sha256 of its weights, seeds), which metrics.json records beside it.
+    `samples`: the samples the sample-quality metrics scored (data units), if any were
+    drawn, so that samples.png can show those instead of drawing as many again."""
 
     def __init__(self) -> None:
         super().__init__()
         self.computed_with: dict[str, dict[str, Any]] = {}
+        self.samples: Any = None
 
     def add(self, name: str, value: float, how: Mapping[str, Any]) -> None:
         self[name] = float(value)
@@ -24,6 +27,8 @@ class Metrics(dict[str, float]):
         how = getattr(other, "computed_with", {})
         for name, value in other.items():
             self.add(name, value, how.get(name, {}))
+        if getattr(other, "samples", None) is not None:
+            self.samples = other.samples
         return self
 
 

@@ -183,6 +183,7 @@ def sample_quality(model: keras.Model, data: Any, config: dict[str, Any]) -> Met
         return metrics
     real = reference_data(data)
     fake = draw_samples(model, int(config["num_samples"]), data)
+    metrics.samples = fake  # samples.png shows what was scored (`training.drawn_samples`)
     spaces = FeatureSpaces(real, fake, data, config)
     common = {
         "samples": len(fake),
