@@ -99,6 +99,46 @@ def test_iwae_evaluation_uses_the_flow_posteriors_density(generated_vae, posteri
     np.testing.assert_allclose(found, log_px + log_pz - log_q, rtol=1e-4, atol=1e-3)
 
 
+def test_generated_iaf_flow_alternates_orderings_and_feeds_h_to_every_step(generated_vae):
+    """Kingma et al. 2016, as generated: every step reads the encoder's context h, the MADE
+    ordering reverses from one step to the next, and s starts with a +1..+2 bias."""
+    model = generated_vae(IAF).build_model()
+    nudge(model, seed=2)
+    steps = model.posterior_flow
+    assert [step.reverse for step in steps] == [False, True]
+    assert all(1.0 <= step.forget_bias <= 2.0 for step in steps)
+    rng = np.random.default_rng(3)
+    z = tf.constant(rng.normal(size=(6, 2)).astype("float32"))
+    h = tf.constant(rng.normal(size=(6, 4)).astype("float32"))
+    for step in steps:
+        moved = step(z, h)[0].numpy() - step(z, h + 1.0)[0].numpy()
+        assert np.abs(moved).max() > 1e-3, step.name
+
+
+@pytest.mark.parametrize("posterior", [IAF, PLANAR])
+def test_iwae_evaluation_with_several_draws_pairs_each_draw_with_its_example(
+    generated_vae, posterior
+):
+    """k = 3: the runtime's log p(x) against logsumexp over draws computed here one draw at
+    a time, draw d taking rows d * B ... (d + 1) * B - 1 of the evaluation's noise."""
+    model = generated_vae(posterior).build_model()
+    nudge(model, seed=4)
+    x, k = digits(12), 3
+    found = vae_metrics.iwae_log_likelihood(model, x, None, k=k, seed=5)
+    eps = keras.random.normal((k * 12, 2), seed=keras.random.SeedGenerator(5)).numpy()
+    outputs = model.encoder(x)
+    z_mean, z_log_var = outputs[0].numpy(), outputs[1].numpy()
+    log_w = []
+    for d in range(k):
+        z0 = z_mean + np.exp(0.5 * z_log_var) * eps[d * 12 : (d + 1) * 12]
+        z, log_det = model.flow(tf.constant(z0), *outputs[2:])
+        log_q = stats.norm.logpdf(z0, z_mean, np.exp(0.5 * z_log_var)).sum(1) - log_det
+        log_px = model.likelihood.log_prob(x, model.decode(z)).numpy()
+        log_w.append(log_px + stats.norm.logpdf(z.numpy()).sum(1) - log_q)
+    expected = logsumexp(np.stack(log_w), axis=0) - np.log(k)
+    np.testing.assert_allclose(found, expected, rtol=1e-4, atol=1e-3)
+
+
 def test_vamp_prior_is_the_mean_of_the_posteriors_at_the_pseudo_inputs(generated_vae):
     model = generated_vae(VAMP).build_model()
     x = digits(6)
