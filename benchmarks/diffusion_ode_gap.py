@@ -60,6 +60,16 @@ VARIANTS = (
     Variant("cosine", "cosine schedule", ("model.schedule={type: cosine}",)),
     Variant("epochs1200", "1200 epochs (3x)", ("training.epochs=1200",)),
     Variant("wide", "MLP 3 x 512", ("model.denoiser.hidden=[512,512,512]",)),
+    Variant(
+        "combined",
+        "v, cosine, EMA 0.999, 1200 epochs",
+        (
+            "model.prediction=v",
+            "model.schedule={type: cosine}",
+            "model.ema=0.999",
+            "training.epochs=1200",
+        ),
+    ),
 )
 
 # (label, model.sampler config): the reference first.
@@ -70,29 +80,52 @@ SAMPLERS: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 
+SCORES = "ode_gap_scores.json"  # in each run folder: the scored draws, by weights and draw
+
+
 def measure(
     variant: Variant, work: Path, overrides: tuple[str, ...], samples: int, seeds: int
-) -> dict[str, list[float]]:
+) -> tuple[dict[str, list[float]], int]:
     """Train (or reuse) the variant, then draw and score each sampler on the same x_T;
-    the values by sampler label, one per seed."""
+    the values by sampler label, one per seed, and how many were reused.
+
+    A draw is a deterministic function of the weights, the sampler and the seed, so its
+    score is kept in the run folder (keyed by the weights' sha256) and read back by a
+    later call instead of drawn again: adding a variant does not re-sample the others.
+    """
+    import json
+
     from gencompile.runtime.data import load_data
+    from gencompile.runtime.repro import weights_sha256
 
     model, module, _ = train_once(SWISS_ROLL, work, None, overrides, variant.key)
     data = load_data(module.DATA, seed=module.SEED)
     scorer = Scorer(SWISS_ROLL, data)
+    path = work / variant.key / SCORES
+    weights = weights_sha256(model)
+    kept = json.loads(path.read_text()) if path.exists() else {}
+    if kept.get("weights_sha256") != weights:
+        kept = {"weights_sha256": weights, "scores": {}}
     values: dict[str, list[float]] = {}
+    reused = 0
     for label, config in SAMPLERS:
         start = time.perf_counter()
         values[label] = []
         for seed in range(seeds):
-            drawn = np.asarray(model.sample(samples, seed=seed, sampler=config))
-            values[label].append(scorer(data.preprocessor.inverse(drawn)))
+            key = f"{json.dumps(config, sort_keys=True)} samples={samples} seed={seed}"
+            if key in kept["scores"]:
+                reused += 1
+            else:
+                drawn = np.asarray(model.sample(samples, seed=seed, sampler=config))
+                kept["scores"][key] = scorer(data.preprocessor.inverse(drawn))
+                path.write_text(json.dumps(kept, indent=1))
+            values[label].append(kept["scores"][key])
         print(
             f"{variant.key}: {label}: {statistics.mean(values[label]):.4f} "
             f"({time.perf_counter() - start:.0f} s)",
             flush=True,
         )
-    return values
+    return values, reused
 
 
 def without_nones(value: Any) -> Any:
@@ -191,17 +224,21 @@ def main() -> None:
         command += f" --seeds {args.seeds}"
     result = RESULT if not args.quick else RESULT.with_suffix(".quick.md")
     results = []
+    reused_draws = 0
     with tempfile.TemporaryDirectory(prefix="diffusion-ode-gap-") as folder:
         work = args.work or Path(folder)
         for variant in chosen:
             overrides = (*variant.overrides, *([f"training.epochs={epochs}"] if epochs else []))
             check_reused(work / variant.key, ("evaluation.metrics=[denoising_loss]", *overrides))
-            measured = measure(variant, work, overrides, samples, seeds)
+            measured, reused = measure(variant, work, overrides, samples, seeds)
+            reused_draws += reused
             train_seconds = json_value(work / variant.key / "metrics.json", "train_seconds")
             results.append((variant, measured, train_seconds / 60))
             # Written after every model, so a long run that is stopped keeps what it measured.
             done = len(results) == len(chosen)
-            text = report(command, results, samples, seeds, None if done else len(chosen))
+            text = report(
+                command, results, samples, seeds, None if done else len(chosen), reused_draws
+            )
             harness.write_result(result, text, echo=done)
 
 
@@ -211,6 +248,7 @@ def report(
     samples: int,
     seeds: int,
     planned: int | None,
+    reused_draws: int,
 ) -> str:
     """The markdown report; `planned`: the number of models when the run is not finished."""
     stamp = harness.utc_stamp()
@@ -232,6 +270,10 @@ def report(
             "solved finely; DPM-Solver++ converges to it as its steps grow. `DPM++ 20 / ODE` is "
             "the solver's own error at 20 steps; `ODE / DDPM` is the model's.",
             "- Per seed: each draw's value over DDPM's with the same seed (same x_T).",
+            f"- {reused_draws} of the {len(results) * len(SAMPLERS) * seeds} scores were read "
+            f"from `{SCORES}` in the run folders, where an earlier call of this script kept "
+            "them: a draw is a deterministic function of the weights (their sha256 is the "
+            "key), the sampler and the seed.",
             "- train min: `train_seconds` of the run's metrics.json (a shared machine: noisy).",
             f"- {harness.machine_line()}; load average {harness.load_average()} at the end.",
         ]
