@@ -160,6 +160,30 @@ def test_solvers_count_their_denoiser_calls_and_ignore_the_seed() -> None:
     assert heun.traces == 1 and len(calls) == 3  # step, corrector, last step: not unrolled
 
 
+COSINE = diffusion.NoiseSchedule(diffusion.cosine_betas(1000))
+
+
+@pytest.mark.parametrize("kind", diffusion_solvers.SOLVERS)
+def test_solvers_on_a_schedule_ending_at_zero_do_not_amplify_the_denoisers_error(kind) -> None:
+    """The cosine schedule's last timestep has alpha ~ 5e-5 (lambda -9.9): a first step
+    from there multiplied an epsilon error of 0.02 ~30-fold, which moved the samples of
+    N(MU, S^2) by 0.24-4.2. Starting at lambda >= LAMBDA_MIN, they move by ~0.05."""
+    exact = gaussian_denoiser(COSINE, "epsilon")
+
+    def slightly_wrong(x_t, t, labels, guidance_scale):
+        return exact(x_t, t, labels, guidance_scale) + 0.02
+
+    config = {"type": kind, "steps": 25 if kind == "heun" else 20}
+    drawn = {}
+    for name, denoise in (("exact", exact), ("wrong", slightly_wrong)):
+        sampler = diffusion.Sampler(denoise, COSINE, config, "epsilon", (1,))
+        drawn[name] = sampler(X_T, tf.constant([0, 0])).numpy()
+    lambdas = diffusion_solvers.lambdas_of(COSINE.alpha_bars)
+    start = sampler.timesteps[0]
+    assert lambdas[start] >= diffusion_solvers.LAMBDA_MIN > lambdas[start + 1]
+    assert np.abs(drawn["wrong"] - drawn["exact"]).max() < 0.1  # before: 0.24 to 4.2
+
+
 @pytest.mark.parametrize("kind", diffusion_solvers.SOLVERS)
 @pytest.mark.parametrize("steps", [1, 2, 20, 50, 1000])
 def test_solver_timesteps_are_distinct_descending_and_span_the_schedule(kind, steps) -> None:
