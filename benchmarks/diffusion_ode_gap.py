@@ -80,7 +80,9 @@ SAMPLERS: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 
-SCORES = "ode_gap_scores.json"  # in each run folder: the scored draws, by weights and draw
+# In each run folder: the scored draws, by weights and draw. Delete these files after
+# changing the samplers' code: the key knows the weights, not the code that drew.
+SCORES = "ode_gap_scores.json"
 
 
 def measure(
