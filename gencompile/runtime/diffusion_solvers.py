@@ -93,9 +93,10 @@ def first_solver_timestep(alpha_bars: np.ndarray, steps: int) -> int:
     LAMBDA_MIN (T - 1 when every one is), and never so low that `steps` do not fit.
 
     Schedules that end near alpha_bar = 0 (cosine, sigmoid: beta clipped to 0.999) put a
-    jump of ~3.5 in lambda into their last timestep, where alpha ~ 5e-5: a solver's first
-    step from there multiplies the denoiser's error by sqrt(alpha_bar' / alpha_bar) ~ 30
-    (D = (x - sigma eps) / alpha), and the ODE carries that error to the samples.
+    jump in lambda into their last timesteps (cosine: 3.5, to alpha ~ 5e-5): a solver's
+    first step from there multiplies an epsilon model's error by sqrt(alpha_bar' /
+    alpha_bar) (~30 for the cosine's; D = (x - sigma eps) / alpha), and the ODE carries
+    that error to the samples.
     """
     lambdas = lambdas_of(np.asarray(alpha_bars, np.float64))  # decreasing in t
     usable = np.nonzero(lambdas >= LAMBDA_MIN)[0]
