@@ -94,23 +94,30 @@ class Scores:
     reused: bool = False  # the run was found finished in --work (trained by an earlier call)
 
 
-def train_once(dataset: DataSet, work: Path, epochs: int | None) -> tuple[Any, Any, float | None]:
-    """Train the spec (no evaluation at the end: this script scores) into work/<spec>, or
-    reuse the finished run an earlier call left there; load its model. Minutes: None if
-    reused. Training is deterministic (the spec's seed), so a reused run has the weights."""
+def train_once(
+    dataset: DataSet,
+    work: Path,
+    epochs: int | None,
+    overrides: tuple[str, ...] = (),
+    name: str | None = None,
+) -> tuple[Any, Any, float | None]:
+    """Train the spec (no evaluation at the end: this script scores), under `--set`
+    `overrides`, into work/<name> (default: the spec's stem), or reuse the finished run an
+    earlier call left there; load its model. Minutes: None if reused. Training is
+    deterministic (the spec's seed), so a reused run has the weights."""
     import json
 
     from gencompile.generated import load_trained_model
     from gencompile.runs import train
 
-    run_dir = work / Path(dataset.spec).stem
+    run_dir = work / (name or Path(dataset.spec).stem)
     status = run_dir / "status.json"
     minutes = None
     if not (status.exists() and json.loads(status.read_text())["status"] == "finished"):
         start = time.perf_counter()
         train(
             ROOT / "specs" / dataset.spec,
-            ["evaluation.metrics=[denoising_loss]"],
+            ["evaluation.metrics=[denoising_loss]", *overrides],
             epochs=epochs,
             run_dir=run_dir,
             quiet=True,

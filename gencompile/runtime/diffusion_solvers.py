@@ -17,7 +17,10 @@ it exactly) and takes one of two views of the same ODE:
 
 A discrete-time denoiser is only defined at its integer timesteps, so each grid is mapped to
 the nearest distinct timesteps and the solvers use those timesteps' exact alpha and sigma.
-The last step goes to sigma = 0, where every solver's step is x_0 = D(x) (first order).
+The grid starts at the noisiest timestep whose lambda is at least LAMBDA_MIN (diffusers'
+lambda_min_clipped): a schedule that ends at alpha_bar ~ 0 would otherwise amplify the
+denoiser's error ~30-fold on the first step. The last step goes to sigma = 0, where every
+solver's step is x_0 = D(x) (first order).
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ import tensorflow as tf
 
 SOLVERS = ("dpm_solver", "euler", "heun")
 DEFAULT_RHO = 7.0  # Karras et al.'s spacing of the sigmas
+# Solvers start no noisier than this lambda = log(alpha / sigma): diffusers' value of
+# DPMSolverMultistepScheduler's lambda_min_clipped for the cosine schedule. x_T ~ N(0, I)
+# is still the marginal there to alpha ~ 0.006; a linear 1e-4..0.02 schedule ends at -5.06.
+LAMBDA_MIN = -5.1
 
 # denoise(x, i): the data prediction D at the solver's i-th grid point.
 DataPrediction = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
@@ -81,16 +88,36 @@ def lambdas_of(alpha_bars: np.ndarray) -> np.ndarray:
     return 0.5 * (np.log(alpha_bars) - np.log1p(-alpha_bars))
 
 
+def first_solver_timestep(alpha_bars: np.ndarray, steps: int) -> int:
+    """The noisiest timestep a solver starts from: the last whose lambda is at least
+    LAMBDA_MIN (T - 1 when every one is), and never so low that `steps` do not fit.
+
+    Schedules that end near alpha_bar = 0 (cosine, sigmoid: beta clipped to 0.999) put a
+    jump in lambda into their last timesteps (cosine: 3.5, to alpha ~ 5e-5): a solver's
+    first step from there multiplies an epsilon model's error by sqrt(alpha_bar' /
+    alpha_bar) (~30 for the cosine's; D = (x - sigma eps) / alpha), and the ODE carries
+    that error to the samples.
+    """
+    lambdas = lambdas_of(np.asarray(alpha_bars, np.float64))  # decreasing in t
+    usable = np.nonzero(lambdas >= LAMBDA_MIN)[0]
+    last = int(usable[-1]) if len(usable) else 0
+    return max(last, steps - 1)
+
+
 def solver_timesteps(
     kind: str, alpha_bars: np.ndarray, steps: int, rho: float = DEFAULT_RHO
 ) -> np.ndarray:
-    """The descending timesteps a solver visits: from T - 1 to 0, `steps` of them.
+    """The descending timesteps a solver visits: `steps` of them, from the first solver
+    timestep (T - 1 unless the schedule's end is below LAMBDA_MIN) down to 0.
 
-    euler, heun: Karras' rho-spaced sigmas between the schedule's smallest and largest;
-    dpm_solver: lambdas evenly spaced between the schedule's. Each is mapped to the
-    timestep at the same noise level (interpolated, then rounded to distinct timesteps).
+    euler, heun: Karras' rho-spaced sigmas between the smallest and largest visited;
+    dpm_solver: lambdas evenly spaced between theirs. Each is mapped to the timestep at the
+    same noise level (interpolated, then rounded to distinct timesteps).
     """
     alpha_bars = np.asarray(alpha_bars, np.float64)
+    if not 1 <= steps <= len(alpha_bars):
+        raise ValueError(f"steps must be in [1, {len(alpha_bars)}], got {steps}")
+    alpha_bars = alpha_bars[: first_solver_timestep(alpha_bars, steps) + 1]
     timesteps = len(alpha_bars)
     t = np.arange(timesteps, dtype=np.float64)
     if kind in ("euler", "heun"):

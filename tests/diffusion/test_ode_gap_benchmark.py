@@ -1,0 +1,51 @@
+"""benchmarks/diffusion_ode_gap.py: a run reused from --work must hold the variant's model."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from gencompile.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "specs" / "diffusion_swissroll.yaml"
+
+
+@pytest.fixture(scope="module")
+def gap() -> ModuleType:
+    # benchmarks/ is no package: its scripts import `harness` and each other by name. Off
+    # sys.path again afterwards: benchmarks/diffusion_swissroll.py is named like the spec.
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        return importlib.import_module("diffusion_ode_gap")
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def write_lock(folder: Path, overrides: tuple[str, ...]) -> None:
+    resolved = load_spec(SPEC, list(overrides)).spec.model_dump(mode="json")
+    (folder / "spec.lock.json").write_text(json.dumps({"resolved_spec": resolved}))
+
+
+def test_a_run_trained_from_the_variants_spec_is_reused(gap: ModuleType, tmp_path: Path):
+    overrides = ("evaluation.metrics=[denoising_loss]", "model.prediction=v")
+    write_lock(tmp_path, overrides)
+    gap.check_reused(tmp_path, overrides)  # returns: nothing to object to
+
+
+def test_a_run_trained_from_another_spec_stops_the_benchmark(gap: ModuleType, tmp_path: Path):
+    write_lock(tmp_path, ("evaluation.metrics=[denoising_loss]", "model.prediction=v"))
+    with pytest.raises(SystemExit, match="trained from another spec"):
+        gap.check_reused(tmp_path, ("evaluation.metrics=[denoising_loss]",))
+
+
+def test_every_variant_is_a_valid_spec_with_a_distinct_folder(gap: ModuleType):
+    keys = [variant.key for variant in gap.VARIANTS]
+    assert len(set(keys)) == len(keys) and keys[0] == "baseline"
+    for variant in gap.VARIANTS:
+        load_spec(SPEC, list(variant.overrides))  # raises on a misspelt override
