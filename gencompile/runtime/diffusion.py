@@ -351,7 +351,7 @@ class Sampler:
             )
         elif self.kind == "ddim":
             self.timesteps = ddim_timesteps(schedule.alpha_bars, steps)
-        else:  # DDPM's ancestral steps start from T - 1: its noise forgets the first error
+        else:  # DDPM keeps T - 1: its fresh noise at every step damps the first step's error
             self.timesteps = sampling_timesteps(schedule.timesteps, steps)
         self.traces = 0  # how often the loop was traced (once per sampler)
         self._variants: dict[str, Sampler] = {}  # other configs, by `with_config`
