@@ -79,9 +79,12 @@ def steps_per_epoch(training: TrainingConfig, data: Any) -> int:
 MAX_STEPS_PER_EXECUTION = 32
 
 
-# Tracing Keras' multi-step loop costs about 3 s more than one step a call (train and test
-# functions, dense VAE on digits) and saves about 3.5 ms a step: it pays from ~800 steps on.
-MIN_STEPS_FOR_SEVERAL_PER_CALL = 1000
+# Tracing Keras' multi-step loop costs more than one step a call and saves about 1 ms of
+# CPU a step (2 cores). CPU of whole `gencompile train` processes, 26 or 32 steps a call
+# against one (medians of 3 alternating runs, load average 2): the digits VAE 0.7 s less
+# at 1040 steps, even or less at 520, 0.5 s more at 260; the swiss-roll diffusion 1.4 s
+# less at 960, even at 96. The weights are the same either way.
+MIN_STEPS_FOR_SEVERAL_PER_CALL = 500
 
 
 def steps_per_execution(training: TrainingConfig, data: Any, epochs: int) -> int:

@@ -179,7 +179,7 @@ class TrainingSpec(StrictModel):
         description="Training steps per call into the compiled function (Keras' "
         "steps_per_execution); auto: the largest divisor of the steps per epoch up to 32, "
         "so that epochs keep their exact steps (1 under a distribution strategy, and for "
-        "trainings under 1000 steps, where the longer trace costs more than it saves).",
+        "trainings under 500 steps, where the longer trace costs more than it saves).",
     )
     validation_every_epochs: Literal["auto"] | PositiveInt = Field(
         "auto",

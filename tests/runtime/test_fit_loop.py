@@ -45,8 +45,8 @@ def test_steps_per_execution_given_must_divide_the_epoch() -> None:
 
 def test_auto_keeps_one_step_a_call_when_the_longer_trace_would_not_pay() -> None:
     auto = _training(steps_per_execution="auto")
-    assert steps_per_execution(auto, _data(26), epochs=38) == 1  # 988 steps in all
-    assert steps_per_execution(auto, _data(26), epochs=39) == 26  # 1014
+    assert steps_per_execution(auto, _data(26), epochs=19) == 1  # 494 steps in all
+    assert steps_per_execution(auto, _data(26), epochs=20) == 26  # 520
     assert steps_per_execution(_training(steps_per_execution=13), _data(26), epochs=1) == 13
 
 
