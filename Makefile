@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo bytecode test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-bgmm-parity bench-scale bench-startup bench-anomaly bench-impute bench-tstr bench-whole bench-flow-multiscale bench-gan-diffaugment bench-diffusion-solvers bench-vq-vae bench-disentanglement bench-vae-variants bench-vae-iaf-gap bench-diffusion-ode-gap
+.PHONY: demo bytecode test test-slow test-all lint docs bench bench-text bench-diffusion bench-gan bench-gmm bench-bgmm-parity bench-scale bench-startup bench-anomaly bench-impute bench-tstr bench-whole bench-flow-multiscale bench-gan-diffaugment bench-diffusion-solvers bench-vq-vae bench-disentanglement bench-vae-variants bench-vae-iaf-gap bench-diffusion-ode-gap bench-ddim-grid
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -69,6 +69,10 @@ bench-diffusion-solvers: $(STAMP)
 # The swiss roll's probability-flow ODE against DDPM, per trained model variant.
 bench-diffusion-ode-gap: $(STAMP)
 	$(PY) benchmarks/diffusion_ode_gap.py
+
+# DDIM from T - 1 against DDIM from the solvers' clipped start, on cosine-schedule models.
+bench-ddim-grid: $(STAMP)
+	$(PY) benchmarks/ddim_grid.py
 
 bench-gan: $(STAMP)
 	$(PY) benchmarks/gan_toy.py

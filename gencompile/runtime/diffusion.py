@@ -262,6 +262,18 @@ def sampling_timesteps(timesteps: int, steps: int) -> np.ndarray:
     return (np.round(np.arange(timesteps, 0, -timesteps / steps)).astype(np.int64) - 1)[:steps]
 
 
+def ddim_timesteps(alpha_bars: np.ndarray, steps: int) -> np.ndarray:
+    """The timesteps DDIM visits (and DDIM inversion, in reverse): spaced as
+    `sampling_timesteps`, from the timestep the ODE solvers start at
+    (`diffusion_solvers.first_sampling_timestep`: T - 1 unless the schedule ends below
+    lambda = LAMBDA_MIN, as the cosine and sigmoid ones do, where a first x_0 estimate from
+    alpha_bar ~ 5e-5 would multiply an epsilon model's error 30-140 fold)."""
+    if not 1 <= steps <= len(alpha_bars):
+        raise ValueError(f"steps must be in [1, {len(alpha_bars)}], got {steps}")
+    first = diffusion_solvers.first_sampling_timestep(alpha_bars, steps)
+    return sampling_timesteps(first + 1, steps)
+
+
 def ddpm_step(x_t: Any, x0: Any, alpha_bar: Any, alpha_bar_prev: Any, noise: Any) -> tf.Tensor:
     """One ancestral step: x_prev ~ q(x_prev | x_t, x_0), the Gaussian posterior.
 
@@ -337,7 +349,9 @@ class Sampler:
             self.timesteps = diffusion_solvers.solver_timesteps(
                 self.kind, schedule.alpha_bars, steps, rho
             )
-        else:
+        elif self.kind == "ddim":
+            self.timesteps = ddim_timesteps(schedule.alpha_bars, steps)
+        else:  # DDPM keeps T - 1: its fresh noise at every step damps the first step's error
             self.timesteps = sampling_timesteps(schedule.timesteps, steps)
         self.traces = 0  # how often the loop was traced (once per sampler)
         self._variants: dict[str, Sampler] = {}  # other configs, by `with_config`

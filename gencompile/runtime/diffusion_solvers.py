@@ -33,9 +33,10 @@ import tensorflow as tf
 
 SOLVERS = ("dpm_solver", "euler", "heun")
 DEFAULT_RHO = 7.0  # Karras et al.'s spacing of the sigmas
-# Solvers start no noisier than this lambda = log(alpha / sigma): diffusers' value of
-# DPMSolverMultistepScheduler's lambda_min_clipped for the cosine schedule. x_T ~ N(0, I)
-# is still the marginal there to alpha ~ 0.006; a linear 1e-4..0.02 schedule ends at -5.06.
+# DDIM and the solvers start no noisier than this lambda = log(alpha / sigma): diffusers'
+# value of DPMSolverMultistepScheduler's lambda_min_clipped for the cosine schedule.
+# x_T ~ N(0, I) is still the marginal there to alpha ~ 0.006; a linear 1e-4..0.02 schedule
+# ends at -5.06, so its grids still start at T - 1.
 LAMBDA_MIN = -5.1
 
 # denoise(x, i): the data prediction D at the solver's i-th grid point.
@@ -88,12 +89,13 @@ def lambdas_of(alpha_bars: np.ndarray) -> np.ndarray:
     return 0.5 * (np.log(alpha_bars) - np.log1p(-alpha_bars))
 
 
-def first_solver_timestep(alpha_bars: np.ndarray, steps: int) -> int:
-    """The noisiest timestep a solver starts from: the last whose lambda is at least
-    LAMBDA_MIN (T - 1 when every one is), and never so low that `steps` do not fit.
+def first_sampling_timestep(alpha_bars: np.ndarray, steps: int) -> int:
+    """The noisiest timestep DDIM (any eta) and every solver here start from: the last
+    whose lambda is at least LAMBDA_MIN (T - 1 when every one is), and never so low that
+    `steps` do not fit.
 
     Schedules that end near alpha_bar = 0 (cosine, sigmoid: beta clipped to 0.999) put a
-    jump in lambda into their last timesteps (cosine: 3.5, to alpha ~ 5e-5): a solver's
+    jump in lambda into their last timesteps (cosine: 3.5, to alpha ~ 5e-5): a sampler's
     first step from there multiplies an epsilon model's error by sqrt(alpha_bar' /
     alpha_bar) (~30 for the cosine's; D = (x - sigma eps) / alpha), and the ODE carries
     that error to the samples.
@@ -117,7 +119,7 @@ def solver_timesteps(
     alpha_bars = np.asarray(alpha_bars, np.float64)
     if not 1 <= steps <= len(alpha_bars):
         raise ValueError(f"steps must be in [1, {len(alpha_bars)}], got {steps}")
-    alpha_bars = alpha_bars[: first_solver_timestep(alpha_bars, steps) + 1]
+    alpha_bars = alpha_bars[: first_sampling_timestep(alpha_bars, steps) + 1]
     timesteps = len(alpha_bars)
     t = np.arange(timesteps, dtype=np.float64)
     if kind in ("euler", "heun"):

@@ -228,7 +228,9 @@ def ddim_invert(
     """x_0 -> x_T by the deterministic DDIM steps of `sampler` in reverse (Song et al. 2021,
     sec. 4.3): at each visited timestep, going up, the denoiser's eps at the level reached
     so far carries the example's x_0 estimate to the next noise level."""
-    ascending = [int(t) for t in sampler.timesteps[::-1]]  # ..., T - 1
+    # up to the sampler's first timestep (DDIM's: T - 1 unless the schedule ends below
+    # lambda = LAMBDA_MIN), so that decoding starts where encoding stopped
+    ascending = [int(t) for t in sampler.timesteps[::-1]]
     batch = tf.shape(x0)[0]
     if labels is None:
         labels = tf.zeros((batch,), tf.int32)

@@ -107,7 +107,10 @@ class DDPMSampler(StrictModel):
 
 
 class DDIMSampler(StrictModel):
-    """DDIM over `steps` evenly spaced timesteps; eta = 0 is deterministic, 1 is DDPM-like."""
+    """DDIM over `steps` evenly spaced timesteps from the noisiest whose log(alpha / sigma)
+    is at least -5.1, where the ODE solvers start (T - 1 on a linear schedule; the cosine
+    and sigmoid ones end near alpha = 0, where a first step would amplify the denoiser's
+    error); eta = 0 is deterministic, 1 is DDPM-like."""
 
     type: Literal["ddim"]
     steps: PositiveInt = Field(50, description="Sampling steps (at most timesteps).")
