@@ -41,11 +41,12 @@ from harness import (
     utc_stamp,
     write_result,
 )
+from vae_variants import iaf_posterior
 
 ROOT = Path(__file__).resolve().parents[1]
 DENSE = ROOT / "specs" / "vae_digits.yaml"
 CONV = ROOT / "specs" / "vae_digits_conv.yaml"
-IAF = "model.posterior={type: iaf, steps: 4, hidden: [64, 64], context: 32}"
+IAF = iaf_posterior()  # the example spec's (vae_digits_iaf.yaml), as vae_variants.py runs
 IAF_WIDE = "model.posterior={type: iaf, steps: 4, hidden: [256, 256], context: 128}"
 
 
