@@ -1,10 +1,14 @@
 """TensorFlow's start-up chatter (CUDA, absl, oneDNN) is left out on a machine without a GPU;
 every other line written while TensorFlow loads still shows, and all of them when the
-import fails."""
+import fails. The frameworks import with the garbage collector paused, and only then."""
 
 from __future__ import annotations
 
+import gc
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
@@ -69,3 +73,61 @@ def test_the_wrapped_import_writes_back_what_is_not_noise(
 
 # A whole `gencompile train` process printing none of it: tests/runtime/test_tensorboard.py
 # (one training checks its logs and its stderr).
+
+
+def test_the_collector_pause_nests_and_restores_what_it_found() -> None:
+    assert gc.isenabled()
+    with quiet.collector_paused():
+        assert not gc.isenabled()
+        with quiet.collector_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer pause is still on
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with quiet.collector_paused():
+            pass
+        assert not gc.isenabled()  # off before, off after
+    finally:
+        gc.enable()
+
+
+# Stand-ins for the frameworks: keras imports tensorflow, as the real one does; each
+# records whether the collector ran while it was imported.
+FAKE_KERAS = """
+import gc
+collector_on = gc.isenabled()
+import tensorflow
+"""
+FAKE_TENSORFLOW = """
+import gc
+from types import SimpleNamespace
+collector_on = gc.isenabled()
+config = SimpleNamespace(list_physical_devices=lambda kind: [])
+"""
+PROBE = """
+import gc, json, sys
+import gencompile.runtime  # installs the hook
+import keras, tensorflow
+hooks = [type(f).__name__ for f in sys.meta_path if type(f).__module__.endswith("quiet")]
+print(json.dumps([keras.collector_on, tensorflow.collector_on, gc.isenabled(), hooks]))
+"""
+
+
+def test_the_frameworks_import_with_the_collector_paused_and_it_runs_again_after(
+    tmp_path: Path,
+) -> None:
+    for name, source in (("keras", FAKE_KERAS), ("tensorflow", FAKE_TENSORFLOW)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text(source)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    keras_on, tensorflow_on, after, hooks = json.loads(done.stdout)
+    assert (keras_on, tensorflow_on, after) == (False, False, True)
+    assert hooks == []  # both found: the hook is gone
