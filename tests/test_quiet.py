@@ -1,6 +1,7 @@
 """TensorFlow's start-up chatter (CUDA, absl, oneDNN) is left out on a machine without a GPU;
 every other line written while TensorFlow loads still shows, and all of them when the
-import fails. The frameworks import with the garbage collector paused, and only then."""
+import fails. The frameworks import with the garbage collector paused, and their objects
+are frozen out of later collections."""
 
 from __future__ import annotations
 
@@ -108,13 +109,15 @@ config = SimpleNamespace(list_physical_devices=lambda kind: [])
 PROBE = """
 import gc, json, sys
 import gencompile.runtime  # installs the hook
+frozen_before = gc.get_freeze_count()
 import keras, tensorflow
 hooks = [type(f).__name__ for f in sys.meta_path if type(f).__module__.endswith("quiet")]
-print(json.dumps([keras.collector_on, tensorflow.collector_on, gc.isenabled(), hooks]))
+frozen = [frozen_before, gc.get_freeze_count() > 0]
+print(json.dumps([keras.collector_on, tensorflow.collector_on, gc.isenabled(), hooks, frozen]))
 """
 
 
-def test_the_frameworks_import_with_the_collector_paused_and_it_runs_again_after(
+def test_the_frameworks_import_with_the_collector_paused_then_their_objects_are_frozen(
     tmp_path: Path,
 ) -> None:
     for name, source in (("keras", FAKE_KERAS), ("tensorflow", FAKE_TENSORFLOW)):
@@ -128,6 +131,7 @@ def test_the_frameworks_import_with_the_collector_paused_and_it_runs_again_after
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
-    keras_on, tensorflow_on, after, hooks = json.loads(done.stdout)
+    keras_on, tensorflow_on, after, hooks, frozen = json.loads(done.stdout)
     assert (keras_on, tensorflow_on, after) == (False, False, True)
     assert hooks == []  # both found: the hook is gone
+    assert frozen == [0, True]  # what existed after the import is left out of collections
