@@ -72,10 +72,6 @@ def test_the_wrapped_import_writes_back_what_is_not_noise(
     assert bool(noisy(err.splitlines())) == fail  # a failed import shows everything
 
 
-# A whole `gencompile train` process printing none of it: tests/runtime/test_tensorboard.py
-# (one training checks its logs and its stderr).
-
-
 def test_the_collector_pause_nests_and_restores_what_it_found() -> None:
     assert gc.isenabled()
     with quiet.collector_paused():
@@ -135,3 +131,7 @@ def test_the_frameworks_import_with_the_collector_paused_then_their_objects_are_
     assert (keras_on, tensorflow_on, after) == (False, False, True)
     assert hooks == []  # both found: the hook is gone
     assert frozen == [0, True]  # what existed after the import is left out of collections
+
+
+# A whole `gencompile train` process printing none of it: tests/runtime/test_tensorboard.py
+# (one training checks its logs and its stderr).

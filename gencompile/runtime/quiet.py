@@ -13,7 +13,7 @@ The same hook pauses Python's cyclic garbage collector while the first of `keras
 `tensorflow` imports (the other imports inside it), then freezes (`gc.freeze`) the objects
 that exist. The import allocates about half a million objects that live as long as the
 process; every full collection walks them all and finds no garbage: seven of them during
-the import (about 0.25 s of a 4-5 s import on two cores), then 0.2-0.3 s for each one
+the import (0.25-0.45 s of a 4-5 s import on two cores), then 0.2-0.3 s for each one
 while training. Frozen, they are never walked again; objects made later are collected as
 ever.
 """
