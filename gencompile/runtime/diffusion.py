@@ -268,8 +268,6 @@ def ddim_timesteps(alpha_bars: np.ndarray, steps: int) -> np.ndarray:
     (`diffusion_solvers.first_sampling_timestep`: T - 1 unless the schedule ends below
     lambda = LAMBDA_MIN, as the cosine and sigmoid ones do, where a first x_0 estimate from
     alpha_bar ~ 5e-5 would multiply an epsilon model's error 30-140 fold)."""
-    if not 1 <= steps <= len(alpha_bars):
-        raise ValueError(f"steps must be in [1, {len(alpha_bars)}], got {steps}")
     first = diffusion_solvers.first_sampling_timestep(alpha_bars, steps)
     return sampling_timesteps(first + 1, steps)
 

@@ -92,7 +92,7 @@ def lambdas_of(alpha_bars: np.ndarray) -> np.ndarray:
 def first_sampling_timestep(alpha_bars: np.ndarray, steps: int) -> int:
     """The noisiest timestep DDIM (any eta) and every solver here start from: the last
     whose lambda is at least LAMBDA_MIN (T - 1 when every one is), and never so low that
-    `steps` do not fit.
+    `steps` do not fit (a `steps` outside [1, T] is refused here, for every caller).
 
     Schedules that end near alpha_bar = 0 (cosine, sigmoid: beta clipped to 0.999) put a
     jump in lambda into their last timesteps (cosine: 3.5, to alpha ~ 5e-5): a sampler's
@@ -100,6 +100,8 @@ def first_sampling_timestep(alpha_bars: np.ndarray, steps: int) -> int:
     alpha_bar) (~30 for the cosine's; D = (x - sigma eps) / alpha), and the ODE carries
     that error to the samples.
     """
+    if not 1 <= steps <= len(alpha_bars):
+        raise ValueError(f"steps must be in [1, {len(alpha_bars)}], got {steps}")
     lambdas = lambdas_of(np.asarray(alpha_bars, np.float64))  # decreasing in t
     usable = np.nonzero(lambdas >= LAMBDA_MIN)[0]
     last = int(usable[-1]) if len(usable) else 0
@@ -117,8 +119,6 @@ def solver_timesteps(
     same noise level (interpolated, then rounded to distinct timesteps).
     """
     alpha_bars = np.asarray(alpha_bars, np.float64)
-    if not 1 <= steps <= len(alpha_bars):
-        raise ValueError(f"steps must be in [1, {len(alpha_bars)}], got {steps}")
     alpha_bars = alpha_bars[: first_sampling_timestep(alpha_bars, steps) + 1]
     timesteps = len(alpha_bars)
     t = np.arange(timesteps, dtype=np.float64)
