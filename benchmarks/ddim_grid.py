@@ -1,12 +1,13 @@
-"""ddim_grid: DDIM from T - 1 against DDIM from the solvers' clipped start (cosine schedules).
+"""ddim_grid: DDIM and strided DDPM from T - 1 against the solvers' clipped start (cosine).
 
-On the same trained weights and the same x_T, DDIM (eta 0) on its old grid (from t = 999,
-where the cosine schedule's alpha_bar is ~5e-5) against the grid the runtime builds today
-(from the noisiest timestep with lambda >= LAMBDA_MIN, t = 995):
+On the same trained weights and the same x_T, DDIM (eta 0) and DDPM with fewer steps than
+timesteps on their old grid (from t = 999, where the cosine schedule's alpha_bar is ~5e-5)
+against the grid the runtime builds today (from the noisiest timestep with lambda >=
+LAMBDA_MIN, t = 995):
 
 - swiss roll: `specs/diffusion_swissroll.yaml` with `model.schedule={type: cosine}` (the
-  `cosine` model of `diffusion_ode_gap.py`), DDIM 50 steps, with DDPM through every
-  timestep as the reference; energy distance, 5 draws of 2000 samples;
+  `cosine` model of `diffusion_ode_gap.py`), DDIM 50 steps and DDPM 20 and 50 steps, with
+  DDPM through every timestep as the reference; energy distance, 5 draws of 2000 samples;
 - digits: `specs/diffusion_digits.yaml` (cosine, U-Net), DDIM 20 and 50 steps; `fd_digits`,
   2 draws of 500 samples (DDPM's 1000 U-Net calls per sample are left to
   `diffusion_solvers.py`, whose draws these repeat: same seeds, same x_T).
@@ -42,16 +43,20 @@ def ddim(steps: int) -> dict[str, Any]:
     return {"type": "ddim", "steps": steps, "eta": 0.0}
 
 
-def old_grid_ddim(model: Any, steps: int) -> Any:
-    """DDIM over the model's denoiser on the grid from T - 1, as it was before (rebuilt here:
-    the runtime no longer makes it)."""
+def ddpm(steps: int) -> dict[str, Any]:
+    return {"type": "ddpm", "steps": steps}
+
+
+def old_grid(model: Any, config: dict[str, Any]) -> Any:
+    """The sampler `config` (DDIM or strided DDPM) over the model's denoiser on the grid
+    from T - 1, as it was before (rebuilt here: the runtime no longer makes it)."""
     from gencompile.runtime import diffusion
 
     base = model.sampler
     old = diffusion.Sampler(
-        base.denoise, base.schedule, ddim(steps), base.prediction, base.data_shape, base.clip_range
+        base.denoise, base.schedule, config, base.prediction, base.data_shape, base.clip_range
     )
-    old.timesteps = diffusion.sampling_timesteps(base.schedule.timesteps, steps)
+    old.timesteps = diffusion.sampling_timesteps(base.schedule.timesteps, config["steps"])
     return old
 
 
@@ -93,28 +98,24 @@ def main() -> None:
         work = args.work or Path(folder)
         check_reused(work / COSINE.key, ("evaluation.metrics=[denoising_loss]", *COSINE.overrides))
         model, module, _ = train_once(SWISS_ROLL, work, None, COSINE.overrides, COSINE.key)
-        start = model.sampler.with_config(ddim(50)).timesteps[0]
-        swiss = draw_all(
-            SWISS_ROLL,
-            model,
-            module,
-            {
-                "DDPM 1000": model.sampler.with_config({"type": "ddpm"}),
-                "DDIM 50 from t = 999 (before)": old_grid_ddim(model, 50),
-                f"DDIM 50 from t = {start} (today)": model.sampler.with_config(ddim(50)),
-            },
-        )
+        swiss_samplers = {"DDPM 1000": model.sampler.with_config({"type": "ddpm"})}
+        for config in (ddim(50), ddpm(20), ddpm(50)):
+            label = f"{config['type'].upper()} {config['steps']}"
+            today = model.sampler.with_config(config)
+            swiss_samplers[f"{label} from t = 999 (before)"] = old_grid(model, config)
+            swiss_samplers[f"{label} from t = {today.timesteps[0]} (today)"] = today
+        swiss = draw_all(SWISS_ROLL, model, module, swiss_samplers)
         model, module, _ = train_once(DIGITS, work, None)
         digits_samplers = {}
         for steps in (20, 50):
-            digits_samplers[f"DDIM {steps} from t = 999 (before)"] = old_grid_ddim(model, steps)
+            digits_samplers[f"DDIM {steps} from t = 999 (before)"] = old_grid(model, ddim(steps))
             today = model.sampler.with_config(ddim(steps))
             digits_samplers[f"DDIM {steps} from t = {today.timesteps[0]} (today)"] = today
         digits = draw_all(DIGITS, model, module, digits_samplers)
 
     text = "\n".join(
         [
-            "# ddim_grid: where DDIM starts on the cosine schedule",
+            "# ddim_grid: where DDIM and strided DDPM start on the cosine schedule",
             "",
             f"`{command}` ({harness.utc_stamp()})",
             "",

@@ -262,12 +262,13 @@ def sampling_timesteps(timesteps: int, steps: int) -> np.ndarray:
     return (np.round(np.arange(timesteps, 0, -timesteps / steps)).astype(np.int64) - 1)[:steps]
 
 
-def ddim_timesteps(alpha_bars: np.ndarray, steps: int) -> np.ndarray:
-    """The timesteps DDIM visits (and DDIM inversion, in reverse): spaced as
-    `sampling_timesteps`, from the timestep the ODE solvers start at
-    (`diffusion_solvers.first_sampling_timestep`: T - 1 unless the schedule ends below
+def strided_timesteps(alpha_bars: np.ndarray, steps: int) -> np.ndarray:
+    """The timesteps DDIM, DDPM with fewer steps than timesteps, and DDIM inversion (in
+    reverse) visit: spaced as `sampling_timesteps`, from the timestep the ODE solvers start
+    at (`diffusion_solvers.first_sampling_timestep`: T - 1 unless the schedule ends below
     lambda = LAMBDA_MIN, as the cosine and sigmoid ones do, where a first x_0 estimate from
-    alpha_bar ~ 5e-5 would multiply an epsilon model's error 30-140 fold)."""
+    alpha_bar ~ 5e-5 would multiply an epsilon model's error 30-140 fold). With steps = T
+    every timestep is visited, from T - 1."""
     first = diffusion_solvers.first_sampling_timestep(alpha_bars, steps)
     return sampling_timesteps(first + 1, steps)
 
@@ -339,7 +340,8 @@ class Sampler:
         self.data_shape = tuple(int(d) for d in data_shape)
         self.clip_range = None if clip_range is None else tuple(float(v) for v in clip_range)
         self.config = dict(config)
-        # DDPM visits every timestep unless told fewer (strided ancestral sampling).
+        # DDPM visits every timestep unless told fewer (strided ancestral sampling, e.g.
+        # `gencompile sample --sampler ddpm --steps 50`).
         steps = int(config.get("steps", schedule.timesteps))
         self.eta = 1.0 if self.kind == "ddpm" else float(config.get("eta", 0.0))
         if self.kind in diffusion_solvers.SOLVERS:
@@ -347,10 +349,8 @@ class Sampler:
             self.timesteps = diffusion_solvers.solver_timesteps(
                 self.kind, schedule.alpha_bars, steps, rho
             )
-        elif self.kind == "ddim":
-            self.timesteps = ddim_timesteps(schedule.alpha_bars, steps)
-        else:  # DDPM keeps T - 1: its fresh noise at every step damps the first step's error
-            self.timesteps = sampling_timesteps(schedule.timesteps, steps)
+        else:  # DDIM, and DDPM: all T timesteps (from T - 1), or fewer from the solvers' start
+            self.timesteps = strided_timesteps(schedule.alpha_bars, steps)
         self.traces = 0  # how often the loop was traced (once per sampler)
         self._variants: dict[str, Sampler] = {}  # other configs, by `with_config`
         # Without AutoGraph, as Keras traces train_step: the loop is an explicit

@@ -1,9 +1,12 @@
-"""DDIM's timesteps: today's trailing spacing, from the timestep the ODE solvers start at.
+"""DDIM's and strided DDPM's timesteps: trailing spacing, from the timestep the ODE solvers
+start at.
 
 On a schedule that ends at alpha_bar ~ 0 (cosine: 5e-5 at t = 999), a first DDIM step from
-T - 1 multiplied an epsilon model's error ~30-140 fold. DDIM, its noisy (eta > 0) and guided
-paths, and DDIM inversion now start at the noisiest timestep with lambda >= LAMBDA_MIN, as
-the solvers do; on the linear 1e-4..0.02 schedule that is still T - 1.
+T - 1 multiplied an epsilon model's error ~30-140 fold, and so did a first DDPM step when it
+strides (fewer steps than timesteps). DDIM, its noisy (eta > 0) and guided paths, DDIM
+inversion and strided DDPM now start at the noisiest timestep with lambda >= LAMBDA_MIN, as
+the solvers do; on the linear 1e-4..0.02 schedule that is still T - 1. DDPM through every
+timestep starts at T - 1 on any schedule.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ SIGMOID = diffusion.NoiseSchedule(diffusion.sigmoid_betas(1000))
 
 
 @pytest.mark.parametrize("steps", [1, 10, 50, 1000])
-def test_ddim_timesteps_on_the_linear_schedule_are_unchanged(steps: int) -> None:
+def test_strided_timesteps_on_the_linear_schedule_are_unchanged(steps: int) -> None:
     """lambda at t = 999 is -5.06 >= LAMBDA_MIN: the grid is the old one from T - 1."""
-    visited = diffusion.ddim_timesteps(LINEAR.alpha_bars, steps)
+    visited = diffusion.strided_timesteps(LINEAR.alpha_bars, steps)
     np.testing.assert_array_equal(visited, diffusion.sampling_timesteps(1000, steps))
     assert visited[0] == 999
 
@@ -39,14 +42,14 @@ def test_the_swissroll_specs_ddim_grid_is_unchanged() -> None:
     assert model["sampler"] == {"type": "ddim", "steps": 50, "eta": 0.0}
     schedule = diffusion.NoiseSchedule.from_config(model["schedule"], model["timesteps"])
     np.testing.assert_array_equal(
-        diffusion.ddim_timesteps(schedule.alpha_bars, 50), np.arange(999, 0, -20)
+        diffusion.strided_timesteps(schedule.alpha_bars, 50), np.arange(999, 0, -20)
     )
 
 
 @pytest.mark.parametrize(("schedule", "first"), [(COSINE, 995), (SIGMOID, 998)])
 def test_ddim_starts_where_the_solvers_do_on_schedules_ending_at_zero(schedule, first) -> None:
     lambdas = diffusion_solvers.lambdas_of(schedule.alpha_bars)
-    visited = diffusion.ddim_timesteps(schedule.alpha_bars, 50)
+    visited = diffusion.strided_timesteps(schedule.alpha_bars, 50)
     assert visited[0] == first
     assert lambdas[first] >= diffusion_solvers.LAMBDA_MIN > lambdas[first + 1]
     for kind in diffusion_solvers.SOLVERS:
@@ -56,23 +59,32 @@ def test_ddim_starts_where_the_solvers_do_on_schedules_ending_at_zero(schedule, 
     assert visited[-1] == 19 and np.all(np.isin(np.diff(visited), [-20, -19]))
     # every step still fits below the clipped start
     np.testing.assert_array_equal(
-        diffusion.ddim_timesteps(schedule.alpha_bars, 1000), np.arange(999, -1, -1)
+        diffusion.strided_timesteps(schedule.alpha_bars, 1000), np.arange(999, -1, -1)
     )
     with pytest.raises(ValueError, match="steps must be in"):
-        diffusion.ddim_timesteps(schedule.alpha_bars, 1001)
+        diffusion.strided_timesteps(schedule.alpha_bars, 1001)
 
 
-@pytest.mark.parametrize("eta", [0.0, 0.5])
-def test_ddim_on_the_cosine_schedule_does_not_amplify_an_epsilon_models_error(eta) -> None:
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"type": "ddim", "steps": 50, "eta": 0.0},
+        {"type": "ddim", "steps": 50, "eta": 0.5},
+        {"type": "ddpm", "steps": 20},
+    ],
+    ids=["ddim-eta0", "ddim-eta0.5", "ddpm-20"],
+)
+def test_strided_sampling_on_the_cosine_schedule_does_not_amplify_an_epsilon_models_error(
+    config,
+) -> None:
     """An epsilon error of 0.02 on the exact denoiser of N(MU, S^2): from t = 999 (alpha
-    ~ 5e-5) DDIM's 50 steps moved the samples by 4.9 (eta 0) and 2.0 (eta 0.5); from
-    t = 995, by 0.080 and 0.050."""
+    ~ 5e-5) DDIM's 50 steps moved the samples by 4.9 (eta 0) and 2.0 (eta 0.5), DDPM's 20
+    by 0.42; from t = 995, by 0.080, 0.050 and 0.027 (DDPM through all 1000: 0.025)."""
     exact = gaussian_denoiser(COSINE, "epsilon")
 
     def slightly_wrong(x_t, t, labels, guidance_scale):
         return exact(x_t, t, labels, guidance_scale) + 0.02
 
-    config = {"type": "ddim", "steps": 50, "eta": eta}
     drawn = {}
     for name, denoise in (("exact", exact), ("wrong", slightly_wrong)):
         sampler = diffusion.Sampler(denoise, COSINE, config, "epsilon", (1,))
@@ -81,9 +93,10 @@ def test_ddim_on_the_cosine_schedule_does_not_amplify_an_epsilon_models_error(et
     assert np.abs(drawn["wrong"] - drawn["exact"]).max() < 0.1
 
 
-def test_every_ddim_path_visits_the_same_grid() -> None:
-    """eta 0 and eta > 0, a guided call with labels, a `with_config` variant and DDIM
-    inversion all evaluate the denoiser at ddim_timesteps and nowhere else."""
+def test_every_strided_path_visits_the_same_grid() -> None:
+    """DDIM with eta 0 and eta > 0, a guided call with labels, a `with_config` variant, DDPM
+    with as many steps, and DDIM inversion all evaluate the denoiser at strided_timesteps
+    and nowhere else; DDPM through every timestep visits them all, from T - 1."""
     exact = gaussian_denoiser(COSINE, "epsilon")
     seen: list[int] = []
 
@@ -95,7 +108,7 @@ def test_every_ddim_path_visits_the_same_grid() -> None:
         t = tf.py_function(record, [t], tf.int32)
         return exact(x_t, tf.ensure_shape(t, [None]), labels, guidance_scale)
 
-    expected = list(diffusion.ddim_timesteps(COSINE.alpha_bars, 20))
+    expected = list(diffusion.strided_timesteps(COSINE.alpha_bars, 20))
     base = diffusion.Sampler(recording, COSINE, {"type": "ddim", "steps": 20}, "epsilon", (1,))
     calls = {
         "eta 0": lambda: base(X_T, tf.constant([0, 0])),
@@ -103,11 +116,17 @@ def test_every_ddim_path_visits_the_same_grid() -> None:
             X_T, tf.constant([0, 0])
         ),
         "guided": lambda: base(X_T, tf.constant([0, 0]), tf.fill([13], 3), 2.5),
+        "ddpm 20": lambda: base.with_config({"type": "ddpm", "steps": 20})(
+            X_T, tf.constant([0, 0])
+        ),
     }
     for name, call in calls.items():
         seen.clear()
         call()
         assert seen == expected, name
+    seen.clear()
+    base.with_config({"type": "ddpm"})(X_T, tf.constant([0, 0]))
+    assert seen == list(range(999, -1, -1))
     seen.clear()
     model = SimpleNamespace(schedule=COSINE, denoise=recording)
     ddim_invert(model, base, X_T, None, 0.0)
