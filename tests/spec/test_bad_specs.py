@@ -122,6 +122,23 @@ evaluation:
   metrics: [nll, bits_per_dim]
 """
 TEXT_FILE = "    type: text\n    path: corpus.txt\n"
+VQ_DIGITS = """\
+spec_version: 1
+name: vq-digits
+data:
+  source: {type: builtin, name: digits}
+  preprocessing: {scale: [0.0, 1.0]}
+model:
+  family: vq_vae
+  encoder:
+    layers:
+      - {type: conv2d, filters: 8, kernel_size: 3, strides: 2, activation: relu}
+  quantizer: {type: vq, codebook_size: 8, embedding_dim: 4}
+  decoder:
+    layers:
+      - {type: conv2d_transpose, filters: 8, kernel_size: 3, strides: 2, activation: relu}
+  likelihood: {type: bernoulli}
+"""
 
 
 GAN_BASE = """\
@@ -947,6 +964,66 @@ CASES = [
         ("mixed precision is not available for the autoregressive family",),
         lower=True,
     ),
+    # -- likelihoods that must hold each of the data's levels ------------------------------
+    Case(
+        "ar-pixelcnn-bins-do-not-fit-the-levels",
+        edit("bins: 17", "bins: 5", PIXELS),
+        "model.network.likelihood.bins",
+        "bins: ^5}",
+        ("the data has 17 levels (0..16), which 5 bins cannot hold exactly",),
+        ("use bins: 17",),
+        lower=True,
+    ),
+    Case(
+        "ar-bernoulli-pixelcnn-nll-of-grey-levels",
+        edit("{type: categorical, bins: 17}", "{type: bernoulli}", PIXELS),
+        "evaluation.metrics[0]",
+        "[^nll,",
+        ("metric 'nll' would score the images thresholded at 0.5", "has 17 levels"),
+        ("likelihood: {type: categorical, bins: 17}", "remove 'nll'"),
+        count=2,  # and bits_per_dim
+        lower=True,
+    ),
+    Case(
+        "ar-bernoulli-pixelcnn-default-metrics-of-grey-levels",
+        edit(
+            "{type: categorical, bins: 17}",
+            "{type: bernoulli}",
+            PIXELS.replace("evaluation:\n  metrics: [nll, bits_per_dim]\n", ""),
+        ),
+        "model.network.likelihood",
+        "likelihood: ^{type: bernoulli}",
+        ("the default metrics nll and bits_per_dim would score the images thresholded",),
+        ("bins: 17", "list evaluation.metrics without them"),
+        lower=True,
+    ),
+    Case(
+        "ar-pixelcnn-bins-on-shapes2d",
+        edit("name: digits}", "name: shapes2d}", PIXELS).replace("bins: 17", "bins: 256"),
+        "model.network.likelihood.bins",
+        "bins: ^256}",
+        ("the data has 5 levels (0..4), which 256 bins cannot hold exactly",),
+        ("use bins: 5",),
+        lower=True,
+    ),
+    Case(
+        "vae-categorical-bins-do-not-fit-the-levels",
+        edit("    type: bernoulli\n", "    type: categorical\n    bins: 5\n"),
+        "model.likelihood.bins",
+        "bins: ^5",
+        ("the data has 17 levels (0..16), which 5 bins cannot hold exactly",),
+        ("use bins: 17",),
+        lower=True,
+    ),
+    Case(
+        "vq-vae-categorical-bins-do-not-fit-the-levels",
+        VQ_DIGITS.replace("{type: bernoulli}", "{type: categorical, bins: 5}"),
+        "model.likelihood.bins",
+        "bins: ^5}",
+        ("the data has 17 levels (0..16), which 5 bins cannot hold exactly",),
+        ("use bins: 17",),
+        lower=True,
+    ),
     Case(
         "csv-file-not-found",
         vector_data("    type: csv\n    path: no/such/table.csv\n"),
@@ -1527,6 +1604,24 @@ def test_the_bad_specs_are_many_and_distinct() -> None:
 def test_base_is_valid_and_lowers() -> None:
     lower(load_spec_text(BASE, FILE))
     lower(load_spec_text(MOONS, FILE))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        PIXELS,
+        edit("bins: 17", "bins: 33", PIXELS),  # two bins per level: each level on a bin
+        edit("{type: categorical, bins: 17}", "{type: bernoulli}", PIXELS).replace(
+            "[nll, bits_per_dim]", "[fd_digits]"
+        ),
+        edit("    type: bernoulli\n", "    type: categorical\n    bins: 17\n"),
+        VQ_DIGITS.replace("{type: bernoulli}", "{type: categorical, bins: 17}"),
+        edit("bins: 17", "bins: 5", FLOW_DIGITS).replace("name: digits}", "name: shapes2d}"),
+    ],
+    ids=["pixelcnn-17", "pixelcnn-33", "bernoulli-no-nll", "vae-17", "vq-vae-17", "flow-shapes2d"],
+)
+def test_likelihoods_that_hold_each_data_level_lower(text: str) -> None:
+    lower(load_spec_text(text, FILE))
 
 
 def test_problem_prints_as_file_line_column_path_message() -> None:

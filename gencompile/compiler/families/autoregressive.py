@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+from gencompile.compiler.data_levels import check_bins, data_levels
 from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import Capabilities, Family, Refusal
 from gencompile.compiler.lowering import Lowering
@@ -245,7 +246,48 @@ def check_autoregressive(low: Lowering, data: DataShape) -> TextFacts | None:
             f"{fmt(data.shape)}",
             "use grayscale images (images: {color: grayscale})",
         )
+    _check_pixel_levels(low)
     return None
+
+
+EXACT_IMAGE_METRICS = ("nll", "bits_per_dim")
+
+
+def _check_pixel_levels(low: Lowering) -> None:
+    """A PixelCNN's NLL is the data's only if each pixel value is a category of its own:
+    categorical bins that hold the data's levels; Bernoulli pixels on binary data only
+    (on other data it is the NLL of the image thresholded at 0.5)."""
+    spec_net = low.family_model(AutoregressiveModel).network
+    if not isinstance(spec_net, PixelCNNNetwork):  # text networks on images: reported
+        return
+    likelihood = ("model", "network", "likelihood")
+    if isinstance(spec_net.likelihood, CategoricalPixels):
+        check_bins(low, (*likelihood, "bins"), spec_net.likelihood.bins)
+        return
+    levels = data_levels(low.spec.data.source)
+    if levels is None or levels <= 2:
+        return
+    problem = (
+        "would score the images thresholded at 0.5 (bernoulli pixels), not the data, which "
+        f"has {levels} levels"
+    )
+    hint = f"use likelihood: {{type: categorical, bins: {levels}}} for the data's exact NLL"
+    listed = low.spec.evaluation.metrics
+    if listed is None:
+        if set(EXACT_IMAGE_METRICS) & set(low.default_metrics()):
+            low.report(
+                likelihood,
+                f"the default metrics nll and bits_per_dim {problem}",
+                f"{hint}, or list evaluation.metrics without them",
+            )
+        return
+    for i, name in enumerate(listed):
+        if name in EXACT_IMAGE_METRICS:
+            low.report(
+                ("evaluation", "metrics", i),
+                f"metric '{name}' {problem}",
+                f"{hint}, or remove '{name}'",
+            )
 
 
 def autoregressive_networks(low: Lowering, data: DataShape, text: TextFacts | None) -> NetworkPlan:

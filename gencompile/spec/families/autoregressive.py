@@ -96,7 +96,9 @@ class CategoricalPixels(StrictModel):
 
     type: Literal["categorical"]
     bins: Annotated[int, Field(ge=2, le=256)] = Field(
-        256, description="Grey levels (17 for digits)."
+        256,
+        description="Grey levels: the data's own (17 for digits, 5 for shapes2d, 256 for 8-bit "
+        "images), or any bins with bins - 1 a multiple of levels - 1.",
     )
 
 
