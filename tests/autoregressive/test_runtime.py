@@ -120,6 +120,51 @@ def test_validity_counts_correct_complete_lines() -> None:
     assert ar.validity(model, 2) == pytest.approx(4 / 6)
 
 
+class FakePixelCNN:
+    """Stands in for a generated PixelCNN of `levels` levels (2: Bernoulli pixels): its
+    `to_levels` as the template writes it, and a uniform NLL per pixel."""
+
+    variables: list = []
+
+    def __init__(self, levels: int) -> None:
+        self.levels = levels
+
+    def to_levels(self, x):
+        levels = tf.clip_by_value(tf.round(x * (self.levels - 1)), 0.0, self.levels - 1.0)
+        return tf.cast(levels, tf.int32), levels / (self.levels - 1)
+
+    def image_nll(self, x, training=False):
+        pixels = float(np.prod(x.shape[1:]))
+        return tf.fill(tf.shape(x)[:1], pixels * float(np.log(self.levels)))
+
+
+def grey_images(levels: int, count: int = 300) -> SimpleNamespace:
+    """Held-out images of `levels` grey levels k / (levels - 1), as data scaled to [0, 1]."""
+    rng = np.random.default_rng(0)
+    x = (rng.integers(0, levels, size=(count, 4, 4, 1)) / (levels - 1)).astype(np.float32)
+    return SimpleNamespace(kind="image", x_val=x, element_shape=(4, 4, 1), y_train=None)
+
+
+@pytest.mark.parametrize("data_levels, model_levels", [(17, 17), (17, 33), (2, 2), (5, 256)])
+def test_image_nll_of_pixels_that_each_hold_one_data_value(data_levels, model_levels) -> None:
+    config = {"metrics": ["nll", "bits_per_dim"], "num_samples": 8}
+    metrics = ar.evaluate(FakePixelCNN(model_levels), grey_images(data_levels), config)
+    assert metrics["bits_per_dim"] == pytest.approx(np.log2(model_levels))
+
+
+@pytest.mark.parametrize("model_levels", [5, 2])  # 5 bins; Bernoulli pixels (thresholded)
+def test_image_nll_is_refused_when_data_values_share_a_level(model_levels) -> None:
+    from gencompile.errors import RunError
+
+    config = {"metrics": ["nll", "bits_per_dim"], "num_samples": 8}
+    with pytest.raises(RunError, match="coarsened image") as info:
+        ar.evaluate(FakePixelCNN(model_levels), grey_images(17), config)
+    assert "bins: N" in str(info.value) and "remove" in str(info.value)
+    level, low, high = ar.merged_levels(FakePixelCNN(model_levels), grey_images(17).x_val)
+    assert low < high and round(low * 16) != round(high * 16)  # two of the data's levels
+    assert round(low * (model_levels - 1)) == round(high * (model_levels - 1)) == level
+
+
 @pytest.mark.parametrize("mask_type, centre", [("A", 0.0), ("B", 1.0)])
 def test_causal_mask_hides_the_future_in_raster_order(mask_type: str, centre: float) -> None:
     mask = causal_mask(5, 2, 3, mask_type)[:, :, 0, 0]
