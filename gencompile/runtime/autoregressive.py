@@ -190,6 +190,25 @@ def image_nll_batches(model: keras.Model, x: Any) -> Iterator[np.ndarray]:
         yield per_image(xb).numpy().astype(np.float64)
 
 
+def _check_characters_scored(tokenizer: Tokenizer, held_out: np.ndarray) -> None:
+    """Refuse bits per character unless the tokens predict every held-out character: not
+    word tokens (no whitespace token; an unknown word is one <unk>), not char tokens of
+    characters the training text never showed (each one <unk>)."""
+    advice = "use perplexity, or a byte tokenizer (model.tokenizer: {type: byte})"
+    if tokenizer.type == "word":
+        raise RunError(
+            "bits_per_char: word tokens predict no whitespace and spell an unknown word as one "
+            f"<unk>, so they do not score every character; {advice}"
+        )
+    unknown = int(np.count_nonzero(held_out == tokenizer.unknown_id))
+    if tokenizer.unknown_id is not None and unknown:
+        raise RunError(
+            f"bits_per_char: {unknown} held-out character(s) are not in the vocabulary of the "
+            f"training text and read as <unk>, so they would not be scored as characters; "
+            f"{advice}"
+        )
+
+
 def _check_levels(model: keras.Model, x: Any) -> None:
     """Refuse an image NLL that would be the NLL of a coarsened image (see `merged_levels`)."""
     merged = merged_levels(model, x)
@@ -222,6 +241,9 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
                 metrics.add("bits_per_dim", nll / (dims * math.log(2)), how)
         return metrics.merge(sample_quality(model, data, config))
     if len(data.x_val) and ({"perplexity", "bits_per_char"} & set(wanted)):
+        held_out_ids = data.text.tokenizer.encode(data.text.held_out)
+        if "bits_per_char" in wanted:
+            _check_characters_scored(data.text.tokenizer, held_out_ids)
         total, tokens = text_nll(model, data.x_val)
         how = held_out(data.x_val, tokens=tokens)
         if "perplexity" in wanted:
@@ -229,8 +251,7 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
         if "bits_per_char" in wanted:
             # Characters spelled by the predicted tokens: the held-out text's characters in
             # proportion to the tokens scored (exact for char tokens).
-            held_out_tokens = len(data.text.tokenizer.encode(data.text.held_out))
-            characters = len(data.text.held_out) * tokens / held_out_tokens
+            characters = len(data.text.held_out) * tokens / len(held_out_ids)
             metrics.add("bits_per_char", total / (characters * math.log(2)), how)
     if "bleu" in wanted and len(data.x_val):
         pairs = min(BLEU_PAIRS, int(config["num_samples"]), len(data.x_val))

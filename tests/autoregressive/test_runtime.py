@@ -120,6 +120,29 @@ def test_validity_counts_correct_complete_lines() -> None:
     assert ar.validity(model, 2) == pytest.approx(4 / 6)
 
 
+@pytest.mark.parametrize(
+    "tokenizer, text, words",
+    [
+        ("char", "abcdefgh " * 40 + "abc xyz " * 20, "held-out character\\(s\\) are not in the"),
+        ("word", "the cat sat on the mat . " * 40, "word tokens predict no whitespace"),
+    ],
+)
+def test_bits_per_char_is_refused_unless_every_character_is_scored(tokenizer, text, words):
+    from gencompile.errors import RunError
+
+    train, held_out = split_text(text, 0.5)
+    fitted = fit_tokenizer({"type": tokenizer, "vocab_size": 100}, train)
+    data = SimpleNamespace(
+        kind="text",
+        x_val=windows(fitted.encode(held_out), 8),
+        text=SimpleNamespace(tokenizer=fitted, held_out=held_out),
+    )
+    model = SimpleNamespace(variables=[])  # refused before the model is asked anything
+    with pytest.raises(RunError, match=words) as info:
+        ar.evaluate(model, data, {"metrics": ["perplexity", "bits_per_char"], "num_samples": 8})
+    assert "use perplexity" in str(info.value) and "{type: byte}" in str(info.value)
+
+
 class FakePixelCNN:
     """Stands in for a generated PixelCNN of `levels` levels (2: Bernoulli pixels): its
     `to_levels` as the template writes it, and a uniform NLL per pixel."""

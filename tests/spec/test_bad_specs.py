@@ -964,6 +964,16 @@ CASES = [
         ("mixed precision is not available for the autoregressive family",),
         lower=True,
     ),
+    Case(
+        "ar-bits-per-char-of-word-tokens",
+        edit("{type: char}", "{type: word, vocab_size: 50}", LM).replace(
+            "[perplexity, validity]", "[perplexity, bits_per_char]"
+        ),
+        "evaluation.metrics[1]",
+        "^bits_per_char]",
+        ("'bits_per_char' needs the model's probability of every held-out character", "<unk>"),
+        ("use perplexity", "{type: char}", "{type: byte}"),
+    ),
     # -- likelihoods that must hold each of the data's levels ------------------------------
     Case(
         "ar-pixelcnn-bins-do-not-fit-the-levels",
@@ -1794,3 +1804,38 @@ def test_one_dimensional_npy_is_data_of_one_feature(tmp_path: Path) -> None:
     text = vector_data(f"    type: npy\n    path: {tmp_path / 'flat.npy'}\n")
     plan = lower(load_spec_text(text, FILE))
     assert plan.data_shape == (1,) and plan.data_kind == "vector"
+
+
+def test_text_metrics_by_default_leave_bits_per_char_out_for_word_tokens() -> None:
+    defaults = LM.replace("evaluation:\n  metrics: [perplexity, validity]\n", "")
+    words = edit("{type: char}", "{type: word, vocab_size: 50}", defaults)
+    chars_plan = lower(load_spec_text(defaults, FILE))
+    assert chars_plan.evaluation["metrics"] == ["perplexity", "bits_per_char", "validity"]
+    assert lower(load_spec_text(words, FILE)).evaluation["metrics"] == ["perplexity", "validity"]
+
+
+@pytest.mark.parametrize("metrics", ["[perplexity, bits_per_char]", None])
+def test_bits_per_char_is_refused_when_held_out_characters_are_unknown(
+    tmp_path: Path, metrics: str | None
+) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("abcd efgh\n" * 60 + "naïve café\n" * 6, encoding="utf-8")
+    text = edit(
+        "    type: builtin\n    name: arithmetic\n", f"    type: text\n    path: {corpus}\n", LM
+    )
+    text = (
+        text.replace("[perplexity, validity]", metrics)
+        if metrics
+        else text.replace("evaluation:\n  metrics: [perplexity, validity]\n", "")
+    )
+    with pytest.raises(SpecError) as info:
+        lower(load_spec_text(text, FILE))
+    [problem] = info.value.problems
+    assert problem.path == ("evaluation.metrics[1]" if metrics else "data.source"), str(problem)
+    assert "character(s) the training text never shows" in problem.message
+    assert "'ï'" in problem.message and "<unk>" in problem.message
+    assert problem.hint is not None and "{type: byte}" in problem.hint
+    # A byte tokenizer reads them, and without bits_per_char nothing is refused.
+    lower(load_spec_text(edit("{type: char}", "{type: byte}", text), FILE))
+    if metrics:
+        lower(load_spec_text(text.replace(metrics, "[perplexity]"), FILE))

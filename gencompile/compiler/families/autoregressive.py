@@ -205,7 +205,39 @@ def _text_tokenizer(low: Lowering, context_length: int) -> Tokenizer | None:
                 f"context_length + 1 = {context_length + 1}",
                 "use more text or a shorter model.context_length",
             )
+    _check_unknown_characters(low, tokenizer, held_out)
     return tokenizer
+
+
+def _check_unknown_characters(low: Lowering, tokenizer: Tokenizer, held_out: str) -> None:
+    """bits_per_char scores every held-out character; a char tokenizer reads the ones its
+    training text never shows as <unk>, one token for any of them, so refuse it there."""
+    if tokenizer.type != "char":
+        return
+    unknown = sorted(set(held_out) - set(tokenizer.tokens[1:]))
+    listed = low.spec.evaluation.metrics
+    metrics = low.default_metrics() if listed is None else listed
+    if not unknown or "bits_per_char" not in metrics:
+        return
+    shown = ", ".join(repr(c) for c in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+    problem = (
+        f"the held-out text has {len(unknown)} character(s) the training text never shows "
+        f"({shown}), which the char tokenizer reads as <unk>, so bits per character would not "
+        "score them"
+    )
+    hint = "use tokenizer: {type: byte}, which reads every character"
+    if listed is None:
+        low.report(
+            ("data", "source"),
+            f"{problem} (bits_per_char is a default metric for text)",
+            f"{hint}, or list evaluation.metrics without bits_per_char, e.g. [perplexity]",
+        )
+        return
+    low.report(
+        ("evaluation", "metrics", listed.index("bits_per_char")),
+        f"metric 'bits_per_char': {problem}",
+        f"{hint}, or remove 'bits_per_char'",
+    )
 
 
 def _char() -> Any:
