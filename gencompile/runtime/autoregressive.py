@@ -144,13 +144,22 @@ def bleu(model: keras.Model, data: Any, pairs: int) -> float:
     return float(sacrebleu.corpus_bleu(hypotheses, [references]).score)
 
 
-def validity(model: keras.Model, sequences: int) -> float:
-    """Fraction of the complete lines of sampled text that are correct sums `a+b=c`."""
+def validity(model: keras.Model, sequences: int, words: bool = False) -> float:
+    """Fraction of the complete lines of sampled text that are correct sums `a+b=c` (with
+    `words`, as word tokens decode them: `a + b = c`). Without a complete line there is
+    no fraction: a RunError says what to change."""
     prompt = model.default_prompt()
     continuations = model.sample_text(sequences, include_prompt=False)
     lines = [line for text in continuations for line in complete_lines(prompt, text)]
-    correct, total = arithmetic_validity(lines)
-    return correct / total if total else 0.0
+    correct, total = arithmetic_validity(lines, words)
+    if total == 0:
+        raise RunError(
+            f"validity: none of the {len(continuations)} sampled continuations holds a "
+            "complete line (from a line break to the next), so there is no fraction of "
+            "correct sums; use a longer model.sampling.length, or train longer if the model "
+            "writes no line breaks"
+        )
+    return correct / total
 
 
 def merged_levels(model: keras.Model, x: Any) -> tuple[int, float, float] | None:
@@ -258,5 +267,6 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
         metrics.add("bleu", bleu(model, data, pairs), held_out(data.x_val, prompts=pairs))
     if "validity" in wanted:
         count = min(VALIDITY_SEQUENCES, int(config["num_samples"]))
-        metrics.add("validity", validity(model, count), {"sequences": count})
+        words = data.text.tokenizer.type == "word"
+        metrics.add("validity", validity(model, count, words), {"sequences": count})
     return metrics

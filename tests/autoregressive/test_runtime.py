@@ -120,6 +120,31 @@ def test_validity_counts_correct_complete_lines() -> None:
     assert ar.validity(model, 2) == pytest.approx(4 / 6)
 
 
+def test_validity_of_a_word_model_that_writes_the_data_is_one() -> None:
+    from gencompile.text import arithmetic_text
+
+    text = arithmetic_text(200, 99, 0)
+    tokenizer = fit_tokenizer({"type": "word", "vocab_size": 500}, text)
+    lines = tokenizer.decode(tokenizer.encode(text)).split("\n")  # "85 + 63 = 148", ...
+    texts = ["\n".join(lines[:20]) + "\n", "\n".join(lines[20:40]) + "\n"]
+    model = FakeLanguageModel(tokenizer, texts=texts)
+    model.variables = []
+    data = SimpleNamespace(
+        kind="text", x_val=np.zeros((0, 9)), text=SimpleNamespace(tokenizer=tokenizer)
+    )
+    metrics = ar.evaluate(model, data, {"metrics": ["validity"], "num_samples": 2})
+    assert metrics["validity"] == 1.0
+
+
+def test_validity_without_a_complete_line_is_refused() -> None:
+    from gencompile.errors import RunError
+
+    model = FakeLanguageModel(None, texts=["12+34=4", "7+7=1"])  # sampling.length too short
+    with pytest.raises(RunError, match="none of the 2 sampled continuations") as info:
+        ar.validity(model, 2)
+    assert "longer model.sampling.length" in str(info.value)
+
+
 @pytest.mark.parametrize(
     "tokenizer, text, words",
     [
