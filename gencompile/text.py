@@ -29,6 +29,8 @@ if TYPE_CHECKING:  # imported where tokens are counted: lowering a spec needs no
 UNKNOWN = "<unk>"
 WORD_PATTERN = re.compile(r"\w+|[^\w\s]|\n")
 ARITHMETIC_LINE = re.compile(r"(\d+)\+(\d+)=(\d+)")
+# The same line as word tokens decode it: a space between tokens (`12 + 7 = 19`).
+ARITHMETIC_WORDS = re.compile(r"(\d+) \+ (\d+) = (\d+)")
 TEXT_BUILTINS = ("arithmetic",)
 
 
@@ -49,11 +51,16 @@ def arithmetic_text(n_samples: int, max_operand: int, seed: int) -> str:
     return "\n".join(arithmetic_lines(n_samples, max_operand, seed)) + "\n"
 
 
-def arithmetic_validity(lines: list[str]) -> tuple[int, int]:
-    """(correct sums, lines checked): a line is correct if it reads `a+b=c` with a + b = c."""
+def arithmetic_validity(lines: list[str], words: bool = False) -> tuple[int, int]:
+    """(correct sums, lines checked): a line is correct if it reads `a+b=c` with a + b = c.
+
+    `words`: the lines are decoded word tokens, which `Tokenizer.decode` joins with spaces;
+    a correct line is then `a + b = c`, the decoded tokens of `a+b=c` (and `12 7` is two
+    number tokens, not the number 127)."""
+    pattern = ARITHMETIC_WORDS if words else ARITHMETIC_LINE
     correct = 0
     for line in lines:
-        match = ARITHMETIC_LINE.fullmatch(line)
+        match = pattern.fullmatch(line)
         if match and int(match[1]) + int(match[2]) == int(match[3]):
             correct += 1
     return correct, len(lines)

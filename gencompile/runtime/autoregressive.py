@@ -10,7 +10,8 @@
   `bits_per_char`, `bleu` (sacrebleu, model continuations of held-out prompts against the
   held-out text that follows them) and `validity` (the built-in arithmetic language:
   fraction of sampled lines that are correct sums). Images: `nll` (nats per image) and
-  `bits_per_dim`.
+  `bits_per_dim`, refused when distinct held-out pixel values share one of the model's
+  levels (`merged_levels`: the NLL would be that of a coarsened image).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.errors import RunError
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
@@ -35,6 +37,8 @@ NEG_INF = float("-inf")
 BLEU_PAIRS = 64  # held-out prompts continued for BLEU (at most)
 VALIDITY_SEQUENCES = 128  # sampled sequences whose lines are checked (at most)
 EVAL_BATCH = 256
+# Pixel values within this of each other are one value of the data (float32 rounding).
+LEVEL_TOLERANCE = 1e-6
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
@@ -140,13 +144,50 @@ def bleu(model: keras.Model, data: Any, pairs: int) -> float:
     return float(sacrebleu.corpus_bleu(hypotheses, [references]).score)
 
 
-def validity(model: keras.Model, sequences: int) -> float:
-    """Fraction of the complete lines of sampled text that are correct sums `a+b=c`."""
+def validity(model: keras.Model, sequences: int, words: bool = False) -> float:
+    """Fraction of the complete lines of sampled text that are correct sums `a+b=c` (with
+    `words`, as word tokens decode them: `a + b = c`). Without a complete line there is
+    no fraction: a RunError says what to change."""
     prompt = model.default_prompt()
     continuations = model.sample_text(sequences, include_prompt=False)
     lines = [line for text in continuations for line in complete_lines(prompt, text)]
-    correct, total = arithmetic_validity(lines)
-    return correct / total if total else 0.0
+    correct, total = arithmetic_validity(lines, words)
+    if total == 0:
+        raise RunError(
+            f"validity: none of the {len(continuations)} sampled continuations holds a "
+            "complete line (from a line break to the next), so there is no fraction of "
+            "correct sums; use a longer model.sampling.length, or train longer if the model "
+            "writes no line breaks"
+        )
+    return correct / total
+
+
+def merged_levels(model: keras.Model, x: Any) -> tuple[int, float, float] | None:
+    """(level, lowest value, highest value) of a level of the model's pixels (categorical
+    bins, or Bernoulli off/on) that distinct values of split `x` share; None when each level
+    holds one value of the data, so that the pixels' NLL is the data's own."""
+    low: np.ndarray = np.zeros(0)
+    high: np.ndarray = np.zeros(0)
+    for xb in _batches(x):
+        values = tf.reshape(tf.cast(xb, tf.float32), [-1])
+        index = tf.reshape(model.to_levels(tf.cast(xb, tf.float32))[0], [-1])
+        count = int(tf.reduce_max(index)) + 1
+        lo = tf.math.unsorted_segment_min(values, index, count).numpy()  # +inf if empty
+        hi = tf.math.unsorted_segment_max(values, index, count).numpy()  # -inf if empty
+        size = max(len(low), count)
+        low = np.minimum(
+            np.pad(low, (0, size - len(low)), constant_values=np.inf),
+            np.pad(lo, (0, size - count), constant_values=np.inf),
+        )
+        high = np.maximum(
+            np.pad(high, (0, size - len(high)), constant_values=-np.inf),
+            np.pad(hi, (0, size - count), constant_values=-np.inf),
+        )
+    spread = np.where(np.isfinite(low), high - low, 0.0)
+    level = int(np.argmax(spread)) if spread.size else 0
+    if spread.size == 0 or spread[level] <= LEVEL_TOLERANCE:
+        return None
+    return level, float(low[level]), float(high[level])
 
 
 def image_nll_batches(model: keras.Model, x: Any) -> Iterator[np.ndarray]:
@@ -158,6 +199,40 @@ def image_nll_batches(model: keras.Model, x: Any) -> Iterator[np.ndarray]:
         yield per_image(xb).numpy().astype(np.float64)
 
 
+def _check_characters_scored(tokenizer: Tokenizer, held_out: np.ndarray) -> None:
+    """Refuse bits per character unless the tokens predict every held-out character: not
+    word tokens (no whitespace token; an unknown word is one <unk>), not char tokens of
+    characters the training text never showed (each one <unk>)."""
+    advice = "use perplexity, or a byte tokenizer (model.tokenizer: {type: byte})"
+    if tokenizer.type == "word":
+        raise RunError(
+            "bits_per_char: word tokens predict no whitespace and spell an unknown word as one "
+            f"<unk>, so they do not score every character; {advice}"
+        )
+    unknown = int(np.count_nonzero(held_out == tokenizer.unknown_id))
+    if tokenizer.unknown_id is not None and unknown:
+        raise RunError(
+            f"bits_per_char: {unknown} held-out character(s) are not in the vocabulary of the "
+            f"training text and read as <unk>, so they would not be scored as characters; "
+            f"{advice}"
+        )
+
+
+def _check_levels(model: keras.Model, x: Any) -> None:
+    """Refuse an image NLL that would be the NLL of a coarsened image (see `merged_levels`)."""
+    merged = merged_levels(model, x)
+    if merged is not None:
+        level, low, high = merged
+        raise RunError(
+            f"nll and bits_per_dim: the held-out pixel values {low:.6g} and {high:.6g} are "
+            f"both read as level {level} of the model's pixels, so the NLL would be that of "
+            "a coarsened image, not the data's; use model.network.likelihood: "
+            "{type: categorical, bins: N} with one bin for each value of the data (bins - 1 "
+            "a multiple of the data's levels - 1; bernoulli: binary data only), or remove "
+            "nll and bits_per_dim from evaluation.metrics"
+        )
+
+
 @evaluation
 def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     """The configured metrics on the held-out split (and on samples, for validity)."""
@@ -165,6 +240,7 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     metrics = Metrics()
     if data.kind != "text":
         if len(data.x_val) and ({"nll", "bits_per_dim"} & set(wanted)):
+            _check_levels(model, data.x_val)
             nll = mean_of(image_nll_batches(model, data.x_val))
             dims = int(np.prod(data.element_shape))
             how = held_out(data.x_val, exact=True)
@@ -174,6 +250,9 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
                 metrics.add("bits_per_dim", nll / (dims * math.log(2)), how)
         return metrics.merge(sample_quality(model, data, config))
     if len(data.x_val) and ({"perplexity", "bits_per_char"} & set(wanted)):
+        held_out_ids = data.text.tokenizer.encode(data.text.held_out)
+        if "bits_per_char" in wanted:
+            _check_characters_scored(data.text.tokenizer, held_out_ids)
         total, tokens = text_nll(model, data.x_val)
         how = held_out(data.x_val, tokens=tokens)
         if "perplexity" in wanted:
@@ -181,13 +260,13 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
         if "bits_per_char" in wanted:
             # Characters spelled by the predicted tokens: the held-out text's characters in
             # proportion to the tokens scored (exact for char tokens).
-            held_out_tokens = len(data.text.tokenizer.encode(data.text.held_out))
-            characters = len(data.text.held_out) * tokens / held_out_tokens
+            characters = len(data.text.held_out) * tokens / len(held_out_ids)
             metrics.add("bits_per_char", total / (characters * math.log(2)), how)
     if "bleu" in wanted and len(data.x_val):
         pairs = min(BLEU_PAIRS, int(config["num_samples"]), len(data.x_val))
         metrics.add("bleu", bleu(model, data, pairs), held_out(data.x_val, prompts=pairs))
     if "validity" in wanted:
         count = min(VALIDITY_SEQUENCES, int(config["num_samples"]))
-        metrics.add("validity", validity(model, count), {"sequences": count})
+        words = data.text.tokenizer.type == "word"
+        metrics.add("validity", validity(model, count, words), {"sequences": count})
     return metrics

@@ -37,7 +37,7 @@ model:
   network: {network}
 training:
   epochs: 1
-"""
+{evaluation}"""
 
 NETWORKS = {
     "lstm": "{type: lstm, units: 16, embedding_dim: 8, layers: 2}",
@@ -68,7 +68,11 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., ModuleT
             name = f"ar-{kind.replace('_', '-')}-{int(teacher_forcing * 100)}"
             template = IMAGE_SPEC if kind.startswith("pixelcnn") else TEXT_SPEC
             text = template.format(
-                name=name, network=NETWORKS[kind], teacher_forcing=teacher_forcing
+                name=name,
+                network=NETWORKS[kind],
+                teacher_forcing=teacher_forcing,
+                # Bernoulli pixels on the digits' 17 levels have no exact NLL to report.
+                evaluation="evaluation: {metrics: []}\n" if kind.endswith("bernoulli") else "",
             )
             directory = Path(root / name)
             result = build(load_spec_text(text), directory)

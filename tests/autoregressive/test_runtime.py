@@ -120,6 +120,99 @@ def test_validity_counts_correct_complete_lines() -> None:
     assert ar.validity(model, 2) == pytest.approx(4 / 6)
 
 
+def test_validity_of_a_word_model_that_writes_the_data_is_one() -> None:
+    from gencompile.text import arithmetic_text
+
+    text = arithmetic_text(200, 99, 0)
+    tokenizer = fit_tokenizer({"type": "word", "vocab_size": 500}, text)
+    lines = tokenizer.decode(tokenizer.encode(text)).split("\n")  # "85 + 63 = 148", ...
+    texts = ["\n".join(lines[:20]) + "\n", "\n".join(lines[20:40]) + "\n"]
+    model = FakeLanguageModel(tokenizer, texts=texts)
+    model.variables = []
+    data = SimpleNamespace(
+        kind="text", x_val=np.zeros((0, 9)), text=SimpleNamespace(tokenizer=tokenizer)
+    )
+    metrics = ar.evaluate(model, data, {"metrics": ["validity"], "num_samples": 2})
+    assert metrics["validity"] == 1.0
+
+
+def test_validity_without_a_complete_line_is_refused() -> None:
+    from gencompile.errors import RunError
+
+    model = FakeLanguageModel(None, texts=["12+34=4", "7+7=1"])  # sampling.length too short
+    with pytest.raises(RunError, match="none of the 2 sampled continuations") as info:
+        ar.validity(model, 2)
+    assert "longer model.sampling.length" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "tokenizer, text, words",
+    [
+        ("char", "abcdefgh " * 40 + "abc xyz " * 20, "held-out character\\(s\\) are not in the"),
+        ("word", "the cat sat on the mat . " * 40, "word tokens predict no whitespace"),
+    ],
+)
+def test_bits_per_char_is_refused_unless_every_character_is_scored(tokenizer, text, words):
+    from gencompile.errors import RunError
+
+    train, held_out = split_text(text, 0.5)
+    fitted = fit_tokenizer({"type": tokenizer, "vocab_size": 100}, train)
+    data = SimpleNamespace(
+        kind="text",
+        x_val=windows(fitted.encode(held_out), 8),
+        text=SimpleNamespace(tokenizer=fitted, held_out=held_out),
+    )
+    model = SimpleNamespace(variables=[])  # refused before the model is asked anything
+    with pytest.raises(RunError, match=words) as info:
+        ar.evaluate(model, data, {"metrics": ["perplexity", "bits_per_char"], "num_samples": 8})
+    assert "use perplexity" in str(info.value) and "{type: byte}" in str(info.value)
+
+
+class FakePixelCNN:
+    """Stands in for a generated PixelCNN of `levels` levels (2: Bernoulli pixels): its
+    `to_levels` as the template writes it, and a uniform NLL per pixel."""
+
+    variables: list = []
+
+    def __init__(self, levels: int) -> None:
+        self.levels = levels
+
+    def to_levels(self, x):
+        levels = tf.clip_by_value(tf.round(x * (self.levels - 1)), 0.0, self.levels - 1.0)
+        return tf.cast(levels, tf.int32), levels / (self.levels - 1)
+
+    def image_nll(self, x, training=False):
+        pixels = float(np.prod(x.shape[1:]))
+        return tf.fill(tf.shape(x)[:1], pixels * float(np.log(self.levels)))
+
+
+def grey_images(levels: int, count: int = 300) -> SimpleNamespace:
+    """Held-out images of `levels` grey levels k / (levels - 1), as data scaled to [0, 1]."""
+    rng = np.random.default_rng(0)
+    x = (rng.integers(0, levels, size=(count, 4, 4, 1)) / (levels - 1)).astype(np.float32)
+    return SimpleNamespace(kind="image", x_val=x, element_shape=(4, 4, 1), y_train=None)
+
+
+@pytest.mark.parametrize("data_levels, model_levels", [(17, 17), (17, 33), (2, 2), (5, 256)])
+def test_image_nll_of_pixels_that_each_hold_one_data_value(data_levels, model_levels) -> None:
+    config = {"metrics": ["nll", "bits_per_dim"], "num_samples": 8}
+    metrics = ar.evaluate(FakePixelCNN(model_levels), grey_images(data_levels), config)
+    assert metrics["bits_per_dim"] == pytest.approx(np.log2(model_levels))
+
+
+@pytest.mark.parametrize("model_levels", [5, 2])  # 5 bins; Bernoulli pixels (thresholded)
+def test_image_nll_is_refused_when_data_values_share_a_level(model_levels) -> None:
+    from gencompile.errors import RunError
+
+    config = {"metrics": ["nll", "bits_per_dim"], "num_samples": 8}
+    with pytest.raises(RunError, match="coarsened image") as info:
+        ar.evaluate(FakePixelCNN(model_levels), grey_images(17), config)
+    assert "bins: N" in str(info.value) and "remove" in str(info.value)
+    level, low, high = ar.merged_levels(FakePixelCNN(model_levels), grey_images(17).x_val)
+    assert low < high and round(low * 16) != round(high * 16)  # two of the data's levels
+    assert round(low * (model_levels - 1)) == round(high * (model_levels - 1)) == level
+
+
 @pytest.mark.parametrize("mask_type, centre", [("A", 0.0), ("B", 1.0)])
 def test_causal_mask_hides_the_future_in_raster_order(mask_type: str, centre: float) -> None:
     mask = causal_mask(5, 2, 3, mask_type)[:, :, 0, 0]

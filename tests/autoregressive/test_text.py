@@ -102,6 +102,27 @@ def test_arithmetic_validity_checks_each_line(line: str, valid: bool) -> None:
     assert arithmetic_validity([line]) == (int(valid), 1)
 
 
+@pytest.mark.parametrize(
+    "line, valid",
+    [
+        ("85 + 63 = 148", True),  # word tokens as decoded: a space between tokens
+        ("85 + 63 = 147", False),
+        ("8 5 + 63 = 148", False),  # two number tokens are not the number 85
+        ("85+63=148", False),  # not a decoding of word tokens
+        ("<unk> + 63 = 148", False),
+    ],
+)
+def test_arithmetic_validity_of_decoded_word_tokens(line: str, valid: bool) -> None:
+    assert arithmetic_validity([line], words=True) == (int(valid), 1)
+
+
+def test_word_tokens_of_correct_sums_decode_to_valid_lines() -> None:
+    text = arithmetic_text(200, 99, 0)
+    tokenizer = fit_tokenizer({"type": "word", "vocab_size": 500}, text)
+    lines = tokenizer.decode(tokenizer.encode(text)).split("\n")[:-1]
+    assert arithmetic_validity(lines, words=True) == (200, 200)
+
+
 def test_text_file_source_is_read_as_utf8(tmp_path) -> None:
     path = tmp_path / "corpus.txt"
     path.write_text("naïve ☃\n", encoding="utf-8")

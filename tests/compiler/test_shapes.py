@@ -462,11 +462,11 @@ def test_image_decoder_with_learned_gaussian_gets_two_channels_and_a_reshape():
 
 
 def test_categorical_likelihood_head_has_one_logit_per_bin():
-    plan = plan_of(likelihood="{type: categorical, bins: 16}")
+    plan = plan_of(likelihood="{type: categorical, bins: 17}")
     decoder = plan.networks[1]
     assert table(decoder)[-2:] == [
-        ("likelihood_params", "layers.Dense", (64 * 16,), 32 * 64 * 16 + 64 * 16),
-        ("to_data_shape", "layers.Reshape", (8, 8, 1, 16), 0),
+        ("likelihood_params", "layers.Dense", (64 * 17,), 32 * 64 * 17 + 64 * 17),
+        ("to_data_shape", "layers.Reshape", (8, 8, 1, 17), 0),
     ]
 
 

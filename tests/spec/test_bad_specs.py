@@ -122,6 +122,23 @@ evaluation:
   metrics: [nll, bits_per_dim]
 """
 TEXT_FILE = "    type: text\n    path: corpus.txt\n"
+VQ_DIGITS = """\
+spec_version: 1
+name: vq-digits
+data:
+  source: {type: builtin, name: digits}
+  preprocessing: {scale: [0.0, 1.0]}
+model:
+  family: vq_vae
+  encoder:
+    layers:
+      - {type: conv2d, filters: 8, kernel_size: 3, strides: 2, activation: relu}
+  quantizer: {type: vq, codebook_size: 8, embedding_dim: 4}
+  decoder:
+    layers:
+      - {type: conv2d_transpose, filters: 8, kernel_size: 3, strides: 2, activation: relu}
+  likelihood: {type: bernoulli}
+"""
 
 
 GAN_BASE = """\
@@ -948,6 +965,76 @@ CASES = [
         lower=True,
     ),
     Case(
+        "ar-bits-per-char-of-word-tokens",
+        edit("{type: char}", "{type: word, vocab_size: 50}", LM).replace(
+            "[perplexity, validity]", "[perplexity, bits_per_char]"
+        ),
+        "evaluation.metrics[1]",
+        "^bits_per_char]",
+        ("'bits_per_char' needs the model's probability of every held-out character", "<unk>"),
+        ("use perplexity", "{type: char}", "{type: byte}"),
+    ),
+    # -- likelihoods that must hold each of the data's levels ------------------------------
+    Case(
+        "ar-pixelcnn-bins-do-not-fit-the-levels",
+        edit("bins: 17", "bins: 5", PIXELS),
+        "model.network.likelihood.bins",
+        "bins: ^5}",
+        ("the data has 17 levels (0..16), which 5 bins cannot hold exactly",),
+        ("use bins: 17",),
+        lower=True,
+    ),
+    Case(
+        "ar-bernoulli-pixelcnn-nll-of-grey-levels",
+        edit("{type: categorical, bins: 17}", "{type: bernoulli}", PIXELS),
+        "evaluation.metrics[0]",
+        "[^nll,",
+        ("metric 'nll' would score the images thresholded at 0.5", "has 17 levels"),
+        ("likelihood: {type: categorical, bins: 17}", "remove 'nll'"),
+        count=2,  # and bits_per_dim
+        lower=True,
+    ),
+    Case(
+        "ar-bernoulli-pixelcnn-default-metrics-of-grey-levels",
+        edit(
+            "{type: categorical, bins: 17}",
+            "{type: bernoulli}",
+            PIXELS.replace("evaluation:\n  metrics: [nll, bits_per_dim]\n", ""),
+        ),
+        "model.network.likelihood",
+        "likelihood: ^{type: bernoulli}",
+        ("the default metrics nll and bits_per_dim would score the images thresholded",),
+        ("bins: 17", "list evaluation.metrics without them"),
+        lower=True,
+    ),
+    Case(
+        "ar-pixelcnn-bins-on-shapes2d",
+        edit("name: digits}", "name: shapes2d}", PIXELS).replace("bins: 17", "bins: 256"),
+        "model.network.likelihood.bins",
+        "bins: ^256}",
+        ("the data has 5 levels (0..4), which 256 bins cannot hold exactly",),
+        ("use bins: 5",),
+        lower=True,
+    ),
+    Case(
+        "vae-categorical-bins-do-not-fit-the-levels",
+        edit("    type: bernoulli\n", "    type: categorical\n    bins: 5\n"),
+        "model.likelihood.bins",
+        "bins: ^5",
+        ("the data has 17 levels (0..16), which 5 bins cannot hold exactly",),
+        ("use bins: 17",),
+        lower=True,
+    ),
+    Case(
+        "vq-vae-categorical-bins-do-not-fit-the-levels",
+        VQ_DIGITS.replace("{type: bernoulli}", "{type: categorical, bins: 5}"),
+        "model.likelihood.bins",
+        "bins: ^5}",
+        ("the data has 17 levels (0..16), which 5 bins cannot hold exactly",),
+        ("use bins: 17",),
+        lower=True,
+    ),
+    Case(
         "csv-file-not-found",
         vector_data("    type: csv\n    path: no/such/table.csv\n"),
         "data.source.path",
@@ -1529,6 +1616,24 @@ def test_base_is_valid_and_lowers() -> None:
     lower(load_spec_text(MOONS, FILE))
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        PIXELS,
+        edit("bins: 17", "bins: 33", PIXELS),  # two bins per level: each level on a bin
+        edit("{type: categorical, bins: 17}", "{type: bernoulli}", PIXELS).replace(
+            "[nll, bits_per_dim]", "[fd_digits]"
+        ),
+        edit("    type: bernoulli\n", "    type: categorical\n    bins: 17\n"),
+        VQ_DIGITS.replace("{type: bernoulli}", "{type: categorical, bins: 17}"),
+        edit("bins: 17", "bins: 5", FLOW_DIGITS).replace("name: digits}", "name: shapes2d}"),
+    ],
+    ids=["pixelcnn-17", "pixelcnn-33", "bernoulli-no-nll", "vae-17", "vq-vae-17", "flow-shapes2d"],
+)
+def test_likelihoods_that_hold_each_data_level_lower(text: str) -> None:
+    lower(load_spec_text(text, FILE))
+
+
 def test_problem_prints_as_file_line_column_path_message() -> None:
     text = encoder("{type: dense, units: 64}", "{type: dense, units: -3}")
     with pytest.raises(SpecError) as info:
@@ -1699,3 +1804,38 @@ def test_one_dimensional_npy_is_data_of_one_feature(tmp_path: Path) -> None:
     text = vector_data(f"    type: npy\n    path: {tmp_path / 'flat.npy'}\n")
     plan = lower(load_spec_text(text, FILE))
     assert plan.data_shape == (1,) and plan.data_kind == "vector"
+
+
+def test_text_metrics_by_default_leave_bits_per_char_out_for_word_tokens() -> None:
+    defaults = LM.replace("evaluation:\n  metrics: [perplexity, validity]\n", "")
+    words = edit("{type: char}", "{type: word, vocab_size: 50}", defaults)
+    chars_plan = lower(load_spec_text(defaults, FILE))
+    assert chars_plan.evaluation["metrics"] == ["perplexity", "bits_per_char", "validity"]
+    assert lower(load_spec_text(words, FILE)).evaluation["metrics"] == ["perplexity", "validity"]
+
+
+@pytest.mark.parametrize("metrics", ["[perplexity, bits_per_char]", None])
+def test_bits_per_char_is_refused_when_held_out_characters_are_unknown(
+    tmp_path: Path, metrics: str | None
+) -> None:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("abcd efgh\n" * 60 + "naïve café\n" * 6, encoding="utf-8")
+    text = edit(
+        "    type: builtin\n    name: arithmetic\n", f"    type: text\n    path: {corpus}\n", LM
+    )
+    text = (
+        text.replace("[perplexity, validity]", metrics)
+        if metrics
+        else text.replace("evaluation:\n  metrics: [perplexity, validity]\n", "")
+    )
+    with pytest.raises(SpecError) as info:
+        lower(load_spec_text(text, FILE))
+    [problem] = info.value.problems
+    assert problem.path == ("evaluation.metrics[1]" if metrics else "data.source"), str(problem)
+    assert "character(s) the training text never shows" in problem.message
+    assert "'ï'" in problem.message and "<unk>" in problem.message
+    assert problem.hint is not None and "{type: byte}" in problem.hint
+    # A byte tokenizer reads them, and without bits_per_char nothing is refused.
+    lower(load_spec_text(edit("{type: char}", "{type: byte}", text), FILE))
+    if metrics:
+        lower(load_spec_text(text.replace(metrics, "[perplexity]"), FILE))

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
+from gencompile.compiler.data_levels import check_bins, data_levels
 from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import Capabilities, Family, Refusal
 from gencompile.compiler.lowering import Lowering
@@ -204,7 +205,39 @@ def _text_tokenizer(low: Lowering, context_length: int) -> Tokenizer | None:
                 f"context_length + 1 = {context_length + 1}",
                 "use more text or a shorter model.context_length",
             )
+    _check_unknown_characters(low, tokenizer, held_out)
     return tokenizer
+
+
+def _check_unknown_characters(low: Lowering, tokenizer: Tokenizer, held_out: str) -> None:
+    """bits_per_char scores every held-out character; a char tokenizer reads the ones its
+    training text never shows as <unk>, one token for any of them, so refuse it there."""
+    if tokenizer.type != "char":
+        return
+    unknown = sorted(set(held_out) - set(tokenizer.tokens[1:]))
+    listed = low.spec.evaluation.metrics
+    metrics = low.default_metrics() if listed is None else listed
+    if not unknown or "bits_per_char" not in metrics:
+        return
+    shown = ", ".join(repr(c) for c in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+    problem = (
+        f"the held-out text has {len(unknown)} character(s) the training text never shows "
+        f"({shown}), which the char tokenizer reads as <unk>, so bits per character would not "
+        "score them"
+    )
+    hint = "use tokenizer: {type: byte}, which reads every character"
+    if listed is None:
+        low.report(
+            ("data", "source"),
+            f"{problem} (bits_per_char is a default metric for text)",
+            f"{hint}, or list evaluation.metrics without bits_per_char, e.g. [perplexity]",
+        )
+        return
+    low.report(
+        ("evaluation", "metrics", listed.index("bits_per_char")),
+        f"metric 'bits_per_char': {problem}",
+        f"{hint}, or remove 'bits_per_char'",
+    )
 
 
 def _char() -> Any:
@@ -245,7 +278,48 @@ def check_autoregressive(low: Lowering, data: DataShape) -> TextFacts | None:
             f"{fmt(data.shape)}",
             "use grayscale images (images: {color: grayscale})",
         )
+    _check_pixel_levels(low)
     return None
+
+
+EXACT_IMAGE_METRICS = ("nll", "bits_per_dim")
+
+
+def _check_pixel_levels(low: Lowering) -> None:
+    """A PixelCNN's NLL is the data's only if each pixel value is a category of its own:
+    categorical bins that hold the data's levels; Bernoulli pixels on binary data only
+    (on other data it is the NLL of the image thresholded at 0.5)."""
+    spec_net = low.family_model(AutoregressiveModel).network
+    if not isinstance(spec_net, PixelCNNNetwork):  # text networks on images: reported
+        return
+    likelihood = ("model", "network", "likelihood")
+    if isinstance(spec_net.likelihood, CategoricalPixels):
+        check_bins(low, (*likelihood, "bins"), spec_net.likelihood.bins)
+        return
+    levels = data_levels(low.spec.data.source)
+    if levels is None or levels <= 2:
+        return
+    problem = (
+        "would score the images thresholded at 0.5 (bernoulli pixels), not the data, which "
+        f"has {levels} levels"
+    )
+    hint = f"use likelihood: {{type: categorical, bins: {levels}}} for the data's exact NLL"
+    listed = low.spec.evaluation.metrics
+    if listed is None:
+        if set(EXACT_IMAGE_METRICS) & set(low.default_metrics()):
+            low.report(
+                likelihood,
+                f"the default metrics nll and bits_per_dim {problem}",
+                f"{hint}, or list evaluation.metrics without them",
+            )
+        return
+    for i, name in enumerate(listed):
+        if name in EXACT_IMAGE_METRICS:
+            low.report(
+                ("evaluation", "metrics", i),
+                f"metric '{name}' {problem}",
+                f"{hint}, or remove '{name}'",
+            )
 
 
 def autoregressive_networks(low: Lowering, data: DataShape, text: TextFacts | None) -> NetworkPlan:

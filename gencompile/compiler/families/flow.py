@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from gencompile.compiler.data_levels import check_bins, data_levels
 from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import Capabilities, Family, Refusal
 from gencompile.compiler.lowering import Lowering
@@ -30,11 +31,6 @@ from gencompile.compiler.plan import LayerPlan, NetworkPlan, PathKey, ProjectPla
 from gencompile.compiler.shapes import ShapeError, features, fmt, known, size
 from gencompile.spec.families.flow import FlowModel
 from gencompile.spec.networks import Conv2D, Dense, Network, Reshape
-
-# Builtin data sets whose values are discrete, with their number of levels.
-DISCRETE_BUILTINS = {"digits": 17}
-# Sources of 8-bit images.
-EIGHT_BIT = 256
 
 KIND_WORDS = {
     "affine_coupling": ("affine coupling", "affine couplings"),
@@ -452,21 +448,14 @@ def _check_dequantization(low: Lowering) -> None:
     if dequantization is None:
         return
     source = spec.data.source
-    levels: int | None = None
-    if source.type == "builtin":
-        if source.name not in DISCRETE_BUILTINS:
-            low.report(
-                ("model", "dequantization"),
-                f"dequantization turns discrete data into a density, but the builtin data "
-                f"set '{source.name}' is continuous",
-                "remove model.dequantization",
-            )
-            return
-        levels = DISCRETE_BUILTINS[source.name]
-    elif source.type in ("keras", "images") or (
-        source.type == "tfrecord" and source.features.x.type == "image"
-    ):
-        levels = EIGHT_BIT
+    if source.type == "builtin" and data_levels(source) is None:
+        low.report(
+            ("model", "dequantization"),
+            f"dequantization turns discrete data into a density, but the builtin data "
+            f"set '{source.name}' is continuous",
+            "remove model.dequantization",
+        )
+        return
     if spec.data.preprocessing.scale != (0.0, 1.0):
         low.report(
             ("model", "dequantization"),
@@ -474,13 +463,7 @@ def _check_dequantization(low: Lowering) -> None:
             "is not scaled to [0, 1]",
             "set data.preprocessing: {scale: [0, 1]}",
         )
-    if levels is not None and (dequantization.bins - 1) % (levels - 1):
-        low.report(
-            ("model", "dequantization", "bins"),
-            f"the data has {levels} levels (0..{levels - 1}), which {dequantization.bins} "
-            "bins cannot hold exactly",
-            f"use bins: {levels}",
-        )
+    check_bins(low, ("model", "dequantization", "bins"), dequantization.bins)
 
 
 def check_flow(low: Lowering, data: DataShape) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gencompile.compiler.applications import data_scale
+from gencompile.compiler.data_levels import check_bins
 from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import LATENT_PICTURES, Capabilities, Family
 from gencompile.compiler.lowering import Lowering
@@ -158,8 +159,11 @@ def _last_layer_path(network: Network) -> tuple[str | int, ...]:
 
 def check_vae(low: Lowering, data: DataShape) -> None:
     """Free bits need the analytic per-dimension KL of a normal prior; the VampPrior and
-    the IWAE objective have their own requirements."""
+    the IWAE objective have their own requirements; a categorical likelihood's bins hold
+    each of the data's levels."""
     model = low.family_model(VAEModel)
+    if isinstance(model.likelihood, CategoricalLikelihood):
+        check_bins(low, ("model", "likelihood", "bins"), model.likelihood.bins)
     if model.losses.kl.free_bits > 0 and model.prior.type != "normal":
         low.report(
             ("model", "losses", "kl", "free_bits"),

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gencompile.compiler.applications import data_scale
+from gencompile.compiler.data_levels import check_bins
 from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.families.vae import num_params
 from gencompile.compiler.family import Capabilities, Family, Refusal
@@ -25,6 +26,7 @@ from gencompile.compiler.networks import NetworkBuilder
 from gencompile.compiler.pixelcnn_body import PixelCNNLayers, pixelcnn_body
 from gencompile.compiler.plan import ExtraPlan, NetworkPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import ShapeError, features, fmt, known
+from gencompile.spec.families.vae import CategoricalLikelihood
 from gencompile.spec.families.vq_vae import EMAQuantizer, VQVAEModel
 from gencompile.spec.networks import Conv2D, Network, Reshape
 
@@ -133,7 +135,11 @@ def _last_layer_path(network: Network, name: str) -> tuple[str | int, ...]:
 
 
 def check_vq_vae(low: Lowering, data: DataShape) -> None:
-    """Images only; progress pictures would sample from a prior not trained yet."""
+    """Images only; progress pictures would sample from a prior not trained yet; a
+    categorical likelihood's bins hold each of the data's levels."""
+    model = low.family_model(VQVAEModel)
+    if isinstance(model.likelihood, CategoricalLikelihood):
+        check_bins(low, ("model", "likelihood", "bins"), model.likelihood.bins)
     if data.kind != "image" or len(data.shape) != 3:
         low.report(
             ("model", "family"),

@@ -96,7 +96,9 @@ class CategoricalPixels(StrictModel):
 
     type: Literal["categorical"]
     bins: Annotated[int, Field(ge=2, le=256)] = Field(
-        256, description="Grey levels (17 for digits)."
+        256,
+        description="Grey levels: the data's own (17 for digits, 5 for shapes2d, 256 for 8-bit "
+        "images), or any bins with bins - 1 a multiple of levels - 1.",
     )
 
 
@@ -187,11 +189,14 @@ class AutoregressiveModel(StrictModel):
     IMAGE_METRICS: ClassVar[tuple[str, ...]] = ("nll", "bits_per_dim")
 
     def default_metrics(self, data: Any) -> list[str]:
-        """Perplexity and bits/char for text (+ validity for arithmetic); NLL for images."""
+        """Perplexity and bits/char for text (perplexity alone for word tokens, which do not
+        predict every character), + validity for arithmetic; NLL for images."""
         if not is_text_source(data.source):
             return list(self.IMAGE_METRICS)
+        words = self.tokenizer is not None and self.tokenizer.type == "word"
+        text = [m for m in self.metrics_default if not (words and m == "bits_per_char")]
         arithmetic = data.source.type == "builtin"
-        return [*self.metrics_default, *(["validity"] if arithmetic else [])]
+        return [*text, *(["validity"] if arithmetic else [])]
 
 
 # --------------------------------------------------------------------------- cross-field checks
@@ -286,6 +291,15 @@ def _metrics_for_data(spec: Any, text: bool, what: str) -> Found:
                 ("evaluation", "metrics", i),
                 f"metric '{name}' does not apply to {kind}",
                 f"for {kind} use {', '.join(right)}",
+            )
+        elif name == "bits_per_char" and model.tokenizer and model.tokenizer.type == "word":
+            yield (
+                ("evaluation", "metrics", i),
+                "metric 'bits_per_char' needs the model's probability of every held-out "
+                "character, but word tokens predict no whitespace and spell a word outside "
+                "the vocabulary as one <unk>",
+                "use perplexity (per word token), or tokenizer: {type: char} or {type: byte} "
+                "for bits per character",
             )
         elif name == "validity" and not arithmetic:
             yield (

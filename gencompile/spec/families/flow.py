@@ -201,7 +201,9 @@ class UniformDequantization(StrictModel):
 
     type: Literal["uniform"]
     bins: Annotated[int, Field(ge=2, le=65536)] = Field(
-        256, description="Number of discrete levels (256 for 8-bit images, 17 for digits)."
+        256,
+        description="Number of discrete levels (256 for 8-bit images, 17 for digits, 5 for "
+        "shapes2d).",
     )
 
 
