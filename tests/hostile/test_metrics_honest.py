@@ -228,3 +228,23 @@ def test_too_few_samples_stop_evaluation_instead_of_a_number(
     ).run_dir
     outcome = hostile("evaluate", run, "--metrics", "precision_recall", watch=run)
     outcome.assert_refused(1, "cannot compute precision_recall: need more than k = 3 rows")
+
+
+def test_a_non_finite_metric_stops_the_run_and_keeps_what_training_wrote(
+    hostile, tiny_vae_spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model whose held-out likelihood is NaN (training's loss stayed finite): one line
+    naming the metric and what to do, exit 1; the checkpoints and history.csv are kept,
+    and no metrics.json holds NaN."""
+    from gencompile.runtime import vae
+
+    monkeypatch.setattr(vae, "elbo", lambda *args, **kwargs: float("nan"))
+    outcome = hostile(
+        "train", tiny_vae_spec, "--runs-dir", "runs", "--set", "evaluation.metrics=[elbo]"
+    )
+    outcome.assert_refused(1, "error: elbo is nan:", "diverged", "history.csv", allowed=("runs/",))
+    (run,) = (tmp_path / "runs").glob("*/*")
+    assert json.loads((run / "status.json").read_text())["status"] == "failed"
+    assert (run / "history.csv").read_text().count("\n") == 2  # the header and epoch 1
+    assert list((run / "checkpoints").iterdir())
+    assert not (run / "metrics.json").exists()

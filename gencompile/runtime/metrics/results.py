@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
+
+from gencompile.errors import RunError
 
 
 class Metrics(dict[str, float]):
@@ -19,7 +22,16 @@ class Metrics(dict[str, float]):
         self.samples: Any = None
 
     def add(self, name: str, value: float, how: Mapping[str, Any]) -> None:
-        self[name] = float(value)
+        """Record `value` and what it was computed with; a NaN or infinite value is refused
+        (metrics.json holds numbers a strict JSON reader accepts, never NaN or Infinity)."""
+        value = float(value)
+        if not math.isfinite(value):
+            raise RunError(
+                f"{name} is {value}: the model's samples or likelihoods are not finite, so "
+                "the model diverged; look at the run's history.csv and train again with a "
+                "lower learning_rate or clipnorm"
+            )
+        self[name] = value
         self.computed_with[name] = dict(how)
 
     def merge(self, other: Mapping[str, float]) -> Metrics:

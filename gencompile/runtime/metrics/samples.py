@@ -183,6 +183,12 @@ def sample_quality(model: keras.Model, data: Any, config: dict[str, Any]) -> Met
         return metrics
     real = reference_data(data)
     fake = draw_samples(model, int(config["num_samples"]), data)
+    if not np.isfinite(fake).all():
+        raise RunError(
+            f"{', '.join(wanted)}: the model's samples hold NaN or infinite values, so the "
+            "model diverged; look at the run's history.csv and train again with a lower "
+            "learning_rate or clipnorm"
+        )
     metrics.samples = fake  # samples.png shows what was scored (`training.drawn_samples`)
     spaces = FeatureSpaces(real, fake, data, config)
     common = {
