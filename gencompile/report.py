@@ -226,10 +226,18 @@ _COUNTS = (
 )
 
 
+def caveats(how: dict[str, Any]) -> list[str]:
+    """What a metric's number is not, as its computed_with says (a bernoulli likelihood's
+    cross-entropy of non-binary data): shown beside the number in the report and under
+    `gencompile compare`'s table."""
+    return [how["caveat"]] if how.get("caveat") else []
+
+
 def computed_with_brief(how: dict[str, Any]) -> str:
     """One line of what a metric was computed with: "2000 samples vs 180 validation;
-    digits classifier v2 (34d6768e02e9)"; metrics.json's computed_with holds it all."""
-    parts = []
+    digits classifier v2 (34d6768e02e9)"; metrics.json's computed_with holds it all.
+    Caveats come first."""
+    parts = caveats(how)
     if "samples" in how:
         reference = how.get("reference")
         against = f" vs {reference['examples']} {reference['split']}" if reference else ""

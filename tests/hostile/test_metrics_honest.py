@@ -19,6 +19,7 @@ import pytest
 from gencompile.report import compare_runs, format_value
 
 ADVICE = "--inception-weights PATH"
+CROSS_ENTROPY = "Bernoulli cross-entropy on non-binary data, not a normalised likelihood"
 FID_SPEC = """\
 spec_version: 1
 name: tiny-vae-fid
@@ -126,6 +127,7 @@ def test_evaluating_the_spec_metrics_again_leaves_metrics_json_unchanged(
         "examples": 180,
         "importance_samples": 4,
         "importance_seed": 0,
+        "caveat": CROSS_ENTROPY,  # a bernoulli likelihood of the digits' grey levels
         "evaluation_seed": 3,
     }
     assert record["computed_with"]["elbo"]["posterior_samples"] == 1
@@ -248,3 +250,26 @@ def test_a_non_finite_metric_stops_the_run_and_keeps_what_training_wrote(
     assert (run / "history.csv").read_text().count("\n") == 2  # the header and epoch 1
     assert list((run / "checkpoints").iterdir())
     assert not (run / "metrics.json").exists()
+
+
+def test_a_bernoulli_of_grey_digits_is_shown_as_a_cross_entropy(
+    hostile, vae_copy: Path, tmp_path: Path
+) -> None:
+    """The tiny VAE's bernoulli likelihood of the digits' 17 grey levels: its elbo and
+    iwae_nll keep their numbers, and metrics.json, the report, `evaluate` and `compare`
+    say that they are cross-entropies, not -log p(x)."""
+    record = json.loads(metrics_bytes(vae_copy))
+    for name in ("elbo", "iwae_nll"):
+        assert record["computed_with"][name]["caveat"] == CROSS_ENTROPY
+    value = format_value(record["metrics"]["iwae_nll"])
+    report = (vae_copy / "report.md").read_text()
+    assert f"| iwae_nll | {value} | nats / example | lower is better | {CROSS_ENTROPY};" in report
+    assert CROSS_ENTROPY in (vae_copy / "report.html").read_text()
+    outcome = hostile("evaluate", vae_copy, watch=vae_copy)
+    assert outcome.code == 0, outcome.err
+    assert f"caveat: elbo, iwae_nll: {CROSS_ENTROPY}" in outcome.out
+    compared = hostile("compare", vae_copy, vae_copy, watch=tmp_path)
+    assert compared.code == 0, compared.err
+    assert f"caveat: elbo, iwae_nll: {CROSS_ENTROPY}" in compared.out
+    markdown = hostile("compare", vae_copy, "--format", "markdown", watch=tmp_path)
+    assert f"Caveat: elbo, iwae\\_nll: {CROSS_ENTROPY}." in markdown.out  # escaped
