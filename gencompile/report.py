@@ -226,11 +226,16 @@ _COUNTS = (
 )
 
 
+# computed_with's `decoder_means`, in words: the sample metrics of a VAE scored E[x | z].
+DECODER_MEANS = "scores decoder means E[x|z], not draws from p(x|z)"
+
+
 def caveats(how: dict[str, Any]) -> list[str]:
     """What a metric's number is not, as its computed_with says (a bernoulli likelihood's
-    cross-entropy of non-binary data): shown beside the number in the report and under
-    `gencompile compare`'s table."""
-    return [how["caveat"]] if how.get("caveat") else []
+    cross-entropy of non-binary data; samples that are a VAE decoder's means): shown beside
+    the number in the report and under `gencompile compare`'s table."""
+    found = [how["caveat"]] if how.get("caveat") else []
+    return found + ([DECODER_MEANS] if how.get("decoder_means") else [])
 
 
 def computed_with_brief(how: dict[str, Any]) -> str:

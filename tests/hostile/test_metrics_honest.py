@@ -16,7 +16,7 @@ from pathlib import Path
 import keras
 import pytest
 
-from gencompile.report import compare_runs, format_value
+from gencompile.report import DECODER_MEANS, compare_runs, format_value
 
 ADVICE = "--inception-weights PATH"
 CROSS_ENTROPY = "Bernoulli cross-entropy on non-binary data, not a normalised likelihood"
@@ -139,6 +139,7 @@ def test_evaluate_records_what_sample_metrics_were_computed_with(hostile, vae_co
     record = json.loads(metrics_bytes(vae_copy))
     kid = record["computed_with"]["kid"]
     assert kid["samples"] == 2000
+    assert kid["decoder_means"] is True  # a VAE's samples: E[x | z], not draws of p(x | z)
     assert kid["reference"] == {"split": "validation", "examples": 180}
     assert kid["subset_size"] == 180 and kid["subsets"] == 100  # fewer than 1000: says so
     assert kid["features"]["network"].startswith("digits classifier")
@@ -149,6 +150,8 @@ def test_evaluate_records_what_sample_metrics_were_computed_with(hostile, vae_co
     report = (vae_copy / "report.md").read_text()
     brief = "2000 samples vs 180 validation; subsets of 180; digits classifier v2 ("
     assert f"| kid | {format_value(record['metrics']['kid'])} |" in report and brief in report
+    assert f"| {DECODER_MEANS}; {brief}" in report
+    assert f"caveat: fd_digits, kid, kid_std: {DECODER_MEANS}" in outcome.out
     assert "180 validation examples; k = 4 |" in report  # iwae_nll
 
 

@@ -33,13 +33,15 @@ class Diverged:
         return np.full((count, 2), np.nan, np.float32)
 
 
+VECTORS = SimpleNamespace(
+    x_val=np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32),
+    preprocessor=SimpleNamespace(inverse=lambda x: x),
+    source={"type": "builtin", "name": "moons"},
+    kind="vector",
+)
+
+
 def test_non_finite_samples_stop_sample_quality_with_advice() -> None:
-    data = SimpleNamespace(
-        x_val=np.zeros((50, 2), np.float32),
-        preprocessor=SimpleNamespace(inverse=lambda x: x),
-        source={"type": "builtin", "name": "moons"},
-        kind="vector",
-    )
     config = {"metrics": ["energy_distance", "precision_recall"], "num_samples": 20}
     with pytest.raises(RunError, match="energy_distance, precision_recall: the model's samples"):
-        sample_quality(Diverged(), data, config)
+        sample_quality(Diverged(), VECTORS, config)

@@ -67,6 +67,7 @@ def test_metrics_are_finite_and_the_bound_adds_its_terms(tiny_run: TrainResult) 
     for name in ("reconstruction_nll", "nll_bound"):
         assert how[name]["caveat"] == NON_BINARY_BERNOULLI, name
     assert "bits_per_dim" not in how["nll_bound"] and "caveat" not in how["prior_nll"]
+    assert how["fd_digits"]["decoder_means"] is True  # samples: decoded means of prior codes
 
 
 def test_reconstructions_have_the_data_shape_and_range(tiny_run: TrainResult) -> None:
