@@ -305,7 +305,7 @@ def train(
             allow_custom_code=allow_custom_code,
             workers=workers,
         )
-    _print_metrics(result.metrics)
+    _print_metrics(result.metrics, result.record.get("computed_with"))
     out.print(f"{'run:':<13} {result.run_dir}", highlight=False)
     for name in ("samples.png", "samples.npz", "samples.txt", "report.md", "report.html"):
         if (result.run_dir / name).exists():
@@ -444,7 +444,8 @@ def evaluate(
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     weights = str(inception_weights) if inception_weights else None
-    _print_metrics(evaluate_run(run, names, weights, allow_custom_code))
+    results = evaluate_run(run, names, weights, allow_custom_code)
+    _print_metrics(results, getattr(results, "computed_with", None))
     out.print(f"report: {run / 'report.html'}", highlight=False)
 
 
@@ -510,6 +511,8 @@ def _print_run_table(table: Any) -> None:
     units = [f"{name}: {METRIC_UNITS[name][0]}" for name in table.metrics if name in METRIC_UNITS]
     if units:
         out.print("units: " + "; ".join(units), highlight=False, markup=False, soft_wrap=True)
+    for caveat in table.caveats:  # what a metric's numbers are not
+        out.print(f"caveat: {caveat}", highlight=False, markup=False, soft_wrap=True)
     if table.not_alike:
         out.print(
             f"computed differently: {', '.join(table.not_alike)} (other networks, sample "
@@ -885,8 +888,9 @@ def wheel(
     out.print(f"wrote {build_wheel(output)}", highlight=False)
 
 
-def _print_metrics(metrics: dict[str, float]) -> None:
-    from gencompile.report import METRIC_UNITS, format_value
+def _print_metrics(metrics: dict[str, float], computed_with: dict[str, Any] | None = None) -> None:
+    """The metrics with their units, then what any of them is not (computed_with's caveats)."""
+    from gencompile.report import METRIC_UNITS, caveats, format_value
 
     table = _table("metrics")
     table.add_column("metric")
@@ -895,6 +899,12 @@ def _print_metrics(metrics: dict[str, float]) -> None:
     for name, value in sorted(metrics.items()):
         table.add_row(name, format_value(value), METRIC_UNITS.get(name, ("",))[0])
     out.print(table)
+    noted: dict[str, list[str]] = {}  # caveat -> the metrics it concerns
+    for name in sorted(metrics):
+        for caveat in caveats((computed_with or {}).get(name, {})):
+            noted.setdefault(caveat, []).append(name)
+    for caveat, names in noted.items():
+        out.print(f"caveat: {', '.join(names)}: {caveat}", highlight=False, markup=False)
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from gencompile.errors import GencompileError
 from gencompile.files import read_json
 from gencompile.markdown import markdown_text
-from gencompile.report import METRIC_UNITS, _settings, format_value
+from gencompile.report import METRIC_UNITS, _settings, caveats, format_value
 
 SWEEP_FILE = "sweep.json"  # as gencompile.sweep writes it (not imported: it imports optuna's types)
 
@@ -45,6 +45,8 @@ class RunTable:
     not_alike: list[str]  # metrics the runs computed with other settings
     sort: str | None = None
     descending: bool = False
+    # "elbo, iwae_nll: <what the numbers are not>" (computed_with's caveats), one per caveat
+    caveats: list[str] = field(default_factory=list)
 
     @property
     def header(self) -> list[str]:
@@ -114,6 +116,25 @@ def read_entry(run_dir: Path) -> RunEntry:
         fields=flatten(lock.get("resolved_spec", {})),
         computed_with=record.get("computed_with", {}),
     )
+
+
+def metric_caveats(entries: list[RunEntry], metrics: list[str]) -> list[str]:
+    """One line per caveat the runs' computed_with give their metrics: the metrics it
+    concerns, the caveat, and which runs when not every run with those metrics has it."""
+    found: dict[tuple[str, tuple[str, ...]], list[str]] = {}  # (caveat, runs) -> metrics
+    for name in metrics:
+        having = [e for e in entries if name in e.metrics]
+        by_caveat: dict[str, list[str]] = {}
+        for entry in having:
+            for caveat in caveats(entry.computed_with.get(name, {})):
+                by_caveat.setdefault(caveat, []).append(entry.label)
+        for caveat, labels in by_caveat.items():
+            runs = () if len(labels) == len(having) else tuple(labels)
+            found.setdefault((caveat, runs), []).append(name)
+    return [
+        f"{', '.join(names)}: {caveat}" + (f" (in {', '.join(runs)})" if runs else "")
+        for (caveat, runs), names in found.items()
+    ]
 
 
 def differing_fields(entries: list[RunEntry]) -> list[str]:
@@ -193,13 +214,14 @@ def compare(
         for name in metrics
         if len({_settings(e.computed_with[name]) for e in entries if name in e.computed_with}) > 1
     ]
-    table = RunTable(entries, differing_fields(entries), metrics, not_alike)
+    noted = metric_caveats(entries, metrics)
+    table = RunTable(entries, differing_fields(entries), metrics, not_alike, caveats=noted)
     if sort is None:
         return table
     if sort.startswith("val_") and sort not in metrics:  # a per-epoch log: its last value
         entries = [_with_history(entry, paths_of[entry.label], sort) for entry in entries]
         metrics = sorted({name for entry in entries for name in entry.metrics})
-        table = RunTable(entries, table.differing, metrics, not_alike)
+        table = RunTable(entries, table.differing, metrics, not_alike, caveats=noted)
     known = ["run", "status", *table.differing, *metrics]
     known += sorted({path for entry in entries for path in entry.fields})
     if sort not in known:
@@ -210,9 +232,15 @@ def compare(
     if descending is None:
         descending = lower_is_better(sort) is False
     if sort not in table.differing and sort not in metrics and sort not in ("run", "status"):
-        table = RunTable(entries, [*table.differing, sort], metrics, not_alike)
+        table = RunTable(entries, [*table.differing, sort], metrics, not_alike, caveats=noted)
     return RunTable(
-        ordered(entries, sort, descending), table.differing, metrics, not_alike, sort, descending
+        ordered(entries, sort, descending),
+        table.differing,
+        metrics,
+        not_alike,
+        sort,
+        descending,
+        caveats=noted,
     )
 
 
@@ -242,4 +270,6 @@ def to_markdown(table: RunTable) -> str:
     units = [f"{name}: {METRIC_UNITS[name][0]}" for name in table.metrics if name in METRIC_UNITS]
     if units:
         lines += ["", markdown_text("Units: " + "; ".join(units) + ".")]
+    if table.caveats:
+        lines += ["", *(markdown_text(f"Caveat: {caveat}.") for caveat in table.caveats)]
     return "\n".join(lines) + "\n"

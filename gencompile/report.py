@@ -226,10 +226,23 @@ _COUNTS = (
 )
 
 
+# computed_with's `decoder_means`, in words: the sample metrics of a VAE scored E[x | z].
+DECODER_MEANS = "scores decoder means E[x|z], not draws from p(x|z)"
+
+
+def caveats(how: dict[str, Any]) -> list[str]:
+    """What a metric's number is not, as its computed_with says (a bernoulli likelihood's
+    cross-entropy of non-binary data; samples that are a VAE decoder's means): shown beside
+    the number in the report and under `gencompile compare`'s table."""
+    found = [how["caveat"]] if how.get("caveat") else []
+    return found + ([DECODER_MEANS] if how.get("decoder_means") else [])
+
+
 def computed_with_brief(how: dict[str, Any]) -> str:
     """One line of what a metric was computed with: "2000 samples vs 180 validation;
-    digits classifier v2 (34d6768e02e9)"; metrics.json's computed_with holds it all."""
-    parts = []
+    digits classifier v2 (34d6768e02e9)"; metrics.json's computed_with holds it all.
+    Caveats come first."""
+    parts = caveats(how)
     if "samples" in how:
         reference = how.get("reference")
         against = f" vs {reference['examples']} {reference['split']}" if reference else ""

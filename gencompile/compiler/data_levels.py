@@ -14,24 +14,19 @@ from __future__ import annotations
 
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.plan import PathKey
-from gencompile.spec.data import DataSource
+from gencompile.spec.data import DATA_LEVELS, DataSource
 
-# Built-in data sets whose values are discrete, with their number of levels: the digits'
-# grey levels 0..16; shapes2d's mean of 2 x 2 sub-pixels in {0, 1/4, ..., 1}.
-DISCRETE_BUILTINS = {"digits": 17, "shapes2d": 5}
-# Sources of 8-bit images.
+# Folders and TFRecords of images hold 8-bit pixels.
 EIGHT_BIT = 256
 
 
 def data_levels(source: DataSource) -> int | None:
     """How many values the data takes, where the source says so without reading it: the
-    discrete built-ins and 8-bit images; None for continuous built-ins and files of
-    numbers (npz, npy, csv, parquet, tfrecord values)."""
-    if source.type == "builtin":
-        return DISCRETE_BUILTINS.get(source.name)
-    if source.type in ("keras", "images") or (
-        source.type == "tfrecord" and source.features.x.type == "image"
-    ):
+    discrete built-in and keras data sets (`DATA_LEVELS`) and 8-bit images; None for
+    continuous built-ins and files of numbers (npz, npy, csv, parquet, tfrecord values)."""
+    if source.type in ("builtin", "keras"):
+        return DATA_LEVELS.get(source.name)
+    if source.type == "images" or (source.type == "tfrecord" and source.features.x.type == "image"):
         return EIGHT_BIT
     return None
 

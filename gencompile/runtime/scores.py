@@ -82,6 +82,13 @@ def _mixture(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[Sco
     return kind, lambda x, y: -_concat(mixture.log_likelihood_batches(model, x)) - shift
 
 
+def _bernoulli_note(model: keras.Model) -> str:
+    """What a bernoulli likelihood's score is on grey levels (the held-out metrics' caveat)."""
+    if getattr(model.likelihood, "name", None) != "bernoulli":
+        return ""
+    return "; of values other than 0 and 1, a Bernoulli cross-entropy, not a normalised likelihood"
+
+
 def _vae(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreKind, Score]:
     k = int(config["importance_samples"])
     continuous = isinstance(model.likelihood, (Gaussian, Logistic))
@@ -89,7 +96,8 @@ def _vae(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreKi
     kind = ScoreKind(
         "iwae_nll_nats",
         f"IWAE bound on -log p(x) ({k} importance samples), nats per example"
-        + (" in data units" if continuous else ""),
+        + (" in data units" if continuous else "")
+        + _bernoulli_note(model),
     )
     return kind, lambda x, y: -_concat(vae.iwae_batches(model, x, y, k)) - shift
 
@@ -101,7 +109,8 @@ def _vq_vae(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[Scor
     kind = ScoreKind(
         "nll_bound_nats",
         "-log p(x | codes) - log p(codes): a bound on -log p(x), nats per example"
-        + (" in data units" if shift else ""),
+        + (" in data units" if shift else "")
+        + _bernoulli_note(model),
     )
     return kind, lambda x, y: vq_vae.nll_bound_of(model, x) - shift
 

@@ -3,6 +3,8 @@
 Both are in nats per example. For continuous likelihoods (gaussian, logistic) they are
 reported in the data's original units: the preprocessing's log-Jacobian is added back, so
 numbers compare across preprocessing choices. `bits_per_dim` divides the NLL by D ln 2.
+A bernoulli likelihood of non-binary data (grey levels in [0, 1]) gives a cross-entropy, not
+a normalised likelihood: its computed_with says so (`caveat`), and bits_per_dim is refused.
 """
 
 from __future__ import annotations
@@ -16,16 +18,25 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.errors import RunError
 from gencompile.progress import progress_bar
 from gencompile.runtime.distributions import Gaussian, Logistic, diag_normal_log_prob
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.mig import mig_metric
-from gencompile.runtime.metrics.results import Metrics, held_out
+from gencompile.runtime.metrics.results import Metrics, held_out, likelihood_caveat
 from gencompile.runtime.metrics.samples import sample_quality
 from gencompile.runtime.posteriors import repeat_draws
 from gencompile.runtime.splits import labelled_batches, mean_of
 
 MAX_ROWS = 16384  # rows per decoder call when importance sampling
+# Validation refuses it for the built-in data sets (all non-binary); this is for files.
+BERNOULLI_BITS_PER_DIM = (
+    "bits_per_dim: the held-out data is not binary, and a bernoulli likelihood of values "
+    "between 0 and 1 is a cross-entropy, not a normalised likelihood, so it has no bits per "
+    "dimension; use model.likelihood: {type: categorical, bins: N} with N the data's levels "
+    "(a gaussian or logistic likelihood for continuous data), or drop bits_per_dim from "
+    "evaluation.metrics"
+)
 
 
 def elbo(model: keras.Model, x: Any, y: np.ndarray | None, batch_size: int = 256) -> float:
@@ -149,13 +160,18 @@ def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) ->
     shift = data.preprocessor.log_det_jacobian if continuous else 0.0
     dims = int(np.prod(data.element_shape))
     wanted = config["metrics"]
+    if not {"elbo", "iwae_nll", "bits_per_dim"} & set(wanted):
+        return metrics
+    caveat = likelihood_caveat(model.likelihood, data.x_val)
+    if caveat and "bits_per_dim" in wanted:  # data validation could not see (files)
+        raise RunError(BERNOULLI_BITS_PER_DIM)
     if "elbo" in wanted:
         value = elbo(model, data.x_val, data.y_val) + shift
-        metrics.add("elbo", value, held_out(data.x_val, posterior_samples=1))
+        metrics.add("elbo", value, held_out(data.x_val, posterior_samples=1, **caveat))
     if "iwae_nll" in wanted or "bits_per_dim" in wanted:
         k = int(config["importance_samples"])
         nll = -mean_of(iwae_batches(model, data.x_val, data.y_val, k)) - shift
-        how = held_out(data.x_val, importance_samples=k, importance_seed=IWAE_SEED)
+        how = held_out(data.x_val, importance_samples=k, importance_seed=IWAE_SEED, **caveat)
         if "iwae_nll" in wanted:
             metrics.add("iwae_nll", nll, how)
         if "bits_per_dim" in wanted:

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from gencompile.runtime.distributions import Gaussian, Logistic
 from gencompile.runtime.evaluation import evaluation
-from gencompile.runtime.metrics.results import Metrics, held_out
+from gencompile.runtime.metrics.results import Metrics, held_out, likelihood_caveat
 from gencompile.runtime.metrics.samples import sample_quality
 from gencompile.runtime.splits import batches, mean_of
 from gencompile.runtime.vq import codes_of
@@ -78,12 +78,15 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     if len(data.x_val) and wanted & {*LIKELIHOOD_METRICS, "codebook_perplexity"}:
         codes = codes_of(model, data.x_val)
         how = held_out(data.x_val)
+        # A bernoulli likelihood of grey levels: its NLLs are cross-entropies (not prior_nll).
+        caveat = likelihood_caveat(model.likelihood, data.x_val)
+        decoded = {**how, **caveat}
         # In the data's units, as the VAE's NLLs (a continuous likelihood's density moves
         # with the preprocessing's scale).
         shift = units_shift(model, data)
         reconstruction = mean_of(reconstruction_nll_batches(model, data.x_val)) - shift
         if "reconstruction_nll" in wanted:
-            metrics.add("reconstruction_nll", reconstruction, how)
+            metrics.add("reconstruction_nll", reconstruction, decoded)
         if wanted & {"prior_nll", "nll_bound"}:
             prior = float(prior_nll_of(model, codes).mean())
             epochs = int(keras.ops.convert_to_numpy(model.prior_epochs))
@@ -92,9 +95,9 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
             if "nll_bound" in wanted:
                 dims = int(np.prod(data.element_shape))
                 bound = reconstruction + prior
-                metrics.add(
-                    "nll_bound", bound, {**how, "bits_per_dim": bound / (dims * math.log(2))}
-                )
+                # Bits per dimension of a normalised likelihood only (as the VAE's metric).
+                per_dim = {} if caveat else {"bits_per_dim": bound / (dims * math.log(2))}
+                metrics.add("nll_bound", bound, {**decoded, **per_dim})
         if "codebook_perplexity" in wanted:
             size = int(model.quantizer.codebook_size)
             perplexity, usage = perplexity_of(codes, size)

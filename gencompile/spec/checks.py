@@ -11,7 +11,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from gencompile.errors import Problem
-from gencompile.spec.data import BUILTIN_ARGUMENTS, BuiltinSource, is_text_source
+from gencompile.spec.data import (
+    BUILTIN_ARGUMENTS,
+    DATA_LEVELS,
+    BuiltinSource,
+    KerasSource,
+    is_text_source,
+)
 from gencompile.spec.diagnostics import did_you_mean
 from gencompile.spec.evaluation import (
     HELDOUT_METRICS,
@@ -146,6 +152,32 @@ def check_unit_interval_likelihood(spec: Spec) -> Found:
             "but the data is not scaled to [0, 1]",
             "set data.preprocessing: {scale: [0, 1]}",
         )
+
+
+def check_bernoulli_bits_per_dim(spec: Spec) -> Found:
+    """bits_per_dim needs a normalised likelihood: a bernoulli one of data that is not
+    binary (every built-in and keras data set) is a cross-entropy, not -log p(x). Files are
+    checked by the runtime, which sees their values."""
+    likelihood = getattr(spec.model, "likelihood", None)
+    metrics = list(spec.evaluation.metrics or ())
+    source = spec.data.source
+    if likelihood is None or likelihood.type != "bernoulli" or "bits_per_dim" not in metrics:
+        return
+    if not isinstance(source, (BuiltinSource, KerasSource)):
+        return
+    levels = DATA_LEVELS.get(source.name)
+    what = f"its {levels} grey levels" if levels else "its continuous values"
+    better = (
+        f"use model.likelihood: {{type: categorical, bins: {levels}}}, one bin per level"
+        if levels
+        else "use model.likelihood: {type: gaussian} or {type: logistic}"
+    )
+    yield (
+        ("evaluation", "metrics", metrics.index("bits_per_dim")),
+        f"bits_per_dim needs a normalised likelihood, but a bernoulli likelihood of the "
+        f"'{source.name}' data ({what}, not 0 and 1) is a cross-entropy, not -log p(x)",
+        f"{better}; or drop bits_per_dim: elbo and iwae_nll are reported as cross-entropies",
+    )
 
 
 def check_metrics(spec: Spec) -> Found:
@@ -318,6 +350,7 @@ CHECKS: tuple[Callable[[Spec], Found], ...] = (
     check_fraction,
     check_conditional_labels,
     check_unit_interval_likelihood,
+    check_bernoulli_bits_per_dim,
     check_metrics,
     check_metric_data,
     check_labelled_sample_metrics,

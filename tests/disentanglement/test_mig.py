@@ -65,6 +65,14 @@ def test_a_constant_factor_is_refused(factors: np.ndarray) -> None:
         mutual_information_gap(squares[:, 1:3].astype(float), squares, NAMES)
 
 
+def test_non_finite_codes_are_refused_with_advice(factors: np.ndarray) -> None:
+    codes = factors[:, :2].astype(float)
+    codes[0, 1] = np.nan  # a diverged encoder: NumPy's binning would stop with a traceback
+    with pytest.raises(RunError, match="means of 1 of 5000 held-out examples are NaN") as info:
+        mutual_information_gap(codes, factors, NAMES)
+    assert "history.csv" in str(info.value) and "learning_rate" in str(info.value)
+
+
 def test_a_single_latent_is_refused(factors: np.ndarray) -> None:
     with pytest.raises(RunError, match="latent_dim >= 2"):
         mutual_information_gap(factors[:, :1].astype(float), factors, NAMES)

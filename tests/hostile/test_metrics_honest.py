@@ -16,9 +16,10 @@ from pathlib import Path
 import keras
 import pytest
 
-from gencompile.report import compare_runs, format_value
+from gencompile.report import DECODER_MEANS, compare_runs, format_value
 
 ADVICE = "--inception-weights PATH"
+CROSS_ENTROPY = "Bernoulli cross-entropy on non-binary data, not a normalised likelihood"
 FID_SPEC = """\
 spec_version: 1
 name: tiny-vae-fid
@@ -126,6 +127,7 @@ def test_evaluating_the_spec_metrics_again_leaves_metrics_json_unchanged(
         "examples": 180,
         "importance_samples": 4,
         "importance_seed": 0,
+        "caveat": CROSS_ENTROPY,  # a bernoulli likelihood of the digits' grey levels
         "evaluation_seed": 3,
     }
     assert record["computed_with"]["elbo"]["posterior_samples"] == 1
@@ -137,6 +139,7 @@ def test_evaluate_records_what_sample_metrics_were_computed_with(hostile, vae_co
     record = json.loads(metrics_bytes(vae_copy))
     kid = record["computed_with"]["kid"]
     assert kid["samples"] == 2000
+    assert kid["decoder_means"] is True  # a VAE's samples: E[x | z], not draws of p(x | z)
     assert kid["reference"] == {"split": "validation", "examples": 180}
     assert kid["subset_size"] == 180 and kid["subsets"] == 100  # fewer than 1000: says so
     assert kid["features"]["network"].startswith("digits classifier")
@@ -147,6 +150,8 @@ def test_evaluate_records_what_sample_metrics_were_computed_with(hostile, vae_co
     report = (vae_copy / "report.md").read_text()
     brief = "2000 samples vs 180 validation; subsets of 180; digits classifier v2 ("
     assert f"| kid | {format_value(record['metrics']['kid'])} |" in report and brief in report
+    assert f"| {DECODER_MEANS}; {brief}" in report
+    assert f"caveat: fd_digits, kid, kid_std: {DECODER_MEANS}" in outcome.out
     assert "180 validation examples; k = 4 |" in report  # iwae_nll
 
 
@@ -228,3 +233,46 @@ def test_too_few_samples_stop_evaluation_instead_of_a_number(
     ).run_dir
     outcome = hostile("evaluate", run, "--metrics", "precision_recall", watch=run)
     outcome.assert_refused(1, "cannot compute precision_recall: need more than k = 3 rows")
+
+
+def test_a_non_finite_metric_stops_the_run_and_keeps_what_training_wrote(
+    hostile, tiny_vae_spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model whose held-out likelihood is NaN (training's loss stayed finite): one line
+    naming the metric and what to do, exit 1; the checkpoints and history.csv are kept,
+    and no metrics.json holds NaN."""
+    from gencompile.runtime import vae
+
+    monkeypatch.setattr(vae, "elbo", lambda *args, **kwargs: float("nan"))
+    outcome = hostile(
+        "train", tiny_vae_spec, "--runs-dir", "runs", "--set", "evaluation.metrics=[elbo]"
+    )
+    outcome.assert_refused(1, "error: elbo is nan:", "diverged", "history.csv", allowed=("runs/",))
+    (run,) = (tmp_path / "runs").glob("*/*")
+    assert json.loads((run / "status.json").read_text())["status"] == "failed"
+    assert (run / "history.csv").read_text().count("\n") == 2  # the header and epoch 1
+    assert list((run / "checkpoints").iterdir())
+    assert not (run / "metrics.json").exists()
+
+
+def test_a_bernoulli_of_grey_digits_is_shown_as_a_cross_entropy(
+    hostile, vae_copy: Path, tmp_path: Path
+) -> None:
+    """The tiny VAE's bernoulli likelihood of the digits' 17 grey levels: its elbo and
+    iwae_nll keep their numbers, and metrics.json, the report, `evaluate` and `compare`
+    say that they are cross-entropies, not -log p(x)."""
+    record = json.loads(metrics_bytes(vae_copy))
+    for name in ("elbo", "iwae_nll"):
+        assert record["computed_with"][name]["caveat"] == CROSS_ENTROPY
+    value = format_value(record["metrics"]["iwae_nll"])
+    report = (vae_copy / "report.md").read_text()
+    assert f"| iwae_nll | {value} | nats / example | lower is better | {CROSS_ENTROPY};" in report
+    assert CROSS_ENTROPY in (vae_copy / "report.html").read_text()
+    outcome = hostile("evaluate", vae_copy, watch=vae_copy)
+    assert outcome.code == 0, outcome.err
+    assert f"caveat: elbo, iwae_nll: {CROSS_ENTROPY}" in outcome.out
+    compared = hostile("compare", vae_copy, vae_copy, watch=tmp_path)
+    assert compared.code == 0, compared.err
+    assert f"caveat: elbo, iwae_nll: {CROSS_ENTROPY}" in compared.out
+    markdown = hostile("compare", vae_copy, "--format", "markdown", watch=tmp_path)
+    assert f"Caveat: elbo, iwae\\_nll: {CROSS_ENTROPY}." in markdown.out  # escaped

@@ -141,6 +141,14 @@ def test_inception_score_matches_scipy_entropy() -> None:
     assert inception_score(p, splits=1).mean == pytest.approx(expected, rel=1e-10)
 
 
+def test_inception_score_refuses_non_finite_probabilities() -> None:
+    # One diverged sample (NaN probabilities) would make the score NaN, silently.
+    p = np.random.default_rng(7).dirichlet(np.ones(5), size=100)
+    p[5] = np.nan
+    with pytest.raises(ValueError, match="probabilities holds NaN or infinite values"):
+        inception_score(p)
+
+
 def test_precision_recall_of_identical_sets_is_one() -> None:
     x = np.random.default_rng(8).standard_normal((300, 5))
     assert precision_recall(x, x) == (1.0, 1.0)

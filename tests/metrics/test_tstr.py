@@ -223,6 +223,10 @@ def test_a_conditional_run_reports_accuracies(cvae_run) -> None:
     assert augmented["subset_of"] == 1617 and augmented["subset_seed"] == 3  # the spec's seed
     assert "samples" not in how["subset_accuracy"]
     assert how["subset_accuracy"]["examples"] == 161
+    # A VAE's samples are its decoder's means: said of each number trained on them only.
+    for name in ("tstr_accuracy", "tstr_ratio", "augmented_accuracy"):
+        assert how[name]["decoder_means"] is True, name
+    assert "decoder_means" not in how["trtr_accuracy"] | how["subset_accuracy"]
     assert "LogisticRegression(lbfgs, max_iter=1000, random_state=0)" in augmented["classifier"]
     report = (cvae_run.run_dir / "report.md").read_text()
     assert "| tstr_accuracy |" in report and "1617 samples vs 180 validation" in report

@@ -637,6 +637,24 @@ CASES = [
         ("scale: [0, 1]",),
     ),
     Case(
+        "bits-per-dim-of-a-bernoulli-on-grey-digits",
+        edit("metrics: [elbo, iwae_nll]", "metrics: [elbo, bits_per_dim]"),
+        "evaluation.metrics[1]",
+        "^bits_per_dim]",
+        ("bits_per_dim needs a normalised likelihood", "'digits' data (its 17 grey levels"),
+        ("{type: categorical, bins: 17}", "drop bits_per_dim"),
+    ),
+    Case(
+        "bits-per-dim-of-a-bernoulli-on-moons",
+        edit("    type: gaussian\n", "    type: bernoulli\n", MOONS)
+        .replace("    standardize: true\n", "    scale: [0.0, 1.0]\n")
+        .replace("metrics: [elbo, iwae_nll]", "metrics: [bits_per_dim]"),
+        "evaluation.metrics[0]",
+        "^bits_per_dim]",
+        ("'moons' data (its continuous values, not 0 and 1) is a cross-entropy",),
+        ("{type: gaussian} or {type: logistic}",),
+    ),
+    Case(
         "unknown-metric",
         edit("metrics: [elbo, iwae_nll]", "metrics: [elbo, iwae_nl]"),
         "evaluation.metrics[1]",
@@ -1632,6 +1650,12 @@ def test_base_is_valid_and_lowers() -> None:
 )
 def test_likelihoods_that_hold_each_data_level_lower(text: str) -> None:
     lower(load_spec_text(text, FILE))
+
+
+def test_bits_per_dim_of_a_categorical_likelihood_on_the_digits_validates() -> None:
+    text = edit("metrics: [elbo, iwae_nll]", "metrics: [elbo, bits_per_dim]")
+    categorical = edit("    type: bernoulli\n", "    type: categorical\n    bins: 17\n", text)
+    lower(load_spec_text(categorical, FILE))
 
 
 def test_problem_prints_as_file_line_column_path_message() -> None:

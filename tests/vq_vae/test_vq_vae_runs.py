@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gencompile.runs import TrainResult, train
+from gencompile.runtime.metrics.results import NON_BINARY_BERNOULLI
 
 from .conftest import SPEC, TINY
 
@@ -61,6 +62,12 @@ def test_metrics_are_finite_and_the_bound_adds_its_terms(tiny_run: TrainResult) 
     how = json.loads((tiny_run.run_dir / "metrics.json").read_text())["computed_with"]
     assert how["prior_nll"]["prior_epochs"] == 1
     assert 0 < how["codebook_perplexity"]["codes_used"] <= 1
+    # The bernoulli likelihood of the digits' grey levels: its NLLs are cross-entropies
+    # (no bits per dimension); the prior's NLL of the codes is a true one.
+    for name in ("reconstruction_nll", "nll_bound"):
+        assert how[name]["caveat"] == NON_BINARY_BERNOULLI, name
+    assert "bits_per_dim" not in how["nll_bound"] and "caveat" not in how["prior_nll"]
+    assert how["fd_digits"]["decoder_means"] is True  # samples: decoded means of prior codes
 
 
 def test_reconstructions_have_the_data_shape_and_range(tiny_run: TrainResult) -> None:

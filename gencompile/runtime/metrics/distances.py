@@ -142,6 +142,7 @@ def inception_score(probabilities: np.ndarray, splits: int = 10) -> Estimate:
     p = np.asarray(probabilities, dtype=np.float64)
     if p.ndim != 2 or len(p) < splits:
         raise ValueError(f"need at least {splits} rows of class probabilities, got {p.shape}")
+    p = _as_float64(p, "probabilities")  # NaN rows (diverged samples) would give NaN
     scores = []
     for part in np.array_split(p, splits):
         marginal = part.mean(axis=0, keepdims=True)

@@ -51,6 +51,13 @@ def mutual_information_gap(
             f"mig compares the two latents most informative of each factor, but z has "
             f"{codes.shape[1]} dimension; use model.latent_dim >= 2"
         )
+    bad = ~np.isfinite(codes).all(axis=1)
+    if bad.any():  # NumPy's binning would stop with "autodetected range of [nan, nan]"
+        raise RunError(
+            f"mig: the encoder's means of {int(bad.sum())} of {len(codes)} held-out examples "
+            "are NaN or infinite: the model diverged; look at the run's history.csv and train "
+            "again with a lower learning_rate or clipnorm"
+        )
     entropies = np.array([mutual_info_score(f, f) for f in factors.T])  # H(v_k) = I(v_k; v_k)
     constant = [name for name, h in zip(names, entropies, strict=True) if h <= 0]
     if constant:

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
+
+from gencompile.errors import RunError
+from gencompile.runtime.splits import batches
+
+# computed_with's `caveat` of a likelihood metric whose Bernoulli log-probability scores
+# values other than 0 and 1 (grey levels): minus a binary cross-entropy, whose exp does not
+# sum or integrate to 1 over x, so the number is not -log p(x) of any distribution of x.
+NON_BINARY_BERNOULLI = "Bernoulli cross-entropy on non-binary data, not a normalised likelihood"
 
 
 class Metrics(dict[str, float]):
@@ -19,7 +30,16 @@ class Metrics(dict[str, float]):
         self.samples: Any = None
 
     def add(self, name: str, value: float, how: Mapping[str, Any]) -> None:
-        self[name] = float(value)
+        """Record `value` and what it was computed with; a NaN or infinite value is refused
+        (metrics.json holds numbers a strict JSON reader accepts, never NaN or Infinity)."""
+        value = float(value)
+        if not math.isfinite(value):
+            raise RunError(
+                f"{name} is {value}: the model's samples or likelihoods are not finite, so "
+                "the model diverged; look at the run's history.csv and train again with a "
+                "lower learning_rate or clipnorm"
+            )
+        self[name] = value
         self.computed_with[name] = dict(how)
 
     def merge(self, other: Mapping[str, float]) -> Metrics:
@@ -35,3 +55,17 @@ class Metrics(dict[str, float]):
 def held_out(x: Any, **how: Any) -> dict[str, Any]:
     """`computed_with` of a metric of the held-out split `x`."""
     return {"split": "validation", "examples": len(x), **how}
+
+
+def non_binary(x: Any, batch_size: int = 4096) -> bool:
+    """Whether split `x` holds a value other than 0 and 1 (read up to the first one)."""
+    return any(bool(np.any((xb != 0) & (xb != 1))) for xb in batches(x, batch_size))
+
+
+def likelihood_caveat(likelihood: Any, x: Any) -> dict[str, str]:
+    """`computed_with`'s caveat of a likelihood metric of the split `x`: a Bernoulli
+    likelihood on non-binary data (the digits scaled to [0, 1]) is a cross-entropy, not a
+    normalised likelihood; {} for every other case."""
+    if getattr(likelihood, "name", None) != "bernoulli" or not non_binary(x):
+        return {}
+    return {"caveat": NON_BINARY_BERNOULLI}

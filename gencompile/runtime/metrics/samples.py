@@ -13,6 +13,8 @@ and compares them with the held-out split (the training split when there is none
     energy_distance    energy distance in data units (low-dimensional data)
     mode_coverage      modes_captured and high_quality (ring8, grid25)
 
+A VAE's (and a VQ-VAE's) samples are its decoder's means E[x | z] of prior draws, as image
+VAEs are usually scored, not draws from p(x | z): computed_with says `decoder_means: true`.
 `kid` and `precision_recall` use the digits classifier's features for the digits,
 InceptionV3's for other images, and the data itself for vectors. InceptionV3 needs its real
 ImageNet weights (`with_inception_weights` checks for them before anything is drawn).
@@ -21,6 +23,7 @@ The answer is a `Metrics`: the values, and what each was computed with.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -55,6 +58,17 @@ def draw_samples(model: keras.Model, count: int, data: Any) -> np.ndarray:
             chunks.append(np.asarray(keras.ops.convert_to_numpy(model.sample(n)), np.float32))
             update(start + n)
     return data.preprocessor.inverse(np.concatenate(chunks))
+
+
+def decoder_means(model: keras.Model) -> dict[str, bool]:
+    """`computed_with`'s note when `model.sample(n)`, what the sample metrics score, returns
+    the likelihood's means E[x | z] rather than draws from p(x | z): a VAE's and a VQ-VAE's
+    default (`sample(..., mean=True)`), the usual convention for image VAEs. {} otherwise."""
+    try:
+        parameter = inspect.signature(model.sample).parameters.get("mean")
+    except (TypeError, ValueError):  # a sample without a signature to read
+        return {}
+    return {"decoder_means": True} if parameter is not None and parameter.default is True else {}
 
 
 def reference_split(data: Any) -> str:
@@ -183,10 +197,17 @@ def sample_quality(model: keras.Model, data: Any, config: dict[str, Any]) -> Met
         return metrics
     real = reference_data(data)
     fake = draw_samples(model, int(config["num_samples"]), data)
+    if not np.isfinite(fake).all():
+        raise RunError(
+            f"{', '.join(wanted)}: the model's samples hold NaN or infinite values, so the "
+            "model diverged; look at the run's history.csv and train again with a lower "
+            "learning_rate or clipnorm"
+        )
     metrics.samples = fake  # samples.png shows what was scored (`training.drawn_samples`)
     spaces = FeatureSpaces(real, fake, data, config)
     common = {
         "samples": len(fake),
+        **decoder_means(model),
         "reference": reference_description(data, real),
     }
     for name in wanted:

@@ -30,6 +30,7 @@ import numpy as np
 from gencompile.errors import RunError
 from gencompile.progress import progress_bar
 from gencompile.runtime.metrics.results import Metrics
+from gencompile.runtime.metrics.samples import decoder_means
 from gencompile.runtime.splits import head
 
 if TYPE_CHECKING:  # scikit-learn is imported when a metric needs it: not by every run
@@ -259,7 +260,7 @@ def labelled_sample_metrics(
         "classes": len(classes),
         "reference": {"split": "validation", **test_how},
     }
-    samples = {"samples": len(synthetic)}
+    samples = {"samples": len(synthetic), **decoder_means(model)}
     real = {"split": "train", **train_how}
     if "tstr" in wanted:
         found = tstr_accuracies(synthetic, real_train, real_test)
