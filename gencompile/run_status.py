@@ -65,6 +65,23 @@ def read_status(run_dir: Path | str) -> str | None:
     return status
 
 
+def interrupted_message(run_dir: Path, resume_options: str = "") -> str:
+    """What an interrupted training kept: its newest checkpoint and how to continue from
+    it, or, stopped before its first checkpoint, that nothing can be resumed."""
+    from gencompile.runtime.checkpoint_files import newest_epoch  # no TensorFlow
+
+    epoch = newest_epoch(run_dir / "checkpoints")
+    if epoch:
+        return (
+            f"interrupted: {run_dir} keeps its checkpoint of epoch {epoch}; continue with "
+            f"`gencompile train --resume {run_dir}{resume_options}`"
+        )
+    return (
+        f"interrupted: {run_dir} was stopped before its first checkpoint was written, so "
+        "its training is lost and cannot be resumed; train the spec again"
+    )
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -88,10 +105,7 @@ def recorded(run_dir: Path, resume_options: str = "") -> Iterator[None]:
         yield
     except KeyboardInterrupt:
         write_status(run_dir, "interrupted")
-        raise RunInterrupted(
-            f"interrupted: {run_dir} keeps its newest checkpoint; continue with "
-            f"`gencompile train --resume {run_dir}{resume_options}`"
-        ) from None
+        raise RunInterrupted(interrupted_message(run_dir, resume_options)) from None
     except BaseException as error:
         write_status(run_dir, "failed", error=f"{type(error).__name__}: {error}"[:2000])
         raise

@@ -1,0 +1,58 @@
+"""A run survives what stops it half-way: an interrupt while its checkpoint is written, a
+second trainer on the same folder, a full disk, and a refused `reproduce`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gencompile.run_status import RunInterrupted, read_status, recorded
+
+
+def _interrupt_checkpoint_writes(monkeypatch: pytest.MonkeyPatch, times: int) -> None:
+    """The first `times` checkpoint writes stop half-way, as Ctrl-C would stop them."""
+    from gencompile.runtime import checkpoints
+
+    write = checkpoints.save_checkpoint
+    left = [times]
+
+    def interrupted(model: object, directory: Path, epoch: int) -> object:
+        if left[0] > 0:
+            left[0] -= 1
+            raise KeyboardInterrupt
+        return write(model, directory, epoch)
+
+    monkeypatch.setattr(checkpoints, "save_checkpoint", interrupted)
+
+
+def test_ctrl_c_during_the_last_checkpoint_write_keeps_it_and_resumes(
+    tiny_vae_spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gencompile.runs import resume, train
+
+    # every_seconds is 60 by default: epoch 1 is only in memory, epoch 2 written at the end.
+    _interrupt_checkpoint_writes(monkeypatch, 1)
+    with pytest.raises(RunInterrupted) as stopped:
+        train(tiny_vae_spec, epochs=2, run_dir=tmp_path / "run", quiet=True)
+    monkeypatch.undo()
+    run = tmp_path / "run"
+    assert f"{run} keeps its checkpoint of epoch 2" in str(stopped.value)
+    assert f"gencompile train --resume {run}" in str(stopped.value)
+    assert (run / "checkpoints" / "epoch-0002.json").is_file()
+    assert read_status(run) == "interrupted"
+    resume(run, quiet=True)
+    assert read_status(run) == "finished"
+    assert (run / "history.csv").read_text().count("\n") == 3  # the header and two epochs
+
+
+def test_an_interrupt_before_the_first_checkpoint_says_the_training_is_lost(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(RunInterrupted) as stopped, recorded(tmp_path):
+        raise KeyboardInterrupt
+    message = str(stopped.value)
+    assert "stopped before its first checkpoint was written" in message
+    assert "cannot be resumed" in message
+    assert "--resume" not in message
+    assert read_status(tmp_path) == "interrupted"
