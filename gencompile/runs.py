@@ -29,7 +29,7 @@ from gencompile.generated import import_generated, load_trained_model, read_reco
 from gencompile.local_cluster import run_workers
 from gencompile.package_data import package_folder
 from gencompile.report import write_report
-from gencompile.run_status import read_status, recorded
+from gencompile.run_status import read_status, recorded, refuse_if_training
 from gencompile.spec import LoadedSpec, load_spec, load_spec_text
 from gencompile.spec.base import python_name
 
@@ -126,6 +126,7 @@ def resume(
 
     run_dir = Path(run_dir)
     lock = verified_lock(run_dir, allow_custom_code)
+    refuse_if_training(run_dir)  # before a continuation rewrites its lock and code
     strategy = lock["resolved_spec"]["training"]["distribution"]["strategy"]
     if workers is not None and strategy != "multi_worker":
         raise RunError(

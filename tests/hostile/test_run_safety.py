@@ -3,11 +3,15 @@ second trainer on the same folder, a full disk, and a refused `reproduce`."""
 
 from __future__ import annotations
 
+import json
+import os
+import socket
 from pathlib import Path
 
 import pytest
 
-from gencompile.run_status import RunInterrupted, read_status, recorded
+from gencompile.errors import RunError
+from gencompile.run_status import RunInterrupted, read_status, recorded, refuse_if_training
 
 
 def _interrupt_checkpoint_writes(monkeypatch: pytest.MonkeyPatch, times: int) -> None:
@@ -56,3 +60,35 @@ def test_an_interrupt_before_the_first_checkpoint_says_the_training_is_lost(
     assert "cannot be resumed" in message
     assert "--resume" not in message
     assert read_status(tmp_path) == "interrupted"
+
+
+def test_resume_of_a_run_being_trained_is_refused_naming_its_process(
+    hostile, vae_copy: Path
+) -> None:
+    pid = os.getpid()
+    with recorded(vae_copy):  # this process trains it now
+        outcome = hostile("train", "--resume", vae_copy, "--quiet", watch=vae_copy)
+        assert read_status(vae_copy) == "running"
+    outcome.assert_refused(
+        1, f"{vae_copy} is being trained right now by process {pid}", f"`kill {pid}`"
+    )
+
+
+def test_two_trainers_never_overlap_on_one_folder(tmp_path: Path) -> None:
+    with recorded(tmp_path):
+        with pytest.raises(RunError, match="is being trained right now"), recorded(tmp_path):
+            pytest.fail("a second trainer started")  # pragma: no cover
+        assert read_status(tmp_path) == "running"  # the first's status, untouched
+    assert read_status(tmp_path) == "finished"
+    with recorded(tmp_path):  # the lock went with the first
+        pass
+
+
+def test_a_running_status_without_its_trainer_does_not_block_resume(tmp_path: Path) -> None:
+    here = {"status": "running", "pid": os.getpid(), "host": socket.gethostname()}
+    (tmp_path / "status.json").write_text(json.dumps(here))  # its pid alive, its lock free
+    refuse_if_training(tmp_path)
+    there = {**here, "host": "elsewhere.example"}
+    (tmp_path / "status.json").write_text(json.dumps(there))
+    with pytest.raises(RunError, match=r"if nothing on elsewhere\.example trains it any more"):
+        refuse_if_training(tmp_path)
