@@ -142,6 +142,22 @@ def refuse_if_training(run_dir: Path) -> None:
         raise RunError(_training_elsewhere(run_dir))
 
 
+def _record_stop(run_dir: Path, stop: BaseException, status: Status, **fields: Any) -> None:
+    """Write why training stopped, if the disk lets us: when the write fails too (a full
+    disk), the error that stopped training is the one to report, so the status write's
+    own error is only noted (on the error and on stderr), never raised in its place."""
+    try:
+        write_status(run_dir, status, **fields)
+    except (OSError, RunError) as unwritten:
+        note = (
+            f"note: {run_dir / STATUS_NAME} could not be updated to {status!r} ({unwritten}); "
+            "it reads as interrupted once this process ends"
+        )
+        if hasattr(stop, "add_note"):  # Python 3.11+
+            stop.add_note(note)
+        print(note, file=sys.stderr, flush=True)
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -176,10 +192,11 @@ def _recorded(run_dir: Path, resume_options: str) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        write_status(run_dir, "interrupted")
-        raise RunInterrupted(interrupted_message(run_dir, resume_options)) from None
+        stopped = RunInterrupted(interrupted_message(run_dir, resume_options))
+        _record_stop(run_dir, stopped, "interrupted")
+        raise stopped from None
     except BaseException as error:
-        write_status(run_dir, "failed", error=f"{type(error).__name__}: {error}"[:2000])
+        _record_stop(run_dir, error, "failed", error=f"{type(error).__name__}: {error}"[:2000])
         raise
     finally:
         if handled:

@@ -3,6 +3,7 @@ second trainer on the same folder, a full disk, and a refused `reproduce`."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -92,3 +93,50 @@ def test_a_running_status_without_its_trainer_does_not_block_resume(tmp_path: Pa
     (tmp_path / "status.json").write_text(json.dumps(there))
     with pytest.raises(RunError, match=r"if nothing on elsewhere\.example trains it any more"):
         refuse_if_training(tmp_path)
+
+
+def _disk_full(*args: object) -> None:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_write_on_a_full_disk_names_its_file_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gencompile.cli import _os_message
+    from gencompile.files import atomic_save, atomic_write_json
+
+    monkeypatch.setattr(os, "fsync", _disk_full)
+    with pytest.raises(OSError) as failed:
+        atomic_write_json(tmp_path / "metrics.json", {"nll": 1.0})
+    assert failed.value.errno == errno.ENOSPC
+    assert failed.value.filename == str(tmp_path / "metrics.json")
+    assert _os_message(failed.value).startswith(f"{tmp_path / 'metrics.json'}: No space left")
+    assert "the disk is full" in _os_message(failed.value)
+    monkeypatch.undo()
+
+    def save(path: Path) -> None:
+        path.write_bytes(b"half")
+        _disk_full()
+
+    with pytest.raises(OSError) as failed:
+        atomic_save(tmp_path / "model.weights.h5", save)
+    assert failed.value.filename == str(tmp_path / "model.weights.h5")
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_a_full_disk_reports_the_error_that_stopped_training_not_the_status_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from gencompile.files import atomic_write_json
+
+    with pytest.raises(OSError) as failed, recorded(tmp_path):
+        monkeypatch.setattr(os, "fsync", _disk_full)  # the disk fills up while training
+        atomic_write_json(tmp_path / "history.json", {})
+    monkeypatch.undo()
+    assert failed.value.filename == str(tmp_path / "history.json")  # the first error
+    assert json.loads((tmp_path / "status.json").read_text())["status"] == "running"
+    assert "status.json could not be updated to 'failed'" in capsys.readouterr().err
+    stopped = pytest.raises(RunInterrupted, match="stopped before its first checkpoint")
+    with stopped, recorded(tmp_path):
+        monkeypatch.setattr(os, "fsync", _disk_full)
+        raise KeyboardInterrupt
