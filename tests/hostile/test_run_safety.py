@@ -140,3 +140,32 @@ def test_a_full_disk_reports_the_error_that_stopped_training_not_the_status_writ
     with stopped, recorded(tmp_path):
         monkeypatch.setattr(os, "fsync", _disk_full)
         raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("output", [None, "elsewhere/new"])
+def test_a_refused_reproduce_leaves_no_folder_behind(
+    hostile, vae_copy: Path, monkeypatch: pytest.MonkeyPatch, output: str | None
+) -> None:
+    from gencompile import lockfile
+
+    monkeypatch.setattr(lockfile, "version_drift", lambda lock: ["keras 0.1 in the lock"])
+    for _ in range(2):  # each refusal used to leave one more empty -reproduced-N folder
+        outcome = hostile("reproduce", vae_copy, *(["-o", output] if output else []))
+        outcome.assert_refused(1, "keras 0.1 in the lock", "--allow-drift")
+    assert sorted(p.name for p in vae_copy.parent.iterdir()) == ["run"]
+
+
+def test_a_truncated_weights_file_points_to_resume_which_writes_it_again(
+    hostile, run_cli, vae_copy: Path
+) -> None:
+    weights = vae_copy / "model.weights.h5"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    hostile("sample", vae_copy, "-o", "s.png").assert_refused(
+        1,
+        f"cannot load {weights}",
+        f"`gencompile train --resume {vae_copy}` writes it again from the checkpoint of "
+        "its last epoch (1)",
+    )
+    code, _, err = run_cli("train", "--resume", str(vae_copy), "--quiet")
+    assert code == 0, err
+    assert hostile("sample", vae_copy, "-o", "s.png").code == 0
