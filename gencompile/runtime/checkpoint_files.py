@@ -22,6 +22,7 @@ from pathlib import Path
 from gencompile.files import sha256_file
 
 _MANIFEST = re.compile(r"^epoch-(\d{4,})\.json$")
+DATA_NAME = "data.json"  # the fingerprint of the data the run's first epoch started on
 
 
 @dataclass(frozen=True)
@@ -69,3 +70,13 @@ def newest_epoch(directory: Path) -> int:
     """The epoch of the newest committed checkpoint (0: none); its files are not hashed."""
     found = listed(directory)
     return found[-1].epoch if found else 0
+
+
+def started_with(directory: Path) -> str | None:
+    """The data fingerprint a run's checkpoints were trained on, recorded when its training
+    started (None: a run trained before it was recorded)."""
+    try:
+        found = json.loads((Path(directory) / DATA_NAME).read_text()).get("data_fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) else None

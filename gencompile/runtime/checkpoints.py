@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from gencompile.files import atomic_save, atomic_write_bytes, atomic_write_text, sha256_file
-from gencompile.runtime.checkpoint_files import Checkpoint, listed, verify
+from gencompile.runtime.checkpoint_files import DATA_NAME, Checkpoint, listed, verify
 from gencompile.runtime.checkpoint_files import paths as _paths
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "interrupts_deferred",
     "listed",
     "prune",
+    "record_data",
     "restore_latest",
     "save_checkpoint",
     "verify",
@@ -109,6 +110,14 @@ def save_checkpoint(model: keras.Model, directory: Path, epoch: int) -> Checkpoi
     }
     atomic_write_text(paths.manifest, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return paths
+
+
+def record_data(directory: Path, fingerprint: str) -> None:
+    """Note the data a run starts training on, before its first checkpoint: a resume can then
+    tell whether the data changed even when the run never finished (the lock gets the
+    fingerprint only at the end)."""
+    text = json.dumps({"data_fingerprint": fingerprint}, indent=2) + "\n"
+    atomic_write_text(Path(directory) / DATA_NAME, text)
 
 
 def restore_latest(model: keras.Model, directory: Path) -> int:

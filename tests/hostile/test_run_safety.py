@@ -169,3 +169,48 @@ def test_a_truncated_weights_file_points_to_resume_which_writes_it_again(
     code, _, err = run_cli("train", "--resume", str(vae_copy), "--quiet")
     assert code == 0, err
     assert hostile("sample", vae_copy, "-o", "s.png").code == 0
+
+
+def test_resume_refuses_other_versions_unless_allowed(
+    hostile, vae_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gencompile import lockfile
+
+    monkeypatch.setattr(lockfile, "version_drift", lambda lock: ["keras 0.1 in the lock"])
+    outcome = hostile("train", "--resume", vae_copy, "--quiet", watch=vae_copy)
+    outcome.assert_refused(1, f"cannot resume {vae_copy}", "keras 0.1 in the lock", "--allow-drift")
+    with pytest.warns(UserWarning, match="resuming despite drift: keras 0.1 in the lock"):
+        outcome = hostile("train", "--resume", vae_copy, "--quiet", "--allow-drift")
+    assert outcome.code == 0, outcome.err
+
+
+def test_resume_of_an_unfinished_run_refuses_data_changed_since_it_started(
+    tiny_vae_spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from gencompile.lockfile import read_lock
+    from gencompile.runs import resume, train
+    from gencompile.runtime import data
+    from gencompile.runtime.checkpoint_files import started_with
+
+    run = tmp_path / "run"
+    _interrupt_checkpoint_writes(monkeypatch, 1)
+    with pytest.raises(RunInterrupted):
+        train(tiny_vae_spec, epochs=2, run_dir=run, quiet=True)
+    monkeypatch.undo()
+    assert read_lock(run).get("data_fingerprint") is None  # it reaches the lock at the end
+    started = started_with(run / "checkpoints")
+    assert started is not None
+    load = data.load_data
+
+    def other_data(*args: object, **kwargs: object) -> object:
+        return dataclasses.replace(load(*args, **kwargs), fingerprint="f" * 64)
+
+    monkeypatch.setattr(data, "load_data", other_data)
+    with pytest.raises(RunError, match=f"its training started on {started[:16]}") as refused:
+        resume(run, quiet=True)
+    assert "--allow-drift" in str(refused.value)
+    monkeypatch.undo()
+    resume(run, quiet=True)
+    assert read_lock(run)["data_fingerprint"] == started
