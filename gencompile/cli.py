@@ -280,6 +280,13 @@ def train(
             "worker on a loopback port).",
         ),
     ] = None,
+    allow_drift: Annotated[
+        bool,
+        typer.Option(
+            help="With --resume: resume even if versions or data differ from the run's "
+            "(its weights then differ from an uninterrupted run's)."
+        ),
+    ] = False,
 ) -> None:
     """Build a spec into runs/<name>/<id>/ and train it there (or --resume a run)."""
     from gencompile.runs import resume as resume_run
@@ -294,8 +301,11 @@ def train(
             epochs=epochs,
             spec=spec,
             overrides=set_ or [],
+            allow_drift=allow_drift,
         )
     else:
+        if allow_drift:
+            raise typer.BadParameter("--allow-drift goes with --resume RUN")
         result = train_run(
             spec,
             set_ or [],

@@ -38,11 +38,19 @@ def atomic_open(path: Path, sync_folder: bool = True) -> Iterator[IO[bytes]]:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         tmp.unlink(missing_ok=True)
+        _name_file(error, path)
         raise
     if sync_folder:
         _fsync_directory(path.parent)
+
+
+def _name_file(error: BaseException, path: Path) -> None:
+    """Give an OSError that names no file (a write or fsync on a full disk: "No space left on
+    device") the file it was writing, so its message says where."""
+    if isinstance(error, OSError) and error.filename is None and error.errno is not None:
+        error.filename = str(path)  # (with no errno, str(error) would read "[Errno None]")
 
 
 def atomic_write_files(files: dict[Path, bytes]) -> None:
@@ -137,11 +145,12 @@ def atomic_save(path: Path, save: Callable[[Path], Any]) -> Path:
         if path.is_dir():
             shutil.rmtree(path)
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         if temporary.is_dir():
             shutil.rmtree(temporary, ignore_errors=True)
         else:
             temporary.unlink(missing_ok=True)
+        _name_file(error, path)
         raise
     _fsync_directory(path.parent)
     return path

@@ -151,14 +151,38 @@ def load_trained_model(
 
     set_precision(module.TRAINING)  # compute as training did (mixed precision or not)
     model = module.build_model()
-    load_weights(model, run_dir)
+    try:
+        load_weights(model, run_dir)
+    except RunError as error:  # missing or unreadable: maybe a checkpoint has them
+        raise RunError(f"{error}{restore_advice(run_dir, lock)}") from error.__cause__
     recorded = read_record(run_dir).get("weights_sha256")
     if check_weights and recorded is not None and weights_sha256(model) != recorded:
         raise RunError(
             f"{run_dir / 'model.weights.h5'} holds other weights than training recorded "
-            "(changed or corrupt); `gencompile reproduce` retrains it from the lock"
+            f"(changed or corrupt){restore_advice(run_dir, lock)}; `gencompile reproduce` "
+            "retrains it from the lock"
         )
     return model, module
+
+
+def restore_advice(run_dir: Path, lock: dict[str, Any]) -> str:
+    """Advice to run `gencompile train --resume RUN`, when the run's final weights can be
+    written again from a checkpoint: it trained every epoch it was planned for (not stopped
+    early, where the final weights may be an earlier epoch's) and kept the last one's
+    checkpoint. Otherwise the empty string."""
+    from gencompile.runtime.checkpoint_files import newest_epoch  # no TensorFlow
+
+    try:
+        trained = read_record(run_dir).get("epochs")
+        planned = lock["resolved_spec"]["training"]["epochs"]
+    except (RunError, KeyError, TypeError):  # an unreadable metrics.json: no advice
+        return ""
+    if not trained or trained != planned or newest_epoch(run_dir / "checkpoints") != trained:
+        return ""
+    return (
+        f"; `gencompile train --resume {run_dir}` writes it again from the checkpoint of "
+        f"its last epoch ({trained})"
+    )
 
 
 def refuse_unfinished(run_dir: Path) -> None:

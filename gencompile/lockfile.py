@@ -323,9 +323,12 @@ def version_drift(lock: dict[str, Any]) -> list[str]:
     ]
 
 
-def data_drift(lock: dict[str, Any]) -> list[str]:
-    """Whether the data as loaded now has the lock's fingerprint (loads the data)."""
-    recorded = lock.get("data_fingerprint")
+def data_drift(
+    lock: dict[str, Any], recorded: str | None = None, whose: str = "the lock's"
+) -> list[str]:
+    """Whether the data as loaded now has the lock's fingerprint (or `recorded`, `whose`
+    it is: another record of it), loading the data."""
+    recorded = recorded or lock.get("data_fingerprint")
     if recorded is None:
         return []
     from gencompile.runtime.data import load_data  # TensorFlow: only when data is checked
@@ -337,7 +340,7 @@ def data_drift(lock: dict[str, Any]) -> list[str]:
     current = load_data(config, seed=lock["seed"]).fingerprint
     if current == recorded:
         return []
-    return [f"the data's fingerprint is {current[:16]}..., the lock's {recorded[:16]}..."]
+    return [f"the data's fingerprint is {current[:16]}..., {whose} {recorded[:16]}..."]
 
 
 def _data_config(resolved: dict[str, Any]) -> dict[str, Any]:

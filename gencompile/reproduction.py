@@ -3,6 +3,7 @@ weights and metrics, like with like."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,18 @@ def stages(lock: dict[str, Any]) -> list[tuple[str, ...]]:
     return [first] + [("--resume", "--epochs", str(r["epochs_after"])) for r in revisions]
 
 
+def _empty(directory: Path, remove: bool) -> None:
+    """Take back what a refused build wrote into a folder that was new (or empty) before."""
+    if remove:
+        shutil.rmtree(directory, ignore_errors=True)
+        return
+    for child in directory.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
 def reproduce(
     run_dir: Path | str,
     out_dir: Path | str | None = None,
@@ -106,9 +119,15 @@ def reproduce(
                 f"{directory} exists and is not empty: a reproduction goes into a new folder "
                 "(leave out -o to put it beside the run)"
             )
+        existed = directory.exists()
     else:
         directory = claim_folder(run_dir.with_name(f"{run_dir.name}-reproduced"))
-    built = build_locked(run_dir, directory, allow_drift, allow_custom_code)
+        existed = False
+    try:  # refused (drift, other generated code): the folder goes, empty as it came
+        built = build_locked(run_dir, directory, allow_drift, allow_custom_code)
+    except BaseException:
+        _empty(directory, remove=not existed)
+        raise
     workers = lock.get("workers")  # a run of `--workers N`: the same summation order again
     results = [
         train_in(

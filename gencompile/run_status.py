@@ -5,6 +5,10 @@ training writes its state there (atomically): `running` with its process id when
 starts, then `finished`, `failed` (with the error) or `interrupted` (Ctrl-C, SIGTERM). A
 run killed outright (SIGKILL, power loss) cannot write anything: it stays `running` with
 the id of a process that no longer exists, which `read_status` reports as `interrupted`.
+
+One process at a time trains a run folder: training holds an exclusive lock (`flock`) on the
+folder itself, which the kernel releases however the process ends, and a second trainer
+is refused, naming the first.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -19,7 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Literal
 
-from gencompile.errors import GencompileError
+from gencompile.errors import GencompileError, RunError
 from gencompile.files import atomic_write_json, read_json
 
 STATUS_NAME = "status.json"
@@ -65,6 +70,94 @@ def read_status(run_dir: Path | str) -> str | None:
     return status
 
 
+def interrupted_message(run_dir: Path, resume_options: str = "") -> str:
+    """What an interrupted training kept: its newest checkpoint and how to continue from
+    it, or, stopped before its first checkpoint, that nothing can be resumed."""
+    from gencompile.runtime.checkpoint_files import newest_epoch  # no TensorFlow
+
+    epoch = newest_epoch(run_dir / "checkpoints")
+    if epoch:
+        return (
+            f"interrupted: {run_dir} keeps its checkpoint of epoch {epoch}; continue with "
+            f"`gencompile train --resume {run_dir}{resume_options}`"
+        )
+    return (
+        f"interrupted: {run_dir} was stopped before its first checkpoint was written, so "
+        "its training is lost and cannot be resumed; train the spec again"
+    )
+
+
+def _training_elsewhere(run_dir: Path) -> str:
+    """`gencompile train --resume` refused: another process trains `run_dir` now."""
+    record = read_json(run_dir / STATUS_NAME)
+    pid, host = record.get("pid"), record.get("host")
+    who = f"process {pid} on {host}" if pid and host else "another process"
+    message = f"{run_dir} is being trained right now by {who}: wait for it to finish, or stop it"
+    if host == socket.gethostname() and isinstance(pid, int):
+        message += f" (Ctrl-C in its terminal, or `kill {pid}`)"
+    message += f", then continue it with `gencompile train --resume {run_dir}`"
+    if host and host != socket.gethostname():
+        message += (
+            f"; if nothing on {host} trains it any more, delete {run_dir / STATUS_NAME} first"
+        )
+    return message
+
+
+def _lock_folder(run_dir: Path) -> int | None:
+    """An open descriptor of `run_dir` holding its exclusive lock (None: locks are not
+    available here); RunError if another process holds it. Closing it releases the lock."""
+    if sys.platform == "win32":
+        return None
+    import fcntl
+
+    try:
+        fd = os.open(run_dir, os.O_RDONLY)
+    except OSError:
+        return None  # the status write that follows names the problem
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RunError(_training_elsewhere(run_dir)) from None
+    except OSError:  # a file system without locks (some network mounts): status.json alone
+        os.close(fd)
+        return None
+    return fd
+
+
+def refuse_if_training(run_dir: Path) -> None:
+    """Refuse to start training `run_dir` while another process trains it.
+
+    The folder's lock decides on this machine: a trainer holds it throughout, so a free lock
+    means that a `running` status.json was left by a process killed outright (whose id may
+    since belong to another program). Where locks are not available, and for a status
+    written on another host, a `running` status is believed unless its process is gone."""
+    run_dir = Path(run_dir)
+    fd = _lock_folder(run_dir)  # RunError if held
+    if fd is not None:
+        os.close(fd)
+    if read_status(run_dir) != "running":
+        return
+    if fd is None or read_json(run_dir / STATUS_NAME).get("host") != socket.gethostname():
+        raise RunError(_training_elsewhere(run_dir))
+
+
+def _record_stop(run_dir: Path, stop: BaseException, status: Status, **fields: Any) -> None:
+    """Write why training stopped, if the disk lets us: when the write fails too (a full
+    disk), the error that stopped training is the one to report, so the status write's
+    own error is only noted (on the error and on stderr), never raised in its place."""
+    try:
+        write_status(run_dir, status, **fields)
+    except (OSError, RunError) as unwritten:
+        note = (
+            f"note: {run_dir / STATUS_NAME} could not be updated to {status!r} ({unwritten}); "
+            "it reads as interrupted once this process ends"
+        )
+        if hasattr(stop, "add_note"):  # Python 3.11+
+            stop.add_note(note)
+        print(note, file=sys.stderr, flush=True)
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -75,8 +168,20 @@ def recorded(run_dir: Path, resume_options: str = "") -> Iterator[None]:
     the advice to resume adds to `gencompile train --resume RUN`).
 
     SIGTERM is turned into the same clean stop as Ctrl-C (the default would end the
-    process without a word), and both end in `RunInterrupted` saying how to resume.
+    process without a word), and both end in `RunInterrupted` saying how to resume. The
+    folder's lock is held throughout: a second trainer is refused before it writes.
     """
+    lock = _lock_folder(run_dir)
+    try:
+        with _recorded(run_dir, resume_options):
+            yield
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+@contextmanager
+def _recorded(run_dir: Path, resume_options: str) -> Iterator[None]:
     write_status(run_dir, "running", pid=os.getpid(), host=socket.gethostname(), error=None)
     previous = signal.getsignal(signal.SIGTERM)
     try:
@@ -87,13 +192,11 @@ def recorded(run_dir: Path, resume_options: str = "") -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        write_status(run_dir, "interrupted")
-        raise RunInterrupted(
-            f"interrupted: {run_dir} keeps its newest checkpoint; continue with "
-            f"`gencompile train --resume {run_dir}{resume_options}`"
-        ) from None
+        stopped = RunInterrupted(interrupted_message(run_dir, resume_options))
+        _record_stop(run_dir, stopped, "interrupted")
+        raise stopped from None
     except BaseException as error:
-        write_status(run_dir, "failed", error=f"{type(error).__name__}: {error}"[:2000])
+        _record_stop(run_dir, error, "failed", error=f"{type(error).__name__}: {error}"[:2000])
         raise
     finally:
         if handled:

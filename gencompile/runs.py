@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import warnings
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,7 +30,7 @@ from gencompile.generated import import_generated, load_trained_model, read_reco
 from gencompile.local_cluster import run_workers
 from gencompile.package_data import package_folder
 from gencompile.report import write_report
-from gencompile.run_status import read_status, recorded
+from gencompile.run_status import read_status, recorded, refuse_if_training
 from gencompile.spec import LoadedSpec, load_spec, load_spec_text
 from gencompile.spec.base import python_name
 
@@ -108,12 +109,15 @@ def resume(
     epochs: int | None = None,
     spec: Path | str | None = None,
     overrides: list[str] | tuple[str, ...] = (),
+    allow_drift: bool = False,
 ) -> TrainResult:
     """Continue a run in place: an interrupted one from its newest whole checkpoint; a
     finished one, given a larger total `epochs`, from its last (a new lock revision).
 
     `spec` and `overrides` may restate the run's spec (a spec file, `--set`): any
-    difference but the number of epochs is refused, naming each field.
+    difference but the number of epochs is refused, naming each field. Versions or data
+    other than the run's are refused (`allow_drift`: resumed anyway, with a warning; a
+    continuation to more epochs is refused all the same).
     """
     from gencompile.continuation import (
         plan_continuation,
@@ -126,6 +130,7 @@ def resume(
 
     run_dir = Path(run_dir)
     lock = verified_lock(run_dir, allow_custom_code)
+    refuse_if_training(run_dir)  # before a continuation rewrites its lock and code
     strategy = lock["resolved_spec"]["training"]["distribution"]["strategy"]
     if workers is not None and strategy != "multi_worker":
         raise RunError(
@@ -148,9 +153,33 @@ def resume(
         lock = rebuild(run_dir, lock, continuation, allow_custom_code)
     else:
         check_evaluation_weights(locked_plan(lock))
+        refuse_drift(run_dir, lock, allow_drift)
     return train_in(
         run_dir, package, lock, quiet, "--resume", allow=allow_custom_code, workers=workers
     )
+
+
+def refuse_drift(run_dir: Path, lock: dict[str, Any], allow_drift: bool) -> None:
+    """The epochs to come must run on the versions and data the first ones ran on, or the
+    run does not end with an uninterrupted run's weights (`allow_drift`: warn instead).
+    A run that never finished has no fingerprint in its lock: the one its training
+    recorded when it started is compared."""
+    from gencompile import lockfile
+    from gencompile.runtime.checkpoint_files import started_with  # no TensorFlow
+
+    whose, recorded = "the lock's", lock.get("data_fingerprint")
+    if recorded is None:
+        whose, recorded = "its training started on", started_with(run_dir / "checkpoints")
+    drift = lockfile.version_drift(lock) + lockfile.data_drift(lock, recorded, whose)
+    if drift and not allow_drift:
+        raise RunError(
+            f"cannot resume {run_dir}: this machine differs from what its first epochs ran "
+            f"on: {'; '.join(drift)}. Install the locked versions and restore the data, or "
+            "pass --allow-drift to resume anyway (its weights then differ from an "
+            "uninterrupted run's)"
+        )
+    for difference in drift:
+        warnings.warn(f"resuming despite drift: {difference}", stacklevel=2)
 
 
 # Every metric that can need InceptionV3 (the runtime decides exactly, for the data at hand).

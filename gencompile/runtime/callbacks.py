@@ -170,9 +170,10 @@ class CheckpointKeeper(keras.callbacks.Callback):
 
     The newest epoch not written is held in memory (a copy of every variable) and written when
     training ends or stops (`on_train_end`) or is interrupted (`save_owed`), so the last
-    finished epoch is always on disk. A checkpoint is skipped when the epoch's loss or any
-    weight is not finite, so the newest file on disk is always a good one to resume from
-    or to report after a NaN.
+    finished epoch is always on disk. Ctrl-C or SIGTERM during a write waits for it to end
+    (a second one stops at once), and a write stopped anyway stays owed to `save_owed`. A
+    checkpoint is skipped when the epoch's loss or any weight is not finite, so the newest
+    file on disk is always a good one to resume from or to report after a NaN.
     """
 
     def __init__(
@@ -213,6 +214,7 @@ class CheckpointKeeper(keras.callbacks.Callback):
             return
         due = number % self.every_epochs == 0
         if due and self.clock() - self._saved_at >= self.every_seconds:
+            self._owed = (number, None)  # owed until written: an interrupted write is retried
             self._save(number)
         elif number == (self.params or {}).get("epochs"):  # the last: nothing changes it after
             self._owed = (number, None)
@@ -223,27 +225,32 @@ class CheckpointKeeper(keras.callbacks.Callback):
         self.save_owed()
 
     def save_owed(self) -> None:
-        """Write the newest finished epoch that was held back for time, if any."""
+        """Write the newest finished epoch not yet on disk (held back for time, or whose
+        write an interrupt cut short), if any."""
         if self._owed is None:
             return
         number, values = self._owed
         if values is None:  # the live state is that epoch's
             self._save(number)
             return
-        live = self.snapshot()
-        restore(self.model, values)
-        try:
-            self._save(number)
-        finally:
-            restore(self.model, live)
+        with checkpoints.interrupts_deferred():  # not stopped between the two restores
+            live = self.snapshot()
+            restore(self.model, values)
+            try:
+                self._save(number)
+            finally:
+                restore(self.model, live)
 
     def _save(self, number: int) -> None:
-        self._owed = None
-        if not _weights_finite(self.model):
-            return
-        checkpoints.save_checkpoint(self.model, self.directory, number)
-        checkpoints.prune(self.directory, self.keep)
-        self._saved_at = self.clock()
+        """Write epoch `number` from the live state. What is owed is cleared only once the
+        checkpoint is on disk: a write stopped half-way (Ctrl-C) stays owed, and the
+        interrupt's `save_owed` writes it again. A signal during the write waits for it."""
+        with checkpoints.interrupts_deferred():
+            if _weights_finite(self.model):
+                checkpoints.save_checkpoint(self.model, self.directory, number)
+                checkpoints.prune(self.directory, self.keep)
+                self._saved_at = self.clock()
+            self._owed = None
 
 
 # The network whose gradients a logged norm measures: a GAN's two networks; any other key

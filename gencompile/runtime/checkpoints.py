@@ -1,49 +1,90 @@
 """Checkpoints a run can resume from bit for bit, and that a crash cannot corrupt unseen.
 
-A checkpoint of epoch N is three files in the checkpoint folder:
-
-    epoch-NNNN.weights.h5   model weights and the optimizer's state (Keras saves both)
-    epoch-NNNN.rng.npz      the state of every SeedGenerator (not part of `model.weights`)
-    epoch-NNNN.json         manifest: the epoch and the sha256 of the two files above
-
-The manifest is written last, atomically, so it is the commit point: a checkpoint counts
-only if its manifest exists and both hashes match. A truncated or half-written checkpoint
-is skipped with a warning and the one before it is used.
+A checkpoint of epoch N is three files in the checkpoint folder (`checkpoint_files`, which
+lists and verifies them without TensorFlow): the weights with the optimizer's state, the
+random state, and a manifest written last, atomically, as the commit point. A truncated or
+half-written checkpoint is skipped with a warning and the one before it is used.
 """
 
 from __future__ import annotations
 
 import io
 import json
-import re
+import signal
+import sys
+import threading
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import keras
 import numpy as np
 
 from gencompile.files import atomic_save, atomic_write_bytes, atomic_write_text, sha256_file
+from gencompile.runtime.checkpoint_files import DATA_NAME, Checkpoint, listed, verify
+from gencompile.runtime.checkpoint_files import paths as _paths
 
-_MANIFEST = re.compile(r"^epoch-(\d{4,})\.json$")
+__all__ = [
+    "Checkpoint",
+    "interrupts_deferred",
+    "listed",
+    "prune",
+    "record_data",
+    "restore_latest",
+    "save_checkpoint",
+    "verify",
+]
+
+_deferring = threading.local()  # set while a block defers signals (nested blocks defer once)
 
 
-@dataclass(frozen=True)
-class Checkpoint:
-    epoch: int  # 1-based: the number of finished epochs
-    weights: Path
-    rng: Path
-    manifest: Path
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block ends, then stop as they would have.
 
+    A checkpoint written half-way is no checkpoint: a signal while one is written waits for
+    the write (a note says so), and a second one stops at once, for a write that hangs. Only
+    signals handled in Python (Ctrl-C's KeyboardInterrupt, the SIGTERM of a recorded run)
+    are held; outside the main thread, or nested in another such block, nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread() or getattr(
+        _deferring, "on", False
+    ):
+        yield
+        return
+    previous: dict[int, Any] = {}
+    held: int
+    for held in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(held)
+        if callable(handler):
+            previous[held] = handler
+    received: list[int] = []
 
-def _paths(directory: Path, epoch: int) -> Checkpoint:
-    stem = directory / f"epoch-{epoch:04d}"
-    return Checkpoint(
-        epoch,
-        stem.with_name(stem.name + ".weights.h5"),
-        stem.with_name(stem.name + ".rng.npz"),
-        stem.with_name(stem.name + ".json"),
-    )
+    def hold(signum: int, frame: FrameType | None) -> None:
+        if received:  # asked twice: stop now
+            previous[signum](signum, frame)
+            return
+        received.append(signum)
+        print(
+            "stopping once the checkpoint being written is complete (again to stop now)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    for signum in previous:
+        signal.signal(signum, hold)
+    _deferring.on = True
+    try:
+        yield
+    finally:
+        _deferring.on = False
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if received:
+        previous[received[0]](received[0], None)  # KeyboardInterrupt, as the signal would
 
 
 def rng_variables(model: keras.Model) -> list[keras.Variable]:
@@ -71,27 +112,12 @@ def save_checkpoint(model: keras.Model, directory: Path, epoch: int) -> Checkpoi
     return paths
 
 
-def listed(directory: Path) -> list[Checkpoint]:
-    """Checkpoints with a manifest, oldest first (not yet verified)."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        return []
-    epochs = sorted(int(m.group(1)) for p in directory.iterdir() if (m := _MANIFEST.match(p.name)))
-    return [_paths(directory, epoch) for epoch in epochs]
-
-
-def verify(checkpoint: Checkpoint) -> str | None:
-    """None if the checkpoint is whole, else what is wrong with it."""
-    try:
-        manifest = json.loads(checkpoint.manifest.read_text())
-        for key, path in (("weights_sha256", checkpoint.weights), ("rng_sha256", checkpoint.rng)):
-            if not path.is_file():
-                return f"{path.name} is missing"
-            if sha256_file(path) != manifest[key]:
-                return f"{path.name} does not match its recorded sha256 (truncated or edited)"
-    except (OSError, ValueError, KeyError) as err:
-        return f"{checkpoint.manifest.name} is unreadable ({err})"
-    return None
+def record_data(directory: Path, fingerprint: str) -> None:
+    """Note the data a run starts training on, before its first checkpoint: a resume can then
+    tell whether the data changed even when the run never finished (the lock gets the
+    fingerprint only at the end)."""
+    text = json.dumps({"data_fingerprint": fingerprint}, indent=2) + "\n"
+    atomic_write_text(Path(directory) / DATA_NAME, text)
 
 
 def restore_latest(model: keras.Model, directory: Path) -> int:

@@ -277,6 +277,9 @@ def fit(
     fresh = initial_epoch == 0 and not getattr(model, "initialized_from_parent", False)
     if fresh and isinstance(model, InitializedFromData):
         model.initialize(data)
+    fingerprint = getattr(data, "fingerprint", None)
+    if initial_epoch == 0 and fingerprint:  # what the checkpoints to come are trained on
+        checkpoints.record_data(run_dir / "checkpoints", fingerprint)
     fixed_steps = training["steps_per_epoch"]
     stream = cluster.shard_by_example(data.epochs(initial_epoch, epochs, steps=fixed_steps))
     validation = None if data.validation is None else cluster.shard_by_example(data.validation)

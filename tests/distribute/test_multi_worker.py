@@ -193,7 +193,7 @@ def test_a_killed_worker_fails_the_training_and_resume_finishes_it(tmp_path) -> 
     )
     runs = tmp_path / "runs" / "gan-ring8"
     deadline = time.monotonic() + 300
-    while not (runs.exists() and list(runs.glob("*/checkpoints/*"))):  # one epoch done
+    while not (runs.exists() and list(runs.glob("*/checkpoints/epoch-*.json"))):  # one epoch
         assert launcher.poll() is None, launcher.stderr.read()[-3000:]
         assert time.monotonic() < deadline, "no checkpoint within 300 s"
         time.sleep(0.2)

@@ -4,6 +4,8 @@ every N epochs, and a history.csv that grows by appended lines."""
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -244,3 +246,67 @@ def test_a_snapshot_keeps_its_values_while_training_goes_on() -> None:
     restore(model, held)
     for variable, array in zip(state_variables(model), expected, strict=True):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable), array)
+
+
+@pytest.mark.parametrize(
+    ("every_seconds", "interrupted", "saved"),
+    [
+        (3600, 3, [3]),  # epochs 1-2 only in memory: the write at the end is the only one
+        (0, 2, [1, 2]),  # the write due at the end of epoch 2
+    ],
+)
+def test_an_interrupt_during_a_checkpoint_write_is_retried(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    every_seconds: float,
+    interrupted: int,
+    saved: list[int],
+) -> None:
+    """Ctrl-C while a checkpoint is written: the epoch stays owed, and the interrupt's
+    `save_owed` writes it (before, it was forgotten and nothing was left to resume)."""
+    write = checkpoints.save_checkpoint
+
+    def interrupted_once(model: keras.Model, directory: Path, epoch: int) -> object:
+        if epoch == interrupted and not getattr(interrupted_once, "done", False):
+            interrupted_once.done = True  # type: ignore[attr-defined]
+            write(model, directory, epoch)  # the files are there, the write is cut short
+            checkpoints.listed(directory)[-1].manifest.unlink()
+            raise KeyboardInterrupt
+        return write(model, directory, epoch)
+
+    monkeypatch.setattr(checkpoints, "save_checkpoint", interrupted_once)
+    model = _model()
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    keeper = CheckpointKeeper(tmp_path, every_epochs=1, keep=3, every_seconds=every_seconds)
+    with pytest.raises(KeyboardInterrupt):
+        try:
+            model.fit(_stream(0, 3), epochs=3, steps_per_epoch=13, verbose=0, callbacks=[keeper])
+        except KeyboardInterrupt:
+            keeper.save_owed()  # as training.fit does
+            raise
+    assert [c.epoch for c in checkpoints.listed(tmp_path)] == saved
+    resumed = _model()
+    resumed.compile(keras.optimizers.SGD(0.01), "mse")
+    assert checkpoints.restore_latest(resumed, tmp_path) == interrupted
+    assert int(resumed.optimizer.iterations.numpy()) == 13 * interrupted
+
+
+def test_a_signal_during_a_checkpoint_write_waits_for_it_and_a_second_stops_now(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    handler = signal.getsignal(signal.SIGINT)
+    reached = []
+    with pytest.raises(KeyboardInterrupt), checkpoints.interrupts_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the handler runs here
+        reached.append("after one")
+    assert reached == ["after one"]
+    assert "stopping once the checkpoint being written is complete" in capsys.readouterr().err
+    with pytest.raises(KeyboardInterrupt), checkpoints.interrupts_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        reached.append("after two")
+    assert reached == ["after one"]
+    assert signal.getsignal(signal.SIGINT) is handler

@@ -1,0 +1,82 @@
+"""The files of a run's checkpoints, read without TensorFlow.
+
+A checkpoint of epoch N is three files in the checkpoint folder:
+
+    epoch-NNNN.weights.h5   model weights and the optimizer's state (Keras saves both)
+    epoch-NNNN.rng.npz      the state of every SeedGenerator (not part of `model.weights`)
+    epoch-NNNN.json         manifest: the epoch and the sha256 of the two files above
+
+The manifest is written last, atomically, so it is the commit point: a checkpoint counts
+only if its manifest exists and both hashes match. Writing and loading them is
+`runtime.checkpoints`' (TensorFlow); listing and checking them is here, for the commands
+that only need to know what a run folder holds (an interrupted run's advice, `reproduce`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from gencompile.files import sha256_file
+
+_MANIFEST = re.compile(r"^epoch-(\d{4,})\.json$")
+DATA_NAME = "data.json"  # the fingerprint of the data the run's first epoch started on
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    epoch: int  # 1-based: the number of finished epochs
+    weights: Path
+    rng: Path
+    manifest: Path
+
+
+def paths(directory: Path, epoch: int) -> Checkpoint:
+    stem = Path(directory) / f"epoch-{epoch:04d}"
+    return Checkpoint(
+        epoch,
+        stem.with_name(stem.name + ".weights.h5"),
+        stem.with_name(stem.name + ".rng.npz"),
+        stem.with_name(stem.name + ".json"),
+    )
+
+
+def listed(directory: Path) -> list[Checkpoint]:
+    """Checkpoints with a manifest, oldest first (not yet verified)."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    epochs = sorted(int(m.group(1)) for p in directory.iterdir() if (m := _MANIFEST.match(p.name)))
+    return [paths(directory, epoch) for epoch in epochs]
+
+
+def verify(checkpoint: Checkpoint) -> str | None:
+    """None if the checkpoint is whole, else what is wrong with it."""
+    try:
+        manifest = json.loads(checkpoint.manifest.read_text())
+        for key, path in (("weights_sha256", checkpoint.weights), ("rng_sha256", checkpoint.rng)):
+            if not path.is_file():
+                return f"{path.name} is missing"
+            if sha256_file(path) != manifest[key]:
+                return f"{path.name} does not match its recorded sha256 (truncated or edited)"
+    except (OSError, ValueError, KeyError) as err:
+        return f"{checkpoint.manifest.name} is unreadable ({err})"
+    return None
+
+
+def newest_epoch(directory: Path) -> int:
+    """The epoch of the newest committed checkpoint (0: none); its files are not hashed."""
+    found = listed(directory)
+    return found[-1].epoch if found else 0
+
+
+def started_with(directory: Path) -> str | None:
+    """The data fingerprint a run's checkpoints were trained on, recorded when its training
+    started (None: a run trained before it was recorded)."""
+    try:
+        found = json.loads((Path(directory) / DATA_NAME).read_text()).get("data_fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) else None

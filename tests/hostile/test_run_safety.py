@@ -1,0 +1,216 @@
+"""A run survives what stops it half-way: an interrupt while its checkpoint is written, a
+second trainer on the same folder, a full disk, and a refused `reproduce`."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from gencompile.errors import RunError
+from gencompile.run_status import RunInterrupted, read_status, recorded, refuse_if_training
+
+
+def _interrupt_checkpoint_writes(monkeypatch: pytest.MonkeyPatch, times: int) -> None:
+    """The first `times` checkpoint writes stop half-way, as Ctrl-C would stop them."""
+    from gencompile.runtime import checkpoints
+
+    write = checkpoints.save_checkpoint
+    left = [times]
+
+    def interrupted(model: object, directory: Path, epoch: int) -> object:
+        if left[0] > 0:
+            left[0] -= 1
+            raise KeyboardInterrupt
+        return write(model, directory, epoch)
+
+    monkeypatch.setattr(checkpoints, "save_checkpoint", interrupted)
+
+
+def test_ctrl_c_during_the_last_checkpoint_write_keeps_it_and_resumes(
+    tiny_vae_spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gencompile.runs import resume, train
+
+    # every_seconds is 60 by default: epoch 1 is only in memory, epoch 2 written at the end.
+    _interrupt_checkpoint_writes(monkeypatch, 1)
+    with pytest.raises(RunInterrupted) as stopped:
+        train(tiny_vae_spec, epochs=2, run_dir=tmp_path / "run", quiet=True)
+    monkeypatch.undo()
+    run = tmp_path / "run"
+    assert f"{run} keeps its checkpoint of epoch 2" in str(stopped.value)
+    assert f"gencompile train --resume {run}" in str(stopped.value)
+    assert (run / "checkpoints" / "epoch-0002.json").is_file()
+    assert read_status(run) == "interrupted"
+    resume(run, quiet=True)
+    assert read_status(run) == "finished"
+    assert (run / "history.csv").read_text().count("\n") == 3  # the header and two epochs
+
+
+def test_an_interrupt_before_the_first_checkpoint_says_the_training_is_lost(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(RunInterrupted) as stopped, recorded(tmp_path):
+        raise KeyboardInterrupt
+    message = str(stopped.value)
+    assert "stopped before its first checkpoint was written" in message
+    assert "cannot be resumed" in message
+    assert "--resume" not in message
+    assert read_status(tmp_path) == "interrupted"
+
+
+def test_resume_of_a_run_being_trained_is_refused_naming_its_process(
+    hostile, vae_copy: Path
+) -> None:
+    pid = os.getpid()
+    with recorded(vae_copy):  # this process trains it now
+        outcome = hostile("train", "--resume", vae_copy, "--quiet", watch=vae_copy)
+        assert read_status(vae_copy) == "running"
+    outcome.assert_refused(
+        1, f"{vae_copy} is being trained right now by process {pid}", f"`kill {pid}`"
+    )
+
+
+def test_two_trainers_never_overlap_on_one_folder(tmp_path: Path) -> None:
+    with recorded(tmp_path):
+        with pytest.raises(RunError, match="is being trained right now"), recorded(tmp_path):
+            pytest.fail("a second trainer started")  # pragma: no cover
+        assert read_status(tmp_path) == "running"  # the first's status, untouched
+    assert read_status(tmp_path) == "finished"
+    with recorded(tmp_path):  # the lock went with the first
+        pass
+
+
+def test_a_running_status_without_its_trainer_does_not_block_resume(tmp_path: Path) -> None:
+    here = {"status": "running", "pid": os.getpid(), "host": socket.gethostname()}
+    (tmp_path / "status.json").write_text(json.dumps(here))  # its pid alive, its lock free
+    refuse_if_training(tmp_path)
+    there = {**here, "host": "elsewhere.example"}
+    (tmp_path / "status.json").write_text(json.dumps(there))
+    with pytest.raises(RunError, match=r"if nothing on elsewhere\.example trains it any more"):
+        refuse_if_training(tmp_path)
+
+
+def _disk_full(*args: object) -> None:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_a_write_on_a_full_disk_names_its_file_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gencompile.cli import _os_message
+    from gencompile.files import atomic_save, atomic_write_json
+
+    monkeypatch.setattr(os, "fsync", _disk_full)
+    with pytest.raises(OSError) as failed:
+        atomic_write_json(tmp_path / "metrics.json", {"nll": 1.0})
+    assert failed.value.errno == errno.ENOSPC
+    assert failed.value.filename == str(tmp_path / "metrics.json")
+    assert _os_message(failed.value).startswith(f"{tmp_path / 'metrics.json'}: No space left")
+    assert "the disk is full" in _os_message(failed.value)
+    monkeypatch.undo()
+
+    def save(path: Path) -> None:
+        path.write_bytes(b"half")
+        _disk_full()
+
+    with pytest.raises(OSError) as failed:
+        atomic_save(tmp_path / "model.weights.h5", save)
+    assert failed.value.filename == str(tmp_path / "model.weights.h5")
+    assert list(tmp_path.iterdir()) == []  # no temporary file left behind
+
+
+def test_a_full_disk_reports_the_error_that_stopped_training_not_the_status_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    from gencompile.files import atomic_write_json
+
+    with pytest.raises(OSError) as failed, recorded(tmp_path):
+        monkeypatch.setattr(os, "fsync", _disk_full)  # the disk fills up while training
+        atomic_write_json(tmp_path / "history.json", {})
+    monkeypatch.undo()
+    assert failed.value.filename == str(tmp_path / "history.json")  # the first error
+    assert json.loads((tmp_path / "status.json").read_text())["status"] == "running"
+    assert "status.json could not be updated to 'failed'" in capsys.readouterr().err
+    stopped = pytest.raises(RunInterrupted, match="stopped before its first checkpoint")
+    with stopped, recorded(tmp_path):
+        monkeypatch.setattr(os, "fsync", _disk_full)
+        raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("output", [None, "elsewhere/new"])
+def test_a_refused_reproduce_leaves_no_folder_behind(
+    hostile, vae_copy: Path, monkeypatch: pytest.MonkeyPatch, output: str | None
+) -> None:
+    from gencompile import lockfile
+
+    monkeypatch.setattr(lockfile, "version_drift", lambda lock: ["keras 0.1 in the lock"])
+    for _ in range(2):  # each refusal used to leave one more empty -reproduced-N folder
+        outcome = hostile("reproduce", vae_copy, *(["-o", output] if output else []))
+        outcome.assert_refused(1, "keras 0.1 in the lock", "--allow-drift")
+    assert sorted(p.name for p in vae_copy.parent.iterdir()) == ["run"]
+
+
+def test_a_truncated_weights_file_points_to_resume_which_writes_it_again(
+    hostile, run_cli, vae_copy: Path
+) -> None:
+    weights = vae_copy / "model.weights.h5"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    hostile("sample", vae_copy, "-o", "s.png").assert_refused(
+        1,
+        f"cannot load {weights}",
+        f"`gencompile train --resume {vae_copy}` writes it again from the checkpoint of "
+        "its last epoch (1)",
+    )
+    code, _, err = run_cli("train", "--resume", str(vae_copy), "--quiet")
+    assert code == 0, err
+    assert hostile("sample", vae_copy, "-o", "s.png").code == 0
+
+
+def test_resume_refuses_other_versions_unless_allowed(
+    hostile, vae_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gencompile import lockfile
+
+    monkeypatch.setattr(lockfile, "version_drift", lambda lock: ["keras 0.1 in the lock"])
+    outcome = hostile("train", "--resume", vae_copy, "--quiet", watch=vae_copy)
+    outcome.assert_refused(1, f"cannot resume {vae_copy}", "keras 0.1 in the lock", "--allow-drift")
+    with pytest.warns(UserWarning, match="resuming despite drift: keras 0.1 in the lock"):
+        outcome = hostile("train", "--resume", vae_copy, "--quiet", "--allow-drift")
+    assert outcome.code == 0, outcome.err
+
+
+def test_resume_of_an_unfinished_run_refuses_data_changed_since_it_started(
+    tiny_vae_spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from gencompile.lockfile import read_lock
+    from gencompile.runs import resume, train
+    from gencompile.runtime import data
+    from gencompile.runtime.checkpoint_files import started_with
+
+    run = tmp_path / "run"
+    _interrupt_checkpoint_writes(monkeypatch, 1)
+    with pytest.raises(RunInterrupted):
+        train(tiny_vae_spec, epochs=2, run_dir=run, quiet=True)
+    monkeypatch.undo()
+    assert read_lock(run).get("data_fingerprint") is None  # it reaches the lock at the end
+    started = started_with(run / "checkpoints")
+    assert started is not None
+    load = data.load_data
+
+    def other_data(*args: object, **kwargs: object) -> object:
+        return dataclasses.replace(load(*args, **kwargs), fingerprint="f" * 64)
+
+    monkeypatch.setattr(data, "load_data", other_data)
+    with pytest.raises(RunError, match=f"its training started on {started[:16]}") as refused:
+        resume(run, quiet=True)
+    assert "--allow-drift" in str(refused.value)
+    monkeypatch.undo()
+    resume(run, quiet=True)
+    assert read_lock(run)["data_fingerprint"] == started
