@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gencompile import sampler_configs
 from gencompile.errors import RunError
 
 # Which families each option has a meaning for.
@@ -57,15 +58,7 @@ TAKES = {
     "vq_vae": "--temperature, --top-k or --top-p (of the prior over its codes)",
 }
 
-SAMPLERS = ("ddpm", "ddim", "dpm_solver", "euler", "heun")
-# A sampler chosen at sample time starts from model.sampler's defaults for its type.
-DEFAULT_SAMPLERS: dict[str, dict[str, Any]] = {
-    "ddpm": {"type": "ddpm"},
-    "ddim": {"type": "ddim", "steps": 50, "eta": 0.0},
-    "dpm_solver": {"type": "dpm_solver", "steps": 20},
-    "euler": {"type": "euler", "steps": 50, "rho": 7.0},
-    "heun": {"type": "heun", "steps": 25, "rho": 7.0},
-}
+SAMPLERS = sampler_configs.SAMPLERS
 
 
 def flag(option: str) -> str:
@@ -110,7 +103,8 @@ def diffusion_options(model: dict[str, Any], given: dict[str, Any], run: Path) -
 
 
 def sampler_config(model: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    """The spec's sampler with --sampler, --steps and --eta applied, checked."""
+    """The spec's sampler with --sampler, --steps and --eta applied, checked: another
+    sampler starts from the spec's defaults for its type."""
     spec = dict(model["sampler"])
     timesteps = int(model["timesteps"])
     kind = given.get("sampler", spec["type"])
@@ -119,7 +113,7 @@ def sampler_config(model: dict[str, Any], given: dict[str, Any]) -> dict[str, An
     if kind == spec["type"]:
         config = spec
     else:
-        config = dict(DEFAULT_SAMPLERS[kind])
+        config = sampler_configs.defaults(kind)
         if "steps" in config:
             config["steps"] = min(config["steps"], timesteps)
     if "eta" in given:

@@ -118,6 +118,7 @@ def test_nothing_ejected_imports_gencompile(ejected: Path):
         "files",
         "progress",
         "provenance",
+        "sampler_configs",
         "text",
         "tfrecords",
     ]

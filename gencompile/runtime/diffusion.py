@@ -38,9 +38,10 @@ from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
 from gencompile.runtime.splits import labelled_batches, mean_of
+from gencompile.sampler_configs import SAMPLERS as SAMPLERS  # ddpm, ddim and the solvers
+from gencompile.sampler_configs import resolve_sampler
 
 PREDICTIONS = ("epsilon", "v", "x0")
-SAMPLERS = ("ddpm", "ddim", *diffusion_solvers.SOLVERS)
 
 
 # --------------------------------------------------------------------------- schedules
@@ -314,11 +315,13 @@ class Sampler:
     """The learned reverse process, from x_T ~ N(0, I) to samples, as one compiled loop.
 
     `denoise(x_t, t, labels, guidance_scale)` is the model's (EMA, guided) denoiser; it
-    returns the output of the parameterisation `prediction`. `config` is a resolved
-    `model.sampler`: {"type": "ddpm"} (optionally "steps": S, strided), {"type": "ddim",
-    "steps": S, "eta": eta}, or an ODE solver of `diffusion_solvers`: {"type": "dpm_solver",
-    "steps": S}, {"type": "euler" | "heun", "steps": S, "rho": rho}. With
-    `clip_range`, each step's x_0 estimate is clipped to it (and eps recomputed to match).
+    returns the output of the parameterisation `prediction`. `config` is a `model.sampler`
+    config: {"type": "ddpm"} (optionally "steps": S, strided), {"type": "ddim", "steps": S,
+    "eta": eta}, or an ODE solver of `diffusion_solvers`: {"type": "dpm_solver", "steps":
+    S}, {"type": "euler" | "heun", "steps": S, "rho": rho}; it is checked as the spec checks
+    it and completed with the spec's defaults (`gencompile.sampler_configs.resolve_sampler`: a
+    ValueError names a bad key or value). With `clip_range`, each step's x_0 estimate is
+    clipped to it (and eps recomputed to match).
     """
 
     def __init__(
@@ -331,21 +334,20 @@ class Sampler:
         clip_range: tuple[float, float] | None = None,
     ):
         _check_prediction(prediction)
+        config = resolve_sampler(config)
         self.kind = config["type"]
-        if self.kind not in SAMPLERS:
-            raise ValueError(f"unknown sampler {self.kind!r}; expected one of {SAMPLERS}")
         self.denoise = denoise
         self.schedule = schedule
         self.prediction = prediction
         self.data_shape = tuple(int(d) for d in data_shape)
         self.clip_range = None if clip_range is None else tuple(float(v) for v in clip_range)
-        self.config = dict(config)
+        self.config = config
         # DDPM visits every timestep unless told fewer (strided ancestral sampling, e.g.
         # `gencompile sample --sampler ddpm --steps 50`).
-        steps = int(config.get("steps", schedule.timesteps))
-        self.eta = 1.0 if self.kind == "ddpm" else float(config.get("eta", 0.0))
+        steps = config.get("steps", schedule.timesteps)
+        self.eta = 1.0 if self.kind == "ddpm" else config.get("eta", 0.0)
         if self.kind in diffusion_solvers.SOLVERS:
-            rho = float(config.get("rho", diffusion_solvers.DEFAULT_RHO))
+            rho = config.get("rho", diffusion_solvers.DEFAULT_RHO)  # dpm_solver: unused
             self.timesteps = diffusion_solvers.solver_timesteps(
                 self.kind, schedule.alpha_bars, steps, rho
             )
@@ -376,16 +378,20 @@ class Sampler:
 
     def with_config(self, config: dict[str, Any] | None) -> Sampler:
         """This sampler, or one over the same denoiser and schedule with another
-        `model.sampler` config (another kind, step count or eta, chosen at sampling time).
-        Each config is traced once and kept, so drawing in chunks does not retrace."""
-        if config is None or dict(config) == self.config:
+        `model.sampler` config (another kind, step count or eta, chosen at sampling time;
+        checked and completed as `__init__` does). Each config is traced once and kept, so
+        drawing in chunks does not retrace."""
+        if config is None:
             return self
-        key = repr(sorted(config.items()))
+        resolved = resolve_sampler(config)
+        if resolved == self.config:
+            return self
+        key = repr(sorted(resolved.items()))
         if key not in self._variants:
             self._variants[key] = Sampler(
                 self.denoise,
                 self.schedule,
-                dict(config),
+                resolved,
                 self.prediction,
                 self.data_shape,
                 self.clip_range,

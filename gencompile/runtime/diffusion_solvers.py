@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from gencompile.sampler_configs import DEFAULT_RHO  # Karras et al.'s spacing of the sigmas
+
 SOLVERS = ("dpm_solver", "euler", "heun")
-DEFAULT_RHO = 7.0  # Karras et al.'s spacing of the sigmas
 # DDIM and the solvers start no noisier than this lambda = log(alpha / sigma): diffusers'
 # value of DPMSolverMultistepScheduler's lambda_min_clipped for the cosine schedule.
 # x_T ~ N(0, I) is still the marginal there to alpha ~ 0.006; a linear 1e-4..0.02 schedule

@@ -14,6 +14,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
+from gencompile.sampler_configs import SETTINGS  # the samplers' defaults, shared with the runtime
 from gencompile.spec.base import (
     Activation,
     NonNegativeFloat,
@@ -113,8 +114,12 @@ class DDIMSampler(StrictModel):
     error); eta = 0 is deterministic, 1 is DDPM-like."""
 
     type: Literal["ddim"]
-    steps: PositiveInt = Field(50, description="Sampling steps (at most timesteps).")
-    eta: Annotated[float, Field(ge=0, le=1)] = Field(0.0, description="Noise of each step.")
+    steps: PositiveInt = Field(
+        SETTINGS["ddim"]["steps"], description="Sampling steps (at most timesteps)."
+    )
+    eta: Annotated[float, Field(ge=0, le=1)] = Field(
+        SETTINGS["ddim"]["eta"], description="Noise of each step."
+    )
 
 
 class DPMSolverSampler(StrictModel):
@@ -122,7 +127,9 @@ class DPMSolverSampler(StrictModel):
     ODE in the data prediction, one denoiser call per step, steps evenly spaced in log-SNR."""
 
     type: Literal["dpm_solver"]
-    steps: PositiveInt = Field(20, description="Sampling steps (at most timesteps); 10-25.")
+    steps: PositiveInt = Field(
+        SETTINGS["dpm_solver"]["steps"], description="Sampling steps (at most timesteps); 10-25."
+    )
 
 
 class EulerSampler(StrictModel):
@@ -130,9 +137,12 @@ class EulerSampler(StrictModel):
     denoiser call per step, at Karras' rho-spaced noise levels."""
 
     type: Literal["euler"]
-    steps: PositiveInt = Field(50, description="Sampling steps (at most timesteps).")
+    steps: PositiveInt = Field(
+        SETTINGS["euler"]["steps"], description="Sampling steps (at most timesteps)."
+    )
     rho: PositiveFloat = Field(
-        7.0, description="Spacing of the sigmas: larger is denser at low noise."
+        SETTINGS["euler"]["rho"],
+        description="Spacing of the sigmas: larger is denser at low noise.",
     )
 
 
@@ -141,9 +151,11 @@ class HeunSampler(StrictModel):
     2022): two denoiser calls per step (2 steps - 1 in all), at rho-spaced noise levels."""
 
     type: Literal["heun"]
-    steps: PositiveInt = Field(25, description="Noise levels visited (at most timesteps).")
+    steps: PositiveInt = Field(
+        SETTINGS["heun"]["steps"], description="Noise levels visited (at most timesteps)."
+    )
     rho: PositiveFloat = Field(
-        7.0, description="Spacing of the sigmas: larger is denser at low noise."
+        SETTINGS["heun"]["rho"], description="Spacing of the sigmas: larger is denser at low noise."
     )
 
 

@@ -1,0 +1,77 @@
+"""What a diffusion model may be asked to sample with, checked before TensorFlow starts: in
+the spec (located at the field, with what to change) and in `gencompile sample`'s options.
+
+- a sampler config is checked and completed as the spec's `model.sampler` is
+  (`sampler_configs.resolve_sampler`, the runtime's check).
+"""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from gencompile import sampler_configs
+from gencompile.sample_options import sampler_config
+from gencompile.spec.families.diffusion import Sampler
+
+COSINE = {"type": "cosine", "offset": 0.008, "max_beta": 0.999}
+
+
+# --------------------------------------------------------------------------- configs
+
+SPEC_SAMPLER = TypeAdapter(Sampler)
+
+
+@pytest.mark.parametrize("kind", sampler_configs.SAMPLERS)
+def test_a_config_of_a_type_alone_takes_the_specs_defaults(kind):
+    spec = SPEC_SAMPLER.validate_python({"type": kind}).model_dump(mode="json")
+    assert sampler_configs.resolve_sampler({"type": kind}) == spec == sampler_configs.defaults(kind)
+
+
+@pytest.mark.parametrize(
+    ("config", "words"),
+    [
+        ({"steps": 10}, "a sampler config needs a 'type': one of ddpm, ddim"),
+        ({"type": "dpm_solve"}, "unknown type 'dpm_solve' (did you mean 'dpm_solver'?)"),
+        ({"type": "ddim", "step": 25}, "unknown setting 'step' (did you mean 'steps'?)"),
+        ({"type": "euler", "steps": 10, "eta": 1.0}, "'eta' is a setting of ddim, not of euler"),
+        ({"type": "ddim", "steps": 10, "eta": 3.0}, "eta must be a number from 0 to 1 (got 3.0)"),
+        ({"type": "dpm_solver", "rho": 2.0}, "'rho' is a setting of euler and heun"),
+        ({"type": "ddim", "steps": 10.9}, "steps must be a whole number >= 1 (got 10.9)"),
+        ({"type": "ddim", "steps": 10.0}, "steps must be a whole number >= 1 (got 10.0)"),
+        ({"type": "heun", "steps": 0}, "steps must be a whole number >= 1 (got 0)"),
+        ({"type": "heun", "rho": float("inf")}, "rho must be a number > 0 (got inf)"),
+        ({"type": "ddim", "eta": True}, "eta must be a number from 0 to 1 (got True)"),
+    ],
+)
+def test_configs_the_spec_refuses_are_refused_with_their_fault(config, words):
+    with pytest.raises(ValueError) as refused:
+        sampler_configs.resolve_sampler(config)
+    assert words in str(refused.value) and f"Received: config={config!r}" in str(refused.value)
+    if config.get("type") != "ddpm":  # the spec's DDPM takes no steps at all
+        with pytest.raises(ValidationError):
+            SPEC_SAMPLER.validate_python(config)
+
+
+def test_equal_configs_resolve_alike_and_ddpm_may_stride():
+    assert sampler_configs.resolve_sampler({"eta": 0, "steps": 10, "type": "ddim"}) == {
+        "type": "ddim",
+        "steps": 10,
+        "eta": 0.0,
+    }
+    assert sampler_configs.resolve_sampler({"type": "ddpm", "steps": 20}) == {
+        "type": "ddpm",
+        "steps": 20,
+    }
+
+
+@pytest.mark.parametrize(
+    "given",
+    [{"sampler": kind} for kind in sampler_configs.SAMPLERS]
+    + [{"sampler": "ddim", "eta": 0.5, "steps": 7}, {"sampler": "ddpm", "steps": 9}, {"steps": 3}],
+)
+def test_the_sample_commands_configs_are_valid_configs(given):
+    model = {"sampler": {"type": "heun", "steps": 25, "rho": 5.0}, "timesteps": 1000}
+    model["schedule"] = COSINE
+    config = sampler_config(model, given)
+    assert sampler_configs.resolve_sampler(config) == config
