@@ -374,8 +374,8 @@ def sample(
         Optional[float],  # noqa: UP045
         typer.Option(
             min=0.0,
-            help="Conditional diffusion trained with label dropout: classifier-free guidance "
-            "scale (0 unconditional, 1 conditional, > 1 guided).",
+            help="Conditional diffusion: classifier-free guidance scale (0 unconditional, 1 "
+            "conditional, > 1 guided); trained without label dropout: 1 only.",
         ),
     ] = None,
     prompt: Annotated[

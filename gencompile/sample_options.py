@@ -92,13 +92,16 @@ def diffusion_options(model: dict[str, Any], given: dict[str, Any], run: Path) -
                 f"--guidance steers samples toward their class: {run} is an unconditional "
                 f"diffusion model; it takes --sampler, --steps and --eta"
             )
-        if float(conditional.get("label_dropout", 0.0)) <= 0.0:
+        scale = float(given["guidance"])
+        if float(conditional.get("label_dropout", 0.0)) <= 0.0 and scale != 1.0:
             raise RunError(
-                f"--guidance needs an unconditional denoiser to extrapolate from, and {run} "
-                "was trained without label dropout (model.conditional.label_dropout: 0); "
-                "train with label_dropout > 0 (e.g. 0.1) to guide at sampling time"
+                f"--guidance {scale:g} mixes in the unconditional denoiser (unconditional + "
+                f"{scale:g} x (conditional - unconditional)), and {run} was trained without "
+                "label dropout (model.conditional.label_dropout: 0), so it never learnt one; "
+                "use --guidance 1 (conditional samples), or train with label_dropout > 0 "
+                "(e.g. 0.1) to guide"
             )
-        options["guidance_scale"] = float(given["guidance"])
+        options["guidance_scale"] = scale
     return options
 
 

@@ -1,20 +1,86 @@
 """What a diffusion model may be asked to sample with, checked before TensorFlow starts: in
 the spec (located at the field, with what to change) and in `gencompile sample`'s options.
 
+- guidance needs the unconditional denoiser that label dropout trains;
 - a sampler config is checked and completed as the spec's `model.sampler` is
   (`sampler_configs.resolve_sampler`, the runtime's check).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from gencompile import sampler_configs
-from gencompile.sample_options import sampler_config
+from gencompile.compiler.lower import lower
+from gencompile.errors import RunError, SpecError
+from gencompile.sample_options import model_options, sampler_config
+from gencompile.spec import load_spec_text
 from gencompile.spec.families.diffusion import Sampler
 
+FILE = "spec.yaml"
+BASE = """\
+spec_version: 1
+name: limits
+data:
+  source: {type: builtin, name: digits}
+  preprocessing: {scale: [-1.0, 1.0]}
+model:
+  family: diffusion
+  denoiser: {type: mlp, hidden: [16]}
+"""
 COSINE = {"type": "cosine", "offset": 0.008, "max_beta": 0.999}
+LINEAR = {"type": "linear", "beta_start": 1.0e-4, "beta_end": 0.02}
+
+
+def problem_at(text: str, path: str):
+    """The one problem lowering `BASE + text` reports at `path`."""
+    with pytest.raises(SpecError) as info:
+        lower(load_spec_text(BASE + text, FILE))
+    found = [p for p in info.value.problems if p.path == path]
+    assert len(found) == 1, "\n".join(str(p) for p in info.value.problems)
+    return found[0]
+
+
+def lowers(text: str):
+    return lower(load_spec_text(BASE + text, FILE))
+
+
+def lock(model: dict) -> dict:
+    return {"family": "diffusion", "resolved_spec": {"model": model}}
+
+
+# --------------------------------------------------------------------------- guidance
+
+
+def test_guidance_without_label_dropout_is_refused_at_the_field():
+    """label_dropout 0 never trains the null class: the default guidance_scale 2 would
+    extrapolate from it; only guidance_scale 1 (conditional samples) is sound."""
+    text = "  conditional: {num_classes: 10, label_dropout: 0.0}\n"
+    problem = problem_at(text, "model.conditional.guidance_scale")
+    assert problem.line == BASE.count("\n") + 1 and problem.file == FILE
+    assert "guidance_scale 2 samples with unconditional + 2 x" in problem.message
+    assert "never trained" in problem.message
+    assert "guidance_scale: 1" in problem.hint and "label_dropout > 0 (e.g. 0.1)" in problem.hint
+    scale0 = "  conditional: {num_classes: 10, label_dropout: 0.0, guidance_scale: 0}\n"
+    assert "guidance_scale 0" in problem_at(scale0, "model.conditional.guidance_scale").message
+    plan = lowers("  conditional: {num_classes: 10, label_dropout: 0.0, guidance_scale: 1}\n")
+    assert plan.model.guidance_scale == 1.0 and plan.model.label_dropout == 0.0
+
+
+def test_guidance_one_is_the_sample_option_of_a_model_trained_without_label_dropout():
+    model = {"sampler": {"type": "ddim", "steps": 50, "eta": 0.0}, "timesteps": 100}
+    model |= {"schedule": LINEAR, "conditional": {"num_classes": 10, "label_dropout": 0.0}}
+    options = model_options("diffusion", lock(model), {"guidance": 1.0}, Path("run"))
+    assert options == {"guidance_scale": 1.0}
+    for scale in (0.0, 2.0):
+        with pytest.raises(RunError) as refused:
+            model_options("diffusion", lock(model), {"guidance": scale}, Path("run"))
+        said = str(refused.value)
+        assert f"--guidance {scale:g} mixes in the unconditional denoiser" in said
+        assert "(model.conditional.label_dropout: 0)" in said and "use --guidance 1" in said
 
 
 # --------------------------------------------------------------------------- configs

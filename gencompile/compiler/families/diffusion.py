@@ -110,6 +110,17 @@ def _check(low: Lowering, data_shape: Shape, kind: str) -> None:
             "alpha_bar falls from start to end",
             "the usual values are start: -3, end: 3 (Chen 2023 also uses start: 0)",
         )
+    conditional = model.conditional
+    if conditional and conditional.label_dropout == 0 and conditional.guidance_scale != 1:
+        scale = conditional.guidance_scale
+        low.report(
+            ("model", "conditional", "guidance_scale"),
+            f"guidance_scale {scale:g} samples with unconditional + {scale:g} x (conditional - "
+            "unconditional), but with label_dropout: 0 the unconditional denoiser (the null "
+            "class) is never trained",
+            "use guidance_scale: 1 (conditional samples, no guidance), or label_dropout > 0 "
+            "(e.g. 0.1) to train the null class",
+        )
     if denoiser.time_embedding % 2:
         low.report(
             ("model", "denoiser", "time_embedding"),

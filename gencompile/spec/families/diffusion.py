@@ -188,10 +188,13 @@ class GuidedConditional(StrictModel):
     guidance_scale: NonNegativeFloat = Field(
         2.0,
         description="Sampling uses unconditional + scale x (conditional - unconditional): "
-        "0 is unconditional, 1 conditional, > 1 guided.",
+        "0 is unconditional, 1 conditional, > 1 guided; with label_dropout 0 (no "
+        "unconditional denoiser trained) only 1.",
     )
     label_dropout: Probability = Field(
-        0.1, description="Share of training labels replaced by the null class."
+        0.1,
+        description="Share of training labels replaced by the null class (trains the "
+        "unconditional denoiser guidance needs).",
     )
 
 
