@@ -364,7 +364,11 @@ def sample(
     ] = None,
     steps: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option(min=1, help="Diffusion: denoising steps (at most the model's timesteps)."),
+        typer.Option(
+            min=1,
+            help="Diffusion: denoising steps (at most the model's timesteps; fewer on a "
+            "schedule ending near alpha_bar = 0, e.g. 996 of a cosine schedule's 1000).",
+        ),
     ] = None,
     eta: Annotated[
         Optional[float],  # noqa: UP045

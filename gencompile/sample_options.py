@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gencompile import sampler_configs
+from gencompile import noise_schedules, sampler_configs
 from gencompile.errors import RunError
 
 # Which families each option has a meaning for.
@@ -107,9 +107,12 @@ def diffusion_options(model: dict[str, Any], given: dict[str, Any], run: Path) -
 
 def sampler_config(model: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """The spec's sampler with --sampler, --steps and --eta applied, checked: another
-    sampler starts from the spec's defaults for its type."""
+    sampler starts from the spec's defaults for its type, its steps at most the schedule
+    allows (`noise_schedules.max_sampling_steps`, as the runtime checks)."""
     spec = dict(model["sampler"])
     timesteps = int(model["timesteps"])
+    alpha_bars = noise_schedules.schedule_alpha_bars(model["schedule"], timesteps)
+    most = noise_schedules.max_sampling_steps(alpha_bars)
     kind = given.get("sampler", spec["type"])
     if kind not in SAMPLERS:
         raise RunError(f"--sampler {kind}: choose one of {', '.join(SAMPLERS)}")
@@ -118,7 +121,7 @@ def sampler_config(model: dict[str, Any], given: dict[str, Any]) -> dict[str, An
     else:
         config = sampler_configs.defaults(kind)
         if "steps" in config:
-            config["steps"] = min(config["steps"], timesteps)
+            config["steps"] = min(config["steps"], most)
     if "eta" in given:
         if kind != "ddim":
             raise RunError(
@@ -129,10 +132,25 @@ def sampler_config(model: dict[str, Any], given: dict[str, Any]) -> dict[str, An
         config["eta"] = float(given["eta"])
     if "steps" in given:
         steps = int(given["steps"])
-        if not 1 <= steps <= timesteps:
-            raise RunError(
-                f"--steps {steps}: this model's noise process has {timesteps} timesteps; "
-                f"give 1 to {timesteps}"
-            )
+        every = kind == "ddpm" and steps == timesteps  # DDPM through every timestep
+        if not (1 <= steps <= most or every):
+            raise RunError(steps_refusal(steps, kind, most, timesteps, model["schedule"]))
         config["steps"] = steps
     return config
+
+
+def steps_refusal(
+    steps: int, kind: str, most: int, timesteps: int, schedule: dict[str, Any]
+) -> str:
+    """Why `--steps` is refused, and the steps the model takes."""
+    if most == timesteps:
+        return (
+            f"--steps {steps}: this model's noise process has {timesteps} timesteps; "
+            f"give 1 to {timesteps}"
+        )
+    return (
+        f"--steps {steps}: {kind} takes at most {most} steps on this model's "
+        f"{schedule['type']} schedule of {timesteps} timesteps, as "
+        f"{noise_schedules.steps_limit_reason(most, timesteps)}; give 1 to {most}"
+        + (f", or {timesteps} (every timestep)" if kind == "ddpm" else "")
+    )

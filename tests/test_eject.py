@@ -116,6 +116,7 @@ def test_nothing_ejected_imports_gencompile(ejected: Path):
         "datafiles",
         "errors",
         "files",
+        "noise_schedules",
         "progress",
         "provenance",
         "sampler_configs",

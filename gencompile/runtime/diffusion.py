@@ -268,8 +268,9 @@ def strided_timesteps(alpha_bars: np.ndarray, steps: int) -> np.ndarray:
     reverse) visit: spaced as `sampling_timesteps`, from the timestep the ODE solvers start
     at (`diffusion_solvers.first_sampling_timestep`: T - 1 unless the schedule ends below
     lambda = LAMBDA_MIN, as the cosine and sigmoid ones do, where a first x_0 estimate from
-    alpha_bar ~ 5e-5 would multiply an epsilon model's error 30-140 fold). With steps = T
-    every timestep is visited, from T - 1."""
+    alpha_bar ~ 5e-5 would multiply an epsilon model's error 30-140 fold). More steps than
+    fit below that start are refused (cosine, T = 1000: at most 996); DDPM through every
+    timestep, from T - 1, is `sampling_timesteps(T, T)`."""
     first = diffusion_solvers.first_sampling_timestep(alpha_bars, steps)
     return sampling_timesteps(first + 1, steps)
 
@@ -351,7 +352,9 @@ class Sampler:
             self.timesteps = diffusion_solvers.solver_timesteps(
                 self.kind, schedule.alpha_bars, steps, rho
             )
-        else:  # DDIM, and DDPM: all T timesteps (from T - 1), or fewer from the solvers' start
+        elif self.kind == "ddpm" and steps == schedule.timesteps:  # every one, from T - 1
+            self.timesteps = sampling_timesteps(schedule.timesteps, steps)
+        else:  # DDIM, and strided DDPM: from the solvers' start
             self.timesteps = strided_timesteps(schedule.alpha_bars, steps)
         self.traces = 0  # how often the loop was traced (once per sampler)
         self._variants: dict[str, Sampler] = {}  # other configs, by `with_config`

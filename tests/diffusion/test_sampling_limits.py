@@ -2,6 +2,8 @@
 the spec (located at the field, with what to change) and in `gencompile sample`'s options.
 
 - guidance needs the unconditional denoiser that label dropout trains;
+- DDIM, strided DDPM and the ODE solvers take at most as many steps as fit below the
+  noisiest timestep with lambda >= LAMBDA_MIN (`noise_schedules.max_sampling_steps`);
 - a sampler config is checked and completed as the spec's `model.sampler` is
   (`sampler_configs.resolve_sampler`, the runtime's check).
 """
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from gencompile import sampler_configs
+from gencompile import noise_schedules, sampler_configs
 from gencompile.compiler.lower import lower
 from gencompile.errors import RunError, SpecError
 from gencompile.sample_options import model_options, sampler_config
@@ -81,6 +83,56 @@ def test_guidance_one_is_the_sample_option_of_a_model_trained_without_label_drop
         said = str(refused.value)
         assert f"--guidance {scale:g} mixes in the unconditional denoiser" in said
         assert "(model.conditional.label_dropout: 0)" in said and "use --guidance 1" in said
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def test_the_cosine_schedule_of_1000_timesteps_takes_at_most_996_steps():
+    alpha_bars = noise_schedules.schedule_alpha_bars(COSINE, 1000)
+    assert noise_schedules.max_sampling_steps(alpha_bars) == 996
+    lambdas = [noise_schedules.lambda_of(a) for a in alpha_bars]
+    assert lambdas[995] >= noise_schedules.LAMBDA_MIN > lambdas[996]
+    linear = noise_schedules.schedule_alpha_bars(LINEAR, 1000)
+    assert noise_schedules.max_sampling_steps(linear) == 1000  # lambda(999) = -5.06
+
+
+@pytest.mark.parametrize("kind", ["ddim", "dpm_solver", "euler", "heun"])
+def test_steps_beyond_the_clipped_start_are_located(kind):
+    problem = problem_at(f"  sampler: {{type: {kind}, steps: 997}}\n", "model.sampler.steps")
+    assert "cannot take 997 steps on this cosine schedule of 1000 timesteps" in problem.message
+    assert "after t = 995 have log(alpha / sigma) < -5.1" in problem.message
+    assert "use at most 996 steps" in problem.hint and "{type: ddpm}" in problem.hint
+    lowers(f"  sampler: {{type: {kind}, steps: 996}}\n")
+    lowers("  sampler: {type: ddpm}\n")  # every timestep, from T - 1: on any schedule
+
+
+def test_the_steps_option_is_refused_beyond_the_clipped_start():
+    model = {"sampler": {"type": "ddim", "steps": 50, "eta": 0.0}, "timesteps": 1000}
+    model |= {"schedule": COSINE, "conditional": None}
+    for given in ({"steps": 997}, {"sampler": "dpm_solver", "steps": 1000}):
+        with pytest.raises(RunError, match=r"give 1 to 996$") as refused:
+            model_options("diffusion", lock(model), given, Path("run"))
+        assert "takes at most 996 steps on this model's cosine schedule" in str(refused.value)
+    with pytest.raises(RunError, match=r"give 1 to 996, or 1000 \(every timestep\)"):
+        model_options("diffusion", lock(model), {"sampler": "ddpm", "steps": 998}, Path("r"))
+    for steps in (996, 1000):  # strided from t = 995, or every timestep from 999
+        options = model_options("diffusion", lock(model), {"sampler": "ddpm", "steps": steps}, "r")
+        assert options == {"sampler": {"type": "ddpm", "steps": steps}}
+    assert model_options("diffusion", lock(model), {"steps": 996}, "r")["sampler"]["steps"] == 996
+
+
+def test_another_samplers_default_steps_fit_the_schedule():
+    """`--sampler euler` on a cosine schedule of 40 timesteps: its default 50 steps become
+    the most that fit, which `gencompile latent`'s DDIM takes too."""
+    from gencompile.latent import _deterministic_sampler
+
+    model = {"sampler": {"type": "ddpm"}, "timesteps": 40, "schedule": COSINE}
+    most = noise_schedules.max_sampling_steps(noise_schedules.schedule_alpha_bars(COSINE, 40))
+    assert most < 40
+    options = model_options("diffusion", lock(model), {"sampler": "euler"}, Path("run"))
+    assert options == {"sampler": {"type": "euler", "steps": most, "rho": 7.0}}
+    assert _deterministic_sampler(model) == {"type": "ddim", "steps": most, "eta": 0.0}
 
 
 # --------------------------------------------------------------------------- configs

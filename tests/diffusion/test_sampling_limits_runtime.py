@@ -1,13 +1,89 @@
 """The runtime side of `test_sampling_limits.py`: the samplers apply the same rules as the
-spec and `gencompile sample` (one definition, in `gencompile.sampler_configs`), so a config
-built by hand is refused alike."""
+spec and `gencompile sample` (one definition each, in `gencompile.noise_schedules` and
+`gencompile.sampler_configs`), so a config built by hand is refused alike."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from gencompile.runtime import diffusion
-from tests.diffusion.test_diffusion_solvers import LINEAR, gaussian_denoiser
+from gencompile import noise_schedules
+from gencompile.runtime import diffusion, diffusion_solvers
+from tests.diffusion.test_diffusion_solvers import COSINE, LINEAR, gaussian_denoiser
+
+SIGMOID = diffusion.NoiseSchedule(diffusion.sigmoid_betas(1000))
+
+
+# --------------------------------------------------------------------------- steps
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"type": "ddim", "eta": 0.0},
+        {"type": "ddim", "eta": 1.0},
+        {"type": "dpm_solver"},
+        {"type": "euler"},
+        {"type": "heun"},
+        {"type": "ddpm"},  # strided: fewer steps than timesteps
+    ],
+    ids=["ddim", "ddim-eta1", "dpm_solver", "euler", "heun", "ddpm-strided"],
+)
+def test_samplers_refuse_steps_that_would_start_above_the_clipped_start(config) -> None:
+    """Cosine, T = 1000: lambda >= -5.1 down from t = 995, so 996 steps at most. Before,
+    997..1000 steps started at t = 996..999 (alpha_bar down to 2.4e-9), where more steps
+    gave worse samples."""
+    denoise = gaussian_denoiser(COSINE, "epsilon")
+    for steps in (997, 999):
+        with pytest.raises(ValueError, match=r"steps must be in \[1, 996\] \(the schedule's"):
+            diffusion.Sampler(denoise, COSINE, {**config, "steps": steps}, "epsilon", (1,))
+    most = diffusion.Sampler(denoise, COSINE, {**config, "steps": 996}, "epsilon", (1,))
+    assert most.timesteps[0] == 995 and len(most.timesteps) == 996
+
+
+def test_ddpm_through_every_timestep_starts_at_t_minus_1_on_any_schedule() -> None:
+    denoise = gaussian_denoiser(COSINE, "epsilon")
+    for config in ({"type": "ddpm"}, {"type": "ddpm", "steps": 1000}):
+        sampler = diffusion.Sampler(denoise, COSINE, config, "epsilon", (1,))
+        np.testing.assert_array_equal(sampler.timesteps, np.arange(999, -1, -1))
+    with pytest.raises(ValueError, match=r"steps must be in \[1, 996\]"):
+        diffusion.Sampler(denoise, COSINE, {"type": "ddpm", "steps": 998}, "epsilon", (1,))
+
+
+@pytest.mark.parametrize(
+    ("schedule", "most"),
+    [(COSINE, 996), (SIGMOID, 999), (LINEAR, 1000)],
+    ids=["cosine", "sigmoid", "linear"],
+)
+def test_the_most_steps_are_one_per_timestep_from_the_solvers_start(schedule, most) -> None:
+    lambdas = diffusion_solvers.lambdas_of(schedule.alpha_bars)
+    assert noise_schedules.max_sampling_steps(schedule.alpha_bars) == most
+    assert lambdas[most - 1] >= diffusion_solvers.LAMBDA_MIN
+    assert most == schedule.timesteps or lambdas[most] < diffusion_solvers.LAMBDA_MIN
+    for kind in diffusion_solvers.SOLVERS:
+        visited = diffusion_solvers.solver_timesteps(kind, schedule.alpha_bars, most)
+        np.testing.assert_array_equal(visited, np.arange(most - 1, -1, -1))
+
+
+@pytest.mark.parametrize(
+    ("config", "timesteps"),
+    [
+        ({"type": "linear", "beta_start": 1.0e-4, "beta_end": 0.02}, 1000),
+        ({"type": "linear", "beta_start": 1.0e-3, "beta_end": 0.05}, 40),
+        ({"type": "cosine", "offset": 0.008, "max_beta": 0.999}, 250),
+        ({"type": "cosine", "offset": 0.008, "max_beta": 0.999}, 4000),
+        ({"type": "sigmoid", "start": -3.0, "end": 3.0, "tau": 1.0, "max_beta": 0.999}, 1000),
+        ({"type": "sigmoid", "start": -1.5, "end": 2.7, "tau": 0.6, "max_beta": 0.99}, 300),
+    ],
+)
+def test_the_plain_python_schedule_is_the_runtimes(config, timesteps) -> None:
+    """The compiler and `gencompile sample` decide with `noise_schedules` (no NumPy); the
+    model samples with `NoiseSchedule`: the same alpha_bars, so the same step limit."""
+    plain = noise_schedules.schedule_alpha_bars(config, timesteps)
+    runtime = diffusion.NoiseSchedule.from_config(config, timesteps).alpha_bars
+    np.testing.assert_allclose(plain, runtime, rtol=1e-12, atol=0)
+    assert noise_schedules.max_sampling_steps(plain) == noise_schedules.max_sampling_steps(runtime)
+
 
 # --------------------------------------------------------------------------- configs
 

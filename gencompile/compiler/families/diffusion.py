@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from gencompile import noise_schedules
 from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import Capabilities, Family
 from gencompile.compiler.lowering import Lowering
@@ -87,29 +88,9 @@ def _check(low: Lowering, data_shape: Shape, kind: str) -> None:
     """Cross-field and data checks; each problem is reported where the spec wrote it."""
     model = low.family_model(DiffusionModel)
     denoiser = model.denoiser
-    sampler = model.sampler
-    if not isinstance(sampler, DDPMSampler) and sampler.steps > model.timesteps:
-        low.report(
-            ("model", "sampler", "steps"),
-            f"{SAMPLER_NAMES[sampler.type]} cannot take {sampler.steps} steps through "
-            f"{model.timesteps} timesteps",
-            f"use at most {model.timesteps} steps (or raise model.timesteps)",
-        )
-    schedule = model.schedule
-    if schedule.type == "linear" and not schedule.beta_start < schedule.beta_end:
-        low.report(
-            ("model", "schedule", "beta_end"),
-            f"beta_end ({schedule.beta_end:g}) must be larger than beta_start "
-            f"({schedule.beta_start:g}): the noise grows with t",
-            "the usual values are beta_start: 1.0e-4, beta_end: 0.02",
-        )
-    if schedule.type == "sigmoid" and not schedule.start < schedule.end:
-        low.report(
-            ("model", "schedule", "end"),
-            f"end ({schedule.end:g}) must be larger than start ({schedule.start:g}): "
-            "alpha_bar falls from start to end",
-            "the usual values are start: -3, end: 3 (Chen 2023 also uses start: 0)",
-        )
+    alpha_bars = _check_schedule(low, model)
+    if alpha_bars is not None:
+        _check_steps(low, model, alpha_bars)
     conditional = model.conditional
     if conditional and conditional.label_dropout == 0 and conditional.guidance_scale != 1:
         scale = conditional.guidance_scale
@@ -130,6 +111,56 @@ def _check(low: Lowering, data_shape: Shape, kind: str) -> None:
         )
     if isinstance(denoiser, UNetDenoiser):
         _check_unet(low, denoiser, data_shape, kind)
+
+
+def _check_schedule(low: Lowering, model: DiffusionModel) -> list[float] | None:
+    """The schedule's fields relate as they must. Its alpha_bars, or None when it is
+    refused."""
+    schedule = model.schedule
+    if schedule.type == "linear" and not schedule.beta_start < schedule.beta_end:
+        low.report(
+            ("model", "schedule", "beta_end"),
+            f"beta_end ({schedule.beta_end:g}) must be larger than beta_start "
+            f"({schedule.beta_start:g}): the noise grows with t",
+            "the usual values are beta_start: 1.0e-4, beta_end: 0.02",
+        )
+        return None
+    if schedule.type == "sigmoid" and not schedule.start < schedule.end:
+        low.report(
+            ("model", "schedule", "end"),
+            f"end ({schedule.end:g}) must be larger than start ({schedule.start:g}): "
+            "alpha_bar falls from start to end",
+            "the usual values are start: -3, end: 3 (Chen 2023 also uses start: 0)",
+        )
+        return None
+    config = schedule.model_dump(mode="json")
+    return noise_schedules.schedule_alpha_bars(config, model.timesteps)
+
+
+def _check_steps(low: Lowering, model: DiffusionModel, alpha_bars: list[float]) -> None:
+    """DDIM's and the solvers' steps fit between the noisiest usable timestep and 0
+    (`noise_schedules.max_sampling_steps`, the rule the runtime and `gencompile sample`
+    apply); DDPM visits every timestep, from T - 1, on any schedule."""
+    sampler = model.sampler
+    if isinstance(sampler, DDPMSampler):
+        return
+    most = noise_schedules.max_sampling_steps(alpha_bars)
+    if sampler.steps <= most:
+        return
+    name = SAMPLER_NAMES[sampler.type]
+    if most == model.timesteps:
+        low.report(
+            ("model", "sampler", "steps"),
+            f"{name} cannot take {sampler.steps} steps through {model.timesteps} timesteps",
+            f"use at most {model.timesteps} steps (or raise model.timesteps)",
+        )
+        return
+    low.report(
+        ("model", "sampler", "steps"),
+        f"{name} cannot take {sampler.steps} steps on this {model.schedule.type} schedule of "
+        f"{model.timesteps} timesteps: {noise_schedules.steps_limit_reason(most, model.timesteps)}",
+        f"use at most {most} steps ({{type: ddpm}} visits all {model.timesteps} timesteps)",
+    )
 
 
 def _check_unet(low: Lowering, denoiser: UNetDenoiser, data_shape: Shape, kind: str) -> None:

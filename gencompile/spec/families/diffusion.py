@@ -107,6 +107,12 @@ class DDPMSampler(StrictModel):
     type: Literal["ddpm"]
 
 
+STEPS_WORDS = (
+    "at most timesteps, or on a schedule ending near alpha_bar = 0 as many as fit from the "
+    "noisiest timestep with log(alpha / sigma) >= -5.1 (cosine, 1000 timesteps: 996)"
+)
+
+
 class DDIMSampler(StrictModel):
     """DDIM over `steps` evenly spaced timesteps from the noisiest whose log(alpha / sigma)
     is at least -5.1, where the ODE solvers start (T - 1 on a linear schedule; the cosine
@@ -115,7 +121,7 @@ class DDIMSampler(StrictModel):
 
     type: Literal["ddim"]
     steps: PositiveInt = Field(
-        SETTINGS["ddim"]["steps"], description="Sampling steps (at most timesteps)."
+        SETTINGS["ddim"]["steps"], description=f"Sampling steps: {STEPS_WORDS}."
     )
     eta: Annotated[float, Field(ge=0, le=1)] = Field(
         SETTINGS["ddim"]["eta"], description="Noise of each step."
@@ -128,7 +134,7 @@ class DPMSolverSampler(StrictModel):
 
     type: Literal["dpm_solver"]
     steps: PositiveInt = Field(
-        SETTINGS["dpm_solver"]["steps"], description="Sampling steps (at most timesteps); 10-25."
+        SETTINGS["dpm_solver"]["steps"], description=f"Sampling steps (10-25): {STEPS_WORDS}."
     )
 
 
@@ -138,7 +144,7 @@ class EulerSampler(StrictModel):
 
     type: Literal["euler"]
     steps: PositiveInt = Field(
-        SETTINGS["euler"]["steps"], description="Sampling steps (at most timesteps)."
+        SETTINGS["euler"]["steps"], description=f"Sampling steps: {STEPS_WORDS}."
     )
     rho: PositiveFloat = Field(
         SETTINGS["euler"]["rho"],
@@ -152,7 +158,7 @@ class HeunSampler(StrictModel):
 
     type: Literal["heun"]
     steps: PositiveInt = Field(
-        SETTINGS["heun"]["steps"], description="Noise levels visited (at most timesteps)."
+        SETTINGS["heun"]["steps"], description=f"Noise levels visited: {STEPS_WORDS}."
     )
     rho: PositiveFloat = Field(
         SETTINGS["heun"]["rho"], description="Spacing of the sigmas: larger is denser at low noise."
