@@ -11,12 +11,16 @@ vendors it with the runtime.
   timestep whose lambda = log(alpha / sigma) is at least LAMBDA_MIN, so they take at most
   that timestep + 1 steps. (DDPM through every timestep starts at T - 1 on any schedule:
   its fresh noise damps its first step.)
+- `float32_trouble`: a schedule whose alpha_bar_0 rounds to 1 or whose alpha_bar_{T-1}
+  rounds below float32's smallest normal number, the precision the model samples in, gives
+  NaN samples (1 - alpha_bar_0 = 0 and alpha_bar_{T-1} = 0 are divided by).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import struct
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +29,7 @@ from typing import Any
 # x_T ~ N(0, I) is still the marginal there to alpha ~ 0.006; a linear 1e-4..0.02 schedule
 # ends at -5.06, so its grids still start at T - 1.
 LAMBDA_MIN = -5.1
+FLOAT32_TINY = 2.0**-126  # float32's smallest normal number (~1.2e-38)
 
 
 # --------------------------------------------------------------------------- schedules
@@ -143,3 +148,34 @@ def steps_limit_reason(most: int, timesteps: int) -> str:
         f"{LAMBDA_MIN:g} (alpha_bar near 0), where a first step would multiply the "
         "denoiser's error"
     )
+
+
+def float32(value: float) -> float:
+    """`value` rounded to the nearest float32, as the model's constants are."""
+    rounded: float = struct.unpack("f", struct.pack("f", value))[0]
+    return rounded
+
+
+def float32_trouble(alpha_bars: Sequence[float]) -> tuple[str, str] | None:
+    """("start" | "end", what goes wrong) when float32 cannot hold an end of the schedule,
+    else None: alpha_bar_0 rounding to 1 makes 1 - alpha_bar_0 = 0 (the last sampling
+    step divides by it), alpha_bar_{T-1} below float32's smallest normal number is 0 on a
+    CPU that flushes denormals (the first DDPM step divides by sqrt(alpha_bar), and the
+    Min-SNR weight of SNR = 0 is 0 / 0). Between the two, SNR_t = alpha_bar / (1 -
+    alpha_bar) is finite and positive at every timestep, and so is every Min-SNR weight."""
+    first, last = float(alpha_bars[0]), float(alpha_bars[-1])
+    if float32(first) >= 1.0:
+        return (
+            "start",
+            f"alpha_bar_0 = 1 - {1.0 - first:.3g} rounds to 1 in float32, the precision the "
+            "model samples in, so 1 - alpha_bar_0 = 0 and sampling's last step divides by it "
+            "(NaN samples)",
+        )
+    if not float32(last) >= FLOAT32_TINY:  # NaN included
+        return (
+            "end",
+            f"alpha_bar_{len(alpha_bars) - 1} = {last:.2g} is below float32's smallest normal "
+            "number (1.2e-38) and becomes 0 in the model, which divides by it (NaN samples "
+            "and Min-SNR weights)",
+        )
+    return None

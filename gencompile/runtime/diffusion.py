@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from gencompile.noise_schedules import float32_trouble
 from gencompile.runtime import diffusion_solvers
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics, held_out
@@ -117,7 +118,9 @@ def make_betas(config: dict[str, Any], timesteps: int) -> np.ndarray:
 class NoiseSchedule:
     """The forward process of a beta schedule: alpha_bar_t and what follows from it.
 
-    Computed in float64 with NumPy, held as float32 constants for the model's graphs.
+    Computed in float64 with NumPy, held as float32 constants for the model's graphs: a
+    schedule whose ends float32 cannot hold (alpha_bar_0 rounding to 1, alpha_bar_{T-1}
+    to 0; `gencompile.noise_schedules.float32_trouble`) is refused, as the spec refuses it.
     """
 
     def __init__(self, betas: np.ndarray):
@@ -127,6 +130,9 @@ class NoiseSchedule:
         self.timesteps = len(betas)
         self.betas = betas
         self.alpha_bars = np.cumprod(1.0 - betas)
+        trouble = float32_trouble(self.alpha_bars)
+        if trouble is not None:
+            raise ValueError(f"this noise schedule cannot sample in float32: {trouble[1]}")
         self._alpha_bars = tf.constant(self.alpha_bars, tf.float32)
         self._sqrt_alpha_bars = tf.constant(np.sqrt(self.alpha_bars), tf.float32)
         self._sqrt_one_minus_alpha_bars = tf.constant(np.sqrt(1.0 - self.alpha_bars), tf.float32)

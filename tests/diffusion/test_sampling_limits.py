@@ -4,6 +4,7 @@ the spec (located at the field, with what to change) and in `gencompile sample`'
 - guidance needs the unconditional denoiser that label dropout trains;
 - DDIM, strided DDPM and the ODE solvers take at most as many steps as fit below the
   noisiest timestep with lambda >= LAMBDA_MIN (`noise_schedules.max_sampling_steps`);
+- float32 must hold both ends of the schedule's alpha_bar;
 - a sampler config is checked and completed as the spec's `model.sampler` is
   (`sampler_configs.resolve_sampler`, the runtime's check).
 """
@@ -19,9 +20,10 @@ from gencompile import noise_schedules, sampler_configs
 from gencompile.compiler.lower import lower
 from gencompile.errors import RunError, SpecError
 from gencompile.sample_options import model_options, sampler_config
-from gencompile.spec import load_spec_text
+from gencompile.spec import load_spec, load_spec_text
 from gencompile.spec.families.diffusion import Sampler
 
+ROOT = Path(__file__).resolve().parents[2]
 FILE = "spec.yaml"
 BASE = """\
 spec_version: 1
@@ -133,6 +135,71 @@ def test_another_samplers_default_steps_fit_the_schedule():
     options = model_options("diffusion", lock(model), {"sampler": "euler"}, Path("run"))
     assert options == {"sampler": {"type": "euler", "steps": most, "rho": 7.0}}
     assert _deterministic_sampler(model) == {"type": "ddim", "steps": most, "eta": 0.0}
+
+
+# --------------------------------------------------------------------------- float32
+
+
+@pytest.mark.parametrize(
+    ("model", "path", "message", "hint"),
+    [
+        (
+            "  schedule: {type: linear, beta_start: 1.0e-8, beta_end: 0.02}\n",
+            "model.schedule.beta_start",
+            "alpha_bar_0 = 1 - 1e-08 rounds to 1 in float32",
+            "raise beta_start to at least 3e-08",
+        ),
+        (
+            "  timesteps: 20000\n  schedule: {type: cosine, offset: 0.0}\n",
+            "model.schedule.offset",
+            "alpha_bar_0 = 1 - 6.17e-09 rounds to 1 in float32",
+            "raise offset (usually 0.008) or use fewer timesteps",
+        ),
+        (
+            "  timesteps: 20000\n  schedule: {type: linear}\n  sampler: {type: ddpm}\n",
+            "model.schedule.beta_end",
+            "alpha_bar_19999 = 1.3e-88 is below float32's smallest normal number",
+            "use fewer timesteps or a smaller beta_end",
+        ),
+        (
+            "  schedule: {type: sigmoid, start: -3, end: 100}\n",
+            "model.schedule.end",
+            "every beta must lie in (0, 1)",
+            "lower end or raise tau",
+        ),
+        (
+            "  schedule: {type: sigmoid, start: -60, end: 3}\n",
+            "model.schedule.start",
+            "every beta must lie in (0, 1)",
+            "raise start (usually -3) or use fewer timesteps",
+        ),
+    ],
+    ids=[
+        "linear-beta-start",
+        "cosine-offset-0",
+        "linear-20000",
+        "sigmoid-end-100",
+        "sigmoid-start",
+    ],
+)
+def test_schedules_float32_cannot_hold_are_located(model, path, message, hint):
+    problem = problem_at(model, path)
+    assert message in problem.message and hint in problem.hint
+
+
+def test_schedules_at_the_edge_of_float32_lower():
+    lowers("  schedule: {type: linear, beta_start: 3.0e-8, beta_end: 0.02}\n")
+    lowers("  timesteps: 8632\n  schedule: {type: linear}\n  sampler: {type: ddpm}\n")
+    problem_at("  timesteps: 8633\n  schedule: {type: linear}\n", "model.schedule.beta_end")
+    for path in sorted((ROOT / "specs").glob("*diffusion*.yaml")):
+        lower(load_spec(path))
+
+
+def test_float32_trouble_is_the_rounding_of_the_ends():
+    assert noise_schedules.float32_trouble([1 - 2**-25, 0.5]) is not None  # a tie: to 1
+    assert noise_schedules.float32_trouble([1 - 2**-24, 0.5]) is None
+    assert noise_schedules.float32_trouble([0.9, 2.0**-126]) is None
+    assert noise_schedules.float32_trouble([0.9, 2.0**-127])[0] == "end"  # a denormal
 
 
 # --------------------------------------------------------------------------- configs

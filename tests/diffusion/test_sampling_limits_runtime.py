@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from gencompile import noise_schedules
 from gencompile.runtime import diffusion, diffusion_solvers
-from tests.diffusion.test_diffusion_solvers import COSINE, LINEAR, gaussian_denoiser
+from tests.diffusion.test_diffusion_solvers import COSINE, LINEAR, X_T, gaussian_denoiser
 
 SIGMOID = diffusion.NoiseSchedule(diffusion.sigmoid_betas(1000))
 
@@ -83,6 +84,42 @@ def test_the_plain_python_schedule_is_the_runtimes(config, timesteps) -> None:
     runtime = diffusion.NoiseSchedule.from_config(config, timesteps).alpha_bars
     np.testing.assert_allclose(plain, runtime, rtol=1e-12, atol=0)
     assert noise_schedules.max_sampling_steps(plain) == noise_schedules.max_sampling_steps(runtime)
+
+
+# --------------------------------------------------------------------------- float32
+
+
+@pytest.mark.parametrize(
+    ("betas", "words"),
+    [
+        (diffusion.linear_betas(1000, 1e-8, 0.02), "alpha_bar_0 = 1 - 1e-08 rounds to 1"),
+        (diffusion.cosine_betas(20000, offset=0.0), "alpha_bar_0 = 1 - 6.17e-09 rounds to 1"),
+        (diffusion.linear_betas(20000, 1e-4, 0.02), "alpha_bar_19999 = 1.3e-88 is below"),
+    ],
+    ids=["linear-beta-start-1e-8", "cosine-offset-0-T20000", "linear-T20000"],
+)
+def test_a_schedule_float32_cannot_hold_is_refused_not_sampled_into_nan(betas, words) -> None:
+    with pytest.raises(ValueError, match="cannot sample in float32") as refused:
+        diffusion.NoiseSchedule(betas)
+    assert words in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "betas",
+    [diffusion.linear_betas(1000, 3e-8, 0.02), diffusion.linear_betas(8000, 1e-4, 0.02)],
+    ids=["linear-beta-start-3e-8", "linear-T8000"],
+)
+def test_schedules_at_the_edge_of_float32_sample_and_weigh_finitely(betas) -> None:
+    """alpha_bar_0 = 1 - 2^-24 and alpha_bar_{T-1} = 7e-36 in float32: no NaN."""
+    schedule = diffusion.NoiseSchedule(betas)
+    t = tf.range(schedule.timesteps)
+    for prediction in diffusion.PREDICTIONS:
+        assert np.all(np.isfinite(schedule.min_snr_weight(t, prediction, 5.0).numpy()))
+    denoise = gaussian_denoiser(schedule, "epsilon")
+    for config in ({"type": "ddpm"}, {"type": "ddim", "steps": 20}, {"type": "dpm_solver"}):
+        for clip in (None, (-1.0, 1.0)):
+            sampler = diffusion.Sampler(denoise, schedule, config, "epsilon", (1,), clip)
+            assert np.all(np.isfinite(sampler(X_T, tf.constant([0, 0])).numpy())), config
 
 
 # --------------------------------------------------------------------------- configs

@@ -84,6 +84,22 @@ class DiffusionPlan:
 # --------------------------------------------------------------------------- checks
 
 
+# Where a schedule whose start (alpha_bar_0) or end (alpha_bar_{T-1}) float32 cannot hold
+# is reported, by its type, and what to change.
+SCHEDULE_FIXES = {
+    ("linear", "start"): ("beta_start", "raise beta_start to at least 3e-08 (usually 1.0e-4)"),
+    ("linear", "end"): (
+        "beta_end",
+        "use fewer timesteps or a smaller beta_end: alpha_bar_{T-1} = prod(1 - beta_t) must "
+        "stay above 1.2e-38",
+    ),
+    ("cosine", "start"): ("offset", "raise offset (usually 0.008) or use fewer timesteps"),
+    ("cosine", "end"): ("max_beta", "lower max_beta (usually 0.999) or use fewer timesteps"),
+    ("sigmoid", "start"): ("start", "raise start (usually -3) or use fewer timesteps"),
+    ("sigmoid", "end"): ("end", "lower end or raise tau (usually end: 3, tau: 1)"),
+}
+
+
 def _check(low: Lowering, data_shape: Shape, kind: str) -> None:
     """Cross-field and data checks; each problem is reported where the spec wrote it."""
     model = low.family_model(DiffusionModel)
@@ -114,8 +130,9 @@ def _check(low: Lowering, data_shape: Shape, kind: str) -> None:
 
 
 def _check_schedule(low: Lowering, model: DiffusionModel) -> list[float] | None:
-    """The schedule's fields relate as they must. Its alpha_bars, or None when it is
-    refused."""
+    """The schedule's fields relate as they must, and float32, the precision the model
+    samples in, holds both ends of its alpha_bar (`noise_schedules.float32_trouble`; the
+    Min-SNR weights are finite with them). Its alpha_bars, or None when it is refused."""
     schedule = model.schedule
     if schedule.type == "linear" and not schedule.beta_start < schedule.beta_end:
         low.report(
@@ -134,7 +151,25 @@ def _check_schedule(low: Lowering, model: DiffusionModel) -> list[float] | None:
         )
         return None
     config = schedule.model_dump(mode="json")
-    return noise_schedules.schedule_alpha_bars(config, model.timesteps)
+    betas = noise_schedules.betas_of(config, model.timesteps)
+    alpha_bars = noise_schedules.alpha_bars_of(betas)
+    wrong = next((t for t, beta in enumerate(betas) if not 0.0 < beta < 1.0), None)
+    if wrong is not None:  # alpha_bar stops falling near 1 or 0 (beta 0), or is 0 (NaN)
+        end = "start" if alpha_bars[wrong] >= 0.5 else "end"
+        field, hint = SCHEDULE_FIXES[(schedule.type, end)]
+        low.report(
+            ("model", "schedule", field),
+            f"this {schedule.type} schedule's beta_{wrong} is {betas[wrong]:g} in float64: "
+            "every beta must lie in (0, 1)",
+            hint,
+        )
+        return None
+    trouble = noise_schedules.float32_trouble(alpha_bars)
+    if trouble is not None:
+        field, hint = SCHEDULE_FIXES[(schedule.type, trouble[0])]
+        low.report(("model", "schedule", field), trouble[1], hint)
+        return None
+    return alpha_bars
 
 
 def _check_steps(low: Lowering, model: DiffusionModel, alpha_bars: list[float]) -> None:

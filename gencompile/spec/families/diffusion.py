@@ -213,7 +213,8 @@ class DiffusionModel(StrictModel):
     )
     schedule: Schedule = Field(
         default_factory=lambda: CosineSchedule(type="cosine"),
-        description="Noise schedule: the betas of the T steps.",
+        description="Noise schedule: the betas of the T steps (in float32, alpha_bar_0 must "
+        "stay below 1 and alpha_bar_{T-1} above 1.2e-38).",
     )
     prediction: Literal["epsilon", "v", "x0"] = Field(
         "epsilon", description="What the denoiser outputs: the noise, v, or x_0."
