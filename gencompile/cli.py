@@ -374,7 +374,11 @@ def sample(
     ] = None,
     steps: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option(min=1, help="Diffusion: denoising steps (at most the model's timesteps)."),
+        typer.Option(
+            min=1,
+            help="Diffusion: denoising steps (at most the model's timesteps; fewer on a "
+            "schedule ending near alpha_bar = 0, e.g. 996 of a cosine schedule's 1000).",
+        ),
     ] = None,
     eta: Annotated[
         Optional[float],  # noqa: UP045
@@ -384,8 +388,8 @@ def sample(
         Optional[float],  # noqa: UP045
         typer.Option(
             min=0.0,
-            help="Conditional diffusion trained with label dropout: classifier-free guidance "
-            "scale (0 unconditional, 1 conditional, > 1 guided).",
+            help="Conditional diffusion: classifier-free guidance scale (0 unconditional, 1 "
+            "conditional, > 1 guided); trained without label dropout: 1 only.",
         ),
     ] = None,
     prompt: Annotated[

@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gencompile import noise_schedules, sampler_configs
 from gencompile.errors import RunError
 
 # Which families each option has a meaning for.
@@ -57,15 +58,7 @@ TAKES = {
     "vq_vae": "--temperature, --top-k or --top-p (of the prior over its codes)",
 }
 
-SAMPLERS = ("ddpm", "ddim", "dpm_solver", "euler", "heun")
-# A sampler chosen at sample time starts from model.sampler's defaults for its type.
-DEFAULT_SAMPLERS: dict[str, dict[str, Any]] = {
-    "ddpm": {"type": "ddpm"},
-    "ddim": {"type": "ddim", "steps": 50, "eta": 0.0},
-    "dpm_solver": {"type": "dpm_solver", "steps": 20},
-    "euler": {"type": "euler", "steps": 50, "rho": 7.0},
-    "heun": {"type": "heun", "steps": 25, "rho": 7.0},
-}
+SAMPLERS = sampler_configs.SAMPLERS
 
 
 def flag(option: str) -> str:
@@ -99,29 +92,36 @@ def diffusion_options(model: dict[str, Any], given: dict[str, Any], run: Path) -
                 f"--guidance steers samples toward their class: {run} is an unconditional "
                 f"diffusion model; it takes --sampler, --steps and --eta"
             )
-        if float(conditional.get("label_dropout", 0.0)) <= 0.0:
+        scale = float(given["guidance"])
+        if float(conditional.get("label_dropout", 0.0)) <= 0.0 and scale != 1.0:
             raise RunError(
-                f"--guidance needs an unconditional denoiser to extrapolate from, and {run} "
-                "was trained without label dropout (model.conditional.label_dropout: 0); "
-                "train with label_dropout > 0 (e.g. 0.1) to guide at sampling time"
+                f"--guidance {scale:g} mixes in the unconditional denoiser (unconditional + "
+                f"{scale:g} x (conditional - unconditional)), and {run} was trained without "
+                "label dropout (model.conditional.label_dropout: 0), so it never learnt one; "
+                "use --guidance 1 (conditional samples), or train with label_dropout > 0 "
+                "(e.g. 0.1) to guide"
             )
-        options["guidance_scale"] = float(given["guidance"])
+        options["guidance_scale"] = scale
     return options
 
 
 def sampler_config(model: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    """The spec's sampler with --sampler, --steps and --eta applied, checked."""
+    """The spec's sampler with --sampler, --steps and --eta applied, checked: another
+    sampler starts from the spec's defaults for its type, its steps at most the schedule
+    allows (`noise_schedules.max_sampling_steps`, as the runtime checks)."""
     spec = dict(model["sampler"])
     timesteps = int(model["timesteps"])
+    alpha_bars = noise_schedules.schedule_alpha_bars(model["schedule"], timesteps)
+    most = noise_schedules.max_sampling_steps(alpha_bars)
     kind = given.get("sampler", spec["type"])
     if kind not in SAMPLERS:
         raise RunError(f"--sampler {kind}: choose one of {', '.join(SAMPLERS)}")
     if kind == spec["type"]:
         config = spec
     else:
-        config = dict(DEFAULT_SAMPLERS[kind])
+        config = sampler_configs.defaults(kind)
         if "steps" in config:
-            config["steps"] = min(config["steps"], timesteps)
+            config["steps"] = min(config["steps"], most)
     if "eta" in given:
         if kind != "ddim":
             raise RunError(
@@ -132,10 +132,25 @@ def sampler_config(model: dict[str, Any], given: dict[str, Any]) -> dict[str, An
         config["eta"] = float(given["eta"])
     if "steps" in given:
         steps = int(given["steps"])
-        if not 1 <= steps <= timesteps:
-            raise RunError(
-                f"--steps {steps}: this model's noise process has {timesteps} timesteps; "
-                f"give 1 to {timesteps}"
-            )
+        every = kind == "ddpm" and steps == timesteps  # DDPM through every timestep
+        if not (1 <= steps <= most or every):
+            raise RunError(steps_refusal(steps, kind, most, timesteps, model["schedule"]))
         config["steps"] = steps
     return config
+
+
+def steps_refusal(
+    steps: int, kind: str, most: int, timesteps: int, schedule: dict[str, Any]
+) -> str:
+    """Why `--steps` is refused, and the steps the model takes."""
+    if most == timesteps:
+        return (
+            f"--steps {steps}: this model's noise process has {timesteps} timesteps; "
+            f"give 1 to {timesteps}"
+        )
+    return (
+        f"--steps {steps}: {kind} takes at most {most} steps on this model's "
+        f"{schedule['type']} schedule of {timesteps} timesteps, as "
+        f"{noise_schedules.steps_limit_reason(most, timesteps)}; give 1 to {most}"
+        + (f", or {timesteps} (every timestep)" if kind == "ddpm" else "")
+    )

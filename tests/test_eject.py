@@ -116,8 +116,10 @@ def test_nothing_ejected_imports_gencompile(ejected: Path):
         "datafiles",
         "errors",
         "files",
+        "noise_schedules",
         "progress",
         "provenance",
+        "sampler_configs",
         "text",
         "tfrecords",
     ]

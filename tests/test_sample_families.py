@@ -175,7 +175,9 @@ def test_refusals(run_cli, runs, tmp_path, key, args, message) -> None:
 
 
 def _diffusion_lock(conditional: dict | None) -> dict:
-    model = {"sampler": {"type": "ddpm"}, "timesteps": 100, "conditional": conditional}
+    schedule = {"type": "linear", "beta_start": 1.0e-4, "beta_end": 0.02}
+    model = {"sampler": {"type": "ddpm"}, "timesteps": 100, "schedule": schedule}
+    model["conditional"] = conditional
     return {"family": "diffusion", "resolved_spec": {"model": model}}
 
 

@@ -33,14 +33,16 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from gencompile.noise_schedules import float32_trouble
 from gencompile.runtime import diffusion_solvers
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
 from gencompile.runtime.splits import labelled_batches, mean_of
+from gencompile.sampler_configs import SAMPLERS as SAMPLERS  # ddpm, ddim and the solvers
+from gencompile.sampler_configs import resolve_sampler
 
 PREDICTIONS = ("epsilon", "v", "x0")
-SAMPLERS = ("ddpm", "ddim", *diffusion_solvers.SOLVERS)
 
 
 # --------------------------------------------------------------------------- schedules
@@ -116,7 +118,9 @@ def make_betas(config: dict[str, Any], timesteps: int) -> np.ndarray:
 class NoiseSchedule:
     """The forward process of a beta schedule: alpha_bar_t and what follows from it.
 
-    Computed in float64 with NumPy, held as float32 constants for the model's graphs.
+    Computed in float64 with NumPy, held as float32 constants for the model's graphs: a
+    schedule whose ends float32 cannot hold (alpha_bar_0 rounding to 1, alpha_bar_{T-1}
+    to 0; `gencompile.noise_schedules.float32_trouble`) is refused, as the spec refuses it.
     """
 
     def __init__(self, betas: np.ndarray):
@@ -126,6 +130,9 @@ class NoiseSchedule:
         self.timesteps = len(betas)
         self.betas = betas
         self.alpha_bars = np.cumprod(1.0 - betas)
+        trouble = float32_trouble(self.alpha_bars)
+        if trouble is not None:
+            raise ValueError(f"this noise schedule cannot sample in float32: {trouble[1]}")
         self._alpha_bars = tf.constant(self.alpha_bars, tf.float32)
         self._sqrt_alpha_bars = tf.constant(np.sqrt(self.alpha_bars), tf.float32)
         self._sqrt_one_minus_alpha_bars = tf.constant(np.sqrt(1.0 - self.alpha_bars), tf.float32)
@@ -267,8 +274,9 @@ def strided_timesteps(alpha_bars: np.ndarray, steps: int) -> np.ndarray:
     reverse) visit: spaced as `sampling_timesteps`, from the timestep the ODE solvers start
     at (`diffusion_solvers.first_sampling_timestep`: T - 1 unless the schedule ends below
     lambda = LAMBDA_MIN, as the cosine and sigmoid ones do, where a first x_0 estimate from
-    alpha_bar ~ 5e-5 would multiply an epsilon model's error 30-140 fold). With steps = T
-    every timestep is visited, from T - 1."""
+    alpha_bar ~ 5e-5 would multiply an epsilon model's error 30-140 fold). More steps than
+    fit below that start are refused (cosine, T = 1000: at most 996); DDPM through every
+    timestep, from T - 1, is `sampling_timesteps(T, T)`."""
     first = diffusion_solvers.first_sampling_timestep(alpha_bars, steps)
     return sampling_timesteps(first + 1, steps)
 
@@ -314,11 +322,13 @@ class Sampler:
     """The learned reverse process, from x_T ~ N(0, I) to samples, as one compiled loop.
 
     `denoise(x_t, t, labels, guidance_scale)` is the model's (EMA, guided) denoiser; it
-    returns the output of the parameterisation `prediction`. `config` is a resolved
-    `model.sampler`: {"type": "ddpm"} (optionally "steps": S, strided), {"type": "ddim",
-    "steps": S, "eta": eta}, or an ODE solver of `diffusion_solvers`: {"type": "dpm_solver",
-    "steps": S}, {"type": "euler" | "heun", "steps": S, "rho": rho}. With
-    `clip_range`, each step's x_0 estimate is clipped to it (and eps recomputed to match).
+    returns the output of the parameterisation `prediction`. `config` is a `model.sampler`
+    config: {"type": "ddpm"} (optionally "steps": S, strided), {"type": "ddim", "steps": S,
+    "eta": eta}, or an ODE solver of `diffusion_solvers`: {"type": "dpm_solver", "steps":
+    S}, {"type": "euler" | "heun", "steps": S, "rho": rho}; it is checked as the spec checks
+    it and completed with the spec's defaults (`gencompile.sampler_configs.resolve_sampler`: a
+    ValueError names a bad key or value). With `clip_range`, each step's x_0 estimate is
+    clipped to it (and eps recomputed to match).
     """
 
     def __init__(
@@ -331,25 +341,26 @@ class Sampler:
         clip_range: tuple[float, float] | None = None,
     ):
         _check_prediction(prediction)
+        config = resolve_sampler(config)
         self.kind = config["type"]
-        if self.kind not in SAMPLERS:
-            raise ValueError(f"unknown sampler {self.kind!r}; expected one of {SAMPLERS}")
         self.denoise = denoise
         self.schedule = schedule
         self.prediction = prediction
         self.data_shape = tuple(int(d) for d in data_shape)
         self.clip_range = None if clip_range is None else tuple(float(v) for v in clip_range)
-        self.config = dict(config)
+        self.config = config
         # DDPM visits every timestep unless told fewer (strided ancestral sampling, e.g.
         # `gencompile sample --sampler ddpm --steps 50`).
-        steps = int(config.get("steps", schedule.timesteps))
-        self.eta = 1.0 if self.kind == "ddpm" else float(config.get("eta", 0.0))
+        steps = config.get("steps", schedule.timesteps)
+        self.eta = 1.0 if self.kind == "ddpm" else config.get("eta", 0.0)
         if self.kind in diffusion_solvers.SOLVERS:
-            rho = float(config.get("rho", diffusion_solvers.DEFAULT_RHO))
+            rho = config.get("rho", diffusion_solvers.DEFAULT_RHO)  # dpm_solver: unused
             self.timesteps = diffusion_solvers.solver_timesteps(
                 self.kind, schedule.alpha_bars, steps, rho
             )
-        else:  # DDIM, and DDPM: all T timesteps (from T - 1), or fewer from the solvers' start
+        elif self.kind == "ddpm" and steps == schedule.timesteps:  # every one, from T - 1
+            self.timesteps = sampling_timesteps(schedule.timesteps, steps)
+        else:  # DDIM, and strided DDPM: from the solvers' start
             self.timesteps = strided_timesteps(schedule.alpha_bars, steps)
         self.traces = 0  # how often the loop was traced (once per sampler)
         self._variants: dict[str, Sampler] = {}  # other configs, by `with_config`
@@ -376,16 +387,20 @@ class Sampler:
 
     def with_config(self, config: dict[str, Any] | None) -> Sampler:
         """This sampler, or one over the same denoiser and schedule with another
-        `model.sampler` config (another kind, step count or eta, chosen at sampling time).
-        Each config is traced once and kept, so drawing in chunks does not retrace."""
-        if config is None or dict(config) == self.config:
+        `model.sampler` config (another kind, step count or eta, chosen at sampling time;
+        checked and completed as `__init__` does). Each config is traced once and kept, so
+        drawing in chunks does not retrace."""
+        if config is None:
             return self
-        key = repr(sorted(config.items()))
+        resolved = resolve_sampler(config)
+        if resolved == self.config:
+            return self
+        key = repr(sorted(resolved.items()))
         if key not in self._variants:
             self._variants[key] = Sampler(
                 self.denoise,
                 self.schedule,
-                dict(config),
+                resolved,
                 self.prediction,
                 self.data_shape,
                 self.clip_range,

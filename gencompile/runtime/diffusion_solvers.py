@@ -31,13 +31,13 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+# LAMBDA_MIN: DDIM and the solvers start no noisier than this lambda = log(alpha / sigma);
+# the rule is defined in gencompile.noise_schedules, for the spec and the CLI too.
+from gencompile.noise_schedules import LAMBDA_MIN as LAMBDA_MIN
+from gencompile.noise_schedules import max_sampling_steps, steps_limit_reason
+from gencompile.sampler_configs import DEFAULT_RHO  # Karras et al.'s spacing of the sigmas
+
 SOLVERS = ("dpm_solver", "euler", "heun")
-DEFAULT_RHO = 7.0  # Karras et al.'s spacing of the sigmas
-# DDIM and the solvers start no noisier than this lambda = log(alpha / sigma): diffusers'
-# value of DPMSolverMultistepScheduler's lambda_min_clipped for the cosine schedule.
-# x_T ~ N(0, I) is still the marginal there to alpha ~ 0.006; a linear 1e-4..0.02 schedule
-# ends at -5.06, so its grids still start at T - 1.
-LAMBDA_MIN = -5.1
 
 # denoise(x, i): the data prediction D at the solver's i-th grid point.
 DataPrediction = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
@@ -90,9 +90,10 @@ def lambdas_of(alpha_bars: np.ndarray) -> np.ndarray:
 
 
 def first_sampling_timestep(alpha_bars: np.ndarray, steps: int) -> int:
-    """The noisiest timestep DDIM (any eta) and every solver here start from: the last
-    whose lambda is at least LAMBDA_MIN (T - 1 when every one is), and never so low that
-    `steps` do not fit (a `steps` outside [1, T] is refused here, for every caller).
+    """The noisiest timestep DDIM (any eta), strided DDPM and every solver here start
+    from: the last whose lambda is at least LAMBDA_MIN (T - 1 when every one is). `steps`
+    must fit below it: from 1 to `max_sampling_steps` (gencompile.noise_schedules), else a
+    ValueError naming the most (the one check, for every caller).
 
     Schedules that end near alpha_bar = 0 (cosine, sigmoid: beta clipped to 0.999) put a
     jump in lambda into their last timesteps (cosine: 3.5, to alpha ~ 5e-5): a sampler's
@@ -100,12 +101,11 @@ def first_sampling_timestep(alpha_bars: np.ndarray, steps: int) -> int:
     alpha_bar) (~30 for the cosine's; D = (x - sigma eps) / alpha), and the ODE carries
     that error to the samples.
     """
-    if not 1 <= steps <= len(alpha_bars):
-        raise ValueError(f"steps must be in [1, {len(alpha_bars)}], got {steps}")
-    lambdas = lambdas_of(np.asarray(alpha_bars, np.float64))  # decreasing in t
-    usable = np.nonzero(lambdas >= LAMBDA_MIN)[0]
-    last = int(usable[-1]) if len(usable) else 0
-    return max(last, steps - 1)
+    most = max_sampling_steps(alpha_bars)
+    if not 1 <= steps <= most:
+        reason = steps_limit_reason(most, len(alpha_bars))
+        raise ValueError(f"steps must be in [1, {most}] ({reason}), got {steps}")
+    return most - 1
 
 
 def solver_timesteps(

@@ -57,12 +57,13 @@ def test_ddim_starts_where_the_solvers_do_on_schedules_ending_at_zero(schedule, 
     # only the start moves: the trailing spacing over timesteps 0..first
     np.testing.assert_array_equal(visited, diffusion.sampling_timesteps(first + 1, 50))
     assert visited[-1] == 19 and np.all(np.isin(np.diff(visited), [-20, -19]))
-    # every step still fits below the clipped start
+    # at most one step per timestep below the clipped start, and no more
     np.testing.assert_array_equal(
-        diffusion.strided_timesteps(schedule.alpha_bars, 1000), np.arange(999, -1, -1)
+        diffusion.strided_timesteps(schedule.alpha_bars, first + 1), np.arange(first, -1, -1)
     )
-    with pytest.raises(ValueError, match="steps must be in"):
-        diffusion.strided_timesteps(schedule.alpha_bars, 1001)
+    for steps in (first + 2, 1000, 1001):
+        with pytest.raises(ValueError, match=rf"steps must be in \[1, {first + 1}\]"):
+            diffusion.strided_timesteps(schedule.alpha_bars, steps)
 
 
 @pytest.mark.parametrize(

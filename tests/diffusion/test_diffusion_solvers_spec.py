@@ -138,8 +138,11 @@ def test_explain_describes_the_solver(run_cli, tmp_path: Path):
 # --------------------------------------------------------------------------- sample time
 
 
+LINEAR_SCHEDULE = {"type": "linear", "beta_start": 1.0e-4, "beta_end": 0.02}
+
+
 def lock(sampler: dict) -> dict:
-    model = {"timesteps": 40, "sampler": sampler, "conditional": None}
+    model = {"timesteps": 40, "schedule": LINEAR_SCHEDULE, "sampler": sampler, "conditional": None}
     return {"family": "diffusion", "resolved_spec": {"model": model}}
 
 
@@ -179,7 +182,7 @@ def test_latent_commands_encode_a_solver_model_by_ddim_with_eta_0(solver: str):
     encoded and decoded by DDIM (eta 0) over its own denoiser, at most its timesteps."""
     from gencompile.latent import _deterministic_sampler
 
-    model = {"sampler": {"type": solver, "steps": 20}, "timesteps": 30}
+    model = {"sampler": {"type": solver, "steps": 20}, "timesteps": 30, "schedule": LINEAR_SCHEDULE}
     assert _deterministic_sampler(model) == {"type": "ddim", "steps": 30, "eta": 0.0}
     model["timesteps"] = 1000
     assert _deterministic_sampler(model) == {"type": "ddim", "steps": 50, "eta": 0.0}

@@ -49,3 +49,18 @@ def test_every_variant_is_a_valid_spec_with_a_distinct_folder(gap: ModuleType):
     assert len(set(keys)) == len(keys) and keys[0] == "baseline"
     for variant in gap.VARIANTS:
         load_spec(SPEC, list(variant.overrides))  # raises on a misspelt override
+
+
+def test_the_ode_column_takes_the_most_steps_each_schedule_allows(gap: ModuleType):
+    """DDIM over all 1000 timesteps on the linear schedule, over 996 (from t = 995) on the
+    cosine one, where 1000 steps are refused; the other samplers' configs are unchanged."""
+    from gencompile import noise_schedules
+
+    ode = dict(gap.SAMPLERS)["ODE (DDIM, most steps)"]
+    for schedule, most in (
+        ({"type": "linear", "beta_start": 1e-4, "beta_end": 0.02}, 1000),
+        ({"type": "cosine", "offset": 0.008, "max_beta": 0.999}, 996),
+    ):
+        alpha_bars = noise_schedules.schedule_alpha_bars(schedule, 1000)
+        assert gap.most_steps(ode, alpha_bars) == {"type": "ddim", "steps": most, "eta": 0.0}
+        assert gap.most_steps({"type": "ddpm"}, alpha_bars) == {"type": "ddpm"}

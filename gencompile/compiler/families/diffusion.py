@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from gencompile import noise_schedules
 from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import Capabilities, Family
 from gencompile.compiler.lowering import Lowering
@@ -83,32 +84,39 @@ class DiffusionPlan:
 # --------------------------------------------------------------------------- checks
 
 
+# Where a schedule whose start (alpha_bar_0) or end (alpha_bar_{T-1}) float32 cannot hold
+# is reported, by its type, and what to change.
+SCHEDULE_FIXES = {
+    ("linear", "start"): ("beta_start", "raise beta_start to at least 3e-08 (usually 1.0e-4)"),
+    ("linear", "end"): (
+        "beta_end",
+        "use fewer timesteps or a smaller beta_end: alpha_bar_{T-1} = prod(1 - beta_t) must "
+        "stay above 1.2e-38",
+    ),
+    ("cosine", "start"): ("offset", "raise offset (usually 0.008) or use fewer timesteps"),
+    ("cosine", "end"): ("max_beta", "lower max_beta (usually 0.999) or use fewer timesteps"),
+    ("sigmoid", "start"): ("start", "raise start (usually -3) or use fewer timesteps"),
+    ("sigmoid", "end"): ("end", "lower end or raise tau (usually end: 3, tau: 1)"),
+}
+
+
 def _check(low: Lowering, data_shape: Shape, kind: str) -> None:
     """Cross-field and data checks; each problem is reported where the spec wrote it."""
     model = low.family_model(DiffusionModel)
     denoiser = model.denoiser
-    sampler = model.sampler
-    if not isinstance(sampler, DDPMSampler) and sampler.steps > model.timesteps:
+    alpha_bars = _check_schedule(low, model)
+    if alpha_bars is not None:
+        _check_steps(low, model, alpha_bars)
+    conditional = model.conditional
+    if conditional and conditional.label_dropout == 0 and conditional.guidance_scale != 1:
+        scale = conditional.guidance_scale
         low.report(
-            ("model", "sampler", "steps"),
-            f"{SAMPLER_NAMES[sampler.type]} cannot take {sampler.steps} steps through "
-            f"{model.timesteps} timesteps",
-            f"use at most {model.timesteps} steps (or raise model.timesteps)",
-        )
-    schedule = model.schedule
-    if schedule.type == "linear" and not schedule.beta_start < schedule.beta_end:
-        low.report(
-            ("model", "schedule", "beta_end"),
-            f"beta_end ({schedule.beta_end:g}) must be larger than beta_start "
-            f"({schedule.beta_start:g}): the noise grows with t",
-            "the usual values are beta_start: 1.0e-4, beta_end: 0.02",
-        )
-    if schedule.type == "sigmoid" and not schedule.start < schedule.end:
-        low.report(
-            ("model", "schedule", "end"),
-            f"end ({schedule.end:g}) must be larger than start ({schedule.start:g}): "
-            "alpha_bar falls from start to end",
-            "the usual values are start: -3, end: 3 (Chen 2023 also uses start: 0)",
+            ("model", "conditional", "guidance_scale"),
+            f"guidance_scale {scale:g} samples with unconditional + {scale:g} x (conditional - "
+            "unconditional), but with label_dropout: 0 the unconditional denoiser (the null "
+            "class) is never trained",
+            "use guidance_scale: 1 (conditional samples, no guidance), or label_dropout > 0 "
+            "(e.g. 0.1) to train the null class",
         )
     if denoiser.time_embedding % 2:
         low.report(
@@ -119,6 +127,75 @@ def _check(low: Lowering, data_shape: Shape, kind: str) -> None:
         )
     if isinstance(denoiser, UNetDenoiser):
         _check_unet(low, denoiser, data_shape, kind)
+
+
+def _check_schedule(low: Lowering, model: DiffusionModel) -> list[float] | None:
+    """The schedule's fields relate as they must, and float32, the precision the model
+    samples in, holds both ends of its alpha_bar (`noise_schedules.float32_trouble`; the
+    Min-SNR weights are finite with them). Its alpha_bars, or None when it is refused."""
+    schedule = model.schedule
+    if schedule.type == "linear" and not schedule.beta_start < schedule.beta_end:
+        low.report(
+            ("model", "schedule", "beta_end"),
+            f"beta_end ({schedule.beta_end:g}) must be larger than beta_start "
+            f"({schedule.beta_start:g}): the noise grows with t",
+            "the usual values are beta_start: 1.0e-4, beta_end: 0.02",
+        )
+        return None
+    if schedule.type == "sigmoid" and not schedule.start < schedule.end:
+        low.report(
+            ("model", "schedule", "end"),
+            f"end ({schedule.end:g}) must be larger than start ({schedule.start:g}): "
+            "alpha_bar falls from start to end",
+            "the usual values are start: -3, end: 3 (Chen 2023 also uses start: 0)",
+        )
+        return None
+    config = schedule.model_dump(mode="json")
+    betas = noise_schedules.betas_of(config, model.timesteps)
+    alpha_bars = noise_schedules.alpha_bars_of(betas)
+    wrong = next((t for t, beta in enumerate(betas) if not 0.0 < beta < 1.0), None)
+    if wrong is not None:  # alpha_bar stops falling near 1 or 0 (beta 0), or is 0 (NaN)
+        end = "start" if alpha_bars[wrong] >= 0.5 else "end"
+        field, hint = SCHEDULE_FIXES[(schedule.type, end)]
+        low.report(
+            ("model", "schedule", field),
+            f"this {schedule.type} schedule's beta_{wrong} is {betas[wrong]:g} in float64: "
+            "every beta must lie in (0, 1)",
+            hint,
+        )
+        return None
+    trouble = noise_schedules.float32_trouble(alpha_bars)
+    if trouble is not None:
+        field, hint = SCHEDULE_FIXES[(schedule.type, trouble[0])]
+        low.report(("model", "schedule", field), trouble[1], hint)
+        return None
+    return alpha_bars
+
+
+def _check_steps(low: Lowering, model: DiffusionModel, alpha_bars: list[float]) -> None:
+    """DDIM's and the solvers' steps fit between the noisiest usable timestep and 0
+    (`noise_schedules.max_sampling_steps`, the rule the runtime and `gencompile sample`
+    apply); DDPM visits every timestep, from T - 1, on any schedule."""
+    sampler = model.sampler
+    if isinstance(sampler, DDPMSampler):
+        return
+    most = noise_schedules.max_sampling_steps(alpha_bars)
+    if sampler.steps <= most:
+        return
+    name = SAMPLER_NAMES[sampler.type]
+    if most == model.timesteps:
+        low.report(
+            ("model", "sampler", "steps"),
+            f"{name} cannot take {sampler.steps} steps through {model.timesteps} timesteps",
+            f"use at most {model.timesteps} steps (or raise model.timesteps)",
+        )
+        return
+    low.report(
+        ("model", "sampler", "steps"),
+        f"{name} cannot take {sampler.steps} steps on this {model.schedule.type} schedule of "
+        f"{model.timesteps} timesteps: {noise_schedules.steps_limit_reason(most, model.timesteps)}",
+        f"use at most {most} steps ({{type: ddpm}} visits all {model.timesteps} timesteps)",
+    )
 
 
 def _check_unet(low: Lowering, denoiser: UNetDenoiser, data_shape: Shape, kind: str) -> None:

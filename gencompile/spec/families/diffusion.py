@@ -14,6 +14,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
+from gencompile.sampler_configs import SETTINGS  # the samplers' defaults, shared with the runtime
 from gencompile.spec.base import (
     Activation,
     NonNegativeFloat,
@@ -106,6 +107,12 @@ class DDPMSampler(StrictModel):
     type: Literal["ddpm"]
 
 
+STEPS_WORDS = (
+    "at most timesteps, or on a schedule ending near alpha_bar = 0 as many as fit from the "
+    "noisiest timestep with log(alpha / sigma) >= -5.1 (cosine, 1000 timesteps: 996)"
+)
+
+
 class DDIMSampler(StrictModel):
     """DDIM over `steps` evenly spaced timesteps from the noisiest whose log(alpha / sigma)
     is at least -5.1, where the ODE solvers start (T - 1 on a linear schedule; the cosine
@@ -113,8 +120,12 @@ class DDIMSampler(StrictModel):
     error); eta = 0 is deterministic, 1 is DDPM-like."""
 
     type: Literal["ddim"]
-    steps: PositiveInt = Field(50, description="Sampling steps (at most timesteps).")
-    eta: Annotated[float, Field(ge=0, le=1)] = Field(0.0, description="Noise of each step.")
+    steps: PositiveInt = Field(
+        SETTINGS["ddim"]["steps"], description=f"Sampling steps: {STEPS_WORDS}."
+    )
+    eta: Annotated[float, Field(ge=0, le=1)] = Field(
+        SETTINGS["ddim"]["eta"], description="Noise of each step."
+    )
 
 
 class DPMSolverSampler(StrictModel):
@@ -122,7 +133,9 @@ class DPMSolverSampler(StrictModel):
     ODE in the data prediction, one denoiser call per step, steps evenly spaced in log-SNR."""
 
     type: Literal["dpm_solver"]
-    steps: PositiveInt = Field(20, description="Sampling steps (at most timesteps); 10-25.")
+    steps: PositiveInt = Field(
+        SETTINGS["dpm_solver"]["steps"], description=f"Sampling steps (10-25): {STEPS_WORDS}."
+    )
 
 
 class EulerSampler(StrictModel):
@@ -130,9 +143,12 @@ class EulerSampler(StrictModel):
     denoiser call per step, at Karras' rho-spaced noise levels."""
 
     type: Literal["euler"]
-    steps: PositiveInt = Field(50, description="Sampling steps (at most timesteps).")
+    steps: PositiveInt = Field(
+        SETTINGS["euler"]["steps"], description=f"Sampling steps: {STEPS_WORDS}."
+    )
     rho: PositiveFloat = Field(
-        7.0, description="Spacing of the sigmas: larger is denser at low noise."
+        SETTINGS["euler"]["rho"],
+        description="Spacing of the sigmas: larger is denser at low noise.",
     )
 
 
@@ -141,9 +157,11 @@ class HeunSampler(StrictModel):
     2022): two denoiser calls per step (2 steps - 1 in all), at rho-spaced noise levels."""
 
     type: Literal["heun"]
-    steps: PositiveInt = Field(25, description="Noise levels visited (at most timesteps).")
+    steps: PositiveInt = Field(
+        SETTINGS["heun"]["steps"], description=f"Noise levels visited: {STEPS_WORDS}."
+    )
     rho: PositiveFloat = Field(
-        7.0, description="Spacing of the sigmas: larger is denser at low noise."
+        SETTINGS["heun"]["rho"], description="Spacing of the sigmas: larger is denser at low noise."
     )
 
 
@@ -176,10 +194,13 @@ class GuidedConditional(StrictModel):
     guidance_scale: NonNegativeFloat = Field(
         2.0,
         description="Sampling uses unconditional + scale x (conditional - unconditional): "
-        "0 is unconditional, 1 conditional, > 1 guided.",
+        "0 is unconditional, 1 conditional, > 1 guided; with label_dropout 0 (no "
+        "unconditional denoiser trained) only 1.",
     )
     label_dropout: Probability = Field(
-        0.1, description="Share of training labels replaced by the null class."
+        0.1,
+        description="Share of training labels replaced by the null class (trains the "
+        "unconditional denoiser guidance needs).",
     )
 
 
@@ -192,7 +213,8 @@ class DiffusionModel(StrictModel):
     )
     schedule: Schedule = Field(
         default_factory=lambda: CosineSchedule(type="cosine"),
-        description="Noise schedule: the betas of the T steps.",
+        description="Noise schedule: the betas of the T steps (in float32, alpha_bar_0 must "
+        "stay below 1 and alpha_bar_{T-1} above 1.2e-38).",
     )
     prediction: Literal["epsilon", "v", "x0"] = Field(
         "epsilon", description="What the denoiser outputs: the noise, v, or x_0."
