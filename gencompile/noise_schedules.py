@@ -3,9 +3,8 @@
 One definition each, read by every place that needs it: the spec's lowering
 (`compiler/families/diffusion`, which imports neither NumPy nor TensorFlow), `gencompile
 sample`'s options (checked before TensorFlow starts) and the runtime's samplers
-(`runtime.diffusion`, `runtime.diffusion_solvers`, which compute the same schedules in
-float64 with NumPy; a test holds both to 1e-12). No dependencies: `gencompile eject`
-vendors it with the runtime.
+(`runtime.diffusion`, `runtime.diffusion_solvers`, which hold these schedules as float64
+arrays). No dependencies: `gencompile eject` vendors it with the runtime.
 
 - `max_sampling_steps`: DDIM, strided DDPM and the ODE solvers start at the noisiest
   timestep whose lambda = log(alpha / sigma) is at least LAMBDA_MIN, so they take at most
@@ -33,7 +32,6 @@ FLOAT32_TINY = 2.0**-126  # float32's smallest normal number (~1.2e-38)
 
 
 # --------------------------------------------------------------------------- schedules
-# The formulas of `runtime.diffusion`'s linear_betas, cosine_betas and sigmoid_betas.
 
 
 def linear_betas(timesteps: int, beta_start: float, beta_end: float) -> list[float]:
@@ -52,7 +50,7 @@ def _clipped_betas(alpha_bar: list[float], max_beta: float) -> list[float]:
     return betas
 
 
-def cosine_betas(timesteps: int, offset: float, max_beta: float) -> list[float]:
+def cosine_betas(timesteps: int, offset: float = 0.008, max_beta: float = 0.999) -> list[float]:
     """alpha_bar = f(t) / f(0), f(t) = cos^2(((t / T + s) / (1 + s)) pi / 2)."""
 
     def f(u: float) -> float:
@@ -64,7 +62,11 @@ def cosine_betas(timesteps: int, offset: float, max_beta: float) -> list[float]:
 
 
 def sigmoid_betas(
-    timesteps: int, start: float, end: float, tau: float, max_beta: float
+    timesteps: int,
+    start: float = -3.0,
+    end: float = 3.0,
+    tau: float = 1.0,
+    max_beta: float = 0.999,
 ) -> list[float]:
     """alpha_bar = (v(end) - v(t / T (end - start) + start)) / (v(end) - v(start)),
     v(z) = sigmoid(z / tau)."""

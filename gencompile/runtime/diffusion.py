@@ -24,7 +24,6 @@ stateless function of (seed, t).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -33,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from gencompile.noise_schedules import float32_trouble
+from gencompile.noise_schedules import betas_of, float32_trouble
 from gencompile.runtime import diffusion_solvers
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics, held_out
@@ -46,73 +45,6 @@ PREDICTIONS = ("epsilon", "v", "x0")
 
 
 # --------------------------------------------------------------------------- schedules
-
-
-def linear_betas(timesteps: int, beta_start: float, beta_end: float) -> np.ndarray:
-    """beta_t evenly spaced from beta_start to beta_end (Ho et al. 2020), float64."""
-    return np.linspace(beta_start, beta_end, timesteps, dtype=np.float64)
-
-
-def cosine_alpha_bar(t: np.ndarray, timesteps: int, offset: float) -> np.ndarray:
-    """f(t) / f(0) with f(t) = cos^2(((t / T + s) / (1 + s)) pi / 2) (Nichol & Dhariwal 2021).
-
-    `t` counts steps taken (0 = no noise yet, T = the end), as in the paper.
-    """
-
-    def f(u: np.ndarray) -> np.ndarray:
-        return np.cos((u / timesteps + offset) / (1.0 + offset) * math.pi / 2.0) ** 2
-
-    return f(np.asarray(t, np.float64)) / f(np.zeros(()))
-
-
-def cosine_betas(timesteps: int, offset: float = 0.008, max_beta: float = 0.999) -> np.ndarray:
-    """beta_t = 1 - alpha_bar(t + 1) / alpha_bar(t), clipped to max_beta (near t = T)."""
-    steps = np.arange(timesteps + 1, dtype=np.float64)
-    alpha_bar = cosine_alpha_bar(steps, timesteps, offset)
-    return np.minimum(1.0 - alpha_bar[1:] / alpha_bar[:-1], max_beta)
-
-
-def sigmoid_alpha_bar(
-    t: np.ndarray, timesteps: int, start: float, end: float, tau: float
-) -> np.ndarray:
-    """alpha_bar = (v_end - sigmoid((u (end - start) + start) / tau)) / (v_end - v_start)
-    at u = t / T, with v = sigmoid(. / tau) of the ends (Jabri et al. 2023; Chen 2023):
-    1 at t = 0, 0 at t = T, falling fastest where u (end - start) + start = 0."""
-
-    def sigmoid(z: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-z))
-
-    u = np.asarray(t, np.float64) / timesteps
-    v_start, v_end = sigmoid(np.float64(start) / tau), sigmoid(np.float64(end) / tau)
-    return (v_end - sigmoid((u * (end - start) + start) / tau)) / (v_end - v_start)
-
-
-def sigmoid_betas(
-    timesteps: int,
-    start: float = -3.0,
-    end: float = 3.0,
-    tau: float = 1.0,
-    max_beta: float = 0.999,
-) -> np.ndarray:
-    """beta_t = 1 - alpha_bar(t + 1) / alpha_bar(t) of the sigmoid schedule, clipped to
-    max_beta (alpha_bar reaches 0 at t = T)."""
-    steps = np.arange(timesteps + 1, dtype=np.float64)
-    alpha_bar = sigmoid_alpha_bar(steps, timesteps, start, end, tau)
-    return np.minimum(1.0 - alpha_bar[1:] / alpha_bar[:-1], max_beta)
-
-
-def make_betas(config: dict[str, Any], timesteps: int) -> np.ndarray:
-    """The betas of a resolved `model.schedule` config."""
-    kind = config["type"]
-    if kind == "linear":
-        return linear_betas(timesteps, config["beta_start"], config["beta_end"])
-    if kind == "cosine":
-        return cosine_betas(timesteps, config["offset"], config["max_beta"])
-    if kind == "sigmoid":
-        return sigmoid_betas(
-            timesteps, config["start"], config["end"], config["tau"], config["max_beta"]
-        )
-    raise ValueError(f"unknown noise schedule {kind!r}; expected linear, cosine or sigmoid")
 
 
 class NoiseSchedule:
@@ -141,7 +73,7 @@ class NoiseSchedule:
 
     @classmethod
     def from_config(cls, config: dict[str, Any], timesteps: int) -> NoiseSchedule:
-        return cls(make_betas(config, timesteps))
+        return cls(np.asarray(betas_of(config, timesteps)))
 
     def alpha_bar(self, t: Any, rank: int = 1) -> tf.Tensor:
         """alpha_bar_t for a batch of timesteps, shaped (batch, 1, ...) to broadcast over

@@ -19,12 +19,13 @@ import pytest
 import tensorflow as tf
 import yaml
 
+from gencompile import noise_schedules
 from gencompile.runtime import diffusion, diffusion_solvers
 from gencompile.runtime.latent import ddim_invert
 from tests.diffusion.test_diffusion_solvers import COSINE, LINEAR, X_T, gaussian_denoiser
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
-SIGMOID = diffusion.NoiseSchedule(diffusion.sigmoid_betas(1000))
+SIGMOID = diffusion.NoiseSchedule(noise_schedules.sigmoid_betas(1000))
 
 
 @pytest.mark.parametrize("steps", [1, 10, 50, 1000])

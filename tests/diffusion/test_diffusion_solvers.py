@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from gencompile import noise_schedules
 from gencompile.runtime import diffusion, diffusion_solvers
 
 MU, S = 0.5, 0.4
@@ -82,7 +83,7 @@ def test_euler_is_ddims_deterministic_step() -> None:
 
 # --------------------------------------------------------------------------- the Sampler
 
-LINEAR = diffusion.NoiseSchedule(diffusion.linear_betas(1000, 1e-4, 0.02))
+LINEAR = diffusion.NoiseSchedule(noise_schedules.linear_betas(1000, 1e-4, 0.02))
 
 
 def gaussian_denoiser(schedule: diffusion.NoiseSchedule, prediction: str):
@@ -160,7 +161,7 @@ def test_solvers_count_their_denoiser_calls_and_ignore_the_seed() -> None:
     assert heun.traces == 1 and len(calls) == 3  # step, corrector, last step: not unrolled
 
 
-COSINE = diffusion.NoiseSchedule(diffusion.cosine_betas(1000))
+COSINE = diffusion.NoiseSchedule(noise_schedules.cosine_betas(1000))
 
 
 @pytest.mark.parametrize("kind", diffusion_solvers.SOLVERS)
@@ -237,7 +238,7 @@ def diffusers_dpm_solver_2m(x, visited_alpha_bars, data_prediction):
 def test_dpm_solver_sampler_matches_diffusers_multistep_update(steps: int) -> None:
     """On the same timesteps (ours) and a nonlinear data prediction, the Sampler's
     dpm_solver is diffusers' DPM-Solver++ 2M step for step, the last to x_0 = D included."""
-    schedule = diffusion.NoiseSchedule(diffusion.linear_betas(1000, 1e-4, 0.02))
+    schedule = diffusion.NoiseSchedule(noise_schedules.linear_betas(1000, 1e-4, 0.02))
 
     def x0_of(x, alpha_bar, tanh=np.tanh):  # any smooth function of (x_t, t) will do
         return tanh(1.5 * x) * (1.0 - 0.5 * alpha_bar) + 0.3 * alpha_bar
@@ -267,7 +268,9 @@ def test_prediction_conversions_round_trip(source, destination) -> None:
     1, where x_0 -> eps divides by sigma ~ 0.01) included. In float64: in float32 that
     division alone costs 1e-5 at t = 0, which is why the samplers convert once per step."""
     rng = np.random.default_rng(3)
-    alpha_bar = diffusion.NoiseSchedule(diffusion.sigmoid_betas(1000)).alpha_bars.reshape(-1, 1)
+    alpha_bar = diffusion.NoiseSchedule(noise_schedules.sigmoid_betas(1000)).alpha_bars.reshape(
+        -1, 1
+    )
     x_t = tf.constant(rng.normal(size=(1000, 4)), tf.float64)
     output = tf.constant(rng.normal(size=(1000, 4)), tf.float64)
     there = diffusion.convert(output, x_t, tf.constant(alpha_bar), source, destination)
