@@ -389,10 +389,11 @@ def test_an_interrupted_continuation_resumes_to_the_uninterrupted_run(
     run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
     before = finished_files(run)
     stop_in_epoch_3(monkeypatch, KeyboardInterrupt)
-    with pytest.raises(RunInterrupted, match="until then sample and evaluate use its finished"):
+    with pytest.raises(RunInterrupted) as stopped:
         resume(run, quiet=True, epochs=3)
     monkeypatch.undo()
     assert_finished_run_in_use(run, before, "was interrupted at epoch 2", capsys)
+    assert "until then sample and evaluate use its finished training of 1" in str(stopped.value)
     with pytest.raises(RunError, match="has a continuation to 3 epochs that has not finished"):
         resume(run, quiet=True, epochs=5)
 
