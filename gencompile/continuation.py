@@ -1,20 +1,27 @@
 """Continue a finished run to more epochs: `gencompile train --resume RUN --epochs N`.
 
 A run trained to K epochs ends with a checkpoint of epoch K (weights, optimizer state,
-random state). Continuing rebuilds the run's project in place with `training.epochs = N`
-(the only change allowed: any other is refused, naming each differing field), records a
-new lock revision (epochs K -> N, the lock it replaces) and resumes from that checkpoint,
-as a run interrupted after epoch K would be. Learning-rate schedules follow the optimizer's
-step counter and warm-ups the epoch counter, both restored, so the run ends as one trained
-to N without a stop would, unless its schedule is sized to the total steps (cosine decay):
-that schedule is then the one of an N-epoch run from step K x steps-per-epoch on (see
-README, "Continuing a finished run").
+random state). Continuing builds the run's project with `training.epochs = N` (the only
+change allowed: any other is refused, naming each differing field) as a pending project in
+`checkpoints/continuation/`, whose lock is a new revision (epochs K -> N, the lock it
+replaces), and resumes from that checkpoint, as a run interrupted after epoch K would be.
+The run's own project, lock, weights and metrics stay those of its finished K epochs until
+the continuation finishes: only then does the pending project replace them (`promote`).
+status.json names that finished revision meanwhile (`finished_revision`), so a
+continuation that is interrupted or fails leaves a run that `sample` and `evaluate` use as
+it was; `train --resume RUN` continues the pending continuation.
+
+Learning-rate schedules follow the optimizer's step counter and warm-ups the epoch counter,
+both restored, so the run ends as one trained to N without a stop would, unless its
+schedule is sized to the total steps (cosine decay): that schedule is then the one of an
+N-epoch run from step K x steps-per-epoch on (see README, "Continuing a finished run").
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import shutil
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,15 +29,18 @@ from pathlib import Path
 from typing import Any
 
 from gencompile.errors import RunError
+from gencompile.files import read_json
 from gencompile.lockfile import data_drift, version_drift
-from gencompile.run_status import read_status
+from gencompile.run_status import STATUS_NAME, read_status, write_status
 from gencompile.spec import LoadedSpec, default_mapping, load_spec, validate_raw
+from gencompile.spec.base import python_name
 from gencompile.spec.loader import Marks, RawSpec, apply_override, parse_override
 
 EPOCHS_FIELD = "training.epochs"
 # EM's iterations are its epochs: `max_iter` caps `training.epochs`, so it grows with them.
 EM_ITERATIONS_FIELD = "model.algorithm.max_iter"
 MAX_SHOWN = 12  # differences listed before "and N more"
+PENDING = Path("checkpoints") / "continuation"  # a continuation's project until it finishes
 
 
 @dataclass(frozen=True)
@@ -216,15 +226,74 @@ def plan_continuation(
     return Continuation(loaded, revision)
 
 
-def rebuild(
+def pending_folder(run_dir: Path) -> Path:
+    return Path(run_dir) / PENDING
+
+
+def pending_lock(run_dir: Path, allow_custom_code: bool = False) -> dict[str, Any] | None:
+    """The verified lock of the continuation `run_dir` holds and has not finished (None:
+    none). Its lock is written last, so a project without one is no continuation."""
+    folder = pending_folder(run_dir)
+    if not (folder / "spec.lock.json").is_file():
+        return None
+    from gencompile.generated import verified_lock
+
+    return verified_lock(folder, allow_custom_code)
+
+
+def build_pending(
     run_dir: Path, lock: dict[str, Any], continuation: Continuation, allow_custom_code: bool
 ) -> dict[str, Any]:
-    """Regenerate the run's project in place for its new length; its lock gains the
-    revision and keeps what training found (data fingerprint and statistics, workers)."""
+    """Build the run's project for its new length into `checkpoints/continuation/`; its
+    lock gains the revision and keeps what training found (data fingerprint and statistics,
+    workers). The run's own project and lock are left as they are, and status.json names
+    them as the run's finished revision until the continuation finishes."""
     from gencompile.compiler.project import build, write_lock
 
-    built = build(continuation.loaded, run_dir, allow_custom_code=allow_custom_code)
+    folder = pending_folder(run_dir)
+    if folder.exists():  # a build stopped before its lock: nothing in it was used yet
+        shutil.rmtree(folder)
+    write_status(
+        run_dir,
+        "finished",
+        finished_revision={
+            "epochs": continuation.revision["epochs_before"],
+            "lock_sha256": lock["lock_sha256"],
+        },
+        continuation={"epochs": continuation.revision["epochs_after"]},
+    )
+    built = build(continuation.loaded, folder, allow_custom_code=allow_custom_code)
     found = {key: lock.get(key) for key in ("data_fingerprint", "data_statistics", "workers")}
     revisions = [*(lock.get("revisions") or []), continuation.revision]
     kept = {key: value for key, value in found.items() if value is not None}
-    return write_lock(run_dir, {**built.lock, **kept, "revisions": revisions})
+    return write_lock(folder, {**built.lock, **kept, "revisions": revisions})
+
+
+def promote(run_dir: Path, pending: dict[str, Any]) -> dict[str, Any]:
+    """The continuation finished: its project and lock (`pending`, with what training
+    found) replace the run's own, the lock last; the pending folder goes."""
+    from gencompile.compiler.project import write_lock
+    from gencompile.files import atomic_write_files
+    from gencompile.generated import forget_generated
+
+    folder = pending_folder(run_dir)
+    atomic_write_files({run_dir / path: (folder / path).read_bytes() for path in pending["files"]})
+    sealed = write_lock(run_dir, pending)
+    forget_generated(python_name(pending["name"]), folder)  # imported from there
+    shutil.rmtree(folder)
+    write_status(run_dir, "running", finished_revision=None, continuation=None)
+    return sealed
+
+
+def unfinished_continuation(run_dir: Path, pending: dict[str, Any], epochs: int) -> RunError:
+    """A continuation to other epochs than the pending one's, refused."""
+    from gencompile.runtime.checkpoint_files import newest_epoch  # no TensorFlow
+
+    kept = read_json(run_dir / STATUS_NAME).get("finished_revision") or {}
+    planned = int(pending["resolved_spec"]["training"]["epochs"])
+    return RunError(
+        f"{run_dir} has a continuation to {planned} epochs that has not finished (its newest "
+        f"checkpoint is of epoch {newest_epoch(run_dir / 'checkpoints')}): finish it with "
+        f"`gencompile train --resume {run_dir}`, then continue it to {epochs} epochs; "
+        f"meanwhile the run keeps its finished training of {kept.get('epochs', '?')} epochs"
+    )

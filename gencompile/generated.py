@@ -128,6 +128,15 @@ def _release(package: str, root: Path) -> None:
                 del sys.modules[name]
 
 
+def forget_generated(package: str, folder: Path) -> None:
+    """Forget the generated `package` if this process imported it from `folder`, a
+    project about to be removed (a finished continuation's pending project)."""
+    ours = _GENERATED.get(package)
+    origin = getattr(getattr(ours, "__spec__", None), "origin", None)
+    if ours is not None and sys.modules.get(package) is ours and _inside(origin, folder):
+        _release(package, Path(folder) / package)
+
+
 def _inside(origin: str | None, root: Path) -> bool:
     return origin is not None and Path(origin).resolve().is_relative_to(root.resolve())
 
@@ -186,9 +195,15 @@ def restore_advice(run_dir: Path, lock: dict[str, Any]) -> str:
 
 
 def refuse_unfinished(run_dir: Path) -> None:
-    """A run that is still training, failed or was interrupted has no final weights."""
+    """A run that is still training, failed or was interrupted has no final weights, unless
+    what stopped was a continuation: the run then keeps its finished training, used as it
+    was (and said so in one line on stderr)."""
     status = read_status(run_dir)
     if status in (None, "finished"):
+        return
+    kept = kept_finished(run_dir)
+    if kept is not None and status in ("interrupted", "failed"):
+        print(f"note: {kept_note(run_dir, kept, status)}", file=sys.stderr, flush=True)
         return
     advice = {
         "running": "wait until it finishes",
@@ -196,6 +211,41 @@ def refuse_unfinished(run_dir: Path) -> None:
         "failed": f"see {run_dir / STATUS_NAME} for the error, then fix it and train again",
     }.get(status, f"{run_dir / STATUS_NAME} is not one gencompile wrote; train again")
     raise RunError(f"{run_dir} has not finished training (status: {status}): {advice}")
+
+
+def kept_finished(run_dir: Path) -> dict[str, Any] | None:
+    """The finished revision a run keeps while a continuation of it has not finished
+    (status.json's `finished_revision`: its epochs and lock), if the run's lock and
+    metrics.json are still that revision's; else None."""
+    record = read_json(Path(run_dir) / STATUS_NAME)
+    kept = record.get("finished_revision")
+    if not isinstance(kept, dict):
+        return None
+    try:
+        lock_sha = read_lock(run_dir).get("lock_sha256")
+        epochs = read_record(run_dir).get("epochs")
+    except RunError:
+        return None
+    if lock_sha != kept.get("lock_sha256") or epochs != kept.get("epochs"):
+        return None  # a continuation that stopped after it replaced them: not usable
+    return {**kept, "continuation": record.get("continuation") or {}}
+
+
+def kept_note(run_dir: Path, kept: dict[str, Any], status: str) -> str:
+    """`RUN: a continuation to N epochs was interrupted at epoch k; ...` in one line."""
+    from gencompile.runtime.checkpoint_files import newest_epoch  # no TensorFlow
+
+    target = kept["continuation"].get("epochs", "more")
+    epoch = newest_epoch(Path(run_dir) / "checkpoints")
+    how = (
+        f"was interrupted at epoch {epoch}"
+        if status == "interrupted"
+        else f"failed (see {STATUS_NAME}; its newest checkpoint is of epoch {epoch})"
+    )
+    return (
+        f"{run_dir}: a continuation to {target} epochs {how}; using its finished training "
+        f"of {kept['epochs']} epochs (continue with `gencompile train --resume {run_dir}`)"
+    )
 
 
 def read_record(run_dir: Path) -> dict[str, Any]:

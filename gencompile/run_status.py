@@ -76,10 +76,16 @@ def interrupted_message(run_dir: Path, resume_options: str = "") -> str:
     from gencompile.runtime.checkpoint_files import newest_epoch  # no TensorFlow
 
     epoch = newest_epoch(run_dir / "checkpoints")
+    kept = read_json(run_dir / STATUS_NAME).get("finished_revision")
+    meanwhile = (
+        f" (until then sample and evaluate use its finished training of {kept['epochs']} epochs)"
+        if isinstance(kept, dict) and "epochs" in kept
+        else ""
+    )
     if epoch:
         return (
             f"interrupted: {run_dir} keeps its checkpoint of epoch {epoch}; continue with "
-            f"`gencompile train --resume {run_dir}{resume_options}`"
+            f"`gencompile train --resume {run_dir}{resume_options}`{meanwhile}"
         )
     return (
         f"interrupted: {run_dir} was stopped before its first checkpoint was written, so "

@@ -120,17 +120,24 @@ def resume(
     continuation to more epochs is refused all the same).
     """
     from gencompile.continuation import (
+        build_pending,
+        check_machine,
+        pending_folder,
+        pending_lock,
         plan_continuation,
-        rebuild,
         refuse_other_changes,
         requested_spec,
         resolved,
         target_epochs,
+        unfinished_continuation,
     )
 
     run_dir = Path(run_dir)
-    lock = verified_lock(run_dir, allow_custom_code)
-    refuse_if_training(run_dir)  # before a continuation rewrites its lock and code
+    pending = pending_lock(run_dir, allow_custom_code)
+    # A continuation that has not finished goes on (its lock is the pending one); else the
+    # run's own lock, verified with its files.
+    lock = pending if pending is not None else verified_lock(run_dir, allow_custom_code)
+    refuse_if_training(run_dir)  # before a continuation builds its project
     strategy = lock["resolved_spec"]["training"]["distribution"]["strategy"]
     if workers is not None and strategy != "multi_worker":
         raise RunError(
@@ -144,18 +151,33 @@ def resume(
     total = target_epochs(lock, epochs, given)
     package = python_name(lock["name"])
     asked = epochs is not None or given is not None
+    project = None  # where the code trained is imported from: the run itself
+    if pending is not None:
+        if total != lock["resolved_spec"]["training"]["epochs"]:
+            raise unfinished_continuation(run_dir, pending, total)
+        check_machine(pending)
+        check_evaluation_weights(locked_plan(pending))
+        project = pending_folder(run_dir)
     # A finished run asked for its own length is refused there too ("already has K").
-    if total != lock["resolved_spec"]["training"]["epochs"] or (
+    elif total != lock["resolved_spec"]["training"]["epochs"] or (
         asked and read_status(run_dir) == "finished"
     ):
         continuation = plan_continuation(run_dir, lock, read_record(run_dir), total)
         check_evaluation_weights(lower(continuation.loaded))
-        lock = rebuild(run_dir, lock, continuation, allow_custom_code)
+        lock = build_pending(run_dir, lock, continuation, allow_custom_code)
+        project = pending_folder(run_dir)
     else:
         check_evaluation_weights(locked_plan(lock))
         refuse_drift(run_dir, lock, allow_drift)
     return train_in(
-        run_dir, package, lock, quiet, "--resume", allow=allow_custom_code, workers=workers
+        run_dir,
+        package,
+        lock,
+        quiet,
+        "--resume",
+        allow=allow_custom_code,
+        workers=workers,
+        project=project,
     )
 
 
@@ -209,26 +231,35 @@ def train_in(
     *flags: str,
     allow: bool = False,
     workers: int | None = None,
+    project: Path | None = None,
 ) -> TrainResult:
     """Train a built run directory; record the data fingerprint in its lock; report.
 
     `allow`: the caller's consent to custom code. `workers`: train in that many local
-    worker processes (`local_cluster`), else in this process. status.json says all along
+    worker processes (`local_cluster`), else in this process. `project`: a continuation's
+    pending project (`continuation.build_pending`), whose code trains the run and which
+    replaces the run's project and lock once training finished. status.json says all along
     whether the run is running, finished, failed or interrupted.
     """
+    from gencompile.continuation import promote
+
+    code = directory if project is None else project
     argv = ["--run-dir", str(directory), *flags] + (["--quiet"] if quiet else [])
     with recorded(directory, f" --workers {workers}" if workers else ""):
         if workers:
-            run_workers(directory, package, argv, workers, allow_custom_code=allow)
+            run_workers(code, package, argv, workers, allow_custom_code=allow)
             metrics = read_record(directory)["metrics"]
         else:
-            module = import_generated(directory, package, allow_custom_code=allow)
+            module = import_generated(code, package, allow_custom_code=allow)
             metrics = module.main(argv)
         record = json.loads((directory / "metrics.json").read_text())
         found = {key: record.get(key) for key in ("data_fingerprint", "data_statistics")}
         if workers:
             found["workers"] = workers  # `reproduce` trains with as many
-        write_lock(directory, dict(lock, **found))
+        if project is None:
+            write_lock(directory, dict(lock, **found))
+        else:
+            promote(directory, dict(lock, **found))
         write_report(directory)
     return TrainResult(directory, metrics, record)
 

@@ -332,34 +332,102 @@ def test_a_revision_chain_that_does_not_follow_is_refused(
         read_lock(run)
 
 
-@pytest.mark.slow
-def test_an_interrupted_continuation_resumes_to_the_uninterrupted_run(
-    vae_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Ctrl-C in epoch 3 of a continuation from 1 to 3; `--resume RUN` then finishes it."""
+def stop_in_epoch_3(monkeypatch: pytest.MonkeyPatch, error: type[BaseException]) -> None:
+    """Make keras.Model.fit raise `error` when epoch 3 begins."""
     import keras
 
-    from gencompile.run_status import RunInterrupted
-
-    class InterruptInEpoch3(keras.callbacks.Callback):
+    class StopInEpoch3(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             if epoch == 2:
-                raise KeyboardInterrupt
+                raise error("stopped in epoch 3")
 
     fit = keras.Model.fit
 
-    def fit_until_interrupted(self, *args, callbacks=(), **kwargs):
-        return fit(self, *args, callbacks=[*callbacks, InterruptInEpoch3()], **kwargs)
+    def fit_until_stopped(self, *args, callbacks=(), **kwargs):
+        return fit(self, *args, callbacks=[*callbacks, StopInEpoch3()], **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", fit_until_stopped)
+
+
+FINISHED_FILES = ("spec.lock.json", "model.weights.h5", "metrics.json", "cont_vae/train.py")
+
+
+def finished_files(run: Path) -> dict[str, bytes]:
+    return {name: (run / name).read_bytes() for name in FINISHED_FILES}
+
+
+def assert_finished_run_in_use(run: Path, before: dict[str, bytes], how: str, capsys) -> None:
+    """The run is its finished 1-epoch training, byte for byte, and sample and evaluate use
+    it, saying in one line that the continuation to 3 epochs stopped and how to go on."""
+    from gencompile.runs import evaluate
+    from gencompile.sampling import sample
+
+    assert finished_files(run) == before
+    pending = read_lock(run / "checkpoints" / "continuation")
+    assert pending["revisions"][0]["epochs_after"] == 3
+    capsys.readouterr()
+    sample(run, 4, run / "drawn.npz")
+    note = (
+        f"note: {run}: a continuation to 3 epochs {how}; using its finished training of 1 "
+        f"epochs (continue with `gencompile train --resume {run}`)"
+    )
+    assert capsys.readouterr().err.strip() == note
+    results = evaluate(run)
+    assert capsys.readouterr().err.strip() == note
+    assert results == json.loads(before["metrics.json"])["metrics"]
+    assert (run / "spec.lock.json").read_bytes() == before["spec.lock.json"]
+
+
+@pytest.mark.slow
+def test_an_interrupted_continuation_resumes_to_the_uninterrupted_run(
+    vae_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Ctrl-C in epoch 3 of a continuation from 1 to 3 leaves the finished 1-epoch run in
+    use, as it was; `--resume RUN` then finishes the continuation."""
+    from gencompile.run_status import RunInterrupted
 
     run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
-    monkeypatch.setattr(keras.Model, "fit", fit_until_interrupted)
-    with pytest.raises(RunInterrupted):
+    before = finished_files(run)
+    stop_in_epoch_3(monkeypatch, KeyboardInterrupt)
+    with pytest.raises(RunInterrupted) as stopped:
         resume(run, quiet=True, epochs=3)
     monkeypatch.undo()
-    assert read_lock(run)["revisions"][0]["epochs_after"] == 3
+    assert_finished_run_in_use(run, before, "was interrupted at epoch 2", capsys)
+    assert "until then sample and evaluate use its finished training of 1" in str(stopped.value)
+    with pytest.raises(RunError, match="has a continuation to 3 epochs that has not finished"):
+        resume(run, quiet=True, epochs=5)
 
     finished = resume(run, quiet=True)
 
     whole = json.loads((vae_runs["whole"] / "metrics.json").read_text())
     assert finished.record["weights_sha256"] == whole["weights_sha256"]
     assert_same_history(run, vae_runs["whole"])
+    assert read_lock(run)["revisions"][0]["epochs_after"] == 3
+    assert "'epochs': 3" in (run / "cont_vae" / "train.py").read_text().replace('"', "'")
+    assert not (run / "checkpoints" / "continuation").exists()
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "finished" and status["finished_revision"] is None
+
+
+@pytest.mark.slow
+def test_a_failed_continuation_leaves_the_finished_run_in_use(
+    vae_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A continuation that fails (NaN, an error) can leave the run as it was for good."""
+    from gencompile.reproduction import reproduce
+
+    run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
+    before = finished_files(run)
+    stop_in_epoch_3(monkeypatch, RuntimeError)
+    with pytest.raises(RuntimeError, match="stopped in epoch 3"):
+        resume(run, quiet=True, epochs=3)
+    monkeypatch.undo()
+    assert json.loads((run / "status.json").read_text())["status"] == "failed"
+    how = "failed (see status.json; its newest checkpoint is of epoch 1)"
+    assert_finished_run_in_use(run, before, how, capsys)
+    assert reproduce(run, tmp_path / "again").identical  # the finished 1-epoch run
+
+    finished = resume(run, quiet=True)
+
+    whole = json.loads((vae_runs["whole"] / "metrics.json").read_text())
+    assert finished.record["weights_sha256"] == whole["weights_sha256"]
