@@ -232,7 +232,11 @@ def test_too_few_samples_stop_evaluation_instead_of_a_number(
         tiny_vae_spec, ["evaluation.num_samples=3"], run_dir=tmp_path / "run", quiet=True
     ).run_dir
     outcome = hostile("evaluate", run, "--metrics", "precision_recall", watch=run)
-    outcome.assert_refused(1, "cannot compute precision_recall: need more than k = 3 rows")
+    outcome.assert_refused(
+        1,
+        "cannot compute precision_recall: need more than k = 3 rows, got 3 (3 samples against",
+        "raise evaluation.num_samples",
+    )
 
 
 def test_a_non_finite_metric_stops_the_run_and_keeps_what_training_wrote(

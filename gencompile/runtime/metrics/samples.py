@@ -214,7 +214,11 @@ def sample_quality(model: keras.Model, data: Any, config: dict[str, Any]) -> Met
         try:
             values, how = METRICS[name](spaces)
         except ValueError as err:  # too few samples, ill-conditioned covariances...
-            raise RunError(f"cannot compute {name}: {err}") from None
+            raise RunError(
+                f"cannot compute {name}: {err} ({len(fake)} samples against {len(real)} "
+                "held-out examples); raise evaluation.num_samples, or data.validation_split "
+                "for more held-out examples"
+            ) from None
         how = {k: v for k, v in {**common, **how}.items() if v is not None}
         for key, value in values.items():
             metrics.add(key, value, how)
