@@ -41,9 +41,14 @@ sweep:
 class FakeTraining:
     """Stands in for `gencompile.runs.train`: elbo = -latent_dim; may fail or stop."""
 
-    def __init__(self, fail_on: set[int] = frozenset(), stop_on: set[int] = frozenset()):
+    def __init__(
+        self,
+        fail_on: set[int] = frozenset(),
+        stop_on: set[int] = frozenset(),
+        crash_on: set[int] = frozenset(),
+    ):
         self.calls: list[list[str]] = []
-        self.fail_on, self.stop_on = set(fail_on), set(stop_on)
+        self.fail_on, self.stop_on, self.crash_on = set(fail_on), set(stop_on), set(crash_on)
 
     def __call__(self, spec: Any, overrides: list[str], epochs: Any, **options: Any) -> TrainResult:
         self.calls.append(list(overrides))
@@ -52,6 +57,8 @@ class FakeTraining:
             raise RunInterrupted("interrupted: Ctrl-C")
         if count in self.fail_on:
             raise RunError("the loss became NaN at epoch 1")
+        if count in self.crash_on:
+            raise ValueError("n_samples=4 should be >= n_clusters=8.")
         values = dict(text.split("=", 1) for text in overrides)
         latent = json.loads(values.get("model.latent_dim", "2"))
         run_dir = Path(options["run_dir"])
@@ -82,7 +89,7 @@ def test_an_interrupted_grid_continues_and_skips_what_finished(
         run_sweep(grid_plan(spec, tmp_path), echo=lambda line: None)
     assert len(first.calls) == 3  # two finished, the third stopped
     summary = (tmp_path / "sweeps/tiny-vae/summary.csv").read_text().splitlines()
-    assert [line.split(",")[1] for line in summary[1:]] == ["complete", "complete", "failed"]
+    assert [line.split(",")[1] for line in summary[1:]] == ["complete", "complete", "interrupted"]
     second = FakeTraining()
     monkeypatch.setattr("gencompile.runs.train", second)
     lines: list[str] = []
@@ -99,7 +106,7 @@ def test_an_interrupted_grid_continues_and_skips_what_finished(
         if r.state == "complete"
     )
     assert finished == [(2, 0.001), (2, 0.003), (3, 0.001), (3, 0.003)]
-    assert [r.state for r in result.rows].count("failed") == 1  # the interrupted attempt
+    assert [r.state for r in result.rows].count("interrupted") == 1  # the stopped attempt
     assert result.best is not None and result.best.value == -2.0  # elbo: higher is better
     again = FakeTraining()
     monkeypatch.setattr("gencompile.runs.train", again)
@@ -144,3 +151,83 @@ def test_a_folder_holding_another_sweep_is_refused(
         run_sweep(other, echo=lambda line: None)
     named = plan_sweep(spec, ["model.latent_dim=4,5"], name="wider", sweeps_dir=tmp_path / "sweeps")
     assert run_sweep(named, echo=lambda line: None).ran == 2
+
+
+def test_a_trial_crashing_with_any_error_does_not_stop_the_sweep(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    training = FakeTraining(crash_on={1})
+    monkeypatch.setattr("gencompile.runs.train", training)
+    lines: list[str] = []
+    result = run_sweep(grid_plan(spec, tmp_path), echo=lines.append)
+    assert len(training.calls) == 4 and result.ran == 4
+    assert [row.state for row in result.rows] == ["failed", "complete", "complete", "complete"]
+    assert result.rows[0].note == "ValueError: n_samples=4 should be >= n_clusters=8."
+    assert "trial 0 failed: ValueError: n_samples=4 should be >= n_clusters=8." in lines
+    again = FakeTraining(crash_on={1})  # the same command again tries the failed one once
+    monkeypatch.setattr("gencompile.runs.train", again)
+    result = run_sweep(grid_plan(spec, tmp_path), echo=lambda line: None)
+    assert (result.ran, result.skipped, len(again.calls)) == (1, 3, 1)
+    assert [row.state for row in result.rows].count("failed") == 2
+    search = FakeTraining(crash_on={2})
+    monkeypatch.setattr("gencompile.runs.train", search)
+    plan = plan_sweep(spec, search="optuna", name="search", sweeps_dir=tmp_path / "sweeps")
+    result = run_sweep(plan, echo=lambda line: None)
+    assert [row.state for row in result.rows] == ["complete", "failed", "complete"]
+    assert result.rows[1].note.startswith("ValueError: n_samples=4")
+
+
+def test_two_sweeps_on_one_database_share_the_grid(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second sweep started while the first trains its first trial skips that one and
+    trains the rest; the first then finds them finished: each combination once."""
+    second = FakeTraining()
+    second_lines: list[str] = []
+
+    class First(FakeTraining):
+        def __call__(self, spec: Any, overrides: list[str], epochs: Any, **options: Any) -> Any:
+            if not self.calls:
+                monkeypatch.setattr("gencompile.runs.train", second)
+                run_sweep(grid_plan(spec_path, tmp_path), echo=second_lines.append)
+                monkeypatch.setattr("gencompile.runs.train", self)
+            return super().__call__(spec, overrides, epochs, **options)
+
+    spec_path = spec
+    first = First()
+    monkeypatch.setattr("gencompile.runs.train", first)
+    result = run_sweep(grid_plan(spec, tmp_path), echo=lambda line: None)
+    assert (len(first.calls), len(second.calls)) == (1, 3)
+    assert any("taken by another process: skipped" in line for line in second_lines)
+    assert len(result.rows) == 4 and {row.state for row in result.rows} == {"complete"}
+    trained = {tuple(call[-2:]) for call in first.calls + second.calls}
+    assert len(trained) == 4
+
+
+def test_the_study_is_created_under_the_sweep_lock(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two sweeps starting together on a new database must not both create its tables."""
+    import fcntl
+
+    import optuna
+
+    create = optuna.create_study
+    seen: list[bool] = []
+
+    def checking(**options: Any) -> Any:
+        plan = grid_plan(spec, tmp_path)
+        with (plan.folder / "study.lock").open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                seen.append(True)
+            else:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+                seen.append(False)
+        return create(**options)
+
+    monkeypatch.setattr(optuna, "create_study", checking)
+    monkeypatch.setattr("gencompile.runs.train", FakeTraining())
+    run_sweep(grid_plan(spec, tmp_path), echo=lambda line: None)
+    assert seen == [True]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -38,16 +40,17 @@ def run_sweep(sweep: Sweep, echo: Callable[[str], None] = print) -> SweepResult:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the sweep prints its own lines
     _claim(sweep)
-    study = optuna.create_study(
-        study_name=sweep.name,
-        storage=sweep.storage,
-        direction=sweep.direction,
-        sampler=optuna.samplers.TPESampler(seed=sweep.seed),
-        pruner=optuna.pruners.NopPruner()
-        if sweep.pruning_off
-        else optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
-        load_if_exists=True,
-    )
+    with _study_lock(sweep):  # two sweeps starting together on a new database create it once
+        study = optuna.create_study(
+            study_name=sweep.name,
+            storage=sweep.storage,
+            direction=sweep.direction,
+            sampler=optuna.samplers.TPESampler(seed=sweep.seed),
+            pruner=optuna.pruners.NopPruner()
+            if sweep.pruning_off
+            else optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
+            load_if_exists=True,
+        )
     if sweep.kind == "optuna":
         echo(sweep.pruning_off or f"pruning by {sweep.metric} after each epoch (median rule)")
     ran = skipped = 0
@@ -80,6 +83,23 @@ def _claim(sweep: Sweep) -> None:
 
 
 @contextmanager
+def _study_lock(sweep: Sweep) -> Iterator[None]:
+    """An exclusive lock on a file in the sweep folder: sweeps of one machine creating the
+    study, or claiming a grid combination, take turns."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no lock (a grid is then for one process)
+        yield
+        return
+    with (sweep.folder / "study.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
 def _interrupt_message(sweep: Sweep) -> Iterator[None]:
     from gencompile.run_status import RunInterrupted
 
@@ -103,31 +123,48 @@ def _decode(value: Any, choices: list[Any]) -> Any:
     return next(choice for choice in choices if _encode(choice) == value)
 
 
+def _key(combination: dict[str, Any]) -> str:
+    return json.dumps({k: _encode(v) for k, v in combination.items()}, sort_keys=True)
+
+
 def _run_grid(sweep: Sweep, study: optuna.Study, echo: Callable[[str], None]) -> tuple[int, int]:
+    """Each combination not finished or running (here or in another process on this
+    database) is claimed under the study lock and trained; each at most once per call."""
     import optuna
 
-    done = {
+    from gencompile.run_status import RunInterrupted
+
+    every = combinations(sweep.grid)
+    finished = {
         json.dumps(t.params, sort_keys=True)
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     }
-    todo = [
-        combination
-        for combination in combinations(sweep.grid)
-        if json.dumps({k: _encode(v) for k, v in combination.items()}, sort_keys=True) not in done
-    ]
-    skipped = len(combinations(sweep.grid)) - len(todo)
+    skipped = sum(_key(combination) in finished for combination in every)
     if skipped:
         echo(f"{skipped} grid combination(s) finished before: skipped")
-    for combination in todo:
-        study.enqueue_trial({k: _encode(v) for k, v in combination.items()})
-        trial = study.ask()
+    ran = 0
+    for combination in every:
+        if _key(combination) in finished:
+            continue
+        with _study_lock(sweep):
+            if _key(combination) in _taken(study):
+                echo(f"grid combination {_key(combination)} is taken by another process: skipped")
+                continue
+            study.enqueue_trial({k: _encode(v) for k, v in combination.items()})
+            trial = study.ask()
+            trial.set_user_attr("process", [socket.gethostname(), os.getpid()])
         values = {
             path: _decode(trial.suggest_categorical(path, [_encode(v) for v in choices]), choices)
             for path, choices in sweep.grid.items()
         }
+        ran += 1
         try:
             value = _train_trial(sweep, trial, values, echo)
-        except RunError as error:  # a diverging trial does not stop the others
+        except (KeyboardInterrupt, RunInterrupted):
+            trial.set_user_attr("interrupted", True)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            raise
+        except Exception as error:  # a failing trial does not stop the others
             _failed(trial, error, echo)
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             continue
@@ -135,12 +172,43 @@ def _run_grid(sweep: Sweep, study: optuna.Study, echo: Callable[[str], None]) ->
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise
         study.tell(trial, value)
-    return len(todo), skipped
+    return ran, skipped
+
+
+def _taken(study: optuna.Study) -> set[str]:
+    """Combinations finished, or running in a live process (a trial whose process on this
+    machine is gone, killed, is marked failed instead)."""
+    import optuna
+
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
+    taken = set()
+    for trial in study.get_trials(deepcopy=False, states=states):
+        if trial.state == optuna.trial.TrialState.RUNNING and _process_gone(trial):
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+            continue
+        taken.add(json.dumps(trial.params, sort_keys=True))
+    return taken
+
+
+def _process_gone(trial: optuna.trial.FrozenTrial) -> bool:
+    process = trial.user_attrs.get("process")
+    if not process or process[0] != socket.gethostname():
+        return False
+    try:
+        os.kill(int(process[1]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _failed(trial: optuna.Trial, error: Exception, echo: Callable[[str], None]) -> None:
-    trial.set_user_attr("error", str(error)[:500])
-    echo(f"trial {trial.number} failed: {error}")
+    from gencompile.errors import GencompileError
+
+    text = str(error) if isinstance(error, GencompileError) else f"{type(error).__name__}: {error}"
+    trial.set_user_attr("error", text[:500])
+    echo(f"trial {trial.number} failed: {text}")
 
 
 def _run_search(sweep: Sweep, study: optuna.Study, echo: Callable[[str], None]) -> int:
@@ -152,23 +220,34 @@ def _run_search(sweep: Sweep, study: optuna.Study, echo: Callable[[str], None]) 
     if have:
         echo(f"{have} trial(s) finished before; {remaining} to go")
 
+    from gencompile.run_status import RunInterrupted
+
     def objective(trial: optuna.Trial) -> float:
         values = {path: _suggest(trial, path, p) for path, p in sweep.parameters.items()}
         try:
             return _train_trial(sweep, trial, values, echo)
-        except RunError as error:
-            _failed(trial, error, echo)
+        except optuna.TrialPruned:
             raise
+        except (KeyboardInterrupt, RunInterrupted):
+            trial.set_user_attr("interrupted", True)
+            raise
+        except Exception as error:  # any failure: recorded, and the search goes on
+            _failed(trial, error, echo)
+            raise _TrialFailed(str(error)) from error
 
     if remaining:
         study.optimize(
             objective,
             n_trials=remaining,
-            catch=(RunError,),
+            catch=(_TrialFailed,),  # n_trials bounds the attempts of this call
             # several machines on one database stop at the sweep's number of trials
             callbacks=[optuna.study.MaxTrialsCallback(sweep.trials, states=finished)],
         )
     return remaining
+
+
+class _TrialFailed(Exception):
+    """A trial's failure, already recorded: Optuna marks the trial failed and goes on."""
 
 
 def _suggest(trial: optuna.Trial, path: str, parameter: Parameter) -> Any:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class TrialRow:
     number: int
-    state: str  # complete, pruned, failed, running
+    state: str  # complete, pruned, failed, interrupted, running
     value: float | None
     values: dict[str, Any]  # field path -> value
     run_dir: str
@@ -80,6 +80,10 @@ def trial_rows(study: optuna.Study, sweep: Sweep) -> list[TrialRow]:
         if value is None:
             value = trial.user_attrs.get("value", metrics.get(sweep.metric))
         note = trial.user_attrs.get("error", "")
+        if trial.state.name == "FAIL" and trial.user_attrs.get("interrupted"):
+            state = "interrupted"
+        elif trial.state.name == "FAIL" and not note:
+            note = "its process ended without finishing it"
         if "pruned_at_epoch" in trial.user_attrs:
             note = f"pruned after epoch {trial.user_attrs['pruned_at_epoch']}"
         rows.append(
