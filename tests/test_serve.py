@@ -196,3 +196,39 @@ def test_concurrent_requests_get_their_own_answers(gmm) -> None:
         answers = list(pool.map(lambda s: client.post("/sample", json={"n": 3, "seed": s}), seeds))
     assert [a.status_code for a in answers] == [200] * len(seeds)
     assert [a.json()["samples"] for a in answers] == alone
+
+
+def test_a_temperature_over_100_is_refused(gmm) -> None:
+    answer = gmm[1].post("/sample", json={"n": 1, "temperature": 1e300})
+    assert answer.status_code == 422, answer.text
+    assert "less than or equal to 100" in answer.text
+    assert gmm[1].post("/sample", json={"n": 1, "temperature": 100}).status_code == 200
+
+
+def test_samples_that_are_not_finite_are_a_clear_422() -> None:
+    """A model whose samples overflow answers why, not a 500 from the JSON encoder."""
+    from types import SimpleNamespace
+
+    from gencompile.serving.api import create_app
+    from gencompile.serving.server import running
+
+    def sample(n: int, *args: Any, **options: Any) -> Any:
+        return SimpleNamespace(samples=np.array([[1.0, np.inf]] * n), labels=None)
+
+    engine = SimpleNamespace(sample=sample, run_dir=Path("run"), family="mixture")
+    app = create_app(engine)  # type: ignore[arg-type]
+    with running(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        answer = client.post("/sample", json={"n": 2, "temperature": 50})
+    assert answer.status_code == 422, answer.text
+    assert "samples[0] is not a finite number" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_not_json(gmm, constant: str) -> None:
+    body = '{"rows": [[' + constant + ", 1.0" * 15 + "]]}"
+    headers = {"content-type": "application/json"}
+    answer = gmm[1].post("/impute", content=body.encode(), headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert f"{constant.lstrip('-')} is not a JSON number" in answer.text
+    score = gmm[1].post("/score", content=b'{"examples": [[NaN]]}', headers=headers)
+    assert score.status_code == 422 and "NaN is not a JSON number" in score.text

@@ -9,12 +9,15 @@ model calls, so concurrent requests are safe.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import numpy as np
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gencompile._version import __version__
@@ -25,6 +28,45 @@ from gencompile.serving.engine import Engine
 from gencompile.serving.limits import Limits, RequestError
 
 SEED_MAX = 2**31 - 1
+TEMPERATURE_MAX = 100.0  # beyond it a prior's samples overflow to no number at all
+
+
+class _NonStandard(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NonStandard(name)
+
+
+class _StrictJSONRequest(Request):
+    """A request whose JSON body may not hold NaN, Infinity or -Infinity (Python's json
+    accepts them; standard JSON does not, and /impute would read NaN as a missing cell)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            text = (await self.body()).decode("utf-8", errors="replace")
+            try:
+                self._json = json.loads(text, parse_constant=_refuse_constant)
+            except _NonStandard as error:
+                name = str(error)
+                raise json.JSONDecodeError(
+                    f"{name} is not a JSON number (send a finite number; null marks a "
+                    "missing cell)",
+                    text,
+                    max(text.find(name), 0),
+                ) from None
+        return self._json
+
+
+class _StrictJSONRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            return await handler(_StrictJSONRequest(request.scope, request.receive))
+
+        return strict
 
 
 class _Request(BaseModel):
@@ -44,7 +86,8 @@ class SampleRequest(_Request):
     temperature: float | None = Field(
         None,
         gt=0,
-        description="Scale of the prior's spread (VAE, flow, mixture, GAN); softmax "
+        le=TEMPERATURE_MAX,
+        description="At most 100. Scale of the prior's spread (VAE, flow, mixture, GAN); softmax "
         "temperature (autoregressive models).",
     )
     top_k: int | None = Field(None, ge=0, description="Autoregressive models (0: off).")
@@ -99,6 +142,13 @@ class Health(BaseModel):
     limits: dict[str, int]
 
 
+def _message(error: Any) -> str:
+    """A validation error's message; a JSON decode error's says what it met."""
+    message = str(error.get("msg", ""))
+    reason = (error.get("ctx") or {}).get("error")
+    return f"{message}: {reason}" if error.get("type") == "json_invalid" and reason else message
+
+
 def create_app(engine: Engine, limits: Limits | None = None) -> Any:
     """The FastAPI app serving `engine`, wrapped in the body-size limit."""
     limits = limits or Limits()
@@ -107,6 +157,7 @@ def create_app(engine: Engine, limits: Limits | None = None) -> Any:
         version=__version__,
         description="Samples, anomaly scores and imputations of one trained gencompile run.",
     )
+    app.router.route_class = _StrictJSONRoute  # before the routes: they are made of it
 
     @app.exception_handler(RequestError)
     async def _refused(request: Request, error: RequestError) -> JSONResponse:
@@ -116,7 +167,7 @@ def create_app(engine: Engine, limits: Limits | None = None) -> Any:
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         # FastAPI's answer without the `input` it echoes: a request can be megabytes.
         problems = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            {"loc": list(e.get("loc", ())), "msg": _message(e), "type": e.get("type", "")}
             for e in error.errors()
         ]
         return JSONResponse({"detail": problems}, status_code=422)
@@ -155,6 +206,13 @@ def create_app(engine: Engine, limits: Limits | None = None) -> Any:
         drawn = engine.sample(request.n, request.seed, request.label, request.prompt, **options)
         samples = drawn.samples
         array = isinstance(samples, np.ndarray)
+        if array and not np.isfinite(samples).all():
+            bad = int(np.argwhere(~np.isfinite(samples))[0][0])
+            raise RequestError(
+                422,
+                f"samples[{bad}] is not a finite number (the model overflowed): ask with a "
+                "lower temperature",
+            )
         return JSONResponse(
             {
                 "samples": samples.tolist() if array else list(samples),
