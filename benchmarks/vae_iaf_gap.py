@@ -48,6 +48,7 @@ DENSE = ROOT / "specs" / "vae_digits.yaml"
 CONV = ROOT / "specs" / "vae_digits_conv.yaml"
 IAF = iaf_posterior()  # the example spec's (vae_digits_iaf.yaml), as vae_variants.py runs
 IAF_WIDE = "model.posterior={type: iaf, steps: 4, hidden: [256, 256], context: 128}"
+CATEGORICAL = "model.likelihood={type: categorical, bins: 17}"
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,15 @@ def configs() -> list[Config]:
             ("model.latent_dim=16", wide_decoder),
         ),
         Config("conv-16", "vae_digits_conv.yaml, latent 16", CONV, ("model.latent_dim=16",)),
+        # A normalised likelihood over the digits' 17 grey levels: -log p(x) itself, where
+        # the spec's Bernoulli on grey data is a cross-entropy with a large fixed floor.
+        Config("cat-8", "categorical likelihood, 17 bins (latent 8)", DENSE, (CATEGORICAL,)),
+        Config(
+            "cat-16",
+            "categorical likelihood, 17 bins, latent 16",
+            DENSE,
+            (CATEGORICAL, "model.latent_dim=16"),
+        ),
     ]
 
 
