@@ -225,6 +225,28 @@ def test_a_worker_that_cannot_start_fails_the_training_with_its_message(tmp_path
     assert "--resume" not in message  # its own error says what to do; resuming would not
 
 
+def test_a_worker_failure_advises_resuming_the_run_not_the_project_it_imports(
+    tmp_path: Path,
+) -> None:
+    """A continuation's workers import its pending project (RUN/checkpoints/continuation),
+    but what resumes it is `--resume RUN`."""
+    from gencompile.compiler.project import build
+    from gencompile.runs import train_in
+
+    run = tmp_path / "run"
+    project = run / "checkpoints" / "continuation"
+    built = build(load_spec(SPECS / "gmm_blobs.yaml"), project)
+    with pytest.raises(RunError) as caught:  # argparse's exit 2: the advice names the run
+        train_in(run, built.plan.package, built.lock, True, "--no-such-flag", workers=1,
+                 project=project)  # fmt: skip
+    message = str(caught.value)
+    assert message.startswith("worker 0 of 1 failed (exit code 2: ")
+    assert "unrecognized arguments: --no-such-flag" in message
+    assert message.endswith(
+        f"Continue from the newest checkpoint with `gencompile train --resume {run} --workers 1`"
+    )
+
+
 def test_loopback_workers_get_distinct_ports_and_their_own_task() -> None:
     ports = free_loopback_ports(3)
     assert len(set(ports)) == 3
