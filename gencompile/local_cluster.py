@@ -4,8 +4,10 @@ Each worker is a fresh Python process (TensorFlow joins a cluster when it starts
 imports the run's verified generated package and runs its `train.main`, with a `TF_CONFIG`
 naming every worker on a loopback port. Worker 0 is the chief: it writes the run folder
 and its standard output (the progress bar) goes to this process' terminal; the others
-write to scratch folders. Everything else the workers print (TensorFlow's logs, a
-traceback) goes to log files, of which the failing worker's message is shown.
+write to scratch folders that this process makes and removes (a worker killed after a
+peer died cannot remove its own, and it holds whole checkpoints). Everything else the
+workers print (TensorFlow's logs, a traceback) goes to log files, of which the failing
+worker's message is shown.
 When a worker fails or dies, the others are stopped and the whole training fails with
 that worker's message, so the run can be resumed from its newest checkpoint.
 
@@ -34,6 +36,7 @@ __all__ = ["free_loopback_ports", "run_workers", "tf_config"]
 POLL_SECONDS = 0.1
 STOP_SECONDS = 10.0  # how long a stopped worker gets to end before it is killed
 ERROR_FILE_ENV = "GENCOMPILE_WORKER_ERROR_FILE"
+SCRATCH_ENV = "GENCOMPILE_WORKER_SCRATCH"  # runtime.cluster.SCRATCH_ENV (no TensorFlow here)
 
 
 @dataclass
@@ -73,7 +76,7 @@ def run_workers(
     `project`: where the generated code is imported from, when not the run itself (a
     continuation's pending project). Raises RunError naming the failing worker and its
     message when one fails; Ctrl-C or SIGTERM stops every worker (then KeyboardInterrupt,
-    as for one process).
+    as for one process). The workers' scratch folders go when they have stopped, however.
     """
     ports = free_loopback_ports(workers)
     code = run_dir if project is None else project
@@ -99,7 +102,10 @@ def _start(
     allow_custom_code: bool,
 ) -> Worker:
     error_file = scratch / f"worker-{index}.error"
+    output = scratch / f"worker-{index}"  # where a worker other than the chief writes
+    output.mkdir()
     env = {**os.environ, "TF_CONFIG": tf_config(ports, index), ERROR_FILE_ENV: str(error_file)}
+    env[SCRATCH_ENV] = str(output)
     command = [sys.executable, "-m", "gencompile.local_cluster", str(project), package]
     command += ["--allow-custom-code"] if allow_custom_code else []
     command += ["--", *argv]

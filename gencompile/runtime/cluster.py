@@ -5,8 +5,10 @@ Every worker runs the same program on the same data: Keras splits each global ba
 between the workers' replicas (data sharding by element, after the seeded order), sums the
 gradients with collective all-reduces, and every worker ends with the same weights. The
 chief (task `chief`, or worker 0 when the cluster has no chief) writes the run folder;
-every other worker writes to a scratch folder of its own, removed when it exits, so the
-collective operations that saving and evaluation run stay the same on every worker.
+every other worker writes to a scratch folder of its own, so the collective operations
+that saving and evaluation run stay the same on every worker. `gencompile train --workers`
+makes and removes those folders (`local_cluster`); a worker started by hand removes its own
+when it exits.
 
 Without `TF_CONFIG` the strategy is one worker: this process, with its local devices.
 """
@@ -176,8 +178,15 @@ def output_dir(run_dir: Path) -> Path:
     return _scratch_dir()
 
 
+SCRATCH_ENV = "GENCOMPILE_WORKER_SCRATCH"  # set by local_cluster, which removes the folder
+
+
 @functools.cache
 def _scratch_dir() -> Path:
+    given = os.environ.get(SCRATCH_ENV)
+    if given:  # `--workers N`: the launcher removes it, even when this worker is killed
+        return Path(given)
+    # a worker started by hand: removed at its exit (a killed worker leaves it behind)
     folder = Path(tempfile.mkdtemp(prefix="gencompile-worker-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return folder

@@ -180,7 +180,9 @@ def _worker_pids(launcher: int) -> dict[int, int]:
 @STARTS_WORKERS
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
 def test_a_killed_worker_fails_the_training_and_resume_finishes_it(tmp_path) -> None:
-    env = {**os.environ, **QUIET_TF, "HOME": str(tmp_path)}
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, **QUIET_TF, "TMPDIR": str(scratch), "HOME": str(tmp_path)}
     spec = [str(SPECS / "gan_ring8.yaml"), "--epochs", "12"]
     spec += ["--set", "data.source.n_samples=4000", "--set", "training.checkpoint.every_epochs=1"]
     launcher = subprocess.Popen(
@@ -208,6 +210,8 @@ def test_a_killed_worker_fails_the_training_and_resume_finishes_it(tmp_path) -> 
     assert resume in stderr.replace("\n", "")
     assert json.loads((run / "status.json").read_text())["status"] == "failed"
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers.values())  # all stopped
+    # the killed worker could not remove its scratch folder (checkpoints): the launcher did
+    assert not list(scratch.iterdir())
 
     done = _train("--resume", str(run), "--workers", "2", env=env)
     assert done.returncode == 0, done.stderr[-3000:]

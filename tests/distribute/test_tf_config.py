@@ -100,3 +100,18 @@ def test_a_malformed_tf_config_is_one_message(
     assert str(caught.value).endswith("see the README's 'Scaling out'")
     with pytest.raises(RunError):  # what decides where the run is written
         cluster.is_chief()
+
+
+def test_the_launcher_and_the_workers_name_the_scratch_folder_alike(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from gencompile import local_cluster
+
+    assert local_cluster.SCRATCH_ENV == cluster.SCRATCH_ENV  # local_cluster imports no TF
+    with_config(monkeypatch, {"cluster": PAIR, "task": {"type": "worker", "index": 1}})
+    monkeypatch.setenv(cluster.SCRATCH_ENV, str(tmp_path / "worker-1"))
+    cluster._scratch_dir.cache_clear()
+    try:
+        assert cluster.output_dir(Path("run")) == tmp_path / "worker-1"
+    finally:
+        cluster._scratch_dir.cache_clear()
