@@ -4,8 +4,10 @@ Each worker is a fresh Python process (TensorFlow joins a cluster when it starts
 imports the run's verified generated package and runs its `train.main`, with a `TF_CONFIG`
 naming every worker on a loopback port. Worker 0 is the chief: it writes the run folder
 and its standard output (the progress bar) goes to this process' terminal; the others
-write to scratch folders. Everything else the workers print (TensorFlow's logs, a
-traceback) goes to log files, of which the failing worker's message is shown.
+write to scratch folders that this process makes and removes (a worker killed after a
+peer died cannot remove its own, and it holds whole checkpoints). Everything else the
+workers print (TensorFlow's logs, a traceback) goes to log files, of which the failing
+worker's message is shown.
 When a worker fails or dies, the others are stopped and the whole training fails with
 that worker's message, so the run can be resumed from its newest checkpoint.
 
@@ -34,6 +36,7 @@ __all__ = ["free_loopback_ports", "run_workers", "tf_config"]
 POLL_SECONDS = 0.1
 STOP_SECONDS = 10.0  # how long a stopped worker gets to end before it is killed
 ERROR_FILE_ENV = "GENCOMPILE_WORKER_ERROR_FILE"
+SCRATCH_ENV = "GENCOMPILE_WORKER_SCRATCH"  # runtime.cluster.SCRATCH_ENV (no TensorFlow here)
 
 
 @dataclass
@@ -61,20 +64,28 @@ def tf_config(ports: list[int], index: int) -> str:
 
 
 def run_workers(
-    run_dir: Path, package: str, argv: list[str], workers: int, allow_custom_code: bool
+    run_dir: Path,
+    package: str,
+    argv: list[str],
+    workers: int,
+    allow_custom_code: bool,
+    project: Path | None = None,
 ) -> None:
     """Train `run_dir` with `workers` local processes; return when all finished.
 
-    Raises RunError naming the failing worker and its message when one fails; Ctrl-C or
-    SIGTERM stops every worker (then KeyboardInterrupt, as for one process).
+    `project`: where the generated code is imported from, when not the run itself (a
+    continuation's pending project). Raises RunError naming the failing worker and its
+    message when one fails; Ctrl-C or SIGTERM stops every worker (then KeyboardInterrupt,
+    as for one process). The workers' scratch folders go when they have stopped, however.
     """
     ports = free_loopback_ports(workers)
+    code = run_dir if project is None else project
     with tempfile.TemporaryDirectory(prefix="gencompile-workers-") as scratch:
         started: list[Worker] = []
         try:
             for index in range(workers):
                 started.append(
-                    _start(index, ports, Path(scratch), run_dir, package, argv, allow_custom_code)
+                    _start(index, ports, Path(scratch), code, package, argv, allow_custom_code)
                 )
             _wait(started, run_dir)
         finally:
@@ -85,14 +96,17 @@ def _start(
     index: int,
     ports: list[int],
     scratch: Path,
-    run_dir: Path,
+    project: Path,
     package: str,
     argv: list[str],
     allow_custom_code: bool,
 ) -> Worker:
     error_file = scratch / f"worker-{index}.error"
+    output = scratch / f"worker-{index}"  # where a worker other than the chief writes
+    output.mkdir()
     env = {**os.environ, "TF_CONFIG": tf_config(ports, index), ERROR_FILE_ENV: str(error_file)}
-    command = [sys.executable, "-m", "gencompile.local_cluster", str(run_dir), package]
+    env[SCRATCH_ENV] = str(output)
+    command = [sys.executable, "-m", "gencompile.local_cluster", str(project), package]
     command += ["--allow-custom-code"] if allow_custom_code else []
     command += ["--", *argv]
     log = scratch / f"worker-{index}.log"
@@ -171,15 +185,16 @@ def _stop(workers: list[Worker]) -> None:
 
 
 def worker_main(args: list[str]) -> int:
-    """One worker: `python -m gencompile.local_cluster RUN PACKAGE [--allow-custom-code]
-    -- TRAIN_ARGS`. An error is written to $GENCOMPILE_WORKER_ERROR_FILE for the launcher."""
+    """One worker: `python -m gencompile.local_cluster PROJECT PACKAGE [--allow-custom-code]
+    -- TRAIN_ARGS` (PROJECT: the generated project to import; TRAIN_ARGS name the run).
+    An error is written to $GENCOMPILE_WORKER_ERROR_FILE for the launcher."""
     split = args.index("--")
-    (run_dir, package, *flags), train_args = args[:split], args[split + 1 :]
+    (project, package, *flags), train_args = args[:split], args[split + 1 :]
     try:
         from gencompile.generated import import_generated
 
         allow = "--allow-custom-code" in flags
-        module = import_generated(Path(run_dir), package, allow_custom_code=allow)
+        module = import_generated(Path(project), package, allow_custom_code=allow)
         module.main(train_args)
     except KeyboardInterrupt:
         return 130

@@ -247,7 +247,7 @@ def train_in(
     argv = ["--run-dir", str(directory), *flags] + (["--quiet"] if quiet else [])
     with recorded(directory, f" --workers {workers}" if workers else ""):
         if workers:
-            run_workers(code, package, argv, workers, allow_custom_code=allow)
+            run_workers(directory, package, argv, workers, allow_custom_code=allow, project=project)
             metrics = read_record(directory)["metrics"]
         else:
             module = import_generated(code, package, allow_custom_code=allow)

@@ -5,8 +5,10 @@ Every worker runs the same program on the same data: Keras splits each global ba
 between the workers' replicas (data sharding by element, after the seeded order), sums the
 gradients with collective all-reduces, and every worker ends with the same weights. The
 chief (task `chief`, or worker 0 when the cluster has no chief) writes the run folder;
-every other worker writes to a scratch folder of its own, removed when it exits, so the
-collective operations that saving and evaluation run stay the same on every worker.
+every other worker writes to a scratch folder of its own, so the collective operations
+that saving and evaluation run stay the same on every worker. `gencompile train --workers`
+makes and removes those folders (`local_cluster`); a worker started by hand removes its own
+when it exits.
 
 Without `TF_CONFIG` the strategy is one worker: this process, with its local devices.
 """
@@ -17,6 +19,7 @@ import atexit
 import functools
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -50,25 +53,100 @@ class _MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
         return tf.nest.map_structure(one, value)
 
 
+SEE = "see the README's 'Scaling out'"
+TASK_TYPES = ("chief", "worker")  # the tasks of a MultiWorkerMirroredStrategy
+_ADDRESS = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):\d{1,5}")  # host:port, [v6]:port
+
+
 def cluster_spec() -> dict[str, Any]:
-    """The `TF_CONFIG` of this process ({} when it names no cluster), checked."""
+    """The `TF_CONFIG` of this process ({} when it names no cluster), checked: a task that
+    its cluster does not name would train alone and, not being the chief, write nothing."""
     text = os.environ.get("TF_CONFIG", "").strip()
     if not text:
         return {}
     try:
         config = json.loads(text)
     except json.JSONDecodeError as err:
-        raise RunError(f"TF_CONFIG is not JSON ({err}); see the README's 'Scaling out'") from None
-    if not isinstance(config, dict) or not isinstance(config.get("cluster", {}), dict):
-        raise RunError('TF_CONFIG must be {"cluster": {...}, "task": {"type": ..., "index": ...}}')
+        raise RunError(f"TF_CONFIG is not JSON ({err}); {SEE}") from None
+    if not isinstance(config, dict):
+        raise RunError(
+            f'TF_CONFIG must be {{"cluster": {{...}}, "task": {{"type": ..., "index": ...}}}}, '
+            f"got {type(config).__name__} JSON; {SEE}"
+        )
+    if not config.get("cluster") and not config.get("task"):
+        return {}  # `{}`: no cluster, as without TF_CONFIG
+    _check_cluster(config.get("cluster"))
+    _check_task(config.get("task"), config["cluster"])
     return config
+
+
+def _check_cluster(cluster: Any) -> None:
+    """`cluster`: job name -> a list of distinct host:port addresses."""
+    if not isinstance(cluster, dict) or not cluster:
+        raise RunError(
+            f"TF_CONFIG's cluster is {json.dumps(cluster)}: name every task of the "
+            'training, e.g. "cluster": {"worker": ["host0:2222", "host1:2222"]}, in the '
+            f"TF_CONFIG of every worker; {SEE}"
+        )
+    seen: dict[str, str] = {}
+    for job, tasks in cluster.items():
+        if not isinstance(tasks, list) or not tasks:
+            raise RunError(
+                f"TF_CONFIG's cluster.{job} is {json.dumps(tasks)}: it must be a list of "
+                f'"host:port" addresses, one a task, e.g. ["host0:2222", "host1:2222"]; {SEE}'
+            )
+        for index, address in enumerate(tasks):
+            where = f"cluster.{job}[{index}]"
+            if not isinstance(address, str) or not _ADDRESS.fullmatch(address):
+                raise RunError(
+                    f'TF_CONFIG\'s {where} is {json.dumps(address)}: give a "host:port" '
+                    f'address such as "host0:2222"; {SEE}'
+                )
+            if address in seen:
+                raise RunError(
+                    f"TF_CONFIG's {where} is {address}, as {seen[address]} is: give each "
+                    f"task an address of its own; {SEE}"
+                )
+            seen[address] = where
+    if len(cluster.get("chief", [])) > 1:
+        raise RunError(
+            f"TF_CONFIG's cluster.chief names {len(cluster['chief'])} tasks: a cluster has "
+            f"at most one chief (the task that writes the run); {SEE}"
+        )
+
+
+def _check_task(task: Any, cluster: dict[str, list[str]]) -> None:
+    """`task`: this process' type (chief or worker, named in the cluster) and its index."""
+    if not isinstance(task, dict) or not task:
+        raise RunError(
+            f"TF_CONFIG's task is {json.dumps(task)}: say which task of the cluster this "
+            'process is, e.g. "task": {"type": "worker", "index": 0}; ' + SEE
+        )
+    kind, index = task.get("type"), task.get("index")
+    if kind not in TASK_TYPES:
+        raise RunError(
+            f"TF_CONFIG's task.type is {json.dumps(kind)}: a multi_worker training has "
+            f"{' and '.join(TASK_TYPES)} tasks only; {SEE}"
+        )
+    if kind not in cluster:
+        raise RunError(
+            f"TF_CONFIG's task.type is {kind}, but its cluster names no {kind} tasks "
+            f"({', '.join(cluster)} only): list every {kind} in cluster.{kind}; {SEE}"
+        )
+    count = len(cluster[kind])
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
+        raise RunError(
+            f"TF_CONFIG's task.index is {json.dumps(index)}, but cluster.{kind} names "
+            f"{count} task{'s' if count > 1 else ''}: give this process its index in that "
+            f"list, an integer from 0 to {count - 1}; {SEE}"
+        )
 
 
 @functools.cache
 def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
     """One per process, created before TensorFlow runs any operation (TensorFlow configures
     its collective operations when it starts)."""
-    cluster_spec()  # a TF_CONFIG that is not JSON: a message, not TensorFlow's traceback
+    cluster_spec()  # a bad TF_CONFIG: a message, not TensorFlow's traceback
     try:
         strategy = _MultiWorkerStrategy()
     except RuntimeError as err:
@@ -85,16 +163,12 @@ def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
 def is_chief() -> bool:
     """Whether this process writes the run: the `chief` task, or worker 0 without one."""
     config = cluster_spec()
-    task = config.get("task", {})
-    if not task:
+    if not config:
         return True
-    if task.get("type") == "chief":
+    task = config["task"]
+    if task["type"] == "chief":
         return True
-    return (
-        task.get("type") == "worker"
-        and int(task.get("index", 0)) == 0
-        and ("chief" not in config.get("cluster", {}))
-    )
+    return task["index"] == 0 and "chief" not in config["cluster"]
 
 
 def output_dir(run_dir: Path) -> Path:
@@ -104,8 +178,15 @@ def output_dir(run_dir: Path) -> Path:
     return _scratch_dir()
 
 
+SCRATCH_ENV = "GENCOMPILE_WORKER_SCRATCH"  # set by local_cluster, which removes the folder
+
+
 @functools.cache
 def _scratch_dir() -> Path:
+    given = os.environ.get(SCRATCH_ENV)
+    if given:  # `--workers N`: the launcher removes it, even when this worker is killed
+        return Path(given)
+    # a worker started by hand: removed at its exit (a killed worker leaves it behind)
     folder = Path(tempfile.mkdtemp(prefix="gencompile-worker-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return folder

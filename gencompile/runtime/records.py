@@ -26,6 +26,7 @@ batches in flight.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Iterator
@@ -233,7 +234,9 @@ class _Stream:
     def __init__(self, records: Records, counts: list[int], held_out: np.ndarray):
         self.records = records
         self.files = tf.constant([str(s) for s in records.shards])
-        self.offsets = tf.constant(np.concatenate([[0], np.cumsum(counts)[:-1]]), tf.int64)
+        self.starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        self.offsets = tf.constant(self.starts, tf.int64)
+        self.held_out_mask = held_out
         self.held_out = tf.constant(held_out)
 
     def shard(self, position: tf.Tensor, keep_held_out: bool) -> tf.data.Dataset:
@@ -247,6 +250,31 @@ class _Stream:
     def in_file_order(self, keep_held_out: bool) -> tf.data.Dataset:
         shards = tf.data.Dataset.range(len(self.records.shards))
         return shards.flat_map(lambda s: self.shard(s, keep_held_out))
+
+    def split_records(self, held_out: bool) -> np.ndarray:
+        """The global indices of a split's records, in file order."""
+        return np.flatnonzero(self.held_out_mask == held_out)
+
+    def chosen(self, wanted: np.ndarray) -> tf.data.Dataset:
+        """The serialized records at the sorted, distinct global indices `wanted`, in file
+        order: only the shards that hold one are read, each up to its last wanted record."""
+        mask = np.zeros(len(self.held_out_mask), dtype=bool)
+        mask[wanted] = True
+        keep = tf.constant(mask)
+        shard_of = np.searchsorted(self.starts, wanted, side="right") - 1
+        positions = np.unique(shard_of)
+        # each shard is read up to its last wanted record (`wanted` is sorted)
+        last = wanted[np.searchsorted(shard_of, positions, side="right") - 1]
+        ends = last - self.starts[positions] + 1
+
+        def shard(position: tf.Tensor, end: tf.Tensor) -> tf.data.Dataset:
+            offset = self.offsets[position]
+            indexed = self.records.dataset(self.files[position]).take(end).enumerate()
+            kept = indexed.filter(lambda i, _: tf.gather(keep, offset + i))
+            return kept.map(lambda _, record: record)
+
+        pairs = tf.data.Dataset.from_tensor_slices((positions.astype(np.int64), ends))
+        return pairs.flat_map(shard)
 
     def training_epoch(self, seed: int, epoch: tf.Tensor, window: int) -> tf.data.Dataset:
         """The serialized training records of one epoch in an order drawn from (seed,
@@ -280,42 +308,65 @@ def _window_shuffle(records: tf.data.Dataset, window: int, key: tf.Tensor) -> tf
 class RecordSplit:
     """One split of streamed records, preprocessed, in file order, as far as code that
     reads `x_train` and `x_val` needs an array (`len`, `shape`, rows by slice or index,
-    `np.asarray`): rows are read from the start of the split up to the last one asked for;
-    `batches` reads the whole split in one pass (`runtime.splits`)."""
+    `np.asarray`): the rows asked for are read in one pass that parses only them;
+    `batches` reads the whole split in one pass (`runtime.splits`).
+
+    Loaded data holds a split in the seeded permutation's order, so its first rows are a
+    seeded random subset; here they would be the first records of the first shards (often
+    one class, in class-sorted exports). `head_positions` gives the rows loaded data has
+    first instead, so a subset read by `splits.head` is the same examples, in the same
+    order, streamed or loaded."""
 
     dtype = np.dtype(np.float32)
 
-    def __init__(self, batches: Callable[[], tf.data.Dataset], count: int, element: tuple):
-        self._batches, self.shape = batches, (count, *element)
+    def __init__(
+        self,
+        stream: _Stream,
+        held_out: bool,
+        parse: Callable[[tf.data.Dataset], tf.data.Dataset],
+        order: Callable[[], np.ndarray],
+        element: tuple,
+    ):
+        self._stream, self._held_out, self._parse, self._order = stream, held_out, parse, order
+        self.shape = (int(np.count_nonzero(stream.held_out_mask == held_out)), *element)
         self.ndim = len(self.shape)
 
     def __len__(self) -> int:
         return self.shape[0]
 
-    def _first(self, rows: int) -> np.ndarray:
-        found, held = [], 0
-        if rows > 0:
-            for batch in self._batches().as_numpy_iterator():
-                found.append(batch)
-                held += len(batch)
-                if held >= rows:
-                    break
-        if not found:
+    def _batches(self) -> tf.data.Dataset:
+        """The whole split, parsed, in file order."""
+        return self._parse(self._stream.in_file_order(self._held_out)).prefetch(2)
+
+    def read(self, records: np.ndarray) -> np.ndarray:
+        """The preprocessed rows of global record indices `records`, in that order."""
+        if len(records) == 0:
             return np.zeros((0, *self.shape[1:]), np.float32)
-        return np.concatenate(found)[:rows]
+        distinct = np.unique(records)  # sorted: the order of the pass
+        parsed = list(self._parse(self._stream.chosen(distinct)).as_numpy_iterator())
+        rows = np.concatenate(parsed) if parsed else np.zeros((0, *self.shape[1:]), np.float32)
+        if len(rows) != len(distinct):
+            raise RunError(f"{ORIGIN}: the shards changed while being read; run again")
+        return rows[np.searchsorted(distinct, records)]
+
+    def head_positions(self, count: int) -> np.ndarray:
+        """Where the split's first `count` rows in loaded data's order (the seeded
+        permutation's) sit in this file-ordered split."""
+        first = self._order()[:count]
+        return np.searchsorted(self._stream.split_records(self._held_out), first)
 
     def __getitem__(self, key: Any) -> np.ndarray:
         if isinstance(key, tuple):
             return self[key[0]][(slice(None), *key[1:])]
         if isinstance(key, slice):
-            positions = np.arange(len(self))[key]
-            return self[positions]
+            return self[np.arange(len(self))[key]]
         positions = np.asarray(key, dtype=np.int64)
         if positions.ndim == 0:
             return self[positions.reshape(1)][0]
         positions = np.where(positions < 0, positions + len(self), positions)
-        last = int(positions.max()) + 1 if positions.size else 0
-        return self._first(last)[positions]
+        if positions.size and (positions.min() < 0 or positions.max() >= len(self)):
+            raise IndexError(f"rows {key} of a split of {len(self)} records")
+        return self.read(self._stream.split_records(self._held_out)[positions])
 
     def batches(self, batch_size: int) -> Iterator[np.ndarray]:
         """The split in `batch_size` rows at a time, in one pass over the shards (slices
@@ -323,7 +374,8 @@ class RecordSplit:
         yield from self._batches().unbatch().batch(batch_size).as_numpy_iterator()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        whole = self._first(len(self))
+        parts = list(self._batches().as_numpy_iterator())
+        whole = np.concatenate(parts) if parts else np.zeros(self.shape, np.float32)
         return whole if dtype is None else whole.astype(dtype)
 
 
@@ -336,6 +388,14 @@ def _split(total: int, settings: Settings, seed: int) -> tuple[np.ndarray, np.nd
     held_out = np.zeros(total, dtype=bool)
     held_out[val_idx] = True
     return train_idx, val_idx, held_out
+
+
+def _loaded_order(
+    total: int, fraction: float, seed: int, validation: bool
+) -> Callable[[], np.ndarray]:
+    """A split's record indices in loaded data's order, recomputed when asked for (8 bytes a
+    record that a streamed split does not keep)."""
+    return lambda: split_indices(total, fraction, seed)[int(validation)]
 
 
 def load_streamed_records(config: dict, settings: Settings, seed: int) -> DataBundle:
@@ -371,9 +431,8 @@ def load_streamed_records(config: dict, settings: Settings, seed: int) -> DataBu
             batches = batches.map(augment_batch, num_parallel_calls=tf.data.AUTOTUNE)
         return batches.prefetch(tf.data.AUTOTUNE)
 
-    def split_batches(keep_held_out: bool) -> Callable[[], tf.data.Dataset]:
-        return lambda: parse_batches(stream.in_file_order(keep_held_out), False).prefetch(2)
-
+    parse = functools.partial(parse_batches, labelled=False)
+    order = functools.partial(_loaded_order, len(held_out), settings.fraction, seed)
     validation = None
     if len(val_idx):  # in file order, never shuffled or augmented
         validation = parse_batches(stream.in_file_order(True), settings.with_labels)
@@ -386,8 +445,8 @@ def load_streamed_records(config: dict, settings: Settings, seed: int) -> DataBu
         batch_size=settings.batch_size,
         steps_per_epoch=settings.steps_per_epoch(len(train_idx)),
         validation=validation,
-        x_train=RecordSplit(split_batches(False), len(train_idx), element),  # type: ignore[arg-type]
-        x_val=RecordSplit(split_batches(True), len(val_idx), element),  # type: ignore[arg-type]
+        x_train=RecordSplit(stream, False, parse, order(False), element),  # type: ignore[arg-type]
+        x_val=RecordSplit(stream, True, parse, order(True), element),  # type: ignore[arg-type]
         y_train=None if labels is None else labels[~held_out],
         y_val=None if labels is None else labels[held_out],
         element_shape=element,

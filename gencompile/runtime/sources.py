@@ -30,6 +30,7 @@ from gencompile.datafiles import (
 )
 from gencompile.errors import RunError
 from gencompile.runtime import shapes2d
+from gencompile.runtime.csv_lines import data_row_line, ragged_row
 
 _KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 _OFFLINE_HINT = (
@@ -413,12 +414,13 @@ def _load_csv(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
             comments=None,
         )  # fmt: skip
     except (UnicodeDecodeError, ValueError, csv.Error) as exc:
-        raise RunError(f"cannot read CSV {path}: {exc}") from exc
+        # numpy counts rows, not lines, and its advice (usecols) is not the spec's
+        raise ragged_row(path) or RunError(f"cannot read CSV {path}: {exc}") from exc
     feature_index, label_index = csv_layout(source, header)
     if cells.size == 0:
         raise RunError(f"{path}: no data rows below the header")
     if cells.shape[1] != len(header):
-        raise RunError(
+        raise ragged_row(path) or RunError(
             f"{path}: the header has {len(header)} columns but the rows have {cells.shape[1]}"
         )
     used = feature_index + ([label_index] if label_index is not None else [])
@@ -474,7 +476,7 @@ def csv_values(
         row += first_row
         raise RunError(
             f"{path}: empty cell in column {names[col]!r} at data row {row + 1} "
-            f"(line {row + 2}); fill or drop incomplete rows first"
+            f"(line {data_row_line(path, row)}); fill or drop incomplete rows first"
         )
     values = cells[:, :features]
     try:
@@ -484,14 +486,15 @@ def csv_values(
         row = int(bad[0]) + first_row
         raise RunError(
             f"{path}: non-numeric value {str(values[tuple(bad)])!r} in column "
-            f"{names[bad[1]]!r} at data row {row + 1} (line {row + 2})"
+            f"{names[bad[1]]!r} at data row {row + 1} (line {data_row_line(path, row)})"
         ) from None
     bad = np.argwhere(~np.isfinite(_float32(x)))
     if bad.size:
         row, col = (int(i) for i in bad[0])
+        line = data_row_line(path, row + first_row)
         raise RunError(
             f"{path}: the value {str(values[row, col])!r} in column "
-            f"{names[col]!r} at data row {row + first_row + 1} (line {row + first_row + 2}) "
+            f"{names[col]!r} at data row {row + first_row + 1} (line {line}) "
             f"{_why_not_finite(x[row, col])}; clean the data first"
         )
     return x

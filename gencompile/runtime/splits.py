@@ -3,10 +3,11 @@
 A split is a loaded array or, for streamed data, an array-like that reads rows on demand
 (`streaming.StreamedSplit`, `records.RecordSplit`). Metrics over a whole split iterate it in
 batches (`batches`, `labelled_batches`) and reduce as they go (`mean_of`); references and
-initialisations defined on a subset read its first rows (`head`). The same code runs on
-loaded and streamed data, so both give the same numbers from the same rows: the first rows
-of a split are a seeded random subset of the data (the split is a seeded permutation), and
-for streamed tfrecord shards, which have no random access, the first in file order.
+initialisations defined on a subset read a seeded random subset of it (`head`). The same
+code runs on loaded and streamed data, so both give the same numbers from the same rows:
+the first rows of a split are a seeded random subset of the data (the split is a seeded
+permutation); streamed tfrecord shards, whose splits are in file order, say where those
+same rows sit (`head_positions`).
 """
 
 from __future__ import annotations
@@ -40,9 +41,21 @@ def labelled_batches(
         start += len(xb)
 
 
+def head_positions(x: Any, count: int) -> np.ndarray:
+    """The positions in split `x` of its first `count` rows in the seeded permutation's
+    order (all of them when it holds fewer): a seeded random subset, the same examples
+    whether the data is loaded or streamed. Pair labels with them: `y[head_positions(x, n)]`.
+    """
+    placed = getattr(x, "head_positions", None)  # a split kept in file order
+    return placed(count) if placed is not None else np.arange(min(count, len(x)))
+
+
 def head(x: Any, count: int) -> np.ndarray:
-    """The first `count` rows of split `x` (all of them when it holds fewer)."""
-    return np.asarray(x[: min(count, len(x))])
+    """The rows of split `x` at `head_positions`: its first `count` rows, in loaded data's
+    order (all of them when it holds fewer)."""
+    if getattr(x, "head_positions", None) is None:
+        return np.asarray(x[: min(count, len(x))])  # a loaded array: a view
+    return np.asarray(x[head_positions(x, count)])
 
 
 def mean_of(parts: Iterable[Any]) -> float:

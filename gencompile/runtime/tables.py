@@ -36,6 +36,7 @@ from gencompile.datafiles import (
 )
 from gencompile.errors import RunError
 from gencompile.files import atomic_open
+from gencompile.runtime.csv_lines import ragged_row
 from gencompile.runtime.metrics.features import cache_dir
 from gencompile.runtime.sources import (
     _as_labels,
@@ -186,7 +187,8 @@ def _csv_batches(
             if columns and len(columns[0]):
                 yield np.char.strip(np.stack(columns, axis=1))
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        raise RunError(f"cannot read CSV {path}: {exc}") from exc
+        # pyarrow names a ragged row by its text alone: find its line
+        raise ragged_row(str(path)) or RunError(f"cannot read CSV {path}: {exc}") from exc
 
 
 def _block_size(width: int) -> int:

@@ -180,7 +180,9 @@ def _worker_pids(launcher: int) -> dict[int, int]:
 @STARTS_WORKERS
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
 def test_a_killed_worker_fails_the_training_and_resume_finishes_it(tmp_path) -> None:
-    env = {**os.environ, **QUIET_TF, "HOME": str(tmp_path)}
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, **QUIET_TF, "TMPDIR": str(scratch), "HOME": str(tmp_path)}
     spec = [str(SPECS / "gan_ring8.yaml"), "--epochs", "12"]
     spec += ["--set", "data.source.n_samples=4000", "--set", "training.checkpoint.every_epochs=1"]
     launcher = subprocess.Popen(
@@ -208,6 +210,8 @@ def test_a_killed_worker_fails_the_training_and_resume_finishes_it(tmp_path) -> 
     assert resume in stderr.replace("\n", "")
     assert json.loads((run / "status.json").read_text())["status"] == "failed"
     assert not any(Path(f"/proc/{pid}").exists() for pid in workers.values())  # all stopped
+    # the killed worker could not remove its scratch folder (checkpoints): the launcher did
+    assert not list(scratch.iterdir())
 
     done = _train("--resume", str(run), "--workers", "2", env=env)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -223,6 +227,28 @@ def test_a_worker_that_cannot_start_fails_the_training_with_its_message(tmp_path
     assert re.match(r"worker [01] of 2 stopped: ", message)  # whichever stopped first
     assert "spec.lock.json" in message  # the worker's own reason: not a run folder
     assert "--resume" not in message  # its own error says what to do; resuming would not
+
+
+def test_a_worker_failure_advises_resuming_the_run_not_the_project_it_imports(
+    tmp_path: Path,
+) -> None:
+    """A continuation's workers import its pending project (RUN/checkpoints/continuation),
+    but what resumes it is `--resume RUN`."""
+    from gencompile.compiler.project import build
+    from gencompile.runs import train_in
+
+    run = tmp_path / "run"
+    project = run / "checkpoints" / "continuation"
+    built = build(load_spec(SPECS / "gmm_blobs.yaml"), project)
+    with pytest.raises(RunError) as caught:  # argparse's exit 2: the advice names the run
+        train_in(run, built.plan.package, built.lock, True, "--no-such-flag", workers=1,
+                 project=project)  # fmt: skip
+    message = str(caught.value)
+    assert message.startswith("worker 0 of 1 failed (exit code 2: ")
+    assert "unrecognized arguments: --no-such-flag" in message
+    assert message.endswith(
+        f"Continue from the newest checkpoint with `gencompile train --resume {run} --workers 1`"
+    )
 
 
 def test_loopback_workers_get_distinct_ports_and_their_own_task() -> None:

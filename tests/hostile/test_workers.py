@@ -26,3 +26,28 @@ def test_a_tf_config_that_is_not_json_stops_with_a_message(
         "train", tiny_vae_spec, "--set", "training.distribution.strategy=multi_worker", "--quiet"
     )
     outcome.assert_refused(1, "TF_CONFIG is not JSON", "Scaling out", allowed=("runs/",))
+
+
+@pytest.mark.parametrize(
+    ("tf_config", "words"),
+    [
+        # a worker with no cluster trained alone and, not being the chief, wrote nothing
+        ('{"task": {"type": "worker", "index": 1}}', ("TF_CONFIG's cluster is null",)),
+        (
+            '{"cluster": {"worker": ["127.0.0.1:2222"]}, "task": {"type": "worker", "index": 2}}',
+            ("TF_CONFIG's task.index is 2", "cluster.worker names 1 task", "from 0 to 0"),
+        ),
+        (
+            '{"cluster": {"worker": "127.0.0.1:2222"}, "task": {"type": "worker", "index": 0}}',
+            ("TF_CONFIG's cluster.worker is", "must be a list"),
+        ),
+    ],
+)
+def test_a_tf_config_whose_task_is_not_in_its_cluster_stops_with_a_message(
+    tf_config: str, words: tuple[str, ...], tiny_vae_spec: Path, hostile, monkeypatch
+) -> None:
+    monkeypatch.setenv("TF_CONFIG", tf_config)
+    outcome = hostile(
+        "train", tiny_vae_spec, "--set", "training.distribution.strategy=multi_worker", "--quiet"
+    )
+    outcome.assert_refused(1, *words, "Scaling out", allowed=("runs/",))

@@ -118,11 +118,33 @@ def test_a_bad_cell_deep_in_the_file_is_named_by_column_and_line(
             load_data(config(path, cache, label_column="kind"), seed=0)
 
 
-def test_rows_of_another_width_are_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a,b\n1,2\n3,4,5\n", "line 3 has 3 fields, the header has 2"),
+        ("a,b,kind\n1,2,x\n3,4\n5,6,z\n", "line 3 has 2 fields, the header has 3"),
+        ("a,b,kind\n1,2\n3,4\n", "line 2 has 2 fields, the header has 3"),  # every row
+        ("a,b\n\n1,2\n\n\n3\n", "line 6 has 1 field, the header has 2"),  # blank lines
+        ('"a\nb",c\n1,2\n3,4,5\n', "line 4 has 3 fields, the header has 2"),  # 2-line header
+    ],
+)
+@pytest.mark.parametrize("cache", ["memory", "stream"])
+def test_a_row_of_another_width_is_named_by_its_line(
+    tmp_path: Path, text: str, message: str, cache: str
+) -> None:
     path = tmp_path / "d.csv"
-    path.write_text("a,b\n1,2\n3,4,5\n")
-    with pytest.raises(RunError, match=r"cannot read CSV .*Expected 2 columns, got 3"):
-        load_data(config(path, "stream"), seed=0)
+    path.write_text(text)
+    with pytest.raises(RunError) as caught:
+        load_data(config(path, cache), seed=0)
+    assert str(caught.value) == f"{path} {message}: fix or drop that row"
+
+
+@pytest.mark.parametrize("cache", ["memory", "stream"])
+def test_a_bad_cell_after_blank_lines_is_named_by_its_line(tmp_path: Path, cache: str) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("a,b\n1,2\n\n\n3,\n4,5\n")  # both readers skip blank lines
+    with pytest.raises(RunError, match=r"empty cell in column 'b' at data row 2 \(line 5\)"):
+        load_data(config(path, cache), seed=0)
 
 
 def test_a_header_without_rows_is_refused(tmp_path: Path) -> None:

@@ -142,6 +142,54 @@ def test_a_streamed_record_split_is_read_by_batches_in_one_pass(shards: Path) ->
     assert mean == pytest.approx(float(np.mean(loaded.x_val, dtype=np.float64)), rel=1e-12)
 
 
+def class_sorted_record(rng: np.random.Generator, i: int) -> tuple[bytes, np.ndarray]:
+    """Shards of one class each, as class-sorted exports often are (SORTED_SHARD a shard)."""
+    x = rng.normal(size=6).astype(np.float32)
+    x[0] = 10.0 * (i // SORTED_SHARD)
+    return example(pixels=feature(x, "float"), label=feature([i // SORTED_SHARD], "int64")), x
+
+
+SORTED_SHARD = 60
+
+
+def test_subsets_of_streamed_records_are_the_loaded_ones(tmp_path: Path) -> None:
+    """A reference or an initialisation reads a subset of a split: streamed shards give the
+    rows loaded data gives, in its order, not the first records of the first shards."""
+    from gencompile.runtime.metrics.samples import reference_data
+    from gencompile.runtime.metrics.tstr import real_split
+    from gencompile.runtime.splits import head, head_positions
+
+    write_shards(tmp_path / "sorted", [SORTED_SHARD] * 3, class_sorted_record)
+    files = tmp_path / "sorted" / "*.tfrecord"
+    loaded = load_data(config(files, "memory", validation_split=0.5), seed=3)
+    streamed = load_data(config(files, "stream", validation_split=0.5), seed=3)
+    assert isinstance(streamed.x_val, RecordSplit)
+    for name in ("x_train", "x_val"):
+        np.testing.assert_array_equal(
+            head(getattr(streamed, name), 40), head(getattr(loaded, name), 40)
+        )
+    classes = streamed.y_train[head_positions(streamed.x_train, 40)]
+    np.testing.assert_array_equal(classes, loaded.y_train[:40])
+    assert set(classes) == {0, 1, 2}  # not the first shard's class alone
+    np.testing.assert_array_equal(reference_data(streamed), reference_data(loaded))
+    # the labels that go with the subset's rows (train on synthetic, test on real)
+    mine, mine_described = real_split(streamed.x_val, streamed.y_val, streamed)
+    theirs, theirs_described = real_split(loaded.x_val, loaded.y_val, loaded)
+    np.testing.assert_array_equal(mine.x, theirs.x)
+    np.testing.assert_array_equal(mine.y, theirs.y)
+    np.testing.assert_array_equal(mine.y, np.rint(mine.x[:, 0, 0, 0] / 10).astype(int))
+    assert mine_described == theirs_described
+
+
+def test_rows_of_a_streamed_record_split_are_read_by_position(shards: Path) -> None:
+    streamed = load_data(config(shards, "stream"), seed=3)
+    whole = np.asarray(streamed.x_train)
+    for key in ([40, 3, 40, 61, 0], slice(50, None, 4), -1, np.array([], np.int64)):
+        np.testing.assert_array_equal(streamed.x_train[key], whole[key])
+    with pytest.raises(IndexError):
+        streamed.x_train[[62]]
+
+
 def test_the_streamed_order_is_a_function_of_seed_and_epoch(shards: Path) -> None:
     bundle = load_data(config(shards, "stream", label=None), seed=5)
     again = load_data(config(shards, "stream", label=None), seed=5)

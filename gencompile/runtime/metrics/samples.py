@@ -83,9 +83,10 @@ def reference_rows(data: Any) -> Any:
 
 def reference_data(data: Any) -> np.ndarray:
     """Real data in its original units: the first REFERENCE_EXAMPLES examples of the
-    held-out split, else of the training split (a seeded random subset: the splits are a
-    seeded permutation), all of it when it holds fewer. Never more, so that a streamed
-    split is not read whole into memory; loaded data uses the same rows."""
+    held-out split, else of the training split, in the seeded permutation's order (a seeded
+    random subset: `splits.head`), all of it when it holds fewer. Never more, so that a
+    streamed split is not read whole into memory; loaded and streamed data use the same
+    rows (streamed tfrecord shards too)."""
     return data.preprocessor.inverse(head(reference_rows(data), REFERENCE_EXAMPLES))
 
 

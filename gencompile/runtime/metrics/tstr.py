@@ -31,7 +31,7 @@ from gencompile.errors import RunError
 from gencompile.progress import progress_bar
 from gencompile.runtime.metrics.results import Metrics
 from gencompile.runtime.metrics.samples import decoder_means
-from gencompile.runtime.splits import head
+from gencompile.runtime.splits import head_positions
 
 if TYPE_CHECKING:  # scikit-learn is imported when a metric needs it: not by every run
     from sklearn.pipeline import Pipeline
@@ -231,12 +231,14 @@ def check_labelled(model: keras.Model, data: Any, config: dict[str, Any]) -> Non
 
 
 def real_split(x: Any, y: np.ndarray, data: Any) -> tuple[Labelled, dict[str, Any]]:
-    """The first MAX_EXAMPLES examples of a split, in data units, and how many of how many."""
-    rows = head(x, MAX_EXAMPLES)
+    """The first MAX_EXAMPLES examples of a split (a seeded random subset, loaded or
+    streamed: `head_positions`) with their labels, in data units, and how many of how many."""
+    positions = head_positions(x, MAX_EXAMPLES)
+    rows = np.asarray(x[positions])
     described: dict[str, Any] = {"examples": len(rows)}
     if len(rows) < len(x):
         described["subset_of"] = len(x)
-    return Labelled(data.preprocessor.inverse(rows), np.asarray(y[: len(rows)])), described
+    return Labelled(data.preprocessor.inverse(rows), np.asarray(y)[positions]), described
 
 
 def labelled_sample_metrics(

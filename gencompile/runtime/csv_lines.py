@@ -1,0 +1,60 @@
+"""Where a CSV file's rows are: the line a data row starts on, and the first row whose
+field count is not the header's.
+
+numpy's and pyarrow's readers report a row by its position among the data rows (or not at
+all), skipping blank lines, while a person fixing the file looks for a line. These helpers
+read the file again with Python's `csv` reader (quoted fields may span lines; blank lines
+are not rows, as for both readers), so only a file with a problem pays for the pass, and the
+loaded and streamed paths name the same line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+from gencompile.datafiles import open_data_file
+from gencompile.errors import RunError
+
+WHERE = "data.source.path"
+
+
+def _records(path: str) -> Iterator[tuple[int, list[str]]]:
+    """(line it starts on, fields) of every record of a CSV file, the header first."""
+    with open_data_file(path, WHERE) as handle:
+        reader = csv.reader(io.TextIOWrapper(handle, encoding="utf-8", newline=""))
+        start = 1
+        for fields in reader:
+            if fields:
+                yield start, fields
+            start = reader.line_num + 1
+
+
+def ragged_row(path: str) -> RunError | None:
+    """The error naming the first data row whose field count is not the header's; None
+    when every row has the header's (or the file cannot be read so far)."""
+    try:
+        records = _records(path)
+        _, header = next(records)
+        for line, fields in records:
+            if len(fields) != len(header):
+                return RunError(
+                    f"{path} line {line} has {len(fields)} field{'s' * (len(fields) != 1)}, "
+                    f"the header has {len(header)}: fix or drop that row"
+                )
+    except (csv.Error, UnicodeDecodeError, OSError, StopIteration, RunError):
+        return None
+    return None
+
+
+def data_row_line(path: str, row: int) -> int:
+    """The line data row `row` (from 0) starts on; row + 2 (one header line, no blank
+    lines) when the file cannot be read that far."""
+    try:
+        for index, (line, _) in enumerate(_records(path)):
+            if index == row + 1:  # the header is record 0
+                return line
+    except (csv.Error, UnicodeDecodeError, OSError, RunError):
+        pass
+    return row + 2
