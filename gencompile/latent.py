@@ -67,14 +67,22 @@ def refuse(family: str, action: str, run_dir: Path) -> None:
         raise RunError(f"cannot {action} {run_dir}: " + why.format(action=action))
 
 
-def _open(run_dir: Path, action: str, out: Path, allow_custom_code: bool) -> LatentRun:
-    """The run opened for `action`, once the lock says the family can do it."""
+def _open(
+    run_dir: Path,
+    action: str,
+    out: Path,
+    allow_custom_code: bool,
+    inputs: dict[str, str | None] | None = None,
+) -> LatentRun:
+    """The run opened for `action`, once the lock says the family can do it; `inputs`
+    (option -> a held-out index or a file) are what `out` must not overwrite."""
     lock = verified_lock(run_dir, allow_custom_code)  # before TensorFlow starts
     family = lock["family"]
     refuse(family, action, run_dir)
     if out.suffix not in (".png", ".npz"):
         raise RunError(f"-o {out}: write a picture (.png) or arrays (.npz)")
-    writable_output(out, "-o", f"{action}.png")
+    files = {k: v for k, v in (inputs or {}).items() if v is not None and not _is_indices(str(v))}
+    writable_output(out, "-o", f"{action}.png", files)
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
     from gencompile.runtime.latent_actions import LatentRun, model_classes, space_for
@@ -189,7 +197,8 @@ def interpolate(
             f"cannot interpolate random draws of {run_dir}: "
             + DISCRETE.format(action="interpolate between random draws of")
         )
-    opened = _open(run_dir, "interpolate", out, allow_custom_code)
+    given = {"--from": start, "--to": end}
+    opened = _open(run_dir, "interpolate", out, allow_custom_code, given)
     ends = _ends(opened, start, end, random, count, seed, label)
     from gencompile.runtime.latent_actions import interpolation
 

@@ -63,7 +63,7 @@ def score(
         raise RunError(f"--split {split}: only the held-out split is scored (--split heldout)")
     if not 0.0 < threshold_quantile <= 1.0:
         raise RunError(f"--threshold-quantile must be in (0, 1], got {threshold_quantile}")
-    writable_output(out_csv, "-o", "scores.csv")
+    writable_output(out_csv, "-o", "scores.csv", {"--input": input_file})
     raw = None if input_file is None else read_input(Path(input_file))
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data

@@ -207,6 +207,21 @@ def test_flow_reconstructs_exactly_and_maps_its_2d_codes(run_cli, runs, tmp_path
                   "-o", str(lines))[0] == 0 and is_png(lines)  # fmt: skip
 
 
+def test_an_output_that_is_an_end_file_is_refused(run_cli, runs, tmp_path) -> None:
+    """-o naming the --from (or --to) file is refused before the run is opened: the
+    examples in it stay."""
+    pair = tmp_path / "pair.npz"
+    np.savez(pair, x=np.zeros((1, 8, 8)))
+    before = pair.read_bytes()
+    for ends in (["--from", str(pair), "--to", "1"], ["--from", "1", "--to", str(pair)]):
+        option = ends[0] if ends[1] == str(pair) else ends[2]
+        code, _, err = latent(run_cli, runs["vae"], "interpolate", *ends, "-o", str(pair))
+        assert code == 1
+        said = " ".join(err.split())
+        assert f"-o {pair} is the file given as {option} ({pair}): writing it would" in said
+        assert pair.read_bytes() == before
+
+
 def test_wrong_ends_and_dimensions_are_refused(run_cli, runs, tmp_path) -> None:
     out = str(tmp_path / "x.png")
     code, _, err = latent(run_cli, runs["vae"], "interpolate", "--from", "3", "-o", out)

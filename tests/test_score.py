@@ -195,3 +195,28 @@ def test_refusals(run_cli, runs, tmp_path, args, message) -> None:
     assert code == 1
     assert message in " ".join(err.split()), err
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_an_output_that_is_an_input_is_refused(run_cli, runs, tmp_path, monkeypatch) -> None:
+    """-o naming the --input file (another spelling of it, or a link to it) is refused
+    before anything is read or written: the data stays as it was."""
+    table = tmp_path / "rows.csv"
+    table.write_text("a,b\n10.0,-3.0\n11.0,\n")
+    before = table.read_bytes()
+    (tmp_path / "link.csv").symlink_to(table)
+    monkeypatch.chdir(tmp_path)
+    run = str(runs["gmm"])
+    for command, given, out in [
+        ("score", "rows.csv", str(table)),
+        ("score", str(table), "link.csv"),
+        ("impute", "./rows.csv", "rows.csv"),
+    ]:
+        code, _, err = run_cli(command, run, "--input", given, "-o", out)
+        said = " ".join(err.split())
+        assert code == 1, err
+        named = f"-o {Path(out)} is the file given as --input ({Path(given)})"
+        assert f"{named}: writing it would replace what is being read" in said
+        assert table.read_bytes() == before
+    code, _, err = run_cli("impute", run, "--input", "rows.csv", "-o", "filled.csv")
+    assert code == 0, err  # another file is fine
+    assert table.read_bytes() == before
