@@ -1,8 +1,10 @@
 """`gencompile score`: per-example anomaly scores, the held-out threshold, refusals.
 
-The mean of the held-out scores must be the held-out metric training wrote (the same
-estimator, reached by another path), and a file holding the held-out examples in data
-units must score exactly as the split does (the preprocessing is applied)."""
+The mean of the held-out scores must be the held-out metric training wrote: exactly where
+the score is exact (a mixture's NLL), within Monte Carlo error where it is an estimate (a
+VAE's IWAE bound: the score gives every example the same importance draws, the metric each
+example its own). A file holding the held-out examples in data units must score exactly as
+the split does (the preprocessing is applied)."""
 
 from __future__ import annotations
 
@@ -84,16 +86,19 @@ def metric(run: Path, name: str) -> float:
 
 
 @pytest.mark.parametrize(
-    ("key", "name", "kind"), [("vae", "iwae_nll", "iwae_nll_nats"), ("gmm", "nll", "nll_nats")]
+    ("key", "name", "kind", "rel"),
+    [("vae", "iwae_nll", "iwae_nll_nats", 0.02), ("gmm", "nll", "nll_nats", 1e-6)],
 )
-def test_mean_held_out_score_is_the_held_out_metric(run_cli, runs, tmp_path, key, name, kind):
+def test_mean_held_out_score_is_the_held_out_metric(
+    run_cli, runs, tmp_path, key, name, kind, rel
+) -> None:
     out = tmp_path / "h.csv"
     code, stdout, err = run_cli("score", str(runs[key]), "--split", "heldout", "-o", str(out))
     assert code == 0, err
     rows = read_scores(out)
     assert {r["score_kind"] for r in rows} == {kind}
     scores = np.array([float(r["score"]) for r in rows])
-    assert scores.mean() == pytest.approx(metric(runs[key], name), rel=1e-6)
+    assert scores.mean() == pytest.approx(metric(runs[key], name), rel=rel)
     said = " ".join(stdout.split())
     assert f"score: {kind}:" in stdout and "nats per example" in said
     # The tiny VAE's bernoulli likelihood of grey digits: a cross-entropy, as its metrics say.
