@@ -150,10 +150,11 @@ def examples(opened: LatentRun, text: str, option: str) -> tuple[np.ndarray, np.
         chosen = held_out_indices(text, len(data.x_val), option)
         x = np.asarray(data.x_val[chosen])  # a streamed split reads only these rows
         return x, None if data.y_val is None else np.asarray(data.y_val)[chosen]
+    from gencompile.lockfile import read_lock
     from gencompile.scoring import _prepared, read_input
 
     path = Path(text)
-    return _prepared(read_input(path), data, path, opened.classes)
+    return _prepared(read_input(path), data, path, opened.classes, read_lock(opened.run_dir))
 
 
 # ------------------------------------------------------------------ the actions

@@ -113,6 +113,21 @@ def test_vae_interpolation_ends_are_the_examples_codes(run_cli, runs, vae, tmp_p
                           "17", "--steps", "6", "-o", str(again))  # fmt: skip
     assert code == 0, err
     np.testing.assert_allclose(arrays(again)["codes"], found["codes"], atol=1e-5)
+    # As an image file (as `sample -o DIR/` writes one): black is 0 and white 16, the
+    # digits' range, so pixel p reads as p * 16 / 255.
+    from PIL import Image
+
+    picture = tmp_path / "three.png"
+    pixels = np.rint(np.load(example)[0, :, :, 0] / 16.0 * 255.0).astype(np.uint8)
+    Image.fromarray(pixels).save(picture)
+    np.save(example, pixels[None, :, :, None] * (16.0 / 255.0))
+    for given, out in ((picture, tmp_path / "png.npz"), (example, tmp_path / "npy.npz")):
+        code, _, err = latent(run_cli, runs["vae"], "interpolate", "--from", str(given), "--to",
+                              "17", "--steps", "6", "-o", str(out))  # fmt: skip
+        assert code == 0, err
+    np.testing.assert_allclose(
+        arrays(tmp_path / "png.npz")["codes"], arrays(tmp_path / "npy.npz")["codes"], atol=1e-6
+    )
 
 
 def test_slerp_keeps_norms_between_the_ends(run_cli, runs, vae, tmp_path) -> None:
