@@ -53,7 +53,8 @@ def write_csv_stream(
     labels: np.ndarray | None = None,
 ) -> Path:
     """A CSV of samples, one row each: the flattened values under `columns`, then a
-    `label` column when `labels` are given."""
+    `label` column when `labels` are given (class indices, as the model was trained with:
+    the run records no class names; `score --input` reads the column back by this name)."""
     names = [*columns, "label"] if labels is not None else list(columns)
     start = 0
     with atomic_file(out) as handle:
