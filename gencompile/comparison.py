@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,6 +34,7 @@ class RunEntry:
     metrics: dict[str, float]
     fields: dict[str, Any]  # flattened resolved spec: path -> value
     computed_with: dict[str, Any] = field(default_factory=dict)
+    name: str = ""  # the spec's name, which the label starts with
 
 
 @dataclass(frozen=True)
@@ -110,12 +112,35 @@ def read_entry(run_dir: Path) -> RunEntry:
     record = read_json(run_dir / "metrics.json")
     status = read_status(run_dir) or ("finished" if "metrics" in record else "unknown")
     return RunEntry(
-        label=f"{lock['name']}/{run_dir.name}",
+        label=f"{lock['name']}/{Path(os.path.abspath(run_dir)).name}",
         status=status,
         metrics=dict(record.get("metrics", {})),
         fields=flatten(lock.get("resolved_spec", {})),
         computed_with=record.get("computed_with", {}),
+        name=str(lock["name"]),
     )
+
+
+def distinct_labels(entries: list[RunEntry], folders: list[Path]) -> list[RunEntry]:
+    """The entries labelled `name/folder`, with as many of the folder's parents as it takes
+    for no two runs to share a label (two sweeps of one spec both hold trial-0001:
+    `name/sweep_a/trial-0001`). Only the same folder named twice keeps one label."""
+    parts = [Path(os.path.abspath(folder)).parts for folder in folders]
+    depth = [1] * len(entries)
+
+    def label(i: int) -> str:
+        return entries[i].name + "/" + "/".join(parts[i][-depth[i] :])
+
+    while True:
+        groups: dict[str, list[int]] = {}
+        for i in range(len(entries)):
+            groups.setdefault(label(i), []).append(i)
+        deeper = [i for same in groups.values() if len(same) > 1 for i in same]
+        deeper = [i for i in deeper if depth[i] < len(parts[i])]
+        if not deeper:
+            return [replace(entry, label=label(i)) for i, entry in enumerate(entries)]
+        for i in deeper:
+            depth[i] += 1
 
 
 def metric_caveats(entries: list[RunEntry], metrics: list[str]) -> list[str]:
@@ -206,8 +231,7 @@ def compare(
     """Read the runs (a sweep folder: its trials) into one table, sorted by `sort`: a
     metric (best first where METRIC_UNITS says which way is better), a field or `run`."""
     folders = run_folders([Path(p) for p in paths])
-    entries = [read_entry(path) for path in folders]
-    paths_of = {entry.label: folder for entry, folder in zip(entries, folders, strict=True)}
+    entries = distinct_labels([read_entry(path) for path in folders], folders)
     metrics = sorted({name for entry in entries for name in entry.metrics})
     not_alike = [
         name
@@ -219,7 +243,10 @@ def compare(
     if sort is None:
         return table
     if sort.startswith("val_") and sort not in metrics:  # a per-epoch log: its last value
-        entries = [_with_history(entry, paths_of[entry.label], sort) for entry in entries]
+        entries = [
+            _with_history(entry, folder, sort)
+            for entry, folder in zip(entries, folders, strict=True)
+        ]
         metrics = sorted({name for entry in entries for name in entry.metrics})
         table = RunTable(entries, table.differing, metrics, not_alike, caveats=noted)
     known = ["run", "status", *table.differing, *metrics]

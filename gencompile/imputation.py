@@ -71,7 +71,7 @@ def impute(
     lock = verified_lock(run_dir, allow_custom_code)  # before TensorFlow starts
     family = str(lock.get("family"))
     _check_options(family, run_dir, iterations, learning_rate, seed)
-    writable_output(out_csv, "-o", "imputed.csv")
+    writable_output(out_csv, "-o", "imputed.csv", {"--input": input_csv})
     header, cells = read_csv(input_csv)
     values = np.array(
         [[number(c, i, j, header, input_csv) for j, c in enumerate(row)]

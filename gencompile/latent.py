@@ -67,14 +67,22 @@ def refuse(family: str, action: str, run_dir: Path) -> None:
         raise RunError(f"cannot {action} {run_dir}: " + why.format(action=action))
 
 
-def _open(run_dir: Path, action: str, out: Path, allow_custom_code: bool) -> LatentRun:
-    """The run opened for `action`, once the lock says the family can do it."""
+def _open(
+    run_dir: Path,
+    action: str,
+    out: Path,
+    allow_custom_code: bool,
+    inputs: dict[str, str | None] | None = None,
+) -> LatentRun:
+    """The run opened for `action`, once the lock says the family can do it; `inputs`
+    (option -> a held-out index or a file) are what `out` must not overwrite."""
     lock = verified_lock(run_dir, allow_custom_code)  # before TensorFlow starts
     family = lock["family"]
     refuse(family, action, run_dir)
     if out.suffix not in (".png", ".npz"):
         raise RunError(f"-o {out}: write a picture (.png) or arrays (.npz)")
-    writable_output(out, "-o", f"{action}.png")
+    files = {k: v for k, v in (inputs or {}).items() if v is not None and not _is_indices(str(v))}
+    writable_output(out, "-o", f"{action}.png", files)
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
     from gencompile.runtime.latent_actions import LatentRun, model_classes, space_for
@@ -142,10 +150,11 @@ def examples(opened: LatentRun, text: str, option: str) -> tuple[np.ndarray, np.
         chosen = held_out_indices(text, len(data.x_val), option)
         x = np.asarray(data.x_val[chosen])  # a streamed split reads only these rows
         return x, None if data.y_val is None else np.asarray(data.y_val)[chosen]
+    from gencompile.lockfile import read_lock
     from gencompile.scoring import _prepared, read_input
 
     path = Path(text)
-    return _prepared(read_input(path), data, path, opened.classes)
+    return _prepared(read_input(path), data, path, opened.classes, read_lock(opened.run_dir))
 
 
 # ------------------------------------------------------------------ the actions
@@ -189,7 +198,8 @@ def interpolate(
             f"cannot interpolate random draws of {run_dir}: "
             + DISCRETE.format(action="interpolate between random draws of")
         )
-    opened = _open(run_dir, "interpolate", out, allow_custom_code)
+    given = {"--from": start, "--to": end}
+    opened = _open(run_dir, "interpolate", out, allow_custom_code, given)
     ends = _ends(opened, start, end, random, count, seed, label)
     from gencompile.runtime.latent_actions import interpolation
 

@@ -4,7 +4,7 @@ written under a temporary name and renamed into place, their errors one line eac
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -30,8 +30,12 @@ def writing(path: Path) -> Iterator[None]:
         raise RunError(f"cannot write {path}: {err.strerror or err}") from None
 
 
-def writable_output(path: Path, option: str, example: str) -> Path:
-    """Refuse an output path that cannot become a file, before any work is done."""
+def writable_output(
+    path: Path, option: str, example: str, inputs: Mapping[str, Path | str | None] | None = None
+) -> Path:
+    """Refuse an output path that cannot become a file, or that is one of the command's
+    `inputs` (option -> file; writing it would replace what is being read), before any work
+    is done."""
     if path.is_dir():
         raise RunError(
             f"{option} {path} is a folder; give a file name inside it, e.g. {path / example}"
@@ -46,4 +50,18 @@ def writable_output(path: Path, option: str, example: str) -> Path:
         raise RunError(f"{option} {path}: {folder} is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise RunError(f"{option} {path}: the folder {folder} is not writable")
+    for given, source in (inputs or {}).items():
+        if source is not None and _same_file(path, Path(source)):
+            raise RunError(
+                f"{option} {path} is the file given as {given} ({source}): writing it would "
+                "replace what is being read; give another output file"
+            )
     return path
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """The same existing file, whatever its names (a relative path, a symlink, a hard link)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one is missing: nothing to overwrite (a missing input is refused later)
+        return False

@@ -53,7 +53,8 @@ def write_csv_stream(
     labels: np.ndarray | None = None,
 ) -> Path:
     """A CSV of samples, one row each: the flattened values under `columns`, then a
-    `label` column when `labels` are given."""
+    `label` column when `labels` are given (class indices, as the model was trained with:
+    the run records no class names; `score --input` reads the column back by this name)."""
     names = [*columns, "label"] if labels is not None else list(columns)
     start = 0
     with atomic_file(out) as handle:
@@ -113,8 +114,8 @@ def write_image_folder(
 ) -> Path:
     """One PNG per sample, numbered from 000001 in drawing order: `folder/<class>/N.png`
     with `labels` (`class_names[label]` names the folder), `folder/N.png` without. Values
-    map from `value_range` to 0..255. Written into a hidden sibling folder, then renamed
-    into place: never half a folder."""
+    map from `value_range` to 0..255 (`to_pixels`). Written into a hidden sibling folder,
+    then renamed into place: never half a folder."""
     from PIL import Image
 
     low, high = (float(v) for v in value_range)
@@ -128,9 +129,7 @@ def write_image_folder(
                 (partial / name).mkdir()
             index = 0
             for chunk in chunks:
-                scaled = (np.asarray(chunk, np.float64) - low) / max(high - low, 1e-12)
-                pixels = np.rint(np.clip(np.nan_to_num(scaled), 0.0, 1.0) * 255).astype(np.uint8)
-                for image in pixels:
+                for image in to_pixels(chunk, (low, high)):
                     index += 1
                     place = partial
                     if labels is not None and class_names:
@@ -146,3 +145,18 @@ def write_image_folder(
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return folder
+
+
+def to_pixels(values: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """Values in data units as 8-bit pixels: the range's low end black (0), its high end
+    white (255), linearly between, clipped and rounded."""
+    low, high = (float(v) for v in value_range)
+    scaled = (np.asarray(values, np.float64) - low) / max(high - low, 1e-12)
+    return np.rint(np.clip(np.nan_to_num(scaled), 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def from_pixels(pixels: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
+    """8-bit pixels back in data units: the inverse of `to_pixels` (up to its rounding to
+    1/255 of the range, and its clipping)."""
+    low, high = (float(v) for v in value_range)
+    return low + np.asarray(pixels, np.float64) * ((high - low) / 255.0)

@@ -121,7 +121,8 @@ def sample(
     chunks = _sample_chunks(model, data, count, classes, options, progress)
     if folder:
         names = _class_folder_names(model, classes)
-        return write_image_folder(out, chunks, count, _value_range(data), classes, names)
+        file_range = image_file_range(module.DATA["source"], statistics, data)
+        return write_image_folder(out, chunks, count, file_range, classes, names)
     return _write_samples(out, count, data, chunks, classes, module)
 
 
@@ -345,6 +346,28 @@ def _check_data_output(
             f"-o {out}/: images of {shape[-1]} channels cannot be PNG files (1 or 3); "
             "write them as arrays: -o samples.npz"
         )
+
+
+# Sources whose examples are 8-bit images: their pixels are the data's own values.
+def _pixel_source(source: dict[str, Any]) -> bool:
+    kind = source.get("type")
+    if kind == "tfrecord":
+        return ((source.get("features") or {}).get("x") or {}).get("type") == "image"
+    return kind in ("images", "keras")
+
+
+def image_file_range(
+    source: dict[str, Any], statistics: dict[str, Any] | None, data: Any
+) -> tuple[float, float]:
+    """What black (0) and white (255) of an image file stand for in the data's units: the
+    one map `sample -o DIR/` writes PNG files with and `score`/`latent` read them back with.
+    An image folder's, a keras data set's or tfrecord images' pixels are the data's own
+    values (0..255); other images (the digits' 0..16, arrays) span the training images'
+    value range, recorded in the lock when it can be, else read from the training split."""
+    if _pixel_source(source):
+        return 0.0, 255.0
+    recorded = _image_range(statistics) if statistics is not None else None
+    return recorded if recorded is not None else _value_range(data)
 
 
 def _value_range(data: Any) -> tuple[float, float]:

@@ -37,11 +37,13 @@ class Scores:
 
 @dataclass(frozen=True)
 class RawInput:
-    """An input file as read: values in data units, labels or None, a CSV's header."""
+    """An input file as read: values in data units (an image file's: its 8-bit pixels, to be
+    mapped, `pixels`), labels or None, a CSV's header."""
 
     x: np.ndarray
     labels: np.ndarray | None
     header: list[str] | None
+    pixels: bool = False
 
 
 def score(
@@ -63,7 +65,7 @@ def score(
         raise RunError(f"--split {split}: only the held-out split is scored (--split heldout)")
     if not 0.0 < threshold_quantile <= 1.0:
         raise RunError(f"--threshold-quantile must be in (0, 1], got {threshold_quantile}")
-    writable_output(out_csv, "-o", "scores.csv")
+    writable_output(out_csv, "-o", "scores.csv", {"--input": input_file})
     raw = None if input_file is None else read_input(Path(input_file))
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
@@ -86,7 +88,7 @@ def score(
         values, labels = held_out, data.y_val
     else:
         classes = _model_classes(model) if conditional else None
-        x, labels = _prepared(raw, data, Path(input_file or ""), classes)
+        x, labels = _prepared(raw, data, Path(input_file or ""), classes, lock)
         values = compute(x, labels if conditional else None)
     _check_finite(values, kind.name)
     flags = values > threshold
@@ -113,8 +115,14 @@ def read_input(path: Path) -> RawInput:
         from PIL import Image
 
         with Image.open(path) as image:
+            if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+                raise RunError(
+                    f"--input {path}: a {image.mode} image (16-bit or float pixels); image "
+                    "files are read as 8-bit pixels, as `gencompile sample -o DIR/` writes "
+                    "them: give the values as .npy instead"
+                )
             pixels = np.asarray(image.convert("L" if image.mode in ("L", "1") else "RGB"))
-        return RawInput(pixels[None].astype(np.float32), None, None)
+        return RawInput(pixels[None].astype(np.float64), None, None, pixels=True)
     raise RunError(
         f"--input {path}: cannot read {suffix or 'a file without suffix'}; "
         f"use .npy, .npz, .csv or an image ({', '.join(IMAGE_SUFFIXES)})"
@@ -174,12 +182,19 @@ def _model_classes(model: Any) -> int:
 
 
 def _prepared(
-    raw: RawInput, data: Any, path: Path, classes: int | None
+    raw: RawInput, data: Any, path: Path, classes: int | None, lock: dict[str, Any]
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """The input in the model's units (preprocessing applied), and checked labels."""
+    """The input in the model's units (an image file's pixels mapped to the data's units,
+    then the preprocessing applied), and checked labels."""
     if data.kind == "text":
         raise RunError(
             "a language model is scored on its own held-out text windows: use --split heldout"
+        )
+    if raw.pixels and data.kind != "image":
+        values = int(np.prod(data.element_shape))
+        raise RunError(
+            f"--input {path}: an image file, but the model was trained on rows of {values} "
+            "values, not images; give the rows as .npy, .npz or .csv"
         )
     if raw.header is not None:
         check_header(raw.header, data.feature_names, data.source, path)
@@ -192,6 +207,8 @@ def _prepared(
             f"--input {path}: examples of shape {x.shape[1:]}, but the model was trained on "
             f"examples of shape {shape} (or {int(np.prod(shape))} values per row)"
         )
+    if raw.pixels:
+        x = _from_image_file(x, data, path, lock)
     if not np.isfinite(x).all():
         bad = int(np.argwhere(~np.isfinite(x))[0][0])
         raise RunError(f"--input {path}: example {bad} holds a value that is not finite")
@@ -200,6 +217,16 @@ def _prepared(
     if not np.isfinite(scaled).all():
         raise RunError(f"--input {path}: values too large for the model once scaled; check units")
     return scaled, _labels(raw.labels, len(x), path, classes)
+
+
+def _from_image_file(pixels: np.ndarray, data: Any, path: Path, lock: dict[str, Any]) -> Any:
+    """An image file's 8-bit pixels in the data's units: the inverse of the map `gencompile
+    sample -o DIR/` writes PNG files with (`sampling.image_file_range`)."""
+    from gencompile.sample_files import from_pixels
+    from gencompile.sampling import image_file_range
+
+    source = lock["resolved_spec"]["data"]["source"]
+    return from_pixels(pixels, image_file_range(source, lock.get("data_statistics"), data))
 
 
 def _labels(

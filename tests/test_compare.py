@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,27 @@ def test_flatten_keeps_plain_lists_whole() -> None:
         "model.layers[0].type": "dense",
         "model.layers[0].units": 4,
     }
+
+
+def test_two_sweeps_trials_of_one_spec_keep_their_own_rows(
+    runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Both sweeps hold a trial-0001: each row is labelled by as much of its path as tells
+    them apart, and a per-epoch val_* column is read from each run's own history."""
+    trials = []
+    for sweep, run, loss in (("sw_a", "a", 1.0), ("sw_b", "b", 99.0)):
+        trial = tmp_path / "cmp" / sweep / "trial-0001"
+        shutil.copytree(runs[run], trial)
+        (trial / "history.csv").write_text(f"epoch,loss,val_loss\n0,5.0,{loss}\n")
+        trials.append(trial)
+    table = compare(trials, sort="val_loss")
+    expected = ["tiny-vae/sw_a/trial-0001", "tiny-vae/sw_b/trial-0001"]
+    assert [e.label for e in table.entries] == expected
+    assert [e.metrics["val_loss"] for e in table.entries] == [1.0, 99.0]
+    assert [e.fields["model.latent_dim"] for e in table.entries] == [2, 4]
+    descending = compare(trials, sort="val_loss", descending=True)
+    assert [e.metrics["val_loss"] for e in descending.entries] == [99.0, 1.0]
+    assert [e.label for e in compare([trials[0], runs["c"]]).entries] == [
+        "tiny-vae/trial-0001",
+        "tiny-vae/c",
+    ]  # distinct already: the short labels

@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -24,6 +25,7 @@ import textwrap
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from gencompile._version import __version__
@@ -169,7 +171,9 @@ def test_a_runs_weights_come_along(built: Path, tmp_path: Path):
         (built / "model.weights.h5").unlink()
     assert result.weights == ["model.weights.h5"]
     assert (tmp_path / "mine/model.weights.h5").read_bytes() == b"weights"
-    assert "model.weights.h5: the trained weights" in (tmp_path / "mine/README.md").read_text()
+    readme = " ".join((tmp_path / "mine/README.md").read_text().split())
+    assert "The trained weights of the run this project was ejected from came along" in readme
+    assert "(`model.weights.h5`)" in readme
 
 
 def test_a_text_models_vocabulary_is_package_data(text_corpus: Path, tmp_path: Path):
@@ -179,6 +183,52 @@ def test_a_text_models_vocabulary_is_package_data(text_corpus: Path, tmp_path: P
     pyproject = tomllib.loads((result.directory / "pyproject.toml").read_text())
     data = pyproject["tool"]["setuptools"]["package-data"][result.package]
     assert data and all((result.directory / result.package / name).is_file() for name in data)
+    for folder in (built, result.directory):  # its README draws text, not arrays
+        snippet = readme_python((folder / "README.md").read_text())
+        assert "texts = model.sample_text(4)" in snippet and "Preprocessor" not in snippet
+
+
+# Runs the Python example of the README in the current folder (as `python` started there
+# would, the folder on sys.path) and saves its `samples`; "owned": gencompile unimportable.
+RUN_README = """
+import os, re, sys
+import numpy as np
+sys.path.insert(0, os.getcwd())
+if sys.argv[2] == "owned":
+    sys.modules["gencompile"] = None
+code = re.search(r"```python\\n(.*?)```", open("README.md").read(), re.S).group(1)
+scope = {}
+exec(code, scope)
+np.save(sys.argv[1], np.asarray(scope["samples"]))
+"""
+
+
+def readme_python(text: str) -> str:
+    return re.search(r"```python\n(.*?)```", text, re.S).group(1)
+
+
+def test_the_readmes_example_draws_in_the_datas_units(run_cli, tmp_path: Path) -> None:
+    """The README's Python example, run as written in a trained run's folder and in its
+    ejected copy (no gencompile there), draws what `gencompile sample` writes: samples in
+    the data's units, not the standardized units the model works in."""
+    from gencompile.runs import train
+
+    spec = REPO / "specs/vae_moons.yaml"
+    run = train(spec, TINY_RUN, run_dir=tmp_path / "run", quiet=True).run_dir
+    owned = eject(run, tmp_path / "mine").directory
+    assert (owned / "metrics.json").read_bytes() == (run / "metrics.json").read_bytes()
+    assert run_cli("sample", str(run), "-n", "16", "-o", str(tmp_path / "cli.npz"))[0] == 0
+    expected = np.load(tmp_path / "cli.npz")["samples"]
+    for folder, how, env in ((run, "generated", os.environ), (owned, "owned", child_env())):
+        out = tmp_path / f"{how}.npy"
+        done = subprocess.run(
+            [sys.executable, "-c", RUN_README, str(out), how],
+            cwd=folder, env=dict(env), capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        np.testing.assert_allclose(np.load(out), expected, rtol=1e-6, atol=1e-6)
+    statistics = json.loads((run / "metrics.json").read_text())["data_statistics"]
+    assert statistics["standardize"] and not np.allclose(statistics["factor"], 1.0)
 
 
 def test_the_cli_ejects_and_says_where(run_cli, built: Path, tmp_path: Path):

@@ -113,6 +113,21 @@ def test_vae_interpolation_ends_are_the_examples_codes(run_cli, runs, vae, tmp_p
                           "17", "--steps", "6", "-o", str(again))  # fmt: skip
     assert code == 0, err
     np.testing.assert_allclose(arrays(again)["codes"], found["codes"], atol=1e-5)
+    # As an image file (as `sample -o DIR/` writes one): black is 0 and white 16, the
+    # digits' range, so pixel p reads as p * 16 / 255.
+    from PIL import Image
+
+    picture = tmp_path / "three.png"
+    pixels = np.rint(np.load(example)[0, :, :, 0] / 16.0 * 255.0).astype(np.uint8)
+    Image.fromarray(pixels).save(picture)
+    np.save(example, pixels[None, :, :, None] * (16.0 / 255.0))
+    for given, out in ((picture, tmp_path / "png.npz"), (example, tmp_path / "npy.npz")):
+        code, _, err = latent(run_cli, runs["vae"], "interpolate", "--from", str(given), "--to",
+                              "17", "--steps", "6", "-o", str(out))  # fmt: skip
+        assert code == 0, err
+    np.testing.assert_allclose(
+        arrays(tmp_path / "png.npz")["codes"], arrays(tmp_path / "npy.npz")["codes"], atol=1e-6
+    )
 
 
 def test_slerp_keeps_norms_between_the_ends(run_cli, runs, vae, tmp_path) -> None:
@@ -205,6 +220,21 @@ def test_flow_reconstructs_exactly_and_maps_its_2d_codes(run_cli, runs, tmp_path
     lines = tmp_path / "i.png"
     assert latent(run_cli, runs["flow"], "interpolate", "--from", "0,1", "--to", "2,3",
                   "-o", str(lines))[0] == 0 and is_png(lines)  # fmt: skip
+
+
+def test_an_output_that_is_an_end_file_is_refused(run_cli, runs, tmp_path) -> None:
+    """-o naming the --from (or --to) file is refused before the run is opened: the
+    examples in it stay."""
+    pair = tmp_path / "pair.npz"
+    np.savez(pair, x=np.zeros((1, 8, 8)))
+    before = pair.read_bytes()
+    for ends in (["--from", str(pair), "--to", "1"], ["--from", "1", "--to", str(pair)]):
+        option = ends[0] if ends[1] == str(pair) else ends[2]
+        code, _, err = latent(run_cli, runs["vae"], "interpolate", *ends, "-o", str(pair))
+        assert code == 1
+        said = " ".join(err.split())
+        assert f"-o {pair} is the file given as {option} ({pair}): writing it would" in said
+        assert pair.read_bytes() == before
 
 
 def test_wrong_ends_and_dimensions_are_refused(run_cli, runs, tmp_path) -> None:

@@ -1,7 +1,9 @@
 """`gencompile score` for every family, on the shipped specs trained for a few steps.
 
 Where a held-out metric is the mean of the per-example score (flow and PixelCNN `nll`,
-diffusion's `denoising_loss`), the mean held-out score must be that metric; a language
+diffusion's `denoising_loss`), the mean held-out score must be that metric: exactly where
+both are exact (PixelCNN), within Monte Carlo error where the score shares its draws among
+the examples and the metric does not (a dequantized flow, a diffusion model); a language
 model's per-window token NLL gives back its perplexity (windows have one length)."""
 
 from __future__ import annotations
@@ -19,23 +21,27 @@ FEW = ["training.epochs=1", "training.steps_per_epoch=3"]
 
 CASES = [
     ("flow_digits.yaml", ["evaluation.metrics=[nll]", "evaluation.importance_samples=2"],
-     "nll_bound_nats", "nll"),
-    ("pixelcnn_digits.yaml", ["evaluation.metrics=[nll]"], "nll_nats", "nll"),
+     "nll_bound_nats", "nll", 0.01),
+    ("pixelcnn_digits.yaml", ["evaluation.metrics=[nll]"], "nll_nats", "nll", 1e-5),
     ("diffusion_swissroll.yaml", ["evaluation.metrics=[denoising_loss]",
-     "data.source.n_samples=2000"], "denoising_loss", "denoising_loss"),
+     "data.source.n_samples=2000"], "denoising_loss", "denoising_loss", 0.05),
     ("cdiffusion_digits.yaml", ["evaluation.metrics=[denoising_loss]"], "denoising_loss",
-     "denoising_loss"),
+     "denoising_loss", 0.05),
     ("gan_ring8.yaml", ["evaluation.metrics=[]", "data.source.n_samples=2000"],
-     "negative_discriminator_score", None),
-    ("cgan_digits.yaml", ["evaluation.metrics=[]"], "negative_discriminator_score", None),
+     "negative_discriminator_score", None, None),
+    ("cgan_digits.yaml", ["evaluation.metrics=[]"], "negative_discriminator_score", None, None),
     ("charlm_arithmetic.yaml", ["evaluation.metrics=[perplexity]", "data.source.n_samples=2000"],
-     "nll_nats_per_token", "perplexity"),
+     "nll_nats_per_token", "perplexity", 1e-5),
 ]  # fmt: skip
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("spec", "settings", "kind", "metric"), CASES, ids=[c[0] for c in CASES])
-def test_held_out_scores_of_every_family(run_cli, tmp_path, spec, settings, kind, metric) -> None:
+@pytest.mark.parametrize(
+    ("spec", "settings", "kind", "metric", "rel"), CASES, ids=[c[0] for c in CASES]
+)
+def test_held_out_scores_of_every_family(
+    run_cli, tmp_path, spec, settings, kind, metric, rel
+) -> None:
     from gencompile.runs import train
 
     run = train(ROOT / "specs" / spec, [*FEW, *settings], run_dir=tmp_path / "run", quiet=True)
@@ -50,4 +56,4 @@ def test_held_out_scores_of_every_family(run_cli, tmp_path, spec, settings, kind
     if metric is not None:
         metrics = json.loads((run.run_dir / "metrics.json").read_text())["metrics"]
         found = math.exp(scores.mean()) if metric == "perplexity" else scores.mean()
-        assert found == pytest.approx(metrics[metric], rel=1e-5)
+        assert found == pytest.approx(metrics[metric], rel=rel)

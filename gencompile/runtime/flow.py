@@ -56,24 +56,56 @@ def dequantized_log_likelihood(model: keras.Model, x: Any, draws: int, seed: int
 def dequantized_batches(
     model: keras.Model, x: Any, draws: int, seed: int = 0
 ) -> Iterator[np.ndarray]:
-    """`dequantized_log_likelihood` batch by batch, reading the split `x` as it goes."""
+    """`dequantized_log_likelihood` batch by batch, reading the split `x` as it goes: every
+    draw of every example its own uniform noise, from one generator (a precise mean)."""
+    generator = keras.random.SeedGenerator(seed)
+    shape = tuple(int(d) for d in x.shape[1:])
+
+    def noise(start: int, count: int, rows: int) -> tf.Tensor:
+        return keras.random.uniform((count * rows, *shape), seed=generator)
+
+    return _dequantized(model, x, draws, noise)
+
+
+def dequantized_shared_noise_batches(
+    model: keras.Model, x: Any, draws: int, seed: int = 0
+) -> Iterator[np.ndarray]:
+    """The dequantization bound of each example with the same `draws` uniform draws
+    u_1..u_k for every example: an example's value depends on its own values alone, not on
+    the rows beside it or its place among them (the score of `gencompile score`)."""
+    shape = tuple(int(d) for d in x.shape[1:])
+    shared = np.random.default_rng(seed).random((draws, 1, *shape), dtype=np.float32)
+
+    def noise(start: int, count: int, rows: int) -> tf.Tensor:
+        chosen = np.broadcast_to(shared[start : start + count], (count, rows, *shape))
+        return tf.constant(chosen.reshape(count * rows, *shape))
+
+    return _dequantized(model, x, draws, noise)
+
+
+def _dequantized(model: keras.Model, x: Any, draws: int, noise: Any) -> Iterator[np.ndarray]:
+    """log (1/k sum_s p((k + u_s) / bins)) + D log(1/bins) per example, batch by batch;
+    `noise(start, count, rows)` gives draws start.. of a batch's u, draw-major rows."""
     dequantization = model.dequantization
-    seed_generator = keras.random.SeedGenerator(seed)
     dims = int(np.prod(x.shape[1:]))
     batch = max(1, min(len(x), MAX_ROWS // min(draws, MAX_ROWS)))
     chunk = max(1, min(draws, MAX_ROWS // batch))
 
     # Without AutoGraph: see `log_likelihood_batches`.
     @tf.function(reduce_retracing=True, autograph=False)
-    def log_densities(xb: tf.Tensor, count: int) -> tf.Tensor:  # -> [count, b]
-        tiled = tf.tile(xb[None], [count] + [1] * len(xb.shape))
-        flat = tf.reshape(tiled, tf.concat([[-1], tf.shape(xb)[1:]], 0))
-        y = dequantization.dequantize(flat, seed=seed_generator)
+    def log_densities(xb: tf.Tensor, u: tf.Tensor) -> tf.Tensor:  # -> [count, b]
+        count = tf.shape(u)[0] // tf.shape(xb)[0]
+        tiled = tf.tile(xb[None], tf.concat([[count], tf.ones([tf.rank(xb)], tf.int32)], 0))
+        flat = tf.reshape(tiled, tf.shape(u))
+        y = (dequantization.levels(flat) + u) / dequantization.bins
         return tf.reshape(model.log_prob(y), (count, -1))
 
     for rows in batches(x, batch):
         xb = tf.constant(rows)
-        pieces = [log_densities(xb, min(chunk, draws - s)).numpy() for s in range(0, draws, chunk)]
+        pieces = [
+            log_densities(xb, noise(s, min(chunk, draws - s), len(rows))).numpy()
+            for s in range(0, draws, chunk)
+        ]
         log_p = np.concatenate(pieces, axis=0).astype(np.float64)
         top = log_p.max(axis=0)
         log_mean = top + np.log(np.exp(log_p - top).mean(axis=0))

@@ -6,7 +6,8 @@ observed cell. Rows are processed together, `CHUNK` at a time; the only Python l
 over iterations, each one compiled TensorFlow.
 
 - VAE, pseudo-Gibbs sampling (Rezende et al. 2014, sec. 5; Mattei & Frellsen 2018): draw
-  z ~ q(z | x) from the encoder, decode, and replace the missing cells with the
+  z ~ q(z | x) (the encoder's Gaussian, through the model's own `posterior` when it has one,
+  such as a flow posterior's steps), decode, and replace the missing cells with the
   likelihood's mean; the chain approaches p(x_missing | x_observed). The answer is the
   average of the chain's missing cells over its second half, the Monte Carlo estimate of
   E[x_missing | x_observed] (the completion with the least expected squared error).
@@ -112,15 +113,26 @@ def _gibbs_step(model: keras.Model) -> Any:
     # branches, and converting every function the model calls is slow.
     @tf.function(autograph=False, reduce_retracing=True)
     def step(current: tf.Tensor, missing: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-        z_mean, z_log_var = model.encode(current, None, training=False)
-        # Under mixed precision the networks answer in float16; the chain stays in float32.
-        z_mean, z_log_var = tf.cast(z_mean, tf.float32), tf.cast(z_log_var, tf.float32)
-        eps = tf.random.stateless_normal(tf.shape(z_mean), seed=seed)
-        z = z_mean + tf.exp(0.5 * z_log_var) * eps  # z ~ q(z | x)
+        z = _posterior_draw(model, current, seed)
         mean = model.likelihood.mean(model.decode(z, None, training=False))
         return tf.where(missing, tf.cast(mean, tf.float32), current)  # observed cells stay
 
     return step
+
+
+def _posterior_draw(model: keras.Model, x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """One z ~ q(z | x) per row, its noise keyed by `seed` (float32)."""
+    if hasattr(model, "posterior"):
+        # The model's own draw: with a flow posterior (IAF, planar, radial) z = f(mu + sigma
+        # eps), where `encode` gives f(mu) and the base sigma, which cannot be recombined.
+        eps = tf.random.stateless_normal((tf.shape(x)[0], model.prior.latent_dim), seed=seed)
+        z, _ = model.posterior(x, None, training=False, draws=1, noise=eps)
+        return tf.cast(z, tf.float32)
+    z_mean, z_log_var = model.encode(x, None, training=False)
+    # Under mixed precision the networks answer in float16; the chain stays in float32.
+    z_mean, z_log_var = tf.cast(z_mean, tf.float32), tf.cast(z_log_var, tf.float32)
+    eps = tf.random.stateless_normal(tf.shape(z_mean), seed=seed)
+    return z_mean + tf.exp(0.5 * z_log_var) * eps  # a Gaussian posterior
 
 
 def _completed(free: Any, missing: tf.Tensor, observed: tf.Tensor, dequantization: Any) -> Any:

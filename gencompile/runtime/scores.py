@@ -5,8 +5,15 @@ original units (the affine preprocessing's log-Jacobian added back, as the held-
 do): exact for a flow and a mixture, the IWAE bound for a VAE, exact per image for a
 PixelCNN and per token for a language model. A GAN has no likelihood: its score is the
 negated discriminator output; a diffusion model's is its denoising loss, stratified over the
-timesteps with fixed noise. Every score is computed batch by batch in compiled TensorFlow
-and is deterministic (fixed seeds of its own), so a file scores the same twice.
+timesteps. Every score is computed batch by batch in compiled TensorFlow and is
+deterministic.
+
+An example's score depends on its own values alone: where a score is a Monte Carlo estimate
+(a VAE's importance samples, a dequantized flow's uniform draws, a diffusion model's noise),
+every example is scored with the same fixed draws, so it scores the same alone, anywhere in
+a file and in any batch. The held-out metrics instead give each example its own draws (a
+more precise mean over the split), so the mean held-out score of those families agrees with
+the metric within Monte Carlo error, not bit for bit.
 """
 
 from __future__ import annotations
@@ -68,9 +75,9 @@ def _flow(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreK
         kind = ScoreKind(
             "nll_bound_nats",
             f"upper bound on -log P(x) of the discrete data, nats per example "
-            f"({draws} dequantization draws)",
+            f"({draws} dequantization draws, the same for every example)",
         )
-        return kind, lambda x, y: -_concat(flow.dequantized_batches(model, x, draws))
+        return kind, lambda x, y: -_concat(flow.dequantized_shared_noise_batches(model, x, draws))
     shift = data.preprocessor.log_det_jacobian
     kind = ScoreKind("nll_nats", "-log p(x), nats per example in data units (exact)")
     return kind, lambda x, y: -_concat(flow.log_likelihood_batches(model, x)) - shift
@@ -95,11 +102,12 @@ def _vae(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreKi
     shift = data.preprocessor.log_det_jacobian if continuous else 0.0
     kind = ScoreKind(
         "iwae_nll_nats",
-        f"IWAE bound on -log p(x) ({k} importance samples), nats per example"
+        f"IWAE bound on -log p(x) ({k} importance samples from the same base draws for "
+        f"every example), nats per example"
         + (" in data units" if continuous else "")
         + _bernoulli_note(model),
     )
-    return kind, lambda x, y: -_concat(vae.iwae_batches(model, x, y, k)) - shift
+    return kind, lambda x, y: -_concat(vae.iwae_shared_noise_batches(model, x, y, k)) - shift
 
 
 def _vq_vae(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreKind, Score]:
@@ -153,34 +161,52 @@ def _gan(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreKi
     return kind, score
 
 
+# Noise values an example's diffusion score averages over in each timestep stratum, at
+# least: its loss is a mean over its D values, so a low-dimensional example takes several
+# draws per stratum (2-D points 32, 8x8 images 1) for a score as steady as an image's.
+NOISE_VALUES = 64
+
+
 def _diffusion(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreKind, Score]:
     network = getattr(model, "ema_denoiser", None) or model.denoiser
     timesteps = model.schedule.timesteps
     strata = min(diffusion.EVALUATION_TIMESTEPS, timesteps)
     grid = ((np.arange(strata) + 0.5) * timesteps / strata).astype(np.int32)
+    shape = tuple(int(d) for d in data.element_shape)
+    draws = max(1, -(-NOISE_VALUES // int(np.prod(shape))))
+    # The same noises for every example (see the module's docstring): [strata, draws, ...].
+    shared = np.random.default_rng(0).standard_normal((strata, draws, *shape)).astype(np.float32)
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(reduce_retracing=True, autograph=False)
     def loss(x0: tf.Tensor, t: tf.Tensor, noise: tf.Tensor, labels: Any) -> tf.Tensor:
-        return model.denoising_loss(network, x0, t, noise, labels)
+        """The mean loss of each example of `x0` over the `draws` noises of one stratum."""
+        b = tf.shape(x0)[0]
+        rows = tf.concat([[draws * b], tf.shape(x0)[1:]], 0)
+        x_rep = tf.reshape(
+            tf.tile(x0[None], tf.concat([[draws], tf.ones_like(tf.shape(x0))], 0)), rows
+        )
+        eps = tf.reshape(
+            tf.broadcast_to(noise[:, None], tf.concat([[draws], tf.shape(x0)], 0)), rows
+        )
+        y_rep = None if labels is None else tf.tile(labels, [draws])
+        per_draw = model.denoising_loss(network, x_rep, tf.fill([draws * b], t), eps, y_rep)
+        return tf.reduce_mean(tf.reshape(tf.cast(per_draw, tf.float64), (draws, b)), axis=0)
 
     def score(x: Any, y: np.ndarray | None) -> np.ndarray:
-        # The noise of `diffusion.denoising_loss` (same seed, same order), so the mean
-        # held-out score is the held-out metric.
-        rng, total = np.random.default_rng(0), np.zeros(0)
-        for level in grid:  # a few strata; each pass over the split is batched
-            parts = []
-            for rows, yb in labelled_batches(x, y, BATCH):
-                noise = tf.constant(rng.standard_normal(rows.shape).astype(np.float32))
-                t = tf.fill([len(rows)], tf.constant(level, tf.int32))
-                labels = None if yb is None else tf.constant(yb, tf.int32)
-                parts.append(np.asarray(loss(tf.constant(rows), t, noise, labels), np.float64))
-            values = _concat(iter(parts))
-            total = values if total.size == 0 else total + values
-        return total / len(grid)
+        parts = []
+        for rows, yb in labelled_batches(x, y, BATCH):
+            x0 = tf.constant(rows)
+            labels = None if yb is None else tf.constant(yb, tf.int32)
+            total = np.zeros(len(rows))
+            for level, noise in zip(grid, shared, strict=True):
+                total += loss(x0, tf.constant(level, tf.int32), tf.constant(noise), labels).numpy()
+            parts.append(total / len(grid))
+        return _concat(iter(parts))
 
     kind = ScoreKind(
         "denoising_loss",
         f"the denoising loss as trained (mean squared error of the prediction target, "
-        f"preprocessed units), averaged over {strata} timestep strata with fixed noise",
+        f"preprocessed units), averaged over {strata} timestep strata with {draws} fixed "
+        f"noise draw{'s' if draws > 1 else ''} each, the same for every example",
     )
     return kind, score

@@ -68,50 +68,50 @@ def iwae_log_likelihood(
 # The compiled importance weights of each model, traced once per model rather than at every
 # call (`gencompile serve` scores request after request: ~0.2 s of tracing each). The
 # function holds the model only weakly, so a cached model can still be freed.
-_LOG_WEIGHTS: weakref.WeakKeyDictionary[keras.Model, tuple[Any, Any]] = weakref.WeakKeyDictionary()
+_LOG_WEIGHTS: weakref.WeakKeyDictionary[keras.Model, Any] = weakref.WeakKeyDictionary()
 
 
-def _compiled_log_weights(model: keras.Model) -> tuple[Any, Any]:
+def _compiled_log_weights(model: keras.Model) -> Any:
+    """`log_weights(xb, yb, eps, draws)` -> `[draws, b]`: log p(x|z) + log p(z) - log q(z|x)
+    of the draws z made from the base noise `eps` `[draws, b, latent]` (draw d of example i
+    from eps[d, i]); `draws` is a Python int (a generated `posterior` branches on it)."""
     cached = _LOG_WEIGHTS.get(model)
     if cached is not None:
         return cached
     network = weakref.ref(model)
-    seed_generator = keras.random.SeedGenerator(IWAE_SEED)
 
     # Without AutoGraph: see `elbo`.
     @tf.function(reduce_retracing=True, autograph=False)
-    def log_weights(xb, yb, draws: int):
+    def log_weights(xb, yb, eps, draws: int):
         vae = network()  # runs while tracing only
         if hasattr(vae, "posterior"):  # a flow posterior, VampPrior or IWAE-trained model
-            return _posterior_log_weights(vae, xb, yb, draws, seed_generator)
+            return _posterior_log_weights(vae, xb, yb, eps, draws)
         z_mean, z_log_var = vae.encode(xb, yb, training=False)
         # Under mixed precision the networks answer in float16; the estimator works in float32.
         z_mean, z_log_var = tf.cast(z_mean, tf.float32), tf.cast(z_log_var, tf.float32)
         b = tf.shape(xb)[0]
-        eps = keras.random.normal((draws, b, tf.shape(z_mean)[1]), seed=seed_generator)
         z = z_mean[None] + tf.exp(0.5 * z_log_var)[None] * eps
         flat = tf.reshape(z, (-1, tf.shape(z_mean)[1]))
-
-        def tile(t):  # repeat the batch once per draw: [b, ...] -> [draws * b, ...]
-            repeated = tf.tile(t[None], [draws] + [1] * len(t.shape))
-            return tf.reshape(repeated, tf.concat([[-1], tf.shape(t)[1:]], 0))
-
-        yb_rep = None if yb is None else tile(yb)
-        log_px = vae.likelihood.log_prob(tile(xb), vae.decode(flat, yb_rep, training=False))
+        yb_rep = None if yb is None else repeat_draws(yb, draws)
+        log_px = vae.likelihood.log_prob(
+            repeat_draws(xb, draws), vae.decode(flat, yb_rep, training=False)
+        )
         log_pz = vae.prior.log_prob(flat)
-        log_qz = diag_normal_log_prob(flat, tile(z_mean), tile(z_log_var))
+        log_qz = diag_normal_log_prob(
+            flat, repeat_draws(z_mean, draws), repeat_draws(z_log_var, draws)
+        )
         return tf.reshape(log_px + log_pz - log_qz, (draws, b))
 
-    _LOG_WEIGHTS[model] = (seed_generator, log_weights)
-    return seed_generator, log_weights
+    _LOG_WEIGHTS[model] = log_weights
+    return log_weights
 
 
-def _posterior_log_weights(vae: keras.Model, xb: Any, yb: Any, draws: int, seed: Any) -> Any:
+def _posterior_log_weights(vae: keras.Model, xb: Any, yb: Any, eps: Any, draws: int) -> Any:
     """Importance weights through the model's own `posterior` (whose log q includes a flow's
-    log-determinants) -> `[draws, b]`; the noise comes from the evaluation's generator."""
+    log-determinants) -> `[draws, b]`, from the base noise `eps` `[draws, b, latent]`."""
     b = tf.shape(xb)[0]
-    eps = keras.random.normal((draws * b, vae.prior.latent_dim), seed=seed)
-    z, log_qz = vae.posterior(xb, yb, training=False, draws=draws, noise=eps)
+    noise = tf.reshape(eps, (-1, tf.shape(eps)[2]))  # draw-major rows, as `posterior` lays out
+    z, log_qz = vae.posterior(xb, yb, training=False, draws=draws, noise=noise)
     x_rep = repeat_draws(xb, draws)
     y_rep = None if yb is None else repeat_draws(yb, draws)
     log_px = vae.likelihood.log_prob(x_rep, vae.decode(z, y_rep, training=False))
@@ -122,10 +122,38 @@ def _posterior_log_weights(vae: keras.Model, xb: Any, yb: Any, draws: int, seed:
 def iwae_batches(
     model: keras.Model, x: Any, y: np.ndarray | None, k: int, seed: int = IWAE_SEED
 ) -> Iterator[np.ndarray]:
-    """`iwae_log_likelihood` batch by batch, reading the split `x` as it goes."""
-    seed_generator, log_weights = _compiled_log_weights(model)
-    # As a fresh SeedGenerator(seed) starts: the same draws at every call.
-    seed_generator.state.assign(np.array([seed, 0], dtype=seed_generator.state.dtype))
+    """`iwae_log_likelihood` batch by batch, reading the split `x` as it goes: every draw
+    of every example its own noise, from one generator (a precise mean over the split)."""
+    generator = keras.random.SeedGenerator(seed)
+    latent = int(model.prior.latent_dim)
+
+    def noise(start: int, draws: int, rows: int) -> tf.Tensor:
+        return keras.random.normal((draws, rows, latent), seed=generator)
+
+    return _iwae(model, x, y, k, noise)
+
+
+def iwae_shared_noise_batches(
+    model: keras.Model, x: Any, y: np.ndarray | None, k: int, seed: int = IWAE_SEED
+) -> Iterator[np.ndarray]:
+    """The IWAE bound of each example with the same k base draws eps_1..eps_k for every
+    example: an example's value depends on its own values alone, not on the rows beside it
+    or its place among them (the per-example score of `gencompile score`)."""
+    latent = int(model.prior.latent_dim)
+    shared = np.random.default_rng(seed).standard_normal((k, 1, latent)).astype(np.float32)
+
+    def noise(start: int, draws: int, rows: int) -> tf.Tensor:
+        return tf.constant(np.broadcast_to(shared[start : start + draws], (draws, rows, latent)))
+
+    return _iwae(model, x, y, k, noise)
+
+
+def _iwae(
+    model: keras.Model, x: Any, y: np.ndarray | None, k: int, noise: Any
+) -> Iterator[np.ndarray]:
+    """log p(x) ~= logsumexp_k [log w] - log k per example, batch by batch, with base noise
+    `noise(start, draws, rows)` `[draws, rows, latent]` for draws start.. of a batch."""
+    log_weights = _compiled_log_weights(model)
     batch = max(1, min(len(x), MAX_ROWS // min(k, MAX_ROWS)))
     chunk = max(1, min(k, MAX_ROWS // batch))
     done = 0
@@ -133,7 +161,10 @@ def iwae_batches(
         for xb, yb in labelled_batches(x, y, batch):
             xt = tf.constant(xb)
             yt = None if yb is None else tf.constant(yb)
-            pieces = [log_weights(xt, yt, min(chunk, k - s)).numpy() for s in range(0, k, chunk)]
+            pieces = []
+            for s in range(0, k, chunk):
+                draws = min(chunk, k - s)
+                pieces.append(log_weights(xt, yt, noise(s, draws, len(xb)), draws).numpy())
             weights = np.concatenate(pieces, axis=0).astype(np.float64)
             top = weights.max(axis=0)
             done += len(xb)
