@@ -100,6 +100,10 @@ def _problem(file: str, message: str, mark: Any = None, path: str = "") -> SpecE
 
 INT_TAG = "tag:yaml.org,2002:int"
 FLOAT_TAG = "tag:yaml.org,2002:float"
+BOOL_TAG = "tag:yaml.org,2002:bool"
+# YAML 1.2 booleans: only true and false. YAML 1.1 also reads yes/no/on/off, so a column
+# named `no` (Norway) would become False.
+_BOOL_12 = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 # YAML 1.2 numbers: `1e-3` is a float (YAML 1.1 reads it as a string) and `010` is ten
 # (YAML 1.1 reads it as octal 8); sexagesimal `1:30` stays a string.
 _FLOAT_12 = re.compile(
@@ -133,24 +137,33 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
 
 
 class SpecLoader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2 numbers."""
+    """PyYAML's safe loader with YAML 1.2 numbers and booleans."""
 
 
 SpecLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (INT_TAG, FLOAT_TAG)]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (INT_TAG, FLOAT_TAG, BOOL_TAG)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 SpecLoader.add_implicit_resolver(FLOAT_TAG, _FLOAT_12, list("-+0123456789."))
 SpecLoader.add_implicit_resolver(INT_TAG, _INT_12, list("-+0123456789"))
+SpecLoader.add_implicit_resolver(BOOL_TAG, _BOOL_12, list("tTfF"))
 SpecLoader.add_constructor(INT_TAG, _construct_int)
 
 
 class SpecDumper(yaml.SafeDumper):
     """Writes YAML that SpecLoader reads back as written: a string that YAML 1.2 reads as a
-    number (`1e5`, `0o7`) is quoted, which PyYAML's YAML 1.1 dumper does not do."""
+    number (`1e5`, `0o7`) is quoted, which PyYAML's YAML 1.1 dumper does not do. Strings
+    YAML 1.1 reads as booleans (`no`, `on`) stay quoted, for other YAML readers."""
 
 
-SpecDumper.yaml_implicit_resolvers = SpecLoader.yaml_implicit_resolvers
+SpecDumper.yaml_implicit_resolvers = {
+    k: list(v) for k, v in SpecLoader.yaml_implicit_resolvers.items()
+}
+SpecDumper.add_implicit_resolver(
+    BOOL_TAG,
+    next(r for t, r in yaml.SafeLoader.yaml_implicit_resolvers["y"] if t == BOOL_TAG),
+    list("yYnNtTfFoO"),
+)
 
 
 def dump_yaml(data: Any) -> str:

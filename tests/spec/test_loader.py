@@ -643,3 +643,35 @@ def test_dumped_strings_that_look_like_yaml_1_2_numbers_read_back_as_strings() -
 
     data = {"columns": ["1e5", "0o7", "0x1f", "010", "1.", ".5", "yes", "0.0"], "rate": 1e-5}
     assert parse_yaml(dump_yaml(data), "d.yaml")[0] == data
+
+
+@pytest.mark.parametrize("text", ["yes", "no", "on", "off", "Yes", "NO", "On", "y", "n"])
+def test_yaml_1_1_booleans_are_strings(text: str) -> None:
+    # YAML 1.2 has only true and false; YAML 1.1 (PyYAML's default) reads these as booleans.
+    assert parse_override(f"x={text}")[1] == text
+    assert parse_override(f"x=[{text}]")[1] == [text]
+
+
+@pytest.mark.parametrize("text, value", [("true", True), ("False", False), ("TRUE", True)])
+def test_yaml_1_2_booleans_are_booleans(text: str, value: bool) -> None:
+    assert parse_override(f"x={text}")[1] is value
+
+
+def test_csv_columns_named_like_yaml_1_1_booleans_are_column_names(work: Path) -> None:
+    (work / "c.csv").write_text("no,se,dk\n1,2,3\n")
+    text = TEXT_SPEC.replace(
+        "{type: npy, path: PATH}", "{type: csv, path: c.csv, columns: [no, se]}"
+    )
+    (work / "s.yaml").write_text(text)
+    assert load_spec("s.yaml").spec.data.source.columns == ["no", "se"]
+    spec = load_spec("s.yaml", ["data.source.columns=[se, no]"]).spec
+    assert spec.data.source.columns == ["se", "no"]
+
+
+@pytest.mark.parametrize("value", ["yes", "off"])
+def test_a_boolean_given_as_yes_or_off_says_to_write_true_or_false(value: str) -> None:
+    text = BASE.replace("  epochs: 60\n", f"  epochs: 60\n  deterministic: {value}\n")
+    [problem] = problems(lambda: load_spec_text(text, "s.yaml"))
+    assert (problem.path, problem.line) == ("training.deterministic", line_of(text, "determ"))
+    assert problem.message == f"must be true or false (got '{value}')"
+    assert problem.hint == "YAML 1.2 reads yes, no, on and off as text: write true or false"
