@@ -340,6 +340,27 @@ def test_malformed_set_is_a_spec_error(work: Path, override: str, words: tuple[s
     assert found[0].file == "--set"
 
 
+@pytest.mark.parametrize(
+    "override", ["model.encoder.layers[0].units=4", "model.encoder.layers[0]=4"]
+)
+def test_set_into_a_list_the_spec_leaves_out_says_to_set_the_whole_list(
+    work: Path, override: str
+) -> None:
+    [problem] = problems(lambda: load_spec("base.yaml", [override]))
+    assert (problem.file, problem.path) == ("--set", override.split("=")[0])
+    assert problem.message == "model.encoder.layers is not set, so it has no item 0"
+    assert problem.hint == "set the whole list: --set 'model.encoder.layers=[...]'"
+
+
+@pytest.mark.parametrize("value", ["[/bold] close the door", "{a", "*x"])
+def test_set_value_that_is_not_yaml_says_how_to_quote_a_string(work: Path, value: str) -> None:
+    [problem] = problems(lambda: load_spec("base.yaml", [f"description={value}"]))
+    assert (problem.file, problem.path) == ("--set", "description")
+    assert problem.message.startswith("invalid YAML")
+    assert problem.hint == f"""to give a string, quote it: --set 'description="{value}"'"""
+    assert load_spec("base.yaml", [f'description="{value}"']).spec.description == value
+
+
 def test_set_index_into_a_mapping_is_a_spec_error(work: Path) -> None:
     [problem] = problems(lambda: load_spec("base.yaml", ["model.encoder.0=3"]))
     assert problem.file == "--set"
@@ -438,9 +459,17 @@ def test_non_utf8_file_is_a_spec_error(work: Path) -> None:
         BASE.replace("name: vae-digits", "name: vae\ndescription: caf\xe9").encode("latin-1")
     )
     [problem] = problems(lambda: load_spec("latin1.yaml"))
-    assert Path(problem.file).name == "latin1.yaml"
-    assert "not UTF-8" in problem.message
-    assert "byte 42" in problem.message
+    # "description: caf" is 16 characters of line 3: the bad byte is its 17th column.
+    assert (problem.file, problem.line, problem.column) == ("latin1.yaml", 3, 17)
+    assert problem.message == "not UTF-8 text (invalid continuation byte: byte 0xe9)"
+    assert problem.hint == "save the file as UTF-8"
+
+
+def test_non_utf8_byte_after_multibyte_characters_is_located_in_characters(work: Path) -> None:
+    text = BASE.replace("name: vae-digits", "name: vae\ndescription: éé X")
+    (work / "bad.yaml").write_bytes(text.encode("utf-8").replace(b"X", b"\xff"))
+    [problem] = problems(lambda: load_spec("bad.yaml"))
+    assert (problem.line, problem.column) == (3, 17)  # "description: éé " is 16 characters
 
 
 def test_utf8_bom_is_accepted(work: Path) -> None:
