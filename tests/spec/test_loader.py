@@ -638,7 +638,7 @@ TEXT_SPEC = BASE.replace(
 ).replace("  likelihood: {type: bernoulli}\n", "  likelihood: {type: gaussian}\n")
 
 
-@pytest.mark.parametrize("where", ["/etc/passwd", "../outside.npy", "link.npy"])
+@pytest.mark.parametrize("where", ["/etc/passwd", "outside.npy", "link.npy"])
 def test_data_paths_outside_the_spec_folder_need_the_command_line(work: Path, where: str) -> None:
     (work / "specs").mkdir()
     (work / "outside.npy").write_bytes(b"")
@@ -651,6 +651,38 @@ def test_data_paths_outside_the_spec_folder_need_the_command_line(work: Path, wh
     assert problem.hint is not None and f"--set data.source.path={value}" in problem.hint
     spec = load_spec("specs/s.yaml", [f"data.source.path={value}"]).spec
     assert spec.data.source.path == value
+
+
+@pytest.mark.parametrize("key, value", [("path", "data.npy"), ("path", "sub/x.npy")])
+def test_a_path_written_relative_to_the_spec_says_paths_are_relative_to_the_cwd(
+    work: Path, key: str, value: str
+) -> None:
+    (work / "specs" / "sub").mkdir(parents=True)
+    (work / "specs" / value).write_bytes(b"")
+    (work / "specs" / "s.yaml").write_text(TEXT_SPEC.replace("PATH", value))
+    [problem] = problems(lambda: load_spec("specs/s.yaml"))
+    assert (problem.file, problem.line, problem.path) == ("specs/s.yaml", 4, "data.source.path")
+    assert problem.message == (
+        f"{value} is not in the working directory but in the spec's folder, specs: paths are "
+        "relative to the working directory"
+    )
+    assert problem.hint == f"write specs/{value}, or run from specs/"
+    # Following the hint: the spec's own folder tree, read from the working directory.
+    written = (work / "specs" / "s.yaml").read_text().replace(value, f"specs/{value}")
+    (work / "specs" / "s.yaml").write_text(written)
+    assert load_spec("specs/s.yaml").spec.data.source.path == f"specs/{value}"
+
+
+@pytest.mark.parametrize("beside", [False, True])
+def test_a_missing_path_outside_the_spec_folder_suggests_no_set(work: Path, beside: bool) -> None:
+    (work / "specs").mkdir()
+    if beside:  # ../gone.npy from the spec's folder: outside its tree all the same
+        (work / "gone.npy").write_bytes(b"")
+    (work / "specs" / "s.yaml").write_text(TEXT_SPEC.replace("PATH", "../gone.npy"))
+    [problem] = problems(lambda: load_spec("specs/s.yaml"))
+    assert problem.path == "data.source.path"
+    assert problem.message.endswith("and there is no such file")
+    assert problem.hint == "check the path"
 
 
 def test_data_paths_inside_the_spec_folder_are_read(work: Path) -> None:
