@@ -536,6 +536,28 @@ CASES = [
         "ref: ^'pkg.mod.Block'",
         ("must look like 'package.module:ClassName'", "'pkg.mod.Block'"),
     ),
+    Case(
+        "custom-layer-ref-module-is-a-keyword",
+        encoder("{type: custom, ref: 'mylib.class:Block', output_shape: [8]}"),
+        "model.encoder.layers[0].ref",
+        "ref: ^'mylib.class:Block'",
+        ("'class' in 'mylib.class:Block' is a Python keyword",),
+        ("rename that module or class",),
+    ),
+    Case(
+        "custom-layer-ref-class-is-a-keyword",
+        encoder("{type: custom, ref: 'mylib.layers:None', output_shape: [8]}"),
+        "model.encoder.layers[0].ref",
+        "ref: ^'mylib.layers:None'",
+        ("'None' in 'mylib.layers:None' is a Python keyword",),
+    ),
+    Case(
+        "custom-layer-arg-is-a-keyword",
+        encoder("{type: custom, ref: 'mylib.layers:Block', args: {lambda: 1}, output_shape: [8]}"),
+        "model.encoder.layers[0].args.lambda",
+        "args: {^lambda: 1}",
+        ("argument name 'lambda' is a Python keyword", "give the class's argument another name"),
+    ),
     # -- training options ----------------------------------------------------------------------
     Case(
         "piecewise-lengths-mismatch",
