@@ -17,7 +17,8 @@ import pytest
 
 from gencompile.compiler.lower import lower
 from gencompile.errors import Problem, SpecError
-from gencompile.spec import load_spec, load_spec_text
+from gencompile.spec import Spec, load_spec, load_spec_text
+from gencompile.spec.families.flow import AffineCoupling
 
 FILE = "spec.yaml"
 
@@ -1592,6 +1593,26 @@ CASES += [
         lower=True,
     ),
     Case(
+        "flow-coupling-activation-beside-an-mlp-network",
+        flow_moons(
+            "    - type: affine_coupling\n      hidden: {mlp: [64, 64]}\n      activation: tanh\n"
+        ),
+        "model.transforms[0].activation",
+        "^activation: tanh",
+        ("applies to a `hidden` list of widths", "`activation` inside hidden"),
+    ),
+    Case(
+        "flow-coupling-activation-beside-layers",
+        flow_moons(
+            "    - type: affine_coupling\n"
+            "      hidden: {layers: [{type: dense, units: 8}]}\n"
+            "      activation: gelu\n"
+        ),
+        "model.transforms[0].activation",
+        "^activation: gelu",
+        ("this hidden is a network", "each layer's activation"),
+    ),
+    Case(
         "flow-hidden-layer-named-twice",
         flow_moons(
             "    - type: affine_coupling\n"
@@ -1885,3 +1906,15 @@ def test_bits_per_char_is_refused_when_held_out_characters_are_unknown(
     lower(load_spec_text(edit("{type: char}", "{type: byte}", text), FILE))
     if metrics:
         lower(load_spec_text(text.replace(metrics, "[perplexity]"), FILE))
+
+
+def test_a_coupling_network_keeps_its_own_activation_and_a_list_the_coupling_one() -> None:
+    network = flow_moons("    - {type: affine_coupling, hidden: {mlp: [8], activation: tanh}}\n")
+    [coupling] = load_spec_text(network, FILE).spec.model.transforms
+    assert isinstance(coupling, AffineCoupling) and coupling.hidden.activation == "tanh"
+    widths = flow_moons("    - {type: affine_coupling, hidden: [8], activation: tanh}\n")
+    assert load_spec_text(widths, FILE).spec.model.transforms[0].activation == "tanh"
+    # The lock's resolved spec writes the default activation out beside a network.
+    dumped = load_spec_text(network, FILE).spec.model_dump(mode="json")
+    assert dumped["model"]["transforms"][0]["activation"] == "relu"
+    assert Spec.model_validate(dumped).model.transforms[0].hidden.activation == "tanh"
