@@ -26,6 +26,7 @@ from gencompile.spec.evaluation import (
     METRIC_DATA_ADVICE,
 )
 from gencompile.spec.families.autoregressive import check_autoregressive
+from gencompile.spec.families.mixture import check_mixture
 from gencompile.spec.loader import Marks, PathKey
 from gencompile.spec.networks import KerasApplication, Network, Residual
 from gencompile.spec.root import Spec
@@ -360,6 +361,7 @@ CHECKS: tuple[Callable[[Spec], Found], ...] = (
     check_heldout_metrics,
     check_text_data,
     check_autoregressive,
+    check_mixture,
 )
 
 

@@ -1427,6 +1427,17 @@ model:
     - {type: affine_coupling, hidden: [16], mask: checkerboard}
 """
 
+GMM = """\
+spec_version: 1
+name: gmm
+data:
+  source: {type: builtin, name: moons, n_samples: 20}
+  preprocessing: {standardize: true}
+model:
+  family: mixture
+  components: 32
+"""
+
 COUPLING = "    - {type: affine_coupling, hidden: [16], mask: alternating}\n"
 CHECKERBOARD = "    - {type: affine_coupling, hidden: [16], mask: checkerboard}\n"
 
@@ -1611,6 +1622,21 @@ CASES += [
         "model.transforms[0].activation",
         "^activation: gelu",
         ("this hidden is a network", "each layer's activation"),
+    ),
+    Case(
+        "mixture-more-components-than-training-examples",
+        GMM,
+        "model.components",
+        "components: ^32",
+        ("32 components need at least 32 training examples", "the data leaves 18"),
+        ("use at most 18 components",),
+    ),
+    Case(
+        "mixture-more-components-than-a-fraction-of-digits",
+        edit("moons, n_samples: 20}", "digits, fraction: 0.01}", GMM),
+        "model.components",
+        "components: ^32",
+        ("the data leaves 16 (18 examples, 2 held out by data.validation_split)",),
     ),
     Case(
         "flow-hidden-layer-named-twice",
@@ -1918,3 +1944,22 @@ def test_a_coupling_network_keeps_its_own_activation_and_a_list_the_coupling_one
     dumped = load_spec_text(network, FILE).spec.model_dump(mode="json")
     assert dumped["model"]["transforms"][0]["activation"] == "relu"
     assert Spec.model_validate(dumped).model.transforms[0].hidden.activation == "tanh"
+
+
+@pytest.mark.parametrize(
+    "edits",
+    [
+        (("components: 32", "components: 18"),),  # one example each
+        (("n_samples: 20}", "n_samples: 20, classes: [0]}"),),  # a count the draw decides
+        (
+            ("components: 32", "components: 20"),
+            ("  preprocessing", "  validation_split: 0\n  preprocessing"),
+        ),
+    ],
+    ids=["as-many-as-examples", "classes-left-to-the-runtime", "no-split"],
+)
+def test_mixture_components_up_to_the_training_examples_validate(edits) -> None:
+    text = GMM
+    for old, new in edits:
+        text = edit(old, new, text)
+    load_spec_text(text, FILE)
