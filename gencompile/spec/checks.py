@@ -263,6 +263,14 @@ def check_optimizers(spec: Spec) -> Found:
     if optimizers is None:
         return
     roles = getattr(type(spec.model), "optimizer_roles", ())
+    if getattr(spec.model, "closed_form", False):
+        yield (
+            ("training", "optimizers"),
+            f"this mixture's algorithm ({spec.model.algorithm.type}) fits it in closed form, "
+            "with no optimizer",
+            "remove training.optimizers",
+        )
+        return
     if not roles:
         yield (
             ("training", "optimizers"),

@@ -19,6 +19,7 @@ from gencompile.compiler.lower import lower
 from gencompile.errors import Problem, SpecError
 from gencompile.spec import Spec, load_spec, load_spec_text
 from gencompile.spec.families.flow import AffineCoupling
+from gencompile.spec.loader import dump_yaml
 
 FILE = "spec.yaml"
 
@@ -1639,6 +1640,45 @@ CASES += [
         ("the data leaves 16 (18 examples, 2 held out by data.validation_split)",),
     ),
     Case(
+        "mixture-em-with-an-optimizer",
+        edit("components: 32", "components: 2", GMM)
+        + "training:\n  optimizer: {type: sgd, learning_rate: 0.5, clipnorm: 1.0}\n",
+        "training.optimizer",
+        "optimizer: ^{type: sgd",
+        ("has no effect on this mixture", "EM re-estimates the parameters in closed form"),
+        ("remove training.optimizer", "algorithm: {type: gradient}"),
+        lower=True,
+    ),
+    Case(
+        "mixture-variational-with-a-schedule",
+        edit("  components: 32\n", "  components: 3\n  algorithm: {type: variational}\n", GMM)
+        + "training:\n  schedule: {type: cosine_decay}\n",
+        "training.schedule",
+        "schedule: ^{type: cosine_decay}",
+        ("variational EM re-estimates the parameters in closed form",),
+        ("remove training.schedule",),
+        lower=True,
+    ),
+    Case(
+        "mixture-gradient-with-regularization",
+        edit("  components: 32\n", "  components: 3\n  algorithm: {type: gradient}\n", GMM)
+        + "training:\n  regularization: {l2: 0.1}\n",
+        "training.regularization",
+        "regularization: ^{l2: 0.1}",
+        ("a mixture has no layer kernels to penalise",),
+        ("remove training.regularization",),
+        lower=True,
+    ),
+    Case(
+        "mixture-em-with-optimizers",
+        edit("components: 32", "components: 3", GMM)
+        + "training:\n  optimizers: {generator: {type: adam}}\n",
+        "training.optimizers",
+        "optimizers: ^{generator",
+        ("this mixture's algorithm (em) fits it in closed form, with no optimizer",),
+        ("remove training.optimizers",),
+    ),
+    Case(
         "flow-hidden-layer-named-twice",
         flow_moons(
             "    - type: affine_coupling\n"
@@ -1963,3 +2003,33 @@ def test_mixture_components_up_to_the_training_examples_validate(edits) -> None:
     for old, new in edits:
         text = edit(old, new, text)
     load_spec_text(text, FILE)
+
+
+def test_a_mixture_fitted_by_gradient_takes_an_optimizer_and_a_schedule() -> None:
+    text = edit("  components: 32\n", "  components: 3\n  algorithm: {type: gradient}\n", GMM)
+    text += "training:\n  optimizer: {type: sgd, clipnorm: 1.0}\n  schedule: {type: cosine_decay}\n"
+    plan = lower(load_spec_text(text, FILE))
+    assert plan.training["optimizer"]["type"] == "sgd" and plan.training["schedule"] is not None
+
+
+@pytest.mark.parametrize("algorithm", ["em", "variational", "gradient"])
+def test_a_mixture_locks_resolved_spec_lowers_again(algorithm: str) -> None:
+    # The lock writes every default out, training.optimizer and regularization included.
+    text = edit("  components: 32\n", f"  components: 3\n  algorithm: {{type: {algorithm}}}\n", GMM)
+    resolved = lower(load_spec_text(text, FILE)).resolved_spec
+    assert "optimizer" in resolved["training"] and "regularization" in resolved["training"]
+    lower(load_spec_text(dump_yaml(resolved), FILE))
+
+
+@pytest.mark.parametrize("algorithm", ["em", "variational"])
+def test_a_mixtures_loss_words_give_the_iterations_training_runs(algorithm: str) -> None:
+    text = edit(
+        "  components: 32\n",
+        f"  components: 3\n  algorithm: {{type: {algorithm}, max_iter: 7}}\n",
+        GMM,
+    )
+    capped = lower(load_spec_text(text + "training:\n  epochs: 3\n", FILE))
+    assert capped.training["epochs"] == 3
+    assert "at most 3 iterations" in capped.loss_in_words
+    assert "at most 3)" in capped.extra["fitting"]  # the model card's fitting row
+    assert "at most 7 iterations" in lower(load_spec_text(text, FILE)).loss_in_words

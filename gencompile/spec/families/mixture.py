@@ -117,6 +117,11 @@ class MixtureModel(StrictModel):
         None, description="Start from a trained run's or a weights file's weights."
     )
 
+    @property
+    def closed_form(self) -> bool:
+        """Fitted by EM or variational EM, whose updates need no optimizer."""
+        return self.algorithm.type in ("em", "variational")
+
     metrics_available: ClassVar[tuple[str, ...]] = (
         "nll",
         "bits_per_dim",
