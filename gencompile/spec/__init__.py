@@ -162,7 +162,12 @@ def _outside(key: PathKey, value: str, raw: RawSpec) -> Problem:
         "working directory)"
     )
     if not _exists(key, value):  # a --set to a missing file would only fail again
-        return raw.marks.problem(key, f"{message}, and there is no such file", "check the path")
+        return raw.marks.problem(
+            key,
+            f"{message}, and there is no such file",
+            f"check the path; a file from elsewhere is read when given on the command line: "
+            f"--set {field}=PATH",
+        )
     return raw.marks.problem(
         key,
         message,

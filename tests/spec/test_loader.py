@@ -682,7 +682,10 @@ def test_a_missing_path_outside_the_spec_folder_suggests_no_set(work: Path, besi
     [problem] = problems(lambda: load_spec("specs/s.yaml"))
     assert problem.path == "data.source.path"
     assert problem.message.endswith("and there is no such file")
-    assert problem.hint == "check the path"
+    assert problem.hint == (
+        "check the path; a file from elsewhere is read when given on the command line: "
+        "--set data.source.path=PATH"
+    )
 
 
 def test_data_paths_inside_the_spec_folder_are_read(work: Path) -> None:
