@@ -119,12 +119,12 @@ def check_capabilities(low: Lowering, family: Family[Any, Any]) -> None:
             f"the {strategy} strategy is not available for the {family.name} family",
             f"use strategy: {' or '.join(able.strategies)}",
         )
-    for key, refusal in able.unused_training(spec.model).items():
+    for key, unused in able.unused_training(spec.model).items():
         if _set(spec.training, key):
             low.report(
                 ("training", key),
-                f"has no effect on this {family.name}: {refusal.why}",
-                refusal.hint,
+                f"has no effect on this {family.name}: {unused.why}",
+                unused.hint,
             )
     for i, export in enumerate(spec.output.export):
         refusal = able.refused_exports.get(export)

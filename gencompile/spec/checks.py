@@ -26,7 +26,7 @@ from gencompile.spec.evaluation import (
     METRIC_DATA_ADVICE,
 )
 from gencompile.spec.families.autoregressive import check_autoregressive
-from gencompile.spec.families.mixture import check_mixture
+from gencompile.spec.families.mixture import MixtureModel, check_mixture
 from gencompile.spec.loader import Marks, PathKey
 from gencompile.spec.networks import KerasApplication, Network, Residual
 from gencompile.spec.root import Spec
@@ -263,7 +263,7 @@ def check_optimizers(spec: Spec) -> Found:
     if optimizers is None:
         return
     roles = getattr(type(spec.model), "optimizer_roles", ())
-    if getattr(spec.model, "closed_form", False):
+    if isinstance(spec.model, MixtureModel) and spec.model.closed_form:
         yield (
             ("training", "optimizers"),
             f"this mixture's algorithm ({spec.model.algorithm.type}) fits it in closed form, "
