@@ -104,14 +104,13 @@ def _shards(spec: Spec, raw: RawSpec) -> list[tuple[PathKey, str]]:
 
 
 def _exists(key: PathKey, value: str, folder: Path | None = None) -> bool:
-    """Whether `value` names something (a tfrecord glob: matches a file), read from the
-    working directory or, given `folder`, from there."""
-    path = Path(value).expanduser()
-    if folder is not None:
-        path = folder / path
+    """Whether `value` names something, read from the working directory or, given `folder`,
+    from there. A tfrecord glob counts as found: it is never expanded here, where it could
+    walk the whole disk (`/**/*`)."""
     if key[-1] == "files":
-        return bool(glob.glob(str(path), recursive=True))
-    return path.exists()
+        return True
+    path = Path(value).expanduser()
+    return (path if folder is None else folder / path).exists()
 
 
 def _beside_the_spec(key: PathKey, value: str, raw: RawSpec) -> Path | None:

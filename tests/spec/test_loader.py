@@ -739,3 +739,29 @@ def test_a_boolean_given_as_yes_or_off_says_to_write_true_or_false(value: str) -
     assert (problem.path, problem.line) == ("training.deterministic", line_of(text, "determ"))
     assert problem.message == f"must be true or false (got '{value}')"
     assert problem.hint == "YAML 1.2 reads yes, no, on and off as text: write true or false"
+
+
+@pytest.mark.parametrize("pattern", ["/**/*.tfrecord", "../**/*.tfrecord", "gone/*.tfrecord"])
+def test_a_tfrecord_glob_outside_the_spec_folder_is_never_expanded(
+    work: Path, monkeypatch: pytest.MonkeyPatch, pattern: str
+) -> None:
+    import glob
+
+    from gencompile import spec as spec_package
+
+    expand = glob.glob
+
+    def no_walk(name: str, **kwargs: object) -> list[str]:
+        assert not name.startswith(("/", "..")), f"expanded {name}: it may walk the whole disk"
+        return expand(name, **kwargs)
+
+    monkeypatch.setattr(spec_package.glob, "glob", no_walk)
+    (work / "specs").mkdir()
+    records = (
+        "{type: tfrecord, files: 'PATTERN', features: {x: {type: values, name: x, shape: [2]}}}"
+    )
+    text = TEXT_SPEC.replace("{type: npy, path: PATH}", records.replace("PATTERN", pattern))
+    (work / "specs" / "s.yaml").write_text(text)
+    [problem] = problems(lambda: load_spec("specs/s.yaml"))
+    assert problem.path == "data.source.files"
+    assert "outside the spec's folder tree" in problem.message
