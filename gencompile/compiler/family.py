@@ -20,7 +20,7 @@ from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.plan import ProjectPlan
 from gencompile.spec.evaluation import OutputSpec
-from gencompile.spec.training import Distribution
+from gencompile.spec.training import Distribution, TrainingSpec
 
 # What the spec language can ask for, read from its fields so the two cannot drift apart.
 STRATEGIES: tuple[str, ...] = get_args(Distribution.model_fields["strategy"].annotation)
@@ -38,6 +38,11 @@ class Refusal:
     hint: str
 
 
+def no_unused_training(model: Any) -> Mapping[str, Refusal]:
+    """A family that uses every training setting it is given."""
+    return MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class Capabilities:
     """What a family can do beyond its own fields. Metrics are declared on the spec model
@@ -49,6 +54,9 @@ class Capabilities:
     # Of LATENT_PICTURES, those that mean something for the family (none: a family whose
     # latent space has no picture worth its cost at the end of every training).
     latent_pictures: tuple[str, ...] = ()
+    # Settings `training.<key>` that have no effect on the family, given its `model:`
+    # section (EM has no optimizer): each refused when the spec sets it.
+    unused_training: Callable[[Any], Mapping[str, Refusal]] = no_unused_training
 
     @property
     def exports(self) -> tuple[str, ...]:
@@ -111,6 +119,13 @@ def check_capabilities(low: Lowering, family: Family[Any, Any]) -> None:
             f"the {strategy} strategy is not available for the {family.name} family",
             f"use strategy: {' or '.join(able.strategies)}",
         )
+    for key, unused in able.unused_training(spec.model).items():
+        if _set(spec.training, key):
+            low.report(
+                ("training", key),
+                f"has no effect on this {family.name}: {unused.why}",
+                unused.hint,
+            )
     for i, export in enumerate(spec.output.export):
         refusal = able.refused_exports.get(export)
         if refusal is not None:
@@ -119,3 +134,10 @@ def check_capabilities(low: Lowering, family: Family[Any, Any]) -> None:
                 f"the {export} export is not available for the {family.name} family: {refusal.why}",
                 refusal.hint,
             )
+
+
+def _set(training: TrainingSpec, key: str) -> bool:
+    """Whether `training.<key>` differs from its default. Not `model_fields_set`: the lock's
+    resolved spec writes every default out, and it must validate again."""
+    default = TrainingSpec.model_fields[key].get_default(call_default_factory=True)
+    return bool(getattr(training, key) != default)

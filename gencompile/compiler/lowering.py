@@ -187,6 +187,8 @@ class Lowering:
         spec = self.spec
         if data_config is None:
             data_config = self.data_config(with_labels=num_classes is not None)
+        if num_classes is not None:  # the runtime refuses labels the model has no class for
+            data_config = {**data_config, "num_classes": num_classes}
         return ProjectPlan(
             name=spec.name,
             package=self.package,

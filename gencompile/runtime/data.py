@@ -69,15 +69,47 @@ __all__ = [
 def load_data(config: dict, seed: int) -> DataBundle:
     """Load, split, preprocess and batch the data described by a resolved data config.
 
-    Large sources stream from their files (`runtime/streaming.py`); the rest load whole."""
+    Large sources stream from their files (`runtime/streaming.py`); the rest load whole.
+    A conditional model's config holds its `num_classes` (projects built before it was
+    written hold none): every label, streamed ones included, is checked against it before
+    training starts. It is not part of the data, so the fingerprint leaves it out."""
     if "tokenizer" in config:  # text: tokenized into windows (autoregressive family)
         return load_text_data(config, seed)
+    model_classes = config.get("num_classes")
+    config = {key: value for key, value in config.items() if key != "num_classes"}
     settings = Settings.read(config)
     if streams(settings.source, settings.cache):
         if settings.source.get("type") == "tfrecord":  # no random access: in shard order
-            return load_streamed_records(config, settings, seed)
-        return load_streamed(config, settings, seed)
-    return _load_in_memory(config, settings, seed)
+            bundle = load_streamed_records(config, settings, seed)
+        else:
+            bundle = load_streamed(config, settings, seed)
+    else:
+        bundle = _load_in_memory(config, settings, seed)
+    if model_classes is not None:
+        check_classes(bundle, int(model_classes))
+    return bundle
+
+
+def check_classes(bundle: DataBundle, model_classes: int) -> None:
+    """Refuse labels the model has no class for: coded as no class at all (a one-hot of
+    zeros), or as the null class of classifier-free guidance, they would train silently
+    wrong. The labels of every source are in memory once it is loaded or scanned."""
+    found = bundle.num_classes
+    if found is None or found <= model_classes:
+        return
+    raise RunError(
+        f"the data ({_data_name(bundle.source)}) has {found} classes, labels 0..{found - 1}, "
+        f"but model.conditional.num_classes is {model_classes}: set num_classes: {found} in "
+        "the spec and build again"
+    )
+
+
+def _data_name(source: dict) -> str:
+    """The data's file, folder or shards, or the built-in data set's name."""
+    for key in ("path", "dir", "files"):
+        if source.get(key):
+            return str(source[key])
+    return f"{source.get('type')} {source.get('name', '')}".strip()
 
 
 def _load_in_memory(config: dict, settings: Settings, seed: int) -> DataBundle:

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.errors import RunError
 from gencompile.progress import progress_bar
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics, held_out
@@ -206,8 +207,20 @@ def initial_statistics(
     return statistics_from_responsibilities(x, responsibilities, covariance)
 
 
+def check_components(x: np.ndarray, components: int) -> None:
+    """An example for each component, as k-means and scikit-learn need; `x` holds the whole
+    training split whenever it has fewer examples than INIT_EXAMPLES (over 4096, the most
+    components a spec allows)."""
+    if len(x) < components:
+        raise RunError(
+            f"model.components={components} needs at least {components} training examples, "
+            f"but the training split holds {len(x)}; lower model.components or use more data"
+        )
+
+
 def initial_responsibilities(x: np.ndarray, components: int, init: str, seed: int) -> np.ndarray:
     """One-hot k-means labels, or random responsibilities (scikit-learn's two inits)."""
+    check_components(x, components)
     if init == "kmeans":
         from sklearn.cluster import KMeans
 
@@ -229,6 +242,7 @@ def starts_statistics(
     x = np.reshape(head(x_train, INIT_EXAMPLES), (-1, features)).astype("float64")
     random_state = np.random.RandomState(seed)
     made = []
+    check_components(x, components)
     for _ in range(starts):
         if init == "kmeans":
             from sklearn.cluster import KMeans

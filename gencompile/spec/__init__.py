@@ -103,6 +103,28 @@ def _shards(spec: Spec, raw: RawSpec) -> list[tuple[PathKey, str]]:
     return [(key, name) for name in glob.glob(pattern, recursive=True)]
 
 
+def _exists(key: PathKey, value: str, folder: Path | None = None) -> bool:
+    """Whether `value` names something, read from the working directory or, given `folder`,
+    from there. A tfrecord glob counts as found: it is never expanded here, where it could
+    walk the whole disk (`/**/*`)."""
+    if key[-1] == "files":
+        return True
+    path = Path(value).expanduser()
+    return (path if folder is None else folder / path).exists()
+
+
+def _beside_the_spec(key: PathKey, value: str, raw: RawSpec) -> Path | None:
+    """The spec's folder, when `value` is missing from the working directory but names a
+    file there: a path written relative to the spec (paths are read from the working
+    directory, so that a lock reproduces from wherever it was made)."""
+    if raw.path is None or Path(value).expanduser().is_absolute() or _exists(key, value):
+        return None
+    folder = raw.path.parent
+    if not _exists(key, value, folder) or is_outside(folder / value, raw.trusted):
+        return None  # a spec must not reach out of its tree that way either
+    return folder
+
+
 def check_file_paths(spec: Spec, raw: RawSpec) -> list[Problem]:
     """A spec file may name files only inside its own folder tree (symlinks followed): a
     spec from elsewhere must not read ~/.ssh or /etc. A path given with --set is the user's
@@ -112,21 +134,44 @@ def check_file_paths(spec: Spec, raw: RawSpec) -> list[Problem]:
         if "\0" in value:  # no file name holds one, and a terminal would swallow it
             problems.append(raw.marks.problem(key, "a path cannot hold a NUL character"))
             continue
-        if not raw.trusted or raw.marks.locate(key).file == "--set":
-            continue
-        if is_outside(Path(value).expanduser(), raw.trusted):  # as the runtime reads it
-            field = ".".join(str(part) for part in key)
-            folders = " or ".join(display_name(folder) for folder in raw.trusted)
+        folder = _beside_the_spec(key, value, raw)
+        if folder is not None:
+            shown = display_name(folder)
             problems.append(
                 raw.marks.problem(
                     key,
-                    f"{value} is outside the spec's folder tree ({folders}; paths are "
-                    "relative to the working directory)",
-                    f"a file from elsewhere is read only when given on the command line: "
-                    f"--set {field}={value}",
+                    f"{value} is not in the working directory but in the spec's folder, "
+                    f"{shown}: paths are relative to the working directory",
+                    f"write {display_name(folder / value)}, or run from {shown}/",
                 )
             )
+            continue
+        if not raw.trusted or raw.marks.locate(key).file == "--set":
+            continue
+        if is_outside(Path(value).expanduser(), raw.trusted):  # as the runtime reads it
+            problems.append(_outside(key, value, raw))
     return problems
+
+
+def _outside(key: PathKey, value: str, raw: RawSpec) -> Problem:
+    field = ".".join(str(part) for part in key)
+    folders = " or ".join(display_name(folder) for folder in raw.trusted)
+    message = (
+        f"{value} is outside the spec's folder tree ({folders}; paths are relative to the "
+        "working directory)"
+    )
+    if not _exists(key, value):  # a --set to a missing file would only fail again
+        return raw.marks.problem(
+            key,
+            f"{message}, and there is no such file",
+            f"check the path; a file from elsewhere is read when given on the command line: "
+            f"--set {field}=PATH",
+        )
+    return raw.marks.problem(
+        key,
+        message,
+        f"a file from elsewhere is read only when given on the command line: --set {field}={value}",
+    )
 
 
 def default_mapping(path: PathKey, data: dict[str, Any]) -> dict[str, Any]:

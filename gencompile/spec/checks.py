@@ -26,6 +26,7 @@ from gencompile.spec.evaluation import (
     METRIC_DATA_ADVICE,
 )
 from gencompile.spec.families.autoregressive import check_autoregressive
+from gencompile.spec.families.mixture import MixtureModel, check_mixture
 from gencompile.spec.loader import Marks, PathKey
 from gencompile.spec.networks import KerasApplication, Network, Residual
 from gencompile.spec.root import Spec
@@ -262,6 +263,14 @@ def check_optimizers(spec: Spec) -> Found:
     if optimizers is None:
         return
     roles = getattr(type(spec.model), "optimizer_roles", ())
+    if isinstance(spec.model, MixtureModel) and spec.model.closed_form:
+        yield (
+            ("training", "optimizers"),
+            f"this mixture's algorithm ({spec.model.algorithm.type}) fits it in closed form, "
+            "with no optimizer",
+            "remove training.optimizers",
+        )
+        return
     if not roles:
         yield (
             ("training", "optimizers"),
@@ -360,6 +369,7 @@ CHECKS: tuple[Callable[[Spec], Found], ...] = (
     check_heldout_metrics,
     check_text_data,
     check_autoregressive,
+    check_mixture,
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -315,6 +316,15 @@ Augmentation = Annotated[
 ]
 
 
+DIGITS_EXAMPLES = 1797  # scikit-learn's load_digits
+
+
+def held_out(count: int, fraction: float) -> int:
+    """Examples `validation_split` holds out of `count`, as the runtime's seeded split does
+    (`runtime.pipeline.split_indices`)."""
+    return 0 if fraction == 0 else max(1, math.floor(count * fraction + 0.5))
+
+
 class DataSpec(StrictModel):
     """Where the examples come from and how they are prepared."""
 
@@ -349,3 +359,15 @@ class DataSpec(StrictModel):
                 f"{self.source.type} source loads whole: use cache: auto or memory",
             )
         return self
+
+    def example_count(self) -> int | None:
+        """How many examples the source holds, when the spec alone says (a built-in data set
+        without `classes:`, whose per-class counts depend on the draw); else None."""
+        source = self.source
+        if not isinstance(source, BuiltinSource) or source.classes is not None:
+            return None
+        arguments = source.arguments()
+        count = DIGITS_EXAMPLES if source.name == "digits" else int(arguments["n_samples"])
+        if source.fraction is not None and source.fraction < 1:
+            count = round(source.fraction * count)  # as `runtime.sources.fraction_indices`
+        return count

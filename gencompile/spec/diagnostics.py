@@ -180,6 +180,9 @@ def _message(error: dict[str, Any]) -> tuple[str, list[str]]:
     return f"{error['msg']} (got {_got(value)})", []
 
 
+# Booleans of YAML 1.1 that the spec's YAML 1.2 reads as strings.
+YAML11_BOOLS = frozenset({"yes", "no", "on", "off", "y", "n"})
+
 TYPE_ERRORS = {
     "int_type": "an integer",
     "int_parsing": "an integer",
@@ -258,6 +261,8 @@ def problems_from_validation(
                 given = (error.get("ctx") or {}).get("tag")
             hint = did_you_mean(given, options) if options else None
             hint = getattr((error.get("ctx") or {}).get("error"), "hint", None) or hint
+            if kind in ("bool_type", "bool_parsing") and str(given).lower() in YAML11_BOOLS:
+                hint = "YAML 1.2 reads yes, no, on and off as text: write true or false"
             field = getattr((error.get("ctx") or {}).get("error"), "field", None)
             if field is not None:  # a cross-field check naming the field at fault
                 path, at_key = (*path, field), True

@@ -8,6 +8,7 @@ error can point at the spec's own text. `extends:` merges a base file below the 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -100,6 +101,10 @@ def _problem(file: str, message: str, mark: Any = None, path: str = "") -> SpecE
 
 INT_TAG = "tag:yaml.org,2002:int"
 FLOAT_TAG = "tag:yaml.org,2002:float"
+BOOL_TAG = "tag:yaml.org,2002:bool"
+# YAML 1.2 booleans: only true and false. YAML 1.1 also reads yes/no/on/off, so a column
+# named `no` (Norway) would become False.
+_BOOL_12 = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 # YAML 1.2 numbers: `1e-3` is a float (YAML 1.1 reads it as a string) and `010` is ten
 # (YAML 1.1 reads it as octal 8); sexagesimal `1:30` stays a string.
 _FLOAT_12 = re.compile(
@@ -133,24 +138,33 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
 
 
 class SpecLoader(yaml.SafeLoader):
-    """PyYAML's safe loader with YAML 1.2 numbers."""
+    """PyYAML's safe loader with YAML 1.2 numbers and booleans."""
 
 
 SpecLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (INT_TAG, FLOAT_TAG)]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (INT_TAG, FLOAT_TAG, BOOL_TAG)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 SpecLoader.add_implicit_resolver(FLOAT_TAG, _FLOAT_12, list("-+0123456789."))
 SpecLoader.add_implicit_resolver(INT_TAG, _INT_12, list("-+0123456789"))
+SpecLoader.add_implicit_resolver(BOOL_TAG, _BOOL_12, list("tTfF"))
 SpecLoader.add_constructor(INT_TAG, _construct_int)
 
 
 class SpecDumper(yaml.SafeDumper):
     """Writes YAML that SpecLoader reads back as written: a string that YAML 1.2 reads as a
-    number (`1e5`, `0o7`) is quoted, which PyYAML's YAML 1.1 dumper does not do."""
+    number (`1e5`, `0o7`) is quoted, which PyYAML's YAML 1.1 dumper does not do. Strings
+    YAML 1.1 reads as booleans (`no`, `on`) stay quoted, for other YAML readers."""
 
 
-SpecDumper.yaml_implicit_resolvers = SpecLoader.yaml_implicit_resolvers
+SpecDumper.yaml_implicit_resolvers = {
+    k: list(v) for k, v in SpecLoader.yaml_implicit_resolvers.items()
+}
+SpecDumper.add_implicit_resolver(
+    BOOL_TAG,
+    next(r for t, r in yaml.SafeLoader.yaml_implicit_resolvers["y"] if t == BOOL_TAG),
+    list("yYnNtTfFoO"),
+)
 
 
 def dump_yaml(data: Any) -> str:
@@ -311,7 +325,18 @@ def read_file(path: Path) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise _file_problem(path, f"not UTF-8 text ({err.reason} at byte {err.start})") from None
+        raise _not_utf8(path, data, err) from None
+
+
+def _not_utf8(path: Path, data: bytes, err: UnicodeDecodeError) -> SpecError:
+    """The decoding error located at the line and column of its first bad byte."""
+    line_start = data.rfind(b"\n", 0, err.start) + 1
+    # Characters before it on its line: the bytes before err.start are valid UTF-8.
+    column = len(data[line_start : err.start].decode("utf-8")) + 1
+    line = data.count(b"\n", 0, err.start) + 1
+    message = f"not UTF-8 text ({err.reason}: byte 0x{data[err.start]:02x})"
+    hint = "save the file as UTF-8"
+    return SpecError([Problem("", message, display_name(path), line, column, hint)])
 
 
 def is_outside(path: Path, folders: tuple[Path, ...]) -> bool:
@@ -434,9 +459,23 @@ def parse_override(text: str) -> tuple[PathKey, Any]:
     except SpecError as err:  # the value's own problems, named by the key it was set to
         where = format_path(tuple(path))
         raise SpecError(
-            [Problem(where, p.message, "--set", hint=p.hint) for p in err.problems]
+            [
+                Problem(where, p.message, "--set", hint=p.hint or _quote_hint(where, p, value_text))
+                for p in err.problems
+            ]
         ) from None
     return tuple(path), value
+
+
+def _quote_hint(key: str, problem: Problem, value: str) -> str | None:
+    """For a value that is not YAML (text starting with `[`, `{`, `*`, ...): how to give it
+    as a string."""
+    if not problem.message.startswith("invalid YAML"):
+        return None
+    quoted = json.dumps(value.strip())  # a JSON string is a YAML double-quoted string
+    if "'" in quoted:
+        return "to give a string, put it in YAML double quotes inside the shell's quotes"
+    return f"to give a string, quote it: --set '{key}={quoted}'"
 
 
 def apply_override(
@@ -469,6 +508,18 @@ def apply_override(
                 ]
             )
         if part not in node or node[part] is None:
+            if isinstance(path[depth + 1], int):  # a list left out has no items to set
+                where = format_path(path[: depth + 1])
+                raise SpecError(
+                    [
+                        Problem(
+                            format_path(path),
+                            f"{where} is not set, so it has no item {path[depth + 1]}",
+                            "--set",
+                            hint=f"set the whole list: --set '{where}=[...]'",
+                        )
+                    ]
+                )
             # a new mapping: what the override creates is located at --set
             node[part] = start_of(path[: depth + 1], data) if start_of else {}
             marks.marks[path[: depth + 1]] = marks.keys[path[: depth + 1]] = set_here

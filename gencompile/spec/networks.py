@@ -6,6 +6,7 @@ heads a family needs (see `gencompile.compiler.layers`).
 
 from __future__ import annotations
 
+import keyword
 import re
 from typing import Annotated, Any, Literal
 
@@ -300,6 +301,14 @@ class Custom(LayerBase):
     def _ref_is_dotted_path(cls, value: str) -> str:
         if not _REF_PATTERN.fullmatch(value):
             raise ValueError(f"must look like 'package.module:ClassName' (got {value!r})")
+        # The module and class are imported by name in generated code: `import class` or
+        # `from m import None` would not parse.
+        taken = [part for part in re.split(r"[.:]", value) if keyword.iskeyword(part)]
+        if taken:
+            raise HintedError(
+                f"'{taken[0]}' in {value!r} is a Python keyword, which cannot be imported by name",
+                "rename that module or class",
+            )
         return value
 
     @field_validator("args")
@@ -308,6 +317,12 @@ class Custom(LayerBase):
         for key in value:
             if not key.isidentifier():
                 raise ValueError(f"argument name {key!r} is not a Python identifier")
+            if keyword.iskeyword(key):  # `Thing(lambda=1)` does not parse
+                raise FieldError(
+                    key,
+                    f"argument name {key!r} is a Python keyword, which generated code cannot "
+                    "pass by name; give the class's argument another name",
+                )
             if key == "name":
                 raise ValueError("`name` is set by the layer's own `name:` key, not in args")
         return value

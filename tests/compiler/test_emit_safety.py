@@ -1071,3 +1071,40 @@ def test_prose_stays_inside_a_comment_and_a_docstring(text):
     tree = ast.parse(f'"""Trained with {line}."""\nx = 1  # {line}\n')
     assert ast.get_docstring(tree, clean=False) == f"Trained with {line}."
     assert len(tree.body) == 2
+
+
+@pytest.mark.parametrize("word", keyword.kwlist)
+def test_a_keyword_in_a_custom_layer_is_refused_when_validating(word: str) -> None:
+    # Generated code imports the ref's module and class by name and passes args by name:
+    # a keyword there would not parse, so the spec is refused, located, before any build.
+    for ref, args in (
+        (f"{word}.layers:FuzzLayer", {}),
+        (f"fuzzpkg.{word}:FuzzLayer", {}),
+        (f"fuzzpkg.layers:{word}", {}),
+        ("fuzzpkg.layers:FuzzLayer", {word: 1}),
+    ):
+        spec = custom_spec(PH)
+        spec["model"]["encoder"]["layers"][0].update(ref=ref, args=args)
+        with pytest.raises(SpecError) as info:
+            load_spec_text(to_yaml(spec))
+        [problem] = info.value.problems
+        assert problem.path.startswith("model.encoder.layers[0]."), str(problem)
+        assert "keyword" in problem.message or "must be a lowercase identifier" in problem.message
+
+
+@pytest.mark.parametrize(
+    "ref, args",
+    [("fuzzpkg.layers:FuzzLayer", {"match": 1, "type": 2, "case": 3}), ("match.case:type", {})],
+    ids=["soft-keyword-args", "soft-keyword-ref"],
+)
+def test_soft_keywords_in_a_custom_layer_are_names(
+    tmp_path: Path, ref: str, args: dict[str, int]
+) -> None:
+    spec = custom_spec(PH)
+    spec["model"]["encoder"]["layers"][0].update(ref=ref, args=args)
+    python = render(spec, allow_custom_code=True, out=tmp_path)[0]
+    tree = ast.parse(python[f"{PACKAGE}/model.py"])
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
+    assert {
+        k.arg: ast.literal_eval(k.value) for c in calls for k in c.keywords if k.arg in args
+    } == args

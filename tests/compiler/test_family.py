@@ -164,6 +164,32 @@ def test_capability_refusals_are_one_shared_check(tmp_path: Path) -> None:
     ]
 
 
+def test_unused_training_settings_are_refused_only_when_set(tmp_path: Path) -> None:
+    def unused(model: ConstantModel) -> dict[str, Refusal]:
+        why = f"a constant {model.value} learns nothing"
+        return {
+            "optimizer": Refusal(why, "remove training.optimizer"),
+            "regularization": Refusal(why, "remove training.regularization"),
+        }
+
+    family = constant_family(tmp_path, Capabilities(unused_training=unused))
+    text = SPEC + "training:\n  optimizer: {type: sgd}\n  regularization: {l2: 0.1}\n"
+    with pytest.raises(SpecError) as caught:
+        lower(load_constant(text), {"constant": family})
+    assert str(caught.value).splitlines() == [
+        "spec.yaml:9:14: training.optimizer: has no effect on this constant: a constant 0.25 "
+        "learns nothing (remove training.optimizer)",
+        "spec.yaml:10:19: training.regularization: has no effect on this constant: a constant "
+        "0.25 learns nothing (remove training.regularization)",
+    ]
+    # Left to their defaults, or written as the defaults (a lock's resolved spec writes
+    # every default out), they are not refused.
+    lower(load_constant(SPEC), {"constant": family})
+    defaults = "training:\n  optimizer: {type: adam, learning_rate: 0.001}\n"
+    defaults += "  regularization: {l1: 0, l2: 0}\n"
+    lower(load_constant(SPEC + defaults), {"constant": family})
+
+
 def test_lowering_is_a_tuple_of_named_passes() -> None:
     assert [run.__name__ for run in PASSES] == [
         "capabilities",

@@ -17,7 +17,9 @@ import pytest
 
 from gencompile.compiler.lower import lower
 from gencompile.errors import Problem, SpecError
-from gencompile.spec import load_spec, load_spec_text
+from gencompile.spec import Spec, load_spec, load_spec_text
+from gencompile.spec.families.flow import AffineCoupling
+from gencompile.spec.loader import dump_yaml
 
 FILE = "spec.yaml"
 
@@ -535,6 +537,28 @@ CASES = [
         "model.encoder.layers[0].ref",
         "ref: ^'pkg.mod.Block'",
         ("must look like 'package.module:ClassName'", "'pkg.mod.Block'"),
+    ),
+    Case(
+        "custom-layer-ref-module-is-a-keyword",
+        encoder("{type: custom, ref: 'mylib.class:Block', output_shape: [8]}"),
+        "model.encoder.layers[0].ref",
+        "ref: ^'mylib.class:Block'",
+        ("'class' in 'mylib.class:Block' is a Python keyword",),
+        ("rename that module or class",),
+    ),
+    Case(
+        "custom-layer-ref-class-is-a-keyword",
+        encoder("{type: custom, ref: 'mylib.layers:None', output_shape: [8]}"),
+        "model.encoder.layers[0].ref",
+        "ref: ^'mylib.layers:None'",
+        ("'None' in 'mylib.layers:None' is a Python keyword",),
+    ),
+    Case(
+        "custom-layer-arg-is-a-keyword",
+        encoder("{type: custom, ref: 'mylib.layers:Block', args: {lambda: 1}, output_shape: [8]}"),
+        "model.encoder.layers[0].args.lambda",
+        "args: {^lambda: 1}",
+        ("argument name 'lambda' is a Python keyword", "give the class's argument another name"),
     ),
     # -- training options ----------------------------------------------------------------------
     Case(
@@ -1404,6 +1428,17 @@ model:
     - {type: affine_coupling, hidden: [16], mask: checkerboard}
 """
 
+GMM = """\
+spec_version: 1
+name: gmm
+data:
+  source: {type: builtin, name: moons, n_samples: 20}
+  preprocessing: {standardize: true}
+model:
+  family: mixture
+  components: 32
+"""
+
 COUPLING = "    - {type: affine_coupling, hidden: [16], mask: alternating}\n"
 CHECKERBOARD = "    - {type: affine_coupling, hidden: [16], mask: checkerboard}\n"
 
@@ -1568,6 +1603,80 @@ CASES += [
         ("ends with shape (4, 4, 8)", "shift and scale of shape (8, 8, 1)"),
         ("conv2d, padding same",),
         lower=True,
+    ),
+    Case(
+        "flow-coupling-activation-beside-an-mlp-network",
+        flow_moons(
+            "    - type: affine_coupling\n      hidden: {mlp: [64, 64]}\n      activation: tanh\n"
+        ),
+        "model.transforms[0].activation",
+        "^activation: tanh",
+        ("applies to a `hidden` list of widths", "`activation` inside hidden"),
+    ),
+    Case(
+        "flow-coupling-activation-beside-layers",
+        flow_moons(
+            "    - type: affine_coupling\n"
+            "      hidden: {layers: [{type: dense, units: 8}]}\n"
+            "      activation: gelu\n"
+        ),
+        "model.transforms[0].activation",
+        "^activation: gelu",
+        ("this hidden is a network", "each layer's activation"),
+    ),
+    Case(
+        "mixture-more-components-than-training-examples",
+        GMM,
+        "model.components",
+        "components: ^32",
+        ("32 components need at least 32 training examples", "the data leaves 18"),
+        ("use at most 18 components",),
+    ),
+    Case(
+        "mixture-more-components-than-a-fraction-of-digits",
+        edit("moons, n_samples: 20}", "digits, fraction: 0.01}", GMM),
+        "model.components",
+        "components: ^32",
+        ("the data leaves 16 (18 examples, 2 held out by data.validation_split)",),
+    ),
+    Case(
+        "mixture-em-with-an-optimizer",
+        edit("components: 32", "components: 2", GMM)
+        + "training:\n  optimizer: {type: sgd, learning_rate: 0.5, clipnorm: 1.0}\n",
+        "training.optimizer",
+        "optimizer: ^{type: sgd",
+        ("has no effect on this mixture", "EM re-estimates the parameters in closed form"),
+        ("remove training.optimizer", "algorithm: {type: gradient}"),
+        lower=True,
+    ),
+    Case(
+        "mixture-variational-with-a-schedule",
+        edit("  components: 32\n", "  components: 3\n  algorithm: {type: variational}\n", GMM)
+        + "training:\n  schedule: {type: cosine_decay}\n",
+        "training.schedule",
+        "schedule: ^{type: cosine_decay}",
+        ("variational EM re-estimates the parameters in closed form",),
+        ("remove training.schedule",),
+        lower=True,
+    ),
+    Case(
+        "mixture-gradient-with-regularization",
+        edit("  components: 32\n", "  components: 3\n  algorithm: {type: gradient}\n", GMM)
+        + "training:\n  regularization: {l2: 0.1}\n",
+        "training.regularization",
+        "regularization: ^{l2: 0.1}",
+        ("a mixture has no layer kernels to penalise",),
+        ("remove training.regularization",),
+        lower=True,
+    ),
+    Case(
+        "mixture-em-with-optimizers",
+        edit("components: 32", "components: 3", GMM)
+        + "training:\n  optimizers: {generator: {type: adam}}\n",
+        "training.optimizers",
+        "optimizers: ^{generator",
+        ("this mixture's algorithm (em) fits it in closed form, with no optimizer",),
+        ("remove training.optimizers",),
     ),
     Case(
         "flow-hidden-layer-named-twice",
@@ -1863,3 +1972,64 @@ def test_bits_per_char_is_refused_when_held_out_characters_are_unknown(
     lower(load_spec_text(edit("{type: char}", "{type: byte}", text), FILE))
     if metrics:
         lower(load_spec_text(text.replace(metrics, "[perplexity]"), FILE))
+
+
+def test_a_coupling_network_keeps_its_own_activation_and_a_list_the_coupling_one() -> None:
+    network = flow_moons("    - {type: affine_coupling, hidden: {mlp: [8], activation: tanh}}\n")
+    [coupling] = load_spec_text(network, FILE).spec.model.transforms
+    assert isinstance(coupling, AffineCoupling) and coupling.hidden.activation == "tanh"
+    widths = flow_moons("    - {type: affine_coupling, hidden: [8], activation: tanh}\n")
+    assert load_spec_text(widths, FILE).spec.model.transforms[0].activation == "tanh"
+    # The lock's resolved spec writes the default activation out beside a network.
+    dumped = load_spec_text(network, FILE).spec.model_dump(mode="json")
+    assert dumped["model"]["transforms"][0]["activation"] == "relu"
+    assert Spec.model_validate(dumped).model.transforms[0].hidden.activation == "tanh"
+
+
+@pytest.mark.parametrize(
+    "edits",
+    [
+        (("components: 32", "components: 18"),),  # one example each
+        (("n_samples: 20}", "n_samples: 20, classes: [0]}"),),  # a count the draw decides
+        (
+            ("components: 32", "components: 20"),
+            ("  preprocessing", "  validation_split: 0\n  preprocessing"),
+        ),
+    ],
+    ids=["as-many-as-examples", "classes-left-to-the-runtime", "no-split"],
+)
+def test_mixture_components_up_to_the_training_examples_validate(edits) -> None:
+    text = GMM
+    for old, new in edits:
+        text = edit(old, new, text)
+    load_spec_text(text, FILE)
+
+
+def test_a_mixture_fitted_by_gradient_takes_an_optimizer_and_a_schedule() -> None:
+    text = edit("  components: 32\n", "  components: 3\n  algorithm: {type: gradient}\n", GMM)
+    text += "training:\n  optimizer: {type: sgd, clipnorm: 1.0}\n  schedule: {type: cosine_decay}\n"
+    plan = lower(load_spec_text(text, FILE))
+    assert plan.training["optimizer"]["type"] == "sgd" and plan.training["schedule"] is not None
+
+
+@pytest.mark.parametrize("algorithm", ["em", "variational", "gradient"])
+def test_a_mixture_locks_resolved_spec_lowers_again(algorithm: str) -> None:
+    # The lock writes every default out, training.optimizer and regularization included.
+    text = edit("  components: 32\n", f"  components: 3\n  algorithm: {{type: {algorithm}}}\n", GMM)
+    resolved = lower(load_spec_text(text, FILE)).resolved_spec
+    assert "optimizer" in resolved["training"] and "regularization" in resolved["training"]
+    lower(load_spec_text(dump_yaml(resolved), FILE))
+
+
+@pytest.mark.parametrize("algorithm", ["em", "variational"])
+def test_a_mixtures_loss_words_give_the_iterations_training_runs(algorithm: str) -> None:
+    text = edit(
+        "  components: 32\n",
+        f"  components: 3\n  algorithm: {{type: {algorithm}, max_iter: 7}}\n",
+        GMM,
+    )
+    capped = lower(load_spec_text(text + "training:\n  epochs: 3\n", FILE))
+    assert capped.training["epochs"] == 3
+    assert "at most 3 iterations" in capped.loss_in_words
+    assert "at most 3)" in capped.extra["fitting"]  # the model card's fitting row
+    assert "at most 7 iterations" in lower(load_spec_text(text, FILE)).loss_in_words

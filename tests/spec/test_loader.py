@@ -340,6 +340,27 @@ def test_malformed_set_is_a_spec_error(work: Path, override: str, words: tuple[s
     assert found[0].file == "--set"
 
 
+@pytest.mark.parametrize(
+    "override", ["model.encoder.layers[0].units=4", "model.encoder.layers[0]=4"]
+)
+def test_set_into_a_list_the_spec_leaves_out_says_to_set_the_whole_list(
+    work: Path, override: str
+) -> None:
+    [problem] = problems(lambda: load_spec("base.yaml", [override]))
+    assert (problem.file, problem.path) == ("--set", override.split("=")[0])
+    assert problem.message == "model.encoder.layers is not set, so it has no item 0"
+    assert problem.hint == "set the whole list: --set 'model.encoder.layers=[...]'"
+
+
+@pytest.mark.parametrize("value", ["[/bold] close the door", "{a", "*x"])
+def test_set_value_that_is_not_yaml_says_how_to_quote_a_string(work: Path, value: str) -> None:
+    [problem] = problems(lambda: load_spec("base.yaml", [f"description={value}"]))
+    assert (problem.file, problem.path) == ("--set", "description")
+    assert problem.message.startswith("invalid YAML")
+    assert problem.hint == f"""to give a string, quote it: --set 'description="{value}"'"""
+    assert load_spec("base.yaml", [f'description="{value}"']).spec.description == value
+
+
 def test_set_index_into_a_mapping_is_a_spec_error(work: Path) -> None:
     [problem] = problems(lambda: load_spec("base.yaml", ["model.encoder.0=3"]))
     assert problem.file == "--set"
@@ -438,9 +459,17 @@ def test_non_utf8_file_is_a_spec_error(work: Path) -> None:
         BASE.replace("name: vae-digits", "name: vae\ndescription: caf\xe9").encode("latin-1")
     )
     [problem] = problems(lambda: load_spec("latin1.yaml"))
-    assert Path(problem.file).name == "latin1.yaml"
-    assert "not UTF-8" in problem.message
-    assert "byte 42" in problem.message
+    # "description: caf" is 16 characters of line 3: the bad byte is its 17th column.
+    assert (problem.file, problem.line, problem.column) == ("latin1.yaml", 3, 17)
+    assert problem.message == "not UTF-8 text (invalid continuation byte: byte 0xe9)"
+    assert problem.hint == "save the file as UTF-8"
+
+
+def test_non_utf8_byte_after_multibyte_characters_is_located_in_characters(work: Path) -> None:
+    text = BASE.replace("name: vae-digits", "name: vae\ndescription: éé X")
+    (work / "bad.yaml").write_bytes(text.encode("utf-8").replace(b"X", b"\xff"))
+    [problem] = problems(lambda: load_spec("bad.yaml"))
+    assert (problem.line, problem.column) == (3, 17)  # "description: éé " is 16 characters
 
 
 def test_utf8_bom_is_accepted(work: Path) -> None:
@@ -609,7 +638,7 @@ TEXT_SPEC = BASE.replace(
 ).replace("  likelihood: {type: bernoulli}\n", "  likelihood: {type: gaussian}\n")
 
 
-@pytest.mark.parametrize("where", ["/etc/passwd", "../outside.npy", "link.npy"])
+@pytest.mark.parametrize("where", ["/etc/passwd", "outside.npy", "link.npy"])
 def test_data_paths_outside_the_spec_folder_need_the_command_line(work: Path, where: str) -> None:
     (work / "specs").mkdir()
     (work / "outside.npy").write_bytes(b"")
@@ -622,6 +651,41 @@ def test_data_paths_outside_the_spec_folder_need_the_command_line(work: Path, wh
     assert problem.hint is not None and f"--set data.source.path={value}" in problem.hint
     spec = load_spec("specs/s.yaml", [f"data.source.path={value}"]).spec
     assert spec.data.source.path == value
+
+
+@pytest.mark.parametrize("key, value", [("path", "data.npy"), ("path", "sub/x.npy")])
+def test_a_path_written_relative_to_the_spec_says_paths_are_relative_to_the_cwd(
+    work: Path, key: str, value: str
+) -> None:
+    (work / "specs" / "sub").mkdir(parents=True)
+    (work / "specs" / value).write_bytes(b"")
+    (work / "specs" / "s.yaml").write_text(TEXT_SPEC.replace("PATH", value))
+    [problem] = problems(lambda: load_spec("specs/s.yaml"))
+    assert (problem.file, problem.line, problem.path) == ("specs/s.yaml", 4, "data.source.path")
+    assert problem.message == (
+        f"{value} is not in the working directory but in the spec's folder, specs: paths are "
+        "relative to the working directory"
+    )
+    assert problem.hint == f"write specs/{value}, or run from specs/"
+    # Following the hint: the spec's own folder tree, read from the working directory.
+    written = (work / "specs" / "s.yaml").read_text().replace(value, f"specs/{value}")
+    (work / "specs" / "s.yaml").write_text(written)
+    assert load_spec("specs/s.yaml").spec.data.source.path == f"specs/{value}"
+
+
+@pytest.mark.parametrize("beside", [False, True])
+def test_a_missing_path_outside_the_spec_folder_suggests_no_set(work: Path, beside: bool) -> None:
+    (work / "specs").mkdir()
+    if beside:  # ../gone.npy from the spec's folder: outside its tree all the same
+        (work / "gone.npy").write_bytes(b"")
+    (work / "specs" / "s.yaml").write_text(TEXT_SPEC.replace("PATH", "../gone.npy"))
+    [problem] = problems(lambda: load_spec("specs/s.yaml"))
+    assert problem.path == "data.source.path"
+    assert problem.message.endswith("and there is no such file")
+    assert problem.hint == (
+        "check the path; a file from elsewhere is read when given on the command line: "
+        "--set data.source.path=PATH"
+    )
 
 
 def test_data_paths_inside_the_spec_folder_are_read(work: Path) -> None:
@@ -643,3 +707,61 @@ def test_dumped_strings_that_look_like_yaml_1_2_numbers_read_back_as_strings() -
 
     data = {"columns": ["1e5", "0o7", "0x1f", "010", "1.", ".5", "yes", "0.0"], "rate": 1e-5}
     assert parse_yaml(dump_yaml(data), "d.yaml")[0] == data
+
+
+@pytest.mark.parametrize("text", ["yes", "no", "on", "off", "Yes", "NO", "On", "y", "n"])
+def test_yaml_1_1_booleans_are_strings(text: str) -> None:
+    # YAML 1.2 has only true and false; YAML 1.1 (PyYAML's default) reads these as booleans.
+    assert parse_override(f"x={text}")[1] == text
+    assert parse_override(f"x=[{text}]")[1] == [text]
+
+
+@pytest.mark.parametrize("text, value", [("true", True), ("False", False), ("TRUE", True)])
+def test_yaml_1_2_booleans_are_booleans(text: str, value: bool) -> None:
+    assert parse_override(f"x={text}")[1] is value
+
+
+def test_csv_columns_named_like_yaml_1_1_booleans_are_column_names(work: Path) -> None:
+    (work / "c.csv").write_text("no,se,dk\n1,2,3\n")
+    text = TEXT_SPEC.replace(
+        "{type: npy, path: PATH}", "{type: csv, path: c.csv, columns: [no, se]}"
+    )
+    (work / "s.yaml").write_text(text)
+    assert load_spec("s.yaml").spec.data.source.columns == ["no", "se"]
+    spec = load_spec("s.yaml", ["data.source.columns=[se, no]"]).spec
+    assert spec.data.source.columns == ["se", "no"]
+
+
+@pytest.mark.parametrize("value", ["yes", "off"])
+def test_a_boolean_given_as_yes_or_off_says_to_write_true_or_false(value: str) -> None:
+    text = BASE.replace("  epochs: 60\n", f"  epochs: 60\n  deterministic: {value}\n")
+    [problem] = problems(lambda: load_spec_text(text, "s.yaml"))
+    assert (problem.path, problem.line) == ("training.deterministic", line_of(text, "determ"))
+    assert problem.message == f"must be true or false (got '{value}')"
+    assert problem.hint == "YAML 1.2 reads yes, no, on and off as text: write true or false"
+
+
+@pytest.mark.parametrize("pattern", ["/**/*.tfrecord", "../**/*.tfrecord", "gone/*.tfrecord"])
+def test_a_tfrecord_glob_outside_the_spec_folder_is_never_expanded(
+    work: Path, monkeypatch: pytest.MonkeyPatch, pattern: str
+) -> None:
+    import glob
+
+    from gencompile import spec as spec_package
+
+    expand = glob.glob
+
+    def no_walk(name: str, **kwargs: object) -> list[str]:
+        assert not name.startswith(("/", "..")), f"expanded {name}: it may walk the whole disk"
+        return expand(name, **kwargs)
+
+    monkeypatch.setattr(spec_package.glob, "glob", no_walk)
+    (work / "specs").mkdir()
+    records = (
+        "{type: tfrecord, files: 'PATTERN', features: {x: {type: values, name: x, shape: [2]}}}"
+    )
+    text = TEXT_SPEC.replace("{type: npy, path: PATH}", records.replace("PATTERN", pattern))
+    (work / "specs" / "s.yaml").write_text(text)
+    [problem] = problems(lambda: load_spec("specs/s.yaml"))
+    assert problem.path == "data.source.files"
+    assert "outside the spec's folder tree" in problem.message

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from gencompile import noise_schedules
+from gencompile.compiler.data_classes import check_data_classes
 from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import Capabilities, Family
 from gencompile.compiler.lowering import Lowering
@@ -562,6 +563,7 @@ def _loss_words(low: Lowering) -> str:
 def check_diffusion(low: Lowering, data: DataShape) -> None:
     """Cross-field and data checks (see `_check`)."""
     _check(low, data.shape, data.kind)
+    check_data_classes(low)
 
 
 def _num_classes(model: DiffusionModel) -> int | None:

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from gencompile.catalog.gan import LOSSES, PENALTIES, AdversarialLoss, GradientPenalty
 from gencompile.compiler.applications import data_scale
+from gencompile.compiler.data_classes import check_data_classes
 from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import Capabilities, Family
 from gencompile.compiler.lowering import Lowering, type_first
@@ -424,6 +425,7 @@ def check_gan(low: Lowering, data: DataShape) -> OutputActivation:
     scale = (float(low_high[0]), float(low_high[1])) if low_high else None
     check(low, scale, preprocessing.standardize)
     _check_augmentation(low, data, scale)
+    check_data_classes(low)
     return output_activation(low.family_model(GANModel), scale)
 
 

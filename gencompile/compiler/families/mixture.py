@@ -187,8 +187,8 @@ def _fitting(
             f"on each component (mean precision {v.mean_precision_prior:g}, "
             f"{v.degrees_of_freedom_prior:g} degrees of freedom, {prior} covariance); each "
             "epoch accumulates the expected statistics of every batch, then updates the "
-            f"posterior in closed form; at most {em.max_iter} iterations, stopping when the "
-            f"lower bound changes by less than {em.tol:g}"
+            f"posterior in closed form; at most {training['epochs']} iterations, stopping when "
+            f"the lower bound changes by less than {em.tol:g}"
         )
         fitting = (
             f"variational EM from {start}, one iteration per epoch "
@@ -201,7 +201,7 @@ def _fitting(
         words = (
             f"maximised by EM from {best_of}{starts}: each epoch accumulates the "
             "posterior-weighted statistics of every batch, then re-estimates the parameters in "
-            f"closed form; at most {em.max_iter} iterations, stopping when the mean "
+            f"closed form; at most {training['epochs']} iterations, stopping when the mean "
             f"log-likelihood changes by less than {em.tol:g}"
         )
         fitting = (
@@ -219,6 +219,25 @@ def _fitting(
     return words, ExtraPlan()
 
 
+def unused_training(model: MixtureModel) -> dict[str, Refusal]:
+    """What the mixture's algorithm does not use: (variational) EM re-estimates the
+    parameters in closed form; and no algorithm has kernels to regularize."""
+    unused = {
+        "regularization": Refusal(
+            "a mixture has no layer kernels to penalise", "remove training.regularization"
+        )
+    }
+    if model.closed_form:
+        name = "EM" if model.algorithm.type == "em" else "variational EM"
+        closed = f"{name} re-estimates the parameters in closed form, with no optimizer"
+        unused["optimizer"] = Refusal(
+            f"{closed} (nor gradient clipping)",
+            "remove training.optimizer, or use algorithm: {type: gradient} to fit by an optimizer",
+        )
+        unused["schedule"] = Refusal(f"{closed} or learning rate", "remove training.schedule")
+    return unused
+
+
 FAMILY = Family(
     "mixture",
     MixtureModel,
@@ -228,5 +247,6 @@ FAMILY = Family(
     Capabilities(
         mixed_precision=Refusal("it runs in float64", "set training.mixed_precision: false"),
         latent_pictures=("map",),  # held-out data coloured by the most responsible component
+        unused_training=unused_training,
     ),
 )

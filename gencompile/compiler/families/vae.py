@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gencompile.compiler.applications import data_scale
+from gencompile.compiler.data_classes import check_data_classes
 from gencompile.compiler.data_levels import check_bins
 from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import LATENT_PICTURES, Capabilities, Family
@@ -193,6 +194,7 @@ def check_vae(low: Lowering, data: DataShape) -> None:
             "use objective: {type: elbo}, or training.distribution.strategy: none",
         )
     _check_tc(low, model)
+    check_data_classes(low)
 
 
 def _check_vamp(low: Lowering, model: VAEModel) -> None:

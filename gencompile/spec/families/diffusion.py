@@ -190,7 +190,10 @@ Loss = Annotated[SimpleLoss | MinSNRLoss, Field(discriminator="type")]
 class GuidedConditional(StrictModel):
     """Class-conditional with classifier-free guidance (Ho & Salimans 2022)."""
 
-    num_classes: Annotated[int, Field(ge=2)] = Field(description="Number of classes.")
+    num_classes: Annotated[int, Field(ge=2)] = Field(
+        description="Number of classes; every label of the data must be below it (checked "
+        "when building where the labels are quick to read, always when the data is read)."
+    )
     guidance_scale: NonNegativeFloat = Field(
         2.0,
         description="Sampling uses unconditional + scale x (conditional - unconditional): "

@@ -48,7 +48,9 @@ class AffineCoupling(StrictModel):
         description="Hidden body of the shift/log-scale network: a list of dense widths "
         "(with `activation`) or a network (`mlp:` or `layers:`); the heads are appended.",
     )
-    activation: Activation = Field("relu", description="Activation of a `hidden` list.")
+    activation: Activation = Field(
+        "relu", description="Activation of a `hidden` list (a network sets its own)."
+    )
     mask: Literal["alternating", "checkerboard", "channel"] = Field(
         "alternating",
         description="alternating features (vectors); checkerboard pixels or the first/second "
@@ -77,6 +79,19 @@ class AffineCoupling(StrictModel):
         if self.scale == "sigmoid" and self.clamp != default:
             raise FieldError(
                 "clamp", "bounds the tanh and soft_clamp scales; sigmoid has none (remove clamp)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _activation_of_a_list(self) -> AffineCoupling:
+        # Against the default, as above: a lock writes the default out beside a network.
+        default = type(self).model_fields["activation"].default
+        if isinstance(self.hidden, Network) and self.activation != default:
+            where = "`activation` inside hidden" if self.hidden.mlp else "each layer's activation"
+            raise FieldError(
+                "activation",
+                "applies to a `hidden` list of widths; this hidden is a network, which sets its "
+                f"own activations (move it: {where})",
             )
         return self
 

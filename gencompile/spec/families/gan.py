@@ -130,7 +130,10 @@ Augmentation = Annotated[DiffAugment | AdaptiveAugment, Field(discriminator="typ
 class GANConditional(StrictModel):
     """Class-conditional G(z, y) and D(x, y): the class is one-hot coded or embedded."""
 
-    num_classes: Annotated[int, Field(ge=2)] = Field(description="Number of classes.")
+    num_classes: Annotated[int, Field(ge=2)] = Field(
+        description="Number of classes; every label of the data must be below it (checked "
+        "when building where the labels are quick to read, always when the data is read)."
+    )
     encoding: Literal["one_hot", "embedding"] = Field(
         "one_hot", description="How y is joined to z and x: one-hot code or learned embedding."
     )

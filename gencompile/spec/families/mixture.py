@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from collections.abc import Iterator
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from gencompile.spec.base import NonNegativeFloat, PositiveFloat, PositiveInt, StrictModel
+from gencompile.spec.data import held_out
 from gencompile.spec.evaluation import SAMPLE_METRICS
 from gencompile.spec.transfer import InitFrom
 
@@ -100,7 +102,7 @@ class MixtureModel(StrictModel):
 
     family: Literal["mixture"]
     components: Annotated[int, Field(ge=1, le=4096)] = Field(
-        8, description="Number of Gaussian components."
+        8, description="Number of Gaussian components; at most the training examples."
     )
     covariance: Literal["full", "diag", "spherical", "tied"] = Field(
         "full", description="Shape of each component's covariance, as in scikit-learn."
@@ -115,6 +117,11 @@ class MixtureModel(StrictModel):
         None, description="Start from a trained run's or a weights file's weights."
     )
 
+    @property
+    def closed_form(self) -> bool:
+        """Fitted by EM or variational EM, whose updates need no optimizer."""
+        return self.algorithm.type in ("em", "variational")
+
     metrics_available: ClassVar[tuple[str, ...]] = (
         "nll",
         "bits_per_dim",
@@ -124,3 +131,26 @@ class MixtureModel(StrictModel):
     )
     metrics_default: ClassVar[tuple[str, ...]] = ("nll", "bic", "aic")
     trackers: ClassVar[tuple[str, ...]] = ("loss", "log_likelihood")
+
+
+Found = Iterator[tuple[tuple[str | int, ...], str, str | None]]
+
+
+def check_mixture(spec: Any) -> Found:
+    """Each component needs a training example to start from (k-means, scikit-learn);
+    file data is checked when it is read."""
+    if spec.model.family != "mixture":
+        return
+    count = spec.data.example_count()
+    if count is None:
+        return
+    held = held_out(count, spec.data.validation_split)
+    training, components = count - held, spec.model.components
+    if 0 < training < components:  # none at all: the runtime's split says so
+        split = f", {held} held out by data.validation_split" if held else ""
+        yield (
+            ("model", "components"),
+            f"{components} components need at least {components} training examples, but "
+            f"the data leaves {training} ({count} examples{split})",
+            f"use at most {training} components, or more data",
+        )

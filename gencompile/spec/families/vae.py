@@ -178,7 +178,10 @@ class VAELosses(StrictModel):
 class Conditional(StrictModel):
     """Class-conditional encoder and decoder: the data's labels are one of their inputs."""
 
-    num_classes: Annotated[int, Field(ge=2)] = Field(description="Number of classes.")
+    num_classes: Annotated[int, Field(ge=2)] = Field(
+        description="Number of classes; every label of the data must be below it (checked "
+        "when building where the labels are quick to read, always when the data is read)."
+    )
 
 
 class VAEModel(StrictModel):
