@@ -95,6 +95,13 @@ def steps_per_execution(training: TrainingConfig, data: Any, epochs: int) -> int
     distribution strategy. The weights are the same either way."""
     steps = steps_per_epoch(training, data)
     chosen = training.get("steps_per_execution", 1)  # projects built before it: one
+    strategy = training.get("distribution", {}).get("strategy", "none")
+    if chosen not in ("auto", 1) and strategy != "none":  # the spec refuses it; an edited
+        raise RunError(  # project would fail at its first step with a raw TensorFlow error
+            f"training.steps_per_execution={chosen} fails under the {strategy!r} "
+            "distribution strategy (Keras' multi-step loop): set it to 1 or auto in the "
+            "spec and build again"
+        )
     if chosen != "auto":
         if steps % int(chosen):
             raise RunError(
@@ -102,7 +109,7 @@ def steps_per_execution(training: TrainingConfig, data: Any, epochs: int) -> int
                 "of an epoch: use a divisor of it, or auto"
             )
         return int(chosen)
-    if training.get("distribution", {}).get("strategy", "none") != "none":
+    if strategy != "none":
         return 1  # Keras' multi-step loop fails under MirroredStrategy (a placeholder unfed)
     if steps * epochs < MIN_STEPS_FOR_SEVERAL_PER_CALL:
         return 1
