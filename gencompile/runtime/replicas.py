@@ -8,8 +8,9 @@ single-device computation:
 - `scale_to_global_batch`: a replica's mean loss weighted by its share of the global
   batch's examples, so that the summed gradients are those of the mean over the global
   batch, however the batch splits (the last batch of an epoch may leave a replica none);
-- `track`: a metric's batch mean added with its example count as weight, so that an
-  epoch's value is the mean over its examples (and an empty slice adds nothing);
+- `track` and `results`: a metric's batch mean added with its example count as weight,
+  so that an epoch's value is the mean over its examples (an empty slice adds nothing),
+  and a validation step's logs read over every replica's examples;
 - `draw`: random draws per example (noise, latents, timesteps) equal to what one device
   draws for the global batch, each replica keeping its own rows;
 - `assign` and `sum_over_replicas`: state that is not a gradient update (a moving average,
