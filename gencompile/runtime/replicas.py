@@ -1,12 +1,16 @@
 """What a `train_step` written per replica needs under `tf.distribute` (MirroredStrategy).
 
 Keras runs `train_step` once per replica, each on its slice of the global batch, and
-`optimizer.apply` sums the replicas' gradients. Three things then need care, and each
+`optimizer.apply` sums the replicas' gradients. Four things then need care, and each
 helper here does one of them; outside a strategy (one replica) each one is the plain
 single-device computation:
 
-- `scale_to_global_batch`: a replica's mean loss divided by the replica count, so that the
-  summed gradients are those of the mean over the global batch (Keras' own convention);
+- `scale_to_global_batch`: a replica's mean loss weighted by its share of the global
+  batch's examples, so that the summed gradients are those of the mean over the global
+  batch, however the batch splits (the last batch of an epoch may leave a replica none);
+- `track` and `results`: a metric's batch mean added with its example count as weight,
+  so that an epoch's value is the mean over its examples (an empty slice adds nothing),
+  and a validation step's logs read over every replica's examples;
 - `draw`: random draws per example (noise, latents, timesteps) equal to what one device
   draws for the global batch, each replica keeping its own rows;
 - `assign` and `sum_over_replicas`: state that is not a gradient update (a moving average,
@@ -23,7 +27,15 @@ import tensorflow as tf
 
 Tensor = tf.Tensor
 
-__all__ = ["assign", "draw", "replica_context", "scale_to_global_batch", "sum_over_replicas"]
+__all__ = [
+    "assign",
+    "draw",
+    "replica_context",
+    "results",
+    "scale_to_global_batch",
+    "sum_over_replicas",
+    "track",
+]
 
 
 def replica_context() -> tf.distribute.ReplicaContext | None:
@@ -36,18 +48,61 @@ def replica_context() -> tf.distribute.ReplicaContext | None:
     return context
 
 
-def scale_to_global_batch(loss: Any) -> Tensor:
-    """A replica's mean loss divided by the replica count, in the loss's own dtype.
+def scale_to_global_batch(loss: Any, examples: Any = None) -> Tensor:
+    """This replica's share of the global batch's loss: its mean `loss` over its `examples`
+    times examples / (the examples of every replica), in the loss's own dtype.
 
-    With equal slices the replicas' summed gradients are then the gradient of the mean
-    over the global batch (Keras' `compute_loss` does the same); with one replica this is
-    the identity.
+    Keras' optimizer sums the replicas' gradients: with these shares the sum is the
+    gradient of the mean over the global batch (each replica's sum of per-example terms
+    over the global count, as `tf.nn.compute_average_loss`), also when the batch splits
+    unevenly. A replica left without examples (the last batch of an epoch) has a mean over
+    nothing, NaN: it weighs 0 and is replaced by 0. Terms equal on every replica (the
+    regularisation losses) add up to themselves. On one replica: the loss itself.
     """
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    if replicas == 1:
+    context = replica_context()
+    if context is None:
         return loss
     loss = tf.convert_to_tensor(loss)
-    return loss / tf.cast(replicas, loss.dtype)
+    if examples is None:  # projects built before: equal slices assumed (Keras' convention)
+        return loss / tf.cast(context.num_replicas_in_sync, loss.dtype)
+    examples = tf.cast(examples, tf.float32)
+    share = examples / context.all_reduce(tf.distribute.ReduceOp.SUM, examples)
+    # tf.where, not a product with 0: NaN * 0 is NaN, and its gradient would be NaN too.
+    return tf.where(examples > 0, loss, tf.zeros_like(loss)) * tf.cast(share, loss.dtype)
+
+
+def track(tracker: keras.metrics.Mean, value: Any, examples: Any) -> None:
+    """Add a batch's mean `value` over its `examples` to `tracker`, weighted by their count.
+
+    An epoch's result is then the mean over its examples, whatever the batch sizes (a last,
+    partial batch weighs what it holds) and however the replicas split a batch: the
+    tracker's total and count are summed over the replicas when read. A replica without
+    examples, whose mean is NaN, adds nothing.
+    """
+    examples = tf.cast(examples, tracker.dtype)
+    value = tf.cast(value, tracker.dtype)
+    tracker.update_state(tf.where(examples > 0, value, tf.zeros_like(value)), examples)
+
+
+def results(trackers: Sequence[keras.metrics.Mean]) -> dict[str, Tensor]:
+    """What a validation step returns: each tracker's mean so far over every replica's
+    examples (its total and count summed over the replicas first).
+
+    Keras keeps a validation's last step's return, averaged over the replicas, as its
+    result: each replica's own mean would count alike, whatever the examples behind it.
+    (A training epoch's values Keras reads from the trackers themselves, summed over the
+    replicas: a training step returns `tracker.result()`, and saves this all-reduce.)
+    On one replica: each tracker's result.
+    """
+    context = replica_context()
+    if context is None:
+        return {tracker.name: tracker.result() for tracker in trackers}
+    sums = context.all_reduce(
+        tf.distribute.ReduceOp.SUM,
+        tf.stack([tf.stack([t.total.value, t.count.value]) for t in trackers]),
+    )
+    means = tf.math.divide_no_nan(sums[:, 0], sums[:, 1])
+    return {tracker.name: means[i] for i, tracker in enumerate(trackers)}
 
 
 def draw(sample: Callable[..., Tensor], count: Any, **kwargs: Any) -> Tensor:

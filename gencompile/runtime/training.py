@@ -11,6 +11,7 @@ import functools
 import io
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ from gencompile.runtime import (
     epoch_listeners,
     fine_tune,
     pictures,
+    replica_batches,
     repro,
     tensorboard,
 )
@@ -70,8 +72,28 @@ def mirrored_strategy() -> tf.distribute.MirroredStrategy:
     return tf.distribute.MirroredStrategy()
 
 
+def replicas_of(training: TrainingConfig) -> int:
+    """The replicas training runs on: those of its strategy (1 without one)."""
+    name = training.get("distribution", {}).get("strategy", "none")  # projects built before
+    return 1 if name == "none" else int(strategy_for(name).num_replicas_in_sync)
+
+
 def steps_per_epoch(training: TrainingConfig, data: Any) -> int:
-    return int(training["steps_per_epoch"] or data.steps_per_epoch)
+    """training.steps_per_epoch, or a pass over the training split (but a last batch that
+    would leave a replica without an example: `skipped_per_epoch`)."""
+    if training["steps_per_epoch"]:
+        return int(training["steps_per_epoch"])
+    return int(data.steps_per_epoch) - (1 if skipped_per_epoch(training, data) else 0)
+
+
+def skipped_per_epoch(training: TrainingConfig, data: Any) -> int:
+    """The training examples an epoch leaves out: its last batch's when that batch would
+    leave one of the replicas without an example (`runtime/replica_batches.py`), else 0.
+    A fixed training.steps_per_epoch draws full batches only."""
+    if training["steps_per_epoch"] or (replicas := replicas_of(training)) == 1:
+        return 0
+    count, steps = len(data.x_train), int(data.steps_per_epoch)
+    return replica_batches.skipped_last_batch(count, steps, data.batch_size, replicas)
 
 
 # Steps per call into the compiled train function that `auto` goes up to: each call costs
@@ -93,8 +115,17 @@ def steps_per_execution(training: TrainingConfig, data: Any, epochs: int) -> int
     next epoch's batches. `auto`: the largest divisor up to MAX_STEPS_PER_EXECUTION, or one
     for short trainings (the longer trace would cost more than it saves) and under a
     distribution strategy. The weights are the same either way."""
-    steps = steps_per_epoch(training, data)
     chosen = training.get("steps_per_execution", 1)  # projects built before it: one
+    strategy = training.get("distribution", {}).get("strategy", "none")
+    if strategy != "none":  # Keras' multi-step loop fails there (a placeholder unfed)
+        if chosen not in ("auto", 1):  # the spec refuses it; an edited project would fail
+            raise RunError(  # at its first step with a raw TensorFlow error
+                f"training.steps_per_execution={chosen} fails under the {strategy!r} "
+                "distribution strategy (Keras' multi-step loop): set it to 1 or auto in the "
+                "spec and build again"
+            )
+        return 1
+    steps = steps_per_epoch(training, data)
     if chosen != "auto":
         if steps % int(chosen):
             raise RunError(
@@ -102,8 +133,6 @@ def steps_per_execution(training: TrainingConfig, data: Any, epochs: int) -> int
                 "of an epoch: use a divisor of it, or auto"
             )
         return int(chosen)
-    if training.get("distribution", {}).get("strategy", "none") != "none":
-        return 1  # Keras' multi-step loop fails under MirroredStrategy (a placeholder unfed)
     if steps * epochs < MIN_STEPS_FOR_SEVERAL_PER_CALL:
         return 1
     return max(d for d in range(1, min(steps, MAX_STEPS_PER_EXECUTION) + 1) if steps % d == 0)
@@ -159,7 +188,9 @@ def build_and_compile(
     total_steps = steps_per_epoch(training, data) * epochs
     replicas = strategy.num_replicas_in_sync
     if replicas > 1:
-        check_batch_split(data.batch_size, replicas, training["distribution"]["strategy"])
+        name = training["distribution"]["strategy"]
+        check_batch_split(data.batch_size, replicas, name)
+        replica_batches.check_validation_batches(len(data.x_val), data.batch_size, replicas, name)
     with strategy.scope():
         model = build_model()
         if isinstance(model, CompiledForEpochSize):
@@ -281,7 +312,17 @@ def fit(
     if initial_epoch == 0 and fingerprint:  # what the checkpoints to come are trained on
         checkpoints.record_data(run_dir / "checkpoints", fingerprint)
     fixed_steps = training["steps_per_epoch"]
-    stream = cluster.shard_by_example(data.epochs(initial_epoch, epochs, steps=fixed_steps))
+    stream = data.epochs(initial_epoch, epochs, steps=fixed_steps)
+    skipped = skipped_per_epoch(training, data)
+    if skipped:
+        stream = replica_batches.without_batches_of(stream, skipped)
+        warnings.warn(
+            f"each epoch leaves out its last batch of {skipped} training example(s): it "
+            f"would leave one of the {replicas_of(training)} replicas without an example "
+            "(other examples each epoch, as the order is reshuffled)",
+            stacklevel=2,
+        )
+    stream = cluster.shard_by_example(stream)
     validation = None if data.validation is None else cluster.shard_by_example(data.validation)
     start = time.perf_counter()
     try:

@@ -26,6 +26,7 @@ from gencompile.errors import RunError
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import cluster, replicas
 from gencompile.runtime.pipeline import epoch_stream
+from gencompile.runtime.replica_batches import skipped_last_batch, without_batches_of
 from gencompile.runtime.splits import batches, head
 
 ENCODE_BATCH = 512
@@ -253,6 +254,11 @@ def fit_prior(
     train = epoch_stream(
         tf.constant(train_codes), len(train_codes), data.batch_size, seed, 0, epochs
     )
+    # As the VQ-VAE's epochs: without a last batch that would leave a replica empty.
+    in_sync = model.prior.distribute_strategy.num_replicas_in_sync
+    skipped = skipped_last_batch(len(train_codes), steps, data.batch_size, in_sync)
+    if skipped:
+        train, steps = without_batches_of(train, skipped), steps - 1
     validation = (
         tf.data.Dataset.from_tensor_slices(val_codes).batch(data.batch_size)
         if len(val_codes)

@@ -179,7 +179,8 @@ class TrainingSpec(StrictModel):
         description="Training steps per call into the compiled function (Keras' "
         "steps_per_execution); auto: the largest divisor of the steps per epoch up to 32, "
         "so that epochs keep their exact steps (1 under a distribution strategy, and for "
-        "trainings under 500 steps, where the longer trace costs more than it saves).",
+        "trainings under 500 steps, where the longer trace costs more than it saves). "
+        "Under a distribution strategy only 1 or auto: Keras' multi-step loop fails there.",
     )
     validation_every_epochs: Literal["auto"] | PositiveInt = Field(
         "auto",
@@ -217,5 +218,17 @@ class TrainingSpec(StrictModel):
                 "validation_every_epochs",
                 f"early_stopping watches {stopping.monitor}, which needs validation every "
                 f"epoch (got {every}); use 1 or auto",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _one_step_per_call_under_a_strategy(self) -> TrainingSpec:
+        strategy, per_call = self.distribution.strategy, self.steps_per_execution
+        if strategy != "none" and per_call not in ("auto", 1):
+            raise FieldError(
+                "steps_per_execution",
+                f"Keras' multi-step loop fails under a distribution strategy (got "
+                f"{per_call} with distribution.strategy {strategy!r}, which `gencompile "
+                "train --workers` also sets); use 1 or auto, which is 1 there",
             )
         return self

@@ -205,6 +205,7 @@ MODEL_IMPORTS = {
     "from gencompile.runtime import check_version",
     "from gencompile.runtime import distributions",
     "from gencompile.runtime import losses",
+    "from gencompile.runtime import replicas",  # tracks means over examples
 }
 # Imported only when needed (KL warm-up, kernel penalties, runtime layers).
 OPTIONAL_IMPORTS = {

@@ -1,8 +1,8 @@
 """Training as the generated train.py does it, for the distribution tests' child processes.
 
-`built_module` builds a case's spec under a strategy; `trained` seeds, loads the data,
-builds, compiles and fits as `train.main` does (without evaluation and artifacts);
-`weights` and `relative_difference` compare the results.
+`built_module` builds a case's spec under a strategy (`one_device`: the case as one device
+trains it); `trained` seeds, loads the data, builds, compiles and fits as `train.main` does
+(without evaluation and artifacts); `weights` and `relative_difference` compare the results.
 """
 
 from __future__ import annotations
@@ -32,6 +32,14 @@ def built_module(case: dict[str, Any], strategy: str, folder: Path) -> Any:
     return import_generated(folder, built.plan.package)
 
 
+def one_device(case: dict[str, Any]) -> dict[str, Any]:
+    """The case as one device trains it: with its "single_device_steps" an epoch, if any
+    (the steps of the strategy's epochs when they leave out a last batch)."""
+    steps = case.get("single_device_steps")
+    fixed = [] if steps is None else [f"training.steps_per_epoch={steps}"]
+    return {**case, "overrides": [*case["overrides"], *fixed]}
+
+
 def trained(module: Any, run_dir: Path, epochs: int | None = None, resume: bool = False) -> Any:
     """A model trained as the generated train.py does (fresh seeds, data and model), for
     `epochs` or the spec's training.epochs."""
@@ -43,6 +51,9 @@ def trained(module: Any, run_dir: Path, epochs: int | None = None, resume: bool 
     writes = cluster.output_dir(run_dir)  # the run folder, except on a worker of a cluster
     fitted = training.fit(model, data, module.TRAINING, module.OUTPUT, writes, epochs, True, first)
     model.epochs_trained = max(len(values) for values in fitted.history.values())
+    model.fitted_history = fitted.history
+    model.split_sizes = (len(data.x_train), len(data.x_val))
+    model.x_val = data.x_val
     return model
 
 

@@ -6,7 +6,8 @@ TensorFlow fixes its devices when it initialises, so this runs in a fresh proces
 A case `{"name", "spec", "overrides", "check"}` builds the spec twice, with strategy `none`
 and with `mirrored`, and trains both the same steps in this process (the default strategy
 places the single-device run on one device). check "equivalence" reports the largest
-relative difference between their weights; check "resume" trains the mirrored build for
+relative difference between their weights; check "uneven" does the same over a whole
+epoch and its validation, and reports both histories; check "resume" trains the mirrored build for
 two epochs straight and for one epoch, then resumes it from its checkpoint for the second;
 check "run" is a whole mirrored `gencompile train`; check "actnorm" starts an actnorm
 inside the replicas' steps; check "draw" splits one random draw between the replicas;
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,13 @@ CPU = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(CPU, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 import numpy as np  # noqa: E402
-from child_training import built_module, relative_difference, trained, weights  # noqa: E402
+from child_training import (  # noqa: E402
+    built_module,
+    one_device,
+    relative_difference,
+    trained,
+    weights,
+)
 
 from gencompile.runtime import training  # noqa: E402
 
@@ -39,6 +47,33 @@ def equivalence(case: dict[str, Any], out: Path) -> dict[str, Any]:
         "replicas": mirrored.distribute_strategy.num_replicas_in_sync,
         "epochs": min(single.epochs_trained, mirrored.epochs_trained),
         "relative_difference": relative_difference(weights(single), weights(mirrored)),
+    }
+
+
+def uneven(case: dict[str, Any], out: Path) -> dict[str, Any]:
+    """One whole epoch, then validation, on one device and under the strategy: the same
+    weights and the same logged means. The case's splits end with batches that split
+    unevenly between the replicas. With "single_device_steps", the one device trains that
+    many steps an epoch (what the strategy's epoch is when it leaves out a last batch)."""
+    single = trained(built_module(one_device(case), "none", out / "none"), out / "none")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        mirrored = trained(built_module(case, "mirrored", out / "mirrored"), out / "mirrored")
+    held_out = {}
+    if hasattr(single, "log_prob"):  # a flow: val_loss is the mean NLL of the held-out split
+        nll = -np.asarray(single.log_prob(single.x_val), dtype=np.float64)
+        held_out["held_out_nll"] = float(nll.mean())
+    return {
+        **held_out,
+        "replicas": mirrored.distribute_strategy.num_replicas_in_sync,
+        "split_sizes": list(single.split_sizes),
+        "steps": int(mirrored.optimizer.iterations.numpy()),
+        "warnings": [str(w.message) for w in caught if "replicas" in str(w.message)],
+        "relative_difference": relative_difference(weights(single), weights(mirrored)),
+        "history": {
+            key: [values, mirrored.fitted_history.get(key)]
+            for key, values in single.fitted_history.items()
+        },
     }
 
 
@@ -146,6 +181,7 @@ def run(case: dict[str, Any], out: Path) -> dict[str, Any]:
 
 CHECKS = {
     "equivalence": equivalence,
+    "uneven": uneven,
     "resume": resume,
     "actnorm": actnorm,
     "draw": draw,

@@ -76,6 +76,22 @@ VQ_VAE_RUN = {
 }
 
 
+def _run_child(cases: list[dict[str, Any]], out: Path) -> dict[str, dict[str, Any]]:
+    """Every case's check, run by one child process with 2 logical CPU devices."""
+    done = subprocess.run(
+        [sys.executable, str(CHILD), str(out), json.dumps(cases)],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    for line in lines:
+        line["stderr"] = done.stderr[-3000:]  # shown when a check failed
+    return {line["name"]: line for line in lines}
+
+
 # The tests that read the child process' results: it trains every family twice (about two
 # minutes on 2 cores), so they run in the slow tier (`make test-slow`, which CI runs too).
 TRAINS_EVERY_FAMILY = pytest.mark.slow
@@ -90,18 +106,16 @@ def results(
     runs = (RESUMED, WHOLE_RUN, VQ_VAE_RUN)
     cases += [{**check, "spec": str(SPECS / check["spec"])} for check in runs]
     cases += [ACTNORM, DRAW, PERPLEXITY]
-    done = subprocess.run(
-        [sys.executable, str(CHILD), str(tmp_path_factory.mktemp("mirrored")), json.dumps(cases)],
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    for line in lines:
-        line["stderr"] = done.stderr[-3000:]  # shown when a check failed
-    return {line["name"]: line for line in lines}
+    return _run_child(cases, tmp_path_factory.mktemp("mirrored"))
+
+
+@pytest.fixture(scope="module")
+def uneven_results(
+    tmp_path_factory: pytest.TempPathFactory, uneven_cases: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The uneven cases, each a whole epoch on one device and under the strategy."""
+    cases = [{**case, "check": "uneven"} for case in uneven_cases]
+    return _run_child(cases, tmp_path_factory.mktemp("uneven"))
 
 
 @TRAINS_EVERY_FAMILY
@@ -174,3 +188,43 @@ def test_codebook_perplexity_inside_replicas_is_the_global_batchs(results) -> No
     assert result["expected"] == pytest.approx([4.0, 0.5], rel=1e-6)  # 4 of 8 codes, evenly
     # Each replica's half uses 2 codes, but both report the global batch's 4.
     assert result["per_replica"] == [pytest.approx([4.0, 0.5], rel=1e-6)] * 2
+
+
+@TRAINS_EVERY_FAMILY
+def test_batches_split_unevenly_train_and_validate_as_on_one_device(
+    uneven_results, uneven_cases, uneven_case
+) -> None:
+    """A last batch split unevenly: each replica's loss weighs its share of the global
+    batch, and every logged value is a mean over examples, so the weights and the history
+    are one device's. A last batch that would leave a replica without an example is left
+    out of the epoch (with a warning): the weights are one device's without that step."""
+    case = next(case for case in uneven_cases if case["name"] == uneven_case)
+    result = uneven_results[uneven_case]
+    assert "error" not in result, result["stderr"]
+    assert result["replicas"] == 2
+    assert [size % 16 for size in result["split_sizes"]] == case["remainders"]
+    assert result["relative_difference"] < TOLERANCE, result["relative_difference"]
+    assert_same_history(result["history"])
+    if "held_out_nll" in result:  # computed apart, example by example
+        val_loss = result["history"]["val_loss"][1][-1]
+        assert val_loss == pytest.approx(result["held_out_nll"], rel=1e-5)
+    skipped = [w for w in result["warnings"] if "leaves out its last batch" in w]
+    if case["single_device_steps"]:
+        assert skipped == [
+            "each epoch leaves out its last batch of 1 training example(s): it would leave "
+            "one of the 2 replicas without an example (other examples each epoch, as the "
+            "order is reshuffled)"
+        ]
+        assert result["steps"] == case["single_device_steps"]
+    else:
+        assert skipped == []
+
+
+def assert_same_history(history: dict[str, list[list[float]]], tolerance: float = TOLERANCE):
+    """Each logged value, one device's and the strategy's: finite and equal (the gradient
+    norms aside: under a strategy, the norm of a replica's share of the gradient)."""
+    assert any(key.startswith("val_") for key in history), sorted(history)
+    for key, (single, distributed) in history.items():
+        assert all(math.isfinite(value) for value in distributed), (key, distributed)
+        if not key.endswith("grad_norm"):
+            assert distributed == pytest.approx(single, rel=tolerance, abs=1e-6), key

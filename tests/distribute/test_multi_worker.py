@@ -26,6 +26,7 @@ from gencompile.compiler.project import render_project
 from gencompile.errors import RunError
 from gencompile.local_cluster import free_loopback_ports, run_workers, tf_config
 from gencompile.spec import load_spec
+from tests.distribute.test_mirrored import assert_same_history
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "specs"
@@ -57,13 +58,20 @@ def _wait_all(processes: dict[str, subprocess.Popen[str]], timeout: float) -> di
         time.sleep(0.2)
 
 
+# Uneven cases (conftest.py) the workers train too: a last batch split 2 + 1 between them,
+# held-out batches split 4 + 3; a last batch of 1, which the epochs leave out.
+UNEVEN = ("vae_uneven", "vae_skips_one")
+
+
 @pytest.fixture(scope="module")
 def trained_cases(
-    tmp_path_factory: pytest.TempPathFactory, family_cases: list[dict[str, Any]]
+    tmp_path_factory: pytest.TempPathFactory,
+    family_cases: list[dict[str, Any]],
+    uneven_cases: list[dict[str, Any]],
 ) -> tuple[Path, dict[str, Any]]:
     """Every case trained by one process (`none`) and by two workers (`multi_worker`)."""
     out = tmp_path_factory.mktemp("multi_worker")
-    cases = json.dumps(family_cases)
+    cases = json.dumps([*family_cases, *(c for c in uneven_cases if c["name"] in UNEVEN)])
     ports = free_loopback_ports(2)
     roles = {"reference": None, "worker-0": tf_config(ports, 0), "worker-1": tf_config(ports, 1)}
     processes = {}
@@ -114,6 +122,23 @@ def test_two_workers_train_as_one_process(trained_cases, family_case) -> None:
     assert _relative_difference(
         _arrays(out / "worker-0" / f"{name}.npz"), _arrays(out / "worker-1" / f"{name}.npz")
     ) == pytest.approx(0.0, abs=1e-7)
+
+
+@STARTS_WORKERS
+@pytest.mark.parametrize("name", UNEVEN)
+def test_two_workers_split_uneven_batches_as_one_process(trained_cases, name) -> None:
+    """Each worker's loss weighs its share of a batch and the logged means are over
+    examples, as on 2 devices of one process (test_mirrored.py): the weights and the
+    history are one process's; a last batch of 1 is left out of the workers' epochs."""
+    out, results = trained_cases
+    chief, reference = results["worker-0"][name], results["reference"][name]
+    assert chief["replicas"] == 2
+    assert chief["steps"] == reference["steps"]  # 8 for vae_skips_one: 8 x 16 + 1 skipped
+    reference_weights = _arrays(out / "reference" / f"{name}.npz")
+    chief_weights = _arrays(out / "worker-0" / f"{name}.npz")
+    assert _relative_difference(reference_weights, chief_weights) < TOLERANCE
+    history = {key: [values, chief["history"][key]] for key, values in reference["history"].items()}
+    assert_same_history(history, TOLERANCE)
 
 
 @STARTS_WORKERS

@@ -1,13 +1,18 @@
 """On one device (no strategy) the replica helpers are the plain computations, so code
-generated for `mirrored` trains there as single-device code does."""
+generated for `mirrored` trains there as single-device code does; and which batches would
+leave a replica without an example (`runtime/replica_batches.py`)."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from gencompile.runtime import replicas, training
+from gencompile.errors import RunError
+from gencompile.runtime import replica_batches, replicas, training
 
 
 def test_outside_a_strategy_there_is_no_replica_context() -> None:
@@ -47,3 +52,82 @@ def test_clipping_moves_after_the_sum_over_replicas() -> None:
     assert optimizer._clip_gradients(grads) is grads  # not before the sum
     ((clipped, _),) = optimizer._all_reduce_sum_gradients([(grads[0], None)])
     np.testing.assert_allclose(clipped, [0.6, 0.8])  # norm 5 clipped to 1
+
+
+def test_scaling_with_a_count_is_the_identity_on_one_replica() -> None:
+    loss = tf.constant(2.5)
+    assert replicas.scale_to_global_batch(loss, 7) is loss
+
+
+def test_tracked_means_weigh_each_batch_by_its_examples() -> None:
+    tracker = keras.metrics.Mean(name="loss")
+    replicas.track(tracker, 1.0, 3)  # a batch of 3 with mean 1
+    replicas.track(tracker, 5.0, 1)  # a last batch of 1
+    assert float(tracker.result()) == 2.0  # (3 * 1 + 5) / 4, not (1 + 5) / 2
+    replicas.track(tracker, float("nan"), 0)  # an empty slice's mean over nothing
+    assert float(tracker.result()) == 2.0
+    assert {k: float(v) for k, v in replicas.results([tracker]).items()} == {"loss": 2.0}
+
+
+def test_tf_distribute_leaves_a_replica_empty_as_predicted() -> None:
+    # The slices MirroredStrategy gave partial batches of 1..7 (batches of 8) on 4 replicas.
+    split = {1: [1, 0, 0, 0], 2: [1, 1, 0, 0], 3: [1, 1, 1, 0], 4: [1, 1, 1, 1]}
+    split |= {5: [2, 2, 1, 0], 6: [2, 2, 2, 0], 7: [2, 2, 2, 1]}
+    for examples, slices in split.items():
+        assert replica_batches.leaves_a_replica_empty(examples, 4) == (0 in slices)
+    assert [n for n in range(1, 8) if replica_batches.leaves_a_replica_empty(n, 2)] == [1]
+
+
+def test_an_epoch_skips_only_a_last_batch_that_would_leave_a_replica_empty() -> None:
+    skipped = replica_batches.skipped_last_batch
+    assert skipped(count=129, steps=9, batch_size=16, replicas=2) == 1  # 8 x 16 + 1
+    assert skipped(count=131, steps=9, batch_size=16, replicas=2) == 0  # ... + 3: 2 + 1
+    assert skipped(count=128, steps=8, batch_size=16, replicas=2) == 0  # full batches
+    assert skipped(count=35, steps=2, batch_size=16, replicas=2) == 0  # drop_remainder
+    assert skipped(count=13, steps=2, batch_size=8, replicas=4) == 5  # 2 + 2 + 1 + 0
+    batches = tf.data.Dataset.range(129).batch(16)
+    kept = replica_batches.without_batches_of(batches, 1)
+    assert [int(b.shape[0]) for b in kept] == [16] * 8
+
+
+def test_steps_per_epoch_leave_out_the_skipped_batch(monkeypatch) -> None:
+    monkeypatch.setattr(training, "replicas_of", lambda config: 2)
+    data = SimpleNamespace(x_train=np.zeros((129, 2)), steps_per_epoch=9, batch_size=16)
+    config = {"steps_per_epoch": None}
+    assert training.skipped_per_epoch(config, data) == 1
+    assert training.steps_per_epoch(config, data) == 8
+    fixed = {"steps_per_epoch": 5}  # full batches of a repeated epoch: nothing to skip
+    assert training.skipped_per_epoch(fixed, data) == 0
+    assert training.steps_per_epoch(fixed, data) == 5
+
+
+def test_held_out_data_that_would_leave_a_replica_empty_is_refused_before_training(
+    monkeypatch,
+) -> None:
+    monkeypatch.setattr(
+        training, "strategy_for", lambda name: SimpleNamespace(num_replicas_in_sync=2)
+    )
+    data = SimpleNamespace(
+        x_train=np.zeros((163, 2)), x_val=np.zeros((65, 2)), steps_per_epoch=11, batch_size=16
+    )
+    config = {
+        "steps_per_epoch": None,
+        "mixed_precision": False,
+        "distribution": {"strategy": "mirrored"},
+    }
+    with pytest.raises(RunError) as caught:
+        training.build_and_compile(lambda: None, config, data, epochs=1)
+    assert str(caught.value) == (
+        "data.validation_split holds 65 held-out examples, whose last batch of 1 "
+        "(data.batch_size=16) would leave one of the 2 replicas of the 'mirrored' strategy "
+        "without an example (TensorFlow's CPU convolutions fail on an empty batch), and "
+        "held-out examples are not skipped: use a batch size that splits them, e.g. "
+        "--set data.batch_size=18, or another data.validation_split"
+    )
+
+
+def test_a_held_out_split_too_small_for_the_replicas_asks_for_more_of_it() -> None:
+    with pytest.raises(RunError, match=r"use a data\.validation_split that holds more of them$"):
+        replica_batches.check_validation_batches(5, 8, 4, "multi_worker")  # 2 + 2 + 1 + 0
+    replica_batches.check_validation_batches(7, 8, 4, "multi_worker")  # 2 + 2 + 2 + 1
+    replica_batches.check_validation_batches(0, 8, 4, "multi_worker")  # no held-out split

@@ -1,0 +1,85 @@
+"""Batches that a distribution strategy splits between its replicas, when one would leave
+a replica without an example.
+
+tf.distribute cuts a batch of n examples into slices of ceil(n / replicas), in replica
+order: the last, partial batch of an epoch may leave replicas with none (a batch of 1 on
+2 replicas, of 5 or 6 on 4 in batches of 8). The generated train steps weigh a replica's
+loss and metrics by its examples, so an empty slice would add nothing; but TensorFlow's
+CPU convolutions (oneDNN) answer an empty batch with a tensor of the wrong shape, and the
+step fails. So such a batch never reaches the replicas:
+
+- training: an epoch leaves it out (`skipped_last_batch`, `without_batches_of`): at most
+  replicas - 1 examples of an epoch, other ones each epoch, as the order is reshuffled;
+- validation: every held-out example counts, so a split whose last batch would leave a
+  replica empty is refused before training (`check_validation_batches`), with a batch
+  size that splits it.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from gencompile.errors import RunError
+
+__all__ = [
+    "check_validation_batches",
+    "leaves_a_replica_empty",
+    "skipped_last_batch",
+    "without_batches_of",
+]
+
+
+def leaves_a_replica_empty(examples: int, replicas: int) -> bool:
+    """Whether tf.distribute's split of a batch of `examples` gives a replica none."""
+    return examples > 0 and (replicas - 1) * -(-examples // replicas) >= examples
+
+
+def last_batch(count: int, batch_size: int) -> int:
+    """The size of the last batch of `count` examples in batches of `batch_size`."""
+    return count - (-(-count // batch_size) - 1) * batch_size
+
+
+def skipped_last_batch(count: int, steps: int, batch_size: int, replicas: int) -> int:
+    """The examples an epoch of `steps` batches of `count` examples leaves out under
+    `replicas`: its last batch's when that batch is partial and would leave a replica
+    empty, else 0 (a full last batch is a multiple of the replicas)."""
+    last = count - (steps - 1) * batch_size
+    if last < batch_size and leaves_a_replica_empty(last, replicas):
+        return last
+    return 0
+
+
+def without_batches_of(stream: tf.data.Dataset, size: int) -> tf.data.Dataset:
+    """`stream` (one element a batch: a tensor or a tuple of them) without its batches of
+    `size` examples."""
+    return stream.filter(lambda *batch: tf.shape(tf.nest.flatten(batch)[0])[0] != size)
+
+
+def check_validation_batches(count: int, batch_size: int, replicas: int, strategy: str) -> None:
+    """Refuse held-out data whose last batch would leave a replica without an example."""
+    last = last_batch(count, batch_size)
+    if count == 0 or not leaves_a_replica_empty(last, replicas):
+        return
+    size = splitting_batch_size(count, batch_size, replicas)
+    remedy = (
+        "a data.validation_split that holds more of them"
+        if size is None
+        else f"a batch size that splits them, e.g. --set data.batch_size={size}, or another "
+        "data.validation_split"
+    )
+    raise RunError(
+        f"data.validation_split holds {count} held-out examples, whose last batch of {last} "
+        f"(data.batch_size={batch_size}) would leave one of the {replicas} replicas of the "
+        f"{strategy!r} strategy without an example (TensorFlow's CPU convolutions fail on "
+        f"an empty batch), and held-out examples are not skipped: use {remedy}"
+    )
+
+
+def splitting_batch_size(count: int, batch_size: int, replicas: int) -> int | None:
+    """The multiple of `replicas` nearest `batch_size` (the larger of two as near) whose
+    last batch of `count` examples leaves no replica empty; None if there is none."""
+    for step in range(count // replicas + 2):  # past `count`: one batch of them all
+        for size in (batch_size + step * replicas, batch_size - step * replicas):
+            if size >= replicas and not leaves_a_replica_empty(last_batch(count, size), replicas):
+                return size
+    return None
