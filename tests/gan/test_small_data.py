@@ -90,8 +90,9 @@ def test_lazy_r1_applies_the_penalty_on_every_interval_th_update_only(generated_
     lazy = compiled(generated_gan(model="  gradient_penalty: {type: r1, weight: 1.0, interval: 4}"))
     fit(lazy, x=RING)  # STEPS = 8 discriminator updates: iterations 0..7
     assert int(lazy.discriminator_optimizer.iterations) == STEPS
-    # The tracker counts the updates that computed the penalty: iterations 0 and 4.
-    assert float(lazy.penalty_tracker.count) == 2
+    # The tracker weighs the examples of the updates that computed the penalty, iterations
+    # 0 and 4: two batches of 16.
+    assert float(lazy.penalty_tracker.count) == 2 * 16
     assert float(lazy.penalty_tracker.result()) > 0
 
 
