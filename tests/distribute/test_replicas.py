@@ -58,6 +58,9 @@ def test_clipping_moves_after_the_sum_over_replicas() -> None:
 def test_scaling_with_a_count_is_the_identity_on_one_replica() -> None:
     loss = tf.constant(2.5)
     assert replicas.scale_to_global_batch(loss, 7) is loss
+    share = replicas.batch_share(7)  # one replica holds the whole batch
+    assert float(share) == 1.0
+    assert replicas.scale_to_global_batch(loss, share=share) is loss
 
 
 def test_tracked_means_weigh_each_batch_by_its_examples() -> None:
