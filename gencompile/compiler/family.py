@@ -57,6 +57,11 @@ class Capabilities:
     # Settings `training.<key>` that have no effect on the family, given its `model:`
     # section (EM has no optimizer): each refused when the spec sets it.
     unused_training: Callable[[Any], Mapping[str, Refusal]] = no_unused_training
+    # Whether its train and test steps take a replica's empty slice of a batch (no
+    # convolution, which fails on one; statistics that are sums). Under a strategy, other
+    # families leave out a last training batch that would leave a replica without an
+    # example, and refuse held-out data whose last batch would (runtime/replica_batches.py).
+    empty_replica_slices: bool = False
 
     @property
     def exports(self) -> tuple[str, ...]:

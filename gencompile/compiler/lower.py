@@ -11,7 +11,7 @@ context (`compiler/lowering.py`), never this module, so there is no cycle.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gencompile.compiler.data_shapes import DataShape
@@ -83,6 +83,19 @@ def init_from(state: LoweringState) -> None:
     state.plan = with_init_from(state.low, state.project)
 
 
+def replica_slices(state: LoweringState) -> None:
+    """Under a strategy, tell the runtime whether the family's steps take a replica's empty
+    slice of a batch (`Capabilities.empty_replica_slices`), or need batches kept from it."""
+    training = state.project.training
+    if training["distribution"]["strategy"] == "none":
+        return
+    distribution = {
+        **training["distribution"],
+        "empty_slices": state.family.capabilities.empty_replica_slices,
+    }
+    state.plan = replace(state.project, training={**training, "distribution": distribution})
+
+
 def metric_kinds(state: LoweringState) -> None:
     """Report metrics that do not fit the data's kind (image metrics need images, ...)."""
     state.low.check_metric_data_kind(state.data.kind)
@@ -104,6 +117,7 @@ PASSES: tuple[Pass, ...] = (
     stop_if_problems,
     model_plan,
     init_from,
+    replica_slices,
     metric_kinds,
     sizes,
     stop_if_problems,

@@ -6,10 +6,14 @@ order: the last, partial batch of an epoch may leave replicas with none (a batch
 2 replicas, of 5 or 6 on 4 in batches of 8). The generated train steps weigh a replica's
 loss and metrics by its examples, so an empty slice would add nothing; but TensorFlow's
 CPU convolutions (oneDNN) answer an empty batch with a tensor of the wrong shape, and the
-step fails. So such a batch never reaches the replicas:
+step fails. So such a batch never reaches the replicas of a model whose steps do not take
+an empty slice (the compiler says which do, as `training.distribution.empty_slices`: a
+mixture's, whose statistics are sums and whose means are masked):
 
 - training: an epoch leaves it out (`skipped_last_batch`, `without_batches_of`): at most
   replicas - 1 examples of an epoch, other ones each epoch, as the order is reshuffled;
+- a training split of that one batch is refused before training
+  (`refuse_one_skipped_batch`): an epoch would train no step;
 - validation: every held-out example counts, so a split whose last batch would leave a
   replica empty is refused before training (`check_validation_batches`), with a batch
   size that splits it.
@@ -24,6 +28,7 @@ from gencompile.errors import RunError
 __all__ = [
     "check_validation_batches",
     "leaves_a_replica_empty",
+    "refuse_one_skipped_batch",
     "skipped_last_batch",
     "without_batches_of",
 ]
@@ -72,6 +77,25 @@ def check_validation_batches(count: int, batch_size: int, replicas: int, strateg
         f"(data.batch_size={batch_size}) would leave one of the {replicas} replicas of the "
         f"{strategy!r} strategy without an example (TensorFlow's CPU convolutions fail on "
         f"an empty batch), and held-out examples are not skipped: use {remedy}"
+    )
+
+
+def refuse_one_skipped_batch(count: int, batch_size: int, replicas: int, strategy: str) -> None:
+    """Refuse a training split of one partial batch that would leave a replica without an
+    example: an epoch would leave it out, and train no step at all."""
+    size = count // replicas * replicas  # full batches of it train; the rest is left out
+    remedy = (
+        f"a smaller batch size, e.g. --set data.batch_size={size}, or more training data"
+        if size
+        else f"more training data (at least {replicas} examples), or a smaller "
+        "data.validation_split"
+    )
+    raise RunError(
+        f"the training split holds {count} example(s), one batch of data.batch_size="
+        f"{batch_size} that would leave one of the {replicas} replicas of the {strategy!r} "
+        "strategy without an example (TensorFlow's CPU convolutions fail on an empty batch): "
+        f"an epoch leaves such a last batch out, and nothing would be left to train on: use "
+        f"{remedy}"
     )
 
 

@@ -6,8 +6,9 @@ helper here does one of them; outside a strategy (one replica) each one is the p
 single-device computation:
 
 - `scale_to_global_batch`: a replica's mean loss weighted by its share of the global
-  batch's examples, so that the summed gradients are those of the mean over the global
-  batch, however the batch splits (the last batch of an epoch may leave a replica none);
+  batch's examples (`batch_share`, computed once a step), so that the summed gradients
+  are those of the mean over the global batch, however the batch splits (the last batch
+  of an epoch may leave a replica none);
 - `track` and `results`: a metric's batch mean added with its example count as weight,
   so that an epoch's value is the mean over its examples (an empty slice adds nothing),
   and a validation step's logs read over every replica's examples;
@@ -29,6 +30,7 @@ Tensor = tf.Tensor
 
 __all__ = [
     "assign",
+    "batch_share",
     "draw",
     "replica_context",
     "results",
@@ -48,9 +50,25 @@ def replica_context() -> tf.distribute.ReplicaContext | None:
     return context
 
 
-def scale_to_global_batch(loss: Any, examples: Any = None) -> Tensor:
+def batch_share(examples: Any) -> Tensor:
+    """This replica's share of the global batch: its `examples` over every replica's (an
+    all-reduce), in float32; 1 on one replica.
+
+    A step that scales several losses (a GAN's critic steps and generator step) computes
+    it once and passes it to each `scale_to_global_batch(loss, share=share)`: one
+    all-reduce a step, not one a loss (under multi_worker, each is a network round trip).
+    """
+    examples = tf.cast(examples, tf.float32)
+    context = replica_context()
+    if context is None:
+        return tf.ones_like(examples)
+    return examples / context.all_reduce(tf.distribute.ReduceOp.SUM, examples)
+
+
+def scale_to_global_batch(loss: Any, examples: Any = None, share: Any = None) -> Tensor:
     """This replica's share of the global batch's loss: its mean `loss` over its `examples`
-    times examples / (the examples of every replica), in the loss's own dtype.
+    times examples / (the examples of every replica), in the loss's own dtype. A `share`
+    from `batch_share` stands for the examples, and saves their all-reduce.
 
     Keras' optimizer sums the replicas' gradients: with these shares the sum is the
     gradient of the mean over the global batch (each replica's sum of per-example terms
@@ -63,12 +81,12 @@ def scale_to_global_batch(loss: Any, examples: Any = None) -> Tensor:
     if context is None:
         return loss
     loss = tf.convert_to_tensor(loss)
-    if examples is None:  # projects built before: equal slices assumed (Keras' convention)
-        return loss / tf.cast(context.num_replicas_in_sync, loss.dtype)
-    examples = tf.cast(examples, tf.float32)
-    share = examples / context.all_reduce(tf.distribute.ReduceOp.SUM, examples)
+    if share is None:
+        if examples is None:  # projects built before: equal slices assumed (Keras' convention)
+            return loss / tf.cast(context.num_replicas_in_sync, loss.dtype)
+        share = batch_share(examples)
     # tf.where, not a product with 0: NaN * 0 is NaN, and its gradient would be NaN too.
-    return tf.where(examples > 0, loss, tf.zeros_like(loss)) * tf.cast(share, loss.dtype)
+    return tf.where(share > 0, loss, tf.zeros_like(loss)) * tf.cast(share, loss.dtype)
 
 
 def track(tracker: keras.metrics.Mean, value: Any, examples: Any) -> None:

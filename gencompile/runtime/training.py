@@ -90,10 +90,18 @@ def skipped_per_epoch(training: TrainingConfig, data: Any) -> int:
     """The training examples an epoch leaves out: its last batch's when that batch would
     leave one of the replicas without an example (`runtime/replica_batches.py`), else 0.
     A fixed training.steps_per_epoch draws full batches only."""
-    if training["steps_per_epoch"] or (replicas := replicas_of(training)) == 1:
+    if training["steps_per_epoch"] or takes_empty_slices(training):
+        return 0
+    if (replicas := replicas_of(training)) == 1:
         return 0
     count, steps = len(data.x_train), int(data.steps_per_epoch)
     return replica_batches.skipped_last_batch(count, steps, data.batch_size, replicas)
+
+
+def takes_empty_slices(training: TrainingConfig) -> bool:
+    """Whether the model's steps take a replica's empty slice of a batch (the compiler's
+    word for its family: a mixture's do), so that no batch is kept from the replicas."""
+    return bool(training.get("distribution", {}).get("empty_slices", False))
 
 
 # Steps per call into the compiled train function that `auto` goes up to: each call costs
@@ -190,7 +198,11 @@ def build_and_compile(
     if replicas > 1:
         name = training["distribution"]["strategy"]
         check_batch_split(data.batch_size, replicas, name)
-        replica_batches.check_validation_batches(len(data.x_val), data.batch_size, replicas, name)
+        if not takes_empty_slices(training):
+            count, batch = len(data.x_val), data.batch_size
+            replica_batches.check_validation_batches(count, batch, replicas, name)
+            if steps_per_epoch(training, data) == 0:  # its one batch would be left out
+                replica_batches.refuse_one_skipped_batch(len(data.x_train), batch, replicas, name)
     with strategy.scope():
         model = build_model()
         if isinstance(model, CompiledForEpochSize):

@@ -200,6 +200,7 @@ def test_lowering_is_a_tuple_of_named_passes() -> None:
         "stop_if_problems",
         "model_plan",
         "init_from",
+        "replica_slices",
         "metric_kinds",
         "sizes",
         "stop_if_problems",

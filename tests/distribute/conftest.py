@@ -68,17 +68,47 @@ def _uneven_cases() -> list[dict[str, Any]]:
 
 UNEVEN_CASES = _uneven_cases()
 
+# A mixture's steps take a replica's empty slice (its statistics are sums, its means
+# masked): 66 examples, 49 to train on and 17 held out, each split ending with a batch of 1
+# that leaves the second replica without an example, which the epoch keeps and validation
+# takes, as one device does.
+VARIATIONAL = "model.algorithm={type: variational, init: random, tol: 1.0e-9}"
+KEEPS_ONE = {  # name -> (family case, overrides of it)
+    "mixture_em_keeps_one": ("mixture_em", []),
+    "mixture_variational_keeps_one": ("mixture_em", [VARIATIONAL]),
+    "mixture_gradient_keeps_one": ("mixture_gradient", []),
+}
+KEEPS_ONE_CASES = [
+    {
+        **case,
+        "name": name,
+        "overrides": [*case["overrides"], *more, "data.source.n_samples=66", *QUARTER_HELD_OUT],
+        "remainders": [1, 1],
+        "single_device_steps": None,
+    }
+    for name, (family, more) in KEEPS_ONE.items()
+    for case in CASES
+    if case["name"] == family
+]
+
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "family_case" in metafunc.fixturenames:
         metafunc.parametrize("family_case", [case["name"] for case in CASES])
     if "uneven_case" in metafunc.fixturenames:
         metafunc.parametrize("uneven_case", [case["name"] for case in UNEVEN_CASES])
+    if "keeps_one_case" in metafunc.fixturenames:
+        metafunc.parametrize("keeps_one_case", [case["name"] for case in KEEPS_ONE_CASES])
 
 
 @pytest.fixture(scope="session")
 def family_cases() -> list[dict[str, Any]]:
     return [dict(case) for case in CASES]
+
+
+@pytest.fixture(scope="session")
+def keeps_one_cases() -> list[dict[str, Any]]:
+    return [dict(case) for case in KEEPS_ONE_CASES]
 
 
 @pytest.fixture(scope="session")

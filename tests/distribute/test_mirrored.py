@@ -178,7 +178,8 @@ def test_actnorm_started_inside_replicas_uses_the_global_batch(results) -> None:
 def test_every_family_accepts_mirrored(spec, example_overrides) -> None:
     overrides = [*example_overrides(spec), "training.distribution.strategy=mirrored"]
     plan = lower(load_spec(spec, overrides))
-    assert plan.training["distribution"] == {"strategy": "mirrored"}
+    mixture = plan.family == "mixture"  # its steps take a replica's empty slice
+    assert plan.training["distribution"] == {"strategy": "mirrored", "empty_slices": mixture}
 
 
 @TRAINS_EVERY_FAMILY
@@ -218,6 +219,31 @@ def test_batches_split_unevenly_train_and_validate_as_on_one_device(
         assert result["steps"] == case["single_device_steps"]
     else:
         assert skipped == []
+
+
+@pytest.fixture(scope="module")
+def keeps_one_results(
+    tmp_path_factory: pytest.TempPathFactory, keeps_one_cases: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The mixtures' cases, each a whole epoch on one device and under the strategy."""
+    cases = [{**case, "check": "uneven"} for case in keeps_one_cases]
+    return _run_child(cases, tmp_path_factory.mktemp("keeps_one"))
+
+
+@TRAINS_EVERY_FAMILY
+def test_a_mixture_keeps_a_last_batch_that_leaves_a_replica_empty(
+    keeps_one_results, keeps_one_case
+) -> None:
+    """EM, variational EM and gradient descent sum (or mask) over a replica's examples and
+    have no convolution: a last batch of 1 trains and validates on one replica, nothing is
+    left out or refused, and the fit (weights, EM statistics, history) is one device's."""
+    result = keeps_one_results[keeps_one_case]
+    assert "error" not in result, result["stderr"]
+    assert result["replicas"] == 2
+    assert [size % 16 for size in result["split_sizes"]] == [1, 1]
+    assert result["warnings"] == []  # no batch left out
+    assert result["relative_difference"] < TOLERANCE, result["relative_difference"]
+    assert_same_history(result["history"])  # val_loss among them: every held-out example
 
 
 def assert_same_history(history: dict[str, list[list[float]]], tolerance: float = TOLERANCE):

@@ -4,6 +4,7 @@ leave a replica without an example (`runtime/replica_batches.py`)."""
 
 from __future__ import annotations
 
+import contextlib
 from types import SimpleNamespace
 
 import keras
@@ -57,6 +58,9 @@ def test_clipping_moves_after_the_sum_over_replicas() -> None:
 def test_scaling_with_a_count_is_the_identity_on_one_replica() -> None:
     loss = tf.constant(2.5)
     assert replicas.scale_to_global_batch(loss, 7) is loss
+    share = replicas.batch_share(7)  # one replica holds the whole batch
+    assert float(share) == 1.0
+    assert replicas.scale_to_global_batch(loss, share=share) is loss
 
 
 def test_tracked_means_weigh_each_batch_by_its_examples() -> None:
@@ -131,3 +135,68 @@ def test_a_held_out_split_too_small_for_the_replicas_asks_for_more_of_it() -> No
         replica_batches.check_validation_batches(5, 8, 4, "multi_worker")  # 2 + 2 + 1 + 0
     replica_batches.check_validation_batches(7, 8, 4, "multi_worker")  # 2 + 2 + 2 + 1
     replica_batches.check_validation_batches(0, 8, 4, "multi_worker")  # no held-out split
+
+
+class Built(Exception):
+    """Raised by a model builder: build_and_compile got past its checks."""
+
+
+def _four_replicas(monkeypatch) -> None:
+    strategy = SimpleNamespace(num_replicas_in_sync=4, scope=contextlib.nullcontext)
+    monkeypatch.setattr(training, "strategy_for", lambda name: strategy)
+
+
+def _build() -> None:
+    raise Built
+
+
+def test_a_training_split_of_one_batch_that_would_leave_a_replica_empty_is_refused(
+    monkeypatch,
+) -> None:
+    _four_replicas(monkeypatch)  # 5 examples in a batch of 8: slices 2 + 2 + 1 + 0
+    data = SimpleNamespace(
+        x_train=np.zeros((5, 2)), x_val=np.zeros((0, 2)), steps_per_epoch=1, batch_size=8
+    )
+    config = {
+        "steps_per_epoch": None,
+        "mixed_precision": False,
+        "distribution": {"strategy": "multi_worker", "empty_slices": False},
+        "validation_every_epochs": "auto",
+    }
+    with pytest.raises(RunError) as caught:
+        training.build_and_compile(lambda: None, config, data, epochs=1)
+    assert str(caught.value) == (
+        "the training split holds 5 example(s), one batch of data.batch_size=8 that would "
+        "leave one of the 4 replicas of the 'multi_worker' strategy without an example "
+        "(TensorFlow's CPU convolutions fail on an empty batch): an epoch leaves such a last "
+        "batch out, and nothing would be left to train on: use a smaller batch size, e.g. "
+        "--set data.batch_size=4, or more training data"
+    )
+
+
+def test_a_training_split_smaller_than_the_replicas_asks_for_more_data() -> None:
+    with pytest.raises(RunError, match=r"use more training data \(at least 2 examples\), or a "):
+        replica_batches.refuse_one_skipped_batch(1, 8, 2, "mirrored")  # slices 1 + 0
+
+
+def test_steps_that_take_empty_slices_keep_every_batch(monkeypatch) -> None:
+    """A mixture's steps take a replica's empty slice: no batch is left out, and neither a
+    training split of one such batch nor held-out data ending with one is refused."""
+    _four_replicas(monkeypatch)
+    monkeypatch.setattr(training, "replicas_of", lambda config: 4)
+    data = SimpleNamespace(
+        x_train=np.zeros((5, 2)), x_val=np.zeros((5, 2)), steps_per_epoch=1, batch_size=8
+    )
+    config = {
+        "steps_per_epoch": None,
+        "mixed_precision": False,
+        "distribution": {"strategy": "mirrored", "empty_slices": True},
+    }
+    assert training.skipped_per_epoch(config, data) == 0
+    assert training.steps_per_epoch(config, data) == 1
+    with pytest.raises(Built):
+        training.build_and_compile(_build, config, data, epochs=1)
+    config["distribution"]["empty_slices"] = False
+    assert training.skipped_per_epoch(config, data) == 5
+    with pytest.raises(RunError, match="held-out examples are not skipped"):
+        training.build_and_compile(lambda: None, config, data, epochs=1)

@@ -248,5 +248,6 @@ FAMILY = Family(
         mixed_precision=Refusal("it runs in float64", "set training.mixed_precision: false"),
         latent_pictures=("map",),  # held-out data coloured by the most responsible component
         unused_training=unused_training,
+        empty_replica_slices=True,  # sums and masked means over its examples, no convolution
     ),
 )
