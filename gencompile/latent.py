@@ -237,12 +237,13 @@ def traverse(
     dims: list[int] | None = None,
     value_range: tuple[float, float] = (-3.0, 3.0),
     steps: int = 7,
-    example: int | None = None,
+    example: int | str | None = None,
     label: int | None = None,
     allow_custom_code: bool = False,
 ) -> LatentResult:
-    """One row per latent dimension: the code `example` (a held-out index; default the
-    prior's centre) with that one dimension set to `steps` values across `value_range`."""
+    """One row per latent dimension: the code `example` (a held-out index, or a file read
+    as interpolate's ends are; default the prior's centre) with that one dimension set to
+    `steps` values across `value_range`."""
     run_dir, out = Path(run_dir), Path(out)
     if steps < 2:
         raise RunError(f"--steps {steps}: a traversal needs at least 2 values")
@@ -254,7 +255,8 @@ def traverse(
             f"cannot traverse around an example of {run_dir}: "
             + NO_ENCODER.format(action="traverse around")
         )
-    opened = _open(run_dir, "traverse", out, allow_custom_code)
+    inputs = {"--example": None if example is None else str(example)}
+    opened = _open(run_dir, "traverse", out, allow_custom_code, inputs)
     from gencompile.runtime.latent_actions import decode_labels, traversal
 
     if example is None:
