@@ -102,7 +102,7 @@ def _open(
         guidance=float((model_spec.get("conditional") or {}).get("guidance_scale", 0.0)),
         sampler=_deterministic_sampler(model_spec) if family == "diffusion" else None,
     )
-    return LatentRun(run_dir, family, model, data, space, classes, int(module.SEED))
+    return LatentRun(run_dir, family, model, data, space, classes, int(module.SEED), lock)
 
 
 def _deterministic_sampler(model_spec: dict[str, Any]) -> dict[str, Any] | None:
@@ -150,11 +150,11 @@ def examples(opened: LatentRun, text: str, option: str) -> tuple[np.ndarray, np.
         chosen = held_out_indices(text, len(data.x_val), option)
         x = np.asarray(data.x_val[chosen])  # a streamed split reads only these rows
         return x, None if data.y_val is None else np.asarray(data.y_val)[chosen]
-    from gencompile.lockfile import read_lock
     from gencompile.scoring import _prepared, read_input
 
+    assert opened.lock is not None  # `_open` keeps the lock it verified
     path = Path(text)
-    return _prepared(read_input(path), data, path, opened.classes, read_lock(opened.run_dir))
+    return _prepared(read_input(path), data, path, opened.classes, opened.lock)
 
 
 # ------------------------------------------------------------------ the actions
