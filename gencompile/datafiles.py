@@ -59,6 +59,13 @@ class DataFileError(RunError):
     """A data file gencompile refuses to read: not a regular file, or too large for memory."""
 
 
+def held_out_count(count: int, fraction: float) -> int:
+    """Examples `data.validation_split` (`fraction`) holds out of `count`: round(count *
+    fraction), halves up, and at least one unless the fraction is 0 (the runtime's seeded
+    split, `runtime.pipeline.split_indices`, and the spec's checks both count so)."""
+    return 0 if fraction == 0 else max(1, math.floor(count * fraction + 0.5))
+
+
 # --------------------------------------------------------------------------- memory
 
 
