@@ -59,6 +59,13 @@ class DataFileError(RunError):
     """A data file gencompile refuses to read: not a regular file, or too large for memory."""
 
 
+def held_out_count(count: int, fraction: float) -> int:
+    """Examples `data.validation_split` (`fraction`) holds out of `count`: round(count *
+    fraction), halves up, and at least one unless the fraction is 0 (the runtime's seeded
+    split, `runtime.pipeline.split_indices`, and the spec's checks both count so)."""
+    return 0 if fraction == 0 else max(1, math.floor(count * fraction + 0.5))
+
+
 # --------------------------------------------------------------------------- memory
 
 
@@ -552,6 +559,13 @@ def _image_names(folder: Path) -> list[str]:
     return sorted(found)
 
 
+def class_folders(root: Path) -> list[str]:
+    """The class folders of an image folder `root`: its sub-folders, sorted, hidden ones
+    skipped (their order is the labels' 0, 1, ...)."""
+    with os.scandir(root) as entries:
+        return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+
+
 def image_listing(folder: str | Path) -> tuple[Path, list[str], np.ndarray | None]:
     """(the resolved folder, its image files relative to it in sorted order, int labels or
     None): class folders (sorted, hidden ones skipped) are labels 0, 1, ...; a flat folder
@@ -560,8 +574,7 @@ def image_listing(folder: str | Path) -> tuple[Path, list[str], np.ndarray | Non
 
     root = check_directory(folder, "data.source.dir")
     suffixes = ", ".join(IMAGE_SUFFIXES)
-    with os.scandir(root) as entries:
-        classes = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+    classes = class_folders(root)
     if not classes:
         names = _image_names(root)
         if not names:

@@ -151,10 +151,12 @@ def _readme(text: str, lock: dict[str, Any], package: str, weights: list[str]) -
 
 
 def _text_data(source: dict[str, Any]) -> bool:
-    """A language model's data (the rule of `spec.data.is_text_source`, on the lock's dict)."""
-    return source["type"] == "text" or (
-        source["type"] == "builtin" and source.get("name") == "arithmetic"
-    )
+    """A language model's data: `spec.data.is_text_source` of the lock's source."""
+    from pydantic import TypeAdapter
+
+    from gencompile.spec.data import DataSource, is_text_source
+
+    return is_text_source(TypeAdapter(DataSource).validate_python(source))
 
 
 def support_modules() -> list[str]:

@@ -102,7 +102,7 @@ def _open(
         guidance=float((model_spec.get("conditional") or {}).get("guidance_scale", 0.0)),
         sampler=_deterministic_sampler(model_spec) if family == "diffusion" else None,
     )
-    return LatentRun(run_dir, family, model, data, space, classes, int(module.SEED))
+    return LatentRun(run_dir, family, model, data, space, classes, int(module.SEED), lock)
 
 
 def _deterministic_sampler(model_spec: dict[str, Any]) -> dict[str, Any] | None:
@@ -150,11 +150,11 @@ def examples(opened: LatentRun, text: str, option: str) -> tuple[np.ndarray, np.
         chosen = held_out_indices(text, len(data.x_val), option)
         x = np.asarray(data.x_val[chosen])  # a streamed split reads only these rows
         return x, None if data.y_val is None else np.asarray(data.y_val)[chosen]
-    from gencompile.lockfile import read_lock
     from gencompile.scoring import _prepared, read_input
 
+    assert opened.lock is not None  # `_open` keeps the lock it verified
     path = Path(text)
-    return _prepared(read_input(path), data, path, opened.classes, read_lock(opened.run_dir))
+    return _prepared(read_input(path), data, path, opened.classes, opened.lock)
 
 
 # ------------------------------------------------------------------ the actions
@@ -237,12 +237,13 @@ def traverse(
     dims: list[int] | None = None,
     value_range: tuple[float, float] = (-3.0, 3.0),
     steps: int = 7,
-    example: int | None = None,
+    example: int | str | None = None,
     label: int | None = None,
     allow_custom_code: bool = False,
 ) -> LatentResult:
-    """One row per latent dimension: the code `example` (a held-out index; default the
-    prior's centre) with that one dimension set to `steps` values across `value_range`."""
+    """One row per latent dimension: the code `example` (a held-out index, or a file read
+    as interpolate's ends are; default the prior's centre) with that one dimension set to
+    `steps` values across `value_range`."""
     run_dir, out = Path(run_dir), Path(out)
     if steps < 2:
         raise RunError(f"--steps {steps}: a traversal needs at least 2 values")
@@ -254,7 +255,8 @@ def traverse(
             f"cannot traverse around an example of {run_dir}: "
             + NO_ENCODER.format(action="traverse around")
         )
-    opened = _open(run_dir, "traverse", out, allow_custom_code)
+    inputs = {"--example": None if example is None else str(example)}
+    opened = _open(run_dir, "traverse", out, allow_custom_code, inputs)
     from gencompile.runtime.latent_actions import decode_labels, traversal
 
     if example is None:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from gencompile.outputs import atomic_file, writing
+from gencompile.runtime.pixels import to_pixels
 
 
 def write_npz_stream(
@@ -145,18 +146,3 @@ def write_image_folder(
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return folder
-
-
-def to_pixels(values: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
-    """Values in data units as 8-bit pixels: the range's low end black (0), its high end
-    white (255), linearly between, clipped and rounded."""
-    low, high = (float(v) for v in value_range)
-    scaled = (np.asarray(values, np.float64) - low) / max(high - low, 1e-12)
-    return np.rint(np.clip(np.nan_to_num(scaled), 0.0, 1.0) * 255).astype(np.uint8)
-
-
-def from_pixels(pixels: np.ndarray, value_range: tuple[float, float]) -> np.ndarray:
-    """8-bit pixels back in data units: the inverse of `to_pixels` (up to its rounding to
-    1/255 of the range, and its clipping)."""
-    low, high = (float(v) for v in value_range)
-    return low + np.asarray(pixels, np.float64) * ((high - low) / 255.0)

@@ -222,7 +222,7 @@ def _prepared(
 def _from_image_file(pixels: np.ndarray, data: Any, path: Path, lock: dict[str, Any]) -> Any:
     """An image file's 8-bit pixels in the data's units: the inverse of the map `gencompile
     sample -o DIR/` writes PNG files with (`sampling.image_file_range`)."""
-    from gencompile.sample_files import from_pixels
+    from gencompile.runtime.pixels import from_pixels
     from gencompile.sampling import image_file_range
 
     source = lock["resolved_spec"]["data"]["source"]

@@ -237,6 +237,20 @@ def test_an_output_that_is_an_end_file_is_refused(run_cli, runs, tmp_path) -> No
         assert pair.read_bytes() == before
 
 
+def test_an_output_that_is_the_traversed_example_file_is_refused(runs, tmp_path) -> None:
+    """traverse's `example` may be a file (read as --from's are): an `out` naming it is
+    refused before the run is opened, and the example in it stays."""
+    from gencompile.errors import RunError
+    from gencompile.latent import traverse
+
+    example = tmp_path / "one.npz"
+    np.savez(example, x=np.zeros((1, 8, 8)))
+    before = example.read_bytes()
+    with pytest.raises(RunError, match="is the file given as --example"):
+        traverse(runs["vae"], example, example=str(example))
+    assert example.read_bytes() == before
+
+
 def test_wrong_ends_and_dimensions_are_refused(run_cli, runs, tmp_path) -> None:
     out = str(tmp_path / "x.png")
     code, _, err = latent(run_cli, runs["vae"], "interpolate", "--from", "3", "-o", out)

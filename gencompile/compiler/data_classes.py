@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ from gencompile.datafiles import (
     DataFileError,
     check_directory,
     check_file,
+    class_folders,
     npz_header,
     read_npz,
     read_text_file,
@@ -68,9 +68,7 @@ def file_classes(source: Any) -> Classes | None:
 
 
 def _folder_classes(folder: str) -> Classes | None:
-    root = check_directory(folder, "data.source.dir")
-    with os.scandir(root) as entries:  # class folders, as `datafiles.image_listing`
-        count = sum(1 for e in entries if e.is_dir() and not e.name.startswith("."))
+    count = len(class_folders(check_directory(folder, "data.source.dir")))
     return Classes(count, f"{count} class folders in {folder}") if count else None
 
 

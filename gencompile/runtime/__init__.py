@@ -33,6 +33,7 @@ _SUBMODULES = {
     "mixture",
     "optimizers",
     "pictures",
+    "pixels",
     "replicas",
     "repro",
     "sources",

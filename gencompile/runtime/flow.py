@@ -27,6 +27,7 @@ import tensorflow as tf
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
+from gencompile.runtime.posteriors import repeat_draws
 from gencompile.runtime.splits import batches, mean_of
 
 MAX_ROWS = 8192  # rows per flow evaluation when drawing several dequantizations
@@ -95,9 +96,7 @@ def _dequantized(model: keras.Model, x: Any, draws: int, noise: Any) -> Iterator
     @tf.function(reduce_retracing=True, autograph=False)
     def log_densities(xb: tf.Tensor, u: tf.Tensor) -> tf.Tensor:  # -> [count, b]
         count = tf.shape(u)[0] // tf.shape(xb)[0]
-        tiled = tf.tile(xb[None], tf.concat([[count], tf.ones([tf.rank(xb)], tf.int32)], 0))
-        flat = tf.reshape(tiled, tf.shape(u))
-        y = (dequantization.levels(flat) + u) / dequantization.bins
+        y = dequantization.from_noise(repeat_draws(xb, count), u)
         return tf.reshape(model.log_prob(y), (count, -1))
 
     for rows in batches(x, batch):

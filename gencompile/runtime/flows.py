@@ -697,7 +697,12 @@ class UniformDequantization:
         count, *rest = ops.shape(x)
         # Under a strategy: this replica's rows of one draw for the whole global batch.
         noise = replicas.draw(lambda n: keras.random.uniform((n, *rest), seed=seed), count)
-        return (self.levels(x) + noise) / self.bins
+        return self.from_noise(x, noise)
+
+    def from_noise(self, x: Any, u: Any) -> Tensor:
+        """x dequantized by the uniform noise `u` (same shape, values in [0, 1)): the
+        level of each value plus its noise, over the bins."""
+        return (self.levels(x) + u) / self.bins
 
     def quantize(self, y: Any) -> Tensor:
         k = ops.clip(ops.floor(y * self.bins), 0.0, self.bins - 1.0)

@@ -42,6 +42,7 @@ class LatentRun:
     space: Any  # runtime.latent.LatentSpace
     classes: int | None  # a conditional model's number of classes
     seed: int
+    lock: dict[str, Any] | None = None  # spec.lock.json, when `gencompile latent` opened it
 
     def units(self, x: np.ndarray) -> np.ndarray:
         """Examples in the training data's units (the preprocessing undone)."""

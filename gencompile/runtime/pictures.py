@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatterSciNotation
 from PIL import Image
 
+from gencompile.runtime.pixels import to_pixels
 from gencompile.runtime.repro import atomic_write_bytes
 
 MIN_CELL_PIXELS = 32
@@ -54,9 +55,7 @@ def save_image_grid(
     scale = max(1, math.ceil(MIN_CELL_PIXELS / min(height, width)))
     cell_h, cell_w = height * scale, width * scale
 
-    scaled = np.nan_to_num((images - low) / (high - low), nan=0.0, posinf=1.0, neginf=0.0)
-    pixels = np.rint(np.clip(scaled, 0.0, 1.0) * 255.0).astype(np.uint8)
-    pixels = pixels.repeat(scale, axis=1).repeat(scale, axis=2)
+    pixels = to_pixels(images, (low, high)).repeat(scale, axis=1).repeat(scale, axis=2)
 
     canvas = np.full(
         (rows * cell_h + rows - 1, columns * cell_w + columns - 1, channels),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.datafiles import held_out_count
 from gencompile.errors import RunError
 from gencompile.runtime.preprocessing import Preprocessor
 from gencompile.runtime.sources import column_names, config_value
@@ -152,7 +152,7 @@ def split_indices(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
     """Seeded permutation: the first round(n * fraction) indices are held out."""
     if not 0.0 <= fraction < 1.0:
         raise RunError(f"data.validation_split must be in [0, 1), got {fraction}")
-    n_val = 0 if fraction == 0 else max(1, math.floor(n * fraction + 0.5))
+    n_val = held_out_count(n, fraction)
     if n_val >= n:
         raise RunError(
             f"data.validation_split={fraction} leaves no training examples out of {n}; "

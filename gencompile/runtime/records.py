@@ -390,14 +390,6 @@ def _split(total: int, settings: Settings, seed: int) -> tuple[np.ndarray, np.nd
     return train_idx, val_idx, held_out
 
 
-def _loaded_order(
-    total: int, fraction: float, seed: int, validation: bool
-) -> Callable[[], np.ndarray]:
-    """A split's record indices in loaded data's order, recomputed when asked for (8 bytes a
-    record that a streamed split does not keep)."""
-    return lambda: split_indices(total, fraction, seed)[int(validation)]
-
-
 def load_streamed_records(config: dict, settings: Settings, seed: int) -> DataBundle:
     """The streaming counterpart of `data._load_in_memory` for a tfrecord source."""
     source = settings.source
@@ -432,7 +424,7 @@ def load_streamed_records(config: dict, settings: Settings, seed: int) -> DataBu
         return batches.prefetch(tf.data.AUTOTUNE)
 
     parse = functools.partial(parse_batches, labelled=False)
-    order = functools.partial(_loaded_order, len(held_out), settings.fraction, seed)
+    total, fraction = len(held_out), settings.fraction
     validation = None
     if len(val_idx):  # in file order, never shuffled or augmented
         validation = parse_batches(stream.in_file_order(True), settings.with_labels)
@@ -445,8 +437,14 @@ def load_streamed_records(config: dict, settings: Settings, seed: int) -> DataBu
         batch_size=settings.batch_size,
         steps_per_epoch=settings.steps_per_epoch(len(train_idx)),
         validation=validation,
-        x_train=RecordSplit(stream, False, parse, order(False), element),  # type: ignore[arg-type]
-        x_val=RecordSplit(stream, True, parse, order(True), element),  # type: ignore[arg-type]
+        # Each split's record indices in loaded data's order, recomputed when asked for (8
+        # bytes a record that a streamed split does not keep).
+        x_train=RecordSplit(  # type: ignore[arg-type]
+            stream, False, parse, lambda: split_indices(total, fraction, seed)[0], element
+        ),
+        x_val=RecordSplit(  # type: ignore[arg-type]
+            stream, True, parse, lambda: split_indices(total, fraction, seed)[1], element
+        ),
         y_train=None if labels is None else labels[~held_out],
         y_val=None if labels is None else labels[held_out],
         element_shape=element,

@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from gencompile.runtime import autoregressive, diffusion, flow, mixture, vae
 from gencompile.runtime.distributions import Gaussian, Logistic
+from gencompile.runtime.posteriors import repeat_draws
 from gencompile.runtime.splits import labelled_batches
 
 BATCH = 512
@@ -182,15 +183,19 @@ def _diffusion(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[S
         """The mean loss of each example of `x0` over the `draws` noises of one stratum."""
         b = tf.shape(x0)[0]
         rows = tf.concat([[draws * b], tf.shape(x0)[1:]], 0)
-        x_rep = tf.reshape(
-            tf.tile(x0[None], tf.concat([[draws], tf.ones_like(tf.shape(x0))], 0)), rows
-        )
+        x_rep = repeat_draws(x0, draws)
         eps = tf.reshape(
             tf.broadcast_to(noise[:, None], tf.concat([[draws], tf.shape(x0)], 0)), rows
         )
-        y_rep = None if labels is None else tf.tile(labels, [draws])
+        y_rep = None if labels is None else repeat_draws(labels, draws)
         per_draw = model.denoising_loss(network, x_rep, tf.fill([draws * b], t), eps, y_rep)
         return tf.reduce_mean(tf.reshape(tf.cast(per_draw, tf.float64), (draws, b)), axis=0)
+
+    # Made tensors once, not for every batch: (timestep, its noises) per stratum.
+    strata_tensors = [
+        (tf.constant(level, tf.int32), tf.constant(noise))
+        for level, noise in zip(grid, shared, strict=True)
+    ]
 
     def score(x: Any, y: np.ndarray | None) -> np.ndarray:
         parts = []
@@ -198,8 +203,8 @@ def _diffusion(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[S
             x0 = tf.constant(rows)
             labels = None if yb is None else tf.constant(yb, tf.int32)
             total = np.zeros(len(rows))
-            for level, noise in zip(grid, shared, strict=True):
-                total += loss(x0, tf.constant(level, tf.int32), tf.constant(noise), labels).numpy()
+            for level, noise in strata_tensors:
+                total += loss(x0, level, noise, labels).numpy()
             parts.append(total / len(grid))
         return _concat(iter(parts))
 

@@ -53,9 +53,10 @@ def head_positions(x: Any, count: int) -> np.ndarray:
 def head(x: Any, count: int) -> np.ndarray:
     """The rows of split `x` at `head_positions`: its first `count` rows, in loaded data's
     order (all of them when it holds fewer)."""
-    if getattr(x, "head_positions", None) is None:
+    placed = getattr(x, "head_positions", None)  # a split kept in file order
+    if placed is None:
         return np.asarray(x[: min(count, len(x))])  # a loaded array: a view
-    return np.asarray(x[head_positions(x, count)])
+    return np.asarray(x[placed(count)])
 
 
 def mean_of(parts: Iterable[Any]) -> float:

@@ -7,8 +7,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
+from gencompile.datafiles import held_out_count
 from gencompile.spec.base import NonNegativeFloat, PositiveFloat, PositiveInt, StrictModel
-from gencompile.spec.data import held_out
 from gencompile.spec.evaluation import SAMPLE_METRICS
 from gencompile.spec.transfer import InitFrom
 
@@ -144,7 +144,7 @@ def check_mixture(spec: Any) -> Found:
     count = spec.data.example_count()
     if count is None:
         return
-    held = held_out(count, spec.data.validation_split)
+    held = held_out_count(count, spec.data.validation_split)
     training, components = count - held, spec.model.components
     if 0 < training < components:  # none at all: the runtime's split says so
         split = f", {held} held out by data.validation_split" if held else ""
