@@ -55,6 +55,10 @@ class _MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
 
 SEE = "see the README's 'Scaling out'"
 TASK_TYPES = ("chief", "worker")  # the tasks of a MultiWorkerMirroredStrategy
+# TensorFlow declares a worker dead when its heartbeats stop for 10 s, which a busy machine
+# can cause without anything being wrong (a CI run lost a healthy chief so). A worker that
+# exits is noticed at once anyway: its connections close, and `--workers` watches it.
+HEARTBEAT_TIMEOUT_SECONDS = 120
 _ADDRESS = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):\d{1,5}")  # host:port, [v6]:port
 
 
@@ -146,7 +150,9 @@ def _check_task(task: Any, cluster: dict[str, list[str]]) -> None:
 def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
     """One per process, created before TensorFlow runs any operation (TensorFlow configures
     its collective operations when it starts)."""
-    cluster_spec()  # a bad TF_CONFIG: a message, not TensorFlow's traceback
+    config = cluster_spec()  # a bad TF_CONFIG: a message, not TensorFlow's traceback
+    if config:
+        _configure_coordination(config["cluster"])
     try:
         strategy = _MultiWorkerStrategy()
     except RuntimeError as err:
@@ -158,6 +164,26 @@ def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
             "(gencompile train --workers N, or python -m <package>.train on each worker)"
         ) from None
     return strategy
+
+
+def _configure_coordination(cluster: dict[str, list[str]]) -> None:
+    """TensorFlow's coordination service as the strategy would start it, with a heartbeat
+    timeout that tolerates a loaded machine (TensorFlow keeps a service set before it)."""
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.distribute import multi_worker_util
+    from tensorflow.python.eager import context
+
+    jobs = [
+        coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(cluster[job]))
+        for job in TASK_TYPES
+        if job in cluster
+    ]
+    context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader=multi_worker_util.coordination_leader(cluster),
+        coordinated_jobs=jobs,
+        heartbeat_timeout_in_ms=HEARTBEAT_TIMEOUT_SECONDS * 1000,
+    )
 
 
 def is_chief() -> bool:
