@@ -207,6 +207,7 @@ def readme_python(text: str) -> str:
     return re.search(r"```python\n(.*?)```", text, re.S).group(1)
 
 
+@pytest.mark.slow  # two fresh Python processes import TensorFlow and load the run
 def test_the_readmes_example_draws_in_the_datas_units(run_cli, tmp_path: Path) -> None:
     """The README's Python example, run as written in a trained run's folder and in its
     ejected copy (no gencompile there), draws what `gencompile sample` writes: samples in

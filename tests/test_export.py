@@ -60,6 +60,7 @@ def vae_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return train(spec, [*FEW, EXPORT], run_dir=folder / "run", quiet=True).run_dir
 
 
+@pytest.mark.slow  # test_end_to_end serves a VAE's export in the default tier
 def test_vae_saved_model_samples_encodes_and_decodes(vae_run: Path, tmp_path: Path) -> None:
     from gencompile.sampling import sample
 

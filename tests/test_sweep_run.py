@@ -47,6 +47,7 @@ def spec(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+@pytest.mark.slow  # four trainings; test_sweep_resume covers the grid's bookkeeping
 def test_a_2x2_grid_trains_four_ordinary_runs(spec: Path, run_cli) -> None:
     grid = [
         "--grid",
