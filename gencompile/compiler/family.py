@@ -20,7 +20,7 @@ from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.plan import ProjectPlan
 from gencompile.spec.evaluation import OutputSpec
-from gencompile.spec.training import Distribution, TrainingSpec
+from gencompile.spec.training import Distribution
 
 # What the spec language can ask for, read from its fields so the two cannot drift apart.
 STRATEGIES: tuple[str, ...] = get_args(Distribution.model_fields["strategy"].annotation)
@@ -55,7 +55,9 @@ class Capabilities:
     # latent space has no picture worth its cost at the end of every training).
     latent_pictures: tuple[str, ...] = ()
     # Settings `training.<key>` that have no effect on the family, given its `model:`
-    # section (EM has no optimizer): each refused when the spec sets it.
+    # section: each refused when the spec sets it. A family whose spec alone decides it
+    # declares them on its spec model instead (`unused_training`, refused when the spec
+    # validates, gencompile.spec.checks); this hook is for refusals that need the compiler.
     unused_training: Callable[[Any], Mapping[str, Refusal]] = no_unused_training
     # Whether its train and test steps take a replica's empty slice of a batch (no
     # convolution, which fails on one; statistics that are sums). Under a strategy, other
@@ -125,7 +127,7 @@ def check_capabilities(low: Lowering, family: Family[Any, Any]) -> None:
             f"use strategy: {' or '.join(able.strategies)}",
         )
     for key, unused in able.unused_training(spec.model).items():
-        if _set(spec.training, key):
+        if spec.training.is_set(key):
             low.report(
                 ("training", key),
                 f"has no effect on this {family.name}: {unused.why}",
@@ -139,10 +141,3 @@ def check_capabilities(low: Lowering, family: Family[Any, Any]) -> None:
                 f"the {export} export is not available for the {family.name} family: {refusal.why}",
                 refusal.hint,
             )
-
-
-def _set(training: TrainingSpec, key: str) -> bool:
-    """Whether `training.<key>` differs from its default. Not `model_fields_set`: the lock's
-    resolved spec writes every default out, and it must validate again."""
-    default = TrainingSpec.model_fields[key].get_default(call_default_factory=True)
-    return bool(getattr(training, key) != default)
