@@ -38,11 +38,6 @@ class Refusal:
     hint: str
 
 
-def no_unused_training(model: Any) -> Mapping[str, Refusal]:
-    """A family that uses every training setting it is given."""
-    return MappingProxyType({})
-
-
 @dataclass(frozen=True)
 class Capabilities:
     """What a family can do beyond its own fields. Metrics are declared on the spec model
@@ -54,11 +49,8 @@ class Capabilities:
     # Of LATENT_PICTURES, those that mean something for the family (none: a family whose
     # latent space has no picture worth its cost at the end of every training).
     latent_pictures: tuple[str, ...] = ()
-    # Settings `training.<key>` that have no effect on the family, given its `model:`
-    # section: each refused when the spec sets it. A family whose spec alone decides it
-    # declares them on its spec model instead (`unused_training`, refused when the spec
-    # validates, gencompile.spec.checks); this hook is for refusals that need the compiler.
-    unused_training: Callable[[Any], Mapping[str, Refusal]] = no_unused_training
+    # (Training settings a family ignores are declared on its spec model, `unused_training`,
+    # and refused when the spec validates: gencompile.spec.checks.check_unused_training.)
     # Whether its train and test steps take a replica's empty slice of a batch (no
     # convolution, which fails on one; statistics that are sums). Under a strategy, other
     # families leave out a last training batch that would leave a replica without an
@@ -126,13 +118,6 @@ def check_capabilities(low: Lowering, family: Family[Any, Any]) -> None:
             f"the {strategy} strategy is not available for the {family.name} family",
             f"use strategy: {' or '.join(able.strategies)}",
         )
-    for key, unused in able.unused_training(spec.model).items():
-        if spec.training.is_set(key):
-            low.report(
-                ("training", key),
-                f"has no effect on this {family.name}: {unused.why}",
-                unused.hint,
-            )
     for i, export in enumerate(spec.output.export):
         refusal = able.refused_exports.get(export)
         if refusal is not None:
