@@ -20,7 +20,7 @@ from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.plan import ProjectPlan
 from gencompile.spec.evaluation import OutputSpec
-from gencompile.spec.training import Distribution, TrainingSpec
+from gencompile.spec.training import Distribution
 
 # What the spec language can ask for, read from its fields so the two cannot drift apart.
 STRATEGIES: tuple[str, ...] = get_args(Distribution.model_fields["strategy"].annotation)
@@ -38,11 +38,6 @@ class Refusal:
     hint: str
 
 
-def no_unused_training(model: Any) -> Mapping[str, Refusal]:
-    """A family that uses every training setting it is given."""
-    return MappingProxyType({})
-
-
 @dataclass(frozen=True)
 class Capabilities:
     """What a family can do beyond its own fields. Metrics are declared on the spec model
@@ -54,9 +49,8 @@ class Capabilities:
     # Of LATENT_PICTURES, those that mean something for the family (none: a family whose
     # latent space has no picture worth its cost at the end of every training).
     latent_pictures: tuple[str, ...] = ()
-    # Settings `training.<key>` that have no effect on the family, given its `model:`
-    # section (EM has no optimizer): each refused when the spec sets it.
-    unused_training: Callable[[Any], Mapping[str, Refusal]] = no_unused_training
+    # (Training settings a family ignores are declared on its spec model, `unused_training`,
+    # and refused when the spec validates: gencompile.spec.checks.check_unused_training.)
     # Whether its train and test steps take a replica's empty slice of a batch (no
     # convolution, which fails on one; statistics that are sums). Under a strategy, other
     # families leave out a last training batch that would leave a replica without an
@@ -124,13 +118,6 @@ def check_capabilities(low: Lowering, family: Family[Any, Any]) -> None:
             f"the {strategy} strategy is not available for the {family.name} family",
             f"use strategy: {' or '.join(able.strategies)}",
         )
-    for key, unused in able.unused_training(spec.model).items():
-        if _set(spec.training, key):
-            low.report(
-                ("training", key),
-                f"has no effect on this {family.name}: {unused.why}",
-                unused.hint,
-            )
     for i, export in enumerate(spec.output.export):
         refusal = able.refused_exports.get(export)
         if refusal is not None:
@@ -139,10 +126,3 @@ def check_capabilities(low: Lowering, family: Family[Any, Any]) -> None:
                 f"the {export} export is not available for the {family.name} family: {refusal.why}",
                 refusal.hint,
             )
-
-
-def _set(training: TrainingSpec, key: str) -> bool:
-    """Whether `training.<key>` differs from its default. Not `model_fields_set`: the lock's
-    resolved spec writes every default out, and it must validate again."""
-    default = TrainingSpec.model_fields[key].get_default(call_default_factory=True)
-    return bool(getattr(training, key) != default)

@@ -26,7 +26,7 @@ from gencompile.spec.evaluation import (
     METRIC_DATA_ADVICE,
 )
 from gencompile.spec.families.autoregressive import check_autoregressive
-from gencompile.spec.families.mixture import MixtureModel, check_mixture
+from gencompile.spec.families.mixture import check_mixture
 from gencompile.spec.loader import Marks, PathKey
 from gencompile.spec.networks import KerasApplication, Network, Residual
 from gencompile.spec.root import Spec
@@ -262,15 +262,9 @@ def check_optimizers(spec: Spec) -> Found:
     optimizers = spec.training.optimizers
     if optimizers is None:
         return
+    if "optimizers" in unused_training(spec.model):
+        return  # refused, with the family's reason, by check_unused_training
     roles = getattr(type(spec.model), "optimizer_roles", ())
-    if isinstance(spec.model, MixtureModel) and spec.model.closed_form:
-        yield (
-            ("training", "optimizers"),
-            f"this mixture's algorithm ({spec.model.algorithm.type}) fits it in closed form, "
-            "with no optimizer",
-            "remove training.optimizers",
-        )
-        return
     if not roles:
         yield (
             ("training", "optimizers"),
@@ -285,6 +279,20 @@ def check_optimizers(spec: Spec) -> Found:
             f"unused: training.optimizers sets the {' and the '.join(roles)} optimizers",
             "remove training.optimizer, or leave a role out of training.optimizers to use it",
         )
+
+
+def unused_training(model: Any) -> dict[str, tuple[str, str]]:
+    """The training settings a family's model does not use (its `unused_training`, if it
+    declares one), each with the message and hint that refuse it."""
+    declared = getattr(model, "unused_training", None)
+    return {} if declared is None else dict(declared())
+
+
+def check_unused_training(spec: Spec) -> Found:
+    """A training setting the family does not use is refused where the spec sets it."""
+    for key, (message, hint) in unused_training(spec.model).items():
+        if spec.training.is_set(key):
+            yield ("training", key), message, hint
 
 
 def _network_fields(spec: Spec) -> Iterator[tuple[PathKey, Network]]:
@@ -364,6 +372,7 @@ CHECKS: tuple[Callable[[Spec], Found], ...] = (
     check_metric_data,
     check_labelled_sample_metrics,
     check_early_stopping,
+    check_unused_training,
     check_optimizers,
     check_layer_names,
     check_heldout_metrics,

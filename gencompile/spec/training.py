@@ -232,3 +232,9 @@ class TrainingSpec(StrictModel):
                 "train --workers` also sets); use 1 or auto, which is 1 there",
             )
         return self
+
+    def is_set(self, key: str) -> bool:
+        """Whether `<key>` differs from its default. Not `model_fields_set`: the lock's
+        resolved spec writes every default out, and it must validate again."""
+        default = TrainingSpec.model_fields[key].get_default(call_default_factory=True)
+        return bool(getattr(self, key) != default)

@@ -2021,6 +2021,31 @@ def test_a_mixture_locks_resolved_spec_lowers_again(algorithm: str) -> None:
     lower(load_spec_text(dump_yaml(resolved), FILE))
 
 
+def test_a_mixtures_refusals_are_reported_at_once_when_validating() -> None:
+    # Components against examples and every unused training setting, one problem each
+    # (training.optimizers gets the mixture's reason, not "trains with one optimizer").
+    text = GMM + (
+        "training:\n"
+        "  optimizer: {type: sgd, learning_rate: 0.5}\n"
+        "  schedule: {type: cosine_decay}\n"
+        "  regularization: {l2: 0.1}\n"
+        "  optimizers: {generator: {type: adam}}\n"
+    )
+    with pytest.raises(SpecError) as info:
+        load_spec_text(text, FILE)
+    problems = info.value.problems
+    assert [(p.path, p.line) for p in problems] == [
+        ("model.components", 8),
+        ("training.optimizer", 10),
+        ("training.schedule", 11),
+        ("training.regularization", 12),
+        ("training.optimizers", 13),
+    ]
+    assert problems[-1].message == (
+        "this mixture's algorithm (em) fits it in closed form, with no optimizer"
+    )
+
+
 @pytest.mark.parametrize("algorithm", ["em", "variational"])
 def test_a_mixtures_loss_words_give_the_iterations_training_runs(algorithm: str) -> None:
     text = edit(

@@ -219,25 +219,6 @@ def _fitting(
     return words, ExtraPlan()
 
 
-def unused_training(model: MixtureModel) -> dict[str, Refusal]:
-    """What the mixture's algorithm does not use: (variational) EM re-estimates the
-    parameters in closed form; and no algorithm has kernels to regularize."""
-    unused = {
-        "regularization": Refusal(
-            "a mixture has no layer kernels to penalise", "remove training.regularization"
-        )
-    }
-    if model.closed_form:
-        name = "EM" if model.algorithm.type == "em" else "variational EM"
-        closed = f"{name} re-estimates the parameters in closed form, with no optimizer"
-        unused["optimizer"] = Refusal(
-            f"{closed} (nor gradient clipping)",
-            "remove training.optimizer, or use algorithm: {type: gradient} to fit by an optimizer",
-        )
-        unused["schedule"] = Refusal(f"{closed} or learning rate", "remove training.schedule")
-    return unused
-
-
 FAMILY = Family(
     "mixture",
     MixtureModel,
@@ -247,7 +228,6 @@ FAMILY = Family(
     Capabilities(
         mixed_precision=Refusal("it runs in float64", "set training.mixed_precision: false"),
         latent_pictures=("map",),  # held-out data coloured by the most responsible component
-        unused_training=unused_training,
         empty_replica_slices=True,  # sums and masked means over its examples, no convolution
     ),
 )

@@ -122,6 +122,35 @@ class MixtureModel(StrictModel):
         """Fitted by EM or variational EM, whose updates need no optimizer."""
         return self.algorithm.type in ("em", "variational")
 
+    def unused_training(self) -> dict[str, tuple[str, str]]:
+        """The `training.<key>` settings this mixture does not use, each with the message
+        and hint that refuse it when set: (variational) EM re-estimates the parameters in
+        closed form, and no algorithm has kernels to regularize."""
+        unused = {
+            "regularization": (
+                "has no effect on this mixture: a mixture has no layer kernels to penalise",
+                "remove training.regularization",
+            )
+        }
+        if self.closed_form:
+            name = "EM" if self.algorithm.type == "em" else "variational EM"
+            closed = f"{name} re-estimates the parameters in closed form, with no optimizer"
+            unused["optimizer"] = (
+                f"has no effect on this mixture: {closed} (nor gradient clipping)",
+                "remove training.optimizer, or use algorithm: {type: gradient} to fit by an "
+                "optimizer",
+            )
+            unused["schedule"] = (
+                f"has no effect on this mixture: {closed} or learning rate",
+                "remove training.schedule",
+            )
+            unused["optimizers"] = (
+                f"this mixture's algorithm ({self.algorithm.type}) fits it in closed form, "
+                "with no optimizer",
+                "remove training.optimizers",
+            )
+        return unused
+
     metrics_available: ClassVar[tuple[str, ...]] = (
         "nll",
         "bits_per_dim",
