@@ -446,29 +446,11 @@ def _remove_epochs_after(run_dir: Path, epochs: int) -> None:
 
 
 def trim_history(path: Path, epochs: int) -> None:
-    """history.csv without its rows after `epochs`, written as training writes it (the
-    columns: every key with a value in a row kept, sorted). Untouched if none goes."""
-    import csv
-    import io
+    """history.csv without its rows after `epochs`, written as training writes it. Untouched
+    if none goes."""
+    from gencompile.runtime import history_file  # no TensorFlow
 
-    from gencompile.files import atomic_write_text
-
-    if not path.is_file():
-        return
-    text = path.read_text(encoding="utf-8")
-    text = text[: text.rfind("\n") + 1]  # a last line cut short is no row
-    rows = list(csv.DictReader(io.StringIO(text, newline="")))
-    kept = [
-        row for row in rows if (row.get("epoch") or "").isdigit() and int(row["epoch"]) <= epochs
-    ]
-    if len(kept) == len(rows) and text == path.read_text(encoding="utf-8"):
-        return
-    keys = sorted(
-        {k for row in kept for k, v in row.items() if k != "epoch" and v not in ("", None)}
-    )
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["epoch", *keys])
-    for row in kept:
-        writer.writerow([row["epoch"], *(row.get(key, "") for key in keys)])
-    atomic_write_text(path, buffer.getvalue())
+    rows = history_file.read_epochs(path)
+    kept = {epoch: row for epoch, row in rows.items() if epoch <= epochs}
+    if len(kept) < len(rows):
+        history_file.write(path, kept)

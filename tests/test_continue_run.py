@@ -94,7 +94,7 @@ LOGGED_LOSS_ULPS = 2**-22  # relative: two float32 ulps
 
 def assert_same_history(mine: Path, theirs: Path) -> None:
     """The same epochs and columns, every value equal (a logged loss to two ulps)."""
-    from gencompile.runtime.callbacks import read_history_rows  # TensorFlow: only here
+    from gencompile.runtime.history_file import read_rows as read_history_rows
 
     rows, expected = (
         read_history_rows(mine / "history.csv"),
