@@ -287,11 +287,33 @@ def train(
             "(its weights then differ from an uninterrupted run's)."
         ),
     ] = False,
+    discard_continuation: Annotated[
+        bool,
+        typer.Option(
+            help="With --resume: give up the run's interrupted or failed continuation to "
+            "more epochs (its checkpoints, history.csv rows and TensorBoard events after "
+            "the finished epochs); the run is again its finished training, which can be "
+            "continued to any --epochs."
+        ),
+    ] = False,
 ) -> None:
     """Build a spec into runs/<name>/<id>/ and train it there (or --resume a run)."""
     from gencompile.runs import resume as resume_run
     from gencompile.runs import train as train_run
 
+    if discard_continuation:
+        others = {"--epochs": epochs, "SPEC": spec, "--set": set_, "--workers": workers}
+        given = [name for name, value in others.items() if value] + (
+            ["--allow-drift"] if allow_drift else []
+        )
+        if resume is None or given:
+            raise typer.BadParameter(
+                "--discard-continuation goes with --resume RUN alone"
+                + (f" (not with {', '.join(given)})" if given else "")
+                + "; continue the run afterwards with `gencompile train --resume RUN --epochs N`"
+            )
+        _discard(resume)
+        return
     if resume is not None:
         result = resume_run(
             resume,
@@ -320,6 +342,32 @@ def train(
     for name in ("samples.png", "samples.npz", "samples.txt", "report.md", "report.html"):
         if (result.run_dir / name).exists():
             out.print(f"{name + ':':<13} {result.run_dir / name}", highlight=False)
+
+
+def _discard(run: Path) -> None:
+    from gencompile.continuation import discard
+
+    done = discard(run)
+    target = f"to {done.target} epochs " if done.target else ""
+    out.print(
+        f"discarded the continuation {target}of {run} (it had reached epoch {done.reached}); "
+        f"the run is its finished training of {done.epochs} epochs again",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if done.continuable:
+        out.print(
+            f"continue it with `gencompile train --resume {run} --epochs N` (N > {done.epochs})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        err.print(
+            f"note: the checkpoint of its epoch {done.epochs} is gone, so it cannot be "
+            "continued; train a new run with the total --epochs instead",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command()

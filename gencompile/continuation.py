@@ -41,6 +41,9 @@ EPOCHS_FIELD = "training.epochs"
 EM_ITERATIONS_FIELD = "model.algorithm.max_iter"
 MAX_SHOWN = 12  # differences listed before "and N more"
 PENDING = Path("checkpoints") / "continuation"  # a continuation's project until it finishes
+# In the pending folder: the checkpoint of the finished epochs (pruned from checkpoints/
+# as the continuation trains on), kept for `discard` to continue from again.
+KEPT_CHECKPOINT = "finished-checkpoint"
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,7 @@ def build_pending(
         continuation={"epochs": continuation.revision["epochs_after"]},
     )
     built = build(continuation.loaded, folder, allow_custom_code=allow_custom_code)
+    keep_checkpoint(run_dir, continuation.revision["epochs_before"])
     found = {key: lock.get(key) for key in ("data_fingerprint", "data_statistics", "workers")}
     revisions = [*(lock.get("revisions") or []), continuation.revision]
     kept = {key: value for key, value in found.items() if value is not None}
@@ -294,6 +298,159 @@ def unfinished_continuation(run_dir: Path, pending: dict[str, Any], epochs: int)
     return RunError(
         f"{run_dir} has a continuation to {planned} epochs that has not finished (its newest "
         f"checkpoint is of epoch {newest_epoch(run_dir / 'checkpoints')}): finish it with "
-        f"`gencompile train --resume {run_dir}`, then continue it to {epochs} epochs; "
+        f"`gencompile train --resume {run_dir}`, then continue it to {epochs} epochs, or "
+        f"give it up with `gencompile train --resume {run_dir} --discard-continuation`; "
         f"meanwhile the run keeps its finished training of {kept.get('epochs', '?')} epochs"
     )
+
+
+def keep_checkpoint(run_dir: Path, epoch: int) -> None:
+    """Keep the checkpoint of the finished `epoch` beside the pending project: the
+    continuation prunes it from `checkpoints/` as it trains on, and a discarded one puts it
+    back. Hard links (a checkpoint file is replaced, never changed in place), else copies."""
+    from gencompile.runtime.checkpoint_files import paths  # no TensorFlow
+
+    kept = pending_folder(run_dir) / KEPT_CHECKPOINT
+    kept.mkdir(parents=True, exist_ok=True)
+    checkpoint = paths(Path(run_dir) / "checkpoints", epoch)
+    for path in (checkpoint.weights, checkpoint.rng, checkpoint.manifest):  # manifest last
+        try:
+            (kept / path.name).hardlink_to(path)
+        except OSError:
+            shutil.copy2(path, kept / path.name)
+
+
+@dataclass(frozen=True)
+class Discarded:
+    """What `discard` gave up: a continuation to `target` epochs (None: not recorded) that
+    reached `reached`, leaving the run its finished training of `epochs`. `continuable`:
+    the checkpoint of that last epoch is there, so `--resume RUN --epochs M` works."""
+
+    run_dir: Path
+    epochs: int
+    target: int | None
+    reached: int
+    continuable: bool
+
+
+def discard(run_dir: Path | str) -> Discarded:
+    """Give up a continuation that was interrupted or failed: the run becomes again the
+    finished run of its finished revision, as if the continuation had never started.
+
+    Removed: the pending project and lock, the checkpoints, history.csv rows, progress
+    pictures and TensorBoard events of the epochs after the finished ones. The run's own
+    project, lock, weights and metrics were never touched by the continuation and are not
+    now. Each step can be repeated: a discard cut short is finished by running it again
+    (the pending lock goes only after the epochs' files, then its folder with the kept
+    checkpoint, which is back in place by then, and status.json last)."""
+    from gencompile.generated import forget_generated, kept_finished
+    from gencompile.run_status import not_training
+    from gencompile.runtime.checkpoint_files import newest_epoch
+
+    run_dir = Path(run_dir)
+    then = f"discard it with `gencompile train --resume {run_dir} --discard-continuation`"
+    with not_training(run_dir, then):
+        status = read_status(run_dir)
+        record = read_json(run_dir / STATUS_NAME)
+        folder = pending_folder(run_dir)
+        pending = (folder / "spec.lock.json").is_file()
+        if not pending and not isinstance(record.get("finished_revision"), dict):
+            raise RunError(_nothing_to_discard(run_dir, status))
+        kept = kept_finished(run_dir)
+        if kept is None:
+            raise RunError(
+                f"{run_dir}'s continuation has already replaced the run's own lock or "
+                "metrics.json, so there is no finished training to go back to: finish it "
+                f"with `gencompile train --resume {run_dir}`"
+            )
+        epochs = int(kept["epochs"])
+        target = kept["continuation"].get("epochs")
+        checkpoints = run_dir / "checkpoints"
+        reached = max(newest_epoch(checkpoints), epochs)
+        continuable = _restore_checkpoint(checkpoints, folder / KEPT_CHECKPOINT, epochs)
+        _remove_epochs_after(run_dir, epochs)
+        (folder / "spec.lock.json").unlink(missing_ok=True)  # no continuation from here on
+        if folder.exists():
+            name = read_json(run_dir / "spec.lock.json").get("name")
+            if isinstance(name, str):  # imported from there by this process: forget it
+                forget_generated(python_name(name), folder)
+            shutil.rmtree(folder)
+        write_status(
+            run_dir,
+            "finished",
+            error=None,
+            finished_revision=None,
+            continuation=None,
+            discarded_continuation={
+                "epochs": target,
+                "reached": reached,
+                "discarded_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            },
+        )
+    return Discarded(run_dir, epochs, target, reached, continuable)
+
+
+def _nothing_to_discard(run_dir: Path, status: str | None) -> str:
+    if status in ("interrupted", "failed"):
+        return (
+            f"{run_dir} has no continuation to discard: it is its own first training, "
+            f"{status} before it finished; finish it with `gencompile train --resume {run_dir}`"
+        )
+    return (
+        f"{run_dir} has no continuation to discard (status: {status or 'no status.json'}); "
+        f"continue it with `gencompile train --resume {run_dir} --epochs N`"
+    )
+
+
+def _restore_checkpoint(checkpoints: Path, kept: Path, epoch: int) -> bool:
+    """Put the finished `epoch`'s checkpoint back into `checkpoints` from the copy kept
+    beside the pending project, unless a whole one is there; whether one is there now."""
+    from gencompile.files import atomic_write_bytes
+    from gencompile.runtime.checkpoint_files import paths, verify
+
+    there, copy_ = paths(checkpoints, epoch), paths(kept, epoch)
+    if there.manifest.is_file() and verify(there) is None:
+        return True
+    if not copy_.manifest.is_file() or verify(copy_) is not None:
+        return False
+    for name in ("weights", "rng", "manifest"):  # the manifest, the commit point, last
+        atomic_write_bytes(getattr(there, name), getattr(copy_, name).read_bytes())
+    return True
+
+
+def _remove_epochs_after(run_dir: Path, epochs: int) -> None:
+    """The files a continuation wrote for its epochs after `epochs`: checkpoints (each
+    manifest first, which uncommits it), history.csv rows, progress pictures, TensorBoard
+    events (rewritten without them)."""
+    import re
+
+    from gencompile.runtime.checkpoint_files import listed
+
+    checkpoints = run_dir / "checkpoints"
+    for checkpoint in listed(checkpoints):
+        if checkpoint.epoch > epochs:
+            for path in (checkpoint.manifest, checkpoint.weights, checkpoint.rng):
+                path.unlink(missing_ok=True)
+    numbered = re.compile(r"^(?:samples-)?epoch-(\d{4,})\.")
+    for folder in (checkpoints, run_dir / "progress"):
+        for path in sorted(folder.glob("*epoch-*")) if folder.is_dir() else []:
+            match = numbered.match(path.name)
+            if match and int(match.group(1)) > epochs and path.is_file():
+                path.unlink()  # a write cut short, or a progress picture
+    trim_history(run_dir / "history.csv", epochs)
+    board = run_dir / "tensorboard"
+    if board.is_dir() and any(board.glob("*/events.out.tfevents.*")):
+        from gencompile.runtime.tensorboard import drop_steps_after  # TensorFlow: only here
+
+        drop_steps_after(board, epochs)
+
+
+def trim_history(path: Path, epochs: int) -> None:
+    """history.csv without its rows after `epochs`, written as training writes it. Untouched
+    if none goes."""
+    from gencompile.runtime import history_file  # no TensorFlow
+
+    rows = history_file.read_epochs(path)
+    kept = {epoch: row for epoch, row in rows.items() if epoch <= epochs}
+    if len(kept) < len(rows):
+        history_file.write(path, kept)

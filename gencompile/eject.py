@@ -32,7 +32,7 @@ from gencompile.compiler.emit import check_python, render
 from gencompile.compiler.project import PINNED
 from gencompile.errors import RunError
 from gencompile.files import atomic_write_bytes, atomic_write_text
-from gencompile.generated import kept_finished, verified_lock
+from gencompile.generated import kept_finished, kept_note, verified_lock
 from gencompile.run_status import read_status
 from gencompile.spec.base import python_name
 
@@ -282,7 +282,13 @@ def requirements(lock: dict[str, Any], distributions: set[str]) -> list[str]:
 
 
 def trained_weights(source: Path) -> list[str]:
-    """A finished run's weight files; none from a build, or from a run still training."""
-    if read_status(source) not in (None, "finished") and kept_finished(source) is None:
-        return []  # (a continuation that has not finished: the run's finished weights)
+    """A finished run's weight files; none from a build, or from a run still training. A
+    run whose continuation stopped has those of its finished revision (said on stderr)."""
+    status = read_status(source)
+    if status not in (None, "finished"):
+        kept = kept_finished(source)
+        if kept is None:
+            return []
+        if status in ("interrupted", "failed"):  # its finished revision, said as `sample` does
+            print(f"note: {kept_note(source, kept, status)}", file=sys.stderr, flush=True)
     return [name for name in WEIGHTS if (source / name).is_file()]

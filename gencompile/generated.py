@@ -244,7 +244,8 @@ def kept_note(run_dir: Path, kept: dict[str, Any], status: str) -> str:
     )
     return (
         f"{run_dir}: a continuation to {target} epochs {how}; using its finished training "
-        f"of {kept['epochs']} epochs (continue with `gencompile train --resume {run_dir}`)"
+        f"of {kept['epochs']} epochs (continue with `gencompile train --resume {run_dir}`, "
+        f"or give it up with `gencompile train --resume {run_dir} --discard-continuation`)"
     )
 
 

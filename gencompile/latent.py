@@ -263,7 +263,7 @@ def traverse(
         centre, given, around = opened.space.center(), None, "the prior's centre"
     else:
         x, given = examples(opened, str(example), "--example")
-        centre, around = opened.space.encode(x, given)[0], f"the code of held-out example {example}"
+        centre, around = opened.space.encode(x, given)[0], traversed(str(example), len(x))
     size = centre.size
     chosen = list(range(min(size, 10))) if not dims else list(dims)
     bad = [d for d in chosen if not 0 <= d < size]
@@ -274,6 +274,21 @@ def traverse(
         opened, label, None if given is None else np.repeat(given, len(chosen)), len(chosen)
     )
     return traversal(opened, out, centre, around, chosen, values, labels)
+
+
+def traversed(example: str, count: int) -> str:
+    """What a traversal is around: held-out examples' code, or the one of a file's example
+    (its first, when it holds several), named by the file.
+
+    >>> traversed("4", 1)
+    'the code of held-out example 4'
+    >>> traversed("data/one.npz", 1), traversed("two.npz", 2)
+    ('the code of the example in one.npz', 'the code of the first example in two.npz')
+    """
+    if _is_indices(example):
+        return f"the code of held-out example {example}"
+    which = "the example" if count == 1 else "the first example"
+    return f"the code of {which} in {Path(example).name}"
 
 
 def reconstruct(

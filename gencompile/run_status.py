@@ -93,15 +93,16 @@ def interrupted_message(run_dir: Path, resume_options: str = "") -> str:
     )
 
 
-def _training_elsewhere(run_dir: Path) -> str:
-    """`gencompile train --resume` refused: another process trains `run_dir` now."""
+def _training_elsewhere(run_dir: Path, then: str | None = None) -> str:
+    """`gencompile train --resume` refused: another process trains `run_dir` now (`then`:
+    what to do once it stopped; default: continue it)."""
     record = read_json(run_dir / STATUS_NAME)
     pid, host = record.get("pid"), record.get("host")
     who = f"process {pid} on {host}" if pid and host else "another process"
     message = f"{run_dir} is being trained right now by {who}: wait for it to finish, or stop it"
     if host == socket.gethostname() and isinstance(pid, int):
         message += f" (Ctrl-C in its terminal, or `kill {pid}`)"
-    message += f", then continue it with `gencompile train --resume {run_dir}`"
+    message += f", then {then or f'continue it with `gencompile train --resume {run_dir}`'}"
     if host and host != socket.gethostname():
         message += (
             f"; if nothing on {host} trains it any more, delete {run_dir / STATUS_NAME} first"
@@ -109,9 +110,10 @@ def _training_elsewhere(run_dir: Path) -> str:
     return message
 
 
-def _lock_folder(run_dir: Path) -> int | None:
+def _lock_folder(run_dir: Path, then: str | None = None) -> int | None:
     """An open descriptor of `run_dir` holding its exclusive lock (None: locks are not
-    available here); RunError if another process holds it. Closing it releases the lock."""
+    available here); RunError if another process holds it (`then`: what its message says to
+    do once that process stopped). Closing it releases the lock."""
     if sys.platform == "win32":
         return None
     import fcntl
@@ -124,7 +126,7 @@ def _lock_folder(run_dir: Path) -> int | None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise RunError(_training_elsewhere(run_dir)) from None
+        raise RunError(_training_elsewhere(run_dir, then)) from None
     except OSError:  # a file system without locks (some network mounts): status.json alone
         os.close(fd)
         return None
@@ -138,14 +140,27 @@ def refuse_if_training(run_dir: Path) -> None:
     means that a `running` status.json was left by a process killed outright (whose id may
     since belong to another program). Where locks are not available, and for a status
     written on another host, a `running` status is believed unless its process is gone."""
+    with not_training(run_dir):
+        pass
+
+
+@contextmanager
+def not_training(run_dir: Path, then: str | None = None) -> Iterator[None]:
+    """Hold `run_dir`'s lock in this block, refusing a run another process trains (as
+    `refuse_if_training` decides; `then`: what the refusal says to do once it stopped), so
+    that no training starts on it meanwhile."""
     run_dir = Path(run_dir)
-    fd = _lock_folder(run_dir)  # RunError if held
-    if fd is not None:
-        os.close(fd)
-    if read_status(run_dir) != "running":
-        return
-    if fd is None or read_json(run_dir / STATUS_NAME).get("host") != socket.gethostname():
-        raise RunError(_training_elsewhere(run_dir))
+    fd = _lock_folder(run_dir, then)  # RunError if held
+    try:
+        stale = fd is not None and read_json(run_dir / STATUS_NAME).get("host") == (
+            socket.gethostname()
+        )
+        if read_status(run_dir) == "running" and not stale:
+            raise RunError(_training_elsewhere(run_dir, then))
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def _record_stop(run_dir: Path, stop: BaseException, status: Status, **fields: Any) -> None:

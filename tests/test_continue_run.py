@@ -94,7 +94,7 @@ LOGGED_LOSS_ULPS = 2**-22  # relative: two float32 ulps
 
 def assert_same_history(mine: Path, theirs: Path) -> None:
     """The same epochs and columns, every value equal (a logged loss to two ulps)."""
-    from gencompile.runtime.callbacks import read_history_rows  # TensorFlow: only here
+    from gencompile.runtime.history_file import read_rows as read_history_rows
 
     rows, expected = (
         read_history_rows(mine / "history.csv"),
@@ -332,14 +332,16 @@ def test_a_revision_chain_that_does_not_follow_is_refused(
         read_lock(run)
 
 
-def stop_in_epoch_3(monkeypatch: pytest.MonkeyPatch, error: type[BaseException]) -> None:
-    """Make keras.Model.fit raise `error` when epoch 3 begins."""
+def stop_in_epoch_3(
+    monkeypatch: pytest.MonkeyPatch, error: type[BaseException], number: int = 3
+) -> None:
+    """Make keras.Model.fit raise `error` when epoch 3 (or `number`) begins."""
     import keras
 
     class StopInEpoch3(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
-            if epoch == 2:
-                raise error("stopped in epoch 3")
+            if epoch == number - 1:
+                raise error(f"stopped in epoch {number}")
 
     fit = keras.Model.fit
 
@@ -369,7 +371,8 @@ def assert_finished_run_in_use(run: Path, before: dict[str, bytes], how: str, ca
     sample(run, 4, run / "drawn.npz")
     note = (
         f"note: {run}: a continuation to 3 epochs {how}; using its finished training of 1 "
-        f"epochs (continue with `gencompile train --resume {run}`)"
+        f"epochs (continue with `gencompile train --resume {run}`, or give it up with "
+        f"`gencompile train --resume {run} --discard-continuation`)"
     )
     assert capsys.readouterr().err.strip() == note
     results = evaluate(run)
@@ -431,3 +434,113 @@ def test_a_failed_continuation_leaves_the_finished_run_in_use(
 
     whole = json.loads((vae_runs["whole"] / "metrics.json").read_text())
     assert finished.record["weights_sha256"] == whole["weights_sha256"]
+
+
+# -- giving a continuation up: --discard-continuation ------------------------------------------
+
+
+def summary_steps(run: Path) -> set[int]:
+    """The steps (epochs) of every summary in the run's TensorBoard event files."""
+    import tensorflow as tf
+
+    from gencompile.runtime.tensorboard import event_files, read_records
+
+    steps = set()
+    for path in event_files(run / "tensorboard"):
+        for record in read_records(path)[0]:
+            event = tf.compat.v1.Event.FromString(record)
+            if event.HasField("summary"):
+                steps.add(event.step)
+    return steps
+
+
+def test_a_discarded_continuation_leaves_the_finished_run_to_continue_anew(
+    vae_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, run_cli
+) -> None:
+    """A continuation from 1 to 5 epochs, interrupted in epoch 4, resumed and interrupted
+    in epoch 5 (its checkpoints of epochs 3 and 4 pruned epoch 1's), is given up: the run is
+    its finished 1-epoch training byte for byte, in use without a note, and continues to 3
+    epochs as an uninterrupted run does."""
+    from gencompile.eject import eject
+    from gencompile.run_status import RunInterrupted
+    from gencompile.runtime.checkpoint_files import listed
+    from gencompile.sampling import sample
+
+    run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
+    before, history_before = finished_files(run), history(run)
+    stop_in_epoch_3(monkeypatch, KeyboardInterrupt, number=4)
+    with pytest.raises(RunInterrupted):
+        resume(run, quiet=True, epochs=5)
+    monkeypatch.undo()
+    stop_in_epoch_3(monkeypatch, KeyboardInterrupt, number=5)
+    with pytest.raises(RunInterrupted):
+        resume(run, quiet=True)
+    monkeypatch.undo()
+    assert [c.epoch for c in listed(run / "checkpoints")] == [3, 4]  # keep: 2
+    assert max(summary_steps(run)) == 4 and len(history(run).splitlines()) == 1 + 4
+    with pytest.raises(RunError, match=r"give it up with `gencompile train --resume .* --discard"):
+        resume(run, quiet=True, epochs=3)
+
+    # eject, meanwhile, is the finished revision's (Task: as sample, with the note)
+    capsys.readouterr()
+    ejected = eject(run, tmp_path / "ejected")
+    assert "a continuation to 5 epochs was interrupted at epoch 4" in capsys.readouterr().err
+    assert (
+        ejected.weights
+        and (tmp_path / "ejected" / "model.weights.h5").read_bytes() == before["model.weights.h5"]
+    )
+    assert "'epochs': 1" in (tmp_path / "ejected" / "cont_vae" / "train.py").read_text().replace(
+        '"', "'"
+    )
+
+    code, out, err = run_cli("train", "--resume", str(run), "--discard-continuation")
+
+    assert (code, err) == (0, "")
+    assert f"discarded the continuation to 5 epochs of {run} (it had reached epoch 4)" in out
+    assert "finished training of 1 epochs again" in out and "--epochs N` (N > 1)" in out
+    assert finished_files(run) == before
+    assert history(run) == history_before
+    assert summary_steps(run) and max(summary_steps(run)) == 1
+    assert [c.epoch for c in listed(run / "checkpoints")] == [1]  # put back from its copy
+    assert not (run / "checkpoints" / "continuation").exists()
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "finished" and status["error"] is None
+    assert status["finished_revision"] is None and status["continuation"] is None
+    assert status["discarded_continuation"]["epochs"] == 5
+    sample(run, 4, run / "drawn.npz")
+    assert "note" not in capsys.readouterr().err
+    code, _, err = run_cli("train", "--resume", str(run), "--discard-continuation")
+    assert code == 1 and "has no continuation to discard (status: finished)" in err
+
+    finished = resume(run, quiet=True, epochs=3)
+
+    whole = json.loads((vae_runs["whole"] / "metrics.json").read_text())
+    assert finished.record["weights_sha256"] == whole["weights_sha256"]
+    assert_same_history(run, vae_runs["whole"])
+    [revision] = read_lock(run)["revisions"]
+    assert (revision["revision"], revision["epochs_before"], revision["epochs_after"]) == (2, 1, 3)
+    assert revision["previous_lock_sha256"] == json.loads(before["spec.lock.json"])["lock_sha256"]
+
+
+def test_discarding_is_refused_without_a_stopped_continuation(
+    vae_runs: dict[str, Path], tmp_path: Path, run_cli
+) -> None:
+    """A finished run, a first training interrupted, a run in training: nothing is touched."""
+    from gencompile.continuation import discard
+    from gencompile.run_status import recorded
+
+    run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
+    before = finished_files(run)
+    with pytest.raises(RunError, match=r"no continuation to discard \(status: finished\)"):
+        discard(run)
+    (run / "status.json").write_text(json.dumps({"status": "interrupted"}))
+    with pytest.raises(RunError, match="its own first training, interrupted before it finished"):
+        discard(run)
+    training = pytest.raises(RunError, match=r"being trained right now .*then discard it with")
+    with recorded(run), training:  # this process trains it, holding the folder's lock
+        discard(run)
+    assert finished_files(run) == before
+    code, _, err = run_cli("train", "--resume", str(run), "--discard-continuation", "--epochs", "3")
+    assert code == 2 and "not with --epochs" in err
+    code, _, err = run_cli("train", "--discard-continuation")
+    assert code == 2 and "goes with --resume RUN alone" in err

@@ -251,6 +251,20 @@ def test_an_output_that_is_the_traversed_example_file_is_refused(runs, tmp_path)
     assert example.read_bytes() == before
 
 
+def test_a_traversal_around_a_file_names_the_file(runs, tmp_path) -> None:
+    """The caption says what was traversed: the example in the file, not a held-out one."""
+    from gencompile.latent import traverse
+
+    example = tmp_path / "one.npz"
+    np.savez(example, x=np.zeros((1, 8, 8)))
+    result = traverse(runs["vae"], tmp_path / "t.npz", steps=3, example=str(example))
+    assert "traversal of" in result.description
+    assert " around the code of the example in one.npz: " in result.description
+    assert "held-out" not in result.description
+    result = traverse(runs["vae"], tmp_path / "h.npz", steps=3, example=4)
+    assert " around the code of held-out example 4: " in result.description
+
+
 def test_wrong_ends_and_dimensions_are_refused(run_cli, runs, tmp_path) -> None:
     out = str(tmp_path / "x.png")
     code, _, err = latent(run_cli, runs["vae"], "interpolate", "--from", "3", "-o", out)

@@ -25,8 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.errors import RunError
-from gencompile.runtime import checkpoints
-from gencompile.runtime.repro import atomic_write_text
+from gencompile.runtime import checkpoints, history_file
 
 _CHECKPOINT = re.compile(r"^epoch-(\d+)\.weights\.h5$")
 
@@ -378,17 +377,6 @@ class KLWarmup(keras.callbacks.Callback):
         variable.assign(self.value_at(epoch))
 
 
-def read_history_rows(path: Path) -> list[dict[str, str]]:
-    """The rows of a history.csv; a last line without its newline (a write cut short) is
-    not a row."""
-    if not Path(path).is_file():
-        return []
-    text = Path(path).read_text(encoding="utf-8")
-    if not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-    return list(csv.DictReader(io.StringIO(text, newline="")))
-
-
 class HistoryCSV(keras.callbacks.Callback):
     """Write every epoch's logs to a CSV: one appended line per epoch.
 
@@ -403,18 +391,8 @@ class HistoryCSV(keras.callbacks.Callback):
         super().__init__()
         self.path = Path(path)
         self.initial_epoch = initial_epoch
-        self.rows: dict[int, dict[str, Any]] = self._read_existing()
+        self.rows: dict[int, dict[str, Any]] = dict(history_file.read_epochs(self.path))
         self.columns: list[str] | None = None  # the header of the file on disk
-
-    def _read_existing(self) -> dict[int, dict[str, Any]]:
-        rows = {}
-        for row in read_history_rows(self.path):
-            try:
-                epoch = int(row.pop("epoch"))
-            except (KeyError, TypeError, ValueError):
-                continue
-            rows[epoch] = {key: value for key, value in row.items() if value not in ("", None)}
-        return rows
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         if self.initial_epoch is not None:
@@ -445,15 +423,7 @@ class HistoryCSV(keras.callbacks.Callback):
                 os.fsync(handle.fileno())
 
     def write(self) -> None:
-        keys = sorted({key for row in self.rows.values() for key in row})
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["epoch", *keys])
-        for epoch in sorted(self.rows):
-            row = self.rows[epoch]
-            writer.writerow([epoch, *(row.get(key, "") for key in keys)])
-        atomic_write_text(self.path, buffer.getvalue())
-        self.columns = keys
+        self.columns = history_file.write(self.path, self.rows)
 
 
 class TrainingProgress(keras.callbacks.Callback):

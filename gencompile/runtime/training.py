@@ -29,6 +29,7 @@ from gencompile.runtime import (
     cluster,
     epoch_listeners,
     fine_tune,
+    history_file,
     pictures,
     replica_batches,
     repro,
@@ -288,7 +289,7 @@ def resume_point(model: keras.Model, run_dir: Path) -> int:
 
 
 def read_history(path: Path) -> dict[str, list[float]]:
-    rows = cb.read_history_rows(path)
+    rows = history_file.read_rows(path)
     keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
     # An epoch without a value (not validated) keeps its place as NaN: lists stay aligned.
     return {k: [float(row.get(k) or "nan") for row in rows] for k in keys}

@@ -16,7 +16,8 @@ import tensorflow as tf
 
 from gencompile.errors import RunError
 from gencompile.runtime import checkpoints
-from gencompile.runtime.callbacks import CheckpointKeeper, HistoryCSV, read_history_rows
+from gencompile.runtime.callbacks import CheckpointKeeper, HistoryCSV
+from gencompile.runtime.history_file import read_rows as read_history_rows
 from gencompile.runtime.pipeline import epoch_stream
 from gencompile.runtime.training import read_history, steps_per_execution, validation_epochs
 
