@@ -23,6 +23,7 @@ from gencompile.errors import GencompileError
 from gencompile.files import read_json
 from gencompile.markdown import markdown_text
 from gencompile.report import METRIC_UNITS, _settings, caveats, format_value
+from gencompile.runtime import history_file
 
 SWEEP_FILE = "sweep.json"  # as gencompile.sweep writes it (not imported: it imports optuna's types)
 
@@ -175,12 +176,7 @@ def differing_fields(entries: list[RunEntry]) -> list[str]:
 
 def _with_history(entry: RunEntry, run_dir: Path, name: str) -> RunEntry:
     """The entry with the last finite value of history.csv's column `name`, if it has one."""
-    path = run_dir / "history.csv"
-    if not path.is_file():
-        return entry
-    with path.open(newline="") as handle:
-        cells = [row.get(name) or "" for row in csv.DictReader(handle)]
-    values = [float(cell) for cell in cells if cell and math.isfinite(float(cell))]
+    values = history_file.column(run_dir / "history.csv", name)
     if not values:
         return entry
     return replace(entry, metrics={**entry.metrics, name: values[-1]})

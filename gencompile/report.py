@@ -9,7 +9,6 @@ each to its file beside it.
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import json
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from gencompile.errors import RunError
 from gencompile.files import atomic_write_text, read_json
 from gencompile.markdown import markdown_text
 from gencompile.provenance import parent_label, report_lines
+from gencompile.runtime import history_file
 
 # name: (unit, how to read it)
 METRIC_UNITS = {
@@ -120,11 +120,7 @@ def _latent_pictures(run_dir: Path) -> tuple[list[LatentPicture], list[str]]:
 
 
 def _history(run_dir: Path, name: str = "history.csv") -> list[dict[str, str]]:
-    path = run_dir / name
-    if not path.exists():
-        return []
-    with path.open(newline="") as handle:
-        return list(csv.DictReader(handle))
+    return history_file.read_rows(run_dir / name)
 
 
 def _continued(lock: dict[str, Any]) -> str:

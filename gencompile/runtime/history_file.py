@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from gencompile.files import atomic_write_text
 
-__all__ = ["read_epochs", "read_rows", "write"]
+__all__ = ["column", "names", "read_epochs", "read_rows", "write"]
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -37,6 +38,21 @@ def read_epochs(path: Path) -> dict[int, dict[str, str]]:
             continue
         rows[epoch] = {key: value for key, value in row.items() if value not in ("", None)}
     return rows
+
+
+def names(path: Path) -> list[str]:
+    """The logged names (the header after `epoch`); [] without a file."""
+    if not Path(path).is_file():
+        return []
+    with Path(path).open(newline="", encoding="utf-8") as handle:
+        return [name for name in next(csv.reader(handle), []) if name != "epoch"]
+
+
+def column(path: Path, name: str) -> list[float]:
+    """The finite values of column `name`, epoch by epoch (epochs without one left out)."""
+    cells = [row.get(name) or "" for row in read_rows(path)]
+    values = [float(cell) for cell in cells if cell]
+    return [value for value in values if math.isfinite(value)]
 
 
 def write(path: Path, rows: Mapping[int, Mapping[str, Any]]) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ from gencompile.errors import GencompileError
 from gencompile.files import atomic_write_text, read_json
 from gencompile.markdown import markdown_text
 from gencompile.report import format_value
+from gencompile.runtime import history_file
 from gencompile.sweep.plan import Direction, Sweep
 
 if TYPE_CHECKING:
@@ -48,21 +48,11 @@ def metric_value(run_dir: Path, metric: str) -> float:
 
 
 def _history_names(run_dir: Path) -> list[str]:
-    path = run_dir / "history.csv"
-    if not path.exists():
-        return []
-    with path.open(newline="") as handle:
-        return [name for name in next(csv.reader(handle), []) if name != "epoch"]
+    return history_file.names(run_dir / "history.csv")
 
 
 def _history_column(run_dir: Path, name: str) -> list[float]:
-    path = run_dir / "history.csv"
-    if not path.exists():
-        return []
-    with path.open(newline="") as handle:
-        cells = [row.get(name) for row in csv.DictReader(handle)]
-    values = [float(cell) for cell in cells if cell not in (None, "")]
-    return [v for v in values if math.isfinite(v)]
+    return history_file.column(run_dir / "history.csv", name)
 
 
 # --------------------------------------------------------------------------- summary
