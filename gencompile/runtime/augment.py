@@ -5,6 +5,8 @@ random transformations T is applied to real and generated images, in the discrim
 update and in the generator's, so D never sees an unaugmented image and G's gradient flows
 back through T (every operation here is differentiable in x). Each example draws its own
 transformation from `seed` (a `keras.random.SeedGenerator`), so a seeded run is repeatable.
+Under a distribution strategy, the step's `split` (`replicas.split`) places each replica's
+rows of the draws without a collective of their own.
 
 The policy names groups of operations, applied in the policy's order:
 
@@ -49,43 +51,51 @@ __all__ = [
 ]
 
 
-def _per_example_uniform(x: Tensor, seed: Any, low: float = 0.0, high: float = 1.0) -> Tensor:
+Split = replicas.BatchSplit | None  # the step's split under a strategy, or None
+
+
+def _rows(x: Tensor, split: Split) -> Any:
+    """What `replicas.draw` places the draws by: the step's split, else x's examples."""
+    return tf.shape(x)[0] if split is None else split
+
+
+def _per_example_uniform(
+    x: Tensor, seed: Any, low: float = 0.0, high: float = 1.0, split: Split = None
+) -> Tensor:
     """One U(low, high) draw per example, shaped (batch, 1, 1, 1) to broadcast over pixels.
 
     Under a distribution strategy each replica keeps its rows of one global draw, so the
     augmentation does not depend on the number of replicas."""
-    count = tf.shape(x)[0]
-    draw = replicas.draw(lambda n: keras.random.uniform([n, 1, 1, 1], seed=seed), count)
+    draw = replicas.draw(lambda n: keras.random.uniform([n, 1, 1, 1], seed=seed), _rows(x, split))
     return tf.cast(low + (high - low) * draw, x.dtype)
 
 
-def _per_example_integers(x: Tensor, seed: Any, low: int, high: int) -> Tensor:
+def _per_example_integers(x: Tensor, seed: Any, low: int, high: int, split: Split = None) -> Tensor:
     """One integer in [low, high) per example, shape (batch,)."""
-    count = tf.shape(x)[0]
     return replicas.draw(
-        lambda n: keras.random.randint([n], low, high, seed=seed, dtype="int32"), count
+        lambda n: keras.random.randint([n], low, high, seed=seed, dtype="int32"), _rows(x, split)
     )
 
 
 # --------------------------------------------------------------------------- operations
 
 
-def brightness(x: Tensor, seed: Any) -> Tensor:
+def brightness(x: Tensor, seed: Any, split: Split = None) -> Tensor:
     """x + b, b ~ U(-0.5, 0.5) per example."""
-    return x + _per_example_uniform(x, seed, -0.5, 0.5)
+    return x + _per_example_uniform(x, seed, -0.5, 0.5, split)
 
 
-def saturation(x: Tensor, seed: Any) -> Tensor:
+def saturation(x: Tensor, seed: Any, split: Split = None) -> Tensor:
     """Each pixel's channels pushed from or pulled to their mean by s ~ U(0, 2) per example
     (nothing changes on one channel)."""
     mean = tf.reduce_mean(x, axis=3, keepdims=True)
-    return (x - mean) * _per_example_uniform(x, seed, 0.0, 2.0) + mean
+    return (x - mean) * _per_example_uniform(x, seed, 0.0, 2.0, split) + mean
 
 
-def contrast(x: Tensor, seed: Any) -> Tensor:
+def contrast(x: Tensor, seed: Any, split: Split = None) -> Tensor:
     """Each image's values pushed from or pulled to the image's mean by c ~ U(0.5, 1.5)."""
     mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
-    return (x - mean) * _per_example_uniform(x, seed, 0.5, 1.5) + mean
+    return (x - mean) * _per_example_uniform(x, seed, 0.5, 1.5, split) + mean
 
 
 def shifted(x: Tensor, rows: Tensor, columns: Tensor) -> Tensor:
@@ -100,14 +110,14 @@ def shifted(x: Tensor, rows: Tensor, columns: Tensor) -> Tensor:
     return tf.gather(x, source_columns, axis=2, batch_dims=1)
 
 
-def translation(x: Tensor, seed: Any) -> Tensor:
+def translation(x: Tensor, seed: Any, split: Split = None) -> Tensor:
     """A shift by a whole number of pixels in [-s, s] down and right (s = 1/8 of the side,
     rounded), drawn per example, zero padded."""
     height, width = x.shape[1], x.shape[2]
     max_rows = int(height * TRANSLATION_RATIO + 0.5)
     max_columns = int(width * TRANSLATION_RATIO + 0.5)
-    rows = _per_example_integers(x, seed, -max_rows, max_rows + 1)
-    columns = _per_example_integers(x, seed, -max_columns, max_columns + 1)
+    rows = _per_example_integers(x, seed, -max_rows, max_rows + 1, split)
+    columns = _per_example_integers(x, seed, -max_columns, max_columns + 1, split)
     return shifted(x, rows, columns)
 
 
@@ -123,17 +133,17 @@ def cut(x: Tensor, top: Tensor, left: Tensor, size: tuple[int, int]) -> Tensor:
     return x * tf.cast(~inside, x.dtype)[..., None]
 
 
-def cutout(x: Tensor, seed: Any) -> Tensor:
+def cutout(x: Tensor, seed: Any, split: Split = None) -> Tensor:
     """A square of half the image's side (rounded) set to zero, its centre drawn per
     example so that it may hang over the border (as in the authors' code)."""
     height, width = x.shape[1], x.shape[2]
     size = (int(height * CUTOUT_RATIO + 0.5), int(width * CUTOUT_RATIO + 0.5))
-    centre_row = _per_example_integers(x, seed, 0, height + 1 - size[0] % 2)
-    centre_column = _per_example_integers(x, seed, 0, width + 1 - size[1] % 2)
+    centre_row = _per_example_integers(x, seed, 0, height + 1 - size[0] % 2, split)
+    centre_column = _per_example_integers(x, seed, 0, width + 1 - size[1] % 2, split)
     return cut(x, centre_row - size[0] // 2, centre_column - size[1] // 2, size)
 
 
-Operation = Callable[[Tensor, Any], Tensor]
+Operation = Callable[[Tensor, Any, Split], Tensor]  # (x, seed, split)
 OPERATIONS: dict[str, Operation] = {
     "brightness": brightness,
     "saturation": saturation,
@@ -149,12 +159,15 @@ POLICIES: dict[str, tuple[str, ...]] = {
 }
 
 
-def diff_augment(x: Any, policy: Any, seed: Any, probability: Any = None) -> Tensor:
+def diff_augment(
+    x: Any, policy: Any, seed: Any, probability: Any = None, split: Split = None
+) -> Tensor:
     """T(x): the policy's operations on a batch of images (batch, height, width, channels),
     each example with its own random draws from `seed`.
 
     `probability` None applies every operation (DiffAugment); a value p in [0, 1] applies
-    each operation to each example with probability p (ADA).
+    each operation to each example with probability p (ADA). `split` is the step's
+    `replicas.split` under a distribution strategy (None: each draw gathers the counts).
     """
     x = tf.convert_to_tensor(x)
     if x.shape.rank != 4:
@@ -168,11 +181,11 @@ def diff_augment(x: Any, policy: Any, seed: Any, probability: Any = None) -> Ten
                 f"unknown augmentation {group!r}; expected one of {', '.join(POLICIES)}"
             )
         for name in POLICIES[group]:
-            augmented = OPERATIONS[name](x, seed)
+            augmented = OPERATIONS[name](x, seed, split)
             if probability is None:
                 x = augmented
             else:
-                chosen = _per_example_uniform(x, seed) < tf.cast(probability, x.dtype)
+                chosen = _per_example_uniform(x, seed, split=split) < tf.cast(probability, x.dtype)
                 x = tf.where(chosen, augmented, x)
     return x
 
@@ -236,9 +249,13 @@ class AdaptiveProbability(keras.layers.Layer):
         """Accumulate sign(D(x)) of this update's real scores; move p when `interval`
         updates have been seen. Returns p after the update."""
         signs = tf.sign(tf.cast(real_scores, tf.float32))
-        # Every replica sees its share of the batch: the sums are over the global batch.
-        sign_sum = self.sign_sum + replicas.sum_over_replicas(tf.reduce_sum(signs))
-        examples = self.examples + replicas.sum_over_replicas(tf.cast(tf.size(signs), tf.float32))
+        # Every replica sees its share of the batch: the sums are over the global batch (one
+        # all-reduce for both).
+        batch_signs, batch_examples = replicas.sum_over_replicas(
+            [tf.reduce_sum(signs), tf.cast(tf.size(signs), tf.float32)]
+        )
+        sign_sum = self.sign_sum + batch_signs
+        examples = self.examples + batch_examples
         updates = self.updates + 1.0
         due = updates >= self.interval
         r_t = sign_sum / tf.maximum(examples, 1.0)

@@ -693,10 +693,13 @@ class UniformDequantization:
         """The discrete level k in 0..bins-1 of each value (float)."""
         return ops.clip(ops.round(x * (self.bins - 1)), 0.0, self.bins - 1.0)
 
-    def dequantize(self, x: Any, seed: Any) -> Tensor:
+    def dequantize(self, x: Any, seed: Any, split: replicas.BatchSplit | None = None) -> Tensor:
+        """x plus uniform noise, over the bins. Under a strategy the noise is this replica's
+        rows of one draw for the whole global batch, placed by the step's `split`
+        (`replicas.split`; None: by a gather of the counts)."""
         count, *rest = ops.shape(x)
-        # Under a strategy: this replica's rows of one draw for the whole global batch.
-        noise = replicas.draw(lambda n: keras.random.uniform((n, *rest), seed=seed), count)
+        rows = count if split is None else split
+        noise = replicas.draw(lambda n: keras.random.uniform((n, *rest), seed=seed), rows)
         return self.from_noise(x, noise)
 
     def from_noise(self, x: Any, u: Any) -> Tensor:

@@ -185,13 +185,17 @@ def wgan_gp_penalty(
     fake: Any,
     seed: Any = None,
     labels: Any = None,
+    split: replicas.BatchSplit | None = None,
 ) -> Tensor:
     """E[(||grad D(x_hat)|| - 1)^2] at x_hat = x + u (G(z) - x), u ~ U(0, 1) per example
-    (Gulrajani et al. 2017). Multiply by the penalty's weight (10 in the paper)."""
+    (Gulrajani et al. 2017). Multiply by the penalty's weight (10 in the paper).
+
+    Under a strategy, u is this replica's rows of one draw for the global batch, placed
+    by the step's `split` (`replicas.split`; None: by a gather of the counts)."""
     real, fake = tf.cast(real, tf.float32), tf.cast(fake, tf.float32)
     ones = [1] * (real.shape.rank - 1)
-    # Under a strategy, this replica's rows of the global batch's draws (see replicas.draw).
-    u = replicas.draw(lambda n: keras.random.uniform([n, *ones], seed=seed), tf.shape(real)[0])
+    rows = tf.shape(real)[0] if split is None else split
+    u = replicas.draw(lambda n: keras.random.uniform([n, *ones], seed=seed), rows)
     x_hat = real + u * (fake - real)
     norms = tf.sqrt(_squared_gradient_norms(discriminator, x_hat, labels) + 1e-12)
     return tf.reduce_mean(tf.square(norms - 1.0))

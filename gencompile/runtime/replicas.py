@@ -6,9 +6,8 @@ helper here does one of them; outside a strategy (one replica) each one is the p
 single-device computation:
 
 - `scale_to_global_batch`: a replica's mean loss weighted by its share of the global
-  batch's examples (`batch_share`, computed once a step), so that the summed gradients
-  are those of the mean over the global batch, however the batch splits (the last batch
-  of an epoch may leave a replica none);
+  batch's examples, so that the summed gradients are those of the mean over the global
+  batch, however the batch splits (the last batch of an epoch may leave a replica none);
 - `track` and `results`: a metric's batch mean added with its example count as weight,
   so that an epoch's value is the mean over its examples (an empty slice adds nothing),
   and a validation step's logs read over every replica's examples;
@@ -16,11 +15,19 @@ single-device computation:
   draws for the global batch, each replica keeping its own rows;
 - `assign` and `sum_over_replicas`: state that is not a gradient update (a moving average,
   EM's statistics) changed once per step by a cross-replica operation.
+
+The losses' shares and the draws' rows both follow from how the global batch splits over
+the replicas. A step finds it once, `split = replicas.split(batch_size)` (one all-gather of
+the replicas' counts), and passes it to each `draw(sample, split)` and each
+`scale_to_global_batch(loss, share=split.share)`: one collective a step, not one a draw or
+a loss (under multi_worker, each is a network round trip). The older call forms, a draw
+given a count and a loss given its examples, still work, each with its own collective.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -29,12 +36,14 @@ import tensorflow as tf
 Tensor = tf.Tensor
 
 __all__ = [
+    "BatchSplit",
     "assign",
     "batch_share",
     "draw",
     "replica_context",
     "results",
     "scale_to_global_batch",
+    "split",
     "sum_over_replicas",
     "track",
 ]
@@ -50,6 +59,37 @@ def replica_context() -> tf.distribute.ReplicaContext | None:
     return context
 
 
+@dataclass(frozen=True)
+class BatchSplit:
+    """Where this replica's slice lies in the global batch: its `examples` are the rows
+    `start` to `start + examples` of the global batch's `total`, and `share` is
+    examples / total (float32). On one replica: start 0, total = examples, share 1."""
+
+    start: Any
+    examples: Any
+    total: Any
+    share: Tensor
+
+
+def split(examples: Any) -> BatchSplit:
+    """How the global batch splits over the replicas, seen from this one: one all-gather
+    of every replica's count of `examples` (none on one replica).
+
+    A step computes it once and passes it to each `draw(sample, split)` and each
+    `scale_to_global_batch(loss, share=split.share)`: one collective a step, however
+    many draws and losses the step has.
+    """
+    context = replica_context()
+    if context is None:
+        return BatchSplit(0, examples, examples, tf.ones_like(tf.cast(examples, tf.float32)))
+    counts = context.all_gather(tf.reshape(tf.cast(examples, tf.int32), [1]), axis=0)
+    total = tf.reduce_sum(counts)
+    share = tf.cast(examples, tf.float32) / tf.cast(total, tf.float32)
+    return BatchSplit(
+        tf.reduce_sum(counts[: context.replica_id_in_sync_group]), examples, total, share
+    )
+
+
 def batch_share(examples: Any) -> Tensor:
     """This replica's share of the global batch: its `examples` over every replica's (an
     all-reduce), in float32; 1 on one replica.
@@ -57,6 +97,7 @@ def batch_share(examples: Any) -> Tensor:
     A step that scales several losses (a GAN's critic steps and generator step) computes
     it once and passes it to each `scale_to_global_batch(loss, share=share)`: one
     all-reduce a step, not one a loss (under multi_worker, each is a network round trip).
+    A step that also draws computes `split` instead, whose `share` is this one.
     """
     examples = tf.cast(examples, tf.float32)
     context = replica_context()
@@ -68,7 +109,7 @@ def batch_share(examples: Any) -> Tensor:
 def scale_to_global_batch(loss: Any, examples: Any = None, share: Any = None) -> Tensor:
     """This replica's share of the global batch's loss: its mean `loss` over its `examples`
     times examples / (the examples of every replica), in the loss's own dtype. A `share`
-    from `batch_share` stands for the examples, and saves their all-reduce.
+    (a `split`'s, or `batch_share`'s) stands for the examples, and saves their collective.
 
     Keras' optimizer sums the replicas' gradients: with these shares the sum is the
     gradient of the mean over the global batch (each replica's sum of per-example terms
@@ -124,19 +165,25 @@ def results(trackers: Sequence[keras.metrics.Mean]) -> dict[str, Tensor]:
 
 
 def draw(sample: Callable[..., Tensor], count: Any, **kwargs: Any) -> Tensor:
-    """This replica's `count` rows of `sample(global_count, **kwargs)`.
+    """This replica's rows of `sample(global_count, **kwargs)`: `count` is this replica's
+    number of examples, or the step's `split` (which saves the collective).
 
     Every replica draws for the whole global batch, from the same seed, and keeps the rows
     of its own examples: the draws are those one device makes at the global batch size,
     so training does not depend on the number of replicas. Slices of unequal size (the
-    last batch of an epoch) are placed by gathering every replica's count.
+    last batch of an epoch) are placed by every replica's count: a `split` holds them, a
+    plain count gathers them (one all-gather a call).
     """
+    if isinstance(count, BatchSplit):
+        placed, count = count, count.examples
+    else:
+        placed = None
     context = replica_context()
     if context is None:
         return sample(count, **kwargs)
-    counts = context.all_gather(tf.reshape(tf.cast(count, tf.int32), [1]), axis=0)
-    start = tf.reduce_sum(counts[: context.replica_id_in_sync_group])
-    return sample(tf.reduce_sum(counts), **kwargs)[start : start + count]
+    if placed is None:
+        placed = split(count)  # projects built before: one all-gather a draw
+    return sample(placed.total, **kwargs)[placed.start : placed.start + count]
 
 
 def sum_over_replicas(value: Any) -> Tensor:

@@ -200,3 +200,12 @@ def test_steps_that_take_empty_slices_keep_every_batch(monkeypatch) -> None:
     assert training.skipped_per_epoch(config, data) == 5
     with pytest.raises(RunError, match="held-out examples are not skipped"):
         training.build_and_compile(lambda: None, config, data, epochs=1)
+
+
+def test_one_replica_holds_the_whole_batch_without_a_collective() -> None:
+    split = replicas.split(5)
+    assert (split.start, split.examples, split.total, float(split.share)) == (0, 5, 5, 1.0)
+    first = replicas.draw(lambda n: keras.random.normal((n, 2), seed=7), split)
+    np.testing.assert_array_equal(first, keras.random.normal((5, 2), seed=7))
+    loss = tf.constant(2.5)
+    assert replicas.scale_to_global_batch(loss, share=split.share) is loss
