@@ -169,12 +169,12 @@ def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
 def _configure_coordination(cluster: dict[str, list[str]]) -> None:
     """TensorFlow's coordination service as the strategy would start it, with a heartbeat
     timeout that tolerates a loaded machine (TensorFlow keeps a service set before it)."""
-    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
-    from tensorflow.python.distribute import multi_worker_util
-    from tensorflow.python.eager import context
+    # The strategy module's own names: where the protobuf lives moved between versions.
+    from tensorflow.python.distribute import collective_all_reduce_strategy as tf_strategy
 
+    context, multi_worker_util = tf_strategy.context, tf_strategy.multi_worker_util
     jobs = [
-        coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(cluster[job]))
+        tf_strategy.coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(cluster[job]))
         for job in TASK_TYPES
         if job in cluster
     ]
