@@ -6,7 +6,9 @@ change allowed: any other is refused, naming each differing field) as a pending 
 `checkpoints/continuation/`, whose lock is a new revision (epochs K -> N, the lock it
 replaces), and resumes from that checkpoint, as a run interrupted after epoch K would be.
 The run's own project, lock, weights and metrics stay those of its finished K epochs until
-the continuation finishes: only then does the pending project replace them (`promote`).
+the continuation finishes: its final files are written beside the pending project
+(`runtime/final_files.py`), and only then do they and the pending project replace the
+run's own (`promote`).
 status.json names that finished revision meanwhile (`finished_revision`), so a
 continuation that is interrupted or fails leaves a run that `sample` and `evaluate` use as
 it was; `train --resume RUN` continues the pending continuation.
@@ -32,6 +34,10 @@ from gencompile.errors import RunError
 from gencompile.files import read_json
 from gencompile.lockfile import data_drift, version_drift
 from gencompile.run_status import STATUS_NAME, read_status, write_status
+
+# The pending folder (a continuation's project until it finishes) and, in it, the folder its
+# final files (weights, exports, samples, metrics.json, ...) are written to meanwhile.
+from gencompile.runtime.final_files import FINAL, PENDING  # no TensorFlow
 from gencompile.spec import LoadedSpec, default_mapping, load_spec, validate_raw
 from gencompile.spec.base import python_name
 from gencompile.spec.loader import Marks, RawSpec, apply_override, parse_override
@@ -40,7 +46,6 @@ EPOCHS_FIELD = "training.epochs"
 # EM's iterations are its epochs: `max_iter` caps `training.epochs`, so it grows with them.
 EM_ITERATIONS_FIELD = "model.algorithm.max_iter"
 MAX_SHOWN = 12  # differences listed before "and N more"
-PENDING = Path("checkpoints") / "continuation"  # a continuation's project until it finishes
 # In the pending folder: the checkpoint of the finished epochs (pruned from checkpoints/
 # as the continuation trains on), kept for `discard` to continue from again.
 KEPT_CHECKPOINT = "finished-checkpoint"
@@ -274,19 +279,48 @@ def build_pending(
 
 
 def promote(run_dir: Path, pending: dict[str, Any]) -> dict[str, Any]:
-    """The continuation finished: its project and lock (`pending`, with what training
-    found) replace the run's own, the lock last; the pending folder goes."""
+    """The continuation finished: its final files (`final/`, metrics.json first), project
+    and lock (`pending`, with what training found) replace the run's own, the lock last;
+    the pending folder goes. Cut short, it is finished by `gencompile train --resume RUN`
+    (the pending lock is still there: no epoch is left to train, the final files are
+    written again and promoted)."""
     from gencompile.compiler.project import write_lock
     from gencompile.files import atomic_write_files
     from gencompile.generated import forget_generated
 
     folder = pending_folder(run_dir)
+    move_final_files(folder / FINAL, run_dir)
     atomic_write_files({run_dir / path: (folder / path).read_bytes() for path in pending["files"]})
     sealed = write_lock(run_dir, pending)
     forget_generated(python_name(pending["name"]), folder)  # imported from there
     shutil.rmtree(folder)
     write_status(run_dir, "running", finished_revision=None, continuation=None)
     return sealed
+
+
+def move_final_files(final: Path, run_dir: Path) -> None:
+    """Move a finished continuation's final files from `final` into `run_dir`, each
+    replacing the run's own: metrics.json first, so that from then on the run no longer
+    reads as its finished revision (`generated.kept_finished`); a folder (saved_model/,
+    latent/) is put in place by renames and the one it replaces removed after."""
+    import os
+
+    if not final.is_dir():
+        return
+    entries = sorted(final.iterdir(), key=lambda path: (path.name != "metrics.json", path.name))
+    for entry in entries:
+        if entry.name.startswith("."):  # a write cut short
+            continue
+        target = run_dir / entry.name
+        aside = None
+        if target.is_dir() and not target.is_symlink():
+            aside = target.with_name(f".replaced-{os.getpid()}-{target.name}")
+            if aside.exists():
+                shutil.rmtree(aside)
+            os.replace(target, aside)
+        os.replace(entry, target)
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
 
 
 def unfinished_continuation(run_dir: Path, pending: dict[str, Any], epochs: int) -> RunError:

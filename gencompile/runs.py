@@ -242,17 +242,20 @@ def train_in(
     whether the run is running, finished, failed or interrupted.
     """
     from gencompile.continuation import promote
+    from gencompile.runtime.final_files import final_folder  # no TensorFlow
 
     code = directory if project is None else project
     argv = ["--run-dir", str(directory), *flags] + (["--quiet"] if quiet else [])
     with recorded(directory, f" --workers {workers}" if workers else ""):
         if workers:
             run_workers(directory, package, argv, workers, allow_custom_code=allow, project=project)
-            metrics = read_record(directory)["metrics"]
         else:
             module = import_generated(code, package, allow_custom_code=allow)
             metrics = module.main(argv)
-        record = json.loads((directory / "metrics.json").read_text())
+        # A continuation's final files wait beside its project until `promote` below.
+        record = json.loads((final_folder(directory) / "metrics.json").read_text())
+        if workers:
+            metrics = record["metrics"]
         found = {key: record.get(key) for key in ("data_fingerprint", "data_statistics")}
         if workers:
             found["workers"] = workers  # `reproduce` trains with as many

@@ -544,3 +544,92 @@ def test_discarding_is_refused_without_a_stopped_continuation(
     assert code == 2 and "not with --epochs" in err
     code, _, err = run_cli("train", "--discard-continuation")
     assert code == 2 and "goes with --resume RUN alone" in err
+
+
+# The run's own final files: a continuation writes its own beside its pending project.
+OWN_FILES = (
+    *FINISHED_FILES,
+    "model.keras",
+    "samples.png",
+    "curves.png",
+    "report.md",
+    "report.html",
+    "history.csv",
+)
+
+
+def own_files(run: Path) -> dict[str, bytes]:
+    return {name: (run / name).read_bytes() for name in OWN_FILES if (run / name).is_file()}
+
+
+def no_room_for_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make writing samples.png fail (a full disk), after the weights and model.keras."""
+    import errno
+
+    from gencompile.runtime import training
+
+    def no_room(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "samples.png")
+
+    monkeypatch.setattr(training, "write_samples", no_room)
+
+
+def test_a_continuation_failing_among_its_final_files_leaves_the_runs_own(
+    vae_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A continuation that fails after writing its weights and model.keras (samples.png
+    cannot be written) has replaced none of the run's own files: eject ships the finished
+    weights, sample uses them, and once discarded the run is its finished one byte for
+    byte (the continuation's files go with the pending folder)."""
+    from gencompile.continuation import discard
+    from gencompile.eject import eject
+    from gencompile.sampling import sample
+
+    run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
+    before = own_files(run)
+    assert {"model.weights.h5", "model.keras", "metrics.json"} <= set(before)
+    no_room_for_samples(monkeypatch)
+    with pytest.raises(OSError, match="No space left"):
+        resume(run, quiet=True, epochs=2)
+    monkeypatch.undo()
+    written = run / "checkpoints" / "continuation" / "final"
+    assert (written / "model.weights.h5").is_file() and (written / "model.keras").is_file()
+    assert {k: v for k, v in own_files(run).items() if k != "history.csv"} == {
+        k: v for k, v in before.items() if k != "history.csv"
+    }
+    ejected = eject(run, tmp_path / "ejected")
+    assert "model.weights.h5" in ejected.weights
+    assert (tmp_path / "ejected" / "model.weights.h5").read_bytes() == before["model.weights.h5"]
+    sample(run, 4, tmp_path / "drawn.npz")  # the weights training recorded
+
+    done = discard(run)
+
+    assert (done.epochs, done.target, done.reached) == (1, 2, 2)
+    assert own_files(run) == before
+    assert not (run / "checkpoints" / "continuation").exists()
+    capsys.readouterr()
+    sample(run, 4, tmp_path / "drawn.npz")
+    assert "note" not in capsys.readouterr().err
+
+
+def test_a_finished_continuation_promotes_its_final_files(
+    vae_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """The final files of a continuation finished again after a failure among them are
+    the run's: those of an uninterrupted run."""
+    run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
+    with pytest.MonkeyPatch.context() as patch:
+        no_room_for_samples(patch)
+        with pytest.raises(OSError, match="No space left"):
+            resume(run, quiet=True, epochs=3)
+
+    finished = resume(run, quiet=True)
+
+    whole = vae_runs["whole"]
+    assert (
+        finished.record["weights_sha256"]
+        == json.loads((whole / "metrics.json").read_text())["weights_sha256"]
+    )
+    assert (run / "samples.png").read_bytes() == (whole / "samples.png").read_bytes()
+    assert (run / "model.keras").is_file() and (run / "report.md").is_file()
+    assert not (run / "checkpoints" / "continuation").exists()
