@@ -727,3 +727,22 @@ def test_a_stop_says_how_to_give_a_continuation_up(
         raise RuntimeError("broken")
     assert "--discard-continuation" in capsys.readouterr().err
     assert "--discard-continuation" in failed.value.__notes__[0]
+
+
+def test_no_training_starts_while_a_continuation_is_built(
+    vae_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder's lock is held while the continuation's project is built."""
+    from gencompile import continuation
+    from gencompile.run_status import refuse_if_training
+
+    run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
+
+    def build_pending(*args, **kwargs):
+        with pytest.raises(RunError, match="being trained right now"):
+            refuse_if_training(run)  # as another process would be
+        raise SystemExit("built")
+
+    monkeypatch.setattr(continuation, "build_pending", build_pending)
+    with pytest.raises(SystemExit, match="built"):
+        resume(run, quiet=True, epochs=3)
