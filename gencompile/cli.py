@@ -346,12 +346,13 @@ def train(
 
 def _discard(run: Path) -> None:
     from gencompile.continuation import discard
+    from gencompile.run_status import epochs_phrase
 
     done = discard(run)
     target = f"to {done.target} epochs " if done.target else ""
     out.print(
         f"discarded the continuation {target}of {run} (it had reached epoch {done.reached}); "
-        f"the run is its finished training of {done.epochs} epochs again",
+        f"the run is its finished training of {epochs_phrase(done.epochs)} again",
         highlight=False,
         soft_wrap=True,
     )

@@ -6,7 +6,9 @@ change allowed: any other is refused, naming each differing field) as a pending 
 `checkpoints/continuation/`, whose lock is a new revision (epochs K -> N, the lock it
 replaces), and resumes from that checkpoint, as a run interrupted after epoch K would be.
 The run's own project, lock, weights and metrics stay those of its finished K epochs until
-the continuation finishes: only then does the pending project replace them (`promote`).
+the continuation finishes: its final files are written beside the pending project
+(`runtime/final_files.py`), and only then do they and the pending project replace the
+run's own (`promote`).
 status.json names that finished revision meanwhile (`finished_revision`), so a
 continuation that is interrupted or fails leaves a run that `sample` and `evaluate` use as
 it was; `train --resume RUN` continues the pending continuation.
@@ -31,7 +33,11 @@ from typing import Any
 from gencompile.errors import RunError
 from gencompile.files import read_json
 from gencompile.lockfile import data_drift, version_drift
-from gencompile.run_status import STATUS_NAME, read_status, write_status
+from gencompile.run_status import STATUS_NAME, epochs_phrase, read_status, write_status
+
+# The pending folder (a continuation's project until it finishes) and, in it, the folder its
+# final files (weights, exports, samples, metrics.json, ...) are written to meanwhile.
+from gencompile.runtime.final_files import FINAL, PENDING  # no TensorFlow
 from gencompile.spec import LoadedSpec, default_mapping, load_spec, validate_raw
 from gencompile.spec.base import python_name
 from gencompile.spec.loader import Marks, RawSpec, apply_override, parse_override
@@ -40,7 +46,6 @@ EPOCHS_FIELD = "training.epochs"
 # EM's iterations are its epochs: `max_iter` caps `training.epochs`, so it grows with them.
 EM_ITERATIONS_FIELD = "model.algorithm.max_iter"
 MAX_SHOWN = 12  # differences listed before "and N more"
-PENDING = Path("checkpoints") / "continuation"  # a continuation's project until it finishes
 # In the pending folder: the checkpoint of the finished epochs (pruned from checkpoints/
 # as the continuation trains on), kept for `discard` to continue from again.
 KEPT_CHECKPOINT = "finished-checkpoint"
@@ -210,7 +215,7 @@ def plan_continuation(
     trained = finished_epochs(run_dir, lock, record)
     if epochs <= trained:
         raise RunError(
-            f"{run_dir} already has {trained} epochs: --epochs is the new total, so give "
+            f"{run_dir} already has {epochs_phrase(trained)}: --epochs is the new total, so give "
             f"more than {trained} to continue it"
         )
     check_machine(lock)
@@ -264,6 +269,7 @@ def build_pending(
             "lock_sha256": lock["lock_sha256"],
         },
         continuation={"epochs": continuation.revision["epochs_after"]},
+        discarded_continuation=None,  # an earlier one's: history now
     )
     built = build(continuation.loaded, folder, allow_custom_code=allow_custom_code)
     keep_checkpoint(run_dir, continuation.revision["epochs_before"])
@@ -274,19 +280,48 @@ def build_pending(
 
 
 def promote(run_dir: Path, pending: dict[str, Any]) -> dict[str, Any]:
-    """The continuation finished: its project and lock (`pending`, with what training
-    found) replace the run's own, the lock last; the pending folder goes."""
+    """The continuation finished: its final files (`final/`, metrics.json first), project
+    and lock (`pending`, with what training found) replace the run's own, the lock last;
+    the pending folder goes. Cut short, it is finished by `gencompile train --resume RUN`
+    (the pending lock is still there: no epoch is left to train, the final files are
+    written again and promoted)."""
     from gencompile.compiler.project import write_lock
     from gencompile.files import atomic_write_files
     from gencompile.generated import forget_generated
 
     folder = pending_folder(run_dir)
+    move_final_files(folder / FINAL, run_dir)
     atomic_write_files({run_dir / path: (folder / path).read_bytes() for path in pending["files"]})
     sealed = write_lock(run_dir, pending)
     forget_generated(python_name(pending["name"]), folder)  # imported from there
     shutil.rmtree(folder)
     write_status(run_dir, "running", finished_revision=None, continuation=None)
     return sealed
+
+
+def move_final_files(final: Path, run_dir: Path) -> None:
+    """Move a finished continuation's final files from `final` into `run_dir`, each
+    replacing the run's own: metrics.json first, so that from then on the run no longer
+    reads as its finished revision (`generated.kept_finished`); a folder (saved_model/,
+    latent/) is put in place by renames and the one it replaces removed after."""
+    import os
+
+    if not final.is_dir():
+        return
+    entries = sorted(final.iterdir(), key=lambda path: (path.name != "metrics.json", path.name))
+    for entry in entries:
+        if entry.name.startswith("."):  # a write cut short
+            continue
+        target = run_dir / entry.name
+        aside = None
+        if target.is_dir() and not target.is_symlink():
+            aside = target.with_name(f".replaced-{os.getpid()}-{target.name}")
+            if aside.exists():
+                shutil.rmtree(aside)
+            os.replace(target, aside)
+        os.replace(entry, target)
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
 
 
 def unfinished_continuation(run_dir: Path, pending: dict[str, Any], epochs: int) -> RunError:
@@ -300,7 +335,7 @@ def unfinished_continuation(run_dir: Path, pending: dict[str, Any], epochs: int)
         f"checkpoint is of epoch {newest_epoch(run_dir / 'checkpoints')}): finish it with "
         f"`gencompile train --resume {run_dir}`, then continue it to {epochs} epochs, or "
         f"give it up with `gencompile train --resume {run_dir} --discard-continuation`; "
-        f"meanwhile the run keeps its finished training of {kept.get('epochs', '?')} epochs"
+        f"meanwhile the run keeps its finished training of {epochs_phrase(kept.get('epochs', '?'))}"
     )
 
 
@@ -337,14 +372,18 @@ def discard(run_dir: Path | str) -> Discarded:
     """Give up a continuation that was interrupted or failed: the run becomes again the
     finished run of its finished revision, as if the continuation had never started.
 
-    Removed: the pending project and lock, the checkpoints, history.csv rows, progress
-    pictures and TensorBoard events of the epochs after the finished ones. The run's own
-    project, lock, weights and metrics were never touched by the continuation and are not
+    Removed: the pending project and lock, the final files the continuation wrote beside
+    them (`final/`), the checkpoints, history.csv rows, progress pictures and TensorBoard
+    events of the epochs after the finished ones (and the temporary files of writes cut
+    short). The run's own project, lock and final files (weights, exports, samples,
+    metrics, prior_history.csv, report) were never touched by the continuation and are not
     now. Each step can be repeated: a discard cut short is finished by running it again
-    (the pending lock goes only after the epochs' files, then its folder with the kept
-    checkpoint, which is back in place by then, and status.json last)."""
+    (the epoch the continuation reached is recorded in status.json first; the pending lock
+    goes only after the epochs' files, then its folder with the kept checkpoint, which is
+    back in place by then, and status.json's `finished_revision` last)."""
     from gencompile.generated import forget_generated, kept_finished
     from gencompile.run_status import not_training
+    from gencompile.runtime import history_file  # no TensorFlow
     from gencompile.runtime.checkpoint_files import newest_epoch
 
     run_dir = Path(run_dir)
@@ -366,7 +405,22 @@ def discard(run_dir: Path | str) -> Discarded:
         epochs = int(kept["epochs"])
         target = kept["continuation"].get("epochs")
         checkpoints = run_dir / "checkpoints"
-        reached = max(newest_epoch(checkpoints), epochs)
+        # The epochs it trained: checkpointed, or only in history.csv (a checkpoint is
+        # written at most every checkpoint.every_seconds), or recorded by a discard cut short.
+        earlier = record.get("discarded_continuation")
+        reached = max(
+            newest_epoch(checkpoints),
+            max(history_file.read_epochs(run_dir / "history.csv"), default=0),
+            earlier.get("reached", 0) if isinstance(earlier, dict) else 0,
+            epochs,
+        )
+        discarded = {
+            "epochs": target,
+            "reached": reached,
+            "discarded_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+        # Before anything goes, so that a discard cut short and run again still knows it.
+        write_status(run_dir, record.get("status") or "failed", discarded_continuation=discarded)
         continuable = _restore_checkpoint(checkpoints, folder / KEPT_CHECKPOINT, epochs)
         _remove_epochs_after(run_dir, epochs)
         (folder / "spec.lock.json").unlink(missing_ok=True)  # no continuation from here on
@@ -379,13 +433,11 @@ def discard(run_dir: Path | str) -> Discarded:
             run_dir,
             "finished",
             error=None,
+            pid=None,  # the process that trained the continuation: gone
+            host=None,
             finished_revision=None,
             continuation=None,
-            discarded_continuation={
-                "epochs": target,
-                "reached": reached,
-                "discarded_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            },
+            discarded_continuation=discarded,
         )
     return Discarded(run_dir, epochs, target, reached, continuable)
 
@@ -431,7 +483,9 @@ def _remove_epochs_after(run_dir: Path, epochs: int) -> None:
         if checkpoint.epoch > epochs:
             for path in (checkpoint.manifest, checkpoint.weights, checkpoint.rng):
                 path.unlink(missing_ok=True)
-    numbered = re.compile(r"^(?:samples-)?epoch-(\d{4,})\.")
+    # Also the temporary files of writes cut short: `.tmp-PID-HEX-epoch-NNNN.weights.h5`
+    # (a folder-or-file save), `.epoch-NNNN.json.PID.HEX.tmp`, `.samples-epoch-NNNN.png...`.
+    numbered = re.compile(r"^(?:\.tmp-\d+-[0-9a-f]+-|\.)?(?:samples-)?epoch-(\d{4,})\.")
     for folder in (checkpoints, run_dir / "progress"):
         for path in sorted(folder.glob("*epoch-*")) if folder.is_dir() else []:
             match = numbered.match(path.name)

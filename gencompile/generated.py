@@ -20,7 +20,7 @@ from typing import Any
 from gencompile.errors import RunError
 from gencompile.files import read_json
 from gencompile.lockfile import read_lock, refuse_custom_code, verify_files
-from gencompile.run_status import STATUS_NAME, read_status
+from gencompile.run_status import STATUS_NAME, epochs_phrase, read_status
 from gencompile.spec.base import python_name
 
 
@@ -244,7 +244,7 @@ def kept_note(run_dir: Path, kept: dict[str, Any], status: str) -> str:
     )
     return (
         f"{run_dir}: a continuation to {target} epochs {how}; using its finished training "
-        f"of {kept['epochs']} epochs (continue with `gencompile train --resume {run_dir}`, "
+        f"of {epochs_phrase(kept['epochs'])} (continue with `gencompile train --resume {run_dir}`, "
         f"or give it up with `gencompile train --resume {run_dir} --discard-continuation`)"
     )
 

@@ -70,16 +70,34 @@ def read_status(run_dir: Path | str) -> str | None:
     return status
 
 
+def epochs_phrase(count: Any) -> str:
+    """`1 epoch`, `3 epochs`."""
+    return f"{count} epoch" if count == 1 else f"{count} epochs"
+
+
+def kept_epochs(run_dir: Path) -> int | None:
+    """The epochs of the finished training a pending continuation of `run_dir` keeps
+    (status.json's `finished_revision`); None when no continuation is pending."""
+    try:
+        kept = read_json(run_dir / STATUS_NAME).get("finished_revision")
+    except RunError:  # an unreadable status.json: no continuation known
+        return None
+    return kept.get("epochs") if isinstance(kept, dict) else None
+
+
 def interrupted_message(run_dir: Path, resume_options: str = "") -> str:
     """What an interrupted training kept: its newest checkpoint and how to continue from
-    it, or, stopped before its first checkpoint, that nothing can be resumed."""
+    it (a continuation: or how to give it up), or, stopped before its first checkpoint,
+    that nothing can be resumed."""
     from gencompile.runtime.checkpoint_files import newest_epoch  # no TensorFlow
 
     epoch = newest_epoch(run_dir / "checkpoints")
-    kept = read_json(run_dir / STATUS_NAME).get("finished_revision")
+    kept = kept_epochs(run_dir)
     meanwhile = (
-        f" (until then sample and evaluate use its finished training of {kept['epochs']} epochs)"
-        if isinstance(kept, dict) and "epochs" in kept
+        f", or give the continuation up with `gencompile train --resume {run_dir} "
+        "--discard-continuation` (until then sample and evaluate use its finished training "
+        f"of {epochs_phrase(kept)})"
+        if kept is not None
         else ""
     )
     if epoch:
@@ -179,6 +197,23 @@ def _record_stop(run_dir: Path, stop: BaseException, status: Status, **fields: A
         print(note, file=sys.stderr, flush=True)
 
 
+def _note_failed_continuation(run_dir: Path, error: BaseException, resume_options: str) -> None:
+    """A continuation that failed leaves the run its finished training: say so, and how to
+    go on or give it up (on the error, and on stderr)."""
+    kept = kept_epochs(run_dir)
+    if kept is None:
+        return
+    note = (
+        f"note: {run_dir} keeps its finished training of {epochs_phrase(kept)}; once the "
+        f"cause is fixed, continue with `gencompile train --resume {run_dir}{resume_options}`, "
+        f"or give the continuation up with `gencompile train --resume {run_dir} "
+        "--discard-continuation`"
+    )
+    if hasattr(error, "add_note"):  # Python 3.11+
+        error.add_note(note)
+    print(note, file=sys.stderr, flush=True)
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -203,7 +238,9 @@ def recorded(run_dir: Path, resume_options: str = "") -> Iterator[None]:
 
 @contextmanager
 def _recorded(run_dir: Path, resume_options: str) -> Iterator[None]:
-    write_status(run_dir, "running", pid=os.getpid(), host=socket.gethostname(), error=None)
+    # A training that starts makes an earlier discarded continuation history.
+    start = {"pid": os.getpid(), "host": socket.gethostname(), "error": None}
+    write_status(run_dir, "running", **start, discarded_continuation=None)
     previous = signal.getsignal(signal.SIGTERM)
     try:
         signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -218,6 +255,7 @@ def _recorded(run_dir: Path, resume_options: str) -> Iterator[None]:
         raise stopped from None
     except BaseException as error:
         _record_stop(run_dir, error, "failed", error=f"{type(error).__name__}: {error}"[:2000])
+        _note_failed_continuation(run_dir, error, resume_options)
         raise
     finally:
         if handled:

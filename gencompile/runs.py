@@ -30,7 +30,7 @@ from gencompile.generated import import_generated, load_trained_model, read_reco
 from gencompile.local_cluster import run_workers
 from gencompile.package_data import package_folder
 from gencompile.report import write_report
-from gencompile.run_status import read_status, recorded, refuse_if_training
+from gencompile.run_status import not_training, read_status, recorded, refuse_if_training
 from gencompile.spec import LoadedSpec, load_spec, load_spec_text
 from gencompile.spec.base import python_name
 
@@ -164,7 +164,9 @@ def resume(
     ):
         continuation = plan_continuation(run_dir, lock, read_record(run_dir), total)
         check_evaluation_weights(lower(continuation.loaded))
-        lock = build_pending(run_dir, lock, continuation, allow_custom_code)
+        # With the folder's lock: no other training starts on the run while it is built.
+        with not_training(run_dir):
+            lock = build_pending(run_dir, lock, continuation, allow_custom_code)
         project = pending_folder(run_dir)
     else:
         check_evaluation_weights(locked_plan(lock))
@@ -242,17 +244,20 @@ def train_in(
     whether the run is running, finished, failed or interrupted.
     """
     from gencompile.continuation import promote
+    from gencompile.runtime.final_files import final_folder  # no TensorFlow
 
     code = directory if project is None else project
     argv = ["--run-dir", str(directory), *flags] + (["--quiet"] if quiet else [])
     with recorded(directory, f" --workers {workers}" if workers else ""):
         if workers:
             run_workers(directory, package, argv, workers, allow_custom_code=allow, project=project)
-            metrics = read_record(directory)["metrics"]
         else:
             module = import_generated(code, package, allow_custom_code=allow)
             metrics = module.main(argv)
-        record = json.loads((directory / "metrics.json").read_text())
+        # A continuation's final files wait beside its project until `promote` below.
+        record = json.loads((final_folder(directory) / "metrics.json").read_text())
+        if workers:
+            metrics = record["metrics"]
         found = {key: record.get(key) for key in ("data_fingerprint", "data_statistics")}
         if workers:
             found["workers"] = workers  # `reproduce` trains with as many

@@ -230,7 +230,7 @@ def test_the_runs_own_spec_file_is_accepted_as_the_spec(
 ) -> None:
     """Restating the spec is no change; its epochs (1) are not more than the run has."""
     run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
-    with pytest.raises(RunError, match="already has 1 epochs"):
+    with pytest.raises(RunError, match="already has 1 epoch:"):
         resume(run, quiet=True, spec=vae_runs["spec"])
 
 
@@ -371,7 +371,7 @@ def assert_finished_run_in_use(run: Path, before: dict[str, bytes], how: str, ca
     sample(run, 4, run / "drawn.npz")
     note = (
         f"note: {run}: a continuation to 3 epochs {how}; using its finished training of 1 "
-        f"epochs (continue with `gencompile train --resume {run}`, or give it up with "
+        f"epoch (continue with `gencompile train --resume {run}`, or give it up with "
         f"`gencompile train --resume {run} --discard-continuation`)"
     )
     assert capsys.readouterr().err.strip() == note
@@ -497,7 +497,7 @@ def test_a_discarded_continuation_leaves_the_finished_run_to_continue_anew(
 
     assert (code, err) == (0, "")
     assert f"discarded the continuation to 5 epochs of {run} (it had reached epoch 4)" in out
-    assert "finished training of 1 epochs again" in out and "--epochs N` (N > 1)" in out
+    assert "finished training of 1 epoch again" in out and "--epochs N` (N > 1)" in out
     assert finished_files(run) == before
     assert history(run) == history_before
     assert summary_steps(run) and max(summary_steps(run)) == 1
@@ -520,6 +520,8 @@ def test_a_discarded_continuation_leaves_the_finished_run_to_continue_anew(
     [revision] = read_lock(run)["revisions"]
     assert (revision["revision"], revision["epochs_before"], revision["epochs_after"]) == (2, 1, 3)
     assert revision["previous_lock_sha256"] == json.loads(before["spec.lock.json"])["lock_sha256"]
+    status = json.loads((run / "status.json").read_text())  # the discard is history now
+    assert status["status"] == "finished" and status["discarded_continuation"] is None
 
 
 def test_discarding_is_refused_without_a_stopped_continuation(
@@ -544,3 +546,203 @@ def test_discarding_is_refused_without_a_stopped_continuation(
     assert code == 2 and "not with --epochs" in err
     code, _, err = run_cli("train", "--discard-continuation")
     assert code == 2 and "goes with --resume RUN alone" in err
+
+
+# The run's own final files: a continuation writes its own beside its pending project.
+OWN_FILES = (
+    *FINISHED_FILES,
+    "model.keras",
+    "samples.png",
+    "curves.png",
+    "report.md",
+    "report.html",
+    "history.csv",
+)
+
+
+def own_files(run: Path) -> dict[str, bytes]:
+    return {name: (run / name).read_bytes() for name in OWN_FILES if (run / name).is_file()}
+
+
+def no_room_for_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make writing samples.png fail (a full disk), after the weights and model.keras."""
+    import errno
+
+    from gencompile.runtime import training
+
+    def no_room(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", "samples.png")
+
+    monkeypatch.setattr(training, "write_samples", no_room)
+
+
+def test_a_continuation_failing_among_its_final_files_leaves_the_runs_own(
+    vae_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A continuation that fails after writing its weights and model.keras (samples.png
+    cannot be written) has replaced none of the run's own files: eject ships the finished
+    weights, sample uses them, and once discarded the run is its finished one byte for
+    byte (the continuation's files go with the pending folder)."""
+    from gencompile.continuation import discard
+    from gencompile.eject import eject
+    from gencompile.sampling import sample
+
+    run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
+    before = own_files(run)
+    assert {"model.weights.h5", "model.keras", "metrics.json"} <= set(before)
+    no_room_for_samples(monkeypatch)
+    with pytest.raises(OSError, match="No space left"):
+        resume(run, quiet=True, epochs=2)
+    monkeypatch.undo()
+    written = run / "checkpoints" / "continuation" / "final"
+    assert (written / "model.weights.h5").is_file() and (written / "model.keras").is_file()
+    assert {k: v for k, v in own_files(run).items() if k != "history.csv"} == {
+        k: v for k, v in before.items() if k != "history.csv"
+    }
+    ejected = eject(run, tmp_path / "ejected")
+    assert "model.weights.h5" in ejected.weights
+    assert (tmp_path / "ejected" / "model.weights.h5").read_bytes() == before["model.weights.h5"]
+    sample(run, 4, tmp_path / "drawn.npz")  # the weights training recorded
+
+    done = discard(run)
+
+    assert (done.epochs, done.target, done.reached) == (1, 2, 2)
+    assert own_files(run) == before
+    assert not (run / "checkpoints" / "continuation").exists()
+    capsys.readouterr()
+    sample(run, 4, tmp_path / "drawn.npz")
+    assert "note" not in capsys.readouterr().err
+
+
+def test_a_finished_continuation_promotes_its_final_files(
+    vae_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """The final files of a continuation finished again after a failure among them are
+    the run's: those of an uninterrupted run."""
+    run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
+    with pytest.MonkeyPatch.context() as patch:
+        no_room_for_samples(patch)
+        with pytest.raises(OSError, match="No space left"):
+            resume(run, quiet=True, epochs=3)
+
+    finished = resume(run, quiet=True)
+
+    whole = vae_runs["whole"]
+    assert (
+        finished.record["weights_sha256"]
+        == json.loads((whole / "metrics.json").read_text())["weights_sha256"]
+    )
+    assert (run / "samples.png").read_bytes() == (whole / "samples.png").read_bytes()
+    assert (run / "model.keras").is_file() and (run / "report.md").is_file()
+    assert not (run / "checkpoints" / "continuation").exists()
+
+
+def test_a_discard_counts_unsaved_epochs_clears_leftovers_and_can_be_run_again(
+    vae_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A continuation from 1 to 3 epochs failed in epoch 3 without a checkpoint of epoch 2
+    (one at most every 60 s): it reached epoch 2 all the same, which a discard cut short
+    after removing the epochs' files still knows when run again. Temporary files of writes
+    cut short go, and so does the TensorBoard event file of the continuation, left without
+    a summary; status.json keeps no process id of it."""
+    import tensorflow as tf
+
+    from gencompile import continuation
+    from gencompile.runtime.tensorboard import event_files, read_records
+
+    run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
+    files_before = sorted(p.name for p in event_files(run / "tensorboard"))
+    stop_in_epoch_3(monkeypatch, RuntimeError)
+    capsys.readouterr()
+    with pytest.raises(RuntimeError, match="stopped in epoch 3"):
+        resume(run, quiet=True, epochs=3)
+    monkeypatch.undo()
+    assert capsys.readouterr().err.strip() == (
+        f"note: {run} keeps its finished training of 1 epoch; once the cause is fixed, "
+        f"continue with `gencompile train --resume {run}`, or give the continuation up with "
+        f"`gencompile train --resume {run} --discard-continuation`"
+    )
+    assert len(history(run).splitlines()) == 1 + 2
+    leftovers = [
+        run / "checkpoints" / ".tmp-4242-0a1b2c3d-epoch-0003.weights.h5",
+        run / "checkpoints" / ".epoch-0002.rng.npz.4242.0a1b2c3d.tmp",
+        run / "progress" / ".samples-epoch-0002.png.4242.0a1b2c3d.tmp",
+    ]
+    for path in leftovers:
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"cut short")
+    kept = run / "checkpoints" / ".tmp-4242-0a1b2c3d-epoch-0001.weights.h5"  # not after 1
+    kept.write_bytes(b"cut short")
+    remove = continuation._remove_epochs_after
+
+    def cut_short(*args):
+        remove(*args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(continuation, "_remove_epochs_after", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        continuation.discard(run)
+    monkeypatch.undo()
+    assert len(history(run).splitlines()) == 1 + 1  # its rows of epoch 2 are gone
+
+    done = continuation.discard(run)
+
+    assert (done.epochs, done.target, done.reached) == (1, 3, 2)
+    assert not any(path.exists() for path in leftovers) and kept.exists()
+    assert sorted(p.name for p in event_files(run / "tensorboard")) == files_before
+    for path in event_files(run / "tensorboard"):
+        events = [tf.compat.v1.Event.FromString(r) for r in read_records(path)[0]]
+        assert any(event.HasField("summary") for event in events), path
+    status = json.loads((run / "status.json").read_text())
+    assert status["discarded_continuation"]["reached"] == 2
+    assert status.get("pid") is None and status.get("host") is None
+
+
+def test_a_stop_says_how_to_give_a_continuation_up(
+    vae_runs: dict[str, Path], tmp_path: Path, capsys
+) -> None:
+    """Ctrl-C or an error in a continuation names --discard-continuation beside --resume;
+    in a first training, neither does."""
+    from gencompile.run_status import RunInterrupted, recorded
+
+    run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
+    with pytest.raises(RunInterrupted) as stopped, recorded(run):
+        raise KeyboardInterrupt
+    assert "--discard-continuation" not in str(stopped.value)
+    with pytest.raises(RuntimeError), recorded(run):
+        raise RuntimeError("broken")
+    assert "note" not in capsys.readouterr().err
+    status = json.loads((run / "status.json").read_text())
+    status.update(status="finished", finished_revision={"epochs": 1}, continuation={"epochs": 3})
+    (run / "status.json").write_text(json.dumps(status))
+    with pytest.raises(RunInterrupted) as stopped, recorded(run):
+        raise KeyboardInterrupt
+    assert str(stopped.value) == (
+        f"interrupted: {run} keeps its checkpoint of epoch 1; continue with `gencompile train "
+        f"--resume {run}`, or give the continuation up with `gencompile train --resume {run} "
+        "--discard-continuation` (until then sample and evaluate use its finished training "
+        "of 1 epoch)"
+    )
+    with pytest.raises(RuntimeError) as failed, recorded(run):
+        raise RuntimeError("broken")
+    assert "--discard-continuation" in capsys.readouterr().err
+    assert "--discard-continuation" in failed.value.__notes__[0]
+
+
+def test_no_training_starts_while_a_continuation_is_built(
+    vae_runs: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder's lock is held while the continuation's project is built."""
+    from gencompile import continuation
+    from gencompile.run_status import refuse_if_training
+
+    run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
+
+    def build_pending(*args, **kwargs):
+        with pytest.raises(RunError, match="being trained right now"):
+            refuse_if_training(run)  # as another process would be
+        raise SystemExit("built")
+
+    monkeypatch.setattr(continuation, "build_pending", build_pending)
+    with pytest.raises(SystemExit, match="built"):
+        resume(run, quiet=True, epochs=3)

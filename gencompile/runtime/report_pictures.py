@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from gencompile.runtime import repro
+from gencompile.runtime.final_files import final_folder
 from gencompile.runtime.latent_actions import (
     LatentResult,
     LatentRun,
@@ -50,7 +51,9 @@ def write_latent_pictures(
     model: Any, data: Any, family: str, pictures: tuple[str, ...], run_dir: Path | str
 ) -> dict[str, Path]:
     """Draw `pictures` (of reconstructions, map, traversal, interpolations) of the trained
-    `model` into `run_dir/latent/`, and list them in `latent/pictures.json`."""
+    `model` into `run_dir/latent/`, and list them in `latent/pictures.json` (a pending
+    continuation's go beside its project until it finished: `final_files`)."""
+    run_dir = final_folder(run_dir)
     folder = Path(run_dir) / FOLDER
     folder.mkdir(parents=True, exist_ok=True)
     seed = int(_built_with(model, "SEED", 0))

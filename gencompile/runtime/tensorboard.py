@@ -62,14 +62,20 @@ def drop_steps_after(log_dir: Path, last_step: int) -> None:
     """Rewrite each event file without the summaries of steps > `last_step` (file version
     and graph events stay) and without a last record cut short (a killed process). A file
     that needs neither is not touched; a rewrite goes to a temporary name and replaces
-    the file whole."""
+    the file whole. A file whose summaries are all of steps > `last_step` (one a later
+    training started) is deleted: it would be its header alone."""
     for path in event_files(log_dir):
         records, torn = read_records(path)
-        kept = [
-            r for r in records if not _is_summary_after(tf.compat.v1.Event.FromString(r), last_step)
-        ]
-        if len(kept) == len(records) and not torn:
+        events = [tf.compat.v1.Event.FromString(r) for r in records]
+        after = [_is_summary_after(event, last_step) for event in events]
+        if not any(after) and not torn:
             continue
+        if any(after) and not any(
+            e.HasField("summary") and not dropped for e, dropped in zip(events, after, strict=True)
+        ):
+            path.unlink()
+            continue
+        kept = [record for record, dropped in zip(records, after, strict=True) if not dropped]
         temporary = path.with_name(f".{path.name}.tmp")  # not an events.out.* name meanwhile
         with tf.io.TFRecordWriter(str(temporary)) as writer:
             for record in kept:

@@ -28,6 +28,7 @@ from gencompile.runtime import (
     checkpoints,
     cluster,
     epoch_listeners,
+    final_files,
     fine_tune,
     history_file,
     pictures,
@@ -433,8 +434,10 @@ def write_artifacts(
     output: OutputConfig,
     run_dir: Path,
 ) -> dict[str, Path]:
-    """Weights, exports, samples, metrics.json and curves.png, each written atomically."""
+    """Weights, exports, samples, metrics.json and curves.png, each written atomically,
+    into the run folder, or a pending continuation's `final/` folder (`final_files`)."""
     run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = final_files.final_folder(run_dir)
     paths: dict[str, Path] = {}
     weights = run_dir / "model.weights.h5"
     atomic_save(weights, model.save_weights)

@@ -25,6 +25,7 @@ from keras import ops
 from gencompile.errors import RunError
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import cluster, replicas
+from gencompile.runtime.final_files import final_folder
 from gencompile.runtime.pipeline import epoch_stream
 from gencompile.runtime.replica_batches import skipped_last_batch, without_batches_of
 from gencompile.runtime.splits import batches, head
@@ -273,7 +274,8 @@ def fit_prior(
     guard = cb.NaNGuard(Path(run_dir) / "checkpoints")
     callbacks: list[keras.callbacks.Callback] = [
         guard,
-        cb.HistoryCSV(Path(run_dir) / PRIOR_HISTORY, 0),
+        # A final file: a pending continuation's goes beside its project (`final_files`).
+        cb.HistoryCSV(final_folder(run_dir) / PRIOR_HISTORY, 0),
     ]
     if not quiet:
         callbacks.append(cb.TrainingProgress(epochs, steps, data.batch_size))
