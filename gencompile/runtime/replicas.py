@@ -137,6 +137,11 @@ def track(tracker: keras.metrics.Mean, value: Any, examples: Any) -> None:
     partial batch weighs what it holds) and however the replicas split a batch: the
     tracker's total and count are summed over the replicas when read. A replica without
     examples, whose mean is NaN, adds nothing.
+
+    Where a replica's slice is never empty (every family whose steps do not take empty
+    slices, see `replica_batches`), this is exactly `tracker.update_state(value,
+    sample_weight=examples)`, which generated code now writes; projects generated before
+    call this.
     """
     examples = tf.cast(examples, tracker.dtype)
     value = tf.cast(value, tracker.dtype)

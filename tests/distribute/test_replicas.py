@@ -73,6 +73,20 @@ def test_tracked_means_weigh_each_batch_by_its_examples() -> None:
     assert {k: float(v) for k, v in replicas.results([tracker]).items()} == {"loss": 2.0}
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_a_non_empty_slice_tracks_as_keras_weighted_mean_does(dtype: str) -> None:
+    # Generated steps that never see an empty slice write the plain Keras form; it adds
+    # the same total and count, bit for bit (a float16 loss under mixed precision too).
+    ours, keras_form = keras.metrics.Mean(), keras.metrics.Mean()
+    values = np.random.default_rng(0).normal(size=20) * 10
+    for value, examples in zip(values, range(1, 21), strict=True):
+        value, examples = tf.constant(value, dtype), tf.constant(examples, tf.int32)
+        replicas.track(ours, value, examples)
+        keras_form.update_state(value, sample_weight=examples)
+    for mine, theirs in [(ours.total, keras_form.total), (ours.count, keras_form.count)]:
+        assert mine.numpy().tobytes() == theirs.numpy().tobytes()
+
+
 def test_tf_distribute_leaves_a_replica_empty_as_predicted() -> None:
     # The slices MirroredStrategy gave partial batches of 1..7 (batches of 8) on 4 replicas.
     split = {1: [1, 0, 0, 0], 2: [1, 1, 0, 0], 3: [1, 1, 1, 0], 4: [1, 1, 1, 1]}
