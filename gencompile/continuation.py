@@ -49,6 +49,7 @@ MAX_SHOWN = 12  # differences listed before "and N more"
 # In the pending folder: the checkpoint of the finished epochs (pruned from checkpoints/
 # as the continuation trains on), kept for `discard` to continue from again.
 KEPT_CHECKPOINT = "finished-checkpoint"
+REPLACED = ".replaced-"  # a run's folder (saved_model/, latent/) moved aside by `promote`
 
 
 @dataclass(frozen=True)
@@ -306,22 +307,22 @@ def move_final_files(final: Path, run_dir: Path) -> None:
     latent/) is put in place by renames and the one it replaces removed after."""
     import os
 
-    if not final.is_dir():
-        return
-    entries = sorted(final.iterdir(), key=lambda path: (path.name != "metrics.json", path.name))
-    for entry in entries:
-        if entry.name.startswith("."):  # a write cut short
-            continue
-        target = run_dir / entry.name
-        aside = None
-        if target.is_dir() and not target.is_symlink():
-            aside = target.with_name(f".replaced-{os.getpid()}-{target.name}")
-            if aside.exists():
-                shutil.rmtree(aside)
-            os.replace(target, aside)
-        os.replace(entry, target)
-        if aside is not None:
-            shutil.rmtree(aside, ignore_errors=True)
+    _remove_replaced(run_dir)  # left by a promote killed half-way
+    if final.is_dir():
+        entries = sorted(final.iterdir(), key=lambda p: (p.name != "metrics.json", p.name))
+        for entry in entries:
+            if entry.name.startswith("."):  # a write cut short
+                continue
+            target = run_dir / entry.name
+            if target.is_dir() and not target.is_symlink():
+                os.replace(target, target.with_name(f"{REPLACED}{os.getpid()}-{target.name}"))
+            os.replace(entry, target)
+    _remove_replaced(run_dir)
+
+
+def _remove_replaced(run_dir: Path) -> None:
+    for aside in run_dir.glob(f"{REPLACED}*"):
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def unfinished_continuation(run_dir: Path, pending: dict[str, Any], epochs: int) -> RunError:

@@ -746,3 +746,27 @@ def test_no_training_starts_while_a_continuation_is_built(
     monkeypatch.setattr(continuation, "build_pending", build_pending)
     with pytest.raises(SystemExit, match="built"):
         resume(run, quiet=True, epochs=3)
+
+
+def test_promoting_final_files_replaces_folders_and_clears_a_killed_promotes_leftovers(
+    tmp_path: Path,
+) -> None:
+    """metrics.json and files replace the run's; a folder (saved_model/) replaces the run's
+    by renames; a folder a promote killed between its renames left aside goes too."""
+    from gencompile.continuation import REPLACED, move_final_files
+
+    run, final = tmp_path / "run", tmp_path / "final"
+    (run / "saved_model").mkdir(parents=True)
+    (run / "saved_model" / "old.pb").write_text("old")
+    (run / "metrics.json").write_text("{}")
+    (run / f"{REPLACED}999-latent").mkdir()  # a killed promote's
+    (final / "saved_model").mkdir(parents=True)
+    (final / "saved_model" / "new.pb").write_text("new")
+    (final / "metrics.json").write_text('{"epochs": 3}')
+    (final / ".samples.png.1.ab.tmp").write_text("cut short")
+
+    move_final_files(final, run)
+
+    assert sorted(p.name for p in run.iterdir()) == ["metrics.json", "saved_model"]
+    assert [p.name for p in (run / "saved_model").iterdir()] == ["new.pb"]
+    assert (run / "metrics.json").read_text() == '{"epochs": 3}'
