@@ -11,6 +11,7 @@ Scripts run as `python benchmarks/<name>.py`, so `import harness` finds this fil
 from __future__ import annotations
 
 import functools
+import math
 import os
 import platform
 import resource
@@ -62,6 +63,20 @@ def listed(values: Iterable[float], digits: int = 3) -> str:
 def ratios(numerators: Sequence[float], denominators: Sequence[float]) -> list[float]:
     """Element-wise numerator / denominator of two paired sequences of equal length."""
     return [n / d for n, d in zip(numerators, denominators, strict=True)]
+
+
+def paired_geometric_ratio(
+    values: Sequence[float], reference: Sequence[float]
+) -> tuple[float, float, float]:
+    """The geometric mean of values[i] / reference[i] (each pair drawn with the same seed)
+    and its ~95 % interval: exp(mean log ratio -+ 2 standard errors); nan bounds for one
+    pair."""
+    logs = [math.log(v / r) for v, r in zip(values, reference, strict=True)]
+    centre = statistics.mean(logs)
+    if len(logs) < 2:
+        return math.exp(centre), math.nan, math.nan
+    error = statistics.stdev(logs) / math.sqrt(len(logs))
+    return math.exp(centre), math.exp(centre - 2 * error), math.exp(centre + 2 * error)
 
 
 def check_matches(found: dict[str, Any], expected: dict[str, Any], model: str) -> None:
