@@ -278,7 +278,10 @@ def render_dataset(dataset: DataSet, scores: Scores, samples: int, seeds: int) -
         verdict += f"; paired by seed {centre:.3f}, ~95 % interval {low:.3f}-{high:.3f}"
     if unbiased:
         squared = statistics.mean(scores.unbiased[TARGET]) / statistics.mean(scores.unbiased[ddpm])
-        verdict += f"; its unbiased square {squared:.3f} DDPM's"
+        verdict += (
+            f"; without the estimator's bias its square is {squared:.3f} DDPM's, the energy "
+            f"distance {squared**0.5:.3f} DDPM's"
+        )
     return "\n".join(
         [
             f"## {dataset.title} (`specs/{dataset.spec}`, {scores.epochs} epochs, "
