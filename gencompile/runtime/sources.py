@@ -468,8 +468,9 @@ def _load_csv(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
         text = read_csv_text(path, "data.source.path", advice="use a smaller CSV file")
         header = [name.strip() for name in next(csv.reader(io.StringIO(text)), [])]
         check_header_names(path, header, "data.source.path")
-        with warnings.catch_warnings():  # no rows is reported below, by file
+        with warnings.catch_warnings():  # no rows, blank lines: handled below
             warnings.filterwarnings("ignore", "loadtxt: input contained no data")
+            warnings.filterwarnings("ignore", "Input line [0-9]+ contained no data")
             cells = np.loadtxt(
                 io.StringIO(text), delimiter=",", skiprows=1, dtype=str, ndmin=2,
                 quotechar='"', comments=None,
