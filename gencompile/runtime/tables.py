@@ -136,7 +136,12 @@ def _convert(path: Path, source: dict, x_path: Path) -> np.ndarray | None:
                 labels.add(raw)
             rows += len(x)
         if rows == 0:
-            raise RunError(f"{path}: no data rows below the header")
+            kind = source.get("type")
+            raise RunError(
+                f"{path}: the Parquet file holds no rows"
+                if kind == "parquet"
+                else f"{path}: no data rows below the header"
+            )
         out.seek(0)
         out.write(_npy_header((rows, width)))
     if labels is None:

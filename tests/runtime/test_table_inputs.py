@@ -222,3 +222,14 @@ def test_a_parquet_value_is_printed_as_a_number(tmp_path: Path, cache: str) -> N
         load_data(config(path, cache), seed=0)
     assert "the value nan in column 'a' at data row 2 is NaN" in str(caught.value)
     assert "np.float64" not in str(caught.value)
+
+
+@pytest.mark.parametrize("cache", CACHES)
+def test_an_empty_parquet_file_is_refused_alike(tmp_path: Path, cache: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "empty.parquet"
+    pq.write_table(pa.table({"a": pa.array([], pa.float64())}), path)
+    with pytest.raises(RunError, match=r"empty.parquet: the Parquet file holds no rows$"):
+        load_data(config(path, cache), seed=0)
