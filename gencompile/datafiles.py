@@ -243,6 +243,11 @@ def read_text_file(
 ) -> str:
     """A whole text/CSV file, refused before reading when it cannot fit in memory, and read
     with that limit (a file that grows while being read is cut off, not followed)."""
+    return _read_limited(path, where, advice).decode(encoding)
+
+
+def _read_limited(path: str | Path, where: str, advice: str) -> bytes:
+    """The bytes of a file read whole as text, within the memory limit (`read_text_file`)."""
     with open_data_file(path, where) as handle:
         resolved = Path(handle.name) if isinstance(handle.name, str) else Path(path)
         size = os.fstat(handle.fileno()).st_size
@@ -252,16 +257,22 @@ def read_text_file(
         data = handle.read(limit + 1)
     if len(data) > limit:
         _too_large(resolved, where, len(data), BYTES_PER_TEXT_BYTE, advice)
-    return data.decode(encoding)
+    return data
 
 
-def read_header_row(path: str | Path, where: str, encoding: str = "utf-8") -> list[str]:
-    """The first row of a CSV file (quoted fields may hold newlines), reading at most 1 MiB."""
+def read_header_row(path: str | Path, where: str, encoding: str = "utf-8-sig") -> list[str]:
+    """The first row of a CSV file (quoted fields may hold newlines), reading at most 1 MiB;
+    a UTF-8 byte order mark (Excel's "CSV UTF-8") is dropped. Refused when the first MiB is
+    not UTF-8 or the row reads as data (every name a number: the file has no header)."""
     with open_data_file(path, where) as handle:
         head = handle.read(HEADER_LIMIT + 1)
     whole = len(head) <= HEADER_LIMIT
     decoder = codecs.getincrementaldecoder(encoding)()
-    buffer = io.StringIO(decoder.decode(head[:HEADER_LIMIT], final=whole), newline="")
+    try:
+        text = decoder.decode(head[:HEADER_LIMIT], final=whole)
+    except UnicodeDecodeError as err:
+        raise not_utf8(path, where, head, err) from None
+    buffer = io.StringIO(text, newline="")
     try:
         row = next(csv.reader(buffer), [])
     except csv.Error as err:  # e.g. a field beyond csv's 128 KiB limit
@@ -274,7 +285,79 @@ def read_header_row(path: str | Path, where: str, encoding: str = "utf-8") -> li
             f"{where}: the first row of {Path(path)} is longer than "
             f"{format_bytes(HEADER_LIMIT)}; is it a CSV file with a header row?"
         )
+    check_header_names(path, row, where)
     return row
+
+
+def check_header_names(path: str | Path, header: list[str], where: str) -> None:
+    """Refuse a CSV header row whose names are all numbers: it is a data row, and reading
+    it as names would silently drop that example."""
+    names = [name.strip() for name in header]
+    if names and all(name and _is_number(name) for name in names):
+        raise DataFileError(
+            f"{where}: line 1 of {Path(path)} looks like data, not column names "
+            f"({', '.join(names[:4])}{', ...' if len(names) > 4 else ''}): add a header row"
+        )
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def not_utf8(
+    path: str | Path,
+    where: str,
+    data: bytes,
+    err: UnicodeDecodeError,
+    offset: int = 0,
+    line: int = 1,
+) -> DataFileError:
+    """The error naming the line of `path` where bytes `data` (starting at byte `offset`,
+    on line `line`, of the file) stop being UTF-8."""
+    at = line + data[: err.start].count(b"\n")
+    byte = data[err.start : err.start + 1].hex()
+    return DataFileError(
+        f"{where}: {Path(path)} line {at} is not UTF-8 text (byte 0x{byte} at byte "
+        f"{offset + err.start}); save it as UTF-8 (in Excel: CSV UTF-8)"
+    )
+
+
+def utf8_problem(path: str | Path, where: str) -> DataFileError | None:
+    """The error naming the first line of a file that is not UTF-8, or None when all is;
+    read block by block, for a file too large to hold."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, line = 0, 1
+    with open_data_file(path, where) as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            held = decoder.getstate()[0]  # a character cut by the previous block (no newline)
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as err:  # its offsets count from the held bytes
+                return not_utf8(path, where, held + block, err, offset - len(held), line)
+            offset += len(block)
+            line += block.count(b"\n")
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return DataFileError(
+                f"{where}: {Path(path)} ends inside a UTF-8 character (line {line}); "
+                "save it as UTF-8"
+            )
+    return None
+
+
+def read_csv_text(path: str | Path, where: str, advice: str) -> str:
+    """A whole CSV file as text (`read_text_file`), its UTF-8 byte order mark dropped and a
+    byte that is not UTF-8 refused by its line."""
+    data = _read_limited(path, where, advice)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise not_utf8(path, where, data, err) from None
 
 
 # --------------------------------------------------------------------------- arrays

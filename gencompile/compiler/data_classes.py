@@ -24,8 +24,8 @@ from gencompile.datafiles import (
     check_file,
     class_folders,
     npz_header,
+    read_csv_text,
     read_npz,
-    read_text_file,
 )
 
 # Larger files are left to the runtime: `validate` and `build` stay well under a second.
@@ -75,7 +75,8 @@ def _folder_classes(folder: str) -> Classes | None:
 def _csv_classes(path: str, column: str) -> Classes | None:
     if check_file(path, "data.source.path").stat().st_size > SMALL_FILE_BYTES:
         return None
-    rows = csv.reader(io.StringIO(read_text_file(path, "data.source.path")))
+    text = read_csv_text(path, "data.source.path", "use a smaller CSV file")
+    rows = csv.reader(io.StringIO(text))
     header = [name.strip() for name in next(rows, [])]
     if column not in header:
         return None  # reported by the data shape's check
@@ -83,6 +84,8 @@ def _csv_classes(path: str, column: str) -> Classes | None:
     labels = {row[at].strip() for row in rows if len(row) > at}
     if "" in labels:
         return None  # an empty cell, which the runtime refuses
+    if len({_whole_numbers({label}) is None for label in labels}) == 2:
+        return None  # numbers and names mixed, which the runtime refuses by row
     where = f"column {column!r} of {path}"
     numbers = _whole_numbers(labels)
     if numbers is None:

@@ -182,7 +182,7 @@ def load_arrays(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]
             f"unknown data source type {kind!r} (data.source.type); "
             f"available: {', '.join(sorted(loaders))}"
         )
-    return checked_arrays(*loaders[kind](source, seed), kind)
+    return checked_arrays(*loaders[kind](source, seed), kind, source)
 
 
 def _load_parquet(source: dict, seed: int) -> tuple[Any, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,14 +20,15 @@ import numpy as np
 from gencompile.datafiles import (
     BYTES_PER_LOADED_VALUE,
     check_file,
+    check_header_names,
     ensure_fits,
     image_listing,
     npz_members,
     parquet_schema,
+    read_csv_text,
     read_header_row,
     read_npy,
     read_npz,
-    read_text_file,
 )
 from gencompile.errors import RunError
 from gencompile.runtime import shapes2d
@@ -117,8 +119,11 @@ def _why_not_finite(value: Any) -> str:
     return f"is {value:g}, beyond float32's range (about ±3.4e38)"
 
 
-def _as_labels(y: Any, n: int, origin: str) -> np.ndarray:
-    """Check labels are one non-negative integer per example and return them as int32."""
+def _as_labels(
+    y: Any, n: int, origin: str, place: Callable[[int], str] | None = None
+) -> np.ndarray:
+    """Check labels are one non-negative integer per example and return them as int32;
+    `place(i)` says where label i is in the data (file, column, row), for the message."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
@@ -126,11 +131,64 @@ def _as_labels(y: Any, n: int, origin: str) -> np.ndarray:
         raise RunError(f"{origin}: expected {n} labels (one per example), got shape {y.shape}")
     if y.dtype.kind not in "biuf":
         raise RunError(f"{origin}: labels must be integers, got dtype {y.dtype}")
-    if y.dtype.kind == "f" and not (np.isfinite(y).all() and np.all(y == np.round(y))):
-        raise RunError(f"{origin}: labels must be whole numbers (class indices)")
+    where = place or (lambda i: f"label {i}")
+    if y.dtype.kind == "f":
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(y) & (y == np.round(y))
+        if not whole.all():
+            i = int(np.flatnonzero(~whole)[0])
+            raise RunError(
+                f"{origin}: the label {float(y[i])!r} at {where(i)} is not a whole number; "
+                "labels must be whole numbers (class indices 0, 1, 2, ...): fix that row"
+            )
     if y.size and y.min() < 0:
-        raise RunError(f"{origin}: labels must be >= 0 (class indices), got {y.min()}")
+        i = int(np.argmax(y < 0))
+        raise RunError(
+            f"{origin}: the label {_label_text(y[i])} at {where(i)} is negative; labels must be "
+            ">= 0 (class indices 0, 1, 2, ...): fix that row, or renumber the classes from 0"
+        )
     return y.astype(np.int32)
+
+
+def _label_text(value: Any) -> str:
+    """A label as its file shows it: -1 rather than -1.0."""
+    number = float(value)
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def label_place(source: dict) -> Callable[[int], str]:
+    """Where label i (from 0) of a file source is, for messages: file, column, row."""
+    kind, path = source.get("type"), str(source.get("path"))
+    column = source.get("label_column")
+    if kind == "csv":
+        return lambda i: (
+            f"{path}, column {column!r}, data row {i + 1} (line {data_row_line(path, i)})"
+        )
+    if kind == "parquet":
+        return lambda i: f"{path}, column {column!r}, data row {i + 1}"
+    if kind == "npz":
+        return lambda i: f"{path}, array {source.get('labels')!r}, index {i}"
+    return lambda i: f"label {i}"
+
+
+def mixed_labels(
+    path: str, column: str, numbers: np.ndarray, values: Callable[[int], str], line: bool
+) -> RunError | None:
+    """The error for a label column holding both numbers and text (`numbers` marks the
+    cells that parse as a number; `values(i)` is cell i's text): numbering the text would
+    silently renumber every class. Names the first cell of the rarer kind; None when the
+    column is all numbers or all names."""
+    count = int(np.count_nonzero(numbers))
+    if count in (0, len(numbers)):
+        return None
+    odd_ones_are_text = len(numbers) - count <= count
+    i = int(np.argmin(numbers) if odd_ones_are_text else np.argmax(numbers))
+    kind = "numbers and the text" if odd_ones_are_text else "class names and the number"
+    where = f"data row {i + 1}" + (f", line {data_row_line(path, i)}" if line else "")
+    return RunError(
+        f"{path}: column {column!r} holds {kind} {values(i)!r} ({where}): a label column "
+        "is either all class indices or all class names; fix or drop that row"
+    )
 
 
 # --------------------------------------------------------------------------- builtins
@@ -407,13 +465,17 @@ def _load_csv(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     where = "data.source (csv)"
     path = config_value(source, "path", where)
     try:
-        text = read_text_file(path, "data.source.path", advice="use a smaller CSV file")
+        text = read_csv_text(path, "data.source.path", advice="use a smaller CSV file")
         header = [name.strip() for name in next(csv.reader(io.StringIO(text)), [])]
-        cells = np.loadtxt(
-            io.StringIO(text), delimiter=",", skiprows=1, dtype=str, ndmin=2, quotechar='"',
-            comments=None,
-        )  # fmt: skip
-    except (UnicodeDecodeError, ValueError, csv.Error) as exc:
+        check_header_names(path, header, "data.source.path")
+        with warnings.catch_warnings():  # no rows, blank lines: handled below
+            warnings.filterwarnings("ignore", "loadtxt: input contained no data")
+            warnings.filterwarnings("ignore", "Input line [0-9]+ contained no data")
+            cells = np.loadtxt(
+                io.StringIO(text), delimiter=",", skiprows=1, dtype=str, ndmin=2,
+                quotechar='"', comments=None,
+            )  # fmt: skip
+    except (ValueError, csv.Error) as exc:
         # numpy counts rows, not lines, and its advice (usecols) is not the spec's
         raise ragged_row(path) or RunError(f"cannot read CSV {path}: {exc}") from exc
     feature_index, label_index = csv_layout(source, header)
@@ -429,7 +491,11 @@ def _load_csv(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     if label_index is None:
         return x, None
     raw = cells[:, -1]
-    if np.vectorize(_is_number, otypes=[bool])(raw).all():
+    numbers = np.vectorize(_is_number, otypes=[bool])(raw)
+    mixed = mixed_labels(path, header[label_index], numbers, lambda i: str(raw[i]), line=True)
+    if mixed is not None:
+        raise mixed
+    if numbers.all():
         return x, raw.astype(np.float64)
     _, labels = np.unique(raw, return_inverse=True)  # class names -> sorted indices
     return x, labels
@@ -553,10 +619,14 @@ LOADERS: dict[str, Callable[[dict, int], tuple[Any, Any]]] = {
 }
 
 
-def checked_arrays(raw_x: Any, raw_y: Any, kind: str) -> tuple[np.ndarray, np.ndarray | None]:
+def checked_arrays(
+    raw_x: Any, raw_y: Any, kind: str, source: dict | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """What a loader read as raw float32 x (images N,H,W,C) and int32 labels or None,
-    checked (finite values, one label an example)."""
+    checked (finite values, one label an example); a bad label is named by its place in
+    `source`'s file."""
     origin = f"data.source ({kind})"
     x = _as_elements(raw_x, origin)
-    y = None if raw_y is None else _as_labels(raw_y, x.shape[0], origin)
+    place = None if source is None else label_place(source)
+    y = None if raw_y is None else _as_labels(raw_y, x.shape[0], origin, place)
     return x, y

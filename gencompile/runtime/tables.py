@@ -33,6 +33,7 @@ from gencompile.datafiles import (
     open_data_file,
     parquet_schema,
     read_header_row,
+    utf8_problem,
 )
 from gencompile.errors import RunError
 from gencompile.files import atomic_open
@@ -46,12 +47,14 @@ from gencompile.runtime.sources import (
     config_value,
     csv_layout,
     csv_values,
+    label_place,
+    mixed_labels,
 )
 
 BLOCK_BYTES = 1 << 20  # CSV text, or Parquet values as float64, read at a time (measured:
 # converting a 100 MB CSV peaked 374 MiB above the imports with 8 MiB blocks, 92 with 1 MiB)
 HEADER_BYTES = 128  # room reserved for the .npy header, rewritten once the row count is known
-_FORMAT = b"gencompile-table-cache-v1"
+_FORMAT = b"gencompile-table-cache-v2"  # v2: mixed number/name labels refused, not ranked
 
 # (checked float64 values of a block of rows, their raw labels or None)
 Block = tuple[np.ndarray, np.ndarray | None]
@@ -95,7 +98,7 @@ def load_parquet(source: dict) -> tuple[np.ndarray, np.ndarray | None]:
         f"data.source.path: {path} ({rows} rows x {width} columns)",
         "use fewer rows, or data.cache: auto or stream to read it batch by batch",
     )
-    values, labels = [], _Labels()
+    values, labels = [], _Labels(source)
     for x, raw in blocks:
         values.append(x)
         if raw is not None:
@@ -123,7 +126,7 @@ def _convert(path: Path, source: dict, x_path: Path) -> np.ndarray | None:
         width, _, blocks = _parquet_blocks(path, source)
     else:
         width, blocks = _csv_blocks(path, source)
-    labels = _Labels() if source.get("label_column") else None
+    labels = _Labels(source) if source.get("label_column") else None
     rows = 0
     with atomic_open(x_path) as out:
         out.write(_npy_header((0, width)))
@@ -133,10 +136,18 @@ def _convert(path: Path, source: dict, x_path: Path) -> np.ndarray | None:
                 labels.add(raw)
             rows += len(x)
         if rows == 0:
-            raise RunError(f"{path}: no data rows below the header")
+            kind = source.get("type")
+            raise RunError(
+                f"{path}: the Parquet file holds no rows"
+                if kind == "parquet"
+                else f"{path}: no data rows below the header"
+            )
         out.seek(0)
         out.write(_npy_header((rows, width)))
-    return None if labels is None else _as_labels(labels.finish(), rows, "data.source")
+    if labels is None:
+        return None
+    origin = f"data.source ({source.get('type')})"
+    return _as_labels(labels.finish(), rows, origin, label_place(source))
 
 
 # --------------------------------------------------------------------------- csv
@@ -144,7 +155,7 @@ def _convert(path: Path, source: dict, x_path: Path) -> np.ndarray | None:
 
 def _csv_blocks(path: Path, source: dict) -> tuple[int, Iterator[Block]]:
     """(feature count, checked blocks) of a CSV file."""
-    header = [name.strip() for name in read_header_row(path, "data.source (csv)")]
+    header = [name.strip() for name in read_header_row(path, "data.source.path")]
     feature_index, label_index = csv_layout(source, header)
     used = feature_index + ([label_index] if label_index is not None else [])
     names = [header[i] for i in used]
@@ -187,8 +198,10 @@ def _csv_batches(
             if columns and len(columns[0]):
                 yield np.char.strip(np.stack(columns, axis=1))
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
-        # pyarrow names a ragged row by its text alone: find its line
-        raise ragged_row(str(path)) or RunError(f"cannot read CSV {path}: {exc}") from exc
+        # pyarrow names a ragged row by its text alone, a byte that is not UTF-8 not at
+        # all: find its line
+        found = ragged_row(str(path)) or utf8_problem(path, "data.source.path")
+        raise found or RunError(f"cannot read CSV {path}: {exc}") from exc
 
 
 def _block_size(width: int) -> int:
@@ -247,7 +260,7 @@ def _parquet_block(
     if bad.size:
         row, col = (int(i) for i in bad[0])
         raise RunError(
-            f"{path}: the value {x[row, col]!r} in column {features[col]!r} at data row "
+            f"{path}: the value {float(x[row, col])!r} in column {features[col]!r} at data row "
             f"{first + row + 1} {_why_not_finite(x[row, col])}; clean the data first"
         )
     if label is None:
@@ -264,9 +277,13 @@ def _parquet_block(
 class _Labels:
     """Class labels gathered block by block: codes into a vocabulary of the names seen,
     turned at the end into what the in-memory CSV loader gives (numbers, when every name
-    is one, else the indices of the sorted names)."""
+    is one, else the indices of the sorted names; refused when some are numbers and some
+    are not)."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: dict) -> None:
+        self.path = str(source.get("path"))
+        self.column = str(source.get("label_column"))
+        self.lines = source.get("type") == "csv"  # a Parquet file has rows, not lines
         self.vocabulary: dict[str, int] = {}
         self.codes: list[np.ndarray] = []
 
@@ -279,7 +296,14 @@ class _Labels:
     def finish(self) -> np.ndarray:
         codes = np.concatenate(self.codes) if self.codes else np.zeros(0, np.int32)
         names = list(self.vocabulary)
-        if all(_is_number(n) for n in names):
+        numbers = np.asarray([_is_number(n) for n in names], dtype=bool)
+        if numbers.any() and not numbers.all():
+            mixed = mixed_labels(
+                self.path, self.column, numbers[codes], lambda i: names[codes[i]], self.lines
+            )
+            if mixed is not None:
+                raise mixed
+        if numbers.all():
             return np.asarray([float(n) for n in names], dtype=np.float64)[codes]
         rank = np.empty(len(names), dtype=np.int32)
         rank[np.argsort(np.asarray(names))] = np.arange(len(names), dtype=np.int32)

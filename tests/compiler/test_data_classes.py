@@ -141,3 +141,13 @@ def test_an_unconditional_models_data_config_holds_no_num_classes(work: Path) ->
     write_csv(work / "lab.csv", ["a", "b", "c"] * 5)
     (work / "spec.yaml").write_text(CVAE.replace("  conditional: {num_classes: 2}\n", ""))
     assert "num_classes" not in lower(load_spec(work / "spec.yaml")).data
+
+
+def test_csv_labels_mixing_numbers_and_text_are_left_to_the_runtime(work: Path) -> None:
+    """Counting '?' as a 12th class name would advise num_classes: 12; the runtime refuses
+    the column instead, naming the odd cell."""
+    write_csv(work / "lab.csv", [str(i % 11) for i in range(30)] + ["?"])
+    assert data_classes._csv_classes(str(work / "lab.csv"), "label") is None
+    write_csv(work / "lab.csv", [str(i % 11) for i in range(30)])
+    found = data_classes._csv_classes(str(work / "lab.csv"), "label")
+    assert found is not None and found.count == 11
