@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
 
 from gencompile.compiler.lower import lower
@@ -33,11 +34,17 @@ gap = _load()
 SHARED = ["training.epochs=2", "evaluation.metrics=[elbo, iwae_nll]"]
 
 
+@pytest.fixture(scope="module")
+def binarized(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return gap.write_binarized(tmp_path_factory.mktemp("binarized"))
+
+
 @pytest.mark.parametrize("config", gap.configs(), ids=lambda c: c.name)
-def test_twins_differ_in_the_posterior_alone_and_compile(config) -> None:
-    plain = gap.twin_settings(config, "plain", SHARED, seed=43)
-    iaf = gap.twin_settings(config, "iaf", SHARED, seed=43)
+def test_twins_differ_in_the_posterior_alone_and_compile(config, binarized: Path) -> None:
+    plain = gap.twin_settings(config, "plain", SHARED, 43, binarized)
+    iaf = gap.twin_settings(config, "iaf", SHARED, 43, binarized)
     assert iaf[:-1] == plain and iaf[-1].startswith("model.posterior=")
+    assert any(str(binarized) in s for s in plain) == config.binarized
     plain_model = lower(load_spec(config.spec, plain)).model
     iaf_model = lower(load_spec(config.spec, iaf)).model
     assert plain_model.posterior["type"] == "gaussian" and iaf_model.posterior["type"] == "iaf"
@@ -67,3 +74,20 @@ def test_report_gap_and_paired_differences() -> None:
         "-0.25, +0.50",
     ]
     assert "`python x.py`" in text and "k=1000" in text
+
+
+def test_binarized_digits_are_the_builtin_s_thresholded_in_its_order(binarized: Path) -> None:
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    with np.load(binarized) as data:
+        x, y = data["x"], data["y"]
+    assert x.shape == (1797, 8, 8, 1) and set(np.unique(x)) == {0.0, 1.0}
+    np.testing.assert_array_equal(y, digits.target)
+    np.testing.assert_array_equal(x[..., 0] == 1.0, digits.images > 8.0)
+
+
+def test_a_configuration_s_own_epochs_win_over_the_shared_ones(binarized: Path) -> None:
+    (long,) = [c for c in gap.configs() if c.name == "bin-16-e300-wu100"]
+    spec = load_spec(long.spec, gap.twin_settings(long, "plain", SHARED, 42, binarized))
+    assert spec.spec.training.epochs == 300
