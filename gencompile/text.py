@@ -164,9 +164,9 @@ class Tokenizer:
             j = i
             while j + 1 < len(known) and ord(known[j + 1]) == ord(known[j]) + 1:
                 j += 1
-            shown = [_shown_char(c) for c in (known[i], known[j])]
+            ends = [_shown_char(c) for c in (known[i], known[j])]
             if j - i >= 2 and all(c.isalnum() for c in (known[i], known[j])):
-                parts.append(f"{shown[0]}-{shown[1]}")
+                parts.append(f"{ends[0]}-{ends[1]}")
             else:
                 parts.extend(_shown_char(c) for c in known[i : j + 1])
             i = j + 1
