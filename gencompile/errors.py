@@ -20,6 +20,9 @@ class Problem:
     line: int | None = None
     column: int | None = None
     hint: str | None = None
+    # The spec that was given, when the problem lies in a base it reaches through `extends:`
+    # (the location alone would name only the base, shared by every spec extending it).
+    through: str | None = None
 
     def location(self) -> str:
         parts = [self.file or "<spec>"]
@@ -33,6 +36,8 @@ class Problem:
         text = f"{self.location()}: {self.path or '<root>'}: {self.message}"
         if self.hint:
             text += f" ({self.hint})"
+        if self.through:
+            text += f" (in {self.through}, through extends:)"
         return text
 
 

@@ -154,7 +154,7 @@ def examples(opened: LatentRun, text: str, option: str) -> tuple[np.ndarray, np.
 
     assert opened.lock is not None  # `_open` keeps the lock it verified
     path = Path(text)
-    return _prepared(read_input(path), data, path, opened.classes, opened.lock)
+    return _prepared(read_input(path, option), data, path, opened.classes, opened.lock, option)
 
 
 # ------------------------------------------------------------------ the actions

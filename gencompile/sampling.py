@@ -83,6 +83,8 @@ def sample(
     family = lock["family"]
     if family != "autoregressive" and (prompt is not None or "length" in sampling):
         raise RunError(f"{run_dir} is not a language model: it takes no --prompt or --length")
+    if prompt is not None:
+        _check_prompt(run_dir, lock, prompt)  # before TensorFlow starts
     options = model_options(family, lock, sampling, run_dir)  # refusals before TensorFlow
     if out is not None and not folder and family != "autoregressive":
         _check_sample_output(Path(out), count)
@@ -124,6 +126,25 @@ def sample(
         file_range = image_file_range(module.DATA["source"], statistics, data)
         return write_image_folder(out, chunks, count, file_range, classes, names)
     return _write_samples(out, count, data, chunks, classes, module)
+
+
+def _check_prompt(run_dir: Path, lock: dict[str, Any], prompt: str) -> None:
+    """Refuse a prompt the run's vocabulary cannot spell: its unknown characters (words)
+    would become `<unk>` and the samples would start with replacement characters."""
+    import json
+
+    from gencompile.text import Tokenizer, unknown_prompt_message
+
+    found = [f for f in lock.get("files", {}) if f.endswith("/vocabulary.json")]
+    if not found:
+        return
+    try:
+        tokenizer = Tokenizer.from_dict(json.loads((run_dir / found[0]).read_text("utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise RunError(f"{run_dir / found[0]}: cannot read the vocabulary ({error})") from None
+    message = unknown_prompt_message(tokenizer, prompt)
+    if message is not None:
+        raise RunError(f"--prompt: {message}")
 
 
 def _seed_drawing(model: Any, run_seed: int, seed: int | None) -> None:

@@ -22,6 +22,16 @@ from gencompile.outputs import writable_output, writing
 from gencompile.table_input import check_header, check_training_data, number, read_csv
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+TEXT_INPUT = "a language model is scored on its own held-out text windows: use --split heldout"
+
+
+def _text_source(source: dict[str, Any]) -> bool:
+    """A resolved data source of text: a text file or a built-in text language."""
+    from gencompile.text import TEXT_BUILTINS
+
+    return source["type"] == "text" or (
+        source["type"] == "builtin" and source.get("name") in TEXT_BUILTINS
+    )
 
 
 @dataclass(frozen=True)
@@ -65,6 +75,8 @@ def score(
         raise RunError(f"--split {split}: only the held-out split is scored (--split heldout)")
     if not 0.0 < threshold_quantile <= 1.0:
         raise RunError(f"--threshold-quantile must be in (0, 1], got {threshold_quantile}")
+    if input_file is not None and _text_source(lock["resolved_spec"]["data"]["source"]):
+        raise RunError(TEXT_INPUT)  # before the file is read: no file format would do
     writable_output(out_csv, "-o", "scores.csv", {"--input": input_file})
     raw = None if input_file is None else read_input(Path(input_file))
     from gencompile.runtime import repro
@@ -99,16 +111,17 @@ def score(
     )  # fmt: skip
 
 
-def read_input(path: Path) -> RawInput:
-    """An .npy, .npz (`x` or `samples`, and `labels`), .csv (header) or image file."""
+def read_input(path: Path, option: str = "--input") -> RawInput:
+    """An .npy, .npz (`x` or `samples`, and `labels`), .csv (header) or image file;
+    `option` is the command-line option that named it, for the errors."""
     from gencompile.datafiles import check_file
 
-    check_file(path, "--input")
+    check_file(path, option)
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return RawInput(_numbers(np.load(path, allow_pickle=False), path), None, None)
+        return RawInput(_numbers(np.load(path, allow_pickle=False), path, option), None, None)
     if suffix == ".npz":
-        return _read_npz(path)
+        return _read_npz(path, option)
     if suffix == ".csv":
         return _read_table(path)
     if suffix in IMAGE_SUFFIXES:
@@ -117,27 +130,27 @@ def read_input(path: Path) -> RawInput:
         with Image.open(path) as image:
             if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
                 raise RunError(
-                    f"--input {path}: a {image.mode} image (16-bit or float pixels); image "
+                    f"{option} {path}: a {image.mode} image (16-bit or float pixels); image "
                     "files are read as 8-bit pixels, as `gencompile sample -o DIR/` writes "
                     "them: give the values as .npy instead"
                 )
             pixels = np.asarray(image.convert("L" if image.mode in ("L", "1") else "RGB"))
         return RawInput(pixels[None].astype(np.float64), None, None, pixels=True)
     raise RunError(
-        f"--input {path}: cannot read {suffix or 'a file without suffix'}; "
+        f"{option} {path}: cannot read {suffix or 'a file without suffix'}; "
         f"use .npy, .npz, .csv or an image ({', '.join(IMAGE_SUFFIXES)})"
     )
 
 
-def _numbers(array: np.ndarray, path: Path) -> np.ndarray:
+def _numbers(array: np.ndarray, path: Path, option: str) -> np.ndarray:
     if array.dtype.kind not in "biuf":
-        raise RunError(f"--input {path}: expected numbers, got an array of dtype {array.dtype}")
+        raise RunError(f"{option} {path}: expected numbers, got an array of dtype {array.dtype}")
     if array.ndim == 0 or len(array) == 0:
-        raise RunError(f"--input {path}: holds no examples (shape {array.shape})")
+        raise RunError(f"{option} {path}: holds no examples (shape {array.shape})")
     return array.astype(np.float64)
 
 
-def _read_npz(path: Path) -> RawInput:
+def _read_npz(path: Path, option: str) -> RawInput:
     with np.load(path, allow_pickle=False) as files:
         names = list(files.files)
         key = next((k for k in ("x", "samples") if k in names), None)
@@ -146,11 +159,11 @@ def _read_npz(path: Path) -> RawInput:
             key = others[0]
         if key is None:
             raise RunError(
-                f"--input {path} holds {', '.join(names) or 'nothing'}: name the examples' "
+                f"{option} {path} holds {', '.join(names) or 'nothing'}: name the examples' "
                 "array x (or samples), and their classes labels"
             )
         labels = np.asarray(files["labels"]) if "labels" in names else None
-        return RawInput(_numbers(files[key], path), labels, None)
+        return RawInput(_numbers(files[key], path, option), labels, None)
 
 
 def _read_table(path: Path) -> RawInput:
@@ -182,18 +195,21 @@ def _model_classes(model: Any) -> int:
 
 
 def _prepared(
-    raw: RawInput, data: Any, path: Path, classes: int | None, lock: dict[str, Any]
+    raw: RawInput,
+    data: Any,
+    path: Path,
+    classes: int | None,
+    lock: dict[str, Any],
+    option: str = "--input",
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The input in the model's units (an image file's pixels mapped to the data's units,
-    then the preprocessing applied), and checked labels."""
+    then the preprocessing applied), and checked labels; `option` named the file."""
     if data.kind == "text":
-        raise RunError(
-            "a language model is scored on its own held-out text windows: use --split heldout"
-        )
+        raise RunError(TEXT_INPUT)
     if raw.pixels and data.kind != "image":
         values = int(np.prod(data.element_shape))
         raise RunError(
-            f"--input {path}: an image file, but the model was trained on rows of {values} "
+            f"{option} {path}: an image file, but the model was trained on rows of {values} "
             "values, not images; give the rows as .npy, .npz or .csv"
         )
     if raw.header is not None:
@@ -203,20 +219,33 @@ def _prepared(
     if x.shape[1:] != shape and int(np.prod(x.shape[1:])) == int(np.prod(shape)):
         x = x.reshape(len(x), *shape)  # flattened rows (a CSV of pixels) or (N, H, W)
     if x.shape[1:] != shape:
-        raise RunError(
-            f"--input {path}: examples of shape {x.shape[1:]}, but the model was trained on "
-            f"examples of shape {shape} (or {int(np.prod(shape))} values per row)"
-        )
+        raise RunError(_shape_message(raw.x.shape, shape, path, option))
     if raw.pixels:
         x = _from_image_file(x, data, path, lock)
     if not np.isfinite(x).all():
         bad = int(np.argwhere(~np.isfinite(x))[0][0])
-        raise RunError(f"--input {path}: example {bad} holds a value that is not finite")
+        raise RunError(f"{option} {path}: example {bad} holds a value that is not finite")
     with np.errstate(over="ignore", invalid="ignore"):
         scaled = np.asarray(data.preprocessor.transform(x.astype(np.float32)), np.float32)
     if not np.isfinite(scaled).all():
-        raise RunError(f"--input {path}: values too large for the model once scaled; check units")
-    return scaled, _labels(raw.labels, len(x), path, classes)
+        raise RunError(f"{option} {path}: values too large for the model once scaled; check units")
+    return scaled, _labels(raw.labels, len(x), path, classes, option)
+
+
+def _shape_message(found: tuple[int, ...], shape: tuple[int, ...], path: Path, option: str) -> str:
+    """Why an array is not a batch of examples of `shape`: its first axis counts the
+    examples. An array that is exactly one example without that axis is refused too, with
+    the fix, rather than guessed at (the same array could be a batch of smaller ones)."""
+    values = int(np.prod(shape))
+    message = (
+        f"{option} {path}: an array of shape {found}, read as {found[0]} example(s) of shape "
+        f"{found[1:]}; one example of this model has shape {shape} (or is a row of "
+        f"{values} values), and the first axis counts the examples"
+    )
+    if int(np.prod(found)) == values:
+        batched = (1, *found)
+        message += f"; a single example needs a leading batch axis: shape {batched} (x[None])"
+    return message
 
 
 def _from_image_file(pixels: np.ndarray, data: Any, path: Path, lock: dict[str, Any]) -> Any:
@@ -230,13 +259,13 @@ def _from_image_file(pixels: np.ndarray, data: Any, path: Path, lock: dict[str, 
 
 
 def _labels(
-    labels: np.ndarray | None, count: int, path: Path, classes: int | None
+    labels: np.ndarray | None, count: int, path: Path, classes: int | None, option: str
 ) -> np.ndarray | None:
     """The input's labels, checked: a conditional model needs them, each below `classes`."""
     if labels is None:
         if classes is not None:
             raise RunError(
-                f"--input {path}: a conditional model scores an example with its class; give "
+                f"{option} {path}: a conditional model scores an example with its class; give "
                 "labels (an .npz array `labels`, or a CSV column `label`)"
             )
         return None
@@ -245,7 +274,7 @@ def _labels(
     whole = len(labels) == count and np.all(labels == np.round(labels))
     if not whole or labels.min() < 0 or labels.max() >= top:
         known = f" in 0..{classes - 1}" if classes is not None else " (integers >= 0)"
-        raise RunError(f"--input {path}: labels must be {count} class indices{known}")
+        raise RunError(f"{option} {path}: labels must be {count} class indices{known}")
     return labels.astype(np.int32)
 
 

@@ -138,6 +138,42 @@ class Tokenizer:
         index = {token: i for i, token in enumerate(self.tokens)}
         return np.array([index.get(w, 0) for w in WORD_PATTERN.findall(text)], dtype=np.int32)
 
+    def unknown(self, text: str) -> list[str]:
+        """The distinct characters (char) or words (word) of `text` outside the vocabulary, in
+        order of appearance; `encode` would turn each into `<unk>`. A byte tokenizer knows
+        every text."""
+        if self.type == "byte":
+            return []
+        known = set(self.tokens[1:])
+        pieces = text if self.type == "char" else WORD_PATTERN.findall(text)
+        return list(dict.fromkeys(p for p in pieces if p not in known))
+
+    def describe_vocabulary(self, limit: int = 60) -> str:
+        """The vocabulary in a line: characters with runs such as `0-9` or `a-z` shortened,
+        words as the first `limit` quoted; `<unk>` left out."""
+        if self.type == "byte":
+            return "all 256 byte values"
+        known = list(self.tokens[1:])
+        if self.type == "word":
+            shown = " ".join(repr(w) for w in known[:limit])
+            more = f" ... ({len(known)} words)" if len(known) > limit else ""
+            return shown + more
+        parts: list[str] = []
+        i = 0
+        while i < len(known):
+            j = i
+            while j + 1 < len(known) and ord(known[j + 1]) == ord(known[j]) + 1:
+                j += 1
+            ends = [_shown_char(c) for c in (known[i], known[j])]
+            if j - i >= 2 and all(c.isalnum() for c in (known[i], known[j])):
+                parts.append(f"{ends[0]}-{ends[1]}")
+            else:
+                parts.extend(_shown_char(c) for c in known[i : j + 1])
+            i = j + 1
+        if len(parts) > limit:
+            return " ".join(parts[:limit]) + f" ... ({len(known)} characters)"
+        return " ".join(parts)
+
     def decode(self, ids: Any) -> str:
         """Text of token ids (words are joined by spaces, none around line breaks)."""
         import numpy as np
@@ -167,6 +203,28 @@ class Tokenizer:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Tokenizer:
         return cls(str(data["type"]), tuple(str(t) for t in data["tokens"]))
+
+
+def _shown_char(c: str) -> str:
+    """A vocabulary character as a reader can see it: printable ones bare, others escaped
+    (`\\n`, `' '` for the space)."""
+    if c == " ":
+        return "' '"
+    return c if c.isprintable() else repr(c)[1:-1]
+
+
+def unknown_prompt_message(tokenizer: Tokenizer, prompt: str) -> str | None:
+    """Why `prompt` cannot be continued by a model with this vocabulary, or None: the
+    characters (words) it never saw would be replaced by `<unk>`, silently."""
+    missing = tokenizer.unknown(prompt)
+    if not missing:
+        return None
+    what = "characters" if tokenizer.type == "char" else "words"
+    listed = ", ".join(repr(m) for m in missing[:20]) + (" ..." if len(missing) > 20 else "")
+    return (
+        f"the prompt has {what} the model never saw: {listed}; write it with the {what} of "
+        f"its vocabulary: {tokenizer.describe_vocabulary()}"
+    )
 
 
 def fit_tokenizer(config: dict[str, Any], text: str) -> Tokenizer:

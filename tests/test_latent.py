@@ -272,6 +272,16 @@ def test_wrong_ends_and_dimensions_are_refused(run_cli, runs, tmp_path) -> None:
     code, _, err = latent(run_cli, runs["vae"], "interpolate", "--from", "3", "--to", "99999",
                           "-o", out)  # fmt: skip
     assert code == 1 and "--to 99999: the held-out split has examples 0..179" in err
+    np.save(tmp_path / "bad.npy", np.zeros((1, 7)))
+    np.save(tmp_path / "one.npy", np.zeros((8, 8, 1)))  # one example without the batch axis
+    for ends, said in [
+        (["--from", "nofile.npy", "--to", "1"], "--from: data file not found"),
+        (["--from", "1", "--to", str(tmp_path / "bad.npy")], "--to "),
+        (["--from", str(tmp_path / "one.npy"), "--to", "1"], "shape (1, 8, 8, 1) (x[None])"),
+    ]:
+        code, _, err = latent(run_cli, runs["vae"], "interpolate", *ends, "-o", out)
+        assert code == 1 and said in " ".join(err.split()), err
+        assert "--input" not in err
     code, _, err = latent(run_cli, runs["vae"], "traverse", "--dims", "7", "-o", out)
     assert code == 1 and "dimensions 0..2" in err
     code, _, err = latent(run_cli, runs["flow"], "map", "-o", str(tmp_path / "x.txt"))

@@ -184,7 +184,11 @@ def test_a_conditional_model_scores_with_labels(run_cli, runs, tmp_path) -> None
         ([], "either --input FILE or --split heldout"),
         (["--split", "train"], "only the held-out split is scored"),
         (["--split", "heldout", "--threshold-quantile", "1.5"], "must be in (0, 1]"),
-        (["--input", "WRONG_SHAPE"], "examples of shape (5,), but the model was trained on"),
+        (
+            ["--input", "WRONG_SHAPE"],
+            "read as 3 example(s) of shape (5,); one example of this model has shape (8, 8, 1)",
+        ),
+        (["--input", "ONE"], "a single example needs a leading batch axis: shape (1, 8, 8, 1)"),
         (["--input", "HOLE"], "is empty: every value is needed to score a row"),
         (["--input", "TEXT"], "cannot read .txt"),
     ],
@@ -193,7 +197,8 @@ def test_refusals(run_cli, runs, tmp_path, args, message) -> None:
     np.save(tmp_path / "shape.npy", np.ones((3, 5)))
     (tmp_path / "hole.csv").write_text("x0,x1\n1,\n")
     (tmp_path / "t.txt").write_text("1,2\n")
-    files = {"WRONG_SHAPE": "shape.npy", "HOLE": "hole.csv", "TEXT": "t.txt"}
+    np.save(tmp_path / "one.npy", np.ones((8, 8, 1)))  # one example, no batch axis
+    files = {"WRONG_SHAPE": "shape.npy", "HOLE": "hole.csv", "TEXT": "t.txt", "ONE": "one.npy"}
     args = [str(tmp_path / files[a]) if a in files else a for a in args]
     run = str(runs["vae"])
     code, _, err = run_cli("score", run, *args, "-o", str(tmp_path / "o.csv"))
@@ -315,3 +320,24 @@ def test_an_image_folders_pixels_are_its_own_units(run_cli, tmp_path) -> None:
     with Image.open(tmp_path / "drawn" / "000002.png") as image:
         written = np.asarray(image, np.float64)
     np.testing.assert_array_equal(written, np.rint(np.clip(samples[1], 0, 255)))
+
+
+def test_a_language_model_refuses_any_input_file_before_reading_it(run_cli, tmp_path) -> None:
+    """The family decides, not the file's format: no --input would do, so none is suggested."""
+    from gencompile import build, load_spec
+
+    root = Path(__file__).resolve().parents[1]
+    built = build(load_spec(root / "specs" / "charlm_arithmetic.yaml"), tmp_path / "lm").directory
+    (tmp_path / "corpus.txt").write_text("12+7=19\n")
+    for given in ("corpus.txt", "missing.npy"):
+        out = tmp_path / "x.csv"
+        code, _, err = run_cli(
+            "score", str(built), "--input", str(tmp_path / given), "-o", str(out)
+        )
+        said = " ".join(err.split())
+        assert code == 1, err
+        assert (
+            "a language model is scored on its own held-out text windows: use --split heldout"
+            in said
+        )
+        assert "cannot read" not in said and "not found" not in said and not out.exists()

@@ -88,5 +88,8 @@ def _check_text(client: httpx.Client) -> None:
     assert refused.status_code == 404 and "--split heldout" in refused.json()["detail"]
     empty = client.post("/sample", json={"prompt": ""})
     assert empty.status_code == 422 and "at least one token" in empty.json()["detail"]
+    unseen = client.post("/sample", json={"prompt": "abc"})
+    assert unseen.status_code == 422, unseen.text
+    assert "characters the model never saw: 'a', 'b', 'c'" in unseen.json()["detail"]
     too_long = client.post("/sample", json={"length": 1025})
     assert too_long.status_code == 422 and "at most 1024 tokens" in too_long.json()["detail"]

@@ -121,6 +121,11 @@ class Engine:
             tokenizer = importlib.import_module(type(self.model).__module__).TOKENIZER
             if len(tokenizer.encode(prompt)) == 0:
                 raise RequestError(422, "prompt: it must hold at least one token")
+            from gencompile.text import unknown_prompt_message
+
+            message = unknown_prompt_message(tokenizer, prompt)
+            if message is not None:
+                raise RequestError(422, f"prompt: {message}")
 
     def _seed(self, seed: int | None) -> None:
         """A seed restarts the generators from where loading left them, moved by the seed as

@@ -13,7 +13,7 @@ import os
 import re
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,9 @@ class Marks:
 
     marks: dict[PathKey, Mark] = field(default_factory=dict)
     keys: dict[PathKey, Mark] = field(default_factory=dict)  # where a mapping key was written
+    # The file given (its display name) when it extends a base: a problem located in a base
+    # says which given spec reached it.
+    given: str | None = None
 
     def locate(self, path: PathKey, at_key: bool = False) -> Mark:
         """The mark of `path` (its key when `at_key`), or of its nearest written ancestor."""
@@ -60,11 +63,13 @@ class Marks:
         self, path: PathKey, message: str, hint: str | None = None, at_key: bool = False
     ) -> Problem:
         mark = self.locate(path, at_key)
-        return Problem(format_path(path), message, mark.file, mark.line, mark.column, hint)
+        through = self.given if self.given and mark.file not in (self.given, "--set") else None
+        where = (mark.file, mark.line, mark.column)
+        return Problem(format_path(path), message, *where, hint, through=through)
 
     def merged_over(self, base: Marks) -> Marks:
         """These marks where this document wrote a value, `base`'s elsewhere."""
-        return Marks({**base.marks, **self.marks}, {**base.keys, **self.keys})
+        return Marks({**base.marks, **self.marks}, {**base.keys, **self.keys}, self.given)
 
     def drop_under(self, path: PathKey) -> None:
         for table in (self.marks, self.keys):
@@ -398,8 +403,35 @@ def load_document(
             raise SpecError([_outside_tree(marks, base_path, trusted)])
     if base_path is None:
         return _Document(data, marks, text)
-    below = load_document(base_path, trusted, _chain=(*_chain, path))
-    return _Document(deep_merge(below.data, data), marks.merged_over(below.marks), text)
+    try:
+        below = load_document(base_path, trusted, _chain=(*_chain, path))
+    except SpecError as error:
+        named_here = base is _UNSET
+        raise SpecError(_base_problems(error, marks, display, named_here)) from None
+    merged = marks.merged_over(below.marks)
+    merged.given = display
+    return _Document(deep_merge(below.data, data), merged, text)
+
+
+def _base_problems(error: SpecError, marks: Marks, display: str, named_here: bool) -> list[Problem]:
+    """The problems of a base as the spec extending it reports them: the base's file itself
+    (missing, unreadable, not a spec) at this spec's `extends:` line (or `--set extends=`),
+    a problem inside the base where it is, saying which spec was given."""
+    problems = []
+    for problem in error.problems:
+        if problem.line is None and not problem.path and problem.file not in (display, "--set"):
+            message = f"the base {problem.file}: {problem.message}"
+            if named_here:
+                relative = "a base's path is relative to the folder of the spec naming it"
+                hint = relative if problem.message == "file not found" else problem.hint
+                problems.append(marks.problem(("extends",), message, hint))
+            else:
+                problems.append(Problem("extends", message, "--set", hint=problem.hint))
+        elif problem.file not in (display, "--set"):
+            problems.append(replace(problem, through=display))
+        else:
+            problems.append(problem)
+    return problems
 
 
 def _resolve(path: Path) -> Path:

@@ -48,6 +48,14 @@ def test_sample_with_a_prompt_writes_text(run: Path, run_cli, tmp_path: Path) ->
     assert code == 1 and "use a .txt file" in stderr
 
 
+def test_a_prompt_the_vocabulary_lacks_is_refused(run: Path, run_cli, tmp_path: Path) -> None:
+    out = tmp_path / "c2.txt"
+    code, _, stderr = run_cli("sample", str(run), "-n", "2", "-o", str(out), "--prompt", "abc")
+    assert code == 1, stderr
+    assert "--prompt: the prompt has characters the model never saw: 'a', 'b', 'c';" in stderr
+    assert "0-9" in stderr and not out.exists()
+
+
 def test_evaluate_adds_bleu_and_the_lock_pins_the_vocabulary(run: Path, run_cli) -> None:
     code, _, stderr = run_cli("evaluate", str(run), "--metrics", "perplexity,bleu")
     assert code == 0, stderr

@@ -13,6 +13,7 @@ from gencompile.text import (
     fit_tokenizer,
     source_text,
     split_text,
+    unknown_prompt_message,
     windows,
 )
 
@@ -127,3 +128,17 @@ def test_text_file_source_is_read_as_utf8(tmp_path) -> None:
     path = tmp_path / "corpus.txt"
     path.write_text("naïve ☃\n", encoding="utf-8")
     assert source_text({"type": "text", "path": str(path)}, seed=0) == "naïve ☃\n"
+
+
+def test_a_prompt_outside_the_vocabulary_is_named_with_the_vocabulary() -> None:
+    tokenizer = fit_tokenizer({"type": "char"}, arithmetic_text(200, 99, 0))
+    assert unknown_prompt_message(tokenizer, "12+3") is None
+    message = unknown_prompt_message(tokenizer, "abca1+")
+    assert message is not None
+    assert "characters the model never saw: 'a', 'b', 'c';" in message
+    assert message.endswith("its vocabulary: \\n + 0-9 =")
+    words = fit_tokenizer({"type": "word", "vocab_size": 10}, TEXT)
+    assert unknown_prompt_message(words, "the cat") is None
+    message = unknown_prompt_message(words, "the zebra")
+    assert message is not None and "words the model never saw: 'zebra'" in message
+    assert unknown_prompt_message(fit_tokenizer({"type": "byte"}, TEXT), "zebra\u00e9") is None

@@ -179,6 +179,31 @@ def test_extends_missing_base_is_an_error(work: Path) -> None:
     [problem] = problems(lambda: load_spec("child.yaml"))
     assert "file not found" in problem.message
     assert "nowhere.yaml" in str(problem)
+    # At the extends: line of the spec that names the base, not at the missing file.
+    assert str(problem).startswith("child.yaml:1:10: extends: the base nowhere.yaml: file not")
+    [problem] = problems(lambda: load_spec("child.yaml", ["extends=gone.yaml"]))
+    assert str(problem).startswith("--set: extends: the base gone.yaml: file not found")
+
+
+def test_a_problem_in_a_base_names_the_spec_given(work: Path) -> None:
+    """Two specs extending one bad base give two distinct reports: each names its spec."""
+    (work / "base.yaml").write_text(BASE.replace("batch_size: 64", "batch_size: 0"))
+    (work / "child.yaml").write_text("extends: base.yaml\nseed: -5\n")
+    found = problems(lambda: load_spec("child.yaml"))
+    in_base = [str(p) for p in found if p.file == "base.yaml"]
+    assert in_base == [
+        f"base.yaml:{line_of(BASE, 'batch_size')}:15: data.batch_size: "
+        f"{found[0].message} (in child.yaml, through extends:)"
+    ]
+    assert [p.through for p in found] == ["child.yaml", None]  # the child's own: no note
+    assert all(p.through is None for p in problems(lambda: load_spec("base.yaml")))
+    (work / "middle.yaml").write_text("extends: base.yaml\n")
+    (work / "top.yaml").write_text("extends: middle.yaml\n")
+    assert [p.through for p in problems(lambda: load_spec("top.yaml"))] == ["top.yaml"]
+    (work / "broken.yaml").write_text("name: [\n")
+    (work / "child.yaml").write_text("extends: broken.yaml\n")
+    [problem] = problems(lambda: load_spec("child.yaml"))
+    assert problem.file == "broken.yaml" and problem.through == "child.yaml"
 
 
 def test_extends_must_be_a_path(work: Path) -> None:

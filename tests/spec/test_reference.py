@@ -134,3 +134,11 @@ def test_readme_links_stay_inside_the_repository() -> None:
     for target in files:
         path = (ROOT / target).resolve()
         assert path.is_relative_to(ROOT) and path.exists(), f"README links to {target}"
+
+
+def test_the_readme_shows_the_shipped_vae_digits_spec_as_it_is() -> None:
+    """The README's "This is `specs/vae_digits.yaml`" block is that file, byte for byte."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(r"This is `specs/vae_digits\.yaml`:\n\n```yaml\n(.*?)```\n", readme, re.S)
+    assert found is not None, "the README no longer shows specs/vae_digits.yaml"
+    assert found.group(1) == (ROOT / "specs" / "vae_digits.yaml").read_text(encoding="utf-8")
