@@ -156,12 +156,14 @@ def load_trained_model(
         run_dir, python_name(lock["name"]), allow_custom_code=allow_custom_code
     )
     from gencompile.runtime.repro import weights_sha256
-    from gencompile.runtime.training import load_weights, set_precision
+    from gencompile.runtime.training import OtherArchitecture, load_weights, set_precision
 
     set_precision(module.TRAINING)  # compute as training did (mixed precision or not)
     model = module.build_model()
     try:
         load_weights(model, run_dir)
+    except OtherArchitecture:  # its checkpoints are of that other model too
+        raise
     except RunError as error:  # missing or unreadable: maybe a checkpoint has them
         raise RunError(f"{error}{restore_advice(run_dir, lock)}") from error.__cause__
     recorded = read_record(run_dir).get("weights_sha256")

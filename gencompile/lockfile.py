@@ -120,9 +120,20 @@ class LockModel(BaseModel):
     lock_sha256: Sha256
 
 
-def read_lock(path: Path | str) -> dict[str, Any]:
-    """A lock file (or a run/project folder holding one), checked for damage and hand edits."""
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+def read_lock(path: Path | str, locked: bool = False) -> dict[str, Any]:
+    """A lock file (or a run/project folder holding one), checked for damage and hand edits.
+
+    `locked`: the path was given to `build --locked`, which wants a lock file or a run
+    (its refusal of a spec says so); otherwise a command that wants a run or project.
+    """
     given = Path(path)
+    if not given.exists():
+        raise RunError(f"{given} does not exist")
+    if given.is_file() and given.suffix.lower() in SPEC_SUFFIXES:
+        raise RunError(spec_given(given, locked))
     path = given / LOCK_NAME if given.is_dir() else given
     if not path.is_file():
         raise RunError(f"{given} is not a gencompile run or project (no {LOCK_NAME})")
@@ -132,6 +143,16 @@ def read_lock(path: Path | str) -> dict[str, Any]:
     _check_checksums(path, lock)
     _check_consistency(path, lock)
     return lock
+
+
+def spec_given(given: Path, locked: bool) -> str:
+    """What to do with a spec file given where a run, project or lock is wanted."""
+    if locked:
+        return (
+            f"{given} is a spec, but --locked wants a lock file ({LOCK_NAME}) or a run "
+            f"holding one: build the spec itself with `gencompile build {given}`"
+        )
+    return f"{given} is a spec, not a run or project: train it with `gencompile train {given}`"
 
 
 def _parse(path: Path) -> dict[str, Any]:
@@ -364,7 +385,7 @@ def build_locked(
     """
     from gencompile.compiler.project import BuildResult, build, write_lock
 
-    lock = read_lock(lock_path)
+    lock = read_lock(lock_path, locked=True)
     refuse_custom_code(lock_path, lock, allow_custom_code)
     drift = version_drift(lock) + data_drift(lock)
     if drift and not allow_drift:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import platform
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, NoReturn, TypedDict
 
 from gencompile._version import __version__
 from gencompile.compiler.emit import check_python, render
@@ -202,6 +205,86 @@ def check_output_folder(directory: Path, plan: ProjectPlan[object], files: dict[
         )
 
 
+# What training writes into a project or run folder beside the generated files: all of it
+# belongs to the code it was trained with.
+TRAINED_OUTPUTS = (
+    "model.weights.h5",
+    "model.keras",
+    "saved_model",
+    "checkpoints",
+    "progress",
+    "history.csv",
+    "metrics.json",
+    "samples.png",
+    "samples.npz",
+    "samples.txt",
+    "curves.png",
+    "latent",
+    "tensorboard",
+    "report.md",
+    "report.html",
+    "status.json",
+)
+STALE_FOLDER = "stale"  # `stale-<UTC time>/`: where --force moves another spec's outputs
+
+
+def stale_outputs(directory: Path, plan: ProjectPlan[object], files: dict[str, str]) -> list[str]:
+    """What training wrote into `directory` for other code than this build's: another spec
+    (its resolved spec differs), another project, or other generated code. An earlier
+    build of the same spec keeps its outputs (none is stale)."""
+    present = [name for name in TRAINED_OUTPUTS if (directory / name).exists()]
+    if not present:
+        return []
+    try:
+        previous = json.loads((directory / "spec.lock.json").read_text())
+        same = (
+            previous["name"] == plan.name
+            and previous["resolved_spec_sha256"] == sha256_text(canonical_json(plan.resolved_spec))
+            and {p: h for p, h in previous["files"].items() if p.endswith(".py")}
+            == {p: sha256_text(t) for p, t in files.items() if p.endswith(".py")}
+        )
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        same = False
+    return [] if same else present
+
+
+def refuse_stale_outputs(directory: Path, stale: list[str]) -> NoReturn:
+    """Refuse to rebuild a folder over what training wrote for another spec: its weights
+    would no longer load into the rebuilt model, and its metrics would describe another."""
+    raise RunError(
+        f"{directory} holds what training wrote for another spec or code ({_names(stale)}), "
+        "which the rebuilt project could not use: build into another folder with -o, or "
+        f"pass --force to move them aside into {directory / STALE_FOLDER}-<time>/"
+    )
+
+
+def move_aside(directory: Path, stale: list[str]) -> Path:
+    """Move `stale` outputs into a new `stale-<UTC time>[-n]/` folder of `directory`,
+    saying so on stderr; return that folder."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    for n in itertools.count():
+        aside = directory / f"{STALE_FOLDER}-{stamp}{f'-{n}' if n else ''}"
+        try:
+            aside.mkdir()
+            break
+        except FileExistsError:
+            continue
+    for name in stale:
+        (directory / name).rename(aside / name)
+    print(
+        f"note: moved what training wrote for the earlier spec ({_names(stale)}) aside into "
+        f"{aside}; train the rebuilt project anew",
+        file=sys.stderr,
+        flush=True,
+    )
+    return aside
+
+
+def _names(outputs: list[str]) -> str:
+    """`model.weights.h5, checkpoints/, ...`: folders with a slash."""
+    return ", ".join(f"{name}/" if "." not in name else name for name in outputs)
+
+
 def build(
     loaded: LoadedSpec,
     out_dir: Path | str,
@@ -211,8 +294,10 @@ def build(
 ) -> BuildResult:
     """Generate the project of `loaded` into `out_dir` (created if needed).
 
-    Refuses a folder that holds anything but an earlier build of the same project,
-    unless `force`. `families` is the registry to look the spec's family up in.
+    Refuses a folder that holds anything but an earlier build of the same project, or
+    one that holds what training wrote for another spec, unless `force` (which moves
+    those outputs aside into `stale-<time>/`). `families` is the registry to look the
+    spec's family up in.
     """
     plan = lower(loaded, families)
     if not allow_custom_code:
@@ -221,6 +306,11 @@ def build(
     directory = Path(out_dir)
     if not force:
         check_output_folder(directory, plan, files)
+    stale = stale_outputs(directory, plan, files) if directory.is_dir() else []
+    if stale and not force:
+        refuse_stale_outputs(directory, stale)
+    if stale:
+        move_aside(directory, stale)
     atomic_write_files(
         {directory / relative: text.encode("utf-8") for relative, text in files.items()}
     )

@@ -521,11 +521,51 @@ def npz_bytes(**arrays: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+class OtherArchitecture(RunError):
+    """Weights that load as a file but not into this model: trained from another spec."""
+
+
 def load_weights(model: keras.Model, run_dir: Path) -> None:
+    """The run's final weights into `model`, every failure one line: an unreadable file
+    ("may be corrupt") apart from a readable one whose layers or shapes differ from the
+    model's (trained for another architecture: `OtherArchitecture`)."""
     path = run_dir / "model.weights.h5"
     if not path.exists():
         raise RunError(f"{run_dir} has no trained weights (model.weights.h5); train it first")
+    if not readable_hdf5(path):
+        raise RunError(f"cannot load {path}: not a readable HDF5 file; the file may be corrupt")
     try:
-        model.load_weights(path)
-    except Exception as err:  # h5py/keras raise many types for a corrupt file
-        raise RunError(f"cannot load {path}: {err}; the file may be corrupt") from err
+        with warnings.catch_warnings():  # Keras warns of each layer it skips, then raises
+            warnings.filterwarnings("ignore", category=UserWarning, module="keras")
+            model.load_weights(path)
+    except ValueError as err:  # missing layers or variables, other shapes
+        raise OtherArchitecture(
+            f"cannot load {path}: the weights were trained for another architecture (a "
+            f"different spec?) and do not fit this model ({first_line(err)}): retrain the "
+            "project, or rebuild it from the spec its weights were trained with"
+        ) from err
+    except Exception as err:  # h5py/keras raise many types for a damaged file
+        raise RunError(f"cannot load {path}: {first_line(err)}; the file may be corrupt") from err
+
+
+def readable_hdf5(path: Path) -> bool:
+    """Whether `path` opens as an HDF5 file (a truncated or overwritten one does not)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as handle:
+            handle.visit(lambda name: None)  # walks every group: a damaged index fails here
+    except Exception:  # h5py raises OSError, KeyError, RuntimeError for a damaged file
+        return False
+    return True
+
+
+def first_line(error: BaseException) -> str:
+    """The first sentence of an exception's message (Keras' run over many lines).
+
+    >>> first_line(ValueError("A total of 3 objects could not be loaded. Example: ...\\n..."))
+    'A total of 3 objects could not be loaded'
+    """
+    text = str(error).strip()
+    line = text.splitlines()[0] if text else type(error).__name__
+    return line.split(". ")[0].rstrip(".:")

@@ -28,7 +28,7 @@ def one_line(outcome) -> None:
 
 def test_a_missing_run(hostile) -> None:
     outcome = hostile("eject", "no-such-run", "-o", "out")
-    outcome.assert_refused(1, "no-such-run", "spec.lock.json")
+    outcome.assert_refused(1, "no-such-run does not exist")
     one_line(outcome)
 
 

@@ -266,4 +266,7 @@ def test_evaluate_in_a_read_only_run_is_one_line_and_changes_nothing(
 def test_not_a_run_names_the_path_given(hostile, tmp_path: Path, command: str, given: str) -> None:
     (tmp_path / "empty").mkdir()
     outcome = hostile(command, given)
-    outcome.assert_refused(1, f"{given} is not a", "run")
+    if given == "empty":  # a folder, but no run
+        outcome.assert_refused(1, f"{given} is not a", "run")
+    else:  # nothing there at all: said so, not "not a run"
+        outcome.assert_refused(1, f"{given} does not exist")
