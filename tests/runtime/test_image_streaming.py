@@ -147,3 +147,14 @@ def test_the_pass_shows_progress_on_a_terminal(
     load_data(config(folder, "stream"), seed=0)
     assert "data statistics" in terminal_progress.getvalue()
     assert "41/41" in terminal_progress.getvalue()
+
+
+def test_float_and_32_bit_images_are_refused_naming_file_and_mode(tmp_path: Path) -> None:
+    from gencompile.runtime.sources import decode_image
+
+    Image.fromarray(np.full((2, 2), 0.5, np.float32)).save(tmp_path / "f.tif")
+    with pytest.raises(RunError, match=r"f\.tif: .*PIL mode F\b.*save it as 8- or 16-bit"):
+        decode_image(tmp_path / "f.tif", 2, 2, "grayscale")
+    Image.fromarray(np.full((2, 2), 70000, np.int32)).save(tmp_path / "i.tif")
+    with pytest.raises(RunError, match=r"i\.tif: .*PIL mode I, values 70000\.\.70000"):
+        decode_image(tmp_path / "i.tif", 2, 2, "rgb")

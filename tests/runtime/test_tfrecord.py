@@ -224,6 +224,34 @@ def test_encoded_images_decode_to_their_pixels(tmp_path: Path) -> None:
     assert float(resized.x_train.min()) >= 0 and float(resized.x_train.max()) <= 255
 
 
+def test_16_bit_images_read_alike_from_a_folder_and_from_records(tmp_path: Path) -> None:
+    """A 16-bit PNG is rescaled (v >> 8, TensorFlow's uint16 -> uint8) in an images folder
+    as in a TFRecord: not clamped to 0 and 255 by PIL's convert("L")."""
+    rng = np.random.default_rng(0)
+    encoded = []
+    for c in "ab":
+        (tmp_path / "folder" / c).mkdir(parents=True)
+        for i in range(3):
+            pixels = (np.linspace(0, 65535, 20).reshape(4, 5) * rng.uniform(0.5, 1.0)).astype(
+                np.uint16
+            )
+            Image.fromarray(pixels).save(tmp_path / "folder" / c / f"{i}.png")
+            encoded.append((tmp_path / "folder" / c / f"{i}.png").read_bytes())
+    (tmp_path / "records").mkdir()
+    with tf.io.TFRecordWriter(str(tmp_path / "records" / "a.tfrecord")) as writer:
+        for i, data in enumerate(encoded):
+            writer.write(example(image=feature([data], "bytes"), label=feature([i // 3], "int64")))
+    settings = {"validation_split": 0.0, "preprocessing": {"scale": None, "standardize": False}}
+    x = {"type": "image", "name": "image", "size": [4, 5], "color": "grayscale"}
+    records = load_data({**config(tmp_path / "records" / "*", "memory", x=x), **settings}, 0)
+    folder = {"type": "images", "dir": str(tmp_path / "folder"), "size": [4, 5]}
+    images = load_data(
+        {**config("", "memory"), **settings, "source": {**folder, "color": "grayscale"}}, 0
+    )
+    assert rows(images.x_train) == rows(records.x_train)
+    assert len(np.unique(np.asarray(images.x_train))) > 50  # not only 0 and 255
+
+
 def test_moved_shards_keep_their_fingerprint(shards: Path, tmp_path: Path) -> None:
     moved = tmp_path / "moved"
     shards.parent.rename(moved)
