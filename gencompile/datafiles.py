@@ -51,7 +51,17 @@ BYTES_PER_STREAMED_EXAMPLE = 32
 STREAM_FIXED_BYTES = 6 * STREAM_CHUNK_BYTES
 MEMORY_VARIABLE = "GENCOMPILE_MEMORY"  # caps what gencompile plans for, e.g. "8G"
 HEADER_LIMIT = 1 << 20  # a CSV header row longer than 1 MiB is not a header
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+# The image files an `images` folder lists: formats PIL decodes without extra libraries.
+IMAGE_SUFFIXES = (
+    ".png", ".jpg", ".jpeg", ".jpe", ".jfif", ".bmp", ".dib", ".gif", ".tif", ".tiff",
+    ".webp", ".pgm", ".ppm", ".pbm", ".pnm",
+)  # fmt: skip
+# Other image files: a folder holding one is refused (listing it would silently drop it).
+OTHER_IMAGE_SUFFIXES = (
+    ".apng", ".avif", ".heic", ".heif", ".ico", ".icns", ".jp2", ".j2k", ".jpx", ".jxl",
+    ".psd", ".tga", ".pcx", ".sgi", ".xbm", ".xpm", ".dds", ".exr", ".hdr", ".svg", ".eps",
+    ".dng", ".cr2", ".nef", ".arw",
+)  # fmt: skip
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
@@ -624,13 +634,18 @@ def count_images(folder: str | Path) -> int:
     return count
 
 
-def _image_names(folder: Path) -> list[str]:
+def _image_names(folder: Path, nested: bool = False) -> list[str]:
     """Sorted names of a folder's image files; an image name on a pipe, a device or a
-    broken link is refused, not skipped."""
-    found = []
+    broken link is refused, not skipped, and so are image files of another type and
+    (`nested`: in a class folder) sub-folders holding images: none is dropped unsaid."""
+    found, other = [], []
     with os.scandir(folder) as entries:
         for entry in entries:
+            if nested and entry.is_dir() and not entry.name.startswith("."):
+                _refuse_images_below(Path(entry.path), folder)
             if not _is_image_name(entry.name) or entry.is_dir():
+                if os.path.splitext(entry.name)[1].lower() in OTHER_IMAGE_SUFFIXES:
+                    other.append(entry.name)
                 continue
             if not entry.is_file():
                 try:
@@ -639,7 +654,26 @@ def _image_names(folder: Path) -> list[str]:
                     what = "a broken link"
                 raise DataFileError(f"data.source.dir: {entry.path} is {what}, not an image file")
             found.append(entry.name)
+    if other:
+        raise DataFileError(
+            f"data.source.dir: {folder} holds {len(other)} image file(s) of a type gencompile "
+            f"does not read (e.g. {sorted(other)[0]}); convert them to one of "
+            f"{', '.join(IMAGE_SUFFIXES)}, or move them out of the folder"
+        )
     return sorted(found)
+
+
+def _refuse_images_below(sub: Path, folder: Path) -> None:
+    """A folder inside a class folder is not read: refused when it holds images."""
+    for path, dirs, files in os.walk(sub):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        image = next((f for f in sorted(files) if _is_image_name(f)), None)
+        if image is not None:
+            raise DataFileError(
+                f"data.source.dir: {Path(path) / image} is in a folder inside the class folder "
+                f"{folder}, and class folders are read one level deep; move the images of "
+                f"{sub} into {folder.name} (or into a class folder of their own)"
+            )
 
 
 def class_folders(root: Path) -> list[str]:
@@ -670,7 +704,7 @@ def image_listing(folder: str | Path) -> tuple[Path, list[str], np.ndarray | Non
         )
     names, counts = [], []
     for label in classes:
-        found = _image_names(root / label)
+        found = _image_names(root / label, nested=True)
         if not found:
             raise DataFileError(f"class folder {root / label} holds no images ({suffixes})")
         names += [f"{label}/{name}" for name in found]

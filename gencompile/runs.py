@@ -317,6 +317,13 @@ def evaluate(
     # from the seed, so the same weights give the numbers training wrote.
     repro.set_seed(module.SEED, deterministic=module.TRAINING["deterministic"])
     data = load_data(module.DATA, seed=module.SEED)
+    recorded = lock.get("data_fingerprint")
+    if recorded is not None and recorded != data.fingerprint:  # before anything is computed
+        raise RunError(
+            f"the training data of {run_dir} changed since training (its fingerprint differs "
+            "from the lock's), so metrics computed now would not describe the run; restore "
+            "the data, or retrain"
+        )
     results = module.evaluate(model, data, config)
     record = read_record(run_dir)
     record["metrics"] = {**record.get("metrics", {}), **results}

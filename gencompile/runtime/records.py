@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,7 +131,8 @@ class Records:
         return tf.cond(same, lambda: tf.cast(image, tf.float32), resized)
 
     def batches(self, shard: Path) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
-        """Parsed batches of one shard in order; a damaged record is one clear error."""
+        """Parsed batches of one shard in order; a record that cannot be read is one
+        clear error naming it (`_unreadable`)."""
         parsed = (
             self.dataset([str(shard)])
             .batch(PASS_BATCH)
@@ -142,25 +144,139 @@ class Records:
                 yield x, y
                 read += len(x)
         except tf.errors.OpError as err:
-            raise RunError(
-                f"{shard}: record {read} (counting from 0) or one of the {PASS_BATCH - 1} "
-                f"after it cannot be read: {_first_line(err.message)}"
-            ) from None
+            raise self._unreadable(shard, read, err) from None
+
+    def _unreadable(self, shard: Path, first: int, err: tf.errors.OpError) -> RunError:
+        """The error of the batch of records from `first` on: its records are read again
+        one at a time to name the one that fails, and what is wrong with it."""
+        if isinstance(err, tf.errors.DataLossError):  # the framing or a checksum
+            return RunError(f"{shard}: {_first_line(err.message)}")
+        window = self.dataset([str(shard)]).skip(first).take(PASS_BATCH)
+        try:
+            for index, record in enumerate(window):
+                try:
+                    self.parse(tf.reshape(record, [1]))
+                except tf.errors.OpError as found:
+                    return RunError(
+                        f"{shard}: record {first + index} (counting from 0) {_why(found)}"
+                    )
+        except tf.errors.OpError as found:
+            return RunError(f"{shard}: {_first_line(found.message)}")
+        return RunError(
+            f"{shard}: record {first} (counting from 0) or one of the {PASS_BATCH - 1} "
+            f"after it cannot be read: {_first_line(err.message)}"
+        )
 
     def count(self, shard: Path) -> int:
-        """Records in one shard (frames read and checksummed, nothing parsed)."""
+        """Records in one shard (frames read and checksummed, nothing parsed). Bytes left
+        after the last whole frame (a cut-off record header, a stray file that is not
+        TFRecord) are refused: TensorFlow's reader takes them for the end of the shard."""
+        lengths = (
+            self.dataset([str(shard)])
+            .batch(4096)
+            .map(
+                lambda batch: (
+                    tf.size(batch, tf.int64),
+                    tf.reduce_sum(tf.cast(tf.strings.length(batch), tf.int64)),
+                )
+            )
+        )
+        records = framed = 0
         try:
-            counted = self.dataset([str(shard)]).batch(4096).map(tf.size)
-            return int(sum(counted.as_numpy_iterator()))
+            for count, body in lengths.as_numpy_iterator():
+                records += int(count)
+                framed += int(body) + FRAME_BYTES * int(count)
         except tf.errors.OpError as err:
             raise RunError(f"{shard}: {_first_line(err.message)}") from None
+        size = _stream_size(shard, self.compression)
+        if size is not None and size != framed:
+            where = "byte" if not self.compression else "decompressed byte"
+            raise RunError(
+                f"{shard}: {size - framed} bytes at {where} offset {framed}, after its "
+                f"{records} whole records, are not a whole record (a shard cut short, or a "
+                "file that is not TFRecord); re-export the shard or leave it out of "
+                "data.source.files"
+            )
+        return records
+
+
+FRAME_BYTES = 16  # a record's framing: length (8 bytes), its checksum (4), data checksum (4)
+
+
+def _stream_size(shard: Path, compression: str) -> int | None:
+    """The bytes of a shard's TFRecord stream: its size, or its decompressed size (one
+    pass of zlib, never holding more than a chunk); None when the compressed stream is
+    not one that pass understands (TensorFlow's own errors then speak)."""
+    if not compression:
+        return shard.stat().st_size
+    inflate = zlib.decompressobj(wbits=31 if compression == "GZIP" else 15)
+    total = 0
+    try:
+        with open(shard, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                while chunk and not inflate.eof:
+                    total += len(inflate.decompress(chunk, 1 << 24))
+                    chunk = inflate.unconsumed_tail
+                if inflate.eof:
+                    break
+    except (OSError, zlib.error):
+        return None
+    return total if inflate.eof and not inflate.unused_data else None
 
 
 def _first_line(message: str) -> str:
     """TensorFlow's message without its op and function names, and what to check."""
-    text = re.sub(r"\{\{[^}]*\}\}\s*", "", message).split(" [Op:")[0].strip()
-    line = text.splitlines()[0].rstrip(" .") if text else "unreadable"
-    return f"{line} (a damaged file, or not TFRecord frames of tf.train.Example records?)"
+    return (
+        f"{_cleaned(message)} (a damaged file, or not TFRecord frames of tf.train.Example records?)"
+    )
+
+
+def _cleaned(message: str) -> str:
+    """The first line of TensorFlow's message, without its op and function names."""
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", message)
+    inner = re.findall(r"^\s*\w+Error: (.+)$", text, re.MULTILINE)  # a traced function's
+    text = (inner[-1] if inner else text).split(" [Op:")[0].strip()
+    return text.splitlines()[0].rstrip(" .") if text else "unreadable"
+
+
+_TYPE_NAMES = {"float": "float32", "int64": "int64", "string": "bytes"}
+
+
+def _why(err: tf.errors.OpError) -> str:
+    """What TensorFlow found wrong with one record, in the spec's words."""
+    text = err.message
+    dtypes = re.search(
+        r"Key: (\S+?), Index: \d+\.\s+Data types don't match\. "
+        r"Data type: (\w+) but expected type: (\w+)",
+        text,
+    )
+    if dtypes:
+        name, found, wanted = dtypes.groups()
+        return (
+            f"has feature {name!r} of type {_TYPE_NAMES.get(found, found)}, the spec says "
+            f"{_TYPE_NAMES.get(wanted, wanted)}; fix data.source.features or the record"
+        )
+    sizes = re.search(
+        r"Key: (\S+?), Index: \d+\.\s+Number of (\w+) values != expected\.\s+"
+        r"Values size: (\d+) but output shape: \[(.*?)\]",
+        text,
+    )
+    if sizes:
+        name, kind, found, shape = sizes.groups()
+        return (
+            f"has {found} {_TYPE_NAMES.get(kind, kind)} values in feature {name!r}, the spec's "
+            f"shape needs {shape or 1}; fix data.source.features or the record"
+        )
+    missing = re.search(
+        r"Feature: (\S+) \(data type: (\w+)\) is required but could not be found", text
+    )
+    if missing:
+        return (
+            f"has no feature {missing.group(1)!r}; every record needs the features the spec names"
+        )
+    if "DecodeImage" in text:
+        return f"has an image TensorFlow cannot decode: {_cleaned(text)}"
+    return f"cannot be read: {_cleaned(text)}"
 
 
 def read_all(source: dict) -> tuple[np.ndarray, np.ndarray | None]:
@@ -177,6 +293,7 @@ def read_all(source: dict) -> tuple[np.ndarray, np.ndarray | None]:
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     for shard in records.shards:
+        records.count(shard)  # frames only: a shard cut short is refused, not read as ended
         for x, y in records.batches(shard):
             xs.append(x)
             if y is not None:

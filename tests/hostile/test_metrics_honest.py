@@ -280,3 +280,26 @@ def test_a_bernoulli_of_grey_digits_is_shown_as_a_cross_entropy(
     assert f"caveat: elbo, iwae_nll: {CROSS_ENTROPY}" in compared.out
     markdown = hostile("compare", vae_copy, "--format", "markdown", watch=tmp_path)
     assert f"Caveat: elbo, iwae\\_nll: {CROSS_ENTROPY}." in markdown.out  # escaped
+
+
+def test_evaluate_refuses_when_the_training_data_changed(hostile, tmp_path: Path) -> None:
+    """Metrics of changed data are not the run's: refused before anything is computed,
+    metrics.json and the report untouched (exit 1)."""
+    import numpy as np
+
+    from gencompile.runs import train
+
+    def write_table(path: Path, seed: int) -> Path:
+        rows = np.random.default_rng(seed).normal(0, 1 + 4 * seed, (60, 2))
+        path.write_text("a,b\n" + "".join(f"{a:.4f},{b:.4f}\n" for a, b in rows))
+        return path
+
+    table = write_table(tmp_path / "table.csv", seed=0)
+    spec = FID_SPEC.replace("{type: builtin, name: digits}", f"{{type: csv, path: {table}}}")
+    spec = spec.replace("[elbo, fid]", "[elbo]")
+    (tmp_path / "vec.yaml").write_text(spec)
+    run = train(tmp_path / "vec.yaml", run_dir=tmp_path / "run", quiet=True).run_dir
+    write_table(table, seed=1)
+    outcome = hostile("evaluate", run, watch=run)
+    outcome.assert_refused(1, "changed since training", "restore the data, or retrain")
+    assert outcome.changed == set()

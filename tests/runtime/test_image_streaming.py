@@ -147,3 +147,52 @@ def test_the_pass_shows_progress_on_a_terminal(
     load_data(config(folder, "stream"), seed=0)
     assert "data statistics" in terminal_progress.getvalue()
     assert "41/41" in terminal_progress.getvalue()
+
+
+def test_float_and_32_bit_images_are_refused_naming_file_and_mode(tmp_path: Path) -> None:
+    from gencompile.runtime.sources import decode_image
+
+    Image.fromarray(np.full((2, 2), 0.5, np.float32)).save(tmp_path / "f.tif")
+    with pytest.raises(RunError, match=r"f\.tif: .*PIL mode F\b.*save it as 8- or 16-bit"):
+        decode_image(tmp_path / "f.tif", 2, 2, "grayscale")
+    Image.fromarray(np.full((2, 2), 70000, np.int32)).save(tmp_path / "i.tif")
+    with pytest.raises(RunError, match=r"i\.tif: .*PIL mode I, values 70000\.\.70000"):
+        decode_image(tmp_path / "i.tif", 2, 2, "rgb")
+
+
+@pytest.mark.parametrize("cache", ["memory", "stream"])
+def test_netpbm_and_jfif_images_are_read_not_skipped(folder: Path, cache: str) -> None:
+    pixels = np.arange(30, dtype=np.uint8).reshape(6, 5) * 8
+    for i, suffix in enumerate((".pgm", ".ppm", ".pbm", ".jfif", ".tif")):
+        Image.fromarray(pixels, "L").save(folder / "cat" / f"x{i}{suffix}")
+    (folder / "cat" / "notes.txt").write_text("not an image")  # other files stay ignored
+    (folder / "dog" / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    assert count_images(folder) == 46
+    loaded = load_data(config(folder, cache, validation_split=0.0), seed=0)
+    assert len(loaded.x_train) == 46 and np.bincount(np.asarray(loaded.y_train)).tolist() == [
+        28,
+        18,
+    ]
+
+
+def test_images_in_a_folder_inside_a_class_folder_are_refused(folder: Path) -> None:
+    (folder / "cat" / "more" / "deeper").mkdir(parents=True)
+    Image.fromarray(np.zeros((6, 5), np.uint8), "L").save(
+        folder / "cat" / "more" / "deeper" / "a.png"
+    )
+    (folder / "dog" / "empty_folder").mkdir()  # a folder without images is no loss
+    (folder / "dog" / ".thumbnails").mkdir()
+    Image.fromarray(np.zeros((6, 5), np.uint8), "L").save(folder / "dog" / ".thumbnails" / "t.png")
+    where = r"cat/more/deeper/a\.png is in a folder inside the class folder .*one level deep"
+    for cache in ("memory", "stream"):
+        with pytest.raises(RunError, match=where):
+            load_data(config(folder, cache), seed=0)
+
+
+def test_image_files_of_a_type_not_read_are_refused_not_skipped(folder: Path) -> None:
+    for name in ("b.ico", "a.psd"):
+        (folder / "dog" / name).write_bytes(b"\0" * 16)
+    with pytest.raises(
+        RunError, match=r"dog holds 2 image file\(s\) of a type .*\(e\.g\. a\.psd\)"
+    ):
+        load_data(config(folder, "memory"), seed=0)

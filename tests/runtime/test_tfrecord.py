@@ -224,6 +224,34 @@ def test_encoded_images_decode_to_their_pixels(tmp_path: Path) -> None:
     assert float(resized.x_train.min()) >= 0 and float(resized.x_train.max()) <= 255
 
 
+def test_16_bit_images_read_alike_from_a_folder_and_from_records(tmp_path: Path) -> None:
+    """A 16-bit PNG is rescaled (v >> 8, TensorFlow's uint16 -> uint8) in an images folder
+    as in a TFRecord: not clamped to 0 and 255 by PIL's convert("L")."""
+    rng = np.random.default_rng(0)
+    encoded = []
+    for c in "ab":
+        (tmp_path / "folder" / c).mkdir(parents=True)
+        for i in range(3):
+            pixels = (np.linspace(0, 65535, 20).reshape(4, 5) * rng.uniform(0.5, 1.0)).astype(
+                np.uint16
+            )
+            Image.fromarray(pixels).save(tmp_path / "folder" / c / f"{i}.png")
+            encoded.append((tmp_path / "folder" / c / f"{i}.png").read_bytes())
+    (tmp_path / "records").mkdir()
+    with tf.io.TFRecordWriter(str(tmp_path / "records" / "a.tfrecord")) as writer:
+        for i, data in enumerate(encoded):
+            writer.write(example(image=feature([data], "bytes"), label=feature([i // 3], "int64")))
+    settings = {"validation_split": 0.0, "preprocessing": {"scale": None, "standardize": False}}
+    x = {"type": "image", "name": "image", "size": [4, 5], "color": "grayscale"}
+    records = load_data({**config(tmp_path / "records" / "*", "memory", x=x), **settings}, 0)
+    folder = {"type": "images", "dir": str(tmp_path / "folder"), "size": [4, 5]}
+    images = load_data(
+        {**config("", "memory"), **settings, "source": {**folder, "color": "grayscale"}}, 0
+    )
+    assert rows(images.x_train) == rows(records.x_train)
+    assert len(np.unique(np.asarray(images.x_train))) > 50  # not only 0 and 255
+
+
 def test_moved_shards_keep_their_fingerprint(shards: Path, tmp_path: Path) -> None:
     moved = tmp_path / "moved"
     shards.parent.rename(moved)
@@ -249,9 +277,65 @@ def test_a_later_record_without_the_feature_names_its_shard(tmp_path: Path) -> N
         return vector_record(rng, i)
 
     write_shards(tmp_path / "shards", [20, 20], make)
-    where = r"shard-1\.tfrecord: record 0 \(counting from 0\) or one of the 511 after it"
+    # the record itself, not the batch of 512 it was parsed in
+    where = r"shard-1\.tfrecord: record 5 \(counting from 0\) has no feature '(pixels|label)'"
     with pytest.raises(RunError, match=where):
         load_data(config(tmp_path / "shards" / "*.tfrecord", "stream"), seed=0)
+
+
+@pytest.mark.parametrize("cache", ["stream", "memory"])
+@pytest.mark.parametrize(
+    ("bad", "said"),
+    [
+        (feature(np.arange(6), "int64"), "has feature 'pixels' of type int64, the spec says "
+         "float32"),
+        (feature(np.ones(5), "float"), "has 5 float32 values in feature 'pixels', the spec's "
+         "shape needs 6"),
+    ],
+)  # fmt: skip
+def test_a_record_of_the_wrong_type_or_size_is_named_as_such(
+    tmp_path: Path, cache: str, bad: tf.train.Feature, said: str
+) -> None:
+    def make(rng: np.random.Generator, i: int) -> tuple[bytes, np.ndarray]:
+        if i == 25:
+            return example(pixels=bad, label=feature([0], "int64")), np.zeros(6)
+        return vector_record(rng, i)
+
+    write_shards(tmp_path / "shards", [40], make)
+    with pytest.raises(RunError) as caught:
+        load_data(config(tmp_path / "shards" / "*.tfrecord", cache), seed=0)
+    message = str(caught.value)
+    assert "shard-0.tfrecord: record 25 (counting from 0) " + said in message
+    assert "damaged" not in message and "Iterator" not in message and "\n" not in message
+
+
+@pytest.mark.parametrize("cache", ["stream", "memory"])
+@pytest.mark.parametrize("compression", [None, "GZIP"])
+def test_a_shard_ending_in_a_partial_record_header_is_refused(
+    tmp_path: Path, cache: str, compression: str | None
+) -> None:
+    """TensorFlow's reader takes a cut-off record header for the end of the shard."""
+    import gzip
+
+    write_shards(tmp_path / "shards", [20, 20], vector_record, compression)
+    first, second = (tmp_path / "shards" / f"shard-{s}.tfrecord" for s in (0, 1))
+    raw = gzip.decompress(first.read_bytes()) if compression else first.read_bytes()
+    cut = raw + raw[:10]
+    second.write_bytes(gzip.compress(cut) if compression else cut)
+    source = config(tmp_path / "shards" / "*.tfrecord", cache)
+    source["source"]["compression"] = "gzip" if compression else "none"
+    where = "decompressed byte" if compression else "byte"
+    with pytest.raises(
+        RunError, match=rf"shard-1\.tfrecord: 10 bytes at {where} offset {len(raw)}, after its 20"
+    ):
+        load_data(source, seed=0)
+
+
+@pytest.mark.parametrize("cache", ["stream", "memory"])
+def test_a_stray_small_file_among_the_shards_is_refused(shards: Path, cache: str) -> None:
+    (shards.parent / "zz_notes.txt").write_text("abc")
+    with pytest.raises(RunError, match=r"zz_notes\.txt: 3 bytes at byte offset 0, after its 0"):
+        load_data(config(shards.parent / "*", cache), seed=0)
 
 
 def test_auto_streams_beyond_the_threshold(shards: Path, monkeypatch: pytest.MonkeyPatch) -> None:
