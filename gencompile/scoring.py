@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
+from gencompile.datafiles import IMAGE_SUFFIXES  # the ones an `images` source reads
 from gencompile.errors import RunError
 from gencompile.files import atomic_write_text
 from gencompile.generated import load_trained_model, verified_lock
 from gencompile.outputs import writable_output, writing
 from gencompile.table_input import check_header, check_training_data, number, read_csv
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 TEXT_INPUT = "a language model is scored on its own held-out text windows: use --split heldout"
 
 
