@@ -125,7 +125,9 @@ class NpySource(StrictModel):
 
 
 class ImagesSource(StrictModel):
-    """A folder of images; class subfolders give labels."""
+    """A folder of images (png, jpeg, bmp, gif, tiff, webp, netpbm; 8- or 16-bit pixels); one
+    level of class subfolders gives labels. Image files of other types, or in deeper folders,
+    are refused, never skipped."""
 
     type: Literal["images"]
     dir: str = Field(min_length=1, description="The folder.")
@@ -146,7 +148,8 @@ class CsvSource(StrictModel):
         None, min_length=1, description="Feature columns; default: every column but the label."
     )
     label_column: str | None = Field(
-        None, description="Class labels: numbers, or names mapped to their sorted order."
+        None,
+        description="Class labels: all numbers, or all names mapped to their sorted order.",
     )
 
 
