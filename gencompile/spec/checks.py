@@ -13,6 +13,7 @@ from typing import Any
 
 from gencompile.datafiles import held_out_count
 from gencompile.errors import Problem
+from gencompile.parent_runs import run_problem, weights_problem
 from gencompile.spec.data import (
     BUILTIN_ARGUMENTS,
     DATA_LEVELS,
@@ -399,6 +400,22 @@ def _fraction_for(need: int, count: int) -> float:
     while held_out_count(count, fraction) < need:
         fraction += 0.0001
     return round(fraction, 4)
+
+
+def check_init_from_files(spec: Spec) -> Found:
+    """The run or weights file `model.init_from` names, read from the files alone: a run
+    folder that finished training a model of this family, or a weights file that exists.
+    Not one of CHECKS: it reads the disk, so it runs for a spec about to be used (a spec
+    file), not for a run's lock (whose parent may since have moved)."""
+    init_from = getattr(spec.model, "init_from", None)  # a registered family may lack it
+    if init_from is None:
+        return
+    if init_from.run is not None:
+        found = run_problem(init_from.run, spec.model.family)
+    else:
+        found = weights_problem(str(init_from.weights))
+    if found is not None:
+        yield ("model", "init_from", init_from.key), found[0], found[1]
 
 
 def check_heldout_metrics(spec: Spec) -> Found:
