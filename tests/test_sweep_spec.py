@@ -211,7 +211,7 @@ def test_a_metric_is_checked_before_any_trial(tmp_path: Path) -> None:
     spec = write_spec(
         tmp_path, BASE + "sweep:\n  parameters:\n    seed: {type: int, low: 1, high: 9}\n"
     )
-    with pytest.raises(SpecError, match=r"unknown metric 'iwae_nl'.*did you mean 'iwae_nll'"):
+    with pytest.raises(SpecError, match=r"do not produce 'iwae_nl'.*did you mean 'iwae_nll'"):
         plan_sweep(spec, metric="iwae_nl")
     without_split = (
         spec.read_text()
@@ -221,6 +221,58 @@ def test_a_metric_is_checked_before_any_trial(tmp_path: Path) -> None:
     spec.write_text(without_split)
     with pytest.raises(SpecError, match="a val_\\* metric needs held-out data"):
         plan_sweep(spec, metric="val_loss")
+
+
+def test_only_a_metric_this_spec_produces_is_accepted(tmp_path: Path) -> None:
+    spec = write_spec(
+        tmp_path, BASE + "sweep:\n  parameters:\n    seed: {type: int, low: 1, high: 9}\n"
+    )
+    # a typo of a validation log: named, with the log it means, not asked for a direction
+    with pytest.raises(SpecError) as info:
+        plan_sweep(spec, metric="val_los", direction="minimize", sweeps_dir=tmp_path)
+    [problem] = info.value.problems
+    assert problem.file == "--metric"
+    assert "do not produce 'val_los'" in problem.message
+    assert problem.hint == "did you mean 'val_loss'?"
+    # a metric of another family (a VAE computes no nll), and one it could but does not
+    for name, hint in (("nll", "give one of these"), ("bits_per_dim", "add bits_per_dim")):
+        with pytest.raises(SpecError) as info:
+            plan_sweep(spec, metric=name, direction="minimize", sweeps_dir=tmp_path)
+        [problem] = info.value.problems
+        assert "metrics.json: elbo, iwae_nll;" in problem.message
+        assert "per-epoch logs: loss, reconstruction, kl, grad_norm, val_loss" in problem.message
+        assert problem.hint is not None and problem.hint.startswith(hint)
+    # what the runs do produce: metrics.json, the family's logs and their val_ versions
+    for name in ("elbo", "iwae_nll", "loss", "kl", "val_kl", "val_reconstruction"):
+        assert plan_sweep(spec, metric=name, direction="minimize", sweeps_dir=tmp_path)
+    # a sweep block's metric is located at its line
+    spec.write_text(spec.read_text().replace("sweep:\n", "sweep:\n  metric: nll\n"))
+    with pytest.raises(SpecError) as info:
+        plan_sweep(spec, direction="minimize", sweeps_dir=tmp_path)
+    [problem] = info.value.problems
+    assert (problem.path, problem.line) == ("sweep.metric", 15)
+
+
+def test_a_gan_has_no_loss_but_its_own_logs_and_sample_metrics(tmp_path: Path) -> None:
+    spec = ROOT / "specs" / "gan_ring8.yaml"
+    with pytest.raises(SpecError, match="do not produce 'loss'"):
+        plan_sweep(spec, grid_options=["seed=1"], metric="loss", sweeps_dir=tmp_path)
+    for name in ("d_loss", "modes_captured", "high_quality", "energy_distance"):
+        plan_sweep(
+            spec, grid_options=["seed=1"], metric=name, direction="minimize", sweeps_dir=tmp_path
+        )
+
+
+def test_the_optuna_hint_names_a_field_of_the_spec_family(tmp_path: Path) -> None:
+    for name, field in (
+        ("gmm_moons", "model.components: {type: int, low: 8, high: 32}"),
+        ("vae_moons", "model.latent_dim: {type: int, low: 1, high: 4}"),
+        ("flow_moons", "training.optimizer.learning_rate: {type: log_uniform"),
+    ):
+        with pytest.raises(SpecError) as info:
+            plan_sweep(ROOT / "specs" / f"{name}.yaml", search="optuna", sweeps_dir=tmp_path)
+        [problem] = info.value.problems
+        assert problem.hint is not None and f"{{parameters: {{{field}" in problem.hint, name
 
 
 def test_direction_comes_from_the_metric_or_must_be_given() -> None:

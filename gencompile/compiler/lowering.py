@@ -16,9 +16,8 @@ from gencompile.compiler.plan import ExtraPlan, NetworkPlan, PathKey, ProjectPla
 from gencompile.errors import Problem, SpecError
 from gencompile.spec import LoadedSpec
 from gencompile.spec.base import python_name
+from gencompile.spec.checks import default_metrics
 from gencompile.spec.evaluation import (
-    BUILTIN_SAMPLE_METRICS,
-    HELDOUT_METRICS,
     IMAGE_ONLY_METRICS,
     SAMPLE_METRICS,
     VECTOR_ONLY_METRICS,
@@ -112,21 +111,8 @@ class Lowering:
         return evaluation
 
     def default_metrics(self) -> list[str]:
-        """The family's defaults (which may depend on the data), plus, for families that
-        ask for them, the built-in data set's offline sample-quality metrics."""
-        model, source = self.spec.model, self.spec.data.source
-        metrics: list[str] = (
-            model.default_metrics(self.spec.data)
-            if hasattr(model, "default_metrics")
-            else list(type(model).metrics_default)
-        )
-        if getattr(type(model), "sample_metrics_by_default", False) and source.type == "builtin":
-            metrics = [*metrics, *BUILTIN_SAMPLE_METRICS.get(source.name, ())]
-        if self.spec.data.validation_split == 0:
-            # Without a held-out split these would be missing from metrics.json; leaving
-            # them out here makes the lock and the report say what is computed.
-            metrics = [m for m in metrics if m not in HELDOUT_METRICS]
-        return metrics
+        """The family's defaults with the data set's sample metrics (spec.checks')."""
+        return default_metrics(self.spec)
 
     def check_metric_data_kind(self, kind: str) -> None:
         """Image metrics need images and vector metrics vectors (`kind`: the data's)."""

@@ -1,7 +1,9 @@
 """Lowering `model.init_from`: the plain config the runtime's `init_from` module reads.
 
-The weights themselves are read at train time (a run may not exist yet when the spec is
-built); here the spec's networks are checked against the model's. A mismatch found at
+The weights themselves are read at train time; the parent's files (its folder, weights,
+status and family, or the weights file) are checked when a spec file validates
+(gencompile.spec.checks.check_init_from_files), and here the spec's networks against the
+model's. A mismatch found at
 train time is located in the project's copy of the spec (the runtime reads its line), so
 that the generated code does not depend on where the spec came from.
 """

@@ -27,6 +27,7 @@ import yaml
 
 from gencompile.errors import RunError
 from gencompile.files import atomic_write_json
+from gencompile.parent_runs import WEIGHTS, run_problem, weights_problem
 from gencompile.provenance import INIT_REPORT, parent_hashes
 from gencompile.runtime.contract import InitializedFromData
 
@@ -107,36 +108,18 @@ def spec_location(spec: Path, path: tuple[str, ...]) -> str:
 
 
 def parent_weights_file(config: dict[str, Any]) -> Path:
-    """The weights file `init_from` names (a run's model.weights.h5), checked to exist."""
+    """The weights file `init_from` names (a run's model.weights.h5), checked to exist (as
+    the spec's checks do before training: gencompile.parent_runs)."""
     where = f"{config['where']}: model.init_from"
     if "run" in config:
-        run = Path(config["run"]).expanduser()
-        weights = run / "model.weights.h5"
-        if not weights.is_file():
-            raise RunError(
-                f"{where}.run: {run} has no model.weights.h5 (not a finished run of "
-                "`gencompile train`): name a run folder that finished training"
-            )
-        check_family(run, config, where)
-        return weights
-    weights = Path(config["weights"]).expanduser()
-    if not weights.is_file():
-        raise RunError(f"{where}.weights: {weights} does not exist: name a weights file")
-    return weights
-
-
-def check_family(run: Path, config: dict[str, Any], where: str) -> None:
-    """A run of another family has other networks: say so, rather than list every layer."""
-    lock = run / "spec.lock.json"
-    try:
-        family = json.loads(lock.read_text())["resolved_spec"]["model"]["family"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return  # no readable lock: the networks' names still have to match
-    if family != config["family"]:
-        raise RunError(
-            f"{where}.run: {run} is a {family} run, and this model is a {config['family']}: "
-            f"weights carry over only within a family (start from a {config['family']} run)"
-        )
+        found = run_problem(str(config["run"]), str(config["family"]))
+        if found is not None:
+            raise RunError(f"{where}.run: {found[0]}: {found[1]}")
+        return Path(config["run"]).expanduser() / WEIGHTS
+    found = weights_problem(str(config["weights"]))
+    if found is not None:
+        raise RunError(f"{where}.weights: {found[0]}: {found[1]}")
+    return Path(config["weights"]).expanduser()
 
 
 def readable_weights(source: Path, scratch: Path) -> Path:

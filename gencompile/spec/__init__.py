@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from gencompile.errors import Problem, SpecError
-from gencompile.spec.checks import application_weights_files, run_checks
+from gencompile.spec.checks import application_weights_files, check_init_from_files, run_checks
 from gencompile.spec.diagnostics import model_at, problems_from_validation
 from gencompile.spec.loader import (
     Marks,
@@ -59,6 +59,8 @@ def validate_raw(raw: RawSpec) -> LoadedSpec:
     except ValidationError as err:
         raise SpecError(problems_from_validation(err, Spec, raw.data, raw.marks)) from None
     problems = run_checks(spec, raw.marks) + check_file_paths(spec, raw)
+    if raw.path is not None and not problems:  # a spec file about to be used, not a lock
+        problems = [raw.marks.problem(*found) for found in check_init_from_files(spec)]
     if not problems:  # a sweep's ranges are checked on a sound base spec
         problems = sweep_problems(raw.data, raw.marks, spec.sweep, check_trial)
     if problems:

@@ -7,10 +7,13 @@ compiler (`gencompile.compiler.layers`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from gencompile.datafiles import held_out_count
 from gencompile.errors import Problem
+from gencompile.parent_runs import run_problem, weights_problem
 from gencompile.spec.data import (
     BUILTIN_ARGUMENTS,
     DATA_LEVELS,
@@ -20,6 +23,7 @@ from gencompile.spec.data import (
 )
 from gencompile.spec.diagnostics import did_you_mean
 from gencompile.spec.evaluation import (
+    BUILTIN_SAMPLE_METRICS,
     HELDOUT_METRICS,
     LABELLED_SAMPLE_METRICS,
     METRIC_DATA,
@@ -42,6 +46,16 @@ LABELLED_BUILTINS = {
     "shapes2d": 4,  # the shape: square, ellipse, heart, triangle
 }
 KERAS_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
+# The fewest real examples a sample metric compares the samples with (the held-out split
+# when there is one): statistics of at least 2 rows, precision and recall more rows than
+# their k = 3 neighbours (gencompile.runtime.metrics.samples and .distances).
+REFERENCE_MINIMUM = {
+    "fd_digits": 2,
+    "fid": 2,
+    "kid": 2,
+    "energy_distance": 2,
+    "precision_recall": 4,
+}
 
 Found = Iterator[tuple[PathKey, str, str | None]]
 
@@ -334,6 +348,76 @@ def application_weights_files(spec: Spec) -> list[tuple[PathKey, str]]:
     ]
 
 
+def evaluated_metrics(spec: Spec) -> list[str]:
+    """The metrics a run computes: evaluation.metrics, or when null the defaults."""
+    if spec.evaluation.metrics is not None:
+        return list(spec.evaluation.metrics)
+    return default_metrics(spec)
+
+
+def default_metrics(spec: Spec) -> list[str]:
+    """The family's default metrics (which may depend on the data), plus, for families that
+    ask for them, the built-in data set's offline sample-quality metrics; held-out ones
+    only with a validation split."""
+    model, source = spec.model, spec.data.source
+    metrics: list[str] = (
+        model.default_metrics(spec.data)
+        if hasattr(model, "default_metrics")
+        else list(type(model).metrics_default)
+    )
+    if getattr(type(model), "sample_metrics_by_default", False) and source.type == "builtin":
+        metrics = [*metrics, *BUILTIN_SAMPLE_METRICS.get(source.name, ())]
+    if spec.data.validation_split == 0:
+        # Without a held-out split these would be missing from metrics.json; leaving
+        # them out here makes the lock and the report say what is computed.
+        metrics = [m for m in metrics if m not in HELDOUT_METRICS]
+    return metrics
+
+
+def check_held_out_size(spec: Spec) -> Found:
+    """A sample metric compares the samples with the held-out split: a built-in data set's
+    size is known, so a split too small for it is refused here, not after training."""
+    count, fraction = spec.data.example_count(), spec.data.validation_split
+    if count is None or fraction == 0:
+        return
+    held = held_out_count(count, fraction)
+    for metric in evaluated_metrics(spec):
+        need = REFERENCE_MINIMUM.get(metric, 0)
+        if held < need:
+            least = _fraction_for(need, count)
+            yield (
+                ("data", "validation_split"),
+                f"{fraction:g} holds out {held} of the {count} examples, and {metric} "
+                f"compares the samples with at least {need} held-out examples",
+                f"set data.validation_split to at least {least:g} ({need} examples), e.g. 0.1",
+            )
+            return
+
+
+def _fraction_for(need: int, count: int) -> float:
+    """The smallest 4-decimal validation_split that holds out `need` of `count` examples."""
+    fraction = math.ceil(need / count * 10_000) / 10_000
+    while held_out_count(count, fraction) < need:
+        fraction += 0.0001
+    return round(fraction, 4)
+
+
+def check_init_from_files(spec: Spec) -> Found:
+    """The run or weights file `model.init_from` names, read from the files alone: a run
+    folder that finished training a model of this family, or a weights file that exists.
+    Not one of CHECKS: it reads the disk, so it runs for a spec about to be used (a spec
+    file), not for a run's lock (whose parent may since have moved)."""
+    init_from = getattr(spec.model, "init_from", None)  # a registered family may lack it
+    if init_from is None:
+        return
+    if init_from.run is not None:
+        found = run_problem(init_from.run, spec.model.family)
+    else:
+        found = weights_problem(str(init_from.weights))
+    if found is not None:
+        yield ("model", "init_from", init_from.key), found[0], found[1]
+
+
 def check_heldout_metrics(spec: Spec) -> Found:
     asked = set(spec.evaluation.metrics or ())
     if spec.data.validation_split == 0 and asked & set(HELDOUT_METRICS):
@@ -376,6 +460,7 @@ CHECKS: tuple[Callable[[Spec], Found], ...] = (
     check_optimizers,
     check_layer_names,
     check_heldout_metrics,
+    check_held_out_size,
     check_text_data,
     check_autoregressive,
     check_mixture,

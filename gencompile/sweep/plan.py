@@ -21,6 +21,17 @@ Direction = Literal["minimize", "maximize"]
 SWEEP_FILE = "sweep.json"
 # Names a metric of evaluation.metrics writes into metrics.json when not its own.
 METRIC_OUTPUTS = {"precision_recall": "precision", "mode_coverage": "modes_captured"}
+# Every name a metric of evaluation.metrics writes into metrics.json, when not its own
+# alone (gencompile.runtime.metrics.samples and .tstr).
+METRIC_NAMES = {
+    "precision_recall": ("precision", "recall"),
+    "mode_coverage": ("modes_captured", "high_quality"),
+    "kid": ("kid", "kid_std"),
+    "inception_score": ("inception_score", "inception_score_std"),
+    "fd_digits": ("fd_digits", "fd_digits_classifier_accuracy"),
+    "tstr": ("tstr_accuracy", "trtr_accuracy", "tstr_ratio"),
+    "tstr_augmentation": ("subset_accuracy", "augmented_accuracy"),
+}
 
 
 @dataclass(frozen=True)
@@ -119,26 +130,59 @@ def _default_metric(plan: Any) -> str:
     return METRIC_OUTPUTS.get(metrics[0], metrics[0])
 
 
-def _check_metric(metric: str, plan: Any) -> None:
-    """A per-epoch `val_*` log, or a metric this spec's evaluation writes: a typo is told
+def _example_parameter(spec: Any) -> str:
+    """A sweep parameter this spec has, for a hint: the model's first whole-number field
+    (a VAE's latent_dim, a mixture's components), else the optimizer's learning rate."""
+    model = spec.model
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if type(value) is int and value > 0:
+            low, high = max(1, value // 2), max(2, value * 2)
+            return f"model.{name}: {{type: int, low: {low}, high: {high}}}"
+    return "training.optimizer.learning_rate: {type: log_uniform, low: 1.0e-4, high: 1.0e-2}"
+
+
+def logged_metrics(spec: Any, optional: bool = False) -> list[str]:
+    """The per-epoch logs of this spec's runs (history.csv): its family's trackers (with
+    `optional`, also those only some of its models log, such as a beta-TC VAE's tc) and,
+    with a validation split, their val_ versions (a gradient norm is not validated)."""
+    model = type(spec.model)
+    trackers = [*model.trackers, *(getattr(model, "optional_trackers", ()) if optional else ())]
+    if spec.data.validation_split == 0:
+        return trackers
+    return [*trackers, *(f"val_{t}" for t in trackers if not t.endswith("grad_norm"))]
+
+
+def evaluated_metrics(plan: Any) -> list[str]:
+    """The names this spec's evaluation writes into metrics.json."""
+    names: list[str] = []
+    for metric in plan.evaluation.get("metrics", []):
+        names += METRIC_NAMES.get(metric, (metric,))
+    return names
+
+
+def _check_metric(metric: str, spec: Any, plan: Any) -> None:
+    """A metric this spec's runs produce (metrics.json or history.csv): any other is told
     now, not after the first trial."""
-    known = set(METRIC_UNITS) | set(plan.evaluation.get("metrics", []))
-    if metric.startswith("val_") or metric in known or metric == "loss":
+    written = evaluated_metrics(plan)
+    logged = logged_metrics(spec)
+    if metric in written or metric in logged_metrics(spec, optional=True):
         return
     from gencompile.spec.diagnostics import did_you_mean
 
-    evaluated = ", ".join(plan.evaluation.get("metrics", [])) or "none"
-    raise SpecError(
-        [
-            Problem(
-                "",
-                f"unknown metric {metric!r} (this spec evaluates: {evaluated})",
-                "--metric",
-                hint=did_you_mean(metric, sorted(known))
-                or "give a metric of metrics.json or a per-epoch validation log such as val_loss",
-            )
-        ]
-    )
+    if metric.startswith("val_") and metric.removeprefix("val_") in spec.model.trackers:
+        message = f"{metric} is a validation log, and this spec holds out no data"
+        hint = "set data.validation_split (e.g. 0.1), or choose another metric"
+    else:
+        message = (
+            f"this spec's runs do not produce {metric!r} (metrics.json: "
+            f"{', '.join(written) or 'none'}; per-epoch logs: {', '.join(logged)})"
+        )
+        if metric in type(spec.model).metrics_available:
+            hint = f"add {metric} to evaluation.metrics, or give one of these"
+        else:
+            hint = did_you_mean(metric, [*written, *logged]) or "give one of these"
+    raise SpecError([Problem("", message, "--metric", hint=hint)])
 
 
 def plan_sweep(
@@ -191,8 +235,8 @@ def plan_sweep(
                     "sweep",
                     "an optuna search draws from the spec's sweep: block, and this spec has none",
                     raw.marks.locate(()).file,
-                    hint="add sweep: {parameters: {model.latent_dim: {type: int, low: 4, "
-                    "high: 32}}} (docs/spec.md, Sweep), or give --grid path=v1,v2",
+                    hint=f"add sweep: {{parameters: {{{_example_parameter(loaded.spec)}}}}} "
+                    "(docs/spec.md, Sweep), or give --grid path=v1,v2",
                 )
             ]
         )
@@ -203,14 +247,20 @@ def plan_sweep(
         every += _validated_every_epoch(loaded.spec, raw.marks)
         loaded = validate_raw(read_spec(spec, every, start_of=default_mapping))
     plan = lower(loaded)
+    chosen = chosen or _default_metric(plan)
+    try:
+        _check_metric(chosen, loaded.spec, plan)
+    except SpecError as error:
+        if metric is None and block is not None and block.metric is not None:  # the spec's
+            where = ("sweep", "metric")
+            error = SpecError([raw.marks.problem(where, p.message, p.hint) for p in error.problems])
+        raise error from None
     for combination in combinations(grid):  # what only compiling finds (shapes, sizes)
         _compiled(spec, every, combination, _at_grid)
     for path, parameter in parameters.items():
         for value in candidates(parameter):
             at_parameter = functools.partial(_at, raw.marks, ("sweep", "parameters", path))
             _compiled(spec, every, {path: value}, at_parameter)
-    chosen = chosen or _default_metric(plan)
-    _check_metric(chosen, plan)
     how = metric_direction(chosen, direction or (block.direction if block else None))
     folder = sweeps_dir / (name or loaded.spec.name)
     return Sweep(

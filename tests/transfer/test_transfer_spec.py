@@ -100,11 +100,17 @@ def test_frozen_layers_and_networks_in_generated_code_and_counts() -> None:
     assert "frozen layers (trainable=False) are not among them" in model
 
 
-def test_paths_outside_the_spec_folder_need_the_command_line(tmp_path: Path) -> None:
+def test_paths_outside_the_spec_folder_need_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from gencompile.spec import load_spec
 
     spec = tmp_path / "specs" / "child.yaml"
     spec.parent.mkdir()
+    parent = tmp_path / "runs" / "parent"  # a finished run, as far as its files go
+    parent.mkdir(parents=True)
+    (parent / "model.weights.h5").write_bytes(b"")
+    monkeypatch.chdir(spec.parent)
     spec.write_text(spec_text("  init_from: {run: ../runs/parent}"))
     with pytest.raises(SpecError, match=re.escape("init_from.run: ../runs/parent is outside")):
         load_spec(spec)

@@ -215,11 +215,7 @@ def sample_quality(model: keras.Model, data: Any, config: dict[str, Any]) -> Met
         try:
             values, how = METRICS[name](spaces)
         except ValueError as err:  # too few samples, ill-conditioned covariances...
-            raise RunError(
-                f"cannot compute {name}: {err} ({len(fake)} samples against {len(real)} "
-                "held-out examples); raise evaluation.num_samples, or data.validation_split "
-                "for more held-out examples"
-            ) from None
+            raise RunError(_not_computed(name, err, len(fake), len(real), data)) from None
         how = {k: v for k, v in {**common, **how}.items() if v is not None}
         for key, value in values.items():
             metrics.add(key, value, how)
@@ -285,6 +281,40 @@ def _mode_coverage(spaces: FeatureSpaces) -> Computed:
     }
     how = {"modes": len(centres), "threshold_std": MODE_THRESHOLD, "reference": None}
     return values, how
+
+
+def _not_computed(name: str, err: ValueError, samples: int, real: int, data: Any) -> str:
+    """Why a sample metric failed, naming the side that holds too few rows when one does
+    (the spec's checks refuse a held-out split too small for a built-in data set; a data
+    file's size is known only here)."""
+    split = reference_split(data)
+    need_real = REAL_MINIMUM.get(name, 0)
+    if real < need_real:
+        more = (
+            "raise data.validation_split (e.g. 0.1) for more held-out examples"
+            if split == "validation"
+            else "use more data"
+        )
+        return (
+            f"cannot compute {name}: the {split} split holds {real} example(s), and {name} "
+            f"compares the samples with at least {need_real}; {more}"
+        )
+    return (
+        f"cannot compute {name}: {err} ({samples} samples against {real} {split} examples); "
+        "raise evaluation.num_samples, or data.validation_split for more held-out examples"
+    )
+
+
+# The fewest real examples each metric compares the samples with: statistics of 2 rows at
+# least, precision and recall more than their k neighbours (the spec's checks hold the
+# same numbers for built-in data, gencompile.spec.checks.REFERENCE_MINIMUM).
+REAL_MINIMUM = {
+    "fd_digits": 2,
+    "fid": 2,
+    "kid": 2,
+    "energy_distance": 2,
+    "precision_recall": PR_NEIGHBOURS + 1,
+}
 
 
 METRICS: dict[str, Callable[[FeatureSpaces], Computed]] = {

@@ -210,5 +210,8 @@ class GANModel(StrictModel):
         "d_grad_norm",
         "g_grad_norm",
     )
+    # Logged by some models of the family only (a gradient penalty, adaptive augmentation's
+    # probability, the samples' diversity).
+    optional_trackers: ClassVar[tuple[str, ...]] = ("gradient_penalty", "augment_p", "diversity")
     # One optimizer per role: `training.optimizers.<role>`; the first is Keras' model.optimizer.
     optimizer_roles: ClassVar[tuple[str, ...]] = ("generator", "discriminator")

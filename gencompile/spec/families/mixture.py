@@ -160,6 +160,8 @@ class MixtureModel(StrictModel):
     )
     metrics_default: ClassVar[tuple[str, ...]] = ("nll", "bic", "aic")
     trackers: ClassVar[tuple[str, ...]] = ("loss", "log_likelihood")
+    # Logged by some models of the family only (a Bayesian mixture's variational bound).
+    optional_trackers: ClassVar[tuple[str, ...]] = ("lower_bound",)
 
 
 Found = Iterator[tuple[tuple[str | int, ...], str, str | None]]

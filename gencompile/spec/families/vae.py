@@ -222,3 +222,5 @@ class VAEModel(StrictModel):
     )
     metrics_default: ClassVar[tuple[str, ...]] = ("elbo", "iwae_nll")
     trackers: ClassVar[tuple[str, ...]] = ("loss", "reconstruction", "kl", "grad_norm")
+    # Logged by some models of the family only (a beta-TC VAE's total correlation).
+    optional_trackers: ClassVar[tuple[str, ...]] = ("tc",)

@@ -1,0 +1,61 @@
+"""What `model.init_from` names, checked from files alone (no TensorFlow): the parent run's
+folder, its model.weights.h5, its status and family, or a weights file. `gencompile
+validate` (through the spec's checks) and the runtime's `init_from` both ask here, so a
+problem reads the same before training and inside it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+WEIGHTS = "model.weights.h5"
+LOCK = "spec.lock.json"
+
+
+def parent_family(run: Path) -> str | None:
+    """The family of a run's locked spec (None: no readable lock)."""
+    try:
+        family = json.loads((run / LOCK).read_text())["resolved_spec"]["model"]["family"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return family if isinstance(family, str) else None
+
+
+def _status(run: Path) -> str | None:
+    """status.json's state (gencompile.run_status writes it), None when unreadable."""
+    try:
+        status = json.loads((run / "status.json").read_text())["status"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return status if isinstance(status, str) else None
+
+
+def run_problem(value: str, family: str) -> tuple[str, str] | None:
+    """Why `init_from.run: value` cannot start a `family` model (message, what to do), or
+    None when its folder holds a finished run's weights of that family."""
+    run = Path(value).expanduser()
+    if not run.is_dir():
+        what = "is a file, not a run folder" if run.exists() else "does not exist"
+        return f"{value} {what}", "name a run folder of `gencompile train` (runs/<name>/<id>)"
+    if not (run / WEIGHTS).is_file():
+        status = _status(run)
+        why = (
+            f"its training is {status}"
+            if status in ("running", "failed", "interrupted")
+            else "not a finished run of `gencompile train`"
+        )
+        return f"{value} has no {WEIGHTS} ({why})", "name a run folder that finished training"
+    found = parent_family(run)
+    if found is not None and found != family:
+        return (
+            f"{value} is a {found} run, and this model is a {family}",
+            f"weights carry over only within a family (start from a {family} run)",
+        )
+    return None
+
+
+def weights_problem(value: str) -> tuple[str, str] | None:
+    """Why `init_from.weights: value` cannot be read (message, what to do), or None."""
+    if not Path(value).expanduser().is_file():
+        return f"{value} does not exist", "name a weights file (.weights.h5 or .keras)"
+    return None
