@@ -101,9 +101,9 @@ def explain(spec: Path, set_: SetOption = None) -> None:
             table.add_row(layer.name, kind, shape, params)
         table.add_section()
         table.add_row("total", "", "", f"{network.params:,}")
-        frozen = network.frozen_params
-        table.add_row("trainable", "", "", f"{network.params - frozen:,}")
-        table.add_row("frozen", "", "", f"{frozen:,}")
+        table.add_row("trainable", "", "", f"{network.trainable_params:,}")
+        table.add_row("frozen", "", "", f"{network.frozen_params:,}")
+        table.add_row("non-trainable state", "", "", f"{network.state_params:,}")
         out.print(table)
     out.print(f"[bold]Loss:[/bold] {plan.loss_in_words}.")
     if "sampling" in plan.extra:  # a diffusion model's sampler, its steps and solver
