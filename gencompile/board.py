@@ -9,10 +9,15 @@ out) on loopback unless another host is given.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from gencompile.errors import RunError
 
@@ -70,15 +75,45 @@ def url(host: str, port: int) -> str:
     return f"http://{shown}:{port}/"
 
 
+STOP_SECONDS = 10  # how long TensorBoard has to stop after SIGTERM before SIGKILL
+STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # stop as Ctrl-C does (the README: SIGTERM is Ctrl-C)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(argv: list[str]) -> int:
-    """Run TensorBoard until it exits or Ctrl-C stops it; its exit code."""
-    with subprocess.Popen(argv) as process:
-        try:
-            return process.wait()
-        except KeyboardInterrupt:
-            process.terminate()
-            process.wait()
-            return 0
+    """Run TensorBoard until it exits or Ctrl-C, SIGTERM or SIGHUP stops it (0); its exit
+    code. A stop ends the child too: a signal sent to this process alone (SIGTERM from a
+    supervisor, a closed terminal) would otherwise leave TensorBoard serving."""
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():  # handlers: main thread only
+        for name in STOP_SIGNALS:
+            number = getattr(signal, name, None)
+            if number is not None:
+                previous[number] = signal.signal(number, _interrupt)
+    try:
+        with subprocess.Popen(argv) as process:
+            try:
+                return process.wait()
+            except KeyboardInterrupt:
+                _stop(process)
+                return 0
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if TensorBoard has not stopped within STOP_SECONDS."""
+    # A second signal (Ctrl-C twice) must not leave it running: it is killed at once.
+    with contextlib.suppress(KeyboardInterrupt, subprocess.TimeoutExpired):
+        process.terminate()
+        process.wait(timeout=STOP_SECONDS)
+    if process.poll() is None:
+        process.kill()
+        process.wait()
 
 
 if __name__ == "__main__":  # the child process that `command` starts

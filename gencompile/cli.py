@@ -101,9 +101,9 @@ def explain(spec: Path, set_: SetOption = None) -> None:
             table.add_row(layer.name, kind, shape, params)
         table.add_section()
         table.add_row("total", "", "", f"{network.params:,}")
-        frozen = network.frozen_params
-        table.add_row("trainable", "", "", f"{network.params - frozen:,}")
-        table.add_row("frozen", "", "", f"{frozen:,}")
+        table.add_row("trainable", "", "", f"{network.trainable_params:,}")
+        table.add_row("frozen", "", "", f"{network.frozen_params:,}")
+        table.add_row("non-trainable state", "", "", f"{network.state_params:,}")
         out.print(table)
     out.print(f"[bold]Loss:[/bold] {plan.loss_in_words}.")
     if "sampling" in plan.extra:  # a diffusion model's sampler, its steps and solver
@@ -125,10 +125,7 @@ def schema(
     if output is None:
         sys.stdout.write(text)
         return
-    refusal = _unwritable(output)
-    if refusal is not None:
-        err.print(f"error: cannot write {output}: {refusal}", markup=False, soft_wrap=True)
-        raise typer.Exit(2)
+    _check_output(output, _schema_target(output))
     try:
         atomic_write_text(output, text)  # replaced whole, never half-written
     except OSError as error:
@@ -138,17 +135,40 @@ def schema(
     out.print(f"wrote {output}", highlight=False)
 
 
-def _unwritable(output: Path) -> str | None:
-    """Why `output` cannot take a new file (with what to do instead), or None."""
+def _schema_target(output: Path) -> str | None:
+    """Why `output` cannot be the schema's file (with what to do instead), or None."""
     if output.is_dir():
         return f"it is a folder (give a file path, e.g. {output / 'gencompile.schema.json'})"
     if output.exists() and not output.is_file():
         return "it is not a regular file (give the path of a .json file)"
-    if output.parent.exists() and not output.parent.is_dir():
-        return f"{output.parent} is not a folder (give a path in an existing folder)"
-    if not output.parent.is_dir():
-        return f"the folder {output.parent} does not exist (create it first, or omit -o)"
     return None
+
+
+def _unwritable(output: Path | str) -> str | None:
+    """Why nothing can be written at `output`, or None: the rule of every `-o`. Its folder
+    must already exist and be writable: no command creates missing parent folders (a
+    mistyped path is refused rather than grown), though `build`, `eject` and `reproduce`
+    create the `-o` folder itself."""
+    output = Path(output)
+    parent = output.parent
+    if parent.exists() and not parent.is_dir():
+        return f"{parent} is not a folder (give a path in an existing folder)"
+    if not parent.is_dir():
+        return f"the folder {parent} does not exist (create it first, or omit -o)"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"the folder {parent} is not writable (choose a folder you can write to)"
+    return None
+
+
+def _check_output(output: Path | str | None, refusal: str | None = None) -> None:
+    """Refuse an unwritable `-o` before any work, as one line and exit code 1 (the README's
+    "a folder that cannot be written"); `refusal`: the command's own reason, if any."""
+    if output is None:
+        return
+    refusal = refusal or _unwritable(output)
+    if refusal is not None:
+        err.print(f"error: cannot write {output}: {refusal}", markup=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -175,6 +195,7 @@ def build(
     ] = False,
 ) -> None:
     """Generate the Keras project of a spec (or, with --locked, of a lock file)."""
+    _check_output(output)
     from gencompile.spec.base import python_name
 
     if locked is not None:
@@ -212,6 +233,7 @@ def reproduce(
     allow_custom_code: CustomCodeOption = False,
 ) -> None:
     """Re-run a finished run from its lock; exit 0 if weights and metrics are identical."""
+    _check_output(output)
     from gencompile.reproduction import reproduce as reproduce_run
 
     result = reproduce_run(run, output, allow_drift, allow_custom_code)
@@ -466,6 +488,7 @@ def sample(
     conditional model's labels are saved with the arrays (`labels`), the rows (`label`
     column) and as class folders. Sample-time options apply where they have a meaning
     (see each); elsewhere they are refused."""
+    _check_output(output)
     from gencompile.sampling import sample as sample_run
 
     options = {
@@ -716,6 +739,7 @@ def impute(
 ) -> None:
     """Fill missing cells (empty or NaN) of a CSV with a trained mixture (conditional means),
     VAE (pseudo-Gibbs sampling) or flow (MAP completion)."""
+    _check_output(output)
     from gencompile.imputation import impute as impute_run
 
     result = impute_run(
@@ -751,6 +775,7 @@ def score(
     allow_custom_code: CustomCodeOption = False,
 ) -> None:
     """One anomaly score per example (higher = less like the training data), and a flag."""
+    _check_output(output)
     from gencompile.scoring import score as score_run
 
     result = score_run(run, output, input_file, split, threshold_quantile, allow_custom_code)
@@ -813,6 +838,7 @@ def latent_interpolate(
     output: LatentOutput = None,
 ) -> None:
     """Decode a path between two codes (examples, random draws, or mixture components)."""
+    _check_output(output)
     from gencompile.latent import interpolate
 
     target = output or Path("interpolate.png")
@@ -840,6 +866,7 @@ def latent_traverse(
     output: LatentOutput = None,
 ) -> None:
     """Vary one latent dimension at a time around a code: a grid of dims x values."""
+    _check_output(output)
     from gencompile.latent import traverse
 
     chosen = [int(d) for d in dims.split(",") if d.strip()] if dims else None
@@ -856,6 +883,7 @@ def latent_reconstruct(
     output: LatentOutput = None,
 ) -> None:
     """Held-out examples beside their reconstructions (decode of their codes)."""
+    _check_output(output)
     from gencompile.latent import reconstruct
 
     target = output or Path("reconstruct.png")
@@ -872,6 +900,7 @@ def latent_arithmetic(
     output: LatentOutput = None,
 ) -> None:
     """Add z_mean(--add) - z_mean(--subtract) to codes of held-out --subtract examples."""
+    _check_output(output)
     from gencompile.latent import arithmetic
 
     target = output or Path("arithmetic.png")
@@ -887,6 +916,7 @@ def latent_map(
     output: LatentOutput = None,
 ) -> None:
     """The held-out codes in 2-D, coloured by label (a mixture: by component)."""
+    _check_output(output)
     from gencompile.latent import latent_map as map_run
 
     target = output or Path("map.png")
@@ -930,6 +960,7 @@ def eject(
     ] = False,
 ) -> None:
     """Copy a generated project out as yours: no DO NOT EDIT, no lock, the runtime vendored."""
+    _check_output(output)
     from gencompile.eject import eject as eject_project
 
     result = eject_project(run, output, allow_custom_code, force)
@@ -946,6 +977,7 @@ def wheel(
     ] = Path("wheels"),
 ) -> None:
     """Build this gencompile's own wheel, for installing generated projects offline."""
+    _check_output(output)
     from gencompile.wheel import build_wheel
 
     out.print(f"wrote {build_wheel(output)}", highlight=False)

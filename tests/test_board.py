@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -99,3 +100,100 @@ def test_tensorboard_really_serves_the_runs(tmp_path: Path) -> None:
         process.terminate()
         process.wait(timeout=30)
     assert "cuInit" not in process.stderr.read()
+
+
+# A stand-in for TensorBoard: serves on a loopback port and writes its pid, until killed.
+FAKE_BOARD = """
+import os, socket, sys, time
+server = socket.socket()
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen()
+open(sys.argv[2], "w").write(str(os.getpid()))
+while True:
+    time.sleep(1)
+"""
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def gone(pid: int) -> bool:
+    """The process ended (a zombie of a dead parent counts: init reaps it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_to_the_parent_stops_tensorboard_too(tmp_path: Path, signal_name) -> None:
+    """Before: SIGTERM ended `gencompile tensorboard` and left TensorBoard serving."""
+    import signal
+
+    port, pid_file = free_port(), tmp_path / "child.pid"
+    child = [sys.executable, "-c", FAKE_BOARD, str(port), str(pid_file)]
+    parent = subprocess.Popen(
+        [sys.executable, "-c", f"from gencompile import board; print(board.serve({child!r}))"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: pid_file.exists() and pid_file.read_text(), 20, "the child never started")
+        child_pid = int(pid_file.read_text())
+        assert port_open(port)
+        parent.send_signal(getattr(signal, signal_name))
+        out, _ = parent.communicate(timeout=20)
+        assert (parent.returncode, out.strip()) == (0, "0")  # as Ctrl-C stops it
+        wait_for(lambda: gone(child_pid), 5, "TensorBoard outlived its parent")
+        assert not port_open(port)
+    finally:
+        parent.kill()
+        if pid_file.exists() and pid_file.read_text() and not gone(int(pid_file.read_text())):
+            os.kill(int(pid_file.read_text()), signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_sigterm_to_gencompile_tensorboard_closes_the_port(tmp_path: Path) -> None:
+    """The real command and a real TensorBoard: after SIGTERM the port is closed."""
+    import signal
+
+    run = fake_run(tmp_path, "vae-moons", "r1")
+    port = free_port()
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "gencompile", "tensorboard", str(run), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: port_open(port), 60, "TensorBoard did not listen in 60 s")
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=30) == 0
+        wait_for(lambda: not port_open(port), 5, "TensorBoard still serves after SIGTERM")
+        assert all(gone(pid) for pid in serving(run)), "a TensorBoard process remains"
+    finally:
+        parent.kill()
+        for pid in serving(run):  # never leave one behind, even when the test fails
+            os.kill(pid, signal.SIGKILL)
+
+
+def serving(run: Path) -> list[int]:
+    """Processes whose command line names this run (the TensorBoard child)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and str(run).encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +146,51 @@ def test_explain_prints_yaml_that_reads_back_as_the_resolved_spec(run_cli) -> No
     data, _ = parse_yaml(printed, "<explain>")
     assert data["description"] == "1e5"
     assert data["training"]["optimizer"]["learning_rate"] == 1.0e-3
+
+
+# One rule for every -o: its folder must exist and be writable, else `error: cannot write`
+# and exit 1 (the README's "a folder that cannot be written"), before any work and without
+# creating a folder. RUN need not exist: the output is checked first.
+OUTPUT_COMMANDS = {
+    "schema": ("schema", "-o", "{out}/s.json"),
+    "build": ("build", DIGITS, "-o", "{out}/b"),
+    "build-locked": ("build", "--locked", "spec.lock.json", "-o", "{out}/b"),
+    "reproduce": ("reproduce", "RUN", "-o", "{out}/r"),
+    "sample": ("sample", "RUN", "-n", "4", "-o", "{out}/x.png"),
+    "sample-folder": ("sample", "RUN", "-n", "4", "-o", "{out}/pngs/"),
+    "impute": ("impute", "RUN", "--input", "x.csv", "-o", "{out}/filled.csv"),
+    "score": ("score", "RUN", "--split", "heldout", "-o", "{out}/scores.csv"),
+    "latent-interpolate": ("latent", "RUN", "interpolate", "--random", "-o", "{out}/i.png"),
+    "latent-traverse": ("latent", "RUN", "traverse", "-o", "{out}/t.png"),
+    "latent-reconstruct": ("latent", "RUN", "reconstruct", "-o", "{out}/r.png"),
+    "latent-arithmetic": (
+        "latent", "RUN", "arithmetic", "--add", "1", "--subtract", "2", "-o", "{out}/a.png"
+    ),
+    "latent-map": ("latent", "RUN", "map", "-o", "{out}/m.png"),
+    "eject": ("eject", "RUN", "-o", "{out}/e"),
+    "wheel": ("wheel", "-o", "{out}/w"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", OUTPUT_COMMANDS.values(), ids=OUTPUT_COMMANDS.keys())
+@pytest.mark.parametrize("where", ["missing", "file", "read-only"])
+def test_every_output_option_refuses_an_unwritable_folder_alike(
+    run_cli, tmp_path, monkeypatch, command, where
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    if where == "missing":
+        out, reason = "nowhere/deeper", "the folder nowhere/deeper does not exist"
+    elif where == "file":
+        (tmp_path / "plain").write_text("x")
+        out, reason = "plain", "plain is not a folder"
+    else:
+        (tmp_path / "locked").mkdir()
+        monkeypatch.setattr(os, "access", lambda path, mode: Path(path).name != "locked")
+        out, reason = "locked", "the folder locked is not writable"
+    args = [arg.format(out=out) for arg in command]
+    target = next(arg for arg in args if arg.startswith(out))
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    code, _, err = run_cli(*args)
+    assert code == 1, err
+    assert err.strip().startswith(f"error: cannot write {target}: {reason}"), err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before

@@ -28,14 +28,15 @@ class Application:
     params: int  # include_top=False, every weight (batch-norm statistics included)
     channels: int  # of the last feature map
     halve_up: bool  # its five stride-2 stages round odd sizes up (same padding) or down
+    state: int  # of `params`, the non-trainable ones (batch-norm statistics, input normalization)
 
 
 APPLICATION_TABLE = {
-    "MobileNetV2": Application("mobilenet_v2", 2_257_984, 1280, True),
-    "EfficientNetB0": Application("efficientnet", 4_049_571, 1280, True),
-    "ResNet50": Application("resnet50", 23_587_712, 2048, True),
-    "DenseNet121": Application("densenet", 7_037_504, 1024, False),
-    "VGG16": Application("vgg16", 14_714_688, 512, False),
+    "MobileNetV2": Application("mobilenet_v2", 2_257_984, 1280, True, 34_112),
+    "EfficientNetB0": Application("efficientnet", 4_049_571, 1280, True, 42_023),
+    "ResNet50": Application("resnet50", 23_587_712, 2048, True, 53_120),
+    "DenseNet121": Application("densenet", 7_037_504, 1024, False, 83_648),
+    "VGG16": Application("vgg16", 14_714_688, 512, False, 0),
 }
 
 
@@ -69,6 +70,11 @@ def infer_application(layer: Any, shape: Shape) -> tuple[Shape, int]:
     for _ in range(5):  # the network's stride is 32
         height, width = _halve(height, record.halve_up), _halve(width, record.halve_up)
     return (height, width, record.channels), record.params
+
+
+def application_state(layer: Any, shape: Shape) -> int:
+    """How many of the application's parameters are non-trainable state."""
+    return APPLICATION_TABLE[layer.application].state
 
 
 def _halve(size: int, up: bool) -> int:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gencompile.compiler.applications import infer_application
+from gencompile.compiler.applications import application_state, infer_application
 from gencompile.compiler.plan import Shape
 from gencompile.compiler.shapes import (
     ShapeError,
@@ -33,6 +33,13 @@ from gencompile.compiler.shapes import (
 )
 
 Inference = Callable[[Any, Shape], tuple[Shape, int | None]]
+# How many of a layer's parameters are non-trainable state (Keras' non_trainable_weights of
+# a trainable layer): batch norm's moving statistics, spectral norm's vector u, ...
+StateCount = Callable[[Any, Shape], int]
+
+
+def _stateless(layer: Any, shape: Shape) -> int:
+    return 0
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class LayerType:
     # positional ones, and conv padding, whose spec default ("same") is not Keras'.
     defaults: Mapping[str, Any] = field(default_factory=dict)
     regularized: bool = False  # the kernel takes the network's regularizer
+    state: StateCount = _stateless  # non-trainable weights among the parameters
 
     def arguments(self, layer: Any) -> list[tuple[str, Any]]:
         """(name, value) of the constructor arguments generated code writes."""
@@ -64,6 +72,12 @@ class LayerType:
 def infer(layer: Any, shape: Shape) -> tuple[Shape, int | None]:
     """Output shape and parameter count of one spec layer given its input shape."""
     return LAYER_TYPES[layer.type].infer(layer, shape)
+
+
+def state(layer: Any, shape: Shape) -> int:
+    """How many of `infer`'s parameters of one spec layer are non-trainable state, which no
+    gradient step changes even when the layer trains (Keras' `non_trainable_weights`)."""
+    return LAYER_TYPES[layer.type].state(layer, shape)
 
 
 # -- inference, one small function per layer type -------------------------------------------
@@ -147,6 +161,10 @@ def _batch_norm(layer: Any, shape: Shape) -> tuple[Shape, int]:
     return shape, 4 * features(shape, "batch_norm")
 
 
+def _batch_norm_state(layer: Any, shape: Shape) -> int:
+    return 2 * features(shape, "batch_norm")  # moving mean and variance (gamma, beta train)
+
+
 def _layer_norm(layer: Any, shape: Shape) -> tuple[Shape, int]:
     return shape, 2 * features(shape, "layer_norm")
 
@@ -196,11 +214,15 @@ def _transformer_block(layer: Any, shape: Shape) -> tuple[Shape, int]:
 
 def _spectral_norm(layer: Any, shape: Shape) -> tuple[Shape, int | None]:
     out, params = infer(layer.layer, shape)
-    # + the power iteration's vector u, sized by the kernel's last axis (not trainable):
-    # the output channels, except for a transposed convolution whose kernel ends in inputs.
+    return out, (params or 0) + _spectral_norm_state(layer, shape)
+
+
+def _spectral_norm_state(layer: Any, shape: Shape) -> int:
+    # The power iteration's vector u (not trainable), sized by the kernel's last axis: the
+    # output channels, except for a transposed convolution whose kernel ends in inputs.
+    out, _ = infer(layer.layer, shape)
     kernel_end = shape if layer.layer.type == "conv2d_transpose" else out
-    u_size = features(kernel_end, "spectral_norm")
-    return out, (params or 0) + u_size
+    return features(kernel_end, "spectral_norm") + state(layer.layer, shape)
 
 
 def _custom(layer: Any, shape: Shape) -> tuple[Shape, int | None]:
@@ -218,6 +240,14 @@ def _residual(layer: Any, shape: Shape) -> tuple[Shape, int]:
             f"ends with {fmt(current)}"
         )
     return shape, total
+
+
+def _residual_state(layer: Any, shape: Shape) -> int:
+    current, total = shape, 0
+    for inner in layer.layers:
+        total += state(inner, current)
+        current, _ = infer(inner, current)
+    return total
 
 
 # -- the records --------------------------------------------------------------------------
@@ -267,6 +297,7 @@ LAYER_TYPES: dict[str, LayerType] = {
         _batch_norm,
         ("momentum", "epsilon"),
         defaults={"momentum": 0.99, "epsilon": 1e-3},
+        state=_batch_norm_state,
     ),
     "layer_norm": LayerType(
         "layers.LayerNormalization", _layer_norm, ("epsilon",), defaults={"epsilon": 1e-3}
@@ -313,10 +344,11 @@ LAYER_TYPES: dict[str, LayerType] = {
         ("layer", "power_iterations"),
         1,
         {"power_iterations": 1},
+        state=_spectral_norm_state,
     ),
     # Built by NetworkBuilder itself: the user's class, `skip + body(skip)`, and an
     # application with the steps before it (gencompile.compiler.applications).
     "custom": LayerType(None, _custom),
-    "keras_application": LayerType(None, infer_application),
-    "residual": LayerType("layers.Add", _residual),
+    "keras_application": LayerType(None, infer_application, state=application_state),
+    "residual": LayerType("layers.Add", _residual, state=_residual_state),
 }

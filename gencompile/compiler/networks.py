@@ -16,7 +16,7 @@ from gencompile.compiler.applications import (
     image_size,
     pixel_rescaling,
 )
-from gencompile.compiler.layers import LAYER_TYPES, infer
+from gencompile.compiler.layers import LAYER_TYPES, infer, state
 from gencompile.compiler.plan import InputPlan, LayerPlan, NetworkPlan, PathKey, Shape, Step
 from gencompile.compiler.shapes import ShapeError, fmt
 from gencompile.spec.applications import download_hint
@@ -147,7 +147,16 @@ class NetworkBuilder:
             self.used_names.add(name)
         regularizer = self.regularizer if record.regularized else None
         return LayerPlan(
-            kind, cls, tuple(args), name, output_shape, params, record.positional, regularizer, path
+            kind,
+            cls,
+            tuple(args),
+            name,
+            output_shape,
+            params,
+            record.positional,
+            regularizer,
+            path,
+            state=state(layer, shape),
         )
 
     def _custom(self, layer: Any, shape: Shape, path: PathKey) -> LayerPlan:

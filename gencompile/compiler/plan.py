@@ -33,6 +33,9 @@ class LayerPlan:
     source: PathKey | None = None  # where the spec wrote it (None: appended by the compiler)
     trainable: bool = True  # false: `trainable: false` on it or on its residual block
     pretrained: bool = False  # a keras_application whose weights train.py loads from a file
+    # Of `params`, the non-trainable state no gradient step changes even while the layer
+    # trains (batch norm's moving statistics, spectral norm's u): Keras' non_trainable_weights.
+    state: int = 0
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,23 @@ class NetworkPlan:
 
     @property
     def frozen_params(self) -> int:
-        """Parameters no gradient step changes: the whole network's if it is frozen."""
-        if self.frozen:
-            return self.params
-        return sum(layer.params or 0 for layer in self.layers if not layer.trainable)
+        """Trainable weights that are frozen (every one of them if the network is frozen);
+        non-trainable state is not among them (`state_params`)."""
+        return sum(
+            (layer.params or 0) - layer.state
+            for layer in self.layers
+            if self.frozen or not layer.trainable
+        )
+
+    @property
+    def state_params(self) -> int:
+        """Non-trainable state: batch-norm moving statistics, spectral norm's vector u, ..."""
+        return sum(layer.state for layer in self.layers)
+
+    @property
+    def trainable_params(self) -> int:
+        """What gradient steps change: Keras' trainable count of the built network."""
+        return self.params - self.frozen_params - self.state_params
 
     @property
     def layers(self) -> tuple[LayerPlan, ...]:

@@ -28,6 +28,7 @@ from gencompile.datafiles import (
     BYTES_PER_LOADED_VALUE,
     BYTES_PER_STREAMED_EXAMPLE,
     BYTES_PER_TEXT_BYTE,
+    MEMORY_VARIABLE,
     STREAM_FIXED_BYTES,
     DataFileError,
     array_header,
@@ -88,8 +89,30 @@ class MemoryEstimate:
             f"{format_bytes(self.data_bytes)}, TensorFlow {format_bytes(self.runtime_bytes)}"
         )
 
-    def advice(self) -> str:
-        """What to shrink: the largest of the terms, named down to the layer."""
+    def advice(self, room: int | None = None, origin: str = "") -> str:
+        """What to do about an estimate over `room` bytes (`origin`: where that figure comes
+        from, as `available_memory` says it): shrink the largest part, named down to the
+        layer. When that part is TensorFlow's fixed share, or it alone exceeds `room`, only
+        more memory helps (or, if the rest could still fit, shrinking the spec's largest)."""
+        spec_terms = (self.model_bytes, self.activation_bytes, self.data_bytes)
+        if self.runtime_bytes < max(spec_terms) and (room is None or self.runtime_bytes < room):
+            return self._shrink()
+        where = (
+            f"raise {MEMORY_VARIABLE} to at least {format_bytes(self.total)}"
+            if MEMORY_VARIABLE in origin
+            else f"run it where at least {format_bytes(self.total)} of memory is free"
+        )
+        memory = (
+            f"TensorFlow itself needs about {format_bytes(self.runtime_bytes)}, the largest "
+            f"part (the model, a batch and the data take {format_bytes(sum(spec_terms))}): "
+            f"{where}"
+        )
+        if room is not None and self.runtime_bytes >= room:
+            return memory
+        return f"{memory}, or {self._shrink()}"
+
+    def _shrink(self) -> str:
+        """The largest of the spec's terms, and how to shrink it."""
         terms = {
             "model": self.model_bytes,
             "activations": self.activation_bytes,
@@ -238,6 +261,6 @@ def check_memory(plan: ProjectPlan[object]) -> MemoryEstimate:
     if estimate.total > room:
         raise RunError(
             f"{plan.name} needs {estimate.summary()}; this machine has {format_bytes(room)} "
-            f"{origin}; {estimate.advice()}"
+            f"{origin}; {estimate.advice(room, origin)}"
         )
     return estimate

@@ -11,6 +11,7 @@ and the golden fixtures are imported from a built project and compared the same 
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from gencompile.compiler.emit import constructor
-from gencompile.compiler.layers import infer
+from gencompile.compiler.layers import infer, state
 from gencompile.compiler.networks import NetworkBuilder
 from gencompile.compiler.project import build
 from gencompile.spec import load_spec
@@ -53,12 +54,18 @@ def keras_layer(keras, layer: Any, shape: tuple) -> tuple[Any, Any]:
     return made, made(inputs)
 
 
+def non_trainable(made: Any) -> int:
+    """How many of a Keras layer's or model's parameters are not trainable."""
+    return sum(int(math.prod(w.shape)) for w in made.non_trainable_weights)
+
+
 def check_against_keras(keras, fields: dict[str, Any], shape: tuple) -> None:
     layer = LAYER.validate_python(fields)
     expected_shape, expected_params = infer(layer, shape)
     made, output = keras_layer(keras, layer, shape)
     assert tuple(output.shape[1:]) == expected_shape
     assert made.count_params() == expected_params
+    assert non_trainable(made) == state(layer, shape)
     if layer.type not in ("multi_head_attention", "spectral_norm"):
         assert tuple(made.compute_output_shape((None, *shape)))[1:] == expected_shape
 
@@ -252,9 +259,67 @@ def test_generated_networks_match_the_plan(keras, spec_file, tmp_path, example_o
         model = getattr(module, network.builder)()
         assert model.name == network.name
         assert model.count_params() == network.params
+        assert non_trainable(model) == network.frozen_params + network.state_params
         for planned in network.layers:
             layer = model.get_layer(planned.name)
             assert tuple(layer.output.shape[1:]) == planned.output_shape, planned.name
             assert layer.count_params() == planned.params, planned.name
+            assert non_trainable(layer) == (
+                planned.params if not planned.trainable else planned.state
+            ), planned.name
         planned_inputs = [(i.var, i.shape) for i in network.inputs]
         assert [(t.name.split(":")[0], tuple(t.shape[1:])) for t in model.inputs] == planned_inputs
+
+
+EXPLAIN_CASES = {
+    "gan-spectral-norm-and-batch-norm": (REPO / "tests/compiler/fixtures/gan/conv.yaml", []),
+    "dcgan-small": (REPO / "specs/dcgan_digits_small.yaml", []),
+    "vae-batch-norm-frozen-layer": (
+        REPO / "specs/vae_digits_conv.yaml",
+        [
+            "model.encoder={layers: [{type: conv2d, filters: 32, kernel_size: 3, strides: 2}, "
+            "{type: batch_norm}, {type: batch_norm, trainable: false}, {type: dense, units: 64}]}"
+        ],
+    ),
+    "vae-frozen-decoder-with-batch-norm": (
+        REPO / "tests/compiler/fixtures/vae/conv.yaml",
+        [
+            "model.decoder={freeze: true, layers: [{type: dense, units: 128}, {type: batch_norm},"
+            " {type: reshape, target_shape: [4, 4, 8]}, {type: upsampling2d},"
+            " {type: conv2d_transpose, filters: 16, kernel_size: 3}]}"
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(EXPLAIN_CASES))
+def test_explain_counts_match_keras(keras, case, tmp_path):
+    """`gencompile explain`'s trainable / frozen / non-trainable state lines against the
+    trainable and non-trainable counts of the networks Keras builds from the project."""
+    import re
+
+    from typer.testing import CliRunner
+
+    from gencompile.cli import app
+    from gencompile.generated import import_generated
+
+    spec_file, overrides = EXPLAIN_CASES[case]
+    sets = [arg for value in overrides for arg in ("--set", value)]
+    shown = CliRunner().invoke(app, ["explain", str(spec_file), *sets], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    result = build(load_spec(spec_file, overrides), tmp_path / "project")
+    module = import_generated(result.directory, result.plan.package, "model")
+    tables = re.split(r"[│┃] layer ", shown.output)[1:]  # one per network, in order
+    assert len(tables) == len(result.plan.networks)
+    for network, section in zip(result.plan.networks, tables, strict=True):
+        model = getattr(module, network.builder)()
+
+        def line(label: str, section: str = section) -> int:
+            found = re.search(rf"\b{label}\s*│[\s│]*([\d,]+)", section)
+            assert found, (label, section)
+            return int(found.group(1).replace(",", ""))
+
+        trainable = sum(int(math.prod(w.shape)) for w in model.trainable_weights)
+        assert line("trainable") == trainable == network.trainable_params, network.name
+        assert line("frozen") + line("non-trainable state") == non_trainable(model)
+        assert line("total") == model.count_params()

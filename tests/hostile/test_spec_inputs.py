@@ -184,7 +184,7 @@ HANGS = {
     ),
     "schema-onto-a-fifo": Case(
         ("schema", "-o", "fifo.json"),
-        2,
+        1,  # a file that cannot be written: exit 1, as every -o
         ("error: cannot write fifo.json: it is not a regular file",),
         setup=fifo("fifo.json"),
     ),
@@ -333,7 +333,7 @@ TRACEBACKS = {
     ),
     "schema-into-a-missing-folder": Case(
         ("schema", "-o", "missing/dir/schema.json"),
-        2,
+        1,  # a file that cannot be written: exit 1, as every -o
         (
             "error: cannot write missing/dir/schema.json: the folder missing/dir does not exist "
             "(create it first, or omit -o)",
@@ -341,7 +341,7 @@ TRACEBACKS = {
     ),
     "schema-onto-a-folder": Case(
         ("schema", "-o", "folder"),
-        2,
+        1,  # a file that cannot be written: exit 1, as every -o
         (
             "error: cannot write folder: it is a folder (give a file path, e.g. "
             "folder/gencompile.schema.json)",
@@ -350,7 +350,7 @@ TRACEBACKS = {
     ),
     "schema-under-a-file": Case(
         ("schema", "-o", "spec.yaml/schema.json"),
-        2,
+        1,  # a file that cannot be written: exit 1, as every -o
         ("error: cannot write spec.yaml/schema.json: spec.yaml is not a folder",),
     ),
 }

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import math
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-from gencompile.compiler.applications import APPLICATION_TABLE, infer_application
+from gencompile.compiler.applications import (
+    APPLICATION_TABLE,
+    application_state,
+    infer_application,
+)
 from gencompile.compiler.lower import lower
 from gencompile.compiler.plan import ProjectPlan
 from gencompile.compiler.project import build, render_project
@@ -258,7 +263,9 @@ def test_explain_counts_the_frozen_application(run_cli, tmp_path: Path) -> None:
     assert code == 0
     cells = [[cell.strip() for cell in line.split("│")[1:-1]] for line in out.splitlines()]
     assert ["mobilenetv2", "MobileNetV2 (frozen)", "(batch, 1280)", "2,257,984"] in cells
-    assert ["frozen", "", "", "2,257,984"] in cells
+    # Keras: 2,257,984 non-trainable, of which 34,112 batch-norm statistics
+    assert ["frozen", "", "", "2,223,872"] in cells
+    assert ["non-trainable state", "", "", "34,112"] in cells
     assert ["trainable", "", "", f"{1280 * 2 * 2 + 2 * 2:,}"] in cells
 
 
@@ -291,6 +298,11 @@ def check_table_entry(name: str) -> None:
         built.count_params(),
     ), name
     assert infer_application(layer, (33, 40, 1)) == ((record.channels,), record.params)
+    assert (
+        application_state(layer, (33, 40, 1))
+        == record.state
+        == sum(int(math.prod(w.shape)) for w in built.non_trainable_weights)
+    ), name
     assert hasattr(getattr(keras.applications, record.module), "preprocess_input")
 
 

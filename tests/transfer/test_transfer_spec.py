@@ -159,9 +159,11 @@ def test_explain_shows_trainable_and_frozen_parameters(run_cli, tmp_path: Path) 
     assert code == 0
     rows = [line.split("│")[1:-1] for line in out.splitlines() if line.count("│") == 5]
     cells = [[cell.strip() for cell in row] for row in rows]
-    # encoder: 64*16+16 + 2*(16*2+2), all frozen; decoder: 320 of its 1,472 frozen
+    # encoder: 64*16+16 + 2*(16*2+2), all frozen; decoder: 320 of its 1,472 frozen, and
+    # its batch norm's moving mean and variance (2*16) are state, as Keras counts them
     assert ["trainable", "", "", "0"] in cells and ["frozen", "", "", "1,108"] in cells
-    assert ["trainable", "", "", "1,152"] in cells and ["frozen", "", "", "320"] in cells
+    assert ["trainable", "", "", "1,120"] in cells and ["frozen", "", "", "320"] in cells
+    assert ["non-trainable state", "", "", "32"] in cells
     assert ["first", "Dense (frozen)", "(batch, 16)", "48"] in cells
 
 
