@@ -203,7 +203,7 @@ def build(
             raise typer.BadParameter("--locked rebuilds the lock's spec: give no spec or --set")
         from gencompile.lockfile import build_locked, read_lock
 
-        directory = output or Path("build") / python_name(read_lock(locked)["name"])
+        directory = output or Path("build") / python_name(read_lock(locked, locked=True)["name"])
         result = build_locked(locked, directory, allow_drift, allow_custom_code, force)
     else:
         if spec is None:

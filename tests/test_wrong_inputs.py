@@ -28,16 +28,21 @@ def test_a_spec_where_a_run_is_wanted(run_cli, tmp_path, command) -> None:
     )
 
 
-def test_build_locked_given_a_spec_says_it_wants_a_lock(run_cli, tmp_path) -> None:
+@pytest.mark.parametrize("output", [True, False], ids=["with -o", "default folder"])
+def test_build_locked_given_a_spec_says_it_wants_a_lock(
+    run_cli, tmp_path, monkeypatch, output: bool
+) -> None:
     spec = tmp_path / "vae_digits.yaml"
     shutil.copy(DIGITS, spec)
-    code, _, err = run_cli("build", "--locked", str(spec), "-o", str(tmp_path / "lb"))
+    monkeypatch.chdir(tmp_path)  # the default folder is build/<name> here
+    where = ["-o", str(tmp_path / "lb")] if output else []
+    code, _, err = run_cli("build", "--locked", str(spec), *where)
     assert code == 1
     assert err == (
         f"error: {spec} is a spec, but --locked wants a lock file (spec.lock.json) or a run "
         f"holding one: build the spec itself with `gencompile build {spec}`\n"
     )
-    assert not (tmp_path / "lb").exists()
+    assert not (tmp_path / "lb").exists() and not (tmp_path / "build").exists()
 
 
 @pytest.mark.parametrize(
