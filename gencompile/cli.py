@@ -144,13 +144,16 @@ def _schema_target(output: Path) -> str | None:
     return None
 
 
-def _unwritable(output: Path | str) -> str | None:
-    """Why nothing can be written at `output`, or None: the rule of every `-o`. Its folder
-    must already exist and be writable: no command creates missing parent folders (a
-    mistyped path is refused rather than grown), though `build`, `eject` and `reproduce`
-    create the `-o` folder itself."""
+def _unwritable(output: Path | str, folder: bool = False) -> str | None:
+    """Why nothing can be written at `output`, or None: the rule of every `-o`. A file's
+    folder must already exist and be writable (a mistyped path is refused rather than
+    grown). A folder output (`build`, `reproduce`, `eject`, `wheel`) is created with its
+    missing parents, below an existing folder that is writable."""
     output = Path(output)
     parent = output.parent
+    if folder:
+        while not parent.exists() and parent != parent.parent:
+            parent = parent.parent
     if parent.exists() and not parent.is_dir():
         return f"{parent} is not a folder (give a path in an existing folder)"
     if not parent.is_dir():
@@ -160,12 +163,15 @@ def _unwritable(output: Path | str) -> str | None:
     return None
 
 
-def _check_output(output: Path | str | None, refusal: str | None = None) -> None:
+def _check_output(
+    output: Path | str | None, refusal: str | None = None, folder: bool = False
+) -> None:
     """Refuse an unwritable `-o` before any work, as one line and exit code 1 (the README's
-    "a folder that cannot be written"); `refusal`: the command's own reason, if any."""
+    "a folder that cannot be written"); `refusal`: the command's own reason, if any;
+    `folder`: the output is a folder the command creates (with its missing parents)."""
     if output is None:
         return
-    refusal = refusal or _unwritable(output)
+    refusal = refusal or _unwritable(output, folder)
     if refusal is not None:
         err.print(f"error: cannot write {output}: {refusal}", markup=False, soft_wrap=True)
         raise typer.Exit(1)
@@ -195,7 +201,7 @@ def build(
     ] = False,
 ) -> None:
     """Generate the Keras project of a spec (or, with --locked, of a lock file)."""
-    _check_output(output)
+    _check_output(output, folder=True)
     from gencompile.spec.base import python_name
 
     if locked is not None:
@@ -233,7 +239,7 @@ def reproduce(
     allow_custom_code: CustomCodeOption = False,
 ) -> None:
     """Re-run a finished run from its lock; exit 0 if weights and metrics are identical."""
-    _check_output(output)
+    _check_output(output, folder=True)
     from gencompile.reproduction import reproduce as reproduce_run
 
     result = reproduce_run(run, output, allow_drift, allow_custom_code)
@@ -960,7 +966,7 @@ def eject(
     ] = False,
 ) -> None:
     """Copy a generated project out as yours: no DO NOT EDIT, no lock, the runtime vendored."""
-    _check_output(output)
+    _check_output(output, folder=True)
     from gencompile.eject import eject as eject_project
 
     result = eject_project(run, output, allow_custom_code, force)
@@ -977,7 +983,7 @@ def wheel(
     ] = Path("wheels"),
 ) -> None:
     """Build this gencompile's own wheel, for installing generated projects offline."""
-    _check_output(output)
+    _check_output(output, folder=True)
     from gencompile.wheel import build_wheel
 
     out.print(f"wrote {build_wheel(output)}", highlight=False)

@@ -148,9 +148,10 @@ def test_explain_prints_yaml_that_reads_back_as_the_resolved_spec(run_cli) -> No
     assert data["training"]["optimizer"]["learning_rate"] == 1.0e-3
 
 
-# One rule for every -o: its folder must exist and be writable, else `error: cannot write`
-# and exit 1 (the README's "a folder that cannot be written"), before any work and without
-# creating a folder. RUN need not exist: the output is checked first.
+# One rule for every -o: a file's folder must exist and be writable, else `error: cannot
+# write` and exit 1 (the README's "a folder that cannot be written"), before any work and
+# without creating a folder; a folder output is created with its missing parents, below a
+# writable folder. RUN need not exist: the output is checked first.
 OUTPUT_COMMANDS = {
     "schema": ("schema", "-o", "{out}/s.json"),
     "build": ("build", DIGITS, "-o", "{out}/b"),
@@ -172,8 +173,16 @@ OUTPUT_COMMANDS = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("command", OUTPUT_COMMANDS.values(), ids=OUTPUT_COMMANDS.keys())
-@pytest.mark.parametrize("where", ["missing", "file", "read-only"])
+FOLDER_OUTPUTS = {"build", "build-locked", "reproduce", "eject", "wheel"}
+REFUSED_OUTPUTS = [
+    pytest.param(command, where, id=f"{where}-{name}")
+    for where in ("missing", "file", "read-only")
+    for name, command in OUTPUT_COMMANDS.items()
+    if not (where == "missing" and name in FOLDER_OUTPUTS)
+]
+
+
+@pytest.mark.parametrize(("command", "where"), REFUSED_OUTPUTS)
 def test_every_output_option_refuses_an_unwritable_folder_alike(
     run_cli, tmp_path, monkeypatch, command, where
 ) -> None:
@@ -194,3 +203,21 @@ def test_every_output_option_refuses_an_unwritable_folder_alike(
     assert code == 1, err
     assert err.strip().startswith(f"error: cannot write {target}: {reason}"), err
     assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_a_folder_output_is_created_with_its_missing_parents(run_cli, tmp_path) -> None:
+    project = tmp_path / "nowhere" / "deeper" / "b"
+    code, _, err = run_cli("build", DIGITS, "-o", str(project))
+    assert code == 0, err
+    assert (project / "spec.lock.json").is_file()
+
+
+@pytest.mark.parametrize("name", sorted(FOLDER_OUTPUTS - {"build", "wheel"}))
+def test_a_folder_output_below_a_missing_folder_is_not_refused_as_unwritable(
+    run_cli, tmp_path, monkeypatch, name
+) -> None:
+    monkeypatch.chdir(tmp_path)  # RUN and spec.lock.json do not exist: refused for that
+    args = [arg.format(out="nowhere/deeper") for arg in OUTPUT_COMMANDS[name]]
+    code, _, err = run_cli(*args)
+    assert code == 1 and "does not exist" in err and "cannot write" not in err, err
+    assert not (tmp_path / "nowhere").exists()

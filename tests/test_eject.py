@@ -119,6 +119,7 @@ def test_nothing_ejected_imports_gencompile(ejected: Path):
         "errors",
         "files",
         "noise_schedules",
+        "parent_runs",
         "progress",
         "provenance",
         "sampler_configs",

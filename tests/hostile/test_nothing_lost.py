@@ -63,7 +63,7 @@ def test_build_into_a_file_is_refused(hostile, tiny_vae_spec: Path, tmp_path: Pa
 
 def test_build_below_a_file_is_one_line(hostile, tiny_vae_spec: Path, tmp_path: Path) -> None:
     (tmp_path / "out").write_text("a file\n")
-    hostile("build", tiny_vae_spec, "-o", "out/project").assert_refused(1, "out", "Not a directory")
+    hostile("build", tiny_vae_spec, "-o", "out/project").assert_refused(1, "out", "not a folder")
 
 
 def test_rebuild_replaces_only_what_the_earlier_build_wrote(
