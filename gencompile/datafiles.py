@@ -303,14 +303,15 @@ def check_header_names(path: str | Path, header: list[str], where: str) -> None:
     """Refuse a CSV header row whose names are all numbers: it is a data row, and reading
     it as names would silently drop that example."""
     names = [name.strip() for name in header]
-    if names and all(name and _is_number(name) for name in names):
+    if names and all(name and is_number(name) for name in names):
         raise DataFileError(
             f"{where}: line 1 of {Path(path)} looks like data, not column names "
             f"({', '.join(names[:4])}{', ...' if len(names) > 4 else ''}): add a header row"
         )
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether a CSV cell or column name reads as a number (as float() reads it)."""
     try:
         float(text)
     except ValueError:

@@ -23,6 +23,7 @@ from gencompile.datafiles import (
     check_header_names,
     ensure_fits,
     image_listing,
+    is_number,
     npz_members,
     parquet_schema,
     read_csv_text,
@@ -522,7 +523,7 @@ def _load_csv(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     if label_index is None:
         return x, None
     raw = cells[:, -1]
-    numbers = np.vectorize(_is_number, otypes=[bool])(raw)
+    numbers = np.vectorize(is_number, otypes=[bool])(raw)
     mixed = mixed_labels(path, header[label_index], numbers, lambda i: str(raw[i]), line=True)
     if mixed is not None:
         raise mixed
@@ -579,7 +580,7 @@ def csv_values(
     try:
         x = values.astype(np.float64)
     except ValueError:
-        bad = np.argwhere(~np.vectorize(_is_number, otypes=[bool])(values))[0]
+        bad = np.argwhere(~np.vectorize(is_number, otypes=[bool])(values))[0]
         row = int(bad[0]) + first_row
         raise RunError(
             f"{path}: non-numeric value {str(values[tuple(bad)])!r} in column "
@@ -611,14 +612,6 @@ def column_names(source: dict) -> list[str] | None:
         header = [name.strip() for name in read_header_row(path, where)]
     columns, label = config_value(source, "columns", where), source.get("label_column")
     return list(columns) if columns is not None else [c for c in header if c != label]
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _load_keras(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:

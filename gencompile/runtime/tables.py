@@ -29,6 +29,7 @@ from gencompile.datafiles import (
     BYTES_PER_LOADED_VALUE,
     check_file,
     ensure_fits,
+    is_number,
     is_numeric_type,
     open_data_file,
     parquet_schema,
@@ -42,7 +43,6 @@ from gencompile.runtime.metrics.features import cache_dir
 from gencompile.runtime.sources import (
     _as_labels,
     _float32,
-    _is_number,
     _why_not_finite,
     config_value,
     csv_layout,
@@ -296,7 +296,7 @@ class _Labels:
     def finish(self) -> np.ndarray:
         codes = np.concatenate(self.codes) if self.codes else np.zeros(0, np.int32)
         names = list(self.vocabulary)
-        numbers = np.asarray([_is_number(n) for n in names], dtype=bool)
+        numbers = np.asarray([is_number(n) for n in names], dtype=bool)
         if numbers.any() and not numbers.all():
             mixed = mixed_labels(
                 self.path, self.column, numbers[codes], lambda i: names[codes[i]], self.lines
