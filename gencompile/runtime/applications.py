@@ -8,11 +8,14 @@ checkpoint holds the weights. A fresh run loads each file once, here, before `in
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 
 import keras
 
 from gencompile.errors import RunError
+from gencompile.runtime.training import first_line
 
 DOWNLOADS = "https://storage.googleapis.com/tensorflow/keras-applications/"  # and README
 
@@ -32,10 +35,36 @@ def load_application_weights(model: keras.Model, files: dict[str, dict[str, str]
                     f"file under {DOWNLOADS} on a machine that is online, or set weights: none"
                 )
             try:
-                network.get_layer(layer_name).load_weights(path)
+                with warnings.catch_warnings():  # Keras warns of each layer it skips
+                    warnings.filterwarnings("ignore", category=UserWarning, module="keras")
+                    network.get_layer(layer_name).load_weights(path)
             except Exception as err:  # h5py and keras raise many types for a wrong file
-                raise RunError(
-                    f"cannot load {weights} into {network_name}.{layer_name} ({err}); is it "
-                    "this application's weights file without its classifier (include_top="
-                    "False, `..._notop.h5`)?"
-                ) from None
+                raise RunError(wrong_file(weights, network_name, layer_name, err)) from None
+
+
+def wrong_file(weights: str, network_name: str, layer_name: str, err: BaseException) -> str:
+    """One line for a weights file that does not load into an application: Keras' own
+    message holds every skipped layer and whole weight tensors (tens of kilobytes)."""
+    application = application_name(layer_name)
+    text = str(err)
+    shapes = re.search(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))", text)
+    variable = re.search(r"<Variable path=([^,>\s]+)", text)
+    total = re.match(r"A total of (\d+) objects could not be loaded", text)
+    if shapes and variable:
+        detail = f"e.g. {variable[1]} is {shapes[1]} here, {shapes[2]} in the file"
+        detail += f"; {total[1]} objects do not fit" if total else ""
+    else:
+        detail = first_line(err)[:200]
+    whose = f"{application}'s" if application != "this application" else "its"
+    return (
+        f"cannot load {weights} into {network_name}.{layer_name}: its weights do not fit "
+        f"{application} ({detail}); is it {whose} notop file (include_top=False, "
+        "`..._notop.h5`)?"
+    )
+
+
+def application_name(layer_name: str) -> str:
+    """keras.applications' name for a layer named after it (`mobilenetv2`, `mobilenetv2_2`:
+    MobileNetV2); "this application" for a layer the spec named."""
+    names = {name.lower(): name for name in dir(keras.applications) if name[:1].isupper()}
+    return names.get(re.sub(r"_\d+$", "", layer_name), "this application")

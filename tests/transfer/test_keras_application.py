@@ -406,8 +406,40 @@ def test_a_missing_weights_file_stops_the_run_with_advice(tmp_path: Path) -> Non
         load_application_weights(holder, {"encoder": {"mobilenetv2": str(tmp_path / "no.h5")}})
     wrong = tmp_path / "wrong.weights.h5"
     keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save_weights(wrong)
-    with pytest.raises(RunError, match="without its classifier"):
+    with pytest.raises(RunError, match="notop file") as caught:
         load_application_weights(holder, {"encoder": {"mobilenetv2": str(wrong)}})
+    one_line(str(caught.value), str(wrong))
+
+
+def one_line(message: str, weights: str) -> None:
+    assert "\n" not in message and len(message) < 400, message
+    assert message.startswith(f"cannot load {weights} into encoder.mobilenetv2: ")
+    assert "do not fit MobileNetV2" in message and "is it MobileNetV2's notop file" in message
+
+
+def test_another_applications_weights_file_is_refused_in_one_line(
+    tmp_path: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    keras = pytest.importorskip("keras")
+    from gencompile.errors import RunError
+    from gencompile.runtime.applications import load_application_weights
+
+    dense = tmp_path / "densenet.weights.h5"
+    keras.applications.DenseNet121(
+        input_shape=(32, 32, 3), include_top=False, weights=None
+    ).save_weights(dense)
+    inputs = keras.Input((32, 32, 3))
+    base = keras.applications.MobileNetV2(
+        input_shape=(32, 32, 3), include_top=False, weights=None, name="mobilenetv2"
+    )
+    holder = type("Holder", (), {"encoder": keras.Model(inputs, base(inputs))})()
+    with pytest.raises(RunError) as caught:
+        load_application_weights(holder, {"encoder": {"mobilenetv2": str(dense)}})
+    one_line(str(caught.value), str(dense))
+    assert "(e.g. Conv1/kernel is (3, 3, 3, 32) here, (7, 7, 3, 64) in the file" in str(
+        caught.value
+    )
+    assert not [w for w in recwarn if "Skipping" in str(w.message)]  # Keras' 101 warnings
 
 
 # -- the gradient monitor and frozen networks ------------------------------------------------
