@@ -71,14 +71,30 @@ def pretrained_link(files: dict[str, dict[str, str]]) -> dict[str, dict[str, str
     return pinned or None
 
 
+def pretrained_gone(lock: dict[str, Any]) -> str | None:
+    """The first keras_application weights file of the lock that is gone from where the run
+    read it (paths relative to the working directory), with what to do; None if all are
+    there. A re-run cannot start from it, even as it is now."""
+    for layer, pinned in (lock.get("pretrained") or {}).items():
+        if _hash(Path(pinned["weights"]).expanduser()) is None:
+            return (
+                f"{layer} started from {pinned['weights']}, which is gone (sha256 "
+                f"{str(pinned['sha256'])[:12]} in the lock); put it back (paths are relative "
+                "to the working directory)"
+            )
+    return None
+
+
 def pretrained_problem(lock: dict[str, Any]) -> str | None:
     """Why a run on pretrained application weights cannot be reproduced as it was: a weights
-    file is missing or changed since the lock was written. None when all are the same."""
+    file is gone (`pretrained_gone`) or changed since the lock was written. None when all
+    are the same."""
+    gone = pretrained_gone(lock)
+    if gone:
+        return gone
     for layer, pinned in (lock.get("pretrained") or {}).items():
         now = _hash(Path(pinned["weights"]).expanduser())
-        if now is None:
-            return f"{layer} started from {pinned['weights']}, which is missing"
-        if now != pinned["sha256"]:
+        if now is not None and now != pinned["sha256"]:
             return (
                 f"{layer} started from {pinned['weights']}, which has changed since "
                 f"(sha256 {str(pinned['sha256'])[:12]} then, {now[:12]} now)"

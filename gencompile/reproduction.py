@@ -11,7 +11,7 @@ from typing import Any
 from gencompile.errors import RunError
 from gencompile.generated import load_trained_model, read_record, verified_lock
 from gencompile.lockfile import build_locked
-from gencompile.provenance import parent_problem, pretrained_problem
+from gencompile.provenance import parent_problem, pretrained_gone, pretrained_problem
 from gencompile.runs import (
     check_evaluation_weights,
     claim_folder,
@@ -102,16 +102,21 @@ def reproduce(
     record = read_record(run_dir)
     if not record:
         raise RunError(f"{run_dir} has not finished training (no metrics.json) to reproduce")
-    model, _ = load_trained_model(run_dir, False, allow_custom_code)
-    original_weights = weights_sha256(model)  # what the file holds now, not what was noted
-    check_evaluation_weights(locked_plan(lock))
-    # A fine-tuned run re-runs from the same parent, and from the same application weights.
+    # A fine-tuned run re-runs from the same parent, and from the same application weights:
+    # checked before the lock's spec is validated again (which would fault a gone file at a
+    # place in the minified lock rather than say what changed).
+    gone = pretrained_gone(lock)
+    if gone:
+        raise RunError(f"cannot reproduce {run_dir}: {gone}")
     changed_parent = parent_problem(lock) or pretrained_problem(lock)
     if changed_parent and not allow_drift:
         raise RunError(
             f"cannot reproduce {run_dir}: {changed_parent} (--allow-drift re-runs from it as "
             "it is now)"
         )
+    model, _ = load_trained_model(run_dir, False, allow_custom_code)
+    original_weights = weights_sha256(model)  # what the file holds now, not what was noted
+    check_evaluation_weights(locked_plan(lock))
     if out_dir is not None:
         directory = Path(out_dir)
         if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):

@@ -237,9 +237,9 @@ def test_the_lock_pins_the_weights_file_and_reproduce_checks_it(tmp_path: Path) 
         f"(sha256 {digest[:12]} then, {hashlib.sha256(b'retrained').hexdigest()[:12]} now)"
     )
     weights.unlink()
-    assert (
-        pretrained_problem(lock)
-        == f"discriminator.mobilenetv2 started from {weights}, which is missing"
+    assert pretrained_problem(lock) == (
+        f"discriminator.mobilenetv2 started from {weights}, which is gone (sha256 "
+        f"{digest[:12]} in the lock); put it back (paths are relative to the working directory)"
     )
     assert "pretrained" not in read_lock(build(load_spec_text(vae()), tmp_path / "q").directory)
 
@@ -372,6 +372,17 @@ def test_a_vae_with_a_frozen_application_trains_only_its_head(
     run = tmp_path / "run"
     train(spec, run_dir=run, quiet=True)
     check_frozen_application(run, "encoder", "encoder/layers/dense/vars/1", weights_file)
+    local.unlink()  # reproduce refuses, naming the file, before the lock's spec is checked
+    from gencompile.errors import RunError
+    from gencompile.reproduction import reproduce
+
+    with pytest.raises(RunError) as gone:
+        reproduce(run, allow_drift=True)
+    assert str(gone.value).startswith(
+        f"cannot reproduce {run}: encoder.mobilenetv2 started from {local}, which is gone "
+    )
+    assert str(gone.value).endswith("; put it back (paths are relative to the working directory)")
+    assert not (tmp_path / "run-reproduced").exists()
 
 
 @pytest.mark.slow  # MobileNetV2's graph takes ~15 s of CPU to trace: one such run is fast-tier
