@@ -47,6 +47,9 @@ class NetworkBuilder:
         # (input variable, the data's preprocessing scale or None) of a network reading the
         # data's images, set by the family: where a keras_application may stand.
         self.image_input: tuple[str, tuple[float, float] | None] | None = None
+        # A conditional discriminator's first layer reads x joined with the class code, so
+        # none of its layers reads the images alone (set by the gan family).
+        self.conditioned = False
         self.has_application = False
         self.application_weights: dict[str, str] = {}  # layer name -> weights file
 
@@ -235,11 +238,28 @@ class NetworkBuilder:
     ) -> tuple[str, Shape]:
         """A keras_application with the steps before it (gencompile.compiler.applications):
         resize, grey to RGB, data to pixels in [0, 255]; returns its output and shape."""
-        if self.image_input is None or var != self.image_input[0]:
+        if self.image_input is None:
+            raise self._refuse(
+                path,
+                f"a keras_application reads the data's images, which the {self.name} is not "
+                "given: it may stand first in an encoder (vae, vq_vae) or in an unconditional "
+                "discriminator (gan)",
+                f"describe the {self.name} with other layers",
+            )
+        if self.conditioned:
+            raise self._refuse(
+                path,
+                "a keras_application reads the data's images alone, which no layer of a "
+                "conditional discriminator (model.conditional) gets: its first layer reads "
+                "them joined with the class code of y",
+                "remove model.conditional (an unconditional gan), or describe the "
+                "discriminator with other layers",
+            )
+        if var != self.image_input[0]:
             raise self._refuse(
                 path,
                 "a keras_application reads the data's images: it must be the first layer of "
-                "an encoder (vae) or of an unconditional discriminator (gan)",
+                f"the {self.name}",
                 "move it first, or describe this network with other layers",
             )
         scale = self.image_input[1]

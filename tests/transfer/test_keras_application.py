@@ -151,8 +151,9 @@ def test_an_application_must_read_the_data_images_in_a_known_range() -> None:
         "    layers:\n", "    layers:\n      - {type: conv2d, filters: 3, kernel_size: 3}\n"
     )
     [problem] = problems(later)
-    assert "model.encoder.layers[1]: a keras_application reads the data's images: it must be " in (
-        problem
+    assert problem.endswith(
+        "model.encoder.layers[1]: a keras_application reads the data's images: it must be the "
+        "first layer of the encoder (move it first, or describe this network with other layers)"
     )
     gan = GAN.format(weights="none", extra=RESIZE)
     standardized = gan.replace("{scale: [-1.0, 1.0]}", "{standardize: true}")
@@ -164,7 +165,28 @@ def test_an_application_must_read_the_data_images_in_a_known_range() -> None:
         "decoder: {layers: [{type: keras_application, application: VGG16, weights: none}]}",
     )
     [problem] = problems(in_decoder)
-    assert problem.startswith("spec.yaml:14:22: model.decoder.layers[0]: a keras_application")
+    assert problem == (
+        "spec.yaml:14:22: model.decoder.layers[0]: a keras_application reads the data's "
+        "images, which the decoder is not given: it may stand first in an encoder (vae, "
+        "vq_vae) or in an unconditional discriminator (gan) (describe the decoder with other "
+        "layers)"
+    )
+
+
+def test_a_conditional_discriminator_is_told_its_condition_is_the_obstacle() -> None:
+    conditional = GAN.format(weights="none", extra=RESIZE).replace(
+        "  latent_dim: 4\n", "  latent_dim: 4\n  conditional: {num_classes: 10}\n"
+    )
+    [problem] = problems(conditional)  # first, yet refused: for the condition, not the place
+    assert "model.discriminator.layers[0]: a keras_application reads the data's images " in (
+        problem
+    )
+    assert "no layer of a conditional discriminator (model.conditional) gets" in problem
+    assert problem.endswith(
+        "(remove model.conditional (an unconditional gan), or describe the discriminator with "
+        "other layers)"
+    )
+    assert "move it first" not in problem
 
 
 # -- compiled code --------------------------------------------------------------------------

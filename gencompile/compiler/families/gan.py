@@ -217,6 +217,7 @@ def _discriminator(low: Lowering, data_shape: Shape, spectral_norm: bool) -> Net
             h, shape = net.add("h", flatten, (h,)), flatten.output_shape
         code, dim = _class_code(net, model.conditional)
         h, shape = _join_class(net, h, shape, code, dim)
+        net.conditioned = True
     h, shape = net.body(model.discriminator, ("model", "discriminator"), h, shape)
     if len(shape) > 1:
         flatten = net.synth(Flatten(type="flatten", name="features"), shape, kind="flatten")
