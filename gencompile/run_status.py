@@ -28,6 +28,7 @@ from gencompile.errors import GencompileError, RunError
 from gencompile.files import atomic_write_json, read_json
 
 STATUS_NAME = "status.json"
+PRIOR_HISTORY = "prior_history.csv"  # gencompile.runtime.vq's (a test checks), without TensorFlow
 Status = Literal["running", "interrupted", "failed", "finished"]
 
 
@@ -104,10 +105,29 @@ def interrupted_message(run_dir: Path, resume_options: str = "") -> str:
         return (
             f"interrupted: {run_dir} keeps its checkpoint of epoch {epoch}; continue with "
             f"`gencompile train --resume {run_dir}{resume_options}`{meanwhile}"
+            f"{prior_trained_again(run_dir)}"
         )
     return (
         f"interrupted: {run_dir} was stopped before its first checkpoint was written, so "
         "its training is lost and cannot be resumed; train the spec again"
+    )
+
+
+def prior_trained_again(run_dir: Path) -> str:
+    """What a VQ-VAE stopped in stage 2 loses: its checkpoints hold the VQ-VAE's epochs
+    alone, so a resumed run fits its prior from scratch (to the same weights) and the
+    prior's epochs so far (rows of `prior_history.csv` among the final files the training
+    writes, runtime.vq's) are trained again. "" when no prior epoch was recorded."""
+    from gencompile.runtime.final_files import final_folder  # no TensorFlow
+    from gencompile.runtime.history_file import read_epochs
+
+    done = len(read_epochs(final_folder(run_dir) / PRIOR_HISTORY))
+    if not done:
+        return ""
+    verb = "is" if done == 1 else "are"
+    return (
+        f"; its prior's {epochs_phrase(done)} so far {verb} trained again (the checkpoints "
+        "hold the VQ-VAE's epochs: --resume fits the prior from the start)"
     )
 
 
