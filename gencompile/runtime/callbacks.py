@@ -255,6 +255,11 @@ class CheckpointKeeper(keras.callbacks.Callback):
 # The network whose gradients a logged norm measures: a GAN's two networks; any other key
 # measures the whole model.
 GRAD_NORM_NETWORKS = {"d_grad_norm": "discriminator", "g_grad_norm": "generator"}
+# The optimizer that steps on those gradients.
+GRAD_NORM_OPTIMIZERS = {
+    "d_grad_norm": "discriminator_optimizer",
+    "g_grad_norm": "generator_optimizer",
+}
 
 
 class GradientMonitor(keras.callbacks.Callback):
@@ -263,7 +268,10 @@ class GradientMonitor(keras.callbacks.Callback):
     Templates log gradient norms as metrics; this reads them at epoch end and warns once per
     key and kind, so a long run does not repeat the same advice every epoch. A network
     frozen on purpose (no trainable weights: `freeze: true`) has a norm of 0 that is no
-    sign of trouble, so it is not warned about.
+    sign of trouble, so it is not warned about. Under mixed precision, a step whose scaled
+    gradients overflowed is skipped by loss scaling (which lowers its scale) and left out of
+    the norm's mean: an epoch where every step was skipped has no norm, so its value is set
+    to nan (history.csv reads nan, not 0) and the warning says so, with no advice.
     """
 
     def __init__(
@@ -277,6 +285,14 @@ class GradientMonitor(keras.callbacks.Callback):
         self.vanish = float(vanish)
         self.warn = warn
         self._warned: set[tuple[str, str]] = set()
+        self._applied: dict[str, int] = {}  # loss-scaled optimizer -> steps applied
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self._applied = {
+            name: int(optimizer.iterations)
+            for name in ("optimizer", *GRAD_NORM_OPTIMIZERS.values())
+            if (optimizer := self._loss_scaled(name)) is not None
+        }
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         for key in sorted(logs or {}):
@@ -285,7 +301,15 @@ class GradientMonitor(keras.callbacks.Callback):
             value = _as_float(logs[key])
             if value is None:
                 continue
-            if not math.isfinite(value) or value > self.explode:
+            if self._every_step_skipped(key) and not self._frozen(key):
+                kind = "skipped"
+                logs[key] = float("nan")  # no step measured: not the 0 of an empty mean
+                advice = (
+                    f"{key} has no value at epoch {epoch + 1}: loss scaling (mixed precision) "
+                    "skipped every step because the scaled gradients overflowed; it halves "
+                    "its scale at each skip, so later epochs train (no gradient problem)"
+                )
+            elif not math.isfinite(value) or value > self.explode:
                 kind = "exploding"
                 advice = (
                     f"{key} reached {value:.1e} at epoch {epoch + 1}: gradients are exploding; "
@@ -302,6 +326,22 @@ class GradientMonitor(keras.callbacks.Callback):
             if (key, kind) not in self._warned:
                 self._warned.add((key, kind))
                 self.warn(advice)
+
+    def _loss_scaled(self, name: str) -> Any:
+        """The model's optimizer `name` if it is a `LossScaleOptimizer`, else None."""
+        optimizer = getattr(getattr(self, "_model", None), name, None)
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            return optimizer
+        return None
+
+    def _every_step_skipped(self, key: str) -> bool:
+        """Whether loss scaling skipped every step of the epoch for the norm `key`: its
+        optimizer (whose `iterations` counts applied steps only) applied none."""
+        name = GRAD_NORM_OPTIMIZERS.get(key, "optimizer")
+        optimizer = self._loss_scaled(name)
+        if optimizer is None or name not in self._applied:
+            return False
+        return int(optimizer.iterations) == self._applied[name]
 
     def _frozen(self, key: str) -> bool:
         """Whether the network the norm measures has no trainable weights."""

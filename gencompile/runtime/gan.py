@@ -254,13 +254,12 @@ def with_loss_scaling(optimizer: keras.optimizers.Optimizer) -> keras.optimizers
     return keras.optimizers.LossScaleOptimizer(optimizer, name="discriminator_loss_scale")
 
 
-def track_gradient_norm(
-    tracker: keras.metrics.Mean, grads: list[Any], optimizer: keras.optimizers.Optimizer
-) -> None:
-    """Track the global norm of the gradients of a loss scaled by `optimizer.scale_loss`,
-    unscaled. A step whose scaled gradients overflowed (a `LossScaleOptimizer` skips it and
-    lowers its scale) is left out, so the epoch's mean stays finite."""
-    norm = tf.linalg.global_norm(grads) / tf.cast(optimizer.scale_loss(1.0), tf.float32)
+def track_gradient_norm(tracker: keras.metrics.Mean, grads: list[Any], scale: Any) -> None:
+    """Track the global norm of gradients of a loss multiplied by `scale` (the optimizer's
+    `scale_loss(1.0)`, read before its `apply`), unscaled. A step whose scaled gradients
+    overflowed (a `LossScaleOptimizer` skips it and lowers its scale) weighs 0, so the
+    epoch's mean stays finite."""
+    norm = tf.linalg.global_norm(grads) / tf.cast(scale, tf.float32)
     finite = tf.math.is_finite(norm)
     tracker.update_state(tf.where(finite, norm, 0.0), sample_weight=tf.cast(finite, tf.float32))
 

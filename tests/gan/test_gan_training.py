@@ -15,6 +15,7 @@ import tensorflow as tf
 from gencompile.errors import RunError
 from gencompile.runs import train
 from gencompile.runtime import checkpoints, training
+from gencompile.runtime.callbacks import GradientMonitor
 from gencompile.sampling import sample
 
 STEPS = 4
@@ -165,6 +166,49 @@ def test_mixed_precision_scales_both_optimizers(generated_gan) -> None:
     # Unscaled norms, without the first steps whose scaled gradients overflowed (skipped).
     assert 0 < logs["d_grad_norm"] < 100 and 0 < logs["g_grad_norm"] < 100
     assert np.asarray(model.sample(3)).dtype == np.float32
+
+
+def mixed_gan(generated_gan, scale: float) -> keras.Model:
+    """The tiny GAN under mixed precision, both loss scales starting at `scale` (the caller
+    restores the float32 policy)."""
+    model = compiled(generated_gan(training="  mixed_precision: true"))
+    for optimizer in (model.generator_optimizer, model.discriminator_optimizer):
+        optimizer.dynamic_scale.assign(scale)
+    return model
+
+
+def monitored_fit(model: keras.Model, steps: int) -> tuple[dict, list[str]]:
+    """The epoch's logs of `steps` batches of the ring, and what the GradientMonitor warned."""
+    data = tf.data.Dataset.from_tensor_slices(RING).repeat().take(steps * 32).batch(32)
+    said: list[str] = []
+    monitor = GradientMonitor(warn=said.append)
+    history = model.fit(data, epochs=1, verbose=0, shuffle=False, callbacks=[monitor])
+    return {k: v[-1] for k, v in history.history.items()}, said
+
+
+def test_steps_skipped_by_loss_scaling_leave_the_norms_finite(generated_gan) -> None:
+    try:
+        model = mixed_gan(generated_gan, 2.0**40)  # the first steps overflow, then halve it
+        logs, said = monitored_fit(model, steps=64)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # process-wide: restore it
+    for optimizer in (model.generator_optimizer, model.discriminator_optimizer):
+        assert 0 < int(optimizer.iterations) < 64  # some steps skipped, some applied
+    assert 0 < logs["d_grad_norm"] < 1e3 and 0 < logs["g_grad_norm"] < 1e3, logs
+    assert said == []
+
+
+def test_an_epoch_of_skipped_steps_has_no_norms_and_no_advice(generated_gan) -> None:
+    try:
+        model = mixed_gan(generated_gan, 1e38)  # every step of the epoch overflows
+        logs, said = monitored_fit(model, steps=STEPS)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # process-wide: restore it
+    assert int(model.generator_optimizer.iterations) == 0
+    assert np.isnan(logs["d_grad_norm"]) and np.isnan(logs["g_grad_norm"])  # not 0.0
+    assert len(said) == 2, said
+    assert all("loss scaling (mixed precision) skipped every step" in s for s in said)
+    assert not any("exploding" in s or "vanishing" in s for s in said)
 
 
 def test_checkpoint_restores_both_optimizers(generated_gan, tmp_path) -> None:
