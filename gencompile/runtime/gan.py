@@ -258,7 +258,10 @@ def track_gradient_norm(tracker: keras.metrics.Mean, grads: list[Any], scale: An
     """Track the global norm of gradients of a loss multiplied by `scale` (the optimizer's
     `scale_loss(1.0)`, read before its `apply`), unscaled. A step whose scaled gradients
     overflowed (a `LossScaleOptimizer` skips it and lowers its scale) weighs 0, so the
-    epoch's mean stays finite."""
+    epoch's mean stays finite. Projects generated before pass the optimizer itself, whose
+    scale is then read after its `apply`."""
+    if hasattr(scale, "scale_loss"):
+        scale = scale.scale_loss(1.0)
     norm = tf.linalg.global_norm(grads) / tf.cast(scale, tf.float32)
     finite = tf.math.is_finite(norm)
     tracker.update_state(tf.where(finite, norm, 0.0), sample_weight=tf.cast(finite, tf.float32))
