@@ -263,6 +263,46 @@ def test_a_gan_has_no_loss_but_its_own_logs_and_sample_metrics(tmp_path: Path) -
         )
 
 
+@pytest.mark.parametrize(
+    ("spec_name", "settings", "logged", "not_logged"),
+    [
+        ("tcvae_shapes2d", [], ["tc"], []),
+        ("vae_moons", [], [], ["tc"]),  # a VAE without losses.tc logs none
+        ("wgan_gp_ring8", [], ["gradient_penalty", "diversity"], ["augment_p"]),
+        ("dcgan_digits_small", [], ["diversity"], ["gradient_penalty", "augment_p"]),
+        (
+            "dcgan_digits_small",
+            ["model.augmentation={type: ada, policy: [translation]}"],
+            ["augment_p"],
+            [],
+        ),
+        ("bgmm_blobs", [], ["lower_bound"], ["grad_norm"]),
+        ("gmm_moons_gradient", [], ["grad_norm"], ["lower_bound"]),
+        ("gmm_moons", [], [], ["lower_bound", "grad_norm"]),
+    ],
+)
+def test_a_log_only_some_models_write_is_accepted_for_those_alone(
+    tmp_path: Path, spec_name: str, settings: list[str], logged: list[str], not_logged: list[str]
+) -> None:
+    spec = ROOT / "specs" / f"{spec_name}.yaml"
+
+    def plan(metric: str) -> object:
+        return plan_sweep(
+            spec,
+            grid_options=["seed=1"],
+            metric=metric,
+            direction="minimize",
+            overrides=settings,
+            sweeps_dir=tmp_path,
+        )
+
+    for name in logged:
+        assert plan(name)
+    for name in not_logged:  # refused before any trial, not after the first
+        with pytest.raises(SpecError, match=f"do not produce '{name}'"):
+            plan(name)
+
+
 def test_the_optuna_hint_names_a_field_of_the_spec_family(tmp_path: Path) -> None:
     for name, field in (
         ("gmm_moons", "model.components: {type: int, low: 8, high: 32}"),

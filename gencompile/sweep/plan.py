@@ -142,15 +142,17 @@ def _example_parameter(spec: Any) -> str:
     return "training.optimizer.learning_rate: {type: log_uniform, low: 1.0e-4, high: 1.0e-2}"
 
 
-def logged_metrics(spec: Any, optional: bool = False) -> list[str]:
-    """The per-epoch logs of this spec's runs (history.csv): its family's trackers (with
-    `optional`, also those only some of its models log, such as a beta-TC VAE's tc) and,
-    with a validation split, their val_ versions (a gradient norm is not validated)."""
-    model = type(spec.model)
-    trackers = [*model.trackers, *(getattr(model, "optional_trackers", ()) if optional else ())]
-    if spec.data.validation_split == 0:
-        return trackers
-    return [*trackers, *(f"val_{t}" for t in trackers if not t.endswith("grad_norm"))]
+def logged_metrics(spec: Any) -> list[str]:
+    """The per-epoch logs of this spec's runs (history.csv): its family's trackers, those
+    only some models of the family have when this spec's model is one (a beta-TC VAE's tc),
+    with a validation split their val_ versions (a gradient norm is not validated), and the
+    logs of the family's callbacks (a GAN's diversity)."""
+    model = spec.model
+    optional = model.optional_trackers() if hasattr(model, "optional_trackers") else ()
+    trackers = [*model.trackers, *optional]
+    if spec.data.validation_split > 0:
+        trackers += [f"val_{t}" for t in trackers if not t.endswith("grad_norm")]
+    return [*trackers, *getattr(model, "callback_logs", ())]
 
 
 def evaluated_metrics(plan: Any) -> list[str]:
@@ -166,7 +168,7 @@ def _check_metric(metric: str, spec: Any, plan: Any) -> None:
     now, not after the first trial."""
     written = evaluated_metrics(plan)
     logged = logged_metrics(spec)
-    if metric in written or metric in logged_metrics(spec, optional=True):
+    if metric in written or metric in logged:
         return
     from gencompile.spec.diagnostics import did_you_mean
 

@@ -210,8 +210,15 @@ class GANModel(StrictModel):
         "d_grad_norm",
         "g_grad_norm",
     )
-    # Logged by some models of the family only (a gradient penalty, adaptive augmentation's
-    # probability, the samples' diversity).
-    optional_trackers: ClassVar[tuple[str, ...]] = ("gradient_penalty", "augment_p", "diversity")
     # One optimizer per role: `training.optimizers.<role>`; the first is Keras' model.optimizer.
     optimizer_roles: ClassVar[tuple[str, ...]] = ("generator", "discriminator")
+
+    # Logged each epoch by a callback (gan.TrainingHealth), beside the trackers: never validated.
+    callback_logs: ClassVar[tuple[str, ...]] = ("diversity",)
+
+    def optional_trackers(self) -> tuple[str, ...]:
+        """Trackers only some models of the family have: a gradient penalty's, adaptive
+        augmentation's probability."""
+        penalty = ("gradient_penalty",) if self.gradient_penalty is not None else ()
+        adaptive = self.augmentation is not None and self.augmentation.type == "ada"
+        return (*penalty, *(("augment_p",) if adaptive else ()))

@@ -160,8 +160,13 @@ class MixtureModel(StrictModel):
     )
     metrics_default: ClassVar[tuple[str, ...]] = ("nll", "bic", "aic")
     trackers: ClassVar[tuple[str, ...]] = ("loss", "log_likelihood")
-    # Logged by some models of the family only (a Bayesian mixture's variational bound).
-    optional_trackers: ClassVar[tuple[str, ...]] = ("lower_bound",)
+
+    def optional_trackers(self) -> tuple[str, ...]:
+        """Logs only some models of the family write: a Bayesian mixture's variational bound,
+        a mixture fitted by gradient descent's gradient norm."""
+        return {"variational": ("lower_bound",), "gradient": ("grad_norm",)}.get(
+            self.algorithm.type, ()
+        )
 
 
 Found = Iterator[tuple[tuple[str | int, ...], str, str | None]]

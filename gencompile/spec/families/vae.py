@@ -222,5 +222,7 @@ class VAEModel(StrictModel):
     )
     metrics_default: ClassVar[tuple[str, ...]] = ("elbo", "iwae_nll")
     trackers: ClassVar[tuple[str, ...]] = ("loss", "reconstruction", "kl", "grad_norm")
-    # Logged by some models of the family only (a beta-TC VAE's total correlation).
-    optional_trackers: ClassVar[tuple[str, ...]] = ("tc",)
+
+    def optional_trackers(self) -> tuple[str, ...]:
+        """Logs only some models of the family write: a beta-TC VAE's total correlation."""
+        return ("tc",) if self.losses.tc is not None else ()
