@@ -223,11 +223,18 @@ def discriminator_accuracy(
     """Fractions of real examples scored above `threshold` and of generated ones below it.
 
     `threshold=None` puts it midway between the mean real and the mean generated score (a
-    Wasserstein critic's scores have no fixed offset, so no fixed threshold means anything).
+    Wasserstein critic's scores have no fixed offset, so no fixed threshold means anything):
+    the global batch's means, under a strategy too, where each replica scores its slice.
     """
     real, fake = _f32(real_scores), _f32(fake_scores)
     if threshold is None:
-        cut = 0.5 * (tf.reduce_mean(real) + tf.reduce_mean(fake))
+        # One all-reduce of the slices' sums and counts (none on one replica): a cut from
+        # a replica's own means would move with how the batch splits.
+        sizes = [tf.cast(tf.size(real), tf.float32), tf.cast(tf.size(fake), tf.float32)]
+        totals = replicas.sum_over_replicas(
+            tf.stack([tf.reduce_sum(real), sizes[0], tf.reduce_sum(fake), sizes[1]])
+        )
+        cut = 0.5 * (totals[0] / totals[1] + totals[2] / totals[3])
     else:
         cut = tf.constant(threshold, tf.float32)
     real_accuracy = tf.reduce_mean(tf.cast(real > cut, tf.float32))

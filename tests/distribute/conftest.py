@@ -42,6 +42,8 @@ QUARTER_HELD_OUT = [
 UNEVEN = {  # name -> (family case, size of the data, remainders, single_device_steps)
     "vae_uneven": ("vae", "data.source.n_samples=218", [3, 7], None),
     "gan_uneven": ("gan", "data.source.n_samples=218", [3, 7], None),  # R1, moving average
+    # Critic steps, the penalty's interpolation, accuracy cut at the global batch's means.
+    "wgan_gp_uneven": ("wgan_gp", "data.source.n_samples=218", [3, 7], None),
     # Timesteps, noise and hidden labels: each replica's rows placed by the step's one split.
     "diffusion_guided_uneven": ("diffusion_guided", "data.source.fraction=0.13", [15, 11], None),
     "flow_uneven": ("flow", "data.source.n_samples=218", [3, 7], None),
