@@ -147,8 +147,13 @@ def examples(opened: LatentRun, text: str, option: str) -> tuple[np.ndarray, np.
     """Examples (model units) and their labels: held-out indices, or a file in data units."""
     data = opened.data
     if _is_indices(text):
+        from gencompile.runtime.splits import head_positions
+
         chosen = held_out_indices(text, len(data.x_val), option)
-        x = np.asarray(data.x_val[chosen])  # a streamed split reads only these rows
+        # Held-out example i: the i-th in loaded data's order, also where streamed shards
+        # keep the split in file order; a streamed split reads only these rows.
+        chosen = head_positions(data.x_val, int(chosen.max()) + 1)[chosen]
+        x = np.asarray(data.x_val[chosen])
         return x, None if data.y_val is None else np.asarray(data.y_val)[chosen]
     from gencompile.scoring import _prepared, read_input
 

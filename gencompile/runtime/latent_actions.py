@@ -19,6 +19,7 @@ import numpy as np
 
 from gencompile.errors import RunError
 from gencompile.files import atomic_open
+from gencompile.runtime import splits
 from gencompile.runtime.latent import PATHS, LatentSpace, traversal_grid
 
 # A picture's value range and its grey background come from this many held-out examples.
@@ -85,13 +86,14 @@ def model_classes(model: Any) -> int | None:
 
 
 def first_held_out(run: LatentRun, count: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """The first `count` held-out examples (model units) and their labels."""
+    """The first `count` held-out examples (model units) and their labels: the same
+    examples whether the data is loaded or streamed (`splits.head`)."""
     data = run.data
     if len(data.x_val) == 0:
         raise RunError(f"{run.run_dir} has no held-out split (validation_split: 0)")
-    count = min(count, len(data.x_val))
-    y = None if data.y_val is None else np.asarray(data.y_val)[:count]
-    return np.asarray(data.x_val[:count]), y
+    positions = splits.head_positions(data.x_val, count)
+    y = None if data.y_val is None else np.asarray(data.y_val)[positions]
+    return splits.head(data.x_val, count), y
 
 
 def decode_labels(
@@ -337,11 +339,11 @@ def write(run: LatentRun, out: Path, arrays: dict[str, np.ndarray], shown: np.nd
     data = run.data
     if data.kind == "image":
         split = data.x_val if len(data.x_val) else data.x_train
-        held_out = run.units(np.asarray(split[:PICTURE_REFERENCE]))
+        held_out = run.units(splits.head(split, PICTURE_REFERENCE))
         value_range = (float(held_out.min()), float(held_out.max()))
         latent_pictures.save_image_rows(shown, out, title, rows, value_range, columns, plain)
     else:
-        shown_data = np.asarray(data.x_val[:PICTURE_REFERENCE])
+        shown_data = splits.head(data.x_val, PICTURE_REFERENCE)
         reference = run.units(shown_data) if len(shown_data) else None
         names = (*data.feature_names[:2], "")[:2] if data.feature_names else ("x0", "x1")
         if int(np.prod(data.element_shape)) > 2:

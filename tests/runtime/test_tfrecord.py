@@ -181,6 +181,27 @@ def test_subsets_of_streamed_records_are_the_loaded_ones(tmp_path: Path) -> None
     assert mine_described == theirs_described
 
 
+def test_latent_tools_show_the_held_out_examples_loaded_data_shows(tmp_path: Path) -> None:
+    """`latent reconstruct` (the first held-out examples) and `--from 3` (held-out example
+    3) name the same examples, with their labels, whether the shards load or stream."""
+    from types import SimpleNamespace
+
+    from gencompile.latent import examples
+    from gencompile.runtime.latent_actions import first_held_out
+
+    write_shards(tmp_path / "sorted", [SORTED_SHARD] * 3, class_sorted_record)
+    files = tmp_path / "sorted" / "*.tfrecord"
+    found = {}
+    for cache in ("memory", "stream"):
+        run = SimpleNamespace(
+            run_dir=tmp_path, data=load_data(config(files, cache, validation_split=0.5), seed=3)
+        )
+        found[cache] = (*first_held_out(run, 12), *examples(run, "3,0,40", "--from"))
+    for mine, theirs in zip(found["stream"], found["memory"], strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    assert len(set(found["stream"][1])) > 1  # a seeded subset, not the first shard's class
+
+
 def test_rows_of_a_streamed_record_split_are_read_by_position(shards: Path) -> None:
     streamed = load_data(config(shards, "stream"), seed=3)
     whole = np.asarray(streamed.x_train)
