@@ -24,7 +24,7 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from gencompile.errors import RunError
 
@@ -714,6 +714,39 @@ def image_listing(folder: str | Path) -> tuple[Path, list[str], np.ndarray | Non
 
 
 # --------------------------------------------------------------------------- tfrecord
+
+
+# PIL's modes of one channel of 16-bit (or wider integer) pixels: `convert("L")` clamps
+# them at 255 instead of rescaling, so they are brought to 8 bits here first.
+_WIDE_INTEGER_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+EIGHT_BIT_ADVICE = "save it as 8- or 16-bit"
+
+
+def eight_bit_image(image: Any, file: str | Path, advice: str = EIGHT_BIT_ADVICE) -> Any:
+    """A PIL `image` with 16-bit grey pixels v as v >> 8 (mode L): what TensorFlow's decoder
+    gives for the same PNG in a TFRecord (uint16 -> uint8 by `convert_image_dtype`, a
+    division by 256 rounded down). Every image file gencompile reads as pixels (an
+    `images` folder, loaded or streamed; `score --input`) goes through here, so all read
+    the same values. Modes without a fixed range (32-bit integers beyond 16 bits, floats)
+    are refused with `advice`: no scaling of them to 0..255 would be faithful."""
+    import numpy as np
+    from PIL import Image
+
+    if image.mode in _WIDE_INTEGER_MODES:
+        values = np.asarray(image)
+        if values.size and (int(values.min()) < 0 or int(values.max()) > 65535):
+            raise RunError(
+                f"cannot read image {file}: its pixels are 32-bit integers (PIL mode "
+                f"{image.mode}, values {int(values.min())}..{int(values.max())}) with no "
+                f"fixed range to map to 0..255; {advice}"
+            )
+        return Image.fromarray((values.astype(np.uint32) >> 8).astype(np.uint8), "L")
+    if image.mode.startswith("F"):
+        raise RunError(
+            f"cannot read image {file}: its pixels are floats (PIL mode {image.mode}) with no "
+            f"fixed range to map to 0..255; {advice}"
+        )
+    return image
 
 
 def record_files(pattern: str) -> list[Path]:
