@@ -226,6 +226,9 @@ TRAINED_OUTPUTS = (
     "report.html",
     "status.json",
 )
+# Pinned by the build for the training to come (`make_lock`): a parent's and pretrained
+# application weights' hashes, as the training that followed read them.
+STARTED_FROM = ("parent", "pretrained")
 STALE_FOLDER = "stale"  # `stale-<UTC time>/`: where --force moves another spec's outputs
 
 
@@ -244,12 +247,17 @@ def kept_training(
     directory: Path, plan: ProjectPlan[object], files: dict[str, str]
 ) -> dict[str, Any]:
     """What training recorded in the lock of an earlier build of the same spec whose trained
-    outputs the rebuild keeps (data fingerprint, fitted preprocessing, ...): the rebuilt
-    lock must still describe them, or `reproduce`, `evaluate` and `sample` lose it."""
+    outputs the rebuild keeps (data fingerprint, fitted preprocessing, ...), and the pins of
+    what it started from (`STARTED_FROM`): the rebuilt lock must still describe those
+    outputs, or `reproduce`, `evaluate` and `sample` lose it (and a parent changed since
+    would be pinned as it is now)."""
     if not any((directory / name).exists() for name in TRAINED_OUTPUTS):
         return {}
     previous = _earlier_lock(directory)
-    return training_record(previous) if previous and _built_alike(previous, plan, files) else {}
+    if not previous or not _built_alike(previous, plan, files):
+        return {}
+    pins = {key: previous[key] for key in STARTED_FROM if previous.get(key) is not None}
+    return {**training_record(previous), **pins}
 
 
 def _earlier_lock(directory: Path) -> dict[str, Any] | None:
