@@ -32,6 +32,7 @@ from typing import Any
 
 from gencompile.errors import RunError
 from gencompile.files import read_json
+from gencompile.lock_format import training_record
 from gencompile.lockfile import data_drift, version_drift
 from gencompile.run_status import STATUS_NAME, epochs_phrase, read_status, write_status
 
@@ -274,10 +275,8 @@ def build_pending(
     )
     built = build(continuation.loaded, folder, allow_custom_code=allow_custom_code)
     keep_checkpoint(run_dir, continuation.revision["epochs_before"])
-    found = {key: lock.get(key) for key in ("data_fingerprint", "data_statistics", "workers")}
     revisions = [*(lock.get("revisions") or []), continuation.revision]
-    kept = {key: value for key, value in found.items() if value is not None}
-    return write_lock(folder, {**built.lock, **kept, "revisions": revisions})
+    return write_lock(folder, {**built.lock, **training_record(lock), "revisions": revisions})
 
 
 def promote(run_dir: Path, pending: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from gencompile.errors import RunError
 
@@ -615,8 +615,21 @@ def is_numeric_type(name: str) -> bool:
 # --------------------------------------------------------------------------- images
 
 
+# What macOS leaves in a folder it zipped or browsed: the archive's `__MACOSX/` folder,
+# Finder's `.DS_Store` and AppleDouble `._<name>` files (a file's metadata, not its image,
+# though `._foo.png` ends like one). Never data: every listing of an images folder below
+# skips them, as it skips hidden folders, instead of refusing or decoding them.
+def _macos_artifact(name: str) -> bool:
+    return name in ("__MACOSX", ".DS_Store") or name.startswith("._")
+
+
+def _skipped(name: str) -> bool:
+    """A folder's name not listed as data: a hidden folder, or a macOS artifact."""
+    return name.startswith(".") or _macos_artifact(name)
+
+
 def _is_image_name(name: str) -> bool:
-    return os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+    return not _macos_artifact(name) and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
 
 
 def count_images(folder: str | Path) -> int:
@@ -627,7 +640,7 @@ def count_images(folder: str | Path) -> int:
     with os.scandir(root) as entries:
         for entry in entries:
             if entry.is_dir():
-                if not entry.name.startswith("."):
+                if not _skipped(entry.name):
                     with os.scandir(entry.path) as inner:
                         count += sum(1 for e in inner if _is_image_name(e.name))
             elif _is_image_name(entry.name):
@@ -642,7 +655,9 @@ def _image_names(folder: Path, nested: bool = False) -> list[str]:
     found, other = [], []
     with os.scandir(folder) as entries:
         for entry in entries:
-            if nested and entry.is_dir() and not entry.name.startswith("."):
+            if _macos_artifact(entry.name):
+                continue
+            if nested and entry.is_dir() and not _skipped(entry.name):
                 _refuse_images_below(Path(entry.path), folder)
             if not _is_image_name(entry.name) or entry.is_dir():
                 if os.path.splitext(entry.name)[1].lower() in OTHER_IMAGE_SUFFIXES:
@@ -667,7 +682,7 @@ def _image_names(folder: Path, nested: bool = False) -> list[str]:
 def _refuse_images_below(sub: Path, folder: Path) -> None:
     """A folder inside a class folder is not read: refused when it holds images."""
     for path, dirs, files in os.walk(sub):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if not _skipped(d))
         image = next((f for f in sorted(files) if _is_image_name(f)), None)
         if image is not None:
             raise DataFileError(
@@ -679,9 +694,9 @@ def _refuse_images_below(sub: Path, folder: Path) -> None:
 
 def class_folders(root: Path) -> list[str]:
     """The class folders of an image folder `root`: its sub-folders, sorted, hidden ones
-    skipped (their order is the labels' 0, 1, ...)."""
+    and `__MACOSX` skipped (their order is the labels' 0, 1, ...)."""
     with os.scandir(root) as entries:
-        return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+        return sorted(e.name for e in entries if e.is_dir() and not _skipped(e.name))
 
 
 def image_listing(folder: str | Path) -> tuple[Path, list[str], np.ndarray | None]:
@@ -714,6 +729,39 @@ def image_listing(folder: str | Path) -> tuple[Path, list[str], np.ndarray | Non
 
 
 # --------------------------------------------------------------------------- tfrecord
+
+
+# PIL's modes of one channel of 16-bit (or wider integer) pixels: `convert("L")` clamps
+# them at 255 instead of rescaling, so they are brought to 8 bits here first.
+_WIDE_INTEGER_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+EIGHT_BIT_ADVICE = "save it as 8- or 16-bit"
+
+
+def eight_bit_image(image: Any, file: str | Path, advice: str = EIGHT_BIT_ADVICE) -> Any:
+    """A PIL `image` with 16-bit grey pixels v as v >> 8 (mode L): what TensorFlow's decoder
+    gives for the same PNG in a TFRecord (uint16 -> uint8 by `convert_image_dtype`, a
+    division by 256 rounded down). Every image file gencompile reads as pixels (an
+    `images` folder, loaded or streamed; `score --input`) goes through here, so all read
+    the same values. Modes without a fixed range (32-bit integers beyond 16 bits, floats)
+    are refused with `advice`: no scaling of them to 0..255 would be faithful."""
+    import numpy as np
+    from PIL import Image
+
+    if image.mode in _WIDE_INTEGER_MODES:
+        values = np.asarray(image)
+        if values.size and (int(values.min()) < 0 or int(values.max()) > 65535):
+            raise RunError(
+                f"cannot read image {file}: its pixels are 32-bit integers (PIL mode "
+                f"{image.mode}, values {int(values.min())}..{int(values.max())}) with no "
+                f"fixed range to map to 0..255; {advice}"
+            )
+        return Image.fromarray((values.astype(np.uint32) >> 8).astype(np.uint8), "L")
+    if image.mode.startswith("F"):
+        raise RunError(
+            f"cannot read image {file}: its pixels are floats (PIL mode {image.mode}) with no "
+            f"fixed range to map to 0..255; {advice}"
+        )
+    return image
 
 
 def record_files(pattern: str) -> list[Path]:

@@ -45,3 +45,14 @@ def installed_versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             versions[name] = None
     return versions
+
+
+# What training (and continuing it) records in a lock after the build wrote it: the data it
+# ran on, the fitted preprocessing, its worker count and its continuations. A rebuild that
+# keeps a project's trained outputs keeps these with them (`compiler.project.build`).
+TRAINING_RECORD = ("data_fingerprint", "data_statistics", "workers", "revisions")
+
+
+def training_record(lock: dict[str, Any]) -> dict[str, Any]:
+    """The fields of `lock` that training recorded (those it has: None ones left out)."""
+    return {key: lock[key] for key in TRAINING_RECORD if lock.get(key) is not None}

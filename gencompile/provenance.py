@@ -19,6 +19,7 @@ from gencompile.files import sha256_file
 WEIGHTS = "model.weights.h5"
 LOCK = "spec.lock.json"
 INIT_REPORT = "init_from.json"  # what the runtime took from the parent and left fresh
+RELATIVE = "; paths are relative to the working directory"
 
 
 def parent_hashes(init_from: dict[str, Any]) -> dict[str, str | None]:
@@ -42,20 +43,45 @@ def _hash(path: Path) -> str | None:
     return sha256_file(path) if path.is_file() else None
 
 
+def parent_gone(lock: dict[str, Any]) -> str | None:
+    """The parent of a fine-tuned run when its weights are gone from where the run read them
+    (paths relative to the working directory), with what to do; None if they are there (or
+    no parent). A re-run needs them: no option can start it without them."""
+    parent = lock.get("parent")
+    if not parent or parent_hashes(parent)["weights_sha256"] is not None:
+        return None
+    pinned = f"sha256 {str(parent.get('weights_sha256'))[:12]} in the lock"
+    where = parent.get("run") or parent.get("weights")
+    relative = "" if Path(where).expanduser().is_absolute() else RELATIVE
+    if "run" in parent:
+        folder = Path(where).expanduser()
+        what = f"whose {WEIGHTS} is gone" if folder.is_dir() else "which is gone"
+        return (
+            f"it was fine-tuned from the run {where} (model.init_from.run), {what}: "
+            f"restore that run there (its weights' {pinned}{relative}), then reproduce again"
+        )
+    return (
+        f"it was fine-tuned from the weights file {where} (model.init_from.weights), which "
+        f"is gone: put it back there ({pinned}{relative}), then reproduce again"
+    )
+
+
 def parent_problem(lock: dict[str, Any]) -> str | None:
-    """Why a fine-tuned run cannot be reproduced as it was: its parent is missing or its
-    weights changed since the lock was written. None when it is the same (or no parent)."""
+    """Why a fine-tuned run cannot be reproduced as it was: its parent is gone
+    (`parent_gone`) or its weights changed since the lock was written. None when it is the
+    same (or no parent)."""
+    gone = parent_gone(lock)
+    if gone:
+        return gone
     parent = lock.get("parent")
     if not parent:
         return None
     where = parent.get("run") or parent.get("weights")
     now = parent_hashes(parent)["weights_sha256"]
-    if now is None:
-        return f"the run started from {where}, which is missing (its weights file is gone)"
     if now != parent["weights_sha256"]:
         return (
             f"the run started from {where}, whose weights have changed since "
-            f"(sha256 {parent['weights_sha256'][:12]} then, {now[:12]} now)"
+            f"(sha256 {parent['weights_sha256'][:12]} then, {str(now)[:12]} now)"
         )
     return None
 

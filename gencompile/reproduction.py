@@ -11,7 +11,12 @@ from typing import Any
 from gencompile.errors import RunError
 from gencompile.generated import load_trained_model, read_record, verified_lock
 from gencompile.lockfile import build_locked
-from gencompile.provenance import parent_problem, pretrained_gone, pretrained_problem
+from gencompile.provenance import (
+    parent_gone,
+    parent_problem,
+    pretrained_gone,
+    pretrained_problem,
+)
 from gencompile.runs import (
     check_evaluation_weights,
     claim_folder,
@@ -104,8 +109,9 @@ def reproduce(
         raise RunError(f"{run_dir} has not finished training (no metrics.json) to reproduce")
     # A fine-tuned run re-runs from the same parent, and from the same application weights:
     # checked before the lock's spec is validated again (which would fault a gone file at a
-    # place in the minified lock rather than say what changed).
-    gone = pretrained_gone(lock)
+    # place in the minified lock rather than say what changed). Gone, they are needed (no
+    # --allow-drift); changed, the re-run may start from them as they are now.
+    gone = parent_gone(lock) or pretrained_gone(lock)
     if gone:
         raise RunError(f"cannot reproduce {run_dir}: {gone}")
     changed_parent = parent_problem(lock) or pretrained_problem(lock)

@@ -15,7 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from gencompile.datafiles import IMAGE_SUFFIXES  # the ones an `images` source reads
+from gencompile.datafiles import (  # the image files an `images` source reads, as it does
+    EIGHT_BIT_ADVICE,
+    IMAGE_SUFFIXES,
+    eight_bit_image,
+)
 from gencompile.errors import RunError
 from gencompile.files import atomic_write_text
 from gencompile.generated import load_trained_model, verified_lock
@@ -127,13 +131,8 @@ def read_input(path: Path, option: str = "--input") -> RawInput:
     if suffix in IMAGE_SUFFIXES:
         from PIL import Image
 
-        with Image.open(path) as image:
-            if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
-                raise RunError(
-                    f"{option} {path}: a {image.mode} image (16-bit or float pixels); image "
-                    "files are read as 8-bit pixels, as `gencompile sample -o DIR/` writes "
-                    "them: give the values as .npy instead"
-                )
+        with Image.open(path) as image:  # 16-bit pixels as an `images` folder reads them
+            image = eight_bit_image(image, path, f"{EIGHT_BIT_ADVICE}, or give its values as .npy")
             pixels = np.asarray(image.convert("L" if image.mode in ("L", "1") else "RGB"))
         return RawInput(pixels[None].astype(np.float64), None, None, pixels=True)
     raise RunError(

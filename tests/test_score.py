@@ -322,6 +322,43 @@ def test_an_image_folders_pixels_are_its_own_units(run_cli, tmp_path) -> None:
     np.testing.assert_array_equal(written, np.rint(np.clip(samples[1], 0, 255)))
 
 
+def test_a_16_bit_image_scores_as_its_folder_reads_it(run_cli, tmp_path) -> None:
+    """A 16-bit PNG (written by Pillow) is read by `score --input` as an `images` folder
+    reads it, v >> 8 (TensorFlow's uint16 -> uint8): the file scores as those values do,
+    and a float image is refused in one line that names the file and what to do."""
+    from PIL import Image
+
+    from gencompile.runs import train
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(40):
+        pixels = rng.integers(40 * 256, 201 * 256, size=(8, 8)).astype(np.uint16)
+        Image.fromarray(pixels).save(folder / f"{i:03d}.png")
+    spec = tmp_path / "folder.yaml"
+    spec.write_text(IMAGE_FOLDER_VAE.format(folder=folder))
+    run = str(train(spec, run_dir=tmp_path / "run", quiet=True).run_dir)
+    with Image.open(folder / "007.png") as image:
+        assert image.mode == "I;16"
+        as_values = tmp_path / "values.npy"
+        np.save(as_values, (np.asarray(image) >> 8).astype(np.float64)[None, :, :, None])
+    outs = [tmp_path / "png.csv", tmp_path / "npy.csv"]
+    for given, out in zip([folder / "007.png", as_values], outs, strict=True):
+        code, _, err = run_cli("score", run, "--input", str(given), "-o", str(out))
+        assert code == 0, err
+    png, npy = (float(read_scores(out)[0]["score"]) for out in outs)
+    assert png == pytest.approx(npy, rel=1e-6)
+    floats = tmp_path / "f.tif"
+    Image.fromarray(np.ones((8, 8), np.float32)).save(floats)
+    code, _, err = run_cli("score", run, "--input", str(floats), "-o", str(outs[0]))
+    assert (code, err) == (
+        1,
+        f"error: cannot read image {floats}: its pixels are floats (PIL mode F) with no fixed "
+        "range to map to 0..255; save it as 8- or 16-bit, or give its values as .npy\n",
+    )
+
+
 def test_a_language_model_refuses_any_input_file_before_reading_it(run_cli, tmp_path) -> None:
     """The family decides, not the file's format: no --input would do, so none is suggested."""
     from gencompile import build, load_spec

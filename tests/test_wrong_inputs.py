@@ -94,6 +94,47 @@ def test_rebuilding_with_another_spec_refuses_to_keep_trained_outputs(
     assert all((project / name).read_bytes() == data for name, data in TRAINED.items())
 
 
+def test_rebuilding_a_trained_run_with_its_spec_keeps_what_training_recorded(
+    run_cli, tmp_path, tiny_vae_spec, trained_vae
+) -> None:
+    """The data fingerprint and fitted preprocessing training wrote into the lock describe
+    the outputs a rebuild of the same spec keeps: `reproduce` compares them after."""
+    from gencompile.lock_format import TRAINING_RECORD
+    from gencompile.lockfile import read_lock
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_vae, run)
+    before = read_lock(run)
+    assert before["data_fingerprint"] and before["data_statistics"]
+    assert run_cli("build", str(tiny_vae_spec), "-o", str(run))[0] == 0
+    after = read_lock(run)  # checksum and files verified
+    assert {k: after.get(k) for k in TRAINING_RECORD} == {k: before.get(k) for k in TRAINING_RECORD}
+
+
+def test_rebuilding_a_trained_fine_tune_keeps_its_parent_pinned_as_trained(
+    run_cli, tmp_path, tiny_vae_spec
+) -> None:
+    """The parent's hash in the lock is what the kept outputs started from: a parent that
+    changed since is not pinned as it is now (`reproduce` would not see the change)."""
+    import hashlib
+    import json
+
+    parent = tmp_path / "parent.weights.h5"
+    parent.write_bytes(b"the weights training started from")
+    project = tmp_path / "v"
+    args = ["build", str(tiny_vae_spec), "-o", str(project)]
+    args += ["--set", f"model.init_from.weights={parent}"]
+    assert run_cli(*args)[0] == 0
+    for name, content in TRAINED.items():
+        (project / name).parent.mkdir(exist_ok=True)
+        (project / name).write_bytes(content)
+    parent.write_bytes(b"other weights")
+    assert run_cli(*args)[0] == 0
+    pinned = json.loads((project / "spec.lock.json").read_text())["parent"]
+    digest = hashlib.sha256(b"the weights training started from").hexdigest()
+    assert pinned == {"weights": str(parent), "weights_sha256": digest}
+
+
 def test_force_moves_another_specs_outputs_aside(run_cli, tmp_path, tiny_vae_spec) -> None:
     project = tmp_path / "v"
     built_and_trained(run_cli, project, tiny_vae_spec)

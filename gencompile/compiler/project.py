@@ -28,6 +28,7 @@ from gencompile.lock_format import (
     installed_versions,
     lock_checksum,
     sha256_text,
+    training_record,
 )
 from gencompile.provenance import parent_link, pretrained_link
 from gencompile.spec import LoadedSpec
@@ -225,6 +226,9 @@ TRAINED_OUTPUTS = (
     "report.html",
     "status.json",
 )
+# Pinned by the build for the training to come (`make_lock`): a parent's and pretrained
+# application weights' hashes, as the training that followed read them.
+STARTED_FROM = ("parent", "pretrained")
 STALE_FOLDER = "stale"  # `stale-<UTC time>/`: where --force moves another spec's outputs
 
 
@@ -235,17 +239,49 @@ def stale_outputs(directory: Path, plan: ProjectPlan[object], files: dict[str, s
     present = [name for name in TRAINED_OUTPUTS if (directory / name).exists()]
     if not present:
         return []
+    previous = _earlier_lock(directory)
+    return [] if previous and _built_alike(previous, plan, files) else present
+
+
+def kept_training(
+    directory: Path, plan: ProjectPlan[object], files: dict[str, str]
+) -> dict[str, Any]:
+    """What training recorded in the lock of an earlier build of the same spec whose trained
+    outputs the rebuild keeps (data fingerprint, fitted preprocessing, ...), and the pins of
+    what it started from (`STARTED_FROM`): the rebuilt lock must still describe those
+    outputs, or `reproduce`, `evaluate` and `sample` lose it (and a parent changed since
+    would be pinned as it is now)."""
+    if not any((directory / name).exists() for name in TRAINED_OUTPUTS):
+        return {}
+    previous = _earlier_lock(directory)
+    if not previous or not _built_alike(previous, plan, files):
+        return {}
+    pins = {key: previous[key] for key in STARTED_FROM if previous.get(key) is not None}
+    return {**training_record(previous), **pins}
+
+
+def _earlier_lock(directory: Path) -> dict[str, Any] | None:
+    """The lock an earlier build left in `directory` (None: none, or unreadable)."""
     try:
         previous = json.loads((directory / "spec.lock.json").read_text())
-        same = (
+    except (OSError, ValueError):
+        return None
+    return previous if isinstance(previous, dict) else None
+
+
+def _built_alike(
+    previous: dict[str, Any], plan: ProjectPlan[object], files: dict[str, str]
+) -> bool:
+    """Whether an earlier build's lock is of the same project, resolved spec and code."""
+    try:
+        return bool(
             previous["name"] == plan.name
             and previous["resolved_spec_sha256"] == sha256_text(canonical_json(plan.resolved_spec))
             and {p: h for p, h in previous["files"].items() if p.endswith(".py")}
             == {p: sha256_text(t) for p, t in files.items() if p.endswith(".py")}
         )
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        same = False
-    return [] if same else present
+    except (TypeError, KeyError, AttributeError):
+        return False
 
 
 def refuse_stale_outputs(directory: Path, stale: list[str]) -> NoReturn:
@@ -296,7 +332,8 @@ def build(
 
     Refuses a folder that holds anything but an earlier build of the same project, or
     one that holds what training wrote for another spec, unless `force` (which moves
-    those outputs aside into `stale-<time>/`). `families` is the registry to look the
+    those outputs aside into `stale-<time>/`). A rebuild of the same spec keeps its trained
+    outputs and what training recorded in the lock. `families` is the registry to look the
     spec's family up in.
     """
     plan = lower(loaded, families)
@@ -311,8 +348,9 @@ def build(
         refuse_stale_outputs(directory, stale)
     if stale:
         move_aside(directory, stale)
+    kept = kept_training(directory, plan, files) if directory.is_dir() else {}
     atomic_write_files(
         {directory / relative: text.encode("utf-8") for relative, text in files.items()}
     )
-    lock = write_lock(directory, make_lock(loaded, plan, files))
+    lock = write_lock(directory, {**make_lock(loaded, plan, files), **kept})
     return BuildResult(directory, plan, lock)

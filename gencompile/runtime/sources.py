@@ -21,6 +21,7 @@ from gencompile.datafiles import (
     BYTES_PER_LOADED_VALUE,
     check_file,
     check_header_names,
+    eight_bit_image,
     ensure_fits,
     image_listing,
     is_number,
@@ -431,46 +432,16 @@ def image_settings(source: dict) -> tuple[int, int, str]:
     return height, width, color
 
 
-# PIL's modes of one channel of 16-bit (or wider integer) pixels: `convert("L")` clamps
-# them at 255 instead of rescaling, so they are brought to 8 bits here first.
-_WIDE_INTEGER_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
-
-
-def _eight_bit(image: Any, file: Path) -> Any:
-    """`image`, with 16-bit grey pixels v as v >> 8 (mode L): what TensorFlow's decoder
-    gives for the same PNG in a TFRecord (uint16 -> uint8 by `convert_image_dtype`, a
-    division by 256 rounded down), so both sources read the same values. Modes without a
-    fixed range (32-bit integers beyond 16 bits, floats) are refused: no scaling of
-    them to 0..255 would be faithful."""
-    from PIL import Image
-
-    if image.mode in _WIDE_INTEGER_MODES:
-        values = np.asarray(image)
-        if values.size and (int(values.min()) < 0 or int(values.max()) > 65535):
-            raise RunError(
-                f"cannot read image {file}: its pixels are 32-bit integers (PIL mode "
-                f"{image.mode}, values {int(values.min())}..{int(values.max())}) with no "
-                "fixed range to map to 0..255; save it as 8- or 16-bit"
-            )
-        return Image.fromarray((values.astype(np.uint32) >> 8).astype(np.uint8), "L")
-    if image.mode.startswith("F"):
-        raise RunError(
-            f"cannot read image {file}: its pixels are floats (PIL mode {image.mode}) with no "
-            "fixed range to map to 0..255; save it as 8- or 16-bit"
-        )
-    return image
-
-
 def decode_image(file: Path, height: int, width: int, color: str) -> np.ndarray:
     """One image file as uint8 (height, width, channels): 16-bit grey pixels divided by
-    256 as TensorFlow's decoder does (`_eight_bit`), converted to the color mode and
+    256 as TensorFlow's decoder does (`eight_bit_image`), converted to the color mode and
     resized bilinearly by PIL. Loaded and streamed folders both decode here, so their
     values (and the fingerprint) are the same bytes."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(check_file(file, "data.source.dir")) as image:
-            image = _eight_bit(image, file).convert(_COLOR_MODES[color])
+            image = eight_bit_image(image, file).convert(_COLOR_MODES[color])
             if image.size != (width, height):
                 image = image.resize((width, height), Image.Resampling.BILINEAR)
             pixels = np.asarray(image, dtype=np.uint8)

@@ -47,6 +47,9 @@ from gencompile.runtime.splits import head
 
 
 def parse_args(argv: list[str] | None, epochs: int, run_dir: Path) -> argparse.Namespace:
+    """A generated train.py's options; `run_dir` is its project's folder (the default run
+    folder). A run that a pending continuation trains is refused to other code, and the
+    continuation's project its own folder (`final_files.check_trainer`)."""
     parser = argparse.ArgumentParser(description="Train the generated model.")
     parser.add_argument("--epochs", type=int, default=epochs, help=f"default {epochs}")
     parser.add_argument("--run-dir", type=Path, default=run_dir, help="where artifacts go")
@@ -54,7 +57,9 @@ def parse_args(argv: list[str] | None, epochs: int, run_dir: Path) -> argparse.N
     parser.add_argument(
         "--resume", action="store_true", help="continue from the run's newest checkpoint"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    final_files.check_trainer(run_dir, args.run_dir)  # `run_dir`: the project's own folder
+    return args
 
 
 def strategy_for(name: str) -> tf.distribute.Strategy:

@@ -127,7 +127,8 @@ class NpySource(StrictModel):
 class ImagesSource(StrictModel):
     """A folder of images (png, jpeg, bmp, gif, tiff, webp, netpbm; 8- or 16-bit pixels); one
     level of class subfolders gives labels. Image files of other types, or in deeper folders,
-    are refused, never skipped."""
+    are refused, never skipped; what macOS leaves in a folder (`__MACOSX/`, `.DS_Store`,
+    `._*` files) is skipped."""
 
     type: Literal["images"]
     dir: str = Field(min_length=1, description="The folder.")

@@ -196,3 +196,36 @@ def test_image_files_of_a_type_not_read_are_refused_not_skipped(folder: Path) ->
         RunError, match=r"dog holds 2 image file\(s\) of a type .*\(e\.g\. a\.psd\)"
     ):
         load_data(config(folder, "memory"), seed=0)
+
+
+def _macos_artifacts(root: Path) -> None:
+    """What macOS leaves in a folder it zipped: `__MACOSX/` (AppleDouble copies of every
+    file), `.DS_Store` and `._name` files beside the images (not images, despite `.png`)."""
+    apple_double = b"\x00\x05\x16\x07" + b"\0" * 60
+    for image in sorted(root.rglob("*.png")):
+        copy = root / "__MACOSX" / image.parent.relative_to(root) / f"._{image.name}"
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(apple_double)
+        (image.parent / f"._{image.name}").write_bytes(apple_double)
+        (image.parent / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (root / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    (root / "._x.heic").write_bytes(apple_double)  # an image type not read, were it one
+
+
+@pytest.mark.parametrize("layout", ["class folders", "flat"])
+@pytest.mark.parametrize("cache", ["memory", "stream"])
+def test_macos_artifacts_in_an_images_folder_are_skipped(
+    folder: Path, cache: str, layout: str
+) -> None:
+    if layout == "flat":
+        folder = folder / "cat"
+    source = config(folder, cache, with_labels=layout != "flat")
+    clean = load_data(source, seed=1)
+    # What a build checks (the memory estimate, the number of classes) and what is loaded.
+    counted, classes = count_images(folder), datafiles.class_folders(folder)
+    _macos_artifacts(folder)
+    again = load_data(source, seed=1)
+    assert again.fingerprint == clean.fingerprint
+    np.testing.assert_array_equal(np.asarray(again.x_val), np.asarray(clean.x_val))
+    assert_same_batches(batches(again.epochs(0, 1)), batches(clean.epochs(0, 1)), exact=True)
+    assert (count_images(folder), datafiles.class_folders(folder)) == (counted, classes)

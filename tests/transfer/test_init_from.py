@@ -167,8 +167,18 @@ def test_with_strict_false_mismatched_layers_start_fresh_and_are_listed(parent: 
     with pytest.raises(RunError, match="whose weights have changed since"):
         reproduce(child)
     shutil.rmtree(own_parent)
-    with pytest.raises(RunError, match=f"started from {own_parent}, which is missing"):
-        reproduce(child)
+    # Gone, the parent's weights are needed: one line that names it and says what to do,
+    # and --allow-drift (which cannot help) is neither offered nor taken.
+    gone = (
+        f"cannot reproduce {child}: it was fine-tuned from the run {own_parent} "
+        "(model.init_from.run), which is gone: restore that run there (its weights' sha256 "
+        f"{weights[:12]} in the lock), then reproduce again"
+    )
+    for allow_drift in (False, True):
+        with pytest.raises(RunError) as refused:
+            reproduce(child, allow_drift=allow_drift)
+        assert str(refused.value) == gone
+    assert not child.with_name(f"{child.name}-reproduced").exists()
 
 
 def test_a_generated_project_keeps_what_unfreezes_later_until_then(parent: Path) -> None:
@@ -210,3 +220,19 @@ def test_a_generated_project_keeps_what_unfreezes_later_until_then(parent: Path)
     report = json.loads((child / "init_from.json").read_text())
     assert report["source"] == {"weights": str(parent / "model.keras")}
     assert report["parent"] == {"weights_sha256": sha256_file(parent / "model.keras")}
+
+
+def test_a_gone_parent_weights_file_says_where_to_put_it_back(tmp_path: Path, monkeypatch) -> None:
+    from gencompile.provenance import parent_gone, parent_problem
+
+    monkeypatch.chdir(tmp_path)
+    lock = {"parent": {"weights": "parent.weights.h5", "weights_sha256": "ab" * 32}}
+    gone = (
+        "it was fine-tuned from the weights file parent.weights.h5 (model.init_from.weights), "
+        "which is gone: put it back there (sha256 abababababab in the lock; paths are "
+        "relative to the working directory), then reproduce again"
+    )
+    assert parent_gone(lock) == parent_problem(lock) == gone
+    (tmp_path / "parent.weights.h5").write_bytes(b"other")
+    assert parent_gone(lock) is None
+    assert "whose weights have changed since (sha256 abababababab then" in str(parent_problem(lock))
