@@ -115,6 +115,20 @@ def prose(text: str) -> str:
     return text
 
 
+def from_import(names: list[str], module: str) -> str:
+    """`from <module> import <names>`, the names sorted, wrapped one a line in parentheses as
+    `ruff format` would when the line is longer than the line length.
+
+    >>> from_import(["replicas", "check_version"], "gencompile.runtime")
+    'from gencompile.runtime import check_version, replicas'
+    """
+    names = sorted(ident(name) for name in names)
+    line = f"from {ident(module)} import {', '.join(names)}"
+    if len(line) <= LINE_LENGTH:
+        return line
+    return f"from {module} import (\n" + "".join(f"{INDENT}{n},\n" for n in names) + ")"
+
+
 def toml(value: str) -> str:
     """A TOML basic string (JSON string escapes are valid TOML)."""
     # JSON escapes quotes, backslashes and C0 controls as TOML does; DEL must be escaped too.
@@ -317,6 +331,7 @@ def environment(extra_dirs: tuple[Path, ...] = ()) -> jinja2.Environment:
         prose=prose,
         docstring=docstring,
         toml=toml,
+        from_import=from_import,
         wrap=wrap,
         statement=statement,
         constructor=constructor,

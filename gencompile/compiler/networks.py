@@ -17,7 +17,15 @@ from gencompile.compiler.applications import (
     pixel_rescaling,
 )
 from gencompile.compiler.layers import LAYER_TYPES, infer, state
-from gencompile.compiler.plan import InputPlan, LayerPlan, NetworkPlan, PathKey, Shape, Step
+from gencompile.compiler.plan import (
+    FLOAT32_SPECTRAL_NORM,
+    InputPlan,
+    LayerPlan,
+    NetworkPlan,
+    PathKey,
+    Shape,
+    Step,
+)
 from gencompile.compiler.shapes import ShapeError, fmt
 from gencompile.spec.applications import download_hint
 from gencompile.spec.networks import Dense, Dropout, Flatten, SpectralNorm
@@ -32,9 +40,12 @@ class NetworkBuilder:
         regularizer: tuple[float, float] | None,
         report: Callable[[PathKey, str, str | None], None],
         spectral_norm: bool = False,
+        mixed_precision: bool = False,
     ):
         self.name = name
         self.spectral_norm = spectral_norm  # wrap every dense/conv layer of the body
+        # Spectral normalization then runs in float32 (`FLOAT32_SPECTRAL_NORM`).
+        self.mixed_precision = mixed_precision
         self.regularizer = regularizer
         self.report = report
         self.inputs: list[InputPlan] = []
@@ -135,6 +146,8 @@ class NetworkBuilder:
         if layer.type == "spectral_norm":
             inner = layer.layer
             args[0] = ("layer", self._plan(inner, shape, inner.type, _inner(path)))
+            if self.mixed_precision:
+                args.append(FLOAT32_SPECTRAL_NORM)
         elif layer.type == "keras_application":
             args = application_arguments(layer, shape)
             cls, default_name = f"keras.applications.{layer.application}", layer.application.lower()

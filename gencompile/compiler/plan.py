@@ -56,6 +56,13 @@ class InputPlan:
     dtype: str = "float32"
 
 
+# The argument of a spectral normalization wrapper under mixed precision: it runs in float32.
+# In float16, the policy's compute dtype, its power iteration overflows a cast (the bound
+# 1 / epsilon on the inverse norm) and the float32 kernel it writes back at every training
+# step is rounded to float16, losing the precision mixed precision keeps in the weights.
+FLOAT32_SPECTRAL_NORM = ("dtype", "float32")
+
+
 @dataclass(frozen=True)
 class NetworkPlan:
     name: str
@@ -73,6 +80,11 @@ class NetworkPlan:
     @property
     def builder(self) -> str:
         return f"build_{self.name}"
+
+    @property
+    def float32_spectral_norm(self) -> bool:
+        """Whether its spectral normalization runs in float32 (under mixed precision)."""
+        return any(FLOAT32_SPECTRAL_NORM in layer.args for layer in self.layers)
 
     @property
     def frozen_params(self) -> int:

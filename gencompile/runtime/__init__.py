@@ -29,6 +29,7 @@ _SUBMODULES = {
     "flows",
     "gan",
     "layers",
+    "loss_scaling",
     "losses",
     "mixture",
     "optimizers",

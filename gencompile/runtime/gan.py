@@ -24,7 +24,7 @@ import tensorflow as tf
 from scipy.spatial.distance import cdist
 
 from gencompile.catalog import gan as catalog
-from gencompile.runtime import replicas
+from gencompile.runtime import loss_scaling, replicas
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import Metrics
 from gencompile.runtime.metrics.samples import sample_quality
@@ -262,16 +262,12 @@ def with_loss_scaling(optimizer: keras.optimizers.Optimizer) -> keras.optimizers
 
 
 def track_gradient_norm(tracker: keras.metrics.Mean, grads: list[Any], scale: Any) -> None:
-    """Track the global norm of gradients of a loss multiplied by `scale` (the optimizer's
-    `scale_loss(1.0)`, read before its `apply`), unscaled. A step whose scaled gradients
-    overflowed (a `LossScaleOptimizer` skips it and lowers its scale) weighs 0, so the
-    epoch's mean stays finite. Projects generated before pass the optimizer itself, whose
-    scale is then read after its `apply`."""
+    """`loss_scaling.track_gradient_norm`, under the name projects generated before call.
+    The oldest of them pass the optimizer itself, whose scale is then read after its
+    `apply`."""
     if hasattr(scale, "scale_loss"):
         scale = scale.scale_loss(1.0)
-    norm = tf.linalg.global_norm(grads) / tf.cast(scale, tf.float32)
-    finite = tf.math.is_finite(norm)
-    tracker.update_state(tf.where(finite, norm, 0.0), sample_weight=tf.cast(finite, tf.float32))
+    loss_scaling.track_gradient_norm(tracker, grads, scale)
 
 
 # --------------------------------------------------------------------------- health

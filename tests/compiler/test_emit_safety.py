@@ -45,7 +45,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from gencompile.compiler import emit
-from gencompile.compiler.emit import EmitError, docstring, ident, literal, toml
+from gencompile.compiler.emit import EmitError, docstring, from_import, ident, literal, toml
 from gencompile.compiler.lower import lower
 from gencompile.compiler.project import build, render_project, sha256_text
 from gencompile.errors import SpecError
@@ -902,6 +902,24 @@ def test_ident_refuses_everything_else(value):
 def test_ident_refuses_a_trailing_newline(value):
     with pytest.raises(EmitError):
         ident(value)
+
+
+def test_from_import_sorts_the_names_and_wraps_a_long_line_as_ruff_format_does():
+    assert from_import(["replicas", "loss_scaling", "check_version"], "gencompile.runtime") == (
+        "from gencompile.runtime import check_version, loss_scaling, replicas"
+    )
+    names = ["vamp_prior", "replicas", "posteriors", "loss_scaling", "distributions", "a_b"]
+    wrapped = from_import([*names, "check_version"], "gencompile.runtime")
+    assert wrapped.splitlines()[0] == "from gencompile.runtime import ("
+    assert wrapped.splitlines()[1:3] == ["    a_b,", "    check_version,"]
+    assert wrapped.endswith("    vamp_prior,\n)")
+    assert ast.parse(wrapped).body[0].names[-1].name == "vamp_prior"
+
+
+@pytest.mark.parametrize("name", ["os; import sys", "a\n", "import"])
+def test_from_import_refuses_what_is_not_an_identifier(name):
+    with pytest.raises(EmitError, match="identifier"):
+        from_import(["replicas", name], "gencompile.runtime")
 
 
 def dotted(node: ast.AST) -> str:

@@ -70,6 +70,22 @@ def test_spectral_norm_wraps_every_dense_and_conv_layer_of_the_discriminator_onl
     assert all(layer.kind != "spectral_norm" for layer in generator.layers)
 
 
+def test_spectral_norm_runs_in_float32_under_mixed_precision_only() -> None:
+    """In float16 its power iteration overflows a cast and it rounds the kernels to float16."""
+    mixed = plan_of(
+        "  spectral_norm: true", discriminator=CONV_D, training="  mixed_precision: true"
+    )
+    wrappers = [w for w in mixed.networks[1].layers if w.kind == "spectral_norm"]
+    assert len(wrappers) == 4
+    assert all(("dtype", "float32") in layer.args for layer in wrappers)
+    assert all(("dtype", "float32") not in dict(w.args)["layer"].args for w in wrappers)
+    assert mixed.networks[1].float32_spectral_norm
+    assert not mixed.networks[0].float32_spectral_norm  # no spectral norm in G
+    plain = plan_of("  spectral_norm: true", discriminator=CONV_D)
+    assert not any(("dtype", "float32") in layer.args for layer in plain.networks[1].layers)
+    assert not plain.networks[1].float32_spectral_norm
+
+
 def test_generator_head_projects_to_the_data_shape() -> None:
     dense = plan_of()
     generator = dense.networks[0]

@@ -4,6 +4,7 @@ loss-scaled under mixed precision and restored from a checkpoint."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -166,6 +167,32 @@ def test_mixed_precision_scales_both_optimizers(generated_gan) -> None:
     # Unscaled norms, without the first steps whose scaled gradients overflowed (skipped).
     assert 0 < logs["d_grad_norm"] < 100 and 0 < logs["g_grad_norm"] < 100
     assert np.asarray(model.sample(3)).dtype == np.float32
+
+
+def test_spectral_norm_under_mixed_precision_runs_in_float32(generated_gan) -> None:
+    """In float16 (Keras' default under the policy) the wrapper's power iteration overflowed
+    a cast (NumPy's RuntimeWarning) and rounded the float32 kernels to float16 every step."""
+    generated = generated_gan(
+        model="  loss: {type: hinge}\n  spectral_norm: true",
+        training="  mixed_precision: true",
+    )
+    try:
+        model = compiled(generated)
+        wrappers = [
+            layer
+            for layer in model.discriminator.layers
+            if isinstance(layer, keras.layers.SpectralNormalization)
+        ]
+        assert wrappers and all(w.compute_dtype == "float32" for w in wrappers)
+        assert all(w.layer.compute_dtype == "float16" for w in wrappers)  # the layer itself
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            logs = fit(model)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # process-wide: restore it
+    assert all(np.isfinite(v) for v in logs.values()), logs
+    kernels = [w.layer.kernel.numpy() for w in wrappers]
+    assert not all(np.array_equal(k.astype(np.float16).astype(np.float32), k) for k in kernels)
 
 
 def mixed_gan(generated_gan, scale: float) -> keras.Model:

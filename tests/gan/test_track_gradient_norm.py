@@ -1,5 +1,6 @@
-"""gan.track_gradient_norm: the unscaled norm, a skipped (non-finite) step weighing 0, and the
-call form of projects generated before (the optimizer itself in place of its scale)."""
+"""gan.track_gradient_norm, the name projects generated before call: it delegates to
+`loss_scaling.track_gradient_norm` (the unscaled norm, a skipped (non-finite) step weighing
+0), and takes the call form of the oldest (the optimizer itself in place of its scale)."""
 
 from __future__ import annotations
 

@@ -289,7 +289,9 @@ def _dense(
 def _mlp(
     low: Lowering, denoiser: MLPDenoiser, data_shape: Shape, num_classes: int | None
 ) -> NetworkPlan:
-    net = NetworkBuilder("denoiser", low.regularizer(), low.report)
+    net = NetworkBuilder(
+        "denoiser", low.regularizer(), low.report, mixed_precision=low.spec.training.mixed_precision
+    )
     freeze_preset(net, denoiser, ("model", "denoiser"), low)
     inputs = _inputs(net, data_shape, num_classes)
     features = _sinusoidal(net, inputs[1], denoiser.time_embedding)
@@ -404,7 +406,9 @@ def _unet(
 ) -> NetworkPlan:
     widths = list(denoiser.widths)
     attention = list(denoiser.attention or [False] * len(widths))
-    net = NetworkBuilder("denoiser", low.regularizer(), low.report)
+    net = NetworkBuilder(
+        "denoiser", low.regularizer(), low.report, mixed_precision=low.spec.training.mixed_precision
+    )
     freeze_preset(net, denoiser, ("model", "denoiser"), low)
     inputs = _inputs(net, data_shape, num_classes)
     embedding, dim = _time_embedding(net, denoiser, inputs, num_classes, 4 * widths[0])

@@ -131,7 +131,12 @@ def _last_layer_path(network: Network, path: PathKey) -> PathKey:
 
 def _generator(low: Lowering, data_shape: Shape, activation: OutputActivation) -> NetworkPlan:
     model = low.family_model(GANModel)
-    net = NetworkBuilder("generator", low.regularizer(), low.report)
+    net = NetworkBuilder(
+        "generator",
+        low.regularizer(),
+        low.report,
+        mixed_precision=low.spec.training.mixed_precision,
+    )
     net.reserve(GENERATOR_HEADS)
     z = net.input("z", (model.latent_dim,))
     h, shape = z, vector(model.latent_dim)
@@ -205,7 +210,13 @@ def _generator_shape_hint(shape: Shape, data_shape: Shape) -> str:
 
 def _discriminator(low: Lowering, data_shape: Shape, spectral_norm: bool) -> NetworkPlan:
     model = low.family_model(GANModel)
-    net = NetworkBuilder("discriminator", low.regularizer(), low.report, spectral_norm)
+    net = NetworkBuilder(
+        "discriminator",
+        low.regularizer(),
+        low.report,
+        spectral_norm,
+        mixed_precision=low.spec.training.mixed_precision,
+    )
     net.reserve(DISCRIMINATOR_HEADS)
     x = net.input("x", data_shape)
     net.image_input = (x, data_scale(low.spec))  # where a keras_application may read x

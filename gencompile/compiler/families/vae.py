@@ -81,7 +81,9 @@ def _with_class(net: NetworkBuilder, h: str, shape: Shape, num_classes: int) -> 
 
 def _encoder(low: Lowering, data_shape: Shape, num_classes: int | None) -> NetworkPlan:
     model = low.family_model(VAEModel)
-    net = NetworkBuilder("encoder", low.regularizer(), low.report)
+    net = NetworkBuilder(
+        "encoder", low.regularizer(), low.report, mixed_precision=low.spec.training.mixed_precision
+    )
     net.reserve(["z_mean", "z_log_var", "context", "with_class", "features", "class_one_hot"])
     x = net.input("x", data_shape)
     net.image_input = (x, data_scale(low.spec))  # where a keras_application may read x
@@ -110,7 +112,9 @@ def _encoder(low: Lowering, data_shape: Shape, num_classes: int | None) -> Netwo
 
 def _decoder(low: Lowering, data_shape: Shape, num_classes: int | None, params: int) -> NetworkPlan:
     model = low.family_model(VAEModel)
-    net = NetworkBuilder("decoder", low.regularizer(), low.report)
+    net = NetworkBuilder(
+        "decoder", low.regularizer(), low.report, mixed_precision=low.spec.training.mixed_precision
+    )
     net.reserve(["likelihood_params", "with_class", "class_one_hot", "to_data_shape"])
     z = net.input("z", (model.latent_dim,))
     h, shape = z, vector(model.latent_dim)
