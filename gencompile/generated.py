@@ -254,3 +254,11 @@ def kept_note(run_dir: Path, kept: dict[str, Any], status: str) -> str:
 def read_record(run_dir: Path) -> dict[str, Any]:
     """metrics.json of a run ({} before training finished)."""
     return read_json(Path(run_dir) / "metrics.json")
+
+
+def trained_fingerprint(run_dir: Path, lock: dict[str, Any]) -> str | None:
+    """The fingerprint of the data a run trained on: its lock's or, for a project trained
+    by hand (its `python -m PACKAGE.train` writes metrics.json, never the lock), the one
+    its training wrote into metrics.json; None before training finished."""
+    found = lock.get("data_fingerprint") or read_record(run_dir).get("data_fingerprint")
+    return None if found is None else str(found)

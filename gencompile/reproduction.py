@@ -9,7 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from gencompile.errors import RunError
-from gencompile.generated import load_trained_model, read_record, verified_lock
+from gencompile.generated import (
+    load_trained_model,
+    read_record,
+    trained_fingerprint,
+    verified_lock,
+)
 from gencompile.lockfile import build_locked
 from gencompile.provenance import (
     parent_gone,
@@ -156,7 +161,9 @@ def reproduce(
     rows = [
         Comparison("weights sha256", original_weights, again.record["weights_sha256"]),
         Comparison(
-            "data fingerprint", lock.get("data_fingerprint"), again.record["data_fingerprint"]
+            "data fingerprint",
+            trained_fingerprint(run_dir, lock),
+            again.record["data_fingerprint"],
         ),
     ]
     if lock.get("parent"):  # what the run started from, then and now

@@ -26,7 +26,13 @@ from gencompile.compiler.lower import lower
 from gencompile.compiler.project import build, sha256_text, write_lock
 from gencompile.compiler.resources import check_memory
 from gencompile.errors import RunError, SpecError
-from gencompile.generated import import_generated, load_trained_model, read_record, verified_lock
+from gencompile.generated import (
+    import_generated,
+    load_trained_model,
+    read_record,
+    trained_fingerprint,
+    verified_lock,
+)
 from gencompile.local_cluster import run_workers
 from gencompile.package_data import package_folder
 from gencompile.report import write_report
@@ -317,7 +323,7 @@ def evaluate(
     # from the seed, so the same weights give the numbers training wrote.
     repro.set_seed(module.SEED, deterministic=module.TRAINING["deterministic"])
     data = load_data(module.DATA, seed=module.SEED)
-    recorded = lock.get("data_fingerprint")
+    recorded = trained_fingerprint(run_dir, lock)
     if recorded is not None and recorded != data.fingerprint:  # before anything is computed
         raise RunError(
             f"the training data of {run_dir} changed since training (its fingerprint differs "

@@ -13,6 +13,7 @@ from typing import Any
 
 from gencompile.datafiles import read_text_file
 from gencompile.errors import RunError
+from gencompile.generated import trained_fingerprint
 
 
 def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -60,7 +61,7 @@ def number(cell: str, row: int, column: int, header: list[str], path: Path) -> f
 def check_training_data(found: str, lock: dict[str, Any], run_dir: Path) -> None:
     """The column names and the preprocessing come from the training data: it must be the
     data the run was trained on."""
-    recorded = lock.get("data_fingerprint")
+    recorded = trained_fingerprint(run_dir, lock)
     if recorded is not None and recorded != found:
         raise RunError(
             f"the training data of {run_dir} changed since training (its fingerprint differs "
