@@ -324,6 +324,14 @@ def mode_centers(name: str, source: dict) -> np.ndarray:
     )
 
 
+def data_mode_centers(source: dict) -> np.ndarray:
+    """Centres of the modes a toy mixture's data holds: all of them, or those of
+    data.source.classes (a mode's label is its index, so class k is centre k)."""
+    centres = mode_centers(config_value(source, "name", "data.source (builtin)"), source)
+    classes = source.get("classes")
+    return centres if classes is None else centres[np.unique(np.asarray(classes, int))]
+
+
 def builtin_factors(source: dict, seed: int) -> tuple[tuple[str, ...], np.ndarray] | None:
     """(factor names, int32 factor indices) of the examples `_load_builtin` reads from
     `source`, for a built-in data set with known generative factors (shapes2d); else None."""

@@ -11,7 +11,8 @@ and compares them with the held-out split (the training split when there is none
     inception_score    Inception Score over 10 splits (and inception_score_std)
     precision_recall   improved precision and recall, k = 3
     energy_distance    energy distance in data units (low-dimensional data)
-    mode_coverage      modes_captured and high_quality (ring8, grid25)
+    mode_coverage      modes_captured and high_quality (ring8, grid25; of the modes of
+                       data.source.classes when it is set)
 
 A VAE's (and a VQ-VAE's) samples are its decoder's means E[x | z] of prior draws, as image
 VAEs are usually scored, not draws from p(x | z): computed_with says `decoder_means: true`.
@@ -34,7 +35,7 @@ from gencompile.errors import RunError
 from gencompile.progress import progress_bar
 from gencompile.runtime.metrics import distances, features
 from gencompile.runtime.metrics.results import Metrics
-from gencompile.runtime.sources import mode_centers
+from gencompile.runtime.sources import data_mode_centers
 from gencompile.runtime.splits import head
 
 SAMPLES_PER_CALL = 500  # samples are drawn in chunks, with a progress bar
@@ -271,7 +272,7 @@ def _energy_distance(spaces: FeatureSpaces) -> Computed:
 
 def _mode_coverage(spaces: FeatureSpaces) -> Computed:
     source = spaces.data.source
-    centres = mode_centers(source["name"], source)
+    centres = data_mode_centers(source)  # of data.source.classes alone when it is set
     coverage = distances.mode_coverage(
         spaces.fake, centres, std=float(source["std"]), threshold=MODE_THRESHOLD
     )
