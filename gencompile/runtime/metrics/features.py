@@ -22,7 +22,8 @@ import hashlib
 import json
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,22 @@ DIGITS_LEARNING_RATE = 2e-3
 DIGITS_SCALE = 16.0  # scikit-learn's digits take the values 0..16
 INCEPTION_SIZE = 299
 BATCH = 64
+FEATURE_DTYPE = "float32"  # the feature networks' policy, whatever the run's (mixed) one
+
+
+@contextmanager
+def feature_precision() -> Iterator[None]:
+    """Build, train and load the feature networks in float32 whatever the global dtype
+    policy (a mixed-precision run sets mixed_float16; `gencompile evaluate` sets the run's):
+    their features, and so fd_digits, fid and kid, must not depend on the run's precision.
+    Layers keep the policy they were built with, so the networks compute in float32 later
+    too, under any global policy."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(FEATURE_DTYPE)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def cache_dir() -> Path:
@@ -136,10 +153,20 @@ def train_digits_classifier() -> tuple[keras.Model, float]:
 
 
 def digits_classifier() -> DigitsClassifier:
-    """The cached classifier, trained on first use (a few seconds)."""
+    """The cached classifier, trained on first use (a few seconds), in float32 whatever the
+    global dtype policy (`feature_precision`)."""
+    with feature_precision():
+        return _digits_classifier()
+
+
+def _digits_classifier() -> DigitsClassifier:
     folder = cache_dir()
-    # The name changes with anything that changes the trained weights.
-    stem = f"fd_digits-v{DIGITS_VERSION}-s{DIGITS_SEED}-e{DIGITS_EPOCHS}-lr{DIGITS_LEARNING_RATE:g}"
+    # The name changes with anything that changes the trained weights (the dtype: entries
+    # of an earlier version trained under a run's mixed_float16 policy are not reused).
+    stem = (
+        f"fd_digits-v{DIGITS_VERSION}-s{DIGITS_SEED}-e{DIGITS_EPOCHS}"
+        f"-lr{DIGITS_LEARNING_RATE:g}-{FEATURE_DTYPE}"
+    )
     weights, card = folder / f"{stem}.weights.h5", folder / f"{stem}.json"
     model = build_digits_classifier()
     if weights.exists() and card.exists():
@@ -148,7 +175,7 @@ def digits_classifier() -> DigitsClassifier:
             accuracy = float(json.loads(card.read_text())["held_out_accuracy"])
         except (OSError, ValueError, KeyError):
             weights.unlink(missing_ok=True)  # a damaged cache entry: train again
-            return digits_classifier()
+            return _digits_classifier()
     else:
         print("fd_digits: training the digits feature classifier (once; it is then cached)")
         model, accuracy = train_digits_classifier()
@@ -250,7 +277,15 @@ def inception_network(
     `weights`: a local file of the full network's weights, or None (or "imagenet") for
     keras' download; without either, a RunError with the advice to pass a file.
     `_random_weights_for_tests`: random weights, for tests of the code path only.
+    Built in float32 whatever the global dtype policy (`feature_precision`).
     """
+    with feature_precision():
+        return _inception_network(weights, _random_weights_for_tests)
+
+
+def _inception_network(
+    weights: str | Path | None, _random_weights_for_tests: bool
+) -> InceptionNetwork:
     if _random_weights_for_tests:
         base = keras.applications.InceptionV3(include_top=True, weights=None)
         return InceptionNetwork(_with_pool(base), "random (tests only)", None, False)
