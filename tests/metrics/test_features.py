@@ -98,7 +98,17 @@ def test_inception_loads_weights_from_a_local_file(random_inception, tmp_path: P
         "weights": str(path),
         "weights_sha256": sha256_file(path),
         "keras_imagenet_weights": False,
+        "comparable": features.COMPARABLE,
     }
+
+
+def test_inception_numbers_are_not_claimed_comparable_with_published_ones() -> None:
+    """Keras's InceptionV3 is not the inception-2015-12-05 graph of published FID and
+    Inception Scores: metrics.json says what the numbers compare with, even with keras'
+    own ImageNet weights."""
+    described = features.InceptionNetwork(None, "imagenet.h5", "0" * 64, True).describe()
+    said = described["comparable"]
+    assert "not with published" in said and "inception-2015-12-05" in said
 
 
 def test_a_file_that_is_not_inception_weights_is_refused(tmp_path: Path) -> None:

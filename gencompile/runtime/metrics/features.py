@@ -12,8 +12,14 @@ when the machine is online; without either, evaluation stops with that advice (r
 weights, which give plausible-looking but meaningless numbers, are for tests only).
 Images are resized to 299x299 with bilinear interpolation and scaled to [-1, 1], as the
 reference FID implementation feeds them; the 2048-d average pool gives FID/KID features
-and the softmax gives the Inception Score's class probabilities. FID is comparable to
-published numbers only with the real ImageNet weights.
+and the softmax gives the Inception Score's class probabilities.
+
+The network is Keras's InceptionV3, not the TensorFlow `inception-2015-12-05` graph that
+published FID and Inception Scores are computed with (Salimans et al.'s code, TTUR,
+pytorch-fid): different weights, so different numbers for the same images. fid, kid and
+inception_score are comparable between gencompile runs that use the same weights (their
+sha256 is in computed_with), not with published tables; `COMPARABLE` says so in
+metrics.json.
 """
 
 from __future__ import annotations
@@ -208,12 +214,19 @@ IMAGENET_MD5 = "9a0d58056eeedaa3f26cb7ebd46da564"  # keras.applications' own che
 DOWNLOAD_TIMEOUT = 20.0  # seconds a silent connection may stall before the download fails
 
 
+COMPARABLE = (
+    "with gencompile runs whose InceptionV3 weights have the same sha256; not with "
+    "published FID or Inception Score tables (TTUR, pytorch-fid, Salimans et al.), which "
+    "use TensorFlow's inception-2015-12-05 graph, a different network"
+)
+
+
 @dataclass(frozen=True)
 class InceptionNetwork:
     model: keras.Model  # image -> (2048 pool features, 1000 class probabilities)
     weights: str  # the file the weights came from ("random (tests only)" in tests)
     weights_sha256: str | None
-    imagenet: bool  # the file is keras.applications' ImageNet weights (published numbers)
+    imagenet: bool  # the file is keras.applications' ImageNet weights
 
     def describe(self) -> dict[str, Any]:
         """What metrics.json records of the network (`computed_with`)."""
@@ -222,6 +235,7 @@ class InceptionNetwork:
             "weights": self.weights,
             "weights_sha256": self.weights_sha256,
             "keras_imagenet_weights": self.imagenet,
+            "comparable": COMPARABLE,
         }
 
 
