@@ -28,3 +28,50 @@ def test_mode_coverage_counts_the_modes_of_the_classes_kept(name: str, classes: 
     np.testing.assert_array_equal(
         sources.data_mode_centers(source), sources.mode_centers(name, source)[sorted(classes)]
     )
+
+
+class StubInception:
+    def describe(self) -> dict:
+        return {"network": "stub"}
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ({"type": "builtin", "name": "digits"}, (0.0, 16.0)),
+        ({"type": "builtin", "name": "shapes2d"}, (0.0, 1.0)),
+        ({"type": "images", "dir": "faces"}, (0.0, 255.0)),
+        ({"type": "keras", "name": "cifar10"}, (0.0, 255.0)),
+        ({"type": "tfrecord", "features": {"x": {"type": "image", "name": "x"}}}, (0.0, 255.0)),
+    ],
+)
+def test_inception_sees_the_datas_nominal_range(monkeypatch, source: dict, expected) -> None:
+    """Images are mapped to InceptionV3's [-1, 1] from the data's nominal range, not from
+    the held-out images' extremes: held-out images whose brightest pixel is below the top
+    level must not be stretched (nor the samples with them)."""
+    from gencompile.runtime.metrics import features
+
+    seen = []
+
+    def fake_features(network, images, value_range):
+        seen.append(value_range)
+        return np.zeros((len(images), 4)), np.full((len(images), 2), 0.5)
+
+    monkeypatch.setattr(features, "inception_network", lambda weights: StubInception())
+    monkeypatch.setattr(features, "inception_features", fake_features)
+    high = expected[1]
+    real = np.random.default_rng(0).uniform(0.1 * high, 0.7 * high, (20, 8, 8, 1))
+    fake = np.random.default_rng(1).uniform(0.0, high, (20, 8, 8, 1))
+    spaces = sample_metrics.FeatureSpaces(real, fake, SimpleNamespace(source=source), {})
+    spaces.inception()
+    assert seen == [expected, expected]
+    described = spaces.described["inception"]
+    assert described["input_range"] == list(expected)
+    assert described["input_range_from"] == "the data's nominal range"
+
+
+def test_inception_range_of_arrays_of_unknown_units_is_observed_and_said() -> None:
+    real = np.random.default_rng(0).uniform(0.2, 0.7, (20, 8, 8, 1))
+    value_range, origin = sample_metrics.inception_range({"type": "npz", "path": "x.npz"}, real)
+    assert value_range == (0.0, pytest.approx(real.max()))
+    assert "observed" in origin

@@ -126,6 +126,36 @@ def with_inception_weights(
     return {**config, "inception_weights": str(path)}
 
 
+# The nominal range of the values of image sources whose levels are known, in data units.
+EIGHT_BIT = (0.0, 255.0)
+BUILTIN_IMAGE_RANGES = {"digits": (0.0, features.DIGITS_SCALE), "shapes2d": (0.0, 1.0)}
+
+
+def nominal_range(source: dict[str, Any]) -> tuple[float, float] | None:
+    """The range an image source's values are drawn from, when its levels are known: 8-bit
+    pixels (image folders, keras' data sets, tfrecord images), the digits' 0..16, shapes2d's
+    0..1. None for arrays of unknown units (npz, npy, tfrecord arrays)."""
+    kind = source.get("type")
+    if kind == "builtin":
+        return BUILTIN_IMAGE_RANGES.get(str(source.get("name")))
+    if kind in ("images", "keras"):
+        return EIGHT_BIT
+    x = (source.get("features") or {}).get("x") or {}
+    return EIGHT_BIT if kind == "tfrecord" and x.get("type") == "image" else None
+
+
+def inception_range(source: dict[str, Any], real: np.ndarray) -> tuple[tuple[float, float], str]:
+    """The data-unit range mapped to InceptionV3's [-1, 1], and where it comes from: the
+    data's nominal range when it is known (the held-out images' own extremes would stretch
+    images whose brightest value is not the brightest level), else the reference images'
+    observed range (from 0 when none is negative)."""
+    nominal = nominal_range(source)
+    if nominal is not None:
+        return nominal, "the data's nominal range"
+    low = float(min(real.min(), 0.0))
+    return (low, float(real.max())), "the reference images' observed range (units unknown)"
+
+
 class FeatureSpaces:
     """Features of the real and generated sets, computed once per evaluation, and a
     description of each space for `computed_with`."""
@@ -156,9 +186,12 @@ class FeatureSpaces:
     def _inception_both(self) -> tuple[Features, Features]:
         def compute() -> tuple[Features, Features]:
             network = features.inception_network(self.config.get("inception_weights"))
-            self.described["inception"] = network.describe()
-            low = float(min(self.real.min(), 0.0))
-            value_range = (low, float(self.real.max()))
+            value_range, origin = inception_range(self.data.source, self.real)
+            self.described["inception"] = {
+                **network.describe(),
+                "input_range": list(value_range),
+                "input_range_from": origin,
+            }
             real = features.inception_features(network, self.real, value_range)
             fake = features.inception_features(network, self.fake, value_range)
             return real, fake
