@@ -49,6 +49,7 @@ DIGITS_EPOCHS = 20
 DIGITS_LEARNING_RATE = 2e-3
 DIGITS_SCALE = 16.0  # scikit-learn's digits take the values 0..16
 INCEPTION_SIZE = 299
+INCEPTION_FEATURES = 2048  # avg_pool's width: FID's covariances are this square
 BATCH = 64
 FEATURE_DTYPE = "float32"  # the feature networks' policy, whatever the run's (mixed) one
 

@@ -271,6 +271,15 @@ def _fd_digits(spaces: FeatureSpaces) -> Computed:
 
 
 def _fid(spaces: FeatureSpaces) -> Computed:
+    features_count = features.INCEPTION_FEATURES
+    if len(spaces.fake) < features_count:  # checked before any feature is computed
+        raise ValueError(
+            f"fewer samples than InceptionV3's {features_count} features bias FID heavily; "
+            f"it needs at least {features_count} (TTUR recommends 10000; kid is unbiased "
+            "with fewer)"
+        )
+    if len(spaces.real) < features_count:
+        raise ValueError("too few real examples")  # `_not_computed` says what to do
     value = distances.frechet_distance_of(*spaces.inception())
     return {"fid": value}, spaces.describe("inception")
 
@@ -344,7 +353,7 @@ def _not_computed(name: str, err: ValueError, samples: int, real: int, data: Any
 # same numbers for built-in data, gencompile.spec.checks.REFERENCE_MINIMUM).
 REAL_MINIMUM = {
     "fd_digits": 2,
-    "fid": 2,
+    "fid": features.INCEPTION_FEATURES,  # one per feature, or FID is heavily biased
     "kid": 2,
     "energy_distance": 2,
     "precision_recall": PR_NEIGHBOURS + 1,
