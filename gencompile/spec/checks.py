@@ -407,16 +407,28 @@ def check_held_out_size(spec: Spec) -> Found:
     """A sample metric compares the samples with the held-out split: a built-in data set's
     size is known, so a split too small for it is refused here, not after training."""
     count, fraction = spec.data.example_count(), spec.data.validation_split
-    if count is None or fraction == 0:
+    if count is None:
         return
-    held = held_out_count(count, fraction)
     for metric in evaluated_metrics(spec):
         need = REFERENCE_MINIMUM.get(metric, 0)
-        if held < need and held_out_count(count, MOST_HELD_OUT) < need:
-            asked = spec.evaluation.metrics or []
-            where = ("evaluation", "metrics", asked.index(metric)) if metric in asked else ()
+        asked = spec.evaluation.metrics or []
+        at_metric: PathKey = ("evaluation", "metrics")
+        if metric in asked:
+            at_metric = (*at_metric, asked.index(metric))
+        if fraction == 0 and count < need:  # the samples are compared with the training split
             yield (
-                ("evaluation", "metrics", *where[2:]),
+                at_metric,
+                f"{metric} compares the samples with at least {need} real examples, and "
+                f"without a validation split it has the {count} training examples",
+                "use more data, or another metric (kid is unbiased with few examples)",
+            )
+            return
+        if fraction == 0:
+            continue
+        held = held_out_count(count, fraction)
+        if held < need and held_out_count(count, MOST_HELD_OUT) < need:
+            yield (
+                at_metric,
                 f"{metric} compares the samples with at least {need} held-out examples, and "
                 f"the data has {count} examples in all",
                 "use more data, or another metric (kid is unbiased with few examples)",
@@ -424,11 +436,12 @@ def check_held_out_size(spec: Spec) -> Found:
             return
         if held < need:
             least = _fraction_for(need, count)
+            example = ", e.g. 0.1" if held_out_count(count, 0.1) >= need else ""
             yield (
                 ("data", "validation_split"),
                 f"{fraction:g} holds out {held} of the {count} examples, and {metric} "
                 f"compares the samples with at least {need} held-out examples",
-                f"set data.validation_split to at least {least:g} ({need} examples), e.g. 0.1",
+                f"set data.validation_split to at least {least:g} ({need} examples){example}",
             )
             return
 

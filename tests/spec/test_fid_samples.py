@@ -56,7 +56,21 @@ def test_a_held_out_split_smaller_than_the_features_is_refused() -> None:
     [problem] = info.value.problems
     assert problem.path == "data.validation_split"
     assert "fid compares the samples with at least 2048 held-out examples" in problem.message
-    assert problem.hint == "set data.validation_split to at least 0.1024 (2048 examples), e.g. 0.1"
+    assert problem.hint == "set data.validation_split to at least 0.1024 (2048 examples)"
+
+
+def test_without_a_validation_split_the_training_examples_are_counted() -> None:
+    small = SPEC.replace("n_samples: 20000", "n_samples: 2000").replace(
+        "validation_split: 0.2", "validation_split: 0.0"
+    )
+    with pytest.raises(SpecError) as info:
+        load_spec_text(small.replace("[elbo, fid]", "[fid]"))
+    [problem] = info.value.problems
+    assert problem.path == "evaluation.metrics[0]"
+    assert "without a validation split it has the 2000 training examples" in problem.message
+    load_spec_text(
+        small.replace("n_samples: 2000", "n_samples: 3000").replace("[elbo, fid]", "[fid]")
+    )
 
 
 def test_fid_on_data_too_small_for_it_is_refused_at_the_metric() -> None:
