@@ -99,6 +99,7 @@ def score(
     conditional = bool(module.DATA["with_labels"])
     kind, compute = scorer(model, lock["family"], data, module.EVALUATION)
     held_out = compute(data.x_val, data.y_val if conditional else None)
+    _check_held_out_finite(held_out, kind.name)  # a NaN quantile would flag nothing
     threshold = float(np.quantile(held_out, threshold_quantile))
     if raw is None:
         values, labels = held_out, data.y_val
@@ -285,6 +286,22 @@ def _check_finite(values: np.ndarray, kind: str) -> None:
             f"the {kind} of example {int(bad[0][0])} is not finite ({values[bad[0][0]]}); the "
             "model gives that example no usable density (check its units against the training "
             "data's)"
+        )
+
+
+def _check_held_out_finite(held_out: np.ndarray, kind: str) -> None:
+    """The threshold is a quantile of the held-out scores: with a NaN or infinite one among
+    them it is NaN or infinite too, and flags nothing. Stop instead."""
+    bad = np.argwhere(~np.isfinite(held_out))
+    if bad.size:
+        first = int(bad[0][0])
+        raise RunError(
+            f"the {kind} of held-out example {first} is not finite ({held_out[first]}; "
+            f"{len(bad)} of {len(held_out)} held-out examples), so no threshold can be set "
+            "from the held-out scores (it would flag nothing); the model gives real examples "
+            "no usable density: retrain it (a lower learning_rate or clipnorm; the run's "
+            "history.csv shows where it diverged), and check its held-out metrics with "
+            "`gencompile evaluate`"
         )
 
 

@@ -144,6 +144,39 @@ def test_threshold_is_the_quantile_of_held_out_scores(run_cli, runs, tmp_path) -
     assert {r["label"] for r in rows} <= {str(c) for c in range(9)}  # classes 0-8 alone
 
 
+def test_held_out_scores_that_are_not_finite_stop_with_advice(
+    run_cli, runs, tmp_path, monkeypatch
+) -> None:
+    """The threshold is a quantile of the held-out scores: one NaN among them makes it NaN,
+    which flags nothing ("0 flagged"). It stops instead, before anything is written."""
+    from gencompile.runtime import scores
+
+    real_scorer = scores.scorer
+
+    def scorer_with_a_nan(*args, **kwargs):
+        kind, compute = real_scorer(*args, **kwargs)
+        calls = []
+
+        def compute_with_a_nan(x, y):
+            values = np.array(compute(x, y), dtype=np.float64)
+            if not calls:  # the first call scores the held-out split
+                values[3] = np.nan
+            calls.append(len(values))
+            return values
+
+        return kind, compute_with_a_nan
+
+    monkeypatch.setattr(scores, "scorer", scorer_with_a_nan)
+    table, out = tmp_path / "rows.csv", tmp_path / "s.csv"
+    table.write_text("a,b\n10.0,-3.0\n90.0,-3.0\n")
+    code, stdout, err = run_cli("score", str(runs["gmm"]), "--input", str(table), "-o", str(out))
+    assert code == 1 and not out.exists()
+    said = " ".join((stdout + err).split())
+    assert "held-out example 3 is not finite" in said
+    assert "no threshold can be set" in said and "retrain" in said
+    assert "flagged" not in said
+
+
 def test_nines_from_an_npy_file_are_scored(run_cli, runs, tmp_path) -> None:
     from sklearn.datasets import load_digits
 

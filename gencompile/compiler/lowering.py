@@ -16,7 +16,7 @@ from gencompile.compiler.plan import ExtraPlan, NetworkPlan, PathKey, ProjectPla
 from gencompile.errors import Problem, SpecError
 from gencompile.spec import LoadedSpec
 from gencompile.spec.base import python_name
-from gencompile.spec.checks import default_metrics
+from gencompile.spec.checks import default_metrics, num_samples
 from gencompile.spec.evaluation import (
     IMAGE_ONLY_METRICS,
     SAMPLE_METRICS,
@@ -108,6 +108,7 @@ class Lowering:
         evaluation = self.spec.evaluation.model_dump(mode="json")
         if evaluation["metrics"] is None:
             evaluation["metrics"] = self.default_metrics()
+        evaluation["num_samples"] = num_samples(self.spec)  # its default depends on fid
         return evaluation
 
     def default_metrics(self) -> list[str]:
@@ -233,7 +234,7 @@ def check_sizes(lowering: Lowering, plan: ProjectPlan[object]) -> None:
     example = _values(plan.data_shape) if None not in plan.data_shape else 0
     spec = lowering.spec
     counts = [
-        (("evaluation", "num_samples"), spec.evaluation.num_samples),
+        (("evaluation", "num_samples"), num_samples(spec)),
         (("output", "samples", "count"), spec.output.samples.count),
         (("data", "source", "n_samples"), getattr(spec.data.source, "n_samples", None) or 0),
     ]

@@ -126,6 +126,11 @@ def _load_in_memory(config: dict, settings: Settings, seed: int) -> DataBundle:
     y_train = None if y is None else y[train_idx]
     y_val = None if y is None else y[val_idx]
     factors = builtin_factors(source, seed)  # shapes2d's position, scale and shape
+    if factors is not None and len(factors[1]) != len(x):  # a metric would score wrong rows
+        raise RunError(
+            f"internal error: {len(factors[1])} rows of generative factors for {len(x)} "
+            f"examples of {_data_name(source)}; please report it"
+        )
 
     def slices(features: np.ndarray, labels: np.ndarray | None) -> tf.data.Dataset:
         return tf.data.Dataset.from_tensor_slices((features, labels) if with_labels else features)

@@ -324,16 +324,22 @@ def mode_centers(name: str, source: dict) -> np.ndarray:
     )
 
 
+def data_mode_centers(source: dict) -> np.ndarray:
+    """Centres of the modes a toy mixture's data holds: all of them, or those of
+    data.source.classes (a mode's label is its index, so class k is centre k)."""
+    centres = mode_centers(config_value(source, "name", "data.source (builtin)"), source)
+    classes = source.get("classes")
+    return centres if classes is None else centres[np.unique(np.asarray(classes, int))]
+
+
 def builtin_factors(source: dict, seed: int) -> tuple[tuple[str, ...], np.ndarray] | None:
     """(factor names, int32 factor indices) of the examples `_load_builtin` reads from
     `source`, for a built-in data set with known generative factors (shapes2d); else None."""
     if source.get("type") != "builtin" or source.get("name") != "shapes2d":
         return None
     codes = shapes2d.factors(int(config_value(source, "n_samples", "data.source (shapes2d)")), seed)
-    classes = source.get("classes")
-    if classes is not None:  # the examples `keep_classes` keeps (the label is the shape)
-        codes = codes[np.isin(codes[:, 0], np.asarray(classes))]
-    return shapes2d.FACTOR_NAMES, codes
+    kept = subset_indices(len(codes), codes[:, 0], source)  # the label is the shape
+    return shapes2d.FACTOR_NAMES, codes if kept is None else codes[kept]
 
 
 # --------------------------------------------------------------------------- sources
@@ -346,20 +352,34 @@ def _load_builtin(source: dict, seed: int) -> tuple[Any, Any]:
             f"unknown builtin dataset {name!r} (data.source.name); "
             f"available: {', '.join(builtin_names())}"
         )
-    x, y = keep_classes(*_BUILTINS[name](source, seed), source.get("classes"))
-    return keep_fraction(x, y, source.get("fraction"))
+    x, y = _BUILTINS[name](source, seed)
+    kept = subset_indices(len(x), None if y is None else np.asarray(y), source)
+    if kept is None:
+        return x, y
+    return np.asarray(x)[kept], None if y is None else np.asarray(y)[kept]
 
 
 SUBSET_SEED = 0  # fraction's draw is fixed: the same examples whatever the run's seed
 
 
-def keep_fraction(x: Any, y: Any, fraction: float | None) -> tuple[Any, Any]:
-    """A fixed share of the examples (data.source.fraction), stratified by class when there
-    are labels, in their original order."""
-    if fraction is None or fraction >= 1:
-        return x, y
-    kept = fraction_indices(len(x), None if y is None else np.asarray(y), fraction)
-    return np.asarray(x)[kept], None if y is None else np.asarray(y)[kept]
+def subset_indices(n: int, labels: np.ndarray | None, source: dict) -> np.ndarray | None:
+    """The sorted indices, among a built-in's n generated examples, of those the run reads:
+    the examples of data.source.classes (labels keep their values), then a fixed share of
+    them (data.source.fraction), stratified by class when there are labels. None: all of
+    them. The one definition of the subset, for the examples and for their factors."""
+    classes, fraction = source.get("classes"), source.get("fraction")
+    kept = np.arange(n)
+    if classes is not None:
+        if labels is None:
+            raise RunError("data.source.classes: this data set has no labels to keep classes of")
+        kept = kept[np.isin(labels, np.asarray(classes))]
+        if not len(kept):
+            raise RunError(
+                f"data.source.classes {list(classes)}: no example has one of these labels"
+            )
+    if fraction is not None and fraction < 1:
+        kept = kept[fraction_indices(len(kept), None if labels is None else labels[kept], fraction)]
+    return None if classes is None and (fraction is None or fraction >= 1) else kept
 
 
 def fraction_indices(n: int, labels: np.ndarray | None, fraction: float) -> np.ndarray:
@@ -385,18 +405,6 @@ def fraction_indices(n: int, labels: np.ndarray | None, fraction: float) -> np.n
         np.arange(n), train_size=count, stratify=labels, random_state=SUBSET_SEED
     )
     return np.sort(kept)
-
-
-def keep_classes(x: Any, y: Any, classes: list[int] | None) -> tuple[Any, Any]:
-    """The examples of `classes` alone (data.source.classes; labels keep their values)."""
-    if classes is None:
-        return x, y
-    if y is None:
-        raise RunError("data.source.classes: this data set has no labels to keep classes of")
-    kept = np.isin(np.asarray(y), np.asarray(classes))
-    if not kept.any():
-        raise RunError(f"data.source.classes {list(classes)}: no example has one of these labels")
-    return np.asarray(x)[kept], np.asarray(y)[kept]
 
 
 def _load_npz(source: dict, seed: int) -> tuple[Any, Any]:

@@ -24,6 +24,9 @@ from gencompile.spec.data import (
 from gencompile.spec.diagnostics import did_you_mean
 from gencompile.spec.evaluation import (
     BUILTIN_SAMPLE_METRICS,
+    DEFAULT_NUM_SAMPLES,
+    FID_FEATURES,
+    FID_NUM_SAMPLES,
     HELDOUT_METRICS,
     LABELLED_SAMPLE_METRICS,
     METRIC_DATA,
@@ -48,10 +51,11 @@ LABELLED_BUILTINS = {
 KERAS_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
 # The fewest real examples a sample metric compares the samples with (the held-out split
 # when there is one): statistics of at least 2 rows, precision and recall more rows than
-# their k = 3 neighbours (gencompile.runtime.metrics.samples and .distances).
+# their k = 3 neighbours (gencompile.runtime.metrics.samples and .distances), fid one per
+# InceptionV3 feature (fewer make FID heavily biased).
 REFERENCE_MINIMUM = {
     "fd_digits": 2,
-    "fid": 2,
+    "fid": FID_FEATURES,
     "kid": 2,
     "energy_distance": 2,
     "precision_recall": 4,
@@ -374,24 +378,75 @@ def default_metrics(spec: Spec) -> list[str]:
     return metrics
 
 
+def num_samples(spec: Spec) -> int:
+    """evaluation.num_samples, or its default: more when fid is asked (FID_NUM_SAMPLES)."""
+    given = spec.evaluation.num_samples
+    if given is not None:
+        return given
+    return FID_NUM_SAMPLES if "fid" in evaluated_metrics(spec) else DEFAULT_NUM_SAMPLES
+
+
+def check_fid_samples(spec: Spec) -> Found:
+    """FID with fewer samples than InceptionV3's features is heavily biased (the sample
+    covariance is singular): same-distribution sets score far from 0."""
+    given = spec.evaluation.num_samples
+    if given is None or given >= FID_FEATURES or "fid" not in evaluated_metrics(spec):
+        return
+    yield (
+        ("evaluation", "num_samples"),
+        f"fid compares covariances of InceptionV3's {FID_FEATURES} features, and {given} "
+        "samples are fewer than that: FID would be heavily biased (two sets of the same "
+        "distribution would score far from 0)",
+        f"set evaluation.num_samples to at least {FID_FEATURES} ({FID_NUM_SAMPLES}, as "
+        "TTUR recommends, is the default with fid: leave it out), or use kid, which is "
+        "unbiased with fewer samples",
+    )
+
+
 def check_held_out_size(spec: Spec) -> Found:
     """A sample metric compares the samples with the held-out split: a built-in data set's
     size is known, so a split too small for it is refused here, not after training."""
     count, fraction = spec.data.example_count(), spec.data.validation_split
-    if count is None or fraction == 0:
+    if count is None:
         return
-    held = held_out_count(count, fraction)
     for metric in evaluated_metrics(spec):
         need = REFERENCE_MINIMUM.get(metric, 0)
+        asked = spec.evaluation.metrics or []
+        at_metric: PathKey = ("evaluation", "metrics")
+        if metric in asked:
+            at_metric = (*at_metric, asked.index(metric))
+        if fraction == 0 and count < need:  # the samples are compared with the training split
+            yield (
+                at_metric,
+                f"{metric} compares the samples with at least {need} real examples, and "
+                f"without a validation split it has the {count} training examples",
+                "use more data, or another metric (kid is unbiased with few examples)",
+            )
+            return
+        if fraction == 0:
+            continue
+        held = held_out_count(count, fraction)
+        if held < need and held_out_count(count, MOST_HELD_OUT) < need:
+            yield (
+                at_metric,
+                f"{metric} compares the samples with at least {need} held-out examples, and "
+                f"the data has {count} examples in all",
+                "use more data, or another metric (kid is unbiased with few examples)",
+            )
+            return
         if held < need:
             least = _fraction_for(need, count)
+            example = ", e.g. 0.1" if held_out_count(count, 0.1) >= need else ""
             yield (
                 ("data", "validation_split"),
                 f"{fraction:g} holds out {held} of the {count} examples, and {metric} "
                 f"compares the samples with at least {need} held-out examples",
-                f"set data.validation_split to at least {least:g} ({need} examples), e.g. 0.1",
+                f"set data.validation_split to at least {least:g} ({need} examples){example}",
             )
             return
+
+
+MOST_HELD_OUT = 0.5  # the largest validation_split the advice above suggests
 
 
 def _fraction_for(need: int, count: int) -> float:
@@ -461,6 +516,7 @@ CHECKS: tuple[Callable[[Spec], Found], ...] = (
     check_layer_names,
     check_heldout_metrics,
     check_held_out_size,
+    check_fid_samples,
     check_text_data,
     check_autoregressive,
     check_mixture,

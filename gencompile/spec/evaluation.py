@@ -66,14 +66,26 @@ BUILTIN_SAMPLE_METRICS = {
 }
 
 
+DEFAULT_NUM_SAMPLES = 2000
+# FID compares 2048 x 2048 covariances of InceptionV3's pool features: with fewer samples
+# (or real examples) than features the sample covariance is singular and FID heavily
+# biased, so fid refuses fewer; TTUR recommends 10000, the default when fid is asked.
+FID_FEATURES = 2048
+FID_NUM_SAMPLES = 10_000
+
+
 class EvaluationSpec(StrictModel):
     """Metrics computed after training and by `gencompile evaluate`."""
 
     metrics: list[str] | None = Field(
         None, description="Metric names; default: the family's standard metrics."
     )
-    num_samples: PositiveInt = Field(
-        2000, description="Samples drawn for the sample-quality metrics."
+    num_samples: PositiveInt | None = Field(
+        None,
+        description=f"Samples drawn for the sample-quality metrics; default "
+        f"{DEFAULT_NUM_SAMPLES}, or {FID_NUM_SAMPLES} when fid is among the metrics (fid "
+        f"needs at least {FID_FEATURES}, one per InceptionV3 feature; TTUR recommends "
+        f"{FID_NUM_SAMPLES}).",
     )
     importance_samples: PositiveInt = Field(1000, description="k of the IWAE bound (iwae_nll).")
     inception_weights: str | None = Field(

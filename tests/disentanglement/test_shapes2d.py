@@ -4,6 +4,7 @@ show them, and a spec source whose shape the compiler knows without loading it."
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from gencompile.compiler.data_shapes import infer_data_shape
 from gencompile.runtime import shapes2d
@@ -114,3 +115,20 @@ def test_the_held_out_factors_are_those_of_the_held_out_images() -> None:
     np.testing.assert_array_equal(bundle.y_val, bundle.factors_val[:, 0])
     digits = load_data(resolved_config({"type": "builtin", "name": "digits"}), 5)
     assert digits.factors_val is None and digits.factor_names == ()
+
+
+@pytest.mark.parametrize("subset", [{"fraction": 0.5}, {"classes": [0, 2], "fraction": 0.5}])
+def test_factors_are_those_of_the_examples_a_fraction_keeps(subset: dict) -> None:
+    """data.source.fraction keeps a subset of the examples; their factors are the same
+    subset's, row for row (the label is the shape factor), so mig scores the right ones."""
+    from gencompile.runtime.data import load_arrays, load_data
+
+    source = {"type": "builtin", "name": "shapes2d", "n_samples": 400, **subset}
+    x, y = load_arrays(source, 7)
+    _, codes = builtin_factors(source, 7)
+    assert len(codes) == len(x) < 400
+    np.testing.assert_array_equal(codes[:, 0], y)
+    np.testing.assert_array_equal(shapes2d.render(codes), x)
+    bundle = load_data(resolved_config(source), 7)
+    assert bundle.factors_val is not None
+    np.testing.assert_array_equal(bundle.factors_val[:, 0], bundle.y_val)

@@ -141,6 +141,21 @@ def test_inception_score_matches_scipy_entropy() -> None:
     assert inception_score(p, splits=1).mean == pytest.approx(expected, rel=1e-10)
 
 
+def test_inception_score_splits_as_the_reference_does() -> None:
+    """Salimans et al.'s code (openai/improved-gan, inception_score/model.py) cuts the n
+    rows at i * n // splits; np.array_split puts the longer parts first instead, which
+    gives another score when n is not a multiple of splits (103 rows: 11 + 10 + ...)."""
+    p = np.random.default_rng(0).dirichlet(np.ones(7) * 0.3, size=103)
+    n, splits, scores = len(p), 10, []
+    for i in range(splits):
+        part = p[i * n // splits : (i + 1) * n // splits]
+        marginal = part.mean(axis=0)
+        scores.append(math.exp(np.mean([stats.entropy(row, marginal) for row in part])))
+    estimate = inception_score(p, splits=splits)
+    assert estimate.mean == pytest.approx(np.mean(scores), rel=1e-10)
+    assert estimate.std == pytest.approx(np.std(scores), rel=1e-10)
+
+
 def test_inception_score_refuses_non_finite_probabilities() -> None:
     # One diverged sample (NaN probabilities) would make the score NaN, silently.
     p = np.random.default_rng(7).dirichlet(np.ones(5), size=100)

@@ -22,7 +22,10 @@ def test_digits_classifier_is_accurate_cached_and_repeatable(feature_cache: Path
     assert first.accuracy > 0.95
     # (the session-wide cache may also hold other tests' entries, e.g. `tables/`)
     cached = sorted(p.name for p in feature_cache.iterdir() if p.name.startswith("fd_digits"))
-    assert cached == ["fd_digits-v2-s0-e20-lr0.002.json", "fd_digits-v2-s0-e20-lr0.002.weights.h5"]
+    assert cached == [
+        "fd_digits-v2-s0-e20-lr0.002-float32.json",
+        "fd_digits-v2-s0-e20-lr0.002-float32.weights.h5",
+    ]
     again = features.digits_classifier()  # from the cache
     digits = load_digits().images[:50]
     np.testing.assert_array_equal(
@@ -95,7 +98,17 @@ def test_inception_loads_weights_from_a_local_file(random_inception, tmp_path: P
         "weights": str(path),
         "weights_sha256": sha256_file(path),
         "keras_imagenet_weights": False,
+        "comparable": features.COMPARABLE,
     }
+
+
+def test_inception_numbers_are_not_claimed_comparable_with_published_ones() -> None:
+    """Keras's InceptionV3 is not the inception-2015-12-05 graph of published FID and
+    Inception Scores: metrics.json says what the numbers compare with, even with keras'
+    own ImageNet weights."""
+    described = features.InceptionNetwork(None, "imagenet.h5", "0" * 64, True).describe()
+    said = described["comparable"]
+    assert "not with published" in said and "inception-2015-12-05" in said
 
 
 def test_a_file_that_is_not_inception_weights_is_refused(tmp_path: Path) -> None:
@@ -141,3 +154,41 @@ def test_a_stalled_download_fails_within_the_timeout(monkeypatch, tmp_path: Path
         silent.close()
     assert time.monotonic() - start < 10
     assert socket.getdefaulttimeout() is None  # the process-wide timeout is put back
+
+
+@pytest.fixture
+def mixed_global_policy():
+    """The global dtype policy of a mixed-precision run (and of `gencompile evaluate` of
+    one), restored afterwards."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    yield
+    keras.mixed_precision.set_global_policy(previous)
+
+
+def test_the_digits_classifier_is_float32_under_a_mixed_policy(
+    tmp_path: Path, monkeypatch, mixed_global_policy
+) -> None:
+    """Trained (and cached) during a mixed-precision run, the classifier must be the one a
+    float32 run trains: float32 weights and computations, the same features, so that
+    fd_digits does not depend on the run's precision (or on which run filled the cache)."""
+    monkeypatch.setenv("GENCOMPILE_CACHE", str(tmp_path / "mixed"))
+    mixed = features.digits_classifier()
+    assert keras.mixed_precision.global_policy().name == "mixed_float16"  # left as it was
+    for layer in mixed.features.layers[1:]:
+        assert layer.compute_dtype == "float32", layer.name
+        assert all(w.dtype == "float32" for w in layer.weights), layer.name
+    keras.mixed_precision.set_global_policy("float32")
+    monkeypatch.setenv("GENCOMPILE_CACHE", str(tmp_path / "float32"))
+    plain = features.digits_classifier()
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    assert mixed.weights_sha256 == plain.weights_sha256
+    digits = load_digits().images[:200]
+    got, expected = features.digits_features(mixed, digits), features.digits_features(plain, digits)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_inception_is_built_in_float32_under_a_mixed_policy(mixed_global_policy) -> None:
+    network = features.inception_network(None, _random_weights_for_tests=True)
+    assert keras.mixed_precision.global_policy().name == "mixed_float16"
+    assert {layer.compute_dtype for layer in network.model.layers[1:]} == {"float32"}

@@ -138,13 +138,15 @@ def kernel_inception_distance(
 
 
 def inception_score(probabilities: np.ndarray, splits: int = 10) -> Estimate:
-    """exp(mean KL(p(y|x) || p(y))) in each of `splits` parts; mean and std over parts."""
+    """exp(mean KL(p(y|x) || p(y))) in each of `splits` parts; mean and std over parts.
+    The parts end at i * n // splits, as in Salimans et al.'s code (openai/improved-gan)."""
     p = np.asarray(probabilities, dtype=np.float64)
     if p.ndim != 2 or len(p) < splits:
         raise ValueError(f"need at least {splits} rows of class probabilities, got {p.shape}")
     p = _as_float64(p, "probabilities")  # NaN rows (diverged samples) would give NaN
     scores = []
-    for part in np.array_split(p, splits):
+    n = len(p)
+    for part in (p[i * n // splits : (i + 1) * n // splits] for i in range(splits)):
         marginal = part.mean(axis=0, keepdims=True)
         # 0 log 0 = 0: classes a sample gives no probability contribute nothing.
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -12,8 +12,14 @@ when the machine is online; without either, evaluation stops with that advice (r
 weights, which give plausible-looking but meaningless numbers, are for tests only).
 Images are resized to 299x299 with bilinear interpolation and scaled to [-1, 1], as the
 reference FID implementation feeds them; the 2048-d average pool gives FID/KID features
-and the softmax gives the Inception Score's class probabilities. FID is comparable to
-published numbers only with the real ImageNet weights.
+and the softmax gives the Inception Score's class probabilities.
+
+The network is Keras's InceptionV3, not the TensorFlow `inception-2015-12-05` graph that
+published FID and Inception Scores are computed with (Salimans et al.'s code, TTUR,
+pytorch-fid): different weights, so different numbers for the same images. fid, kid and
+inception_score are comparable between gencompile runs that use the same weights (their
+sha256 is in computed_with), not with published tables; `COMPARABLE` says so in
+metrics.json.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ import hashlib
 import json
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +49,24 @@ DIGITS_EPOCHS = 20
 DIGITS_LEARNING_RATE = 2e-3
 DIGITS_SCALE = 16.0  # scikit-learn's digits take the values 0..16
 INCEPTION_SIZE = 299
+INCEPTION_FEATURES = 2048  # avg_pool's width: FID's covariances are this square
 BATCH = 64
+FEATURE_DTYPE = "float32"  # the feature networks' policy, whatever the run's (mixed) one
+
+
+@contextmanager
+def feature_precision() -> Iterator[None]:
+    """Build, train and load the feature networks in float32 whatever the global dtype
+    policy (a mixed-precision run sets mixed_float16; `gencompile evaluate` sets the run's):
+    their features, and so fd_digits, fid and kid, must not depend on the run's precision.
+    Layers keep the policy they were built with, so the networks compute in float32 later
+    too, under any global policy."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(FEATURE_DTYPE)
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
 
 
 def cache_dir() -> Path:
@@ -136,10 +160,20 @@ def train_digits_classifier() -> tuple[keras.Model, float]:
 
 
 def digits_classifier() -> DigitsClassifier:
-    """The cached classifier, trained on first use (a few seconds)."""
+    """The cached classifier, trained on first use (a few seconds), in float32 whatever the
+    global dtype policy (`feature_precision`)."""
+    with feature_precision():
+        return _digits_classifier()
+
+
+def _digits_classifier() -> DigitsClassifier:
     folder = cache_dir()
-    # The name changes with anything that changes the trained weights.
-    stem = f"fd_digits-v{DIGITS_VERSION}-s{DIGITS_SEED}-e{DIGITS_EPOCHS}-lr{DIGITS_LEARNING_RATE:g}"
+    # The name changes with anything that changes the trained weights (the dtype: entries
+    # of an earlier version trained under a run's mixed_float16 policy are not reused).
+    stem = (
+        f"fd_digits-v{DIGITS_VERSION}-s{DIGITS_SEED}-e{DIGITS_EPOCHS}"
+        f"-lr{DIGITS_LEARNING_RATE:g}-{FEATURE_DTYPE}"
+    )
     weights, card = folder / f"{stem}.weights.h5", folder / f"{stem}.json"
     model = build_digits_classifier()
     if weights.exists() and card.exists():
@@ -148,7 +182,7 @@ def digits_classifier() -> DigitsClassifier:
             accuracy = float(json.loads(card.read_text())["held_out_accuracy"])
         except (OSError, ValueError, KeyError):
             weights.unlink(missing_ok=True)  # a damaged cache entry: train again
-            return digits_classifier()
+            return _digits_classifier()
     else:
         print("fd_digits: training the digits feature classifier (once; it is then cached)")
         model, accuracy = train_digits_classifier()
@@ -181,12 +215,19 @@ IMAGENET_MD5 = "9a0d58056eeedaa3f26cb7ebd46da564"  # keras.applications' own che
 DOWNLOAD_TIMEOUT = 20.0  # seconds a silent connection may stall before the download fails
 
 
+COMPARABLE = (
+    "with gencompile runs whose InceptionV3 weights have the same sha256; not with "
+    "published FID or Inception Score tables (TTUR, pytorch-fid, Salimans et al.), which "
+    "use TensorFlow's inception-2015-12-05 graph, a different network"
+)
+
+
 @dataclass(frozen=True)
 class InceptionNetwork:
     model: keras.Model  # image -> (2048 pool features, 1000 class probabilities)
     weights: str  # the file the weights came from ("random (tests only)" in tests)
     weights_sha256: str | None
-    imagenet: bool  # the file is keras.applications' ImageNet weights (published numbers)
+    imagenet: bool  # the file is keras.applications' ImageNet weights
 
     def describe(self) -> dict[str, Any]:
         """What metrics.json records of the network (`computed_with`)."""
@@ -195,6 +236,7 @@ class InceptionNetwork:
             "weights": self.weights,
             "weights_sha256": self.weights_sha256,
             "keras_imagenet_weights": self.imagenet,
+            "comparable": COMPARABLE,
         }
 
 
@@ -250,7 +292,15 @@ def inception_network(
     `weights`: a local file of the full network's weights, or None (or "imagenet") for
     keras' download; without either, a RunError with the advice to pass a file.
     `_random_weights_for_tests`: random weights, for tests of the code path only.
+    Built in float32 whatever the global dtype policy (`feature_precision`).
     """
+    with feature_precision():
+        return _inception_network(weights, _random_weights_for_tests)
+
+
+def _inception_network(
+    weights: str | Path | None, _random_weights_for_tests: bool
+) -> InceptionNetwork:
     if _random_weights_for_tests:
         base = keras.applications.InceptionV3(include_top=True, weights=None)
         return InceptionNetwork(_with_pool(base), "random (tests only)", None, False)

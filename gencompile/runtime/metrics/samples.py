@@ -11,7 +11,8 @@ and compares them with the held-out split (the training split when there is none
     inception_score    Inception Score over 10 splits (and inception_score_std)
     precision_recall   improved precision and recall, k = 3
     energy_distance    energy distance in data units (low-dimensional data)
-    mode_coverage      modes_captured and high_quality (ring8, grid25)
+    mode_coverage      modes_captured and high_quality (ring8, grid25; of the modes of
+                       data.source.classes when it is set)
 
 A VAE's (and a VQ-VAE's) samples are its decoder's means E[x | z] of prior draws, as image
 VAEs are usually scored, not draws from p(x | z): computed_with says `decoder_means: true`.
@@ -34,7 +35,7 @@ from gencompile.errors import RunError
 from gencompile.progress import progress_bar
 from gencompile.runtime.metrics import distances, features
 from gencompile.runtime.metrics.results import Metrics
-from gencompile.runtime.sources import mode_centers
+from gencompile.runtime.sources import data_mode_centers
 from gencompile.runtime.splits import head
 
 SAMPLES_PER_CALL = 500  # samples are drawn in chunks, with a progress bar
@@ -125,6 +126,36 @@ def with_inception_weights(
     return {**config, "inception_weights": str(path)}
 
 
+# The nominal range of the values of image sources whose levels are known, in data units.
+EIGHT_BIT = (0.0, 255.0)
+BUILTIN_IMAGE_RANGES = {"digits": (0.0, features.DIGITS_SCALE), "shapes2d": (0.0, 1.0)}
+
+
+def nominal_range(source: dict[str, Any]) -> tuple[float, float] | None:
+    """The range an image source's values are drawn from, when its levels are known: 8-bit
+    pixels (image folders, keras' data sets, tfrecord images), the digits' 0..16, shapes2d's
+    0..1. None for arrays of unknown units (npz, npy, tfrecord arrays)."""
+    kind = source.get("type")
+    if kind == "builtin":
+        return BUILTIN_IMAGE_RANGES.get(str(source.get("name")))
+    if kind in ("images", "keras"):
+        return EIGHT_BIT
+    x = (source.get("features") or {}).get("x") or {}
+    return EIGHT_BIT if kind == "tfrecord" and x.get("type") == "image" else None
+
+
+def inception_range(source: dict[str, Any], real: np.ndarray) -> tuple[tuple[float, float], str]:
+    """The data-unit range mapped to InceptionV3's [-1, 1], and where it comes from: the
+    data's nominal range when it is known (the held-out images' own extremes would stretch
+    images whose brightest value is not the brightest level), else the reference images'
+    observed range (from 0 when none is negative)."""
+    nominal = nominal_range(source)
+    if nominal is not None:
+        return nominal, "the data's nominal range"
+    low = float(min(real.min(), 0.0))
+    return (low, float(real.max())), "the reference images' observed range (units unknown)"
+
+
 class FeatureSpaces:
     """Features of the real and generated sets, computed once per evaluation, and a
     description of each space for `computed_with`."""
@@ -155,9 +186,12 @@ class FeatureSpaces:
     def _inception_both(self) -> tuple[Features, Features]:
         def compute() -> tuple[Features, Features]:
             network = features.inception_network(self.config.get("inception_weights"))
-            self.described["inception"] = network.describe()
-            low = float(min(self.real.min(), 0.0))
-            value_range = (low, float(self.real.max()))
+            value_range, origin = inception_range(self.data.source, self.real)
+            self.described["inception"] = {
+                **network.describe(),
+                "input_range": list(value_range),
+                "input_range_from": origin,
+            }
             real = features.inception_features(network, self.real, value_range)
             fake = features.inception_features(network, self.fake, value_range)
             return real, fake
@@ -237,6 +271,15 @@ def _fd_digits(spaces: FeatureSpaces) -> Computed:
 
 
 def _fid(spaces: FeatureSpaces) -> Computed:
+    features_count = features.INCEPTION_FEATURES
+    if len(spaces.fake) < features_count:  # checked before any feature is computed
+        raise ValueError(
+            f"fewer samples than InceptionV3's {features_count} features bias FID heavily; "
+            f"it needs at least {features_count} (TTUR recommends 10000; kid is unbiased "
+            "with fewer)"
+        )
+    if len(spaces.real) < features_count:
+        raise ValueError("too few real examples")  # `_not_computed` says what to do
     value = distances.frechet_distance_of(*spaces.inception())
     return {"fid": value}, spaces.describe("inception")
 
@@ -271,7 +314,7 @@ def _energy_distance(spaces: FeatureSpaces) -> Computed:
 
 def _mode_coverage(spaces: FeatureSpaces) -> Computed:
     source = spaces.data.source
-    centres = mode_centers(source["name"], source)
+    centres = data_mode_centers(source)  # of data.source.classes alone when it is set
     coverage = distances.mode_coverage(
         spaces.fake, centres, std=float(source["std"]), threshold=MODE_THRESHOLD
     )
@@ -310,7 +353,7 @@ def _not_computed(name: str, err: ValueError, samples: int, real: int, data: Any
 # same numbers for built-in data, gencompile.spec.checks.REFERENCE_MINIMUM).
 REAL_MINIMUM = {
     "fd_digits": 2,
-    "fid": 2,
+    "fid": features.INCEPTION_FEATURES,  # one per feature, or FID is heavily biased
     "kid": 2,
     "energy_distance": 2,
     "precision_recall": PR_NEIGHBOURS + 1,
