@@ -529,6 +529,10 @@ def evaluate(
         Optional[Path],  # noqa: UP045
         typer.Option(help="Local InceptionV3 weights file for fid, kid, inception_score."),
     ] = None,
+    num_samples: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(help="Samples the sample metrics draw (default: the spec's)."),
+    ] = None,
     allow_custom_code: CustomCodeOption = False,
 ) -> None:
     """Compute metrics of a trained run; update metrics.json, report.md and report.html."""
@@ -536,7 +540,7 @@ def evaluate(
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     weights = str(inception_weights) if inception_weights else None
-    results = evaluate_run(run, names, weights, allow_custom_code)
+    results = evaluate_run(run, names, weights, allow_custom_code, num_samples)
     _print_metrics(results, getattr(results, "computed_with", None))
     out.print(f"report: {run / 'report.html'}", highlight=False)
 

@@ -295,11 +295,14 @@ def evaluate(
     metrics: list[str] | None = None,
     inception_weights: str | None = None,
     allow_custom_code: bool = False,
+    num_samples: int | None = None,
 ) -> dict[str, float]:
     """Compute metrics of a trained run (default: its spec's) and store them in metrics.json.
 
     `inception_weights`: a local file of InceptionV3 weights for fid, kid and
-    inception_score on images (overrides the spec's `evaluation.inception_weights`).
+    inception_score on images (overrides the spec's `evaluation.inception_weights`);
+    `num_samples`: how many samples the sample metrics draw (overrides
+    `evaluation.num_samples`; metrics.json's computed_with records it).
     """
     run_dir = Path(run_dir)
     lock = verified_lock(run_dir, allow_custom_code)  # refuse a bad run before TensorFlow starts
@@ -314,6 +317,10 @@ def evaluate(
         asked["metrics"] = metrics
     if inception_weights:
         asked["inception_weights"] = str(inception_weights)
+    if num_samples is not None:
+        if num_samples < 1:
+            raise RunError(f"--num-samples {num_samples}: draw at least one sample")
+        asked["num_samples"] = num_samples
     # Before the model and data are loaded: no weights, no work (the family checks again).
     plan = locked_plan(lock)
     with_inception_weights({**plan.evaluation, **asked}, plan.data_kind, plan.data["source"])

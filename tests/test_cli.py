@@ -119,6 +119,17 @@ def test_evaluate_recomputes_metrics(run_cli, trained_runs) -> None:
     assert after == before  # same weights, same seeded draw: the number training wrote
 
 
+def test_evaluate_draws_the_samples_asked_for(run_cli, trained_runs) -> None:
+    run = trained_runs["vae"]
+    args = ("evaluate", str(run), "--metrics", "precision_recall", "--num-samples")
+    code, _, err = run_cli(*args, "64")
+    assert code == 0, err
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["computed_with"]["precision"]["samples"] == 64
+    code, _, err = run_cli(*args, "0")
+    assert code == 1 and "--num-samples 0: draw at least one sample" in err
+
+
 def test_evaluate_refuses_a_folder_that_is_not_a_run(run_cli, tmp_path) -> None:
     code, _, err = run_cli("evaluate", str(tmp_path))
     assert code == 1

@@ -344,7 +344,8 @@ def _not_computed(name: str, err: ValueError, samples: int, real: int, data: Any
         )
     return (
         f"cannot compute {name}: {err} ({samples} samples against {real} {split} examples); "
-        "raise evaluation.num_samples, or data.validation_split for more held-out examples"
+        "raise evaluation.num_samples (of a trained run: gencompile evaluate RUN "
+        "--num-samples N), or data.validation_split for more held-out examples"
     )
 
 
