@@ -4,7 +4,8 @@ DESIGN.md ("The generated project") lists what `gencompile build` writes. These 
 check that list exactly, the lock (`spec.lock.json`: hashes of the written bytes, the
 resolved spec with defaults filled in and its stable hash), the refusal of custom code
 without `allow_custom_code`, that every generated Python file compiles and passes
-`ruff check --select E9,F`, and that building imports no TensorFlow. Problems found in
+`ruff check --select E9,F`, that every project is clean under its own pyproject's ruff
+rules, and that building imports no TensorFlow. Problems found in
 lowering (layer names, data files, project names) are at the end.
 """
 
