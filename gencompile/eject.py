@@ -117,7 +117,8 @@ def owned_files(
             continue  # written anew: the ejected project depends on no gencompile
         text = (source / relative).read_text()
         if relative.endswith(".py"):
-            text = rewrite_imports(_owned_header(text, relative), package, modules)
+            inside = relative.startswith(f"{package}/")
+            text = owned_imports(_owned_header(text, relative), package, modules, inside)
         files[relative] = text
     files["README.md"] = _readme(files["README.md"], lock, package, weights)
     return files
@@ -215,6 +216,131 @@ def rewrite_imports(text: str, package: str, modules: list[str]) -> str:
     return re.sub(pattern, rf"{package}.{VENDORED}.\1", text) if modules else text
 
 
+def owned_imports(text: str, package: str, modules: list[str], inside: bool) -> str:
+    """A generated file's imports of gencompile as imports of the vendored runtime, placed
+    where isort puts them, and its other mentions of gencompile's modules renamed.
+
+    In the generated project `from gencompile.runtime import ...` sits among the third-party
+    imports; the vendored runtime is the project's own code, so its imports move to the
+    project's block: relative (`from ._runtime import ...`, never longer than the line they
+    replace) in a module of the package, `from <package>._runtime...` beside `from
+    <package>.model import ...` in tests/. Mentions in docstrings and comments become
+    `_runtime...` inside the package (a name relative to it, as short).
+    """
+    tree = ast.parse(text)
+    text = _moved_imports(text, tree, package, modules, inside)
+    prose = "_runtime" if inside else f"{package}.{VENDORED}"
+    text = re.sub(r"\bgencompile\.runtime\b", prose, text)
+    if modules:
+        pattern = rf"\bgencompile\.({'|'.join(map(re.escape, modules))})\b"
+        text = re.sub(pattern, rf"{prose}.\1", text)
+    if _strings(ast.parse(text)) != _strings(tree):
+        raise RunError("eject does not know how to rewrite a string that names gencompile")
+    return text
+
+
+def _moved_imports(
+    text: str, tree: ast.Module, package: str, modules: list[str], inside: bool
+) -> str:
+    """`owned_imports`'s moves: the import lines of gencompile out, the new block in."""
+    header = _import_header(tree)
+    moved = [n for n in header if _imports_gencompile(n)]
+    if len(moved) != sum(_imports_gencompile(n) for n in ast.walk(tree)):
+        raise RunError("eject can rewrite only the imports of gencompile at the top of a file")
+    if not moved:
+        return text
+    lines = text.split("\n")
+    own = [n for n in header if n not in moved and _is_own(n, package, inside)]
+    block = [_rewritten(n, lines, package, modules, inside) for n in moved]
+    block += ["\n".join(lines[n.lineno - 1 : n.end_lineno]) for n in own]
+    block.sort(key=lambda line: line.split(" import ")[0].lower())  # stable: as generated
+    dropped = {i for n in [*moved, *own] for i in range(n.lineno - 1, n.end_lineno or n.lineno)}
+    # Into the block of the project's own imports, or a block of its own after the last.
+    at = own[0].lineno - 1 if own else max(n.end_lineno or n.lineno for n in header)
+    out: list[str] = []
+    stop = 0
+    for i, line in enumerate(lines):
+        if i == at:
+            out.extend([] if own or not out[-1] else [""])
+            out.extend(block)
+            stop = len(out)
+        if i not in dropped:
+            out.append(line)
+    # A block the moved lines emptied leaves two blank lines: isort keeps one between blocks.
+    start = header[0].lineno - 1
+    kept = [line for j, line in enumerate(out[start:stop]) if line or out[start + j - 1]]
+    return "\n".join([*out[:start], *kept, *out[stop:]])
+
+
+def _import_header(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """The imports at the top of a module (after its docstring), up to the first code."""
+    body = tree.body[1:] if ast.get_docstring(tree, clean=False) is not None else tree.body
+    header: list[ast.Import | ast.ImportFrom] = []
+    for node in body:
+        if not isinstance(node, ast.Import | ast.ImportFrom):
+            break
+        header.append(node)
+    return header
+
+
+def _imports_gencompile(node: ast.AST) -> bool:
+    if isinstance(node, ast.ImportFrom):
+        return node.level == 0 and (node.module or "").split(".")[0] == "gencompile"
+    if isinstance(node, ast.Import):
+        return any(alias.name.split(".")[0] == "gencompile" for alias in node.names)
+    return False
+
+
+def _is_own(node: ast.Import | ast.ImportFrom, package: str, inside: bool) -> bool:
+    """An import of the project's own package: relative inside it, absolute outside."""
+    if isinstance(node, ast.Import):
+        return not inside and any(a.name.split(".")[0] == package for a in node.names)
+    if inside:
+        return node.level > 0
+    return node.level == 0 and (node.module or "").split(".")[0] == package
+
+
+def _rewritten(
+    node: ast.Import | ast.ImportFrom,
+    lines: list[str],
+    package: str,
+    modules: list[str],
+    inside: bool,
+) -> str:
+    """`from gencompile.x import y` as an import of the vendored runtime (one line)."""
+    line = lines[node.lineno - 1]
+    if not isinstance(node, ast.ImportFrom) or node.end_lineno != node.lineno:
+        raise RunError(f"eject cannot rewrite the import {line.strip()!r}")
+    module = node.module or ""
+    parts = module.split(".")[1:]
+    if parts[:1] == ["runtime"]:
+        parts = parts[1:]
+    elif not parts or parts[0] not in modules:
+        raise RunError(f"the generated code imports {module}, which the runtime does not hold")
+    target = ".".join([VENDORED, *parts])
+    target = f".{target}" if inside else f"{package}.{target}"
+    return re.sub(rf"^from {re.escape(module)} import", f"from {target} import", line)
+
+
+def _strings(tree: ast.Module) -> list[str]:
+    """The string constants of `tree` that are not docstrings (code, not prose)."""
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
 def vendored_runtime(package: str) -> dict[str, str]:
     """Relative path -> text of `<package>/_runtime/`: the runtime and its support modules."""
     root = Path(gencompile.__file__).parent
@@ -262,6 +388,7 @@ def _pyproject(lock: dict[str, Any], package: str, vendored: dict[str, str]) -> 
     return render(
         "eject/pyproject.toml.j2",
         package=package,
+        vendored=VENDORED,
         version=lock["versions"].get("gencompile"),
         requirements=requirements(lock, distributions),
         package_data=data,

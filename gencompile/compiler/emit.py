@@ -135,12 +135,22 @@ def toml(value: str) -> str:
     return json.dumps(str(value), ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
-def docstring(text: str) -> str:
-    """A docstring literal; text that could end or escape a triple-quoted string is repr'd."""
+def docstring(text: str, indent: int | None = None) -> str:
+    """A docstring literal; text that could end or escape a triple-quoted string is repr'd.
+
+    Given `indent` (the columns before the opening quotes), text too long for one line is
+    wrapped at spaces to LINE_LENGTH, its further lines indented as the opening quotes.
+    """
     text = " ".join(str(text).split())
     if '"""' in text or "\\" in text or text.endswith('"') or not text.isprintable():
         return literal(text)
-    return f'"""{text}"""'
+    if indent is None:
+        return f'"""{text}"""'
+    # The quotes wrap with the first and the last word, so they count in those lines.
+    lines = textwrap.wrap(
+        f'"""{text}"""', LINE_LENGTH - indent, break_long_words=False, break_on_hyphens=False
+    )
+    return ("\n" + " " * indent).join(lines)
 
 
 def regularizer(pair: tuple[float, float]) -> str:

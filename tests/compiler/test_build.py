@@ -4,7 +4,8 @@ DESIGN.md ("The generated project") lists what `gencompile build` writes. These 
 check that list exactly, the lock (`spec.lock.json`: hashes of the written bytes, the
 resolved spec with defaults filled in and its stable hash), the refusal of custom code
 without `allow_custom_code`, that every generated Python file compiles and passes
-`ruff check --select E9,F`, and that building imports no TensorFlow. Problems found in
+`ruff check --select E9,F`, that every project is clean under its own pyproject's ruff
+rules, and that building imports no TensorFlow. Problems found in
 lowering (layer names, data files, project names) are at the end.
 """
 
@@ -350,6 +351,35 @@ def test_generated_code_passes_ruff_errors_and_pyflakes(projects):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+PROJECT_NAMES = [f"{p.parent.name}-{p.stem}" for p in [*SPECS, *FIXTURES]] + list(EXTRA_CASES)
+
+
+# Projects known to fail, each until its template is fixed (strict: a project that turns
+# clean must leave the list). vae.py.j2 and gan.py.j2 put the opted-in custom imports in a
+# block of their own without `# isort: split` before it (vq_vae.py.j2 has it): I001.
+RUFF_KNOWN_FAILURES = {"custom": "vae.py.j2: the custom imports' block is not an isort split"}
+
+
+@pytest.mark.parametrize("name", PROJECT_NAMES)
+def test_generated_project_passes_ruff_under_its_own_config(projects, name, request):
+    """`ruff check` run in the project folder, so with the generated pyproject.toml's rules
+    (pinned there: a newer ruff's defaults do not change what clean means). A user who runs
+    their linter on a fresh project sees no finding."""
+    if name in RUFF_KNOWN_FAILURES:
+        request.applymarker(pytest.mark.xfail(reason=RUFF_KNOWN_FAILURES[name], strict=True))
+    directory = projects[name]
+    assert "[tool.ruff.lint]" in (directory / "pyproject.toml").read_text(encoding="utf-8")
+    result = subprocess.run(
+        [str(RUFF), "check", "--no-cache", "--output-format", "concise", "."],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr
+
+
 # -- no TensorFlow -----------------------------------------------------------------------------
 
 
@@ -493,9 +523,6 @@ def test_missing_data_file_is_a_located_spec_error(tmp_path):
     assert problem.path == "data.source.path"
     assert "file not found" in problem.message
     assert (problem.file, problem.line) == ("spec.yaml", 4)
-
-
-PROJECT_NAMES = [f"{p.parent.name}-{p.stem}" for p in [*SPECS, *FIXTURES]] + list(EXTRA_CASES)
 
 
 @pytest.mark.parametrize(

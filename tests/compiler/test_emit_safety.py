@@ -985,6 +985,30 @@ def test_fuzzed_docstring_never_breaks_out(text):
     check_docstring(text)
 
 
+def check_wrapped_docstring(text: str) -> None:
+    """As a builder function's docstring: wrapped at 100 columns after a 4-space indent."""
+    emitted = docstring(text, 4)
+    function = f"def f():\n    {emitted}\n    return 1\n"
+    tree = ast.parse(function)
+    (func,) = tree.body
+    assert len(func.body) == 2 and isinstance(func.body[1], ast.Return)
+    assert ast.get_docstring(func).split() == text.split()
+    if emitted.startswith('"""'):  # not repr'd: every line fits, unless a word alone cannot
+        lines = function.splitlines()[1:-1]
+        assert all(len(line) <= 100 or " " not in line.strip() for line in lines)
+
+
+@pytest.mark.parametrize("text", DOCSTRING_CASES + HOSTILE + ["word " * 60, "x" * 120 + " y"])
+def test_wrapped_docstring_never_breaks_out_and_fits(text):
+    check_wrapped_docstring(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(st.text(), st.lists(st.sampled_from([*FRAGMENTS, " "])).map("".join)))
+def test_fuzzed_wrapped_docstring_never_breaks_out(text):
+    check_wrapped_docstring(text)
+
+
 @settings(max_examples=300, deadline=None)
 @given(text=st.text(st.characters(codec="utf-8", max_codepoint=0xFFFF)))
 @example(text='"\\\n\t\x00\x1f\u2028')

@@ -153,7 +153,7 @@ def plan_mixture(
         ),
     )
     objective = (
-        "evidence lower bound of a Bayesian mixture"
+        "negative mean expected log-likelihood (scikit-learn's score) of a Bayesian mixture"
         if isinstance(algorithm, VariationalAlgorithm)
         else "negative mean log-likelihood of a mixture"
     )
@@ -181,8 +181,9 @@ def _fitting(
         assert v is not None
         prior = "the data's" if v.covariance_prior is None else "the given"
         words = (
-            f"maximised by variational Bayesian EM (scikit-learn's BayesianGaussianMixture) "
-            f"from a {start} start, under {PRIOR_WORDS[v.process]} prior on the weights "
+            "its posterior fitted by variational Bayesian EM (scikit-learn's "
+            f"BayesianGaussianMixture), which maximises the evidence lower bound, from a {start} "
+            f"start, under {PRIOR_WORDS[v.process]} prior on the weights "
             f"(concentration {v.weight_concentration_prior:g}) and a Gaussian-Wishart prior "
             f"on each component (mean precision {v.mean_precision_prior:g}, "
             f"{v.degrees_of_freedom_prior:g} degrees of freedom, {prior} covariance); each "
@@ -199,7 +200,7 @@ def _fitting(
         best_of = f"the best of {em.n_init} " if em.n_init > 1 else "a "
         starts = f"{start} starts" if em.n_init > 1 else f"{start} start"
         words = (
-            f"maximised by EM from {best_of}{starts}: each epoch accumulates the "
+            f"minimised by EM from {best_of}{starts}: each epoch accumulates the "
             "posterior-weighted statistics of every batch, then re-estimates the parameters in "
             f"closed form; at most {training['epochs']} iterations, stopping when the mean "
             f"log-likelihood changes by less than {em.tol:g}"
