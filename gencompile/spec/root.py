@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator
@@ -51,19 +50,6 @@ class Spec(StrictModel):
     sweep: SweepSpec | None = Field(
         None, exclude=True, description="Ranges `gencompile sweep` searches (not part of a run)."
     )
-
-    @field_validator("description")
-    @classmethod
-    def _printable(cls, value: str) -> str:
-        # It is written into the generated README and docstrings: a NUL or an escape code
-        # would make a text file read as binary or redraw a terminal.
-        bad = [c for c in value if unicodedata.category(c) == "Cc" and c not in "\n\t"]
-        if bad:
-            raise ValueError(
-                f"the description holds the control character {ord(bad[0]):#04x}: "
-                "write it as plain text (new lines and tabs are fine)"
-            )
-        return value
 
     @field_validator("spec_version")
     @classmethod

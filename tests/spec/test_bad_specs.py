@@ -206,13 +206,6 @@ class Case:
 
 
 CASES = [
-    Case(
-        "description-with-a-nul-character",
-        edit("seed: 42\n", 'seed: 42\ndescription: "digits\\0 VAE"\n'),
-        "description",
-        '^"digits',
-        ("control character 0x00", "plain text"),
-    ),
     # -- unknown keys and misspelled kinds ---------------------------------------------------
     Case(
         "unknown-top-level-key",
