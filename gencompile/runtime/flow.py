@@ -25,7 +25,12 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.runtime.evaluation import evaluation
-from gencompile.runtime.metrics.results import Metrics, held_out
+from gencompile.runtime.metrics.results import (
+    Metrics,
+    density_bits_per_dim,
+    density_caveat,
+    held_out,
+)
 from gencompile.runtime.metrics.samples import sample_quality
 from gencompile.runtime.posteriors import repeat_draws
 from gencompile.runtime.splits import batches, mean_of
@@ -130,9 +135,14 @@ def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) ->
         how = held_out(data.x_val, dequantization_samples=draws, dequantization_seed=0)
     else:
         # A density changes with the units of the data: back to the original units.
+        caveat = density_caveat(data)  # a density at discrete levels is no probability
+        if caveat and "bits_per_dim" in wanted:
+            raise density_bits_per_dim(
+                "a flow without dequantization", "add model.dequantization: {type: uniform}"
+            )
         shift = data.preprocessor.log_det_jacobian
         nll = -mean_of(log_likelihood_batches(model, data.x_val)) - shift
-        how = held_out(data.x_val, exact=True)
+        how = held_out(data.x_val, exact=True, **caveat)
     if "nll" in wanted:
         metrics.add("nll", nll, how)
     if "bits_per_dim" in wanted:

@@ -32,7 +32,12 @@ import tensorflow as tf
 from gencompile.errors import RunError
 from gencompile.progress import progress_bar
 from gencompile.runtime.evaluation import evaluation
-from gencompile.runtime.metrics.results import Metrics, held_out
+from gencompile.runtime.metrics.results import (
+    Metrics,
+    density_bits_per_dim,
+    density_caveat,
+    held_out,
+)
 from gencompile.runtime.metrics.samples import sample_quality
 from gencompile.runtime.splits import batches, head, mean_of
 
@@ -501,8 +506,11 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     fitted = fit_record(model)
     metrics = Metrics()
     if len(data.x_val) and ({"nll", "bits_per_dim"} & set(wanted)):
+        caveat = density_caveat(data)  # a density at discrete levels is no probability
+        if caveat and "bits_per_dim" in wanted:
+            raise density_bits_per_dim("a Gaussian mixture", "it has no discrete form here")
         nll = -mean_of(log_likelihood_batches(model, data.x_val)) - shift
-        how = {**held_out(data.x_val, exact=True), **fitted}
+        how = {**held_out(data.x_val, exact=True, **caveat), **fitted}
         if "nll" in wanted:
             metrics.add("nll", nll, how)
         if "bits_per_dim" in wanted:

@@ -5,6 +5,8 @@ reported in the data's original units: the preprocessing's log-Jacobian is added
 numbers compare across preprocessing choices. `bits_per_dim` divides the NLL by D ln 2.
 A bernoulli likelihood of non-binary data (grey levels in [0, 1]) gives a cross-entropy, not
 a normalised likelihood: its computed_with says so (`caveat`), and bits_per_dim is refused.
+So does a gaussian or logistic likelihood of data with known discrete levels (the digits,
+8-bit images): a density at the levels, not a probability of them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ from gencompile.progress import progress_bar
 from gencompile.runtime.distributions import Gaussian, Logistic, diag_normal_log_prob
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.mig import mig_metric
-from gencompile.runtime.metrics.results import Metrics, held_out, likelihood_caveat
+from gencompile.runtime.metrics.results import (
+    Metrics,
+    density_bits_per_dim,
+    density_caveat,
+    held_out,
+    likelihood_caveat,
+)
 from gencompile.runtime.metrics.samples import sample_quality
 from gencompile.runtime.posteriors import repeat_draws
 from gencompile.runtime.splits import labelled_batches, mean_of
@@ -196,6 +204,13 @@ def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) ->
     caveat = likelihood_caveat(model.likelihood, data.x_val)
     if caveat and "bits_per_dim" in wanted:  # data validation could not see (files)
         raise RunError(BERNOULLI_BITS_PER_DIM)
+    if continuous:  # a density at the data's discrete levels, if it has some, is no probability
+        caveat = density_caveat(data)
+        if caveat and "bits_per_dim" in wanted:  # refused by validation; an older lock
+            raise density_bits_per_dim(
+                f"a {model.likelihood.name} likelihood",
+                "use model.likelihood: {type: categorical, bins: N} with N the data's levels",
+            )
     if "elbo" in wanted:
         value = elbo(model, data.x_val, data.y_val) + shift
         metrics.add("elbo", value, held_out(data.x_val, posterior_samples=1, **caveat))

@@ -21,7 +21,12 @@ import tensorflow as tf
 
 from gencompile.runtime.distributions import Gaussian, Logistic
 from gencompile.runtime.evaluation import evaluation
-from gencompile.runtime.metrics.results import Metrics, held_out, likelihood_caveat
+from gencompile.runtime.metrics.results import (
+    Metrics,
+    density_caveat,
+    held_out,
+    likelihood_caveat,
+)
 from gencompile.runtime.metrics.samples import sample_quality
 from gencompile.runtime.splits import batches, mean_of
 from gencompile.runtime.vq import codes_of
@@ -80,6 +85,8 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
         how = held_out(data.x_val)
         # A bernoulli likelihood of grey levels: its NLLs are cross-entropies (not prior_nll).
         caveat = likelihood_caveat(model.likelihood, data.x_val)
+        if isinstance(model.likelihood, (Gaussian, Logistic)):  # a density at known levels
+            caveat = density_caveat(data)
         decoded = {**how, **caveat}
         # In the data's units, as the VAE's NLLs (a continuous likelihood's density moves
         # with the preprocessing's scale).
@@ -95,7 +102,8 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
             if "nll_bound" in wanted:
                 dims = int(np.prod(data.element_shape))
                 bound = reconstruction + prior
-                # Bits per dimension of a normalised likelihood only (as the VAE's metric).
+                # Bits per dimension of a probability only (as the VAE's metric): not of a
+                # cross-entropy, nor of a density at the data's discrete levels.
                 per_dim = {} if caveat else {"bits_per_dim": bound / (dims * math.log(2))}
                 metrics.add("nll_bound", bound, {**decoded, **per_dim})
         if "codebook_perplexity" in wanted:
