@@ -24,6 +24,7 @@ from gencompile.errors import RunError
 from gencompile.progress import progress_bar
 from gencompile.runtime.distributions import Gaussian, Logistic, diag_normal_log_prob
 from gencompile.runtime.evaluation import evaluation
+from gencompile.runtime.metrics.levels import check_categorical_levels
 from gencompile.runtime.metrics.mig import mig_metric
 from gencompile.runtime.metrics.results import (
     Metrics,
@@ -204,6 +205,9 @@ def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) ->
     caveat = likelihood_caveat(model.likelihood, data.x_val)
     if caveat and "bits_per_dim" in wanted:  # data validation could not see (files)
         raise RunError(BERNOULLI_BITS_PER_DIM)
+    # Distinct values in one categorical bin: the NLL of a coarsened copy (files' values).
+    asked = [m for m in ("elbo", "iwae_nll", "bits_per_dim") if m in wanted]
+    check_categorical_levels(model.likelihood, data.x_val, asked)
     if continuous:  # a density at the data's discrete levels, if it has some, is no probability
         caveat = density_caveat(data)
         if caveat and "bits_per_dim" in wanted:  # refused by validation; an older lock

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from gencompile.runtime.distributions import Gaussian, Logistic
 from gencompile.runtime.evaluation import evaluation
+from gencompile.runtime.metrics.levels import check_categorical_levels
 from gencompile.runtime.metrics.results import (
     Metrics,
     density_caveat,
@@ -81,6 +82,9 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     metrics = Metrics()
     wanted = set(config["metrics"])
     if len(data.x_val) and wanted & {*LIKELIHOOD_METRICS, "codebook_perplexity"}:
+        # Distinct values in one categorical bin: the NLL of a coarsened copy (files' values).
+        asked = [m for m in ("reconstruction_nll", "nll_bound") if m in wanted]
+        check_categorical_levels(model.likelihood, data.x_val, asked)
         codes = codes_of(model, data.x_val)
         how = held_out(data.x_val)
         # A bernoulli likelihood of grey levels: its NLLs are cross-entropies (not prior_nll).
