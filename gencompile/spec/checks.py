@@ -216,8 +216,8 @@ def density_on_levels(spec: Spec) -> tuple[int, str, str] | None:
             levels,
             "a Gaussian mixture",
             (
-                "a Gaussian mixture has no discrete form here: remove bits_per_dim (nll is "
-                "reported as the density of the scaled data)"
+                "remove bits_per_dim: a Gaussian mixture has no discrete form here, and its "
+                "nll is reported labelled as a density"
             ),
         )
     if (

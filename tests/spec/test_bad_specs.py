@@ -1728,7 +1728,7 @@ CASES += [
         "evaluation.metrics[1]",
         "^bits_per_dim]",
         ("data's 17 levels", "a Gaussian mixture gives a density"),
-        ("remove bits_per_dim", "no discrete form"),
+        ("remove bits_per_dim: a Gaussian mixture has no discrete form", "labelled as a density"),
     ),
 ]
 
