@@ -24,6 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.levels import source_levels
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.results import (
     Metrics,
@@ -137,8 +138,10 @@ def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) ->
         # A density changes with the units of the data: back to the original units.
         caveat = density_caveat(data)  # a density at discrete levels is no probability
         if caveat and "bits_per_dim" in wanted:
+            bins = source_levels(data.source)
             raise density_bits_per_dim(
-                "a flow without dequantization", "add model.dequantization: {type: uniform}"
+                "a flow without dequantization",
+                f"add model.dequantization: {{type: uniform, bins: {bins}}}",
             )
         shift = data.preprocessor.log_det_jacobian
         nll = -mean_of(log_likelihood_batches(model, data.x_val)) - shift

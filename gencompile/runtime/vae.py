@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.errors import RunError
+from gencompile.levels import source_levels
 from gencompile.progress import progress_bar
 from gencompile.runtime.distributions import Gaussian, Logistic, diag_normal_log_prob
 from gencompile.runtime.evaluation import evaluation
@@ -282,7 +283,7 @@ def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) ->
         if caveat and "bits_per_dim" in wanted:  # refused by validation; an older lock
             raise density_bits_per_dim(
                 f"a {model.likelihood.name} likelihood",
-                "use model.likelihood: {type: categorical, bins: N} with N the data's levels",
+                f"use model.likelihood: {{type: categorical, bins: {source_levels(data.source)}}}",
             )
     # A conditional VAE's bounds are of log p(x | y): its metrics are of the marginal p(x),
     # summed over the classes (K times the work), as an unconditional model's are.

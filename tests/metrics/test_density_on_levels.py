@@ -64,7 +64,7 @@ def test_bits_per_dim_of_a_flow_without_dequantization_on_digits_is_refused() ->
     config = {"metrics": ["nll", "bits_per_dim"]}
     with pytest.raises(RunError, match="bits_per_dim: the data has discrete levels") as info:
         flow.likelihood_metrics(DensityFlow(), flow_data(DIGITS), config)
-    assert "add model.dequantization" in str(info.value)
+    assert "add model.dequantization: {type: uniform, bins: 17}" in str(info.value)
     moons = flow.likelihood_metrics(DensityFlow(), flow_data(MOONS), config)
     assert set(moons) == {"nll", "bits_per_dim"}
 
@@ -89,7 +89,7 @@ def test_bits_per_dim_of_a_gaussian_vae_on_digits_is_refused_before_any_work() -
     config = {"metrics": ["elbo", "bits_per_dim"], "importance_samples": 4}
     with pytest.raises(RunError, match="a gaussian likelihood gives a density") as info:
         vae.likelihood_metrics(UntouchableGaussianVAE(), data, config)
-    assert "{type: categorical, bins: N}" in str(info.value)
+    assert "{type: categorical, bins: 17}" in str(info.value)
 
 
 def test_density_caveat_only_for_sources_with_levels() -> None:
