@@ -5,6 +5,8 @@ data the flow models a dequantized density and the NLL is an upper bound.
 
 - Continuous data: nll = -mean log p(x) in the data's original units; the preprocessing
   is affine, so its log-Jacobian is subtracted (as the VAE's and the mixture's metrics do).
+  On data with known discrete levels (the digits, 8-bit images) that is a density at the
+  levels, not a probability: computed_with's caveat says so, and bits_per_dim is refused.
 - Dequantized data (`model.dequantization` set): -log P(k) is bounded above by the
   importance-weighted dequantization bound with k uniform draws per example,
   -log (1/k sum_s p((x + u_s) / bins)) + D log(bins) (k = `evaluation.importance_samples`;

@@ -499,6 +499,8 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
 
     `nll` and `bits_per_dim` are held out (validation split); `bic` and `aic` are the
     information criteria of the fit, computed on the training split as scikit-learn does.
+    On data with known discrete levels `nll` is a density at the levels (its caveat says
+    so) and `bits_per_dim` is refused: a Gaussian mixture gives no probability of a level.
     """
     wanted = config["metrics"]
     shift = data.preprocessor.log_det_jacobian  # log |dy/dx| of the affine preprocessing

@@ -6,7 +6,10 @@ numbers compare across preprocessing choices. `bits_per_dim` divides the NLL by 
 A bernoulli likelihood of non-binary data (grey levels in [0, 1]) gives a cross-entropy, not
 a normalised likelihood: its computed_with says so (`caveat`), and bits_per_dim is refused.
 So does a gaussian or logistic likelihood of data with known discrete levels (the digits,
-8-bit images): a density at the levels, not a probability of them.
+8-bit images): a density at the levels, not a probability of them. A categorical
+likelihood's metrics stop with advice when distinct held-out values share a bin.
+A conditional VAE's bounds are of log p(x | y): its metrics are of the marginal
+p(x) = sum_y p(y) p(x | y), p(y) the training split's class frequencies (`marginal`).
 """
 
 from __future__ import annotations
