@@ -246,6 +246,8 @@ def computed_with_brief(how: dict[str, Any]) -> str:
     if "split" in how:
         parts.append(f"{how['examples']} {how['split']} examples")
     parts += [text.format(how[key]) for key, text in _COUNTS if key in how]
+    if "marginal_over_classes" in how:  # a conditional VAE's -log sum_y p(y) p(x|y)
+        parts.append(f"marginal over {how['marginal_over_classes']} classes")
     if "em_start" in how:  # a mixture's EM from the best of n_init starts
         parts.append(f"EM start {how['em_start']['chosen'] + 1} of {how['em_start']['of']}")
     if "effective_components" in how:  # a variational mixture

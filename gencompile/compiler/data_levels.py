@@ -14,21 +14,14 @@ from __future__ import annotations
 
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.plan import PathKey
-from gencompile.spec.data import DATA_LEVELS, DataSource
-
-# Folders and TFRecords of images hold 8-bit pixels.
-EIGHT_BIT = 256
+from gencompile.levels import source_levels
+from gencompile.spec.data import DataSource
 
 
 def data_levels(source: DataSource) -> int | None:
-    """How many values the data takes, where the source says so without reading it: the
-    discrete built-in and keras data sets (`DATA_LEVELS`) and 8-bit images; None for
-    continuous built-ins and files of numbers (npz, npy, csv, parquet, tfrecord values)."""
-    if source.type in ("builtin", "keras"):
-        return DATA_LEVELS.get(source.name)
-    if source.type == "images" or (source.type == "tfrecord" and source.features.x.type == "image"):
-        return EIGHT_BIT
-    return None
+    """How many values the data takes, where the source says so without reading it
+    (`gencompile.levels.source_levels`)."""
+    return source_levels(source.model_dump(mode="json"))
 
 
 def check_bins(low: Lowering, path: PathKey, bins: int) -> None:

@@ -11,7 +11,7 @@
   held-out text that follows them) and `validity` (the built-in arithmetic language:
   fraction of sampled lines that are correct sums). Images: `nll` (nats per image) and
   `bits_per_dim`, refused when distinct held-out pixel values share one of the model's
-  levels (`merged_levels`: the NLL would be that of a coarsened image).
+  levels (`metrics.levels.merged_levels`: the NLL would be that of a coarsened image).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from gencompile.errors import RunError
 from gencompile.runtime.evaluation import evaluation
+from gencompile.runtime.metrics.levels import merged_levels, merged_levels_message
 from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
 from gencompile.runtime.splits import batches, head, mean_of
@@ -38,7 +39,6 @@ BLEU_PAIRS = 64  # held-out prompts continued for BLEU (at most)
 VALIDITY_SEQUENCES = 128  # sampled sequences whose lines are checked (at most)
 EVAL_BATCH = 256
 # Pixel values within this of each other are one value of the data (float32 rounding).
-LEVEL_TOLERANCE = 1e-6
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
@@ -162,34 +162,6 @@ def validity(model: keras.Model, sequences: int, words: bool = False) -> float:
     return correct / total
 
 
-def merged_levels(model: keras.Model, x: Any) -> tuple[int, float, float] | None:
-    """(level, lowest value, highest value) of a level of the model's pixels (categorical
-    bins, or Bernoulli off/on) that distinct values of split `x` share; None when each level
-    holds one value of the data, so that the pixels' NLL is the data's own."""
-    low: np.ndarray = np.zeros(0)
-    high: np.ndarray = np.zeros(0)
-    for xb in _batches(x):
-        values = tf.reshape(tf.cast(xb, tf.float32), [-1])
-        index = tf.reshape(model.to_levels(tf.cast(xb, tf.float32))[0], [-1])
-        count = int(tf.reduce_max(index)) + 1
-        lo = tf.math.unsorted_segment_min(values, index, count).numpy()  # +inf if empty
-        hi = tf.math.unsorted_segment_max(values, index, count).numpy()  # -inf if empty
-        size = max(len(low), count)
-        low = np.minimum(
-            np.pad(low, (0, size - len(low)), constant_values=np.inf),
-            np.pad(lo, (0, size - count), constant_values=np.inf),
-        )
-        high = np.maximum(
-            np.pad(high, (0, size - len(high)), constant_values=-np.inf),
-            np.pad(hi, (0, size - count), constant_values=-np.inf),
-        )
-    spread = np.where(np.isfinite(low), high - low, 0.0)
-    level = int(np.argmax(spread)) if spread.size else 0
-    if spread.size == 0 or spread[level] <= LEVEL_TOLERANCE:
-        return None
-    return level, float(low[level]), float(high[level])
-
-
 def image_nll_batches(model: keras.Model, x: Any) -> Iterator[np.ndarray]:
     """-log p(x) of each image (nats), from the model's per-pixel conditionals, batch by
     batch, reading the split `x` as it goes."""
@@ -220,16 +192,17 @@ def _check_characters_scored(tokenizer: Tokenizer, held_out: np.ndarray) -> None
 
 def _check_levels(model: keras.Model, x: Any) -> None:
     """Refuse an image NLL that would be the NLL of a coarsened image (see `merged_levels`)."""
-    merged = merged_levels(model, x)
+    merged = merged_levels(lambda xb: model.to_levels(xb)[0], x)
     if merged is not None:
-        level, low, high = merged
         raise RunError(
-            f"nll and bits_per_dim: the held-out pixel values {low:.6g} and {high:.6g} are "
-            f"both read as level {level} of the model's pixels, so the NLL would be that of "
-            "a coarsened image, not the data's; use model.network.likelihood: "
-            "{type: categorical, bins: N} with one bin for each value of the data (bins - 1 "
-            "a multiple of the data's levels - 1; bernoulli: binary data only), or remove "
-            "nll and bits_per_dim from evaluation.metrics"
+            merged_levels_message(
+                "nll and bits_per_dim",
+                merged,
+                "use model.network.likelihood: {type: categorical, bins: N} with one bin for "
+                "each value of the data (bins - 1 a multiple of the data's levels - 1; "
+                "bernoulli: binary data only), or remove nll and bits_per_dim from "
+                "evaluation.metrics",
+            )
         )
 
 

@@ -211,13 +211,14 @@ class Categorical(Likelihood):
         self.bins = bins
         self.num_params = bins
 
-    def _indices(self, x: Any) -> Tensor:
+    def levels(self, x: Any) -> Tensor:
+        """The bin of each value of x: round(x * (bins - 1)), clipped to the bins (int32)."""
         scaled = tf.round(_f32(x) * float(self.bins - 1))
         return tf.cast(tf.clip_by_value(scaled, 0.0, float(self.bins - 1)), tf.int32)
 
     def log_prob(self, x: Any, params: Any) -> Tensor:
         per_element = -tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=self._indices(x), logits=_f32(params)
+            labels=self.levels(x), logits=_f32(params)
         )
         return _sum_except_batch(per_element)
 

@@ -5,6 +5,8 @@ data the flow models a dequantized density and the NLL is an upper bound.
 
 - Continuous data: nll = -mean log p(x) in the data's original units; the preprocessing
   is affine, so its log-Jacobian is subtracted (as the VAE's and the mixture's metrics do).
+  On data with known discrete levels (the digits, 8-bit images) that is a density at the
+  levels, not a probability: computed_with's caveat says so, and bits_per_dim is refused.
 - Dequantized data (`model.dequantization` set): -log P(k) is bounded above by the
   importance-weighted dequantization bound with k uniform draws per example,
   -log (1/k sum_s p((x + u_s) / bins)) + D log(bins) (k = `evaluation.importance_samples`;
@@ -24,8 +26,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.levels import source_levels
 from gencompile.runtime.evaluation import evaluation
-from gencompile.runtime.metrics.results import Metrics, held_out
+from gencompile.runtime.metrics.results import (
+    Metrics,
+    density_bits_per_dim,
+    density_caveat,
+    held_out,
+)
 from gencompile.runtime.metrics.samples import sample_quality
 from gencompile.runtime.posteriors import repeat_draws
 from gencompile.runtime.splits import batches, mean_of
@@ -130,9 +138,16 @@ def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) ->
         how = held_out(data.x_val, dequantization_samples=draws, dequantization_seed=0)
     else:
         # A density changes with the units of the data: back to the original units.
+        caveat = density_caveat(data)  # a density at discrete levels is no probability
+        if caveat and "bits_per_dim" in wanted:
+            bins = source_levels(data.source)
+            raise density_bits_per_dim(
+                "a flow without dequantization",
+                f"add model.dequantization: {{type: uniform, bins: {bins}}}",
+            )
         shift = data.preprocessor.log_det_jacobian
         nll = -mean_of(log_likelihood_batches(model, data.x_val)) - shift
-        how = held_out(data.x_val, exact=True)
+        how = held_out(data.x_val, exact=True, **caveat)
     if "nll" in wanted:
         metrics.add("nll", nll, how)
     if "bits_per_dim" in wanted:

@@ -32,7 +32,12 @@ import tensorflow as tf
 from gencompile.errors import RunError
 from gencompile.progress import progress_bar
 from gencompile.runtime.evaluation import evaluation
-from gencompile.runtime.metrics.results import Metrics, held_out
+from gencompile.runtime.metrics.results import (
+    Metrics,
+    density_bits_per_dim,
+    density_caveat,
+    held_out,
+)
 from gencompile.runtime.metrics.samples import sample_quality
 from gencompile.runtime.splits import batches, head, mean_of
 
@@ -494,6 +499,8 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
 
     `nll` and `bits_per_dim` are held out (validation split); `bic` and `aic` are the
     information criteria of the fit, computed on the training split as scikit-learn does.
+    On data with known discrete levels `nll` is a density at the levels (its caveat says
+    so) and `bits_per_dim` is refused: a Gaussian mixture gives no probability of a level.
     """
     wanted = config["metrics"]
     shift = data.preprocessor.log_det_jacobian  # log |dy/dx| of the affine preprocessing
@@ -501,8 +508,11 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     fitted = fit_record(model)
     metrics = Metrics()
     if len(data.x_val) and ({"nll", "bits_per_dim"} & set(wanted)):
+        caveat = density_caveat(data)  # a density at discrete levels is no probability
+        if caveat and "bits_per_dim" in wanted:
+            raise density_bits_per_dim("a Gaussian mixture", "it has no discrete form here")
         nll = -mean_of(log_likelihood_batches(model, data.x_val)) - shift
-        how = {**held_out(data.x_val, exact=True), **fitted}
+        how = {**held_out(data.x_val, exact=True, **caveat), **fitted}
         if "nll" in wanted:
             metrics.add("nll", nll, how)
         if "bits_per_dim" in wanted:

@@ -5,13 +5,18 @@ reported in the data's original units: the preprocessing's log-Jacobian is added
 numbers compare across preprocessing choices. `bits_per_dim` divides the NLL by D ln 2.
 A bernoulli likelihood of non-binary data (grey levels in [0, 1]) gives a cross-entropy, not
 a normalised likelihood: its computed_with says so (`caveat`), and bits_per_dim is refused.
+So does a gaussian or logistic likelihood of data with known discrete levels (the digits,
+8-bit images): a density at the levels, not a probability of them. A categorical
+likelihood's metrics stop with advice when distinct held-out values share a bin.
+A conditional VAE's bounds are of log p(x | y): its metrics are of the marginal
+p(x) = sum_y p(y) p(x | y), p(y) the training split's class frequencies (`marginal`).
 """
 
 from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import keras
@@ -19,12 +24,21 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.errors import RunError
+from gencompile.levels import source_levels
 from gencompile.progress import progress_bar
 from gencompile.runtime.distributions import Gaussian, Logistic, diag_normal_log_prob
 from gencompile.runtime.evaluation import evaluation
+from gencompile.runtime.metrics.levels import check_categorical_levels
 from gencompile.runtime.metrics.mig import mig_metric
-from gencompile.runtime.metrics.results import Metrics, held_out, likelihood_caveat
+from gencompile.runtime.metrics.results import (
+    Metrics,
+    density_bits_per_dim,
+    density_caveat,
+    held_out,
+    likelihood_caveat,
+)
 from gencompile.runtime.metrics.samples import sample_quality
+from gencompile.runtime.metrics.tstr import model_classes
 from gencompile.runtime.posteriors import repeat_draws
 from gencompile.runtime.splits import labelled_batches, mean_of
 
@@ -42,17 +56,85 @@ BERNOULLI_BITS_PER_DIM = (
 def elbo(model: keras.Model, x: Any, y: np.ndarray | None, batch_size: int = 256) -> float:
     """Mean ELBO (one posterior sample per example, the model's own KL) in nats, over the
     split `x` read batch by batch."""
+    return mean_of(elbo_batches(model, x, y, batch_size))
+
+
+def elbo_batches(
+    model: keras.Model, x: Any, y: np.ndarray | None, batch_size: int = 256
+) -> Iterator[np.ndarray]:
+    """The ELBO of each example of split `x` (with its labels `y`), batch by batch."""
+    terms = _compiled_elbo_terms(model)
+    for xb, yb in labelled_batches(x, y, batch_size):
+        # (reconstruction, kl, the KL term[, the total correlation of a beta-TCVAE])
+        reconstruction, kl, *_ = terms(tf.constant(xb), None if yb is None else tf.constant(yb))
+        yield -(reconstruction.numpy() + kl.numpy())
+
+
+# The compiled ELBO terms of each model, traced once per model rather than at every call
+# (a conditional VAE's marginal asks once per class); held weakly, as `_LOG_WEIGHTS`.
+_ELBO_TERMS: weakref.WeakKeyDictionary[keras.Model, Any] = weakref.WeakKeyDictionary()
+
+
+def _compiled_elbo_terms(model: keras.Model) -> Any:
+    """`terms(xb, yb)` -> the model's `elbo_terms` without training, compiled."""
+    cached = _ELBO_TERMS.get(model)
+    if cached is not None:
+        return cached
+    network = weakref.ref(model)
     # Without AutoGraph, as Keras traces train_step: converting every function the model
     # calls took most of the trace; the graph is the same (no tensor-dependent branches).
-    terms = tf.function(lambda xb, yb: model.elbo_terms(xb, yb, training=False), autograph=False)
+    terms = tf.function(
+        lambda xb, yb: network().elbo_terms(xb, yb, training=False),
+        reduce_retracing=True,
+        autograph=False,
+    )
+    _ELBO_TERMS[model] = terms
+    return terms
 
-    def per_batch() -> Iterator[np.ndarray]:
-        for xb, yb in labelled_batches(x, y, batch_size):
-            # (reconstruction, kl, the KL term[, the total correlation of a beta-TCVAE])
-            reconstruction, kl, *_ = terms(tf.constant(xb), None if yb is None else tf.constant(yb))
-            yield -(reconstruction.numpy() + kl.numpy())
 
-    return mean_of(per_batch())
+def class_log_prior(model: keras.Model, data: Any) -> np.ndarray | None:
+    """log p(y) of each class of a conditional VAE: the training split's class frequencies
+    (-inf for a class it never shows); None for an unconditional VAE."""
+    classes = model_classes(model)
+    if classes is None or data.y_train is None:
+        return None
+    counts = np.bincount(np.asarray(data.y_train).ravel(), minlength=classes)[:classes]
+    with np.errstate(divide="ignore"):
+        return np.log(counts / counts.sum())
+
+
+def marginal(
+    per_class: Any, x: Any, y: np.ndarray | None, log_prior: np.ndarray | None
+) -> Iterable[np.ndarray]:
+    """Per-example log p(x) bounds of split `x`, in parts: `per_class(x, labels)` (the
+    per-example batches of a bound on log p(x | labels)) with the data's own labels `y` for
+    an unconditional model (`log_prior` None: they are not read), else one part of
+    log sum_c p(c) exp(bound(x | c)) over the classes c of `log_prior`. That stays a lower
+    bound on log p(x) = log sum_c p(c) p(x | c), as each class's bound is one (the IWAE's
+    in expectation). It holds one number per example, where an unconditional model's parts
+    stream."""
+    if log_prior is None:
+        return per_class(x, y)
+    total = np.full(len(x), -np.inf)
+    labels_dtype = np.int32 if y is None else np.asarray(y).dtype
+    for c, log_p in enumerate(log_prior):
+        if np.isfinite(log_p):
+            labels = np.full(len(x), c, labels_dtype)
+            bound = np.concatenate([*per_class(x, labels), np.zeros((0,))])
+            total = np.logaddexp(total, log_p + bound)
+    return [total]
+
+
+def marginal_how(log_prior: np.ndarray | None) -> dict[str, Any]:
+    """What computed_with says of a conditional VAE's likelihood metrics: the marginal over
+    the classes, with p(y) the training split's class frequencies; {} otherwise."""
+    if log_prior is None:
+        return {}
+    return {
+        "marginal_over_classes": len(log_prior),
+        "class_prior": "training split's class frequencies",
+        "computed": "-log sum_y p(y) p(x|y), each p(x|y) by the bound",
+    }
 
 
 IWAE_SEED = 0  # the importance samples' own generator: independent of the model's state
@@ -196,13 +278,32 @@ def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) ->
     caveat = likelihood_caveat(model.likelihood, data.x_val)
     if caveat and "bits_per_dim" in wanted:  # data validation could not see (files)
         raise RunError(BERNOULLI_BITS_PER_DIM)
+    # Distinct values in one categorical bin: the NLL of a coarsened copy (files' values).
+    asked = [m for m in ("elbo", "iwae_nll", "bits_per_dim") if m in wanted]
+    check_categorical_levels(model.likelihood, data.x_val, asked)
+    if continuous:  # a density at the data's discrete levels, if it has some, is no probability
+        caveat = density_caveat(data)
+        if caveat and "bits_per_dim" in wanted:  # refused by validation; an older lock
+            raise density_bits_per_dim(
+                f"a {model.likelihood.name} likelihood",
+                f"use model.likelihood: {{type: categorical, bins: {source_levels(data.source)}}}",
+            )
+    # A conditional VAE's bounds are of log p(x | y): its metrics are of the marginal p(x),
+    # summed over the classes (K times the work), as an unconditional model's are.
+    log_prior = class_log_prior(model, data)
+    marginal_note = marginal_how(log_prior)
     if "elbo" in wanted:
-        value = elbo(model, data.x_val, data.y_val) + shift
-        metrics.add("elbo", value, held_out(data.x_val, posterior_samples=1, **caveat))
+        per_class = lambda x, y: elbo_batches(model, x, y)  # noqa: E731
+        value = mean_of(marginal(per_class, data.x_val, data.y_val, log_prior)) + shift
+        how = held_out(data.x_val, posterior_samples=1, **caveat, **marginal_note)
+        metrics.add("elbo", value, how)
     if "iwae_nll" in wanted or "bits_per_dim" in wanted:
         k = int(config["importance_samples"])
-        nll = -mean_of(iwae_batches(model, data.x_val, data.y_val, k)) - shift
-        how = held_out(data.x_val, importance_samples=k, importance_seed=IWAE_SEED, **caveat)
+        per_class = lambda x, y: iwae_batches(model, x, y, k)  # noqa: E731
+        nll = -mean_of(marginal(per_class, data.x_val, data.y_val, log_prior)) - shift
+        how = held_out(
+            data.x_val, importance_samples=k, importance_seed=IWAE_SEED, **caveat, **marginal_note
+        )
         if "iwae_nll" in wanted:
             metrics.add("iwae_nll", nll, how)
         if "bits_per_dim" in wanted:

@@ -21,7 +21,13 @@ import tensorflow as tf
 
 from gencompile.runtime.distributions import Gaussian, Logistic
 from gencompile.runtime.evaluation import evaluation
-from gencompile.runtime.metrics.results import Metrics, held_out, likelihood_caveat
+from gencompile.runtime.metrics.levels import check_categorical_levels
+from gencompile.runtime.metrics.results import (
+    Metrics,
+    density_caveat,
+    held_out,
+    likelihood_caveat,
+)
 from gencompile.runtime.metrics.samples import sample_quality
 from gencompile.runtime.splits import batches, mean_of
 from gencompile.runtime.vq import codes_of
@@ -76,10 +82,15 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     metrics = Metrics()
     wanted = set(config["metrics"])
     if len(data.x_val) and wanted & {*LIKELIHOOD_METRICS, "codebook_perplexity"}:
+        # Distinct values in one categorical bin: the NLL of a coarsened copy (files' values).
+        asked = [m for m in ("reconstruction_nll", "nll_bound") if m in wanted]
+        check_categorical_levels(model.likelihood, data.x_val, asked)
         codes = codes_of(model, data.x_val)
         how = held_out(data.x_val)
         # A bernoulli likelihood of grey levels: its NLLs are cross-entropies (not prior_nll).
         caveat = likelihood_caveat(model.likelihood, data.x_val)
+        if isinstance(model.likelihood, (Gaussian, Logistic)):  # a density at known levels
+            caveat = density_caveat(data)
         decoded = {**how, **caveat}
         # In the data's units, as the VAE's NLLs (a continuous likelihood's density moves
         # with the preprocessing's scale).
@@ -95,7 +106,8 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
             if "nll_bound" in wanted:
                 dims = int(np.prod(data.element_shape))
                 bound = reconstruction + prior
-                # Bits per dimension of a normalised likelihood only (as the VAE's metric).
+                # Bits per dimension of a probability only (as the VAE's metric): not of a
+                # cross-entropy, nor of a density at the data's discrete levels.
                 per_dim = {} if caveat else {"bits_per_dim": bound / (dims * math.log(2))}
                 metrics.add("nll_bound", bound, {**decoded, **per_dim})
         if "codebook_perplexity" in wanted:

@@ -13,6 +13,7 @@ from typing import Any
 
 from gencompile.datafiles import held_out_count
 from gencompile.errors import Problem
+from gencompile.levels import source_levels
 from gencompile.parent_runs import run_problem, weights_problem
 from gencompile.spec.data import (
     BUILTIN_ARGUMENTS,
@@ -196,6 +197,65 @@ def check_bernoulli_bits_per_dim(spec: Spec) -> Found:
         f"bits_per_dim needs a normalised likelihood, but a bernoulli likelihood of the "
         f"'{source.name}' data ({what}, not 0 and 1) is a cross-entropy, not -log p(x)",
         f"{better}; or drop bits_per_dim: elbo and iwae_nll are reported as cross-entropies",
+    )
+
+
+def density_on_levels(spec: Spec) -> tuple[int, str, str] | None:
+    """(levels, what the model is, what to do) when the model scores data with known
+    discrete levels by a continuous density, with no dequantization: its log-density at
+    the levels is not the log of a probability, so it has no bits of information."""
+    levels = source_levels(spec.data.source.model_dump(mode="json"))
+    if levels is None:
+        return None
+    model = spec.model
+    likelihood = getattr(model, "likelihood", None)
+    if model.family == "flow" and model.dequantization is None:
+        return (
+            levels,
+            "a flow without dequantization",
+            (f"add model.dequantization: {{type: uniform, bins: {levels}}}"),
+        )
+    if model.family == "mixture":
+        return (
+            levels,
+            "a Gaussian mixture",
+            (
+                "remove bits_per_dim: a Gaussian mixture has no discrete form here, and its "
+                "nll is reported labelled as a density"
+            ),
+        )
+    if (
+        model.family == "vae"
+        and likelihood is not None
+        and likelihood.type
+        in (
+            "gaussian",
+            "logistic",
+        )
+    ):
+        return (
+            levels,
+            f"a {likelihood.type} likelihood",
+            (f"use model.likelihood: {{type: categorical, bins: {levels}}}, one bin per level"),
+        )
+    return None
+
+
+def check_density_bits_per_dim(spec: Spec) -> Found:
+    """bits_per_dim of data with known discrete levels needs a probability of each level:
+    a continuous density evaluated at the levels (a mixture, a gaussian or logistic
+    likelihood, a flow without dequantization) is not one, and can beat any real code
+    length by shrinking its variance. Files of numbers have no known levels."""
+    metrics = list(spec.evaluation.metrics or ())
+    found = density_on_levels(spec) if "bits_per_dim" in metrics else None
+    if found is None:
+        return
+    levels, what, advice = found
+    yield (
+        ("evaluation", "metrics", metrics.index("bits_per_dim")),
+        f"bits_per_dim needs a probability of each of the data's {levels} levels, but "
+        f"{what} gives a density at them, not bits of information",
+        advice,
     )
 
 
@@ -507,6 +567,7 @@ CHECKS: tuple[Callable[[Spec], Found], ...] = (
     check_conditional_labels,
     check_unit_interval_likelihood,
     check_bernoulli_bits_per_dim,
+    check_density_bits_per_dim,
     check_metrics,
     check_metric_data,
     check_labelled_sample_metrics,

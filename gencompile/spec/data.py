@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from gencompile.levels import DATA_LEVELS as DATA_LEVELS
 from gencompile.spec.base import (
     AsTuple,
     FieldError,
@@ -32,17 +33,6 @@ BUILTIN_ARGUMENTS: dict[str, dict[str, float | int]] = {
     "arithmetic": {"n_samples": 20000, "max_operand": 99},
     # 24x24 grey images of a shape at a known position and scale (factors for `mig`).
     "shapes2d": {"n_samples": 10000},
-}
-# Distinct values of the image data sets once scaled to [0, 1]: a categorical likelihood
-# with this many bins models them exactly. None of them is binary; the other built-in data
-# sets are continuous.
-DATA_LEVELS: dict[str, int] = {
-    "digits": 17,  # 0..16
-    "shapes2d": 5,  # 2 x 2 supersampled edges: 0, 1/4, ..., 1
-    "mnist": 256,
-    "fashion_mnist": 256,
-    "cifar10": 256,
-    "cifar100": 256,
 }
 BuiltinName = Literal[
     "digits",

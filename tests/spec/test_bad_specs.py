@@ -1700,6 +1700,36 @@ CASES += [
         ("mixed_precision: false",),
         lower=True,
     ),
+    Case(
+        "bits-per-dim-of-a-gaussian-vae-on-digits",
+        edit("    type: bernoulli\n", "    type: gaussian\n").replace(
+            "metrics: [elbo, iwae_nll]", "metrics: [elbo, bits_per_dim]"
+        ),
+        "evaluation.metrics[1]",
+        "^bits_per_dim]",
+        ("data's 17 levels", "a gaussian likelihood gives a density at them"),
+        ("model.likelihood: {type: categorical, bins: 17}",),
+    ),
+    Case(
+        "bits-per-dim-of-a-flow-without-dequantization-on-digits",
+        edit("  dequantization: {type: uniform, bins: 17}\n", "", FLOW_DIGITS)
+        + "evaluation:\n  metrics: [nll, bits_per_dim]\n",
+        "evaluation.metrics[1]",
+        "^bits_per_dim]",
+        ("data's 17 levels", "a flow without dequantization gives a density"),
+        ("add model.dequantization: {type: uniform, bins: 17}",),
+    ),
+    Case(
+        "bits-per-dim-of-a-mixture-on-digits",
+        GMM.replace("name: moons, n_samples: 20}", "name: digits}").replace(
+            "components: 32", "components: 4"
+        )
+        + "evaluation:\n  metrics: [nll, bits_per_dim]\n",
+        "evaluation.metrics[1]",
+        "^bits_per_dim]",
+        ("data's 17 levels", "a Gaussian mixture gives a density"),
+        ("remove bits_per_dim: a Gaussian mixture has no discrete form", "labelled as a density"),
+    ),
 ]
 
 

@@ -9,12 +9,20 @@ from typing import Any
 import numpy as np
 
 from gencompile.errors import RunError
+from gencompile.levels import source_levels
 from gencompile.runtime.splits import batches
 
 # computed_with's `caveat` of a likelihood metric whose Bernoulli log-probability scores
 # values other than 0 and 1 (grey levels): minus a binary cross-entropy, whose exp does not
 # sum or integrate to 1 over x, so the number is not -log p(x) of any distribution of x.
 NON_BINARY_BERNOULLI = "Bernoulli cross-entropy on non-binary data, not a normalised likelihood"
+# computed_with's `caveat` of a continuous density's NLL of data with known discrete levels
+# (a mixture, a gaussian or logistic likelihood, a flow without dequantization): -log of a
+# density at the levels, per unit of the data's values, not -log of a probability.
+DENSITY_ON_LEVELS = (
+    "continuous density at the data's {levels} discrete levels (per unit of the data's "
+    "values), not a probability: not comparable with a discrete NLL"
+)
 
 
 class Metrics(dict[str, float]):
@@ -60,6 +68,23 @@ def held_out(x: Any, **how: Any) -> dict[str, Any]:
 def non_binary(x: Any, batch_size: int = 4096) -> bool:
     """Whether split `x` holds a value other than 0 and 1 (read up to the first one)."""
     return any(bool(np.any((xb != 0) & (xb != 1))) for xb in batches(x, batch_size))
+
+
+def density_caveat(data: Any) -> dict[str, str]:
+    """`computed_with`'s caveat of a continuous density's NLL of `data` (a loaded data set)
+    when its source has known discrete levels (`gencompile.levels`); {} otherwise."""
+    levels = source_levels(getattr(data, "source", None) or {})
+    return {} if levels is None else {"caveat": DENSITY_ON_LEVELS.format(levels=levels)}
+
+
+def density_bits_per_dim(what: str, advice: str) -> RunError:
+    """The refusal of bits_per_dim from a continuous density of data with discrete levels
+    (validation refuses it first; this guards a run of an older lock)."""
+    return RunError(
+        f"bits_per_dim: the data has discrete levels, and {what} gives a density at them, "
+        f"not a probability, so it has no bits of information; {advice}, or remove "
+        "bits_per_dim from evaluation.metrics"
+    )
 
 
 def likelihood_caveat(likelihood: Any, x: Any) -> dict[str, str]:

@@ -6,10 +6,11 @@ lists the invertible steps from the data side to the base; `repeat` stacks copie
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from gencompile.levels import source_levels
 from gencompile.spec.base import Activation, FieldError, PositiveFloat, PositiveInt, StrictModel
 from gencompile.spec.evaluation import SAMPLE_METRICS
 from gencompile.spec.networks import Network
@@ -242,3 +243,10 @@ class FlowModel(StrictModel):
     metrics_available: ClassVar[tuple[str, ...]] = ("nll", "bits_per_dim", *SAMPLE_METRICS)
     metrics_default: ClassVar[tuple[str, ...]] = ("nll", "bits_per_dim")
     trackers: ClassVar[tuple[str, ...]] = ("loss", "grad_norm")
+
+    def default_metrics(self, data: Any) -> list[str]:
+        """NLL and bits/dim; the NLL alone of data with known discrete levels when there is
+        no dequantization (a density at the levels has no bits of information)."""
+        if self.dequantization is None and source_levels(data.source.model_dump(mode="json")):
+            return ["nll"]
+        return list(self.metrics_default)
