@@ -39,3 +39,20 @@ def assert_same_weights(module, x: np.ndarray) -> None:
 @pytest.mark.parametrize("variant", [(), ("model.objective={type: iwae, samples: 2}",)])
 def test_validating_a_vae_leaves_its_weights_unchanged(generated_vae, variant) -> None:
     assert_same_weights(generated_vae(*variant), DIGITS)
+
+
+def test_a_checkpoint_keeps_the_validation_stream(generated_vae, tmp_path) -> None:
+    from gencompile.runtime import checkpoints
+
+    module = generated_vae()
+    model = module.build_model()
+    model.compile(optimizer="adam")
+    model.optimizer.build(model.trainable_variables)
+    model.test_step(tf.constant(DIGITS[:8]))  # one validation draw
+    state = model.validation_seed_generator.state.numpy().copy()
+    assert state[1] > 0
+    checkpoints.save_checkpoint(model, tmp_path, 1)
+    restored = module.build_model()
+    restored.compile(optimizer="adam")
+    assert checkpoints.restore_latest(restored, tmp_path) == 1
+    np.testing.assert_array_equal(restored.validation_seed_generator.state.numpy(), state)
