@@ -282,7 +282,7 @@ def check_parity(gen: Generated) -> None:
         "seed": gen.train.SEED,
         "latent_dim": m.LATENT_DIM,
         "data_shape": tuple(m.DATA_SHAPE),
-        "critic_steps": m.CRITIC_STEPS,
+        "critic_steps": getattr(m, "CRITIC_STEPS", 1),  # emitted when above 1
         "r1_gamma": m.GRADIENT_PENALTY_WEIGHT,
         "ema": m.EMA_DECAY,
         "batch_size": gen.train.DATA["batch_size"],

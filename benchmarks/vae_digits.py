@@ -308,9 +308,9 @@ def check_parity(gen: Generated, warmup_epochs: int) -> None:
         "data_shape": tuple(m.DATA_SHAPE),
         "likelihood": m.LIKELIHOOD["type"],
         "prior": m.PRIOR["type"],
-        "kl_warmup_epochs": m.KL_WARMUP_EPOCHS,
+        "kl_warmup_epochs": getattr(m, "KL_WARMUP_EPOCHS", 0),  # emitted with a warm-up
         "kl_weight": m.KL_WEIGHT,
-        "free_bits": m.FREE_BITS,
+        "free_bits": getattr(m, "FREE_BITS", 0.0),  # emitted with the analytic KL
         "reconstruction_weight": m.RECONSTRUCTION_WEIGHT,
         "optimizer": t["optimizer"]["type"],
         "learning_rate": t["optimizer"]["learning_rate"],

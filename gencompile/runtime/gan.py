@@ -40,6 +40,7 @@ __all__ = [
     "evaluate",
     "hinge_discriminator_loss",
     "hinge_generator_loss",
+    "lazy_penalty",
     "least_squares_discriminator_loss",
     "least_squares_generator_loss",
     "mean_pairwise_distance",
@@ -206,6 +207,13 @@ def r1_penalty(discriminator: keras.Model, real: Any, labels: Any = None) -> Ten
     weight gamma this is the paper's (gamma / 2) E[||grad D(x)||^2]."""
     real = tf.cast(real, tf.float32)
     return 0.5 * tf.reduce_mean(_squared_gradient_norms(discriminator, real, labels))
+
+
+def lazy_penalty(apply: Any, penalty: Callable[..., Tensor], *args: Any, **kwargs: Any) -> Tensor:
+    """`penalty(*args, **kwargs)` where `apply` holds, else 0 without computing it: lazy
+    regularization (StyleGAN2) pays for the penalty on the updates that use it only. The
+    arguments are bound at the call, so a call in a loop reads that pass's tensors."""
+    return tf.cond(apply, lambda: penalty(*args, **kwargs), lambda: tf.zeros(()))
 
 
 # name -> penalty function, as each record of gencompile.catalog.gan names it.

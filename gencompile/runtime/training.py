@@ -162,9 +162,11 @@ VALIDATION_SHARE = 0.1
 
 def validation_epochs(training: TrainingConfig, data: Any, epochs: int) -> list[int]:
     """The 1-based epochs that are validated (Keras' validation_freq): every N-th. It
-    depends only on the config and the data's size, not on `epochs`: validation draws from
-    the model's random state, so a run continued to more epochs must validate the epochs
-    a run of that length does. No epoch when data.validation_split is 0."""
+    depends only on the config and the data's size, not on `epochs`: validation may draw
+    from training's random state (a dequantizing flow's does; VAEs, GANs and diffusion
+    models validate from a stream of their own), so a run continued to more epochs must
+    validate the epochs a run of that length does. No epoch when data.validation_split
+    is 0."""
     if data.validation is None:
         return []
     every = training.get("validation_every_epochs", 1)  # projects built before it: 1

@@ -55,10 +55,12 @@ class CountingContext:
 # spec, overrides, the step's (all-gathers, all-reduces)
 CASES = {
     # 5 critic steps, each with a fresh z, a WGAN-GP interpolation and a loss; G's z and loss.
+    # The critic's accuracy cuts midway between the global batch's mean scores: one
+    # all-reduce of the replicas' sums (gan.discriminator_accuracy with threshold None).
     "wgan_gp": (
         SPECS / "wgan_gp_ring8.yaml",
         ["model.generator={mlp: [4]}", "model.discriminator={mlp: [4]}", "model.ema=0"],
-        (1, 0),
+        (1, 1),
     ),
     # ADA: every augmentation of real and generated images draws per example; the
     # controller of p sums its statistics over the replicas (one all-reduce of its own).

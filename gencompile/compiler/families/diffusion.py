@@ -429,8 +429,10 @@ def _unet(
         f"{w}{' (attention)' if a else ''}" for w, a in zip(widths, attention, strict=True)
     )
     blocks = f"{denoiser.blocks} block{'s' if denoiser.blocks > 1 else ''}"
-    what = f"a U-Net, widths {levels}, {blocks} per level"
-    return net.build(_doc(low, what), ("prediction",))
+    doc = _doc(low, f"a U-Net, widths {levels}, {blocks} per level")
+    if len(doc) > DOC_LENGTH:  # the widths are in the code below it
+        doc = _doc(low, f"a U-Net of {len(widths)} levels, {blocks} per level")
+    return net.build(doc, ("prediction",))
 
 
 def _time_embedding(
@@ -479,6 +481,8 @@ def _up(unet: _UNet, widths: list[int], attention: list[bool]) -> None:
 
 
 SHORT_TARGETS = {"epsilon": "the noise eps", "v": "v", "x0": "x_0"}
+# The longest builder docstring on one line of 100 columns: 4 of indent and two """.
+DOC_LENGTH = 100 - 4 - 6
 
 
 def _doc(low: Lowering, what: str) -> str:
