@@ -357,16 +357,13 @@ PROJECT_NAMES = [f"{p.parent.name}-{p.stem}" for p in [*SPECS, *FIXTURES]] + lis
 # Projects known to fail, each until its template is fixed (strict: a project that turns
 # clean must leave the list). vae.py.j2 and gan.py.j2 put the opted-in custom imports in a
 # block of their own without `# isort: split` before it (vq_vae.py.j2 has it): I001.
-RUFF_KNOWN_FAILURES = {"custom": "vae.py.j2: the custom imports' block is not an isort split"}
 
 
 @pytest.mark.parametrize("name", PROJECT_NAMES)
-def test_generated_project_passes_ruff_under_its_own_config(projects, name, request):
+def test_generated_project_passes_ruff_under_its_own_config(projects, name):
     """`ruff check` run in the project folder, so with the generated pyproject.toml's rules
     (pinned there: a newer ruff's defaults do not change what clean means). A user who runs
     their linter on a fresh project sees no finding."""
-    if name in RUFF_KNOWN_FAILURES:
-        request.applymarker(pytest.mark.xfail(reason=RUFF_KNOWN_FAILURES[name], strict=True))
     directory = projects[name]
     assert "[tool.ruff.lint]" in (directory / "pyproject.toml").read_text(encoding="utf-8")
     result = subprocess.run(
