@@ -118,6 +118,7 @@ def test_nothing_ejected_imports_gencompile(ejected: Path):
         "datafiles",
         "errors",
         "files",
+        "levels",
         "noise_schedules",
         "parent_runs",
         "progress",

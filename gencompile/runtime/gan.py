@@ -35,12 +35,12 @@ __all__ = [
     "LOSSES",
     "PENALTIES",
     "TrainingHealth",
+    "computed_if",
     "copy_optimizer",
     "discriminator_accuracy",
     "evaluate",
     "hinge_discriminator_loss",
     "hinge_generator_loss",
-    "lazy_penalty",
     "least_squares_discriminator_loss",
     "least_squares_generator_loss",
     "mean_pairwise_distance",
@@ -209,7 +209,7 @@ def r1_penalty(discriminator: keras.Model, real: Any, labels: Any = None) -> Ten
     return 0.5 * tf.reduce_mean(_squared_gradient_norms(discriminator, real, labels))
 
 
-def lazy_penalty(apply: Any, penalty: Callable[..., Tensor], *args: Any, **kwargs: Any) -> Tensor:
+def computed_if(apply: Any, penalty: Callable[..., Tensor], *args: Any, **kwargs: Any) -> Tensor:
     """`penalty(*args, **kwargs)` where `apply` holds, else 0 without computing it: lazy
     regularization (StyleGAN2) pays for the penalty on the updates that use it only. The
     arguments are bound at the call, so a call in a loop reads that pass's tensors."""
