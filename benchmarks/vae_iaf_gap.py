@@ -220,6 +220,7 @@ def report(
     epochs: int,
     k: int,
     command: str,
+    jobs: int,
 ) -> str:
     rows, per_seed = [], []
     for c in chosen:
@@ -293,7 +294,7 @@ def report(
             "(up to the estimators' noise). mean ± sd over seeds; 'IAF - plain' is paired by "
             "seed (negative: the IAF is better).",
             f"- {machine_line()}; load average {load_average()} at the end. The machine is "
-            "shared and runs go two at a time: seconds are noisy, NLLs are not affected.",
+            f"shared and runs go {jobs} at a time: seconds are noisy, NLLs are not affected.",
             "",
             "## Per run",
             "",
@@ -343,7 +344,7 @@ def main() -> None:
             found = list(pool.map(one, jobs))
     results = {(c.name, twin, s): r for (c, twin, s), r in zip(jobs, found, strict=True)}
     command = "python " + " ".join(["benchmarks/vae_iaf_gap.py", *sys.argv[1:]])
-    text = report(chosen, results, seeds, args.epochs, args.importance_samples, command)
+    text = report(chosen, results, seeds, args.epochs, args.importance_samples, command, args.jobs)
     write_result(output, text)
 
 

@@ -71,7 +71,7 @@ def test_report_gap_and_paired_differences() -> None:
         ("dense-16", "iaf", 42): {"elbo": -23.8, "iwae_nll": 23.25, "seconds": 20.0},
         ("dense-16", "iaf", 43): {"elbo": -24.5, "iwae_nll": 24.5, "seconds": 20.0},
     }
-    text = gap.report([config], results, [42, 43], epochs=60, k=1000, command="python x.py")
+    text = gap.report([config], results, [42, 43], epochs=60, k=1000, command="python x.py", jobs=1)
     row = next(line for line in text.splitlines() if line.startswith("| dense-16 |"))
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     # plain ELBO, plain NLL, gap = -ELBO - NLL (0.5 and 1.0), IAF NLL, IAF - plain (paired)
@@ -83,7 +83,7 @@ def test_report_gap_and_paired_differences() -> None:
         "0.12 ± 0.53",
         "-0.25, +0.50",
     ]
-    assert "`python x.py`" in text and "k=1000" in text
+    assert "`python x.py`" in text and "k=1000" in text and "runs go 1 at a time" in text
 
 
 def test_binarized_digits_are_the_builtin_s_thresholded_in_its_order(binarized: Path) -> None:
