@@ -19,13 +19,19 @@ from typing import Any
 
 SAMPLERS = ("ddpm", "ddim", "dpm_solver", "euler", "heun")
 DEFAULT_RHO = 7.0  # Karras et al.'s spacing of the sigmas
+# DPM-Solver++'s multistep orders (Lu et al. 2022: 2M and 3M) and its grids of noise levels:
+# evenly spaced in lambda = log(alpha / sigma) (Lu et al.'s "logSNR"), Karras et al.'s
+# rho-spaced sigmas (rho = DEFAULT_RHO; diffusers' use_karras_sigmas), or evenly spaced
+# timesteps (Lu et al.'s "time_uniform").
+DPM_SOLVER_ORDERS = (2, 3)
+SPACINGS = ("log_snr", "karras", "time_uniform")
 
 # Each sampler's settings besides `type`, with the spec's defaults. DDPM's `steps` is no
 # spec field: DDPM visits every timestep unless a caller asks for fewer (strided).
 SETTINGS: dict[str, dict[str, Any]] = {
     "ddpm": {"steps": None},
     "ddim": {"steps": 50, "eta": 0.0},
-    "dpm_solver": {"steps": 20},
+    "dpm_solver": {"steps": 20, "order": 2, "spacing": "log_snr"},
     "euler": {"steps": 50, "rho": DEFAULT_RHO},
     "heun": {"steps": 25, "rho": DEFAULT_RHO},
 }
@@ -53,12 +59,26 @@ def _real(low: float, high: float, low_open: bool) -> Callable[[Any], float | No
     return check
 
 
+def _order(value: Any) -> int | None:
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        return int(value) if int(value) in DPM_SOLVER_ORDERS else None
+    return None
+
+
+def _spacing(value: Any) -> str | None:
+    return value if isinstance(value, str) and value in SPACINGS else None
+
+
 # setting -> (check: the value as stored, or None when refused; what the spec allows)
 CHECKS: dict[str, tuple[Callable[[Any], Any], str]] = {
     "steps": (_steps, "a whole number >= 1"),
     "eta": (_real(0.0, 1.0, low_open=False), "a number from 0 to 1"),
     "rho": (_real(0.0, math.inf, low_open=True), "a number > 0"),
+    "order": (_order, f"one of {', '.join(map(str, DPM_SOLVER_ORDERS))}"),
+    "spacing": (_spacing, f"one of {', '.join(SPACINGS)}"),
 }
+# settings whose values are names: a misspelt one is answered with the closest
+CHOICES: dict[str, tuple[str, ...]] = {"spacing": SPACINGS}
 
 
 def _did_you_mean(word: str, choices: list[str]) -> str:
@@ -68,8 +88,9 @@ def _did_you_mean(word: str, choices: list[str]) -> str:
 
 def resolve_sampler(config: Mapping[str, Any]) -> dict[str, Any]:
     """`config` checked as the spec checks `model.sampler`, its missing settings set to the
-    spec's defaults: {"type": "dpm_solver"} -> {"type": "dpm_solver", "steps": 20}.
-    Equal configs resolve to equal dicts (steps an int, eta and rho floats)."""
+    spec's defaults: {"type": "dpm_solver"} -> {"type": "dpm_solver", "steps": 20, "order":
+    2, "spacing": "log_snr"}. Equal configs resolve to equal dicts (steps and order ints, eta
+    and rho floats)."""
     received = f"Received: config={dict(config) if isinstance(config, Mapping) else config!r}"
     if not isinstance(config, Mapping):
         raise ValueError(f"a sampler config is a dict with a 'type'. {received}")
@@ -96,6 +117,10 @@ def resolve_sampler(config: Mapping[str, Any]) -> dict[str, Any]:
         check, allowed = CHECKS[key]
         stored = check(value)
         if stored is None:
-            raise ValueError(f"{kind} sampler: {key} must be {allowed} (got {value!r}). {received}")
+            named = key in CHOICES and isinstance(value, str)
+            hint = _did_you_mean(value, list(CHOICES[key])) if named else ""
+            raise ValueError(
+                f"{kind} sampler: {key} must be {allowed} (got {value!r}){hint}. {received}"
+            )
         resolved[key] = stored
     return resolved

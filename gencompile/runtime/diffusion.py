@@ -257,7 +257,8 @@ class Sampler:
     returns the output of the parameterisation `prediction`. `config` is a `model.sampler`
     config: {"type": "ddpm"} (optionally "steps": S, strided), {"type": "ddim", "steps": S,
     "eta": eta}, or an ODE solver of `diffusion_solvers`: {"type": "dpm_solver", "steps":
-    S}, {"type": "euler" | "heun", "steps": S, "rho": rho}; it is checked as the spec checks
+    S, "order": 2 | 3, "spacing": "log_snr" | "karras" | "time_uniform"}, {"type": "euler" |
+    "heun", "steps": S, "rho": rho}; it is checked as the spec checks
     it and completed with the spec's defaults (`gencompile.sampler_configs.resolve_sampler`: a
     ValueError names a bad key or value). With `clip_range`, each step's x_0 estimate is
     clipped to it (and eps recomputed to match).
@@ -286,9 +287,9 @@ class Sampler:
         steps = config.get("steps", schedule.timesteps)
         self.eta = 1.0 if self.kind == "ddpm" else config.get("eta", 0.0)
         if self.kind in diffusion_solvers.SOLVERS:
-            rho = config.get("rho", diffusion_solvers.DEFAULT_RHO)  # dpm_solver: unused
+            rho = config.get("rho", diffusion_solvers.DEFAULT_RHO)  # dpm_solver: the default
             self.timesteps = diffusion_solvers.solver_timesteps(
-                self.kind, schedule.alpha_bars, steps, rho
+                self.kind, schedule.alpha_bars, steps, rho, config.get("spacing")
             )
         elif self.kind == "ddpm" and steps == schedule.timesteps:  # every one, from T - 1
             self.timesteps = sampling_timesteps(schedule.timesteps, steps)
@@ -397,7 +398,12 @@ class Sampler:
             return self._data_prediction(x_t, visited[i], labels, guidance_scale)
 
         x = diffusion_solvers.integrate(
-            self.kind, x, np.sqrt(alpha_bars), np.sqrt(1.0 - alpha_bars), denoise
+            self.kind,
+            x,
+            np.sqrt(alpha_bars),
+            np.sqrt(1.0 - alpha_bars),
+            denoise,
+            self.config.get("order", 2),
         )
         return denoise(x, tf.constant(len(self.timesteps) - 1))
 

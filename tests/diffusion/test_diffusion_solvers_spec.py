@@ -48,9 +48,21 @@ def problems(sampler: str, schedule: str = "{type: linear}"):
     [
         (
             "{type: dpm_solver}",
-            {"type": "dpm_solver", "steps": 20},
+            {"type": "dpm_solver", "steps": 20, "order": 2, "spacing": "log_snr"},
             20,
-            ["DPM-Solver++ 2M", "20 of the 100 timesteps", "log-SNR"],
+            ["DPM-Solver++ 2M", "second-order", "20 of the 100 timesteps", "log-SNR"],
+        ),
+        (
+            "{type: dpm_solver, steps: 15, order: 3, spacing: karras}",
+            {"type": "dpm_solver", "steps": 15, "order": 3, "spacing": "karras"},
+            15,
+            ["DPM-Solver++ 3M", "third-order", "15 of the 100 timesteps", "Karras' sigmas"],
+        ),
+        (
+            "{type: dpm_solver, spacing: time_uniform}",
+            {"type": "dpm_solver", "steps": 20, "order": 2, "spacing": "time_uniform"},
+            20,
+            ["DPM-Solver++ 2M", "20 of the 100 timesteps, evenly spaced (deterministic)"],
         ),
         (
             "{type: euler, steps: 30}",
@@ -146,11 +158,14 @@ def lock(sampler: dict) -> dict:
     return {"family": "diffusion", "resolved_spec": {"model": model}}
 
 
+DPM_SOLVER = {"type": "dpm_solver", "order": 2, "spacing": "log_snr"}
+
+
 @pytest.mark.parametrize(
     ("given", "expected"),
     [
-        ({"sampler": "dpm_solver", "steps": 20}, {"type": "dpm_solver", "steps": 20}),
-        ({"sampler": "dpm_solver"}, {"type": "dpm_solver", "steps": 20}),
+        ({"sampler": "dpm_solver", "steps": 20}, DPM_SOLVER | {"steps": 20}),
+        ({"sampler": "dpm_solver"}, DPM_SOLVER | {"steps": 20}),
         ({"sampler": "euler"}, {"type": "euler", "steps": 40, "rho": 7.0}),  # 50 > timesteps
         ({"sampler": "heun", "steps": 8}, {"type": "heun", "steps": 8, "rho": 7.0}),
     ],
@@ -165,6 +180,12 @@ def test_a_solver_spec_keeps_its_settings_when_only_steps_change():
     options = model_options("diffusion", lock(spec), {"steps": 12}, Path("run"))
     assert options == {"sampler": {"type": "heun", "steps": 12, "rho": 5.0}}
     assert spec["steps"] == 25  # the lock is left as it was
+
+
+def test_a_dpm_solver_spec_keeps_its_order_and_spacing_when_only_steps_change():
+    spec = {"type": "dpm_solver", "steps": 20, "order": 3, "spacing": "karras"}
+    options = model_options("diffusion", lock(spec), {"steps": 12}, Path("run"))
+    assert options == {"sampler": {**spec, "steps": 12}}
 
 
 def test_eta_is_refused_for_a_solver():

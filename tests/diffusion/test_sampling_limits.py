@@ -227,6 +227,18 @@ def test_a_config_of_a_type_alone_takes_the_specs_defaults(kind):
         ({"type": "heun", "steps": 0}, "steps must be a whole number >= 1 (got 0)"),
         ({"type": "heun", "rho": float("inf")}, "rho must be a number > 0 (got inf)"),
         ({"type": "ddim", "eta": True}, "eta must be a number from 0 to 1 (got True)"),
+        ({"type": "dpm_solver", "order": 4}, "order must be one of 2, 3 (got 4)"),
+        ({"type": "dpm_solver", "order": 3.0}, "order must be one of 2, 3 (got 3.0)"),
+        ({"type": "dpm_solver", "order": True}, "order must be one of 2, 3 (got True)"),
+        (
+            {"type": "dpm_solver", "spacing": "karas"},
+            "spacing must be one of log_snr, karras, time_uniform (got 'karas') "
+            "(did you mean 'karras'?)",
+        ),
+        ({"type": "dpm_solver", "spacing": 7}, "spacing must be one of log_snr, karras"),
+        ({"type": "heun", "order": 3}, "'order' is a setting of dpm_solver, not of heun"),
+        ({"type": "euler", "spacing": "karras"}, "'spacing' is a setting of dpm_solver"),
+        ({"type": "dpm_solver", "orders": 3}, "unknown setting 'orders' (did you mean 'order'?)"),
     ],
 )
 def test_configs_the_spec_refuses_are_refused_with_their_fault(config, words):
@@ -247,6 +259,12 @@ def test_equal_configs_resolve_alike_and_ddpm_may_stride():
     assert sampler_configs.resolve_sampler({"type": "ddpm", "steps": 20}) == {
         "type": "ddpm",
         "steps": 20,
+    }
+    assert sampler_configs.resolve_sampler({"type": "dpm_solver", "order": 3}) == {
+        "type": "dpm_solver",
+        "steps": 20,
+        "order": 3,
+        "spacing": "log_snr",
     }
 
 

@@ -31,6 +31,7 @@ from gencompile.spec.base import Activation
 from gencompile.spec.families.diffusion import (
     DDPMSampler,
     DiffusionModel,
+    DPMSolverSampler,
     MLPDenoiser,
     UNetDenoiser,
 )
@@ -55,9 +56,14 @@ TARGET_WORDS = {
 SAMPLER_NAMES = {
     "ddpm": "DDPM",
     "ddim": "DDIM",
-    "dpm_solver": "DPM-Solver++ 2M",
+    "dpm_solver": "DPM-Solver++",
     "euler": "Euler",
     "heun": "Heun",
+}
+SPACING_WORDS = {
+    "log_snr": "evenly spaced in log-SNR",
+    "karras": "at Karras' sigmas (rho 7)",
+    "time_uniform": "evenly spaced",
 }
 
 
@@ -184,6 +190,8 @@ def _check_steps(low: Lowering, model: DiffusionModel, alpha_bars: list[float]) 
     if sampler.steps <= most:
         return
     name = SAMPLER_NAMES[sampler.type]
+    if isinstance(sampler, DPMSolverSampler):
+        name += f" {sampler.order}M"
     if most == model.timesteps:
         low.report(
             ("model", "sampler", "steps"),
@@ -516,10 +524,11 @@ def _sampling_words(model: Any, clip_range: tuple[float, float] | None) -> str:
         kind = "deterministic" if sampler.eta == 0 else f"eta {sampler.eta:g}"
         words = f"DDIM with {sampler.steps} of the {model.timesteps} timesteps ({kind})"
     elif sampler.type == "dpm_solver":
+        order = "second" if sampler.order == 2 else "third"
         words = (
-            f"DPM-Solver++ 2M (second-order multistep solver of the probability-flow ODE) "
-            f"with {sampler.steps} of the {model.timesteps} timesteps, evenly spaced in "
-            "log-SNR (deterministic)"
+            f"DPM-Solver++ {sampler.order}M ({order}-order multistep solver of the "
+            f"probability-flow ODE) with {sampler.steps} of the {model.timesteps} timesteps, "
+            f"{SPACING_WORDS[sampler.spacing]} (deterministic)"
         )
     else:
         order = "first" if sampler.type == "euler" else "second"

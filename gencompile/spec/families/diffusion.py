@@ -129,12 +129,25 @@ class DDIMSampler(StrictModel):
 
 
 class DPMSolverSampler(StrictModel):
-    """DPM-Solver++ 2M (Lu et al. 2022): a second-order multistep solver of the probability-flow
-    ODE in the data prediction, one denoiser call per step, steps evenly spaced in log-SNR."""
+    """DPM-Solver++ (Lu et al. 2022): a multistep solver of the probability-flow ODE in the
+    data prediction, one denoiser call per step; 2M (second order) by default, steps evenly
+    spaced in log-SNR."""
 
     type: Literal["dpm_solver"]
     steps: PositiveInt = Field(
         SETTINGS["dpm_solver"]["steps"], description=f"Sampling steps (10-25): {STEPS_WORDS}."
+    )
+    order: Annotated[int, Field(ge=2, le=3)] = Field(
+        SETTINGS["dpm_solver"]["order"],
+        description="2: DPM-Solver++ 2M; 3: 3M (Lu et al.'s multistep order 3 as diffusers' "
+        "solver_order=3 writes it; first and second order on its first two steps, second "
+        "order before the last of fewer than 15 steps).",
+    )
+    spacing: Literal["log_snr", "karras", "time_uniform"] = Field(
+        SETTINGS["dpm_solver"]["spacing"],
+        description="The noise levels visited: evenly spaced in log-SNR (Lu et al.), Karras' "
+        "sigmas with rho 7 (diffusers' use_karras_sigmas, 'DPM++ 2M Karras'), or evenly "
+        "spaced timesteps (Lu et al.'s time_uniform).",
     )
 
 
