@@ -91,6 +91,13 @@ def test_vae_saved_model_samples_encodes_and_decodes(vae_run: Path, tmp_path: Pa
 # spec, settings, signatures, arguments of `sample`
 FAMILIES = [
     ("diffusion_swissroll.yaml", ["data.source.n_samples=2000"], ["serve", "sample"], [5, 3]),
+    # DPM-Solver++ 3M: a tf.cond (lower order on the first steps) inside the exported loop
+    (
+        "diffusion_swissroll.yaml",
+        ["data.source.n_samples=2000", "model.sampler={type: dpm_solver, steps: 10, order: 3}"],
+        ["serve", "sample"],
+        [5, 3],
+    ),
     ("cdiffusion_digits.yaml", [], ["serve", "sample"], [4, 3, 2]),
     ("gan_ring8.yaml", ["data.source.n_samples=2000"], ["serve", "sample", "score"], [5, 3]),
     ("cgan_digits.yaml", [], ["serve", "sample", "score"], [4, 3, 2]),
@@ -103,7 +110,9 @@ FAMILIES = [
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("spec", "settings", "signatures", "args"), FAMILIES, ids=[f[0] for f in FAMILIES]
+    ("spec", "settings", "signatures", "args"),
+    FAMILIES,
+    ids=[f[0] + ("-dpm_solver_3m" if "order: 3" in str(f[1]) else "") for f in FAMILIES],
 )
 def test_every_family_exports_a_sampler(
     tmp_path: Path, spec: str, settings: list[str], signatures: list[str], args: list[int]

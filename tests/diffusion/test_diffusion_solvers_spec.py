@@ -56,7 +56,7 @@ def problems(sampler: str, schedule: str = "{type: linear}"):
             "{type: dpm_solver, steps: 15, order: 3, spacing: karras}",
             {"type": "dpm_solver", "steps": 15, "order": 3, "spacing": "karras"},
             15,
-            ["DPM-Solver++ 3M", "third-order", "15 of the 100 timesteps", "Karras' sigmas"],
+            ["DPM-Solver++ 3M", "order-3 multistep", "15 of the 100 timesteps", "Karras' sigmas"],
         ),
         (
             "{type: dpm_solver, spacing: time_uniform}",

@@ -524,9 +524,9 @@ def _sampling_words(model: Any, clip_range: tuple[float, float] | None) -> str:
         kind = "deterministic" if sampler.eta == 0 else f"eta {sampler.eta:g}"
         words = f"DDIM with {sampler.steps} of the {model.timesteps} timesteps ({kind})"
     elif sampler.type == "dpm_solver":
-        order = "second" if sampler.order == 2 else "third"
+        order = "second-order" if sampler.order == 2 else "Lu et al.'s order-3"
         words = (
-            f"DPM-Solver++ {sampler.order}M ({order}-order multistep solver of the "
+            f"DPM-Solver++ {sampler.order}M ({order} multistep solver of the "
             f"probability-flow ODE) with {sampler.steps} of the {model.timesteps} timesteps, "
             f"{SPACING_WORDS[sampler.spacing]} (deterministic)"
         )
