@@ -1027,9 +1027,13 @@ def main() -> None:
             raise
         err.print(f"{error.prefix}{error}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(error.exit_code)
-    except KeyboardInterrupt:
-        if DEBUG["on"]:
+    except SystemExit as stop:
+        # typer turns Ctrl-C into a silent `exit 130`; say so, or show it under --debug.
+        interrupt = _interrupt_behind(stop)
+        if interrupt is None:
             raise
+        if DEBUG["on"]:
+            raise interrupt from None
         err.print("interrupted", highlight=False)
         sys.exit(130)
     except OSError as error:  # a folder that cannot be written, a full disk, ...
@@ -1037,6 +1041,18 @@ def main() -> None:
             raise
         err.print(f"error: {_os_message(error)}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(1)
+
+
+def _interrupt_behind(stop: SystemExit) -> KeyboardInterrupt | None:
+    """The Ctrl-C that typer converted into this exit, if any (its cause or context chain)."""
+    seen: BaseException | None = stop
+    for _ in range(4):  # SystemExit <- typer's Exit(130) <- KeyboardInterrupt
+        if seen is None:
+            return None
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def _os_message(error: OSError) -> str:

@@ -232,3 +232,29 @@ def test_a_folder_output_below_a_missing_folder_is_not_refused_as_unwritable(
     code, _, err = run_cli(*args)
     assert code == 1 and "does not exist" in err and "cannot write" not in err, err
     assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_ctrl_c_outside_training_says_interrupted(monkeypatch, capsys, debug) -> None:
+    """typer turns Ctrl-C into a silent exit 130; the CLI must still say what happened."""
+    import sys
+
+    import gencompile.spec
+    from gencompile import cli
+
+    def pressed_ctrl_c(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gencompile.spec, "load_spec", pressed_ctrl_c)
+    monkeypatch.setattr(
+        sys, "argv", ["gencompile", *(["--debug"] if debug else []), "explain", "x.yaml"]
+    )
+    monkeypatch.setitem(cli.DEBUG, "on", False)
+    if debug:  # --debug shows the interrupt's traceback instead of the one-line message
+        with pytest.raises(KeyboardInterrupt):
+            cli.main()
+        return
+    with pytest.raises(SystemExit) as stop:
+        cli.main()
+    assert stop.value.code == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
