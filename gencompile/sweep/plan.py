@@ -92,11 +92,25 @@ def parse_grid(options: list[str], data: dict[str, Any], marks: Any) -> dict[str
         if path in grid:
             problems.append(Problem(path, "given twice", "--grid", hint="one --grid per field"))
         grid[path] = list(values)
+        problems += _repeated_values(path, grid[path])
         for problem in value_problems(data, marks, path, grid[path], ("sweep",), check_trial):
             problems.append(replace(problem, path=path, file="--grid", line=None, column=None))
     if problems:
         raise SpecError(problems)
     return grid
+
+
+def _repeated_values(path: str, values: list[Any]) -> list[Problem]:
+    """A value given twice would be one combination claimed twice: refused, not trained twice."""
+    seen: set[str] = set()
+    problems = []
+    for value in values:
+        key = json.dumps(value, sort_keys=True)
+        if key in seen:
+            hint = "give each value once"
+            problems.append(Problem(path, f"the value {key} is given twice", "--grid", hint=hint))
+        seen.add(key)
+    return problems
 
 
 def metric_direction(metric: str, given: str | None) -> Direction:
@@ -225,6 +239,18 @@ def plan_sweep(
             [Problem("", "a grid needs its values", "--grid", hint="--grid path=v1,v2")]
         )
     if kind == "grid":
+        if trials is not None:  # a grid runs each combination once: a count means nothing
+            raise SpecError(
+                [
+                    Problem(
+                        "--grid",
+                        "a grid runs each combination of its values once; --trials counts "
+                        "an optuna search's trials",
+                        "--trials",
+                        hint="leave out --trials, or use --search optuna without --grid",
+                    )
+                ]
+            )
         grid = parse_grid(list(grid_options or []), raw.data, raw.marks)
     elif grid_options:
         raise SpecError(
