@@ -231,3 +231,27 @@ def test_the_study_is_created_under_the_sweep_lock(
     monkeypatch.setattr("gencompile.runs.train", FakeTraining())
     run_sweep(grid_plan(spec, tmp_path), echo=lambda line: None)
     assert seen == [True]
+
+
+def test_a_continued_search_draws_new_points_the_same_on_every_replay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seeded by the spec's seed alone, a continuation replayed the first call's draws:
+    trials 2 and 3 repeated trials 0 and 1 (a float range makes a repeat by chance unlikely)."""
+    spec = tmp_path / "lr.yaml"
+    rate = "    training.optimizer.learning_rate: {type: log_uniform, low: 1.0e-4, high: 1.0e-2}\n"
+    spec.write_text(SPEC + rate)
+
+    def search(name: str, trials: int) -> list[dict[str, Any]]:
+        monkeypatch.setattr("gencompile.runs.train", FakeTraining())
+        plan = plan_sweep(
+            spec, search="optuna", trials=trials, name=name, sweeps_dir=tmp_path / "sweeps"
+        )
+        return [row.values for row in run_sweep(plan, echo=lambda line: None).rows]
+
+    first = search("a", 2)
+    longer = search("a", 4)
+    assert longer[:2] == first and len(longer) == 4
+    for values in longer[2:]:
+        assert values not in first
+    assert search("b", 2) == first and search("b", 4) == longer  # the same commands: the same

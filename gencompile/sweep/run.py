@@ -45,12 +45,14 @@ def run_sweep(sweep: Sweep, echo: Callable[[str], None] = print) -> SweepResult:
             study_name=sweep.name,
             storage=sweep.storage,
             direction=sweep.direction,
-            sampler=optuna.samplers.TPESampler(seed=sweep.seed),
             pruner=optuna.pruners.NopPruner()
             if sweep.pruning_off
             else optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
             load_if_exists=True,
         )
+        # Seeded by the trials so far: a continuation draws new points (the spec's seed
+        # alone would replay the draws of the first call), the same ones on every replay.
+        study.sampler = optuna.samplers.TPESampler(seed=sweep.seed + len(study.trials))
     if sweep.kind == "optuna":
         echo(sweep.pruning_off or f"pruning by {sweep.metric} after each epoch (median rule)")
     ran = skipped = 0
