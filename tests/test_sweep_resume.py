@@ -255,3 +255,34 @@ def test_a_continued_search_draws_new_points_the_same_on_every_replay(
     for values in longer[2:]:
         assert values not in first
     assert search("b", 2) == first and search("b", 4) == longer  # the same commands: the same
+
+
+def _dead_pid() -> int:
+    import subprocess
+
+    done = subprocess.Popen(["true"])
+    done.wait()
+    return done.pid
+
+
+def test_a_search_trial_whose_process_was_killed_reads_as_interrupted(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search trial killed with its process (kill -9) stayed `running` in the summary
+    for ever, while `compare` said its run was interrupted."""
+    import socket
+
+    import optuna
+
+    monkeypatch.setattr("gencompile.runs.train", FakeTraining())
+    plan = plan_sweep(spec, search="optuna", trials=1, sweeps_dir=tmp_path / "sweeps")
+    run_sweep(plan, echo=lambda line: None)
+    study = optuna.load_study(study_name=plan.name, storage=plan.storage)
+    killed = study.ask()  # what a process killed during its trial leaves in the study
+    killed.set_user_attr("process", [socket.gethostname(), _dead_pid()])
+    more = plan_sweep(spec, search="optuna", trials=2, sweeps_dir=tmp_path / "sweeps")
+    result = run_sweep(more, echo=lambda line: None)
+    assert [row.state for row in result.rows] == ["complete", "interrupted", "complete"]
+    assert result.rows[1].note == "its process ended without finishing it"
+    summary = (plan.folder / "summary.csv").read_text()
+    assert ",interrupted," in summary and ",running," not in summary

@@ -50,6 +50,7 @@ def run_sweep(sweep: Sweep, echo: Callable[[str], None] = print) -> SweepResult:
             else optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
             load_if_exists=True,
         )
+        _mark_gone(study)  # before a search counts its trials, and in every summary
         # Seeded by the trials so far: a continuation draws new points (the spec's seed
         # alone would replay the draws of the first call), the same ones on every replay.
         study.sampler = optuna.samplers.TPESampler(seed=sweep.seed + len(study.trials))
@@ -182,14 +183,21 @@ def _taken(study: optuna.Study) -> set[str]:
     machine is gone, killed, is marked failed instead)."""
     import optuna
 
+    _mark_gone(study)
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
-    taken = set()
-    for trial in study.get_trials(deepcopy=False, states=states):
-        if trial.state == optuna.trial.TrialState.RUNNING and _process_gone(trial):
+    trials = study.get_trials(deepcopy=False, states=states)
+    return {json.dumps(trial.params, sort_keys=True) for trial in trials}
+
+
+def _mark_gone(study: optuna.Study) -> None:
+    """A running trial whose process on this machine is gone (killed) is marked failed;
+    the summary calls it interrupted, as `compare` calls its run."""
+    import optuna
+
+    running = (optuna.trial.TrialState.RUNNING,)
+    for trial in study.get_trials(deepcopy=False, states=running):
+        if _process_gone(trial):
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-            continue
-        taken.add(json.dumps(trial.params, sort_keys=True))
-    return taken
 
 
 def _process_gone(trial: optuna.trial.FrozenTrial) -> bool:
@@ -225,6 +233,7 @@ def _run_search(sweep: Sweep, study: optuna.Study, echo: Callable[[str], None]) 
     from gencompile.run_status import RunInterrupted
 
     def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr("process", [socket.gethostname(), os.getpid()])
         values = {path: _suggest(trial, path, p) for path, p in sweep.parameters.items()}
         try:
             return _train_trial(sweep, trial, values, echo)
