@@ -62,7 +62,7 @@ class FakeTraining:
         values = dict(text.split("=", 1) for text in overrides)
         latent = json.loads(values.get("model.latent_dim", "2"))
         run_dir = Path(options["run_dir"])
-        run_dir.mkdir(parents=True)
+        run_dir.mkdir(parents=True, exist_ok=True)  # the sweep claims it first
         metrics = {"elbo": -float(latent)}
         (run_dir / "metrics.json").write_text(json.dumps({"metrics": metrics}))
         return TrainResult(run_dir, metrics, {"metrics": metrics})
@@ -286,3 +286,60 @@ def test_a_search_trial_whose_process_was_killed_reads_as_interrupted(
     assert result.rows[1].note == "its process ended without finishing it"
     summary = (plan.folder / "summary.csv").read_text()
     assert ",interrupted," in summary and ",running," not in summary
+
+
+def grid_with(spec: Path, tmp_path: Path, storage: str | None) -> Any:
+    return plan_sweep(
+        spec, ["model.latent_dim=2,3"], sweeps_dir=tmp_path / "sweeps", storage=storage
+    )
+
+
+def test_another_storage_is_refused_before_anything_trains(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same sweep without its --storage made a new study in the folder's optuna.db,
+    numbered from 0, and retrained trial-0000 and trial-0001 over the first study's runs."""
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"
+    monkeypatch.setattr("gencompile.runs.train", FakeTraining())
+    run_sweep(grid_with(spec, tmp_path, shared), echo=lambda line: None)
+    folder = tmp_path / "sweeps/tiny-vae"
+    assert json.loads((folder / "sweep.json").read_text())["storage"] == shared
+    again = FakeTraining()
+    monkeypatch.setattr("gencompile.runs.train", again)
+    with pytest.raises(RunError) as info:
+        run_sweep(grid_with(spec, tmp_path, None), echo=lambda line: None)
+    assert str(info.value) == (
+        f"{folder} was swept with --storage {shared}, not its own optuna.db (no --storage): "
+        "give the same storage to continue it, or --name for a new sweep"
+    )
+    assert again.calls == [] and not (folder / "optuna.db").exists()
+    assert run_sweep(grid_with(spec, tmp_path, shared), echo=lambda line: None).skipped == 2
+
+
+def test_trial_folders_of_a_study_the_database_lacks_are_never_rebuilt(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gencompile.runs.train", FakeTraining())
+    plan = grid_with(spec, tmp_path, None)
+    run_sweep(plan, echo=lambda line: None)
+    (plan.folder / "optuna.db").unlink()  # the study gone, its trial folders kept
+    (plan.folder / "trial-0000/metrics.json").write_text('{"metrics": {"elbo": 1.5}}')
+    again = FakeTraining()
+    monkeypatch.setattr("gencompile.runs.train", again)
+    with pytest.raises(RunError, match=r"holds trial folders \(trial-0000, trial-0001\) that"):
+        run_sweep(grid_with(spec, tmp_path, None), echo=lambda line: None)
+    assert again.calls == []
+    assert (plan.folder / "trial-0000/metrics.json").read_text() == '{"metrics": {"elbo": 1.5}}'
+
+
+def test_a_sweep_json_without_its_storage_continues_and_records_it(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gencompile.runs.train", FakeTraining())
+    plan = grid_with(spec, tmp_path, None)
+    run_sweep(plan, echo=lambda line: None)
+    path = plan.folder / "sweep.json"
+    older = {k: v for k, v in json.loads(path.read_text()).items() if k != "storage"}
+    path.write_text(json.dumps(older))  # as gencompile wrote it before
+    assert run_sweep(plan, echo=lambda line: None).skipped == 2
+    assert json.loads(path.read_text()) == plan.identity()

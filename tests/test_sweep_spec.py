@@ -368,3 +368,16 @@ def test_trials_with_a_grid_are_refused_not_ignored(tmp_path: Path, run_cli) -> 
         "an optuna search's trials (leave out --trials, or use --search optuna without --grid)"
     ]
 
+
+def test_the_sweeps_storage_is_part_of_its_identity_without_a_password(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path)
+    own = plan_sweep(spec, ["model.latent_dim=2,3"], sweeps_dir=tmp_path / "sweeps")
+    assert own.identity()["storage"] is None  # the sweep folder's optuna.db
+    shared = plan_sweep(
+        spec,
+        ["model.latent_dim=2,3"],
+        sweeps_dir=tmp_path / "sweeps",
+        storage="postgresql://ann:s3cret@db.example/optuna",
+    )
+    assert shared.storage == "postgresql://ann:s3cret@db.example/optuna"  # what Optuna opens
+    assert shared.identity()["storage"] == "postgresql://ann:***@db.example/optuna"

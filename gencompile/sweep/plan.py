@@ -62,7 +62,26 @@ class Sweep:
             "parameters": {k: v.model_dump() for k, v in self.parameters.items()},
             "metric": self.metric,
             "direction": self.direction,
+            "storage": shown_storage(self.storage, self.folder),
         }
+
+
+def default_storage(folder: Path) -> str:
+    """The study's database when no --storage is given: SQLite in the sweep folder."""
+    return f"sqlite:///{(folder / 'optuna.db').resolve()}"
+
+
+def shown_storage(storage: str, folder: Path) -> str | None:
+    """`storage` as sweep.json records it: None for the sweep folder's own database, else
+    the URL without its password (the file must not keep a secret to tell databases apart)."""
+    if storage == default_storage(folder):
+        return None
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(storage).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy reads: Optuna refuses it when it opens it
+        return storage
 
 
 # --------------------------------------------------------------------------- planning
@@ -302,7 +321,7 @@ def plan_sweep(
         metric=chosen,
         direction=how,
         trials=trials or (block.trials if block else 20),
-        storage=storage or f"sqlite:///{(folder / 'optuna.db').resolve()}",
+        storage=storage or default_storage(folder),
         pruning_off=_pruning(kind, chosen, pruning),
         seed=loaded.spec.seed,
     )

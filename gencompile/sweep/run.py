@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -50,6 +51,7 @@ def run_sweep(sweep: Sweep, echo: Callable[[str], None] = print) -> SweepResult:
             else optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
             load_if_exists=True,
         )
+        _refuse_foreign_trials(sweep, study)
         _mark_gone(study)  # before a search counts its trials, and in every summary
         # Seeded by the trials so far: a continuation draws new points (the spec's seed
         # alone would replay the draws of the first call), the same ones on every replay.
@@ -73,16 +75,46 @@ def _claim(sweep: Sweep) -> None:
     """Create the sweep folder, or check that it holds this same sweep."""
     sweep.folder.mkdir(parents=True, exist_ok=True)
     path = sweep.folder / SWEEP_FILE
-    found = read_json(path)
+    recorded = read_json(path)
     wanted = sweep.identity()
+    # A sweep.json written before it kept the storage: its trial folders tell the rest.
+    found = {"storage": wanted["storage"], **recorded} if recorded else {}
+    if found and found["storage"] != wanted["storage"]:
+        raise RunError(_other_storage(sweep, found["storage"], wanted["storage"]))
     if found and found != wanted:
         differ = ", ".join(key for key in wanted if found.get(key) != wanted[key])
         raise RunError(
             f"{sweep.folder} holds another sweep (its {differ} differ): give --name for a "
             "new sweep, or delete the folder to start this one over"
         )
-    if not found:
+    if recorded != wanted:
         atomic_write_json(path, wanted)
+
+
+def _other_storage(sweep: Sweep, recorded: str | None, given: str | None) -> str:
+    """Continuing a sweep on another database would number its trials from 0 again, over
+    the trial folders of the first: refused, saying which database the sweep used."""
+    own = "its own optuna.db (no --storage)"
+    return (
+        f"{sweep.folder} was swept with {f'--storage {recorded}' if recorded else own}, "
+        f"not {f'--storage {given}' if given else own}: give the same storage to continue "
+        "it, or --name for a new sweep"
+    )
+
+
+def _refuse_foreign_trials(sweep: Sweep, study: optuna.Study) -> None:
+    """Trial folders the study does not know belong to another study (its database deleted
+    or replaced): the trials to come would be numbered like them and rebuild them."""
+    known = {Path(t.user_attrs.get("run_dir", "")).name for t in study.get_trials(deepcopy=False)}
+    trials = (p.name for p in sweep.folder.iterdir() if re.fullmatch(r"trial-\d+", p.name))
+    foreign = sorted(name for name in trials if name not in known)  # not trial-N-reproduced
+    if foreign:
+        raise RunError(
+            f"{sweep.folder} holds trial folders ({', '.join(foreign[:3])}"
+            f"{', ...' if len(foreign) > 3 else ''}) that the study {sweep.name!r} in its "
+            "database does not know (its database was deleted or replaced?): give the "
+            "--storage of the study they belong to, or --name for a new sweep"
+        )
 
 
 @contextmanager
@@ -286,6 +318,10 @@ def _train_trial(
     trial.set_user_attr("values", values)
     shown = " ".join(f"{path}={json.dumps(value)}" for path, value in values.items())
     echo(f"trial {trial.number}: {shown}")
+    try:  # claimed here: a trial never rebuilds a folder another run holds
+        run_dir.mkdir(parents=True)
+    except FileExistsError:
+        raise RunError(f"{run_dir} already holds a run, of another study: left as it is") from None
     pruned: list[int] = []
     listener = _pruning_listener(sweep, trial, pruned)
     with listener:
