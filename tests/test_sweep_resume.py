@@ -48,10 +48,12 @@ class FakeTraining:
         crash_on: set[int] = frozenset(),
     ):
         self.calls: list[list[str]] = []
+        self.options: list[dict[str, Any]] = []
         self.fail_on, self.stop_on, self.crash_on = set(fail_on), set(stop_on), set(crash_on)
 
     def __call__(self, spec: Any, overrides: list[str], epochs: Any, **options: Any) -> TrainResult:
         self.calls.append(list(overrides))
+        self.options.append(options)
         count = len(self.calls)
         if count in self.stop_on:
             raise RunInterrupted("interrupted: Ctrl-C")
@@ -286,6 +288,16 @@ def test_a_search_trial_whose_process_was_killed_reads_as_interrupted(
     assert result.rows[1].note == "its process ended without finishing it"
     summary = (plan.folder / "summary.csv").read_text()
     assert ",interrupted," in summary and ",running," not in summary
+
+
+def test_each_trial_shows_its_epochs(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trials trained quietly: nothing between `trial N: ...` and its result."""
+    training = FakeTraining()
+    monkeypatch.setattr("gencompile.runs.train", training)
+    run_sweep(grid_plan(spec, tmp_path), echo=lambda line: None)
+    assert [options.get("quiet", False) for options in training.options] == [False] * 4
 
 
 def grid_with(spec: Path, tmp_path: Path, storage: str | None) -> Any:

@@ -110,6 +110,8 @@ def test_an_optuna_search_of_two_trials(spec: Path, run_cli) -> None:
         lock = json.loads(Path(trial.user_attrs["run_dir"], "spec.lock.json").read_text())
         assert lock["resolved_spec"]["model"]["latent_dim"] == trial.params["model.latent_dim"]
     assert f"best: trial {study.best_trial.number}, elbo" in out
+    # each trial shows its epochs as `gencompile train` does (plain lines off a terminal)
+    assert out.count("epoch 1/1  loss ") == 2
 
 
 @pytest.mark.slow  # test_the_epoch_listener_stops_a_fit covers the callback without training

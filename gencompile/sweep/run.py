@@ -324,10 +324,8 @@ def _train_trial(
         raise RunError(f"{run_dir} already holds a run, of another study: left as it is") from None
     pruned: list[int] = []
     listener = _pruning_listener(sweep, trial, pruned)
-    with listener:
-        result = train(
-            sweep.spec, [*sweep.overrides, *overrides_of(values)], None, run_dir=run_dir, quiet=True
-        )
+    with listener:  # not quiet: each epoch shows, as in `gencompile train`
+        result = train(sweep.spec, [*sweep.overrides, *overrides_of(values)], None, run_dir=run_dir)
     value = metric_value(result.run_dir, sweep.metric)
     trial.set_user_attr("metrics", result.metrics)
     trial.set_user_attr("value", value)  # a pruned trial's too, which Optuna does not keep
