@@ -132,6 +132,21 @@ def test_a_pruned_trial_stops_after_its_epoch(
     assert lock["resolved_spec"]["training"]["validation_every_epochs"] == 1
     summary = Path("sweeps/pruned/summary.csv").read_text()
     assert ",pruned," in summary and "pruned after epoch 1" in summary
+    # the run says so too: finished, but pruned after epoch 1 of the 3 its lock asks for
+    run = Path("sweeps/pruned/trial-0000")
+    status = json.loads((run / "status.json").read_text())
+    assert (status["status"], status["pruned_after_epoch"]) == ("finished", 1)
+    report = (run / "report.md").read_text()
+    assert "Pruned: a sweep's pruner stopped it after epoch 1 of the 3 asked for." in report
+    code, out, err = run_cli("compare", "sweeps/pruned", "--format", "csv")
+    assert code == 0, err
+    assert [row["status"] for row in csv.DictReader(out.splitlines())] == ["pruned"]
+    # reproduce stops after the same epoch, and finds the same weights and metrics
+    code, out, err = run_cli("reproduce", str(run), "-o", "again")
+    assert code == 0, err
+    assert "identical" in out and "epochs trained (pruned)" in out
+    assert json.loads(Path("again/status.json").read_text())["pruned_after_epoch"] == 1
+    assert len(Path("again/history.csv").read_text().splitlines()) == 2
 
 
 def test_the_epoch_listener_stops_a_fit() -> None:

@@ -311,7 +311,7 @@ def _train_trial(
     """Train one trial as an ordinary run in the sweep folder; its metric's value."""
     import optuna
 
-    from gencompile.runs import train
+    from gencompile.runs import record_pruned, train
 
     run_dir = sweep.folder / f"trial-{trial.number:04d}"
     trial.set_user_attr("run_dir", str(run_dir))
@@ -330,6 +330,7 @@ def _train_trial(
     trial.set_user_attr("metrics", result.metrics)
     trial.set_user_attr("value", value)  # a pruned trial's too, which Optuna does not keep
     if pruned:
+        record_pruned(run_dir, pruned[0])  # its run says so: stopped early, not finished
         trial.set_user_attr("pruned_at_epoch", pruned[0])
         echo(f"trial {trial.number}: pruned after epoch {pruned[0]} ({sweep.metric} {value:.6g})")
         raise optuna.TrialPruned(f"{sweep.metric} {value:.6g} after epoch {pruned[0]}")
