@@ -147,6 +147,12 @@ def test_a_pruned_trial_stops_after_its_epoch(
     assert "identical" in out and "epochs trained (pruned)" in out
     assert json.loads(Path("again/status.json").read_text())["pruned_after_epoch"] == 1
     assert len(Path("again/history.csv").read_text().splitlines()) == 2
+    # `train --resume` trains the epochs its lock asks for: then an ordinary finished run
+    code, out, err = run_cli("train", "--resume", str(run))
+    assert code == 0, err
+    assert len((run / "history.csv").read_text().splitlines()) == 4
+    assert json.loads((run / "status.json").read_text())["pruned_after_epoch"] is None
+    assert "Pruned" not in (run / "report.md").read_text()
 
 
 def test_the_epoch_listener_stops_a_fit() -> None:
