@@ -107,11 +107,13 @@ def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 def read_entry(run_dir: Path) -> RunEntry:
     from gencompile.lockfile import read_lock
-    from gencompile.run_status import read_status
+    from gencompile.run_status import pruned_epoch, read_status
 
     lock = read_lock(run_dir)  # a damaged lock is one clear line, not a traceback
     record = read_json(run_dir / "metrics.json")
     status = read_status(run_dir) or ("finished" if "metrics" in record else "unknown")
+    if status == "finished" and pruned_epoch(run_dir) is not None:
+        status = "pruned"  # trained fewer epochs than its lock asks: as its sweep says
     return RunEntry(
         label=f"{lock['name']}/{Path(os.path.abspath(run_dir)).name}",
         status=status,

@@ -129,6 +129,16 @@ def _continued(lock: dict[str, Any]) -> str:
     return f" Continued: {', '.join(steps)} epochs (seconds: the last training)." if steps else ""
 
 
+def _pruned(run_dir: Path, asked: int) -> str:
+    """' Pruned: ...' for a sweep trial whose fit the sweep's pruner stopped early."""
+    from gencompile.run_status import pruned_epoch
+
+    epoch = pruned_epoch(run_dir)
+    if epoch is None:
+        return ""
+    return f" Pruned: a sweep's pruner stopped it after epoch {epoch} of the {asked} asked for."
+
+
 def read_report(run_dir: Path) -> Report:
     lock = read_json(run_dir / "spec.lock.json")
     if not lock:
@@ -155,7 +165,8 @@ def read_report(run_dir: Path) -> Report:
         description=resolved.get("description") or f"A {lock['family']} model.",
         summary=f"Family {lock['family']}, seed {lock['seed']}, "
         f"{record.get('epochs', '?')} epochs in {record.get('train_seconds', '?')} s."
-        + _continued(lock),
+        + _continued(lock)
+        + _pruned(run_dir, training["epochs"]),
         metrics=dict(sorted(record.get("metrics", {}).items())),
         last_epoch=last,
         pictures=[(title, run_dir / name) for title, name in PICTURES if (run_dir / name).exists()],

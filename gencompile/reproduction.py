@@ -4,6 +4,7 @@ weights and metrics, like with like."""
 from __future__ import annotations
 
 import shutil
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,12 @@ from gencompile.provenance import (
     pretrained_gone,
     pretrained_problem,
 )
+from gencompile.run_status import pruned_epoch
 from gencompile.runs import (
     check_evaluation_weights,
     claim_folder,
     locked_plan,
+    record_pruned,
     train_in,
 )
 
@@ -98,6 +101,16 @@ def _empty(directory: Path, remove: bool) -> None:
             child.unlink(missing_ok=True)
 
 
+def _stopped_after(epoch: int | None) -> AbstractContextManager[None]:
+    """Stop the fits in this block after `epoch`, as a sweep's pruner stopped the original
+    (the same callback, so the same weights); None: no stop."""
+    if epoch is None:
+        return nullcontext()
+    from gencompile.runtime.epoch_listeners import listening
+
+    return listening(lambda done, logs: done >= epoch)
+
+
 def reproduce(
     run_dir: Path | str,
     out_dir: Path | str | None = None,
@@ -145,20 +158,26 @@ def reproduce(
         _empty(directory, remove=not existed)
         raise
     workers = lock.get("workers")  # a run of `--workers N`: the same summation order again
-    results = [
-        train_in(
-            directory,
-            built.plan.package,
-            built.lock,
-            True,
-            *flags,
-            allow=allow_custom_code,
-            workers=workers,
-        )
-        for flags in stages(lock)
-    ]
+    pruned = pruned_epoch(run_dir)  # a pruned sweep trial: stopped after the same epoch
+    with _stopped_after(pruned):
+        results = [
+            train_in(
+                directory,
+                built.plan.package,
+                built.lock,
+                True,
+                *flags,
+                allow=allow_custom_code,
+                workers=workers,
+            )
+            for flags in stages(lock)
+        ]
     again = results[-1]
-    rows = [
+    rows = []
+    if pruned is not None:
+        record_pruned(directory, pruned)
+        rows.append(Comparison("epochs trained (pruned)", pruned, again.record.get("epochs")))
+    rows += [
         Comparison("weights sha256", original_weights, again.record["weights_sha256"]),
         Comparison(
             "data fingerprint",

@@ -71,6 +71,16 @@ def read_status(run_dir: Path | str) -> str | None:
     return status
 
 
+PRUNED = "pruned_after_epoch"  # status.json: a sweep's pruner stopped the fit after it
+
+
+def pruned_epoch(run_dir: Path | str) -> int | None:
+    """The epoch after which a sweep's pruner stopped this finished run's fit (its lock
+    asks for more); None for a run that trained all its epochs."""
+    epoch = read_json(Path(run_dir) / STATUS_NAME).get(PRUNED)
+    return epoch if isinstance(epoch, int) else None
+
+
 def epochs_phrase(count: Any) -> str:
     """`1 epoch`, `3 epochs`."""
     return f"{count} epoch" if count == 1 else f"{count} epochs"
@@ -260,7 +270,7 @@ def recorded(run_dir: Path, resume_options: str = "") -> Iterator[None]:
 def _recorded(run_dir: Path, resume_options: str) -> Iterator[None]:
     # A training that starts makes an earlier discarded continuation history.
     start = {"pid": os.getpid(), "host": socket.gethostname(), "error": None}
-    write_status(run_dir, "running", **start, discarded_continuation=None)
+    write_status(run_dir, "running", **start, discarded_continuation=None, **{PRUNED: None})
     previous = signal.getsignal(signal.SIGTERM)
     try:
         signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -345,3 +345,12 @@ def evaluate(
     repro.atomic_write_json(run_dir / "metrics.json", record)
     write_report(run_dir)
     return results
+
+
+def record_pruned(run_dir: Path, epoch: int) -> None:
+    """Say in a finished run's status.json and report that a sweep's pruner stopped its fit
+    after `epoch` (its lock keeps the epochs asked for; `reproduce` stops there too)."""
+    from gencompile.run_status import PRUNED, write_status
+
+    write_status(run_dir, "finished", **{PRUNED: epoch})
+    write_report(run_dir)

@@ -48,10 +48,12 @@ class FakeTraining:
         crash_on: set[int] = frozenset(),
     ):
         self.calls: list[list[str]] = []
+        self.options: list[dict[str, Any]] = []
         self.fail_on, self.stop_on, self.crash_on = set(fail_on), set(stop_on), set(crash_on)
 
     def __call__(self, spec: Any, overrides: list[str], epochs: Any, **options: Any) -> TrainResult:
         self.calls.append(list(overrides))
+        self.options.append(options)
         count = len(self.calls)
         if count in self.stop_on:
             raise RunInterrupted("interrupted: Ctrl-C")
@@ -62,7 +64,7 @@ class FakeTraining:
         values = dict(text.split("=", 1) for text in overrides)
         latent = json.loads(values.get("model.latent_dim", "2"))
         run_dir = Path(options["run_dir"])
-        run_dir.mkdir(parents=True)
+        run_dir.mkdir(parents=True, exist_ok=True)  # the sweep claims it first
         metrics = {"elbo": -float(latent)}
         (run_dir / "metrics.json").write_text(json.dumps({"metrics": metrics}))
         return TrainResult(run_dir, metrics, {"metrics": metrics})
@@ -231,3 +233,125 @@ def test_the_study_is_created_under_the_sweep_lock(
     monkeypatch.setattr("gencompile.runs.train", FakeTraining())
     run_sweep(grid_plan(spec, tmp_path), echo=lambda line: None)
     assert seen == [True]
+
+
+def test_a_continued_search_draws_new_points_the_same_on_every_replay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seeded by the spec's seed alone, a continuation replayed the first call's draws:
+    trials 2 and 3 repeated trials 0 and 1 (a float range makes a repeat by chance unlikely)."""
+    spec = tmp_path / "lr.yaml"
+    rate = "    training.optimizer.learning_rate: {type: log_uniform, low: 1.0e-4, high: 1.0e-2}\n"
+    spec.write_text(SPEC + rate)
+
+    def search(name: str, trials: int) -> list[dict[str, Any]]:
+        monkeypatch.setattr("gencompile.runs.train", FakeTraining())
+        plan = plan_sweep(
+            spec, search="optuna", trials=trials, name=name, sweeps_dir=tmp_path / "sweeps"
+        )
+        return [row.values for row in run_sweep(plan, echo=lambda line: None).rows]
+
+    first = search("a", 2)
+    longer = search("a", 4)
+    assert longer[:2] == first and len(longer) == 4
+    for values in longer[2:]:
+        assert values not in first
+    assert search("b", 2) == first and search("b", 4) == longer  # the same commands: the same
+
+
+def _dead_pid() -> int:
+    import subprocess
+
+    done = subprocess.Popen(["true"])
+    done.wait()
+    return done.pid
+
+
+def test_a_search_trial_whose_process_was_killed_reads_as_interrupted(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search trial killed with its process (kill -9) stayed `running` in the summary
+    for ever, while `compare` said its run was interrupted."""
+    import socket
+
+    import optuna
+
+    monkeypatch.setattr("gencompile.runs.train", FakeTraining())
+    plan = plan_sweep(spec, search="optuna", trials=1, sweeps_dir=tmp_path / "sweeps")
+    run_sweep(plan, echo=lambda line: None)
+    study = optuna.load_study(study_name=plan.name, storage=plan.storage)
+    killed = study.ask()  # what a process killed during its trial leaves in the study
+    killed.set_user_attr("process", [socket.gethostname(), _dead_pid()])
+    more = plan_sweep(spec, search="optuna", trials=2, sweeps_dir=tmp_path / "sweeps")
+    result = run_sweep(more, echo=lambda line: None)
+    assert [row.state for row in result.rows] == ["complete", "interrupted", "complete"]
+    assert result.rows[1].note == "its process ended without finishing it"
+    summary = (plan.folder / "summary.csv").read_text()
+    assert ",interrupted," in summary and ",running," not in summary
+
+
+def test_each_trial_shows_its_epochs(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trials trained quietly: nothing between `trial N: ...` and its result."""
+    training = FakeTraining()
+    monkeypatch.setattr("gencompile.runs.train", training)
+    run_sweep(grid_plan(spec, tmp_path), echo=lambda line: None)
+    assert [options.get("quiet", False) for options in training.options] == [False] * 4
+
+
+def grid_with(spec: Path, tmp_path: Path, storage: str | None) -> Any:
+    return plan_sweep(
+        spec, ["model.latent_dim=2,3"], sweeps_dir=tmp_path / "sweeps", storage=storage
+    )
+
+
+def test_another_storage_is_refused_before_anything_trains(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same sweep without its --storage made a new study in the folder's optuna.db,
+    numbered from 0, and retrained trial-0000 and trial-0001 over the first study's runs."""
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"
+    monkeypatch.setattr("gencompile.runs.train", FakeTraining())
+    run_sweep(grid_with(spec, tmp_path, shared), echo=lambda line: None)
+    folder = tmp_path / "sweeps/tiny-vae"
+    assert json.loads((folder / "sweep.json").read_text())["storage"] == shared
+    again = FakeTraining()
+    monkeypatch.setattr("gencompile.runs.train", again)
+    with pytest.raises(RunError) as info:
+        run_sweep(grid_with(spec, tmp_path, None), echo=lambda line: None)
+    assert str(info.value) == (
+        f"{folder} was swept with --storage {shared}, not its own optuna.db (no --storage): "
+        "give the same storage to continue it, or --name for a new sweep"
+    )
+    assert again.calls == [] and not (folder / "optuna.db").exists()
+    assert run_sweep(grid_with(spec, tmp_path, shared), echo=lambda line: None).skipped == 2
+
+
+def test_trial_folders_of_a_study_the_database_lacks_are_never_rebuilt(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gencompile.runs.train", FakeTraining())
+    plan = grid_with(spec, tmp_path, None)
+    run_sweep(plan, echo=lambda line: None)
+    (plan.folder / "optuna.db").unlink()  # the study gone, its trial folders kept
+    (plan.folder / "trial-0000/metrics.json").write_text('{"metrics": {"elbo": 1.5}}')
+    again = FakeTraining()
+    monkeypatch.setattr("gencompile.runs.train", again)
+    with pytest.raises(RunError, match=r"holds trial folders \(trial-0000, trial-0001\) that"):
+        run_sweep(grid_with(spec, tmp_path, None), echo=lambda line: None)
+    assert again.calls == []
+    assert (plan.folder / "trial-0000/metrics.json").read_text() == '{"metrics": {"elbo": 1.5}}'
+
+
+def test_a_sweep_json_without_its_storage_continues_and_records_it(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gencompile.runs.train", FakeTraining())
+    plan = grid_with(spec, tmp_path, None)
+    run_sweep(plan, echo=lambda line: None)
+    path = plan.folder / "sweep.json"
+    older = {k: v for k, v in json.loads(path.read_text()).items() if k != "storage"}
+    path.write_text(json.dumps(older))  # as gencompile wrote it before
+    assert run_sweep(plan, echo=lambda line: None).skipped == 2
+    assert json.loads(path.read_text()) == plan.identity()

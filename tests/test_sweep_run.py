@@ -110,6 +110,8 @@ def test_an_optuna_search_of_two_trials(spec: Path, run_cli) -> None:
         lock = json.loads(Path(trial.user_attrs["run_dir"], "spec.lock.json").read_text())
         assert lock["resolved_spec"]["model"]["latent_dim"] == trial.params["model.latent_dim"]
     assert f"best: trial {study.best_trial.number}, elbo" in out
+    # each trial shows its epochs as `gencompile train` does (plain lines off a terminal)
+    assert out.count("epoch 1/1  loss ") == 2
 
 
 @pytest.mark.slow  # test_the_epoch_listener_stops_a_fit covers the callback without training
@@ -130,6 +132,27 @@ def test_a_pruned_trial_stops_after_its_epoch(
     assert lock["resolved_spec"]["training"]["validation_every_epochs"] == 1
     summary = Path("sweeps/pruned/summary.csv").read_text()
     assert ",pruned," in summary and "pruned after epoch 1" in summary
+    # the run says so too: finished, but pruned after epoch 1 of the 3 its lock asks for
+    run = Path("sweeps/pruned/trial-0000")
+    status = json.loads((run / "status.json").read_text())
+    assert (status["status"], status["pruned_after_epoch"]) == ("finished", 1)
+    report = (run / "report.md").read_text()
+    assert "Pruned: a sweep's pruner stopped it after epoch 1 of the 3 asked for." in report
+    code, out, err = run_cli("compare", "sweeps/pruned", "--format", "csv")
+    assert code == 0, err
+    assert [row["status"] for row in csv.DictReader(out.splitlines())] == ["pruned"]
+    # reproduce stops after the same epoch, and finds the same weights and metrics
+    code, out, err = run_cli("reproduce", str(run), "-o", "again")
+    assert code == 0, err
+    assert "identical" in out and "epochs trained (pruned)" in out
+    assert json.loads(Path("again/status.json").read_text())["pruned_after_epoch"] == 1
+    assert len(Path("again/history.csv").read_text().splitlines()) == 2
+    # `train --resume` trains the epochs its lock asks for: then an ordinary finished run
+    code, out, err = run_cli("train", "--resume", str(run))
+    assert code == 0, err
+    assert len((run / "history.csv").read_text().splitlines()) == 4
+    assert json.loads((run / "status.json").read_text())["pruned_after_epoch"] is None
+    assert "Pruned" not in (run / "report.md").read_text()
 
 
 def test_the_epoch_listener_stops_a_fit() -> None:

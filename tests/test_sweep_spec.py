@@ -343,3 +343,41 @@ def test_sweep_help_and_validate_do_not_import_optuna_or_tensorflow() -> None:
         )
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout.strip().splitlines()[-1].replace("'", '"')) == [], args
+
+
+def test_a_grid_value_given_twice_is_refused_at_the_option(tmp_path: Path) -> None:
+    """Twice the same value would be one combination claimed twice (the second attempt
+    then skipped as "taken by another process"): refused before anything trains."""
+    spec = write_spec(tmp_path)
+    with pytest.raises(SpecError) as info:
+        plan_sweep(spec, ["model.latent_dim=4,4", "model.encoder.mlp=[8],[ 8 ]"])
+    assert [str(problem) for problem in info.value.problems] == [
+        "--grid: model.latent_dim: the value 4 is given twice (give each value once)",
+        "--grid: model.encoder.mlp: the value [8] is given twice (give each value once)",
+    ]
+
+
+def test_trials_with_a_grid_are_refused_not_ignored(tmp_path: Path, run_cli) -> None:
+    spec = write_spec(tmp_path)
+    code, out, err = run_cli(
+        "sweep", str(spec), "--grid", "model.latent_dim=2,3", "--trials", "5", "--epochs", "1"
+    )
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        "--trials: --grid: a grid runs each combination of its values once; --trials counts "
+        "an optuna search's trials (leave out --trials, or use --search optuna without --grid)"
+    ]
+
+
+def test_the_sweeps_storage_is_part_of_its_identity_without_a_password(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path)
+    own = plan_sweep(spec, ["model.latent_dim=2,3"], sweeps_dir=tmp_path / "sweeps")
+    assert own.identity()["storage"] is None  # the sweep folder's optuna.db
+    shared = plan_sweep(
+        spec,
+        ["model.latent_dim=2,3"],
+        sweeps_dir=tmp_path / "sweeps",
+        storage="postgresql://ann:s3cret@db.example/optuna",
+    )
+    assert shared.storage == "postgresql://ann:s3cret@db.example/optuna"  # what Optuna opens
+    assert shared.identity()["storage"] == "postgresql://ann:***@db.example/optuna"

@@ -62,7 +62,26 @@ class Sweep:
             "parameters": {k: v.model_dump() for k, v in self.parameters.items()},
             "metric": self.metric,
             "direction": self.direction,
+            "storage": shown_storage(self.storage, self.folder),
         }
+
+
+def default_storage(folder: Path) -> str:
+    """The study's database when no --storage is given: SQLite in the sweep folder."""
+    return f"sqlite:///{(folder / 'optuna.db').resolve()}"
+
+
+def shown_storage(storage: str, folder: Path) -> str | None:
+    """`storage` as sweep.json records it: None for the sweep folder's own database, else
+    the URL without its password (the file must not keep a secret to tell databases apart)."""
+    if storage == default_storage(folder):
+        return None
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(storage).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy reads: Optuna refuses it when it opens it
+        return storage
 
 
 # --------------------------------------------------------------------------- planning
@@ -92,11 +111,25 @@ def parse_grid(options: list[str], data: dict[str, Any], marks: Any) -> dict[str
         if path in grid:
             problems.append(Problem(path, "given twice", "--grid", hint="one --grid per field"))
         grid[path] = list(values)
+        problems += _repeated_values(path, grid[path])
         for problem in value_problems(data, marks, path, grid[path], ("sweep",), check_trial):
             problems.append(replace(problem, path=path, file="--grid", line=None, column=None))
     if problems:
         raise SpecError(problems)
     return grid
+
+
+def _repeated_values(path: str, values: list[Any]) -> list[Problem]:
+    """A value given twice would be one combination claimed twice: refused, not trained twice."""
+    seen: set[str] = set()
+    problems = []
+    for value in values:
+        key = json.dumps(value, sort_keys=True)
+        if key in seen:
+            hint = "give each value once"
+            problems.append(Problem(path, f"the value {key} is given twice", "--grid", hint=hint))
+        seen.add(key)
+    return problems
 
 
 def metric_direction(metric: str, given: str | None) -> Direction:
@@ -225,6 +258,18 @@ def plan_sweep(
             [Problem("", "a grid needs its values", "--grid", hint="--grid path=v1,v2")]
         )
     if kind == "grid":
+        if trials is not None:  # a grid runs each combination once: a count means nothing
+            raise SpecError(
+                [
+                    Problem(
+                        "--grid",
+                        "a grid runs each combination of its values once; --trials counts "
+                        "an optuna search's trials",
+                        "--trials",
+                        hint="leave out --trials, or use --search optuna without --grid",
+                    )
+                ]
+            )
         grid = parse_grid(list(grid_options or []), raw.data, raw.marks)
     elif grid_options:
         raise SpecError(
@@ -276,7 +321,7 @@ def plan_sweep(
         metric=chosen,
         direction=how,
         trials=trials or (block.trials if block else 20),
-        storage=storage or f"sqlite:///{(folder / 'optuna.db').resolve()}",
+        storage=storage or default_storage(folder),
         pruning_off=_pruning(kind, chosen, pruning),
         seed=loaded.spec.seed,
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -45,12 +46,16 @@ def run_sweep(sweep: Sweep, echo: Callable[[str], None] = print) -> SweepResult:
             study_name=sweep.name,
             storage=sweep.storage,
             direction=sweep.direction,
-            sampler=optuna.samplers.TPESampler(seed=sweep.seed),
             pruner=optuna.pruners.NopPruner()
             if sweep.pruning_off
             else optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
             load_if_exists=True,
         )
+        _refuse_foreign_trials(sweep, study)
+        _mark_gone(study)  # before a search counts its trials, and in every summary
+        # Seeded by the trials so far: a continuation draws new points (the spec's seed
+        # alone would replay the draws of the first call), the same ones on every replay.
+        study.sampler = optuna.samplers.TPESampler(seed=sweep.seed + len(study.trials))
     if sweep.kind == "optuna":
         echo(sweep.pruning_off or f"pruning by {sweep.metric} after each epoch (median rule)")
     ran = skipped = 0
@@ -70,16 +75,46 @@ def _claim(sweep: Sweep) -> None:
     """Create the sweep folder, or check that it holds this same sweep."""
     sweep.folder.mkdir(parents=True, exist_ok=True)
     path = sweep.folder / SWEEP_FILE
-    found = read_json(path)
+    recorded = read_json(path)
     wanted = sweep.identity()
+    # A sweep.json written before it kept the storage: its trial folders tell the rest.
+    found = {"storage": wanted["storage"], **recorded} if recorded else {}
+    if found and found["storage"] != wanted["storage"]:
+        raise RunError(_other_storage(sweep, found["storage"], wanted["storage"]))
     if found and found != wanted:
         differ = ", ".join(key for key in wanted if found.get(key) != wanted[key])
         raise RunError(
             f"{sweep.folder} holds another sweep (its {differ} differ): give --name for a "
             "new sweep, or delete the folder to start this one over"
         )
-    if not found:
+    if recorded != wanted:
         atomic_write_json(path, wanted)
+
+
+def _other_storage(sweep: Sweep, recorded: str | None, given: str | None) -> str:
+    """Continuing a sweep on another database would number its trials from 0 again, over
+    the trial folders of the first: refused, saying which database the sweep used."""
+    own = "its own optuna.db (no --storage)"
+    return (
+        f"{sweep.folder} was swept with {f'--storage {recorded}' if recorded else own}, "
+        f"not {f'--storage {given}' if given else own}: give the same storage to continue "
+        "it, or --name for a new sweep"
+    )
+
+
+def _refuse_foreign_trials(sweep: Sweep, study: optuna.Study) -> None:
+    """Trial folders the study does not know belong to another study (its database deleted
+    or replaced): the trials to come would be numbered like them and rebuild them."""
+    known = {Path(t.user_attrs.get("run_dir", "")).name for t in study.get_trials(deepcopy=False)}
+    trials = (p.name for p in sweep.folder.iterdir() if re.fullmatch(r"trial-\d+", p.name))
+    foreign = sorted(name for name in trials if name not in known)  # not trial-N-reproduced
+    if foreign:
+        raise RunError(
+            f"{sweep.folder} holds trial folders ({', '.join(foreign[:3])}"
+            f"{', ...' if len(foreign) > 3 else ''}) that the study {sweep.name!r} in its "
+            "database does not know (its database was deleted or replaced?): give the "
+            "--storage of the study they belong to, or --name for a new sweep"
+        )
 
 
 @contextmanager
@@ -180,14 +215,21 @@ def _taken(study: optuna.Study) -> set[str]:
     machine is gone, killed, is marked failed instead)."""
     import optuna
 
+    _mark_gone(study)
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
-    taken = set()
-    for trial in study.get_trials(deepcopy=False, states=states):
-        if trial.state == optuna.trial.TrialState.RUNNING and _process_gone(trial):
+    trials = study.get_trials(deepcopy=False, states=states)
+    return {json.dumps(trial.params, sort_keys=True) for trial in trials}
+
+
+def _mark_gone(study: optuna.Study) -> None:
+    """A running trial whose process on this machine is gone (killed) is marked failed;
+    the summary calls it interrupted, as `compare` calls its run."""
+    import optuna
+
+    running = (optuna.trial.TrialState.RUNNING,)
+    for trial in study.get_trials(deepcopy=False, states=running):
+        if _process_gone(trial):
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-            continue
-        taken.add(json.dumps(trial.params, sort_keys=True))
-    return taken
 
 
 def _process_gone(trial: optuna.trial.FrozenTrial) -> bool:
@@ -223,6 +265,7 @@ def _run_search(sweep: Sweep, study: optuna.Study, echo: Callable[[str], None]) 
     from gencompile.run_status import RunInterrupted
 
     def objective(trial: optuna.Trial) -> float:
+        trial.set_user_attr("process", [socket.gethostname(), os.getpid()])
         values = {path: _suggest(trial, path, p) for path, p in sweep.parameters.items()}
         try:
             return _train_trial(sweep, trial, values, echo)
@@ -268,23 +311,26 @@ def _train_trial(
     """Train one trial as an ordinary run in the sweep folder; its metric's value."""
     import optuna
 
-    from gencompile.runs import train
+    from gencompile.runs import record_pruned, train
 
     run_dir = sweep.folder / f"trial-{trial.number:04d}"
     trial.set_user_attr("run_dir", str(run_dir))
     trial.set_user_attr("values", values)
     shown = " ".join(f"{path}={json.dumps(value)}" for path, value in values.items())
     echo(f"trial {trial.number}: {shown}")
+    try:  # claimed here: a trial never rebuilds a folder another run holds
+        run_dir.mkdir(parents=True)
+    except FileExistsError:
+        raise RunError(f"{run_dir} already holds a run, of another study: left as it is") from None
     pruned: list[int] = []
     listener = _pruning_listener(sweep, trial, pruned)
-    with listener:
-        result = train(
-            sweep.spec, [*sweep.overrides, *overrides_of(values)], None, run_dir=run_dir, quiet=True
-        )
+    with listener:  # not quiet: each epoch shows, as in `gencompile train`
+        result = train(sweep.spec, [*sweep.overrides, *overrides_of(values)], None, run_dir=run_dir)
     value = metric_value(result.run_dir, sweep.metric)
     trial.set_user_attr("metrics", result.metrics)
     trial.set_user_attr("value", value)  # a pruned trial's too, which Optuna does not keep
     if pruned:
+        record_pruned(run_dir, pruned[0])  # its run says so: stopped early, not finished
         trial.set_user_attr("pruned_at_epoch", pruned[0])
         echo(f"trial {trial.number}: pruned after epoch {pruned[0]} ({sweep.metric} {value:.6g})")
         raise optuna.TrialPruned(f"{sweep.metric} {value:.6g} after epoch {pruned[0]}")

@@ -72,8 +72,8 @@ def trial_rows(study: optuna.Study, sweep: Sweep) -> list[TrialRow]:
         note = trial.user_attrs.get("error", "")
         if trial.state.name == "FAIL" and trial.user_attrs.get("interrupted"):
             state = "interrupted"
-        elif trial.state.name == "FAIL" and not note:
-            note = "its process ended without finishing it"
+        elif trial.state.name == "FAIL" and not note:  # killed: `compare` says interrupted too
+            state, note = "interrupted", "its process ended without finishing it"
         if "pruned_at_epoch" in trial.user_attrs:
             note = f"pruned after epoch {trial.user_attrs['pruned_at_epoch']}"
         rows.append(
