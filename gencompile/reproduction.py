@@ -4,7 +4,8 @@ weights and metrics, like with like."""
 from __future__ import annotations
 
 import shutil
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from gencompile.errors import RunError
 from gencompile.generated import (
     load_trained_model,
     read_record,
+    refuse_unfinished,
     trained_fingerprint,
     verified_lock,
 )
@@ -23,7 +25,7 @@ from gencompile.provenance import (
     pretrained_gone,
     pretrained_problem,
 )
-from gencompile.run_status import pruned_epoch
+from gencompile.run_status import RunInterrupted, pruned_epoch
 from gencompile.runs import (
     check_evaluation_weights,
     claim_folder,
@@ -101,6 +103,20 @@ def _empty(directory: Path, remove: bool) -> None:
             child.unlink(missing_ok=True)
 
 
+@contextmanager
+def _reproduction_interrupted(run_dir: Path, directory: Path) -> Iterator[None]:
+    """An interrupted re-run's own advice (`train --resume` the copy) would finish the copy
+    but never compare it: point at `reproduce` again instead."""
+    try:
+        yield
+    except RunInterrupted as stopped:
+        raise RunInterrupted(
+            f"interrupted: the reproduction of {run_dir} in {directory} stopped before it "
+            f"finished; reproduce it again with `gencompile reproduce {run_dir}` (into a new "
+            f"folder: remove {directory} or pass another -o)"
+        ) from stopped
+
+
 def _stopped_after(epoch: int | None) -> AbstractContextManager[None]:
     """Stop the fits in this block after `epoch`, as a sweep's pruner stopped the original
     (the same callback, so the same weights); None: no stop."""
@@ -122,9 +138,13 @@ def reproduce(
 
     run_dir = Path(run_dir)
     lock = verified_lock(run_dir, allow_custom_code)
+    refuse_unfinished(run_dir)  # running, failed or interrupted: says how to finish it
     record = read_record(run_dir)
     if not record:
-        raise RunError(f"{run_dir} has not finished training (no metrics.json) to reproduce")
+        raise RunError(
+            f"{run_dir} has not finished training (no metrics.json) to reproduce: finish it "
+            f"with `gencompile train --resume {run_dir}`"
+        )
     # A fine-tuned run re-runs from the same parent, and from the same application weights:
     # checked before the lock's spec is validated again (which would fault a gone file at a
     # place in the minified lock rather than say what changed). Gone, they are needed (no
@@ -159,7 +179,7 @@ def reproduce(
         raise
     workers = lock.get("workers")  # a run of `--workers N`: the same summation order again
     pruned = pruned_epoch(run_dir)  # a pruned sweep trial: stopped after the same epoch
-    with _stopped_after(pruned):
+    with _stopped_after(pruned), _reproduction_interrupted(run_dir, directory):
         results = [
             train_in(
                 directory,

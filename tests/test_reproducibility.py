@@ -228,3 +228,38 @@ def test_a_project_trained_by_hand_reproduces_as_identical(tiny_vae_spec, tmp_pa
     result = reproduce(project, tmp_path / "again")
     assert [row.name for row in result.rows if not row.same] == []
     evaluate(project)  # the data it trained on: accepted
+
+
+def test_reproduce_of_an_unfinished_run_says_how_to_finish_it(finished, tmp_path) -> None:
+    import json
+
+    from gencompile.errors import RunError
+    from gencompile.reproduction import reproduce
+
+    stopped = copy_of(finished, tmp_path)
+    (stopped / "metrics.json").unlink()
+    status = json.loads((stopped / "status.json").read_text())
+    (stopped / "status.json").write_text(json.dumps({**status, "status": "interrupted"}))
+    with pytest.raises(
+        RunError, match=r"status: interrupted\): finish it with `gencompile train --resume"
+    ):
+        reproduce(stopped, tmp_path / "again")
+    assert not (tmp_path / "again").exists()
+
+
+def test_an_interrupted_reproduction_says_to_reproduce_again(
+    finished, tmp_path, monkeypatch
+) -> None:
+    from gencompile import reproduction
+    from gencompile.run_status import RunInterrupted
+
+    def interrupted(directory: Path, *args: object, **kwargs: object) -> None:
+        raise RunInterrupted(f"interrupted: {directory} keeps its checkpoint of epoch 1")
+
+    monkeypatch.setattr(reproduction, "train_in", interrupted)
+    again = tmp_path / "again"
+    with pytest.raises(RunInterrupted) as stopped:
+        reproduction.reproduce(finished, again)
+    message = str(stopped.value)
+    assert f"reproduce it again with `gencompile reproduce {finished}`" in message
+    assert f"remove {again} or pass another -o" in message and "train --resume" not in message
