@@ -795,6 +795,12 @@ def score(
         f"scores): {result.flagged} of {result.count} flagged",
         highlight=False,
     )
+    if result.outside:
+        err.print(
+            f"{result.outside} of {result.count} example(s) outside the data's support: "
+            f"{result.support}, so -log p is infinite: scored inf and flagged",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
     out.print(f"wrote {result.path}", highlight=False)
 
 

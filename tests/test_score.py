@@ -191,6 +191,34 @@ def test_nines_from_an_npy_file_are_scored(run_cli, runs, tmp_path) -> None:
     assert np.isfinite([float(r["score"]) for r in rows]).all()
 
 
+def test_values_outside_the_likelihoods_support_score_inf_and_are_flagged(
+    run_cli, runs, tmp_path
+) -> None:
+    """A bernoulli likelihood gives values outside [0, 1] (model units; 0..16 for digits)
+    probability 0: -log p is +inf. Its cross-entropy formula would give -3788 nats to an
+    all -100 image, the most "normal" of all. The rows inside score as they do alone."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits().data[:3]
+    far = np.stack([np.full(64, -5.0), np.full(64, -100.0), np.full(64, 40.0), -digits[0]])
+    inside, mixed = tmp_path / "inside.npy", tmp_path / "mixed.npy"
+    np.save(inside, digits)
+    np.save(mixed, np.concatenate([far[:2], digits[:1], far[2:], digits[1:]]))
+    alone, out = tmp_path / "alone.csv", tmp_path / "mixed.csv"
+    assert run_cli("score", str(runs["vae"]), "--input", str(inside), "-o", str(alone))[0] == 0
+    code, stdout, err = run_cli("score", str(runs["vae"]), "--input", str(mixed), "-o", str(out))
+    assert code == 0, err
+    rows = read_scores(out)
+    outside = [0, 1, 3, 4]
+    assert [rows[i]["score"] for i in outside] == ["inf"] * 4
+    assert [rows[i]["flag"] for i in outside] == ["1"] * 4
+    assert [rows[i]["score"] for i in (2, 5, 6)] == [r["score"] for r in read_scores(alone)]
+    said = " ".join(err.split())
+    assert "4 of 7 example(s) outside the data's support" in said
+    assert "a bernoulli likelihood gives values outside [0, 1]" in said
+    assert "scored inf and flagged" in said and "4 of 7 flagged" in " ".join(stdout.split())
+
+
 def test_a_conditional_model_scores_with_labels(run_cli, runs, tmp_path) -> None:
     from sklearn.datasets import load_digits
 

@@ -107,8 +107,35 @@ def test_scores_are_those_of_gencompile_score(gmm, tmp_path) -> None:
     result = score(run_dir, tmp_path / "scores.csv", tmp_path / "x.npy")
     rows = list(csv.DictReader((tmp_path / "scores.csv").open()))
     assert body["kind"] == result.kind == "nll_nats" and body["description"] == result.description
+    assert body["outside_support"] == [False] * 5 and body["support"] is None  # Gaussians
     np.testing.assert_allclose(body["scores"], [float(r["score"]) for r in rows], rtol=1e-6)
     assert int(np.argmax(body["scores"])) == 4
+
+
+def test_examples_outside_the_support_are_null_and_marked_as_the_cli_flags_them(
+    cvae, tmp_path
+) -> None:
+    """A bernoulli likelihood gives digits' values outside 0..16 probability 0: the score is
+    +inf, which JSON cannot write, so null with `outside_support` true; `gencompile score`
+    writes inf and flags it. The example inside scores as on the command line."""
+    from sklearn.datasets import load_digits
+
+    from gencompile.scoring import score
+
+    run_dir, client = cvae
+    x = np.stack([load_digits().data[0], np.full(64, -100.0), np.full(64, 40.0)])
+    answer = client.post("/score", json={"examples": x.tolist(), "labels": [0, 1, 2]})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["scores"][1:] == [None, None] and isinstance(body["scores"][0], float)
+    assert body["outside_support"] == [False, True, True]
+    assert "a bernoulli likelihood gives values outside [0, 1]" in body["support"]
+    np.savez(tmp_path / "x.npz", x=x, labels=np.array([0, 1, 2]))
+    result = score(run_dir, tmp_path / "scores.csv", tmp_path / "x.npz")
+    rows = list(csv.DictReader((tmp_path / "scores.csv").open()))
+    assert [r["score"] for r in rows[1:]] == ["inf", "inf"] and result.outside == 2
+    assert [r["flag"] for r in rows[1:]] == ["1", "1"]
+    np.testing.assert_allclose(body["scores"][0], float(rows[0]["score"]), rtol=1e-6)
 
 
 def test_imputes_like_gencompile_impute(gmm, tmp_path) -> None:

@@ -122,7 +122,14 @@ class SampleResponse(BaseModel):
 class ScoreResponse(BaseModel):
     kind: str
     description: str
-    scores: list[float] = Field(description="Higher = less like the training data.")
+    scores: list[float | None] = Field(
+        description="Higher = less like the training data; null for an example outside the "
+        "data's support (its score is +infinity, which JSON cannot write)."
+    )
+    outside_support: list[bool] = Field(
+        description="Per example: a value lies where the likelihood is 0 (score +infinity)."
+    )
+    support: str | None = Field(description="Why such values have probability 0; null: none do.")
     labels: list[int] | None
 
 
@@ -230,11 +237,14 @@ def create_app(engine: Engine, limits: Limits | None = None) -> Any:
                 422, f"{len(request.examples)} examples: at most {limits.max_examples} per request"
             )
         scored = engine.score(np.asarray(request.examples, np.float64), request.labels)
+        values, outside = scored.scores.tolist(), scored.outside.tolist()
         return JSONResponse(
             {
                 "kind": scored.kind,
                 "description": scored.description,
-                "scores": scored.scores.tolist(),
+                "scores": [None if out else v for v, out in zip(values, outside, strict=True)],
+                "outside_support": outside,
+                "support": scored.support,
                 "labels": request.labels,
             }
         )
