@@ -9,6 +9,9 @@ in a `score_kind` column and the result describes it in words.
 from __future__ import annotations
 
 import io
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -137,9 +140,12 @@ def read_input(path: Path, option: str = "--input") -> RawInput:
     check_file(path, option)
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return RawInput(_numbers(np.load(path, allow_pickle=False), path, option), None, None)
+        with _numpy_file(path, option, "numpy.save"):
+            array = np.load(path, allow_pickle=False)
+        return RawInput(_numbers(array, path, option), None, None)
     if suffix == ".npz":
-        return _read_npz(path, option)
+        with _numpy_file(path, option, "numpy.savez"):
+            return _read_npz(path, option)
     if suffix == ".csv":
         return _read_table(path)
     if suffix in IMAGE_SUFFIXES:
@@ -153,6 +159,28 @@ def read_input(path: Path, option: str = "--input") -> RawInput:
         f"{option} {path}: cannot read {suffix or 'a file without suffix'}; "
         f"use .npy, .npz, .csv or an image ({', '.join(IMAGE_SUFFIXES)})"
     )
+
+
+@contextmanager
+def _numpy_file(path: Path, option: str, writer: str) -> Iterator[None]:
+    """numpy's errors of a file it cannot read as arrays of numbers (not .npy or .npz at all,
+    truncated, or Python objects, which are never unpickled) as one line with the fix."""
+    try:
+        yield
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        text = str(error)
+        if "Object arrays" in text:
+            reason = "it holds Python objects"
+        elif "pickled" in text:  # numpy's guess for a file that is neither .npy nor .npz
+            reason = "it starts with neither a numpy header nor a zip archive's"
+        else:
+            reason = (
+                f"numpy cannot read it: {text.splitlines()[0] if text else type(error).__name__}"
+            )
+        raise RunError(
+            f"{option} {path}: not a numeric {path.suffix.lower()} file ({reason}); "
+            f"save an array of numbers with {writer}"
+        ) from error
 
 
 def _numbers(array: np.ndarray, path: Path, option: str) -> np.ndarray:

@@ -97,7 +97,8 @@ def _levels(what: str, levels: int) -> Support:
         k = np.round(v.astype(np.float32) * np.float32(levels - 1))
         return (k >= 0) & (k <= levels - 1)
 
-    return Support(f"{what} knows {levels} levels in [0, 1] (model units), no value beyond", inside)
+    why = f"{what} gives values that round to none of its {levels} levels k / {levels - 1}"
+    return Support(f"{why} (model units) probability 0", inside)
 
 
 def _likelihood_support(likelihood: Any) -> Support | None:
