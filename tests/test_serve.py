@@ -165,6 +165,7 @@ BAD_SAMPLES = [
     ({"n": "3"}, "valid integer"),
     ({"n": True}, "valid integer"),
     ({"n": 2, "seed": -1}, "greater than or equal to 0"),
+    ({"n": 2, "seed": 2**31}, "less than or equal to 2147483647"),  # sample_options.SEED_MAX
     ({"label": 10}, "classes 0..9"),
     ({"samples": 3}, "Extra inputs are not permitted"),
     ({"top_k": 5}, "only an autoregressive model"),

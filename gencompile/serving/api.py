@@ -22,12 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gencompile._version import __version__
 from gencompile.errors import RunError
+from gencompile.sample_options import SEED_MAX
 from gencompile.serving.arrays import numbers
 from gencompile.serving.body_limit import BodyLimit
 from gencompile.serving.engine import Engine
 from gencompile.serving.limits import Limits, RequestError
 
-SEED_MAX = 2**31 - 1
 TEMPERATURE_MAX = 100.0  # beyond it a prior's samples overflow to no number at all
 
 
