@@ -210,7 +210,9 @@ def test_limits_and_unsupported_endpoints(cvae, gmm) -> None:
     assert wrong.status_code == 422 and "has 2 values; the model has 16 features" in wrong.text
     refused = cvae[1].post("/impute", json={"rows": [[0.0] * 64]})
     assert refused.status_code == 404 and "only a mixture model can impute" in refused.text
-    assert client.post("/score", content=b"{oops").status_code == 422
+    json_type = {"content-type": "application/json"}
+    truncated = client.post("/score", content=b"{oops", headers=json_type)
+    assert truncated.status_code == 422 and "JSON decode error" in truncated.text
     assert client.get("/nowhere").status_code == 404
 
 
@@ -260,3 +262,21 @@ def test_nan_and_infinity_are_not_json(gmm, constant: str) -> None:
     assert f"{constant.lstrip('-')} is not a JSON number" in answer.text
     score = gmm[1].post("/score", content=b'{"examples": [[NaN]]}', headers=headers)
     assert score.status_code == 422 and "NaN is not a JSON number" in score.text
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain", "TEXT/PLAIN; charset=utf-8"]
+)
+def test_a_body_not_sent_as_json_is_a_415_that_says_so(gmm, content_type: str) -> None:
+    """curl -d sends a form's content type: the body is a JSON object, the header is wrong,
+    and the answer names the header, not a body that "should be a valid dictionary"."""
+    client = gmm[1]
+    body = b'{"n": 2, "seed": 1}'
+    for path in ("/sample", "/score", "/impute"):
+        answer = client.post(path, content=body, headers={"content-type": content_type})
+        assert answer.status_code == 415, (path, answer.text)
+        assert "send JSON with the header Content-Type: application/json" in answer.text
+    bare = client.post("/sample", content=body)  # no content type: not read as JSON either
+    assert bare.status_code == 415 and "sent without a content type" in bare.text
+    json_charset = {"content-type": "application/json; charset=utf-8"}
+    assert client.post("/sample", content=body, headers=json_charset).status_code == 200

@@ -59,11 +59,30 @@ class _StrictJSONRequest(Request):
         return self._json
 
 
+def _not_json(request: Request) -> Response | None:
+    """A 415 for a body sent without a JSON content type (curl -d's default is a form's):
+    FastAPI reads such a body as no object, and its 422 would not name the header. None: a
+    request that is no POST, or says it sends JSON."""
+    given = request.headers.get("content-type", "")
+    media = given.split(";")[0].strip().lower()
+    if request.method != "POST" or media == "application/json" or media.endswith("+json"):
+        return None
+    sent = f"sent as {media!r}" if media else "sent without a content type"
+    return JSONResponse(
+        {"detail": f"the body is {sent}: send JSON with the header Content-Type: "
+         "application/json (curl: -H 'content-type: application/json')"},
+        status_code=415,
+    )  # fmt: skip
+
+
 class _StrictJSONRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def strict(request: Request) -> Response:
+            refused = _not_json(request)
+            if refused is not None:
+                return refused
             return await handler(_StrictJSONRequest(request.scope, request.receive))
 
         return strict
