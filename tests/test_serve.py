@@ -6,6 +6,7 @@ Answers are checked against `gencompile sample`, `score` and `impute` on the sam
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -182,6 +183,9 @@ def test_bad_sample_requests_are_422_with_why(cvae, body: dict[str, Any], messag
 BAD_SCORES = [
     ({"examples": [[1, 2, 3]], "labels": [0]}, "shape [3], but the model was trained on"),
     ({"examples": [[0] * 64, [0] * 63], "labels": [0, 0]}, "examples[1] is shaped unlike"),
+    ({"examples": [[[1, 2], [3]]]}, "examples[0] is not a rectangular array: its lists of one"),
+    ({"examples": [[0] * 64, [[1, 2], [3]]]}, "examples[1] is not a rectangular array"),
+    ({"examples": [json.loads("[" * 70 + "1" + "]" * 70)]}, "examples[0] is nested 70 lists deep"),
     ({"examples": [[0] * 63 + ["a"]], "labels": [0]}, "examples[0][63]: expected a number"),
     ({"examples": [[0] * 63 + [True]], "labels": [0]}, "expected a number, got bool"),
     ({"examples": [[0] * 64]}, "give one label per example"),
