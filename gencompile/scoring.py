@@ -119,7 +119,8 @@ def score(
     _write_scores(out_csv, values, flags, kind.name, labels)
     return Scores(
         out_csv, kind.name, kind.description, len(values), threshold, threshold_quantile,
-        int(flags.sum()), int(outside.sum()), kind.support.why if kind.support else "",
+        int(flags.sum()), int(outside.sum()),
+        kind.support.explained(data.preprocessor) if kind.support else "",
     )  # fmt: skip
 
 

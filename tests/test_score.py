@@ -215,7 +215,8 @@ def test_values_outside_the_likelihoods_support_score_inf_and_are_flagged(
     assert [rows[i]["score"] for i in (2, 5, 6)] == [r["score"] for r in read_scores(alone)]
     said = " ".join(err.split())
     assert "4 of 7 example(s) outside the data's support" in said
-    assert "a bernoulli likelihood gives values outside [0, 1]" in said
+    why = "a bernoulli likelihood gives values outside [0, 1] probability 0"
+    assert f"{why} (the model's units; 0..16 in the data's)" in said
     assert "scored inf and flagged" in said and "4 of 7 flagged" in " ".join(stdout.split())
 
 

@@ -25,7 +25,7 @@ outside [0, 1] goes to -inf; a level outside the bins would be clipped to the ne
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import keras
@@ -43,10 +43,20 @@ BATCH = 512
 @dataclass(frozen=True)
 class Support:
     """The values (model units) a score's likelihood gives positive probability: `inside`
-    says it per value; `why` names the likelihood and its range, for the messages."""
+    says it per value; `why` names the likelihood and its range `span` (model units), for
+    the messages."""
 
     why: str
     inside: Callable[[np.ndarray], np.ndarray]
+    span: tuple[float, float] = (0.0, 1.0)
+
+    def explained(self, preprocessor: Any) -> str:
+        """`why` in the model's units, and the span in the data's when the preprocessing is
+        one map for every value (images; a vector's features each have their own)."""
+        if np.ndim(preprocessor.center) or np.ndim(preprocessor.factor):
+            return f"{self.why} (the model's units)"
+        low, high = sorted(float(v) for v in preprocessor.inverse(np.array(self.span)))
+        return f"{self.why} (the model's units; {low:.6g}..{high:.6g} in the data's)"
 
     def rows(self, x: Any) -> np.ndarray:
         """Per example of split or array `x`: are all its values inside?"""
@@ -84,7 +94,7 @@ def scored(kind: ScoreKind, compute: Score, x: Any, y: np.ndarray | None) -> tup
 
 def _unit_interval(what: str) -> Support:
     return Support(
-        f"{what} gives values outside [0, 1] (model units) probability 0",
+        f"{what} gives values outside [0, 1] probability 0",
         lambda v: (v >= 0.0) & (v <= 1.0),
     )
 
@@ -98,7 +108,7 @@ def _levels(what: str, levels: int) -> Support:
         return (k >= 0) & (k <= levels - 1)
 
     why = f"{what} gives values that round to none of its {levels} levels k / {levels - 1}"
-    return Support(f"{why} (model units) probability 0", inside)
+    return Support(f"{why} in [0, 1] probability 0", inside)
 
 
 def _likelihood_support(likelihood: Any) -> Support | None:
@@ -129,11 +139,7 @@ def scorer(model: keras.Model, family: str, data: Any, config: dict[str, Any]) -
         "vq_vae": _vq_vae,
     }
     kind, compute = makers[family](model, data, config)
-    return _with_support(kind, _support(model, family)), compute
-
-
-def _with_support(kind: ScoreKind, support: Support | None) -> ScoreKind:
-    return ScoreKind(kind.name, kind.description, support)
+    return replace(kind, support=_support(model, family)), compute
 
 
 def _support(model: keras.Model, family: str) -> Support | None:
@@ -158,8 +164,9 @@ def _flow_support(model: keras.Model) -> Support | None:
             return (p > 0) & (p < 1)
 
         return Support(
-            f"the flow's logit transform is defined on ({low:.4g}, {high:.4g}) (model units) only",
+            f"the flow's logit transform is defined on ({low:.4g}, {high:.4g}) only",
             inside,
+            (low, high),
         )
     return None
 

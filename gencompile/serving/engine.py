@@ -164,7 +164,7 @@ class Engine:
             raise RequestError(
                 422, f"examples[{bad}]: the model gives it no finite {kind.name}; check its units"
             )
-        support = kind.support.why if kind.support else None
+        support = kind.support.explained(self.data.preprocessor) if kind.support else None
         return Scored(kind.name, kind.description, values, outside, support)
 
     def model_units(self, examples: np.ndarray, name: str) -> np.ndarray:
