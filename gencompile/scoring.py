@@ -152,9 +152,16 @@ def read_input(path: Path, option: str = "--input") -> RawInput:
     if suffix in IMAGE_SUFFIXES:
         from PIL import Image
 
-        with Image.open(path) as image:  # 16-bit pixels as an `images` folder reads them
-            image = eight_bit_image(image, path, f"{EIGHT_BIT_ADVICE}, or give its values as .npy")
-            pixels = np.asarray(image.convert("L" if image.mode in ("L", "1") else "RGB"))
+        try:
+            with Image.open(path) as image:  # 16-bit pixels as an `images` folder reads them
+                advice = f"{EIGHT_BIT_ADVICE}, or give its values as .npy"
+                image = eight_bit_image(image, path, advice)
+                pixels = np.asarray(image.convert("L" if image.mode in ("L", "1") else "RGB"))
+        except OSError as error:  # PIL's UnidentifiedImageError too: not an image, or cut short
+            raise RunError(
+                f"{option} {path}: not an image file PIL can read ({error}); give a "
+                f"{suffix} image, or the values as .npy"
+            ) from error
         return RawInput(pixels[None].astype(np.float64), None, None, pixels=True)
     raise RunError(
         f"{option} {path}: cannot read {suffix or 'a file without suffix'}; "

@@ -258,6 +258,7 @@ def test_a_conditional_model_scores_with_labels(run_cli, runs, tmp_path) -> None
         (["--input", "HELLO.npz"], "hello.npz: not a numeric .npz file (it starts with neither"),
         (["--input", "OBJECTS.npz"], "objects.npz: not a numeric .npz file (it holds Python obj"),
         (["--input", "CUT.npy"], "cut.npy: not a numeric .npy file (numpy cannot read it"),
+        (["--input", "HELLO.png"], "hello.png: not an image file PIL can read (cannot identify"),
     ],
 )
 def test_refusals(run_cli, runs, tmp_path, args, message) -> None:
@@ -265,13 +266,14 @@ def test_refusals(run_cli, runs, tmp_path, args, message) -> None:
     (tmp_path / "hole.csv").write_text("x0,x1\n1,\n")
     (tmp_path / "t.txt").write_text("1,2\n")
     np.save(tmp_path / "one.npy", np.ones((8, 8, 1)))  # one example, no batch axis
-    for suffix in ("npy", "npz"):  # not numpy files at all, and arrays of Python objects
+    for suffix in ("npy", "npz", "png"):  # not numpy files (or images) at all; Python objects
         (tmp_path / f"hello.{suffix}").write_text("hello\n")
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object))
     np.savez(tmp_path / "objects.npz", x=np.array([{"a": 1}], dtype=object))
     (tmp_path / "cut.npy").write_bytes((tmp_path / "shape.npy").read_bytes()[:140])
     files = {"WRONG_SHAPE": "shape.npy", "HOLE": "hole.csv", "TEXT": "t.txt", "ONE": "one.npy"}
-    files |= {n: n.lower() for n in ("HELLO.npy", "OBJECTS.npy", "HELLO.npz", "OBJECTS.npz")}
+    named = ("HELLO.npy", "OBJECTS.npy", "HELLO.npz", "OBJECTS.npz", "HELLO.png")
+    files |= {n: n.lower() for n in named}
     files["CUT.npy"] = "cut.npy"
     args = [str(tmp_path / files[a]) if a in files else a for a in args]
     run = str(runs["vae"])
