@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from gencompile.errors import GencompileError, SpecError
+from gencompile.sample_options import SEED_MAX
 
 if TYPE_CHECKING:  # rich.table is imported by the commands that print one
     from rich.table import Table
@@ -423,7 +424,11 @@ def sample(
     ] = False,
     seed: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option(help="Seed of the draws (default: the run's); same seed, same file."),
+        typer.Option(
+            min=0,
+            max=SEED_MAX,
+            help="Seed of the draws (default: the run's); same seed, same file.",
+        ),
     ] = None,
     temperature: Annotated[
         Optional[float],  # noqa: UP045
@@ -743,7 +748,11 @@ def impute(
     ] = None,
     seed: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option(help="VAE: seed of the latent draws (0); the same seed, the same file."),
+        typer.Option(
+            min=0,
+            max=SEED_MAX,
+            help="VAE: seed of the latent draws (0); the same seed, the same file.",
+        ),
     ] = None,
     allow_custom_code: CustomCodeOption = False,
 ) -> None:
@@ -795,6 +804,12 @@ def score(
         f"scores): {result.flagged} of {result.count} flagged",
         highlight=False,
     )
+    if result.outside:
+        err.print(
+            f"{result.outside} of {result.count} example(s) outside the data's support: "
+            f"{result.support}, so -log p is infinite: scored inf and flagged",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
     out.print(f"wrote {result.path}", highlight=False)
 
 
@@ -841,7 +856,10 @@ def latent_interpolate(
     ] = None,
     random: Annotated[bool, typer.Option("--random", help="Between random draws.")] = False,
     n: Annotated[int, typer.Option("-n", min=1, help="Pairs of random draws.")] = 1,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the draws.")] = None,  # noqa: UP045
+    seed: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(min=0, max=SEED_MAX, help="Seed of the draws."),
+    ] = None,
     path: Annotated[str, typer.Option(help="linear or slerp.")] = "linear",
     steps: Annotated[int, typer.Option(min=2, help="Points on each path, ends included.")] = 8,
     label: LabelOption = None,

@@ -20,6 +20,7 @@ from gencompile.errors import RunError
 from gencompile.files import atomic_write_text
 from gencompile.generated import load_trained_model, verified_lock
 from gencompile.outputs import writable_output, writing
+from gencompile.sample_options import check_seed
 from gencompile.table_input import check_header, check_training_data, number, read_csv
 
 # Iterations of the iterative methods when --iterations is not given.
@@ -70,6 +71,7 @@ def impute(
     run_dir, input_csv, out_csv = Path(run_dir), Path(input_csv), Path(out_csv)
     lock = verified_lock(run_dir, allow_custom_code)  # before TensorFlow starts
     family = str(lock.get("family"))
+    check_seed(seed)
     _check_options(family, run_dir, iterations, learning_rate, seed)
     writable_output(out_csv, "-o", "imputed.csv", {"--input": input_csv})
     header, cells = read_csv(input_csv)

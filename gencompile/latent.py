@@ -18,6 +18,7 @@ import numpy as np
 from gencompile.errors import RunError
 from gencompile.generated import load_trained_model, verified_lock
 from gencompile.outputs import writable_output
+from gencompile.sample_options import check_seed
 
 if TYPE_CHECKING:  # the runtime imports TensorFlow: only once a run is opened
     from gencompile.runtime.latent_actions import Ends, LatentResult, LatentRun
@@ -188,6 +189,7 @@ def interpolate(
         raise RunError(f"--path {path}: choose linear or slerp")
     if steps < 2:
         raise RunError(f"--steps {steps}: a path needs at least 2 steps (its two ends)")
+    check_seed(seed)
     if random == (start is not None or end is not None):
         raise RunError("give the ends: --from A --to B (examples), or --random (random draws)")
     if not random and (start is None or end is None):

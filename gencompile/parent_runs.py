@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+from gencompile.errors import RunError
 
 WEIGHTS = "model.weights.h5"
 LOCK = "spec.lock.json"
@@ -59,3 +62,29 @@ def weights_problem(value: str) -> tuple[str, str] | None:
     if not Path(value).expanduser().is_file():
         return f"{value} does not exist", "name a weights file (.weights.h5 or .keras)"
     return None
+
+
+class InitFromError(RunError):
+    """A parent whose weights do not fit the model, found while training starts. Each of
+    `lines` follows `where`, the location of model.init_from: the training process knows
+    only the run's copy of the spec, so `gencompile train` restates it with `located` where
+    the user wrote it (`init_from_location`)."""
+
+    def __init__(self, where: str, lines: list[str], advice: str | None = None) -> None:
+        self.where, self.lines, self.advice = where, lines, advice
+        text = [f"{where}: {line}" for line in lines] + ([f"({advice})"] if advice else [])
+        super().__init__("\n".join(text))
+
+    def located(self, where: str) -> InitFromError:
+        return InitFromError(where, self.lines, self.advice)
+
+
+def init_from_location(marks: Any, init_from: Any) -> str:
+    """Where the user named the parent: `--set model.init_from.run=VALUE` when an override
+    gave it, else `file:line:column` of model.init_from in the spec (or a base) file.
+    `marks`: the loaded spec's (spec.loader.Marks); `init_from`: its model.init_from."""
+    key = "run" if getattr(init_from, "run", None) is not None else "weights"
+    if marks.locate(("model", "init_from", key)).file == "--set":
+        return f"--set model.init_from.{key}={getattr(init_from, key)}"
+    mark = marks.locate(("model", "init_from"), at_key=True)
+    return ":".join(str(part) for part in (mark.file, mark.line, mark.column) if part is not None)

@@ -102,9 +102,17 @@ def train(
     spec_sha = sha256_text(loaded.spec.model_dump_json())
     directory = Path(run_dir) if run_dir else new_run_dir(Path(runs_root), loaded, spec_sha)
     built = build(loaded, directory, allow_custom_code=allow_custom_code)
-    return train_in(
-        directory, built.plan.package, built.lock, quiet, allow=allow_custom_code, workers=workers
-    )
+    from gencompile.parent_runs import InitFromError, init_from_location
+
+    try:
+        return train_in(
+            directory, built.plan.package, built.lock, quiet, allow=allow_custom_code,
+            workers=workers,
+        )  # fmt: skip
+    except InitFromError as error:  # located in the run's copy of the spec: say where the
+        # user named the parent (a --set override, or their own spec file and line)
+        init_from = getattr(loaded.spec.model, "init_from", None)
+        raise error.located(init_from_location(loaded.marks, init_from)) from None
 
 
 def resume(

@@ -21,6 +21,17 @@ from typing import Any
 from gencompile import noise_schedules, sampler_configs
 from gencompile.errors import RunError
 
+# The largest seed of the draws, for `sample`, `latent`, `impute` and `/sample` alike: a
+# spec's own seed range (spec.base.Seed, 0..2**31 - 1), so any run's seed is one of them.
+SEED_MAX = 2**31 - 1
+
+
+def check_seed(seed: int | None, option: str = "--seed") -> None:
+    """Refuse a seed outside 0..SEED_MAX (the command line's options refuse it first)."""
+    if seed is not None and not 0 <= seed <= SEED_MAX:
+        raise RunError(f"{option} {seed}: a seed is an integer in 0..{SEED_MAX}")
+
+
 # Which families each option has a meaning for.
 FAMILIES: dict[str, tuple[str, ...]] = {
     "temperature": ("vae", "flow", "mixture", "gan", "autoregressive", "vq_vae"),

@@ -25,7 +25,7 @@ from gencompile.sample_files import (
     write_npz_stream,
     write_parquet_stream,
 )
-from gencompile.sample_options import model_options
+from gencompile.sample_options import check_seed, model_options
 
 # File types of drawn arrays and rows (a folder, written `-o DIR/`, holds one PNG each).
 SAMPLE_SUFFIXES = (".png", ".npz", ".csv", ".parquet")
@@ -71,6 +71,7 @@ def sample(
     lock = verified_lock(run_dir, allow_custom_code)  # refuse a bad run before TensorFlow starts
     if count < 1:
         raise RunError(f"the number of samples must be at least 1, got {count}")
+    check_seed(seed)
     folder = out is not None and is_folder_output(out)
     if folder:
         out = writable_folder(Path(out))

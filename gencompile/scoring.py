@@ -9,6 +9,9 @@ in a `score_kind` column and the result describes it in words.
 from __future__ import annotations
 
 import io
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +50,8 @@ class Scores:
     threshold: float
     quantile: float
     flagged: int
+    outside: int = 0  # examples outside the likelihood's support: scored +inf, flagged
+    support: str = ""  # why a value there has probability 0 (the ScoreKind's support)
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,7 @@ def score(
     raw = None if input_file is None else read_input(Path(input_file))
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
-    from gencompile.runtime.scores import scorer
+    from gencompile.runtime.scores import scored, scorer
 
     model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
     repro.set_seed(module.SEED)
@@ -98,22 +103,34 @@ def score(
         )
     conditional = bool(module.DATA["with_labels"])
     kind, compute = scorer(model, lock["family"], data, module.EVALUATION)
-    held_out = compute(data.x_val, data.y_val if conditional else None)
-    _check_held_out_finite(held_out, kind.name)  # a NaN quantile would flag nothing
-    threshold = float(np.quantile(held_out, threshold_quantile))
+    held_out, held_out_outside = scored(
+        kind, compute, data.x_val, data.y_val if conditional else None
+    )
+    _check_held_out_finite(held_out, held_out_outside, kind.name)  # a NaN would flag nothing
+    threshold = _threshold(held_out, threshold_quantile)
     if raw is None:
-        values, labels = held_out, data.y_val
+        values, outside, labels = held_out, held_out_outside, data.y_val
     else:
         classes = _model_classes(model) if conditional else None
         x, labels = _prepared(raw, data, Path(input_file or ""), classes, lock)
-        values = compute(x, labels if conditional else None)
-    _check_finite(values, kind.name)
-    flags = values > threshold
+        values, outside = scored(kind, compute, x, labels if conditional else None)
+    _check_finite(values, outside, kind.name)
+    flags = (values > threshold) | outside  # +inf is above any threshold, even an inf one
     _write_scores(out_csv, values, flags, kind.name, labels)
     return Scores(
         out_csv, kind.name, kind.description, len(values), threshold, threshold_quantile,
-        int(flags.sum()),
+        int(flags.sum()), int(outside.sum()),
+        kind.support.explained(data.preprocessor) if kind.support else "",
     )  # fmt: skip
+
+
+def _threshold(held_out: np.ndarray, quantile: float) -> float:
+    """The quantile of the held-out scores. Held-out examples outside the support score
+    +inf; where the quantile falls between two of them, numpy's interpolation gives NaN
+    (inf - inf), and the quantile is +inf."""
+    with np.errstate(invalid="ignore"):
+        threshold = float(np.quantile(held_out, quantile))
+    return np.inf if np.isnan(threshold) else threshold
 
 
 def read_input(path: Path, option: str = "--input") -> RawInput:
@@ -124,22 +141,54 @@ def read_input(path: Path, option: str = "--input") -> RawInput:
     check_file(path, option)
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        return RawInput(_numbers(np.load(path, allow_pickle=False), path, option), None, None)
+        with _numpy_file(path, option, "numpy.save"):
+            array = np.load(path, allow_pickle=False)
+        return RawInput(_numbers(array, path, option), None, None)
     if suffix == ".npz":
-        return _read_npz(path, option)
+        with _numpy_file(path, option, "numpy.savez"):
+            return _read_npz(path, option)
     if suffix == ".csv":
         return _read_table(path)
     if suffix in IMAGE_SUFFIXES:
         from PIL import Image
 
-        with Image.open(path) as image:  # 16-bit pixels as an `images` folder reads them
-            image = eight_bit_image(image, path, f"{EIGHT_BIT_ADVICE}, or give its values as .npy")
-            pixels = np.asarray(image.convert("L" if image.mode in ("L", "1") else "RGB"))
+        try:
+            with Image.open(path) as image:  # 16-bit pixels as an `images` folder reads them
+                advice = f"{EIGHT_BIT_ADVICE}, or give its values as .npy"
+                image = eight_bit_image(image, path, advice)
+                pixels = np.asarray(image.convert("L" if image.mode in ("L", "1") else "RGB"))
+        except OSError as error:  # PIL's UnidentifiedImageError too: not an image, or cut short
+            raise RunError(
+                f"{option} {path}: not an image file PIL can read ({error}); give a "
+                f"{suffix} image, or the values as .npy"
+            ) from error
         return RawInput(pixels[None].astype(np.float64), None, None, pixels=True)
     raise RunError(
         f"{option} {path}: cannot read {suffix or 'a file without suffix'}; "
         f"use .npy, .npz, .csv or an image ({', '.join(IMAGE_SUFFIXES)})"
     )
+
+
+@contextmanager
+def _numpy_file(path: Path, option: str, writer: str) -> Iterator[None]:
+    """numpy's errors of a file it cannot read as arrays of numbers (not .npy or .npz at all,
+    truncated, or Python objects, which are never unpickled) as one line with the fix."""
+    try:
+        yield
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        text = str(error)
+        if "Object arrays" in text:
+            reason = "it holds Python objects"
+        elif "pickled" in text:  # numpy's guess for a file that is neither .npy nor .npz
+            reason = "it starts with neither a numpy header nor a zip archive's"
+        else:
+            reason = (
+                f"numpy cannot read it: {text.splitlines()[0] if text else type(error).__name__}"
+            )
+        raise RunError(
+            f"{option} {path}: not a numeric {path.suffix.lower()} file ({reason}); "
+            f"save an array of numbers with {writer}"
+        ) from error
 
 
 def _numbers(array: np.ndarray, path: Path, option: str) -> np.ndarray:
@@ -278,9 +327,10 @@ def _labels(
     return labels.astype(np.int32)
 
 
-def _check_finite(values: np.ndarray, kind: str) -> None:
-    """A score that came out NaN or infinite is not a score: stop, do not write it."""
-    bad = np.argwhere(~np.isfinite(values))
+def _check_finite(values: np.ndarray, outside: np.ndarray, kind: str) -> None:
+    """A score that came out NaN or infinite is not a score: stop, do not write it (an
+    example `outside` the support scores +inf, honestly)."""
+    bad = np.argwhere(~np.isfinite(values) & ~outside)
     if bad.size:
         raise RunError(
             f"the {kind} of example {int(bad[0][0])} is not finite ({values[bad[0][0]]}); the "
@@ -289,10 +339,11 @@ def _check_finite(values: np.ndarray, kind: str) -> None:
         )
 
 
-def _check_held_out_finite(held_out: np.ndarray, kind: str) -> None:
+def _check_held_out_finite(held_out: np.ndarray, outside: np.ndarray, kind: str) -> None:
     """The threshold is a quantile of the held-out scores: with a NaN or infinite one among
-    them it is NaN or infinite too, and flags nothing. Stop instead."""
-    bad = np.argwhere(~np.isfinite(held_out))
+    them it is NaN or infinite too, and flags nothing. Stop instead (but an example outside
+    the support scores +inf, honestly)."""
+    bad = np.argwhere(~np.isfinite(held_out) & ~outside)
     if bad.size:
         first = int(bad[0][0])
         raise RunError(

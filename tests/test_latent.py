@@ -130,6 +130,20 @@ def test_vae_interpolation_ends_are_the_examples_codes(run_cli, runs, vae, tmp_p
     )
 
 
+def test_an_end_file_of_objects_or_no_numpy_file_is_one_line(run_cli, runs, tmp_path) -> None:
+    """--from reads its file as `score --input` does: no traceback for a file numpy cannot
+    read as numbers, and nothing written."""
+    (tmp_path / "hello.npy").write_text("hello\n")
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object))
+    for name, why in (("hello.npy", "it starts with neither"), ("objects.npy", "Python objects")):
+        out = tmp_path / f"{name}.npz"
+        code, _, err = latent(run_cli, runs["vae"], "interpolate", "--from",
+                              str(tmp_path / name), "--to", "17", "-o", str(out))  # fmt: skip
+        said = " ".join(err.split())
+        assert code == 1 and f"--from {tmp_path / name}: not a numeric .npy file" in said
+        assert why in said and "Traceback" not in err and not out.exists()
+
+
 def test_slerp_keeps_norms_between_the_ends(run_cli, runs, vae, tmp_path) -> None:
     out = tmp_path / "s.npz"
     args = ["--random", "-n", "3", "--seed", "11", "--path", "slerp", "--steps", "9"]

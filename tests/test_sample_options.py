@@ -145,6 +145,42 @@ def test_refusals(run_cli, runs, tmp_path, key, args, message) -> None:
     assert message in " ".join(err.split()), err
 
 
+@pytest.mark.parametrize("seed", ["-3", "2147483648", "4294967296"])
+@pytest.mark.parametrize(
+    "command",
+    [["sample", "-n", "2"], ["latent", "RUN", "interpolate", "--random"], ["impute"]],
+    ids=["sample", "latent", "impute"],
+)
+def test_a_seed_outside_0_to_seed_max_is_a_usage_error(
+    run_cli, runs, tmp_path, command, seed
+) -> None:
+    """One range for every command's --seed and for /sample's: a spec's seed range."""
+    from gencompile.sample_options import SEED_MAX
+
+    assert SEED_MAX == 2**31 - 1
+    run = runs["vae"]
+    args = [run if a == "RUN" else a for a in command]
+    args = args if "RUN" in command else [args[0], run, *args[1:]]
+    if command[0] == "impute":
+        args += ["--input", str(tmp_path / "rows.csv")]
+    code, _, err = run_cli(*args, "--seed", seed, "-o", str(tmp_path / "o.npz"))
+    assert code == 2 and "Traceback" not in err
+    assert "--seed" in err and ("2147483647" in err or "greater than or equal to 0" in err)
+
+
+def test_the_largest_seed_draws(run_cli, runs, tmp_path) -> None:
+    from gencompile.sample_options import SEED_MAX
+    from gencompile.sampling import sample
+
+    out = tmp_path / "top.npz"
+    code, _, err = run_cli(
+        "sample", runs["vae"], "-n", "2", "--seed", str(SEED_MAX), "-o", str(out)
+    )
+    assert code == 0, err
+    with pytest.raises(Exception, match=f"--seed -1: a seed is an integer in 0..{SEED_MAX}"):
+        sample(runs["vae"], 2, tmp_path / "neg.npz", seed=-1)  # the library refuses it too
+
+
 def _files(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*.png"))}
 

@@ -191,6 +191,35 @@ def test_nines_from_an_npy_file_are_scored(run_cli, runs, tmp_path) -> None:
     assert np.isfinite([float(r["score"]) for r in rows]).all()
 
 
+def test_values_outside_the_likelihoods_support_score_inf_and_are_flagged(
+    run_cli, runs, tmp_path
+) -> None:
+    """A bernoulli likelihood gives values outside [0, 1] (model units; 0..16 for digits)
+    probability 0: -log p is +inf. Its cross-entropy formula would give -3788 nats to an
+    all -100 image, the most "normal" of all. The rows inside score as they do alone."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits().data[:3]
+    far = np.stack([np.full(64, -5.0), np.full(64, -100.0), np.full(64, 40.0), -digits[0]])
+    inside, mixed = tmp_path / "inside.npy", tmp_path / "mixed.npy"
+    np.save(inside, digits)
+    np.save(mixed, np.concatenate([far[:2], digits[:1], far[2:], digits[1:]]))
+    alone, out = tmp_path / "alone.csv", tmp_path / "mixed.csv"
+    assert run_cli("score", str(runs["vae"]), "--input", str(inside), "-o", str(alone))[0] == 0
+    code, stdout, err = run_cli("score", str(runs["vae"]), "--input", str(mixed), "-o", str(out))
+    assert code == 0, err
+    rows = read_scores(out)
+    outside = [0, 1, 3, 4]
+    assert [rows[i]["score"] for i in outside] == ["inf"] * 4
+    assert [rows[i]["flag"] for i in outside] == ["1"] * 4
+    assert [rows[i]["score"] for i in (2, 5, 6)] == [r["score"] for r in read_scores(alone)]
+    said = " ".join(err.split())
+    assert "4 of 7 example(s) outside the data's support" in said
+    why = "a bernoulli likelihood gives values outside [0, 1] probability 0"
+    assert f"{why} (the model's units; 0..16 in the data's)" in said
+    assert "scored inf and flagged" in said and "4 of 7 flagged" in " ".join(stdout.split())
+
+
 def test_a_conditional_model_scores_with_labels(run_cli, runs, tmp_path) -> None:
     from sklearn.datasets import load_digits
 
@@ -224,6 +253,12 @@ def test_a_conditional_model_scores_with_labels(run_cli, runs, tmp_path) -> None
         (["--input", "ONE"], "a single example needs a leading batch axis: shape (1, 8, 8, 1)"),
         (["--input", "HOLE"], "is empty: every value is needed to score a row"),
         (["--input", "TEXT"], "cannot read .txt"),
+        (["--input", "HELLO.npy"], "hello.npy: not a numeric .npy file (it starts with neither"),
+        (["--input", "OBJECTS.npy"], "objects.npy: not a numeric .npy file (it holds Python obj"),
+        (["--input", "HELLO.npz"], "hello.npz: not a numeric .npz file (it starts with neither"),
+        (["--input", "OBJECTS.npz"], "objects.npz: not a numeric .npz file (it holds Python obj"),
+        (["--input", "CUT.npy"], "cut.npy: not a numeric .npy file (numpy cannot read it"),
+        (["--input", "HELLO.png"], "hello.png: not an image file PIL can read (cannot identify"),
     ],
 )
 def test_refusals(run_cli, runs, tmp_path, args, message) -> None:
@@ -231,7 +266,15 @@ def test_refusals(run_cli, runs, tmp_path, args, message) -> None:
     (tmp_path / "hole.csv").write_text("x0,x1\n1,\n")
     (tmp_path / "t.txt").write_text("1,2\n")
     np.save(tmp_path / "one.npy", np.ones((8, 8, 1)))  # one example, no batch axis
+    for suffix in ("npy", "npz", "png"):  # not numpy files (or images) at all; Python objects
+        (tmp_path / f"hello.{suffix}").write_text("hello\n")
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object))
+    np.savez(tmp_path / "objects.npz", x=np.array([{"a": 1}], dtype=object))
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "shape.npy").read_bytes()[:140])
     files = {"WRONG_SHAPE": "shape.npy", "HOLE": "hole.csv", "TEXT": "t.txt", "ONE": "one.npy"}
+    named = ("HELLO.npy", "OBJECTS.npy", "HELLO.npz", "OBJECTS.npz", "HELLO.png")
+    files |= {n: n.lower() for n in named}
+    files["CUT.npy"] = "cut.npy"
     args = [str(tmp_path / files[a]) if a in files else a for a in args]
     run = str(runs["vae"])
     code, _, err = run_cli("score", run, *args, "-o", str(tmp_path / "o.csv"))

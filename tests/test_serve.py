@@ -6,6 +6,7 @@ Answers are checked against `gencompile sample`, `score` and `impute` on the sam
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -107,8 +108,35 @@ def test_scores_are_those_of_gencompile_score(gmm, tmp_path) -> None:
     result = score(run_dir, tmp_path / "scores.csv", tmp_path / "x.npy")
     rows = list(csv.DictReader((tmp_path / "scores.csv").open()))
     assert body["kind"] == result.kind == "nll_nats" and body["description"] == result.description
+    assert body["outside_support"] == [False] * 5 and body["support"] is None  # Gaussians
     np.testing.assert_allclose(body["scores"], [float(r["score"]) for r in rows], rtol=1e-6)
     assert int(np.argmax(body["scores"])) == 4
+
+
+def test_examples_outside_the_support_are_null_and_marked_as_the_cli_flags_them(
+    cvae, tmp_path
+) -> None:
+    """A bernoulli likelihood gives digits' values outside 0..16 probability 0: the score is
+    +inf, which JSON cannot write, so null with `outside_support` true; `gencompile score`
+    writes inf and flags it. The example inside scores as on the command line."""
+    from sklearn.datasets import load_digits
+
+    from gencompile.scoring import score
+
+    run_dir, client = cvae
+    x = np.stack([load_digits().data[0], np.full(64, -100.0), np.full(64, 40.0)])
+    answer = client.post("/score", json={"examples": x.tolist(), "labels": [0, 1, 2]})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["scores"][1:] == [None, None] and isinstance(body["scores"][0], float)
+    assert body["outside_support"] == [False, True, True]
+    assert "a bernoulli likelihood gives values outside [0, 1]" in body["support"]
+    np.savez(tmp_path / "x.npz", x=x, labels=np.array([0, 1, 2]))
+    result = score(run_dir, tmp_path / "scores.csv", tmp_path / "x.npz")
+    rows = list(csv.DictReader((tmp_path / "scores.csv").open()))
+    assert [r["score"] for r in rows[1:]] == ["inf", "inf"] and result.outside == 2
+    assert [r["flag"] for r in rows[1:]] == ["1", "1"]
+    np.testing.assert_allclose(body["scores"][0], float(rows[0]["score"]), rtol=1e-6)
 
 
 def test_imputes_like_gencompile_impute(gmm, tmp_path) -> None:
@@ -138,6 +166,7 @@ BAD_SAMPLES = [
     ({"n": "3"}, "valid integer"),
     ({"n": True}, "valid integer"),
     ({"n": 2, "seed": -1}, "greater than or equal to 0"),
+    ({"n": 2, "seed": 2**31}, "less than or equal to 2147483647"),  # sample_options.SEED_MAX
     ({"label": 10}, "classes 0..9"),
     ({"samples": 3}, "Extra inputs are not permitted"),
     ({"top_k": 5}, "only an autoregressive model"),
@@ -154,6 +183,9 @@ def test_bad_sample_requests_are_422_with_why(cvae, body: dict[str, Any], messag
 BAD_SCORES = [
     ({"examples": [[1, 2, 3]], "labels": [0]}, "shape [3], but the model was trained on"),
     ({"examples": [[0] * 64, [0] * 63], "labels": [0, 0]}, "examples[1] is shaped unlike"),
+    ({"examples": [[[1, 2], [3]]]}, "examples[0] is not a rectangular array: its lists of one"),
+    ({"examples": [[0] * 64, [[1, 2], [3]]]}, "examples[1] is not a rectangular array"),
+    ({"examples": [json.loads("[" * 70 + "1" + "]" * 70)]}, "examples[0] is nested 70 lists deep"),
     ({"examples": [[0] * 63 + ["a"]], "labels": [0]}, "examples[0][63]: expected a number"),
     ({"examples": [[0] * 63 + [True]], "labels": [0]}, "expected a number, got bool"),
     ({"examples": [[0] * 64]}, "give one label per example"),
@@ -182,7 +214,9 @@ def test_limits_and_unsupported_endpoints(cvae, gmm) -> None:
     assert wrong.status_code == 422 and "has 2 values; the model has 16 features" in wrong.text
     refused = cvae[1].post("/impute", json={"rows": [[0.0] * 64]})
     assert refused.status_code == 404 and "only a mixture model can impute" in refused.text
-    assert client.post("/score", content=b"{oops").status_code == 422
+    json_type = {"content-type": "application/json"}
+    truncated = client.post("/score", content=b"{oops", headers=json_type)
+    assert truncated.status_code == 422 and "JSON decode error" in truncated.text
     assert client.get("/nowhere").status_code == 404
 
 
@@ -232,3 +266,21 @@ def test_nan_and_infinity_are_not_json(gmm, constant: str) -> None:
     assert f"{constant.lstrip('-')} is not a JSON number" in answer.text
     score = gmm[1].post("/score", content=b'{"examples": [[NaN]]}', headers=headers)
     assert score.status_code == 422 and "NaN is not a JSON number" in score.text
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain", "TEXT/PLAIN; charset=utf-8"]
+)
+def test_a_body_not_sent_as_json_is_a_415_that_says_so(gmm, content_type: str) -> None:
+    """curl -d sends a form's content type: the body is a JSON object, the header is wrong,
+    and the answer names the header, not a body that "should be a valid dictionary"."""
+    client = gmm[1]
+    body = b'{"n": 2, "seed": 1}'
+    for path in ("/sample", "/score", "/impute"):
+        answer = client.post(path, content=body, headers={"content-type": content_type})
+        assert answer.status_code == 415, (path, answer.text)
+        assert "send JSON with the header Content-Type: application/json" in answer.text
+    bare = client.post("/sample", content=body)  # no content type: not read as JSON either
+    assert bare.status_code == 415 and "sent without a content type" in bare.text
+    json_charset = {"content-type": "application/json; charset=utf-8"}
+    assert client.post("/sample", content=body, headers=json_charset).status_code == 200

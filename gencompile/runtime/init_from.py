@@ -27,7 +27,7 @@ import yaml
 
 from gencompile.errors import RunError
 from gencompile.files import atomic_write_json
-from gencompile.parent_runs import WEIGHTS, run_problem, weights_problem
+from gencompile.parent_runs import WEIGHTS, InitFromError, run_problem, weights_problem
 from gencompile.provenance import INIT_REPORT, parent_hashes
 from gencompile.runtime.contract import InitializedFromData
 
@@ -192,7 +192,7 @@ def merge(
 ) -> tuple[list[str], list[Mismatch]]:
     """Copy the parent's matching arrays into the child's weights file, in place; the units
     taken and the child's units left fresh. Raises RunError on a strict mismatch."""
-    where = f"{config['where']}: model.init_from"
+    where = str(config["where"])
     with h5py.File(parent_file, "r") as parent_h5, h5py.File(child_file, "r+") as child_h5:
         parent = read_units(parent_h5, config.get("own_weights"))
         child = read_units(child_h5, config.get("own_weights"))
@@ -215,14 +215,15 @@ def merge(
                 continue
             taken.append(unit.label)
     if fresh and config["strict"]:
-        lines = [f"{where}: {m.unit}: {m.why}" for m in fresh]
+        lines = [f"model.init_from: {m.unit}: {m.why}" for m in fresh]
         advice = (
             "make these layers match the parent's, rename them so that they start fresh, "
             "or set model.init_from.strict: false to start every mismatched layer fresh"
         )
-        raise RunError("\n".join([*lines, f"({advice})"]))
+        raise InitFromError(where, lines, advice)
     if not taken:
-        raise RunError(f"{where}: no layer of the parent matches this model's: nothing to take")
+        nothing = "model.init_from: no layer of the parent matches this model's: nothing to take"
+        raise InitFromError(where, [nothing])
     return taken, fresh
 
 
@@ -232,25 +233,28 @@ def chosen_networks(
     config: dict[str, Any],
     where: str,
 ) -> set[str]:
-    """The networks to take: those named (and their EMA copies), or every one both have."""
+    """The networks to take: those named (and their EMA copies), or every one both have.
+    `where`: the location of model.init_from, for the errors."""
     in_child = list(dict.fromkeys(unit.network for unit in child.values()))
     in_parent = list(dict.fromkeys(unit.network for unit in parent.values()))
     named = config.get("networks")
     if named is None:
         common = {name for name in in_child if name in in_parent}
         if not common:
-            raise RunError(
-                f"{where}: the parent's networks ({', '.join(in_parent) or 'none'}) are not "
-                f"this model's ({', '.join(in_child)}): start from a model of this family"
+            line = (
+                f"model.init_from: the parent's networks ({', '.join(in_parent) or 'none'}) "
+                f"are not this model's ({', '.join(in_child)}): start from a model of this family"
             )
+            raise InitFromError(where, [line])
         return common
     for i, name in enumerate(named):
         for side, names in (("this model", in_child), ("the parent", in_parent)):
             if name not in names:
-                raise RunError(
-                    f"{where}.networks[{i}]: {side} has no network '{name}'; it has "
+                line = (
+                    f"model.init_from.networks[{i}]: {side} has no network '{name}'; it has "
                     f"{', '.join(names) or 'none'} (name one of those)"
                 )
+                raise InitFromError(where, [line])
     ema = {EMA_PREFIX + name for name in named if EMA_PREFIX + name in in_child}
     return set(named) | {name for name in ema if name in in_parent}
 

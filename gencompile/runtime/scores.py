@@ -14,19 +14,25 @@ every example is scored with the same fixed draws, so it scores the same alone, 
 a file and in any batch. The held-out metrics instead give each example its own draws (a
 more precise mean over the split), so the mean held-out score of those families agrees with
 the metric within Monte Carlo error, not bit for bit.
+
+Where the likelihood gives probability zero outside a range of values (its support: a
+bernoulli's [0, 1], the levels a categorical, dequantized or pixel model knows, a logit
+transform's domain), an example with a value outside it has -log p = +inf: `scored` gives it
++inf rather than the finite number the formula would compute there (a cross-entropy of x
+outside [0, 1] goes to -inf; a level outside the bins would be clipped to the nearest one).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from gencompile.runtime import autoregressive, diffusion, flow, mixture, vae
+from gencompile.runtime import autoregressive, diffusion, flow, flows, mixture, vae
 from gencompile.runtime.distributions import Gaussian, Logistic
 from gencompile.runtime.posteriors import repeat_draws
 from gencompile.runtime.splits import labelled_batches
@@ -35,14 +41,83 @@ BATCH = 512
 
 
 @dataclass(frozen=True)
+class Support:
+    """The values (model units) a score's likelihood gives positive probability: `inside`
+    says it per value; `why` names the likelihood and its range `span` (model units), for
+    the messages."""
+
+    why: str
+    inside: Callable[[np.ndarray], np.ndarray]
+    span: tuple[float, float] = (0.0, 1.0)
+
+    def explained(self, preprocessor: Any) -> str:
+        """`why` in the model's units, and the span in the data's when the preprocessing is
+        one map for every value (images; a vector's features each have their own)."""
+        if np.ndim(preprocessor.center) or np.ndim(preprocessor.factor):
+            return f"{self.why} (the model's units)"
+        low, high = sorted(float(v) for v in preprocessor.inverse(np.array(self.span)))
+        return f"{self.why} (the model's units; {low:.6g}..{high:.6g} in the data's)"
+
+    def rows(self, x: Any) -> np.ndarray:
+        """Per example of split or array `x`: are all its values inside?"""
+        parts = (
+            self.inside(np.asarray(xb, np.float32)).reshape(len(xb), -1).all(axis=1)
+            for xb, _ in labelled_batches(x, None, BATCH)
+        )
+        return np.concatenate([np.zeros((0,), bool), *parts])
+
+
+@dataclass(frozen=True)
 class ScoreKind:
-    """What a score is: `name` heads its CSV column, `description` says it in words."""
+    """What a score is: `name` heads its CSV column, `description` says it in words;
+    `support` is where the likelihood is positive (None: every finite value)."""
 
     name: str
     description: str
+    support: Support | None = None
 
 
 Score = Callable[[Any, "np.ndarray | None"], np.ndarray]
+
+
+def scored(kind: ScoreKind, compute: Score, x: Any, y: np.ndarray | None) -> tuple[
+    np.ndarray, np.ndarray
+]:  # fmt: skip
+    """The scores of `x`, +inf for every example outside the support (its likelihood is 0),
+    and which examples those are. The others' scores are `compute`'s, unchanged."""
+    values = np.asarray(compute(x, y), np.float64)
+    if kind.support is None:
+        return values, np.zeros(len(values), bool)
+    outside = ~kind.support.rows(x)
+    return np.where(outside, np.inf, values), outside
+
+
+def _unit_interval(what: str) -> Support:
+    return Support(
+        f"{what} gives values outside [0, 1] probability 0",
+        lambda v: (v >= 0.0) & (v <= 1.0),
+    )
+
+
+def _levels(what: str, levels: int) -> Support:
+    """The values a model of `levels` discrete levels k / (levels - 1) rounds to one of
+    them without clipping (its `round(x * (levels - 1))`, in float32 as the model does)."""
+
+    def inside(v: np.ndarray) -> np.ndarray:
+        k = np.round(v.astype(np.float32) * np.float32(levels - 1))
+        return (k >= 0) & (k <= levels - 1)
+
+    why = f"{what} gives values that round to none of its {levels} levels k / {levels - 1}"
+    return Support(f"{why} in [0, 1] probability 0", inside)
+
+
+def _likelihood_support(likelihood: Any) -> Support | None:
+    name = getattr(likelihood, "name", None)
+    if name == "bernoulli":
+        return _unit_interval("a bernoulli likelihood")
+    if name == "categorical":
+        return _levels("a categorical likelihood", int(likelihood.bins))
+    return None  # a density on the real line
 
 
 def scorer(model: keras.Model, family: str, data: Any, config: dict[str, Any]) -> tuple[
@@ -53,7 +128,8 @@ def scorer(model: keras.Model, family: str, data: Any, config: dict[str, Any]) -
     if family == "autoregressive":
         if data.kind == "text":
             return _token_nll(model)
-        return ScoreKind("nll_nats", "-log p(x), nats per example (exact)"), _image_nll(model)
+        kind = ScoreKind("nll_nats", "-log p(x), nats per example (exact)", _pixel_support(model))
+        return kind, _image_nll(model)
     makers = {
         "flow": _flow,
         "mixture": _mixture,
@@ -62,7 +138,37 @@ def scorer(model: keras.Model, family: str, data: Any, config: dict[str, Any]) -
         "diffusion": _diffusion,
         "vq_vae": _vq_vae,
     }
-    return makers[family](model, data, config)
+    kind, compute = makers[family](model, data, config)
+    return replace(kind, support=_support(model, family)), compute
+
+
+def _support(model: keras.Model, family: str) -> Support | None:
+    """Where the family's likelihood is positive, in model units (None: everywhere)."""
+    if family in ("vae", "vq_vae"):
+        return _likelihood_support(model.likelihood)
+    if family == "flow":
+        return _flow_support(model)
+    return None  # a mixture's Gaussians; a GAN's and a diffusion model's scores are no -log p
+
+
+def _flow_support(model: keras.Model) -> Support | None:
+    if model.dequantization is not None:
+        return _levels("the dequantized flow", model.dequantization.bins)
+    first = model.transforms[0] if model.transforms else None
+    if isinstance(first, flows.Logit):  # logit(alpha + (1 - 2 alpha) x): p in (0, 1)
+        a = first.alpha
+        low, high = -a / (1 - 2 * a), (1 - a) / (1 - 2 * a)
+
+        def inside(v: np.ndarray) -> np.ndarray:  # p as the transform computes it (float32)
+            p = np.float32(a) + np.float32(1.0 - 2.0 * a) * v.astype(np.float32)
+            return (p > 0) & (p < 1)
+
+        return Support(
+            f"the flow's logit transform is defined on ({low:.4g}, {high:.4g}) only",
+            inside,
+            (low, high),
+        )
+    return None
 
 
 def _concat(parts: Iterator[np.ndarray]) -> np.ndarray:
@@ -122,6 +228,13 @@ def _vq_vae(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[Scor
         + _bernoulli_note(model),
     )
     return kind, lambda x, y: vq_vae.nll_bound_of(model, x) - shift
+
+
+def _pixel_support(model: keras.Model) -> Support:
+    import importlib
+
+    levels = int(importlib.import_module(type(model).__module__).LEVELS)
+    return _levels("the pixel model", levels)
 
 
 def _image_nll(model: keras.Model) -> Score:

@@ -22,12 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gencompile._version import __version__
 from gencompile.errors import RunError
+from gencompile.sample_options import SEED_MAX
 from gencompile.serving.arrays import numbers
 from gencompile.serving.body_limit import BodyLimit
 from gencompile.serving.engine import Engine
 from gencompile.serving.limits import Limits, RequestError
 
-SEED_MAX = 2**31 - 1
 TEMPERATURE_MAX = 100.0  # beyond it a prior's samples overflow to no number at all
 
 
@@ -59,11 +59,30 @@ class _StrictJSONRequest(Request):
         return self._json
 
 
+def _not_json(request: Request) -> Response | None:
+    """A 415 for a body sent without a JSON content type (curl -d's default is a form's):
+    FastAPI reads such a body as no object, and its 422 would not name the header. None: a
+    request that is no POST, or says it sends JSON."""
+    given = request.headers.get("content-type", "")
+    media = given.split(";")[0].strip().lower()
+    if request.method != "POST" or media == "application/json" or media.endswith("+json"):
+        return None
+    sent = f"sent as {media!r}" if media else "sent without a content type"
+    return JSONResponse(
+        {"detail": f"the body is {sent}: send JSON with the header Content-Type: "
+         "application/json (curl: -H 'content-type: application/json')"},
+        status_code=415,
+    )  # fmt: skip
+
+
 class _StrictJSONRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def strict(request: Request) -> Response:
+            refused = _not_json(request)
+            if refused is not None:
+                return refused
             return await handler(_StrictJSONRequest(request.scope, request.receive))
 
         return strict
@@ -122,7 +141,14 @@ class SampleResponse(BaseModel):
 class ScoreResponse(BaseModel):
     kind: str
     description: str
-    scores: list[float] = Field(description="Higher = less like the training data.")
+    scores: list[float | None] = Field(
+        description="Higher = less like the training data; null for an example outside the "
+        "data's support (its score is +infinity, which JSON cannot write)."
+    )
+    outside_support: list[bool] = Field(
+        description="Per example: a value lies where the likelihood is 0 (score +infinity)."
+    )
+    support: str | None = Field(description="Why such values have probability 0; null: none do.")
     labels: list[int] | None
 
 
@@ -230,11 +256,14 @@ def create_app(engine: Engine, limits: Limits | None = None) -> Any:
                 422, f"{len(request.examples)} examples: at most {limits.max_examples} per request"
             )
         scored = engine.score(np.asarray(request.examples, np.float64), request.labels)
+        values, outside = scored.scores.tolist(), scored.outside.tolist()
         return JSONResponse(
             {
                 "kind": scored.kind,
                 "description": scored.description,
-                "scores": scored.scores.tolist(),
+                "scores": [None if out else v for v, out in zip(values, outside, strict=True)],
+                "outside_support": outside,
+                "support": scored.support,
                 "labels": request.labels,
             }
         )

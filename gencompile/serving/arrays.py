@@ -17,14 +17,41 @@ def numbers(value: list[Any], name: str) -> np.ndarray:
     try:
         return np.asarray(value, dtype=np.float64)
     except ValueError:
-        pass  # ragged: find the first example shaped unlike the first
-    first = np.shape(value[0]) if _rectangular(value[0]) else None
+        pass  # ragged or too deep: find the first example that is, or unlike the first
     for i, item in enumerate(value):
-        if not _rectangular(item) or np.shape(item) != first:
+        if not _rectangular(item):
+            raise ValueError(_not_rectangular(item, f"{name}[{i}]")) from None
+        if np.shape(item) != np.shape(value[0]):
             raise ValueError(
                 f"{name}[{i}] is shaped unlike {name}[0]: every example must have the same shape"
             ) from None
-    raise ValueError(f"{name}: not a rectangular array of numbers")
+    raise ValueError(_not_rectangular(value, name))
+
+
+MAX_AXES = 64  # numpy's most axes of an array (NPY_MAXDIMS)
+
+
+def _not_rectangular(value: Any, where: str) -> str:
+    """Why nested lists are no array: nested too deep, or lists of one level unequal."""
+    depth = _depth(value)
+    if depth > MAX_AXES:
+        return f"{where} is nested {depth} lists deep: an array has at most {MAX_AXES} axes"
+    return (
+        f"{where} is not a rectangular array: its lists of one level differ in length (or "
+        "mix numbers and lists)"
+    )
+
+
+def _depth(value: Any) -> int:
+    """How many lists deep `value` nests at its deepest (0: a number); level by level, not
+    recursively, so a deep request cannot exhaust the stack."""
+    depth, level = 0, [value]
+    while True:
+        lists = [v for v in level if isinstance(v, list)]
+        if not lists:
+            return depth
+        depth += 1
+        level = [item for v in lists for item in v]
 
 
 def _first_non_number(value: Any, where: str) -> str | None:

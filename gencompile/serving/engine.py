@@ -46,7 +46,9 @@ class Drawn:
 class Scored:
     kind: str
     description: str
-    scores: np.ndarray
+    scores: np.ndarray  # +inf for an example outside the support
+    outside: np.ndarray  # per example: outside the likelihood's support (its -log p is inf)
+    support: str | None  # why a value there has probability 0; None: no such values
 
 
 @dataclass
@@ -152,15 +154,18 @@ class Engine:
             )
         x = self.model_units(examples, "examples")
         y = self._labels(labels, len(x))
+        from gencompile.runtime.scores import scored
+
         kind, compute = self.scorer
         with self.lock:
-            values = np.asarray(compute(x, y), np.float64)
-        if not np.isfinite(values).all():
-            bad = int(np.argwhere(~np.isfinite(values))[0][0])
+            values, outside = scored(kind, compute, x, y)
+        if not np.isfinite(values[~outside]).all():
+            bad = int(np.argwhere(~np.isfinite(values) & ~outside)[0][0])
             raise RequestError(
                 422, f"examples[{bad}]: the model gives it no finite {kind.name}; check its units"
             )
-        return Scored(kind.name, kind.description, values)
+        support = kind.support.explained(self.data.preprocessor) if kind.support else None
+        return Scored(kind.name, kind.description, values, outside, support)
 
     def model_units(self, examples: np.ndarray, name: str) -> np.ndarray:
         """Examples in data units, shaped like the data or flattened, mapped into the

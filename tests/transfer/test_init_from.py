@@ -110,13 +110,14 @@ def test_frozen_weights_stay_bit_identical_and_the_rest_trains(parent: Path) -> 
 
 
 def test_a_shape_mismatch_is_located_at_init_from_with_both_shapes(parent: Path) -> None:
+    """...at init_from's line in the user's spec, not in the run's copy of it."""
     folder = parent.parent
     init_from = f"  init_from: {{run: {parent}}}"
     spec = write_spec(folder, "tl-wider", init_from, units="8")
     with pytest.raises(RunError) as caught:
         train(spec, run_dir=folder / "wider", quiet=True)
     lines = str(caught.value).splitlines()
-    where = f"{folder / 'wider' / 'spec.yaml'}:17:3: model.init_from"
+    where = f"{spec}:17:3: model.init_from"
     assert lines[:3] == [
         f"{where}: decoder.batch_norm_1: the parent's weights have shapes (16,) and (16,) "
         "and (16,) and (16,), this model's (8,) and (8,) and (8,) and (8,)",
@@ -125,6 +126,20 @@ def test_a_shape_mismatch_is_located_at_init_from_with_both_shapes(parent: Path)
         f"{where}: decoder.likelihood_params: the parent's weights have shapes (16, 64) "
         "and (64,), this model's (8, 64) and (64,)",
     ]
+    assert "set model.init_from.strict: false" in lines[-1]
+
+
+def test_a_mismatched_parent_given_with_set_is_located_at_the_override(parent: Path) -> None:
+    """The run's copy of the spec has no init_from line at all: the error names the --set
+    override that named the parent."""
+    folder = parent.parent
+    spec = write_spec(folder, "tl-wider-set", units="8")
+    with pytest.raises(RunError) as caught:
+        train(spec, [f"model.init_from.run={parent}"], run_dir=folder / "wider-set", quiet=True)
+    lines = str(caught.value).splitlines()
+    where = f"--set model.init_from.run={parent}: model.init_from"
+    assert lines[0].startswith(f"{where}: decoder.batch_norm_1: the parent's weights have")
+    assert all(line.startswith(where) for line in lines[:-1]) and len(lines) > 2
     assert "set model.init_from.strict: false" in lines[-1]
 
 
