@@ -61,7 +61,7 @@ def _alive(pid: int) -> bool:
 def read_status(run_dir: Path | str) -> str | None:
     """The run's status; None for a run written before gencompile kept one."""
     record = read_json(Path(run_dir) / STATUS_NAME)
-    status = record.get("status")
+    status: str | None = record.get("status")
     if status != "running":
         return status
     same_host = record.get("host") == socket.gethostname()

@@ -214,3 +214,15 @@ def test_resume_of_an_unfinished_run_refuses_data_changed_since_it_started(
     monkeypatch.undo()
     resume(run, quiet=True)
     assert read_lock(run)["data_fingerprint"] == started
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_build_into_a_run_being_trained_is_refused_force_or_not(
+    hostile, vae_copy: Path, tiny_vae_spec: Path, force: list[str]
+) -> None:
+    pid = os.getpid()
+    with recorded(vae_copy):  # this process trains it now
+        outcome = hostile("build", tiny_vae_spec, "-o", vae_copy, *force, watch=vae_copy)
+    outcome.assert_refused(
+        1, f"{vae_copy} is being trained right now by process {pid}", "build into"
+    )
