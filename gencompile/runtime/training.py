@@ -284,6 +284,7 @@ def clip_after_all_reduce(optimizer: keras.optimizers.Optimizer, replicas: int) 
 class FitResult:
     history: dict[str, list[float]]  # every epoch of the run, resumed ones included
     seconds: float  # wall time of this process's fit
+    epochs: int  # the epochs the run has trained, counted by the fit, not history.csv's rows
 
 
 def resume_point(model: keras.Model, run_dir: Path) -> int:
@@ -296,11 +297,20 @@ def resume_point(model: keras.Model, run_dir: Path) -> int:
     return epoch
 
 
-def read_history(path: Path) -> dict[str, list[float]]:
-    rows = history_file.read_rows(path)
-    keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
-    # An epoch without a value (not validated) keeps its place as NaN: lists stay aligned.
-    return {k: [float(row.get(k) or "nan") for row in rows] for k in keys}
+def read_history(path: Path, epochs: int) -> dict[str, list[float]]:
+    """history.csv's values, one place per epoch 1..`epochs`: a value an epoch lacks (not
+    validated, a damaged cell) is NaN, and so are the epochs of rows the file lost (said
+    in a warning), so the lists stay aligned with the epochs."""
+    rows = history_file.read_numbers(path)
+    lost = [epoch for epoch in range(1, epochs + 1) if epoch not in rows]
+    if lost:
+        warnings.warn(
+            f"{path} has no row for epoch(s) {', '.join(map(str, lost))} (a damaged or edited "
+            "history): its curves and final values leave them out",
+            stacklevel=2,
+        )
+    keys = sorted(set(history_file.names(path)).union(*rows.values()))
+    return {k: [rows.get(e, {}).get(k, math.nan) for e in range(1, epochs + 1)] for k in keys}
 
 
 def fit(
@@ -347,7 +357,7 @@ def fit(
     validation = None if data.validation is None else cluster.shard_by_example(data.validation)
     start = time.perf_counter()
     try:
-        model.fit(
+        progress = model.fit(
             stream,
             validation_data=validation,
             validation_freq=validation_epochs(training, data, epochs),
@@ -365,7 +375,9 @@ def fit(
     if isinstance(model, TrainedInStages):  # e.g. a VQ-VAE's prior, fitted on its codes
         model.fit_next_stage(data, run_dir, quiet)
     seconds = time.perf_counter() - start
-    return FitResult(read_history(run_dir / "history.csv"), seconds)
+    # Keras' own count: the last epoch this fit ran (early stopping may end it sooner).
+    last = progress.epoch[-1] + 1 if progress.epoch else initial_epoch
+    return FitResult(read_history(run_dir / "history.csv", last), seconds, last)
 
 
 def fit_callbacks(
@@ -463,7 +475,7 @@ def write_artifacts(
         samples = drawn_samples(model, data, metrics, output["samples"]["count"])
         paths["samples"] = write_samples(samples, run_dir, output["samples"]["format"], data)
     history = fitted.history
-    epochs = max((len(values) for values in history.values()), default=0)
+    epochs = fitted.epochs
     record = {
         "metrics": dict(metrics),
         # What each number was computed with (a family's `evaluate` answers a `Metrics`).
@@ -479,7 +491,7 @@ def write_artifacts(
     }
     repro.atomic_write_json(run_dir / "metrics.json", record)
     paths["metrics"] = run_dir / "metrics.json"
-    if epochs:
+    if epochs and history:  # (a history.csv that lost every row has nothing to draw)
         paths["curves"] = pictures.save_curves(history, run_dir / "curves.png")
     return paths
 

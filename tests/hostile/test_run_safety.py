@@ -226,3 +226,44 @@ def test_build_into_a_run_being_trained_is_refused_force_or_not(
     outcome.assert_refused(
         1, f"{vae_copy} is being trained right now by process {pid}", "build into"
     )
+
+
+@pytest.fixture
+def interrupted_run(tiny_vae_spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A run of 2 epochs interrupted while its last checkpoint was written: it keeps that
+    checkpoint (of epoch 2), so its resume trains no epoch and writes the final files."""
+    from gencompile.runs import train
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as patched:
+        _interrupt_checkpoint_writes(patched, 1)
+        with pytest.raises(RunInterrupted):
+            train(tiny_vae_spec, epochs=2, run_dir=run, quiet=True)
+    return run
+
+
+def test_a_damaged_history_row_is_warned_of_and_the_resume_finishes(
+    hostile, interrupted_run: Path
+) -> None:
+    history = interrupted_run / "history.csv"
+    history.write_text("epoch,loss\n1,abc\nxx\n")  # hand-edited, or damaged
+    with pytest.warns(UserWarning) as warned:
+        outcome = hostile("train", "--resume", interrupted_run, "--quiet")
+    assert outcome.code == 0, outcome.err
+    said = "\n".join(str(w.message) for w in warned)
+    assert f"{history} line 2 loss 'abc' is not a number" in said
+    assert f"{history} line 3 has no epoch number" in said
+    assert read_status(interrupted_run) == "finished"
+    assert json.loads((interrupted_run / "metrics.json").read_text())["epochs"] == 2
+
+
+def test_a_history_that_lost_its_rows_still_counts_every_epoch(
+    hostile, interrupted_run: Path
+) -> None:
+    history = interrupted_run / "history.csv"
+    history.write_text(history.read_text()[:20])  # the header cut off: no row is left
+    with pytest.warns(UserWarning, match=r"has no row for epoch\(s\) 1, 2 "):
+        outcome = hostile("train", "--resume", interrupted_run, "--quiet")
+    assert outcome.code == 0, outcome.err
+    assert json.loads((interrupted_run / "metrics.json").read_text())["epochs"] == 2
+    assert "2 epochs in" in (interrupted_run / "report.md").read_text()
