@@ -36,7 +36,13 @@ from gencompile.generated import (
 from gencompile.local_cluster import run_workers
 from gencompile.package_data import package_folder
 from gencompile.report import write_report
-from gencompile.run_status import not_training, read_status, recorded, refuse_if_training
+from gencompile.run_status import (
+    epochs_phrase,
+    not_training,
+    read_status,
+    recorded,
+    refuse_if_training,
+)
 from gencompile.spec import LoadedSpec, load_spec, load_spec_text
 from gencompile.spec.base import python_name
 
@@ -175,6 +181,7 @@ def resume(
             lock = build_pending(run_dir, lock, continuation, allow_custom_code)
         project = pending_folder(run_dir)
     else:
+        refuse_finished(run_dir, lock)
         check_evaluation_weights(locked_plan(lock))
         refuse_drift(run_dir, lock, allow_drift)
     return train_in(
@@ -189,6 +196,22 @@ def resume(
     )
 
 
+def refuse_finished(run_dir: Path, lock: dict[str, Any]) -> None:
+    """A finished run has no epoch left to train: resumed, it would only write its final
+    files again (dropping the metrics `evaluate` added) and, stopped meanwhile, read as
+    interrupted. Refused, but for a run whose final files are missing or damaged, which
+    the resume writes again from its last checkpoint."""
+    from gencompile.runtime.final_files import whole  # no TensorFlow
+
+    if read_status(run_dir) != "finished" or not whole(run_dir):
+        return
+    epochs = lock["resolved_spec"]["training"]["epochs"]
+    raise RunError(
+        f"{run_dir} has already finished its {epochs_phrase(epochs)}; pass --epochs M "
+        f"(> {epochs}) to continue it"
+    )
+
+
 def refuse_drift(run_dir: Path, lock: dict[str, Any], allow_drift: bool) -> None:
     """The epochs to come must run on the versions and data the first ones ran on, or the
     run does not end with an uninterrupted run's weights (`allow_drift`: warn instead).
@@ -198,12 +221,18 @@ def refuse_drift(run_dir: Path, lock: dict[str, Any], allow_drift: bool) -> None
     from gencompile.runtime.checkpoint_files import started_with  # no TensorFlow
 
     whose, recorded = "the lock's", lock.get("data_fingerprint")
+    unknown = []  # what could not be checked: said as drift is, never passed over
     if recorded is None:
-        whose, recorded = "its training started on", started_with(run_dir / "checkpoints")
-    drift = lockfile.version_drift(lock) + lockfile.data_drift(lock, recorded, whose)
+        whose = "its training started on"
+        try:
+            recorded = started_with(run_dir / "checkpoints")
+        except RunError as unreadable:
+            unknown = [f"{unreadable}, so a change of the data cannot be detected"]
+    drift = lockfile.version_drift(lock) + lockfile.data_drift(lock, recorded, whose) + unknown
     if drift and not allow_drift:
+        differs = "may differ" if len(drift) == len(unknown) else "differs"
         raise RunError(
-            f"cannot resume {run_dir}: this machine differs from what its first epochs ran "
+            f"cannot resume {run_dir}: this machine {differs} from what its first epochs ran "
             f"on: {'; '.join(drift)}. Install the locked versions and restore the data, or "
             "pass --allow-drift to resume anyway (its weights then differ from an "
             "uninterrupted run's)"

@@ -551,7 +551,7 @@ def load_weights(model: keras.Model, run_dir: Path) -> None:
     path = run_dir / "model.weights.h5"
     if not path.exists():
         raise RunError(f"{run_dir} has no trained weights (model.weights.h5); train it first")
-    if not readable_hdf5(path):
+    if not final_files.readable_hdf5(path):
         raise RunError(f"cannot load {path}: not a readable HDF5 file; the file may be corrupt")
     try:
         with warnings.catch_warnings():  # Keras warns of each layer it skips, then raises
@@ -565,18 +565,6 @@ def load_weights(model: keras.Model, run_dir: Path) -> None:
         ) from err
     except Exception as err:  # h5py/keras raise many types for a damaged file
         raise RunError(f"cannot load {path}: {first_line(err)}; the file may be corrupt") from err
-
-
-def readable_hdf5(path: Path) -> bool:
-    """Whether `path` opens as an HDF5 file (a truncated or overwritten one does not)."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as handle:
-            handle.visit(lambda name: None)  # walks every group: a damaged index fails here
-    except Exception:  # h5py raises OSError, KeyError, RuntimeError for a damaged file
-        return False
-    return True
 
 
 def first_line(error: BaseException) -> str:

@@ -172,15 +172,16 @@ def test_a_truncated_weights_file_points_to_resume_which_writes_it_again(
 
 
 def test_resume_refuses_other_versions_unless_allowed(
-    hostile, vae_copy: Path, monkeypatch: pytest.MonkeyPatch
+    hostile, interrupted_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from gencompile import lockfile
 
+    run = interrupted_run
     monkeypatch.setattr(lockfile, "version_drift", lambda lock: ["keras 0.1 in the lock"])
-    outcome = hostile("train", "--resume", vae_copy, "--quiet", watch=vae_copy)
-    outcome.assert_refused(1, f"cannot resume {vae_copy}", "keras 0.1 in the lock", "--allow-drift")
+    outcome = hostile("train", "--resume", run, "--quiet", watch=run)
+    outcome.assert_refused(1, f"cannot resume {run}", "keras 0.1 in the lock", "--allow-drift")
     with pytest.warns(UserWarning, match="resuming despite drift: keras 0.1 in the lock"):
-        outcome = hostile("train", "--resume", vae_copy, "--quiet", "--allow-drift")
+        outcome = hostile("train", "--resume", run, "--quiet", "--allow-drift")
     assert outcome.code == 0, outcome.err
 
 
@@ -267,3 +268,31 @@ def test_a_history_that_lost_its_rows_still_counts_every_epoch(
     assert outcome.code == 0, outcome.err
     assert json.loads((interrupted_run / "metrics.json").read_text())["epochs"] == 2
     assert "2 epochs in" in (interrupted_run / "report.md").read_text()
+
+
+def test_resume_of_a_finished_run_without_more_epochs_is_refused_and_changes_nothing(
+    hostile, vae_copy: Path
+) -> None:
+    record = json.loads((vae_copy / "metrics.json").read_text())
+    record["metrics"]["precision"] = 0.5  # as `evaluate --metrics precision_recall` adds
+    (vae_copy / "metrics.json").write_text(json.dumps(record))
+    outcome = hostile("train", "--resume", vae_copy, "--quiet", watch=vae_copy)
+    outcome.assert_refused(
+        1, f"{vae_copy} has already finished its 1 epoch; pass --epochs M (> 1) to continue it"
+    )
+    assert read_status(vae_copy) == "finished"
+
+
+def test_an_unreadable_data_record_refuses_the_resume_unless_drift_is_allowed(
+    hostile, interrupted_run: Path
+) -> None:
+    run, record = interrupted_run, interrupted_run / "checkpoints" / "data.json"
+    record.write_text('{"data_fingerprint": ')  # damaged: the data's drift is unknown
+    outcome = hostile("train", "--resume", run, "--quiet", watch=run)
+    outcome.assert_refused(
+        1, f"cannot resume {run}", f"{record} is unreadable", "cannot be detected", "--allow-drift"
+    )
+    with pytest.warns(UserWarning, match=f"resuming despite drift: {record} is unreadable"):
+        outcome = hostile("train", "--resume", run, "--quiet", "--allow-drift")
+    assert outcome.code == 0, outcome.err
+    assert read_status(run) == "finished"
