@@ -239,6 +239,24 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops this block as Ctrl-C does (KeyboardInterrupt), where its default
+    would end the process without a word or a chance to clean up. Outside the main
+    thread, signals stay as they are."""
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        handled = True
+    except ValueError:  # not the main thread
+        handled = False
+    try:
+        yield
+    finally:
+        if handled:
+            signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
 def recorded(run_dir: Path, resume_options: str = "") -> Iterator[None]:
     """Keep status.json true while training runs in this block (`resume_options`: what
     the advice to resume adds to `gencompile train --resume RUN`).
@@ -261,23 +279,16 @@ def _recorded(run_dir: Path, resume_options: str) -> Iterator[None]:
     # A training that starts makes an earlier discarded continuation history.
     start = {"pid": os.getpid(), "host": socket.gethostname(), "error": None}
     write_status(run_dir, "running", **start, discarded_continuation=None)
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        signal.signal(signal.SIGTERM, _raise_interrupt)
-        handled = True
-    except ValueError:  # not the main thread: signals stay as they are
-        handled = False
-    try:
-        yield
-    except KeyboardInterrupt:
-        stopped = RunInterrupted(interrupted_message(run_dir, resume_options))
-        _record_stop(run_dir, stopped, "interrupted")
-        raise stopped from None
-    except BaseException as error:
-        _record_stop(run_dir, error, "failed", error=f"{type(error).__name__}: {error}"[:2000])
-        _note_failed_continuation(run_dir, error, resume_options)
-        raise
-    finally:
-        if handled:
-            signal.signal(signal.SIGTERM, previous)
+    with terminate_as_interrupt():
+        try:
+            yield
+        except KeyboardInterrupt:
+            stopped = RunInterrupted(interrupted_message(run_dir, resume_options))
+            _record_stop(run_dir, stopped, "interrupted")
+            raise stopped from None
+        except BaseException as error:
+            error_text = f"{type(error).__name__}: {error}"[:2000]
+            _record_stop(run_dir, error, "failed", error=error_text)
+            _note_failed_continuation(run_dir, error, resume_options)
+            raise
     write_status(run_dir, "finished")

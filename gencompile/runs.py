@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import warnings
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -37,11 +38,15 @@ from gencompile.local_cluster import run_workers
 from gencompile.package_data import package_folder
 from gencompile.report import write_report
 from gencompile.run_status import (
+    STATUS_NAME,
+    RunInterrupted,
     epochs_phrase,
+    interrupted_message,
     not_training,
     read_status,
     recorded,
     refuse_if_training,
+    terminate_as_interrupt,
 )
 from gencompile.spec import LoadedSpec, load_spec, load_spec_text
 from gencompile.spec.base import python_name
@@ -106,11 +111,36 @@ def train(
     check_memory(plan)  # before anything is written and before TensorFlow starts
     check_evaluation_weights(plan)
     spec_sha = sha256_text(loaded.spec.model_dump_json())
-    directory = Path(run_dir) if run_dir else new_run_dir(Path(runs_root), loaded, spec_sha)
-    built = build(loaded, directory, allow_custom_code=allow_custom_code)
-    return train_in(
-        directory, built.plan.package, built.lock, quiet, allow=allow_custom_code, workers=workers
-    )
+    # From the claim of its folder on, Ctrl-C and SIGTERM stop the command cleanly.
+    with terminate_as_interrupt():
+        claimed = run_dir is None or not Path(run_dir).exists()
+        directory = Path(run_dir) if run_dir else new_run_dir(Path(runs_root), loaded, spec_sha)
+        try:
+            built = build(loaded, directory, allow_custom_code=allow_custom_code)
+            return train_in(
+                directory,
+                built.plan.package,
+                built.lock,
+                quiet,
+                allow=allow_custom_code,
+                workers=workers,
+            )
+        except KeyboardInterrupt:  # not in `recorded` (which says it as RunInterrupted)
+            raise stopped_before_training(directory, claimed) from None
+
+
+def stopped_before_training(directory: Path, claimed: bool) -> RunInterrupted:
+    """Ctrl-C or SIGTERM while `train` built its run folder: nothing was trained. A folder
+    this command created goes (half built, it would trouble `compare runs/NAME/*`); one it
+    was given is named."""
+    if (directory / STATUS_NAME).exists():  # training had started: keep what it kept
+        return RunInterrupted(interrupted_message(directory))
+    if claimed:
+        shutil.rmtree(directory, ignore_errors=True)
+        where = f"the run folder {directory} it had begun to build was removed"
+    else:
+        where = f"{directory} holds a half-built project: build or train into it again"
+    return RunInterrupted(f"interrupted: before training started, so nothing was trained; {where}")
 
 
 def resume(

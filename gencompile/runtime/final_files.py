@@ -77,7 +77,7 @@ def whole(run_dir: Path | str) -> bool:
 
 def readable_hdf5(path: Path) -> bool:
     """Whether `path` opens as an HDF5 file (a truncated or overwritten one does not)."""
-    import h5py  # no TensorFlow
+    import h5py  # type: ignore[import-untyped]  # (no TensorFlow)
 
     try:
         with h5py.File(path, "r") as handle:

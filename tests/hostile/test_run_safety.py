@@ -6,7 +6,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -296,3 +298,40 @@ def test_an_unreadable_data_record_refuses_the_resume_unless_drift_is_allowed(
         outcome = hostile("train", "--resume", run, "--quiet", "--allow-drift")
     assert outcome.code == 0, outcome.err
     assert read_status(run) == "finished"
+
+
+class _Killed(Exception):
+    """What SIGTERM raises in this test when `train` has not made it an interrupt."""
+
+
+def _raise_killed(signum: int, frame: object) -> None:
+    raise _Killed
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_while_train_builds_its_folder_removes_it_and_says_so(
+    tiny_vae_spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum: int
+) -> None:
+    from gencompile import runs
+
+    build = runs.build
+
+    def build_then_signal(*args: object, **kwargs: object) -> object:
+        built = build(*args, **kwargs)  # the folder now holds the project
+        os.kill(os.getpid(), signum)
+        time.sleep(5)  # the handler runs at once (a test of its own then fails)
+        return built
+
+    monkeypatch.setattr(runs, "build", build_then_signal)
+    previous = signal.signal(signal.SIGTERM, _raise_killed)  # never the default: pytest lives
+    try:
+        with pytest.raises(RunInterrupted) as stopped:
+            runs.train(tiny_vae_spec, runs_root=tmp_path / "runs", quiet=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    message = str(stopped.value)
+    assert message.startswith("interrupted: before training started"), message
+    assert "was removed" in message
+    assert stopped.value.exit_code == 130
+    assert not any((tmp_path / "runs").rglob("*.lock.json"))
+    assert [p for p in (tmp_path / "runs").rglob("*") if p.is_file()] == []
