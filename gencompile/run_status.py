@@ -25,7 +25,7 @@ from types import FrameType
 from typing import Any, Literal
 
 from gencompile.errors import GencompileError, RunError
-from gencompile.files import atomic_write_json, read_json
+from gencompile.files import atomic_write_json, process_alive, read_json
 
 STATUS_NAME = "status.json"
 PRIOR_HISTORY = "prior_history.csv"  # gencompile.runtime.vq's (a test checks), without TensorFlow
@@ -48,16 +48,6 @@ def write_status(run_dir: Path, status: Status, **fields: Any) -> None:
     atomic_write_json(run_dir / STATUS_NAME, record)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: it exists
-        return True
-    return True
-
-
 def read_status(run_dir: Path | str) -> str | None:
     """The run's status; None for a run written before gencompile kept one."""
     record = read_json(Path(run_dir) / STATUS_NAME)
@@ -66,7 +56,7 @@ def read_status(run_dir: Path | str) -> str | None:
         return status
     same_host = record.get("host") == socket.gethostname()
     pid = record.get("pid")
-    if same_host and isinstance(pid, int) and not _alive(pid):
+    if same_host and isinstance(pid, int) and not process_alive(pid):
         return "interrupted"  # killed without a chance to say so
     return status
 

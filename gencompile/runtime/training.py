@@ -289,6 +289,7 @@ class FitResult:
 
 def resume_point(model: keras.Model, run_dir: Path) -> int:
     """Restore the newest whole checkpoint of a run; the number of epochs it had finished."""
+    checkpoints.remove_strays(run_dir / "checkpoints")  # left by a kill during a write
     epoch = checkpoints.restore_latest(model, run_dir / "checkpoints")
     if epoch == 0:
         raise RunError(

@@ -335,3 +335,40 @@ def test_an_interrupt_while_train_builds_its_folder_removes_it_and_says_so(
     assert stopped.value.exit_code == 130
     assert not any((tmp_path / "runs").rglob("*.lock.json"))
     assert [p for p in (tmp_path / "runs").rglob("*") if p.is_file()] == []
+
+
+def _dead_pid() -> int:
+    """The id of a process that has ended."""
+    import subprocess
+    import sys
+
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    return int(child.stdout)
+
+
+def test_resume_removes_the_temporary_files_a_killed_checkpoint_write_left(
+    hostile, interrupted_run: Path
+) -> None:
+    from gencompile.files import atomic_open
+
+    folder, gone, mine = interrupted_run / "checkpoints", _dead_pid(), os.getpid()
+    with atomic_open(folder / "probe.json") as handle:  # the names atomic writes use
+        (live,) = [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+        handle.write(b"{}")
+    (folder / "probe.json").unlink()
+    strays = [
+        folder / live.replace(f".{mine}.", f".{gone}."),
+        folder / f".tmp-{gone}-deadbeef-epoch-0002.weights.h5",
+    ]
+    for stray in strays:
+        stray.write_bytes(b"\0" * 1000)
+    (folder / f".tmp-{gone}-deadbeef-saved_model").mkdir()  # atomic_save writes folders too
+    strays.append(folder / f".tmp-{gone}-deadbeef-saved_model")
+    kept = folder / f".tmp-{mine}-cafebabe-epoch-0003.weights.h5"  # its writer is alive
+    kept.write_bytes(b"\0")
+    outcome = hostile("train", "--resume", interrupted_run, "--quiet")
+    assert outcome.code == 0, outcome.err
+    assert [p for p in strays if p.exists()] == []
+    assert kept.exists()
