@@ -128,7 +128,7 @@ def _last_epoch(run_dir: Path, name: str = "history.csv") -> dict[str, float]:
 def _continued(lock: dict[str, Any]) -> str:
     """' Continued: 1 -> 3 epochs.' for a run trained on with `train --resume --epochs`."""
     steps = [f"{r['epochs_before']} -> {r['epochs_after']}" for r in lock.get("revisions") or []]
-    return f" Continued: {', '.join(steps)} epochs (seconds: the last training)." if steps else ""
+    return f" Continued: {', '.join(steps)} epochs." if steps else ""
 
 
 def read_report(run_dir: Path) -> Report:

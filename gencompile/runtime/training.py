@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import functools
 import io
+import json
 import math
 import time
 import warnings
@@ -283,7 +284,7 @@ def clip_after_all_reduce(optimizer: keras.optimizers.Optimizer, replicas: int) 
 @dataclass(frozen=True)
 class FitResult:
     history: dict[str, list[float]]  # every epoch of the run, resumed ones included
-    seconds: float  # wall time of this process's fit
+    seconds: float  # wall time of the run's fits, over every process (`TrainingClock`)
     epochs: int  # the epochs the run has trained, counted by the fit, not history.csv's rows
 
 
@@ -296,6 +297,41 @@ def resume_point(model: keras.Model, run_dir: Path) -> int:
             f"{run_dir} has no usable checkpoint to resume from; train it again without --resume"
         )
     return epoch
+
+
+SECONDS_NAME = "seconds.json"  # in checkpoints/: `TrainingClock`'s record
+
+
+class TrainingClock(keras.callbacks.Callback):
+    """The seconds a run has trained, over all its processes: each epoch's end is recorded
+    in checkpoints/seconds.json, and a resumed fit counts on from the seconds of the epoch
+    its checkpoint holds (time spent on epochs an interruption lost is not counted)."""
+
+    def __init__(self, directory: Path, initial_epoch: int = 0):
+        super().__init__()
+        self.path = Path(directory) / SECONDS_NAME
+        earlier = self.read() if initial_epoch else {}
+        self.record = {epoch: s for epoch, s in earlier.items() if epoch <= initial_epoch}
+        # Epochs without a record (trained before it was kept) count no seconds.
+        self.before = self.record[max(self.record)] if self.record else 0.0
+        self.start = time.perf_counter()
+
+    def read(self) -> dict[int, float]:
+        try:
+            found = json.loads(self.path.read_text())
+            return {int(epoch): float(seconds) for epoch, seconds in found.items()}
+        except (OSError, ValueError, TypeError, AttributeError):  # none, or damaged
+            return {}
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.record[epoch + 1] = round(self.seconds(), 3)
+        repro.atomic_write_json(self.path, {str(e): s for e, s in sorted(self.record.items())})
+
+    def seconds(self) -> float:
+        return self.before + time.perf_counter() - self.start
 
 
 def read_history(path: Path, epochs: int) -> dict[str, list[float]]:
@@ -331,7 +367,11 @@ def fit(
     an `initialize(data)` method gets it called once before a fresh fit.
     """
     guard = cb.NaNGuard(run_dir / "checkpoints")
-    callbacks = fit_callbacks(model, data, training, output, run_dir, guard, initial_epoch)
+    clock = TrainingClock(run_dir / "checkpoints", initial_epoch)
+    callbacks = [
+        clock,  # an epoch's seconds are recorded before its checkpoint
+        *fit_callbacks(model, data, training, output, run_dir, guard, initial_epoch),
+    ]
     if not quiet:
         steps, batch = steps_per_epoch(training, data), data.batch_size
         callbacks.append(cb.TrainingProgress(epochs, steps, batch, initial_epoch))
@@ -356,7 +396,6 @@ def fit(
         )
     stream = cluster.shard_by_example(stream)
     validation = None if data.validation is None else cluster.shard_by_example(data.validation)
-    start = time.perf_counter()
     try:
         progress = model.fit(
             stream,
@@ -375,7 +414,7 @@ def fit(
     guard.raise_if_failed()
     if isinstance(model, TrainedInStages):  # e.g. a VQ-VAE's prior, fitted on its codes
         model.fit_next_stage(data, run_dir, quiet)
-    seconds = time.perf_counter() - start
+    seconds = clock.seconds()  # the next stage's included
     # Keras' own count: the last epoch this fit ran (early stopping may end it sooner).
     last = progress.epoch[-1] + 1 if progress.epoch else initial_epoch
     return FitResult(read_history(run_dir / "history.csv", last), seconds, last)

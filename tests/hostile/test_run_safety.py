@@ -372,3 +372,16 @@ def test_resume_removes_the_temporary_files_a_killed_checkpoint_write_left(
     assert outcome.code == 0, outcome.err
     assert [p for p in strays if p.exists()] == []
     assert kept.exists()
+
+
+def test_a_resumed_run_counts_the_seconds_of_its_earlier_process(
+    run_cli, interrupted_run: Path
+) -> None:
+    recorded_seconds = json.loads((interrupted_run / "checkpoints" / "seconds.json").read_text())
+    before = recorded_seconds["2"]  # the interrupted process trained epochs 1 and 2
+    assert before > 0 and recorded_seconds["1"] <= before
+    code, _, err = run_cli("train", "--resume", str(interrupted_run), "--quiet")
+    assert code == 0, err
+    seconds = json.loads((interrupted_run / "metrics.json").read_text())["train_seconds"]
+    assert seconds >= before  # its resume trained no epoch: nearly all of it is before
+    assert f"2 epochs in {seconds} s." in (interrupted_run / "report.md").read_text()
