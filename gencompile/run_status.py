@@ -180,10 +180,14 @@ def not_training(run_dir: Path, then: str | None = None) -> Iterator[None]:
     run_dir = Path(run_dir)
     fd = _lock_folder(run_dir, then)  # RunError if held
     try:
-        stale = fd is not None and read_json(run_dir / STATUS_NAME).get("host") == (
-            socket.gethostname()
-        )
-        if read_status(run_dir) == "running" and not stale:
+        try:
+            stale = fd is not None and read_json(run_dir / STATUS_NAME).get("host") == (
+                socket.gethostname()
+            )
+            running = read_status(run_dir) == "running"
+        except RunError:  # an unreadable status.json: the lock alone decides
+            running = False
+        if running and not stale:
             raise RunError(_training_elsewhere(run_dir, then))
         yield
     finally:

@@ -385,3 +385,15 @@ def test_a_resumed_run_counts_the_seconds_of_its_earlier_process(
     seconds = json.loads((interrupted_run / "metrics.json").read_text())["train_seconds"]
     assert seconds >= before  # its resume trained no epoch: nearly all of it is before
     assert f"2 epochs in {seconds} s." in (interrupted_run / "report.md").read_text()
+
+
+def test_build_force_still_moves_a_damaged_status_aside(
+    hostile, vae_copy: Path, tiny_vae_spec: Path
+) -> None:
+    (vae_copy / "status.json").write_text('{"status": "fini')  # no training holds the lock
+    other = vae_copy.parent / "other.yaml"  # another spec: what training wrote is stale
+    other.write_text(tiny_vae_spec.read_text().replace("seed: 3", "seed: 4"))
+    outcome = hostile("build", other, "-o", vae_copy, "--force")
+    assert outcome.code == 0, outcome.err
+    assert not (vae_copy / "status.json").exists()
+    assert list(vae_copy.glob("stale-*/status.json"))
