@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -165,3 +166,33 @@ def read_json(path: Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError) as err:
         raise RunError(f"{path} is unreadable or corrupt: {err}") from None
     return found
+
+
+# The temporary names of `atomic_open` (`.NAME.PID.HEX.tmp`) and `atomic_save`
+# (`.tmp-PID-HEX-NAME`), with the writer's process id.
+_TEMPORARY = re.compile(r"^\.(?:tmp-(\d+)-[0-9a-f]{8}-.+|.+\.(\d+)\.[0-9a-f]{8}\.tmp)$")
+
+
+def stray_temporaries(folder: Path) -> list[Path]:
+    """The temporary files (or folders) in `folder` whose writer is gone: a kill -9 or a
+    power loss during an atomic write leaves them, as large as what was being written."""
+    if not Path(folder).is_dir():
+        return []
+    found = []
+    for path in sorted(Path(folder).iterdir()):
+        if (match := _TEMPORARY.match(path.name)) and not process_alive(
+            int(match.group(1) or match.group(2))
+        ):
+            found.append(path)
+    return found
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it exists
+        return True
+    return True

@@ -119,14 +119,16 @@ def _latent_pictures(run_dir: Path) -> tuple[list[LatentPicture], list[str]]:
     return drawn, [f"{', '.join(names)} ({why})" for why, names in reasons.items()]
 
 
-def _history(run_dir: Path, name: str = "history.csv") -> list[dict[str, str]]:
-    return history_file.read_rows(run_dir / name)
+def _last_epoch(run_dir: Path, name: str = "history.csv") -> dict[str, float]:
+    """The values of the last epoch in a history file ({}: none)."""
+    rows = history_file.read_numbers(run_dir / name)
+    return rows[max(rows)] if rows else {}
 
 
 def _continued(lock: dict[str, Any]) -> str:
     """' Continued: 1 -> 3 epochs.' for a run trained on with `train --resume --epochs`."""
     steps = [f"{r['epochs_before']} -> {r['epochs_after']}" for r in lock.get("revisions") or []]
-    return f" Continued: {', '.join(steps)} epochs (seconds: the last training)." if steps else ""
+    return f" Continued: {', '.join(steps)} epochs." if steps else ""
 
 
 def _pruned(run_dir: Path, asked: int) -> str:
@@ -145,16 +147,8 @@ def read_report(run_dir: Path) -> Report:
         raise RunError(f"{run_dir} is not a run directory (no spec.lock.json)")
     record = read_json(run_dir / "metrics.json")
     resolved = lock["resolved_spec"]
-    history = _history(run_dir)
-    last = {k: float(v) for k, v in (history[-1] if history else {}).items() if k != "epoch" and v}
-    stage_2 = _history(run_dir, SECOND_STAGE_HISTORY)
-    last.update(
-        {
-            f"prior_{k}": float(v)
-            for k, v in (stage_2[-1] if stage_2 else {}).items()
-            if k != "epoch" and v
-        }
-    )
+    last = _last_epoch(run_dir)
+    last.update({f"prior_{k}": v for k, v in _last_epoch(run_dir, SECOND_STAGE_HISTORY).items()})
     data, training = resolved["data"], resolved["training"]
     source = data["source"]
     samples_path = run_dir / TEXT_SAMPLES

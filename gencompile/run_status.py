@@ -25,7 +25,7 @@ from types import FrameType
 from typing import Any, Literal
 
 from gencompile.errors import GencompileError, RunError
-from gencompile.files import atomic_write_json, read_json
+from gencompile.files import atomic_write_json, process_alive, read_json
 
 STATUS_NAME = "status.json"
 PRIOR_HISTORY = "prior_history.csv"  # gencompile.runtime.vq's (a test checks), without TensorFlow
@@ -48,25 +48,15 @@ def write_status(run_dir: Path, status: Status, **fields: Any) -> None:
     atomic_write_json(run_dir / STATUS_NAME, record)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: it exists
-        return True
-    return True
-
-
 def read_status(run_dir: Path | str) -> str | None:
     """The run's status; None for a run written before gencompile kept one."""
     record = read_json(Path(run_dir) / STATUS_NAME)
-    status = record.get("status")
+    status: str | None = record.get("status")
     if status != "running":
         return status
     same_host = record.get("host") == socket.gethostname()
     pid = record.get("pid")
-    if same_host and isinstance(pid, int) and not _alive(pid):
+    if same_host and isinstance(pid, int) and not process_alive(pid):
         return "interrupted"  # killed without a chance to say so
     return status
 
@@ -200,10 +190,14 @@ def not_training(run_dir: Path, then: str | None = None) -> Iterator[None]:
     run_dir = Path(run_dir)
     fd = _lock_folder(run_dir, then)  # RunError if held
     try:
-        stale = fd is not None and read_json(run_dir / STATUS_NAME).get("host") == (
-            socket.gethostname()
-        )
-        if read_status(run_dir) == "running" and not stale:
+        try:
+            stale = fd is not None and read_json(run_dir / STATUS_NAME).get("host") == (
+                socket.gethostname()
+            )
+            running = read_status(run_dir) == "running"
+        except RunError:  # an unreadable status.json: the lock alone decides
+            running = False
+        if running and not stale:
             raise RunError(_training_elsewhere(run_dir, then))
         yield
     finally:
@@ -249,6 +243,24 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 @contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops this block as Ctrl-C does (KeyboardInterrupt), where its default
+    would end the process without a word or a chance to clean up. Outside the main
+    thread, signals stay as they are."""
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+        handled = True
+    except ValueError:  # not the main thread
+        handled = False
+    try:
+        yield
+    finally:
+        if handled:
+            signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
 def recorded(run_dir: Path, resume_options: str = "") -> Iterator[None]:
     """Keep status.json true while training runs in this block (`resume_options`: what
     the advice to resume adds to `gencompile train --resume RUN`).
@@ -271,23 +283,16 @@ def _recorded(run_dir: Path, resume_options: str) -> Iterator[None]:
     # A training that starts makes an earlier discarded continuation history.
     start = {"pid": os.getpid(), "host": socket.gethostname(), "error": None}
     write_status(run_dir, "running", **start, discarded_continuation=None, **{PRUNED: None})
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        signal.signal(signal.SIGTERM, _raise_interrupt)
-        handled = True
-    except ValueError:  # not the main thread: signals stay as they are
-        handled = False
-    try:
-        yield
-    except KeyboardInterrupt:
-        stopped = RunInterrupted(interrupted_message(run_dir, resume_options))
-        _record_stop(run_dir, stopped, "interrupted")
-        raise stopped from None
-    except BaseException as error:
-        _record_stop(run_dir, error, "failed", error=f"{type(error).__name__}: {error}"[:2000])
-        _note_failed_continuation(run_dir, error, resume_options)
-        raise
-    finally:
-        if handled:
-            signal.signal(signal.SIGTERM, previous)
+    with terminate_as_interrupt():
+        try:
+            yield
+        except KeyboardInterrupt:
+            stopped = RunInterrupted(interrupted_message(run_dir, resume_options))
+            _record_stop(run_dir, stopped, "interrupted")
+            raise stopped from None
+        except BaseException as error:
+            error_text = f"{type(error).__name__}: {error}"[:2000]
+            _record_stop(run_dir, error, "failed", error=error_text)
+            _note_failed_continuation(run_dir, error, resume_options)
+            raise
     write_status(run_dir, "finished")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import warnings
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -36,7 +37,17 @@ from gencompile.generated import (
 from gencompile.local_cluster import run_workers
 from gencompile.package_data import package_folder
 from gencompile.report import write_report
-from gencompile.run_status import not_training, read_status, recorded, refuse_if_training
+from gencompile.run_status import (
+    STATUS_NAME,
+    RunInterrupted,
+    epochs_phrase,
+    interrupted_message,
+    not_training,
+    read_status,
+    recorded,
+    refuse_if_training,
+    terminate_as_interrupt,
+)
 from gencompile.spec import LoadedSpec, load_spec, load_spec_text
 from gencompile.spec.base import python_name
 
@@ -100,19 +111,42 @@ def train(
     check_memory(plan)  # before anything is written and before TensorFlow starts
     check_evaluation_weights(plan)
     spec_sha = sha256_text(loaded.spec.model_dump_json())
-    directory = Path(run_dir) if run_dir else new_run_dir(Path(runs_root), loaded, spec_sha)
-    built = build(loaded, directory, allow_custom_code=allow_custom_code)
     from gencompile.parent_runs import InitFromError, init_from_location
 
-    try:
-        return train_in(
-            directory, built.plan.package, built.lock, quiet, allow=allow_custom_code,
-            workers=workers,
-        )  # fmt: skip
-    except InitFromError as error:  # located in the run's copy of the spec: say where the
-        # user named the parent (a --set override, or their own spec file and line)
-        init_from = getattr(loaded.spec.model, "init_from", None)
-        raise error.located(init_from_location(loaded.marks, init_from)) from None
+    # From the claim of its folder on, Ctrl-C and SIGTERM stop the command cleanly.
+    with terminate_as_interrupt():
+        claimed = run_dir is None or not Path(run_dir).exists()
+        directory = Path(run_dir) if run_dir else new_run_dir(Path(runs_root), loaded, spec_sha)
+        try:
+            built = build(loaded, directory, allow_custom_code=allow_custom_code)
+            return train_in(
+                directory,
+                built.plan.package,
+                built.lock,
+                quiet,
+                allow=allow_custom_code,
+                workers=workers,
+            )
+        except KeyboardInterrupt:  # not in `recorded` (which says it as RunInterrupted)
+            raise stopped_before_training(directory, claimed) from None
+        except InitFromError as error:  # located in the run's copy of the spec: say where
+            # the user named the parent (a --set override, or their own spec file and line)
+            init_from = getattr(loaded.spec.model, "init_from", None)
+            raise error.located(init_from_location(loaded.marks, init_from)) from None
+
+
+def stopped_before_training(directory: Path, claimed: bool) -> RunInterrupted:
+    """Ctrl-C or SIGTERM while `train` built its run folder: nothing was trained. A folder
+    this command created goes (half built, it would trouble `compare runs/NAME/*`); one it
+    was given is named."""
+    if (directory / STATUS_NAME).exists():  # training had started: keep what it kept
+        return RunInterrupted(interrupted_message(directory))
+    if claimed:
+        shutil.rmtree(directory, ignore_errors=True)
+        where = f"the run folder {directory} it had begun to build was removed"
+    else:
+        where = f"{directory} holds a half-built project: build or train into it again"
+    return RunInterrupted(f"interrupted: before training started, so nothing was trained; {where}")
 
 
 def resume(
@@ -183,6 +217,7 @@ def resume(
             lock = build_pending(run_dir, lock, continuation, allow_custom_code)
         project = pending_folder(run_dir)
     else:
+        refuse_finished(run_dir, lock)
         check_evaluation_weights(locked_plan(lock))
         refuse_drift(run_dir, lock, allow_drift)
     return train_in(
@@ -197,6 +232,22 @@ def resume(
     )
 
 
+def refuse_finished(run_dir: Path, lock: dict[str, Any]) -> None:
+    """A finished run has no epoch left to train: resumed, it would only write its final
+    files again (dropping the metrics `evaluate` added) and, stopped meanwhile, read as
+    interrupted. Refused, but for a run whose final files are missing or damaged, which
+    the resume writes again from its last checkpoint."""
+    from gencompile.runtime.final_files import whole  # no TensorFlow
+
+    if read_status(run_dir) != "finished" or not whole(run_dir):
+        return
+    epochs = lock["resolved_spec"]["training"]["epochs"]
+    raise RunError(
+        f"{run_dir} has already finished its {epochs_phrase(epochs)}; pass --epochs M "
+        f"(> {epochs}) to continue it"
+    )
+
+
 def refuse_drift(run_dir: Path, lock: dict[str, Any], allow_drift: bool) -> None:
     """The epochs to come must run on the versions and data the first ones ran on, or the
     run does not end with an uninterrupted run's weights (`allow_drift`: warn instead).
@@ -206,12 +257,18 @@ def refuse_drift(run_dir: Path, lock: dict[str, Any], allow_drift: bool) -> None
     from gencompile.runtime.checkpoint_files import started_with  # no TensorFlow
 
     whose, recorded = "the lock's", lock.get("data_fingerprint")
+    unknown = []  # what could not be checked: said as drift is, never passed over
     if recorded is None:
-        whose, recorded = "its training started on", started_with(run_dir / "checkpoints")
-    drift = lockfile.version_drift(lock) + lockfile.data_drift(lock, recorded, whose)
+        whose = "its training started on"
+        try:
+            recorded = started_with(run_dir / "checkpoints")
+        except RunError as unreadable:
+            unknown = [f"{unreadable}, so a change of the data cannot be detected"]
+    drift = lockfile.version_drift(lock) + lockfile.data_drift(lock, recorded, whose) + unknown
     if drift and not allow_drift:
+        differs = "may differ" if len(drift) == len(unknown) else "differs"
         raise RunError(
-            f"cannot resume {run_dir}: this machine differs from what its first epochs ran "
+            f"cannot resume {run_dir}: this machine {differs} from what its first epochs ran "
             f"on: {'; '.join(drift)}. Install the locked versions and restore the data, or "
             "pass --allow-drift to resume anyway (its weights then differ from an "
             "uninterrupted run's)"

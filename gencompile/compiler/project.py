@@ -31,6 +31,7 @@ from gencompile.lock_format import (
     training_record,
 )
 from gencompile.provenance import parent_link, pretrained_link
+from gencompile.run_status import not_training
 from gencompile.spec import LoadedSpec
 
 
@@ -341,6 +342,20 @@ def build(
         refuse_custom_code(loaded, plan)
     files = render_project(loaded, plan, families)
     directory = Path(out_dir)
+    # A run folder being trained is never rebuilt (--force included): the training would
+    # go on writing weights and a lock for the code the build replaced.
+    with not_training(directory, then=f"build into {directory} again"):
+        return _write_project(loaded, plan, files, directory, force)
+
+
+def _write_project(
+    loaded: LoadedSpec,
+    plan: ProjectPlan[object],
+    files: dict[str, str],
+    directory: Path,
+    force: bool,
+) -> BuildResult:
+    """`build`'s writing, once no training holds `directory`."""
     if not force:
         check_output_folder(directory, plan, files)
     stale = stale_outputs(directory, plan, files) if directory.is_dir() else []

@@ -444,7 +444,8 @@ class HistoryCSV(keras.callbacks.Callback):
         row = {}
         for key, value in (logs or {}).items():
             number = _as_float(value)
-            row[key] = repr(number) if number is not None else str(value)
+            if number is not None:  # a log that is not a number has no column to read back
+                row[key] = repr(number)
         last = max(self.rows, default=0)
         self.rows[epoch + 1] = row
         if self.columns is None or epoch + 1 <= last or not set(row) <= set(self.columns):

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from gencompile.errors import RunError
 from gencompile.files import sha256_file
 
 _MANIFEST = re.compile(r"^epoch-(\d{4,})\.json$")
@@ -74,9 +75,15 @@ def newest_epoch(directory: Path) -> int:
 
 def started_with(directory: Path) -> str | None:
     """The data fingerprint a run's checkpoints were trained on, recorded when its training
-    started (None: a run trained before it was recorded)."""
-    try:
-        found = json.loads((Path(directory) / DATA_NAME).read_text()).get("data_fingerprint")
-    except (OSError, ValueError, AttributeError):
+    started (None: a run trained before it was recorded). A record that is there but
+    cannot be read is a RunError: the data's drift could not be checked."""
+    path = Path(directory) / DATA_NAME
+    if not path.exists():
         return None
-    return found if isinstance(found, str) else None
+    try:
+        found = json.loads(path.read_text()).get("data_fingerprint")
+    except (OSError, ValueError, AttributeError) as err:
+        raise RunError(f"{path} is unreadable or corrupt ({err})") from None
+    if not isinstance(found, str):
+        raise RunError(f"{path} holds no data_fingerprint")
+    return found

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import signal
 import sys
 import threading
@@ -23,7 +24,13 @@ from typing import Any
 import keras
 import numpy as np
 
-from gencompile.files import atomic_save, atomic_write_bytes, atomic_write_text, sha256_file
+from gencompile.files import (
+    atomic_save,
+    atomic_write_bytes,
+    atomic_write_text,
+    sha256_file,
+    stray_temporaries,
+)
 from gencompile.runtime.checkpoint_files import DATA_NAME, Checkpoint, listed, verify
 from gencompile.runtime.checkpoint_files import paths as _paths
 
@@ -33,6 +40,7 @@ __all__ = [
     "listed",
     "prune",
     "record_data",
+    "remove_strays",
     "restore_latest",
     "save_checkpoint",
     "verify",
@@ -150,4 +158,14 @@ def prune(directory: Path, keep: int) -> None:
     """Delete all but the newest `keep` checkpoints (manifest first: uncommit, then delete)."""
     for checkpoint in listed(directory)[:-keep]:
         for path in (checkpoint.manifest, checkpoint.weights, checkpoint.rng):
+            path.unlink(missing_ok=True)
+
+
+def remove_strays(directory: Path) -> None:
+    """Give back the space of temporary files that a killed checkpoint write left (their
+    writer is gone: nothing will ever rename them into place)."""
+    for path in stray_temporaries(directory):
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
             path.unlink(missing_ok=True)

@@ -60,3 +60,28 @@ def check_trainer(project_dir: Path, run_dir: Path) -> None:
             f"the run until it finishes: finish it with `gencompile train --resume {run}`, "
             f"or give it up with `gencompile train --resume {run} --discard-continuation`"
         )
+
+
+def whole(run_dir: Path | str) -> bool:
+    """Whether a run's final files are there and readable: metrics.json, and weights that
+    open as an HDF5 file. (`gencompile train --resume` of a finished run writes damaged
+    ones again from its last checkpoint.)"""
+    import json
+
+    try:
+        record = json.loads((Path(run_dir) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and readable_hdf5(Path(run_dir) / "model.weights.h5")
+
+
+def readable_hdf5(path: Path) -> bool:
+    """Whether `path` opens as an HDF5 file (a truncated or overwritten one does not)."""
+    import h5py  # type: ignore[import-untyped]  # (no TensorFlow)
+
+    try:
+        with h5py.File(path, "r") as handle:
+            handle.visit(lambda name: None)  # walks every group: a damaged index fails here
+    except Exception:  # h5py raises OSError, KeyError, RuntimeError for a damaged file
+        return False
+    return True

@@ -8,13 +8,14 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from gencompile.files import atomic_write_text
 
-__all__ = ["column", "names", "read_epochs", "read_rows", "write"]
+__all__ = ["column", "names", "read_epochs", "read_numbers", "read_rows", "write"]
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -29,15 +30,46 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 
 def read_epochs(path: Path) -> dict[int, dict[str, str]]:
-    """Epoch -> its non-empty cells; rows without an integer epoch are left out."""
-    rows = {}
-    for row in read_rows(path):
+    """Epoch -> its non-empty cells; rows without an integer epoch are left out (with a
+    warning naming the file and line)."""
+    return {
+        epoch: {key: value for key, value in row.items() if value not in ("", None)}
+        for _, epoch, row in _numbered_rows(path)
+    }
+
+
+def _numbered_rows(path: Path) -> Iterator[tuple[int, int, dict[str, str]]]:
+    """(line, epoch, the other cells) of each row with an integer epoch; a row without one
+    is left out, with a warning."""
+    for line, row in enumerate(read_rows(path), start=2):  # line 1: the header
         try:
             epoch = int(row.pop("epoch"))
         except (KeyError, TypeError, ValueError):
+            _damaged(path, line, "has no epoch number; the row is left out")
             continue
-        rows[epoch] = {key: value for key, value in row.items() if value not in ("", None)}
-    return rows
+        yield line, epoch, row
+
+
+def read_numbers(path: Path) -> dict[int, dict[str, float]]:
+    """Epoch -> its cells as numbers. A damaged or hand-edited file costs only what is
+    damaged, each with a warning naming the file and line: a row without an integer epoch
+    is left out, and a cell that is not a number reads as missing."""
+    numbers: dict[int, dict[str, float]] = {}
+    for line, epoch, row in _numbered_rows(path):
+        numbers[epoch] = {}
+        for key, cell in row.items():
+            if cell in ("", None) or key is None:  # not validated, or a short row
+                continue
+            try:
+                numbers[epoch][key] = float(cell)
+            except (TypeError, ValueError):
+                _damaged(path, line, f"{key} {cell!r} is not a number; read as missing")
+    return numbers
+
+
+def _damaged(path: Path, line: int, what: str) -> None:
+    # Located here, so that a second reader of the same file (the report) repeats nothing.
+    warnings.warn(f"{path} line {line} {what} (a damaged or edited history)", stacklevel=1)
 
 
 def names(path: Path) -> list[str]:
@@ -50,8 +82,8 @@ def names(path: Path) -> list[str]:
 
 def column(path: Path, name: str) -> list[float]:
     """The finite values of column `name`, epoch by epoch (epochs without one left out)."""
-    cells = [row.get(name) or "" for row in read_rows(path)]
-    values = [float(cell) for cell in cells if cell]
+    rows = read_numbers(path)
+    values = [rows[epoch][name] for epoch in sorted(rows) if name in rows[epoch]]
     return [value for value in values if math.isfinite(value)]
 
 

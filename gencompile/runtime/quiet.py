@@ -97,9 +97,11 @@ class _Loader(importlib.abc.Loader):
         self.quiet = quiet
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
-        return self.loader.create_module(spec)
+        module: ModuleType | None = self.loader.create_module(spec)
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
+        assert module.__spec__ is not None  # the import system sets it before exec_module
         module.__loader__ = module.__spec__.loader = self.loader  # the real one from now on
         outermost = gc.isenabled()
         with collector_paused():

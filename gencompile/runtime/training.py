@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import functools
 import io
+import json
 import math
 import time
 import warnings
@@ -283,11 +284,13 @@ def clip_after_all_reduce(optimizer: keras.optimizers.Optimizer, replicas: int) 
 @dataclass(frozen=True)
 class FitResult:
     history: dict[str, list[float]]  # every epoch of the run, resumed ones included
-    seconds: float  # wall time of this process's fit
+    seconds: float  # wall time of the run's fits, over every process (`TrainingClock`)
+    epochs: int  # the epochs the run has trained, counted by the fit, not history.csv's rows
 
 
 def resume_point(model: keras.Model, run_dir: Path) -> int:
     """Restore the newest whole checkpoint of a run; the number of epochs it had finished."""
+    checkpoints.remove_strays(run_dir / "checkpoints")  # left by a kill during a write
     epoch = checkpoints.restore_latest(model, run_dir / "checkpoints")
     if epoch == 0:
         raise RunError(
@@ -296,11 +299,55 @@ def resume_point(model: keras.Model, run_dir: Path) -> int:
     return epoch
 
 
-def read_history(path: Path) -> dict[str, list[float]]:
-    rows = history_file.read_rows(path)
-    keys = [k for k in (rows[0] if rows else {}) if k != "epoch"]
-    # An epoch without a value (not validated) keeps its place as NaN: lists stay aligned.
-    return {k: [float(row.get(k) or "nan") for row in rows] for k in keys}
+SECONDS_NAME = "seconds.json"  # in checkpoints/: `TrainingClock`'s record
+
+
+class TrainingClock(keras.callbacks.Callback):
+    """The seconds a run has trained, over all its processes: each epoch's end is recorded
+    in checkpoints/seconds.json, and a resumed fit counts on from the seconds of the epoch
+    its checkpoint holds (time spent on epochs an interruption lost is not counted)."""
+
+    def __init__(self, directory: Path, initial_epoch: int = 0):
+        super().__init__()
+        self.path = Path(directory) / SECONDS_NAME
+        earlier = self.read() if initial_epoch else {}
+        self.record = {epoch: s for epoch, s in earlier.items() if epoch <= initial_epoch}
+        # Epochs without a record (trained before it was kept) count no seconds.
+        self.before = self.record[max(self.record)] if self.record else 0.0
+        self.start = time.perf_counter()
+
+    def read(self) -> dict[int, float]:
+        try:
+            found = json.loads(self.path.read_text())
+            return {int(epoch): float(seconds) for epoch, seconds in found.items()}
+        except (OSError, ValueError, TypeError, AttributeError):  # none, or damaged
+            return {}
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.record[epoch + 1] = round(self.seconds(), 3)
+        repro.atomic_write_json(self.path, {str(e): s for e, s in sorted(self.record.items())})
+
+    def seconds(self) -> float:
+        return self.before + time.perf_counter() - self.start
+
+
+def read_history(path: Path, epochs: int) -> dict[str, list[float]]:
+    """history.csv's values, one place per epoch 1..`epochs`: a value an epoch lacks (not
+    validated, a damaged cell) is NaN, and so are the epochs of rows the file lost (said
+    in a warning), so the lists stay aligned with the epochs."""
+    rows = history_file.read_numbers(path)
+    lost = [epoch for epoch in range(1, epochs + 1) if epoch not in rows]
+    if lost:
+        warnings.warn(
+            f"{path} has no row for epoch(s) {', '.join(map(str, lost))} (a damaged or edited "
+            "history): its curves and final values leave them out",
+            stacklevel=2,
+        )
+    keys = sorted(set(history_file.names(path)).union(*rows.values()))
+    return {k: [rows.get(e, {}).get(k, math.nan) for e in range(1, epochs + 1)] for k in keys}
 
 
 def fit(
@@ -320,7 +367,11 @@ def fit(
     an `initialize(data)` method gets it called once before a fresh fit.
     """
     guard = cb.NaNGuard(run_dir / "checkpoints")
-    callbacks = fit_callbacks(model, data, training, output, run_dir, guard, initial_epoch)
+    clock = TrainingClock(run_dir / "checkpoints", initial_epoch)
+    callbacks = [
+        clock,  # an epoch's seconds are recorded before its checkpoint
+        *fit_callbacks(model, data, training, output, run_dir, guard, initial_epoch),
+    ]
     if not quiet:
         steps, batch = steps_per_epoch(training, data), data.batch_size
         callbacks.append(cb.TrainingProgress(epochs, steps, batch, initial_epoch))
@@ -345,9 +396,8 @@ def fit(
         )
     stream = cluster.shard_by_example(stream)
     validation = None if data.validation is None else cluster.shard_by_example(data.validation)
-    start = time.perf_counter()
     try:
-        model.fit(
+        progress = model.fit(
             stream,
             validation_data=validation,
             validation_freq=validation_epochs(training, data, epochs),
@@ -364,8 +414,10 @@ def fit(
     guard.raise_if_failed()
     if isinstance(model, TrainedInStages):  # e.g. a VQ-VAE's prior, fitted on its codes
         model.fit_next_stage(data, run_dir, quiet)
-    seconds = time.perf_counter() - start
-    return FitResult(read_history(run_dir / "history.csv"), seconds)
+    seconds = clock.seconds()  # the next stage's included
+    # Keras' own count: the last epoch this fit ran (early stopping may end it sooner).
+    last = progress.epoch[-1] + 1 if progress.epoch else initial_epoch
+    return FitResult(read_history(run_dir / "history.csv", last), seconds, last)
 
 
 def fit_callbacks(
@@ -463,7 +515,7 @@ def write_artifacts(
         samples = drawn_samples(model, data, metrics, output["samples"]["count"])
         paths["samples"] = write_samples(samples, run_dir, output["samples"]["format"], data)
     history = fitted.history
-    epochs = max((len(values) for values in history.values()), default=0)
+    epochs = fitted.epochs
     record = {
         "metrics": dict(metrics),
         # What each number was computed with (a family's `evaluate` answers a `Metrics`).
@@ -479,7 +531,7 @@ def write_artifacts(
     }
     repro.atomic_write_json(run_dir / "metrics.json", record)
     paths["metrics"] = run_dir / "metrics.json"
-    if epochs:
+    if epochs and history:  # (a history.csv that lost every row has nothing to draw)
         paths["curves"] = pictures.save_curves(history, run_dir / "curves.png")
     return paths
 
@@ -539,7 +591,7 @@ def load_weights(model: keras.Model, run_dir: Path) -> None:
     path = run_dir / "model.weights.h5"
     if not path.exists():
         raise RunError(f"{run_dir} has no trained weights (model.weights.h5); train it first")
-    if not readable_hdf5(path):
+    if not final_files.readable_hdf5(path):
         raise RunError(f"cannot load {path}: not a readable HDF5 file; the file may be corrupt")
     try:
         with warnings.catch_warnings():  # Keras warns of each layer it skips, then raises
@@ -553,18 +605,6 @@ def load_weights(model: keras.Model, run_dir: Path) -> None:
         ) from err
     except Exception as err:  # h5py/keras raise many types for a damaged file
         raise RunError(f"cannot load {path}: {first_line(err)}; the file may be corrupt") from err
-
-
-def readable_hdf5(path: Path) -> bool:
-    """Whether `path` opens as an HDF5 file (a truncated or overwritten one does not)."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as handle:
-            handle.visit(lambda name: None)  # walks every group: a damaged index fails here
-    except Exception:  # h5py raises OSError, KeyError, RuntimeError for a damaged file
-        return False
-    return True
 
 
 def first_line(error: BaseException) -> str:

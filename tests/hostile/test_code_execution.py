@@ -250,6 +250,9 @@ def test_modules_dropped_into_a_run_folder_are_never_imported(
     """The run folder used to go first on sys.path while its package was imported: a fresh
     `train --resume` then imported the folder's keras.py instead of Keras."""
     (vae_copy / f"{name}.py").write_text(SHADOW)
+    if command == "train-resume":  # a finished run is refused before any import
+        status = json.loads((vae_copy / "status.json").read_text())
+        (vae_copy / "status.json").write_text(json.dumps({**status, "status": "interrupted"}))
     monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
     args = {
         "train-resume": ["train", "--resume", str(vae_copy), "--quiet"],

@@ -6,7 +6,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -172,15 +174,16 @@ def test_a_truncated_weights_file_points_to_resume_which_writes_it_again(
 
 
 def test_resume_refuses_other_versions_unless_allowed(
-    hostile, vae_copy: Path, monkeypatch: pytest.MonkeyPatch
+    hostile, interrupted_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from gencompile import lockfile
 
+    run = interrupted_run
     monkeypatch.setattr(lockfile, "version_drift", lambda lock: ["keras 0.1 in the lock"])
-    outcome = hostile("train", "--resume", vae_copy, "--quiet", watch=vae_copy)
-    outcome.assert_refused(1, f"cannot resume {vae_copy}", "keras 0.1 in the lock", "--allow-drift")
+    outcome = hostile("train", "--resume", run, "--quiet", watch=run)
+    outcome.assert_refused(1, f"cannot resume {run}", "keras 0.1 in the lock", "--allow-drift")
     with pytest.warns(UserWarning, match="resuming despite drift: keras 0.1 in the lock"):
-        outcome = hostile("train", "--resume", vae_copy, "--quiet", "--allow-drift")
+        outcome = hostile("train", "--resume", run, "--quiet", "--allow-drift")
     assert outcome.code == 0, outcome.err
 
 
@@ -214,3 +217,183 @@ def test_resume_of_an_unfinished_run_refuses_data_changed_since_it_started(
     monkeypatch.undo()
     resume(run, quiet=True)
     assert read_lock(run)["data_fingerprint"] == started
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_build_into_a_run_being_trained_is_refused_force_or_not(
+    hostile, vae_copy: Path, tiny_vae_spec: Path, force: list[str]
+) -> None:
+    pid = os.getpid()
+    with recorded(vae_copy):  # this process trains it now
+        outcome = hostile("build", tiny_vae_spec, "-o", vae_copy, *force, watch=vae_copy)
+    outcome.assert_refused(
+        1, f"{vae_copy} is being trained right now by process {pid}", "build into"
+    )
+
+
+@pytest.fixture
+def interrupted_run(tiny_vae_spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A run of 2 epochs interrupted while its last checkpoint was written: it keeps that
+    checkpoint (of epoch 2), so its resume trains no epoch and writes the final files."""
+    from gencompile.runs import train
+
+    run = tmp_path / "run"
+    with monkeypatch.context() as patched:
+        _interrupt_checkpoint_writes(patched, 1)
+        with pytest.raises(RunInterrupted):
+            train(tiny_vae_spec, epochs=2, run_dir=run, quiet=True)
+    return run
+
+
+def test_a_damaged_history_row_is_warned_of_and_the_resume_finishes(
+    hostile, interrupted_run: Path
+) -> None:
+    history = interrupted_run / "history.csv"
+    history.write_text("epoch,loss\n1,abc\nxx\n")  # hand-edited, or damaged
+    with pytest.warns(UserWarning) as warned:
+        outcome = hostile("train", "--resume", interrupted_run, "--quiet")
+    assert outcome.code == 0, outcome.err
+    said = "\n".join(str(w.message) for w in warned)
+    assert f"{history} line 2 loss 'abc' is not a number" in said
+    assert f"{history} line 3 has no epoch number" in said
+    assert read_status(interrupted_run) == "finished"
+    assert json.loads((interrupted_run / "metrics.json").read_text())["epochs"] == 2
+
+
+def test_a_history_that_lost_its_rows_still_counts_every_epoch(
+    hostile, interrupted_run: Path
+) -> None:
+    history = interrupted_run / "history.csv"
+    history.write_text(history.read_text()[:20])  # the header cut off: no row is left
+    with pytest.warns(UserWarning, match=r"has no row for epoch\(s\) 1, 2 "):
+        outcome = hostile("train", "--resume", interrupted_run, "--quiet")
+    assert outcome.code == 0, outcome.err
+    assert json.loads((interrupted_run / "metrics.json").read_text())["epochs"] == 2
+    assert "2 epochs in" in (interrupted_run / "report.md").read_text()
+
+
+def test_resume_of_a_finished_run_without_more_epochs_is_refused_and_changes_nothing(
+    hostile, vae_copy: Path
+) -> None:
+    record = json.loads((vae_copy / "metrics.json").read_text())
+    record["metrics"]["precision"] = 0.5  # as `evaluate --metrics precision_recall` adds
+    (vae_copy / "metrics.json").write_text(json.dumps(record))
+    outcome = hostile("train", "--resume", vae_copy, "--quiet", watch=vae_copy)
+    outcome.assert_refused(
+        1, f"{vae_copy} has already finished its 1 epoch; pass --epochs M (> 1) to continue it"
+    )
+    assert read_status(vae_copy) == "finished"
+
+
+def test_an_unreadable_data_record_refuses_the_resume_unless_drift_is_allowed(
+    hostile, interrupted_run: Path
+) -> None:
+    run, record = interrupted_run, interrupted_run / "checkpoints" / "data.json"
+    record.write_text('{"data_fingerprint": ')  # damaged: the data's drift is unknown
+    outcome = hostile("train", "--resume", run, "--quiet", watch=run)
+    outcome.assert_refused(
+        1, f"cannot resume {run}", f"{record} is unreadable", "cannot be detected", "--allow-drift"
+    )
+    with pytest.warns(UserWarning, match=f"resuming despite drift: {record} is unreadable"):
+        outcome = hostile("train", "--resume", run, "--quiet", "--allow-drift")
+    assert outcome.code == 0, outcome.err
+    assert read_status(run) == "finished"
+
+
+class _Killed(Exception):
+    """What SIGTERM raises in this test when `train` has not made it an interrupt."""
+
+
+def _raise_killed(signum: int, frame: object) -> None:
+    raise _Killed
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_while_train_builds_its_folder_removes_it_and_says_so(
+    tiny_vae_spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, signum: int
+) -> None:
+    from gencompile import runs
+
+    build = runs.build
+
+    def build_then_signal(*args: object, **kwargs: object) -> object:
+        built = build(*args, **kwargs)  # the folder now holds the project
+        os.kill(os.getpid(), signum)
+        time.sleep(5)  # the handler runs at once (a test of its own then fails)
+        return built
+
+    monkeypatch.setattr(runs, "build", build_then_signal)
+    previous = signal.signal(signal.SIGTERM, _raise_killed)  # never the default: pytest lives
+    try:
+        with pytest.raises(RunInterrupted) as stopped:
+            runs.train(tiny_vae_spec, runs_root=tmp_path / "runs", quiet=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    message = str(stopped.value)
+    assert message.startswith("interrupted: before training started"), message
+    assert "was removed" in message
+    assert stopped.value.exit_code == 130
+    assert not any((tmp_path / "runs").rglob("*.lock.json"))
+    assert [p for p in (tmp_path / "runs").rglob("*") if p.is_file()] == []
+
+
+def _dead_pid() -> int:
+    """The id of a process that has ended."""
+    import subprocess
+    import sys
+
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    return int(child.stdout)
+
+
+def test_resume_removes_the_temporary_files_a_killed_checkpoint_write_left(
+    hostile, interrupted_run: Path
+) -> None:
+    from gencompile.files import atomic_open
+
+    folder, gone, mine = interrupted_run / "checkpoints", _dead_pid(), os.getpid()
+    with atomic_open(folder / "probe.json") as handle:  # the names atomic writes use
+        (live,) = [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+        handle.write(b"{}")
+    (folder / "probe.json").unlink()
+    strays = [
+        folder / live.replace(f".{mine}.", f".{gone}."),
+        folder / f".tmp-{gone}-deadbeef-epoch-0002.weights.h5",
+    ]
+    for stray in strays:
+        stray.write_bytes(b"\0" * 1000)
+    (folder / f".tmp-{gone}-deadbeef-saved_model").mkdir()  # atomic_save writes folders too
+    strays.append(folder / f".tmp-{gone}-deadbeef-saved_model")
+    kept = folder / f".tmp-{mine}-cafebabe-epoch-0003.weights.h5"  # its writer is alive
+    kept.write_bytes(b"\0")
+    outcome = hostile("train", "--resume", interrupted_run, "--quiet")
+    assert outcome.code == 0, outcome.err
+    assert [p for p in strays if p.exists()] == []
+    assert kept.exists()
+
+
+def test_a_resumed_run_counts_the_seconds_of_its_earlier_process(
+    run_cli, interrupted_run: Path
+) -> None:
+    recorded_seconds = json.loads((interrupted_run / "checkpoints" / "seconds.json").read_text())
+    before = recorded_seconds["2"]  # the interrupted process trained epochs 1 and 2
+    assert before > 0 and recorded_seconds["1"] <= before
+    code, _, err = run_cli("train", "--resume", str(interrupted_run), "--quiet")
+    assert code == 0, err
+    seconds = json.loads((interrupted_run / "metrics.json").read_text())["train_seconds"]
+    assert seconds >= before  # its resume trained no epoch: nearly all of it is before
+    assert f"2 epochs in {seconds} s." in (interrupted_run / "report.md").read_text()
+
+
+def test_build_force_still_moves_a_damaged_status_aside(
+    hostile, vae_copy: Path, tiny_vae_spec: Path
+) -> None:
+    (vae_copy / "status.json").write_text('{"status": "fini')  # no training holds the lock
+    other = vae_copy.parent / "other.yaml"  # another spec: what training wrote is stale
+    other.write_text(tiny_vae_spec.read_text().replace("seed: 3", "seed: 4"))
+    outcome = hostile("build", other, "-o", vae_copy, "--force")
+    assert outcome.code == 0, outcome.err
+    assert not (vae_copy / "status.json").exists()
+    assert list(vae_copy.glob("stale-*/status.json"))

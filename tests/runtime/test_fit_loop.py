@@ -187,7 +187,7 @@ def test_validated_epochs_leave_their_rows_in_history_csv(tmp_path: Path) -> Non
         ("5", True, False),
         ("6", True, True),
     ]
-    history = read_history(path)
+    history = read_history(path, 6)
     assert np.isnan(history["val_loss"][0]) and np.isfinite(history["val_loss"][1])
     assert len(history["val_loss"]) == len(history["loss"]) == 6
 
@@ -316,3 +316,18 @@ def test_a_signal_during_a_checkpoint_write_waits_for_it_and_a_second_stops_now(
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGINT, outside)
+
+
+def test_a_damaged_history_costs_its_damaged_cells_with_a_warning_naming_the_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "history.csv"
+    path.write_text("epoch,loss,val_loss\n1,abc,0.5\nxx\n3,0.25,\n")
+    with pytest.warns(UserWarning) as warned:
+        history = read_history(path, 3)
+    said = [str(w.message) for w in warned]
+    assert any(f"{path} line 2 loss 'abc' is not a number" in m for m in said), said
+    assert any(f"{path} line 3 has no epoch number" in m for m in said), said
+    assert any(f"{path} has no row for epoch(s) 2" in m for m in said), said
+    assert np.isnan(history["loss"][:2]).all() and history["loss"][2] == 0.25
+    assert history["val_loss"][0] == 0.5 and len(history["val_loss"]) == 3
