@@ -355,3 +355,23 @@ def test_a_sweep_json_without_its_storage_continues_and_records_it(
     path.write_text(json.dumps(older))  # as gencompile wrote it before
     assert run_sweep(plan, echo=lambda line: None).skipped == 2
     assert json.loads(path.read_text()) == plan.identity()
+
+
+def test_an_older_sweep_json_is_not_rewritten_by_a_refused_call(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sweep.json from before the storage was kept, continued once without the sweep's
+    --storage: the refused call must not record "no storage", or the right command is
+    refused from then on."""
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"
+    monkeypatch.setattr("gencompile.runs.train", FakeTraining())
+    plan = grid_with(spec, tmp_path, shared)
+    run_sweep(plan, echo=lambda line: None)
+    path = plan.folder / "sweep.json"
+    older = {k: v for k, v in json.loads(path.read_text()).items() if k != "storage"}
+    path.write_text(json.dumps(older))  # as gencompile wrote it before
+    with pytest.raises(RunError, match="that the study 'tiny-vae' in its database does not know"):
+        run_sweep(grid_with(spec, tmp_path, None), echo=lambda line: None)
+    assert json.loads(path.read_text()) == older
+    assert run_sweep(plan, echo=lambda line: None).skipped == 2
+    assert json.loads(path.read_text()) == plan.identity()

@@ -40,7 +40,7 @@ def run_sweep(sweep: Sweep, echo: Callable[[str], None] = print) -> SweepResult:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the sweep prints its own lines
-    _claim(sweep)
+    unrecorded = _claim(sweep)
     with _study_lock(sweep):  # two sweeps starting together on a new database create it once
         study = optuna.create_study(
             study_name=sweep.name,
@@ -52,6 +52,8 @@ def run_sweep(sweep: Sweep, echo: Callable[[str], None] = print) -> SweepResult:
             load_if_exists=True,
         )
         _refuse_foreign_trials(sweep, study)
+        if unrecorded:  # only once every check passed: a refused call changes nothing
+            atomic_write_json(sweep.folder / SWEEP_FILE, sweep.identity())
         _mark_gone(study)  # before a search counts its trials, and in every summary
         # Seeded by the trials so far: a continuation draws new points (the spec's seed
         # alone would replay the draws of the first call), the same ones on every replay.
@@ -71,8 +73,9 @@ def run_sweep(sweep: Sweep, echo: Callable[[str], None] = print) -> SweepResult:
     return SweepResult(sweep, rows, best_row(rows, sweep.direction), summary, ran, skipped)
 
 
-def _claim(sweep: Sweep) -> None:
-    """Create the sweep folder, or check that it holds this same sweep."""
+def _claim(sweep: Sweep) -> bool:
+    """Create the sweep folder, or check that it holds this same sweep; True if its
+    sweep.json is still to be written (new, or written before it kept the storage)."""
     sweep.folder.mkdir(parents=True, exist_ok=True)
     path = sweep.folder / SWEEP_FILE
     recorded = read_json(path)
@@ -87,8 +90,7 @@ def _claim(sweep: Sweep) -> None:
             f"{sweep.folder} holds another sweep (its {differ} differ): give --name for a "
             "new sweep, or delete the folder to start this one over"
         )
-    if recorded != wanted:
-        atomic_write_json(path, wanted)
+    return recorded != wanted
 
 
 def _other_storage(sweep: Sweep, recorded: str | None, given: str | None) -> str:
