@@ -43,6 +43,7 @@ from gencompile.run_status import (
     epochs_phrase,
     interrupted_message,
     not_training,
+    pruned_epoch,
     read_status,
     recorded,
     refuse_if_training,
@@ -240,6 +241,8 @@ def refuse_finished(run_dir: Path, lock: dict[str, Any]) -> None:
     from gencompile.runtime.final_files import whole  # no TensorFlow
 
     if read_status(run_dir) != "finished" or not whole(run_dir):
+        return
+    if pruned_epoch(run_dir) is not None:  # a pruned sweep trial: its lock's epochs remain
         return
     epochs = lock["resolved_spec"]["training"]["epochs"]
     raise RunError(
