@@ -577,6 +577,8 @@ def compare(
     if format_ not in ("table", "csv", "markdown"):
         raise typer.BadParameter(f"--format {format_}: choose table, csv or markdown")
     table = compare_runs(runs, sort, descending)
+    for problem in table.unreadable:  # their rows say `unreadable`; here is why
+        err.print(f"warning: {problem}", markup=False, highlight=False, soft_wrap=True)
     if format_ == "csv":
         sys.stdout.write(to_csv(table))
     elif format_ == "markdown":

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gencompile.errors import GencompileError
+from gencompile.errors import GencompileError, RunError
 from gencompile.files import read_json
 from gencompile.markdown import markdown_text
 from gencompile.report import METRIC_UNITS, _settings, caveats, format_value
@@ -50,6 +50,7 @@ class RunTable:
     descending: bool = False
     # "elbo, iwae_nll: <what the numbers are not>" (computed_with's caveats), one per caveat
     caveats: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # why each `unreadable` row is one
 
     @property
     def header(self) -> list[str]:
@@ -122,6 +123,27 @@ def read_entry(run_dir: Path) -> RunEntry:
         computed_with=record.get("computed_with", {}),
         name=str(lock["name"]),
     )
+
+
+UNREADABLE = "unreadable"
+
+
+def read_entries(folders: list[Path]) -> tuple[list[RunEntry], list[str]]:
+    """Every run's entry; a damaged run (or a half-built folder) is a row whose status is
+    `unreadable`, with the reason, rather than the end of the whole comparison."""
+    entries, problems = [], []
+    for folder in folders:
+        try:
+            entries.append(read_entry(folder))
+        except RunError as problem:
+            if not folder.is_dir():  # a mistyped path is the user's to fix, not a row
+                raise
+            name = Path(os.path.abspath(folder)).parent.name  # runs/<spec name>/<run>
+            entries.append(RunEntry(f"{name}/{folder.name}", UNREADABLE, {}, {}, name=name))
+            problems.append(str(problem))
+    if problems and len(problems) == len(entries):  # nothing to compare: the reason is all
+        raise RunError(problems[0] if len(problems) == 1 else "; ".join(problems))
+    return entries, problems
 
 
 def distinct_labels(entries: list[RunEntry], folders: list[Path]) -> list[RunEntry]:
@@ -229,7 +251,8 @@ def compare(
     """Read the runs (a sweep folder: its trials) into one table, sorted by `sort`: a
     metric (best first where METRIC_UNITS says which way is better), a field or `run`."""
     folders = run_folders([Path(p) for p in paths])
-    entries = distinct_labels([read_entry(path) for path in folders], folders)
+    read, unreadable = read_entries(folders)
+    entries = distinct_labels(read, folders)
     metrics = sorted({name for entry in entries for name in entry.metrics})
     not_alike = [
         name
@@ -237,7 +260,15 @@ def compare(
         if len({_settings(e.computed_with[name]) for e in entries if name in e.computed_with}) > 1
     ]
     noted = metric_caveats(entries, metrics)
-    table = RunTable(entries, differing_fields(entries), metrics, not_alike, caveats=noted)
+    readable = [entry for entry in entries if entry.status != UNREADABLE]
+    table = RunTable(
+        entries,
+        differing_fields(readable),
+        metrics,
+        not_alike,
+        caveats=noted,
+        unreadable=unreadable,
+    )
     if sort is None:
         return table
     if sort.startswith("val_") and sort not in metrics:  # a per-epoch log: its last value
@@ -246,7 +277,9 @@ def compare(
             for entry, folder in zip(entries, folders, strict=True)
         ]
         metrics = sorted({name for entry in entries for name in entry.metrics})
-        table = RunTable(entries, table.differing, metrics, not_alike, caveats=noted)
+        table = RunTable(
+            entries, table.differing, metrics, not_alike, caveats=noted, unreadable=unreadable
+        )
     known = ["run", "status", *table.differing, *metrics]
     known += sorted({path for entry in entries for path in entry.fields})
     if sort not in known:
@@ -257,7 +290,14 @@ def compare(
     if descending is None:
         descending = lower_is_better(sort) is False
     if sort not in table.differing and sort not in metrics and sort not in ("run", "status"):
-        table = RunTable(entries, [*table.differing, sort], metrics, not_alike, caveats=noted)
+        table = RunTable(
+            entries,
+            [*table.differing, sort],
+            metrics,
+            not_alike,
+            caveats=noted,
+            unreadable=unreadable,
+        )
     return RunTable(
         ordered(entries, sort, descending),
         table.differing,
@@ -266,6 +306,7 @@ def compare(
         sort,
         descending,
         caveats=noted,
+        unreadable=unreadable,
     )
 
 

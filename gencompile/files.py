@@ -157,15 +157,32 @@ def atomic_save(path: Path, save: Callable[[Path], Any]) -> Path:
     return path
 
 
+# What repairs a damaged run or sweep file, by its name ({folder}: the folder holding it).
+_REPAIRS = {
+    "metrics.json": "`gencompile train --resume {folder}` writes it again from the run's last "
+    "checkpoint",
+    "status.json": "remove it: gencompile then reads the run's state from its other files",
+    "sweep.json": "remove it: the next `gencompile sweep` of this folder writes it again",
+}
+
+
 def read_json(path: Path) -> dict[str, Any]:
-    """A run's JSON file ({} when it does not exist yet); a corrupt one is a RunError."""
+    """A run's JSON file ({} when it does not exist yet); a corrupt one is a RunError
+    saying what repairs it."""
     if not path.exists():
         return {}
     try:
-        found: dict[str, Any] = json.loads(path.read_text())  # run files hold objects
-    except (OSError, json.JSONDecodeError) as err:
-        raise RunError(f"{path} is unreadable or corrupt: {err}") from None
+        found: Any = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError) as err:  # bad JSON, bad UTF-8, deep nesting
+        raise RunError(_damaged(path, str(err))) from None
+    if not isinstance(found, dict):  # run files hold objects
+        raise RunError(_damaged(path, "it holds no JSON object"))
     return found
+
+
+def _damaged(path: Path, why: str) -> str:
+    repair = _REPAIRS.get(path.name, "restore it, or remove it if gencompile wrote it")
+    return f"{path} is unreadable or corrupt ({why}): {repair.format(folder=path.parent)}"
 
 
 # The temporary names of `atomic_open` (`.NAME.PID.HEX.tmp`) and `atomic_save`

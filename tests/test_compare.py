@@ -178,3 +178,34 @@ def test_two_sweeps_trials_of_one_spec_keep_their_own_rows(
         "tiny-vae/trial-0001",
         "tiny-vae/c",
     ]  # distinct already: the short labels
+
+
+def test_a_damaged_run_is_an_unreadable_row_with_its_repair_not_the_end(
+    runs: dict[str, Path], tmp_path: Path, run_cli
+) -> None:
+    """One damaged run (or a half-built folder) among `runs/NAME/*` used to stop the whole
+    comparison; it is a row saying `unreadable`, and stderr says why and what repairs it."""
+    damaged = Path(shutil.copytree(runs["b"], tmp_path / "tiny-vae" / "damaged"))
+    (damaged / "metrics.json").write_text('{"metrics": {"elbo": ')
+    half_built = tmp_path / "tiny-vae" / "half"
+    half_built.mkdir()
+    folders = [runs["a"], damaged, half_built, runs["c"]]
+    code, out, err = run_cli("compare", *map(str, folders), "--sort", "elbo", "--format", "csv")
+    assert code == 0, err
+    rows = {row["run"]: row for row in csv.DictReader(io.StringIO(out))}
+    assert rows["tiny-vae/damaged"]["status"] == "unreadable"
+    assert rows["tiny-vae/half"]["status"] == "unreadable"
+    assert rows["tiny-vae/c"]["elbo"] == "-38.0" and rows["tiny-vae/a"]["elbo"] == "-40.0"
+    # the damaged rows' missing fields do not make every field a column
+    assert list(rows["tiny-vae/a"]) == ["run", "status", "model.latent_dim", "elbo", "iwae_nll"]
+    warnings = err.strip().splitlines()
+    assert warnings[0] == (
+        f"warning: {damaged / 'metrics.json'} is unreadable or corrupt (Expecting value: "
+        f"line 1 column 22 (char 21)): `gencompile train --resume {damaged}` writes it "
+        "again from the run's last checkpoint"
+    )
+    assert warnings[1] == (
+        f"warning: {half_built} is not a gencompile run or project (no spec.lock.json)"
+    )
+    code, _, err = run_cli("compare", str(half_built))  # nothing else: an error, as before
+    assert code == 1 and "no spec.lock.json" in err
