@@ -137,7 +137,16 @@ def read_lock(path: Path | str, locked: bool = False) -> dict[str, Any]:
     path = given / LOCK_NAME if given.is_dir() else given
     if not path.is_file():
         raise RunError(f"{given} is not a gencompile run or project (no {LOCK_NAME})")
-    lock = _parse(path)
+    try:
+        lock = _parse(path)
+    except RunError as error:
+        if path is given:  # a file given for a run: say what is wanted, not only the parse
+            reason = str(error).removeprefix(f"{path} ")  # "is unreadable or corrupt: ..."
+            raise RunError(
+                f"{given} is not a gencompile run or project folder, and not a lock file: it "
+                f"{reason}; give the run's folder"
+            ) from None
+        raise
     _check_version(path, lock)
     _check_structure(path, lock)
     _check_checksums(path, lock)

@@ -236,3 +236,20 @@ def test_the_lock_of_every_example_reads_back(spec: Path, tmp_path: Path, exampl
 
     built = build(load_spec(spec, example_overrides(spec)), tmp_path / "project")
     assert read_lock(tmp_path / "project") == built.lock
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [("", "it is unreadable or corrupt: Expecting value"), ("[]", "it holds a list")],
+)
+def test_a_file_given_for_a_run_says_a_run_folder_is_wanted(
+    tmp_path: Path, run_cli, content: str, why: str
+) -> None:
+    given = tmp_path / "notes.txt"
+    given.write_text(content)
+    code, _, err = run_cli("train", "--resume", str(given))
+    assert code == 1
+    assert err.startswith(
+        f"error: {given} is not a gencompile run or project folder, and not a lock file: {why}"
+    )
+    assert err.rstrip().endswith("; give the run's folder")
