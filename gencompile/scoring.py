@@ -52,6 +52,9 @@ class Scores:
     flagged: int
     outside: int = 0  # examples outside the likelihood's support: scored +inf, flagged
     support: str = ""  # why a value there has probability 0 (the ScoreKind's support)
+    held_out_outside: int = 0  # held-out examples outside it: left out of the threshold
+    held_out_count: int = 0
+    advice: str = ""  # where the scored examples outside are, and what scores them finitely
 
 
 @dataclass(frozen=True)
@@ -107,30 +110,66 @@ def score(
         kind, compute, data.x_val, data.y_val if conditional else None
     )
     _check_held_out_finite(held_out, held_out_outside, kind.name)  # a NaN would flag nothing
-    threshold = _threshold(held_out, threshold_quantile)
+    support = kind.support.explained(data.preprocessor) if kind.support else ""
+    advice = kind.support.advice if kind.support else ""
+    threshold = _threshold(held_out, held_out_outside, threshold_quantile, support, advice)
     if raw is None:
-        values, outside, labels = held_out, held_out_outside, data.y_val
+        x, values, outside, labels = data.x_val, held_out, held_out_outside, data.y_val
     else:
         classes = _model_classes(model) if conditional else None
         x, labels = _prepared(raw, data, Path(input_file or ""), classes, lock)
         values, outside = scored(kind, compute, x, labels if conditional else None)
     _check_finite(values, outside, kind.name)
-    flags = (values > threshold) | outside  # +inf is above any threshold, even an inf one
+    flags = (values > threshold) | outside  # outside the support: always flagged
     _write_scores(out_csv, values, flags, kind.name, labels)
     return Scores(
         out_csv, kind.name, kind.description, len(values), threshold, threshold_quantile,
-        int(flags.sum()), int(outside.sum()),
-        kind.support.explained(data.preprocessor) if kind.support else "",
+        int(flags.sum()), int(outside.sum()), support, int(held_out_outside.sum()),
+        len(held_out), _outside_advice(kind.support, x, outside, data),
     )  # fmt: skip
 
 
-def _threshold(held_out: np.ndarray, quantile: float) -> float:
-    """The quantile of the held-out scores. Held-out examples outside the support score
-    +inf; where the quantile falls between two of them, numpy's interpolation gives NaN
-    (inf - inf), and the quantile is +inf."""
-    with np.errstate(invalid="ignore"):
-        threshold = float(np.quantile(held_out, quantile))
-    return np.inf if np.isnan(threshold) else threshold
+def _threshold(
+    held_out: np.ndarray, outside: np.ndarray, quantile: float, support: str = "", advice: str = ""
+) -> float:
+    """The quantile of the held-out scores inside the support. Those outside score +inf:
+    among them the quantile could be +inf (flagging no example inside) or NaN (numpy's
+    interpolation computes a + (inf - a) * 0), so they are left out, as they are always
+    flagged anyway. With every one outside there is no threshold to set: refuse."""
+    inside = held_out[~outside]
+    if inside.size == 0:
+        raise RunError(
+            f"all {len(held_out)} held-out examples are outside the data's support ({support}), "
+            "so no threshold can be set from their scores; the model scores its own held-out "
+            "data as impossible: check data.preprocessing against the data's values"
+            + (f"; {advice}" if advice else "")
+        )
+    return float(np.quantile(inside, quantile))
+
+
+def _outside_advice(support: Any, x: Any, outside: np.ndarray, data: Any) -> str:
+    """For the message: the first example outside the support and, for rows of features
+    (an array), which features lie outside: beyond the training split's range, once
+    `data.preprocessing.scale` (fitted on it) maps that range onto the support; then what
+    scores such values finitely."""
+    if support is None or not outside.any():
+        return ""
+    where = f"the first is example {int(np.argmax(outside))}"
+    preprocessor = data.preprocessor
+    if isinstance(x, np.ndarray) and x.ndim == 2:
+        beyond = np.flatnonzero(support.beyond(x, outside))
+        names = [str(data.feature_names[i]) for i in beyond[:3]]
+        more = f" and {len(beyond) - 3} more" if len(beyond) > 3 else ""
+        where += f"; feature(s) {', '.join(names)}{more}"
+        scale = preprocessor.scale
+        if scale is not None and not preprocessor.standardize and np.ndim(preprocessor.factor):
+            # min-max fitted on the training split: the scale's bounds are its min and max
+            low, high = preprocessor.inverse(np.array(scale)[:, None])[:, beyond[0]]
+            where += (
+                f" lie beyond the training split's range ({names[0]}: {low:.6g}..{high:.6g}), "
+                f"which data.preprocessing.scale maps onto [{scale[0]:g}, {scale[1]:g}]"
+            )
+    return where + (f"; {support.advice}" if support.advice else "")
 
 
 def read_input(path: Path, option: str = "--input") -> RawInput:
