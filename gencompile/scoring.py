@@ -1,5 +1,6 @@
 """`gencompile score`: one anomaly score per example of a file (or of the run's held-out
-split), a threshold at a quantile of the held-out scores, and a flag per example.
+split), a threshold at a quantile of the held-out scores inside the likelihood's support,
+and a flag per example (always 1 outside it).
 
 The input is in the units of the training data, like `impute`'s: the run's preprocessing is
 applied here. What a score is depends on the family (`runtime/scores.py`); the CSV names it
@@ -148,28 +149,33 @@ def _threshold(
 
 
 def _outside_advice(support: Any, x: Any, outside: np.ndarray, data: Any) -> str:
-    """For the message: the first example outside the support and, for rows of features
-    (an array), which features lie outside: beyond the training split's range, once
-    `data.preprocessing.scale` (fitted on it) maps that range onto the support; then what
-    scores such values finitely."""
+    """For the message: the first example outside the support, for rows of features (an
+    array) which features hold the values outside, then what scores such values finitely."""
     if support is None or not outside.any():
         return ""
     where = f"the first is example {int(np.argmax(outside))}"
-    preprocessor = data.preprocessor
     if isinstance(x, np.ndarray) and x.ndim == 2:
-        beyond = np.flatnonzero(support.beyond(x, outside))
-        names = [str(data.feature_names[i]) for i in beyond[:3]]
-        more = f" and {len(beyond) - 3} more" if len(beyond) > 3 else ""
-        where += f"; feature(s) {', '.join(names)}{more}"
-        scale = preprocessor.scale
-        if scale is not None and not preprocessor.standardize and np.ndim(preprocessor.factor):
-            # min-max fitted on the training split: the scale's bounds are its min and max
-            low, high = preprocessor.inverse(np.array(scale)[:, None])[:, beyond[0]]
-            where += (
-                f" lie beyond the training split's range ({names[0]}: {low:.6g}..{high:.6g}), "
-                f"which data.preprocessing.scale maps onto [{scale[0]:g}, {scale[1]:g}]"
-            )
+        where += _features_outside(np.flatnonzero(support.beyond(x, outside)), data)
     return where + (f"; {support.advice}" if support.advice else "")
+
+
+def _features_outside(beyond: np.ndarray, data: Any) -> str:
+    """The features `beyond` by name and, under a min-max `scale` fitted on the training
+    split (whose bounds are then its min and max), the first one's training range."""
+    if not beyond.size:
+        return ""
+    known = tuple(data.feature_names or ())
+    names = [str(known[i]) if i < len(known) else f"x{i}" for i in beyond[:3]]
+    more = f" and {len(beyond) - 3} more" if len(beyond) > 3 else ""
+    said = f"; feature(s) {', '.join(names)}{more}"
+    preprocessor, scale = data.preprocessor, data.preprocessor.scale
+    if scale is None or preprocessor.standardize or not np.ndim(preprocessor.factor):
+        return f"{said} hold the values outside"
+    low, high = preprocessor.inverse(np.array(scale)[:, None])[:, beyond[0]]
+    return (
+        f"{said} lie beyond the training split's range ({names[0]}: {low:.6g}..{high:.6g}), "
+        f"which data.preprocessing.scale maps onto [{scale[0]:g}, {scale[1]:g}]"
+    )
 
 
 def read_input(path: Path, option: str = "--input") -> RawInput:

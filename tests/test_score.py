@@ -218,6 +218,8 @@ def test_values_outside_the_likelihoods_support_score_inf_and_are_flagged(
     why = "a bernoulli likelihood gives values outside [0, 1] probability 0"
     assert f"{why} (the model's units; 0..16 in the data's)" in said
     assert "scored inf and flagged" in said and "4 of 7 flagged" in " ".join(stdout.split())
+    assert "the first is example 0; a gaussian likelihood" in said  # images: no feature names
+    assert "held-out example(s) outside" not in said  # the digits' held-out split is inside
 
 
 def test_a_conditional_model_scores_with_labels(run_cli, runs, tmp_path) -> None:
