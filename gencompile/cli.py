@@ -801,15 +801,25 @@ def score(
 
     result = score_run(run, output, input_file, split, threshold_quantile, allow_custom_code)
     out.print(f"score: {result.kind}: {result.description}", highlight=False, markup=False)
+    excluded = result.held_out_outside
+    held_out = f"{result.held_out_count - excluded} held-out scores inside the support"
     out.print(
-        f"threshold {result.threshold:.6g} (quantile {result.quantile:g} of the held-out "
-        f"scores): {result.flagged} of {result.count} flagged",
+        f"threshold {result.threshold:.6g} (quantile {result.quantile:g} of the "
+        f"{held_out if excluded else 'held-out scores'}): {result.flagged} of {result.count} "
+        "flagged",
         highlight=False,
     )
+    if excluded:
+        err.print(
+            f"{excluded} of {result.held_out_count} held-out example(s) outside the data's "
+            "support (scored inf): left out of the threshold, which is the quantile of the "
+            "others",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
     if result.outside:
         err.print(
             f"{result.outside} of {result.count} example(s) outside the data's support: "
-            f"{result.support}, so -log p is infinite: scored inf and flagged",
+            f"{result.support}, so -log p is infinite: scored inf and flagged; {result.advice}",
             markup=False, highlight=False, soft_wrap=True,
         )  # fmt: skip
     out.print(f"wrote {result.path}", highlight=False)

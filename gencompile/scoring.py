@@ -1,5 +1,6 @@
 """`gencompile score`: one anomaly score per example of a file (or of the run's held-out
-split), a threshold at a quantile of the held-out scores, and a flag per example.
+split), a threshold at a quantile of the held-out scores inside the likelihood's support,
+and a flag per example (always 1 outside it).
 
 The input is in the units of the training data, like `impute`'s: the run's preprocessing is
 applied here. What a score is depends on the family (`runtime/scores.py`); the CSV names it
@@ -52,6 +53,9 @@ class Scores:
     flagged: int
     outside: int = 0  # examples outside the likelihood's support: scored +inf, flagged
     support: str = ""  # why a value there has probability 0 (the ScoreKind's support)
+    held_out_outside: int = 0  # held-out examples outside it: left out of the threshold
+    held_out_count: int = 0
+    advice: str = ""  # where the scored examples outside are, and what scores them finitely
 
 
 @dataclass(frozen=True)
@@ -107,30 +111,71 @@ def score(
         kind, compute, data.x_val, data.y_val if conditional else None
     )
     _check_held_out_finite(held_out, held_out_outside, kind.name)  # a NaN would flag nothing
-    threshold = _threshold(held_out, threshold_quantile)
+    support = kind.support.explained(data.preprocessor) if kind.support else ""
+    advice = kind.support.advice if kind.support else ""
+    threshold = _threshold(held_out, held_out_outside, threshold_quantile, support, advice)
     if raw is None:
-        values, outside, labels = held_out, held_out_outside, data.y_val
+        x, values, outside, labels = data.x_val, held_out, held_out_outside, data.y_val
     else:
         classes = _model_classes(model) if conditional else None
         x, labels = _prepared(raw, data, Path(input_file or ""), classes, lock)
         values, outside = scored(kind, compute, x, labels if conditional else None)
     _check_finite(values, outside, kind.name)
-    flags = (values > threshold) | outside  # +inf is above any threshold, even an inf one
+    flags = (values > threshold) | outside  # outside the support: always flagged
     _write_scores(out_csv, values, flags, kind.name, labels)
     return Scores(
         out_csv, kind.name, kind.description, len(values), threshold, threshold_quantile,
-        int(flags.sum()), int(outside.sum()),
-        kind.support.explained(data.preprocessor) if kind.support else "",
+        int(flags.sum()), int(outside.sum()), support, int(held_out_outside.sum()),
+        len(held_out), _outside_advice(kind.support, x, outside, data),
     )  # fmt: skip
 
 
-def _threshold(held_out: np.ndarray, quantile: float) -> float:
-    """The quantile of the held-out scores. Held-out examples outside the support score
-    +inf; where the quantile falls between two of them, numpy's interpolation gives NaN
-    (inf - inf), and the quantile is +inf."""
-    with np.errstate(invalid="ignore"):
-        threshold = float(np.quantile(held_out, quantile))
-    return np.inf if np.isnan(threshold) else threshold
+def _threshold(
+    held_out: np.ndarray, outside: np.ndarray, quantile: float, support: str = "", advice: str = ""
+) -> float:
+    """The quantile of the held-out scores inside the support. Those outside score +inf:
+    among them the quantile could be +inf (flagging no example inside) or NaN (numpy's
+    interpolation computes a + (inf - a) * 0), so they are left out, as they are always
+    flagged anyway. With every one outside there is no threshold to set: refuse."""
+    inside = held_out[~outside]
+    if inside.size == 0:
+        raise RunError(
+            f"all {len(held_out)} held-out examples are outside the data's support ({support}), "
+            "so no threshold can be set from their scores; the model scores its own held-out "
+            "data as impossible: check data.preprocessing against the data's values"
+            + (f"; {advice}" if advice else "")
+        )
+    return float(np.quantile(inside, quantile))
+
+
+def _outside_advice(support: Any, x: Any, outside: np.ndarray, data: Any) -> str:
+    """For the message: the first example outside the support, for rows of features (an
+    array) which features hold the values outside, then what scores such values finitely."""
+    if support is None or not outside.any():
+        return ""
+    where = f"the first is example {int(np.argmax(outside))}"
+    if isinstance(x, np.ndarray) and x.ndim == 2:
+        where += _features_outside(np.flatnonzero(support.beyond(x, outside)), data)
+    return where + (f"; {support.advice}" if support.advice else "")
+
+
+def _features_outside(beyond: np.ndarray, data: Any) -> str:
+    """The features `beyond` by name and, under a min-max `scale` fitted on the training
+    split (whose bounds are then its min and max), the first one's training range."""
+    if not beyond.size:
+        return ""
+    known = tuple(data.feature_names or ())
+    names = [str(known[i]) if i < len(known) else f"x{i}" for i in beyond[:3]]
+    more = f" and {len(beyond) - 3} more" if len(beyond) > 3 else ""
+    said = f"; feature(s) {', '.join(names)}{more}"
+    preprocessor, scale = data.preprocessor, data.preprocessor.scale
+    if scale is None or preprocessor.standardize or not np.ndim(preprocessor.factor):
+        return f"{said} hold the values outside"
+    low, high = preprocessor.inverse(np.array(scale)[:, None])[:, beyond[0]]
+    return (
+        f"{said} lie beyond the training split's range ({names[0]}: {low:.6g}..{high:.6g}), "
+        f"which data.preprocessing.scale maps onto [{scale[0]:g}, {scale[1]:g}]"
+    )
 
 
 def read_input(path: Path, option: str = "--input") -> RawInput:

@@ -218,6 +218,8 @@ def test_values_outside_the_likelihoods_support_score_inf_and_are_flagged(
     why = "a bernoulli likelihood gives values outside [0, 1] probability 0"
     assert f"{why} (the model's units; 0..16 in the data's)" in said
     assert "scored inf and flagged" in said and "4 of 7 flagged" in " ".join(stdout.split())
+    assert "the first is example 0; a gaussian likelihood" in said  # images: no feature names
+    assert "held-out example(s) outside" not in said  # the digits' held-out split is inside
 
 
 def test_a_conditional_model_scores_with_labels(run_cli, runs, tmp_path) -> None:
@@ -454,3 +456,63 @@ def test_a_language_model_refuses_any_input_file_before_reading_it(run_cli, tmp_
             in said
         )
         assert "cannot read" not in said and "not found" not in said and not out.exists()
+
+
+VECTOR_BERNOULLI = """\
+spec_version: 1
+name: score-vec
+seed: 5
+data:
+  source: {{type: npy, path: {path}}}
+  validation_split: 0.25
+  preprocessing: {{scale: [0, 1]}}
+model:
+  family: vae
+  latent_dim: 2
+  encoder: {{mlp: [8]}}
+  decoder: {{mlp: [8]}}
+  likelihood: {{type: bernoulli}}
+training: {{epochs: 1}}
+evaluation: {{metrics: [iwae_nll], importance_samples: 4}}
+output: {{samples: {{count: 4, format: npz}}}}
+"""
+
+
+def test_held_out_rows_beyond_the_training_range_leave_the_threshold_finite(
+    run_cli, tmp_path
+) -> None:
+    """A vector's `scale` is fitted on the training split: two held-out rows beyond its range
+    are outside the bernoulli's [0, 1] (inf, flagged, named with their features). They
+    used to make the 0.99 quantile inf (flagging nothing inside); the threshold is the
+    quantile of the 98 inside, also where numpy's index lands exactly on the last of them."""
+    from gencompile.runs import train
+    from gencompile.runtime.pipeline import split_indices
+
+    x = np.random.default_rng(1).uniform(size=(400, 4)).astype(np.float32)
+    trained, held = split_indices(400, 0.25, 5)
+    x[trained[0]], x[trained[1]] = 0.0, 1.0  # the training range: [0, 1] for every feature
+    x[held[3], 1], x[held[7], 2] = 3.0, -2.0
+    np.save(tmp_path / "vec.npy", x)
+    (tmp_path / "vec.yaml").write_text(VECTOR_BERNOULLI.format(path=tmp_path / "vec.npy"))
+    run = train(tmp_path / "vec.yaml", run_dir=tmp_path / "run", quiet=True).run_dir
+    for quantile in ("0.99", str(97 / 99)):  # (100 - 1) * 97/99 = 97: the last finite one
+        out = tmp_path / "h.csv"
+        code, stdout, err = run_cli(
+            "score", str(run), "--split", "heldout", "--threshold-quantile", quantile,
+            "-o", str(out),
+        )  # fmt: skip
+        assert code == 0, err
+        scores = np.array([float(r["score"]) for r in read_scores(out)])
+        flags = np.array([r["flag"] == "1" for r in read_scores(out)])
+        outside = ~np.isfinite(scores)
+        assert outside.sum() == 2 and flags[outside].all()
+        threshold = float(np.quantile(scores[~outside], float(quantile)))
+        said, printed = " ".join(err.split()), " ".join(stdout.split())
+        assert f"threshold {threshold:.6g} (quantile {float(quantile):g} of the 98 held-out" in (
+            printed
+        )
+        np.testing.assert_array_equal(flags[~outside], scores[~outside] > threshold)
+        assert "2 of 100 held-out example(s) outside the data's support" in said
+        assert "left out of the threshold" in said
+        assert "feature(s) x1, x2 lie beyond the training split's range (x1: " in said
+        assert "a gaussian likelihood (model.likelihood: {type: gaussian})" in said

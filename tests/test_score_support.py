@@ -26,6 +26,18 @@ def test_bernoulli_and_categorical_likelihoods_know_the_unit_interval_only() -> 
     assert _likelihood_support(Gaussian()) is None  # a density on the whole real line
 
 
+def test_a_categorical_digit_model_knows_pixels_from_minus_a_half_to_sixteen_and_a_half() -> None:
+    """The README's example: 17 levels k / 16, so the support is more than [0, 1]: a value
+    rounds to a level from -0.5 to 16.5 (data units; half-way values round to even)."""
+    from gencompile.runtime.distributions import Categorical
+    from gencompile.runtime.scores import _likelihood_support
+
+    support = _likelihood_support(Categorical(bins=17))
+    assert support is not None
+    pixels = np.array([-0.5, 16.5, -0.4, 16.4, -0.5001, 16.5001, -1.0, 17.0], np.float32)
+    np.testing.assert_array_equal(support.inside(pixels / 16), [1, 1, 1, 1, 0, 0, 0, 0])
+
+
 def test_a_flows_support_is_its_dequantizations_levels_or_its_logits_domain() -> None:
     from gencompile.runtime import flows
     from gencompile.runtime.scores import _flow_support
@@ -58,10 +70,46 @@ def test_scored_puts_inf_outside_and_leaves_the_rest_bit_identical() -> None:
 
 
 @pytest.mark.parametrize(
-    ("held_out", "expected"),
-    [([1.0, 2.0, 3.0], 2.98), ([1.0, 2.0, np.inf], np.inf), ([1.0, np.inf, np.inf], np.inf)],
+    ("held_out", "outside", "quantile", "expected"),
+    [
+        ([1.0, 2.0, 3.0], [0, 0, 0], 0.99, 2.98),  # as before the support: nothing outside
+        ([1.0, 2.0, np.inf], [0, 0, 1], 0.99, 1.99),  # the inf left out, not the threshold
+        ([1.0, np.inf, np.inf], [0, 1, 1], 0.5, 1.0),
+        # numpy's interpolation at an exact index next to an inf gave NaN, then inf (finding 4)
+        ([*range(100), np.inf], [0] * 100 + [1], 0.99, 98.01),
+    ],
 )
-def test_a_threshold_among_held_out_examples_outside_the_support(held_out, expected) -> None:
+def test_the_threshold_is_the_quantile_of_the_held_out_scores_inside_the_support(
+    held_out, outside, quantile, expected
+) -> None:
     from gencompile.scoring import _threshold
 
-    assert _threshold(np.array(held_out), 0.99) == pytest.approx(expected)
+    held_out, outside = np.array(held_out, float), np.array(outside, bool)
+    assert _threshold(held_out, outside, quantile) == pytest.approx(expected)
+    inside = held_out[~outside]
+    assert _threshold(held_out, outside, quantile) == np.quantile(inside, quantile)
+
+
+def test_no_threshold_when_every_held_out_example_is_outside_the_support() -> None:
+    from gencompile.errors import RunError
+    from gencompile.scoring import _threshold
+
+    with pytest.raises(RunError, match="all 2 held-out examples are outside") as refused:
+        _threshold(np.array([np.inf, np.inf]), np.array([True, True]), 0.99, "why", "a gauss")
+    assert "check data.preprocessing" in str(refused.value)
+
+
+def test_the_levels_support_rounds_as_the_model_does() -> None:
+    """The support asks the model's own (unclipped) rounding, so it cannot drift from it."""
+    from gencompile.runtime import flows
+    from gencompile.runtime.scores import _flow_support, _likelihood_support
+
+    floored = SimpleNamespace(name="categorical", bins=17, rounded=lambda v: np.floor(v * 16))
+    support = _likelihood_support(floored)
+    assert support is not None  # floor: -0.01 is level -1 (outside), 1 + 1/20 level 16
+    np.testing.assert_array_equal(support.inside(np.array([-0.01, 1.05, 1.07])), [0, 1, 0])
+    quantizer = flows.UniformDequantization(3)
+    quantizer.rounded = lambda v: np.floor(v * 2)  # type: ignore[method-assign]
+    levels = _flow_support(SimpleNamespace(dequantization=quantizer, transforms=[]))
+    assert levels is not None
+    np.testing.assert_array_equal(levels.inside(np.array([-0.01, 1.2, 1.6])), [0, 1, 0])

@@ -131,6 +131,8 @@ def test_examples_outside_the_support_are_null_and_marked_as_the_cli_flags_them(
     assert body["scores"][1:] == [None, None] and isinstance(body["scores"][0], float)
     assert body["outside_support"] == [False, True, True]
     assert "a bernoulli likelihood gives values outside [0, 1]" in body["support"]
+    inside = client.post("/score", json={"examples": x[:1].tolist(), "labels": [0]}).json()
+    assert inside["outside_support"] == [False] and inside["support"] == body["support"]
     np.savez(tmp_path / "x.npz", x=x, labels=np.array([0, 1, 2]))
     result = score(run_dir, tmp_path / "scores.csv", tmp_path / "x.npz")
     rows = list(csv.DictReader((tmp_path / "scores.csv").open()))

@@ -211,10 +211,14 @@ class Categorical(Likelihood):
         self.bins = bins
         self.num_params = bins
 
+    def rounded(self, x: Any) -> Tensor:
+        """round(x * (bins - 1)), not yet clipped: a value that rounds outside 0..bins-1 has
+        probability 0 (the likelihood's support, `runtime.scores`)."""
+        return tf.round(_f32(x) * float(self.bins - 1))
+
     def levels(self, x: Any) -> Tensor:
-        """The bin of each value of x: round(x * (bins - 1)), clipped to the bins (int32)."""
-        scaled = tf.round(_f32(x) * float(self.bins - 1))
-        return tf.cast(tf.clip_by_value(scaled, 0.0, float(self.bins - 1)), tf.int32)
+        """The bin of each value of x: `rounded`, clipped to the bins (int32)."""
+        return tf.cast(tf.clip_by_value(self.rounded(x), 0.0, float(self.bins - 1)), tf.int32)
 
     def log_prob(self, x: Any, params: Any) -> Tensor:
         per_element = -tf.nn.sparse_softmax_cross_entropy_with_logits(

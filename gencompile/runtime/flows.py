@@ -689,9 +689,14 @@ class UniformDequantization:
             raise ValueError(f"bins must be >= 2. Received: bins={bins!r}")
         self.bins = int(bins)
 
+    def rounded(self, x: Any) -> Tensor:
+        """round(x * (bins - 1)), not yet clipped: a value that rounds outside 0..bins-1 is
+        none of the levels (the flow's support, `runtime.scores`)."""
+        return ops.round(x * (self.bins - 1))
+
     def levels(self, x: Any) -> Tensor:
-        """The discrete level k in 0..bins-1 of each value (float)."""
-        return ops.clip(ops.round(x * (self.bins - 1)), 0.0, self.bins - 1.0)
+        """The discrete level k in 0..bins-1 of each value (float): `rounded`, clipped."""
+        return ops.clip(self.rounded(x), 0.0, self.bins - 1.0)
 
     def dequantize(self, x: Any, seed: Any, split: replicas.BatchSplit | None = None) -> Tensor:
         """x plus uniform noise, over the bins. Under a strategy the noise is this replica's

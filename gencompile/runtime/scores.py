@@ -13,13 +13,17 @@ An example's score depends on its own values alone: where a score is a Monte Car
 every example is scored with the same fixed draws, so it scores the same alone, anywhere in
 a file and in any batch. The held-out metrics instead give each example its own draws (a
 more precise mean over the split), so the mean held-out score of those families agrees with
-the metric within Monte Carlo error, not bit for bit.
+the metric within Monte Carlo error, not bit for bit (over the examples inside the support,
+below: the metric computes its formula on every example).
 
 Where the likelihood gives probability zero outside a range of values (its support: a
 bernoulli's [0, 1], the levels a categorical, dequantized or pixel model knows, a logit
 transform's domain), an example with a value outside it has -log p = +inf: `scored` gives it
 +inf rather than the finite number the formula would compute there (a cross-entropy of x
 outside [0, 1] goes to -inf; a level outside the bins would be clipped to the nearest one).
+A vector's `scale` is fitted on the training split, so a new (or held-out) value beyond a
+feature's training range lands outside [0, 1]: such rows score +inf too (`Support.beyond`
+names the features, for the messages).
 """
 
 from __future__ import annotations
@@ -43,12 +47,13 @@ BATCH = 512
 @dataclass(frozen=True)
 class Support:
     """The values (model units) a score's likelihood gives positive probability: `inside`
-    says it per value; `why` names the likelihood and its range `span` (model units), for
-    the messages."""
+    says it per value; `why` names the likelihood and its range `span` (model units), and
+    `advice` what scores such values finitely, for the messages."""
 
     why: str
     inside: Callable[[np.ndarray], np.ndarray]
     span: tuple[float, float] = (0.0, 1.0)
+    advice: str = ""
 
     def explained(self, preprocessor: Any) -> str:
         """`why` in the model's units, and the span in the data's when the preprocessing is
@@ -65,6 +70,11 @@ class Support:
             for xb, _ in labelled_batches(x, None, BATCH)
         )
         return np.concatenate([np.zeros((0,), bool), *parts])
+
+    def beyond(self, x: np.ndarray, outside: np.ndarray) -> np.ndarray:
+        """Per value position of examples `x` (an array): is it outside in any `outside` row?"""
+        values = np.asarray(x[outside], np.float32)
+        return ~self.inside(values).reshape(values.shape).all(axis=0)
 
 
 @dataclass(frozen=True)
@@ -92,23 +102,27 @@ def scored(kind: ScoreKind, compute: Score, x: Any, y: np.ndarray | None) -> tup
     return np.where(outside, np.inf, values), outside
 
 
+GAUSSIAN = "a gaussian likelihood (model.likelihood: {type: gaussian}) scores such values finitely"
+
+
 def _unit_interval(what: str) -> Support:
     return Support(
         f"{what} gives values outside [0, 1] probability 0",
         lambda v: (v >= 0.0) & (v <= 1.0),
+        advice=GAUSSIAN,
     )
 
 
-def _levels(what: str, levels: int) -> Support:
+def _levels(what: str, levels: int, rounded: Callable[[Any], Any], advice: str = "") -> Support:
     """The values a model of `levels` discrete levels k / (levels - 1) rounds to one of
-    them without clipping (its `round(x * (levels - 1))`, in float32 as the model does)."""
+    them without clipping: `rounded` is the model's own unclipped rounding (float32)."""
 
     def inside(v: np.ndarray) -> np.ndarray:
-        k = np.round(v.astype(np.float32) * np.float32(levels - 1))
+        k = np.asarray(rounded(v.astype(np.float32)))
         return (k >= 0) & (k <= levels - 1)
 
     why = f"{what} gives values that round to none of its {levels} levels k / {levels - 1}"
-    return Support(f"{why} in [0, 1] probability 0", inside)
+    return Support(f"{why} in [0, 1] probability 0", inside, advice=advice)
 
 
 def _likelihood_support(likelihood: Any) -> Support | None:
@@ -116,7 +130,8 @@ def _likelihood_support(likelihood: Any) -> Support | None:
     if name == "bernoulli":
         return _unit_interval("a bernoulli likelihood")
     if name == "categorical":
-        return _levels("a categorical likelihood", int(likelihood.bins))
+        bins = int(likelihood.bins)
+        return _levels("a categorical likelihood", bins, likelihood.rounded, GAUSSIAN)
     return None  # a density on the real line
 
 
@@ -153,7 +168,9 @@ def _support(model: keras.Model, family: str) -> Support | None:
 
 def _flow_support(model: keras.Model) -> Support | None:
     if model.dequantization is not None:
-        return _levels("the dequantized flow", model.dequantization.bins)
+        quantizer = model.dequantization
+        advice = "a flow without dequantization scores such values finitely"
+        return _levels("the dequantized flow", quantizer.bins, quantizer.rounded, advice)
     first = model.transforms[0] if model.transforms else None
     if isinstance(first, flows.Logit):  # logit(alpha + (1 - 2 alpha) x): p in (0, 1)
         a = first.alpha
@@ -167,6 +184,7 @@ def _flow_support(model: keras.Model) -> Support | None:
             f"the flow's logit transform is defined on ({low:.4g}, {high:.4g}) only",
             inside,
             (low, high),
+            "a flow without the logit transform scores such values finitely",
         )
     return None
 
@@ -231,10 +249,16 @@ def _vq_vae(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[Scor
 
 
 def _pixel_support(model: keras.Model) -> Support:
+    """The PixelCNN's levels. Its rounding is generated code (`to_levels`), which clips, so
+    it cannot say whether a value was clipped, and a run already built keeps its own
+    model.py: the categorical likelihood's rounding (the same round(x * (LEVELS - 1))) says
+    it, and LEVELS is the generated module's constant, as the model reads it."""
     import importlib
 
+    from gencompile.runtime.distributions import Categorical
+
     levels = int(importlib.import_module(type(model).__module__).LEVELS)
-    return _levels("the pixel model", levels)
+    return _levels("the pixel model", levels, Categorical(levels).rounded)
 
 
 def _image_nll(model: keras.Model) -> Score:

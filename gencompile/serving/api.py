@@ -148,7 +148,10 @@ class ScoreResponse(BaseModel):
     outside_support: list[bool] = Field(
         description="Per example: a value lies where the likelihood is 0 (score +infinity)."
     )
-    support: str | None = Field(description="Why such values have probability 0; null: none do.")
+    support: str | None = Field(
+        description="Why such values have probability 0, whether or not an example is outside; "
+        "null: the likelihood has no such values."
+    )
     labels: list[int] | None
 
 

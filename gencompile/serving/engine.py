@@ -48,7 +48,8 @@ class Scored:
     description: str
     scores: np.ndarray  # +inf for an example outside the support
     outside: np.ndarray  # per example: outside the likelihood's support (its -log p is inf)
-    support: str | None  # why a value there has probability 0; None: no such values
+    support: str | None  # why a value there has probability 0 (set whether or not one is
+    # outside); None: the likelihood gives every finite value a finite score
 
 
 @dataclass
