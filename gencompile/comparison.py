@@ -138,6 +138,11 @@ def read_entries(folders: list[Path]) -> tuple[list[RunEntry], list[str]]:
         except RunError as problem:
             if not folder.is_dir():  # a mistyped path is the user's to fix, not a row
                 raise
+            if any((inner / "spec.lock.json").is_file() for inner in folder.iterdir()):
+                raise RunError(  # runs/NAME for runs/NAME/*: the user's to fix, not a row
+                    f"{folder} is not a gencompile run or project but holds runs: give them, "
+                    f"e.g. `gencompile compare {folder}/*`"
+                ) from None
             name = Path(os.path.abspath(folder)).parent.name  # runs/<spec name>/<run>
             entries.append(RunEntry(f"{name}/{folder.name}", UNREADABLE, {}, {}, name=name))
             problems.append(str(problem))

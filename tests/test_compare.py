@@ -209,3 +209,7 @@ def test_a_damaged_run_is_an_unreadable_row_with_its_repair_not_the_end(
     )
     code, _, err = run_cli("compare", str(half_built))  # nothing else: an error, as before
     assert code == 1 and "no spec.lock.json" in err
+    code, _, err = run_cli("compare", str(runs["a"]), str(runs["a"].parent))  # runs/NAME
+    assert code == 1 and err.strip().endswith(
+        f"give them, e.g. `gencompile compare {runs['a'].parent}/*`"
+    )
