@@ -152,6 +152,13 @@ def with_epochs(lock: dict[str, Any], epochs: int) -> dict[str, Any]:
     return spec
 
 
+def stop_reason(lock: dict[str, Any]) -> str:
+    """What ends a finished run before its epochs: EM's convergence, or early stopping."""
+    if EM_ITERATIONS_FIELD in length_fields(lock):
+        return "EM converged (model.algorithm.tol)"
+    return "training.early_stopping stopped it"
+
+
 def finished_epochs(run_dir: Path, lock: dict[str, Any], record: dict[str, Any]) -> int:
     """The epochs a finished run trained, refusing one that cannot be continued exactly."""
     status = read_status(run_dir)
@@ -164,15 +171,10 @@ def finished_epochs(run_dir: Path, lock: dict[str, Any], record: dict[str, Any])
     planned = int(lock["resolved_spec"]["training"]["epochs"])
     trained = int(record.get("epochs", 0))
     if trained < planned:
-        why = (
-            "EM converged (model.algorithm.tol)"
-            if EM_ITERATIONS_FIELD in length_fields(lock)
-            else "training.early_stopping stopped it"
-        )
         raise RunError(
-            f"{run_dir} stopped after {trained} of its {planned} epochs ({why}): a run of "
-            "more epochs stops there too, so continuing it would train what no run of that "
-            "length trains; train a new run with other stopping settings instead"
+            f"{run_dir} stopped after {trained} of its {planned} epochs ({stop_reason(lock)}): "
+            "a run of more epochs stops there too, so continuing it would train what no run "
+            "of that length trains; train a new run with other stopping settings instead"
         )
     if not (run_dir / "checkpoints" / f"epoch-{trained:04d}.json").is_file():
         raise RunError(

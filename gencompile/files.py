@@ -159,9 +159,11 @@ def atomic_save(path: Path, save: Callable[[Path], Any]) -> Path:
 
 # What repairs a damaged run or sweep file, by its name ({folder}: the folder holding it).
 _REPAIRS = {
-    "metrics.json": "`gencompile train --resume {folder}` writes it again from the run's last "
-    "checkpoint",
-    "status.json": "remove it: gencompile then reads the run's state from its other files",
+    "metrics.json": "`gencompile train --resume {folder}` writes it again from the checkpoint "
+    "of its last epoch if the run trained all its epochs; else restore it from a copy",
+    "status.json": "restore it from a copy, or remove it: gencompile then reads the run's "
+    "state from its other files, but loses what only status.json records (a pruned sweep "
+    "trial's mark; a continuation's finished revision, which --discard-continuation needs)",
     "sweep.json": "remove it: the next `gencompile sweep` of this folder writes it again",
 }
 

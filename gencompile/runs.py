@@ -237,18 +237,31 @@ def refuse_finished(run_dir: Path, lock: dict[str, Any]) -> None:
     """A finished run has no epoch left to train: resumed, it would only write its final
     files again (dropping the metrics `evaluate` added) and, stopped meanwhile, read as
     interrupted. Refused, but for a run whose final files are missing or damaged, which
-    the resume writes again from its last checkpoint."""
+    the resume writes again from its last checkpoint, if it trained all its epochs: one
+    that stopped early (EM converged, early stopping) would train on past where it did."""
+    from gencompile.continuation import stop_reason
+    from gencompile.runtime.checkpoint_files import newest_epoch
     from gencompile.runtime.final_files import whole  # no TensorFlow
 
-    if read_status(run_dir) != "finished" or not whole(run_dir):
-        return
-    if pruned_epoch(run_dir) is not None:  # a pruned sweep trial: its lock's epochs remain
-        return
-    epochs = lock["resolved_spec"]["training"]["epochs"]
-    raise RunError(
-        f"{run_dir} has already finished its {epochs_phrase(epochs)}; pass --epochs M "
-        f"(> {epochs}) to continue it"
-    )
+    if read_status(run_dir) != "finished" or pruned_epoch(run_dir) is not None:
+        return  # a pruned sweep trial: its lock's epochs remain
+    planned = lock["resolved_spec"]["training"]["epochs"]
+    trained = newest_epoch(run_dir / "checkpoints")  # a finished run's last checkpoint
+    stopped = f"it stopped after {trained} of its {planned} epochs ({stop_reason(lock)})"
+    if whole(run_dir):
+        if trained is not None and trained < planned:
+            raise RunError(f"{run_dir} has already finished: {stopped}; there is nothing to resume")
+        raise RunError(
+            f"{run_dir} has already finished its {epochs_phrase(planned)}; pass --epochs M "
+            f"(> {planned}) to continue it"
+        )
+    if trained is None or trained < planned:
+        raise RunError(
+            f"{run_dir}'s final weights or metrics.json are missing or damaged, and "
+            f"{stopped if trained else 'it has no checkpoint'}: a resume would train on, so "
+            "they cannot be written again as they were; restore them from a copy, or train "
+            "the spec again"
+        )
 
 
 def refuse_drift(run_dir: Path, lock: dict[str, Any], allow_drift: bool) -> None:

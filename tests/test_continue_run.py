@@ -290,9 +290,19 @@ def test_continued_em_equals_an_uninterrupted_run(tmp_path: Path) -> None:
 def test_converged_em_is_refused(tmp_path: Path) -> None:
     spec = Path(__file__).resolve().parents[1] / "specs" / "gmm_moons.yaml"
     overrides = ["data.batch_size=256", "model.algorithm.tol=0.01"]  # converges at epoch 3
-    train(spec, overrides, epochs=5, run_dir=tmp_path / "run", quiet=True)
+    run = train(spec, overrides, epochs=5, run_dir=tmp_path / "run", quiet=True).run_dir
     with pytest.raises(RunError, match=r"stopped after 3 of its 5 epochs \(EM converged"):
-        resume(tmp_path / "run", quiet=True, epochs=8)
+        resume(run, quiet=True, epochs=8)
+    # Without --epochs: nothing to resume (not "its 5 epochs; pass --epochs M (> 5)").
+    with pytest.raises(RunError, match=r"has already finished: it stopped after 3 of its 5 "):
+        resume(run, quiet=True)
+    # Its damaged metrics.json cannot be written again by a resume, which would iterate on.
+    weights = (run / "model.weights.h5").read_bytes()
+    (run / "metrics.json").write_text('{"metrics": ')
+    with pytest.raises(RunError, match=r"a resume would train on, so they cannot be written"):
+        resume(run, quiet=True)
+    assert (run / "model.weights.h5").read_bytes() == weights
+    assert len((run / "history.csv").read_text().splitlines()) == 1 + 3
 
 
 @pytest.mark.slow
