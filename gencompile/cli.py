@@ -9,6 +9,7 @@ import errno
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -1043,7 +1044,24 @@ def _print_metrics(metrics: dict[str, float], computed_with: dict[str, Any] | No
 
 
 def main() -> None:
-    """Console entry point: turn gencompile's errors into messages and exit codes."""
+    """Console entry point: turn gencompile's errors into messages and exit codes, and
+    warnings into `warning: ...` lines (Python's own format under --debug)."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_line(warnings.showwarning)
+        _main()
+
+
+def _warning_line(python_format: Any) -> Any:
+    def show(message: Warning | str, category: type[Warning], *where: Any, **kw: Any) -> None:
+        if DEBUG["on"]:  # where it came from, for a bug report
+            python_format(message, category, *where, **kw)
+            return
+        err.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
+
+    return show
+
+
+def _main() -> None:
     try:
         app()  # click handles usage errors and exits itself
     except SpecError as error:

@@ -282,9 +282,13 @@ def refuse_drift(run_dir: Path, lock: dict[str, Any], allow_drift: bool) -> None
             unknown = [f"{unreadable}, so a change of the data cannot be detected"]
     drift = lockfile.version_drift(lock) + lockfile.data_drift(lock, recorded, whose) + unknown
     if drift and not allow_drift:
-        differs = "may differ" if len(drift) == len(unknown) else "differs"
+        if len(drift) == len(unknown):  # nothing differs that is known: only unchecked
+            raise RunError(
+                f"cannot resume {run_dir}: {'; '.join(drift)}. If its data is unchanged, "
+                "pass --allow-drift to resume (exactly as it would have)"
+            )
         raise RunError(
-            f"cannot resume {run_dir}: this machine {differs} from what its first epochs ran "
+            f"cannot resume {run_dir}: this machine differs from what its first epochs ran "
             f"on: {'; '.join(drift)}. Install the locked versions and restore the data, or "
             "pass --allow-drift to resume anyway (its weights then differ from an "
             "uninterrupted run's)"

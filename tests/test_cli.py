@@ -258,3 +258,29 @@ def test_ctrl_c_outside_training_says_interrupted(monkeypatch, capsys, debug) ->
         cli.main()
     assert stop.value.code == 130
     assert capsys.readouterr().err.strip() == "interrupted"
+
+
+def test_a_warning_is_one_line_not_pythons_format(monkeypatch, capsys) -> None:
+    """Python prints `file:line: UserWarning: ...` and the source line; the CLI says
+    `warning: ...` (a damaged history's warnings read so on every command)."""
+    import sys
+    import warnings
+
+    import gencompile.spec
+    from gencompile import cli
+
+    def warns_then_stops(*args: object, **kwargs: object) -> None:
+        warnings.warn("history.csv line 3 loss 'abc' is not a number", stacklevel=1)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gencompile.spec, "load_spec", warns_then_stops)
+    monkeypatch.setattr(sys, "argv", ["gencompile", "explain", "x.yaml"])
+    monkeypatch.setitem(cli.DEBUG, "on", False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        with pytest.raises(SystemExit):
+            cli.main()
+    assert capsys.readouterr().err.splitlines() == [
+        "warning: history.csv line 3 loss 'abc' is not a number",
+        "interrupted",
+    ]

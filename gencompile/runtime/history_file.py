@@ -69,7 +69,11 @@ def read_numbers(path: Path) -> dict[int, dict[str, float]]:
 
 def _damaged(path: Path, line: int, what: str) -> None:
     # Located here, so that a second reader of the same file (the report) repeats nothing.
-    warnings.warn(f"{path} line {line} {what} (a damaged or edited history)", stacklevel=1)
+    warnings.warn(
+        f"{path} line {line} {what} (a damaged or edited history: correct or delete the line "
+        "to silence this)",
+        stacklevel=1,
+    )
 
 
 def names(path: Path) -> list[str]:
