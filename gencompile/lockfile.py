@@ -134,6 +134,12 @@ def read_lock(path: Path | str, locked: bool = False) -> dict[str, Any]:
         raise RunError(f"{given} does not exist")
     if given.is_file() and given.suffix.lower() in SPEC_SUFFIXES:
         raise RunError(spec_given(given, locked))
+    if given.is_file() and not locked:  # a command that wants a run, given a file
+        folder = f" ({given.parent})" if given.name == LOCK_NAME else ""
+        raise RunError(
+            f"{given} is a file, not a gencompile run or project folder: give the run's "
+            f"folder{folder}"
+        )
     path = given / LOCK_NAME if given.is_dir() else given
     if not path.is_file():
         raise RunError(f"{given} is not a gencompile run or project (no {LOCK_NAME})")
@@ -144,9 +150,11 @@ def read_lock(path: Path | str, locked: bool = False) -> dict[str, Any]:
             reason = str(error).removeprefix(f"{path} ")  # "is unreadable or corrupt: ..."
             raise RunError(
                 f"{given} is not a gencompile run or project folder, and not a lock file: it "
-                f"{reason}; give the run's folder"
+                f"{reason}; give a run's folder or its {LOCK_NAME}"
             ) from None
-        raise
+        raise RunError(  # nothing else records what the run was: no rebuilding it
+            f"{error}: restore it from a copy, or train the spec again"
+        ) from None
     _check_version(path, lock)
     _check_structure(path, lock)
     _check_checksums(path, lock)

@@ -242,14 +242,32 @@ def test_the_lock_of_every_example_reads_back(spec: Path, tmp_path: Path, exampl
     ("content", "why"),
     [("", "it is unreadable or corrupt: Expecting value"), ("[]", "it holds a list")],
 )
-def test_a_file_given_for_a_run_says_a_run_folder_is_wanted(
+def test_a_file_given_for_a_lock_says_what_is_wanted(
     tmp_path: Path, run_cli, content: str, why: str
 ) -> None:
     given = tmp_path / "notes.txt"
     given.write_text(content)
-    code, _, err = run_cli("train", "--resume", str(given))
+    code, _, err = run_cli("build", "--locked", str(given))
     assert code == 1
     assert err.startswith(
         f"error: {given} is not a gencompile run or project folder, and not a lock file: {why}"
     )
-    assert err.rstrip().endswith("; give the run's folder")
+    assert err.rstrip().endswith("; give a run's folder or its spec.lock.json")
+
+
+def test_a_file_given_for_a_run_says_a_run_folder_is_wanted(
+    trained_vae: Path, tmp_path: Path, run_cli
+) -> None:
+    lock = trained_vae / "spec.lock.json"  # valid, but the command wants the run's folder
+    code, _, err = run_cli("sample", str(lock), "-o", str(tmp_path / "x.png"))
+    assert (code, err.strip()) == (
+        1,
+        f"error: {lock} is a file, not a gencompile run or project folder: give the run's "
+        f"folder ({trained_vae})",
+    )
+    notes = tmp_path / "notes.txt"
+    notes.write_text("")
+    code, _, err = run_cli("train", "--resume", str(notes))
+    assert code == 1 and err.strip().endswith(
+        "is a file, not a gencompile run or project folder: give the run's folder"
+    )
