@@ -202,7 +202,8 @@ def test_a_damaged_run_is_an_unreadable_row_with_its_repair_not_the_end(
     assert warnings[0] == (
         f"warning: {damaged / 'metrics.json'} is unreadable or corrupt (Expecting value: "
         f"line 1 column 22 (char 21)): `gencompile train --resume {damaged}` writes it "
-        "again from the run's last checkpoint"
+        "again from the checkpoint of its last epoch if the run trained all its epochs; else "
+        "restore it from a copy"
     )
     assert warnings[1] == (
         f"warning: {half_built} is not a gencompile run or project (no spec.lock.json)"

@@ -162,8 +162,9 @@ def test_weights_of_another_architecture_are_one_line(
     assert run_cli(*args)[0] == 0
     for name in ("model.weights.h5", "metrics.json", "status.json"):
         shutil.copy(trained_vae / name, project / name)
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings():  # every warning shown (the CLI prints them on stderr)
         warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)  # numpy's, not ours
         code, _, err = run_cli("sample", str(project), "-n", "4", "-o", str(tmp_path / "x.png"))
     weights = project / "model.weights.h5"
     assert (code, err) == (
@@ -172,8 +173,7 @@ def test_weights_of_another_architecture_are_one_line(
         "(a different spec?) and do not fit this model (A total of 3 objects could not be "
         "loaded): retrain the project, or rebuild it from the spec its weights were trained "
         "with\n",
-    )
-    assert not [w for w in caught if "Skipping" in str(w.message)]
+    )  # and nothing else: no "warning: Skipping variable loading ..." of every layer
 
 
 def test_unreadable_weights_may_be_corrupt(run_cli, tmp_path, trained_vae) -> None:
