@@ -383,6 +383,29 @@ def fit(
     fingerprint = getattr(data, "fingerprint", None)
     if initial_epoch == 0 and fingerprint:  # what the checkpoints to come are trained on
         checkpoints.record_data(run_dir / "checkpoints", fingerprint)
+    # No epoch left (a run stopped after its last checkpoint, in its final evaluation):
+    # nothing to fit, and a distributed stream of no epoch fails in model.fit
+    # (StopIteration), so every run goes straight on to its final phase.
+    last = initial_epoch
+    if initial_epoch < epochs:
+        last = fit_epochs(model, data, training, callbacks, epochs, initial_epoch)
+    guard.raise_if_failed()
+    if isinstance(model, TrainedInStages):  # e.g. a VQ-VAE's prior, fitted on its codes
+        model.fit_next_stage(data, run_dir, quiet)
+    seconds = clock.seconds()  # the next stage's included
+    return FitResult(read_history(run_dir / "history.csv", last), seconds, last)
+
+
+def fit_epochs(
+    model: keras.Model,
+    data: Any,
+    training: TrainingConfig,
+    callbacks: list[keras.callbacks.Callback],
+    epochs: int,
+    initial_epoch: int,
+) -> int:
+    """model.fit over epochs `initial_epoch`+1..`epochs`; the last epoch it ran (Keras' own
+    count: early stopping may end it sooner)."""
     fixed_steps = training["steps_per_epoch"]
     stream = data.epochs(initial_epoch, epochs, steps=fixed_steps)
     skipped = skipped_per_epoch(training, data)
@@ -392,7 +415,7 @@ def fit(
             f"each epoch leaves out its last batch of {skipped} training example(s): it "
             f"would leave one of the {replicas_of(training)} replicas without an example "
             "(other examples each epoch, as the order is reshuffled)",
-            stacklevel=2,
+            stacklevel=3,  # the caller of `fit`
         )
     stream = cluster.shard_by_example(stream)
     validation = None if data.validation is None else cluster.shard_by_example(data.validation)
@@ -411,13 +434,7 @@ def fit(
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM: keep the last finished epoch for --resume
         next(c for c in callbacks if isinstance(c, cb.CheckpointKeeper)).save_owed()
         raise
-    guard.raise_if_failed()
-    if isinstance(model, TrainedInStages):  # e.g. a VQ-VAE's prior, fitted on its codes
-        model.fit_next_stage(data, run_dir, quiet)
-    seconds = clock.seconds()  # the next stage's included
-    # Keras' own count: the last epoch this fit ran (early stopping may end it sooner).
-    last = progress.epoch[-1] + 1 if progress.epoch else initial_epoch
-    return FitResult(read_history(run_dir / "history.csv", last), seconds, last)
+    return progress.epoch[-1] + 1 if progress.epoch else initial_epoch
 
 
 def fit_callbacks(
