@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import signal
 import socket
@@ -385,6 +386,40 @@ def test_a_resumed_run_counts_the_seconds_of_its_earlier_process(
     seconds = json.loads((interrupted_run / "metrics.json").read_text())["train_seconds"]
     assert seconds >= before  # its resume trained no epoch: nearly all of it is before
     assert f"2 epochs in {seconds} s." in (interrupted_run / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("record", "untimed"),
+    [('{"1": 1.5, "2": NaN}', 1), ('{"1": 1.5, "2": -3}', 1), ('{"1": 1.5, "2', 2)],
+    ids=["nan", "negative", "unparseable"],
+)
+def test_a_damaged_seconds_record_is_warned_of_and_never_makes_the_seconds_wrong(
+    hostile, interrupted_run: Path, record: str, untimed: int
+) -> None:
+    (interrupted_run / "checkpoints" / "seconds.json").write_text(record)
+    with pytest.warns(UserWarning, match="seconds.json is damaged"):
+        outcome = hostile("train", "--resume", interrupted_run, "--quiet")
+    assert outcome.code == 0, outcome.err
+    metrics = json.loads((interrupted_run / "metrics.json").read_text())  # strict: no NaN
+    seconds = metrics["train_seconds"]
+    assert math.isfinite(seconds) and seconds >= (1.5 if untimed == 1 else 0)
+    assert metrics["untimed_epochs"] == untimed
+    said = f"2 epochs in {seconds} s (not counting {untimed} epoch"
+    assert said in (interrupted_run / "report.md").read_text()
+
+
+def test_the_untimed_epochs_stay_counted_by_later_processes(tmp_path: Path) -> None:
+    from gencompile.runtime.training import TrainingClock
+
+    (tmp_path / "seconds.json").write_text("{")  # damaged: epochs 1 and 2 lost their time
+    with pytest.warns(UserWarning, match="damaged"):
+        first = TrainingClock(tmp_path, initial_epoch=2)
+    first.on_epoch_end(2)  # epoch 3 trained
+    later = TrainingClock(tmp_path, initial_epoch=3)
+    assert later.untimed == {1, 2} and later.before == first.record[3]
+    assert TrainingClock(tmp_path, initial_epoch=1).untimed == {1}  # a continuation discarded
+    (tmp_path / "seconds.json").write_text('{"1": 0.5, "2": 1.0}')
+    assert TrainingClock(tmp_path, initial_epoch=2).untimed == set()
 
 
 def test_build_force_still_moves_a_damaged_status_aside(
