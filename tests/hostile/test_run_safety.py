@@ -98,6 +98,39 @@ def test_a_running_status_without_its_trainer_does_not_block_resume(tmp_path: Pa
         refuse_if_training(tmp_path)
 
 
+def _with_status(run: Path, **fields: object) -> None:
+    record = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps({**record, **fields}))
+
+
+def test_a_folder_a_build_writes_is_refused_without_naming_a_gone_trainer(
+    vae_copy: Path,
+) -> None:
+    from gencompile.run_status import not_training
+
+    gone = _dead_pid()
+    _with_status(vae_copy, status="finished", pid=gone, host=socket.gethostname())
+    # not_training: what build holds while it writes
+    with not_training(vae_copy), pytest.raises(RunError) as refused:
+        refuse_if_training(vae_copy)
+    message = str(refused.value)
+    assert f"{vae_copy} is being written right now by another gencompile command" in message
+    assert str(gone) not in message and "kill" not in message
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="reads /proc/locks (Linux)")
+def test_a_running_status_whose_process_holds_no_lock_is_not_named(vae_copy: Path) -> None:
+    from gencompile.run_status import not_training
+
+    other = os.getppid()  # alive, but not the process that holds the lock (this one)
+    _with_status(vae_copy, status="running", pid=other, host=socket.gethostname())
+    # Its lock free: not_training finds the status stale, as a build does.
+    with not_training(vae_copy), pytest.raises(RunError) as refused:
+        refuse_if_training(vae_copy)
+    assert "is being written right now by another gencompile command" in str(refused.value)
+    assert f"kill {other}" not in str(refused.value)
+
+
 def _disk_full(*args: object) -> None:
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
