@@ -408,6 +408,30 @@ def test_resume_removes_the_temporary_files_a_killed_checkpoint_write_left(
     assert kept.exists()
 
 
+def test_the_temporary_names_atomic_writes_use_read_back_as_their_file_and_writer(
+    tmp_path: Path,
+) -> None:
+    """One parser (`files.temporary_of`) for the strays --resume removes and the epochs a
+    discarded continuation removes: it must read the names both writers really use."""
+    from gencompile.files import atomic_open, atomic_save, temporary_of
+
+    seen: list[str] = []
+    with atomic_open(tmp_path / "epoch-0002.json") as handle:
+        seen += [p.name for p in tmp_path.iterdir()]
+        handle.write(b"{}")
+
+    def save(path: Path) -> None:
+        seen.append(path.name)
+        path.write_bytes(b"")
+
+    atomic_save(tmp_path / "epoch-0002.weights.h5", save)
+    assert [temporary_of(name) for name in seen] == [
+        ("epoch-0002.json", os.getpid()),
+        ("epoch-0002.weights.h5", os.getpid()),
+    ]
+    assert temporary_of("epoch-0002.json") is None
+
+
 def test_a_resumed_run_counts_the_seconds_of_its_earlier_process(
     run_cli, interrupted_run: Path
 ) -> None:
