@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from gencompile.errors import RunError
-from gencompile.files import read_json
+from gencompile.files import read_json, temporary_of
 from gencompile.lock_format import training_record
 from gencompile.lockfile import data_drift, version_drift
 from gencompile.run_status import STATUS_NAME, epochs_phrase, read_status, write_status
@@ -485,12 +485,13 @@ def _remove_epochs_after(run_dir: Path, epochs: int) -> None:
         if checkpoint.epoch > epochs:
             for path in (checkpoint.manifest, checkpoint.weights, checkpoint.rng):
                 path.unlink(missing_ok=True)
-    # Also the temporary files of writes cut short: `.tmp-PID-HEX-epoch-NNNN.weights.h5`
-    # (a folder-or-file save), `.epoch-NNNN.json.PID.HEX.tmp`, `.samples-epoch-NNNN.png...`.
-    numbered = re.compile(r"^(?:\.tmp-\d+-[0-9a-f]+-|\.)?(?:samples-)?epoch-(\d{4,})\.")
+    # Also the temporary files of writes cut short (`files.temporary_of`), by the name
+    # they were written for.
+    numbered = re.compile(r"^(?:samples-)?epoch-(\d{4,})\.")
     for folder in (checkpoints, run_dir / "progress"):
         for path in sorted(folder.glob("*epoch-*")) if folder.is_dir() else []:
-            match = numbered.match(path.name)
+            written = temporary_of(path.name)
+            match = numbered.match(written[0] if written else path.name)
             if match and int(match.group(1)) > epochs and path.is_file():
                 path.unlink()  # a write cut short, or a progress picture
     trim_history(run_dir / "history.csv", epochs)

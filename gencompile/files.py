@@ -187,9 +187,29 @@ def _damaged(path: Path, why: str) -> str:
     return f"{path} is unreadable or corrupt ({why}): {repair.format(folder=path.parent)}"
 
 
-# The temporary names of `atomic_open` (`.NAME.PID.HEX.tmp`) and `atomic_save`
-# (`.tmp-PID-HEX-NAME`), with the writer's process id.
-_TEMPORARY = re.compile(r"^\.(?:tmp-(\d+)-[0-9a-f]{8}-.+|.+\.(\d+)\.[0-9a-f]{8}\.tmp)$")
+# The temporary names of `atomic_save` (`.tmp-PID-HEX-NAME`) and `atomic_open`
+# (`.NAME.PID.HEX.tmp`), with the writer's process id and the name written.
+_TEMPORARY = re.compile(
+    r"^\.(?:tmp-(?P<saver>\d+)-[0-9a-f]{8}-(?P<saved>.+)"
+    r"|(?P<opened>.+)\.(?P<opener>\d+)\.[0-9a-f]{8}\.tmp)$"
+)
+
+
+def temporary_of(name: str) -> tuple[str, int] | None:
+    """For the name of an atomic write's temporary file, the name it is renamed to once
+    written and its writer's process id; None for any other name.
+
+    >>> temporary_of(".tmp-42-0badcafe-epoch-0003.weights.h5"), temporary_of("epoch-0003.json")
+    (('epoch-0003.weights.h5', 42), None)
+    >>> temporary_of(".epoch-0003.json.42.0badcafe.tmp")
+    ('epoch-0003.json', 42)
+    """
+    match = _TEMPORARY.match(name)
+    if match is None:
+        return None
+    if match["saver"] is not None:
+        return match["saved"], int(match["saver"])
+    return match["opened"], int(match["opener"])
 
 
 def stray_temporaries(folder: Path) -> list[Path]:
@@ -199,9 +219,7 @@ def stray_temporaries(folder: Path) -> list[Path]:
         return []
     found = []
     for path in sorted(Path(folder).iterdir()):
-        if (match := _TEMPORARY.match(path.name)) and not process_alive(
-            int(match.group(1) or match.group(2))
-        ):
+        if (temporary := temporary_of(path.name)) and not process_alive(temporary[1]):
             found.append(path)
     return found
 

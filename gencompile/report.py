@@ -19,6 +19,7 @@ from gencompile.errors import RunError
 from gencompile.files import atomic_write_text, read_json
 from gencompile.markdown import markdown_text
 from gencompile.provenance import parent_label, report_lines
+from gencompile.run_status import epochs_phrase
 from gencompile.runtime import history_file
 
 # name: (unit, how to read it)
@@ -141,6 +142,14 @@ def _pruned(run_dir: Path, asked: int) -> str:
     return f" Pruned: a sweep's pruner stopped it after epoch {epoch} of the {asked} asked for."
 
 
+def _untimed(record: dict[str, Any]) -> str:
+    """What train_seconds leaves out: the epochs whose seconds no record kept."""
+    count = record.get("untimed_epochs")
+    if not count:
+        return ""
+    return f" (not counting {epochs_phrase(count)} of earlier processes, whose time is unknown)"
+
+
 def read_report(run_dir: Path) -> Report:
     lock = read_json(run_dir / "spec.lock.json")
     if not lock:
@@ -158,9 +167,8 @@ def read_report(run_dir: Path) -> Report:
         title=lock["name"],
         description=resolved.get("description") or f"A {lock['family']} model.",
         summary=f"Family {lock['family']}, seed {lock['seed']}, "
-        f"{record.get('epochs', '?')} epochs in {record.get('train_seconds', '?')} s."
-        + _continued(lock)
-        + _pruned(run_dir, training["epochs"]),
+        f"{record.get('epochs', '?')} epochs in {record.get('train_seconds', '?')} s"
+        f"{_untimed(record)}." + _continued(lock) + _pruned(run_dir, training["epochs"]),
         metrics=dict(sorted(record.get("metrics", {}).items())),
         last_epoch=last,
         pictures=[(title, run_dir / name) for title, name in PICTURES if (run_dir / name).exists()],

@@ -148,6 +148,43 @@ def _training_elsewhere(run_dir: Path, then: str | None = None) -> str:
     return message
 
 
+def _held_elsewhere(run_dir: Path, then: str | None) -> str:
+    """Why `run_dir`'s lock is held: by the trainer status.json names (running, alive and,
+    where the kernel says, holding the lock), or else by another gencompile command that
+    writes the folder without training it (a build, a discard, a training starting or
+    ending), whose process status.json does not name: its old pid may be gone or reused."""
+    try:
+        record = read_json(run_dir / STATUS_NAME)
+        training = read_status(run_dir) == "running"
+    except RunError:  # an unreadable status.json names no trainer
+        record, training = {}, False
+    holders = _lock_holders(run_dir)
+    named = record.get("host") == socket.gethostname() and isinstance(record.get("pid"), int)
+    if training and named and (holders is None or record["pid"] in holders):
+        return _training_elsewhere(run_dir, then)
+    return (
+        f"{run_dir} is being written right now by another gencompile command (a build, or a "
+        f"training starting or ending): wait for it to end, then {then or 'run this again'}"
+    )
+
+
+def _lock_holders(run_dir: Path) -> set[int] | None:
+    """The processes holding a `flock` on `run_dir`, from /proc/locks (Linux); None where
+    the kernel does not say."""
+    try:
+        found = os.stat(run_dir)
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return None
+    where = f"{os.major(found.st_dev):02x}:{os.minor(found.st_dev):02x}:{found.st_ino}"
+    holders = {
+        int(fields[4])
+        for fields in map(str.split, lines)
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == where
+    }
+    return holders or None  # a held lock not listed (another file system): not said
+
+
 def _lock_folder(run_dir: Path, then: str | None = None) -> int | None:
     """An open descriptor of `run_dir` holding its exclusive lock (None: locks are not
     available here); RunError if another process holds it (`then`: what its message says to
@@ -164,7 +201,7 @@ def _lock_folder(run_dir: Path, then: str | None = None) -> int | None:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise RunError(_training_elsewhere(run_dir, then)) from None
+        raise RunError(_held_elsewhere(run_dir, then)) from None
     except OSError:  # a file system without locks (some network mounts): status.json alone
         os.close(fd)
         return None

@@ -749,7 +749,7 @@ def test_no_training_starts_while_a_continuation_is_built(
     run = Path(shutil.copytree(vae_runs["first"], tmp_path / "run"))
 
     def build_pending(*args, **kwargs):
-        with pytest.raises(RunError, match="being trained right now"):
+        with pytest.raises(RunError, match="being written right now by another gencompile command"):
             refuse_if_training(run)  # as another process would be
         raise SystemExit("built")
 

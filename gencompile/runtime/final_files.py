@@ -20,6 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gencompile.errors import RunError
+from gencompile.files import read_json
 
 PENDING = Path("checkpoints") / "continuation"  # a continuation's project until it finishes
 FINAL = "final"  # in PENDING: the continuation's final files until `promote` moves them
@@ -66,13 +67,12 @@ def whole(run_dir: Path | str) -> bool:
     """Whether a run's final files are there and readable: metrics.json, and weights that
     open as an HDF5 file. (`gencompile train --resume` of a finished run writes damaged
     ones again from its last checkpoint.)"""
-    import json
-
+    metrics = Path(run_dir) / "metrics.json"
     try:
-        record = json.loads((Path(run_dir) / "metrics.json").read_text())
-    except (OSError, ValueError):
+        read_json(metrics)  # a JSON object, or a RunError
+    except RunError:
         return False
-    return isinstance(record, dict) and readable_hdf5(Path(run_dir) / "model.weights.h5")
+    return metrics.is_file() and readable_hdf5(Path(run_dir) / "model.weights.h5")
 
 
 def readable_hdf5(path: Path) -> bool:

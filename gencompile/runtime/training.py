@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import functools
 import io
-import json
 import math
 import time
 import warnings
@@ -23,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.errors import RunError
-from gencompile.files import atomic_save
+from gencompile.files import atomic_save, read_json
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import (
     checkpoints,
@@ -286,6 +285,7 @@ class FitResult:
     history: dict[str, list[float]]  # every epoch of the run, resumed ones included
     seconds: float  # wall time of the run's fits, over every process (`TrainingClock`)
     epochs: int  # the epochs the run has trained, counted by the fit, not history.csv's rows
+    untimed_epochs: int = 0  # epochs trained whose seconds are unknown (`TrainingClock`)
 
 
 def resume_point(model: keras.Model, run_dir: Path) -> int:
@@ -305,33 +305,64 @@ SECONDS_NAME = "seconds.json"  # in checkpoints/: `TrainingClock`'s record
 class TrainingClock(keras.callbacks.Callback):
     """The seconds a run has trained, over all its processes: each epoch's end is recorded
     in checkpoints/seconds.json, and a resumed fit counts on from the seconds of the epoch
-    its checkpoint holds (time spent on epochs an interruption lost is not counted)."""
+    its checkpoint holds (time spent on epochs an interruption lost is not counted).
+
+    Epochs trained before the one a resumed fit starts from whose seconds the record lacks
+    (trained before gencompile kept it, or a damaged record: said in a warning) count no
+    seconds: they are `untimed`, which the record keeps (its `untimed` list) and
+    metrics.json says (`untimed_epochs`), so the sum is never taken for the whole."""
 
     def __init__(self, directory: Path, initial_epoch: int = 0):
         super().__init__()
         self.path = Path(directory) / SECONDS_NAME
-        earlier = self.read() if initial_epoch else {}
+        earlier, untimed = self.read() if initial_epoch else ({}, set())
         self.record = {epoch: s for epoch, s in earlier.items() if epoch <= initial_epoch}
-        # Epochs without a record (trained before it was kept) count no seconds.
-        self.before = self.record[max(self.record)] if self.record else 0.0
+        last = max(self.record, default=0)
+        lost = set(range(last + 1, initial_epoch + 1))  # trained, but no seconds recorded
+        self.untimed = {e for e in untimed if e <= initial_epoch} | lost
+        self.before = self.record[last] if self.record else 0.0
         self.start = time.perf_counter()
 
-    def read(self) -> dict[int, float]:
+    def read(self) -> tuple[dict[int, float], set[int]]:
+        """The record's seconds by epoch and its untimed epochs; a damaged record, or its
+        values that are no number of seconds, are left out with a warning."""
+        if not self.path.exists():
+            return {}, set()
         try:
-            found = json.loads(self.path.read_text())
-            return {int(epoch): float(seconds) for epoch, seconds in found.items()}
-        except (OSError, ValueError, TypeError, AttributeError):  # none, or damaged
-            return {}
+            found = read_json(self.path)
+        except RunError:
+            found = {"untimed": None}  # the whole record is lost: said below
+        untimed = found.pop("untimed", [])
+        seconds = {int(e): v for e, v in found.items() if e.isdigit() and _seconds(v)}
+        damaged = len(seconds) < len(found) or not isinstance(untimed, list)
+        if damaged:
+            warnings.warn(
+                f"{self.path} is damaged (a value that is no number of seconds, or unreadable "
+                "JSON): train_seconds leaves out the epochs it lost (metrics.json's "
+                "untimed_epochs counts them)",
+                stacklevel=4,  # the caller of `fit`
+            )
+        listed = untimed if isinstance(untimed, list) else []
+        return seconds, {e for e in listed if isinstance(e, int) and not isinstance(e, bool)}
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.record[epoch + 1] = round(self.seconds(), 3)
-        repro.atomic_write_json(self.path, {str(e): s for e, s in sorted(self.record.items())})
+        written: dict[str, Any] = {str(e): s for e, s in sorted(self.record.items())}
+        if self.untimed:
+            written["untimed"] = sorted(self.untimed)
+        repro.atomic_write_json(self.path, written)
 
     def seconds(self) -> float:
         return self.before + time.perf_counter() - self.start
+
+
+def _seconds(value: Any) -> bool:
+    """Whether a seconds.json value is a number of seconds (finite, not negative)."""
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else -1
+    return math.isfinite(number) and number >= 0
 
 
 def read_history(path: Path, epochs: int) -> dict[str, list[float]]:
@@ -383,6 +414,30 @@ def fit(
     fingerprint = getattr(data, "fingerprint", None)
     if initial_epoch == 0 and fingerprint:  # what the checkpoints to come are trained on
         checkpoints.record_data(run_dir / "checkpoints", fingerprint)
+    # No epoch left (a run stopped after its last checkpoint, in its final evaluation):
+    # nothing to fit, and a distributed stream of no epoch fails in model.fit
+    # (StopIteration), so every run goes straight on to its final phase.
+    last = initial_epoch
+    if initial_epoch < epochs:
+        last = fit_epochs(model, data, training, callbacks, epochs, initial_epoch)
+    guard.raise_if_failed()
+    if isinstance(model, TrainedInStages):  # e.g. a VQ-VAE's prior, fitted on its codes
+        model.fit_next_stage(data, run_dir, quiet)
+    seconds = clock.seconds()  # the next stage's included
+    history = read_history(run_dir / "history.csv", last)
+    return FitResult(history, seconds, last, len(clock.untimed))
+
+
+def fit_epochs(
+    model: keras.Model,
+    data: Any,
+    training: TrainingConfig,
+    callbacks: list[keras.callbacks.Callback],
+    epochs: int,
+    initial_epoch: int,
+) -> int:
+    """model.fit over epochs `initial_epoch`+1..`epochs`; the last epoch it ran (Keras' own
+    count: early stopping may end it sooner)."""
     fixed_steps = training["steps_per_epoch"]
     stream = data.epochs(initial_epoch, epochs, steps=fixed_steps)
     skipped = skipped_per_epoch(training, data)
@@ -392,7 +447,7 @@ def fit(
             f"each epoch leaves out its last batch of {skipped} training example(s): it "
             f"would leave one of the {replicas_of(training)} replicas without an example "
             "(other examples each epoch, as the order is reshuffled)",
-            stacklevel=2,
+            stacklevel=3,  # the caller of `fit`
         )
     stream = cluster.shard_by_example(stream)
     validation = None if data.validation is None else cluster.shard_by_example(data.validation)
@@ -411,13 +466,7 @@ def fit(
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM: keep the last finished epoch for --resume
         next(c for c in callbacks if isinstance(c, cb.CheckpointKeeper)).save_owed()
         raise
-    guard.raise_if_failed()
-    if isinstance(model, TrainedInStages):  # e.g. a VQ-VAE's prior, fitted on its codes
-        model.fit_next_stage(data, run_dir, quiet)
-    seconds = clock.seconds()  # the next stage's included
-    # Keras' own count: the last epoch this fit ran (early stopping may end it sooner).
-    last = progress.epoch[-1] + 1 if progress.epoch else initial_epoch
-    return FitResult(read_history(run_dir / "history.csv", last), seconds, last)
+    return progress.epoch[-1] + 1 if progress.epoch else initial_epoch
 
 
 def fit_callbacks(
@@ -523,6 +572,7 @@ def write_artifacts(
         "final": {k: finite[-1] for k, v in history.items() if (finite := finite_values(v))},
         "epochs": epochs,
         "train_seconds": round(fitted.seconds, 3),
+        **({"untimed_epochs": fitted.untimed_epochs} if fitted.untimed_epochs else {}),
         "weights_sha256": repro.weights_sha256(model),
         "data_fingerprint": data.fingerprint,
         # The fitted preprocessing (`Preprocessor.to_dict`), so the data's units are known

@@ -246,6 +246,36 @@ def test_a_killed_worker_fails_the_training_and_resume_finishes_it(tmp_path) -> 
     assert [int(row.split(",")[0]) for row in rows] == list(range(1, 13))
 
 
+@STARTS_WORKERS
+def test_a_run_stopped_in_its_final_evaluation_is_finished_by_resume(tmp_path) -> None:
+    """Its checkpoint holds the last epoch: no epoch is left to fit (a distributed
+    model.fit of no epoch fails with StopIteration), so the resume goes on to evaluate."""
+    from gencompile.run_status import write_status
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, **QUIET_TF, "TMPDIR": str(scratch), "HOME": str(tmp_path)}
+    spec = [str(SPECS / "vae_moons.yaml"), "--epochs", "1", "--workers", "2"]
+    spec += ["--set", "data.source.n_samples=1000", "--set", "evaluation.importance_samples=5"]
+    spec += ["--set", "training.distribution.strategy=multi_worker"]
+    done = _train(*spec, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run,) = (tmp_path / "runs" / "vae-moons").iterdir()
+    trained = json.loads((run / "metrics.json").read_text())
+    # What SIGTERM during the final evaluation leaves: the last epoch's checkpoint and
+    # no final files yet.
+    for name in ("metrics.json", "model.weights.h5"):
+        (run / name).unlink()
+    write_status(run, "interrupted")
+
+    done = _train("--resume", str(run), "--workers", "2", env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((run / "status.json").read_text())["status"] == "finished"
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["epochs"] == 1
+    assert record["weights_sha256"] == trained["weights_sha256"]  # nothing trained again
+
+
 def test_a_worker_that_cannot_start_fails_the_training_with_its_message(tmp_path) -> None:
     with pytest.raises(RunError) as caught:
         run_workers(tmp_path, "nothing_here", ["--quiet"], 2, allow_custom_code=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import signal
 import socket
@@ -95,6 +96,39 @@ def test_a_running_status_without_its_trainer_does_not_block_resume(tmp_path: Pa
     (tmp_path / "status.json").write_text(json.dumps(there))
     with pytest.raises(RunError, match=r"if nothing on elsewhere\.example trains it any more"):
         refuse_if_training(tmp_path)
+
+
+def _with_status(run: Path, **fields: object) -> None:
+    record = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps({**record, **fields}))
+
+
+def test_a_folder_a_build_writes_is_refused_without_naming_a_gone_trainer(
+    vae_copy: Path,
+) -> None:
+    from gencompile.run_status import not_training
+
+    gone = _dead_pid()
+    _with_status(vae_copy, status="finished", pid=gone, host=socket.gethostname())
+    # not_training: what build holds while it writes
+    with not_training(vae_copy), pytest.raises(RunError) as refused:
+        refuse_if_training(vae_copy)
+    message = str(refused.value)
+    assert f"{vae_copy} is being written right now by another gencompile command" in message
+    assert str(gone) not in message and "kill" not in message
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="reads /proc/locks (Linux)")
+def test_a_running_status_whose_process_holds_no_lock_is_not_named(vae_copy: Path) -> None:
+    from gencompile.run_status import not_training
+
+    other = os.getppid()  # alive, but not the process that holds the lock (this one)
+    _with_status(vae_copy, status="running", pid=other, host=socket.gethostname())
+    # Its lock free: not_training finds the status stale, as a build does.
+    with not_training(vae_copy), pytest.raises(RunError) as refused:
+        refuse_if_training(vae_copy)
+    assert "is being written right now by another gencompile command" in str(refused.value)
+    assert f"kill {other}" not in str(refused.value)
 
 
 def _disk_full(*args: object) -> None:
@@ -376,6 +410,30 @@ def test_resume_removes_the_temporary_files_a_killed_checkpoint_write_left(
     assert kept.exists()
 
 
+def test_the_temporary_names_atomic_writes_use_read_back_as_their_file_and_writer(
+    tmp_path: Path,
+) -> None:
+    """One parser (`files.temporary_of`) for the strays --resume removes and the epochs a
+    discarded continuation removes: it must read the names both writers really use."""
+    from gencompile.files import atomic_open, atomic_save, temporary_of
+
+    seen: list[str] = []
+    with atomic_open(tmp_path / "epoch-0002.json") as handle:
+        seen += [p.name for p in tmp_path.iterdir()]
+        handle.write(b"{}")
+
+    def save(path: Path) -> None:
+        seen.append(path.name)
+        path.write_bytes(b"")
+
+    atomic_save(tmp_path / "epoch-0002.weights.h5", save)
+    assert [temporary_of(name) for name in seen] == [
+        ("epoch-0002.json", os.getpid()),
+        ("epoch-0002.weights.h5", os.getpid()),
+    ]
+    assert temporary_of("epoch-0002.json") is None
+
+
 def test_a_resumed_run_counts_the_seconds_of_its_earlier_process(
     run_cli, interrupted_run: Path
 ) -> None:
@@ -387,6 +445,40 @@ def test_a_resumed_run_counts_the_seconds_of_its_earlier_process(
     seconds = json.loads((interrupted_run / "metrics.json").read_text())["train_seconds"]
     assert seconds >= before  # its resume trained no epoch: nearly all of it is before
     assert f"2 epochs in {seconds} s." in (interrupted_run / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("record", "untimed"),
+    [('{"1": 1.5, "2": NaN}', 1), ('{"1": 1.5, "2": -3}', 1), ('{"1": 1.5, "2', 2)],
+    ids=["nan", "negative", "unparseable"],
+)
+def test_a_damaged_seconds_record_is_warned_of_and_never_makes_the_seconds_wrong(
+    hostile, interrupted_run: Path, record: str, untimed: int
+) -> None:
+    (interrupted_run / "checkpoints" / "seconds.json").write_text(record)
+    with pytest.warns(UserWarning, match="seconds.json is damaged"):
+        outcome = hostile("train", "--resume", interrupted_run, "--quiet")
+    assert outcome.code == 0, outcome.err
+    metrics = json.loads((interrupted_run / "metrics.json").read_text())  # strict: no NaN
+    seconds = metrics["train_seconds"]
+    assert math.isfinite(seconds) and seconds >= (1.5 if untimed == 1 else 0)
+    assert metrics["untimed_epochs"] == untimed
+    said = f"2 epochs in {seconds} s (not counting {untimed} epoch"
+    assert said in (interrupted_run / "report.md").read_text()
+
+
+def test_the_untimed_epochs_stay_counted_by_later_processes(tmp_path: Path) -> None:
+    from gencompile.runtime.training import TrainingClock
+
+    (tmp_path / "seconds.json").write_text("{")  # damaged: epochs 1 and 2 lost their time
+    with pytest.warns(UserWarning, match="damaged"):
+        first = TrainingClock(tmp_path, initial_epoch=2)
+    first.on_epoch_end(2)  # epoch 3 trained
+    later = TrainingClock(tmp_path, initial_epoch=3)
+    assert later.untimed == {1, 2} and later.before == first.record[3]
+    assert TrainingClock(tmp_path, initial_epoch=1).untimed == {1}  # a continuation discarded
+    (tmp_path / "seconds.json").write_text('{"1": 0.5, "2": 1.0}')
+    assert TrainingClock(tmp_path, initial_epoch=2).untimed == set()
 
 
 def test_build_force_still_moves_a_damaged_status_aside(
