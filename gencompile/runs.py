@@ -237,31 +237,42 @@ def refuse_finished(run_dir: Path, lock: dict[str, Any]) -> None:
     """A finished run has no epoch left to train: resumed, it would only write its final
     files again (dropping the metrics `evaluate` added) and, stopped meanwhile, read as
     interrupted. Refused, but for a run whose final files are missing or damaged, which
-    the resume writes again from its last checkpoint, if it trained all its epochs: one
-    that stopped early (EM converged, early stopping) would train on past where it did."""
+    the resume writes again, unless the run stopped early (EM converged, early stopping):
+    its resume would train on past where it stopped."""
     from gencompile.continuation import stop_reason
-    from gencompile.runtime.checkpoint_files import newest_epoch
     from gencompile.runtime.final_files import whole  # no TensorFlow
 
     if read_status(run_dir) != "finished" or pruned_epoch(run_dir) is not None:
         return  # a pruned sweep trial: its lock's epochs remain
     planned = lock["resolved_spec"]["training"]["epochs"]
-    trained = newest_epoch(run_dir / "checkpoints")  # a finished run's last checkpoint
+    trained = _trained_epochs(run_dir)
     stopped = f"it stopped after {trained} of its {planned} epochs ({stop_reason(lock)})"
+    early = trained is not None and trained < planned
     if whole(run_dir):
-        if trained is not None and trained < planned:
+        if early:
             raise RunError(f"{run_dir} has already finished: {stopped}; there is nothing to resume")
         raise RunError(
             f"{run_dir} has already finished its {epochs_phrase(planned)}; pass --epochs M "
             f"(> {planned}) to continue it"
         )
-    if trained is None or trained < planned:
+    if early:
         raise RunError(
-            f"{run_dir}'s final weights or metrics.json are missing or damaged, and "
-            f"{stopped if trained else 'it has no checkpoint'}: a resume would train on, so "
-            "they cannot be written again as they were; restore them from a copy, or train "
-            "the spec again"
+            f"{run_dir}'s final weights or metrics.json are missing or damaged, and {stopped}: "
+            "a resume would train on, so they cannot be written again as they were; restore "
+            "them from a copy, or train the spec again"
         )
+
+
+def _trained_epochs(run_dir: Path) -> int | None:
+    """The epochs a finished run trained: metrics.json's count, or (damaged) the last epoch
+    of its history; None if neither says."""
+    from gencompile.runtime import history_file  # no TensorFlow
+
+    try:
+        epochs = read_record(run_dir).get("epochs")
+    except RunError:  # damaged: its history tells
+        epochs = max(history_file.read_epochs(run_dir / "history.csv"), default=None)
+    return epochs if isinstance(epochs, int) else None
 
 
 def refuse_drift(run_dir: Path, lock: dict[str, Any], allow_drift: bool) -> None:

@@ -250,6 +250,24 @@ def test_a_run_without_its_last_checkpoint_is_refused(
         resume(run, quiet=True, epochs=3)
 
 
+def test_a_finished_run_checkpointed_before_its_last_epoch_is_no_early_stop(
+    vae_runs: dict[str, Path], tmp_path: Path
+) -> None:
+    """Checkpoints by time can end before the last epoch: such a run trained all its epochs
+    (it did not stop early), and its damaged final files are written again by training
+    the rest from the checkpoint, to the same weights."""
+    run = Path(shutil.copytree(vae_runs["continued"], tmp_path / "run"))
+    for file in (run / "checkpoints").glob("epoch-0003.*"):
+        file.unlink()  # newest checkpoint: epoch 1 of 3
+    with pytest.raises(RunError, match=r"has already finished its 3 epochs; pass --epochs M"):
+        resume(run, quiet=True)
+    record = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text('{"epochs": ')
+    repaired = resume(run, quiet=True)
+    assert repaired.record["weights_sha256"] == record["weights_sha256"]
+    assert repaired.record["epochs"] == 3
+
+
 def test_an_early_stopped_run_is_refused(vae_runs: dict[str, Path], tmp_path: Path) -> None:
     run = Path(shutil.copytree(vae_runs["continued"], tmp_path / "run"))
     record = json.loads((run / "metrics.json").read_text())
