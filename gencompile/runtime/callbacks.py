@@ -26,6 +26,7 @@ import tensorflow as tf
 
 from gencompile.errors import RunError
 from gencompile.runtime import checkpoints, history_file
+from gencompile.runtime.checkpoint_files import Timing
 
 _CHECKPOINT = re.compile(r"^epoch-(\d+)\.weights\.h5$")
 
@@ -182,6 +183,7 @@ class CheckpointKeeper(keras.callbacks.Callback):
         keep: int,
         every_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        timing: Callable[[int], Timing] | None = None,
     ):
         super().__init__()
         if every_epochs < 0:
@@ -193,6 +195,7 @@ class CheckpointKeeper(keras.callbacks.Callback):
         self.keep = int(keep)
         self.every_seconds = float(every_seconds)
         self.clock = clock
+        self.timing = timing  # the seconds trained by an epoch's end, for its manifest
         self._saved_at = clock()
         self._owed: tuple[int, list[Any] | None] | None = None  # (epoch, variables or live)
         self._snapshots = 0  # epochs held in memory, for tests
@@ -246,7 +249,8 @@ class CheckpointKeeper(keras.callbacks.Callback):
         interrupt's `save_owed` writes it again. A signal during the write waits for it."""
         with checkpoints.interrupts_deferred():
             if _weights_finite(self.model):
-                checkpoints.save_checkpoint(self.model, self.directory, number)
+                timing = None if self.timing is None else self.timing(number)
+                checkpoints.save_checkpoint(self.model, self.directory, number, timing)
                 checkpoints.prune(self.directory, self.keep)
                 self._saved_at = self.clock()
             self._owed = None

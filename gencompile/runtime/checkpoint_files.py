@@ -4,7 +4,8 @@ A checkpoint of epoch N is three files in the checkpoint folder:
 
     epoch-NNNN.weights.h5   model weights and the optimizer's state (Keras saves both)
     epoch-NNNN.rng.npz      the state of every SeedGenerator (not part of `model.weights`)
-    epoch-NNNN.json         manifest: the epoch and the sha256 of the two files above
+    epoch-NNNN.json         manifest: the epoch, the sha256 of the two files above and
+                            the seconds the run had trained by then (`Timing`)
 
 The manifest is written last, atomically, so it is the commit point: a checkpoint counts
 only if its manifest exists and both hashes match. Writing and loading them is
@@ -15,6 +16,7 @@ that only need to know what a run folder holds (an interrupted run's advice, `re
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +67,36 @@ def verify(checkpoint: Checkpoint) -> str | None:
     except (OSError, ValueError, KeyError) as err:
         return f"{checkpoint.manifest.name} is unreadable ({err})"
     return None
+
+
+@dataclass(frozen=True)
+class Timing:
+    """The seconds a run had trained by the end of a checkpoint's epoch, over all its
+    processes, and how many of its epochs those seconds leave out (their time unknown)."""
+
+    seconds: float
+    untimed_epochs: int
+
+    def fields(self) -> dict[str, float | int]:
+        """The manifest's fields."""
+        return {"train_seconds": round(self.seconds, 3), "untimed_epochs": self.untimed_epochs}
+
+
+def timing(checkpoint: Checkpoint) -> Timing | None:
+    """The seconds a checkpoint's manifest records; None if it records none (written before
+    gencompile kept them) or its values are no numbers of seconds and epochs (edited)."""
+    try:
+        manifest = json.loads(checkpoint.manifest.read_text())
+        seconds, untimed = manifest["train_seconds"], manifest["untimed_epochs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    values = (seconds, untimed)
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if not numbers or not math.isfinite(seconds) or seconds < 0:
+        return None
+    if untimed != int(untimed) or not 0 <= untimed <= checkpoint.epoch:
+        return None
+    return Timing(float(seconds), int(untimed))
 
 
 def newest_epoch(directory: Path) -> int:

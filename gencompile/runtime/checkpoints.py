@@ -31,7 +31,7 @@ from gencompile.files import (
     sha256_file,
     stray_temporaries,
 )
-from gencompile.runtime.checkpoint_files import DATA_NAME, Checkpoint, listed, verify
+from gencompile.runtime.checkpoint_files import DATA_NAME, Checkpoint, Timing, listed, verify
 from gencompile.runtime.checkpoint_files import paths as _paths
 
 __all__ = [
@@ -101,8 +101,11 @@ def rng_variables(model: keras.Model) -> list[keras.Variable]:
     return [v for v in model.variables if id(v) not in weight_ids]
 
 
-def save_checkpoint(model: keras.Model, directory: Path, epoch: int) -> Checkpoint:
-    """Write the checkpoint of a finished (1-based) epoch; the manifest commits it."""
+def save_checkpoint(
+    model: keras.Model, directory: Path, epoch: int, timing: Timing | None = None
+) -> Checkpoint:
+    """Write the checkpoint of a finished (1-based) epoch; the manifest commits it, with the
+    seconds the run had trained by that epoch's end (`timing`), which a resume counts on from."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = _paths(directory, epoch)
@@ -115,6 +118,7 @@ def save_checkpoint(model: keras.Model, directory: Path, epoch: int) -> Checkpoi
         "epoch": epoch,
         "weights_sha256": sha256_file(paths.weights),
         "rng_sha256": sha256_file(paths.rng),
+        **(timing.fields() if timing is not None else {}),
     }
     atomic_write_text(paths.manifest, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return paths

@@ -22,9 +22,10 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.errors import RunError
-from gencompile.files import atomic_save, read_json
+from gencompile.files import atomic_save
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import (
+    checkpoint_files,
     checkpoints,
     cluster,
     epoch_listeners,
@@ -299,70 +300,47 @@ def resume_point(model: keras.Model, run_dir: Path) -> int:
     return epoch
 
 
-SECONDS_NAME = "seconds.json"  # in checkpoints/: `TrainingClock`'s record
-
-
 class TrainingClock(keras.callbacks.Callback):
-    """The seconds a run has trained, over all its processes: each epoch's end is recorded
-    in checkpoints/seconds.json, and a resumed fit counts on from the seconds of the epoch
-    its checkpoint holds (time spent on epochs an interruption lost is not counted).
+    """The seconds a run has trained, over all its processes. Each checkpoint's manifest
+    records the seconds by its epoch's end (`timing`), and a resumed fit counts on from
+    those of the checkpoint it restored: time spent on epochs an interruption lost is not
+    counted.
 
-    Epochs trained before the one a resumed fit starts from whose seconds the record lacks
-    (trained before gencompile kept it, or a damaged record: said in a warning) count no
-    seconds: they are `untimed`, which the record keeps (its `untimed` list) and
-    metrics.json says (`untimed_epochs`), so the sum is never taken for the whole."""
+    A checkpoint that records no seconds (written before gencompile kept them, or edited)
+    leaves its epochs `untimed`, with a warning: they count no seconds, later checkpoints
+    carry their number on, and metrics.json says it (`untimed_epochs`), so the sum is never
+    taken for the whole."""
 
     def __init__(self, directory: Path, initial_epoch: int = 0):
         super().__init__()
-        self.path = Path(directory) / SECONDS_NAME
-        earlier, untimed = self.read() if initial_epoch else ({}, set())
-        self.record = {epoch: s for epoch, s in earlier.items() if epoch <= initial_epoch}
-        last = max(self.record, default=0)
-        lost = set(range(last + 1, initial_epoch + 1))  # trained, but no seconds recorded
-        self.untimed = {e for e in untimed if e <= initial_epoch} | lost
-        self.before = self.record[last] if self.record else 0.0
+        earlier = None
+        if initial_epoch:
+            checkpoint = checkpoint_files.paths(directory, initial_epoch)
+            earlier = checkpoint_files.timing(checkpoint)
+            if earlier is None:
+                warnings.warn(
+                    f"{checkpoint.manifest} records no training seconds (written by an "
+                    "older gencompile, or edited): train_seconds leaves out its "
+                    f"{initial_epoch} epoch(s) (metrics.json's untimed_epochs counts them)",
+                    stacklevel=4,  # the caller of `fit`
+                )
+        self.before = earlier.seconds if earlier else 0.0
+        self.untimed = earlier.untimed_epochs if earlier else initial_epoch
+        self.at_end: dict[int, float] = {}  # epoch (1-based) -> seconds by its end
         self.start = time.perf_counter()
-
-    def read(self) -> tuple[dict[int, float], set[int]]:
-        """The record's seconds by epoch and its untimed epochs; a damaged record, or its
-        values that are no number of seconds, are left out with a warning."""
-        if not self.path.exists():
-            return {}, set()
-        try:
-            found = read_json(self.path)
-        except RunError:
-            found = {"untimed": None}  # the whole record is lost: said below
-        untimed = found.pop("untimed", [])
-        seconds = {int(e): v for e, v in found.items() if e.isdigit() and _seconds(v)}
-        damaged = len(seconds) < len(found) or not isinstance(untimed, list)
-        if damaged:
-            warnings.warn(
-                f"{self.path} is damaged (a value that is no number of seconds, or unreadable "
-                "JSON): train_seconds leaves out the epochs it lost (metrics.json's "
-                "untimed_epochs counts them)",
-                stacklevel=4,  # the caller of `fit`
-            )
-        listed = untimed if isinstance(untimed, list) else []
-        return seconds, {e for e in listed if isinstance(e, int) and not isinstance(e, bool)}
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        self.record[epoch + 1] = round(self.seconds(), 3)
-        written: dict[str, Any] = {str(e): s for e, s in sorted(self.record.items())}
-        if self.untimed:
-            written["untimed"] = sorted(self.untimed)
-        repro.atomic_write_json(self.path, written)
+        self.at_end[epoch + 1] = self.seconds()
+
+    def timing(self, epoch: int) -> checkpoint_files.Timing:
+        """What the checkpoint of `epoch` (ended in this fit) records."""
+        return checkpoint_files.Timing(self.at_end[epoch], self.untimed)
 
     def seconds(self) -> float:
         return self.before + time.perf_counter() - self.start
-
-
-def _seconds(value: Any) -> bool:
-    """Whether a seconds.json value is a number of seconds (finite, not negative)."""
-    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else -1
-    return math.isfinite(number) and number >= 0
 
 
 def read_history(path: Path, epochs: int) -> dict[str, list[float]]:
@@ -400,8 +378,8 @@ def fit(
     guard = cb.NaNGuard(run_dir / "checkpoints")
     clock = TrainingClock(run_dir / "checkpoints", initial_epoch)
     callbacks = [
-        clock,  # an epoch's seconds are recorded before its checkpoint
-        *fit_callbacks(model, data, training, output, run_dir, guard, initial_epoch),
+        clock,  # an epoch's seconds are taken before its checkpoint is written
+        *fit_callbacks(model, data, training, output, run_dir, guard, clock, initial_epoch),
     ]
     if not quiet:
         steps, batch = steps_per_epoch(training, data), data.batch_size
@@ -425,7 +403,7 @@ def fit(
         model.fit_next_stage(data, run_dir, quiet)
     seconds = clock.seconds()  # the next stage's included
     history = read_history(run_dir / "history.csv", last)
-    return FitResult(history, seconds, last, len(clock.untimed))
+    return FitResult(history, seconds, last, clock.untimed)
 
 
 def fit_epochs(
@@ -476,6 +454,7 @@ def fit_callbacks(
     output: OutputConfig,
     run_dir: Path,
     guard: cb.NaNGuard,
+    clock: TrainingClock,
     initial_epoch: int = 0,
 ) -> list[keras.callbacks.Callback]:
     """The callbacks of every fit, in the order their logs need (the progress bar aside)."""
@@ -487,6 +466,7 @@ def fit_callbacks(
         checkpoint["keep"],
         # By epochs alone on several workers: their clocks differ, their checkpoints must not.
         every_seconds=0.0 if multi_worker else checkpoint.get("every_seconds", 0.0),
+        timing=clock.timing,
     )
     callbacks: list[keras.callbacks.Callback] = [
         # The model's own first: what they add to an epoch's logs (a GAN's diversity)

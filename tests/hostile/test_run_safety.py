@@ -25,11 +25,11 @@ def _interrupt_checkpoint_writes(monkeypatch: pytest.MonkeyPatch, times: int) ->
     write = checkpoints.save_checkpoint
     left = [times]
 
-    def interrupted(model: object, directory: Path, epoch: int) -> object:
+    def interrupted(model: object, directory: Path, epoch: int, timing: object) -> object:
         if left[0] > 0:
             left[0] -= 1
             raise KeyboardInterrupt
-        return write(model, directory, epoch)
+        return write(model, directory, epoch, timing)
 
     monkeypatch.setattr(checkpoints, "save_checkpoint", interrupted)
 
@@ -434,12 +434,16 @@ def test_the_temporary_names_atomic_writes_use_read_back_as_their_file_and_write
     assert temporary_of("epoch-0002.json") is None
 
 
+def _manifest(run: Path, epoch: int) -> Path:
+    return run / "checkpoints" / f"epoch-{epoch:04d}.json"
+
+
 def test_a_resumed_run_counts_the_seconds_of_its_earlier_process(
     run_cli, interrupted_run: Path
 ) -> None:
-    recorded_seconds = json.loads((interrupted_run / "checkpoints" / "seconds.json").read_text())
-    before = recorded_seconds["2"]  # the interrupted process trained epochs 1 and 2
-    assert before > 0 and recorded_seconds["1"] <= before
+    before = json.loads(_manifest(interrupted_run, 2).read_text())["train_seconds"]
+    assert before > 0  # the interrupted process trained epochs 1 and 2
+    assert not (interrupted_run / "checkpoints" / "seconds.json").exists()  # no other record
     code, _, err = run_cli("train", "--resume", str(interrupted_run), "--quiet")
     assert code == 0, err
     seconds = json.loads((interrupted_run / "metrics.json").read_text())["train_seconds"]
@@ -448,37 +452,64 @@ def test_a_resumed_run_counts_the_seconds_of_its_earlier_process(
 
 
 @pytest.mark.parametrize(
-    ("record", "untimed"),
-    [('{"1": 1.5, "2": NaN}', 1), ('{"1": 1.5, "2": -3}', 1), ('{"1": 1.5, "2', 2)],
-    ids=["nan", "negative", "unparseable"],
+    "edit",
+    [{"train_seconds": math.nan}, {"train_seconds": -3}, {"untimed_epochs": 7}, None],
+    ids=["nan", "negative", "more-untimed-than-epochs", "older-gencompile"],
 )
-def test_a_damaged_seconds_record_is_warned_of_and_never_makes_the_seconds_wrong(
-    hostile, interrupted_run: Path, record: str, untimed: int
+def test_a_checkpoint_without_its_seconds_is_warned_of_and_never_makes_the_seconds_wrong(
+    hostile, interrupted_run: Path, edit: dict[str, float] | None
 ) -> None:
-    (interrupted_run / "checkpoints" / "seconds.json").write_text(record)
+    manifest = _manifest(interrupted_run, 2)
+    fields = json.loads(manifest.read_text())
+    if edit is None:  # written before checkpoints kept their seconds
+        del fields["train_seconds"], fields["untimed_epochs"]
+    else:
+        fields.update(edit)
+    manifest.write_text(json.dumps(fields))
     outcome = hostile("train", "--resume", interrupted_run, "--quiet")
     assert outcome.code == 0, outcome.err
-    assert "seconds.json is damaged" in outcome.err and "warning: " in outcome.err
+    said = outcome.err.replace("\n", " ")  # a warning may wrap on a narrow terminal
+    assert f"warning: {manifest} records no training seconds" in said
     metrics = json.loads((interrupted_run / "metrics.json").read_text())  # strict: no NaN
     seconds = metrics["train_seconds"]
-    assert math.isfinite(seconds) and seconds >= (1.5 if untimed == 1 else 0)
-    assert metrics["untimed_epochs"] == untimed
-    said = f"2 epochs in {seconds} s (not counting {untimed} epoch"
+    assert math.isfinite(seconds) and seconds >= 0
+    assert metrics["untimed_epochs"] == 2
+    said = f"2 epochs in {seconds} s (not counting 2 epoch"
     assert said in (interrupted_run / "report.md").read_text()
 
 
-def test_the_untimed_epochs_stay_counted_by_later_processes(tmp_path: Path) -> None:
+def test_the_untimed_epochs_stay_counted_by_later_checkpoints(tmp_path: Path) -> None:
+    from gencompile.runtime.checkpoint_files import Timing, paths, timing
     from gencompile.runtime.training import TrainingClock
 
-    (tmp_path / "seconds.json").write_text("{")  # damaged: epochs 1 and 2 lost their time
-    with pytest.warns(UserWarning, match="damaged"):
+    paths(tmp_path, 2).manifest.write_text('{"epoch": 2}')  # epochs 1 and 2: time unknown
+    with pytest.warns(UserWarning, match="records no training seconds"):
         first = TrainingClock(tmp_path, initial_epoch=2)
     first.on_epoch_end(2)  # epoch 3 trained
+    recorded = first.timing(3)
+    assert recorded.untimed_epochs == 2 and recorded.seconds > 0
+    third = paths(tmp_path, 3)
+    third.manifest.write_text(json.dumps({"epoch": 3, **recorded.fields()}))
+    assert timing(third) == Timing(round(recorded.seconds, 3), 2)
     later = TrainingClock(tmp_path, initial_epoch=3)
-    assert later.untimed == {1, 2} and later.before == first.record[3]
-    assert TrainingClock(tmp_path, initial_epoch=1).untimed == {1}  # a continuation discarded
-    (tmp_path / "seconds.json").write_text('{"1": 0.5, "2": 1.0}')
-    assert TrainingClock(tmp_path, initial_epoch=2).untimed == set()
+    assert (later.untimed, later.before) == (2, round(recorded.seconds, 3))
+    assert TrainingClock(tmp_path).untimed == 0  # a fresh fit reads no checkpoint
+
+
+def test_checkpoints_record_the_seconds_by_their_epoch(tiny_vae_spec: Path, tmp_path: Path) -> None:
+    from gencompile.runs import train
+
+    spec = tmp_path / "every_two.yaml"  # checkpoints of epochs 2 and 4, in one process
+    spec.write_text(
+        tiny_vae_spec.read_text().replace("every_epochs: 1", "every_epochs: 2, every_seconds: 0")
+    )
+    run = train(spec, epochs=4, run_dir=tmp_path / "run", quiet=True).run_dir
+    second, fourth = (json.loads(_manifest(run, e).read_text()) for e in (2, 4))
+    assert 0 < second["train_seconds"] < fourth["train_seconds"]
+    assert second["untimed_epochs"] == fourth["untimed_epochs"] == 0
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["train_seconds"] >= fourth["train_seconds"]
+    assert "untimed_epochs" not in metrics
 
 
 def test_build_force_still_moves_a_damaged_status_aside(

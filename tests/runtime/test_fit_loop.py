@@ -267,7 +267,7 @@ def test_an_interrupt_during_a_checkpoint_write_is_retried(
     `save_owed` writes it (before, it was forgotten and nothing was left to resume)."""
     write = checkpoints.save_checkpoint
 
-    def interrupted_once(model: keras.Model, directory: Path, epoch: int) -> object:
+    def interrupted_once(model: keras.Model, directory: Path, epoch: int, timing: object) -> object:
         if epoch == interrupted and not getattr(interrupted_once, "done", False):
             interrupted_once.done = True  # type: ignore[attr-defined]
             write(model, directory, epoch)  # the files are there, the write is cut short

@@ -20,7 +20,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from gencompile.runs import train
 from gencompile.runtime.callbacks import NaNGuard, SamplePictures
 from gencompile.runtime.tensorboard import TensorBoardLog, learning_rates
-from gencompile.runtime.training import fit_callbacks
+from gencompile.runtime.training import TrainingClock, fit_callbacks
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
@@ -118,7 +118,8 @@ def test_the_spec_switch_turns_the_logs_off(tmp_path: Path, switch: bool | None)
     output = {"samples": {"count": 4, "format": "png", "every_epochs": 1}, "export": []}
     if switch is not None:  # None: a project built before the switch existed
         output["tensorboard"] = switch
-    made = fit_callbacks(model, None, training, output, tmp_path, NaNGuard(tmp_path))
+    clock = TrainingClock(tmp_path)
+    made = fit_callbacks(model, None, training, output, tmp_path, NaNGuard(tmp_path), clock)
     boards = [c for c in made if isinstance(c, TensorBoardLog)]
     pictures = next(c for c in made if isinstance(c, SamplePictures))
     assert len(boards) == (1 if switch else 0)
