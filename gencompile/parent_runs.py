@@ -75,8 +75,12 @@ class InitFromError(RunError):
         text = [f"{where}: {line}" for line in lines] + ([f"({advice})"] if advice else [])
         super().__init__("\n".join(text))
 
-    def located(self, where: str) -> InitFromError:
-        return InitFromError(where, self.lines, self.advice)
+    def located(self, where: str, removed: Path | None = None) -> InitFromError:
+        """The error restated at `where`; `removed`: the run folder given up with it."""
+        if removed is None:
+            return InitFromError(where, self.lines, self.advice)
+        gone = f"nothing was trained: the run folder {removed} it had built was removed"
+        return InitFromError(where, self.lines, "; ".join(filter(None, (self.advice, gone))))
 
 
 def init_from_location(marks: Any, init_from: Any) -> str:

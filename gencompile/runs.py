@@ -133,7 +133,11 @@ def train(
         except InitFromError as error:  # located in the run's copy of the spec: say where
             # the user named the parent (a --set override, or their own spec file and line)
             init_from = getattr(loaded.spec.model, "init_from", None)
-            raise error.located(init_from_location(loaded.marks, init_from)) from None
+            where = init_from_location(loaded.marks, init_from)
+            if not claimed:  # the folder was the user's: it stays, marked failed
+                raise error.located(where) from None
+            shutil.rmtree(directory, ignore_errors=True)  # a build that trained nothing
+            raise error.located(where, removed=directory) from None
 
 
 def stopped_before_training(directory: Path, claimed: bool) -> RunInterrupted:

@@ -127,6 +127,20 @@ def test_a_shape_mismatch_is_located_at_init_from_with_both_shapes(parent: Path)
         "and (64,), this model's (8, 64) and (64,)",
     ]
     assert "set model.init_from.strict: false" in lines[-1]
+    assert not (folder / "wider").exists()  # made by this call, which trained nothing
+
+
+def test_the_run_folder_train_made_for_a_mismatched_parent_is_removed(parent: Path) -> None:
+    folder = parent.parent
+    spec = write_spec(folder, "tl-wider-new", f"  init_from: {{run: {parent}}}", units="8")
+    runs = folder / "new-runs"
+    with pytest.raises(RunError) as caught:
+        train(spec, runs_root=runs, quiet=True)
+    made = runs / "tl-wider-new"
+    assert made.is_dir() and list(made.iterdir()) == []  # no half-built run folder left
+    advice = str(caught.value).splitlines()[-1]
+    assert advice.startswith("(make these layers match the parent's")
+    assert f"nothing was trained: the run folder {made}/" in advice and "was removed)" in advice
 
 
 def test_a_mismatched_parent_given_with_set_is_located_at_the_override(parent: Path) -> None:
