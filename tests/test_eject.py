@@ -423,11 +423,22 @@ def test_ejected_projects_of_every_family_install_into_one_venv_and_pass_their_o
     pytest_args = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "--import-mode=importlib"]
     report = run_in(python, *pytest_args, *tests, cwd=elsewhere)
     assert f"{2 * len(ejected)} passed" in report, report[-2000:]
-    # Training runs on the vendored runtime too; the folder's own copy, as README says.
+    # Training runs on the vendored runtime too; the folder's own copy, as README says,
+    # into a folder of its own: the project's folder keeps the ejected model.
     vae = ejected["tiny_vae"][0]
-    (vae / "metrics.json").unlink(missing_ok=True)
-    run_in(python, "-m", "tiny_vae.train", "--epochs", "1", "--quiet", cwd=vae)
-    assert (vae / "metrics.json").is_file()
+    assert "python -m tiny_vae.train --run-dir retrained/" in (vae / "README.md").read_text()
+    run_in(
+        python,
+        "-m",
+        "tiny_vae.train",
+        "--run-dir",
+        "retrained",
+        "--epochs",
+        "1",
+        "--quiet",
+        cwd=vae,
+    )
+    assert (vae / "retrained" / "metrics.json").is_file()
 
 
 @pytest.mark.slow

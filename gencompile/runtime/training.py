@@ -10,6 +10,7 @@ import argparse
 import functools
 import io
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -21,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gencompile.errors import RunError
+from gencompile.errors import GencompileError, RunError
 from gencompile.files import atomic_save
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import (
@@ -60,7 +61,37 @@ def parse_args(argv: list[str] | None, epochs: int, run_dir: Path) -> argparse.N
     )
     args = parser.parse_args(argv)
     final_files.check_trainer(run_dir, args.run_dir)  # `run_dir`: the project's own folder
+    if not args.resume:
+        refuse_earlier_training(args.run_dir)
     return args
+
+
+def refuse_earlier_training(run_dir: Path) -> None:
+    """A fresh training refuses a folder that holds another one's: it would replace that
+    model, and a later --resume would restore the other training's newest checkpoint."""
+    newest = checkpoint_files.newest_epoch(Path(run_dir) / "checkpoints")
+    found = [f"checkpoints up to epoch {newest}"] if newest else []
+    found += [name for name in ("model.weights.h5", "history.csv") if (run_dir / name).exists()]
+    if found:
+        raise RunError(
+            f"{run_dir} holds an earlier training ({', '.join(found)}): continue it with "
+            "--resume, train anew into another folder with --run-dir DIR, or move those "
+            "files aside first"
+        )
+
+
+def run_as_command(main: Callable[[], object]) -> None:
+    """A generated train.py run as a command: gencompile's errors as one line on stderr
+    with their exit code, and Ctrl-C as `interrupted` (130), as the gencompile CLI says
+    them, not as tracebacks."""
+    try:
+        main()
+    except GencompileError as error:
+        print(f"{error.prefix}{error}", file=sys.stderr, flush=True)
+        raise SystemExit(error.exit_code) from None
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr, flush=True)
+        raise SystemExit(130) from None
 
 
 def strategy_for(name: str) -> tf.distribute.Strategy:

@@ -63,3 +63,47 @@ def test_a_generated_train_py_checks_before_anything_starts(tmp_path: Path) -> N
     with pytest.raises(RunError, match="has a continuation pending in"):
         parse_args(["--resume"], epochs=1, run_dir=run)
     assert parse_args(["--run-dir", str(run)], epochs=1, run_dir=run / PENDING).run_dir == run
+
+
+def test_a_fresh_training_refuses_a_folder_holding_an_earlier_one(tmp_path: Path) -> None:
+    """`python -m pkg.train` again in a trained project would replace its model, and a later
+    --resume would restore the earlier training's newest checkpoint into the new one."""
+    from gencompile.runtime.checkpoint_files import paths
+    from gencompile.runtime.training import parse_args
+
+    project = tmp_path / "project"
+    (project / "checkpoints").mkdir(parents=True)
+    assert not parse_args([], epochs=1, run_dir=project).resume  # nothing trained yet
+    paths(project / "checkpoints", 3).manifest.write_text("{}")
+    (project / "history.csv").write_text("epoch,loss\n1,0.5\n")
+    with pytest.raises(RunError) as refused:
+        parse_args(["--epochs", "5"], epochs=1, run_dir=project)
+    assert str(refused.value) == (
+        f"{project} holds an earlier training (checkpoints up to epoch 3, history.csv): "
+        "continue it with --resume, train anew into another folder with --run-dir DIR, or "
+        "move those files aside first"
+    )
+    assert parse_args(["--resume"], epochs=1, run_dir=project).resume
+    other = tmp_path / "short"
+    assert parse_args(["--run-dir", str(other)], epochs=1, run_dir=project).run_dir == other
+
+
+def test_a_generated_train_py_run_as_a_command_says_errors_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gencompile.runtime.training import run_as_command
+
+    def refused() -> None:
+        raise RunError("data.source.path: data file not found: points.npy")
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    for main, code, said in (
+        (refused, 1, "error: data.source.path: data file not found: points.npy\n"),
+        (interrupted, 130, "interrupted\n"),
+    ):
+        with pytest.raises(SystemExit) as stopped:
+            run_as_command(main)
+        assert stopped.value.code == code
+        assert capsys.readouterr().err == said
