@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 
@@ -23,15 +23,21 @@ WHERE = "data.source.path"
 SCAN_BYTES = 1 << 20  # read at a time when looking for line ends
 
 
+def records(text: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
+    """(line it starts on, fields) of every record of CSV `text` (a text stream opened with
+    newline=""), the header first; blank lines are not records."""
+    reader = csv.reader(text)
+    start = 1
+    for fields in reader:
+        if fields:
+            yield start, fields
+        start = reader.line_num + 1
+
+
 def _records(path: str) -> Iterator[tuple[int, list[str]]]:
-    """(line it starts on, fields) of every record of a CSV file, the header first."""
+    """`records` of a CSV file."""
     with open_data_file(path, WHERE) as handle:
-        reader = csv.reader(io.TextIOWrapper(handle, encoding="utf-8", newline=""))
-        start = 1
-        for fields in reader:
-            if fields:
-                yield start, fields
-            start = reader.line_num + 1
+        yield from records(io.TextIOWrapper(handle, encoding="utf-8", newline=""))
 
 
 def ragged_row(path: str) -> RunError | None:
