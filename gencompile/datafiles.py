@@ -19,6 +19,7 @@ import io
 import math
 import mmap
 import os
+import re
 import stat
 import zipfile
 from collections.abc import Iterator
@@ -693,15 +694,26 @@ def _refuse_images_below(sub: Path, folder: Path) -> None:
 
 
 def class_folders(root: Path) -> list[str]:
-    """The class folders of an image folder `root`: its sub-folders, sorted, hidden ones
-    and `__MACOSX` skipped (their order is the labels' 0, 1, ...)."""
+    """The class folders of an image folder `root`: its sub-folders, hidden ones and
+    `__MACOSX` skipped, in the order of the labels 0, 1, ... (`class_order`)."""
     with os.scandir(root) as entries:
-        return sorted(e.name for e in entries if e.is_dir() and not _skipped(e.name))
+        return class_order([e.name for e in entries if e.is_dir() and not _skipped(e.name)])
+
+
+_INTEGER = re.compile(r"-?[0-9]+")  # ASCII digits: int() would also take '1_0' and ' 1'
+
+
+def class_order(names: list[str]) -> list[str]:
+    """Class folder names in label order: by value when every name is an integer ('2'
+    before '10', as a CSV label column of numbers counts), else sorted."""
+    if names and all(_INTEGER.fullmatch(name) for name in names):
+        return sorted(names, key=lambda name: (int(name), name))  # '1' and '01': both kept
+    return sorted(names)
 
 
 def image_listing(folder: str | Path) -> tuple[Path, list[str], np.ndarray | None]:
     """(the resolved folder, its image files relative to it in sorted order, int labels or
-    None): class folders (sorted, hidden ones skipped) are labels 0, 1, ...; a flat folder
+    None): class folders (`class_folders`' order) are labels 0, 1, ...; a flat folder
     has none. Refused when it holds no images or mixes images with class folders."""
     import numpy as np
 

@@ -404,8 +404,10 @@ def _value_range(data: Any) -> tuple[float, float]:
 
 
 def _class_folder_names(model: Any, classes: np.ndarray | None) -> list[str] | None:
-    """Class folder names, zero-padded so their sorted order is the classes' order (what
-    `keras.utils.image_dataset_from_directory` numbers them by)."""
+    """Class folder names: the labels, zero-padded so that both their sorted order (what
+    `keras.utils.image_dataset_from_directory` numbers them by) and their order by value
+    (gencompile's, `datafiles.class_order`) are the classes' order: folder 02 holds the
+    class of the training folder 2 of 0..10."""
     if classes is None:
         return None
     import importlib

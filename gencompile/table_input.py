@@ -14,48 +14,60 @@ from typing import Any
 from gencompile.datafiles import read_text_file
 from gencompile.errors import RunError
 from gencompile.generated import trained_fingerprint
+from gencompile.runtime.csv_lines import data_row_line, records
 
 
 def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
-    """Header and rows of an input CSV: a regular file, read with the data size limit."""
+    """Header and rows of an input CSV: a regular file, read with the data size limit; blank
+    lines are skipped, as the training readers skip them."""
     try:
         text = read_text_file(path, "--input", advice="use a smaller file, in parts")
     except UnicodeDecodeError as err:
         raise RunError(f"--input {path} is not UTF-8 text: {err}") from None
     try:
-        rows = list(csv.reader(io.StringIO(text)))
+        found = list(records(io.StringIO(text, newline="")))
     except csv.Error as err:
         raise RunError(f"--input {path} is not a readable CSV file: {err}") from None
-    if not rows:
+    if not found:
         raise RunError(f"--input {path} is empty: it needs a header row and data rows")
-    header, body = [name.strip() for name in rows[0]], rows[1:]
-    if not body:
+    header = [name.strip() for name in found[0][1]]
+    if len(found) == 1:
         raise RunError(
             f"--input {path} has a header but no data rows: add data rows (for `impute`, "
             "with empty cells where values are missing)"
         )
-    for i, row in enumerate(body, start=2):
+    for line, row in found[1:]:
         if len(row) != len(header):
-            raise RunError(f"{path}, line {i}: {len(row)} cells, the header has {len(header)}")
-    return header, body
+            raise RunError(f"{path}, line {line}: {len(row)} cells, the header has {len(header)}")
+    return header, [row for _, row in found[1:]]
 
 
 def number(cell: str, row: int, column: int, header: list[str], path: Path) -> float:
-    """A cell's value; empty or NaN is missing (NaN); anything else must be a finite number."""
+    """A cell's value; empty, NaN or NA is missing (NaN); anything else must be a finite
+    number."""
     text = cell.strip()
     if text == "" or text.lower() in ("nan", "na"):
         return float("nan")
-    where = f"{path}, line {row + 2}, column {column + 1} ({header[column]!r})"
     try:
         value = float(text)
     except ValueError:
+        where = cell_place(path, row, column, header)
         raise RunError(f"{where}: {cell!r} is not a number") from None
     if not math.isfinite(value):
         raise RunError(
-            f"{where}: {cell!r} is not a finite number (it reads as {value}); observed values "
-            "must be finite, and an empty cell is one to impute"
+            f"{cell_place(path, row, column, header)}: {cell!r} is not a finite number (it "
+            f"reads as {value}); observed values must be finite, and an empty cell is one to "
+            "impute"
         )
     return value
+
+
+def cell_place(path: Path, row: int, column: int, header: list[str]) -> str:
+    """`PATH, line L, column C ('name')`: where data row `row`'s (from 0) cell is, its line
+    counted as `read_csv` counts (blank lines skipped, a quoted cell may span lines); the
+    file is read again, which only a message pays for."""
+    line = data_row_line(str(path), row)
+    return f"{path}, line {line}, column {column + 1} ({header[column]!r})"
 
 
 def check_training_data(found: str, lock: dict[str, Any], run_dir: Path) -> None:

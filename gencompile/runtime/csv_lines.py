@@ -1,5 +1,5 @@
-"""Where a CSV file's rows are: the line a data row starts on, and the first row whose
-field count is not the header's.
+"""Where a CSV file's rows are: the line a data row starts on, the first row whose field
+count is not the header's, and the longest line.
 
 numpy's and pyarrow's readers report a row by its position among the data rows (or not at
 all), skipping blank lines, while a person fixing the file looks for a line. These helpers
@@ -12,23 +12,32 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+
+import numpy as np
 
 from gencompile.datafiles import open_data_file
 from gencompile.errors import RunError
 
 WHERE = "data.source.path"
+SCAN_BYTES = 1 << 20  # read at a time when looking for line ends
+
+
+def records(text: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
+    """(line it starts on, fields) of every record of CSV `text` (a text stream opened with
+    newline=""), the header first; blank lines are not records."""
+    reader = csv.reader(text)
+    start = 1
+    for fields in reader:
+        if fields:
+            yield start, fields
+        start = reader.line_num + 1
 
 
 def _records(path: str) -> Iterator[tuple[int, list[str]]]:
-    """(line it starts on, fields) of every record of a CSV file, the header first."""
+    """`records` of a CSV file."""
     with open_data_file(path, WHERE) as handle:
-        reader = csv.reader(io.TextIOWrapper(handle, encoding="utf-8", newline=""))
-        start = 1
-        for fields in reader:
-            if fields:
-                yield start, fields
-            start = reader.line_num + 1
+        yield from records(io.TextIOWrapper(handle, encoding="utf-8", newline=""))
 
 
 def ragged_row(path: str) -> RunError | None:
@@ -58,3 +67,23 @@ def data_row_line(path: str, row: int) -> int:
     except (csv.Error, UnicodeDecodeError, OSError, RunError):
         pass
     return row + 2
+
+
+def longest_line(path: str) -> tuple[int, int]:
+    """(line number, length in bytes without its newline) of a file's longest physical line,
+    found by a vectorised scan for newlines: one block of the file in memory at a time."""
+    best_line, best_length = 1, 0
+    line, start, offset = 1, 0, 0  # line number and offset where the current line starts
+    with open_data_file(path, WHERE) as handle:
+        for block in iter(lambda: handle.read(SCAN_BYTES), b""):
+            ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == ord("\n")) + offset
+            if ends.size:
+                lengths = np.diff(ends, prepend=start - 1) - 1
+                longest = int(np.argmax(lengths))
+                if lengths[longest] > best_length:
+                    best_line, best_length = line + longest, int(lengths[longest])
+                line, start = line + ends.size, int(ends[-1]) + 1
+            offset += len(block)
+    if offset - start > best_length:  # a last line without a newline
+        best_line, best_length = line, offset - start
+    return best_line, best_length

@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -29,6 +30,7 @@ from gencompile.datafiles import (
     BYTES_PER_LOADED_VALUE,
     check_file,
     ensure_fits,
+    format_bytes,
     is_number,
     is_numeric_type,
     open_data_file,
@@ -38,7 +40,7 @@ from gencompile.datafiles import (
 )
 from gencompile.errors import RunError
 from gencompile.files import atomic_open
-from gencompile.runtime.csv_lines import ragged_row
+from gencompile.runtime.csv_lines import longest_line, ragged_row
 from gencompile.runtime.metrics.features import cache_dir
 from gencompile.runtime.sources import (
     _as_labels,
@@ -53,6 +55,8 @@ from gencompile.runtime.sources import (
 
 BLOCK_BYTES = 1 << 20  # CSV text, or Parquet values as float64, read at a time (measured:
 # converting a 100 MB CSV peaked 374 MiB above the imports with 8 MiB blocks, 92 with 1 MiB)
+MAX_LINE_BYTES = 64 << 20  # the longest CSV line streamed: a block must hold a line whole
+CELL_BYTES = 16 << 20  # a block's cells as numpy strings, at most (bar a single longer row)
 HEADER_BYTES = 128  # room reserved for the .npy header, rewritten once the row count is known
 _FORMAT = b"gencompile-table-cache-v2"  # v2: mixed number/name labels refused, not ranked
 
@@ -173,19 +177,43 @@ def _csv_blocks(path: Path, source: dict) -> tuple[int, Iterator[Block]]:
 def _csv_cells(path: Path, width: int, used: list[int]) -> Iterator[np.ndarray]:
     """Stripped string cells of the `used` columns, a block of rows at a time."""
     names = [f"c{i}" for i in range(width)]
-    with open_data_file(path, "data.source.path") as handle:  # never a FIFO swapped in late
-        yield from _csv_batches(handle, path, names, used)
+    block, done = _block_size(width), 0
+    for retry in (False, True):
+        try:
+            with open_data_file(path, "data.source.path") as handle:  # never a FIFO swapped in
+                for cells in _after(_csv_batches(handle, path, names, used, block), done):
+                    done += len(cells)
+                    yield cells
+            return
+        except _Straddles as exc:
+            if retry:  # not expected once a block holds the longest line
+                raise RunError(f"cannot read CSV {path}: {exc.__cause__}") from exc
+            # Rare, so paid for only now: a block that holds the longest line, read again
+            # from the start past the rows already given.
+            block = _block_for_longest_line(path, block)
+
+
+class _Straddles(Exception):
+    """pyarrow met a line longer than its block."""
+
+
+def _after(blocks: Iterator[np.ndarray], skip: int) -> Iterator[np.ndarray]:
+    """`blocks` without their first `skip` rows."""
+    for cells in blocks:
+        if skip >= len(cells):
+            skip -= len(cells)
+            continue
+        yield cells[skip:]
+        skip = 0
 
 
 def _csv_batches(
-    handle: BinaryIO, path: Path, names: list[str], used: list[int]
+    handle: BinaryIO, path: Path, names: list[str], used: list[int], block: int
 ) -> Iterator[np.ndarray]:
     try:
         reader = pacsv.open_csv(
             handle,
-            read_options=pacsv.ReadOptions(
-                skip_rows=1, column_names=names, block_size=_block_size(len(names))
-            ),
+            read_options=pacsv.ReadOptions(skip_rows=1, column_names=names, block_size=block),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in names},
                 include_columns=[names[i] for i in used],
@@ -194,20 +222,46 @@ def _csv_batches(
             ),
         )
         for batch in reader:
-            columns = [c.to_numpy(zero_copy_only=False).astype(str) for c in batch.columns]
-            if columns and len(columns[0]):
-                yield np.char.strip(np.stack(columns, axis=1))
+            for rows in _row_slices(batch):
+                columns = [c.to_numpy(zero_copy_only=False).astype(str) for c in rows.columns]
+                if columns and len(columns[0]):
+                    yield np.char.strip(np.stack(columns, axis=1))
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        if "straddl" in str(exc):  # a line longer than the block: `_csv_cells` retries
+            raise _Straddles from exc
         # pyarrow names a ragged row by its text alone, a byte that is not UTF-8 not at
         # all: find its line
         found = ragged_row(str(path)) or utf8_problem(path, "data.source.path")
         raise found or RunError(f"cannot read CSV {path}: {exc}") from exc
 
 
+def _row_slices(batch: pa.RecordBatch) -> Iterator[pa.RecordBatch]:
+    """`batch` in slices of rows whose cells as numpy's fixed-width strings (4 bytes a
+    character of the longest cell of each column, in every row) take at most CELL_BYTES:
+    one long cell would otherwise widen every row of a block of short ones."""
+    widest = sum(int(pc.max(pc.binary_length(column)).as_py() or 0) for column in batch.columns)
+    rows = max(1, CELL_BYTES // max(1, 4 * widest))
+    for start in range(0, batch.num_rows, rows):
+        yield batch.slice(start, rows)
+
+
 def _block_size(width: int) -> int:
     """Bytes of CSV text parsed at a time: a block must hold whole rows (pyarrow refuses a
     row that straddles two), so wide files get room for 1 KiB a cell."""
     return max(BLOCK_BYTES, (1 << 10) * width)
+
+
+def _block_for_longest_line(path: Path, block: int) -> int:
+    """A block size that holds the file's longest line, refused beyond MAX_LINE_BYTES."""
+    line, length = longest_line(str(path))
+    need = length + 2  # and its line end, "\r\n" at most
+    if need > MAX_LINE_BYTES:
+        raise RunError(
+            f"{path} line {line} is {format_bytes(length)} long, more than the "
+            f"{format_bytes(MAX_LINE_BYTES)} a line of a streamed CSV may take; shorten or "
+            "drop that line, or set data.cache: memory to load the file whole"
+        )
+    return max(block, need)
 
 
 # --------------------------------------------------------------------------- parquet
