@@ -16,6 +16,8 @@ and compares them with the held-out split (the training split when there is none
 
 A VAE's (and a VQ-VAE's) samples are its decoder's means E[x | z] of prior draws, as image
 VAEs are usually scored, not draws from p(x | z): computed_with says `decoder_means: true`.
+A conditional model's samples are of the classes its training split holds, equally many of
+each (`data.source.classes` may keep a few): computed_with says which (`sample_labels`).
 `kid` and `precision_recall` use the digits classifier's features for the digits,
 InceptionV3's for other images, and the data itself for vectors. InceptionV3 needs its real
 ImageNet weights (`with_inception_weights` checks for them before anything is drawn).
@@ -50,15 +52,45 @@ DEFAULT_SPACE_METRICS = ("kid", "precision_recall")  # in the data's default fea
 Features = tuple[np.ndarray, np.ndarray]
 
 
-def draw_samples(model: keras.Model, count: int, data: Any) -> np.ndarray:
-    """`count` samples of the model, in the data's original units."""
+def draw_samples(
+    model: keras.Model, count: int, data: Any, labels: np.ndarray | None = None
+) -> np.ndarray:
+    """`count` samples of the model (of the given classes, when `labels` are given), in
+    the data's original units."""
     chunks = []
     with progress_bar("drawing samples", count, "samples") as update:
         for start in range(0, count, SAMPLES_PER_CALL):
             n = min(SAMPLES_PER_CALL, count - start)
-            chunks.append(np.asarray(keras.ops.convert_to_numpy(model.sample(n)), np.float32))
+            if labels is None:
+                drawn = model.sample(n)
+            else:
+                part = keras.ops.convert_to_tensor(labels[start : start + n], "int32")
+                drawn = model.sample(n, labels=part)
+            chunks.append(np.asarray(keras.ops.convert_to_numpy(drawn), np.float32))
             update(start + n)
     return data.preprocessor.inverse(np.concatenate(chunks))
+
+
+def sample_labels(model: keras.Model, data: Any, count: int) -> np.ndarray | None:
+    """The labels a conditional model's scored samples are drawn with: equally many of each
+    class the training split holds, as tstr draws them. The model's own default cycles
+    through all NUM_CLASSES, classes that `data.source.classes` may have left out of
+    training and of the reference. None for an unconditional model."""
+    # tstr imports this module: imported here, its helpers stay the one way to do this
+    from gencompile.runtime.metrics.tstr import balanced_labels, model_classes
+
+    y_train = getattr(data, "y_train", None)
+    if model_classes(model) is None or y_train is None:
+        return None
+    return balanced_labels(np.unique(np.asarray(y_train)).tolist(), count)
+
+
+def labels_description(labels: np.ndarray | None) -> dict[str, Any]:
+    """`computed_with`'s note of the classes the samples were drawn of ({} if unlabelled)."""
+    if labels is None:
+        return {}
+    classes = [int(c) for c in np.unique(labels)]
+    return {"sample_labels": {"classes": classes, "per_class": "equal counts"}}
 
 
 def decoder_means(model: keras.Model) -> dict[str, bool]:
@@ -231,7 +263,9 @@ def sample_quality(model: keras.Model, data: Any, config: dict[str, Any]) -> Met
     if not wanted:
         return metrics
     real = reference_data(data)
-    fake = draw_samples(model, int(config["num_samples"]), data)
+    count = int(config["num_samples"])
+    labels = sample_labels(model, data, count)
+    fake = draw_samples(model, count, data, labels)
     if not np.isfinite(fake).all():
         raise RunError(
             f"{', '.join(wanted)}: the model's samples hold NaN or infinite values, so the "
@@ -243,6 +277,7 @@ def sample_quality(model: keras.Model, data: Any, config: dict[str, Any]) -> Met
     common = {
         "samples": len(fake),
         **decoder_means(model),
+        **labels_description(labels),
         "reference": reference_description(data, real),
     }
     for name in wanted:
