@@ -298,25 +298,41 @@ def sample_quality(model: keras.Model, data: Any, config: dict[str, Any]) -> Met
 
 
 Computed = tuple[dict[str, float], dict[str, Any]]  # values, and what they were computed with
+# A Frechet distance needs as many samples and real examples as its network has features
+# (one per feature, or the covariances are singular and the distance heavily biased: real
+# digits score 154 against real digits from 10 samples, 5 from 1617): the spec's
+# gencompile.spec.checks.FRECHET_FEATURES.
+FRECHET_FEATURES = {
+    "fid": (features.INCEPTION_FEATURES, "InceptionV3"),
+    "fd_digits": (64, "the digits classifier"),  # its penultimate layer's width
+}
 
 
 def _fd_digits(spaces: FeatureSpaces) -> Computed:
+    _enough_for_frechet("fd_digits", spaces)
     value = distances.frechet_distance_of(*spaces.digits())
     return {"fd_digits": value}, spaces.describe("digits")
 
 
 def _fid(spaces: FeatureSpaces) -> Computed:
-    features_count = features.INCEPTION_FEATURES
-    if len(spaces.fake) < features_count:  # checked before any feature is computed
-        raise ValueError(
-            f"fewer samples than InceptionV3's {features_count} features bias FID heavily; "
-            f"it needs at least {features_count} (TTUR recommends 10000; kid is unbiased "
-            "with fewer)"
-        )
-    if len(spaces.real) < features_count:
-        raise ValueError("too few real examples")  # `_not_computed` says what to do
+    _enough_for_frechet("fid", spaces)
     value = distances.frechet_distance_of(*spaces.inception())
     return {"fid": value}, spaces.describe("inception")
+
+
+def _enough_for_frechet(name: str, spaces: FeatureSpaces) -> None:
+    """Refuse, before any feature is computed, a Frechet distance of fewer samples or real
+    examples than its network's features: their covariances would be singular and the
+    distance heavily biased (the spec's checks refuse the same where the counts are known)."""
+    count, network = FRECHET_FEATURES[name]
+    if len(spaces.fake) < count:
+        raise ValueError(
+            f"fewer samples than {network}'s {count} features bias {name} heavily; it needs "
+            f"at least {count}{' (TTUR recommends 10000)' if name == 'fid' else ''}, and kid "
+            "is unbiased with fewer"
+        )
+    if len(spaces.real) < count:
+        raise ValueError("too few real examples")  # `_not_computed` says what to do
 
 
 def _kid(spaces: FeatureSpaces) -> Computed:
@@ -388,8 +404,7 @@ def _not_computed(name: str, err: ValueError, samples: int, real: int, data: Any
 # least, precision and recall more than their k neighbours (the spec's checks hold the
 # same numbers for built-in data, gencompile.spec.checks.REFERENCE_MINIMUM).
 REAL_MINIMUM = {
-    "fd_digits": 2,
-    "fid": features.INCEPTION_FEATURES,  # one per feature, or FID is heavily biased
+    **{name: count for name, (count, _) in FRECHET_FEATURES.items()},
     "kid": 2,
     "energy_distance": 2,
     "precision_recall": PR_NEIGHBOURS + 1,
