@@ -431,12 +431,25 @@ class Comparison:
     not_alike: list[str] = field(default_factory=list)
 
 
-SEED_KEYS = ("evaluation_seed", "importance_seed")  # runs of other seeds still compare
+# computed_with entries that are not settings of the metric, so runs that differ in them
+# still compare: seeds, and what the run's fit or the metric found (EM's starts, a
+# variational mixture's used components, the free parameters of the model, MIG's gap per
+# factor, whether a classifier converged, the epochs a VQ-VAE's prior trained).
+SEED_KEYS = ("evaluation_seed", "importance_seed", "subset_seed")
+RESULT_KEYS = (
+    "em_start",
+    "effective_components",
+    "free_parameters",
+    "gap_per_factor",
+    "converged",
+    "prior_epochs",
+)
+NOT_SETTINGS = frozenset(SEED_KEYS + RESULT_KEYS)
 
 
 def _settings(how: dict[str, Any]) -> str:
-    """A metric's computed_with without its seeds, as comparable text."""
-    return json.dumps({k: v for k, v in how.items() if k not in SEED_KEYS}, sort_keys=True)
+    """What a metric was computed with, without NOT_SETTINGS, as comparable text."""
+    return json.dumps({k: v for k, v in how.items() if k not in NOT_SETTINGS}, sort_keys=True)
 
 
 def compare_runs(run_dirs: list[Path | str]) -> Comparison:

@@ -26,7 +26,7 @@ from typing import Any
 from gencompile.compiler.lower import lower
 from gencompile.compiler.project import build, sha256_text, write_lock
 from gencompile.compiler.resources import check_memory
-from gencompile.errors import RunError, SpecError
+from gencompile.errors import Problem, RunError, SpecError
 from gencompile.generated import (
     import_generated,
     load_trained_model,
@@ -376,16 +376,29 @@ def train_in(
 
 
 def checked_metrics(
-    lock: dict[str, Any], metrics: list[str], where: str = "--metrics"
-) -> list[str]:
-    """Metric names asked for on the command line, checked as the spec's own list is;
-    problems are located at `where` (the command line that named them)."""
+    lock: dict[str, Any],
+    metrics: list[str] | None,
+    command: str,
+    num_samples: int | None = None,
+) -> list[str] | None:
+    """Metric names and a sample count asked for on the command line (None: the run's),
+    checked together as a spec's own are (fid and fd_digits need enough samples); problems
+    are located at the option of `command` (the command line) that gave them."""
     resolved = copy.deepcopy(lock["resolved_spec"])
-    resolved["evaluation"]["metrics"] = metrics
+    if metrics:
+        resolved["evaluation"]["metrics"] = metrics
+    if num_samples is not None:
+        resolved["evaluation"]["num_samples"] = num_samples
+
+    def option(problem: Problem) -> str:  # the option that gave the field, if one did
+        if num_samples is not None and problem.path == "evaluation.num_samples":
+            return f"{command} --num-samples {num_samples}"
+        return f"{command} --metrics" if metrics else command
+
     try:
-        lower(load_spec_text(json.dumps(resolved), file=where))
+        lower(load_spec_text(json.dumps(resolved), file=command))
     except SpecError as error:
-        located = [replace(p, file=where, line=None, column=None) for p in error.problems]
+        located = [replace(p, file=option(p), line=None, column=None) for p in error.problems]
         raise SpecError(located) from None
     return metrics
 
@@ -406,8 +419,10 @@ def evaluate(
     """
     run_dir = Path(run_dir)
     lock = verified_lock(run_dir, allow_custom_code)  # refuse a bad run before TensorFlow starts
-    if metrics:
-        checked_metrics(lock, metrics, f"evaluate {run_dir} --metrics")  # which run, too
+    if num_samples is not None and num_samples < 1:
+        raise RunError(f"--num-samples {num_samples}: draw at least one sample")
+    if metrics or num_samples is not None:
+        checked_metrics(lock, metrics, f"evaluate {run_dir}", num_samples)  # which run, too
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
     from gencompile.runtime.metrics.samples import with_inception_weights
@@ -418,8 +433,6 @@ def evaluate(
     if inception_weights:
         asked["inception_weights"] = str(inception_weights)
     if num_samples is not None:
-        if num_samples < 1:
-            raise RunError(f"--num-samples {num_samples}: draw at least one sample")
         asked["num_samples"] = num_samples
     # Before the model and data are loaded: no weights, no work (the family checks again).
     plan = locked_plan(lock)

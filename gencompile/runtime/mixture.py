@@ -478,7 +478,9 @@ EFFECTIVE_WEIGHT = 1e-2  # a component counts as used above this posterior mean 
 
 def fit_record(model: keras.Model) -> dict[str, Any]:
     """What metrics.json records of the fit beside each metric: which of EM's n_init starts
-    won, and the components a variational mixture kept (weights above EFFECTIVE_WEIGHT)."""
+    won, and the components a variational mixture kept (weights above EFFECTIVE_WEIGHT):
+    results of the fit, not settings of the metric, so `compare` ignores them
+    (report.RESULT_KEYS)."""
     record: dict[str, Any] = {}
     if hasattr(model, "chosen_start"):  # EM's best of n_init starts
         finals = np.asarray(model.start_log_likelihoods, np.float64)

@@ -50,13 +50,19 @@ LABELLED_BUILTINS = {
     "shapes2d": 4,  # the shape: square, ellipse, heart, triangle
 }
 KERAS_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 100}
+# A Frechet distance compares covariances of its network's features: with fewer samples
+# (or real examples) than features they are singular and the distance heavily biased (the
+# digits classifier's 64: real digits against real digits score 154 from 10 samples, 5
+# from 1617), so fid and fd_digits refuse fewer (gencompile.runtime.metrics.samples).
+FD_DIGITS_FEATURES = 64
+FRECHET_FEATURES = {"fid": FID_FEATURES, "fd_digits": FD_DIGITS_FEATURES}
+NETWORKS = {"fid": "InceptionV3", "fd_digits": "the digits classifier"}
 # The fewest real examples a sample metric compares the samples with (the held-out split
 # when there is one): statistics of at least 2 rows, precision and recall more rows than
-# their k = 3 neighbours (gencompile.runtime.metrics.samples and .distances), fid one per
-# InceptionV3 feature (fewer make FID heavily biased).
+# their k = 3 neighbours (gencompile.runtime.metrics.samples and .distances), a Frechet
+# distance one per feature.
 REFERENCE_MINIMUM = {
-    "fd_digits": 2,
-    "fid": FID_FEATURES,
+    **FRECHET_FEATURES,
     "kid": 2,
     "energy_distance": 2,
     "precision_recall": 4,
@@ -446,20 +452,34 @@ def num_samples(spec: Spec) -> int:
     return FID_NUM_SAMPLES if "fid" in evaluated_metrics(spec) else DEFAULT_NUM_SAMPLES
 
 
-def check_fid_samples(spec: Spec) -> Found:
-    """FID with fewer samples than InceptionV3's features is heavily biased (the sample
-    covariance is singular): same-distribution sets score far from 0."""
+def check_frechet_samples(spec: Spec) -> Found:
+    """A Frechet distance (fid, fd_digits) of fewer samples than its network's features is
+    heavily biased (the sample covariance is singular): same-distribution sets score far
+    from 0."""
     given = spec.evaluation.num_samples
-    if given is None or given >= FID_FEATURES or "fid" not in evaluated_metrics(spec):
+    if given is None:  # the default is enough for each (FID_NUM_SAMPLES with fid)
         return
-    yield (
-        ("evaluation", "num_samples"),
-        f"fid compares covariances of InceptionV3's {FID_FEATURES} features, and {given} "
-        "samples are fewer than that: FID would be heavily biased (two sets of the same "
-        "distribution would score far from 0)",
-        f"set evaluation.num_samples to at least {FID_FEATURES} ({FID_NUM_SAMPLES}, as "
-        "TTUR recommends, is the default with fid: leave it out), or use kid, which is "
-        "unbiased with fewer samples",
+    for metric in evaluated_metrics(spec):
+        problem = too_few_samples(metric, given)
+        if problem is not None:
+            yield ("evaluation", "num_samples"), *problem
+            return
+
+
+def too_few_samples(metric: str, count: int) -> tuple[str, str] | None:
+    """The message and advice when `count` samples are too few for `metric`, else None."""
+    need = FRECHET_FEATURES.get(metric, 0)
+    if count >= need:
+        return None
+    default = FID_NUM_SAMPLES if metric == "fid" else DEFAULT_NUM_SAMPLES
+    recommended = ", as TTUR recommends," if metric == "fid" else ""
+    return (
+        f"{metric} compares covariances of {NETWORKS[metric]}'s {need} features, and "
+        f"{count} samples are fewer than that: {metric} would be heavily biased (two sets "
+        "of the same distribution would score far from 0)",
+        f"set evaluation.num_samples to at least {need} ({default}{recommended} is the "
+        f"default with {metric}: leave it out; of a trained run: gencompile evaluate RUN "
+        f"--num-samples {default}), or use kid, which is unbiased with fewer samples",
     )
 
 
@@ -577,7 +597,7 @@ CHECKS: tuple[Callable[[Spec], Found], ...] = (
     check_layer_names,
     check_heldout_metrics,
     check_held_out_size,
-    check_fid_samples,
+    check_frechet_samples,
     check_text_data,
     check_autoregressive,
     check_mixture,

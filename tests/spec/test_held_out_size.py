@@ -40,10 +40,10 @@ def test_a_split_too_small_for_fd_digits_is_located_with_what_to_set() -> None:
     assert (problem.path, problem.line, problem.column) == ("data.validation_split", 5, 21)
     assert problem.message == (
         "0.0001 holds out 1 of the 1797 examples, and fd_digits compares the samples with "
-        "at least 2 held-out examples"
+        "at least 64 held-out examples"
     )
-    assert problem.hint == "set data.validation_split to at least 0.0012 (2 examples), e.g. 0.1"
-    load_spec_text(SPEC.replace("0.0001", "0.0012"))  # 2 held out: enough
+    assert problem.hint == "set data.validation_split to at least 0.0357 (64 examples), e.g. 0.1"
+    load_spec_text(SPEC.replace("0.0001", "0.0357"))  # 64 held out: one per feature
 
 
 def test_given_with_set_it_is_located_at_the_option() -> None:
@@ -75,7 +75,7 @@ def test_the_runtime_names_the_held_out_split_when_it_is_too_small() -> None:
     message = _not_computed("fd_digits", ValueError("x must be ..."), 2000, 1, data)
     assert message == (
         "cannot compute fd_digits: the validation split holds 1 example(s), and fd_digits "
-        "compares the samples with at least 2; raise data.validation_split (e.g. 0.1) for "
+        "compares the samples with at least 64; raise data.validation_split (e.g. 0.1) for "
         "more held-out examples"
     )
     assert "evaluation.num_samples" not in message

@@ -90,6 +90,7 @@ def mig_metric(model: Any, data: Any) -> Metrics:
     codes = VaeSpace(model, data.element_shape).encode(data.x_val, data.y_val)
     value, per_factor = mutual_information_gap(codes, data.factors_val, data.factor_names)
     metrics = Metrics()
+    # gap_per_factor: a result, which `compare` ignores (report.RESULT_KEYS)
     how = held_out(data.x_val, latent="z_mean", bins=BINS, gap_per_factor=per_factor)
     metrics.add("mig", value, how)
     return metrics

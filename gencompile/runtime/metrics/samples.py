@@ -16,6 +16,8 @@ and compares them with the held-out split (the training split when there is none
 
 A VAE's (and a VQ-VAE's) samples are its decoder's means E[x | z] of prior draws, as image
 VAEs are usually scored, not draws from p(x | z): computed_with says `decoder_means: true`.
+A conditional model's samples are of the classes its training split holds, equally many of
+each (`data.source.classes` may keep a few): computed_with says which (`sample_labels`).
 `kid` and `precision_recall` use the digits classifier's features for the digits,
 InceptionV3's for other images, and the data itself for vectors. InceptionV3 needs its real
 ImageNet weights (`with_inception_weights` checks for them before anything is drawn).
@@ -50,15 +52,45 @@ DEFAULT_SPACE_METRICS = ("kid", "precision_recall")  # in the data's default fea
 Features = tuple[np.ndarray, np.ndarray]
 
 
-def draw_samples(model: keras.Model, count: int, data: Any) -> np.ndarray:
-    """`count` samples of the model, in the data's original units."""
+def draw_samples(
+    model: keras.Model, count: int, data: Any, labels: np.ndarray | None = None
+) -> np.ndarray:
+    """`count` samples of the model (of the given classes, when `labels` are given), in
+    the data's original units."""
     chunks = []
     with progress_bar("drawing samples", count, "samples") as update:
         for start in range(0, count, SAMPLES_PER_CALL):
             n = min(SAMPLES_PER_CALL, count - start)
-            chunks.append(np.asarray(keras.ops.convert_to_numpy(model.sample(n)), np.float32))
+            if labels is None:
+                drawn = model.sample(n)
+            else:
+                part = keras.ops.convert_to_tensor(labels[start : start + n], "int32")
+                drawn = model.sample(n, labels=part)
+            chunks.append(np.asarray(keras.ops.convert_to_numpy(drawn), np.float32))
             update(start + n)
     return data.preprocessor.inverse(np.concatenate(chunks))
+
+
+def sample_labels(model: keras.Model, data: Any, count: int) -> np.ndarray | None:
+    """The labels a conditional model's scored samples are drawn with: equally many of each
+    class the training split holds, as tstr draws them. The model's own default cycles
+    through all NUM_CLASSES, classes that `data.source.classes` may have left out of
+    training and of the reference. None for an unconditional model."""
+    # tstr imports this module: imported here, its helpers stay the one way to do this
+    from gencompile.runtime.metrics.tstr import balanced_labels, model_classes
+
+    y_train = getattr(data, "y_train", None)
+    if model_classes(model) is None or y_train is None:
+        return None
+    return balanced_labels(np.unique(np.asarray(y_train)).tolist(), count)
+
+
+def labels_description(labels: np.ndarray | None) -> dict[str, Any]:
+    """`computed_with`'s note of the classes the samples were drawn of ({} if unlabelled)."""
+    if labels is None:
+        return {}
+    classes = [int(c) for c in np.unique(labels)]
+    return {"sample_labels": {"classes": classes, "per_class": "equal counts"}}
 
 
 def decoder_means(model: keras.Model) -> dict[str, bool]:
@@ -231,7 +263,9 @@ def sample_quality(model: keras.Model, data: Any, config: dict[str, Any]) -> Met
     if not wanted:
         return metrics
     real = reference_data(data)
-    fake = draw_samples(model, int(config["num_samples"]), data)
+    count = int(config["num_samples"])
+    labels = sample_labels(model, data, count)
+    fake = draw_samples(model, count, data, labels)
     if not np.isfinite(fake).all():
         raise RunError(
             f"{', '.join(wanted)}: the model's samples hold NaN or infinite values, so the "
@@ -243,6 +277,7 @@ def sample_quality(model: keras.Model, data: Any, config: dict[str, Any]) -> Met
     common = {
         "samples": len(fake),
         **decoder_means(model),
+        **labels_description(labels),
         "reference": reference_description(data, real),
     }
     for name in wanted:
@@ -263,25 +298,41 @@ def sample_quality(model: keras.Model, data: Any, config: dict[str, Any]) -> Met
 
 
 Computed = tuple[dict[str, float], dict[str, Any]]  # values, and what they were computed with
+# A Frechet distance needs as many samples and real examples as its network has features
+# (one per feature, or the covariances are singular and the distance heavily biased: real
+# digits score 154 against real digits from 10 samples, 5 from 1617): the spec's
+# gencompile.spec.checks.FRECHET_FEATURES.
+FRECHET_FEATURES = {
+    "fid": (features.INCEPTION_FEATURES, "InceptionV3"),
+    "fd_digits": (64, "the digits classifier"),  # its penultimate layer's width
+}
 
 
 def _fd_digits(spaces: FeatureSpaces) -> Computed:
+    _enough_for_frechet("fd_digits", spaces)
     value = distances.frechet_distance_of(*spaces.digits())
     return {"fd_digits": value}, spaces.describe("digits")
 
 
 def _fid(spaces: FeatureSpaces) -> Computed:
-    features_count = features.INCEPTION_FEATURES
-    if len(spaces.fake) < features_count:  # checked before any feature is computed
-        raise ValueError(
-            f"fewer samples than InceptionV3's {features_count} features bias FID heavily; "
-            f"it needs at least {features_count} (TTUR recommends 10000; kid is unbiased "
-            "with fewer)"
-        )
-    if len(spaces.real) < features_count:
-        raise ValueError("too few real examples")  # `_not_computed` says what to do
+    _enough_for_frechet("fid", spaces)
     value = distances.frechet_distance_of(*spaces.inception())
     return {"fid": value}, spaces.describe("inception")
+
+
+def _enough_for_frechet(name: str, spaces: FeatureSpaces) -> None:
+    """Refuse, before any feature is computed, a Frechet distance of fewer samples or real
+    examples than its network's features: their covariances would be singular and the
+    distance heavily biased (the spec's checks refuse the same where the counts are known)."""
+    count, network = FRECHET_FEATURES[name]
+    if len(spaces.fake) < count:
+        raise ValueError(
+            f"fewer samples than {network}'s {count} features bias {name} heavily; it needs "
+            f"at least {count}{' (TTUR recommends 10000)' if name == 'fid' else ''}, and kid "
+            "is unbiased with fewer"
+        )
+    if len(spaces.real) < count:
+        raise ValueError("too few real examples")  # `_not_computed` says what to do
 
 
 def _kid(spaces: FeatureSpaces) -> Computed:
@@ -353,8 +404,7 @@ def _not_computed(name: str, err: ValueError, samples: int, real: int, data: Any
 # least, precision and recall more than their k neighbours (the spec's checks hold the
 # same numbers for built-in data, gencompile.spec.checks.REFERENCE_MINIMUM).
 REAL_MINIMUM = {
-    "fd_digits": 2,
-    "fid": features.INCEPTION_FEATURES,  # one per feature, or FID is heavily biased
+    **{name: count for name, (count, _) in FRECHET_FEATURES.items()},
     "kid": 2,
     "energy_distance": 2,
     "precision_recall": PR_NEIGHBOURS + 1,

@@ -263,6 +263,7 @@ def labelled_sample_metrics(
         "reference": {"split": "validation", **test_how},
     }
     samples = {"samples": len(synthetic), **decoder_means(model)}
+    # `converged` (a result) and `subset_seed` (a seed) do not count in `compare` (report.py)
     real = {"split": "train", **train_how}
     if "tstr" in wanted:
         found = tstr_accuracies(synthetic, real_train, real_test)
