@@ -66,7 +66,7 @@ class NetworkBuilder:
 
     # -- naming -----------------------------------------------------------------------------
     def reserve(self, names: list[str]) -> None:
-        """Names of layers the compiler adds (heads); a spec layer may not take them."""
+        """Names of layers the compiler adds (inputs, heads); a spec layer may not take them."""
         self.compiler_names.update(names)
         self.used_names.update(names)
 
@@ -80,6 +80,8 @@ class NetworkBuilder:
 
     # -- building ---------------------------------------------------------------------------
     def input(self, var: str, shape: Shape, dtype: str = "float32") -> str:
+        # keras.Input(name=var) is a layer of the network too: reserved like a head.
+        self.reserve([var])
         self.inputs.append(InputPlan(var, shape, dtype))
         return var
 

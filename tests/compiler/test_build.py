@@ -445,6 +445,51 @@ def test_generated_layer_names_are_unique_in_a_network(tmp_path, layers):
         assert len(names) == len(set(names)), names
 
 
+# (spec, override naming a layer like an input of its network, where the refusal points)
+INPUT_NAMES = {
+    "vae-encoder-x": ("vae_moons", "model.encoder", "dense, units: 8", "x"),
+    "vae-decoder-z": ("vae_moons", "model.decoder", "dense, units: 8", "z"),
+    "cvae-encoder-y": ("cvae_digits", "model.encoder", "dense, units: 8", "y"),
+    "gan-generator-z": ("gan_ring8", "model.generator", "dense, units: 8", "z"),
+    "gan-discriminator-x": ("gan_ring8", "model.discriminator", "dense, units: 8", "x"),
+    "cgan-discriminator-y": ("cgan_digits", "model.discriminator", "dense, units: 8", "y"),
+    "vq-vae-decoder-z_q": (
+        "vq_vae_digits",
+        "model.decoder",
+        "conv2d, filters: 8, kernel_size: 3",
+        "z_q",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INPUT_NAMES))
+def test_a_layer_named_like_a_network_input_is_a_located_spec_error(tmp_path, case):
+    """keras.Input(name=...) is a layer too: a spec layer of the same name would build a
+    model Keras refuses at training time, so lowering refuses it as it refuses head names."""
+    spec, network, layer, name = INPUT_NAMES[case]
+    layers = f"[{{type: {layer}, name: {name}}}]"
+    if spec == "vq_vae_digits":  # the decoder must end at the data's height and width
+        layers = layers[:-1] + ", {type: conv2d_transpose, filters: 8, kernel_size: 3, strides: 2}]"
+    loaded = load_spec(REPO / "specs" / f"{spec}.yaml", [f"{network}={{layers: {layers}}}"])
+    with pytest.raises(SpecError) as err:
+        build(loaded, tmp_path / "out")
+    (problem,) = err.value.problems
+    assert problem.path == f"{network}.layers[0].name"
+    assert problem.message.startswith(f"'{name}' names a layer the compiler adds")
+    assert problem.hint == "choose another name"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_coupling_layer_named_like_its_conditioner_input_is_refused(tmp_path):
+    hidden = "{layers: [{type: dense, units: 8, name: x_masked}]}"
+    override = f"model.transforms=[{{type: affine_coupling, hidden: {hidden}}}]"
+    with pytest.raises(SpecError) as err:
+        build(load_spec(REPO / "specs" / "flow_moons.yaml", [override]), tmp_path / "out")
+    (problem,) = err.value.problems
+    assert problem.path == "model.transforms[0].hidden.layers[0].name"
+    assert "'x_masked' names a layer the compiler adds" in problem.message
+
+
 def test_nested_residual_skip_variables_do_not_collide(tmp_path):
     layers = (
         "layers:\n"

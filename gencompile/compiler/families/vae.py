@@ -85,6 +85,8 @@ def _encoder(low: Lowering, data_shape: Shape, num_classes: int | None) -> Netwo
         "encoder", low.regularizer(), low.report, mixed_precision=low.spec.training.mixed_precision
     )
     net.reserve(["z_mean", "z_log_var", "context", "with_class", "features", "class_one_hot"])
+    if num_classes is not None:
+        net.reserve(["y"])  # its input comes after the body (_with_class)
     x = net.input("x", data_shape)
     net.image_input = (x, data_scale(low.spec))  # where a keras_application may read x
     h, shape = net.body(model.encoder, ("model", "encoder"), x, data_shape)
