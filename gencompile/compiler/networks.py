@@ -180,7 +180,9 @@ class NetworkBuilder:
     def _custom(self, layer: Any, shape: Shape, path: PathKey) -> LayerPlan:
         output_shape, params = infer(layer, shape)
         module, cls_name = layer.ref.split(":")
-        alias = f"custom_{cls_name}"
+        # Qualified by its module: two classes of one name (in any networks of the model)
+        # must not rebind one alias, which would silently build both from the second.
+        alias = f"custom_{module.replace('.', '_')}_{cls_name}"
         self.custom_imports.append((module, cls_name, alias))
         args = tuple(sorted(layer.args.items()))
         name = layer.name or self.unique(cls_name.lower())

@@ -247,11 +247,12 @@ def test_custom_layers_are_imported_under_an_alias_with_allow_custom_code(tmp_pa
         for node in ast.walk(tree)
         if isinstance(node, ast.ImportFrom) and node.module == "mypkg.layers"
     ]
-    assert imports == [("mypkg.layers", [("Scale", "custom_Scale")])]
+    assert imports == [("mypkg.layers", [("Scale", "custom_mypkg_layers_Scale")])]
     calls = [
         node
         for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "custom_Scale"
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) == "custom_mypkg_layers_Scale"
     ]
     (call,) = calls
     assert {k.arg: ast.literal_eval(k.value) for k in call.keywords} == {
@@ -262,10 +263,51 @@ def test_custom_layers_are_imported_under_an_alias_with_allow_custom_code(tmp_pa
     assert result.plan.networks[0].layers[1].params is None
 
 
+CUSTOM_CLASH = moons(
+    "layers:\n      - {type: custom, ref: 'moda.blocks:Block', output_shape: [8]}",
+    name="custom-clash",
+).replace(
+    "decoder: {mlp: [16]}",
+    "decoder:\n    layers:\n      - {type: custom, ref: 'modb.blocks:Block', output_shape: [8]}",
+)
+
+
+def test_custom_classes_of_one_name_from_two_modules_get_two_aliases(tmp_path):
+    """One alias for both would let the second import rebind the first: the encoder would
+    silently be built from modb's class."""
+    result = build(load_spec_text(CUSTOM_CLASH), tmp_path, allow_custom_code=True)
+    source = (result.directory / "custom_clash" / "model.py").read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    imports = {
+        (node.module, a.name): a.asname
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module in ("moda.blocks", "modb.blocks")
+        for a in node.names
+    }
+    assert imports == {
+        ("moda.blocks", "Block"): "custom_moda_blocks_Block",
+        ("modb.blocks", "Block"): "custom_modb_blocks_Block",
+    }
+    called = {
+        func.name: {
+            node.func.id
+            for node in ast.walk(func)
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "").startswith("custom_")
+        }
+        for func in tree.body
+        if isinstance(func, ast.FunctionDef) and func.name in ("build_encoder", "build_decoder")
+    }
+    assert called == {
+        "build_encoder": {"custom_moda_blocks_Block"},
+        "build_decoder": {"custom_modb_blocks_Block"},
+    }
+
+
 # -- lint of generated code ----------------------------------------------------------------------
 
 EXTRA_CASES = {
     "custom": (CUSTOM, True),
+    "custom-clash": (CUSTOM_CLASH, True),
     "sequence-layers": (
         moons(
             "layers:\n"
