@@ -357,9 +357,44 @@ EXTRA_CASES = {
 }
 
 
+# Example specs with the choices that make the longest generated lines: the longest project
+# name (64 characters: the package in docstrings, __init__.py and the tests' import) and a
+# VAE whose optimizer steps a posterior flow and a learned prior (its step-3 comment).
+# Checked by ruff's rules only: `ruff format` still wraps a long name's decorator line.
+LONGEST_NAME = "n" * 64
+LINT_VARIANTS: dict[str, tuple[str, list[str]]] = {
+    **{
+        f"long-name-{spec}": (spec, [f"name={LONGEST_NAME}"])
+        for spec in (
+            "vae_moons",
+            "gan_ring8",
+            "vq_vae_digits",
+            "flow_moons",
+            "diffusion_ring8",
+            "gmm_moons",
+            "gmm_moons_gradient",
+            "charlm_arithmetic",
+            "pixelcnn_digits",
+        )
+    },
+    # bgmm's `BayesianGaussianMixture(name=...)` line holds up to 57 characters of name.
+    "long-name-bgmm_blobs": ("bgmm_blobs", [f"name={'n' * 57}"]),
+    "vae-planar-mixture-prior": ("vae_moons", ["model.posterior={type: planar}"]),
+    "vae-iaf-mixture-prior": ("vae_digits_iaf", ["model.prior={type: mixture_of_gaussians}"]),
+    "vae-radial-mixture-frozen": (
+        "vae_moons",
+        [
+            "model.posterior={type: radial}",
+            "model.encoder={layers: [{type: dense, units: 8, trainable: false}, "
+            "{type: dense, units: 8}]}",
+        ],
+    ),
+}
+
+
 @pytest.fixture(scope="module")
 def projects(tmp_path_factory, example_overrides) -> dict[str, Path]:
-    """Every example spec, golden fixture and extra case, built side by side."""
+    """Every example spec, golden fixture, extra case and lint variant, built side by side."""
     root = tmp_path_factory.mktemp("projects")
     built = {}
     for spec_file in [*SPECS, *FIXTURES]:
@@ -368,6 +403,10 @@ def projects(tmp_path_factory, example_overrides) -> dict[str, Path]:
         built[name] = build(loaded, root / name).directory
     for name, (text, allow) in EXTRA_CASES.items():
         built[name] = build(load_spec_text(text), root / name, allow_custom_code=allow).directory
+    for name, (spec, overrides) in LINT_VARIANTS.items():
+        spec_file = REPO / "specs" / f"{spec}.yaml"
+        loaded = load_spec(spec_file, [*example_overrides(spec_file), *overrides])
+        built[name] = build(loaded, root / name).directory
     return built
 
 
@@ -401,7 +440,7 @@ PROJECT_NAMES = [f"{p.parent.name}-{p.stem}" for p in [*SPECS, *FIXTURES]] + lis
 # block of their own without `# isort: split` before it (vq_vae.py.j2 has it): I001.
 
 
-@pytest.mark.parametrize("name", PROJECT_NAMES)
+@pytest.mark.parametrize("name", [*PROJECT_NAMES, *LINT_VARIANTS])
 def test_generated_project_passes_ruff_under_its_own_config(projects, name):
     """`ruff check` run in the project folder, so with the generated pyproject.toml's rules
     (pinned there: a newer ruff's defaults do not change what clean means). A user who runs
