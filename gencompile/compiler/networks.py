@@ -66,7 +66,7 @@ class NetworkBuilder:
 
     # -- naming -----------------------------------------------------------------------------
     def reserve(self, names: list[str]) -> None:
-        """Names of layers the compiler adds (heads); a spec layer may not take them."""
+        """Names of layers the compiler adds (inputs, heads); a spec layer may not take them."""
         self.compiler_names.update(names)
         self.used_names.update(names)
 
@@ -80,6 +80,8 @@ class NetworkBuilder:
 
     # -- building ---------------------------------------------------------------------------
     def input(self, var: str, shape: Shape, dtype: str = "float32") -> str:
+        # keras.Input(name=var) is a layer of the network too: reserved like a head.
+        self.reserve([var])
         self.inputs.append(InputPlan(var, shape, dtype))
         return var
 
@@ -178,7 +180,9 @@ class NetworkBuilder:
     def _custom(self, layer: Any, shape: Shape, path: PathKey) -> LayerPlan:
         output_shape, params = infer(layer, shape)
         module, cls_name = layer.ref.split(":")
-        alias = f"custom_{cls_name}"
+        # Qualified by its module: two classes of one name (in any networks of the model)
+        # must not rebind one alias, which would silently build both from the second.
+        alias = f"custom_{module.replace('.', '_')}_{cls_name}"
         self.custom_imports.append((module, cls_name, alias))
         args = tuple(sorted(layer.args.items()))
         name = layer.name or self.unique(cls_name.lower())

@@ -152,8 +152,10 @@ def _parameters(plan: ProjectPlan[object]) -> tuple[int, Heaviest | None]:
     if largest is not None:
         net, layer = largest
         heaviest = Heaviest(net, layer.name, layer.params or 0, layer.source)
-    # Families whose parameters live outside networks (mixtures, MAF) count them in the model.
-    return max(counted, int(getattr(plan.model, "num_params", 0) or 0)), heaviest
+    # Families whose parameters live outside networks count them in the model (mixtures,
+    # MAF) or state their total (a flow, a VQ-VAE's codebook, a VAE's posterior flow/prior).
+    stated = plan.extra.get("total_params", 0)
+    return max(counted, stated, int(getattr(plan.model, "num_params", 0) or 0)), heaviest
 
 
 def _activations(plan: ProjectPlan[object]) -> tuple[int, Heaviest | None]:

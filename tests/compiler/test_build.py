@@ -247,11 +247,12 @@ def test_custom_layers_are_imported_under_an_alias_with_allow_custom_code(tmp_pa
         for node in ast.walk(tree)
         if isinstance(node, ast.ImportFrom) and node.module == "mypkg.layers"
     ]
-    assert imports == [("mypkg.layers", [("Scale", "custom_Scale")])]
+    assert imports == [("mypkg.layers", [("Scale", "custom_mypkg_layers_Scale")])]
     calls = [
         node
         for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "custom_Scale"
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) == "custom_mypkg_layers_Scale"
     ]
     (call,) = calls
     assert {k.arg: ast.literal_eval(k.value) for k in call.keywords} == {
@@ -262,10 +263,51 @@ def test_custom_layers_are_imported_under_an_alias_with_allow_custom_code(tmp_pa
     assert result.plan.networks[0].layers[1].params is None
 
 
+CUSTOM_CLASH = moons(
+    "layers:\n      - {type: custom, ref: 'moda.blocks:Block', output_shape: [8]}",
+    name="custom-clash",
+).replace(
+    "decoder: {mlp: [16]}",
+    "decoder:\n    layers:\n      - {type: custom, ref: 'modb.blocks:Block', output_shape: [8]}",
+)
+
+
+def test_custom_classes_of_one_name_from_two_modules_get_two_aliases(tmp_path):
+    """One alias for both would let the second import rebind the first: the encoder would
+    silently be built from modb's class."""
+    result = build(load_spec_text(CUSTOM_CLASH), tmp_path, allow_custom_code=True)
+    source = (result.directory / "custom_clash" / "model.py").read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    imports = {
+        (node.module, a.name): a.asname
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module in ("moda.blocks", "modb.blocks")
+        for a in node.names
+    }
+    assert imports == {
+        ("moda.blocks", "Block"): "custom_moda_blocks_Block",
+        ("modb.blocks", "Block"): "custom_modb_blocks_Block",
+    }
+    called = {
+        func.name: {
+            node.func.id
+            for node in ast.walk(func)
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "").startswith("custom_")
+        }
+        for func in tree.body
+        if isinstance(func, ast.FunctionDef) and func.name in ("build_encoder", "build_decoder")
+    }
+    assert called == {
+        "build_encoder": {"custom_moda_blocks_Block"},
+        "build_decoder": {"custom_modb_blocks_Block"},
+    }
+
+
 # -- lint of generated code ----------------------------------------------------------------------
 
 EXTRA_CASES = {
     "custom": (CUSTOM, True),
+    "custom-clash": (CUSTOM_CLASH, True),
     "sequence-layers": (
         moons(
             "layers:\n"
@@ -315,9 +357,44 @@ EXTRA_CASES = {
 }
 
 
+# Example specs with the choices that make the longest generated lines: the longest project
+# name (64 characters: the package in docstrings, __init__.py and the tests' import) and a
+# VAE whose optimizer steps a posterior flow and a learned prior (its step-3 comment).
+# Checked by ruff's rules only: `ruff format` still wraps a long name's decorator line.
+LONGEST_NAME = "n" * 64
+LINT_VARIANTS: dict[str, tuple[str, list[str]]] = {
+    **{
+        f"long-name-{spec}": (spec, [f"name={LONGEST_NAME}"])
+        for spec in (
+            "vae_moons",
+            "gan_ring8",
+            "vq_vae_digits",
+            "flow_moons",
+            "diffusion_ring8",
+            "gmm_moons",
+            "gmm_moons_gradient",
+            "charlm_arithmetic",
+            "pixelcnn_digits",
+        )
+    },
+    # bgmm's `BayesianGaussianMixture(name=...)` line holds up to 57 characters of name.
+    "long-name-bgmm_blobs": ("bgmm_blobs", [f"name={'n' * 57}"]),
+    "vae-planar-mixture-prior": ("vae_moons", ["model.posterior={type: planar}"]),
+    "vae-iaf-mixture-prior": ("vae_digits_iaf", ["model.prior={type: mixture_of_gaussians}"]),
+    "vae-radial-mixture-frozen": (
+        "vae_moons",
+        [
+            "model.posterior={type: radial}",
+            "model.encoder={layers: [{type: dense, units: 8, trainable: false}, "
+            "{type: dense, units: 8}]}",
+        ],
+    ),
+}
+
+
 @pytest.fixture(scope="module")
 def projects(tmp_path_factory, example_overrides) -> dict[str, Path]:
-    """Every example spec, golden fixture and extra case, built side by side."""
+    """Every example spec, golden fixture, extra case and lint variant, built side by side."""
     root = tmp_path_factory.mktemp("projects")
     built = {}
     for spec_file in [*SPECS, *FIXTURES]:
@@ -326,6 +403,10 @@ def projects(tmp_path_factory, example_overrides) -> dict[str, Path]:
         built[name] = build(loaded, root / name).directory
     for name, (text, allow) in EXTRA_CASES.items():
         built[name] = build(load_spec_text(text), root / name, allow_custom_code=allow).directory
+    for name, (spec, overrides) in LINT_VARIANTS.items():
+        spec_file = REPO / "specs" / f"{spec}.yaml"
+        loaded = load_spec(spec_file, [*example_overrides(spec_file), *overrides])
+        built[name] = build(loaded, root / name).directory
     return built
 
 
@@ -359,7 +440,7 @@ PROJECT_NAMES = [f"{p.parent.name}-{p.stem}" for p in [*SPECS, *FIXTURES]] + lis
 # block of their own without `# isort: split` before it (vq_vae.py.j2 has it): I001.
 
 
-@pytest.mark.parametrize("name", PROJECT_NAMES)
+@pytest.mark.parametrize("name", [*PROJECT_NAMES, *LINT_VARIANTS])
 def test_generated_project_passes_ruff_under_its_own_config(projects, name):
     """`ruff check` run in the project folder, so with the generated pyproject.toml's rules
     (pinned there: a newer ruff's defaults do not change what clean means). A user who runs
@@ -443,6 +524,51 @@ def test_generated_layer_names_are_unique_in_a_network(tmp_path, layers):
     if source is not None:
         names, _ = builder_calls(source, "build_encoder")
         assert len(names) == len(set(names)), names
+
+
+# (spec, override naming a layer like an input of its network, where the refusal points)
+INPUT_NAMES = {
+    "vae-encoder-x": ("vae_moons", "model.encoder", "dense, units: 8", "x"),
+    "vae-decoder-z": ("vae_moons", "model.decoder", "dense, units: 8", "z"),
+    "cvae-encoder-y": ("cvae_digits", "model.encoder", "dense, units: 8", "y"),
+    "gan-generator-z": ("gan_ring8", "model.generator", "dense, units: 8", "z"),
+    "gan-discriminator-x": ("gan_ring8", "model.discriminator", "dense, units: 8", "x"),
+    "cgan-discriminator-y": ("cgan_digits", "model.discriminator", "dense, units: 8", "y"),
+    "vq-vae-decoder-z_q": (
+        "vq_vae_digits",
+        "model.decoder",
+        "conv2d, filters: 8, kernel_size: 3",
+        "z_q",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INPUT_NAMES))
+def test_a_layer_named_like_a_network_input_is_a_located_spec_error(tmp_path, case):
+    """keras.Input(name=...) is a layer too: a spec layer of the same name would build a
+    model Keras refuses at training time, so lowering refuses it as it refuses head names."""
+    spec, network, layer, name = INPUT_NAMES[case]
+    layers = f"[{{type: {layer}, name: {name}}}]"
+    if spec == "vq_vae_digits":  # the decoder must end at the data's height and width
+        layers = layers[:-1] + ", {type: conv2d_transpose, filters: 8, kernel_size: 3, strides: 2}]"
+    loaded = load_spec(REPO / "specs" / f"{spec}.yaml", [f"{network}={{layers: {layers}}}"])
+    with pytest.raises(SpecError) as err:
+        build(loaded, tmp_path / "out")
+    (problem,) = err.value.problems
+    assert problem.path == f"{network}.layers[0].name"
+    assert problem.message.startswith(f"'{name}' names a layer the compiler adds")
+    assert problem.hint == "choose another name"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_coupling_layer_named_like_its_conditioner_input_is_refused(tmp_path):
+    hidden = "{layers: [{type: dense, units: 8, name: x_masked}]}"
+    override = f"model.transforms=[{{type: affine_coupling, hidden: {hidden}}}]"
+    with pytest.raises(SpecError) as err:
+        build(load_spec(REPO / "specs" / "flow_moons.yaml", [override]), tmp_path / "out")
+    (problem,) = err.value.problems
+    assert problem.path == "model.transforms[0].hidden.layers[0].name"
+    assert "'x_masked' names a layer the compiler adds" in problem.message
 
 
 def test_nested_residual_skip_variables_do_not_collide(tmp_path):

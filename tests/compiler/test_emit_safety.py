@@ -338,7 +338,7 @@ def total(counts: dict[str, dict[str, int]], value: str) -> int:
 # -- description, image folder and custom layer arguments ------------------------------------
 
 PH = "placeholder"
-CUSTOM_IMPORT = "from fuzzpkg.layers import FuzzLayer as custom_FuzzLayer"
+CUSTOM_IMPORT = "from fuzzpkg.layers import FuzzLayer as custom_fuzzpkg_layers_FuzzLayer"
 
 
 def custom_spec(text: str) -> dict[str, Any]:

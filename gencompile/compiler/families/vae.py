@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -14,7 +15,7 @@ from gencompile.compiler.data_shapes import DataShape
 from gencompile.compiler.family import LATENT_PICTURES, Capabilities, Family
 from gencompile.compiler.lowering import Lowering
 from gencompile.compiler.networks import NetworkBuilder
-from gencompile.compiler.plan import NetworkPlan, ProjectPlan, Shape
+from gencompile.compiler.plan import ExtraPlan, NetworkPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import ShapeError, features, fmt, known, size, vector
 from gencompile.spec.families.vae import (
     CategoricalLikelihood,
@@ -22,7 +23,11 @@ from gencompile.spec.families.vae import (
     IAFPosterior,
     IWAEObjective,
     Likelihood,
+    MixtureOfGaussiansPrior,
+    PlanarPosterior,
+    RadialPosterior,
     VAEModel,
+    VampPrior,
 )
 from gencompile.spec.networks import Conv2D, Dense, Flatten, Network, Reshape
 
@@ -85,6 +90,8 @@ def _encoder(low: Lowering, data_shape: Shape, num_classes: int | None) -> Netwo
         "encoder", low.regularizer(), low.report, mixed_precision=low.spec.training.mixed_precision
     )
     net.reserve(["z_mean", "z_log_var", "context", "with_class", "features", "class_one_hot"])
+    if num_classes is not None:
+        net.reserve(["y"])  # its input comes after the body (_with_class)
     x = net.input("x", data_shape)
     net.image_input = (x, data_scale(low.spec))  # where a keras_application may read x
     h, shape = net.body(model.encoder, ("model", "encoder"), x, data_shape)
@@ -300,7 +307,36 @@ def plan_vae(
         extended=is_extended(model),
     )
     words = _loss_words(model, plan.analytic_kl) + low.kernel_penalty_words()
-    return low.project_plan(data, plan, (encoder, decoder), words, num_classes=num_classes)
+    # The flow's steps and a learned prior are weights of the model outside its networks.
+    total = encoder.params + decoder.params + outside_params(model, data.shape)
+    return low.project_plan(
+        data,
+        plan,
+        (encoder, decoder),
+        words,
+        num_classes=num_classes,
+        extra=ExtraPlan(total_params=total),
+    )
+
+
+def outside_params(model: VAEModel, data_shape: Shape) -> int:
+    """Trainable weights of the posterior flow's steps and of the prior (the runtime's
+    posteriors.IAFStep/PlanarStep/RadialStep, MixtureOfGaussians and VampPrior)."""
+    d, posterior, prior = model.latent_dim, model.posterior, model.prior
+    flow = 0
+    if isinstance(posterior, IAFPosterior):  # MADE z -> hidden -> [m, s], plus h's projection
+        widths = [d, *posterior.hidden, 2 * d]
+        made = sum(a * b + b for a, b in itertools.pairwise(widths))
+        flow = posterior.steps * (made + posterior.context * posterior.hidden[0])
+    elif isinstance(posterior, PlanarPosterior):  # u, w and b
+        flow = posterior.steps * (2 * d + 1)
+    elif isinstance(posterior, RadialPosterior):  # z0, alpha and beta
+        flow = posterior.steps * (d + 2)
+    if isinstance(prior, MixtureOfGaussiansPrior):  # means, log-variances and logits
+        return flow + prior.components * (2 * d + 1)
+    if isinstance(prior, VampPrior):  # the pseudo-inputs, shaped like the data
+        return flow + prior.pseudo_inputs * size(data_shape)
+    return flow
 
 
 def is_extended(model: VAEModel) -> bool:
