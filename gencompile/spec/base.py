@@ -11,9 +11,11 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 IDENTIFIER_PATTERN = r"^[a-z][a-z0-9_-]*$"
 
-# Modules a generated project imports: a project named like one would shadow it.
+# Modules a generated project imports: a project named like one would shadow it (test_model:
+# its smoke test, tests/test_model.py, which pytest imports as a top-level module).
 RESERVED_NAMES = frozenset(
-    {"keras", "tensorflow", "numpy", "gencompile", "tests", "test", "scipy", "typing", "os", "sys"}
+    {"keras", "tensorflow", "numpy", "gencompile", "tests", "test", "test_model", "scipy"}
+    | {"typing", "os", "sys"}
 )
 
 

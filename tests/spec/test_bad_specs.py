@@ -486,6 +486,13 @@ CASES = [
         ("'keras' would shadow the module keras",),
     ),
     Case(
+        "reserved-name-of-the-generated-test",
+        edit("name: vae-digits", "name: test-model"),
+        "name",
+        "name: ^test-model",
+        ("'test-model' would shadow the module test_model",),
+    ),
+    Case(
         "bad-layer-name",
         encoder("{type: dense, units: 64, name: Hidden1}"),
         "model.encoder.layers[0].name",
