@@ -266,9 +266,14 @@ def test_a_gan_has_no_loss_but_its_own_logs_and_sample_metrics(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("spec_name", "settings", "logged", "not_logged"),
     [
-        ("tcvae_shapes2d", [], ["tc"], []),
+        ("tcvae_shapes2d", [], ["tc", "val_tc"], []),
         ("vae_moons", [], [], ["tc"]),  # a VAE without losses.tc logs none
-        ("wgan_gp_ring8", [], ["gradient_penalty", "diversity"], ["augment_p"]),
+        (  # validation reports a GAN's four base trackers only, no callback log
+            "wgan_gp_ring8",
+            [],
+            ["gradient_penalty", "diversity", "val_d_loss"],
+            ["augment_p", "val_gradient_penalty", "val_diversity", "val_d_grad_norm"],
+        ),
         ("dcgan_digits_small", [], ["diversity"], ["gradient_penalty", "augment_p"]),
         (
             "dcgan_digits_small",

@@ -36,6 +36,7 @@ from gencompile.spec.evaluation import (
 from gencompile.spec.families.autoregressive import check_autoregressive
 from gencompile.spec.families.mixture import check_mixture
 from gencompile.spec.loader import Marks, PathKey
+from gencompile.spec.logs import logged_metrics
 from gencompile.spec.networks import KerasApplication, Network, Residual
 from gencompile.spec.root import Spec
 
@@ -324,8 +325,7 @@ def check_early_stopping(spec: Spec) -> Found:
     stopping = spec.training.early_stopping
     if stopping is None:
         return
-    trackers = type(spec.model).trackers
-    known = [*trackers, *(f"val_{t}" for t in trackers if not t.endswith("grad_norm"))]
+    known = logged_metrics(spec, validated=True)  # a val_ one without a split: told below
     if stopping.monitor not in known:
         yield (
             ("training", "early_stopping", "monitor"),

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from gencompile.errors import Problem, SpecError
 from gencompile.report import METRIC_UNITS
 from gencompile.spec.loader import Marks
+from gencompile.spec.logs import logged_metrics
 from gencompile.spec.sweep import Parameter, candidates, override_text
 
 Kind = Literal["grid", "optuna"]
@@ -175,19 +176,6 @@ def _example_parameter(spec: Any) -> str:
     return "training.optimizer.learning_rate: {type: log_uniform, low: 1.0e-4, high: 1.0e-2}"
 
 
-def logged_metrics(spec: Any) -> list[str]:
-    """The per-epoch logs of this spec's runs (history.csv): its family's trackers, those
-    only some models of the family have when this spec's model is one (a beta-TC VAE's tc),
-    with a validation split their val_ versions (a gradient norm is not validated), and the
-    logs of the family's callbacks (a GAN's diversity)."""
-    model = spec.model
-    optional = model.optional_trackers() if hasattr(model, "optional_trackers") else ()
-    trackers = [*model.trackers, *optional]
-    if spec.data.validation_split > 0:
-        trackers += [f"val_{t}" for t in trackers if not t.endswith("grad_norm")]
-    return [*trackers, *getattr(model, "callback_logs", ())]
-
-
 def evaluated_metrics(plan: Any) -> list[str]:
     """The names this spec's evaluation writes into metrics.json."""
     names: list[str] = []
@@ -205,7 +193,7 @@ def _check_metric(metric: str, spec: Any, plan: Any) -> None:
         return
     from gencompile.spec.diagnostics import did_you_mean
 
-    if metric.startswith("val_") and metric.removeprefix("val_") in spec.model.trackers:
+    if metric in logged_metrics(spec, validated=True):  # a val_ log, and no split
         message = f"{metric} is a validation log, and this spec holds out no data"
         hint = "set data.validation_split (e.g. 0.1), or choose another metric"
     else:

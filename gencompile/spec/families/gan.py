@@ -215,6 +215,8 @@ class GANModel(StrictModel):
 
     # Logged each epoch by a callback (gan.TrainingHealth), beside the trackers: never validated.
     callback_logs: ClassVar[tuple[str, ...]] = ("diversity",)
+    # Optional trackers of the training step only: validation reports the first four.
+    training_only_trackers: ClassVar[tuple[str, ...]] = ("gradient_penalty", "augment_p")
 
     def optional_trackers(self) -> tuple[str, ...]:
         """Trackers only some models of the family have: a gradient penalty's, adaptive
