@@ -85,8 +85,9 @@ def _open(
     files = {k: v for k, v in (inputs or {}).items() if v is not None and not _is_indices(str(v))}
     writable_output(out, "-o", f"{action}.png", files)
     from gencompile.runtime import repro
+    from gencompile.runtime.conditional import model_classes
     from gencompile.runtime.data import load_data
-    from gencompile.runtime.latent_actions import LatentRun, model_classes, space_for
+    from gencompile.runtime.latent_actions import LatentRun, space_for
     from gencompile.table_input import check_training_data
 
     model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)

@@ -117,7 +117,9 @@ def score(
     if raw is None:
         x, values, outside, labels = data.x_val, held_out, held_out_outside, data.y_val
     else:
-        classes = _model_classes(model) if conditional else None
+        from gencompile.runtime.conditional import model_classes
+
+        classes = model_classes(model) if conditional else None
         x, labels = _prepared(raw, data, Path(input_file or ""), classes, lock)
         values, outside = scored(kind, compute, x, labels if conditional else None)
     _check_finite(values, outside, kind.name)
@@ -279,13 +281,6 @@ def _read_table(path: Path) -> RawInput:
     if header[-1] == "label":
         return RawInput(values[:, :-1], values[:, -1], header[:-1])
     return RawInput(values, None, header)
-
-
-def _model_classes(model: Any) -> int:
-    """The number of classes a conditional model's generated module was built for."""
-    import importlib
-
-    return int(importlib.import_module(type(model).__module__).NUM_CLASSES)
 
 
 def _prepared(

@@ -120,8 +120,14 @@ def copy_of(run_dir: Path, tmp_path: Path) -> Path:
 def test_lock_pins_the_run(finished) -> None:
     import json
 
+    import yaml
+
     lock = json.loads((finished / "spec.lock.json").read_text())
-    assert lock["spec_source"] == SPEC.read_text()
+    # trained with overrides: the source is the spec they made, as the run's spec.yaml
+    assert lock["spec_source"] == (finished / "spec.yaml").read_text()
+    source = yaml.safe_load(lock["spec_source"])
+    assert source["training"]["epochs"] == 2 and source["evaluation"]["importance_samples"] == 8
+    assert source["model"] == yaml.safe_load(SPEC.read_text())["model"]
     assert set(lock["versions"]) == {"python", "gencompile", "tensorflow", "keras", "numpy"}
     assert len(lock["data_fingerprint"]) == 64 and lock["seed"] == 42
     assert lock["resolved_spec"]["training"]["optimizer"]["beta_2"] == 0.999  # a default

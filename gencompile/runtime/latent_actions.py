@@ -10,7 +10,6 @@ and draws it at a fraction of the cost (`latent_pictures.py`).
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,13 +72,6 @@ def space_for(
     if family == "gan":
         return latent.GanSpace(model, shape, gan_center)
     return latent.DiffusionSpace(model, shape, guidance, sampler)
-
-
-def model_classes(model: Any) -> int | None:
-    """The number of classes a conditional model's generated module was built for (None:
-    an unconditional model)."""
-    classes = getattr(importlib.import_module(type(model).__module__), "NUM_CLASSES", None)
-    return None if classes is None else int(classes)
 
 
 # ------------------------------------------------------------------ helpers

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from gencompile.runtime import repro
+from gencompile.runtime.conditional import model_classes
 from gencompile.runtime.final_files import final_folder
 from gencompile.runtime.latent_actions import (
     LatentResult,
@@ -29,7 +30,6 @@ from gencompile.runtime.latent_actions import (
     first_held_out,
     interpolation,
     latent_map,
-    model_classes,
     random_ends,
     reconstruction,
     space_for,

@@ -26,6 +26,7 @@ import tensorflow as tf
 from gencompile.errors import RunError
 from gencompile.levels import source_levels
 from gencompile.progress import progress_bar
+from gencompile.runtime.conditional import model_classes
 from gencompile.runtime.distributions import Gaussian, Logistic, diag_normal_log_prob
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.levels import check_categorical_levels
@@ -38,7 +39,6 @@ from gencompile.runtime.metrics.results import (
     likelihood_caveat,
 )
 from gencompile.runtime.metrics.samples import sample_quality
-from gencompile.runtime.metrics.tstr import model_classes
 from gencompile.runtime.posteriors import repeat_draws
 from gencompile.runtime.splits import labelled_batches, mean_of
 

@@ -272,11 +272,11 @@ def load_engine(run_dir: Path | str, allow_custom_code: bool = False) -> Engine:
             "gencompile, or unfinished): retrain it to serve it"
         )
     from gencompile.runtime import repro
+    from gencompile.runtime.conditional import model_classes
     from gencompile.runtime.contract import LanguageModel, TakesSamplingOptions
     from gencompile.runtime.evaluation import seed_states
     from gencompile.runtime.preprocessing import Preprocessor
     from gencompile.runtime.scores import scorer
-    from gencompile.scoring import _model_classes
 
     model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
     repro.set_seed(module.SEED)  # once: as `gencompile sample` seeds, and deterministic ops
@@ -291,7 +291,7 @@ def load_engine(run_dir: Path | str, allow_custom_code: bool = False) -> Engine:
         family=str(lock["family"]),
         data=data,
         text=text,
-        num_classes=_model_classes(model) if conditional else None,
+        num_classes=model_classes(model) if conditional else None,
         sampling_options=(
             tuple(model.sampling_options) if isinstance(model, TakesSamplingOptions) else ()
         ),

@@ -607,7 +607,28 @@ def read_spec(
     for key, value in parsed:
         if key != ("extends",):
             apply_override(document.data, document.marks, key, value, start_of)
-    return RawSpec(document.data, document.marks, path, document.text, trusted)
+    own = display_name(path)
+    merged = {m.file for m in document.marks.marks.values()} - {own, "--set"}
+    if not overrides and not merged:
+        return RawSpec(document.data, document.marks, path, document.text, trusted)
+    # Composed of several sources: the spec a build copies into its project (and its lock)
+    # is the one it built, so that `gencompile build spec.yaml` there builds it again.
+    text = composed_text(document.data, own, bool(merged), len(parsed))
+    return RawSpec(document.data, document.marks, path, text, trusted)
+
+
+def composed_text(data: dict[str, Any], given: str, bases: bool, overrides: int) -> str:
+    """A spec merged from its bases (`extends:`) and `--set` overrides, as one YAML file."""
+    how = [*(["its extends: bases merged in"] if bases else [])]
+    how += [f"{overrides} --set override(s) applied"] if overrides else []
+    header = (
+        f"# Composed by gencompile from {json.dumps(given)}:\n"
+        f"# {', '.join(how)}; the comments of the original files are not kept.\n"
+    )
+    body = yaml.safe_dump(
+        data, sort_keys=False, default_flow_style=None, allow_unicode=True, width=100
+    )
+    return header + body
 
 
 def read_spec_text(text: str, file: str = "<spec>") -> RawSpec:

@@ -201,7 +201,9 @@ def test_resolved_spec_hash_is_stable_and_follows_overrides(tmp_path):
     shorter = build(load_spec(spec, ["training.epochs=3"]), tmp_path / "c").lock
     assert shorter["resolved_spec"]["training"]["epochs"] == 3
     assert shorter["resolved_spec_sha256"] != first["resolved_spec_sha256"]
-    assert shorter["spec_sha256"] == first["spec_sha256"]  # same spec.yaml, other overrides
+    # the project's spec.yaml is the spec it was built from: the override applied
+    assert shorter["spec_sha256"] != first["spec_sha256"]
+    assert "epochs: 3" in (tmp_path / "c" / "spec.yaml").read_text()
     reseeded = build(load_spec(spec, ["seed=7"]), tmp_path / "d").lock
     assert reseeded["resolved_spec_sha256"] not in {
         first["resolved_spec_sha256"],

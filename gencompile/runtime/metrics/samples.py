@@ -35,6 +35,7 @@ import numpy as np
 
 from gencompile.errors import RunError
 from gencompile.progress import progress_bar
+from gencompile.runtime.conditional import balanced_labels, model_classes
 from gencompile.runtime.metrics import distances, features
 from gencompile.runtime.metrics.results import Metrics
 from gencompile.runtime.sources import data_mode_centers
@@ -76,9 +77,6 @@ def sample_labels(model: keras.Model, data: Any, count: int) -> np.ndarray | Non
     class the training split holds, as tstr draws them. The model's own default cycles
     through all NUM_CLASSES, classes that `data.source.classes` may have left out of
     training and of the reference. None for an unconditional model."""
-    # tstr imports this module: imported here, its helpers stay the one way to do this
-    from gencompile.runtime.metrics.tstr import balanced_labels, model_classes
-
     y_train = getattr(data, "y_train", None)
     if model_classes(model) is None or y_train is None:
         return None

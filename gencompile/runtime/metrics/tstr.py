@@ -20,7 +20,6 @@ evaluation's seeded state: the same weights give the same numbers.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +28,7 @@ import numpy as np
 
 from gencompile.errors import RunError
 from gencompile.progress import progress_bar
+from gencompile.runtime.conditional import balanced_labels, model_classes
 from gencompile.runtime.metrics.results import Metrics
 from gencompile.runtime.metrics.samples import decoder_means
 from gencompile.runtime.splits import head_positions
@@ -172,12 +172,6 @@ def augmentation_accuracies(
     )
 
 
-def balanced_labels(classes: Sequence[int], count: int) -> np.ndarray:
-    """`count` labels cycling through `classes`: equal counts, up to one more for the first
-    classes when `count` is not a multiple of them."""
-    return np.asarray(classes, np.int32)[np.arange(count) % len(classes)]
-
-
 def draw_labelled(model: keras.Model, labels: np.ndarray, data: Any) -> Labelled:
     """Samples of the given classes, in the data's original units."""
     chunks = []
@@ -194,14 +188,6 @@ def draw_labelled(model: keras.Model, labels: np.ndarray, data: Any) -> Labelled
             "train on; the model diverged: look at history.csv and train it again"
         )
     return Labelled(samples, labels)
-
-
-def model_classes(model: keras.Model) -> int | None:
-    """NUM_CLASSES of the generated module the model comes from (None: not conditional)."""
-    import importlib
-
-    module = importlib.import_module(type(model).__module__)
-    return getattr(module, "NUM_CLASSES", None)
 
 
 def wanted_metrics(config: dict[str, Any]) -> list[str]:
