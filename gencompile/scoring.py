@@ -28,7 +28,13 @@ from gencompile.errors import RunError
 from gencompile.files import atomic_write_text
 from gencompile.generated import load_trained_model, verified_lock
 from gencompile.outputs import writable_output, writing
-from gencompile.table_input import check_header, check_training_data, number, read_csv
+from gencompile.table_input import (
+    cell_place,
+    check_header,
+    check_training_data,
+    number,
+    read_csv,
+)
 
 TEXT_INPUT = "a language model is scored on its own held-out text windows: use --split heldout"
 
@@ -272,9 +278,11 @@ def _read_table(path: Path) -> RawInput:
     missing = np.argwhere(np.isnan(values))
     if missing.size:
         row, column = (int(i) for i in missing[0])
+        cell = cells[row][column]
+        what = "is empty" if not cell.strip() else f"holds {cell!r}, a missing value"
         raise RunError(
-            f"{path}, line {row + 2}, column {column + 1} ({header[column]!r}) is empty: "
-            "every value is needed to score a row; fill it first (gencompile impute)"
+            f"{cell_place(path, row, column, header)} {what}: every value is needed to score "
+            "a row; fill it first (gencompile impute)"
         )
     if header[-1] == "label":
         return RawInput(values[:, :-1], values[:, -1], header[:-1])
