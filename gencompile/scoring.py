@@ -28,7 +28,13 @@ from gencompile.errors import RunError
 from gencompile.files import atomic_write_text
 from gencompile.generated import load_trained_model, verified_lock
 from gencompile.outputs import writable_output, writing
-from gencompile.table_input import check_header, check_training_data, number, read_csv
+from gencompile.table_input import (
+    cell_place,
+    check_header,
+    check_training_data,
+    number,
+    read_csv,
+)
 
 TEXT_INPUT = "a language model is scored on its own held-out text windows: use --split heldout"
 
@@ -94,7 +100,7 @@ def score(
     raw = None if input_file is None else read_input(Path(input_file))
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
-    from gencompile.runtime.scores import scored, scorer
+    from gencompile.runtime.scores import outside_advice, scored, scorer
 
     model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
     repro.set_seed(module.SEED)
@@ -128,7 +134,7 @@ def score(
     return Scores(
         out_csv, kind.name, kind.description, len(values), threshold, threshold_quantile,
         int(flags.sum()), int(outside.sum()), support, int(held_out_outside.sum()),
-        len(held_out), _outside_advice(kind.support, x, outside, data),
+        len(held_out), outside_advice(kind.support, x, outside, data),
     )  # fmt: skip
 
 
@@ -148,36 +154,6 @@ def _threshold(
             + (f"; {advice}" if advice else "")
         )
     return float(np.quantile(inside, quantile))
-
-
-def _outside_advice(support: Any, x: Any, outside: np.ndarray, data: Any) -> str:
-    """For the message: the first example outside the support, for rows of features (an
-    array) which features hold the values outside, then what scores such values finitely."""
-    if support is None or not outside.any():
-        return ""
-    where = f"the first is example {int(np.argmax(outside))}"
-    if isinstance(x, np.ndarray) and x.ndim == 2:
-        where += _features_outside(np.flatnonzero(support.beyond(x, outside)), data)
-    return where + (f"; {support.advice}" if support.advice else "")
-
-
-def _features_outside(beyond: np.ndarray, data: Any) -> str:
-    """The features `beyond` by name and, under a min-max `scale` fitted on the training
-    split (whose bounds are then its min and max), the first one's training range."""
-    if not beyond.size:
-        return ""
-    known = tuple(data.feature_names or ())
-    names = [str(known[i]) if i < len(known) else f"x{i}" for i in beyond[:3]]
-    more = f" and {len(beyond) - 3} more" if len(beyond) > 3 else ""
-    said = f"; feature(s) {', '.join(names)}{more}"
-    preprocessor, scale = data.preprocessor, data.preprocessor.scale
-    if scale is None or preprocessor.standardize or not np.ndim(preprocessor.factor):
-        return f"{said} hold the values outside"
-    low, high = preprocessor.inverse(np.array(scale)[:, None])[:, beyond[0]]
-    return (
-        f"{said} lie beyond the training split's range ({names[0]}: {low:.6g}..{high:.6g}), "
-        f"which data.preprocessing.scale maps onto [{scale[0]:g}, {scale[1]:g}]"
-    )
 
 
 def read_input(path: Path, option: str = "--input") -> RawInput:
@@ -274,9 +250,11 @@ def _read_table(path: Path) -> RawInput:
     missing = np.argwhere(np.isnan(values))
     if missing.size:
         row, column = (int(i) for i in missing[0])
+        cell = cells[row][column]
+        what = "is empty" if not cell.strip() else f"holds {cell!r}, a missing value"
         raise RunError(
-            f"{path}, line {row + 2}, column {column + 1} ({header[column]!r}) is empty: "
-            "every value is needed to score a row; fill it first (gencompile impute)"
+            f"{cell_place(path, row, column, header)} {what}: every value is needed to score "
+            "a row; fill it first (gencompile impute)"
         )
     if header[-1] == "label":
         return RawInput(values[:, :-1], values[:, -1], header[:-1])

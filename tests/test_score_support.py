@@ -40,19 +40,19 @@ def test_a_categorical_digit_model_knows_pixels_from_minus_a_half_to_sixteen_and
 
 def test_a_flows_support_is_its_dequantizations_levels_or_its_logits_domain() -> None:
     from gencompile.runtime import flows
-    from gencompile.runtime.scores import _flow_support
+    from gencompile.runtime.scores import flow_support
 
     dequantized = SimpleNamespace(dequantization=flows.UniformDequantization(256), transforms=[])
-    levels = _flow_support(dequantized)
+    levels = flow_support(dequantized)
     assert levels is not None
     np.testing.assert_array_equal(levels.inside(np.array([0.0, 1.0, -0.01, 1.01])), [1, 1, 0, 0])
     logit = SimpleNamespace(dequantization=None, transforms=[flows.Logit(alpha=0.05)])
-    domain = _flow_support(logit)
+    domain = flow_support(logit)
     assert domain is not None  # alpha + (1 - 2 alpha) x in (0, 1): x in (-1/18, 19/18)
     np.testing.assert_array_equal(
         domain.inside(np.array([-0.05, -0.06, 1.05, 1.06, 2.0])), [1, 0, 1, 0, 0]
     )
-    assert _flow_support(SimpleNamespace(dequantization=None, transforms=[])) is None
+    assert flow_support(SimpleNamespace(dequantization=None, transforms=[])) is None
 
 
 def test_scored_puts_inf_outside_and_leaves_the_rest_bit_identical() -> None:
@@ -102,7 +102,7 @@ def test_no_threshold_when_every_held_out_example_is_outside_the_support() -> No
 def test_the_levels_support_rounds_as_the_model_does() -> None:
     """The support asks the model's own (unclipped) rounding, so it cannot drift from it."""
     from gencompile.runtime import flows
-    from gencompile.runtime.scores import _flow_support, _likelihood_support
+    from gencompile.runtime.scores import _likelihood_support, flow_support
 
     floored = SimpleNamespace(name="categorical", bins=17, rounded=lambda v: np.floor(v * 16))
     support = _likelihood_support(floored)
@@ -110,6 +110,6 @@ def test_the_levels_support_rounds_as_the_model_does() -> None:
     np.testing.assert_array_equal(support.inside(np.array([-0.01, 1.05, 1.07])), [0, 1, 0])
     quantizer = flows.UniformDequantization(3)
     quantizer.rounded = lambda v: np.floor(v * 2)  # type: ignore[method-assign]
-    levels = _flow_support(SimpleNamespace(dequantization=quantizer, transforms=[]))
+    levels = flow_support(SimpleNamespace(dequantization=quantizer, transforms=[]))
     assert levels is not None
     np.testing.assert_array_equal(levels.inside(np.array([-0.01, 1.2, 1.6])), [0, 1, 0])

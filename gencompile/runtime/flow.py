@@ -26,8 +26,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.errors import RunError
 from gencompile.levels import source_levels
 from gencompile.runtime.evaluation import evaluation
+from gencompile.runtime.metrics.levels import check_dequantized_levels, listed
 from gencompile.runtime.metrics.results import (
     Metrics,
     density_bits_per_dim,
@@ -126,12 +128,36 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     return likelihood_metrics(model, data, config).merge(sample_quality(model, data, config))
 
 
+def check_support(model: keras.Model, data: Any, metrics: list[str]) -> None:
+    """Refuse `metrics` when held-out examples lie outside the values the flow gives any
+    probability (a logit transform's domain, a dequantization's levels): their likelihood
+    is 0, the NLL infinite (NaN as computed), and the cause is the data, not training."""
+    from gencompile.runtime.scores import flow_support, outside_advice  # imports this module
+
+    support = flow_support(model)
+    if support is None:
+        return
+    outside = ~support.rows(data.x_val)
+    if not outside.any():
+        return
+    raise RunError(
+        f"{listed(metrics)}: {int(outside.sum())} of {len(outside)} held-out examples lie "
+        f"outside the values the model gives any probability: "
+        f"{support.explained(data.preprocessor)}, so their likelihood is 0 and the NLL "
+        f"infinite ({outside_advice(support, data.x_val, outside, data)}), or remove "
+        f"{listed(metrics)} from evaluation.metrics"
+    )
+
+
 def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     metrics = Metrics()
     wanted = set(config["metrics"])
     if len(data.x_val) == 0 or not wanted & {"nll", "bits_per_dim"}:
         return metrics
     dims = int(np.prod(data.element_shape))
+    asked = [m for m in ("nll", "bits_per_dim") if m in wanted]
+    check_support(model, data, asked)  # before the levels: values outside have no level
+    check_dequantized_levels(model.dequantization, data.x_val, asked)
     if model.dequantization is not None:
         draws = int(config["importance_samples"])
         nll = -mean_of(dequantized_batches(model, data.x_val, draws))

@@ -495,16 +495,31 @@ def fit_record(model: keras.Model) -> dict[str, Any]:
     return record
 
 
+def _check_maximum_likelihood(model: keras.Model, criteria: list[str]) -> None:
+    """bic and aic penalise a maximum-likelihood fit by its free parameters; a variational
+    mixture has no such count (validation refuses them first; this guards an older lock)."""
+    if criteria and hasattr(model, "posterior"):
+        asked = " and ".join(criteria)
+        raise RunError(
+            f"{asked}: a variational mixture switches components off through its posterior "
+            "weights, so it has no count of free parameters to penalise (scikit-learn's "
+            "BayesianGaussianMixture has no bic or aic either); compare its held-out nll "
+            "(gencompile evaluate RUN --metrics nll) or the lower_bound in history.csv"
+        )
+
+
 @evaluation
 def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     """The configured metrics, in nats and in the data's original units.
 
     `nll` and `bits_per_dim` are held out (validation split); `bic` and `aic` are the
-    information criteria of the fit, computed on the training split as scikit-learn does.
+    information criteria of an EM or gradient fit, computed on the training split as
+    scikit-learn does (a variational mixture has none).
     On data with known discrete levels `nll` is a density at the levels (its caveat says
     so) and `bits_per_dim` is refused: a Gaussian mixture gives no probability of a level.
     """
     wanted = config["metrics"]
+    _check_maximum_likelihood(model, [m for m in wanted if m in ("bic", "aic")])
     shift = data.preprocessor.log_det_jacobian  # log |dy/dx| of the affine preprocessing
     dims = int(np.prod(data.element_shape))
     fitted = fit_record(model)

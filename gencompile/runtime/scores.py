@@ -38,6 +38,7 @@ import tensorflow as tf
 
 from gencompile.runtime import autoregressive, diffusion, flow, flows, mixture, vae
 from gencompile.runtime.distributions import Gaussian, Logistic
+from gencompile.runtime.metrics.levels import dequantized_levels, refuse_merged_levels
 from gencompile.runtime.posteriors import repeat_draws
 from gencompile.runtime.splits import labelled_batches
 
@@ -162,11 +163,13 @@ def _support(model: keras.Model, family: str) -> Support | None:
     if family in ("vae", "vq_vae"):
         return _likelihood_support(model.likelihood)
     if family == "flow":
-        return _flow_support(model)
+        return flow_support(model)
     return None  # a mixture's Gaussians; a GAN's and a diffusion model's scores are no -log p
 
 
-def _flow_support(model: keras.Model) -> Support | None:
+def flow_support(model: keras.Model) -> Support | None:
+    """Where a flow's likelihood is positive (model units): a dequantized flow's levels, a
+    first logit transform's domain; None for a flow on the whole real line."""
     if model.dequantization is not None:
         quantizer = model.dequantization
         advice = "a flow without dequantization scores such values finitely"
@@ -189,13 +192,54 @@ def _flow_support(model: keras.Model) -> Support | None:
     return None
 
 
+def outside_advice(support: Support | None, x: Any, outside: np.ndarray, data: Any) -> str:
+    """For a message: the first example outside the support, for rows of features (an
+    array) which features hold the values outside, then what scores such values finitely."""
+    if support is None or not outside.any():
+        return ""
+    where = f"the first is example {int(np.argmax(outside))}"
+    if isinstance(x, np.ndarray) and x.ndim == 2:
+        where += _features_outside(np.flatnonzero(support.beyond(x, outside)), data)
+    return where + (f"; {support.advice}" if support.advice else "")
+
+
+def _features_outside(beyond: np.ndarray, data: Any) -> str:
+    """The features `beyond` by name and, under a min-max `scale` fitted on the training
+    split (whose bounds are then its min and max), the first one's training range."""
+    if not beyond.size:
+        return ""
+    known = tuple(data.feature_names or ())
+    names = [str(known[i]) if i < len(known) else f"x{i}" for i in beyond[:3]]
+    more = f" and {len(beyond) - 3} more" if len(beyond) > 3 else ""
+    said = f"; feature(s) {', '.join(names)}{more}"
+    preprocessor, scale = data.preprocessor, data.preprocessor.scale
+    if scale is None or preprocessor.standardize or not np.ndim(preprocessor.factor):
+        return f"{said} hold the values outside"
+    low, high = preprocessor.inverse(np.array(scale)[:, None])[:, beyond[0]]
+    return (
+        f"{said} lie beyond the training split's range ({names[0]}: {low:.6g}..{high:.6g}), "
+        f"which data.preprocessing.scale maps onto [{scale[0]:g}, {scale[1]:g}]"
+    )
+
+
 def _concat(parts: Iterator[np.ndarray]) -> np.ndarray:
     pieces = [np.asarray(p, np.float64).reshape(-1) for p in parts]
     return np.concatenate(pieces) if pieces else np.zeros((0,))
 
 
+DEQUANTIZED_SCORES = (
+    "retrain with model.dequantization: {type: uniform, bins: N} with one bin for each value "
+    "of the data (bins - 1 a multiple of the data's levels - 1), or without "
+    "model.dequantization for continuous values (the flow's exact density)"
+)
+
+
 def _flow(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreKind, Score]:
     if model.dequantization is not None:
+        # Scores of a coarsened copy of continuous data are not its own: refuse them.
+        refuse_merged_levels(
+            dequantized_levels(model.dequantization), data.x_val, "the scores", DEQUANTIZED_SCORES
+        )
         draws = int(config["importance_samples"])
         kind = ScoreKind(
             "nll_bound_nats",

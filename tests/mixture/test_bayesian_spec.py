@@ -110,7 +110,7 @@ def test_tiny_training_run_logs_the_lower_bound(tmp_path):
     assert len(bounds) == 4
     assert all(later >= earlier - 1e-6 for earlier, later in itertools.pairwise(bounds))  # ascent
     metrics = json.loads((run_dir / "metrics.json").read_text())["metrics"]
-    assert set(metrics) >= {"nll", "bic", "aic"}
+    assert set(metrics) == {"nll"}  # no bic or aic: a variational fit has no parameter count
     how = json.loads((run_dir / "metrics.json").read_text())["computed_with"]["nll"]
     assert 1 <= how["effective_components"] <= 16
     report = (run_dir / "report.md").read_text()

@@ -39,13 +39,18 @@ class Metrics(dict[str, float]):
 
     def add(self, name: str, value: float, how: Mapping[str, Any]) -> None:
         """Record `value` and what it was computed with; a NaN or infinite value is refused
-        (metrics.json holds numbers a strict JSON reader accepts, never NaN or Infinity)."""
+        (metrics.json holds numbers a strict JSON reader accepts, never NaN or Infinity).
+        Metrics are computed after training, which stops at a non-finite loss (NaNGuard):
+        the loss stayed finite, so the message names both causes left, not divergence."""
         value = float(value)
         if not math.isfinite(value):
             raise RunError(
-                f"{name} is {value}: the model's samples or likelihoods are not finite, so "
-                "the model diverged; look at the run's history.csv and train again with a "
-                "lower learning_rate or clipnorm"
+                f"{name} is {value}: the model's samples or likelihoods are not finite, though "
+                "its training loss stayed finite (training stops at a non-finite one); "
+                "held-out values beyond the training split's range or units, where the model "
+                "gives no density, cause that (check data.preprocessing against the data), as "
+                "does a model that diverged away from its training data (look at the run's "
+                "history.csv, and train again with a lower learning_rate or clipnorm)"
             )
         self[name] = value
         self.computed_with[name] = dict(how)

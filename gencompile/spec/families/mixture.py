@@ -161,6 +161,12 @@ class MixtureModel(StrictModel):
     metrics_default: ClassVar[tuple[str, ...]] = ("nll", "bic", "aic")
     trackers: ClassVar[tuple[str, ...]] = ("loss", "log_likelihood")
 
+    def default_metrics(self, data: Any) -> list[str]:
+        """NLL, BIC and AIC; the NLL alone for a variational mixture (`check_criteria`)."""
+        if self.algorithm.type == "variational":
+            return [m for m in self.metrics_default if m not in CRITERIA]
+        return list(self.metrics_default)
+
     def optional_trackers(self) -> tuple[str, ...]:
         """Logs only some models of the family write: a Bayesian mixture's variational bound,
         a mixture fitted by gradient descent's gradient norm."""
@@ -172,11 +178,40 @@ class MixtureModel(StrictModel):
 Found = Iterator[tuple[tuple[str | int, ...], str, str | None]]
 
 
+CRITERIA = ("bic", "aic")  # information criteria of a maximum-likelihood fit
+
+
 def check_mixture(spec: Any) -> Found:
-    """Each component needs a training example to start from (k-means, scikit-learn);
-    file data is checked when it is read."""
+    """The mixture's own cross-field checks."""
     if spec.model.family != "mixture":
         return
+    yield from check_components(spec)
+    yield from check_criteria(spec)
+
+
+def check_criteria(spec: Any) -> Found:
+    """bic and aic penalise a maximum-likelihood fit by its free parameters. A variational
+    mixture is no such fit, and has no such count: it switches components off by their
+    posterior weights, so counting every offered one overstates it, and scikit-learn's
+    BayesianGaussianMixture defines no bic or aic to follow."""
+    if spec.model.algorithm.type != "variational":
+        return
+    for i, metric in enumerate(spec.evaluation.metrics or ()):
+        if metric in CRITERIA:
+            yield (
+                ("evaluation", "metrics", i),
+                f"{metric} counts the free parameters of a maximum-likelihood fit, but a "
+                "variational mixture switches components off through its posterior weights, "
+                "so it has no such count (scikit-learn's BayesianGaussianMixture has no "
+                f"{metric} either)",
+                f"remove {metric}: compare mixtures by their held-out nll, or variational "
+                "fits by the lower_bound that history.csv logs",
+            )
+
+
+def check_components(spec: Any) -> Found:
+    """Each component needs a training example to start from (k-means, scikit-learn);
+    file data is checked when it is read."""
     count = spec.data.example_count()
     if count is None:
         return
