@@ -320,6 +320,27 @@ def is_number(text: str) -> bool:
     return True
 
 
+CELL_SHOWN = 40  # characters of a cell quoted in a message; a longer one is shortened
+
+
+def cell_text(text: str) -> str:
+    """A cell quoted for a message: whole when short, else its start and its length (a
+    5 MB cell must not become a 5 MB line on stderr)."""
+    if len(text) <= CELL_SHOWN:
+        return repr(text)
+    return f"{text[: CELL_SHOWN // 2]!r}… ({len(text):,} characters)"
+
+
+def encoding_advice(err: Exception, encoding: str | None) -> str:
+    """What to do about a text file that does not decode: name data.source.encoding."""
+    if isinstance(err, UnicodeDecodeError):
+        return (
+            f"it is not {encoding or 'utf-8'} text; save it as UTF-8, or set "
+            "data.source.encoding to the file's encoding, e.g. latin-1"
+        )
+    return f"is it a text file in {encoding or 'utf-8'}?"
+
+
 def not_utf8(
     path: str | Path,
     where: str,

@@ -141,10 +141,24 @@ class Records:
         read = 0
         try:
             for x, y in parsed.prefetch(2).as_numpy_iterator():
-                yield x, y
+                yield self._checked(shard, read, x, y)
                 read += len(x)
         except tf.errors.OpError as err:
             raise self._unreadable(shard, read, err) from None
+
+    def _checked(
+        self, shard: Path, first: int, x: np.ndarray, y: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """A parsed batch (records first.. of `shard`) whose values are finite and labels
+        class indices, else an error naming the shard and the record within it."""
+
+        def place(i: int) -> str:
+            return f"{shard}, record {first + i} (counting from 0)"
+
+        as_float32(x, ORIGIN, place=place)
+        if y is not None:
+            _as_labels(y, len(x), ORIGIN, place)
+        return x, y
 
     def _unreadable(self, shard: Path, first: int, err: tf.errors.OpError) -> RunError:
         """The error of the batch of records from `first` on: its records are read again
@@ -194,8 +208,7 @@ class Records:
             raise RunError(
                 f"{shard}: {size - framed} bytes at {where} offset {framed}, after its "
                 f"{records} whole records, are not a whole record (a shard cut short, or a "
-                "file that is not TFRecord); re-export the shard or leave it out of "
-                "data.source.files"
+                f"file that is not TFRecord); {_REPAIR}"
             )
         return records
 
@@ -224,10 +237,19 @@ def _stream_size(shard: Path, compression: str) -> int | None:
     return total if inflate.eof and not inflate.unused_data else None
 
 
+_REPAIR = "re-export the shard or leave it out of data.source.files"
+
+
 def _first_line(message: str) -> str:
-    """TensorFlow's message without its op and function names, and what to check."""
+    """TensorFlow's message without its op and function names, and what to do."""
+    cut = re.search(r"truncated record at (\d+)", message)
+    if cut:  # TensorFlow's text here is a fragment ("at 11343' failed with Read less ...")
+        return (
+            f"the record at byte {cut.group(1)} is cut short (the shard ends inside it); " + _REPAIR
+        )
     return (
-        f"{_cleaned(message)} (a damaged file, or not TFRecord frames of tf.train.Example records?)"
+        f"{_cleaned(message)} (a damaged file, or not TFRecord frames of tf.train.Example "
+        f"records?); {_REPAIR}"
     )
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from gencompile.datafiles import (
     BYTES_PER_LOADED_VALUE,
+    cell_text,
     check_file,
     check_header_names,
     eight_bit_image,
@@ -82,18 +83,22 @@ def element_shape(shape: tuple[int, ...], origin: str) -> tuple[int, ...]:
     return elements
 
 
-def as_float32(raw: np.ndarray, origin: str, first: int = 0) -> np.ndarray:
+def as_float32(
+    raw: np.ndarray, origin: str, first: int = 0, place: Callable[[int], str] | None = None
+) -> np.ndarray:
     """`raw` as float32, refused when a value is not finite (or overflows float32);
-    `first` is the index of raw's first example in the whole data set, for the message."""
+    `first` is the index of raw's first example in the whole data set, `place(i)` where
+    raw's example i is in the data (file, record), for the message."""
     x = _float32(raw)
     bad = np.argwhere(~np.isfinite(x))
     if bad.size:
         where = tuple(int(i) for i in bad[0])
-        index = [where[0] + first, *where[1:]]
-        raise RunError(
-            f"{origin}: example {index[0]} (index {index}) {_why_not_finite(raw[where])}; "
-            "clean the data first"
-        )
+        if place is None:
+            index = [where[0] + first, *where[1:]]
+            at = f"example {index[0]} (index {index})"
+        else:
+            at = f"{place(where[0])}, value {list(where[1:])}"
+        raise RunError(f"{origin}: {at} {_why_not_finite(raw[where])}; clean the data first")
     return x
 
 
@@ -188,7 +193,7 @@ def mixed_labels(
     kind = "numbers and the text" if odd_ones_are_text else "class names and the number"
     where = f"data row {i + 1}" + (f", line {data_row_line(path, i)}" if line else "")
     return RunError(
-        f"{path}: column {column!r} holds {kind} {values(i)!r} ({where}): a label column "
+        f"{path}: column {column!r} holds {kind} {cell_text(values(i))} ({where}): a label column "
         "is either all class indices or all class names; fix or drop that row"
     )
 
@@ -562,7 +567,7 @@ def csv_values(
         bad = np.argwhere(~np.vectorize(is_number, otypes=[bool])(values))[0]
         row = int(bad[0]) + first_row
         raise RunError(
-            f"{path}: non-numeric value {str(values[tuple(bad)])!r} in column "
+            f"{path}: non-numeric value {cell_text(str(values[tuple(bad)]))} in column "
             f"{names[bad[1]]!r} at data row {row + 1} (line {data_row_line(path, row)})"
         ) from None
     bad = np.argwhere(~np.isfinite(_float32(x)))
@@ -570,7 +575,7 @@ def csv_values(
         row, col = (int(i) for i in bad[0])
         line = data_row_line(path, row + first_row)
         raise RunError(
-            f"{path}: the value {str(values[row, col])!r} in column "
+            f"{path}: the value {cell_text(str(values[row, col]))} in column "
             f"{names[col]!r} at data row {row + first_row + 1} (line {line}) "
             f"{_why_not_finite(x[row, col])}; clean the data first"
         )
