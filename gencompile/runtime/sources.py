@@ -36,6 +36,7 @@ from gencompile.datafiles import (
 from gencompile.errors import RunError
 from gencompile.runtime import shapes2d
 from gencompile.runtime.csv_lines import data_row_line, ragged_row
+from gencompile.runtime.preprocessing import CastLoss
 
 _KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 _OFFLINE_HINT = (
@@ -103,13 +104,23 @@ def as_float32(
 
 
 def _as_elements(x: Any, origin: str) -> np.ndarray:
-    """Give arrays their element layout: (N,) and (N,D) are vectors, (N,H,W[,C]) images."""
+    """Give arrays their element layout: (N,) and (N,D) are vectors, (N,H,W[,C]) images;
+    float32, or the raw values where float32 would round them (`CastLoss`): the
+    preprocessing is then fitted and applied before the cast."""
     x = np.asarray(x)
     if x.dtype.kind not in "biuf":
         raise RunError(f"{origin}: expected numbers, got an array of dtype {x.dtype}")
     elements = element_shape(x.shape, origin)
     x = x.reshape(x.shape[0], *elements)
-    return as_float32(x, origin)
+    x32 = as_float32(x, origin)
+    return x if cast_loss(x, origin).lossy() else x32
+
+
+def cast_loss(x: np.ndarray, origin: str) -> CastLoss:
+    """What the float32 cast does to `x` in the element layout (images: global)."""
+    loss = CastLoss(None if x.ndim == 4 else 0, origin)
+    loss.add(x)
+    return loss
 
 
 def _float32(x: np.ndarray) -> np.ndarray:
@@ -630,7 +641,8 @@ LOADERS: dict[str, Callable[[dict, int], tuple[Any, Any]]] = {
 def checked_arrays(
     raw_x: Any, raw_y: Any, kind: str, source: dict | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """What a loader read as raw float32 x (images N,H,W,C) and int32 labels or None,
+    """What a loader read as raw float32 x (images N,H,W,C; the raw values when float32
+    would round them, `_as_elements`) and int32 labels or None,
     checked (finite values, one label an example); a bad label is named by its place in
     `source`'s file."""
     origin = f"data.source ({kind})"
