@@ -17,11 +17,11 @@ keeps the in-memory one's contract:
 2. the seeded permutation of `pipeline.split_indices` holds the validation split out by
    index;
 3. each batch of indices, drawn by `epoch_stream` from (seed, epoch) exactly as for loaded
-   data, is read from the memory-mapped file (or decoded from its image files) in a
+   data, is read from the file (`MappedNpy`, or decoded from its image files) in a
    `tf.numpy_function` and preprocessed; tf.data runs the reads in parallel and prefetches.
 
 Memory: the chunk of the pass, a few batches in flight, and 8 bytes an example for the
-split's indices; mapped pages are released after every read (`MappedNpy`).
+split's indices; rows are read with `pread`, so nothing of the file stays resident.
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from gencompile.runtime.sources import as_float32, config_value, element_shape
 
 
 class Examples(Protocol):
-    """Examples read on demand, raw float32 in the element layout: a mapped .npy file
+    """Examples read on demand, raw float32 in the element layout: an .npy file
     (`StreamedArray`) or an image folder (`image_folders.StreamedImages`)."""
 
     origin: str
@@ -66,7 +66,7 @@ class Examples(Protocol):
 
 
 class StreamedArray:
-    """Examples of a mapped file, read on demand: raw float32 in the element layout."""
+    """Examples of an .npy file, read on demand: raw float32 in the element layout."""
 
     def __init__(self, path: str, where: str):
         self.file = MappedNpy(path, where)
