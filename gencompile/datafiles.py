@@ -20,6 +20,7 @@ import math
 import os
 import re
 import stat
+import weakref
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -571,6 +572,7 @@ class MappedNpy:
                     f"{origin}: the array is truncated (shape {shape} in its header)"
                 )
             self._fd = os.dup(handle.fileno())  # kept open: the file as it was opened
+        weakref.finalize(self, os.close, self._fd)  # also at exit, unlike __del__
         self._version = (found.st_size, found.st_mtime_ns)
         self._offset, self._fortran = offset, fortran
         self._values = math.prod(shape[1:])  # values a row
@@ -580,11 +582,6 @@ class MappedNpy:
 
     def __len__(self) -> int:
         return self.shape[0]
-
-    def __del__(self) -> None:
-        fd = getattr(self, "_fd", None)
-        if fd is not None:
-            os.close(fd)
 
     def rows(self, indices: np.ndarray) -> np.ndarray:
         """Copies of the rows at `indices`, in that order."""
