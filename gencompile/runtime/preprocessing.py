@@ -253,6 +253,16 @@ class Statistics:
         return self.m2 / max(self.count, 1)  # population variance, as numpy's std
 
 
+def merged_statistics(
+    stats: Statistics | None, rows: np.ndarray, axis: int | None
+) -> Statistics | None:
+    """`stats` with those of `rows` merged in (a streamed pass, chunk by chunk)."""
+    if not len(rows):
+        return stats
+    part = Statistics.of(rows, axis)
+    return part if stats is None else stats.merge(part)
+
+
 def _min_max(scale: Any, lo: np.ndarray, hi: np.ndarray) -> tuple[Any, Any, Any, tuple]:
     """The affine map (center, factor, offset) taking data in [lo, hi] to `scale`."""
     low, high = (float(v) for v in scale)

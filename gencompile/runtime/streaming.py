@@ -47,7 +47,13 @@ from gencompile.runtime.pipeline import (
     finish_fingerprint,
     split_indices,
 )
-from gencompile.runtime.preprocessing import CastLoss, Preprocessor, Statistics, may_lose
+from gencompile.runtime.preprocessing import (
+    CastLoss,
+    Preprocessor,
+    Statistics,
+    may_lose,
+    merged_statistics,
+)
 from gencompile.runtime.sources import as_float32, config_value, element_shape
 
 
@@ -149,9 +155,9 @@ def scan(
             digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
             loss.add(raw)
             kept = training[start : start + len(chunk)]
-            stats = _merged(stats, chunk[kept], axis)
+            stats = merged_statistics(stats, chunk[kept], axis)
             if may_lose(raw.dtype):
-                raw_stats = _merged(raw_stats, raw[kept], axis)
+                raw_stats = merged_statistics(raw_stats, raw[kept], axis)
             update(start + len(chunk))
     if labels is None:
         digest.update(b"|none")
@@ -163,14 +169,6 @@ def scan(
         assert raw_stats is not None
         stats = raw_stats
     return finish_fingerprint(digest, config), stats, loss
-
-
-def _merged(stats: Statistics | None, rows: np.ndarray, axis: int | None) -> Statistics | None:
-    """`stats` with those of `rows` merged in."""
-    if not len(rows):
-        return stats
-    part = Statistics.of(rows, axis)
-    return part if stats is None else stats.merge(part)
 
 
 def _streamed_data(source: dict) -> tuple[Examples, np.ndarray | None]:

@@ -325,8 +325,8 @@ def _parquet_block(
                 "fill or drop incomplete rows first"
             )
     columns = [batch.column(n).to_numpy(zero_copy_only=False) for n in features]
-    for column in columns:  # int64 IDs beyond 2**53: not even float64 keeps them apart
-        refuse_wide_integers(column, 0, f"data.source (parquet): {path}")
+    for name, column in zip(features, columns, strict=True):  # int64 IDs beyond 2**53
+        refuse_wide_integers(column, 0, f"data.source (parquet): {path}, column {name!r}")
     x = np.stack([column.astype(np.float64) for column in columns], axis=1)
     bad = np.argwhere(~np.isfinite(_float32(x)))
     if bad.size:

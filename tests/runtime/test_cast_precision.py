@@ -96,10 +96,11 @@ def test_timestamps_without_preprocessing_are_refused_with_advice(
     assert "set data.preprocessing.standardize: true" in message and "offset" in message
 
 
+@pytest.mark.parametrize("kind", ["npy", "parquet"])
 @pytest.mark.parametrize("cache", ["memory", "stream"])
-def test_ids_beyond_what_float64_holds_are_refused(tmp_path: Path, cache: str) -> None:
+def test_ids_beyond_what_float64_holds_are_refused(tmp_path: Path, cache: str, kind: str) -> None:
     ids = (np.uint64(2**60) + np.arange(40, dtype=np.uint64)).astype(np.uint64)
-    source = table(tmp_path, "npy", ids)
+    source = table(tmp_path, kind, ids)
     with pytest.raises(RunError, match=r"integers such as 1152921504606847015 are beyond 2\*\*53"):
         load_data(config(source, cache), seed=0)
 
@@ -131,3 +132,35 @@ def test_streamed_table_caches_stay_float32_unless_float32_rounds(tmp_path: Path
     load_data(config(table(tmp_path / "wide", "csv", TIMES), "stream"), seed=0)
     kinds = {np.load(f, mmap_mode="r").dtype.str for f in (tmp_path / "cache").rglob("*-x.npy")}
     assert kinds == {"<f4", "<f8"}
+
+
+def int64_records(folder: Path, values: np.ndarray) -> Path:
+    """Shards of records with an int64 feature [t, v]."""
+    from tests.runtime.test_tfrecord import example, feature, write_shards
+
+    def make(rng: np.random.Generator, i: int) -> tuple[bytes, np.ndarray]:
+        row = [int(values[i]), i % 7]
+        return example(tv=feature(row, "int64")), np.asarray(row)
+
+    write_shards(folder, [60, len(values) - 60], make)
+    return folder / "*.tfrecord"
+
+
+@pytest.mark.parametrize("cache", ["memory", "stream"])
+def test_int64_tfrecord_timestamps_are_standardized_before_the_cast(
+    tmp_path: Path, cache: str
+) -> None:
+    from tests.runtime.test_tfrecord import config as records_config
+
+    x = {"type": "values", "name": "tv", "shape": [2], "dtype": "int64"}
+    files = int64_records(tmp_path / "s", TIMES)
+    resolved = records_config(files, cache, x=x, label=None, preprocessing=STANDARDIZE)
+    bundle = load_data(resolved, seed=0)
+    train, held_out = exact_standardized(TIMES)
+    for split, exact in ((bundle.x_train, train), (bundle.x_val, held_out)):
+        values = np.sort(np.asarray(split)[:, 0])  # streamed records come in shard order
+        np.testing.assert_allclose(values, np.sort(exact), atol=1e-6)
+        assert len(np.unique(values)) == len(exact)
+    plain = {"scale": None, "standardize": False}
+    with pytest.raises(RunError, match=r"feature 'x0' loses precision as float32"):
+        load_data(records_config(files, cache, x=x, label=None, preprocessing=plain), seed=0)
