@@ -36,7 +36,7 @@ from gencompile.datafiles import (
 from gencompile.errors import RunError
 from gencompile.runtime import shapes2d
 from gencompile.runtime.csv_lines import data_row_line, ragged_row
-from gencompile.runtime.preprocessing import CastLoss
+from gencompile.runtime.preprocessing import CastLoss, refuse_wide_integers
 
 _KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 _OFFLINE_HINT = (
@@ -590,7 +590,21 @@ def csv_values(
             f"{names[col]!r} at data row {row + first_row + 1} (line {line}) "
             f"{_why_not_finite(x[row, col])}; clean the data first"
         )
+    _refuse_wide_integer_cells(values, x, names, path)
     return x
+
+
+def _refuse_wide_integer_cells(
+    values: np.ndarray, x: np.ndarray, names: list[str], path: str
+) -> None:
+    """Refuse a column of integers beyond 2**53 (IDs) whose float64 values would merge:
+    read as int64 when every cell is one, checked as an int64 array would be."""
+    for col in np.flatnonzero((np.abs(x) > 2**53).any(axis=0)):
+        try:
+            whole = values[:, col].astype(np.int64)
+        except (ValueError, OverflowError):  # decimals, exponents, beyond int64: as float64
+            continue
+        refuse_wide_integers(whole, 0, f"data.source (csv): {path}, column {names[col]!r}")
 
 
 def column_names(source: dict) -> list[str] | None:

@@ -96,7 +96,7 @@ def test_timestamps_without_preprocessing_are_refused_with_advice(
     assert "set data.preprocessing.standardize: true" in message and "offset" in message
 
 
-@pytest.mark.parametrize("kind", ["npy", "parquet"])
+@pytest.mark.parametrize("kind", ["npy", "parquet", "csv"])
 @pytest.mark.parametrize("cache", ["memory", "stream"])
 def test_ids_beyond_what_float64_holds_are_refused(tmp_path: Path, cache: str, kind: str) -> None:
     ids = (np.uint64(2**60) + np.arange(40, dtype=np.uint64)).astype(np.uint64)
