@@ -620,7 +620,7 @@ class MappedNpy:
 
     def _read_into(self, target: np.ndarray, item: int) -> None:
         """Fill contiguous `target` from the array's flat item `item` on."""
-        view = memoryview(target).cast("B")
+        view = target.data.cast("B")
         done = 0
         while done < len(view):  # pread may return less than asked (signals, large reads)
             got = os.preadv(
