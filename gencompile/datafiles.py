@@ -17,10 +17,10 @@ import codecs
 import csv
 import io
 import math
-import mmap
 import os
 import re
 import stat
+import weakref
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -320,6 +320,27 @@ def is_number(text: str) -> bool:
     return True
 
 
+CELL_SHOWN = 40  # characters of a cell quoted in a message; a longer one is shortened
+
+
+def cell_text(text: str) -> str:
+    """A cell quoted for a message: whole when short, else its start and its length (a
+    5 MB cell must not become a 5 MB line on stderr)."""
+    if len(text) <= CELL_SHOWN:
+        return repr(text)
+    return f"{text[: CELL_SHOWN // 2]!r}… ({len(text):,} characters)"
+
+
+def encoding_advice(err: Exception, encoding: str | None) -> str:
+    """What to do about a text file that does not decode: name data.source.encoding."""
+    if isinstance(err, UnicodeDecodeError):
+        return (
+            f"it is not {encoding or 'utf-8'} text; save it as UTF-8, or set "
+            "data.source.encoding to the file's encoding, e.g. latin-1"
+        )
+    return f"is it a text file in {encoding or 'utf-8'}?"
+
+
 def not_utf8(
     path: str | Path,
     where: str,
@@ -523,68 +544,103 @@ def _member(archive: zipfile.ZipFile, key: str, path: str | Path, where: str) ->
 CACHES = ("auto", "memory", "stream")  # the values of `data.cache`
 
 
-ROWS_PER_READ = 16  # rows of a random gather mapped at once (measured: 37 MB, 1 GB file)
-
-
 class MappedNpy:
-    """An .npy file mapped read-only: rows are read on demand and their pages released.
+    """An .npy file whose rows are read on demand with `os.pread`, straight into the batch.
 
-    A mapped page that was touched counts in the process's resident set until it is
-    unmapped, so every read ends with MADV_DONTNEED over the map: the pages go back to the
-    page cache (shared, reclaimable) and RSS stays flat however much of the file is read.
-    No lock between concurrent reads (tf.data's parallel map): each maps at most
-    ROWS_PER_READ rows before releasing, and a lock held in a `tf.numpy_function` hung the
+    Not a memory map: a mapped file that is truncated while it is read (`np.save` over the
+    data while a long run trains) kills the process with SIGBUS, and touched mapped pages
+    count in the resident set. Every read first compares the file's size and modification
+    time with those it had when opened, and a short read is refused too: a file rewritten
+    in place is one clear error. A file replaced by a rename keeps being read from the one
+    opened. Measured, 256 random rows of 400,000 a read: 1.08M rows/s for rows of 64 float32
+    (the map: 0.90M), 1.08M for rows of 3 float64 (the map: 1.22M); a streamed epoch through
+    tf.data's parallel reads 1.4-1.9x faster than on the map. No lock: a read shares
+    nothing but the file descriptor, and a lock held in a `tf.numpy_function` hung the
     interpreter's exit while an iterator was still reading.
     """
 
     def __init__(self, path: str | Path, where: str):
+        import numpy as np
+
         with open_data_file(path, where) as handle:
             origin = str(Path(path))
             shape, dtype, fortran = _npy_header(handle, origin, where)
-            offset, size = handle.tell(), os.fstat(handle.fileno()).st_size
+            offset, found = handle.tell(), os.fstat(handle.fileno())
             count = math.prod(shape)
-            if count * dtype.itemsize > size - offset:
+            if count * dtype.itemsize > found.st_size - offset:
                 raise DataFileError(
                     f"{origin}: the array is truncated (shape {shape} in its header)"
                 )
-            self._map = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        import numpy as np
-
-        flat = np.frombuffer(self._map, dtype=dtype, count=count, offset=offset)
-        self.array = flat.reshape(shape[::-1]).transpose() if fortran else flat.reshape(shape)
+            self._fd = os.dup(handle.fileno())  # kept open: the file as it was opened
+        weakref.finalize(self, os.close, self._fd)  # also at exit, unlike __del__
+        self._version = (found.st_size, found.st_mtime_ns)
+        self._offset, self._fortran = offset, fortran
+        self._values = math.prod(shape[1:])  # values a row
+        # Fortran order: value r of a row sits at row + len * (r's Fortran position)
+        self._columns = np.arange(self._values).reshape(shape[1:], order="F").reshape(-1)
         self.shape, self.dtype, self.origin = shape, dtype, origin
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def rows(self, indices: np.ndarray) -> np.ndarray:
-        """Copies of the rows at `indices`, in that order (read in file order, a few rows
-        at a time: one faulted row can map a whole large folio, up to 2 MiB, so 1024
-        random rows read at once mapped 650 MB of a 1 GB file before their release)."""
+        """Copies of the rows at `indices`, in that order."""
         import numpy as np
 
+        self._check()
         indices = np.asarray(indices, dtype=np.int64)
-        order = np.argsort(indices, kind="stable")
-        in_file_order = indices[order]
-        found = np.empty((len(indices), *self.shape[1:]), dtype=self.dtype)
-        for start in range(0, len(indices), ROWS_PER_READ):
-            piece = order[start : start + ROWS_PER_READ]
-            found[piece] = self.array[in_file_order[start : start + ROWS_PER_READ]]
-            self.release()
-        return found
+        if self._fortran:
+            found = np.empty((len(indices), self._values), dtype=self.dtype)
+            for k, row in enumerate(indices.tolist()):
+                for r, column in enumerate(self._columns.tolist()):
+                    self._read_into(found[k, r : r + 1], row + len(self) * column)
+            return found.reshape(len(indices), *self.shape[1:])
+        # one pread a row, joined: measured faster than reading into a preallocated batch
+        size, read, fd = self._values * self.dtype.itemsize, os.pread, self._fd
+        starts = (indices * size + self._offset).tolist()
+        data = bytearray().join([read(fd, size, start) for start in starts])
+        if len(data) != size * len(indices):
+            raise self._changed()
+        return np.frombuffer(data, dtype=self.dtype).reshape(len(indices), *self.shape[1:])
 
     def chunk(self, start: int, stop: int) -> np.ndarray:
         """A copy of rows start..stop-1."""
         import numpy as np
 
-        found = np.array(self.array[start:stop])
-        self.release()
-        return found
+        self._check()
+        found = np.empty((stop - start, self._values), dtype=self.dtype)
+        if self._fortran:  # a value of every row at a time: one run of the file each
+            for r, column in enumerate(self._columns.tolist()):
+                part = np.empty(stop - start, dtype=self.dtype)
+                self._read_into(part, start + len(self) * column)
+                found[:, r] = part
+        else:
+            self._read_into(found.reshape(-1), start * self._values)
+        return found.reshape(stop - start, *self.shape[1:])
 
-    def release(self) -> None:
-        """Drop the mapped pages from this process (they stay in the page cache)."""
-        if hasattr(mmap, "MADV_DONTNEED"):
-            self._map.madvise(mmap.MADV_DONTNEED)
+    def _read_into(self, target: np.ndarray, item: int) -> None:
+        """Fill contiguous `target` from the array's flat item `item` on."""
+        view = target.data.cast("B")
+        done = 0
+        while done < len(view):  # pread may return less than asked (signals, large reads)
+            got = os.preadv(
+                self._fd, [view[done:]], self._offset + item * self.dtype.itemsize + done
+            )
+            if got == 0:
+                raise self._changed()
+            done += got
+
+    def _check(self) -> None:
+        found = os.fstat(self._fd)
+        if (found.st_size, found.st_mtime_ns) != self._version:
+            raise self._changed()
+
+    def _changed(self) -> RunError:
+        return RunError(
+            f"{self.origin} changed while it was being read (rewritten or cut since it was "
+            "opened); restore it as it was, then continue the run with gencompile train "
+            "--resume RUN_DIR (write new data to another file, or replace the file by a rename)"
+        )
 
 
 # --------------------------------------------------------------------------- parquet

@@ -7,7 +7,8 @@ and loads the rest in memory here. The pipeline is the same for every source, bu
 the pieces in `pipeline.py` and `preprocessing.py`:
 
 1. `load_arrays` (the readers of `sources.py`, `tables.py` and `records.py`) reads raw
-   float32 `x` (images as N,H,W,C; vectors as N,D) and int32 labels;
+   float32 `x` (images as N,H,W,C; vectors as N,D) and int32 labels; values float32 would
+   round (unix timestamps, IDs) stay float64 until the preprocessing has mapped them;
 2. a seeded permutation holds out the validation split (`split_indices`);
 3. a `Preprocessor` (an affine map, so densities convert exactly) is fitted on the training
    split only and applied to both splits;
@@ -44,6 +45,7 @@ from gencompile.runtime.sources import (
     LOADERS,
     builtin_factors,
     builtin_names,
+    cast_loss,
     checked_arrays,
     config_value,
     mode_centers,
@@ -117,11 +119,14 @@ def _load_in_memory(config: dict, settings: Settings, seed: int) -> DataBundle:
     x, y = load_arrays(source, seed)
     kind = "image" if x.ndim == 4 else "vector"
     settings.check(kind, x.shape[1:], y is not None)
-    digest = fingerprint(x, y, config)
+    digest = fingerprint(x.astype(np.float32, copy=False), y, config)  # as streamed data's
 
     train_idx, val_idx = split_indices(len(x), settings.fraction, seed)
     settings.check_training_size(len(train_idx))
     preprocessor = Preprocessor.fit(x[train_idx], kind, settings.scale, settings.standardize)
+    if x.dtype != np.float32:  # raw values float32 would round: the map must bring them in
+        names = feature_names(source, x.shape[1:])
+        cast_loss(x, f"data.source ({source.get('type')})").check_mapped(preprocessor, names)
     x_train, x_val = preprocessor.transform(x[train_idx]), preprocessor.transform(x[val_idx])
     y_train = None if y is None else y[train_idx]
     y_val = None if y is None else y[val_idx]
@@ -179,7 +184,8 @@ def _load_in_memory(config: dict, settings: Settings, seed: int) -> DataBundle:
 
 
 def load_arrays(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read a source whole into raw float32 x (images N,H,W,C) and int32 labels or None."""
+    """Read a source whole into raw float32 x (images N,H,W,C; float64 or the file's
+    integers where float32 would round them) and int32 labels or None."""
     kind = config_value(source, "type", "data.source")
     loaders = {**LOADERS, "parquet": _load_parquet, "tfrecord": _load_tfrecord}
     if kind not in loaders:

@@ -126,6 +126,93 @@ class Preprocessor:
 
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
+# A feature whose float32 cast moves a value by more than this share of the feature's range
+# (unix timestamps: 1.7e9 in steps of 128, int64 IDs) is preprocessed from its float64
+# values: the affine map then brings it to numbers float32 holds. Below it (data near 1,
+# decimals) the float32 values are used as they always were, so runs stay reproducible.
+CAST_TOLERANCE = 1e-4
+_CAST_ROWS = 1 << 16  # rows compared at a time: the float32 copy is a temporary
+
+
+def may_lose(dtype: np.dtype) -> bool:
+    """Whether a float32 cast of `dtype` can round: float64, and integers beyond 2**24."""
+    dtype = np.dtype(dtype)
+    return (dtype.kind == "f" and dtype.itemsize > 4) or (dtype.kind in "iu" and dtype.itemsize > 2)
+
+
+class CastLoss:
+    """The largest change the float32 cast makes to raw values and their range, gathered
+    chunk by chunk, per feature (axis 0, vectors) or global (axis None, images)."""
+
+    def __init__(self, axis: int | None, origin: str) -> None:
+        self.axis, self.origin = axis, origin
+        self.error: np.ndarray | None = None
+        self.low: np.ndarray | None = None
+        self.high: np.ndarray | None = None
+
+    def add(self, raw: np.ndarray) -> None:
+        if not may_lose(raw.dtype) or not len(raw):
+            return
+        for start in range(0, len(raw), _CAST_ROWS):
+            part = raw[start : start + _CAST_ROWS]
+            refuse_wide_integers(part, self.axis, self.origin)
+            data = np.asarray(part, dtype=np.float64)
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused elsewhere
+                moved = np.abs(data - data.astype(np.float32).astype(np.float64))
+            self._merge(moved.max(self.axis), data.min(self.axis), data.max(self.axis))
+
+    def _merge(self, error: np.ndarray, low: np.ndarray, high: np.ndarray) -> None:
+        if self.error is None or self.low is None or self.high is None:
+            self.error, self.low, self.high = error, low, high
+            return
+        self.error = np.maximum(self.error, error)
+        self.low, self.high = np.minimum(self.low, low), np.maximum(self.high, high)
+
+    def lossy(self) -> bool:
+        """Whether float32 loses more than CAST_TOLERANCE of the range of a feature that
+        is not constant (a constant stays one value)."""
+        return bool(self._lossy().any())
+
+    def _lossy(self) -> np.ndarray:
+        if self.error is None or self.low is None or self.high is None:
+            return np.zeros(1, dtype=bool)
+        span = self.high - self.low
+        return np.asarray((span > 0) & (self.error > CAST_TOLERANCE * span)).reshape(-1)
+
+    def check_mapped(self, preprocessor: Preprocessor, names: tuple[str, ...]) -> None:
+        """Refuse features float32 rounds that the preprocessing leaves as they are: the
+        model computes in float32, so distinct values would merge silently."""
+        lossy = self._lossy()
+        if preprocessor.scale is not None or preprocessor.standardize or not lossy.any():
+            return
+        assert self.error is not None and self.low is not None and self.high is not None
+        i = int(np.argmax(lossy))
+        low, high, error = (float(np.reshape(v, -1)[i]) for v in (self.low, self.high, self.error))
+        what = f"feature {names[i]!r}" if self.axis == 0 and i < len(names) else "the values"
+        raise RunError(
+            f"{self.origin}: {what} loses precision as float32 (values {low:.10g} to "
+            f"{high:.10g} are moved by up to {error:.3g} when rounded, {error / (high - low):.2%}"
+            " of their range); set data.preprocessing.standardize: true (or scale), which is "
+            "computed before the cast, or subtract an offset from the data first"
+        )
+
+
+def refuse_wide_integers(raw: np.ndarray, axis: int | None, origin: str) -> None:
+    """Refuse 64-bit integers beyond 2**53 that are not all one value: not even float64
+    holds them, so the preprocessing could not keep them apart."""
+    if raw.dtype.kind not in "iu" or raw.dtype.itemsize < 8:
+        return
+    low, high = raw.min(axis), raw.max(axis)
+    beyond = (np.abs(low.astype(np.float64)) > 2**53) | (np.abs(high.astype(np.float64)) > 2**53)
+    wide = beyond & (low != high)
+    if np.any(wide):
+        value = int(np.reshape(high, -1)[int(np.argmax(np.reshape(wide, -1)))])
+        raise RunError(
+            f"{origin}: integers such as {value} are beyond 2**53, which not even float64 "
+            "holds exactly, so distinct values would merge; subtract an offset (e.g. the "
+            "smallest value) from the data first, or leave ID columns out of the features"
+        )
+
 
 @dataclass
 class Statistics:
@@ -164,6 +251,16 @@ class Statistics:
     @property
     def variance(self) -> np.ndarray:
         return self.m2 / max(self.count, 1)  # population variance, as numpy's std
+
+
+def merged_statistics(
+    stats: Statistics | None, rows: np.ndarray, axis: int | None
+) -> Statistics | None:
+    """`stats` with those of `rows` merged in (a streamed pass, chunk by chunk)."""
+    if not len(rows):
+        return stats
+    part = Statistics.of(rows, axis)
+    return part if stats is None else stats.merge(part)
 
 
 def _min_max(scale: Any, lo: np.ndarray, hi: np.ndarray) -> tuple[Any, Any, Any, tuple]:

@@ -50,7 +50,13 @@ from gencompile.runtime.pipeline import (
     finish_fingerprint,
     split_indices,
 )
-from gencompile.runtime.preprocessing import Preprocessor, Statistics
+from gencompile.runtime.preprocessing import (
+    CastLoss,
+    Preprocessor,
+    Statistics,
+    may_lose,
+    merged_statistics,
+)
 from gencompile.runtime.sources import _as_labels, as_float32, config_value, element_shape
 
 ORIGIN = "data.source (tfrecord)"
@@ -98,8 +104,8 @@ class Records:
         return tf.data.TFRecordDataset(shards, compression_type=self.compression)
 
     def parse(self, serialized: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor | None]:
-        """A batch of serialized records -> (raw float32 x in the element layout, int64
-        labels or None)."""
+        """A batch of serialized records -> (raw x in the element layout: float32, or the
+        int64 values of an int64 feature, which float32 may round; int64 labels or None)."""
         wanted: dict[str, Any] = {}
         if self.x.get("type") == "image":
             wanted[self.x["name"]] = tf.io.FixedLenFeature([], tf.string)
@@ -114,7 +120,7 @@ class Records:
             spec = tf.TensorSpec(self.element_shape, tf.float32)
             x = tf.map_fn(self._decode, raw, fn_output_signature=spec)
         else:
-            x = tf.reshape(tf.cast(raw, tf.float32), [-1, *self.element_shape])
+            x = tf.reshape(raw, [-1, *self.element_shape])
         return x, (found[self.label] if self.label is not None else None)
 
     def _decode(self, encoded: tf.Tensor) -> tf.Tensor:
@@ -141,10 +147,24 @@ class Records:
         read = 0
         try:
             for x, y in parsed.prefetch(2).as_numpy_iterator():
-                yield x, y
+                yield self._checked(shard, read, x, y)
                 read += len(x)
         except tf.errors.OpError as err:
             raise self._unreadable(shard, read, err) from None
+
+    def _checked(
+        self, shard: Path, first: int, x: np.ndarray, y: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """A parsed batch (records first.. of `shard`) whose values are finite and labels
+        class indices, else an error naming the shard and the record within it."""
+
+        def place(i: int) -> str:
+            return f"{shard}, record {first + i} (counting from 0)"
+
+        as_float32(x, ORIGIN, place=place)
+        if y is not None:
+            _as_labels(y, len(x), ORIGIN, place)
+        return x, y
 
     def _unreadable(self, shard: Path, first: int, err: tf.errors.OpError) -> RunError:
         """The error of the batch of records from `first` on: its records are read again
@@ -194,8 +214,7 @@ class Records:
             raise RunError(
                 f"{shard}: {size - framed} bytes at {where} offset {framed}, after its "
                 f"{records} whole records, are not a whole record (a shard cut short, or a "
-                "file that is not TFRecord); re-export the shard or leave it out of "
-                "data.source.files"
+                f"file that is not TFRecord); {_REPAIR}"
             )
         return records
 
@@ -224,10 +243,19 @@ def _stream_size(shard: Path, compression: str) -> int | None:
     return total if inflate.eof and not inflate.unused_data else None
 
 
+_REPAIR = "re-export the shard or leave it out of data.source.files"
+
+
 def _first_line(message: str) -> str:
-    """TensorFlow's message without its op and function names, and what to check."""
+    """TensorFlow's message without its op and function names, and what to do."""
+    cut = re.search(r"truncated record at (\d+)", message)
+    if cut:  # TensorFlow's text here is a fragment ("at 11343' failed with Read less ...")
+        return (
+            f"the record at byte {cut.group(1)} is cut short (the shard ends inside it); " + _REPAIR
+        )
     return (
-        f"{_cleaned(message)} (a damaged file, or not TFRecord frames of tf.train.Example records?)"
+        f"{_cleaned(message)} (a damaged file, or not TFRecord frames of tf.train.Example "
+        f"records?); {_REPAIR}"
     )
 
 
@@ -280,7 +308,7 @@ def _why(err: tf.errors.OpError) -> str:
 
 
 def read_all(source: dict) -> tuple[np.ndarray, np.ndarray | None]:
-    """A tfrecord source loaded whole: (raw float32 x, int64 labels or None)."""
+    """A tfrecord source loaded whole: (raw x, float32 or int64, int64 labels or None)."""
     from gencompile.tfrecords import estimated_records
 
     records = Records.of(source)
@@ -309,13 +337,16 @@ def read_all(source: dict) -> tuple[np.ndarray, np.ndarray | None]:
 
 def _scan(
     records: Records, training: np.ndarray, axis: int | None, config: dict
-) -> tuple[str, Statistics, np.ndarray | None]:
+) -> tuple[str, Statistics, np.ndarray | None, CastLoss]:
     """The pass in file order: check every record, fingerprint as `data.fingerprint`
-    hashes loaded arrays, statistics of the training records; returns the labels."""
+    hashes loaded arrays, statistics of the training records (of the raw values when
+    float32 would round them, as `streaming.scan`); returns the labels."""
     count = len(training)
     digest = hashlib.sha256(b"gencompile-data-v1")
     digest.update(array_prefix(np.float32, (count, *records.element_shape)))
     stats: Statistics | None = None
+    raw_stats: Statistics | None = None
+    loss = CastLoss(axis, ORIGIN)
     labels: list[np.ndarray] = []
     start = 0
     with progress_bar("data statistics", count, "records") as update:
@@ -323,10 +354,11 @@ def _scan(
             for raw, y in records.batches(shard):
                 chunk = as_float32(raw, ORIGIN, first=start)
                 digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
-                rows = chunk[training[start : start + len(chunk)]]
-                if len(rows):
-                    part = Statistics.of(rows, axis)
-                    stats = part if stats is None else stats.merge(part)
+                loss.add(raw)
+                kept = training[start : start + len(chunk)]
+                stats = merged_statistics(stats, chunk[kept], axis)
+                if may_lose(raw.dtype):
+                    raw_stats = merged_statistics(raw_stats, raw[kept], axis)
                 if y is not None:
                     labels.append(y)
                 start += len(chunk)
@@ -341,7 +373,10 @@ def _scan(
     else:
         digest.update(b"|none")
     assert stats is not None  # split_indices always leaves training records
-    return finish_fingerprint(digest, config), stats, found
+    if loss.lossy():
+        assert raw_stats is not None
+        stats = raw_stats
+    return finish_fingerprint(digest, config), stats, found, loss
 
 
 class _Stream:
@@ -516,12 +551,13 @@ def load_streamed_records(config: dict, settings: Settings, seed: int) -> DataBu
     settings.check(kind, element, has_labels=records.label is not None)
     counts = [records.count(shard) for shard in records.shards]
     train_idx, val_idx, held_out = _split(sum(counts), settings, seed)
-    digest, stats, labels = _scan(records, ~held_out, None if kind == "image" else 0, config)
+    digest, stats, labels, loss = _scan(records, ~held_out, None if kind == "image" else 0, config)
     preprocessor = Preprocessor.from_statistics(
         kind, element, stats, settings.scale, settings.standardize
     )
+    loss.check_mapped(preprocessor, feature_names(source, element))
     stream = _Stream(records, counts, held_out)
-    parse_batches = _batcher(records, preprocessor, settings.batch_size)
+    parse_batches = _batcher(records, preprocessor, settings.batch_size, loss.lossy())
     low_high = preprocessor.transform(np.stack([stats.low, stats.high]))
     augment_batch = augmenter(settings, seed, (float(low_high.min()), float(low_high.max())))
     window = int(config_value(config, "shuffle_buffer", "data"))
@@ -575,17 +611,18 @@ def load_streamed_records(config: dict, settings: Settings, seed: int) -> DataBu
 
 
 def _batcher(
-    records: Records, preprocessor: Preprocessor, batch_size: int
+    records: Records, preprocessor: Preprocessor, batch_size: int, raw_values: bool
 ) -> Callable[..., tf.data.Dataset]:
     """parse_batches(serialized records, labelled, full=False): batches of preprocessed x
-    (with int32 labels when `labelled`; only full batches when `full`)."""
+    (with int32 labels when `labelled`; only full batches when `full`), mapped from the
+    float32 values, or from the raw ones when `raw_values` (float32 would round them)."""
 
     def parse_batches(
         serialized: tf.data.Dataset, labelled: bool, full: bool = False
     ) -> tf.data.Dataset:
         def prepared(batch: tf.Tensor) -> Any:
             x, y = records.parse(batch)
-            x = _transform(preprocessor, x)
+            x = _transform(preprocessor, x if raw_values else tf.cast(x, tf.float32))
             return (x, tf.cast(y, tf.int32)) if labelled else x
 
         batched = serialized.batch(batch_size, drop_remainder=full)

@@ -19,6 +19,7 @@ import numpy as np
 
 from gencompile.datafiles import (
     BYTES_PER_LOADED_VALUE,
+    cell_text,
     check_file,
     check_header_names,
     eight_bit_image,
@@ -35,6 +36,7 @@ from gencompile.datafiles import (
 from gencompile.errors import RunError
 from gencompile.runtime import shapes2d
 from gencompile.runtime.csv_lines import data_row_line, ragged_row
+from gencompile.runtime.preprocessing import CastLoss, refuse_wide_integers
 
 _KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 _OFFLINE_HINT = (
@@ -82,29 +84,43 @@ def element_shape(shape: tuple[int, ...], origin: str) -> tuple[int, ...]:
     return elements
 
 
-def as_float32(raw: np.ndarray, origin: str, first: int = 0) -> np.ndarray:
+def as_float32(
+    raw: np.ndarray, origin: str, first: int = 0, place: Callable[[int], str] | None = None
+) -> np.ndarray:
     """`raw` as float32, refused when a value is not finite (or overflows float32);
-    `first` is the index of raw's first example in the whole data set, for the message."""
+    `first` is the index of raw's first example in the whole data set, `place(i)` where
+    raw's example i is in the data (file, record), for the message."""
     x = _float32(raw)
     bad = np.argwhere(~np.isfinite(x))
     if bad.size:
         where = tuple(int(i) for i in bad[0])
-        index = [where[0] + first, *where[1:]]
-        raise RunError(
-            f"{origin}: example {index[0]} (index {index}) {_why_not_finite(raw[where])}; "
-            "clean the data first"
-        )
+        if place is None:
+            index = [where[0] + first, *where[1:]]
+            at = f"example {index[0]} (index {index})"
+        else:
+            at = f"{place(where[0])}, value {list(where[1:])}"
+        raise RunError(f"{origin}: {at} {_why_not_finite(raw[where])}; clean the data first")
     return x
 
 
 def _as_elements(x: Any, origin: str) -> np.ndarray:
-    """Give arrays their element layout: (N,) and (N,D) are vectors, (N,H,W[,C]) images."""
+    """Give arrays their element layout: (N,) and (N,D) are vectors, (N,H,W[,C]) images;
+    float32, or the raw values where float32 would round them (`CastLoss`): the
+    preprocessing is then fitted and applied before the cast."""
     x = np.asarray(x)
     if x.dtype.kind not in "biuf":
         raise RunError(f"{origin}: expected numbers, got an array of dtype {x.dtype}")
     elements = element_shape(x.shape, origin)
     x = x.reshape(x.shape[0], *elements)
-    return as_float32(x, origin)
+    x32 = as_float32(x, origin)
+    return x if cast_loss(x, origin).lossy() else x32
+
+
+def cast_loss(x: np.ndarray, origin: str) -> CastLoss:
+    """What the float32 cast does to `x` in the element layout (images: global)."""
+    loss = CastLoss(None if x.ndim == 4 else 0, origin)
+    loss.add(x)
+    return loss
 
 
 def _float32(x: np.ndarray) -> np.ndarray:
@@ -188,7 +204,7 @@ def mixed_labels(
     kind = "numbers and the text" if odd_ones_are_text else "class names and the number"
     where = f"data row {i + 1}" + (f", line {data_row_line(path, i)}" if line else "")
     return RunError(
-        f"{path}: column {column!r} holds {kind} {values(i)!r} ({where}): a label column "
+        f"{path}: column {column!r} holds {kind} {cell_text(values(i))} ({where}): a label column "
         "is either all class indices or all class names; fix or drop that row"
     )
 
@@ -562,7 +578,7 @@ def csv_values(
         bad = np.argwhere(~np.vectorize(is_number, otypes=[bool])(values))[0]
         row = int(bad[0]) + first_row
         raise RunError(
-            f"{path}: non-numeric value {str(values[tuple(bad)])!r} in column "
+            f"{path}: non-numeric value {cell_text(str(values[tuple(bad)]))} in column "
             f"{names[bad[1]]!r} at data row {row + 1} (line {data_row_line(path, row)})"
         ) from None
     bad = np.argwhere(~np.isfinite(_float32(x)))
@@ -570,11 +586,25 @@ def csv_values(
         row, col = (int(i) for i in bad[0])
         line = data_row_line(path, row + first_row)
         raise RunError(
-            f"{path}: the value {str(values[row, col])!r} in column "
+            f"{path}: the value {cell_text(str(values[row, col]))} in column "
             f"{names[col]!r} at data row {row + first_row + 1} (line {line}) "
             f"{_why_not_finite(x[row, col])}; clean the data first"
         )
+    _refuse_wide_integer_cells(values, x, names, path)
     return x
+
+
+def _refuse_wide_integer_cells(
+    values: np.ndarray, x: np.ndarray, names: list[str], path: str
+) -> None:
+    """Refuse a column of integers beyond 2**53 (IDs) whose float64 values would merge:
+    read as int64 when every cell is one, checked as an int64 array would be."""
+    for col in np.flatnonzero((np.abs(x) > 2**53).any(axis=0)):
+        try:
+            whole = values[:, col].astype(np.int64)
+        except (ValueError, OverflowError):  # decimals, exponents, beyond int64: as float64
+            continue
+        refuse_wide_integers(whole, 0, f"data.source (csv): {path}, column {names[col]!r}")
 
 
 def column_names(source: dict) -> list[str] | None:
@@ -625,7 +655,8 @@ LOADERS: dict[str, Callable[[dict, int], tuple[Any, Any]]] = {
 def checked_arrays(
     raw_x: Any, raw_y: Any, kind: str, source: dict | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """What a loader read as raw float32 x (images N,H,W,C) and int32 labels or None,
+    """What a loader read as raw float32 x (images N,H,W,C; the raw values when float32
+    would round them, `_as_elements`) and int32 labels or None,
     checked (finite values, one label an example); a bad label is named by its place in
     `source`'s file."""
     origin = f"data.source ({kind})"

@@ -17,11 +17,11 @@ keeps the in-memory one's contract:
 2. the seeded permutation of `pipeline.split_indices` holds the validation split out by
    index;
 3. each batch of indices, drawn by `epoch_stream` from (seed, epoch) exactly as for loaded
-   data, is read from the memory-mapped file (or decoded from its image files) in a
+   data, is read from the file (`MappedNpy`, or decoded from its image files) in a
    `tf.numpy_function` and preprocessed; tf.data runs the reads in parallel and prefetches.
 
 Memory: the chunk of the pass, a few batches in flight, and 8 bytes an example for the
-split's indices; mapped pages are released after every read (`MappedNpy`).
+split's indices; rows are read with `pread`, so nothing of the file stays resident.
 """
 
 from __future__ import annotations
@@ -47,12 +47,18 @@ from gencompile.runtime.pipeline import (
     finish_fingerprint,
     split_indices,
 )
-from gencompile.runtime.preprocessing import Preprocessor, Statistics
+from gencompile.runtime.preprocessing import (
+    CastLoss,
+    Preprocessor,
+    Statistics,
+    may_lose,
+    merged_statistics,
+)
 from gencompile.runtime.sources import as_float32, config_value, element_shape
 
 
 class Examples(Protocol):
-    """Examples read on demand, raw float32 in the element layout: a mapped .npy file
+    """Examples read on demand, raw float32 in the element layout: an .npy file
     (`StreamedArray`) or an image folder (`image_folders.StreamedImages`)."""
 
     origin: str
@@ -66,7 +72,7 @@ class Examples(Protocol):
 
 
 class StreamedArray:
-    """Examples of a mapped file, read on demand: raw float32 in the element layout."""
+    """Examples of an .npy file, read on demand: raw float32 in the element layout."""
 
     def __init__(self, path: str, where: str):
         self.file = MappedNpy(path, where)
@@ -76,13 +82,14 @@ class StreamedArray:
                 f"{self.origin}: expected numbers, got an array of dtype {self.file.dtype}"
             )
         self.element_shape = element_shape(self.file.shape, self.origin)
+        self.raw_values = False  # read as float32; True: as stored (`scan`'s `CastLoss`)
 
     def __len__(self) -> int:
         return len(self.file)
 
     def read(self, indices: np.ndarray) -> np.ndarray:
-        rows = self.file.rows(indices)
-        return rows.reshape(len(rows), *self.element_shape).astype(np.float32, copy=False)
+        rows = self.file.rows(indices).reshape(len(indices), *self.element_shape)
+        return rows if self.raw_values else rows.astype(np.float32, copy=False)
 
     def chunks(self) -> Iterator[tuple[int, np.ndarray]]:
         """(first index, raw rows) in file order, about STREAM_CHUNK_BYTES of float32 a step."""
@@ -132,21 +139,25 @@ def scan(
     axis: int | None,
     config: dict,
     labels: np.ndarray | None = None,
-) -> tuple[str, Statistics]:
-    """One pass in file order: check values, fingerprint (of the values, then the labels,
-    as `data.fingerprint` hashes loaded arrays), statistics of the rows where `training`
-    (a mask over the examples) is set."""
+) -> tuple[str, Statistics, CastLoss]:
+    """One pass in file order: check values, fingerprint (of the float32 values, then the
+    labels, as `data.fingerprint` hashes loaded arrays), statistics of the rows where
+    `training` (a mask over the examples) is set: of the raw values when float32 would
+    round them (`CastLoss`, as `sources._as_elements` decides for loaded data)."""
     digest = hashlib.sha256(b"gencompile-data-v1")
     digest.update(array_prefix(np.float32, (len(data), *data.element_shape)))
     stats: Statistics | None = None
+    raw_stats: Statistics | None = None  # of the raw values, for data float32 rounds
+    loss = CastLoss(axis, data.origin)
     with progress_bar("data statistics", len(data), "examples") as update:
         for start, raw in data.chunks():
             chunk = as_float32(raw, data.origin, first=start)
             digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
-            rows = chunk[training[start : start + len(chunk)]]
-            if len(rows):
-                part = Statistics.of(rows, axis)
-                stats = part if stats is None else stats.merge(part)
+            loss.add(raw)
+            kept = training[start : start + len(chunk)]
+            stats = merged_statistics(stats, chunk[kept], axis)
+            if may_lose(raw.dtype):
+                raw_stats = merged_statistics(raw_stats, raw[kept], axis)
             update(start + len(chunk))
     if labels is None:
         digest.update(b"|none")
@@ -154,7 +165,10 @@ def scan(
         digest.update(array_prefix(labels.dtype, labels.shape))
         digest.update(memoryview(np.ascontiguousarray(labels)).cast("B"))
     assert stats is not None  # _split always leaves training examples
-    return finish_fingerprint(digest, config), stats
+    if loss.lossy():  # preprocessed from the raw values, as loaded data is
+        assert raw_stats is not None
+        stats = raw_stats
+    return finish_fingerprint(digest, config), stats, loss
 
 
 def _streamed_data(source: dict) -> tuple[Examples, np.ndarray | None]:
@@ -196,7 +210,7 @@ def _reader(
 
 def _scan_split(
     data: Examples, train_idx: np.ndarray, kind: str, config: dict, labels: np.ndarray | None
-) -> tuple[str, Statistics]:
+) -> tuple[str, Statistics, CastLoss]:
     """The fingerprint of all the data and the statistics of its training rows (images:
     global, vectors: per feature), in one pass."""
     training = np.zeros(len(data), dtype=bool)
@@ -229,10 +243,13 @@ def load_streamed(config: dict, settings: Settings, seed: int) -> DataBundle:
 
     train_idx, val_idx = split_indices(len(data), settings.fraction, seed)
     settings.check_training_size(len(train_idx))
-    digest, stats = _scan_split(data, train_idx, kind, config, labels)
+    digest, stats, loss = _scan_split(data, train_idx, kind, config, labels)
     preprocessor = Preprocessor.from_statistics(
         kind, element, stats, settings.scale, settings.standardize
     )
+    if loss.lossy() and isinstance(data, StreamedArray):
+        loss.check_mapped(preprocessor, feature_names(source, element))
+        data.raw_values = True
     x_train = StreamedSplit(data, train_idx, preprocessor)
     x_val = StreamedSplit(data, val_idx, preprocessor)
     low_high = preprocessor.transform(np.stack([stats.low, stats.high]))

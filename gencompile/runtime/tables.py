@@ -1,9 +1,10 @@
 """Tables (CSV and Parquet files) read block by block with pyarrow's streaming readers.
 
-A large table is converted once into a float32 .npy file that then streams like an npy
-source: one pass checks the cells block by block (for a CSV, the in-memory loader's
-messages, naming column and line), maps class labels as the in-memory loader does (numbers
-as they are, else the sorted names' positions) and appends the values to the .npy file.
+A large table is converted once into a float32 .npy file (float64 when float32 would
+round its values: `CastLoss`) that then streams like an npy source: one pass checks the
+cells block by block (for a CSV, the in-memory loader's messages, naming column and line),
+maps class labels as the in-memory loader does (numbers as they are, else the sorted
+names' positions) and appends the values to the .npy file.
 The files live in the cache folder ($GENCOMPILE_CACHE, else ~/.cache/gencompile) under
 `tables/`, named by the sha256 of the file's bytes and the columns read, and are written
 atomically: a second run on the same file skips the conversion, a changed file gets new
@@ -42,6 +43,7 @@ from gencompile.errors import RunError
 from gencompile.files import atomic_open
 from gencompile.runtime.csv_lines import longest_line, ragged_row
 from gencompile.runtime.metrics.features import cache_dir
+from gencompile.runtime.preprocessing import CastLoss, refuse_wide_integers
 from gencompile.runtime.sources import (
     _as_labels,
     _float32,
@@ -58,7 +60,8 @@ BLOCK_BYTES = 1 << 20  # CSV text, or Parquet values as float64, read at a time 
 MAX_LINE_BYTES = 64 << 20  # the longest CSV line streamed: a block must hold a line whole
 CELL_BYTES = 16 << 20  # a block's cells as numpy strings, at most (bar a single longer row)
 HEADER_BYTES = 128  # room reserved for the .npy header, rewritten once the row count is known
-_FORMAT = b"gencompile-table-cache-v2"  # v2: mixed number/name labels refused, not ranked
+_FORMAT = b"gencompile-table-cache-v3"  # v2: mixed number/name labels refused, not ranked;
+# v3: features float32 would round are kept as float64
 
 # (checked float64 values of a block of rows, their raw labels or None)
 Block = tuple[np.ndarray, np.ndarray | None]
@@ -125,17 +128,33 @@ def _content_key(path: Path, source: dict) -> str:
 
 
 def _convert(path: Path, source: dict, x_path: Path) -> np.ndarray | None:
-    """Write the features of `path` to `x_path` (atomically); return the labels."""
+    """Write the features of `path` to `x_path` (atomically) as float32, or as float64 when
+    float32 would round them (`CastLoss`: a second pass, for such files only, so that the
+    preprocessing sees the values the in-memory loader sees); return the labels."""
+    labels, loss = _write(path, source, x_path, np.dtype(np.float32))
+    if loss.lossy():
+        labels, _ = _write(path, source, x_path, np.dtype(np.float64))
+    return labels
+
+
+def _write(
+    path: Path, source: dict, x_path: Path, dtype: np.dtype
+) -> tuple[np.ndarray | None, CastLoss]:
+    """One conversion pass: the features to `x_path` as `dtype`; (the labels, what a
+    float32 cast does to the features)."""
     if source.get("type") == "parquet":
         width, _, blocks = _parquet_blocks(path, source)
     else:
         width, blocks = _csv_blocks(path, source)
     labels = _Labels(source) if source.get("label_column") else None
+    origin = f"data.source ({source.get('type')})"
+    loss = CastLoss(0, origin)
     rows = 0
     with atomic_open(x_path) as out:
-        out.write(_npy_header((0, width)))
+        out.write(_npy_header((0, width), dtype))
         for x, raw in blocks:
-            out.write(_float32(x).tobytes())
+            loss.add(x)
+            out.write((_float32(x) if dtype == np.float32 else x.astype(dtype)).tobytes())
             if labels is not None and raw is not None:
                 labels.add(raw)
             rows += len(x)
@@ -147,11 +166,10 @@ def _convert(path: Path, source: dict, x_path: Path) -> np.ndarray | None:
                 else f"{path}: no data rows below the header"
             )
         out.seek(0)
-        out.write(_npy_header((rows, width)))
+        out.write(_npy_header((rows, width), dtype))
     if labels is None:
-        return None
-    origin = f"data.source ({source.get('type')})"
-    return _as_labels(labels.finish(), rows, origin, label_place(source))
+        return None, loss
+    return _as_labels(labels.finish(), rows, origin, label_place(source)), loss
 
 
 # --------------------------------------------------------------------------- csv
@@ -306,10 +324,10 @@ def _parquet_block(
                 f"{path}: empty cell in column {name!r} at data row {row + 1}; "
                 "fill or drop incomplete rows first"
             )
-    x = np.stack(
-        [batch.column(n).to_numpy(zero_copy_only=False).astype(np.float64) for n in features],
-        axis=1,
-    )
+    columns = [batch.column(n).to_numpy(zero_copy_only=False) for n in features]
+    for name, column in zip(features, columns, strict=True):  # int64 IDs beyond 2**53
+        refuse_wide_integers(column, 0, f"data.source (parquet): {path}, column {name!r}")
+    x = np.stack([column.astype(np.float64) for column in columns], axis=1)
     bad = np.argwhere(~np.isfinite(_float32(x)))
     if bad.size:
         row, col = (int(i) for i in bad[0])
@@ -364,10 +382,10 @@ class _Labels:
         return rank[codes]
 
 
-def _npy_header(shape: tuple[int, int]) -> bytes:
-    """A version 1.0 .npy header for float32 `shape`, padded to HEADER_BYTES so that it can
-    be rewritten in place once the row count is known."""
-    text = f"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}"
+def _npy_header(shape: tuple[int, int], dtype: np.dtype) -> bytes:
+    """A version 1.0 .npy header for `shape` of `dtype`, padded to HEADER_BYTES so that it
+    can be rewritten in place once the row count is known."""
+    text = f"{{'descr': '{dtype.str}', 'fortran_order': False, 'shape': {shape}, }}"
     prefix = b"\x93NUMPY\x01\x00"
     room = HEADER_BYTES - len(prefix) - 2
     body = text.ljust(room - 1).encode("latin1") + b"\n"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from gencompile.datafiles import encoding_advice
 from gencompile.errors import RunError
 from gencompile.runtime.pipeline import DataBundle, epoch_stream, fingerprint
 from gencompile.runtime.preprocessing import Preprocessor
@@ -44,7 +45,8 @@ def read_source_text(source: dict, seed: int) -> str:
             "are resolved against the current directory"
         ) from None
     except (OSError, UnicodeDecodeError, LookupError) as err:
-        raise RunError(f"cannot read {source.get('path')} as text: {err}") from None
+        advice = encoding_advice(err, source.get("encoding"))
+        raise RunError(f"cannot read {source.get('path')} as text: {err}; {advice}") from None
 
 
 def load_text_data(config: dict, seed: int) -> DataBundle:

@@ -26,7 +26,7 @@ from gencompile.compiler.networks import NetworkBuilder, freeze_preset
 from gencompile.compiler.pixelcnn_body import PixelCNNLayers, pixelcnn_body
 from gencompile.compiler.plan import ExtraPlan, LayerPlan, NetworkPlan, ProjectPlan, Shape
 from gencompile.compiler.shapes import fmt, known
-from gencompile.datafiles import DataFileError
+from gencompile.datafiles import DataFileError, encoding_advice
 from gencompile.spec.families.autoregressive import (
     AutoregressiveModel,
     CategoricalPixels,
@@ -187,7 +187,7 @@ def _text_tokenizer(low: Lowering, context_length: int) -> Tokenizer | None:
         low.report(
             ("data", "source", "path"),
             f"cannot read {source.get('path')}: {reason}",
-            f"is it a text file in {source.get('encoding', 'utf-8')}?",
+            encoding_advice(err, source.get("encoding")),
         )
         return None
     train_text, held_out = split_text(text, spec.data.validation_split)
