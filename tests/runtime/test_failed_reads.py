@@ -137,7 +137,7 @@ evaluation:
 """
 
 
-@pytest.mark.slow
+# About 8 s: a short training in a child process, the hang it guards against being the test.
 def test_a_streamed_image_that_changes_mid_training_ends_the_process(tmp_path: Path) -> None:
     folder = tmp_path / "img"
     folder.mkdir()
