@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from gencompile.datafiles import STREAM_CHUNK_BYTES, image_listing
 from gencompile.errors import RunError
+from gencompile.runtime.python_reads import failure_behind, numpy_read
 from gencompile.runtime.sources import config_value, decode_image, image_settings
 
 # Images a task of the statistics pass decodes: small enough that the parallel map has
@@ -38,7 +39,6 @@ class StreamedImages:
         channels = 1 if self.color == "grayscale" else 3
         self.element_shape = (self.height, self.width, channels)
         self.origin = "data.source (images)"
-        self._failure: RunError | None = None  # the error behind a failed tf.data read
 
     def __len__(self) -> int:
         return len(self.names)
@@ -50,13 +50,9 @@ class StreamedImages:
         """uint8 pixels of the images at `indices`, in that order."""
         if len(indices) == 0:
             return np.zeros((0, *self.element_shape), np.uint8)
-        try:
-            return np.stack(
-                [decode_image(self.file(i), self.height, self.width, self.color) for i in indices]
-            )
-        except RunError as err:  # tf.data would bury it in a traceback: kept for `chunks`
-            self._failure = err
-            raise
+        return np.stack(
+            [decode_image(self.file(i), self.height, self.width, self.color) for i in indices]
+        )
 
     def read(self, indices: np.ndarray) -> np.ndarray:
         return self.decode(np.asarray(indices, dtype=np.int64)).astype(np.float32)
@@ -70,7 +66,7 @@ class StreamedImages:
 
         def decode(start: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
             indices = tf.range(start, tf.minimum(start + rows, count))
-            images = tf.numpy_function(self.decode, [indices], tf.uint8, stateful=False)
+            images = numpy_read(self.decode, [indices], tf.uint8)
             return start, images
 
         tasks = tf.data.Dataset.range(0, count, rows).map(
@@ -80,6 +76,7 @@ class StreamedImages:
             for start, images in tasks.prefetch(2).as_numpy_iterator():
                 yield int(start), images
         except tf.errors.OpError as err:
-            if self._failure is not None:
-                raise self._failure from None
+            failure = failure_behind(err)
+            if failure is not None:
+                raise failure from None
             raise RunError(f"{self.origin}: cannot read {self.root}: {err.message}") from None

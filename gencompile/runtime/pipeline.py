@@ -201,9 +201,11 @@ def epoch_stream(
         full = steps is not None or drop_remainder  # then the batch size is static
 
         @tf.autograph.experimental.do_not_convert
-        def batch(start: tf.Tensor) -> tf.Tensor:
+        def batch(start: tf.Tensor) -> Any:
             indices = order[start : start + batch_size]
-            return tf.ensure_shape(indices, [batch_size]) if full else indices
+            indices = tf.ensure_shape(indices, [batch_size]) if full else indices
+            # Augmented: the batch's key (epoch, start) seeds its draws, as (seed, e) its order.
+            return indices if augment_batch is None else (indices, tf.stack([epoch, start]))
 
         return tf.data.Dataset.range(0, max(end, 0), batch_size).map(batch)
 
@@ -215,9 +217,14 @@ def epoch_stream(
     stream = tf.data.Dataset.range(first, last).flat_map(one_epoch)
     # A file reader (`tensors` callable) is traced as it was written to be, with AutoGraph.
     take = gather if callable(tensors) else tf.autograph.experimental.do_not_convert(gather)
-    stream = stream.map(take, num_parallel_calls=tf.data.AUTOTUNE)
-    if augment_batch is not None:
-        stream = stream.map(augment_batch, num_parallel_calls=tf.data.AUTOTUNE)
+    if augment_batch is None:
+        stream = stream.map(take, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        stream = stream.map(lambda i, key: (take(i), key), num_parallel_calls=tf.data.AUTOTUNE)
+        stream = stream.map(
+            lambda batch, key: augment_batch(*tf.nest.flatten(batch), key=key),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
     return stream.prefetch(tf.data.AUTOTUNE)
 
 
@@ -296,12 +303,37 @@ def augmenter(
         value_range = tuple(float(v) for v in settings.scale)
     layers = _augmentation_layers(settings.augmentation, seed, value_range)
 
-    def augment(images: tf.Tensor) -> tf.Tensor:
+    def augment(images: tf.Tensor, key: tf.Tensor | None = None) -> tf.Tensor:
+        """`key` (epoch, start of the batch; `epoch_stream`): draws that depend on it alone,
+        so a resumed run augments as an uninterrupted one. Without (a tfrecord stream):
+        the layers' own seed generators, whose state restarts in every process."""
         for layer in layers:
-            images = layer(images, training=True)
+            if key is None:
+                images = layer(images, training=True)
+                continue
+            seeds = _BatchSeeds(tf.stack([tf.constant(layer.seed, tf.int64), *tf.unstack(key)]))
+            transformation = layer.get_random_transformation(images, training=True, seed=seeds)
+            images = layer.transform_images(images, transformation, training=True)
         return images
 
-    return (lambda xb, yb: (augment(xb), yb)) if settings.with_labels else augment
+    if settings.with_labels:
+        return lambda xb, yb, key=None: (augment(xb, key), yb)
+    return augment
+
+
+class _BatchSeeds(keras.random.SeedGenerator):
+    """The seeds one batch's augmentation layer draws: stateless, from the batch's key, one
+    per draw (Keras calls `next` for each), with no state variable (none can be made in a
+    tf.data map), so they depend on the key alone."""
+
+    def __init__(self, key: tf.Tensor):  # no SeedGenerator.__init__: its state variable
+        self._key = key
+        self._draws = 0
+
+    def next(self, ordered: bool = True) -> tf.Tensor:
+        self._draws += 1  # counted as the map is traced: the same for every batch
+        folded = tf.random.experimental.stateless_fold_in(self._key[:2], self._key[2])
+        return tf.random.experimental.stateless_fold_in(folded, self._draws)
 
 
 def feature_names(source: dict, element_shape: tuple[int, ...]) -> tuple[str, ...]:

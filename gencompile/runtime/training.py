@@ -34,6 +34,7 @@ from gencompile.runtime import (
     fine_tune,
     history_file,
     pictures,
+    python_reads,
     replica_batches,
     repro,
     tensorboard,
@@ -472,10 +473,31 @@ def fit_epochs(
             shuffle=False,  # the stream is shuffled per epoch, seeded
             verbose=0,
         )
-    except KeyboardInterrupt:  # Ctrl-C, SIGTERM: keep the last finished epoch for --resume
-        next(c for c in callbacks if isinstance(c, cb.CheckpointKeeper)).save_owed()
+    except BaseException as error:  # Ctrl-C, SIGTERM, a failed read: keep the last
+        keeper = next(c for c in callbacks if isinstance(c, cb.CheckpointKeeper))
+        keeper.save_owed()  # finished epoch for --resume (never a NaN one: it skips those)
+        if isinstance(error, tf.errors.OpError):
+            failure = python_reads.failure_behind(error)
+            if failure is not None:  # a streamed file that changed: one line, not TF's
+                raise RunError(changed_data_message(failure, keeper.directory.parent)) from None
         raise
     return progress.epoch[-1] + 1 if progress.epoch else initial_epoch
+
+
+def changed_data_message(failure: RunError, run_dir: Path) -> str:
+    """A read that failed during training: the file read well before it started (the
+    statistics pass read every example), so it changed; what the run keeps, how to go on."""
+    newest = checkpoint_files.newest_epoch(run_dir / "checkpoints")
+    if not newest:
+        return (
+            f"{failure} (it changed after training started, before its first checkpoint); "
+            "restore it and train again"
+        )
+    return (
+        f"{failure} (it changed after training started); {run_dir} keeps its checkpoint "
+        f"of epoch {newest}: restore the file, then continue with "
+        f"`gencompile train --resume {run_dir}`"
+    )
 
 
 def fit_callbacks(
