@@ -100,7 +100,8 @@ def score(
     raw = None if input_file is None else read_input(Path(input_file))
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
-    from gencompile.runtime.scores import outside_advice, scored, scorer
+    from gencompile.runtime.scores import scored, scorer
+    from gencompile.runtime.support import outside_advice
 
     model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
     repro.set_seed(module.SEED)

@@ -69,7 +69,7 @@ def test_held_out_scores_of_every_family(
         assert ("outside the data's support" in err) == BOUNDED[spec]
 
 
-# Whether a score's likelihood is zero somewhere (runtime.scores.Support): a dequantized
+# Whether a score's likelihood is zero somewhere (runtime.support.Support): a dequantized
 # flow's and a PixelCNN's levels are bounded; a diffusion model's loss and a GAN's critic
 # are no likelihood, finite everywhere.
 BOUNDED = {

@@ -39,6 +39,7 @@ from gencompile.runtime.metrics.results import (
 from gencompile.runtime.metrics.samples import sample_quality
 from gencompile.runtime.posteriors import repeat_draws
 from gencompile.runtime.splits import batches, mean_of
+from gencompile.runtime.support import flow_support, outside_advice
 
 MAX_ROWS = 8192  # rows per flow evaluation when drawing several dequantizations
 
@@ -132,8 +133,6 @@ def check_support(model: keras.Model, data: Any, metrics: list[str]) -> None:
     """Refuse `metrics` when held-out examples lie outside the values the flow gives any
     probability (a logit transform's domain, a dequantization's levels): their likelihood
     is 0, the NLL infinite (NaN as computed), and the cause is the data, not training."""
-    from gencompile.runtime.scores import flow_support, outside_advice  # imports this module
-
     support = flow_support(model)
     if support is None:
         return

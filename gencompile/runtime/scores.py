@@ -36,46 +36,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gencompile.runtime import autoregressive, diffusion, flow, flows, mixture, vae
+from gencompile.runtime import autoregressive, diffusion, flow, mixture, vae
 from gencompile.runtime.distributions import Gaussian, Logistic
 from gencompile.runtime.metrics.levels import dequantized_levels, refuse_merged_levels
 from gencompile.runtime.posteriors import repeat_draws
 from gencompile.runtime.splits import labelled_batches
-
-BATCH = 512
-
-
-@dataclass(frozen=True)
-class Support:
-    """The values (model units) a score's likelihood gives positive probability: `inside`
-    says it per value; `why` names the likelihood and its range `span` (model units), and
-    `advice` what scores such values finitely, for the messages."""
-
-    why: str
-    inside: Callable[[np.ndarray], np.ndarray]
-    span: tuple[float, float] = (0.0, 1.0)
-    advice: str = ""
-
-    def explained(self, preprocessor: Any) -> str:
-        """`why` in the model's units, and the span in the data's when the preprocessing is
-        one map for every value (images; a vector's features each have their own)."""
-        if np.ndim(preprocessor.center) or np.ndim(preprocessor.factor):
-            return f"{self.why} (the model's units)"
-        low, high = sorted(float(v) for v in preprocessor.inverse(np.array(self.span)))
-        return f"{self.why} (the model's units; {low:.6g}..{high:.6g} in the data's)"
-
-    def rows(self, x: Any) -> np.ndarray:
-        """Per example of split or array `x`: are all its values inside?"""
-        parts = (
-            self.inside(np.asarray(xb, np.float32)).reshape(len(xb), -1).all(axis=1)
-            for xb, _ in labelled_batches(x, None, BATCH)
-        )
-        return np.concatenate([np.zeros((0,), bool), *parts])
-
-    def beyond(self, x: np.ndarray, outside: np.ndarray) -> np.ndarray:
-        """Per value position of examples `x` (an array): is it outside in any `outside` row?"""
-        values = np.asarray(x[outside], np.float32)
-        return ~self.inside(values).reshape(values.shape).all(axis=0)
+from gencompile.runtime.support import (
+    BATCH,
+    Support,
+    flow_support,
+    level_support,
+    likelihood_support,
+)
 
 
 @dataclass(frozen=True)
@@ -103,39 +75,6 @@ def scored(kind: ScoreKind, compute: Score, x: Any, y: np.ndarray | None) -> tup
     return np.where(outside, np.inf, values), outside
 
 
-GAUSSIAN = "a gaussian likelihood (model.likelihood: {type: gaussian}) scores such values finitely"
-
-
-def _unit_interval(what: str) -> Support:
-    return Support(
-        f"{what} gives values outside [0, 1] probability 0",
-        lambda v: (v >= 0.0) & (v <= 1.0),
-        advice=GAUSSIAN,
-    )
-
-
-def _levels(what: str, levels: int, rounded: Callable[[Any], Any], advice: str = "") -> Support:
-    """The values a model of `levels` discrete levels k / (levels - 1) rounds to one of
-    them without clipping: `rounded` is the model's own unclipped rounding (float32)."""
-
-    def inside(v: np.ndarray) -> np.ndarray:
-        k = np.asarray(rounded(v.astype(np.float32)))
-        return (k >= 0) & (k <= levels - 1)
-
-    why = f"{what} gives values that round to none of its {levels} levels k / {levels - 1}"
-    return Support(f"{why} in [0, 1] probability 0", inside, advice=advice)
-
-
-def _likelihood_support(likelihood: Any) -> Support | None:
-    name = getattr(likelihood, "name", None)
-    if name == "bernoulli":
-        return _unit_interval("a bernoulli likelihood")
-    if name == "categorical":
-        bins = int(likelihood.bins)
-        return _levels("a categorical likelihood", bins, likelihood.rounded, GAUSSIAN)
-    return None  # a density on the real line
-
-
 def scorer(model: keras.Model, family: str, data: Any, config: dict[str, Any]) -> tuple[
     ScoreKind, Score
 ]:  # fmt: skip
@@ -161,65 +100,10 @@ def scorer(model: keras.Model, family: str, data: Any, config: dict[str, Any]) -
 def _support(model: keras.Model, family: str) -> Support | None:
     """Where the family's likelihood is positive, in model units (None: everywhere)."""
     if family in ("vae", "vq_vae"):
-        return _likelihood_support(model.likelihood)
+        return likelihood_support(model.likelihood)
     if family == "flow":
         return flow_support(model)
     return None  # a mixture's Gaussians; a GAN's and a diffusion model's scores are no -log p
-
-
-def flow_support(model: keras.Model) -> Support | None:
-    """Where a flow's likelihood is positive (model units): a dequantized flow's levels, a
-    first logit transform's domain; None for a flow on the whole real line."""
-    if model.dequantization is not None:
-        quantizer = model.dequantization
-        advice = "a flow without dequantization scores such values finitely"
-        return _levels("the dequantized flow", quantizer.bins, quantizer.rounded, advice)
-    first = model.transforms[0] if model.transforms else None
-    if isinstance(first, flows.Logit):  # logit(alpha + (1 - 2 alpha) x): p in (0, 1)
-        a = first.alpha
-        low, high = -a / (1 - 2 * a), (1 - a) / (1 - 2 * a)
-
-        def inside(v: np.ndarray) -> np.ndarray:  # p as the transform computes it (float32)
-            p = np.float32(a) + np.float32(1.0 - 2.0 * a) * v.astype(np.float32)
-            return (p > 0) & (p < 1)
-
-        return Support(
-            f"the flow's logit transform is defined on ({low:.4g}, {high:.4g}) only",
-            inside,
-            (low, high),
-            "a flow without the logit transform scores such values finitely",
-        )
-    return None
-
-
-def outside_advice(support: Support | None, x: Any, outside: np.ndarray, data: Any) -> str:
-    """For a message: the first example outside the support, for rows of features (an
-    array) which features hold the values outside, then what scores such values finitely."""
-    if support is None or not outside.any():
-        return ""
-    where = f"the first is example {int(np.argmax(outside))}"
-    if isinstance(x, np.ndarray) and x.ndim == 2:
-        where += _features_outside(np.flatnonzero(support.beyond(x, outside)), data)
-    return where + (f"; {support.advice}" if support.advice else "")
-
-
-def _features_outside(beyond: np.ndarray, data: Any) -> str:
-    """The features `beyond` by name and, under a min-max `scale` fitted on the training
-    split (whose bounds are then its min and max), the first one's training range."""
-    if not beyond.size:
-        return ""
-    known = tuple(data.feature_names or ())
-    names = [str(known[i]) if i < len(known) else f"x{i}" for i in beyond[:3]]
-    more = f" and {len(beyond) - 3} more" if len(beyond) > 3 else ""
-    said = f"; feature(s) {', '.join(names)}{more}"
-    preprocessor, scale = data.preprocessor, data.preprocessor.scale
-    if scale is None or preprocessor.standardize or not np.ndim(preprocessor.factor):
-        return f"{said} hold the values outside"
-    low, high = preprocessor.inverse(np.array(scale)[:, None])[:, beyond[0]]
-    return (
-        f"{said} lie beyond the training split's range ({names[0]}: {low:.6g}..{high:.6g}), "
-        f"which data.preprocessing.scale maps onto [{scale[0]:g}, {scale[1]:g}]"
-    )
 
 
 def _concat(parts: Iterator[np.ndarray]) -> np.ndarray:
@@ -302,7 +186,7 @@ def _pixel_support(model: keras.Model) -> Support:
     from gencompile.runtime.distributions import Categorical
 
     levels = int(importlib.import_module(type(model).__module__).LEVELS)
-    return _levels("the pixel model", levels, Categorical(levels).rounded)
+    return level_support("the pixel model", levels, Categorical(levels).rounded)
 
 
 def _image_nll(model: keras.Model) -> Score:
