@@ -303,21 +303,18 @@ def augmenter(
         value_range = tuple(float(v) for v in settings.scale)
     layers = _augmentation_layers(settings.augmentation, seed, value_range)
 
-    def augment(images: tf.Tensor, key: tf.Tensor | None = None) -> tf.Tensor:
-        """`key` (epoch, start of the batch; `epoch_stream`): draws that depend on it alone,
-        so a resumed run augments as an uninterrupted one. Without (a tfrecord stream):
-        the layers' own seed generators, whose state restarts in every process."""
+    def augment(images: tf.Tensor, key: tf.Tensor) -> tf.Tensor:
+        """`key` (epoch and the batch's start or number: `epoch_stream`, a tfrecord
+        stream): draws that depend on it alone, so a resumed run augments as an
+        uninterrupted one."""
         for layer in layers:
-            if key is None:
-                images = layer(images, training=True)
-                continue
             seeds = _BatchSeeds(tf.stack([tf.constant(layer.seed, tf.int64), *tf.unstack(key)]))
             transformation = layer.get_random_transformation(images, training=True, seed=seeds)
             images = layer.transform_images(images, transformation, training=True)
         return images
 
     if settings.with_labels:
-        return lambda xb, yb, key=None: (augment(xb, key), yb)
+        return lambda xb, yb, key: (augment(xb, key), yb)
     return augment
 
 

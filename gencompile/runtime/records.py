@@ -568,12 +568,20 @@ def load_streamed_records(config: dict, settings: Settings, seed: int) -> DataBu
         def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
             serialized = stream.training_epoch(seed, epoch, window)
             if steps is None:
-                return parse_batches(serialized, settings.with_labels, settings.drop_remainder)
-            return parse_batches(serialized.repeat(), settings.with_labels, full=True).take(steps)
+                batches = parse_batches(serialized, settings.with_labels, settings.drop_remainder)
+            else:
+                batches = parse_batches(serialized.repeat(), settings.with_labels, full=True)
+                batches = batches.take(steps)
+            if augment_batch is None:
+                return batches
+            # Keyed (epoch, batch): its draws depend on them alone, as its order on (seed,
+            # epoch), so a resumed run augments as an uninterrupted one.
+            return batches.enumerate().map(
+                lambda i, batch: augment_batch(*tf.nest.flatten(batch), key=tf.stack([epoch, i])),
+                num_parallel_calls=tf.data.AUTOTUNE,
+            )
 
         batches = tf.data.Dataset.range(first, last).flat_map(epoch_batches)
-        if augment_batch is not None:
-            batches = batches.map(augment_batch, num_parallel_calls=tf.data.AUTOTUNE)
         return batches.prefetch(tf.data.AUTOTUNE)
 
     parse = functools.partial(parse_batches, labelled=False)

@@ -72,3 +72,22 @@ def _without_seconds(history: str) -> list[list[str]]:
     rows = [line.split(",") for line in history.splitlines()]
     timed = {i for i, name in enumerate(rows[0]) if "seconds" in name or "time" in name}
     return [[v for i, v in enumerate(row) if i not in timed] for row in rows]
+
+
+def test_a_resumed_tfrecord_stream_augments_as_an_uninterrupted_one(tmp_path: Path) -> None:
+    from tests.runtime.test_tfrecord import config, image_record, write_shards
+
+    write_shards(tmp_path / "images", [20, 13], image_record)
+    x = {"type": "image", "name": "image", "size": [4, 5], "color": "grayscale"}
+    source = config(tmp_path / "images" / "*", "stream", x=x, validation_split=0.0)
+
+    def batches(augmentation: list[dict], first: int) -> list[np.ndarray]:
+        data = load_data({**source, "augmentation": augmentation}, seed=5)
+        return [x.numpy() for x, _ in data.epochs(first, 3)]
+
+    whole, resumed = batches(AUGMENTATION, 0), batches(AUGMENTATION, 2)
+    plain = batches([], 0)
+    assert len(whole) == 15 and len(resumed) == 5
+    for got, expected in zip(resumed, whole[10:], strict=True):
+        np.testing.assert_array_equal(got, expected)
+    assert not all(np.array_equal(a, p) for a, p in zip(whole, plain, strict=True))
