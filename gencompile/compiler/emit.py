@@ -71,16 +71,20 @@ def _string(text: str) -> str:
     return text_repr
 
 
-def pretty(value: Any, indent: int = 0) -> str:
-    """A literal laid out as ruff format would: one line if it fits, else one item a line."""
+def pretty(value: Any, indent: int = 0, key: int = 0) -> str:
+    """A literal laid out as ruff format would: one line if it fits, else one item a line.
+    `key`: the width of the dict key and `: ` before it on its line (and its comma after)."""
     flat = literal(value)
-    if len(INDENT * indent) + len(flat) <= LINE_LENGTH - 12 or not isinstance(
-        value, (dict, list, tuple)
-    ):
+    width = len(INDENT * indent) + len(flat)
+    fits = width <= LINE_LENGTH - 12 and (not key or width + key + 1 <= LINE_LENGTH)
+    if fits or not isinstance(value, (dict, list, tuple)):
         return flat
     inner = INDENT * (indent + 1)
     if isinstance(value, dict):
-        items = [f"{literal(str(k))}: {pretty(v, indent + 1)}" for k, v in value.items()]
+        items = []
+        for k, v in value.items():
+            name = literal(str(k))
+            items.append(f"{name}: {pretty(v, indent + 1, len(name) + 2)}")
         opening, closing = "{", "}"
     else:
         items = [pretty(v, indent + 1) for v in value]
