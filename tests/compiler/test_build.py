@@ -362,7 +362,6 @@ EXTRA_CASES = {
 # Example specs with the choices that make the longest generated lines: the longest project
 # name (64 characters: the package in docstrings, __init__.py and the tests' import) and a
 # VAE whose optimizer steps a posterior flow and a learned prior (its step-3 comment).
-# Checked by ruff's rules only: `ruff format` still wraps a long name's decorator line.
 LONGEST_NAME = "n" * 64
 LINT_VARIANTS: dict[str, tuple[str, list[str]]] = {
     **{
@@ -379,8 +378,7 @@ LINT_VARIANTS: dict[str, tuple[str, list[str]]] = {
             "pixelcnn_digits",
         )
     },
-    # bgmm's `BayesianGaussianMixture(name=...)` line holds up to 57 characters of name.
-    "long-name-bgmm_blobs": ("bgmm_blobs", [f"name={'n' * 57}"]),
+    "long-name-bgmm_blobs": ("bgmm_blobs", [f"name={LONGEST_NAME}"]),
     "vae-planar-mixture-prior": ("vae_moons", ["model.posterior={type: planar}"]),
     "vae-iaf-mixture-prior": ("vae_digits_iaf", ["model.prior={type: mixture_of_gaussians}"]),
     "vae-radial-mixture-frozen": (
@@ -435,11 +433,6 @@ def test_generated_code_passes_ruff_errors_and_pyflakes(projects):
 
 
 PROJECT_NAMES = [f"{p.parent.name}-{p.stem}" for p in [*SPECS, *FIXTURES]] + list(EXTRA_CASES)
-
-
-# Projects known to fail, each until its template is fixed (strict: a project that turns
-# clean must leave the list). vae.py.j2 and gan.py.j2 put the opted-in custom imports in a
-# block of their own without `# isort: split` before it (vq_vae.py.j2 has it): I001.
 
 
 @pytest.mark.parametrize("name", [*PROJECT_NAMES, *LINT_VARIANTS])
@@ -656,7 +649,7 @@ def test_missing_data_file_is_a_located_spec_error(tmp_path):
         pytest.param(
             name,
         )
-        for name in PROJECT_NAMES
+        for name in [*PROJECT_NAMES, *LINT_VARIANTS]
     ],
 )
 def test_generated_code_is_ruff_formatted(projects, name):
