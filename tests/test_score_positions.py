@@ -65,10 +65,12 @@ def built_model(case: str, folder: Path) -> tuple[Any, Any]:
     result = build(load_spec_text(BASE.format(name=name, source=source, model=model)), folder)
     module = import_generated(folder, result.plan.package, "model")
     shape = (8, 8, 1) if source == DIGITS else (2,)
+    levels = np.random.default_rng(0).integers(0, 17, (40, *shape)) / 16  # the digits' 17
     data = SimpleNamespace(
         kind="image" if source == DIGITS else "vector",
         element_shape=shape,
         preprocessor=SimpleNamespace(log_det_jacobian=0.0),
+        x_val=levels.astype(np.float32),  # held-out values a dequantized flow's check reads
     )
     return module.build_model(), data
 
