@@ -22,6 +22,7 @@ from gencompile.spec.evaluation import (
     SAMPLE_METRICS,
     VECTOR_ONLY_METRICS,
 )
+from gencompile.spec.logs import log_direction
 from gencompile.spec.root import Spec
 
 FamilyModelT = TypeVar("FamilyModelT")
@@ -90,6 +91,9 @@ class Lowering:
         training.pop("regularization")  # lowered into the layers' kernel regularizers
         if training.get("optimizers") is None:  # one optimizer: no per-network entry
             training.pop("optimizers", None)
+        stopping = training.get("early_stopping")
+        if stopping is not None and stopping["mode"] == "auto":  # Keras' auto knows losses only
+            stopping["mode"] = log_direction(stopping["monitor"])  # known: spec checks
         return training
 
     def regularizer(self) -> tuple[float, float] | None:

@@ -36,7 +36,7 @@ from gencompile.spec.evaluation import (
 from gencompile.spec.families.autoregressive import check_autoregressive
 from gencompile.spec.families.mixture import check_mixture
 from gencompile.spec.loader import Marks, PathKey
-from gencompile.spec.logs import logged_metrics
+from gencompile.spec.logs import log_direction, logged_metrics
 from gencompile.spec.networks import KerasApplication, Network, Residual
 from gencompile.spec.root import Spec
 
@@ -337,6 +337,12 @@ def check_early_stopping(spec: Spec) -> Found:
             ("training", "early_stopping", "monitor"),
             f"monitoring '{stopping.monitor}' needs a validation split, but validation_split is 0",
             "set data.validation_split (e.g. 0.1) or monitor a training metric",
+        )
+    elif stopping.mode == "auto" and log_direction(stopping.monitor) is None:
+        yield (
+            ("training", "early_stopping", "monitor"),
+            f"cannot tell whether a higher or a lower '{stopping.monitor}' is better",
+            "set training.early_stopping.mode: min or max",
         )
 
 

@@ -25,3 +25,19 @@ def logged_metrics(spec: Any, validated: bool | None = None) -> list[str]:
         *(f"val_{t}" for t in checked if validated),
         *getattr(model, "callback_logs", ()),
     ]
+
+
+# The per-epoch logs whose improvement is a fall or a rise (early stopping's `mode: auto`).
+FALLING = frozenset({"kl", "reconstruction", "tc", "gradient_penalty"})
+RISING = frozenset({"lower_bound", "log_likelihood", "diversity"})
+
+
+def log_direction(name: str) -> str | None:
+    """ "min" if a lower value of per-epoch log `name` (or of X for val_X) is better, "max"
+    if a higher one is, None when the log has no better side (a gradient norm, augment_p)."""
+    base = name.removeprefix("val_")
+    if base.endswith("loss") or base in FALLING:
+        return "min"
+    if base in RISING or base.endswith("accuracy"):
+        return "max"
+    return None

@@ -141,6 +141,12 @@ class EarlyStopping(StrictModel):
         0.0, description="Smallest change that counts as improvement."
     )
     restore_best_weights: bool = Field(True, description="End with the best epoch's weights.")
+    mode: Literal["auto", "min", "max"] = Field(
+        "auto",
+        description="min: stop when the value stops falling; max: when it stops rising; "
+        "auto: as the log goes (losses, kl, tc and gradient_penalty fall; lower_bound, "
+        "log_likelihood, accuracies and diversity rise), refused for a log of neither kind.",
+    )
 
 
 class Checkpoint(StrictModel):

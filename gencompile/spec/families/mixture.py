@@ -167,6 +167,9 @@ class MixtureModel(StrictModel):
             return [m for m in self.metrics_default if m not in CRITERIA]
         return list(self.metrics_default)
 
+    # The variational bound is logged by a callback at each epoch's end: never validated.
+    training_only_trackers: ClassVar[tuple[str, ...]] = ("lower_bound",)
+
     def optional_trackers(self) -> tuple[str, ...]:
         """Logs only some models of the family write: a Bayesian mixture's variational bound,
         a mixture fitted by gradient descent's gradient norm."""
