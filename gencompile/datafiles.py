@@ -638,8 +638,7 @@ class MappedNpy:
     def _changed(self) -> RunError:
         return RunError(
             f"{self.origin} changed while it was being read (rewritten or cut since it was "
-            "opened); restore it as it was, then continue the run with gencompile train "
-            "--resume RUN_DIR (write new data to another file, or replace the file by a rename)"
+            "opened: write new data to another file, or replace the file by a rename)"
         )
 
 

@@ -600,11 +600,30 @@ def _refuse_wide_integer_cells(
     """Refuse a column of integers beyond 2**53 (IDs) whose float64 values would merge:
     read as int64 when every cell is one, checked as an int64 array would be."""
     for col in np.flatnonzero((np.abs(x) > 2**53).any(axis=0)):
+        origin = f"data.source (csv): {path}, column {names[col]!r}"
         try:
             whole = values[:, col].astype(np.int64)
-        except (ValueError, OverflowError):  # decimals, exponents, beyond int64: as float64
+        except ValueError:  # decimals, exponents: read as float64, as written
             continue
-        refuse_wide_integers(whole, 0, f"data.source (csv): {path}, column {names[col]!r}")
+        except OverflowError:  # integers beyond int64 (20-digit IDs): Python's own ints
+            _refuse_merged_big_integers(values[:, col], x[:, col], origin)
+            continue
+        refuse_wide_integers(whole, 0, origin)
+
+
+def _refuse_merged_big_integers(cells: np.ndarray, read: np.ndarray, origin: str) -> None:
+    """A column of integers too wide even for int64 whose distinct values float64 merges."""
+    try:
+        exact = {int(str(cell).strip()) for cell in cells}
+    except ValueError:  # not all integers: a column of numbers, read as written
+        return
+    if len(exact) > len(np.unique(read)):
+        raise RunError(
+            f"{origin}: integers such as {max(exact, key=abs)} are beyond 2**53, which not "
+            "even float64 holds exactly, so distinct values would merge; subtract an offset "
+            "(e.g. the smallest value) from the data first, or leave ID columns out of the "
+            "features"
+        )
 
 
 def column_names(source: dict) -> list[str] | None:

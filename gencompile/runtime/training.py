@@ -74,10 +74,10 @@ def refuse_earlier_training(run_dir: Path) -> None:
     found = [f"checkpoints up to epoch {newest}"] if newest else []
     found += [name for name in ("model.weights.h5", "history.csv") if (run_dir / name).exists()]
     if found:
+        resume = "continue it with --resume, " if newest else ""  # from its newest checkpoint
         raise RunError(
-            f"{run_dir} holds an earlier training ({', '.join(found)}): continue it with "
-            "--resume, train anew into another folder with --run-dir DIR, or move those "
-            "files aside first"
+            f"{run_dir} holds an earlier training ({', '.join(found)}): {resume}train anew "
+            "into another folder with --run-dir DIR, or move those files aside first"
         )
 
 

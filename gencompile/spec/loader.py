@@ -625,10 +625,7 @@ def composed_text(data: dict[str, Any], given: str, bases: bool, overrides: int)
         f"# Composed by gencompile from {json.dumps(given)}:\n"
         f"# {', '.join(how)}; the comments of the original files are not kept.\n"
     )
-    body = yaml.safe_dump(
-        data, sort_keys=False, default_flow_style=None, allow_unicode=True, width=100
-    )
-    return header + body
+    return header + dump_yaml(data)  # read back as written: '1e3' stays a string
 
 
 def read_spec_text(text: str, file: str = "<spec>") -> RawSpec:

@@ -48,3 +48,10 @@ def test_the_projects_spec_builds_the_project_again(
 def test_a_spec_of_one_file_is_copied_verbatim(tmp_path: Path) -> None:
     project = build(load_spec(SPECS / "gan_ring8.yaml"), tmp_path / "p").directory
     assert (project / "spec.yaml").read_text() == (SPECS / "gan_ring8.yaml").read_text()
+
+
+def test_strings_that_read_as_numbers_stay_strings(tmp_path: Path) -> None:
+    overrides = ["description='1e3'", "name=gan-1e3"]
+    first = build(load_spec(SPECS / "gan_ring8.yaml", overrides), tmp_path / "a").directory
+    again = load_spec(first / "spec.yaml")
+    assert again.spec.description == "1e3"

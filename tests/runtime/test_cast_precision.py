@@ -164,3 +164,13 @@ def test_int64_tfrecord_timestamps_are_standardized_before_the_cast(
     plain = {"scale": None, "standardize": False}
     with pytest.raises(RunError, match=r"feature 'x0' loses precision as float32"):
         load_data(records_config(files, cache, x=x, label=None, preprocessing=plain), seed=0)
+
+
+@pytest.mark.parametrize("cache", ["memory", "stream"])
+def test_csv_ids_beyond_int64_are_refused(tmp_path: Path, cache: str) -> None:
+    ids = [10**19 + 7 * i for i in range(300)]  # 20 digits: beyond int64, float64 merges them
+    lines = ["t,v", *(f"{t},{i % 7}" for i, t in enumerate(ids))]
+    (tmp_path / "d.csv").write_text("\n".join(lines) + "\n")
+    source = {"type": "csv", "path": str(tmp_path / "d.csv"), "columns": None}
+    with pytest.raises(RunError, match=r"column 't'.* beyond 2\*\*53"):
+        load_data(config({**source, "label_column": None}, cache), seed=0)

@@ -84,6 +84,10 @@ def test_a_fresh_training_refuses_a_folder_holding_an_earlier_one(tmp_path: Path
         "move those files aside first"
     )
     assert parse_args(["--resume"], epochs=1, run_dir=project).resume
+    paths(project / "checkpoints", 3).manifest.unlink()  # its first epoch failed: no checkpoint
+    with pytest.raises(RunError) as refused:
+        parse_args([], epochs=1, run_dir=project)
+    assert "(history.csv): train anew into another folder with --run-dir DIR" in str(refused.value)
     other = tmp_path / "short"
     assert parse_args(["--run-dir", str(other)], epochs=1, run_dir=project).run_dir == other
 
