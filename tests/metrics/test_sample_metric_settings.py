@@ -1,4 +1,4 @@
-"""Metric honesty review: fd_digits refuses too few samples or real examples as fid does;
+"""Sample metrics computed as defined: fd_digits refuses too few samples or real examples as fid does;
 `compare` counts only settings, not per-run results; `evaluate --num-samples` is checked
 with the metrics it draws for; a conditional model's scored samples are of the classes it
 trained on."""
