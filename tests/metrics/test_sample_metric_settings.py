@@ -1,7 +1,7 @@
-"""Sample metrics computed as defined: fd_digits refuses too few samples or real examples as fid does;
-`compare` counts only settings, not per-run results; `evaluate --num-samples` is checked
-with the metrics it draws for; a conditional model's scored samples are of the classes it
-trained on."""
+"""Sample metrics computed as defined: fd_digits refuses too few samples or real
+examples as fid does; `compare` counts only settings, not per-run results; `evaluate
+--num-samples` is checked with the metrics it draws for; a conditional model's scored samples
+are of the classes it trained on."""
 
 from __future__ import annotations
 
