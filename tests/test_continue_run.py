@@ -454,7 +454,7 @@ def test_a_failed_continuation_leaves_the_finished_run_in_use(
         resume(run, quiet=True, epochs=3)
     monkeypatch.undo()
     assert json.loads((run / "status.json").read_text())["status"] == "failed"
-    how = "failed (see status.json; its newest checkpoint is of epoch 1)"
+    how = "failed (see status.json; its newest checkpoint is of epoch 2)"  # epoch 2 kept
     assert_finished_run_in_use(run, before, how, capsys)
     assert reproduce(run, tmp_path / "again").identical  # the finished 1-epoch run
 
