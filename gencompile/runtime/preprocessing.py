@@ -206,12 +206,16 @@ def refuse_wide_integers(raw: np.ndarray, axis: int | None, origin: str) -> None
     beyond = (np.abs(low.astype(np.float64)) > 2**53) | (np.abs(high.astype(np.float64)) > 2**53)
     wide = beyond & (low != high)
     if np.any(wide):
-        value = int(np.reshape(high, -1)[int(np.argmax(np.reshape(wide, -1)))])
-        raise RunError(
-            f"{origin}: integers such as {value} are beyond 2**53, which not even float64 "
-            "holds exactly, so distinct values would merge; subtract an offset (e.g. the "
-            "smallest value) from the data first, or leave ID columns out of the features"
-        )
+        raise wide_integers(origin, int(np.reshape(high, -1)[int(np.argmax(np.reshape(wide, -1)))]))
+
+
+def wide_integers(origin: str, value: int) -> RunError:
+    """The refusal of distinct integers such as `value` that not even float64 keeps apart."""
+    return RunError(
+        f"{origin}: integers such as {value} are beyond 2**53, which not even float64 holds "
+        "exactly, so distinct values would merge; subtract an offset (e.g. the smallest "
+        "value) from the data first, or leave ID columns out of the features"
+    )
 
 
 @dataclass

@@ -36,7 +36,7 @@ from gencompile.datafiles import (
 from gencompile.errors import RunError
 from gencompile.runtime import shapes2d
 from gencompile.runtime.csv_lines import data_row_line, ragged_row
-from gencompile.runtime.preprocessing import CastLoss, refuse_wide_integers
+from gencompile.runtime.preprocessing import CastLoss, refuse_wide_integers, wide_integers
 
 _KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 _OFFLINE_HINT = (
@@ -618,12 +618,7 @@ def _refuse_merged_big_integers(cells: np.ndarray, read: np.ndarray, origin: str
     except ValueError:  # not all integers: a column of numbers, read as written
         return
     if len(exact) > len(np.unique(read)):
-        raise RunError(
-            f"{origin}: integers such as {max(exact, key=abs)} are beyond 2**53, which not "
-            "even float64 holds exactly, so distinct values would merge; subtract an offset "
-            "(e.g. the smallest value) from the data first, or leave ID columns out of the "
-            "features"
-        )
+        raise wide_integers(origin, max(exact, key=abs))
 
 
 def column_names(source: dict) -> list[str] | None:
