@@ -206,14 +206,28 @@ def _check_levels(model: keras.Model, x: Any) -> None:
         )
 
 
-@evaluation
+def check_likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) -> None:
+    """Refuse an image NLL of coarsened pixels, or bits per character the tokens do not
+    spell. Needs only the data and the model's levels or tokenizer, so training asks it
+    first (`FamilyEvaluation.check`)."""
+    wanted = set(config["metrics"])
+    if not len(data.x_val):
+        return
+    if data.kind != "text" and {"nll", "bits_per_dim"} & wanted:
+        _check_levels(model, data.x_val)
+    if data.kind == "text" and "bits_per_char" in wanted:
+        held_out_ids = data.text.tokenizer.encode(data.text.held_out)
+        _check_characters_scored(data.text.tokenizer, held_out_ids)
+
+
+@evaluation(check_likelihood_metrics)
 def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     """The configured metrics on the held-out split (and on samples, for validity)."""
     wanted = config["metrics"]
     metrics = Metrics()
     if data.kind != "text":
         if len(data.x_val) and ({"nll", "bits_per_dim"} & set(wanted)):
-            _check_levels(model, data.x_val)
+            check_likelihood_metrics(model, data, config)
             nll = mean_of(image_nll_batches(model, data.x_val))
             dims = int(np.prod(data.element_shape))
             how = held_out(data.x_val, exact=True)
@@ -223,9 +237,8 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
                 metrics.add("bits_per_dim", nll / (dims * math.log(2)), how)
         return metrics.merge(sample_quality(model, data, config))
     if len(data.x_val) and ({"perplexity", "bits_per_char"} & set(wanted)):
+        check_likelihood_metrics(model, data, config)
         held_out_ids = data.text.tokenizer.encode(data.text.held_out)
-        if "bits_per_char" in wanted:
-            _check_characters_scored(data.text.tokenizer, held_out_ids)
         total, tokens = text_nll(model, data.x_val)
         how = held_out(data.x_val, tokens=tokens)
         if "perplexity" in wanted:

@@ -481,7 +481,7 @@ def denoising_loss(
     return mean_of(per_batch())
 
 
-@evaluation
+@evaluation()
 def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     """`denoising_loss` on the held-out split (the loss as trained, of the EMA network,
     stratified over the timesteps), then the sample-quality metrics."""

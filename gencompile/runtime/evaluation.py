@@ -8,7 +8,9 @@ makes both start from the same state, derived from the model's own seeds (the sp
 and puts the generators back as they were afterwards.
 
 It also resolves InceptionV3's weights first: an evaluation that cannot have real weights
-stops in seconds, before any sampling.
+stops in seconds, before any sampling; and a generated train.py asks a family's
+`evaluate.check` before training, so that a metric the data cannot give stops the run
+before its epochs are spent.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ EVALUATION_COUNTER = 2**30
 STATE = "seed_generator_state"
 
 Evaluate = Callable[[keras.Model, Any, dict[str, Any]], Metrics]
+Check = Callable[[keras.Model, Any, dict[str, Any]], None]
 
 
 def seed_states(model: keras.Model) -> list[Any]:
@@ -65,25 +68,44 @@ def seeded(model: keras.Model) -> Iterator[int]:
             variable.assign(value)
 
 
-def evaluation(compute: Evaluate) -> Evaluate:
+class FamilyEvaluation:
     """A family's `evaluate(model, data, config)`: InceptionV3's weights resolved first (or
     a RunError in seconds), then `compute` from the seeded state, then the metrics of a
     classifier trained on labelled samples (tstr, tstr_augmentation) from that same state,
     so they do not depend on which other metrics were asked for; what each metric was
-    computed with is noted in the answer's `computed_with`."""
+    computed with is noted in the answer's `computed_with`.
 
-    @functools.wraps(compute)
-    def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
+    `check(model, data, config)` makes, before training, the refusals that need only the
+    data and the model's structure (a held-out value outside a flow's support, distinct
+    values in one categorical bin, labels a metric needs): `compute` makes them again, for
+    an evaluation of a run trained earlier, but a generated train.py asks first, so a metric
+    the data cannot give stops the run in seconds, not after its epochs."""
+
+    def __init__(self, compute: Evaluate, checks: tuple[Check, ...]) -> None:
+        functools.update_wrapper(self, compute)
+        self.compute = compute
+        self.checks = checks
+
+    def check(self, model: keras.Model, data: Any, config: dict[str, Any]) -> None:
+        check_labelled(model, data, config)
+        for check in self.checks:
+            check(model, data, config)
+
+    def __call__(self, model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
         if any(name in SAMPLE_METRICS for name in config["metrics"]):
             config = with_inception_weights(config, data.kind, data.source)
         check_labelled(model, data, config)
         # A bar with the elapsed time for the whole; the long passes add their own below.
         with progress_bar("evaluating " + ", ".join(config["metrics"])), seeded(model) as seed:
-            metrics = Metrics().merge(compute(model, data, config))
+            metrics = Metrics().merge(self.compute(model, data, config))
             with seeded(model):
                 metrics.merge(labelled_sample_metrics(model, data, config, seed))
         for how in metrics.computed_with.values():
             how["evaluation_seed"] = seed
         return metrics
 
-    return evaluate
+
+def evaluation(*checks: Check) -> Callable[[Evaluate], FamilyEvaluation]:
+    """`@evaluation(check, ...)` over a family's `compute(model, data, config)`: its
+    `FamilyEvaluation`, whose `check` runs `checks` (each `(model, data, config)`)."""
+    return lambda compute: FamilyEvaluation(compute, checks)

@@ -122,7 +122,24 @@ def _dequantized(model: keras.Model, x: Any, draws: int, noise: Any) -> Iterator
         yield log_mean + dequantization.log_jacobian(dims)
 
 
-@evaluation
+def check_likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) -> None:
+    """Refuse nll and bits_per_dim where the held-out data cannot give them: values
+    outside the flow's support, distinct values in one dequantization bin, or bits of a
+    density at discrete levels. Needs only the data and the flow's structure, so training
+    asks it first (`FamilyEvaluation.check`)."""
+    asked = [m for m in ("nll", "bits_per_dim") if m in config["metrics"]]
+    if len(data.x_val) == 0 or not asked:
+        return
+    check_support(model, data, asked)  # before the levels: values outside have no level
+    check_dequantized_levels(model.dequantization, data.x_val, asked)
+    if model.dequantization is None and "bits_per_dim" in asked and density_caveat(data):
+        raise density_bits_per_dim(
+            "a flow without dequantization",
+            f"add model.dequantization: {{type: uniform, bins: {source_levels(data.source)}}}",
+        )
+
+
+@evaluation(check_likelihood_metrics)
 def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     """The configured metrics: NLL on the validation split (nats per example, bits per
     dim), then the sample-quality metrics."""
@@ -154,9 +171,7 @@ def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) ->
     if len(data.x_val) == 0 or not wanted & {"nll", "bits_per_dim"}:
         return metrics
     dims = int(np.prod(data.element_shape))
-    asked = [m for m in ("nll", "bits_per_dim") if m in wanted]
-    check_support(model, data, asked)  # before the levels: values outside have no level
-    check_dequantized_levels(model.dequantization, data.x_val, asked)
+    check_likelihood_metrics(model, data, config)
     if model.dequantization is not None:
         draws = int(config["importance_samples"])
         nll = -mean_of(dequantized_batches(model, data.x_val, draws))
@@ -164,12 +179,6 @@ def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) ->
     else:
         # A density changes with the units of the data: back to the original units.
         caveat = density_caveat(data)  # a density at discrete levels is no probability
-        if caveat and "bits_per_dim" in wanted:
-            bins = source_levels(data.source)
-            raise density_bits_per_dim(
-                "a flow without dequantization",
-                f"add model.dequantization: {{type: uniform, bins: {bins}}}",
-            )
         shift = data.preprocessor.log_det_jacobian
         nll = -mean_of(log_likelihood_batches(model, data.x_val)) - shift
         how = held_out(data.x_val, exact=True, **caveat)

@@ -400,7 +400,7 @@ class TrainingHealth(keras.callbacks.Callback):
 # --------------------------------------------------------------------------- evaluation
 
 
-@evaluation
+@evaluation()
 def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     """A GAN has no likelihood: its metrics are the sample-quality metrics every family
     shares (mode coverage, energy distance, Frechet distances...), drawn from the EMA

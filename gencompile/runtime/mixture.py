@@ -508,7 +508,16 @@ def _check_maximum_likelihood(model: keras.Model, criteria: list[str]) -> None:
         )
 
 
-@evaluation
+def check_criteria(model: keras.Model, data: Any, config: dict[str, Any]) -> None:
+    """Refuse bic/aic of a variational mixture and bits_per_dim of a density at discrete
+    levels: structure and data only, so training asks it first."""
+    wanted = config["metrics"]
+    _check_maximum_likelihood(model, [m for m in wanted if m in ("bic", "aic")])
+    if len(data.x_val) and "bits_per_dim" in wanted and density_caveat(data):
+        raise density_bits_per_dim("a Gaussian mixture", "it has no discrete form here")
+
+
+@evaluation(check_criteria)
 def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     """The configured metrics, in nats and in the data's original units.
 
@@ -519,15 +528,13 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     so) and `bits_per_dim` is refused: a Gaussian mixture gives no probability of a level.
     """
     wanted = config["metrics"]
-    _check_maximum_likelihood(model, [m for m in wanted if m in ("bic", "aic")])
+    check_criteria(model, data, config)
     shift = data.preprocessor.log_det_jacobian  # log |dy/dx| of the affine preprocessing
     dims = int(np.prod(data.element_shape))
     fitted = fit_record(model)
     metrics = Metrics()
     if len(data.x_val) and ({"nll", "bits_per_dim"} & set(wanted)):
         caveat = density_caveat(data)  # a density at discrete levels is no probability
-        if caveat and "bits_per_dim" in wanted:
-            raise density_bits_per_dim("a Gaussian mixture", "it has no discrete form here")
         nll = -mean_of(log_likelihood_batches(model, data.x_val)) - shift
         how = {**held_out(data.x_val, exact=True, **caveat), **fitted}
         if "nll" in wanted:

@@ -30,7 +30,7 @@ from gencompile.runtime.conditional import model_classes
 from gencompile.runtime.distributions import Gaussian, Logistic, diag_normal_log_prob
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.levels import check_categorical_levels
-from gencompile.runtime.metrics.mig import mig_metric
+from gencompile.runtime.metrics.mig import check_factors, mig_metric
 from gencompile.runtime.metrics.results import (
     Metrics,
     density_bits_per_dim,
@@ -254,7 +254,33 @@ def _iwae(
             yield top + np.log(np.exp(weights - top).sum(axis=0)) - math.log(k)
 
 
-@evaluation
+def check_likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) -> None:
+    """Refuse elbo, iwae_nll and bits_per_dim where the held-out data cannot give them:
+    bits of a bernoulli's cross-entropy or of a density at discrete levels, distinct values
+    in one categorical bin. Needs only the data and the likelihood, so training asks it
+    first (`FamilyEvaluation.check`)."""
+    asked = [m for m in ("elbo", "iwae_nll", "bits_per_dim") if m in config["metrics"]]
+    if len(data.x_val) == 0 or not asked:
+        return
+    bits = "bits_per_dim" in asked
+    if bits and likelihood_caveat(model.likelihood, data.x_val):  # validation could not see
+        raise RunError(BERNOULLI_BITS_PER_DIM)
+    # Distinct values in one categorical bin: the NLL of a coarsened copy (files' values).
+    check_categorical_levels(model.likelihood, data.x_val, asked)
+    continuous = isinstance(model.likelihood, (Gaussian, Logistic))
+    if continuous and bits and density_caveat(data):  # refused by validation; an older lock
+        raise density_bits_per_dim(
+            f"a {model.likelihood.name} likelihood",
+            f"use model.likelihood: {{type: categorical, bins: {source_levels(data.source)}}}",
+        )
+
+
+def check_mig(model: keras.Model, data: Any, config: dict[str, Any]) -> None:
+    if "mig" in config["metrics"]:
+        check_factors(data)
+
+
+@evaluation(check_likelihood_metrics, check_mig)
 def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     """The configured metrics: likelihoods on the validation split (nats per example), the
     disentanglement of its codes (mig), then the sample-quality metrics."""
@@ -275,19 +301,10 @@ def likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) ->
     wanted = config["metrics"]
     if not {"elbo", "iwae_nll", "bits_per_dim"} & set(wanted):
         return metrics
+    check_likelihood_metrics(model, data, config)
     caveat = likelihood_caveat(model.likelihood, data.x_val)
-    if caveat and "bits_per_dim" in wanted:  # data validation could not see (files)
-        raise RunError(BERNOULLI_BITS_PER_DIM)
-    # Distinct values in one categorical bin: the NLL of a coarsened copy (files' values).
-    asked = [m for m in ("elbo", "iwae_nll", "bits_per_dim") if m in wanted]
-    check_categorical_levels(model.likelihood, data.x_val, asked)
     if continuous:  # a density at the data's discrete levels, if it has some, is no probability
         caveat = density_caveat(data)
-        if caveat and "bits_per_dim" in wanted:  # refused by validation; an older lock
-            raise density_bits_per_dim(
-                f"a {model.likelihood.name} likelihood",
-                f"use model.likelihood: {{type: categorical, bins: {source_levels(data.source)}}}",
-            )
     # A conditional VAE's bounds are of log p(x | y): its metrics are of the marginal p(x),
     # summed over the classes (K times the work), as an unconditional model's are.
     log_prior = class_log_prior(model, data)

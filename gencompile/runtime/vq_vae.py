@@ -76,15 +76,21 @@ def units_shift(model: keras.Model, data: Any) -> float:
     return float(data.preprocessor.log_det_jacobian) if continuous else 0.0
 
 
-@evaluation
+def check_likelihood_metrics(model: keras.Model, data: Any, config: dict[str, Any]) -> None:
+    """Refuse the NLLs when distinct held-out values share one categorical bin: they
+    would be of a coarsened copy (files' values). Training asks it first."""
+    asked = [m for m in ("reconstruction_nll", "nll_bound") if m in config["metrics"]]
+    if len(data.x_val) and asked:
+        check_categorical_levels(model.likelihood, data.x_val, asked)
+
+
+@evaluation(check_likelihood_metrics)
 def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     """The configured metrics on the validation split, then the sample-quality metrics."""
     metrics = Metrics()
     wanted = set(config["metrics"])
     if len(data.x_val) and wanted & {*LIKELIHOOD_METRICS, "codebook_perplexity"}:
-        # Distinct values in one categorical bin: the NLL of a coarsened copy (files' values).
-        asked = [m for m in ("reconstruction_nll", "nll_bound") if m in wanted]
-        check_categorical_levels(model.likelihood, data.x_val, asked)
+        check_likelihood_metrics(model, data, config)
         codes = codes_of(model, data.x_val)
         how = held_out(data.x_val)
         # A bernoulli likelihood of grey levels: its NLLs are cross-entropies (not prior_nll).

@@ -72,11 +72,8 @@ def mutual_information_gap(
     return float(gaps.mean()), dict(zip(names, (float(g) for g in gaps), strict=True))
 
 
-def mig_metric(model: Any, data: Any) -> Metrics:
-    """MIG of the encoder's means of the held-out examples against their known factors;
-    a data set without known factors is refused, with advice."""
-    from gencompile.runtime.latent import VaeSpace  # imports TensorFlow
-
+def check_factors(data: Any) -> None:
+    """Refuse mig of data without known factors or without a held-out split."""
     if data.factors_val is None:
         source = data.source
         what = source.get("name", source.get("type", "this data"))
@@ -87,6 +84,14 @@ def mig_metric(model: Any, data: Any) -> Metrics:
         )
     if len(data.x_val) == 0:
         raise RunError("mig is computed on the held-out split: set data.validation_split > 0")
+
+
+def mig_metric(model: Any, data: Any) -> Metrics:
+    """MIG of the encoder's means of the held-out examples against their known factors;
+    a data set without known factors is refused, with advice."""
+    from gencompile.runtime.latent import VaeSpace  # imports TensorFlow
+
+    check_factors(data)
     codes = VaeSpace(model, data.element_shape).encode(data.x_val, data.y_val)
     value, per_factor = mutual_information_gap(codes, data.factors_val, data.factor_names)
     metrics = Metrics()
