@@ -1,4 +1,4 @@
-"""`@evaluation`: the same weights give the same numbers, whatever the random state before."""
+"""`@evaluation()`: the same weights give the same numbers, whatever the random state before."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class Noisy(keras.Model):
         return float(keras.random.normal((), seed=self.seed_generator))
 
 
-@evaluation
+@evaluation()
 def noisy_evaluate(model: Noisy, data: object, config: dict) -> Metrics:
     metrics = Metrics()
     metrics.add("draw", model.draw(), {"what": "one normal draw"})
