@@ -475,13 +475,29 @@ def fit_epochs(
         )
     except BaseException as error:  # Ctrl-C, SIGTERM, a failed read: keep the last
         keeper = next(c for c in callbacks if isinstance(c, cb.CheckpointKeeper))
-        keeper.save_owed()  # finished epoch for --resume (never a NaN one: it skips those)
+        keep_owed_epoch(keeper)
         if isinstance(error, tf.errors.OpError):
             failure = python_reads.failure_behind(error)
             if failure is not None:  # a streamed file that changed: one line, not TF's
                 raise RunError(changed_data_message(failure, keeper.directory.parent)) from None
         raise
     return progress.epoch[-1] + 1 if progress.epoch else initial_epoch
+
+
+def keep_owed_epoch(keeper: cb.CheckpointKeeper) -> None:
+    """After an error stopped training: write its last finished epoch for --resume (never a
+    NaN one: the keeper skips those). A write that fails too (a full disk) is a warning, so
+    the error that stopped training stays the one reported."""
+    try:
+        keeper.save_owed()
+    except Exception as failed:
+        newest = checkpoint_files.newest_epoch(keeper.directory)
+        kept = f"the newest kept is epoch {newest}" if newest else "none is kept"
+        warnings.warn(
+            f"the checkpoint of the last finished epoch could not be written "
+            f"({first_line(failed)}); {kept}",
+            stacklevel=2,
+        )
 
 
 def changed_data_message(failure: RunError, run_dir: Path) -> str:

@@ -331,3 +331,31 @@ def test_a_damaged_history_costs_its_damaged_cells_with_a_warning_naming_the_lin
     assert any(f"{path} has no row for epoch(s) 2" in m for m in said), said
     assert np.isnan(history["loss"][:2]).all() and history["loss"][2] == 0.25
     assert history["val_loss"][0] == 0.5 and len(history["val_loss"]) == 3
+
+
+def test_a_failed_write_of_the_owed_epoch_leaves_the_stopping_error_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Training stopped, and writing its last epoch fails too (a full disk): the write's
+    failure is a warning naming the newest epoch kept, not the error that replaces why
+    training stopped."""
+    from gencompile.runtime.training import keep_owed_epoch
+
+    model = _model()
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    keeper = CheckpointKeeper(tmp_path, every_epochs=1, keep=3, every_seconds=3600)
+    model.fit(_stream(0, 2), epochs=2, steps_per_epoch=13, verbose=0, callbacks=[keeper])
+    assert [c.epoch for c in checkpoints.listed(tmp_path)] == [2]  # the last, at the end
+    keeper._owed = (3, None)  # an epoch finished after it, not yet on disk
+
+    def disk_full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(checkpoints, "save_checkpoint", disk_full)
+    with pytest.warns(UserWarning, match="could not be written") as warned:
+        keep_owed_epoch(keeper)
+    said = [str(w.message) for w in warned if "could not be written" in str(w.message)]
+    assert said == [
+        "the checkpoint of the last finished epoch could not be written ([Errno 28] No "
+        "space left on device); the newest kept is epoch 2"
+    ]
