@@ -511,9 +511,18 @@ def changed_data_message(failure: RunError, run_dir: Path) -> str:
         )
     return (
         f"{failure} (it changed after training started); {run_dir} keeps its checkpoint "
-        f"of epoch {newest}: restore the file, then continue with "
-        f"`gencompile train --resume {run_dir}`"
+        f"of epoch {newest}: restore the file, then continue with {resume_command(run_dir)}"
     )
+
+
+def resume_command(run_dir: Path) -> str:
+    """The command that continues the run in `run_dir`: the generated project's own when
+    the user ran its train.py (`python -m PKG.train`), else gencompile's."""
+    main = getattr(sys.modules.get("__main__"), "__spec__", None)
+    name = str(getattr(main, "name", "") or "")
+    if name.endswith(".train") and not name.startswith("gencompile."):
+        return f"`python -m {name} --run-dir {run_dir} --resume`"
+    return f"`gencompile train --resume {run_dir}`"
 
 
 def fit_callbacks(

@@ -90,6 +90,24 @@ def test_a_failure_before_any_checkpoint_says_train_again(tmp_path: Path) -> Non
         fit_epochs(model, _data(spoil), training, [keeper, spoil], epochs=2, initial_epoch=0)
 
 
+def test_the_advice_names_the_projects_own_command_when_its_train_py_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A generated project run by hand (`python -m PKG.train`) is continued by that
+    command: the user may not run gencompile at all."""
+    import types
+
+    from gencompile.runtime.training import resume_command
+
+    assert resume_command(tmp_path) == f"`gencompile train --resume {tmp_path}`"
+    project_main = types.ModuleType("__main__")
+    project_main.__spec__ = types.SimpleNamespace(name="vae_digits.train")  # type: ignore[assignment]
+    monkeypatch.setitem(sys.modules, "__main__", project_main)
+    assert resume_command(tmp_path) == f"`python -m vae_digits.train --run-dir {tmp_path} --resume`"
+    project_main.__spec__ = types.SimpleNamespace(name="gencompile.local_cluster")  # type: ignore[assignment]
+    assert resume_command(tmp_path) == f"`gencompile train --resume {tmp_path}`"
+
+
 SPOILER = """
 import sys
 from pathlib import Path
