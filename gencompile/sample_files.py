@@ -4,7 +4,9 @@ per sample, or a folder of PNG images, one per sample, in class folders when lab
 
 All are byte-for-byte reproducible: the zip members carry zipfile's fixed 1980 date, CSV
 values are printed with enough digits (9) to read back as the same float32, Parquet holds
-the float32 values themselves, and PNG files carry no time stamp.
+the float32 values themselves, and PNG files carry no time stamp. Samples of a run with a
+feature float32 cannot hold in its units (`Preprocessor.output_dtype`, e.g. timestamps)
+are written as float64 instead: `dtype` float64, 17 digits, float64 columns.
 """
 
 from __future__ import annotations
@@ -21,6 +23,14 @@ import numpy as np
 from gencompile.outputs import atomic_file, writing
 from gencompile.runtime.pixels import to_pixels
 
+# The two value types samples are written as: the .npy type and the CSV format of each
+# (enough digits to read back the same value).
+_FORMATS = {np.dtype(np.float32): ("<f4", "%.9g"), np.dtype(np.float64): ("<f8", "%.17g")}
+
+
+def _format(dtype: np.dtype | type) -> tuple[str, str]:
+    return _FORMATS[np.dtype(dtype)]
+
 
 def write_npz_stream(
     out: Path,
@@ -28,11 +38,13 @@ def write_npz_stream(
     shape: tuple[int, ...],
     chunks: Iterator[np.ndarray],
     labels: np.ndarray | None = None,
+    dtype: np.dtype | type = np.float32,
 ) -> Path:
-    """An .npz holding one float32 array (and `labels` when given), written chunk by chunk
+    """An .npz holding one `dtype` array (and `labels` when given), written chunk by chunk
     into the zip (uncompressed, as np.savez writes it) under a temporary name, then
     renamed: never half a file."""
-    header = {"descr": "<f4", "fortran_order": False, "shape": shape}
+    descr = _format(dtype)[0]
+    header = {"descr": descr, "fortran_order": False, "shape": shape}
     with (
         atomic_file(out) as handle,
         zipfile.ZipFile(handle, "w", zipfile.ZIP_STORED, allowZip64=True) as archive,
@@ -40,7 +52,7 @@ def write_npz_stream(
         with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
             np.lib.format.write_array_header_2_0(member, header)
             for chunk in chunks:
-                member.write(np.ascontiguousarray(chunk, dtype="<f4").tobytes())
+                member.write(np.ascontiguousarray(chunk, dtype=descr).tobytes())
         if labels is not None:
             with archive.open("labels.npy", "w", force_zip64=True) as member:
                 np.lib.format.write_array(member, np.asarray(labels, dtype="<i4"))
@@ -52,17 +64,20 @@ def write_csv_stream(
     columns: Sequence[str],
     chunks: Iterator[np.ndarray],
     labels: np.ndarray | None = None,
+    dtype: np.dtype | type = np.float32,
 ) -> Path:
-    """A CSV of samples, one row each: the flattened values under `columns`, then a
-    `label` column when `labels` are given (class indices, as the model was trained with:
-    the run records no class names; `score --input` reads the column back by this name)."""
+    """A CSV of samples, one row each: the flattened values under `columns` (as `dtype`,
+    with the digits that read back the same value), then a `label` column when `labels`
+    are given (class indices, as the model was trained with: the run records no class
+    names; `score --input` reads the column back by this name)."""
     names = [*columns, "label"] if labels is not None else list(columns)
+    cell = _format(dtype)[1]
     start = 0
     with atomic_file(out) as handle:
         handle.write((",".join(_quoted(n) for n in names) + "\n").encode("utf-8"))
         for chunk in chunks:
-            rows = np.asarray(chunk, dtype=np.float32).reshape(len(chunk), -1)
-            cells = np.char.mod("%.9g", rows.astype(np.float64))
+            rows = np.asarray(chunk, dtype=dtype).reshape(len(chunk), -1)
+            cells = np.char.mod(cell, rows.astype(np.float64))
             if labels is not None:
                 own = np.asarray(labels[start : start + len(rows)]).astype(str)[:, None]
                 cells = np.concatenate([cells, own], axis=1)
@@ -83,20 +98,22 @@ def write_parquet_stream(
     columns: Sequence[str],
     chunks: Iterator[np.ndarray],
     labels: np.ndarray | None = None,
+    dtype: np.dtype | type = np.float32,
 ) -> Path:
-    """A Parquet table of samples: one float32 column per feature under `columns`, then an
+    """A Parquet table of samples: one `dtype` column per feature under `columns`, then an
     int32 `label` column when `labels` are given; one row group per chunk."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    fields = [pa.field(name, pa.float32()) for name in columns]
+    column_type = pa.from_numpy_dtype(np.dtype(_format(dtype)[0]))
+    fields = [pa.field(name, column_type) for name in columns]
     if labels is not None:
         fields.append(pa.field("label", pa.int32()))
     schema = pa.schema(fields)
     start = 0
     with atomic_file(out) as handle, pq.ParquetWriter(handle, schema) as writer:
         for chunk in chunks:
-            rows = np.asarray(chunk, dtype=np.float32).reshape(len(chunk), -1)
+            rows = np.asarray(chunk, dtype=dtype).reshape(len(chunk), -1)
             arrays = [pa.array(rows[:, i]) for i in range(rows.shape[1])]
             if labels is not None:
                 arrays.append(pa.array(np.asarray(labels[start : start + len(rows)], np.int32)))

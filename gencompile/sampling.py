@@ -206,18 +206,21 @@ def _class_labels(
 def _write_samples(
     out: Path, count: int, data: Any, chunks: Any, classes: np.ndarray | None, module: Any
 ) -> Path:
+    dtype = data.preprocessor.output_dtype  # float64 only for features float32 rounds
+    size = dtype.itemsize
     if out.suffix == ".npz":
-        _check_disk(out, count * 4 * int(np.prod(data.element_shape)))
-        return write_npz_stream(out, "samples", (count, *data.element_shape), chunks, classes)
+        _check_disk(out, count * size * int(np.prod(data.element_shape)))
+        shape = (count, *data.element_shape)
+        return write_npz_stream(out, "samples", shape, chunks, classes, dtype)
     if out.suffix in (".csv", ".parquet"):
         from gencompile.runtime.pipeline import feature_names
 
         names = feature_names(module.DATA["source"], data.element_shape)
         if out.suffix == ".parquet":
-            _check_disk(out, count * 4 * (len(names) + 1))
-            return write_parquet_stream(out, names, chunks, classes)
-        _check_disk(out, count * 16 * int(np.prod(data.element_shape)))
-        return write_csv_stream(out, names, chunks, classes)
+            _check_disk(out, count * size * (len(names) + 1))
+            return write_parquet_stream(out, names, chunks, classes, dtype)
+        _check_disk(out, count * 4 * size * int(np.prod(data.element_shape)))
+        return write_csv_stream(out, names, chunks, classes, dtype)
     return _save_picture(np.concatenate(list(chunks)), out, data)
 
 
@@ -295,8 +298,9 @@ def _sample_chunks(
     options: dict[str, Any],
     progress: Callable[[int, int], None] | None,
 ) -> Iterator[np.ndarray]:
-    """Samples in data units, drawn chunk by chunk (one chunk when `count` is small); the
-    sample-time `options` go to the model's own (compiled or batched) sampling code."""
+    """Samples in data units (`Preprocessor.inverse_exact`: float64 for features float32
+    rounds), drawn chunk by chunk (one chunk when `count` is small); the sample-time
+    `options` go to the model's own (compiled or batched) sampling code."""
     values = max(1, int(np.prod(data.element_shape)))
     size = max(1, min(SAMPLE_CHUNK, SAMPLE_CHUNK_BYTES // (4 * values)))
     for start in range(0, count, size):
@@ -305,7 +309,7 @@ def _sample_chunks(
             drawn = model.sample(stop - start, **options)
         else:
             drawn = model.sample(stop - start, labels=labels[start:stop], **options)
-        yield data.preprocessor.inverse(np.asarray(drawn, dtype=np.float32))
+        yield data.preprocessor.inverse_exact(np.asarray(drawn, dtype=np.float32))
         if progress is not None:
             progress(stop, count)
 

@@ -45,9 +45,10 @@ class LatentRun:
     lock: dict[str, Any] | None = None  # spec.lock.json, when `gencompile latent` opened it
 
     def units(self, x: np.ndarray) -> np.ndarray:
-        """Examples in the training data's units (the preprocessing undone)."""
+        """Examples in the training data's units (the preprocessing undone): float32, or
+        float64 for features float32 rounds (`Preprocessor.inverse_exact`)."""
         flat = np.asarray(x, np.float32).reshape(-1, *self.data.element_shape)
-        return np.asarray(self.data.preprocessor.inverse(flat), np.float32).reshape(x.shape)
+        return self.data.preprocessor.inverse_exact(flat).reshape(x.shape)
 
 
 def space_for(

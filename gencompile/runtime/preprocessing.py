@@ -43,6 +43,8 @@ class Preprocessor:
         self.standardize = bool(standardize)
         log_factor = np.log(np.abs(self.factor))
         self.log_det_jacobian = float(np.sum(np.broadcast_to(log_factor, self.element_shape)))
+        wide = self.wide_features().any()
+        self.output_dtype = np.dtype(np.float64 if wide else np.float32)
 
     @classmethod
     def fit(
@@ -93,8 +95,26 @@ class Preprocessor:
 
     def inverse(self, x: np.ndarray) -> np.ndarray:
         """Model space -> data units (float32), for plots and NLL in original units."""
+        return self._inverse64(x).astype(np.float32)
+
+    def inverse_exact(self, x: np.ndarray) -> np.ndarray:
+        """Model space -> data units as `output_dtype`, for the values a user gets (sample
+        files, imputed cells, latent arrays, served answers): float64 when a feature is
+        wide, else the float32 of `inverse`, byte for byte."""
+        return self._inverse64(x).astype(self.output_dtype)
+
+    def _inverse64(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
-        return ((x - self.offset) / self.factor + self.center).astype(np.float32)
+        return (x - self.offset) / self.factor + self.center
+
+    def wide_features(self) -> np.ndarray:
+        """Per feature (one value for images' global map): whether float32 steps by more than
+        CAST_TOLERANCE of the feature's unit (1 / |factor|: its std, or range over the scale's)
+        at its magnitude in data units (timestamps: 128 s at 1.7e9 for a std of an hour).
+        From the map alone, so a map rebuilt with `from_dict` from any run's record agrees."""
+        unit = 1.0 / np.abs(self.factor)
+        magnitude = np.abs(self.center - self.offset / self.factor) + unit  # around model 0
+        return np.asarray(_float32_step(magnitude) > CAST_TOLERANCE * unit).reshape(-1)
 
     def to_dict(self) -> dict:
         """Plain JSON-able statistics, enough to rebuild the map with `from_dict`."""
@@ -132,6 +152,15 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 # decimals) the float32 values are used as they always were, so runs stay reproducible.
 CAST_TOLERANCE = 1e-4
 _CAST_ROWS = 1 << 16  # rows compared at a time: the float32 copy is a temporary
+
+
+def _float32_step(magnitude: np.ndarray) -> np.ndarray:
+    """float32's spacing at positive `magnitude`, computed in float64 (also beyond float32's
+    range, where a float32 cast would give inf): 2**-23 of its power of two, at least the
+    smallest subnormal."""
+    with np.errstate(divide="ignore"):
+        exponent = np.floor(np.log2(magnitude))
+    return np.maximum(np.exp2(exponent - 23), 2.0**-149)
 
 
 def may_lose(dtype: np.dtype) -> bool:
