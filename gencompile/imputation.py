@@ -98,7 +98,7 @@ def impute(
         scaled = data.preprocessor.transform(values.reshape(-1, *data.element_shape))
     _check_scaled(scaled.reshape(values.shape), missing, header, input_csv)
     filled_scaled, method = _fill(model, family, scaled, data, iterations, learning_rate, seed)
-    filled = data.preprocessor.inverse_exact(filled_scaled.reshape(scaled.shape))
+    filled = data.preprocessor.inverse(filled_scaled.reshape(scaled.shape))
     filled = filled.reshape(values.shape)  # float64 where float32 would round (timestamps)
     if not np.isfinite(filled[missing]).all():
         raise RunError(

@@ -298,7 +298,7 @@ def _sample_chunks(
     options: dict[str, Any],
     progress: Callable[[int, int], None] | None,
 ) -> Iterator[np.ndarray]:
-    """Samples in data units (`Preprocessor.inverse_exact`: float64 for features float32
+    """Samples in data units (`Preprocessor.inverse`: float64 for features float32
     rounds), drawn chunk by chunk (one chunk when `count` is small); the sample-time
     `options` go to the model's own (compiled or batched) sampling code."""
     values = max(1, int(np.prod(data.element_shape)))
@@ -309,7 +309,7 @@ def _sample_chunks(
             drawn = model.sample(stop - start, **options)
         else:
             drawn = model.sample(stop - start, labels=labels[start:stop], **options)
-        yield data.preprocessor.inverse_exact(np.asarray(drawn, dtype=np.float32))
+        yield data.preprocessor.inverse(np.asarray(drawn, dtype=np.float32))
         if progress is not None:
             progress(stop, count)
 

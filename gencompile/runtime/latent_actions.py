@@ -46,9 +46,9 @@ class LatentRun:
 
     def units(self, x: np.ndarray) -> np.ndarray:
         """Examples in the training data's units (the preprocessing undone): float32, or
-        float64 for features float32 rounds (`Preprocessor.inverse_exact`)."""
+        float64 for features float32 rounds (`Preprocessor.inverse`)."""
         flat = np.asarray(x, np.float32).reshape(-1, *self.data.element_shape)
-        return self.data.preprocessor.inverse_exact(flat).reshape(x.shape)
+        return self.data.preprocessor.inverse(flat).reshape(x.shape)
 
 
 def space_for(

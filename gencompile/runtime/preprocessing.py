@@ -94,18 +94,11 @@ class Preprocessor:
         return ((x - self.center) * self.factor + self.offset).astype(np.float32)
 
     def inverse(self, x: np.ndarray) -> np.ndarray:
-        """Model space -> data units (float32), for plots and NLL in original units."""
-        return self._inverse64(x).astype(np.float32)
-
-    def inverse_exact(self, x: np.ndarray) -> np.ndarray:
-        """Model space -> data units as `output_dtype`, for the values a user gets (sample
-        files, imputed cells, latent arrays, served answers): float64 when a feature is
-        wide, else the float32 of `inverse`, byte for byte."""
-        return self._inverse64(x).astype(self.output_dtype)
-
-    def _inverse64(self, x: np.ndarray) -> np.ndarray:
+        """Model space -> data units as `output_dtype`: float32, or float64 when a feature
+        is wide (timestamps), so that samples, imputed cells, latent arrays, served answers
+        and the sample metrics keep the precision the model has in the data's units."""
         x = np.asarray(x, dtype=np.float64)
-        return (x - self.offset) / self.factor + self.center
+        return ((x - self.offset) / self.factor + self.center).astype(self.output_dtype)
 
     def wide_features(self) -> np.ndarray:
         """Per feature (one value for images' global map): whether float32 steps by more than

@@ -241,7 +241,7 @@ class Engine:
             raise RequestError(422, f"rows[{row}][{column}]: too large once scaled; check units")
         with self.lock:
             filled = np.asarray(self.model.impute(scaled)).reshape(scaled.shape)
-        filled = self.data.preprocessor.inverse_exact(filled).reshape(values.shape)
+        filled = self.data.preprocessor.inverse(filled).reshape(values.shape)
         return np.where(missing, filled, values), int(missing.sum())
 
     # -------------------------------------------------------------- start-up
