@@ -83,15 +83,17 @@ def validate(
 @app.command()
 def explain(spec: Path, set_: SetOption = None) -> None:
     """Show the resolved spec, each network's layers with shapes and parameters, and the loss."""
+    from rich.markup import escape  # the plan's texts are printed as written, [x] included
+
     from gencompile.compiler.lower import lower
     from gencompile.spec import load_spec
     from gencompile.spec.loader import dump_yaml  # YAML this loader reads back as printed
 
     plan = lower(load_spec(spec, set_ or []))
-    out.rule(f"{plan.name} ({plan.family})")
+    out.rule(escape(f"{plan.name} ({plan.family})"))
     out.print(dump_yaml(plan.resolved_spec), markup=False, highlight=False)
     for network in plan.networks:
-        table = _table(f"{network.name}: {network.doc}")
+        table = _table(escape(f"{network.name}: {network.doc}"))
         table.add_column("layer")
         table.add_column("type")
         table.add_column("output shape")
@@ -107,12 +109,13 @@ def explain(spec: Path, set_: SetOption = None) -> None:
         table.add_row("frozen", "", "", f"{network.frozen_params:,}")
         table.add_row("non-trainable state", "", "", f"{network.state_params:,}")
         out.print(table)
-    out.print(f"[bold]Loss:[/bold] {plan.loss_in_words}.")
+    out.print(f"[bold]Loss:[/bold] {escape(plan.loss_in_words)}.")
     if "sampling" in plan.extra:  # a diffusion model's sampler, its steps and solver
-        out.print(f"[bold]Sampling:[/bold] {plan.extra['sampling']}.")
+        out.print(f"[bold]Sampling:[/bold] {escape(plan.extra['sampling'])}.")
     from gencompile.compiler.resources import estimate_memory
 
-    out.print(f"[bold]Memory:[/bold] {estimate_memory(plan).summary()}.", highlight=False)
+    memory = escape(estimate_memory(plan).summary())
+    out.print(f"[bold]Memory:[/bold] {memory}.", highlight=False)
 
 
 @app.command()
