@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from gencompile.errors import Problem
-from gencompile.spec.loader import Marks, PathKey, format_path
+from gencompile.spec.loader import VARIANT_KEYS, Marks, PathKey, format_path
 
 _QUOTED = re.compile(r"'([^']*)'")
 
@@ -110,7 +110,7 @@ def _pick_model(annotation: Any, node: Any) -> type[BaseModel] | None:
     if len(models) <= 1:
         return models[0] if models else None
     for model in models:
-        for tag in ("type", "family"):
+        for tag in VARIANT_KEYS:
             field = model.model_fields.get(tag)
             if field is None or not isinstance(node, dict):
                 continue
@@ -230,6 +230,17 @@ def _one_error_per_path(errors: list[dict[str, Any]], data: Any) -> list[dict[st
     return kept
 
 
+def _expected_keys(fields: list[str], node: Any) -> str | None:
+    """The keys a mapping may have besides its variant's tag; a variant with none says so."""
+    if not fields:
+        return None
+    names = [f for f in fields if f not in VARIANT_KEYS]
+    if names:
+        return f"expected one of: {', '.join(names)}"
+    tags = [f"{tag}: {node[tag]}" for tag in VARIANT_KEYS if isinstance(node, dict) and tag in node]
+    return f"{tags[0] if tags else 'this mapping'} takes no other keys"
+
+
 def problems_from_validation(
     err: ValidationError, root: type[BaseModel], data: Any, marks: Marks
 ) -> list[Problem]:
@@ -246,10 +257,7 @@ def problems_from_validation(
             model = model_at(root, path[:-1], data)
             fields = list(model.model_fields) if model else []
             message = f"unknown key '{key}'"
-            hint = did_you_mean(key, fields)
-            if hint is None and fields:
-                names = [f for f in fields if f not in ("type", "family")]
-                hint = f"expected one of: {', '.join(names)}"
+            hint = did_you_mean(key, fields) or _expected_keys(fields, _value_at(data, path[:-1]))
         elif kind == "union_types":
             kinds = error["ctx"]["kinds"]
             expected = ", ".join(kinds[:-1]) + f" or {kinds[-1]}" if len(kinds) > 1 else kinds[0]

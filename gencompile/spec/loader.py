@@ -275,14 +275,45 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Marks]:
     return data, Marks(converter.marks, converter.keys)
 
 
+# Keys whose value picks a variant: the variant decides which other keys its mapping has
+# (docs/spec.md "Every choice is a type: key"), so a mapping naming another variant than the
+# one below it replaces that mapping instead of merging into it.
+VARIANT_KEYS = ("type", "family")
+
+
+def switches_variant(base: Any, override: Any) -> bool:
+    """Whether mapping `override` names another variant (`type:`, `family:`) than `base`."""
+    return any(
+        key in base and key in override and base[key] != override[key] for key in VARIANT_KEYS
+    )
+
+
 def deep_merge(base: Any, override: Any) -> Any:
-    """Mappings merge key by key; anything else in `override` replaces `base`."""
+    """Mappings merge key by key, unless `override` names another variant than `base`;
+    anything else in `override` replaces `base`."""
     if isinstance(base, dict) and isinstance(override, dict):
+        if switches_variant(base, override):
+            return override
         merged = dict(base)
         for key, value in override.items():
             merged[key] = deep_merge(base[key], value) if key in base else value
         return merged
     return override
+
+
+def variant_switches(base: Any, override: Any, path: PathKey = ()) -> list[PathKey]:
+    """The paths where `deep_merge(base, override)` replaces a mapping of another variant:
+    the base's marks under them no longer locate anything."""
+    if not (isinstance(base, dict) and isinstance(override, dict)):
+        return []
+    if switches_variant(base, override):
+        return [path]
+    return [
+        switched
+        for key, value in override.items()
+        if key in base
+        for switched in variant_switches(base[key], value, (*path, key))
+    ]
 
 
 def _file_problem(path: Path, message: str, hint: str | None = None) -> SpecError:
@@ -408,6 +439,8 @@ def load_document(
     except SpecError as error:
         named_here = base is _UNSET
         raise SpecError(_base_problems(error, marks, display, named_here)) from None
+    for switched in variant_switches(below.data, data):
+        below.marks.drop_under(switched)
     merged = marks.merged_over(below.marks)
     merged.given = display
     return _Document(deep_merge(below.data, data), merged, text)
@@ -571,6 +604,8 @@ def apply_override(
             raise SpecError([Problem(format_path(path), f"no list item {last}", "--set")])
         node[last] = value
     elif isinstance(node, dict):
+        if last in VARIANT_KEYS and node.get(last, value) != value:
+            _switch_variant(node, marks, path[:-1])
         node[last] = value
     else:
         where = format_path(path[:-1])
@@ -579,6 +614,17 @@ def apply_override(
         )
     marks.drop_under(path)
     marks.marks[path] = marks.keys[path] = set_here
+
+
+def _switch_variant(node: dict[str, Any], marks: Marks, where: PathKey) -> None:
+    """Before `--set where.type=` names another variant: drop the keys the files gave the
+    old one (the new variant decides its keys) and keep those earlier `--set`s gave, as
+    overrides apply in order."""
+    for key in list(node):
+        mark = marks.keys.get((*where, key))
+        if mark is None or mark.file != "--set":
+            del node[key]
+            marks.drop_under((*where, key))
 
 
 def read_spec(

@@ -1,0 +1,108 @@
+"""A mapping naming another variant (`type:`, or `family:` for the model) than the one
+below it replaces that mapping: through `extends:` and through `--set x.type=...`, the new
+variant decides its keys and none of the old variant's fields leak into it."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gencompile.errors import SpecError
+from gencompile.spec import load_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder holding moons.yaml (a mixture prior with 4 components) and digits.yaml."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(ROOT / "specs" / "vae_moons.yaml", tmp_path / "moons.yaml")
+    shutil.copy(ROOT / "specs" / "vae_digits.yaml", tmp_path / "digits.yaml")
+    return tmp_path
+
+
+def problems(spec: str, overrides: list[str] | None = None) -> list[str]:
+    with pytest.raises(SpecError) as info:
+        load_spec(spec, overrides or [])
+    return [str(problem) for problem in info.value.problems]
+
+
+def test_a_child_spec_switches_its_bases_prior(work: Path) -> None:
+    assert load_spec("moons.yaml").spec.model.prior.type == "mixture_of_gaussians"
+    (work / "child.yaml").write_text(
+        "extends: moons.yaml\nname: child\nmodel:\n  prior: {type: normal}\n"
+    )
+    loaded = load_spec("child.yaml")
+    assert loaded.spec.model.prior.model_dump(exclude_defaults=True) == {"type": "normal"}
+    # the base's components no longer locate anything
+    assert ("model", "prior", "components") not in loaded.marks.marks
+    assert loaded.marks.locate(("model", "prior", "type")).file == "child.yaml"
+
+
+def test_a_child_spec_switches_its_bases_data_source(work: Path) -> None:
+    rows = np.random.default_rng(0).random((100, 4)).astype("float32")
+    np.save(work / "x.npy", rows)
+    (work / "child.yaml").write_text(
+        "extends: digits.yaml\nname: child\ndata:\n  source: {type: npy, path: x.npy}\n"
+        "evaluation:\n  metrics: [elbo]\n"
+    )
+    source = load_spec("child.yaml").spec.data.source
+    assert (source.type, source.path) == ("npy", "x.npy")
+    assert not hasattr(source, "name")
+
+
+def test_a_child_spec_switches_the_model_family(work: Path) -> None:
+    (work / "gan.yaml").write_text(
+        "extends: digits.yaml\nname: child-gan\nmodel:\n  family: gan\n  latent_dim: 8\n"
+        "  generator: {mlp: [64]}\n  discriminator: {mlp: [64]}\n"
+        "  loss: {type: non_saturating}\nevaluation:\n  metrics: [fd_digits]\n"
+    )
+    spec = load_spec("gan.yaml").spec
+    assert spec.model.family == "gan"
+    assert spec.data.batch_size == 64 and spec.training.epochs == 60  # the base's blocks
+
+
+def test_a_partial_override_of_the_same_variant_still_merges(work: Path) -> None:
+    (work / "child.yaml").write_text(
+        "extends: moons.yaml\ndata:\n  source: {type: builtin, noise: 0.1}\n"
+    )
+    source = load_spec("child.yaml").spec.data.source
+    assert (source.name, source.n_samples, source.noise) == ("moons", 4000, 0.1)
+
+
+def test_set_type_drops_the_old_variants_fields(work: Path) -> None:
+    prior = load_spec("moons.yaml", ["model.prior.type=normal"]).spec.model.prior
+    assert prior.model_dump(exclude_defaults=True) == {"type": "normal"}
+
+
+def test_set_overrides_apply_in_order_around_a_type_switch(work: Path) -> None:
+    # a field set after the switch joins the new variant ...
+    prior = load_spec(
+        "digits.yaml",
+        ["model.prior.type=mixture_of_gaussians", "model.prior.components=3"],
+    ).spec.model.prior
+    assert (prior.type, prior.components) == ("mixture_of_gaussians", 3)
+    # ... and one an earlier --set gave survives it: only the files' fields are dropped
+    prior = load_spec(
+        "digits.yaml",
+        ["model.prior.components=5", "model.prior.type=mixture_of_gaussians"],
+    ).spec.model.prior
+    assert (prior.type, prior.components) == ("mixture_of_gaussians", 5)
+
+
+def test_an_unknown_key_of_a_fieldless_variant_says_it_takes_none(work: Path) -> None:
+    found = problems("moons.yaml", ["model.prior.type=normal", "model.prior.components=4"])
+    assert found == [
+        "--set: model.prior.components: unknown key 'components' (type: normal takes no other keys)"
+    ]
+    (work / "child.yaml").write_text(
+        "extends: moons.yaml\nmodel:\n  prior: {type: normal, components: 4}\n"
+    )
+    (found,) = problems("child.yaml")
+    assert found.startswith("child.yaml:3:")  # in the child, which wrote it
+    assert found.endswith("unknown key 'components' (type: normal takes no other keys)")
+    assert "expected one of: )" not in found
