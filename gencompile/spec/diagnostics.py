@@ -173,11 +173,88 @@ def _message(error: dict[str, Any]) -> tuple[str, list[str]]:
             f"must be a lowercase identifier matching [a-z][a-z0-9_-]* (got {_got(value)})",
             [],
         )
+    if kind == "wrong_length":
+        return f"must be {ctx['expected']} (got {_got(value)})", []
     if kind in ("too_short", "too_long"):
-        return error["msg"].replace("Value should", "must").replace("List should", "must"), []
+        return _length_message(error), []
     if kind == "value_error":
         return str(ctx.get("error", error["msg"])), []
     return f"{error['msg']} (got {_got(value)})", []
+
+
+def _length_message(error: dict[str, Any]) -> str:
+    """A list (or string, mapping) with too few or too many items, in the spec's words."""
+    ctx = error.get("ctx") or {}
+    short = error["type"] == "too_short"
+    bound = ctx.get("min_length") if short else ctx.get("max_length")
+    most = "least" if short else "most"
+    got = _got(error.get("input"))
+    if ctx.get("field_type") in ("List", "Tuple") and isinstance(bound, int):
+        return f"must list at {most} {bound} item{'s' if bound != 1 else ''} (got {got})"
+    text = str(error["msg"]).replace(" after validation", "")
+    return re.sub(r"^\w+ should", "must", text)
+
+
+# What the items of a fixed-length list are, by the tuple's item type.
+ITEM_WORDS = {int: "integers", float: "numbers", str: "strings"}
+
+
+def _fixed_lists(annotation: Any) -> tuple[list[str], list[int]]:
+    """The scalar kinds and the fixed list lengths a field accepts (`int | tuple[int, int]`:
+    (["an integer"], [2]))."""
+    scalars, lengths = [], []
+    for member in _union_members(annotation):
+        args = typing.get_args(member)
+        if typing.get_origin(member) is tuple and args and Ellipsis not in args:
+            lengths.append(len(args))
+        elif member in ITEM_WORDS:
+            scalars.append(TYPE_ERRORS[f"{member.__name__}_type"])
+    return scalars, lengths
+
+
+def _pair_words(annotation: Any) -> str | None:
+    """What a field taking a fixed-length list must be, in words; None for other fields."""
+    scalars, lengths = _fixed_lists(annotation)
+    if not lengths:
+        return None
+    tuples = [m for m in _union_members(annotation) if typing.get_origin(m) is tuple]
+    item = _strip_optional(typing.get_args(tuples[0])[0])
+    lists = f"a list of {lengths[0]} {ITEM_WORDS.get(item, 'items')}"
+    return " or ".join([*scalars, lists])
+
+
+def _field_annotation(root: type[BaseModel], path: PathKey, data: Any) -> Any:
+    """The annotation of the field at `path` (a mapping's key), or None."""
+    if not path or not isinstance(path[-1], str):
+        return None
+    model = model_at(root, path[:-1], data)
+    field = model.model_fields.get(path[-1]) if model is not None else None
+    return field.annotation if field is not None else None
+
+
+def _wrong_lengths(
+    errors: list[dict[str, Any]], root: type[BaseModel], data: Any
+) -> list[dict[str, Any]]:
+    """A fixed-length list (a pair) with another number of items is one error at the value
+    saying what it must be: pydantic reports it as the missing item's "Field required" (too
+    few) or "Tuple should have at most ..." (too many)."""
+    rewritten = []
+    for error in errors:
+        loc, kind = tuple(error["loc"]), error["type"]
+        if kind == "missing" and loc and isinstance(loc[-1], int):
+            loc = loc[:-1]  # the item a short list lacks: the list is at fault
+        elif kind != "too_long" or (error.get("ctx") or {}).get("field_type") != "Tuple":
+            rewritten.append(error)
+            continue
+        path = data_path(loc, data)
+        expected = _pair_words(_field_annotation(root, path, data))
+        if expected is None:
+            rewritten.append(error)
+            continue
+        ctx = {"expected": expected}
+        rewritten.append({**error, "type": "wrong_length", "loc": loc, "ctx": ctx})
+        rewritten[-1]["input"] = _value_at(data, path)
+    return rewritten
 
 
 # Booleans of YAML 1.1 that the spec's YAML 1.2 reads as strings.
@@ -248,6 +325,7 @@ def problems_from_validation(
     problems: list[Problem] = []
     seen: set[tuple[str, str]] = set()
     details = [dict(error) for error in err.errors(include_url=False)]
+    details = _wrong_lengths(details, root, data)
     for error in _one_error_per_path(details, data):
         kind = error["type"]
         path = data_path(error["loc"], data, kind in ("missing", "extra_forbidden"))
