@@ -124,9 +124,9 @@ def schema(
 ) -> None:
     """Write the JSON Schema of the spec language (for editor completion)."""
     from gencompile.files import atomic_write_text
-    from gencompile.spec import Spec
+    from gencompile.spec.reference import editor_schema
 
-    text = json.dumps(Spec.model_json_schema(), indent=2) + "\n"
+    text = json.dumps(editor_schema(), indent=2) + "\n"
     if output is None:
         sys.stdout.write(text)
         return

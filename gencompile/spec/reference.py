@@ -79,9 +79,63 @@ class _FactoryDefaults(GenerateJsonSchema):
         return super().get_default_value(schema)
 
 
+# `extends:` is read by the loader (gencompile/spec/loader.py) before the document is
+# validated, so the models never see it; the schemas list it beside their fields.
+EXTENDS = {
+    "type": "string",
+    "minLength": 1,
+    "title": "Extends",
+    "description": "A base spec merged below this one (a path relative to this file's folder): "
+    "mappings merge, lists replace, and a mapping naming another `type:` replaces the base's. "
+    "A spec that extends another gives only what it changes.",
+}
+PARTIAL = "Partial"  # prefix of the definitions an extending (partial) spec is checked with
+WHOLE = "WholeSpec"  # the definition a spec without `extends:` is checked with
+
+
 def spec_schema() -> dict[str, Any]:
-    """The JSON Schema of `gencompile schema`, with every default filled in."""
-    return Spec.model_json_schema(schema_generator=_FactoryDefaults)
+    """The JSON Schema of a whole spec, `extends` included, with every default filled in."""
+    schema = Spec.model_json_schema(schema_generator=_FactoryDefaults)
+    schema["properties"] = {"extends": EXTENDS, **schema["properties"]}
+    return schema
+
+
+def editor_schema() -> dict[str, Any]:
+    """The schema `gencompile schema` writes. A spec without `extends:` is checked whole; one
+    with it is a partial document, giving only what it changes: every field is optional and
+    a mapping may leave out its `type:` (a partial override of the base's variant), while
+    unknown keys are still refused. A list replaces the base's, so its items stay whole."""
+    whole = spec_schema()
+    defs = whole.pop("$defs")
+    partial = {f"{PARTIAL}{name}": _partial(node) for name, node in defs.items()}
+    return {
+        **_partial(whole),
+        "$defs": {**defs, **partial, WHOLE: whole},
+        "if": {"required": ["extends"]},
+        "else": {"$ref": f"#/$defs/{WHOLE}"},
+    }
+
+
+def _partial(node: Any) -> Any:
+    """`node` with every field optional and every `type:` choice open to any variant's fields
+    (`oneOf` with a discriminator -> `anyOf`); references go to the partial definitions."""
+    if isinstance(node, list):
+        return [_partial(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    relaxed: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in ("required", "discriminator"):
+            continue
+        if key == "properties":
+            relaxed[key] = {name: _partial(field) for name, field in value.items()}
+        elif key == "$ref":
+            relaxed[key] = value.replace("#/$defs/", f"#/$defs/{PARTIAL}")
+        elif key in ("items", "prefixItems", "default", "const", "enum", "examples"):
+            relaxed[key] = value  # a list replaces the base's whole; values are values
+        else:
+            relaxed["anyOf" if key == "oneOf" else key] = _partial(value)
+    return relaxed
 
 
 def github_anchor(heading: str) -> str:
