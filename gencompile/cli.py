@@ -86,6 +86,7 @@ def explain(spec: Path, set_: SetOption = None) -> None:
     from rich.markup import escape  # the plan's texts are printed as written, [x] included
 
     from gencompile.compiler.lower import lower
+    from gencompile.compiler.project import total_params
     from gencompile.spec import load_spec
     from gencompile.spec.loader import dump_yaml  # YAML this loader reads back as printed
 
@@ -93,7 +94,8 @@ def explain(spec: Path, set_: SetOption = None) -> None:
     out.rule(escape(f"{plan.name} ({plan.family})"))
     out.print(dump_yaml(plan.resolved_spec), markup=False, highlight=False)
     for network in plan.networks:
-        table = _table(escape(f"{network.name}: {network.doc}"))
+        copies = f" ({network.copies} copies)" if network.copies > 1 else ""
+        table = _table(escape(f"{network.name}{copies}: {network.doc}"))
         table.add_column("layer")
         table.add_column("type")
         table.add_column("output shape")
@@ -108,7 +110,11 @@ def explain(spec: Path, set_: SetOption = None) -> None:
         table.add_row("trainable", "", "", f"{network.trainable_params:,}")
         table.add_row("frozen", "", "", f"{network.frozen_params:,}")
         table.add_row("non-trainable state", "", "", f"{network.state_params:,}")
+        if network.copies > 1:  # each copy has its own weights
+            every = f"{network.copies * network.params:,}"
+            table.add_row(f"all {network.copies} copies", "", "", every)
         out.print(table)
+    out.print(f"[bold]Parameters:[/bold] {total_params(plan):,} in the model.", highlight=False)
     out.print(f"[bold]Loss:[/bold] {escape(plan.loss_in_words)}.")
     if "sampling" in plan.extra:  # a diffusion model's sampler, its steps and solver
         out.print(f"[bold]Sampling:[/bold] {escape(plan.extra['sampling'])}.")

@@ -76,6 +76,9 @@ class NetworkPlan:
     frozen_until: int | None = None
     # (layer name, weights file) of its keras_application layers with pretrained weights
     application_weights: tuple[tuple[str, str], ...] = ()
+    # How many layers of the model build it, each with its own weights (a flow's coupling
+    # repeated: one conditioner builder, a copy per coupling); its counts are one copy's.
+    copies: int = 1
 
     @property
     def builder(self) -> str:

@@ -11,6 +11,7 @@ from gencompile.spec import load_spec
 ROOT = Path(__file__).resolve().parents[2]
 DIGITS = str(ROOT / "specs" / "vae_digits.yaml")
 RING = str(ROOT / "specs" / "diffusion_ring8.yaml")
+MOONS_FLOW = str(ROOT / "specs" / "flow_moons.yaml")
 IWAE = ["model.objective={type: iwae, samples: 5}"]
 
 
@@ -35,3 +36,15 @@ def test_explain_prints_a_denoisers_input_list(run_cli) -> None:
     assert code == 0
     assert words(f"denoiser: {denoiser.doc}") in words(out.replace("│", " "))
     assert f"Sampling: {words(plan.extra['sampling'])}." in words(out)
+
+
+def test_explain_says_how_many_copies_use_a_network_and_the_models_total(run_cli) -> None:
+    plan = lower(load_spec(MOONS_FLOW, []))
+    (conditioner,) = plan.networks
+    assert conditioner.copies == 6  # affine_coupling ... repeat: 6
+    every = 6 * conditioner.params
+    code, out, _ = run_cli("explain", MOONS_FLOW)
+    assert code == 0
+    assert f"conditioner_1 (6 copies): {words(conditioner.doc)}" in words(out)
+    assert f"│ all 6 copies │ │ │ {every:,} │" in words(out)
+    assert f"Parameters: {every:,} in the model." in words(out)

@@ -84,7 +84,8 @@ def test_parameter_count_covers_every_transform():
     )
     conditioner = (2 * 8 + 8) + 2 * (8 * 2 + 2)  # body + shift and log_scale heads
     maf = (2 * 8 + 8) + (8 * 4 + 4)
-    assert plan.model.num_params == 2 * 2 + 2 * 2 + maf + 2 * conditioner
+    dense = 2 * 2 * 2 + 2  # its trained LU factors L and U, and log_s
+    assert plan.model.num_params == 2 * 2 + dense + maf + 2 * conditioner
     assert plan.extra["total_params"] == plan.model.num_params
 
 

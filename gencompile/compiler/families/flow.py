@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gencompile.compiler.data_levels import check_bins, data_levels
@@ -83,9 +84,10 @@ class _Call:
 
     args: tuple[tuple[str, Any], ...] = ()
     positional: int = 0
-    params: int = 0
+    params: int = 0  # trainable
     output_shape: Shape | None = None  # None: the input's shape
     regularized: bool = False
+    state: int = 0  # non-trainable values the layer holds besides (Keras' non_trainable_weights)
 
 
 @dataclass(frozen=True)
@@ -168,10 +170,11 @@ class FlowLowering:
             call.args,
             name,
             out,
-            call.params,
+            call.params + call.state,
             call.positional,
             regularizer,
             path,
+            state=call.state,
         )
         return TransformPlan(layer, shape, out, call.params, path)
 
@@ -195,7 +198,13 @@ class FlowLowering:
 
     def _invertible_dense(self, spec: Any, path: PathKey, shape: Shape, name: str) -> _Call:
         channels = features(shape, "invertible_dense")
-        return _Call((("seed", self.seed + self.position),), params=channels * channels)
+        # Trained: the LU factors L and U (c x c each) and log_s (c); fixed: the permutation
+        # P (c x c) and the signs (c), as the runtime's InvertibleDense holds them.
+        return _Call(
+            (("seed", self.seed + self.position),),
+            params=2 * channels * channels + channels,
+            state=channels * channels + channels,
+        )
 
     def _maf(self, spec: Any, path: PathKey, shape: Shape, name: str) -> _Call:
         reverse = self.mafs % 2 == 1
@@ -262,7 +271,7 @@ class FlowLowering:
             network = self._prior_network(kept)
             self.priors[(path, kept)] = network
         builder = LayerPlan("builder", network.builder, (), f"{name}_prior", kept, None)
-        return _Call((("network", builder),), 1, network.params, kept)
+        return _Call((("network", builder),), 1, network.trainable_params, kept)
 
     def _prior_network(self, kept: Shape) -> NetworkPlan:
         """Glow's learned prior: mean and log-scale of the factored half from the kept half,
@@ -346,7 +355,9 @@ class FlowLowering:
             if getattr(spec, key) != RUNTIME_DEFAULTS[key]:
                 args += ((key, getattr(spec, key)),)
         # A coupling's parameters are its conditioner network's.
-        return _Call(args, positional=1, params=network.params)
+        return _Call(
+            args, positional=1, params=network.trainable_params, state=network.state_params
+        )
 
     def _conditioner(self, spec: Any, path: PathKey, shape: Shape) -> NetworkPlan:
         number = len(self.conditioners) + 1
@@ -493,7 +504,7 @@ def flow_networks(low: Lowering, data: DataShape, facts: None) -> FlowNetworks:
             planned = flow.transform(transform, path, shape)
             transforms.append(planned)
             shape = planned.output_shape
-    networks = (*flow.conditioners.values(), *flow.priors.values())
+    networks = _with_copies((*flow.conditioners.values(), *flow.priors.values()), transforms)
     if not flow.parts:
         return FlowNetworks(tuple(transforms), shape, networks)
     if model.base.type != "normal":
@@ -505,6 +516,19 @@ def flow_networks(low: Lowering, data: DataShape, facts: None) -> FlowNetworks:
         )
     parts = (*flow.parts, shape)
     return FlowNetworks(tuple(transforms), (sum(size(p) for p in parts),), networks, parts)
+
+
+def _with_copies(
+    networks: tuple[NetworkPlan, ...], transforms: list[TransformPlan]
+) -> tuple[NetworkPlan, ...]:
+    """The networks, each with how many transforms call its builder for their own weights."""
+    calls = Counter(
+        value.cls
+        for transform in transforms
+        for key, value in transform.layer.args
+        if key == "network" and isinstance(value, LayerPlan)
+    )
+    return tuple(replace(network, copies=calls[network.builder] or 1) for network in networks)
 
 
 def plan_flow(
