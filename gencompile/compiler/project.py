@@ -19,7 +19,7 @@ from gencompile.compiler.family import Family
 from gencompile.compiler.lower import lower
 from gencompile.compiler.plan import LayerPlan, ProjectPlan
 from gencompile.errors import RunError, SpecError
-from gencompile.files import atomic_write_files, atomic_write_text
+from gencompile.files import atomic_write_files, atomic_write_text, sha256_file
 from gencompile.lock_format import (
     LOCK_CHECKSUM,
     LOCK_VERSION,
@@ -182,8 +182,10 @@ def check_output_folder(directory: Path, plan: ProjectPlan[object], files: dict[
     """Refuse to write over anything that gencompile did not write for this project.
 
     An empty or new folder takes the project. A folder holding an earlier build of the same
-    project (its lock names it) is rebuilt, but only files that lock lists are replaced;
-    anything else there is the user's. Every other folder is refused (`--force` writes).
+    project (its lock names it) is rebuilt, but only files that lock lists are replaced, and
+    only as that build wrote them: a listed file whose bytes differ from the lock's hash was
+    edited, and anything else there is the user's. Every other folder is refused (`--force`
+    writes, moving the edited files aside).
     """
     if directory.exists() and not directory.is_dir():
         raise RunError(f"{directory} is a file, not a folder: give -o a folder to build into")
@@ -205,6 +207,33 @@ def check_output_folder(directory: Path, plan: ProjectPlan[object], files: dict[
             f"{directory} holds {', '.join(theirs)}, which the earlier build did not write; "
             "move them, choose an empty folder, or pass --force"
         )
+    edited = edited_files(directory, files)
+    if edited:
+        names = ", ".join(str(directory / p) for p in edited)
+        raise RunError(
+            f"{names}: edited since the earlier build (spec.lock.json's hash differs), and "
+            "rebuilding would overwrite the edits: move the edited files away, or pass "
+            f"--force to move them aside into {directory / STALE_FOLDER}-<time>/"
+        )
+
+
+def edited_files(directory: Path, files: dict[str, str]) -> list[str]:
+    """The files of `files` that an earlier build's lock lists and that were changed since:
+    their bytes differ from the lock's hash, and from what this build writes (an edit the
+    rebuild writes again, like a project's spec.yaml built from itself, loses nothing)."""
+    previous = _earlier_lock(directory)
+    hashes = previous.get("files") if previous else None
+    if not isinstance(hashes, dict):
+        return []
+    edited = []
+    for path, text in sorted(files.items()):
+        target = directory / path
+        if path not in hashes or not target.is_file():
+            continue
+        current = sha256_file(target)
+        if current not in (hashes[path], sha256_text(text)):
+            edited.append(path)
+    return edited
 
 
 # What training writes into a project or run folder beside the generated files: all of it
@@ -295,9 +324,14 @@ def refuse_stale_outputs(directory: Path, stale: list[str]) -> NoReturn:
     )
 
 
-def move_aside(directory: Path, stale: list[str]) -> Path:
-    """Move `stale` outputs into a new `stale-<UTC time>[-n]/` folder of `directory`,
-    saying so on stderr; return that folder."""
+def move_aside(
+    directory: Path,
+    stale: list[str],
+    what: str = "what training wrote for the earlier spec",
+    then: str = "train the rebuilt project anew",
+) -> Path:
+    """Move `stale` outputs (paths relative to `directory`) into a new
+    `stale-<UTC time>[-n]/` folder of `directory`, saying so on stderr; return that folder."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     for n in itertools.count():
         aside = directory / f"{STALE_FOLDER}-{stamp}{f'-{n}' if n else ''}"
@@ -307,10 +341,10 @@ def move_aside(directory: Path, stale: list[str]) -> Path:
         except FileExistsError:
             continue
     for name in stale:
+        (aside / name).parent.mkdir(parents=True, exist_ok=True)  # a generated file's package
         (directory / name).rename(aside / name)
     print(
-        f"note: moved what training wrote for the earlier spec ({_names(stale)}) aside into "
-        f"{aside}; train the rebuilt project anew",
+        f"note: moved {what} ({_names(stale)}) aside into {aside}; {then}",
         file=sys.stderr,
         flush=True,
     )
@@ -363,6 +397,9 @@ def _write_project(
         refuse_stale_outputs(directory, stale)
     if stale:
         move_aside(directory, stale)
+    edited = edited_files(directory, files) if force and directory.is_dir() else []
+    if edited:  # refused above without --force
+        move_aside(directory, edited, "the generated files you edited", "compare them there")
     kept = kept_training(directory, plan, files) if directory.is_dir() else {}
     atomic_write_files(
         {directory / relative: text.encode("utf-8") for relative, text in files.items()}
