@@ -39,7 +39,7 @@ from gencompile.run_status import STATUS_NAME, epochs_phrase, read_status, write
 # The pending folder (a continuation's project until it finishes) and, in it, the folder its
 # final files (weights, exports, samples, metrics.json, ...) are written to meanwhile.
 from gencompile.runtime.final_files import FINAL, PENDING  # no TensorFlow
-from gencompile.spec import LoadedSpec, default_mapping, load_spec, validate_raw
+from gencompile.spec import LoadedSpec, default_mapping, load_spec, validate_raw, variant_fields
 from gencompile.spec.base import python_name
 from gencompile.spec.loader import Marks, RawSpec, apply_override, parse_override
 
@@ -96,7 +96,7 @@ def requested_spec(
     data, marks = copy.deepcopy(lock["resolved_spec"]), Marks()
     for text in overrides:
         key, value = parse_override(text)
-        apply_override(data, marks, key, value, default_mapping)
+        apply_override(data, marks, key, value, default_mapping, variant_fields)
     return validate_raw(RawSpec(data, marks, None, lock["spec_source"]))
 
 

@@ -71,7 +71,7 @@ def validate_raw(raw: RawSpec) -> LoadedSpec:
 def check_trial(data: dict[str, Any], key: PathKey, value: Any) -> None:
     """Validate `data` with the field `key` set to `value` as `--set` sets it (a sweep's
     trial); raises SpecError."""
-    apply_override(data, Marks(), key, value, default_mapping)
+    apply_override(data, Marks(), key, value, default_mapping, variant_fields)
     validate_raw(RawSpec(data, Marks(), None, ""))
 
 
@@ -201,9 +201,22 @@ def default_mapping(path: PathKey, data: dict[str, Any]) -> dict[str, Any]:
     return {}
 
 
+def variant_fields(path: PathKey, data: dict[str, Any]) -> set[str] | None:
+    """The keys the variant of the mapping at `path` takes (its `type:`/`family:` picks
+    it): what a switched variant keeps of the old one's fields. None when not known."""
+    model = model_at(Spec, path, data)
+    if model is None:
+        return None
+    return {name for name in model.model_fields} | {
+        field.alias for field in model.model_fields.values() if field.alias
+    }
+
+
 def load_spec(path: Path | str, overrides: list[str] | tuple[str, ...] = ()) -> LoadedSpec:
     """Read, merge (`extends:`, `--set`) and validate a spec file."""
-    return validate_raw(read_spec(path, overrides, start_of=default_mapping))
+    return validate_raw(
+        read_spec(path, overrides, start_of=default_mapping, fields_of=variant_fields)
+    )
 
 
 def load_spec_text(text: str, file: str = "<spec>") -> LoadedSpec:

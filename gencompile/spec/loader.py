@@ -276,9 +276,15 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Marks]:
 
 
 # Keys whose value picks a variant: the variant decides which other keys its mapping has
-# (docs/spec.md "Every choice is a type: key"), so a mapping naming another variant than the
-# one below it replaces that mapping instead of merging into it.
+# (docs/spec.md "Every choice is a type: key"). A mapping naming another variant than the one
+# below it still merges over it, but the keys it inherits are kept only where the new variant
+# takes them (`prune_inherited`): a new optimizer keeps the base's learning_rate, a normal
+# prior drops the mixture's components.
 VARIANT_KEYS = ("type", "family")
+# Where a variant was switched, and the keys its mapping inherited from the old variant.
+Inherited = list[tuple[PathKey, list[str]]]
+# The keys the variant of the mapping at a path takes (None: not known).
+FieldsOf = Callable[[PathKey, dict[str, Any]], set[str] | None]
 
 
 def switches_variant(base: Any, override: Any) -> bool:
@@ -289,11 +295,8 @@ def switches_variant(base: Any, override: Any) -> bool:
 
 
 def deep_merge(base: Any, override: Any) -> Any:
-    """Mappings merge key by key, unless `override` names another variant than `base`;
-    anything else in `override` replaces `base`."""
+    """Mappings merge key by key; anything else in `override` replaces `base`."""
     if isinstance(base, dict) and isinstance(override, dict):
-        if switches_variant(base, override):
-            return override
         merged = dict(base)
         for key, value in override.items():
             merged[key] = deep_merge(base[key], value) if key in base else value
@@ -301,19 +304,37 @@ def deep_merge(base: Any, override: Any) -> Any:
     return override
 
 
-def variant_switches(base: Any, override: Any, path: PathKey = ()) -> list[PathKey]:
-    """The paths where `deep_merge(base, override)` replaces a mapping of another variant:
-    the base's marks under them no longer locate anything."""
+def inherited_by_switches(base: Any, override: Any, path: PathKey = ()) -> Inherited:
+    """Where `deep_merge(base, override)` puts another variant over a mapping: the paths,
+    each with the keys the new variant inherits from the old one (those `override` does
+    not give)."""
     if not (isinstance(base, dict) and isinstance(override, dict)):
         return []
+    found: Inherited = []
     if switches_variant(base, override):
-        return [path]
-    return [
-        switched
-        for key, value in override.items()
-        if key in base
-        for switched in variant_switches(base[key], value, (*path, key))
-    ]
+        found.append((path, [key for key in base if key not in override]))
+    for key, value in override.items():
+        if key in base:
+            found += inherited_by_switches(base[key], value, (*path, key))
+    return found
+
+
+def prune_inherited(
+    data: dict[str, Any], marks: Marks, inherited: Inherited, fields_of: FieldsOf | None
+) -> None:
+    """Drop each inherited key the switched-to variant does not take (all of them where its
+    keys are not known), with its marks."""
+    for path, keys in inherited:
+        node: Any = data
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            continue
+        takes = fields_of(path, data) if fields_of is not None else None
+        for key in keys:
+            if key in node and (takes is None or key not in takes):
+                del node[key]
+                marks.drop_under((*path, key))
 
 
 def _file_problem(path: Path, message: str, hint: str | None = None) -> SpecError:
@@ -392,6 +413,7 @@ class _Document:
     data: dict[str, Any]
     marks: Marks
     text: str
+    inherited: Inherited = field(default_factory=list)
 
 
 _UNSET: Any = object()
@@ -439,11 +461,10 @@ def load_document(
     except SpecError as error:
         named_here = base is _UNSET
         raise SpecError(_base_problems(error, marks, display, named_here)) from None
-    for switched in variant_switches(below.data, data):
-        below.marks.drop_under(switched)
+    inherited = [*below.inherited, *inherited_by_switches(below.data, data)]
     merged = marks.merged_over(below.marks)
     merged.given = display
-    return _Document(deep_merge(below.data, data), merged, text)
+    return _Document(deep_merge(below.data, data), merged, text, inherited)
 
 
 def _base_problems(error: SpecError, marks: Marks, display: str, named_here: bool) -> list[Problem]:
@@ -549,11 +570,14 @@ def apply_override(
     path: PathKey,
     value: Any,
     start_of: StartOf | None = None,
+    fields_of: FieldsOf | None = None,
 ) -> None:
     """Set `path` in `data` to `value`, creating mappings on the way.
 
     A mapping the spec left out (or null) starts from `start_of(its path, data)`: an
     override of `training.optimizer.learning_rate` changes the default optimizer's rate.
+    An override of `type:` (`family:`) that names another variant keeps the old variant's
+    fields only where the new one takes them (`fields_of`), and those earlier `--set`s gave.
     """
     node: Any = data
     set_here = Mark("--set", None, None)
@@ -604,9 +628,12 @@ def apply_override(
             raise SpecError([Problem(format_path(path), f"no list item {last}", "--set")])
         node[last] = value
     elif isinstance(node, dict):
-        if last in VARIANT_KEYS and node.get(last, value) != value:
-            _switch_variant(node, marks, path[:-1])
+        switched = last in VARIANT_KEYS and node.get(last, value) != value
         node[last] = value
+        if switched:  # the keys the files gave the old variant; earlier --sets' stay
+            above = path[:-1]
+            given = [key for key in node if key != last and not _set_here(marks, (*above, key))]
+            prune_inherited(data, marks, [(above, given)], fields_of)
     else:
         where = format_path(path[:-1])
         raise SpecError(
@@ -616,27 +643,23 @@ def apply_override(
     marks.marks[path] = marks.keys[path] = set_here
 
 
-def _switch_variant(node: dict[str, Any], marks: Marks, where: PathKey) -> None:
-    """Before `--set where.type=` names another variant: drop the keys the files gave the
-    old one (the new variant decides its keys) and keep those earlier `--set`s gave, as
-    overrides apply in order."""
-    for key in list(node):
-        mark = marks.keys.get((*where, key))
-        if mark is None or mark.file != "--set":
-            del node[key]
-            marks.drop_under((*where, key))
+def _set_here(marks: Marks, path: PathKey) -> bool:
+    mark = marks.keys.get(path)
+    return mark is not None and mark.file == "--set"
 
 
 def read_spec(
     path: Path | str,
     overrides: list[str] | tuple[str, ...] = (),
     start_of: StartOf | None = None,
+    fields_of: FieldsOf | None = None,
 ) -> RawSpec:
     """Load a spec file with its bases and command-line overrides applied.
 
     `--set extends=PATH` names the base of the spec from the command line (it may lie
     outside the spec's folder). `start_of(path, data)` gives the content a mapping that an
-    override creates starts from (the field's default); empty by default.
+    override creates starts from (the field's default); empty by default. `fields_of(path,
+    data)` the keys of the variant at a path, which a switched variant keeps of the old one's.
     """
     path = Path(path)
     parsed = [parse_override(text) for text in overrides]
@@ -650,9 +673,10 @@ def read_spec(
         if base is not None:
             trusted = (*trusted, Path(os.path.abspath(base)).parent)
     document = load_document(path, trusted, base)
+    prune_inherited(document.data, document.marks, document.inherited, fields_of)
     for key, value in parsed:
         if key != ("extends",):
-            apply_override(document.data, document.marks, key, value, start_of)
+            apply_override(document.data, document.marks, key, value, start_of, fields_of)
     own = display_name(path)
     merged = {m.file for m in document.marks.marks.values()} - {own, "--set"}
     if not overrides and not merged:

@@ -1,6 +1,7 @@
 """A mapping naming another variant (`type:`, or `family:` for the model) than the one
-below it replaces that mapping: through `extends:` and through `--set x.type=...`, the new
-variant decides its keys and none of the old variant's fields leak into it."""
+below it keeps only the fields below it that the new variant takes, through `extends:` and
+through `--set x.type=...`: the new variant decides its keys, none of the old variant's
+other fields leak into it, and the ones they share (a learning rate) are not lost."""
 
 from __future__ import annotations
 
@@ -106,3 +107,29 @@ def test_an_unknown_key_of_a_fieldless_variant_says_it_takes_none(work: Path) ->
     assert found.startswith("child.yaml:3:")  # in the child, which wrote it
     assert found.endswith("unknown key 'components' (type: normal takes no other keys)")
     assert "expected one of: )" not in found
+
+
+def test_a_switched_variant_keeps_the_fields_it_shares_with_the_old_one(work: Path) -> None:
+    """adam -> sgd keeps the base's learning_rate and clipnorm (both optimizers take them)
+    and drops nothing else by surprise: a silently changed learning rate would change the
+    run, so only the fields the new variant cannot take are left behind."""
+    (work / "child.yaml").write_text(
+        "extends: digits.yaml\ntraining:\n  optimizer: {type: sgd, momentum: 0.9}\n"
+    )
+    child = load_spec("child.yaml").spec.training.optimizer
+    assert (child.type, child.learning_rate, child.clipnorm, child.momentum) == (
+        "sgd", 1e-3, 5.0, 0.9,
+    )  # fmt: skip
+    by_set = load_spec("digits.yaml", ["training.optimizer.type=rmsprop"]).spec.training.optimizer
+    assert (by_set.type, by_set.learning_rate, by_set.clipnorm) == ("rmsprop", 1e-3, 5.0)
+    adamw = load_spec("moons.yaml", ["training.optimizer.type=adamw"]).spec.training.optimizer
+    assert (adamw.type, adamw.learning_rate) == ("adamw", 2e-3)
+
+
+def test_a_sweep_trial_over_a_type_keeps_the_shared_fields(work: Path) -> None:
+    from gencompile.spec import check_trial
+
+    data = {"training": {"optimizer": {"type": "adam", "learning_rate": 0.5, "beta_1": 0.8}}}
+    data = {**load_spec("moons.yaml").spec.model_dump(mode="json", exclude_unset=True), **data}
+    check_trial(data, ("training", "optimizer", "type"), "sgd")
+    assert data["training"]["optimizer"] == {"type": "sgd", "learning_rate": 0.5}
