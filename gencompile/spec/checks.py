@@ -14,6 +14,7 @@ from typing import Any
 from gencompile.datafiles import held_out_count
 from gencompile.errors import Problem
 from gencompile.levels import source_levels
+from gencompile.metric_minimums import IS_SPLITS, PR_NEIGHBOURS, REAL_MINIMUM, SAMPLE_MINIMUM
 from gencompile.parent_runs import run_problem, weights_problem
 from gencompile.spec.data import (
     BUILTIN_ARGUMENTS,
@@ -58,16 +59,18 @@ KERAS_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 10
 FD_DIGITS_FEATURES = 64
 FRECHET_FEATURES = {"fid": FID_FEATURES, "fd_digits": FD_DIGITS_FEATURES}
 NETWORKS = {"fid": "InceptionV3", "fd_digits": "the digits classifier"}
-# The fewest real examples a sample metric compares the samples with (the held-out split
-# when there is one): statistics of at least 2 rows, precision and recall more rows than
-# their k = 3 neighbours (gencompile.runtime.metrics.samples and .distances), a Frechet
-# distance one per feature.
-REFERENCE_MINIMUM = {
-    **FRECHET_FEATURES,
-    "kid": 2,
-    "energy_distance": 2,
-    "precision_recall": 4,
+# Why each other sample metric needs its SAMPLE_MINIMUM.
+SAMPLE_NEEDS = {
+    "kid": "its unbiased estimate compares pairs of distinct samples",
+    "energy_distance": "it compares pairs of distinct samples",
+    "mode_coverage": "statistics of at least 2 samples",
+    "precision_recall": f"more than its k = {PR_NEIGHBOURS} nearest neighbours",
+    "inception_score": f"at least one in each of its {IS_SPLITS} splits",
 }
+# The fewest real examples a sample metric compares the samples with (the held-out split
+# when there is one): a Frechet distance one per feature, the others as the runtime needs
+# (gencompile.metric_minimums).
+REFERENCE_MINIMUM = {**FRECHET_FEATURES, **REAL_MINIMUM}
 
 Found = Iterator[tuple[PathKey, str, str | None]]
 
@@ -458,10 +461,10 @@ def num_samples(spec: Spec) -> int:
     return FID_NUM_SAMPLES if "fid" in evaluated_metrics(spec) else DEFAULT_NUM_SAMPLES
 
 
-def check_frechet_samples(spec: Spec) -> Found:
-    """A Frechet distance (fid, fd_digits) of fewer samples than its network's features is
-    heavily biased (the sample covariance is singular): same-distribution sets score far
-    from 0."""
+def check_sample_count(spec: Spec) -> Found:
+    """Too few samples for a sample metric: a Frechet distance (fid, fd_digits) of fewer
+    samples than its network's features is heavily biased (the sample covariance is
+    singular), and kid, precision_recall, inception_score... cannot be computed at all."""
     given = spec.evaluation.num_samples
     if given is None:  # the default is enough for each (FID_NUM_SAMPLES with fid)
         return
@@ -474,7 +477,21 @@ def check_frechet_samples(spec: Spec) -> Found:
 
 def too_few_samples(metric: str, count: int) -> tuple[str, str] | None:
     """The message and advice when `count` samples are too few for `metric`, else None."""
-    need = FRECHET_FEATURES.get(metric, 0)
+    if metric in FRECHET_FEATURES:
+        return _too_few_for_frechet(metric, count)
+    need = SAMPLE_MINIMUM.get(metric, 0)
+    if count >= need:
+        return None
+    return (
+        f"{metric} needs at least {need} samples ({SAMPLE_NEEDS[metric]}), not {count}",
+        f"set evaluation.num_samples to at least {need} ({DEFAULT_NUM_SAMPLES} is the "
+        f"default: leave it out; of a trained run: gencompile evaluate RUN --num-samples "
+        f"{DEFAULT_NUM_SAMPLES})",
+    )
+
+
+def _too_few_for_frechet(metric: str, count: int) -> tuple[str, str] | None:
+    need = FRECHET_FEATURES[metric]
     if count >= need:
         return None
     default = FID_NUM_SAMPLES if metric == "fid" else DEFAULT_NUM_SAMPLES
@@ -603,7 +620,7 @@ CHECKS: tuple[Callable[[Spec], Found], ...] = (
     check_layer_names,
     check_heldout_metrics,
     check_held_out_size,
-    check_frechet_samples,
+    check_sample_count,
     check_text_data,
     check_autoregressive,
     check_mixture,

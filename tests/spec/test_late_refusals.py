@@ -1,0 +1,110 @@
+"""What `validate` accepted and training refused later, after its epochs: each is refused at
+validation, at the field that causes it (file:line: field: what; what to do)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from gencompile.errors import Problem, SpecError
+from gencompile.spec import load_spec_text
+
+MOONS = """\
+spec_version: 1
+name: tiny
+data:
+  source: {type: builtin, name: moons, n_samples: 500}
+  validation_split: 0.2
+model:
+  family: vae
+  latent_dim: 2
+  encoder: {mlp: [16]}
+  decoder: {mlp: [16]}
+  likelihood: {type: gaussian}
+evaluation:
+  metrics: [elbo, METRIC]
+  num_samples: COUNT
+"""
+
+
+def refused(text: str) -> Problem:
+    """The one problem of a spec `validate` refuses."""
+    with pytest.raises(SpecError) as info:
+        load_spec_text(text, "spec.yaml")
+    [problem] = info.value.problems
+    return problem
+
+
+def moons(metric: str, count: int) -> str:
+    return MOONS.replace("METRIC", metric).replace("COUNT", str(count))
+
+
+# ------------------------------------- evaluation.num_samples too few for a sample metric
+
+
+@pytest.mark.parametrize(
+    ("metric", "least"), [("kid", 2), ("precision_recall", 4), ("energy_distance", 2)]
+)
+def test_too_few_samples_for_a_sample_metric_are_refused_at_num_samples(
+    metric: str, least: int
+) -> None:
+    problem = refused(moons(metric, least - 1))
+    assert (problem.file, problem.line, problem.path) == ("spec.yaml", 14, "evaluation.num_samples")
+    assert problem.message.startswith(f"{metric} needs at least {least} samples (")
+    assert problem.message.endswith(f"), not {least - 1}")
+    assert problem.hint is not None
+    assert problem.hint.startswith(f"set evaluation.num_samples to at least {least} ")
+    assert "gencompile evaluate RUN --num-samples" in problem.hint
+    load_spec_text(moons(metric, least))
+
+
+def test_inception_score_needs_a_sample_in_each_of_its_splits() -> None:
+    digits = moons("inception_score", 9).replace(
+        "{type: builtin, name: moons, n_samples: 500}", "{type: builtin, name: digits}"
+    )
+    problem = refused(digits)
+    assert problem.path == "evaluation.num_samples"
+    assert problem.message == (
+        "inception_score needs at least 10 samples (at least one in each of its 10 splits), not 9"
+    )
+    load_spec_text(digits.replace("num_samples: 9", "num_samples: 10"))
+
+
+def test_evaluate_num_samples_too_few_for_kid_is_refused_at_the_option() -> None:
+    from gencompile.compiler.lower import lower
+    from gencompile.runs import checked_metrics
+
+    lock = {"resolved_spec": lower(load_spec_text(moons("kid", 100))).resolved_spec}
+    checked_metrics(lock, None, "evaluate RUN", 2)
+    with pytest.raises(SpecError) as info:
+        checked_metrics(lock, None, "evaluate RUN", 1)
+    [problem] = info.value.problems
+    assert (problem.file, problem.path) == (
+        "evaluate RUN --num-samples 1",
+        "evaluation.num_samples",
+    )
+    assert problem.message.startswith("kid needs at least 2 samples")
+
+
+def test_the_spec_and_the_runtime_hold_the_same_sample_minimums() -> None:
+    from gencompile.metric_minimums import SAMPLE_MINIMUM
+    from gencompile.runtime.metrics import samples
+
+    assert set(SAMPLE_MINIMUM) | {"fid", "fd_digits"} == set(samples.METRICS)
+
+
+def test_the_runtime_names_too_few_samples_without_internal_names() -> None:
+    """A run that reaches evaluation with too few (an older lock): said in the user's
+    terms, not the statistics' argument names."""
+    import numpy as np
+
+    from gencompile.runtime.metrics import distances, samples
+
+    data = SimpleNamespace(x_val=np.zeros((10, 2)))
+    with pytest.raises(ValueError) as err:
+        distances.kernel_inception_distance(np.zeros((10, 2)), np.zeros((1, 2)))
+    assert "fake" not in str(err.value) and "the samples" in str(err.value)
+    message = samples._not_computed("kid", err.value, 1, 10, data)
+    assert message.startswith("cannot compute kid: it needs at least 2 samples, not 1; ")
+    assert "(n, d)" not in message and "fake" not in message
