@@ -108,3 +108,30 @@ def test_the_runtime_names_too_few_samples_without_internal_names() -> None:
     message = samples._not_computed("kid", err.value, 1, 10, data)
     assert message.startswith("cannot compute kid: it needs at least 2 samples, not 1; ")
     assert "(n, d)" not in message and "fake" not in message
+
+
+# ------------------------------------- steps_per_epoch of an EM mixture: EM needs every batch
+
+GMM = """\
+spec_version: 1
+name: tiny
+data:
+  source: {type: builtin, name: blobs, n_samples: 600}
+model:
+  family: mixture
+  components: 3
+  algorithm: {type: ALGORITHM}
+training:
+  steps_per_epoch: 3
+"""
+
+
+@pytest.mark.parametrize(("algorithm", "name"), [("em", "EM"), ("variational", "variational EM")])
+def test_steps_per_epoch_of_an_em_mixture_is_refused(algorithm: str, name: str) -> None:
+    problem = refused(GMM.replace("ALGORITHM", algorithm))
+    assert (problem.line, problem.path) == (10, "training.steps_per_epoch")
+    assert problem.message.startswith(
+        f"{name} accumulates every batch of the training split per iteration"
+    )
+    assert problem.hint is not None and problem.hint.startswith("remove training.steps_per_epoch")
+    load_spec_text(GMM.replace("ALGORITHM", "gradient"))  # minibatches: any number of them
