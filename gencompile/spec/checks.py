@@ -560,6 +560,44 @@ def _fraction_for(need: int, count: int) -> float:
     return round(fraction, 4)
 
 
+# The divisors listed for a steps_per_execution that divides no epoch: up to auto's cap.
+MOST_STEPS_PER_EXECUTION = 32  # gencompile.runtime.training.MAX_STEPS_PER_EXECUTION
+
+
+def epoch_steps(spec: Spec) -> tuple[int, str] | None:
+    """The training steps of an epoch and how they are counted, where the spec alone says:
+    training.steps_per_epoch, or a built-in data set's training split in batches (every
+    batch counts, the last one too). Text is cut into windows only when it is read."""
+    training, data = spec.training, spec.data
+    if training.steps_per_epoch is not None:
+        return training.steps_per_epoch, "training.steps_per_epoch"
+    count = data.example_count()
+    if count is None or is_text_source(data.source):
+        return None
+    train = count - held_out_count(count, data.validation_split)
+    return -(-train // data.batch_size), f"{train} training examples / batch {data.batch_size}"
+
+
+def check_steps_per_execution(spec: Spec) -> Found:
+    """A number of steps per call must divide the steps of an epoch (Keras would run the
+    epoch's last call on into the next epoch's batches: the runtime refuses it, after the
+    run folder is made). Under a distribution strategy it is 1 or auto (TrainingSpec)."""
+    per_call = spec.training.steps_per_execution
+    if per_call == "auto" or spec.training.distribution.strategy != "none":
+        return
+    found = epoch_steps(spec)
+    if found is None or found[0] % per_call == 0:
+        return
+    steps, counted = found
+    most = max(per_call, MOST_STEPS_PER_EXECUTION)
+    divisors = [str(d) for d in range(1, min(steps, most) + 1) if steps % d == 0]
+    yield (
+        ("training", "steps_per_execution"),
+        f"{per_call} does not divide the {steps} steps of an epoch ({counted})",
+        f"use {', '.join(divisors)} or auto",
+    )
+
+
 def check_init_from_files(spec: Spec) -> Found:
     """The run or weights file `model.init_from` names, read from the files alone: a run
     folder that finished training a model of this family, or a weights file that exists.
@@ -616,6 +654,7 @@ CHECKS: tuple[Callable[[Spec], Found], ...] = (
     check_labelled_sample_metrics,
     check_early_stopping,
     check_unused_training,
+    check_steps_per_execution,
     check_optimizers,
     check_layer_names,
     check_heldout_metrics,

@@ -135,3 +135,80 @@ def test_steps_per_epoch_of_an_em_mixture_is_refused(algorithm: str, name: str) 
     )
     assert problem.hint is not None and problem.hint.startswith("remove training.steps_per_epoch")
     load_spec_text(GMM.replace("ALGORITHM", "gradient"))  # minibatches: any number of them
+
+
+# ------------------------------------- steps_per_execution must divide the steps of an epoch
+
+DIGITS = """\
+spec_version: 1
+name: tiny
+data:
+  source: {type: builtin, name: digits}
+  validation_split: 0.1
+  preprocessing: {scale: [0.0, 1.0]}
+  batch_size: 64
+model:
+  family: vae
+  latent_dim: 2
+  encoder: {mlp: [16]}
+  decoder: {mlp: [16]}
+  likelihood: {type: bernoulli}
+evaluation:
+  metrics: [elbo]
+training:
+  steps_per_execution: 32
+"""
+
+
+def test_steps_per_execution_not_dividing_a_builtin_epoch_is_refused_with_the_divisors() -> None:
+    """1797 digits, 180 held out: 1617 training examples in 26 batches of 64 (as the
+    runtime counts them, which refused 32 only once training started)."""
+    problem = refused(DIGITS)
+    assert (problem.line, problem.path) == (17, "training.steps_per_execution")
+    assert problem.message == (
+        "32 does not divide the 26 steps of an epoch (1617 training examples / batch 64)"
+    )
+    assert problem.hint == "use 1, 2, 13, 26 or auto"
+    load_spec_text(DIGITS.replace("steps_per_execution: 32", "steps_per_execution: 13"))
+
+
+def test_steps_per_execution_is_checked_against_steps_per_epoch() -> None:
+    text = DIGITS.replace(
+        "steps_per_execution: 32", "steps_per_execution: 5\n  steps_per_epoch: 12"
+    )
+    problem = refused(text)
+    assert problem.message == (
+        "5 does not divide the 12 steps of an epoch (training.steps_per_epoch)"
+    )
+    assert problem.hint == "use 1, 2, 3, 4, 6, 12 or auto"
+    load_spec_text(text.replace("steps_per_epoch: 12", "steps_per_epoch: 10"))
+
+
+def test_steps_per_execution_of_unknown_data_size_is_left_to_the_runtime() -> None:
+    load_spec_text(
+        DIGITS.replace(
+            "{type: builtin, name: digits}", "{type: builtin, name: digits, classes: [0, 1]}"
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    "source", ["{type: builtin, name: digits}", "{type: builtin, name: moons, n_samples: 999}"]
+)
+def test_the_spec_counts_an_epoch_as_the_runtime_does(source: str) -> None:
+    from gencompile.compiler.lower import lower
+    from gencompile.runtime.data import load_data
+    from gencompile.spec.checks import epoch_steps
+
+    text = DIGITS.replace("{type: builtin, name: digits}", source).replace(
+        "steps_per_execution: 32", "steps_per_execution: 1"
+    )
+    if "moons" in source:
+        text = text.replace("bernoulli", "gaussian").replace(
+            "  preprocessing: {scale: [0.0, 1.0]}\n", ""
+        )
+    loaded = load_spec_text(text)
+    found = epoch_steps(loaded.spec)
+    assert found is not None
+    data = load_data(lower(loaded).data, seed=loaded.spec.seed)
+    assert found[0] == data.steps_per_epoch
