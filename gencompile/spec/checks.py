@@ -624,6 +624,55 @@ def check_heldout_metrics(spec: Spec) -> Found:
         )
 
 
+# Every name a metric of evaluation.metrics writes into metrics.json, when not its own
+# alone (gencompile.runtime.metrics.samples and .tstr).
+METRIC_NAMES = {
+    "precision_recall": ("precision", "recall"),
+    "mode_coverage": ("modes_captured", "high_quality"),
+    "kid": ("kid", "kid_std"),
+    "inception_score": ("inception_score", "inception_score_std"),
+    "fd_digits": ("fd_digits", "fd_digits_classifier_accuracy"),
+    "tstr": ("tstr_accuracy", "trtr_accuracy", "tstr_ratio"),
+    "tstr_augmentation": ("subset_accuracy", "augmented_accuracy"),
+}
+
+
+def written_metrics(spec: Spec) -> list[str]:
+    """The names this spec's evaluation writes into metrics.json."""
+    return [
+        name for metric in evaluated_metrics(spec) for name in METRIC_NAMES.get(metric, (metric,))
+    ]
+
+
+def metric_problem(metric: str, spec: Spec) -> tuple[str, str] | None:
+    """Why this spec's runs do not produce `metric` (in metrics.json or history.csv), with
+    what to do; None when they do. A sweep compares its trials by it: `sweep.metric` is
+    checked here, `gencompile sweep --metric` by the sweep's plan."""
+    written, logged = written_metrics(spec), logged_metrics(spec)
+    if metric in written or metric in logged:
+        return None
+    if metric in logged_metrics(spec, validated=True):  # a val_ log, and no split
+        return (
+            f"{metric} is a validation log, and this spec holds out no data",
+            "set data.validation_split (e.g. 0.1), or choose another metric",
+        )
+    message = (
+        f"this spec's runs do not produce {metric!r} (metrics.json: "
+        f"{', '.join(written) or 'none'}; per-epoch logs: {', '.join(logged)})"
+    )
+    if metric in type(spec.model).metrics_available:
+        return message, f"add {metric} to evaluation.metrics, or give one of these"
+    return message, did_you_mean(metric, [*written, *logged]) or "give one of these"
+
+
+def check_sweep_metric(spec: Spec) -> Found:
+    """The metric a sweep's trials are compared by is one its runs produce."""
+    metric = spec.sweep.metric if spec.sweep is not None else None
+    found = None if metric is None else metric_problem(metric, spec)
+    if found is not None:
+        yield ("sweep", "metric"), *found
+
+
 def check_text_data(spec: Spec) -> Found:
     """Text is modelled by the autoregressive family only; txt samples need text."""
     text = is_text_source(spec.data.source)
@@ -661,6 +710,7 @@ CHECKS: tuple[Callable[[Spec], Found], ...] = (
     check_held_out_size,
     check_sample_count,
     check_text_data,
+    check_sweep_metric,
     check_autoregressive,
     check_mixture,
 )

@@ -212,3 +212,41 @@ def test_the_spec_counts_an_epoch_as_the_runtime_does(source: str) -> None:
     assert found is not None
     data = load_data(lower(loaded).data, seed=loaded.spec.seed)
     assert found[0] == data.steps_per_epoch
+
+
+# ------------------------------------- sweep.metric: one the spec's runs produce
+
+
+@pytest.mark.parametrize(
+    ("metric", "message", "hint"),
+    [
+        (
+            "bogus_metric",
+            "this spec's runs do not produce 'bogus_metric' (metrics.json: elbo;",
+            None,
+        ),
+        ("kid", "this spec's runs do not produce 'kid'", "add kid to evaluation.metrics"),
+        ("val_loss", "val_loss is a validation log, and this spec holds out no data", None),
+    ],
+)
+def test_validate_refuses_a_sweep_metric_the_runs_do_not_produce(
+    metric: str, message: str, hint: str | None
+) -> None:
+    text = DIGITS.replace("steps_per_execution: 32", "epochs: 2") + (
+        f"sweep:\n  metric: {metric}\n  parameters:\n"
+        "    model.latent_dim: {type: int, low: 2, high: 4}\n"
+    )
+    if metric == "val_loss":
+        text = text.replace("validation_split: 0.1", "validation_split: 0.0")
+        text = text.replace("metrics: [elbo]", "metrics: [energy_distance]")
+        text = text.replace("{type: builtin, name: digits}", "{type: builtin, name: moons}")
+        text = text.replace("bernoulli", "gaussian").replace(
+            "  preprocessing: {scale: [0.0, 1.0]}\n", ""
+        )
+    problem = refused(text)
+    assert problem.path == "sweep.metric"
+    assert problem.line == text.splitlines().index(f"  metric: {metric}") + 1
+    assert problem.message.startswith(message)
+    if hint is not None:
+        assert problem.hint is not None and problem.hint.startswith(hint)
+    load_spec_text(text.replace(f"metric: {metric}", "metric: loss"))
