@@ -665,10 +665,22 @@ def metric_problem(metric: str, spec: Spec) -> tuple[str, str] | None:
     return message, did_you_mean(metric, [*written, *logged]) or "give one of these"
 
 
+def producible_metrics(spec: Spec) -> list[str]:
+    """Every name this spec's runs could write, whatever evaluation.metrics and the split
+    ask for: the family's metrics (each name they write) and its logs, val_ ones too."""
+    asked = [*type(spec.model).metrics_available, *LABELLED_SAMPLE_METRICS]
+    written = [name for metric in asked for name in METRIC_NAMES.get(metric, (metric,))]
+    return [*written, *logged_metrics(spec, validated=True)]
+
+
 def check_sweep_metric(spec: Spec) -> Found:
-    """The metric a sweep's trials are compared by is one its runs produce."""
+    """The metric a sweep's trials are compared by is one this family's runs produce. One
+    that evaluation.metrics or the split leaves out is told by `gencompile sweep` (the same
+    metric_problem): a training's --set of them should not be refused for a sweep block."""
     metric = spec.sweep.metric if spec.sweep is not None else None
-    found = None if metric is None else metric_problem(metric, spec)
+    if metric is None or metric in producible_metrics(spec):
+        return
+    found = metric_problem(metric, spec)
     if found is not None:
         yield ("sweep", "metric"), *found
 

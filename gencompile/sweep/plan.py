@@ -248,8 +248,13 @@ def plan_sweep(
         loaded = validate_raw(read_spec(spec, every, start_of=default_mapping))
     plan = lower(loaded)
     chosen = chosen or _default_metric(plan)
-    if metric is not None or block is None or block.metric is None:  # validate_raw checks
-        _check_metric(chosen, loaded.spec)  # the spec's own sweep.metric
+    try:
+        _check_metric(chosen, loaded.spec)
+    except SpecError as error:
+        if metric is None and block is not None and block.metric is not None:  # the spec's
+            where = ("sweep", "metric")
+            error = SpecError([raw.marks.problem(where, p.message, p.hint) for p in error.problems])
+        raise error from None
     for combination in combinations(grid):  # what only compiling finds (shapes, sizes)
         _compiled(spec, every, combination, _at_grid)
     for path, parameter in parameters.items():
