@@ -30,9 +30,12 @@ from gencompile.spec.evaluation import (
     FID_FEATURES,
     FID_NUM_SAMPLES,
     HELDOUT_METRICS,
+    IMAGE_ONLY_METRICS,
     LABELLED_SAMPLE_METRICS,
     METRIC_DATA,
     METRIC_DATA_ADVICE,
+    SAMPLE_METRICS,
+    VECTOR_ONLY_METRICS,
 )
 from gencompile.spec.families.autoregressive import check_autoregressive
 from gencompile.spec.families.mixture import check_mixture
@@ -453,6 +456,38 @@ def default_metrics(spec: Spec) -> list[str]:
     return metrics
 
 
+# The built-in data sets of images (gencompile.compiler.data_shapes infers the same, a
+# test checks); the others are vectors, but arithmetic, which is text.
+IMAGE_BUILTINS = ("digits", "shapes2d")
+
+
+def builtin_kind(source: BuiltinSource) -> str:
+    """'image', 'vector' or 'text': what the examples of a built-in data set are."""
+    if is_text_source(source):
+        return "text"
+    return "image" if source.name in IMAGE_BUILTINS else "vector"
+
+
+def fits_kind(metric: str, kind: str) -> bool:
+    """Whether a metric applies to data of this kind (the compiler refuses the others)."""
+    if metric in IMAGE_ONLY_METRICS:
+        return kind == "image"
+    if metric in VECTOR_ONLY_METRICS:
+        return kind == "vector"
+    return not (kind == "text" and metric in SAMPLE_METRICS)
+
+
+def metrics_for_data(spec: Spec) -> list[str]:
+    """The metrics a run computes, but those that do not apply to a built-in data set's
+    kind: the compiler refuses them saying why, and checking their sizes first would send
+    the user after more data for a metric that can never apply."""
+    source = spec.data.source
+    if not isinstance(source, BuiltinSource):
+        return evaluated_metrics(spec)
+    kind = builtin_kind(source)
+    return [metric for metric in evaluated_metrics(spec) if fits_kind(metric, kind)]
+
+
 def num_samples(spec: Spec) -> int:
     """evaluation.num_samples, or its default: more when fid is asked (FID_NUM_SAMPLES)."""
     given = spec.evaluation.num_samples
@@ -468,7 +503,7 @@ def check_sample_count(spec: Spec) -> Found:
     given = spec.evaluation.num_samples
     if given is None:  # the default is enough for each (FID_NUM_SAMPLES with fid)
         return
-    for metric in evaluated_metrics(spec):
+    for metric in metrics_for_data(spec):
         problem = too_few_samples(metric, given)
         if problem is not None:
             yield ("evaluation", "num_samples"), *problem
@@ -512,7 +547,7 @@ def check_held_out_size(spec: Spec) -> Found:
     count, fraction = spec.data.example_count(), spec.data.validation_split
     if count is None:
         return
-    for metric in evaluated_metrics(spec):
+    for metric in metrics_for_data(spec):
         need = REFERENCE_MINIMUM.get(metric, 0)
         asked = spec.evaluation.metrics or []
         at_metric: PathKey = ("evaluation", "metrics")

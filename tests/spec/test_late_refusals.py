@@ -10,6 +10,7 @@ import pytest
 
 from gencompile.errors import Problem, SpecError
 from gencompile.spec import load_spec_text
+from gencompile.spec.data import BuiltinSource
 
 MOONS = """\
 spec_version: 1
@@ -253,3 +254,36 @@ def test_a_sweep_metric_the_settings_leave_out_is_told_by_the_sweep_not_a_traini
     assert (problem.path, problem.line) == ("sweep.metric", 19)
     assert problem.message.startswith("this spec's runs do not produce 'kid'")
     assert problem.hint == "add kid to evaluation.metrics, or give one of these"
+
+
+# ------------------------------------- a metric for another kind of data: that first
+
+
+@pytest.mark.parametrize("evaluation", ["metrics: [fid]", "{metrics: [fid], num_samples: 100}"])
+def test_fid_on_vectors_is_refused_for_the_kind_not_first_for_the_size(evaluation: str) -> None:
+    """4000 moons are too few for fid's 2048 held-out examples, but no number of them
+    would do: the refusal says fid needs images, not "use more data"."""
+    from gencompile.compiler.lower import lower
+
+    text = MOONS.replace("n_samples: 500", "n_samples: 4000").replace(
+        "evaluation:\n  metrics: [elbo, METRIC]\n  num_samples: COUNT\n",
+        f"evaluation: {evaluation}\n",
+    )
+    if evaluation.startswith("metrics"):
+        text = text.replace("evaluation: metrics: [fid]", "evaluation:\n  metrics: [fid]")
+    with pytest.raises(SpecError) as info:
+        lower(load_spec_text(text, "spec.yaml"))
+    [problem] = info.value.problems
+    assert problem.path == "evaluation.metrics[0]"
+    assert problem.message.startswith("metric 'fid' compares images through InceptionV3, but")
+
+
+def test_the_spec_knows_each_builtin_data_kind_as_the_compiler_does() -> None:
+    from gencompile.compiler.data_shapes import infer_data_shape
+    from gencompile.spec.checks import builtin_kind
+    from gencompile.spec.data import BUILTIN_ARGUMENTS, DataSpec
+
+    for name in BUILTIN_ARGUMENTS:
+        data = DataSpec.model_validate({"source": {"type": "builtin", "name": name}})
+        assert isinstance(data.source, BuiltinSource)
+        assert builtin_kind(data.source) == infer_data_shape(data).kind, name
