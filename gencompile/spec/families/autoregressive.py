@@ -151,7 +151,11 @@ class Sampling(StrictModel):
     )
     length: PositiveInt = Field(256, description="Tokens generated per text sample.")
     prompt: str = Field(
-        "\n", min_length=1, max_length=1000, description="Text that samples continue (text data)."
+        "\n",
+        min_length=1,
+        max_length=1000,
+        description="Text that samples continue (text data), in the vocabulary of the "
+        "training text (validate checks the built-in arithmetic's; training, a file's).",
     )
 
 
