@@ -15,6 +15,7 @@ tokenizes the same text with the same functions when it trains.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -213,18 +214,24 @@ def _shown_char(c: str) -> str:
     return c if c.isprintable() else repr(c)[1:-1]
 
 
-def unknown_prompt_message(tokenizer: Tokenizer, prompt: str) -> str | None:
-    """Why `prompt` cannot be continued by a model with this vocabulary, or None: the
-    characters (words) it never saw would be replaced by `<unk>`, silently."""
+def unknown_prompt(tokenizer: Tokenizer, prompt: str) -> tuple[str, str] | None:
+    """Why `prompt` cannot be continued by a model with this vocabulary, and what to do; or
+    None: the characters (words) it never saw would be replaced by `<unk>`, silently."""
     missing = tokenizer.unknown(prompt)
     if not missing:
         return None
     what = "characters" if tokenizer.type == "char" else "words"
     listed = ", ".join(repr(m) for m in missing[:20]) + (" ..." if len(missing) > 20 else "")
     return (
-        f"the prompt has {what} the model never saw: {listed}; write it with the {what} of "
-        f"its vocabulary: {tokenizer.describe_vocabulary()}"
+        f"the prompt has {what} the model never saw: {listed}",
+        f"write it with the {what} of its vocabulary: {tokenizer.describe_vocabulary()}",
     )
+
+
+def unknown_prompt_message(tokenizer: Tokenizer, prompt: str) -> str | None:
+    """`unknown_prompt` in one line (what; what to do), or None."""
+    found = unknown_prompt(tokenizer, prompt)
+    return None if found is None else "; ".join(found)
 
 
 def fit_tokenizer(config: dict[str, Any], text: str) -> Tokenizer:
@@ -243,3 +250,21 @@ def fit_tokenizer(config: dict[str, Any], text: str) -> Tokenizer:
         ranked = sorted(counts, key=lambda w: (-counts[w], w))[: int(config["vocab_size"]) - 1]
         return Tokenizer("word", (UNKNOWN, *ranked))
     raise ValueError(f"unknown tokenizer type {kind!r}")
+
+
+def training_tokenizer(
+    source: dict[str, Any], seed: int, fraction: float, config: dict[str, Any]
+) -> Tokenizer:
+    """The tokenizer a text model is built and trained with: fitted on the training part of
+    its resolved source's text, as the compiler and the runtime fit it. The built-in
+    arithmetic's is kept (a sweep validates many trials of one spec); a file is read again."""
+    if source["type"] == "builtin":
+        key = json.dumps(source, sort_keys=True), json.dumps(config, sort_keys=True)
+        return _generated_tokenizer(*key, seed, fraction)
+    return fit_tokenizer(config, split_text(source_text(source, seed), fraction)[0])
+
+
+@functools.lru_cache(maxsize=8)
+def _generated_tokenizer(source: str, config: str, seed: int, fraction: float) -> Tokenizer:
+    text = source_text(json.loads(source), seed)
+    return fit_tokenizer(json.loads(config), split_text(text, fraction)[0])

@@ -32,7 +32,7 @@ from gencompile.runtime.metrics.levels import merged_levels, merged_levels_messa
 from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
 from gencompile.runtime.splits import batches, head, mean_of
-from gencompile.text import Tokenizer, arithmetic_validity
+from gencompile.text import Tokenizer, arithmetic_validity, unknown_prompt_message
 
 NEG_INF = float("-inf")
 BLEU_PAIRS = 64  # held-out prompts continued for BLEU (at most)
@@ -220,7 +220,18 @@ def check_likelihood_metrics(model: keras.Model, data: Any, config: dict[str, An
         _check_characters_scored(data.text.tokenizer, held_out_ids)
 
 
-@evaluation(check_likelihood_metrics)
+def check_prompt(model: keras.Model, data: Any, config: dict[str, Any]) -> None:
+    """Refuse, before training, a model.sampling.prompt the training text's vocabulary
+    cannot spell: the run's samples would continue `<unk>` tokens, silently (the spec's
+    checks refuse it where validate reads the text; `sample --prompt` says the same)."""
+    if data.kind != "text":
+        return
+    message = unknown_prompt_message(data.text.tokenizer, model.default_prompt())
+    if message is not None:
+        raise RunError(f"model.sampling.prompt: {message}")
+
+
+@evaluation(check_likelihood_metrics, check_prompt)
 def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
     """The configured metrics on the held-out split (and on samples, for validity)."""
     wanted = config["metrics"]

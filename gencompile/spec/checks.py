@@ -14,6 +14,7 @@ from typing import Any
 from gencompile.datafiles import held_out_count
 from gencompile.errors import Problem
 from gencompile.levels import source_levels
+from gencompile.metric_minimums import IS_SPLITS, PR_NEIGHBOURS, REAL_MINIMUM, SAMPLE_MINIMUM
 from gencompile.parent_runs import run_problem, weights_problem
 from gencompile.spec.data import (
     BUILTIN_ARGUMENTS,
@@ -29,9 +30,12 @@ from gencompile.spec.evaluation import (
     FID_FEATURES,
     FID_NUM_SAMPLES,
     HELDOUT_METRICS,
+    IMAGE_ONLY_METRICS,
     LABELLED_SAMPLE_METRICS,
     METRIC_DATA,
     METRIC_DATA_ADVICE,
+    SAMPLE_METRICS,
+    VECTOR_ONLY_METRICS,
 )
 from gencompile.spec.families.autoregressive import check_autoregressive
 from gencompile.spec.families.mixture import check_mixture
@@ -58,16 +62,18 @@ KERAS_CLASSES = {"mnist": 10, "fashion_mnist": 10, "cifar10": 10, "cifar100": 10
 FD_DIGITS_FEATURES = 64
 FRECHET_FEATURES = {"fid": FID_FEATURES, "fd_digits": FD_DIGITS_FEATURES}
 NETWORKS = {"fid": "InceptionV3", "fd_digits": "the digits classifier"}
-# The fewest real examples a sample metric compares the samples with (the held-out split
-# when there is one): statistics of at least 2 rows, precision and recall more rows than
-# their k = 3 neighbours (gencompile.runtime.metrics.samples and .distances), a Frechet
-# distance one per feature.
-REFERENCE_MINIMUM = {
-    **FRECHET_FEATURES,
-    "kid": 2,
-    "energy_distance": 2,
-    "precision_recall": 4,
+# Why each other sample metric needs its SAMPLE_MINIMUM.
+SAMPLE_NEEDS = {
+    "kid": "its unbiased estimate compares pairs of distinct samples",
+    "energy_distance": "it compares pairs of distinct samples",
+    "mode_coverage": "statistics of at least 2 samples",
+    "precision_recall": f"more than its k = {PR_NEIGHBOURS} nearest neighbours",
+    "inception_score": f"at least one in each of its {IS_SPLITS} splits",
 }
+# The fewest real examples a sample metric compares the samples with (the held-out split
+# when there is one): a Frechet distance one per feature, the others as the runtime needs
+# (gencompile.metric_minimums).
+REFERENCE_MINIMUM = {**FRECHET_FEATURES, **REAL_MINIMUM}
 
 Found = Iterator[tuple[PathKey, str, str | None]]
 
@@ -450,6 +456,38 @@ def default_metrics(spec: Spec) -> list[str]:
     return metrics
 
 
+# The built-in data sets of images (gencompile.compiler.data_shapes infers the same, a
+# test checks); the others are vectors, but arithmetic, which is text.
+IMAGE_BUILTINS = ("digits", "shapes2d")
+
+
+def builtin_kind(source: BuiltinSource) -> str:
+    """'image', 'vector' or 'text': what the examples of a built-in data set are."""
+    if is_text_source(source):
+        return "text"
+    return "image" if source.name in IMAGE_BUILTINS else "vector"
+
+
+def fits_kind(metric: str, kind: str) -> bool:
+    """Whether a metric applies to data of this kind (the compiler refuses the others)."""
+    if metric in IMAGE_ONLY_METRICS:
+        return kind == "image"
+    if metric in VECTOR_ONLY_METRICS:
+        return kind == "vector"
+    return not (kind == "text" and metric in SAMPLE_METRICS)
+
+
+def metrics_for_data(spec: Spec) -> list[str]:
+    """The metrics a run computes, but those that do not apply to a built-in data set's
+    kind: the compiler refuses them saying why, and checking their sizes first would send
+    the user after more data for a metric that can never apply."""
+    source = spec.data.source
+    if not isinstance(source, BuiltinSource):
+        return evaluated_metrics(spec)
+    kind = builtin_kind(source)
+    return [metric for metric in evaluated_metrics(spec) if fits_kind(metric, kind)]
+
+
 def num_samples(spec: Spec) -> int:
     """evaluation.num_samples, or its default: more when fid is asked (FID_NUM_SAMPLES)."""
     given = spec.evaluation.num_samples
@@ -458,14 +496,14 @@ def num_samples(spec: Spec) -> int:
     return FID_NUM_SAMPLES if "fid" in evaluated_metrics(spec) else DEFAULT_NUM_SAMPLES
 
 
-def check_frechet_samples(spec: Spec) -> Found:
-    """A Frechet distance (fid, fd_digits) of fewer samples than its network's features is
-    heavily biased (the sample covariance is singular): same-distribution sets score far
-    from 0."""
+def check_sample_count(spec: Spec) -> Found:
+    """Too few samples for a sample metric: a Frechet distance (fid, fd_digits) of fewer
+    samples than its network's features is heavily biased (the sample covariance is
+    singular), and kid, precision_recall, inception_score... cannot be computed at all."""
     given = spec.evaluation.num_samples
     if given is None:  # the default is enough for each (FID_NUM_SAMPLES with fid)
         return
-    for metric in evaluated_metrics(spec):
+    for metric in metrics_for_data(spec):
         problem = too_few_samples(metric, given)
         if problem is not None:
             yield ("evaluation", "num_samples"), *problem
@@ -474,7 +512,21 @@ def check_frechet_samples(spec: Spec) -> Found:
 
 def too_few_samples(metric: str, count: int) -> tuple[str, str] | None:
     """The message and advice when `count` samples are too few for `metric`, else None."""
-    need = FRECHET_FEATURES.get(metric, 0)
+    if metric in FRECHET_FEATURES:
+        return _too_few_for_frechet(metric, count)
+    need = SAMPLE_MINIMUM.get(metric, 0)
+    if count >= need:
+        return None
+    return (
+        f"{metric} needs at least {need} samples ({SAMPLE_NEEDS[metric]}), not {count}",
+        f"set evaluation.num_samples to at least {need} ({DEFAULT_NUM_SAMPLES} is the "
+        f"default: leave it out; of a trained run: gencompile evaluate RUN --num-samples "
+        f"{DEFAULT_NUM_SAMPLES})",
+    )
+
+
+def _too_few_for_frechet(metric: str, count: int) -> tuple[str, str] | None:
+    need = FRECHET_FEATURES[metric]
     if count >= need:
         return None
     default = FID_NUM_SAMPLES if metric == "fid" else DEFAULT_NUM_SAMPLES
@@ -495,7 +547,7 @@ def check_held_out_size(spec: Spec) -> Found:
     count, fraction = spec.data.example_count(), spec.data.validation_split
     if count is None:
         return
-    for metric in evaluated_metrics(spec):
+    for metric in metrics_for_data(spec):
         need = REFERENCE_MINIMUM.get(metric, 0)
         asked = spec.evaluation.metrics or []
         at_metric: PathKey = ("evaluation", "metrics")
@@ -543,6 +595,44 @@ def _fraction_for(need: int, count: int) -> float:
     return round(fraction, 4)
 
 
+# The divisors listed for a steps_per_execution that divides no epoch: up to auto's cap.
+MOST_STEPS_PER_EXECUTION = 32  # gencompile.runtime.training.MAX_STEPS_PER_EXECUTION
+
+
+def epoch_steps(spec: Spec) -> tuple[int, str] | None:
+    """The training steps of an epoch and how they are counted, where the spec alone says:
+    training.steps_per_epoch, or a built-in data set's training split in batches (every
+    batch counts, the last one too). Text is cut into windows only when it is read."""
+    training, data = spec.training, spec.data
+    if training.steps_per_epoch is not None:
+        return training.steps_per_epoch, "training.steps_per_epoch"
+    count = data.example_count()
+    if count is None or is_text_source(data.source):
+        return None
+    train = count - held_out_count(count, data.validation_split)
+    return -(-train // data.batch_size), f"{train} training examples / batch {data.batch_size}"
+
+
+def check_steps_per_execution(spec: Spec) -> Found:
+    """A number of steps per call must divide the steps of an epoch (Keras would run the
+    epoch's last call on into the next epoch's batches: the runtime refuses it, after the
+    run folder is made). Under a distribution strategy it is 1 or auto (TrainingSpec)."""
+    per_call = spec.training.steps_per_execution
+    if per_call == "auto" or spec.training.distribution.strategy != "none":
+        return
+    found = epoch_steps(spec)
+    if found is None or found[0] % per_call == 0:
+        return
+    steps, counted = found
+    most = max(per_call, MOST_STEPS_PER_EXECUTION)
+    divisors = [str(d) for d in range(1, min(steps, most) + 1) if steps % d == 0]
+    yield (
+        ("training", "steps_per_execution"),
+        f"{per_call} does not divide the {steps} steps of an epoch ({counted})",
+        f"use {', '.join(divisors)} or auto",
+    )
+
+
 def check_init_from_files(spec: Spec) -> Found:
     """The run or weights file `model.init_from` names, read from the files alone: a run
     folder that finished training a model of this family, or a weights file that exists.
@@ -567,6 +657,67 @@ def check_heldout_metrics(spec: Spec) -> Found:
             "held-out metrics need a validation split, but data.validation_split is 0",
             "set data.validation_split (e.g. 0.1)",
         )
+
+
+# Every name a metric of evaluation.metrics writes into metrics.json, when not its own
+# alone (gencompile.runtime.metrics.samples and .tstr).
+METRIC_NAMES = {
+    "precision_recall": ("precision", "recall"),
+    "mode_coverage": ("modes_captured", "high_quality"),
+    "kid": ("kid", "kid_std"),
+    "inception_score": ("inception_score", "inception_score_std"),
+    "fd_digits": ("fd_digits", "fd_digits_classifier_accuracy"),
+    "tstr": ("tstr_accuracy", "trtr_accuracy", "tstr_ratio"),
+    "tstr_augmentation": ("subset_accuracy", "augmented_accuracy"),
+}
+
+
+def written_metrics(spec: Spec) -> list[str]:
+    """The names this spec's evaluation writes into metrics.json."""
+    return [
+        name for metric in evaluated_metrics(spec) for name in METRIC_NAMES.get(metric, (metric,))
+    ]
+
+
+def metric_problem(metric: str, spec: Spec) -> tuple[str, str] | None:
+    """Why this spec's runs do not produce `metric` (in metrics.json or history.csv), with
+    what to do; None when they do. A sweep compares its trials by it: `sweep.metric` is
+    checked here, `gencompile sweep --metric` by the sweep's plan."""
+    written, logged = written_metrics(spec), logged_metrics(spec)
+    if metric in written or metric in logged:
+        return None
+    if metric in logged_metrics(spec, validated=True):  # a val_ log, and no split
+        return (
+            f"{metric} is a validation log, and this spec holds out no data",
+            "set data.validation_split (e.g. 0.1), or choose another metric",
+        )
+    message = (
+        f"this spec's runs do not produce {metric!r} (metrics.json: "
+        f"{', '.join(written) or 'none'}; per-epoch logs: {', '.join(logged)})"
+    )
+    if metric in type(spec.model).metrics_available:
+        return message, f"add {metric} to evaluation.metrics, or give one of these"
+    return message, did_you_mean(metric, [*written, *logged]) or "give one of these"
+
+
+def producible_metrics(spec: Spec) -> list[str]:
+    """Every name this spec's runs could write, whatever evaluation.metrics and the split
+    ask for: the family's metrics (each name they write) and its logs, val_ ones too."""
+    asked = [*type(spec.model).metrics_available, *LABELLED_SAMPLE_METRICS]
+    written = [name for metric in asked for name in METRIC_NAMES.get(metric, (metric,))]
+    return [*written, *logged_metrics(spec, validated=True)]
+
+
+def check_sweep_metric(spec: Spec) -> Found:
+    """The metric a sweep's trials are compared by is one this family's runs produce. One
+    that evaluation.metrics or the split leaves out is told by `gencompile sweep` (the same
+    metric_problem): a training's --set of them should not be refused for a sweep block."""
+    metric = spec.sweep.metric if spec.sweep is not None else None
+    if metric is None or metric in producible_metrics(spec):
+        return
+    found = metric_problem(metric, spec)
+    if found is not None:
+        yield ("sweep", "metric"), *found
 
 
 def check_text_data(spec: Spec) -> Found:
@@ -599,12 +750,14 @@ CHECKS: tuple[Callable[[Spec], Found], ...] = (
     check_labelled_sample_metrics,
     check_early_stopping,
     check_unused_training,
+    check_steps_per_execution,
     check_optimizers,
     check_layer_names,
     check_heldout_metrics,
     check_held_out_size,
-    check_frechet_samples,
+    check_sample_count,
     check_text_data,
+    check_sweep_metric,
     check_autoregressive,
     check_mixture,
 )

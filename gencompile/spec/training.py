@@ -186,6 +186,8 @@ class TrainingSpec(StrictModel):
         "steps_per_execution); auto: the largest divisor of the steps per epoch up to 32, "
         "so that epochs keep their exact steps (1 under a distribution strategy, and for "
         "trainings under 500 steps, where the longer trace costs more than it saves). "
+        "A number must divide the steps per epoch (validate checks it where they are known: "
+        "training.steps_per_epoch, or a built-in data set's training split in batches). "
         "Under a distribution strategy only 1 or auto: Keras' multi-step loop fails there.",
     )
     validation_every_epochs: Literal["auto"] | PositiveInt = Field(

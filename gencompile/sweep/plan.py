@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from gencompile.errors import Problem, SpecError
 from gencompile.report import METRIC_UNITS
+from gencompile.spec.checks import metric_problem
 from gencompile.spec.loader import Marks
-from gencompile.spec.logs import logged_metrics
 from gencompile.spec.sweep import Parameter, candidates, override_text
 
 Kind = Literal["grid", "optuna"]
@@ -22,17 +22,6 @@ Direction = Literal["minimize", "maximize"]
 SWEEP_FILE = "sweep.json"
 # Names a metric of evaluation.metrics writes into metrics.json when not its own.
 METRIC_OUTPUTS = {"precision_recall": "precision", "mode_coverage": "modes_captured"}
-# Every name a metric of evaluation.metrics writes into metrics.json, when not its own
-# alone (gencompile.runtime.metrics.samples and .tstr).
-METRIC_NAMES = {
-    "precision_recall": ("precision", "recall"),
-    "mode_coverage": ("modes_captured", "high_quality"),
-    "kid": ("kid", "kid_std"),
-    "inception_score": ("inception_score", "inception_score_std"),
-    "fd_digits": ("fd_digits", "fd_digits_classifier_accuracy"),
-    "tstr": ("tstr_accuracy", "trtr_accuracy", "tstr_ratio"),
-    "tstr_augmentation": ("subset_accuracy", "augmented_accuracy"),
-}
 
 
 @dataclass(frozen=True)
@@ -176,36 +165,12 @@ def _example_parameter(spec: Any) -> str:
     return "training.optimizer.learning_rate: {type: log_uniform, low: 1.0e-4, high: 1.0e-2}"
 
 
-def evaluated_metrics(plan: Any) -> list[str]:
-    """The names this spec's evaluation writes into metrics.json."""
-    names: list[str] = []
-    for metric in plan.evaluation.get("metrics", []):
-        names += METRIC_NAMES.get(metric, (metric,))
-    return names
-
-
-def _check_metric(metric: str, spec: Any, plan: Any) -> None:
+def _check_metric(metric: str, spec: Any) -> None:
     """A metric this spec's runs produce (metrics.json or history.csv): any other is told
-    now, not after the first trial."""
-    written = evaluated_metrics(plan)
-    logged = logged_metrics(spec)
-    if metric in written or metric in logged:
-        return
-    from gencompile.spec.diagnostics import did_you_mean
-
-    if metric in logged_metrics(spec, validated=True):  # a val_ log, and no split
-        message = f"{metric} is a validation log, and this spec holds out no data"
-        hint = "set data.validation_split (e.g. 0.1), or choose another metric"
-    else:
-        message = (
-            f"this spec's runs do not produce {metric!r} (metrics.json: "
-            f"{', '.join(written) or 'none'}; per-epoch logs: {', '.join(logged)})"
-        )
-        if metric in type(spec.model).metrics_available:
-            hint = f"add {metric} to evaluation.metrics, or give one of these"
-        else:
-            hint = did_you_mean(metric, [*written, *logged]) or "give one of these"
-    raise SpecError([Problem("", message, "--metric", hint=hint)])
+    now, not after the first trial (validation checks the spec's own sweep.metric so)."""
+    found = metric_problem(metric, spec)
+    if found is not None:
+        raise SpecError([Problem("", found[0], "--metric", hint=found[1])])
 
 
 def plan_sweep(
@@ -284,7 +249,7 @@ def plan_sweep(
     plan = lower(loaded)
     chosen = chosen or _default_metric(plan)
     try:
-        _check_metric(chosen, loaded.spec, plan)
+        _check_metric(chosen, loaded.spec)
     except SpecError as error:
         if metric is None and block is not None and block.metric is not None:  # the spec's
             where = ("sweep", "metric")

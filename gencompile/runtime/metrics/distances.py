@@ -30,10 +30,14 @@ from scipy.spatial.distance import cdist
 ROWS_PER_BLOCK = 2048  # pairwise distances are computed this many rows at a time
 
 
+# What the messages call the two sides: their argument names mean nothing to a user.
+REAL, FAKE = "the real examples", "the samples"
+
+
 def _as_float64(x: np.ndarray, name: str) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or len(x) < 2:
-        raise ValueError(f"{name} must be a (n, d) array with n >= 2, got shape {x.shape}")
+        raise ValueError(f"{name}: need at least 2 rows of features, got shape {x.shape}")
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{name} holds NaN or infinite values")
     return x
@@ -119,7 +123,7 @@ def kernel_inception_distance(
     Each subset draws `subset_size` rows of each set without replacement (fewer when a set
     is smaller), as the reference implementation does.
     """
-    real, fake = _as_float64(real, "real"), _as_float64(fake, "fake")
+    real, fake = _as_float64(real, REAL), _as_float64(fake, FAKE)
     size = min(subset_size, len(real), len(fake))
     rng = np.random.default_rng(seed)
     values = np.array(
@@ -185,7 +189,7 @@ def _inside_any_ball(points: np.ndarray, centres: np.ndarray, radii: np.ndarray)
 def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
     """Improved precision (fakes inside the real manifold) and recall (reals inside the fake
     manifold); each manifold is the union of balls reaching every point's k-th neighbour."""
-    real, fake = _as_float64(real, "real"), _as_float64(fake, "fake")
+    real, fake = _as_float64(real, REAL), _as_float64(fake, FAKE)
     precision = _inside_any_ball(fake, real, kth_neighbour_distances(real, k)).mean()
     recall = _inside_any_ball(real, fake, kth_neighbour_distances(fake, k)).mean()
     return float(precision), float(recall)
@@ -202,7 +206,7 @@ def _mean_distance(a: np.ndarray, b: np.ndarray) -> float:
 def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
     """sqrt(2 E|X-Y| - E|X-X'| - E|Y-Y'|) with Euclidean norms over all pairs (V-statistics):
     equal to `scipy.stats.energy_distance` for one-dimensional samples."""
-    x, y = _as_float64(x, "x"), _as_float64(y, "y")
+    x, y = _as_float64(x, REAL), _as_float64(y, FAKE)
     squared = 2.0 * _mean_distance(x, y) - _mean_distance(x, x) - _mean_distance(y, y)
     return math.sqrt(max(squared, 0.0))
 
@@ -223,7 +227,7 @@ def mode_coverage(
 ) -> ModeCoverage:
     """A sample is high quality within `threshold` standard deviations of its nearest mode;
     a mode is captured when at least one high-quality sample is nearest to it."""
-    samples = _as_float64(samples, "samples")
+    samples = _as_float64(samples, FAKE)
     distances = cdist(samples, np.asarray(centres, dtype=np.float64))
     nearest = distances.argmin(axis=1)
     good = distances[np.arange(len(samples)), nearest] <= threshold * std

@@ -33,7 +33,9 @@ from typing import Any
 import keras
 import numpy as np
 
+from gencompile import metric_minimums
 from gencompile.errors import RunError
+from gencompile.metric_minimums import IS_SPLITS, PR_NEIGHBOURS, SAMPLE_MINIMUM
 from gencompile.progress import progress_bar
 from gencompile.runtime.conditional import balanced_labels, model_classes
 from gencompile.runtime.metrics import distances, features
@@ -45,8 +47,6 @@ SAMPLES_PER_CALL = 500  # samples are drawn in chunks, with a progress bar
 REFERENCE_EXAMPLES = 10_000  # real examples the samples are compared with, at most
 KID_SEED = 0  # the random subsets of KID
 KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000
-PR_NEIGHBOURS = 3  # k of improved precision and recall
-IS_SPLITS = 10
 MODE_THRESHOLD = 3.0  # standard deviations around a mode
 INCEPTION_METRICS = ("fid", "inception_score")  # always in InceptionV3's features
 DEFAULT_SPACE_METRICS = ("kid", "precision_recall")  # in the data's default feature space
@@ -380,6 +380,13 @@ def _not_computed(name: str, err: ValueError, samples: int, real: int, data: Any
     (the spec's checks refuse a held-out split too small for a built-in data set; a data
     file's size is known only here)."""
     split = reference_split(data)
+    need_samples = SAMPLE_MINIMUM.get(name, 0)
+    if samples < need_samples:  # the spec's checks refuse this too, at evaluation.num_samples
+        return (
+            f"cannot compute {name}: it needs at least {need_samples} samples, not {samples}; "
+            f"raise evaluation.num_samples (of a trained run: gencompile evaluate RUN "
+            f"--num-samples {need_samples} or more)"
+        )
     need_real = REAL_MINIMUM.get(name, 0)
     if real < need_real:
         more = (
@@ -398,14 +405,12 @@ def _not_computed(name: str, err: ValueError, samples: int, real: int, data: Any
     )
 
 
-# The fewest real examples each metric compares the samples with: statistics of 2 rows at
-# least, precision and recall more than their k neighbours (the spec's checks hold the
-# same numbers for built-in data, gencompile.spec.checks.REFERENCE_MINIMUM).
+# The fewest real examples each metric compares the samples with: one per feature of a
+# Frechet distance's network, gencompile.metric_minimums' for the others (the spec's checks
+# hold the same numbers for built-in data, gencompile.spec.checks.REFERENCE_MINIMUM).
 REAL_MINIMUM = {
     **{name: count for name, (count, _) in FRECHET_FEATURES.items()},
-    "kid": 2,
-    "energy_distance": 2,
-    "precision_recall": PR_NEIGHBOURS + 1,
+    **metric_minimums.REAL_MINIMUM,
 }
 
 

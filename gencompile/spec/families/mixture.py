@@ -125,7 +125,7 @@ class MixtureModel(StrictModel):
     def unused_training(self) -> dict[str, tuple[str, str]]:
         """The `training.<key>` settings this mixture does not use, each with the message
         and hint that refuse it when set: (variational) EM re-estimates the parameters in
-        closed form, and no algorithm has kernels to regularize."""
+        closed form from every batch, and no algorithm has kernels to regularize."""
         unused = {
             "regularization": (
                 "has no effect on this mixture: a mixture has no layer kernels to penalise",
@@ -148,6 +148,15 @@ class MixtureModel(StrictModel):
                 f"this mixture's algorithm ({self.algorithm.type}) fits it in closed form, "
                 "with no optimizer",
                 "remove training.optimizers",
+            )
+            # A subset of the batches per iteration is another algorithm, whose likelihood
+            # need not rise: tol would never stop it.
+            unused["steps_per_epoch"] = (
+                f"{name} accumulates every batch of the training split per iteration (one "
+                "epoch); fewer steps would re-estimate the mixture from a different part of "
+                "the data each time",
+                "remove training.steps_per_epoch, or use algorithm: {type: gradient} to fit "
+                "by minibatches",
             )
         return unused
 
