@@ -33,6 +33,7 @@ from gencompile.compiler.project import build
 from gencompile.eject import DISTRIBUTIONS, OWNED, eject, support_modules, third_party_imports
 from gencompile.spec import load_spec
 from gencompile.wheel import build_wheel
+from tests.conftest import quick
 
 try:
     import tomllib
@@ -119,6 +120,7 @@ def test_nothing_ejected_imports_gencompile(ejected: Path):
         "errors",
         "files",
         "levels",
+        "metric_minimums",
         "noise_schedules",
         "parent_runs",
         "progress",
@@ -256,7 +258,7 @@ def test_the_readmes_example_draws_in_the_datas_units(run_cli, tmp_path: Path) -
     from gencompile.runs import train
 
     spec = REPO / "specs/vae_moons.yaml"
-    run = train(spec, TINY_RUN, run_dir=tmp_path / "run", quiet=True).run_dir
+    run = train(spec, quick(spec, TINY_RUN), run_dir=tmp_path / "run", quiet=True).run_dir
     owned = eject(run, tmp_path / "mine").directory
     assert (owned / "metrics.json").read_bytes() == (run / "metrics.json").read_bytes()
     assert run_cli("sample", str(run), "-n", "16", "-o", str(tmp_path / "cli.npz"))[0] == 0
@@ -391,7 +393,10 @@ def test_ejected_projects_of_every_family_install_into_one_venv_and_pass_their_o
         )
         if trained:
             folder = train(
-                spec, [*overrides, *TINY_RUN], run_dir=tmp_path / "runs" / name, quiet=True
+                spec,
+                quick(spec, [*overrides, *TINY_RUN]),
+                run_dir=tmp_path / "runs" / name,
+                quiet=True,
             ).run_dir
         else:
             folder = build(load_spec(spec, overrides), tmp_path / "built" / name).directory

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import quick
+
 ROOT = Path(__file__).resolve().parents[1]
 FEW = ["training.epochs=1", "training.steps_per_epoch=3", "evaluation.metrics=[]"]
 EXPORT = "output.export=[keras, saved_model]"
@@ -57,7 +59,7 @@ def vae_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     folder = tmp_path_factory.mktemp("export")
     spec = ROOT / "specs" / "vae_digits.yaml"
-    return train(spec, [*FEW, EXPORT], run_dir=folder / "run", quiet=True).run_dir
+    return train(spec, quick(spec, [*FEW, EXPORT]), run_dir=folder / "run", quiet=True).run_dir
 
 
 @pytest.mark.slow  # test_end_to_end serves a VAE's export in the default tier
@@ -119,7 +121,9 @@ def test_every_family_exports_a_sampler(
 ) -> None:
     from gencompile.runs import train
 
-    run = train(ROOT / "specs" / spec, [*FEW, *settings, EXPORT], run_dir=tmp_path / "run")
+    run = train(
+        ROOT / "specs" / spec, quick(spec, [*FEW, *settings, EXPORT]), run_dir=tmp_path / "run"
+    )
     calls = {"first": ("sample", args), "again": ("sample", args)}
     calls["other"] = ("sample", [args[0], args[1] + 1, *args[2:]])
     got = probe(run.run_dir / "saved_model", calls)

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.conftest import quick
+
 httpx = pytest.importorskip("httpx")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,7 +30,9 @@ def _served(tmp_path_factory: pytest.TempPathFactory, spec: str, settings: list[
     from gencompile.serving.engine import load_engine
 
     folder = tmp_path_factory.mktemp(spec.split(".")[0])
-    run = train(ROOT / "specs" / spec, [*FEW, *settings], run_dir=folder / "run", quiet=True)
+    run = train(
+        ROOT / "specs" / spec, quick(spec, [*FEW, *settings]), run_dir=folder / "run", quiet=True
+    )
     return run.run_dir, create_app(load_engine(run.run_dir), Limits(**limits))
 
 

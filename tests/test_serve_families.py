@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.conftest import quick
+
 httpx = pytest.importorskip("httpx")
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +37,9 @@ def test_every_endpoint_of_every_family(
     from gencompile.runs import train
     from gencompile.serving.server import serving_process
 
-    run = train(ROOT / "specs" / spec, [*FEW, *settings], run_dir=tmp_path / "run", quiet=True)
+    run = train(
+        ROOT / "specs" / spec, quick(spec, [*FEW, *settings]), run_dir=tmp_path / "run", quiet=True
+    )
     with serving_process(run.run_dir, "--max-samples", "64") as (url, process):
         client = httpx.Client(base_url=url, timeout=120)
         health = client.get("/healthz").json()

@@ -253,10 +253,11 @@ def test_too_few_samples_stop_evaluation_instead_of_a_number(
         tiny_vae_spec, ["evaluation.num_samples=3"], run_dir=tmp_path / "run", quiet=True
     ).run_dir
     outcome = hostile("evaluate", run, "--metrics", "precision_recall", watch=run)
+    # Refused before any sample is drawn, at the option that asked for it: a usage error.
     outcome.assert_refused(
-        1,
-        "cannot compute precision_recall: need more than k = 3 rows, got 3 (3 samples against",
-        "raise evaluation.num_samples",
+        2,
+        "--metrics: evaluation.num_samples: precision_recall needs at least 4 samples",
+        "gencompile evaluate RUN --num-samples",
     )
 
 

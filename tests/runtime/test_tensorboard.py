@@ -21,6 +21,7 @@ from gencompile.runs import train
 from gencompile.runtime.callbacks import NaNGuard, SamplePictures
 from gencompile.runtime.tensorboard import TensorBoardLog, learning_rates
 from gencompile.runtime.training import TrainingClock, fit_callbacks
+from tests.conftest import quick
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [
@@ -181,7 +182,7 @@ FAMILY_SPECS = [
 @pytest.mark.slow
 @pytest.mark.parametrize("spec", FAMILY_SPECS)
 def test_every_family_logs_its_history(tmp_path: Path, spec: str) -> None:
-    overrides = ["training.steps_per_epoch=4", "training.validation_every_epochs=1"]
+    overrides = quick(spec, ["training.steps_per_epoch=4", "training.validation_every_epochs=1"])
     if not spec.startswith("charlm"):  # text has no picture
         overrides.append("output.samples.every_epochs=2")
     result = train(ROOT / "specs" / spec, overrides, epochs=2, run_dir=tmp_path / "run")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from gencompile.runs import train
+from tests.conftest import quick
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = ["training.steps_per_epoch=2", "evaluation.metrics=[]"]
@@ -29,8 +30,8 @@ CASES = {
 def parent_and_child(tmp_path: Path, spec: str, child_overrides: list[str]) -> tuple[Path, Path]:
     path = ROOT / "specs" / f"{spec}.yaml"
     parent, child = tmp_path / "parent", tmp_path / "child"
-    train(path, QUICK, epochs=1, run_dir=parent, quiet=True)
-    overrides = [*QUICK, f"model.init_from.run={parent}", *child_overrides]
+    train(path, quick(path, QUICK), epochs=1, run_dir=parent, quiet=True)
+    overrides = quick(path, [*QUICK, f"model.init_from.run={parent}", *child_overrides])
     train(path, overrides, epochs=1, run_dir=child, quiet=True)
     return parent, child
 

@@ -33,9 +33,9 @@ from typing import Any
 import keras
 import numpy as np
 
-from gencompile import metric_minimums
 from gencompile.errors import RunError
 from gencompile.metric_minimums import IS_SPLITS, PR_NEIGHBOURS, SAMPLE_MINIMUM
+from gencompile.metric_minimums import REAL_MINIMUM as REAL_FEWEST
 from gencompile.progress import progress_bar
 from gencompile.runtime.conditional import balanced_labels, model_classes
 from gencompile.runtime.metrics import distances, features
@@ -410,7 +410,7 @@ def _not_computed(name: str, err: ValueError, samples: int, real: int, data: Any
 # hold the same numbers for built-in data, gencompile.spec.checks.REFERENCE_MINIMUM).
 REAL_MINIMUM = {
     **{name: count for name, (count, _) in FRECHET_FEATURES.items()},
-    **metric_minimums.REAL_MINIMUM,
+    **REAL_FEWEST,
 }
 
 
