@@ -1,0 +1,129 @@
+"""Who may write a run folder at once: one training (gencompile's or its generated
+train.py run by hand) or one evaluation; and a finished run trains on only as a
+continuation that its lock records."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gencompile.errors import RunError
+from gencompile.run_status import recorded
+from gencompile.runtime import run_lock
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "tiny_vae"  # TINY_VAE's (tests/conftest.py)
+
+# A second process holding a folder's lock until its stdin closes (no TensorFlow).
+HOLDER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from gencompile.runtime import run_lock
+    fd = run_lock.lock_folder(Path(sys.argv[1]), run_lock.in_use)
+    print("locked", flush=True)
+    sys.stdin.read()
+    """
+)
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+@pytest.fixture
+def run(trained_vae: Path, tmp_path: Path) -> Path:
+    """A copy of the session's finished one-epoch run, to write to."""
+    return Path(shutil.copytree(trained_vae, tmp_path / "run"))
+
+
+@pytest.fixture
+def held_elsewhere(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+    """A folder whose lock another process holds, and that process's id."""
+    folder = tmp_path / "held"
+    folder.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env=_env(),
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+    try:
+        yield folder, holder.pid
+    finally:
+        holder.communicate(timeout=30)  # stdin closed: it lets go
+
+
+def _gencompile(*args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "gencompile", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=120)
+
+
+# F1: a generated train.py run as a command holds the folder's lock.
+
+
+def test_train_py_as_a_command_is_refused_a_folder_another_process_holds(
+    held_elsewhere: tuple[Path, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gencompile.runtime import training
+
+    folder, pid = held_elsewhere
+
+    def main() -> None:  # a generated train.py's first step
+        training.parse_args(["--run-dir", str(folder)], epochs=1, run_dir=folder)
+        pytest.fail("trained beside another process")  # pragma: no cover
+
+    with pytest.raises(SystemExit) as stopped:
+        training.run_as_command(main)
+    assert stopped.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {folder} is in use right now by process {pid} (`python")
+    assert f"(`kill {pid}`), then run this again" in err and err.count("\n") == 1
+    assert not (folder / "checkpoints").exists()
+
+
+def test_train_py_holds_the_lock_until_its_command_ends(tmp_path: Path) -> None:
+    from gencompile.runtime import training
+
+    folder = tmp_path / "new" / "run"  # created: a lock needs the folder
+
+    def main() -> None:
+        training.parse_args(["--run-dir", str(folder)], epochs=1, run_dir=folder)
+        assert run_lock.holders(folder) in ({os.getpid()}, None)  # None: not said here
+        second = recorded(folder)  # a second trainer (gencompile's) meanwhile
+        with pytest.raises(RunError, match="is being written right now"), second:
+            pytest.fail("two trainers")  # pragma: no cover
+
+    training.run_as_command(main)
+    with recorded(folder):  # the command ended: its lock went with it
+        pass
+
+
+def test_train_py_called_in_process_takes_no_lock_of_its_own(tmp_path: Path) -> None:
+    """`gencompile train` calls the generated main under its own lock (`recorded`): a
+    second lock of the folder in this process would refuse it."""
+    from gencompile.runtime import training
+
+    with recorded(tmp_path):
+        args = training.parse_args(["--run-dir", str(tmp_path)], epochs=1, run_dir=tmp_path)
+    assert args.run_dir == tmp_path
+
+
+def test_a_hand_run_train_py_beside_gencompile_train_is_refused(run: Path) -> None:
+    """The generated train.py as users run it (`python -m PACKAGE.train --resume`) while
+    gencompile trains the run in this process."""
+    command = [sys.executable, "-m", f"{PACKAGE}.train", "--resume", "--quiet"]
+    env = {**_env(), "PYTHONPATH": f"{ROOT}{os.pathsep}{run}"}
+    with recorded(run):
+        refused = subprocess.run(command, cwd=run, capture_output=True, text=True, env=env)
+    assert refused.returncode == 1, refused.stderr
+    assert f"is in use right now by process {os.getpid()}" in refused.stderr
+    assert refused.stderr.count("\n") == 1
