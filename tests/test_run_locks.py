@@ -4,6 +4,7 @@ continuation that its lock records."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -65,6 +66,64 @@ def held_elsewhere(tmp_path: Path) -> Iterator[tuple[Path, int]]:
 def _gencompile(*args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "gencompile", *map(str, args)]
     return subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=120)
+
+
+# F10: evaluate holds the run folder's lock.
+
+
+def test_a_resume_while_the_run_is_evaluated_is_refused_naming_the_evaluation(
+    run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gencompile import runs
+
+    seen: list[subprocess.CompletedProcess[str]] = []
+    plan = runs.locked_plan
+
+    def meanwhile(lock: dict) -> object:  # while evaluate works: a continuation starts
+        seen.append(_gencompile("train", "--resume", run, "--epochs", "3", "--quiet"))
+        return plan(lock)
+
+    monkeypatch.setattr(runs, "locked_plan", meanwhile)
+    before = (run / "spec.lock.json").read_text()
+    runs.evaluate(run)
+    refused = seen[0]
+    assert refused.returncode == 1, refused.stderr
+    assert refused.stderr.count("\n") == 1 and "Traceback" not in refused.stderr
+    assert f"{run} is in use right now by process {os.getpid()}" in refused.stderr
+    assert (run / "spec.lock.json").read_text() == before  # nothing continued
+    assert not (run / "checkpoints" / "epoch-0002.json").exists()
+
+
+def test_an_evaluation_while_the_run_trains_is_refused(run: Path) -> None:
+    from gencompile.runs import evaluate
+
+    with recorded(run), pytest.raises(RunError) as refused:  # this process trains it
+        evaluate(run)
+    message = str(refused.value)
+    assert f"{run} is being trained right now by process {os.getpid()}" in message
+    assert f"then evaluate it with `gencompile evaluate {run}`" in message
+
+
+def test_evaluate_merges_nothing_into_a_run_whose_weights_changed_meanwhile(
+    run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gencompile import runs
+
+    fingerprint = runs.trained_fingerprint
+
+    def retrained(run_dir: Path, lock: dict) -> object:  # after the model was loaded
+        record = json.loads((run / "metrics.json").read_text())
+        record["weights_sha256"] = "0" * 64  # as a training finishing meanwhile would
+        (run / "metrics.json").write_text(json.dumps(record))
+        return fingerprint(run_dir, lock)
+
+    monkeypatch.setattr(runs, "trained_fingerprint", retrained)
+    metrics = json.loads((run / "metrics.json").read_text())["metrics"]
+    with pytest.raises(RunError, match="holds other weights than the ones evaluated"):
+        runs.evaluate(run, metrics=["elbo"])
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["weights_sha256"] == "0" * 64  # the new record, nothing merged into it
+    assert record["metrics"] == metrics
 
 
 # F1: a generated train.py run as a command holds the folder's lock.
