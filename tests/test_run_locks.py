@@ -126,6 +126,82 @@ def test_evaluate_merges_nothing_into_a_run_whose_weights_changed_meanwhile(
     assert record["metrics"] == metrics
 
 
+# F6: a finished run trains on only as a continuation.
+
+
+def _lock_and_status(folder: Path, epochs: int, status: str | None) -> None:
+    lock = {"resolved_spec": {"training": {"epochs": epochs}}}
+    (folder / "spec.lock.json").write_text(json.dumps(lock))
+    if status is not None:
+        (folder / "status.json").write_text(json.dumps({"status": status}))
+
+
+def test_train_py_refuses_to_train_a_finished_run_past_its_epochs(run: Path) -> None:
+    from gencompile.generated import import_generated
+
+    before = {name: (run / name).read_bytes() for name in ("history.csv", "status.json")}
+    module = import_generated(run, PACKAGE)
+    with pytest.raises(RunError) as refused:
+        module.main(["--run-dir", str(run), "--resume", "--epochs", "3", "--quiet"])
+    assert str(refused.value) == (
+        f"{run} finished its training at epoch 1: continue it to 3 epochs with `gencompile "
+        f"train --resume {run} --epochs 3`, which records the continuation in its lock"
+    )
+    assert {name: (run / name).read_bytes() for name in before} == before
+    assert not (run / "checkpoints" / "epoch-0002.json").exists()
+
+
+def test_only_a_finished_gencompile_run_is_kept_to_its_epochs(tmp_path: Path) -> None:
+    from gencompile.runtime.final_files import PENDING
+    from gencompile.runtime.training import refuse_training_past_finished
+
+    _lock_and_status(tmp_path, 2, None)  # a plain generated project trained by hand
+    refuse_training_past_finished(tmp_path, 10)
+    _lock_and_status(tmp_path, 2, "interrupted")  # its resume goes to its own epochs
+    refuse_training_past_finished(tmp_path, 10)
+    _lock_and_status(tmp_path, 2, "finished")
+    refuse_training_past_finished(tmp_path, 2)  # its own length: no epoch past it
+    with pytest.raises(RunError, match="finished its training at epoch 2"):
+        refuse_training_past_finished(tmp_path, 3)
+    (tmp_path / PENDING).mkdir(parents=True)  # a continuation to 5 waits: its project trains
+    _lock_and_status(tmp_path / PENDING, 5, None)
+    refuse_training_past_finished(tmp_path, 5)
+    with pytest.raises(RunError, match="finished its training at epoch 5"):
+        refuse_training_past_finished(tmp_path, 6)
+
+
+def _checkpoint_as(run: Path, epoch: int, newest: int) -> None:
+    folder = run / "checkpoints"
+    for suffix in (".weights.h5", ".rng.npz", ".json"):
+        shutil.copy(folder / f"epoch-{epoch:04d}{suffix}", folder / f"epoch-{newest:04d}{suffix}")
+
+
+def test_a_continuation_refuses_checkpoints_beyond_the_finished_epochs(run: Path) -> None:
+    from gencompile.runs import resume
+
+    _checkpoint_as(run, 1, 7)  # trained on by hand, outside the lock
+    lock = (run / "spec.lock.json").read_text()
+    with pytest.raises(RunError) as refused:
+        resume(run, quiet=True, epochs=3)
+    assert str(refused.value) == (
+        f"{run} cannot be continued: its lock says 1 epoch, but its checkpoints go on to "
+        "epoch 7, trained outside gencompile (its train.py run by hand): move the "
+        f"checkpoints of epochs 2-7 out of {run / 'checkpoints'}, then continue it"
+    )
+    assert (run / "spec.lock.json").read_text() == lock
+    assert not (run / "checkpoints" / "continuation").exists()
+
+
+def test_a_continuation_refuses_metrics_of_epochs_beyond_its_lock(run: Path) -> None:
+    from gencompile.runs import resume
+
+    _checkpoint_as(run, 1, 4)
+    record = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**record, "epochs": 4}))
+    with pytest.raises(RunError, match=r"its lock says 1 epoch, but its metrics\.json says 4"):
+        resume(run, quiet=True, epochs=6)
+
+
 # F1: a generated train.py run as a command holds the folder's lock.
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.errors import GencompileError, RunError
-from gencompile.files import atomic_save
+from gencompile.files import atomic_save, read_json
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import (
     checkpoint_files,
@@ -69,6 +69,8 @@ def parse_args(argv: list[str] | None, epochs: int, run_dir: Path) -> argparse.N
         run_lock.hold_for_command(args.run_dir)  # before the checks: none can start meanwhile
     if not args.resume:
         refuse_earlier_training(args.run_dir)
+    else:
+        refuse_training_past_finished(args.run_dir, args.epochs)
     return args
 
 
@@ -80,6 +82,28 @@ def writes_run_folder() -> bool:
         return cluster.is_chief()
     except RunError:
         return True
+
+
+def refuse_training_past_finished(run_dir: Path, epochs: int) -> None:
+    """A finished gencompile run (status.json) trains past its lock's epochs only as a
+    continuation (`gencompile train --resume RUN --epochs N`), which records the new
+    epochs in its lock: trained on here, its lock, report and checkpoints would disagree.
+    A plain generated project (no status.json) trains on as asked."""
+    run_dir = Path(run_dir)
+    # While a continuation is pending (its project alone trains the run), its lock's epochs.
+    lock = run_dir / final_files.PENDING if final_files.pending(run_dir) else run_dir
+    try:
+        finished = read_json(run_dir / "status.json").get("status") == "finished"
+        planned = read_json(lock / "spec.lock.json")["resolved_spec"]["training"]["epochs"]
+    except (RunError, KeyError, TypeError):  # no gencompile run, or not one it can read
+        return
+    if not finished or not isinstance(planned, int) or epochs <= planned:
+        return
+    raise RunError(
+        f"{run_dir} finished its training at epoch {planned}: continue it to {epochs} epochs with "
+        f"`gencompile train --resume {run_dir} --epochs {epochs}`, which records the "
+        "continuation in its lock"
+    )
 
 
 def refuse_earlier_training(run_dir: Path) -> None:
