@@ -182,7 +182,31 @@ def finished_epochs(run_dir: Path, lock: dict[str, Any], record: dict[str, Any])
             "random state are gone and it cannot be continued exactly; train a new run with "
             "the total --epochs instead"
         )
+    refuse_training_past_lock(run_dir, planned, trained)
     return trained
+
+
+def refuse_training_past_lock(run_dir: Path, planned: int, trained: int) -> None:
+    """A continuation resumes from the run's newest checkpoint, and records its epochs
+    after the lock's: epochs beyond those were trained outside gencompile (its train.py
+    run by hand), and continuing would record that model under a lock that does not say
+    how it was trained."""
+    from gencompile.runtime.checkpoint_files import newest_epoch  # no TensorFlow
+
+    newest = newest_epoch(run_dir / "checkpoints")
+    if trained > planned:
+        raise RunError(
+            f"{run_dir} cannot be continued: its lock says {epochs_phrase(planned)}, but its "
+            f"metrics.json says {trained}, trained outside gencompile (its train.py run by "
+            "hand); train a new run of the total epochs instead"
+        )
+    if newest > planned:
+        raise RunError(
+            f"{run_dir} cannot be continued: its lock says {epochs_phrase(planned)}, but its "
+            f"checkpoints go on to epoch {newest}, trained outside gencompile (its train.py run "
+            f"by hand): move the checkpoints of epochs {planned + 1}-{newest} out of "
+            f"{run_dir / 'checkpoints'}, then continue it"
+        )
 
 
 def check_machine(lock: dict[str, Any]) -> None:

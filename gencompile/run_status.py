@@ -6,9 +6,10 @@ starts, then `finished`, `failed` (with the error) or `interrupted` (Ctrl-C, SIG
 run killed outright (SIGKILL, power loss) cannot write anything: it stays `running` with
 the id of a process that no longer exists, which `read_status` reports as `interrupted`.
 
-One process at a time trains a run folder: training holds an exclusive lock (`flock`) on the
-folder itself, which the kernel releases however the process ends, and a second trainer
-is refused, naming the first.
+One process at a time trains or evaluates a run folder: it holds an exclusive lock (`flock`)
+on the folder itself (`gencompile.runtime.run_lock`, which a generated train.py run as a
+command takes too), which the kernel releases however the process ends, and a second
+trainer is refused, naming the first.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any, Literal
 
 from gencompile.errors import GencompileError, RunError
 from gencompile.files import atomic_write_json, process_alive, read_json
+from gencompile.runtime import run_lock
 
 STATUS_NAME = "status.json"
 PRIOR_HISTORY = "prior_history.csv"  # gencompile.runtime.vq's (a test checks), without TensorFlow
@@ -150,62 +152,37 @@ def _training_elsewhere(run_dir: Path, then: str | None = None) -> str:
 
 def _held_elsewhere(run_dir: Path, then: str | None) -> str:
     """Why `run_dir`'s lock is held: by the trainer status.json names (running, alive and,
-    where the kernel says, holding the lock), or else by another gencompile command that
-    writes the folder without training it (a build, a discard, a training starting or
-    ending), whose process status.json does not name: its old pid may be gone or reused."""
+    where the kernel says, holding the lock); by another process the kernel names (an
+    evaluation, a generated train.py run by hand); or else by another gencompile command of
+    this process, or one the kernel does not name (a build, a discard, a training starting
+    or ending), whose pid status.json does not hold: its old pid may be gone or reused."""
     try:
         record = read_json(run_dir / STATUS_NAME)
         training = read_status(run_dir) == "running"
     except RunError:  # an unreadable status.json names no trainer
         record, training = {}, False
-    holders = _lock_holders(run_dir)
+    holders = run_lock.holders(run_dir)
     named = record.get("host") == socket.gethostname() and isinstance(record.get("pid"), int)
     if training and named and (holders is None or record["pid"] in holders):
         return _training_elsewhere(run_dir, then)
+    others = sorted((holders or set()) - {os.getpid()})  # this process: one of its commands
+    if others:  # an evaluation, or a generated train.py run by hand
+        who = ", ".join(map(run_lock.describe, others))
+        return (
+            f"{run_dir} is in use right now by {who}: wait for it to end, or stop it "
+            f"(`kill {' '.join(map(str, others))}`), then {then or 'run this again'}"
+        )
     return (
         f"{run_dir} is being written right now by another gencompile command (a build, or a "
         f"training starting or ending): wait for it to end, then {then or 'run this again'}"
     )
 
 
-def _lock_holders(run_dir: Path) -> set[int] | None:
-    """The processes holding a `flock` on `run_dir`, from /proc/locks (Linux); None where
-    the kernel does not say."""
-    try:
-        found = os.stat(run_dir)
-        lines = Path("/proc/locks").read_text().splitlines()
-    except OSError:
-        return None
-    where = f"{os.major(found.st_dev):02x}:{os.minor(found.st_dev):02x}:{found.st_ino}"
-    holders = {
-        int(fields[4])
-        for fields in map(str.split, lines)
-        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == where
-    }
-    return holders or None  # a held lock not listed (another file system): not said
-
-
 def _lock_folder(run_dir: Path, then: str | None = None) -> int | None:
     """An open descriptor of `run_dir` holding its exclusive lock (None: locks are not
     available here); RunError if another process holds it (`then`: what its message says to
     do once that process stopped). Closing it releases the lock."""
-    if sys.platform == "win32":
-        return None
-    import fcntl
-
-    try:
-        fd = os.open(run_dir, os.O_RDONLY)
-    except OSError:
-        return None  # the status write that follows names the problem
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise RunError(_held_elsewhere(run_dir, then)) from None
-    except OSError:  # a file system without locks (some network mounts): status.json alone
-        os.close(fd)
-        return None
-    return fd
+    return run_lock.lock_folder(run_dir, lambda folder: _held_elsewhere(folder, then))
 
 
 def refuse_if_training(run_dir: Path) -> None:

@@ -418,6 +418,19 @@ def evaluate(
     `evaluation.num_samples`; metrics.json's computed_with records it).
     """
     run_dir = Path(run_dir)
+    # The folder's lock throughout: no training starts on the run while it is evaluated
+    # (its results would be merged into the new model's metrics.json), nor runs meanwhile.
+    with not_training(run_dir, then=f"evaluate it with `gencompile evaluate {run_dir}`"):
+        return _evaluate(run_dir, metrics, inception_weights, allow_custom_code, num_samples)
+
+
+def _evaluate(
+    run_dir: Path,
+    metrics: list[str] | None,
+    inception_weights: str | None,
+    allow_custom_code: bool,
+    num_samples: int | None,
+) -> dict[str, float]:
     lock = verified_lock(run_dir, allow_custom_code)  # refuse a bad run before TensorFlow starts
     if num_samples is not None and num_samples < 1:
         raise RunError(f"--num-samples {num_samples}: draw at least one sample")
@@ -450,8 +463,14 @@ def evaluate(
             "from the lock's), so metrics computed now would not describe the run; restore "
             "the data, or retrain"
         )
+    evaluated = repro.weights_sha256(model)
     results = module.evaluate(model, data, config)
     record = read_record(run_dir)
+    if record.get("weights_sha256", evaluated) != evaluated:  # trained again meanwhile
+        raise RunError(
+            f"{run_dir} holds other weights than the ones evaluated (trained again meanwhile), "
+            "so its metrics.json was left as it was; evaluate it again"
+        )
     record["metrics"] = {**record.get("metrics", {}), **results}
     computed_with = getattr(results, "computed_with", {})
     record["computed_with"] = {**record.get("computed_with", {}), **computed_with}

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.errors import GencompileError, RunError
-from gencompile.files import atomic_save
+from gencompile.files import atomic_save, read_json
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import (
     checkpoint_files,
@@ -37,6 +37,7 @@ from gencompile.runtime import (
     python_reads,
     replica_batches,
     repro,
+    run_lock,
     tensorboard,
 )
 from gencompile.runtime.contract import (
@@ -52,7 +53,9 @@ from gencompile.runtime.splits import head
 def parse_args(argv: list[str] | None, epochs: int, run_dir: Path) -> argparse.Namespace:
     """A generated train.py's options; `run_dir` is its project's folder (the default run
     folder). A run that a pending continuation trains is refused to other code, and the
-    continuation's project its own folder (`final_files.check_trainer`)."""
+    continuation's project its own folder (`final_files.check_trainer`). Run as a command,
+    train.py holds the run folder's lock from here until it ends (`run_lock`): a second
+    trainer, or one beside an evaluation, is refused before it checks or writes anything."""
     parser = argparse.ArgumentParser(description="Train the generated model.")
     parser.add_argument("--epochs", type=int, default=epochs, help=f"default {epochs}")
     parser.add_argument("--run-dir", type=Path, default=run_dir, help="where artifacts go")
@@ -62,9 +65,45 @@ def parse_args(argv: list[str] | None, epochs: int, run_dir: Path) -> argparse.N
     )
     args = parser.parse_args(argv)
     final_files.check_trainer(run_dir, args.run_dir)  # `run_dir`: the project's own folder
+    if writes_run_folder():  # a worker other than the chief writes to a scratch folder
+        run_lock.hold_for_command(args.run_dir)  # before the checks: none can start meanwhile
     if not args.resume:
         refuse_earlier_training(args.run_dir)
+    else:
+        refuse_training_past_finished(args.run_dir, args.epochs)
     return args
+
+
+def writes_run_folder() -> bool:
+    """Whether this process writes the run folder: not a worker of a cluster other than its
+    chief (`cluster.output_dir`). A TF_CONFIG that names no valid cluster is refused later,
+    where the strategy starts; until then this process counts as the writer."""
+    try:
+        return cluster.is_chief()
+    except RunError:
+        return True
+
+
+def refuse_training_past_finished(run_dir: Path, epochs: int) -> None:
+    """A finished gencompile run (status.json) trains past its lock's epochs only as a
+    continuation (`gencompile train --resume RUN --epochs N`), which records the new
+    epochs in its lock: trained on here, its lock, report and checkpoints would disagree.
+    A plain generated project (no status.json) trains on as asked."""
+    run_dir = Path(run_dir)
+    # While a continuation is pending (its project alone trains the run), its lock's epochs.
+    lock = run_dir / final_files.PENDING if final_files.pending(run_dir) else run_dir
+    try:
+        finished = read_json(run_dir / "status.json").get("status") == "finished"
+        planned = read_json(lock / "spec.lock.json")["resolved_spec"]["training"]["epochs"]
+    except (RunError, KeyError, TypeError):  # no gencompile run, or not one it can read
+        return
+    if not finished or not isinstance(planned, int) or epochs <= planned:
+        return
+    raise RunError(
+        f"{run_dir} finished its training at epoch {planned}: continue it to {epochs} epochs with "
+        f"`gencompile train --resume {run_dir} --epochs {epochs}`, which records the "
+        "continuation in its lock"
+    )
 
 
 def refuse_earlier_training(run_dir: Path) -> None:
@@ -84,9 +123,11 @@ def refuse_earlier_training(run_dir: Path) -> None:
 def run_as_command(main: Callable[[], object]) -> None:
     """A generated train.py run as a command: gencompile's errors as one line on stderr
     with their exit code, and Ctrl-C as `interrupted` (130), as the gencompile CLI says
-    them, not as tracebacks."""
+    them, not as tracebacks. The run folder `parse_args` names stays locked until `main`
+    returns."""
     try:
-        main()
+        with run_lock.command_locks():  # the run folder's lock, held until main returns
+            main()
     except GencompileError as error:
         print(f"{error.prefix}{error}", file=sys.stderr, flush=True)
         raise SystemExit(error.exit_code) from None
