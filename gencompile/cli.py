@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from rich.console import Console
 
-from gencompile.errors import GencompileError, SpecError
+from gencompile.errors import GencompileError, SpecError, quoted
 from gencompile.sample_options import SEED_MAX
 
 if TYPE_CHECKING:  # rich.table is imported by the commands that print one
@@ -397,7 +397,8 @@ def _discard(run: Path) -> None:
     )
     if done.continuable:
         out.print(
-            f"continue it with `gencompile train --resume {run} --epochs N` (N > {done.epochs})",
+            f"continue it with `gencompile train --resume {quoted(run)} --epochs N` "
+            f"(N > {done.epochs})",
             highlight=False,
             soft_wrap=True,
         )
@@ -1017,7 +1018,7 @@ def eject(
     out.print(f"ejected {result.package} into [bold]{result.directory}[/bold]")
     weights = ", ".join(result.weights) or "none (not a finished run)"
     out.print(f"  trained weights: {weights}", highlight=False)
-    out.print(f"  try: cd {result.directory} && python -m pytest tests", highlight=False)
+    out.print(f"  try: cd {quoted(result.directory)} && python -m pytest tests", highlight=False)
 
 
 @app.command()

@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from gencompile.errors import RunError
+from gencompile.errors import RunError, quoted
 from gencompile.files import read_json, temporary_of
 from gencompile.lock_format import training_record
 from gencompile.lockfile import data_drift, version_drift
@@ -165,7 +165,7 @@ def finished_epochs(run_dir: Path, lock: dict[str, Any], record: dict[str, Any])
     if status not in (None, "finished") or not record:
         raise RunError(
             f"{run_dir} has not finished training (status: {status or 'no metrics.json'}): "
-            f"finish it first with `gencompile train --resume {run_dir}`, then continue it "
+            f"finish it first with `gencompile train --resume {quoted(run_dir)}`, then continue it "
             "with --epochs N"
         )
     planned = int(lock["resolved_spec"]["training"]["epochs"])
@@ -359,8 +359,8 @@ def unfinished_continuation(run_dir: Path, pending: dict[str, Any], epochs: int)
     return RunError(
         f"{run_dir} has a continuation to {planned} epochs that has not finished (its newest "
         f"checkpoint is of epoch {newest_epoch(run_dir / 'checkpoints')}): finish it with "
-        f"`gencompile train --resume {run_dir}`, then continue it to {epochs} epochs, or "
-        f"give it up with `gencompile train --resume {run_dir} --discard-continuation`; "
+        f"`gencompile train --resume {quoted(run_dir)}`, then continue it to {epochs} epochs, or "
+        f"give it up with `gencompile train --resume {quoted(run_dir)} --discard-continuation`; "
         f"meanwhile the run keeps its finished training of {epochs_phrase(kept.get('epochs', '?'))}"
     )
 
@@ -413,7 +413,7 @@ def discard(run_dir: Path | str) -> Discarded:
     from gencompile.runtime.checkpoint_files import newest_epoch
 
     run_dir = Path(run_dir)
-    then = f"discard it with `gencompile train --resume {run_dir} --discard-continuation`"
+    then = f"discard it with `gencompile train --resume {quoted(run_dir)} --discard-continuation`"
     with not_training(run_dir, then):
         status = read_status(run_dir)
         record = read_json(run_dir / STATUS_NAME)
@@ -426,7 +426,7 @@ def discard(run_dir: Path | str) -> Discarded:
             raise RunError(
                 f"{run_dir}'s continuation has already replaced the run's own lock or "
                 "metrics.json, so there is no finished training to go back to: finish it "
-                f"with `gencompile train --resume {run_dir}`"
+                f"with `gencompile train --resume {quoted(run_dir)}`"
             )
         epochs = int(kept["epochs"])
         target = kept["continuation"].get("epochs")
@@ -472,11 +472,12 @@ def _nothing_to_discard(run_dir: Path, status: str | None) -> str:
     if status in ("interrupted", "failed"):
         return (
             f"{run_dir} has no continuation to discard: it is its own first training, "
-            f"{status} before it finished; finish it with `gencompile train --resume {run_dir}`"
+            f"{status} before it finished; finish it with "
+            f"`gencompile train --resume {quoted(run_dir)}`"
         )
     return (
         f"{run_dir} has no continuation to discard (status: {status or 'no status.json'}); "
-        f"continue it with `gencompile train --resume {run_dir} --epochs N`"
+        f"continue it with `gencompile train --resume {quoted(run_dir)} --epochs N`"
     )
 
 

@@ -7,6 +7,7 @@ exits with code 2. A failed run is a `RunError` (exit 1).
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 
@@ -62,3 +63,9 @@ class RunError(GencompileError):
     """A run that failed: missing data, NaN loss, corrupt run directory, ..."""
 
     exit_code = 1
+
+
+def quoted(path: object) -> str:
+    """A path as a command in a message spells it, quoted for the shell when it needs it (a
+    folder with a space), so that the command pasted runs as written."""
+    return shlex.quote(str(path))

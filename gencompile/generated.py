@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from gencompile.errors import RunError
+from gencompile.errors import RunError, quoted
 from gencompile.files import read_json
 from gencompile.lockfile import read_lock, refuse_custom_code, verify_files
 from gencompile.run_status import STATUS_NAME, epochs_phrase, read_status
@@ -191,7 +191,7 @@ def restore_advice(run_dir: Path, lock: dict[str, Any]) -> str:
     if not trained or trained != planned or newest_epoch(run_dir / "checkpoints") != trained:
         return ""
     return (
-        f"; `gencompile train --resume {run_dir}` writes it again from the checkpoint of "
+        f"; `gencompile train --resume {quoted(run_dir)}` writes it again from the checkpoint of "
         f"its last epoch ({trained})"
     )
 
@@ -209,7 +209,7 @@ def refuse_unfinished(run_dir: Path) -> None:
         return
     advice = {
         "running": "wait until it finishes",
-        "interrupted": f"finish it with `gencompile train --resume {run_dir}`",
+        "interrupted": f"finish it with `gencompile train --resume {quoted(run_dir)}`",
         "failed": f"see {run_dir / STATUS_NAME} for the error, then fix it and train again",
     }.get(status, f"{run_dir / STATUS_NAME} is not one gencompile wrote; train again")
     raise RunError(f"{run_dir} has not finished training (status: {status}): {advice}")
@@ -246,8 +246,9 @@ def kept_note(run_dir: Path, kept: dict[str, Any], status: str) -> str:
     )
     return (
         f"{run_dir}: a continuation to {target} epochs {how}; using its finished training "
-        f"of {epochs_phrase(kept['epochs'])} (continue with `gencompile train --resume {run_dir}`, "
-        f"or give it up with `gencompile train --resume {run_dir} --discard-continuation`)"
+        f"of {epochs_phrase(kept['epochs'])} (continue with "
+        f"`gencompile train --resume {quoted(run_dir)}`, "
+        f"or give it up with `gencompile train --resume {quoted(run_dir)} --discard-continuation`)"
     )
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from gencompile._version import __version__
-from gencompile.errors import RunError, SpecError
+from gencompile.errors import RunError, SpecError, quoted
 from gencompile.files import sha256_file
 from gencompile.lock_format import (
     LOCK_CHECKSUM,
@@ -167,9 +167,11 @@ def spec_given(given: Path, locked: bool) -> str:
     if locked:
         return (
             f"{given} is a spec, but --locked wants a lock file ({LOCK_NAME}) or a run "
-            f"holding one: build the spec itself with `gencompile build {given}`"
+            f"holding one: build the spec itself with `gencompile build {quoted(given)}`"
         )
-    return f"{given} is a spec, not a run or project: train it with `gencompile train {given}`"
+    return (
+        f"{given} is a spec, not a run or project: train it with `gencompile train {quoted(given)}`"
+    )
 
 
 def _parse(path: Path) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gencompile.errors import RunError
+from gencompile.errors import RunError, quoted
 from gencompile.generated import (
     load_trained_model,
     read_record,
@@ -112,7 +112,8 @@ def _reproduction_interrupted(run_dir: Path, directory: Path) -> Iterator[None]:
     except RunInterrupted as stopped:
         raise RunInterrupted(
             f"interrupted: the reproduction of {run_dir} in {directory} stopped before it "
-            f"finished; reproduce it again with `gencompile reproduce {run_dir}` (into a new "
+            f"finished; reproduce it again with `gencompile reproduce {quoted(run_dir)}` "
+            "(into a new "
             f"folder: remove {directory} or pass another -o)"
         ) from stopped
 
@@ -143,7 +144,7 @@ def reproduce(
     if not record:
         raise RunError(
             f"{run_dir} has not finished training (no metrics.json) to reproduce: finish it "
-            f"with `gencompile train --resume {run_dir}`"
+            f"with `gencompile train --resume {quoted(run_dir)}`"
         )
     # A fine-tuned run re-runs from the same parent, and from the same application weights:
     # checked before the lock's spec is validated again (which would fault a gone file at a

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Literal
 
-from gencompile.errors import GencompileError, RunError
+from gencompile.errors import GencompileError, RunError, quoted
 from gencompile.files import atomic_write_json, process_alive, read_json
 from gencompile.runtime import run_lock
 
@@ -97,7 +97,7 @@ def interrupted_message(run_dir: Path, resume_options: str = "") -> str:
     epoch = newest_epoch(run_dir / "checkpoints")
     kept = kept_epochs(run_dir)
     meanwhile = (
-        f", or give the continuation up with `gencompile train --resume {run_dir} "
+        f", or give the continuation up with `gencompile train --resume {quoted(run_dir)} "
         "--discard-continuation` (until then sample and evaluate use its finished training "
         f"of {epochs_phrase(kept)})"
         if kept is not None
@@ -106,7 +106,7 @@ def interrupted_message(run_dir: Path, resume_options: str = "") -> str:
     if epoch:
         return (
             f"interrupted: {run_dir} keeps its checkpoint of epoch {epoch}; continue with "
-            f"`gencompile train --resume {run_dir}{resume_options}`{meanwhile}"
+            f"`gencompile train --resume {quoted(run_dir)}{resume_options}`{meanwhile}"
             f"{prior_trained_again(run_dir)}"
         )
     return (
@@ -142,7 +142,7 @@ def _training_elsewhere(run_dir: Path, then: str | None = None) -> str:
     message = f"{run_dir} is being trained right now by {who}: wait for it to finish, or stop it"
     if host == socket.gethostname() and isinstance(pid, int):
         message += f" (Ctrl-C in its terminal, or `kill {pid}`)"
-    message += f", then {then or f'continue it with `gencompile train --resume {run_dir}`'}"
+    message += f", then {then or f'continue it with `gencompile train --resume {quoted(run_dir)}`'}"
     if host and host != socket.gethostname():
         message += (
             f"; if nothing on {host} trains it any more, delete {run_dir / STATUS_NAME} first"
@@ -243,8 +243,9 @@ def _note_failed_continuation(run_dir: Path, error: BaseException, resume_option
         return
     note = (
         f"note: {run_dir} keeps its finished training of {epochs_phrase(kept)}; once the "
-        f"cause is fixed, continue with `gencompile train --resume {run_dir}{resume_options}`, "
-        f"or give the continuation up with `gencompile train --resume {run_dir} "
+        f"cause is fixed, continue with "
+        f"`gencompile train --resume {quoted(run_dir)}{resume_options}`, "
+        f"or give the continuation up with `gencompile train --resume {quoted(run_dir)} "
         "--discard-continuation`"
     )
     if hasattr(error, "add_note"):  # Python 3.11+

@@ -26,7 +26,7 @@ from typing import Any
 from gencompile.compiler.lower import lower
 from gencompile.compiler.project import build, sha256_text, write_lock
 from gencompile.compiler.resources import check_memory
-from gencompile.errors import Problem, RunError, SpecError
+from gencompile.errors import Problem, RunError, SpecError, quoted
 from gencompile.generated import (
     import_generated,
     load_trained_model,
@@ -420,7 +420,7 @@ def evaluate(
     run_dir = Path(run_dir)
     # The folder's lock throughout: no training starts on the run while it is evaluated
     # (its results would be merged into the new model's metrics.json), nor runs meanwhile.
-    with not_training(run_dir, then=f"evaluate it with `gencompile evaluate {run_dir}`"):
+    with not_training(run_dir, then=f"evaluate it with `gencompile evaluate {quoted(run_dir)}`"):
         return _evaluate(run_dir, metrics, inception_weights, allow_custom_code, num_samples)
 
 

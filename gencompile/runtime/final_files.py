@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gencompile.errors import RunError
+from gencompile.errors import RunError, quoted
 from gencompile.files import read_json
 
 PENDING = Path("checkpoints") / "continuation"  # a continuation's project until it finishes
@@ -53,13 +53,13 @@ def check_trainer(project_dir: Path, run_dir: Path) -> None:
         if run != owner:
             raise RunError(
                 f"{project} is a continuation of the run {owner}, waiting there until it "
-                f"finishes: train it with `gencompile train --resume {owner}`, not in {run}"
+                f"finishes: train it with `gencompile train --resume {quoted(owner)}`, not in {run}"
             )
     elif pending(run):
         raise RunError(
             f"{run} has a continuation pending in {run / PENDING}, whose code alone trains "
-            f"the run until it finishes: finish it with `gencompile train --resume {run}`, "
-            f"or give it up with `gencompile train --resume {run} --discard-continuation`"
+            f"the run until it finishes: finish it with `gencompile train --resume {quoted(run)}`, "
+            f"or give it up with `gencompile train --resume {quoted(run)} --discard-continuation`"
         )
 
 

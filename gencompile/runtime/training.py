@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gencompile.errors import GencompileError, RunError
+from gencompile.errors import GencompileError, RunError, quoted
 from gencompile.files import atomic_save, read_json
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import (
@@ -101,7 +101,7 @@ def refuse_training_past_finished(run_dir: Path, epochs: int) -> None:
         return
     raise RunError(
         f"{run_dir} finished its training at epoch {planned}: continue it to {epochs} epochs with "
-        f"`gencompile train --resume {run_dir} --epochs {epochs}`, which records the "
+        f"`gencompile train --resume {quoted(run_dir)} --epochs {epochs}`, which records the "
         "continuation in its lock"
     )
 
@@ -562,8 +562,8 @@ def resume_command(run_dir: Path) -> str:
     main = getattr(sys.modules.get("__main__"), "__spec__", None)
     name = str(getattr(main, "name", "") or "")
     if name.endswith(".train") and not name.startswith("gencompile."):
-        return f"`python -m {name} --run-dir {run_dir} --resume`"
-    return f"`gencompile train --resume {run_dir}`"
+        return f"`python -m {name} --run-dir {quoted(run_dir)} --resume`"
+    return f"`gencompile train --resume {quoted(run_dir)}`"
 
 
 def fit_callbacks(

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from gencompile.errors import RunError
+from gencompile.errors import RunError, quoted
 from gencompile.generated import load_trained_model, verified_lock
 from gencompile.serving.limits import RequestError
 
@@ -151,7 +151,7 @@ class Engine:
             raise RequestError(
                 404,
                 "a language model is scored on its own held-out text windows, not on posted "
-                f"examples: use `gencompile score {self.run_dir} --split heldout`",
+                f"examples: use `gencompile score {quoted(self.run_dir)} --split heldout`",
             )
         x = self.model_units(examples, "examples")
         y = self._labels(labels, len(x))
