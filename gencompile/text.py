@@ -15,7 +15,6 @@ tokenizes the same text with the same functions when it trains.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
@@ -250,21 +249,3 @@ def fit_tokenizer(config: dict[str, Any], text: str) -> Tokenizer:
         ranked = sorted(counts, key=lambda w: (-counts[w], w))[: int(config["vocab_size"]) - 1]
         return Tokenizer("word", (UNKNOWN, *ranked))
     raise ValueError(f"unknown tokenizer type {kind!r}")
-
-
-def training_tokenizer(
-    source: dict[str, Any], seed: int, fraction: float, config: dict[str, Any]
-) -> Tokenizer:
-    """The tokenizer a text model is built and trained with: fitted on the training part of
-    its resolved source's text, as the compiler and the runtime fit it. The built-in
-    arithmetic's is kept (a sweep validates many trials of one spec); a file is read again."""
-    if source["type"] == "builtin":
-        key = json.dumps(source, sort_keys=True), json.dumps(config, sort_keys=True)
-        return _generated_tokenizer(*key, seed, fraction)
-    return fit_tokenizer(config, split_text(source_text(source, seed), fraction)[0])
-
-
-@functools.lru_cache(maxsize=8)
-def _generated_tokenizer(source: str, config: str, seed: int, fraction: float) -> Tokenizer:
-    text = source_text(json.loads(source), seed)
-    return fit_tokenizer(json.loads(config), split_text(text, fraction)[0])

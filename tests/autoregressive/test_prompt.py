@@ -1,6 +1,7 @@
 """A model.sampling.prompt the training text's vocabulary cannot spell: refused by validate
-where it reads the text (the built-in arithmetic, a text file), and by a generated training
-before its first epoch otherwise, in the words of `gencompile sample --prompt`."""
+(the compiler, which reads the text once its path is checked: the built-in arithmetic, a
+text file), and by a generated training before its first epoch otherwise, in the words of
+`gencompile sample --prompt`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from gencompile.compiler.lower import lower
 from gencompile.errors import RunError, SpecError
 from gencompile.spec import load_spec_text
 from gencompile.text import Tokenizer, unknown_prompt_message
@@ -29,7 +31,7 @@ model:
 def refused_prompt(text: str) -> str:
     """The one problem of `text`, which must be at model.sampling.prompt, as one line."""
     with pytest.raises(SpecError) as info:
-        load_spec_text(text, "spec.yaml")
+        lower(load_spec_text(text, "spec.yaml"))
     [problem] = info.value.problems
     assert problem.path == "model.sampling.prompt"
     lines = text.splitlines()
@@ -42,19 +44,19 @@ def test_validate_refuses_a_prompt_outside_the_arithmetic_vocabulary() -> None:
     vocabulary = Tokenizer("char", ("<unk>", "\n", "+", *"0123456789", "="))
     assert line == unknown_prompt_message(vocabulary, "ZZ")  # as `sample --prompt` says it
     assert line.startswith("the prompt has characters the model never saw: 'Z'; write it")
-    load_spec_text(ARITHMETIC.replace("PROMPT", "12+"))
+    lower(load_spec_text(ARITHMETIC.replace("PROMPT", "12+")))
 
 
-def test_validate_reads_no_text_file_for_the_prompt(tmp_path: Path) -> None:
-    """A spec's text file is read once its path is checked to be one the spec may read
-    (the compiler's, after these checks): a prompt check here would read any file first and
-    name its characters. The word vocabulary of the arithmetic is checked too."""
+def test_validate_checks_a_text_files_prompt_and_the_word_vocabulary(tmp_path: Path) -> None:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the quick brown fox\n" * 20)
     text = ARITHMETIC.replace(
         "{type: builtin, name: arithmetic, n_samples: 400}", f"{{type: text, path: {corpus}}}"
     )
-    load_spec_text(text.replace("PROMPT", "the QUICK"))
+    assert refused_prompt(text.replace("PROMPT", "the QUICK")).startswith(
+        "the prompt has characters the model never saw: 'Q', 'U', 'I', 'C', 'K'; "
+    )
+    lower(load_spec_text(text.replace("PROMPT", "the quick")))
     words = ARITHMETIC.replace(
         "  context_length", "  tokenizer: {type: word, vocab_size: 1000}\n  context_length"
     )
@@ -62,7 +64,7 @@ def test_validate_reads_no_text_file_for_the_prompt(tmp_path: Path) -> None:
         "the prompt has words the model never saw: 'plus'; "
     )
     byte = ARITHMETIC.replace("  context_length", "  tokenizer: {type: byte}\n  context_length")
-    load_spec_text(byte.replace("PROMPT", "ZZ"))  # bytes spell every text
+    lower(load_spec_text(byte.replace("PROMPT", "ZZ")))  # bytes spell every text
 
 
 def test_training_refuses_the_prompt_before_its_first_epoch() -> None:

@@ -42,7 +42,7 @@ from gencompile.spec.networks import (
     Reshape,
     TransformerBlock,
 )
-from gencompile.text import Tokenizer, fit_tokenizer, source_text, split_text
+from gencompile.text import Tokenizer, fit_tokenizer, source_text, split_text, unknown_prompt
 
 DEFAULT_CONTEXT_LENGTH = 128
 
@@ -206,6 +206,11 @@ def _text_tokenizer(low: Lowering, context_length: int) -> Tokenizer | None:
                 "use more text or a shorter model.context_length",
             )
     _check_unknown_characters(low, tokenizer, held_out)
+    # The prompt samples continue: a character (word) the vocabulary lacks would silently
+    # become <unk>, as `gencompile sample --prompt` refuses it.
+    unknown = unknown_prompt(tokenizer, model.sampling.prompt)
+    if unknown is not None:
+        low.report(("model", "sampling", "prompt"), *unknown)
     return tokenizer
 
 

@@ -24,7 +24,6 @@ from gencompile.spec.data import is_text_source
 from gencompile.spec.evaluation import SAMPLE_METRICS
 from gencompile.spec.networks import Freezable
 from gencompile.spec.transfer import InitFrom
-from gencompile.text import training_tokenizer, unknown_prompt
 
 
 class CharTokenizer(StrictModel):
@@ -155,7 +154,7 @@ class Sampling(StrictModel):
         min_length=1,
         max_length=1000,
         description="Text that samples continue (text data), in the vocabulary of the "
-        "training text (validate checks the built-in arithmetic's; training, a file's).",
+        "training text (validate checks it, for the built-in arithmetic and text files).",
     )
 
 
@@ -223,7 +222,6 @@ def check_autoregressive(spec: Any) -> Found:
     yield from (_text_data(spec) if text else _image_data(spec, what))
     yield from _metrics_for_data(spec, text, what)
     yield from _text_samples(spec) if text else ()
-    yield from _prompt_in_vocabulary(spec) if text else ()
 
 
 def _network_for_data(network: Any, text: bool, what: str) -> Found:
@@ -330,19 +328,3 @@ def _text_samples(spec: Any) -> Found:
             "sample pictures during training are drawn for images, not text",
             "set every_epochs: 0",
         )
-
-
-def _prompt_in_vocabulary(spec: Any) -> Found:
-    """The prompt a run's samples continue, spelled with the vocabulary of the built-in
-    arithmetic's training text (generated from the spec alone): a character (word) it never
-    saw would become `<unk>`, silently. A text file is not read here, before its path is
-    checked to be one the spec may read; the runtime refuses its prompt before training."""
-    model, source = spec.model, spec.data.source
-    config = (model.tokenizer or CharTokenizer(type="char")).model_dump(mode="json")
-    if source.type != "builtin" or config["type"] == "byte":  # bytes spell every text
-        return
-    resolved = {"type": "builtin", "name": source.name, **source.arguments()}  # as lowered
-    tokenizer = training_tokenizer(resolved, spec.seed, spec.data.validation_split, config)
-    found = unknown_prompt(tokenizer, model.sampling.prompt)
-    if found is not None:
-        yield ("model", "sampling", "prompt"), *found
