@@ -5,7 +5,6 @@ Exit codes: 0 success, 1 failed run, 2 bad spec or usage. `--debug` shows traceb
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import sys
@@ -1104,19 +1103,11 @@ def _interrupt_behind(stop: SystemExit) -> KeyboardInterrupt | None:
 
 
 def _os_message(error: OSError) -> str:
-    """`cannot write runs/x: Permission denied (...)`: the path, the reason, what to do."""
-    where = " -> ".join(str(f) for f in (error.filename, error.filename2) if f is not None)
-    reason = error.strerror or str(error)
-    hints = {
-        errno.EACCES: "choose a folder you can write to",
-        errno.EPERM: "choose a folder you can write to",
-        errno.EROFS: "the file system is read-only: choose another folder",
-        errno.ENOSPC: "the disk is full: free space or choose another disk",
-        errno.ENOTDIR: "a file stands where a folder is needed",
-        errno.EISDIR: "a folder stands where a file is needed",
-    }
-    hint = hints.get(error.errno or -1, "check the path")
-    return f"{where or 'a file operation'}: {reason} ({hint})"
+    """`cannot write runs/x: Permission denied (...)`: the path, the reason on one line
+    (never a library's multi-line report), what to do."""
+    from gencompile.files import os_error_text
+
+    return os_error_text(error)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.errors import GencompileError, RunError
-from gencompile.files import atomic_save
+from gencompile.files import UnwrittenRunFile, atomic_save, atomic_save_weights
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import (
     checkpoint_files,
@@ -601,13 +601,41 @@ def write_artifacts(
     run_dir: Path,
 ) -> dict[str, Path]:
     """Weights, exports, samples, metrics.json and curves.png, each written atomically,
-    into the run folder, or a pending continuation's `final/` folder (`final_files`)."""
+    into the run folder, or a pending continuation's `final/` folder (`final_files`).
+    A file that cannot be written (a full disk) is an OSError that says what the run keeps
+    and how to go on (a pending continuation says it in its own note)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    run_dir = final_files.final_folder(run_dir)
+    folder = final_files.final_folder(run_dir)
+    try:
+        return write_final_files(model, data, fitted, metrics, output, folder)
+    except OSError as error:
+        if folder != run_dir or error.errno is None:
+            raise
+        raise UnwrittenRunFile(error, kept_advice(run_dir)) from error
+
+
+def kept_advice(run_dir: Path) -> str:
+    """What a run whose final files could not be written keeps, and how to go on."""
+    newest = checkpoint_files.newest_epoch(run_dir / "checkpoints")
+    if not newest:
+        return "once that is fixed, train it again"
+    return (
+        f"{run_dir} keeps its checkpoint of epoch {newest}: once that is fixed, continue "
+        f"with {resume_command(run_dir)}"
+    )
+
+
+def write_final_files(
+    model: keras.Model,
+    data: Any,
+    fitted: FitResult,
+    metrics: dict[str, float],
+    output: OutputConfig,
+    run_dir: Path,
+) -> dict[str, Path]:
+    """`write_artifacts` into `run_dir`, the folder they go to."""
     paths: dict[str, Path] = {}
-    weights = run_dir / "model.weights.h5"
-    atomic_save(weights, model.save_weights)
-    paths["weights"] = weights
+    paths["weights"] = atomic_save_weights(run_dir / "model.weights.h5", model)
     if "keras" in output["export"]:
         paths["keras"] = atomic_save(run_dir / "model.keras", model.save)
     if "saved_model" in output["export"]:
