@@ -545,6 +545,8 @@ def evaluate(
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     weights = str(inception_weights) if inception_weights else None
+    if run.is_dir():  # refused before minutes of evaluation, not after (a missing run: below)
+        _check_output(run / "metrics.json")
     results = evaluate_run(run, names, weights, allow_custom_code, num_samples)
     _print_metrics(results, getattr(results, "computed_with", None))
     out.print(f"report: {run / 'report.html'}", highlight=False)
@@ -576,6 +578,7 @@ def compare(
 
     if format_ not in ("table", "csv", "markdown"):
         raise typer.BadParameter(f"--format {format_}: choose table, csv or markdown")
+    _check_output(plot)  # before the table is printed
     table = compare_runs(runs, sort, descending)
     for problem in table.unreadable:  # their rows say `unreadable`; here is why
         err.print(f"warning: {problem}", markup=False, highlight=False, soft_wrap=True)

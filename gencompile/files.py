@@ -36,8 +36,9 @@ def atomic_open(path: Path, sync_folder: bool = True) -> Iterator[IO[bytes]]:
     try:
         # os.open with mode 0o666 lets the umask decide permissions, like a plain open().
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as error:  # (a read-only folder): say the file, not its temporary name
-        raise _naming(error, path) from None
+    except OSError as error:  # (a read-only folder)
+        _name_file(error, path, tmp)
+        raise
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
@@ -46,24 +47,20 @@ def atomic_open(path: Path, sync_folder: bool = True) -> Iterator[IO[bytes]]:
         os.replace(tmp, path)
     except BaseException as error:
         tmp.unlink(missing_ok=True)
-        _name_file(error, path)
+        _name_file(error, path, tmp)
         raise
     if sync_folder:
         _fsync_directory(path.parent)
 
 
-def _name_file(error: BaseException, path: Path) -> None:
+def _name_file(error: BaseException, path: Path, temporary: Path) -> None:
     """Give an OSError that names no file (a write or fsync on a full disk: "No space left on
-    device") the file it was writing, so its message says where."""
-    if isinstance(error, OSError) and error.filename is None and error.errno is not None:
-        error.filename = str(path)  # (with no errno, str(error) would read "[Errno None]")
-
-
-def _naming(error: OSError, path: Path) -> OSError:
-    """`error` about `path` rather than the temporary file that stood for it."""
-    if error.errno is None:
-        return error
-    return type(error)(error.errno, error.strerror, str(path))
+    device"), or names the `temporary` file written for `path`, the file it was writing, so
+    its message says where (never a hidden `.NAME.PID.HEX.tmp`)."""
+    if not isinstance(error, OSError) or error.errno is None:
+        return  # (with no errno, str(error) would read "[Errno None]")
+    if error.filename is None or str(error.filename) == str(temporary):
+        error.filename = str(path)
 
 
 class UnwrittenRunFile(OSError):
@@ -204,7 +201,7 @@ def atomic_save(path: Path, save: Callable[[Path], Any]) -> Path:
             shutil.rmtree(temporary, ignore_errors=True)
         else:
             temporary.unlink(missing_ok=True)
-        _name_file(error, path)
+        _name_file(error, path, temporary)
         raise
     _fsync_directory(path.parent)
     return path

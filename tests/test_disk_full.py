@@ -110,3 +110,58 @@ def test_a_full_disk_at_the_final_weights_says_what_the_run_keeps(
     code, _, err = run_cli("train", "--resume", str(run), "--quiet")  # as the advice says
     assert code == 0, err
     assert (run / "model.weights.h5").is_file() and (run / "metrics.json").is_file()
+
+
+def _read_only(*args: object, **kwargs: object) -> int:
+    raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(args[0]))
+
+
+def test_a_read_only_folder_is_said_of_the_file_not_its_temporary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "metrics.json"
+    monkeypatch.setattr(os, "open", _read_only)  # creating the temporary file fails
+    with pytest.raises(OSError) as failed:
+        files.atomic_write_json(target, {"nll": 1.0})
+    monkeypatch.undo()
+    assert failed.value.filename == str(target)
+    assert os_error_text(failed.value) == (
+        f"{target}: Read-only file system (the file system is read-only: choose another folder)"
+    )
+
+    def save(temporary: Path) -> None:  # a library that opens its own file
+        _read_only(temporary)
+
+    with pytest.raises(OSError) as failed:
+        files.atomic_save(tmp_path / "model.keras", save)
+    assert failed.value.filename == str(tmp_path / "model.keras")
+
+
+def test_evaluate_and_compare_plot_refuse_an_unwritable_folder_before_any_work(
+    run_cli, trained_vae: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gencompile import comparison, runs
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("computed before the folder was checked")
+
+    monkeypatch.setattr(runs, "evaluate", never)
+    monkeypatch.setattr(comparison, "compare", never)
+    access = os.access
+    locked = {str(trained_vae), str(tmp_path)}
+
+    def writable(path: object, mode: int, **options: object) -> bool:
+        if mode & os.W_OK and str(path) in locked:
+            return False
+        return access(path, mode, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "access", writable)
+    code, out, err = run_cli("evaluate", str(trained_vae))
+    assert (code, out) == (1, ""), err
+    assert err == (
+        f"error: cannot write {trained_vae / 'metrics.json'}: the folder {trained_vae} is not "
+        "writable (choose a folder you can write to)\n"
+    )
+    code, out, err = run_cli("compare", str(trained_vae), "--plot", str(tmp_path / "x.png"))
+    assert (code, out) == (1, "")
+    assert err.startswith(f"error: cannot write {tmp_path / 'x.png'}: the folder {tmp_path} is")
