@@ -655,7 +655,7 @@ def write_final_files(
         "metrics": dict(metrics),
         # What each number was computed with (a family's `evaluate` answers a `Metrics`).
         "computed_with": getattr(metrics, "computed_with", {}),
-        "final": {k: finite[-1] for k, v in history.items() if (finite := finite_values(v))},
+        **history_record(history),
         "epochs": epochs,
         "train_seconds": round(fitted.seconds, 3),
         **({"untimed_epochs": fitted.untimed_epochs} if fitted.untimed_epochs else {}),
@@ -672,8 +672,23 @@ def write_final_files(
     return paths
 
 
-def finite_values(values: list[float]) -> list[float]:
-    return [v for v in values if math.isfinite(v)]
+def history_record(history: dict[str, list[float]]) -> dict[str, Any]:
+    """metrics.json's `final`, the last epoch's own values (`val_*` only if that epoch was
+    validated), and `validated`, the last validated epoch's `val_*` values with its epoch:
+    validation skips epochs (`validation_every_epochs`), and a value of an earlier epoch
+    must not read as the last one's.
+
+    >>> history_record({"loss": [3.0, 2.0], "val_loss": [2.5, math.nan]})
+    {'final': {'loss': 2.0}, 'validated': {'epoch': 1, 'val_loss': 2.5}}
+    """
+    final = {k: v[-1] for k, v in history.items() if v and math.isfinite(v[-1])}
+    validation = {k: v for k, v in history.items() if k.startswith("val_")}
+    longest = max(map(len, validation.values()), default=0)
+    for epoch in range(longest, 0, -1):  # the newest epoch with a finite validation value
+        values = {k: v[epoch - 1] for k, v in validation.items() if len(v) >= epoch}
+        if finite := {k: x for k, x in values.items() if math.isfinite(x)}:
+            return {"final": final, "validated": {"epoch": epoch, **finite}}
+    return {"final": final}
 
 
 def write_text_samples(texts: list[str], path: Path) -> Path:
