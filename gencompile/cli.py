@@ -580,7 +580,7 @@ def compare(
         raise typer.BadParameter(f"--format {format_}: choose table, csv or markdown")
     _check_output(plot)  # before the table is printed
     table = compare_runs(runs, sort, descending)
-    for problem in table.unreadable:  # their rows say `unreadable`; here is why
+    for problem in [*table.unreadable, *table.warnings]:  # (unreadable rows: here is why)
         err.print(f"warning: {problem}", markup=False, highlight=False, soft_wrap=True)
     if format_ == "csv":
         sys.stdout.write(to_csv(table))
@@ -596,36 +596,50 @@ def compare(
 
 
 def _print_run_table(table: Any) -> None:
-    """The comparison on the terminal, with the order, units and caveats spelled out."""
+    """The comparison on the terminal, with the order, units and caveats spelled out.
+
+    A run's label and a number are never folded over lines (what one copies or greps); on
+    a terminal too narrow for them the table is cropped, and piped or redirected it is as
+    wide as it needs."""
+    from gencompile.comparison import not_alike_note
     from gencompile.report import METRIC_UNITS
 
     order = ""
     if table.sort:
         order = f", by {table.sort} {'descending' if table.descending else 'ascending'}"
     rich_table = _table(f"{len(table.entries)} runs{order}")
-    for column in table.header:
+    for column, title in zip(table.columns, table.header, strict=True):
         numeric = column in table.metrics
         rich_table.add_column(
-            column,
+            title,
             justify="right" if numeric else "left",
             overflow="fold",
-            no_wrap=column == "run",  # a run's label is what one copies
+            no_wrap=numeric or column == "run",
         )
     for entry in table.entries:
         rich_table.add_row(*table.cells(entry))
-    out.print(rich_table)
+    _print_whole(rich_table)
     units = [f"{name}: {METRIC_UNITS[name][0]}" for name in table.metrics if name in METRIC_UNITS]
     if units:
         out.print("units: " + "; ".join(units), highlight=False, markup=False, soft_wrap=True)
     for caveat in table.caveats:  # what a metric's numbers are not
         out.print(f"caveat: {caveat}", highlight=False, markup=False, soft_wrap=True)
     if table.not_alike:
-        out.print(
-            f"computed differently: {', '.join(table.not_alike)} (other networks, sample "
-            "counts or splits; see computed_with in each run's metrics.json)",
-            highlight=False,
-            markup=False,
-        )
+        out.print(not_alike_note(table), highlight=False, markup=False, soft_wrap=True)
+
+
+def _print_whole(table: Any) -> None:
+    """`table` on stdout; piped or redirected, as wide as it needs (rich's 80 columns
+    would fold or crop it, and nobody's terminal width is in a file)."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    width = out.width
+    out.width = max(width, out.measure(table, options=out.options.update_width(10_000)).maximum)
+    try:
+        out.print(table)
+    finally:
+        out.width = width
 
 
 @app.command(name="tensorboard")
