@@ -207,7 +207,7 @@ def save_curves(history: dict[str, list[float]], path: Path) -> Path:
         if shown.any():
             where = np.arange(1, len(validation) + 1)[shown]
             axes.plot(where, validation[shown], label="validation", color="tab:orange", marker="o")
-        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs
         if name.endswith("grad_norm") and min(history[name]) > 0:
             axes.set_yscale("log")
             axes.yaxis.set_major_formatter(PlainLogFormatter())
