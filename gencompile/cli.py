@@ -5,7 +5,6 @@ Exit codes: 0 success, 1 failed run, 2 bad spec or usage. `--debug` shows traceb
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import sys
@@ -556,6 +555,8 @@ def evaluate(
 
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     weights = str(inception_weights) if inception_weights else None
+    if run.is_dir():  # refused before minutes of evaluation, not after (a missing run: below)
+        _check_output(run / "metrics.json")
     results = evaluate_run(run, names, weights, allow_custom_code, num_samples)
     _print_metrics(results, getattr(results, "computed_with", None))
     out.print(f"report: {run / 'report.html'}", highlight=False)
@@ -587,8 +588,9 @@ def compare(
 
     if format_ not in ("table", "csv", "markdown"):
         raise typer.BadParameter(f"--format {format_}: choose table, csv or markdown")
+    _check_output(plot)  # before the table is printed
     table = compare_runs(runs, sort, descending)
-    for problem in table.unreadable:  # their rows say `unreadable`; here is why
+    for problem in [*table.unreadable, *table.warnings]:  # (unreadable rows: here is why)
         err.print(f"warning: {problem}", markup=False, highlight=False, soft_wrap=True)
     if format_ == "csv":
         sys.stdout.write(to_csv(table))
@@ -604,36 +606,50 @@ def compare(
 
 
 def _print_run_table(table: Any) -> None:
-    """The comparison on the terminal, with the order, units and caveats spelled out."""
+    """The comparison on the terminal, with the order, units and caveats spelled out.
+
+    A run's label and a number are never folded over lines (what one copies or greps); on
+    a terminal too narrow for them the table is cropped, and piped or redirected it is as
+    wide as it needs."""
+    from gencompile.comparison import not_alike_note
     from gencompile.report import METRIC_UNITS
 
     order = ""
     if table.sort:
         order = f", by {table.sort} {'descending' if table.descending else 'ascending'}"
     rich_table = _table(f"{len(table.entries)} runs{order}")
-    for column in table.header:
+    for column, title in zip(table.columns, table.header, strict=True):
         numeric = column in table.metrics
         rich_table.add_column(
-            column,
+            title,
             justify="right" if numeric else "left",
             overflow="fold",
-            no_wrap=column == "run",  # a run's label is what one copies
+            no_wrap=numeric or column == "run",
         )
     for entry in table.entries:
         rich_table.add_row(*table.cells(entry))
-    out.print(rich_table)
+    _print_whole(rich_table)
     units = [f"{name}: {METRIC_UNITS[name][0]}" for name in table.metrics if name in METRIC_UNITS]
     if units:
         out.print("units: " + "; ".join(units), highlight=False, markup=False, soft_wrap=True)
     for caveat in table.caveats:  # what a metric's numbers are not
         out.print(f"caveat: {caveat}", highlight=False, markup=False, soft_wrap=True)
     if table.not_alike:
-        out.print(
-            f"computed differently: {', '.join(table.not_alike)} (other networks, sample "
-            "counts or splits; see computed_with in each run's metrics.json)",
-            highlight=False,
-            markup=False,
-        )
+        out.print(not_alike_note(table), highlight=False, markup=False, soft_wrap=True)
+
+
+def _print_whole(table: Any) -> None:
+    """`table` on stdout; piped or redirected, as wide as it needs (rich's 80 columns
+    would fold or crop it, and nobody's terminal width is in a file)."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    width = out.width
+    out.width = max(width, out.measure(table, options=out.options.update_width(10_000)).maximum)
+    try:
+        out.print(table)
+    finally:
+        out.width = width
 
 
 @app.command(name="tensorboard")
@@ -1114,19 +1130,11 @@ def _interrupt_behind(stop: SystemExit) -> KeyboardInterrupt | None:
 
 
 def _os_message(error: OSError) -> str:
-    """`cannot write runs/x: Permission denied (...)`: the path, the reason, what to do."""
-    where = " -> ".join(str(f) for f in (error.filename, error.filename2) if f is not None)
-    reason = error.strerror or str(error)
-    hints = {
-        errno.EACCES: "choose a folder you can write to",
-        errno.EPERM: "choose a folder you can write to",
-        errno.EROFS: "the file system is read-only: choose another folder",
-        errno.ENOSPC: "the disk is full: free space or choose another disk",
-        errno.ENOTDIR: "a file stands where a folder is needed",
-        errno.EISDIR: "a folder stands where a file is needed",
-    }
-    hint = hints.get(error.errno or -1, "check the path")
-    return f"{where or 'a file operation'}: {reason} ({hint})"
+    """`cannot write runs/x: Permission denied (...)`: the path, the reason on one line
+    (never a library's multi-line report), what to do."""
+    from gencompile.files import os_error_text
+
+    return os_error_text(error)
 
 
 if __name__ == "__main__":

@@ -51,10 +51,18 @@ class RunTable:
     # "elbo, iwae_nll: <what the numbers are not>" (computed_with's caveats), one per caveat
     caveats: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)  # why each `unreadable` row is one
+    # metric -> what its column's numbers are not ("computed differently"), in its header
+    marks: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # about the order (`--sort`)
+
+    @property
+    def columns(self) -> list[str]:
+        return ["run", "status", *self.differing, *self.metrics]
 
     @property
     def header(self) -> list[str]:
-        return ["run", "status", *self.differing, *self.metrics]
+        """The columns, a marked metric's as `fd_digits (computed differently)`."""
+        return [f"{c} ({self.marks[c]})" if c in self.marks else c for c in self.columns]
 
     def cells(self, entry: RunEntry, exact: bool = False) -> list[str]:
         """A row as text: values as the table shows them, or `exact` (CSV: full floats)."""
@@ -203,12 +211,40 @@ def differing_fields(entries: list[RunEntry]) -> list[str]:
     ]
 
 
-def _with_history(entry: RunEntry, run_dir: Path, name: str) -> RunEntry:
-    """The entry with the last finite value of history.csv's column `name`, if it has one."""
-    values = history_file.column(run_dir / "history.csv", name)
-    if not values:
-        return entry
-    return replace(entry, metrics={**entry.metrics, name: values[-1]})
+def _with_history(entry: RunEntry, run_dir: Path, name: str) -> tuple[RunEntry, str | None]:
+    """The entry with the value of history.csv's column `name` at the last epoch that has
+    one (validation skips epochs), and, when that is not the run's last epoch, which it is
+    (`tiny-vae/a (epoch 4 of 6)`)."""
+    rows = history_file.read_numbers(run_dir / "history.csv")
+    having = [e for e in sorted(rows) if math.isfinite(rows[e].get(name, math.nan))]
+    if not having:
+        return entry, None
+    epoch, last = having[-1], max(rows)
+    found = replace(entry, metrics={**entry.metrics, name: rows[epoch][name]})
+    return found, None if epoch == last else f"{entry.label} (epoch {epoch} of {last})"
+
+
+NOT_ALIKE = "computed differently"  # the mark of a metric the runs computed differently
+EARLIER = "last validated epoch"  # the mark of a val_* column whose values may be earlier
+
+
+def _not_alike_warning(entries: list[RunEntry], name: str) -> str:
+    """Why ordering the runs by `name` means little: the settings it was computed with that
+    differ between them (`sample_count 300 vs 2000`)."""
+    settings = [
+        json.loads(_settings(e.computed_with[name])) for e in entries if name in e.computed_with
+    ]
+    keys = sorted({key for how in settings for key in how})
+    differ = []
+    for key in keys:
+        values = sorted({json.dumps(how.get(key), sort_keys=True) for how in settings})
+        if len(values) > 1:
+            differ.append(f"{key} {' vs '.join(values)}")
+    return (
+        f"--sort {name}: the runs computed {name} differently ({'; '.join(differ)}), so "
+        "this order compares the settings as much as the models; evaluate them alike "
+        f"(gencompile evaluate RUN --metrics {name} with the same options) to rank them"
+    )
 
 
 def lower_is_better(metric: str) -> bool | None:
@@ -273,14 +309,21 @@ def compare(
         not_alike,
         caveats=noted,
         unreadable=unreadable,
+        marks=dict.fromkeys(not_alike, NOT_ALIKE),
     )
     if sort is None:
         return table
+    marks = dict.fromkeys(not_alike, NOT_ALIKE)
     if sort.startswith("val_") and sort not in metrics:  # a per-epoch log: its last value
-        entries = [
-            _with_history(entry, folder, sort)
-            for entry, folder in zip(entries, folders, strict=True)
-        ]
+        found = [_with_history(e, folder, sort) for e, folder in zip(entries, folders, strict=True)]
+        entries = [entry for entry, _ in found]
+        if earlier := [said for _, said in found if said]:
+            marks[sort] = EARLIER
+            noted = [
+                *noted,
+                f"{sort}: each run's last validated epoch, before its last epoch in "
+                f"{', '.join(earlier)} (validation_every_epochs skips epochs)",
+            ]
         metrics = sorted({name for entry in entries for name in entry.metrics})
         table = RunTable(
             entries, table.differing, metrics, not_alike, caveats=noted, unreadable=unreadable
@@ -294,24 +337,20 @@ def compare(
         raise UnknownColumn(f"--sort {sort}: no run has it ({hint})")
     if descending is None:
         descending = lower_is_better(sort) is False
-    if sort not in table.differing and sort not in metrics and sort not in ("run", "status"):
-        table = RunTable(
-            entries,
-            [*table.differing, sort],
-            metrics,
-            not_alike,
-            caveats=noted,
-            unreadable=unreadable,
-        )
+    differing = table.differing
+    if sort not in differing and sort not in metrics and sort not in ("run", "status"):
+        differing = [*differing, sort]
     return RunTable(
         ordered(entries, sort, descending),
-        table.differing,
+        differing,
         metrics,
         not_alike,
         sort,
         descending,
         caveats=noted,
         unreadable=unreadable,
+        marks=marks,
+        warnings=[_not_alike_warning(entries, sort)] if sort in not_alike else [],
     )
 
 
@@ -343,4 +382,15 @@ def to_markdown(table: RunTable) -> str:
         lines += ["", markdown_text("Units: " + "; ".join(units) + ".")]
     if table.caveats:
         lines += ["", *(markdown_text(f"Caveat: {caveat}.") for caveat in table.caveats)]
+    if table.not_alike:
+        note = not_alike_note(table)
+        lines += ["", markdown_text(note[0].upper() + note[1:] + ".")]
     return "\n".join(lines) + "\n"
+
+
+def not_alike_note(table: RunTable) -> str:
+    """The line under a table that has metrics the runs computed differently."""
+    return (
+        f"{NOT_ALIKE}: {', '.join(table.not_alike)} (other networks, sample counts or "
+        "splits; see computed_with in each run's metrics.json)"
+    )

@@ -50,17 +50,19 @@ def plot_runs(table: RunTable, metric: str, path: Path) -> Path:
     better = "lower is better" if lower_is_better(metric) else "higher is better"
     if lower_is_better(metric) is None:
         better = ""
+    # What the metric's numbers are not ("computed differently") is said wherever it is.
+    named = f"{metric} ({table.marks[metric]})" if metric in table.marks else metric
     points: Any  # what the colour bar reads: the scatter, or the lines' colour map
     figure, ax = plt.subplots(figsize=(max(6.0, 2.2 * (len(fields) + 1)), 4.5), dpi=100)
     if len(fields) == 1:
         xs, note, ticks = _axis([e.fields.get(fields[0]) for e in entries])
         points = ax.scatter(xs, scores, c=scores, cmap="viridis")
         ax.set_xlabel(f"{fields[0]} ({note})" if note else fields[0])
-        ax.set_ylabel(f"{metric} ({better})" if better else metric)
+        ax.set_ylabel(f"{named} ({better})" if better else named)
         if ticks:
             ax.set_xticks([i for i, _ in ticks], [label for _, label in ticks])
     else:
-        columns = [*fields, metric]
+        columns = [*fields, named]
         axes = [_axis([e.fields.get(p) for e in entries]) for p in fields]
         axes.append(_axis(scores))
         spans = []
@@ -87,8 +89,8 @@ def plot_runs(table: RunTable, metric: str, path: Path) -> Path:
         ax.set_xticks(range(len(columns)), labels, fontsize=8)
         ax.set_yticks([0, 1], ["min", "max"])
         points = ScalarMappable(cmap=cmap, norm=Normalize(low, high))
-    figure.colorbar(points, ax=ax, label=f"{metric} ({better})" if better else metric)
-    ax.set_title(f"{len(entries)} runs: {metric} by the fields that differ", fontsize=10)
+    figure.colorbar(points, ax=ax, label=f"{named} ({better})" if better else named)
+    ax.set_title(f"{len(entries)} runs: {named} by the fields that differ", fontsize=10)
     figure.tight_layout()
     with atomic_open(path) as handle:
         figure.savefig(handle, format="png")

@@ -7,7 +7,9 @@ rename. Shared by the compiler and the runtime, so it imports neither TensorFlow
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import json
 import os
 import re
@@ -31,8 +33,12 @@ def atomic_open(path: Path, sync_folder: bool = True) -> Iterator[IO[bytes]]:
     (`atomic_write_files` syncs each folder once for many files)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # os.open with mode 0o666 lets the umask decide permissions, like a plain open() would.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        # os.open with mode 0o666 lets the umask decide permissions, like a plain open().
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as error:  # (a read-only folder)
+        _name_file(error, path, tmp)
+        raise
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
@@ -41,17 +47,61 @@ def atomic_open(path: Path, sync_folder: bool = True) -> Iterator[IO[bytes]]:
         os.replace(tmp, path)
     except BaseException as error:
         tmp.unlink(missing_ok=True)
-        _name_file(error, path)
+        _name_file(error, path, tmp)
         raise
     if sync_folder:
         _fsync_directory(path.parent)
 
 
-def _name_file(error: BaseException, path: Path) -> None:
+def _name_file(error: BaseException, path: Path, temporary: Path) -> None:
     """Give an OSError that names no file (a write or fsync on a full disk: "No space left on
-    device") the file it was writing, so its message says where."""
-    if isinstance(error, OSError) and error.filename is None and error.errno is not None:
-        error.filename = str(path)  # (with no errno, str(error) would read "[Errno None]")
+    device"), or names the `temporary` file written for `path`, the file it was writing, so
+    its message says where (never a hidden `.NAME.PID.HEX.tmp`)."""
+    if not isinstance(error, OSError) or error.errno is None:
+        return  # (with no errno, str(error) would read "[Errno None]")
+    if error.filename is None or str(error.filename) == str(temporary):
+        error.filename = str(path)
+
+
+class UnwrittenRunFile(OSError):
+    """A run's file that could not be written, with what the run keeps and how to go on
+    (`advice`), said after the usual hint."""
+
+    def __init__(self, error: OSError, advice: str) -> None:
+        super().__init__(error.errno, error.strerror, error.filename)
+        self.advice = advice
+
+
+# What to do about an OSError, by its errno.
+_OS_HINTS = {
+    errno.EACCES: "choose a folder you can write to",
+    errno.EPERM: "choose a folder you can write to",
+    errno.EROFS: "the file system is read-only: choose another folder",
+    errno.ENOSPC: "the disk is full: free space or choose another disk",
+    errno.ENOTDIR: "a file stands where a folder is needed",
+    errno.EISDIR: "a folder stands where a file is needed",
+}
+
+
+def os_error_text(error: OSError) -> str:
+    r"""`runs/x: Permission denied (choose a folder you can write to)`: the path, the reason
+    on one line, what to do.
+
+    A library's report that wraps the system's reason (h5py's "Can't synchronously write
+    data (file write failed: time = ...\n, ..., error message = 'No space left on device',
+    buf = ...)") is said as the system's reason alone.
+
+    >>> full = "write failed:\n errno = 28, error message = 'No space left on device'"
+    >>> os_error_text(OSError(errno.ENOSPC, full, "m.h5"))
+    'm.h5: No space left on device (the disk is full: free space or choose another disk)'
+    """
+    where = " -> ".join(str(f) for f in (error.filename, error.filename2) if f is not None)
+    reason = " ".join((error.strerror or str(error)).split())
+    if error.errno is not None and os.strerror(error.errno) in reason:
+        reason = os.strerror(error.errno)
+    hint = _OS_HINTS.get(error.errno or -1, "check the path")
+    advice = f"; {error.advice}" if isinstance(error, UnwrittenRunFile) else ""
+    return f"{where or 'a file operation'}: {reason} ({hint}){advice}"
 
 
 def atomic_write_files(files: dict[Path, bytes]) -> None:
@@ -151,10 +201,35 @@ def atomic_save(path: Path, save: Callable[[Path], Any]) -> Path:
             shutil.rmtree(temporary, ignore_errors=True)
         else:
             temporary.unlink(missing_ok=True)
-        _name_file(error, path)
+        _name_file(error, path, temporary)
         raise
     _fsync_directory(path.parent)
     return path
+
+
+class _NamedMemory(io.BytesIO):
+    """Memory Keras' `save_weights` writes its HDF5 file into (it reads the file name,
+    which must end in `.weights.h5`, from str())."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__()
+        self.label = label
+
+    def __str__(self) -> str:
+        return self.label
+
+
+def atomic_save_weights(path: Path, model: Any) -> Path:
+    """A Keras model's `.weights.h5` made in memory, then written atomically.
+
+    HDF5 that fails to write a file (a full disk) leaves it half-open: each of its handles
+    fails again as Python frees it ("Exception ignored ... Can't decrement id ref count"),
+    and closing it can crash the interpreter (a segfault). In memory nothing fails, and
+    the disk write is an ordinary OSError."""
+    memory = _NamedMemory(Path(path).name)
+    model.save_weights(memory)
+    atomic_write_bytes(path, memory.getvalue())
+    return Path(path)
 
 
 # What repairs a damaged run or sweep file, by its name ({folder}: the folder holding it).

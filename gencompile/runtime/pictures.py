@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatterSciNotation
+from matplotlib.ticker import LogFormatterSciNotation, MaxNLocator
 from PIL import Image
 
 from gencompile.runtime.pixels import to_pixels
@@ -198,13 +198,16 @@ def save_curves(history: dict[str, list[float]], path: Path) -> Path:
     for i, name in enumerate(names):
         axes = figure.add_subplot(rows, columns, i + 1)
         epochs = np.arange(1, len(history[name]) + 1)
-        axes.plot(epochs, history[name], label="train", color="tab:blue")
-        # Validated epochs only (validation may run every N epochs: NaN between).
+        train = np.asarray(history[name], dtype=float)
+        axes.plot(epochs, train, label="train", color="tab:blue", **_marked(train))
+        # Validated epochs only (validation may run every N epochs: NaN between), each a
+        # point: a line through few of them would hide that the epochs between have none.
         validation = np.asarray(history.get(f"val_{name}") or [], dtype=float)
         shown = np.isfinite(validation)
         if shown.any():
             where = np.arange(1, len(validation) + 1)[shown]
-            axes.plot(where, validation[shown], label="validation", color="tab:orange")
+            axes.plot(where, validation[shown], label="validation", color="tab:orange", marker="o")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs
         if name.endswith("grad_norm") and min(history[name]) > 0:
             axes.set_yscale("log")
             axes.yaxis.set_major_formatter(PlainLogFormatter())
@@ -214,6 +217,16 @@ def save_curves(history: dict[str, list[float]], path: Path) -> Path:
         if shown.any():
             axes.legend(fontsize=8, frameon=False)
     return _write_figure(figure, path)
+
+
+# A curve with fewer points than this draws each as a dot: a single one (a one-epoch run)
+# is otherwise invisible, as a line needs two.
+MARKED_BELOW = 20
+
+
+def _marked(values: np.ndarray) -> dict[str, object]:
+    """Matplotlib's line style for `values`: dots too when they are few."""
+    return {"marker": "o", "markersize": 4} if np.isfinite(values).sum() < MARKED_BELOW else {}
 
 
 _MATHTEXT_LABEL = re.compile(r"^\$\\mathdefault\{(?P<body>.*)\}\$$")

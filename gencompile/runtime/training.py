@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.errors import GencompileError, RunError, quoted
-from gencompile.files import atomic_save, read_json
+from gencompile.files import UnwrittenRunFile, atomic_save, atomic_save_weights, read_json
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import (
     checkpoint_files,
@@ -642,13 +642,41 @@ def write_artifacts(
     run_dir: Path,
 ) -> dict[str, Path]:
     """Weights, exports, samples, metrics.json and curves.png, each written atomically,
-    into the run folder, or a pending continuation's `final/` folder (`final_files`)."""
+    into the run folder, or a pending continuation's `final/` folder (`final_files`).
+    A file that cannot be written (a full disk) is an OSError that says what the run keeps
+    and how to go on (a pending continuation says it in its own note)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    run_dir = final_files.final_folder(run_dir)
+    folder = final_files.final_folder(run_dir)
+    try:
+        return write_final_files(model, data, fitted, metrics, output, folder)
+    except OSError as error:
+        if folder != run_dir or error.errno is None:
+            raise
+        raise UnwrittenRunFile(error, kept_advice(run_dir)) from error
+
+
+def kept_advice(run_dir: Path) -> str:
+    """What a run whose final files could not be written keeps, and how to go on."""
+    newest = checkpoint_files.newest_epoch(run_dir / "checkpoints")
+    if not newest:
+        return "once that is fixed, train it again"
+    return (
+        f"{run_dir} keeps its checkpoint of epoch {newest}: once that is fixed, continue "
+        f"with {resume_command(run_dir)}"
+    )
+
+
+def write_final_files(
+    model: keras.Model,
+    data: Any,
+    fitted: FitResult,
+    metrics: dict[str, float],
+    output: OutputConfig,
+    run_dir: Path,
+) -> dict[str, Path]:
+    """`write_artifacts` into `run_dir`, the folder they go to."""
     paths: dict[str, Path] = {}
-    weights = run_dir / "model.weights.h5"
-    atomic_save(weights, model.save_weights)
-    paths["weights"] = weights
+    paths["weights"] = atomic_save_weights(run_dir / "model.weights.h5", model)
     if "keras" in output["export"]:
         paths["keras"] = atomic_save(run_dir / "model.keras", model.save)
     if "saved_model" in output["export"]:
@@ -668,7 +696,7 @@ def write_artifacts(
         "metrics": dict(metrics),
         # What each number was computed with (a family's `evaluate` answers a `Metrics`).
         "computed_with": getattr(metrics, "computed_with", {}),
-        "final": {k: finite[-1] for k, v in history.items() if (finite := finite_values(v))},
+        **history_record(history),
         "epochs": epochs,
         "train_seconds": round(fitted.seconds, 3),
         **({"untimed_epochs": fitted.untimed_epochs} if fitted.untimed_epochs else {}),
@@ -685,8 +713,23 @@ def write_artifacts(
     return paths
 
 
-def finite_values(values: list[float]) -> list[float]:
-    return [v for v in values if math.isfinite(v)]
+def history_record(history: dict[str, list[float]]) -> dict[str, Any]:
+    """metrics.json's `final`, the last epoch's own values (`val_*` only if that epoch was
+    validated), and `validated`, the last validated epoch's `val_*` values with its epoch:
+    validation skips epochs (`validation_every_epochs`), and a value of an earlier epoch
+    must not read as the last one's.
+
+    >>> history_record({"loss": [3.0, 2.0], "val_loss": [2.5, math.nan]})
+    {'final': {'loss': 2.0}, 'validated': {'epoch': 1, 'val_loss': 2.5}}
+    """
+    final = {k: v[-1] for k, v in history.items() if v and math.isfinite(v[-1])}
+    validation = {k: v for k, v in history.items() if k.startswith("val_")}
+    longest = max(map(len, validation.values()), default=0)
+    for epoch in range(longest, 0, -1):  # the newest epoch with a finite validation value
+        values = {k: v[epoch - 1] for k, v in validation.items() if len(v) >= epoch}
+        if finite := {k: x for k, x in values.items() if math.isfinite(x)}:
+            return {"final": final, "validated": {"epoch": epoch, **finite}}
+    return {"final": final}
 
 
 def write_text_samples(texts: list[str], path: Path) -> Path:
