@@ -165,3 +165,23 @@ def test_evaluate_and_compare_plot_refuse_an_unwritable_folder_before_any_work(
     code, out, err = run_cli("compare", str(trained_vae), "--plot", str(tmp_path / "x.png"))
     assert (code, out) == (1, "")
     assert err.startswith(f"error: cannot write {tmp_path / 'x.png'}: the folder {tmp_path} is")
+
+
+def test_a_hand_run_train_py_says_a_full_disk_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The generated train.py run as a command (`run_as_command`) says an OSError as the
+    gencompile CLI does: the path and the reason on one line, exit 1, no traceback."""
+    from gencompile.runtime.training import run_as_command
+
+    def main() -> None:
+        h5py_says = "write failed:\n errno = 28, error message = 'No space left on device'"
+        raise OSError(errno.ENOSPC, h5py_says, "run/model.weights.h5")
+
+    with pytest.raises(SystemExit) as stopped:
+        run_as_command(main)
+    assert stopped.value.code == 1
+    assert capsys.readouterr().err == (
+        "error: run/model.weights.h5: No space left on device (the disk is full: free space "
+        "or choose another disk)\n"
+    )

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from gencompile.files import (
-    atomic_save,
+    atomic_save_weights,
     atomic_write_bytes,
     atomic_write_text,
     sha256_file,
@@ -109,7 +109,7 @@ def save_checkpoint(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = _paths(directory, epoch)
-    atomic_save(paths.weights, model.save_weights)
+    atomic_save_weights(paths.weights, model)  # in memory first: see atomic_save_weights
     buffer = io.BytesIO()
     states = [keras.ops.convert_to_numpy(v) for v in rng_variables(model)]
     np.savez(buffer, *states)

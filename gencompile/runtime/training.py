@@ -23,7 +23,13 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.errors import GencompileError, RunError, quoted
-from gencompile.files import UnwrittenRunFile, atomic_save, atomic_save_weights, read_json
+from gencompile.files import (
+    UnwrittenRunFile,
+    atomic_save,
+    atomic_save_weights,
+    os_error_text,
+    read_json,
+)
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import (
     checkpoint_files,
@@ -131,6 +137,9 @@ def run_as_command(main: Callable[[], object]) -> None:
     except GencompileError as error:
         print(f"{error.prefix}{error}", file=sys.stderr, flush=True)
         raise SystemExit(error.exit_code) from None
+    except OSError as error:  # a full disk, a folder it may not write: the path and why
+        print(f"error: {os_error_text(error)}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr, flush=True)
         raise SystemExit(130) from None

@@ -39,7 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.errors import RunError
-from gencompile.files import atomic_save, atomic_write_json, sha256_file
+from gencompile.files import atomic_save_weights, atomic_write_json, sha256_file
 from gencompile.progress import progress_bar
 from gencompile.runtime.repro import weights_sha256
 
@@ -187,7 +187,7 @@ def _digits_classifier() -> DigitsClassifier:
         print("fd_digits: training the digits feature classifier (once; it is then cached)")
         model, accuracy = train_digits_classifier()
         folder.mkdir(parents=True, exist_ok=True)
-        atomic_save(weights, model.save_weights)
+        atomic_save_weights(weights, model)
         atomic_write_json(card, {"held_out_accuracy": accuracy, "version": DIGITS_VERSION})
     features = keras.Model(model.input, model.get_layer("features").output)
     predict = traced(lambda x: features(x, training=False))
