@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gencompile.errors import GencompileError, RunError
+from gencompile.errors import GencompileError, RunError, quoted
 from gencompile.files import read_json
 from gencompile.markdown import markdown_text
 from gencompile.report import METRIC_UNITS, _settings, caveats, format_value
@@ -149,7 +149,7 @@ def read_entries(folders: list[Path]) -> tuple[list[RunEntry], list[str]]:
             if any((inner / "spec.lock.json").is_file() for inner in folder.iterdir()):
                 raise RunError(  # runs/NAME for runs/NAME/*: the user's to fix, not a row
                     f"{folder} is not a gencompile run or project but holds runs: give them, "
-                    f"e.g. `gencompile compare {folder}/*`"
+                    f"e.g. `gencompile compare {quoted(folder)}/*`"
                 ) from None
             name = Path(os.path.abspath(folder)).parent.name  # runs/<spec name>/<run>
             entries.append(RunEntry(f"{name}/{folder.name}", UNREADABLE, {}, {}, name=name))

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from gencompile.errors import RunError
+from gencompile.errors import RunError, quoted
 
 
 @contextmanager
@@ -259,7 +259,7 @@ def read_json(path: Path) -> dict[str, Any]:
 
 def _damaged(path: Path, why: str) -> str:
     repair = _REPAIRS.get(path.name, "restore it, or remove it if gencompile wrote it")
-    return f"{path} is unreadable or corrupt ({why}): {repair.format(folder=path.parent)}"
+    return f"{path} is unreadable or corrupt ({why}): {repair.format(folder=quoted(path.parent))}"
 
 
 # The temporary names of `atomic_save` (`.tmp-PID-HEX-NAME`) and `atomic_open`
