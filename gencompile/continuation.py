@@ -97,7 +97,7 @@ def requested_spec(
     for text in overrides:
         key, value = parse_override(text)
         apply_override(data, marks, key, value, default_mapping, variant_fields)
-    return validate_raw(RawSpec(data, marks, None, lock["spec_source"]))
+    return validate_raw(RawSpec(data, marks, None, lock["spec_source"]), opened=True)
 
 
 def resolved(loaded: LoadedSpec) -> dict[str, Any]:
@@ -251,7 +251,7 @@ def plan_continuation(
     if note:
         warnings.warn(note, stacklevel=2)
     spec = with_epochs(lock, epochs)
-    loaded = validate_raw(RawSpec(spec, Marks(), None, lock["spec_source"]))
+    loaded = validate_raw(RawSpec(spec, Marks(), None, lock["spec_source"]), opened=True)
     revision = {
         "revision": len(lock.get("revisions") or []) + 2,
         "epochs_before": trained,

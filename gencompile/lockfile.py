@@ -262,7 +262,7 @@ def _check_consistency(path: Path, lock: dict[str, Any]) -> None:
     are imported are listed (so they are verified first)."""
     resolved = lock["resolved_spec"]
     try:
-        spec = validate_raw(RawSpec(resolved, Marks(), None, "")).spec
+        spec = validate_raw(RawSpec(resolved, Marks(), None, ""), opened=True).spec
     except SpecError as error:
         raise RunError(
             f"{path} is malformed: its resolved_spec is not a valid spec for gencompile "
@@ -387,7 +387,7 @@ def _data_config(resolved: dict[str, Any]) -> dict[str, Any]:
     """The runtime data config of a resolved spec, as the compiler lowers it."""
     from gencompile.compiler.lower import lower
 
-    loaded = validate_raw(RawSpec(resolved, Marks(), None, ""))
+    loaded = validate_raw(RawSpec(resolved, Marks(), None, ""), opened=True)
     return lower(loaded).data
 
 
@@ -415,7 +415,8 @@ def build_locked(
         )
     for difference in drift:
         warnings.warn(f"building despite drift: {difference}", stacklevel=2)
-    loaded = validate_raw(RawSpec(lock["resolved_spec"], Marks(), None, lock["spec_source"]))
+    raw = RawSpec(lock["resolved_spec"], Marks(), None, lock["spec_source"])
+    loaded = validate_raw(raw, opened=True)  # the run's code, as it was built
     result = build(loaded, out_dir, allow_custom_code=allow_custom_code, force=force)
     differs = sorted(
         path for path, sha in result.lock["files"].items() if lock["files"].get(path) != sha

@@ -51,6 +51,7 @@ from gencompile.run_status import (
 )
 from gencompile.spec import LoadedSpec, load_spec, load_spec_text
 from gencompile.spec.base import python_name
+from gencompile.spec.checks import EVALUATION_RULES, run_checks
 
 DEFAULT_SPEC = "vae_digits.yaml"
 
@@ -318,7 +319,8 @@ MAY_NEED_INCEPTION = frozenset({"fid", "kid", "inception_score", "precision_reca
 
 def locked_plan(lock: dict[str, Any]) -> Any:
     """The plan of a run's locked spec (what its generated code was built from)."""
-    return lower(load_spec_text(json.dumps(lock["resolved_spec"]), file="spec.lock.json"))
+    text = json.dumps(lock["resolved_spec"])
+    return lower(load_spec_text(text, file="spec.lock.json", opened=True))
 
 
 def check_evaluation_weights(plan: Any) -> None:
@@ -395,8 +397,12 @@ def checked_metrics(
             return f"{command} --num-samples {num_samples}"
         return f"{command} --metrics" if metrics else command
 
-    try:
-        lower(load_spec_text(json.dumps(resolved), file=command))
+    try:  # the run as it trained, and the evaluation rules on what is asked of it now
+        loaded = load_spec_text(json.dumps(resolved), file=command, opened=True)
+        problems = run_checks(loaded.spec, loaded.marks, EVALUATION_RULES)
+        if problems:
+            raise SpecError(problems)
+        lower(loaded)
     except SpecError as error:
         located = [replace(p, file=option(p), line=None, column=None) for p in error.problems]
         raise SpecError(located) from None

@@ -15,7 +15,13 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from gencompile.errors import Problem, SpecError
-from gencompile.spec.checks import application_weights_files, check_init_from_files, run_checks
+from gencompile.spec.checks import (
+    CHECKS,
+    application_weights_files,
+    check_init_from_files,
+    opened_run_checks,
+    run_checks,
+)
 from gencompile.spec.diagnostics import model_at, problems_from_validation
 from gencompile.spec.loader import (
     Marks,
@@ -50,22 +56,27 @@ class LoadedSpec:
     marks: Marks
     path: Path | None
     text: str
+    opened: bool = False  # an existing run's locked spec: see validate_raw
 
 
-def validate_raw(raw: RawSpec) -> LoadedSpec:
-    """Validate merged spec data; raise one SpecError listing every problem."""
+def validate_raw(raw: RawSpec, opened: bool = False) -> LoadedSpec:
+    """Validate merged spec data; raise one SpecError listing every problem. `opened`: the
+    locked spec of an existing run, which need not meet the rules against what a new run
+    would train or evaluate badly (`checks.TRAINING_RULES`, `EVALUATION_RULES`): it was
+    written before a later rule existed, and it is opened as it trained."""
     try:
         spec = Spec.model_validate(raw.data)
     except ValidationError as err:
         raise SpecError(problems_from_validation(err, Spec, raw.data, raw.marks)) from None
-    problems = run_checks(spec, raw.marks) + check_file_paths(spec, raw)
+    checks = opened_run_checks() if opened else CHECKS
+    problems = run_checks(spec, raw.marks, checks) + check_file_paths(spec, raw)
     if raw.path is not None and not problems:  # a spec file about to be used, not a lock
         problems = [raw.marks.problem(*found) for found in check_init_from_files(spec)]
-    if not problems:  # a sweep's ranges are checked on a sound base spec
+    if not problems and not opened:  # a sweep's ranges are checked on a sound base spec
         problems = sweep_problems(raw.data, raw.marks, spec.sweep, check_trial)
     if problems:
         raise SpecError(problems)
-    return LoadedSpec(spec=spec, marks=raw.marks, path=raw.path, text=raw.text)
+    return LoadedSpec(spec=spec, marks=raw.marks, path=raw.path, text=raw.text, opened=opened)
 
 
 def check_trial(data: dict[str, Any], key: PathKey, value: Any) -> None:
@@ -219,5 +230,5 @@ def load_spec(path: Path | str, overrides: list[str] | tuple[str, ...] = ()) -> 
     )
 
 
-def load_spec_text(text: str, file: str = "<spec>") -> LoadedSpec:
-    return validate_raw(read_spec_text(text, file))
+def load_spec_text(text: str, file: str = "<spec>", opened: bool = False) -> LoadedSpec:
+    return validate_raw(read_spec_text(text, file), opened)

@@ -20,7 +20,10 @@ from gencompile.spec.data import (
     BUILTIN_ARGUMENTS,
     DATA_LEVELS,
     BuiltinSource,
+    CsvSource,
+    ImagesSource,
     KerasSource,
+    ParquetSource,
     is_text_source,
 )
 from gencompile.spec.diagnostics import did_you_mean
@@ -477,14 +480,25 @@ def fits_kind(metric: str, kind: str) -> bool:
     return not (kind == "text" and metric in SAMPLE_METRICS)
 
 
+def source_kind(source: Any) -> str | None:
+    """'image', 'vector' or 'text' where the source's type says it (a built-in data set, a
+    table, an image folder, a text file); None for arrays and records of any shape."""
+    if isinstance(source, BuiltinSource):
+        return builtin_kind(source)
+    if isinstance(source, (CsvSource, ParquetSource)):
+        return "vector"
+    if isinstance(source, ImagesSource):
+        return "image"
+    return "text" if is_text_source(source) else None
+
+
 def metrics_for_data(spec: Spec) -> list[str]:
-    """The metrics a run computes, but those that do not apply to a built-in data set's
-    kind: the compiler refuses them saying why, and checking their sizes first would send
-    the user after more data for a metric that can never apply."""
-    source = spec.data.source
-    if not isinstance(source, BuiltinSource):
+    """The metrics a run computes, but those that do not apply to the data's kind (where
+    the source says it): the compiler refuses them saying why, and checking their sizes
+    first would send the user after more data for a metric that can never apply."""
+    kind = source_kind(spec.data.source)
+    if kind is None:
         return evaluated_metrics(spec)
-    kind = builtin_kind(source)
     return [metric for metric in evaluated_metrics(spec) if fits_kind(metric, kind)]
 
 
@@ -763,9 +777,28 @@ CHECKS: tuple[Callable[[Spec], Found], ...] = (
 )
 
 
-def run_checks(spec: Spec, marks: Marks) -> list[Problem]:
+# Rules against what a new run would train or evaluate badly. A run's own lock need not
+# meet them to be opened: it may have been written before a rule existed, and it samples,
+# evaluates, resumes and reproduces as it trained (`validate_raw(..., opened=True)`).
+# `gencompile evaluate` checks the evaluation rules on the metrics and count it is asked for.
+TRAINING_RULES: tuple[Callable[[Spec], Found], ...] = (
+    check_unused_training,
+    check_steps_per_execution,
+    check_sweep_metric,
+)
+EVALUATION_RULES: tuple[Callable[[Spec], Found], ...] = (check_held_out_size, check_sample_count)
+
+
+def run_checks(
+    spec: Spec, marks: Marks, checks: tuple[Callable[[Spec], Found], ...] = CHECKS
+) -> list[Problem]:
     return [
         marks.problem(path, message, hint)
-        for check in CHECKS
+        for check in checks
         for path, message, hint in check(spec)
     ]
+
+
+def opened_run_checks() -> tuple[Callable[[Spec], Found], ...]:
+    """The checks an opened run's lock must pass: all but the training and evaluation rules."""
+    return tuple(c for c in CHECKS if c not in TRAINING_RULES + EVALUATION_RULES)

@@ -287,3 +287,26 @@ def test_the_spec_knows_each_builtin_data_kind_as_the_compiler_does() -> None:
         data = DataSpec.model_validate({"source": {"type": "builtin", "name": name}})
         assert isinstance(data.source, BuiltinSource)
         assert builtin_kind(data.source) == infer_data_shape(data).kind, name
+
+
+def test_an_image_metric_on_a_table_is_refused_for_the_kind_not_for_the_count(
+    tmp_path: Path,
+) -> None:
+    """A CSV is vector data whatever its size: inception_score on 5 samples is refused for
+    needing images, not sent after 10 samples first (the re-review's repro)."""
+    from gencompile.compiler.lower import lower
+
+    table = tmp_path / "table.csv"
+    table.write_text("a,b\n" + "".join(f"{i},{i % 7}\n" for i in range(300)))
+    text = (
+        "spec_version: 1\nname: table\n"
+        f"data:\n  source: {{type: csv, path: {table}}}\n  preprocessing: {{standardize: true}}\n"
+        "model:\n  family: vae\n  latent_dim: 2\n  encoder: {mlp: [8]}\n  decoder: {mlp: [8]}\n"
+        "  likelihood: {type: gaussian}\n"
+        "evaluation:\n  metrics: [inception_score]\n  num_samples: 5\n"
+    )
+    with pytest.raises(SpecError) as info:
+        lower(load_spec_text(text, "spec.yaml"))
+    [problem] = info.value.problems
+    assert problem.path == "evaluation.metrics[0]"
+    assert "compares images through InceptionV3, but the data is vector data" in problem.message

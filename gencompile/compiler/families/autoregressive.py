@@ -209,7 +209,7 @@ def _text_tokenizer(low: Lowering, context_length: int) -> Tokenizer | None:
     # The prompt samples continue: a character (word) the vocabulary lacks would silently
     # become <unk>, as `gencompile sample --prompt` refuses it.
     unknown = unknown_prompt(tokenizer, model.sampling.prompt)
-    if unknown is not None:
+    if unknown is not None and not low.loaded.opened:  # a run trained before: as it was
         low.report(("model", "sampling", "prompt"), *unknown)
     return tokenizer
 
