@@ -5,8 +5,8 @@ SavedModel gets, where the family defines them:
 
 - `sample(num, seed)` (conditional models: `sample(num, seed, label)`): `num` samples in the
   data's original units, the same for the same seed (float32, or float64 for a run whose
-  outputs are, as `Preprocessor.output_dtype` says; `x` below alike). A language model answers `tokens`
-  and `text` continuing its default prompt;
+  outputs are, as `Preprocessor.output_dtype` says; `x` below alike). A language model
+  answers `tokens` and `text` continuing its default prompt;
 - `log_prob(x)` (flow, mixture, PixelCNN) and `score(x)` (those, and a GAN's negated
   discriminator), for `x` in the data's units, as `gencompile score` computes them;
 - `encode(x)` -> `z_mean`, `z_log_var` and `decode(z)` (the likelihood's mean, data units)
