@@ -44,6 +44,27 @@ def test_a_child_spec_switches_its_bases_prior(work: Path) -> None:
     assert loaded.marks.locate(("model", "prior", "type")).file == "child.yaml"
 
 
+def test_a_field_a_middle_spec_dropped_stays_dropped_when_its_child_switches_back(
+    work: Path,
+) -> None:
+    """moons (mixture, 4 components) -> mid (normal) -> child (mixture again): the child's
+    mixture starts from mid's normal prior, as the same switches by --set do."""
+    (work / "mid.yaml").write_text("extends: moons.yaml\nmodel:\n  prior: {type: normal}\n")
+    (work / "child.yaml").write_text(
+        "extends: mid.yaml\nmodel:\n  prior: {type: mixture_of_gaussians}\n"
+    )
+    loaded = load_spec("child.yaml")
+    by_set = load_spec(
+        "moons.yaml", ["model.prior.type=normal", "model.prior.type=mixture_of_gaussians"]
+    )
+    assert loaded.spec.model.prior.components == by_set.spec.model.prior.components == 10
+    assert loaded.spec.model.prior == by_set.spec.model.prior
+    assert ("model", "prior", "components") not in loaded.marks.marks
+    # a field the middle level does not drop is still inherited through it
+    (work / "mid.yaml").write_text("extends: moons.yaml\nmodel:\n  prior: {components: 6}\n")
+    assert load_spec("child.yaml").spec.model.prior.components == 6
+
+
 def test_a_child_spec_switches_its_bases_data_source(work: Path) -> None:
     rows = np.random.default_rng(0).random((100, 4)).astype("float32")
     np.save(work / "x.npy", rows)
