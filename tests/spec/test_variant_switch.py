@@ -155,3 +155,19 @@ def test_a_sweep_trial_over_a_type_keeps_the_shared_fields(work: Path) -> None:
     data = {**load_spec("moons.yaml").spec.model_dump(mode="json", exclude_unset=True), **data}
     check_trial(data, ("training", "optimizer", "type"), "sgd")
     assert data["training"]["optimizer"] == {"type": "sgd", "learning_rate": 0.5}
+
+
+def test_the_reference_and_editor_schema_say_a_switch_keeps_the_fields_it_takes() -> None:
+    """docs/spec.md's `extends` row and the editor schema's description say what loading
+    does (a new optimizer keeps the base's learning_rate), as README does."""
+    from gencompile.spec.reference import editor_schema
+
+    described = editor_schema()["properties"]["extends"]["description"]
+    assert "keeps only the base's fields the new variant takes" in described
+    assert "replaces the base's" not in described
+    row = next(
+        line
+        for line in (ROOT / "docs" / "spec.md").read_text().splitlines()
+        if line.startswith("| `extends` |")
+    )
+    assert described in row
