@@ -72,6 +72,27 @@ def test_a_timestamp_feature_is_wide_and_data_near_one_or_digits_are_not() -> No
     assert Preprocessor("vector", (3,)).output_dtype == np.float32  # no preprocessing
 
 
+@pytest.mark.parametrize("value", [2024.0, 600.0, 2024.1, 1.7e9 + 0.3, 0.1])
+@pytest.mark.parametrize(
+    "options", [{"standardize": True}, {"scale": [-1.0, 1.0]}, {"scale": [0, 1], "standardize": 1}]
+)
+def test_a_constant_column_is_never_wide(value: float, options: dict) -> None:
+    """A year, or any constant: its placeholder unit (zero std or range), or a std that is
+    float64's rounding of its mean (2024.1), is no spread; a timestamp still is wide."""
+    from gencompile.runtime.preprocessing import Statistics
+
+    rows = np.column_stack([np.full(ROWS, value), table(False)[:, 1]])
+    fitted = Preprocessor.fit(rows, "vector", **options)
+    streamed = Preprocessor.from_statistics("vector", (2,), Statistics.of(rows, 0), **options)
+    for preprocessor in (fitted, Preprocessor.from_dict(fitted.to_dict()), streamed):
+        np.testing.assert_array_equal(preprocessor.wide_features(), [False, False])
+        assert preprocessor.output_dtype == np.float32
+    beside = np.column_stack([rows, table(True)[:, 0]])
+    timestamps = Preprocessor.fit(beside, "vector", **options)
+    np.testing.assert_array_equal(timestamps.wide_features(), [False, False, True])
+    assert timestamps.output_dtype == np.float64
+
+
 def test_float32_step_is_numpy_spacing_and_goes_beyond_float32() -> None:
     from gencompile.runtime.preprocessing import _float32_step
 

@@ -4,8 +4,9 @@ Besides `serve` (the model's call on one batch of the data, as `model.export` wr
 SavedModel gets, where the family defines them:
 
 - `sample(num, seed)` (conditional models: `sample(num, seed, label)`): `num` samples in the
-  data's original units, the same for the same seed. A language model answers `tokens`
-  and `text` continuing its default prompt;
+  data's original units, the same for the same seed (float32, or float64 for a run whose
+  outputs are, as `Preprocessor.output_dtype` says; `x` below alike). A language model
+  answers `tokens` and `text` continuing its default prompt;
 - `log_prob(x)` (flow, mixture, PixelCNN) and `score(x)` (those, and a GAN's negated
   discriminator), for `x` in the data's units, as `gencompile score` computes them;
 - `encode(x)` -> `z_mean`, `z_log_var` and `decode(z)` (the likelihood's mean, data units)
@@ -83,9 +84,13 @@ def _call_signature(model: keras.Model, data: Any) -> Any:
 
 
 class Units:
-    """The data's affine preprocessing, in the graph: data units <-> the model's units."""
+    """The data's affine preprocessing, in the graph: data units <-> the model's units.
+
+    Data units are `Preprocessor.output_dtype`: float64 when a feature is wide (timestamps),
+    so samples equal `gencompile sample`'s and inputs reach the float64 map unrounded."""
 
     def __init__(self, preprocessor: Any) -> None:
+        self.dtype = tf.as_dtype(np.dtype(preprocessor.output_dtype))
         self.center = tf.constant(preprocessor.center, tf.float64)
         self.factor = tf.constant(preprocessor.factor, tf.float64)
         self.offset = tf.constant(preprocessor.offset, tf.float64)
@@ -97,14 +102,14 @@ class Units:
 
     def to_data(self, y: tf.Tensor) -> tf.Tensor:
         y = tf.cast(y, tf.float64)
-        return tf.cast((y - self.offset) / self.factor + self.center, tf.float32)
+        return tf.cast((y - self.offset) / self.factor + self.center, self.dtype)
 
 
 def endpoints(model: keras.Model, data: Any) -> dict[str, Endpoint]:
     """The generating signatures of `model` (see the module's docstring)."""
     units = Units(data.preprocessor)
     conditional = isinstance(data.train.element_spec, tuple)
-    x = tf.TensorSpec((None, *data.element_shape), tf.float32, name="x")
+    x = tf.TensorSpec((None, *data.element_shape), units.dtype, name="x")
     labels = tf.TensorSpec((None,), tf.int32, name="labels")
     found: dict[str, Endpoint] = {"sample": _sample(model, data, units, conditional)}
     if isinstance(model, PixelModel):

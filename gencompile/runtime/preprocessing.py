@@ -104,10 +104,24 @@ class Preprocessor:
         """Per feature (one value for images' global map): whether float32 steps by more than
         CAST_TOLERANCE of the feature's unit (1 / |factor|: its std, or range over the scale's)
         at its magnitude in data units (timestamps: 128 s at 1.7e9 for a std of an hour).
-        From the map alone, so a map rebuilt with `from_dict` from any run's record agrees."""
+        From the map alone, so a map rebuilt with `from_dict` from any run's record agrees.
+
+        A constant feature is never wide: it holds one value, which its float32 record
+        carries as the training saw it. The map knows it by the placeholder unit the fit
+        gives a zero std or range (factor 1, or the scale's width: a feature whose std or
+        range is exactly 1.0 looks the same and counts as constant), or by a unit within
+        float64's rounding of its magnitude (the std of a constant whose mean float64 did
+        not compute exactly, e.g. 2024.1)."""
         unit = 1.0 / np.abs(self.factor)
         magnitude = np.abs(self.center - self.offset / self.factor) + unit  # around model 0
-        return np.asarray(_float32_step(magnitude) > CAST_TOLERANCE * unit).reshape(-1)
+        wide = _float32_step(magnitude) > CAST_TOLERANCE * unit
+        return np.asarray(wide & ~self._constant(unit, magnitude)).reshape(-1)
+
+    def _constant(self, unit: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
+        """Features whose map says they were constant in the training data (see above)."""
+        width = 1.0 if self.scale is None else self.scale[1] - self.scale[0]
+        placeholder = np.abs(self.factor) == abs(width)  # std or range 0 replaced by 1
+        return np.asarray(placeholder | (unit <= magnitude * CONSTANT_SPREAD))
 
     def to_dict(self) -> dict:
         """Plain JSON-able statistics, enough to rebuild the map with `from_dict`."""
@@ -144,6 +158,9 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 # values: the affine map then brings it to numbers float32 holds. Below it (data near 1,
 # decimals) the float32 values are used as they always were, so runs stay reproducible.
 CAST_TOLERANCE = 1e-4
+# A std below this share of a feature's magnitude is float64's rounding of a constant's mean
+# (a few 1e-16 of it), not a spread: about 4000 float64 steps.
+CONSTANT_SPREAD = 2.0**-40
 _CAST_ROWS = 1 << 16  # rows compared at a time: the float32 copy is a temporary
 
 

@@ -413,7 +413,6 @@ class _Document:
     data: dict[str, Any]
     marks: Marks
     text: str
-    inherited: Inherited = field(default_factory=list)
 
 
 _UNSET: Any = object()
@@ -423,13 +422,16 @@ def load_document(
     path: Path,
     trusted: tuple[Path, ...] | None = None,
     base: Any = _UNSET,
+    fields_of: FieldsOf | None = None,
     _chain: tuple[Path, ...] = (),
 ) -> _Document:
     """Load `path`, merging the files named by `extends:` beneath it.
 
     A base named in a file must lie in a `trusted` folder tree (by default the spec's own
     folder). `base` replaces the top file's `extends:`: a path given on the command line,
-    relative to the working directory, which may lie anywhere.
+    relative to the working directory, which may lie anywhere. A variant switched at a
+    level keeps the inherited keys it takes (`fields_of`) there, so a key a middle level
+    dropped stays dropped when a level above switches back, as the same `--set`s do.
     """
     path = _resolve(path)
     trusted = trusted if trusted is not None else (path.parent,)
@@ -457,14 +459,15 @@ def load_document(
     if base_path is None:
         return _Document(data, marks, text)
     try:
-        below = load_document(base_path, trusted, _chain=(*_chain, path))
+        below = load_document(base_path, trusted, fields_of=fields_of, _chain=(*_chain, path))
     except SpecError as error:
         named_here = base is _UNSET
         raise SpecError(_base_problems(error, marks, display, named_here)) from None
-    inherited = [*below.inherited, *inherited_by_switches(below.data, data)]
     merged = marks.merged_over(below.marks)
     merged.given = display
-    return _Document(deep_merge(below.data, data), merged, text, inherited)
+    merged_data = deep_merge(below.data, data)
+    prune_inherited(merged_data, merged, inherited_by_switches(below.data, data), fields_of)
+    return _Document(merged_data, merged, text)
 
 
 def _base_problems(error: SpecError, marks: Marks, display: str, named_here: bool) -> list[Problem]:
@@ -672,8 +675,7 @@ def read_spec(
             raise SpecError([Problem("extends", "--set extends= expects a file path", "--set")])
         if base is not None:
             trusted = (*trusted, Path(os.path.abspath(base)).parent)
-    document = load_document(path, trusted, base)
-    prune_inherited(document.data, document.marks, document.inherited, fields_of)
+    document = load_document(path, trusted, base, fields_of)
     for key, value in parsed:
         if key != ("extends",):
             apply_override(document.data, document.marks, key, value, start_of, fields_of)

@@ -86,7 +86,8 @@ EXTENDS = {
     "minLength": 1,
     "title": "Extends",
     "description": "A base spec merged below this one (a path relative to this file's folder): "
-    "mappings merge, lists replace, and a mapping naming another `type:` replaces the base's. "
+    "mappings merge, lists replace, and a mapping naming another `type:` (or `family:`) "
+    "keeps only the base's fields the new variant takes. "
     "A spec that extends another gives only what it changes.",
 }
 PARTIAL = "Partial"  # prefix of the definitions an extending (partial) spec is checked with

@@ -44,6 +44,27 @@ def test_a_child_spec_switches_its_bases_prior(work: Path) -> None:
     assert loaded.marks.locate(("model", "prior", "type")).file == "child.yaml"
 
 
+def test_a_field_a_middle_spec_dropped_stays_dropped_when_its_child_switches_back(
+    work: Path,
+) -> None:
+    """moons (mixture, 4 components) -> mid (normal) -> child (mixture again): the child's
+    mixture starts from mid's normal prior, as the same switches by --set do."""
+    (work / "mid.yaml").write_text("extends: moons.yaml\nmodel:\n  prior: {type: normal}\n")
+    (work / "child.yaml").write_text(
+        "extends: mid.yaml\nmodel:\n  prior: {type: mixture_of_gaussians}\n"
+    )
+    loaded = load_spec("child.yaml")
+    by_set = load_spec(
+        "moons.yaml", ["model.prior.type=normal", "model.prior.type=mixture_of_gaussians"]
+    )
+    assert loaded.spec.model.prior.components == by_set.spec.model.prior.components == 10
+    assert loaded.spec.model.prior == by_set.spec.model.prior
+    assert ("model", "prior", "components") not in loaded.marks.marks
+    # a field the middle level does not drop is still inherited through it
+    (work / "mid.yaml").write_text("extends: moons.yaml\nmodel:\n  prior: {components: 6}\n")
+    assert load_spec("child.yaml").spec.model.prior.components == 6
+
+
 def test_a_child_spec_switches_its_bases_data_source(work: Path) -> None:
     rows = np.random.default_rng(0).random((100, 4)).astype("float32")
     np.save(work / "x.npy", rows)
@@ -134,3 +155,19 @@ def test_a_sweep_trial_over_a_type_keeps_the_shared_fields(work: Path) -> None:
     data = {**load_spec("moons.yaml").spec.model_dump(mode="json", exclude_unset=True), **data}
     check_trial(data, ("training", "optimizer", "type"), "sgd")
     assert data["training"]["optimizer"] == {"type": "sgd", "learning_rate": 0.5}
+
+
+def test_the_reference_and_editor_schema_say_a_switch_keeps_the_fields_it_takes() -> None:
+    """docs/spec.md's `extends` row and the editor schema's description say what loading
+    does (a new optimizer keeps the base's learning_rate), as README does."""
+    from gencompile.spec.reference import editor_schema
+
+    described = editor_schema()["properties"]["extends"]["description"]
+    assert "keeps only the base's fields the new variant takes" in described
+    assert "replaces the base's" not in described
+    row = next(
+        line
+        for line in (ROOT / "docs" / "spec.md").read_text().splitlines()
+        if line.startswith("| `extends` |")
+    )
+    assert described in row
