@@ -216,7 +216,7 @@ def check_likelihood_metrics(model: keras.Model, data: Any, config: dict[str, An
     if data.kind != "text" and {"nll", "bits_per_dim"} & wanted:
         _check_levels(model, data.x_val)
     if data.kind == "text" and "bits_per_char" in wanted:
-        held_out_ids = data.text.tokenizer.encode(data.text.held_out)
+        held_out_ids = data.text.held_out_ids
         _check_characters_scored(data.text.tokenizer, held_out_ids)
 
 
@@ -249,7 +249,7 @@ def evaluate(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
         return metrics.merge(sample_quality(model, data, config))
     if len(data.x_val) and ({"perplexity", "bits_per_char"} & set(wanted)):
         check_likelihood_metrics(model, data, config)
-        held_out_ids = data.text.tokenizer.encode(data.text.held_out)
+        held_out_ids = data.text.held_out_ids
         total, tokens = text_nll(model, data.x_val)
         how = held_out(data.x_val, tokens=tokens)
         if "perplexity" in wanted:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import tensorflow as tf
 
 from gencompile.datafiles import encoding_advice
@@ -33,6 +34,7 @@ class TextData:
 
     tokenizer: Tokenizer
     held_out: str  # the held-out text
+    held_out_ids: np.ndarray  # its tokens (the metrics count its characters per token)
     arithmetic: bool  # the built-in arithmetic language (validity can be checked)
 
 
@@ -67,7 +69,8 @@ def load_text_data(config: dict, seed: int) -> DataBundle:
             "with `gencompile build` (or train the spec again)"
         )
     x_train = windows(tokenizer.encode(train_text), context_length)
-    x_val = windows(tokenizer.encode(held_out), context_length)
+    held_out_ids = tokenizer.encode(held_out)
+    x_val = windows(held_out_ids, context_length)
     if len(x_train) == 0:
         raise RunError(
             f"the training text is shorter than context_length + 1 = {context_length + 1} "
@@ -105,6 +108,7 @@ def load_text_data(config: dict, seed: int) -> DataBundle:
         text=TextData(
             tokenizer=tokenizer,
             held_out=held_out,
+            held_out_ids=held_out_ids,
             arithmetic=source.get("type") == "builtin" and source.get("name") == "arithmetic",
         ),
     )

@@ -91,7 +91,9 @@ def text_data(text: str, context_length: int = 24):
     tokenizer = fit_tokenizer({"type": "char"}, train)
     return SimpleNamespace(
         x_val=windows(tokenizer.encode(held_out), context_length),
-        text=SimpleNamespace(tokenizer=tokenizer, held_out=held_out),
+        text=SimpleNamespace(
+            tokenizer=tokenizer, held_out=held_out, held_out_ids=tokenizer.encode(held_out)
+        ),
     )
 
 
@@ -161,7 +163,9 @@ def test_bits_per_char_is_refused_unless_every_character_is_scored(tokenizer, te
     data = SimpleNamespace(
         kind="text",
         x_val=windows(fitted.encode(held_out), 8),
-        text=SimpleNamespace(tokenizer=fitted, held_out=held_out),
+        text=SimpleNamespace(
+            tokenizer=fitted, held_out=held_out, held_out_ids=fitted.encode(held_out)
+        ),
     )
     model = SimpleNamespace(variables=[])  # refused before the model is asked anything
     with pytest.raises(RunError, match=words) as info:
