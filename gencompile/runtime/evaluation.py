@@ -25,7 +25,11 @@ import numpy as np
 
 from gencompile.progress import progress_bar
 from gencompile.runtime.metrics.results import Metrics
-from gencompile.runtime.metrics.samples import SAMPLE_METRICS, with_inception_weights
+from gencompile.runtime.metrics.samples import (
+    SAMPLE_METRICS,
+    check_reference_size,
+    with_inception_weights,
+)
 from gencompile.runtime.metrics.tstr import check_labelled, labelled_sample_metrics
 
 # Evaluation draws from each generator's own seed with its counter moved this far on:
@@ -88,6 +92,7 @@ class FamilyEvaluation:
 
     def check(self, model: keras.Model, data: Any, config: dict[str, Any]) -> None:
         check_labelled(model, data, config)
+        check_reference_size(model, data, config)
         for check in self.checks:
             check(model, data, config)
 

@@ -375,6 +375,38 @@ def _mode_coverage(spaces: FeatureSpaces) -> Computed:
     return values, how
 
 
+def too_few_real(name: str, real: int, split: str) -> str:
+    """`name: the split holds ...; what to do` when `real` reference examples are fewer
+    than the metric compares its samples with, else ""."""
+    need = REAL_MINIMUM.get(name, 0)
+    if real >= need:
+        return ""
+    more = (
+        "raise data.validation_split (e.g. 0.1) for more held-out examples"
+        if split == "validation"
+        else "use more data"
+    )
+    return (
+        f"{name}: the {split} split holds {real} example(s), and {name} compares the "
+        f"samples with at least {need}; {more}"
+    )
+
+
+def check_reference_size(model: keras.Model, data: Any, config: dict[str, Any]) -> None:
+    """Refuse, before training, a sample metric whose reference split holds too few
+    examples: a data file's size is known only once it is read (the spec's checks refuse
+    it for a built-in data set)."""
+    wanted = [m for m in config["metrics"] if m in SAMPLE_METRICS]
+    if not wanted:
+        return
+    rows = reference_rows(data)
+    real = min(len(rows), REFERENCE_EXAMPLES)
+    for name in wanted:
+        too_few = too_few_real(name, real, reference_split(data))
+        if too_few:
+            raise RunError(too_few)
+
+
 def _not_computed(name: str, err: ValueError, samples: int, real: int, data: Any) -> str:
     """Why a sample metric failed, naming the side that holds too few rows when one does
     (the spec's checks refuse a held-out split too small for a built-in data set; a data
@@ -387,17 +419,9 @@ def _not_computed(name: str, err: ValueError, samples: int, real: int, data: Any
             f"raise evaluation.num_samples (of a trained run: gencompile evaluate RUN "
             f"--num-samples {need_samples} or more)"
         )
-    need_real = REAL_MINIMUM.get(name, 0)
-    if real < need_real:
-        more = (
-            "raise data.validation_split (e.g. 0.1) for more held-out examples"
-            if split == "validation"
-            else "use more data"
-        )
-        return (
-            f"cannot compute {name}: the {split} split holds {real} example(s), and {name} "
-            f"compares the samples with at least {need_real}; {more}"
-        )
+    too_few = too_few_real(name, real, split)
+    if too_few:
+        return f"cannot compute {too_few}"
     return (
         f"cannot compute {name}: {err} ({samples} samples against {real} {split} examples); "
         "raise evaluation.num_samples (of a trained run: gencompile evaluate RUN "
