@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -41,10 +42,10 @@ def _launch(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], Path]:
     return launcher, tmp_path / "runs" / "vae-moons"
 
 
-def _wait_for(launcher: subprocess.Popen[str], ready: object, what: str) -> None:
+def _wait_for(launcher: subprocess.Popen[str], ready: Callable[[], bool], what: str) -> None:
     deadline = time.monotonic() + 300
-    while not ready():  # type: ignore[operator]
-        assert launcher.poll() is None, launcher.stderr.read()[-3000:]  # type: ignore[union-attr]
+    while not ready():
+        assert launcher.poll() is None, launcher.communicate()[1][-3000:]
         assert time.monotonic() < deadline, f"no {what} within 300 s"
         time.sleep(0.2)
 
