@@ -11,13 +11,20 @@ worker's message is shown.
 When a worker fails or dies, the others are stopped and the whole training fails with
 that worker's message, so the run can be resumed from its newest checkpoint.
 
+The workers run in a process group of their own, so a signal meant for the command (Ctrl-C,
+SIGTERM) reaches each of them once, from this process, which stops them as Ctrl-C does:
+the chief writes its owed checkpoint. A worker dies with this process (Linux), so nothing
+writes the run once the command that holds its lock is gone.
+
 This module does not import TensorFlow: the launching process only watches.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -34,7 +41,10 @@ from gencompile.errors import GencompileError, RunError
 __all__ = ["free_loopback_ports", "run_workers", "tf_config"]
 
 POLL_SECONDS = 0.1
-STOP_SECONDS = 10.0  # how long a stopped worker gets to end before it is killed
+STOP_SECONDS = 10.0  # how long a worker gets to end after a peer failed, before it is killed
+INTERRUPT_SECONDS = 60.0  # ... after Ctrl-C or SIGTERM: the chief writes its owed checkpoint
+HEARTBEAT_TIMEOUT_SECONDS = 120  # runtime.cluster's (no TensorFlow here)
+LAUNCHER_ENV = "GENCOMPILE_LAUNCHER_PID"  # a worker started after its launcher died exits
 ERROR_FILE_ENV = "GENCOMPILE_WORKER_ERROR_FILE"
 SCRATCH_ENV = "GENCOMPILE_WORKER_SCRATCH"  # runtime.cluster.SCRATCH_ENV (no TensorFlow here)
 
@@ -82,14 +92,18 @@ def run_workers(
     code = run_dir if project is None else project
     with tempfile.TemporaryDirectory(prefix="gencompile-workers-") as scratch:
         started: list[Worker] = []
+        grace = STOP_SECONDS
         try:
             for index in range(workers):
                 started.append(
                     _start(index, ports, Path(scratch), code, package, argv, allow_custom_code)
                 )
             _wait(started, run_dir)
+        except KeyboardInterrupt:
+            grace = INTERRUPT_SECONDS
+            raise
         finally:
-            _stop(started)
+            _stop(started, grace)
 
 
 def _start(
@@ -106,13 +120,19 @@ def _start(
     output.mkdir()
     env = {**os.environ, "TF_CONFIG": tf_config(ports, index), ERROR_FILE_ENV: str(error_file)}
     env[SCRATCH_ENV] = str(output)
+    env[LAUNCHER_ENV] = str(os.getpid())
     command = [sys.executable, "-m", "gencompile.local_cluster", str(project), package]
     command += ["--allow-custom-code"] if allow_custom_code else []
     command += ["--", *argv]
     log = scratch / f"worker-{index}.log"
     with log.open("wb") as output:  # the child holds its own copy
         stdout = None if index == 0 else output  # the chief's progress, on this terminal
-        process = subprocess.Popen(command, env=env, stdout=stdout, stderr=output)
+        # A session of its own: a terminal's Ctrl-C, or a SIGTERM to this command's process
+        # group, reaches a worker once, from `_stop` (twice, it would stop writing the
+        # owed checkpoint, as a second Ctrl-C does).
+        process = subprocess.Popen(
+            command, env=env, stdout=stdout, stderr=output, start_new_session=True
+        )
     return Worker(index, process, log, error_file)
 
 
@@ -142,17 +162,54 @@ def _failure_message(worker: Worker, count: int, run_dir: Path) -> str:
     report = _read_report(worker.error_file)
     if report.get("own_advice"):  # gencompile's own error: it says what to do
         return f"worker {worker.index} of {count} stopped: {report['message']}"
-    if report:
-        reason = report["message"]
+    hung = _unhealthy(report.get("message", ""))
+    if hung and hung != [worker.index]:  # it failed because a peer stopped answering
+        names = " and ".join(f"worker {index}" for index in hung)
+        what = (
+            f"{names} of {count} stopped sending heartbeats for {HEARTBEAT_TIMEOUT_SECONDS} s "
+            "(hung or frozen)"
+        )
+    elif report:
+        what = f"worker {worker.index} of {count} failed ({report['message']})"
     elif code < 0:
-        reason = f"killed by {signal.Signals(-code).name}"
+        what = f"worker {worker.index} of {count} failed (killed by {signal.Signals(-code).name})"
     else:
-        reason = f"exit code {code}{_last_line(worker.log)}"
+        what = f"worker {worker.index} of {count} failed (exit code {code}{_last_line(worker.log)})"
     return (
-        f"worker {worker.index} of {count} failed ({reason}); every worker was stopped. "
-        f"Continue from the newest checkpoint with "
+        f"{what}; every worker was stopped. Continue from the newest checkpoint with "
         f"`gencompile train --resume {run_dir} --workers {count}`"
     )
+
+
+# TensorFlow's collective operations fail on every worker when one stops sending heartbeats,
+# naming it: "The following tasks are unhealthy (stopped sending heartbeats):
+# /job:worker/replica:0/task:1".
+_UNHEALTHY = re.compile(r"stopped sending heartbeats\):?((?:\s*/job:worker/replica:\d+/task:\d+)+)")
+
+
+def _unhealthy(message: str) -> list[int]:
+    """The workers a TensorFlow error says stopped sending heartbeats (none: [])."""
+    found = _UNHEALTHY.search(message)
+    if not found:
+        return []
+    return sorted({int(task) for task in re.findall(r"task:(\d+)", found.group(1))})
+
+
+# What TensorFlow adds to an operation's error: where the op was built (a stack of "File"
+# lines), and its node and function names.
+_TF_NOISE = re.compile(r"(Graph execution error:|Detected at node |File \"|\[\[\{\{node )")
+
+
+def tf_summary(message: str) -> str:
+    """A TensorFlow error's message in one line: its first meaningful line (with the next,
+    when that one ends with a colon: the tasks or values it announces)."""
+    lines = [line.strip() for line in message.splitlines()]
+    kept = [line for line in lines if line and not _TF_NOISE.match(line)]
+    if not kept:
+        return " ".join(lines).strip()
+    if kept[0].endswith(":") and len(kept) > 1:
+        return f"{kept[0]} {kept[1]}"
+    return kept[0]
 
 
 def _read_report(path: Path) -> dict[str, Any]:
@@ -170,18 +227,24 @@ def _last_line(log: Path) -> str:
     return f": {lines[-1].strip()[:500]}" if lines else ""
 
 
-def _stop(workers: list[Worker]) -> None:
-    """Stop every worker still running: SIGTERM, then SIGKILL after STOP_SECONDS."""
+def _stop(workers: list[Worker], grace: float) -> None:
+    """Stop every worker still running: SIGTERM (in a worker, Ctrl-C's KeyboardInterrupt),
+    then SIGKILL after `grace` seconds, or at once when this process is stopped again."""
     running = [w.process for w in workers if w.process.poll() is None]
     for process in running:
         process.terminate()
-    deadline = time.monotonic() + STOP_SECONDS
-    for process in running:
-        try:
-            process.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    deadline = time.monotonic() + grace
+    try:
+        for process in running:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                break
+    finally:  # past the grace, or a second Ctrl-C: now
+        for process in running:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 def worker_main(args: list[str]) -> int:
@@ -203,8 +266,8 @@ def worker_main(args: list[str]) -> int:
     except Exception as error:
         import traceback
 
-        traceback.print_exc()
-        return _report(f"{type(error).__name__}: {error}", own_advice=False)
+        traceback.print_exc()  # into the worker's log; the launcher says one line
+        return _report(f"{type(error).__name__}: {tf_summary(str(error))}", own_advice=False)
     return 0
 
 
@@ -217,6 +280,26 @@ def _report(message: str, own_advice: bool) -> int:
     return 1
 
 
+def die_with_launcher() -> None:
+    """Linux: the kernel SIGKILLs this worker when the launcher that started it dies.
+
+    SIGKILL, not SIGTERM: the launcher held the run folder's lock and kept its status.json;
+    once it is gone a `--resume` may start at any moment, so no worker may write the run
+    any more (an owed checkpoint written then could race the resume). The run keeps its
+    newest checkpoint and reads as interrupted, as a killed single process leaves it.
+    Elsewhere nothing ties a worker to its launcher (said in the README)."""
+    launcher = os.environ.get(LAUNCHER_ENV)
+    if not launcher or not sys.platform.startswith("linux"):
+        return
+    pr_set_pdeathsig = 1  # <linux/prctl.h>
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0) != 0:
+        return  # not allowed here (a sandbox): the launcher's `_stop` is all there is
+    if os.getppid() != int(launcher):  # it died before the line above took effect
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as Ctrl-C stops
+    die_with_launcher()
     sys.exit(worker_main(sys.argv[1:]))

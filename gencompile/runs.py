@@ -49,6 +49,7 @@ from gencompile.run_status import (
     refuse_if_training,
     terminate_as_interrupt,
 )
+from gencompile.runtime.replica_batches import check_batch_split  # no TensorFlow
 from gencompile.spec import LoadedSpec, load_spec, load_spec_text
 from gencompile.spec.base import python_name
 from gencompile.spec.checks import EVALUATION_RULES, run_checks
@@ -112,6 +113,8 @@ def train(
     plan = lower(loaded)
     check_memory(plan)  # before anything is written and before TensorFlow starts
     check_evaluation_weights(plan)
+    if workers is not None:  # one CPU replica a worker: what a GPU adds must split it too
+        check_batch_split(plan.data["batch_size"], workers, "multi_worker")
     spec_sha = sha256_text(loaded.spec.model_dump_json())
     from gencompile.parent_runs import InitFromError, init_from_location
 
@@ -198,6 +201,7 @@ def resume(
             f"{run_dir} was trained with the {strategy!r} strategy, not 'multi_worker': "
             "resume it without --workers"
         )
+    workers = resumed_workers(run_dir, lock, workers)
     given = None
     if spec is not None or overrides:
         given = resolved(requested_spec(lock, spec, overrides))
@@ -235,6 +239,20 @@ def resume(
         allow=allow_custom_code,
         workers=workers,
         project=project,
+    )
+
+
+def resumed_workers(run_dir: Path, lock: dict[str, Any], workers: int | None) -> int | None:
+    """The workers a resume trains with: as many as the run started with (its lock's
+    `workers`, recorded when training started), by default; another number is refused,
+    as the gradients would be summed in another order and no run could reproduce it."""
+    trained_by = lock.get("workers")
+    if not isinstance(trained_by, int) or workers in (None, trained_by):
+        return trained_by if isinstance(trained_by, int) else workers
+    raise RunError(
+        f"{run_dir} was trained by {trained_by} worker{'s' if trained_by > 1 else ''}, "
+        f"not {workers}: resume it with --workers {trained_by} (or without --workers), so "
+        "that its epochs sum their gradients alike and `gencompile reproduce` can repeat it"
     )
 
 
@@ -357,6 +375,9 @@ def train_in(
     code = directory if project is None else project
     argv = ["--run-dir", str(directory), *flags] + (["--quiet"] if quiet else [])
     with recorded(directory, f" --workers {workers}" if workers else ""):
+        if workers and lock.get("workers") != workers and project is None:
+            # before training: a resume of a run that fails is held to as many workers
+            lock = write_lock(directory, dict(lock, workers=workers))
         if workers:
             run_workers(directory, package, argv, workers, allow_custom_code=allow, project=project)
         else:

@@ -21,7 +21,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,10 @@ TASK_TYPES = ("chief", "worker")  # the tasks of a MultiWorkerMirroredStrategy
 # can cause without anything being wrong (a CI run lost a healthy chief so). A worker that
 # exits is noticed at once anyway: its connections close, and `--workers` watches it.
 HEARTBEAT_TIMEOUT_SECONDS = 120
+# How long the cluster waits for every task to join (TensorFlow's default: for ever): a peer
+# whose address has a typo, or that was never started, stops the others with a message.
+REGISTER_TIMEOUT_SECONDS = 300
+IGNORED_JOBS = ("evaluator",)  # TensorFlow leaves a side-car evaluator out of the training
 _ADDRESS = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):\d{1,5}")  # host:port, [v6]:port
 
 
@@ -94,6 +100,12 @@ def _check_cluster(cluster: Any) -> None:
         )
     seen: dict[str, str] = {}
     for job, tasks in cluster.items():
+        if job not in (*TASK_TYPES, *IGNORED_JOBS):  # a `ps` would never join: a hang
+            raise RunError(
+                f"TF_CONFIG's cluster.{job}: a multi_worker training has "
+                f"{' and '.join(TASK_TYPES)} tasks only (its workers would wait for ever for "
+                f"a {job} task to join); name only those in cluster; {SEE}"
+            )
         if not isinstance(tasks, list) or not tasks:
             raise RunError(
                 f"TF_CONFIG's cluster.{job} is {json.dumps(tasks)}: it must be a list of "
@@ -155,6 +167,15 @@ def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
         _configure_coordination(config["cluster"])
     try:
         strategy = _MultiWorkerStrategy()
+    except tf.errors.DeadlineExceededError as err:
+        missing = _not_joined(str(err), config.get("cluster", {}))
+        if not missing:
+            raise
+        raise RunError(
+            f"{missing} did not join the cluster within {REGISTER_TIMEOUT_SECONDS} s: start "
+            f"it with its own TF_CONFIG, or correct its address in every worker's TF_CONFIG; "
+            f"{SEE}"
+        ) from None
     except RuntimeError as err:
         if "program startup" not in str(err):
             raise
@@ -163,7 +184,33 @@ def multi_worker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
             "process has already run TensorFlow: train in a fresh process "
             "(gencompile train --workers N, or python -m <package>.train on each worker)"
         ) from None
+    _take_sigterm_back()
     return strategy
+
+
+def _take_sigterm_back() -> None:
+    """SIGTERM stops this worker as Ctrl-C does (KeyboardInterrupt: the owed checkpoint is
+    written). The coordination service that joining the cluster starts installs its own
+    SIGTERM handler in C++ (a preemption notifier this runtime does not use), unseen by
+    Python's `signal.getsignal`: without this a worker trains on until it is killed."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread sets handlers; this one is rare and keeps TF's
+    handler = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, handler if callable(handler) else signal.default_int_handler)
+
+
+def _not_joined(message: str, cluster: dict[str, list[str]]) -> str:
+    """The tasks TensorFlow's registration barrier says never came, with their addresses
+    ("" when the message is not that barrier's)."""
+    if "Wait_for_all_tasks_to_register" not in message:
+        return ""
+    found = re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", message.split("timed out task")[-1])
+    named = []
+    for job, index in dict.fromkeys(found):  # in order, once each
+        tasks = cluster.get(job, [])
+        where = f" at {tasks[int(index)]}" if int(index) < len(tasks) else ""
+        named.append(f"{job} {index}{where}")
+    return " and ".join(named) or "a task of the cluster"
 
 
 def _configure_coordination(cluster: dict[str, list[str]]) -> None:
@@ -183,7 +230,10 @@ def _configure_coordination(cluster: dict[str, list[str]]) -> None:
         service_leader=multi_worker_util.coordination_leader(cluster),
         coordinated_jobs=jobs,
         heartbeat_timeout_in_ms=HEARTBEAT_TIMEOUT_SECONDS * 1000,
+        cluster_register_timeout_in_ms=REGISTER_TIMEOUT_SECONDS * 1000,
     )
+    # Without the barrier the timeout does not apply: every task waits until all joined.
+    context.context().coordination_service.cluster_register_with_barrier = True
 
 
 def is_chief() -> bool:

@@ -17,15 +17,22 @@ mixture's, whose statistics are sums and whose means are masked):
 - validation: every held-out example counts, so a split whose last batch would leave a
   replica empty is refused before training (`check_validation_batches`), with a batch
   size that splits it.
+
+Also here, without TensorFlow (`gencompile train --workers N` checks before it builds a
+run): a batch size the replicas cannot split evenly is refused (`check_batch_split`).
 """
 
 from __future__ import annotations
 
-import tensorflow as tf
+from typing import TYPE_CHECKING
 
 from gencompile.errors import RunError
 
+if TYPE_CHECKING:
+    import tensorflow as tf
+
 __all__ = [
+    "check_batch_split",
     "check_validation_batches",
     "leaves_a_replica_empty",
     "refuse_one_skipped_batch",
@@ -54,9 +61,23 @@ def skipped_last_batch(count: int, steps: int, batch_size: int, replicas: int) -
     return 0
 
 
+def check_batch_split(batch_size: int, replicas: int, strategy: str) -> None:
+    """Keras builds a model under a strategy from the first batch averaged over the
+    replicas: slices of unequal size stop it (a shape mismatch of a collective operation)."""
+    if batch_size % replicas:
+        even = -(-batch_size // replicas) * replicas
+        raise RunError(
+            f"data.batch_size is {batch_size}, which does not split evenly between the "
+            f"{replicas} replicas of the {strategy!r} strategy: use a multiple of {replicas} "
+            f"(e.g. --set data.batch_size={even})"
+        )
+
+
 def without_batches_of(stream: tf.data.Dataset, size: int) -> tf.data.Dataset:
     """`stream` (one element a batch: a tensor or a tuple of them) without its batches of
     `size` examples."""
+    import tensorflow as tf  # here: the checks above run before TensorFlow starts
+
     return stream.filter(lambda *batch: tf.shape(tf.nest.flatten(batch)[0])[0] != size)
 
 

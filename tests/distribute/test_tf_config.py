@@ -36,6 +36,10 @@ def with_config(monkeypatch: pytest.MonkeyPatch, config: object) -> None:
             {"cluster": {**PAIR, "chief": ["host:2224"]}, "task": {"type": "worker", "index": 0}},
             False,
         ),
+        (  # TensorFlow leaves a side-car evaluator out of the training
+            {"cluster": {**PAIR, "evaluator": ["h:3"]}, "task": {"type": "worker", "index": 0}},
+            True,
+        ),
         ({}, True),  # no cluster: one worker, this process
         ("", True),
     ],
@@ -75,6 +79,12 @@ def test_the_launcher_s_tf_config_is_well_formed(monkeypatch: pytest.MonkeyPatch
         (
             {"cluster": {"chief": ["a:1", "b:1"]}, "task": {"type": "chief", "index": 0}},
             "TF_CONFIG's cluster.chief names 2 tasks: a cluster has at most one chief",
+        ),
+        (  # a parameter server never joins: every worker would wait for it for ever
+            {"cluster": {**PAIR, "ps": ["h:3"]}, "task": {"type": "worker", "index": 0}},
+            "TF_CONFIG's cluster.ps: a multi_worker training has chief and worker tasks only "
+            "(its workers would wait for ever for a ps task to join); name only those in "
+            "cluster",
         ),
         (
             {"cluster": PAIR, "task": {"type": "ps", "index": 0}},
