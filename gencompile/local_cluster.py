@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gencompile.errors import GencompileError, RunError
+from gencompile.errors import GencompileError, RunError, quoted
 
 __all__ = ["free_loopback_ports", "run_workers", "tf_config"]
 
@@ -177,7 +177,7 @@ def _failure_message(worker: Worker, count: int, run_dir: Path) -> str:
         what = f"worker {worker.index} of {count} failed (exit code {code}{_last_line(worker.log)})"
     return (
         f"{what}; every worker was stopped. Continue from the newest checkpoint with "
-        f"`gencompile train --resume {run_dir} --workers {count}`"
+        f"`gencompile train --resume {quoted(run_dir)} --workers {count}`"
     )
 
 

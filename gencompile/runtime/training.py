@@ -289,7 +289,7 @@ def build_and_compile(
     replicas = strategy.num_replicas_in_sync
     if replicas > 1:
         name = training["distribution"]["strategy"]
-        check_batch_split(data.batch_size, replicas, name)
+        replica_batches.check_batch_split(data.batch_size, replicas, name)
         if not takes_empty_slices(training):
             count, batch = len(data.x_val), data.batch_size
             replica_batches.check_validation_batches(count, batch, replicas, name)
@@ -324,18 +324,6 @@ def build_and_compile(
         if model.built and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
     return model
-
-
-def check_batch_split(batch_size: int, replicas: int, strategy: str) -> None:
-    """Keras builds a model under a strategy from the first batch averaged over the
-    replicas: slices of unequal size stop it (a shape mismatch of a collective operation)."""
-    if batch_size % replicas:
-        even = -(-batch_size // replicas) * replicas
-        raise RunError(
-            f"data.batch_size is {batch_size}, which does not split evenly between the "
-            f"{replicas} replicas of the {strategy!r} strategy: use a multiple of {replicas} "
-            f"(e.g. --set data.batch_size={even})"
-        )
 
 
 def clip_after_all_reduce(optimizer: keras.optimizers.Optimizer, replicas: int) -> None:

@@ -342,7 +342,7 @@ def test_the_generated_train_py_joins_the_cluster_before_anything_else() -> None
 
 
 def test_a_batch_that_does_not_split_between_the_replicas_stops_before_training() -> None:
-    from gencompile.runtime.training import check_batch_split
+    from gencompile.runtime.replica_batches import check_batch_split
 
     check_batch_split(16, 2, "multi_worker")  # equal slices: nothing to say
     with pytest.raises(RunError) as caught:
