@@ -445,6 +445,11 @@ def fit(
     depend only on (seed, epoch), so the result equals an uninterrupted run's. A model with
     an `initialize(data)` method gets it called once before a fresh fit.
     """
+    if initial_epoch > epochs:  # a run trains on from its newest checkpoint, never back
+        raise RunError(
+            f"{run_dir} holds a checkpoint of epoch {initial_epoch}, beyond the {epochs} "
+            f"epochs asked: resume it with --epochs {initial_epoch} or more"
+        )
     guard = cb.NaNGuard(run_dir / "checkpoints")
     clock = TrainingClock(run_dir / "checkpoints", initial_epoch)
     callbacks = [

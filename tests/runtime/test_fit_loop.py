@@ -359,3 +359,17 @@ def test_a_failed_write_of_the_owed_epoch_leaves_the_stopping_error_reported(
         "the checkpoint of the last finished epoch could not be written ([Errno 28] No "
         "space left on device); the newest kept is epoch 2"
     ]
+
+
+def test_a_resume_to_fewer_epochs_than_its_checkpoint_is_refused(tmp_path: Path) -> None:
+    """A hand-run `train.py --resume --epochs 3` of a run interrupted at epoch 97: it used
+    to train nothing and record the 97-epoch model as the 3-epoch run asked for."""
+    from gencompile.runtime.training import fit
+
+    with pytest.raises(RunError) as refused:
+        fit(_model(), None, {}, {}, tmp_path, epochs=3, quiet=True, initial_epoch=97)
+    assert str(refused.value) == (
+        f"{tmp_path} holds a checkpoint of epoch 97, beyond the 3 epochs asked: resume it "
+        "with --epochs 97 or more"
+    )
+    assert not (tmp_path / "checkpoints").exists()  # refused before anything was written
