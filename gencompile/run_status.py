@@ -26,7 +26,7 @@ from types import FrameType
 from typing import Any, Literal
 
 from gencompile.errors import GencompileError, RunError, quoted
-from gencompile.files import atomic_write_json, process_alive, read_json
+from gencompile.files import UnwrittenRunFile, atomic_write_json, process_alive, read_json
 from gencompile.runtime import run_lock
 
 STATUS_NAME = "status.json"
@@ -241,16 +241,66 @@ def _note_failed_continuation(run_dir: Path, error: BaseException, resume_option
     kept = kept_epochs(run_dir)
     if kept is None:
         return
-    note = (
+    _note(
+        error,
         f"note: {run_dir} keeps its finished training of {epochs_phrase(kept)}; once the "
         f"cause is fixed, continue with "
         f"`gencompile train --resume {quoted(run_dir)}{resume_options}`, "
         f"or give the continuation up with `gencompile train --resume {quoted(run_dir)} "
-        "--discard-continuation`"
+        "--discard-continuation`",
     )
+
+
+def _note_failed_final_phase(run_dir: Path, error: BaseException, resume_options: str) -> None:
+    """A training that failed after its last epoch (in its evaluation, samples or final
+    files) keeps every epoch: say so, and that a resume trains none of them again (on the
+    error, and on stderr). A continuation's failure is `_note_failed_continuation`'s; a
+    final file that could not be written says what the run keeps itself."""
+    if kept_epochs(run_dir) is not None or isinstance(error, UnwrittenRunFile):
+        return
+    epochs = trained_to_the_end(run_dir)
+    if epochs is None:
+        return
+    _note(
+        error,
+        f"note: {run_dir} trained all its {epochs_phrase(epochs)} and keeps the checkpoint "
+        f"of epoch {epochs}; once the cause is fixed, "
+        f"{finish_without_training(run_dir, resume_options)}",
+    )
+
+
+def _note(error: BaseException, note: str) -> None:
+    """`note` on the error (a traceback under --debug shows it) and on stderr."""
     if hasattr(error, "add_note"):  # Python 3.11+
         error.add_note(note)
     print(note, file=sys.stderr, flush=True)
+
+
+def trained_to_the_end(run_dir: Path) -> int | None:
+    """The epochs of a run whose newest checkpoint is of the last epoch its lock plans: all
+    its training is kept, so a resume goes straight on to its final phase (evaluation,
+    samples, final files). None otherwise: it stopped in an epoch, or before its planned
+    epochs (a NaN loss, early stopping, EM's convergence, a sweep's pruner), where a
+    resume would train on; or its lock is unreadable."""
+    from gencompile.runtime.checkpoint_files import newest_epoch  # no TensorFlow
+
+    try:
+        planned = read_json(Path(run_dir) / "spec.lock.json")["resolved_spec"]["training"]["epochs"]
+    except (RunError, KeyError, TypeError):
+        return None
+    if not isinstance(planned, int) or planned < 1:
+        return None
+    return planned if newest_epoch(Path(run_dir) / "checkpoints") == planned else None
+
+
+def finish_without_training(run_dir: Path, resume_options: str = "") -> str:
+    """`gencompile train --resume RUN` evaluates ... without training again: the advice for a
+    run `trained_to_the_end` (a VQ-VAE's prior, fitted after the checkpointed epochs, is
+    fitted again: said so)."""
+    return (
+        f"`gencompile train --resume {quoted(run_dir)}{resume_options}` evaluates it and "
+        f"writes its final files without training those epochs again{prior_trained_again(run_dir)}"
+    )
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -309,5 +359,6 @@ def _recorded(run_dir: Path, resume_options: str) -> Iterator[None]:
             error_text = f"{type(error).__name__}: {error}"[:2000]
             _record_stop(run_dir, error, "failed", error=error_text)
             _note_failed_continuation(run_dir, error, resume_options)
+            _note_failed_final_phase(run_dir, error, resume_options)
             raise
     write_status(run_dir, "finished")
