@@ -20,7 +20,13 @@ from typing import Any
 from gencompile.errors import RunError, quoted
 from gencompile.files import read_json
 from gencompile.lockfile import read_lock, refuse_custom_code, verify_files
-from gencompile.run_status import STATUS_NAME, epochs_phrase, read_status
+from gencompile.run_status import (
+    STATUS_NAME,
+    epochs_phrase,
+    finish_without_training,
+    read_status,
+    trained_to_the_end,
+)
 from gencompile.spec.base import python_name
 
 
@@ -210,9 +216,22 @@ def refuse_unfinished(run_dir: Path) -> None:
     advice = {
         "running": "wait until it finishes",
         "interrupted": f"finish it with `gencompile train --resume {quoted(run_dir)}`",
-        "failed": f"see {run_dir / STATUS_NAME} for the error, then fix it and train again",
+        "failed": failed_advice(run_dir),
     }.get(status, f"{run_dir / STATUS_NAME} is not one gencompile wrote; train again")
     raise RunError(f"{run_dir} has not finished training (status: {status}): {advice}")
+
+
+def failed_advice(run_dir: Path) -> str:
+    """How to go on with a failed run: one that failed after its last planned epoch (its
+    evaluation, its final files) is finished by a resume that trains no epoch again."""
+    epochs = trained_to_the_end(run_dir)
+    if epochs is None:
+        return f"see {run_dir / STATUS_NAME} for the error, then fix it and train again"
+    return (
+        f"it trained all its {epochs_phrase(epochs)}, but its evaluation or final files "
+        f"failed (see {run_dir / STATUS_NAME} for the error): once that is fixed, "
+        f"{finish_without_training(run_dir)}"
+    )
 
 
 def kept_finished(run_dir: Path) -> dict[str, Any] | None:

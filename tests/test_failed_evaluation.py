@@ -88,6 +88,25 @@ def test_a_run_failed_after_its_epochs_says_a_resume_trains_none_again(
     assert (run / "history.csv").read_text() == history
 
 
+def test_evaluate_and_sample_advise_the_resume_that_trains_no_epoch_again(
+    run_cli: RunCli, tiny_vae_spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not "fix it and train again", which would throw the epochs away."""
+    run = trained_then_failed(run_cli, tiny_vae_spec, tmp_path / "runs", monkeypatch)
+    refusal = (
+        f"error: {run} has not finished training (status: failed): it trained all its 2 "
+        f"epochs, but its evaluation or final files failed (see {run / 'status.json'} for "
+        f"the error): once that is fixed, `gencompile train --resume {run}` evaluates it "
+        "and writes its final files without training those epochs again\n"
+    )
+    assert run_cli("evaluate", str(run)) == (1, "", refusal)
+    assert run_cli("sample", str(run), "-n", "4", "-o", str(tmp_path / "s.npz")) == (
+        1,
+        "",
+        refusal,
+    )
+
+
 def test_a_run_failed_in_an_epoch_gets_no_such_note(
     run_cli: RunCli, tiny_vae_spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
