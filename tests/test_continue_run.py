@@ -739,7 +739,7 @@ def test_a_stop_says_how_to_give_a_continuation_up(
     assert "--discard-continuation" not in str(stopped.value)
     with pytest.raises(RuntimeError), recorded(run):
         raise RuntimeError("broken")
-    assert "note" not in capsys.readouterr().err
+    assert "--discard-continuation" not in capsys.readouterr().err
     status = json.loads((run / "status.json").read_text())
     status.update(status="finished", finished_revision={"epochs": 1}, continuation={"epochs": 3})
     (run / "status.json").write_text(json.dumps(status))
