@@ -197,9 +197,11 @@ class AdaptiveProbability(keras.layers.Layer):
     """The augmentation probability p of ADA (Karras et al. 2020) and its controller.
 
     `update(real_scores)` is called after every discriminator update with D's scores of the
-    (augmented) real examples. It accumulates r_t = E[sign(D(x))], the share of real
-    examples D is sure of minus the share it rejects: near 1 when D has learnt the training
-    set by heart. Every `interval` updates p moves by sign(r_t - target) x (examples seen
+    (augmented) real examples. It accumulates r_t = E[sign(D(x) - threshold)], the share of
+    real examples D calls real minus the share it calls generated: near 1 when D has learnt
+    the training set by heart. `threshold` is the loss's decision boundary (0 for a logit,
+    0.5 for least squares' targets 0 and 1); a Wasserstein critic has none, so ADA does not
+    apply to it. Every `interval` updates p moves by sign(r_t - target) x (examples seen
     since the last move) / ramp_images, clipped to [0, 1], and the accumulators restart.
     p and the accumulators are weights of the model, so a checkpoint holds them and a
     resumed run continues exactly.
@@ -211,6 +213,7 @@ class AdaptiveProbability(keras.layers.Layer):
         interval: int = 4,
         ramp_images: int = 500_000,
         initial_p: float = 0.0,
+        threshold: float = 0.0,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -226,6 +229,7 @@ class AdaptiveProbability(keras.layers.Layer):
         self.interval = int(interval)
         self.ramp_images = int(ramp_images)
         self.initial_p = float(initial_p)
+        self.threshold = float(threshold)
 
         def state(name: str, value: float = 0.0) -> keras.Variable:
             return self.add_weight(
@@ -236,7 +240,8 @@ class AdaptiveProbability(keras.layers.Layer):
             )
 
         self.probability = state("probability", self.initial_p)
-        self.sign_sum = state("sign_sum")  # sum of sign(D(x)) since the last move of p
+        # sum of sign(D(x) - threshold) since the last move of p
+        self.sign_sum = state("sign_sum")
         self.examples = state("examples")  # real examples scored since the last move
         self.updates = state("updates")  # discriminator updates since the last move
         self.built = True
@@ -246,9 +251,9 @@ class AdaptiveProbability(keras.layers.Layer):
         return self.sign_sum / tf.maximum(self.examples, 1.0)
 
     def update(self, real_scores: Any) -> Tensor:
-        """Accumulate sign(D(x)) of this update's real scores; move p when `interval`
-        updates have been seen. Returns p after the update."""
-        signs = tf.sign(tf.cast(real_scores, tf.float32))
+        """Accumulate sign(D(x) - threshold) of this update's real scores; move p when
+        `interval` updates have been seen. Returns p after the update."""
+        signs = tf.sign(tf.cast(real_scores, tf.float32) - self.threshold)
         # Every replica sees its share of the batch: the sums are over the global batch (one
         # all-reduce for both).
         batch_signs, batch_examples = replicas.sum_over_replicas(
@@ -280,4 +285,5 @@ class AdaptiveProbability(keras.layers.Layer):
             "interval": self.interval,
             "ramp_images": self.ramp_images,
             "initial_p": self.initial_p,
+            "threshold": self.threshold,
         }

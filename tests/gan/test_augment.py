@@ -178,6 +178,21 @@ def test_ada_raises_p_while_d_is_sure_of_the_real_examples_and_lowers_it_otherwi
     assert float(ada.probability) == 1.0  # clipped at 1
 
 
+def test_ada_counts_a_real_example_as_sure_above_the_loss_s_boundary_not_above_zero() -> None:
+    """Least squares regresses D to 1 (real) and 0 (generated): its boundary is 0.5. A D that
+    cannot tell them apart scores about 0.5, all above 0: r_t must be near 0, not 1."""
+    undecided = tf.constant(0.5 + 0.1 * np.random.default_rng(0).standard_normal(64))
+    least_squares = augment.AdaptiveProbability(
+        target=0.6, interval=1, ramp_images=64, initial_p=0.5, threshold=0.5
+    )
+    least_squares.update(undecided)
+    assert float(least_squares.probability) == 0.0  # r_t ~ 0 < target: p falls by 64 / 64
+    logit = augment.AdaptiveProbability(target=0.6, interval=1, ramp_images=64, initial_p=0.5)
+    logit.update(undecided)  # as logits, every score says "real": r_t = 1
+    assert float(logit.probability) == 1.0
+    assert least_squares.get_config()["threshold"] == 0.5
+
+
 def test_ada_refuses_bad_settings_naming_them() -> None:
     with pytest.raises(ValueError, match=r"Received: target=1\.5"):
         augment.AdaptiveProbability(target=1.5)

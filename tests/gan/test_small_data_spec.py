@@ -87,6 +87,15 @@ def model_source(model: str) -> str:
             "scaled to [-1, 1]",
         ),
         (
+            "  loss: {type: wasserstein}\n  spectral_norm: true\n  augmentation: {type: ada}",
+            "digits",
+            "[-1.0, 1.0]",
+            "13:3: model.augmentation: ada steers p by how many real examples D scores as "
+            "real, but the wasserstein critic's scores have no fixed boundary between real "
+            "and generated; use augmentation: {type: diffaugment}, or the non_saturating, "
+            "minimax, hinge or least_squares loss",
+        ),
+        (
             "  gradient_penalty: {type: r1, interval: 0}",
             "digits",
             "[-1.0, 1.0]",
@@ -143,6 +152,12 @@ def test_the_generated_code_names_the_augmentation_and_the_lazy_penalty() -> Non
     assert "initial_p=0.25" in source and "self.ada.update(real_scores)" in source
     assert "GRADIENT_PENALTY_WEIGHT * PENALTY_INTERVAL * penalty" in source
     assert 'keras.metrics.Mean(name="augment_p")' in source
+    assert "threshold=0.0," in source  # the non-saturating loss's logit boundary
+
+
+def test_ada_is_centred_on_the_least_squares_boundary() -> None:
+    source = model_source("  loss: {type: least_squares}\n  augmentation: {type: ada}")
+    assert "threshold=0.5," in source
 
 
 def test_without_the_new_options_the_generated_code_does_not_mention_them() -> None:

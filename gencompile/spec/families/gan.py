@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from gencompile.catalog.gan import LOSS_NAMES
+from gencompile.catalog.gan import LOSS_NAMES, LOSSES
 from gencompile.spec.base import FieldError, PositiveFloat, PositiveInt, StrictModel
 from gencompile.spec.evaluation import LABELLED_SAMPLE_METRICS, SAMPLE_METRICS
 from gencompile.spec.networks import Network
@@ -105,11 +105,13 @@ class DiffAugment(_AugmentPolicy):
 class AdaptiveAugment(_AugmentPolicy):
     """Adaptive augmentation (Karras et al. 2020): each transformation of the policy is
     applied to an example with probability p, raised while the discriminator overfits
-    (r_t = E[sign(D(x))] above target) and lowered otherwise."""
+    (r_t = E[sign(D(x) - b)] above target, b the loss's boundary between real and generated:
+    0 for a logit or a hinge, 0.5 for least squares) and lowered otherwise. A wasserstein
+    critic has no such boundary: ada is refused with it."""
 
     type: Literal["ada"]
     target: Annotated[float, Field(gt=0, lt=1)] = Field(
-        0.6, description="The value of r_t = E[sign(D(x_real))] that p is steered to."
+        0.6, description="The value of r_t = E[sign(D(x_real) - b)] that p is steered to."
     )
     interval: Annotated[int, Field(ge=1, le=1000)] = Field(
         4, description="Discriminator updates between two adjustments of p."
@@ -217,6 +219,23 @@ class GANModel(StrictModel):
     callback_logs: ClassVar[tuple[str, ...]] = ("diversity",)
     # Optional trackers of the training step only: validation reports the first four.
     training_only_trackers: ClassVar[tuple[str, ...]] = ("gradient_penalty", "augment_p")
+
+    @model_validator(mode="after")
+    def _ada_needs_a_boundary(self) -> GANModel:
+        # ADA steers p by the share of real examples D scores above the loss's boundary
+        # between real and generated; a loss without a fixed one gives r_t no meaning.
+        if not isinstance(self.augmentation, AdaptiveAugment):
+            return self
+        if LOSSES[self.loss.type].accuracy_threshold is None:
+            bounded = [name for name, loss in LOSSES.items() if loss.accuracy_threshold is not None]
+            raise FieldError(
+                "augmentation",
+                "ada steers p by how many real examples D scores as real, but the "
+                f"{self.loss.type} critic's scores have no fixed boundary between real and "
+                "generated; use augmentation: {type: diffaugment}, or the "
+                f"{', '.join(bounded[:-1])} or {bounded[-1]} loss",
+            )
+        return self
 
     def optional_trackers(self) -> tuple[str, ...]:
         """Trackers only some models of the family have: a gradient penalty's, adaptive
