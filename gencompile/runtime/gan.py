@@ -34,6 +34,8 @@ Tensor = tf.Tensor
 __all__ = [
     "LOSSES",
     "PENALTIES",
+    "ComputedMean",
+    "LastValue",
     "TrainingHealth",
     "computed_if",
     "copy_optimizer",
@@ -276,6 +278,34 @@ def track_gradient_norm(tracker: keras.metrics.Mean, grads: list[Any], scale: An
     if hasattr(scale, "scale_loss"):
         scale = scale.scale_loss(1.0)
     loss_scaling.track_gradient_norm(tracker, grads, scale)
+
+
+# --------------------------------------------------------------------------- trackers
+
+
+class ComputedMean(keras.metrics.Mean):
+    """A weighted mean that is NaN, not 0, when nothing was weighed: a lazy penalty that no
+    update of the epoch computed has no value (history.csv reads nan, curves leave a gap),
+    where Keras' `Mean` would report the 0 of an empty mean."""
+
+    def result(self) -> Tensor:
+        return tf.where(self.count > 0, super().result(), math.nan)
+
+
+class LastValue(keras.metrics.Metric):
+    """The value of the last update, not a mean over the epoch: a state of the model (ADA's
+    p) is logged as what its weights hold at the end of the epoch."""
+
+    def __init__(self, name: str, dtype: Any = None):
+        super().__init__(name=name, dtype=dtype)
+        # Every replica holds the same state: their mean is it.
+        self.value = self.add_variable(shape=(), initializer="zeros", aggregation="mean")
+
+    def update_state(self, value: Any) -> None:
+        self.value.assign(tf.cast(value, self.dtype))
+
+    def result(self) -> Tensor:
+        return tf.identity(self.value)
 
 
 # --------------------------------------------------------------------------- health

@@ -152,6 +152,24 @@ def test_discriminator_accuracy_with_a_fixed_and_a_midway_threshold() -> None:
     assert (float(right_real), float(right_fake)) == (0.75, 0.75)
 
 
+def test_computed_mean_is_nan_when_nothing_was_weighed_and_the_weighted_mean_otherwise() -> None:
+    tracker = gan.ComputedMean(name="gradient_penalty")
+    tracker.update_state(0.0, sample_weight=0)  # a lazy update that computed no penalty
+    assert math.isnan(float(tracker.result()))  # Keras' Mean says 0.0
+    tracker.update_state(3.0, sample_weight=16)
+    tracker.update_state(0.0, sample_weight=0)
+    assert float(tracker.result()) == 3.0
+    tracker.reset_state()
+    assert math.isnan(float(tracker.result()))
+
+
+def test_last_value_is_the_last_update_not_the_mean() -> None:
+    tracker = gan.LastValue(name="augment_p")
+    for p in (0.0, 0.25, 1.0):
+        tracker.update_state(tf.constant(p))
+    assert float(tracker.result()) == 1.0
+
+
 def test_copy_optimizer_keeps_settings_and_starts_fresh() -> None:
     adam = keras.optimizers.Adam(learning_rate=2e-4, beta_1=0.5, clipnorm=1.0)
     wrapped = keras.optimizers.LossScaleOptimizer(adam)

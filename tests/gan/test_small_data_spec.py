@@ -151,7 +151,8 @@ def test_the_generated_code_names_the_augmentation_and_the_lazy_penalty() -> Non
     assert "probability=self.ada.probability" in source
     assert "initial_p=0.25" in source and "self.ada.update(real_scores)" in source
     assert "GRADIENT_PENALTY_WEIGHT * PENALTY_INTERVAL * penalty" in source
-    assert 'keras.metrics.Mean(name="augment_p")' in source
+    assert 'gan.LastValue(name="augment_p")' in source
+    assert 'gan.ComputedMean(name="gradient_penalty")' in source
     assert "threshold=0.0," in source  # the non-saturating loss's logit boundary
 
 
