@@ -10,7 +10,9 @@ SavedModel gets, where the family defines them:
 - `log_prob(x)` (flow, mixture, PixelCNN) and `score(x)` (those, and a GAN's negated
   discriminator), for `x` in the data's units, as `gencompile score` computes them;
 - `encode(x)` -> `z_mean`, `z_log_var` and `decode(z)` (the likelihood's mean, data units)
-  for a VAE.
+  for a VAE. A flow posterior (IAF, planar, radial) is not Gaussian, so its `encode` gives
+  only `code`, the flow applied to the base mean (the code `gencompile latent` uses): no
+  log-variance describes it.
 
 The data's affine preprocessing is part of the graph, so a consumer needs only TensorFlow.
 Seeds work as `gencompile sample --seed` uses them: the model's generators restart from
@@ -39,7 +41,8 @@ Endpoint = tuple[Callable[..., Any], list[tf.TensorSpec]]
 
 @runtime_checkable
 class Autoencoder(Protocol):
-    """A VAE: an encoder to the posterior's parameters, a decoder to the likelihood's."""
+    """A VAE: an encoder to the posterior's code (and parameters, when it is Gaussian), a
+    decoder to the likelihood's parameters."""
 
     likelihood: Any
 
@@ -241,8 +244,14 @@ def _autoencoder(
     latent = int(model.decoder.inputs[0].shape[-1])
     z = tf.TensorSpec((None, latent), tf.float32, name="z")
 
+    # A flow posterior's `encode` gives f(base mean) beside the *base* Gaussian's
+    # log-variance, which is not q(z | x)'s (the flow moves and reshapes it): only the code.
+    flowing = hasattr(model, "posterior_flow")
+
     def encode(xb: tf.Tensor, yb: tf.Tensor | None = None) -> dict[str, tf.Tensor]:
         z_mean, z_log_var = model.encode(units.to_model(xb), yb)
+        if flowing:
+            return {"code": z_mean}
         return {"z_mean": z_mean, "z_log_var": z_log_var}
 
     def decode(zb: tf.Tensor, yb: tf.Tensor | None = None) -> tf.Tensor:
