@@ -246,10 +246,6 @@ class AdaptiveProbability(keras.layers.Layer):
         self.updates = state("updates")  # discriminator updates since the last move
         self.built = True
 
-    def heuristic(self) -> Tensor:
-        """r_t over the updates since the last move of p (0 before any)."""
-        return self.sign_sum / tf.maximum(self.examples, 1.0)
-
     def update(self, real_scores: Any) -> Tensor:
         """Accumulate sign(D(x) - threshold) of this update's real scores; move p when
         `interval` updates have been seen. Returns p after the update."""
