@@ -24,8 +24,9 @@ class AdversarialLoss:
     generator_formula: str
     # The discriminator's formula under one-sided label smoothing; None: no labels to smooth.
     smoothed_formula: str | None
-    # Where a score counts as "real" (None: midway between the mean real and fake score,
-    # since a Wasserstein critic's scores have no fixed offset).
+    # Where a score counts as "real": the accuracies' threshold and the centre of ADA's r_t
+    # (None: midway between the mean real and fake score for the accuracies, since a
+    # Wasserstein critic's scores have no fixed offset; ADA is refused with such a loss).
     accuracy_threshold: float | None
     unbounded_score: bool = False  # a critic value that a sigmoid would distort
     needs_lipschitz: bool = False  # the critic must be kept 1-Lipschitz
