@@ -127,6 +127,7 @@ def test_explain_describes_augmentation_and_lazy_r1(run_cli, tmp_path) -> None:
     assert "adaptive augmentation (ADA: color, translation, cutout" in words
     assert "moves every 8 discriminator updates" in words and "to 0.7" in words
     assert "by up to 1 per 20,000 real examples" in words
+    assert "r_t, the mean sign of D's logit on real images" in words
     assert "on every 16th discriminator update only, times 16" in words
     code, out, _ = run_cli(
         "explain", write(tmp_path, "  augmentation: {type: diffaugment, policy: [translation]}")
@@ -156,9 +157,12 @@ def test_the_generated_code_names_the_augmentation_and_the_lazy_penalty() -> Non
     assert "threshold=0.0," in source  # the non-saturating loss's logit boundary
 
 
-def test_ada_is_centred_on_the_least_squares_boundary() -> None:
-    source = model_source("  loss: {type: least_squares}\n  augmentation: {type: ada}")
-    assert "threshold=0.5," in source
+def test_ada_is_centred_on_the_least_squares_boundary(run_cli, tmp_path) -> None:
+    model = "  loss: {type: least_squares}\n  augmentation: {type: ada}"
+    assert "threshold=0.5," in model_source(model)
+    code, out, err = run_cli("explain", write(tmp_path, model))
+    assert code == 0, err
+    assert "r_t, the mean sign of D(x) - 0.5 on real images" in " ".join(out.split())
 
 
 def test_without_the_new_options_the_generated_code_does_not_mention_them() -> None:

@@ -389,7 +389,7 @@ def _optimizer_words(config: dict[str, Any]) -> str:
     return f"{config['type']} lr {config['learning_rate']:g}" + (f" ({extra})" if extra else "")
 
 
-def _augmentation_words(augmentation: Any) -> str:
+def _augmentation_words(augmentation: Any, loss: str) -> str:
     policy = ", ".join(augmentation.policy)
     if augmentation.type == "diffaugment":
         return (
@@ -401,10 +401,17 @@ def _augmentation_words(augmentation: Any) -> str:
         f"; the discriminator sees real and generated images through adaptive augmentation "
         f"(ADA: {policy}, each applied with probability p, which starts at "
         f"{augmentation.initial_p:g} and moves every {augmentation.interval} discriminator "
-        f"updates to steer r_t, the mean sign of D on real images, to {augmentation.target:g}, "
+        f"updates to steer r_t, the mean sign of {_boundary_words(loss)} on real images, to "
+        f"{augmentation.target:g}, "
         f"by up to 1 per "
         f"{augmentation.ramp_images:,} real examples)"
     )
+
+
+def _boundary_words(loss: str) -> str:
+    """D's score measured from the loss's boundary between real and generated: r_t's sign."""
+    threshold = LOSSES[loss].accuracy_threshold
+    return "D's logit" if not threshold else f"D(x) - {threshold:g}"
 
 
 def _words(model: Any, penalty_weight: float, kernel_penalties: str) -> str:
@@ -419,7 +426,7 @@ def _words(model: Any, penalty_weight: float, kernel_penalties: str) -> str:
         if interval > 1:
             words += f", lazily: on every {interval}th discriminator update only, times {interval}"
     if model.augmentation is not None:
-        words += _augmentation_words(model.augmentation)
+        words += _augmentation_words(model.augmentation, model.loss.type)
     if model.critic_steps > 1:
         words += (
             f"; {model.critic_steps} discriminator updates (each on fresh draws of z) per "
