@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -283,6 +284,12 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
+def epoch_value(value: float) -> str:
+    """A history.csv value of the last epoch; nan is one no step of the epoch computed (a
+    lazy penalty's epoch without a penalty update): said so, not shown as a number."""
+    return "not computed" if math.isnan(value) else f"{value:.4f}"
+
+
 # --------------------------------------------------------------------------- markdown
 
 
@@ -298,7 +305,7 @@ def render_markdown(report: Report) -> str:
         lines.append(f"| {name} | {format_value(value)} | {unit} | {direction} | {how} |")
     if report.last_epoch:
         lines += ["", "## Last epoch", "", "| quantity | value |", "|---|---:|"]
-        lines += [f"| {k} | {v:.4f} |" for k, v in report.last_epoch.items()]
+        lines += [f"| {k} | {epoch_value(v)} |" for k, v in report.last_epoch.items()]
     for title, path in report.pictures:
         lines += ["", f"## {title}", "", f"![{title.lower()}]({path.name})"]
     if report.latent or report.latent_skipped:
@@ -397,7 +404,7 @@ def render_html(report: Report) -> str:
     if report.text_samples:
         parts += ["<h2>Text samples</h2>", f"<pre>{e(chr(10).join(report.text_samples))}</pre>"]
     if report.last_epoch:
-        rows = [[k, f"{v:.4f}"] for k, v in report.last_epoch.items()]
+        rows = [[k, epoch_value(v)] for k, v in report.last_epoch.items()]
         parts += ["<h2>Last epoch</h2>", _table(["quantity", "value"], rows, {1})]
     parts += ["<h2>Spec</h2><ul>", *(f"<li>{e(line)}</li>" for line in report.spec_lines), "</ul>"]
     if report.spec_source:
