@@ -99,6 +99,27 @@ def test_same_seed_same_samples_and_no_seed_fresh_ones(cvae) -> None:
     assert not np.array_equal(draw({"n": 4}), draw({"n": 4}))
 
 
+def test_unseeded_draws_differ_at_every_start_and_seeded_ones_do_not(gmm, monkeypatch) -> None:
+    """Two starts of one run (or two replicas) draw different unseeded samples, none of them
+    the run's own seed's; a seed draws the same samples on both, and leaves the unseeded
+    stream where it was."""
+    from gencompile.serving import engine as serving
+
+    run_dir = gmm[0]
+    one, other = serving.load_engine(run_dir), serving.load_engine(run_dir)
+    first = one.sample(3).samples
+    assert not np.array_equal(first, other.sample(3).samples)
+    run_seed = int(one.module.SEED)
+    assert not np.array_equal(first, one.sample(3, seed=run_seed).samples)
+    np.testing.assert_array_equal(one.sample(3, seed=5).samples, other.sample(3, seed=5).samples)
+
+    monkeypatch.setattr(serving.secrets, "randbelow", lambda _: 1234)  # two alike starts
+    alike, twin = serving.load_engine(run_dir), serving.load_engine(run_dir)
+    np.testing.assert_array_equal(alike.sample(3).samples, twin.sample(3).samples)
+    twin.sample(3, seed=9)
+    np.testing.assert_array_equal(alike.sample(3).samples, twin.sample(3).samples)
+
+
 def test_scores_are_those_of_gencompile_score(gmm, tmp_path) -> None:
     from gencompile.scoring import score
 

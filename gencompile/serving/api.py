@@ -97,7 +97,10 @@ class SampleRequest(_Request):
 
     n: int = Field(1, ge=1, description="How many samples (at most the server's limit).")
     seed: int | None = Field(
-        None, ge=0, le=SEED_MAX, description="Same seed, same samples; none: fresh draws."
+        None,
+        ge=0,
+        le=SEED_MAX,
+        description="Same seed, same samples; none: fresh draws (new at every start).",
     )
     label: int | None = Field(None, ge=0, description="Class of every sample (conditional).")
     prompt: str | None = Field(None, max_length=10_000, description="Language models only.")
