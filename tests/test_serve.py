@@ -284,6 +284,52 @@ def test_samples_that_are_not_finite_are_a_clear_422() -> None:
     assert "samples[0] is not a finite number" in answer.json()["detail"]
 
 
+def test_healthz_answers_at_once_while_model_requests_fill_the_thread_pool() -> None:
+    """A liveness probe does not wait behind the model: 48 /sample requests hold all 40
+    threads of FastAPI's pool (AnyIO's default) waiting on the model, 8 more queue for one,
+    and /healthz still answers at once."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from gencompile.serving.api import create_app
+    from gencompile.serving.server import running
+
+    entered: list[int] = []
+    release = threading.Event()
+
+    def sample(n: int, *args: Any, **options: Any) -> Any:
+        entered.append(n)
+        release.wait(60)  # a long model call, holding its thread
+        return SimpleNamespace(samples=np.zeros((n, 2)), labels=None)
+
+    engine = SimpleNamespace(
+        sample=sample, run_dir=Path("run"), family="mixture", text=False, can_impute=True,
+        num_classes=None, data=SimpleNamespace(element_shape=(2,)),
+    )  # fmt: skip
+    app = create_app(engine)  # type: ignore[arg-type]
+    with (
+        running(app) as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+        ThreadPoolExecutor(48) as pool,
+    ):
+        try:
+            answers = [pool.submit(client.post, "/sample", json={"n": 1}) for _ in range(48)]
+            deadline = time.monotonic() + 30
+            while len(entered) < 40 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.2)  # the 8 others reach the server and queue for a thread
+            assert len(entered) == 40  # every thread of the pool is taken
+            start = time.perf_counter()
+            health = client.get("/healthz", timeout=5)  # before: waits for the model
+            took = time.perf_counter() - start
+        finally:
+            release.set()
+        assert [a.result().status_code for a in answers] == [200] * 48
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert took < 1.0, f"/healthz took {took:.1f} s"
+
+
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_nan_and_infinity_are_not_json(gmm, constant: str) -> None:
     body = '{"rows": [[' + constant + ", 1.0" * 15 + "]]}"

@@ -2,9 +2,10 @@
 
 Requests are pydantic models in strict mode (JSON numbers for numbers, `true` is not 1) that
 forbid unknown keys, so a bad request is a 422 naming the field; a request the model cannot
-answer is a 422 (or 404 when the run's family has no such operation) saying why. Routes are
-plain functions, which FastAPI runs in its thread pool; the engine's lock serializes the
-model calls, so concurrent requests are safe.
+answer is a 422 (or 404 when the run's family has no such operation) saying why. The model's
+routes are plain functions, which FastAPI runs in its thread pool; the engine's lock
+serializes the model calls, so concurrent requests are safe. /healthz touches no model and
+runs on the event loop: requests queued for the pool's threads cannot delay it.
 """
 
 from __future__ import annotations
@@ -209,7 +210,7 @@ def create_app(engine: Engine, limits: Limits | None = None) -> Any:
         return JSONResponse({"detail": str(error)}, status_code=422)
 
     @app.get("/healthz", response_model=Health)
-    def healthz() -> Any:
+    async def healthz() -> Any:  # async: not behind the model's requests in the thread pool
         """The run being served, what it answers, and the limits of a request."""
         endpoints = ["/sample"] + ([] if engine.text else ["/score"])
         endpoints += ["/impute"] if engine.can_impute else []
