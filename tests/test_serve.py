@@ -215,6 +215,10 @@ BAD_SCORES = [
     ({"examples": [json.loads("[" * 70 + "1" + "]" * 70)]}, "examples[0] is nested 70 lists deep"),
     ({"examples": [[0] * 63 + ["a"]], "labels": [0]}, "examples[0][63]: expected a number"),
     ({"examples": [[0] * 63 + [True]], "labels": [0]}, "expected a number, got bool"),
+    (
+        {"examples": [[0] * 63 + [10**400]], "labels": [0]},
+        "examples[0][63]: an integer of about 401",
+    ),
     ({"examples": [[0] * 64]}, "give one label per example"),
     ({"examples": [[0] * 64], "labels": [10]}, "labels[0] = 10: classes are 0..9"),
     ({"examples": [[0] * 64], "labels": [0, 1]}, "2 labels for 1 examples"),
@@ -328,6 +332,15 @@ def test_healthz_answers_at_once_while_model_requests_fill_the_thread_pool() -> 
         assert [a.result().status_code for a in answers] == [200] * 48
     assert health.status_code == 200 and health.json()["status"] == "ok"
     assert took < 1.0, f"/healthz took {took:.1f} s"
+
+
+def test_an_integer_too_long_for_python_to_read_is_a_422_saying_so(cvae) -> None:
+    """Python reads no integer of over 4300 digits, and its json says so in no JSON error:
+    the answer names the number, not "There was an error parsing the body"."""
+    body = b'{"examples": [[' + b"1" * 5000 + b"]], " + b'"labels": [0]}'
+    answer = cvae[1].post("/score", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert "an integer of about 5000 digits is too large (at most about 1.8e+308)" in answer.text
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])

@@ -11,6 +11,8 @@ runs on the event loop: requests queued for the pool's threads cannot delay it.
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -24,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from gencompile._version import __version__
 from gencompile.errors import RunError
 from gencompile.sample_options import SEED_MAX
-from gencompile.serving.arrays import numbers
+from gencompile.serving.arrays import numbers, too_large
 from gencompile.serving.body_limit import BodyLimit
 from gencompile.serving.engine import Engine
 from gencompile.serving.limits import Limits, RequestError
@@ -40,15 +42,27 @@ def _refuse_constant(name: str) -> Any:
     raise _NonStandard(name)
 
 
+def _too_long_integer(text: str) -> json.JSONDecodeError:
+    """The error of an integer longer than Python reads (4300 digits): its json raises a
+    plain ValueError there, which FastAPI would answer with a 400 that does not say why."""
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 4300)()
+    found = re.search(rf"(?<!\d)\d{{{limit + 1},}}", text)  # from a run's start: linear
+    digits = len(found.group()) if found else limit + 1
+    return json.JSONDecodeError(too_large(digits), text, found.start() if found else 0)
+
+
 class _StrictJSONRequest(Request):
     """A request whose JSON body may not hold NaN, Infinity or -Infinity (Python's json
-    accepts them; standard JSON does not, and /impute would read NaN as a missing cell)."""
+    accepts them; standard JSON does not, and /impute would read NaN as a missing cell),
+    nor an integer too long for Python to read (its error is no JSON error: a bare 400)."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             text = (await self.body()).decode("utf-8", errors="replace")
             try:
                 self._json = json.loads(text, parse_constant=_refuse_constant)
+            except json.JSONDecodeError:
+                raise
             except _NonStandard as error:
                 name = str(error)
                 raise json.JSONDecodeError(
@@ -57,6 +71,8 @@ class _StrictJSONRequest(Request):
                     text,
                     max(text.find(name), 0),
                 ) from None
+            except ValueError:  # json's only other error: an integer too long to read
+                raise _too_long_integer(text) from None
         return self._json
 
 
