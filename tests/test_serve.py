@@ -197,6 +197,7 @@ BAD_SAMPLES = [
     ({"label": 10}, "classes 0..9"),
     ({"samples": 3}, "Extra inputs are not permitted"),
     ({"top_k": 5}, "only an autoregressive model"),
+    ({"top_k": 2**31}, "less than or equal to 2147483647"),  # an int32 (10**400 was a 500)
     ({"prompt": "1+1"}, "only a language model"),
 ]
 

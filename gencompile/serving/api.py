@@ -32,6 +32,7 @@ from gencompile.serving.engine import Engine
 from gencompile.serving.limits import Limits, RequestError
 
 TEMPERATURE_MAX = 100.0  # beyond it a prior's samples overflow to no number at all
+TOP_K_MAX = 2**31 - 1  # the model takes an int32: beyond, k wrapped around or failed (a 500)
 
 
 class _NonStandard(ValueError):
@@ -129,7 +130,9 @@ class SampleRequest(_Request):
         description="At most 100. Scale of the prior's spread (VAE, flow, mixture, GAN); softmax "
         "temperature (autoregressive models).",
     )
-    top_k: int | None = Field(None, ge=0, description="Autoregressive models (0: off).")
+    top_k: int | None = Field(
+        None, ge=0, le=TOP_K_MAX, description="Autoregressive models (0: off)."
+    )
     top_p: float | None = Field(None, gt=0, le=1, description="Autoregressive models.")
 
 
