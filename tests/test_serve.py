@@ -99,6 +99,27 @@ def test_same_seed_same_samples_and_no_seed_fresh_ones(cvae) -> None:
     assert not np.array_equal(draw({"n": 4}), draw({"n": 4}))
 
 
+def test_unseeded_draws_differ_at_every_start_and_seeded_ones_do_not(gmm, monkeypatch) -> None:
+    """Two starts of one run (or two replicas) draw different unseeded samples, none of them
+    the run's own seed's; a seed draws the same samples on both, and leaves the unseeded
+    stream where it was."""
+    from gencompile.serving import engine as serving
+
+    run_dir = gmm[0]
+    one, other = serving.load_engine(run_dir), serving.load_engine(run_dir)
+    first = one.sample(3).samples
+    assert not np.array_equal(first, other.sample(3).samples)
+    run_seed = int(one.module.SEED)
+    assert not np.array_equal(first, one.sample(3, seed=run_seed).samples)
+    np.testing.assert_array_equal(one.sample(3, seed=5).samples, other.sample(3, seed=5).samples)
+
+    monkeypatch.setattr(serving.secrets, "randbelow", lambda _: 1234)  # two alike starts
+    alike, twin = serving.load_engine(run_dir), serving.load_engine(run_dir)
+    np.testing.assert_array_equal(alike.sample(3).samples, twin.sample(3).samples)
+    twin.sample(3, seed=9)
+    np.testing.assert_array_equal(alike.sample(3).samples, twin.sample(3).samples)
+
+
 def test_scores_are_those_of_gencompile_score(gmm, tmp_path) -> None:
     from gencompile.scoring import score
 
@@ -176,6 +197,7 @@ BAD_SAMPLES = [
     ({"label": 10}, "classes 0..9"),
     ({"samples": 3}, "Extra inputs are not permitted"),
     ({"top_k": 5}, "only an autoregressive model"),
+    ({"top_k": 2**31}, "less than or equal to 2147483647"),  # an int32 (10**400 was a 500)
     ({"prompt": "1+1"}, "only a language model"),
 ]
 
@@ -194,6 +216,10 @@ BAD_SCORES = [
     ({"examples": [json.loads("[" * 70 + "1" + "]" * 70)]}, "examples[0] is nested 70 lists deep"),
     ({"examples": [[0] * 63 + ["a"]], "labels": [0]}, "examples[0][63]: expected a number"),
     ({"examples": [[0] * 63 + [True]], "labels": [0]}, "expected a number, got bool"),
+    (
+        {"examples": [[0] * 63 + [10**400]], "labels": [0]},
+        "examples[0][63]: an integer of about 401",
+    ),
     ({"examples": [[0] * 64]}, "give one label per example"),
     ({"examples": [[0] * 64], "labels": [10]}, "labels[0] = 10: classes are 0..9"),
     ({"examples": [[0] * 64], "labels": [0, 1]}, "2 labels for 1 examples"),
@@ -261,6 +287,61 @@ def test_samples_that_are_not_finite_are_a_clear_422() -> None:
         answer = client.post("/sample", json={"n": 2, "temperature": 50})
     assert answer.status_code == 422, answer.text
     assert "samples[0] is not a finite number" in answer.json()["detail"]
+
+
+def test_healthz_answers_at_once_while_model_requests_fill_the_thread_pool() -> None:
+    """A liveness probe does not wait behind the model: 48 /sample requests hold all 40
+    threads of FastAPI's pool (AnyIO's default) waiting on the model, 8 more queue for one,
+    and /healthz still answers at once."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from gencompile.serving.api import create_app
+    from gencompile.serving.server import running
+
+    entered: list[int] = []
+    release = threading.Event()
+
+    def sample(n: int, *args: Any, **options: Any) -> Any:
+        entered.append(n)
+        release.wait(60)  # a long model call, holding its thread
+        return SimpleNamespace(samples=np.zeros((n, 2)), labels=None)
+
+    engine = SimpleNamespace(
+        sample=sample, run_dir=Path("run"), family="mixture", text=False, can_impute=True,
+        num_classes=None, data=SimpleNamespace(element_shape=(2,)),
+    )  # fmt: skip
+    app = create_app(engine)  # type: ignore[arg-type]
+    with (
+        running(app) as url,
+        httpx.Client(base_url=url, timeout=60) as client,
+        ThreadPoolExecutor(48) as pool,
+    ):
+        try:
+            answers = [pool.submit(client.post, "/sample", json={"n": 1}) for _ in range(48)]
+            deadline = time.monotonic() + 30
+            while len(entered) < 40 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.2)  # the 8 others reach the server and queue for a thread
+            assert len(entered) == 40  # every thread of the pool is taken
+            start = time.perf_counter()
+            health = client.get("/healthz", timeout=5)  # before: waits for the model
+            took = time.perf_counter() - start
+        finally:
+            release.set()
+        assert [a.result().status_code for a in answers] == [200] * 48
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    assert took < 1.0, f"/healthz took {took:.1f} s"
+
+
+def test_an_integer_too_long_for_python_to_read_is_a_422_saying_so(cvae) -> None:
+    """Python reads no integer of over 4300 digits, and its json says so in no JSON error:
+    the answer names the number, not "There was an error parsing the body"."""
+    body = b'{"examples": [[' + b"1" * 5000 + b"]], " + b'"labels": [0]}'
+    answer = cvae[1].post("/score", content=body, headers={"content-type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert "an integer of about 5000 digits is too large (at most about 1.8e+308)" in answer.text
 
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])

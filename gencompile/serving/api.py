@@ -2,14 +2,17 @@
 
 Requests are pydantic models in strict mode (JSON numbers for numbers, `true` is not 1) that
 forbid unknown keys, so a bad request is a 422 naming the field; a request the model cannot
-answer is a 422 (or 404 when the run's family has no such operation) saying why. Routes are
-plain functions, which FastAPI runs in its thread pool; the engine's lock serializes the
-model calls, so concurrent requests are safe.
+answer is a 422 (or 404 when the run's family has no such operation) saying why. The model's
+routes are plain functions, which FastAPI runs in its thread pool; the engine's lock
+serializes the model calls, so concurrent requests are safe. /healthz touches no model and
+runs on the event loop: requests queued for the pool's threads cannot delay it.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -23,12 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from gencompile._version import __version__
 from gencompile.errors import RunError
 from gencompile.sample_options import SEED_MAX
-from gencompile.serving.arrays import numbers
+from gencompile.serving.arrays import numbers, too_large
 from gencompile.serving.body_limit import BodyLimit
 from gencompile.serving.engine import Engine
 from gencompile.serving.limits import Limits, RequestError
 
 TEMPERATURE_MAX = 100.0  # beyond it a prior's samples overflow to no number at all
+TOP_K_MAX = 2**31 - 1  # the model takes an int32: beyond, k wrapped around or failed (a 500)
 
 
 class _NonStandard(ValueError):
@@ -39,15 +43,27 @@ def _refuse_constant(name: str) -> Any:
     raise _NonStandard(name)
 
 
+def _too_long_integer(text: str) -> json.JSONDecodeError:
+    """The error of an integer longer than Python reads (4300 digits): its json raises a
+    plain ValueError there, which FastAPI would answer with a 400 that does not say why."""
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 4300)()
+    found = re.search(rf"(?<!\d)\d{{{limit + 1},}}", text)  # from a run's start: linear
+    digits = len(found.group()) if found else limit + 1
+    return json.JSONDecodeError(too_large(digits), text, found.start() if found else 0)
+
+
 class _StrictJSONRequest(Request):
     """A request whose JSON body may not hold NaN, Infinity or -Infinity (Python's json
-    accepts them; standard JSON does not, and /impute would read NaN as a missing cell)."""
+    accepts them; standard JSON does not, and /impute would read NaN as a missing cell),
+    nor an integer too long for Python to read (its error is no JSON error: a bare 400)."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             text = (await self.body()).decode("utf-8", errors="replace")
             try:
                 self._json = json.loads(text, parse_constant=_refuse_constant)
+            except json.JSONDecodeError:
+                raise
             except _NonStandard as error:
                 name = str(error)
                 raise json.JSONDecodeError(
@@ -56,6 +72,8 @@ class _StrictJSONRequest(Request):
                     text,
                     max(text.find(name), 0),
                 ) from None
+            except ValueError:  # json's only other error: an integer too long to read
+                raise _too_long_integer(text) from None
         return self._json
 
 
@@ -97,7 +115,10 @@ class SampleRequest(_Request):
 
     n: int = Field(1, ge=1, description="How many samples (at most the server's limit).")
     seed: int | None = Field(
-        None, ge=0, le=SEED_MAX, description="Same seed, same samples; none: fresh draws."
+        None,
+        ge=0,
+        le=SEED_MAX,
+        description="Same seed, same samples; none: fresh draws (new at every start).",
     )
     label: int | None = Field(None, ge=0, description="Class of every sample (conditional).")
     prompt: str | None = Field(None, max_length=10_000, description="Language models only.")
@@ -109,7 +130,9 @@ class SampleRequest(_Request):
         description="At most 100. Scale of the prior's spread (VAE, flow, mixture, GAN); softmax "
         "temperature (autoregressive models).",
     )
-    top_k: int | None = Field(None, ge=0, description="Autoregressive models (0: off).")
+    top_k: int | None = Field(
+        None, ge=0, le=TOP_K_MAX, description="Autoregressive models (0: off)."
+    )
     top_p: float | None = Field(None, gt=0, le=1, description="Autoregressive models.")
 
 
@@ -206,7 +229,7 @@ def create_app(engine: Engine, limits: Limits | None = None) -> Any:
         return JSONResponse({"detail": str(error)}, status_code=422)
 
     @app.get("/healthz", response_model=Health)
-    def healthz() -> Any:
+    async def healthz() -> Any:  # async: not behind the model's requests in the thread pool
         """The run being served, what it answers, and the limits of a request."""
         endpoints = ["/sample"] + ([] if engine.text else ["/score"])
         endpoints += ["/impute"] if engine.can_impute else []

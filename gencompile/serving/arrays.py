@@ -3,6 +3,8 @@ a value is wrong. JSON numbers only: `true` is not 1 and `"3"` is not 3."""
 
 from __future__ import annotations
 
+import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -61,9 +63,25 @@ def _first_non_number(value: Any, where: str) -> str | None:
             if found is not None:
                 return found
         return None
-    if type(value) in (int, float):  # bool is a subclass of int: refused here
+    if type(value) is float:
         return None
+    if type(value) is int:  # bool is a subclass of int: refused below
+        return None if abs(value) <= FLOAT_MAX else f"{where}: {too_large(_digits(value))}"
     return f"{where}: expected a number, got {type(value).__name__} {value!r}"[:200]
+
+
+FLOAT_MAX = sys.float_info.max  # JSON's integers have no bound; a float64 has
+
+
+def too_large(digits: int) -> str:
+    """Why an integer of `digits` digits is no number the model can take."""
+    return f"an integer of about {digits} digits is too large (at most about {FLOAT_MAX:.1e})"
+
+
+def _digits(value: int) -> int:
+    """Digits of `value`, counted without writing it out (Python refuses to write an
+    integer of over 4300 digits)."""
+    return int(abs(value).bit_length() * math.log10(2)) + 1
 
 
 def _rectangular(value: Any) -> bool:

@@ -5,11 +5,18 @@ class labels and chunked drawing (`sampling`), `gencompile score`'s per-family s
 (`runtime.scores`), and the mixture's `impute`. Model calls are serialized by one lock: a
 Keras model and its seed generators are not safe to call from two threads at once, and a
 seeded request must not see another request move the generators between its steps.
+
+Unseeded requests draw from one stream that starts at a seed chosen from the OS's entropy at
+every start-up, so two starts (or two replicas) draw different samples; a seeded request
+leaves that stream where it was.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +25,7 @@ import numpy as np
 
 from gencompile.errors import RunError, quoted
 from gencompile.generated import load_trained_model, verified_lock
+from gencompile.sample_options import SEED_MAX
 from gencompile.serving.limits import RequestError
 
 
@@ -94,8 +102,7 @@ class Engine:
 
         options = {k: v for k, v in options.items() if v is not None}
         self._check_sample_request(label, prompt, options)
-        with self.lock:
-            self._seed(seed)
+        with self.lock, self._drawing_from(seed):
             if self.text:
                 return Drawn(self.model.sample_text(count, prompt, **options), None)
             classes = _class_labels(self.model, self.module, self.run_dir, count, label, False)
@@ -130,11 +137,26 @@ class Engine:
             if message is not None:
                 raise RequestError(422, f"prompt: {message}")
 
-    def _seed(self, seed: int | None) -> None:
-        """A seed restarts the generators from where loading left them, moved by the seed as
-        `gencompile sample` moves them; without one the draws go on from the last request's."""
+    @contextmanager
+    def _drawing_from(self, seed: int | None) -> Iterator[None]:
+        """The generators set for a request's draws: a seed's (then put back, so the unseeded
+        stream goes on where it was), or without one the unseeded stream's next draws."""
         if seed is None:
+            yield
             return
+        from gencompile.runtime.evaluation import seed_states
+
+        unseeded = [np.asarray(v.numpy()).copy() for v in seed_states(self.model)]
+        self._seed(seed)
+        try:
+            yield
+        finally:
+            for variable, state in zip(seed_states(self.model), unseeded, strict=True):
+                variable.assign(state)
+
+    def _seed(self, seed: int) -> None:
+        """Restart the generators from where loading left them, moved by the seed as
+        `gencompile sample` moves them."""
         from gencompile.runtime.evaluation import seed_states
         from gencompile.sampling import shift_seed_states
 
@@ -247,18 +269,16 @@ class Engine:
     # -------------------------------------------------------------- start-up
 
     def warm_up(self) -> None:
-        """Trace the compiled functions once before the first request, then put the seed
-        generators back, so the first answer is neither slow nor different."""
-        from gencompile.runtime.evaluation import seed_states
-
+        """Trace the compiled functions once before the first request, so it is not slow,
+        then start the unseeded stream at a seed of the OS's entropy: not the run's own
+        stream, which every start of the same run would replay."""
         options = {"length": 1} if self.text else {}
         self.sample(1, **options)
         if self.scorer is not None:
             zeros = self.data.preprocessor.inverse(np.zeros((1, *self.data.element_shape)))
             self.score(zeros.astype(np.float64), [0] if self.conditional else None)
         with self.lock:
-            for variable, state in zip(seed_states(self.model), self.initial_states, strict=True):
-                variable.assign(state)
+            self._seed(secrets.randbelow(SEED_MAX + 1))
 
 
 def load_engine(run_dir: Path | str, allow_custom_code: bool = False) -> Engine:
