@@ -307,8 +307,10 @@ def _at(marks: Marks, where: tuple[str, ...], problem: Problem) -> Problem:
 
 
 def _validated_every_epoch(spec: Any, marks: Any) -> list[str]:
-    """A per-epoch val_* metric needs a validation split and, where the spec lets
-    `auto` decide, a validation every epoch (set in each trial's spec, so its lock says so)."""
+    """A per-epoch val_* metric needs a validation split and a validated last epoch (the
+    trial's model is scored, not an earlier epoch's): where the spec lets `auto` decide, a
+    validation every epoch (set in each trial's spec, so its lock says so); a spec's own
+    `validation_every_epochs` must divide its epochs."""
     if spec.data.validation_split == 0:
         raise SpecError(
             [
@@ -319,8 +321,22 @@ def _validated_every_epoch(spec: Any, marks: Any) -> list[str]:
                 )
             ]
         )
-    if spec.training.validation_every_epochs == "auto":
+    every, epochs = spec.training.validation_every_epochs, spec.training.epochs
+    if every == "auto":
         return ["training.validation_every_epochs=1"]
+    if epochs % every:
+        raise SpecError(
+            [
+                marks.problem(
+                    ("training", "validation_every_epochs"),
+                    f"a val_* metric scores each trial's last epoch ({epochs}), which "
+                    f"validating every {every} epochs leaves out",
+                    "set training.validation_every_epochs to a divisor of training.epochs, "
+                    "e.g. --set training.validation_every_epochs=1, or choose a metric of "
+                    "metrics.json",
+                )
+            ]
+        )
     return []
 
 
