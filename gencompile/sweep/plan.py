@@ -74,6 +74,40 @@ def shown_storage(storage: str, folder: Path) -> str | None:
         return storage
 
 
+# The pip package of a database driver SQLAlchemy imports by another name.
+DRIVER_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "MySQLdb": "mysqlclient",
+    "pymysql": "PyMySQL",
+}
+
+
+def check_storage(storage: str, folder: Path) -> None:
+    """A --storage URL SQLAlchemy reads, of a database whose driver is installed: told
+    before the sweep folder is made (a server that cannot be reached is told on opening)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    shown = shown_storage(storage, folder)
+    try:
+        url = make_url(storage)
+    except ArgumentError:
+        message, hint = "not a database URL", "e.g. sqlite:////path/to/study.db"
+    else:
+        try:
+            url.get_dialect().import_dbapi()
+            return
+        except NoSuchModuleError:
+            message = f"unknown database {url.drivername!r}"
+            hint = "e.g. sqlite:///... or postgresql://user@host/db"
+        except ImportError as missing:
+            package = DRIVER_PACKAGES.get(missing.name or "", missing.name)
+            message = f"no driver for {url.get_backend_name()} is installed"
+            hint = f"pip install {package}"
+    raise SpecError([Problem(str(shown), message, "--storage", hint=hint)])
+
+
 # --------------------------------------------------------------------------- planning
 
 
@@ -263,6 +297,8 @@ def plan_sweep(
             _compiled(spec, every, {path: value}, at_parameter)
     how = metric_direction(chosen, direction or (block.direction if block else None))
     folder = sweeps_dir / (name or loaded.spec.name)
+    if storage is not None:
+        check_storage(storage, folder)
     return Sweep(
         name=name or loaded.spec.name,
         folder=folder,

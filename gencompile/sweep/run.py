@@ -18,7 +18,7 @@ from gencompile.errors import RunError
 from gencompile.files import atomic_write_json, read_json
 from gencompile.report import format_value
 from gencompile.spec.sweep import Choice, IntRange, LogUniformRange, Parameter
-from gencompile.sweep.plan import SWEEP_FILE, Sweep, combinations, overrides_of
+from gencompile.sweep.plan import SWEEP_FILE, Sweep, combinations, overrides_of, shown_storage
 from gencompile.sweep.summary import TrialRow, best_row, metric_value, trial_rows, write_summary
 
 if TYPE_CHECKING:  # optuna is imported by the functions that use it: `--help` stays fast
@@ -40,17 +40,15 @@ def run_sweep(sweep: Sweep, echo: Callable[[str], None] = print) -> SweepResult:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the sweep prints its own lines
+    made = not sweep.folder.exists()
     unrecorded = _claim(sweep)
     with _study_lock(sweep):  # two sweeps starting together on a new database create it once
-        study = optuna.create_study(
-            study_name=sweep.name,
-            storage=sweep.storage,
-            direction=sweep.direction,
-            pruner=optuna.pruners.NopPruner()
-            if sweep.pruning_off
-            else optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
-            load_if_exists=True,
-        )
+        try:
+            study = _open_study(sweep)
+        except RunError:
+            if made:  # nothing stored: no folder left behind
+                _remove_unused(sweep.folder)
+            raise
         _refuse_foreign_trials(sweep, study)
         if unrecorded:  # only once every check passed: a refused call changes nothing
             atomic_write_json(sweep.folder / SWEEP_FILE, sweep.identity())
@@ -71,6 +69,39 @@ def run_sweep(sweep: Sweep, echo: Callable[[str], None] = print) -> SweepResult:
         rows = trial_rows(study, sweep)
         summary = write_summary(sweep, rows)
     return SweepResult(sweep, rows, best_row(rows, sweep.direction), summary, ran, skipped)
+
+
+def _open_study(sweep: Sweep) -> optuna.Study:
+    """The sweep's study, created or loaded; a database that cannot be opened (a server
+    down, a file in a missing folder) is one message, its URL without the password."""
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return optuna.create_study(
+            study_name=sweep.name,
+            storage=sweep.storage,
+            direction=sweep.direction,
+            pruner=optuna.pruners.NopPruner()
+            if sweep.pruning_off
+            else optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
+            load_if_exists=True,
+        )
+    except (SQLAlchemyError, ImportError) as error:
+        shown = shown_storage(sweep.storage, sweep.folder)
+        where = f"--storage {shown}" if shown else str(sweep.folder / "optuna.db")
+        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        raise RunError(
+            f"{where}: cannot open the study's database ({reason}); check the URL and that "
+            "the database can be reached"
+        ) from None
+
+
+def _remove_unused(folder: Path) -> None:
+    """Remove a sweep folder this call made, if it holds nothing but its lock file."""
+    if {path.name for path in folder.iterdir()} <= {"study.lock"}:
+        (folder / "study.lock").unlink(missing_ok=True)
+        folder.rmdir()
 
 
 def _claim(sweep: Sweep) -> bool:
