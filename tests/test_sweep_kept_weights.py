@@ -136,3 +136,23 @@ def test_a_trial_restored_by_early_stopping_is_scored_by_its_kept_weights(
     [summary] = csv.DictReader(Path("sweeps/tiny-vae/summary.csv").read_text().splitlines())
     assert float(summary["val_loss"]) == float(rows[0]["val_loss"])
     assert "restored epoch 1" in summary["note"]
+
+
+def test_a_resumed_fit_says_its_early_stopping_forgot_the_best_before(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from gencompile.runtime.callbacks import NaNGuard
+    from gencompile.runtime.training import TrainingClock, fit_callbacks
+
+    model = SimpleNamespace(training_callbacks=lambda: [])
+    training = {
+        "checkpoint": {"every_epochs": 1, "keep": 1},
+        "distribution": {"strategy": "none"},
+        "early_stopping": {"monitor": "val_loss", "restore_best_weights": True},
+    }
+    output = {"samples": {"count": 4, "format": "png", "every_epochs": 0}, "export": []}
+    clock = TrainingClock(tmp_path)
+    made = fit_callbacks(model, None, training, output, tmp_path, NaNGuard(tmp_path), clock)
+    assert any(type(c).__name__ == "EarlyStopping" for c in made)
+    with pytest.warns(UserWarning, match="among the epochs trained after epoch 3 only"):
+        fit_callbacks(model, None, training, output, tmp_path, NaNGuard(tmp_path), clock, 3)

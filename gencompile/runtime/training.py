@@ -601,6 +601,15 @@ def fit_callbacks(
     ]
     stopping = training["early_stopping"]
     if stopping is not None:
+        if initial_epoch and stopping.get("restore_best_weights", True):
+            # Keras keeps the best weights in memory only: a new fit cannot restore them.
+            warnings.warn(
+                f"early stopping chooses the best weights among the epochs trained after "
+                f"epoch {initial_epoch} only (those of the epochs before were held in memory "
+                "by the process that trained them); metrics.json's restored_epoch names the "
+                "epoch whose weights the run keeps",
+                stacklevel=3,  # the caller of `fit`
+            )
         callbacks.append(cb.EarlyStopping(**stopping))
     board = None
     if output.get("tensorboard", False):  # projects built before the switch: none
