@@ -156,3 +156,14 @@ def test_a_resumed_fit_says_its_early_stopping_forgot_the_best_before(tmp_path: 
     assert any(type(c).__name__ == "EarlyStopping" for c in made)
     with pytest.warns(UserWarning, match="among the epochs trained after epoch 3 only"):
         fit_callbacks(model, None, training, output, tmp_path, NaNGuard(tmp_path), clock, 3)
+
+
+def test_a_grid_of_epochs_that_validation_leaves_out_is_refused(spec: Path) -> None:
+    every = ["training.validation_every_epochs=2"]
+    with pytest.raises(SpecError) as info:  # 4 epochs are validated at 4; 3 are not
+        plan_sweep(spec, ["training.epochs=4,3"], metric="val_loss", overrides=every, epochs=4)
+    [problem] = info.value.problems
+    assert problem.file == "--grid" and problem.message == (
+        "with training.epochs=3: a val_* metric scores each trial's last epoch (3), which "
+        "validating every 2 epochs leaves out"
+    )

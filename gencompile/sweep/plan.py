@@ -289,12 +289,13 @@ def plan_sweep(
             where = ("sweep", "metric")
             error = SpecError([raw.marks.problem(where, p.message, p.hint) for p in error.problems])
         raise error from None
+    scored_per_epoch = chosen.startswith("val_")
     for combination in combinations(grid):  # what only compiling finds (shapes, sizes)
-        _compiled(spec, every, combination, _at_grid)
+        _compiled(spec, every, combination, _at_grid, scored_per_epoch)
     for path, parameter in parameters.items():
         for value in candidates(parameter):
             at_parameter = functools.partial(_at, raw.marks, ("sweep", "parameters", path))
-            _compiled(spec, every, {path: value}, at_parameter)
+            _compiled(spec, every, {path: value}, at_parameter, scored_per_epoch)
     how = metric_direction(chosen, direction or (block.direction if block else None))
     folder = sweeps_dir / (name or loaded.spec.name)
     if storage is not None:
@@ -317,15 +318,25 @@ def plan_sweep(
 
 
 def _compiled(
-    spec: Path, every: list[str], values: dict[str, Any], locate: Callable[[Problem], Problem]
+    spec: Path,
+    every: list[str],
+    values: dict[str, Any],
+    locate: Callable[[Problem], Problem],
+    scored_per_epoch: bool = False,
 ) -> None:
-    """Compile the spec with `values` set; its problems located by `locate`."""
+    """Compile the spec with `values` set; its problems located by `locate`. A val_*
+    metric (`scored_per_epoch`) needs its last epoch validated with these values too."""
     from gencompile.compiler.lower import lower
     from gencompile.spec import default_mapping, validate_raw
     from gencompile.spec.loader import read_spec
 
     try:
-        lower(validate_raw(read_spec(spec, [*every, *overrides_of(values)], default_mapping)))
+        loaded = validate_raw(read_spec(spec, [*every, *overrides_of(values)], default_mapping))
+        unvalidated = _unvalidated_last_epoch(loaded.spec) if scored_per_epoch else None
+        if unvalidated:
+            message, hint = unvalidated
+            raise SpecError([Problem("training.validation_every_epochs", message, hint=hint)])
+        lower(loaded)
     except SpecError as error:
         shown = ", ".join(f"{path}={json.dumps(value)}" for path, value in values.items())
         raise SpecError(
@@ -357,23 +368,26 @@ def _validated_every_epoch(spec: Any, marks: Any) -> list[str]:
                 )
             ]
         )
-    every, epochs = spec.training.validation_every_epochs, spec.training.epochs
-    if every == "auto":
+    if spec.training.validation_every_epochs == "auto":
         return ["training.validation_every_epochs=1"]
-    if epochs % every:
-        raise SpecError(
-            [
-                marks.problem(
-                    ("training", "validation_every_epochs"),
-                    f"a val_* metric scores each trial's last epoch ({epochs}), which "
-                    f"validating every {every} epochs leaves out",
-                    "set training.validation_every_epochs to a divisor of training.epochs, "
-                    "e.g. --set training.validation_every_epochs=1, or choose a metric of "
-                    "metrics.json",
-                )
-            ]
-        )
+    unvalidated = _unvalidated_last_epoch(spec)
+    if unvalidated:
+        where = ("training", "validation_every_epochs")
+        raise SpecError([marks.problem(where, *unvalidated)])
     return []
+
+
+def _unvalidated_last_epoch(spec: Any) -> tuple[str, str] | None:
+    """(message, hint) when the spec's validations leave out its last epoch."""
+    every, epochs = spec.training.validation_every_epochs, spec.training.epochs
+    if every == "auto" or epochs % every == 0:
+        return None
+    return (
+        f"a val_* metric scores each trial's last epoch ({epochs}), which validating every "
+        f"{every} epochs leaves out",
+        "set training.validation_every_epochs to a divisor of training.epochs, e.g. --set "
+        "training.validation_every_epochs=1, or choose a metric of metrics.json",
+    )
 
 
 def _pruning(kind: Kind, metric: str, wanted: bool) -> str | None:
