@@ -87,7 +87,8 @@ def _open_study(sweep: Sweep) -> optuna.Study:
     except (SQLAlchemyError, ImportError) as error:
         shown = shown_storage(sweep.storage, sweep.folder)
         where = f"--storage {shown}" if shown else str(sweep.folder / "optuna.db")
-        reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+        told = str(getattr(error, "orig", None) or error).strip().splitlines()
+        reason = told[0] if told else type(error).__name__  # SQLAlchemy's first line
         raise RunError(
             f"{where}: cannot open the study's database ({reason}); check the URL and that "
             "the database can be reached"

@@ -34,7 +34,7 @@ class TrialRow:
 
 def metric_value(run_dir: Path, metric: str) -> float:
     """The metric of a finished run, for the weights it keeps: from metrics.json, else the
-    history.csv value of the epoch whose weights those are (`kept_epoch`)."""
+    history.csv value of the epoch whose weights those are (`_kept_epoch`)."""
     record = read_json(run_dir / "metrics.json")
     metrics = record.get("metrics", {})
     if metric in metrics:
@@ -48,7 +48,7 @@ def metric_value(run_dir: Path, metric: str) -> float:
     )
 
 
-def kept_epoch(run_dir: Path, record: dict[str, Any]) -> int | None:
+def _kept_epoch(run_dir: Path, record: dict[str, Any]) -> int | None:
     """The epoch whose weights the run keeps: the one early stopping restored, else its last."""
     epoch = record.get("restored_epoch") or record.get("epochs")
     if isinstance(epoch, int):
@@ -59,7 +59,7 @@ def kept_epoch(run_dir: Path, record: dict[str, Any]) -> int | None:
 def _kept_epoch_value(run_dir: Path, record: dict[str, Any], metric: str) -> float:
     """history.csv's `metric` at the kept epoch: never an earlier epoch's value, which
     would score weights the run does not keep."""
-    epoch = kept_epoch(run_dir, record)
+    epoch = _kept_epoch(run_dir, record)
     value = history_file.read_numbers(run_dir / "history.csv").get(epoch or 0, {}).get(metric)
     if value is None:
         raise GencompileError(
