@@ -64,9 +64,11 @@ def test_a_trial_running_elsewhere_counts_toward_the_trials(
     plan = plan_sweep(spec, search="optuna", sweeps_dir=tmp_path / "sweeps")
     training = OtherProcessStarts(plan.storage, plan.name)
     monkeypatch.setattr("gencompile.runs.train", training)
-    result = run_sweep(plan, echo=lambda line: None)
+    lines: list[str] = []
+    result = run_sweep(plan, echo=lines.append)
     # one finished here and one running elsewhere make the 2 trials: no second one here
     assert (training.calls, result.ran) == (1, 1)
+    assert "trial(s) 1 running in other processes make up the 2 trials: no more here" in lines
     assert [row.state for row in result.rows] == ["complete", "running"]
 
 

@@ -281,11 +281,25 @@ def _run_search(sweep: Sweep, study: optuna.Study, echo: Callable[[str], None]) 
     for _ in range(remaining):  # the attempts of this call: a failure that repeats ends
         trial = _claim_trial(sweep, study)
         if trial is None:  # the others' running trials make up the rest
+            _say_taken(sweep, study, echo)
             break
         values = {path: _suggest(trial, path, p) for path, p in sweep.parameters.items()}
         ran += 1
         _run_trial(sweep, study, trial, values, echo)
     return ran
+
+
+def _say_taken(sweep: Sweep, study: optuna.Study, echo: Callable[[str], None]) -> None:
+    """Which running trials made this process stop (one of another machine's that was
+    killed stays running in the study: a larger --trials goes past it)."""
+    import optuna
+
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    numbers = ", ".join(str(trial.number) for trial in running)
+    echo(
+        f"trial(s) {numbers} running in other processes make up the {sweep.trials} trials: "
+        "no more here"
+    )
 
 
 def _claim_trial(sweep: Sweep, study: optuna.Study) -> optuna.Trial | None:
