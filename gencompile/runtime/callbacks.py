@@ -1,6 +1,7 @@
 """Training callbacks shared by every generated project.
 
-Keras' own callbacks cover early stopping; TensorBoard logs are `runtime.tensorboard`'s.
+Keras' own callbacks cover early stopping (told which epoch's weights it kept, `EarlyStopping`);
+TensorBoard logs are `runtime.tensorboard`'s.
 These add what a run directory needs on top: failing clearly on a NaN loss while keeping
 the last good checkpoint, atomic checkpoints and history, gradient-health warnings, sample
 pictures and KL warmup. Epochs are reported 1-based everywhere a person reads them (file names,
@@ -16,6 +17,7 @@ import os
 import re
 import time
 import warnings
+import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -469,6 +471,35 @@ class HistoryCSV(keras.callbacks.Callback):
 
     def write(self) -> None:
         self.columns = history_file.write(self.path, self.rows)
+
+
+# The epoch (1-based) whose weights early stopping put back into each model at its last fit's
+# end; held weakly, the model is the key (a sweep trains many in one process).
+_RESTORED: weakref.WeakKeyDictionary[keras.Model, int] = weakref.WeakKeyDictionary()
+
+
+class EarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' early stopping, which remembers the epoch whose weights it restored.
+
+    With `restore_best_weights`, Keras 3 puts the best epoch's weights back at the end of
+    every fit, whether it stopped early or not. The best is chosen among that fit's own
+    epochs: a resumed run's among the epochs trained after its checkpoint (the best weights
+    before were held in memory only), so the epoch told is always the one the model holds."""
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        super().on_train_begin(logs)
+        _RESTORED.pop(self.model, None)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        super().on_train_end(logs)
+        if self.restore_best_weights and self.best_weights is not None:
+            _RESTORED[self.model] = self.best_epoch + 1  # Keras counts from 0
+
+
+def restored_epoch(model: keras.Model) -> int | None:
+    """The epoch whose weights early stopping restored at the end of the model's fit; None
+    when it restored none (the model holds its last epoch's)."""
+    return _RESTORED.get(model)
 
 
 class TrainingProgress(keras.callbacks.Callback):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 from gencompile.files import atomic_write_text
 
-__all__ = ["column", "names", "read_epochs", "read_numbers", "read_rows", "write"]
+__all__ = ["names", "read_epochs", "read_numbers", "read_rows", "write"]
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -82,13 +81,6 @@ def names(path: Path) -> list[str]:
         return []
     with Path(path).open(newline="", encoding="utf-8") as handle:
         return [name for name in next(csv.reader(handle), []) if name != "epoch"]
-
-
-def column(path: Path, name: str) -> list[float]:
-    """The finite values of column `name`, epoch by epoch (epochs without one left out)."""
-    rows = read_numbers(path)
-    values = [rows[epoch][name] for epoch in sorted(rows) if name in rows[epoch]]
-    return [value for value in values if math.isfinite(value)]
 
 
 def write(path: Path, rows: Mapping[int, Mapping[str, Any]]) -> list[str]:

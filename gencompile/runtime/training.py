@@ -601,7 +601,16 @@ def fit_callbacks(
     ]
     stopping = training["early_stopping"]
     if stopping is not None:
-        callbacks.append(keras.callbacks.EarlyStopping(**stopping))
+        if initial_epoch and stopping.get("restore_best_weights", True):
+            # Keras keeps the best weights in memory only: a new fit cannot restore them.
+            warnings.warn(
+                f"early stopping chooses the best weights among the epochs trained after "
+                f"epoch {initial_epoch} only (those of the epochs before were held in memory "
+                "by the process that trained them); metrics.json's restored_epoch names the "
+                "epoch whose weights the run keeps",
+                stacklevel=3,  # the caller of `fit`
+            )
+        callbacks.append(cb.EarlyStopping(**stopping))
     board = None
     if output.get("tensorboard", False):  # projects built before the switch: none
         board = tensorboard.TensorBoardLog(run_dir / tensorboard.LOG_FOLDER, initial_epoch)
@@ -694,11 +703,23 @@ def write_final_files(
         paths["samples"] = write_samples(samples, run_dir, output["samples"]["format"], data)
     history = fitted.history
     epochs = fitted.epochs
+    logged = history_record(history)
+    restored = cb.restored_epoch(model)
+    if restored is not None and restored < epochs:
+        # Early stopping kept an earlier epoch's weights: `validated` is that epoch's (the
+        # values of the saved model), or absent when that epoch was not validated.
+        kept = history_record({key: values[:restored] for key, values in history.items()})
+        at_restored = kept.get("validated", {}).get("epoch") == restored
+        logged = {
+            "final": logged["final"],
+            "restored_epoch": restored,
+            **({"validated": kept["validated"]} if at_restored else {}),
+        }
     record = {
         "metrics": dict(metrics),
         # What each number was computed with (a family's `evaluate` answers a `Metrics`).
         "computed_with": getattr(metrics, "computed_with", {}),
-        **history_record(history),
+        **logged,
         "epochs": epochs,
         "train_seconds": round(fitted.seconds, 3),
         **({"untimed_epochs": fitted.untimed_epochs} if fitted.untimed_epochs else {}),

@@ -14,6 +14,7 @@ p(x) = sum_y p(y) p(x | y), p(y) the training split's class frequencies (`margin
 
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 from collections.abc import Iterable, Iterator
@@ -80,11 +81,16 @@ def _compiled_elbo_terms(model: keras.Model) -> Any:
     cached = _ELBO_TERMS.get(model)
     if cached is not None:
         return cached
-    network = weakref.ref(model)
     # Without AutoGraph, as Keras traces train_step: converting every function the model
     # calls took most of the trace; the graph is the same (no tensor-dependent branches).
+    # In a partial: TensorFlow counts a function's traces by its code object, which every
+    # model's lambda shares (a sweep's fifth model in one process read as a retrace, with
+    # TF's warning); a partial has none, so each model's one trace is counted on its own.
     terms = tf.function(
-        lambda xb, yb: network().elbo_terms(xb, yb, training=False),
+        functools.partial(
+            lambda network, xb, yb: network().elbo_terms(xb, yb, training=False),
+            weakref.ref(model),
+        ),
         reduce_retracing=True,
         autograph=False,
     )

@@ -74,6 +74,40 @@ def shown_storage(storage: str, folder: Path) -> str | None:
         return storage
 
 
+# The pip package of a database driver SQLAlchemy imports by another name.
+DRIVER_PACKAGES = {
+    "psycopg": "psycopg[binary]",
+    "psycopg2": "psycopg2-binary",
+    "MySQLdb": "mysqlclient",
+    "pymysql": "PyMySQL",
+}
+
+
+def check_storage(storage: str, folder: Path) -> None:
+    """A --storage URL SQLAlchemy reads, of a database whose driver is installed: told
+    before the sweep folder is made (a server that cannot be reached is told on opening)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    shown = shown_storage(storage, folder)
+    try:
+        url = make_url(storage)
+    except ArgumentError:
+        message, hint = "not a database URL", "e.g. sqlite:////path/to/study.db"
+    else:
+        try:
+            url.get_dialect().import_dbapi()
+            return
+        except NoSuchModuleError:
+            message = f"unknown database {url.drivername!r}"
+            hint = "e.g. sqlite:///... or postgresql://user@host/db"
+        except ImportError as missing:
+            package = DRIVER_PACKAGES.get(missing.name or "", missing.name)
+            message = f"no driver for {url.get_backend_name()} is installed"
+            hint = f"pip install {package}"
+    raise SpecError([Problem(str(shown), message, "--storage", hint=hint)])
+
+
 # --------------------------------------------------------------------------- planning
 
 
@@ -255,14 +289,17 @@ def plan_sweep(
             where = ("sweep", "metric")
             error = SpecError([raw.marks.problem(where, p.message, p.hint) for p in error.problems])
         raise error from None
+    scored_per_epoch = chosen.startswith("val_")
     for combination in combinations(grid):  # what only compiling finds (shapes, sizes)
-        _compiled(spec, every, combination, _at_grid)
+        _compiled(spec, every, combination, _at_grid, scored_per_epoch)
     for path, parameter in parameters.items():
         for value in candidates(parameter):
             at_parameter = functools.partial(_at, raw.marks, ("sweep", "parameters", path))
-            _compiled(spec, every, {path: value}, at_parameter)
+            _compiled(spec, every, {path: value}, at_parameter, scored_per_epoch)
     how = metric_direction(chosen, direction or (block.direction if block else None))
     folder = sweeps_dir / (name or loaded.spec.name)
+    if storage is not None:
+        check_storage(storage, folder)
     return Sweep(
         name=name or loaded.spec.name,
         folder=folder,
@@ -281,15 +318,25 @@ def plan_sweep(
 
 
 def _compiled(
-    spec: Path, every: list[str], values: dict[str, Any], locate: Callable[[Problem], Problem]
+    spec: Path,
+    every: list[str],
+    values: dict[str, Any],
+    locate: Callable[[Problem], Problem],
+    scored_per_epoch: bool = False,
 ) -> None:
-    """Compile the spec with `values` set; its problems located by `locate`."""
+    """Compile the spec with `values` set; its problems located by `locate`. A val_*
+    metric (`scored_per_epoch`) needs its last epoch validated with these values too."""
     from gencompile.compiler.lower import lower
     from gencompile.spec import default_mapping, validate_raw
     from gencompile.spec.loader import read_spec
 
     try:
-        lower(validate_raw(read_spec(spec, [*every, *overrides_of(values)], default_mapping)))
+        loaded = validate_raw(read_spec(spec, [*every, *overrides_of(values)], default_mapping))
+        unvalidated = _unvalidated_last_epoch(loaded.spec) if scored_per_epoch else None
+        if unvalidated:
+            message, hint = unvalidated
+            raise SpecError([Problem("training.validation_every_epochs", message, hint=hint)])
+        lower(loaded)
     except SpecError as error:
         shown = ", ".join(f"{path}={json.dumps(value)}" for path, value in values.items())
         raise SpecError(
@@ -307,8 +354,10 @@ def _at(marks: Marks, where: tuple[str, ...], problem: Problem) -> Problem:
 
 
 def _validated_every_epoch(spec: Any, marks: Any) -> list[str]:
-    """A per-epoch val_* metric needs a validation split and, where the spec lets
-    `auto` decide, a validation every epoch (set in each trial's spec, so its lock says so)."""
+    """A per-epoch val_* metric needs a validation split and a validated last epoch (the
+    trial's model is scored, not an earlier epoch's): where the spec lets `auto` decide, a
+    validation every epoch (set in each trial's spec, so its lock says so); a spec's own
+    `validation_every_epochs` must divide its epochs."""
     if spec.data.validation_split == 0:
         raise SpecError(
             [
@@ -321,7 +370,24 @@ def _validated_every_epoch(spec: Any, marks: Any) -> list[str]:
         )
     if spec.training.validation_every_epochs == "auto":
         return ["training.validation_every_epochs=1"]
+    unvalidated = _unvalidated_last_epoch(spec)
+    if unvalidated:
+        where = ("training", "validation_every_epochs")
+        raise SpecError([marks.problem(where, *unvalidated)])
     return []
+
+
+def _unvalidated_last_epoch(spec: Any) -> tuple[str, str] | None:
+    """(message, hint) when the spec's validations leave out its last epoch."""
+    every, epochs = spec.training.validation_every_epochs, spec.training.epochs
+    if every == "auto" or epochs % every == 0:
+        return None
+    return (
+        f"a val_* metric scores each trial's last epoch ({epochs}), which validating every "
+        f"{every} epochs leaves out",
+        "set training.validation_every_epochs to a divisor of training.epochs, e.g. --set "
+        "training.validation_every_epochs=1, or choose a metric of metrics.json",
+    )
 
 
 def _pruning(kind: Kind, metric: str, wanted: bool) -> str | None:

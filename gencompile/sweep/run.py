@@ -18,7 +18,7 @@ from gencompile.errors import RunError
 from gencompile.files import atomic_write_json, read_json
 from gencompile.report import format_value
 from gencompile.spec.sweep import Choice, IntRange, LogUniformRange, Parameter
-from gencompile.sweep.plan import SWEEP_FILE, Sweep, combinations, overrides_of
+from gencompile.sweep.plan import SWEEP_FILE, Sweep, combinations, overrides_of, shown_storage
 from gencompile.sweep.summary import TrialRow, best_row, metric_value, trial_rows, write_summary
 
 if TYPE_CHECKING:  # optuna is imported by the functions that use it: `--help` stays fast
@@ -40,24 +40,19 @@ def run_sweep(sweep: Sweep, echo: Callable[[str], None] = print) -> SweepResult:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the sweep prints its own lines
+    made = not sweep.folder.exists()
     unrecorded = _claim(sweep)
     with _study_lock(sweep):  # two sweeps starting together on a new database create it once
-        study = optuna.create_study(
-            study_name=sweep.name,
-            storage=sweep.storage,
-            direction=sweep.direction,
-            pruner=optuna.pruners.NopPruner()
-            if sweep.pruning_off
-            else optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
-            load_if_exists=True,
-        )
+        try:
+            study = _open_study(sweep)
+        except RunError:
+            if made:  # nothing stored: no folder left behind
+                _remove_unused(sweep.folder)
+            raise
         _refuse_foreign_trials(sweep, study)
         if unrecorded:  # only once every check passed: a refused call changes nothing
             atomic_write_json(sweep.folder / SWEEP_FILE, sweep.identity())
         _mark_gone(study)  # before a search counts its trials, and in every summary
-        # Seeded by the trials so far: a continuation draws new points (the spec's seed
-        # alone would replay the draws of the first call), the same ones on every replay.
-        study.sampler = optuna.samplers.TPESampler(seed=sweep.seed + len(study.trials))
     if sweep.kind == "optuna":
         echo(sweep.pruning_off or f"pruning by {sweep.metric} after each epoch (median rule)")
     ran = skipped = 0
@@ -71,6 +66,40 @@ def run_sweep(sweep: Sweep, echo: Callable[[str], None] = print) -> SweepResult:
         rows = trial_rows(study, sweep)
         summary = write_summary(sweep, rows)
     return SweepResult(sweep, rows, best_row(rows, sweep.direction), summary, ran, skipped)
+
+
+def _open_study(sweep: Sweep) -> optuna.Study:
+    """The sweep's study, created or loaded; a database that cannot be opened (a server
+    down, a file in a missing folder) is one message, its URL without the password."""
+    import optuna
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return optuna.create_study(
+            study_name=sweep.name,
+            storage=sweep.storage,
+            direction=sweep.direction,
+            pruner=optuna.pruners.NopPruner()
+            if sweep.pruning_off
+            else optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
+            load_if_exists=True,
+        )
+    except (SQLAlchemyError, ImportError) as error:
+        shown = shown_storage(sweep.storage, sweep.folder)
+        where = f"--storage {shown}" if shown else str(sweep.folder / "optuna.db")
+        told = str(getattr(error, "orig", None) or error).strip().splitlines()
+        reason = told[0] if told else type(error).__name__  # SQLAlchemy's first line
+        raise RunError(
+            f"{where}: cannot open the study's database ({reason}); check the URL and that "
+            "the database can be reached"
+        ) from None
+
+
+def _remove_unused(folder: Path) -> None:
+    """Remove a sweep folder this call made, if it holds nothing but its lock file."""
+    if {path.name for path in folder.iterdir()} <= {"study.lock"}:
+        (folder / "study.lock").unlink(missing_ok=True)
+        folder.rmdir()
 
 
 def _claim(sweep: Sweep) -> bool:
@@ -169,8 +198,6 @@ def _run_grid(sweep: Sweep, study: optuna.Study, echo: Callable[[str], None]) ->
     database) is claimed under the study lock and trained; each at most once per call."""
     import optuna
 
-    from gencompile.run_status import RunInterrupted
-
     every = combinations(sweep.grid)
     finished = {
         json.dumps(t.params, sort_keys=True)
@@ -195,20 +222,7 @@ def _run_grid(sweep: Sweep, study: optuna.Study, echo: Callable[[str], None]) ->
             for path, choices in sweep.grid.items()
         }
         ran += 1
-        try:
-            value = _train_trial(sweep, trial, values, echo)
-        except (KeyboardInterrupt, RunInterrupted):
-            trial.set_user_attr("interrupted", True)
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            raise
-        except Exception as error:  # a failing trial does not stop the others
-            _failed(trial, error, echo)
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            continue
-        except BaseException:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            raise
-        study.tell(trial, value)
+        _run_trial(sweep, study, trial, values, echo)
     return ran, skipped
 
 
@@ -263,36 +277,86 @@ def _run_search(sweep: Sweep, study: optuna.Study, echo: Callable[[str], None]) 
     remaining = max(0, sweep.trials - have)
     if have:
         echo(f"{have} trial(s) finished before; {remaining} to go")
+    ran = 0
+    for _ in range(remaining):  # the attempts of this call: a failure that repeats ends
+        trial = _claim_trial(sweep, study)
+        if trial is None:  # the others' running trials make up the rest
+            _say_taken(sweep, study, echo)
+            break
+        values = {path: _suggest(trial, path, p) for path, p in sweep.parameters.items()}
+        ran += 1
+        _run_trial(sweep, study, trial, values, echo)
+    return ran
+
+
+def _say_taken(sweep: Sweep, study: optuna.Study, echo: Callable[[str], None]) -> None:
+    """Which running trials made this process stop (one of another machine's that was
+    killed stays running in the study: a larger --trials goes past it)."""
+    import optuna
+
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    numbers = ", ".join(str(trial.number) for trial in running)
+    echo(
+        f"trial(s) {numbers} running in other processes make up the {sweep.trials} trials: "
+        "no more here"
+    )
+
+
+def _claim_trial(sweep: Sweep, study: optuna.Study) -> optuna.Trial | None:
+    """A new trial of the search, or None when its finished trials and those running
+    (here or in another process on its database) make up `--trials`: claimed under the
+    study lock, so that processes of one machine never start more between them."""
+    import optuna
+
+    taken = (
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.PRUNED,
+        optuna.trial.TrialState.RUNNING,
+    )
+    with _study_lock(sweep):
+        _mark_gone(study)  # a killed process's trial is not taken
+        if len(study.get_trials(deepcopy=False, states=taken)) >= sweep.trials:
+            return None
+        # Seeded by the trials so far: a continuation, or another process, draws new
+        # points (the spec's seed alone would replay the same draws), the same ones on
+        # every replay.
+        study.sampler = optuna.samplers.TPESampler(seed=sweep.seed + len(study.trials))
+        trial = study.ask()
+        trial.set_user_attr("process", [socket.gethostname(), os.getpid()])
+    return trial
+
+
+def _run_trial(
+    sweep: Sweep,
+    study: optuna.Study,
+    trial: optuna.Trial,
+    values: dict[str, Any],
+    echo: Callable[[str], None],
+) -> None:
+    """Train a claimed trial and tell the study how it ended. A failure (any error) is
+    recorded and the sweep goes on; Ctrl-C stops the sweep."""
+    import optuna
 
     from gencompile.run_status import RunInterrupted
 
-    def objective(trial: optuna.Trial) -> float:
-        trial.set_user_attr("process", [socket.gethostname(), os.getpid()])
-        values = {path: _suggest(trial, path, p) for path, p in sweep.parameters.items()}
-        try:
-            return _train_trial(sweep, trial, values, echo)
-        except optuna.TrialPruned:
-            raise
-        except (KeyboardInterrupt, RunInterrupted):
-            trial.set_user_attr("interrupted", True)
-            raise
-        except Exception as error:  # any failure: recorded, and the search goes on
-            _failed(trial, error, echo)
-            raise _TrialFailed(str(error)) from error
-
-    if remaining:
-        study.optimize(
-            objective,
-            n_trials=remaining,
-            catch=(_TrialFailed,),  # n_trials bounds the attempts of this call
-            # several machines on one database stop at the sweep's number of trials
-            callbacks=[optuna.study.MaxTrialsCallback(sweep.trials, states=finished)],
-        )
-    return remaining
-
-
-class _TrialFailed(Exception):
-    """A trial's failure, already recorded: Optuna marks the trial failed and goes on."""
+    failed = optuna.trial.TrialState.FAIL
+    try:
+        value = _train_trial(sweep, trial, values, echo)
+    except optuna.TrialPruned:
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)  # its last reported value
+        return
+    except (KeyboardInterrupt, RunInterrupted):
+        trial.set_user_attr("interrupted", True)
+        study.tell(trial, state=failed)
+        raise
+    except Exception as error:  # a failing trial does not stop the others
+        _failed(trial, error, echo)
+        study.tell(trial, state=failed)
+        return
+    except BaseException:
+        study.tell(trial, state=failed)
+        raise
+    study.tell(trial, value)
 
 
 def _suggest(trial: optuna.Trial, path: str, parameter: Parameter) -> Any:

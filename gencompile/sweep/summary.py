@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,14 +33,14 @@ class TrialRow:
 
 
 def metric_value(run_dir: Path, metric: str) -> float:
-    """The metric of a finished run: from metrics.json, else the last value history.csv has."""
+    """The metric of a finished run, for the weights it keeps: from metrics.json, else the
+    history.csv value of the epoch whose weights those are (`_kept_epoch`)."""
     record = read_json(run_dir / "metrics.json")
     metrics = record.get("metrics", {})
     if metric in metrics:
         return float(metrics[metric])
-    history = _history_column(run_dir, metric)
-    if history:
-        return history[-1]
+    if metric in _history_names(run_dir):
+        return _kept_epoch_value(run_dir, record, metric)
     available = sorted(metrics) + sorted(_history_names(run_dir))
     raise GencompileError(
         f"{run_dir} has no metric {metric!r} (it has: {', '.join(available)}); give "
@@ -47,12 +48,35 @@ def metric_value(run_dir: Path, metric: str) -> float:
     )
 
 
+def _kept_epoch(run_dir: Path, record: dict[str, Any]) -> int | None:
+    """The epoch whose weights the run keeps: the one early stopping restored, else its last."""
+    epoch = record.get("restored_epoch") or record.get("epochs")
+    if isinstance(epoch, int):
+        return epoch
+    return max(history_file.read_epochs(run_dir / "history.csv"), default=None)
+
+
+def _kept_epoch_value(run_dir: Path, record: dict[str, Any], metric: str) -> float:
+    """history.csv's `metric` at the kept epoch: never an earlier epoch's value, which
+    would score weights the run does not keep."""
+    epoch = _kept_epoch(run_dir, record)
+    value = history_file.read_numbers(run_dir / "history.csv").get(epoch or 0, {}).get(metric)
+    if value is None:
+        raise GencompileError(
+            f"{run_dir}: its epoch {epoch}, whose weights it keeps, has no {metric} (that "
+            "epoch was not validated); make training.validation_every_epochs divide "
+            "training.epochs (e.g. 1), or choose a metric of metrics.json"
+        )
+    if not math.isfinite(value):
+        raise GencompileError(
+            f"{run_dir}: {metric} is {value} at epoch {epoch}, whose weights it keeps: the "
+            "model diverged on held-out data (a lower learning rate may help)"
+        )
+    return value
+
+
 def _history_names(run_dir: Path) -> list[str]:
     return history_file.names(run_dir / "history.csv")
-
-
-def _history_column(run_dir: Path, name: str) -> list[float]:
-    return history_file.column(run_dir / "history.csv", name)
 
 
 # --------------------------------------------------------------------------- summary
@@ -76,17 +100,43 @@ def trial_rows(study: optuna.Study, sweep: Sweep) -> list[TrialRow]:
             state, note = "interrupted", "its process ended without finishing it"
         if "pruned_at_epoch" in trial.user_attrs:
             note = f"pruned after epoch {trial.user_attrs['pruned_at_epoch']}"
-        rows.append(
-            TrialRow(
-                number=trial.number,
-                state=state,
-                value=value,
-                values=trial.user_attrs.get("values", {}),
-                run_dir=trial.user_attrs.get("run_dir", ""),
-                note=note,
-            )
+        row = TrialRow(
+            number=trial.number,
+            state=state,
+            value=value,
+            values=trial.user_attrs.get("values", {}),
+            run_dir=trial.user_attrs.get("run_dir", ""),
+            note=note,
         )
+        rows.append(_as_its_run_says(row, sweep.metric))
     return rows
+
+
+def _as_its_run_says(row: TrialRow, metric: str) -> TrialRow:
+    """A finished trial as its run folder tells it now: `train --resume` may have trained
+    a pruned trial to its end, or a trial on (the study keeps what the sweep saw), and
+    `compare` reads the folder. A run not finished, or unreadable, keeps the study's row."""
+    from gencompile.run_status import pruned_epoch, read_status
+
+    if row.state not in ("complete", "pruned") or not row.run_dir:
+        return row
+    run_dir = Path(row.run_dir)
+    try:
+        if read_status(run_dir) != "finished":
+            return row
+        value = metric_value(run_dir, metric)
+        restored = read_json(run_dir / "metrics.json").get("restored_epoch")
+    except GencompileError:
+        return row
+    state, notes = row.state, [row.note] if row.note else []
+    if row.state == "pruned" and pruned_epoch(run_dir) is None:
+        state = "complete"
+        notes.append("then trained to its end by train --resume")
+    elif value != row.value and row.value is not None:
+        notes.append(f"trained on after the sweep (then {format_value(row.value)})")
+    if restored:
+        notes.append(f"early stopping restored epoch {restored}")
+    return TrialRow(row.number, state, value, row.values, row.run_dir, "; ".join(notes))
 
 
 def best_row(rows: list[TrialRow], direction: Direction) -> TrialRow | None:
