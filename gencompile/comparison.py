@@ -214,14 +214,30 @@ def differing_fields(entries: list[RunEntry]) -> list[str]:
 def _with_history(entry: RunEntry, run_dir: Path, name: str) -> tuple[RunEntry, str | None]:
     """The entry with the value of history.csv's column `name` at the last epoch that has
     one (validation skips epochs), and, when that is not the run's last epoch, which it is
-    (`tiny-vae/a (epoch 4 of 6)`)."""
+    (`tiny-vae/a (epoch 4 of 6)`). A run whose early stopping restored an earlier epoch's
+    weights (metrics.json's `restored_epoch`) is read at that epoch: the saved model's."""
     rows = history_file.read_numbers(run_dir / "history.csv")
     having = [e for e in sorted(rows) if math.isfinite(rows[e].get(name, math.nan))]
+    restored = _restored_epoch(run_dir)
+    if restored is not None:
+        having = [e for e in having if e == restored]
     if not having:
         return entry, None
     epoch, last = having[-1], max(rows)
     found = replace(entry, metrics={**entry.metrics, name: rows[epoch][name]})
-    return found, None if epoch == last else f"{entry.label} (epoch {epoch} of {last})"
+    if epoch == last:
+        return found, None
+    why = ", restored by early stopping" if epoch == restored else ""
+    return found, f"{entry.label} (epoch {epoch} of {last}{why})"
+
+
+def _restored_epoch(run_dir: Path) -> int | None:
+    """The epoch whose weights early stopping restored, if metrics.json names one."""
+    try:
+        restored = read_json(run_dir / "metrics.json").get("restored_epoch")
+    except RunError:  # an unreadable record names none (the table says it is unreadable)
+        return None
+    return restored if isinstance(restored, int) else None
 
 
 NOT_ALIKE = "computed differently"  # the mark of a metric the runs computed differently
@@ -321,8 +337,8 @@ def compare(
             marks[sort] = EARLIER
             noted = [
                 *noted,
-                f"{sort}: each run's last validated epoch, before its last epoch in "
-                f"{', '.join(earlier)} (validation_every_epochs skips epochs)",
+                f"{sort}: each run's last validated epoch (or the one early stopping "
+                f"restored), before its last epoch in {', '.join(earlier)}",
             ]
         metrics = sorted({name for entry in entries for name in entry.metrics})
         table = RunTable(

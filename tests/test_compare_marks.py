@@ -127,8 +127,31 @@ def test_a_val_value_of_an_earlier_epoch_says_which(run_cli, runs) -> None:
         ("b", "27.5"),
     ]
     code, out, _ = compare_cli(run_cli, runs, "--sort", "val_loss", "--format", "markdown")
-    assert "each run's last validated epoch, before its last epoch in" in out
+    assert "each run's last validated epoch (or the one early stopping restored), before" in out
     assert "tiny-vae/a (epoch 4 of 6)" in out and "tiny-vae/b" not in out.split("Caveat")[-1]
+
+
+def test_a_val_value_is_the_epoch_early_stopping_restored(run_cli, runs, tmp_path: Path) -> None:
+    """Early stopping kept epoch 2's weights of a 4-epoch run: its val_loss is epoch 2's,
+    that of the saved model, not the last validated epoch's."""
+    import shutil
+
+    run = Path(shutil.copytree(runs["c"], tmp_path / "restored"))
+    (run / "history.csv").write_text(
+        "epoch,loss,val_loss\n1,29,27.9\n2,28,25.5\n3,27,26.0\n4,26,26.4\n"
+    )
+    record = json.loads((run / "metrics.json").read_text())
+    (run / "metrics.json").write_text(json.dumps({**record, "restored_epoch": 2}))
+    code, out, _ = run_cli(
+        "compare", str(run), str(runs["b"]), "--sort", "val_loss", "--format", "csv"
+    )
+    assert code == 0
+    rows = {r["run"].split("/")[-1]: r for r in csv.DictReader(io.StringIO(out))}
+    assert rows["restored"]["val_loss (last validated epoch)"] == "25.5"
+    code, out, _ = run_cli(
+        "compare", str(run), str(runs["b"]), "--sort", "val_loss", "--format", "markdown"
+    )
+    assert "(epoch 2 of 4, restored by early stopping)" in out
 
 
 def test_a_val_value_of_every_runs_last_epoch_is_not_marked(run_cli, runs) -> None:
