@@ -293,8 +293,8 @@ def _prepared(
     if not np.isfinite(x).all():
         bad = int(np.argwhere(~np.isfinite(x))[0][0])
         raise RunError(f"{option} {path}: example {bad} holds a value that is not finite")
-    with np.errstate(over="ignore", invalid="ignore"):
-        scaled = np.asarray(data.preprocessor.transform(x.astype(np.float32)), np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # float64 in: timestamps keep seconds
+        scaled = np.asarray(data.preprocessor.transform(x), np.float32)
     if not np.isfinite(scaled).all():
         raise RunError(f"{option} {path}: values too large for the model once scaled; check units")
     return scaled, _labels(raw.labels, len(x), path, classes, option)
