@@ -73,7 +73,7 @@ def impute(
     family = str(lock.get("family"))
     check_seed(seed)
     _check_options(family, run_dir, iterations, learning_rate, seed)
-    writable_output(out_csv, "-o", "imputed.csv", {"--input": input_csv})
+    writable_output(out_csv, "-o", "imputed.csv", {"--input": input_csv}, run_dir)
     header, cells = read_csv(input_csv)
     values = np.array(
         [[number(c, i, j, header, input_csv) for j, c in enumerate(row)]

@@ -83,7 +83,7 @@ def _open(
     if out.suffix not in (".png", ".npz"):
         raise RunError(f"-o {out}: write a picture (.png) or arrays (.npz)")
     files = {k: v for k, v in (inputs or {}).items() if v is not None and not _is_indices(str(v))}
-    writable_output(out, "-o", f"{action}.png", files)
+    writable_output(out, "-o", f"{action}.png", files, run_dir)
     from gencompile.runtime import repro
     from gencompile.runtime.conditional import model_classes
     from gencompile.runtime.data import load_data

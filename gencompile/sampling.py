@@ -76,7 +76,7 @@ def sample(
     if folder:
         out = writable_folder(Path(out))
     elif out is not None:
-        out = writable_output(Path(out), "-o", "samples.npz")
+        out = writable_output(Path(out), "-o", "samples.npz", run_dir=run_dir)
     if isinstance(labels, Sequence) and len(labels) != count:
         raise RunError(f"give one label per sample: {len(labels)} labels for {count} samples")
     if balanced and labels is not None:

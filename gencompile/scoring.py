@@ -96,7 +96,7 @@ def score(
         raise RunError(f"--threshold-quantile must be in (0, 1], got {threshold_quantile}")
     if input_file is not None and _text_source(lock["resolved_spec"]["data"]["source"]):
         raise RunError(TEXT_INPUT)  # before the file is read: no file format would do
-    writable_output(out_csv, "-o", "scores.csv", {"--input": input_file})
+    writable_output(out_csv, "-o", "scores.csv", {"--input": input_file}, run_dir)
     raw = None if input_file is None else read_input(Path(input_file))
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
