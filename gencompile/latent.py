@@ -161,7 +161,8 @@ def examples(opened: LatentRun, text: str, option: str) -> tuple[np.ndarray, np.
 
     assert opened.lock is not None  # `_open` keeps the lock it verified
     path = Path(text)
-    return _prepared(read_input(path, option), data, path, opened.classes, opened.lock, option)
+    raw = read_input(path, option, opened.lock)
+    return _prepared(raw, data, path, opened.classes, opened.lock, option)
 
 
 # ------------------------------------------------------------------ the actions

@@ -31,6 +31,7 @@ from gencompile.outputs import writable_output, writing
 from gencompile.table_input import (
     cell_place,
     check_header,
+    check_label_column,
     check_training_data,
     number,
     read_csv,
@@ -97,7 +98,7 @@ def score(
     if input_file is not None and _text_source(lock["resolved_spec"]["data"]["source"]):
         raise RunError(TEXT_INPUT)  # before the file is read: no file format would do
     writable_output(out_csv, "-o", "scores.csv", {"--input": input_file}, run_dir)
-    raw = None if input_file is None else read_input(Path(input_file))
+    raw = None if input_file is None else read_input(Path(input_file), lock=lock)
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
     from gencompile.runtime.scores import scored, scorer
@@ -157,9 +158,10 @@ def _threshold(
     return float(np.quantile(inside, quantile))
 
 
-def read_input(path: Path, option: str = "--input") -> RawInput:
+def read_input(path: Path, option: str = "--input", lock: dict[str, Any] | None = None) -> RawInput:
     """An .npy, .npz (`x` or `samples`, and `labels`), .csv (header) or image file;
-    `option` is the command-line option that named it, for the errors."""
+    `option` is the command-line option that named it, for the errors; a CSV holding the
+    run's (`lock`'s) label column is refused, saying so."""
     from gencompile.datafiles import check_file
 
     check_file(path, option)
@@ -172,7 +174,7 @@ def read_input(path: Path, option: str = "--input") -> RawInput:
         with _numpy_file(path, option, "numpy.savez"):
             return _read_npz(path, option)
     if suffix == ".csv":
-        return _read_table(path)
+        return _read_table(path, lock)
     if suffix in IMAGE_SUFFIXES:
         from PIL import Image
 
@@ -239,10 +241,12 @@ def _read_npz(path: Path, option: str) -> RawInput:
         return RawInput(_numbers(files[key], path, option), labels, None)
 
 
-def _read_table(path: Path) -> RawInput:
+def _read_table(path: Path, lock: dict[str, Any] | None) -> RawInput:
     """A CSV whose header names the training features (and optionally a `label` column);
     every cell a finite number (impute fills missing ones first)."""
     header, cells = read_csv(path)
+    if lock is not None:
+        check_label_column(header, lock, path)  # before its class names fail as numbers
     values = np.array(
         [[number(c, i, j, header, path) for j, c in enumerate(row)]
          for i, row in enumerate(cells)],
