@@ -865,7 +865,10 @@ LatentOutput = Annotated[
 ]
 LabelOption = Annotated[
     Optional[int],  # noqa: UP045
-    typer.Option(help="Class to decode with (conditional models)."),
+    typer.Option(
+        help="Class to decode with (conditional models); also the class of the examples of "
+        "a --from/--to file that gives none."
+    ),
 ]
 
 

@@ -273,9 +273,11 @@ def _prepared(
     classes: int | None,
     lock: dict[str, Any],
     option: str = "--input",
+    use: str = "scores",
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The input in the model's units (an image file's pixels mapped to the data's units,
-    then the preprocessing applied), and checked labels; `option` named the file."""
+    then the preprocessing applied), and checked labels; `option` named the file, which
+    the command `use`s (scores, encodes) with the labels."""
     if data.kind == "text":
         raise RunError(TEXT_INPUT)
     if raw.pixels and data.kind != "image":
@@ -301,7 +303,7 @@ def _prepared(
         scaled = np.asarray(data.preprocessor.transform(x), np.float32)
     if not np.isfinite(scaled).all():
         raise RunError(f"{option} {path}: values too large for the model once scaled; check units")
-    return scaled, _labels(raw.labels, len(x), path, classes, option)
+    return scaled, _labels(raw.labels, len(x), path, classes, option, use, raw.pixels)
 
 
 def _shape_message(found: tuple[int, ...], shape: tuple[int, ...], path: Path, option: str) -> str:
@@ -331,14 +333,29 @@ def _from_image_file(pixels: np.ndarray, data: Any, path: Path, lock: dict[str, 
 
 
 def _labels(
-    labels: np.ndarray | None, count: int, path: Path, classes: int | None, option: str
+    labels: np.ndarray | None,
+    count: int,
+    path: Path,
+    classes: int | None,
+    option: str,
+    use: str = "scores",
+    pixels: bool = False,
 ) -> np.ndarray | None:
-    """The input's labels, checked: a conditional model needs them, each below `classes`."""
+    """The input's labels, checked: a conditional model needs them, each below `classes`
+    (an image file has none: its class folder is only a name)."""
     if labels is None:
         if classes is not None:
+            carried = (
+                "an image file carries none (`sample -o DIR/` names a class only by its "
+                "folder); give the pixels with their classes as an .npz (arrays `x` and "
+                "`labels`)"
+                if pixels
+                else "give labels (an .npz array `labels`, or a CSV column `label`)"
+            )
             raise RunError(
-                f"{option} {path}: a conditional model scores an example with its class; give "
-                "labels (an .npz array `labels`, or a CSV column `label`)"
+                f"{option} {path}: a conditional model {use} an example with its class; "
+                + carried
+                + (", or --label K for all of them" if use != "scores" else "")
             )
         return None
     labels = np.asarray(labels, np.float64).reshape(-1)
