@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from gencompile.errors import GencompileError, SpecError, quoted
-from gencompile.sample_options import SEED_MAX
+from gencompile.sample_options import SEED_MAX, TEMPERATURE_MAX
 
 if TYPE_CHECKING:  # rich.table is imported by the commands that print one
     from rich.table import Table
@@ -444,9 +444,10 @@ def sample(
         Optional[float],  # noqa: UP045
         typer.Option(
             min=1e-6,
+            max=TEMPERATURE_MAX,
             help="VAE, flow, mixture: scale of the prior's (base's, components') standard "
             "deviation; GAN: scale of z; language models and PixelCNN: softmax temperature. "
-            "Below 1: more typical, less varied samples.",
+            "Below 1: more typical, less varied samples; at most 100.",
         ),
     ] = None,
     truncation: Annotated[
@@ -864,7 +865,10 @@ LatentOutput = Annotated[
 ]
 LabelOption = Annotated[
     Optional[int],  # noqa: UP045
-    typer.Option(help="Class to decode with (conditional models)."),
+    typer.Option(
+        help="Class to decode with (conditional models); also the class of the examples of "
+        "a --from/--to file that gives none."
+    ),
 ]
 
 

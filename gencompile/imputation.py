@@ -21,7 +21,13 @@ from gencompile.files import atomic_write_text
 from gencompile.generated import load_trained_model, verified_lock
 from gencompile.outputs import writable_output, writing
 from gencompile.sample_options import check_seed
-from gencompile.table_input import check_header, check_training_data, number, read_csv
+from gencompile.table_input import (
+    check_header,
+    check_label_column,
+    check_training_data,
+    number,
+    read_csv,
+)
 
 # Iterations of the iterative methods when --iterations is not given.
 DEFAULT_ITERATIONS = {"vae": 50, "flow": 200}
@@ -73,8 +79,9 @@ def impute(
     family = str(lock.get("family"))
     check_seed(seed)
     _check_options(family, run_dir, iterations, learning_rate, seed)
-    writable_output(out_csv, "-o", "imputed.csv", {"--input": input_csv})
+    writable_output(out_csv, "-o", "imputed.csv", {"--input": input_csv}, run_dir)
     header, cells = read_csv(input_csv)
+    check_label_column(header, lock, input_csv)  # before its class names fail as numbers
     values = np.array(
         [[number(c, i, j, header, input_csv) for j, c in enumerate(row)]
          for i, row in enumerate(cells)],

@@ -10,6 +10,7 @@ read as `score --input` reads it.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -83,7 +84,7 @@ def _open(
     if out.suffix not in (".png", ".npz"):
         raise RunError(f"-o {out}: write a picture (.png) or arrays (.npz)")
     files = {k: v for k, v in (inputs or {}).items() if v is not None and not _is_indices(str(v))}
-    writable_output(out, "-o", f"{action}.png", files)
+    writable_output(out, "-o", f"{action}.png", files, run_dir)
     from gencompile.runtime import repro
     from gencompile.runtime.conditional import model_classes
     from gencompile.runtime.data import load_data
@@ -132,12 +133,27 @@ def _gan_center(model_spec: dict[str, Any]) -> np.ndarray:
 
 def held_out_indices(text: str, count: int, option: str) -> np.ndarray:
     """`3` or `3,5,7`: indices of the held-out split, checked."""
-    indices = np.array([int(part) for part in text.split(",")], np.int64)
-    bad = indices[(indices < 0) | (indices >= count)]
     if count == 0:
         raise RunError(f"{option} {text}: the run has no held-out split (validation_split: 0)")
+    return _indices(text, count, option, f"the held-out split has examples 0..{count - 1}")
+
+
+def component_indices(text: str, count: int, option: str) -> np.ndarray:
+    """`1` or `0,2`: a mixture's components, whose means its paths run between, checked."""
+    if not _is_indices(text):  # a file or a negative number: not a component
+        raise RunError(
+            f"{option} {text}: a mixture's paths run between component means; give component "
+            f"indices in 0..{count - 1} (such as 0 or 0,2)"
+        )
+    return _indices(text, count, option, f"the mixture has components 0..{count - 1}")
+
+
+def _indices(text: str, count: int, option: str, known: str) -> np.ndarray:
+    """`3` or `3,5,7`, each below `count` (`known` says which there are)."""
+    indices = np.array([int(part) for part in text.split(",")], np.int64)
+    bad = indices[(indices < 0) | (indices >= count)]
     if bad.size:
-        raise RunError(f"{option} {int(bad[0])}: the held-out split has examples 0..{count - 1}")
+        raise RunError(f"{option} {int(bad[0])}: {known}")
     return indices
 
 
@@ -145,8 +161,11 @@ def _is_indices(text: str) -> bool:
     return re.fullmatch(r"\d+(,\d+)*", text.strip()) is not None
 
 
-def examples(opened: LatentRun, text: str, option: str) -> tuple[np.ndarray, np.ndarray | None]:
-    """Examples (model units) and their labels: held-out indices, or a file in data units."""
+def examples(
+    opened: LatentRun, text: str, option: str, label: int | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Examples (model units) and their labels: held-out indices, or a file in data units
+    (a conditional model's file without labels: every example of class `label`)."""
     data = opened.data
     if _is_indices(text):
         from gencompile.runtime.splits import head_positions
@@ -161,7 +180,14 @@ def examples(opened: LatentRun, text: str, option: str) -> tuple[np.ndarray, np.
 
     assert opened.lock is not None  # `_open` keeps the lock it verified
     path = Path(text)
-    return _prepared(read_input(path, option), data, path, opened.classes, opened.lock, option)
+    raw = read_input(path, option, opened.lock)
+    if raw.labels is None and label is not None and opened.classes is not None:
+        if not 0 <= label < opened.classes:
+            raise RunError(
+                f"--label {label}: {opened.run_dir} knows classes 0..{opened.classes - 1}"
+            )
+        raw = replace(raw, labels=np.full(len(raw.x), label))
+    return _prepared(raw, data, path, opened.classes, opened.lock, option, "encodes")
 
 
 # ------------------------------------------------------------------ the actions
@@ -230,12 +256,12 @@ def _ends(
         return random_ends(opened, count, opened.seed if seed is None else int(seed), label)
     if opened.family == "mixture":
         means = opened.space.means()
-        a = held_out_indices(str(start), len(means), "--from")
-        b = held_out_indices(str(end), len(means), "--to")
+        a = component_indices(str(start), len(means), "--from")
+        b = component_indices(str(end), len(means), "--to")
         a, b = np.broadcast_arrays(a, b)
         return Ends(means[a], means[b], None, f"between component means {start} and {end}")
-    a_examples = examples(opened, str(start), "--from")
-    b_examples = examples(opened, str(end), "--to")
+    a_examples = examples(opened, str(start), "--from", label)
+    b_examples = examples(opened, str(end), "--to", label)
     return example_ends(opened, a_examples, b_examples, f"from {start} to {end}", label)
 
 
@@ -270,7 +296,7 @@ def traverse(
     if example is None:
         centre, given, around = opened.space.center(), None, "the prior's centre"
     else:
-        x, given = examples(opened, str(example), "--example")
+        x, given = examples(opened, str(example), "--example", label)
         centre, around = opened.space.encode(x, given)[0], traversed(str(example), len(x))
     size = centre.size
     chosen = list(range(min(size, 10))) if not dims else list(dims)

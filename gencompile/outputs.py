@@ -31,10 +31,15 @@ def writing(path: Path) -> Iterator[None]:
 
 
 def writable_output(
-    path: Path, option: str, example: str, inputs: Mapping[str, Path | str | None] | None = None
+    path: Path,
+    option: str,
+    example: str,
+    inputs: Mapping[str, Path | str | None] | None = None,
+    run_dir: Path | None = None,
 ) -> Path:
-    """Refuse an output path that cannot become a file, or that is one of the command's
-    `inputs` (option -> file; writing it would replace what is being read), before any work
+    """Refuse an output path that cannot become a file, that is one of the command's
+    `inputs` (option -> file; writing it would replace what is being read), or that is a
+    file of the run `run_dir` being read (its lock, metrics, weights...), before any work
     is done."""
     if path.is_dir():
         raise RunError(
@@ -50,6 +55,11 @@ def writable_output(
         raise RunError(f"{option} {path}: {folder} is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise RunError(f"{option} {path}: the folder {folder} is not writable")
+    if run_dir is not None and path.exists() and _inside(path, run_dir):
+        raise RunError(
+            f"{option} {path} is a file of the run being read ({run_dir}): writing it would "
+            f"replace the run's own record; give another output file, e.g. {example}"
+        )
     for given, source in (inputs or {}).items():
         if source is not None and _same_file(path, Path(source)):
             raise RunError(
@@ -65,3 +75,8 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.samefile(a, b)
     except OSError:  # one is missing: nothing to overwrite (a missing input is refused later)
         return False
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """`path` is in `folder` or below it, whatever their names (relative, symlinked)."""
+    return path.resolve().is_relative_to(folder.resolve())

@@ -15,6 +15,7 @@ TensorFlow starts, and turned into the keyword arguments of the model's own `sam
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,30 @@ def check_seed(seed: int | None, option: str = "--seed") -> None:
     """Refuse a seed outside 0..SEED_MAX (the command line's options refuse it first)."""
     if seed is not None and not 0 <= seed <= SEED_MAX:
         raise RunError(f"{option} {seed}: a seed is an integer in 0..{SEED_MAX}")
+
+
+# The largest --temperature (`sample`, `/sample` alike): beyond it a prior's spread
+# overflows float32 and the draws are infinite or no number at all.
+TEMPERATURE_MAX = 100.0
+
+# The options that are real numbers: each must be a finite one.
+REAL_OPTIONS = ("temperature", "truncation", "top_p", "eta", "guidance")
+
+
+def check_real_options(given: dict[str, Any]) -> None:
+    """Refuse a non-finite real option (`inf`, `nan`), and a temperature above
+    TEMPERATURE_MAX, before anything is drawn (the command line's options refuse them
+    first; this guards the Python API)."""
+    for option in REAL_OPTIONS:
+        value = given.get(option)
+        if value is not None and not math.isfinite(float(value)):
+            raise RunError(f"{flag(option)} {value}: give a finite number")
+    temperature = given.get("temperature")
+    if temperature is not None and not 0 < float(temperature) <= TEMPERATURE_MAX:
+        raise RunError(
+            f"--temperature {temperature}: give a temperature in (0, {TEMPERATURE_MAX:g}]; "
+            "beyond it the prior's spread overflows and the samples are no numbers"
+        )
 
 
 # Which families each option has a meaning for.
@@ -79,6 +104,7 @@ def flag(option: str) -> str:
 def model_options(family: str, lock: dict[str, Any], given: dict[str, Any], run: Path) -> dict:
     """The keyword arguments of the model's `sample` for the options `given` (None-free),
     or a RunError naming the option, the family and what to use instead."""
+    check_real_options(given)
     for option in given:
         if family not in FAMILIES[option]:
             raise RunError(

@@ -76,7 +76,7 @@ def sample(
     if folder:
         out = writable_folder(Path(out))
     elif out is not None:
-        out = writable_output(Path(out), "-o", "samples.npz")
+        out = writable_output(Path(out), "-o", "samples.npz", run_dir=run_dir)
     if isinstance(labels, Sequence) and len(labels) != count:
         raise RunError(f"give one label per sample: {len(labels)} labels for {count} samples")
     if balanced and labels is not None:
@@ -309,9 +309,31 @@ def _sample_chunks(
             drawn = model.sample(stop - start, **options)
         else:
             drawn = model.sample(stop - start, labels=labels[start:stop], **options)
-        yield data.preprocessor.inverse(np.asarray(drawn, dtype=np.float32))
+        with np.errstate(over="ignore", invalid="ignore"):  # refused just below
+            units = data.preprocessor.inverse(np.asarray(drawn, dtype=np.float32))
+        _check_finite_samples(units, start, options)
+        yield units
         if progress is not None:
             progress(stop, count)
+
+
+def _check_finite_samples(units: np.ndarray, start: int, options: dict[str, Any]) -> None:
+    """A sample that came out NaN or infinite is no sample: stop before it is written (the
+    file is written under a temporary name, so nothing is left behind)."""
+    bad = np.argwhere(~np.isfinite(units.reshape(len(units), -1)))
+    if not bad.size:
+        return
+    first = start + int(bad[0][0])
+    advice = (
+        f"draw with a lower --temperature than {options['temperature']:g}"
+        if "temperature" in options
+        else "the model gives non-finite values: check the run's training metrics "
+        "(history.csv) and train it again"
+    )
+    raise RunError(
+        f"sample {first} is not a finite number (the model overflowed); nothing was written: "
+        + advice
+    )
 
 
 def _check_disk(out: Path, size: int) -> None:

@@ -31,6 +31,7 @@ from gencompile.outputs import writable_output, writing
 from gencompile.table_input import (
     cell_place,
     check_header,
+    check_label_column,
     check_training_data,
     number,
     read_csv,
@@ -96,8 +97,8 @@ def score(
         raise RunError(f"--threshold-quantile must be in (0, 1], got {threshold_quantile}")
     if input_file is not None and _text_source(lock["resolved_spec"]["data"]["source"]):
         raise RunError(TEXT_INPUT)  # before the file is read: no file format would do
-    writable_output(out_csv, "-o", "scores.csv", {"--input": input_file})
-    raw = None if input_file is None else read_input(Path(input_file))
+    writable_output(out_csv, "-o", "scores.csv", {"--input": input_file}, run_dir)
+    raw = None if input_file is None else read_input(Path(input_file), lock=lock)
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
     from gencompile.runtime.scores import scored, scorer
@@ -157,9 +158,10 @@ def _threshold(
     return float(np.quantile(inside, quantile))
 
 
-def read_input(path: Path, option: str = "--input") -> RawInput:
+def read_input(path: Path, option: str = "--input", lock: dict[str, Any] | None = None) -> RawInput:
     """An .npy, .npz (`x` or `samples`, and `labels`), .csv (header) or image file;
-    `option` is the command-line option that named it, for the errors."""
+    `option` is the command-line option that named it, for the errors; a CSV holding the
+    run's (`lock`'s) label column is refused, saying so."""
     from gencompile.datafiles import check_file
 
     check_file(path, option)
@@ -172,7 +174,7 @@ def read_input(path: Path, option: str = "--input") -> RawInput:
         with _numpy_file(path, option, "numpy.savez"):
             return _read_npz(path, option)
     if suffix == ".csv":
-        return _read_table(path)
+        return _read_table(path, lock)
     if suffix in IMAGE_SUFFIXES:
         from PIL import Image
 
@@ -239,10 +241,12 @@ def _read_npz(path: Path, option: str) -> RawInput:
         return RawInput(_numbers(files[key], path, option), labels, None)
 
 
-def _read_table(path: Path) -> RawInput:
+def _read_table(path: Path, lock: dict[str, Any] | None) -> RawInput:
     """A CSV whose header names the training features (and optionally a `label` column);
     every cell a finite number (impute fills missing ones first)."""
     header, cells = read_csv(path)
+    if lock is not None:
+        check_label_column(header, lock, path)  # before its class names fail as numbers
     values = np.array(
         [[number(c, i, j, header, path) for j, c in enumerate(row)]
          for i, row in enumerate(cells)],
@@ -269,9 +273,11 @@ def _prepared(
     classes: int | None,
     lock: dict[str, Any],
     option: str = "--input",
+    use: str = "scores",
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """The input in the model's units (an image file's pixels mapped to the data's units,
-    then the preprocessing applied), and checked labels; `option` named the file."""
+    then the preprocessing applied), and checked labels; `option` named the file, which
+    the command `use`s (scores, encodes) with the labels."""
     if data.kind == "text":
         raise RunError(TEXT_INPUT)
     if raw.pixels and data.kind != "image":
@@ -293,11 +299,11 @@ def _prepared(
     if not np.isfinite(x).all():
         bad = int(np.argwhere(~np.isfinite(x))[0][0])
         raise RunError(f"{option} {path}: example {bad} holds a value that is not finite")
-    with np.errstate(over="ignore", invalid="ignore"):
-        scaled = np.asarray(data.preprocessor.transform(x.astype(np.float32)), np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # float64 in: timestamps keep seconds
+        scaled = np.asarray(data.preprocessor.transform(x), np.float32)
     if not np.isfinite(scaled).all():
         raise RunError(f"{option} {path}: values too large for the model once scaled; check units")
-    return scaled, _labels(raw.labels, len(x), path, classes, option)
+    return scaled, _labels(raw.labels, len(x), path, classes, option, use, raw.pixels)
 
 
 def _shape_message(found: tuple[int, ...], shape: tuple[int, ...], path: Path, option: str) -> str:
@@ -327,14 +333,29 @@ def _from_image_file(pixels: np.ndarray, data: Any, path: Path, lock: dict[str, 
 
 
 def _labels(
-    labels: np.ndarray | None, count: int, path: Path, classes: int | None, option: str
+    labels: np.ndarray | None,
+    count: int,
+    path: Path,
+    classes: int | None,
+    option: str,
+    use: str = "scores",
+    pixels: bool = False,
 ) -> np.ndarray | None:
-    """The input's labels, checked: a conditional model needs them, each below `classes`."""
+    """The input's labels, checked: a conditional model needs them, each below `classes`
+    (an image file has none: its class folder is only a name)."""
     if labels is None:
         if classes is not None:
+            carried = (
+                "an image file carries none (`sample -o DIR/` names a class only by its "
+                "folder); give the pixels with their classes as an .npz (arrays `x` and "
+                "`labels`)"
+                if pixels
+                else "give labels (an .npz array `labels`, or a CSV column `label`)"
+            )
             raise RunError(
-                f"{option} {path}: a conditional model scores an example with its class; give "
-                "labels (an .npz array `labels`, or a CSV column `label`)"
+                f"{option} {path}: a conditional model {use} an example with its class; "
+                + carried
+                + (", or --label K for all of them" if use != "scores" else "")
             )
         return None
     labels = np.asarray(labels, np.float64).reshape(-1)

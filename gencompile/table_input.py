@@ -82,6 +82,31 @@ def check_training_data(found: str, lock: dict[str, Any], run_dir: Path) -> None
         )
 
 
+def check_label_column(header: list[str], lock: dict[str, Any], path: Path) -> None:
+    """Refuse, before its cells are parsed (class names are no numbers), a table holding the
+    source's label column: the training table itself is the natural input, but the label is
+    not a feature. Says which column it is and what to do (a conditional model takes each
+    row's class as a last column `label` of class indices)."""
+    spec = lock["resolved_spec"]
+    source = spec["data"]["source"]
+    name = source.get("label_column")
+    if not name or name == "label" or name not in header:  # `label`: the class column read
+        return
+    features = source.get("columns")
+    rows = f"the features {listed(features)} only" if features else "the features only"
+    fix = f"drop the {name!r} column"
+    if spec["model"].get("conditional") is not None:
+        fix += (
+            ", and give each row's class as a last column 'label' holding its class index "
+            "(the position of its class name among the training data's class names, sorted)"
+        )
+    column = header.index(name)
+    raise RunError(
+        f"{path}, column {column + 1} ({name!r}) is the run's label column, not a feature: "
+        f"the rows must hold {rows}; {fix}"
+    )
+
+
 def check_header(
     header: list[str], expected: tuple[str, ...], source: dict[str, Any], path: Path
 ) -> None:
