@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from gencompile.errors import GencompileError, SpecError, quoted
-from gencompile.sample_options import SEED_MAX, TEMPERATURE_MAX
+from gencompile.sample_options import SEED_MAX, TEMPERATURE_MAX, TOP_K_MAX
 
 if TYPE_CHECKING:  # rich.table is imported by the commands that print one
     from rich.table import Table
@@ -495,7 +495,9 @@ def sample(
     ] = None,
     top_k: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option(min=0, help="Autoregressive: draw from the k likeliest tokens (0: all)."),
+        typer.Option(
+            min=0, max=TOP_K_MAX, help="Autoregressive: draw from the k likeliest tokens (0: all)."
+        ),
     ] = None,
     top_p: Annotated[
         Optional[float],  # noqa: UP045

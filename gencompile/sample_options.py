@@ -36,6 +36,8 @@ def check_seed(seed: int | None, option: str = "--seed") -> None:
 # The largest --temperature (`sample`, `/sample` alike): beyond it a prior's spread
 # overflows float32 and the draws are infinite or no number at all.
 TEMPERATURE_MAX = 100.0
+# The largest --top-k: the model takes an int32 (beyond, k wrapped around to no filter).
+TOP_K_MAX = 2**31 - 1
 
 # The options that are real numbers: each must be a finite one.
 REAL_OPTIONS = ("temperature", "truncation", "top_p", "eta", "guidance")

@@ -32,6 +32,15 @@ def test_a_temperature_beyond_100_or_not_finite_is_a_usage_error(run_cli, tmp_pa
     assert not out.exists()
 
 
+@pytest.mark.parametrize("value", [str(2**31), str(10**400)])
+def test_a_top_k_beyond_int32_is_a_usage_error(run_cli, tmp_path, value):
+    """The model takes k as an int32: 2**31 wrapped around to no filter, 10**400 crashed."""
+    out = tmp_path / "x.txt"
+    code, _, err = run_cli("sample", str(tmp_path), "-n", "3", "--top-k", value, "-o", str(out))
+    assert code == 2 and "Traceback" not in err and "--top-k" in err, err
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("given", "message"),
     [

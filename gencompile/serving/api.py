@@ -25,14 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gencompile._version import __version__
 from gencompile.errors import RunError
-from gencompile.sample_options import SEED_MAX
+from gencompile.sample_options import SEED_MAX, TEMPERATURE_MAX, TOP_K_MAX
 from gencompile.serving.arrays import numbers, too_large
 from gencompile.serving.body_limit import BodyLimit
 from gencompile.serving.engine import Engine
 from gencompile.serving.limits import Limits, RequestError
-
-TEMPERATURE_MAX = 100.0  # beyond it a prior's samples overflow to no number at all
-TOP_K_MAX = 2**31 - 1  # the model takes an int32: beyond, k wrapped around or failed (a 500)
 
 
 class _NonStandard(ValueError):
