@@ -174,6 +174,24 @@ output:
 """
 
 
+# The model of the sweep tests: each adds its own `training:` and `sweep:` sections.
+SWEEP_VAE = """\
+spec_version: 1
+name: tiny-vae
+data:
+  source: {type: builtin, name: digits}
+  preprocessing: {scale: [0.0, 1.0]}
+model:
+  family: vae
+  latent_dim: 2
+  encoder: {mlp: [8]}
+  decoder: {mlp: [8]}
+  likelihood: {type: bernoulli}
+evaluation:
+  metrics: [elbo]
+"""
+
+
 @pytest.fixture(scope="session")
 def tiny_vae_spec(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("specs") / "tiny_vae.yaml"

@@ -14,26 +14,17 @@ import pytest
 
 from gencompile.runs import TrainResult
 from gencompile.sweep import plan_sweep, run_sweep
+from tests.conftest import SWEEP_VAE
 
-SPEC = """\
-spec_version: 1
-name: tiny-vae
-data:
-  source: {type: builtin, name: digits}
-  preprocessing: {scale: [0.0, 1.0]}
-model:
-  family: vae
-  latent_dim: 2
-  encoder: {mlp: [8]}
-  decoder: {mlp: [8]}
-  likelihood: {type: bernoulli}
-evaluation:
-  metrics: [elbo]
+SPEC = (
+    SWEEP_VAE
+    + """\
 sweep:
   trials: 2
   parameters:
     model.latent_dim: {type: int, low: 2, high: 6}
 """
+)
 
 
 class OtherProcessStarts:

@@ -9,23 +9,15 @@ from pathlib import Path
 
 import pytest
 
-SPEC = """\
-spec_version: 1
-name: tiny-vae
-data:
-  source: {type: builtin, name: digits}
-  preprocessing: {scale: [0.0, 1.0]}
-model:
-  family: vae
-  latent_dim: 2
-  encoder: {mlp: [8]}
-  decoder: {mlp: [8]}
-  likelihood: {type: bernoulli}
+from tests.conftest import SWEEP_VAE
+
+SPEC = (
+    SWEEP_VAE
+    + """\
 training:
   epochs: 1
-evaluation:
-  metrics: [elbo]
 """
+)
 
 
 @pytest.fixture

@@ -12,28 +12,19 @@ import pytest
 
 from gencompile.sweep import plan_sweep
 from gencompile.sweep.summary import best_row, trial_rows
+from tests.conftest import SWEEP_VAE
 
-SPEC = """\
-spec_version: 1
-name: tiny-vae
-data:
-  source: {type: builtin, name: digits}
-  preprocessing: {scale: [0.0, 1.0]}
-model:
-  family: vae
-  latent_dim: 2
-  encoder: {mlp: [8]}
-  decoder: {mlp: [8]}
-  likelihood: {type: bernoulli}
+SPEC = (
+    SWEEP_VAE
+    + """\
 training:
   epochs: 3
-evaluation:
-  metrics: [elbo]
 sweep:
   metric: val_loss
   parameters:
     model.latent_dim: {type: int, low: 2, high: 6}
 """
+)
 
 
 def _trial(study, run_dir: Path, value: float, pruned: bool) -> None:
