@@ -157,6 +157,50 @@ def test_a_mismatched_parent_given_with_set_is_located_at_the_override(parent: P
     assert "set model.init_from.strict: false" in lines[-1]
 
 
+def test_a_damaged_parent_weights_file_is_named_and_its_run_folder_removed(
+    parent: Path,
+) -> None:
+    """A file HDF5 cannot open (not HDF5, cut short), given as init_from.weights or inside
+    init_from.run: named with model.init_from and what to do, and no run folder left."""
+    folder = parent.parent / "damaged"
+    folder.mkdir()
+    (folder / "bad.weights.h5").write_text("garbage\n")
+    whole = (parent / "model.weights.h5").read_bytes()
+    (folder / "cut.weights.h5").write_bytes(whole[:3000])
+    run = folder / "run"
+    shutil.copytree(parent, run)
+    (run / "model.weights.h5").write_bytes(whole[:3000])
+    runs = folder / "runs"
+    cases = {
+        f"weights={folder / 'bad.weights.h5'}": (
+            f"{folder / 'bad.weights.h5'} is not a Keras weights file "
+            "(HDF5: file signature not found)",
+            "(give a .weights.h5 or .keras file saved by Keras; nothing was trained",
+        ),
+        f"weights={folder / 'cut.weights.h5'}": (
+            f"{folder / 'cut.weights.h5'} is not a Keras weights file (HDF5: truncated file: ",
+            "(give a .weights.h5 or .keras file saved by Keras; nothing was trained",
+        ),
+        f"run={run}": (
+            f"{run / 'model.weights.h5'} is not a Keras weights file (HDF5: truncated file: ",
+            "(the run's weights are damaged: restore its model.weights.h5 from a copy, or "
+            "name another run; nothing was trained",
+        ),
+    }
+    for i, (override, (what, advice)) in enumerate(cases.items()):
+        name = f"tl-broken-{i}"  # one package name a process: an imported one stays
+        spec = write_spec(folder, name)
+        with pytest.raises(RunError) as caught:
+            train(spec, [f"model.init_from.{override}"], runs_root=runs, quiet=True)
+        key = override.partition("=")[0]
+        problem, advice_line = str(caught.value).splitlines()
+        assert problem.startswith(
+            f"--set model.init_from.{override}: model.init_from.{key}: {what}"
+        ), problem
+        assert advice_line.startswith(advice) and advice_line.endswith("was removed)")
+        assert list((runs / name).iterdir()) == []
+
+
 def test_with_strict_false_mismatched_layers_start_fresh_and_are_listed(parent: Path) -> None:
     """...in init_from.json and the report; the lock pins the parent, which `compare`
     shows and `reproduce` checks."""
