@@ -344,3 +344,21 @@ def test_a_refusal_starts_no_tensorflow(built) -> None:
     found = imported_by("latent", str(built["gan_ring8.yaml"]), "map", "-o", "never.png")
     assert found["code"] == 1
     assert not {"tensorflow", "keras"} & set(found["heavy"])
+
+
+def test_a_vamp_prior_is_centred_at_the_mean_of_its_components() -> None:
+    """The VampPrior weighs its components (the posteriors at the pseudo-inputs) equally:
+    its centre, where `traverse` starts without --example, is the mean of their means."""
+    from types import SimpleNamespace
+
+    from gencompile.runtime.latent import VaeSpace
+    from gencompile.runtime.vamp_prior import VampPrior
+
+    def encode(u: Any) -> tuple[Any, Any]:  # a stand-in encoder: the first two features
+        return u[:, :2] + 1.0, u[:, :2] * 0.0
+
+    prior = VampPrior(latent_dim=2, data_shape=(3,), pseudo_inputs=4, encode=encode)
+    inputs = np.array([[0, 2, 9], [2, 4, 9], [4, 6, 9], [6, 0, 9]], np.float32)
+    prior.pseudo_inputs.assign(inputs)
+    space = VaeSpace(SimpleNamespace(prior=prior), (3,))  # type: ignore[arg-type]
+    np.testing.assert_allclose(space.center(), [4.0, 4.0])
