@@ -344,3 +344,51 @@ def test_a_refusal_starts_no_tensorflow(built) -> None:
     found = imported_by("latent", str(built["gan_ring8.yaml"]), "map", "-o", "never.png")
     assert found["code"] == 1
     assert not {"tensorflow", "keras"} & set(found["heavy"])
+
+
+def test_a_vamp_prior_is_centred_at_the_mean_of_its_components() -> None:
+    """The VampPrior weighs its components (the posteriors at the pseudo-inputs) equally:
+    its centre, where `traverse` starts without --example, is the mean of their means."""
+    from types import SimpleNamespace
+
+    from gencompile.runtime.latent import VaeSpace
+    from gencompile.runtime.vamp_prior import VampPrior
+
+    def encode(u: Any) -> tuple[Any, Any]:  # a stand-in encoder: the first two features
+        return u[:, :2] + 1.0, u[:, :2] * 0.0
+
+    prior = VampPrior(latent_dim=2, data_shape=(3,), pseudo_inputs=4, encode=encode)
+    inputs = np.array([[0, 2, 9], [2, 4, 9], [4, 6, 9], [6, 0, 9]], np.float32)
+    prior.pseudo_inputs.assign(inputs)
+    space = VaeSpace(SimpleNamespace(prior=prior), (3,))  # type: ignore[arg-type]
+    np.testing.assert_allclose(space.center(), [4.0, 4.0])
+
+
+def test_the_legend_of_a_titled_plot_fits_in_the_picture(tmp_path, monkeypatch) -> None:
+    """Legends right of the axes (a path's rows, a map's colours) are inside the saved
+    figure: its layout makes room for them, and for long row labels."""
+    from gencompile.runtime import latent_pictures
+
+    drawn: list[Any] = []
+
+    def write(figure: Any, path: Path) -> Path:
+        figure.canvas.draw()
+        drawn.append(figure)
+        return path
+
+    monkeypatch.setattr(latent_pictures, "_write_figure", write)
+    rng = np.random.default_rng(0)
+    latent_pictures.save_vector_rows(
+        rng.normal(size=(2, 5, 4)), tmp_path / "rows.png", "a path",
+        ["a rather long label of path 0", "path 1"], reference=rng.normal(size=(50, 4)),
+    )  # fmt: skip
+    latent_pictures.save_map(
+        rng.normal(size=(60, 2)), tmp_path / "map.png", "a map", rng.integers(0, 3, 60),
+        "component", ("PC 1", "PC 2"),
+    )  # fmt: skip
+    for figure in drawn:
+        renderer = figure.canvas.get_renderer()
+        legend = figure.axes[0].get_legend().get_window_extent(renderer)
+        picture = figure.bbox
+        assert picture.x0 <= legend.x0 and legend.x1 <= picture.x1, (legend, picture)
+        assert picture.y0 <= legend.y0 and legend.y1 <= picture.y1, (legend, picture)

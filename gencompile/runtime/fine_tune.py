@@ -6,7 +6,10 @@ a variable that a callback sets at the start of every epoch (0 while frozen, the
 network's multiplier), so the compiled train step is traced once and a resumed run sets the
 same factors as an uninterrupted one. The optimizer applies the factor by updating each
 group of weights with `learning_rate * factor`: the update of SGD, Adam or any Keras
-optimizer scales exactly, and a factor of 0 leaves the weights bit for bit.
+optimizer scales exactly, and so does a decoupled weight decay (AdamW's); a factor of 0
+leaves the weights bit for bit. A frozen part stays trainable in Keras (so that the step is
+traced once), so its batch-norm layers are told apart by the factor too: while it is 0 they
+run in inference mode, as Keras runs a frozen one (moving statistics used and kept).
 """
 
 from __future__ import annotations
@@ -33,14 +36,26 @@ def callbacks(model: keras.Model, training: TrainingConfig) -> list[keras.callba
     groups = {part: variables_of(model, part) for part in factors}
     for optimizer in optimizers_of(model):
         scale_learning_rates(optimizer, groups, {part: f for part, (_, f) in factors.items()})
+    held: set[int] = set()  # a batch norm in two frozen parts takes the first one's factor
+    for part in scheduled_frozen(config):
+        for layer in batch_norms_of(layer_of(model, part)):
+            if id(layer) not in held:
+                held.add(id(layer))
+                hold_statistics_while_frozen(layer, factors[part][1])
     return [LearningRateFactors(factors, set(config["frozen"]), config["unfreeze_after_epochs"])]
 
 
 def parts(config: dict[str, Any]) -> list[str]:
     """Frozen parts first, so that a layer frozen inside a network with a multiplier is
     grouped by its freeze (and takes the network's multiplier once unfrozen)."""
-    named = list(config["frozen"]) if config["unfreeze_after_epochs"] else []
+    named = scheduled_frozen(config)
     return named + [n for n in config["learning_rate_multipliers"] if n not in named]
+
+
+def scheduled_frozen(config: dict[str, Any]) -> list[str]:
+    """The parts frozen by a factor of 0 until `unfreeze_after_epochs` (without it, the
+    generated code freezes them in Keras for good)."""
+    return list(config["frozen"]) if config["unfreeze_after_epochs"] else []
 
 
 def multiplier(config: dict[str, Any], part: str) -> float:
@@ -51,12 +66,45 @@ def multiplier(config: dict[str, Any], part: str) -> float:
 def variables_of(model: keras.Model, part: str) -> list[keras.Variable]:
     """The trainable variables of a network (`encoder`) or of one of its layers
     (`decoder.first`)."""
+    return list(layer_of(model, part).trainable_variables)
+
+
+def layer_of(model: keras.Model, part: str) -> keras.layers.Layer:
+    """A network (`encoder`) or one of its layers (`decoder.first`)."""
     network_name, _, layer_name = part.partition(".")
     network = getattr(model, network_name, None)
     if not isinstance(network, keras.Model):
         raise RunError(f"training.fine_tune: the model has no network '{network_name}'")
-    layer = network.get_layer(layer_name) if layer_name else network
-    return list(layer.trainable_variables)
+    return network.get_layer(layer_name) if layer_name else network
+
+
+def batch_norms_of(layer: keras.layers.Layer) -> list[keras.layers.BatchNormalization]:
+    """The batch-norm layers in a layer (itself included) and in everything it holds."""
+    return [
+        found
+        for found in layer._flatten_layers(include_self=True, recursive=True)
+        if isinstance(found, keras.layers.BatchNormalization)
+    ]
+
+
+def hold_statistics_while_frozen(
+    layer: keras.layers.BatchNormalization, factor: tf.Variable
+) -> None:
+    """While its part's factor is 0 a training call runs the layer in inference mode: it
+    normalises with its moving statistics and keeps them, as a Keras-frozen layer does.
+    A condition on the variable, so that the compiled step serves both."""
+    call = layer.call
+
+    def call_unless_frozen(inputs: Any, training: Any = None, mask: Any = None) -> Any:
+        if not training:
+            return call(inputs, training=training, mask=mask)
+        return tf.cond(
+            factor > 0,
+            lambda: call(inputs, training=True, mask=mask),
+            lambda: call(inputs, training=False, mask=mask),
+        )
+
+    layer.call = call_unless_frozen
 
 
 def optimizers_of(model: keras.Model) -> list[keras.optimizers.Optimizer]:
@@ -76,12 +124,15 @@ def scale_learning_rates(
     factors: dict[str, tf.Variable],
 ) -> None:
     """Update each group's variables with the learning rate times the group's factor: one
-    backend update per group, in the order the optimizer received them otherwise."""
+    backend update per group, in the order the optimizer received them otherwise. The
+    decoupled weight decay (AdamW's), which Keras applies before the update with the bare
+    learning rate, is scaled by the same factor."""
     owner: dict[int, str] = {}
     for part, variables in groups.items():  # the first part listing a variable owns it
         for variable in variables:
             owner.setdefault(id(variable), part)
     update = optimizer._backend_update_step
+    decay = optimizer._apply_weight_decay
 
     def grouped_update(grads: list[Any], variables: list[Any], learning_rate: Any) -> None:
         by_part: dict[str | None, tuple[list[Any], list[Any]]] = {}
@@ -93,7 +144,26 @@ def scale_learning_rates(
             rate = learning_rate if part is None else learning_rate * factors[part]
             update(part_grads, part_variables, rate)
 
+    def grouped_decay(variables: list[Any]) -> None:
+        decay([v for v in variables if id(v) not in owner])
+        if optimizer.weight_decay is None:
+            return
+        for variable in variables:
+            if id(variable) in owner and optimizer._use_weight_decay(variable):
+                scaled_decay(optimizer, variable, factors[owner[id(variable)]])
+
     optimizer._backend_update_step = grouped_update
+    optimizer._apply_weight_decay = grouped_decay
+
+
+def scaled_decay(optimizer: keras.optimizers.Optimizer, variable: Any, factor: tf.Variable) -> None:
+    """Keras' decoupled weight decay (`variable * weight_decay * learning_rate`) times the
+    factor: the same bits with a factor of 1, none moved with 0."""
+    dtype = variable.dtype
+    step = (
+        variable * tf.cast(optimizer.weight_decay, dtype) * tf.cast(optimizer.learning_rate, dtype)
+    )
+    variable.assign_sub(step * tf.cast(factor, dtype))
 
 
 class LearningRateFactors(keras.callbacks.Callback):

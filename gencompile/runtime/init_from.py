@@ -13,6 +13,7 @@ variables.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -72,7 +73,7 @@ def load_pretrained(
     source = parent_weights_file(config)
     tokens = token_mapping(config, spec.parent)
     with tempfile.TemporaryDirectory() as scratch:
-        parent_file = readable_weights(source, Path(scratch))
+        parent_file = readable_weights(source, Path(scratch), config)
         child_file = Path(scratch) / "child.weights.h5"
         model.save_weights(child_file)
         taken, fresh = merge(parent_file, child_file, config, tokens)
@@ -122,16 +123,45 @@ def parent_weights_file(config: dict[str, Any]) -> Path:
     return Path(config["weights"]).expanduser()
 
 
-def readable_weights(source: Path, scratch: Path) -> Path:
-    """A `.weights.h5` file: the source itself, or the weights inside a `.keras` archive."""
-    if not source.name.endswith(".keras"):
-        return source
+def readable_weights(source: Path, scratch: Path, config: dict[str, Any]) -> Path:
+    """A `.weights.h5` file that HDF5 opens: the source itself, or the weights inside a
+    `.keras` archive. A damaged one is an InitFromError naming the source, so that `train`
+    locates it at init_from and removes the run folder it built."""
+    weights = source
+    if source.name.endswith(".keras"):
+        try:
+            with zipfile.ZipFile(source) as archive:
+                archive.extract("model.weights.h5", scratch)
+        except (zipfile.BadZipFile, KeyError) as err:
+            raise damaged(source, f"not a Keras archive with weights ({err})", config) from err
+        weights = scratch / "model.weights.h5"
     try:
-        with zipfile.ZipFile(source) as archive:
-            archive.extract("model.weights.h5", scratch)
-    except (zipfile.BadZipFile, KeyError) as err:
-        raise RunError(f"{source} is not a Keras archive with weights ({err})") from err
-    return scratch / "model.weights.h5"
+        h5py.File(weights, "r").close()
+    except OSError as err:
+        reason = f"not a Keras weights file (HDF5: {hdf5_reason(err)})"
+        raise damaged(source, reason, config) from err
+    return weights
+
+
+def damaged(source: Path, what: str, config: dict[str, Any]) -> InitFromError:
+    """The parent's weights file cannot be read: say which and what to do."""
+    key = "run" if "run" in config else "weights"
+    advice = (
+        f"the run's weights are damaged: restore its {WEIGHTS} from a copy, or name another run"
+        if key == "run"
+        else "give a .weights.h5 or .keras file saved by Keras"
+    )
+    return InitFromError(
+        str(config["where"]), [f"model.init_from.{key}: {source} is {what}"], advice
+    )
+
+
+def hdf5_reason(error: OSError) -> str:
+    """HDF5's reason without h5py's wrapping: `file signature not found` out of
+    `Unable to synchronously open file (file signature not found)`."""
+    text = " ".join(str(error).split())
+    inner = re.search(r"\((.+)\)$", text)
+    return inner.group(1) if inner else text
 
 
 def read_units(weights: h5py.File, own_weights: str | None) -> dict[tuple[str, str], Unit]:

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.runtime import diffusion
+from gencompile.runtime.vamp_prior import VampPrior
 
 BATCH = 512
 
@@ -122,6 +123,9 @@ class VaeSpace(LatentSpace):
         if hasattr(prior, "means"):  # a mixture prior: the weighted mean of its components
             weights = tf.nn.softmax(prior.logits)[:, None]
             return np.asarray(tf.reduce_sum(weights * prior.means, axis=0), np.float32)
+        if isinstance(prior, VampPrior):  # the posteriors at its pseudo-inputs, equally weighted
+            means, _ = prior.components()
+            return np.asarray(tf.reduce_mean(means, axis=0), np.float32)
         return np.zeros(prior.latent_dim, np.float32)
 
 

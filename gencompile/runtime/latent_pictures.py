@@ -110,6 +110,7 @@ def _save_plot(figure: Figure, path: Path, title: str, axes: object, plain: bool
         atomic_write_bytes(Path(path), buffer.getvalue())
         return Path(path)
     axes.set_title(_wrapped(title, figure), fontsize=9)  # type: ignore[attr-defined]
+    figure.tight_layout()  # room for the title, the labels and a legend right of the axes
     return _write_figure(figure, path)
 
 
