@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from gencompile.errors import RunError
-from gencompile.run_status import RunInterrupted
+from gencompile.run_status import RunInterrupted, write_status
 from gencompile.runs import TrainResult
 from gencompile.sweep import plan_sweep, run_sweep
 
@@ -46,16 +46,21 @@ class FakeTraining:
         fail_on: set[int] = frozenset(),
         stop_on: set[int] = frozenset(),
         crash_on: set[int] = frozenset(),
+        checkpoint_on: set[int] = frozenset(),
     ):
         self.calls: list[list[str]] = []
         self.options: list[dict[str, Any]] = []
         self.fail_on, self.stop_on, self.crash_on = set(fail_on), set(stop_on), set(crash_on)
+        self.checkpoint_on = set(checkpoint_on)  # stopped after a checkpoint of epoch 2
 
     def __call__(self, spec: Any, overrides: list[str], epochs: Any, **options: Any) -> TrainResult:
         self.calls.append(list(overrides))
         self.options.append(options)
         count = len(self.calls)
         if count in self.stop_on:
+            raise RunInterrupted("interrupted: Ctrl-C")
+        if count in self.checkpoint_on:
+            stopped_after_checkpoint(Path(options["run_dir"]), 2)
             raise RunInterrupted("interrupted: Ctrl-C")
         if count in self.fail_on:
             raise RunError("the loss became NaN at epoch 1")
@@ -68,6 +73,31 @@ class FakeTraining:
         metrics = {"elbo": -float(latent)}
         (run_dir / "metrics.json").write_text(json.dumps({"metrics": metrics}))
         return TrainResult(run_dir, metrics, {"metrics": metrics})
+
+
+def stopped_after_checkpoint(run_dir: Path, epoch: int) -> None:
+    """What Ctrl-C leaves in a run folder once a checkpoint was written: status.json
+    `interrupted` and the checkpoint's manifest (all `newest_epoch` reads)."""
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / f"checkpoints/epoch-{epoch:04d}.json").write_text("{}")
+    write_status(run_dir, "interrupted")
+
+
+class FakeResume:
+    """Stands in for `gencompile.runs.resume`: finishes the run in its folder (elbo -9)."""
+
+    def __init__(self, during: Any = None) -> None:
+        self.folders: list[Path] = []
+        self.during = during  # called first: another process, meanwhile
+
+    def __call__(self, run_dir: Any, **options: Any) -> TrainResult:
+        self.folders.append(Path(run_dir))
+        if self.during is not None:
+            self.during()
+        metrics = {"elbo": -9.0}
+        (Path(run_dir) / "metrics.json").write_text(json.dumps({"metrics": metrics}))
+        write_status(Path(run_dir), "finished")
+        return TrainResult(Path(run_dir), metrics, {"metrics": metrics})
 
 
 @pytest.fixture
@@ -375,3 +405,151 @@ def test_an_older_sweep_json_is_not_rewritten_by_a_refused_call(
     assert json.loads(path.read_text()) == older
     assert run_sweep(plan, echo=lambda line: None).skipped == 2
     assert json.loads(path.read_text()) == plan.identity()
+
+
+def test_an_interrupted_grid_trial_continues_its_run_from_its_checkpoint(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trained again from epoch 1 in a new folder, the interrupted trial's checkpointed
+    epochs were lost, and its folder stayed an `interrupted` row for ever."""
+    monkeypatch.setattr("gencompile.runs.train", FakeTraining(checkpoint_on={1}))
+    plan = grid_with(spec, tmp_path, None)
+    folder = plan.folder / "trial-0000"
+    with pytest.raises(RunInterrupted) as info:
+        run_sweep(plan, echo=lambda line: None)
+    assert str(info.value) == (
+        f"interrupted: the sweep {plan.folder} keeps its finished trials; run the same sweep "
+        f"command again to continue it (trial 0 goes on in {folder} from its checkpoint of "
+        "epoch 2)"
+    )
+    training, resumed = FakeTraining(), FakeResume()
+    monkeypatch.setattr("gencompile.runs.train", training)
+    monkeypatch.setattr("gencompile.runs.resume", resumed)
+    lines: list[str] = []
+    result = run_sweep(plan, echo=lines.append)
+    assert resumed.folders == [folder]  # continued in place, not trained again
+    assert training.calls == [["model.latent_dim=3"]]  # the other combination, new
+    assert f"trial 1: continues trial 0 ({folder}) from its checkpoint of epoch 2" in lines
+    assert [(row.number, row.state, row.run_dir) for row in result.rows] == [
+        (1, "complete", str(folder)),
+        (2, "complete", str(plan.folder / "trial-0002")),
+    ]
+    assert result.rows[0].value == -9.0
+    assert result.rows[0].note == "continues trial 0 from epoch 2"
+    summary = (plan.folder / "summary.csv").read_text().splitlines()
+    assert len(summary) == 3 and ",interrupted," not in "\n".join(summary)
+    assert not (plan.folder / "trial-0001").exists()
+    again, resumed_again = FakeTraining(), FakeResume()
+    monkeypatch.setattr("gencompile.runs.train", again)
+    monkeypatch.setattr("gencompile.runs.resume", resumed_again)
+    result = run_sweep(plan, echo=lambda line: None)
+    assert (result.ran, result.skipped) == (0, 2)  # finished this way: not a third time
+    assert again.calls == [] and resumed_again.folders == []
+
+
+def test_an_interrupted_search_trial_continues_with_its_values(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gencompile.runs.train", FakeTraining(checkpoint_on={2}))
+    plan = plan_sweep(spec, search="optuna", trials=2, sweeps_dir=tmp_path / "sweeps")
+    with pytest.raises(RunInterrupted, match=r"\(trial 1 goes on in .*trial-0001 from its"):
+        run_sweep(plan, echo=lambda line: None)
+    training, resumed = FakeTraining(), FakeResume()
+    monkeypatch.setattr("gencompile.runs.train", training)
+    monkeypatch.setattr("gencompile.runs.resume", resumed)
+    result = run_sweep(plan, echo=lambda line: None)
+    assert resumed.folders == [plan.folder / "trial-0001"] and training.calls == []
+    assert [(row.number, row.state) for row in result.rows] == [(0, "complete"), (2, "complete")]
+    study_rows = {row.number: row for row in result.rows}
+    import optuna
+
+    study = optuna.load_study(study_name=plan.name, storage=plan.storage)
+    assert study.trials[2].params == study.trials[1].params  # the interrupted one's values
+    assert study_rows[2].values == study.trials[1].user_attrs["values"]
+
+
+def test_a_trial_stopped_before_its_first_checkpoint_is_trained_again(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class NoCheckpoint(FakeTraining):
+        def __call__(self, spec: Any, overrides: list[str], epochs: Any, **options: Any) -> Any:
+            if not self.calls:
+                self.calls.append(list(overrides))
+                write_status(Path(options["run_dir"]), "interrupted")
+                raise RunInterrupted("interrupted: Ctrl-C")
+            return super().__call__(spec, overrides, epochs, **options)
+
+    monkeypatch.setattr("gencompile.runs.train", NoCheckpoint())
+    plan = grid_with(spec, tmp_path, None)
+    with pytest.raises(RunInterrupted, match=r"\(trial 0 stopped before its first checkpoint: it"):
+        run_sweep(plan, echo=lambda line: None)
+    training, resumed = FakeTraining(), FakeResume()
+    monkeypatch.setattr("gencompile.runs.train", training)
+    monkeypatch.setattr("gencompile.runs.resume", resumed)
+    result = run_sweep(plan, echo=lambda line: None)
+    assert resumed.folders == [] and len(training.calls) == 2
+    assert [row.state for row in result.rows] == ["interrupted", "complete", "complete"]
+
+
+def test_two_processes_never_continue_the_same_run(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second search process started while the first continues the interrupted trial's
+    run finds that run taken (a running trial continues it): it trains new trials."""
+    monkeypatch.setattr("gencompile.runs.train", FakeTraining(checkpoint_on={1}))
+    plan = plan_sweep(spec, search="optuna", trials=3, sweeps_dir=tmp_path / "sweeps")
+    with pytest.raises(RunInterrupted):
+        run_sweep(plan, echo=lambda line: None)
+    other_training, other_resumed = FakeTraining(), FakeResume()
+
+    def other_process() -> None:
+        monkeypatch.setattr("gencompile.runs.train", other_training)
+        monkeypatch.setattr("gencompile.runs.resume", other_resumed)
+        run_sweep(plan, echo=lambda line: None)
+        monkeypatch.setattr("gencompile.runs.resume", resumed)
+
+    resumed = FakeResume(during=other_process)
+    monkeypatch.setattr("gencompile.runs.resume", resumed)
+    result = run_sweep(plan, echo=lambda line: None)
+    assert resumed.folders == [plan.folder / "trial-0000"]
+    assert other_resumed.folders == [] and len(other_training.calls) == 2
+    assert [(row.number, row.state) for row in result.rows] == [
+        (1, "complete"),
+        (2, "complete"),
+        (3, "complete"),
+    ]
+
+
+def test_a_trial_whose_process_was_killed_continues_its_run(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 leaves the trial running in the study and its run `running` with a dead
+    process id: both read as interrupted, and the run goes on from its checkpoint."""
+    import socket
+
+    import optuna
+
+    from gencompile.sweep.run import _suggest
+
+    monkeypatch.setattr("gencompile.runs.train", FakeTraining())
+    plan = plan_sweep(spec, search="optuna", trials=1, sweeps_dir=tmp_path / "sweeps")
+    run_sweep(plan, echo=lambda line: None)
+    study = optuna.load_study(study_name=plan.name, storage=plan.storage)
+    killed = study.ask()  # what a process killed during its trial leaves in the study
+    values = {path: _suggest(killed, path, p) for path, p in plan.parameters.items()}
+    run_dir = plan.folder / "trial-0001"
+    killed.set_user_attr("process", [socket.gethostname(), _dead_pid()])
+    killed.set_user_attr("run_dir", str(run_dir))
+    killed.set_user_attr("values", values)
+    stopped_after_checkpoint(run_dir, 5)
+    write_status(run_dir, "running", pid=_dead_pid(), host=socket.gethostname())
+    training, resumed = FakeTraining(), FakeResume()
+    monkeypatch.setattr("gencompile.runs.train", training)
+    monkeypatch.setattr("gencompile.runs.resume", resumed)
+    more = plan_sweep(spec, search="optuna", trials=2, sweeps_dir=tmp_path / "sweeps")
+    result = run_sweep(more, echo=lambda line: None)
+    assert resumed.folders == [run_dir] and training.calls == []
+    assert [(row.number, row.state, row.values) for row in result.rows][1:] == [
+        (2, "complete", values)
+    ]
+    assert result.rows[1].note == "continues trial 1 from epoch 5"

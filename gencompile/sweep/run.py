@@ -17,12 +17,30 @@ from typing import TYPE_CHECKING, Any
 from gencompile.errors import RunError
 from gencompile.files import atomic_write_json, read_json
 from gencompile.report import format_value
+from gencompile.run_status import RunInterrupted
 from gencompile.spec.sweep import Choice, IntRange, LogUniformRange, Parameter
 from gencompile.sweep.plan import SWEEP_FILE, Sweep, combinations, overrides_of, shown_storage
-from gencompile.sweep.summary import TrialRow, best_row, metric_value, trial_rows, write_summary
+from gencompile.sweep.summary import (
+    CONTINUES,
+    TrialRow,
+    best_row,
+    metric_value,
+    trial_rows,
+    write_summary,
+)
 
 if TYPE_CHECKING:  # optuna is imported by the functions that use it: `--help` stays fast
     import optuna
+
+    from gencompile.runs import TrainResult
+
+
+class _TrialInterrupted(RunInterrupted):
+    """Ctrl-C or SIGTERM in a trial; `trial` says what the same command does with it."""
+
+    def __init__(self, trial: str):
+        super().__init__(trial)
+        self.trial = trial
 
 
 @dataclass(frozen=True)
@@ -167,15 +185,23 @@ def _study_lock(sweep: Sweep) -> Iterator[None]:
 
 @contextmanager
 def _interrupt_message(sweep: Sweep) -> Iterator[None]:
-    from gencompile.run_status import RunInterrupted
-
     try:
         yield
-    except RunInterrupted:
+    except RunInterrupted as error:
+        trial = f" ({error.trial})" if isinstance(error, _TrialInterrupted) else ""
         raise RunInterrupted(
             f"interrupted: the sweep {sweep.folder} keeps its finished trials; run the same "
-            "sweep command again to continue it"
+            f"sweep command again to continue it{trial}"
         ) from None
+
+
+def _trial_interrupted(number: int, run_dir: Path) -> str:
+    """What the same sweep command does with a trial stopped now: continues its run from
+    its newest checkpoint, or, stopped before its first one, trains it again."""
+    epoch = _kept_checkpoint(run_dir)
+    if epoch:
+        return f"trial {number} goes on in {run_dir} from its checkpoint of epoch {epoch}"
+    return f"trial {number} stopped before its first checkpoint: it is trained again"
 
 
 def _encode(value: Any) -> Any:
@@ -200,7 +226,7 @@ def _run_grid(sweep: Sweep, study: optuna.Study, echo: Callable[[str], None]) ->
 
     every = combinations(sweep.grid)
     finished = {
-        json.dumps(t.params, sort_keys=True)
+        _key_of(t.params)
         for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     }
     skipped = sum(_key(combination) in finished for combination in every)
@@ -214,16 +240,78 @@ def _run_grid(sweep: Sweep, study: optuna.Study, echo: Callable[[str], None]) ->
             if _key(combination) in _taken(study):
                 echo(f"grid combination {_key(combination)} is taken by another process: skipped")
                 continue
-            study.enqueue_trial({k: _encode(v) for k, v in combination.items()})
-            trial = study.ask()
-            trial.set_user_attr("process", [socket.gethostname(), os.getpid()])
-        values = {
-            path: _decode(trial.suggest_categorical(path, [_encode(v) for v in choices]), choices)
-            for path, choices in sweep.grid.items()
-        }
+            stopped = _stopped_runs(study)
+            earlier = next((s for s in stopped if _key_of(s.params) == _key(combination)), None)
+            trial = _ask(study, {k: _encode(v) for k, v in combination.items()}, earlier)
+            values = {  # its params recorded under the lock: the combination is taken
+                path: _decode(
+                    trial.suggest_categorical(path, [_encode(v) for v in options]), options
+                )
+                for path, options in sweep.grid.items()
+            }
         ran += 1
         _run_trial(sweep, study, trial, values, echo)
     return ran, skipped
+
+
+def _key_of(params: dict[str, Any]) -> str:
+    """The key of a trial's (encoded) params, as `_key` makes one of a combination."""
+    return json.dumps(params, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class _Stopped:
+    """A run folder whose latest trial was interrupted after a checkpoint: a new trial of
+    the same values continues it there (`gencompile.runs.resume`)."""
+
+    trial: int  # the trial interrupted in it last
+    run_dir: Path
+    epoch: int  # its newest checkpoint
+    params: dict[str, Any]  # as Optuna keeps them (encoded)
+
+
+def _stopped_runs(study: optuna.Study) -> list[_Stopped]:
+    """Run folders to continue: each one's latest trial (a trial continuing a folder
+    records it as its run_dir) interrupted (Ctrl-C, or its process killed), not running,
+    the run `interrupted` with a checkpoint. Call under the study lock, after `_mark_gone`."""
+    import optuna
+
+    latest: dict[str, optuna.trial.FrozenTrial] = {}
+    for trial in study.get_trials(deepcopy=False):  # by number: the latest wins
+        if trial.user_attrs.get("run_dir"):
+            latest[trial.user_attrs["run_dir"]] = trial
+    stopped = []
+    for run_dir, trial in latest.items():
+        failed = trial.state == optuna.trial.TrialState.FAIL
+        if failed and "error" not in trial.user_attrs:  # an error: trained again, as it was
+            epoch = _kept_checkpoint(Path(run_dir))
+            if epoch:
+                stopped.append(_Stopped(trial.number, Path(run_dir), epoch, dict(trial.params)))
+    return stopped
+
+
+def _kept_checkpoint(run_dir: Path) -> int:
+    """The newest checkpoint's epoch of an interrupted run; 0 for any other run."""
+    from gencompile.run_status import read_status
+    from gencompile.runtime.checkpoint_files import newest_epoch  # no TensorFlow
+
+    try:
+        interrupted = read_status(run_dir) == "interrupted"
+    except RunError:  # an unreadable status.json: not continued
+        return 0
+    return newest_epoch(run_dir / "checkpoints") if interrupted else 0
+
+
+def _ask(study: optuna.Study, params: dict[str, Any], earlier: _Stopped | None) -> optuna.Trial:
+    """A new trial of `params`, recorded as this process's and, if `earlier`, as continuing
+    its folder (then taken: no other process continues it). Call under the study lock."""
+    study.enqueue_trial(params)
+    trial = study.ask()
+    trial.set_user_attr("process", [socket.gethostname(), os.getpid()])
+    if earlier is not None:
+        trial.set_user_attr("run_dir", str(earlier.run_dir))
+        trial.set_user_attr(CONTINUES, {"trial": earlier.trial, "epoch": earlier.epoch})
+    return trial
 
 
 def _taken(study: optuna.Study) -> set[str]:
@@ -234,7 +322,7 @@ def _taken(study: optuna.Study) -> set[str]:
     _mark_gone(study)
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.RUNNING)
     trials = study.get_trials(deepcopy=False, states=states)
-    return {json.dumps(trial.params, sort_keys=True) for trial in trials}
+    return {_key_of(trial.params) for trial in trials}
 
 
 def _mark_gone(study: optuna.Study) -> None:
@@ -321,6 +409,9 @@ def _claim_trial(sweep: Sweep, study: optuna.Study) -> optuna.Trial | None:
         # points (the spec's seed alone would replay the same draws), the same ones on
         # every replay.
         study.sampler = optuna.samplers.TPESampler(seed=sweep.seed + len(study.trials))
+        stopped = _stopped_runs(study)
+        if stopped:  # an interrupted trial's values again, to continue its run
+            return _ask(study, stopped[0].params, stopped[0])
         trial = study.ask()
         trial.set_user_attr("process", [socket.gethostname(), os.getpid()])
     return trial
@@ -337,8 +428,6 @@ def _run_trial(
     recorded and the sweep goes on; Ctrl-C stops the sweep."""
     import optuna
 
-    from gencompile.run_status import RunInterrupted
-
     failed = optuna.trial.TrialState.FAIL
     try:
         value = _train_trial(sweep, trial, values, echo)
@@ -348,7 +437,10 @@ def _run_trial(
     except (KeyboardInterrupt, RunInterrupted):
         trial.set_user_attr("interrupted", True)
         study.tell(trial, state=failed)
-        raise
+        run_dir = trial.user_attrs.get("run_dir")
+        if not run_dir:  # stopped before its folder was made
+            raise
+        raise _TrialInterrupted(_trial_interrupted(trial.number, Path(run_dir))) from None
     except Exception as error:  # a failing trial does not stop the others
         _failed(trial, error, echo)
         study.tell(trial, state=failed)
@@ -377,21 +469,16 @@ def _train_trial(
     """Train one trial as an ordinary run in the sweep folder; its metric's value."""
     import optuna
 
-    from gencompile.runs import record_pruned, train
+    from gencompile.runs import record_pruned
 
-    run_dir = sweep.folder / f"trial-{trial.number:04d}"
-    trial.set_user_attr("run_dir", str(run_dir))
     trial.set_user_attr("values", values)
     shown = " ".join(f"{path}={json.dumps(value)}" for path, value in values.items())
     echo(f"trial {trial.number}: {shown}")
-    try:  # claimed here: a trial never rebuilds a folder another run holds
-        run_dir.mkdir(parents=True)
-    except FileExistsError:
-        raise RunError(f"{run_dir} already holds a run, of another study: left as it is") from None
     pruned: list[int] = []
     listener = _pruning_listener(sweep, trial, pruned)
     with listener:  # not quiet: each epoch shows, as in `gencompile train`
-        result = train(sweep.spec, [*sweep.overrides, *overrides_of(values)], None, run_dir=run_dir)
+        result = _train_or_resume(sweep, trial, values, echo)
+    run_dir = result.run_dir
     value = metric_value(result.run_dir, sweep.metric)
     trial.set_user_attr("metrics", result.metrics)
     trial.set_user_attr("value", value)  # a pruned trial's too, which Optuna does not keep
@@ -402,6 +489,30 @@ def _train_trial(
         raise optuna.TrialPruned(f"{sweep.metric} {value:.6g} after epoch {pruned[0]}")
     echo(f"trial {trial.number}: {sweep.metric} {format_value(value)}  ({run_dir})")
     return value
+
+
+def _train_or_resume(
+    sweep: Sweep, trial: optuna.Trial, values: dict[str, Any], echo: Callable[[str], None]
+) -> TrainResult:
+    """Train the trial in a new folder, or continue the interrupted run it was claimed to
+    continue (`_ask`) from its newest checkpoint, as `gencompile train --resume` does."""
+    from gencompile.runs import resume, train
+
+    continues = trial.user_attrs.get(CONTINUES)
+    if continues:
+        run_dir = Path(trial.user_attrs["run_dir"])
+        echo(
+            f"trial {trial.number}: continues trial {continues['trial']} ({run_dir}) from its "
+            f"checkpoint of epoch {continues['epoch']}"
+        )
+        return resume(run_dir)
+    run_dir = sweep.folder / f"trial-{trial.number:04d}"
+    trial.set_user_attr("run_dir", str(run_dir))
+    try:  # claimed here: a trial never rebuilds a folder another run holds
+        run_dir.mkdir(parents=True)
+    except FileExistsError:
+        raise RunError(f"{run_dir} already holds a run, of another study: left as it is") from None
+    return train(sweep.spec, [*sweep.overrides, *overrides_of(values)], None, run_dir=run_dir)
 
 
 def _pruning_listener(sweep: Sweep, trial: optuna.Trial, pruned: list[int]) -> Any:

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     import optuna
 
 
+CONTINUES = "continues"  # a trial's user attr: the interrupted trial whose run it continues
+
+
 @dataclass(frozen=True)
 class TrialRow:
     number: int
@@ -83,9 +86,10 @@ def _history_names(run_dir: Path) -> list[str]:
 
 
 def trial_rows(study: optuna.Study, sweep: Sweep) -> list[TrialRow]:
-    """Every trial of the study (other machines' too, on a shared database)."""
+    """Every trial of the study (other machines' too, on a shared database); of the trials
+    of one run folder (one interrupted, then continued by another), the latest."""
     rows = []
-    for trial in study.get_trials(deepcopy=False):
+    for trial in _latest_per_run(study.get_trials(deepcopy=False)):
         state = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}.get(
             trial.state.name, trial.state.name.lower()
         )
@@ -100,6 +104,10 @@ def trial_rows(study: optuna.Study, sweep: Sweep) -> list[TrialRow]:
             state, note = "interrupted", "its process ended without finishing it"
         if "pruned_at_epoch" in trial.user_attrs:
             note = f"pruned after epoch {trial.user_attrs['pruned_at_epoch']}"
+        continued = trial.user_attrs.get(CONTINUES)
+        if continued:
+            since = f"continues trial {continued['trial']} from epoch {continued['epoch']}"
+            note = f"{since}; {note}" if note else since
         row = TrialRow(
             number=trial.number,
             state=state,
@@ -110,6 +118,12 @@ def trial_rows(study: optuna.Study, sweep: Sweep) -> list[TrialRow]:
         )
         rows.append(_as_its_run_says(row, sweep.metric))
     return rows
+
+
+def _latest_per_run(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """The latest trial of each run folder, by number (a trial not yet given one: its own)."""
+    latest = {trial.user_attrs.get("run_dir") or trial.number: trial for trial in trials}
+    return sorted(latest.values(), key=lambda trial: trial.number)
 
 
 def _as_its_run_says(row: TrialRow, metric: str) -> TrialRow:
