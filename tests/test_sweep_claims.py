@@ -63,6 +63,35 @@ def test_a_trial_running_elsewhere_counts_toward_the_trials(
     assert [row.state for row in result.rows] == ["complete", "running"]
 
 
+class OtherProcessFinishes(OtherProcessStarts):
+    """As `OtherProcessStarts`, but the other process has finished its trial by the time
+    this one would claim its next."""
+
+    def __call__(self, spec: Any, overrides: list[str], epochs: Any, **options: Any) -> Any:
+        import optuna
+
+        result = super().__call__(spec, overrides, epochs, **options)
+        study = optuna.load_study(study_name=self.name, storage=self.storage)
+        for trial in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
+            if trial.user_attrs.get("process", [None, None])[1] == os.getppid():
+                study.tell(trial.number, -2.0)
+        return result
+
+
+def test_trials_finished_by_another_process_are_said_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC)
+    plan = plan_sweep(spec, search="optuna", sweeps_dir=tmp_path / "sweeps")
+    monkeypatch.setattr("gencompile.runs.train", OtherProcessFinishes(plan.storage, plan.name))
+    lines: list[str] = []
+    result = run_sweep(plan, echo=lines.append)
+    assert "the 2 trials are finished (some by other processes): no more here" in lines
+    assert not any("running in other processes" in line for line in lines)
+    assert [row.state for row in result.rows] == ["complete", "complete"]
+
+
 def test_processes_starting_together_draw_different_points(tmp_path: Path) -> None:
     """Each claim seeds the sampler by the trials the study holds then (running ones
     included): two processes that started together no longer train the same values."""

@@ -92,6 +92,22 @@ def test_a_validation_that_skips_the_last_epoch_is_refused_before_training(
     plan_sweep(spec, ["model.latent_dim=2,3"], metric="val_loss", overrides=every, epochs=4)
 
 
+def test_early_stopping_with_a_validation_that_skips_epochs_is_refused_before_training(
+    spec: Path,
+) -> None:
+    """Early stopping may keep any epoch (where it stops, the best it restores): with
+    validation every 2 epochs of 4 the kept one may have no val_loss, although 2 divides 4."""
+    every = [
+        "training.validation_every_epochs=2",
+        "training.early_stopping={monitor: loss, patience: 2}",
+    ]
+    with pytest.raises(SpecError) as info:
+        plan_sweep(spec, ["model.latent_dim=2,3"], metric="val_loss", overrides=every, epochs=4)
+    assert "early stopping may keep any epoch, which validating every 2 epochs" in (str(info.value))
+    every[0] = "training.validation_every_epochs=1"  # every epoch validated: planned
+    plan_sweep(spec, ["model.latent_dim=2,3"], metric="val_loss", overrides=every, epochs=4)
+
+
 def test_early_stopping_tells_the_epoch_it_restored() -> None:
     """Keras 3 restores the best epoch's weights at the end of every fit (here without
     stopping early): the callback says which, and they are the model's weights."""

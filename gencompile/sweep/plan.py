@@ -378,9 +378,20 @@ def _validated_every_epoch(spec: Any, marks: Any) -> list[str]:
 
 
 def _unvalidated_last_epoch(spec: Any) -> tuple[str, str] | None:
-    """(message, hint) when the spec's validations leave out its last epoch."""
+    """(message, hint) when the spec's validations may leave out the epoch whose weights a
+    trial keeps: its last, or with early stopping any epoch (where it stops, or the best
+    it restores)."""
     every, epochs = spec.training.validation_every_epochs, spec.training.epochs
-    if every == "auto" or epochs % every == 0:
+    if every == "auto" or every == 1:
+        return None
+    if spec.training.early_stopping is not None:
+        return (
+            f"a val_* metric scores the epoch whose weights each trial keeps, and early "
+            f"stopping may keep any epoch, which validating every {every} epochs can leave out",
+            "set training.validation_every_epochs to 1, e.g. --set "
+            "training.validation_every_epochs=1, or choose a metric of metrics.json",
+        )
+    if epochs % every == 0:
         return None
     return (
         f"a val_* metric scores each trial's last epoch ({epochs}), which validating every "

@@ -383,6 +383,9 @@ def _say_taken(sweep: Sweep, study: optuna.Study, echo: Callable[[str], None]) -
     import optuna
 
     running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    if not running:  # other processes finished the rest meanwhile
+        echo(f"the {sweep.trials} trials are finished (some by other processes): no more here")
+        return
     numbers = ", ".join(str(trial.number) for trial in running)
     echo(
         f"trial(s) {numbers} running in other processes make up the {sweep.trials} trials: "

@@ -67,8 +67,8 @@ def _kept_epoch_value(run_dir: Path, record: dict[str, Any], metric: str) -> flo
     if value is None:
         raise GencompileError(
             f"{run_dir}: its epoch {epoch}, whose weights it keeps, has no {metric} (that "
-            "epoch was not validated); make training.validation_every_epochs divide "
-            "training.epochs (e.g. 1), or choose a metric of metrics.json"
+            "epoch was not validated); validate every epoch (training.validation_every_epochs "
+            "1), or choose a metric of metrics.json"
         )
     if not math.isfinite(value):
         raise GencompileError(
