@@ -188,3 +188,27 @@ def test_a_recorded_state_is_restored_by_a_resume_that_trains_no_epoch(tmp_path:
         cb.EarlyStopping(3, monitor="loss", restore_best_weights=True).finish(model)
     assert cb.restored_epoch(model) == 1
     assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), best, strict=True))
+
+
+def failed_run(run: Path, manifest: dict[str, object], restores: bool = True) -> Path:
+    """A run folder that trained its 3 epochs, as `failed_advice` reads it."""
+    (run / "checkpoints").mkdir(parents=True)
+    stopping_options = {"monitor": "loss", "restore_best_weights": restores}
+    training = {"epochs": 3, "early_stopping": stopping_options}
+    (run / "spec.lock.json").write_text(json.dumps({"resolved_spec": {"training": training}}))
+    (run / "checkpoints" / "epoch-0003.json").write_text(json.dumps(manifest))
+    return run
+
+
+def test_the_advice_to_finish_says_when_an_older_checkpoint_loses_the_best(tmp_path: Path) -> None:
+    """The note of a failed evaluation and `failed_advice` promise the uninterrupted
+    run's model only where the checkpoint records early stopping's best weights."""
+    from gencompile.generated import failed_advice
+
+    lost = "so it keeps the weights of epoch 3, not necessarily those early stopping"
+    assert lost in failed_advice(failed_run(tmp_path / "older", {}))
+    recorded = {"early_stopping": {"best": 1.0, "best_epoch": 1, "wait": 2}}
+    recorded["early_stopping"]["best_weights_sha256"] = "0" * 64  # type: ignore[index]
+    assert lost not in failed_advice(failed_run(tmp_path / "recorded", recorded))
+    assert lost not in failed_advice(failed_run(tmp_path / "kept", {}, restores=False))
+    assert "without training those epochs again" in failed_advice(tmp_path / "older")
