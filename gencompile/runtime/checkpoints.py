@@ -135,7 +135,7 @@ def save_checkpoint(
     atomic_write_bytes(
         paths.rng, _npz([keras.ops.convert_to_numpy(v) for v in rng_variables(model)])
     )
-    manifest = {
+    manifest: dict[str, Any] = {
         "epoch": epoch,
         "weights_sha256": sha256_file(paths.weights),
         "rng_sha256": sha256_file(paths.rng),
