@@ -16,7 +16,13 @@ import typer
 from rich.console import Console
 
 from gencompile.errors import GencompileError, SpecError, quoted
-from gencompile.sample_options import SEED_MAX, TEMPERATURE_MAX, TOP_K_MAX
+from gencompile.sample_options import (
+    GUIDANCE_MAX,
+    SEED_MAX,
+    TEMPERATURE_MAX,
+    TOP_K_MAX,
+    TRUNCATION_MAX,
+)
 
 if TYPE_CHECKING:  # rich.table is imported by the commands that print one
     from rich.table import Table
@@ -454,8 +460,10 @@ def sample(
         Optional[float],  # noqa: UP045
         typer.Option(
             min=1e-6,
+            max=TRUNCATION_MAX,
             help="GAN truncation trick: a normal z has every coordinate beyond PSI standard "
-            "deviations redrawn; a uniform z is scaled toward the middle of its range by PSI.",
+            "deviations redrawn; a uniform z is scaled toward the middle of its range by PSI. "
+            "At most 100.",
             metavar="PSI",
         ),
     ] = None,
@@ -481,6 +489,7 @@ def sample(
         Optional[float],  # noqa: UP045
         typer.Option(
             min=0.0,
+            max=GUIDANCE_MAX,  # a float32: beyond, the scale is infinite
             help="Conditional diffusion: classifier-free guidance scale (0 unconditional, 1 "
             "conditional, > 1 guided); trained without label dropout: 1 only.",
         ),

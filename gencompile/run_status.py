@@ -300,6 +300,32 @@ def finish_without_training(run_dir: Path, resume_options: str = "") -> str:
     return (
         f"`gencompile train --resume {quoted(run_dir)}{resume_options}` evaluates it and "
         f"writes its final files without training those epochs again{prior_trained_again(run_dir)}"
+        f"{best_weights_unrecorded(run_dir)}"
+    )
+
+
+def best_weights_unrecorded(run_dir: Path) -> str:
+    """What a run whose early stopping restores its best weights loses when its newest
+    checkpoint records no early-stopping state (an older gencompile's): the resume keeps
+    that checkpoint's weights. "" when it loses nothing."""
+    from gencompile.runtime.checkpoint_files import listed, stopping, stopping_weights_file
+
+    try:
+        options = read_json(Path(run_dir) / "spec.lock.json")["resolved_spec"]["training"]
+        restores = bool((options["early_stopping"] or {}).get("restore_best_weights"))
+    except (RunError, KeyError, TypeError, AttributeError):
+        return ""
+    found = listed(Path(run_dir) / "checkpoints")
+    if not restores or not found:
+        return ""
+    newest = found[-1]
+    state = stopping(newest)
+    if state is not None and (state.best_epoch == 0 or stopping_weights_file(newest)):
+        return ""
+    return (
+        f"; but its checkpoint records no best weights of early stopping (written by an "
+        f"older gencompile), so it keeps the weights of epoch {newest.epoch}, not "
+        "necessarily those early stopping would restore"
     )
 
 

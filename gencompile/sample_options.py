@@ -38,15 +38,26 @@ def check_seed(seed: int | None, option: str = "--seed") -> None:
 TEMPERATURE_MAX = 100.0
 # The largest --top-k: the model takes an int32 (beyond, k wrapped around to no filter).
 TOP_K_MAX = 2**31 - 1
+# The largest --truncation: a normal z has nothing to redraw beyond ~38 standard deviations,
+# and a uniform z is scaled by it as by a temperature (beyond 100 its spread overflows).
+TRUNCATION_MAX = 100.0
+# The largest --guidance: the model takes the scale as a float32 (beyond, it is infinite).
+GUIDANCE_MAX = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max
+# The largest value of the other bounded real options, and what lies beyond it.
+REAL_LIMITS: dict[str, tuple[float, str]] = {
+    "truncation": (TRUNCATION_MAX, "a normal z has nothing left to truncate"),
+    "guidance": (GUIDANCE_MAX, "it is no float32 and the samples are no numbers"),
+}
 
 # The options that are real numbers: each must be a finite one.
 REAL_OPTIONS = ("temperature", "truncation", "top_p", "eta", "guidance")
 
 
 def check_real_options(given: dict[str, Any]) -> None:
-    """Refuse a non-finite real option (`inf`, `nan`), and a temperature above
-    TEMPERATURE_MAX, before anything is drawn (the command line's options refuse them
-    first; this guards the Python API)."""
+    """Refuse a non-finite real option (`inf`, `nan`), a temperature outside
+    (0, TEMPERATURE_MAX], and a truncation or guidance beyond its `REAL_LIMITS`, before
+    anything is drawn (the command line's options refuse them first; this guards the
+    Python API)."""
     for option in REAL_OPTIONS:
         value = given.get(option)
         if value is not None and not math.isfinite(float(value)):
@@ -57,6 +68,10 @@ def check_real_options(given: dict[str, Any]) -> None:
             f"--temperature {temperature}: give a temperature in (0, {TEMPERATURE_MAX:g}]; "
             "beyond it the prior's spread overflows and the samples are no numbers"
         )
+    for option, (most, beyond) in REAL_LIMITS.items():
+        value = given.get(option)
+        if value is not None and float(value) > most:
+            raise RunError(f"{flag(option)} {value}: give at most {most:g}; beyond it {beyond}")
 
 
 # Which families each option has a meaning for.

@@ -319,14 +319,16 @@ def _sample_chunks(
 
 def _check_finite_samples(units: np.ndarray, start: int, options: dict[str, Any]) -> None:
     """A sample that came out NaN or infinite is no sample: stop before it is written (the
-    file is written under a temporary name, so nothing is left behind)."""
+    file is written under a temporary name, so nothing is left behind). The sample-time
+    options given are named first: they, not the model, may have made the draws overflow."""
     bad = np.argwhere(~np.isfinite(units.reshape(len(units), -1)))
     if not bad.size:
         return
     first = start + int(bad[0][0])
+    given = _overflow_advice(options)
     advice = (
-        f"draw with a lower --temperature than {options['temperature']:g}"
-        if "temperature" in options
+        "draw with " + ", or ".join(given)
+        if given
         else "the model gives non-finite values: check the run's training metrics "
         "(history.csv) and train it again"
     )
@@ -334,6 +336,27 @@ def _check_finite_samples(units: np.ndarray, start: int, options: dict[str, Any]
         f"sample {first} is not a finite number (the model overflowed); nothing was written: "
         + advice
     )
+
+
+# The model's sample-time keyword arguments that scale its draws, and their options.
+_SCALING_OPTIONS = {
+    "temperature": "--temperature",
+    "truncation": "--truncation",
+    "guidance_scale": "--guidance",
+}
+
+
+def _overflow_advice(options: dict[str, Any]) -> list[str]:
+    """What to draw with instead of each sample-time option given that can make the
+    draws overflow (the model's keyword arguments: `sample_options.model_options`)."""
+    advice = [
+        f"a lower {flag} than {options[key]:g}"
+        for key, flag in _SCALING_OPTIONS.items()
+        if key in options
+    ]
+    if "sampler" in options:  # --sampler, --steps or --eta changed the spec's
+        advice.append("the spec's own sampler (no --sampler, --steps or --eta)")
+    return advice
 
 
 def _check_disk(out: Path, size: int) -> None:

@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from gencompile.errors import RunError
 from gencompile.runtime import checkpoints, history_file
-from gencompile.runtime.checkpoint_files import Timing
+from gencompile.runtime.checkpoint_files import Stopping, Timing
 
 _CHECKPOINT = re.compile(r"^epoch-(\d+)\.weights\.h5$")
 
@@ -176,6 +176,10 @@ class CheckpointKeeper(keras.callbacks.Callback):
     (a second one stops at once), and a write stopped anyway stays owed to `save_owed`. A
     checkpoint is skipped when the epoch's loss or any weight is not finite, so the newest
     file on disk is always a good one to resume from or to report after a NaN.
+
+    With `stopping`, each checkpoint also records early stopping's state at its epoch's end
+    (that callback must come before this one, to have seen the epoch); the last epoch is
+    then written at its end, before early stopping puts the best weights back.
     """
 
     def __init__(
@@ -186,6 +190,7 @@ class CheckpointKeeper(keras.callbacks.Callback):
         every_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         timing: Callable[[int], Timing] | None = None,
+        stopping: EarlyStopping | None = None,
     ):
         super().__init__()
         if every_epochs < 0:
@@ -198,15 +203,19 @@ class CheckpointKeeper(keras.callbacks.Callback):
         self.every_seconds = float(every_seconds)
         self.clock = clock
         self.timing = timing  # the seconds trained by an epoch's end, for its manifest
+        self.stopping = stopping
         self._saved_at = clock()
         self._owed: tuple[int, list[Any] | None] | None = None  # (epoch, variables or live)
+        self._owed_stopping: Stopping | None = None  # early stopping's state at its end
+        self._best_written = -1  # the best epoch whose weights this fit wrote
         self._snapshots = 0  # epochs held in memory, for tests
 
     def latest(self) -> Path | None:
         return latest_checkpoint(self.directory)
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self._saved_at, self._owed = self.clock(), None
+        self._saved_at, self._owed, self._owed_stopping = self.clock(), None, None
+        self._best_written = -1
 
     def snapshot(self) -> list[Any]:
         self._snapshots += 1
@@ -217,10 +226,14 @@ class CheckpointKeeper(keras.callbacks.Callback):
         if self.every_epochs == 0 or _first_bad_loss(logs) is not None:
             return
         due = number % self.every_epochs == 0
-        if due and self.clock() - self._saved_at >= self.every_seconds:
+        self._owed_stopping = None if self.stopping is None else self.stopping.state()
+        last = number == (self.params or {}).get("epochs")
+        if (due and self.clock() - self._saved_at >= self.every_seconds) or (
+            last and self.stopping is not None  # now: early stopping changes it at the end
+        ):
             self._owed = (number, None)  # owed until written: an interrupted write is retried
             self._save(number)
-        elif number == (self.params or {}).get("epochs"):  # the last: nothing changes it after
+        elif last:  # nothing changes it after
             self._owed = (number, None)
         else:  # keep it in memory until the next one, the end or an interrupt
             self._owed = (number, self.snapshot())
@@ -246,16 +259,28 @@ class CheckpointKeeper(keras.callbacks.Callback):
                 restore(self.model, live)
 
     def _save(self, number: int) -> None:
-        """Write epoch `number` from the live state. What is owed is cleared only once the
-        checkpoint is on disk: a write stopped half-way (Ctrl-C) stays owed, and the
-        interrupt's `save_owed` writes it again. A signal during the write waits for it."""
+        """Write epoch `number` from the live state, with early stopping's state at its end.
+        What is owed is cleared only once the checkpoint is on disk: a write stopped half-way
+        (Ctrl-C) stays owed, and the interrupt's `save_owed` writes it again. A signal during
+        the write waits for it."""
         with checkpoints.interrupts_deferred():
             if _weights_finite(self.model):
                 timing = None if self.timing is None else self.timing(number)
-                checkpoints.save_checkpoint(self.model, self.directory, number, timing)
+                stopping = self._stopping_fields()
+                checkpoints.save_checkpoint(self.model, self.directory, number, timing, **stopping)
                 checkpoints.prune(self.directory, self.keep)
                 self._saved_at = self.clock()
+                if "stopping" in stopping:
+                    self._best_written = stopping["stopping"].best_epoch
             self._owed = None
+
+    def _stopping_fields(self) -> dict[str, Any]:
+        """`save_checkpoint`'s early-stopping arguments for the epoch owed (none without
+        early stopping); its best weights are written when they changed since the last."""
+        state = self._owed_stopping
+        if state is None:
+            return {}
+        return {"stopping": state, "write_best": state.best_epoch != self._best_written}
 
 
 # The network whose gradients a logged norm measures: a GAN's two networks; any other key
@@ -478,17 +503,89 @@ class HistoryCSV(keras.callbacks.Callback):
 _RESTORED: weakref.WeakKeyDictionary[keras.Model, int] = weakref.WeakKeyDictionary()
 
 
+# Early stopping's state at the checkpoint each model was resumed from, with its epoch
+# (`resumed_from`): every worker of a cluster reads it from the folder it restored the model
+# from, so they all stop alike.
+_RESUMED: weakref.WeakKeyDictionary[keras.Model, tuple[int, Stopping | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def resumed_from(model: keras.Model, epoch: int, state: Stopping | None) -> None:
+    """Note the early-stopping state that the checkpoint of `epoch`, just restored into
+    `model`, recorded (None: none), for the fit that resumes it."""
+    _RESUMED[model] = (epoch, state)
+
+
 class EarlyStopping(keras.callbacks.EarlyStopping):
-    """Keras' early stopping, which remembers the epoch whose weights it restored.
+    """Keras' early stopping, which remembers the epoch whose weights it restored, and whose
+    state each checkpoint records (`state`): a fit from `initial_epoch` goes on from the
+    state of the checkpoint its model was resumed from (`resumed_from`), so it keeps the
+    weights an uninterrupted run keeps.
 
     With `restore_best_weights`, Keras 3 puts the best epoch's weights back at the end of
-    every fit, whether it stopped early or not. The best is chosen among that fit's own
-    epochs: a resumed run's among the epochs trained after its checkpoint (the best weights
-    before were held in memory only), so the epoch told is always the one the model holds."""
+    every fit, whether it stopped early or not. A checkpoint that records no state (written
+    by an older gencompile, or its best weights damaged) leaves the best to the epochs
+    trained after it, with a warning."""
+
+    def __init__(self, initial_epoch: int = 0, **options: Any):
+        super().__init__(**options)
+        self.initial_epoch = initial_epoch
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         super().on_train_begin(logs)
         _RESTORED.pop(self.model, None)
+        recorded = self.recorded()
+        if recorded is not None:
+            self.resume(recorded)
+        elif self.initial_epoch and self.restore_best_weights:
+            warnings.warn(
+                f"early stopping chooses the best weights among the epochs trained after "
+                f"epoch {self.initial_epoch} only (its checkpoint records no best weights of "
+                "the epochs before: written by an older gencompile, or their file is missing "
+                "or damaged); metrics.json's restored_epoch names the epoch whose weights "
+                "the run keeps",
+                stacklevel=2,
+            )
+
+    def recorded(self) -> Stopping | None:
+        """The state the checkpoint a fit resumes from recorded (None: a fresh fit, or a
+        checkpoint that records none)."""
+        epoch, state = _RESUMED.get(self.model, (0, None))
+        return state if self.initial_epoch and epoch == self.initial_epoch else None
+
+    def resume(self, state: Stopping) -> None:
+        """Go on from the state a checkpoint recorded."""
+        self.best, self.wait = state.best, state.wait
+        self.best_epoch = max(state.best_epoch - 1, 0)  # Keras counts from 0
+        self.best_weights = state.best_weights if self.restore_best_weights else None
+
+    def finish(self, model: keras.Model) -> None:
+        """End a fit that trains no epoch (a run resumed after its last one) as the fit
+        that trained them ended: with the best weights its last checkpoint recorded. A
+        checkpoint that records none leaves the model its last epoch's, with a warning."""
+        self.set_model(model)
+        super().on_train_begin()
+        _RESTORED.pop(model, None)
+        recorded = self.recorded()
+        if recorded is not None:
+            self.resume(recorded)
+            self.on_train_end()
+        elif self.restore_best_weights:
+            warnings.warn(
+                f"the checkpoint of epoch {self.initial_epoch} records no best weights of "
+                "early stopping (written by an older gencompile, or their file is missing or "
+                f"damaged): the run keeps the weights of epoch {self.initial_epoch}, not "
+                "necessarily those of its best epoch",
+                stacklevel=2,
+            )
+
+    def state(self) -> Stopping:
+        """What a checkpoint of the epoch just ended records."""
+        best = None if self.best is None else float(self.best)
+        weights = self.best_weights if self.restore_best_weights else None
+        epoch = self.best_epoch + 1 if best is not None or weights is not None else 0
+        return Stopping(best, epoch, int(self.wait), weights)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         super().on_train_end(logs)

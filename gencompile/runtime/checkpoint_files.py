@@ -4,8 +4,13 @@ A checkpoint of epoch N is three files in the checkpoint folder:
 
     epoch-NNNN.weights.h5   model weights and the optimizer's state (Keras saves both)
     epoch-NNNN.rng.npz      the state of every SeedGenerator (not part of `model.weights`)
-    epoch-NNNN.json         manifest: the epoch, the sha256 of the two files above and
-                            the seconds the run had trained by then (`Timing`)
+    epoch-NNNN.json         manifest: the epoch, the sha256 of the two files above, the
+                            seconds the run had trained by then (`Timing`) and early
+                            stopping's state (`Stopping`)
+
+and early stopping's best weights, one file per best epoch K that a manifest names:
+
+    best-epoch-KKKK.npz     the model's weights at the end of epoch K (`get_weights`)
 
 The manifest is written last, atomically, so it is the commit point: a checkpoint counts
 only if its manifest exists and both hashes match. Writing and loading them is
@@ -20,11 +25,13 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gencompile.errors import RunError
 from gencompile.files import sha256_file
 
 _MANIFEST = re.compile(r"^epoch-(\d{4,})\.json$")
+BEST_WEIGHTS = re.compile(r"^best-epoch-(\d{4,})\.npz$")
 DATA_NAME = "data.json"  # the fingerprint of the data the run's first epoch started on
 
 
@@ -55,8 +62,15 @@ def listed(directory: Path) -> list[Checkpoint]:
     return [paths(directory, epoch) for epoch in epochs]
 
 
+def best_weights_path(directory: Path, epoch: int) -> Path:
+    """The file of early stopping's best weights, those of (1-based) `epoch`."""
+    return Path(directory) / f"best-epoch-{epoch:04d}.npz"
+
+
 def verify(checkpoint: Checkpoint) -> str | None:
-    """None if the checkpoint is whole, else what is wrong with it."""
+    """None if the checkpoint is whole, else what is wrong with it. Early stopping's best
+    weights are checked when they are read (`checkpoints.restore_stopping`): without them,
+    the checkpoint still resumes the model."""
     try:
         manifest = json.loads(checkpoint.manifest.read_text())
         for key, path in (("weights_sha256", checkpoint.weights), ("rng_sha256", checkpoint.rng)):
@@ -67,6 +81,54 @@ def verify(checkpoint: Checkpoint) -> str | None:
     except (OSError, ValueError, KeyError) as err:
         return f"{checkpoint.manifest.name} is unreadable ({err})"
     return None
+
+
+@dataclass(frozen=True)
+class Stopping:
+    """Early stopping's state at the end of a checkpoint's epoch, which a resumed run goes
+    on from: the best value so far, its (1-based) epoch (0: none yet), the epochs waited
+    since, and that epoch's weights (`restore_best_weights`: a list of arrays, read from or
+    written to `best_weights_path`; None without)."""
+
+    best: float | None
+    best_epoch: int
+    wait: int
+    best_weights: list[Any] | None = None
+
+    def fields(self, best_weights_sha256: str | None) -> dict[str, Any]:
+        """The manifest's `early_stopping` record."""
+        record: dict[str, Any] = {"best": self.best, "best_epoch": self.best_epoch}
+        record["wait"] = self.wait
+        if best_weights_sha256 is not None:
+            record["best_weights_sha256"] = best_weights_sha256
+        return record
+
+
+def stopping(checkpoint: Checkpoint) -> Stopping | None:
+    """Early stopping's state that a checkpoint's manifest records, its best weights not
+    read (`best_weights` None); None if it records none (written by an older gencompile,
+    or by a run without early stopping) or it is no such state (edited)."""
+    try:
+        record = json.loads(checkpoint.manifest.read_text())["early_stopping"]
+        best, best_epoch, wait = record["best"], record["best_epoch"], record["wait"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    counts = all(isinstance(v, int) and not isinstance(v, bool) for v in (best_epoch, wait))
+    number = best is None or (isinstance(best, (int, float)) and not isinstance(best, bool))
+    if not counts or not number or not 0 <= best_epoch <= checkpoint.epoch or wait < 0:
+        return None
+    return Stopping(None if best is None else float(best), best_epoch, wait)
+
+
+def stopping_weights_file(checkpoint: Checkpoint) -> tuple[Path, str] | None:
+    """The best-weights file a checkpoint names, with its recorded sha256 (None: it names
+    none)."""
+    try:
+        record = json.loads(checkpoint.manifest.read_text())["early_stopping"]
+        path = best_weights_path(checkpoint.manifest.parent, int(record["best_epoch"]))
+        return path, str(record["best_weights_sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,15 @@
 
 A checkpoint of epoch N is three files in the checkpoint folder (`checkpoint_files`, which
 lists and verifies them without TensorFlow): the weights with the optimizer's state, the
-random state, and a manifest written last, atomically, as the commit point. A truncated or
-half-written checkpoint is skipped with a warning and the one before it is used.
+random state, and a manifest written last, atomically, as the commit point. Under early
+stopping, the manifest also records its state, and its best weights are a fourth file,
+shared by the checkpoints with the same best epoch. A truncated or half-written checkpoint
+is skipped with a warning and the one before it is used.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import shutil
@@ -31,7 +34,18 @@ from gencompile.files import (
     sha256_file,
     stray_temporaries,
 )
-from gencompile.runtime.checkpoint_files import DATA_NAME, Checkpoint, Timing, listed, verify
+from gencompile.runtime import checkpoint_files
+from gencompile.runtime.checkpoint_files import (
+    BEST_WEIGHTS,
+    DATA_NAME,
+    Checkpoint,
+    Stopping,
+    Timing,
+    best_weights_path,
+    listed,
+    stopping_weights_file,
+    verify,
+)
 from gencompile.runtime.checkpoint_files import paths as _paths
 
 __all__ = [
@@ -42,6 +56,7 @@ __all__ = [
     "record_data",
     "remove_strays",
     "restore_latest",
+    "restore_stopping",
     "save_checkpoint",
     "verify",
 ]
@@ -102,26 +117,72 @@ def rng_variables(model: keras.Model) -> list[keras.Variable]:
 
 
 def save_checkpoint(
-    model: keras.Model, directory: Path, epoch: int, timing: Timing | None = None
+    model: keras.Model,
+    directory: Path,
+    epoch: int,
+    timing: Timing | None = None,
+    stopping: Stopping | None = None,
+    write_best: bool = True,
 ) -> Checkpoint:
     """Write the checkpoint of a finished (1-based) epoch; the manifest commits it, with the
-    seconds the run had trained by that epoch's end (`timing`), which a resume counts on from."""
+    seconds the run had trained by that epoch's end (`timing`), which a resume counts on from,
+    and early stopping's state then (`stopping`), which a resume goes on with. Its best
+    weights are written when `write_best` (the best changed since they were last written)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     paths = _paths(directory, epoch)
     atomic_save_weights(paths.weights, model)  # in memory first: see atomic_save_weights
-    buffer = io.BytesIO()
-    states = [keras.ops.convert_to_numpy(v) for v in rng_variables(model)]
-    np.savez(buffer, *states)
-    atomic_write_bytes(paths.rng, buffer.getvalue())
-    manifest = {
+    atomic_write_bytes(
+        paths.rng, _npz([keras.ops.convert_to_numpy(v) for v in rng_variables(model)])
+    )
+    manifest: dict[str, Any] = {
         "epoch": epoch,
         "weights_sha256": sha256_file(paths.weights),
         "rng_sha256": sha256_file(paths.rng),
         **(timing.fields() if timing is not None else {}),
     }
+    if stopping is not None:
+        manifest["early_stopping"] = stopping.fields(_best_weights(directory, stopping, write_best))
     atomic_write_text(paths.manifest, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return paths
+
+
+def _npz(arrays: list[Any]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, *arrays)
+    return buffer.getvalue()
+
+
+def _arrays(path: Path) -> list[np.ndarray]:
+    """The arrays of an `_npz` file, in order."""
+    with np.load(path) as stored:
+        return [stored[f"arr_{i}"] for i in range(len(stored.files))]
+
+
+def _best_weights(directory: Path, stopping: Stopping, write: bool) -> str | None:
+    """The sha256 of early stopping's best weights file, written first if `write`; None
+    when it keeps no weights (`restore_best_weights: false`, or no best yet)."""
+    if stopping.best_weights is None:
+        return None
+    path = best_weights_path(directory, stopping.best_epoch)
+    if write or not path.is_file():
+        atomic_write_bytes(path, _npz(stopping.best_weights))
+    return sha256_file(path)
+
+
+def restore_stopping(directory: Path, epoch: int) -> Stopping | None:
+    """Early stopping's state at the end of the checkpoint of `epoch`, with its best weights;
+    None if it records none (an older gencompile's), or its best weights file is missing or
+    does not match its recorded sha256."""
+    checkpoint = _paths(Path(directory), epoch)
+    state = checkpoint_files.stopping(checkpoint)
+    best = stopping_weights_file(checkpoint)
+    if state is None or best is None:
+        return state
+    path, sha256 = best
+    if not path.is_file() or sha256_file(path) != sha256:
+        return None
+    return dataclasses.replace(state, best_weights=_arrays(path))
 
 
 def record_data(directory: Path, fingerprint: str) -> None:
@@ -141,8 +202,7 @@ def restore_latest(model: keras.Model, directory: Path) -> int:
         if problem is None:
             try:
                 model.load_weights(checkpoint.weights)
-                with np.load(checkpoint.rng) as states:
-                    arrays = [states[f"arr_{i}"] for i in range(len(states.files))]
+                arrays = _arrays(checkpoint.rng)
                 variables = rng_variables(model)
                 if len(arrays) != len(variables):
                     raise ValueError("the model's random state does not match the checkpoint")
@@ -159,9 +219,15 @@ def restore_latest(model: keras.Model, directory: Path) -> int:
 
 
 def prune(directory: Path, keep: int) -> None:
-    """Delete all but the newest `keep` checkpoints (manifest first: uncommit, then delete)."""
-    for checkpoint in listed(directory)[:-keep]:
+    """Delete all but the newest `keep` checkpoints (manifest first: uncommit, then delete),
+    and the best weights of early stopping that no checkpoint kept names."""
+    found = listed(directory)
+    for checkpoint in found[:-keep]:
         for path in (checkpoint.manifest, checkpoint.weights, checkpoint.rng):
+            path.unlink(missing_ok=True)
+    named = {best[0] for c in found[-keep:] if (best := stopping_weights_file(c)) is not None}
+    for path in Path(directory).iterdir():
+        if BEST_WEIGHTS.match(path.name) and path not in named:
             path.unlink(missing_ok=True)
 
 

@@ -367,6 +367,8 @@ def resume_point(model: keras.Model, run_dir: Path) -> int:
         raise RunError(
             f"{run_dir} has no usable checkpoint to resume from; train it again without --resume"
         )
+    # Early stopping goes on from its state then (the fit's EarlyStopping reads it).
+    cb.resumed_from(model, epoch, checkpoints.restore_stopping(run_dir / "checkpoints", epoch))
     return epoch
 
 
@@ -442,7 +444,8 @@ def fit(
     """model.fit with checkpoints, a NaN guard, gradient monitoring and sample pictures.
 
     `initial_epoch` > 0 continues a run restored by `resume_point`: each epoch's batches
-    depend only on (seed, epoch), so the result equals an uninterrupted run's. A model with
+    depend only on (seed, epoch), and early stopping goes on from its checkpoint's state, so
+    the result equals an uninterrupted run's (with no epoch left too). A model with
     an `initialize(data)` method gets it called once before a fresh fit.
     """
     if initial_epoch > epochs:  # a run trains on from its newest checkpoint, never back
@@ -473,6 +476,9 @@ def fit(
     last = initial_epoch
     if initial_epoch < epochs:
         last = fit_epochs(model, data, training, callbacks, epochs, initial_epoch)
+    else:  # the weights early stopping would have put back at the fit's end
+        for stopping in (c for c in callbacks if isinstance(c, cb.EarlyStopping)):
+            stopping.finish(model)
     guard.raise_if_failed()
     if isinstance(model, TrainedInStages):  # e.g. a VQ-VAE's prior, fitted on its codes
         model.fit_next_stage(data, run_dir, quiet)
@@ -581,6 +587,10 @@ def fit_callbacks(
     """The callbacks of every fit, in the order their logs need (the progress bar aside)."""
     checkpoint = training["checkpoint"]
     multi_worker = training["distribution"]["strategy"] == "multi_worker"
+    stopping = None
+    if training["early_stopping"] is not None:  # resumed from its checkpoint's state
+        options = training["early_stopping"]
+        stopping = cb.EarlyStopping(initial_epoch, **options)
     keeper = cb.CheckpointKeeper(
         run_dir / "checkpoints",
         checkpoint["every_epochs"],
@@ -588,6 +598,7 @@ def fit_callbacks(
         # By epochs alone on several workers: their clocks differ, their checkpoints must not.
         every_seconds=0.0 if multi_worker else checkpoint.get("every_seconds", 0.0),
         timing=clock.timing,
+        stopping=stopping,  # each checkpoint records its state
     )
     callbacks: list[keras.callbacks.Callback] = [
         # The model's own first: what they add to an epoch's logs (a GAN's diversity)
@@ -595,22 +606,11 @@ def fit_callbacks(
         *model.training_callbacks(),
         *fine_tune.callbacks(model, training),  # learning-rate factors, set each epoch
         guard,
-        keeper,
         cb.GradientMonitor(),
+        *([] if stopping is None else [stopping]),  # before the keeper: it records its state
+        keeper,
         cb.HistoryCSV(run_dir / "history.csv", initial_epoch),
     ]
-    stopping = training["early_stopping"]
-    if stopping is not None:
-        if initial_epoch and stopping.get("restore_best_weights", True):
-            # Keras keeps the best weights in memory only: a new fit cannot restore them.
-            warnings.warn(
-                f"early stopping chooses the best weights among the epochs trained after "
-                f"epoch {initial_epoch} only (those of the epochs before were held in memory "
-                "by the process that trained them); metrics.json's restored_epoch names the "
-                "epoch whose weights the run keeps",
-                stacklevel=3,  # the caller of `fit`
-            )
-        callbacks.append(cb.EarlyStopping(**stopping))
     board = None
     if output.get("tensorboard", False):  # projects built before the switch: none
         board = tensorboard.TensorBoardLog(run_dir / tensorboard.LOG_FOLDER, initial_epoch)
