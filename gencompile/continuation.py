@@ -374,11 +374,21 @@ def keep_checkpoint(run_dir: Path, epoch: int) -> None:
     kept = pending_folder(run_dir) / KEPT_CHECKPOINT
     kept.mkdir(parents=True, exist_ok=True)
     checkpoint = paths(Path(run_dir) / "checkpoints", epoch)
-    for path in (checkpoint.weights, checkpoint.rng, checkpoint.manifest):  # manifest last
+    # The best weights early stopping would restore too, before the manifest naming them.
+    files = [*_stopping_weights(checkpoint), checkpoint.weights, checkpoint.rng]
+    for path in (*files, checkpoint.manifest):  # manifest last
         try:
             (kept / path.name).hardlink_to(path)
         except OSError:
             shutil.copy2(path, kept / path.name)
+
+
+def _stopping_weights(checkpoint: Any) -> list[Path]:
+    """The best-weights file of early stopping a checkpoint names, if it is there."""
+    from gencompile.runtime.checkpoint_files import stopping_weights_file
+
+    named = stopping_weights_file(checkpoint)
+    return [named[0]] if named is not None and named[0].is_file() else []
 
 
 @dataclass(frozen=True)
@@ -492,6 +502,8 @@ def _restore_checkpoint(checkpoints: Path, kept: Path, epoch: int) -> bool:
         return True
     if not copy_.manifest.is_file() or verify(copy_) is not None:
         return False
+    for best in _stopping_weights(copy_):
+        atomic_write_bytes(checkpoints / best.name, best.read_bytes())
     for name in ("weights", "rng", "manifest"):  # the manifest, the commit point, last
         atomic_write_bytes(getattr(there, name), getattr(copy_, name).read_bytes())
     return True

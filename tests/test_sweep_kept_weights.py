@@ -154,26 +154,6 @@ def test_a_trial_restored_by_early_stopping_is_scored_by_its_kept_weights(
     assert "restored epoch 1" in summary["note"]
 
 
-def test_a_resumed_fit_says_its_early_stopping_forgot_the_best_before(tmp_path: Path) -> None:
-    from types import SimpleNamespace
-
-    from gencompile.runtime.callbacks import NaNGuard
-    from gencompile.runtime.training import TrainingClock, fit_callbacks
-
-    model = SimpleNamespace(training_callbacks=lambda: [])
-    training = {
-        "checkpoint": {"every_epochs": 1, "keep": 1},
-        "distribution": {"strategy": "none"},
-        "early_stopping": {"monitor": "val_loss", "restore_best_weights": True},
-    }
-    output = {"samples": {"count": 4, "format": "png", "every_epochs": 0}, "export": []}
-    clock = TrainingClock(tmp_path)
-    made = fit_callbacks(model, None, training, output, tmp_path, NaNGuard(tmp_path), clock)
-    assert any(type(c).__name__ == "EarlyStopping" for c in made)
-    with pytest.warns(UserWarning, match="among the epochs trained after epoch 3 only"):
-        fit_callbacks(model, None, training, output, tmp_path, NaNGuard(tmp_path), clock, 3)
-
-
 def test_a_grid_of_epochs_that_validation_leaves_out_is_refused(spec: Path) -> None:
     every = ["training.validation_every_epochs=2"]
     with pytest.raises(SpecError) as info:  # 4 epochs are validated at 4; 3 are not

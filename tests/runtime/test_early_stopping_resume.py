@@ -212,3 +212,28 @@ def test_the_advice_to_finish_says_when_an_older_checkpoint_loses_the_best(tmp_p
     assert lost not in failed_advice(failed_run(tmp_path / "recorded", recorded))
     assert lost not in failed_advice(failed_run(tmp_path / "kept", {}, restores=False))
     assert "without training those epochs again" in failed_advice(tmp_path / "older")
+
+
+def test_a_discarded_continuation_puts_back_the_best_weights_its_checkpoint_names(
+    tmp_path: Path,
+) -> None:
+    """The finished run's checkpoint is kept beside a continuation with the best-weights file
+    its manifest names: put back, the run's early stopping state restores whole."""
+    from gencompile.continuation import (
+        KEPT_CHECKPOINT,
+        _restore_checkpoint,
+        keep_checkpoint,
+        pending_folder,
+    )
+
+    run = tmp_path / "run"
+    folder = run / "checkpoints"
+    model = tiny_model()
+    state = Stopping(best=-1.0, best_epoch=1, wait=1, best_weights=model.get_weights())
+    checkpoints.save_checkpoint(model, folder, 2, stopping=state)
+    keep_checkpoint(run, 2)
+    for path in folder.glob("*.*"):  # the continuation pruned them as it trained on
+        path.unlink()
+    assert _restore_checkpoint(folder, pending_folder(run) / KEPT_CHECKPOINT, 2)
+    restored = checkpoints.restore_stopping(folder, 2)
+    assert restored is not None and restored.best_epoch == 1
