@@ -225,8 +225,19 @@ MARKED_BELOW = 20
 
 
 def _marked(values: np.ndarray) -> dict[str, object]:
-    """Matplotlib's line style for `values`: dots too when they are few."""
-    return {"marker": "o", "markersize": 4} if np.isfinite(values).sum() < MARKED_BELOW else {}
+    """Matplotlib's line style for `values`: dots too when they are few, else a dot at each
+    value no line reaches, between two gaps (nan: an epoch that did not compute it, as a
+    lazy penalty's), which would otherwise not show at all."""
+    finite = np.isfinite(values)
+    if finite.sum() < MARKED_BELOW:
+        return {"marker": "o", "markersize": 4}
+    joined = np.zeros_like(finite)
+    joined[1:] |= finite[:-1]
+    joined[:-1] |= finite[1:]
+    isolated = finite & ~joined
+    return (
+        {"marker": "o", "markersize": 3, "markevery": isolated.tolist()} if isolated.any() else {}
+    )
 
 
 _MATHTEXT_LABEL = re.compile(r"^\$\\mathdefault\{(?P<body>.*)\}\$$")

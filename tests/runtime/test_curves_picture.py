@@ -69,3 +69,17 @@ def test_one_validated_epoch_of_six_is_a_point_on_whole_epochs(
     assert visible(axes)["validation"] == [(4.0, 3.6)]
     ticks = whole_epoch_ticks(drawn[0], axes)
     assert ticks and all(t.isdigit() for t in ticks), ticks
+
+
+def test_values_between_gaps_are_dots_in_a_long_curve(tmp_path: Path, drawn: list[Figure]) -> None:
+    """Lazy R1 logs nan in epochs without a penalty update: 21 values each between two gaps
+    are dots (no line reaches them); a curve without such values keeps a plain line."""
+    penalty = [0.5 + 0.01 * i if i % 2 == 0 else math.nan for i in range(42)]
+    loss = [3.0 - 0.01 * i for i in range(42)]
+    pictures.save_curves({"gradient_penalty": penalty, "loss": loss}, tmp_path / "curves.png")
+    panels = {axes.get_title(): axes for axes in drawn[0].axes}
+    [line] = panels["gradient_penalty"].get_lines()
+    assert line.get_marker() == "o"
+    assert line.get_markevery() == [i % 2 == 0 for i in range(42)]
+    [plain] = panels["loss"].get_lines()
+    assert plain.get_marker() in (None, "None", "", " ")
