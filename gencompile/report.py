@@ -85,7 +85,7 @@ class Report:
     description: str
     summary: str
     metrics: dict[str, float]
-    last_epoch: dict[str, float]
+    last_epoch: dict[str, float]  # the epoch whose weights the run keeps, as history.csv has it
     pictures: list[tuple[str, Path]]
     text_samples: list[str]
     spec_lines: list[str]
@@ -96,6 +96,7 @@ class Report:
     computed_with: dict[str, str] = field(default_factory=dict)  # metric -> in brief
     latent: list[LatentPicture] = field(default_factory=list)
     latent_skipped: list[str] = field(default_factory=list)  # "map, traversal (why)"
+    epoch_heading: str = "Last epoch"  # or "Epoch K (kept by early stopping)"
 
 
 @dataclass(frozen=True)
@@ -121,10 +122,32 @@ def _latent_pictures(run_dir: Path) -> tuple[list[LatentPicture], list[str]]:
     return drawn, [f"{', '.join(names)} ({why})" for why, names in reasons.items()]
 
 
-def _last_epoch(run_dir: Path, name: str = "history.csv") -> dict[str, float]:
-    """The values of the last epoch in a history file ({}: none)."""
+def _last_epoch(
+    run_dir: Path, name: str = "history.csv", epoch: int | None = None
+) -> dict[str, float]:
+    """The values of `epoch` (default: the last) in a history file ({}: none)."""
     rows = history_file.read_numbers(run_dir / name)
-    return rows[max(rows)] if rows else {}
+    if not rows:
+        return {}
+    return rows.get(epoch, {}) if epoch is not None else rows[max(rows)]
+
+
+def _restored(record: dict[str, Any]) -> int | None:
+    """The epoch whose weights early stopping restored (metrics.json's restored_epoch)."""
+    epoch = record.get("restored_epoch")
+    return epoch if isinstance(epoch, int) else None
+
+
+def _kept(epoch: int | None, training: dict[str, Any]) -> str:
+    """' Early stopping kept epoch K's weights ...' for a run whose model is not its last
+    epoch's (restore_best_weights)."""
+    if epoch is None:
+        return ""
+    monitor = (training.get("early_stopping") or {}).get("monitor", "its monitor")
+    return (
+        f" Early stopping kept the weights of epoch {epoch}, its best {monitor}: the "
+        "metrics and the epoch table are that model's."
+    )
 
 
 def _continued(lock: dict[str, Any]) -> str:
@@ -157,9 +180,10 @@ def read_report(run_dir: Path) -> Report:
         raise RunError(f"{run_dir} is not a run directory (no spec.lock.json)")
     record = read_json(run_dir / "metrics.json")
     resolved = lock["resolved_spec"]
-    last = _last_epoch(run_dir)
-    last.update({f"prior_{k}": v for k, v in _last_epoch(run_dir, SECOND_STAGE_HISTORY).items()})
     data, training = resolved["data"], resolved["training"]
+    kept = _restored(record)
+    last = _last_epoch(run_dir, epoch=kept)
+    last.update({f"prior_{k}": v for k, v in _last_epoch(run_dir, SECOND_STAGE_HISTORY).items()})
     source = data["source"]
     samples_path = run_dir / TEXT_SAMPLES
     text = samples_path.read_text(encoding="utf-8").splitlines() if samples_path.exists() else []
@@ -169,9 +193,13 @@ def read_report(run_dir: Path) -> Report:
         description=resolved.get("description") or f"A {lock['family']} model.",
         summary=f"Family {lock['family']}, seed {lock['seed']}, "
         f"{record.get('epochs', '?')} epochs in {record.get('train_seconds', '?')} s"
-        f"{_untimed(record)}." + _continued(lock) + _pruned(run_dir, training["epochs"]),
+        f"{_untimed(record)}."
+        + _continued(lock)
+        + _pruned(run_dir, training["epochs"])
+        + _kept(kept, training),
         metrics=dict(sorted(record.get("metrics", {}).items())),
         last_epoch=last,
+        epoch_heading="Last epoch" if kept is None else f"Epoch {kept} (kept by early stopping)",
         pictures=[(title, run_dir / name) for title, name in PICTURES if (run_dir / name).exists()],
         text_samples=text[:TEXT_SAMPLE_LINES]
         + (
@@ -304,7 +332,7 @@ def render_markdown(report: Report) -> str:
         how = report.computed_with.get(name, "")
         lines.append(f"| {name} | {format_value(value)} | {unit} | {direction} | {how} |")
     if report.last_epoch:
-        lines += ["", "## Last epoch", "", "| quantity | value |", "|---|---:|"]
+        lines += ["", f"## {report.epoch_heading}", "", "| quantity | value |", "|---|---:|"]
         lines += [f"| {k} | {epoch_value(v)} |" for k, v in report.last_epoch.items()]
     for title, path in report.pictures:
         lines += ["", f"## {title}", "", f"![{title.lower()}]({path.name})"]
@@ -405,7 +433,7 @@ def render_html(report: Report) -> str:
         parts += ["<h2>Text samples</h2>", f"<pre>{e(chr(10).join(report.text_samples))}</pre>"]
     if report.last_epoch:
         rows = [[k, epoch_value(v)] for k, v in report.last_epoch.items()]
-        parts += ["<h2>Last epoch</h2>", _table(["quantity", "value"], rows, {1})]
+        parts += [f"<h2>{e(report.epoch_heading)}</h2>", _table(["quantity", "value"], rows, {1})]
     parts += ["<h2>Spec</h2><ul>", *(f"<li>{e(line)}</li>" for line in report.spec_lines), "</ul>"]
     if report.spec_source:
         parts.append(
