@@ -832,8 +832,8 @@ def eight_bit_image(image: Any, file: str | Path, advice: str = EIGHT_BIT_ADVICE
 
 
 def record_files(pattern: str) -> list[Path]:
-    """The regular files a tfrecord source's glob matches, sorted; refused when it matches
-    none or names a pipe or a device."""
+    """The regular files a tfrecord source's glob matches, sorted, empty ones left out;
+    refused when it matches none (or only empty ones) or names a pipe or a device."""
     import glob
 
     matched = sorted(glob.glob(os.path.expanduser(pattern), recursive=True))
@@ -842,4 +842,12 @@ def record_files(pattern: str) -> list[Path]:
             f"data.source.files: no file matches {pattern} (relative paths are resolved "
             f"against the current directory, {Path.cwd()})"
         )
-    return [check_file(name, "data.source.files") for name in matched]
+    files = [check_file(name, "data.source.files") for name in matched]
+    # Sharded exporters leave empty shards: nothing to read, wherever they sort.
+    held = [file for file in files if file.stat().st_size > 0]
+    if not held:
+        raise DataFileError(
+            f"data.source.files: the {len(files)} files {pattern} matches are all empty; "
+            "check the pattern, or export the records again"
+        )
+    return held
