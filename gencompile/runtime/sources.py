@@ -7,9 +7,6 @@ failure (missing file, missing key, offline download) is a `RunError` saying wha
 
 from __future__ import annotations
 
-import csv
-import io
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,21 +18,19 @@ from gencompile.datafiles import (
     BYTES_PER_LOADED_VALUE,
     cell_text,
     check_file,
-    check_header_names,
     eight_bit_image,
     ensure_fits,
     image_listing,
     is_number,
     npz_members,
     parquet_schema,
-    read_csv_text,
     read_header_row,
     read_npy,
     read_npz,
 )
 from gencompile.errors import RunError
 from gencompile.runtime import shapes2d
-from gencompile.runtime.csv_lines import data_row_line, ragged_row
+from gencompile.runtime.csv_lines import data_row_line
 from gencompile.runtime.preprocessing import CastLoss, refuse_wide_integers, wide_integers
 
 _KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
@@ -488,46 +483,6 @@ def _load_images(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None
     return x, labels
 
 
-def _load_csv(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-    where = "data.source (csv)"
-    path = config_value(source, "path", where)
-    try:
-        text = read_csv_text(path, "data.source.path", advice="use a smaller CSV file")
-        header = [name.strip() for name in next(csv.reader(io.StringIO(text)), [])]
-        check_header_names(path, header, "data.source.path")
-        with warnings.catch_warnings():  # no rows, blank lines: handled below
-            warnings.filterwarnings("ignore", "loadtxt: input contained no data")
-            warnings.filterwarnings("ignore", "Input line [0-9]+ contained no data")
-            cells = np.loadtxt(
-                io.StringIO(text), delimiter=",", skiprows=1, dtype=str, ndmin=2,
-                quotechar='"', comments=None,
-            )  # fmt: skip
-    except (ValueError, csv.Error) as exc:
-        # numpy counts rows, not lines, and its advice (usecols) is not the spec's
-        raise ragged_row(path) or RunError(f"cannot read CSV {path}: {exc}") from exc
-    feature_index, label_index = csv_layout(source, header)
-    if cells.size == 0:
-        raise RunError(f"{path}: no data rows below the header")
-    if cells.shape[1] != len(header):
-        raise ragged_row(path) or RunError(
-            f"{path}: the header has {len(header)} columns but the rows have {cells.shape[1]}"
-        )
-    used = feature_index + ([label_index] if label_index is not None else [])
-    cells = np.char.strip(cells[:, used])
-    x = csv_values(cells, [header[i] for i in used], len(feature_index), path)
-    if label_index is None:
-        return x, None
-    raw = cells[:, -1]
-    numbers = np.vectorize(is_number, otypes=[bool])(raw)
-    mixed = mixed_labels(path, header[label_index], numbers, lambda i: str(raw[i]), line=True)
-    if mixed is not None:
-        raise mixed
-    if numbers.all():
-        return x, raw.astype(np.float64)
-    _, labels = np.unique(raw, return_inverse=True)  # class names -> sorted indices
-    return x, labels
-
-
 def csv_layout(source: dict, header: list[str]) -> tuple[list[int], int | None]:
     """(indices of the feature columns, index of the label column or None) in a CSV's
     stripped `header`, refused when the header or the spec's column names do not fit."""
@@ -654,14 +609,13 @@ def _load_keras(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([x_a, x_b]), np.concatenate([y_a, y_b]).reshape(-1)
 
 
-# The sources this module reads whole; `data.load_arrays` adds parquet (`tables`, which
-# imports pyarrow) and tfrecord (`records`), whose modules build on this one.
+# The sources this module reads whole; `data.load_arrays` adds csv and parquet (`tables`,
+# which imports pyarrow) and tfrecord (`records`), whose modules build on this one.
 LOADERS: dict[str, Callable[[dict, int], tuple[Any, Any]]] = {
     "builtin": _load_builtin,
     "npz": _load_npz,
     "npy": _load_npy,
     "images": _load_images,
-    "csv": _load_csv,
     "keras": _load_keras,
 }
 

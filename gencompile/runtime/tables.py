@@ -10,7 +10,8 @@ The files live in the cache folder ($GENCOMPILE_CACHE, else ~/.cache/gencompile)
 atomically: a second run on the same file skips the conversion, a changed file gets new
 ones. Memory: one block of cells and 4 bytes an example of labels.
 
-A small Parquet file is loaded whole through the same blocks (`load_parquet`).
+A small Parquet or CSV file is loaded whole through the same blocks (`load_parquet`,
+`load_csv`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import pyarrow.parquet as pq
 
 from gencompile.datafiles import (
     BYTES_PER_LOADED_VALUE,
+    BYTES_PER_TEXT_BYTE,
     check_file,
     ensure_fits,
     format_bytes,
@@ -112,6 +114,29 @@ def load_parquet(source: dict) -> tuple[np.ndarray, np.ndarray | None]:
             labels.add(raw)
     if not values:
         raise RunError(f"{path}: the Parquet file holds no rows")
+    x = np.concatenate(values)
+    return x, (labels.finish() if source.get("label_column") else None)
+
+
+def load_csv(source: dict) -> tuple[np.ndarray, np.ndarray | None]:
+    """A CSV source loaded whole through the streamed conversion's blocks (the used columns
+    parsed a block at a time): memory is the float64 values and one block of cells, however
+    long a cell of the file, and loaded and streamed files read alike."""
+    path = check_file(config_value(source, "path", "data.source (csv)"), "data.source.path")
+    size = path.stat().st_size
+    ensure_fits(
+        size * BYTES_PER_TEXT_BYTE,
+        f"data.source.path: {path} ({format_bytes(size)} of text)",
+        "use a smaller CSV file, or data.cache: auto or stream to read it batch by batch",
+    )
+    _, blocks = _csv_blocks(path, source)
+    values, labels = [], _Labels(source)
+    for x, raw in blocks:
+        values.append(x)
+        if raw is not None:
+            labels.add(raw)
+    if not values:
+        raise RunError(f"{path}: no data rows below the header")
     x = np.concatenate(values)
     return x, (labels.finish() if source.get("label_column") else None)
 
@@ -232,6 +257,9 @@ def _csv_batches(
         reader = pacsv.open_csv(
             handle,
             read_options=pacsv.ReadOptions(skip_rows=1, column_names=names, block_size=block),
+            # quoted cells may hold line breaks: without this, pyarrow cuts its blocks at
+            # one and fails on a valid file (measured: no slower on a 30 MiB file)
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in names},
                 include_columns=[names[i] for i in used],
