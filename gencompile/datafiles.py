@@ -341,6 +341,15 @@ def encoding_advice(err: Exception, encoding: str | None) -> str:
     return f"is it a text file in {encoding or 'utf-8'}?"
 
 
+# (first bytes, what the file is, what to do) for files given as CSV that are not text
+_NOT_TEXT = (
+    (b"\x1f\x8b", "gzip-compressed", "decompress it first (gunzip -k {name})"),
+    (b"PAR1", "a Parquet file", "use type: parquet"),
+    (b"PK\x03\x04", "a zip archive (or an Excel workbook)", "extract or save it as CSV UTF-8"),
+    (b"\x93NUMPY", "an .npy array", "use type: npy"),
+)
+
+
 def not_utf8(
     path: str | Path,
     where: str,
@@ -350,7 +359,14 @@ def not_utf8(
     line: int = 1,
 ) -> DataFileError:
     """The error naming the line of `path` where bytes `data` (starting at byte `offset`,
-    on line `line`, of the file) stop being UTF-8."""
+    on line `line`, of the file) stop being UTF-8; a binary file gencompile knows by its
+    first bytes is named as what it is (re-saving it as UTF-8 would be the wrong advice)."""
+    for magic, kind, advice in _NOT_TEXT if offset == 0 else ():
+        if data.startswith(magic):
+            name = Path(path).name
+            return DataFileError(
+                f"{where}: {Path(path)} is {kind}, not CSV text; {advice.format(name=name)}"
+            )
     at = line + data[: err.start].count(b"\n")
     byte = data[err.start : err.start + 1].hex()
     return DataFileError(

@@ -465,7 +465,9 @@ def decode_image(file: Path, height: int, width: int, color: str) -> np.ndarray:
                 image = image.resize((width, height), Image.Resampling.BILINEAR)
             pixels = np.asarray(image, dtype=np.uint8)
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise RunError(f"cannot read image {file}: {exc}") from exc
+        raise RunError(
+            f"cannot read image {file}: {exc}; replace or remove the file, or export it again"
+        ) from exc
     return pixels[..., None] if pixels.ndim == 2 else pixels
 
 
@@ -534,7 +536,8 @@ def csv_values(
         row = int(bad[0]) + first_row
         raise RunError(
             f"{path}: non-numeric value {cell_text(str(values[tuple(bad)]))} in column "
-            f"{names[bad[1]]!r} at data row {row + 1} (line {data_row_line(path, row)})"
+            f"{names[bad[1]]!r} at data row {row + 1} (line {data_row_line(path, row)}); "
+            "fix that cell, or list only numeric columns in data.source.columns"
         ) from None
     bad = np.argwhere(~np.isfinite(_float32(x)))
     if bad.size:
@@ -627,7 +630,10 @@ def checked_arrays(
     would round them, `_as_elements`) and int32 labels or None,
     checked (finite values, one label an example); a bad label is named by its place in
     `source`'s file."""
-    origin = f"data.source ({kind})"
+    # an array file is named as streaming names it (`StreamedArray`); tables name their
+    # cells by path, column and line themselves
+    path = (source or {}).get("path") if kind in ("npy", "npz") else None
+    origin = f"data.source ({Path(str(path)) if path else kind})"
     x = _as_elements(raw_x, origin)
     place = None if source is None else label_place(source)
     y = None if raw_y is None else _as_labels(raw_y, x.shape[0], origin, place)
