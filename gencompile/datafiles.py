@@ -40,6 +40,7 @@ BYTES_PER_LOADED_VALUE = 28
 # stripped copy) and their float64 parse; measured: loading a 38 MB CSV of 9-character
 # cells took 468 MB (12.3x).
 BYTES_PER_TEXT_BYTE = 12
+EMPTY_COMPRESSED_BYTES = 64  # beyond this, a compressed shard is not empty (20 bytes are)
 # Data whose float32 values take more than this streams from its file (unless the spec says
 # `data.cache: memory`); below it, loading whole is faster and keeps today's exact batches.
 STREAM_THRESHOLD = 256 << 20
@@ -847,6 +848,26 @@ def eight_bit_image(image: Any, file: str | Path, advice: str = EIGHT_BIT_ADVICE
     return image
 
 
+def _empty_shard(path: Path) -> bool:
+    """Whether a shard holds nothing: no bytes, or a gzip or zlib stream of none (an empty
+    compressed shard is a few bytes; a record takes 16 at least, so only tiny files are
+    read)."""
+    import zlib
+
+    size = path.stat().st_size
+    if size == 0 or size > EMPTY_COMPRESSED_BYTES:
+        return size == 0
+    data = path.read_bytes()
+    for wbits in (31, 15):  # gzip, zlib
+        try:
+            inflate = zlib.decompressobj(wbits=wbits)
+            if inflate.decompress(data) == b"" and inflate.eof and not inflate.unused_data:
+                return True
+        except zlib.error:
+            continue
+    return False
+
+
 def record_files(pattern: str) -> list[Path]:
     """The regular files a tfrecord source's glob matches, sorted, empty ones left out;
     refused when it matches none (or only empty ones) or names a pipe or a device."""
@@ -860,10 +881,10 @@ def record_files(pattern: str) -> list[Path]:
         )
     files = [check_file(name, "data.source.files") for name in matched]
     # Sharded exporters leave empty shards: nothing to read, wherever they sort.
-    held = [file for file in files if file.stat().st_size > 0]
+    held = [file for file in files if not _empty_shard(file)]
     if not held:
         raise DataFileError(
-            f"data.source.files: the {len(files)} files {pattern} matches are all empty; "
-            "check the pattern, or export the records again"
+            f"data.source.files: {pattern} matches only empty files ({len(files)}); "
+            "export the records again"
         )
     return held

@@ -557,4 +557,15 @@ def test_an_empty_first_shard_passes_the_compile_time_probe(
     (tmp_path / "spec.yaml").write_text(SPEC.format(x=GOOD_X, label="label"))
     lower(load_spec(tmp_path / "spec.yaml", []))  # no "holds no records"
     (tmp_path / "shards" / "shard-1.tfrecord").write_bytes(b"")
-    assert "are all empty; check the pattern" in build_problems(tmp_path)
+    assert "matches only empty files (2); export the records" in build_problems(tmp_path)
+
+
+def test_empty_compressed_shards_are_left_out_but_not_stray_files(tmp_path: Path) -> None:
+    write_shards(tmp_path / "g", [0], vector_record, "GZIP")
+    write_shards(tmp_path / "z", [0], vector_record, "ZLIB")
+    (tmp_path / "g" / "shard-0.tfrecord").rename(tmp_path / "a-gzip.tfrecord")
+    (tmp_path / "z" / "shard-0.tfrecord").rename(tmp_path / "b-zlib.tfrecord")
+    (tmp_path / "c-notes.tfrecord").write_text("abc")
+    assert (tmp_path / "a-gzip.tfrecord").stat().st_size > 0
+    found = datafiles.record_files(str(tmp_path / "*.tfrecord"))
+    assert found == [tmp_path / "c-notes.tfrecord"]
