@@ -40,6 +40,7 @@ BYTES_PER_LOADED_VALUE = 28
 # stripped copy) and their float64 parse; measured: loading a 38 MB CSV of 9-character
 # cells took 468 MB (12.3x).
 BYTES_PER_TEXT_BYTE = 12
+EMPTY_COMPRESSED_BYTES = 64  # beyond this, a compressed shard is not empty (20 bytes are)
 # Data whose float32 values take more than this streams from its file (unless the spec says
 # `data.cache: memory`); below it, loading whole is faster and keeps today's exact batches.
 STREAM_THRESHOLD = 256 << 20
@@ -341,6 +342,15 @@ def encoding_advice(err: Exception, encoding: str | None) -> str:
     return f"is it a text file in {encoding or 'utf-8'}?"
 
 
+# (first bytes, what the file is, what to do) for files given as CSV that are not text
+_NOT_TEXT = (
+    (b"\x1f\x8b", "gzip-compressed", "decompress it first (gunzip -k {name})"),
+    (b"PAR1", "a Parquet file", "use type: parquet"),
+    (b"PK\x03\x04", "a zip archive (or an Excel workbook)", "extract or save it as CSV UTF-8"),
+    (b"\x93NUMPY", "an .npy array", "use type: npy"),
+)
+
+
 def not_utf8(
     path: str | Path,
     where: str,
@@ -350,7 +360,14 @@ def not_utf8(
     line: int = 1,
 ) -> DataFileError:
     """The error naming the line of `path` where bytes `data` (starting at byte `offset`,
-    on line `line`, of the file) stop being UTF-8."""
+    on line `line`, of the file) stop being UTF-8; a binary file gencompile knows by its
+    first bytes is named as what it is (re-saving it as UTF-8 would be the wrong advice)."""
+    for magic, kind, advice in _NOT_TEXT if offset == 0 else ():
+        if data.startswith(magic):
+            name = Path(path).name
+            return DataFileError(
+                f"{where}: {Path(path)} is {kind}, not CSV text; {advice.format(name=name)}"
+            )
     at = line + data[: err.start].count(b"\n")
     byte = data[err.start : err.start + 1].hex()
     return DataFileError(
@@ -831,9 +848,29 @@ def eight_bit_image(image: Any, file: str | Path, advice: str = EIGHT_BIT_ADVICE
     return image
 
 
+def _empty_shard(path: Path) -> bool:
+    """Whether a shard holds nothing: no bytes, or a gzip or zlib stream of none (an empty
+    compressed shard is a few bytes; a record takes 16 at least, so only tiny files are
+    read)."""
+    import zlib
+
+    size = path.stat().st_size
+    if size == 0 or size > EMPTY_COMPRESSED_BYTES:
+        return size == 0
+    data = path.read_bytes()
+    for wbits in (31, 15):  # gzip, zlib
+        try:
+            inflate = zlib.decompressobj(wbits=wbits)
+            if inflate.decompress(data) == b"" and inflate.eof and not inflate.unused_data:
+                return True
+        except zlib.error:
+            continue
+    return False
+
+
 def record_files(pattern: str) -> list[Path]:
-    """The regular files a tfrecord source's glob matches, sorted; refused when it matches
-    none or names a pipe or a device."""
+    """The regular files a tfrecord source's glob matches, sorted, empty ones left out;
+    refused when it matches none (or only empty ones) or names a pipe or a device."""
     import glob
 
     matched = sorted(glob.glob(os.path.expanduser(pattern), recursive=True))
@@ -842,4 +879,12 @@ def record_files(pattern: str) -> list[Path]:
             f"data.source.files: no file matches {pattern} (relative paths are resolved "
             f"against the current directory, {Path.cwd()})"
         )
-    return [check_file(name, "data.source.files") for name in matched]
+    files = [check_file(name, "data.source.files") for name in matched]
+    # Sharded exporters leave empty shards: nothing to read, wherever they sort.
+    held = [file for file in files if not _empty_shard(file)]
+    if not held:
+        raise DataFileError(
+            f"data.source.files: {pattern} matches only empty files ({len(files)}); "
+            "export the records again"
+        )
+    return held

@@ -22,6 +22,9 @@ from gencompile.datafiles import DataFileError, open_data_file, record_files
 
 FRAME_HEADER = 12  # length (8 bytes) and its checksum (4)
 MAX_FIRST_RECORD = 64 << 20  # a first record beyond this is not believed
+PROBE_CHUNK = 1 << 10  # compressed bytes fed at a time: the bytes read for the records seen
+PROBE_RECORDS = 20_000  # records decoded to learn a compressed shard's records a byte
+PROBE_DECODED = 16 << 20  # ... or decompressed bytes, whichever comes first
 # tf.train.Feature's fields: which kind of list each holds.
 _KINDS = {1: "bytes", 2: "float", 3: "int64"}
 
@@ -152,13 +155,38 @@ class _ZlibReader:
 def first_example(path: Path, compression: str = "none") -> tuple[dict[str, FeatureInfo], int]:
     """(the features of a shard's first tf.train.Example, its size in bytes with framing);
     refused when the file is empty or not TFRecord frames of Example records."""
+    found = _first_record(path, compression)
+    if found is None:
+        raise DataFileError(
+            f"data.source.files: {path} holds no records; leave it out of data.source.files"
+        )
+    return found
+
+
+def first_nonempty(
+    shards: list[Path], compression: str
+) -> tuple[Path, dict[str, FeatureInfo], int]:
+    """(the first shard holding a record, that record's features, its size): sharded
+    exporters leave empty shards, which hold nothing to read, wherever they sort."""
+    for shard in shards:
+        found = _first_record(shard, compression)
+        if found is not None:
+            return shard, *found
+    raise DataFileError(
+        f"data.source.files: none of the {len(shards)} files matched holds a record; "
+        "check the pattern and data.source.compression"
+    )
+
+
+def _first_record(path: Path, compression: str) -> tuple[dict[str, FeatureInfo], int] | None:
+    """`first_example`, or None for a shard that holds no record."""
     where = "data.source.files"
     with open_data_file(path, where) as raw:
         try:
             handle = _opened(raw, compression)
             header = handle.read(FRAME_HEADER)
             if not header:
-                raise DataFileError(f"{where}: {path} holds no records")
+                return None
             length = int.from_bytes(header[:8], "little") if len(header) == 12 else -1
             if not 0 < length <= MAX_FIRST_RECORD:
                 raise _Malformed("no record frame at its start")
@@ -167,11 +195,15 @@ def first_example(path: Path, compression: str = "none") -> tuple[dict[str, Feat
                 raise _Malformed("a truncated first record")
             return example_features(record), length + FRAME_HEADER + 4
         except (_Malformed, OSError, EOFError, zlib.error) as err:
-            kind = "" if compression == "none" else f"{compression}-compressed "
-            raise DataFileError(
-                f"{where}: {path} is not a {kind}TFRecord file of tf.train.Example records "
-                f"({err}); is data.source.compression right?"
-            ) from None
+            raise _not_records(path, compression, err) from None
+
+
+def _not_records(path: Path, compression: str, err: Exception) -> DataFileError:
+    kind = "" if compression == "none" else f"{compression}-compressed "
+    return DataFileError(
+        f"data.source.files: {path} is not a {kind}TFRecord file of tf.train.Example "
+        f"records ({err}); is data.source.compression right?"
+    )
 
 
 def _decoded_values(x: dict[str, Any]) -> int:
@@ -184,11 +216,62 @@ def _decoded_values(x: dict[str, Any]) -> int:
 
 def estimated_records(source: dict[str, Any]) -> int:
     """About how many records a tfrecord source holds: the shards' bytes over the size of
-    the first record (records of one data set are about the same size; a compressed
-    shard's size is its size on disk, so this errs low)."""
+    the first record (records of one data set are about the same size); for compressed
+    shards, their bytes times the records a compressed byte holds in the first shard's
+    opening PROBE_DECODED bytes (a compression ratio of 100 is common for sparse values,
+    so compressed bytes over a decompressed record would err that much low)."""
     shards = record_files(source["files"])
-    _, first = first_example(shards[0], source.get("compression", "none"))
-    return max(1, sum(shard.stat().st_size for shard in shards) // first)
+    compression = source.get("compression", "none")
+    shard, _, first = first_nonempty(shards, compression)
+    total = sum(s.stat().st_size for s in shards)
+    if compression == "none":
+        return max(1, total // first)
+    records, read = _records_read(shard, compression)
+    return max(1, round(total * records / max(1, read)))
+
+
+def _records_read(path: Path, compression: str) -> tuple[float, int]:
+    """(records decoded, compressed bytes read for them) over the opening records of a
+    compressed shard (PROBE_RECORDS or PROBE_DECODED bytes): a whole shard, when small."""
+    wbits = 31 if compression == "gzip" else 15  # a gzip or a zlib header
+    inflate = zlib.decompressobj(wbits=wbits)
+    data, records, read, decoded = bytearray(), 0, 0, 0
+    with open_data_file(path, "data.source.files") as raw:
+        try:
+            while records < PROBE_RECORDS and decoded < PROBE_DECODED:
+                chunk = raw.read(PROBE_CHUNK)
+                if not chunk:
+                    break
+                read += len(chunk)
+                fresh = inflate.decompress(chunk)
+                while inflate.eof and inflate.unused_data:  # concatenated gzip members
+                    rest, inflate = inflate.unused_data, zlib.decompressobj(wbits=wbits)
+                    fresh += inflate.decompress(rest)
+                decoded += len(fresh)
+                whole, data = _whole_frames(data + fresh)
+                records += whole
+        except zlib.error as err:
+            raise _not_records(path, compression, err) from None
+    # a record the probe stopped inside counts for its share
+    return records + (len(data) / _frame_size(data) if data else 0.0), read
+
+
+def _whole_frames(data: bytearray) -> tuple[int, bytearray]:
+    """(whole TFRecord frames at the start of `data`, what follows them)."""
+    at, count = 0, 0
+    while len(data) - at >= FRAME_HEADER:
+        end = at + FRAME_HEADER + int.from_bytes(data[at : at + 8], "little") + 4
+        if end > len(data):
+            break
+        at, count = end, count + 1
+    return count, data[at:]
+
+
+def _frame_size(data: bytearray) -> int:
+    """The size of the frame `data` begins (its header's length, with framing)."""
+    if len(data) < FRAME_HEADER:
+        return len(data)
+    return FRAME_HEADER + int.from_bytes(data[:8], "little") + 4
 
 
 def decoded_bytes(source: dict[str, Any]) -> int:

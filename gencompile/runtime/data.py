@@ -187,13 +187,19 @@ def load_arrays(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]
     """Read a source whole into raw float32 x (images N,H,W,C; float64 or the file's
     integers where float32 would round them) and int32 labels or None."""
     kind = config_value(source, "type", "data.source")
-    loaders = {**LOADERS, "parquet": _load_parquet, "tfrecord": _load_tfrecord}
+    loaders = {**LOADERS, "csv": _load_csv, "parquet": _load_parquet, "tfrecord": _load_tfrecord}
     if kind not in loaders:
         raise RunError(
             f"unknown data source type {kind!r} (data.source.type); "
             f"available: {', '.join(sorted(loaders))}"
         )
     return checked_arrays(*loaders[kind](source, seed), kind, source)
+
+
+def _load_csv(source: dict, seed: int) -> tuple[Any, Any]:
+    from gencompile.runtime.tables import load_csv  # imports pyarrow
+
+    return load_csv(source)
 
 
 def _load_parquet(source: dict, seed: int) -> tuple[Any, Any]:

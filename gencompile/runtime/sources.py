@@ -7,9 +7,6 @@ failure (missing file, missing key, offline download) is a `RunError` saying wha
 
 from __future__ import annotations
 
-import csv
-import io
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,21 +18,19 @@ from gencompile.datafiles import (
     BYTES_PER_LOADED_VALUE,
     cell_text,
     check_file,
-    check_header_names,
     eight_bit_image,
     ensure_fits,
     image_listing,
     is_number,
     npz_members,
     parquet_schema,
-    read_csv_text,
     read_header_row,
     read_npy,
     read_npz,
 )
 from gencompile.errors import RunError
 from gencompile.runtime import shapes2d
-from gencompile.runtime.csv_lines import data_row_line, ragged_row
+from gencompile.runtime.csv_lines import data_row_line
 from gencompile.runtime.preprocessing import CastLoss, refuse_wide_integers, wide_integers
 
 _KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
@@ -470,7 +465,9 @@ def decode_image(file: Path, height: int, width: int, color: str) -> np.ndarray:
                 image = image.resize((width, height), Image.Resampling.BILINEAR)
             pixels = np.asarray(image, dtype=np.uint8)
     except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise RunError(f"cannot read image {file}: {exc}") from exc
+        raise RunError(
+            f"cannot read image {file}: {exc}; replace or remove the file, or export it again"
+        ) from exc
     return pixels[..., None] if pixels.ndim == 2 else pixels
 
 
@@ -485,46 +482,6 @@ def _load_images(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None
     )
     # one decode per file: I/O, not a sample loop
     x = np.stack([decode_image(root / name, height, width, color) for name in names])
-    return x, labels
-
-
-def _load_csv(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-    where = "data.source (csv)"
-    path = config_value(source, "path", where)
-    try:
-        text = read_csv_text(path, "data.source.path", advice="use a smaller CSV file")
-        header = [name.strip() for name in next(csv.reader(io.StringIO(text)), [])]
-        check_header_names(path, header, "data.source.path")
-        with warnings.catch_warnings():  # no rows, blank lines: handled below
-            warnings.filterwarnings("ignore", "loadtxt: input contained no data")
-            warnings.filterwarnings("ignore", "Input line [0-9]+ contained no data")
-            cells = np.loadtxt(
-                io.StringIO(text), delimiter=",", skiprows=1, dtype=str, ndmin=2,
-                quotechar='"', comments=None,
-            )  # fmt: skip
-    except (ValueError, csv.Error) as exc:
-        # numpy counts rows, not lines, and its advice (usecols) is not the spec's
-        raise ragged_row(path) or RunError(f"cannot read CSV {path}: {exc}") from exc
-    feature_index, label_index = csv_layout(source, header)
-    if cells.size == 0:
-        raise RunError(f"{path}: no data rows below the header")
-    if cells.shape[1] != len(header):
-        raise ragged_row(path) or RunError(
-            f"{path}: the header has {len(header)} columns but the rows have {cells.shape[1]}"
-        )
-    used = feature_index + ([label_index] if label_index is not None else [])
-    cells = np.char.strip(cells[:, used])
-    x = csv_values(cells, [header[i] for i in used], len(feature_index), path)
-    if label_index is None:
-        return x, None
-    raw = cells[:, -1]
-    numbers = np.vectorize(is_number, otypes=[bool])(raw)
-    mixed = mixed_labels(path, header[label_index], numbers, lambda i: str(raw[i]), line=True)
-    if mixed is not None:
-        raise mixed
-    if numbers.all():
-        return x, raw.astype(np.float64)
-    _, labels = np.unique(raw, return_inverse=True)  # class names -> sorted indices
     return x, labels
 
 
@@ -579,7 +536,8 @@ def csv_values(
         row = int(bad[0]) + first_row
         raise RunError(
             f"{path}: non-numeric value {cell_text(str(values[tuple(bad)]))} in column "
-            f"{names[bad[1]]!r} at data row {row + 1} (line {data_row_line(path, row)})"
+            f"{names[bad[1]]!r} at data row {row + 1} (line {data_row_line(path, row)}); "
+            "fix that cell, or list only numeric columns in data.source.columns"
         ) from None
     bad = np.argwhere(~np.isfinite(_float32(x)))
     if bad.size:
@@ -654,14 +612,13 @@ def _load_keras(source: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([x_a, x_b]), np.concatenate([y_a, y_b]).reshape(-1)
 
 
-# The sources this module reads whole; `data.load_arrays` adds parquet (`tables`, which
-# imports pyarrow) and tfrecord (`records`), whose modules build on this one.
+# The sources this module reads whole; `data.load_arrays` adds csv and parquet (`tables`,
+# which imports pyarrow) and tfrecord (`records`), whose modules build on this one.
 LOADERS: dict[str, Callable[[dict, int], tuple[Any, Any]]] = {
     "builtin": _load_builtin,
     "npz": _load_npz,
     "npy": _load_npy,
     "images": _load_images,
-    "csv": _load_csv,
     "keras": _load_keras,
 }
 
@@ -673,7 +630,10 @@ def checked_arrays(
     would round them, `_as_elements`) and int32 labels or None,
     checked (finite values, one label an example); a bad label is named by its place in
     `source`'s file."""
-    origin = f"data.source ({kind})"
+    # an array file is named as streaming names it (`StreamedArray`); tables name their
+    # cells by path, column and line themselves
+    path = (source or {}).get("path") if kind in ("npy", "npz") else None
+    origin = f"data.source ({Path(str(path)) if path else kind})"
     x = _as_elements(raw_x, origin)
     place = None if source is None else label_place(source)
     y = None if raw_y is None else _as_labels(raw_y, x.shape[0], origin, place)

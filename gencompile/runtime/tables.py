@@ -8,15 +8,18 @@ names' positions) and appends the values to the .npy file.
 The files live in the cache folder ($GENCOMPILE_CACHE, else ~/.cache/gencompile) under
 `tables/`, named by the sha256 of the file's bytes and the columns read, and are written
 atomically: a second run on the same file skips the conversion, a changed file gets new
-ones. Memory: one block of cells and 4 bytes an example of labels.
+ones; an entry that does not read back whole is converted again. Memory: one block of
+cells and 4 bytes an example of labels.
 
-A small Parquet file is loaded whole through the same blocks (`load_parquet`).
+A small Parquet or CSV file is loaded whole through the same blocks (`load_parquet`,
+`load_csv`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -29,6 +32,9 @@ import pyarrow.parquet as pq
 
 from gencompile.datafiles import (
     BYTES_PER_LOADED_VALUE,
+    BYTES_PER_TEXT_BYTE,
+    DataFileError,
+    array_header,
     check_file,
     ensure_fits,
     format_bytes,
@@ -78,8 +84,16 @@ def cached_table(source: dict) -> tuple[Path, np.ndarray | None]:
     x_path, y_path = folder / f"{key}-x.npy", folder / f"{key}-y.npy"
     has_labels = bool(source.get("label_column"))
     if x_path.is_file() and (y_path.is_file() or not has_labels):
-        return x_path, np.load(y_path) if has_labels else None
-    folder.mkdir(parents=True, exist_ok=True)
+        found = _cached(x_path, y_path if has_labels else None)
+        if found is not None:
+            return x_path, found[1]
+        warnings.warn(  # it is only a cache: converting again mends it
+            f"the cached conversion of {path} in {folder} is damaged; converting it again",
+            stacklevel=2,
+        )
+        x_path.unlink(missing_ok=True)
+        y_path.unlink(missing_ok=True)
+    _make_folder(folder)
     labels = _convert(path, source, x_path)
     if _version(path) != before:  # the key would name other bytes than those converted
         x_path.unlink(missing_ok=True)
@@ -88,6 +102,35 @@ def cached_table(source: dict) -> tuple[Path, np.ndarray | None]:
         with atomic_open(y_path) as handle:
             np.save(handle, labels)
     return x_path, labels
+
+
+def _cached(x_path: Path, y_path: Path | None) -> tuple[int, np.ndarray | None] | None:
+    """(rows, labels or None) of a cache entry that reads back whole: the .npy header, its
+    size (rows x width of its dtype) and one label a row; None when damaged (a partial
+    copy, a disk error, a cleaner: a hit is otherwise trusted for every later run)."""
+    try:
+        shape, dtype = array_header(x_path, "the table cache")
+        rows = int(shape[0]) if len(shape) == 2 else -1
+        if x_path.stat().st_size != HEADER_BYTES + rows * int(shape[1]) * dtype.itemsize:
+            return None
+        labels = None if y_path is None else np.load(y_path, allow_pickle=False)
+    except (DataFileError, ValueError, OSError, EOFError):
+        return None
+    if labels is not None and (labels.ndim != 1 or len(labels) != rows):
+        return None
+    return rows, labels
+
+
+def _make_folder(folder: Path) -> None:
+    """The cache's tables/ folder, refused naming what sets it when it cannot be made."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RunError(
+            f"cannot make the table cache folder {folder}: {err.strerror or err}; set "
+            "GENCOMPILE_CACHE to a writable folder (else $XDG_CACHE_HOME/gencompile or "
+            "~/.cache/gencompile is used)"
+        ) from None
 
 
 def _version(path: Path) -> tuple[int, int]:
@@ -112,6 +155,29 @@ def load_parquet(source: dict) -> tuple[np.ndarray, np.ndarray | None]:
             labels.add(raw)
     if not values:
         raise RunError(f"{path}: the Parquet file holds no rows")
+    x = np.concatenate(values)
+    return x, (labels.finish() if source.get("label_column") else None)
+
+
+def load_csv(source: dict) -> tuple[np.ndarray, np.ndarray | None]:
+    """A CSV source loaded whole through the streamed conversion's blocks (the used columns
+    parsed a block at a time): memory is the float64 values and one block of cells, however
+    long a cell of the file, and loaded and streamed files read alike."""
+    path = check_file(config_value(source, "path", "data.source (csv)"), "data.source.path")
+    size = path.stat().st_size
+    ensure_fits(
+        size * BYTES_PER_TEXT_BYTE,
+        f"data.source.path: {path} ({format_bytes(size)} of text)",
+        "use a smaller CSV file, or data.cache: auto or stream to read it batch by batch",
+    )
+    _, blocks = _csv_blocks(path, source)
+    values, labels = [], _Labels(source)
+    for x, raw in blocks:
+        values.append(x)
+        if raw is not None:
+            labels.add(raw)
+    if not values:
+        raise RunError(f"{path}: no data rows below the header")
     x = np.concatenate(values)
     return x, (labels.finish() if source.get("label_column") else None)
 
@@ -232,6 +298,9 @@ def _csv_batches(
         reader = pacsv.open_csv(
             handle,
             read_options=pacsv.ReadOptions(skip_rows=1, column_names=names, block_size=block),
+            # quoted cells may hold line breaks: without this, pyarrow cuts its blocks at
+            # one and fails on a valid file (measured: no slower on a 30 MiB file)
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in names},
                 include_columns=[names[i] for i in used],

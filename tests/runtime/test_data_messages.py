@@ -93,3 +93,56 @@ def test_a_text_file_in_another_encoding_names_the_encoding_setting(
     shutil.copy(SPECS / "charlm_text.yaml", spec)
     code, _, err = run_cli("validate", str(spec), "--set", f"data.source.path={text}")
     assert code == 2 and "set data.source.encoding to the file's encoding, e.g. latin-1" in err
+
+
+@pytest.mark.parametrize("cache", ["memory", "stream"])
+def test_a_nan_in_an_npy_names_the_file_loaded_as_streamed(tmp_path: Path, cache: str) -> None:
+    x = np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32)
+    x[23, 1] = np.nan
+    np.save(tmp_path / "nan.npy", x)
+    setup = csv_config(tmp_path / "nan.npy", cache)
+    setup["source"] = {"type": "npy", "path": str(tmp_path / "nan.npy")}
+    with pytest.raises(RunError) as caught:
+        load_data(setup, seed=0)
+    assert str(caught.value) == (
+        f"data.source ({tmp_path / 'nan.npy'}): example 23 (index [23, 1]) is NaN; "
+        "clean the data first"
+    )
+
+
+def test_a_non_numeric_cell_says_what_to_do(tmp_path: Path) -> None:
+    path = tmp_path / "d.csv"
+    path.write_text("a,b\n1,2\n3,4x\n")
+    with pytest.raises(RunError, match=r"'4x' in column 'b' .*\(line 3\); fix that cell, or list"):
+        load_data(csv_config(path, "memory"), seed=0)
+
+
+def test_a_damaged_image_says_what_to_do(tmp_path: Path) -> None:
+    from gencompile.runtime.sources import decode_image
+
+    (tmp_path / "im.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)
+    with pytest.raises(RunError, match=r"im\.png: .*; replace or remove the file, or export"):
+        decode_image(tmp_path / "im.png", 4, 4, "grayscale")
+
+
+@pytest.mark.parametrize("cache", ["memory", "stream"])
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [("d.csv.gz", r"d\.csv\.gz is gzip-compressed, not CSV text; decompress it first \(gunzip"),
+     ("d.csv", r"d\.csv is a Parquet file, not CSV text; use type: parquet")],
+)  # fmt: skip
+def test_a_binary_file_given_as_csv_is_named_as_what_it_is(
+    tmp_path: Path, cache: str, name: str, said: str
+) -> None:
+    import gzip
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / name
+    if name.endswith(".gz"):
+        path.write_bytes(gzip.compress(b"a,b\n1,2\n3,4\n"))
+    else:
+        pq.write_table(pa.table({"a": [1.0, 2.0], "b": [3.0, 4.0]}), path)
+    with pytest.raises(RunError, match=said):
+        load_data(csv_config(path, cache), seed=0)

@@ -515,3 +515,57 @@ def test_the_record_pass_shows_progress_on_a_terminal(
     load_data(config(shards, "stream"), seed=0)
     assert "data statistics" in terminal_progress.getvalue()
     assert "78/78" in terminal_progress.getvalue()
+
+
+def sparse_record(rng: np.random.Generator, i: int) -> tuple[bytes, np.ndarray]:
+    """Mostly zeros: such records compress about 100 times."""
+    x = np.zeros(512, np.float32)
+    x[rng.integers(0, 512, 3)] = 1.0
+    return example(v=feature(x, "float")), x
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zlib"])
+def test_compressed_shards_are_estimated_by_their_decompressed_records(
+    tmp_path: Path, compression: str
+) -> None:
+    write_shards(tmp_path / "z", [3000, 1000], sparse_record, compression.upper())
+    x = {"type": "values", "name": "v", "shape": [512]}
+    source = {**config(tmp_path / "z" / "*", "auto", x, None)["source"]}
+    source["compression"] = compression
+    # compressed bytes over a decompressed record would say about 40
+    assert 3800 <= estimated_records(source) <= 4200
+
+
+@pytest.mark.parametrize("compression", [None, "GZIP"])
+def test_an_empty_first_shard_is_left_out(tmp_path: Path, compression: str | None) -> None:
+    written = write_shards(tmp_path / "e", [0, 5, 4], vector_record, compression)
+    source = config(tmp_path / "e" / "*", "memory")
+    source["source"]["compression"] = (compression or "none").lower()
+    assert estimated_records(source["source"]) in range(8, 11)
+    bundle = load_data(source, seed=0)
+    assert len(bundle.x_train) + len(bundle.x_val) == len(written) == 9
+
+
+def test_an_empty_first_shard_passes_the_compile_time_probe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_shards(tmp_path / "shards", [0, 3], vector_record)
+    monkeypatch.chdir(tmp_path)
+    from gencompile.compiler.lower import lower
+    from gencompile.spec import load_spec
+
+    (tmp_path / "spec.yaml").write_text(SPEC.format(x=GOOD_X, label="label"))
+    lower(load_spec(tmp_path / "spec.yaml", []))  # no "holds no records"
+    (tmp_path / "shards" / "shard-1.tfrecord").write_bytes(b"")
+    assert "matches only empty files (2); export the records" in build_problems(tmp_path)
+
+
+def test_empty_compressed_shards_are_left_out_but_not_stray_files(tmp_path: Path) -> None:
+    write_shards(tmp_path / "g", [0], vector_record, "GZIP")
+    write_shards(tmp_path / "z", [0], vector_record, "ZLIB")
+    (tmp_path / "g" / "shard-0.tfrecord").rename(tmp_path / "a-gzip.tfrecord")
+    (tmp_path / "z" / "shard-0.tfrecord").rename(tmp_path / "b-zlib.tfrecord")
+    (tmp_path / "c-notes.tfrecord").write_text("abc")
+    assert (tmp_path / "a-gzip.tfrecord").stat().st_size > 0
+    found = datafiles.record_files(str(tmp_path / "*.tfrecord"))
+    assert found == [tmp_path / "c-notes.tfrecord"]
