@@ -90,6 +90,22 @@ class NetworkPlan:
         return any(FLOAT32_SPECTRAL_NORM in layer.args for layer in self.layers)
 
     @property
+    def held_state(self) -> tuple[str, ...]:
+        """What the comment of a frozen network says it keeps, by the layers it has: batch
+        norms (an application's included) and spectral norms change weights without a
+        gradient while they train."""
+        found = _all(self)
+        batch_norm = any(
+            layer.kind == "batch_norm" or (layer.kind == "keras_application" and layer.state)
+            for layer in found
+        )
+        spectral_norm = any(layer.kind == "spectral_norm" for layer in found)
+        return (
+            *(("batch-norm layers keep their moving statistics",) if batch_norm else ()),
+            *(("spectral-norm layers keep their kernels and vector u",) if spectral_norm else ()),
+        )
+
+    @property
     def frozen_params(self) -> int:
         """Trainable weights that are frozen (every one of them if the network is frozen);
         non-trainable state is not among them (`state_params`)."""
@@ -176,7 +192,7 @@ class ProjectPlan(Generic[ModelPlanT]):
         return any(
             layer.cls.startswith("gencompile_layers.")
             for network in self.networks
-            for layer in network.layers
+            for layer in _all(network)  # a wrapper's or a residual body's layers too
         )
 
 
