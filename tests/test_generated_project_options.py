@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from gencompile.errors import RunError
 from gencompile.runtime import training
 
 
@@ -25,3 +26,24 @@ def test_epochs_of_one_or_more_is_taken(tmp_path: Path) -> None:
     args = training.parse_args(["--epochs", "1", "--run-dir", str(tmp_path / "run")], 5, tmp_path)
     assert args.epochs == 1
     assert training.parse_args(["--run-dir", str(tmp_path / "run")], 5, tmp_path).epochs == 5
+
+
+def test_resume_of_a_folder_with_a_model_but_no_checkpoint_says_what_works(
+    tmp_path: Path,
+) -> None:
+    """An ejected run holds model.weights.h5 without checkpoints: --resume names the way
+    that works (another --run-dir), not a plain training that is then refused too."""
+    ejected = tmp_path / "ejected"
+    ejected.mkdir()
+    (ejected / "model.weights.h5").write_bytes(b"weights")
+    with pytest.raises(RunError) as refused:
+        training.parse_args(["--resume"], 5, ejected)
+    assert str(refused.value) == (
+        f"{ejected} holds a trained model (model.weights.h5) but no checkpoint to resume "
+        "from (an ejected run comes without them): train anew into another folder with "
+        "--run-dir DIR; this folder keeps its model"
+    )
+    with pytest.raises(RunError, match="another folder with --run-dir DIR"):
+        training.parse_args([], 5, ejected)  # a plain training: refused, as advised
+    args = training.parse_args(["--run-dir", str(tmp_path / "elsewhere")], 5, ejected)
+    assert args.run_dir == tmp_path / "elsewhere"

@@ -76,8 +76,26 @@ def parse_args(argv: list[str] | None, epochs: int, run_dir: Path) -> argparse.N
     if not args.resume:
         refuse_earlier_training(args.run_dir)
     else:
+        refuse_resume_without_checkpoints(args.run_dir)
         refuse_training_past_finished(args.run_dir, args.epochs)
     return args
+
+
+def refuse_resume_without_checkpoints(run_dir: Path) -> None:
+    """A folder holding a trained model but no checkpoint (an ejected run: eject copies the
+    final weights only) can be neither resumed nor trained afresh (`refuse_earlier_training`):
+    say what works instead of sending the user from one refusal to the other."""
+    run_dir = Path(run_dir)
+    if (
+        checkpoint_files.newest_epoch(run_dir / "checkpoints")
+        or not (run_dir / "model.weights.h5").exists()
+    ):
+        return
+    raise RunError(
+        f"{run_dir} holds a trained model (model.weights.h5) but no checkpoint to resume "
+        "from (an ejected run comes without them): train anew into another folder with "
+        "--run-dir DIR; this folder keeps its model"
+    )
 
 
 def epoch_count(text: str) -> int:
