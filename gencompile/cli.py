@@ -85,7 +85,7 @@ def explain(spec: Path, set_: SetOption = None) -> None:
     from rich.markup import escape  # the plan's texts are printed as written, [x] included
 
     from gencompile.compiler.lower import lower
-    from gencompile.compiler.project import total_params
+    from gencompile.compiler.project import parameter_words
     from gencompile.spec import load_spec
     from gencompile.spec.loader import dump_yaml  # YAML this loader reads back as printed
 
@@ -113,7 +113,9 @@ def explain(spec: Path, set_: SetOption = None) -> None:
             every = f"{network.copies * network.params:,}"
             table.add_row(f"all {network.copies} copies", "", "", every)
         out.print(table)
-    out.print(f"[bold]Parameters:[/bold] {total_params(plan):,} in the model.", highlight=False)
+    words = parameter_words(plan)  # "N in the model" unless an EMA copy is counted apart
+    words += "" if "ema_copy" in plan.extra else " in the model"
+    out.print(f"[bold]Parameters:[/bold] {words}.", highlight=False)
     out.print(f"[bold]Loss:[/bold] {escape(plan.loss_in_words)}.")
     if "sampling" in plan.extra:  # a diffusion model's sampler, its steps and solver
         out.print(f"[bold]Sampling:[/bold] {escape(plan.extra['sampling'])}.")

@@ -142,6 +142,7 @@ class ExtraPlan(TypedDict, total=False):
     files: dict[str, str]  # data files beside the code: name -> text (a text vocabulary)
     fitting: str  # how the model card says the model is fitted (a mixture's EM)
     sampling: str  # how the model card says samples are drawn (diffusion)
+    ema_copy: str  # the network the model holds (and saves) a second copy of: its EMA
 
 
 @dataclass(frozen=True)
