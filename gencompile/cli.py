@@ -1033,13 +1033,18 @@ def eject(
     force: Annotated[
         bool, typer.Option(help="Write into a folder that holds other files (may overwrite).")
     ] = False,
+    keep_edits: Annotated[
+        bool, typer.Option(help="Eject generated files you edited as they are (else refused).")
+    ] = False,
 ) -> None:
     """Copy a generated project out as yours: no DO NOT EDIT, no lock, the runtime vendored."""
     _check_output(output, folder=True)
     from gencompile.eject import eject as eject_project
 
-    result = eject_project(run, output, allow_custom_code, force)
+    result = eject_project(run, output, allow_custom_code, force, keep_edits)
     out.print(f"ejected {result.package} into [bold]{result.directory}[/bold]")
+    if result.edited:
+        out.print(f"  kept your edits: {', '.join(result.edited)}", highlight=False)
     weights = ", ".join(result.weights) or "none (not a finished run)"
     out.print(f"  trained weights: {weights}", highlight=False)
     out.print(f"  try: cd {quoted(result.directory)} && python -m pytest tests", highlight=False)

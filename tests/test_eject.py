@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -31,6 +32,7 @@ import pytest
 from gencompile._version import __version__
 from gencompile.compiler.project import build
 from gencompile.eject import DISTRIBUTIONS, OWNED, eject, support_modules, third_party_imports
+from gencompile.errors import RunError
 from gencompile.spec import load_spec
 from gencompile.wheel import build_wheel
 from tests.conftest import quick
@@ -479,3 +481,28 @@ def test_the_readme_lists_the_vendored_modules_eject_copies() -> None:
     listed = section.split("found by eject from its imports (today ")[1].split(")")[0]
     names = [name.strip(" `/\n") for name in listed.split(",")]
     assert sorted(names) == sorted(support_modules())
+
+
+def test_edited_generated_files_are_refused_with_a_way_to_keep_them(
+    built: Path, tmp_path: Path
+) -> None:
+    """Eject refuses a project whose generated files were edited, naming --keep-edits,
+    which ejects the edited files as they are (the other files must still match)."""
+    source = tmp_path / "edited"
+    shutil.copytree(built, source)
+    train = source / "tiny_vae" / "train.py"
+    train.write_text(train.read_text() + "\n# my edit\n")
+    with pytest.raises(RunError) as refused:
+        eject(source, tmp_path / "mine")
+    assert str(refused.value).endswith(
+        "; or, to own the code with your edits, eject it as it is: `gencompile eject "
+        f"{source} -o {tmp_path / 'mine'} --keep-edits`"
+    )
+    assert not (tmp_path / "mine").exists()
+    result = eject(source, tmp_path / "mine", keep_edits=True)
+    assert result.edited == ["tiny_vae/train.py"]
+    owned = (tmp_path / "mine" / "tiny_vae" / "train.py").read_text()
+    assert owned.endswith("\n# my edit\n") and OWNED in owned and "DO NOT EDIT" not in owned
+    (source / "tiny_vae" / "model.py").unlink()  # a missing file is not an edit
+    with pytest.raises(RunError, match=r"tiny_vae/model\.py is missing"):
+        eject(source, tmp_path / "other", keep_edits=True)
