@@ -6,8 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from gencompile.compiler.project import build
 from gencompile.errors import RunError
 from gencompile.runtime import training
+from gencompile.spec import load_spec
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("epochs", ["0", "-2"])
@@ -47,3 +51,19 @@ def test_resume_of_a_folder_with_a_model_but_no_checkpoint_says_what_works(
         training.parse_args([], 5, ejected)  # a plain training: refused, as advised
     args = training.parse_args(["--run-dir", str(tmp_path / "elsewhere")], 5, ejected)
     assert args.run_dir == tmp_path / "elsewhere"
+
+
+def test_the_readme_says_a_relative_init_from_path_is_read_from_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "parent.weights.h5").write_bytes(b"weights")
+    spec = REPO / "specs" / "vae_moons.yaml"
+    for given, said in (("parent.weights.h5", True), (str(tmp_path / "parent.weights.h5"), False)):
+        loaded = load_spec(spec, [f"model.init_from.weights={given}"])
+        readme = (build(loaded, tmp_path / "p", force=True).directory / "README.md").read_text()
+        note = (
+            f"It starts from the pretrained weights of {given} (`model.init_from`, kept as\n"
+            "`INIT_FROM` in `vae_moons/train.py`), relative to the current directory"
+        )
+        assert (note in readme) == said
