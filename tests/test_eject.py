@@ -506,3 +506,18 @@ def test_edited_generated_files_are_refused_with_a_way_to_keep_them(
     (source / "tiny_vae" / "model.py").unlink()  # a missing file is not an edit
     with pytest.raises(RunError, match=r"tiny_vae/model\.py is missing"):
         eject(source, tmp_path / "other", keep_edits=True)
+
+
+def test_an_ejected_project_says_where_its_pretrained_weights_are_read_from(
+    tmp_path: Path, tiny_vae_spec: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "parent.weights.h5").write_bytes(b"weights")
+    loaded = load_spec(tiny_vae_spec, ["model.init_from.weights=parent.weights.h5"])
+    readme = eject(build(loaded, tmp_path / "b").directory, tmp_path / "e").directory / "README.md"
+    said = " ".join(readme.read_text().split())
+    assert (
+        "Training starts from the pretrained weights of parent.weights.h5 (`INIT_FROM` in "
+        "`tiny_vae/train.py`), which did not come along: this project still reads them from "
+        "there, relative to the current directory"
+    ) in said
