@@ -91,7 +91,7 @@ def explain(spec: Path, set_: SetOption = None) -> None:
     from rich.markup import escape  # the plan's texts are printed as written, [x] included
 
     from gencompile.compiler.lower import lower
-    from gencompile.compiler.project import total_params
+    from gencompile.compiler.project import parameter_words
     from gencompile.spec import load_spec
     from gencompile.spec.loader import dump_yaml  # YAML this loader reads back as printed
 
@@ -119,7 +119,9 @@ def explain(spec: Path, set_: SetOption = None) -> None:
             every = f"{network.copies * network.params:,}"
             table.add_row(f"all {network.copies} copies", "", "", every)
         out.print(table)
-    out.print(f"[bold]Parameters:[/bold] {total_params(plan):,} in the model.", highlight=False)
+    words = parameter_words(plan)  # "N in the model" unless an EMA copy is counted apart
+    words += "" if "ema_copy" in plan.extra else " in the model"
+    out.print(f"[bold]Parameters:[/bold] {words}.", highlight=False)
     out.print(f"[bold]Loss:[/bold] {escape(plan.loss_in_words)}.")
     if "sampling" in plan.extra:  # a diffusion model's sampler, its steps and solver
         out.print(f"[bold]Sampling:[/bold] {escape(plan.extra['sampling'])}.")
@@ -1040,13 +1042,18 @@ def eject(
     force: Annotated[
         bool, typer.Option(help="Write into a folder that holds other files (may overwrite).")
     ] = False,
+    keep_edits: Annotated[
+        bool, typer.Option(help="Eject generated files you edited as they are (else refused).")
+    ] = False,
 ) -> None:
     """Copy a generated project out as yours: no DO NOT EDIT, no lock, the runtime vendored."""
     _check_output(output, folder=True)
     from gencompile.eject import eject as eject_project
 
-    result = eject_project(run, output, allow_custom_code, force)
+    result = eject_project(run, output, allow_custom_code, force, keep_edits)
     out.print(f"ejected {result.package} into [bold]{result.directory}[/bold]")
+    if result.edited:
+        out.print(f"  kept your edits: {', '.join(result.edited)}", highlight=False)
     weights = ", ".join(result.weights) or "none (not a finished run)"
     out.print(f"  trained weights: {weights}", highlight=False)
     out.print(f"  try: cd {quoted(result.directory)} && python -m pytest tests", highlight=False)

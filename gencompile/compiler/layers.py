@@ -339,7 +339,7 @@ LAYER_TYPES: dict[str, LayerType] = {
         defaults={"dropout": 0.0, "causal": False},
     ),
     "spectral_norm": LayerType(
-        "layers.SpectralNormalization",
+        "gencompile_layers.SpectralNormalization",
         _spectral_norm,
         ("layer", "power_iterations"),
         1,

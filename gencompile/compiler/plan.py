@@ -90,6 +90,22 @@ class NetworkPlan:
         return any(FLOAT32_SPECTRAL_NORM in layer.args for layer in self.layers)
 
     @property
+    def held_state(self) -> tuple[str, ...]:
+        """What the comment of a frozen network says it keeps, by the layers it has: batch
+        norms (an application's included) and spectral norms change weights without a
+        gradient while they train."""
+        found = _all(self)
+        batch_norm = any(
+            layer.kind == "batch_norm" or (layer.kind == "keras_application" and layer.state)
+            for layer in found
+        )
+        spectral_norm = any(layer.kind == "spectral_norm" for layer in found)
+        return (
+            *(("batch-norm layers keep their moving statistics",) if batch_norm else ()),
+            *(("spectral-norm layers keep their kernels and vector u",) if spectral_norm else ()),
+        )
+
+    @property
     def frozen_params(self) -> int:
         """Trainable weights that are frozen (every one of them if the network is frozen);
         non-trainable state is not among them (`state_params`)."""
@@ -126,6 +142,7 @@ class ExtraPlan(TypedDict, total=False):
     files: dict[str, str]  # data files beside the code: name -> text (a text vocabulary)
     fitting: str  # how the model card says the model is fitted (a mixture's EM)
     sampling: str  # how the model card says samples are drawn (diffusion)
+    ema_copy: str  # the network the model holds (and saves) a second copy of: its EMA
 
 
 @dataclass(frozen=True)
@@ -176,7 +193,7 @@ class ProjectPlan(Generic[ModelPlanT]):
         return any(
             layer.cls.startswith("gencompile_layers.")
             for network in self.networks
-            for layer in network.layers
+            for layer in _all(network)  # a wrapper's or a residual body's layers too
         )
 
 

@@ -42,7 +42,7 @@ class RenderContext(TypedDict):
     version: str
     spec_sha256: str
     requirements: list[str]
-    total_params: int
+    parameter_words: str
     latent_pictures: tuple[str, ...]  # drawn for the report at the end of training
 
 
@@ -71,6 +71,20 @@ def total_params(plan: ProjectPlan[object]) -> int:
     return own
 
 
+def parameter_words(plan: ProjectPlan[object]) -> str:
+    """The model's parameters as the model card and explain say them: the trained ones,
+    and the EMA copy the model also holds and saves (what Keras' count_params() counts)."""
+    total = total_params(plan)
+    name = plan.extra.get("ema_copy")
+    if not name:
+        return f"{total:,}"
+    copy = next(n.params for n in plan.networks if n.name == name)
+    return (
+        f"{total:,} trained, plus an EMA copy of the {name} ({copy:,}): "
+        f"{total + copy:,} in the model"
+    )
+
+
 def render_project(
     loaded: LoadedSpec,
     plan: ProjectPlan[object],
@@ -84,7 +98,7 @@ def render_project(
         "version": __version__,
         "spec_sha256": sha256_text(loaded.text),
         "requirements": requirements(installed_versions()),
-        "total_params": total_params(plan),
+        "parameter_words": parameter_words(plan),
         "latent_pictures": (
             family.capabilities.latent_pictures
             if plan.output.get("report", {}).get("latent_pictures", True)

@@ -8,8 +8,9 @@ same factors as an uninterrupted one. The optimizer applies the factor by updati
 group of weights with `learning_rate * factor`: the update of SGD, Adam or any Keras
 optimizer scales exactly, and so does a decoupled weight decay (AdamW's); a factor of 0
 leaves the weights bit for bit. A frozen part stays trainable in Keras (so that the step is
-traced once), so its batch-norm layers are told apart by the factor too: while it is 0 they
-run in inference mode, as Keras runs a frozen one (moving statistics used and kept).
+traced once), so its layers with state of their own are told apart by the factor too: while
+it is 0 they run in inference mode, as Keras runs a frozen one (batch norm's moving
+statistics used and kept; spectral norm's kernel and vector u kept).
 """
 
 from __future__ import annotations
@@ -36,12 +37,12 @@ def callbacks(model: keras.Model, training: TrainingConfig) -> list[keras.callba
     groups = {part: variables_of(model, part) for part in factors}
     for optimizer in optimizers_of(model):
         scale_learning_rates(optimizer, groups, {part: f for part, (_, f) in factors.items()})
-    held: set[int] = set()  # a batch norm in two frozen parts takes the first one's factor
+    held: set[int] = set()  # a layer in two frozen parts takes the first one's factor
     for part in scheduled_frozen(config):
-        for layer in batch_norms_of(layer_of(model, part)):
+        for layer in stateful_layers_of(layer_of(model, part)):
             if id(layer) not in held:
                 held.add(id(layer))
-                hold_statistics_while_frozen(layer, factors[part][1])
+                hold_state_while_frozen(layer, factors[part][1])
     return [LearningRateFactors(factors, set(config["frozen"]), config["unfreeze_after_epochs"])]
 
 
@@ -80,28 +81,39 @@ def layer_of(model: keras.Model, part: str) -> keras.layers.Layer:
 
 def batch_norms_of(layer: keras.layers.Layer) -> list[keras.layers.BatchNormalization]:
     """The batch-norm layers in a layer (itself included) and in everything it holds."""
+    return layers_of_types(layer, (keras.layers.BatchNormalization,))
+
+
+def stateful_layers_of(layer: keras.layers.Layer) -> list[keras.layers.Layer]:
+    """The layers in a layer (itself included) whose training call changes their weights
+    without a gradient: batch norms (moving statistics) and spectral norms (kernel, u)."""
+    return layers_of_types(
+        layer, (keras.layers.BatchNormalization, keras.layers.SpectralNormalization)
+    )
+
+
+def layers_of_types(layer: keras.layers.Layer, types: tuple[type, ...]) -> list[Any]:
     return [
         found
         for found in layer._flatten_layers(include_self=True, recursive=True)
-        if isinstance(found, keras.layers.BatchNormalization)
+        if isinstance(found, types)
     ]
 
 
-def hold_statistics_while_frozen(
-    layer: keras.layers.BatchNormalization, factor: tf.Variable
-) -> None:
-    """While its part's factor is 0 a training call runs the layer in inference mode: it
-    normalises with its moving statistics and keeps them, as a Keras-frozen layer does.
-    A condition on the variable, so that the compiled step serves both."""
+def hold_state_while_frozen(layer: keras.layers.Layer, factor: tf.Variable) -> None:
+    """While its part's factor is 0 a training call runs the layer in inference mode, as a
+    Keras-frozen layer runs: a batch norm normalises with its moving statistics and keeps
+    them, a spectral norm keeps its kernel and vector u. A condition on the variable, so
+    that the compiled step serves both."""
     call = layer.call
 
-    def call_unless_frozen(inputs: Any, training: Any = None, mask: Any = None) -> Any:
+    def call_unless_frozen(inputs: Any, training: Any = None, **kwargs: Any) -> Any:
         if not training:
-            return call(inputs, training=training, mask=mask)
+            return call(inputs, training=training, **kwargs)
         return tf.cond(
             factor > 0,
-            lambda: call(inputs, training=True, mask=mask),
-            lambda: call(inputs, training=False, mask=mask),
+            lambda: call(inputs, training=True, **kwargs),
+            lambda: call(inputs, training=False, **kwargs),
         )
 
     layer.call = call_unless_frozen

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import keras
 import numpy as np
@@ -170,3 +171,13 @@ class MaskedConv2D(layers.Layer):
             "activation": keras.activations.serialize(self.activation),
             "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer),
         }
+
+
+@keras.saving.register_keras_serializable(package="gencompile")
+class SpectralNormalization(layers.SpectralNormalization):
+    """Keras' spectral normalization, frozen like Keras' batch norm: a training call of a
+    layer that is not trainable neither re-normalises its kernel nor steps the power
+    iteration's vector u (Keras' own rewrites both whatever `trainable` says)."""
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        return super().call(inputs, training=bool(training) and self.trainable)

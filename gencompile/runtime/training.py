@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None, epochs: int, run_dir: Path) -> argparse.N
     train.py holds the run folder's lock from here until it ends (`run_lock`): a second
     trainer, or one beside an evaluation, is refused before it checks or writes anything."""
     parser = argparse.ArgumentParser(description="Train the generated model.")
-    parser.add_argument("--epochs", type=int, default=epochs, help=f"default {epochs}")
+    parser.add_argument("--epochs", type=epoch_count, default=epochs, help=f"default {epochs}")
     parser.add_argument("--run-dir", type=Path, default=run_dir, help="where artifacts go")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
@@ -76,8 +76,38 @@ def parse_args(argv: list[str] | None, epochs: int, run_dir: Path) -> argparse.N
     if not args.resume:
         refuse_earlier_training(args.run_dir)
     else:
+        refuse_resume_without_checkpoints(args.run_dir)
         refuse_training_past_finished(args.run_dir, args.epochs)
     return args
+
+
+def refuse_resume_without_checkpoints(run_dir: Path) -> None:
+    """A folder holding a trained model but no checkpoint (an ejected run: eject copies the
+    final weights only) can be neither resumed nor trained afresh (`refuse_earlier_training`):
+    say what works instead of sending the user from one refusal to the other."""
+    run_dir = Path(run_dir)
+    if (
+        checkpoint_files.newest_epoch(run_dir / "checkpoints")
+        or not (run_dir / "model.weights.h5").exists()
+    ):
+        return
+    raise RunError(
+        f"{run_dir} holds a trained model (model.weights.h5) but no checkpoint to resume "
+        "from (an ejected run comes without them): train anew into another folder with "
+        "--run-dir DIR; this folder keeps its model"
+    )
+
+
+def epoch_count(text: str) -> int:
+    """`--epochs`: at least 1, as the spec's `training.epochs` and `gencompile train`'s;
+    a usage error (exit 2) before anything is checked or written."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number (got {text!r})") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (got {value})")
+    return value
 
 
 def writes_run_folder() -> bool:

@@ -680,7 +680,8 @@ def read_spec(
         if key != ("extends",):
             apply_override(document.data, document.marks, key, value, start_of, fields_of)
     own = display_name(path)
-    merged = {m.file for m in document.marks.marks.values()} - {own, "--set"}
+    loaded_as = display_name(_resolve(path))  # as the marks name it: symlinks followed
+    merged = {m.file for m in document.marks.marks.values()} - {loaded_as, "--set"}
     if not overrides and not merged:
         return RawSpec(document.data, document.marks, path, document.text, trusted)
     # Composed of several sources: the spec a build copies into its project (and its lock)

@@ -56,12 +56,12 @@ def test_spectral_norm_wraps_every_dense_and_conv_layer_of_the_discriminator_onl
     generator, discriminator = plan.networks
     kinds = [(layer.kind, layer.cls) for layer in discriminator.layers]
     assert kinds == [
-        ("spectral_norm", "layers.SpectralNormalization"),  # the body's conv2d
-        ("spectral_norm", "layers.SpectralNormalization"),  # inside the residual block
+        ("spectral_norm", "gencompile_layers.SpectralNormalization"),  # the body's conv2d
+        ("spectral_norm", "gencompile_layers.SpectralNormalization"),  # inside the residual block
         ("residual", "layers.Add"),
-        ("spectral_norm", "layers.SpectralNormalization"),  # already wrapped: not twice
+        ("spectral_norm", "gencompile_layers.SpectralNormalization"),  # already wrapped: not twice
         ("flatten", "layers.Flatten"),
-        ("spectral_norm", "layers.SpectralNormalization"),  # the output layer
+        ("spectral_norm", "gencompile_layers.SpectralNormalization"),  # the output layer
     ]
     head = discriminator.layers[-1]
     inner = dict(head.args)["layer"]

@@ -637,7 +637,10 @@ def plan_diffusion(
         (denoiser,),
         _loss_words(low),
         num_classes=num_classes,
-        extra={"sampling": plan.sampling_words},
+        extra={
+            "sampling": plan.sampling_words,
+            **({"ema_copy": "denoiser"} if model.ema > 0 else {}),
+        },
     )
 
 

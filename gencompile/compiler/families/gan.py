@@ -511,7 +511,10 @@ def plan_gan(
         num_classes=num_classes,
         training=training,
         resolved=resolved,
-        extra={"fitting": _fitting_words(model, roles)},
+        extra={
+            "fitting": _fitting_words(model, roles),
+            **({"ema_copy": "generator"} if model.ema > 0 else {}),
+        },
     )
 
 

@@ -1,0 +1,47 @@
+"""A model with an EMA copy of a network (a GAN's generator, a diffusion model's denoiser)
+holds and saves that copy too: the model card and `explain` count it apart, as the built
+model's networks count them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gencompile.compiler.project import build, total_params
+from gencompile.generated import import_generated
+from gencompile.spec import load_spec
+
+SPECS = Path(__file__).resolve().parents[2] / "specs"
+
+
+@pytest.mark.parametrize(
+    ("spec", "copied"), [("gan_ring8", "generator"), ("diffusion_ring8", "denoiser")]
+)
+def test_the_ema_copy_is_counted_apart_and_in_the_total(
+    tmp_path: Path, run_cli, spec: str, copied: str
+) -> None:
+    built = build(load_spec(SPECS / f"{spec}.yaml"), tmp_path)
+    model = import_generated(tmp_path, built.plan.package, "model").build_model()
+    trained = total_params(built.plan)
+    copy = next(n.params for n in built.plan.networks if n.name == copied)
+    networks = [getattr(model, network.name) for network in built.plan.networks]
+    assert sum(network.count_params() for network in networks) == trained
+    assert getattr(model, f"ema_{copied}").count_params() == copy
+    said = (
+        f"{trained:,} trained, plus an EMA copy of the {copied} ({copy:,}): "
+        f"{trained + copy:,} in the model"
+    )
+    assert f"| parameters | {said} |" in (tmp_path / "README.md").read_text("utf-8")
+    code, out, _ = run_cli("explain", str(SPECS / f"{spec}.yaml"))
+    assert code == 0
+    assert f"Parameters: {said}." in " ".join(out.split())
+
+
+def test_without_ema_the_count_is_the_trained_parameters(tmp_path: Path) -> None:
+    spec = SPECS / "gan_ring8.yaml"
+    built = build(load_spec(spec, ["model.ema=0"]), tmp_path)
+    model = import_generated(tmp_path, built.plan.package, "model").build_model()
+    assert not hasattr(model, "ema_generator")
+    readme = (tmp_path / "README.md").read_text("utf-8")
+    assert f"| parameters | {total_params(built.plan):,} |" in readme
