@@ -39,7 +39,10 @@ def run_problem(value: str, family: str) -> tuple[str, str] | None:
     run = Path(value).expanduser()
     if not run.is_dir():
         what = "is a file, not a run folder" if run.exists() else "does not exist"
-        return f"{value} {what}", "name a run folder of `gencompile train` (runs/<name>/<id>)"
+        return (
+            f"{value} {what}{_resolved(run)}",
+            "name a run folder of `gencompile train` (runs/<name>/<id>)",
+        )
     if not (run / WEIGHTS).is_file():
         status = _status(run)
         why = (
@@ -59,9 +62,21 @@ def run_problem(value: str, family: str) -> tuple[str, str] | None:
 
 def weights_problem(value: str) -> tuple[str, str] | None:
     """Why `init_from.weights: value` cannot be read (message, what to do), or None."""
-    if not Path(value).expanduser().is_file():
-        return f"{value} does not exist", "name a weights file (.weights.h5 or .keras)"
+    path = Path(value).expanduser()
+    if not path.is_file():
+        return (
+            f"{value} does not exist{_resolved(path)}",
+            "name a weights file (.weights.h5 or .keras)",
+        )
     return None
+
+
+def _resolved(path: Path) -> str:
+    """' (as ABSOLUTE: ...)' for a relative path: it is read from the current directory,
+    which is not where the spec was built when a generated project runs from its root."""
+    if path.is_absolute():
+        return ""
+    return f" (as {path.absolute()}: a relative path is read from the current directory)"
 
 
 class InitFromError(RunError):

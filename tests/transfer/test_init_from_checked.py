@@ -73,7 +73,8 @@ def test_problems_in_the_spec_file_are_located_at_its_line(
         "run: runs/failed": "child.yaml:12:20: model.init_from.run: runs/failed has no "
         "model.weights.h5 (its training is failed) (name a run folder that finished training)",
         "weights: gone.keras": "child.yaml:12:24: model.init_from.weights: gone.keras does "
-        "not exist (name a weights file (.weights.h5 or .keras))",
+        f"not exist (as {tmp_path / 'gone.keras'}: a relative path is read from the current "
+        "directory) (name a weights file (.weights.h5 or .keras))",
     }
     for source, expected in cases.items():
         spec.write_text(CHILD.format(source=source))
@@ -94,3 +95,6 @@ def test_validate_and_train_refuse_before_any_run_folder(
     code, _, err = run_cli("train", str(FINETUNE), "--epochs", "1", "--set", nope)
     assert code == 2 and "runs/vae-digits/nope does not exist" in err
     assert not (tmp_path / "runs").exists()
+    # Where a relative path was looked for: a generated project runs from its own root.
+    where = f"(as {tmp_path / 'runs/vae-digits/nope'}: a relative path is read from the current"
+    assert where in " ".join(err.split())
