@@ -39,8 +39,8 @@ def writable_output(
 ) -> Path:
     """Refuse an output path that cannot become a file, that is one of the command's
     `inputs` (option -> file; writing it would replace what is being read), or that is a
-    file of the run `run_dir` being read (its lock, metrics, weights...), before any work
-    is done."""
+    file of the run `run_dir` being read (`_run_file`: its lock, metrics, weights...),
+    before any work is done. Any other file, one the user wrote there too, is replaced."""
     if path.is_dir():
         raise RunError(
             f"{option} {path} is a folder; give a file name inside it, e.g. {path / example}"
@@ -55,10 +55,11 @@ def writable_output(
         raise RunError(f"{option} {path}: {folder} is not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise RunError(f"{option} {path}: the folder {folder} is not writable")
-    if run_dir is not None and path.exists() and _inside(path, run_dir):
+    kind = _run_file(path, run_dir) if run_dir is not None else None
+    if kind:
         raise RunError(
-            f"{option} {path} is a file of the run being read ({run_dir}): writing it would "
-            f"replace the run's own record; give another output file, e.g. {example}"
+            f"{option} {path} is a file of the run being read ({run_dir}), {kind}: writing "
+            f"it would replace the run's own record; give another output file, e.g. {example}"
         )
     for given, source in (inputs or {}).items():
         if source is not None and _same_file(path, Path(source)):
@@ -77,6 +78,27 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def _inside(path: Path, folder: Path) -> bool:
-    """`path` is in `folder` or below it, whatever their names (relative, symlinked)."""
-    return path.resolve().is_relative_to(folder.resolve())
+def _run_file(path: Path, run_dir: Path) -> str | None:
+    """What the existing file `path` is of the run in `run_dir`, whatever their names
+    (relative, symlinked): its lock, a file of its project (as its lock lists them), or
+    one its training writes; None for any other file (the user's, an earlier -o)."""
+    # Imported here: only an existing file in a run folder needs them.
+    from gencompile.compiler.project import STALE_FOLDER, TRAINED_OUTPUTS
+    from gencompile.files import read_json
+    from gencompile.lockfile import LOCK_NAME
+    from gencompile.provenance import INIT_REPORT
+    from gencompile.run_status import PRIOR_HISTORY
+
+    if not path.exists() or not path.resolve().is_relative_to(run_dir.resolve()):
+        return None
+    relative = path.resolve().relative_to(run_dir.resolve()).as_posix()
+    top = relative.split("/")[0]
+    if relative == LOCK_NAME:
+        return "its lock"
+    project = read_json(run_dir / LOCK_NAME).get("files") or {}
+    if relative in project or any(name.startswith(f"{top}/") for name in project):
+        return "a file of its generated project"  # a folder of it too (its package, tests/)
+    trained = (*TRAINED_OUTPUTS, PRIOR_HISTORY, INIT_REPORT)
+    if top in trained or top.startswith(f"{STALE_FOLDER}-"):  # stale-*/: kept by --force
+        return "one its training wrote"
+    return None

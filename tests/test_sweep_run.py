@@ -107,7 +107,8 @@ def test_an_optuna_search_of_two_trials(spec: Path, run_cli) -> None:
     for trial in study.trials:
         assert 2 <= trial.params["model.latent_dim"] <= 4
         assert 1e-3 <= trial.params["training.optimizer.learning_rate"] <= 1e-2
-        lock = json.loads(Path(trial.user_attrs["run_dir"], "spec.lock.json").read_text())
+        run_dir = Path("sweeps/search", trial.user_attrs["run_dir"])  # its name, in the sweep
+        lock = json.loads((run_dir / "spec.lock.json").read_text())
         assert lock["resolved_spec"]["model"]["latent_dim"] == trial.params["model.latent_dim"]
     assert f"best: trial {study.best_trial.number}, elbo" in out
     # each trial shows its epochs as `gencompile train` does (plain lines off a terminal)

@@ -50,11 +50,11 @@ def _run(run_dir: Path, status: dict, epochs: int, losses: list[float]) -> None:
     (run_dir / "history.csv").write_text("epoch,val_loss\n" + rows)
 
 
-@pytest.fixture(scope="module")
-def plan(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    spec = tmp_path_factory.mktemp("spec") / "tiny.yaml"
+@pytest.fixture
+def plan(tmp_path: Path) -> Any:
+    spec = tmp_path / "tiny.yaml"
     spec.write_text(SPEC)
-    return plan_sweep(spec, search="optuna", sweeps_dir=spec.parent / "sweeps")
+    return plan_sweep(spec, search="optuna", sweeps_dir=tmp_path / "sweeps")
 
 
 @pytest.mark.parametrize("resumed", [True, False])
@@ -64,7 +64,7 @@ def test_a_pruned_trial_trained_to_its_end_reads_as_its_run(
     import optuna
 
     study = optuna.create_study(study_name=plan.name, storage=f"sqlite:///{tmp_path / 'o.db'}")
-    first, second = tmp_path / "trial-0000", tmp_path / "trial-0001"
+    first, second = plan.folder / "trial-0000", plan.folder / "trial-0001"
     _run(first, {"status": "finished"}, 3, [27.5, 27.0, 26.9])
     _trial(study, first, 26.9, pruned=False)
     if resumed:  # `train --resume` cleared the pruned mark and trained epochs 2 and 3

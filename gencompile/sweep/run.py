@@ -22,9 +22,11 @@ from gencompile.spec.sweep import Choice, IntRange, LogUniformRange, Parameter
 from gencompile.sweep.plan import SWEEP_FILE, Sweep, combinations, overrides_of, shown_storage
 from gencompile.sweep.summary import (
     CONTINUES,
+    RUN_DIR,
     TrialRow,
     best_row,
     metric_value,
+    trial_folder,
     trial_rows,
     write_summary,
 )
@@ -154,7 +156,8 @@ def _other_storage(sweep: Sweep, recorded: str | None, given: str | None) -> str
 def _refuse_foreign_trials(sweep: Sweep, study: optuna.Study) -> None:
     """Trial folders the study does not know belong to another study (its database deleted
     or replaced): the trials to come would be numbered like them and rebuild them."""
-    known = {Path(t.user_attrs.get("run_dir", "")).name for t in study.get_trials(deepcopy=False)}
+    folders = (trial_folder(sweep.folder, t) for t in study.get_trials(deepcopy=False))
+    known = {folder.name for folder in folders if folder}
     trials = (p.name for p in sweep.folder.iterdir() if re.fullmatch(r"trial-\d+", p.name))
     foreign = sorted(name for name in trials if name not in known)  # not trial-N-reproduced
     if foreign:
@@ -240,7 +243,7 @@ def _run_grid(sweep: Sweep, study: optuna.Study, echo: Callable[[str], None]) ->
             if _key(combination) in _taken(study):
                 echo(f"grid combination {_key(combination)} is taken by another process: skipped")
                 continue
-            stopped = _stopped_runs(study)
+            stopped = _stopped_runs(sweep, study)
             earlier = next((s for s in stopped if _key_of(s.params) == _key(combination)), None)
             trial = _ask(study, {k: _encode(v) for k, v in combination.items()}, earlier)
             values = {  # its params recorded under the lock: the combination is taken
@@ -270,23 +273,24 @@ class _Stopped:
     params: dict[str, Any]  # as Optuna keeps them (encoded)
 
 
-def _stopped_runs(study: optuna.Study) -> list[_Stopped]:
+def _stopped_runs(sweep: Sweep, study: optuna.Study) -> list[_Stopped]:
     """Run folders to continue: each one's latest trial (a trial continuing a folder
     records it as its run_dir) interrupted (Ctrl-C, or its process killed), not running,
     the run `interrupted` with a checkpoint. Call under the study lock, after `_mark_gone`."""
     import optuna
 
-    latest: dict[str, optuna.trial.FrozenTrial] = {}
+    latest: dict[Path, optuna.trial.FrozenTrial] = {}
     for trial in study.get_trials(deepcopy=False):  # by number: the latest wins
-        if trial.user_attrs.get("run_dir"):
-            latest[trial.user_attrs["run_dir"]] = trial
+        run_dir = trial_folder(sweep.folder, trial)
+        if run_dir:
+            latest[run_dir] = trial
     stopped = []
     for run_dir, trial in latest.items():
         failed = trial.state == optuna.trial.TrialState.FAIL
         if failed and "error" not in trial.user_attrs:  # an error: trained again, as it was
-            epoch = _kept_checkpoint(Path(run_dir))
+            epoch = _kept_checkpoint(run_dir)
             if epoch:
-                stopped.append(_Stopped(trial.number, Path(run_dir), epoch, dict(trial.params)))
+                stopped.append(_Stopped(trial.number, run_dir, epoch, dict(trial.params)))
     return stopped
 
 
@@ -309,7 +313,7 @@ def _ask(study: optuna.Study, params: dict[str, Any], earlier: _Stopped | None) 
     trial = study.ask()
     trial.set_user_attr("process", [socket.gethostname(), os.getpid()])
     if earlier is not None:
-        trial.set_user_attr("run_dir", str(earlier.run_dir))
+        trial.set_user_attr(RUN_DIR, earlier.run_dir.name)
         trial.set_user_attr(CONTINUES, {"trial": earlier.trial, "epoch": earlier.epoch})
     return trial
 
@@ -412,7 +416,7 @@ def _claim_trial(sweep: Sweep, study: optuna.Study) -> optuna.Trial | None:
         # points (the spec's seed alone would replay the same draws), the same ones on
         # every replay.
         study.sampler = optuna.samplers.TPESampler(seed=sweep.seed + len(study.trials))
-        stopped = _stopped_runs(study)
+        stopped = _stopped_runs(sweep, study)
         if stopped:  # an interrupted trial's values again, to continue its run
             return _ask(study, stopped[0].params, stopped[0])
         trial = study.ask()
@@ -440,10 +444,10 @@ def _run_trial(
     except (KeyboardInterrupt, RunInterrupted):
         trial.set_user_attr("interrupted", True)
         study.tell(trial, state=failed)
-        run_dir = trial.user_attrs.get("run_dir")
+        run_dir = trial_folder(sweep.folder, trial)
         if not run_dir:  # stopped before its folder was made
             raise
-        raise _TrialInterrupted(_trial_interrupted(trial.number, Path(run_dir))) from None
+        raise _TrialInterrupted(_trial_interrupted(trial.number, run_dir)) from None
     except Exception as error:  # a failing trial does not stop the others
         _failed(trial, error, echo)
         study.tell(trial, state=failed)
@@ -502,15 +506,15 @@ def _train_or_resume(
     from gencompile.runs import resume, train
 
     continues = trial.user_attrs.get(CONTINUES)
-    if continues:
-        run_dir = Path(trial.user_attrs["run_dir"])
+    run_dir = trial_folder(sweep.folder, trial)
+    if continues and run_dir:
         echo(
             f"trial {trial.number}: continues trial {continues['trial']} ({run_dir}) from its "
             f"checkpoint of epoch {continues['epoch']}"
         )
         return resume(run_dir)
     run_dir = sweep.folder / f"trial-{trial.number:04d}"
-    trial.set_user_attr("run_dir", str(run_dir))
+    trial.set_user_attr(RUN_DIR, run_dir.name)  # its name: found from any directory
     try:  # claimed here: a trial never rebuilds a folder another run holds
         run_dir.mkdir(parents=True)
     except FileExistsError:

@@ -23,6 +23,15 @@ if TYPE_CHECKING:
 
 
 CONTINUES = "continues"  # a trial's user attr: the interrupted trial whose run it continues
+RUN_DIR = "run_dir"  # a trial's user attr: its run folder's name (`trial_folder`)
+
+
+def trial_folder(folder: Path, trial: optuna.trial.BaseTrial) -> Path | None:
+    """The run folder of a sweep's trial, None before it was given one. Trial folders
+    always lie directly in the sweep folder: found there whatever the current directory
+    (a study written before recorded a path relative to the one its sweep ran from)."""
+    recorded = trial.user_attrs.get(RUN_DIR)
+    return folder / Path(recorded).name if recorded else None
 
 
 @dataclass(frozen=True)
@@ -89,7 +98,7 @@ def trial_rows(study: optuna.Study, sweep: Sweep) -> list[TrialRow]:
     """Every trial of the study (other machines' too, on a shared database); of the trials
     of one run folder (one interrupted, then continued by another), the latest."""
     rows = []
-    for trial in _latest_per_run(study.get_trials(deepcopy=False)):
+    for trial in _latest_per_run(sweep.folder, study.get_trials(deepcopy=False)):
         state = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}.get(
             trial.state.name, trial.state.name.lower()
         )
@@ -108,40 +117,46 @@ def trial_rows(study: optuna.Study, sweep: Sweep) -> list[TrialRow]:
         if continued:
             since = f"continues trial {continued['trial']} from epoch {continued['epoch']}"
             note = f"{since}; {note}" if note else since
+        run_dir = trial_folder(sweep.folder, trial)
         row = TrialRow(
             number=trial.number,
             state=state,
             value=value,
             values=trial.user_attrs.get("values", {}),
-            run_dir=trial.user_attrs.get("run_dir", ""),
+            run_dir=str(run_dir) if run_dir else "",
             note=note,
         )
         rows.append(_as_its_run_says(row, sweep.metric))
     return rows
 
 
-def _latest_per_run(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+def _latest_per_run(
+    folder: Path, trials: list[optuna.trial.FrozenTrial]
+) -> list[optuna.trial.FrozenTrial]:
     """The latest trial of each run folder, by number (a trial not yet given one: its own)."""
-    latest = {trial.user_attrs.get("run_dir") or trial.number: trial for trial in trials}
+    latest = {trial_folder(folder, trial) or trial.number: trial for trial in trials}
     return sorted(latest.values(), key=lambda trial: trial.number)
 
 
 def _as_its_run_says(row: TrialRow, metric: str) -> TrialRow:
     """A finished trial as its run folder tells it now: `train --resume` may have trained
     a pruned trial to its end, or a trial on (the study keeps what the sweep saw), and
-    `compare` reads the folder. A run not finished, or unreadable, keeps the study's row."""
+    `compare` reads the folder. A run not finished keeps the study's row; one gone or
+    unreadable too, saying so."""
     from gencompile.run_status import pruned_epoch, read_status
 
     if row.state not in ("complete", "pruned") or not row.run_dir:
         return row
     run_dir = Path(row.run_dir)
+    if not run_dir.is_dir():  # deleted, or on another machine sharing the database
+        return _with_note(row, "its run folder is not found here: the value the sweep saw")
     try:
         if read_status(run_dir) != "finished":
             return row
         value = metric_value(run_dir, metric)
         restored = read_json(run_dir / "metrics.json").get("restored_epoch")
     except GencompileError:
-        return row
+        return _with_note(row, "its run folder cannot be read: the value the sweep saw")
     state, notes = row.state, [row.note] if row.note else []
     if row.state == "pruned" and pruned_epoch(run_dir) is None:
         state = "complete"
@@ -151,6 +166,11 @@ def _as_its_run_says(row: TrialRow, metric: str) -> TrialRow:
     if restored:
         notes.append(f"early stopping restored epoch {restored}")
     return TrialRow(row.number, state, value, row.values, row.run_dir, "; ".join(notes))
+
+
+def _with_note(row: TrialRow, note: str) -> TrialRow:
+    notes = "; ".join(part for part in (row.note, note) if part)
+    return TrialRow(row.number, row.state, row.value, row.values, row.run_dir, notes)
 
 
 def best_row(rows: list[TrialRow], direction: Direction) -> TrialRow | None:
