@@ -97,7 +97,10 @@ def sample(
 
     model, module = load_trained_model(run_dir, allow_custom_code=allow_custom_code)
     text = isinstance(model, LanguageModel)
-    out = Path(out) if out is not None else Path("samples.txt" if text else "samples.png")
+    if out is None:  # the default, in the current folder: maybe the run's own (`cd RUN`)
+        default = Path("samples.txt" if text else "samples.png")
+        out = writable_output(default, "-o", default.name, run_dir=run_dir)
+    out = Path(out)
     _seed_drawing(model, module.SEED, seed)
     if text:  # a language model: samples are text
         from gencompile.runtime.training import write_text_samples

@@ -104,3 +104,16 @@ def test_an_output_written_into_the_run_folder_before_is_written_again(
     code, _, err = run_cli("sample", str(run), "-n", "3", "-o", str(run / "my_draws.npz"))
     assert code == 0, err
     assert np.load(run / "my_draws.npz")["samples"].shape[0] == 3
+
+
+def test_the_default_output_inside_the_run_folder_is_not_the_runs_own_picture(
+    run_cli, trained_vae: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cd RUN && gencompile sample .`: the default samples.png would be the run's own."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_vae, run)
+    before = (run / "samples.png").read_bytes()
+    monkeypatch.chdir(run)
+    code, _, err = run_cli("sample", ".", "-n", "3")
+    assert code == 1 and "samples.png" in err and "Traceback" not in err, err
+    assert (run / "samples.png").read_bytes() == before
