@@ -148,15 +148,7 @@ def load_parquet(source: dict) -> tuple[np.ndarray, np.ndarray | None]:
         f"data.source.path: {path} ({rows} rows x {width} columns)",
         "use fewer rows, or data.cache: auto or stream to read it batch by batch",
     )
-    values, labels = [], _Labels(source)
-    for x, raw in blocks:
-        values.append(x)
-        if raw is not None:
-            labels.add(raw)
-    if not values:
-        raise RunError(f"{path}: the Parquet file holds no rows")
-    x = np.concatenate(values)
-    return x, (labels.finish() if source.get("label_column") else None)
+    return _gathered(blocks, source, f"{path}: the Parquet file holds no rows")
 
 
 def load_csv(source: dict) -> tuple[np.ndarray, np.ndarray | None]:
@@ -171,15 +163,22 @@ def load_csv(source: dict) -> tuple[np.ndarray, np.ndarray | None]:
         "use a smaller CSV file, or data.cache: auto or stream to read it batch by batch",
     )
     _, blocks = _csv_blocks(path, source)
+    return _gathered(blocks, source, f"{path}: no data rows below the header")
+
+
+def _gathered(
+    blocks: Iterator[Block], source: dict, empty: str
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """A file's (values, raw labels) blocks as one array and its labels; `empty`: the
+    error of a file without a row."""
     values, labels = [], _Labels(source)
     for x, raw in blocks:
         values.append(x)
         if raw is not None:
             labels.add(raw)
     if not values:
-        raise RunError(f"{path}: no data rows below the header")
-    x = np.concatenate(values)
-    return x, (labels.finish() if source.get("label_column") else None)
+        raise RunError(empty)
+    return np.concatenate(values), (labels.finish() if source.get("label_column") else None)
 
 
 def _content_key(path: Path, source: dict) -> str:
