@@ -46,7 +46,14 @@ def keras():
 def keras_layer(keras, layer: Any, shape: tuple) -> tuple[Any, Any]:
     """The Keras layer gencompile would emit for `layer`, and its symbolic output."""
     plan = NetworkBuilder("net", None, lambda *a: None).from_spec(layer, shape, ("layer",))
-    namespace = {"layers": keras.layers, "regularizers": keras.regularizers}
+    from gencompile.runtime import layers as gencompile_layers
+
+    # The names the generated model.py imports its layers under.
+    namespace = {
+        "layers": keras.layers,
+        "regularizers": keras.regularizers,
+        "gencompile_layers": gencompile_layers,
+    }
     made = eval(constructor(plan), namespace)  # trusted: built from literals in this file
     inputs = keras.Input(shape=shape)
     if layer.type == "multi_head_attention":
