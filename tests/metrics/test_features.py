@@ -166,6 +166,7 @@ def mixed_global_policy():
     keras.mixed_precision.set_global_policy(previous)
 
 
+@pytest.mark.slow  # ~11-12 s: trains a classifier / several fits
 def test_the_digits_classifier_is_float32_under_a_mixed_policy(
     tmp_path: Path, monkeypatch, mixed_global_policy
 ) -> None:

@@ -231,6 +231,7 @@ def test_a_fit_holds_earlier_epochs_in_memory_and_ends_on_its_last_epoch(
         np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.slow  # ~11-12 s: trains a classifier / several fits
 def test_a_snapshot_keeps_its_values_while_training_goes_on() -> None:
     from gencompile.runtime.callbacks import restore, snapshot, state_variables
 
