@@ -637,12 +637,9 @@ def fit_callbacks(
         *fine_tune.callbacks(model, training),  # learning-rate factors, set each epoch
         guard,
         cb.GradientMonitor(),
-        # Before the checkpoint: a stop between the two leaves an epoch's row without its
-        # checkpoint (the resume trains it again and rewrites the row), never a checkpoint
-        # without its row.
-        cb.HistoryCSV(run_dir / "history.csv", initial_epoch),
         *([] if stopping is None else [stopping]),  # before the keeper: it records its state
         keeper,
+        cb.HistoryCSV(run_dir / "history.csv", initial_epoch),
     ]
     board = None
     if output.get("tensorboard", False):  # projects built before the switch: none
