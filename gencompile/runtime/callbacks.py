@@ -42,6 +42,17 @@ def _as_float(value: Any) -> float | None:
     return float(array) if array.size == 1 else None
 
 
+def history_row(logs: Mapping[str, Any] | None) -> dict[str, str]:
+    """An epoch's logs as history.csv's cells: each number's repr by its key (a log that is
+    not a number has no column to read back)."""
+    row = {}
+    for key, value in (logs or {}).items():
+        number = _as_float(value)
+        if number is not None:
+            row[key] = repr(number)
+    return row
+
+
 def loss_keys(logs: Mapping[str, Any]) -> list[str]:
     """`loss` and every `*_loss` (a GAN reports `d_loss`/`g_loss` and maybe no `loss`)."""
     return [key for key in logs if key == "loss" or key.endswith("_loss")]
@@ -177,9 +188,10 @@ class CheckpointKeeper(keras.callbacks.Callback):
     checkpoint is skipped when the epoch's loss or any weight is not finite, so the newest
     file on disk is always a good one to resume from or to report after a NaN.
 
-    With `stopping`, each checkpoint also records early stopping's state at its epoch's end
-    (that callback must come before this one, to have seen the epoch); the last epoch is
-    then written at its end, before early stopping puts the best weights back.
+    Each checkpoint also records its epoch's history.csv row (written after it: a stop
+    between the two loses no row). With `stopping`, it records early stopping's state at
+    its epoch's end (that callback must come before this one, to have seen the epoch); the
+    last epoch is then written at its end, before early stopping puts the best weights back.
     """
 
     def __init__(
@@ -207,6 +219,7 @@ class CheckpointKeeper(keras.callbacks.Callback):
         self._saved_at = clock()
         self._owed: tuple[int, list[Any] | None] | None = None  # (epoch, variables or live)
         self._owed_stopping: Stopping | None = None  # early stopping's state at its end
+        self._owed_row: dict[str, str] = {}  # its history.csv row, which the checkpoint keeps
         self._best_written = -1  # the best epoch whose weights this fit wrote
         self._snapshots = 0  # epochs held in memory, for tests
 
@@ -227,6 +240,7 @@ class CheckpointKeeper(keras.callbacks.Callback):
             return
         due = number % self.every_epochs == 0
         self._owed_stopping = None if self.stopping is None else self.stopping.state()
+        self._owed_row = history_row(logs)
         last = number == (self.params or {}).get("epochs")
         if (due and self.clock() - self._saved_at >= self.every_seconds) or (
             last and self.stopping is not None  # now: early stopping changes it at the end
@@ -267,7 +281,14 @@ class CheckpointKeeper(keras.callbacks.Callback):
             if _weights_finite(self.model):
                 timing = None if self.timing is None else self.timing(number)
                 stopping = self._stopping_fields()
-                checkpoints.save_checkpoint(self.model, self.directory, number, timing, **stopping)
+                checkpoints.save_checkpoint(
+                    self.model,
+                    self.directory,
+                    number,
+                    timing,
+                    history_row=self._owed_row,
+                    **stopping,
+                )
                 checkpoints.prune(self.directory, self.keep)
                 self._saved_at = self.clock()
                 if "stopping" in stopping:
@@ -454,29 +475,35 @@ class HistoryCSV(keras.callbacks.Callback):
     Columns are `epoch` (1-based) then the sorted log keys; an epoch without a value (not
     validated) leaves its cell empty. An epoch with a key the header lacks rewrites the
     file atomically, as does the start of a fit, which keeps only the rows before
-    `initial_epoch` (a resumed run drops what it is about to train again). An append is
-    one write of one line, and a reader ignores a last line without its newline.
+    `initial_epoch` (a resumed run drops what it is about to train again) and puts back the
+    row of the checkpoint it resumed from (`restored_row`) if a stop came between the two.
+    An append is one write of one line, and a reader ignores a last line without its newline.
     """
 
-    def __init__(self, path: Path, initial_epoch: int | None = None):
+    def __init__(
+        self,
+        path: Path,
+        initial_epoch: int | None = None,
+        restored_row: dict[str, str] | None = None,
+    ):
         super().__init__()
         self.path = Path(path)
         self.initial_epoch = initial_epoch
+        self.restored_row = restored_row  # the row the resumed checkpoint recorded, if any
         self.rows: dict[int, dict[str, Any]] = dict(history_file.read_epochs(self.path))
         self.columns: list[str] | None = None  # the header of the file on disk
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         if self.initial_epoch is not None:
             self.rows = {e: row for e, row in self.rows.items() if e <= self.initial_epoch}
+        if self.initial_epoch and self.restored_row and self.initial_epoch not in self.rows:
+            # a stop between the checkpoint and its row: the checkpoint kept the row too
+            self.rows[self.initial_epoch] = dict(self.restored_row)
         if self.rows or self.path.exists():
             self.write()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        row = {}
-        for key, value in (logs or {}).items():
-            number = _as_float(value)
-            if number is not None:  # a log that is not a number has no column to read back
-                row[key] = repr(number)
+        row = history_row(logs)
         last = max(self.rows, default=0)
         self.rows[epoch + 1] = row
         if self.columns is None or epoch + 1 <= last or not set(row) <= set(self.columns):

@@ -5,8 +5,8 @@ A checkpoint of epoch N is three files in the checkpoint folder:
     epoch-NNNN.weights.h5   model weights and the optimizer's state (Keras saves both)
     epoch-NNNN.rng.npz      the state of every SeedGenerator (not part of `model.weights`)
     epoch-NNNN.json         manifest: the epoch, the sha256 of the two files above, the
-                            seconds the run had trained by then (`Timing`) and early
-                            stopping's state (`Stopping`)
+                            seconds the run had trained by then (`Timing`), the epoch's
+                            history.csv row and early stopping's state (`Stopping`)
 
 and early stopping's best weights, one file per best epoch K that a manifest names:
 
@@ -159,6 +159,28 @@ def timing(checkpoint: Checkpoint) -> Timing | None:
     if untimed != int(untimed) or not 0 <= untimed <= checkpoint.epoch:
         return None
     return Timing(float(seconds), int(untimed))
+
+
+def history_row(checkpoint: Checkpoint) -> dict[str, str] | None:
+    """The history.csv row a checkpoint's manifest records for its epoch; None if it records
+    none (written by an older gencompile) or it is not a row of numbers (edited)."""
+    try:
+        row = json.loads(checkpoint.manifest.read_text())["history_row"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(row, dict) or not all(_number_cell(v) for v in row.values()):
+        return None
+    return {str(key): value for key, value in row.items()}
+
+
+def _number_cell(cell: object) -> bool:
+    if not isinstance(cell, str):
+        return False
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def newest_epoch(directory: Path) -> int:

@@ -121,12 +121,15 @@ def save_checkpoint(
     directory: Path,
     epoch: int,
     timing: Timing | None = None,
+    *,
+    history_row: dict[str, str] | None = None,
     stopping: Stopping | None = None,
     write_best: bool = True,
 ) -> Checkpoint:
     """Write the checkpoint of a finished (1-based) epoch; the manifest commits it, with the
     seconds the run had trained by that epoch's end (`timing`), which a resume counts on from,
-    and early stopping's state then (`stopping`), which a resume goes on with. Its best
+    the epoch's history.csv row (`history_row`), which a resume puts back if the file lacks
+    it, and early stopping's state then (`stopping`), which a resume goes on with. Its best
     weights are written when `write_best` (the best changed since they were last written)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -141,6 +144,8 @@ def save_checkpoint(
         "rng_sha256": sha256_file(paths.rng),
         **(timing.fields() if timing is not None else {}),
     }
+    if history_row:
+        manifest["history_row"] = history_row
     if stopping is not None:
         manifest["early_stopping"] = stopping.fields(_best_weights(directory, stopping, write_best))
     atomic_write_text(paths.manifest, json.dumps(manifest, indent=2, sort_keys=True) + "\n")

@@ -639,7 +639,7 @@ def fit_callbacks(
         cb.GradientMonitor(),
         *([] if stopping is None else [stopping]),  # before the keeper: it records its state
         keeper,
-        cb.HistoryCSV(run_dir / "history.csv", initial_epoch),
+        cb.HistoryCSV(run_dir / "history.csv", initial_epoch, resumed_row(run_dir, initial_epoch)),
     ]
     board = None
     if output.get("tensorboard", False):  # projects built before the switch: none
@@ -657,6 +657,15 @@ def fit_callbacks(
             )
         )
     return callbacks
+
+
+def resumed_row(run_dir: Path, initial_epoch: int) -> dict[str, str] | None:
+    """The history.csv row the checkpoint a fit resumes from recorded (None: a fresh fit)."""
+    if not initial_epoch:
+        return None
+    return checkpoint_files.history_row(
+        checkpoint_files.paths(run_dir / "checkpoints", initial_epoch)
+    )
 
 
 def samples_in_data_units(model: keras.Model, data: Any, count: int) -> np.ndarray:

@@ -25,11 +25,13 @@ def _interrupt_checkpoint_writes(monkeypatch: pytest.MonkeyPatch, times: int) ->
     write = checkpoints.save_checkpoint
     left = [times]
 
-    def interrupted(model: object, directory: Path, epoch: int, timing: object) -> object:
+    def interrupted(
+        model: object, directory: Path, epoch: int, timing: object, **fields: object
+    ) -> object:
         if left[0] > 0:
             left[0] -= 1
             raise KeyboardInterrupt
-        return write(model, directory, epoch, timing)
+        return write(model, directory, epoch, timing, **fields)
 
     monkeypatch.setattr(checkpoints, "save_checkpoint", interrupted)
 

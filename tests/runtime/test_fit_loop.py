@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -215,6 +216,29 @@ def test_history_appends_lines_ignores_a_torn_one_and_resume_truncates(tmp_path:
     assert path.read_text().splitlines()[-1] == "3,0.1"
 
 
+def test_a_stop_between_a_checkpoint_and_its_row_loses_no_row(tmp_path: Path) -> None:
+    """The checkpoint is written before its epoch's history.csv row: a Ctrl-C between the
+    two used to leave a resumable epoch without its row (`has no row for epoch(s) 2`)."""
+    from gencompile.runtime.training import resumed_row
+
+    model = _model()
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    keeper = CheckpointKeeper(tmp_path / "checkpoints", every_epochs=1, keep=3)
+    history = HistoryCSV(tmp_path / "history.csv", 0)
+    model.fit(_stream(0, 2), epochs=2, steps_per_epoch=13, verbose=0, callbacks=[keeper, history])
+    written = (tmp_path / "history.csv").read_text()
+    first_row_only = "".join(written.splitlines(keepends=True)[:2])
+    (tmp_path / "history.csv").write_text(first_row_only)  # the stop came before row 2
+
+    resumed = HistoryCSV(tmp_path / "history.csv", 2, resumed_row(tmp_path, 2))
+    resumed.on_train_begin()
+    assert (tmp_path / "history.csv").read_text() == written
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no `has no row for epoch(s) 2`
+        assert read_history(tmp_path / "history.csv", 2)["loss"][1] > 0
+    assert resumed_row(tmp_path, 0) is None  # a fresh fit puts nothing back
+
+
 def test_a_fit_holds_earlier_epochs_in_memory_and_ends_on_its_last_epoch(
     tmp_path: Path,
 ) -> None:
@@ -268,7 +292,9 @@ def test_an_interrupt_during_a_checkpoint_write_is_retried(
     `save_owed` writes it (before, it was forgotten and nothing was left to resume)."""
     write = checkpoints.save_checkpoint
 
-    def interrupted_once(model: keras.Model, directory: Path, epoch: int, timing: object) -> object:
+    def interrupted_once(
+        model: keras.Model, directory: Path, epoch: int, timing: object, **fields: object
+    ) -> object:
         if epoch == interrupted and not getattr(interrupted_once, "done", False):
             interrupted_once.done = True  # type: ignore[attr-defined]
             write(model, directory, epoch)  # the files are there, the write is cut short
@@ -349,7 +375,7 @@ def test_a_failed_write_of_the_owed_epoch_leaves_the_stopping_error_reported(
     assert [c.epoch for c in checkpoints.listed(tmp_path)] == [2]  # the last, at the end
     keeper._owed = (3, None)  # an epoch finished after it, not yet on disk
 
-    def disk_full(*args: object) -> None:
+    def disk_full(*args: object, **fields: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(checkpoints, "save_checkpoint", disk_full)
