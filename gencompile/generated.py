@@ -224,11 +224,11 @@ def refuse_unfinished(run_dir: Path) -> None:
 def failed_advice(run_dir: Path) -> str:
     """How to go on with a failed run: one that failed after its last planned epoch (its
     evaluation, its final files) is finished by a resume that trains no epoch again."""
-    epochs = trained_to_the_end(run_dir)
-    if epochs is None:
+    trained = trained_to_the_end(run_dir)
+    if trained is None:
         return f"see {run_dir / STATUS_NAME} for the error, then fix it and train again"
     return (
-        f"it trained all its {epochs_phrase(epochs)}, but its evaluation or final files "
+        f"it {trained.said}, but its evaluation or final files "
         f"failed (see {run_dir / STATUS_NAME} for the error): once that is fixed, "
         f"{finish_without_training(run_dir)}"
     )

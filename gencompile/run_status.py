@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from gencompile.errors import GencompileError, RunError, quoted
 from gencompile.files import UnwrittenRunFile, atomic_write_json, process_alive, read_json
@@ -258,14 +258,13 @@ def _note_failed_final_phase(run_dir: Path, error: BaseException, resume_options
     final file that could not be written says what the run keeps itself."""
     if kept_epochs(run_dir) is not None or isinstance(error, UnwrittenRunFile):
         return
-    epochs = trained_to_the_end(run_dir)
-    if epochs is None:
+    trained = trained_to_the_end(run_dir)
+    if trained is None:
         return
     _note(
         error,
-        f"note: {run_dir} trained all its {epochs_phrase(epochs)} and keeps the checkpoint "
-        f"of epoch {epochs}; once the cause is fixed, "
-        f"{finish_without_training(run_dir, resume_options)}",
+        f"note: {run_dir} {trained.said} and keeps the checkpoint of epoch {trained.epoch}; "
+        f"once the cause is fixed, {finish_without_training(run_dir, resume_options)}",
     )
 
 
@@ -276,13 +275,19 @@ def _note(error: BaseException, note: str) -> None:
     print(note, file=sys.stderr, flush=True)
 
 
-def trained_to_the_end(run_dir: Path) -> int | None:
-    """The epochs of a run whose newest checkpoint is of the last epoch its lock plans: all
-    its training is kept, so a resume goes straight on to its final phase (evaluation,
-    samples, final files). None otherwise: it stopped in an epoch, or before its planned
-    epochs (a NaN loss, early stopping, EM's convergence, a sweep's pruner), where a
-    resume would train on; or its lock is unreadable."""
-    from gencompile.runtime.checkpoint_files import newest_epoch  # no TensorFlow
+class TrainedToTheEnd(NamedTuple):
+    epoch: int  # of its newest checkpoint, where its training ended
+    said: str  # "trained all its 2 epochs", "was stopped by early stopping after epoch 3"
+
+
+def trained_to_the_end(run_dir: Path) -> TrainedToTheEnd | None:
+    """A run whose training is all kept in its newest checkpoint, so that a resume goes
+    straight on to its final phase (evaluation, samples, final files): one checkpointed at
+    the last epoch its lock plans, or at the epoch where early stopping stopped it. None
+    otherwise: it stopped in an epoch, or before its planned epochs (a NaN loss, EM's
+    convergence, a sweep's pruner), where a resume would train on; or its lock is
+    unreadable."""
+    from gencompile.runtime.checkpoint_files import newest_epoch, stopped_early  # no TF
 
     try:
         planned = read_json(Path(run_dir) / "spec.lock.json")["resolved_spec"]["training"]["epochs"]
@@ -290,7 +295,13 @@ def trained_to_the_end(run_dir: Path) -> int | None:
         return None
     if not isinstance(planned, int) or planned < 1:
         return None
-    return planned if newest_epoch(Path(run_dir) / "checkpoints") == planned else None
+    folder = Path(run_dir) / "checkpoints"
+    stopped = stopped_early(folder)
+    if stopped is not None:
+        return TrainedToTheEnd(stopped, f"was stopped by early stopping after epoch {stopped}")
+    if newest_epoch(folder) != planned:
+        return None
+    return TrainedToTheEnd(planned, f"trained all its {epochs_phrase(planned)}")
 
 
 def finish_without_training(run_dir: Path, resume_options: str = "") -> str:

@@ -260,9 +260,11 @@ def refuse_finished(run_dir: Path, lock: dict[str, Any]) -> None:
     """A finished run has no epoch left to train: resumed, it would only write its final
     files again (dropping the metrics `evaluate` added) and, stopped meanwhile, read as
     interrupted. Refused, but for a run whose final files are missing or damaged, which
-    the resume writes again, unless the run stopped early (EM converged, early stopping):
-    its resume would train on past where it stopped."""
+    the resume writes again, unless the run stopped early where its checkpoint does not
+    record the stop (EM converged; early stopping of an older gencompile): its resume would
+    train on past where it stopped."""
     from gencompile.continuation import stop_reason
+    from gencompile.runtime.checkpoint_files import stopped_early
     from gencompile.runtime.final_files import whole  # no TensorFlow
 
     if read_status(run_dir) != "finished" or pruned_epoch(run_dir) is not None:
@@ -278,7 +280,7 @@ def refuse_finished(run_dir: Path, lock: dict[str, Any]) -> None:
             f"{run_dir} has already finished its {epochs_phrase(planned)}; pass --epochs M "
             f"(> {planned}) to continue it"
         )
-    if early:
+    if early and stopped_early(run_dir / "checkpoints") != trained:
         raise RunError(
             f"{run_dir}'s final weights or metrics.json are missing or damaged, and {stopped}: "
             "a resume would train on, so they cannot be written again as they were; restore "

@@ -142,7 +142,8 @@ def test_only_a_run_checkpointed_at_its_planned_epochs_trained_to_the_end(tmp_pa
     the planned epochs: a resume would train on, so the run did not train to the end."""
     from gencompile.run_status import trained_to_the_end
 
-    assert trained_to_the_end(write_run(tmp_path / "all", 3, [2, 3])) == 3
+    trained = (3, "trained all its 3 epochs")
+    assert trained_to_the_end(write_run(tmp_path / "all", 3, [2, 3])) == trained
     assert trained_to_the_end(write_run(tmp_path / "early", 5, [2, 3])) is None
     assert trained_to_the_end(write_run(tmp_path / "none", 2, [])) is None
     (tmp_path / "all" / "spec.lock.json").write_text("{not json")

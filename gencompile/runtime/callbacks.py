@@ -612,12 +612,21 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         best = None if self.best is None else float(self.best)
         weights = self.best_weights if self.restore_best_weights else None
         epoch = self.best_epoch + 1 if best is not None or weights is not None else 0
-        return Stopping(best, epoch, int(self.wait), weights)
+        stopped = self.stopped_epoch > 0  # (Keras' 0-based epoch: it never stops at 0)
+        return Stopping(best, epoch, int(self.wait), weights, stopped=stopped)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         super().on_train_end(logs)
         if self.restore_best_weights and self.best_weights is not None:
             _RESTORED[self.model] = self.best_epoch + 1  # Keras counts from 0
+
+
+def stopped_at(model: keras.Model, epoch: int) -> bool:
+    """Whether the checkpoint of `epoch` the model was resumed from records that early
+    stopping ended the fit there: a resume then trains no epoch more (the uninterrupted
+    run trained none), even when its final phase failed after the stop."""
+    resumed, state = _RESUMED.get(model, (0, None))
+    return epoch > 0 and resumed == epoch and state is not None and state.stopped
 
 
 def restored_epoch(model: keras.Model) -> int | None:

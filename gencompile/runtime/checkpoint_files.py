@@ -87,18 +87,22 @@ def verify(checkpoint: Checkpoint) -> str | None:
 class Stopping:
     """Early stopping's state at the end of a checkpoint's epoch, which a resumed run goes
     on from: the best value so far, its (1-based) epoch (0: none yet), the epochs waited
-    since, and that epoch's weights (`restore_best_weights`: a list of arrays, read from or
-    written to `best_weights_path`; None without)."""
+    since, that epoch's weights (`restore_best_weights`: a list of arrays, read from or
+    written to `best_weights_path`; None without), and whether it stopped the fit at that
+    epoch (`stopped`: a resume then trains no epoch more, as the fit did not)."""
 
     best: float | None
     best_epoch: int
     wait: int
     best_weights: list[Any] | None = None
+    stopped: bool = False
 
     def fields(self, best_weights_sha256: str | None) -> dict[str, Any]:
         """The manifest's `early_stopping` record."""
         record: dict[str, Any] = {"best": self.best, "best_epoch": self.best_epoch}
         record["wait"] = self.wait
+        if self.stopped:
+            record["stopped"] = True
         if best_weights_sha256 is not None:
             record["best_weights_sha256"] = best_weights_sha256
         return record
@@ -111,13 +115,26 @@ def stopping(checkpoint: Checkpoint) -> Stopping | None:
     try:
         record = json.loads(checkpoint.manifest.read_text())["early_stopping"]
         best, best_epoch, wait = record["best"], record["best_epoch"], record["wait"]
-    except (OSError, ValueError, KeyError, TypeError):
+        stopped = record.get("stopped", False)  # an older gencompile's: not recorded
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     counts = all(isinstance(v, int) and not isinstance(v, bool) for v in (best_epoch, wait))
     number = best is None or (isinstance(best, (int, float)) and not isinstance(best, bool))
     if not counts or not number or not 0 <= best_epoch <= checkpoint.epoch or wait < 0:
         return None
-    return Stopping(None if best is None else float(best), best_epoch, wait)
+    if not isinstance(stopped, bool):
+        return None
+    return Stopping(None if best is None else float(best), best_epoch, wait, stopped=stopped)
+
+
+def stopped_early(directory: Path) -> int | None:
+    """The epoch of the newest checkpoint if early stopping stopped its run's fit there
+    (nothing is left to train); None otherwise. Its files are not hashed."""
+    found = listed(directory)
+    if not found:
+        return None
+    state = stopping(found[-1])
+    return found[-1].epoch if state is not None and state.stopped else None
 
 
 def stopping_weights_file(checkpoint: Checkpoint) -> tuple[Path, str] | None:

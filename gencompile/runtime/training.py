@@ -503,8 +503,9 @@ def fit(
     # No epoch left (a run stopped after its last checkpoint, in its final evaluation):
     # nothing to fit, and a distributed stream of no epoch fails in model.fit
     # (StopIteration), so every run goes straight on to its final phase.
+    # Likewise a run early stopping ended at its checkpoint's epoch (its final phase failed).
     last = initial_epoch
-    if initial_epoch < epochs:
+    if initial_epoch < epochs and not cb.stopped_at(model, initial_epoch):
         last = fit_epochs(model, data, training, callbacks, epochs, initial_epoch)
     else:  # the weights early stopping would have put back at the fit's end
         for stopping in (c for c in callbacks if isinstance(c, cb.EarlyStopping)):

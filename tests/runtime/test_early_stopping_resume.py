@@ -237,3 +237,61 @@ def test_a_discarded_continuation_puts_back_the_best_weights_its_checkpoint_name
     assert _restore_checkpoint(folder, pending_folder(run) / KEPT_CHECKPOINT, 2)
     restored = checkpoints.restore_stopping(folder, 2)
     assert restored is not None and restored.best_epoch == 1
+
+
+@pytest.mark.slow  # three tiny trainings
+def test_a_run_early_stopping_ended_whose_evaluation_failed_resumes_without_training(
+    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Early stopping ends the fit after epoch 2 of 5; the evaluation then fails. The
+    resume used to train epochs 3-5, which the uninterrupted run never trained."""
+    spec = tmp_path / "es_vae.yaml"
+    spec.write_text(SPEC)
+    stops = ["--set", "training.epochs=5", "--set", "training.early_stopping.patience=1"]
+    runs = tmp_path / "ok"
+    code, _, err = run_cli("train", str(spec), *stops, "--runs-dir", str(runs), "--quiet")
+    assert code == 0, err
+    (uninterrupted,) = runs.glob("*/*")
+    assert json.loads((uninterrupted / "metrics.json").read_text())["epochs"] == 2
+
+    with monkeypatch.context() as patch:
+        fail_evaluation(patch)
+        runs = tmp_path / "failed"
+        code, _, err = run_cli("train", str(spec), *stops, "--runs-dir", str(runs), "--quiet")
+    (run,) = runs.glob("*/*")
+    assert code == 1
+    assert f"note: {run} was stopped by early stopping after epoch 2 and keeps the " in err
+    assert stopping(listed(run / "checkpoints")[-1]).stopped  # type: ignore[union-attr]
+    history = (run / "history.csv").read_text()
+
+    code, _, err = run_cli("train", "--resume", str(run), "--quiet")
+    assert code == 0, err
+    assert (run / "history.csv").read_text() == history  # no epoch trained
+    assert record(run) == record(uninterrupted)
+    # Finished, its metrics.json lost: the resume writes it again, training nothing.
+    (run / "metrics.json").unlink()
+    code, _, err = run_cli("train", "--resume", str(run), "--quiet")
+    assert code == 0, err
+    assert record(run) == record(uninterrupted)
+
+
+def test_a_checkpoint_records_that_early_stopping_ended_the_fit_there(tmp_path: Path) -> None:
+    from gencompile.run_status import trained_to_the_end
+
+    model = tiny_model()
+    checkpoints.save_checkpoint(model, tmp_path, 2, stopping=Stopping(1.0, 1, 1, stopped=True))
+    assert json.loads((tmp_path / "epoch-0002.json").read_text())["early_stopping"]["stopped"]
+    state = checkpoints.restore_stopping(tmp_path, 2)
+    assert state is not None and state.stopped
+    cb.resumed_from(model, 2, state)
+    assert cb.stopped_at(model, 2)
+    assert not cb.stopped_at(model, 1)  # resumed from another checkpoint
+    cb.resumed_from(model, 2, Stopping(1.0, 1, 0))  # a checkpoint it went on from
+    assert not cb.stopped_at(model, 2)
+
+    run = failed_run(tmp_path / "run", {"early_stopping": {"best": 1.0, "best_epoch": 1}})
+    (run / "checkpoints" / "epoch-0003.json").rename(run / "checkpoints" / "epoch-0002.json")
+    assert trained_to_the_end(run) is None  # 2 of its 3 epochs, and no stop recorded
+    stopped = {"best": 1.0, "best_epoch": 1, "wait": 1, "stopped": True}
+    (run / "checkpoints" / "epoch-0002.json").write_text(json.dumps({"early_stopping": stopped}))
+    assert trained_to_the_end(run) == (2, "was stopped by early stopping after epoch 2")
