@@ -185,6 +185,13 @@ class ProjectPlan(Generic[ModelPlanT]):
         }
 
     @property
+    def ema_copy_params(self) -> int:
+        """The weights of the EMA copy the model holds and saves beside the network it
+        averages (`extra['ema_copy']`); 0 without one."""
+        name = self.extra.get("ema_copy")
+        return next((n.params for n in self.networks if n.name == name), 0) if name else 0
+
+    @property
     def uses_regularizers(self) -> bool:
         return any(layer.regularizer for network in self.networks for layer in _all(network))
 

@@ -75,10 +75,9 @@ def parameter_words(plan: ProjectPlan[object]) -> str:
     """The model's parameters as the model card and explain say them: the trained ones,
     and the EMA copy the model also holds and saves (what Keras' count_params() counts)."""
     total = total_params(plan)
-    name = plan.extra.get("ema_copy")
+    name, copy = plan.extra.get("ema_copy"), plan.ema_copy_params
     if not name:
         return f"{total:,}"
-    copy = next(n.params for n in plan.networks if n.name == name)
     return (
         f"{total:,} trained, plus an EMA copy of the {name} ({copy:,}): "
         f"{total + copy:,} in the model"

@@ -43,6 +43,7 @@ from gencompile.errors import RunError
 
 FLOAT32 = 4
 COPIES_PER_PARAMETER = 4  # the weight, its gradient, two optimizer slots
+# (an EMA copy's weights are one copy more each: no gradient, no optimizer state)
 COPIES_PER_ACTIVATION = 2  # the output kept for the backward pass, and its gradient
 RUNTIME_BYTES = 512 << 20  # importing TensorFlow and Keras alone: 640 MiB RSS (measured)
 KERAS_EXAMPLES = {"mnist": 70000, "fashion_mnist": 70000, "cifar10": 60000, "cifar100": 60000}
@@ -75,6 +76,7 @@ class MemoryEstimate:
     batch_size: int
     largest: Heaviest | None  # the layer with the most parameters
     widest: Heaviest | None  # the layer with the largest output
+    ema_parameters: int = 0  # an EMA copy's weights, in model_bytes too
 
     @property
     def total(self) -> int:
@@ -82,9 +84,10 @@ class MemoryEstimate:
 
     def summary(self) -> str:
         """One line: the total and its parts."""
+        ema = f" (an EMA copy of {self.ema_parameters:,} included)" if self.ema_parameters else ""
         return (
             f"about {format_bytes(self.total)} to train: {self.parameters:,} parameters with "
-            f"gradients and optimizer state {format_bytes(self.model_bytes)}, one batch of "
+            f"gradients and optimizer state {format_bytes(self.model_bytes)}{ema}, one batch of "
             f"{self.batch_size} {format_bytes(self.activation_bytes)}, the data "
             f"{format_bytes(self.data_bytes)}, TensorFlow {format_bytes(self.runtime_bytes)}"
         )
@@ -244,15 +247,17 @@ def estimate_memory(plan: ProjectPlan[object]) -> MemoryEstimate:
     examples = _examples(plan.data.get("source", {}))
     if examples:  # a batch larger than the data set is the whole data set
         batch_size = min(batch_size, int(examples))
+    ema = plan.ema_copy_params
     return MemoryEstimate(
         parameters=parameters,
-        model_bytes=parameters * FLOAT32 * COPIES_PER_PARAMETER,
+        model_bytes=(parameters * COPIES_PER_PARAMETER + ema) * FLOAT32,
         activation_bytes=batch_size * per_example * FLOAT32 * COPIES_PER_ACTIVATION,
         data_bytes=_data_bytes(plan),
         runtime_bytes=RUNTIME_BYTES,
         batch_size=batch_size,
         largest=largest,
         widest=widest,
+        ema_parameters=ema,
     )
 
 

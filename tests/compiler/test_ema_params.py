@@ -45,3 +45,18 @@ def test_without_ema_the_count_is_the_trained_parameters(tmp_path: Path) -> None
     assert not hasattr(model, "ema_generator")
     readme = (tmp_path / "README.md").read_text("utf-8")
     assert f"| parameters | {total_params(built.plan):,} |" in readme
+
+
+def test_the_memory_estimate_holds_the_ema_copy() -> None:
+    """One float32 more a weight of the copied network (it has no gradient or optimizer
+    state): explain's Memory line used to leave the copy out."""
+    from gencompile.compiler.lower import lower
+    from gencompile.compiler.resources import FLOAT32, estimate_memory
+
+    spec = SPECS / "diffusion_ring8.yaml"
+    with_ema, without = (lower(load_spec(spec, s)) for s in ([], ["model.ema=0"]))
+    copy = next(n.params for n in with_ema.networks if n.name == "denoiser")
+    grown = estimate_memory(with_ema).model_bytes - estimate_memory(without).model_bytes
+    assert grown == copy * FLOAT32
+    assert f"(an EMA copy of {copy:,} included)" in estimate_memory(with_ema).summary()
+    assert "EMA" not in estimate_memory(without).summary()
