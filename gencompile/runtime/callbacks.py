@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.errors import RunError
-from gencompile.runtime import checkpoints, history_file
+from gencompile.runtime import checkpoints, history_file, loss_scaling
 from gencompile.runtime.checkpoint_files import Stopping, Timing
 
 _CHECKPOINT = re.compile(r"^epoch-(\d+)\.weights\.h5$")
@@ -341,7 +341,7 @@ class GradientMonitor(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self._applied = {
-            name: int(optimizer.iterations)
+            name: loss_scaling.applied_steps(optimizer)
             for name in ("optimizer", *GRAD_NORM_OPTIMIZERS.values())
             if (optimizer := self._loss_scaled(name)) is not None
         }
@@ -393,7 +393,7 @@ class GradientMonitor(keras.callbacks.Callback):
         optimizer = self._loss_scaled(name)
         if optimizer is None or name not in self._applied:
             return False
-        return int(optimizer.iterations) == self._applied[name]
+        return loss_scaling.applied_steps(optimizer) == self._applied[name]
 
     def _frozen(self, key: str) -> bool:
         """Whether the network the norm measures has no trainable weights."""

@@ -389,8 +389,7 @@ class TrainingHealth(keras.callbacks.Callback):
         wins = real is not None and fake is not None and min(real, fake) >= self.win
         collapsed = diversity is not None and diversity < self.collapse
         optimizer = getattr(self.model, "optimizer", None)  # the generator's
-        # (read through numpy: under a strategy `iterations` is a mirrored variable)
-        steps = None if optimizer is None else int(keras.ops.convert_to_numpy(optimizer.iterations))
+        steps = None if optimizer is None else loss_scaling.applied_steps(optimizer)
         if steps is not None and steps < self.warmup_steps:
             return  # a fresh generator's samples are alike: no verdict yet
         for kind, now in (("win", wins), ("collapse", collapsed)):

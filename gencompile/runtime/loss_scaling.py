@@ -24,6 +24,13 @@ import tensorflow as tf
 __all__ = ["track_gradient_norm"]
 
 
+def applied_steps(optimizer: keras.optimizers.Optimizer) -> int:
+    """The steps the optimizer applied (a skipped step is not counted), read through NumPy:
+    under a tf.distribute strategy `iterations` is a mirrored variable, which `int()`
+    refuses."""
+    return int(keras.ops.convert_to_numpy(optimizer.iterations))
+
+
 def track_gradient_norm(tracker: keras.metrics.Mean, grads: list[Any], scale: Any) -> None:
     """Add the global norm of `grads`, gradients of a loss multiplied by `scale`, unscaled,
     to `tracker`; a step whose scaled gradients are not finite (skipped) weighs 0.

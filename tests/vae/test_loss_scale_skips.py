@@ -63,3 +63,22 @@ def test_an_epoch_of_skipped_steps_has_no_grad_norm_and_no_advice(mixed_vae) -> 
     assert np.isnan(logs["grad_norm"])  # not the 0 of an empty mean
     assert len(said) == 1 and "loss scaling (mixed precision) skipped every step" in said[0]
     assert not any("exploding" in s or "vanishing" in s for s in said)
+
+
+def test_the_monitor_reads_the_steps_of_a_mirrored_optimizer(generated_vae) -> None:
+    """Under a tf.distribute strategy `iterations` is a MirroredVariable, which `int()`
+    refused: mixed precision with `mirrored` or `multi_worker` failed at the first epoch."""
+    from gencompile.runtime.training import mirrored_strategy
+
+    module = generated_vae(MIXED)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        with mirrored_strategy().scope():
+            model = module.build_model()
+            model.compile(optimizer=keras.optimizers.Adam(1e-3))
+            model.optimizer.build(model.trainable_weights)
+        logs, said = fit(model, steps=4)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert np.isfinite(logs["grad_norm"]), logs
+    assert said == []
