@@ -20,25 +20,24 @@ __all__ = ["streams"]
 def streams(source: dict[str, Any], cache: str) -> bool:
     """Whether a source is read from its file batch by batch instead of loaded whole:
     `cache: stream` always, `cache: memory` never, `auto` when its values as float32 take
-    more than `datafiles.STREAM_THRESHOLD` (a CSV: when loading its text whole would take as
-    much memory as such npy data, i.e. beyond about 150 MiB of text). Only
-    `datafiles.STREAMING_SOURCES` stream; the others load whole."""
+    more than `datafiles.STREAM_THRESHOLD` (a CSV's rows estimated from its first MiB,
+    `datafiles.csv_extent`). Only `datafiles.STREAMING_SOURCES` stream; the others load
+    whole."""
     if cache not in datafiles.CACHES:
         raise RunError(f"data.cache must be one of {', '.join(datafiles.CACHES)}, got {cache!r}")
     if source.get("type") not in datafiles.STREAMING_SOURCES or cache == "memory":
         return False
     if cache == "stream":
         return True
-    if source["type"] == "csv":  # as much memory, loaded whole, as npy data beyond the line
-        size = datafiles.check_file(source["path"], "data.source.path").stat().st_size
-        loaded_limit = datafiles.STREAM_THRESHOLD // 4 * datafiles.BYTES_PER_LOADED_VALUE
-        return size * datafiles.BYTES_PER_TEXT_BYTE > loaded_limit
     return _float32_bytes(source) > datafiles.STREAM_THRESHOLD
 
 
 def _float32_bytes(source: dict[str, Any]) -> int:
-    """About how many bytes a (non-CSV) source's values take as float32."""
+    """About how many bytes a source's values take as float32."""
     kind = source["type"]
+    if kind == "csv":  # rows estimated from its first MiB, columns from its header
+        rows, width = datafiles.csv_extent(source)
+        return rows * width * 4
     if kind == "parquet":  # rows and columns from the footer
         types, rows = datafiles.parquet_schema(source["path"], "data.source.path")
         label = source.get("label_column")

@@ -24,6 +24,7 @@ import weakref
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
@@ -35,10 +36,13 @@ if TYPE_CHECKING:  # NumPy is imported where arrays are read: `validate` needs n
 # Memory one value of a data set costs once loaded: float32 x, the float64 copies that
 # fitting and applying the preprocessing make, the float32 splits and their tensor copy
 # (measured: load_data of 25 million standardized float32 values peaked 30 bytes a value).
+# A CSV costs the same a value (`csv_extent`), whatever its cells' length; measured with
+# cache: memory and standardize, peak growth of load_data: 200,000 x 20 %.6f cells (38 MB)
+# 210 MB, estimated 112 MB; 400,000 x 20 0/1 cells (16 MB) 324 MB, estimated 224 MB (the
+# text's size x 12 said 456 and 192 MB).
 BYTES_PER_LOADED_VALUE = 28
-# Memory per byte of CSV or text: the text, numpy's string cells (4 bytes a character, a
-# stripped copy) and their float64 parse; measured: loading a 38 MB CSV of 9-character
-# cells took 468 MB (12.3x).
+# Memory per byte of a text source read whole (a corpus, `impute --input`): the text and
+# its decoded copy (measured for the old CSV loader: a 38 MB CSV took 468 MB, 12.3x).
 BYTES_PER_TEXT_BYTE = 12
 EMPTY_COMPRESSED_BYTES = 64  # beyond this, a compressed shard is not empty (20 bytes are)
 # Data whose float32 values take more than this streams from its file (unless the spec says
@@ -276,7 +280,24 @@ def read_header_row(path: str | Path, where: str, encoding: str = "utf-8-sig") -
     """The first row of a CSV file (quoted fields may hold newlines), reading at most 1 MiB;
     a UTF-8 byte order mark (Excel's "CSV UTF-8") is dropped. Refused when the first MiB is
     not UTF-8 or the row reads as data (every name a number: the file has no header)."""
+    return _csv_head(path, where, encoding).row
+
+
+@dataclass(frozen=True)
+class _Head:
+    """What the first MiB of a CSV file tells: its header row and the rows below it."""
+
+    row: list[str]  # the header row
+    rest: str  # the decoded text after the header row, to the end of the sample
+    whole: bool  # whether the sample is the whole file
+    size: int  # the file's size in bytes
+    header_bytes: int  # bytes of the file up to the end of the header row (with its BOM)
+
+
+def _csv_head(path: str | Path, where: str, encoding: str = "utf-8-sig") -> _Head:
+    """The header row of a CSV file and the sampled text below it (`read_header_row`)."""
     with open_data_file(path, where) as handle:
+        size = os.fstat(handle.fileno()).st_size
         head = handle.read(HEADER_LIMIT + 1)
     whole = len(head) <= HEADER_LIMIT
     decoder = codecs.getincrementaldecoder(encoding)()
@@ -292,13 +313,50 @@ def read_header_row(path: str | Path, where: str, encoding: str = "utf-8-sig") -
             f"{where}: cannot read the header row of {Path(path)} ({err}); "
             "is it a CSV file with a header row?"
         ) from None
-    if not whole and buffer.tell() >= len(buffer.getvalue()):
+    end = buffer.tell()
+    if not whole and end >= len(text):
         raise DataFileError(
             f"{where}: the first row of {Path(path)} is longer than "
             f"{format_bytes(HEADER_LIMIT)}; is it a CSV file with a header row?"
         )
     check_header_names(path, row, where)
-    return row
+    bom = len(head) - len(head.removeprefix(codecs.BOM_UTF8))
+    return _Head(row, text[end:], whole, size, bom + len(text[:end].encode("utf-8")))
+
+
+def csv_extent(source: dict[str, Any]) -> tuple[int, int]:
+    """(about how many data rows, how many feature columns) a `csv` source reads, from its
+    header and its first MiB only: rows are the file's bytes below the header over the
+    sampled rows' mean (exact for a file of at most 1 MiB). A CSV loaded whole costs its
+    values (`BYTES_PER_LOADED_VALUE` each), not its text: a 0/1 cell is 2 bytes of text,
+    a %.6f one 10, and both load as one float64."""
+    head = _csv_head(source["path"], "data.source.path")
+    header = [name.strip() for name in head.row]
+    label = source.get("label_column")
+    columns = source.get("columns")
+    width = len(columns) if columns else sum(1 for name in header if name != label)
+    return _sampled_rows(head), width
+
+
+def _sampled_rows(head: _Head) -> int:
+    """Data rows of a CSV file estimated from the complete rows of its sample."""
+    buffer = io.StringIO(head.rest, newline="")
+    rows, end = 0, 0
+    try:
+        for row in csv.reader(buffer):
+            if not head.whole and buffer.tell() >= len(head.rest):
+                break  # the sample's last row may be cut
+            rows += 1 if row else 0  # a blank line is no row (the loaders skip it)
+            end = buffer.tell()
+    except csv.Error:  # a cell beyond csv's 128 KiB limit: count the rows before it
+        pass
+    if head.whole:
+        return rows
+    below = head.size - head.header_bytes
+    sampled = len(head.rest[:end].encode("utf-8"))
+    if rows == 0 or sampled == 0:  # rows longer than the sample: fewer than this many
+        return max(1, below // max(1, len(head.rest.encode("utf-8"))))
+    return max(1, round(below * rows / sampled))
 
 
 def check_header_names(path: str | Path, header: list[str], where: str) -> None:

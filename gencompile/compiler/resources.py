@@ -34,10 +34,10 @@ from gencompile.datafiles import (
     array_header,
     available_memory,
     count_images,
+    csv_extent,
     format_bytes,
     npz_header,
     parquet_schema,
-    read_header_row,
 )
 from gencompile.errors import RunError
 
@@ -194,6 +194,8 @@ def _examples(source: dict[str, Any]) -> int | None:
             return array_header(source["path"], "data.source.path")[0][0]
         if kind == "parquet":
             return parquet_schema(source["path"], "data.source.path")[1]
+        if kind == "csv":  # estimated from its first MiB
+            return csv_extent(source)[0]
         if kind == "npz":
             return npz_header(source["path"], source["key"], "data.source.path")[0][0]
         if kind == "images":
@@ -211,8 +213,8 @@ def _data_bytes(plan: ProjectPlan[object]) -> int:
     source = plan.data.get("source", {})
     kind = source.get("type")
     if kind == "csv" and _streams(source, plan.data.get("cache", "auto")):
-        return _csv_rows(source) * (BYTES_PER_STREAMED_EXAMPLE + 4) + STREAM_FIXED_BYTES
-    if kind in ("csv", "text"):
+        return (_examples(source) or 0) * (BYTES_PER_STREAMED_EXAMPLE + 4) + STREAM_FIXED_BYTES
+    if kind == "text":
         return _file_size(source.get("path")) * BYTES_PER_TEXT_BYTE
     if kind == "builtin" and source.get("name") == "arithmetic":
         digits = len(str(int(source.get("max_operand", 99))))
@@ -221,15 +223,6 @@ def _data_bytes(plan: ProjectPlan[object]) -> int:
     if _streams(source, plan.data.get("cache", "auto")):
         return int(count) * BYTES_PER_STREAMED_EXAMPLE + STREAM_FIXED_BYTES
     return int(count) * _values(plan.data_shape) * BYTES_PER_LOADED_VALUE
-
-
-def _csv_rows(source: dict[str, Any]) -> int:
-    """At most how many rows a CSV holds: each cell takes a character and a separator."""
-    try:
-        width = len(read_header_row(source["path"], "data.source.path"))
-    except (DataFileError, OSError, KeyError):
-        width = 1
-    return _file_size(source.get("path")) // (2 * max(width, 1))
 
 
 def _streams(source: dict[str, Any], cache: str) -> bool:

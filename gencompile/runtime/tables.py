@@ -32,10 +32,10 @@ import pyarrow.parquet as pq
 
 from gencompile.datafiles import (
     BYTES_PER_LOADED_VALUE,
-    BYTES_PER_TEXT_BYTE,
     DataFileError,
     array_header,
     check_file,
+    csv_extent,
     ensure_fits,
     format_bytes,
     is_number,
@@ -156,13 +156,13 @@ def load_csv(source: dict) -> tuple[np.ndarray, np.ndarray | None]:
     parsed a block at a time): memory is the float64 values and one block of cells, however
     long a cell of the file, and loaded and streamed files read alike."""
     path = check_file(config_value(source, "path", "data.source (csv)"), "data.source.path")
-    size = path.stat().st_size
+    width, blocks = _csv_blocks(path, source)  # checks the header and the columns first
+    rows, _ = csv_extent({**source, "path": path})
     ensure_fits(
-        size * BYTES_PER_TEXT_BYTE,
-        f"data.source.path: {path} ({format_bytes(size)} of text)",
+        rows * width * BYTES_PER_LOADED_VALUE,
+        f"data.source.path: {path} (about {rows} rows x {width} columns)",
         "use a smaller CSV file, or data.cache: auto or stream to read it batch by batch",
     )
-    _, blocks = _csv_blocks(path, source)
     return _gathered(blocks, source, f"{path}: no data rows below the header")
 
 

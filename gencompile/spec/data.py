@@ -333,8 +333,9 @@ class DataSpec(StrictModel):
     )
     cache: Literal["auto", "memory", "stream"] = Field(
         "auto",
-        description="auto streams file data beyond 256 MiB of float32 values (csv: about 150 "
-        "MiB of text) and loads the rest; memory always loads; stream always streams.",
+        description="auto streams file data beyond 256 MiB of float32 values (csv: rows "
+        "estimated from its first MiB) and loads the rest; memory always loads; stream always "
+        "streams.",
     )
 
     @model_validator(mode="after")

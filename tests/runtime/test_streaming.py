@@ -126,7 +126,6 @@ def test_auto_streams_only_beyond_the_threshold(
     source = {"type": "npy", "path": str(vectors)}
     assert not streams(source, "auto")  # 12 KB of values
     assert streams(source, "stream") and not streams(source, "memory")
-    assert not streams({"type": "csv", "path": str(vectors)}, "auto")
     monkeypatch.setattr(datafiles, "STREAM_THRESHOLD", 1000)
     assert streams(source, "auto") and not streams(source, "memory")
     with pytest.raises(RunError, match=r"data\.cache must be one of"):

@@ -178,16 +178,6 @@ def test_the_conversion_is_cached_by_content(
     assert changed != first and np.load(changed).shape == (301, 3)
 
 
-def test_auto_streams_a_csv_whose_loading_would_take_as_much_as_large_npy_data(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    path = write_csv(tmp_path / "d.csv")  # about 10 KB of text
-    source = {"type": "csv", "path": str(path)}
-    assert not streams(source, "auto") and streams(source, "stream")
-    monkeypatch.setattr(datafiles, "STREAM_THRESHOLD", 4096)
-    assert streams(source, "auto") and not streams(source, "memory")
-
-
 # --------------------------------------------------------------------------- parquet
 
 ROOT = Path(__file__).resolve().parents[2]
