@@ -19,7 +19,10 @@ mixture's, whose statistics are sums and whose means are masked):
   size that splits it.
 
 Also here, without TensorFlow (`gencompile train --workers N` checks before it builds a
-run): a batch size the replicas cannot split evenly is refused (`check_batch_split`).
+run): a batch size the replicas cannot split evenly is refused (`check_batch_split`). Keras
+builds the model from a split's first batch averaged over the replicas, which needs slices
+of one size: a split smaller than a batch, whose one batch does not split evenly, is
+refused too (`check_first_batches`), whatever the model's steps take.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check_batch_split",
+    "check_first_batches",
     "check_validation_batches",
     "leaves_a_replica_empty",
     "refuse_one_skipped_batch",
@@ -70,6 +74,31 @@ def check_batch_split(batch_size: int, replicas: int, strategy: str) -> None:
             f"data.batch_size is {batch_size}, which does not split evenly between the "
             f"{replicas} replicas of the {strategy!r} strategy: use a multiple of {replicas} "
             f"(e.g. --set data.batch_size={even})"
+        )
+
+
+def check_first_batches(
+    train_count: int, val_count: int, batch_size: int, replicas: int, strategy: str
+) -> None:
+    """Refuse a split smaller than a batch whose one batch the replicas cannot split evenly:
+    Keras averages a split's first batch over the replicas to build the model (`fit` the
+    training split's, every validation the held-out one's), and slices of unequal size
+    stop it (a shape mismatch of a collective operation)."""
+    for split, count in (("the training split", train_count), ("data.validation_split", val_count)):
+        if not 0 < count < batch_size or count % replicas == 0:
+            continue
+        size = splitting_batch_size(count, batch_size, replicas)
+        remedy = (
+            f"a batch size that splits it, e.g. --set data.batch_size={size}, or "
+            if size is not None
+            else ""
+        )
+        raise RunError(
+            f"{split} holds {count} example(s), fewer than data.batch_size={batch_size}: its "
+            f"one batch does not split evenly between the {replicas} replicas of the "
+            f"{strategy!r} strategy (Keras builds the model from a first batch averaged over "
+            f"the replicas, which needs slices of one size): use {remedy}a split of a "
+            f"multiple of {replicas} examples"
         )
 
 
@@ -122,9 +151,12 @@ def refuse_one_skipped_batch(count: int, batch_size: int, replicas: int, strateg
 
 def splitting_batch_size(count: int, batch_size: int, replicas: int) -> int | None:
     """The multiple of `replicas` nearest `batch_size` (the larger of two as near) whose
-    last batch of `count` examples leaves no replica empty; None if there is none."""
+    last batch of `count` examples leaves no replica empty and whose first batch splits
+    evenly; None if there is none."""
     for step in range(count // replicas + 2):  # past `count`: one batch of them all
         for size in (batch_size + step * replicas, batch_size - step * replicas):
-            if size >= replicas and not leaves_a_replica_empty(last_batch(count, size), replicas):
+            if size < replicas or min(count, size) % replicas:
+                continue
+            if not leaves_a_replica_empty(last_batch(count, size), replicas):
                 return size
     return None

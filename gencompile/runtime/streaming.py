@@ -1,8 +1,9 @@
 """Data larger than memory: examples read from their file batch by batch, never whole.
 
 `load_data` hands a config here when its source streams (`data_size.streams`: an npy,
-parquet or csv file whose values take more than `STREAM_THRESHOLD` as float32, an image folder whose decoded pixels take more than that as float32, a
-tfrecord source beyond it, or `data.cache: stream`). A csv or parquet file is read from
+parquet or csv file whose values take more than `STREAM_THRESHOLD` as float32, an image
+folder whose decoded pixels take more than that as float32, a tfrecord source beyond it,
+or `data.cache: stream`). A csv or parquet file is read from
 its float32 .npy conversion (`tables.cached_table`), its labels held in memory; an image
 folder from its files (`image_folders`), its labels (the class folders) in memory; a
 tfrecord source, which has no random access, in shard order (`records`). The pipeline

@@ -325,6 +325,8 @@ def build_and_compile(
             replica_batches.check_validation_batches(count, batch, replicas, name)
             if steps_per_epoch(training, data) == 0:  # its one batch would be left out
                 replica_batches.refuse_one_skipped_batch(len(data.x_train), batch, replicas, name)
+        counts = len(data.x_train), len(data.x_val)
+        replica_batches.check_first_batches(*counts, data.batch_size, replicas, name)
     with strategy.scope():
         model = build_model()
         if isinstance(model, CompiledForEpochSize):

@@ -194,12 +194,13 @@ def test_a_training_split_smaller_than_the_replicas_asks_for_more_data() -> None
 
 
 def test_steps_that_take_empty_slices_keep_every_batch(monkeypatch) -> None:
-    """A mixture's steps take a replica's empty slice: no batch is left out, and neither a
-    training split of one such batch nor held-out data ending with one is refused."""
+    """A mixture's steps take a replica's empty slice: no batch is left out, and held-out
+    data ending with one is not refused. (Their first batches split evenly: Keras builds
+    the model from one averaged over the replicas, `check_first_batches`.)"""
     _four_replicas(monkeypatch)
     monkeypatch.setattr(training, "replicas_of", lambda config: 4)
-    data = SimpleNamespace(
-        x_train=np.zeros((5, 2)), x_val=np.zeros((5, 2)), steps_per_epoch=1, batch_size=8
+    data = SimpleNamespace(  # last batches of 1: slices 1 + 0 + 0 + 0
+        x_train=np.zeros((9, 2)), x_val=np.zeros((9, 2)), steps_per_epoch=2, batch_size=8
     )
     config = {
         "steps_per_epoch": None,
@@ -207,11 +208,11 @@ def test_steps_that_take_empty_slices_keep_every_batch(monkeypatch) -> None:
         "distribution": {"strategy": "mirrored", "empty_slices": True},
     }
     assert training.skipped_per_epoch(config, data) == 0
-    assert training.steps_per_epoch(config, data) == 1
+    assert training.steps_per_epoch(config, data) == 2
     with pytest.raises(Built):
         training.build_and_compile(_build, config, data, epochs=1)
     config["distribution"]["empty_slices"] = False
-    assert training.skipped_per_epoch(config, data) == 5
+    assert training.skipped_per_epoch(config, data) == 1
     with pytest.raises(RunError, match="held-out examples are not skipped"):
         training.build_and_compile(lambda: None, config, data, epochs=1)
 
@@ -223,3 +224,35 @@ def test_one_replica_holds_the_whole_batch_without_a_collective() -> None:
     np.testing.assert_array_equal(first, keras.random.normal((5, 2), seed=7))
     loss = tf.constant(2.5)
     assert replicas.scale_to_global_batch(loss, share=split.share) is loss
+
+
+def test_a_split_smaller_than_a_batch_that_splits_unevenly_is_refused(monkeypatch) -> None:
+    """Keras averages a split's first batch over the replicas to build the model: 43
+    held-out examples in batches of 64 made slices of 22 and 21, and `--workers 2` failed
+    with a collective's shape mismatch at the first validation."""
+    monkeypatch.setattr(
+        training, "strategy_for", lambda name: SimpleNamespace(num_replicas_in_sync=2)
+    )
+    data = SimpleNamespace(
+        x_train=np.zeros((387, 2)), x_val=np.zeros((43, 2)), steps_per_epoch=7, batch_size=64
+    )
+    config = {
+        "steps_per_epoch": None,
+        "mixed_precision": False,
+        "distribution": {"strategy": "multi_worker", "empty_slices": True},
+    }
+    with pytest.raises(RunError) as caught:
+        training.build_and_compile(lambda: None, config, data, epochs=1)
+    assert str(caught.value) == (
+        "data.validation_split holds 43 example(s), fewer than data.batch_size=64: its one "
+        "batch does not split evenly between the 2 replicas of the 'multi_worker' strategy "
+        "(Keras builds the model from a first batch averaged over the replicas, which needs "
+        "slices of one size): use a batch size that splits it, e.g. --set "
+        "data.batch_size=40, or a split of a multiple of 2 examples"
+    )
+    with pytest.raises(RunError, match="^the training split holds 43 example"):
+        replica_batches.check_first_batches(43, 0, 64, 2, "mirrored")
+    replica_batches.check_first_batches(42, 44, 64, 2, "mirrored")  # even: 21 + 21, 22 + 22
+    replica_batches.check_first_batches(129, 65, 64, 2, "mirrored")  # first batches of 64
+    # The suggested size keeps every batch's first slice even and no replica empty.
+    assert replica_batches.splitting_batch_size(43, 64, 2) == 40  # 40 + 3: 2 + 1
