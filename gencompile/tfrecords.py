@@ -25,6 +25,7 @@ MAX_FIRST_RECORD = 64 << 20  # a first record beyond this is not believed
 PROBE_CHUNK = 1 << 10  # compressed bytes fed at a time: the bytes read for the records seen
 PROBE_RECORDS = 20_000  # records decoded to learn a compressed shard's records a byte
 PROBE_DECODED = 16 << 20  # ... or decompressed bytes, whichever comes first
+PROBE_SHARDS = 16  # compressed shards probed, spread over the list, sharing the budget above
 # tf.train.Feature's fields: which kind of list each holds.
 _KINDS = {1: "bytes", 2: "float", 3: "int64"}
 
@@ -217,28 +218,47 @@ def _decoded_values(x: dict[str, Any]) -> int:
 def estimated_records(source: dict[str, Any]) -> int:
     """About how many records a tfrecord source holds: the shards' bytes over the size of
     the first record (records of one data set are about the same size); for compressed
-    shards, their bytes times the records a compressed byte holds in the first shard's
-    opening PROBE_DECODED bytes (a compression ratio of 100 is common for sparse values,
-    so compressed bytes over a decompressed record would err that much low)."""
+    shards, the records a compressed byte holds in the openings of up to PROBE_SHARDS
+    shards spread over the list (a compression ratio of 100 is common for sparse values,
+    so compressed bytes over a decompressed record would err that much low, and shards
+    may compress unlike one another): a shard probed whole counts its records, one probed
+    in part by its own ratio, and the others by the probed shards' pooled ratio."""
     shards = record_files(source["files"])
     compression = source.get("compression", "none")
-    shard, _, first = first_nonempty(shards, compression)
+    _, _, first = first_nonempty(shards, compression)
     total = sum(s.stat().st_size for s in shards)
     if compression == "none":
         return max(1, total // first)
-    records, read = _records_read(shard, compression)
-    return max(1, round(total * records / max(1, read)))
+    probed = _spread(shards, PROBE_SHARDS)
+    found, pooled_records, pooled_read = 0.0, 0.0, 0
+    for shard in probed:
+        records, read = _records_read(shard, compression, len(probed))
+        size = shard.stat().st_size
+        found += records if read >= size else size * records / max(1, read)
+        pooled_records, pooled_read = pooled_records + records, pooled_read + read
+    rest = total - sum(shard.stat().st_size for shard in probed)
+    return max(1, round(found + rest * pooled_records / max(1, pooled_read)))
 
 
-def _records_read(path: Path, compression: str) -> tuple[float, int]:
+def _spread(shards: list[Path], count: int) -> list[Path]:
+    """Up to `count` of `shards`, evenly spread from the first to the last."""
+    if len(shards) <= count:
+        return list(shards)
+    step = (len(shards) - 1) / (count - 1)
+    return [shards[round(i * step)] for i in range(count)]
+
+
+def _records_read(path: Path, compression: str, sharing: int = 1) -> tuple[float, int]:
     """(records decoded, compressed bytes read for them) over the opening records of a
-    compressed shard (PROBE_RECORDS or PROBE_DECODED bytes): a whole shard, when small."""
+    compressed shard (PROBE_RECORDS or PROBE_DECODED bytes, shared by `sharing` shards
+    probed): a whole shard, when small."""
     wbits = 31 if compression == "gzip" else 15  # a gzip or a zlib header
     inflate = zlib.decompressobj(wbits=wbits)
     data, records, read, decoded = bytearray(), 0, 0, 0
+    most_records, most_decoded = PROBE_RECORDS // sharing, PROBE_DECODED // sharing
     with open_data_file(path, "data.source.files") as raw:
         try:
-            while records < PROBE_RECORDS and decoded < PROBE_DECODED:
+            while records < most_records and decoded < most_decoded:
                 chunk = raw.read(PROBE_CHUNK)
                 if not chunk:
                     break

@@ -250,7 +250,7 @@ def test_a_split_smaller_than_a_batch_that_splits_unevenly_is_refused(monkeypatc
         "slices of one size): use a batch size that splits it, e.g. --set "
         "data.batch_size=40, or a split of a multiple of 2 examples"
     )
-    with pytest.raises(RunError, match="^the training split holds 43 example"):
+    with pytest.raises(RunError, match=r"^the training split holds 43 example"):
         replica_batches.check_first_batches(43, 0, 64, 2, "mirrored")
     replica_batches.check_first_batches(42, 44, 64, 2, "mirrored")  # even: 21 + 21, 22 + 22
     replica_batches.check_first_batches(129, 65, 64, 2, "mirrored")  # first batches of 64

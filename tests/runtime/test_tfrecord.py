@@ -536,6 +536,24 @@ def test_compressed_shards_are_estimated_by_their_decompressed_records(
     assert 3800 <= estimated_records(source) <= 4200
 
 
+def test_shards_that_compress_unlike_the_first_are_estimated_by_their_own_ratio(
+    tmp_path: Path,
+) -> None:
+    """A sparse first shard compresses ~100x, a dense second one hardly: the first's ratio
+    applied to both said ~40 times the records, and refused a small data set."""
+
+    def sparse_then_dense(rng: np.random.Generator, i: int) -> tuple[bytes, np.ndarray]:
+        if i < 1500:
+            return sparse_record(rng, i)
+        x = rng.normal(size=512).astype(np.float32)
+        return example(v=feature(x, "float")), x
+
+    write_shards(tmp_path / "z", [1500, 1500], sparse_then_dense, "GZIP")
+    x = {"type": "values", "name": "v", "shape": [512]}
+    source = {**config(tmp_path / "z" / "*", "auto", x, None)["source"], "compression": "gzip"}
+    assert 2900 <= estimated_records(source) <= 3100
+
+
 @pytest.mark.parametrize("compression", [None, "GZIP"])
 def test_an_empty_first_shard_is_left_out(tmp_path: Path, compression: str | None) -> None:
     written = write_shards(tmp_path / "e", [0, 5, 4], vector_record, compression)
