@@ -185,6 +185,12 @@ class ProjectPlan(Generic[ModelPlanT]):
         }
 
     @property
+    def untrained_params(self) -> int:
+        """The networks' weights no gradient step changes: frozen layers and non-trainable
+        state (batch-norm statistics, spectral norm's vectors)."""
+        return sum(n.params - n.trainable_params for n in self.networks)
+
+    @property
     def ema_copy_params(self) -> int:
         """The weights of the EMA copy the model holds and saves beside the network it
         averages (`extra['ema_copy']`); 0 without one."""

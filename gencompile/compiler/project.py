@@ -78,8 +78,10 @@ def parameter_words(plan: ProjectPlan[object]) -> str:
     name, copy = plan.extra.get("ema_copy"), plan.ema_copy_params
     if not name:
         return f"{total:,}"
+    untrained = plan.untrained_params
+    held = f" and {untrained:,} not trained (frozen or state)" if untrained else ""
     return (
-        f"{total:,} trained, plus an EMA copy of the {name} ({copy:,}): "
+        f"{total - untrained:,} trained{held}, plus an EMA copy of the {name} ({copy:,}): "
         f"{total + copy:,} in the model"
     )
 

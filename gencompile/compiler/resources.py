@@ -77,6 +77,7 @@ class MemoryEstimate:
     largest: Heaviest | None  # the layer with the most parameters
     widest: Heaviest | None  # the layer with the largest output
     ema_parameters: int = 0  # an EMA copy's weights, in model_bytes too
+    untrained: int = 0  # of `parameters`, those without gradient or optimizer state
 
     @property
     def total(self) -> int:
@@ -84,10 +85,13 @@ class MemoryEstimate:
 
     def summary(self) -> str:
         """One line: the total and its parts."""
-        ema = f" (an EMA copy of {self.ema_parameters:,} included)" if self.ema_parameters else ""
+        held = [f"{self.untrained:,} untrained"] if self.untrained else []
+        held += [f"an EMA copy of {self.ema_parameters:,}"] if self.ema_parameters else []
+        more = f" ({' and '.join(held)} included)" if held else ""
+        trained = self.parameters - self.untrained
         return (
-            f"about {format_bytes(self.total)} to train: {self.parameters:,} parameters with "
-            f"gradients and optimizer state {format_bytes(self.model_bytes)}{ema}, one batch of "
+            f"about {format_bytes(self.total)} to train: {trained:,} parameters with "
+            f"gradients and optimizer state {format_bytes(self.model_bytes)}{more}, one batch of "
             f"{self.batch_size} {format_bytes(self.activation_bytes)}, the data "
             f"{format_bytes(self.data_bytes)}, TensorFlow {format_bytes(self.runtime_bytes)}"
         )
@@ -240,10 +244,11 @@ def estimate_memory(plan: ProjectPlan[object]) -> MemoryEstimate:
     examples = _examples(plan.data.get("source", {}))
     if examples:  # a batch larger than the data set is the whole data set
         batch_size = min(batch_size, int(examples))
-    ema = plan.ema_copy_params
+    ema, untrained = plan.ema_copy_params, min(plan.untrained_params, parameters)
+    trained = parameters - untrained  # the others hold no gradient or optimizer state
     return MemoryEstimate(
         parameters=parameters,
-        model_bytes=(parameters * COPIES_PER_PARAMETER + ema) * FLOAT32,
+        model_bytes=(trained * COPIES_PER_PARAMETER + untrained + ema) * FLOAT32,
         activation_bytes=batch_size * per_example * FLOAT32 * COPIES_PER_ACTIVATION,
         data_bytes=_data_bytes(plan),
         runtime_bytes=RUNTIME_BYTES,
@@ -251,6 +256,7 @@ def estimate_memory(plan: ProjectPlan[object]) -> MemoryEstimate:
         largest=largest,
         widest=widest,
         ema_parameters=ema,
+        untrained=untrained,
     )
 
 

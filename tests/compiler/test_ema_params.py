@@ -60,3 +60,26 @@ def test_the_memory_estimate_holds_the_ema_copy() -> None:
     assert grown == copy * FLOAT32
     assert f"(an EMA copy of {copy:,} included)" in estimate_memory(with_ema).summary()
     assert "EMA" not in estimate_memory(without).summary()
+
+
+def test_trained_counts_only_what_gradients_change(tmp_path: Path, run_cli) -> None:
+    """Spectral norm's power-iteration vectors are non-trainable state: `explain` said
+    them "trained" and counted gradients and optimizer slots for them."""
+    import keras
+
+    from gencompile.compiler.resources import estimate_memory
+
+    spec = SPECS / "dcgan_digits_small.yaml"
+    built = build(load_spec(spec), tmp_path)
+    model = import_generated(tmp_path, built.plan.package, "model").build_model()
+    networks = [getattr(model, n.name) for n in built.plan.networks]
+    trainable = sum(keras.ops.size(w) for net in networks for w in net.trainable_weights)
+    untrained = built.plan.untrained_params
+    assert untrained > 0 and total_params(built.plan) - untrained == int(trainable)
+    code, out, _ = run_cli("explain", str(spec))
+    assert code == 0
+    assert f"Parameters: {int(trainable):,} trained and {untrained:,} not trained" in " ".join(
+        out.split()
+    )
+    estimate = estimate_memory(built.plan)
+    assert f"to train: {int(trainable):,} parameters with gradients" in estimate.summary()
