@@ -354,6 +354,8 @@ def problems_from_validation(
             key = path[-1] if path else error["loc"][-1]
             model = model_at(root, path[:-1], data)
             fields = list(model.model_fields) if model else []
+            if model is root and not path[:-1]:  # the loader's own key, read before validation
+                fields = ["extends", *fields]
             message = f"unknown key '{key}'"
             hint = did_you_mean(key, fields) or _expected_keys(fields, _value_at(data, path[:-1]))
         elif kind == "union_types":
