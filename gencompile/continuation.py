@@ -5,6 +5,8 @@ random state). Continuing builds the run's project with `training.epochs = N` (t
 change allowed: any other is refused, naming each differing field) as a pending project in
 `checkpoints/continuation/`, whose lock is a new revision (epochs K -> N, the lock it
 replaces), and resumes from that checkpoint, as a run interrupted after epoch K would be.
+The pending project's spec.yaml (and its lock's `spec_source`) says N epochs, under a
+header saying the run was continued (`continued_source`): training it trains the run.
 The run's own project, lock, weights and metrics stay those of its finished K epochs until
 the continuation finishes: its final files are written beside the pending project
 (`runtime/final_files.py`), and only then do they and the pending project replace the
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import warnings
 from dataclasses import dataclass
@@ -51,6 +54,8 @@ MAX_SHOWN = 12  # differences listed before "and N more"
 # as the continuation trains on), kept for `discard` to continue from again.
 KEPT_CHECKPOINT = "finished-checkpoint"
 REPLACED = ".replaced-"  # a run's folder (saved_model/, latent/) moved aside by `promote`
+CONTINUED = "# Continued by gencompile"  # the first words of continued_source's header
+_INTEGER = re.compile(r"[0-9][0-9_]*(?=\s|,|}|$)")  # a plain decimal literal, as specs write
 
 
 @dataclass(frozen=True)
@@ -251,7 +256,8 @@ def plan_continuation(
     if note:
         warnings.warn(note, stacklevel=2)
     spec = with_epochs(lock, epochs)
-    loaded = validate_raw(RawSpec(spec, Marks(), None, lock["spec_source"]), opened=True)
+    source = continued_source(lock, spec, trained, epochs)
+    loaded = validate_raw(RawSpec(spec, Marks(), None, source), opened=True)
     revision = {
         "revision": len(lock.get("revisions") or []) + 2,
         "epochs_before": trained,
@@ -260,6 +266,61 @@ def plan_continuation(
         "continued_at": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
     return Continuation(loaded, revision)
+
+
+def continued_source(lock: dict[str, Any], spec: dict[str, Any], before: int, after: int) -> str:
+    """The run's spec.yaml (its lock's `spec_source`) as the continuation trains it, so that
+    training that spec gives the run: a header saying it was continued, and the length
+    fields (`length_fields`) set to `spec`'s values, edited in place where the source writes
+    them as plain integers, the rest byte for byte; else the spec written out again (its
+    comments lost). An earlier continuation's header is replaced."""
+    lines = lock["spec_source"].splitlines(keepends=True)
+    while lines and lines[0].startswith(CONTINUED):
+        lines.pop(0)
+    body = "".join(lines)
+    for field in length_fields(lock):
+        path = tuple(field.split("."))
+        value = _value_at(spec, path)
+        if value != _value_at(lock["resolved_spec"], path):  # EM's max_iter may stay
+            body = _with_value(body, path, value)
+    header = (
+        f"{CONTINUED} (train --resume --epochs {after}): {epochs_phrase(before)} trained, "
+        f"then on to {after}; the rest is the spec the run was first trained with.\n"
+    )
+    return header + body
+
+
+def _value_at(data: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _with_value(text: str, path: tuple[str, ...], value: int) -> str:
+    """`text` (a spec) with the integer at `path` set to `value`."""
+    from gencompile.spec.loader import dump_yaml, parse_yaml
+
+    data, marks = parse_yaml(text, "spec.yaml")
+    written = marks.marks.get(path)
+    try:
+        current = _value_at(data, path)
+    except (KeyError, TypeError):
+        current = None
+    if current == value and type(current) is int:
+        return text
+    if written is not None and written.line and written.column and type(current) is int:
+        lines = text.splitlines(keepends=True)
+        line, start = lines[written.line - 1], written.column - 1
+        literal = _INTEGER.match(line, start)
+        if literal is not None:
+            lines[written.line - 1] = f"{line[:start]}{value}{line[literal.end() :]}"
+            edited = "".join(lines)
+            if _value_at(parse_yaml(edited, "spec.yaml")[0], path) == value:
+                return edited
+    apply_override(data, Marks(), path, value)  # where it cannot be edited in place
+    return "# Written out again by gencompile; the comments of the original are not kept.\n" + (
+        dump_yaml(data)
+    )
 
 
 def pending_folder(run_dir: Path) -> Path:

@@ -188,6 +188,31 @@ def test_continuation_is_a_new_lock_revision(vae_runs: dict[str, Path]) -> None:
     assert status["status"] == "finished"
 
 
+def test_the_continued_runs_spec_trains_the_run(vae_runs: dict[str, Path], tmp_path: Path) -> None:
+    """spec.yaml (and the lock's spec_source) give 3 epochs, with a header saying how; the
+    lock still rebuilds, and a second continuation rewrites the header."""
+    from gencompile.compiler.lower import lower
+    from gencompile.continuation import CONTINUED
+    from gencompile.lock_format import sha256_text
+    from gencompile.lockfile import build_locked
+    from gencompile.spec import load_spec
+
+    run = Path(shutil.copytree(vae_runs["continued"], tmp_path / "run"))
+    lock = read_lock(run)
+    text = (run / "spec.yaml").read_text()
+    assert text == lock["spec_source"] and sha256_text(text) == lock["spec_sha256"]
+    header, body = text.split("\n", 1)
+    assert header.startswith(CONTINUED) and "1 epoch trained, then on to 3" in header
+    assert body == VAE.replace("  epochs: 1\n", "  epochs: 3\n")
+    assert lower(load_spec(run / "spec.yaml")).resolved_spec == lock["resolved_spec"]
+    rebuilt = build_locked(run / "spec.lock.json", tmp_path / "rebuilt")
+    assert (rebuilt.directory / "spec.yaml").read_text() == text
+    resume(run, quiet=True, epochs=4)
+    again = (run / "spec.yaml").read_text()
+    assert again.count(CONTINUED) == 1 and "3 epochs trained, then on to 4" in again
+    assert again.split("\n", 1)[1] == VAE.replace("  epochs: 1\n", "  epochs: 4\n")
+
+
 def test_no_more_epochs_is_refused_saying_how_many_it_has(
     vae_runs: dict[str, Path], tmp_path: Path
 ) -> None:

@@ -16,10 +16,30 @@ from gencompile.spec.loader import VARIANT_KEYS, Marks, PathKey, format_path
 _QUOTED = re.compile(r"'([^']*)'")
 
 
+def _folded(name: str) -> str:
+    """`Leaky-ReLU` -> `leaky_relu`: Keras, papers and specs spell names with other case
+    and separators."""
+    return name.casefold().replace("-", "_")
+
+
 def did_you_mean(value: object, candidates: list[str] | tuple[str, ...]) -> str | None:
-    """A 'did you mean' hint naming the closest candidate, if one is close."""
-    matches = difflib.get_close_matches(str(value), list(candidates), n=1, cutoff=0.6)
-    return f"did you mean '{matches[0]}'?" if matches else None
+    """A 'did you mean' hint naming the closest candidate (in its own spelling), if one is
+    close: one spelt the same but for case, `_` and `-` first (`AdamW` -> 'adamw', not
+    'adam'; `LeakyReLU` -> 'leaky_relu'), else the closest by difflib on case-folded names.
+    The separators stay for difflib: without them a short name nears a long one (`nll`
+    would mean `iwae_nll`).
+
+    >>> did_you_mean("LeakyReLU", ["relu", "leaky_relu"])
+    "did you mean 'leaky_relu'?"
+    """
+    named = [str(candidate) for candidate in candidates]
+    given = _folded(str(value))
+    for candidate in named:
+        if _folded(candidate).replace("_", "") == given.replace("_", ""):
+            return f"did you mean '{candidate}'?"
+    by_folded = {_folded(candidate): candidate for candidate in reversed(named)}
+    matches = difflib.get_close_matches(given, list(by_folded), n=1, cutoff=0.6)
+    return f"did you mean '{by_folded[matches[0]]}'?" if matches else None
 
 
 def data_path(loc: tuple[Any, ...], data: Any, absent_key_ok: bool = False) -> PathKey:
@@ -334,6 +354,8 @@ def problems_from_validation(
             key = path[-1] if path else error["loc"][-1]
             model = model_at(root, path[:-1], data)
             fields = list(model.model_fields) if model else []
+            if model is root and not path[:-1]:  # the loader's own key, read before validation
+                fields = ["extends", *fields]
             message = f"unknown key '{key}'"
             hint = did_you_mean(key, fields) or _expected_keys(fields, _value_at(data, path[:-1]))
         elif kind == "union_types":

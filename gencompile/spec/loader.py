@@ -326,8 +326,11 @@ def prune_inherited(
     keys are not known), with its marks."""
     for path, keys in inherited:
         node: Any = data
-        for part in path:
-            node = node.get(part) if isinstance(node, dict) else None
+        for part in path:  # a --set may reach into a list item
+            if isinstance(node, list) and isinstance(part, int) and part < len(node):
+                node = node[part]
+            else:
+                node = node.get(part) if isinstance(node, dict) else None
         if not isinstance(node, dict):
             continue
         takes = fields_of(path, data) if fields_of is not None else None
@@ -579,8 +582,10 @@ def apply_override(
 
     A mapping the spec left out (or null) starts from `start_of(its path, data)`: an
     override of `training.optimizer.learning_rate` changes the default optimizer's rate.
-    An override of `type:` (`family:`) that names another variant keeps the old variant's
-    fields only where the new one takes them (`fields_of`), and those earlier `--set`s gave.
+    A mapping value merges into the mapping at `path` as an `extends:` child does: an
+    override naming another variant (`type:`, `family:`, alone or in a mapping) keeps the
+    old variant's fields only where the new one takes them (`fields_of`), and those
+    earlier `--set`s gave.
     """
     node: Any = data
     set_here = Mark("--set", None, None)
@@ -629,21 +634,57 @@ def apply_override(
     if isinstance(node, list):
         if not isinstance(last, int) or last >= len(node):
             raise SpecError([Problem(format_path(path), f"no list item {last}", "--set")])
-        node[last] = value
-    elif isinstance(node, dict):
-        switched = last in VARIANT_KEYS and node.get(last, value) != value
-        node[last] = value
-        if switched:  # the keys the files gave the old variant; earlier --sets' stay
-            above = path[:-1]
-            given = [key for key in node if key != last and not _set_here(marks, (*above, key))]
-            prune_inherited(data, marks, [(above, given)], fields_of)
-    else:
+    elif not isinstance(node, dict):
         where = format_path(path[:-1])
         raise SpecError(
             [Problem(format_path(path), f"cannot set inside {where}, which is a value", "--set")]
         )
+    if isinstance(node, dict) and last in VARIANT_KEYS:  # a switch prunes the mapping holding it
+        _merge_at(data, marks, path[:-1], node, {last: value}, fields_of)
+    else:
+        old = node.get(last) if isinstance(node, dict) else node[last]
+        _merge_at(data, marks, path, old, value, fields_of)
+
+
+def _merge_at(
+    data: dict[str, Any],
+    marks: Marks,
+    path: PathKey,
+    old: Any,
+    value: Any,
+    fields_of: FieldsOf | None,
+) -> None:
+    """Merge `value` into `old`, the value at `path` in `data`, by the rules of `extends:`:
+    mappings merge (`deep_merge`), a mapping naming another variant keeps only the fields
+    of `old` that variant takes. What `value` gives is located at --set; a field an
+    earlier --set gave stays when a variant is switched, since the user wrote both.
+    """
+    inherited = [
+        (where, [key for key in keys if not _set_here(marks, (*where, key))])
+        for where, keys in inherited_by_switches(old, value, path)
+    ]
+    _mark_given(marks, path, old, value)
+    merged = deep_merge(old, value)
+    if isinstance(old, dict) and isinstance(merged, dict):
+        old.clear()  # in place: `data` holds it, and `path` may be the whole document
+        old.update(merged)
+    else:
+        container: Any = data
+        for part in path[:-1]:
+            container = container[part]
+        container[path[-1]] = merged
+    prune_inherited(data, marks, inherited, fields_of)
+
+
+def _mark_given(marks: Marks, path: PathKey, old: Any, value: Any) -> None:
+    """Locate at --set what `value` gives at `path`: where it merges into a mapping, each
+    of its keys (the mapping and the keys it leaves keep their marks), else all of it."""
+    if isinstance(old, dict) and isinstance(value, dict):
+        for key, item in value.items():
+            _mark_given(marks, (*path, key), old.get(key), item)
+        return
     marks.drop_under(path)
-    marks.marks[path] = marks.keys[path] = set_here
+    marks.marks[path] = marks.keys[path] = Mark("--set", None, None)
 
 
 def _set_here(marks: Marks, path: PathKey) -> bool:

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator
 from gencompile.spec.base import ProjectName, Seed, StrictModel
 from gencompile.spec.data import DataSpec
 from gencompile.spec.evaluation import EvaluationSpec, OutputSpec
-from gencompile.spec.families import model_union
+from gencompile.spec.families import FAMILIES, model_union
 from gencompile.spec.sweep import SweepSpec
 from gencompile.spec.training import TrainingSpec
 
@@ -21,9 +21,16 @@ if TYPE_CHECKING:  # what `model:` holds; at run time the registry's discriminat
     from gencompile.spec.families.gan import GANModel
     from gencompile.spec.families.mixture import MixtureModel
     from gencompile.spec.families.vae import VAEModel
+    from gencompile.spec.families.vq_vae import VQVAEModel
 
     ModelSpec = (
-        VAEModel | MixtureModel | AutoregressiveModel | DiffusionModel | FlowModel | GANModel
+        VAEModel
+        | MixtureModel
+        | AutoregressiveModel
+        | DiffusionModel
+        | FlowModel
+        | GANModel
+        | VQVAEModel
     )
 else:
     ModelSpec = model_union()
@@ -43,7 +50,9 @@ class Spec(StrictModel):
         42, description="Seeds every random generator: Python, NumPy, TensorFlow, Keras."
     )
     data: DataSpec
-    model: ModelSpec = Field(description="The generative model; `family:` picks one of six.")
+    model: ModelSpec = Field(
+        description=f"The generative model; `family:` picks one of the {len(FAMILIES)} families."
+    )
     training: TrainingSpec = Field(default_factory=TrainingSpec)
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)

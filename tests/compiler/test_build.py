@@ -385,6 +385,7 @@ LINT_VARIANTS: dict[str, tuple[str, list[str]]] = {
         "vae_moons",
         [
             "model.posterior={type: radial}",
+            "model.encoder=null",  # a --set mapping merges: the layers replace the mlp
             "model.encoder={layers: [{type: dense, units: 8, trainable: false}, "
             "{type: dense, units: 8}]}",
         ],
@@ -546,7 +547,9 @@ def test_a_layer_named_like_a_network_input_is_a_located_spec_error(tmp_path, ca
     layers = f"[{{type: {layer}, name: {name}}}]"
     if spec == "vq_vae_digits":  # the decoder must end at the data's height and width
         layers = layers[:-1] + ", {type: conv2d_transpose, filters: 8, kernel_size: 3, strides: 2}]"
-    loaded = load_spec(REPO / "specs" / f"{spec}.yaml", [f"{network}={{layers: {layers}}}"])
+    # a --set mapping merges: null first, so that the layers replace the spec's mlp
+    overrides = [f"{network}=null", f"{network}={{layers: {layers}}}"]
+    loaded = load_spec(REPO / "specs" / f"{spec}.yaml", overrides)
     with pytest.raises(SpecError) as err:
         build(loaded, tmp_path / "out")
     (problem,) = err.value.problems
