@@ -335,8 +335,7 @@ def where_trained(
     (`trained_in` its lock), however many times it lowers its spec; a lock that does not
     read is left for the command to refuse."""
 
-    @functools.wraps(command)
-    def run(run_dir: Path | str, *args: P.args, **kwargs: P.kwargs) -> T:
+    def run(run_dir: Path | str, /, *args: P.args, **kwargs: P.kwargs) -> T:
         try:
             lock: dict[str, Any] | None = read_lock(run_dir)
         except RunError:
@@ -344,6 +343,7 @@ def where_trained(
         with trained_in(lock):
             return command(run_dir, *args, **kwargs)
 
+    functools.update_wrapper(run, command)  # its name and docstring
     return run
 
 
@@ -459,7 +459,9 @@ def drift_refusal(versions: list[str], data: list[str], anyway: str) -> str:
             f"this machine differs from the lock: {'; '.join(versions)}; install the locked "
             f"versions, or pass --allow-drift {anyway}"
         )
-    return ". ".join(causes)
+    return ". ".join(
+        cause[:1].upper() + cause[1:] if i else cause for i, cause in enumerate(causes)
+    )
 
 
 def build_locked(
