@@ -173,3 +173,18 @@ def test_version_drift_keeps_its_advice_and_reproduce_says_its_own_words() -> No
         "differs from the lock: numpy 1.0 in the lock, 2.0 installed; install the locked "
         "versions, or pass --allow-drift to re-run it anyway"
     )
+
+
+def test_a_lock_whose_folder_is_not_absolute_is_refused(
+    trained: tuple[Path, Path], run: Path
+) -> None:
+    from gencompile.compiler.project import write_lock
+    from gencompile.errors import RunError
+
+    write_lock(run, {**read_lock(run), "working_directory": "somewhere"})
+    with pytest.raises(RunError) as refused:
+        read_lock(run)
+    assert str(refused.value) == (
+        f"{run / 'spec.lock.json'} is malformed: working_directory: must be an absolute "
+        "folder (got 'somewhere')"
+    )
