@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gencompile.errors import RunError
 from gencompile.lock_format import data_file, trained_in
 from gencompile.lockfile import drift_refusal, read_lock
 
@@ -179,7 +180,6 @@ def test_a_lock_whose_folder_is_not_absolute_is_refused(
     trained: tuple[Path, Path], run: Path
 ) -> None:
     from gencompile.compiler.project import write_lock
-    from gencompile.errors import RunError
 
     write_lock(run, {**read_lock(run), "working_directory": "somewhere"})
     with pytest.raises(RunError) as refused:
@@ -188,3 +188,31 @@ def test_a_lock_whose_folder_is_not_absolute_is_refused(
         f"{run / 'spec.lock.json'} is malformed: working_directory: must be an absolute "
         "folder (got 'somewhere')"
     )
+
+
+def test_every_file_field_of_a_source_is_read_where_the_run_trained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gencompile.runtime.data import located
+
+    trained = tmp_path / "trained"
+    (trained / "images").mkdir(parents=True)
+    (trained / "shards").mkdir()
+    (trained / "shards" / "a.tfrecord").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    config = {
+        "working_directory": str(trained),
+        "source": {"type": "images", "dir": "images", "files": "shards/*.tfrecord", "key": "x"},
+        "batch_size": 8,
+    }
+    assert located(config) == {
+        "source": {
+            "type": "images",
+            "dir": str(trained / "images"),
+            "files": str(trained / "shards" / "*.tfrecord"),
+            "key": "x",
+        },
+        "batch_size": 8,
+    }
+    with pytest.raises(RunError, match=r"^data.source.files other/\*.tfrecord is neither in "):
+        located({**config, "source": {"type": "tfrecord", "files": "other/*.tfrecord"}})
