@@ -19,6 +19,7 @@ from typing import Any
 
 from gencompile.errors import RunError, quoted
 from gencompile.files import read_json
+from gencompile.lock_format import WORKING_DIRECTORY, locate_data
 from gencompile.lockfile import read_lock, refuse_custom_code, verify_files
 from gencompile.run_status import (
     STATUS_NAME,
@@ -97,7 +98,10 @@ def import_generated(
         sys.meta_path.insert(0, _FINDER)
     try:
         _GENERATED[package] = importlib.import_module(package)
-        return importlib.import_module(f"{package}.{module}")
+        imported = importlib.import_module(f"{package}.{module}")
+        if lock.get(WORKING_DIRECTORY) and isinstance(getattr(imported, "DATA", None), dict):
+            locate_data(imported.DATA, lock[WORKING_DIRECTORY])  # read where the run read it
+        return imported
     except ImportError as err:  # e.g. a custom layer's module that is not installed
         _release(package, root)
         raise RunError(f"importing {package}.{module} from {run_dir} failed: {err}") from err

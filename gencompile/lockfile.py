@@ -13,10 +13,13 @@ then its checksums, then whether its spec declares custom code that needs consen
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
@@ -24,12 +27,16 @@ from gencompile._version import __version__
 from gencompile.errors import RunError, SpecError, quoted
 from gencompile.files import sha256_file
 from gencompile.lock_format import (
+    DATA_FILE_FIELDS,
     LOCK_CHECKSUM,
     LOCK_VERSION,
+    WORKING_DIRECTORY,
     canonical_json,
+    data_file,
     installed_versions,
     lock_checksum,
     sha256_text,
+    trained_in,
 )
 from gencompile.spec import validate_raw
 from gencompile.spec.base import ProjectName, python_name
@@ -42,6 +49,8 @@ LOCK_NAME = "spec.lock.json"
 MAX_LOCK_BYTES = 64 * 2**20  # a lock holds a spec and some hashes: far below this
 CONSENT = "pass --allow-custom-code if you trust it"
 
+P = ParamSpec("P")
+T = TypeVar("T")
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 
@@ -63,6 +72,12 @@ def _inside_project(value: str) -> str:
 
 
 ProjectFile = Annotated[str, AfterValidator(_inside_project)]
+
+
+def _absolute(value: str) -> str:
+    if not Path(value).is_absolute() or "\0" in value:
+        raise ValueError(f"must be an absolute folder (got {value!r})")
+    return value
 
 
 class LockVersions(BaseModel):
@@ -117,6 +132,9 @@ class LockModel(BaseModel):
     workers: Annotated[int, Field(ge=1)] | None = None
     # Continuations of the run, oldest first (absent: trained once, to its epochs).
     revisions: list[LockRevision] | None = None
+    # The absolute folder the run was trained from, which its relative data paths were read
+    # against (`lock_format.data_file`); absent in older locks (read from the current one).
+    working_directory: Annotated[str, AfterValidator(_absolute)] | None = None
     lock_sha256: Sha256
 
 
@@ -310,6 +328,25 @@ def _check_revisions(path: Path, revisions: list[dict[str, Any]], epochs: int) -
         )
 
 
+def where_trained(
+    command: Callable[Concatenate[Path | str, P], T],
+) -> Callable[Concatenate[Path | str, P], T]:
+    """`command(run_dir, ...)` reading the run's relative data paths where it was trained
+    (`trained_in` its lock), however many times it lowers its spec; a lock that does not
+    read is left for the command to refuse."""
+
+    def run(run_dir: Path | str, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            lock: dict[str, Any] | None = read_lock(run_dir)
+        except RunError:
+            lock = None
+        with trained_in(lock):
+            return command(run_dir, *args, **kwargs)
+
+    functools.update_wrapper(run, command)  # its name and docstring
+    return run
+
+
 def verify_files(directory: Path, lock: dict[str, Any]) -> None:
     """Refuse a project whose generated files differ from the ones its lock recorded."""
     changed = []
@@ -367,28 +404,64 @@ def data_drift(
     lock: dict[str, Any], recorded: str | None = None, whose: str = "the lock's"
 ) -> list[str]:
     """Whether the data as loaded now has the lock's fingerprint (or `recorded`, `whose`
-    it is: another record of it), loading the data."""
+    it is: another record of it), loading the data; a change names the files read."""
     recorded = recorded or lock.get("data_fingerprint")
     if recorded is None:
         return []
     from gencompile.runtime.data import load_data  # TensorFlow: only when data is checked
     from gencompile.runtime.repro import set_seed
 
-    resolved = lock["resolved_spec"]
     set_seed(lock["seed"])
-    config = _data_config(resolved)
+    config = _data_config(lock)
     current = load_data(config, seed=lock["seed"]).fingerprint
     if current == recorded:
         return []
-    return [f"the data's fingerprint is {current[:16]}..., {whose} {recorded[:16]}..."]
+    return [
+        f"the data ({data_read(config['source'], lock)}) changed since the run: its "
+        f"fingerprint is {current[:16]}, {whose} {recorded[:16]}"
+    ]
 
 
-def _data_config(resolved: dict[str, Any]) -> dict[str, Any]:
-    """The runtime data config of a resolved spec, as the compiler lowers it."""
+def data_read(source: dict[str, Any], lock: dict[str, Any]) -> str:
+    """'data.source.path = d.csv, read from /abs/d.csv' (each file field), or the source's
+    type and name for data that is no file (a built-in data set)."""
+    files = [
+        f"data.source.{key} = {value}, read from "
+        f"{os.path.abspath(data_file(value, key, lock.get(WORKING_DIRECTORY)))}"
+        for key, value in source.items()
+        if key in DATA_FILE_FIELDS and isinstance(value, str)
+    ]
+    return "; ".join(files) or f"{source.get('type')} {source.get('name', '')}".strip()
+
+
+def _data_config(lock: dict[str, Any]) -> dict[str, Any]:
+    """The runtime data config of a lock's resolved spec, as the compiler lowers it, with
+    the folder its run was trained in (`runtime.data.located` reads its files there)."""
     from gencompile.compiler.lower import lower
 
-    loaded = validate_raw(RawSpec(resolved, Marks(), None, ""), opened=True)
-    return lower(loaded).data
+    loaded = validate_raw(RawSpec(lock["resolved_spec"], Marks(), None, ""), opened=True)
+    with trained_in(lock):
+        config = lower(loaded).data
+    if lock.get(WORKING_DIRECTORY):
+        config = {**config, WORKING_DIRECTORY: lock[WORKING_DIRECTORY]}
+    return config
+
+
+def drift_refusal(versions: list[str], data: list[str], anyway: str) -> str:
+    """Why a lock is not rebuilt or re-run here, each cause with its own remedy."""
+    causes = []
+    if data:
+        causes.append(
+            f"{'; '.join(data)}; restore it, or pass --allow-drift to run on the data as it is now"
+        )
+    if versions:
+        causes.append(
+            f"this machine differs from the lock: {'; '.join(versions)}; install the locked "
+            f"versions, or pass --allow-drift {anyway}"
+        )
+    return ". ".join(
+        cause[:1].upper() + cause[1:] if i else cause for i, cause in enumerate(causes)
+    )
 
 
 def build_locked(
@@ -397,27 +470,27 @@ def build_locked(
     allow_drift: bool = False,
     allow_custom_code: bool = False,
     force: bool = False,
+    anyway: str = "to build anyway",
 ) -> BuildResult:
     """Regenerate exactly the project a lock pins, into `out_dir`.
 
     A lock whose spec has custom layers needs `allow_custom_code`, as its spec would.
+    `anyway`: what --allow-drift would do, in the caller's words.
     """
     from gencompile.compiler.project import BuildResult, build, write_lock
 
     lock = read_lock(lock_path, locked=True)
     refuse_custom_code(lock_path, lock, allow_custom_code)
-    drift = version_drift(lock) + data_drift(lock)
+    versions, data = version_drift(lock), data_drift(lock)
+    drift = versions + data
     if drift and not allow_drift:
-        raise RunError(
-            "this machine differs from the lock: "
-            + "; ".join(drift)
-            + ". Install the locked versions, or pass --allow-drift to build anyway"
-        )
+        raise RunError(drift_refusal(versions, data, anyway))
     for difference in drift:
         warnings.warn(f"building despite drift: {difference}", stacklevel=2)
     raw = RawSpec(lock["resolved_spec"], Marks(), None, lock["spec_source"])
     loaded = validate_raw(raw, opened=True)  # the run's code, as it was built
-    result = build(loaded, out_dir, allow_custom_code=allow_custom_code, force=force)
+    with trained_in(lock):  # its data's shape, read where the run read it
+        result = build(loaded, out_dir, allow_custom_code=allow_custom_code, force=force)
     differs = sorted(
         path for path, sha in result.lock["files"].items() if lock["files"].get(path) != sha
     )
@@ -430,7 +503,13 @@ def build_locked(
     kept = (
         lock
         if not (drift or differs)
-        else dict(result.lock, data_fingerprint=None, data_statistics=None)
+        else {
+            **result.lock,
+            "data_fingerprint": None,
+            "data_statistics": None,
+            # where its relative data paths are still read first
+            **{k: lock[k] for k in (WORKING_DIRECTORY,) if lock.get(k)},
+        }
     )
     kept = write_lock(Path(out_dir), kept)
     return BuildResult(result.directory, result.plan, kept)

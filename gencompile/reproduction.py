@@ -174,7 +174,9 @@ def reproduce(
         directory = claim_folder(run_dir.with_name(f"{run_dir.name}-reproduced"))
         existed = False
     try:  # refused (drift, other generated code): the folder goes, empty as it came
-        built = build_locked(run_dir, directory, allow_drift, allow_custom_code)
+        built = build_locked(
+            run_dir, directory, allow_drift, allow_custom_code, anyway="to re-run it anyway"
+        )
     except BaseException:
         _empty(directory, remove=not existed)
         raise

@@ -35,6 +35,8 @@ from gencompile.generated import (
     verified_lock,
 )
 from gencompile.local_cluster import run_workers
+from gencompile.lock_format import WORKING_DIRECTORY, trained_in
+from gencompile.lockfile import where_trained
 from gencompile.package_data import package_folder
 from gencompile.report import write_report
 from gencompile.run_status import (
@@ -124,10 +126,12 @@ def train(
         directory = Path(run_dir) if run_dir else new_run_dir(Path(runs_root), loaded, spec_sha)
         try:
             built = build(loaded, directory, allow_custom_code=allow_custom_code)
+            # Where its relative data paths are read, by every later command on the run too.
+            lock = write_lock(directory, {**built.lock, WORKING_DIRECTORY: str(Path.cwd())})
             return train_in(
                 directory,
                 built.plan.package,
-                built.lock,
+                lock,
                 quiet,
                 allow=allow_custom_code,
                 workers=workers,
@@ -158,6 +162,7 @@ def stopped_before_training(directory: Path, claimed: bool) -> RunInterrupted:
     return RunInterrupted(f"interrupted: before training started, so nothing was trained; {where}")
 
 
+@where_trained  # a continuation lowers and builds its spec again: with the run's data
 def resume(
     run_dir: Path | str,
     quiet: bool = False,
@@ -340,7 +345,8 @@ MAY_NEED_INCEPTION = frozenset({"fid", "kid", "inception_score", "precision_reca
 def locked_plan(lock: dict[str, Any]) -> Any:
     """The plan of a run's locked spec (what its generated code was built from)."""
     text = json.dumps(lock["resolved_spec"])
-    return lower(load_spec_text(text, file="spec.lock.json", opened=True))
+    with trained_in(lock):  # its data files, where the run read them
+        return lower(load_spec_text(text, file="spec.lock.json", opened=True))
 
 
 def check_evaluation_weights(plan: Any) -> None:

@@ -182,7 +182,7 @@ def test_locked_rebuild_is_exact_and_refuses_drift(finished, tmp_path) -> None:
     ]["tensorflow"]
     lock["data_fingerprint"] = "0" * 64
     write_lock(drifted, lock)
-    with pytest.raises(RunError, match="the data's fingerprint is"):
+    with pytest.raises(RunError, match="changed since the run: its fingerprint is"):
         build_locked(drifted, tmp_path / "other-data")
 
 

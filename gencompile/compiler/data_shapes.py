@@ -23,6 +23,7 @@ from gencompile.datafiles import (
     read_header_row,
     record_files,
 )
+from gencompile.lock_format import data_file
 from gencompile.spec.data import DataSpec, TfrecordSource
 from gencompile.spec.diagnostics import did_you_mean
 from gencompile.tfrecords import FeatureInfo, first_example
@@ -68,7 +69,7 @@ class DataShapeError(ValueError):
 
 def _existing(path: str, field: str) -> Path:
     """A data file that exists and is a regular file (FIFOs and devices would hang)."""
-    resolved = Path(path).expanduser()  # as the runtime reads it
+    resolved = Path(data_file(path, field)).expanduser()  # as the runtime reads it
     if not resolved.exists():
         raise DataShapeError(
             field, f"file not found: {path}", "paths are relative to the working directory"
@@ -162,7 +163,7 @@ def _tfrecord_shape(source: TfrecordSource) -> Shape:
     """From the first record of the first shard: the features the spec names exist and
     hold what it says (the runtime checks every record when it reads them)."""
     try:
-        shards = record_files(source.files)
+        shards = record_files(data_file(source.files, "files"))
     except DataFileError as err:
         raise DataShapeError(
             "files",

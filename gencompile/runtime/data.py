@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from gencompile.data_size import streams
 from gencompile.errors import RunError
+from gencompile.lock_format import DATA_FILE_FIELDS, WORKING_DIRECTORY, data_file
 from gencompile.runtime.pipeline import (
     DataBundle,
     Settings,
@@ -75,6 +76,7 @@ def load_data(config: dict, seed: int) -> DataBundle:
     A conditional model's config holds its `num_classes` (projects built before it was
     written hold none): every label, streamed ones included, is checked against it before
     training starts. It is not part of the data, so the fingerprint leaves it out."""
+    config = located(config)
     if "tokenizer" in config:  # text: tokenized into windows (autoregressive family)
         return load_text_data(config, seed)
     model_classes = config.get("num_classes")
@@ -90,6 +92,23 @@ def load_data(config: dict, seed: int) -> DataBundle:
     if model_classes is not None:
         check_classes(bundle, int(model_classes))
     return bundle
+
+
+def located(config: dict) -> dict:
+    """The config with its source's files where the run reads them (`data_file`): in the
+    folder it was trained in, which whoever opened the run put under `working_directory`
+    (or `trained_in` says), else in the current one. The key itself is no data setting."""
+    trained = config.get(WORKING_DIRECTORY)
+    config = {key: value for key, value in config.items() if key != WORKING_DIRECTORY}
+    source = config.get("source")
+    if not isinstance(source, dict):
+        return config
+    files = {
+        key: data_file(value, key, trained)
+        for key, value in source.items()
+        if key in DATA_FILE_FIELDS and isinstance(value, str)
+    }
+    return {**config, "source": {**source, **files}}
 
 
 def check_classes(bundle: DataBundle, model_classes: int) -> None:
