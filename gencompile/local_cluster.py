@@ -237,11 +237,14 @@ def unhealthy(message: str) -> list[int]:
 # lines), and its node and function names.
 _TF_NOISE = re.compile(r"(Graph execution error:|Detected at node |File \"|\[\[\{\{node )")
 
+# ... and the function a failed collective ran in, before its message on the same line.
+_FUNCTION_NODE = re.compile(r"\{\{function_node [^}]*\}\}\s*")
+
 
 def tf_summary(message: str) -> str:
     """A TensorFlow error's message in one line: its first meaningful line (with the next,
     when that one ends with a colon: the tasks or values it announces)."""
-    lines = [line.strip() for line in message.splitlines()]
+    lines = [_FUNCTION_NODE.sub("", line).strip() for line in message.splitlines()]
     kept = [line for line in lines if line and not _TF_NOISE.match(line)]
     if not kept:
         return " ".join(lines).strip()

@@ -233,6 +233,17 @@ def _ending_worker(tmp_path: Path, index: int, seconds: float, message: str) -> 
     return Worker(index, process, tmp_path / f"worker-{index}.log", error_file)
 
 
+def test_the_summary_leaves_out_the_function_a_collective_ran_in() -> None:
+    message = (
+        "{{function_node __wrapped__CollectiveReduceV2_Nordering_token_1_device_/job:worker/"
+        "replica:0/task:0/device:CPU:0}} Collective ops is aborted by: recvmsg:Connection "
+        "reset by peer\nAdditional GRPC error information from remote target"
+    )
+    assert local_cluster.tf_summary(message) == (
+        "Collective ops is aborted by: recvmsg:Connection reset by peer"
+    )
+
+
 def test_workers_failing_together_are_reported_by_the_chief(tmp_path: Path) -> None:
     chief = _ending_worker(tmp_path, 0, 1.5, "the chief's advice")
     other = _ending_worker(tmp_path, 1, 0.0, "worker 1's advice")
