@@ -5,9 +5,10 @@ imports the run's verified generated package and runs its `train.main`, with a `
 naming every worker on a loopback port. Worker 0 is the chief: it writes the run folder
 and its standard output (the progress bar) goes to this process' terminal; the others
 write to scratch folders that this process makes and removes (a worker killed after a
-peer died cannot remove its own, and it holds whole checkpoints). Everything else the
-workers print (TensorFlow's logs, a traceback) goes to log files, of which the failing
-worker's message is shown.
+peer died cannot remove its own, and it holds whole checkpoints). The chief's Python
+warnings reach this process' stderr as `warning: ...` lines; everything else the workers
+print (TensorFlow's logs, a traceback) goes to log files, of which the failing worker's
+message is shown (the chief's, when workers fail together).
 When a worker fails or dies, the others are stopped and the whole training fails with
 that worker's message, so the run can be resumed from its newest checkpoint.
 
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,15 +40,17 @@ from typing import Any
 
 from gencompile.errors import GencompileError, RunError, quoted
 
-__all__ = ["free_loopback_ports", "run_workers", "tf_config"]
+__all__ = ["free_loopback_ports", "run_workers", "tf_config", "tf_summary", "unhealthy"]
 
 POLL_SECONDS = 0.1
+SETTLE_SECONDS = 5.0  # how long the others get to end too once a worker failed
 STOP_SECONDS = 10.0  # how long a worker gets to end after a peer failed, before it is killed
 INTERRUPT_SECONDS = 60.0  # ... after Ctrl-C or SIGTERM: the chief writes its owed checkpoint
 HEARTBEAT_TIMEOUT_SECONDS = 120  # runtime.cluster's (no TensorFlow here)
 LAUNCHER_ENV = "GENCOMPILE_LAUNCHER_PID"  # a worker started after its launcher died exits
 ERROR_FILE_ENV = "GENCOMPILE_WORKER_ERROR_FILE"
 SCRATCH_ENV = "GENCOMPILE_WORKER_SCRATCH"  # runtime.cluster.SCRATCH_ENV (no TensorFlow here)
+WARNINGS_FD_ENV = "GENCOMPILE_WORKER_WARNINGS_FD"  # the chief's warnings: the user's stderr
 
 
 @dataclass
@@ -125,15 +129,38 @@ def _start(
     command += ["--allow-custom-code"] if allow_custom_code else []
     command += ["--", *argv]
     log = scratch / f"worker-{index}.log"
-    with log.open("wb") as output:  # the child holds its own copy
-        stdout = None if index == 0 else output  # the chief's progress, on this terminal
-        # A session of its own: a terminal's Ctrl-C, or a SIGTERM to this command's process
-        # group, reaches a worker once, from `_stop` (twice, it would stop writing the
-        # owed checkpoint, as a second Ctrl-C does).
-        process = subprocess.Popen(
-            command, env=env, stdout=stdout, stderr=output, start_new_session=True
-        )
+    # The chief's warnings reach this terminal as `warning: ...` lines, as one process says
+    # them, through a copy of this stderr; its log keeps TensorFlow's C++ noise.
+    warnings_fd = _stderr_copy() if index == 0 else None
+    passed = () if warnings_fd is None else (warnings_fd,)
+    if warnings_fd is not None:
+        env[WARNINGS_FD_ENV] = str(warnings_fd)
+    try:
+        with log.open("wb") as output:  # the child holds its own copy
+            stdout = None if index == 0 else output  # the chief's progress, on this terminal
+            # A session of its own: a terminal's Ctrl-C, or a SIGTERM to this command's
+            # process group, reaches a worker once, from `_stop` (twice, it would stop
+            # writing the owed checkpoint, as a second Ctrl-C does).
+            process = subprocess.Popen(
+                command,
+                env=env,
+                stdout=stdout,
+                stderr=output,
+                start_new_session=True,
+                pass_fds=passed,
+            )
+    finally:
+        if warnings_fd is not None:
+            os.close(warnings_fd)  # the child holds its own copy
     return Worker(index, process, log, error_file)
+
+
+def _stderr_copy() -> int | None:
+    """A new descriptor of this process' stderr (None: it has none to copy)."""
+    try:
+        return os.dup(2)
+    except OSError:
+        return None
 
 
 def _wait(workers: list[Worker], run_dir: Path) -> None:
@@ -144,10 +171,21 @@ def _wait(workers: list[Worker], run_dir: Path) -> None:
         if failed:
             # A worker that died takes the others' collective operations down with it, and
             # they fail too: report the cause (killed, or failed with a message of its own).
+            _settle(workers)  # those failing together: the chief's message, not the fastest's
+            failed = [w for w in workers if w.process.poll() not in (None, 0)]
             cause = min(failed, key=_failure_rank)
             raise RunError(_failure_message(cause, len(workers), run_dir))
         if all(code == 0 for code in codes):
             return
+        time.sleep(POLL_SECONDS)
+
+
+def _settle(workers: list[Worker]) -> None:
+    """Let the workers that are ending too end (for at most SETTLE_SECONDS): a streamed
+    file that changed fails every worker at once, and a worker's scratch folder is no
+    run to name."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while any(w.process.poll() is None for w in workers) and time.monotonic() < deadline:
         time.sleep(POLL_SECONDS)
 
 
@@ -162,7 +200,7 @@ def _failure_message(worker: Worker, count: int, run_dir: Path) -> str:
     report = _read_report(worker.error_file)
     if report.get("own_advice"):  # gencompile's own error: it says what to do
         return f"worker {worker.index} of {count} stopped: {report['message']}"
-    hung = _unhealthy(report.get("message", ""))
+    hung = unhealthy(report.get("message", ""))
     if hung and hung != [worker.index]:  # it failed because a peer stopped answering
         names = " and ".join(f"worker {index}" for index in hung)
         what = (
@@ -187,7 +225,7 @@ def _failure_message(worker: Worker, count: int, run_dir: Path) -> str:
 _UNHEALTHY = re.compile(r"stopped sending heartbeats\):?((?:\s*/job:worker/replica:\d+/task:\d+)+)")
 
 
-def _unhealthy(message: str) -> list[int]:
+def unhealthy(message: str) -> list[int]:
     """The workers a TensorFlow error says stopped sending heartbeats (none: [])."""
     found = _UNHEALTHY.search(message)
     if not found:
@@ -199,11 +237,14 @@ def _unhealthy(message: str) -> list[int]:
 # lines), and its node and function names.
 _TF_NOISE = re.compile(r"(Graph execution error:|Detected at node |File \"|\[\[\{\{node )")
 
+# ... and the function a failed collective ran in, before its message on the same line.
+_FUNCTION_NODE = re.compile(r"\{\{function_node [^}]*\}\}\s*")
+
 
 def tf_summary(message: str) -> str:
     """A TensorFlow error's message in one line: its first meaningful line (with the next,
     when that one ends with a colon: the tasks or values it announces)."""
-    lines = [line.strip() for line in message.splitlines()]
+    lines = [_FUNCTION_NODE.sub("", line).strip() for line in message.splitlines()]
     kept = [line for line in lines if line and not _TF_NOISE.match(line)]
     if not kept:
         return " ".join(lines).strip()
@@ -253,6 +294,7 @@ def worker_main(args: list[str]) -> int:
     An error is written to $GENCOMPILE_WORKER_ERROR_FILE for the launcher."""
     split = args.index("--")
     (project, package, *flags), train_args = args[:split], args[split + 1 :]
+    show_warnings_to_user()
     try:
         from gencompile.generated import import_generated
 
@@ -269,6 +311,23 @@ def worker_main(args: list[str]) -> int:
         traceback.print_exc()  # into the worker's log; the launcher says one line
         return _report(f"{type(error).__name__}: {tf_summary(str(error))}", own_advice=False)
     return 0
+
+
+def show_warnings_to_user() -> None:
+    """The chief: Python warnings as `warning: ...` lines on the launcher's stderr (the
+    descriptor it passed), as `gencompile train` says them in one process."""
+    given = os.environ.get(WARNINGS_FD_ENV)
+    if not given:
+        return
+    try:
+        stream = os.fdopen(int(given), "w", buffering=1, errors="replace")
+    except (OSError, ValueError):
+        return  # none passed after all: the warnings stay in the worker's log
+
+    def show(message: Warning | str, *_: Any, **__: Any) -> None:
+        stream.write(f"warning: {message}\n")
+
+    warnings.showwarning = show
 
 
 def _report(message: str, own_advice: bool) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shutil
 import warnings
 from dataclasses import dataclass, replace
@@ -115,7 +116,9 @@ def train(
     plan = lower(loaded)
     check_memory(plan)  # before anything is written and before TensorFlow starts
     check_evaluation_weights(plan)
-    if workers is not None:  # one CPU replica a worker: what a GPU adds must split it too
+    if workers is None:
+        refuse_tf_config_cluster(plan.training["distribution"]["strategy"], plan.package)
+    else:  # one CPU replica a worker: what a GPU adds must split it too
         check_batch_split(plan.data["batch_size"], workers, "multi_worker")
     spec_sha = sha256_text(loaded.spec.model_dump_json())
     from gencompile.parent_runs import InitFromError, init_from_location
@@ -201,6 +204,8 @@ def resume(
     lock = pending if pending is not None else verified_lock(run_dir, allow_custom_code)
     refuse_if_training(run_dir)  # before a continuation builds its project
     strategy = lock["resolved_spec"]["training"]["distribution"]["strategy"]
+    if workers is None:
+        refuse_tf_config_cluster(strategy, python_name(lock["name"]))
     if workers is not None and strategy != "multi_worker":
         raise RunError(
             f"{run_dir} was trained with the {strategy!r} strategy, not 'multi_worker': "
@@ -247,13 +252,38 @@ def resume(
     )
 
 
+def refuse_tf_config_cluster(strategy: str, package: str) -> None:
+    """`gencompile train` in a cluster that TF_CONFIG names (e.g. one exported for its
+    workers): each machine's command would claim a run folder of its own, and a worker
+    other than the chief would write its files to a scratch folder, then fail. A cluster
+    trains a built project, the same command on every machine."""
+    if strategy != "multi_worker" or not os.environ.get("TF_CONFIG", "").strip():
+        return
+    from gencompile.runtime import cluster  # TensorFlow: only for a multi_worker run
+
+    tasks = cluster.task_count(cluster.cluster_spec())  # a bad TF_CONFIG is said here too
+    if tasks > 1:
+        raise RunError(
+            f"TF_CONFIG names a cluster of {tasks} tasks, which `gencompile train` does not "
+            "join: on this machine, unset TF_CONFIG and pass --workers N; on a cluster, "
+            "build the project (gencompile build SPEC --set "
+            "training.distribution.strategy=multi_worker -o DIR) and run "
+            f"`python -m {package}.train` in DIR on every machine (README, 'Scaling out')"
+        )
+
+
 def resumed_workers(run_dir: Path, lock: dict[str, Any], workers: int | None) -> int | None:
     """The workers a resume trains with: as many as the run started with (its lock's
-    `workers`, recorded when training started), by default; another number is refused,
-    as the gradients would be summed in another order and no run could reproduce it."""
+    `workers`, recorded when training started; a multi_worker run whose lock records none
+    was trained by this one process), by default; another number is refused, as the
+    gradients would be summed in another order and no run could reproduce it."""
     trained_by = lock.get("workers")
-    if not isinstance(trained_by, int) or workers in (None, trained_by):
-        return trained_by if isinstance(trained_by, int) else workers
+    if not isinstance(trained_by, int):  # one process, or another strategy (refused before)
+        trained_by = 1
+        if workers in (None, 1):
+            return workers
+    elif workers in (None, trained_by):
+        return trained_by
     raise RunError(
         f"{run_dir} was trained by {trained_by} worker{'s' if trained_by > 1 else ''}, "
         f"not {workers}: resume it with --workers {trained_by} (or without --workers), so "

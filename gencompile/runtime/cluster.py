@@ -30,8 +30,18 @@ from typing import Any
 import tensorflow as tf
 
 from gencompile.errors import RunError
+from gencompile.local_cluster import LAUNCHER_ENV
 
-__all__ = ["cluster_spec", "is_chief", "multi_worker_strategy", "output_dir", "shard_by_example"]
+__all__ = [
+    "cluster_spec",
+    "is_chief",
+    "launched_workers",
+    "multi_worker_strategy",
+    "output_dir",
+    "run_folder",
+    "shard_by_example",
+    "task_count",
+]
 
 
 class _MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
@@ -251,7 +261,32 @@ def output_dir(run_dir: Path) -> Path:
     """Where this worker writes: the run folder on the chief, a scratch folder elsewhere."""
     if is_chief():
         return run_dir
-    return _scratch_dir()
+    scratch = _scratch_dir()
+    _RUN_FOLDERS[scratch] = Path(run_dir)
+    return scratch
+
+
+_RUN_FOLDERS: dict[Path, Path] = {}  # a worker's scratch folder -> the run folder it trains
+
+
+def run_folder(directory: Path) -> Path:
+    """The run folder that `directory` (where this worker writes) trains: the chief's, which
+    keeps the run's checkpoints, rather than a scratch folder that goes when workers end."""
+    return _RUN_FOLDERS.get(Path(directory), Path(directory))
+
+
+def task_count(config: dict[str, Any]) -> int:
+    """The tasks that train in the cluster of a checked `TF_CONFIG` (1 without one)."""
+    jobs = config.get("cluster", {})
+    return sum(len(jobs.get(job, [])) for job in TASK_TYPES) or 1
+
+
+def launched_workers() -> int | None:
+    """The N of the `gencompile train --workers N` that started this worker (None: this
+    process was started otherwise), for advice that names the command to go on with."""
+    if not os.environ.get(LAUNCHER_ENV):
+        return None
+    return task_count(cluster_spec())
 
 
 SCRATCH_ENV = "GENCOMPILE_WORKER_SCRATCH"  # set by local_cluster, which removes the folder

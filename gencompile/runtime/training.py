@@ -30,6 +30,7 @@ from gencompile.files import (
     os_error_text,
     read_json,
 )
+from gencompile.local_cluster import tf_summary, unhealthy
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import (
     checkpoint_files,
@@ -559,9 +560,13 @@ def fit_epochs(
         keeper = next(c for c in callbacks if isinstance(c, cb.CheckpointKeeper))
         keep_owed_epoch(keeper)
         if isinstance(error, tf.errors.OpError):
+            # The run folder, not a worker's scratch folder: the chief's keeps the checkpoints.
+            run_dir = cluster.run_folder(keeper.directory.parent)
             failure = python_reads.failure_behind(error)
             if failure is not None:  # a streamed file that changed: one line, not TF's
-                raise RunError(changed_data_message(failure, keeper.directory.parent)) from None
+                raise RunError(changed_data_message(failure, run_dir)) from None
+            if stopped_peer(error):
+                raise RunError(peer_failure_message(error, run_dir)) from None
         raise
     return progress.epoch[-1] + 1 if progress.epoch else initial_epoch
 
@@ -599,12 +604,51 @@ def changed_data_message(failure: RunError, run_dir: Path) -> str:
 
 def resume_command(run_dir: Path) -> str:
     """The command that continues the run in `run_dir`: the generated project's own when
-    the user ran its train.py (`python -m PKG.train`), else gencompile's."""
+    the user ran its train.py (`python -m PKG.train`), else gencompile's (with the
+    `--workers N` of the launcher that started this worker, if one did)."""
     main = getattr(sys.modules.get("__main__"), "__spec__", None)
     name = str(getattr(main, "name", "") or "")
     if name.endswith(".train") and not name.startswith("gencompile."):
         return f"`python -m {name} --run-dir {quoted(run_dir)} --resume`"
-    return f"`gencompile train --resume {quoted(run_dir)}`"
+    workers = cluster.launched_workers()
+    more = f" --workers {workers}" if workers else ""
+    return f"`gencompile train --resume {quoted(run_dir)}{more}`"
+
+
+# What a collective operation raises on a worker whose peer died, hung or was preempted.
+PEER_FAILURES = (
+    tf.errors.UnavailableError,
+    tf.errors.AbortedError,
+    tf.errors.CancelledError,
+    tf.errors.DeadlineExceededError,
+)
+
+
+def stopped_peer(error: tf.errors.OpError) -> bool:
+    """Whether `error` is a peer's stop in a cluster started by hand (TF_CONFIG): under
+    `gencompile train --workers N` the launcher, which sees every worker, says it."""
+    if not isinstance(error, PEER_FAILURES) or cluster.launched_workers() is not None:
+        return False
+    try:
+        return cluster.task_count(cluster.cluster_spec()) > 1
+    except RunError:  # a bad TF_CONFIG never got as far as training
+        return False
+
+
+def peer_failure_message(error: tf.errors.OpError, run_dir: Path) -> str:
+    """A worker of a hand-started cluster stopped: TensorFlow's error in one line (as the
+    launcher says it), what the run keeps and how every worker goes on."""
+    message = error.message or str(error)
+    summary, hung = tf_summary(message), unhealthy(message)
+    who = " and ".join(f"worker {index}" for index in hung) if hung else "a worker"
+    what = f"{who} of the cluster stopped ({type(error).__name__}: {summary})"
+    newest = checkpoint_files.newest_epoch(run_dir / "checkpoints")
+    if not newest:
+        return f"{what}; no epoch was checkpointed: start the training again on every worker"
+    return (
+        f"{what}; {run_dir} keeps its checkpoint of epoch {newest}: continue with "
+        f"{resume_command(run_dir)} on every worker"
+    )
 
 
 def fit_callbacks(
