@@ -17,9 +17,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from gencompile.data_paths import WORKING_DIRECTORY, locate_data
 from gencompile.errors import RunError, quoted
 from gencompile.files import read_json
-from gencompile.lock_format import WORKING_DIRECTORY, locate_data
 from gencompile.lockfile import read_lock, refuse_custom_code, verify_files
 from gencompile.run_status import (
     STATUS_NAME,

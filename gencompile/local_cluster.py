@@ -25,7 +25,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from gencompile.errors import GencompileError, RunError, quoted
+from gencompile.tf_messages import tf_summary, unhealthy
+from gencompile.worker_env import ERROR_FILE_ENV, LAUNCHER_ENV, SCRATCH_ENV, WARNINGS_FD_ENV
 
 __all__ = ["free_loopback_ports", "run_workers", "tf_config", "tf_summary", "unhealthy"]
 
@@ -47,10 +48,6 @@ SETTLE_SECONDS = 5.0  # how long the others get to end too once a worker failed
 STOP_SECONDS = 10.0  # how long a worker gets to end after a peer failed, before it is killed
 INTERRUPT_SECONDS = 60.0  # ... after Ctrl-C or SIGTERM: the chief writes its owed checkpoint
 HEARTBEAT_TIMEOUT_SECONDS = 120  # runtime.cluster's (no TensorFlow here)
-LAUNCHER_ENV = "GENCOMPILE_LAUNCHER_PID"  # a worker started after its launcher died exits
-ERROR_FILE_ENV = "GENCOMPILE_WORKER_ERROR_FILE"
-SCRATCH_ENV = "GENCOMPILE_WORKER_SCRATCH"  # runtime.cluster.SCRATCH_ENV (no TensorFlow here)
-WARNINGS_FD_ENV = "GENCOMPILE_WORKER_WARNINGS_FD"  # the chief's warnings: the user's stderr
 
 
 @dataclass
@@ -217,40 +214,6 @@ def _failure_message(worker: Worker, count: int, run_dir: Path) -> str:
         f"{what}; every worker was stopped. Continue from the newest checkpoint with "
         f"`gencompile train --resume {quoted(run_dir)} --workers {count}`"
     )
-
-
-# TensorFlow's collective operations fail on every worker when one stops sending heartbeats,
-# naming it: "The following tasks are unhealthy (stopped sending heartbeats):
-# /job:worker/replica:0/task:1".
-_UNHEALTHY = re.compile(r"stopped sending heartbeats\):?((?:\s*/job:worker/replica:\d+/task:\d+)+)")
-
-
-def unhealthy(message: str) -> list[int]:
-    """The workers a TensorFlow error says stopped sending heartbeats (none: [])."""
-    found = _UNHEALTHY.search(message)
-    if not found:
-        return []
-    return sorted({int(task) for task in re.findall(r"task:(\d+)", found.group(1))})
-
-
-# What TensorFlow adds to an operation's error: where the op was built (a stack of "File"
-# lines), and its node and function names.
-_TF_NOISE = re.compile(r"(Graph execution error:|Detected at node |File \"|\[\[\{\{node )")
-
-# ... and the function a failed collective ran in, before its message on the same line.
-_FUNCTION_NODE = re.compile(r"\{\{function_node [^}]*\}\}\s*")
-
-
-def tf_summary(message: str) -> str:
-    """A TensorFlow error's message in one line: its first meaningful line (with the next,
-    when that one ends with a colon: the tasks or values it announces)."""
-    lines = [_FUNCTION_NODE.sub("", line).strip() for line in message.splitlines()]
-    kept = [line for line in lines if line and not _TF_NOISE.match(line)]
-    if not kept:
-        return " ".join(lines).strip()
-    if kept[0].endswith(":") and len(kept) > 1:
-        return f"{kept[0]} {kept[1]}"
-    return kept[0]
 
 
 def _read_report(path: Path) -> dict[str, Any]:

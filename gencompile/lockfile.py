@@ -24,19 +24,16 @@ from typing import TYPE_CHECKING, Annotated, Any, Concatenate, Literal, ParamSpe
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from gencompile._version import __version__
+from gencompile.data_paths import DATA_FILE_FIELDS, WORKING_DIRECTORY, data_file, trained_in
 from gencompile.errors import RunError, SpecError, quoted
 from gencompile.files import sha256_file
 from gencompile.lock_format import (
-    DATA_FILE_FIELDS,
     LOCK_CHECKSUM,
     LOCK_VERSION,
-    WORKING_DIRECTORY,
     canonical_json,
-    data_file,
     installed_versions,
     lock_checksum,
     sha256_text,
-    trained_in,
 )
 from gencompile.spec import validate_raw
 from gencompile.spec.base import ProjectName, python_name
@@ -133,7 +130,7 @@ class LockModel(BaseModel):
     # Continuations of the run, oldest first (absent: trained once, to its epochs).
     revisions: list[LockRevision] | None = None
     # The absolute folder the run was trained from, which its relative data paths were read
-    # against (`lock_format.data_file`); absent in older locks (read from the current one).
+    # against (`data_paths.data_file`); absent in older locks (read from the current one).
     working_directory: Annotated[str, AfterValidator(_absolute)] | None = None
     lock_sha256: Sha256
 

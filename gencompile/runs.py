@@ -27,6 +27,7 @@ from typing import Any
 from gencompile.compiler.lower import lower
 from gencompile.compiler.project import build, sha256_text, write_lock
 from gencompile.compiler.resources import check_memory
+from gencompile.data_paths import WORKING_DIRECTORY, trained_in
 from gencompile.errors import Problem, RunError, SpecError, quoted
 from gencompile.generated import (
     import_generated,
@@ -36,7 +37,6 @@ from gencompile.generated import (
     verified_lock,
 )
 from gencompile.local_cluster import run_workers
-from gencompile.lock_format import WORKING_DIRECTORY, trained_in
 from gencompile.lockfile import where_trained
 from gencompile.package_data import package_folder
 from gencompile.report import write_report

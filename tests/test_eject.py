@@ -121,6 +121,7 @@ def test_nothing_ejected_imports_gencompile(ejected: Path):
     assert sorted(support_modules()) == [
         "_version",
         "catalog",
+        "data_paths",
         "data_size",
         "datafiles",
         "errors",
@@ -133,7 +134,9 @@ def test_nothing_ejected_imports_gencompile(ejected: Path):
         "provenance",
         "sampler_configs",
         "text",
+        "tf_messages",
         "tfrecords",
+        "worker_env",
     ]
 
 

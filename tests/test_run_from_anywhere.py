@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gencompile.data_paths import data_file, trained_in
 from gencompile.errors import RunError
-from gencompile.lock_format import data_file, trained_in
 from gencompile.lockfile import drift_refusal, read_lock
 
 SPEC = """\

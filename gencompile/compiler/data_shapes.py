@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gencompile.compiler.plan import Shape
+from gencompile.data_paths import data_file
 from gencompile.datafiles import (
     DataFileError,
     array_header,
@@ -23,7 +24,6 @@ from gencompile.datafiles import (
     read_header_row,
     record_files,
 )
-from gencompile.lock_format import data_file
 from gencompile.spec.data import DataSpec, TfrecordSource
 from gencompile.spec.diagnostics import did_you_mean
 from gencompile.tfrecords import FeatureInfo, first_example

@@ -30,7 +30,7 @@ from typing import Any
 import tensorflow as tf
 
 from gencompile.errors import RunError
-from gencompile.local_cluster import LAUNCHER_ENV
+from gencompile.worker_env import LAUNCHER_ENV, SCRATCH_ENV
 
 __all__ = [
     "cluster_spec",
@@ -287,9 +287,6 @@ def launched_workers() -> int | None:
     if not os.environ.get(LAUNCHER_ENV):
         return None
     return task_count(cluster_spec())
-
-
-SCRATCH_ENV = "GENCOMPILE_WORKER_SCRATCH"  # set by local_cluster, which removes the folder
 
 
 @functools.cache

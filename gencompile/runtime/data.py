@@ -28,9 +28,9 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from gencompile.data_paths import DATA_FILE_FIELDS, WORKING_DIRECTORY, data_file
 from gencompile.data_size import streams
 from gencompile.errors import RunError
-from gencompile.lock_format import DATA_FILE_FIELDS, WORKING_DIRECTORY, data_file
 from gencompile.runtime.pipeline import (
     DataBundle,
     Settings,

@@ -30,7 +30,6 @@ from gencompile.files import (
     os_error_text,
     read_json,
 )
-from gencompile.local_cluster import tf_summary, unhealthy
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import (
     checkpoint_files,
@@ -55,6 +54,7 @@ from gencompile.runtime.contract import (
 )
 from gencompile.runtime.optimizers import make_optimizer
 from gencompile.runtime.splits import head
+from gencompile.tf_messages import tf_summary, unhealthy
 
 
 def parse_args(argv: list[str] | None, epochs: int, run_dir: Path) -> argparse.Namespace:

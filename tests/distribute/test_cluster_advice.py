@@ -24,6 +24,7 @@ from gencompile.runtime import checkpoint_files, cluster
 from gencompile.runtime.callbacks import CheckpointKeeper
 from gencompile.runtime.training import fit_epochs, resume_command
 from gencompile.spec import load_spec
+from gencompile.tf_messages import tf_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = ROOT / "specs"
@@ -239,9 +240,7 @@ def test_the_summary_leaves_out_the_function_a_collective_ran_in() -> None:
         "replica:0/task:0/device:CPU:0}} Collective ops is aborted by: recvmsg:Connection "
         "reset by peer\nAdditional GRPC error information from remote target"
     )
-    assert local_cluster.tf_summary(message) == (
-        "Collective ops is aborted by: recvmsg:Connection reset by peer"
-    )
+    assert tf_summary(message) == ("Collective ops is aborted by: recvmsg:Connection reset by peer")
 
 
 def test_workers_failing_together_are_reported_by_the_chief(tmp_path: Path) -> None:

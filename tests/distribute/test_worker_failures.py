@@ -16,6 +16,7 @@ from gencompile.errors import RunError
 from gencompile.local_cluster import Worker
 from gencompile.run_status import write_status
 from gencompile.spec import load_spec
+from gencompile.tf_messages import tf_summary
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 
@@ -42,7 +43,7 @@ def _failed_worker(tmp_path: Path, index: int, message: str) -> Worker:
     process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(1)"])
     process.wait()
     error_file = tmp_path / f"worker-{index}.error"
-    summary = f"UnavailableError: {local_cluster.tf_summary(message)}"
+    summary = f"UnavailableError: {tf_summary(message)}"
     error_file.write_text(json.dumps({"message": summary, "own_advice": False}))
     return Worker(index, process, tmp_path / f"worker-{index}.log", error_file)
 
@@ -60,7 +61,7 @@ def test_a_hung_worker_is_named_in_one_line_not_the_chief_that_reported_it(
 
 
 def test_a_tensorflow_error_is_reported_by_its_first_meaningful_line(tmp_path: Path) -> None:
-    summary = local_cluster.tf_summary(HUNG_PEER)
+    summary = tf_summary(HUNG_PEER)
     assert "\n" not in summary and "File" not in summary and "Detected at" not in summary
     assert summary.startswith("Collective ops is aborted by: Error reported from")
     assert summary.endswith("(stopped sending heartbeats): /job:worker/replica:0/task:1")
