@@ -1,9 +1,10 @@
 """Training on several workers: TensorFlow's `MultiWorkerMirroredStrategy` over the cluster
 that the standard `TF_CONFIG` environment variable names.
 
-Every worker runs the same program on the same data: Keras splits each global batch
-between the workers' replicas (data sharding by element, after the seeded order), sums the
-gradients with collective all-reduces, and every worker ends with the same weights. The
+Every worker runs the same program on the same data (`check_same_data` compares their
+data fingerprints before the first step): Keras splits each global batch between the
+workers' replicas (data sharding by element, after the seeded order), sums the gradients
+with collective all-reduces, and every worker ends with the same weights. The
 chief (task `chief`, or worker 0 when the cluster has no chief) writes the run folder;
 every other worker writes to a scratch folder of its own, so the collective operations
 that saving and evaluation run stay the same on every worker. `gencompile train --workers`
@@ -29,14 +30,17 @@ from typing import Any
 
 import tensorflow as tf
 
+from gencompile.data_paths import DATA_FILE_FIELDS
 from gencompile.errors import RunError
 from gencompile.worker_env import LAUNCHER_ENV, SCRATCH_ENV
 
 __all__ = [
+    "check_same_data",
     "cluster_spec",
     "is_chief",
     "launched_workers",
     "multi_worker_strategy",
+    "other_data_message",
     "output_dir",
     "run_folder",
     "shard_by_example",
@@ -306,3 +310,75 @@ def shard_by_example(dataset: tf.data.Dataset) -> tf.data.Dataset:
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return dataset.with_options(options)
+
+
+FINGERPRINT_BYTES = 16  # of a data fingerprint's sha256, compared between the workers
+_CHIEF, _WORKER = 0, 1  # a task's type as the gathered rows code it
+_SAME = {"path": "the same file", "dir": "the same folder", "files": "the same files"}
+
+
+def check_same_data(
+    strategy: tf.distribute.Strategy, fingerprint: str | None, source: dict[str, Any]
+) -> None:
+    """Stop every worker of a cluster, before its first step, when one read other data than
+    the chief (e.g. a relative data path, another file on its machine): the summed gradients
+    would mix both data sets silently. One all-gather of a few bytes; nothing without a
+    cluster of several tasks or without a `fingerprint`."""
+    if not fingerprint or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    config = cluster_spec()
+    if task_count(config) < 2:
+        return
+    task = config["task"]
+    kind = _CHIEF if task["type"] == "chief" else _WORKER
+    prefix = list(bytes.fromhex(fingerprint)[:FINGERPRINT_BYTES])
+    rows = _all_gathered(strategy, [kind, task["index"], *prefix])
+    message = other_data_message(_fingerprints_by_task(rows), source)
+    if message:
+        raise RunError(message)
+
+
+def _all_gathered(strategy: tf.distribute.Strategy, row: list[int]) -> list[list[int]]:
+    """Every replica's copy of its worker's `row`, from every worker (one collective)."""
+    local = tf.constant([row], tf.int32)
+    values = strategy.experimental_distribute_values_from_function(lambda _: local)
+    gathered: list[list[int]] = strategy.gather(values, axis=0).numpy().tolist()
+    return gathered
+
+
+def _fingerprints_by_task(rows: list[list[int]]) -> dict[str, str]:
+    """Task name ("chief", "worker K") -> its fingerprint's first bytes, in hex."""
+    found = {}
+    for kind, index, *prefix in rows:  # one row per replica: a worker's rows are alike
+        name = "chief" if kind == _CHIEF else f"worker {index}"
+        found[name] = bytes(prefix).hex()
+    return found
+
+
+def other_data_message(fingerprints: dict[str, str], source: dict[str, Any]) -> str:
+    """What stops a cluster whose workers' data fingerprints differ from the chief's (the
+    `chief` task, else worker 0), naming them and the data setting to fix; "" if none."""
+    chief = fingerprints.get("chief", fingerprints.get("worker 0", ""))
+    others = {name: value for name, value in fingerprints.items() if value != chief}
+    if not others:
+        return ""
+    names = " and ".join(others)
+    if len(others) == 1:
+        what = f"{names} reads other data than the chief (fingerprint {_chief_vs(others, chief)})"
+    else:
+        what = f"{names} read other data than the chief (fingerprints {_chief_vs(others, chief)})"
+    field = next((key for key in DATA_FILE_FIELDS if source.get(key)), None)
+    if field is None:  # a built-in data set: made or downloaded alike on every machine
+        return (
+            f"{what}: train with the same data.source and the same gencompile and library "
+            "versions on every machine"
+        )
+    return (
+        f"{what}: give data.source.{field} ({source[field]}) as an absolute path on a shared "
+        f"file system, or {_SAME[field]} on every machine"
+    )
+
+
+def _chief_vs(others: dict[str, str], chief: str) -> str:
+    """'X vs C' or 'X, Y vs C': the other fingerprints, then the chief's."""
+    return f"{', '.join(others.values())} vs {chief}"

@@ -486,6 +486,9 @@ def fit(
             f"{run_dir} holds a checkpoint of epoch {initial_epoch}, beyond the {epochs} "
             f"epochs asked: resume it with --epochs {initial_epoch} or more"
         )
+    fingerprint = getattr(data, "fingerprint", None)
+    # Before anything trains or is recorded: every worker of a cluster read the same data.
+    cluster.check_same_data(model.distribute_strategy, fingerprint, getattr(data, "source", {}))
     guard = cb.NaNGuard(run_dir / "checkpoints")
     clock = TrainingClock(run_dir / "checkpoints", initial_epoch)
     callbacks = [
@@ -500,7 +503,6 @@ def fit(
     fresh = initial_epoch == 0 and not getattr(model, "initialized_from_parent", False)
     if fresh and isinstance(model, InitializedFromData):
         model.initialize(data)
-    fingerprint = getattr(data, "fingerprint", None)
     if initial_epoch == 0 and fingerprint:  # what the checkpoints to come are trained on
         checkpoints.record_data(run_dir / "checkpoints", fingerprint)
     # No epoch left (a run stopped after its last checkpoint, in its final evaluation):
