@@ -215,7 +215,13 @@ def _shown_char(c: str) -> str:
 
 def unknown_prompt(tokenizer: Tokenizer, prompt: str) -> tuple[str, str] | None:
     """Why `prompt` cannot be continued by a model with this vocabulary, and what to do; or
-    None: the characters (words) it never saw would be replaced by `<unk>`, silently."""
+    None: the characters (words) it never saw would be replaced by `<unk>`, silently, and
+    a prompt of no token (a word tokenizer reads none in spaces) leaves nothing to continue.
+    The one check of a prompt: the spec's, training's, `sample --prompt`'s and the server's."""
+    if len(tokenizer.encode(prompt)) == 0:
+        spaces = " (spaces alone hold none)" if tokenizer.type == "word" else ""
+        what = "a word, a punctuation mark or a line break" if spaces else "a character"
+        return ("the prompt holds no token", f"give at least one token: {what}{spaces}")
     missing = tokenizer.unknown(prompt)
     if not missing:
         return None
