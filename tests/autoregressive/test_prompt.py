@@ -100,7 +100,7 @@ def test_a_prompt_of_no_token_is_refused_by_validate_and_training() -> None:
     assert line == unknown_prompt_message(WORDS, " ")
     assert line.startswith("the prompt holds no token; give at least one token: a word")
     data = SimpleNamespace(kind="text", text=SimpleNamespace(tokenizer=WORDS))
-    with pytest.raises(RunError, match="^model.sampling.prompt: the prompt holds no token;"):
+    with pytest.raises(RunError, match=r"^model\.sampling\.prompt: the prompt holds no token;"):
         autoregressive.check_prompt(SimpleNamespace(default_prompt=lambda: "\t "), data, {})
 
 
