@@ -236,9 +236,12 @@ def unknown_prompt(tokenizer: Tokenizer, prompt: str) -> tuple[str, str] | None:
     a prompt of no token (a word tokenizer reads none in spaces) leaves nothing to continue.
     The one check of a prompt: the spec's, training's, `sample --prompt`'s and the server's."""
     if len(tokenizer.encode(prompt)) == 0:
-        spaces = " (spaces alone hold none)" if tokenizer.type == "word" else ""
-        what = "a word, a punctuation mark or a line break" if spaces else "a character"
-        return ("the prompt holds no token", f"give at least one token: {what}{spaces}")
+        if tokenizer.type == "word":
+            return (
+                "the prompt holds no token: a word tokenizer reads none in spaces",
+                "give at least one token: a word, a punctuation mark or a line break",
+            )
+        return ("the prompt holds no token", "give at least one token: a character")
     missing = tokenizer.unknown(prompt)
     if not missing:
         return None

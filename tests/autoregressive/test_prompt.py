@@ -98,9 +98,11 @@ def test_a_prompt_of_no_token_is_refused_by_validate_and_training() -> None:
     )
     line = refused_prompt(words.replace("PROMPT", " "))
     assert line == unknown_prompt_message(WORDS, " ")
-    assert line.startswith("the prompt holds no token; give at least one token: a word")
+    assert line.startswith("the prompt holds no token: a word tokenizer reads none in spaces; give")
     data = SimpleNamespace(kind="text", text=SimpleNamespace(tokenizer=WORDS))
-    with pytest.raises(RunError, match=r"^model\.sampling\.prompt: the prompt holds no token;"):
+    with pytest.raises(
+        RunError, match=r"^model\.sampling\.prompt: the prompt holds no token: a word"
+    ):
         autoregressive.check_prompt(SimpleNamespace(default_prompt=lambda: "\t "), data, {})
 
 
@@ -120,5 +122,7 @@ def test_sample_refuses_a_prompt_of_no_token(tokenizer: Tokenizer, tmp_path: Pat
         with pytest.raises(RunError) as err:
             _check_prompt(tmp_path, lock, prompt)
         assert str(err.value) == f"--prompt: {unknown_prompt_message(tokenizer, prompt)}"
-        assert "the prompt holds no token; give at least one token" in str(err.value)
+        assert "the prompt holds no token" in str(err.value) and "at least one token" in str(
+            err.value
+        )
     _check_prompt(tmp_path, lock, "1")
