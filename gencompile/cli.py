@@ -10,19 +10,13 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
 
 from gencompile.errors import GencompileError, SpecError, quoted
-from gencompile.sample_options import (
-    GUIDANCE_MAX,
-    SEED_MAX,
-    TEMPERATURE_MAX,
-    TOP_K_MAX,
-    TRUNCATION_MAX,
-)
+from gencompile.sample_options import SEED_MAX, out_of_range
 
 if TYPE_CHECKING:  # rich.table is imported by the commands that print one
     from rich.table import Table
@@ -179,6 +173,12 @@ def _unwritable(output: Path | str, folder: bool = False) -> str | None:
     if not os.access(parent, os.W_OK | os.X_OK):
         return f"the folder {parent} is not writable (choose a folder you can write to)"
     return None
+
+
+def _usage_error(message: str) -> NoReturn:
+    """A usage error as every other refusal: one line on stderr, exit code 2."""
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
 
 
 def _check_output(
@@ -421,7 +421,7 @@ def _discard(run: Path) -> None:
 @app.command()
 def sample(
     run: Path,
-    n: Annotated[int, typer.Option("-n", min=1, help="How many samples.")] = 64,
+    n: Annotated[int, typer.Option("-n", help="How many samples.")] = 64,
     output: Annotated[
         Optional[str],  # noqa: UP045 (a str: Path would drop the trailing slash of a folder)
         typer.Option(
@@ -443,16 +443,12 @@ def sample(
     seed: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option(
-            min=0,
-            max=SEED_MAX,
             help="Seed of the draws (default: the run's); same seed, same file.",
         ),
     ] = None,
     temperature: Annotated[
         Optional[float],  # noqa: UP045
         typer.Option(
-            min=1e-6,
-            max=TEMPERATURE_MAX,
             help="VAE, flow, mixture: scale of the prior's (base's, components') standard "
             "deviation; GAN: scale of z; language models and PixelCNN: softmax temperature. "
             "Below 1: more typical, less varied samples; at most 100.",
@@ -461,8 +457,6 @@ def sample(
     truncation: Annotated[
         Optional[float],  # noqa: UP045
         typer.Option(
-            min=1e-6,
-            max=TRUNCATION_MAX,
             help="GAN truncation trick: a normal z has every coordinate beyond PSI standard "
             "deviations redrawn; a uniform z is scaled toward the middle of its range by PSI. "
             "At most 100.",
@@ -478,20 +472,17 @@ def sample(
     steps: Annotated[
         Optional[int],  # noqa: UP045
         typer.Option(
-            min=1,
             help="Diffusion: denoising steps (at most the model's timesteps; fewer on a "
             "schedule ending near alpha_bar = 0, e.g. 996 of a cosine schedule's 1000).",
         ),
     ] = None,
     eta: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option(min=0.0, max=1.0, help="Diffusion, ddim: noise of each step (0: none)."),
+        typer.Option(help="Diffusion, ddim: noise of each step (0: none)."),
     ] = None,
     guidance: Annotated[
         Optional[float],  # noqa: UP045
         typer.Option(
-            min=0.0,
-            max=GUIDANCE_MAX,  # a float32: beyond, the scale is infinite
             help="Conditional diffusion: classifier-free guidance scale (0 unconditional, 1 "
             "conditional, > 1 guided); trained without label dropout: 1 only.",
         ),
@@ -502,19 +493,15 @@ def sample(
     ] = None,
     length: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option(min=1, help="Tokens to generate (language models)."),
+        typer.Option(help="Tokens to generate (language models)."),
     ] = None,
     top_k: Annotated[
         Optional[int],  # noqa: UP045
-        typer.Option(
-            min=0, max=TOP_K_MAX, help="Autoregressive: draw from the k likeliest tokens (0: all)."
-        ),
+        typer.Option(help="Autoregressive: draw from the k likeliest tokens (0: all)."),
     ] = None,
     top_p: Annotated[
         Optional[float],  # noqa: UP045
-        typer.Option(
-            min=1e-6, max=1.0, help="Autoregressive: draw from the likeliest tokens of mass p."
-        ),
+        typer.Option(help="Autoregressive: draw from the likeliest tokens of mass p."),
     ] = None,
     allow_custom_code: CustomCodeOption = False,
 ) -> None:
@@ -538,6 +525,10 @@ def sample(
         "guidance": guidance,
     }
     given = {key: value for key, value in options.items() if value is not None}
+    # Checked here, not by typer's min/max, whose usage error is a boxed paragraph.
+    wrong = out_of_range({"n": n, "seed": seed, **given})
+    if wrong is not None:
+        _usage_error(wrong)
     from gencompile.progress import progress_bar
 
     with progress_bar("sampling", n, "samples") as progress:

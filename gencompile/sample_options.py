@@ -49,6 +49,47 @@ REAL_LIMITS: dict[str, tuple[float, str]] = {
     "guidance": (GUIDANCE_MAX, "it is no float32 and the samples are no numbers"),
 }
 
+# The range of each bounded option of `gencompile sample`, both ends included (None: no
+# upper bound). The command line refuses a value outside it in one line, before a run is
+# opened; the reals that scale draws start at 1e-6, as a temperature of 0 divides by 0.
+RANGES: dict[str, tuple[float, float | None]] = {
+    "n": (1, None),
+    "seed": (0, SEED_MAX),
+    "temperature": (1e-6, TEMPERATURE_MAX),
+    "truncation": (1e-6, TRUNCATION_MAX),
+    "steps": (1, None),
+    "eta": (0.0, 1.0),
+    "guidance": (0.0, GUIDANCE_MAX),
+    "length": (1, None),
+    "top_k": (0, TOP_K_MAX),
+    "top_p": (1e-6, 1.0),
+}
+
+
+def out_of_range(given: dict[str, Any]) -> str | None:
+    """The first option of `given` outside its `RANGES`, as `--steps must be at least 1
+    (got 0)`; or None."""
+    for option, value in given.items():
+        if option not in RANGES or value is None:
+            continue
+        least, most = RANGES[option]
+        name = "-n" if option == "n" else flag(option)
+        if value != value:  # nan: in no range
+            return f"{name} {value}: give a finite number"
+        if most is None and value < least:
+            return f"{name} must be at least {_shown(least)} (got {_shown(value)})"
+        if most is not None and not least <= value <= most:
+            return f"{name} must be in {_shown(least)}..{_shown(most)} (got {_shown(value)})"
+    return None
+
+
+def _shown(value: float) -> str:
+    """A limit or value as written: 2147483647 and 1.5 in full, 3.40282e+38 shortened."""
+    if isinstance(value, int):
+        return str(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 1e16 else f"{value:g}"
+
+
 # The options that are real numbers: each must be a finite one.
 REAL_OPTIONS = ("temperature", "truncation", "top_p", "eta", "guidance")
 

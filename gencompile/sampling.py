@@ -86,6 +86,8 @@ def sample(
         raise RunError(f"{run_dir} is not a language model: it takes no --prompt or --length")
     if prompt is not None:
         _check_prompt(run_dir, lock, prompt)  # before TensorFlow starts
+    if out is not None and _vocabulary_file(lock) is not None:  # text, whatever the data shape
+        _check_text_output(Path(out), folder)
     options = model_options(family, lock, sampling, run_dir)  # refusals before TensorFlow
     if out is not None and not folder and family != "autoregressive":
         _check_sample_output(Path(out), count)
@@ -105,8 +107,7 @@ def sample(
     if text:  # a language model: samples are text
         from gencompile.runtime.training import write_text_samples
 
-        if folder or out.suffix != ".txt":
-            raise RunError(f"a language model writes text samples: use a .txt file, not {out}")
+        _check_text_output(out, folder)
         if balanced:
             raise RunError(f"{run_dir} is not a conditional model: it takes no --balanced")
         return write_text_samples(model.sample_text(count, prompt, **sampling), out)
@@ -139,16 +140,30 @@ def _check_prompt(run_dir: Path, lock: dict[str, Any], prompt: str) -> None:
 
     from gencompile.text import Tokenizer, unknown_prompt_message
 
-    found = [f for f in lock.get("files", {}) if f.endswith("/vocabulary.json")]
-    if not found:
+    found = _vocabulary_file(lock)
+    if found is None:
         return
     try:
-        tokenizer = Tokenizer.from_dict(json.loads((run_dir / found[0]).read_text("utf-8")))
+        tokenizer = Tokenizer.from_dict(json.loads((run_dir / found).read_text("utf-8")))
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise RunError(f"{run_dir / found[0]}: cannot read the vocabulary ({error})") from None
+        raise RunError(f"{run_dir / found}: cannot read the vocabulary ({error})") from None
     message = unknown_prompt_message(tokenizer, prompt)
     if message is not None:
         raise RunError(f"--prompt: {message}")
+
+
+def _vocabulary_file(lock: dict[str, Any]) -> str | None:
+    """The run's `<package>/vocabulary.json`, which every language model has; or None."""
+    found = [f for f in lock.get("files", {}) if f.endswith("/vocabulary.json")]
+    return found[0] if found else None
+
+
+def _check_text_output(out: Path, folder: bool) -> None:
+    """A language model writes text: any other output is refused with the one that works
+    (its windows of token ids are no table or image to advise)."""
+    if folder or out.suffix != ".txt":
+        shown = f"{out}/" if folder else str(out)
+        raise RunError(f"a language model writes text samples: use a .txt file, not {shown}")
 
 
 def _seed_drawing(model: Any, run_seed: int, seed: int | None) -> None:

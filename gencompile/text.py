@@ -19,6 +19,7 @@ import hashlib
 import json
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -183,8 +184,24 @@ class Tokenizer:
             return bytes(i % 256 for i in ids).decode("utf-8", errors="replace")
         if self.type == "char":
             return "".join(self.tokens[i] if 0 < i < len(self.tokens) else "\ufffd" for i in ids)
-        words = [self.tokens[i] if 0 <= i < len(self.tokens) else UNKNOWN for i in ids]
-        return " ".join(words).replace(" \n ", "\n").replace(" \n", "\n").replace("\n ", "\n")
+        return self.spell([self.tokens[i] if 0 <= i < len(self.tokens) else UNKNOWN for i in ids])
+
+    def pieces(self, text: str) -> list[str]:
+        """The pieces of `text` that `encode(text)`'s tokens stand for, one per token, an
+        unknown one as written (not `<unk>`): characters, words, or one-byte strings."""
+        if self.type == "byte":
+            return [bytes([b]).decode("latin-1") for b in text.encode("utf-8")]
+        return list(text) if self.type == "char" else WORD_PATTERN.findall(text)
+
+    def spell(self, pieces: Sequence[str]) -> str:
+        """Text of token pieces as `decode` writes it: words joined by spaces, none around
+        line breaks; bytes decoded as UTF-8."""
+        if self.type == "byte":
+            return "".join(pieces).encode("latin-1").decode("utf-8", errors="replace")
+        if self.type == "char":
+            return "".join(pieces)
+        joined = " ".join(pieces)
+        return joined.replace(" \n ", "\n").replace(" \n", "\n").replace("\n ", "\n")
 
     def characters(self, ids: Any) -> int:
         """How many characters the token ids spell (for bits per character)."""
@@ -215,7 +232,16 @@ def _shown_char(c: str) -> str:
 
 def unknown_prompt(tokenizer: Tokenizer, prompt: str) -> tuple[str, str] | None:
     """Why `prompt` cannot be continued by a model with this vocabulary, and what to do; or
-    None: the characters (words) it never saw would be replaced by `<unk>`, silently."""
+    None: the characters (words) it never saw would be replaced by `<unk>`, silently, and
+    a prompt of no token (a word tokenizer reads none in spaces) leaves nothing to continue.
+    The one check of a prompt: the spec's, training's, `sample --prompt`'s and the server's."""
+    if len(tokenizer.encode(prompt)) == 0:
+        if tokenizer.type == "word":
+            return (
+                "the prompt holds no token: a word tokenizer reads none in spaces",
+                "give at least one token: a word, a punctuation mark or a line break",
+            )
+        return ("the prompt holds no token", "give at least one token: a character")
     missing = tokenizer.unknown(prompt)
     if not missing:
         return None

@@ -31,7 +31,7 @@ from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.levels import merged_levels, merged_levels_message
 from gencompile.runtime.metrics.results import Metrics, held_out
 from gencompile.runtime.metrics.samples import sample_quality
-from gencompile.runtime.splits import batches, head, mean_of
+from gencompile.runtime.splits import batches, head_positions, mean_of
 from gencompile.text import Tokenizer, arithmetic_validity, unknown_prompt_message
 
 NEG_INF = float("-inf")
@@ -131,17 +131,38 @@ def bleu(model: keras.Model, data: Any, pairs: int) -> float:
 
     Each of up to `pairs` held-out windows is cut in two: the model continues the first
     half (with the spec's sampling settings) for as many tokens as the second half holds.
+    The references are the held-out text those tokens stand for, unknown words (characters)
+    as written: `<unk>` on both sides would match and score a model for not knowing.
     """
     import sacrebleu
 
-    windows = head(data.x_val, pairs)
+    positions = head_positions(data.x_val, pairs)
+    windows = np.asarray(data.x_val[positions])
     half = windows.shape[1] // 2
     tokenizer = data.text.tokenizer
-    prompts, rest = windows[:, :half], windows[:, half:]
-    generated = model.generate_tokens(prompts, rest.shape[1])[:, half:]
-    hypotheses = [tokenizer.decode(row) for row in generated]
-    references = [tokenizer.decode(row) for row in rest]
+    generated = model.generate_tokens(windows[:, :half], windows.shape[1] - half)[:, half:]
+    hypotheses = [tokenizer.decode(_known(tokenizer, row)) for row in generated]
+    references = _held_out_stretches(data, positions * (windows.shape[1] - 1), half)
     return float(sacrebleu.corpus_bleu(hypotheses, [references]).score)
+
+
+def _known(tokenizer: Tokenizer, ids: np.ndarray) -> np.ndarray:
+    """`ids` without the unknown token: it stands for no text the references hold."""
+    return ids if tokenizer.unknown_id is None else ids[ids != tokenizer.unknown_id]
+
+
+def _held_out_stretches(data: Any, starts: np.ndarray, half: int) -> list[str]:
+    """The held-out text of each window's second half (the window at token `start` of the
+    held-out text spans `context_length + 1` tokens), spelled as the tokenizer decodes."""
+    tokenizer = data.text.tokenizer
+    pieces = tokenizer.pieces(data.text.held_out)
+    if len(pieces) != len(data.text.held_out_ids):  # the windows are not this text's
+        raise RunError(
+            "bleu: the held-out text does not match its tokens, so the references cannot be "
+            "read; train the spec again"
+        )
+    length = data.x_val.shape[1]
+    return [tokenizer.spell(pieces[s + half : s + length]) for s in starts.tolist()]
 
 
 def validity(model: keras.Model, sequences: int, words: bool = False) -> float:

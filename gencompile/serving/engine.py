@@ -129,8 +129,6 @@ class Engine:
             import importlib
 
             tokenizer = importlib.import_module(type(self.model).__module__).TOKENIZER
-            if len(tokenizer.encode(prompt)) == 0:
-                raise RequestError(422, "prompt: it must hold at least one token")
             from gencompile.text import unknown_prompt_message
 
             message = unknown_prompt_message(tokenizer, prompt)

@@ -83,3 +83,46 @@ def test_training_refuses_the_prompt_before_its_first_epoch() -> None:
     )
     autoregressive.check_prompt(SimpleNamespace(default_prompt=lambda: "1+"), data, {})
     autoregressive.check_prompt(model, SimpleNamespace(kind="image"), {})  # pixels: no prompt
+
+
+WORDS = Tokenizer("word", ("<unk>", "\n", "+", "=", "1"))
+
+
+def test_a_prompt_of_no_token_is_refused_by_validate_and_training() -> None:
+    """A word tokenizer reads no token in spaces: nothing to continue. Refused where the
+    prompt is given, not as a traceback while the finished run writes its samples."""
+    from gencompile.runtime import autoregressive
+
+    words = ARITHMETIC.replace(
+        "  context_length", "  tokenizer: {type: word, vocab_size: 1000}\n  context_length"
+    )
+    line = refused_prompt(words.replace("PROMPT", " "))
+    assert line == unknown_prompt_message(WORDS, " ")
+    assert line.startswith("the prompt holds no token: a word tokenizer reads none in spaces; give")
+    data = SimpleNamespace(kind="text", text=SimpleNamespace(tokenizer=WORDS))
+    with pytest.raises(
+        RunError, match=r"^model\.sampling\.prompt: the prompt holds no token: a word"
+    ):
+        autoregressive.check_prompt(SimpleNamespace(default_prompt=lambda: "\t "), data, {})
+
+
+@pytest.mark.parametrize(
+    "tokenizer", [WORDS, Tokenizer("char", ("<unk>", "1")), Tokenizer("byte", ())]
+)
+def test_sample_refuses_a_prompt_of_no_token(tokenizer: Tokenizer, tmp_path: Path) -> None:
+    """`sample --prompt ''` (or spaces, for words): one line, read from the run's vocabulary
+    before TensorFlow starts; the server answers the same words."""
+    from gencompile.sampling import _check_prompt
+
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "vocabulary.json").write_text(tokenizer.to_json(), encoding="utf-8")
+    lock = {"files": {"pkg/vocabulary.json": "sha"}}
+    prompts = ["", "  "] if tokenizer.type == "word" else [""]
+    for prompt in prompts:
+        with pytest.raises(RunError) as err:
+            _check_prompt(tmp_path, lock, prompt)
+        assert str(err.value) == f"--prompt: {unknown_prompt_message(tokenizer, prompt)}"
+        assert "the prompt holds no token" in str(err.value) and "at least one token" in str(
+            err.value
+        )
+    _check_prompt(tmp_path, lock, "1")

@@ -44,8 +44,6 @@ def test_sample_with_a_prompt_writes_text(run: Path, run_cli, tmp_path: Path) ->
     blocks = out.read_text(encoding="utf-8").split("### sample ")[1:]
     assert len(blocks) == 3
     assert all(block.split("\n", 1)[1].startswith("12+") for block in blocks)
-    code, _, stderr = run_cli("sample", str(run), "-o", str(tmp_path / "x.png"))
-    assert code == 1 and "use a .txt file" in stderr
 
 
 def test_a_prompt_the_vocabulary_lacks_is_refused(run: Path, run_cli, tmp_path: Path) -> None:
@@ -54,6 +52,18 @@ def test_a_prompt_the_vocabulary_lacks_is_refused(run: Path, run_cli, tmp_path: 
     assert code == 1, stderr
     assert "--prompt: the prompt has characters the model never saw: 'a', 'b', 'c';" in stderr
     assert "0-9" in stderr and not out.exists()
+    code, _, stderr = run_cli("sample", str(run), "-o", str(out), "--prompt", "")
+    assert code == 1 and stderr.startswith("error: --prompt: the prompt holds no token;")
+    assert len(stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+@pytest.mark.parametrize("name", ["folder/", "x.parquet", "x.csv", "x.npz", "x.png"])
+def test_a_language_model_advises_a_txt_file(run: Path, run_cli, tmp_path: Path, name) -> None:
+    """Not a table of its token windows (which it would then refuse): text."""
+    out = f"{tmp_path}/{name}"
+    code, _, stderr = run_cli("sample", str(run), "-n", "2", "-o", out)
+    assert code == 1
+    assert stderr == f"error: a language model writes text samples: use a .txt file, not {out}\n"
 
 
 def test_evaluate_adds_bleu_and_the_lock_pins_the_vocabulary(run: Path, run_cli) -> None:

@@ -86,9 +86,9 @@ class FakeLanguageModel:
         return self.texts[:count]
 
 
-def text_data(text: str, context_length: int = 24):
+def text_data(text: str, context_length: int = 24, tokenizer_config=None):
     train, held_out = split_text(text, 0.5)
-    tokenizer = fit_tokenizer({"type": "char"}, train)
+    tokenizer = fit_tokenizer(tokenizer_config or {"type": "char"}, train)
     return SimpleNamespace(
         x_val=windows(tokenizer.encode(held_out), context_length),
         text=SimpleNamespace(
@@ -114,6 +114,29 @@ def test_bleu_scores_continuations_against_the_held_out_text_with_sacrebleu() ->
     ).score
     assert ar.bleu(model, data, pairs=5) == pytest.approx(expected)
     assert expected < 60.0
+
+
+def test_bleu_of_word_tokens_gives_unknown_words_no_credit() -> None:
+    """The references are the held-out words as written: a model saying `<unk>` for every
+    word scored 8 BLEU when both sides read `<unk>`; it scores 0."""
+    rng = np.random.default_rng(1)
+    common = ["the", "a", "of", "and", "to", "in"]
+    rare = [f"w{i}" for i in range(300)]  # each seen once or never: mostly outside the vocabulary
+    words = [common[i % 6] if i % 2 else rare[rng.integers(300)] for i in range(2000)]
+    data = text_data(" ".join(words), 16, {"type": "word", "vocab_size": 20})
+    tokenizer = data.text.tokenizer
+    half = data.x_val.shape[1] // 2
+    truth = data.x_val[:, half:]
+    assert (truth == tokenizer.unknown_id).mean() > 0.3
+    unknown = FakeLanguageModel(tokenizer, lambda p, steps: np.zeros((len(p), steps), np.int32))
+    assert ar.bleu(unknown, data, pairs=8) == 0.0
+    perfect = FakeLanguageModel(tokenizer, lambda p, steps: truth[: len(p), :steps])
+    held = data.text.held_out.split()
+    written = [" ".join(held[16 * i + half : 16 * i + 17]) for i in range(8)]
+    known = [tokenizer.decode(r[r != 0]) for r in truth[:8]]
+    expected = sacrebleu.corpus_bleu(known, [written]).score
+    assert ar.bleu(perfect, data, pairs=8) == pytest.approx(expected)
+    assert expected < 60.0  # the words it cannot spell are missed, not matched
 
 
 def test_validity_counts_correct_complete_lines() -> None:
