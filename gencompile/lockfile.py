@@ -78,7 +78,8 @@ def _absolute(value: str) -> str:
 
 
 class LockVersions(BaseModel):
-    """What a lock was made with (None: not installed then)."""
+    """What a lock was made with (None: not installed then). SciPy and scikit-learn are
+    absent from locks written before they were recorded: those are not compared."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -87,6 +88,8 @@ class LockVersions(BaseModel):
     tensorflow: str | None
     keras: str | None
     numpy: str | None
+    scipy: str | None = None
+    scikit_learn: str | None = Field(None, alias="scikit-learn")
 
 
 class LockRevision(BaseModel):
@@ -388,7 +391,8 @@ def refuse_custom_code(where: Path | str, lock: dict[str, Any], allow: bool) -> 
 
 
 def version_drift(lock: dict[str, Any]) -> list[str]:
-    """How this machine's versions differ from the lock's (empty: none)."""
+    """How this machine's versions differ from the lock's (empty: none). Only what the lock
+    records is compared: an older lock without SciPy's or scikit-learn's is not drift."""
     installed = installed_versions()
     return [
         f"{name} {locked} in the lock, {installed.get(name)} installed"
