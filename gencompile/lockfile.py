@@ -448,17 +448,20 @@ def _data_config(lock: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def drift_refusal(versions: list[str], data: list[str], anyway: str) -> str:
-    """Why a lock is not rebuilt or re-run here, each cause with its own remedy."""
+def drift_refusal(versions: list[str], data: list[str], anyway: str | None) -> str:
+    """Why a lock is not rebuilt, re-run or resumed here, each cause with its own remedy.
+    `anyway`: what --allow-drift would do, in the caller's words; None: it does not apply
+    (a continuation to more epochs)."""
+    allow = anyway is not None
     causes = []
     if data:
-        causes.append(
-            f"{'; '.join(data)}; restore it, or pass --allow-drift to run on the data as it is now"
-        )
+        now = ", or pass --allow-drift to run on the data as it is now" if allow else ""
+        causes.append(f"{'; '.join(data)}; restore it{now}")
     if versions:
+        drift = f", or pass --allow-drift {anyway}" if allow else ""
         causes.append(
             f"this machine differs from the lock: {'; '.join(versions)}; install the locked "
-            f"versions, or pass --allow-drift {anyway}"
+            f"versions{drift}"
         )
     return ". ".join(
         cause[:1].upper() + cause[1:] if i else cause for i, cause in enumerate(causes)

@@ -350,19 +350,18 @@ def refuse_drift(run_dir: Path, lock: dict[str, Any], allow_drift: bool) -> None
             recorded = started_with(run_dir / "checkpoints")
         except RunError as unreadable:
             unknown = [f"{unreadable}, so a change of the data cannot be detected"]
-    drift = lockfile.version_drift(lock) + lockfile.data_drift(lock, recorded, whose) + unknown
+    versions = lockfile.version_drift(lock)
+    data = lockfile.data_drift(lock, recorded, whose) + unknown
+    drift = versions + data
     if drift and not allow_drift:
-        if len(drift) == len(unknown):  # nothing differs that is known: only unchecked
+        if drift == unknown:  # nothing differs that is known: only unchecked
             raise RunError(
                 f"cannot resume {run_dir}: {'; '.join(drift)}. If its data is unchanged, "
                 "pass --allow-drift to resume (exactly as it would have)"
             )
-        raise RunError(
-            f"cannot resume {run_dir}: this machine differs from what its first epochs ran "
-            f"on: {'; '.join(drift)}. Install the locked versions and restore the data, or "
-            "pass --allow-drift to resume anyway (its weights then differ from an "
-            "uninterrupted run's)"
-        )
+        # Said as `reproduce` and `build --locked` say it: each cause with its own remedy.
+        anyway = "to resume anyway (its weights then differ from an uninterrupted run's)"
+        raise RunError(f"cannot resume {run_dir}: {lockfile.drift_refusal(versions, data, anyway)}")
     for difference in drift:
         warnings.warn(f"resuming despite drift: {difference}", stacklevel=2)
 
