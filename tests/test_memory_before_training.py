@@ -76,6 +76,19 @@ def test_a_run_of_n_workers_is_reproduced_only_where_n_fit(
     assert not (tmp_path / "again").exists()
 
 
+def test_a_run_of_n_workers_is_resumed_only_where_n_fit(
+    run: Path, run_cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resume starts as many workers as the run started with (the lock's `workers`)."""
+    write_lock(run, {**read_lock(run), "workers": 2})
+    write_status(run, "interrupted")
+    monkeypatch.setenv("GENCOMPILE_MEMORY", "700M")
+    code, _, err = run_cli("train", "--resume", str(run))
+    assert code == 1
+    refused(err, workers=2)
+    assert read_status(run) == "interrupted"
+
+
 def test_train_with_workers_checks_every_worker(
     tiny_vae_spec: Path, tmp_path: Path, run_cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
