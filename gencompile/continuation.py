@@ -36,7 +36,7 @@ from typing import Any
 from gencompile.errors import RunError, quoted
 from gencompile.files import read_json, temporary_of
 from gencompile.lock_format import training_record
-from gencompile.lockfile import data_drift, version_drift
+from gencompile.lockfile import data_drift, drift_refusal, version_drift
 from gencompile.run_status import STATUS_NAME, epochs_phrase, read_status, write_status
 
 # The pending folder (a continuation's project until it finishes) and, in it, the folder its
@@ -215,14 +215,11 @@ def refuse_training_past_lock(run_dir: Path, planned: int, trained: int) -> None
 
 
 def check_machine(lock: dict[str, Any]) -> None:
-    """The epochs to come must run on what the first ones ran on (versions, data)."""
-    drift = version_drift(lock) + data_drift(lock)
-    if drift:
-        raise RunError(
-            "this machine differs from the run's lock: "
-            + "; ".join(drift)
-            + ". Continue it with the locked versions and data, or train a new run"
-        )
+    """The epochs to come must run on what the first ones ran on (versions, data): said as
+    `reproduce` says it, without --allow-drift, which a continuation does not take."""
+    versions, data = version_drift(lock), data_drift(lock)
+    if versions or data:
+        raise RunError(f"{drift_refusal(versions, data, None)}, or train a new run")
 
 
 def schedule_note(lock: dict[str, Any], before: int, after: int) -> str | None:

@@ -29,10 +29,10 @@ from typing import Any
 import gencompile
 from gencompile._version import __version__
 from gencompile.compiler.emit import check_python, render
-from gencompile.compiler.project import PINNED
 from gencompile.errors import RunError, quoted
 from gencompile.files import atomic_write_bytes, atomic_write_text, sha256_file
 from gencompile.generated import kept_finished, kept_note, verified_lock
+from gencompile.lock_format import PINNED
 from gencompile.lockfile import read_lock, refuse_custom_code, verify_files
 from gencompile.run_status import read_status
 from gencompile.spec.base import python_name
@@ -439,7 +439,7 @@ def _pyproject(lock: dict[str, Any], package: str, vendored: dict[str, str]) -> 
 
 
 def requirements(lock: dict[str, Any], distributions: set[str]) -> list[str]:
-    """The lock's pins (TensorFlow, Keras, NumPy), and gencompile's own ranges for the rest."""
+    """The lock's pins (`PINNED`, those it records), and gencompile's own ranges for the rest."""
     pins = {
         name: f"{name}=={lock['versions'][name]}" for name in PINNED if lock["versions"].get(name)
     }

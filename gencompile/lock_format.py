@@ -17,7 +17,10 @@ from gencompile._version import __version__
 # 2: `lock_sha256` covers every field (version 1 hashed the resolved spec alone).
 LOCK_VERSION = 2
 LOCK_CHECKSUM = "lock_sha256"
-PINNED = ("tensorflow", "keras", "numpy")  # versions a lock records and a build pins
+# Versions a lock records and a build pins: each decides trained weights or numbers (SciPy:
+# a flow's LU init, FID's square root; scikit-learn: k-means starts, built-in data, metrics).
+# Locks written before SciPy and scikit-learn were recorded lack them: not compared.
+PINNED = ("tensorflow", "keras", "numpy", "scipy", "scikit-learn")
 
 
 def sha256_text(text: str) -> str:

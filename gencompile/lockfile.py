@@ -78,7 +78,8 @@ def _absolute(value: str) -> str:
 
 
 class LockVersions(BaseModel):
-    """What a lock was made with (None: not installed then)."""
+    """What a lock was made with (None: not installed then). SciPy and scikit-learn are
+    absent from locks written before they were recorded: those are not compared."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -87,6 +88,8 @@ class LockVersions(BaseModel):
     tensorflow: str | None
     keras: str | None
     numpy: str | None
+    scipy: str | None = None
+    scikit_learn: str | None = Field(None, alias="scikit-learn")
 
 
 class LockRevision(BaseModel):
@@ -388,7 +391,8 @@ def refuse_custom_code(where: Path | str, lock: dict[str, Any], allow: bool) -> 
 
 
 def version_drift(lock: dict[str, Any]) -> list[str]:
-    """How this machine's versions differ from the lock's (empty: none)."""
+    """How this machine's versions differ from the lock's (empty: none). Only what the lock
+    records is compared: an older lock without SciPy's or scikit-learn's is not drift."""
     installed = installed_versions()
     return [
         f"{name} {locked} in the lock, {installed.get(name)} installed"
@@ -444,17 +448,20 @@ def _data_config(lock: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def drift_refusal(versions: list[str], data: list[str], anyway: str) -> str:
-    """Why a lock is not rebuilt or re-run here, each cause with its own remedy."""
+def drift_refusal(versions: list[str], data: list[str], anyway: str | None) -> str:
+    """Why a lock is not rebuilt, re-run or resumed here, each cause with its own remedy.
+    `anyway`: what --allow-drift would do, in the caller's words; None: it does not apply
+    (a continuation to more epochs)."""
+    allow = anyway is not None
     causes = []
     if data:
-        causes.append(
-            f"{'; '.join(data)}; restore it, or pass --allow-drift to run on the data as it is now"
-        )
+        now = ", or pass --allow-drift to run on the data as it is now" if allow else ""
+        causes.append(f"{'; '.join(data)}; restore it{now}")
     if versions:
+        drift = f", or pass --allow-drift {anyway}" if allow else ""
         causes.append(
             f"this machine differs from the lock: {'; '.join(versions)}; install the locked "
-            f"versions, or pass --allow-drift {anyway}"
+            f"versions{drift}"
         )
     return ". ".join(
         cause[:1].upper() + cause[1:] if i else cause for i, cause in enumerate(causes)

@@ -27,7 +27,7 @@ from gencompile.provenance import (
 )
 from gencompile.run_status import RunInterrupted, pruned_epoch
 from gencompile.runs import (
-    check_evaluation_weights,
+    check_before_training,
     claim_folder,
     locked_plan,
     record_pruned,
@@ -159,9 +159,11 @@ def reproduce(
             f"cannot reproduce {run_dir}: {changed_parent} (--allow-drift re-runs from it as "
             "it is now)"
         )
+    # Before TensorFlow starts (the model is loaded next), with as many workers as trained
+    # the run: `train_in` below starts them all on this machine.
+    check_before_training(locked_plan(lock), lock.get("workers"))
     model, _ = load_trained_model(run_dir, False, allow_custom_code)
     original_weights = weights_sha256(model)  # what the file holds now, not what was noted
-    check_evaluation_weights(locked_plan(lock))
     if out_dir is not None:
         directory = Path(out_dir)
         if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):

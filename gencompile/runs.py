@@ -114,8 +114,7 @@ def train(
         overrides.append("training.distribution.strategy=multi_worker")
     loaded = load_spec(spec if spec is not None else default_spec_path(), overrides)
     plan = lower(loaded)
-    check_memory(plan)  # before anything is written and before TensorFlow starts
-    check_evaluation_weights(plan)
+    check_before_training(plan, workers)  # before anything is written
     if workers is None:
         refuse_tf_config_cluster(plan.training["distribution"]["strategy"], plan.package)
     else:  # one CPU replica a worker: what a GPU adds must split it too
@@ -224,21 +223,21 @@ def resume(
         if total != lock["resolved_spec"]["training"]["epochs"]:
             raise unfinished_continuation(run_dir, pending, total)
         check_machine(pending)
-        check_evaluation_weights(locked_plan(pending))
+        check_before_training(locked_plan(pending), workers)
         project = pending_folder(run_dir)
     # A finished run asked for its own length is refused there too ("already has K").
     elif total != lock["resolved_spec"]["training"]["epochs"] or (
         asked and read_status(run_dir) == "finished"
     ):
         continuation = plan_continuation(run_dir, lock, read_record(run_dir), total)
-        check_evaluation_weights(lower(continuation.loaded))
+        check_before_training(lower(continuation.loaded), workers)
         # With the folder's lock: no other training starts on the run while it is built.
         with not_training(run_dir):
             lock = build_pending(run_dir, lock, continuation, allow_custom_code)
         project = pending_folder(run_dir)
     else:
         refuse_finished(run_dir, lock)
-        check_evaluation_weights(locked_plan(lock))
+        check_before_training(locked_plan(lock), workers)
         refuse_drift(run_dir, lock, allow_drift)
     return train_in(
         run_dir,
@@ -351,19 +350,18 @@ def refuse_drift(run_dir: Path, lock: dict[str, Any], allow_drift: bool) -> None
             recorded = started_with(run_dir / "checkpoints")
         except RunError as unreadable:
             unknown = [f"{unreadable}, so a change of the data cannot be detected"]
-    drift = lockfile.version_drift(lock) + lockfile.data_drift(lock, recorded, whose) + unknown
+    versions = lockfile.version_drift(lock)
+    data = lockfile.data_drift(lock, recorded, whose) + unknown
+    drift = versions + data
     if drift and not allow_drift:
-        if len(drift) == len(unknown):  # nothing differs that is known: only unchecked
+        if drift == unknown:  # nothing differs that is known: only unchecked
             raise RunError(
                 f"cannot resume {run_dir}: {'; '.join(drift)}. If its data is unchanged, "
                 "pass --allow-drift to resume (exactly as it would have)"
             )
-        raise RunError(
-            f"cannot resume {run_dir}: this machine differs from what its first epochs ran "
-            f"on: {'; '.join(drift)}. Install the locked versions and restore the data, or "
-            "pass --allow-drift to resume anyway (its weights then differ from an "
-            "uninterrupted run's)"
-        )
+        # Said as `reproduce` and `build --locked` say it: each cause with its own remedy.
+        anyway = "to resume anyway (its weights then differ from an uninterrupted run's)"
+        raise RunError(f"cannot resume {run_dir}: {lockfile.drift_refusal(versions, data, anyway)}")
     for difference in drift:
         warnings.warn(f"resuming despite drift: {difference}", stacklevel=2)
 
@@ -377,6 +375,14 @@ def locked_plan(lock: dict[str, Any]) -> Any:
     text = json.dumps(lock["resolved_spec"])
     with trained_in(lock):  # its data files, where the run read them
         return lower(load_spec_text(text, file="spec.lock.json", opened=True))
+
+
+def check_before_training(plan: Any, workers: int | None) -> None:
+    """What a training (a fresh one, a resume, a continuation, a reproduction) needs, checked
+    before TensorFlow starts: the memory of `workers` local processes (None: this one), and
+    InceptionV3's weights if its metrics need them."""
+    check_memory(plan, workers or 1)
+    check_evaluation_weights(plan)
 
 
 def check_evaluation_weights(plan: Any) -> None:

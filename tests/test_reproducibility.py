@@ -128,7 +128,8 @@ def test_lock_pins_the_run(finished) -> None:
     source = yaml.safe_load(lock["spec_source"])
     assert source["training"]["epochs"] == 2 and source["evaluation"]["importance_samples"] == 8
     assert source["model"] == yaml.safe_load(SPEC.read_text())["model"]
-    assert set(lock["versions"]) == {"python", "gencompile", "tensorflow", "keras", "numpy"}
+    pinned = {"tensorflow", "keras", "numpy", "scipy", "scikit-learn"}
+    assert set(lock["versions"]) == {"python", "gencompile", *pinned}
     assert len(lock["data_fingerprint"]) == 64 and lock["seed"] == 42
     assert lock["resolved_spec"]["training"]["optimizer"]["beta_2"] == 0.999  # a default
     # The fitted preprocessing: min-max scaling of the digits' grey levels (0..16) to [0, 1].

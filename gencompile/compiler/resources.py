@@ -18,7 +18,7 @@ out), so a spec it refuses cannot fit; `check_memory` refuses only those.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,19 +78,32 @@ class MemoryEstimate:
     widest: Heaviest | None  # the layer with the largest output
     ema_parameters: int = 0  # an EMA copy's weights, in model_bytes too
     untrained: int = 0  # of `parameters`, those without gradient or optimizer state
+    workers: int = 1  # local processes, each holding TensorFlow, the model and the data
+
+    @property
+    def per_worker(self) -> int:
+        return self.model_bytes + self.activation_bytes + self.data_bytes + self.runtime_bytes
 
     @property
     def total(self) -> int:
-        return self.model_bytes + self.activation_bytes + self.data_bytes + self.runtime_bytes
+        return self.per_worker * self.workers
+
+    def _needed(self) -> str:
+        """'517.1 MiB', or with workers '2.0 GiB (517.1 MiB x 4 workers)'."""
+        if self.workers == 1:
+            return format_bytes(self.total)
+        each = f"{format_bytes(self.per_worker)} x {self.workers} workers"
+        return f"{format_bytes(self.total)} ({each})"
 
     def summary(self) -> str:
-        """One line: the total and its parts."""
+        """One line: the total and its parts (with workers: the parts of one worker's)."""
         held = [f"{self.untrained:,} untrained"] if self.untrained else []
         held += [f"an EMA copy of {self.ema_parameters:,}"] if self.ema_parameters else []
         more = f" ({' and '.join(held)} included)" if held else ""
         trained = self.parameters - self.untrained
+        each = ", each worker" if self.workers > 1 else ""
         return (
-            f"about {format_bytes(self.total)} to train: {trained:,} parameters with "
+            f"about {self._needed()} to train{each}: {trained:,} parameters with "
             f"gradients and optimizer state {format_bytes(self.model_bytes)}{more}, one batch of "
             f"{self.batch_size} {format_bytes(self.activation_bytes)}, the data "
             f"{format_bytes(self.data_bytes)}, TensorFlow {format_bytes(self.runtime_bytes)}"
@@ -99,22 +112,25 @@ class MemoryEstimate:
     def advice(self, room: int | None = None, origin: str = "") -> str:
         """What to do about an estimate over `room` bytes (`origin`: where that figure comes
         from, as `available_memory` says it): shrink the largest part, named down to the
-        layer. When that part is TensorFlow's fixed share, or it alone exceeds `room`, only
-        more memory helps (or, if the rest could still fit, shrinking the spec's largest)."""
+        layer. When that part is TensorFlow's fixed share, or it alone exceeds `room` (each
+        worker's share of it), only more memory helps (or, if the rest could still fit,
+        shrinking the spec's largest)."""
+        share = None if room is None else room // self.workers  # what one worker may hold
         spec_terms = (self.model_bytes, self.activation_bytes, self.data_bytes)
-        if self.runtime_bytes < max(spec_terms) and (room is None or self.runtime_bytes < room):
+        if self.runtime_bytes < max(spec_terms) and (share is None or self.runtime_bytes < share):
             return self._shrink()
         where = (
-            f"raise {MEMORY_VARIABLE} to at least {format_bytes(self.total)}"
+            f"raise {MEMORY_VARIABLE} to at least {self._needed()}"
             if MEMORY_VARIABLE in origin
-            else f"run it where at least {format_bytes(self.total)} of memory is free"
+            else f"run it where at least {self._needed()} of memory is free"
         )
+        each = " in each worker" if self.workers > 1 else ""
         memory = (
-            f"TensorFlow itself needs about {format_bytes(self.runtime_bytes)}, the largest "
-            f"part (the model, a batch and the data take {format_bytes(sum(spec_terms))}): "
-            f"{where}"
+            f"TensorFlow itself needs about {format_bytes(self.runtime_bytes)}{each}, the "
+            f"largest part (the model, a batch and the data take "
+            f"{format_bytes(sum(spec_terms))}): {where}"
         )
-        if room is not None and self.runtime_bytes >= room:
+        if share is not None and self.runtime_bytes >= share:
             return memory
         return f"{memory}, or {self._shrink()}"
 
@@ -260,9 +276,13 @@ def estimate_memory(plan: ProjectPlan[object]) -> MemoryEstimate:
     )
 
 
-def check_memory(plan: ProjectPlan[object]) -> MemoryEstimate:
-    """The estimate, or a RunError when it exceeds the memory the machine has left."""
-    estimate = estimate_memory(plan)
+def check_memory(plan: ProjectPlan[object], workers: int = 1) -> MemoryEstimate:
+    """The estimate, or a RunError when it exceeds the memory the machine has left.
+
+    `workers`: local worker processes (`--workers N`), each of which loads TensorFlow, the
+    model and the whole data, so N times one process's estimate must fit.
+    """
+    estimate = replace(estimate_memory(plan), workers=max(1, workers))
     room, origin = available_memory()
     if estimate.total > room:
         raise RunError(

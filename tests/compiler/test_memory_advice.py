@@ -52,3 +52,18 @@ def test_without_the_variable_it_says_how_much_memory_must_be_free() -> None:
 def test_data_larger_than_tensorflow_is_what_to_shrink() -> None:
     advice = estimate(2048 * MIB).advice(1024 * MIB, "allowed by GENCOMPILE_MEMORY")
     assert advice == "use less data (fewer examples, or a smaller file or image size)"
+
+
+def test_workers_multiply_the_estimate_and_the_refusal_says_both_figures(monkeypatch) -> None:
+    """Each local worker loads TensorFlow, the model and the data: 4 must fit, not 1."""
+    monkeypatch.setenv("GENCOMPILE_MEMORY", "1200M")
+    plan = lower(load_spec(DIGITS))
+    one = check_memory(plan)  # one process fits
+    with pytest.raises(RunError) as refused:
+        check_memory(plan, workers=4)
+    message = str(refused.value)
+    each = f"{one.per_worker / MIB:.1f} MiB x 4 workers"
+    assert message.startswith(f"vae-digits needs about 2.0 GiB ({each}) to train, each worker: ")
+    assert "TensorFlow itself needs about 512.0 MiB in each worker" in message
+    assert message.endswith(f"raise GENCOMPILE_MEMORY to at least 2.0 GiB ({each})")
+    assert one.total == one.per_worker and "workers" not in one.summary()
