@@ -218,6 +218,7 @@ EXPECTED_IMPORTS = {
     f"{PACKAGE}/model.py": MODEL_IMPORTS,
     f"{PACKAGE}/train.py": {
         "from __future__ import annotations",
+        "import sys",  # run as a script: the project root on sys.path
         "from pathlib import Path",
         "from gencompile.runtime import report_pictures",  # the report's latent pictures
         "from gencompile.runtime import repro",
