@@ -122,6 +122,11 @@ def _start(
     env = {**os.environ, "TF_CONFIG": tf_config(ports, index), ERROR_FILE_ENV: str(error_file)}
     env[SCRATCH_ENV] = str(output)
     env[LAUNCHER_ENV] = str(os.getpid())
+    # Its temporary files too (autograph's converted functions, ...): a worker killed
+    # before it removes them leaves them in the launcher's folder, which goes at the end.
+    temporary = scratch / f"worker-{index}.tmp"
+    temporary.mkdir()
+    env["TMPDIR"] = str(temporary)
     command = [sys.executable, "-m", "gencompile.local_cluster", str(project), package]
     command += ["--allow-custom-code"] if allow_custom_code else []
     command += ["--", *argv]
