@@ -57,3 +57,22 @@ def test_diffusion_solvers_reuses_only_a_run_of_the_same_spec_and_budget(tmp_pat
     with pytest.raises(SystemExit, match=r"training\.epochs 2, wanted 400; move it away"):
         solvers.train_once(swiss, tmp_path, None)
     solvers.harness.check_reused(run_dir, spec, smoke)  # the same spec and budget: reused
+
+
+def test_whole_process_report_says_which_quality_columns_differ_by_design() -> None:
+    """The flow and char-LSTM scripts start from another initialisation than the specs: the
+    report says so instead of letting the gap pass for seed noise."""
+    import argparse
+
+    whole = _script("whole_process")
+    vae = [whole.Run(1.0, 1.0, {"iwae_nll": 24.0, "elbo": -24.0})]
+    flow = [whole.Run(10.0, 9.0, {"nll": 1.0}), whole.Run(11.0, 9.5, {"nll": 1.2})]
+    results = [
+        whole.Result(whole.FAMILIES["vae"], 2, vae, vae),
+        whole.Result(whole.FAMILIES["flow"], 2, flow[:1], flow[1:]),
+    ]
+    args = argparse.Namespace(argv=[], rounds=1)
+    text = whole.render(results, args, ["m", "m"], "compiled")
+    assert "- flow: quality not like for like: the script's coupling heads start at zeros" in text
+    assert "- vae: quality not like for like" not in text
+    assert whole.FAMILIES["charlm"].differs.startswith("the script's output bias starts at zero")
