@@ -76,3 +76,22 @@ def test_whole_process_report_says_which_quality_columns_differ_by_design() -> N
     assert "- flow: quality not like for like: the script's coupling heads start at zeros" in text
     assert "- vae: quality not like for like" not in text
     assert whole.FAMILIES["charlm"].differs.startswith("the script's output bias starts at zero")
+
+
+def test_workers_runs_every_configuration_each_round_in_rotating_order() -> None:
+    """workers.py no longer times each configuration once, one after another."""
+    workers = _script("workers")
+    seen: list[str] = []
+    speed = {"1 process, 1 thread": 1.0, "1 process, 2 threads": 2.0}
+
+    def measure(name: str) -> dict[str, float]:
+        seen.append(name)
+        return {"rate": speed.get(name, 4.0) * len(seen)}
+
+    found = workers.in_rounds(measure, rounds=3)
+    a, b, c = workers.CONFIGS
+    assert seen == [a, b, c, b, c, a, c, a, b]
+    assert {name: len(runs) for name, runs in found.items()} == {a: 3, b: 3, c: 3}
+    ratios = workers.round_ratios(found, "rate", c, a)
+    assert ratios == [4.0 * 3 / 1, 4.0 * 5 / 6, 4.0 * 7 / 8]
+    assert workers.ratio_text(ratios) == "3.50x (per round 12.00, 3.33, 3.50)"
