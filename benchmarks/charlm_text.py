@@ -192,10 +192,14 @@ def make_generated(module: ModuleType, data: DataBundle, epochs: int, seed: int)
     return training.build_and_compile(module.build_model, module.TRAINING, data, epochs)
 
 
-def make_reference(vocab_size: int, seed: int) -> keras.Model:
+def make_reference(vocab_size: int, seed: int, steps_per_execution: int) -> keras.Model:
+    """`steps_per_execution`: the generated model's, so both run the same loop."""
     repro.set_seed(seed)
     model = ReferenceCharLSTM(vocab_size)
-    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE, clipnorm=CLIPNORM))
+    model.compile(
+        optimizer=keras.optimizers.Adam(LEARNING_RATE, clipnorm=CLIPNORM),
+        steps_per_execution=steps_per_execution,
+    )
     return model
 
 
@@ -328,9 +332,12 @@ def main(argv: list[str] | None = None) -> None:
         for r in range(args.rounds):
             seed = 42 + r
             data = load_data(module.DATA, seed=module.SEED)
+            generated = make_generated(module, data, args.epochs, seed)
             models = {
-                "generated": make_generated(module, data, args.epochs, seed),
-                "reference": make_reference(data.text.tokenizer.vocab_size, seed),
+                "generated": generated,
+                "reference": make_reference(
+                    data.text.tokenizer.vocab_size, seed, int(generated.steps_per_execution)
+                ),
             }
             times: dict[str, list[float]] = {name: [] for name in names}
             losses: dict[str, float] = {}

@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is impor
 
 import harness
 import numpy as np
-from diffusion_ode_gap import SWISS_ROLL, VARIANTS, check_reused
+from diffusion_ode_gap import SWISS_ROLL, VARIANTS
 from diffusion_solvers import DATASETS, DataSet, Scorer, mean_sd, train_once
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,7 +96,6 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="ddim-grid-") as folder:
         work = args.work or Path(folder)
-        check_reused(work / COSINE.key, ("evaluation.metrics=[denoising_loss]", *COSINE.overrides))
         model, module, _ = train_once(SWISS_ROLL, work, None, COSINE.overrides, COSINE.key)
         swiss_samplers = {"DDPM 1000": model.sampler.with_config({"type": "ddpm"})}
         for config in (ddim(50), ddpm(20), ddpm(50)):

@@ -144,31 +144,6 @@ def measure(
     return values, reused
 
 
-def without_nones(value: Any) -> Any:
-    """A JSON-like value with every None-valued key dropped (the lock omits them)."""
-    if isinstance(value, dict):
-        return {k: without_nones(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [without_nones(v) for v in value]
-    return value
-
-
-def check_reused(run_dir: Path, overrides: tuple[str, ...]) -> None:
-    """Stop if a finished run in --work was trained from another spec than this variant's:
-    a reused run must hold the weights these overrides would train."""
-    import json
-
-    from gencompile.spec import load_spec
-
-    lock = run_dir / "spec.lock.json"
-    if not lock.exists():
-        return  # nothing to reuse: train_once trains it
-    wanted = load_spec(ROOT / "specs" / SWISS_ROLL.spec, list(overrides)).spec
-    found = json.loads(lock.read_text())["resolved_spec"]
-    if without_nones(wanted.model_dump(mode="json")) != without_nones(found):
-        raise SystemExit(f"{run_dir} was trained from another spec than {overrides}; move it away")
-
-
 def ratio_cell(values: list[float], reference: list[float]) -> str:
     """mean / mean, then the per-seed ratios (same x_T) in brackets."""
     mean = statistics.mean(values) / statistics.mean(reference)
@@ -245,7 +220,6 @@ def main() -> None:
         work = args.work or Path(folder)
         for variant in chosen:
             overrides = (*variant.overrides, *([f"training.epochs={epochs}"] if epochs else []))
-            check_reused(work / variant.key, ("evaluation.metrics=[denoising_loss]", *overrides))
             measured, reused = measure(variant, work, overrides, samples, seeds)
             reused_draws += reused
             train_seconds = json_value(work / variant.key / "metrics.json", "train_seconds")

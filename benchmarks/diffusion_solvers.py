@@ -125,21 +125,25 @@ def train_once(
 ) -> tuple[Any, Any, float | None]:
     """Train the spec (no evaluation at the end: this script scores), under `--set`
     `overrides`, into work/<name> (default: the spec's stem), or reuse the finished run an
-    earlier call left there; load its model. Minutes: None if reused. Training is
-    deterministic (the spec's seed), so a reused run has the weights."""
+    earlier call left there if it was trained from the same spec and budget (else stop);
+    load its model. Minutes: None if reused. Training is deterministic (the spec's seed),
+    so a reused run has the weights."""
     import json
 
     from gencompile.generated import load_trained_model
     from gencompile.runs import train
 
     run_dir = work / (name or Path(dataset.spec).stem)
+    settings = ("evaluation.metrics=[denoising_loss]", *overrides)
+    budget = (f"training.epochs={epochs}",) if epochs else ()
+    harness.check_reused(run_dir, ROOT / "specs" / dataset.spec, (*settings, *budget))
     status = run_dir / "status.json"
     minutes = None
     if not (status.exists() and json.loads(status.read_text())["status"] == "finished"):
         start = time.perf_counter()
         train(
             ROOT / "specs" / dataset.spec,
-            ["evaluation.metrics=[denoising_loss]", *overrides],
+            list(settings),
             epochs=epochs,
             run_dir=run_dir,
             quiet=True,

@@ -270,7 +270,11 @@ def reference_contender(gen: Generated, seed: int, epochs: int) -> Contender:
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0, max(1, total - WARMUP_STEPS), warmup_target=LEARNING_RATE, warmup_steps=WARMUP_STEPS
     )
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=schedule))
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=schedule),
+        # the generated project's steps per compiled call, so both run the same loop
+        steps_per_execution=training.steps_per_execution(gen.train.TRAINING, data, epochs),
+    )
     return Contender("reference", model, data)
 
 

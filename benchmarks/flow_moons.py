@@ -220,11 +220,15 @@ def generated_contender(gen: Generated, seed: int, epochs: int) -> Contender:
     return Contender("generated", model, data)
 
 
-def reference_contender(gen: Generated, seed: int) -> Contender:
+def reference_contender(gen: Generated, seed: int, epochs: int) -> Contender:
     fresh_start(seed)
     data = load_data(gen.train.DATA, seed=gen.train.SEED)  # the same arrays and batches
     model = ReferenceRealNVP(NUM_COUPLINGS)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE))
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE),
+        # the generated project's steps per compiled call, so both run the same loop
+        steps_per_execution=training.steps_per_execution(gen.train.TRAINING, data, epochs),
+    )
     return Contender("reference", model, data)
 
 
@@ -405,9 +409,9 @@ def main(argv: list[str] | None = None) -> float:
             # Which model is built (and so first allocates its memory and threads) alternates.
             if number % 2 == 0:
                 generated = generated_contender(gen, seed, args.epochs)
-                reference = reference_contender(gen, seed)
+                reference = reference_contender(gen, seed, args.epochs)
             else:
-                reference = reference_contender(gen, seed)
+                reference = reference_contender(gen, seed, args.epochs)
                 generated = generated_contender(gen, seed, args.epochs)
             start = zip(
                 generated.model.trainable_weights, reference.model.trainable_weights, strict=True

@@ -193,8 +193,8 @@ class ReferenceGAN(keras.Model):
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
 
-    def compile(self, d_optimizer: Any, g_optimizer: Any) -> None:
-        super().compile()
+    def compile(self, d_optimizer: Any, g_optimizer: Any, steps_per_execution: int = 1) -> None:
+        super().compile(steps_per_execution=steps_per_execution)
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
 
@@ -341,13 +341,15 @@ def generated_contender(gen: Generated, seed: int, epochs: int, steps: int) -> C
     return Contender("generated", model, data, lambda: callbacks, steps)
 
 
-def reference_contender(gen: Generated, seed: int, steps: int) -> Contender:
+def reference_contender(gen: Generated, seed: int, epochs: int, steps: int) -> Contender:
     fresh_start(seed)
     data = load_data(gen.train.DATA, seed=gen.train.SEED)  # the same arrays and batches
     gan = ReferenceGAN(build_reference_discriminator(), build_reference_generator())
     gan.compile(
         d_optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE, beta_1=BETA_1),
         g_optimizer=keras.optimizers.Adam(learning_rate=LEARNING_RATE, beta_1=BETA_1),
+        # the generated project's steps per compiled call, so both run the same loop
+        steps_per_execution=training.steps_per_execution(gen.train.TRAINING, data, epochs),
     )
     return Contender("reference", gan, data, list, steps)
 
@@ -385,7 +387,7 @@ def speed_run(root: Path, epochs: int, chunk: int, rounds: int, steps: int | Non
     for rnd in range(rounds):
         contenders = [
             generated_contender(gen, SEED + rnd, epochs, steps),
-            reference_contender(gen, SEED + rnd, steps),
+            reference_contender(gen, SEED + rnd, epochs, steps),
         ]
         train_interleaved(contenders, epochs, chunk, flip=rnd)
         generated, reference = (c.clock.wall for c in contenders)

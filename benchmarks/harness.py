@@ -268,11 +268,28 @@ def train_interleaved(contenders: list[Contender], epochs: int, chunk: int, flip
             contender.fit(start, stop)
 
 
-def step_runner(model: Any, data: Any) -> Callable[[], Any]:
-    """One compiled training step per call, on the model's own (repeated) training batches."""
+@dataclass
+class StepRunner:
+    """One call of a model's compiled train function: `steps_per_call` training steps
+    (Keras' `steps_per_execution`, which `steps_per_execution: auto` sets above one)."""
+
+    call: Callable[[], Any]
+    steps_per_call: int = 1
+
+    def __call__(self) -> Any:
+        return self.call()
+
+
+def step_runner(model: Any, data: Any) -> StepRunner:
+    """The model's compiled train function on its own (repeated) training batches."""
     model.make_train_function()
     iterator = iter(data.train.repeat())
-    return lambda: model.train_function(iterator)
+    return StepRunner(lambda: model.train_function(iterator), int(model.steps_per_execution))
+
+
+def _calls(steps: int, per_call: int) -> int:
+    """Calls of `per_call` steps that cover `steps` steps (at least one)."""
+    return max(1, math.ceil(steps / per_call))
 
 
 def paired_blocks(
@@ -284,15 +301,19 @@ def paired_blocks(
     loss_key: str = "loss",
     rng: Any = None,
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Wall and CPU seconds per step of each runner, one value per block.
+    """Wall and CPU seconds per training step of each runner, one value per block.
 
+    `steps` and `warmup` count training steps: a runner whose calls run several steps
+    (`StepRunner.steps_per_call`; other callables run one) is called fewer times, and its
+    time is divided by the steps it ran, not by its calls.
     Blocks are short and taken in turns, the order rotating (or shuffled by the numpy
     Generator `rng`), so a burst of load from elsewhere on the machine lands on neighbouring
     blocks of every runner instead of on one runner's whole fit. `loss_key` is read after
     each block to wait for its last step.
     """
-    for run in runners.values():
-        for _ in range(warmup):
+    per_call = {name: getattr(run, "steps_per_call", 1) for name, run in runners.items()}
+    for name, run in runners.items():
+        for _ in range(_calls(warmup, per_call[name]) if warmup else 0):
             logs = run()
         if warmup:
             float(logs[loss_key])  # the warm-up is done before the first block starts
@@ -307,14 +328,40 @@ def paired_blocks(
             order = list(runners)
             rng.shuffle(order)
         for name in order:
-            run = runners[name]
+            run, calls = runners[name], _calls(steps, per_call[name])
             start, start_cpu = time.perf_counter(), time.process_time()
-            for _ in range(steps):
+            for _ in range(calls):
                 logs = run()
             float(logs[loss_key])
-            wall[name].append((time.perf_counter() - start) / steps)
-            cpu[name].append((time.process_time() - start_cpu) / steps)
+            ran = calls * per_call[name]
+            wall[name].append((time.perf_counter() - start) / ran)
+            cpu[name].append((time.process_time() - start_cpu) / ran)
     return wall, cpu
+
+
+# ====================================================================== runs reused from --work
+
+
+def check_reused(run_dir: Path, spec: Path, overrides: Sequence[str]) -> None:
+    """Stop if `run_dir` holds a run trained from another resolved spec than `spec` under
+    `overrides` (the budget too: pass `training.epochs=N` among them): a run reused from
+    --work must hold the weights this call would train."""
+    import json
+
+    from gencompile.continuation import differences, resolved
+    from gencompile.spec import load_spec
+
+    lock = run_dir / "spec.lock.json"
+    if not lock.exists():
+        return  # nothing to reuse: the caller trains it
+    wanted = resolved(load_spec(spec, list(overrides)))
+    changed = differences(json.loads(lock.read_text())["resolved_spec"], wanted)
+    if changed:
+        fields = ", ".join(f"{path} {old}, wanted {new}" for path, old, new in changed[:3])
+        raise SystemExit(
+            f"{run_dir} was trained from another spec or budget than {spec.name} with "
+            f"{list(overrides)}: {fields}; move it away or pass another --work"
+        )
 
 
 # ====================================================================== the package as installed

@@ -18,7 +18,7 @@ iterations: one process with 1 intra-op thread, one with 2, and 2 workers with 1
 first, with tracing, not counted) and the final mean log-likelihood of each, which must be
 the same to float64 rounding: EM's statistics are sums, exact under any split.
 
-    .venv/bin/python benchmarks/workers.py           # ~6 minutes on 2 cores
+    .venv/bin/python benchmarks/workers.py           # ~20 minutes on 2 cores (3 rounds)
     .venv/bin/python benchmarks/workers.py --quick   # a smoke check
 
 The markdown report goes to benchmarks/results/workers.md (--output to change).
@@ -35,13 +35,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from gmm_em import PACKAGE as EM_PACKAGE
 from gmm_em import prepare
-from harness import utc_stamp, write_result
+from harness import listed, median, utc_stamp, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -242,17 +243,47 @@ def fit_em(folder: Path, name: str, iterations: int) -> dict[str, Any]:
 # ====================================================================== report
 
 
-def render(part1: dict[str, Any], part2: dict[str, Any], args: argparse.Namespace) -> str:
+Rounds = dict[str, list[dict[str, Any]]]  # configuration -> its result in each round
+
+
+def in_rounds(measure: Callable[[str], dict[str, Any]], rounds: int) -> Rounds:
+    """Every configuration once a round, the order rotating each round, so load from
+    elsewhere on the machine lands on all of them alike instead of on whichever one ran
+    while it lasted (one sequential pass gave 1 thread = 2 threads once)."""
+    names = list(CONFIGS)
+    found: Rounds = {name: [] for name in names}
+    for number in range(rounds):
+        shift = number % len(names)
+        for name in names[shift:] + names[:shift]:
+            print(f"round {number + 1}/{rounds}: {name}", flush=True)
+            found[name].append(measure(name))
+    return found
+
+
+def round_ratios(found: Rounds, key: str, top: str, bottom: str) -> list[float]:
+    """found[top][key] / found[bottom][key], round by round (each pair ran back to back)."""
+    return [a[key] / b[key] for a, b in zip(found[top], found[bottom], strict=True)]
+
+
+def ratio_text(values: list[float]) -> str:
+    """The median of per-round ratios, then every round's."""
+    return f"{median(values):.2f}x (per round {listed(values, 2)})"
+
+
+def render(part1: Rounds, part2: Rounds, args: argparse.Namespace) -> str:
     stamp = utc_stamp()
     base, wide, two = CONFIGS
-    speedup = part1[two]["examples_per_second"] / part1[base]["examples_per_second"]
-    against_wide = part1[two]["examples_per_second"] / part1[wide]["examples_per_second"]
-    em_speedup = part2[base]["iteration_seconds"] / part2[two]["iteration_seconds"]
-    em_wide = part2[wide]["iteration_seconds"] / part2[two]["iteration_seconds"]
-    reference_ll = part2[base]["log_likelihood"]
+    rate, seconds = "examples_per_second", "iteration_seconds"
+    speedup = ratio_text(round_ratios(part1, rate, two, base))
+    against_wide = ratio_text(round_ratios(part1, rate, two, wide))
+    threads = ratio_text(round_ratios(part1, rate, wide, base))
+    em_speedup = ratio_text(round_ratios(part2, seconds, base, two))
+    em_wide = ratio_text(round_ratios(part2, seconds, wide, two))
+    reference_ll = part2[base][0]["log_likelihood"]
     worst_ll = max(
         abs(ll - reference_ll) / abs(reference_ll)
-        for result in part2.values()
+        for results in part2.values()
+        for result in results
         for ll in result["every_worker_ll"]
     )
     lines = [
@@ -265,19 +296,22 @@ def render(part1: dict[str, Any], part2: dict[str, Any], args: argparse.Namespac
         "| configuration | examples/s (steady) | fit s | whole command s |",
         "|---|---:|---:|---:|",
     ]
-    for name, result in part1.items():
+    for name, results in part1.items():
         lines.append(
-            f"| {name} | {result['examples_per_second']:,.0f} | "
-            f"{result['train_seconds']:.1f} | {result['command_seconds']:.1f} |"
+            f"| {name} | {median(r[rate] for r in results):,.0f} | "
+            f"{median(r['train_seconds'] for r in results):.1f} | "
+            f"{median(r['command_seconds'] for r in results):.1f} |"
         )
     lines += [
         "",
-        f"**2 workers x 1 thread / 1 process x 1 thread: {speedup:.2f}x examples/s**; "
-        f"against 1 process using both cores (2 threads): {against_wide:.2f}x.",
+        f"**2 workers x 1 thread / 1 process x 1 thread: {speedup} examples/s**; against 1 "
+        f"process using both cores (2 threads): {against_wide}; 2 threads / 1 thread in one "
+        f"process: {threads}.",
         f"- final weights, max relative difference: 2 workers against 1 process (same global "
-        f"batch) {weights_difference(part1[two]['weights'], part1[base]['weights']):.1e}; 1 "
-        f"process with 2 threads against 1 thread (the same training, another summation "
-        f"order) {weights_difference(part1[wide]['weights'], part1[base]['weights']):.1e}: "
+        f"batch) {weights_difference(part1[two][0]['weights'], part1[base][0]['weights']):.1e}"
+        f"; 1 process with 2 threads against 1 thread (the same training, another summation "
+        f"order) "
+        f"{weights_difference(part1[wide][0]['weights'], part1[base][0]['weights']):.1e}: "
         "Adam carries rounding differences forward over the steps, so after hundreds of "
         "steps neither is close; the equivalence tests compare 3 steps",
         "",
@@ -287,18 +321,21 @@ def render(part1: dict[str, Any], part2: dict[str, Any], args: argparse.Namespac
         "| configuration | s / EM iteration | final mean log-likelihood |",
         "|---|---:|---:|",
     ]
-    for name, result in part2.items():
+    for name, results in part2.items():
         lines.append(
-            f"| {name} | {result['iteration_seconds']:.3f} | {result['log_likelihood']:.10f} |"
+            f"| {name} | {median(r[seconds] for r in results):.3f} | "
+            f"{results[0]['log_likelihood']:.10f} |"
         )
     lines += [
         "",
-        f"**2 workers x 1 thread / 1 process x 1 thread: {em_speedup:.2f}x faster per "
-        f"iteration**; against 1 process with 2 threads: {em_wide:.2f}x.",
+        f"**2 workers x 1 thread / 1 process x 1 thread: {em_speedup} faster per "
+        f"iteration**; against 1 process with 2 threads: {em_wide}.",
         f"- log-likelihood, every worker of every configuration against 1 process: max "
         f"relative difference {worst_ll:.1e} (EM's statistics are sums, all-reduced)",
         "",
-        "How it was measured: every configuration in fresh processes, one after another, on "
+        f"How it was measured: every configuration in fresh processes, {args.rounds} "
+        "round(s), each running every configuration once in an order that rotates by round; "
+        "the ratios are medians of the per-round ratios (the tables: medians), on "
         f"this machine ({os.cpu_count()} CPUs, Python {platform.python_version()}); threads "
         "are TensorFlow's intra-op pool (`TF_NUM_INTRAOP_THREADS`), tf.data keeps its own. "
         "Throughput: whole `gencompile train` commands (`--workers 2` for the workers), "
@@ -316,11 +353,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", type=Path, default=RESULTS / "workers.md")
     parser.add_argument("--em-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--iterations", type=int, default=6, help="EM iterations")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (quick: 1)")
     args = parser.parse_args(argv)
     sizes = {"rows": 60_000, "epochs": 2, "n": 400_000, "d": 32, "k": 32}
     if args.quick:
         sizes = {"rows": 4_000, "epochs": 1, "n": 20_000, "d": 8, "k": 4}
         args.iterations = min(args.iterations, 3)
+        args.rounds = 1
     for key, value in sizes.items():
         setattr(args, key, value)
     return args
@@ -336,10 +375,10 @@ def main(argv: list[str] | None = None) -> None:
         (folder / "vae").mkdir()
         throughput_data(folder / "vae", args.rows)
         (folder / "vae" / "spec.yaml").write_text(VAE_SPEC)
-        part1 = {name: train_vae(folder / "vae", name, args.epochs) for name in CONFIGS}
+        part1 = in_rounds(lambda name: train_vae(folder / "vae", name, args.epochs), args.rounds)
         (folder / "em").mkdir()
         prepare_em(folder / "em", args)
-        part2 = {name: fit_em(folder / "em", name, args.iterations) for name in CONFIGS}
+        part2 = in_rounds(lambda name: fit_em(folder / "em", name, args.iterations), args.rounds)
         report = render(part1, part2, args)
     if args.quick:  # a smoke check: shown, not kept
         print(report)

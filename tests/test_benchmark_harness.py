@@ -152,3 +152,33 @@ def test_byte_compile_package_leaves_bytecode_for_every_module() -> None:
     for module in ("cli.py", "runs.py", "runtime/training.py", "spec/base.py"):
         source = harness.PACKAGE / module
         assert Path(importlib.util.cache_from_source(str(source))).is_file(), module
+
+
+def test_paired_blocks_divides_by_the_steps_each_call_runs() -> None:
+    calls: list[str] = []
+
+    def runner(name: str, per_call: int) -> object:
+        return harness.StepRunner(lambda: calls.append(name) or {"loss": 0.0}, per_call)
+
+    runners = {"one": runner("one", 1), "four": runner("four", 4)}
+    wall, _ = harness.paired_blocks(runners, blocks=2, steps=8, warmup=4)
+    # 8 steps a block: 8 calls of one step, 2 calls of four; the warm-up likewise 4 and 1
+    assert calls.count("one") == 4 + 2 * 8 and calls.count("four") == 1 + 2 * 2
+    assert {k: len(v) for k, v in wall.items()} == {"one": 2, "four": 2}
+
+
+def test_step_runner_counts_keras_steps_per_execution() -> None:
+    """A model compiled with steps_per_execution=4 runs 4 optimizer steps a call; the paired
+    check must time it per step, not per call."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", steps_per_execution=4)
+    pairs = tf.data.Dataset.from_tensor_slices((np.ones((8, 2)), np.ones((8, 1)))).batch(2)
+    run = harness.step_runner(model, type("Data", (), {"train": pairs})())
+    assert run.steps_per_call == 4
+    wall, cpu = harness.paired_blocks({"m": run}, blocks=1, steps=8, warmup=0)
+    assert int(model.optimizer.iterations) == 8  # 2 calls of 4 steps
+    assert len(wall["m"]) == len(cpu["m"]) == 1
