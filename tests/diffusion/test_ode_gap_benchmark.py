@@ -28,20 +28,22 @@ def gap() -> ModuleType:
 
 
 def write_lock(folder: Path, overrides: tuple[str, ...]) -> None:
-    resolved = load_spec(SPEC, list(overrides)).spec.model_dump(mode="json")
-    (folder / "spec.lock.json").write_text(json.dumps({"resolved_spec": resolved}))
+    from gencompile.continuation import resolved  # as a lock holds it: every default filled
+
+    locked = resolved(load_spec(SPEC, list(overrides)))
+    (folder / "spec.lock.json").write_text(json.dumps({"resolved_spec": locked}))
 
 
 def test_a_run_trained_from_the_variants_spec_is_reused(gap: ModuleType, tmp_path: Path):
     overrides = ("evaluation.metrics=[denoising_loss]", "model.prediction=v")
     write_lock(tmp_path, overrides)
-    gap.check_reused(tmp_path, overrides)  # returns: nothing to object to
+    gap.harness.check_reused(tmp_path, SPEC, overrides)  # returns: nothing to object to
 
 
 def test_a_run_trained_from_another_spec_stops_the_benchmark(gap: ModuleType, tmp_path: Path):
     write_lock(tmp_path, ("evaluation.metrics=[denoising_loss]", "model.prediction=v"))
-    with pytest.raises(SystemExit, match="trained from another spec"):
-        gap.check_reused(tmp_path, ("evaluation.metrics=[denoising_loss]",))
+    with pytest.raises(SystemExit, match="trained from another spec or budget"):
+        gap.harness.check_reused(tmp_path, SPEC, ("evaluation.metrics=[denoising_loss]",))
 
 
 def test_every_variant_is_a_valid_spec_with_a_distinct_folder(gap: ModuleType):
