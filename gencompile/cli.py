@@ -17,6 +17,7 @@ from rich.console import Console
 
 from gencompile.errors import GencompileError, SpecError, quoted
 from gencompile.sample_options import SEED_MAX, out_of_range
+from gencompile.usage_errors import OneLineUsageGroup
 
 if TYPE_CHECKING:  # rich.table is imported by the commands that print one
     from rich.table import Table
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # rich.table is imported by the commands that print one
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 app = typer.Typer(
+    cls=OneLineUsageGroup,  # usage errors as one line, as every refusal
     help="Compile declarative specs of generative models into readable Keras projects.",
     no_args_is_help=True,
     add_completion=False,
@@ -224,14 +226,14 @@ def build(
 
     if locked is not None:
         if spec is not None or set_:
-            raise typer.BadParameter("--locked rebuilds the lock's spec: give no spec or --set")
+            _usage_error("--locked rebuilds the lock's spec: give no spec or --set")
         from gencompile.lockfile import build_locked, read_lock
 
         directory = output or Path("build") / python_name(read_lock(locked, locked=True)["name"])
         result = build_locked(locked, directory, allow_drift, allow_custom_code, force)
     else:
         if spec is None:
-            raise typer.BadParameter("give a spec file, or --locked spec.lock.json")
+            _usage_error("give a spec file, or --locked spec.lock.json")
         from gencompile.compiler.project import build as build_project
         from gencompile.spec import load_spec
 
@@ -353,7 +355,7 @@ def train(
             ["--allow-drift"] if allow_drift else []
         )
         if resume is None or given:
-            raise typer.BadParameter(
+            _usage_error(
                 "--discard-continuation goes with --resume RUN alone"
                 + (f" (not with {', '.join(given)})" if given else "")
                 + "; continue the run afterwards with `gencompile train --resume RUN --epochs N`"
@@ -373,7 +375,7 @@ def train(
         )
     else:
         if allow_drift:
-            raise typer.BadParameter("--allow-drift goes with --resume RUN")
+            _usage_error("--allow-drift goes with --resume RUN")
         result = train_run(
             spec,
             set_ or [],
@@ -592,7 +594,7 @@ def compare(
     from gencompile.comparison import to_csv, to_markdown
 
     if format_ not in ("table", "csv", "markdown"):
-        raise typer.BadParameter(f"--format {format_}: choose table, csv or markdown")
+        _usage_error(f"--format {format_}: choose table, csv or markdown")
     _check_output(plot)  # before the table is printed
     table = compare_runs(runs, sort, descending)
     for problem in [*table.unreadable, *table.warnings]:  # (unreadable rows: here is why)
@@ -858,6 +860,7 @@ def score(
 
 
 latent_app = typer.Typer(
+    cls=OneLineUsageGroup,  # usage errors as one line, as every refusal
     help="Walk a trained run's latent space: interpolate, traverse, reconstruct, "
     "arithmetic, map (a .png picture, or arrays with -o FILE.npz).",
     no_args_is_help=True,

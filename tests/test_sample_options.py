@@ -164,7 +164,8 @@ def test_a_seed_outside_0_to_seed_max_is_a_usage_error(
     if command[0] == "impute":
         args += ["--input", str(tmp_path / "rows.csv")]
     code, _, err = run_cli(*args, "--seed", seed, "-o", str(tmp_path / "o.npz"))
-    assert code == 2 and "Traceback" not in err
+    assert code == 2 and "Traceback" not in err and err.startswith("error: ")
+    assert err.count("\n") == 1, err  # one line, never a boxed usage error
     assert "--seed" in err and ("2147483647" in err or "greater than or equal to 0" in err)
 
 
