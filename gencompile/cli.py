@@ -860,7 +860,6 @@ def score(
 
 
 latent_app = typer.Typer(
-    cls=OneLineUsageGroup,  # usage errors as one line, as every refusal
     help="Walk a trained run's latent space: interpolate, traverse, reconstruct, "
     "arithmetic, map (a .png picture, or arrays with -o FILE.npz).",
     no_args_is_help=True,

@@ -7,6 +7,7 @@ turns them into a `UsageRefusal`, which the command line prints as it prints any
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -58,4 +59,6 @@ def usage_line(error: Any) -> str:
     message = message[:1].lower() + message[1:]
     if error.ctx is None:
         return message
-    return f"{message} (see `{error.ctx.command_path} --help`)"
+    # `latent {run} traverse`: the group's argument as typer shows it; RUN reads as a blank.
+    command = re.sub(r"\{(\w+)\}", lambda name: name[1].upper(), error.ctx.command_path)
+    return f"{message} (see `{command} --help`)"

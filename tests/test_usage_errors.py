@@ -28,3 +28,9 @@ def test_a_usage_error_is_one_line(run_cli, args: list[str], said: str) -> None:
 def test_a_commands_own_usage_refusal_is_one_line(run_cli) -> None:
     code, _, err = run_cli("build")
     assert code == 2 and err == "error: give a spec file, or --locked spec.lock.json\n"
+
+
+def test_a_latent_actions_usage_error_names_its_help_to_read(run_cli) -> None:
+    code, _, err = run_cli("latent", "RUN", "traverse", "--steps", "1")
+    assert code == 2 and "(see `" in err
+    assert err.rstrip().endswith("latent RUN traverse --help`)"), err  # not `{run}`
