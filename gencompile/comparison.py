@@ -22,7 +22,13 @@ from typing import Any
 from gencompile.errors import GencompileError, RunError, quoted
 from gencompile.files import read_json
 from gencompile.markdown import markdown_text
-from gencompile.report import METRIC_UNITS, _settings, caveats, format_value
+from gencompile.report import (
+    METRIC_UNITS,
+    _settings,
+    caveats,
+    format_value,
+    preprocessing_words,
+)
 from gencompile.runtime import history_file
 
 SWEEP_FILE = "sweep.json"  # as gencompile.sweep writes it (not imported: it imports optuna's types)
@@ -263,6 +269,75 @@ def _not_alike_warning(entries: list[RunEntry], name: str) -> str:
     )
 
 
+# Spec fields that set the units or the definition of the training loop's values (loss,
+# val_*: history.csv): the preprocessing the model sees its data through, the likelihood,
+# the loss's terms and weights, a diffusion's noise levels and target. Runs that differ in
+# one have val_* numbers that do not rank the models; held-out metrics (data units) do.
+MODEL_UNIT_FIELDS = (
+    "data.preprocessing",
+    "model.likelihood",
+    "model.losses",
+    "model.loss",
+    "model.gradient_penalty",
+    "model.schedule",
+    "model.prediction",
+    "model.timesteps",
+)
+MODEL_UNITS = "model units differ"  # the mark of a val_* column whose units differ
+
+
+def _within(path: str, block: str) -> bool:
+    return path == block or path.startswith((f"{block}.", f"{block}["))
+
+
+def sets_model_units(path: str) -> bool:
+    """Whether a spec field (`data.preprocessing.standardize`), or a block holding one
+    (`data.preprocessing`), changes what the training loop's loss and val_* measure."""
+    return any(_within(path, f) or _within(f, path) for f in MODEL_UNIT_FIELDS)
+
+
+def model_units_differ(entries: list[RunEntry], differing: list[str]) -> list[str]:
+    """The differing fields that change the training loop's units or loss, with their
+    values: `data.preprocessing.standardize false vs true`."""
+    missing = object()
+    found = []
+    for path in (p for p in differing if sets_model_units(p)):
+        values = {json.dumps(e.fields.get(path, missing), default=str) for e in entries}
+        found.append(f"{path} {' vs '.join(sorted(values))}")
+    return found
+
+
+def _model_units_warning(name: str, differ: list[str], held_out: list[str]) -> str:
+    """Why ordering the runs by a training-loop value means little when `differ`, and the
+    held-out metrics (metrics.json's, in the data's units) to order them by instead."""
+    instead = (
+        f"sort by a held-out metric ({', '.join(held_out)})"
+        if held_out
+        else "evaluate them (gencompile evaluate RUN --metrics ...) and sort by that metric"
+    )
+    return (
+        f"--sort {name}: {name} is the training loop's, in each run's model units and loss, "
+        f"and these differ ({'; '.join(differ)}), so this order compares the preprocessing "
+        f"and loss as much as the models; {instead}, in the data's units, to rank them"
+    )
+
+
+def _model_units_caveat(name: str, entries: list[RunEntry]) -> str | None:
+    """A val_* column's units when some run preprocesses its data (else they are the
+    data's): the model's, not those of the held-out metrics beside it."""
+    if not any(preprocessing_words(_preprocessing(e)) for e in entries):
+        return None
+    return (
+        f"{name}: the training loop's, in each run's model units (its data as preprocessed), "
+        "not the data's units of the held-out metrics"
+    )
+
+
+def _preprocessing(entry: RunEntry) -> dict[str, Any]:
+    prefix = "data.preprocessing."
+    return {k.removeprefix(prefix): v for k, v in entry.fields.items() if k.startswith(prefix)}
+
+
 def lower_is_better(metric: str) -> bool | None:
     """From METRIC_UNITS (a per-epoch val_X as X; losses lower); None when unknown."""
     name = metric.removeprefix("val_")
@@ -330,6 +405,7 @@ def compare(
     if sort is None:
         return table
     marks = dict.fromkeys(not_alike, NOT_ALIKE)
+    warnings = [_not_alike_warning(entries, sort)] if sort in not_alike else []
     if sort.startswith("val_") and sort not in metrics:  # a per-epoch log: its last value
         found = [_with_history(e, folder, sort) for e, folder in zip(entries, folders, strict=True)]
         entries = [entry for entry, _ in found]
@@ -340,6 +416,12 @@ def compare(
                 f"{sort}: each run's last validated epoch (or the one early stopping "
                 f"restored), before its last epoch in {', '.join(earlier)}",
             ]
+        if units := _model_units_caveat(sort, readable):
+            noted = [*noted, units]
+        if differ := model_units_differ(readable, table.differing):
+            marks[sort] = f"{marks[sort]}; {MODEL_UNITS}" if sort in marks else MODEL_UNITS
+            ranked = [m for m in metrics if lower_is_better(m) is not None]
+            warnings.append(_model_units_warning(sort, differ, ranked))
         metrics = sorted({name for entry in entries for name in entry.metrics})
         table = RunTable(
             entries, table.differing, metrics, not_alike, caveats=noted, unreadable=unreadable
@@ -366,7 +448,7 @@ def compare(
         caveats=noted,
         unreadable=unreadable,
         marks=marks,
-        warnings=[_not_alike_warning(entries, sort)] if sort in not_alike else [],
+        warnings=warnings,
     )
 
 

@@ -97,6 +97,8 @@ class Report:
     latent: list[LatentPicture] = field(default_factory=list)
     latent_skipped: list[str] = field(default_factory=list)  # "map, traversal (why)"
     epoch_heading: str = "Last epoch"  # or "Epoch K (kept by early stopping)"
+    # The epoch table's units when they are not the data's (see `model_units_note`)
+    epoch_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -230,6 +232,40 @@ def read_report(run_dir: Path) -> Report:
         },
         latent=latent,
         latent_skipped=latent_skipped,
+        epoch_note=model_units_note(
+            data.get("preprocessing") or {},
+            record.get("data_statistics") or lock.get("data_statistics") or {},
+        ),
+    )
+
+
+def preprocessing_words(preprocessing: dict[str, Any]) -> str:
+    """The spec's preprocessing in words ("scaled to [0.0, 1.0], then standardized"); ""
+    when there is none (the model sees the data's own values)."""
+    steps = []
+    if preprocessing.get("scale") is not None:
+        low, high = preprocessing["scale"]
+        steps.append(f"scaled to [{low}, {high}]")
+    if preprocessing.get("standardize"):
+        steps.append("standardized")
+    return ", then ".join(steps)
+
+
+def model_units_note(preprocessing: dict[str, Any], statistics: dict[str, Any]) -> str:
+    """Why the epoch table (history.csv: the training loop's loss and val_*) does not read
+    like the held-out metrics: it is in the model's units, after the preprocessing, while
+    likelihood metrics add its log-Jacobian back. "" when the model sees the data as is."""
+    words = preprocessing_words(preprocessing)
+    if not words:
+        return ""
+    shift = statistics.get("log_det_jacobian")
+    jacobian = f"; log|dy/dx| = {shift:.4f} nats per example" if shift is not None else ""
+    return (
+        f"Training-loop values, in the model's units: computed on the data as preprocessed "
+        f"({words}{jacobian}). The likelihood metrics above are in the data's units: for a "
+        "continuous density (a gaussian or logistic likelihood, a flow, a mixture) a "
+        "negative log-likelihood per example there is the model's minus log|dy/dx|. Do not "
+        "compare the two tables directly."
     )
 
 
@@ -332,7 +368,9 @@ def render_markdown(report: Report) -> str:
         how = report.computed_with.get(name, "")
         lines.append(f"| {name} | {format_value(value)} | {unit} | {direction} | {how} |")
     if report.last_epoch:
-        lines += ["", f"## {report.epoch_heading}", "", "| quantity | value |", "|---|---:|"]
+        lines += ["", f"## {report.epoch_heading}", ""]
+        lines += [markdown_text(report.epoch_note), ""] if report.epoch_note else []
+        lines += ["| quantity | value |", "|---|---:|"]
         lines += [f"| {k} | {epoch_value(v)} |" for k, v in report.last_epoch.items()]
     for title, path in report.pictures:
         lines += ["", f"## {title}", "", f"![{title.lower()}]({path.name})"]
@@ -433,7 +471,10 @@ def render_html(report: Report) -> str:
         parts += ["<h2>Text samples</h2>", f"<pre>{e(chr(10).join(report.text_samples))}</pre>"]
     if report.last_epoch:
         rows = [[k, epoch_value(v)] for k, v in report.last_epoch.items()]
-        parts += [f"<h2>{e(report.epoch_heading)}</h2>", _table(["quantity", "value"], rows, {1})]
+        parts.append(f"<h2>{e(report.epoch_heading)}</h2>")
+        if report.epoch_note:
+            parts.append(f'<p class="muted">{e(report.epoch_note)}</p>')
+        parts.append(_table(["quantity", "value"], rows, {1}))
     parts += ["<h2>Spec</h2><ul>", *(f"<li>{e(line)}</li>" for line in report.spec_lines), "</ul>"]
     if report.spec_source:
         parts.append(

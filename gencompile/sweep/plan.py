@@ -207,6 +207,37 @@ def _check_metric(metric: str, spec: Any) -> None:
         raise SpecError([Problem("", found[0], "--metric", hint=found[1])])
 
 
+def _check_comparable(metric: str, spec: Any, swept: list[str]) -> None:
+    """A training-loop metric (history.csv's loss or val_*, in the model's units) ranks
+    trials that change the preprocessing or the loss by those as much as by their models:
+    refused now, with the held-out metrics (metrics.json's, in the data's units) to use."""
+    from gencompile.comparison import sets_model_units
+    from gencompile.spec.checks import written_metrics
+
+    held_out = written_metrics(spec)
+    changing = [path for path in swept if sets_model_units(path)]
+    if metric in held_out or not changing:
+        return
+    hint = (
+        f"give --metric a held-out metric, in the data's units: {', '.join(held_out)}"
+        if held_out
+        else "add a held-out metric (in the data's units) to evaluation.metrics and give "
+        "it with --metric"
+    )
+    raise SpecError(
+        [
+            Problem(
+                "",
+                f"{metric} is the training loop's, in the model's units and loss, which "
+                f"{', '.join(changing)} changes: the trials would be ranked by their "
+                "preprocessing or loss as much as by their models",
+                "--metric",
+                hint=hint,
+            )
+        ]
+    )
+
+
 def plan_sweep(
     spec: Path,
     grid_options: list[str] | None = None,
@@ -284,6 +315,7 @@ def plan_sweep(
     chosen = chosen or _default_metric(plan)
     try:
         _check_metric(chosen, loaded.spec)
+        _check_comparable(chosen, loaded.spec, [*grid, *parameters])
     except SpecError as error:
         if metric is None and block is not None and block.metric is not None:  # the spec's
             where = ("sweep", "metric")

@@ -1,0 +1,67 @@
+"""A sweep whose grid or search changes what the training loop's numbers measure (the
+preprocessing, the loss) refuses a training-loop metric (loss, val_*) before any trial,
+naming the held-out metrics (in the data's units) to give instead. Spec work only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gencompile.errors import SpecError
+from gencompile.sweep import plan_sweep
+
+SPEC = """\
+spec_version: 1
+name: tiny-moons
+data:
+  source: {type: builtin, name: moons, n_samples: 400}
+  preprocessing: {standardize: true}
+model:
+  family: vae
+  latent_dim: 2
+  encoder: {mlp: [8]}
+  decoder: {mlp: [8]}
+  likelihood: {type: gaussian}
+evaluation:
+  metrics: [elbo, iwae_nll]
+"""
+
+
+def test_a_sweep_that_varies_the_preprocessing_refuses_a_training_loop_metric(
+    tmp_path: Path,
+) -> None:
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC)
+    grid = ["data.preprocessing.standardize=true,false"]
+    for metric in ("val_loss", "loss"):
+        with pytest.raises(SpecError) as info:
+            plan_sweep(spec, grid, metric=metric, sweeps_dir=tmp_path)
+        [problem] = info.value.problems
+        assert problem.file == "--metric"
+        assert problem.message.startswith(
+            f"{metric} is the training loop's, in the model's units and loss, which "
+            "data.preprocessing.standardize changes"
+        )
+        assert problem.hint == (
+            "give --metric a held-out metric, in the data's units: elbo, iwae_nll"
+        )
+    assert plan_sweep(spec, grid, metric="iwae_nll", sweeps_dir=tmp_path).metric == "iwae_nll"
+    # a grid that leaves the units alone keeps val_loss
+    assert plan_sweep(spec, ["model.latent_dim=2,3"], metric="val_loss", sweeps_dir=tmp_path)
+    assert not (tmp_path / "tiny-moons").exists()  # nothing trained or written
+
+
+def test_a_spec_sweep_block_over_a_loss_weight_refuses_its_val_metric_at_its_line(
+    tmp_path: Path,
+) -> None:
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(
+        SPEC + "sweep:\n  metric: val_loss\n  parameters:\n"
+        "    model.losses.kl.weight: {type: uniform, low: 0.5, high: 2.0}\n"
+    )
+    with pytest.raises(SpecError) as info:
+        plan_sweep(spec, search="optuna", sweeps_dir=tmp_path)
+    [problem] = info.value.problems
+    assert problem.path == "sweep.metric"
+    assert "which model.losses.kl.weight changes" in problem.message
