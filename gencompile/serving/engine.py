@@ -36,6 +36,7 @@ class ServedData:
 
     preprocessor: Any  # runtime.preprocessing.Preprocessor
     kind: str  # image | vector | text
+    x_val: None = None  # no held-out split: checks of the data run on each request's examples
 
     @property
     def element_shape(self) -> tuple[int, ...]:
@@ -178,6 +179,7 @@ class Engine:
         from gencompile.runtime.scores import scored
 
         kind, compute = self.scorer
+        self._check_levels(x)
         with self.lock:
             values, outside = scored(kind, compute, x, y)
         if not np.isfinite(values[~outside]).all():
@@ -187,6 +189,26 @@ class Engine:
             )
         support = kind.support.explained(self.data.preprocessor) if kind.support else None
         return Scored(kind.name, kind.description, values, outside, support)
+
+    def _check_levels(self, x: np.ndarray) -> None:
+        """Refuse examples whose distinct values share a bin of a dequantized flow, as
+        `gencompile score` refuses such held-out values: they would be scored as a
+        coarsened copy of themselves."""
+        from gencompile.runtime.scores import merged_bins
+
+        merged = merged_bins(self.model, self.family, x)
+        if merged is None:
+            return
+        level, low, high = merged
+        bins = int(self.model.dequantization.bins)
+        raise RequestError(
+            422,
+            f"examples: the values {low:.6g} and {high:.6g} (in the model's units, [0, 1] "
+            f"once scaled) are both read as level {level} of the flow's {bins} "
+            "dequantization levels, so their scores would be those of a coarsened copy; "
+            "send values on the training data's levels, or score continuous values with a "
+            "flow trained without model.dequantization",
+        )
 
     def model_units(self, examples: np.ndarray, name: str) -> np.ndarray:
         """Examples in data units, shaped like the data or flattened, mapped into the
