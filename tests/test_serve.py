@@ -196,7 +196,11 @@ BAD_SAMPLES = [
     ({"n": 2, "seed": 2**31}, "less than or equal to 2147483647"),  # sample_options.SEED_MAX
     ({"label": 10}, "classes 0..9"),
     ({"samples": 3}, "Extra inputs are not permitted"),
-    ({"top_k": 5}, "only an autoregressive model"),
+    (
+        {"top_k": 5},
+        "a vae model takes no top_k (it keeps the k likeliest next tokens of an "
+        "autoregressive model); autoregressive and vq_vae models take it",
+    ),
     ({"top_k": 2**31}, "less than or equal to 2147483647"),  # an int32 (10**400 was a 500)
     ({"prompt": "1+1"}, "only a language model"),
 ]
@@ -262,6 +266,36 @@ def test_concurrent_requests_get_their_own_answers(gmm) -> None:
         answers = list(pool.map(lambda s: client.post("/sample", json={"n": 3, "seed": s}), seeds))
     assert [a.status_code for a in answers] == [200] * len(seeds)
     assert [a.json()["samples"] for a in answers] == alone
+
+
+def test_an_option_the_family_does_not_take_says_which_families_take_it() -> None:
+    """A diffusion model takes no temperature; a GAN does (not only an autoregressive
+    model): the refusal is `gencompile sample`'s reason, by the option's names."""
+    from gencompile.serving.api import create_app
+    from gencompile.serving.engine import Engine
+    from gencompile.serving.limits import RequestError
+    from gencompile.serving.server import running
+
+    def engine(family: str) -> Engine:
+        # No model: the options are refused before the model is asked.
+        none: Any = None
+        return Engine(
+            run_dir=Path("run"), model=none, module=none, family=family, data=none,
+            text=False, num_classes=None, scorer=None, initial_states=[],
+        )  # fmt: skip
+
+    app = create_app(engine("diffusion"))
+    with running(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        answer = client.post("/sample", json={"n": 2, "temperature": 0.5})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == (
+        "temperature: a diffusion model takes no temperature (it scales the spread of a prior, "
+        "or the softmax of a language model); vae, flow, mixture, gan, autoregressive and "
+        "vq_vae models take it"
+    )
+    engine("gan")._check_sample_request(None, None, {"temperature": 0.5})  # taken
+    with pytest.raises(RequestError, match="a gan model takes no top_p"):
+        engine("gan")._check_sample_request(None, None, {"top_p": 0.5})
 
 
 def test_a_temperature_over_100_is_refused(gmm) -> None:
