@@ -201,6 +201,8 @@ BAD_SAMPLES = [
         "a vae model takes no top_k (it keeps the k likeliest next tokens of an "
         "autoregressive model); autoregressive and vq_vae models take it",
     ),
+    ({"temperature": 1e-7}, "greater than or equal to 0.000001"),  # sample's 1e-6: RANGES
+    ({"top_p": 1e-45}, "greater than or equal to 0.000001"),  # was a 500 on a language model
     ({"top_k": 2**31}, "less than or equal to 2147483647"),  # an int32 (10**400 was a 500)
     ({"prompt": "1+1"}, "only a language model"),
 ]
@@ -266,6 +268,17 @@ def test_concurrent_requests_get_their_own_answers(gmm) -> None:
         answers = list(pool.map(lambda s: client.post("/sample", json={"n": 3, "seed": s}), seeds))
     assert [a.status_code for a in answers] == [200] * len(seeds)
     assert [a.json()["samples"] for a in answers] == alone
+
+
+def test_sampling_options_take_the_ranges_gencompile_sample_takes(cvae) -> None:
+    """One definition of each range (sample_options.RANGES): /sample refuses what `sample`
+    refuses, as /openapi.json says."""
+    from gencompile.sample_options import RANGES
+
+    schema = cvae[1].get("/openapi.json").json()["components"]["schemas"]["SampleRequest"]
+    for field in ("seed", "length", "temperature", "top_k", "top_p"):
+        bounds = next(b for b in schema["properties"][field]["anyOf"] if b["type"] != "null")
+        assert (bounds["minimum"], bounds.get("maximum")) == RANGES[field], field
 
 
 def test_an_option_the_family_does_not_take_says_which_families_take_it() -> None:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gencompile._version import __version__
 from gencompile.errors import RunError
-from gencompile.sample_options import SEED_MAX, TEMPERATURE_MAX, TOP_K_MAX
+from gencompile.sample_options import RANGES
 from gencompile.serving.arrays import numbers, too_large
 from gencompile.serving.body_limit import BodyLimit
 from gencompile.serving.engine import Engine
@@ -107,30 +107,33 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+def _within(option: str, description: str) -> Any:
+    """A field of `gencompile sample`'s option, in the range the command line takes
+    (`sample_options.RANGES`: /sample answers what `sample` answers, and refuses what it
+    refuses), optional."""
+    least, most = RANGES[option]
+    return Field(None, ge=least, le=most, description=description)
+
+
 class SampleRequest(_Request):
     """What to draw. A language model answers texts continuing `prompt`."""
 
-    n: int = Field(1, ge=1, description="How many samples (at most the server's limit).")
-    seed: int | None = Field(
-        None,
-        ge=0,
-        le=SEED_MAX,
-        description="Same seed, same samples; none: fresh draws (new at every start).",
+    n: int = Field(
+        1, ge=RANGES["n"][0], description="How many samples (at most the server's limit)."
+    )
+    seed: int | None = _within(
+        "seed", "Same seed, same samples; none: fresh draws (new at every start)."
     )
     label: int | None = Field(None, ge=0, description="Class of every sample (conditional).")
     prompt: str | None = Field(None, max_length=10_000, description="Language models only.")
-    length: int | None = Field(None, ge=1, description="Tokens to add (language models).")
-    temperature: float | None = Field(
-        None,
-        gt=0,
-        le=TEMPERATURE_MAX,
-        description="At most 100. Scale of the prior's spread (VAE, flow, mixture, GAN); softmax "
-        "temperature (autoregressive models).",
+    length: int | None = _within("length", "Tokens to add (language models).")
+    temperature: float | None = _within(
+        "temperature",
+        "Scale of the prior's spread (VAE, flow, mixture, GAN); softmax temperature "
+        "(autoregressive models).",
     )
-    top_k: int | None = Field(
-        None, ge=0, le=TOP_K_MAX, description="Autoregressive models (0: off)."
-    )
-    top_p: float | None = Field(None, gt=0, le=1, description="Autoregressive models.")
+    top_k: int | None = _within("top_k", "Autoregressive models (0: off).")
+    top_p: float | None = _within("top_p", "Autoregressive models.")
 
 
 class ScoreRequest(_Request):
