@@ -281,6 +281,16 @@ def test_sampling_options_take_the_ranges_gencompile_sample_takes(cvae) -> None:
         assert (bounds["minimum"], bounds.get("maximum")) == RANGES[field], field
 
 
+def test_json_nested_deeper_than_python_reads_is_a_422_saying_so(cvae) -> None:
+    """Python's json raises a RecursionError, no JSON error: the answer says why, not "There
+    was an error parsing the body"."""
+    body = '{"examples": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    headers = {"content-type": "application/json"}
+    answer = cvae[1].post("/score", content=body.encode(), headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert "arrays and objects nested 100001 deep: an array has at most 64 axes" in answer.text
+
+
 def test_an_option_the_family_does_not_take_says_which_families_take_it() -> None:
     """A diffusion model takes no temperature; a GAN does (not only an autoregressive
     model): the refusal is `gencompile sample`'s reason, by the option's names."""

@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from gencompile._version import __version__
 from gencompile.errors import RunError
 from gencompile.sample_options import RANGES
-from gencompile.serving.arrays import numbers, too_large
+from gencompile.serving.arrays import MAX_AXES, numbers, too_large
 from gencompile.serving.body_limit import BodyLimit
 from gencompile.serving.engine import Engine
 from gencompile.serving.limits import Limits, RequestError
@@ -49,10 +49,26 @@ def _too_long_integer(text: str) -> json.JSONDecodeError:
     return json.JSONDecodeError(too_large(digits), text, found.start() if found else 0)
 
 
+def _too_deep(text: str) -> json.JSONDecodeError:
+    """The error of arrays and objects nested deeper than Python's json reads (its
+    recursion limit, about 1000): its RecursionError is no JSON error, a bare 400."""
+    masked = re.sub(r'"(?:[^"\\]|\\.)*"', lambda m: " " * len(m.group()), text)  # no strings
+    codes = np.frombuffer(masked.encode("utf-32-le"), np.uint32)  # one per character
+    opened = np.isin(codes, (ord("["), ord("{"))).astype(np.int64)
+    depth = np.cumsum(opened - np.isin(codes, (ord("]"), ord("}"))))
+    deepest = int(depth.max()) if depth.size else 0
+    return json.JSONDecodeError(
+        f"arrays and objects nested {deepest} deep: an array has at most {MAX_AXES} axes",
+        text,
+        int(np.argmax(depth)) if depth.size else 0,  # where it is deepest
+    )
+
+
 class _StrictJSONRequest(Request):
     """A request whose JSON body may not hold NaN, Infinity or -Infinity (Python's json
     accepts them; standard JSON does not, and /impute would read NaN as a missing cell),
-    nor an integer too long for Python to read (its error is no JSON error: a bare 400)."""
+    nor an integer too long for Python to read, nor nesting deeper than it reads (their
+    errors are no JSON errors: a bare 400)."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
@@ -71,6 +87,8 @@ class _StrictJSONRequest(Request):
                 ) from None
             except ValueError:  # json's only other error: an integer too long to read
                 raise _too_long_integer(text) from None
+            except RecursionError:
+                raise _too_deep(text) from None
         return self._json
 
 
