@@ -291,6 +291,37 @@ def test_json_nested_deeper_than_python_reads_is_a_422_saying_so(cvae) -> None:
     assert "arrays and objects nested 100001 deep: an array has at most 64 axes" in answer.text
 
 
+def test_openapi_declares_the_bodies_of_the_refusals(gmm) -> None:
+    """A client made from /openapi.json reads every refusal: a 422's detail is a sentence or
+    a list of problems, a 404's, 413's and 415's a sentence."""
+    from gencompile.serving.api import Invalid, Refusal
+
+    client = gmm[1]
+    spec = client.get("/openapi.json").json()
+    for path, codes in [
+        ("/sample", {"413", "415", "422"}),
+        ("/score", {"404", "413", "415", "422"}),
+    ]:
+        responses = spec["paths"][path]["post"]["responses"]
+        assert codes | {"200"} == set(responses), path
+        schemas = {
+            code: responses[code]["content"]["application/json"]["schema"]["$ref"] for code in codes
+        }
+        assert schemas.pop("422").endswith("/Invalid")
+        assert all(ref.endswith("/Refusal") for ref in schemas.values())
+    detail = spec["components"]["schemas"]["Invalid"]["properties"]["detail"]["anyOf"]
+    assert [d["type"] for d in detail] == ["string", "array"]
+    refused = client.post("/sample", json={"n": 101})  # the server's own 422: a sentence
+    invalid = client.post("/sample", json={"n": "3"})  # the schema's: a list of problems
+    assert refused.status_code == invalid.status_code == 422
+    assert isinstance(Invalid.model_validate(refused.json()).detail, str)
+    assert Invalid.model_validate(invalid.json()).detail[0].loc == ["body", "n"]
+    big = client.post("/score", json={"examples": [[0.0] * 16] * 2000})
+    form = client.post("/sample", content=b'{"n": 1}')
+    assert (big.status_code, form.status_code) == (413, 415)
+    assert Refusal.model_validate(big.json()) and Refusal.model_validate(form.json())
+
+
 def test_an_option_the_family_does_not_take_says_which_families_take_it() -> None:
     """A diffusion model takes no temperature; a GAN does (not only an autoregressive
     model): the refusal is `gencompile sample`'s reason, by the option's names."""

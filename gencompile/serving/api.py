@@ -212,6 +212,35 @@ class Health(BaseModel):
     limits: dict[str, int]
 
 
+class Refusal(BaseModel):
+    detail: str = Field(description="Why the request is refused, and what to send instead.")
+
+
+class Problem(BaseModel):
+    loc: list[str | int] = Field(description="Where: body, then the field and its indices.")
+    msg: str
+    type: str
+
+
+class Invalid(BaseModel):
+    detail: str | list[Problem] = Field(
+        description="A request that does not fit the model: a sentence saying why (n over "
+        "the limit, a wrong shape, a label out of range); a body unlike the schema: one "
+        "problem per field (a wrong type, a value out of range, an unknown key)."
+    )
+
+
+# The answers of a refused POST, for /openapi.json (FastAPI would declare only its own 422).
+REFUSED: dict[int | str, dict[str, Any]] = {
+    413: {"model": Refusal, "description": "The body is over the server's --max-body-bytes."},
+    415: {"model": Refusal, "description": "The body is not sent as application/json."},
+    422: {"model": Invalid, "description": "The request is refused, saying why."},
+}
+NO_SUCH_OPERATION: dict[int | str, dict[str, Any]] = {
+    404: {"model": Refusal, "description": "This run's family has no such operation."}
+}
+
+
 def _message(error: Any) -> str:
     """A validation error's message; a JSON decode error's says what it met."""
     message = str(error.get("msg", ""))
@@ -262,7 +291,7 @@ def create_app(engine: Engine, limits: Limits | None = None) -> Any:
             limits=vars(limits),
         )
 
-    @app.post("/sample", response_model=SampleResponse)
+    @app.post("/sample", response_model=SampleResponse, responses=REFUSED)
     def sample(request: SampleRequest) -> Any:
         """Draw `n` samples in the data's units (a language model: texts), like `gencompile
         sample`; a conditional model cycles through its classes unless given `label`."""
@@ -291,7 +320,11 @@ def create_app(engine: Engine, limits: Limits | None = None) -> Any:
             }
         )
 
-    @app.post("/score", response_model=ScoreResponse, responses={404: {}})
+    @app.post(
+        "/score",
+        response_model=ScoreResponse,
+        responses={**REFUSED, **NO_SUCH_OPERATION},
+    )
     def score(request: ScoreRequest) -> Any:
         """One anomaly score per example, as `gencompile score` computes it (higher = less
         like the training data); all examples run as one batch. 404 for a language model."""
@@ -312,7 +345,11 @@ def create_app(engine: Engine, limits: Limits | None = None) -> Any:
             }
         )
 
-    @app.post("/impute", response_model=ImputeResponse, responses={404: {}})
+    @app.post(
+        "/impute",
+        response_model=ImputeResponse,
+        responses={**REFUSED, **NO_SUCH_OPERATION},
+    )
     def impute(request: ImputeRequest) -> Any:
         """Fill the null cells of each row with the mixture's conditional means (mixture
         models only: 404 for another family)."""
