@@ -196,7 +196,13 @@ BAD_SAMPLES = [
     ({"n": 2, "seed": 2**31}, "less than or equal to 2147483647"),  # sample_options.SEED_MAX
     ({"label": 10}, "classes 0..9"),
     ({"samples": 3}, "Extra inputs are not permitted"),
-    ({"top_k": 5}, "only an autoregressive model"),
+    (
+        {"top_k": 5},
+        "a vae model takes no top_k (it keeps the k likeliest next tokens of an "
+        "autoregressive model); autoregressive and vq_vae models take it",
+    ),
+    ({"temperature": 1e-7}, "greater than or equal to 0.000001"),  # sample's 1e-6: RANGES
+    ({"top_p": 1e-45}, "greater than or equal to 0.000001"),  # was a 500 on a language model
     ({"top_k": 2**31}, "less than or equal to 2147483647"),  # an int32 (10**400 was a 500)
     ({"prompt": "1+1"}, "only a language model"),
 ]
@@ -262,6 +268,88 @@ def test_concurrent_requests_get_their_own_answers(gmm) -> None:
         answers = list(pool.map(lambda s: client.post("/sample", json={"n": 3, "seed": s}), seeds))
     assert [a.status_code for a in answers] == [200] * len(seeds)
     assert [a.json()["samples"] for a in answers] == alone
+
+
+def test_sampling_options_take_the_ranges_gencompile_sample_takes(cvae) -> None:
+    """One definition of each range (sample_options.RANGES): /sample refuses what `sample`
+    refuses, as /openapi.json says."""
+    from gencompile.sample_options import RANGES
+
+    schema = cvae[1].get("/openapi.json").json()["components"]["schemas"]["SampleRequest"]
+    for field in ("seed", "length", "temperature", "top_k", "top_p"):
+        bounds = next(b for b in schema["properties"][field]["anyOf"] if b["type"] != "null")
+        assert (bounds["minimum"], bounds.get("maximum")) == RANGES[field], field
+
+
+def test_json_nested_deeper_than_python_reads_is_a_422_saying_so(cvae) -> None:
+    """Python's json raises a RecursionError, no JSON error: the answer says why, not "There
+    was an error parsing the body"."""
+    body = '{"examples": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    headers = {"content-type": "application/json"}
+    answer = cvae[1].post("/score", content=body.encode(), headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert "arrays and objects nested 100001 deep: an array has at most 64 axes" in answer.text
+
+
+def test_openapi_declares_the_bodies_of_the_refusals(gmm) -> None:
+    """A client made from /openapi.json reads every refusal: a 422's detail is a sentence or
+    a list of problems, a 404's, 413's and 415's a sentence."""
+    from gencompile.serving.api import Invalid, Refusal
+
+    client = gmm[1]
+    spec = client.get("/openapi.json").json()
+    for path, codes in [
+        ("/sample", {"413", "415", "422"}),
+        ("/score", {"404", "413", "415", "422"}),
+    ]:
+        responses = spec["paths"][path]["post"]["responses"]
+        assert codes | {"200"} == set(responses), path
+        schemas = {
+            code: responses[code]["content"]["application/json"]["schema"]["$ref"] for code in codes
+        }
+        assert schemas.pop("422").endswith("/Invalid")
+        assert all(ref.endswith("/Refusal") for ref in schemas.values())
+    detail = spec["components"]["schemas"]["Invalid"]["properties"]["detail"]["anyOf"]
+    assert [d["type"] for d in detail] == ["string", "array"]
+    refused = client.post("/sample", json={"n": 101})  # the server's own 422: a sentence
+    invalid = client.post("/sample", json={"n": "3"})  # the schema's: a list of problems
+    assert refused.status_code == invalid.status_code == 422
+    assert isinstance(Invalid.model_validate(refused.json()).detail, str)
+    assert Invalid.model_validate(invalid.json()).detail[0].loc == ["body", "n"]
+    big = client.post("/score", json={"examples": [[0.0] * 16] * 2000})
+    form = client.post("/sample", content=b'{"n": 1}')
+    assert (big.status_code, form.status_code) == (413, 415)
+    assert Refusal.model_validate(big.json()) and Refusal.model_validate(form.json())
+
+
+def test_an_option_the_family_does_not_take_says_which_families_take_it() -> None:
+    """A diffusion model takes no temperature; a GAN does (not only an autoregressive
+    model): the refusal is `gencompile sample`'s reason, by the option's names."""
+    from gencompile.serving.api import create_app
+    from gencompile.serving.engine import Engine
+    from gencompile.serving.limits import RequestError
+    from gencompile.serving.server import running
+
+    def engine(family: str) -> Engine:
+        # No model: the options are refused before the model is asked.
+        none: Any = None
+        return Engine(
+            run_dir=Path("run"), model=none, module=none, family=family, data=none,
+            text=False, num_classes=None, scorer=None, initial_states=[],
+        )  # fmt: skip
+
+    app = create_app(engine("diffusion"))
+    with running(app) as url, httpx.Client(base_url=url, timeout=60) as client:
+        answer = client.post("/sample", json={"n": 2, "temperature": 0.5})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == (
+        "temperature: a diffusion model takes no temperature (it scales the spread of a prior, "
+        "or the softmax of a language model); vae, flow, mixture, gan, autoregressive and "
+        "vq_vae models take it"
+    )
+    engine("gan")._check_sample_request(None, None, {"temperature": 0.5})  # taken
+    with pytest.raises(RequestError, match="a gan model takes no top_p"):
+        engine("gan")._check_sample_request(None, None, {"top_p": 0.5})
 
 
 def test_a_temperature_over_100_is_refused(gmm) -> None:

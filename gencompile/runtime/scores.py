@@ -38,7 +38,11 @@ import tensorflow as tf
 
 from gencompile.runtime import autoregressive, diffusion, flow, mixture, vae
 from gencompile.runtime.distributions import Gaussian, Logistic
-from gencompile.runtime.metrics.levels import dequantized_levels, refuse_merged_levels
+from gencompile.runtime.metrics.levels import (
+    dequantized_levels,
+    merged_levels,
+    refuse_merged_levels,
+)
 from gencompile.runtime.posteriors import repeat_draws
 from gencompile.runtime.splits import labelled_batches
 from gencompile.runtime.support import (
@@ -120,10 +124,15 @@ DEQUANTIZED_SCORES = (
 
 def _flow(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreKind, Score]:
     if model.dequantization is not None:
-        # Scores of a coarsened copy of continuous data are not its own: refuse them.
-        refuse_merged_levels(
-            dequantized_levels(model.dequantization), data.x_val, "the scores", DEQUANTIZED_SCORES
-        )
+        # Scores of a coarsened copy of continuous data are not its own: refuse them. A
+        # served run holds no held-out split (x_val None): the server checks each request.
+        if data.x_val is not None:
+            refuse_merged_levels(
+                dequantized_levels(model.dequantization),
+                data.x_val,
+                "the scores",
+                DEQUANTIZED_SCORES,
+            )
         draws = int(config["importance_samples"])
         kind = ScoreKind(
             "nll_bound_nats",
@@ -134,6 +143,15 @@ def _flow(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreK
     shift = data.preprocessor.log_det_jacobian
     kind = ScoreKind("nll_nats", "-log p(x), nats per example in data units (exact)")
     return kind, lambda x, y: -_concat(flow.log_likelihood_batches(model, x)) - shift
+
+
+def merged_bins(model: keras.Model, family: str, x: Any) -> tuple[int, float, float] | None:
+    """A dequantized flow's bin that distinct values of `x` (model units) share, as
+    (level, lowest, highest) (`merged_levels`): their scores would be a coarsened copy's.
+    None when each bin holds one value, or for a model without dequantization."""
+    if family != "flow" or model.dequantization is None:
+        return None
+    return merged_levels(dequantized_levels(model.dequantization), x)
 
 
 def _mixture(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreKind, Score]:

@@ -25,8 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gencompile._version import __version__
 from gencompile.errors import RunError
-from gencompile.sample_options import SEED_MAX, TEMPERATURE_MAX, TOP_K_MAX
-from gencompile.serving.arrays import numbers, too_large
+from gencompile.sample_options import RANGES
+from gencompile.serving.arrays import MAX_AXES, numbers, too_large
 from gencompile.serving.body_limit import BodyLimit
 from gencompile.serving.engine import Engine
 from gencompile.serving.limits import Limits, RequestError
@@ -49,10 +49,26 @@ def _too_long_integer(text: str) -> json.JSONDecodeError:
     return json.JSONDecodeError(too_large(digits), text, found.start() if found else 0)
 
 
+def _too_deep(text: str) -> json.JSONDecodeError:
+    """The error of arrays and objects nested deeper than Python's json reads (its
+    recursion limit, about 1000): its RecursionError is no JSON error, a bare 400."""
+    masked = re.sub(r'"(?:[^"\\]|\\.)*"', lambda m: " " * len(m.group()), text)  # no strings
+    codes = np.frombuffer(masked.encode("utf-32-le"), np.uint32)  # one per character
+    opened = np.isin(codes, (ord("["), ord("{"))).astype(np.int64)
+    depth = np.cumsum(opened - np.isin(codes, (ord("]"), ord("}"))))
+    deepest = int(depth.max()) if depth.size else 0
+    return json.JSONDecodeError(
+        f"arrays and objects nested {deepest} deep: an array has at most {MAX_AXES} axes",
+        text,
+        int(np.argmax(depth)) if depth.size else 0,  # where it is deepest
+    )
+
+
 class _StrictJSONRequest(Request):
     """A request whose JSON body may not hold NaN, Infinity or -Infinity (Python's json
     accepts them; standard JSON does not, and /impute would read NaN as a missing cell),
-    nor an integer too long for Python to read (its error is no JSON error: a bare 400)."""
+    nor an integer too long for Python to read, nor nesting deeper than it reads (their
+    errors are no JSON errors: a bare 400)."""
 
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
@@ -71,6 +87,8 @@ class _StrictJSONRequest(Request):
                 ) from None
             except ValueError:  # json's only other error: an integer too long to read
                 raise _too_long_integer(text) from None
+            except RecursionError:
+                raise _too_deep(text) from None
         return self._json
 
 
@@ -107,30 +125,33 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+def _within(option: str, description: str) -> Any:
+    """A field of `gencompile sample`'s option, in the range the command line takes
+    (`sample_options.RANGES`: /sample answers what `sample` answers, and refuses what it
+    refuses), optional."""
+    least, most = RANGES[option]
+    return Field(None, ge=least, le=most, description=description)
+
+
 class SampleRequest(_Request):
     """What to draw. A language model answers texts continuing `prompt`."""
 
-    n: int = Field(1, ge=1, description="How many samples (at most the server's limit).")
-    seed: int | None = Field(
-        None,
-        ge=0,
-        le=SEED_MAX,
-        description="Same seed, same samples; none: fresh draws (new at every start).",
+    n: int = Field(
+        1, ge=RANGES["n"][0], description="How many samples (at most the server's limit)."
+    )
+    seed: int | None = _within(
+        "seed", "Same seed, same samples; none: fresh draws (new at every start)."
     )
     label: int | None = Field(None, ge=0, description="Class of every sample (conditional).")
     prompt: str | None = Field(None, max_length=10_000, description="Language models only.")
-    length: int | None = Field(None, ge=1, description="Tokens to add (language models).")
-    temperature: float | None = Field(
-        None,
-        gt=0,
-        le=TEMPERATURE_MAX,
-        description="At most 100. Scale of the prior's spread (VAE, flow, mixture, GAN); softmax "
-        "temperature (autoregressive models).",
+    length: int | None = _within("length", "Tokens to add (language models).")
+    temperature: float | None = _within(
+        "temperature",
+        "Scale of the prior's spread (VAE, flow, mixture, GAN); softmax temperature "
+        "(autoregressive models).",
     )
-    top_k: int | None = Field(
-        None, ge=0, le=TOP_K_MAX, description="Autoregressive models (0: off)."
-    )
-    top_p: float | None = Field(None, gt=0, le=1, description="Autoregressive models.")
+    top_k: int | None = _within("top_k", "Autoregressive models (0: off).")
+    top_p: float | None = _within("top_p", "Autoregressive models.")
 
 
 class ScoreRequest(_Request):
@@ -191,6 +212,35 @@ class Health(BaseModel):
     limits: dict[str, int]
 
 
+class Refusal(BaseModel):
+    detail: str = Field(description="Why the request is refused, and what to send instead.")
+
+
+class Problem(BaseModel):
+    loc: list[str | int] = Field(description="Where: body, then the field and its indices.")
+    msg: str
+    type: str
+
+
+class Invalid(BaseModel):
+    detail: str | list[Problem] = Field(
+        description="A request that does not fit the model: a sentence saying why (n over "
+        "the limit, a wrong shape, a label out of range); a body unlike the schema: one "
+        "problem per field (a wrong type, a value out of range, an unknown key)."
+    )
+
+
+# The answers of a refused POST, for /openapi.json (FastAPI would declare only its own 422).
+REFUSED: dict[int | str, dict[str, Any]] = {
+    413: {"model": Refusal, "description": "The body is over the server's --max-body-bytes."},
+    415: {"model": Refusal, "description": "The body is not sent as application/json."},
+    422: {"model": Invalid, "description": "The request is refused, saying why."},
+}
+NO_SUCH_OPERATION: dict[int | str, dict[str, Any]] = {
+    404: {"model": Refusal, "description": "This run's family has no such operation."}
+}
+
+
 def _message(error: Any) -> str:
     """A validation error's message; a JSON decode error's says what it met."""
     message = str(error.get("msg", ""))
@@ -241,7 +291,7 @@ def create_app(engine: Engine, limits: Limits | None = None) -> Any:
             limits=vars(limits),
         )
 
-    @app.post("/sample", response_model=SampleResponse)
+    @app.post("/sample", response_model=SampleResponse, responses=REFUSED)
     def sample(request: SampleRequest) -> Any:
         """Draw `n` samples in the data's units (a language model: texts), like `gencompile
         sample`; a conditional model cycles through its classes unless given `label`."""
@@ -270,7 +320,11 @@ def create_app(engine: Engine, limits: Limits | None = None) -> Any:
             }
         )
 
-    @app.post("/score", response_model=ScoreResponse, responses={404: {}})
+    @app.post(
+        "/score",
+        response_model=ScoreResponse,
+        responses={**REFUSED, **NO_SUCH_OPERATION},
+    )
     def score(request: ScoreRequest) -> Any:
         """One anomaly score per example, as `gencompile score` computes it (higher = less
         like the training data); all examples run as one batch. 404 for a language model."""
@@ -291,7 +345,11 @@ def create_app(engine: Engine, limits: Limits | None = None) -> Any:
             }
         )
 
-    @app.post("/impute", response_model=ImputeResponse, responses={404: {}})
+    @app.post(
+        "/impute",
+        response_model=ImputeResponse,
+        responses={**REFUSED, **NO_SUCH_OPERATION},
+    )
     def impute(request: ImputeRequest) -> Any:
         """Fill the null cells of each row with the mixture's conditional means (mixture
         models only: 404 for another family)."""

@@ -25,7 +25,7 @@ import numpy as np
 
 from gencompile.errors import RunError, quoted
 from gencompile.generated import load_trained_model, verified_lock
-from gencompile.sample_options import SEED_MAX
+from gencompile.sample_options import FAMILIES, MEANING, SEED_MAX
 from gencompile.serving.limits import RequestError
 
 
@@ -36,6 +36,7 @@ class ServedData:
 
     preprocessor: Any  # runtime.preprocessing.Preprocessor
     kind: str  # image | vector | text
+    x_val: None = None  # no held-out split: checks of the data run on each request's examples
 
     @property
     def element_shape(self) -> tuple[int, ...]:
@@ -60,6 +61,17 @@ class Scored:
     # outside); None: the likelihood gives every finite value a finite score
 
 
+def _no_meaning(option: str, family: str) -> str:
+    """Why a /sample option is refused for `family`: what it does, and which families take
+    it (`gencompile sample`'s FAMILIES and MEANING)."""
+    from gencompile.runtime.metrics.levels import listed
+
+    return (
+        f"{option}: a {family} model takes no {option} ({MEANING[option]}); "
+        f"{listed(list(FAMILIES[option]))} models take it"
+    )
+
+
 @dataclass
 class Engine:
     """The model of one finished run and what it can answer."""
@@ -71,7 +83,6 @@ class Engine:
     data: ServedData
     text: bool
     num_classes: int | None
-    sampling_options: tuple[str, ...]
     scorer: tuple[Any, Any] | None  # (ScoreKind, score function), None for a language model
     initial_states: list[np.ndarray]
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -120,11 +131,9 @@ class Engine:
             )
         if not self.text and (prompt is not None or "length" in options):
             raise RequestError(422, "prompt, length: only a language model takes them")
-        unknown = sorted(set(options) - {*self.sampling_options, "length"})
-        if unknown:
-            raise RequestError(
-                422, f"{', '.join(unknown)}: only an autoregressive model takes sampling options"
-            )
+        for option in sorted(options):
+            if self.family not in FAMILIES[option]:  # as `gencompile sample` refuses it
+                raise RequestError(422, _no_meaning(option, self.family))
         if self.text and prompt is not None:
             import importlib
 
@@ -178,6 +187,7 @@ class Engine:
         from gencompile.runtime.scores import scored
 
         kind, compute = self.scorer
+        self._check_levels(x)
         with self.lock:
             values, outside = scored(kind, compute, x, y)
         if not np.isfinite(values[~outside]).all():
@@ -187,6 +197,26 @@ class Engine:
             )
         support = kind.support.explained(self.data.preprocessor) if kind.support else None
         return Scored(kind.name, kind.description, values, outside, support)
+
+    def _check_levels(self, x: np.ndarray) -> None:
+        """Refuse examples whose distinct values share a bin of a dequantized flow, as
+        `gencompile score` refuses such held-out values: they would be scored as a
+        coarsened copy of themselves."""
+        from gencompile.runtime.scores import merged_bins
+
+        merged = merged_bins(self.model, self.family, x)
+        if merged is None:
+            return
+        level, low, high = merged
+        bins = int(self.model.dequantization.bins)
+        raise RequestError(
+            422,
+            f"examples: the values {low:.6g} and {high:.6g} (in the model's units, [0, 1] "
+            f"once scaled) are both read as level {level} of the flow's {bins} "
+            "dequantization levels, so their scores would be those of a coarsened copy; "
+            "send values on the training data's levels, or score continuous values with a "
+            "flow trained without model.dequantization",
+        )
 
     def model_units(self, examples: np.ndarray, name: str) -> np.ndarray:
         """Examples in data units, shaped like the data or flattened, mapped into the
@@ -291,7 +321,7 @@ def load_engine(run_dir: Path | str, allow_custom_code: bool = False) -> Engine:
         )
     from gencompile.runtime import repro
     from gencompile.runtime.conditional import model_classes
-    from gencompile.runtime.contract import LanguageModel, TakesSamplingOptions
+    from gencompile.runtime.contract import LanguageModel
     from gencompile.runtime.evaluation import seed_states
     from gencompile.runtime.preprocessing import Preprocessor
     from gencompile.runtime.scores import scorer
@@ -310,9 +340,6 @@ def load_engine(run_dir: Path | str, allow_custom_code: bool = False) -> Engine:
         data=data,
         text=text,
         num_classes=model_classes(model) if conditional else None,
-        sampling_options=(
-            tuple(model.sampling_options) if isinstance(model, TakesSamplingOptions) else ()
-        ),
         scorer=None if text else scorer(model, lock["family"], data, module.EVALUATION),
         initial_states=[np.asarray(v.numpy()).copy() for v in seed_states(model)],
     )
