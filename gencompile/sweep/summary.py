@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -179,6 +180,25 @@ def best_row(rows: list[TrialRow], direction: Direction) -> TrialRow | None:
         return None
     pick = min if direction == "minimize" else max
     return pick(complete, key=lambda row: float(row.value or 0.0))
+
+
+def no_finished_trial(sweep: Sweep, rows: list[TrialRow], summary: Path) -> str:
+    """Why a sweep has no best trial and what to do, in one line: its trials by state and
+    the first failure's note (the trials' errors went by between the epoch lines)."""
+    counts = Counter(row.state for row in rows)
+    ended = ", ".join(f"{count} {state}" for state, count in counts.items()) or "none ran"
+    failed = next((row for row in rows if row.state == "failed" and row.note), None)
+    if failed is not None:
+        ended += f"; trial {failed.number}: {failed.note.splitlines()[0]}"
+        advice = (
+            f"the trials' notes are in {summary}: fix what they say (in the spec, or with "
+            "other values under a new --name) and run the sweep again"
+        )
+    elif counts["running"]:
+        advice = f"trials running in other processes may finish it: see {summary} later"
+    else:
+        advice = f"see {summary}; run the same command again to continue it"
+    return f"no trial of {sweep.folder} finished ({ended}); {advice}"
 
 
 def summary_table(sweep: Sweep, rows: list[TrialRow]) -> tuple[list[str], list[list[str]]]:
