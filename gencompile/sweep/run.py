@@ -19,7 +19,15 @@ from gencompile.files import atomic_write_json, read_json
 from gencompile.report import format_value
 from gencompile.run_status import RunInterrupted
 from gencompile.spec.sweep import Choice, IntRange, LogUniformRange, Parameter
-from gencompile.sweep.plan import SWEEP_FILE, Sweep, combinations, overrides_of, shown_storage
+from gencompile.sweep.plan import (
+    SWEEP_FILE,
+    Sweep,
+    absolute_storage,
+    combinations,
+    overrides_of,
+    shown_storage,
+    sqlite_file,
+)
 from gencompile.sweep.summary import (
     CONTINUES,
     RUN_DIR,
@@ -63,13 +71,7 @@ def run_sweep(sweep: Sweep, echo: Callable[[str], None] = print) -> SweepResult:
     made = not sweep.folder.exists()
     unrecorded = _claim(sweep)
     with _study_lock(sweep):  # two sweeps starting together on a new database create it once
-        try:
-            study = _open_study(sweep)
-        except RunError:
-            if made:  # nothing stored: no folder left behind
-                _remove_unused(sweep.folder)
-            raise
-        _refuse_foreign_trials(sweep, study)
+        study = _checked_study(sweep, made)
         if unrecorded:  # only once every check passed: a refused call changes nothing
             atomic_write_json(sweep.folder / SWEEP_FILE, sweep.identity())
         _mark_gone(study)  # before a search counts its trials, and in every summary
@@ -86,6 +88,26 @@ def run_sweep(sweep: Sweep, echo: Callable[[str], None] = print) -> SweepResult:
         rows = trial_rows(study, sweep)
         summary = write_summary(sweep, rows)
     return SweepResult(sweep, rows, best_row(rows, sweep.direction), summary, ran, skipped)
+
+
+def _checked_study(sweep: Sweep, made: bool) -> optuna.Study:
+    """The sweep's study, opened and checked against its folder; a refused call leaves
+    neither the sweep folder it `made` nor a new SQLite file behind. Call under the lock."""
+    file = sqlite_file(sweep.storage)
+    new_file = file if file is not None and not file.exists() else None
+    try:
+        study = _open_study(sweep)
+    except RunError:
+        if made:  # nothing stored: no folder left behind
+            _remove_unused(sweep.folder)
+        raise
+    try:
+        _refuse_foreign_trials(sweep, study)
+    except RunError:
+        if new_file is not None:  # made by this call's opening, empty
+            new_file.unlink(missing_ok=True)
+        raise
+    return study
 
 
 def _open_study(sweep: Sweep) -> optuna.Study:
@@ -131,6 +153,8 @@ def _claim(sweep: Sweep) -> bool:
     wanted = sweep.identity()
     # A sweep.json written before it kept the storage: its trial folders tell the rest.
     found = {"storage": wanted["storage"], **recorded} if recorded else {}
+    if found.get("storage"):  # recorded relative before: as the command gives it now
+        found["storage"] = absolute_storage(found["storage"])
     if found and found["storage"] != wanted["storage"]:
         raise RunError(_other_storage(sweep, found["storage"], wanted["storage"]))
     if found and found != wanted:
