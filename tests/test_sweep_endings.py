@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from gencompile.errors import RunError
+from gencompile.run_status import RunInterrupted, write_status
 from gencompile.sweep import plan_sweep, run_sweep
-from tests.test_sweep_resume import SPEC, FakeTraining
+from gencompile.sweep.plan import overrides_of
+from tests.test_sweep_resume import SPEC, FakeResume, FakeTraining
 
 
 @pytest.fixture
@@ -102,3 +104,86 @@ def test_a_call_refused_for_foreign_trial_folders_leaves_no_new_database(
         run_sweep(_grid(spec, tmp_path / "sweeps", f"sqlite:///{elsewhere}"), lambda line: None)
     assert not elsewhere.exists()
     assert (plan.folder / "optuna.db").is_file()  # the sweep's own, untouched
+
+
+class StoppedFirst(FakeTraining):
+    """Ctrl-C in the first trial before its first checkpoint: its run says `interrupted`
+    and its checkpoints folder holds none."""
+
+    def __call__(self, spec: Any, overrides: list[str], epochs: Any, **options: Any) -> Any:
+        if not self.calls:
+            self.calls.append(list(overrides))
+            write_status(Path(options["run_dir"]), "interrupted")
+            raise RunInterrupted("interrupted: Ctrl-C")
+        return super().__call__(spec, overrides, epochs, **options)
+
+
+def test_a_search_trial_stopped_before_its_first_checkpoint_is_trained_again(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its values were dropped: the search drew a new point, and README and the interrupt
+    message said it is trained again."""
+    monkeypatch.setattr("gencompile.runs.train", StoppedFirst())
+    plan = plan_sweep(spec, search="optuna", trials=2, sweeps_dir=tmp_path / "sweeps")
+    with pytest.raises(RunInterrupted) as info:
+        run_sweep(plan, echo=lambda line: None)
+    assert str(info.value).endswith(
+        "(trial 0 stopped before its first checkpoint: its values are trained again from "
+        "epoch 1, in a new folder)"
+    )
+    training, resumed = FakeTraining(), FakeResume()
+    monkeypatch.setattr("gencompile.runs.train", training)
+    monkeypatch.setattr("gencompile.runs.resume", resumed)
+    lines: list[str] = []
+    result = run_sweep(plan, echo=lines.append)
+    stopped = result.rows[0].values
+    assert resumed.folders == [] and len(training.calls) == 2
+    assert training.calls[0][-2:] == overrides_of(stopped)  # its values, in a new folder
+    assert training.options[0]["run_dir"] == plan.folder / "trial-0001"
+    assert "trial 1: trains the values of trial 0 again, which stopped before its first " in (
+        "\n".join(lines)
+    )
+    assert [(row.number, row.state, row.note) for row in result.rows] == [
+        (0, "interrupted", "trained again by trial 1"),
+        (1, "complete", "the values of trial 0 again, from epoch 1"),
+        (2, "complete", ""),
+    ]
+    assert result.rows[1].values == stopped
+    more = FakeTraining()  # trained again once: a longer search draws new points
+    monkeypatch.setattr("gencompile.runs.train", more)
+    longer = plan_sweep(spec, search="optuna", trials=3, sweeps_dir=tmp_path / "sweeps")
+    assert len(run_sweep(longer, echo=lambda line: None).rows) == 4
+    assert len(more.calls) == 1 and more.options[0]["run_dir"] == plan.folder / "trial-0003"
+
+
+def test_a_killed_search_trial_without_a_checkpoint_is_trained_again(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 in a trial's first minute (no checkpoint yet): the common case."""
+    import socket
+
+    import optuna
+
+    from gencompile.sweep.run import _suggest
+    from tests.test_sweep_resume import _dead_pid
+
+    monkeypatch.setattr("gencompile.runs.train", FakeTraining())
+    plan = plan_sweep(spec, search="optuna", trials=1, sweeps_dir=tmp_path / "sweeps")
+    run_sweep(plan, echo=lambda line: None)
+    study = optuna.load_study(study_name=plan.name, storage=plan.storage)
+    killed = study.ask()  # what a process killed during its trial leaves in the study
+    values = {path: _suggest(killed, path, p) for path, p in plan.parameters.items()}
+    killed.set_user_attr("process", [socket.gethostname(), _dead_pid()])
+    killed.set_user_attr("run_dir", "trial-0001")
+    killed.set_user_attr("values", values)
+    (plan.folder / "trial-0001/checkpoints").mkdir(parents=True)
+    write_status(plan.folder / "trial-0001", "running", pid=_dead_pid(), host=socket.gethostname())
+    training = FakeTraining()
+    monkeypatch.setattr("gencompile.runs.train", training)
+    more = plan_sweep(spec, search="optuna", trials=2, sweeps_dir=tmp_path / "sweeps")
+    result = run_sweep(more, echo=lambda line: None)
+    assert training.calls == [overrides_of(values)]
+    assert [(row.number, row.state, row.values) for row in result.rows][1:] == [
+        (1, "interrupted", values),
+        (2, "complete", values),
+    ]
