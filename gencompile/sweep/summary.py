@@ -211,6 +211,8 @@ def no_finished_trial(sweep: Sweep, rows: list[TrialRow], summary: Path) -> str:
         )
     elif counts["running"]:
         advice = f"trials running in other processes may finish it: see {summary} later"
+    elif sweep.kind == "optuna":  # its pruned trials count towards --trials
+        advice = f"see {summary}; run the same command with a larger --trials for more"
     else:
         advice = f"see {summary}; run the same command again to continue it"
     return f"no trial of {sweep.folder} finished ({ended}); {advice}"
