@@ -337,8 +337,8 @@ def _latest_trials(sweep: Sweep, study: optuna.Study) -> dict[Path, optuna.trial
 
 
 def _stopped_trial(trial: optuna.trial.FrozenTrial) -> bool:
-    """Interrupted (Ctrl-C, or its process killed): failed without an error, which a
-    grid trains again as it was and a search leaves for new points."""
+    """Interrupted (Ctrl-C, or its process killed): failed without an error (a search
+    leaves a failed trial's values for new points; a grid trains its combination again)."""
     import optuna
 
     return trial.state == optuna.trial.TrialState.FAIL and "error" not in trial.user_attrs
