@@ -187,3 +187,20 @@ def test_a_killed_search_trial_without_a_checkpoint_is_trained_again(
         (1, "interrupted", values),
         (2, "complete", values),
     ]
+
+
+def test_a_grid_trial_stopped_before_its_first_checkpoint_says_which_trial_trains_it(
+    spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gencompile.runs.train", StoppedFirst())
+    plan = _grid(spec, tmp_path / "sweeps", None)
+    with pytest.raises(RunInterrupted):
+        run_sweep(plan, echo=lambda line: None)
+    monkeypatch.setattr("gencompile.runs.train", FakeTraining())
+    result = run_sweep(plan, echo=lambda line: None)
+    assert [(row.number, row.state, row.note) for row in result.rows] == [
+        (0, "interrupted", "trained again by trial 1"),
+        (1, "complete", "the values of trial 0 again, from epoch 1"),
+        (2, "complete", ""),
+    ]
+    assert result.rows[1].values == result.rows[0].values == {"model.latent_dim": 2}
