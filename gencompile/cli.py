@@ -716,8 +716,10 @@ def sweep(
     """Train a spec many times over a grid or an Optuna search; print the best trial.
 
     Re-running the same command continues the sweep."""
+    from gencompile.errors import RunError
     from gencompile.report import format_value
     from gencompile.sweep import plan_sweep, run_sweep
+    from gencompile.sweep.summary import no_finished_trial
 
     planned = plan_sweep(
         spec,
@@ -748,9 +750,8 @@ def sweep(
         table.add_row(str(row.number), row.state, value, *fields)
     out.print(table)
     out.print(f"summary: {result.summary}", highlight=False)
-    if result.best is None:
-        err.print("no trial finished", style="red")
-        raise typer.Exit(1)
+    if result.best is None:  # one line, like any failure
+        raise RunError(no_finished_trial(planned, result.rows, result.summary))
     best = result.best
     shown = " ".join(f"{p}={json.dumps(v)}" for p, v in best.values.items())
     out.print(

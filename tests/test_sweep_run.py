@@ -126,7 +126,10 @@ def test_a_pruned_trial_stops_after_its_epoch(
     code, out, err = run_cli("sweep", str(spec), *args, "--name", "pruned")
     assert "pruning by val_loss after each epoch" in out
     assert "trial 0: pruned after epoch 1" in out
-    assert code == 1 and "no trial finished" in err  # the only trial was pruned
+    assert code == 1 and err.splitlines()[-1] == (
+        "error: no trial of sweeps/pruned finished (1 pruned); see sweeps/pruned/summary.md; "
+        "run the same command with a larger --trials for more"
+    )
     history = Path("sweeps/pruned/trial-0000/history.csv").read_text().splitlines()
     assert len(history) == 2  # the header and epoch 1: the fit stopped there
     lock = json.loads(Path("sweeps/pruned/trial-0000/spec.lock.json").read_text())

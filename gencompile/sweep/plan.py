@@ -74,6 +74,34 @@ def shown_storage(storage: str, folder: Path) -> str | None:
         return storage
 
 
+def sqlite_file(storage: str) -> Path | None:
+    """The file of a SQLite URL as given (None for another database, one in memory, or a
+    URL SQLAlchemy cannot read)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(storage)
+    except ArgumentError:
+        return None
+    database = url.database or ""
+    if url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    return None if database.startswith("file:") else Path(database)
+
+
+def absolute_storage(storage: str) -> str:
+    """`storage` with a relative SQLite path made absolute: the sweep records the database
+    it used, which the same command continues from any directory."""
+    from sqlalchemy.engine import make_url
+
+    file = sqlite_file(storage)
+    if file is None or file.is_absolute():
+        return storage
+    url = make_url(storage).set(database=str(file.resolve()))
+    return url.render_as_string(hide_password=False)
+
+
 # The pip package of a database driver SQLAlchemy imports by another name.
 DRIVER_PACKAGES = {
     "psycopg": "psycopg[binary]",
@@ -343,7 +371,7 @@ def plan_sweep(
         metric=chosen,
         direction=how,
         trials=trials or (block.trials if block else 20),
-        storage=storage or default_storage(folder),
+        storage=absolute_storage(storage) if storage else default_storage(folder),
         pruning_off=_pruning(kind, chosen, pruning),
         seed=loaded.spec.seed,
     )

@@ -19,9 +19,18 @@ from gencompile.files import atomic_write_json, read_json
 from gencompile.report import format_value
 from gencompile.run_status import RunInterrupted
 from gencompile.spec.sweep import Choice, IntRange, LogUniformRange, Parameter
-from gencompile.sweep.plan import SWEEP_FILE, Sweep, combinations, overrides_of, shown_storage
+from gencompile.sweep.plan import (
+    SWEEP_FILE,
+    Sweep,
+    absolute_storage,
+    combinations,
+    overrides_of,
+    shown_storage,
+    sqlite_file,
+)
 from gencompile.sweep.summary import (
     CONTINUES,
+    RETRIES,
     RUN_DIR,
     TrialRow,
     best_row,
@@ -63,13 +72,7 @@ def run_sweep(sweep: Sweep, echo: Callable[[str], None] = print) -> SweepResult:
     made = not sweep.folder.exists()
     unrecorded = _claim(sweep)
     with _study_lock(sweep):  # two sweeps starting together on a new database create it once
-        try:
-            study = _open_study(sweep)
-        except RunError:
-            if made:  # nothing stored: no folder left behind
-                _remove_unused(sweep.folder)
-            raise
-        _refuse_foreign_trials(sweep, study)
+        study = _checked_study(sweep, made)
         if unrecorded:  # only once every check passed: a refused call changes nothing
             atomic_write_json(sweep.folder / SWEEP_FILE, sweep.identity())
         _mark_gone(study)  # before a search counts its trials, and in every summary
@@ -86,6 +89,26 @@ def run_sweep(sweep: Sweep, echo: Callable[[str], None] = print) -> SweepResult:
         rows = trial_rows(study, sweep)
         summary = write_summary(sweep, rows)
     return SweepResult(sweep, rows, best_row(rows, sweep.direction), summary, ran, skipped)
+
+
+def _checked_study(sweep: Sweep, made: bool) -> optuna.Study:
+    """The sweep's study, opened and checked against its folder; a refused call leaves
+    neither the sweep folder it `made` nor a new SQLite file behind. Call under the lock."""
+    file = sqlite_file(sweep.storage)
+    new_file = file if file is not None and not file.exists() else None
+    try:
+        study = _open_study(sweep)
+    except RunError:
+        if made:  # nothing stored: no folder left behind
+            _remove_unused(sweep.folder)
+        raise
+    try:
+        _refuse_foreign_trials(sweep, study)
+    except RunError:
+        if new_file is not None:  # made by this call's opening, empty
+            new_file.unlink(missing_ok=True)
+        raise
+    return study
 
 
 def _open_study(sweep: Sweep) -> optuna.Study:
@@ -131,6 +154,8 @@ def _claim(sweep: Sweep) -> bool:
     wanted = sweep.identity()
     # A sweep.json written before it kept the storage: its trial folders tell the rest.
     found = {"storage": wanted["storage"], **recorded} if recorded else {}
+    if found.get("storage"):  # recorded relative before: as the command gives it now
+        found["storage"] = absolute_storage(found["storage"])
     if found and found["storage"] != wanted["storage"]:
         raise RunError(_other_storage(sweep, found["storage"], wanted["storage"]))
     if found and found != wanted:
@@ -200,11 +225,14 @@ def _interrupt_message(sweep: Sweep) -> Iterator[None]:
 
 def _trial_interrupted(number: int, run_dir: Path) -> str:
     """What the same sweep command does with a trial stopped now: continues its run from
-    its newest checkpoint, or, stopped before its first one, trains it again."""
+    its newest checkpoint, or, stopped before its first one, trains its values again."""
     epoch = _kept_checkpoint(run_dir)
     if epoch:
         return f"trial {number} goes on in {run_dir} from its checkpoint of epoch {epoch}"
-    return f"trial {number} stopped before its first checkpoint: it is trained again"
+    return (
+        f"trial {number} stopped before its first checkpoint: its values are trained again "
+        "from epoch 1, in a new folder"
+    )
 
 
 def _encode(value: Any) -> Any:
@@ -243,9 +271,8 @@ def _run_grid(sweep: Sweep, study: optuna.Study, echo: Callable[[str], None]) ->
             if _key(combination) in _taken(study):
                 echo(f"grid combination {_key(combination)} is taken by another process: skipped")
                 continue
-            stopped = _stopped_runs(sweep, study)
-            earlier = next((s for s in stopped if _key_of(s.params) == _key(combination)), None)
-            trial = _ask(study, {k: _encode(v) for k, v in combination.items()}, earlier)
+            encoded = {k: _encode(v) for k, v in combination.items()}
+            trial = _ask(study, encoded, *_stopped_before(sweep, study, _key(combination)))
             values = {  # its params recorded under the lock: the combination is taken
                 path: _decode(
                     trial.suggest_categorical(path, [_encode(v) for v in options]), options
@@ -255,6 +282,19 @@ def _run_grid(sweep: Sweep, study: optuna.Study, echo: Callable[[str], None]) ->
         ran += 1
         _run_trial(sweep, study, trial, values, echo)
     return ran, skipped
+
+
+def _stopped_before(
+    sweep: Sweep, study: optuna.Study, key: str
+) -> tuple[_Stopped | None, int | None]:
+    """The grid combination `key`'s interrupted run to continue, else the number of its
+    trial stopped before a checkpoint that it trains again (each None if there is none)."""
+    stopped = _stopped_runs(sweep, study)
+    earlier = next((s for s in stopped if _key_of(s.params) == key), None)
+    if earlier is not None:
+        return earlier, None
+    again = next((t for t in _unstarted(sweep, study) if _key_of(t.params) == key), None)
+    return None, again.number if again else None
 
 
 def _key_of(params: dict[str, Any]) -> str:
@@ -277,21 +317,49 @@ def _stopped_runs(sweep: Sweep, study: optuna.Study) -> list[_Stopped]:
     """Run folders to continue: each one's latest trial (a trial continuing a folder
     records it as its run_dir) interrupted (Ctrl-C, or its process killed), not running,
     the run `interrupted` with a checkpoint. Call under the study lock, after `_mark_gone`."""
-    import optuna
+    stopped = []
+    for run_dir, trial in _latest_trials(sweep, study).items():
+        if _stopped_trial(trial):
+            epoch = _kept_checkpoint(run_dir)
+            if epoch:
+                stopped.append(_Stopped(trial.number, run_dir, epoch, dict(trial.params)))
+    return stopped
 
+
+def _latest_trials(sweep: Sweep, study: optuna.Study) -> dict[Path, optuna.trial.FrozenTrial]:
+    """Each run folder's latest trial (a trial continuing a folder records it as its own)."""
     latest: dict[Path, optuna.trial.FrozenTrial] = {}
     for trial in study.get_trials(deepcopy=False):  # by number: the latest wins
         run_dir = trial_folder(sweep.folder, trial)
         if run_dir:
             latest[run_dir] = trial
-    stopped = []
-    for run_dir, trial in latest.items():
-        failed = trial.state == optuna.trial.TrialState.FAIL
-        if failed and "error" not in trial.user_attrs:  # an error: trained again, as it was
-            epoch = _kept_checkpoint(run_dir)
-            if epoch:
-                stopped.append(_Stopped(trial.number, run_dir, epoch, dict(trial.params)))
-    return stopped
+    return latest
+
+
+def _stopped_trial(trial: optuna.trial.FrozenTrial) -> bool:
+    """Interrupted (Ctrl-C, or its process killed): failed without an error (a search
+    leaves a failed trial's values for new points; a grid trains its combination again)."""
+    import optuna
+
+    return trial.state == optuna.trial.TrialState.FAIL and "error" not in trial.user_attrs
+
+
+def _unstarted(sweep: Sweep, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Trials stopped before their first checkpoint whose values no later trial trained
+    again: a new trial trains them from epoch 1, in a new folder (a search would otherwise
+    draw a new point). Call under the study lock, after `_mark_gone`."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {trial.user_attrs.get(RETRIES) for trial in trials}
+    latest = _latest_trials(sweep, study)
+    swept = set(sweep.grid or sweep.parameters)
+    unstarted = []
+    for trial in trials:
+        run_dir = trial_folder(sweep.folder, trial)
+        if not _stopped_trial(trial) or trial.number in retried or set(trial.params) != swept:
+            continue  # finished, failed, trained again, or stopped before its values were drawn
+        if run_dir is None or (latest[run_dir] is trial and not _kept_checkpoint(run_dir)):
+            unstarted.append(trial)
+    return unstarted
 
 
 def _kept_checkpoint(run_dir: Path) -> int:
@@ -306,15 +374,23 @@ def _kept_checkpoint(run_dir: Path) -> int:
     return newest_epoch(run_dir / "checkpoints") if interrupted else 0
 
 
-def _ask(study: optuna.Study, params: dict[str, Any], earlier: _Stopped | None) -> optuna.Trial:
+def _ask(
+    study: optuna.Study,
+    params: dict[str, Any],
+    earlier: _Stopped | None = None,
+    retries: int | None = None,
+) -> optuna.Trial:
     """A new trial of `params`, recorded as this process's and, if `earlier`, as continuing
-    its folder (then taken: no other process continues it). Call under the study lock."""
+    its folder (then taken: no other process continues it), or, if `retries`, as training
+    that trial's values again (then no other process does). Call under the study lock."""
     study.enqueue_trial(params)
     trial = study.ask()
     trial.set_user_attr("process", [socket.gethostname(), os.getpid()])
     if earlier is not None:
         trial.set_user_attr(RUN_DIR, earlier.run_dir.name)
         trial.set_user_attr(CONTINUES, {"trial": earlier.trial, "epoch": earlier.epoch})
+    if retries is not None:
+        trial.set_user_attr(RETRIES, retries)
     return trial
 
 
@@ -419,6 +495,9 @@ def _claim_trial(sweep: Sweep, study: optuna.Study) -> optuna.Trial | None:
         stopped = _stopped_runs(sweep, study)
         if stopped:  # an interrupted trial's values again, to continue its run
             return _ask(study, stopped[0].params, stopped[0])
+        unstarted = _unstarted(sweep, study)
+        if unstarted:  # one stopped before its first checkpoint: its values from epoch 1
+            return _ask(study, dict(unstarted[0].params), retries=unstarted[0].number)
         trial = study.ask()
         trial.set_user_attr("process", [socket.gethostname(), os.getpid()])
     return trial
@@ -513,6 +592,11 @@ def _train_or_resume(
             f"checkpoint of epoch {continues['epoch']}"
         )
         return resume(run_dir)
+    if RETRIES in trial.user_attrs:
+        echo(
+            f"trial {trial.number}: trains the values of trial {trial.user_attrs[RETRIES]} "
+            "again, which stopped before its first checkpoint"
+        )
     run_dir = sweep.folder / f"trial-{trial.number:04d}"
     trial.set_user_attr(RUN_DIR, run_dir.name)  # its name: found from any directory
     try:  # claimed here: a trial never rebuilds a folder another run holds

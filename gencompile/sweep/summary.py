@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 
 CONTINUES = "continues"  # a trial's user attr: the interrupted trial whose run it continues
+RETRIES = "retries"  # a trial's user attr: the trial stopped before a checkpoint it trains again
 RUN_DIR = "run_dir"  # a trial's user attr: its run folder's name (`trial_folder`)
 
 
@@ -98,7 +100,9 @@ def trial_rows(study: optuna.Study, sweep: Sweep) -> list[TrialRow]:
     """Every trial of the study (other machines' too, on a shared database); of the trials
     of one run folder (one interrupted, then continued by another), the latest."""
     rows = []
-    for trial in _latest_per_run(sweep.folder, study.get_trials(deepcopy=False)):
+    trials = study.get_trials(deepcopy=False)
+    retried_by = {t.user_attrs[RETRIES]: t.number for t in trials if RETRIES in t.user_attrs}
+    for trial in _latest_per_run(sweep.folder, trials):
         state = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}.get(
             trial.state.name, trial.state.name.lower()
         )
@@ -117,6 +121,7 @@ def trial_rows(study: optuna.Study, sweep: Sweep) -> list[TrialRow]:
         if continued:
             since = f"continues trial {continued['trial']} from epoch {continued['epoch']}"
             note = f"{since}; {note}" if note else since
+        note = _retry_note(trial, note, retried_by)
         run_dir = trial_folder(sweep.folder, trial)
         row = TrialRow(
             number=trial.number,
@@ -128,6 +133,17 @@ def trial_rows(study: optuna.Study, sweep: Sweep) -> list[TrialRow]:
         )
         rows.append(_as_its_run_says(row, sweep.metric))
     return rows
+
+
+def _retry_note(trial: optuna.trial.FrozenTrial, note: str, retried_by: dict[int, int]) -> str:
+    """`note` with what says which trial trains a trial's values again (one stopped before
+    its first checkpoint), on both trials' rows."""
+    parts = [note] if note else []
+    if RETRIES in trial.user_attrs:
+        parts.insert(0, f"the values of trial {trial.user_attrs[RETRIES]} again, from epoch 1")
+    if trial.number in retried_by:
+        parts.append(f"trained again by trial {retried_by[trial.number]}")
+    return "; ".join(parts)
 
 
 def _latest_per_run(
@@ -179,6 +195,27 @@ def best_row(rows: list[TrialRow], direction: Direction) -> TrialRow | None:
         return None
     pick = min if direction == "minimize" else max
     return pick(complete, key=lambda row: float(row.value or 0.0))
+
+
+def no_finished_trial(sweep: Sweep, rows: list[TrialRow], summary: Path) -> str:
+    """Why a sweep has no best trial and what to do, in one line: its trials by state and
+    the first failure's note (the trials' errors went by between the epoch lines)."""
+    counts = Counter(row.state for row in rows)
+    ended = ", ".join(f"{count} {state}" for state, count in counts.items()) or "none ran"
+    failed = next((row for row in rows if row.state == "failed" and row.note), None)
+    if failed is not None:
+        ended += f"; trial {failed.number}: {failed.note.splitlines()[0]}"
+        advice = (
+            f"the trials' notes are in {summary}: fix what they say (in the spec, or with "
+            "other values under a new --name) and run the sweep again"
+        )
+    elif counts["running"]:
+        advice = f"trials running in other processes may finish it: see {summary} later"
+    elif sweep.kind == "optuna":  # its pruned trials count towards --trials
+        advice = f"see {summary}; run the same command with a larger --trials for more"
+    else:
+        advice = f"see {summary}; run the same command again to continue it"
+    return f"no trial of {sweep.folder} finished ({ended}); {advice}"
 
 
 def summary_table(sweep: Sweep, rows: list[TrialRow]) -> tuple[list[str], list[list[str]]]:
