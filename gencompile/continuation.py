@@ -340,9 +340,10 @@ def build_pending(
 ) -> dict[str, Any]:
     """Build the run's project for its new length into `checkpoints/continuation/`; its
     lock gains the revision and keeps what training found (data fingerprint and statistics,
-    workers). The run's own project and lock are left as they are, and status.json names
-    them as the run's finished revision until the continuation finishes."""
-    from gencompile.compiler.project import build, write_lock
+    workers) and the pins of what the run started from (a parent's weights). The run's
+    own project and lock are left as they are, and status.json names them as the run's
+    finished revision until the continuation finishes."""
+    from gencompile.compiler.project import STARTED_FROM, build, write_lock
 
     folder = pending_folder(run_dir)
     if folder.exists():  # a build stopped before its lock: nothing in it was used yet
@@ -360,7 +361,13 @@ def build_pending(
     built = build(continuation.loaded, folder, allow_custom_code=allow_custom_code)
     keep_checkpoint(run_dir, continuation.revision["epochs_before"])
     revisions = [*(lock.get("revisions") or []), continuation.revision]
-    return write_lock(folder, {**built.lock, **training_record(lock), "revisions": revisions})
+    # The run started from its parent's (and application) weights as the lock pins them;
+    # more epochs do not train from them again, so the build's pins of them as they are
+    # now (changed, or not found from this folder) would be false.
+    pins = {key: lock[key] for key in STARTED_FROM if key in lock}
+    return write_lock(
+        folder, {**built.lock, **training_record(lock), **pins, "revisions": revisions}
+    )
 
 
 def promote(run_dir: Path, pending: dict[str, Any]) -> dict[str, Any]:

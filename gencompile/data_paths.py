@@ -14,7 +14,14 @@ from typing import Any
 
 from gencompile.errors import RunError
 
-__all__ = ["DATA_FILE_FIELDS", "WORKING_DIRECTORY", "data_file", "locate_data", "trained_in"]
+__all__ = [
+    "DATA_FILE_FIELDS",
+    "WORKING_DIRECTORY",
+    "data_file",
+    "in_trained_folder",
+    "locate_data",
+    "trained_in",
+]
 
 # The absolute folder a run was trained from: its spec's relative data paths were read
 # against it, so every later command reads them there first (the run folder can be used
@@ -43,6 +50,18 @@ def _present(path: str, field: str) -> bool:
     return os.path.exists(path)
 
 
+def in_trained_folder(value: str, field: str, trained: str | None = None) -> str | None:
+    """Relative `value` joined to the folder the run was trained in (`trained`, else
+    `trained_in`'s) if it is there; None for an absolute path, a run with no such folder
+    recorded, or a path not there. `field`: how presence is told (`DATA_FILE_FIELDS`)."""
+    base = trained if trained is not None else _TRAINED_IN.get()
+    given = os.path.expanduser(value)
+    if base is None or os.path.isabs(given):
+        return None
+    recorded = os.path.join(base, given)
+    return recorded if _present(recorded, field) else None
+
+
 def data_file(value: str, field: str, trained: str | None = None) -> str:
     """Where data.source.`field` = `value` is read: absolute as given; relative, in the
     folder the run was trained in (`trained`, else `trained_in`'s) if it is there, else in
@@ -52,8 +71,8 @@ def data_file(value: str, field: str, trained: str | None = None) -> str:
     given = os.path.expanduser(value)
     if base is None or os.path.isabs(given):
         return value
-    recorded = os.path.join(base, given)
-    if _present(recorded, field):
+    recorded = in_trained_folder(value, field, base)
+    if recorded is not None:
         return recorded
     if _present(given, field):
         return os.path.abspath(given)

@@ -5,7 +5,8 @@ sha256 of every generated file, the seed, the data fingerprint and the versions 
 with. `lock_sha256` covers every other field, so an edited lock is refused; it is a
 checksum, not a signature (anyone can recompute it), so only open runs you trust.
 `build_locked` regenerates exactly that project and refuses, unless drift is allowed,
-when this machine's versions or data differ from the lock's.
+when this machine's versions or data, or the weights its run started from, differ from
+the lock's.
 
 Reading a lock never imports what it names: its structure is validated first (a schema),
 then its checksums, then whether its spec declares custom code that needs consent.
@@ -35,6 +36,7 @@ from gencompile.lock_format import (
     lock_checksum,
     sha256_text,
 )
+from gencompile.provenance import parent_gone, parent_problem, pretrained_gone, pretrained_problem
 from gencompile.spec import validate_raw
 from gencompile.spec.base import ProjectName, python_name
 from gencompile.spec.loader import Marks, RawSpec
@@ -448,15 +450,40 @@ def _data_config(lock: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
-def drift_refusal(versions: list[str], data: list[str], anyway: str | None) -> str:
+def started_from_drift(lock: dict[str, Any]) -> list[str]:
+    """How the weights the run started from (a fine-tuned run's parent, keras_application
+    weights files) differ from the lock's pins, as its training reads them now (relative
+    paths from the current folder). Gone ones are no drift here: a build needs none, and
+    training says what is missing (`reproduce` refuses them first)."""
+    found = []
+    parent = lock.get("parent")
+    if parent and parent_gone(lock) is None:
+        if parent.get("weights_sha256") is None:  # a lock a continuation pinned as null
+            found.append(
+                f"the run started from {parent.get('run') or parent.get('weights')}, whose "
+                "weights' sha256 its lock does not record, so a change cannot be detected"
+            )
+        elif problem := parent_problem(lock):
+            found.append(problem)
+    if pretrained_gone(lock) is None and (problem := pretrained_problem(lock)):
+        found.append(problem)
+    return found
+
+
+def drift_refusal(
+    versions: list[str], data: list[str], anyway: str | None, started: list[str] | None = None
+) -> str:
     """Why a lock is not rebuilt, re-run or resumed here, each cause with its own remedy.
     `anyway`: what --allow-drift would do, in the caller's words; None: it does not apply
-    (a continuation to more epochs)."""
+    (a continuation to more epochs). `started`: `started_from_drift`."""
     allow = anyway is not None
     causes = []
     if data:
         now = ", or pass --allow-drift to run on the data as it is now" if allow else ""
         causes.append(f"{'; '.join(data)}; restore it{now}")
+    if started:
+        now = ", or pass --allow-drift to start from them as they are now" if allow else ""
+        causes.append(f"{'; '.join(started)}; restore them{now}")
     if versions:
         drift = f", or pass --allow-drift {anyway}" if allow else ""
         causes.append(
@@ -481,14 +508,14 @@ def build_locked(
     A lock whose spec has custom layers needs `allow_custom_code`, as its spec would.
     `anyway`: what --allow-drift would do, in the caller's words.
     """
-    from gencompile.compiler.project import BuildResult, build, write_lock
+    from gencompile.compiler.project import STARTED_FROM, BuildResult, build, write_lock
 
     lock = read_lock(lock_path, locked=True)
     refuse_custom_code(lock_path, lock, allow_custom_code)
-    versions, data = version_drift(lock), data_drift(lock)
-    drift = versions + data
+    versions, data, started = version_drift(lock), data_drift(lock), started_from_drift(lock)
+    drift = versions + data + started
     if drift and not allow_drift:
-        raise RunError(drift_refusal(versions, data, anyway))
+        raise RunError(drift_refusal(versions, data, anyway, started))
     for difference in drift:
         warnings.warn(f"building despite drift: {difference}", stacklevel=2)
     raw = RawSpec(lock["resolved_spec"], Marks(), None, lock["spec_source"])
@@ -513,6 +540,9 @@ def build_locked(
             "data_statistics": None,
             # where its relative data paths are still read first
             **{k: lock[k] for k in (WORKING_DIRECTORY,) if lock.get(k)},
+            # what its training starts from: the build pinned it as it is now, which only
+            # a change allowed above may replace (one not found from here keeps its pin)
+            **({} if started else {k: lock[k] for k in STARTED_FROM if k in lock}),
         }
     )
     kept = write_lock(Path(out_dir), kept)

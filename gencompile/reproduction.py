@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gencompile.data_paths import WORKING_DIRECTORY, in_trained_folder
 from gencompile.errors import RunError, quoted
+from gencompile.files import read_json
 from gencompile.generated import (
     load_trained_model,
     read_record,
@@ -18,13 +20,8 @@ from gencompile.generated import (
     trained_fingerprint,
     verified_lock,
 )
-from gencompile.lockfile import build_locked
-from gencompile.provenance import (
-    parent_gone,
-    parent_problem,
-    pretrained_gone,
-    pretrained_problem,
-)
+from gencompile.lockfile import build_locked, started_from_drift
+from gencompile.provenance import INIT_REPORT, WEIGHTS, parent_gone, pretrained_gone
 from gencompile.run_status import RunInterrupted, pruned_epoch
 from gencompile.runs import (
     check_before_training,
@@ -150,14 +147,13 @@ def reproduce(
     # checked before the lock's spec is validated again (which would fault a gone file at a
     # place in the minified lock rather than say what changed). Gone, they are needed (no
     # --allow-drift); changed, the re-run may start from them as they are now.
-    gone = parent_gone(lock) or pretrained_gone(lock)
+    gone = parent_elsewhere(lock) or parent_gone(lock) or pretrained_gone(lock)
     if gone:
         raise RunError(f"cannot reproduce {run_dir}: {gone}")
-    changed_parent = parent_problem(lock) or pretrained_problem(lock)
-    if changed_parent and not allow_drift:
+    changed = started_from_drift(lock)
+    if changed and not allow_drift:
         raise RunError(
-            f"cannot reproduce {run_dir}: {changed_parent} (--allow-drift re-runs from it as "
-            "it is now)"
+            f"cannot reproduce {run_dir}: {changed[0]} (--allow-drift re-runs from it as it is now)"
         )
     # Before TensorFlow starts (the model is loaded next), with as many workers as trained
     # the run: `train_in` below starts them all on this machine.
@@ -210,13 +206,42 @@ def reproduce(
             again.record["data_fingerprint"],
         ),
     ]
-    if lock.get("parent"):  # what the run started from, then and now
-        now = built.lock.get("parent") or {}
+    if lock.get("parent"):  # what each run started from
         rows.append(
             Comparison(
                 "parent weights sha256",
                 lock["parent"]["weights_sha256"],
-                now.get("weights_sha256"),
+                started_from(directory, built.lock),
             )
         )
     return Reproduction(directory, rows + metric_rows(record, again.record))
+
+
+def started_from(directory: Path, lock: dict[str, Any]) -> str | None:
+    """The sha256 of the parent weights a re-run read, as its training recorded them
+    (init_from.json), else as its lock pins them."""
+    read = read_json(directory / INIT_REPORT).get("parent")
+    if isinstance(read, dict) and read.get("weights_sha256"):
+        return str(read["weights_sha256"])
+    pinned = lock.get("parent") or {}
+    return pinned.get("weights_sha256")
+
+
+def parent_elsewhere(lock: dict[str, Any]) -> str | None:
+    """A parent not in the current folder, which a re-run reads its relative path from,
+    but in the folder the run was trained in: where it is and what to do (None: not so)."""
+    parent = lock.get("parent")
+    trained = lock.get(WORKING_DIRECTORY)
+    if not parent or not trained or parent_gone(lock) is None:
+        return None
+    key = "run" if "run" in parent else "weights"
+    where = str(parent[key])
+    weights = str(Path(where) / WEIGHTS) if key == "run" else where
+    if in_trained_folder(weights, "path", trained) is None:
+        return None
+    kind = "run" if key == "run" else "weights file"
+    return (
+        f"it was fine-tuned from the {kind} {where} (model.init_from.{key}), which is in "
+        f"{trained}, the folder the run was trained in, not in the current folder, which "
+        f"its re-run reads that relative path from: reproduce it from {trained}"
+    )
