@@ -20,7 +20,8 @@ A conditional model's samples are of the classes its training split holds, equal
 each (`data.source.classes` may keep a few): computed_with says which (`sample_labels`).
 `kid` and `precision_recall` use the digits classifier's features for the digits,
 InceptionV3's for other images, and the data itself for vectors. InceptionV3 needs its real
-ImageNet weights (`with_inception_weights` checks for them before anything is drawn).
+ImageNet weights (`with_inception_weights` checks for them before anything is drawn); a
+file that is not keras' ImageNet file is used, with a `caveat` in computed_with.
 The answer is a `Metrics`: the values, and what each was computed with.
 """
 
@@ -258,7 +259,9 @@ class FeatureSpaces:
         return self.real.reshape(len(self.real), -1), self.fake.reshape(len(self.fake), -1)
 
     def describe(self, name: str) -> dict[str, Any]:
-        return {"features": self.described[name]}
+        """computed_with of a metric in the `name` space (with its weights' caveat)."""
+        described = self.described[name]
+        return {"features": described, **features.weights_caveat(described)}
 
 
 def sample_quality(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
