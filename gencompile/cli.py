@@ -1082,7 +1082,8 @@ def _print_metrics(metrics: dict[str, float], computed_with: dict[str, Any] | No
         for caveat in caveats((computed_with or {}).get(name, {})):
             noted.setdefault(caveat, []).append(name)
     for caveat, names in noted.items():
-        out.print(f"caveat: {', '.join(names)}: {caveat}", highlight=False, markup=False)
+        line = f"caveat: {', '.join(names)}: {caveat}"  # one line, as compare's
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def main() -> None:

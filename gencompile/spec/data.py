@@ -310,6 +310,9 @@ Augmentation = Annotated[
 
 
 DIGITS_EXAMPLES = 1797  # scikit-learn's load_digits
+# Examples of each digit 0-9 in scikit-learn's load_digits (fixed: no draw), which the
+# spec's checks count a `classes:` selection with.
+DIGITS_PER_CLASS = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)
 
 
 class DataSpec(StrictModel):
@@ -349,13 +352,29 @@ class DataSpec(StrictModel):
         return self
 
     def example_count(self) -> int | None:
-        """How many examples the source holds, when the spec alone says (a built-in data set
-        without `classes:`, whose per-class counts depend on the draw); else None."""
+        """How many examples the source holds, when the spec alone says: a built-in data
+        set, with `classes:` only for digits (a generated set's per-class counts depend on
+        the draw); else None."""
         source = self.source
-        if not isinstance(source, BuiltinSource) or source.classes is not None:
+        if not isinstance(source, BuiltinSource):
             return None
-        arguments = source.arguments()
-        count = DIGITS_EXAMPLES if source.name == "digits" else int(arguments["n_samples"])
+        if source.classes is not None:
+            count = _digits_in_classes(source)
+            if count is None:
+                return None
+        elif source.name == "digits":
+            count = DIGITS_EXAMPLES
+        else:
+            count = int(source.arguments()["n_samples"])
         if source.fraction is not None and source.fraction < 1:
             count = round(source.fraction * count)  # as `runtime.sources.fraction_indices`
         return count
+
+
+def _digits_in_classes(source: BuiltinSource) -> int | None:
+    """The digits of `source.classes` (None for another data set, or when no digit has one
+    of them: the runtime refuses that with its own message)."""
+    if source.name != "digits" or source.classes is None:
+        return None
+    count = sum(DIGITS_PER_CLASS[c] for c in source.classes if c < len(DIGITS_PER_CLASS))
+    return count or None

@@ -43,8 +43,8 @@ def test_too_few_held_out_rows_for_a_sample_metric_stop_before_the_first_epoch(
     assert code == 1
     assert err.strip() == (
         "error: precision_recall: the validation split holds 3 example(s), and "
-        "precision_recall compares the samples with at least 4; raise data.validation_split "
-        "(e.g. 0.1) for more held-out examples"
+        "precision_recall compares the samples with at least 4; set data.validation_split "
+        "to at least 0.1334 (4 examples)"
     )
     (run,) = (tmp_path / "runs").glob("*/*")
     assert json.loads((run / "status.json").read_text())["status"] == "failed"

@@ -187,15 +187,20 @@ def test_steps_per_execution_is_checked_against_steps_per_epoch() -> None:
 
 
 def test_steps_per_execution_of_unknown_data_size_is_left_to_the_runtime() -> None:
-    load_spec_text(
-        DIGITS.replace(
-            "{type: builtin, name: digits}", "{type: builtin, name: digits, classes: [0, 1]}"
-        )
-    )
+    # blobs' per-class counts depend on the draw (digits' are fixed: counted, see below)
+    blobs = "{type: builtin, name: blobs, classes: [0, 1]}"
+    text = DIGITS.replace("{type: builtin, name: digits}", blobs)
+    load_spec_text(text.replace("bernoulli", "gaussian").replace("{scale: [0.0, 1.0]}", "{}"))
 
 
 @pytest.mark.parametrize(
-    "source", ["{type: builtin, name: digits}", "{type: builtin, name: moons, n_samples: 999}"]
+    "source",
+    [
+        "{type: builtin, name: digits}",
+        "{type: builtin, name: moons, n_samples: 999}",
+        "{type: builtin, name: digits, classes: [0, 1]}",  # 360 of load_digits' fixed 1797
+        "{type: builtin, name: digits, classes: [3, 8], fraction: 0.3}",
+    ],
 )
 def test_the_spec_counts_an_epoch_as_the_runtime_does(source: str) -> None:
     from gencompile.compiler.lower import lower

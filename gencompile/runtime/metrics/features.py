@@ -9,7 +9,9 @@ with its held-out accuracy. Its 64-unit penultimate layer gives the features of 
 `inception`: keras.applications' InceptionV3. Weights come from a local file (the spec's
 `evaluation.inception_weights` or `--inception-weights`), else from keras' own download
 when the machine is online; without either, evaluation stops with that advice (random
-weights, which give plausible-looking but meaningless numbers, are for tests only).
+weights, which give plausible-looking but meaningless numbers, are for tests only). A
+file that is not keras' ImageNet file is used, and its metrics carry a caveat
+(`weights_caveat`) that the CLI, the report and `compare` show.
 Images are resized to 299x299 with bilinear interpolation and scaled to [-1, 1], as the
 reference FID implementation feeds them; the 2048-d average pool gives FID/KID features
 and the softmax gives the Inception Score's class probabilities.
@@ -220,6 +222,22 @@ COMPARABLE = (
     "published FID or Inception Score tables (TTUR, pytorch-fid, Salimans et al.), which "
     "use TensorFlow's inception-2015-12-05 graph, a different network"
 )
+
+
+# computed_with's `caveat` of a metric in the features of InceptionV3 weights that are not
+# keras' ImageNet file: accepted (a user's own file), but shown beside the number.
+NOT_IMAGENET_WEIGHTS = (
+    "InceptionV3's weights are not keras' ImageNet file (md5 differs): unless they are the "
+    "same weights saved otherwise, the number measures nothing comparable"
+)
+
+
+def weights_caveat(described: dict[str, Any]) -> dict[str, str]:
+    """computed_with's caveat of a metric in the features `described` (a network's
+    `describe()`): InceptionV3 weights that are not keras' ImageNet file; else none."""
+    return (
+        {"caveat": NOT_IMAGENET_WEIGHTS} if described.get("keras_imagenet_weights") is False else {}
+    )
 
 
 @dataclass(frozen=True)

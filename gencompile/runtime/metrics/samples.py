@@ -20,19 +20,22 @@ A conditional model's samples are of the classes its training split holds, equal
 each (`data.source.classes` may keep a few): computed_with says which (`sample_labels`).
 `kid` and `precision_recall` use the digits classifier's features for the digits,
 InceptionV3's for other images, and the data itself for vectors. InceptionV3 needs its real
-ImageNet weights (`with_inception_weights` checks for them before anything is drawn).
+ImageNet weights (`with_inception_weights` checks for them before anything is drawn); a
+file that is not keras' ImageNet file is used, with a `caveat` in computed_with.
 The answer is a `Metrics`: the values, and what each was computed with.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
 import numpy as np
 
+from gencompile.datafiles import held_out_count
 from gencompile.errors import RunError
 from gencompile.metric_minimums import IS_SPLITS, PR_NEIGHBOURS, SAMPLE_MINIMUM
 from gencompile.metric_minimums import REAL_MINIMUM as REAL_FEWEST
@@ -105,6 +108,11 @@ def decoder_means(model: keras.Model) -> dict[str, bool]:
 def reference_split(data: Any) -> str:
     """The split samples are compared with: the held-out one, else the training one."""
     return "validation" if len(data.x_val) else "train"
+
+
+def example_total(data: Any) -> int:
+    """The examples of both splits, which data.validation_split divides."""
+    return len(data.x_train) + len(data.x_val)
 
 
 def reference_rows(data: Any) -> Any:
@@ -251,7 +259,9 @@ class FeatureSpaces:
         return self.real.reshape(len(self.real), -1), self.fake.reshape(len(self.fake), -1)
 
     def describe(self, name: str) -> dict[str, Any]:
-        return {"features": self.described[name]}
+        """computed_with of a metric in the `name` space (with its weights' caveat)."""
+        described = self.described[name]
+        return {"features": described, **features.weights_caveat(described)}
 
 
 def sample_quality(model: keras.Model, data: Any, config: dict[str, Any]) -> Metrics:
@@ -375,21 +385,33 @@ def _mode_coverage(spaces: FeatureSpaces) -> Computed:
     return values, how
 
 
-def too_few_real(name: str, real: int, split: str) -> str:
+def too_few_real(name: str, real: int, split: str, total: int = 0) -> str:
     """`name: the split holds ...; what to do` when `real` reference examples are fewer
-    than the metric compares its samples with, else ""."""
+    than the metric compares its samples with, else "". `total` is the examples of both
+    splits, which the advice of a validation split is computed from."""
     need = REAL_MINIMUM.get(name, 0)
     if real >= need:
         return ""
-    more = (
-        "raise data.validation_split (e.g. 0.1) for more held-out examples"
-        if split == "validation"
-        else "use more data"
-    )
+    more = _more_held_out(need, total) if split == "validation" else "use more data"
     return (
         f"{name}: the {split} split holds {real} example(s), and {name} compares the "
         f"samples with at least {need}; {more}"
     )
+
+
+MOST_HELD_OUT = 0.5  # the largest validation_split advised (as gencompile.spec.checks)
+
+
+def _more_held_out(need: int, total: int) -> str:
+    """The validation_split that holds out `need` of `total` examples, when one up to
+    MOST_HELD_OUT does (the spec's checks advise the same for a built-in data set)."""
+    if held_out_count(total, MOST_HELD_OUT) < need:
+        return "use more data, or another metric (kid is unbiased with few examples)"
+    # The smallest 4-decimal fraction that holds `need` out (as checks._fraction_for).
+    fraction = math.ceil(need / total * 10_000) / 10_000
+    while held_out_count(total, fraction) < need:
+        fraction += 0.0001
+    return f"set data.validation_split to at least {round(fraction, 4):g} ({need} examples)"
 
 
 def check_reference_size(model: keras.Model, data: Any, config: dict[str, Any]) -> None:
@@ -402,7 +424,7 @@ def check_reference_size(model: keras.Model, data: Any, config: dict[str, Any]) 
     rows = reference_rows(data)
     real = min(len(rows), REFERENCE_EXAMPLES)
     for name in wanted:
-        too_few = too_few_real(name, real, reference_split(data))
+        too_few = too_few_real(name, real, reference_split(data), example_total(data))
         if too_few:
             raise RunError(too_few)
 
@@ -419,7 +441,7 @@ def _not_computed(name: str, err: ValueError, samples: int, real: int, data: Any
             f"raise evaluation.num_samples (of a trained run: gencompile evaluate RUN "
             f"--num-samples {need_samples} or more)"
         )
-    too_few = too_few_real(name, real, split)
+    too_few = too_few_real(name, real, split, example_total(data))
     if too_few:
         return f"cannot compute {too_few}"
     return (
