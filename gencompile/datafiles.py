@@ -82,6 +82,15 @@ def held_out_count(count: int, fraction: float) -> int:
     return 0 if fraction == 0 else max(1, math.floor(count * fraction + 0.5))
 
 
+def split_holding_out(need: int, count: int) -> float:
+    """The smallest 4-decimal validation_split that holds out `need` of `count` examples
+    (what the spec's checks and the runtime's refusals advise)."""
+    fraction = math.ceil(need / count * 10_000) / 10_000
+    while held_out_count(count, fraction) < need:
+        fraction += 0.0001
+    return round(fraction, 4)
+
+
 # --------------------------------------------------------------------------- memory
 
 

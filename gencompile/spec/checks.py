@@ -7,11 +7,10 @@ compiler (`gencompile.compiler.layers`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from gencompile.datafiles import held_out_count
+from gencompile.datafiles import held_out_count, split_holding_out
 from gencompile.errors import Problem
 from gencompile.levels import source_levels
 from gencompile.metric_minimums import IS_SPLITS, PR_NEIGHBOURS, REAL_MINIMUM, SAMPLE_MINIMUM
@@ -587,7 +586,7 @@ def check_held_out_size(spec: Spec) -> Found:
             )
             return
         if held < need:
-            least = _fraction_for(need, count)
+            least = split_holding_out(need, count)
             example = ", e.g. 0.1" if held_out_count(count, 0.1) >= need else ""
             yield (
                 ("data", "validation_split"),
@@ -599,14 +598,6 @@ def check_held_out_size(spec: Spec) -> Found:
 
 
 MOST_HELD_OUT = 0.5  # the largest validation_split the advice above suggests
-
-
-def _fraction_for(need: int, count: int) -> float:
-    """The smallest 4-decimal validation_split that holds out `need` of `count` examples."""
-    fraction = math.ceil(need / count * 10_000) / 10_000
-    while held_out_count(count, fraction) < need:
-        fraction += 0.0001
-    return round(fraction, 4)
 
 
 # The divisors listed for a steps_per_execution that divides no epoch: up to auto's cap.

@@ -28,14 +28,13 @@ The answer is a `Metrics`: the values, and what each was computed with.
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
 import numpy as np
 
-from gencompile.datafiles import held_out_count
+from gencompile.datafiles import held_out_count, split_holding_out
 from gencompile.errors import RunError
 from gencompile.metric_minimums import IS_SPLITS, PR_NEIGHBOURS, SAMPLE_MINIMUM
 from gencompile.metric_minimums import REAL_MINIMUM as REAL_FEWEST
@@ -407,11 +406,8 @@ def _more_held_out(need: int, total: int) -> str:
     MOST_HELD_OUT does (the spec's checks advise the same for a built-in data set)."""
     if held_out_count(total, MOST_HELD_OUT) < need:
         return "use more data, or another metric (kid is unbiased with few examples)"
-    # The smallest 4-decimal fraction that holds `need` out (as checks._fraction_for).
-    fraction = math.ceil(need / total * 10_000) / 10_000
-    while held_out_count(total, fraction) < need:
-        fraction += 0.0001
-    return f"set data.validation_split to at least {round(fraction, 4):g} ({need} examples)"
+    fraction = split_holding_out(need, total)
+    return f"set data.validation_split to at least {fraction:g} ({need} examples)"
 
 
 def check_reference_size(model: keras.Model, data: Any, config: dict[str, Any]) -> None:
