@@ -27,6 +27,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import ModuleType
@@ -39,6 +40,14 @@ NOISE = re.compile(
     r"absl::InitializeLog|oneDNN custom operations|cuda drivers|cuInit|cudart_stub"
     r"|cpu_feature_guard|rebuild TensorFlow with the appropriate compiler flags"
     r"|Unable to register cu(DNN|FFT|BLAS) factory|computation_placer|TF-TRT Warning"
+)
+
+# TensorFlow's grappler remapper fuses Conv2D + BiasAdd + LeakyRelu although the gradient
+# (LeakyReluGrad) still reads the BiasAdd, then rejects its own rewrite and logs that as an
+# error: the graph runs unfused and its numbers are unchanged. Every DCGAN-style
+# discriminator (a convolution, leaky_relu, then flatten or pooling) hits it, on every run.
+HARMLESS_ERRORS = re.compile(
+    r"remapper failed: INVALID_ARGUMENT: Mutation::Apply error: fanout '[^']*LeakyReluGrad'"
 )
 
 
@@ -145,3 +154,38 @@ class _Finder(importlib.abc.MetaPathFinder):
             return spec
         spec.loader = _Loader(spec.loader, quiet=name == "tensorflow")
         return spec
+
+
+@contextmanager
+def stderr_without(pattern: re.Pattern[str] = HARMLESS_ERRORS) -> Iterator[None]:
+    """Descriptor 2 through a pipe whose lines are passed on as they come, except those
+    matching `pattern` (TensorFlow's C++ code writes to the descriptor, not sys.stderr)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    reading, writing = os.pipe()
+    os.dup2(writing, 2)
+    os.close(writing)
+    passer = threading.Thread(target=_pass_on, args=(reading, saved, pattern), daemon=True)
+    passer.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # the pipe's last writer closed: the passer reads its end
+        passer.join(timeout=5)
+        os.close(saved)
+
+
+def _pass_on(reading: int, target: int, pattern: re.Pattern[str]) -> None:
+    """Copy lines from `reading` to `target` until the pipe ends, dropping `pattern`'s."""
+    pending = b""
+    with os.fdopen(reading, "rb", buffering=0) as pipe:
+        while chunk := pipe.read(65536):
+            *lines, pending = (pending + chunk).split(b"\n")
+            kept = [
+                line + b"\n" for line in lines if not pattern.search(line.decode(errors="replace"))
+            ]
+            if kept:
+                os.write(target, b"".join(kept))
+        if pending:
+            os.write(target, pending)

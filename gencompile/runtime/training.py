@@ -41,6 +41,7 @@ from gencompile.runtime import (
     history_file,
     pictures,
     python_reads,
+    quiet,
     replica_batches,
     repro,
     run_lock,
@@ -547,17 +548,18 @@ def fit_epochs(
     stream = cluster.shard_by_example(stream)
     validation = None if data.validation is None else cluster.shard_by_example(data.validation)
     try:
-        progress = model.fit(
-            stream,
-            validation_data=validation,
-            validation_freq=validation_epochs(training, data, epochs),
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            steps_per_epoch=steps_per_epoch(training, data),
-            callbacks=callbacks,
-            shuffle=False,  # the stream is shuffled per epoch, seeded
-            verbose=0,
-        )
+        with quiet.stderr_without(quiet.HARMLESS_ERRORS):  # TensorFlow's own false alarms
+            progress = model.fit(
+                stream,
+                validation_data=validation,
+                validation_freq=validation_epochs(training, data, epochs),
+                epochs=epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=steps_per_epoch(training, data),
+                callbacks=callbacks,
+                shuffle=False,  # the stream is shuffled per epoch, seeded
+                verbose=0,
+            )
     except BaseException as error:  # Ctrl-C, SIGTERM, a failed read: keep the last
         keeper = next(c for c in callbacks if isinstance(c, cb.CheckpointKeeper))
         keep_owed_epoch(keeper)
