@@ -19,6 +19,7 @@ from typing import Any
 
 import keras
 import tensorflow as tf
+from keras import ops
 
 from gencompile.errors import RunError
 from gencompile.runtime.contract import TrainingConfig
@@ -35,13 +36,18 @@ def callbacks(model: keras.Model, training: TrainingConfig) -> list[keras.callba
         for part in parts(config)
     }
     groups = {part: variables_of(model, part) for part in factors}
+    held = {part for part, (value, _) in factors.items() if value == 0}  # a factor of 0 for good
+    unfreezing = [part for part in scheduled_frozen(config) if part not in held]
     for optimizer in optimizers_of(model):
         scale_learning_rates(optimizer, groups, {part: f for part, (_, f) in factors.items()})
-    held: set[int] = set()  # a layer in two frozen parts takes the first one's factor
+        clip_trained_only(
+            optimizer, groups, held, unfreezing, factors[unfreezing[0]][1] if unfreezing else None
+        )
+    stilled: set[int] = set()  # a layer in two frozen parts takes the first one's factor
     for part in scheduled_frozen(config):
         for layer in stateful_layers_of(layer_of(model, part)):
-            if id(layer) not in held:
-                held.add(id(layer))
+            if id(layer) not in stilled:
+                stilled.add(id(layer))
                 hold_state_while_frozen(layer, factors[part][1])
     return [LearningRateFactors(factors, set(config["frozen"]), config["unfreeze_after_epochs"])]
 
@@ -139,10 +145,7 @@ def scale_learning_rates(
     backend update per group, in the order the optimizer received them otherwise. The
     decoupled weight decay (AdamW's), which Keras applies before the update with the bare
     learning rate, is scaled by the same factor."""
-    owner: dict[int, str] = {}
-    for part, variables in groups.items():  # the first part listing a variable owns it
-        for variable in variables:
-            owner.setdefault(id(variable), part)
+    owner = owners(groups)
     update = optimizer._backend_update_step
     decay = optimizer._apply_weight_decay
 
@@ -166,6 +169,71 @@ def scale_learning_rates(
 
     optimizer._backend_update_step = grouped_update
     optimizer._apply_weight_decay = grouped_decay
+
+
+def owners(groups: dict[str, list[keras.Variable]]) -> dict[int, str]:
+    """Variable id -> its part: the first part listing a variable owns it."""
+    owner: dict[int, str] = {}
+    for part, variables in groups.items():
+        for variable in variables:
+            owner.setdefault(id(variable), part)
+    return owner
+
+
+def clip_trained_only(
+    optimizer: keras.optimizers.Optimizer,
+    groups: dict[str, list[keras.Variable]],
+    held: set[str],
+    unfreezing: list[str],
+    unfrozen: tf.Variable | None,
+) -> None:
+    """`global_clipnorm` over the gradients of the weights that train, as Keras clips when
+    the parts at a factor of 0 are frozen (not in the list): the parts `held` at 0 for good,
+    and the `unfreezing` ones while their factor (`unfrozen`, which they share) is 0. Each
+    norm is Keras' own over the same gradients in the same order, so the trained weights'
+    updates are bit for bit those of a run that freezes those parts in Keras; a condition
+    on the factor picks it, so that the compiled step serves both. Every gradient is
+    scaled alike (a frozen part's moves nothing at a learning rate of 0). `clipnorm` and
+    `clipvalue` clip each gradient alone: nothing to change."""
+    owner = owners(groups)
+    clip = optimizer._clip_gradients
+    apply_gradients = optimizer._backend_apply_gradients
+    variables_now: list[list[Any]] = [[]]  # the variables of the gradients being clipped
+
+    def apply_and_clip(grads: list[Any], variables: list[Any]) -> Any:
+        variables_now[0] = list(variables)  # read by clip_trained while this call traces
+        return apply_gradients(grads, variables)
+
+    def clip_trained(grads: list[Any]) -> list[Any]:
+        limit = optimizer.global_clipnorm
+        if optimizer.clipnorm or not limit or limit <= 0:
+            return clip(grads)
+        parts = [owner.get(id(v)) for v in variables_now[0]]
+
+        def norm(left_out: set[str]) -> Any:
+            return trained_norm(grads, parts, left_out)
+
+        if unfrozen is None:
+            use_norm = norm(held)
+        else:
+            frozen = held | set(unfreezing)
+            use_norm = tf.cond(unfrozen > 0, lambda: norm(held), lambda: norm(frozen))
+        # keras.optimizers' clip_by_global_norm, with that norm
+        scale = limit * ops.minimum(1.0 / use_norm, 1.0 / limit) + (use_norm - use_norm)
+        return [g * scale if g is not None else g for g in grads]
+
+    optimizer._backend_apply_gradients = apply_and_clip
+    optimizer._clip_gradients = clip_trained
+
+
+def trained_norm(grads: list[Any], parts: list[str | None], left_out: set[str]) -> Any:
+    """Keras' global norm (the same operations) of the gradients of parts not `left_out`."""
+    squared = [
+        ops.sum(ops.square(g))
+        for g, part in zip(grads, parts, strict=True)
+        if g is not None and part not in left_out
+    ]
+    return ops.sqrt(ops.sum(ops.stack(squared))) if squared else ops.zeros(())
 
 
 def scaled_decay(optimizer: keras.optimizers.Optimizer, variable: Any, factor: tf.Variable) -> None:
