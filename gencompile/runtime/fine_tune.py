@@ -10,11 +10,14 @@ optimizer scales exactly, and so does a decoupled weight decay (AdamW's); a fact
 leaves the weights bit for bit. A frozen part stays trainable in Keras (so that the step is
 traced once), so its layers with state of their own are told apart by the factor too: while
 it is 0 they run in inference mode, as Keras runs a frozen one (batch norm's moving
-statistics used and kept; spectral norm's kernel and vector u kept).
+statistics used and kept; spectral norm's kernel and vector u kept), and its gradients,
+which Keras would not have, are left out of `global_clipnorm`'s norm and of the logged
+`grad_norm` (`trained`).
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import keras
@@ -23,6 +26,11 @@ from keras import ops
 
 from gencompile.errors import RunError
 from gencompile.runtime.contract import TrainingConfig
+
+# model -> {id of a variable of a part that is or can be at a factor of 0: its factor}
+HELD_AT_0: weakref.WeakKeyDictionary[keras.Model, dict[int, tf.Variable]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def callbacks(model: keras.Model, training: TrainingConfig) -> list[keras.callbacks.Callback]:
@@ -38,6 +46,11 @@ def callbacks(model: keras.Model, training: TrainingConfig) -> list[keras.callba
     groups = {part: variables_of(model, part) for part in factors}
     held = {part for part, (value, _) in factors.items() if value == 0}  # a factor of 0 for good
     unfreezing = [part for part in scheduled_frozen(config) if part not in held]
+    HELD_AT_0[model] = {
+        variable: factors[part][1]
+        for variable, part in owners(groups).items()
+        if part in held or part in unfreezing
+    }
     for optimizer in optimizers_of(model):
         scale_learning_rates(optimizer, groups, {part: f for part, (_, f) in factors.items()})
         clip_trained_only(
@@ -50,6 +63,25 @@ def callbacks(model: keras.Model, training: TrainingConfig) -> list[keras.callba
                 stilled.add(id(layer))
                 hold_state_while_frozen(layer, factors[part][1])
     return [LearningRateFactors(factors, set(config["frozen"]), config["unfreeze_after_epochs"])]
+
+
+def trained(model: keras.Model, grads: list[Any], variables: list[Any]) -> list[Any]:
+    """`grads` (of `variables`) with those of the parts at a learning-rate factor of 0 as
+    zeros: the gradients of what trains, whose norm the generated train_step logs as
+    `grad_norm` (Keras leaves a frozen part's out: it is not among the trainable weights).
+    Unchanged without parts that can be at 0."""
+    factors = HELD_AT_0.get(model, {})
+    return [
+        grad
+        if grad is None or id(variable) not in factors
+        else zero_unless(factors[id(variable)] > 0, tf.convert_to_tensor(grad))
+        for grad, variable in zip(grads, variables, strict=True)
+    ]
+
+
+def zero_unless(condition: Any, grad: Any) -> Any:
+    """`grad`, or zeros where `condition` is false (a non-finite gradient too)."""
+    return tf.where(condition, grad, tf.zeros_like(grad))
 
 
 def parts(config: dict[str, Any]) -> list[str]:
