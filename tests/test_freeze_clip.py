@@ -206,3 +206,19 @@ def test_every_family_logs_the_norm_of_the_gradients_of_what_trains(
         text=True,
     )
     assert done.returncode == 0, done.stdout
+
+
+def test_none_trains_while_every_weight_is_at_a_factor_of_0() -> None:
+    """What GradientMonitor needs to tell a held network's norm of 0 from vanishing."""
+    model = TwoNetworks()
+    model.compile(optimizer=OPTIMIZERS["sgd"](), loss="mse")
+    model(data()[0][:1])
+    [schedule] = fine_tune.callbacks(model, {"fine_tune": SCHEDULED})
+    encoder, everything = model.encoder.trainable_weights, model.trainable_weights
+    schedule.on_epoch_begin(0)
+    assert fine_tune.none_trains(model, encoder) and not fine_tune.none_trains(model, everything)
+    schedule.on_epoch_begin(5)
+    assert not fine_tune.none_trains(model, encoder)
+    assert not fine_tune.none_trains(TwoNetworks(), encoder) and not fine_tune.none_trains(
+        model, []
+    )

@@ -79,6 +79,16 @@ def trained(model: keras.Model, grads: list[Any], variables: list[Any]) -> list[
     ]
 
 
+def none_trains(model: keras.Model, variables: list[Any]) -> bool:
+    """Whether every one of `variables` is at a learning-rate factor of 0 now (its epoch's):
+    the norm of `trained` gradients over them is 0 as a frozen network's, no sign of
+    vanishing gradients (`callbacks.GradientMonitor`)."""
+    factors = HELD_AT_0.get(model, {})
+    return bool(variables) and all(
+        id(v) in factors and float(factors[id(v)].numpy()) == 0 for v in variables
+    )
+
+
 def zero_unless(condition: Any, grad: Any) -> Any:
     """`grad`, or zeros where `condition` is false (a non-finite gradient too)."""
     return tf.where(condition, grad, tf.zeros_like(grad))
