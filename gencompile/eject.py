@@ -293,7 +293,7 @@ def _moved_imports(
     if not moved:
         return text
     lines = text.split("\n")
-    own = [n for n in header if n not in moved and _is_own(n, package, inside)]
+    own = _own_imports(tree, header, moved, package, inside)
     block = [_rewritten(n, lines, package, modules, inside) for n in moved]
     block += ["\n".join(lines[n.lineno - 1 : n.end_lineno]) for n in own]
     block.sort(key=lambda line: line.split(" import ")[0].lower())  # stable: as generated
@@ -313,6 +313,37 @@ def _moved_imports(
     start = header[0].lineno - 1
     kept = [line for j, line in enumerate(out[start:stop]) if line or out[start + j - 1]]
     return "\n".join([*out[:start], *kept, *out[stop:]])
+
+
+def _own_imports(
+    tree: ast.Module,
+    header: list[ast.Import | ast.ImportFrom],
+    moved: list[ast.Import | ast.ImportFrom],
+    package: str,
+    inside: bool,
+) -> list[ast.Import | ast.ImportFrom]:
+    """The block of the project's own imports the moved lines join: in the header, else the
+    first one after it when the code between uses none of the moved names. A train.py
+    imports its package only after the block that makes `python train.py` work (it sets
+    `__package__`): a relative import of the vendored runtime above it fails as a script."""
+    own = [n for n in header if n not in moved and _is_own(n, package, inside)]
+    if own:
+        return own
+    between: list[ast.stmt] = []
+    for node in tree.body[tree.body.index(header[-1]) + 1 :]:
+        if isinstance(node, ast.Import | ast.ImportFrom) and _is_own(node, package, inside):
+            own.append(node)
+        elif own or isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            break
+        else:
+            between.append(node)
+    used = {n.id for stmt in between for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+    return [] if used & _bound_names(moved) else own
+
+
+def _bound_names(nodes: list[ast.Import | ast.ImportFrom]) -> set[str]:
+    """The names the import statements `nodes` bind."""
+    return {(a.asname or a.name).split(".")[0] for node in nodes for a in node.names}
 
 
 def _import_header(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:

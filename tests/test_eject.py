@@ -524,3 +524,34 @@ def test_an_ejected_project_says_where_its_pretrained_weights_are_read_from(
         "`tiny_vae/train.py`), which did not come along: this project still reads them from "
         "there, relative to the current directory"
     ) in said
+
+
+def test_an_ejected_train_py_imports_its_runtime_after_the_script_block(ejected: Path) -> None:
+    """The vendored runtime's relative imports follow the block that sets `__package__`
+    (they fail above it as a script), joining `from .model import ...` in isort's order;
+    `__init__.py`, whose code between uses the moved import, keeps it in its header."""
+    lines = (ejected / "tiny_vae/train.py").read_text().split("\n")
+    script = lines.index('    __package__ = "tiny_vae"')
+    imports = [i for i, line in enumerate(lines) if line.startswith("from ._runtime")]
+    model = lines.index("from .model import SEED, build_model")
+    assert imports and script < min(imports) and max(imports) == model - 1
+    assert lines[model - len(imports) - 1] == ""  # one block, after one blank line
+    init = (ejected / "tiny_vae/__init__.py").read_text()
+    assert init.index("from ._runtime import quiet") < init.index("quiet.install()")
+
+
+def test_an_ejected_train_py_trains_as_a_script(ejected: Path, tmp_path: Path) -> None:
+    """`python <package>/train.py`, as the generated project's README says, with gencompile
+    unimportable: it trains (an ImportError traceback before)."""
+    project = tmp_path / "mine"
+    shutil.copytree(ejected, project)
+    done = subprocess.run(
+        [sys.executable, "tiny_vae/train.py", "--epochs", "1", "--run-dir", str(tmp_path / "run")],
+        cwd=project,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "run/model.weights.h5").is_file()

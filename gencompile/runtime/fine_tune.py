@@ -10,18 +10,27 @@ optimizer scales exactly, and so does a decoupled weight decay (AdamW's); a fact
 leaves the weights bit for bit. A frozen part stays trainable in Keras (so that the step is
 traced once), so its layers with state of their own are told apart by the factor too: while
 it is 0 they run in inference mode, as Keras runs a frozen one (batch norm's moving
-statistics used and kept; spectral norm's kernel and vector u kept).
+statistics used and kept; spectral norm's kernel and vector u kept), and its gradients,
+which Keras would not have, are left out of `global_clipnorm`'s norm and of the logged
+`grad_norm` (`trained`).
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import keras
 import tensorflow as tf
+from keras import ops
 
 from gencompile.errors import RunError
 from gencompile.runtime.contract import TrainingConfig
+
+# model -> {id of a variable of a part that is or can be at a factor of 0: its factor}
+HELD_AT_0: weakref.WeakKeyDictionary[keras.Model, dict[int, tf.Variable]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def callbacks(model: keras.Model, training: TrainingConfig) -> list[keras.callbacks.Callback]:
@@ -35,15 +44,54 @@ def callbacks(model: keras.Model, training: TrainingConfig) -> list[keras.callba
         for part in parts(config)
     }
     groups = {part: variables_of(model, part) for part in factors}
+    held = {part for part, (value, _) in factors.items() if value == 0}  # a factor of 0 for good
+    unfreezing = [part for part in scheduled_frozen(config) if part not in held]
+    HELD_AT_0[model] = {
+        variable: factors[part][1]
+        for variable, part in owners(groups).items()
+        if part in held or part in unfreezing
+    }
     for optimizer in optimizers_of(model):
         scale_learning_rates(optimizer, groups, {part: f for part, (_, f) in factors.items()})
-    held: set[int] = set()  # a layer in two frozen parts takes the first one's factor
+        clip_trained_only(
+            optimizer, groups, held, unfreezing, factors[unfreezing[0]][1] if unfreezing else None
+        )
+    stilled: set[int] = set()  # a layer in two frozen parts takes the first one's factor
     for part in scheduled_frozen(config):
         for layer in stateful_layers_of(layer_of(model, part)):
-            if id(layer) not in held:
-                held.add(id(layer))
+            if id(layer) not in stilled:
+                stilled.add(id(layer))
                 hold_state_while_frozen(layer, factors[part][1])
     return [LearningRateFactors(factors, set(config["frozen"]), config["unfreeze_after_epochs"])]
+
+
+def trained(model: keras.Model, grads: list[Any], variables: list[Any]) -> list[Any]:
+    """`grads` (of `variables`) with those of the parts at a learning-rate factor of 0 as
+    zeros: the gradients of what trains, whose norm the generated train_step logs as
+    `grad_norm` (Keras leaves a frozen part's out: it is not among the trainable weights).
+    Unchanged without parts that can be at 0."""
+    factors = HELD_AT_0.get(model, {})
+    return [
+        grad
+        if grad is None or id(variable) not in factors
+        else zero_unless(factors[id(variable)] > 0, tf.convert_to_tensor(grad))
+        for grad, variable in zip(grads, variables, strict=True)
+    ]
+
+
+def none_trains(model: keras.Model, variables: list[Any]) -> bool:
+    """Whether every one of `variables` is at a learning-rate factor of 0 now (its epoch's):
+    the norm of `trained` gradients over them is 0 as a frozen network's, no sign of
+    vanishing gradients (`callbacks.GradientMonitor`)."""
+    factors = HELD_AT_0.get(model, {})
+    return bool(variables) and all(
+        id(v) in factors and float(factors[id(v)].numpy()) == 0 for v in variables
+    )
+
+
+def zero_unless(condition: Any, grad: Any) -> Any:
+    """`grad`, or zeros where `condition` is false (a non-finite gradient too)."""
+    return tf.where(condition, grad, tf.zeros_like(grad))
 
 
 def parts(config: dict[str, Any]) -> list[str]:
@@ -139,10 +187,7 @@ def scale_learning_rates(
     backend update per group, in the order the optimizer received them otherwise. The
     decoupled weight decay (AdamW's), which Keras applies before the update with the bare
     learning rate, is scaled by the same factor."""
-    owner: dict[int, str] = {}
-    for part, variables in groups.items():  # the first part listing a variable owns it
-        for variable in variables:
-            owner.setdefault(id(variable), part)
+    owner = owners(groups)
     update = optimizer._backend_update_step
     decay = optimizer._apply_weight_decay
 
@@ -166,6 +211,71 @@ def scale_learning_rates(
 
     optimizer._backend_update_step = grouped_update
     optimizer._apply_weight_decay = grouped_decay
+
+
+def owners(groups: dict[str, list[keras.Variable]]) -> dict[int, str]:
+    """Variable id -> its part: the first part listing a variable owns it."""
+    owner: dict[int, str] = {}
+    for part, variables in groups.items():
+        for variable in variables:
+            owner.setdefault(id(variable), part)
+    return owner
+
+
+def clip_trained_only(
+    optimizer: keras.optimizers.Optimizer,
+    groups: dict[str, list[keras.Variable]],
+    held: set[str],
+    unfreezing: list[str],
+    unfrozen: tf.Variable | None,
+) -> None:
+    """`global_clipnorm` over the gradients of the weights that train, as Keras clips when
+    the parts at a factor of 0 are frozen (not in the list): the parts `held` at 0 for good,
+    and the `unfreezing` ones while their factor (`unfrozen`, which they share) is 0. Each
+    norm is Keras' own over the same gradients in the same order, so the trained weights'
+    updates are bit for bit those of a run that freezes those parts in Keras; a condition
+    on the factor picks it, so that the compiled step serves both. Every gradient is
+    scaled alike (a frozen part's moves nothing at a learning rate of 0). `clipnorm` and
+    `clipvalue` clip each gradient alone: nothing to change."""
+    owner = owners(groups)
+    clip = optimizer._clip_gradients
+    apply_gradients = optimizer._backend_apply_gradients
+    variables_now: list[list[Any]] = [[]]  # the variables of the gradients being clipped
+
+    def apply_and_clip(grads: list[Any], variables: list[Any]) -> Any:
+        variables_now[0] = list(variables)  # read by clip_trained while this call traces
+        return apply_gradients(grads, variables)
+
+    def clip_trained(grads: list[Any]) -> list[Any]:
+        limit = optimizer.global_clipnorm
+        if optimizer.clipnorm or not limit or limit <= 0:
+            return clip(grads)
+        parts = [owner.get(id(v)) for v in variables_now[0]]
+
+        def norm(left_out: set[str]) -> Any:
+            return trained_norm(grads, parts, left_out)
+
+        if unfrozen is None:
+            use_norm = norm(held)
+        else:
+            frozen = held | set(unfreezing)
+            use_norm = tf.cond(unfrozen > 0, lambda: norm(held), lambda: norm(frozen))
+        # keras.optimizers' clip_by_global_norm, with that norm
+        scale = limit * ops.minimum(1.0 / use_norm, 1.0 / limit) + (use_norm - use_norm)
+        return [g * scale if g is not None else g for g in grads]
+
+    optimizer._backend_apply_gradients = apply_and_clip
+    optimizer._clip_gradients = clip_trained
+
+
+def trained_norm(grads: list[Any], parts: list[str | None], left_out: set[str]) -> Any:
+    """Keras' global norm (the same operations) of the gradients of parts not `left_out`."""
+    squared = [
+        ops.sum(ops.square(g))
+        for g, part in zip(grads, parts, strict=True)
+        if g is not None and part not in left_out
+    ]
+    return ops.sqrt(ops.sum(ops.stack(squared))) if squared else ops.zeros(())
 
 
 def scaled_decay(optimizer: keras.optimizers.Optimizer, variable: Any, factor: tf.Variable) -> None:
