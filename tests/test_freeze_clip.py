@@ -222,3 +222,24 @@ def test_none_trains_while_every_weight_is_at_a_factor_of_0() -> None:
     assert not fine_tune.none_trains(TwoNetworks(), encoder) and not fine_tune.none_trains(
         model, []
     )
+
+
+def test_a_network_held_at_0_is_no_vanishing_gradient() -> None:
+    """A norm of 0 from a network that trains nothing this epoch (every part frozen until
+    later) is no warning; once it trains, a norm of ~0 is one."""
+    from gencompile.runtime.callbacks import GradientMonitor
+
+    model = TwoNetworks()
+    model.compile(optimizer=OPTIMIZERS["sgd"](), loss="mse")
+    model(data()[0][:1])
+    everything = {**SCHEDULED, "frozen": ["encoder", "decoder"]}
+    [schedule] = fine_tune.callbacks(model, {"fine_tune": everything})
+    said: list[str] = []
+    monitor = GradientMonitor(warn=said.append)
+    monitor.set_model(model)
+    schedule.on_epoch_begin(0)
+    monitor.on_epoch_end(0, {"grad_norm": 0.0})
+    assert said == []
+    schedule.on_epoch_begin(5)
+    monitor.on_epoch_end(5, {"grad_norm": 0.0})
+    assert len(said) == 1 and "vanishing" in said[0]

@@ -27,7 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.errors import RunError
-from gencompile.runtime import checkpoints, history_file, loss_scaling
+from gencompile.runtime import checkpoints, fine_tune, history_file, loss_scaling
 from gencompile.runtime.checkpoint_files import Stopping, Timing
 
 _CHECKPOINT = re.compile(r"^epoch-(\d+)\.weights\.h5$")
@@ -396,12 +396,14 @@ class GradientMonitor(keras.callbacks.Callback):
         return loss_scaling.applied_steps(optimizer) == self._applied[name]
 
     def _frozen(self, key: str) -> bool:
-        """Whether the network the norm measures has no trainable weights."""
+        """Whether the network the norm measures has no trainable weights, or none that
+        trains this epoch (held at a learning-rate factor of 0 by `training.fine_tune`)."""
         model = getattr(self, "_model", None)  # None until fit sets it
         if model is None:
             return False
         network = getattr(model, GRAD_NORM_NETWORKS.get(key, ""), model)
-        return not network.trainable_weights
+        weights = network.trainable_weights
+        return not weights or fine_tune.none_trains(model, weights)
 
 
 class SamplePictures(keras.callbacks.Callback):
