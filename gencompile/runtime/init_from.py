@@ -30,6 +30,7 @@ from gencompile.errors import RunError
 from gencompile.files import atomic_write_json
 from gencompile.parent_runs import WEIGHTS, InitFromError, run_problem, weights_problem
 from gencompile.provenance import INIT_REPORT, parent_hashes
+from gencompile.runtime import ema
 from gencompile.runtime.contract import InitializedFromData
 
 REPORT = INIT_REPORT  # beside metrics.json in the run folder
@@ -79,6 +80,8 @@ def load_pretrained(
         model.save_weights(child_file)
         merged = merge(parent_file, child_file, config, tokens)
         model.load_weights(child_file)
+    for name in merged.averages:  # an average taken whole keeps averaging from there
+        ema.started_from_average(getattr(model, name))
     record = {
         "source": {key: config[key] for key in ("run", "weights") if key in config},
         "taken": merged.taken,
@@ -224,6 +227,7 @@ class Merged:
     taken: list[str]
     fresh: list[Mismatch]
     left_behind: list[Mismatch]
+    averages: list[str]  # the EMA copies taken whole: the parent's average goes on
 
 
 def merge(
@@ -255,7 +259,7 @@ def merge(
         nothing = "model.init_from: no layer of the parent matches this model's: nothing to take"
         raise InitFromError(where, [nothing])
     fresh += fresh_networks(parent, child, networks, config)
-    return Merged(taken, fresh, left)
+    return Merged(taken, fresh, left, averages_taken(child, taken))
 
 
 def copy_matching(
@@ -334,6 +338,18 @@ def fresh_networks(
         Mismatch(name, f"the parent has no network '{name}'")
         for name in candidates
         if name not in networks and name not in _networks(parent)
+    ]
+
+
+def averages_taken(child: dict[tuple[str, str], Unit], taken: list[str]) -> list[str]:
+    """The child's EMA copies every unit of which was taken from the parent: they go on
+    averaging from the parent's average (a copy partly fresh warms up as a new one)."""
+    done = set(taken)
+    return [
+        name
+        for name in _networks(child)
+        if name.startswith(EMA_PREFIX)
+        and all(unit.label in done for unit in child.values() if unit.network == name)
     ]
 
 
