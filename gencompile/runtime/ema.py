@@ -5,6 +5,8 @@ After each optimizer step, every trainable weight of the averaged copy moves tow
 trained network's: average <- d average + (1 - d) weight, with d = min(decay, (1 + t) /
 (10 + t)) after t steps (as `tf.train.ExponentialMovingAverage(num_updates=t)`), so that
 early on the average follows the network instead of holding on to its initial weights.
+An average taken from a parent run (`model.init_from`) is no initial guess: it has no
+warm-up, and goes on averaging at `decay` from the child's first step.
 
 Non-trainable weights are copied, not averaged, as Keras' own optimizer EMA
 (`use_ema=True`) leaves them to the model and averages trainable variables only. They are
@@ -29,15 +31,23 @@ import tensorflow as tf
 
 from gencompile.runtime import replicas
 
-__all__ = ["update"]
+__all__ = ["started_from_average", "update"]
+
+WARMED_UP = "_ema_warmed_up"  # set on an average taken from a parent run
+
+
+def started_from_average(average: keras.Model) -> None:
+    """Mark `average` as holding an average already (a parent run's), so that `update`
+    skips the warm-up; called before the train step is traced, which reads the mark."""
+    setattr(average, WARMED_UP, True)
 
 
 def update(average: keras.Model, model: keras.Model, decay: float, step: Any = None) -> None:
     """Move `average`'s weights towards `model`'s (the same architecture): trainable weights
     by the moving average with `decay` (warmed up by the optimizer's `step` count when
-    given), non-trainable ones copied."""
+    given, unless the average was taken from a parent), non-trainable ones copied."""
     d = tf.constant(decay, tf.float32)
-    if step is not None:
+    if step is not None and not getattr(average, WARMED_UP, False):
         t = tf.cast(step, tf.float32)
         d = tf.minimum(d, (1.0 + t) / (10.0 + t))
     rest = 1.0 - d

@@ -30,6 +30,7 @@ from gencompile.errors import RunError
 from gencompile.files import atomic_write_json
 from gencompile.parent_runs import WEIGHTS, InitFromError, run_problem, weights_problem
 from gencompile.provenance import INIT_REPORT, parent_hashes
+from gencompile.runtime import ema
 from gencompile.runtime.contract import InitializedFromData
 
 REPORT = INIT_REPORT  # beside metrics.json in the run folder
@@ -61,7 +62,8 @@ def load_pretrained(
 ) -> None:
     """Replace the model's fresh weights by the parent's where network and layer names
     match; raise a located RunError listing every mismatch when the config is strict, else
-    leave mismatched layers fresh. Writes what was taken and left to `run_dir/init_from.json`.
+    leave mismatched layers fresh. Writes what was taken, what was left fresh and what of
+    the parent was left behind to `run_dir/init_from.json`.
 
     A model initialised from data (actnorm, k-means) is initialised first, so that layers
     left fresh start as they would have; `fit` then skips that step.
@@ -76,12 +78,15 @@ def load_pretrained(
         parent_file = readable_weights(source, Path(scratch), config)
         child_file = Path(scratch) / "child.weights.h5"
         model.save_weights(child_file)
-        taken, fresh = merge(parent_file, child_file, config, tokens)
+        merged = merge(parent_file, child_file, config, tokens)
         model.load_weights(child_file)
+    for name in merged.averages:  # an average taken whole keeps averaging from there
+        ema.started_from_average(getattr(model, name))
     record = {
         "source": {key: config[key] for key in ("run", "weights") if key in config},
-        "taken": taken,
-        "fresh": [{"layer": m.unit, "why": m.why} for m in fresh],
+        "taken": merged.taken,
+        "fresh": [{"layer": m.unit, "why": m.why} for m in merged.fresh],
+        "left_behind": [{"layer": m.unit, "why": m.why} for m in merged.left_behind],
         "parent": parent_hashes(config),
     }
     if tokens is not None:  # a language model on another vocabulary
@@ -188,8 +193,8 @@ def _named_groups(
         child = group[key]
         if key == "vars" or not isinstance(child, h5py.Group):
             continue
-        if top and key.endswith("optimizer"):
-            continue  # optimizer state is the child's own
+        if key.endswith("optimizer"):
+            continue  # optimizer state is the child's own (a VQ-VAE prior's has its own too)
         if "vars" in child:  # a Keras object: named by its attribute at the top
             name = child["vars"].attrs.get("name", key)
             label = key if top else (name.decode() if isinstance(name, bytes) else str(name))
@@ -214,47 +219,142 @@ def _unit(network: str, layer: str, variables: h5py.Group, scalars: bool = True)
     )
 
 
+@dataclass(frozen=True)
+class Merged:
+    """What `merge` did: the child's units taken, the child's units and networks left
+    fresh, and the parent's units and networks this model has no place for."""
+
+    taken: list[str]
+    fresh: list[Mismatch]
+    left_behind: list[Mismatch]
+    averages: list[str]  # the EMA copies taken whole: the parent's average goes on
+
+
 def merge(
     parent_file: Path,
     child_file: Path,
     config: dict[str, Any],
     tokens: TokenMapping | None = None,
-) -> tuple[list[str], list[Mismatch]]:
-    """Copy the parent's matching arrays into the child's weights file, in place; the units
-    taken and the child's units left fresh. Raises RunError on a strict mismatch."""
+) -> Merged:
+    """Copy the parent's matching arrays into the child's weights file, in place. Raises
+    RunError on a strict mismatch: a layer of a chosen network that does not match, or a
+    layer (a network) of the parent this model lacks, whose successors would start from
+    weights trained on its output. The child's networks the parent lacks start fresh."""
     where = str(config["where"])
     with h5py.File(parent_file, "r") as parent_h5, h5py.File(child_file, "r+") as child_h5:
         parent = read_units(parent_h5, config.get("own_weights"))
         child = read_units(child_h5, config.get("own_weights"))
         networks = chosen_networks(parent, child, config, where)
-        taken: list[str] = []
-        fresh: list[Mismatch] = []
-        for key, unit in child.items():
-            if unit.network not in networks:
-                continue
-            axes = token_axes(config, unit) if tokens is not None else None
-            if axes is not None and key in parent and tokens is not None:
-                problem = remap_tokens(unit, parent[key], axes, tokens, parent_h5, child_h5)
-            else:
-                problem = compare(unit, parent.get(key), parent)
-                if problem is None:
-                    for path, source in zip(unit.paths, parent[key].paths, strict=True):
-                        child_h5[path][...] = np.asarray(parent_h5[source])
-            if problem is not None:
-                fresh.append(problem)
-                continue
-            taken.append(unit.label)
-    if fresh and config["strict"]:
-        lines = [f"model.init_from: {m.unit}: {m.why}" for m in fresh]
+        taken, fresh = copy_matching(parent, child, networks, tokens, config, (parent_h5, child_h5))
+    left = left_behind(parent, child, networks, config)
+    if config["strict"] and (fresh or left):
+        lines = [f"model.init_from: {m.unit}: {m.why}" for m in fresh + left]
         advice = (
             "make these layers match the parent's, rename them so that they start fresh, "
             "or set model.init_from.strict: false to start every mismatched layer fresh"
+            + (" and leave the parent's extra layers behind" if left else "")
         )
         raise InitFromError(where, lines, advice)
     if not taken:
         nothing = "model.init_from: no layer of the parent matches this model's: nothing to take"
         raise InitFromError(where, [nothing])
+    fresh += fresh_networks(parent, child, networks, config)
+    return Merged(taken, fresh, left, averages_taken(child, taken))
+
+
+def copy_matching(
+    parent: dict[tuple[str, str], Unit],
+    child: dict[tuple[str, str], Unit],
+    networks: set[str],
+    tokens: TokenMapping | None,
+    config: dict[str, Any],
+    files: tuple[h5py.File, h5py.File],
+) -> tuple[list[str], list[Mismatch]]:
+    """Copy each unit of the chosen networks from the parent's file into the child's; the
+    units taken and the child's units that do not match."""
+    parent_h5, child_h5 = files
+    taken: list[str] = []
+    fresh: list[Mismatch] = []
+    for key, unit in child.items():
+        if unit.network not in networks:
+            continue
+        axes = token_axes(config, unit) if tokens is not None else None
+        if axes is not None and key in parent and tokens is not None:
+            problem = remap_tokens(unit, parent[key], axes, tokens, parent_h5, child_h5)
+        else:
+            problem = compare(unit, parent.get(key), parent)
+            if problem is None:
+                for path, source in zip(unit.paths, parent[key].paths, strict=True):
+                    child_h5[path][...] = np.asarray(parent_h5[source])
+        if problem is not None:
+            fresh.append(problem)
+            continue
+        taken.append(unit.label)
     return taken, fresh
+
+
+def left_behind(
+    parent: dict[tuple[str, str], Unit],
+    child: dict[tuple[str, str], Unit],
+    networks: set[str],
+    config: dict[str, Any],
+) -> list[Mismatch]:
+    """The parent's layers of the chosen networks this model lacks, and (no `networks:`
+    named) the parent's networks this model lacks: nothing takes their weights."""
+    left = [
+        Mismatch(
+            unit.label,
+            f"this model's {unit.network} has no layer '{unit.layer}' (the parent's has "
+            f"shapes {_shapes(unit.shapes)}): the layers after it would start from weights "
+            "trained on its output",
+        )
+        for key, unit in parent.items()
+        if unit.network in networks and key not in child
+    ]
+    if config.get("networks") is None:
+        left += [
+            Mismatch(name, f"this model has no network '{name}' (the parent's is left behind)")
+            for name in _networks(parent)
+            if name not in _networks(child)
+        ]
+    return left
+
+
+def fresh_networks(
+    parent: dict[tuple[str, str], Unit],
+    child: dict[tuple[str, str], Unit],
+    networks: set[str],
+    config: dict[str, Any],
+) -> list[Mismatch]:
+    """The child's networks that take nothing because the parent lacks them: all of them
+    when no `networks:` are named, else the EMA copies of the named ones."""
+    named = config.get("networks")
+    candidates = (
+        _networks(child)
+        if named is None
+        else [EMA_PREFIX + name for name in named if EMA_PREFIX + name in _networks(child)]
+    )
+    return [
+        Mismatch(name, f"the parent has no network '{name}'")
+        for name in candidates
+        if name not in networks and name not in _networks(parent)
+    ]
+
+
+def averages_taken(child: dict[tuple[str, str], Unit], taken: list[str]) -> list[str]:
+    """The child's EMA copies every unit of which was taken from the parent: they go on
+    averaging from the parent's average (a copy partly fresh warms up as a new one)."""
+    done = set(taken)
+    return [
+        name
+        for name in _networks(child)
+        if name.startswith(EMA_PREFIX)
+        and all(unit.label in done for unit in child.values() if unit.network == name)
+    ]
+
+
+def _networks(units: dict[tuple[str, str], Unit]) -> list[str]:
+    return list(dict.fromkeys(unit.network for unit in units.values()))
 
 
 def chosen_networks(
@@ -265,8 +365,7 @@ def chosen_networks(
 ) -> set[str]:
     """The networks to take: those named (and their EMA copies), or every one both have.
     `where`: the location of model.init_from, for the errors."""
-    in_child = list(dict.fromkeys(unit.network for unit in child.values()))
-    in_parent = list(dict.fromkeys(unit.network for unit in parent.values()))
+    in_child, in_parent = _networks(child), _networks(parent)
     named = config.get("networks")
     if named is None:
         common = {name for name in in_child if name in in_parent}

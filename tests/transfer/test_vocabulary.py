@@ -126,7 +126,8 @@ def test_merging_onto_a_larger_vocabulary_keeps_known_rows_exactly(tmp_path: Pat
     child.save_weights(child_file)
     fresh = [np.array(w) for w in child.get_weights()]
 
-    taken, left = merge(parent_file, child_file, config, mapping)
+    merged = merge(parent_file, child_file, config, mapping)
+    taken, left = merged.taken, merged.fresh
     assert sorted(taken) == [
         "network.logits",
         "network.lstm_1/lstm_cell",

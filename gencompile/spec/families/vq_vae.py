@@ -12,6 +12,7 @@ from gencompile.spec.base import FieldError, PositiveFloat, PositiveInt, StrictM
 from gencompile.spec.evaluation import SAMPLE_METRICS
 from gencompile.spec.families.vae import Likelihood
 from gencompile.spec.networks import Network
+from gencompile.spec.transfer import InitFrom
 
 
 class _Codebook(StrictModel):
@@ -93,6 +94,11 @@ class VQVAEModel(StrictModel):
     prior: Prior = Field(
         default_factory=lambda: PixelCNNPrior(type="pixelcnn"),
         description="p(codes), fitted after the VQ-VAE; sampling draws codes from it.",
+    )
+    init_from: InitFrom | None = Field(
+        None,
+        description="Start from a trained run's or a weights file's weights (the prior's "
+        "too: its fit goes on from them).",
     )
 
     metrics_available: ClassVar[tuple[str, ...]] = (
