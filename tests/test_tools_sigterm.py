@@ -49,7 +49,8 @@ def test_a_signal_while_writing_removes_the_temporary_and_says_interrupted(
     try:
         assert child.stdout is not None
         assert child.stdout.readline() == "writing\n", child.communicate(timeout=30)
-        assert [p.name for p in tmp_path.iterdir()][0].startswith(".big.csv.")
+        (temporary,) = tmp_path.iterdir()  # being written
+        assert temporary.name.startswith(".big.csv.")
         started = time.monotonic()
         child.send_signal(signum)
         _, err = child.communicate(timeout=30)
