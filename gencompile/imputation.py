@@ -19,7 +19,7 @@ import numpy as np
 from gencompile.errors import RunError
 from gencompile.files import atomic_write_text
 from gencompile.generated import load_trained_model, verified_lock
-from gencompile.outputs import writable_output, writing
+from gencompile.outputs import csv_only, writable_output, writing
 from gencompile.sample_options import check_seed
 from gencompile.table_input import (
     check_header,
@@ -78,10 +78,12 @@ def impute(
     lock = verified_lock(run_dir, allow_custom_code)  # before TensorFlow starts
     family = str(lock.get("family"))
     check_seed(seed)
-    _check_options(family, run_dir, iterations, learning_rate, seed)
+    conditional = lock["resolved_spec"]["model"].get("conditional") is not None
+    _check_options(family, run_dir, iterations, learning_rate, seed, conditional)
     writable_output(out_csv, "-o", "imputed.csv", {"--input": input_csv}, run_dir)
+    csv_only(out_csv, "impute")  # after writable_output: a folder is refused, as a folder
     header, cells = read_csv(input_csv)
-    check_label_column(header, lock, input_csv)  # before its class names fail as numbers
+    check_label_column(header, cells, lock, input_csv)  # before its class names fail as numbers
     values = np.array(
         [[number(c, i, j, header, input_csv) for j, c in enumerate(row)]
          for i, row in enumerate(cells)],
@@ -95,11 +97,6 @@ def impute(
     data = load_data(module.DATA, seed=module.SEED)
     check_training_data(data.fingerprint, lock, run_dir)
     check_header(header, data.feature_names, data.source, input_csv)
-    if family == "vae" and module.DATA.get("with_labels"):
-        raise RunError(
-            f"{run_dir} holds a conditional VAE: it needs each row's class, which "
-            "an imputation CSV does not carry; impute with an unconditional model"
-        )
     missing = np.isnan(values)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below
         scaled = data.preprocessor.transform(values.reshape(-1, *data.element_shape))
@@ -135,6 +132,7 @@ def _check_options(
     iterations: int | None,
     learning_rate: float | None,
     seed: int | None,
+    conditional: bool,
 ) -> None:
     """The family can impute, and takes the options given (refused before TensorFlow)."""
     if family in REFUSED or family not in METHODS:
@@ -143,6 +141,11 @@ def _check_options(
             f"{run_dir} holds a {family} model, which cannot impute: {why}. Imputation works "
             "with mixture (conditional means), vae (pseudo-Gibbs sampling) and flow (MAP "
             "completion) runs"
+        )
+    if family == "vae" and conditional:
+        raise RunError(
+            f"{run_dir} holds a conditional VAE: it needs each row's class, which "
+            "an imputation CSV does not carry; impute with an unconditional model"
         )
     unused = [
         name
