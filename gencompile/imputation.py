@@ -78,8 +78,12 @@ def impute(
     lock = verified_lock(run_dir, allow_custom_code)  # before TensorFlow starts
     family = str(lock.get("family"))
     check_seed(seed)
-    conditional = lock["resolved_spec"]["model"].get("conditional") is not None
-    _check_options(family, run_dir, iterations, learning_rate, seed, conditional)
+    _check_options(family, run_dir, iterations, learning_rate, seed)
+    if family == "vae" and lock["resolved_spec"]["model"].get("conditional") is not None:
+        raise RunError(
+            f"{run_dir} holds a conditional VAE: it needs each row's class, which "
+            "an imputation CSV does not carry; impute with an unconditional model"
+        )
     writable_output(out_csv, "-o", "imputed.csv", {"--input": input_csv}, run_dir)
     csv_only(out_csv, "impute")  # after writable_output: a folder is refused, as a folder
     header, cells = read_csv(input_csv)
@@ -132,7 +136,6 @@ def _check_options(
     iterations: int | None,
     learning_rate: float | None,
     seed: int | None,
-    conditional: bool,
 ) -> None:
     """The family can impute, and takes the options given (refused before TensorFlow)."""
     if family in REFUSED or family not in METHODS:
@@ -141,11 +144,6 @@ def _check_options(
             f"{run_dir} holds a {family} model, which cannot impute: {why}. Imputation works "
             "with mixture (conditional means), vae (pseudo-Gibbs sampling) and flow (MAP "
             "completion) runs"
-        )
-    if family == "vae" and conditional:
-        raise RunError(
-            f"{run_dir} holds a conditional VAE: it needs each row's class, which "
-            "an imputation CSV does not carry; impute with an unconditional model"
         )
     unused = [
         name
