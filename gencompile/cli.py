@@ -1105,8 +1105,13 @@ def _warning_line(python_format: Any) -> Any:
 
 
 def _main() -> None:
+    from gencompile.run_status import terminate_as_interrupt
+
     try:
-        app()  # click handles usage errors and exits itself
+        # SIGTERM (kill, timeout, a scheduler) stops every command as Ctrl-C does: a file
+        # being written is removed, not left behind under its hidden temporary name.
+        with terminate_as_interrupt():
+            app()  # click handles usage errors and exits itself
     except SpecError as error:
         if DEBUG["on"]:
             raise

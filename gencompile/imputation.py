@@ -19,7 +19,7 @@ import numpy as np
 from gencompile.errors import RunError
 from gencompile.files import atomic_write_text
 from gencompile.generated import load_trained_model, verified_lock
-from gencompile.outputs import writable_output, writing
+from gencompile.outputs import csv_only, writable_output, writing
 from gencompile.sample_options import check_seed
 from gencompile.table_input import (
     check_header,
@@ -79,9 +79,15 @@ def impute(
     family = str(lock.get("family"))
     check_seed(seed)
     _check_options(family, run_dir, iterations, learning_rate, seed)
+    if family == "vae" and lock["resolved_spec"]["model"].get("conditional") is not None:
+        raise RunError(
+            f"{run_dir} holds a conditional VAE: it needs each row's class, which "
+            "an imputation CSV does not carry; impute with an unconditional model"
+        )
     writable_output(out_csv, "-o", "imputed.csv", {"--input": input_csv}, run_dir)
+    csv_only(out_csv, "impute")  # after writable_output: a folder is refused, as a folder
     header, cells = read_csv(input_csv)
-    check_label_column(header, lock, input_csv)  # before its class names fail as numbers
+    check_label_column(header, cells, lock, input_csv)  # before its class names fail as numbers
     values = np.array(
         [[number(c, i, j, header, input_csv) for j, c in enumerate(row)]
          for i, row in enumerate(cells)],
@@ -95,11 +101,6 @@ def impute(
     data = load_data(module.DATA, seed=module.SEED)
     check_training_data(data.fingerprint, lock, run_dir)
     check_header(header, data.feature_names, data.source, input_csv)
-    if family == "vae" and module.DATA.get("with_labels"):
-        raise RunError(
-            f"{run_dir} holds a conditional VAE: it needs each row's class, which "
-            "an imputation CSV does not carry; impute with an unconditional model"
-        )
     missing = np.isnan(values)
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported just below
         scaled = data.preprocessor.transform(values.reshape(-1, *data.element_shape))

@@ -18,7 +18,7 @@ import numpy as np
 
 from gencompile.errors import RunError
 from gencompile.generated import load_trained_model, verified_lock
-from gencompile.outputs import writable_output
+from gencompile.outputs import check_suffix, writable_output
 from gencompile.sample_options import check_seed
 
 if TYPE_CHECKING:  # the runtime imports TensorFlow: only once a run is opened
@@ -81,8 +81,7 @@ def _open(
     lock = verified_lock(run_dir, allow_custom_code)  # before TensorFlow starts
     family = lock["family"]
     refuse(family, action, run_dir)
-    if out.suffix not in (".png", ".npz"):
-        raise RunError(f"-o {out}: write a picture (.png) or arrays (.npz)")
+    check_suffix(out, "-o", (".png", ".npz"), "write a picture (.png) or arrays (.npz)")
     files = {k: v for k, v in (inputs or {}).items() if v is not None and not _is_indices(str(v))}
     writable_output(out, "-o", f"{action}.png", files, run_dir)
     from gencompile.runtime import repro
@@ -250,7 +249,7 @@ def _ends(
     label: int | None,
 ) -> Ends:
     """The ends of the paths the options name."""
-    from gencompile.runtime.latent_actions import Ends, example_ends, random_ends
+    from gencompile.runtime.latent_actions import Ends, decode_labels, example_ends, random_ends
 
     if random:
         return random_ends(opened, count, opened.seed if seed is None else int(seed), label)
@@ -258,8 +257,13 @@ def _ends(
         means = opened.space.means()
         a = component_indices(str(start), len(means), "--from")
         b = component_indices(str(end), len(means), "--to")
+        if len(a) != len(b) and 1 not in (len(a), len(b)):  # as example_ends says it
+            raise RunError(
+                f"--from gives {len(a)} components and --to {len(b)}: give as many, or one"
+            )
         a, b = np.broadcast_arrays(a, b)
-        return Ends(means[a], means[b], None, f"between component means {start} and {end}")
+        labels = decode_labels(opened, label, None, len(a))  # refuses --label if unconditional
+        return Ends(means[a], means[b], labels, f"between component means {start} and {end}")
     a_examples = examples(opened, str(start), "--from", label)
     b_examples = examples(opened, str(end), "--to", label)
     return example_ends(opened, a_examples, b_examples, f"from {start} to {end}", label)
@@ -282,6 +286,8 @@ def traverse(
     if steps < 2:
         raise RunError(f"--steps {steps}: a traversal needs at least 2 values")
     low, high = (float(v) for v in value_range)
+    if not (np.isfinite(low) and np.isfinite(high)):  # inf would decode to NaN samples
+        raise RunError(f"--range {low:g} {high:g}: give finite numbers, such as -3 3")
     if not high > low:
         raise RunError(f"--range {low:g} {high:g}: the first value must be below the second")
     if example is not None and verified_lock(run_dir, allow_custom_code)["family"] == "gan":

@@ -30,6 +30,22 @@ def writing(path: Path) -> Iterator[None]:
         raise RunError(f"cannot write {path}: {err.strerror or err}") from None
 
 
+def check_suffix(path: Path, option: str, suffixes: tuple[str, ...], what: str) -> None:
+    """Refuse an output whose extension names a format the command does not write (`what`
+    says what it writes and what to give), before any work is done: a file named .npz
+    holding CSV text only fails later, in the next tool that reads it."""
+    if path.suffix not in suffixes:
+        raise RunError(f"{option} {path}: {what}")
+
+
+def csv_only(path: Path, command: str) -> None:
+    """`check_suffix` for a command that writes one CSV table (score, impute)."""
+    example = path.with_suffix(".csv").name
+    check_suffix(
+        path, "-o", (".csv",), f"{command} writes a CSV table; name it .csv, e.g. {example}"
+    )
+
+
 def writable_output(
     path: Path,
     option: str,

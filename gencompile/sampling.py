@@ -19,6 +19,7 @@ from gencompile.datafiles import format_bytes
 from gencompile.errors import RunError
 from gencompile.generated import load_trained_model, verified_lock
 from gencompile.outputs import writable_output
+from gencompile.process_end import kept_interrupts
 from gencompile.sample_files import (
     write_csv_stream,
     write_image_folder,
@@ -125,12 +126,13 @@ def sample(
     classes = _class_labels(model, module, run_dir, count, labels, balanced)
     data = _drawing_data(module, statistics, out, folder)
     _check_data_output(out, folder, data.preprocessor.kind, data.element_shape, run_dir)
-    chunks = _sample_chunks(model, data, count, classes, options, progress)
-    if folder:
-        names = _class_folder_names(model, classes)
-        file_range = image_file_range(module.DATA["source"], statistics, data)
-        return write_image_folder(out, chunks, count, file_range, classes, names)
-    return _write_samples(out, count, data, chunks, classes, module)
+    with kept_interrupts() as check:  # Ctrl-C stops the drawing, however late it is seen
+        chunks = _sample_chunks(model, data, count, classes, options, progress, check)
+        if folder:
+            names = _class_folder_names(model, classes)
+            file_range = image_file_range(module.DATA["source"], statistics, data)
+            return write_image_folder(out, chunks, count, file_range, classes, names)
+        return _write_samples(out, count, data, chunks, classes, module)
 
 
 def _check_prompt(run_dir: Path, lock: dict[str, Any], prompt: str) -> None:
@@ -315,13 +317,16 @@ def _sample_chunks(
     labels: np.ndarray | None,
     options: dict[str, Any],
     progress: Callable[[int, int], None] | None,
+    check: Callable[[], None] = lambda: None,
 ) -> Iterator[np.ndarray]:
     """Samples in data units (`Preprocessor.inverse`: float64 for features float32
     rounds), drawn chunk by chunk (one chunk when `count` is small); the sample-time
-    `options` go to the model's own (compiled or batched) sampling code."""
+    `options` go to the model's own (compiled or batched) sampling code. `check` is
+    called before each chunk (`kept_interrupts`: a Ctrl-C a library lost stops here)."""
     values = max(1, int(np.prod(data.element_shape)))
     size = max(1, min(SAMPLE_CHUNK, SAMPLE_CHUNK_BYTES // (4 * values)))
     for start in range(0, count, size):
+        check()
         stop = min(count, start + size)
         if labels is None:
             drawn = model.sample(stop - start, **options)

@@ -27,7 +27,7 @@ from gencompile.datafiles import (  # the image files an `images` source reads, 
 from gencompile.errors import RunError
 from gencompile.files import atomic_write_text
 from gencompile.generated import load_trained_model, verified_lock
-from gencompile.outputs import writable_output, writing
+from gencompile.outputs import csv_only, writable_output, writing
 from gencompile.table_input import (
     cell_place,
     check_header,
@@ -98,6 +98,7 @@ def score(
     if input_file is not None and _text_source(lock["resolved_spec"]["data"]["source"]):
         raise RunError(TEXT_INPUT)  # before the file is read: no file format would do
     writable_output(out_csv, "-o", "scores.csv", {"--input": input_file}, run_dir)
+    csv_only(out_csv, "score")  # after writable_output: a folder is refused, as a folder
     raw = None if input_file is None else read_input(Path(input_file), lock=lock)
     from gencompile.runtime import repro
     from gencompile.runtime.data import load_data
@@ -246,7 +247,7 @@ def _read_table(path: Path, lock: dict[str, Any] | None) -> RawInput:
     every cell a finite number (impute fills missing ones first)."""
     header, cells = read_csv(path)
     if lock is not None:
-        check_label_column(header, lock, path)  # before its class names fail as numbers
+        check_label_column(header, cells, lock, path)  # before its class names fail as numbers
     values = np.array(
         [[number(c, i, j, header, path) for j, c in enumerate(row)]
          for i, row in enumerate(cells)],

@@ -11,19 +11,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gencompile.datafiles import read_text_file
+from gencompile.datafiles import IMAGE_SUFFIXES, read_csv_text
 from gencompile.errors import RunError
 from gencompile.generated import trained_fingerprint
 from gencompile.runtime.csv_lines import data_row_line, records
+
+# Files of arrays, tables and pictures other commands read or write (`score --input`,
+# `sample -o`): never CSV text, whatever their bytes.
+NOT_CSV = (".npy", ".npz", ".parquet", *IMAGE_SUFFIXES)
 
 
 def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
     """Header and rows of an input CSV: a regular file, read with the data size limit; blank
     lines are skipped, as the training readers skip them."""
-    try:
-        text = read_text_file(path, "--input", advice="use a smaller file, in parts")
-    except UnicodeDecodeError as err:
-        raise RunError(f"--input {path} is not UTF-8 text: {err}") from None
+    if path.suffix.lower() in NOT_CSV:  # before its bytes fail as text
+        raise RunError(
+            f"--input {path}: a {path.suffix} file is not a CSV table; give the rows as a CSV "
+            "file (a header row naming the features; for impute, empty cells to fill)"
+        )
+    # The training CSV reader's: a byte that is not UTF-8 is named by its line.
+    text = read_csv_text(path, "--input", advice="use a smaller file, in parts")
     try:
         found = list(records(io.StringIO(text, newline="")))
     except csv.Error as err:
@@ -82,7 +89,9 @@ def check_training_data(found: str, lock: dict[str, Any], run_dir: Path) -> None
         )
 
 
-def check_label_column(header: list[str], lock: dict[str, Any], path: Path) -> None:
+def check_label_column(
+    header: list[str], cells: list[list[str]], lock: dict[str, Any], path: Path
+) -> None:
     """Refuse, before its cells are parsed (class names are no numbers), a table holding the
     source's label column: the training table itself is the natural input, but the label is
     not a feature. Says which column it is and what to do (a conditional model takes each
@@ -90,21 +99,38 @@ def check_label_column(header: list[str], lock: dict[str, Any], path: Path) -> N
     spec = lock["resolved_spec"]
     source = spec["data"]["source"]
     name = source.get("label_column")
-    if not name or name == "label" or name not in header:  # `label`: the class column read
+    if not name or name not in header:
         return
+    if name == "label" and _class_indices(cells, header.index(name)):
+        return  # the `label` column of class indices a conditional model reads
     features = source.get("columns")
     rows = f"the features {listed(features)} only" if features else "the features only"
-    fix = f"drop the {name!r} column"
-    if spec["model"].get("conditional") is not None:
-        fix += (
-            ", and give each row's class as a last column 'label' holding its class index "
-            "(the position of its class name among the training data's class names, sorted)"
-        )
+    index = "its class index (the position of its class name among the training data's "
+    index += "class names, sorted)"
+    conditional = spec["model"].get("conditional") is not None
     column = header.index(name)
+    if name == "label" and conditional:  # the column a conditional model reads: keep it
+        raise RunError(
+            f"{path}, column {column + 1} ('label') holds class names, as the run's source "
+            f"does; give each row's class there as {index}"
+        )
+    fix = f"drop the {name!r} column"
+    if conditional:
+        fix += f", and give each row's class as a last column 'label' holding {index}"
     raise RunError(
         f"{path}, column {column + 1} ({name!r}) is the run's label column, not a feature: "
         f"the rows must hold {rows}; {fix}"
     )
+
+
+def _class_indices(cells: list[list[str]], column: int) -> bool:
+    """Every filled cell of `column` reads as a number (class indices, not class names; an
+    empty cell is said to be empty where the cells are parsed)."""
+    try:
+        [float(row[column]) for row in cells if row[column].strip()]
+    except ValueError:
+        return False
+    return True
 
 
 def check_header(

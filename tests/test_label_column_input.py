@@ -71,7 +71,7 @@ def lock(conditional: bool) -> dict:
 
 def test_a_conditional_model_is_told_to_give_a_label_column() -> None:
     with pytest.raises(RunError) as refused:
-        check_label_column(["kind", "x0", "x1"], lock(True), Path("in.csv"))
+        check_label_column(["kind", "x0", "x1"], [], lock(True), Path("in.csv"))
     message = str(refused.value)
     assert "in.csv, column 1 ('kind') is the run's label column" in message
     assert "the features only; drop the 'kind' column, and give each row's class as a last " \
@@ -79,5 +79,5 @@ def test_a_conditional_model_is_told_to_give_a_label_column() -> None:
 
 
 def test_a_table_without_the_label_column_passes() -> None:
-    check_label_column(["x0", "x1"], lock(True), Path("in.csv"))
-    check_label_column(["x0", "x1", "label"], lock(True), Path("in.csv"))
+    check_label_column(["x0", "x1"], [], lock(True), Path("in.csv"))
+    check_label_column(["x0", "x1", "label"], [["1", "2", "0"]], lock(True), Path("in.csv"))
