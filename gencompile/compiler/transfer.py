@@ -21,6 +21,12 @@ from gencompile.spec.diagnostics import did_you_mean
 # A flow's transforms (coupling_1, actnorm_1, ...) and a mixture's parameters are named
 # by the runtime, so their `networks:` are checked at train time.
 NAMED_NETWORKS = ("vae", "gan", "diffusion", "autoregressive")
+# Families whose train step applies training.fine_tune's learning-rate factors (the
+# optimizer of `model.compile`, and a GAN's per-network ones) to their named networks.
+FINE_TUNED = (*NAMED_NETWORKS, "vq_vae")
+# Networks fitted in a stage of their own, by an optimizer those factors do not reach: a
+# VQ-VAE's prior (model.prior.learning_rate), fitted after the encoder and decoder.
+OWN_STAGE = {"vq_vae": ("prior_network", "prior")}
 # A mixture's weights are the model's own variables, not a network's: this unit names them.
 MIXTURE_UNIT = "mixture"
 
@@ -84,14 +90,22 @@ def fine_tune_config(low: Lowering, plan: ProjectPlan[object]) -> ProjectPlan[ob
     fine_tune = low.spec.training.fine_tune
     if fine_tune is None:
         return replace(plan, training=training)
-    names = [network.name for network in plan.networks]
+    own_stage = OWN_STAGE.get(plan.family, ())
+    names = [network.name for network in plan.networks if network.name not in own_stage]
     for name in fine_tune.learning_rate_multipliers:
         path = ("training", "fine_tune", "learning_rate_multipliers", name)
-        if plan.family not in NAMED_NETWORKS:
+        if plan.family not in FINE_TUNED:
             low.report(
                 path,
                 f"the {plan.family} family has no named networks to give learning rates",
                 "remove training.fine_tune.learning_rate_multipliers",
+            )
+        elif name in own_stage:
+            low.report(
+                path,
+                f"the {plan.family} model's {name} is fitted after the other networks, by an "
+                "optimizer of its own that training.fine_tune does not scale",
+                "set model.prior.learning_rate instead",
             )
         elif name not in names:
             hint = did_you_mean(name, names) or f"name one of {', '.join(names)}"
@@ -99,7 +113,7 @@ def fine_tune_config(low: Lowering, plan: ProjectPlan[object]) -> ProjectPlan[ob
     after = fine_tune.unfreeze_after_epochs
     frozen: list[str] = []
     networks = plan.networks
-    if after is not None and plan.family not in NAMED_NETWORKS:
+    if after is not None and plan.family not in FINE_TUNED:
         low.report(
             ("training", "fine_tune", "unfreeze_after_epochs"),
             f"the {plan.family} family has no named networks to unfreeze on a schedule",

@@ -35,10 +35,12 @@ from gencompile.runtime import (
     checkpoint_files,
     checkpoints,
     cluster,
+    ema,
     epoch_listeners,
     final_files,
     fine_tune,
     history_file,
+    init_from,
     pictures,
     python_reads,
     quiet,
@@ -403,7 +405,32 @@ def resume_point(model: keras.Model, run_dir: Path) -> int:
         )
     # Early stopping goes on from its state then (the fit's EarlyStopping reads it).
     cb.resumed_from(model, epoch, checkpoints.restore_stopping(run_dir / "checkpoints", epoch))
+    mark_parent_averages(model, run_dir)
     return epoch
+
+
+def mark_parent_averages(model: keras.Model, run_dir: Path) -> None:
+    """Mark again the EMA copies the run took whole from its parent (`init_from.json`), as
+    `init_from.load_pretrained` marked them: the mark is on the Python object, not in the
+    checkpoint, and without it the average would warm up again from the restored step
+    count and give the parent's average up within a few steps."""
+    report = read_json(run_dir / init_from.REPORT)  # {} for a run without init_from
+    for name in averages_taken_whole(report):
+        average = getattr(model, name, None)
+        if isinstance(average, keras.Model):
+            ema.started_from_average(average)
+
+
+def averages_taken_whole(report: dict[str, Any]) -> list[str]:
+    """The EMA copies of which init_from.json lists units taken and none left fresh: every
+    unit of a network it took from is either taken or fresh (`init_from.merge`)."""
+
+    def network(label: Any) -> str:
+        return str(label).split(".")[0]
+
+    taken = {network(label) for label in report.get("taken", [])}
+    fresh = {network(entry.get("layer")) for entry in report.get("fresh", [])}
+    return sorted(n for n in taken - fresh if n.startswith(init_from.EMA_PREFIX))
 
 
 class TrainingClock(keras.callbacks.Callback):
