@@ -20,6 +20,7 @@ __all__ = [
     "data_file",
     "in_trained_folder",
     "locate_data",
+    "read_where_trained",
     "trained_in",
 ]
 
@@ -60,6 +61,15 @@ def in_trained_folder(value: str, field: str, trained: str | None = None) -> str
         return None
     recorded = os.path.join(base, given)
     return recorded if _present(recorded, field) else None
+
+
+def read_where_trained(value: str, trained: str | None = None) -> str:
+    """Where a weights path a run read (`model.init_from`'s run or file, a keras_application
+    file) is read now: relative, in the folder the run was trained in (`trained`, else
+    `trained_in`'s) if it is there, else as given (from the current folder), whose absence
+    the reader says. Its data is read the same way (`data_file`), which refuses one in
+    neither folder itself."""
+    return in_trained_folder(value, "path", trained) or value
 
 
 def data_file(value: str, field: str, trained: str | None = None) -> str:

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gencompile.data_paths import WORKING_DIRECTORY, read_where_trained
 from gencompile.files import sha256_file
 
 WEIGHTS = "model.weights.h5"
@@ -22,13 +23,14 @@ INIT_REPORT = "init_from.json"  # what the runtime took from the parent and left
 RELATIVE = "; paths are relative to the working directory"
 
 
-def parent_hashes(init_from: dict[str, Any]) -> dict[str, str | None]:
+def parent_hashes(init_from: dict[str, Any], trained: str | None = None) -> dict[str, str | None]:
     """The sha256 of the parent's weights file and, for a run, of its lock (None when the
-    file is missing)."""
+    file is missing), read where the run reads them (`read_where_trained`: a relative
+    path in the folder the run was trained in, `trained`, first)."""
     if "run" in init_from:
-        run = Path(init_from["run"]).expanduser()
+        run = _read(init_from["run"], trained)
         return {"weights_sha256": _hash(run / WEIGHTS), "lock_sha256": _hash(run / LOCK)}
-    return {"weights_sha256": _hash(Path(init_from["weights"]).expanduser())}
+    return {"weights_sha256": _hash(_read(init_from["weights"], trained))}
 
 
 def parent_link(init_from: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -39,23 +41,42 @@ def parent_link(init_from: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**source, **parent_hashes(init_from)}
 
 
+def _read(value: str, trained: str | None = None) -> Path:
+    return Path(read_where_trained(str(value), trained)).expanduser()
+
+
 def _hash(path: Path) -> str | None:
     return sha256_file(path) if path.is_file() else None
 
 
+def _relative(where: str, lock: dict[str, Any]) -> str:
+    """How a relative path of the lock is read, for a message saying it is gone ("" for an
+    absolute one)."""
+    if Path(where).expanduser().is_absolute():
+        return ""
+    trained = lock.get(WORKING_DIRECTORY)
+    if not trained:  # an older lock: read from the current folder alone
+        return RELATIVE
+    return (
+        f"; a relative path is read in {trained}, the folder the run was trained in, "
+        f"else in {Path.cwd()}, the current folder"
+    )
+
+
 def parent_gone(lock: dict[str, Any]) -> str | None:
-    """The parent of a fine-tuned run when its weights are gone from where the run read them
-    (paths relative to the working directory), with what to do; None if they are there (or
-    no parent). A re-run needs them: no option can start it without them."""
+    """The parent of a fine-tuned run when its weights are gone from where the run reads
+    them (a relative path: in the folder it was trained in, else in the current folder),
+    with what to do; None if they are there (or no parent). A re-run needs them: no
+    option can start it without them."""
     parent = lock.get("parent")
-    if not parent or parent_hashes(parent)["weights_sha256"] is not None:
+    trained = lock.get(WORKING_DIRECTORY)
+    if not parent or parent_hashes(parent, trained)["weights_sha256"] is not None:
         return None
     pinned = f"sha256 {str(parent.get('weights_sha256'))[:12]} in the lock"
     where = parent.get("run") or parent.get("weights")
-    relative = "" if Path(where).expanduser().is_absolute() else RELATIVE
+    relative = _relative(where, lock)
     if "run" in parent:
-        folder = Path(where).expanduser()
-        what = f"whose {WEIGHTS} is gone" if folder.is_dir() else "which is gone"
+        what = f"whose {WEIGHTS} is gone" if _read(where, trained).is_dir() else "which is gone"
         return (
             f"it was fine-tuned from the run {where} (model.init_from.run), {what}: "
             f"restore that run there (its weights' {pinned}{relative}), then reproduce again"
@@ -77,7 +98,12 @@ def parent_problem(lock: dict[str, Any]) -> str | None:
     if not parent:
         return None
     where = parent.get("run") or parent.get("weights")
-    now = parent_hashes(parent)["weights_sha256"]
+    if parent.get("weights_sha256") is None:  # a lock an earlier continuation pinned as null
+        return (
+            f"the run started from {where}, whose weights' sha256 its lock does not record, "
+            "so a change cannot be detected"
+        )
+    now = parent_hashes(parent, lock.get(WORKING_DIRECTORY))["weights_sha256"]
     if now != parent["weights_sha256"]:
         return (
             f"the run started from {where}, whose weights have changed since "
@@ -90,7 +116,7 @@ def pretrained_link(files: dict[str, dict[str, str]]) -> dict[str, dict[str, str
     """The lock's `pretrained` entry: the weights file of each keras_application layer
     (`network.layer`) and its sha256 (None without such a file)."""
     pinned = {
-        f"{network}.{layer}": {"weights": path, "sha256": _hash(Path(path).expanduser())}
+        f"{network}.{layer}": {"weights": path, "sha256": _hash(_read(path))}
         for network, layers in files.items()
         for layer, path in layers.items()
     }
@@ -99,14 +125,16 @@ def pretrained_link(files: dict[str, dict[str, str]]) -> dict[str, dict[str, str
 
 def pretrained_gone(lock: dict[str, Any]) -> str | None:
     """The first keras_application weights file of the lock that is gone from where the run
-    read it (paths relative to the working directory), with what to do; None if all are
-    there. A re-run cannot start from it, even as it is now."""
+    reads it (a relative path: in the folder it was trained in, else in the current
+    folder), with what to do; None if all are there. A re-run cannot start from it, even
+    as it is now."""
     for layer, pinned in (lock.get("pretrained") or {}).items():
-        if _hash(Path(pinned["weights"]).expanduser()) is None:
+        if _hash(_read(pinned["weights"], lock.get(WORKING_DIRECTORY))) is None:
+            relative = _relative(pinned["weights"], lock) or RELATIVE
             return (
                 f"{layer} started from {pinned['weights']}, which is gone (sha256 "
-                f"{str(pinned['sha256'])[:12]} in the lock); put it back (paths are relative "
-                "to the working directory)"
+                f"{str(pinned['sha256'])[:12]} in the lock); put it back "
+                f"({relative.removeprefix('; ')})"
             )
     return None
 
@@ -119,7 +147,7 @@ def pretrained_problem(lock: dict[str, Any]) -> str | None:
     if gone:
         return gone
     for layer, pinned in (lock.get("pretrained") or {}).items():
-        now = _hash(Path(pinned["weights"]).expanduser())
+        now = _hash(_read(pinned["weights"], lock.get(WORKING_DIRECTORY)))
         if now is not None and now != pinned["sha256"]:
             return (
                 f"{layer} started from {pinned['weights']}, which has changed since "
@@ -138,7 +166,8 @@ def parent_label(lock: dict[str, Any]) -> str:
 
 
 def report_lines(run_dir: Path, lock: dict[str, Any]) -> list[str]:
-    """The report's lines on the parent: where the run started and what it left fresh."""
+    """The report's lines on the parent: where the run started, what it left fresh and
+    what of the parent it left behind (strict: false)."""
     if not lock.get("parent"):
         return []
     lines = [f"started from {parent_label(lock)}"]
@@ -149,4 +178,6 @@ def report_lines(run_dir: Path, lock: dict[str, Any]) -> list[str]:
     fresh = taken.get("fresh", [])
     lines.append(f"layers taken from it: {len(taken.get('taken', []))}")
     lines += [f"started fresh: {entry['layer']}: {entry['why']}" for entry in fresh]
+    behind = taken.get("left_behind", [])
+    lines += [f"left behind in the parent: {entry['layer']}: {entry['why']}" for entry in behind]
     return lines

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gencompile.data_paths import WORKING_DIRECTORY, in_trained_folder
 from gencompile.errors import RunError, quoted
 from gencompile.files import read_json
 from gencompile.generated import (
@@ -21,7 +20,7 @@ from gencompile.generated import (
     verified_lock,
 )
 from gencompile.lockfile import build_locked, started_from_drift
-from gencompile.provenance import INIT_REPORT, WEIGHTS, parent_gone, pretrained_gone
+from gencompile.provenance import INIT_REPORT, parent_gone, pretrained_gone
 from gencompile.run_status import RunInterrupted, pruned_epoch
 from gencompile.runs import (
     check_before_training,
@@ -146,8 +145,9 @@ def reproduce(
     # A fine-tuned run re-runs from the same parent, and from the same application weights:
     # checked before the lock's spec is validated again (which would fault a gone file at a
     # place in the minified lock rather than say what changed). Gone, they are needed (no
-    # --allow-drift); changed, the re-run may start from them as they are now.
-    gone = parent_elsewhere(lock) or parent_gone(lock) or pretrained_gone(lock)
+    # --allow-drift); changed, the re-run may start from them as they are now. Relative
+    # paths are read where the re-run reads them: in the folder the run was trained in first.
+    gone = parent_gone(lock) or pretrained_gone(lock)
     if gone:
         raise RunError(f"cannot reproduce {run_dir}: {gone}")
     changed = started_from_drift(lock)
@@ -225,23 +225,3 @@ def started_from(directory: Path, lock: dict[str, Any]) -> str | None:
         return str(read["weights_sha256"])
     pinned = lock.get("parent") or {}
     return pinned.get("weights_sha256")
-
-
-def parent_elsewhere(lock: dict[str, Any]) -> str | None:
-    """A parent not in the current folder, which a re-run reads its relative path from,
-    but in the folder the run was trained in: where it is and what to do (None: not so)."""
-    parent = lock.get("parent")
-    trained = lock.get(WORKING_DIRECTORY)
-    if not parent or not trained or parent_gone(lock) is None:
-        return None
-    key = "run" if "run" in parent else "weights"
-    where = str(parent[key])
-    weights = str(Path(where) / WEIGHTS) if key == "run" else where
-    if in_trained_folder(weights, "path", trained) is None:
-        return None
-    kind = "run" if key == "run" else "weights file"
-    return (
-        f"it was fine-tuned from the {kind} {where} (model.init_from.{key}), which is in "
-        f"{trained}, the folder the run was trained in, not in the current folder, which "
-        f"its re-run reads that relative path from: reproduce it from {trained}"
-    )

@@ -1,21 +1,32 @@
 """A fine-tuned run's lock pins the parent weights it actually trained from: a continuation
 keeps the pins (more epochs do not start from the parent again), `reproduce` and
 `build --locked` refuse a changed parent (one line naming it) and, with --allow-drift,
-record and show the parent the re-run read; a parent not in the current folder but in the
-one the run was trained in is said so."""
+record and show the parent the re-run read. A relative parent path is read where the
+run's data is: in the folder the run was trained in first, then in the current folder, by
+the checks and by the re-run alike, so the run is reproduced from any folder."""
 
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from gencompile.compiler.project import write_lock
+from gencompile.data_paths import WORKING_DIRECTORY
 from gencompile.errors import RunError
 from gencompile.files import sha256_file
+from gencompile.generated import read_where_trained_in
 from gencompile.lockfile import read_lock
+from gencompile.provenance import (
+    parent_gone,
+    parent_hashes,
+    parent_problem,
+    pretrained_problem,
+    report_lines,
+)
 from gencompile.reproduction import reproduce
 from gencompile.runs import resume, train
 
@@ -59,10 +70,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def copied(trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the trained folder this test may change, made the current folder."""
+    """A copy of the trained folder this test may change, made the current folder and the
+    one the child's lock says it was trained in (where its parent is read first)."""
     folder = tmp_path / "copy"
     shutil.copytree(trained, folder)
     monkeypatch.chdir(folder)
+    lock = read_lock(folder / CHILD)
+    write_lock(folder / CHILD, {**lock, WORKING_DIRECTORY: str(folder)})
     return folder
 
 
@@ -98,26 +112,88 @@ def test_a_continuation_keeps_the_pin_of_a_parent_changed_since(copied: Path) ->
     )
 
 
-def test_a_continuation_without_the_parent_keeps_its_pin(
+def test_a_continuation_from_another_folder_pins_the_parent_where_it_was_trained(
     trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The parent archived (not here), continued from another folder: the pin stays (it
-    used to become null for good); `reproduce` names the folder the parent is in."""
+    """The run moved, continued from another folder: its parent is read in the folder the
+    run was trained in, so the rebuilt lock pins it as it is there (it used to pin null)."""
     run = tmp_path / "moved" / "child"
     shutil.copytree(trained / CHILD, run)
     monkeypatch.chdir(tmp_path)
     pinned = read_lock(run)["parent"]
+    assert parent_hashes({"run": PARENT}) == {"weights_sha256": None, "lock_sha256": None}
     resume(run, epochs=2, quiet=True)
     assert read_lock(run)["parent"] == pinned
+    assert parent_gone(read_lock(run)) is None
+
+
+def test_reproduce_from_another_folder_reads_the_parent_where_the_run_was_trained(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli
+) -> None:
+    """Parent and child trained in one folder with relative paths, the child reproduced
+    from another: the re-run starts from the same parent (it used to be refused: "reproduce
+    it from <folder>")."""
+    monkeypatch.chdir(tmp_path)
+    again = tmp_path / "again"
+    code, out, err = run_cli("reproduce", str(trained / CHILD), "-o", str(again))
+    assert (code, err) == (0, "")
+    assert "identical" in out
+    pinned = read_lock(trained / CHILD)["parent"]["weights_sha256"]
+    read = json.loads((again / "init_from.json").read_text())
+    assert read["parent"]["weights_sha256"] == pinned
+    assert read["source"] == {"run": str(trained / PARENT)}  # the parent the run read
+
+
+def test_the_generated_code_reads_the_parent_where_the_run_was_trained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """INIT_FROM's parent and each keras_application file, relative, is read in the folder
+    the run was trained in when it is there; otherwise as given (its reader says it is
+    missing, from the current folder)."""
+    trained = tmp_path / "trained"
+    (trained / PARENT).mkdir(parents=True)
+    (trained / "app.h5").write_bytes(b"weights")
+    monkeypatch.chdir(tmp_path)
+    init_from = {"run": PARENT, "family": "vae"}
+    applications = {"encoder": {"mobilenetv2": "app.h5", "other": "absent.h5"}}
+    module = ModuleType("train")
+    module.__dict__.update(INIT_FROM=init_from, APPLICATION_WEIGHTS=applications)
+    read_where_trained_in(module, str(trained))
+    assert init_from == {"run": str(trained / PARENT), "family": "vae"}
+    assert applications == {
+        "encoder": {"mobilenetv2": str(trained / "app.h5"), "other": "absent.h5"}
+    }
+
+
+def test_a_parent_in_neither_folder_is_gone_naming_both(
+    copied: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lock = read_lock(copied / CHILD)
+    shutil.rmtree(copied / PARENT)
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(RunError) as refused:
-        reproduce(run)
+        reproduce(copied / CHILD)
     assert str(refused.value) == (
-        f"cannot reproduce {run}: it was fine-tuned from the run {PARENT} "
-        f"(model.init_from.run), which is in {trained}, the folder the run was trained in, "
-        "not in the current folder, which its re-run reads that relative path from: "
-        f"reproduce it from {trained}"
+        f"cannot reproduce {copied / CHILD}: it was fine-tuned from the run {PARENT} "
+        "(model.init_from.run), which is gone: restore that run there (its weights' sha256 "
+        f"{lock['parent']['weights_sha256'][:12]} in the lock; a relative path is read in "
+        f"{copied}, the folder the run was trained in, else in {tmp_path}, the current "
+        "folder), then reproduce again"
     )
-    assert not run.with_name("child-reproduced").exists()
+
+
+def test_pretrained_weights_are_checked_where_the_run_was_trained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trained = tmp_path / "trained"
+    trained.mkdir()
+    (trained / "app.h5").write_bytes(b"weights")
+    monkeypatch.chdir(tmp_path)
+    pinned = {"weights": "app.h5", "sha256": sha256_file(trained / "app.h5")}
+    lock = {"pretrained": {"encoder.mobilenetv2": pinned}, WORKING_DIRECTORY: str(trained)}
+    assert pretrained_problem(lock) is None
+    (trained / "app.h5").write_bytes(b"other")
+    assert "which has changed since" in str(pretrained_problem(lock))
 
 
 def test_a_lock_with_no_parent_hash_is_refused_in_one_line(copied: Path) -> None:
@@ -131,6 +207,31 @@ def test_a_lock_with_no_parent_hash_is_refused_in_one_line(copied: Path) -> None
         "lock does not record, so a change cannot be detected (--allow-drift re-runs from "
         "it as it is now)"
     )
+
+
+def test_a_parent_pinned_as_null_is_one_line(copied: Path) -> None:
+    lock = read_lock(copied / CHILD)
+    lock = {**lock, "parent": {**lock["parent"], "weights_sha256": None}}
+    assert parent_problem(lock) == (
+        f"the run started from {PARENT}, whose weights' sha256 its lock does not record, so "
+        "a change cannot be detected"
+    )
+
+
+def test_the_report_lists_the_parent_layers_left_behind(tmp_path: Path) -> None:
+    taken = {
+        "taken": ["encoder.dense"],
+        "fresh": [{"layer": "decoder.dense_1", "why": "shapes differ"}],
+        "left_behind": [{"layer": "decoder.dense_2", "why": "this model has no such layer"}],
+    }
+    (tmp_path / "init_from.json").write_text(json.dumps(taken))
+    lock = {"parent": {"run": PARENT, "weights_sha256": "ab" * 32}}
+    assert report_lines(tmp_path, lock) == [
+        f"started from {PARENT} (abababababab)",
+        "layers taken from it: 1",
+        "started fresh: decoder.dense_1: shapes differ",
+        "left behind in the parent: decoder.dense_2: this model has no such layer",
+    ]
 
 
 def test_build_locked_refuses_a_changed_parent_and_allowed_pins_it_as_it_is(
