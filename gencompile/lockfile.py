@@ -453,18 +453,11 @@ def _data_config(lock: dict[str, Any]) -> dict[str, Any]:
 def started_from_drift(lock: dict[str, Any]) -> list[str]:
     """How the weights the run started from (a fine-tuned run's parent, keras_application
     weights files) differ from the lock's pins, as its training reads them now (relative
-    paths from the current folder). Gone ones are no drift here: a build needs none, and
-    training says what is missing (`reproduce` refuses them first)."""
+    paths where the run was trained first). Gone ones are no drift here: a build needs
+    none, and training says what is missing (`reproduce` refuses them first)."""
     found = []
-    parent = lock.get("parent")
-    if parent and parent_gone(lock) is None:
-        if parent.get("weights_sha256") is None:  # a lock a continuation pinned as null
-            found.append(
-                f"the run started from {parent.get('run') or parent.get('weights')}, whose "
-                "weights' sha256 its lock does not record, so a change cannot be detected"
-            )
-        elif problem := parent_problem(lock):
-            found.append(problem)
+    if parent_gone(lock) is None and (problem := parent_problem(lock)):
+        found.append(problem)
     if pretrained_gone(lock) is None and (problem := pretrained_problem(lock)):
         found.append(problem)
     return found
