@@ -193,7 +193,7 @@ def engine(wide: bool) -> Any:
 
     module = SimpleNamespace(DATA={"with_labels": False}, SEED=0)
     data = ServedData(recorded(wide), "vector")
-    return Engine(Path("run"), Drawer(), module, "mixture", data, False, None, (), None, [])
+    return Engine(Path("run"), Drawer(), module, "mixture", data, False, None, None, [])
 
 
 def test_served_samples_and_imputed_cells_keep_wide_features() -> None:
