@@ -294,14 +294,52 @@ def switches_variant(base: Any, override: Any) -> bool:
     )
 
 
+# A network's two forms (gencompile.spec.networks.Network), each with the keys only it
+# takes: typed `layers:`, or the `mlp:` shorthand. The form is a variant without a `type:`
+# key: a mapping giving one form over a network of the other replaces that form
+# (`replaced_form`), as a new `type:` drops the old variant's keys; keys both forms take
+# (`freeze`) still merge.
+NETWORK_FORMS: dict[str, tuple[str, ...]] = {
+    "layers": ("layers",),
+    "mlp": ("mlp", "activation", "dropout"),
+}
+
+
+def replaced_form(base: dict[str, Any], override: dict[str, Any]) -> list[str]:
+    """The keys of `base` that `override` drops by giving the other network form (one form,
+    not null, while `base` holds the other): those only `base`'s form takes, but for the
+    ones `override` itself gives. Giving both forms replaces nothing (validation refuses it)."""
+    given = [form for form in NETWORK_FORMS if override.get(form) is not None]
+    if len(given) != 1:
+        return []
+    [old] = [form for form in NETWORK_FORMS if form != given[0]]
+    if old not in base:
+        return []
+    return [key for key in NETWORK_FORMS[old] if key in base and key not in override]
+
+
 def deep_merge(base: Any, override: Any) -> Any:
-    """Mappings merge key by key; anything else in `override` replaces `base`."""
+    """Mappings merge key by key (a network form given replaces the other, `replaced_form`);
+    anything else in `override` replaces `base`."""
     if isinstance(base, dict) and isinstance(override, dict):
-        merged = dict(base)
+        replaced = replaced_form(base, override)
+        merged = {key: value for key, value in base.items() if key not in replaced}
         for key, value in override.items():
             merged[key] = deep_merge(base[key], value) if key in base else value
         return merged
     return override
+
+
+def forms_replaced(base: Any, override: Any, path: PathKey = ()) -> list[PathKey]:
+    """The paths of the keys `deep_merge(base, override)` drops with a replaced network form,
+    whose marks go with them."""
+    if not (isinstance(base, dict) and isinstance(override, dict)):
+        return []
+    found = [(*path, key) for key in replaced_form(base, override)]
+    for key, value in override.items():
+        if key in base:
+            found += forms_replaced(base[key], value, (*path, key))
+    return found
 
 
 def inherited_by_switches(base: Any, override: Any, path: PathKey = ()) -> Inherited:
@@ -469,6 +507,8 @@ def load_document(
     merged = marks.merged_over(below.marks)
     merged.given = display
     merged_data = deep_merge(below.data, data)
+    for dropped in forms_replaced(below.data, data):
+        merged.drop_under(dropped)
     prune_inherited(merged_data, merged, inherited_by_switches(below.data, data), fields_of)
     return _Document(merged_data, merged, text)
 
@@ -585,7 +625,8 @@ def apply_override(
     A mapping value merges into the mapping at `path` as an `extends:` child does: an
     override naming another variant (`type:`, `family:`, alone or in a mapping) keeps the
     old variant's fields only where the new one takes them (`fields_of`), and those
-    earlier `--set`s gave.
+    earlier `--set`s gave; a network form (`layers`, `mlp`, alone or in a mapping) replaces
+    the other form (`replaced_form`).
     """
     node: Any = data
     set_here = Mark("--set", None, None)
@@ -639,7 +680,8 @@ def apply_override(
         raise SpecError(
             [Problem(format_path(path), f"cannot set inside {where}, which is a value", "--set")]
         )
-    if isinstance(node, dict) and last in VARIANT_KEYS:  # a switch prunes the mapping holding it
+    # A switch of variant or network form prunes the mapping holding it.
+    if isinstance(node, dict) and (last in VARIANT_KEYS or last in NETWORK_FORMS):
         _merge_at(data, marks, path[:-1], node, {last: value}, fields_of)
     else:
         old = node.get(last) if isinstance(node, dict) else node[last]
@@ -664,6 +706,8 @@ def _merge_at(
         for where, keys in inherited_by_switches(old, value, path)
     ]
     _mark_given(marks, path, old, value)
+    for dropped in forms_replaced(old, value, path):
+        marks.drop_under(dropped)
     merged = deep_merge(old, value)
     if isinstance(old, dict) and isinstance(merged, dict):
         old.clear()  # in place: `data` holds it, and `path` may be the whole document

@@ -31,6 +31,7 @@ from gencompile.spec.base import (
     StrictModel,
 )
 from gencompile.spec.diagnostics import did_you_mean
+from gencompile.spec.loader import NETWORK_FORMS
 
 IntOrPair = PositiveInt | Annotated[tuple[PositiveInt, PositiveInt], AsTuple]
 Padding = Literal["same", "valid"]
@@ -396,7 +397,7 @@ class Network(StrictModel):
             raise ValueError("give exactly one of `layers:` or `mlp:`")
         if self.layers is not None and self.mlp is not None:
             raise FieldError("mlp", "give exactly one of `layers:` or `mlp:`, not both")
-        shorthand_only = sorted({"activation", "dropout"} & self.model_fields_set)
+        shorthand_only = sorted(set(NETWORK_FORMS["mlp"][1:]) & self.model_fields_set)
         if self.layers is not None and shorthand_only:
             field = shorthand_only[0]
             raise FieldError(field, f"`{field}` applies only to the `mlp:` shorthand")
@@ -407,7 +408,7 @@ class Network(StrictModel):
         """Dump only the form in use, so that a dumped network (the lock's resolved spec)
         validates again: `layers:` takes no shorthand fields."""
         data: dict[str, Any] = handler(self)
-        unused = ("mlp", "activation", "dropout") if self.layers is not None else ("layers",)
+        unused = NETWORK_FORMS["mlp" if self.layers is not None else "layers"]
         for key in unused:
             data.pop(key, None)
         return data
