@@ -385,7 +385,6 @@ LINT_VARIANTS: dict[str, tuple[str, list[str]]] = {
         "vae_moons",
         [
             "model.posterior={type: radial}",
-            "model.encoder=null",  # a --set mapping merges: the layers replace the mlp
             "model.encoder={layers: [{type: dense, units: 8, trainable: false}, "
             "{type: dense, units: 8}]}",
         ],
