@@ -15,6 +15,7 @@ def test_build_writes_build_package_as_help_and_readme_say(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     code, out, err = run_cli("build", str(tiny_vae_spec))  # its name: tiny-vae
+    assert "build/tiny_vae" in out
     assert code == 0, err
     assert (tmp_path / "build" / "tiny_vae" / "spec.lock.json").is_file()
     assert not (tmp_path / "build" / "tiny-vae").exists()
