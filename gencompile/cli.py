@@ -205,7 +205,11 @@ def build(
     ] = None,
     output: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("-o", "--output", help="Project folder (default: build/<name>)."),
+        typer.Option(
+            "-o",
+            "--output",
+            help="Project folder (default: build/<package>, the spec name with - as _).",
+        ),
     ] = None,
     set_: SetOption = None,
     allow_custom_code: CustomCodeOption = False,

@@ -2,7 +2,9 @@
 
 A bad spec is a `SpecError` holding every `Problem` found, each located at
 `file:line:col` with the dotted field path; the CLI prints one line per problem and
-exits with code 2. A failed run is a `RunError` (exit 1).
+exits with code 2. A failed run is a `RunError` (exit 1); a refused command line (a bad
+option value, a missing or conflicting option, an output format the command does not
+write) is a `UsageRefusal` (exit 2).
 """
 
 from __future__ import annotations
@@ -63,6 +65,15 @@ class RunError(GencompileError):
     """A run that failed: missing data, NaN loss, corrupt run directory, ..."""
 
     exit_code = 1
+
+
+class UsageRefusal(RunError):
+    """A refused command line: an option value out of range, a missing or conflicting
+    option, one the run's family does not take, an output format the command does not
+    write. Exit code 2, as a bad spec; a `RunError` still, so the library's callers (the
+    server answers 422) refuse it as any input they are given."""
+
+    exit_code = 2
 
 
 def quoted(path: object) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from gencompile.errors import RunError
+from gencompile.errors import RunError, UsageRefusal
 from gencompile.files import atomic_write_text
 from gencompile.generated import load_trained_model, verified_lock
 from gencompile.outputs import csv_only, writable_output, writing
@@ -80,7 +80,7 @@ def impute(
     check_seed(seed)
     _check_options(family, run_dir, iterations, learning_rate, seed)
     if family == "vae" and lock["resolved_spec"]["model"].get("conditional") is not None:
-        raise RunError(
+        raise UsageRefusal(
             f"{run_dir} holds a conditional VAE: it needs each row's class, which "
             "an imputation CSV does not carry; impute with an unconditional model"
         )
@@ -140,7 +140,7 @@ def _check_options(
     """The family can impute, and takes the options given (refused before TensorFlow)."""
     if family in REFUSED or family not in METHODS:
         why = REFUSED.get(family, "its family has no imputation")
-        raise RunError(
+        raise UsageRefusal(
             f"{run_dir} holds a {family} model, which cannot impute: {why}. Imputation works "
             "with mixture (conditional means), vae (pseudo-Gibbs sampling) and flow (MAP "
             "completion) runs"
@@ -155,15 +155,15 @@ def _check_options(
         if value is not None and family not in takers
     ]
     if unused:
-        raise RunError(
+        raise UsageRefusal(
             f"{', '.join(unused)} {'does' if len(unused) == 1 else 'do'} not apply to a "
             f"{family} model ({METHODS[family]}"
             + (", exact: no options)" if family == "mixture" else ", deterministic: no --seed)")
         )
     if iterations is not None and iterations < 1:
-        raise RunError(f"--iterations must be at least 1, got {iterations}")
+        raise UsageRefusal(f"--iterations must be at least 1, got {iterations}")
     if learning_rate is not None and not learning_rate > 0:
-        raise RunError(f"--learning-rate must be > 0, got {learning_rate}")
+        raise UsageRefusal(f"--learning-rate must be > 0, got {learning_rate}")
 
 
 def _fill(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gencompile.errors import RunError
+from gencompile.errors import UsageRefusal
 from gencompile.generated import load_trained_model, verified_lock
 from gencompile.outputs import check_suffix, writable_output
 from gencompile.sample_options import check_seed
@@ -63,10 +63,10 @@ REFUSED: dict[str, dict[str, str]] = {
 def refuse(family: str, action: str, run_dir: Path) -> None:
     """Stop, saying why, when `family` has no meaning for `action`."""
     if action not in ACTIONS:
-        raise RunError(f"unknown action {action!r}; choose one of {', '.join(ACTIONS)}")
+        raise UsageRefusal(f"unknown action {action!r}; choose one of {', '.join(ACTIONS)}")
     why = REFUSED.get(family, {}).get(action)
     if why is not None:
-        raise RunError(f"cannot {action} {run_dir}: " + why.format(action=action))
+        raise UsageRefusal(f"cannot {action} {run_dir}: " + why.format(action=action))
 
 
 def _open(
@@ -133,14 +133,14 @@ def _gan_center(model_spec: dict[str, Any]) -> np.ndarray:
 def held_out_indices(text: str, count: int, option: str) -> np.ndarray:
     """`3` or `3,5,7`: indices of the held-out split, checked."""
     if count == 0:
-        raise RunError(f"{option} {text}: the run has no held-out split (validation_split: 0)")
+        raise UsageRefusal(f"{option} {text}: the run has no held-out split (validation_split: 0)")
     return _indices(text, count, option, f"the held-out split has examples 0..{count - 1}")
 
 
 def component_indices(text: str, count: int, option: str) -> np.ndarray:
     """`1` or `0,2`: a mixture's components, whose means its paths run between, checked."""
     if not _is_indices(text):  # a file or a negative number: not a component
-        raise RunError(
+        raise UsageRefusal(
             f"{option} {text}: a mixture's paths run between component means; give component "
             f"indices in 0..{count - 1} (such as 0 or 0,2)"
         )
@@ -152,7 +152,7 @@ def _indices(text: str, count: int, option: str, known: str) -> np.ndarray:
     indices = np.array([int(part) for part in text.split(",")], np.int64)
     bad = indices[(indices < 0) | (indices >= count)]
     if bad.size:
-        raise RunError(f"{option} {int(bad[0])}: {known}")
+        raise UsageRefusal(f"{option} {int(bad[0])}: {known}")
     return indices
 
 
@@ -182,7 +182,7 @@ def examples(
     raw = read_input(path, option, opened.lock)
     if raw.labels is None and label is not None and opened.classes is not None:
         if not 0 <= label < opened.classes:
-            raise RunError(
+            raise UsageRefusal(
                 f"--label {label}: {opened.run_dir} knows classes 0..{opened.classes - 1}"
             )
         raw = replace(raw, labels=np.full(len(raw.x), label))
@@ -212,22 +212,22 @@ def interpolate(
     a mixture between component means (`start`, `end`: component indices)."""
     run_dir, out = Path(run_dir), Path(out)
     if path not in ("linear", "slerp"):
-        raise RunError(f"--path {path}: choose linear or slerp")
+        raise UsageRefusal(f"--path {path}: choose linear or slerp")
     if steps < 2:
-        raise RunError(f"--steps {steps}: a path needs at least 2 steps (its two ends)")
+        raise UsageRefusal(f"--steps {steps}: a path needs at least 2 steps (its two ends)")
     check_seed(seed)
     if random == (start is not None or end is not None):
-        raise RunError("give the ends: --from A --to B (examples), or --random (random draws)")
+        raise UsageRefusal("give the ends: --from A --to B (examples), or --random (random draws)")
     if not random and (start is None or end is None):
-        raise RunError("an interpolation needs both ends: --from A --to B")
+        raise UsageRefusal("an interpolation needs both ends: --from A --to B")
     lock = verified_lock(Path(run_dir), allow_custom_code)
     if lock["family"] == "gan" and not random:
-        raise RunError(
+        raise UsageRefusal(
             f"cannot interpolate between examples of {run_dir}: "
             + NO_ENCODER.format(action="interpolate")
         )
     if lock["family"] == "mixture" and random:
-        raise RunError(
+        raise UsageRefusal(
             f"cannot interpolate random draws of {run_dir}: "
             + DISCRETE.format(action="interpolate between random draws of")
         )
@@ -258,7 +258,7 @@ def _ends(
         a = component_indices(str(start), len(means), "--from")
         b = component_indices(str(end), len(means), "--to")
         if len(a) != len(b) and 1 not in (len(a), len(b)):  # as example_ends says it
-            raise RunError(
+            raise UsageRefusal(
                 f"--from gives {len(a)} components and --to {len(b)}: give as many, or one"
             )
         a, b = np.broadcast_arrays(a, b)
@@ -284,14 +284,14 @@ def traverse(
     `steps` values across `value_range`."""
     run_dir, out = Path(run_dir), Path(out)
     if steps < 2:
-        raise RunError(f"--steps {steps}: a traversal needs at least 2 values")
+        raise UsageRefusal(f"--steps {steps}: a traversal needs at least 2 values")
     low, high = (float(v) for v in value_range)
     if not (np.isfinite(low) and np.isfinite(high)):  # inf would decode to NaN samples
-        raise RunError(f"--range {low:g} {high:g}: give finite numbers, such as -3 3")
+        raise UsageRefusal(f"--range {low:g} {high:g}: give finite numbers, such as -3 3")
     if not high > low:
-        raise RunError(f"--range {low:g} {high:g}: the first value must be below the second")
+        raise UsageRefusal(f"--range {low:g} {high:g}: the first value must be below the second")
     if example is not None and verified_lock(run_dir, allow_custom_code)["family"] == "gan":
-        raise RunError(
+        raise UsageRefusal(
             f"cannot traverse around an example of {run_dir}: "
             + NO_ENCODER.format(action="traverse around")
         )
@@ -308,7 +308,7 @@ def traverse(
     chosen = list(range(min(size, 10))) if not dims else list(dims)
     bad = [d for d in chosen if not 0 <= d < size]
     if bad:
-        raise RunError(f"--dims {bad[0]}: the latent space has dimensions 0..{size - 1}")
+        raise UsageRefusal(f"--dims {bad[0]}: the latent space has dimensions 0..{size - 1}")
     values = np.linspace(low, high, steps).astype(np.float32)
     labels = decode_labels(
         opened, label, None if given is None else np.repeat(given, len(chosen)), len(chosen)
@@ -337,7 +337,7 @@ def reconstruct(
     """The first `count` held-out examples beside their reconstructions decode(encode(x))."""
     run_dir, out = Path(run_dir), Path(out)
     if count < 1:
-        raise RunError(f"-n {count}: reconstruct at least one example")
+        raise UsageRefusal(f"-n {count}: reconstruct at least one example")
     opened = _open(run_dir, "reconstruct", out, allow_custom_code)
     from gencompile.runtime.latent_actions import reconstruction
 
@@ -362,19 +362,19 @@ def arithmetic(
 
     data = opened.data
     if data.y_val is None:
-        raise RunError(
+        raise UsageRefusal(
             f"cannot do arithmetic with {run_dir}: its data has no labels, and the attribute "
             "vector is a difference of class means (train on labelled data)"
         )
     y = np.asarray(data.y_val)
     for option, value in (("--add", add), ("--subtract", subtract)):
         if not np.any(y == value):
-            raise RunError(
+            raise UsageRefusal(
                 f"{option} {value}: no held-out example has that label "
                 f"(labels: {', '.join(map(str, np.unique(y)))})"
             )
     if steps < 2:
-        raise RunError(f"--steps {steps}: at least 2 strengths (0 and 1)")
+        raise UsageRefusal(f"--steps {steps}: at least 2 strengths (0 and 1)")
     x_all = np.asarray(data.x_val)
     labels_all = y if opened.classes is not None else None
     codes_all = opened.space.encode(x_all, labels_all)
@@ -411,7 +411,7 @@ def latent_map(
     each example's most responsible component."""
     run_dir, out = Path(run_dir), Path(out)
     if method not in ("pca", "tsne"):
-        raise RunError(f"--method {method}: choose pca or tsne")
+        raise UsageRefusal(f"--method {method}: choose pca or tsne")
     opened = _open(run_dir, "map", out, allow_custom_code)
     from gencompile.runtime import latent_actions
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import IO
 
 from gencompile.datafiles import describe_mode
-from gencompile.errors import RunError
+from gencompile.errors import RunError, UsageRefusal
 from gencompile.files import atomic_open
 
 
@@ -35,7 +35,7 @@ def check_suffix(path: Path, option: str, suffixes: tuple[str, ...], what: str) 
     says what it writes and what to give), before any work is done: a file named .npz
     holding CSV text only fails later, in the next tool that reads it."""
     if path.suffix not in suffixes:
-        raise RunError(f"{option} {path}: {what}")
+        raise UsageRefusal(f"{option} {path}: {what}")
 
 
 def csv_only(path: Path, command: str) -> None:

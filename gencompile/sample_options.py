@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gencompile import noise_schedules, sampler_configs
-from gencompile.errors import RunError
+from gencompile.errors import UsageRefusal
 
 # The largest seed of the draws, for `sample`, `latent`, `impute` and `/sample` alike: a
 # spec's own seed range (spec.base.Seed, 0..2**31 - 1), so any run's seed is one of them.
@@ -30,7 +30,7 @@ SEED_MAX = 2**31 - 1
 def check_seed(seed: int | None, option: str = "--seed") -> None:
     """Refuse a seed outside 0..SEED_MAX (the command line's options refuse it first)."""
     if seed is not None and not 0 <= seed <= SEED_MAX:
-        raise RunError(f"{option} {seed}: a seed is an integer in 0..{SEED_MAX}")
+        raise UsageRefusal(f"{option} {seed}: a seed is an integer in 0..{SEED_MAX}")
 
 
 # The largest --temperature (`sample`, `/sample` alike): beyond it a prior's spread
@@ -102,17 +102,17 @@ def check_real_options(given: dict[str, Any]) -> None:
     for option in REAL_OPTIONS:
         value = given.get(option)
         if value is not None and not math.isfinite(float(value)):
-            raise RunError(f"{flag(option)} {value}: give a finite number")
+            raise UsageRefusal(f"{flag(option)} {value}: give a finite number")
     temperature = given.get("temperature")
     if temperature is not None and not 0 < float(temperature) <= TEMPERATURE_MAX:
-        raise RunError(
+        raise UsageRefusal(
             f"--temperature {temperature}: give a temperature in (0, {TEMPERATURE_MAX:g}]; "
             "beyond it the prior's spread overflows and the samples are no numbers"
         )
     for option, (most, beyond) in REAL_LIMITS.items():
         value = given.get(option)
         if value is not None and float(value) > most:
-            raise RunError(f"{flag(option)} {value}: give at most {most:g}; beyond it {beyond}")
+            raise UsageRefusal(f"{flag(option)} {value}: give at most {most:g}; beyond it {beyond}")
 
 
 # Which families each option has a meaning for.
@@ -161,11 +161,11 @@ def flag(option: str) -> str:
 
 def model_options(family: str, lock: dict[str, Any], given: dict[str, Any], run: Path) -> dict:
     """The keyword arguments of the model's `sample` for the options `given` (None-free),
-    or a RunError naming the option, the family and what to use instead."""
+    or a UsageRefusal naming the option, the family and what to use instead."""
     check_real_options(given)
     for option in given:
         if family not in FAMILIES[option]:
-            raise RunError(
+            raise UsageRefusal(
                 f"{flag(option)} has no meaning for a {family} model ({run}): "
                 f"{MEANING[option]}; a {family} model takes {TAKES[family]}"
             )
@@ -183,13 +183,13 @@ def diffusion_options(model: dict[str, Any], given: dict[str, Any], run: Path) -
     if "guidance" in given:
         conditional = model.get("conditional")
         if conditional is None:
-            raise RunError(
+            raise UsageRefusal(
                 f"--guidance steers samples toward their class: {run} is an unconditional "
                 f"diffusion model; it takes --sampler, --steps and --eta"
             )
         scale = float(given["guidance"])
         if float(conditional.get("label_dropout", 0.0)) <= 0.0 and scale != 1.0:
-            raise RunError(
+            raise UsageRefusal(
                 f"--guidance {scale:g} mixes in the unconditional denoiser (unconditional + "
                 f"{scale:g} x (conditional - unconditional)), and {run} was trained without "
                 "label dropout (model.conditional.label_dropout: 0), so it never learnt one; "
@@ -210,7 +210,7 @@ def sampler_config(model: dict[str, Any], given: dict[str, Any]) -> dict[str, An
     most = noise_schedules.max_sampling_steps(alpha_bars)
     kind = given.get("sampler", spec["type"])
     if kind not in SAMPLERS:
-        raise RunError(f"--sampler {kind}: choose one of {', '.join(SAMPLERS)}")
+        raise UsageRefusal(f"--sampler {kind}: choose one of {', '.join(SAMPLERS)}")
     if kind == spec["type"]:
         config = spec
     else:
@@ -219,7 +219,7 @@ def sampler_config(model: dict[str, Any], given: dict[str, Any]) -> dict[str, An
             config["steps"] = min(config["steps"], most)
     if "eta" in given:
         if kind != "ddim":
-            raise RunError(
+            raise UsageRefusal(
                 f"--eta sets the noise of DDIM steps; the {kind} sampler's noise is fixed "
                 f"({'by the noise schedule' if kind == 'ddpm' else 'at none: it solves an ODE'})"
                 ": add --sampler ddim"
@@ -229,7 +229,7 @@ def sampler_config(model: dict[str, Any], given: dict[str, Any]) -> dict[str, An
         steps = int(given["steps"])
         every = kind == "ddpm" and steps == timesteps  # DDPM through every timestep
         if not (1 <= steps <= most or every):
-            raise RunError(steps_refusal(steps, kind, most, timesteps, model["schedule"]))
+            raise UsageRefusal(steps_refusal(steps, kind, most, timesteps, model["schedule"]))
         config["steps"] = steps
     return config
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from gencompile.datafiles import format_bytes
-from gencompile.errors import RunError
+from gencompile.errors import RunError, UsageRefusal
 from gencompile.generated import load_trained_model, verified_lock
 from gencompile.outputs import writable_output
 from gencompile.process_end import kept_interrupts
@@ -71,7 +71,7 @@ def sample(
     run_dir = Path(run_dir)
     lock = verified_lock(run_dir, allow_custom_code)  # refuse a bad run before TensorFlow starts
     if count < 1:
-        raise RunError(f"the number of samples must be at least 1, got {count}")
+        raise UsageRefusal(f"the number of samples must be at least 1, got {count}")
     check_seed(seed)
     folder = out is not None and is_folder_output(out)
     if folder:
@@ -79,12 +79,12 @@ def sample(
     elif out is not None:
         out = writable_output(Path(out), "-o", "samples.npz", run_dir=run_dir)
     if isinstance(labels, Sequence) and len(labels) != count:
-        raise RunError(f"give one label per sample: {len(labels)} labels for {count} samples")
+        raise UsageRefusal(f"give one label per sample: {len(labels)} labels for {count} samples")
     if balanced and labels is not None:
-        raise RunError("give either --label or --balanced, not both")
+        raise UsageRefusal("give either --label or --balanced, not both")
     family = lock["family"]
     if family != "autoregressive" and (prompt is not None or "length" in sampling):
-        raise RunError(f"{run_dir} is not a language model: it takes no --prompt or --length")
+        raise UsageRefusal(f"{run_dir} is not a language model: it takes no --prompt or --length")
     if prompt is not None:
         _check_prompt(run_dir, lock, prompt)  # before TensorFlow starts
     if out is not None and _vocabulary_file(lock) is not None:  # text, whatever the data shape
@@ -110,10 +110,10 @@ def sample(
 
         _check_text_output(out, folder)
         if balanced:
-            raise RunError(f"{run_dir} is not a conditional model: it takes no --balanced")
+            raise UsageRefusal(f"{run_dir} is not a conditional model: it takes no --balanced")
         return write_text_samples(model.sample_text(count, prompt, **sampling), out)
     if prompt is not None or "length" in sampling:
-        raise RunError(f"{run_dir} is not a language model: it takes no --prompt or --length")
+        raise UsageRefusal(f"{run_dir} is not a language model: it takes no --prompt or --length")
     if not folder:
         _check_sample_output(out, count)
     takes = model.sampling_options if isinstance(model, TakesSamplingOptions) else ()
@@ -151,7 +151,7 @@ def _check_prompt(run_dir: Path, lock: dict[str, Any], prompt: str) -> None:
         raise RunError(f"{run_dir / found}: cannot read the vocabulary ({error})") from None
     message = unknown_prompt_message(tokenizer, prompt)
     if message is not None:
-        raise RunError(f"--prompt: {message}")
+        raise UsageRefusal(f"--prompt: {message}")
 
 
 def _vocabulary_file(lock: dict[str, Any]) -> str | None:
@@ -165,7 +165,7 @@ def _check_text_output(out: Path, folder: bool) -> None:
     (its windows of token ids are no table or image to advise)."""
     if folder or out.suffix != ".txt":
         shown = f"{out}/" if folder else str(out)
-        raise RunError(f"a language model writes text samples: use a .txt file, not {shown}")
+        raise UsageRefusal(f"a language model writes text samples: use a .txt file, not {shown}")
 
 
 def _seed_drawing(model: Any, run_seed: int, seed: int | None) -> None:
@@ -202,14 +202,14 @@ def _class_labels(
     if not module.DATA["with_labels"]:
         if labels is not None or balanced:
             option = "--balanced" if balanced else "--label"
-            raise RunError(f"{run_dir} is not a conditional model: it takes no {option}")
+            raise UsageRefusal(f"{run_dir} is not a conditional model: it takes no {option}")
         return None
     import importlib
 
     classes = int(importlib.import_module(type(model).__module__).NUM_CLASSES)
     if balanced:
         if count % classes:
-            raise RunError(
+            raise UsageRefusal(
                 f"--balanced draws equal counts of the {classes} classes: -n must be a "
                 f"multiple of {classes} (got {count}; try -n {count + classes - count % classes})"
             )
@@ -219,7 +219,7 @@ def _class_labels(
     chosen = np.asarray(labels if isinstance(labels, Sequence) else [labels] * count, np.int64)
     bad = chosen[(chosen < 0) | (chosen >= classes)]
     if bad.size:
-        raise RunError(f"--label {int(bad[0])}: {run_dir} knows classes 0..{classes - 1}")
+        raise UsageRefusal(f"--label {int(bad[0])}: {run_dir} knows classes 0..{classes - 1}")
     return chosen.astype(np.int32)
 
 
@@ -299,12 +299,12 @@ def _save_picture(samples: np.ndarray, out: Path, data: Any) -> Path:
 def _check_sample_output(out: Path, count: int) -> None:
     """Refuse, before drawing anything, a file type or a picture that cannot hold the samples."""
     if out.suffix not in SAMPLE_SUFFIXES:
-        raise RunError(
+        raise UsageRefusal(
             f"cannot write samples as {out.suffix or 'no suffix'}: use .png, .npz, .csv or "
             f".parquet, or a folder of images (-o {out.with_suffix('')}/)"
         )
     if out.suffix == ".png" and count > MAX_PICTURE_SAMPLES:
-        raise RunError(
+        raise UsageRefusal(
             f"a picture shows at most {MAX_PICTURE_SAMPLES:,} samples, not {count:,}; "
             f"write them as arrays instead: -o {out.with_suffix('.npz')}"
         )
@@ -424,19 +424,19 @@ def _check_data_output(
     """Refuse an image folder of rows, and a Parquet table of images, with what to use."""
     shape = tuple(int(d) for d in shape)
     if folder and kind != "image":
-        raise RunError(
+        raise UsageRefusal(
             f"-o {out}/ writes one image file per sample, but {run_dir} draws {kind} rows of "
             f"{int(np.prod(shape))} values; write a table instead: -o samples.parquet "
             "(or .csv, .npz)"
         )
     if out.suffix == ".parquet" and kind == "image":
-        raise RunError(
+        raise UsageRefusal(
             f"a .parquet file holds a table, but {run_dir} draws images {shape}; write one "
             "PNG per sample into a folder (-o samples/), arrays (-o samples.npz) or one "
             "column per pixel (-o samples.csv)"
         )
     if folder and shape[-1] not in (1, 3):
-        raise RunError(
+        raise UsageRefusal(
             f"-o {out}/: images of {shape[-1]} channels cannot be PNG files (1 or 3); "
             "write them as arrays: -o samples.npz"
         )

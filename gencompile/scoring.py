@@ -24,7 +24,7 @@ from gencompile.datafiles import (  # the image files an `images` source reads, 
     IMAGE_SUFFIXES,
     eight_bit_image,
 )
-from gencompile.errors import RunError
+from gencompile.errors import RunError, UsageRefusal
 from gencompile.files import atomic_write_text
 from gencompile.generated import load_trained_model, verified_lock
 from gencompile.outputs import csv_only, writable_output, writing
@@ -90,13 +90,13 @@ def score(
     run_dir, out_csv = Path(run_dir), Path(out_csv)
     lock = verified_lock(run_dir, allow_custom_code)  # before TensorFlow starts
     if (input_file is None) == (split is None):
-        raise RunError("give what to score: either --input FILE or --split heldout")
+        raise UsageRefusal("give what to score: either --input FILE or --split heldout")
     if split is not None and split != "heldout":
-        raise RunError(f"--split {split}: only the held-out split is scored (--split heldout)")
+        raise UsageRefusal(f"--split {split}: only the held-out split is scored (--split heldout)")
     if not 0.0 < threshold_quantile <= 1.0:
-        raise RunError(f"--threshold-quantile must be in (0, 1], got {threshold_quantile}")
+        raise UsageRefusal(f"--threshold-quantile must be in (0, 1], got {threshold_quantile}")
     if input_file is not None and _text_source(lock["resolved_spec"]["data"]["source"]):
-        raise RunError(TEXT_INPUT)  # before the file is read: no file format would do
+        raise UsageRefusal(TEXT_INPUT)  # before the file is read: no file format would do
     writable_output(out_csv, "-o", "scores.csv", {"--input": input_file}, run_dir)
     csv_only(out_csv, "score")  # after writable_output: a folder is refused, as a folder
     raw = None if input_file is None else read_input(Path(input_file), lock=lock)

@@ -2,7 +2,8 @@
 every other refusal of gencompile: one line `error: ...` on stderr and exit code 2.
 
 Typer draws them as the usage, a hint and a boxed paragraph; the root command group
-turns them into a `UsageRefusal`, which the command line prints as it prints any error.
+turns them into a `UsageRefusal` (gencompile.errors), which the command line prints as
+it prints any error.
 """
 
 from __future__ import annotations
@@ -15,19 +16,13 @@ from typing import Any
 import typer
 from typer.core import TyperGroup
 
-from gencompile.errors import GencompileError
+from gencompile.errors import UsageRefusal
 
 # Click's UsageError as this typer raises it: typer >= 0.20 vendors its own click, older
 # ones use the installed one; `typer.BadParameter` is its subclass in both.
 ClickUsageError: type[Exception] = next(
     kind for kind in typer.BadParameter.__mro__ if kind.__name__ == "UsageError"
 )
-
-
-class UsageRefusal(GencompileError):
-    """A command line that click could not parse."""
-
-    exit_code = 2
 
 
 class OneLineUsageGroup(TyperGroup):

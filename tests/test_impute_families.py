@@ -275,7 +275,7 @@ def test_options_a_method_cannot_use_are_refused(
     source = tmp_path / "in.csv"
     source.write_text(",".join(COLUMNS) + "\n1.0,,2.0,3.0\n")
     code, _, err = run_cli("impute", str(run_dir), "--input", str(source), "-o", "x.csv", *options)
-    assert code == 1
+    assert code == 2
     assert message in " ".join(err.split())
     assert not (tmp_path / "x.csv").exists()
 
@@ -295,7 +295,7 @@ def test_families_without_an_imputation_are_refused_before_loading(
     source = tmp_path / "in.csv"
     source.write_text("a,b\n1.0,\n")
     code, _, err = run_cli("impute", str(tmp_path), "--input", str(source), "-o", "x.csv")
-    assert code == 1
+    assert code == 2
     said = " ".join(err.split())
     assert f"holds a {family} model, which cannot impute" in said
     assert imputation.REFUSED[family] in said  # why

@@ -282,10 +282,10 @@ def test_a_traversal_around_a_file_names_the_file(runs, tmp_path) -> None:
 def test_wrong_ends_and_dimensions_are_refused(run_cli, runs, tmp_path) -> None:
     out = str(tmp_path / "x.png")
     code, _, err = latent(run_cli, runs["vae"], "interpolate", "--from", "3", "-o", out)
-    assert code == 1 and "--from A --to B" in err
+    assert code == 2 and "--from A --to B" in err
     code, _, err = latent(run_cli, runs["vae"], "interpolate", "--from", "3", "--to", "99999",
                           "-o", out)  # fmt: skip
-    assert code == 1 and "--to 99999: the held-out split has examples 0..179" in err
+    assert code == 2 and "--to 99999: the held-out split has examples 0..179" in err
     np.save(tmp_path / "bad.npy", np.zeros((1, 7)))
     np.save(tmp_path / "one.npy", np.zeros((8, 8, 1)))  # one example without the batch axis
     for ends, said in [
@@ -297,9 +297,9 @@ def test_wrong_ends_and_dimensions_are_refused(run_cli, runs, tmp_path) -> None:
         assert code == 1 and said in " ".join(err.split()), err
         assert "--input" not in err
     code, _, err = latent(run_cli, runs["vae"], "traverse", "--dims", "7", "-o", out)
-    assert code == 1 and "dimensions 0..2" in err
+    assert code == 2 and "dimensions 0..2" in err
     code, _, err = latent(run_cli, runs["flow"], "map", "-o", str(tmp_path / "x.txt"))
-    assert code == 1 and "write a picture (.png) or arrays (.npz)" in err
+    assert code == 2 and "write a picture (.png) or arrays (.npz)" in err
     assert not (tmp_path / "x.png").exists()
 
 
@@ -334,7 +334,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_refused_saying_why_before_tensorflow(run_cli, built, tmp_path, spec, args, why):
     out = tmp_path / "no.png"
     code, _, err = run_cli("latent", str(built[spec]), *args, "-o", str(out))
-    assert code == 1 and why in err, err
+    assert code == 2 and why in err, err
     assert not out.exists()
 
 
@@ -342,7 +342,7 @@ def test_a_refusal_starts_no_tensorflow(built) -> None:
     from tests.test_startup import imported_by
 
     found = imported_by("latent", str(built["gan_ring8.yaml"]), "map", "-o", "never.png")
-    assert found["code"] == 1
+    assert found["code"] == 2
     assert not {"tensorflow", "keras"} & set(found["heavy"])
 
 

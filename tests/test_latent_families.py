@@ -117,7 +117,7 @@ def test_gan_walks_random_draws_and_refuses_what_needs_an_encoder(run_cli, runs,
     for args in (["reconstruct"], ["map"], ["arithmetic", "--add", "1", "--subtract", "2"],
                  ["interpolate", "--from", "1", "--to", "2"]):  # fmt: skip
         code, _, err = latent(run_cli, runs["gan"], *args, "-o", str(tmp_path / "no.png"))
-        assert code == 1 and "a GAN has no encoder" in err, (args, err)
+        assert code == 2 and "a GAN has no encoder" in err, (args, err)
     assert not (tmp_path / "no.png").exists()
 
 
@@ -140,7 +140,7 @@ def test_mixture_maps_components_and_walks_between_means(run_cli, runs, tmp_path
     means = np.asarray(model.means, np.float32)
     np.testing.assert_array_equal(arrays(path)["codes"][0, [0, -1]], means[[0, 2]])
     code, _, err = latent(run_cli, runs["gmm"], "traverse", "-o", str(tmp_path / "t.png"))
-    assert code == 1 and "no continuous code to traverse" in err
+    assert code == 2 and "no continuous code to traverse" in err
 
 
 def test_diffusion_ddim_inversion_round_trips(run_cli, runs, tmp_path) -> None:

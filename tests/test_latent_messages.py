@@ -84,7 +84,7 @@ def test_a_mixture_is_told_about_its_components(run_cli, gmm, tmp_path, ends, me
     start, end = (str(file) if e == "FILE" else e for e in ends)
     out = str(tmp_path / "p.png")
     code, _, err = run_cli("latent", gmm, "interpolate", "--from", start, "--to", end, "-o", out)
-    assert code == 1 and "Traceback" not in err, err
+    assert code == 2 and "Traceback" not in err, err
     assert message in said(err)
     assert "held-out" not in err
 
@@ -102,7 +102,7 @@ def test_a_conditional_models_file_takes_its_class_from_label(run_cli, cvae, tmp
     ) in said(err)
     assert "scores" not in err
     code, _, err = run_cli(*args, "--label", "30")
-    assert code == 1 and "--label 30: " in err and "knows classes 0..9" in said(err)
+    assert code == 2 and "--label 30: " in err and "knows classes 0..9" in said(err)
     code, _, err = run_cli(*args, "--label", "3")
     assert code == 0, err
     assert np.load(tmp_path / "p.npz")["codes"].shape == (2, 8, 2)

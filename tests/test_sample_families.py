@@ -169,7 +169,7 @@ def test_flow_temperature_near_zero_inverts_the_base_mean(run_cli, runs, tmp_pat
 )
 def test_refusals(run_cli, runs, tmp_path, key, args, message) -> None:
     code, _, err = run_cli("sample", runs[key], "-n", "4", "-o", str(tmp_path / "o.npz"), *args)
-    assert code == 1
+    assert code == 2
     assert message in " ".join(err.split()), err
     assert not (tmp_path / "o.npz").exists()
 

@@ -84,7 +84,7 @@ def test_a_non_finite_range_is_refused_as_such(run_cli, tmp_path: Path, given: l
     """Before: `0 inf` wrote NaN samples with exit 0; `nan 3` was 'below the second'."""
     out = tmp_path / "t.npz"
     code, _, err = run_cli("latent", str(tmp_path), "traverse", "--range", *given, "-o", str(out))
-    assert code == 1
+    assert code == 2
     assert said(err) == f"error: --range {' '.join(given)}: give finite numbers, such as -3 3"
     assert not out.exists()
 
@@ -101,7 +101,7 @@ def test_an_output_that_is_not_csv_is_refused(
     run, table = gmm
     out = tmp_path / name
     code, _, err = run_cli(command, run, "--input", str(table), "-o", str(out))
-    assert code == 1
+    assert code == 2
     assert said(err) == (f"error: -o {out}: {command} writes a CSV table; name it .csv, e.g. s.csv")
     assert list(tmp_path.iterdir()) == []
 
@@ -147,7 +147,7 @@ def test_a_mixture_with_unequal_component_lists_is_one_line(run_cli, gmm, tmp_pa
     code, _, err = run_cli(
         "latent", run, "interpolate", "--from", "0,1,2", "--to", "1,2", "-o", str(out)
     )
-    assert code == 1
+    assert code == 2
     assert said(err) == "error: --from gives 3 components and --to 2: give as many, or one"
     assert not out.exists()
     code, _, err = run_cli(
@@ -186,7 +186,7 @@ def test_impute_refuses_a_conditional_vae_before_loading_it(
     given = tmp_path / "gaps.csv"
     given.write_text("a,b\n1.0,\n")
     code, _, err = run_cli("impute", run, "--input", str(given), "-o", str(tmp_path / "f.csv"))
-    assert code == 1
+    assert code == 2
     assert said(err) == (
         f"error: {run} holds a conditional VAE: it needs each row's class, which an "
         "imputation CSV does not carry; impute with an unconditional model"

@@ -49,11 +49,11 @@ def test_sample_with_a_prompt_writes_text(run: Path, run_cli, tmp_path: Path) ->
 def test_a_prompt_the_vocabulary_lacks_is_refused(run: Path, run_cli, tmp_path: Path) -> None:
     out = tmp_path / "c2.txt"
     code, _, stderr = run_cli("sample", str(run), "-n", "2", "-o", str(out), "--prompt", "abc")
-    assert code == 1, stderr
+    assert code == 2, stderr
     assert "--prompt: the prompt has characters the model never saw: 'a', 'b', 'c';" in stderr
     assert "0-9" in stderr and not out.exists()
     code, _, stderr = run_cli("sample", str(run), "-o", str(out), "--prompt", "")
-    assert code == 1 and stderr.startswith("error: --prompt: the prompt holds no token;")
+    assert code == 2 and stderr.startswith("error: --prompt: the prompt holds no token;")
     assert len(stderr.strip().splitlines()) == 1 and not out.exists()
 
 
@@ -62,7 +62,7 @@ def test_a_language_model_advises_a_txt_file(run: Path, run_cli, tmp_path: Path,
     """Not a table of its token windows (which it would then refuse): text."""
     out = f"{tmp_path}/{name}"
     code, _, stderr = run_cli("sample", str(run), "-n", "2", "-o", out)
-    assert code == 1
+    assert code == 2
     assert stderr == f"error: a language model writes text samples: use a .txt file, not {out}\n"
 
 
