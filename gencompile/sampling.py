@@ -18,8 +18,8 @@ import numpy as np
 from gencompile.datafiles import format_bytes
 from gencompile.errors import RunError, UsageRefusal
 from gencompile.generated import load_trained_model, verified_lock
+from gencompile.interrupts import kept_interrupts
 from gencompile.outputs import writable_output
-from gencompile.process_end import kept_interrupts
 from gencompile.sample_files import (
     write_csv_stream,
     write_image_folder,

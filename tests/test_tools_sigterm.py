@@ -71,7 +71,7 @@ import os, signal, sys, time
 from pathlib import Path
 from types import SimpleNamespace
 import numpy as np
-from gencompile.process_end import kept_interrupts
+from gencompile.interrupts import kept_interrupts
 from gencompile.runtime.preprocessing import Preprocessor
 from gencompile.sample_files import write_csv_stream
 from gencompile.sampling import _sample_chunks
