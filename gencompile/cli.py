@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 import typer
 from rich.console import Console
 
-from gencompile.errors import GencompileError, SpecError, quoted
+from gencompile.errors import GencompileError, SpecError, UsageRefusal, quoted
 from gencompile.sample_options import SEED_MAX, out_of_range
 from gencompile.usage_errors import OneLineUsageGroup
 
@@ -179,8 +179,7 @@ def _unwritable(output: Path | str, folder: bool = False) -> str | None:
 
 def _usage_error(message: str) -> NoReturn:
     """A usage error as every other refusal: one line on stderr, exit code 2."""
-    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    raise typer.Exit(2)
+    raise UsageRefusal(message)
 
 
 def _check_output(

@@ -195,7 +195,7 @@ def test_conditional_vae_decodes_with_labels(run_cli, runs, tmp_path) -> None:
     assert arrays(cycled)["labels"].tolist() == [0, 1, 2]
     code, _, err = latent(run_cli, runs["cvae"], "traverse", "--label", "12", "-o",
                           str(tmp_path / "t.png"))  # fmt: skip
-    assert code == 1 and "--label 12: " in err and "classes 0..9" in err
+    assert code == 2 and "--label 12: " in err and "classes 0..9" in err
     arithmetic = tmp_path / "a.npz"
     code, _, err = latent(run_cli, runs["cvae"], "arithmetic", "--add", "0", "--subtract", "6",
                           "-n", "2", "-o", str(arithmetic))  # fmt: skip

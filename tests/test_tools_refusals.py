@@ -164,7 +164,7 @@ def test_a_label_on_an_unconditional_mixture_is_refused(run_cli, gmm, tmp_path: 
     code, _, err = run_cli(
         "latent", run, "interpolate", "--from", "0", "--to", "1", "--label", "3", "-o", str(out)
     )
-    assert code == 1
+    assert code == 2
     assert said(err) == f"error: {run} is not a conditional model: it takes no --label"
     assert not out.exists()
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from gencompile.errors import RunError
+from gencompile.errors import RunError, UsageRefusal
 from gencompile.files import atomic_open
 from gencompile.runtime import splits
 from gencompile.runtime.latent import PATHS, LatentSpace, traversal_grid
@@ -95,11 +95,11 @@ def decode_labels(
     """The classes a conditional model decodes with (None for another model)."""
     if run.classes is None:
         if label is not None:
-            raise RunError(f"{run.run_dir} is not a conditional model: it takes no --label")
+            raise UsageRefusal(f"{run.run_dir} is not a conditional model: it takes no --label")
         return None
     if label is not None:
         if not 0 <= label < run.classes:
-            raise RunError(f"--label {label}: {run.run_dir} knows classes 0..{run.classes - 1}")
+            raise UsageRefusal(f"--label {label}: {run.run_dir} knows classes 0..{run.classes - 1}")
         return np.full(rows, label, np.int32)
     if given is not None:
         return np.asarray(given, np.int32)[:rows]
@@ -132,7 +132,7 @@ class Ends:
 def random_ends(run: LatentRun, count: int, seed: int, label: int | None = None) -> Ends:
     """`count` pairs of draws from the prior."""
     if count < 1:
-        raise RunError(f"-n {count}: draw at least one pair")
+        raise UsageRefusal(f"-n {count}: draw at least one pair")
     drawn = run.space.draw(2 * count, seed)
     labels = decode_labels(run, label, None, count)
     return Ends(drawn[:count], drawn[count:], labels, f"between random draws (seed {seed})")
@@ -149,7 +149,9 @@ def example_ends(
     or one of either."""
     (xa, ya), (xb, yb) = a, b
     if len(xa) != len(xb) and 1 not in (len(xa), len(xb)):
-        raise RunError(f"--from gives {len(xa)} examples and --to {len(xb)}: give as many, or one")
+        raise UsageRefusal(
+            f"--from gives {len(xa)} examples and --to {len(xb)}: give as many, or one"
+        )
     za, zb = run.space.encode(xa, ya), run.space.encode(xb, yb)
     za, zb = np.broadcast_arrays(za, zb) if len(za) != len(zb) else (za, zb)
     rows = len(za)
