@@ -25,11 +25,11 @@ import importlib.abc
 import importlib.machinery
 import os
 import re
+import subprocess
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from types import ModuleType
 from typing import Any
 
@@ -156,36 +156,38 @@ class _Finder(importlib.abc.MetaPathFinder):
         return spec
 
 
+# The filter of `stderr_without`: a process of its own, not a thread, so that what the pipe
+# holds when this process aborts (a fatal TensorFlow error, its explanation just written)
+# still reaches the terminal: the filter reads on to the end of the pipe, then ends.
+_FILTER = """
+import re, sys
+pattern = re.compile(sys.argv[1].encode())
+for line in sys.stdin.buffer:
+    if not pattern.search(line):
+        sys.stdout.buffer.write(line)
+        sys.stdout.buffer.flush()
+"""
+
+
 @contextmanager
 def stderr_without(pattern: re.Pattern[str] = HARMLESS_ERRORS) -> Iterator[None]:
-    """Descriptor 2 through a pipe whose lines are passed on as they come, except those
-    matching `pattern` (TensorFlow's C++ code writes to the descriptor, not sys.stderr)."""
+    """Descriptor 2 through a filter process that passes lines on as they come, except
+    those matching `pattern` (TensorFlow's C++ code writes to the descriptor, not to
+    sys.stderr). Its own session: a Ctrl-C meant for the command does not stop it."""
     sys.stderr.flush()
     saved = os.dup(2)
-    reading, writing = os.pipe()
-    os.dup2(writing, 2)
-    os.close(writing)
-    passer = threading.Thread(target=_pass_on, args=(reading, saved, pattern), daemon=True)
-    passer.start()
+    command = [sys.executable, "-S", "-c", _FILTER, pattern.pattern]
+    passer = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=saved, stderr=saved, start_new_session=True
+    )
+    assert passer.stdin is not None  # stdin=PIPE
+    os.dup2(passer.stdin.fileno(), 2)
+    passer.stdin.close()  # descriptor 2 is the pipe's only writer now
     try:
         yield
     finally:
         sys.stderr.flush()
-        os.dup2(saved, 2)  # the pipe's last writer closed: the passer reads its end
-        passer.join(timeout=5)
+        os.dup2(saved, 2)  # the pipe's last writer closed: the filter reads to its end
+        with suppress(subprocess.TimeoutExpired):  # a child holds it: let it be
+            passer.wait(timeout=5)
         os.close(saved)
-
-
-def _pass_on(reading: int, target: int, pattern: re.Pattern[str]) -> None:
-    """Copy lines from `reading` to `target` until the pipe ends, dropping `pattern`'s."""
-    pending = b""
-    with os.fdopen(reading, "rb", buffering=0) as pipe:
-        while chunk := pipe.read(65536):
-            *lines, pending = (pending + chunk).split(b"\n")
-            kept = [
-                line + b"\n" for line in lines if not pattern.search(line.decode(errors="replace"))
-            ]
-            if kept:
-                os.write(target, b"".join(kept))
-        if pending:
-            os.write(target, pending)

@@ -33,3 +33,28 @@ def test_descriptor_2_is_itself_again_afterwards(capfd) -> None:
     assert os.fstat(2).st_ino == before
     os.write(2, REMAPPER.encode())  # outside training: shown as TensorFlow wrote it
     assert "LeakyReluGrad" in capfd.readouterr().err
+
+
+ABORTING = """
+import os
+from gencompile.runtime.quiet import HARMLESS_ERRORS, stderr_without
+
+with stderr_without(HARMLESS_ERRORS):
+    os.write(2, b"F0000 the fatal error's explanation\\n")
+    os.abort()  # as a failed TensorFlow CHECK ends the process
+"""
+
+
+def test_what_is_written_just_before_an_abort_still_arrives() -> None:
+    """The filter is a process of its own: it reads the pipe to its end after this one
+    died (a thread would die with it, and the explanation with them)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", ABORTING], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert done.stderr == "F0000 the fatal error's explanation\n"
