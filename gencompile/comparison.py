@@ -296,29 +296,56 @@ def sets_model_units(path: str) -> bool:
     return any(_within(path, f) or _within(f, path) for f in MODEL_UNIT_FIELDS)
 
 
+NOT_SET = "(not set)"  # a field a run's resolved spec does not have (a bernoulli's sigma)
+
+
 def model_units_differ(entries: list[RunEntry], differing: list[str]) -> list[str]:
     """The differing fields that change the training loop's units or loss, with their
-    values: `data.preprocessing.standardize false vs true`."""
-    missing = object()
+    values: `data.preprocessing.standardize false vs true`, `model.likelihood.sigma
+    "learned" vs (not set)`."""
     found = []
     for path in (p for p in differing if sets_model_units(p)):
-        values = {json.dumps(e.fields.get(path, missing), default=str) for e in entries}
+        values = {json.dumps(e.fields[path]) if path in e.fields else NOT_SET for e in entries}
         found.append(f"{path} {' vs '.join(sorted(values))}")
     return found
 
 
+# Fields whose change changes what a likelihood metric's computed_with records (its caveat:
+# a Bernoulli cross-entropy, a density at discrete levels, a dequantized flow's bound), so
+# that `compare` marks the metric "computed differently" across runs that differ in one.
+LIKELIHOOD_DEFINING = ("model.likelihood.type", "model.dequantization")
+LIKELIHOOD_METRICS = ("elbo", "iwae_nll", "nll", "bits_per_dim", "reconstruction_nll", "nll_bound")
+
+
+def comparable_metrics(metrics: list[str], not_alike: list[str]) -> list[str]:
+    """The metrics that rank runs (METRIC_UNITS gives a direction) and that the runs do not
+    compute differently (`not_alike`): those to advise ranking them by."""
+    return [m for m in metrics if lower_is_better(m) is not None and m not in not_alike]
+
+
+def computed_differently_across(metrics: list[str], changed: list[str]) -> list[str]:
+    """The metrics trials would compute differently (compare's "computed differently",
+    foreseen before they run) when they differ in the fields `changed`: the likelihood
+    metrics when the likelihood's type or a flow's dequantization changes."""
+    defining = any(_within(p, f) or _within(f, p) for p in changed for f in LIKELIHOOD_DEFINING)
+    return [m for m in metrics if defining and m in LIKELIHOOD_METRICS]
+
+
 def _model_units_warning(name: str, differ: list[str], held_out: list[str]) -> str:
     """Why ordering the runs by a training-loop value means little when `differ`, and the
-    held-out metrics (metrics.json's, in the data's units) to order them by instead."""
+    held-out metrics (metrics.json's, in the data's units, computed alike in every run) to
+    order them by instead."""
     instead = (
-        f"sort by a held-out metric ({', '.join(held_out)})"
+        f"sort by a held-out metric ({', '.join(held_out)}), in the data's units, to rank them"
         if held_out
-        else "evaluate them (gencompile evaluate RUN --metrics ...) and sort by that metric"
+        else "no held-out metric here is computed alike in every run: evaluate every run "
+        "with one metric and the same options (gencompile evaluate RUN --metrics ...; a "
+        "sample metric where the likelihoods differ) and sort by it to rank them"
     )
     return (
         f"--sort {name}: {name} is the training loop's, in each run's model units and loss, "
         f"and these differ ({'; '.join(differ)}), so this order compares the preprocessing "
-        f"and loss as much as the models; {instead}, in the data's units, to rank them"
+        f"and loss as much as the models; {instead}"
     )
 
 
@@ -420,7 +447,7 @@ def compare(
             noted = [*noted, units]
         if differ := model_units_differ(readable, table.differing):
             marks[sort] = f"{marks[sort]}; {MODEL_UNITS}" if sort in marks else MODEL_UNITS
-            ranked = [m for m in metrics if lower_is_better(m) is not None]
+            ranked = comparable_metrics(metrics, not_alike)
             warnings.append(_model_units_warning(sort, differ, ranked))
         metrics = sorted({name for entry in entries for name in entry.metrics})
         table = RunTable(

@@ -129,3 +129,49 @@ def test_a_loss_weight_that_differs_marks_val_loss_too(run_cli, tmp_path: Path) 
     code, out, err = run_cli("compare", str(first), str(second), "--sort", "val_loss")
     assert code == 0 and "val_loss (model units differ)" in out
     assert "(model.losses.kl.weight 1.0 vs 4.0)" in err
+
+
+def _bernoulli_and_gaussian(root: Path, computed_alike: dict[str, float]) -> list[str]:
+    """A bernoulli run (its resolved spec has no likelihood sigma) and a gaussian one, whose
+    elbo and iwae_nll carry other caveats (computed differently), with `computed_alike`
+    metrics that both computed the same way."""
+    bernoulli = make_run(
+        root / "b",
+        "raw",
+        ("model.likelihood.type=bernoulli", "data.preprocessing.scale=[0, 1]"),
+    )
+    gaussian = make_run(root / "g", "std")
+    for run, caveat in ((bernoulli, "Bernoulli cross-entropy"), (gaussian, "density")):
+        record = json.loads((run / "metrics.json").read_text())
+        record["metrics"].update(computed_alike)
+        likelihood = {"split": "validation", "examples": 40, "caveat": caveat}
+        record["computed_with"] = {
+            "elbo": likelihood,
+            "iwae_nll": likelihood,
+            **{name: {"samples": 100} for name in computed_alike},
+        }
+        (run / "metrics.json").write_text(json.dumps(record))
+    return [str(bernoulli), str(gaussian)]
+
+
+def test_a_field_one_run_lacks_is_said_not_set_in_the_warning(run_cli, tmp_path: Path) -> None:
+    folders = _bernoulli_and_gaussian(tmp_path, {})
+    code, _, err = run_cli("compare", *folders, "--sort", "val_loss")
+    assert code == 0 and "object at" not in err
+    assert 'model.likelihood.sigma "learned" vs (not set)' in err
+    assert 'model.likelihood.type "bernoulli" vs "gaussian"' in err
+
+
+def test_the_warning_advises_no_metric_the_runs_computed_differently(
+    run_cli, tmp_path: Path
+) -> None:
+    folders = _bernoulli_and_gaussian(tmp_path / "none", {})
+    code, out, err = run_cli("compare", *folders, "--sort", "val_loss")
+    assert code == 0 and "elbo (computed differently)" in out
+    assert "sort by a held-out metric" not in err  # elbo, iwae_nll are not comparable here
+    assert "no held-out metric here is computed alike in every run" in err
+
+    folders = _bernoulli_and_gaussian(tmp_path / "some", {"energy_distance": 0.1})
+    code, _, err = run_cli("compare", *folders, "--sort", "val_loss")
+    assert code == 0
+    assert "sort by a held-out metric (energy_distance), in the data's units" in err

@@ -238,25 +238,37 @@ def _check_metric(metric: str, spec: Any) -> None:
 def _check_comparable(metric: str, spec: Any, swept: list[str]) -> None:
     """A training-loop metric (history.csv's loss or val_*, in the model's units) ranks
     trials that change the preprocessing or the loss by those as much as by their models:
-    refused now, with the held-out metrics (metrics.json's, in the data's units) to use."""
-    from gencompile.comparison import sets_model_units
+    refused now, with the held-out metrics (metrics.json's, in the data's units) that the
+    trials compute alike (compare's rule, foreseen from the swept fields) to use."""
+    from gencompile.comparison import (
+        comparable_metrics,
+        computed_differently_across,
+        sets_model_units,
+    )
     from gencompile.spec.checks import written_metrics
 
-    held_out = written_metrics(spec)
+    written = written_metrics(spec)
     changing = [path for path in swept if sets_model_units(path)]
-    if metric in held_out or not changing:
+    if metric in written or not changing:
         return
+    unlike = computed_differently_across(written, swept)
+    held_out = comparable_metrics(written, unlike)
     hint = (
         f"give --metric a held-out metric, in the data's units: {', '.join(held_out)}"
         if held_out
-        else "add a held-out metric (in the data's units) to evaluation.metrics and give "
-        "it with --metric"
+        else "add a held-out metric (in the data's units) that every trial computes alike, "
+        "a sample metric, to evaluation.metrics and give it with --metric"
     )
+    if unlike:  # why the spec's likelihood metrics are not advised
+        hint += (
+            f"; not {', '.join(unlike)}: trials with another likelihood compute them "
+            "differently (a Bernoulli cross-entropy vs a density), as compare marks them"
+        )
     raise SpecError(
         [
             Problem(
-                "",
-                f"{metric} is the training loop's, in the model's units and loss, which "
+                metric,
+                "is the training loop's, in the model's units and loss, which "
                 f"{', '.join(changing)} changes: the trials would be ranked by their "
                 "preprocessing or loss as much as by their models",
                 "--metric",
