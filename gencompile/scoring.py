@@ -130,6 +130,7 @@ def score(
 
         classes = model_classes(model) if conditional else None
         x, labels = _prepared(raw, data, Path(input_file or ""), classes, lock)
+        _check_levels(model, x, data, raw, Path(input_file or ""), lock)
         values, outside = scored(kind, compute, x, labels if conditional else None)
     _check_finite(values, outside, kind.name)
     flags = (values > threshold) | outside  # outside the support: always flagged
@@ -139,6 +140,36 @@ def score(
         int(flags.sum()), int(outside.sum()), support, int(held_out_outside.sum()),
         len(held_out), outside_advice(kind.support, x, outside, data),
     )  # fmt: skip
+
+
+def _check_levels(
+    model: Any, x: np.ndarray, data: Any, raw: RawInput, path: Path, lock: dict[str, Any]
+) -> None:
+    """Refuse an example with a value between a dequantized flow's levels, as the server's
+    /score refuses it: it would be scored as the level it rounds to."""
+    from gencompile.runtime.scores import off_level_value
+
+    tolerance = _half_pixel(model, data, lock) if raw.pixels else None
+    off = off_level_value(model, lock["family"], x, data, tolerance)
+    if off is not None:
+        raise RunError(off.message(f"--input {path}: example {off.example}"))
+
+
+def _half_pixel(model: Any, data: Any, lock: dict[str, Any]) -> float | None:
+    """An image file's 8-bit pixels lie up to half a pixel (1/255 of the file's range) from
+    the level they were written from: that half pixel as a share of a dequantized flow's
+    level spacing (None for another model)."""
+    from gencompile.runtime.metrics.levels import OFF_LEVEL_TOLERANCE
+    from gencompile.sampling import image_file_range
+
+    if getattr(model, "dequantization", None) is None:
+        return None
+    source = lock["resolved_spec"]["data"]["source"]
+    low, high = image_file_range(source, lock.get("data_statistics"), data)
+    ends = np.stack([np.full(data.element_shape, low), np.full(data.element_shape, high)])
+    mapped = np.asarray(data.preprocessor.transform(ends), np.float64)
+    spacings = np.max(np.abs(mapped[1] - mapped[0])) * (model.dequantization.bins - 1)
+    return float(spacings / 255 / 2 + OFF_LEVEL_TOLERANCE)
 
 
 def _threshold(

@@ -39,8 +39,9 @@ import tensorflow as tf
 from gencompile.runtime import autoregressive, diffusion, flow, mixture, vae
 from gencompile.runtime.distributions import Gaussian, Logistic
 from gencompile.runtime.metrics.levels import (
+    OFF_LEVEL_TOLERANCE,
     dequantized_levels,
-    merged_levels,
+    off_level,
     refuse_merged_levels,
 )
 from gencompile.runtime.posteriors import repeat_draws
@@ -145,13 +146,57 @@ def _flow(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreK
     return kind, lambda x, y: -_concat(flow.log_likelihood_batches(model, x)) - shift
 
 
-def merged_bins(model: keras.Model, family: str, x: Any) -> tuple[int, float, float] | None:
-    """A dequantized flow's bin that distinct values of `x` (model units) share, as
-    (level, lowest, highest) (`merged_levels`): their scores would be a coarsened copy's.
-    None when each bin holds one value, or for a model without dequantization."""
+@dataclass(frozen=True)
+class OffLevel:
+    """A value to score that lies between a dequantized flow's levels: example `example`'s
+    value `name` is `value`, the levels (at that position) `levels`, data units."""
+
+    example: int
+    name: str
+    value: float
+    levels: tuple[float, ...]
+
+    def message(self, example: str) -> str:
+        """One line refusing it; `example` names the example ("examples[0]")."""
+        shown = [f"{v:.6g}" for v in self.levels]
+        listed = ", ".join(shown if len(shown) <= 4 else [*shown[:2], "...", shown[-1]])
+        return (
+            f"{example} {self.name} is {self.value:.6g}: this flow was trained on the levels "
+            f"{listed} (model.dequantization) and would score it as the level it rounds to; "
+            "give values on those levels, or score continuous values with a flow trained "
+            "without model.dequantization"
+        )
+
+
+def off_level_value(
+    model: keras.Model, family: str, x: np.ndarray, data: Any, tolerance: float | None = None
+) -> OffLevel | None:
+    """The first value of `x` (model units) that is none of a dequantized flow's levels yet
+    rounds to one (`levels.off_level`), judged example by example: the flow's bound would be
+    that of the level, not the value's. None for another model. `tolerance`: how far from a
+    level a value may lie, a share of the levels' spacing (an image file's 8-bit pixels lie
+    up to half a pixel away)."""
     if family != "flow" or model.dequantization is None:
         return None
-    return merged_levels(dequantized_levels(model.dequantization), x)
+    bins = int(model.dequantization.bins)
+    found = off_level(bins, x, OFF_LEVEL_TOLERANCE if tolerance is None else tolerance)
+    if found is None:
+        return None
+    example, position = found
+    rows = np.asarray(x[example : example + 1])
+    value = float(data.preprocessor.inverse(rows).reshape(-1)[position])
+    grid = np.arange(bins, dtype=np.float32) / np.float32(bins - 1)
+    on_grid = np.broadcast_to(grid.reshape(bins, *[1] * (rows.ndim - 1)), (bins, *rows.shape[1:]))
+    levels = data.preprocessor.inverse(on_grid).reshape(bins, -1)[:, position]
+    return OffLevel(example, _value_name(data, position), value, tuple(float(v) for v in levels))
+
+
+def _value_name(data: Any, position: int) -> str:
+    """A value of an example by its place: a feature's name, a pixel's index."""
+    names = getattr(data, "feature_names", None)
+    if data.kind != "image" and names and position < len(names):
+        return f"feature {names[position]}"
+    return f"{'pixel' if data.kind == 'image' else 'value'} {position}"
 
 
 def _mixture(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreKind, Score]:

@@ -36,6 +36,7 @@ class ServedData:
 
     preprocessor: Any  # runtime.preprocessing.Preprocessor
     kind: str  # image | vector | text
+    feature_names: tuple[str, ...] = ()  # a vector's features by name, for the messages
     x_val: None = None  # no held-out split: checks of the data run on each request's examples
 
     @property
@@ -199,24 +200,13 @@ class Engine:
         return Scored(kind.name, kind.description, values, outside, support)
 
     def _check_levels(self, x: np.ndarray) -> None:
-        """Refuse examples whose distinct values share a bin of a dequantized flow, as
-        `gencompile score` refuses such held-out values: they would be scored as a
-        coarsened copy of themselves."""
-        from gencompile.runtime.scores import merged_bins
+        """Refuse an example with a value between a dequantized flow's levels, as `gencompile
+        score --input` refuses it: it would be scored as the level it rounds to."""
+        from gencompile.runtime.scores import off_level_value
 
-        merged = merged_bins(self.model, self.family, x)
-        if merged is None:
-            return
-        level, low, high = merged
-        bins = int(self.model.dequantization.bins)
-        raise RequestError(
-            422,
-            f"examples: the values {low:.6g} and {high:.6g} (in the model's units, [0, 1] "
-            f"once scaled) are both read as level {level} of the flow's {bins} "
-            "dequantization levels, so their scores would be those of a coarsened copy; "
-            "send values on the training data's levels, or score continuous values with a "
-            "flow trained without model.dequantization",
-        )
+        off = off_level_value(self.model, self.family, x, self.data)
+        if off is not None:
+            raise RequestError(422, off.message(f"examples[{off.example}]"))
 
     def model_units(self, examples: np.ndarray, name: str) -> np.ndarray:
         """Examples in data units, shaped like the data or flattened, mapped into the
@@ -330,7 +320,11 @@ def load_engine(run_dir: Path | str, allow_custom_code: bool = False) -> Engine:
     repro.set_seed(module.SEED)  # once: as `gencompile sample` seeds, and deterministic ops
     text = isinstance(model, LanguageModel)
     preprocessor = Preprocessor.from_dict(statistics)
-    data = ServedData(preprocessor, "text" if text else preprocessor.kind)
+    from gencompile.runtime.pipeline import feature_names
+
+    source = lock["resolved_spec"]["data"]["source"]
+    names = () if text else feature_names(source, tuple(preprocessor.element_shape))
+    data = ServedData(preprocessor, "text" if text else preprocessor.kind, names)
     conditional = bool(module.DATA["with_labels"])
     engine = Engine(
         run_dir=run_dir,

@@ -19,6 +19,9 @@ from gencompile.errors import RunError
 from gencompile.runtime.splits import batches
 
 LEVEL_TOLERANCE = 1e-6  # values this close are one value (float32 round-off of k / levels)
+# How far from a level (a share of the levels' spacing) a value to score may lie: the float32
+# round-off of a level mapped into the model's units is far below it.
+OFF_LEVEL_TOLERANCE = 1e-3
 EVAL_BATCH = 256
 
 
@@ -53,6 +56,21 @@ def merged_levels(
     if spread.size == 0 or spread[level] <= LEVEL_TOLERANCE:
         return None
     return level, float(low[level]), float(high[level])
+
+
+def off_level(bins: int, x: Any, tolerance: float = OFF_LEVEL_TOLERANCE) -> tuple[int, int] | None:
+    """(example, flat position) of the first value of `x` (model units, one row per example)
+    that rounds to one of `bins` levels k / (bins - 1) without lying on it (more than
+    `tolerance` of their spacing away): a model of those levels would score it as the level
+    it rounds to. Values rounding to no level are left out, as the support's business. Each
+    example is judged on its own values alone, whatever else is scored with it."""
+    position = np.asarray(x, np.float64).reshape(len(x), -1) * (bins - 1)
+    level = np.round(position)
+    off = (level >= 0) & (level <= bins - 1) & (np.abs(position - level) > tolerance)
+    if not off.any():
+        return None
+    example, where = np.argwhere(off)[0]
+    return int(example), int(where)
 
 
 def merged_levels_message(metrics: str, merged: tuple[int, float, float], advice: str) -> str:
