@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from gencompile.errors import RunError
+from gencompile.runtime.compiled import compiled
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.levels import merged_levels, merged_levels_message
 from gencompile.runtime.metrics.results import Metrics, held_out
@@ -119,11 +120,17 @@ def _batches(x: Any, size: int = EVAL_BATCH) -> Iterator[tf.Tensor]:
 
 def text_nll(model: keras.Model, windows: np.ndarray) -> tuple[float, int]:
     """(summed -log p of every predicted token in nats, number of predicted tokens)."""
-    # Without AutoGraph, as Keras traces train_step: converting every function the model
-    # calls took most of the trace; the graph is the same (no tensor-dependent branches).
-    per_token = tf.function(lambda w: model.token_nll(w, training=False), autograph=False)
+    per_token = compiled(model, _token_nll)
     total = sum(float(tf.reduce_sum(tf.cast(per_token(w), tf.float64))) for w in _batches(windows))
     return total, int(windows.shape[0] * (windows.shape[1] - 1))
+
+
+def _token_nll(model: keras.Model, windows: tf.Tensor) -> tf.Tensor:
+    return model.token_nll(windows, training=False)
+
+
+def _image_nll(model: keras.Model, xb: tf.Tensor) -> tf.Tensor:
+    return model.image_nll(xb, training=False)
 
 
 def bleu(model: keras.Model, data: Any, pairs: int) -> float:
@@ -186,8 +193,7 @@ def validity(model: keras.Model, sequences: int, words: bool = False) -> float:
 def image_nll_batches(model: keras.Model, x: Any) -> Iterator[np.ndarray]:
     """-log p(x) of each image (nats), from the model's per-pixel conditionals, batch by
     batch, reading the split `x` as it goes."""
-    # Without AutoGraph: see `text_nll`.
-    per_image = tf.function(lambda xb: model.image_nll(xb, training=False), autograph=False)
+    per_image = compiled(model, _image_nll)
     for xb in _batches(x):
         yield per_image(xb).numpy().astype(np.float64)
 

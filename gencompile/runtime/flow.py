@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from gencompile.errors import RunError
 from gencompile.levels import source_levels
+from gencompile.runtime.compiled import compiled
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.levels import check_dequantized_levels, listed
 from gencompile.runtime.metrics.results import (
@@ -53,9 +54,7 @@ def log_likelihood_batches(
     model: keras.Model, x: Any, batch_size: int = 1024
 ) -> Iterator[np.ndarray]:
     """`log_likelihood` batch by batch, reading the split `x` as it goes."""
-    # Without AutoGraph, as Keras traces train_step: converting every function the model
-    # calls took most of the trace; the graph is the same (no tensor-dependent branches).
-    log_prob = tf.function(lambda xb: model.log_prob(xb), reduce_retracing=True, autograph=False)
+    log_prob = compiled(model, _log_prob)
     for xb in batches(x, batch_size):
         yield log_prob(tf.constant(xb)).numpy().astype(np.float64)
 
@@ -95,6 +94,17 @@ def dequantized_shared_noise_batches(
     return _dequantized(model, x, draws, noise)
 
 
+def _log_prob(model: keras.Model, xb: tf.Tensor) -> tf.Tensor:
+    return model.log_prob(xb)
+
+
+def _log_densities(model: keras.Model, xb: tf.Tensor, u: tf.Tensor) -> tf.Tensor:
+    """log p of each example of `xb` dequantized by each draw of `u` -> [count, b]."""
+    count = tf.shape(u)[0] // tf.shape(xb)[0]
+    y = model.dequantization.from_noise(repeat_draws(xb, count), u)
+    return tf.reshape(model.log_prob(y), (count, -1))
+
+
 def _dequantized(model: keras.Model, x: Any, draws: int, noise: Any) -> Iterator[np.ndarray]:
     """log (1/k sum_s p((k + u_s) / bins)) + D log(1/bins) per example, batch by batch;
     `noise(start, count, rows)` gives draws start.. of a batch's u, draw-major rows."""
@@ -103,13 +113,7 @@ def _dequantized(model: keras.Model, x: Any, draws: int, noise: Any) -> Iterator
     batch = max(1, min(len(x), MAX_ROWS // min(draws, MAX_ROWS)))
     chunk = max(1, min(draws, MAX_ROWS // batch))
 
-    # Without AutoGraph: see `log_likelihood_batches`.
-    @tf.function(reduce_retracing=True, autograph=False)
-    def log_densities(xb: tf.Tensor, u: tf.Tensor) -> tf.Tensor:  # -> [count, b]
-        count = tf.shape(u)[0] // tf.shape(xb)[0]
-        y = dequantization.from_noise(repeat_draws(xb, count), u)
-        return tf.reshape(model.log_prob(y), (count, -1))
-
+    log_densities = compiled(model, _log_densities)
     for rows in batches(x, batch):
         xb = tf.constant(rows)
         pieces = [

@@ -14,9 +14,7 @@ p(x) = sum_y p(y) p(x | y), p(y) the training split's class frequencies (`margin
 
 from __future__ import annotations
 
-import functools
 import math
-import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -27,6 +25,7 @@ import tensorflow as tf
 from gencompile.errors import RunError
 from gencompile.levels import source_levels
 from gencompile.progress import progress_bar
+from gencompile.runtime.compiled import compiled
 from gencompile.runtime.conditional import model_classes
 from gencompile.runtime.distributions import Gaussian, Logistic, diag_normal_log_prob
 from gencompile.runtime.evaluation import evaluation
@@ -64,38 +63,16 @@ def elbo_batches(
     model: keras.Model, x: Any, y: np.ndarray | None, batch_size: int = 256
 ) -> Iterator[np.ndarray]:
     """The ELBO of each example of split `x` (with its labels `y`), batch by batch."""
-    terms = _compiled_elbo_terms(model)
+    terms = compiled(model, _elbo_terms)
     for xb, yb in labelled_batches(x, y, batch_size):
         # (reconstruction, kl, the KL term[, the total correlation of a beta-TCVAE])
         reconstruction, kl, *_ = terms(tf.constant(xb), None if yb is None else tf.constant(yb))
         yield -(reconstruction.numpy() + kl.numpy())
 
 
-# The compiled ELBO terms of each model, traced once per model rather than at every call
-# (a conditional VAE's marginal asks once per class); held weakly, as `_LOG_WEIGHTS`.
-_ELBO_TERMS: weakref.WeakKeyDictionary[keras.Model, Any] = weakref.WeakKeyDictionary()
-
-
-def _compiled_elbo_terms(model: keras.Model) -> Any:
-    """`terms(xb, yb)` -> the model's `elbo_terms` without training, compiled."""
-    cached = _ELBO_TERMS.get(model)
-    if cached is not None:
-        return cached
-    # Without AutoGraph, as Keras traces train_step: converting every function the model
-    # calls took most of the trace; the graph is the same (no tensor-dependent branches).
-    # In a partial: TensorFlow counts a function's traces by its code object, which every
-    # model's lambda shares (a sweep's fifth model in one process read as a retrace, with
-    # TF's warning); a partial has none, so each model's one trace is counted on its own.
-    terms = tf.function(
-        functools.partial(
-            lambda network, xb, yb: network().elbo_terms(xb, yb, training=False),
-            weakref.ref(model),
-        ),
-        reduce_retracing=True,
-        autograph=False,
-    )
-    _ELBO_TERMS[model] = terms
-    return terms
+def _elbo_terms(model: keras.Model, xb: Any, yb: Any) -> Any:
+    """The model's `elbo_terms` without training (compiled once per model by `elbo_batches`)."""
+    return model.elbo_terms(xb, yb, training=False)
 
 
 def class_log_prior(model: keras.Model, data: Any) -> np.ndarray | None:
@@ -153,45 +130,25 @@ def iwae_log_likelihood(
     return np.concatenate(list(iwae_batches(model, x, y, k, seed)))
 
 
-# The compiled importance weights of each model, traced once per model rather than at every
-# call (`gencompile serve` scores request after request: ~0.2 s of tracing each). The
-# function holds the model only weakly, so a cached model can still be freed.
-_LOG_WEIGHTS: weakref.WeakKeyDictionary[keras.Model, Any] = weakref.WeakKeyDictionary()
-
-
-def _compiled_log_weights(model: keras.Model) -> Any:
-    """`log_weights(xb, yb, eps, draws)` -> `[draws, b]`: log p(x|z) + log p(z) - log q(z|x)
-    of the draws z made from the base noise `eps` `[draws, b, latent]` (draw d of example i
-    from eps[d, i]); `draws` is a Python int (a generated `posterior` branches on it)."""
-    cached = _LOG_WEIGHTS.get(model)
-    if cached is not None:
-        return cached
-    network = weakref.ref(model)
-
-    # Without AutoGraph: see `elbo`.
-    @tf.function(reduce_retracing=True, autograph=False)
-    def log_weights(xb, yb, eps, draws: int):
-        vae = network()  # runs while tracing only
-        if hasattr(vae, "posterior"):  # a flow posterior, VampPrior or IWAE-trained model
-            return _posterior_log_weights(vae, xb, yb, eps, draws)
-        z_mean, z_log_var = vae.encode(xb, yb, training=False)
-        # Under mixed precision the networks answer in float16; the estimator works in float32.
-        z_mean, z_log_var = tf.cast(z_mean, tf.float32), tf.cast(z_log_var, tf.float32)
-        b = tf.shape(xb)[0]
-        z = z_mean[None] + tf.exp(0.5 * z_log_var)[None] * eps
-        flat = tf.reshape(z, (-1, tf.shape(z_mean)[1]))
-        yb_rep = None if yb is None else repeat_draws(yb, draws)
-        log_px = vae.likelihood.log_prob(
-            repeat_draws(xb, draws), vae.decode(flat, yb_rep, training=False)
-        )
-        log_pz = vae.prior.log_prob(flat)
-        log_qz = diag_normal_log_prob(
-            flat, repeat_draws(z_mean, draws), repeat_draws(z_log_var, draws)
-        )
-        return tf.reshape(log_px + log_pz - log_qz, (draws, b))
-
-    _LOG_WEIGHTS[model] = log_weights
-    return log_weights
+def _log_weights(vae: keras.Model, xb: Any, yb: Any, eps: Any, draws: int) -> Any:
+    """`[draws, b]`: log p(x|z) + log p(z) - log q(z|x) of the draws z made from the base
+    noise `eps` `[draws, b, latent]` (draw d of example i from eps[d, i]); `draws` is a
+    Python int (a generated `posterior` branches on it). Compiled once per model by `_iwae`."""
+    if hasattr(vae, "posterior"):  # a flow posterior, VampPrior or IWAE-trained model
+        return _posterior_log_weights(vae, xb, yb, eps, draws)
+    z_mean, z_log_var = vae.encode(xb, yb, training=False)
+    # Under mixed precision the networks answer in float16; the estimator works in float32.
+    z_mean, z_log_var = tf.cast(z_mean, tf.float32), tf.cast(z_log_var, tf.float32)
+    b = tf.shape(xb)[0]
+    z = z_mean[None] + tf.exp(0.5 * z_log_var)[None] * eps
+    flat = tf.reshape(z, (-1, tf.shape(z_mean)[1]))
+    yb_rep = None if yb is None else repeat_draws(yb, draws)
+    log_px = vae.likelihood.log_prob(
+        repeat_draws(xb, draws), vae.decode(flat, yb_rep, training=False)
+    )
+    log_pz = vae.prior.log_prob(flat)
+    log_qz = diag_normal_log_prob(flat, repeat_draws(z_mean, draws), repeat_draws(z_log_var, draws))
+    return tf.reshape(log_px + log_pz - log_qz, (draws, b))
 
 
 def _posterior_log_weights(vae: keras.Model, xb: Any, yb: Any, eps: Any, draws: int) -> Any:
@@ -241,7 +198,7 @@ def _iwae(
 ) -> Iterator[np.ndarray]:
     """log p(x) ~= logsumexp_k [log w] - log k per example, batch by batch, with base noise
     `noise(start, draws, rows)` `[draws, rows, latent]` for draws start.. of a batch."""
-    log_weights = _compiled_log_weights(model)
+    log_weights = compiled(model, _log_weights)
     batch = max(1, min(len(x), MAX_ROWS // min(k, MAX_ROWS)))
     chunk = max(1, min(k, MAX_ROWS // batch))
     done = 0

@@ -25,6 +25,7 @@ from keras import ops
 from gencompile.errors import RunError
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import cluster, replicas
+from gencompile.runtime.compiled import compiled
 from gencompile.runtime.final_files import final_folder
 from gencompile.runtime.pipeline import epoch_stream
 from gencompile.runtime.replica_batches import skipped_last_batch, without_batches_of
@@ -228,12 +229,15 @@ def require_trained_prior(prior_epochs: Any) -> None:
 
 def codes_of(model: keras.Model, x: Any, batch_size: int = ENCODE_BATCH) -> np.ndarray:
     """The code grid of every row of split `x`: (n, height, width) int32, batch by batch."""
-    # Without AutoGraph: the encoder and the nearest-code search have no tensor branches.
-    encode = tf.function(lambda xb: model.encode_to_codes(xb), autograph=False)
+    encode = compiled(model, _encode_to_codes)
     parts = [encode(tf.constant(xb)).numpy() for xb in batches(x, batch_size)]
     if not parts:
         return np.zeros((0, *model.grid_shape), np.int32)
     return np.concatenate(parts).astype(np.int32)
+
+
+def _encode_to_codes(model: keras.Model, xb: tf.Tensor) -> tf.Tensor:
+    return model.encode_to_codes(xb)
 
 
 def fit_prior(

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from gencompile.runtime.compiled import compiled
 from gencompile.runtime.distributions import Gaussian, Logistic
 from gencompile.runtime.evaluation import evaluation
 from gencompile.runtime.metrics.levels import check_categorical_levels
@@ -38,20 +39,27 @@ LIKELIHOOD_METRICS = ("reconstruction_nll", "prior_nll", "nll_bound")
 
 def reconstruction_nll_batches(model: keras.Model, x: Any) -> Iterator[np.ndarray]:
     """-log p(x | z_q) of each example, batch by batch."""
-    # Without AutoGraph: the terms have no tensor-dependent branches.
-    terms = tf.function(lambda xb: model.vq_terms(xb, training=False)[0], autograph=False)
+    terms = compiled(model, _reconstruction_nll)
     for xb in batches(x, EVAL_BATCH):
         yield terms(tf.constant(xb)).numpy().astype(np.float64)
 
 
 def prior_nll_of(model: keras.Model, codes: np.ndarray) -> np.ndarray:
     """-log p(codes) of each grid under the prior (nats)."""
-    nll = tf.function(lambda cb: model.prior.code_nll(cb, training=False), autograph=False)
+    nll = compiled(model, _code_nll)
     parts = [
         nll(tf.constant(codes[i : i + EVAL_BATCH])).numpy()
         for i in range(0, len(codes), EVAL_BATCH)
     ]
     return np.concatenate(parts).astype(np.float64) if parts else np.zeros((0,))
+
+
+def _reconstruction_nll(model: keras.Model, xb: tf.Tensor) -> tf.Tensor:
+    return model.vq_terms(xb, training=False)[0]
+
+
+def _code_nll(model: keras.Model, codes: tf.Tensor) -> tf.Tensor:
+    return model.prior.code_nll(codes, training=False)
 
 
 def perplexity_of(codes: np.ndarray, codebook_size: int) -> tuple[float, float]:
