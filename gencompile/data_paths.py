@@ -6,10 +6,12 @@ then be used from anywhere. Without TensorFlow, and vendored by `eject` with the
 from __future__ import annotations
 
 import glob
+import json
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
 from gencompile.errors import RunError
@@ -21,6 +23,8 @@ __all__ = [
     "in_trained_folder",
     "locate_data",
     "read_where_trained",
+    "read_where_trained_in",
+    "trained_folder",
     "trained_in",
 ]
 
@@ -108,3 +112,36 @@ def locate_data(config: dict[str, Any], trained: str) -> None:
         if isinstance(value, str):
             with suppress(RunError):
                 source[key] = data_file(value, key, trained)
+
+
+def trained_folder(project: Path | str) -> str | None:
+    """The folder the run in `project` was trained in, as its spec.lock.json records it;
+    None for a project not trained yet, an older lock, or none that reads."""
+    try:
+        lock = json.loads((Path(project) / "spec.lock.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    trained = lock.get(WORKING_DIRECTORY) if isinstance(lock, dict) else None
+    return trained if isinstance(trained, str) and os.path.isabs(trained) else None
+
+
+def read_where_trained_in(
+    trained: str | None,
+    data: dict[str, Any],
+    init_from: dict[str, Any] | None = None,
+    application_weights: dict[str, dict[str, str]] | None = None,
+) -> None:
+    """Point a run's generated config at the files the run read, in `trained`, the folder
+    it was trained in, first: its DATA (`locate_data`), the parent of INIT_FROM and each
+    file of APPLICATION_WEIGHTS (`read_where_trained`): the files `reproduce` and
+    `build --locked` check, from whichever folder the run's code is started. Nothing
+    changes without such a folder (a fresh build reads the paths as the spec gives them)."""
+    if trained is None:
+        return
+    locate_data(data, trained)
+    for key in ("run", "weights"):
+        if init_from is not None and isinstance(init_from.get(key), str):
+            init_from[key] = read_where_trained(init_from[key], trained)
+    for layers in (application_weights or {}).values():
+        for layer, path in layers.items():
+            layers[layer] = read_where_trained(path, trained)

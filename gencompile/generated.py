@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from gencompile.data_paths import WORKING_DIRECTORY, locate_data, read_where_trained
+from gencompile.data_paths import WORKING_DIRECTORY, read_where_trained_in
 from gencompile.errors import RunError, quoted
 from gencompile.files import read_json
 from gencompile.lockfile import read_lock, refuse_custom_code, verify_files
@@ -100,7 +100,7 @@ def import_generated(
         _GENERATED[package] = importlib.import_module(package)
         imported = importlib.import_module(f"{package}.{module}")
         if lock.get(WORKING_DIRECTORY):
-            read_where_trained_in(imported, lock[WORKING_DIRECTORY])
+            _read_where_trained(imported, lock[WORKING_DIRECTORY])
         return imported
     except ImportError as err:  # e.g. a custom layer's module that is not installed
         _release(package, root)
@@ -110,21 +110,17 @@ def import_generated(
         raise
 
 
-def read_where_trained_in(module: ModuleType, trained: str) -> None:
-    """Point the paths of a run's generated train module at the files the run read, in
-    `trained`, the folder it was trained in, first: its DATA (`locate_data`), the parent
-    of INIT_FROM and each file of APPLICATION_WEIGHTS (`read_where_trained`), so that the
-    run is used (resumed, reproduced) from any folder, as `reproduce` checks them."""
+def _read_where_trained(module: ModuleType, trained: str) -> None:
+    """The paths of a run's generated train module read where the run was trained first
+    (`read_where_trained_in`), so that the run is used (resumed, reproduced) from any
+    folder, as `reproduce` checks them."""
     if isinstance(getattr(module, "DATA", None), dict):
-        locate_data(module.DATA, trained)
-    init_from = getattr(module, "INIT_FROM", None)
-    if isinstance(init_from, dict):
-        for key in ("run", "weights"):
-            if isinstance(init_from.get(key), str):
-                init_from[key] = read_where_trained(init_from[key], trained)
-    for layers in (getattr(module, "APPLICATION_WEIGHTS", None) or {}).values():
-        for layer, path in layers.items():
-            layers[layer] = read_where_trained(path, trained)
+        read_where_trained_in(
+            trained,
+            module.DATA,
+            getattr(module, "INIT_FROM", None),
+            getattr(module, "APPLICATION_WEIGHTS", None),
+        )
 
 
 def _release(package: str, root: Path) -> None:

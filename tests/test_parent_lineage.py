@@ -8,17 +8,18 @@ the checks and by the re-run alike, so the run is reproduced from any folder."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from gencompile.compiler.project import write_lock
-from gencompile.data_paths import WORKING_DIRECTORY
+from gencompile.data_paths import WORKING_DIRECTORY, read_where_trained_in
 from gencompile.errors import RunError
 from gencompile.files import sha256_file
-from gencompile.generated import read_where_trained_in
 from gencompile.lockfile import read_lock
 from gencompile.provenance import (
     parent_gone,
@@ -156,9 +157,7 @@ def test_the_generated_code_reads_the_parent_where_the_run_was_trained(
     monkeypatch.chdir(tmp_path)
     init_from = {"run": PARENT, "family": "vae"}
     applications = {"encoder": {"mobilenetv2": "app.h5", "other": "absent.h5"}}
-    module = ModuleType("train")
-    module.__dict__.update(INIT_FROM=init_from, APPLICATION_WEIGHTS=applications)
-    read_where_trained_in(module, str(trained))
+    read_where_trained_in(str(trained), {}, init_from, applications)
     assert init_from == {"run": str(trained / PARENT), "family": "vae"}
     assert applications == {
         "encoder": {"mobilenetv2": str(trained / "app.h5"), "other": "absent.h5"}
@@ -257,6 +256,36 @@ def test_build_locked_keeps_an_unchanged_parent_pin(copied: Path, run_cli) -> No
     code, _, err = run_cli("build", "--locked", CHILD, "-o", "again")
     assert (code, err) == (0, "")
     assert read_lock(copied / "again")["parent"] == read_lock(copied / CHILD)["parent"]
+
+
+@pytest.mark.slow
+def test_the_project_build_locked_writes_trains_from_the_parent_it_checked(
+    trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_cli
+) -> None:
+    """The reviewer's case: another folder holds other weights at the parent's relative
+    path. `build --locked` of the child from there checks (and pins) the parent in the
+    folder the child was trained in, and the built project, trained by hand from that
+    other folder, reads that very parent, not the one at the same path here."""
+    other = tmp_path / "other"
+    shutil.copytree(trained / PARENT, other / PARENT)
+    other_weights = other / PARENT / "model.weights.h5"
+    shutil.copyfile(trained / CHILD / "model.weights.h5", other_weights)
+    monkeypatch.chdir(other)
+    code, _, err = run_cli("build", "--locked", str(trained / CHILD / "spec.lock.json"), "-o", "bl")
+    assert (code, err) == (0, "")
+    pinned = read_lock(other / "bl")["parent"]["weights_sha256"]
+    assert (
+        pinned == sha256_file(trained / PARENT / "model.weights.h5") != sha256_file(other_weights)
+    )
+    path = os.pathsep.join([str(Path(__file__).resolve().parents[1]), str(other / "bl")])
+    command = [sys.executable, "-m", "lineage_child.train", "--epochs", "1", "--run-dir", "direct"]
+    done = subprocess.run(
+        command, cwd=other, env={**os.environ, "PYTHONPATH": path}, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    read = json.loads((other / "direct" / "init_from.json").read_text())
+    assert read["parent"]["weights_sha256"] == pinned
+    assert read["source"] == {"run": str(trained / PARENT)}
 
 
 def test_reproduce_allowing_a_changed_parent_shows_and_pins_the_one_it_read(

@@ -223,6 +223,8 @@ EXPECTED_IMPORTS = {
         "from gencompile.runtime import report_pictures",  # the report's latent pictures
         "from gencompile.runtime import repro",
         "from gencompile.runtime import training",
+        "from gencompile.data_paths import read_where_trained_in",
+        "from gencompile.data_paths import trained_folder",
         "from gencompile.runtime.data import load_data",
         "from gencompile.runtime.vae import evaluate",
         "from .model import SEED",
