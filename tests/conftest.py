@@ -15,6 +15,13 @@ import pytest
 # (pytest-xdist's are longer: .../popen-gw0/...).
 os.environ["COLUMNS"] = "250"
 
+# Tests of Ctrl-C need it delivered. A suite started in the background by a shell without
+# job control (`cmd &`, nohup) inherits SIGINT ignored, and so would every child it starts
+# (an ignored signal stays ignored across exec): gencompile rightly leaves it so, as the
+# user asked. A handler set here is reset to the default in children, as in a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 # Trains in a child process and SIGKILLs it after batch 8 of epoch 3 (0-based epoch 2), or
 # the first call into the train function past it.
 KILL_MID_EPOCH = """
