@@ -145,30 +145,31 @@ def score(
 def _check_levels(
     model: Any, x: np.ndarray, data: Any, raw: RawInput, path: Path, lock: dict[str, Any]
 ) -> None:
-    """Refuse an example with a value between a dequantized flow's levels, as the server's
-    /score refuses it: it would be scored as the level it rounds to."""
-    from gencompile.runtime.scores import off_level_value
+    """Refuse an example with a value between the levels of a model of levels (a dequantized
+    flow, a categorical likelihood, a pixel model), as the server's /score refuses it: it
+    would be scored as the level it rounds to."""
+    from gencompile.runtime.scores import off_level_value, score_support
 
-    tolerance = _half_pixel(model, data, lock) if raw.pixels else None
+    support = score_support(model, lock["family"], data)
+    levels = None if support is None else support.levels
+    tolerance = _half_pixel(levels, data, lock) if raw.pixels and levels else None
     off = off_level_value(model, lock["family"], x, data, tolerance)
     if off is not None:
         raise RunError(off.message(f"--input {path}: example {off.example}"))
 
 
-def _half_pixel(model: Any, data: Any, lock: dict[str, Any]) -> float | None:
+def _half_pixel(levels: int, data: Any, lock: dict[str, Any]) -> float:
     """An image file's 8-bit pixels lie up to half a pixel (1/255 of the file's range) from
-    the level they were written from: that half pixel as a share of a dequantized flow's
-    level spacing (None for another model)."""
+    the level they were written from: that half pixel as a share of the spacing of the
+    model's `levels`."""
     from gencompile.runtime.metrics.levels import OFF_LEVEL_TOLERANCE
     from gencompile.sampling import image_file_range
 
-    if getattr(model, "dequantization", None) is None:
-        return None
     source = lock["resolved_spec"]["data"]["source"]
     low, high = image_file_range(source, lock.get("data_statistics"), data)
     ends = np.stack([np.full(data.element_shape, low), np.full(data.element_shape, high)])
     mapped = np.asarray(data.preprocessor.transform(ends), np.float64)
-    spacings = np.max(np.abs(mapped[1] - mapped[0])) * (model.dequantization.bins - 1)
+    spacings = np.max(np.abs(mapped[1] - mapped[0])) * (levels - 1)
     return float(spacings / 255 / 2 + OFF_LEVEL_TOLERANCE)
 
 

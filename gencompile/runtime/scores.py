@@ -88,8 +88,8 @@ def scorer(model: keras.Model, family: str, data: Any, config: dict[str, Any]) -
     if family == "autoregressive":
         if data.kind == "text":
             return _token_nll(model)
-        kind = ScoreKind("nll_nats", "-log p(x), nats per example (exact)", _pixel_support(model))
-        return kind, _image_nll(model)
+        kind = ScoreKind("nll_nats", "-log p(x), nats per example (exact)")
+        return replace(kind, support=score_support(model, family, data)), _image_nll(model)
     makers = {
         "flow": _flow,
         "mixture": _mixture,
@@ -99,11 +99,13 @@ def scorer(model: keras.Model, family: str, data: Any, config: dict[str, Any]) -
         "vq_vae": _vq_vae,
     }
     kind, compute = makers[family](model, data, config)
-    return replace(kind, support=_support(model, family)), compute
+    return replace(kind, support=score_support(model, family, data)), compute
 
 
-def _support(model: keras.Model, family: str) -> Support | None:
+def score_support(model: keras.Model, family: str, data: Any) -> Support | None:
     """Where the family's likelihood is positive, in model units (None: everywhere)."""
+    if family == "autoregressive":
+        return None if data.kind == "text" else _pixel_support(model)
     if family in ("vae", "vq_vae"):
         return likelihood_support(model.likelihood)
     if family == "flow":
@@ -146,39 +148,65 @@ def _flow(model: keras.Model, data: Any, config: dict[str, Any]) -> tuple[ScoreK
     return kind, lambda x, y: -_concat(flow.log_likelihood_batches(model, x)) - shift
 
 
+# Per family of a model of levels: what was trained on them, the option that set them, and
+# what scores values between them (none for a pixel model), for `OffLevel.message`.
+LEVEL_MODELS = {
+    "flow": (
+        "this flow",
+        "model.dequantization",
+        "score continuous values with a flow trained without model.dequantization",
+    ),
+    "vae": (
+        "this VAE's categorical likelihood",
+        "model.likelihood",
+        "score continuous values with a VAE trained with model.likelihood: {type: gaussian}",
+    ),
+    "vq_vae": (
+        "this VQ-VAE's categorical likelihood",
+        "model.likelihood",
+        "score continuous values with a VQ-VAE trained with model.likelihood: {type: gaussian}",
+    ),
+    "autoregressive": ("this pixel model", "model.network.likelihood", ""),
+}
+
+
 @dataclass(frozen=True)
 class OffLevel:
-    """A value to score that lies between a dequantized flow's levels: example `example`'s
-    value `name` is `value`, the levels (at that position) `levels`, data units."""
+    """A value to score that lies between the levels of a model of levels (`family`'s):
+    example `example`'s value `name` is `value`, the levels (at that position) `levels`,
+    data units."""
 
     example: int
     name: str
     value: float
     levels: tuple[float, ...]
+    family: str = "flow"
 
     def message(self, example: str) -> str:
         """One line refusing it; `example` names the example ("examples[0]")."""
         shown = [f"{v:.6g}" for v in self.levels]
         listed = ", ".join(shown if len(shown) <= 4 else [*shown[:2], "...", shown[-1]])
+        trained, option, advice = LEVEL_MODELS[self.family]
         return (
-            f"{example} {self.name} is {self.value:.6g}: this flow was trained on the levels "
-            f"{listed} (model.dequantization) and would score it as the level it rounds to; "
-            "give values on those levels, or score continuous values with a flow trained "
-            "without model.dequantization"
+            f"{example} {self.name} is {self.value:.6g}: {trained} was trained on the levels "
+            f"{listed} ({option}) and would score it as the level it rounds to; give values "
+            "on those levels" + (f", or {advice}" if advice else "")
         )
 
 
 def off_level_value(
     model: keras.Model, family: str, x: np.ndarray, data: Any, tolerance: float | None = None
 ) -> OffLevel | None:
-    """The first value of `x` (model units) that is none of a dequantized flow's levels yet
-    rounds to one (`levels.off_level`), judged example by example: the flow's bound would be
-    that of the level, not the value's. None for another model. `tolerance`: how far from a
+    """The first value of `x` (model units) that is none of the levels of a model of levels
+    (its score's support: a dequantized flow, a categorical likelihood, a pixel model) yet
+    rounds to one (`levels.off_level`), judged example by example: the score would be that
+    of the level, not the value's. None for another model. `tolerance`: how far from a
     level a value may lie, a share of the levels' spacing (an image file's 8-bit pixels lie
     up to half a pixel away)."""
-    if family != "flow" or model.dequantization is None:
+    support = score_support(model, family, data)
+    bins = None if support is None else support.levels
+    if bins is None:
         return None
-    bins = int(model.dequantization.bins)
     found = off_level(bins, x, OFF_LEVEL_TOLERANCE if tolerance is None else tolerance)
     if found is None:
         return None
@@ -188,7 +216,8 @@ def off_level_value(
     grid = np.arange(bins, dtype=np.float32) / np.float32(bins - 1)
     on_grid = np.broadcast_to(grid.reshape(bins, *[1] * (rows.ndim - 1)), (bins, *rows.shape[1:]))
     levels = data.preprocessor.inverse(on_grid).reshape(bins, -1)[:, position]
-    return OffLevel(example, _value_name(data, position), value, tuple(float(v) for v in levels))
+    name = _value_name(data, position)
+    return OffLevel(example, name, value, tuple(float(v) for v in levels), family)
 
 
 def _value_name(data: Any, position: int) -> str:

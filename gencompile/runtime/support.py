@@ -24,12 +24,15 @@ BATCH = 512  # examples scored or checked at a time
 class Support:
     """The values (model units) a score's likelihood gives positive probability: `inside`
     says it per value; `why` names the likelihood and its range `span` (model units), and
-    `advice` what scores such values finitely, for the messages."""
+    `advice` what scores such values finitely, for the messages. `levels`: the count of a
+    model of discrete levels k / (levels - 1) (None: a range), which reads a value between
+    them as the level it rounds to (`scores.off_level_value` refuses it)."""
 
     why: str
     inside: Callable[[np.ndarray], np.ndarray]
     span: tuple[float, float] = (0.0, 1.0)
     advice: str = ""
+    levels: int | None = None
 
     def explained(self, preprocessor: Any) -> str:
         """`why` in the model's units, and the span in the data's when the preprocessing is
@@ -75,7 +78,7 @@ def level_support(
         return (k >= 0) & (k <= levels - 1)
 
     why = f"{what} gives values that round to none of its {levels} levels k / {levels - 1}"
-    return Support(f"{why} in [0, 1] probability 0", inside, advice=advice)
+    return Support(f"{why} in [0, 1] probability 0", inside, advice=advice, levels=levels)
 
 
 def likelihood_support(likelihood: Any) -> Support | None:

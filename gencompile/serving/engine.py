@@ -200,8 +200,9 @@ class Engine:
         return Scored(kind.name, kind.description, values, outside, support)
 
     def _check_levels(self, x: np.ndarray) -> None:
-        """Refuse an example with a value between a dequantized flow's levels, as `gencompile
-        score --input` refuses it: it would be scored as the level it rounds to."""
+        """Refuse an example with a value between the levels of a model of levels (a
+        dequantized flow, a categorical likelihood, a pixel model), as `gencompile score
+        --input` refuses it: it would be scored as the level it rounds to."""
         from gencompile.runtime.scores import off_level_value
 
         off = off_level_value(self.model, self.family, x, self.data)
