@@ -121,3 +121,17 @@ def test_an_image_file_of_the_levels_scores(run_cli, runs, tmp_path, key) -> Non
     )
     assert code == 0, err
     assert len(out.read_text().splitlines()) == 2
+
+
+@pytest.mark.parametrize("key", ["vae", "pixelcnn"])
+def test_the_server_refuses_it_with_the_same_words(runs, key) -> None:
+    """/score's engine: a 422 naming the example, as `score --input` names it."""
+    from gencompile.serving.engine import load_engine
+    from gencompile.serving.limits import RequestError
+
+    engine = load_engine(runs[key])
+    with pytest.raises(RequestError) as refused:
+        engine.score(_digits(3.4), None)
+    assert refused.value.status == 422
+    assert refused.value.message == f"examples[1] pixel 12 is 3.4: {TRAINED[key]}"
+    assert engine.score(_digits(3.0), None).scores.shape == (2,)
