@@ -10,22 +10,7 @@ import pytest
 
 from gencompile.errors import SpecError
 from gencompile.sweep import plan_sweep
-
-SPEC = """\
-spec_version: 1
-name: tiny-moons
-data:
-  source: {type: builtin, name: moons, n_samples: 400}
-  preprocessing: {standardize: true}
-model:
-  family: vae
-  latent_dim: 2
-  encoder: {mlp: [8]}
-  decoder: {mlp: [8]}
-  likelihood: {type: gaussian}
-evaluation:
-  metrics: [elbo, iwae_nll]
-"""
+from tests.test_units_training_loop import SPEC  # the same tiny standardized VAE
 
 
 def test_a_sweep_that_varies_the_preprocessing_refuses_a_training_loop_metric(
