@@ -126,6 +126,7 @@ def test_nothing_ejected_imports_gencompile(ejected: Path):
         "datafiles",
         "errors",
         "files",
+        "interrupts",
         "levels",
         "metric_minimums",
         "noise_schedules",

@@ -30,6 +30,7 @@ from gencompile.files import (
     os_error_text,
     read_json,
 )
+from gencompile.interrupts import kept_interrupts
 from gencompile.runtime import callbacks as cb
 from gencompile.runtime import (
     checkpoint_files,
@@ -575,7 +576,10 @@ def fit_epochs(
     stream = cluster.shard_by_example(stream)
     validation = None if data.validation is None else cluster.shard_by_example(data.validation)
     try:
-        with quiet.stderr_without(quiet.HARMLESS_ERRORS):  # TensorFlow's own false alarms
+        # A Ctrl-C while TensorFlow traces a step can surface as another error (a
+        # KeyboardInterrupt inside its tensor conversion becomes a TypeError): `stopped`
+        # tells, so the run is reported interrupted and resumable, not failed.
+        with kept_interrupts() as stopped, quiet.stderr_without(quiet.HARMLESS_ERRORS):
             progress = model.fit(
                 stream,
                 validation_data=validation,
@@ -590,6 +594,8 @@ def fit_epochs(
     except BaseException as error:  # Ctrl-C, SIGTERM, a failed read: keep the last
         keeper = next(c for c in callbacks if isinstance(c, cb.CheckpointKeeper))
         keep_owed_epoch(keeper)
+        if not isinstance(error, KeyboardInterrupt):
+            stopped()  # raises KeyboardInterrupt if one arrived and was lost
         if isinstance(error, tf.errors.OpError):
             # The run folder, not a worker's scratch folder: the chief's keeps the checkpoints.
             run_dir = cluster.run_folder(keeper.directory.parent)
