@@ -580,22 +580,24 @@ def fit_epochs(
         # KeyboardInterrupt inside its tensor conversion becomes a TypeError): `stopped`
         # tells, so the run is reported interrupted and resumable, not failed.
         with kept_interrupts() as stopped, quiet.stderr_without(quiet.HARMLESS_ERRORS):
-            progress = model.fit(
-                stream,
-                validation_data=validation,
-                validation_freq=validation_epochs(training, data, epochs),
-                epochs=epochs,
-                initial_epoch=initial_epoch,
-                steps_per_epoch=steps_per_epoch(training, data),
-                callbacks=callbacks,
-                shuffle=False,  # the stream is shuffled per epoch, seeded
-                verbose=0,
-            )
+            try:
+                progress = model.fit(
+                    stream,
+                    validation_data=validation,
+                    validation_freq=validation_epochs(training, data, epochs),
+                    epochs=epochs,
+                    initial_epoch=initial_epoch,
+                    steps_per_epoch=steps_per_epoch(training, data),
+                    callbacks=callbacks,
+                    shuffle=False,  # the stream is shuffled per epoch, seeded
+                    verbose=0,
+                )
+            except Exception:
+                stopped()  # raises the KeyboardInterrupt if one arrived and was lost
+                raise
     except BaseException as error:  # Ctrl-C, SIGTERM, a failed read: keep the last
         keeper = next(c for c in callbacks if isinstance(c, cb.CheckpointKeeper))
         keep_owed_epoch(keeper)
-        if not isinstance(error, KeyboardInterrupt):
-            stopped()  # raises KeyboardInterrupt if one arrived and was lost
         if isinstance(error, tf.errors.OpError):
             # The run folder, not a worker's scratch folder: the chief's keeps the checkpoints.
             run_dir = cluster.run_folder(keeper.directory.parent)

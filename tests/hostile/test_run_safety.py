@@ -524,3 +524,35 @@ def test_build_force_still_moves_a_damaged_status_aside(
     assert outcome.code == 0, outcome.err
     assert not (vae_copy / "status.json").exists()
     assert list(vae_copy.glob("stale-*/status.json"))
+
+
+def test_a_ctrl_c_tensorflow_turns_into_another_error_is_still_an_interrupt(
+    tiny_vae_spec: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C while TensorFlow traces a step can come out of model.fit as a TypeError
+    (its tensor conversion re-raises what it caught): the run is interrupted, not failed."""
+    import keras
+
+    def fit_losing_the_interrupt(self: object, *args: object, **kwargs: object) -> object:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)  # the handler raises KeyboardInterrupt in here ...
+        except KeyboardInterrupt:  # ... and TensorFlow re-raises it as another error
+            raise TypeError("Failed to convert elements of (None, 64) to Tensor") from None
+        raise AssertionError("the interrupt never came")
+
+    monkeypatch.setattr(keras.Model, "fit", fit_losing_the_interrupt)
+    outside = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(RunInterrupted) as stopped:
+            runs_train(tiny_vae_spec, tmp_path)
+    finally:
+        signal.signal(signal.SIGINT, outside)
+    assert stopped.value.exit_code == 130
+    assert str(stopped.value).startswith("interrupted: "), stopped.value  # not a traceback
+
+
+def runs_train(spec: Path, tmp_path: Path) -> object:
+    from gencompile import runs
+
+    return runs.train(spec, runs_root=tmp_path / "runs", quiet=True)
